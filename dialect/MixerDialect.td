@@ -1,0 +1,68 @@
+#ifndef MIXER_DIALECT_TD
+#define MIXER_DIALECT_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/EnumAttr.td"
+
+def Mixer_Dialect : Dialect {
+  let name = "mixer";
+  let summary = "Sequence mixers as one linear dynamical system over a matrix state";
+  let description = [{
+    The central op, `mixer.recurrence`, is the unified recurrence
+    `S_t = A_t S_{t-1} + k_t v_t^T`, `o_t = scale * S_t^T q_t`. The structure of
+    `A_t` is an attribute that passes dispatch on. Per-token pre-processing
+    (gates, feature maps) is expressed with `mixer.map` and `mixer.binary`.
+  }];
+  let cppNamespace = "::mixc::mixer";
+}
+
+// Structure of the transition A_t, cheapest first (mixers.md).
+def Mixer_StructureAttr : I32EnumAttr<"Structure", "structure of the transition A_t", [
+    I32EnumAttrCase<"identity", 0>,
+    I32EnumAttrCase<"const_scalar", 1>,
+    I32EnumAttrCase<"scalar", 2>,
+    I32EnumAttrCase<"vector", 3>,
+    I32EnumAttrCase<"elementwise", 4>,
+    I32EnumAttrCase<"dplr", 5>]> {
+  let cppNamespace = "::mixc::mixer";
+}
+
+def Mixer_DirectionAttr : I32EnumAttr<"Direction", "scan direction over time", [
+    I32EnumAttrCase<"forward", 0>,
+    I32EnumAttrCase<"reverse", 1>,
+    I32EnumAttrCase<"bidirectional", 2>]> {
+  let cppNamespace = "::mixc::mixer";
+}
+
+def Mixer_NormalizerAttr : I32EnumAttr<"Normalizer", "output normalizer", [
+    I32EnumAttrCase<"none", 0>,
+    // o = S^T q / (z^T q + eps), z the same recurrence with k written; z is
+    // column V of the state.
+    I32EnumAttrCase<"sum", 1>,
+    // mLSTM: o = S^T q / max(|n^T q|, exp(-m)), S and n kept relative to
+    // exp(m), m_t = max(g_t + m_{t-1}, i_t).
+    I32EnumAttrCase<"mlstm", 2>]> {
+  let cppNamespace = "::mixc::mixer";
+}
+
+def Mixer_UnaryFnAttr : I32EnumAttr<"UnaryFn", "per-token pointwise function", [
+    I32EnumAttrCase<"neg", 0>, I32EnumAttrCase<"exp", 1>, I32EnumAttrCase<"log", 2>,
+    I32EnumAttrCase<"sigmoid", 3>, I32EnumAttrCase<"logsigmoid", 4>,
+    I32EnumAttrCase<"softplus", 5>, I32EnumAttrCase<"silu", 6>, I32EnumAttrCase<"elu", 7>,
+    I32EnumAttrCase<"relu", 8>, I32EnumAttrCase<"abs", 9>, I32EnumAttrCase<"sqrt", 10>,
+    I32EnumAttrCase<"tanh", 11>,
+    // Reductions over the feature (last) dimension.
+    I32EnumAttrCase<"l2norm", 12>,
+    // Based's 2nd-order Taylor feature map [1, x, vec(x x^T)/sqrt(2)], D -> 1+D+D^2.
+    I32EnumAttrCase<"taylor2", 13>]> {
+  let cppNamespace = "::mixc::mixer";
+}
+
+def Mixer_BinaryFnAttr : I32EnumAttr<"BinaryFn", "per-token pointwise binary function", [
+    I32EnumAttrCase<"add", 0>, I32EnumAttrCase<"sub", 1>, I32EnumAttrCase<"mul", 2>,
+    I32EnumAttrCase<"div", 3>, I32EnumAttrCase<"max", 4>, I32EnumAttrCase<"min", 5>,
+    I32EnumAttrCase<"pow", 6>]> {
+  let cppNamespace = "::mixc::mixer";
+}
+
+#endif

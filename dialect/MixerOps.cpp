@@ -1,0 +1,264 @@
+#include "dialect/MixerOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mixc::mixer;
+
+#include "dialect/MixerDialect.cpp.inc"
+#include "dialect/MixerEnums.cpp.inc"
+
+void MixerDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialect/MixerOps.cpp.inc"
+      >();
+}
+
+#define GET_OP_CLASSES
+#include "dialect/MixerOps.cpp.inc"
+
+namespace {
+constexpr int64_t kAny = ShapedType::kDynamic;
+
+struct ExpectedDim {
+  const char *name; // symbolic name for the message: "B", "T", "K", "1"...
+  int64_t size;     // kAny when unknown
+};
+
+std::string formatShape(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (auto [i, d] : llvm::enumerate(shape)) {
+    if (i) s += ", ";
+    s += ShapedType::isDynamic(d) ? std::string("?") : std::to_string(d);
+  }
+  return s + "]";
+}
+
+// Checks `type` against the expected symbolic shape; the message names the
+// operand, the expected and the actual shape.
+LogicalResult expectShape(Operation *op, StringRef what, Type type,
+                          ArrayRef<ExpectedDim> expected) {
+  auto ranked = cast<RankedTensorType>(type);
+  bool ok = ranked.getRank() == (int64_t)expected.size();
+  for (size_t i = 0; ok && i < expected.size(); ++i) {
+    int64_t got = ranked.getDimSize(i), want = expected[i].size;
+    if (!ShapedType::isDynamic(got) && want != kAny && got != want) ok = false;
+  }
+  if (ok) return success();
+  std::string names = "[", sizes = "[";
+  for (auto [i, d] : llvm::enumerate(expected)) {
+    if (i) { names += ", "; sizes += ", "; }
+    names += d.name;
+    sizes += d.size == kAny ? std::string("?") : std::to_string(d.size);
+  }
+  return op->emitOpError() << what << " expected shape " << names << "] = " << sizes
+                           << "], got " << formatShape(ranked.getShape());
+}
+
+int64_t dimOf(Value v, unsigned i) {
+  auto t = cast<RankedTensorType>(v.getType());
+  return i < t.getRank() ? t.getDimSize(i) : kAny;
+}
+} // namespace
+
+LogicalResult RecurrenceOp::verify() {
+  Operation *op = getOperation();
+  auto qType = cast<RankedTensorType>(getQ().getType());
+  Type elem = qType.getElementType();
+  for (Value v : op->getOperands())
+    if (cast<RankedTensorType>(v.getType()).getElementType() != elem)
+      return emitOpError() << "operands must share one element type: q has " << elem
+                           << ", another operand has "
+                           << cast<RankedTensorType>(v.getType()).getElementType();
+  for (Value v : op->getResults())
+    if (cast<RankedTensorType>(v.getType()).getElementType() != elem)
+      return emitOpError() << "results must have the element type of q (" << elem << ")";
+  if (qType.getRank() != 4)
+    return emitOpError() << "q expected shape [B, T, H, K], got " << formatShape(qType.getShape());
+  if (cast<RankedTensorType>(getV().getType()).getRank() != 4)
+    return emitOpError() << "v expected shape [B, T, H, V], got "
+                         << formatShape(cast<RankedTensorType>(getV().getType()).getShape());
+
+  ExpectedDim B{"B", dimOf(getQ(), 0)}, T{"T", dimOf(getQ(), 1)}, H{"H", dimOf(getQ(), 2)},
+      K{"K", dimOf(getQ(), 3)}, V{"V", dimOf(getV(), 3)}, one{"1", 1};
+  Normalizer norm = getNormalizerKind();
+  ExpectedDim Vs = V;
+  if (norm != Normalizer::none) Vs = {"V+1", V.size == kAny ? kAny : V.size + 1};
+
+  if (failed(expectShape(op, "k", getK().getType(), {B, T, H, K})) ||
+      failed(expectShape(op, "v", getV().getType(), {B, T, H, V})))
+    return failure();
+
+  Structure s = getStructure();
+  StringRef sName = stringifyStructure(s);
+  auto forbid = [&](Value v, StringRef what) -> LogicalResult {
+    if (v) return emitOpError() << "operand '" << what << "' is not allowed with structure " << sName;
+    return success();
+  };
+  auto require = [&](Value v, StringRef what) -> LogicalResult {
+    if (!v) return emitOpError() << "structure " << sName << " requires operand '" << what << "'";
+    return success();
+  };
+  if (s != Structure::elementwise && failed(forbid(getDt(), "dt"))) return failure();
+  if (s != Structure::dplr && (failed(forbid(getA(), "a")) || failed(forbid(getB(), "b"))))
+    return failure();
+
+  switch (s) {
+  case Structure::identity:
+    if (failed(forbid(getDecay(), "decay"))) return failure();
+    break;
+  case Structure::const_scalar:
+    if (failed(require(getDecay(), "decay")) ||
+        failed(expectShape(op, "decay", getDecay().getType(), {one, one, H})))
+      return failure();
+    break;
+  case Structure::scalar:
+    if (failed(require(getDecay(), "decay")) ||
+        failed(expectShape(op, "decay", getDecay().getType(), {B, T, H})))
+      return failure();
+    break;
+  case Structure::vector:
+    if (failed(require(getDecay(), "decay")) ||
+        failed(expectShape(op, "decay", getDecay().getType(), {B, T, H, K})))
+      return failure();
+    break;
+  case Structure::elementwise:
+    if (failed(require(getDecay(), "decay")) ||
+        failed(expectShape(op, "decay", getDecay().getType(), {one, one, H, K, V})))
+      return failure();
+    if (getDt() && failed(expectShape(op, "dt", getDt().getType(), {B, T, H, V})))
+      return failure();
+    break;
+  case Structure::dplr:
+    if (failed(require(getA(), "a")) || failed(require(getB(), "b")) ||
+        failed(expectShape(op, "a", getA().getType(), {B, T, H, K})) ||
+        failed(expectShape(op, "b", getB().getType(), {B, T, H, K})))
+      return failure();
+    if (getDecay()) {
+      auto rank = cast<RankedTensorType>(getDecay().getType()).getRank();
+      if (failed(rank == 3 ? expectShape(op, "decay", getDecay().getType(), {B, T, H})
+                           : expectShape(op, "decay", getDecay().getType(), {B, T, H, K})))
+        return failure();
+    }
+    break;
+  }
+
+  Direction dir = getDirection();
+  if (dir == Direction::bidirectional) {
+    if (getInit()) return emitOpError() << "an initial state is not allowed with direction bidirectional";
+    if (getBonus()) return emitOpError() << "a bonus is not allowed with direction bidirectional";
+    if (norm == Normalizer::mlstm)
+      return emitOpError() << "normalizer mlstm is not allowed with direction bidirectional";
+  }
+  if (getEps() && norm != Normalizer::sum)
+    return emitOpError() << "eps is only allowed with normalizer sum";
+  bool mlstm = norm == Normalizer::mlstm;
+  if (mlstm && s != Structure::scalar && s != Structure::const_scalar && s != Structure::identity)
+    return emitOpError() << "normalizer mlstm needs a scalar transition, got structure " << sName;
+  if (mlstm != (bool)getIgate())
+    return emitOpError() << (mlstm ? "normalizer mlstm requires operand 'igate'"
+                                   : "operand 'igate' is only allowed with normalizer mlstm");
+  if (mlstm != (bool)getFinalM())
+    return emitOpError() << (mlstm ? "normalizer mlstm requires result 'final_m'"
+                                   : "result 'final_m' is only allowed with normalizer mlstm");
+  if (getInitM() && !mlstm)
+    return emitOpError() << "operand 'init_m' is only allowed with normalizer mlstm";
+  if (getInitM() && !getInit())
+    return emitOpError() << "operand 'init_m' requires operand 'init'";
+  if (mlstm && failed(expectShape(op, "igate", getIgate().getType(), {B, T, H})))
+    return failure();
+  if (getBonus() && failed(expectShape(op, "bonus", getBonus().getType(), {one, one, H, K})))
+    return failure();
+  if (getSkipWeight()) {
+    if (!getSkipInput()) return emitOpError() << "skip requires operand 'skip_input'";
+    if (failed(expectShape(op, "skip_weight", getSkipWeight().getType(), {one, one, H, V})) ||
+        failed(expectShape(op, "skip_input", getSkipInput().getType(), {B, T, H, V})))
+      return failure();
+  }
+  if (getInit() && failed(expectShape(op, "init", getInit().getType(), {B, H, K, Vs})))
+    return failure();
+  if (getInitM() && failed(expectShape(op, "init_m", getInitM().getType(), {B, H})))
+    return failure();
+  if (failed(expectShape(op, "result o", getO().getType(), {B, T, H, V})) ||
+      failed(expectShape(op, "result final_state", getFinalState().getType(), {B, H, K, Vs})))
+    return failure();
+  if (getFinalM() && failed(expectShape(op, "result final_m", getFinalM().getType(), {B, H})))
+    return failure();
+  if (getScale() && !std::isfinite(getScaleValue()))
+    return emitOpError() << "scale must be finite";
+  return success();
+}
+
+LogicalResult MapOp::verify() {
+  auto in = cast<RankedTensorType>(getInput().getType());
+  auto out = cast<RankedTensorType>(getResult().getType());
+  if (in.getElementType() != out.getElementType())
+    return emitOpError() << "result element type " << out.getElementType()
+                         << " differs from input element type " << in.getElementType();
+  SmallVector<int64_t> want(in.getShape());
+  if (getFn() == UnaryFn::l2norm || getFn() == UnaryFn::taylor2) {
+    if (in.getRank() != 4)
+      return emitOpError() << stringifyUnaryFn(getFn())
+                           << " expected a per-token vector [B, T, H, D], got " << formatShape(in.getShape());
+    if (getFn() == UnaryFn::taylor2 && !ShapedType::isDynamic(want[3]))
+      want[3] = 1 + want[3] + want[3] * want[3];
+  }
+  if (out.getRank() != in.getRank())
+    return emitOpError() << "result expected shape " << formatShape(want) << ", got "
+                         << formatShape(out.getShape());
+  for (int64_t i = 0; i < out.getRank(); ++i)
+    if (!ShapedType::isDynamic(want[i]) && !ShapedType::isDynamic(out.getDimSize(i)) &&
+        want[i] != out.getDimSize(i))
+      return emitOpError() << "result expected shape " << formatShape(want) << ", got "
+                           << formatShape(out.getShape());
+  return success();
+}
+
+LogicalResult BinaryOp::verify() {
+  auto l = cast<RankedTensorType>(getLhs().getType());
+  auto r = cast<RankedTensorType>(getRhs().getType());
+  auto out = cast<RankedTensorType>(getResult().getType());
+  if (l.getElementType() != r.getElementType() || l.getElementType() != out.getElementType())
+    return emitOpError() << "operands and result must share one element type";
+  // Left-aligned broadcasting: missing trailing dims and size-1 dims broadcast.
+  int64_t rank = std::max(l.getRank(), r.getRank());
+  SmallVector<int64_t> want(rank, 1);
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t a = i < l.getRank() ? l.getDimSize(i) : 1;
+    int64_t b = i < r.getRank() ? r.getDimSize(i) : 1;
+    if (a == 1) want[i] = b;
+    else if (b == 1) want[i] = a;
+    else if (ShapedType::isDynamic(a)) want[i] = b;
+    else if (ShapedType::isDynamic(b) || a == b) want[i] = a;
+    else
+      return emitOpError() << "shapes " << formatShape(l.getShape()) << " and "
+                           << formatShape(r.getShape()) << " do not broadcast at dimension " << i;
+  }
+  bool ok = out.getRank() == rank;
+  for (int64_t i = 0; ok && i < rank; ++i)
+    if (!ShapedType::isDynamic(want[i]) && !ShapedType::isDynamic(out.getDimSize(i)) &&
+        want[i] != out.getDimSize(i))
+      ok = false;
+  if (!ok)
+    return emitOpError() << "result expected shape " << formatShape(want) << ", got "
+                         << formatShape(out.getShape());
+  return success();
+}
+
+LogicalResult ConstantOp::verify() {
+  if (cast<RankedTensorType>(getResult().getType()).getRank() != 0)
+    return emitOpError() << "result must be a rank-0 tensor";
+  return success();
+}
+
+LogicalResult HeadIndexOp::verify() {
+  auto t = cast<RankedTensorType>(getResult().getType());
+  if (t.getRank() != 3 || t.getDimSize(0) != 1 || t.getDimSize(1) != 1)
+    return emitOpError() << "result expected shape [1, 1, H], got " << formatShape(t.getShape());
+  return success();
+}

@@ -1,0 +1,117 @@
+#ifndef MIXER_OPS_TD
+#define MIXER_OPS_TD
+
+include "dialect/MixerDialect.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/BuiltinAttributes.td"
+
+class Mixer_Op<string mnemonic, list<Trait> traits = []> :
+    Op<Mixer_Dialect, mnemonic, traits>;
+
+def Mixer_FloatTensor : RankedTensorOf<[F16, BF16, F32, F64]>;
+
+def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]> {
+  let summary = "the unified linear recurrence S_t = A_t S_{t-1} + k_t v_t^T, o_t = scale S_t^T q_t";
+  let description = [{
+    Shapes use one layout: per-token tensors are [B, T, H, D] (per-token scalars
+    [B, T, H]); per-head parameters are [1, 1, H, ...] so that they broadcast
+    against per-token tensors; states are [B, H, K, V'] where V' = V + 1 when a
+    normalizer is present (its state z is column V).
+
+    The transition A_t by `structure`:
+      identity      A = I                          (no decay operand)
+      const_scalar  A = exp(decay_h) I             decay [1, 1, H]
+      scalar        A = exp(decay_t) I             decay [B, T, H]
+      vector        A = Diag(exp(decay_t))         decay [B, T, H, K]
+      elementwise   S <- exp(decay_h * dt_t) . S   decay [1, 1, H, K, V], dt [B, T, H, V] (optional)
+      dplr          A = Diag(exp(decay)) + a b^T   decay absent, [B, T, H] or [B, T, H, K];
+                                                   a, b [B, T, H, K]
+    Optional parts: `init` (initial state), `bonus` u [1, 1, H, K] (RWKV-6:
+    o_t reads S_{t-1} + (u . k_t) v_t^T), `skip` D [1, 1, H, V] with x [B, T, H, V]
+    (o_t += D . x_t), `normalizer`, `direction`, `scale`; mLSTM also takes the
+    log input gate `igate` [B, T, H] and the stabilizer `init_m` [B, H].
+
+    Results: o [B, T, H, V], the final state, and for mLSTM the final stabilizer.
+  }];
+  let arguments = (ins
+    Mixer_StructureAttr:$structure,
+    Mixer_DirectionAttr:$direction,
+    Mixer_FloatTensor:$q, Mixer_FloatTensor:$k, Mixer_FloatTensor:$v,
+    Optional<Mixer_FloatTensor>:$decay,
+    Optional<Mixer_FloatTensor>:$dt,
+    Optional<Mixer_FloatTensor>:$a,
+    Optional<Mixer_FloatTensor>:$b,
+    Optional<Mixer_FloatTensor>:$igate,
+    Optional<Mixer_FloatTensor>:$bonus,
+    Optional<Mixer_FloatTensor>:$skip_weight,
+    Optional<Mixer_FloatTensor>:$skip_input,
+    Optional<Mixer_FloatTensor>:$init,
+    Optional<Mixer_FloatTensor>:$init_m,
+    OptionalAttr<Mixer_NormalizerAttr>:$normalizer,
+    OptionalAttr<F64Attr>:$eps,
+    OptionalAttr<F64Attr>:$scale);
+  let results = (outs Mixer_FloatTensor:$o, Mixer_FloatTensor:$final_state,
+                      Optional<Mixer_FloatTensor>:$final_m);
+  let assemblyFormat = [{
+    $structure $direction $q `,` $k `,` $v
+      (`decay` `(` $decay^ `)`)?
+      (`dt` `(` $dt^ `)`)?
+      (`lowrank` `(` $a^ `,` $b `)`)?
+      (`igate` `(` $igate^ `)`)?
+      (`bonus` `(` $bonus^ `)`)?
+      (`skip` `(` $skip_weight^ `,` $skip_input `)`)?
+      (`init` `(` $init^ (`,` $init_m^)? `)`)?
+      (`normalizer` $normalizer^)?
+      (`eps` $eps^)?
+      (`scale` $scale^)?
+      attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The normalizer, `none` when the attribute is absent.
+    Normalizer getNormalizerKind() {
+      return getNormalizer().value_or(Normalizer::none);
+    }
+    double getScaleValue() { return getScale() ? getScale()->convertToDouble() : 1.0; }
+    double getEpsValue() { return getEps() ? getEps()->convertToDouble() : 0.0; }
+  }];
+}
+
+def Mixer_MapOp : Mixer_Op<"map", [Pure]> {
+  let summary = "per-token pointwise function (or a feature-dimension map such as l2norm)";
+  let arguments = (ins Mixer_UnaryFnAttr:$fn, Mixer_FloatTensor:$input);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$fn $input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Mixer_BinaryOp : Mixer_Op<"binary", [Pure]> {
+  let summary = "pointwise binary function with left-aligned broadcasting";
+  let description = [{
+    Shapes are aligned from the left (batch, time, head first) so that a
+    per-token scalar [B, T, H] broadcasts against a per-token vector
+    [B, T, H, D] and a per-head parameter [1, 1, H] against both. A dimension of
+    size 1 (or a missing trailing one) broadcasts.
+  }];
+  let arguments = (ins Mixer_BinaryFnAttr:$fn, Mixer_FloatTensor:$lhs, Mixer_FloatTensor:$rhs);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$fn $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Mixer_ConstantOp : Mixer_Op<"constant", [Pure]> {
+  let summary = "a scalar constant as a rank-0 tensor";
+  let arguments = (ins F64Attr:$value);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$value attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Mixer_HeadIndexOp : Mixer_Op<"head_index", [Pure]> {
+  let summary = "the head index h = 0..H-1 as a per-head parameter [1, 1, H]";
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+#endif
