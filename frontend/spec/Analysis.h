@@ -1,0 +1,81 @@
+// Semantic analysis of a spec: shapes, the pre-processing DAG, and the
+// transition structure found from the state update, MLIR-free.
+#ifndef MIXC_FRONTEND_SPEC_ANALYSIS_H
+#define MIXC_FRONTEND_SPEC_ANALYSIS_H
+
+#include "frontend/spec/AST.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mixc::spec {
+
+/// Feature dimensions: keys K, values V, and F = 1 + K + K^2 after taylor2.
+enum class Dim { K, V, F };
+/// How a value varies: a literal constant, per head, or per token.
+enum class Var { Const, Head, Token };
+
+/// One node of the per-token pre-processing DAG (hash-consed: equal
+/// expressions are one node, which is how the analysis compares them).
+struct Node {
+  enum Kind { Input, Param, Const, DimValue, HeadIndex, Unary, Binary };
+  Kind kind;
+  std::string name; // Input / Param / DimValue ("K", "V", "H"); Unary / Binary: the function
+  double value = 0; // Const
+  int a = -1, b = -1;
+  std::vector<Dim> dims; // feature dims: {} scalar, {K} vector, {K, V} matrix
+  Var var = Var::Const;
+  Loc loc;
+  // A [V] vector times a [K, V] matrix: only valid as the elementwise decay.
+  bool columnBroadcast = false;
+};
+
+struct Argument {
+  std::string name;
+  bool isParam;
+  int node;
+};
+
+/// Concrete sizes, needed only to fold constants such as K^-0.5.
+struct Sizes {
+  int64_t H = 4, K = 64, V = 64;
+};
+
+/// What the frontend found: everything MLIR emission needs.
+struct MixerDesc {
+  std::string name;
+  std::string structure;        // identity | const_scalar | scalar | vector | elementwise | dplr
+  std::string dplrDiag = "none"; // dplr only: none | scalar | vector
+  std::string direction = "forward";
+  std::string normalizer = "none"; // none | sum | mlstm
+  Dim keyDim = Dim::K;
+  std::vector<Node> nodes;
+  std::vector<Argument> args; // spec inputs and parameters, in declaration order
+  int q = -1, k = -1, v = -1, decay = -1, dt = -1, a = -1, b = -1, igate = -1, bonus = -1,
+      skipWeight = -1, skipInput = -1;
+  int scale = -1, eps = -1; // constant nodes
+  Loc stateLoc;
+  std::vector<std::string> stateNames; // the matrix state, then normalizer and stabilizer
+};
+
+struct AnalysisResult {
+  std::optional<MixerDesc> desc;
+  std::string error; // rendered `file:line:col: error: ...`, empty on success
+};
+
+/// Parses and analyzes a spec; never throws, never aborts.
+AnalysisResult analyze(const SourceFile &src);
+
+/// Folds a constant node (numbers, K, V, H and functions of them).
+double evalConst(const MixerDesc &desc, int node, const Sizes &sizes);
+/// The size of a feature dimension.
+int64_t dimSize(Dim d, const Sizes &sizes);
+const char *dimName(Dim d);
+/// A human-readable account of the recognized structure, for `mixc check`.
+std::string describe(const MixerDesc &desc);
+
+} // namespace mixc::spec
+
+#endif
