@@ -113,7 +113,10 @@ LogicalResult RecurrenceOp::verify() {
     if (failed(forbid(getDecay(), "decay"))) return failure();
     break;
   case Structure::const_scalar:
-    if (failed(require(getDecay(), "decay")) ||
+    if (failed(require(getDecay(), "decay")))
+      return failure();
+    // A rank-0 decay is one constant for all heads.
+    if (cast<RankedTensorType>(getDecay().getType()).getRank() != 0 &&
         failed(expectShape(op, "decay", getDecay().getType(), {one, one, H})))
       return failure();
     break;
@@ -155,6 +158,8 @@ LogicalResult RecurrenceOp::verify() {
     if (norm == Normalizer::mlstm)
       return emitOpError() << "normalizer mlstm is not allowed with direction bidirectional";
   }
+  if (norm != Normalizer::none && s == Structure::elementwise)
+    return emitOpError() << "a normalizer is not defined for structure elementwise";
   if (getEps() && norm != Normalizer::sum)
     return emitOpError() << "eps is only allowed with normalizer sum";
   bool mlstm = norm == Normalizer::mlstm;

@@ -1,0 +1,123 @@
+#include "codegen/ReferenceTarget.h"
+
+#include "dialect/MixerOps.h"
+#include "runtime/reference/Recurrence.h"
+
+#include "llvm/ADT/DenseMap.h"
+
+using namespace mlir;
+
+namespace mixc {
+
+std::string shapeString(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + (shape[i] < 0 ? std::string(i == 0 ? "B" : "T") : std::to_string(shape[i]));
+  return s + "]";
+}
+
+std::vector<ArgumentSpec> argumentSpecs(func::FuncOp func) {
+  std::vector<ArgumentSpec> specs;
+  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+    ArgumentSpec s;
+    auto name = func.getArgAttrOfType<StringAttr>(i, "mixer.name");
+    s.name = name ? name.str() : "arg" + std::to_string(i);
+    auto t = cast<RankedTensorType>(func.getArgument(i).getType());
+    for (int64_t d : t.getShape()) s.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+    s.perHead = t.getRank() >= 3 && s.shape[0] == 1 && s.shape[1] == 1;
+    s.isState = s.name == "init" || s.name == "init_m";
+    specs.push_back(s);
+  }
+  return specs;
+}
+
+namespace {
+ref::Structure toRef(mixer::Structure s) { return static_cast<ref::Structure>(static_cast<int>(s)); }
+ref::Direction toRef(mixer::Direction d) { return static_cast<ref::Direction>(static_cast<int>(d)); }
+ref::Normalizer toRef(mixer::Normalizer n) { return static_cast<ref::Normalizer>(static_cast<int>(n)); }
+} // namespace
+
+std::string runReference(func::FuncOp func, const NamedArrays &inputs, NamedArrays &outputs,
+                         const RecurrenceHook &onRecurrence) {
+  llvm::DenseMap<Value, ref::Array> env;
+  std::vector<ArgumentSpec> specs = argumentSpecs(func);
+  int64_t B = -1, T = -1;
+  // Bind arguments, checking shapes; batch and time are fixed by the first token input.
+  for (unsigned i = 0; i < specs.size(); ++i) {
+    const ArgumentSpec &s = specs[i];
+    auto it = inputs.find(s.name);
+    if (it == inputs.end()) {
+      if (!s.isState) return "missing input '" + s.name + "'";
+      continue;
+    }
+    ref::Array a = it->second;
+    if (s.perHead && a.rank() + 2 == (int64_t)s.shape.size()) a.shape.insert(a.shape.begin(), {1, 1});
+    bool ok = a.rank() == (int64_t)s.shape.size();
+    for (size_t d = 0; ok && d < s.shape.size(); ++d) {
+      int64_t want = s.shape[d];
+      if (want >= 0) ok = a.shape[d] == want;
+      else if (d == 0 && !s.perHead) ok = (B < 0 || a.shape[0] == B), B = a.shape[0];
+      else if (d == 1) ok = (T < 0 || a.shape[1] == T), T = a.shape[1];
+    }
+    if (!ok) {
+      std::vector<int64_t> want = s.shape;
+      if (s.name == "init" || s.name == "init_m") want[0] = B;
+      else {
+        if (B >= 0) want[0] = want[0] < 0 ? B : want[0];
+        if (T >= 0 && want.size() > 1 && want[1] < 0) want[1] = T;
+      }
+      return "input '" + s.name + "' has shape " + a.shapeString() + ", expected " + shapeString(want);
+    }
+    env[func.getArgument(i)] = std::move(a);
+  }
+  if (B < 0 || T < 0) return "no per-token input fixes the batch and time sizes";
+
+  for (Operation &op : func.getBody().front()) {
+    if (auto m = dyn_cast<mixer::MapOp>(op)) {
+      if (!ref::applyUnary(mixer::stringifyUnaryFn(m.getFn()).str(), env[m.getInput()], env[m.getResult()]))
+        return "unsupported function " + mixer::stringifyUnaryFn(m.getFn()).str();
+    } else if (auto bin = dyn_cast<mixer::BinaryOp>(op)) {
+      if (!ref::applyBinary(mixer::stringifyBinaryFn(bin.getFn()).str(), env[bin.getLhs()], env[bin.getRhs()],
+                            env[bin.getResult()]))
+        return "unsupported function " + mixer::stringifyBinaryFn(bin.getFn()).str();
+    } else if (auto c = dyn_cast<mixer::ConstantOp>(op)) {
+      env[c.getResult()] = ref::Array({}, c.getValue().convertToDouble());
+    } else if (auto h = dyn_cast<mixer::HeadIndexOp>(op)) {
+      int64_t H = cast<RankedTensorType>(h.getType()).getDimSize(2);
+      ref::Array a({1, 1, H});
+      for (int64_t j = 0; j < H; ++j) a.data[j] = (double)j;
+      env[h.getResult()] = std::move(a);
+    } else if (auto r = dyn_cast<mixer::RecurrenceOp>(op)) {
+      ref::RecurrenceInputs in;
+      in.structure = toRef(r.getStructure());
+      in.direction = toRef(r.getDirection());
+      in.normalizer = toRef(r.getNormalizerKind());
+      in.scale = r.getScaleValue();
+      in.eps = r.getEpsValue();
+      auto get = [&](Value v) -> const ref::Array * {
+        if (!v) return nullptr;
+        auto it = env.find(v);
+        return it == env.end() ? nullptr : &it->second;
+      };
+      in.q = get(r.getQ()), in.k = get(r.getK()), in.v = get(r.getV());
+      in.decay = get(r.getDecay()), in.dt = get(r.getDt()), in.a = get(r.getA()), in.b = get(r.getB());
+      in.igate = get(r.getIgate()), in.bonus = get(r.getBonus());
+      in.skipWeight = get(r.getSkipWeight()), in.skipInput = get(r.getSkipInput());
+      in.init = get(r.getInit()), in.initM = get(r.getInitM());
+      ref::RecurrenceOutputs out;
+      if (std::string e = ref::runRecurrence(in, out); !e.empty()) return e;
+      if (onRecurrence) onRecurrence(in, out);
+      env[r.getO()] = std::move(out.o);
+      env[r.getFinalState()] = std::move(out.finalState);
+      if (r.getFinalM()) env[r.getFinalM()] = std::move(out.finalM);
+    } else if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      static const char *names[] = {"o", "final_state", "final_m"};
+      for (auto [i, v] : llvm::enumerate(ret.getOperands())) outputs[names[std::min<size_t>(i, 2)]] = env[v];
+    } else {
+      return "the reference cannot interpret '" + op.getName().getStringRef().str() + "'";
+    }
+  }
+  return "";
+}
+
+} // namespace mixc

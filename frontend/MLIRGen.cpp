@@ -1,0 +1,137 @@
+#include "frontend/MLIRGen.h"
+
+#include "dialect/MixerOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <algorithm>
+
+using namespace mlir;
+
+namespace mixc {
+namespace {
+
+class Generator {
+public:
+  Generator(MLIRContext &ctx, const spec::SourceFile &src, const spec::MixerDesc &desc, const spec::Sizes &sizes,
+            Type elem)
+      : ctx(ctx), b(&ctx), src(src), d(desc), sizes(sizes), elem(elem), values(desc.nodes.size()) {}
+
+  OwningOpRef<ModuleOp> run();
+
+private:
+  MLIRContext &ctx;
+  OpBuilder b;
+  const spec::SourceFile &src;
+  const spec::MixerDesc &d;
+  spec::Sizes sizes;
+  Type elem;
+  std::vector<Value> values;
+
+  Location loc(spec::Loc l) {
+    size_t off = std::min(l.offset, src.text.size());
+    unsigned line = 1 + std::count(src.text.begin(), src.text.begin() + off, '\n');
+    size_t start = src.text.rfind('\n', off ? off - 1 : 0);
+    unsigned col = off - (start == std::string::npos || off == 0 ? 0 : start + 1) + 1;
+    return FileLineColLoc::get(&ctx, src.name, line, col);
+  }
+
+  static constexpr int64_t kDyn = ShapedType::kDynamic;
+
+  RankedTensorType typeOf(const spec::Node &n) {
+    SmallVector<int64_t> shape;
+    if (n.var == spec::Var::Token) shape = {kDyn, kDyn, sizes.H};
+    else if (n.var == spec::Var::Head) shape = {1, 1, sizes.H};
+    for (spec::Dim dim : n.dims) shape.push_back(spec::dimSize(dim, sizes));
+    return RankedTensorType::get(shape, elem);
+  }
+
+  Value emit(int id) {
+    if (id < 0) return nullptr;
+    if (values[id]) return values[id];
+    const spec::Node &n = d.nodes[id];
+    Location l = loc(n.loc);
+    Value v;
+    switch (n.kind) {
+    case spec::Node::Input:
+    case spec::Node::Param: break; // block arguments, bound up front
+    case spec::Node::Const:
+    case spec::Node::DimValue:
+      v = b.create<mixer::ConstantOp>(l, RankedTensorType::get({}, elem),
+                                      b.getF64FloatAttr(spec::evalConst(d, id, sizes)));
+      break;
+    case spec::Node::HeadIndex: v = b.create<mixer::HeadIndexOp>(l, typeOf(n)); break;
+    case spec::Node::Unary:
+      v = b.create<mixer::MapOp>(l, typeOf(n), *mixer::symbolizeUnaryFn(n.name), emit(n.a));
+      break;
+    case spec::Node::Binary:
+      v = b.create<mixer::BinaryOp>(l, typeOf(n), *mixer::symbolizeBinaryFn(n.name), emit(n.a), emit(n.b));
+      break;
+    }
+    return values[id] = v;
+  }
+};
+
+OwningOpRef<ModuleOp> Generator::run() {
+  Location fileLoc = loc(d.stateLoc);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+  b.setInsertionPointToEnd(module->getBody());
+
+  const bool norm = d.normalizer != "none", mlstm = d.normalizer == "mlstm";
+  int64_t K = spec::dimSize(d.keyDim, sizes), V = sizes.V, Vs = V + (norm ? 1 : 0);
+  auto stateType = RankedTensorType::get({kDyn, sizes.H, K, Vs}, elem);
+  auto mType = RankedTensorType::get({kDyn, sizes.H}, elem);
+  auto oType = RankedTensorType::get({kDyn, kDyn, sizes.H, V}, elem);
+
+  SmallVector<Type> argTypes;
+  SmallVector<std::string> argNames;
+  for (const spec::Argument &a : d.args) {
+    argTypes.push_back(typeOf(d.nodes[a.node]));
+    argNames.push_back(a.name);
+  }
+  const bool bidir = d.direction == "bidirectional";
+  if (!bidir) { // a bidirectional scan has no initial state
+    argTypes.push_back(stateType);
+    argNames.push_back("init");
+  }
+  if (mlstm) {
+    argTypes.push_back(mType);
+    argNames.push_back("init_m");
+  }
+  SmallVector<Type> resultTypes = {oType, stateType};
+  if (mlstm) resultTypes.push_back(mType);
+
+  auto func = b.create<func::FuncOp>(fileLoc, d.name, b.getFunctionType(argTypes, resultTypes));
+  for (auto [i, name] : llvm::enumerate(argNames))
+    func.setArgAttr(i, "mixer.name", b.getStringAttr(name));
+  Block *body = func.addEntryBlock();
+  b.setInsertionPointToStart(body);
+  for (auto [i, a] : llvm::enumerate(d.args)) values[a.node] = body->getArgument(i);
+  Value init = bidir ? Value() : body->getArgument(d.args.size());
+  Value initM = mlstm ? body->getArgument(d.args.size() + 1) : Value();
+
+  auto f64 = [&](int node) { return node < 0 ? FloatAttr() : b.getF64FloatAttr(spec::evalConst(d, node, sizes)); };
+  auto op = b.create<mixer::RecurrenceOp>(
+      loc(d.stateLoc), oType, stateType, mlstm ? Type(mType) : Type(),
+      *mixer::symbolizeStructure(d.structure), *mixer::symbolizeDirection(d.direction), emit(d.q), emit(d.k),
+      emit(d.v), emit(d.decay), emit(d.dt), emit(d.a), emit(d.b), emit(d.igate), emit(d.bonus), emit(d.skipWeight),
+      emit(d.skipInput), init, initM,
+      norm ? mixer::NormalizerAttr::get(&ctx, *mixer::symbolizeNormalizer(d.normalizer)) : mixer::NormalizerAttr(),
+      f64(d.eps), f64(d.scale));
+  b.create<func::ReturnOp>(fileLoc, op->getResults());
+  return module;
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> emitMLIR(MLIRContext &ctx, const spec::SourceFile &src, const spec::MixerDesc &desc,
+                               const spec::Sizes &sizes, Type elementType) {
+  return Generator(ctx, src, desc, sizes, elementType).run();
+}
+
+void loadDialects(MLIRContext &ctx) {
+  ctx.loadDialect<mixer::MixerDialect, func::FuncDialect>();
+}
+
+} // namespace mixc

@@ -1,0 +1,42 @@
+// The float64 oracle: the unified recurrence run token by token, exactly as
+// written in mixers.md, with no chunking. Every kernel path is tested against it.
+#ifndef MIXC_RUNTIME_REFERENCE_RECURRENCE_H
+#define MIXC_RUNTIME_REFERENCE_RECURRENCE_H
+
+#include "runtime/reference/Array.h"
+
+#include <string>
+
+namespace mixc::ref {
+
+enum class Structure { identity, const_scalar, scalar, vector, elementwise, dplr };
+enum class Direction { forward, reverse, bidirectional };
+enum class Normalizer { none, sum, mlstm };
+
+/// Operands in the layout of `mixer.recurrence` (see dialect/MixerOps.td):
+/// per-token [B, T, H, D] or [B, T, H]; per-head [1, 1, H, ...]; states
+/// [B, H, K, V'] with V' = V + 1 under a normalizer. Absent operands are null.
+struct RecurrenceInputs {
+  Structure structure = Structure::identity;
+  Direction direction = Direction::forward;
+  Normalizer normalizer = Normalizer::none;
+  double scale = 1.0, eps = 0.0;
+  const Array *q = nullptr, *k = nullptr, *v = nullptr;
+  const Array *decay = nullptr, *dt = nullptr, *a = nullptr, *b = nullptr, *igate = nullptr;
+  const Array *bonus = nullptr, *skipWeight = nullptr, *skipInput = nullptr;
+  const Array *init = nullptr, *initM = nullptr;
+};
+
+struct RecurrenceOutputs {
+  Array o;          // [B, T, H, V]
+  Array finalState; // [B, H, K, V']
+  Array finalM;     // [B, H], mLSTM only
+};
+
+/// Runs the recurrence. Returns an empty string on success, otherwise a message
+/// naming the operand whose shape does not fit.
+std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out);
+
+} // namespace mixc::ref
+
+#endif
