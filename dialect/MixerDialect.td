@@ -54,7 +54,9 @@ def Mixer_UnaryFnAttr : I32EnumAttr<"UnaryFn", "per-token pointwise function", [
     // Reductions over the feature (last) dimension.
     I32EnumAttrCase<"l2norm", 12>,
     // Based's 2nd-order Taylor feature map [1, x, vec(x x^T)/sqrt(2)], D -> 1+D+D^2.
-    I32EnumAttrCase<"taylor2", 13>]> {
+    I32EnumAttrCase<"taylor2", 13>,
+    // A per-token [B, T, H, 1] of ones: q and k of a K = 1 recurrence (HGRN).
+    I32EnumAttrCase<"ones", 14>]> {
   let cppNamespace = "::mixc::mixer";
 }
 

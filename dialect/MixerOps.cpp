@@ -131,7 +131,10 @@ LogicalResult RecurrenceOp::verify() {
       return failure();
     break;
   case Structure::elementwise:
-    if (failed(require(getDecay(), "decay")) ||
+    if (failed(require(getDecay(), "decay")))
+      return failure();
+    // A rank-0 decay is the same rate everywhere (HGRN: all of it is in dt).
+    if (cast<RankedTensorType>(getDecay().getType()).getRank() != 0 &&
         failed(expectShape(op, "decay", getDecay().getType(), {one, one, H, K, V})))
       return failure();
     if (getDt() && failed(expectShape(op, "dt", getDt().getType(), {B, T, H, V})))
@@ -206,12 +209,13 @@ LogicalResult MapOp::verify() {
     return emitOpError() << "result element type " << out.getElementType()
                          << " differs from input element type " << in.getElementType();
   SmallVector<int64_t> want(in.getShape());
-  if (getFn() == UnaryFn::l2norm || getFn() == UnaryFn::taylor2) {
+  if (getFn() == UnaryFn::l2norm || getFn() == UnaryFn::taylor2 || getFn() == UnaryFn::ones) {
     if (in.getRank() != 4)
       return emitOpError() << stringifyUnaryFn(getFn())
                            << " expected a per-token vector [B, T, H, D], got " << formatShape(in.getShape());
     if (getFn() == UnaryFn::taylor2 && !ShapedType::isDynamic(want[3]))
       want[3] = 1 + want[3] + want[3] * want[3];
+    if (getFn() == UnaryFn::ones) want[3] = 1;
   }
   if (out.getRank() != in.getRank())
     return emitOpError() << "result expected shape " << formatShape(want) << ", got "

@@ -11,10 +11,10 @@
 
 namespace mixc::spec {
 
-const char *dimName(Dim d) { return d == Dim::K ? "K" : d == Dim::V ? "V" : "F"; }
+const char *dimName(Dim d) { return d == Dim::K ? "K" : d == Dim::V ? "V" : d == Dim::F ? "F" : "1"; }
 
 int64_t dimSize(Dim d, const Sizes &s) {
-  return d == Dim::K ? s.K : d == Dim::V ? s.V : 1 + s.K + s.K * s.K;
+  return d == Dim::K ? s.K : d == Dim::V ? s.V : d == Dim::F ? 1 + s.K + s.K * s.K : 1;
 }
 
 namespace {
@@ -35,6 +35,7 @@ const std::set<std::string> kReserved = {"I", "K", "V", "H", "h", "T", "param", 
 //   rank one:      X -> ra (rb^T X)
 struct Term {
   int coef = -1, diag = -1, elem = -1, ra = -1, rb = -1;
+  int vdiag = -1; // a [V] decay: only for a vector state of values (HGRN)
   bool rankOne() const { return ra >= 0; }
 };
 
@@ -117,6 +118,7 @@ private:
     n.dims = in.dims;
     n.var = in.var;
     n.loc = loc;
+    if (fn == "ones") n.dims = {Dim::One};
     if (fn == "l2norm" || fn == "taylor2") {
       if (in.dims.size() != 1)
         fail(loc, fn + " expects a vector, got " + shapeStr(in.dims));
@@ -209,8 +211,8 @@ private:
       } else if (n.dims.size() == 2 && v.kind == Val::Affine && isMatrixState) {
         if (term.rankOne()) fail(loc, "an elementwise gate on a rank-one term is not supported");
         term.elem = mulOpt(term.elem, t.node, loc);
-      } else if (n.dims.size() == 1 && n.dims[0] == Dim::V && v.kind == Val::Affine) {
-        fail(loc, "a decay along V must be written as exp(A * dt) with A a [K, V] parameter");
+      } else if (n.dims.size() == 1 && n.dims[0] == Dim::V && v.kind == Val::Affine && !term.rankOne()) {
+        term.vdiag = mulOpt(term.vdiag, t.node, loc); // valid only for a [V] state, checked later
       } else {
         fail(loc, "cannot multiply " + shapeStr(n.dims) + " with " + kindStr(v));
       }
@@ -554,6 +556,9 @@ private:
     }
     if (!diag) fail(v.loc, "the transition of '" + s.name + "' has no diagonal part (A_t = a b^T alone is singular)");
     Loc loc = v.loc;
+    if (diag->vdiag >= 0)
+      fail(node(diag->vdiag).loc, "a decay along V on a matrix state must be written as exp(A * dt) with A a "
+                                  "per-head [K, V] parameter");
     if (diag->elem >= 0) {
       if (diag->coef >= 0 || diag->diag >= 0)
         fail(loc, "an elementwise decay cannot be combined with another decay factor; fold it into exp(A * dt)");
@@ -779,6 +784,57 @@ private:
 
   int matrixState = -1;
 
+  // An elementwise recurrence over a [V] vector, h = f . h + x (HGRN): the
+  // unified form with K = 1, q = k = 1 and an elementwise decay exp(1 * log f).
+  MixerDesc vectorStateMixer(int si, const Stmt *outStmt, std::map<std::string, Binding> &outEnv,
+                             const std::vector<bool> &updatedAtOutput) {
+    StateInfo &h = states[si];
+    for (size_t i = 0; i < states.size(); ++i)
+      if ((int)i != si) fail(states[i].loc, "the state '" + states[i].name + "' is never read by the output");
+    const Val &v = h.value;
+    if (v.terms.size() != 1 || v.terms[0].rankOne() || v.terms[0].diag >= 0 || v.terms[0].elem >= 0)
+      fail(h.update->loc, "a [V] state must be updated as f * " + h.name + " + x with f a per-token [V] gate");
+    const Term &t = v.terms[0];
+    int logDecay = -1;
+    if (t.vdiag >= 0) logDecay = logOf(t.vdiag, v.loc);
+    if (t.coef >= 0) logDecay = logDecay < 0 ? logOf(t.coef, v.loc) : binary("add", logDecay, logOf(t.coef, v.loc), v.loc);
+    if (logDecay < 0 || node(logDecay).var != Var::Token)
+      fail(h.update->loc, "a [V] state needs a decay gate that varies per token");
+    if (!outStmt) fail(spec.nameLoc, "the mixer has no output: expected 'o = " + h.name + "'");
+    if (!updatedAtOutput[si]) fail(outStmt->loc, "the output must follow the update of '" + h.name + "'");
+    int x = v.freeNodes[0];
+    if (node(x).var != Var::Token) fail(node(x).loc, "the written value must vary per token");
+    d.structure = "elementwise";
+    d.keyDim = Dim::One;
+    d.decay = constant(1.0, v.loc);
+    d.dt = logDecay;
+    d.v = x;
+    d.k = d.q = unary("ones", x, v.loc);
+    d.stateLoc = h.loc;
+    d.stateNames.push_back(h.name);
+    std::swap(env, outEnv);
+    // o = c * h, c a constant.
+    std::vector<const Expr *> num, den;
+    int sign = 1;
+    factors(*outStmt->value, num, den, false, sign);
+    bool read = false;
+    for (const Expr *f : num) {
+      if (f->kind == Expr::Ident && f->name == h.name && !read) {
+        read = true;
+        continue;
+      }
+      int c = constNode(*f, "a factor of the output");
+      d.scale = d.scale < 0 ? c : binary("mul", d.scale, c, f->loc);
+    }
+    for (const Expr *f : den) {
+      int c = constNode(*f, "a divisor of the output");
+      d.scale = binary("div", d.scale < 0 ? constant(1, f->loc) : d.scale, c, f->loc);
+    }
+    if (sign < 0) d.scale = binary("mul", d.scale < 0 ? constant(1, outStmt->loc) : d.scale, constant(-1, outStmt->loc), outStmt->loc);
+    if (!read) fail(outStmt->value->loc, "the output must read the state: expected 'o = " + h.name + "'");
+    return d;
+  }
+
 public:
   MixerDesc analyze();
 };
@@ -847,6 +903,12 @@ MixerDesc Analyzer::analyze() {
         fail(states[i].loc, "a second matrix state '" + states[i].name + "'; a mixer has one");
       matrixState = (int)i;
     }
+  }
+  if (matrixState < 0) {
+    for (size_t i = 0; i < states.size(); ++i)
+      if (!states[i].isStabilizer && states[i].value.freeNodes.size() == 1 &&
+          node(states[i].value.freeNodes[0]).dims == std::vector<Dim>{Dim::V})
+        return vectorStateMixer((int)i, outStmt, outEnv, updatedAtOutput);
   }
   if (matrixState < 0)
     fail(states.empty() ? spec.nameLoc : states[0].loc,

@@ -12,8 +12,9 @@
 
 namespace mixc::spec {
 
-/// Feature dimensions: keys K, values V, and F = 1 + K + K^2 after taylor2.
-enum class Dim { K, V, F };
+/// Feature dimensions: keys K, values V, F = 1 + K + K^2 after taylor2, and
+/// One for the K = 1 state of an elementwise vector recurrence (HGRN).
+enum class Dim { K, V, F, One };
 /// How a value varies: a literal constant, per head, or per token.
 enum class Var { Const, Head, Token };
 

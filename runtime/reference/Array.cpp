@@ -47,6 +47,12 @@ void forEachIndex(const std::vector<int64_t> &shape, const std::function<void(co
 } // namespace
 
 bool applyUnary(const std::string &fn, const Array &x, Array &out) {
+  if (fn == "ones") {
+    std::vector<int64_t> s = x.shape;
+    s.back() = 1;
+    out = Array(s, 1.0);
+    return true;
+  }
   if (fn == "l2norm" || fn == "taylor2") {
     int64_t D = x.shape.back(), rows = x.size() / std::max<int64_t>(D, 1);
     std::vector<int64_t> s = x.shape;

@@ -3,6 +3,7 @@
 #ifndef MIXC_RUNTIME_REFERENCE_ARRAY_H
 #define MIXC_RUNTIME_REFERENCE_ARRAY_H
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,6 +23,27 @@ struct Array {
   /// and indices beyond this array's rank are ignored.
   double at(const std::vector<int64_t> &idx) const;
   std::string shapeString() const;
+};
+
+/// Fast broadcasting reads of an array of rank <= 5 (size-1 dims stride 0),
+/// for the hot loops of the reference.
+struct View {
+  const double *p = nullptr;
+  int64_t st[5] = {0, 0, 0, 0, 0};
+  View() = default;
+  explicit View(const Array *a) {
+    if (!a) return;
+    p = a->data.data();
+    int64_t s = 1;
+    for (int64_t i = std::min<int64_t>(a->rank(), 5) - 1; i >= 0; --i) {
+      st[i] = a->shape[i] == 1 ? 0 : s;
+      s *= a->shape[i];
+    }
+  }
+  double operator()(int64_t i0, int64_t i1 = 0, int64_t i2 = 0, int64_t i3 = 0, int64_t i4 = 0) const {
+    return p[i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3] + i4 * st[4]];
+  }
+  explicit operator bool() const { return p != nullptr; }
 };
 
 /// Pointwise functions of the pre-processing ops, on float64.

@@ -12,40 +12,55 @@ std::string runAttentionForm(const RecurrenceInputs &in, Array &o, int64_t pairs
   const int64_t Vs = V + (norm ? 1 : 0);
   const int64_t W = elementwise ? V : 1; // width of a propagated key
   o = Array({B, T, H, V});
+  const View Q(in.q), Kv(in.k), Vv(in.v), Decay(in.decay), Dt(in.dt), Av(in.a), Bv(in.b), Igate(in.igate),
+      Bonus(in.bonus), SkipW(in.skipWeight), SkipX(in.skipInput), InitM(in.initM);
   if (pairs < 0) pairs = B * H;
 
   std::vector<double> x(K * W), num(T * V), den(T), tmp(W);
   for (int64_t pair = 0; pair < std::min(pairs, B * H); ++pair) {
     const int64_t b = pair / H, h = pair % H;
-    auto q = [&](int64_t t, int64_t i) { return in.q->at({b, t, h, i}); };
-    auto kk = [&](int64_t t, int64_t i) { return in.k->at({b, t, h, i}); };
-    auto vv = [&](int64_t t, int64_t j) { return j < V ? in.v->at({b, t, h, j}) : 1.0; };
+    auto q = [&](int64_t t, int64_t i) { return Q(b, t, h, i); };
+    auto kk = [&](int64_t t, int64_t i) { return Kv(b, t, h, i); };
+    auto vv = [&](int64_t t, int64_t j) { return j < V ? Vv(b, t, h, j) : 1.0; };
+    // The diagonal factors of every A_t, exponentiated once per (batch, head).
+    const int64_t F = in.structure == Structure::elementwise ? K * V
+                      : (in.structure == Structure::vector || (in.structure == Structure::dplr && Decay && in.decay->rank() == 4)) ? K
+                      : 1;
+    std::vector<double> fac(T * F, 1.0);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t f = 0; f < F; ++f) {
+        switch (in.structure) {
+        case Structure::identity: break;
+        case Structure::const_scalar:
+        case Structure::scalar: fac[t] = std::exp(Decay(b, t, h)); break;
+        case Structure::vector: fac[t * F + f] = std::exp(Decay(b, t, h, f)); break;
+        case Structure::elementwise:
+          fac[t * F + f] = std::exp(Decay(0, 0, h, f / V, f % V) * (Dt ? Dt(b, t, h, f % V) : 1.0));
+          break;
+        case Structure::dplr:
+          if (Decay) fac[t * F + f] = std::exp(F == K ? Decay(b, t, h, f) : Decay(b, t, h));
+          break;
+        }
+      }
     // x <- A_t x, for x of K rows and W columns.
     auto apply = [&](int64_t t) {
+      const double *d = &fac[t * F];
       switch (in.structure) {
       case Structure::identity: break;
       case Structure::const_scalar:
-      case Structure::scalar: {
-        double f = std::exp(in.decay->at({b, t, h}));
-        for (double &e : x) e *= f;
+      case Structure::scalar:
+        for (double &e : x) e *= d[0];
         break;
-      }
       case Structure::vector:
-        for (int64_t i = 0; i < K; ++i) x[i] *= std::exp(in.decay->at({b, t, h, i}));
+        for (int64_t i = 0; i < K; ++i) x[i] *= d[i];
         break;
       case Structure::elementwise:
-        for (int64_t i = 0; i < K; ++i)
-          for (int64_t j = 0; j < V; ++j)
-            x[i * W + j] *= std::exp(in.decay->at({0, 0, h, i, j}) * (in.dt ? in.dt->at({b, t, h, j}) : 1.0));
+        for (int64_t i = 0; i < K * V; ++i) x[i] *= d[i];
         break;
       case Structure::dplr: {
         double bx = 0;
-        for (int64_t i = 0; i < K; ++i) bx += in.b->at({b, t, h, i}) * x[i];
-        for (int64_t i = 0; i < K; ++i) {
-          double d = !in.decay ? 1.0
-                     : std::exp(in.decay->rank() == 3 ? in.decay->at({b, t, h}) : in.decay->at({b, t, h, i}));
-          x[i] = d * x[i] + in.a->at({b, t, h, i}) * bx;
-        }
+        for (int64_t i = 0; i < K; ++i) bx += Bv(b, t, h, i) * x[i];
+        for (int64_t i = 0; i < K; ++i) x[i] = d[F == K ? i : 0] * x[i] + Av(b, t, h, i) * bx;
         break;
       }
       }
@@ -60,7 +75,7 @@ std::string runAttentionForm(const RecurrenceInputs &in, Array &o, int64_t pairs
       for (int64_t j = 0; j < V; ++j) num[t * V + j] += tmp[elementwise ? j : 0] * vv(s, j);
       if (norm) den[t] += tmp[0];
     };
-    auto writeWeight = [&](int64_t s) { return mlstm ? std::exp(in.igate->at({b, s, h})) : 1.0; };
+    auto writeWeight = [&](int64_t s) { return mlstm ? std::exp(Igate(b, s, h)) : 1.0; };
     std::fill(num.begin(), num.end(), 0.0);
     std::fill(den.begin(), den.end(), 0.0);
 
@@ -93,14 +108,14 @@ std::string runAttentionForm(const RecurrenceInputs &in, Array &o, int64_t pairs
       }
       if (in.bonus) {
         double w = 0;
-        for (int64_t i = 0; i < K; ++i) w += q(s, i) * in.bonus->at({0, 0, h, i}) * kk(s, i);
+        for (int64_t i = 0; i < K; ++i) w += q(s, i) * Bonus(0, 0, h, i) * kk(s, i);
         for (int64_t j = 0; j < V; ++j) num[s * V + j] += w * vv(s, j);
         if (norm) den[s] += w;
       }
     }
     if (in.init) {
       // The initial state, carried through every transition up to t.
-      double m0 = in.initM ? std::exp(in.initM->at({b, h})) : 1.0;
+      double m0 = in.initM ? std::exp(InitM(b, h)) : 1.0;
       std::vector<double> S(K * Vs);
       for (int64_t c = 0; c < Vs; ++c) {
         for (int64_t i = 0; i < K; ++i)
@@ -109,7 +124,7 @@ std::string runAttentionForm(const RecurrenceInputs &in, Array &o, int64_t pairs
           int64_t t = fwd ? step : T - 1 - step;
           if (!in.bonus) apply(t);
           double w = 0;
-          for (int64_t i = 0; i < K; ++i) w += q(t, i) * x[i * W + (elementwise ? 0 : 0)];
+          for (int64_t i = 0; i < K; ++i) w += q(t, i) * x[i * W];
           if (elementwise) {
             for (int64_t j = 0; j < V; ++j) {
               double e = 0;
@@ -132,7 +147,7 @@ std::string runAttentionForm(const RecurrenceInputs &in, Array &o, int64_t pairs
         if (in.normalizer == Normalizer::sum) r /= den[t] + in.eps;
         if (mlstm) r /= std::max(std::fabs(den[t]), 1.0);
         r *= in.scale;
-        if (in.skipWeight) r += in.skipWeight->at({0, 0, h, j}) * in.skipInput->at({b, t, h, j});
+        if (in.skipWeight) r += SkipW(0, 0, h, j) * SkipX(b, t, h, j);
         o.data[((b * T + t) * H + h) * V + j] = r;
       }
   }

@@ -46,6 +46,8 @@ std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out) {
     return "a bidirectional recurrence takes no initial state, bonus or mLSTM normalizer";
 
   out.o = Array({B, T, H, V});
+  const View Q(in.q), Kv(in.k), Vv(in.v), Decay(in.decay), Dt(in.dt), Av(in.a), Bv(in.b), Igate(in.igate),
+      Bonus(in.bonus), SkipW(in.skipWeight), SkipX(in.skipInput), InitM(in.initM);
   out.finalState = Array({B, H, K, Vs});
   out.finalM = Array(mlstm ? std::vector<int64_t>{B, H} : std::vector<int64_t>{});
 
@@ -60,14 +62,14 @@ std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out) {
     // The initial state belongs to the primary scan (bidirectional has none).
     if (in.init && keepFinal)
       for (int64_t i = 0; i < K * Vs; ++i) S[i] = in.init->data[((b * H + h) * K) * Vs + i];
-    if (in.initM) m = in.initM->at({b, h});
+    if (in.initM) m = InitM(b, h);
     for (int64_t step = 0; step < T; ++step) {
       int64_t t = reverse ? T - 1 - step : step;
       for (int64_t i = 0; i < K; ++i) {
-        kv[i] = in.k->at({b, t, h, i});
-        qv[i] = in.q->at({b, t, h, i});
+        kv[i] = Kv(b, t, h, i);
+        qv[i] = Q(b, t, h, i);
       }
-      for (int64_t j = 0; j < V; ++j) vv[j] = in.v->at({b, t, h, j});
+      for (int64_t j = 0; j < V; ++j) vv[j] = Vv(b, t, h, j);
       if (norm) vv[V] = 1.0;
 
       auto readout = [&]() {
@@ -86,7 +88,7 @@ std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out) {
         // RWKV-6: o_t reads S_{t-1} plus the current token's write weighted by u.
         readout();
         double qu = 0;
-        for (int64_t i = 0; i < K; ++i) qu += qv[i] * in.bonus->at({0, 0, h, i}) * kv[i];
+        for (int64_t i = 0; i < K; ++i) qu += qv[i] * Bonus(0, 0, h, i) * kv[i];
         for (int64_t j = 0; j < V; ++j) nm[t * V + j] += qu * vv[j];
         if (norm) dn[t] += qu;
       }
@@ -97,9 +99,9 @@ std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out) {
       case Structure::identity: break;
       case Structure::const_scalar:
       case Structure::scalar: {
-        double g = in.decay->at({b, t, h});
+        double g = Decay(b, t, h);
         if (mlstm) {
-          double ig = in.igate->at({b, t, h});
+          double ig = Igate(b, t, h);
           double mNew = std::max(g + m, ig);
           double f = std::exp(g + m - mNew);
           for (double &s : S) s *= f;
@@ -113,28 +115,28 @@ std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out) {
       }
       case Structure::vector:
         for (int64_t i = 0; i < K; ++i) {
-          double f = std::exp(in.decay->at({b, t, h, i}));
+          double f = std::exp(Decay(b, t, h, i));
           for (int64_t j = 0; j < Vs; ++j) S[i * Vs + j] *= f;
         }
         break;
       case Structure::elementwise:
         for (int64_t i = 0; i < K; ++i)
           for (int64_t j = 0; j < Vs; ++j) {
-            double dtv = in.dt ? in.dt->at({b, t, h, j}) : 1.0;
-            S[i * Vs + j] *= std::exp(in.decay->at({0, 0, h, i, j}) * dtv);
+            double dtv = in.dt ? Dt(b, t, h, j) : 1.0;
+            S[i * Vs + j] *= std::exp(Decay(0, 0, h, i, j) * dtv);
           }
         break;
       case Structure::dplr: {
         // S <- D S + a (b^T S)
         std::fill(w.begin(), w.end(), 0.0);
         for (int64_t i = 0; i < K; ++i) {
-          double bi = in.b->at({b, t, h, i});
+          double bi = Bv(b, t, h, i);
           for (int64_t j = 0; j < Vs; ++j) w[j] += bi * S[i * Vs + j];
         }
         for (int64_t i = 0; i < K; ++i) {
           double d = 1.0;
-          if (in.decay) d = std::exp(in.decay->rank() == 3 ? in.decay->at({b, t, h}) : in.decay->at({b, t, h, i}));
-          double ai = in.a->at({b, t, h, i});
+          if (in.decay) d = std::exp(in.decay->rank() == 3 ? Decay(b, t, h) : Decay(b, t, h, i));
+          double ai = Av(b, t, h, i);
           for (int64_t j = 0; j < Vs; ++j) S[i * Vs + j] = d * S[i * Vs + j] + ai * w[j];
         }
         break;
@@ -166,8 +168,8 @@ std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out) {
         // LION: the token's own write is in both scans; count it once.
         for (int64_t t = 0; t < T; ++t) {
           double qk = 0;
-          for (int64_t i = 0; i < K; ++i) qk += in.q->at({b, t, h, i}) * in.k->at({b, t, h, i});
-          for (int64_t j = 0; j < V; ++j) num[t * V + j] += numR[t * V + j] - qk * in.v->at({b, t, h, j});
+          for (int64_t i = 0; i < K; ++i) qk += Q(b, t, h, i) * Kv(b, t, h, i);
+          for (int64_t j = 0; j < V; ++j) num[t * V + j] += numR[t * V + j] - qk * Vv(b, t, h, j);
           den[t] += denR[t] - qk;
         }
       }
@@ -176,7 +178,7 @@ std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out) {
           double o = num[t * V + j];
           if (in.normalizer == Normalizer::sum) o /= den[t] + in.eps;
           o *= in.scale;
-          if (in.skipWeight) o += in.skipWeight->at({0, 0, h, j}) * in.skipInput->at({b, t, h, j});
+          if (in.skipWeight) o += SkipW(0, 0, h, j) * SkipX(b, t, h, j);
           out.o.data[((b * T + t) * H + h) * V + j] = o;
         }
     }
