@@ -1,0 +1,378 @@
+// RUN: mixer-opt %s -split-input-file -verify-diagnostics
+// One case per verifier diagnostic of the mixer dialect.
+
+// element_types
+func.func @element_types(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf16>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{operands must share one element type: q has 'f32', another operand has 'f16'}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf16>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// q_rank
+func.func @q_rank(%q: tensor<?x4x8xf32>, %k: tensor<?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{q expected shape [B, T, H, K], got [?, 4, 8]}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v : (tensor<?x4x8xf32>, tensor<?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// k_shape
+func.func @k_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x9xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{k expected shape [B, T, H, K] = [?, ?, 4, 8], got [?, ?, 4, 9]}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v : (tensor<?x?x4x8xf32>, tensor<?x?x4x9xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// v_heads
+func.func @v_heads(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x3x6xf32>) {
+  // expected-error @+1 {{v expected shape [B, T, H, V] = [?, ?, 4, 6], got [?, ?, 3, 6]}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x3x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// identity_decay
+func.func @identity_decay(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{operand 'decay' is not allowed with structure identity}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v decay(%g) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// dt_not_elementwise
+func.func @dt_not_elementwise(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{operand 'dt' is not allowed with structure scalar}}
+  %o:2 = mixer.recurrence scalar forward %q, %k, %v decay(%g) dt(%v) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// lowrank_not_dplr
+func.func @lowrank_not_dplr(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{operand 'a' is not allowed with structure scalar}}
+  %o:2 = mixer.recurrence scalar forward %q, %k, %v decay(%g) lowrank(%k, %k) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// scalar_needs_decay
+func.func @scalar_needs_decay(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{structure scalar requires operand 'decay'}}
+  %o:2 = mixer.recurrence scalar forward %q, %k, %v : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// scalar_decay_shape
+func.func @scalar_decay_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4x8xf32>) {
+  // expected-error @+1 {{decay expected shape [B, T, H] = [?, ?, 4], got [?, ?, 4, 8]}}
+  %o:2 = mixer.recurrence scalar forward %q, %k, %v decay(%g) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// const_scalar_shape
+func.func @const_scalar_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<1x1x3xf32>) {
+  // expected-error @+1 {{decay expected shape [1, 1, H] = [1, 1, 4], got [1, 1, 3]}}
+  %o:2 = mixer.recurrence const_scalar forward %q, %k, %v decay(%g) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<1x1x3xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// vector_decay_shape
+func.func @vector_decay_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{decay expected shape [B, T, H, K] = [?, ?, 4, 8], got [?, ?, 4]}}
+  %o:2 = mixer.recurrence vector forward %q, %k, %v decay(%g) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// elementwise_decay_shape
+func.func @elementwise_decay_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<1x1x4x6x8xf32>) {
+  // expected-error @+1 {{decay expected shape [1, 1, H, K, V] = [1, 1, 4, 8, 6], got [1, 1, 4, 6, 8]}}
+  %o:2 = mixer.recurrence elementwise forward %q, %k, %v decay(%g) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<1x1x4x6x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// elementwise_dt_shape
+func.func @elementwise_dt_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<1x1x4x8x6xf32>) {
+  // expected-error @+1 {{dt expected shape [B, T, H, V] = [?, ?, 4, 6], got [?, ?, 4, 8]}}
+  %o:2 = mixer.recurrence elementwise forward %q, %k, %v decay(%g) dt(%q) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<1x1x4x8x6xf32>, tensor<?x?x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// dplr_needs_lowrank
+func.func @dplr_needs_lowrank(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{structure dplr requires operand 'a'}}
+  %o:2 = mixer.recurrence dplr forward %q, %k, %v : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// dplr_b_shape
+func.func @dplr_b_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{b expected shape [B, T, H, K] = [?, ?, 4, 8], got [?, ?, 4, 6]}}
+  %o:2 = mixer.recurrence dplr forward %q, %k, %v lowrank(%k, %v) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// dplr_decay_shape
+func.func @dplr_decay_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{decay expected shape [B, T, H, K] = [?, ?, 4, 8], got [?, ?, 4, 6]}}
+  %o:2 = mixer.recurrence dplr forward %q, %k, %v decay(%g) lowrank(%k, %k) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// bidirectional_init
+func.func @bidirectional_init(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %s: tensor<?x4x8x6xf32>) {
+  // expected-error @+1 {{an initial state is not allowed with direction bidirectional}}
+  %o:2 = mixer.recurrence identity bidirectional %q, %k, %v init(%s) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// bidirectional_bonus
+func.func @bidirectional_bonus(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %u: tensor<1x1x4x8xf32>) {
+  // expected-error @+1 {{a bonus is not allowed with direction bidirectional}}
+  %o:2 = mixer.recurrence identity bidirectional %q, %k, %v bonus(%u) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<1x1x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// normalizer_elementwise
+func.func @normalizer_elementwise(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<1x1x4x8x6xf32>) {
+  // expected-error @+1 {{a normalizer is not defined for structure elementwise}}
+  %o:2 = mixer.recurrence elementwise forward %q, %k, %v decay(%g) normalizer sum : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<1x1x4x8x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x7xf32>)
+  return
+}
+
+// -----
+
+// eps_without_sum
+func.func @eps_without_sum(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{eps is only allowed with normalizer sum}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v eps 1.0 : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// mlstm_vector
+func.func @mlstm_vector(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %w: tensor<?x?x4x8xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{normalizer mlstm needs a scalar transition, got structure vector}}
+  %o:3 = mixer.recurrence vector forward %q, %k, %v decay(%w) igate(%g) normalizer mlstm : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x7xf32>, tensor<?x4xf32>)
+  return
+}
+
+// -----
+
+// mlstm_needs_igate
+func.func @mlstm_needs_igate(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{normalizer mlstm requires operand 'igate'}}
+  %o:3 = mixer.recurrence scalar forward %q, %k, %v decay(%g) normalizer mlstm : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x7xf32>, tensor<?x4xf32>)
+  return
+}
+
+// -----
+
+// igate_without_mlstm
+func.func @igate_without_mlstm(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{operand 'igate' is only allowed with normalizer mlstm}}
+  %o:2 = mixer.recurrence scalar forward %q, %k, %v decay(%g) igate(%g) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// mlstm_needs_final_m
+func.func @mlstm_needs_final_m(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{normalizer mlstm requires result 'final_m'}}
+  %o:2 = mixer.recurrence scalar forward %q, %k, %v decay(%g) igate(%g) normalizer mlstm : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x7xf32>)
+  return
+}
+
+// -----
+
+// final_m_without_mlstm
+func.func @final_m_without_mlstm(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{result 'final_m' is only allowed with normalizer mlstm}}
+  %o:3 = mixer.recurrence scalar forward %q, %k, %v decay(%g) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>, tensor<?x4xf32>)
+  return
+}
+
+// -----
+
+// init_m_without_mlstm
+func.func @init_m_without_mlstm(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>, %s: tensor<?x4x8x6xf32>, %m: tensor<?x4xf32>) {
+  // expected-error @+1 {{operand 'init_m' is only allowed with normalizer mlstm}}
+  %o:2 = mixer.recurrence scalar forward %q, %k, %v decay(%g) init(%s, %m) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>, tensor<?x4x8x6xf32>, tensor<?x4xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// igate_shape
+func.func @igate_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{igate expected shape [B, T, H] = [?, ?, 4], got [?, ?, 4, 8]}}
+  %o:3 = mixer.recurrence scalar forward %q, %k, %v decay(%g) igate(%q) normalizer mlstm : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>, tensor<?x?x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x7xf32>, tensor<?x4xf32>)
+  return
+}
+
+// -----
+
+// bonus_shape
+func.func @bonus_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %u: tensor<1x1x4x6xf32>) {
+  // expected-error @+1 {{bonus expected shape [1, 1, H, K] = [1, 1, 4, 8], got [1, 1, 4, 6]}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v bonus(%u) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<1x1x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// skip_shape
+func.func @skip_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %d: tensor<1x1x4x8xf32>) {
+  // expected-error @+1 {{skip_weight expected shape [1, 1, H, V] = [1, 1, 4, 6], got [1, 1, 4, 8]}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v skip(%d, %v) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<1x1x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// init_shape_normalized
+func.func @init_shape_normalized(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %s: tensor<?x4x8x6xf32>) {
+  // expected-error @+1 {{init expected shape [B, H, K, V+1] = [?, 4, 8, 7], got [?, 4, 8, 6]}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v init(%s) normalizer sum : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x7xf32>)
+  return
+}
+
+// -----
+
+// result_o_shape
+func.func @result_o_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{result o expected shape [B, T, H, V] = [?, ?, 4, 6], got [?, ?, 4, 8]}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x8xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// result_state_shape
+func.func @result_state_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{result final_state expected shape [B, H, K, V] = [?, 4, 8, 6], got [?, 4, 6, 8]}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x6x8xf32>)
+  return
+}
+
+// -----
+
+// result_element_type
+func.func @result_element_type(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{results must have the element type of q ('f32')}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf16>)
+  return
+}
+
+// -----
+
+// scale_finite
+func.func @scale_finite(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{scale must be finite}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v scale 0x7FF0000000000000 : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// map_element_type
+func.func @map_element_type(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{result element type 'f16' differs from input element type 'f32'}}
+  %r = mixer.map exp %q : tensor<?x?x4x8xf32> -> tensor<?x?x4x8xf16>
+  return
+}
+
+// -----
+
+// map_l2norm_rank
+func.func @map_l2norm_rank(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{l2norm expected a per-token vector [B, T, H, D], got [?, ?, 4]}}
+  %r = mixer.map l2norm %g : tensor<?x?x4xf32> -> tensor<?x?x4xf32>
+  return
+}
+
+// -----
+
+// map_taylor_shape
+func.func @map_taylor_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{result expected shape [?, ?, 4, 73], got [?, ?, 4, 64]}}
+  %r = mixer.map taylor2 %q : tensor<?x?x4x8xf32> -> tensor<?x?x4x64xf32>
+  return
+}
+
+// -----
+
+// binary_broadcast
+func.func @binary_broadcast(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{shapes [?, ?, 4, 8] and [?, ?, 4, 6] do not broadcast at dimension 3}}
+  %r = mixer.binary add %q, %v : tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32> -> tensor<?x?x4x8xf32>
+  return
+}
+
+// -----
+
+// binary_result
+func.func @binary_result(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{result expected shape [?, ?, 4, 8], got [?, ?, 4]}}
+  %r = mixer.binary mul %q, %g : tensor<?x?x4x8xf32>, tensor<?x?x4xf32> -> tensor<?x?x4xf32>
+  return
+}
+
+// -----
+
+// binary_element_types
+func.func @binary_element_types(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf16>) {
+  // expected-error @+1 {{operands and result must share one element type}}
+  %r = mixer.binary mul %q, %g : tensor<?x?x4x8xf32>, tensor<?x?x4xf16> -> tensor<?x?x4x8xf32>
+  return
+}
+
+// -----
+
+// constant_rank
+func.func @constant_rank(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{result must be a rank-0 tensor}}
+  %r = mixer.constant 1.0 : tensor<1xf32>
+  return
+}
+
+// -----
+
+// head_index_shape
+func.func @head_index_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{result expected shape [1, 1, H], got [4]}}
+  %r = mixer.head_index : tensor<4xf32>
+  return
+}

@@ -1,0 +1,78 @@
+// RUN: mixer-opt %s | mixer-opt | FileCheck %s
+// Every structure and optional part prints and parses back.
+
+// CHECK-LABEL: func.func @identity
+// CHECK: mixer.recurrence identity forward %{{.*}}, %{{.*}}, %{{.*}} scale 1.250000e-01 :
+func.func @identity(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x32xf32>) -> (tensor<?x?x4x32xf32>, tensor<?x4x64x32xf32>) {
+  %o, %s = mixer.recurrence identity forward %q, %k, %v scale 0.125 : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x32xf32>) -> (tensor<?x?x4x32xf32>, tensor<?x4x64x32xf32>)
+  return %o, %s : tensor<?x?x4x32xf32>, tensor<?x4x64x32xf32>
+}
+
+// CHECK-LABEL: func.func @const_scalar
+// CHECK: %[[H:.*]] = mixer.head_index : tensor<1x1x4xf32>
+// CHECK: %[[C:.*]] = mixer.constant -3.125000e-02 : tensor<f32>
+// CHECK: %[[D:.*]] = mixer.binary mul %[[H]], %[[C]] : tensor<1x1x4xf32>, tensor<f32> -> tensor<1x1x4xf32>
+// CHECK: mixer.recurrence const_scalar forward %{{.*}}, %{{.*}}, %{{.*}} decay(%[[D]]) init(%{{.*}})
+func.func @const_scalar(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x32xf32>, %s0: tensor<?x4x64x32xf32>) -> (tensor<?x?x4x32xf32>, tensor<?x4x64x32xf32>) {
+  %h = mixer.head_index : tensor<1x1x4xf32>
+  %c = mixer.constant -0.03125 : tensor<f32>
+  %d = mixer.binary mul %h, %c : tensor<1x1x4xf32>, tensor<f32> -> tensor<1x1x4xf32>
+  %o, %s = mixer.recurrence const_scalar forward %q, %k, %v decay(%d) init(%s0) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x32xf32>, tensor<1x1x4xf32>, tensor<?x4x64x32xf32>) -> (tensor<?x?x4x32xf32>, tensor<?x4x64x32xf32>)
+  return %o, %s : tensor<?x?x4x32xf32>, tensor<?x4x64x32xf32>
+}
+
+// CHECK-LABEL: func.func @vector_reverse_bf16
+// CHECK: %[[G:.*]] = mixer.map logsigmoid %{{.*}} : tensor<?x?x4x64xbf16> -> tensor<?x?x4x64xbf16>
+// CHECK: mixer.recurrence vector reverse %{{.*}}, %{{.*}}, %{{.*}} decay(%[[G]]) :
+func.func @vector_reverse_bf16(%q: tensor<?x?x4x64xbf16>, %k: tensor<?x?x4x64xbf16>, %v: tensor<?x?x4x64xbf16>, %g: tensor<?x?x4x64xbf16>) -> (tensor<?x?x4x64xbf16>, tensor<?x4x64x64xbf16>) {
+  %lg = mixer.map logsigmoid %g : tensor<?x?x4x64xbf16> -> tensor<?x?x4x64xbf16>
+  %o, %s = mixer.recurrence vector reverse %q, %k, %v decay(%lg) : (tensor<?x?x4x64xbf16>, tensor<?x?x4x64xbf16>, tensor<?x?x4x64xbf16>, tensor<?x?x4x64xbf16>) -> (tensor<?x?x4x64xbf16>, tensor<?x4x64x64xbf16>)
+  return %o, %s : tensor<?x?x4x64xbf16>, tensor<?x4x64x64xbf16>
+}
+
+// CHECK-LABEL: func.func @elementwise_skip
+// CHECK: mixer.recurrence elementwise forward %{{.*}}, %{{.*}}, %{{.*}} decay(%{{.*}}) dt(%{{.*}}) skip(%{{.*}}, %{{.*}}) :
+func.func @elementwise_skip(%c: tensor<?x?x2x16xf32>, %b: tensor<?x?x2x16xf32>, %x: tensor<?x?x2x32xf32>, %a: tensor<1x1x2x16x32xf32>, %dt: tensor<?x?x2x32xf32>, %d: tensor<1x1x2x32xf32>) -> (tensor<?x?x2x32xf32>, tensor<?x2x16x32xf32>) {
+  %o, %s = mixer.recurrence elementwise forward %c, %b, %x decay(%a) dt(%dt) skip(%d, %x) : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x32xf32>, tensor<1x1x2x16x32xf32>, tensor<?x?x2x32xf32>, tensor<1x1x2x32xf32>, tensor<?x?x2x32xf32>) -> (tensor<?x?x2x32xf32>, tensor<?x2x16x32xf32>)
+  return %o, %s : tensor<?x?x2x32xf32>, tensor<?x2x16x32xf32>
+}
+
+// CHECK-LABEL: func.func @dplr_vector_diag
+// CHECK: mixer.recurrence dplr forward %{{.*}}, %{{.*}}, %{{.*}} decay(%{{.*}}) lowrank(%{{.*}}, %{{.*}}) :
+func.func @dplr_vector_diag(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %w: tensor<?x?x4x64xf32>, %a: tensor<?x?x4x64xf32>, %b: tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>) {
+  %o, %s = mixer.recurrence dplr forward %q, %k, %v decay(%w) lowrank(%a, %b) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o, %s : tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>
+}
+
+// CHECK-LABEL: func.func @bonus
+// CHECK: mixer.recurrence vector forward %{{.*}}, %{{.*}}, %{{.*}} decay(%{{.*}}) bonus(%{{.*}}) :
+func.func @bonus(%r: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %w: tensor<?x?x4x64xf32>, %u: tensor<1x1x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>) {
+  %o, %s = mixer.recurrence vector forward %r, %k, %v decay(%w) bonus(%u) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<1x1x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o, %s : tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>
+}
+
+// CHECK-LABEL: func.func @normalized
+// CHECK: mixer.recurrence identity bidirectional %{{.*}}, %{{.*}}, %{{.*}} normalizer sum eps 9.9999999999999995E-7 :
+// CHECK-SAME: -> (tensor<?x?x4x64xf32>, tensor<?x4x64x65xf32>)
+func.func @normalized(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x65xf32>) {
+  %o, %s = mixer.recurrence identity bidirectional %q, %k, %v normalizer sum eps 1.0e-6 : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x65xf32>)
+  return %o, %s : tensor<?x?x4x64xf32>, tensor<?x4x64x65xf32>
+}
+
+// CHECK-LABEL: func.func @mlstm
+// CHECK: %o, %final_state, %final_m = mixer.recurrence scalar forward %{{.*}}, %{{.*}}, %{{.*}} decay(%{{.*}}) igate(%{{.*}}) init(%{{.*}}, %{{.*}}) normalizer mlstm :
+func.func @mlstm(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %f: tensor<?x?x4xf32>, %i: tensor<?x?x4xf32>, %s0: tensor<?x4x64x65xf32>, %m0: tensor<?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x65xf32>, tensor<?x4xf32>) {
+  %o, %s, %m = mixer.recurrence scalar forward %q, %k, %v decay(%f) igate(%i) init(%s0, %m0) normalizer mlstm : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x4x64x65xf32>, tensor<?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x65xf32>, tensor<?x4xf32>)
+  return %o, %s, %m : tensor<?x?x4x64xf32>, tensor<?x4x64x65xf32>, tensor<?x4xf32>
+}
+
+// CHECK-LABEL: func.func @taylor
+// CHECK: mixer.map taylor2 %{{.*}} : tensor<?x?x2x4xf32> -> tensor<?x?x2x21xf32>
+// CHECK: mixer.map l2norm %{{.*}} : tensor<?x?x2x4xf32> -> tensor<?x?x2x4xf32>
+// CHECK: mixer.map ones %{{.*}} : tensor<?x?x2x4xf32> -> tensor<?x?x2x1xf32>
+func.func @taylor(%x: tensor<?x?x2x4xf32>) -> (tensor<?x?x2x21xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x1xf32>) {
+  %t = mixer.map taylor2 %x : tensor<?x?x2x4xf32> -> tensor<?x?x2x21xf32>
+  %n = mixer.map l2norm %x : tensor<?x?x2x4xf32> -> tensor<?x?x2x4xf32>
+  %o = mixer.map ones %x : tensor<?x?x2x4xf32> -> tensor<?x?x2x1xf32>
+  return %t, %n, %o : tensor<?x?x2x21xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x1xf32>
+}
