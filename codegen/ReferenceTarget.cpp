@@ -56,8 +56,12 @@ std::string runReference(func::FuncOp func, const NamedArrays &inputs, NamedArra
     for (size_t d = 0; ok && d < s.shape.size(); ++d) {
       int64_t want = s.shape[d];
       if (want >= 0) ok = a.shape[d] == want;
-      else if (d == 0 && !s.perHead) ok = (B < 0 || a.shape[0] == B), B = a.shape[0];
-      else if (d == 1) ok = (T < 0 || a.shape[1] == T), T = a.shape[1];
+      else if (d == 0 && !s.perHead) ok = B < 0 || a.shape[0] == B;
+      else if (d == 1) ok = T < 0 || a.shape[1] == T;
+    }
+    if (ok && !s.perHead) {
+      if (B < 0 && !s.shape.empty() && s.shape[0] < 0) B = a.shape[0];
+      if (T < 0 && s.shape.size() > 1 && s.shape[1] < 0) T = a.shape[1];
     }
     if (!ok) {
       std::vector<int64_t> want = s.shape;

@@ -53,6 +53,12 @@ private:
     const spec::Node &n = d.nodes[id];
     Location l = loc(n.loc);
     Value v;
+    // Anything built from literals and sizes alone is one constant.
+    if (n.var == spec::Var::Const && n.dims.empty() && n.kind != spec::Node::Input && n.kind != spec::Node::Param) {
+      v = b.create<mixer::ConstantOp>(l, RankedTensorType::get({}, elem),
+                                      b.getF64FloatAttr(spec::evalConst(d, id, sizes)));
+      return values[id] = v;
+    }
     switch (n.kind) {
     case spec::Node::Input:
     case spec::Node::Param: break; // block arguments, bound up front

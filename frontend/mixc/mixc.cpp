@@ -49,6 +49,7 @@ cl::opt<bool> initOpt("with-init", cl::desc("Generate a random initial state too
 cl::opt<bool> noCheck("no-check", cl::desc("Skip the check against the attention form"), cl::sub(runCmd));
 
 [[noreturn]] void die(const std::string &msg) {
+  outs().flush();
   errs() << "mixc: error: " << msg << "\n";
   exit(1);
 }
@@ -192,7 +193,7 @@ int runRun() {
       if (arr.rank() != (int64_t)(lead + n.dims.size()))
         die("input '" + a.name + "' has shape " + arr.shapeString() + ", expected rank " +
             std::to_string(lead + n.dims.size()) + (a.isParam ? " ([H, ...])" : " ([B, T, H, ...])"));
-      if (!a.isParam) shape.B = arr.dim(0), shape.T = arr.dim(1);
+      if (!a.isParam && &a == &desc.args.front()) shape.B = arr.dim(0), shape.T = arr.dim(1);
       shape.sizes.H = arr.dim(lead - 1);
       for (size_t i = 0; i < n.dims.size(); ++i)
         if (n.dims[i] == sp::Dim::K) shape.sizes.K = arr.dim(lead + i);

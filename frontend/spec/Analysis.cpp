@@ -1003,6 +1003,8 @@ MixerDesc Analyzer::analyze() {
   std::set<int> used{matrixState};
   if (r.normState >= 0) {
     StateInfo &z = states[r.normState];
+    if (d.structure == "elementwise")
+      fail(z.loc, "a normalizer is not defined for an elementwise decay");
     if (!updatedAtOutput[r.normState]) fail(z.loc, "the normalizer '" + z.name + "' must be updated before the output");
     if (z.value.freeNodes.size() != 1 || !z.value.outers.empty())
       fail(z.update->loc, "the normalizer '" + z.name + "' must be updated as A " + z.name + " + k");
@@ -1089,7 +1091,8 @@ double evalConst(const MixerDesc &desc, int id, const Sizes &sizes) {
   const Node &n = desc.nodes[id];
   switch (n.kind) {
   case Node::Const: return n.value;
-  case Node::DimValue: return n.name == "K" ? dimSize(desc.keyDim, sizes) : n.name == "V" ? sizes.V : sizes.H;
+  // K is the declared key size, also where a feature map widens the state.
+  case Node::DimValue: return n.name == "K" ? sizes.K : n.name == "V" ? sizes.V : sizes.H;
   case Node::Unary: {
     double x = evalConst(desc, n.a, sizes);
     if (n.name == "neg") return -x;

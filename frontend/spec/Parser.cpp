@@ -47,8 +47,7 @@ public:
       if (!at(Token::RBrace)) expect(Token::Newline, "end of line after the statement");
     }
     skipNewlines();
-    if (!at(Token::End)) throw SpecError(peek().loc, "unexpected " + std::string(describe(peek().kind)) +
-                                                         " after the mixer's closing '}'");
+    if (!at(Token::End)) throw SpecError(peek().loc, "unexpected text after the mixer's closing '}'");
     return spec;
   }
 

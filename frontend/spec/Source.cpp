@@ -7,7 +7,7 @@ namespace mixc::spec {
 std::string renderError(const SourceFile &src, Loc loc, const std::string &msg) {
   const std::string &t = src.text;
   size_t off = std::min(loc.offset, t.size());
-  size_t lineStart = t.rfind('\n', off == 0 ? std::string::npos : off - 1);
+  size_t lineStart = off == 0 ? std::string::npos : t.rfind('\n', off - 1);
   lineStart = lineStart == std::string::npos ? 0 : lineStart + 1;
   if (off > 0 && off == t.size() && t[off - 1] == '\n') {
     // An error at end of file after a final newline points at the last line's end.

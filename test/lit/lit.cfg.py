@@ -2,7 +2,7 @@ import os
 import lit.formats
 
 config.name = "mixc"
-config.test_format = lit.formats.ShTest(execute_external=False)
+config.test_format = lit.formats.ShTest(execute_external=True)
 config.suffixes = [".mlir", ".test", ".mixer"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.mixc_obj_root, "test", "lit")
