@@ -15,4 +15,4 @@ for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
     if var in os.environ:
         config.environment[var] = os.environ[var]
 config.substitutions.append(("%examples", os.path.join(config.mixc_src_root, "examples")))
-config.substitutions.append(("%python", "python3"))
+config.substitutions.append(("%python", config.python))

@@ -1,0 +1,13 @@
+# Shared by the setup and test scripts: paths and the build helper.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+jobs="${MIXC_JOBS:-2}"
+if [ -x "$root/.venv/bin/python" ]; then python="$root/.venv/bin/python"; else python="$(command -v python3)"; fi
+
+# build DIR [cmake args...]: configure once, then build incrementally.
+build() {
+  local dir="$1"; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    cmake -S "$root" -B "$dir" -G Ninja -DMIXC_PYTHON="$python" "$@" >/dev/null
+  fi
+  ninja -C "$dir" -j "$jobs"
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Quick start, step 2: the whole test suite.
+#   1. build/: unit tests (Catch2) and lit tests;
+#   2. build-asan/: the same under AddressSanitizer and UndefinedBehaviorSanitizer;
+#   3. build-fuzz/: the spec parser under libFuzzer for MIXC_FUZZ_SECONDS (60).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+bash "$root/.ci/install-deps.sh"
+lit=/usr/lib/llvm-22/bin/lit
+
+echo "== build and test (build/)"
+build "$root/build"
+"$root/build/bin/mixc-unit-tests"
+"$lit" -sv "$root/build/test/lit"
+
+echo "== ASan + UBSan (build-asan/)"
+build "$root/build-asan" -DMIXC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+"$root/build-asan/bin/mixc-unit-tests"
+"$lit" -sv "$root/build-asan/test/lit"
+unset ASAN_OPTIONS UBSAN_OPTIONS
+
+echo "== fuzzing the spec parser (build-fuzz/)"
+build "$root/build-fuzz" -DMIXC_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14
+corpus="$root/build-fuzz/corpus"
+mkdir -p "$corpus"
+cp "$root"/examples/*.mixer "$corpus/"
+"$root/build-fuzz/test/fuzz/spec-parser-fuzzer" "$corpus" -max_total_time="${MIXC_FUZZ_SECONDS:-60}" \
+  -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -n 12
+echo "== all tests passed"
