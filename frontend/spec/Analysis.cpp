@@ -76,8 +76,6 @@ class Analyzer {
 public:
   explicit Analyzer(const Spec &spec) : spec(spec) {}
 
-  MixerDesc run();
-
 private:
   const Spec &spec;
   MixerDesc d;
@@ -624,7 +622,8 @@ private:
   struct Readout {
     int q = -1;
     int scale = -1;
-    int bonus = -1;
+    Outer bonus;    // (u * k) v^T of the bonus form, when present
+    Loc bonusLoc;
     bool readsPrevious = false;
     std::string normalizer = "none";
     int eps = -1;
@@ -761,7 +760,8 @@ private:
       Val bv = eval(bonusE);
       if (bv.kind != Val::OuterSum || bv.outers.size() != 1)
         fail(bonusE.loc, "the bonus term must be (u * k) v^T, got " + kindStr(bv));
-      r.bonus = bonusOuter(bv.outers[0], bonusE.loc);
+      r.bonus = bv.outers[0];
+      r.bonusLoc = bonusE.loc;
     }
     for (const Expr *f : num) {
       if (f == read) continue;
@@ -771,15 +771,6 @@ private:
     for (const Expr *f : den) denominator(*f, r);
     if (sign < 0) r.scale = binary("mul", r.scale < 0 ? constant(1, e.loc) : r.scale, constant(-1, e.loc), e.loc);
     return r;
-  }
-
-  // Pending until the update is known: the bonus outer product's factors.
-  Outer pendingBonus;
-  Loc pendingBonusLoc;
-  int bonusOuter(const Outer &o, Loc loc) {
-    pendingBonus = o;
-    pendingBonusLoc = loc;
-    return 0;
   }
 
   int matrixState = -1;
@@ -838,8 +829,6 @@ private:
 public:
   MixerDesc analyze();
 };
-
-MixerDesc Analyzer::run() { return analyze(); }
 
 MixerDesc Analyzer::analyze() {
   d.name = spec.name;
@@ -979,23 +968,23 @@ MixerDesc Analyzer::analyze() {
   d.scale = r.scale;
   d.normalizer = r.normalizer;
   d.eps = r.eps;
-  if (r.readsPrevious != (pendingBonus.a >= 0)) {
+  if (r.readsPrevious != (r.bonus.a >= 0)) {
     if (r.readsPrevious)
       fail(readE->loc, "the output reads '" + S.name + "' before its update; that form needs the bonus "
                        "(" + S.name + " + (u * k) v^T)^T q");
-    fail(pendingBonusLoc, "a bonus term reads the state before its update: move 'o = ...' above the update of '" +
+    fail(r.bonusLoc, "a bonus term reads the state before its update: move 'o = ...' above the update of '" +
                               S.name + "'");
   }
-  if (pendingBonus.a >= 0) {
-    if (pendingBonus.b != d.v) fail(pendingBonusLoc, "the bonus must write the same value v as the update");
-    const Node &ua = node(pendingBonus.a);
+  if (r.bonus.a >= 0) {
+    if (r.bonus.b != d.v) fail(r.bonusLoc, "the bonus must write the same value v as the update");
+    const Node &ua = node(r.bonus.a);
     int u = -1;
     if (ua.kind == Node::Binary && ua.name == "mul") {
       if (ua.b == d.k) u = ua.a;
       else if (ua.a == d.k) u = ua.b;
     }
     if (u < 0 || node(u).var == Var::Token || node(u).dims != std::vector<Dim>{d.keyDim})
-      fail(pendingBonusLoc, "the bonus must be (u * k) v^T with u a per-head [K] parameter and k the written key");
+      fail(r.bonusLoc, "the bonus must be (u * k) v^T with u a per-head [K] parameter and k the written key");
     d.bonus = u;
   }
 
@@ -1080,7 +1069,7 @@ AnalysisResult analyze(const SourceFile &src) {
   AnalysisResult r;
   try {
     Spec spec = parse(src);
-    r.desc = Analyzer(spec).run();
+    r.desc = Analyzer(spec).analyze();
   } catch (const SpecError &e) {
     r.error = renderError(src, e.loc, e.what());
   }
