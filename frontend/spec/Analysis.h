@@ -6,6 +6,7 @@
 #include "frontend/spec/AST.h"
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,7 +53,8 @@ struct MixerDesc {
   std::string direction = "forward";
   std::string normalizer = "none"; // none | sum | mlstm
   Dim keyDim = Dim::K;
-  std::vector<Node> nodes;
+  // A deque: references to nodes stay valid while the analysis adds more.
+  std::deque<Node> nodes;
   std::vector<Argument> args; // spec inputs and parameters, in declaration order
   int q = -1, k = -1, v = -1, decay = -1, dt = -1, a = -1, b = -1, igate = -1, bonus = -1,
       skipWeight = -1, skipInput = -1;

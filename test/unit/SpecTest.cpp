@@ -3,7 +3,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 
 using namespace mixc::spec;
 
@@ -39,4 +42,17 @@ TEST_CASE("constants fold with the sizes", "[spec]") {
   Sizes sizes;
   sizes.K = 16;
   CHECK(evalConst(*r.desc, r.desc->scale, sizes) == Approx(0.125));
+}
+
+TEST_CASE("inputs the fuzzer once crashed on are handled", "[spec]") {
+  int n = 0;
+  for (const auto &entry : std::filesystem::directory_iterator(MIXC_FUZZ_REGRESSIONS)) {
+    std::ifstream f(entry.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    AnalysisResult r = analyze({"regression.mixer", ss.str()});
+    CHECK((r.desc.has_value() || r.error.find("regression.mixer:") == 0));
+    ++n;
+  }
+  CHECK(n > 0);
 }
