@@ -85,7 +85,11 @@ std::string runReference(func::FuncOp func, const NamedArrays &inputs, NamedArra
                             env[bin.getResult()]))
         return "unsupported function " + mixer::stringifyBinaryFn(bin.getFn()).str();
     } else if (auto c = dyn_cast<mixer::ConstantOp>(op)) {
-      env[c.getResult()] = ref::Array({}, c.getValue().convertToDouble());
+      auto dense = cast<DenseFPElementsAttr>(c.getValue());
+      ref::Array a(std::vector<int64_t>(dense.getType().getShape().begin(), dense.getType().getShape().end()));
+      int64_t i = 0;
+      for (APFloat v : dense.getValues<APFloat>()) a.data[i++] = v.convertToDouble();
+      env[c.getResult()] = std::move(a);
     } else if (auto h = dyn_cast<mixer::HeadIndexOp>(op)) {
       int64_t H = cast<RankedTensorType>(h.getType()).getDimSize(2);
       ref::Array a({1, 1, H});

@@ -14,6 +14,7 @@ def Mixer_Dialect : Dialect {
     (gates, feature maps) is expressed with `mixer.map` and `mixer.binary`.
   }];
   let cppNamespace = "::mixc::mixer";
+  let hasConstantMaterializer = 1;
 }
 
 // Structure of the transition A_t, cheapest first (mixers.md).
@@ -56,14 +57,19 @@ def Mixer_UnaryFnAttr : I32EnumAttr<"UnaryFn", "per-token pointwise function", [
     // Based's 2nd-order Taylor feature map [1, x, vec(x x^T)/sqrt(2)], D -> 1+D+D^2.
     I32EnumAttrCase<"taylor2", 13>,
     // A per-token [B, T, H, 1] of ones: q and k of a K = 1 recurrence (HGRN).
-    I32EnumAttrCase<"ones", 14>]> {
+    I32EnumAttrCase<"ones", 14>,
+    // [..., D] -> [..., D + 1] with a last column of ones: the normalizer's
+    // sum rides along as one more value column.
+    I32EnumAttrCase<"append_one", 15>]> {
   let cppNamespace = "::mixc::mixer";
 }
 
 def Mixer_BinaryFnAttr : I32EnumAttr<"BinaryFn", "per-token pointwise binary function", [
     I32EnumAttrCase<"add", 0>, I32EnumAttrCase<"sub", 1>, I32EnumAttrCase<"mul", 2>,
     I32EnumAttrCase<"div", 3>, I32EnumAttrCase<"max", 4>, I32EnumAttrCase<"min", 5>,
-    I32EnumAttrCase<"pow", 6>]> {
+    I32EnumAttrCase<"pow", 6>,
+    // The dot product over the feature (last) dimension: [.., D] x [.., D] -> [..].
+    I32EnumAttrCase<"dot", 7>]> {
   let cppNamespace = "::mixc::mixer";
 }
 

@@ -1,6 +1,9 @@
 #include "dialect/MixerOps.h"
 
+#include "runtime/reference/Array.h"
+
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -21,6 +24,77 @@ void MixerDialect::initialize() {
 
 #define GET_OP_CLASSES
 #include "dialect/MixerOps.cpp.inc"
+
+Operation *MixerDialect::materializeConstant(OpBuilder &builder, Attribute value, Type type, Location loc) {
+  auto elements = dyn_cast<ElementsAttr>(value);
+  if (!elements || elements.getType() != type) return nullptr;
+  return builder.create<ConstantOp>(loc, elements);
+}
+
+// Constant folding reuses the reference's float64 pointwise functions, so
+// folded and interpreted values agree exactly.
+namespace {
+std::optional<mixc::ref::Array> toArray(Attribute attr) {
+  auto dense = dyn_cast_or_null<DenseFPElementsAttr>(attr);
+  if (!dense) return std::nullopt;
+  ArrayRef<int64_t> shape = dense.getType().getShape();
+  mixc::ref::Array a(std::vector<int64_t>(shape.begin(), shape.end()));
+  int64_t i = 0;
+  for (APFloat v : dense.getValues<APFloat>()) a.data[i++] = v.convertToDouble() ;
+  if (dense.isSplat()) std::fill(a.data.begin(), a.data.end(), a.data.empty() ? 0.0 : a.data[0]);
+  return a;
+}
+
+Attribute toAttr(const mixc::ref::Array &a, Type type) {
+  auto t = cast<RankedTensorType>(type);
+  if (!t.hasStaticShape() || (int64_t)a.data.size() != t.getNumElements()) return {};
+  const llvm::fltSemantics &sem = cast<FloatType>(t.getElementType()).getFloatSemantics();
+  SmallVector<APFloat> values;
+  for (double d : a.data) {
+    APFloat v(d);
+    bool lost;
+    v.convert(sem, APFloat::rmNearestTiesToEven, &lost);
+    values.push_back(v);
+  }
+  return DenseElementsAttr::get(t, values);
+}
+} // namespace
+
+OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+ParseResult ConstantOp::parse(OpAsmParser &parser, OperationState &result) {
+  ElementsAttr value;
+  if (parser.parseOptionalAttrDict(result.attributes) || parser.parseAttribute(value, "value", result.attributes))
+    return failure();
+  result.addTypes(value.getType());
+  return success();
+}
+
+void ConstantOp::print(OpAsmPrinter &p) {
+  p.printOptionalAttrDict((*this)->getAttrs(), {"value"});
+  p << ' ' << getValue();
+}
+
+OpFoldResult HeadIndexOp::fold(FoldAdaptor) {
+  auto t = cast<RankedTensorType>(getType());
+  mixc::ref::Array a({1, 1, t.getDimSize(2)});
+  for (size_t i = 0; i < a.data.size(); ++i) a.data[i] = (double)i;
+  return toAttr(a, t);
+}
+
+OpFoldResult MapOp::fold(FoldAdaptor adaptor) {
+  auto in = toArray(adaptor.getInput());
+  mixc::ref::Array out;
+  if (!in || !mixc::ref::applyUnary(stringifyUnaryFn(getFn()).str(), *in, out)) return {};
+  return toAttr(out, getType());
+}
+
+OpFoldResult BinaryOp::fold(FoldAdaptor adaptor) {
+  auto l = toArray(adaptor.getLhs()), r = toArray(adaptor.getRhs());
+  mixc::ref::Array out;
+  if (!l || !r || !mixc::ref::applyBinary(stringifyBinaryFn(getFn()).str(), *l, *r, out)) return {};
+  return toAttr(out, getType());
+}
 
 namespace {
 constexpr int64_t kAny = ShapedType::kDynamic;
@@ -209,13 +283,15 @@ LogicalResult MapOp::verify() {
     return emitOpError() << "result element type " << out.getElementType()
                          << " differs from input element type " << in.getElementType();
   SmallVector<int64_t> want(in.getShape());
-  if (getFn() == UnaryFn::l2norm || getFn() == UnaryFn::taylor2 || getFn() == UnaryFn::ones) {
+  UnaryFn fn = getFn();
+  if (fn == UnaryFn::l2norm || fn == UnaryFn::taylor2 || fn == UnaryFn::ones || fn == UnaryFn::append_one) {
     if (in.getRank() != 4)
       return emitOpError() << stringifyUnaryFn(getFn())
                            << " expected a per-token vector [B, T, H, D], got " << formatShape(in.getShape());
     if (getFn() == UnaryFn::taylor2 && !ShapedType::isDynamic(want[3]))
       want[3] = 1 + want[3] + want[3] * want[3];
-    if (getFn() == UnaryFn::ones) want[3] = 1;
+    if (fn == UnaryFn::ones) want[3] = 1;
+    if (fn == UnaryFn::append_one && !ShapedType::isDynamic(want[3])) want[3] += 1;
   }
   if (out.getRank() != in.getRank())
     return emitOpError() << "result expected shape " << formatShape(want) << ", got "
@@ -234,6 +310,12 @@ LogicalResult BinaryOp::verify() {
   auto out = cast<RankedTensorType>(getResult().getType());
   if (l.getElementType() != r.getElementType() || l.getElementType() != out.getElementType())
     return emitOpError() << "operands and result must share one element type";
+  bool dot = getFn() == BinaryFn::dot;
+  if (dot && (l.getRank() == 0 || l.getRank() != r.getRank() ||
+              (!l.isDynamicDim(l.getRank() - 1) && !r.isDynamicDim(r.getRank() - 1) &&
+               l.getDimSize(l.getRank() - 1) != r.getDimSize(r.getRank() - 1))))
+    return emitOpError() << "dot needs two vectors of one feature size, got " << formatShape(l.getShape())
+                         << " and " << formatShape(r.getShape());
   // Left-aligned broadcasting: missing trailing dims and size-1 dims broadcast.
   int64_t rank = std::max(l.getRank(), r.getRank());
   SmallVector<int64_t> want(rank, 1);
@@ -248,6 +330,7 @@ LogicalResult BinaryOp::verify() {
       return emitOpError() << "shapes " << formatShape(l.getShape()) << " and "
                            << formatShape(r.getShape()) << " do not broadcast at dimension " << i;
   }
+  if (dot) want.pop_back(), --rank;
   bool ok = out.getRank() == rank;
   for (int64_t i = 0; ok && i < rank; ++i)
     if (!ShapedType::isDynamic(want[i]) && !ShapedType::isDynamic(out.getDimSize(i)) &&
@@ -260,8 +343,25 @@ LogicalResult BinaryOp::verify() {
 }
 
 LogicalResult ConstantOp::verify() {
-  if (cast<RankedTensorType>(getResult().getType()).getRank() != 0)
-    return emitOpError() << "result must be a rank-0 tensor";
+  auto t = cast<RankedTensorType>(getResult().getType());
+  if (!isa<DenseFPElementsAttr>(getValue())) return emitOpError() << "value must be dense floating-point elements";
+  if (getValue().getType() != t)
+    return emitOpError() << "value type " << getValue().getType() << " differs from result type " << t;
+  return success();
+}
+
+LogicalResult NormalizeOp::verify() {
+  auto in = cast<RankedTensorType>(getInput().getType());
+  auto out = cast<RankedTensorType>(getResult().getType());
+  if (in.getRank() != 4 || out.getRank() != 4 || in.getElementType() != out.getElementType())
+    return emitOpError() << "expects [B, T, H, V + 1] -> [B, T, H, V] of one element type";
+  for (int64_t i = 0; i < 4; ++i) {
+    int64_t a = in.getDimSize(i), b = out.getDimSize(i);
+    if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b)) continue;
+    if (i < 3 ? a != b : a != b + 1)
+      return emitOpError() << "result expected shape [B, T, H, V] with V = " << (i < 3 ? b : a - 1)
+                           << " at dimension " << i << ", got " << formatShape(out.getShape());
+  }
   return success();
 }
 

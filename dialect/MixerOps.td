@@ -83,6 +83,15 @@ def Mixer_MapOp : Mixer_Op<"map", [Pure]> {
   let results = (outs Mixer_FloatTensor:$result);
   let assemblyFormat = "$fn $input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Mixer_NormalizeOp : Mixer_Op<"normalize", [Pure]> {
+  let summary = "o = scale * x[..., :V] / (x[..., V] + eps): the sum normalizer as a last value column";
+  let arguments = (ins Mixer_FloatTensor:$input, F64Attr:$eps, F64Attr:$scale);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input `eps` $eps `scale` $scale attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
 }
 
 def Mixer_BinaryOp : Mixer_Op<"binary", [Pure]> {
@@ -97,14 +106,20 @@ def Mixer_BinaryOp : Mixer_Op<"binary", [Pure]> {
   let results = (outs Mixer_FloatTensor:$result);
   let assemblyFormat = "$fn $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)";
   let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
-def Mixer_ConstantOp : Mixer_Op<"constant", [Pure]> {
-  let summary = "a scalar constant as a rank-0 tensor";
-  let arguments = (ins F64Attr:$value);
+def Mixer_ConstantOp : Mixer_Op<"constant", [Pure, ConstantLike]> {
+  let summary = "a constant tensor (a scalar, or a per-head parameter after folding)";
+  let arguments = (ins ElementsAttr:$value);
   let results = (outs Mixer_FloatTensor:$result);
-  let assemblyFormat = "$value attr-dict `:` type($result)";
+  // `mixer.constant dense<1.0> : tensor<f32>`: the result type is the value's.
+  let hasCustomAssemblyFormat = 1;
   let hasVerifier = 1;
+  let hasFolder = 1;
+  let builders = [OpBuilder<(ins "::mlir::ElementsAttr":$value), [{
+    build($_builder, $_state, value.getType(), value);
+  }]>];
 }
 
 def Mixer_HeadIndexOp : Mixer_Op<"head_index", [Pure]> {
@@ -112,6 +127,7 @@ def Mixer_HeadIndexOp : Mixer_Op<"head_index", [Pure]> {
   let results = (outs Mixer_FloatTensor:$result);
   let assemblyFormat = "attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 #endif

@@ -39,6 +39,14 @@ private:
 
   static constexpr int64_t kDyn = ShapedType::kDynamic;
 
+  Value constant(Location l, double value) {
+    auto type = RankedTensorType::get({}, elem);
+    APFloat v(value);
+    bool lost;
+    v.convert(cast<FloatType>(elem).getFloatSemantics(), APFloat::rmNearestTiesToEven, &lost);
+    return b.create<mixer::ConstantOp>(l, DenseElementsAttr::get(type, v));
+  }
+
   RankedTensorType typeOf(const spec::Node &n) {
     SmallVector<int64_t> shape;
     if (n.var == spec::Var::Token) shape = {kDyn, kDyn, sizes.H};
@@ -55,8 +63,7 @@ private:
     Value v;
     // Anything built from literals and sizes alone is one constant.
     if (n.var == spec::Var::Const && n.dims.empty() && n.kind != spec::Node::Input && n.kind != spec::Node::Param) {
-      v = b.create<mixer::ConstantOp>(l, RankedTensorType::get({}, elem),
-                                      b.getF64FloatAttr(spec::evalConst(d, id, sizes)));
+      v = constant(l, spec::evalConst(d, id, sizes));
       return values[id] = v;
     }
     switch (n.kind) {
@@ -64,8 +71,7 @@ private:
     case spec::Node::Param: break; // block arguments, bound up front
     case spec::Node::Const:
     case spec::Node::DimValue:
-      v = b.create<mixer::ConstantOp>(l, RankedTensorType::get({}, elem),
-                                      b.getF64FloatAttr(spec::evalConst(d, id, sizes)));
+      v = constant(l, spec::evalConst(d, id, sizes));
       break;
     case spec::Node::HeadIndex: v = b.create<mixer::HeadIndexOp>(l, typeOf(n)); break;
     case spec::Node::Unary:

@@ -47,6 +47,14 @@ void forEachIndex(const std::vector<int64_t> &shape, const std::function<void(co
 } // namespace
 
 bool applyUnary(const std::string &fn, const Array &x, Array &out) {
+  if (fn == "append_one") {
+    std::vector<int64_t> s = x.shape;
+    int64_t D = s.back(), rows = x.size() / std::max<int64_t>(D, 1);
+    s.back() = D + 1;
+    out = Array(s, 1.0);
+    for (int64_t r = 0; r < rows; ++r) std::copy_n(&x.data[r * D], D, &out.data[r * (D + 1)]);
+    return true;
+  }
   if (fn == "ones") {
     std::vector<int64_t> s = x.shape;
     s.back() = 1;
@@ -96,6 +104,16 @@ bool applyUnary(const std::string &fn, const Array &x, Array &out) {
 }
 
 bool applyBinary(const std::string &fn, const Array &x, const Array &y, Array &out) {
+  if (fn == "dot") {
+    std::vector<int64_t> s = x.shape;
+    int64_t D = s.back(), rows = x.size() / std::max<int64_t>(D, 1);
+    if (x.shape != y.shape) return false;
+    s.pop_back();
+    out = Array(s);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < D; ++i) out.data[r] += x.data[r * D + i] * y.data[r * D + i];
+    return true;
+  }
   std::function<double(double, double)> f;
   if (fn == "add") f = [](double a, double b) { return a + b; };
   else if (fn == "sub") f = [](double a, double b) { return a - b; };

@@ -363,8 +363,17 @@ func.func @binary_element_types(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>
 
 // constant_rank
 func.func @constant_rank(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
-  // expected-error @+1 {{result must be a rank-0 tensor}}
-  %r = mixer.constant 1.0 : tensor<1xf32>
+  // expected-error @+1 {{value must be dense floating-point elements}}
+  %r = "mixer.constant"() {value = dense<1> : tensor<1xi32>} : () -> tensor<1xf32>
+  return
+}
+
+// -----
+
+// constant_type
+func.func @constant_type() {
+  // expected-error @+1 {{value type 'tensor<2xf32>' differs from result type 'tensor<f32>'}}
+  %r = "mixer.constant"() {value = dense<1.0> : tensor<2xf32>} : () -> tensor<f32>
   return
 }
 
@@ -374,5 +383,33 @@ func.func @constant_rank(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: t
 func.func @head_index_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
   // expected-error @+1 {{result expected shape [1, 1, H], got [4]}}
   %r = mixer.head_index : tensor<4xf32>
+  return
+}
+
+
+// -----
+
+// normalize_shape
+func.func @normalize_shape(%x: tensor<?x?x4x7xf32>) {
+  // expected-error @+1 {{result expected shape [B, T, H, V] with V = 6 at dimension 3, got [?, ?, 4, 7]}}
+  %r = mixer.normalize %x eps 0.0 scale 1.0 : tensor<?x?x4x7xf32> -> tensor<?x?x4x7xf32>
+  return
+}
+
+// -----
+
+// dot_sizes
+func.func @dot_sizes(%x: tensor<?x?x4x7xf32>, %y: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{dot needs two vectors of one feature size, got [?, ?, 4, 7] and [?, ?, 4, 6]}}
+  %r = mixer.binary dot %x, %y : tensor<?x?x4x7xf32>, tensor<?x?x4x6xf32> -> tensor<?x?x4xf32>
+  return
+}
+
+// -----
+
+// append_one_shape
+func.func @append_one_shape(%x: tensor<?x?x4x7xf32>) {
+  // expected-error @+1 {{result expected shape [?, ?, 4, 8], got [?, ?, 4, 7]}}
+  %r = mixer.map append_one %x : tensor<?x?x4x7xf32> -> tensor<?x?x4x7xf32>
   return
 }

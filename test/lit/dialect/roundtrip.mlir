@@ -10,12 +10,12 @@ func.func @identity(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tens
 
 // CHECK-LABEL: func.func @const_scalar
 // CHECK: %[[H:.*]] = mixer.head_index : tensor<1x1x4xf32>
-// CHECK: %[[C:.*]] = mixer.constant -3.125000e-02 : tensor<f32>
+// CHECK: %[[C:.*]] = mixer.constant dense<-3.125000e-02> : tensor<f32>
 // CHECK: %[[D:.*]] = mixer.binary mul %[[H]], %[[C]] : tensor<1x1x4xf32>, tensor<f32> -> tensor<1x1x4xf32>
 // CHECK: mixer.recurrence const_scalar forward %{{.*}}, %{{.*}}, %{{.*}} decay(%[[D]]) init(%{{.*}})
 func.func @const_scalar(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x32xf32>, %s0: tensor<?x4x64x32xf32>) -> (tensor<?x?x4x32xf32>, tensor<?x4x64x32xf32>) {
   %h = mixer.head_index : tensor<1x1x4xf32>
-  %c = mixer.constant -0.03125 : tensor<f32>
+  %c = mixer.constant dense<-0.03125> : tensor<f32>
   %d = mixer.binary mul %h, %c : tensor<1x1x4xf32>, tensor<f32> -> tensor<1x1x4xf32>
   %o, %s = mixer.recurrence const_scalar forward %q, %k, %v decay(%d) init(%s0) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x32xf32>, tensor<1x1x4xf32>, tensor<?x4x64x32xf32>) -> (tensor<?x?x4x32xf32>, tensor<?x4x64x32xf32>)
   return %o, %s : tensor<?x?x4x32xf32>, tensor<?x4x64x32xf32>
@@ -75,4 +75,15 @@ func.func @taylor(%x: tensor<?x?x2x4xf32>) -> (tensor<?x?x2x21xf32>, tensor<?x?x
   %n = mixer.map l2norm %x : tensor<?x?x2x4xf32> -> tensor<?x?x2x4xf32>
   %o = mixer.map ones %x : tensor<?x?x2x4xf32> -> tensor<?x?x2x1xf32>
   return %t, %n, %o : tensor<?x?x2x21xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x1xf32>
+}
+
+// CHECK-LABEL: func.func @normalize_dot
+// CHECK: mixer.map append_one %{{.*}} : tensor<?x?x2x4xf32> -> tensor<?x?x2x5xf32>
+// CHECK: mixer.normalize %{{.*}} eps 9.9999999999999995E-7 scale 5.000000e-01 : tensor<?x?x2x5xf32> -> tensor<?x?x2x4xf32>
+// CHECK: mixer.binary dot %{{.*}}, %{{.*}} : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32> -> tensor<?x?x2xf32>
+func.func @normalize_dot(%x: tensor<?x?x2x4xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2xf32>) {
+  %a = mixer.map append_one %x : tensor<?x?x2x4xf32> -> tensor<?x?x2x5xf32>
+  %n = mixer.normalize %a eps 1.0e-6 scale 0.5 : tensor<?x?x2x5xf32> -> tensor<?x?x2x4xf32>
+  %d = mixer.binary dot %x, %x : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32> -> tensor<?x?x2xf32>
+  return %n, %d : tensor<?x?x2x4xf32>, tensor<?x?x2xf32>
 }
