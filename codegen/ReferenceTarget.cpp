@@ -90,6 +90,16 @@ std::string runReference(func::FuncOp func, const NamedArrays &inputs, NamedArra
       int64_t i = 0;
       for (APFloat v : dense.getValues<APFloat>()) a.data[i++] = v.convertToDouble();
       env[c.getResult()] = std::move(a);
+    } else if (auto n = dyn_cast<mixer::NormalizeOp>(op)) {
+      const ref::Array &x = env[n.getInput()];
+      std::vector<int64_t> s = x.shape;
+      int64_t Vs = s.back(), V = Vs - 1, rows = x.size() / Vs;
+      s.back() = V;
+      ref::Array o(s);
+      double eps = n.getEps().convertToDouble(), scale = n.getScale().convertToDouble();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < V; ++j) o.data[r * V + j] = scale * x.data[r * Vs + j] / (x.data[r * Vs + V] + eps);
+      env[n.getResult()] = std::move(o);
     } else if (auto h = dyn_cast<mixer::HeadIndexOp>(op)) {
       int64_t H = cast<RankedTensorType>(h.getType()).getDimSize(2);
       ref::Array a({1, 1, H});

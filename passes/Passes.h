@@ -1,0 +1,25 @@
+// The mixer passes: rewrite the spec-level op into the forms the backends take.
+#ifndef MIXC_PASSES_PASSES_H
+#define MIXC_PASSES_PASSES_H
+
+#include "dialect/MixerOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace mixc {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+/// The pipeline `mixc` runs before CPU code generation: canonicalize (folds
+/// constant decays), split skip, normalizer to a column, split bidirectional,
+/// tile for the CPU.
+void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores);
+
+} // namespace mixc
+
+#endif

@@ -1,0 +1,48 @@
+#ifndef MIXER_PASSES_TD
+#define MIXER_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def MixerSplitSkip : Pass<"mixer-split-skip", "::mlir::func::FuncOp"> {
+  let summary = "Turn the skip term D . x into pre-processing after the recurrence";
+  let description = [{
+    `o = R + D . x` becomes a recurrence without skip followed by
+    `mixer.binary mul` and `mixer.binary add`: the kernel only scans.
+  }];
+}
+
+def MixerNormalizerToColumn : Pass<"mixer-normalizer-to-column", "::mlir::func::FuncOp"> {
+  let summary = "Turn the sum normalizer into one more value column";
+  let description = [{
+    `z_t = A_t z_{t-1} + k_t` is the recurrence of a value column of ones, so
+    `normalizer sum` becomes `v' = append_one(v)`, a plain recurrence with
+    V + 1 value columns, and `mixer.normalize` (which also applies the scale).
+  }];
+}
+
+def MixerSplitBidirectional : Pass<"mixer-split-bidirectional", "::mlir::func::FuncOp"> {
+  let summary = "Split a bidirectional recurrence into a forward and a reverse one";
+  let description = [{
+    `o = fwd + rev - scale (q . k) v`: two single-direction recurrences and the
+    correction for the token's own write, which both scans contain. Run after
+    mixer-normalizer-to-column so that the correction covers the ones column.
+  }];
+  let dependentDialects = ["::mixc::mixer::MixerDialect"];
+}
+
+def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
+  let summary = "Choose the schedule of each recurrence for a target";
+  let description = [{
+    Attaches `mixer.schedule` to every `mixer.recurrence`: the algorithm
+    (`recurrent`: the state held on chip and updated token by token, blocked
+    over value columns), the value block, and how work is split over threads,
+    from a target description (vector width, cores).
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"", "target: cpu">,
+    Option<"vectorWidth", "vector-width", "int", /*default=*/"8", "fp32 lanes of one vector register">,
+    Option<"cores", "cores", "int", /*default=*/"2", "cores to spread (batch, head, value block) over">,
+  ];
+}
+
+#endif

@@ -1,0 +1,22 @@
+#include "passes/Passes.h"
+
+#include "mlir/Transforms/Passes.h"
+
+namespace mixc {
+
+void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores) {
+  auto &fpm = pm.nest<mlir::func::FuncOp>();
+  fpm.addPass(mlir::createCanonicalizerPass()); // folds constant decays into dense constants
+  fpm.addPass(createMixerSplitSkip());
+  fpm.addPass(createMixerNormalizerToColumn());
+  fpm.addPass(createMixerSplitBidirectional());
+  fpm.addPass(mlir::createCanonicalizerPass());
+  fpm.addPass(mlir::createCSEPass());
+  MixerTileForTargetOptions options;
+  options.target = "cpu";
+  options.vectorWidth = vectorWidth;
+  options.cores = cores;
+  fpm.addPass(createMixerTileForTarget(options));
+}
+
+} // namespace mixc

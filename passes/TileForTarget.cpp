@@ -1,0 +1,54 @@
+// Chooses the schedule of every recurrence for a target and records it in the
+// `mixer.schedule` attribute that code generation reads.
+//
+// CPU: the state stays in L1 and is updated token by token (`recurrent`),
+// blocked over value columns so that one block of the state, K x VB floats,
+// is a few cache lines per key row and every update is a vector FMA. Work
+// items are (batch, head, value block), spread over the cores; when B * H is
+// below the core count the value blocks make up the difference. The chunked
+// forms pay a C x C product per chunk that this needs not; see
+// docs/cpu-backend.md for when that trade changes.
+#include "passes/Passes.h"
+
+namespace mixc {
+#define GEN_PASS_DEF_MIXERTILEFORTARGET
+#include "passes/Passes.h.inc"
+} // namespace mixc
+
+using namespace mlir;
+using namespace mixc::mixer;
+
+namespace {
+struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
+  using MixerTileForTargetBase::MixerTileForTargetBase;
+
+  void runOnOperation() override {
+    if (target != "cpu") {
+      getOperation().emitError() << "mixer-tile: unknown target '" << target << "' (expected cpu)";
+      return signalPassFailure();
+    }
+    getOperation().walk([&](RecurrenceOp op) {
+      if (op.getDirection() == Direction::bidirectional || op.getNormalizerKind() == Normalizer::sum ||
+          op.getSkipWeight()) {
+        op.emitOpError() << "mixer-tile expects the split form (run mixer-split-skip, "
+                            "mixer-normalizer-to-column and mixer-split-bidirectional first)";
+        return signalPassFailure();
+      }
+      auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
+      int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), Vs = stateType.getDimSize(3);
+      int64_t w = std::max(1, (int)vectorWidth);
+      // Two vector registers of value columns per key row, fewer when V is small.
+      int64_t vBlock = std::min<int64_t>(2 * w, ((Vs + w - 1) / w) * w);
+      // Narrow the block when (heads x blocks) alone cannot occupy the cores
+      // (batch is only known at run time; the runtime adds it to the split).
+      while (vBlock > w && H * ((Vs + vBlock - 1) / vBlock) < cores) vBlock -= w;
+      Builder b(op.getContext());
+      op->setAttr("mixer.schedule",
+                  b.getDictionaryAttr({b.getNamedAttr("algorithm", b.getStringAttr("recurrent")),
+                                       b.getNamedAttr("k", b.getI64IntegerAttr(K)),
+                                       b.getNamedAttr("v_block", b.getI64IntegerAttr(vBlock)),
+                                       b.getNamedAttr("threads", b.getI64IntegerAttr(cores))}));
+    });
+  }
+};
+} // namespace
