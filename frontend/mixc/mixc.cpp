@@ -1,14 +1,20 @@
 // mixc: the driver. `check` prints the recognized structure, `emit` prints the
-// IR, `run` executes a spec on generated or given inputs.
+// IR or writes kernel sources, `run` executes a spec on generated or given
+// inputs, `bench` times a compiled kernel against its baselines.
+#include "codegen/CpuTarget.h"
 #include "codegen/ReferenceTarget.h"
 #include "dialect/MixerOps.h"
 #include "frontend/MLIRGen.h"
 #include "frontend/spec/Analysis.h"
+#include "passes/Passes.h"
 #include "runtime/Npy.h"
+#include "runtime/cpu/HostCompiler.h"
+#include "runtime/cpu/mixc_cpu.h"
 #include "runtime/reference/AttentionForm.h"
 #include "runtime/reference/Recurrence.h"
 
 #include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -18,6 +24,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <thread>
 
 using namespace llvm;
 namespace sp = mixc::spec;
@@ -25,28 +32,42 @@ namespace sp = mixc::spec;
 namespace {
 
 cl::SubCommand checkCmd("check", "Print the transition structure mixc finds in a spec");
-cl::SubCommand emitCmd("emit", "Print the spec lowered to the mixer dialect");
+cl::SubCommand emitCmd("emit", "Print the spec lowered to the mixer dialect, or write kernel sources");
 cl::SubCommand runCmd("run", "Run a spec on generated inputs or on .npy files");
+cl::SubCommand benchCmd("bench", "Time a compiled kernel against the plain recurrence and the reference");
 
 cl::opt<std::string> specPath(cl::Positional, cl::desc("SPEC"), cl::Required, cl::sub(checkCmd), cl::sub(emitCmd),
-                              cl::sub(runCmd));
+                              cl::sub(runCmd), cl::sub(benchCmd));
 cl::opt<std::string> shapeOpt("shape", cl::desc("Sizes, e.g. B=2,T=1024,H=4,K=64,V=64 (emit: H, K, V)"),
-                              cl::sub(emitCmd), cl::sub(runCmd));
-cl::opt<std::string> dtypeOpt("dtype", cl::desc("Element type: f32 (default), bf16, f16 or f64"), cl::init("f32"),
-                              cl::sub(emitCmd), cl::sub(runCmd));
-cl::opt<std::string> stageOpt("stage", cl::desc("What to emit: mlir"), cl::init("mlir"), cl::sub(emitCmd));
-cl::opt<std::string> outFile("o", cl::desc("Output file (default: stdout)"), cl::init("-"), cl::sub(emitCmd));
-cl::opt<std::string> targetOpt("target", cl::desc("Where to run: reference (float64, token by token)"),
+                              cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
+cl::opt<std::string> dtypeOpt("dtype", cl::desc("Element type: f32 (default), bf16, f16 or f64 (cpu: f32 or bf16)"),
+                              cl::init("f32"), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
+cl::opt<std::string> stageOpt("stage", cl::desc("What to print: mlir (the spec level) or tiled (after the CPU pipeline)"),
+                              cl::init("mlir"), cl::sub(emitCmd));
+cl::opt<std::string> emitTarget("target", cl::desc("With -o DIR: write the kernel for this target (cpu) as source "
+                                                   "plus a C header"),
+                                cl::init(""), cl::sub(emitCmd));
+cl::opt<std::string> outFile("o", cl::desc("Output file (default: stdout); a directory with --target"), cl::init("-"),
+                             cl::sub(emitCmd));
+cl::opt<std::string> targetOpt("target", cl::desc("Where to run: reference (float64, token by token) or cpu"),
                                cl::init("reference"), cl::sub(runCmd));
+cl::opt<std::string> benchTarget("target", cl::desc("What to time: cpu"), cl::init("cpu"), cl::sub(benchCmd));
 cl::opt<std::string> inputsDir("inputs", cl::desc("Directory with one NAME.npy per spec input ([B, T, H, D]; "
                                                   "per-token scalars [B, T, H]; parameters [H, ...]; optional "
                                                   "init.npy [B, H, K, V])"),
                                cl::sub(runCmd));
 cl::opt<std::string> outDir("out", cl::desc("Directory to write o.npy, final_state.npy (and final_m.npy)"),
                             cl::sub(runCmd));
-cl::opt<unsigned> seedOpt("seed", cl::desc("Seed of the generated inputs"), cl::init(0), cl::sub(runCmd));
-cl::opt<bool> initOpt("with-init", cl::desc("Generate a random initial state too"), cl::sub(runCmd));
-cl::opt<bool> noCheck("no-check", cl::desc("Skip the check against the attention form"), cl::sub(runCmd));
+cl::opt<unsigned> seedOpt("seed", cl::desc("Seed of the generated inputs"), cl::init(0), cl::sub(runCmd),
+                          cl::sub(benchCmd));
+cl::opt<bool> initOpt("with-init", cl::desc("Generate a random initial state too"), cl::sub(runCmd), cl::sub(benchCmd));
+cl::opt<bool> noCheck("no-check", cl::desc("Skip the check (reference: against the attention form; cpu: against "
+                                           "the reference)"),
+                      cl::sub(runCmd));
+cl::opt<unsigned> threadsOpt("threads", cl::desc("CPU threads (default: the cores of this machine)"), cl::init(0),
+                             cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
+cl::opt<unsigned> repeatsOpt("repeats", cl::desc("Timed runs of each kernel (the median is reported)"), cl::init(5),
+                             cl::sub(benchCmd));
 
 [[noreturn]] void die(const std::string &msg) {
   outs().flush();
@@ -139,17 +160,63 @@ int runCheck() {
   return 0;
 }
 
+int threadCount() {
+  return threadsOpt ? (int)threadsOpt : std::max(1, (int)std::thread::hardware_concurrency());
+}
+
+// fp32 lanes of the host's vector registers: the tile pass blocks for them.
+int hostVectorWidth() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return 16;
+#endif
+  return 8;
+}
+
+// The CPU pipeline on a clone of `module`: split forms, fold constants, tile.
+mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads) {
+  mlir::OwningOpRef<mlir::ModuleOp> tiled = module.clone();
+  mlir::PassManager pm(module.getContext());
+  mixc::buildCpuPipeline(pm, hostVectorWidth(), threads);
+  if (failed(pm.run(*tiled))) die("internal error: the CPU pipeline failed");
+  return tiled;
+}
+
+mlir::func::FuncOp theFunc(mlir::ModuleOp m) { return cast<mlir::func::FuncOp>(m.getBody()->front()); }
+
 int runEmit() {
   sp::SourceFile src = readSpec();
   sp::MixerDesc desc = analyzeOrExit(src);
-  if (stageOpt != "mlir") die("--stage: unknown stage '" + stageOpt + "' (expected mlir)");
+  if (stageOpt != "mlir" && stageOpt != "tiled") die("--stage: unknown stage '" + stageOpt + "' (expected mlir or tiled)");
+  if (!emitTarget.empty() && emitTarget != "cpu") die("--target: unknown target '" + emitTarget + "' (available: cpu)");
   Shape shape = parseShape(shapeOpt, false);
   mlir::MLIRContext ctx;
   auto module = lower(ctx, src, desc, shape.sizes);
+  if (emitTarget == "cpu") {
+    if (dtypeOpt != "f32") die("--dtype: the CPU kernels take f32 or bf16 tensors at run time; emit with f32");
+    if (outFile == "-") die("-o: --target=cpu writes a directory of sources; name it with -o DIR");
+    auto tiled = tileForCpu(*module, threadCount());
+    auto kernel = mixc::emitCpuKernel(theFunc(*tiled));
+    if (failed(kernel)) die("cannot generate the CPU kernel");
+    if (std::error_code ec = sys::fs::create_directories(outFile)) die("cannot create '" + outFile + "': " + ec.message());
+    std::vector<std::pair<std::string, std::string>> files = mixc::cpuRuntimeHeaders();
+    files.push_back({desc.name + ".cpp", kernel->source});
+    files.push_back({desc.name + ".h", kernel->header});
+    for (const auto &[name, text] : files) {
+      std::error_code ec;
+      raw_fd_ostream os(outFile + "/" + name, ec);
+      if (ec) die("cannot write '" + outFile + "/" + name + "': " + ec.message());
+      os << text;
+      outs() << "wrote " << outFile << "/" << name << "\n";
+    }
+    outs() << "build: c++ -O3 -march=native -std=c++17 -pthread -c " << outFile << "/" << desc.name << ".cpp\n";
+    return 0;
+  }
   std::error_code ec;
   raw_fd_ostream os(outFile, ec);
   if (ec) die("cannot write '" + outFile + "': " + ec.message());
-  module->print(os);
+  if (stageOpt == "tiled") tileForCpu(*module, threadCount())->print(os);
+  else module->print(os);
   return 0;
 }
 
@@ -162,14 +229,24 @@ double relL2(const std::vector<double> &a, const std::vector<double> &b, size_t 
   return std::sqrt(num / std::max(den, 1e-300));
 }
 
-int runRun() {
-  sp::SourceFile src = readSpec();
-  sp::MixerDesc desc = analyzeOrExit(src);
-  if (targetOpt != "reference") die("--target: unknown target '" + targetOpt + "' (available: reference)");
-  Shape shape = parseShape(shapeOpt, true);
+// A spec lowered at the sizes of its inputs, and those inputs.
+struct Problem {
+  sp::SourceFile src;
+  sp::MixerDesc desc;
+  Shape shape;
   mixc::NamedArrays inputs;
+};
+
+Problem prepare(bool allowInputsDir) {
+  Problem p;
+  p.src = readSpec();
+  p.desc = analyzeOrExit(p.src);
+  p.shape = parseShape(shapeOpt, true);
+  const sp::MixerDesc &desc = p.desc;
+  Shape &shape = p.shape;
+  mixc::NamedArrays &inputs = p.inputs;
   // With --inputs, H, K and V come from the files.
-  if (!inputsDir.empty()) {
+  if (allowInputsDir && !inputsDir.empty()) {
     auto load = [&](const std::string &name, bool optional) -> bool {
       std::string path = inputsDir + "/" + name + ".npy";
       if (!sys::fs::exists(path)) {
@@ -185,7 +262,6 @@ int runRun() {
     for (const sp::Argument &a : desc.args) load(a.name, false);
     load("init", true);
     load("init_m", true);
-    // Infer H, K, V from the inputs' shapes.
     for (const sp::Argument &a : desc.args) {
       const auto &arr = inputs[a.name];
       const sp::Node &n = desc.nodes[a.node];
@@ -199,79 +275,191 @@ int runRun() {
         if (n.dims[i] == sp::Dim::K) shape.sizes.K = arr.dim(lead + i);
         else if (n.dims[i] == sp::Dim::V) shape.sizes.V = arr.dim(lead + i);
     }
+    for (auto &[name, arr] : inputs)
+      for (double &x : arr.data) x = roundTo(x, dtypeOpt);
+    return p;
   }
   mlir::MLIRContext ctx;
-  auto module = lower(ctx, src, desc, shape.sizes);
-  auto func = cast<mlir::func::FuncOp>(module->getBody()->front());
-  const std::string dtype = dtypeOpt;
-
-  if (inputsDir.empty()) {
-    std::mt19937_64 rng(seedOpt);
-    std::normal_distribution<double> normal(0.0, 1.0);
-    for (const mixc::ArgumentSpec &a : mixc::argumentSpecs(func)) {
-      if (a.isState && !initOpt) continue;
-      std::vector<int64_t> s = a.shape;
-      if (s[0] < 0) s[0] = shape.B;
-      if (s.size() > 1 && s[1] < 0) s[1] = shape.T;
-      mixc::ref::Array arr(s);
-      // Realistic ranges: inputs N(0, 1) pass through the spec's own gates;
-      // parameters and states are smaller. Nothing is zero.
-      double sd = a.isState ? 0.5 : a.perHead ? 0.5 : 1.0;
-      for (double &x : arr.data) x = roundTo(sd * normal(rng), dtype);
-      if (a.name == "init" && desc.normalizer != "none") // normalizer column: positive sums
-        for (int64_t i = shape.sizes.V; i < arr.size(); i += shape.sizes.V + 1) arr.data[i] = std::fabs(arr.data[i]) + 0.5;
-      inputs[a.name] = std::move(arr);
-    }
-  } else {
-    for (auto &[name, arr] : inputs)
-      for (double &x : arr.data) x = roundTo(x, dtype);
+  auto module = lower(ctx, p.src, desc, shape.sizes);
+  std::mt19937_64 rng(seedOpt);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (const mixc::ArgumentSpec &a : mixc::argumentSpecs(theFunc(*module))) {
+    if (a.isState && !initOpt) continue;
+    std::vector<int64_t> s = a.shape;
+    if (s[0] < 0) s[0] = shape.B;
+    if (s.size() > 1 && s[1] < 0) s[1] = shape.T;
+    mixc::ref::Array arr(s);
+    // Realistic ranges: inputs N(0, 1) pass through the spec's own gates;
+    // parameters and states are smaller. Nothing is zero.
+    double sd = a.isState ? 0.5 : a.perHead ? 0.5 : 1.0;
+    for (double &x : arr.data) x = roundTo(sd * normal(rng), dtypeOpt);
+    if (a.name == "init" && desc.normalizer != "none") // normalizer column: positive sums
+      for (int64_t i = shape.sizes.V; i < arr.size(); i += shape.sizes.V + 1) arr.data[i] = std::fabs(arr.data[i]) + 0.5;
+    inputs[a.name] = std::move(arr);
   }
+  return p;
+}
 
+void printHeader(const Problem &p, const std::string &target) {
+  const sp::MixerDesc &desc = p.desc;
   outs() << "mixc: " << desc.name << " (" << specPath << "): structure " << desc.structure
          << (desc.structure == "dplr" ? " [" + desc.dplrDiag + " diagonal]" : "") << ", direction " << desc.direction
          << ", normalizer " << desc.normalizer << "\n";
-  outs() << "  target reference (float64, token by token); inputs "
+  outs() << "  target " << target << "; inputs "
          << (inputsDir.empty() ? "generated, seed " + std::to_string(seedOpt) : "from " + inputsDir)
-         << ", rounded to " << dtype << "\n";
-  outs() << "  shape B=" << shape.B << " T=" << shape.T << " H=" << shape.sizes.H << " K="
-         << sp::dimSize(desc.keyDim, shape.sizes) << " V=" << shape.sizes.V
-         << (inputs.count("init") ? ", with initial state" : ", zero initial state") << "\n";
+         << ", rounded to " << dtypeOpt << "\n";
+  outs() << "  shape B=" << p.shape.B << " T=" << p.shape.T << " H=" << p.shape.sizes.H
+         << " K=" << sp::dimSize(desc.keyDim, p.shape.sizes) << " V=" << p.shape.sizes.V
+         << (p.inputs.count("init") ? ", with initial state" : ", zero initial state") << "\n";
+}
 
+using Clock = std::chrono::steady_clock;
+double msSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+// The reference on `func`; with `check`, o is also compared against the
+// attention form on as many (batch, head) pairs as fit a fixed budget.
+struct ReferenceRun {
   mixc::NamedArrays outputs;
-  double checkErr = -1;
-  int64_t checkedPairs = 0, pairs = shape.B * shape.sizes.H;
+  double ms = 0, checkMs = 0, checkErr = -1;
+  int64_t checkedPairs = 0;
+};
+
+ReferenceRun runReferenceOn(mlir::func::FuncOp func, const Problem &p, bool check) {
+  ReferenceRun run;
+  const Shape &shape = p.shape;
+  Clock::time_point t0 = Clock::now(), tRecurrence = t0;
   std::string checkError;
-  using Clock = std::chrono::steady_clock;
-  Clock::time_point t0, tRecurrence;
   auto hook = [&](const mixc::ref::RecurrenceInputs &in, const mixc::ref::RecurrenceOutputs &out) {
     tRecurrence = Clock::now();
-    if (noCheck) return;
-    // The attention form costs O(T^2 K) per (batch, head), O(T^2 K V) for an
-    // elementwise decay: check as many pairs as fit the budget.
-    double per = (double)shape.T * shape.T * sp::dimSize(desc.keyDim, shape.sizes) *
-                 (desc.structure == "elementwise" ? shape.sizes.V : 1) * (desc.direction == "bidirectional" ? 2 : 1);
-    checkedPairs = std::clamp<int64_t>((int64_t)(4e9 / std::max(per, 1.0)), 1, pairs);
-    if (per > 4e10) return; // even one pair is too slow
-    mixc::ref::Array o;
-    checkError = mixc::ref::runAttentionForm(in, o, checkedPairs);
-    int64_t rows = checkedPairs; // pairs are (b, h) in row-major order
-    std::vector<double> a, b;
+    if (!check) return;
+    // O(T^2 K) per (batch, head), O(T^2 K V) for an elementwise decay.
+    double per = (double)shape.T * shape.T * sp::dimSize(p.desc.keyDim, shape.sizes) *
+                 (p.desc.structure == "elementwise" ? shape.sizes.V : 1) * (p.desc.direction == "bidirectional" ? 2 : 1);
+    if (per > 4e10) return;
     const int64_t H = shape.sizes.H, T = shape.T, V = shape.sizes.V;
-    for (int64_t p = 0; p < rows; ++p)
+    run.checkedPairs = std::clamp<int64_t>((int64_t)(4e9 / std::max(per, 1.0)), 1, shape.B * H);
+    mixc::ref::Array o;
+    checkError = mixc::ref::runAttentionForm(in, o, run.checkedPairs);
+    std::vector<double> a, b;
+    for (int64_t pair = 0; pair < run.checkedPairs; ++pair)
       for (int64_t t = 0; t < T; ++t)
         for (int64_t j = 0; j < V; ++j) {
-          size_t idx = (((p / H) * T + t) * H + p % H) * V + j;
+          size_t idx = (((pair / H) * T + t) * H + pair % H) * V + j;
           a.push_back(out.o.data[idx]);
           b.push_back(o.data[idx]);
         }
-    checkErr = relL2(b, a, a.size());
+    run.checkErr = relL2(b, a, a.size());
   };
-  t0 = Clock::now();
-  if (std::string e = mixc::runReference(func, inputs, outputs, hook); !e.empty()) die(e);
-  auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
-  outs() << format("  ran in %.1f ms", ms(tRecurrence - t0));
-  if (!noCheck) outs() << format(", checked in %.1f ms", ms(Clock::now() - tRecurrence));
-  outs() << "\n";
+  if (std::string e = mixc::runReference(func, p.inputs, run.outputs, hook); !e.empty()) die(e);
+  if (!checkError.empty()) die("attention form: " + checkError);
+  run.ms = std::chrono::duration<double, std::milli>(tRecurrence - t0).count();
+  run.checkMs = msSince(tRecurrence);
+  return run;
+}
+
+// A compiled CPU kernel and the tensors it is called with.
+struct CpuKernel {
+  mixc::cpu::LoadedKernel loaded;
+  std::vector<mixc::ArgumentSpec> args;
+  std::vector<std::vector<int64_t>> outShapes;
+  double compileMs = 0;
+};
+
+CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads) {
+  CpuKernel k;
+  Clock::time_point t0 = Clock::now();
+  auto tiled = tileForCpu(module, threads);
+  auto func = theFunc(*tiled);
+  auto source = mixc::emitCpuKernel(func);
+  if (failed(source)) die("cannot generate the CPU kernel");
+  if (std::string e = mixc::cpu::compileAndLoad(source->source, mixc::cpuRuntimeHeaders(), source->name, k.loaded);
+      !e.empty())
+    die(e);
+  k.compileMs = msSince(t0);
+  k.args = mixc::argumentSpecs(func);
+  for (mlir::Type t : func.getFunctionType().getResults()) {
+    std::vector<int64_t> s;
+    for (int64_t d : cast<mlir::RankedTensorType>(t).getShape()) s.push_back(mlir::ShapedType::isDynamic(d) ? -1 : d);
+    k.outShapes.push_back(s);
+  }
+  return k;
+}
+
+// Calls the kernel (or its plain baseline) on the problem's inputs in the
+// element type of --dtype, returning the outputs widened to float64.
+struct KernelCall {
+  std::vector<std::vector<float>> f32;
+  std::vector<std::vector<uint16_t>> bf16;
+  std::vector<mixc_tensor> in, out;
+};
+
+KernelCall makeCall(const CpuKernel &k, const Problem &p) {
+  KernelCall c;
+  bool bf16 = dtypeOpt == "bf16";
+  auto describe = [&](std::vector<int64_t> shape, void *data) {
+    mixc_tensor t{};
+    t.data = data;
+    t.dtype = bf16 ? MIXC_BF16 : MIXC_F32;
+    t.ndim = (int32_t)shape.size();
+    int64_t stride = 1;
+    for (int d = t.ndim - 1; d >= 0; --d) {
+      t.shape[d] = shape[d];
+      t.strides[d] = stride;
+      stride *= shape[d];
+    }
+    return t;
+  };
+  auto storage = [&](const std::vector<double> *values, int64_t n) -> void * {
+    if (bf16) {
+      c.bf16.emplace_back(n);
+      if (values)
+        for (int64_t i = 0; i < n; ++i) c.bf16.back()[i] = mixc::cpu::floatToBf16((float)(*values)[i]);
+      return c.bf16.back().data();
+    }
+    c.f32.emplace_back(n);
+    if (values)
+      for (int64_t i = 0; i < n; ++i) c.f32.back()[i] = (float)(*values)[i];
+    return c.f32.back().data();
+  };
+  c.f32.reserve(32);
+  c.bf16.reserve(32);
+  for (const mixc::ArgumentSpec &a : k.args) {
+    auto it = p.inputs.find(a.name);
+    if (it == p.inputs.end()) {
+      c.in.push_back(describe(a.shape, nullptr));
+      c.in.back().ndim = 0;
+      continue;
+    }
+    c.in.push_back(describe(it->second.shape, storage(&it->second.data, it->second.size())));
+  }
+  for (std::vector<int64_t> s : k.outShapes) {
+    if (s[0] < 0) s[0] = p.shape.B;
+    if (s.size() > 2 && s[1] < 0) s[1] = p.shape.T;
+    int64_t n = 1;
+    for (int64_t d : s) n *= d;
+    c.out.push_back(describe(s, storage(nullptr, n)));
+  }
+  return c;
+}
+
+mixc::NamedArrays callKernel(mixc_kernel_fn fn, KernelCall &c, int threads) {
+  char err[512] = "";
+  if (fn(c.in.data(), (int)c.in.size(), c.out.data(), (int)c.out.size(), threads, err, sizeof err) != 0)
+    die(std::string("the kernel refused its arguments: ") + err);
+  static const char *names[] = {"o", "final_state", "final_m"};
+  mixc::NamedArrays out;
+  for (size_t i = 0; i < c.out.size(); ++i) {
+    const mixc_tensor &t = c.out[i];
+    mixc::ref::Array a(std::vector<int64_t>(t.shape, t.shape + t.ndim));
+    for (int64_t e = 0; e < a.size(); ++e)
+      a.data[e] = t.dtype == MIXC_F32 ? ((const float *)t.data)[e]
+                                      : mixc::cpu::bf16ToFloat(((const uint16_t *)t.data)[e]);
+    out[names[std::min<size_t>(i, 2)]] = std::move(a);
+  }
+  return out;
+}
+
+void printOutputs(const mixc::NamedArrays &outputs) {
   for (auto &[name, arr] : outputs) {
     double ss = 0;
     bool finite = true;
@@ -281,27 +469,115 @@ int runRun() {
            << "\n";
     if (!finite) die("output '" + name + "' is not finite");
   }
-  int status = 0;
-  if (!checkError.empty()) die("attention form: " + checkError);
-  if (checkErr >= 0) {
-    // Both algorithms run in float64: they agree to rounding unless one is wrong.
-    bool ok = checkErr < 1e-9;
-    outs() << format("  check: o against the attention form (T x T, an independent algorithm) on %lld of %lld "
-                     "(batch, head) pairs: relative L2 error %.2e  %s\n",
-                     (long long)checkedPairs, (long long)pairs, checkErr, ok ? "OK" : "FAILED");
-    if (!ok) status = 1;
-  } else if (!noCheck) {
-    outs() << "  check: skipped, the attention form is too slow at this T (use a smaller T)\n";
+}
+
+void writeOutputs(const mixc::NamedArrays &outputs) {
+  if (outDir.empty()) return;
+  sys::fs::create_directories(outDir);
+  for (auto &[name, arr] : outputs) {
+    std::string path = outDir + "/" + name + ".npy";
+    if (std::string e = mixc::writeNpy(path, arr.shape, arr.data, dtypeOpt == "f64" ? "f8" : "f4"); !e.empty()) die(e);
+    outs() << "  wrote " << path << "\n";
   }
-  if (!outDir.empty()) {
-    sys::fs::create_directories(outDir);
-    for (auto &[name, arr] : outputs) {
-      std::string path = outDir + "/" + name + ".npy";
-      if (std::string e = mixc::writeNpy(path, arr.shape, arr.data, dtype == "f64" ? "f8" : "f4"); !e.empty()) die(e);
-      outs() << "  wrote " << path << "\n";
+}
+
+int runRun() {
+  if (targetOpt != "reference" && targetOpt != "cpu")
+    die("--target: unknown target '" + targetOpt + "' (available: reference, cpu)");
+  if (targetOpt == "cpu" && dtypeOpt != "f32" && dtypeOpt != "bf16")
+    die("--dtype: the CPU target takes f32 or bf16, not " + dtypeOpt);
+  Problem p = prepare(true);
+  mlir::MLIRContext ctx;
+  auto module = lower(ctx, p.src, p.desc, p.shape.sizes);
+
+  if (targetOpt == "reference") {
+    printHeader(p, "reference (float64, token by token)");
+    ReferenceRun ref = runReferenceOn(theFunc(*module), p, !noCheck);
+    outs() << format("  ran in %.1f ms", ref.ms);
+    if (!noCheck) outs() << format(", checked in %.1f ms", ref.checkMs);
+    outs() << "\n";
+    printOutputs(ref.outputs);
+    int status = 0;
+    if (ref.checkErr >= 0) {
+      // Both algorithms run in float64: they agree to rounding unless one is wrong.
+      bool ok = ref.checkErr < 1e-9;
+      outs() << format("  check: o against the attention form (T x T, an independent algorithm) on %lld of %lld "
+                       "(batch, head) pairs: relative L2 error %.2e  %s\n",
+                       (long long)ref.checkedPairs, (long long)(p.shape.B * p.shape.sizes.H), ref.checkErr,
+                       ok ? "OK" : "FAILED");
+      if (!ok) status = 1;
+    } else if (!noCheck) {
+      outs() << "  check: skipped, the attention form is too slow at this T (use a smaller T)\n";
+    }
+    writeOutputs(ref.outputs);
+    return status;
+  }
+
+  int threads = threadCount();
+  printHeader(p, "cpu (" + std::to_string(threads) + " threads)");
+  CpuKernel k = buildCpuKernel(*module, threads);
+  outs() << format("  kernel %s (%s, %.0f ms)\n", k.loaded.path.c_str(), k.loaded.cached ? "cached" : "compiled",
+                   k.compileMs);
+  KernelCall call = makeCall(k, p);
+  Clock::time_point t0 = Clock::now();
+  mixc::NamedArrays outputs = callKernel(k.loaded.fn, call, threads);
+  outs() << format("  ran in %.2f ms\n", msSince(t0));
+  printOutputs(outputs);
+  int status = 0;
+  if (!noCheck) {
+    // The reference sees the same (rounded) inputs; fp32 must be well under
+    // 1e-4, bf16 inputs under 1e-2 (the kernel accumulates in fp32 either way).
+    ReferenceRun ref = runReferenceOn(theFunc(*module), p, false);
+    double tol = dtypeOpt == "bf16" ? 1e-2 : 1e-4;
+    for (auto &[name, want] : ref.outputs) {
+      const mixc::ref::Array &got = outputs.at(name);
+      double err = relL2(got.data, want.data, want.data.size());
+      bool ok = err < tol;
+      outs() << format("  check: %s against the float64 reference: relative L2 error %.2e (< %.0e)  %s\n",
+                       name.c_str(), err, tol, ok ? "OK" : "FAILED");
+      if (!ok) status = 1;
     }
   }
+  writeOutputs(outputs);
   return status;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int runBench() {
+  if (benchTarget != "cpu") die("--target: unknown target '" + benchTarget + "' (available: cpu)");
+  if (dtypeOpt != "f32" && dtypeOpt != "bf16") die("--dtype: the CPU target takes f32 or bf16, not " + dtypeOpt);
+  Problem p = prepare(false);
+  mlir::MLIRContext ctx;
+  auto module = lower(ctx, p.src, p.desc, p.shape.sizes);
+  int threads = threadCount();
+  printHeader(p, "cpu (" + std::to_string(threads) + " threads)");
+  CpuKernel k = buildCpuKernel(*module, threads);
+  KernelCall call = makeCall(k, p);
+  auto timeIt = [&](mixc_kernel_fn fn) {
+    callKernel(fn, call, threads); // warm up
+    std::vector<double> ms;
+    for (unsigned r = 0; r < std::max(1u, (unsigned)repeatsOpt); ++r) {
+      Clock::time_point t0 = Clock::now();
+      callKernel(fn, call, threads);
+      ms.push_back(msSince(t0));
+    }
+    return median(ms);
+  };
+  double kernelMs = timeIt(k.loaded.fn), plainMs = timeIt(k.loaded.plain);
+  ReferenceRun ref = runReferenceOn(theFunc(*module), p, false);
+  // 4 K V FLOPs per token and head (decay, write, readout) is the common count.
+  const Shape &s = p.shape;
+  double flops = 4.0 * s.B * s.T * s.sizes.H * sp::dimSize(p.desc.keyDim, s.sizes) * s.sizes.V;
+  outs() << format("  %-34s %10.3f ms %8.2f GFLOP/s\n", "mixc cpu kernel", kernelMs, flops / kernelMs / 1e6);
+  outs() << format("  %-34s %10.3f ms %8.2f GFLOP/s  (mixc %.2fx faster)\n", "plain -O3 recurrence (same threads)",
+                   plainMs, flops / plainMs / 1e6, plainMs / kernelMs);
+  outs() << format("  %-34s %10.3f ms %8.2f GFLOP/s  (mixc %.2fx faster)\n", "float64 reference (1 thread)", ref.ms,
+                   flops / ref.ms / 1e6, ref.ms / kernelMs);
+  return 0;
 }
 
 } // namespace
@@ -310,10 +586,11 @@ int main(int argc, char **argv) {
   cl::SetVersionPrinter([](raw_ostream &os) { os << "mixc 0.1\n"; });
   cl::ParseCommandLineOptions(argc, argv, "mixc: a compiler for sequence mixers\n\n"
                                           "  mixc check SPEC\n  mixc emit SPEC --stage=mlir\n"
-                                          "  mixc run SPEC --target=reference\n");
+                                          "  mixc run SPEC --target=reference|cpu\n  mixc bench SPEC --target=cpu\n");
   if (checkCmd) return runCheck();
   if (emitCmd) return runEmit();
   if (runCmd) return runRun();
-  errs() << "mixc: error: expected a subcommand: check, emit or run (see --help)\n";
+  if (benchCmd) return runBench();
+  errs() << "mixc: error: expected a subcommand: check, emit, run or bench (see --help)\n";
   return 1;
 }

@@ -1,0 +1,82 @@
+#include "runtime/cpu/HostCompiler.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <dlfcn.h>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace mixc::cpu {
+namespace {
+
+const char *kFlags = "-O3 -march=native -std=c++17 -shared -fPIC -pthread";
+
+uint64_t fnv1a(const std::string &s, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+bool exists(const std::string &p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0;
+}
+
+void makeDirs(const std::string &path) {
+  for (size_t i = 1; i <= path.size(); ++i)
+    if (i == path.size() || path[i] == '/') mkdir(path.substr(0, i).c_str(), 0755);
+}
+
+std::string compilerCommand() {
+  const char *cxx = std::getenv("CXX");
+  return cxx && *cxx ? cxx : "c++";
+}
+
+} // namespace
+
+std::string cacheDirectory() {
+  if (const char *d = std::getenv("MIXC_CACHE_DIR"); d && *d) return d;
+  if (const char *d = std::getenv("XDG_CACHE_HOME"); d && *d) return std::string(d) + "/mixc";
+  if (const char *d = std::getenv("HOME"); d && *d) return std::string(d) + "/.cache/mixc";
+  return "/tmp/mixc-cache";
+}
+
+std::string compileAndLoad(const std::string &source, const std::vector<std::pair<std::string, std::string>> &headers,
+                           const std::string &symbol, LoadedKernel &out) {
+  std::string cxx = compilerCommand();
+  uint64_t h = fnv1a(source);
+  for (const auto &[name, text] : headers) h = fnv1a(text, fnv1a(name, h));
+  h = fnv1a(cxx + kFlags, h);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+  std::string dir = cacheDirectory() + "/" + hex;
+  std::string so = dir + "/kernel.so";
+  out.path = so;
+  out.cached = exists(so);
+  if (!out.cached) {
+    makeDirs(dir);
+    for (const auto &[name, text] : headers) std::ofstream(dir + "/" + name) << text;
+    std::ofstream(dir + "/kernel.cpp") << source;
+    // Build under a private name, then rename: concurrent users never load a
+    // half-written object.
+    std::string tmp = so + ".tmp" + std::to_string(getpid());
+    std::string log = dir + "/compile.log";
+    std::string cmd = cxx + " " + kFlags + " -I" + dir + " " + dir + "/kernel.cpp -o " + tmp + " > " + log + " 2>&1";
+    if (std::system(cmd.c_str()) != 0 || !exists(tmp)) {
+      std::ifstream l(log);
+      std::stringstream ss;
+      ss << l.rdbuf();
+      return "the host compiler failed (" + cmd + "):\n" + ss.str();
+    }
+    if (std::rename(tmp.c_str(), so.c_str()) != 0) return "cannot move the kernel into the cache at " + so;
+  }
+  void *handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) return std::string("cannot load ") + so + ": " + dlerror();
+  out.fn = reinterpret_cast<mixc_kernel_fn>(dlsym(handle, symbol.c_str()));
+  out.plain = reinterpret_cast<mixc_kernel_fn>(dlsym(handle, (symbol + "_plain").c_str()));
+  if (!out.fn || !out.plain) return "symbol " + symbol + " not found in " + so;
+  return "";
+}
+
+} // namespace mixc::cpu

@@ -1,0 +1,33 @@
+// Compiles generated C++ with the host compiler into a shared object, caches
+// it on disk by a hash of the source, the headers and the flags, and loads it.
+#ifndef MIXC_RUNTIME_CPU_HOSTCOMPILER_H
+#define MIXC_RUNTIME_CPU_HOSTCOMPILER_H
+
+#include "runtime/cpu/mixc_tensor.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mixc::cpu {
+
+struct LoadedKernel {
+  mixc_kernel_fn fn = nullptr;    // the scheduled kernel
+  mixc_kernel_fn plain = nullptr; // the plain-recurrence baseline
+  std::string path;               // the cached shared object
+  bool cached = false;            // found in the cache, not compiled now
+};
+
+/// The cache directory: $MIXC_CACHE_DIR, else $XDG_CACHE_HOME/mixc, else ~/.cache/mixc.
+std::string cacheDirectory();
+
+/// Compiles (or finds in the cache) `source` with `headers` beside it and loads
+/// the symbols `symbol` and `symbol`_plain. Returns "" or why it failed,
+/// including the compiler's output.
+std::string compileAndLoad(const std::string &source,
+                           const std::vector<std::pair<std::string, std::string>> &headers,
+                           const std::string &symbol, LoadedKernel &out);
+
+} // namespace mixc::cpu
+
+#endif

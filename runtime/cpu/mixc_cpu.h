@@ -1,0 +1,480 @@
+// The CPU tile library that generated kernels call: tensors in and out,
+// pre-processing on per-token buffers, and the state scan. What differs
+// between families is generated; what is the same for all lives here once.
+#ifndef MIXC_CPU_H
+#define MIXC_CPU_H
+
+#include "mixc_tensor.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace mixc::cpu {
+
+// ---- element types ---------------------------------------------------------
+inline float bf16ToFloat(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint16_t floatToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); // NaN stays NaN
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+// ---- buffers -----------------------------------------------------------------
+// A contiguous float array with a left-aligned broadcasting shape.
+struct Buffer {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+  Buffer() = default;
+  explicit Buffer(std::vector<int64_t> s, float fill = 0.f) : shape(std::move(s)) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    data.assign(n, fill);
+  }
+  int64_t size() const { return (int64_t)data.size(); }
+  float *ptr() { return data.data(); }
+  const float *ptr() const { return data.data(); }
+};
+
+// ---- argument checks ----------------------------------------------------------
+class Checker {
+public:
+  Checker(char *err, int len) : err_(err), len_(len) {}
+  int fail(const char *fmt, ...) {
+    if (err_ && len_ > 0) {
+      va_list ap;
+      va_start(ap, fmt);
+      std::vsnprintf(err_, len_, fmt, ap);
+      va_end(ap);
+    }
+    return 1;
+  }
+  static std::string shapeText(const int64_t *s, int n) {
+    std::string t = "[";
+    for (int i = 0; i < n; ++i) t += (i ? ", " : "") + (s[i] < 0 ? std::string(i == 0 ? "B" : "T") : std::to_string(s[i]));
+    return t + "]";
+  }
+  // Checks one tensor against `want` (-1: batch or time, fixed by the first
+  // tensor that has them). Per-head tensors may omit the leading [1, 1].
+  bool tensor(const mixc_tensor *t, const char *role, const char *name, std::vector<int64_t> want, bool perHead,
+              bool optional, int64_t &B, int64_t &T) {
+    if (!t) return !fail("%s '%s': null tensor descriptor", role, name);
+    if (!t->data) {
+      if (optional) return true;
+      return !fail("%s '%s': null data pointer", role, name);
+    }
+    if (t->dtype != MIXC_F32 && t->dtype != MIXC_BF16)
+      return !fail("%s '%s': unsupported element type %d (expected f32 or bf16)", role, name, (int)t->dtype);
+    if (perHead && t->ndim + 2 == (int)want.size()) want.erase(want.begin(), want.begin() + 2);
+    std::vector<int64_t> resolved = want;
+    for (size_t d = 0; d < resolved.size() && d < 2; ++d)
+      if (resolved[d] < 0) resolved[d] = d == 0 ? B : T;
+    bool ok = t->ndim == (int)want.size() && t->ndim <= MIXC_MAX_DIMS;
+    for (int d = 0; ok && d < t->ndim; ++d) ok = resolved[d] < 0 ? t->shape[d] > 0 : t->shape[d] == resolved[d];
+    if (!ok)
+      return !fail("%s '%s': shape %s, expected %s", role, name, shapeText(t->shape, t->ndim).c_str(),
+                   shapeText(resolved.data(), (int)resolved.size()).c_str());
+    for (int d = 0; d < t->ndim; ++d)
+      if (t->strides[d] < 0 || (t->strides[d] == 0 && t->shape[d] > 1))
+        return !fail("%s '%s': unsupported stride %lld in dimension %d (strides must be positive)", role, name,
+                     (long long)t->strides[d], d);
+    if (!perHead && want.size() >= 2 && want[0] < 0 && B < 0) B = t->shape[0];
+    if (!perHead && want.size() >= 2 && want[1] < 0 && T < 0) T = t->shape[1];
+    return true;
+  }
+
+private:
+  char *err_;
+  int len_;
+};
+
+// Element offset of a row-major index under the tensor's strides.
+inline int64_t offsetOf(const mixc_tensor &t, const int64_t *idx) {
+  int64_t off = 0;
+  for (int d = 0; d < t.ndim; ++d) off += idx[d] * t.strides[d];
+  return off;
+}
+
+template <typename F> void forEachIndex(const std::vector<int64_t> &shape, F &&f) {
+  std::vector<int64_t> idx(shape.size(), 0);
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  for (int64_t e = 0; e < n; ++e) {
+    f(e, idx.data());
+    for (int64_t i = (int64_t)shape.size() - 1; i >= 0; --i) {
+      if (++idx[i] < shape[i]) break;
+      idx[i] = 0;
+    }
+  }
+}
+
+// Reads a tensor into a buffer of `shape` (a per-head [H, ...] tensor lands in
+// [1, 1, H, ...]); an absent optional tensor reads as zeros.
+inline Buffer load(const mixc_tensor &t, std::vector<int64_t> shape) {
+  Buffer buf(shape);
+  if (!t.data) return buf;
+  std::vector<int64_t> own(t.shape, t.shape + t.ndim);
+  int64_t lead = (int64_t)shape.size() - t.ndim;
+  forEachIndex(own, [&](int64_t e, const int64_t *idx) {
+    int64_t off = offsetOf(t, idx);
+    buf.data[e] = t.dtype == MIXC_F32 ? ((const float *)t.data)[off] : bf16ToFloat(((const uint16_t *)t.data)[off]);
+  });
+  (void)lead;
+  return buf;
+}
+
+inline void store(const Buffer &buf, mixc_tensor &t) {
+  std::vector<int64_t> own(t.shape, t.shape + t.ndim);
+  forEachIndex(own, [&](int64_t e, const int64_t *idx) {
+    int64_t off = offsetOf(t, idx);
+    if (t.dtype == MIXC_F32) ((float *)t.data)[off] = buf.data[e];
+    else ((uint16_t *)t.data)[off] = floatToBf16(buf.data[e]);
+  });
+}
+
+// ---- pre-processing ---------------------------------------------------------
+inline float softplus(float x) { return x > 20.f ? x : std::log1p(std::exp(x)); }
+inline float logsigmoid(float x) { return x < -20.f ? x : -std::log1p(std::exp(-x)); }
+inline float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
+inline float silu(float x) { return x / (1.f + std::exp(-x)); }
+inline float elu(float x) { return x > 0.f ? x : std::expm1(x); }
+inline float relu(float x) { return x > 0.f ? x : 0.f; }
+
+template <typename F> Buffer map(const Buffer &in, F f) {
+  Buffer out(in.shape);
+  for (int64_t i = 0; i < in.size(); ++i) out.data[i] = f(in.data[i]);
+  return out;
+}
+
+// Left-aligned broadcasting, as mixer.binary.
+template <typename F> Buffer binary(const Buffer &a, const Buffer &b, F f) {
+  if (a.shape == b.shape) {
+    Buffer out(a.shape);
+    for (int64_t i = 0; i < a.size(); ++i) out.data[i] = f(a.data[i], b.data[i]);
+    return out;
+  }
+  size_t rank = std::max(a.shape.size(), b.shape.size());
+  std::vector<int64_t> s(rank), sa(rank, 0), sb(rank, 0);
+  int64_t ma = 1, mb = 1;
+  for (int64_t i = (int64_t)rank - 1; i >= 0; --i) {
+    int64_t da = i < (int64_t)a.shape.size() ? a.shape[i] : 1, db = i < (int64_t)b.shape.size() ? b.shape[i] : 1;
+    s[i] = da == 1 ? db : da;
+    if (i < (int64_t)a.shape.size()) { sa[i] = da == 1 ? 0 : ma; ma *= da; }
+    if (i < (int64_t)b.shape.size()) { sb[i] = db == 1 ? 0 : mb; mb *= db; }
+  }
+  Buffer out(s);
+  forEachIndex(s, [&](int64_t e, const int64_t *idx) {
+    int64_t oa = 0, ob = 0;
+    for (size_t d = 0; d < rank; ++d) oa += idx[d] * sa[d], ob += idx[d] * sb[d];
+    out.data[e] = f(a.data[oa], b.data[ob]);
+  });
+  return out;
+}
+
+// Maps over the last (feature) dimension: out row = f(in row).
+template <typename F> Buffer rows(const Buffer &in, int64_t outWidth, F f) {
+  std::vector<int64_t> s = in.shape;
+  int64_t D = s.back(), n = in.size() / std::max<int64_t>(D, 1);
+  s.back() = outWidth;
+  Buffer out(s);
+  for (int64_t r = 0; r < n; ++r) f(&in.data[r * D], D, &out.data[r * outWidth]);
+  return out;
+}
+
+inline Buffer l2norm(const Buffer &in) {
+  return rows(in, in.shape.back(), [](const float *x, int64_t D, float *o) {
+    float n = 0;
+    for (int64_t i = 0; i < D; ++i) n += x[i] * x[i];
+    float inv = 1.f / std::sqrt(n + 1e-12f);
+    for (int64_t i = 0; i < D; ++i) o[i] = x[i] * inv;
+  });
+}
+inline Buffer taylor2(const Buffer &in) {
+  int64_t D = in.shape.back();
+  return rows(in, 1 + D + D * D, [](const float *x, int64_t D, float *o) {
+    o[0] = 1;
+    for (int64_t i = 0; i < D; ++i) o[1 + i] = x[i];
+    for (int64_t i = 0; i < D; ++i)
+      for (int64_t j = 0; j < D; ++j) o[1 + D + i * D + j] = x[i] * x[j] * 0.70710678118654752f;
+  });
+}
+inline Buffer ones(const Buffer &in) {
+  return rows(in, 1, [](const float *, int64_t, float *o) { o[0] = 1; });
+}
+inline Buffer appendOne(const Buffer &in) {
+  return rows(in, in.shape.back() + 1, [](const float *x, int64_t D, float *o) {
+    std::copy_n(x, D, o);
+    o[D] = 1;
+  });
+}
+inline Buffer dot(const Buffer &a, const Buffer &b) {
+  std::vector<int64_t> s = a.shape;
+  int64_t D = s.back(), n = a.size() / std::max<int64_t>(D, 1);
+  s.pop_back();
+  Buffer out(s);
+  for (int64_t r = 0; r < n; ++r) {
+    float acc = 0;
+    for (int64_t i = 0; i < D; ++i) acc += a.data[r * D + i] * b.data[r * D + i];
+    out.data[r] = acc;
+  }
+  return out;
+}
+inline Buffer normalize(const Buffer &in, float eps, float scale) {
+  return rows(in, in.shape.back() - 1, [=](const float *x, int64_t Vs, float *o) {
+    float inv = scale / (x[Vs - 1] + eps);
+    for (int64_t j = 0; j < Vs - 1; ++j) o[j] = x[j] * inv;
+  });
+}
+inline Buffer headIndex(int64_t H) {
+  Buffer b({1, 1, H});
+  for (int64_t h = 0; h < H; ++h) b.data[h] = (float)h;
+  return b;
+}
+// Materializes a broadcast: `in` read at every index of `shape`.
+inline Buffer broadcastTo(const Buffer &in, std::vector<int64_t> shape) {
+  return binary(Buffer(shape), in, [](float, float x) { return x; });
+}
+
+// ---- threads -------------------------------------------------------------------
+template <typename F> void parallelFor(int64_t n, int threads, F f) {
+  threads = (int)std::max<int64_t>(1, std::min<int64_t>(threads, n));
+  if (threads == 1) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  std::vector<std::thread> pool;
+  for (int w = 0; w < threads; ++w)
+    pool.emplace_back([&] {
+      for (int64_t i; (i = next.fetch_add(1)) < n;) f(i);
+    });
+  for (auto &t : pool) t.join();
+}
+
+// ---- the scan --------------------------------------------------------------------
+enum class Structure { identity, const_scalar, scalar, vector, elementwise, dplr };
+enum class DiagKind { none, scalar, vector }; // the diagonal of a dplr transition
+
+// Canonical operand layouts (the generated code materializes them):
+// q, k [B, T, H, K]; v and o [B, T, H, V] (V = Vs, or Vs - 1 under mLSTM whose
+// last state column is n); decay: scalar kinds [B, T, H], vector and
+// dplr-vector [B, T, H, K], elementwise [H, K, Vs]; dt [B, T, H, Vs]; a, b
+// [B, T, H, K]; igate [B, T, H]; bonus [H, K]; init/state [B, H, K, Vs]; m [B, H];
+struct ScanArgs {
+  int64_t B = 0, T = 0, H = 0, Vs = 0;
+  const float *q = nullptr, *k = nullptr, *v = nullptr, *decay = nullptr, *dt = nullptr, *a = nullptr,
+              *b = nullptr, *igate = nullptr, *bonus = nullptr, *init = nullptr, *initM = nullptr;
+  float *o = nullptr, *state = nullptr, *m = nullptr;
+  float scale = 1.f;
+  bool reverse = false;
+};
+
+// The recurrent schedule: one task per (batch, head, block of VB value
+// columns); the K x VB block of the state stays in L1 and every token updates
+// it with vector FMAs, reading the output in the same sweep. mLSTM keeps its
+// normalizer column n (column Vs - 1) apart, in every task, because each
+// block's output divides by it.
+template <Structure S, int K, int VB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt>
+void scanRecurrent(const ScanArgs &p, int threads) {
+  const int64_t B = p.B, T = p.T, H = p.H, Vs = p.Vs;
+  const int64_t V = Mlstm ? Vs - 1 : Vs; // columns that are blocked
+  const int64_t blocks = (V + VB - 1) / VB;
+  parallelFor(B * H * blocks, threads, [&](int64_t task) {
+    const int64_t blk = task % blocks, bh = task / blocks, b = bh / H, h = bh % H;
+    const int64_t j0 = blk * VB, width = std::min<int64_t>(VB, V - j0);
+    alignas(64) float st[K][VB];
+    alignas(64) float nvec[K];
+    alignas(64) float vv[VB], oo[VB], w[VB];
+    for (int i = 0; i < K; ++i) {
+      for (int j = 0; j < VB; ++j)
+        st[i][j] = (p.init && j < width) ? p.init[((b * H + h) * K + i) * Vs + j0 + j] : 0.f;
+      if (Mlstm) nvec[i] = p.init ? p.init[((b * H + h) * K + i) * Vs + V] : 0.f;
+    }
+    float m = Mlstm && p.initM ? p.initM[b * H + h] : 0.f;
+    for (int64_t step = 0; step < T; ++step) {
+      const int64_t t = p.reverse ? T - 1 - step : step;
+      const int64_t row = (b * T + t) * H + h;
+      const float *q = p.q + row * K, *k = p.k + row * K, *vin = p.v + row * V + j0;
+      for (int j = 0; j < VB; ++j) vv[j] = j < width ? vin[j] : 0.f;
+      for (int j = 0; j < VB; ++j) oo[j] = 0.f;
+      float writeScale = 1.f, decayScalar = 1.f;
+      if constexpr (S == Structure::scalar || S == Structure::const_scalar) {
+        float g = p.decay[row];
+        if constexpr (Mlstm) {
+          float ig = p.igate[row], mNew = std::max(g + m, ig);
+          decayScalar = std::exp(g + m - mNew);
+          writeScale = std::exp(ig - mNew);
+          m = mNew;
+        } else {
+          decayScalar = std::exp(g);
+        }
+      }
+      if constexpr (Bonus) {
+        // o_t reads S_{t-1} plus the current write weighted by u.
+        float qu = 0.f;
+        for (int i = 0; i < K; ++i) qu += q[i] * p.bonus[h * K + i] * k[i];
+        for (int j = 0; j < VB; ++j) oo[j] = qu * vv[j];
+        for (int i = 0; i < K; ++i)
+          for (int j = 0; j < VB; ++j) oo[j] += q[i] * st[i][j];
+      }
+      if constexpr (S == Structure::dplr) {
+        const float *av = p.a + row * K, *bv = p.b + row * K;
+        for (int j = 0; j < VB; ++j) w[j] = 0.f;
+        for (int i = 0; i < K; ++i)
+          for (int j = 0; j < VB; ++j) w[j] += bv[i] * st[i][j];
+        for (int i = 0; i < K; ++i) {
+          float d = 1.f;
+          if constexpr (Diag == DiagKind::scalar) d = std::exp(p.decay[row]);
+          if constexpr (Diag == DiagKind::vector) d = std::exp(p.decay[row * K + i]);
+          const float ai = av[i], ki = k[i], qi = q[i];
+          for (int j = 0; j < VB; ++j) {
+            float s = d * st[i][j] + ai * w[j] + ki * vv[j];
+            st[i][j] = s;
+            if constexpr (!Bonus) oo[j] += qi * s;
+          }
+        }
+      } else if constexpr (S == Structure::elementwise) {
+        const float *A = p.decay + (h * K) * Vs + j0;
+        const float *dt = HasDt ? p.dt + row * Vs + j0 : nullptr;
+        for (int i = 0; i < K; ++i) {
+          const float ki = k[i], qi = q[i];
+          for (int j = 0; j < VB; ++j) {
+            float rate = j < width ? A[i * Vs + j] * (HasDt ? dt[j] : 1.f) : 0.f;
+            float s = std::exp(rate) * st[i][j] + ki * vv[j];
+            st[i][j] = s;
+            if constexpr (!Bonus) oo[j] += qi * s;
+          }
+        }
+      } else {
+        for (int i = 0; i < K; ++i) {
+          float d = decayScalar;
+          if constexpr (S == Structure::vector) d = std::exp(p.decay[row * K + i]);
+          const float ki = writeScale * k[i], qi = q[i];
+          for (int j = 0; j < VB; ++j) {
+            float s = (S == Structure::identity ? st[i][j] : d * st[i][j]) + ki * vv[j];
+            st[i][j] = s;
+            if constexpr (!Bonus) oo[j] += qi * s;
+          }
+        }
+      }
+      float outScale = p.scale;
+      if constexpr (Mlstm) {
+        float den = 0.f;
+        for (int i = 0; i < K; ++i) {
+          nvec[i] = decayScalar * nvec[i] + writeScale * k[i];
+          den += q[i] * nvec[i];
+        }
+        outScale /= std::max(std::fabs(den), std::exp(-m));
+      }
+      float *out = p.o + row * V + j0;
+      for (int j = 0; j < width; ++j) out[j] = outScale * oo[j];
+    }
+    for (int i = 0; i < K; ++i) {
+      for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * Vs + j0 + j] = st[i][j];
+      if (Mlstm && blk == 0) p.state[((b * H + h) * K + i) * Vs + V] = nvec[i];
+    }
+    if (Mlstm && blk == 0) p.m[b * H + h] = m;
+  });
+}
+
+// The baseline the benchmarks compare against: the textbook recurrence, one
+// (batch, head) per task, the whole K x Vs state updated and read token by
+// token, sizes known only at run time; compiled with the same -O3 -march=native.
+inline void scanPlain(const ScanArgs &p, int64_t K, Structure S, DiagKind diag, bool bonus, bool mlstm, bool hasDt,
+                      int threads) {
+  const int64_t B = p.B, T = p.T, H = p.H, Vs = p.Vs, V = mlstm ? Vs - 1 : Vs;
+  parallelFor(B * H, threads, [&](int64_t bh) {
+    const int64_t b = bh / H, h = bh % H;
+    std::vector<float> st(K * Vs, 0.f), w(Vs), vv(Vs);
+    if (p.init) std::copy_n(p.init + bh * K * Vs, K * Vs, st.data());
+    float m = mlstm && p.initM ? p.initM[bh] : 0.f;
+    for (int64_t step = 0; step < T; ++step) {
+      const int64_t t = p.reverse ? T - 1 - step : step, row = (b * T + t) * H + h;
+      const float *q = p.q + row * K, *k = p.k + row * K;
+      for (int64_t j = 0; j < V; ++j) vv[j] = p.v[row * V + j];
+      if (mlstm) vv[V] = 1.f;
+      float *o = p.o + row * V;
+      if (bonus) {
+        float qu = 0.f;
+        for (int64_t i = 0; i < K; ++i) qu += q[i] * p.bonus[h * K + i] * k[i];
+        for (int64_t j = 0; j < V; ++j) {
+          float acc = qu * vv[j];
+          for (int64_t i = 0; i < K; ++i) acc += q[i] * st[i * Vs + j];
+          o[j] = p.scale * acc;
+        }
+      }
+      float ws = 1.f;
+      switch (S) {
+      case Structure::identity: break;
+      case Structure::const_scalar:
+      case Structure::scalar: {
+        float g = p.decay[row], f;
+        if (mlstm) {
+          float ig = p.igate[row], mNew = std::max(g + m, ig);
+          f = std::exp(g + m - mNew);
+          ws = std::exp(ig - mNew);
+          m = mNew;
+        } else {
+          f = std::exp(g);
+        }
+        for (float &x : st) x *= f;
+        break;
+      }
+      case Structure::vector:
+        for (int64_t i = 0; i < K; ++i) {
+          float f = std::exp(p.decay[row * K + i]);
+          for (int64_t j = 0; j < Vs; ++j) st[i * Vs + j] *= f;
+        }
+        break;
+      case Structure::elementwise:
+        for (int64_t i = 0; i < K; ++i)
+          for (int64_t j = 0; j < Vs; ++j)
+            st[i * Vs + j] *= std::exp(p.decay[(h * K + i) * Vs + j] * (hasDt ? p.dt[row * Vs + j] : 1.f));
+        break;
+      case Structure::dplr:
+        std::fill(w.begin(), w.end(), 0.f);
+        for (int64_t i = 0; i < K; ++i)
+          for (int64_t j = 0; j < Vs; ++j) w[j] += p.b[row * K + i] * st[i * Vs + j];
+        for (int64_t i = 0; i < K; ++i) {
+          float d = diag == DiagKind::none ? 1.f : std::exp(diag == DiagKind::scalar ? p.decay[row] : p.decay[row * K + i]);
+          for (int64_t j = 0; j < Vs; ++j) st[i * Vs + j] = d * st[i * Vs + j] + p.a[row * K + i] * w[j];
+        }
+        break;
+      }
+      for (int64_t i = 0; i < K; ++i)
+        for (int64_t j = 0; j < Vs; ++j) st[i * Vs + j] += ws * k[i] * vv[j];
+      if (!bonus) {
+        float div = 1.f;
+        if (mlstm) {
+          float den = 0.f;
+          for (int64_t i = 0; i < K; ++i) den += q[i] * st[i * Vs + V];
+          div = std::max(std::fabs(den), std::exp(-m));
+        }
+        for (int64_t j = 0; j < V; ++j) {
+          float acc = 0.f;
+          for (int64_t i = 0; i < K; ++i) acc += q[i] * st[i * Vs + j];
+          o[j] = p.scale * acc / div;
+        }
+      }
+    }
+    std::copy_n(st.data(), K * Vs, p.state + bh * K * Vs);
+    if (mlstm) p.m[bh] = m;
+  });
+}
+
+} // namespace mixc::cpu
+
+#endif

@@ -1,0 +1,34 @@
+/* The C ABI of mixc kernels: tensor descriptors in, tensor descriptors out.
+ * Plain C so that any framework (PyTorch, JAX, C) can call a kernel without
+ * the compiler. Strides are in elements. */
+#ifndef MIXC_TENSOR_H
+#define MIXC_TENSOR_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { MIXC_F32 = 0, MIXC_BF16 = 1 } mixc_dtype;
+
+#define MIXC_MAX_DIMS 6
+
+typedef struct {
+  void *data;                      /* NULL: an optional input left out (initial states) */
+  mixc_dtype dtype;
+  int32_t ndim;
+  int64_t shape[MIXC_MAX_DIMS];
+  int64_t strides[MIXC_MAX_DIMS];  /* in elements; any non-negative layout */
+} mixc_tensor;
+
+/* A kernel entry point: returns 0 on success, otherwise writes a message that
+ * names the bad argument into `error` and returns 1. */
+typedef int (*mixc_kernel_fn)(const mixc_tensor *inputs, int num_inputs, mixc_tensor *outputs, int num_outputs,
+                              int num_threads, char *error, int error_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
