@@ -33,7 +33,7 @@ std::string shapeList(RankedTensorType t, bool dynamicAsVar) {
 const char *unaryExpr(UnaryFn fn) {
   switch (fn) {
   case UnaryFn::neg: return "-x";
-  case UnaryFn::exp: return "std::exp(x)";
+  case UnaryFn::exp: return "fastExp(x)";
   case UnaryFn::log: return "std::log(x)";
   case UnaryFn::sigmoid: return "sigmoid(x)";
   case UnaryFn::logsigmoid: return "logsigmoid(x)";
@@ -172,6 +172,7 @@ FailureOr<CpuKernelSource> Printer::run() {
 
   std::string inputDoc, outputDoc;
   os << "  Checker chk(error, error_len);\n";
+  os << "  kernelThreads() = threads > 0 ? threads : 1;\n";
   os << "  if (num_inputs != " << nin << ") return chk.fail(\"expected " << nin << " inputs, got %d\", num_inputs);\n";
   os << "  if (num_outputs != " << results.size() << ") return chk.fail(\"expected " << results.size()
      << " outputs, got %d\", num_outputs);\n";

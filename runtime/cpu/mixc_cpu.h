@@ -33,6 +33,82 @@ inline uint16_t floatToBf16(float f) {
   return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
+// ---- threads -------------------------------------------------------------------
+// The calling thread's kernel sets how many threads its helpers may use.
+inline int &kernelThreads() {
+  thread_local int n = 1;
+  return n;
+}
+
+template <typename F> void parallelFor(int64_t n, int threads, F f) {
+  threads = (int)std::max<int64_t>(1, std::min<int64_t>(threads, n));
+  if (threads == 1) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  std::vector<std::thread> pool;
+  for (int w = 0; w < threads; ++w)
+    pool.emplace_back([&] {
+      for (int64_t i; (i = next.fetch_add(1)) < n;) f(i);
+    });
+  for (auto &t : pool) t.join();
+}
+
+// Runs f(begin, end) over [0, n) in pieces of about `grain`, in parallel.
+template <typename F> void parallelRange(int64_t n, int64_t grain, F f) {
+  int64_t pieces = std::max<int64_t>(1, n / std::max<int64_t>(grain, 1));
+  int threads = pieces == 1 ? 1 : kernelThreads();
+  parallelFor(pieces, threads, [&](int64_t p) { f(p * n / pieces, (p + 1) * n / pieces); });
+}
+
+// ---- math that vectorizes ------------------------------------------------------
+// Cephes-style exp and log in plain arithmetic, so that the host compiler
+// vectorizes the loops that call them (libm's are scalar calls). Relative
+// error about 2e-7 over the range used here.
+inline float fastExp(float x) {
+  x = std::min(std::max(x, -87.3f), 88.7f);
+  float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float e = p * r * r + r + 1.0f;
+  int32_t bits = ((int32_t)n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return e * scale;
+}
+
+inline float fastLog(float x) { // x > 0, normal
+  int32_t bits;
+  std::memcpy(&bits, &x, 4);
+  float e = (float)(((bits >> 23) & 0xff) - 126);
+  bits = (bits & 0x807fffff) | 0x3f000000;
+  float m;
+  std::memcpy(&m, &bits, 4);
+  bool small = m < 0.707106781186547524f;
+  e = small ? e - 1.f : e;
+  m = small ? m + m - 1.f : m - 1.f;
+  float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  y += -2.12194440e-4f * e;
+  y += -0.5f * z;
+  return m + y + 0.693359375f * e;
+}
+
 // ---- buffers -----------------------------------------------------------------
 // A contiguous float array with a left-aligned broadcasting shape.
 struct Buffer {
@@ -121,49 +197,88 @@ template <typename F> void forEachIndex(const std::vector<int64_t> &shape, F &&f
   }
 }
 
+// Calls f(row, offset) for every row (all dimensions but the last) of the
+// tensor, in parallel; `offset` is the row's first element under the strides.
+template <typename F> void forEachRow(const mixc_tensor &t, F f) {
+  int64_t rows = 1;
+  for (int d = 0; d + 1 < t.ndim; ++d) rows *= t.shape[d];
+  int64_t inner = t.ndim ? t.shape[t.ndim - 1] : 1;
+  parallelRange(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t off = 0, rest = r;
+      for (int d = t.ndim - 2; d >= 0; --d) {
+        off += (rest % t.shape[d]) * t.strides[d];
+        rest /= t.shape[d];
+      }
+      f(r, off);
+    }
+  });
+}
+
 // Reads a tensor into a buffer of `shape` (a per-head [H, ...] tensor lands in
 // [1, 1, H, ...]); an absent optional tensor reads as zeros.
 inline Buffer load(const mixc_tensor &t, std::vector<int64_t> shape) {
   Buffer buf(shape);
   if (!t.data) return buf;
-  std::vector<int64_t> own(t.shape, t.shape + t.ndim);
-  int64_t lead = (int64_t)shape.size() - t.ndim;
-  forEachIndex(own, [&](int64_t e, const int64_t *idx) {
-    int64_t off = offsetOf(t, idx);
-    buf.data[e] = t.dtype == MIXC_F32 ? ((const float *)t.data)[off] : bf16ToFloat(((const uint16_t *)t.data)[off]);
+  const int64_t inner = t.ndim ? t.shape[t.ndim - 1] : 1, is = t.ndim ? t.strides[t.ndim - 1] : 1;
+  forEachRow(t, [&](int64_t r, int64_t off) {
+    float *dst = &buf.data[r * inner];
+    if (t.dtype == MIXC_F32) {
+      const float *src = (const float *)t.data + off;
+      if (is == 1) std::memcpy(dst, src, inner * sizeof(float));
+      else for (int64_t i = 0; i < inner; ++i) dst[i] = src[i * is];
+    } else {
+      const uint16_t *src = (const uint16_t *)t.data + off;
+      for (int64_t i = 0; i < inner; ++i) dst[i] = bf16ToFloat(src[i * is]);
+    }
   });
-  (void)lead;
   return buf;
 }
 
 inline void store(const Buffer &buf, mixc_tensor &t) {
-  std::vector<int64_t> own(t.shape, t.shape + t.ndim);
-  forEachIndex(own, [&](int64_t e, const int64_t *idx) {
-    int64_t off = offsetOf(t, idx);
-    if (t.dtype == MIXC_F32) ((float *)t.data)[off] = buf.data[e];
-    else ((uint16_t *)t.data)[off] = floatToBf16(buf.data[e]);
+  const int64_t inner = t.ndim ? t.shape[t.ndim - 1] : 1, is = t.ndim ? t.strides[t.ndim - 1] : 1;
+  forEachRow(t, [&](int64_t r, int64_t off) {
+    const float *src = &buf.data[r * inner];
+    if (t.dtype == MIXC_F32) {
+      float *dst = (float *)t.data + off;
+      if (is == 1) std::memcpy(dst, src, inner * sizeof(float));
+      else for (int64_t i = 0; i < inner; ++i) dst[i * is] = src[i];
+    } else {
+      uint16_t *dst = (uint16_t *)t.data + off;
+      for (int64_t i = 0; i < inner; ++i) dst[i * is] = floatToBf16(src[i]);
+    }
   });
 }
 
 // ---- pre-processing ---------------------------------------------------------
-inline float softplus(float x) { return x > 20.f ? x : std::log1p(std::exp(x)); }
-inline float logsigmoid(float x) { return x < -20.f ? x : -std::log1p(std::exp(-x)); }
-inline float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
-inline float silu(float x) { return x / (1.f + std::exp(-x)); }
-inline float elu(float x) { return x > 0.f ? x : std::expm1(x); }
+inline float softplus(float x) { return std::max(x, 0.f) + fastLog(1.f + fastExp(-std::fabs(x))); }
+inline float logsigmoid(float x) { return std::min(x, 0.f) - fastLog(1.f + fastExp(-std::fabs(x))); }
+inline float sigmoid(float x) { return 1.f / (1.f + fastExp(-x)); }
+inline float silu(float x) { return x / (1.f + fastExp(-x)); }
+inline float elu(float x) { return x > 0.f ? x : fastExp(x) - 1.f; }
 inline float relu(float x) { return x > 0.f ? x : 0.f; }
 
 template <typename F> Buffer map(const Buffer &in, F f) {
   Buffer out(in.shape);
-  for (int64_t i = 0; i < in.size(); ++i) out.data[i] = f(in.data[i]);
+  const float *x = in.ptr();
+  float *o = out.ptr();
+  parallelRange(in.size(), 16384, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) o[i] = f(x[i]);
+  });
   return out;
 }
 
 // Left-aligned broadcasting, as mixer.binary.
 template <typename F> Buffer binary(const Buffer &a, const Buffer &b, F f) {
-  if (a.shape == b.shape) {
-    Buffer out(a.shape);
-    for (int64_t i = 0; i < a.size(); ++i) out.data[i] = f(a.data[i], b.data[i]);
+  if (a.shape == b.shape || b.size() == 1 || a.size() == 1) {
+    // Same shape, or one side a single value: a flat loop.
+    Buffer out(a.size() >= b.size() ? a.shape : b.shape);
+    const float *x = a.ptr(), *y = b.ptr();
+    float *o = out.ptr();
+    const bool sa = a.size() == 1 && out.size() > 1, sb = b.size() == 1 && out.size() > 1;
+    parallelRange(out.size(), 16384, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) o[i] = f(x[sa ? 0 : i], y[sb ? 0 : i]);
+    });
     return out;
   }
   size_t rank = std::max(a.shape.size(), b.shape.size());
@@ -175,11 +290,21 @@ template <typename F> Buffer binary(const Buffer &a, const Buffer &b, F f) {
     if (i < (int64_t)a.shape.size()) { sa[i] = da == 1 ? 0 : ma; ma *= da; }
     if (i < (int64_t)b.shape.size()) { sb[i] = db == 1 ? 0 : mb; mb *= db; }
   }
+  // Rows of the last dimension: offsets per row, then a strided inner loop.
   Buffer out(s);
-  forEachIndex(s, [&](int64_t e, const int64_t *idx) {
-    int64_t oa = 0, ob = 0;
-    for (size_t d = 0; d < rank; ++d) oa += idx[d] * sa[d], ob += idx[d] * sb[d];
-    out.data[e] = f(a.data[oa], b.data[ob]);
+  const int64_t inner = s.back(), ia = sa.back(), ib = sb.back(), rows = out.size() / std::max<int64_t>(inner, 1);
+  parallelRange(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t oa = 0, ob = 0, rest = r;
+      for (int64_t d = (int64_t)rank - 2; d >= 0; --d) {
+        int64_t i = rest % s[d];
+        rest /= s[d];
+        oa += i * sa[d], ob += i * sb[d];
+      }
+      const float *x = a.ptr() + oa, *y = b.ptr() + ob;
+      float *o = out.ptr() + r * inner;
+      for (int64_t j = 0; j < inner; ++j) o[j] = f(x[j * ia], y[j * ib]);
+    }
   });
   return out;
 }
@@ -190,7 +315,9 @@ template <typename F> Buffer rows(const Buffer &in, int64_t outWidth, F f) {
   int64_t D = s.back(), n = in.size() / std::max<int64_t>(D, 1);
   s.back() = outWidth;
   Buffer out(s);
-  for (int64_t r = 0; r < n; ++r) f(&in.data[r * D], D, &out.data[r * outWidth]);
+  parallelRange(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) f(&in.data[r * D], D, &out.data[r * outWidth]);
+  });
   return out;
 }
 
@@ -248,22 +375,6 @@ inline Buffer broadcastTo(const Buffer &in, std::vector<int64_t> shape) {
   return binary(Buffer(shape), in, [](float, float x) { return x; });
 }
 
-// ---- threads -------------------------------------------------------------------
-template <typename F> void parallelFor(int64_t n, int threads, F f) {
-  threads = (int)std::max<int64_t>(1, std::min<int64_t>(threads, n));
-  if (threads == 1) {
-    for (int64_t i = 0; i < n; ++i) f(i);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  std::vector<std::thread> pool;
-  for (int w = 0; w < threads; ++w)
-    pool.emplace_back([&] {
-      for (int64_t i; (i = next.fetch_add(1)) < n;) f(i);
-    });
-  for (auto &t : pool) t.join();
-}
-
 // ---- the scan --------------------------------------------------------------------
 enum class Structure { identity, const_scalar, scalar, vector, elementwise, dplr };
 enum class DiagKind { none, scalar, vector }; // the diagonal of a dplr transition
@@ -315,11 +426,11 @@ void scanRecurrent(const ScanArgs &p, int threads) {
         float g = p.decay[row];
         if constexpr (Mlstm) {
           float ig = p.igate[row], mNew = std::max(g + m, ig);
-          decayScalar = std::exp(g + m - mNew);
-          writeScale = std::exp(ig - mNew);
+          decayScalar = fastExp(g + m - mNew);
+          writeScale = fastExp(ig - mNew);
           m = mNew;
         } else {
-          decayScalar = std::exp(g);
+          decayScalar = fastExp(g);
         }
       }
       if constexpr (Bonus) {
@@ -330,15 +441,17 @@ void scanRecurrent(const ScanArgs &p, int threads) {
         for (int i = 0; i < K; ++i)
           for (int j = 0; j < VB; ++j) oo[j] += q[i] * st[i][j];
       }
+      alignas(64) float dvec[K];
+      if constexpr (S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector))
+        for (int i = 0; i < K; ++i) dvec[i] = fastExp(p.decay[row * K + i]);
       if constexpr (S == Structure::dplr) {
         const float *av = p.a + row * K, *bv = p.b + row * K;
+        const float dScalar = Diag == DiagKind::scalar ? fastExp(p.decay[row]) : 1.f;
         for (int j = 0; j < VB; ++j) w[j] = 0.f;
         for (int i = 0; i < K; ++i)
           for (int j = 0; j < VB; ++j) w[j] += bv[i] * st[i][j];
         for (int i = 0; i < K; ++i) {
-          float d = 1.f;
-          if constexpr (Diag == DiagKind::scalar) d = std::exp(p.decay[row]);
-          if constexpr (Diag == DiagKind::vector) d = std::exp(p.decay[row * K + i]);
+          const float d = Diag == DiagKind::vector ? dvec[i] : dScalar;
           const float ai = av[i], ki = k[i], qi = q[i];
           for (int j = 0; j < VB; ++j) {
             float s = d * st[i][j] + ai * w[j] + ki * vv[j];
@@ -353,7 +466,7 @@ void scanRecurrent(const ScanArgs &p, int threads) {
           const float ki = k[i], qi = q[i];
           for (int j = 0; j < VB; ++j) {
             float rate = j < width ? A[i * Vs + j] * (HasDt ? dt[j] : 1.f) : 0.f;
-            float s = std::exp(rate) * st[i][j] + ki * vv[j];
+            float s = fastExp(rate) * st[i][j] + ki * vv[j];
             st[i][j] = s;
             if constexpr (!Bonus) oo[j] += qi * s;
           }
@@ -361,7 +474,7 @@ void scanRecurrent(const ScanArgs &p, int threads) {
       } else {
         for (int i = 0; i < K; ++i) {
           float d = decayScalar;
-          if constexpr (S == Structure::vector) d = std::exp(p.decay[row * K + i]);
+          if constexpr (S == Structure::vector) d = dvec[i];
           const float ki = writeScale * k[i], qi = q[i];
           for (int j = 0; j < VB; ++j) {
             float s = (S == Structure::identity ? st[i][j] : d * st[i][j]) + ki * vv[j];
@@ -377,7 +490,7 @@ void scanRecurrent(const ScanArgs &p, int threads) {
           nvec[i] = decayScalar * nvec[i] + writeScale * k[i];
           den += q[i] * nvec[i];
         }
-        outScale /= std::max(std::fabs(den), std::exp(-m));
+        outScale /= std::max(std::fabs(den), fastExp(-m));
       }
       float *out = p.o + row * V + j0;
       for (int j = 0; j < width; ++j) out[j] = outScale * oo[j];
