@@ -14,5 +14,7 @@ config.environment["PATH"] = os.pathsep.join([bin_dir, config.llvm_tools_dir, co
 for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
     if var in os.environ:
         config.environment[var] = os.environ[var]
+# Compiled CPU kernels are cached per build, not in the user's home.
+config.environment["MIXC_CACHE_DIR"] = os.path.join(config.mixc_obj_root, "mixc-cache")
 config.substitutions.append(("%examples", os.path.join(config.mixc_src_root, "examples")))
 config.substitutions.append(("%python", config.python))
