@@ -3,6 +3,7 @@
 #include "dialect/MixerOps.h"
 
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -83,18 +84,127 @@ private:
   func::FuncOp func;
   std::string body;
   llvm::raw_string_ostream os;
-  llvm::DenseMap<Value, std::string> names;
+  llvm::DenseMap<Value, std::string> buffers; // values materialized as whole Buffers
+  llvm::DenseMap<Value, std::string> rows;    // values of the current row function
+  llvm::DenseMap<Value, unsigned> argIndex;
   int counter = 0;
   CpuKernelSource out;
 
-  std::string fresh(Value v) {
-    std::string n = "v" + std::to_string(counter++);
-    names[v] = n;
-    return n;
+  std::string fresh(const char *prefix) { return prefix + std::to_string(counter++); }
+
+  // A value varies per token when it is (or is computed from) a per-token input.
+  bool isToken(Value v) {
+    if (auto arg = dyn_cast<BlockArgument>(v)) {
+      auto t = cast<RankedTensorType>(arg.getType());
+      return t.getRank() >= 3 && ShapedType::isDynamic(t.getDimSize(1));
+    }
+    Operation *op = v.getDefiningOp();
+    if (!isa<MapOp, BinaryOp>(op)) return false;
+    return llvm::any_of(op->getOperands(), [&](Value x) { return isToken(x); });
   }
-  const std::string &name(Value v) { return names[v]; }
+  // Feature width of one row: the dimensions after [B, T, H] (or [1, 1, H]).
+  static int64_t rowWidth(Value v) {
+    auto t = cast<RankedTensorType>(v.getType());
+    int64_t w = 1;
+    for (int64_t i = 3; i < t.getRank(); ++i) w *= t.getDimSize(i);
+    return w;
+  }
+
+  const std::string &buffer(Value v);
+  std::string rowOf(Value v);
   LogicalResult emitRecurrence(RecurrenceOp op);
 };
+
+// Materializes `v` as a Buffer (inputs loaded, pre-processing on whole tensors).
+const std::string &Printer::buffer(Value v) {
+  auto it = buffers.find(v);
+  if (it != buffers.end()) return it->second;
+  std::string n = fresh("v");
+  auto type = cast<RankedTensorType>(v.getType());
+  if (auto arg = dyn_cast<BlockArgument>(v)) {
+    unsigned i = argIndex.lookup(v);
+    os << "  Buffer " << n << " = load(inputs[" << i << "], " << shapeList(type, true) << ");\n";
+  } else if (auto m = dyn_cast<MapOp>(v.getDefiningOp())) {
+    std::string in = buffer(m.getInput());
+    switch (m.getFn()) {
+    case UnaryFn::l2norm: os << "  Buffer " << n << " = l2norm(" << in << ");\n"; break;
+    case UnaryFn::taylor2: os << "  Buffer " << n << " = taylor2(" << in << ");\n"; break;
+    case UnaryFn::ones: os << "  Buffer " << n << " = ones(" << in << ");\n"; break;
+    case UnaryFn::append_one: os << "  Buffer " << n << " = appendOne(" << in << ");\n"; break;
+    default: os << "  Buffer " << n << " = map(" << in << ", [](float x) { return " << unaryExpr(m.getFn()) << "; });\n";
+    }
+  } else if (auto bop = dyn_cast<BinaryOp>(v.getDefiningOp())) {
+    std::string a = buffer(bop.getLhs()), b = buffer(bop.getRhs());
+    if (bop.getFn() == BinaryFn::dot) os << "  Buffer " << n << " = dot(" << a << ", " << b << ");\n";
+    else
+      os << "  Buffer " << n << " = binary(" << a << ", " << b << ", [](float a, float b) { return "
+         << binaryExpr(bop.getFn()) << "; });\n";
+  } else if (auto c = dyn_cast<ConstantOp>(v.getDefiningOp())) {
+    auto dense = cast<DenseFPElementsAttr>(c.getValue());
+    os << "  Buffer " << n << "(std::vector<int64_t>" << shapeList(type, true) << ");\n  " << n << ".data = {";
+    int64_t i = 0;
+    for (APFloat x : dense.getValues<APFloat>())
+      os << (i++ ? ", " : "") << llvm::formatv("{0:e}", x.convertToDouble()).str() << "f";
+    os << "};\n";
+  } else if (auto h = dyn_cast<HeadIndexOp>(v.getDefiningOp())) {
+    os << "  Buffer " << n << " = headIndex(" << type.getDimSize(2) << ");\n";
+  } else if (auto nop = dyn_cast<NormalizeOp>(v.getDefiningOp())) {
+    std::string in = buffer(nop.getInput());
+    os << "  Buffer " << n << " = normalize(" << in << ", "
+       << llvm::formatv("{0:e}", nop.getEps().convertToDouble()).str() << "f, "
+       << llvm::formatv("{0:e}", nop.getScale().convertToDouble()).str() << "f);\n";
+  } else {
+    llvm_unreachable("recurrence results are bound when the recurrence is printed");
+  }
+  return buffers[v] = n;
+}
+
+// The name of a float array holding `v` for row (b, t, h) inside the current
+// row function; per-head and constant values point into their Buffer.
+std::string Printer::rowOf(Value v) {
+  auto it = rows.find(v);
+  if (it != rows.end()) return it->second;
+  std::string n = fresh("x");
+  int64_t w = rowWidth(v);
+  auto type = cast<RankedTensorType>(v.getType());
+  if (!isToken(v)) {
+    // Buffers of per-head values are created before the row function.
+    os << "    const float *" << n << " = " << buffers.lookup(v) << ".ptr()"
+       << (type.getRank() >= 3 ? " + h * " + std::to_string(w) : std::string()) << ";\n";
+  } else if (isa<BlockArgument>(v)) {
+    os << "    float " << n << "[" << w << "];\n    readRow(inputs[" << argIndex.lookup(v) << "], b, t, h, " << n << ", "
+       << w << ");\n";
+  } else if (auto m = dyn_cast<MapOp>(v.getDefiningOp())) {
+    std::string in = rowOf(m.getInput());
+    int64_t win = rowWidth(m.getInput());
+    os << "    float " << n << "[" << w << "];\n";
+    switch (m.getFn()) {
+    case UnaryFn::l2norm: os << "    l2normRow(" << in << ", " << win << ", " << n << ");\n"; break;
+    case UnaryFn::taylor2: os << "    taylor2Row(" << in << ", " << win << ", " << n << ");\n"; break;
+    case UnaryFn::ones: os << "    " << n << "[0] = 1.f;\n"; break;
+    case UnaryFn::append_one:
+      os << "    std::copy_n(" << in << ", " << win << ", " << n << ");\n    " << n << "[" << win << "] = 1.f;\n";
+      break;
+    default:
+      os << "    for (int j = 0; j < " << w << "; ++j) {\n      float x = " << in << "[j];\n      " << n
+         << "[j] = " << unaryExpr(m.getFn()) << ";\n    }\n";
+    }
+  } else {
+    auto bop = cast<BinaryOp>(v.getDefiningOp());
+    std::string a = rowOf(bop.getLhs()), b = rowOf(bop.getRhs());
+    int64_t wa = rowWidth(bop.getLhs()), wb = rowWidth(bop.getRhs());
+    os << "    float " << n << "[" << w << "];\n";
+    if (bop.getFn() == BinaryFn::dot) {
+      os << "    " << n << "[0] = 0.f;\n    for (int j = 0; j < " << wa << "; ++j) " << n << "[0] += " << a << "[j] * "
+         << b << "[j];\n";
+    } else {
+      os << "    for (int j = 0; j < " << w << "; ++j) {\n      float a = " << a << (wa == 1 ? "[0]" : "[j]")
+         << ", b = " << b << (wb == 1 ? "[0]" : "[j]") << ";\n      " << n << "[j] = " << binaryExpr(bop.getFn())
+         << ";\n    }\n";
+    }
+  }
+  return rows[v] = n;
+}
 
 LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   auto schedule = op->getAttrOfType<DictionaryAttr>("mixer.schedule");
@@ -111,56 +221,82 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (s == Structure::dplr && op.getDecay())
     diag = cast<RankedTensorType>(op.getDecay().getType()).getRank() == 3 ? "scalar" : "vector";
   int64_t V = mlstm ? Vs - 1 : Vs;
-  std::string r = "r" + std::to_string(counter++);
-  auto operand = [&](Value v, const std::string &shape) {
-    return llvm::formatv("as({0}, {1}, {2}_tmp{3})", name(v), shape, r, counter++).str();
+  std::string r = fresh("r");
+
+  // The token operands, computed per row inside the scan; everything per head
+  // is a Buffer made first.
+  struct RowOperand {
+    Value value;
+    const char *field;
+    int64_t width;
   };
+  std::vector<RowOperand> rowOperands = {{op.getQ(), "q", K}, {op.getK(), "k", K}, {op.getV(), "v", V}};
+  if (s != Structure::elementwise && op.getDecay())
+    rowOperands.push_back({op.getDecay(), "decay", rowWidth(op.getDecay())});
+  if (op.getDt()) rowOperands.push_back({op.getDt(), "dt", V});
+  if (op.getA()) {
+    rowOperands.push_back({op.getA(), "a", K});
+    rowOperands.push_back({op.getB(), "b", K});
+  }
+  if (op.getIgate()) rowOperands.push_back({op.getIgate(), "igate", 1});
+  // Per-head leaves of the row slice need their Buffers before the lambda.
+  llvm::SmallVector<Value> stack;
+  for (auto &ro : rowOperands) stack.push_back(ro.value);
+  llvm::DenseSet<Value> seen;
+  while (!stack.empty()) {
+    Value v = stack.pop_back_val();
+    if (!seen.insert(v).second) continue;
+    if (!isToken(v)) {
+      buffer(v);
+      continue;
+    }
+    if (Operation *d = v.getDefiningOp())
+      for (Value x : d->getOperands()) stack.push_back(x);
+  }
   os << "  // " << structureName(s) << (op.getDirection() == Direction::reverse ? " reverse" : "")
      << " recurrence, K = " << K << ", state columns = " << Vs << ", value block = " << vBlock << "\n";
+  std::string rowType = llvm::formatv("TokenRow<{0}, {1}>", K, V).str();
+  os << "  auto " << r << "_row = [&](int64_t b, int64_t t, int64_t h, " << rowType << " &r) {\n";
+  rows.clear();
+  for (auto &ro : rowOperands) {
+    std::string x = rowOf(ro.value);
+    if (std::string(ro.field) == "igate") os << "    r.igate = " << x << "[0];\n";
+    else os << "    std::copy_n(" << x << ", " << ro.width << ", r." << ro.field << ");\n";
+  }
+  os << "    (void)b; (void)t; (void)h;\n  };\n";
+  // Whole-tensor operands first: printing a Buffer emits statements.
+  std::string rateBuf = s == Structure::elementwise ? buffer(op.getDecay()) : "";
+  std::string bonusBuf = op.getBonus() ? buffer(op.getBonus()) : "";
+  std::string initBuf = op.getInit() ? buffer(op.getInit()) : "";
+  std::string mBuf = op.getInitM() ? buffer(op.getInitM()) : "";
   os << "  Buffer " << r << "_o({B, T, " << H << ", " << V << "}), " << r << "_state({B, " << H << ", " << K << ", "
      << Vs << "}), " << r << "_m({B, " << H << "});\n";
-  os << "  {\n    ScanArgs p;\n    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
-  // Temporaries for broadcast operands live as long as the scan.
-  std::string tmps;
-  for (int i = 0; i < 12; ++i) tmps += (i ? ", " : "") + r + "_tmp" + std::to_string(counter + i);
-  std::string tokK = llvm::formatv("{B, T, {0}, {1}}", H, K).str();
-  std::string tokV = llvm::formatv("{B, T, {0}, {1}}", H, V).str();
-  std::string tok = llvm::formatv("{B, T, {0}}", H).str();
-  std::vector<std::string> lines;
-  lines.push_back("p.q = " + operand(op.getQ(), tokK) + ";");
-  lines.push_back("p.k = " + operand(op.getK(), tokK) + ";");
-  lines.push_back("p.v = " + operand(op.getV(), tokV) + ";");
-  if (Value d = op.getDecay()) {
-    std::string shape;
-    if (s == Structure::elementwise) shape = llvm::formatv("{1, 1, {0}, {1}, {2}}", H, K, Vs).str();
-    else if (s == Structure::vector || (s == Structure::dplr && diag == "vector")) shape = tokK;
-    else shape = tok;
-    lines.push_back("p.decay = " + operand(d, shape) + ";");
-  }
-  if (Value dt = op.getDt()) lines.push_back("p.dt = " + operand(dt, tokV) + ";");
-  if (Value a = op.getA()) lines.push_back("p.a = " + operand(a, tokK) + ";");
-  if (Value b = op.getB()) lines.push_back("p.b = " + operand(b, tokK) + ";");
-  if (Value ig = op.getIgate()) lines.push_back("p.igate = " + operand(ig, tok) + ";");
-  if (Value u = op.getBonus()) lines.push_back("p.bonus = " + operand(u, llvm::formatv("{1, 1, {0}, {1}}", H, K).str()) + ";");
+  os << "  {\n    ScanArgs p;\n    Buffer tmp_rate, tmp_bonus, tmp_init, tmp_m;\n";
+  os << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
+  if (s == Structure::elementwise)
+    os << "    p.rate = as(" << rateBuf << ", " << llvm::formatv("{1, 1, {0}, {1}, {2}}", H, K, Vs).str()
+       << ", tmp_rate);\n";
+  if (Value u = op.getBonus())
+    os << "    p.bonus = as(" << bonusBuf << ", " << llvm::formatv("{1, 1, {0}, {1}}", H, K).str() << ", tmp_bonus);\n";
   if (Value init = op.getInit())
-    lines.push_back("p.init = present_" + name(init) + " ? " + operand(init, llvm::formatv("{B, {0}, {1}, {2}}", H, K, Vs).str()) + " : nullptr;");
+    os << "    p.init = inputs[" << argIndex.lookup(init) << "].data ? as(" << initBuf << ", "
+       << llvm::formatv("{B, {0}, {1}, {2}}", H, K, Vs).str() << ", tmp_init) : nullptr;\n";
   if (Value m0 = op.getInitM())
-    lines.push_back("p.initM = present_" + name(m0) + " ? " + operand(m0, llvm::formatv("{B, {0}}", H).str()) + " : nullptr;");
-  os << "    Buffer " << tmps << ";\n";
-  for (const std::string &l : lines) os << "    " << l << "\n";
+    os << "    p.initM = inputs[" << argIndex.lookup(m0) << "].data ? as(" << mBuf << ", "
+       << llvm::formatv("{B, {0}}", H).str() << ", tmp_m) : nullptr;\n";
   os << "    p.o = " << r << "_o.ptr(); p.state = " << r << "_state.ptr(); p.m = " << r << "_m.ptr();\n";
   os << "    p.scale = " << llvm::formatv("{0:e}", op.getScaleValue()).str() << "f;\n";
   os << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
   std::string st = std::string("Structure::") + structureName(s), dk = "DiagKind::" + diag;
   const char *bonus = op.getBonus() ? "true" : "false", *ml = mlstm ? "true" : "false",
              *hasDt = op.getDt() ? "true" : "false";
-  os << "    if (plain) scanPlain(p, " << K << ", " << st << ", " << dk << ", " << bonus << ", " << ml << ", " << hasDt
-     << ", threads);\n";
-  os << "    else scanRecurrent<" << st << ", " << K << ", " << vBlock << ", " << dk << ", " << bonus << ", " << ml
-     << ", " << hasDt << ">(p, threads);\n  }\n";
-  names[op.getO()] = r + "_o";
-  names[op.getFinalState()] = r + "_state";
-  if (op.getFinalM()) names[op.getFinalM()] = r + "_m";
+  os << "    if (plain) scanPlain<" << K << ", " << V << ">(p, " << st << ", " << dk << ", " << bonus << ", " << ml
+     << ", " << hasDt << ", threads, " << r << "_row);\n";
+  os << "    else scanRecurrent<" << st << ", " << K << ", " << V << ", " << vBlock << ", " << dk << ", " << bonus
+     << ", " << ml << ", " << hasDt << ">(p, threads, " << r << "_row);\n  }\n";
+  buffers[op.getO()] = r + "_o";
+  buffers[op.getFinalState()] = r + "_state";
+  if (op.getFinalM()) buffers[op.getFinalM()] = r + "_m";
   return success();
 }
 
@@ -179,6 +315,7 @@ FailureOr<CpuKernelSource> Printer::run() {
   os << "  if (!inputs || !outputs) return chk.fail(\"null inputs or outputs array\");\n";
   os << "  int64_t B = -1, T = -1;\n";
   for (unsigned i = 0; i < nin; ++i) {
+    argIndex[func.getArgument(i)] = i;
     auto t = cast<RankedTensorType>(func.getArgument(i).getType());
     auto nameAttr = func.getArgAttrOfType<StringAttr>(i, "mixer.name");
     std::string n = nameAttr ? nameAttr.str() : "arg" + std::to_string(i);
@@ -199,58 +336,21 @@ FailureOr<CpuKernelSource> Printer::run() {
     outputDoc += llvm::formatv(" *   outputs[{0}] {1,-12} {2}\n", i, resultNames[std::min<size_t>(i, 2)], shapeList(t, true)).str();
   }
   os << "  if (B < 0 || T < 0) return chk.fail(\"no per-token input fixes the batch and time sizes\");\n";
-  for (unsigned i = 0; i < nin; ++i) {
-    Value arg = func.getArgument(i);
-    auto t = cast<RankedTensorType>(arg.getType());
-    std::string n = fresh(arg);
-    os << "  Buffer " << n << " = load(inputs[" << i << "], " << shapeList(t, true) << ");\n";
-    os << "  const bool present_" << n << " = inputs[" << i << "].data != nullptr;\n";
-    os << "  (void)present_" << n << ";\n";
-  }
   for (Operation &op : func.getBody().front()) {
-    if (auto m = dyn_cast<MapOp>(op)) {
-      std::string in = name(m.getInput()), res = fresh(m.getResult());
-      switch (m.getFn()) {
-      case UnaryFn::l2norm: os << "  Buffer " << res << " = l2norm(" << in << ");\n"; break;
-      case UnaryFn::taylor2: os << "  Buffer " << res << " = taylor2(" << in << ");\n"; break;
-      case UnaryFn::ones: os << "  Buffer " << res << " = ones(" << in << ");\n"; break;
-      case UnaryFn::append_one: os << "  Buffer " << res << " = appendOne(" << in << ");\n"; break;
-      default:
-        os << "  Buffer " << res << " = map(" << in << ", [](float x) { return " << unaryExpr(m.getFn()) << "; });\n";
-      }
-    } else if (auto bop = dyn_cast<BinaryOp>(op)) {
-      std::string a = name(bop.getLhs()), b = name(bop.getRhs()), res = fresh(bop.getResult());
-      if (bop.getFn() == BinaryFn::dot) os << "  Buffer " << res << " = dot(" << a << ", " << b << ");\n";
-      else
-        os << "  Buffer " << res << " = binary(" << a << ", " << b << ", [](float a, float b) { return "
-           << binaryExpr(bop.getFn()) << "; });\n";
-    } else if (auto c = dyn_cast<ConstantOp>(op)) {
-      auto dense = cast<DenseFPElementsAttr>(c.getValue());
-      std::string res = fresh(c.getResult());
-      os << "  Buffer " << res << "(std::vector<int64_t>" << shapeList(cast<RankedTensorType>(c.getType()), true)
-         << ");\n";
-      os << "  " << res << ".data = {";
-      int64_t i = 0;
-      for (APFloat v : dense.getValues<APFloat>()) os << (i++ ? ", " : "") << llvm::formatv("{0:e}", v.convertToDouble()).str() << "f";
-      os << "};\n";
-    } else if (auto h = dyn_cast<HeadIndexOp>(op)) {
-      os << "  Buffer " << fresh(h.getResult()) << " = headIndex("
-         << cast<RankedTensorType>(h.getType()).getDimSize(2) << ");\n";
-    } else if (auto n = dyn_cast<NormalizeOp>(op)) {
-      os << "  Buffer " << fresh(n.getResult()) << " = normalize(" << name(n.getInput()) << ", "
-         << llvm::formatv("{0:e}", n.getEps().convertToDouble()).str() << "f, "
-         << llvm::formatv("{0:e}", n.getScale().convertToDouble()).str() << "f);\n";
-    } else if (auto r = dyn_cast<RecurrenceOp>(op)) {
+    if (auto r = dyn_cast<RecurrenceOp>(op)) {
       if (failed(emitRecurrence(r))) return failure();
     } else if (isa<func::ReturnOp>(op)) {
-      for (auto [i, v] : llvm::enumerate(op.getOperands()))
-        os << "  store(" << name(v) << ", outputs[" << i << "]);\n";
-    } else {
+      for (auto [i, v] : llvm::enumerate(op.getOperands())) {
+        const std::string &b = buffer(v);
+        os << "  store(" << b << ", outputs[" << i << "]);\n";
+      }
+    } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp>(op)) {
       return op.emitOpError() << "is not supported by the CPU target";
     }
+    // Pre-processing is printed where it is used: per row inside a scan, or as
+    // a Buffer for what follows a scan.
   }
   os << "  return 0;\n";
-
   std::string fname = func.getName().str();
   out.source = "// Generated by mixc for the CPU from the mixer function @" + fname +
                ". Sizes are compile-time constants\n// so that the host compiler vectorizes the scan for its target.\n"

@@ -42,6 +42,7 @@ def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"", "target: cpu">,
     Option<"vectorWidth", "vector-width", "int", /*default=*/"8", "fp32 lanes of one vector register">,
     Option<"cores", "cores", "int", /*default=*/"2", "cores to spread (batch, head, value block) over">,
+    Option<"l1Bytes", "l1-bytes", "int", /*default=*/"24576", "bytes of L1 one block of the state may use">,
   ];
 }
 

@@ -3,7 +3,7 @@
 //
 // CPU: the state stays in L1 and is updated token by token (`recurrent`),
 // blocked over value columns so that one block of the state, K x VB floats,
-// is a few cache lines per key row and every update is a vector FMA. Work
+// fits the L1 budget and every update is a vector FMA. Work
 // items are (batch, head, value block), spread over the cores; when B * H is
 // below the core count the value blocks make up the difference. The chunked
 // forms pay a C x C product per chunk that this needs not; see
@@ -37,8 +37,11 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
       int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), Vs = stateType.getDimSize(3);
       int64_t w = std::max(1, (int)vectorWidth);
-      // Two vector registers of value columns per key row, fewer when V is small.
-      int64_t vBlock = std::min<int64_t>(2 * w, ((Vs + w - 1) / w) * w);
+      // As many value columns as keep the K x VB block of the state within
+      // the L1 budget (the per-token gates are then computed once per block
+      // and token), at least one vector register, no more than V needs.
+      int64_t budget = std::max<int64_t>(w, (l1Bytes / 4 / std::max<int64_t>(K, 1)) / w * w);
+      int64_t vBlock = std::min<int64_t>(budget, ((Vs + w - 1) / w) * w);
       // Narrow the block when (heads x blocks) alone cannot occupy the cores
       // (batch is only known at run time; the runtime adds it to the split).
       while (vBlock > w && H * ((Vs + vBlock - 1) / vBlock) < cores) vBlock -= w;

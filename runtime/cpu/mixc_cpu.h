@@ -321,6 +321,33 @@ template <typename F> Buffer rows(const Buffer &in, int64_t outWidth, F f) {
   return out;
 }
 
+// Row forms of the feature maps, for pre-processing fused into the scan.
+inline void l2normRow(const float *x, int64_t D, float *o) {
+  float n = 0;
+  for (int64_t i = 0; i < D; ++i) n += x[i] * x[i];
+  float inv = 1.f / std::sqrt(n + 1e-12f);
+  for (int64_t i = 0; i < D; ++i) o[i] = x[i] * inv;
+}
+inline void taylor2Row(const float *x, int64_t D, float *o) {
+  o[0] = 1;
+  for (int64_t i = 0; i < D; ++i) o[1 + i] = x[i];
+  for (int64_t i = 0; i < D; ++i)
+    for (int64_t j = 0; j < D; ++j) o[1 + D + i * D + j] = x[i] * x[j] * 0.70710678118654752f;
+}
+
+// Reads row (b, t, h) of a per-token input ([B, T, H, D], or [B, T, H] with D = 1).
+inline void readRow(const mixc_tensor &t, int64_t b, int64_t tt, int64_t h, float *o, int64_t D) {
+  int64_t off = b * t.strides[0] + tt * t.strides[1] + h * t.strides[2];
+  int64_t is = t.ndim > 3 ? t.strides[3] : 1;
+  if (t.dtype == MIXC_F32) {
+    const float *src = (const float *)t.data + off;
+    for (int64_t i = 0; i < D; ++i) o[i] = src[i * is];
+  } else {
+    const uint16_t *src = (const uint16_t *)t.data + off;
+    for (int64_t i = 0; i < D; ++i) o[i] = bf16ToFloat(src[i * is]);
+  }
+}
+
 inline Buffer l2norm(const Buffer &in) {
   return rows(in, in.shape.back(), [](const float *x, int64_t D, float *o) {
     float n = 0;
@@ -379,15 +406,21 @@ inline Buffer broadcastTo(const Buffer &in, std::vector<int64_t> shape) {
 enum class Structure { identity, const_scalar, scalar, vector, elementwise, dplr };
 enum class DiagKind { none, scalar, vector }; // the diagonal of a dplr transition
 
-// Canonical operand layouts (the generated code materializes them):
-// q, k [B, T, H, K]; v and o [B, T, H, V] (V = Vs, or Vs - 1 under mLSTM whose
-// last state column is n); decay: scalar kinds [B, T, H], vector and
-// dplr-vector [B, T, H, K], elementwise [H, K, Vs]; dt [B, T, H, Vs]; a, b
-// [B, T, H, K]; igate [B, T, H]; bonus [H, K]; init/state [B, H, K, Vs]; m [B, H];
+// One token's operands, computed by the generated pre-processing right before
+// the scan uses them (inputs are read once, no per-token buffers): q, k, a, b
+// and a vector decay have K entries, v and dt VIN, a scalar decay decay[0].
+template <int K, int VIN> struct TokenRow {
+  alignas(64) float q[K], k[K], decay[K], a[K], b[K];
+  alignas(64) float v[VIN], dt[VIN];
+  float igate = 0.f;
+};
+
+// Per-head and whole-problem operands: the elementwise decay rate [H, K, Vs],
+// the bonus [H, K], init/state [B, H, K, Vs], m [B, H], and o [B, T, H, V]
+// (V = Vs, or Vs - 1 under mLSTM whose last state column is n).
 struct ScanArgs {
   int64_t B = 0, T = 0, H = 0, Vs = 0;
-  const float *q = nullptr, *k = nullptr, *v = nullptr, *decay = nullptr, *dt = nullptr, *a = nullptr,
-              *b = nullptr, *igate = nullptr, *bonus = nullptr, *init = nullptr, *initM = nullptr;
+  const float *rate = nullptr, *bonus = nullptr, *init = nullptr, *initM = nullptr;
   float *o = nullptr, *state = nullptr, *m = nullptr;
   float scale = 1.f;
   bool reverse = false;
@@ -398,8 +431,8 @@ struct ScanArgs {
 // it with vector FMAs, reading the output in the same sweep. mLSTM keeps its
 // normalizer column n (column Vs - 1) apart, in every task, because each
 // block's output divides by it.
-template <Structure S, int K, int VB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt>
-void scanRecurrent(const ScanArgs &p, int threads) {
+template <Structure S, int K, int VIN, int VB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt, typename RowFn>
+void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
   const int64_t B = p.B, T = p.T, H = p.H, Vs = p.Vs;
   const int64_t V = Mlstm ? Vs - 1 : Vs; // columns that are blocked
   const int64_t blocks = (V + VB - 1) / VB;
@@ -418,14 +451,16 @@ void scanRecurrent(const ScanArgs &p, int threads) {
     for (int64_t step = 0; step < T; ++step) {
       const int64_t t = p.reverse ? T - 1 - step : step;
       const int64_t row = (b * T + t) * H + h;
-      const float *q = p.q + row * K, *k = p.k + row * K, *vin = p.v + row * V + j0;
+      TokenRow<K, VIN> r;
+      rowOf(b, t, h, r);
+      const float *q = r.q, *k = r.k, *vin = r.v + j0;
       for (int j = 0; j < VB; ++j) vv[j] = j < width ? vin[j] : 0.f;
       for (int j = 0; j < VB; ++j) oo[j] = 0.f;
       float writeScale = 1.f, decayScalar = 1.f;
       if constexpr (S == Structure::scalar || S == Structure::const_scalar) {
-        float g = p.decay[row];
+        float g = r.decay[0];
         if constexpr (Mlstm) {
-          float ig = p.igate[row], mNew = std::max(g + m, ig);
+          float ig = r.igate, mNew = std::max(g + m, ig);
           decayScalar = fastExp(g + m - mNew);
           writeScale = fastExp(ig - mNew);
           m = mNew;
@@ -443,10 +478,10 @@ void scanRecurrent(const ScanArgs &p, int threads) {
       }
       alignas(64) float dvec[K];
       if constexpr (S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector))
-        for (int i = 0; i < K; ++i) dvec[i] = fastExp(p.decay[row * K + i]);
+        for (int i = 0; i < K; ++i) dvec[i] = fastExp(r.decay[i]);
       if constexpr (S == Structure::dplr) {
-        const float *av = p.a + row * K, *bv = p.b + row * K;
-        const float dScalar = Diag == DiagKind::scalar ? fastExp(p.decay[row]) : 1.f;
+        const float *av = r.a, *bv = r.b;
+        const float dScalar = Diag == DiagKind::scalar ? fastExp(r.decay[0]) : 1.f;
         for (int j = 0; j < VB; ++j) w[j] = 0.f;
         for (int i = 0; i < K; ++i)
           for (int j = 0; j < VB; ++j) w[j] += bv[i] * st[i][j];
@@ -460,8 +495,8 @@ void scanRecurrent(const ScanArgs &p, int threads) {
           }
         }
       } else if constexpr (S == Structure::elementwise) {
-        const float *A = p.decay + (h * K) * Vs + j0;
-        const float *dt = HasDt ? p.dt + row * Vs + j0 : nullptr;
+        const float *A = p.rate + (h * K) * Vs + j0;
+        const float *dt = r.dt + j0;
         for (int i = 0; i < K; ++i) {
           const float ki = k[i], qi = q[i];
           for (int j = 0; j < VB; ++j) {
@@ -506,9 +541,13 @@ void scanRecurrent(const ScanArgs &p, int threads) {
 // The baseline the benchmarks compare against: the textbook recurrence, one
 // (batch, head) per task, the whole K x Vs state updated and read token by
 // token, sizes known only at run time; compiled with the same -O3 -march=native.
-inline void scanPlain(const ScanArgs &p, int64_t K, Structure S, DiagKind diag, bool bonus, bool mlstm, bool hasDt,
-                      int threads) {
-  const int64_t B = p.B, T = p.T, H = p.H, Vs = p.Vs, V = mlstm ? Vs - 1 : Vs;
+template <int KC, int VIN, typename RowFn>
+void scanPlain(const ScanArgs &p, Structure S, DiagKind diag, bool bonus, bool mlstm, bool hasDt, int threads,
+               RowFn rowOf) {
+  int64_t K = KC, Vs = p.Vs;
+  // The baseline must not specialize on the sizes: hide them from the optimizer.
+  asm volatile("" : "+r"(K), "+r"(Vs));
+  const int64_t B = p.B, T = p.T, H = p.H, V = mlstm ? Vs - 1 : Vs;
   parallelFor(B * H, threads, [&](int64_t bh) {
     const int64_t b = bh / H, h = bh % H;
     std::vector<float> st(K * Vs, 0.f), w(Vs), vv(Vs);
@@ -516,27 +555,28 @@ inline void scanPlain(const ScanArgs &p, int64_t K, Structure S, DiagKind diag, 
     float m = mlstm && p.initM ? p.initM[bh] : 0.f;
     for (int64_t step = 0; step < T; ++step) {
       const int64_t t = p.reverse ? T - 1 - step : step, row = (b * T + t) * H + h;
-      const float *q = p.q + row * K, *k = p.k + row * K;
-      for (int64_t j = 0; j < V; ++j) vv[j] = p.v[row * V + j];
+      TokenRow<KC, VIN> r;
+      rowOf(b, t, h, r);
+      const float *q = r.q, *k = r.k;
+      for (int64_t j = 0; j < V; ++j) vv[j] = r.v[j];
       if (mlstm) vv[V] = 1.f;
       float *o = p.o + row * V;
       if (bonus) {
         float qu = 0.f;
         for (int64_t i = 0; i < K; ++i) qu += q[i] * p.bonus[h * K + i] * k[i];
-        for (int64_t j = 0; j < V; ++j) {
-          float acc = qu * vv[j];
-          for (int64_t i = 0; i < K; ++i) acc += q[i] * st[i * Vs + j];
-          o[j] = p.scale * acc;
-        }
+        for (int64_t j = 0; j < V; ++j) o[j] = qu * vv[j];
+        for (int64_t i = 0; i < K; ++i)
+          for (int64_t j = 0; j < V; ++j) o[j] += q[i] * st[i * Vs + j];
+        for (int64_t j = 0; j < V; ++j) o[j] *= p.scale;
       }
       float ws = 1.f;
       switch (S) {
       case Structure::identity: break;
       case Structure::const_scalar:
       case Structure::scalar: {
-        float g = p.decay[row], f;
+        float g = r.decay[0], f;
         if (mlstm) {
-          float ig = p.igate[row], mNew = std::max(g + m, ig);
+          float ig = r.igate, mNew = std::max(g + m, ig);
           f = std::exp(g + m - mNew);
           ws = std::exp(ig - mNew);
           m = mNew;
@@ -548,22 +588,22 @@ inline void scanPlain(const ScanArgs &p, int64_t K, Structure S, DiagKind diag, 
       }
       case Structure::vector:
         for (int64_t i = 0; i < K; ++i) {
-          float f = std::exp(p.decay[row * K + i]);
+          float f = std::exp(r.decay[i]);
           for (int64_t j = 0; j < Vs; ++j) st[i * Vs + j] *= f;
         }
         break;
       case Structure::elementwise:
         for (int64_t i = 0; i < K; ++i)
           for (int64_t j = 0; j < Vs; ++j)
-            st[i * Vs + j] *= std::exp(p.decay[(h * K + i) * Vs + j] * (hasDt ? p.dt[row * Vs + j] : 1.f));
+            st[i * Vs + j] *= std::exp(p.rate[(h * K + i) * Vs + j] * (hasDt ? r.dt[j] : 1.f));
         break;
       case Structure::dplr:
         std::fill(w.begin(), w.end(), 0.f);
         for (int64_t i = 0; i < K; ++i)
-          for (int64_t j = 0; j < Vs; ++j) w[j] += p.b[row * K + i] * st[i * Vs + j];
+          for (int64_t j = 0; j < Vs; ++j) w[j] += r.b[i] * st[i * Vs + j];
         for (int64_t i = 0; i < K; ++i) {
-          float d = diag == DiagKind::none ? 1.f : std::exp(diag == DiagKind::scalar ? p.decay[row] : p.decay[row * K + i]);
-          for (int64_t j = 0; j < Vs; ++j) st[i * Vs + j] = d * st[i * Vs + j] + p.a[row * K + i] * w[j];
+          float d = diag == DiagKind::none ? 1.f : std::exp(diag == DiagKind::scalar ? r.decay[0] : r.decay[i]);
+          for (int64_t j = 0; j < Vs; ++j) st[i * Vs + j] = d * st[i * Vs + j] + r.a[i] * w[j];
         }
         break;
       }
@@ -576,11 +616,10 @@ inline void scanPlain(const ScanArgs &p, int64_t K, Structure S, DiagKind diag, 
           for (int64_t i = 0; i < K; ++i) den += q[i] * st[i * Vs + V];
           div = std::max(std::fabs(den), std::exp(-m));
         }
-        for (int64_t j = 0; j < V; ++j) {
-          float acc = 0.f;
-          for (int64_t i = 0; i < K; ++i) acc += q[i] * st[i * Vs + j];
-          o[j] = p.scale * acc / div;
-        }
+        for (int64_t j = 0; j < V; ++j) o[j] = 0.f;
+        for (int64_t i = 0; i < K; ++i)
+          for (int64_t j = 0; j < V; ++j) o[j] += q[i] * st[i * Vs + j];
+        for (int64_t j = 0; j < V; ++j) o[j] *= p.scale / div;
       }
     }
     std::copy_n(st.data(), K * Vs, p.state + bh * K * Vs);

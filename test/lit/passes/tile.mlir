@@ -1,13 +1,17 @@
 // RUN: mixer-opt %s --mixer-tile --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: mixer-opt %s --mixer-tile="cores=16 vector-width=16" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=WIDE
+// RUN: mixer-opt %s --mixer-tile="l1-bytes=8192" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SMALL-L1
 
-// Two vector registers of value columns per key row on 2 cores.
+// On 2 cores the whole 64 x 64 state (16 KB) is one block within the L1 budget.
 // CHECK-LABEL: func.func @gla
-// CHECK: mixer.recurrence vector forward {{.*}} {mixer.schedule = {algorithm = "recurrent", k = 64 : i64, threads = 2 : i64, v_block = 16 : i64}}
+// CHECK: mixer.recurrence vector forward {{.*}} {mixer.schedule = {algorithm = "recurrent", k = 64 : i64, threads = 2 : i64, v_block = 64 : i64}}
 // With 16 cores and 2 heads the value blocks narrow to one register so that
 // heads x blocks cover the cores.
 // WIDE-LABEL: func.func @gla
 // WIDE: {mixer.schedule = {algorithm = "recurrent", k = 64 : i64, threads = 16 : i64, v_block = 16 : i64}}
+// An 8 KB budget allows 32 columns of 64 keys.
+// SMALL-L1-LABEL: func.func @gla
+// SMALL-L1: v_block = 32 : i64
 func.func @gla(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2x64xf32>) -> tensor<?x?x2x64xf32> {
   %o, %s = mixer.recurrence vector forward %q, %q, %v decay(%g) : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
   return %o : tensor<?x?x2x64xf32>
@@ -18,6 +22,8 @@ func.func @gla(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x
 // A small V rounds up to one vector register.
 // CHECK-LABEL: func.func @small_v
 // CHECK: v_block = 8 : i64
+// WIDE-LABEL: func.func @small_v
+// WIDE: v_block = 16 : i64
 func.func @small_v(%q: tensor<?x?x4x16xf32>, %v: tensor<?x?x4x3xf32>) -> tensor<?x?x4x3xf32> {
   %o, %s = mixer.recurrence identity forward %q, %q, %v : (tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32>, tensor<?x?x4x3xf32>) -> (tensor<?x?x4x3xf32>, tensor<?x4x16x3xf32>)
   return %o : tensor<?x?x4x3xf32>
