@@ -111,7 +111,7 @@ private:
   }
 
   const std::string &buffer(Value v);
-  std::string rowOf(Value v);
+  std::string rowOf(Value v, const std::string &dest = "");
   LogicalResult emitRecurrence(RecurrenceOp op);
 };
 
@@ -160,24 +160,31 @@ const std::string &Printer::buffer(Value v) {
 }
 
 // The name of a float array holding `v` for row (b, t, h) inside the current
-// row function; per-head and constant values point into their Buffer.
-std::string Printer::rowOf(Value v) {
+// row function; per-head and constant values point into their Buffer. With
+// `dest`, a value computed here is written straight into that array (a field
+// of the scan's TokenRow), saving a copy per token.
+std::string Printer::rowOf(Value v, const std::string &dest) {
   auto it = rows.find(v);
   if (it != rows.end()) return it->second;
   std::string n = fresh("x");
   int64_t w = rowWidth(v);
   auto type = cast<RankedTensorType>(v.getType());
+  // Declares the result array `n`, or aliases it to `dest`.
+  auto declare = [&] {
+    if (dest.empty()) os << "    float " << n << "[" << w << "];\n";
+    else os << "    float *" << n << " = " << dest << ";\n";
+  };
   if (!isToken(v)) {
     // Buffers of per-head values are created before the row function.
     os << "    const float *" << n << " = " << buffers.lookup(v) << ".ptr()"
        << (type.getRank() >= 3 ? " + h * " + std::to_string(w) : std::string()) << ";\n";
   } else if (isa<BlockArgument>(v)) {
-    os << "    float " << n << "[" << w << "];\n    readRow(inputs[" << argIndex.lookup(v) << "], b, t, h, " << n << ", "
-       << w << ");\n";
+    declare();
+    os << "    readRow(inputs[" << argIndex.lookup(v) << "], b, t, h, " << n << ", " << w << ");\n";
   } else if (auto m = dyn_cast<MapOp>(v.getDefiningOp())) {
     std::string in = rowOf(m.getInput());
     int64_t win = rowWidth(m.getInput());
-    os << "    float " << n << "[" << w << "];\n";
+    declare();
     switch (m.getFn()) {
     case UnaryFn::l2norm: os << "    l2normRow(" << in << ", " << win << ", " << n << ");\n"; break;
     case UnaryFn::taylor2: os << "    taylor2Row(" << in << ", " << win << ", " << n << ");\n"; break;
@@ -193,7 +200,7 @@ std::string Printer::rowOf(Value v) {
     auto bop = cast<BinaryOp>(v.getDefiningOp());
     std::string a = rowOf(bop.getLhs()), b = rowOf(bop.getRhs());
     int64_t wa = rowWidth(bop.getLhs()), wb = rowWidth(bop.getRhs());
-    os << "    float " << n << "[" << w << "];\n";
+    declare();
     if (bop.getFn() == BinaryFn::dot) {
       os << "    " << n << "[0] = 0.f;\n    for (int j = 0; j < " << wa << "; ++j) " << n << "[0] += " << a << "[j] * "
          << b << "[j];\n";
@@ -259,9 +266,12 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   os << "  auto " << r << "_row = [&](int64_t b, int64_t t, int64_t h, " << rowType << " &r) {\n";
   rows.clear();
   for (auto &ro : rowOperands) {
-    std::string x = rowOf(ro.value);
-    if (std::string(ro.field) == "igate") os << "    r.igate = " << x << "[0];\n";
-    else os << "    std::copy_n(" << x << ", " << ro.width << ", r." << ro.field << ");\n";
+    bool scalarField = std::string(ro.field) == "igate";
+    bool computedHere = !rows.count(ro.value) && isToken(ro.value);
+    std::string field = std::string("r.") + ro.field;
+    std::string x = rowOf(ro.value, computedHere && !scalarField ? field : "");
+    if (scalarField) os << "    r.igate = " << x << "[0];\n";
+    else if (x != field && !(computedHere)) os << "    std::copy_n(" << x << ", " << ro.width << ", " << field << ");\n";
   }
   os << "    (void)b; (void)t; (void)h;\n  };\n";
   // Whole-tensor operands first: printing a Buffer emits statements.

@@ -441,7 +441,10 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     const int64_t j0 = blk * VB, width = std::min<int64_t>(VB, V - j0);
     alignas(64) float st[K][VB];
     alignas(64) float nvec[K];
-    alignas(64) float vv[VB], oo[VB], w[VB];
+    // Independent accumulators per key row modulo kLanes: enough to cover the
+    // FMA latency when a block is only one or two vectors wide.
+    constexpr int kLanes = VB >= 64 ? 1 : VB >= 32 ? 2 : 4;
+    alignas(64) float vv[VB], oo[VB], w[VB], acc[kLanes][VB];
     for (int i = 0; i < K; ++i) {
       for (int j = 0; j < VB; ++j)
         st[i][j] = (p.init && j < width) ? p.init[((b * H + h) * K + i) * Vs + j0 + j] : 0.f;
@@ -472,9 +475,15 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         // o_t reads S_{t-1} plus the current write weighted by u.
         float qu = 0.f;
         for (int i = 0; i < K; ++i) qu += q[i] * p.bonus[h * K + i] * k[i];
-        for (int j = 0; j < VB; ++j) oo[j] = qu * vv[j];
+        for (int u = 0; u < kLanes; ++u)
+          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
         for (int i = 0; i < K; ++i)
-          for (int j = 0; j < VB; ++j) oo[j] += q[i] * st[i][j];
+          for (int j = 0; j < VB; ++j) acc[i % kLanes][j] += q[i] * st[i][j];
+        for (int j = 0; j < VB; ++j) {
+          float sum = qu * vv[j];
+          for (int u = 0; u < kLanes; ++u) sum += acc[u][j];
+          oo[j] = sum;
+        }
       }
       alignas(64) float dvec[K];
       if constexpr (S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector))
@@ -482,31 +491,45 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       if constexpr (S == Structure::dplr) {
         const float *av = r.a, *bv = r.b;
         const float dScalar = Diag == DiagKind::scalar ? fastExp(r.decay[0]) : 1.f;
-        for (int j = 0; j < VB; ++j) w[j] = 0.f;
+        // w = b^T S with kLanes independent partial sums (an FMA chain per
+        // vector would wait on its own latency), then the update.
+        for (int u = 0; u < kLanes; ++u)
+          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
         for (int i = 0; i < K; ++i)
-          for (int j = 0; j < VB; ++j) w[j] += bv[i] * st[i][j];
+          for (int j = 0; j < VB; ++j) acc[i % kLanes][j] += bv[i] * st[i][j];
+        for (int j = 0; j < VB; ++j) {
+          float sum = 0.f;
+          for (int u = 0; u < kLanes; ++u) sum += acc[u][j];
+          w[j] = sum;
+        }
+        for (int u = 0; u < kLanes; ++u)
+          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
         for (int i = 0; i < K; ++i) {
           const float d = Diag == DiagKind::vector ? dvec[i] : dScalar;
           const float ai = av[i], ki = k[i], qi = q[i];
           for (int j = 0; j < VB; ++j) {
             float s = d * st[i][j] + ai * w[j] + ki * vv[j];
             st[i][j] = s;
-            if constexpr (!Bonus) oo[j] += qi * s;
+            if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
           }
         }
       } else if constexpr (S == Structure::elementwise) {
         const float *A = p.rate + (h * K) * Vs + j0;
         const float *dt = r.dt + j0;
+        for (int u = 0; u < kLanes; ++u)
+          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
         for (int i = 0; i < K; ++i) {
           const float ki = k[i], qi = q[i];
           for (int j = 0; j < VB; ++j) {
             float rate = j < width ? A[i * Vs + j] * (HasDt ? dt[j] : 1.f) : 0.f;
             float s = fastExp(rate) * st[i][j] + ki * vv[j];
             st[i][j] = s;
-            if constexpr (!Bonus) oo[j] += qi * s;
+            if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
           }
         }
       } else {
+        for (int u = 0; u < kLanes; ++u)
+          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
         for (int i = 0; i < K; ++i) {
           float d = decayScalar;
           if constexpr (S == Structure::vector) d = dvec[i];
@@ -514,10 +537,16 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
           for (int j = 0; j < VB; ++j) {
             float s = (S == Structure::identity ? st[i][j] : d * st[i][j]) + ki * vv[j];
             st[i][j] = s;
-            if constexpr (!Bonus) oo[j] += qi * s;
+            if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
           }
         }
       }
+      if constexpr (!Bonus)
+        for (int j = 0; j < VB; ++j) {
+          float sum = 0.f;
+          for (int u = 0; u < kLanes; ++u) sum += acc[u][j];
+          oo[j] = sum;
+        }
       float outScale = p.scale;
       if constexpr (Mlstm) {
         float den = 0.f;

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# CPU benchmark of every example: the mixc kernel against the plain -O3
+# recurrence and the float64 reference, measured in the same run by
+# `mixc bench`. Writes bench/results/cpu.md. Usage: bench/cpu.sh [threads]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+mixc="$root/build/bin/mixc"
+threads="${1:-2}"
+out="$root/bench/results/cpu.md"
+shape_for() {
+  case "$1" in
+    based) echo "B=1,T=4096,H=8,K=16,V=64" ;;      # feature size 1 + K + K^2 = 273
+    mamba) echo "B=1,T=4096,H=8,K=16,V=64" ;;      # Mamba-1: K = d_state N = 16
+    hgrn) echo "B=1,T=4096,H=8,V=64" ;;            # K = 1 per channel
+    *) echo "B=1,T=4096,H=8,K=64,V=64" ;;
+  esac
+}
+{
+  echo "# CPU benchmarks"
+  echo
+  echo "Commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with local changes)'),"
+  echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores,"
+  echo "$(grep -o -m1 avx512f /proc/cpuinfo || echo avx2); $threads threads; fp32; $(date -u +%Y-%m-%d)."
+  echo
+  echo "Each row is one \`mixc bench\` run: the kernel, the plain -O3 -march=native recurrence"
+  echo "(same pre-processing and threads, textbook loops, sizes known only at run time) and the float64"
+  echo "reference, timed in the same process on the same inputs (median of 7). GFLOP/s counts"
+  echo "4 K V FLOPs per token and head."
+  echo
+  echo "| spec | shape | mixc ms | GFLOP/s | plain ms | x plain | reference ms | x reference | command |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for spec in "$root"/examples/*.mixer; do
+    name=$(basename "$spec" .mixer)
+    shape=$(shape_for "$name")
+    cmd="mixc bench examples/$name.mixer --shape $shape --threads $threads --repeats 7"
+    res=$("$mixc" bench "$spec" --shape "$shape" --threads "$threads" --repeats 7)
+    k=$(echo "$res" | awk '/mixc cpu kernel/ {print $4, $6}')
+    p=$(echo "$res" | awk '/plain -O3/ {print $6, $11}' | tr -d '(x')
+    r=$(echo "$res" | awk '/float64 reference/ {print $5, $10}' | tr -d '(x')
+    read -r kms kgf <<<"$k"
+    read -r pms px <<<"$p"
+    read -r rms rx <<<"$r"
+    echo "| $name | $shape | $kms | $kgf | $pms | $px | $rms | $rx | \`$cmd\` |"
+  done
+} > "$out"
+cat "$out"
