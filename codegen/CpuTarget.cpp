@@ -35,7 +35,7 @@ const char *unaryExpr(UnaryFn fn) {
   switch (fn) {
   case UnaryFn::neg: return "-x";
   case UnaryFn::exp: return "fastExp(x)";
-  case UnaryFn::log: return "std::log(x)";
+  case UnaryFn::log: return "safeLog(x)";
   case UnaryFn::sigmoid: return "sigmoid(x)";
   case UnaryFn::logsigmoid: return "logsigmoid(x)";
   case UnaryFn::softplus: return "softplus(x)";

@@ -109,6 +109,15 @@ inline float fastLog(float x) { // x > 0, normal
   return m + y + 0.693359375f * e;
 }
 
+// log with libm's edge cases (0 -> -inf, negative or NaN -> NaN, inf -> inf)
+// as selects, so that it vectorizes too.
+inline float safeLog(float x) {
+  float l = fastLog(std::min(std::max(x, 1.17549435e-38f), 3.40282347e+38f));
+  l = x == 0.f ? -INFINITY : l;
+  l = x > 3.40282347e+38f ? INFINITY : l;
+  return x >= 0.f ? l : NAN;
+}
+
 // ---- buffers -----------------------------------------------------------------
 // A contiguous float array with a left-aligned broadcasting shape.
 struct Buffer {
@@ -493,13 +502,16 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         const float dScalar = Diag == DiagKind::scalar ? fastExp(r.decay[0]) : 1.f;
         // w = b^T S with kLanes independent partial sums (an FMA chain per
         // vector would wait on its own latency), then the update.
-        for (int u = 0; u < kLanes; ++u)
-          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+        // A pure reduction: twice the chains of the update sweep.
+        constexpr int wLanes = 2 * kLanes;
+        alignas(64) float wacc[wLanes][VB];
+        for (int u = 0; u < wLanes; ++u)
+          for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
         for (int i = 0; i < K; ++i)
-          for (int j = 0; j < VB; ++j) acc[i % kLanes][j] += bv[i] * st[i][j];
+          for (int j = 0; j < VB; ++j) wacc[i % wLanes][j] += bv[i] * st[i][j];
         for (int j = 0; j < VB; ++j) {
           float sum = 0.f;
-          for (int u = 0; u < kLanes; ++u) sum += acc[u][j];
+          for (int u = 0; u < wLanes; ++u) sum += wacc[u][j];
           w[j] = sum;
         }
         for (int u = 0; u < kLanes; ++u)
