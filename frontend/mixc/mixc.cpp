@@ -38,8 +38,8 @@ cl::SubCommand benchCmd("bench", "Time a compiled kernel against the plain recur
 
 cl::opt<std::string> specPath(cl::Positional, cl::desc("SPEC"), cl::Required, cl::sub(checkCmd), cl::sub(emitCmd),
                               cl::sub(runCmd), cl::sub(benchCmd));
-cl::opt<std::string> shapeOpt("shape", cl::desc("Sizes, e.g. B=2,T=1024,H=4,K=64,V=64 (emit: H, K, V)"),
-                              cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
+cl::opt<std::string> shapeOpt("shape", cl::desc("Sizes, e.g. B=2,T=1024,H=4,K=64,V=64 (check, emit: H, K, V)"),
+                              cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
 cl::opt<std::string> dtypeOpt("dtype", cl::desc("Element type: f32 (default), bf16, f16 or f64 (cpu: f32 or bf16)"),
                               cl::init("f32"), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
 cl::opt<std::string> stageOpt("stage", cl::desc("What to print: mlir (the spec level) or tiled (after the CPU pipeline)"),
@@ -65,7 +65,7 @@ cl::opt<bool> noCheck("no-check", cl::desc("Skip the check (reference: against t
                                            "the reference)"),
                       cl::sub(runCmd));
 cl::opt<unsigned> threadsOpt("threads", cl::desc("CPU threads (default: the cores of this machine)"), cl::init(0),
-                             cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
+                             cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
 cl::opt<unsigned> repeatsOpt("repeats", cl::desc("Timed runs of each kernel (the median is reported)"), cl::init(5),
                              cl::sub(benchCmd));
 
@@ -154,11 +154,7 @@ double roundTo(double x, const std::string &dtype) {
   return std::ldexp(std::nearbyint(std::ldexp(m, 11)), e - 11);
 }
 
-int runCheck() {
-  sp::SourceFile src = readSpec();
-  outs() << sp::describe(analyzeOrExit(src));
-  return 0;
-}
+
 
 int threadCount() {
   return threadsOpt ? (int)threadsOpt : std::max(1, (int)std::thread::hardware_concurrency());
@@ -183,6 +179,37 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads)
 }
 
 mlir::func::FuncOp theFunc(mlir::ModuleOp m) { return cast<mlir::func::FuncOp>(m.getBody()->front()); }
+
+// The CPU schedule the compiler picks at these sizes, as `mixc check` states it.
+std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc, const sp::Sizes &sizes) {
+  mlir::MLIRContext ctx;
+  auto module = lower(ctx, src, desc, sizes);
+  auto tiled = tileForCpu(*module, threadCount());
+  std::string text;
+  int n = 0;
+  theFunc(*tiled).walk([&](mixc::mixer::RecurrenceOp op) {
+    auto sched = op->getAttrOfType<mlir::DictionaryAttr>("mixer.schedule");
+    std::string line;
+    raw_string_ostream ls(line);
+    ls << format("  cpu:        %s%s %s, K = %lld, value block %lld, %lld threads (at H=%lld K=%lld V=%lld)\n",
+                   n++ ? "and " : "", mixc::mixer::stringifyDirection(op.getDirection()).str().c_str(),
+                   cast<mlir::StringAttr>(sched.get("algorithm")).getValue().str().c_str(),
+                   (long long)cast<mlir::IntegerAttr>(sched.get("k")).getInt(),
+                   (long long)cast<mlir::IntegerAttr>(sched.get("v_block")).getInt(),
+                   (long long)cast<mlir::IntegerAttr>(sched.get("threads")).getInt(), (long long)sizes.H,
+                   (long long)sizes.K, (long long)sizes.V);
+    text += ls.str();
+  });
+  return text;
+}
+
+int runCheck() {
+  sp::SourceFile src = readSpec();
+  sp::MixerDesc desc = analyzeOrExit(src);
+  outs() << sp::describe(desc);
+  outs() << cpuScheduleText(src, desc, parseShape(shapeOpt, false).sizes);
+  return 0;
+}
 
 int runEmit() {
   sp::SourceFile src = readSpec();

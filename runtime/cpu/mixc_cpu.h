@@ -460,11 +460,31 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       if (Mlstm) nvec[i] = p.init ? p.init[((b * H + h) * K + i) * Vs + V] : 0.f;
     }
     float m = Mlstm && p.initM ? p.initM[b * H + h] : 0.f;
+    // The next token's row is computed before this token's sweep, so that a
+    // diagonal-plus-low-rank transition can gather the next w = b^T S while it
+    // writes S: one sweep over the state per token instead of two.
+    TokenRow<K, VIN> rowBuf[2];
+    auto timeOf = [&](int64_t step) { return p.reverse ? T - 1 - step : step; };
+    if (T > 0) rowOf(b, timeOf(0), h, rowBuf[0]);
+    constexpr int wLanes = 2 * kLanes;
+    alignas(64) float wacc[wLanes][VB];
+    if constexpr (S == Structure::dplr) {
+      for (int u = 0; u < wLanes; ++u)
+        for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
+      for (int i = 0; i < K; ++i)
+        for (int j = 0; j < VB; ++j) wacc[i % wLanes][j] += rowBuf[0].b[i] * st[i][j];
+      for (int j = 0; j < VB; ++j) {
+        float sum = 0.f;
+        for (int u = 0; u < wLanes; ++u) sum += wacc[u][j];
+        w[j] = sum;
+      }
+    }
     for (int64_t step = 0; step < T; ++step) {
-      const int64_t t = p.reverse ? T - 1 - step : step;
+      const int64_t t = timeOf(step);
       const int64_t row = (b * T + t) * H + h;
-      TokenRow<K, VIN> r;
-      rowOf(b, t, h, r);
+      TokenRow<K, VIN> &r = rowBuf[step & 1], &rn = rowBuf[(step + 1) & 1];
+      const bool hasNext = step + 1 < T;
+      if (hasNext) rowOf(b, timeOf(step + 1), h, rn);
       const float *q = r.q, *k = r.k, *vin = r.v + j0;
       for (int j = 0; j < VB; ++j) vv[j] = j < width ? vin[j] : 0.f;
       for (int j = 0; j < VB; ++j) oo[j] = 0.f;
@@ -502,28 +522,26 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         const float dScalar = Diag == DiagKind::scalar ? fastExp(r.decay[0]) : 1.f;
         // w = b^T S with kLanes independent partial sums (an FMA chain per
         // vector would wait on its own latency), then the update.
-        // A pure reduction: twice the chains of the update sweep.
-        constexpr int wLanes = 2 * kLanes;
-        alignas(64) float wacc[wLanes][VB];
-        for (int u = 0; u < wLanes; ++u)
-          for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
-        for (int i = 0; i < K; ++i)
-          for (int j = 0; j < VB; ++j) wacc[i % wLanes][j] += bv[i] * st[i][j];
-        for (int j = 0; j < VB; ++j) {
-          float sum = 0.f;
-          for (int u = 0; u < wLanes; ++u) sum += wacc[u][j];
-          w[j] = sum;
-        }
+        // w = b^T S of this token was gathered by the previous sweep.
+        (void)bv;
         for (int u = 0; u < kLanes; ++u)
           for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+        for (int u = 0; u < wLanes; ++u)
+          for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
         for (int i = 0; i < K; ++i) {
           const float d = Diag == DiagKind::vector ? dvec[i] : dScalar;
-          const float ai = av[i], ki = k[i], qi = q[i];
+          const float ai = av[i], ki = k[i], qi = q[i], bn = hasNext ? rn.b[i] : 0.f;
           for (int j = 0; j < VB; ++j) {
             float s = d * st[i][j] + ai * w[j] + ki * vv[j];
             st[i][j] = s;
             if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
+            wacc[i % wLanes][j] += bn * s;
           }
+        }
+        for (int j = 0; j < VB; ++j) {
+          float sum = 0.f;
+          for (int u = 0; u < wLanes; ++u) sum += wacc[u][j];
+          w[j] = sum;
         }
       } else if constexpr (S == Structure::elementwise) {
         const float *A = p.rate + (h * K) * Vs + j0;
