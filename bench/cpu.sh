@@ -18,7 +18,7 @@ shape_for() {
 {
   echo "# CPU benchmarks"
   echo
-  echo "Commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with local changes)'),"
+  echo "Commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet -- . ':!bench/results' || echo ' (with local changes)'),"
   echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores,"
   echo "$(grep -o -m1 avx512f /proc/cpuinfo || echo avx2); $threads threads; fp32; $(date -u +%Y-%m-%d)."
   echo

@@ -238,8 +238,18 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     int64_t width;
   };
   std::vector<RowOperand> rowOperands = {{op.getQ(), "q", K}, {op.getK(), "k", K}, {op.getV(), "v", V}};
-  if (s != Structure::elementwise && op.getDecay())
-    rowOperands.push_back({op.getDecay(), "decay", rowWidth(op.getDecay())});
+  // A decay written as log(x) (the spec gave the decay factor x itself) is
+  // passed as x: exp(log(x)) per element and token is work for nothing.
+  bool logDecay = true;
+  if (s != Structure::elementwise && op.getDecay()) {
+    Value decay = op.getDecay();
+    auto logOp = decay.getDefiningOp<MapOp>();
+    if (logOp && logOp.getFn() == UnaryFn::log && !mlstm && isToken(decay)) {
+      decay = logOp.getInput();
+      logDecay = false;
+    }
+    rowOperands.push_back({decay, "decay", rowWidth(decay)});
+  }
   if (op.getDt()) rowOperands.push_back({op.getDt(), "dt", V});
   if (op.getA()) {
     rowOperands.push_back({op.getA(), "a", K});
@@ -300,10 +310,11 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   std::string st = std::string("Structure::") + structureName(s), dk = "DiagKind::" + diag;
   const char *bonus = op.getBonus() ? "true" : "false", *ml = mlstm ? "true" : "false",
              *hasDt = op.getDt() ? "true" : "false";
+  const char *logD = logDecay ? "true" : "false";
   os << "    if (plain) scanPlain<" << K << ", " << V << ">(p, " << st << ", " << dk << ", " << bonus << ", " << ml
-     << ", " << hasDt << ", threads, " << r << "_row);\n";
+     << ", " << hasDt << ", " << logD << ", threads, " << r << "_row);\n";
   os << "    else scanRecurrent<" << st << ", " << K << ", " << V << ", " << vBlock << ", " << dk << ", " << bonus
-     << ", " << ml << ", " << hasDt << ">(p, threads, " << r << "_row);\n  }\n";
+     << ", " << ml << ", " << hasDt << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
   buffers[op.getO()] = r + "_o";
   buffers[op.getFinalState()] = r + "_state";
   if (op.getFinalM()) buffers[op.getFinalM()] = r + "_m";

@@ -7,6 +7,7 @@
 #include "gla_gate.h"
 #include "rwkv6_wkv.h"
 #include "rwkv7_wkv.h"
+#include "ssm_scan2.h"
 
 #include <algorithm>
 #include <chrono>
@@ -130,6 +131,31 @@ int main(int argc, char **argv) {
     mixc_tensor outs[2] = {view(o.data(), {1, T, H, S}), view(state.data(), {1, H, S, S})};
     double tm = timeMs([&] { check(mixc_rwkv7_wkv(ins, 7, outs, 2, threads, err, sizeof err)); });
     report("ggml_rwkv_wkv7", tg, tm, (const float *)out->data, o.data());
+  }
+  { // Mamba-2: ggml_ssm_scan with a scalar A per head and one group per head.
+    ggml_tensor *x = in.token(-1, 1), *B = in.token(-1, 1), *C = in.token(-1, 1);
+    ggml_tensor *dt = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, H, T, 1);
+    ggml_tensor *A = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, H);
+    ggml_tensor *s0 = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, S, S, H, 1);
+    ggml_tensor *ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, 1);
+    std::uniform_real_distribution<float> u(-4.f, -1.f), a(-1.f, -0.1f);
+    for (int64_t i = 0; i < H * T; ++i) ((float *)dt->data)[i] = u(in.rng);
+    for (int64_t i = 0; i < H; ++i) ((float *)A->data)[i] = a(in.rng);
+    std::fill_n((float *)s0->data, ggml_nelements(s0), 0.f);
+    ((int32_t *)ids->data)[0] = 0;
+    x = ggml_reshape_4d(ctx, x, S, H, T, 1);
+    B = ggml_reshape_4d(ctx, B, S, H, T, 1);
+    C = ggml_reshape_4d(ctx, C, S, H, T, 1);
+    ggml_tensor *out = ggml_ssm_scan(ctx, s0, x, dt, A, B, C, ids, 1);
+    ggml_cgraph *gf = ggml_new_graph(ctx);
+    ggml_build_forward_expand(gf, out);
+    double tg = timeMs([&] { ggml_graph_compute_with_ctx(ctx, gf, threads); });
+    mixc_tensor ins[6] = {view((float *)x->data, {1, T, H, S}), view((float *)B->data, {1, T, H, S}),
+                          view((float *)C->data, {1, T, H, S}), view((float *)dt->data, {1, T, H}),
+                          view((float *)A->data, {H}), view(nullptr, {1, H, S, S})};
+    mixc_tensor outs[2] = {view(o.data(), {1, T, H, S}), view(state.data(), {1, H, S, S})};
+    double tm = timeMs([&] { check(mixc_ssm_scan2(ins, 6, outs, 2, threads, err, sizeof err)); });
+    report("ggml_ssm_scan (Mamba-2)", tg, tm, (const float *)out->data, o.data());
   }
   ggml_free(ctx);
   return 0;

@@ -10,26 +10,26 @@ ggml="${GGML_DIR:-$root/third_party/ggml}"
 threads="${1:-2}"
 work="$root/build/bench-ggml"
 rm -rf "$work" && mkdir -p "$work"
-for spec in gla_gate rwkv6_wkv rwkv7_wkv; do
+for spec in gla_gate rwkv6_wkv rwkv7_wkv ssm_scan2; do
   "$root/build/bin/mixc" emit "$here/$spec.mixer" --target=cpu --shape H=8,K=64,V=64 --threads "$threads" \
     -o "$work" > /dev/null
 done
 libs=$(find "$ggml/build" -name 'libggml*.a' | sort -r | tr '\n' ' ')
 c++ -O3 -march=native -mprefer-vector-width=512 -fno-trapping-math -fno-math-errno -std=c++17 -pthread \
-  -I"$ggml/include" -I"$work" "$here/ggml_vs_mixc.cpp" "$work"/gla_gate.cpp "$work"/rwkv6_wkv.cpp "$work"/rwkv7_wkv.cpp \
+  -I"$ggml/include" -I"$work" "$here/ggml_vs_mixc.cpp" "$work"/gla_gate.cpp "$work"/rwkv6_wkv.cpp "$work"/rwkv7_wkv.cpp "$work"/ssm_scan2.cpp \
   -Wl,--start-group $libs -Wl,--end-group -ldl -lm -o "$work/ggml_vs_mixc"
 out="$root/bench/results/cpu-ggml.md"
 {
   echo "# mixc against llama.cpp's ggml CPU ops"
   echo
-  echo "Commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with local changes)'),"
+  echo "Commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet -- . ':!bench/results' || echo ' (with local changes)'),"
   echo "ggml $(git -C "$ggml" rev-parse --short HEAD 2>/dev/null || echo '(unknown commit)'),"
   echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;"
   echo "$threads threads; fp32; B=1; $(date -u +%Y-%m-%d). Command: \`bench/ggml/run.sh $threads\`."
   echo
   echo "Each row runs the ggml op and the mixc kernel of the same recurrence"
   echo "(bench/ggml/*.mixer) on the same inputs in one process, median of 7."
-  echo "ggml_ssm_scan (Mamba) is not compared yet."
+  echo "ggml_ssm_scan runs in its Mamba-2 form (scalar A per head, one group per head)."
   echo
   "$work/ggml_vs_mixc" "$threads"
 } > "$out"

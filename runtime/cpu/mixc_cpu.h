@@ -440,8 +440,12 @@ struct ScanArgs {
 // it with vector FMAs, reading the output in the same sweep. mLSTM keeps its
 // normalizer column n (column Vs - 1) apart, in every task, because each
 // block's output divides by it.
-template <Structure S, int K, int VIN, int VB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt, typename RowFn>
+// LogDecay: the token row carries log-decays (exponentiated here); false when
+// the spec gave the multiplicative decay itself, which is then used as is.
+template <Structure S, int K, int VIN, int VB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt, bool LogDecay,
+          typename RowFn>
 void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
+  static_assert(LogDecay || !Mlstm, "the mLSTM stabilizer needs the log-decay");
   const int64_t B = p.B, T = p.T, H = p.H, Vs = p.Vs;
   const int64_t V = Mlstm ? Vs - 1 : Vs; // columns that are blocked
   const int64_t blocks = (V + VB - 1) / VB;
@@ -497,7 +501,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
           writeScale = fastExp(ig - mNew);
           m = mNew;
         } else {
-          decayScalar = fastExp(g);
+          decayScalar = LogDecay ? fastExp(g) : g;
         }
       }
       if constexpr (Bonus) {
@@ -516,10 +520,10 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       }
       alignas(64) float dvec[K];
       if constexpr (S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector))
-        for (int i = 0; i < K; ++i) dvec[i] = fastExp(r.decay[i]);
+        for (int i = 0; i < K; ++i) dvec[i] = LogDecay ? fastExp(r.decay[i]) : r.decay[i];
       if constexpr (S == Structure::dplr) {
         const float *av = r.a, *bv = r.b;
-        const float dScalar = Diag == DiagKind::scalar ? fastExp(r.decay[0]) : 1.f;
+        const float dScalar = Diag == DiagKind::scalar ? (LogDecay ? fastExp(r.decay[0]) : r.decay[0]) : 1.f;
         // w = b^T S with kLanes independent partial sums (an FMA chain per
         // vector would wait on its own latency), then the update.
         // w = b^T S of this token was gathered by the previous sweep.
@@ -601,8 +605,8 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
 // (batch, head) per task, the whole K x Vs state updated and read token by
 // token, sizes known only at run time; compiled with the same -O3 -march=native.
 template <int KC, int VIN, typename RowFn>
-void scanPlain(const ScanArgs &p, Structure S, DiagKind diag, bool bonus, bool mlstm, bool hasDt, int threads,
-               RowFn rowOf) {
+void scanPlain(const ScanArgs &p, Structure S, DiagKind diag, bool bonus, bool mlstm, bool hasDt, bool logDecay,
+               int threads, RowFn rowOf) {
   int64_t K = KC, Vs = p.Vs;
   // The baseline must not specialize on the sizes: hide them from the optimizer.
   asm volatile("" : "+r"(K), "+r"(Vs));
@@ -640,14 +644,14 @@ void scanPlain(const ScanArgs &p, Structure S, DiagKind diag, bool bonus, bool m
           ws = std::exp(ig - mNew);
           m = mNew;
         } else {
-          f = std::exp(g);
+          f = logDecay ? std::exp(g) : g;
         }
         for (float &x : st) x *= f;
         break;
       }
       case Structure::vector:
         for (int64_t i = 0; i < K; ++i) {
-          float f = std::exp(r.decay[i]);
+          float f = logDecay ? std::exp(r.decay[i]) : r.decay[i];
           for (int64_t j = 0; j < Vs; ++j) st[i * Vs + j] *= f;
         }
         break;
@@ -661,7 +665,8 @@ void scanPlain(const ScanArgs &p, Structure S, DiagKind diag, bool bonus, bool m
         for (int64_t i = 0; i < K; ++i)
           for (int64_t j = 0; j < Vs; ++j) w[j] += r.b[i] * st[i * Vs + j];
         for (int64_t i = 0; i < K; ++i) {
-          float d = diag == DiagKind::none ? 1.f : std::exp(diag == DiagKind::scalar ? r.decay[0] : r.decay[i]);
+          float g = diag == DiagKind::scalar ? r.decay[0] : r.decay[i];
+          float d = diag == DiagKind::none ? 1.f : logDecay ? std::exp(g) : g;
           for (int64_t j = 0; j < Vs; ++j) st[i * Vs + j] = d * st[i * Vs + j] + r.a[i] * w[j];
         }
         break;
