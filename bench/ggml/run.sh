@@ -28,9 +28,14 @@ out="$root/bench/results/cpu-ggml.md"
   echo "$threads threads; fp32; B=1; $(date -u +%Y-%m-%d). Command: \`bench/ggml/run.sh $threads\`."
   echo
   echo "Each row runs the ggml op and the mixc kernel of the same recurrence"
-  echo "(bench/ggml/*.mixer) on the same inputs in one process, median of 7."
+  echo "(bench/ggml/*.mixer) on the same inputs in one process, median of 7. This shared"
+  echo "2-core VM varies by up to ~25% from run to run, so the comparison is run three times."
   echo "ggml_ssm_scan runs in its Mamba-2 form (scalar A per head, one group per head)."
-  echo
-  "$work/ggml_vs_mixc" "$threads"
+  for run in 1 2 3; do
+    echo
+    echo "Run $run:"
+    echo
+    "$work/ggml_vs_mixc" "$threads"
+  done
 } > "$out"
 cat "$out"
