@@ -193,19 +193,6 @@ inline int64_t offsetOf(const mixc_tensor &t, const int64_t *idx) {
   return off;
 }
 
-template <typename F> void forEachIndex(const std::vector<int64_t> &shape, F &&f) {
-  std::vector<int64_t> idx(shape.size(), 0);
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  for (int64_t e = 0; e < n; ++e) {
-    f(e, idx.data());
-    for (int64_t i = (int64_t)shape.size() - 1; i >= 0; --i) {
-      if (++idx[i] < shape[i]) break;
-      idx[i] = 0;
-    }
-  }
-}
-
 // Calls f(row, offset) for every row (all dimensions but the last) of the
 // tensor, in parallel; `offset` is the row's first element under the strides.
 template <typename F> void forEachRow(const mixc_tensor &t, F f) {
