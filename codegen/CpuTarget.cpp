@@ -271,7 +271,8 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
       for (Value x : d->getOperands()) stack.push_back(x);
   }
   os << "  // " << structureName(s) << (op.getDirection() == Direction::reverse ? " reverse" : "")
-     << " recurrence, K = " << K << ", state columns = " << Vs << ", value block = " << vBlock << "\n";
+     << " recurrence, K = " << K << ", state columns = " << Vs << ", value block = " << vBlock << ", "
+     << cast<StringAttr>(schedule.get("algorithm")).getValue() << "\n";
   std::string rowType = llvm::formatv("TokenRow<{0}, {1}>", K, V).str();
   os << "  auto " << r << "_row = [&](int64_t b, int64_t t, int64_t h, " << rowType << " &r) {\n";
   rows.clear();
@@ -313,8 +314,13 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   const char *logD = logDecay ? "true" : "false";
   os << "    if (plain) scanPlain<" << K << ", " << V << ">(p, " << st << ", " << dk << ", " << bonus << ", " << ml
      << ", " << hasDt << ", " << logD << ", threads, " << r << "_row);\n";
-  os << "    else scanRecurrent<" << st << ", " << K << ", " << V << ", " << vBlock << ", " << dk << ", " << bonus
-     << ", " << ml << ", " << hasDt << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
+  StringRef algorithm = cast<StringAttr>(schedule.get("algorithm")).getValue();
+  if (algorithm == "chunked_ssd")
+    os << "    else scanChunkedSSD<" << st << ", " << K << ", " << V << ", " << vBlock << ", "
+       << cast<IntegerAttr>(schedule.get("chunk")).getInt() << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
+  else
+    os << "    else scanRecurrent<" << st << ", " << K << ", " << V << ", " << vBlock << ", " << dk << ", " << bonus
+       << ", " << ml << ", " << hasDt << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
   buffers[op.getO()] = r + "_o";
   buffers[op.getFinalState()] = r + "_state";
   if (op.getFinalM()) buffers[op.getFinalM()] = r + "_m";

@@ -7,6 +7,8 @@
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
 
+#include <string>
+
 namespace mixc {
 
 #define GEN_PASS_DECL
@@ -17,8 +19,8 @@ namespace mixc {
 
 /// The pipeline `mixc` runs before CPU code generation: canonicalize (folds
 /// constant decays), split skip, normalizer to a column, split bidirectional,
-/// tile for the CPU.
-void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores);
+/// chunk, tile for the CPU (`schedule`: auto, recurrent or chunked).
+void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const std::string &schedule = "auto");
 
 } // namespace mixc
 

@@ -30,6 +30,22 @@ def MixerSplitBidirectional : Pass<"mixer-split-bidirectional", "::mlir::func::F
   let dependentDialects = ["::mixc::mixer::MixerDialect"];
 }
 
+def MixerChunk : Pass<"mixer-chunk", "::mlir::func::FuncOp"> {
+  let summary = "Choose the chunked algorithm of each recurrence from its structure";
+  let description = [{
+    Records in `mixer.chunk` how the recurrence splits into intra-chunk and
+    inter-chunk work (mixers.md, "How each structure is chunked"):
+    identity and scalar decays take the SSD form (cumulative log-decays, a
+    masked C x C product, the state passed between chunks). Structures whose
+    chunked form is not implemented yet (vector, elementwise, diagonal plus
+    low rank), the RWKV-6 bonus and the mLSTM normalizer get no `mixer.chunk`
+    and stay recurrent.
+  }];
+  let options = [
+    Option<"chunkSize", "chunk-size", "int", /*default=*/"64", "tokens per chunk">,
+  ];
+}
+
 def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
   let summary = "Choose the schedule of each recurrence for a target";
   let description = [{
@@ -43,6 +59,8 @@ def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
     Option<"vectorWidth", "vector-width", "int", /*default=*/"8", "fp32 lanes of one vector register">,
     Option<"cores", "cores", "int", /*default=*/"2", "cores to spread (batch, head, value block) over">,
     Option<"l1Bytes", "l1-bytes", "int", /*default=*/"24576", "bytes of L1 one block of the state may use">,
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
+           "auto (the cost model picks), recurrent, or chunked where mixer.chunk allows it">,
   ];
 }
 

@@ -4,7 +4,7 @@
 
 namespace mixc {
 
-void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores) {
+void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const std::string &schedule) {
   auto &fpm = pm.nest<mlir::func::FuncOp>();
   fpm.addPass(mlir::createCanonicalizerPass()); // folds constant decays into dense constants
   fpm.addPass(createMixerSplitSkip());
@@ -12,7 +12,9 @@ void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores) {
   fpm.addPass(createMixerSplitBidirectional());
   fpm.addPass(mlir::createCanonicalizerPass());
   fpm.addPass(mlir::createCSEPass());
+  fpm.addPass(createMixerChunk());
   MixerTileForTargetOptions options;
+  options.schedule = schedule;
   options.target = "cpu";
   options.vectorWidth = vectorWidth;
   options.cores = cores;

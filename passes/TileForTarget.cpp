@@ -19,10 +19,18 @@ using namespace mlir;
 using namespace mixc::mixer;
 
 namespace {
+// State size (K x state columns) from which `auto` prefers the chunked form.
+constexpr int64_t kChunkedMinState = 1 << 30; // not yet measured to win: recurrent everywhere
+
 struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
   using MixerTileForTargetBase::MixerTileForTargetBase;
 
   void runOnOperation() override {
+    if (schedule != "auto" && schedule != "recurrent" && schedule != "chunked") {
+      getOperation().emitError() << "mixer-tile: unknown schedule '" << schedule
+                                 << "' (expected auto, recurrent or chunked)";
+      return signalPassFailure();
+    }
     if (target != "cpu") {
       getOperation().emitError() << "mixer-tile: unknown target '" << target << "' (expected cpu)";
       return signalPassFailure();
@@ -45,12 +53,18 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // Narrow the block when (heads x blocks) alone cannot occupy the cores
       // (batch is only known at run time; the runtime adds it to the split).
       while (vBlock > w && H * ((Vs + vBlock - 1) / vBlock) < cores) vBlock -= w;
+      // Chunked where the chunk pass allowed it and, under `auto`, where the
+      // state is large enough for the chunk's matrix products to beat the
+      // per-token sweep (measured: bench/results/cpu.md).
+      auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
+      bool chunked = chunk && (schedule == "chunked" || (schedule == "auto" && K * Vs >= kChunkedMinState));
       Builder b(op.getContext());
-      op->setAttr("mixer.schedule",
-                  b.getDictionaryAttr({b.getNamedAttr("algorithm", b.getStringAttr("recurrent")),
-                                       b.getNamedAttr("k", b.getI64IntegerAttr(K)),
-                                       b.getNamedAttr("v_block", b.getI64IntegerAttr(vBlock)),
-                                       b.getNamedAttr("threads", b.getI64IntegerAttr(cores))}));
+      SmallVector<NamedAttribute> attrs = {
+          b.getNamedAttr("algorithm", b.getStringAttr(chunked ? "chunked_ssd" : "recurrent")),
+          b.getNamedAttr("k", b.getI64IntegerAttr(K)), b.getNamedAttr("v_block", b.getI64IntegerAttr(vBlock)),
+          b.getNamedAttr("threads", b.getI64IntegerAttr(cores))};
+      if (chunked) attrs.push_back(b.getNamedAttr("chunk", chunk.get("size")));
+      op->setAttr("mixer.schedule", b.getDictionaryAttr(attrs));
     });
   }
 };

@@ -66,6 +66,10 @@ cl::opt<bool> noCheck("no-check", cl::desc("Skip the check (reference: against t
                       cl::sub(runCmd));
 cl::opt<unsigned> threadsOpt("threads", cl::desc("CPU threads (default: the cores of this machine)"), cl::init(0),
                              cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
+cl::opt<std::string> scheduleOpt("schedule", cl::desc("CPU schedule: auto (the compiler's choice), recurrent, or "
+                                                     "chunked where the structure has a chunked form"),
+                                 cl::init("auto"), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd),
+                                 cl::sub(benchCmd));
 cl::opt<unsigned> repeatsOpt("repeats", cl::desc("Timed runs of each kernel (the median is reported)"), cl::init(5),
                              cl::sub(benchCmd));
 
@@ -173,7 +177,9 @@ int hostVectorWidth() {
 mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads) {
   mlir::OwningOpRef<mlir::ModuleOp> tiled = module.clone();
   mlir::PassManager pm(module.getContext());
-  mixc::buildCpuPipeline(pm, hostVectorWidth(), threads);
+  if (scheduleOpt != "auto" && scheduleOpt != "recurrent" && scheduleOpt != "chunked")
+    die("--schedule: unknown schedule '" + scheduleOpt + "' (expected auto, recurrent or chunked)");
+  mixc::buildCpuPipeline(pm, hostVectorWidth(), threads, scheduleOpt);
   if (failed(pm.run(*tiled))) die("internal error: the CPU pipeline failed");
   return tiled;
 }

@@ -588,6 +588,93 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
   });
 }
 
+inline int64_t Vs(const ScanArgs &p) { return p.Vs; }
+
+// The chunked schedule for identity and scalar decays (the SSD form of
+// mixers.md): per chunk of C tokens, with b the cumulative log-decay,
+//   O = ((Q K^T) . M . exp(b_i - b_j)) V + Diag(exp(b)) Q S,
+//   S <- exp(b_C) S + (Diag(exp(b_C - b)) K)^T V.
+// Differences of cumulative sums keep every exponent <= 0. The products are
+// ordered so that a row of the state (or of the output) stays in registers
+// while the other operand streams from L1.
+template <Structure S, int K, int VIN, int VB, int C, bool LogDecay, typename RowFn>
+void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
+  static_assert(S == Structure::identity || S == Structure::const_scalar || S == Structure::scalar,
+                "the SSD form covers identity and scalar decays");
+  const int64_t B = p.B, T = p.T, H = p.H, V = p.Vs;
+  const int64_t blocks = (V + VB - 1) / VB;
+  parallelFor(B * H * blocks, threads, [&](int64_t task) {
+    const int64_t blk = task % blocks, bh = task / blocks, b = bh / H, h = bh % H;
+    const int64_t j0 = blk * VB, width = std::min<int64_t>(VB, V - j0);
+    alignas(64) float st[K][VB];
+    // Kt is K transposed, so that Q K^T accumulates rows of A (a float sum is
+    // not reassociated, so a dot product along K would not vectorize).
+    alignas(64) float Q[C][K], Kc[C][K], Kt[K][C], Vc[C][VB], A[C][C], oo[VB];
+    float cum[C], g[C];
+    for (int i = 0; i < K; ++i) {
+      for (int j = 0; j < VB; ++j)
+        st[i][j] = (p.init && j < width) ? p.init[((b * H + h) * K + i) * Vs(p) + j0 + j] : 0.f;
+      for (int u = 0; u < C; ++u) Kt[i][u] = 0.f; // columns past a short last chunk are computed, never read
+    }
+    TokenRow<K, VIN> r;
+    for (int64_t c0 = 0; c0 < T; c0 += C) {
+      const int L = (int)std::min<int64_t>(C, T - c0);
+      for (int u = 0; u < L; ++u) {
+        const int64_t step = c0 + u, t = p.reverse ? T - 1 - step : step;
+        rowOf(b, t, h, r);
+        for (int i = 0; i < K; ++i) Q[u][i] = r.q[i], Kc[u][i] = r.k[i], Kt[i][u] = r.k[i];
+        for (int j = 0; j < VB; ++j) Vc[u][j] = j < width ? r.v[j0 + j] : 0.f;
+        g[u] = S == Structure::identity ? 0.f : LogDecay ? r.decay[0] : safeLog(r.decay[0]);
+      }
+      float acc = 0.f;
+      for (int u = 0; u < L; ++u) cum[u] = acc += g[u];
+      const float bL = cum[L - 1];
+      // A = (Q K^T) . M . exp(b_i - b_j), j <= i (whole rows; the mask is
+      // applied by only reading j <= i below).
+      for (int i = 0; i < L; ++i) {
+        for (int j = 0; j < C; ++j) A[i][j] = 0.f;
+        for (int k = 0; k < K; ++k) {
+          const float qk = Q[i][k];
+          for (int j = 0; j < C; ++j) A[i][j] += qk * Kt[k][j];
+        }
+        if (S != Structure::identity)
+          for (int j = 0; j < C; ++j) A[i][j] *= fastExp(std::min(cum[i] - cum[std::min(j, L - 1)], 0.f));
+      }
+      for (int i = 0; i < L; ++i) {
+        for (int j = 0; j < VB; ++j) oo[j] = 0.f;
+        for (int k = 0; k < K; ++k) {
+          const float qk = Q[i][k];
+          for (int j = 0; j < VB; ++j) oo[j] += qk * st[k][j];
+        }
+        const float e = S == Structure::identity ? 1.f : fastExp(cum[i]);
+        for (int j = 0; j < VB; ++j) oo[j] *= e;
+        for (int jj = 0; jj <= i; ++jj) {
+          const float a = A[i][jj];
+          for (int j = 0; j < VB; ++j) oo[j] += a * Vc[jj][j];
+        }
+        const int64_t step = c0 + i, t = p.reverse ? T - 1 - step : step;
+        float *out = p.o + ((b * T + t) * H + h) * V + j0;
+        for (int j = 0; j < width; ++j) out[j] = p.scale * oo[j];
+      }
+      // S <- exp(b_L) S + (Diag(exp(b_L - b)) K)^T V
+      if (S != Structure::identity)
+        for (int u = 0; u < L; ++u) g[u] = fastExp(bL - cum[u]);
+      const float eL = S == Structure::identity ? 1.f : fastExp(bL);
+      for (int k = 0; k < K; ++k) {
+        alignas(64) float row[VB];
+        for (int j = 0; j < VB; ++j) row[j] = eL * st[k][j];
+        for (int u = 0; u < L; ++u) {
+          const float w = S == Structure::identity ? Kc[u][k] : g[u] * Kc[u][k];
+          for (int j = 0; j < VB; ++j) row[j] += w * Vc[u][j];
+        }
+        for (int j = 0; j < VB; ++j) st[k][j] = row[j];
+      }
+    }
+    for (int i = 0; i < K; ++i)
+      for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * Vs(p) + j0 + j] = st[i][j];
+  });
+}
+
 // The baseline the benchmarks compare against: the textbook recurrence, one
 // (batch, head) per task, the whole K x Vs state updated and read token by
 // token, sizes known only at run time; compiled with the same -O3 -march=native.

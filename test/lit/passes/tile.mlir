@@ -36,3 +36,17 @@ func.func @unsplit(%q: tensor<?x?x4x16xf32>, %v: tensor<?x?x4x3xf32>) -> tensor<
   %o, %s = mixer.recurrence identity bidirectional %q, %q, %v : (tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32>, tensor<?x?x4x3xf32>) -> (tensor<?x?x4x3xf32>, tensor<?x4x16x3xf32>)
   return %o : tensor<?x?x4x3xf32>
 }
+
+// -----
+
+// With mixer.chunk, `schedule=chunked` picks the SSD form; `recurrent` keeps the sweep.
+// RUN: mixer-opt %s --mixer-chunk --mixer-tile="schedule=chunked" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=CHUNKED
+// RUN: mixer-opt %s --mixer-chunk --mixer-tile="schedule=recurrent" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=RECURRENT
+// CHUNKED-LABEL: func.func @ssd
+// CHUNKED: {mixer.chunk = {algorithm = "ssd", size = 64 : i64}, mixer.schedule = {algorithm = "chunked_ssd", chunk = 64 : i64, k = 32 : i64, threads = 2 : i64, v_block = {{[0-9]+}} : i64}}
+// RECURRENT-LABEL: func.func @ssd
+// RECURRENT: mixer.schedule = {algorithm = "recurrent"
+func.func @ssd(%q: tensor<?x?x4x32xf32>, %v: tensor<?x?x4x32xf32>, %g: tensor<?x?x4xf32>) -> tensor<?x?x4x32xf32> {
+  %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%g) : (tensor<?x?x4x32xf32>, tensor<?x?x4x32xf32>, tensor<?x?x4x32xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x32xf32>, tensor<?x4x32x32xf32>)
+  return %o : tensor<?x?x4x32xf32>
+}

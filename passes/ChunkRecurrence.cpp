@@ -1,0 +1,31 @@
+// Picks the chunked algorithm per structure and records it in `mixer.chunk`.
+#include "passes/Passes.h"
+
+namespace mixc {
+#define GEN_PASS_DEF_MIXERCHUNK
+#include "passes/Passes.h.inc"
+} // namespace mixc
+
+using namespace mlir;
+using namespace mixc::mixer;
+
+namespace {
+struct ChunkRecurrence : mixc::impl::MixerChunkBase<ChunkRecurrence> {
+  using MixerChunkBase::MixerChunkBase;
+
+  void runOnOperation() override {
+    if (chunkSize < 1 || chunkSize > 256) {
+      getOperation().emitError() << "mixer-chunk: chunk-size must be in [1, 256], got " << (int)chunkSize;
+      return signalPassFailure();
+    }
+    getOperation().walk([&](RecurrenceOp op) {
+      Structure s = op.getStructure();
+      bool ssd = s == Structure::identity || s == Structure::const_scalar || s == Structure::scalar;
+      if (!ssd || op.getBonus() || op.getNormalizerKind() == Normalizer::mlstm) return;
+      Builder b(op.getContext());
+      op->setAttr("mixer.chunk", b.getDictionaryAttr({b.getNamedAttr("algorithm", b.getStringAttr("ssd")),
+                                                      b.getNamedAttr("size", b.getI64IntegerAttr(chunkSize))}));
+    });
+  }
+};
+} // namespace

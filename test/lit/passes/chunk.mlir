@@ -1,0 +1,30 @@
+// RUN: mixer-opt %s --mixer-chunk --split-input-file --verify-diagnostics | FileCheck %s
+// RUN: mixer-opt %s --mixer-chunk="chunk-size=32" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=C32
+
+// Identity and scalar decays take the SSD form.
+// CHECK-LABEL: func.func @scalar
+// CHECK: mixer.recurrence scalar forward {{.*}} {mixer.chunk = {algorithm = "ssd", size = 64 : i64}}
+// C32-LABEL: func.func @scalar
+// C32: {mixer.chunk = {algorithm = "ssd", size = 32 : i64}}
+func.func @scalar(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2xf32>) -> tensor<?x?x2x4xf32> {
+  %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%g) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o : tensor<?x?x2x4xf32>
+}
+
+// CHECK-LABEL: func.func @identity
+// CHECK: mixer.recurrence identity reverse {{.*}} {mixer.chunk = {algorithm = "ssd", size = 64 : i64}}
+func.func @identity(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>) -> tensor<?x?x2x4xf32> {
+  %o, %s = mixer.recurrence identity reverse %q, %q, %v : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o : tensor<?x?x2x4xf32>
+}
+
+// Structures without a chunked form here, the bonus and mLSTM stay recurrent.
+// CHECK-LABEL: func.func @not_chunked
+// CHECK-NOT: mixer.chunk
+// CHECK: return
+func.func @not_chunked(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2x8xf32>, %f: tensor<?x?x2xf32>, %u: tensor<1x1x2x8xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>) {
+  %o1, %s1 = mixer.recurrence vector forward %q, %q, %v decay(%g) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x8xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  %o2, %s2 = mixer.recurrence scalar forward %q, %q, %v decay(%f) bonus(%u) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>, tensor<1x1x2x8xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  %o3, %s3, %m3 = mixer.recurrence scalar forward %q, %q, %v decay(%f) igate(%f) normalizer mlstm : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x5xf32>, tensor<?x2xf32>)
+  return %o1, %o2, %o3 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>
+}
