@@ -29,11 +29,10 @@ shape_for() {
   echo
   echo "| spec | shape | mixc ms | GFLOP/s | plain ms | x plain | reference ms | x reference | command |"
   echo "|---|---|---|---|---|---|---|---|---|"
-  for spec in "$root"/examples/*.mixer; do
-    name=$(basename "$spec" .mixer)
-    shape=$(shape_for "$name")
-    cmd="mixc bench examples/$name.mixer --shape $shape --threads $threads --repeats 7"
-    res=$("$mixc" bench "$spec" --shape "$shape" --threads "$threads" --repeats 7)
+  row() { # spec name shape schedule
+    local spec=$1 name=$2 shape=$3 schedule=$4
+    cmd="mixc bench examples/$name.mixer --shape $shape --threads $threads --repeats 7 --schedule=$schedule"
+    res=$("$mixc" bench "$spec" --shape "$shape" --threads "$threads" --repeats 7 --schedule="$schedule")
     k=$(echo "$res" | awk '/mixc cpu kernel/ {print $4, $6}')
     p=$(echo "$res" | awk '/plain -O3/ {print $6, $11}' | tr -d '(x')
     r=$(echo "$res" | awk '/float64 reference/ {print $5, $10}' | tr -d '(x')
@@ -41,6 +40,21 @@ shape_for() {
     read -r pms px <<<"$p"
     read -r rms rx <<<"$r"
     echo "| $name | $shape | $kms | $kgf | $pms | $px | $rms | $rx | \`$cmd\` |"
+  }
+  for spec in "$root"/examples/*.mixer; do
+    name=$(basename "$spec" .mixer)
+    row "$spec" "$name" "$(shape_for "$name")" auto
+  done
+  echo
+  echo "The chunked (SSD) schedule where the structure has one, against the recurrent sweep that"
+  echo "\`auto\` picks today, same machine and run:"
+  echo
+  echo "| spec | shape | mixc ms | GFLOP/s | plain ms | x plain | reference ms | x reference | command |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for spec in "$root"/examples/*.mixer; do
+    name=$(basename "$spec" .mixer)
+    "$mixc" check "$spec" --schedule=chunked | grep -q chunked_ssd || continue
+    for schedule in recurrent chunked; do row "$spec" "$name" "$(shape_for "$name")" "$schedule"; done
   done
 } > "$out"
 cat "$out"

@@ -609,7 +609,7 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
     alignas(64) float st[K][VB];
     // Kt is K transposed, so that Q K^T accumulates rows of A (a float sum is
     // not reassociated, so a dot product along K would not vectorize).
-    alignas(64) float Q[C][K], Kc[C][K], Kt[K][C], Vc[C][VB], A[C][C], oo[VB];
+    alignas(64) float Q[C][K], Kt[K][C], Vc[C][VB], A[C][C];
     float cum[C], g[C];
     for (int i = 0; i < K; ++i) {
       for (int j = 0; j < VB; ++j)
@@ -622,52 +622,87 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
       for (int u = 0; u < L; ++u) {
         const int64_t step = c0 + u, t = p.reverse ? T - 1 - step : step;
         rowOf(b, t, h, r);
-        for (int i = 0; i < K; ++i) Q[u][i] = r.q[i], Kc[u][i] = r.k[i], Kt[i][u] = r.k[i];
+        for (int i = 0; i < K; ++i) Q[u][i] = r.q[i], Kt[i][u] = r.k[i];
         for (int j = 0; j < VB; ++j) Vc[u][j] = j < width ? r.v[j0 + j] : 0.f;
         g[u] = S == Structure::identity ? 0.f : LogDecay ? r.decay[0] : safeLog(r.decay[0]);
       }
       float acc = 0.f;
       for (int u = 0; u < L; ++u) cum[u] = acc += g[u];
       const float bL = cum[L - 1];
-      // A = (Q K^T) . M . exp(b_i - b_j), j <= i (whole rows; the mask is
-      // applied by only reading j <= i below).
-      for (int i = 0; i < L; ++i) {
-        for (int j = 0; j < C; ++j) A[i][j] = 0.f;
+      // The three products below are register-blocked over R rows: R output
+      // rows accumulate together, so each streamed row is loaded once per R
+      // rows and R x (VB / lanes) independent FMA chains hide the latency.
+      constexpr int R = 4;
+      // A = (Q K^T) . M . exp(b_i - b_j), masked to j <= i: only the columns up
+      // to the block's diagonal (rounded up to 16) are computed.
+      for (int i0 = 0; i0 < L; i0 += R) {
+        const int jMax = std::min(C, (i0 + R + 15) / 16 * 16);
+        alignas(64) float acc[R][C];
+        for (int r2 = 0; r2 < R; ++r2)
+          for (int j = 0; j < jMax; ++j) acc[r2][j] = 0.f;
         for (int k = 0; k < K; ++k) {
-          const float qk = Q[i][k];
-          for (int j = 0; j < C; ++j) A[i][j] += qk * Kt[k][j];
+          const float *kt = Kt[k];
+          for (int r2 = 0; r2 < R; ++r2) {
+            const float qk = i0 + r2 < L ? Q[i0 + r2][k] : 0.f;
+            for (int j = 0; j < jMax; ++j) acc[r2][j] += qk * kt[j];
+          }
         }
-        if (S != Structure::identity)
-          for (int j = 0; j < C; ++j) A[i][j] *= fastExp(std::min(cum[i] - cum[std::min(j, L - 1)], 0.f));
+        for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
+          const int i = i0 + r2;
+          for (int j = 0; j < jMax; ++j) {
+            float e = S == Structure::identity ? 1.f : fastExp(std::min(cum[i] - cum[std::min(j, L - 1)], 0.f));
+            A[i][j] = j <= i ? acc[r2][j] * e : 0.f;
+          }
+        }
       }
-      for (int i = 0; i < L; ++i) {
-        for (int j = 0; j < VB; ++j) oo[j] = 0.f;
+      // O = Diag(exp(b)) Q S + A V, R rows at a time.
+      for (int i0 = 0; i0 < L; i0 += R) {
+        alignas(64) float acc[R][VB];
+        for (int r2 = 0; r2 < R; ++r2)
+          for (int j = 0; j < VB; ++j) acc[r2][j] = 0.f;
         for (int k = 0; k < K; ++k) {
-          const float qk = Q[i][k];
-          for (int j = 0; j < VB; ++j) oo[j] += qk * st[k][j];
+          const float *sk = st[k];
+          for (int r2 = 0; r2 < R; ++r2) {
+            const float qk = i0 + r2 < L ? Q[i0 + r2][k] : 0.f;
+            for (int j = 0; j < VB; ++j) acc[r2][j] += qk * sk[j];
+          }
         }
-        const float e = S == Structure::identity ? 1.f : fastExp(cum[i]);
-        for (int j = 0; j < VB; ++j) oo[j] *= e;
-        for (int jj = 0; jj <= i; ++jj) {
-          const float a = A[i][jj];
-          for (int j = 0; j < VB; ++j) oo[j] += a * Vc[jj][j];
+        for (int r2 = 0; r2 < R; ++r2) {
+          const float e = S == Structure::identity || i0 + r2 >= L ? 1.f : fastExp(cum[i0 + r2]);
+          for (int j = 0; j < VB; ++j) acc[r2][j] *= e;
         }
-        const int64_t step = c0 + i, t = p.reverse ? T - 1 - step : step;
-        float *out = p.o + ((b * T + t) * H + h) * V + j0;
-        for (int j = 0; j < width; ++j) out[j] = p.scale * oo[j];
+        const int jEnd = std::min(i0 + R, L);
+        for (int jj = 0; jj < jEnd; ++jj) {
+          const float *vj = Vc[jj];
+          for (int r2 = 0; r2 < R; ++r2) {
+            const float a = i0 + r2 < L ? A[i0 + r2][jj] : 0.f;
+            for (int j = 0; j < VB; ++j) acc[r2][j] += a * vj[j];
+          }
+        }
+        for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
+          const int64_t step = c0 + i0 + r2, t = p.reverse ? T - 1 - step : step;
+          float *out = p.o + ((b * T + t) * H + h) * V + j0;
+          for (int j = 0; j < width; ++j) out[j] = p.scale * acc[r2][j];
+        }
       }
-      // S <- exp(b_L) S + (Diag(exp(b_L - b)) K)^T V
+      // S <- exp(b_L) S + (Diag(exp(b_L - b)) K)^T V, R rows of S at a time.
       if (S != Structure::identity)
         for (int u = 0; u < L; ++u) g[u] = fastExp(bL - cum[u]);
       const float eL = S == Structure::identity ? 1.f : fastExp(bL);
-      for (int k = 0; k < K; ++k) {
-        alignas(64) float row[VB];
-        for (int j = 0; j < VB; ++j) row[j] = eL * st[k][j];
+      for (int k0 = 0; k0 < K; k0 += R) {
+        alignas(64) float acc[R][VB];
+        for (int r2 = 0; r2 < R; ++r2)
+          for (int j = 0; j < VB; ++j) acc[r2][j] = k0 + r2 < K ? eL * st[k0 + r2][j] : 0.f;
         for (int u = 0; u < L; ++u) {
-          const float w = S == Structure::identity ? Kc[u][k] : g[u] * Kc[u][k];
-          for (int j = 0; j < VB; ++j) row[j] += w * Vc[u][j];
+          const float *vu = Vc[u];
+          const float gu = S == Structure::identity ? 1.f : g[u];
+          for (int r2 = 0; r2 < R; ++r2) {
+            const float w = k0 + r2 < K ? gu * Kt[k0 + r2][u] : 0.f;
+            for (int j = 0; j < VB; ++j) acc[r2][j] += w * vu[j];
+          }
         }
-        for (int j = 0; j < VB; ++j) st[k][j] = row[j];
+        for (int r2 = 0; r2 < R && k0 + r2 < K; ++r2)
+          for (int j = 0; j < VB; ++j) st[k0 + r2][j] = acc[r2][j];
       }
     }
     for (int i = 0; i < K; ++i)
