@@ -19,8 +19,11 @@ using namespace mlir;
 using namespace mixc::mixer;
 
 namespace {
-// State size (K x state columns) from which `auto` prefers the chunked form.
-constexpr int64_t kChunkedMinState = 1 << 30; // not yet measured to win: recurrent everywhere
+// From this many keys `auto` prefers the chunked form: measured on the 2-core
+// AVX-512 machine of bench/results/cpu.md, chunked SSD is 1.3-1.6x faster at
+// K = 128 and 256 (the state outgrows L1 and the sweep's blocks narrow), on par
+// or slower at K = 64 and 32.
+constexpr int64_t kChunkedMinKeys = 128;
 
 struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
   using MixerTileForTargetBase::MixerTileForTargetBase;
@@ -54,10 +57,16 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // (batch is only known at run time; the runtime adds it to the split).
       while (vBlock > w && H * ((Vs + vBlock - 1) / vBlock) < cores) vBlock -= w;
       // Chunked where the chunk pass allowed it and, under `auto`, where the
-      // state is large enough for the chunk's matrix products to beat the
-      // per-token sweep (measured: bench/results/cpu.md).
+      // keys are many enough for the chunk's matrix products to beat the
+      // per-token sweep.
       auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
-      bool chunked = chunk && (schedule == "chunked" || (schedule == "auto" && K * Vs >= kChunkedMinState));
+      bool chunked = chunk && (schedule == "chunked" || (schedule == "auto" && K >= kChunkedMinKeys));
+      if (chunked) {
+        // Every value block recomputes the chunk's Q K^T: take the blocks as
+        // wide as the cores allow.
+        vBlock = ((Vs + w - 1) / w) * w;
+        while (vBlock > w && H * ((Vs + vBlock - 1) / vBlock) < cores) vBlock -= w;
+      }
       Builder b(op.getContext());
       SmallVector<NamedAttribute> attrs = {
           b.getNamedAttr("algorithm", b.getStringAttr(chunked ? "chunked_ssd" : "recurrent")),

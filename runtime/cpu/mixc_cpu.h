@@ -40,9 +40,21 @@ inline int &kernelThreads() {
   return n;
 }
 
+// Flushes denormals to zero while in scope (x86): products of decayed values
+// reach the denormal range, where every operation is many times slower; a
+// value below 1e-38 is zero for every purpose here.
+struct FlushDenormals {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned saved = __builtin_ia32_stmxcsr();
+  FlushDenormals() { __builtin_ia32_ldmxcsr(saved | 0x8040); }
+  ~FlushDenormals() { __builtin_ia32_ldmxcsr(saved); }
+#endif
+};
+
 template <typename F> void parallelFor(int64_t n, int threads, F f) {
   threads = (int)std::max<int64_t>(1, std::min<int64_t>(threads, n));
   if (threads == 1) {
+    FlushDenormals ftz;
     for (int64_t i = 0; i < n; ++i) f(i);
     return;
   }
@@ -50,6 +62,7 @@ template <typename F> void parallelFor(int64_t n, int threads, F f) {
   std::vector<std::thread> pool;
   for (int w = 0; w < threads; ++w)
     pool.emplace_back([&] {
+      FlushDenormals ftz;
       for (int64_t i; (i = next.fetch_add(1)) < n;) f(i);
     });
   for (auto &t : pool) t.join();
@@ -606,10 +619,15 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
   parallelFor(B * H * blocks, threads, [&](int64_t task) {
     const int64_t blk = task % blocks, bh = task / blocks, b = bh / H, h = bh % H;
     const int64_t j0 = blk * VB, width = std::min<int64_t>(VB, V - j0);
-    alignas(64) float st[K][VB];
-    // Kt is K transposed, so that Q K^T accumulates rows of A (a float sum is
-    // not reassociated, so a dot product along K would not vectorize).
-    alignas(64) float Q[C][K], Kt[K][C], Vc[C][VB], A[C][C];
+    // The state block, Q and Kt grow with K (Based's feature map gives K in
+    // the thousands): they live on the heap, the C x C and C x VB tiles on the
+    // stack. Kt is K transposed, so that Q K^T accumulates rows of A (a float
+    // sum is not reassociated, so a dot product along K would not vectorize).
+    std::vector<float> heap((size_t)K * VB + (size_t)C * K + (size_t)K * C);
+    auto *st = reinterpret_cast<float(*)[VB]>(heap.data());
+    auto *Q = reinterpret_cast<float(*)[K]>(heap.data() + (size_t)K * VB);
+    auto *Kt = reinterpret_cast<float(*)[C]>(heap.data() + (size_t)K * VB + (size_t)C * K);
+    alignas(64) float Vc[C][VB], A[C][C];
     float cum[C], g[C];
     for (int i = 0; i < K; ++i) {
       for (int j = 0; j < VB; ++j)

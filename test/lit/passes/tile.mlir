@@ -50,3 +50,20 @@ func.func @ssd(%q: tensor<?x?x4x32xf32>, %v: tensor<?x?x4x32xf32>, %g: tensor<?x
   %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%g) : (tensor<?x?x4x32xf32>, tensor<?x?x4x32xf32>, tensor<?x?x4x32xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x32xf32>, tensor<?x4x32x32xf32>)
   return %o : tensor<?x?x4x32xf32>
 }
+
+// -----
+
+// Under `auto` the cost model picks the chunked form from 128 keys on.
+// RUN: mixer-opt %s --mixer-chunk --mixer-tile --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=AUTO
+// AUTO-LABEL: func.func @many_keys
+// AUTO: mixer.schedule = {algorithm = "chunked_ssd", chunk = 64 : i64, k = 128 : i64
+// AUTO-LABEL: func.func @few_keys
+// AUTO: mixer.schedule = {algorithm = "recurrent", k = 64 : i64
+func.func @many_keys(%q: tensor<?x?x4x128xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
+  %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%g) : (tensor<?x?x4x128xf32>, tensor<?x?x4x128xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x128x64xf32>)
+  return %o : tensor<?x?x4x64xf32>
+}
+func.func @few_keys(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
+  %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%g) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o : tensor<?x?x4x64xf32>
+}
