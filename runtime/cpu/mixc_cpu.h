@@ -522,12 +522,11 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       if constexpr (S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector))
         for (int i = 0; i < K; ++i) dvec[i] = LogDecay ? fastExp(r.decay[i]) : r.decay[i];
       if constexpr (S == Structure::dplr) {
-        const float *av = r.a, *bv = r.b;
+        const float *av = r.a;
         const float dScalar = Diag == DiagKind::scalar ? (LogDecay ? fastExp(r.decay[0]) : r.decay[0]) : 1.f;
         // w = b^T S with kLanes independent partial sums (an FMA chain per
         // vector would wait on its own latency), then the update.
         // w = b^T S of this token was gathered by the previous sweep.
-        (void)bv;
         for (int u = 0; u < kLanes; ++u)
           for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
         for (int u = 0; u < wLanes; ++u)
@@ -601,8 +600,6 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
   });
 }
 
-inline int64_t Vs(const ScanArgs &p) { return p.Vs; }
-
 // The chunked schedule for identity and scalar decays (the SSD form of
 // mixers.md): per chunk of C tokens, with b the cumulative log-decay,
 //   O = ((Q K^T) . M . exp(b_i - b_j)) V + Diag(exp(b)) Q S,
@@ -631,7 +628,7 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
     float cum[C], g[C];
     for (int i = 0; i < K; ++i) {
       for (int j = 0; j < VB; ++j)
-        st[i][j] = (p.init && j < width) ? p.init[((b * H + h) * K + i) * Vs(p) + j0 + j] : 0.f;
+        st[i][j] = (p.init && j < width) ? p.init[((b * H + h) * K + i) * p.Vs + j0 + j] : 0.f;
       for (int u = 0; u < C; ++u) Kt[i][u] = 0.f; // columns past a short last chunk are computed, never read
     }
     TokenRow<K, VIN> r;
@@ -724,7 +721,7 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
       }
     }
     for (int i = 0; i < K; ++i)
-      for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * Vs(p) + j0 + j] = st[i][j];
+      for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * p.Vs + j0 + j] = st[i][j];
   });
 }
 
