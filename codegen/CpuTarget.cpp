@@ -93,13 +93,15 @@ private:
   std::string fresh(const char *prefix) { return prefix + std::to_string(counter++); }
 
   // A value varies per token when it is (or is computed from) a per-token input.
+  // A scan's output o also has a row per token, for what follows the scan.
   bool isToken(Value v) {
     if (auto arg = dyn_cast<BlockArgument>(v)) {
       auto t = cast<RankedTensorType>(arg.getType());
       return t.getRank() >= 3 && ShapedType::isDynamic(t.getDimSize(1));
     }
     Operation *op = v.getDefiningOp();
-    if (!isa<MapOp, BinaryOp>(op)) return false;
+    if (auto r = dyn_cast<RecurrenceOp>(op)) return v == r.getO();
+    if (!isa<MapOp, BinaryOp, NormalizeOp>(op)) return false;
     return llvm::any_of(op->getOperands(), [&](Value x) { return isToken(x); });
   }
   // Feature width of one row: the dimensions after [B, T, H] (or [1, 1, H]).
@@ -181,6 +183,15 @@ std::string Printer::rowOf(Value v, const std::string &dest) {
   } else if (isa<BlockArgument>(v)) {
     declare();
     os << "    readRow(inputs[" << argIndex.lookup(v) << "], b, t, h, " << n << ", " << w << ");\n";
+  } else if (isa<RecurrenceOp>(v.getDefiningOp())) {
+    os << "    const float *" << n << " = " << buffers.lookup(v) << ".ptr() + ((b * T + t) * " << type.getDimSize(2)
+       << " + h) * " << w << ";\n";
+  } else if (auto nop = dyn_cast<NormalizeOp>(v.getDefiningOp())) {
+    std::string in = rowOf(nop.getInput());
+    declare();
+    os << "    {\n      float inv = " << llvm::formatv("{0:e}", nop.getScale().convertToDouble()).str() << "f / (" << in
+       << "[" << w << "] + " << llvm::formatv("{0:e}", nop.getEps().convertToDouble()).str()
+       << "f);\n      for (int j = 0; j < " << w << "; ++j) " << n << "[j] = " << in << "[j] * inv;\n    }\n";
   } else if (auto m = dyn_cast<MapOp>(v.getDefiningOp())) {
     std::string in = rowOf(m.getInput());
     int64_t win = rowWidth(m.getInput());
@@ -368,8 +379,31 @@ FailureOr<CpuKernelSource> Printer::run() {
       if (failed(emitRecurrence(r))) return failure();
     } else if (isa<func::ReturnOp>(op)) {
       for (auto [i, v] : llvm::enumerate(op.getOperands())) {
-        const std::string &b = buffer(v);
-        os << "  store(" << b << ", outputs[" << i << "]);\n";
+        if (isToken(v) && !isa<RecurrenceOp>(v.getDefiningOp())) {
+          // What follows the scans (normalize, skip, the bidirectional
+          // correction) runs row by row in one parallel pass.
+          llvm::SmallVector<Value> stack{v};
+          llvm::DenseSet<Value> seen;
+          while (!stack.empty()) {
+            Value x = stack.pop_back_val();
+            if (!seen.insert(x).second) continue;
+            if (!isToken(x)) buffer(x);
+            else if (Operation *d = x.getDefiningOp(); d && !isa<RecurrenceOp>(d))
+              for (Value y : d->getOperands()) stack.push_back(y);
+          }
+          auto type = cast<RankedTensorType>(v.getType());
+          int64_t H = type.getDimSize(2), w = rowWidth(v);
+          std::string outName = fresh("e");
+          os << "  Buffer " << outName << "({B, T, " << H << ", " << w << "});\n";
+          os << "  parallelFor(B * T * " << H << ", threads, [&](int64_t row) {\n";
+          os << "    const int64_t b = row / (T * " << H << "), t = (row / " << H << ") % T, h = row % " << H << ";\n";
+          rows.clear();
+          std::string x = rowOf(v, outName + ".ptr() + row * " + std::to_string(w));
+          (void)x;
+          os << "  });\n";
+          buffers[v] = outName;
+        }
+        os << "  store(" << buffer(v) << ", outputs[" << i << "]);\n";
       }
     } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp>(op)) {
       return op.emitOpError() << "is not supported by the CPU target";
