@@ -268,6 +268,8 @@ struct Problem {
   sp::MixerDesc desc;
   Shape shape;
   mixc::NamedArrays inputs;
+  std::unique_ptr<mlir::MLIRContext> ctx = std::make_unique<mlir::MLIRContext>();
+  mlir::OwningOpRef<mlir::ModuleOp> module; // lowered once, at the inputs' sizes
 };
 
 Problem prepare(bool allowInputsDir) {
@@ -310,13 +312,13 @@ Problem prepare(bool allowInputsDir) {
     }
     for (auto &[name, arr] : inputs)
       for (double &x : arr.data) x = roundTo(x, dtypeOpt);
+    p.module = lower(*p.ctx, p.src, desc, shape.sizes);
     return p;
   }
-  mlir::MLIRContext ctx;
-  auto module = lower(ctx, p.src, desc, shape.sizes);
+  p.module = lower(*p.ctx, p.src, desc, shape.sizes);
   std::mt19937_64 rng(seedOpt);
   std::normal_distribution<double> normal(0.0, 1.0);
-  for (const mixc::ArgumentSpec &a : mixc::argumentSpecs(theFunc(*module))) {
+  for (const mixc::ArgumentSpec &a : mixc::argumentSpecs(theFunc(*p.module))) {
     if (a.isState && !initOpt) continue;
     std::vector<int64_t> s = a.shape;
     if (s[0] < 0) s[0] = shape.B;
@@ -520,12 +522,11 @@ int runRun() {
   if (targetOpt == "cpu" && dtypeOpt != "f32" && dtypeOpt != "bf16")
     die("--dtype: the CPU target takes f32 or bf16, not " + dtypeOpt);
   Problem p = prepare(true);
-  mlir::MLIRContext ctx;
-  auto module = lower(ctx, p.src, p.desc, p.shape.sizes);
+  mlir::ModuleOp module = *p.module;
 
   if (targetOpt == "reference") {
     printHeader(p, "reference (float64, token by token)");
-    ReferenceRun ref = runReferenceOn(theFunc(*module), p, !noCheck);
+    ReferenceRun ref = runReferenceOn(theFunc(module), p, !noCheck);
     outs() << format("  ran in %.1f ms", ref.ms);
     if (!noCheck) outs() << format(", checked in %.1f ms", ref.checkMs);
     outs() << "\n";
@@ -548,7 +549,7 @@ int runRun() {
 
   int threads = threadCount();
   printHeader(p, "cpu (" + std::to_string(threads) + " threads)");
-  CpuKernel k = buildCpuKernel(*module, threads);
+  CpuKernel k = buildCpuKernel(module, threads);
   outs() << format("  kernel %s (%s, %.0f ms)\n", k.loaded.path.c_str(), k.loaded.cached ? "cached" : "compiled",
                    k.compileMs);
   KernelCall call = makeCall(k, p);
@@ -560,7 +561,7 @@ int runRun() {
   if (!noCheck) {
     // The reference sees the same (rounded) inputs; fp32 must be well under
     // 1e-4, bf16 inputs under 1e-2 (the kernel accumulates in fp32 either way).
-    ReferenceRun ref = runReferenceOn(theFunc(*module), p, false);
+    ReferenceRun ref = runReferenceOn(theFunc(module), p, false);
     double tol = dtypeOpt == "bf16" ? 1e-2 : 1e-4;
     for (auto &[name, want] : ref.outputs) {
       const mixc::ref::Array &got = outputs.at(name);
@@ -584,11 +585,10 @@ int runBench() {
   if (benchTarget != "cpu") die("--target: unknown target '" + benchTarget + "' (available: cpu)");
   if (dtypeOpt != "f32" && dtypeOpt != "bf16") die("--dtype: the CPU target takes f32 or bf16, not " + dtypeOpt);
   Problem p = prepare(false);
-  mlir::MLIRContext ctx;
-  auto module = lower(ctx, p.src, p.desc, p.shape.sizes);
+  mlir::ModuleOp module = *p.module;
   int threads = threadCount();
   printHeader(p, "cpu (" + std::to_string(threads) + " threads)");
-  CpuKernel k = buildCpuKernel(*module, threads);
+  CpuKernel k = buildCpuKernel(module, threads);
   KernelCall call = makeCall(k, p);
   auto timeIt = [&](mixc_kernel_fn fn) {
     callKernel(fn, call, threads); // warm up
@@ -601,7 +601,7 @@ int runBench() {
     return median(ms);
   };
   double kernelMs = timeIt(k.loaded.fn), plainMs = timeIt(k.loaded.plain);
-  ReferenceRun ref = runReferenceOn(theFunc(*module), p, false);
+  ReferenceRun ref = runReferenceOn(theFunc(module), p, false);
   // 4 K V FLOPs per token and head (decay, write, readout) is the common count.
   const Shape &s = p.shape;
   double flops = 4.0 * s.B * s.T * s.sizes.H * sp::dimSize(p.desc.keyDim, s.sizes) * s.sizes.V;
