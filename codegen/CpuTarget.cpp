@@ -326,12 +326,16 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   os << "    if (plain) scanPlain<" << K << ", " << V << ">(p, " << st << ", " << dk << ", " << bonus << ", " << ml
      << ", " << hasDt << ", " << logD << ", threads, " << r << "_row);\n";
   StringRef algorithm = cast<StringAttr>(schedule.get("algorithm")).getValue();
+  // v = append_one(x): the ones column is scanned as a K-vector beside the blocks.
+  auto appendOne = op.getV().getDefiningOp<MapOp>();
+  bool onesColumn = appendOne && appendOne.getFn() == UnaryFn::append_one && !mlstm && s != Structure::elementwise;
   if (algorithm == "chunked_ssd")
     os << "    else scanChunkedSSD<" << st << ", " << K << ", " << V << ", " << vBlock << ", "
        << cast<IntegerAttr>(schedule.get("chunk")).getInt() << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
   else
     os << "    else scanRecurrent<" << st << ", " << K << ", " << V << ", " << vBlock << ", " << dk << ", " << bonus
-       << ", " << ml << ", " << hasDt << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
+       << ", " << ml << ", " << hasDt << ", " << logD << ", " << (onesColumn ? "true" : "false") << ">(p, threads, "
+       << r << "_row);\n  }\n";
   buffers[op.getO()] = r + "_o";
   buffers[op.getFinalState()] = r + "_state";
   if (op.getFinalM()) buffers[op.getFinalM()] = r + "_m";

@@ -48,14 +48,21 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
       int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), Vs = stateType.getDimSize(3);
       int64_t w = std::max(1, (int)vectorWidth);
+      // mLSTM's n and a sum normalizer's ones column are scanned beside the
+      // blocks, as a K-vector: only the other columns are blocked.
+      auto appendOne = op.getV().getDefiningOp<MapOp>();
+      bool sideColumn = op.getNormalizerKind() == Normalizer::mlstm ||
+                        (appendOne && appendOne.getFn() == UnaryFn::append_one &&
+                         op.getStructure() != Structure::elementwise);
+      const int64_t blocked = sideColumn ? Vs - 1 : Vs;
       // As many value columns as keep the K x VB block of the state within
       // the L1 budget (the per-token gates are then computed once per block
       // and token), at least one vector register, no more than V needs.
       int64_t budget = std::max<int64_t>(w, (l1Bytes / 4 / std::max<int64_t>(K, 1)) / w * w);
-      int64_t vBlock = std::min<int64_t>(budget, ((Vs + w - 1) / w) * w);
+      int64_t vBlock = std::min<int64_t>(budget, ((blocked + w - 1) / w) * w);
       // Narrow the block when (heads x blocks) alone cannot occupy the cores
       // (batch is only known at run time; the runtime adds it to the split).
-      while (vBlock > w && H * ((Vs + vBlock - 1) / vBlock) < cores) vBlock -= w;
+      while (vBlock > w && H * ((blocked + vBlock - 1) / vBlock) < cores) vBlock -= w;
       // Chunked where the chunk pass allowed it and, under `auto`, where the
       // keys are many enough for the chunk's matrix products to beat the
       // per-token sweep.

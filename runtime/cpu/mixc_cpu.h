@@ -442,12 +442,18 @@ struct ScanArgs {
 // block's output divides by it.
 // LogDecay: the token row carries log-decays (exponentiated here); false when
 // the spec gave the multiplicative decay itself, which is then used as is.
+// OnesColumn: the last value column is all ones (a sum normalizer turned into
+// a column); like mLSTM's n it is kept apart as a K-vector instead of widening
+// every block, and block 0 writes its readout.
 template <Structure S, int K, int VIN, int VB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt, bool LogDecay,
-          typename RowFn>
+          bool OnesColumn, typename RowFn>
 void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
   static_assert(LogDecay || !Mlstm, "the mLSTM stabilizer needs the log-decay");
+  static_assert(!(OnesColumn && (Mlstm || S == Structure::elementwise)), "no ones column here");
+  constexpr bool Side = Mlstm || OnesColumn; // the last state column lives in nvec
   const int64_t B = p.B, T = p.T, H = p.H, Vs = p.Vs;
-  const int64_t V = Mlstm ? Vs - 1 : Vs; // columns that are blocked
+  const int64_t V = Side ? Vs - 1 : Vs; // columns that are blocked
+  const int64_t oStride = OnesColumn ? Vs : V;
   const int64_t blocks = (V + VB - 1) / VB;
   parallelFor(B * H * blocks, threads, [&](int64_t task) {
     const int64_t blk = task % blocks, bh = task / blocks, b = bh / H, h = bh % H;
@@ -461,7 +467,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     for (int i = 0; i < K; ++i) {
       for (int j = 0; j < VB; ++j)
         st[i][j] = (p.init && j < width) ? p.init[((b * H + h) * K + i) * Vs + j0 + j] : 0.f;
-      if (Mlstm) nvec[i] = p.init ? p.init[((b * H + h) * K + i) * Vs + V] : 0.f;
+      if (Side) nvec[i] = p.init ? p.init[((b * H + h) * K + i) * Vs + V] : 0.f;
     }
     float m = Mlstm && p.initM ? p.initM[b * H + h] : 0.f;
     // The next token's row is computed before this token's sweep, so that a
@@ -504,9 +510,15 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
           decayScalar = LogDecay ? fastExp(g) : g;
         }
       }
+      float qu = 0.f, denPrev = 0.f, bn = 0.f;
+      if constexpr (OnesColumn) {
+        // The ones column before the update: what the bonus reads, and b^T n.
+        for (int i = 0; i < K; ++i) denPrev += q[i] * nvec[i];
+        if constexpr (S == Structure::dplr)
+          for (int i = 0; i < K; ++i) bn += r.b[i] * nvec[i];
+      }
       if constexpr (Bonus) {
         // o_t reads S_{t-1} plus the current write weighted by u.
-        float qu = 0.f;
         for (int i = 0; i < K; ++i) qu += q[i] * p.bonus[h * K + i] * k[i];
         for (int u = 0; u < kLanes; ++u)
           for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
@@ -589,12 +601,28 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         }
         outScale /= std::max(std::fabs(den), fastExp(-m));
       }
-      float *out = p.o + row * V + j0;
+      if constexpr (OnesColumn) {
+        // n <- A_t n + k, the same transition as every state column.
+        float den = 0.f;
+        for (int i = 0; i < K; ++i) {
+          float d = 1.f;
+          if constexpr (S == Structure::scalar || S == Structure::const_scalar) d = decayScalar;
+          if constexpr (S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector)) d = dvec[i];
+          if constexpr (S == Structure::dplr && Diag == DiagKind::scalar)
+            d = LogDecay ? fastExp(r.decay[0]) : r.decay[0];
+          float n = d * nvec[i] + k[i];
+          if constexpr (S == Structure::dplr) n += r.a[i] * bn;
+          nvec[i] = n;
+          den += q[i] * n;
+        }
+        if (blk == 0) p.o[row * oStride + V] = p.scale * (Bonus ? denPrev + qu : den);
+      }
+      float *out = p.o + row * oStride + j0;
       for (int j = 0; j < width; ++j) out[j] = outScale * oo[j];
     }
     for (int i = 0; i < K; ++i) {
       for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * Vs + j0 + j] = st[i][j];
-      if (Mlstm && blk == 0) p.state[((b * H + h) * K + i) * Vs + V] = nvec[i];
+      if (Side && blk == 0) p.state[((b * H + h) * K + i) * Vs + V] = nvec[i];
     }
     if (Mlstm && blk == 0) p.m[b * H + h] = m;
   });
