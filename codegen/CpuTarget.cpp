@@ -114,6 +114,7 @@ private:
 
   const std::string &buffer(Value v);
   std::string rowOf(Value v, const std::string &dest = "");
+  std::string rowExpr(Value v, const std::string &j);
   LogicalResult emitRecurrence(RecurrenceOp op);
 };
 
@@ -161,6 +162,28 @@ const std::string &Printer::buffer(Value v) {
   return buffers[v] = n;
 }
 
+// A C++ expression for element `j` of `v`'s row: pointwise ops used once are
+// inlined into their user's loop (no array per intermediate value, one pass),
+// everything else is read from its row array.
+std::string Printer::rowExpr(Value v, const std::string &j) {
+  Operation *d = v.getDefiningOp();
+  auto inlinable = [&] {
+    if (!d || rows.count(v) || !v.hasOneUse() || !isToken(v)) return false;
+    if (auto m = dyn_cast<MapOp>(d)) return unaryExpr(m.getFn()) != nullptr;
+    if (auto bop = dyn_cast<BinaryOp>(d)) return bop.getFn() != BinaryFn::dot;
+    return false;
+  };
+  if (inlinable()) {
+    if (auto m = dyn_cast<MapOp>(d))
+      return std::string("([](float x) { return ") + unaryExpr(m.getFn()) + "; })(" + rowExpr(m.getInput(), j) + ")";
+    auto bop = cast<BinaryOp>(d);
+    std::string ja = rowWidth(bop.getLhs()) == 1 ? "0" : j, jb = rowWidth(bop.getRhs()) == 1 ? "0" : j;
+    return std::string("([](float a, float b) { return ") + binaryExpr(bop.getFn()) + "; })(" +
+           rowExpr(bop.getLhs(), ja) + ", " + rowExpr(bop.getRhs(), jb) + ")";
+  }
+  return rowOf(v) + "[" + (rowWidth(v) == 1 ? std::string("0") : j) + "]";
+}
+
 // The name of a float array holding `v` for row (b, t, h) inside the current
 // row function; per-head and constant values point into their Buffer. With
 // `dest`, a value computed here is written straight into that array (a field
@@ -193,7 +216,8 @@ std::string Printer::rowOf(Value v, const std::string &dest) {
        << "[" << w << "] + " << llvm::formatv("{0:e}", nop.getEps().convertToDouble()).str()
        << "f);\n      for (int j = 0; j < " << w << "; ++j) " << n << "[j] = " << in << "[j] * inv;\n    }\n";
   } else if (auto m = dyn_cast<MapOp>(v.getDefiningOp())) {
-    std::string in = rowOf(m.getInput());
+    bool pointwise = unaryExpr(m.getFn()) != nullptr;
+    std::string in = pointwise ? std::string() : rowOf(m.getInput());
     int64_t win = rowWidth(m.getInput());
     declare();
     switch (m.getFn()) {
@@ -203,22 +227,26 @@ std::string Printer::rowOf(Value v, const std::string &dest) {
     case UnaryFn::append_one:
       os << "    std::copy_n(" << in << ", " << win << ", " << n << ");\n    " << n << "[" << win << "] = 1.f;\n";
       break;
-    default:
-      os << "    for (int j = 0; j < " << w << "; ++j) {\n      float x = " << in << "[j];\n      " << n
+    default: {
+      // The whole pointwise chain below this value, in one loop.
+      std::string e = rowExpr(v.getDefiningOp()->getOperand(0), "j");
+      os << "    for (int j = 0; j < " << w << "; ++j) {\n      float x = " << e << ";\n      " << n
          << "[j] = " << unaryExpr(m.getFn()) << ";\n    }\n";
+    }
     }
   } else {
     auto bop = cast<BinaryOp>(v.getDefiningOp());
-    std::string a = rowOf(bop.getLhs()), b = rowOf(bop.getRhs());
     int64_t wa = rowWidth(bop.getLhs()), wb = rowWidth(bop.getRhs());
-    declare();
     if (bop.getFn() == BinaryFn::dot) {
+      std::string a = rowOf(bop.getLhs()), b = rowOf(bop.getRhs());
+      declare();
       os << "    " << n << "[0] = 0.f;\n    for (int j = 0; j < " << wa << "; ++j) " << n << "[0] += " << a << "[j] * "
          << b << "[j];\n";
     } else {
-      os << "    for (int j = 0; j < " << w << "; ++j) {\n      float a = " << a << (wa == 1 ? "[0]" : "[j]")
-         << ", b = " << b << (wb == 1 ? "[0]" : "[j]") << ";\n      " << n << "[j] = " << binaryExpr(bop.getFn())
-         << ";\n    }\n";
+      std::string ea = rowExpr(bop.getLhs(), wa == 1 ? "0" : "j"), eb = rowExpr(bop.getRhs(), wb == 1 ? "0" : "j");
+      declare();
+      os << "    for (int j = 0; j < " << w << "; ++j) {\n      float a = " << ea << ", b = " << eb << ";\n      " << n
+         << "[j] = " << binaryExpr(bop.getFn()) << ";\n    }\n";
     }
   }
   return rows[v] = n;
@@ -399,12 +427,15 @@ FailureOr<CpuKernelSource> Printer::run() {
           int64_t H = type.getDimSize(2), w = rowWidth(v);
           std::string outName = fresh("e");
           os << "  Buffer " << outName << "({B, T, " << H << ", " << w << "});\n";
-          os << "  parallelFor(B * T * " << H << ", threads, [&](int64_t row) {\n";
+          // Rows in pieces: one task per row would make the threads fight
+          // over the task counter.
+          os << "  parallelRange(B * T * " << H << ", 256, [&](int64_t row0, int64_t row1) {\n";
+          os << "   for (int64_t row = row0; row < row1; ++row) {\n";
           os << "    const int64_t b = row / (T * " << H << "), t = (row / " << H << ") % T, h = row % " << H << ";\n";
           rows.clear();
           std::string x = rowOf(v, outName + ".ptr() + row * " + std::to_string(w));
           (void)x;
-          os << "  });\n";
+          os << "   }\n  });\n";
           buffers[v] = outName;
         }
         os << "  store(" << buffer(v) << ", outputs[" << i << "]);\n";
