@@ -16,7 +16,7 @@ typedef enum { MIXC_F32 = 0, MIXC_BF16 = 1 } mixc_dtype;
 
 typedef struct {
   void *data;                      /* NULL: an optional input left out (initial states) */
-  mixc_dtype dtype;
+  int32_t dtype;                   /* a mixc_dtype; any other value is refused */
   int32_t ndim;
   int64_t shape[MIXC_MAX_DIMS];
   int64_t strides[MIXC_MAX_DIMS];  /* in elements; any non-negative layout */

@@ -42,7 +42,8 @@ int main() {
   in[1].data = k.data();
   in[3] = tensor({B, T + 1, H, K}, g.data());
   call("shape g");
-  in[3] = tensor({B, T, H, K}, g.data(), (mixc_dtype)7);
+  in[3] = tensor({B, T, H, K}, g.data());
+  in[3].dtype = 7;
   call("dtype g");
   in[3] = tensor({B, T, H, K}, g.data());
   in[3].strides[1] = -4;
