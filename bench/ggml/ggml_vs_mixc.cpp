@@ -39,13 +39,7 @@ double timeMs(const std::function<void()> &f) {
 }
 
 mixc_tensor view(float *data, std::vector<int64_t> shape) {
-  mixc_tensor t{};
-  t.data = data;
-  t.dtype = MIXC_F32;
-  t.ndim = (int32_t)shape.size();
-  int64_t stride = 1;
-  for (int d = t.ndim - 1; d >= 0; --d) t.shape[d] = shape[d], t.strides[d] = stride, stride *= shape[d];
-  return t;
+  return mixc_contiguous(data, MIXC_F32, (int32_t)shape.size(), shape.data());
 }
 
 struct Inputs {

@@ -431,18 +431,8 @@ struct KernelCall {
 KernelCall makeCall(const CpuKernel &k, const Problem &p) {
   KernelCall c;
   bool bf16 = dtypeOpt == "bf16";
-  auto describe = [&](std::vector<int64_t> shape, void *data) {
-    mixc_tensor t{};
-    t.data = data;
-    t.dtype = bf16 ? MIXC_BF16 : MIXC_F32;
-    t.ndim = (int32_t)shape.size();
-    int64_t stride = 1;
-    for (int d = t.ndim - 1; d >= 0; --d) {
-      t.shape[d] = shape[d];
-      t.strides[d] = stride;
-      stride *= shape[d];
-    }
-    return t;
+  auto describe = [&](const std::vector<int64_t> &shape, void *data) {
+    return mixc_contiguous(data, bf16 ? MIXC_BF16 : MIXC_F32, (int32_t)shape.size(), shape.data());
   };
   auto storage = [&](const std::vector<double> *values, int64_t n) -> void * {
     if (bf16) {

@@ -22,6 +22,21 @@ typedef struct {
   int64_t strides[MIXC_MAX_DIMS];  /* in elements; any non-negative layout */
 } mixc_tensor;
 
+/* A descriptor of a contiguous row-major tensor. */
+static inline mixc_tensor mixc_contiguous(void *data, int32_t dtype, int32_t ndim, const int64_t *shape) {
+  mixc_tensor t;
+  int64_t stride = 1;
+  t.data = data;
+  t.dtype = dtype;
+  t.ndim = ndim;
+  for (int32_t d = MIXC_MAX_DIMS - 1; d >= 0; --d) {
+    t.shape[d] = d < ndim ? shape[d] : 1;
+    t.strides[d] = d < ndim ? stride : 0;
+    if (d < ndim) stride *= shape[d];
+  }
+  return t;
+}
+
 /* A kernel entry point: returns 0 on success, otherwise writes a message that
  * names the bad argument into `error` and returns 1. */
 typedef int (*mixc_kernel_fn)(const mixc_tensor *inputs, int num_inputs, mixc_tensor *outputs, int num_outputs,

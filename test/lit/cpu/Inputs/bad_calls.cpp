@@ -7,18 +7,8 @@
 #include <cstring>
 #include <vector>
 
-static mixc_tensor tensor(std::vector<int64_t> shape, void *data, mixc_dtype dtype = MIXC_F32) {
-  mixc_tensor t{};
-  t.data = data;
-  t.dtype = dtype;
-  t.ndim = (int32_t)shape.size();
-  int64_t stride = 1;
-  for (int d = t.ndim - 1; d >= 0; --d) {
-    t.shape[d] = shape[d];
-    t.strides[d] = stride;
-    stride *= shape[d];
-  }
-  return t;
+static mixc_tensor tensor(std::vector<int64_t> shape, void *data) {
+  return mixc_contiguous(data, MIXC_F32, (int32_t)shape.size(), shape.data());
 }
 
 int main() {
