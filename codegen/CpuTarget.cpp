@@ -151,13 +151,10 @@ const std::string &Printer::buffer(Value v) {
     os << "};\n";
   } else if (auto h = dyn_cast<HeadIndexOp>(v.getDefiningOp())) {
     os << "  Buffer " << n << " = headIndex(" << type.getDimSize(2) << ");\n";
-  } else if (auto nop = dyn_cast<NormalizeOp>(v.getDefiningOp())) {
-    std::string in = buffer(nop.getInput());
-    os << "  Buffer " << n << " = normalize(" << in << ", "
-       << llvm::formatv("{0:e}", nop.getEps().convertToDouble()).str() << "f, "
-       << llvm::formatv("{0:e}", nop.getScale().convertToDouble()).str() << "f);\n";
   } else {
-    llvm_unreachable("recurrence results are bound when the recurrence is printed");
+    // Recurrence results are bound when the recurrence is printed; normalize
+    // follows a scan, so it always runs in the row pass.
+    llvm_unreachable("not a whole-tensor value");
   }
   return buffers[v] = n;
 }
@@ -321,7 +318,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     std::string field = std::string("r.") + ro.field;
     std::string x = rowOf(ro.value, computedHere && !scalarField ? field : "");
     if (scalarField) os << "    r.igate = " << x << "[0];\n";
-    else if (x != field && !(computedHere)) os << "    std::copy_n(" << x << ", " << ro.width << ", " << field << ");\n";
+    else if (!computedHere) os << "    std::copy_n(" << x << ", " << ro.width << ", " << field << ");\n";
   }
   os << "    (void)b; (void)t; (void)h;\n  };\n";
   // Whole-tensor operands first: printing a Buffer emits statements.

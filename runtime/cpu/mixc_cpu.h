@@ -395,12 +395,6 @@ inline Buffer dot(const Buffer &a, const Buffer &b) {
   }
   return out;
 }
-inline Buffer normalize(const Buffer &in, float eps, float scale) {
-  return rows(in, in.shape.back() - 1, [=](const float *x, int64_t Vs, float *o) {
-    float inv = scale / (x[Vs - 1] + eps);
-    for (int64_t j = 0; j < Vs - 1; ++j) o[j] = x[j] * inv;
-  });
-}
 inline Buffer headIndex(int64_t H) {
   Buffer b({1, 1, H});
   for (int64_t h = 0; h < H; ++h) b.data[h] = (float)h;
@@ -628,6 +622,23 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
   });
 }
 
+// acc[r][0..n) = sum_k Q[i0 + r][k] * M[k][0..n) for the R rows from i0 (rows
+// at or past L count as zero): R rows accumulate together, so each row of M is
+// loaded once per R rows and R x (n / lanes) independent FMA chains hide the
+// FMA latency.
+template <int R, int K, int N>
+inline void blockRowsTimes(const float (*Q)[K], int i0, int L, const float (*M)[N], int n, float (*acc)[N]) {
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < n; ++j) acc[r][j] = 0.f;
+  for (int k = 0; k < K; ++k) {
+    const float *mk = M[k];
+    for (int r = 0; r < R; ++r) {
+      const float qk = i0 + r < L ? Q[i0 + r][k] : 0.f;
+      for (int j = 0; j < n; ++j) acc[r][j] += qk * mk[j];
+    }
+  }
+}
+
 // The chunked schedule for identity and scalar decays (the SSD form of
 // mixers.md): per chunk of C tokens, with b the cumulative log-decay,
 //   O = ((Q K^T) . M . exp(b_i - b_j)) V + Diag(exp(b)) Q S,
@@ -672,24 +683,15 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
       float acc = 0.f;
       for (int u = 0; u < L; ++u) cum[u] = acc += g[u];
       const float bL = cum[L - 1];
-      // The three products below are register-blocked over R rows: R output
-      // rows accumulate together, so each streamed row is loaded once per R
-      // rows and R x (VB / lanes) independent FMA chains hide the latency.
+      // The three products below are register-blocked over R rows (see
+      // blockRowsTimes).
       constexpr int R = 4;
       // A = (Q K^T) . M . exp(b_i - b_j), masked to j <= i: only the columns up
       // to the block's diagonal (rounded up to 16) are computed.
       for (int i0 = 0; i0 < L; i0 += R) {
         const int jMax = std::min(C, (i0 + R + 15) / 16 * 16);
         alignas(64) float acc[R][C];
-        for (int r2 = 0; r2 < R; ++r2)
-          for (int j = 0; j < jMax; ++j) acc[r2][j] = 0.f;
-        for (int k = 0; k < K; ++k) {
-          const float *kt = Kt[k];
-          for (int r2 = 0; r2 < R; ++r2) {
-            const float qk = i0 + r2 < L ? Q[i0 + r2][k] : 0.f;
-            for (int j = 0; j < jMax; ++j) acc[r2][j] += qk * kt[j];
-          }
-        }
+        blockRowsTimes<R, K, C>(Q, i0, L, Kt, jMax, acc);
         for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
           const int i = i0 + r2;
           for (int j = 0; j < jMax; ++j) {
@@ -701,15 +703,7 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
       // O = Diag(exp(b)) Q S + A V, R rows at a time.
       for (int i0 = 0; i0 < L; i0 += R) {
         alignas(64) float acc[R][VB];
-        for (int r2 = 0; r2 < R; ++r2)
-          for (int j = 0; j < VB; ++j) acc[r2][j] = 0.f;
-        for (int k = 0; k < K; ++k) {
-          const float *sk = st[k];
-          for (int r2 = 0; r2 < R; ++r2) {
-            const float qk = i0 + r2 < L ? Q[i0 + r2][k] : 0.f;
-            for (int j = 0; j < VB; ++j) acc[r2][j] += qk * sk[j];
-          }
-        }
+        blockRowsTimes<R, K, VB>(Q, i0, L, st, VB, acc);
         for (int r2 = 0; r2 < R; ++r2) {
           const float e = S == Structure::identity || i0 + r2 >= L ? 1.f : fastExp(cum[i0 + r2]);
           for (int j = 0; j < VB; ++j) acc[r2][j] *= e;

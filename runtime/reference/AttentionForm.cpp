@@ -116,7 +116,6 @@ std::string runAttentionForm(const RecurrenceInputs &in, Array &o, int64_t pairs
     if (in.init) {
       // The initial state, carried through every transition up to t.
       double m0 = in.initM ? std::exp(InitM(b, h)) : 1.0;
-      std::vector<double> S(K * Vs);
       for (int64_t c = 0; c < Vs; ++c) {
         for (int64_t i = 0; i < K; ++i)
           for (int64_t j = 0; j < W; ++j) x[i * W + j] = m0 * in.init->data[((b * H + h) * K + i) * Vs + (elementwise ? j : c)];
