@@ -1,5 +1,6 @@
 #include "codegen/CpuTarget.h"
 
+#include "codegen/RowPrinter.h"
 #include "dialect/MixerOps.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -31,90 +32,25 @@ std::string shapeList(RankedTensorType t, bool dynamicAsVar) {
   return s + "}";
 }
 
-const char *unaryExpr(UnaryFn fn) {
-  switch (fn) {
-  case UnaryFn::neg: return "-x";
-  case UnaryFn::exp: return "fastExp(x)";
-  case UnaryFn::log: return "safeLog(x)";
-  case UnaryFn::sigmoid: return "sigmoid(x)";
-  case UnaryFn::logsigmoid: return "logsigmoid(x)";
-  case UnaryFn::softplus: return "softplus(x)";
-  case UnaryFn::silu: return "silu(x)";
-  case UnaryFn::elu: return "elu(x)";
-  case UnaryFn::relu: return "relu(x)";
-  case UnaryFn::abs: return "std::fabs(x)";
-  case UnaryFn::sqrt: return "std::sqrt(x)";
-  case UnaryFn::tanh: return "std::tanh(x)";
-  default: return nullptr;
-  }
-}
+struct BodyText {
+  std::string body;
+  llvm::raw_string_ostream bodyOs{body};
+};
 
-const char *binaryExpr(BinaryFn fn) {
-  switch (fn) {
-  case BinaryFn::add: return "a + b";
-  case BinaryFn::sub: return "a - b";
-  case BinaryFn::mul: return "a * b";
-  case BinaryFn::div: return "a / b";
-  case BinaryFn::max: return "std::max(a, b)";
-  case BinaryFn::min: return "std::min(a, b)";
-  case BinaryFn::pow: return "std::pow(a, b)";
-  default: return nullptr;
-  }
-}
-
-const char *structureName(Structure s) {
-  switch (s) {
-  case Structure::identity: return "identity";
-  case Structure::const_scalar: return "const_scalar";
-  case Structure::scalar: return "scalar";
-  case Structure::vector: return "vector";
-  case Structure::elementwise: return "elementwise";
-  case Structure::dplr: return "dplr";
-  }
-  return "identity";
-}
-
-class Printer {
+class Printer : BodyText, RowPrinter {
 public:
-  explicit Printer(func::FuncOp func) : func(func), os(body) {}
+  explicit Printer(func::FuncOp func) : RowPrinter(bodyOs), func(func) {}
 
   FailureOr<CpuKernelSource> run();
 
 private:
   func::FuncOp func;
-  std::string body;
-  llvm::raw_string_ostream os;
   llvm::DenseMap<Value, std::string> buffers; // values materialized as whole Buffers
-  llvm::DenseMap<Value, std::string> rows;    // values of the current row function
   llvm::DenseMap<Value, unsigned> argIndex;
-  int counter = 0;
   CpuKernelSource out;
 
-  std::string fresh(const char *prefix) { return prefix + std::to_string(counter++); }
-
-  // A value varies per token when it is (or is computed from) a per-token input.
-  // A scan's output o also has a row per token, for what follows the scan.
-  bool isToken(Value v) {
-    if (auto arg = dyn_cast<BlockArgument>(v)) {
-      auto t = cast<RankedTensorType>(arg.getType());
-      return t.getRank() >= 3 && ShapedType::isDynamic(t.getDimSize(1));
-    }
-    Operation *op = v.getDefiningOp();
-    if (auto r = dyn_cast<RecurrenceOp>(op)) return v == r.getO();
-    if (!isa<MapOp, BinaryOp, NormalizeOp>(op)) return false;
-    return llvm::any_of(op->getOperands(), [&](Value x) { return isToken(x); });
-  }
-  // Feature width of one row: the dimensions after [B, T, H] (or [1, 1, H]).
-  static int64_t rowWidth(Value v) {
-    auto t = cast<RankedTensorType>(v.getType());
-    int64_t w = 1;
-    for (int64_t i = 3; i < t.getRank(); ++i) w *= t.getDimSize(i);
-    return w;
-  }
-
   const std::string &buffer(Value v);
-  std::string rowOf(Value v, const std::string &dest = "");
-  std::string rowExpr(Value v, const std::string &j);
+  void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
   LogicalResult emitRecurrence(RecurrenceOp op);
 };
 
@@ -159,94 +95,20 @@ const std::string &Printer::buffer(Value v) {
   return buffers[v] = n;
 }
 
-// A C++ expression for element `j` of `v`'s row: pointwise ops used once are
-// inlined into their user's loop (no array per intermediate value, one pass),
-// everything else is read from its row array.
-std::string Printer::rowExpr(Value v, const std::string &j) {
-  Operation *d = v.getDefiningOp();
-  auto inlinable = [&] {
-    if (!d || rows.count(v) || !v.hasOneUse() || !isToken(v)) return false;
-    if (auto m = dyn_cast<MapOp>(d)) return unaryExpr(m.getFn()) != nullptr;
-    if (auto bop = dyn_cast<BinaryOp>(d)) return bop.getFn() != BinaryFn::dot;
-    return false;
-  };
-  if (inlinable()) {
-    if (auto m = dyn_cast<MapOp>(d))
-      return std::string("([](float x) { return ") + unaryExpr(m.getFn()) + "; })(" + rowExpr(m.getInput(), j) + ")";
-    auto bop = cast<BinaryOp>(d);
-    std::string ja = rowWidth(bop.getLhs()) == 1 ? "0" : j, jb = rowWidth(bop.getRhs()) == 1 ? "0" : j;
-    return std::string("([](float a, float b) { return ") + binaryExpr(bop.getFn()) + "; })(" +
-           rowExpr(bop.getLhs(), ja) + ", " + rowExpr(bop.getRhs(), jb) + ")";
-  }
-  return rowOf(v) + "[" + (rowWidth(v) == 1 ? std::string("0") : j) + "]";
-}
-
-// The name of a float array holding `v` for row (b, t, h) inside the current
-// row function; per-head and constant values point into their Buffer. With
-// `dest`, a value computed here is written straight into that array (a field
-// of the scan's TokenRow), saving a copy per token.
-std::string Printer::rowOf(Value v, const std::string &dest) {
-  auto it = rows.find(v);
-  if (it != rows.end()) return it->second;
-  std::string n = fresh("x");
-  int64_t w = rowWidth(v);
+// Rows of inputs are read per token; per-head values point into their
+// Buffer (made before the row function); scan results into theirs.
+void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &dest) {
   auto type = cast<RankedTensorType>(v.getType());
-  // Declares the result array `n`, or aliases it to `dest`.
-  auto declare = [&] {
-    if (dest.empty()) os << "    float " << n << "[" << w << "];\n";
-    else os << "    float *" << n << " = " << dest << ";\n";
-  };
   if (!isToken(v)) {
-    // Buffers of per-head values are created before the row function.
     os << "    const float *" << n << " = " << buffers.lookup(v) << ".ptr()"
        << (type.getRank() >= 3 ? " + h * " + std::to_string(w) : std::string()) << ";\n";
   } else if (isa<BlockArgument>(v)) {
-    declare();
+    declare(n, w, dest);
     os << "    readRow(inputs[" << argIndex.lookup(v) << "], b, t, h, " << n << ", " << w << ");\n";
-  } else if (isa<RecurrenceOp>(v.getDefiningOp())) {
+  } else {
     os << "    const float *" << n << " = " << buffers.lookup(v) << ".ptr() + ((b * T + t) * " << type.getDimSize(2)
        << " + h) * " << w << ";\n";
-  } else if (auto nop = dyn_cast<NormalizeOp>(v.getDefiningOp())) {
-    std::string in = rowOf(nop.getInput());
-    declare();
-    os << "    {\n      float inv = " << llvm::formatv("{0:e}", nop.getScale().convertToDouble()).str() << "f / (" << in
-       << "[" << w << "] + " << llvm::formatv("{0:e}", nop.getEps().convertToDouble()).str()
-       << "f);\n      for (int j = 0; j < " << w << "; ++j) " << n << "[j] = " << in << "[j] * inv;\n    }\n";
-  } else if (auto m = dyn_cast<MapOp>(v.getDefiningOp())) {
-    bool pointwise = unaryExpr(m.getFn()) != nullptr;
-    std::string in = pointwise ? std::string() : rowOf(m.getInput());
-    int64_t win = rowWidth(m.getInput());
-    declare();
-    switch (m.getFn()) {
-    case UnaryFn::l2norm: os << "    l2normRow(" << in << ", " << win << ", " << n << ");\n"; break;
-    case UnaryFn::taylor2: os << "    taylor2Row(" << in << ", " << win << ", " << n << ");\n"; break;
-    case UnaryFn::ones: os << "    " << n << "[0] = 1.f;\n"; break;
-    case UnaryFn::append_one:
-      os << "    std::copy_n(" << in << ", " << win << ", " << n << ");\n    " << n << "[" << win << "] = 1.f;\n";
-      break;
-    default: {
-      // The whole pointwise chain below this value, in one loop.
-      std::string e = rowExpr(v.getDefiningOp()->getOperand(0), "j");
-      os << "    for (int j = 0; j < " << w << "; ++j) {\n      float x = " << e << ";\n      " << n
-         << "[j] = " << unaryExpr(m.getFn()) << ";\n    }\n";
-    }
-    }
-  } else {
-    auto bop = cast<BinaryOp>(v.getDefiningOp());
-    int64_t wa = rowWidth(bop.getLhs()), wb = rowWidth(bop.getRhs());
-    if (bop.getFn() == BinaryFn::dot) {
-      std::string a = rowOf(bop.getLhs()), b = rowOf(bop.getRhs());
-      declare();
-      os << "    " << n << "[0] = 0.f;\n    for (int j = 0; j < " << wa << "; ++j) " << n << "[0] += " << a << "[j] * "
-         << b << "[j];\n";
-    } else {
-      std::string ea = rowExpr(bop.getLhs(), wa == 1 ? "0" : "j"), eb = rowExpr(bop.getRhs(), wb == 1 ? "0" : "j");
-      declare();
-      os << "    for (int j = 0; j < " << w << "; ++j) {\n      float a = " << ea << ", b = " << eb << ";\n      " << n
-         << "[j] = " << binaryExpr(bop.getFn()) << ";\n    }\n";
-    }
   }
-  return rows[v] = n;
 }
 
 LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
@@ -311,14 +173,14 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
      << cast<StringAttr>(schedule.get("algorithm")).getValue() << "\n";
   std::string rowType = llvm::formatv("TokenRow<{0}, {1}>", K, V).str();
   os << "  auto " << r << "_row = [&](int64_t b, int64_t t, int64_t h, " << rowType << " &r) {\n";
-  rows.clear();
+  clearRows();
   for (auto &ro : rowOperands) {
     bool scalarField = std::string(ro.field) == "igate";
     bool computedHere = !rows.count(ro.value) && isToken(ro.value);
     std::string field = std::string("r.") + ro.field;
     std::string x = rowOf(ro.value, computedHere && !scalarField ? field : "");
     if (scalarField) os << "    r.igate = " << x << "[0];\n";
-    else if (!computedHere) os << "    std::copy_n(" << x << ", " << ro.width << ", " << field << ");\n";
+    else if (!computedHere) os << "    copyRow(" << x << ", " << ro.width << ", " << field << ");\n";
   }
   os << "    (void)b; (void)t; (void)h;\n  };\n";
   // Whole-tensor operands first: printing a Buffer emits statements.
@@ -429,7 +291,7 @@ FailureOr<CpuKernelSource> Printer::run() {
           os << "  parallelRange(B * T * " << H << ", 256, [&](int64_t row0, int64_t row1) {\n";
           os << "   for (int64_t row = row0; row < row1; ++row) {\n";
           os << "    const int64_t b = row / (T * " << H << "), t = (row / " << H << ") % T, h = row % " << H << ";\n";
-          rows.clear();
+          clearRows();
           std::string x = rowOf(v, outName + ".ptr() + row * " + std::to_string(w));
           (void)x;
           os << "   }\n  });\n";

@@ -3,7 +3,7 @@
 #ifndef MIXC_RUNTIME_CPU_HOSTCOMPILER_H
 #define MIXC_RUNTIME_CPU_HOSTCOMPILER_H
 
-#include "runtime/cpu/mixc_tensor.h"
+#include "runtime/mixc_tensor.h"
 
 #include <string>
 #include <utility>

@@ -4,6 +4,7 @@
 #ifndef MIXC_CPU_H
 #define MIXC_CPU_H
 
+#include "mixc_check.h"
 #include "mixc_tensor.h"
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <vector>
 
 namespace mixc::cpu {
+using mixc::Checker;
 
 // ---- element types ---------------------------------------------------------
 inline float bf16ToFloat(uint16_t h) {
@@ -147,58 +149,6 @@ struct Buffer {
   const float *ptr() const { return data.data(); }
 };
 
-// ---- argument checks ----------------------------------------------------------
-class Checker {
-public:
-  Checker(char *err, int len) : err_(err), len_(len) {}
-  int fail(const char *fmt, ...) {
-    if (err_ && len_ > 0) {
-      va_list ap;
-      va_start(ap, fmt);
-      std::vsnprintf(err_, len_, fmt, ap);
-      va_end(ap);
-    }
-    return 1;
-  }
-  static std::string shapeText(const int64_t *s, int n) {
-    std::string t = "[";
-    for (int i = 0; i < n; ++i) t += (i ? ", " : "") + (s[i] < 0 ? std::string(i == 0 ? "B" : "T") : std::to_string(s[i]));
-    return t + "]";
-  }
-  // Checks one tensor against `want` (-1: batch or time, fixed by the first
-  // tensor that has them). Per-head tensors may omit the leading [1, 1].
-  bool tensor(const mixc_tensor *t, const char *role, const char *name, std::vector<int64_t> want, bool perHead,
-              bool optional, int64_t &B, int64_t &T) {
-    if (!t) return !fail("%s '%s': null tensor descriptor", role, name);
-    if (!t->data) {
-      if (optional) return true;
-      return !fail("%s '%s': null data pointer", role, name);
-    }
-    if (t->dtype != MIXC_F32 && t->dtype != MIXC_BF16)
-      return !fail("%s '%s': unsupported element type %d (expected f32 or bf16)", role, name, (int)t->dtype);
-    if (perHead && t->ndim + 2 == (int)want.size()) want.erase(want.begin(), want.begin() + 2);
-    std::vector<int64_t> resolved = want;
-    for (size_t d = 0; d < resolved.size() && d < 2; ++d)
-      if (resolved[d] < 0) resolved[d] = d == 0 ? B : T;
-    bool ok = t->ndim == (int)want.size() && t->ndim <= MIXC_MAX_DIMS;
-    for (int d = 0; ok && d < t->ndim; ++d) ok = resolved[d] < 0 ? t->shape[d] > 0 : t->shape[d] == resolved[d];
-    if (!ok)
-      return !fail("%s '%s': shape %s, expected %s", role, name, shapeText(t->shape, t->ndim).c_str(),
-                   shapeText(resolved.data(), (int)resolved.size()).c_str());
-    for (int d = 0; d < t->ndim; ++d)
-      if (t->strides[d] < 0 || (t->strides[d] == 0 && t->shape[d] > 1))
-        return !fail("%s '%s': unsupported stride %lld in dimension %d (strides must be positive)", role, name,
-                     (long long)t->strides[d], d);
-    if (!perHead && want.size() >= 2 && want[0] < 0 && B < 0) B = t->shape[0];
-    if (!perHead && want.size() >= 2 && want[1] < 0 && T < 0) T = t->shape[1];
-    return true;
-  }
-
-private:
-  char *err_;
-  int len_;
-};
-
 // Element offset of a row-major index under the tensor's strides.
 inline int64_t offsetOf(const mixc_tensor &t, const int64_t *idx) {
   int64_t off = 0;
@@ -262,6 +212,14 @@ inline void store(const Buffer &buf, mixc_tensor &t) {
 // ---- pre-processing ---------------------------------------------------------
 inline float softplus(float x) { return std::max(x, 0.f) + fastLog(1.f + fastExp(-std::fabs(x))); }
 inline float logsigmoid(float x) { return std::min(x, 0.f) - fastLog(1.f + fastExp(-std::fabs(x))); }
+// Spellings shared with the CUDA library, so that generated row code is the same text for both.
+inline float mxAbs(float x) { return std::fabs(x); }
+inline float mxSqrt(float x) { return std::sqrt(x); }
+inline float mxTanh(float x) { return std::tanh(x); }
+inline float mxMax(float a, float b) { return std::max(a, b); }
+inline float mxMin(float a, float b) { return std::min(a, b); }
+inline float mxPow(float a, float b) { return std::pow(a, b); }
+inline void copyRow(const float *x, int64_t n, float *o) { std::copy_n(x, n, o); }
 inline float sigmoid(float x) { return 1.f / (1.f + fastExp(-x)); }
 inline float silu(float x) { return x / (1.f + fastExp(-x)); }
 inline float elu(float x) { return x > 0.f ? x : fastExp(x) - 1.f; }

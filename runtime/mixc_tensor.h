@@ -10,7 +10,7 @@
 extern "C" {
 #endif
 
-typedef enum { MIXC_F32 = 0, MIXC_BF16 = 1 } mixc_dtype;
+typedef enum { MIXC_F32 = 0, MIXC_BF16 = 1, MIXC_F16 = 2 } mixc_dtype;
 
 #define MIXC_MAX_DIMS 6
 

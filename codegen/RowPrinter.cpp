@@ -1,0 +1,154 @@
+#include "codegen/RowPrinter.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mixc::mixer;
+
+namespace mixc {
+
+// The helpers named here (fastExp, mxAbs, ...) exist in both tile libraries.
+const char *unaryExpr(UnaryFn fn) {
+  switch (fn) {
+  case UnaryFn::neg: return "-x";
+  case UnaryFn::exp: return "fastExp(x)";
+  case UnaryFn::log: return "safeLog(x)";
+  case UnaryFn::sigmoid: return "sigmoid(x)";
+  case UnaryFn::logsigmoid: return "logsigmoid(x)";
+  case UnaryFn::softplus: return "softplus(x)";
+  case UnaryFn::silu: return "silu(x)";
+  case UnaryFn::elu: return "elu(x)";
+  case UnaryFn::relu: return "relu(x)";
+  case UnaryFn::abs: return "mxAbs(x)";
+  case UnaryFn::sqrt: return "mxSqrt(x)";
+  case UnaryFn::tanh: return "mxTanh(x)";
+  default: return nullptr;
+  }
+}
+
+const char *binaryExpr(BinaryFn fn) {
+  switch (fn) {
+  case BinaryFn::add: return "a + b";
+  case BinaryFn::sub: return "a - b";
+  case BinaryFn::mul: return "a * b";
+  case BinaryFn::div: return "a / b";
+  case BinaryFn::max: return "mxMax(a, b)";
+  case BinaryFn::min: return "mxMin(a, b)";
+  case BinaryFn::pow: return "mxPow(a, b)";
+  default: return nullptr;
+  }
+}
+
+const char *structureName(Structure s) {
+  switch (s) {
+  case Structure::identity: return "identity";
+  case Structure::const_scalar: return "const_scalar";
+  case Structure::scalar: return "scalar";
+  case Structure::vector: return "vector";
+  case Structure::elementwise: return "elementwise";
+  case Structure::dplr: return "dplr";
+  }
+  return "identity";
+}
+
+std::string floatLiteral(double x) { return llvm::formatv("{0:e}", x).str() + "f"; }
+
+bool RowPrinter::isToken(Value v) {
+  if (auto arg = dyn_cast<BlockArgument>(v)) {
+    auto t = cast<RankedTensorType>(arg.getType());
+    return t.getRank() >= 3 && ShapedType::isDynamic(t.getDimSize(1));
+  }
+  Operation *op = v.getDefiningOp();
+  if (auto r = dyn_cast<RecurrenceOp>(op)) return v == r.getO();
+  if (!isa<MapOp, BinaryOp, NormalizeOp>(op)) return false;
+  return llvm::any_of(op->getOperands(), [&](Value x) { return isToken(x); });
+}
+
+int64_t RowPrinter::rowWidth(Value v) {
+  auto t = cast<RankedTensorType>(v.getType());
+  int64_t w = 1;
+  for (int64_t i = 3; i < t.getRank(); ++i) w *= t.getDimSize(i);
+  return w;
+}
+
+void RowPrinter::declare(const std::string &n, int64_t w, const std::string &dest) {
+  if (dest.empty()) os << indent << "float " << n << "[" << w << "];\n";
+  else os << indent << "float *" << n << " = " << dest << ";\n";
+}
+
+std::string RowPrinter::rowExpr(Value v, const std::string &j) {
+  Operation *d = v.getDefiningOp();
+  auto inlinable = [&] {
+    if (!d || rows.count(v) || !v.hasOneUse() || !isToken(v)) return false;
+    if (auto m = dyn_cast<MapOp>(d)) return unaryExpr(m.getFn()) != nullptr;
+    if (auto bop = dyn_cast<BinaryOp>(d)) return bop.getFn() != BinaryFn::dot;
+    return false;
+  };
+  if (inlinable()) {
+    if (auto m = dyn_cast<MapOp>(d))
+      return std::string("([](float x) { return ") + unaryExpr(m.getFn()) + "; })(" + rowExpr(m.getInput(), j) + ")";
+    auto bop = cast<BinaryOp>(d);
+    std::string ja = rowWidth(bop.getLhs()) == 1 ? "0" : j, jb = rowWidth(bop.getRhs()) == 1 ? "0" : j;
+    return std::string("([](float a, float b) { return ") + binaryExpr(bop.getFn()) + "; })(" +
+           rowExpr(bop.getLhs(), ja) + ", " + rowExpr(bop.getRhs(), jb) + ")";
+  }
+  return rowOf(v) + "[" + (rowWidth(v) == 1 ? std::string("0") : j) + "]";
+}
+
+std::string RowPrinter::rowOf(Value v, const std::string &dest) {
+  auto it = rows.find(v);
+  if (it != rows.end()) return it->second;
+  std::string n = fresh("x");
+  int64_t w = rowWidth(v);
+  Operation *d = v.getDefiningOp();
+  if (!isToken(v) || !d || isa<RecurrenceOp>(d)) {
+    leaf(v, n, w, dest);
+  } else if (auto nop = dyn_cast<NormalizeOp>(d)) {
+    std::string in = rowOf(nop.getInput());
+    declare(n, w, dest);
+    os << indent << "{\n" << indent << "  float inv = " << floatLiteral(nop.getScale().convertToDouble()) << " / (" << in
+       << "[" << w << "] + " << floatLiteral(nop.getEps().convertToDouble()) << ");\n"
+       << indent << "  for (int j = 0; j < " << w << "; ++j) " << n << "[j] = " << in << "[j] * inv;\n"
+       << indent << "}\n";
+  } else if (auto m = dyn_cast<MapOp>(d)) {
+    bool pointwise = unaryExpr(m.getFn()) != nullptr;
+    std::string in = pointwise ? std::string() : rowOf(m.getInput());
+    int64_t win = rowWidth(m.getInput());
+    declare(n, w, dest);
+    switch (m.getFn()) {
+    case UnaryFn::l2norm: os << indent << "l2normRow(" << in << ", " << win << ", " << n << ");\n"; break;
+    case UnaryFn::taylor2: os << indent << "taylor2Row(" << in << ", " << win << ", " << n << ");\n"; break;
+    case UnaryFn::ones: os << indent << n << "[0] = 1.f;\n"; break;
+    case UnaryFn::append_one:
+      os << indent << "copyRow(" << in << ", " << win << ", " << n << ");\n" << indent << n << "[" << win << "] = 1.f;\n";
+      break;
+    default: {
+      // The whole pointwise chain below this value, in one loop.
+      std::string e = rowExpr(d->getOperand(0), "j");
+      os << indent << "for (int j = 0; j < " << w << "; ++j) {\n"
+         << indent << "  float x = " << e << ";\n"
+         << indent << "  " << n << "[j] = " << unaryExpr(m.getFn()) << ";\n"
+         << indent << "}\n";
+    }
+    }
+  } else {
+    auto bop = cast<BinaryOp>(d);
+    int64_t wa = rowWidth(bop.getLhs()), wb = rowWidth(bop.getRhs());
+    if (bop.getFn() == BinaryFn::dot) {
+      std::string a = rowOf(bop.getLhs()), b = rowOf(bop.getRhs());
+      declare(n, w, dest);
+      os << indent << n << "[0] = 0.f;\n"
+         << indent << "for (int j = 0; j < " << wa << "; ++j) " << n << "[0] += " << a << "[j] * " << b << "[j];\n";
+    } else {
+      std::string ea = rowExpr(bop.getLhs(), wa == 1 ? "0" : "j"), eb = rowExpr(bop.getRhs(), wb == 1 ? "0" : "j");
+      declare(n, w, dest);
+      os << indent << "for (int j = 0; j < " << w << "; ++j) {\n"
+         << indent << "  float a = " << ea << ", b = " << eb << ";\n"
+         << indent << "  " << n << "[j] = " << binaryExpr(bop.getFn()) << ";\n"
+         << indent << "}\n";
+    }
+  }
+  return rows[v] = n;
+}
+
+} // namespace mixc
