@@ -71,6 +71,11 @@ int64_t RowPrinter::rowWidth(Value v) {
   return w;
 }
 
+bool RowPrinter::isLeaf(Value v) {
+  Operation *d = v.getDefiningOp();
+  return !isToken(v) || !d || isa<RecurrenceOp>(d);
+}
+
 void RowPrinter::declare(const std::string &n, int64_t w, const std::string &dest) {
   if (dest.empty()) os << indent << "float " << n << "[" << w << "];\n";
   else os << indent << "float *" << n << " = " << dest << ";\n";
@@ -101,7 +106,7 @@ std::string RowPrinter::rowOf(Value v, const std::string &dest) {
   std::string n = fresh("x");
   int64_t w = rowWidth(v);
   Operation *d = v.getDefiningOp();
-  if (!isToken(v) || !d || isa<RecurrenceOp>(d)) {
+  if (isLeaf(v)) {
     leaf(v, n, w, dest);
   } else if (auto nop = dyn_cast<NormalizeOp>(d)) {
     std::string in = rowOf(nop.getInput());

@@ -40,6 +40,9 @@ public:
   void clearRows() { rows.clear(); }
 
 protected:
+  /// Whether `v` is read (or pointed at) as a whole rather than computed
+  /// here: by default inputs, per-head values and scan results.
+  virtual bool isLeaf(mlir::Value v);
   /// Declares the row array of a leaf (an input, a per-head value, a scan
   /// result) named `n`, of width `w`, or makes `n` point at it.
   virtual void leaf(mlir::Value v, const std::string &n, int64_t w, const std::string &dest) = 0;

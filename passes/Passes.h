@@ -22,6 +22,9 @@ namespace mixc {
 /// chunk, tile for the CPU (`schedule`: auto, recurrent or chunked).
 void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const std::string &schedule = "auto");
 
+/// The same split form, tiled for CUDA.
+void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule = "auto");
+
 } // namespace mixc
 
 #endif

@@ -52,15 +52,18 @@ def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
     Attaches `mixer.schedule` to every `mixer.recurrence`: the algorithm
     (`recurrent`: the state held on chip and updated token by token, blocked
     over value columns), the value block, and how work is split over threads,
-    from a target description (vector width, cores).
+    from a target description (cpu: vector width, cores, L1; cuda: shared
+    memory per CTA, warps).
   }];
   let options = [
-    Option<"target", "target", "std::string", /*default=*/"\"cpu\"", "target: cpu">,
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"", "target: cpu or cuda">,
     Option<"vectorWidth", "vector-width", "int", /*default=*/"8", "fp32 lanes of one vector register">,
     Option<"cores", "cores", "int", /*default=*/"2", "cores to spread (batch, head, value block) over">,
     Option<"l1Bytes", "l1-bytes", "int", /*default=*/"24576", "bytes of L1 one block of the state may use">,
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
            "auto (the cost model picks), recurrent, or chunked where mixer.chunk allows it">,
+    Option<"sharedBytes", "shared-bytes", "int", /*default=*/"45056",
+           "cuda: static shared memory one CTA of the recurrent schedule may use">,
   ];
 }
 

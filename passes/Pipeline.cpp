@@ -4,7 +4,8 @@
 
 namespace mixc {
 
-void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const std::string &schedule) {
+namespace {
+void buildSplitForm(mlir::OpPassManager &pm) {
   auto &fpm = pm.nest<mlir::func::FuncOp>();
   fpm.addPass(mlir::createCanonicalizerPass()); // folds constant decays into dense constants
   fpm.addPass(createMixerSplitSkip());
@@ -13,12 +14,26 @@ void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const
   fpm.addPass(mlir::createCanonicalizerPass());
   fpm.addPass(mlir::createCSEPass());
   fpm.addPass(createMixerChunk());
+}
+} // namespace
+
+void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const std::string &schedule) {
+  buildSplitForm(pm);
+  auto &fpm = pm.nest<mlir::func::FuncOp>();
   MixerTileForTargetOptions options;
   options.schedule = schedule;
   options.target = "cpu";
   options.vectorWidth = vectorWidth;
   options.cores = cores;
   fpm.addPass(createMixerTileForTarget(options));
+}
+
+void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule) {
+  buildSplitForm(pm);
+  MixerTileForTargetOptions options;
+  options.schedule = schedule;
+  options.target = "cuda";
+  pm.nest<mlir::func::FuncOp>().addPass(createMixerTileForTarget(options));
 }
 
 } // namespace mixc

@@ -34,8 +34,8 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
                                  << "' (expected auto, recurrent or chunked)";
       return signalPassFailure();
     }
-    if (target != "cpu") {
-      getOperation().emitError() << "mixer-tile: unknown target '" << target << "' (expected cpu)";
+    if (target != "cpu" && target != "cuda") {
+      getOperation().emitError() << "mixer-tile: unknown target '" << target << "' (expected cpu or cuda)";
       return signalPassFailure();
     }
     getOperation().walk([&](RecurrenceOp op) {
@@ -45,6 +45,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
                             "mixer-normalizer-to-column and mixer-split-bidirectional first)";
         return signalPassFailure();
       }
+      if (target == "cuda") return tileForCuda(op);
       auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
       int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), Vs = stateType.getDimSize(3);
       int64_t w = std::max(1, (int)vectorWidth);
@@ -82,6 +83,35 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       if (chunked) attrs.push_back(b.getNamedAttr("chunk", chunk.get("size")));
       op->setAttr("mixer.schedule", b.getDictionaryAttr(attrs));
     });
+  }
+
+  // CUDA, recurrent: a CTA per (value block, head, batch) holds its K x VB
+  // block of the state in registers. A warp serves `cols_per_warp` columns,
+  // 32 / cols_per_warp lanes splitting the keys of each (8 lanes: a readout is
+  // three shuffles); `stage` tokens at a time pass through shared memory,
+  // as many as the budget holds (up to 32) so that the loads coalesce.
+  void tileForCuda(RecurrenceOp op) {
+    auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
+    int64_t K = stateType.getDimSize(2), Vs = stateType.getDimSize(3);
+    bool mlstm = op.getNormalizerKind() == Normalizer::mlstm;
+    int64_t V = mlstm ? Vs - 1 : Vs;
+    int64_t kg = 1;
+    while (kg < 8 && kg < K) kg *= 2;
+    int64_t cpw = 32 / kg, kp = (K + kg - 1) / kg * kg;
+    int64_t warps = std::clamp<int64_t>((V + cpw - 1) / cpw, 1, 8), vb = warps * cpw;
+    Structure s = op.getStructure();
+    bool vecDecay = s == Structure::vector || (s == Structure::dplr && op.getDecay() &&
+                                               cast<RankedTensorType>(op.getDecay().getType()).getRank() > 3);
+    int64_t perToken = 4 * (2 * kp + 2 * vb + (vecDecay ? kp : 0) + (s == Structure::dplr ? 2 * kp : 0) +
+                            (op.getDt() ? vb : 0) + 2);
+    int64_t stage = 32;
+    while (stage > 1 && stage * perToken > sharedBytes) stage /= 2;
+    Builder b(op.getContext());
+    SmallVector<NamedAttribute> attrs = {
+        b.getNamedAttr("algorithm", b.getStringAttr("recurrent")), b.getNamedAttr("k", b.getI64IntegerAttr(K)),
+        b.getNamedAttr("v_block", b.getI64IntegerAttr(vb)), b.getNamedAttr("cols_per_warp", b.getI64IntegerAttr(cpw)),
+        b.getNamedAttr("warps", b.getI64IntegerAttr(warps)), b.getNamedAttr("stage", b.getI64IntegerAttr(stage))};
+    op->setAttr("mixer.schedule", b.getDictionaryAttr(attrs));
   }
 };
 } // namespace

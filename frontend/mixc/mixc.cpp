@@ -2,6 +2,7 @@
 // IR or writes kernel sources, `run` executes a spec on generated or given
 // inputs, `bench` times a compiled kernel against its baselines.
 #include "codegen/CpuTarget.h"
+#include "codegen/CudaTarget.h"
 #include "codegen/ReferenceTarget.h"
 #include "dialect/MixerOps.h"
 #include "frontend/MLIRGen.h"
@@ -44,7 +45,7 @@ cl::opt<std::string> dtypeOpt("dtype", cl::desc("Element type: f32 (default), bf
                               cl::init("f32"), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
 cl::opt<std::string> stageOpt("stage", cl::desc("What to print: mlir (the spec level) or tiled (after the CPU pipeline)"),
                               cl::init("mlir"), cl::sub(emitCmd));
-cl::opt<std::string> emitTarget("target", cl::desc("With -o DIR: write the kernel for this target (cpu) as source "
+cl::opt<std::string> emitTarget("target", cl::desc("With -o DIR: write the kernel for this target (cpu or cuda) as source "
                                                    "plus a C header"),
                                 cl::init(""), cl::sub(emitCmd));
 cl::opt<std::string> outFile("o", cl::desc("Output file (default: stdout); a directory with --target"), cl::init("-"),
@@ -58,6 +59,10 @@ cl::opt<std::string> inputsDir("inputs", cl::desc("Directory with one NAME.npy p
                                cl::sub(runCmd));
 cl::opt<std::string> outDir("out", cl::desc("Directory to write o.npy, final_state.npy (and final_m.npy)"),
                             cl::sub(runCmd));
+cl::opt<std::string> saveInputsDir("save-inputs",
+                                   cl::desc("Directory to write the inputs used (NAME.npy, float32; with --dtype "
+                                            "bf16 already rounded), for running them elsewhere"),
+                                   cl::sub(runCmd));
 cl::opt<unsigned> seedOpt("seed", cl::desc("Seed of the generated inputs"), cl::init(0), cl::sub(runCmd),
                           cl::sub(benchCmd));
 cl::opt<bool> initOpt("with-init", cl::desc("Generate a random initial state too"), cl::sub(runCmd), cl::sub(benchCmd));
@@ -184,6 +189,14 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads)
   return tiled;
 }
 
+mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module) {
+  mlir::OwningOpRef<mlir::ModuleOp> tiled = module.clone();
+  mlir::PassManager pm(module.getContext());
+  mixc::buildCudaPipeline(pm);
+  if (failed(pm.run(*tiled))) die("internal error: the CUDA pipeline failed");
+  return tiled;
+}
+
 mlir::func::FuncOp theFunc(mlir::ModuleOp m) { return cast<mlir::func::FuncOp>(m.getBody()->front()); }
 
 // The CPU schedule the compiler picks at these sizes, as `mixc check` states it.
@@ -217,31 +230,50 @@ int runCheck() {
   return 0;
 }
 
+// Writes {name, text} files into the directory named by -o.
+void writeFiles(const std::vector<std::pair<std::string, std::string>> &files) {
+  if (std::error_code ec = sys::fs::create_directories(outFile)) die("cannot create '" + outFile + "': " + ec.message());
+  for (const auto &[name, text] : files) {
+    std::error_code ec;
+    raw_fd_ostream os(outFile + "/" + name, ec);
+    if (ec) die("cannot write '" + outFile + "/" + name + "': " + ec.message());
+    os << text;
+    outs() << "wrote " << outFile << "/" << name << "\n";
+  }
+}
+
 int runEmit() {
   sp::SourceFile src = readSpec();
   sp::MixerDesc desc = analyzeOrExit(src);
   if (stageOpt != "mlir" && stageOpt != "tiled") die("--stage: unknown stage '" + stageOpt + "' (expected mlir or tiled)");
-  if (!emitTarget.empty() && emitTarget != "cpu") die("--target: unknown target '" + emitTarget + "' (available: cpu)");
+  if (!emitTarget.empty() && emitTarget != "cpu" && emitTarget != "cuda")
+    die("--target: unknown target '" + emitTarget + "' (available: cpu, cuda)");
   Shape shape = parseShape(shapeOpt, false);
   mlir::MLIRContext ctx;
   auto module = lower(ctx, src, desc, shape.sizes);
+  if (emitTarget == "cuda") {
+    if (outFile == "-") die("-o: --target=cuda writes a directory of sources; name it with -o DIR");
+    auto tiled = tileForCuda(*module);
+    auto kernel = mixc::emitCudaKernel(theFunc(*tiled));
+    if (failed(kernel)) die("cannot generate the CUDA kernel");
+    std::vector<std::pair<std::string, std::string>> files = mixc::cudaRuntimeHeaders();
+    files.push_back({desc.name + ".cu", kernel->source});
+    files.push_back({desc.name + ".h", kernel->header});
+    writeFiles(files);
+    outs() << "build: nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -c " << outFile << "/" << desc.name
+           << ".cu\n";
+    return 0;
+  }
   if (emitTarget == "cpu") {
     if (dtypeOpt != "f32") die("--dtype: the CPU kernels take f32 or bf16 tensors at run time; emit with f32");
     if (outFile == "-") die("-o: --target=cpu writes a directory of sources; name it with -o DIR");
     auto tiled = tileForCpu(*module, threadCount());
     auto kernel = mixc::emitCpuKernel(theFunc(*tiled));
     if (failed(kernel)) die("cannot generate the CPU kernel");
-    if (std::error_code ec = sys::fs::create_directories(outFile)) die("cannot create '" + outFile + "': " + ec.message());
     std::vector<std::pair<std::string, std::string>> files = mixc::cpuRuntimeHeaders();
     files.push_back({desc.name + ".cpp", kernel->source});
     files.push_back({desc.name + ".h", kernel->header});
-    for (const auto &[name, text] : files) {
-      std::error_code ec;
-      raw_fd_ostream os(outFile + "/" + name, ec);
-      if (ec) die("cannot write '" + outFile + "/" + name + "': " + ec.message());
-      os << text;
-      outs() << "wrote " << outFile << "/" << name << "\n";
-    }
+    writeFiles(files);
     outs() << "build: c++ -O3 -march=native -std=c++17 -pthread -c " << outFile << "/" << desc.name << ".cpp\n";
     return 0;
   }
@@ -329,7 +361,7 @@ Problem prepare(bool allowInputsDir) {
     double sd = a.isState ? 0.5 : a.perHead ? 0.5 : 1.0;
     for (double &x : arr.data) x = roundTo(sd * normal(rng), dtypeOpt);
     if (a.name == "init" && desc.normalizer != "none") // normalizer column: positive sums
-      for (int64_t i = shape.sizes.V; i < arr.size(); i += shape.sizes.V + 1) arr.data[i] = std::fabs(arr.data[i]) + 0.5;
+      for (int64_t i = shape.sizes.V; i < arr.size(); i += shape.sizes.V + 1) arr.data[i] = roundTo(std::fabs(arr.data[i]) + 0.5, dtypeOpt);
     inputs[a.name] = std::move(arr);
   }
   return p;
@@ -496,15 +528,16 @@ void printOutputs(const mixc::NamedArrays &outputs) {
   }
 }
 
-void writeOutputs(const mixc::NamedArrays &outputs) {
-  if (outDir.empty()) return;
-  sys::fs::create_directories(outDir);
-  for (auto &[name, arr] : outputs) {
-    std::string path = outDir + "/" + name + ".npy";
-    if (std::string e = mixc::writeNpy(path, arr.shape, arr.data, dtypeOpt == "f64" ? "f8" : "f4"); !e.empty()) die(e);
+void writeArrays(const mixc::NamedArrays &arrays, const std::string &dir, const std::string &dtype) {
+  if (dir.empty()) return;
+  sys::fs::create_directories(dir);
+  for (auto &[name, arr] : arrays) {
+    std::string path = dir + "/" + name + ".npy";
+    if (std::string e = mixc::writeNpy(path, arr.shape, arr.data, dtype); !e.empty()) die(e);
     outs() << "  wrote " << path << "\n";
   }
 }
+void writeOutputs(const mixc::NamedArrays &outputs) { writeArrays(outputs, outDir, dtypeOpt == "f64" ? "f8" : "f4"); }
 
 int runRun() {
   if (targetOpt != "reference" && targetOpt != "cpu")
@@ -513,6 +546,7 @@ int runRun() {
     die("--dtype: the CPU target takes f32 or bf16, not " + dtypeOpt);
   Problem p = prepare(true);
   mlir::ModuleOp module = *p.module;
+  writeArrays(p.inputs, saveInputsDir, dtypeOpt == "f64" ? "f8" : "f4");
 
   if (targetOpt == "reference") {
     printHeader(p, "reference (float64, token by token)");

@@ -1,0 +1,327 @@
+#include "codegen/CudaTarget.h"
+
+#include "codegen/KernelSignature.h"
+#include "codegen/RowPrinter.h"
+#include "dialect/MixerOps.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mixc::mixer;
+
+namespace mixc {
+
+const std::vector<std::pair<std::string, std::string>> &cudaRuntimeHeaders() {
+  static const std::vector<std::pair<std::string, std::string>> headers = {
+#include "codegen/CudaRuntimeHeaders.inc"
+  };
+  return headers;
+}
+
+namespace {
+
+struct KernelText {
+  std::string cur; // the row kernel being printed
+  llvm::raw_string_ostream curOs{cur};
+};
+
+// Device code is printed kernel by kernel into `cur` (the row printer's
+// stream) and moved to `device`; the host entry point accumulates in `host`.
+class Printer : KernelText, RowPrinter {
+public:
+  explicit Printer(func::FuncOp func) : RowPrinter(curOs), func(func) {}
+  FailureOr<CudaKernelSource> run();
+
+private:
+  func::FuncOp func;
+  std::string device, consts, host;
+  llvm::raw_string_ostream hs{host};
+  llvm::DenseMap<Value, unsigned> argIndex, outIndex;
+  llvm::DenseMap<Value, int> tmpIndex;
+  llvm::DenseMap<Value, std::string> constNames;
+  int ntmp = 0, nkernels = 0;
+
+  bool isLeaf(Value v) override {
+    Operation *d = v.getDefiningOp();
+    return !d || isa<RecurrenceOp, ConstantOp, HeadIndexOp>(d);
+  }
+  void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
+  std::string constant(ConstantOp c);
+  /// Prints a kernel that computes `values` per row (per token, or per head
+  /// when `perHead`) into scratch, and the host code that allocates and launches it.
+  void rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H);
+  LogicalResult emitRecurrence(RecurrenceOp op);
+};
+
+std::string Printer::constant(ConstantOp c) {
+  auto it = constNames.find(c.getResult());
+  if (it != constNames.end()) return it->second;
+  std::string n = "kConst" + std::to_string(constNames.size());
+  llvm::raw_string_ostream cs(consts);
+  cs << "__device__ const float " << n << "[] = {";
+  int64_t i = 0;
+  for (APFloat x : cast<DenseFPElementsAttr>(c.getValue()).getValues<APFloat>())
+    cs << (i++ ? ", " : "") << floatLiteral(x.convertToDouble());
+  cs << "};\n";
+  return constNames[c.getResult()] = n;
+}
+
+void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &dest) {
+  Operation *d = v.getDefiningOp();
+  if (!d) {
+    declare(n, w, dest);
+    os << indent << "readRow(A.in[" << argIndex.lookup(v) << "], b, t, h, " << n << ", " << w << ");\n";
+  } else if (isa<RecurrenceOp>(d)) {
+    declare(n, w, dest);
+    os << indent << "readRow(A.tmp[" << tmpIndex.lookup(v) << "], b, t, h, " << n << ", " << w << ");\n";
+  } else if (auto c = dyn_cast<ConstantOp>(d)) {
+    auto type = cast<RankedTensorType>(v.getType());
+    std::string at = constant(c) + (type.getRank() >= 3 && type.getDimSize(2) > 1 ? " + h * " + std::to_string(w) : "");
+    if (dest.empty()) {
+      os << indent << "const float *" << n << " = " << at << ";\n";
+    } else {
+      declare(n, w, dest);
+      os << indent << "copyRow(" << at << ", " << w << ", " << n << ");\n";
+    }
+  } else {
+    declare(n, 1, dest);
+    os << indent << n << "[0] = (float)h;\n";
+  }
+}
+
+void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H) {
+  if (values.empty()) return;
+  std::string name = (perHead ? "heads" : "rows") + std::to_string(nkernels++);
+  os << "__global__ void " << name << "(const Args A) {\n";
+  if (perHead)
+    os << "  const int64_t h = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, b = 0, t = 0;\n  if (h >= " << H
+       << ") return;\n";
+  else
+    os << "  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;\n  if (row >= A.B * A.T * " << H
+       << ") return;\n  const int64_t h = row % " << H << ", t = (row / " << H << ") % A.T, b = row / (" << H
+       << " * A.T);\n";
+  os << "  (void)b; (void)t; (void)h;\n";
+  clearRows();
+  std::string rows = perHead ? std::to_string(H) : "B * T * " + std::to_string(H);
+  for (Value v : values) {
+    int64_t w = rowWidth(v);
+    int idx = ntmp++;
+    tmpIndex[v] = idx;
+    std::string x = rowOf(v);
+    os << "  writeRow(A.tmp[" << idx << "], b, t, h, " << x << ", " << w << ");\n";
+    hs << "  {\n    float *p = scratch.alloc(" << rows << " * " << w
+       << ");\n    if (!p) return chk.fail(\"CUDA: no device memory for scratch\");\n";
+    if (perHead) hs << "    args.tmp[" << idx << "] = View{p, MIXC_F32, 0, 0, " << w << ", " << (w == 1 ? 0 : 1) << "};\n  }\n";
+    else hs << "    args.tmp[" << idx << "] = scratchView(p, T, " << H << ", " << w << ");\n  }\n";
+  }
+  os << "}\n\n";
+  hs << "  " << name << "<<<(unsigned)((" << rows << " + 127) / 128), 128, 0, stream>>>(args);\n";
+  device += cur;
+  cur.clear();
+}
+
+LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
+  auto schedule = op->getAttrOfType<DictionaryAttr>("mixer.schedule");
+  if (!schedule || !schedule.get("cols_per_warp"))
+    return op.emitOpError() << "has no CUDA mixer.schedule: run mixer-tile{target=cuda} first";
+  if (op.getDirection() == Direction::bidirectional || op.getNormalizerKind() == Normalizer::sum ||
+      op.getSkipWeight())
+    return op.emitOpError() << "the CUDA target expects the split form";
+  auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
+  int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), Vs = stateType.getDimSize(3);
+  auto geti = [&](const char *n) { return cast<IntegerAttr>(schedule.get(n)).getInt(); };
+  int64_t cpw = geti("cols_per_warp"), warps = geti("warps"), stage = geti("stage"), vb = geti("v_block");
+  bool mlstm = op.getNormalizerKind() == Normalizer::mlstm;
+  Structure s = op.getStructure();
+  std::string diag = "none";
+  if (s == Structure::dplr && op.getDecay())
+    diag = cast<RankedTensorType>(op.getDecay().getType()).getRank() == 3 ? "scalar" : "vector";
+  int64_t V = mlstm ? Vs - 1 : Vs;
+
+  // Operands: the user's tensor where the scan reads an input as it is,
+  // scratch computed by a row kernel otherwise.
+  std::vector<std::pair<const char *, Value>> operands = {{"q", op.getQ()}, {"k", op.getK()}, {"v", op.getV()}};
+  // A decay written as log(x) is passed as x: no exp(log(x)) per element.
+  bool logDecay = true;
+  Value rate;
+  if (s == Structure::elementwise) {
+    rate = op.getDecay();
+  } else if (Value decay = op.getDecay()) {
+    auto logOp = decay.getDefiningOp<MapOp>();
+    if (logOp && logOp.getFn() == UnaryFn::log && !mlstm && isToken(decay)) {
+      decay = logOp.getInput();
+      logDecay = false;
+    }
+    operands.push_back({"decay", decay});
+  }
+  if (op.getDt()) operands.push_back({"dt", op.getDt()});
+  if (op.getA()) {
+    operands.push_back({"a", op.getA()});
+    operands.push_back({"b", op.getB()});
+  }
+  if (op.getIgate()) operands.push_back({"igate", op.getIgate()});
+  if (op.getBonus()) operands.push_back({"bonus", op.getBonus()});
+  llvm::SetVector<Value> tokenWork, headWork;
+  for (auto &[field, v] : operands)
+    if (!isa<BlockArgument>(v)) (isToken(v) ? tokenWork : headWork).insert(v);
+  if (rate) headWork.insert(rate); // read as (0, h, k, v): always a packed scratch row
+  rowKernel(tokenWork.getArrayRef(), false, H);
+  rowKernel(headWork.getArrayRef(), true, H);
+
+  auto viewOfValue = [&](Value v) -> std::string {
+    if (isa<BlockArgument>(v)) return "args.in[" + std::to_string(argIndex.lookup(v)) + "]";
+    return "args.tmp[" + std::to_string(tmpIndex.lookup(v)) + "]";
+  };
+  hs << "  {\n    // " << structureName(s) << (op.getDirection() == Direction::reverse ? " reverse" : "")
+     << " recurrence, K = " << K << ", state columns = " << Vs << ", value block = " << vb << ", recurrent\n";
+  hs << "    ScanParams p;\n";
+  for (auto &[field, v] : operands) hs << "    p." << field << " = " << viewOfValue(v) << ";\n";
+  if (rate) {
+    // (0, h, k, v) over the rate's own [1, 1, H|1, K|1, Vs|1] row: size-1 dimensions broadcast.
+    auto rt = cast<RankedTensorType>(rate.getType());
+    int64_t rk = rt.getDimSize(3), rv = rt.getDimSize(4);
+    hs << "    p.rate = args.tmp[" << tmpIndex.lookup(rate) << "];\n    p.rate.s1 = " << rk * rv
+       << ", p.rate.s2 = " << (rk == 1 ? 0 : rv) << ", p.rate.s3 = " << (rv == 1 ? 0 : 1) << ";\n";
+  }
+  auto inputOf = [&](Value v, const char *what) -> FailureOr<unsigned> {
+    if (!isa<BlockArgument>(v)) return op.emitOpError() << "the CUDA target takes the " << what << " as an input";
+    return argIndex.lookup(v);
+  };
+  if (Value init = op.getInit()) {
+    auto i = inputOf(init, "initial state");
+    if (failed(i)) return failure();
+    hs << "    p.init = stateView(inputs[" << *i << "]);\n";
+  }
+  if (Value m0 = op.getInitM()) {
+    auto i = inputOf(m0, "initial stabilizer");
+    if (failed(i)) return failure();
+    hs << "    p.initM = stateView(inputs[" << *i << "]);\n";
+  }
+  if (outIndex.count(op.getO())) {
+    hs << "    p.o = args.out[" << outIndex.lookup(op.getO()) << "];\n";
+  } else {
+    int idx = ntmp++;
+    tmpIndex[op.getO()] = idx;
+    hs << "    float *o = scratch.alloc(B * T * " << H << " * " << V
+       << ");\n    if (!o) return chk.fail(\"CUDA: no device memory for scratch\");\n";
+    hs << "    p.o = args.tmp[" << idx << "] = scratchView(o, T, " << H << ", " << V << ");\n";
+  }
+  if (outIndex.count(op.getFinalState()))
+    hs << "    p.state = stateView(outputs[" << outIndex.lookup(op.getFinalState()) << "]);\n";
+  if (op.getFinalM() && outIndex.count(op.getFinalM()))
+    hs << "    p.m = stateView(outputs[" << outIndex.lookup(op.getFinalM()) << "]);\n";
+  hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
+  hs << "    p.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
+  hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
+  auto b = [](bool x) { return x ? "true" : "false"; };
+  hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)B);\n";
+  hs << "    scanRecurrent<Structure::" << structureName(s) << ", " << K << ", " << cpw << ", " << warps << ", "
+     << stage << ", DiagKind::" << diag << ", " << b(bool(op.getBonus())) << ", " << b(mlstm) << ", "
+     << b(bool(op.getDt())) << ", " << b(logDecay) << "><<<grid, " << warps * 32 << ", 0, stream>>>(p);\n  }\n";
+  return success();
+}
+
+FailureOr<CudaKernelSource> Printer::run() {
+  CudaKernelSource out;
+  out.name = "mixc_" + func.getName().str() + "_cuda";
+  KernelSignature sig = kernelSignature(func);
+  out.inputs = sig.inputs;
+  out.outputs = sig.outputs;
+  unsigned nin = func.getNumArguments();
+  auto results = func.getBody().front().getTerminator()->getOperands();
+  for (unsigned i = 0; i < nin; ++i) argIndex[func.getArgument(i)] = i;
+  for (auto [i, v] : llvm::enumerate(results)) {
+    if (!outIndex.count(v)) outIndex[v] = i;
+  }
+  hs << "  Checker chk(error, error_len, (1u << MIXC_F32) | (1u << MIXC_BF16) | (1u << MIXC_F16));\n";
+  hs << sig.checks;
+  for (unsigned i = 0; i < nin; ++i) {
+    auto t = cast<RankedTensorType>(func.getArgument(i).getType());
+    if (t.getRank() > 4)
+      hs << "  if (!checkPackedRow(chk, inputs[" << i << "], 3, \"input\", \"" << sig.inputs[i] << "\")) return 1;\n";
+    hs << "  if (!checkDevicePointer(chk, inputs[" << i << "], \"input\", \"" << sig.inputs[i] << "\")) return 1;\n";
+  }
+  for (unsigned i = 0; i < results.size(); ++i)
+    hs << "  if (!checkDevicePointer(chk, outputs[" << i << "], \"output\", \"" << sig.outputs[i] << "\")) return 1;\n";
+  hs << "  cudaStream_t stream = (cudaStream_t)stream_;\n  Scratch scratch(stream);\n  Args args;\n  args.B = B;\n  args.T = T;\n";
+  for (unsigned i = 0; i < nin; ++i)
+    hs << "  args.in[" << i << "] = viewOf(inputs[" << i << "], "
+       << cast<RankedTensorType>(func.getArgument(i).getType()).getRank() << ");\n";
+  for (auto [i, v] : llvm::enumerate(results))
+    hs << "  args.out[" << i << "] = viewOf(outputs[" << i << "], " << cast<RankedTensorType>(v.getType()).getRank()
+       << ");\n";
+
+  for (Operation &op : func.getBody().front()) {
+    if (auto r = dyn_cast<RecurrenceOp>(op)) {
+      if (failed(emitRecurrence(r))) return failure();
+    } else if (isa<func::ReturnOp>(op)) {
+      // What follows the scans (normalize, skip, the bidirectional
+      // correction): one row kernel writing the outputs.
+      std::vector<std::pair<unsigned, Value>> rowsOut;
+      for (auto [i, v] : llvm::enumerate(op.getOperands())) {
+        Operation *d = v.getDefiningOp();
+        if (d && isa<RecurrenceOp>(d)) continue; // the scan wrote it
+        if (!isToken(v)) return op.emitOpError() << "returns a value the CUDA target cannot place";
+        rowsOut.push_back({(unsigned)i, v});
+      }
+      if (rowsOut.empty()) continue;
+      auto type = cast<RankedTensorType>(rowsOut.front().second.getType());
+      int64_t H = type.getDimSize(2);
+      std::string name = "rows" + std::to_string(nkernels++);
+      os << "__global__ void " << name << "(const Args A) {\n"
+         << "  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;\n  if (row >= A.B * A.T * " << H
+         << ") return;\n  const int64_t h = row % " << H << ", t = (row / " << H << ") % A.T, b = row / (" << H
+         << " * A.T);\n";
+      clearRows();
+      for (auto [i, v] : rowsOut) {
+        std::string x = rowOf(v);
+        os << "  writeRow(A.out[" << i << "], b, t, h, " << x << ", " << rowWidth(v) << ");\n";
+      }
+      os << "}\n\n";
+      device += cur;
+      cur.clear();
+      hs << "  " << name << "<<<(unsigned)((B * T * " << H << " + 127) / 128), 128, 0, stream>>>(args);\n";
+    } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp>(op)) {
+      return op.emitOpError() << "is not supported by the CUDA target";
+    }
+  }
+  hs << "  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return chk.fail(\"CUDA: %s\", "
+        "cudaGetErrorString(e));\n  return 0;\n";
+
+  std::string fname = func.getName().str(), argList;
+  for (auto &n : sig.inputs) argList += (argList.empty() ? "" : ",") + n;
+  argList += ";";
+  for (auto [i, n] : llvm::enumerate(sig.outputs)) argList += (i ? "," : "") + n;
+  out.source = "// Generated by mixc for CUDA from the mixer function @" + fname +
+               ". Sizes are compile-time\n// constants; the scans and tile primitives are in mixc_cuda.cuh.\n"
+               "#include \"" + fname + ".h\"\n#include \"mixc_cuda.cuh\"\n\nusing namespace mixc;\nusing namespace mixc::cuda;\n\n"
+               "namespace {\n\n" + consts + (consts.empty() ? "" : "\n") +
+               "// Views of the inputs, the outputs and the scratch rows, passed to every row kernel.\nstruct Args {\n  View in[" +
+               std::to_string(std::max(nin, 1u)) + "], out[" + std::to_string(std::max<size_t>(results.size(), 1)) +
+               "], tmp[" + std::to_string(std::max(ntmp, 1)) + "];\n  int64_t B = 0, T = 0;\n};\n\n" + device +
+               "} // namespace\n\nextern \"C\" {\n\nconst char *" + out.name + "_args = \"" + argList + "\";\n\nint " +
+               out.name +
+               "(const mixc_tensor *inputs, int num_inputs, mixc_tensor *outputs, int num_outputs, void *stream_,\n"
+               "    char *error, int error_len) {\n" + host + "}\n\n}\n";
+  std::string guard = "MIXC_KERNEL_" + llvm::StringRef(fname).upper() + "_CUDA_H";
+  out.header = "/* Generated by mixc: the CUDA kernel of @" + fname +
+               ".\n *\n * Arguments (mixc_tensor over device memory, f32, bf16 or f16, any non-negative strides):\n" +
+               sig.doc +
+               " * `stream` is a cudaStream_t (NULL: the default stream); the call is asynchronous.\n"
+               " * Returns 0, or 1 with a message naming the bad argument in `error`.\n */\n#ifndef " + guard +
+               "\n#define " + guard + "\n\n#include \"mixc_tensor.h\"\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+               "/* \"inputs;outputs\", comma-separated names in argument order. */\nextern const char *" + out.name +
+               "_args;\n\nint " + out.name +
+               "(const mixc_tensor *inputs, int num_inputs, mixc_tensor *outputs, int num_outputs, void *stream,\n"
+               "    char *error, int error_len);\n\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n";
+  return out;
+}
+
+} // namespace
+
+FailureOr<CudaKernelSource> emitCudaKernel(func::FuncOp func) { return Printer(func).run(); }
+
+} // namespace mixc

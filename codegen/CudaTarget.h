@@ -1,0 +1,30 @@
+// The CUDA target: prints a tiled mixer function as CUDA C++ over the tile
+// library in runtime/cuda (mixc_cuda.cuh): pre-processing kernels (one thread
+// per row), the scans, and what follows them, behind one C entry point.
+#ifndef MIXC_CODEGEN_CUDATARGET_H
+#define MIXC_CODEGEN_CUDATARGET_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <string>
+#include <vector>
+
+namespace mixc {
+
+struct CudaKernelSource {
+  std::string name;   // C symbol of the entry point
+  std::string source; // the .cu translation unit
+  std::string header; // declarations and the argument order, for users
+  std::vector<std::string> inputs, outputs;
+};
+
+/// Prints `func` (after the CUDA pipeline) as CUDA C++. Fails with a
+/// diagnostic on an op the CUDA target does not handle.
+mlir::FailureOr<CudaKernelSource> emitCudaKernel(mlir::func::FuncOp func);
+
+/// The runtime headers the generated source includes, by file name.
+const std::vector<std::pair<std::string, std::string>> &cudaRuntimeHeaders();
+
+} // namespace mixc
+
+#endif

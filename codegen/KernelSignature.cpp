@@ -1,0 +1,58 @@
+#include "codegen/KernelSignature.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+
+namespace mixc {
+
+std::string shapeList(RankedTensorType t, bool dynamicAsVar) {
+  std::string s = "{";
+  for (auto [i, d] : llvm::enumerate(t.getShape())) {
+    if (i) s += ", ";
+    if (ShapedType::isDynamic(d)) s += dynamicAsVar ? (i == 0 ? "B" : "T") : "-1";
+    else s += std::to_string(d);
+  }
+  return s + "}";
+}
+
+KernelSignature kernelSignature(func::FuncOp func) {
+  KernelSignature sig;
+  unsigned nin = func.getNumArguments();
+  auto results = func.getBody().front().getTerminator()->getOperands();
+  static const char *resultNames[] = {"o", "final_state", "final_m"};
+  llvm::raw_string_ostream os(sig.checks);
+  std::string inputDoc, outputDoc;
+  os << "  if (num_inputs != " << nin << ") return chk.fail(\"expected " << nin << " inputs, got %d\", num_inputs);\n";
+  os << "  if (num_outputs != " << results.size() << ") return chk.fail(\"expected " << results.size()
+     << " outputs, got %d\", num_outputs);\n";
+  os << "  if (!inputs || !outputs) return chk.fail(\"null inputs or outputs array\");\n";
+  os << "  int64_t B = -1, T = -1;\n";
+  for (unsigned i = 0; i < nin; ++i) {
+    auto t = cast<RankedTensorType>(func.getArgument(i).getType());
+    auto nameAttr = func.getArgAttrOfType<StringAttr>(i, "mixer.name");
+    std::string n = nameAttr ? nameAttr.str() : "arg" + std::to_string(i);
+    bool perHead = t.getRank() >= 3 && t.getDimSize(0) == 1 && t.getDimSize(1) == 1;
+    bool optional = n == "init" || n == "init_m";
+    sig.inputs.push_back(n);
+    os << "  if (!chk.tensor(&inputs[" << i << "], \"input\", \"" << n << "\", " << shapeList(t, false) << ", "
+       << (perHead ? "true" : "false") << ", " << (optional ? "true" : "false") << ", B, T)) return 1;\n";
+    inputDoc += llvm::formatv(" *   inputs[{0}]  {1,-12} {2}{3}{4}\n", i, n, shapeList(t, true),
+                              perHead ? " (or without the leading 1, 1)" : "",
+                              optional ? ", optional (NULL data: zeros)" : "")
+                    .str();
+  }
+  for (auto [i, v] : llvm::enumerate(results)) {
+    auto t = cast<RankedTensorType>(v.getType());
+    const char *n = resultNames[std::min<size_t>(i, 2)];
+    sig.outputs.push_back(n);
+    os << "  if (!chk.tensor(&outputs[" << i << "], \"output\", \"" << n << "\", " << shapeList(t, false)
+       << ", false, false, B, T)) return 1;\n";
+    outputDoc += llvm::formatv(" *   outputs[{0}] {1,-12} {2}\n", i, n, shapeList(t, true)).str();
+  }
+  os << "  if (B < 0 || T < 0) return chk.fail(\"no per-token input fixes the batch and time sizes\");\n";
+  sig.doc = inputDoc + outputDoc;
+  return sig;
+}
+
+} // namespace mixc

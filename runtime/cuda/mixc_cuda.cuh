@@ -1,0 +1,343 @@
+// The CUDA tile library that generated kernels call: strided loads and stores
+// of any element type, the math of the pre-processing, and the scans. What
+// differs between families is generated (mixc emit --target=cuda); what is the
+// same for all lives here once. Needs only the CUDA toolkit: no MLIR.
+#ifndef MIXC_CUDA_CUH
+#define MIXC_CUDA_CUH
+
+#include "mixc_check.h"
+#include "mixc_tensor.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <mma.h>
+
+#include <cstdint>
+
+namespace mixc::cuda {
+
+enum class Structure { identity, const_scalar, scalar, vector, elementwise, dplr };
+enum class DiagKind { none, scalar, vector }; // the diagonal of a dplr transition
+
+// ---- elements ------------------------------------------------------------------
+__device__ __forceinline__ float loadElem(const void *p, int dtype, int64_t off) {
+  if (dtype == MIXC_BF16) return __bfloat162float(((const __nv_bfloat16 *)p)[off]);
+  if (dtype == MIXC_F16) return __half2float(((const __half *)p)[off]);
+  return ((const float *)p)[off];
+}
+__device__ __forceinline__ void storeElem(void *p, int dtype, int64_t off, float x) {
+  if (dtype == MIXC_BF16) ((__nv_bfloat16 *)p)[off] = __float2bfloat16(x);
+  else if (dtype == MIXC_F16) ((__half *)p)[off] = __float2half(x);
+  else ((float *)p)[off] = x;
+}
+
+// A 4-D strided view: element (i0, i1, i2, i3) at i0*s0 + i1*s1 + i2*s2 + i3*s3.
+// Per-token operands are (b, t, h, d); states (b, h, k, v). A zero stride
+// broadcasts (per-head values over b and t). Null data: absent (zeros).
+struct View {
+  void *p = nullptr;
+  int dtype = MIXC_F32;
+  int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  __device__ __forceinline__ float at(int64_t i0, int64_t i1, int64_t i2, int64_t i3) const {
+    return loadElem(p, dtype, i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3);
+  }
+  __device__ __forceinline__ void set(int64_t i0, int64_t i1, int64_t i2, int64_t i3, float x) const {
+    storeElem(p, dtype, i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3, x);
+  }
+};
+
+// A view of a user tensor of rank `lead` + one feature dimension (or none);
+// per-head tensors given as [H, ...] instead of [1, 1, H, ...] are accepted.
+inline View viewOf(const mixc_tensor &t, int fullRank) {
+  View v;
+  v.p = t.data;
+  v.dtype = t.dtype;
+  int lead = fullRank - t.ndim; // 2 when the leading [1, 1] is left out
+  int64_t s[6] = {0, 0, 0, 0, 0, 0};
+  for (int d = 0; d < t.ndim && d + lead < 6; ++d) s[d + lead] = t.shape[d] == 1 ? 0 : t.strides[d];
+  // Rows of several feature dimensions are flat (checkPackedRow): step by the last.
+  v.s0 = s[0], v.s1 = s[1], v.s2 = s[2], v.s3 = fullRank > 3 ? s[fullRank - 1] : 0;
+  return v;
+}
+// A view of a state-like tensor ([B, H, K, V] or [B, H]) as (b, h, k, v).
+inline View stateView(const mixc_tensor &t) {
+  View v;
+  v.p = t.data;
+  v.dtype = t.dtype;
+  int64_t s[4] = {0, 0, 0, 0};
+  for (int d = 0; d < t.ndim && d < 4; ++d) s[d] = t.strides[d];
+  v.s0 = s[0], v.s1 = s[1], v.s2 = s[2], v.s3 = s[3];
+  return v;
+}
+// A contiguous float scratch array [n0, n1, n2, n3].
+inline View scratchView(float *p, int64_t n1, int64_t n2, int64_t n3) {
+  View v;
+  v.p = p;
+  v.dtype = MIXC_F32;
+  v.s3 = n3 == 1 ? 0 : 1, v.s2 = n3, v.s1 = n2 * n3, v.s0 = n1 * n2 * n3; // a row of one broadcasts
+  return v;
+}
+
+// ---- math (the spellings the row printer uses) ------------------------------------
+__device__ __forceinline__ float fastExp(float x) { return __expf(x); }
+__device__ __forceinline__ float safeLog(float x) { return logf(x); }
+__device__ __forceinline__ float mxAbs(float x) { return fabsf(x); }
+__device__ __forceinline__ float mxSqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ float mxTanh(float x) { return tanhf(x); }
+__device__ __forceinline__ float mxMax(float a, float b) { return fmaxf(a, b); }
+__device__ __forceinline__ float mxMin(float a, float b) { return fminf(a, b); }
+__device__ __forceinline__ float mxPow(float a, float b) { return powf(a, b); }
+__device__ __forceinline__ float softplus(float x) { return fmaxf(x, 0.f) + log1pf(__expf(-fabsf(x))); }
+__device__ __forceinline__ float logsigmoid(float x) { return fminf(x, 0.f) - log1pf(__expf(-fabsf(x))); }
+__device__ __forceinline__ float sigmoid(float x) { return 1.f / (1.f + __expf(-x)); }
+__device__ __forceinline__ float silu(float x) { return x / (1.f + __expf(-x)); }
+__device__ __forceinline__ float elu(float x) { return x > 0.f ? x : __expf(x) - 1.f; }
+__device__ __forceinline__ float relu(float x) { return fmaxf(x, 0.f); }
+
+// ---- rows (pre-processing, one thread per row) -----------------------------------
+__device__ __forceinline__ void copyRow(const float *x, int64_t n, float *o) {
+  for (int64_t i = 0; i < n; ++i) o[i] = x[i];
+}
+__device__ __forceinline__ void l2normRow(const float *x, int64_t D, float *o) {
+  float n = 0;
+  for (int64_t i = 0; i < D; ++i) n += x[i] * x[i];
+  float inv = rsqrtf(n + 1e-12f);
+  for (int64_t i = 0; i < D; ++i) o[i] = x[i] * inv;
+}
+__device__ __forceinline__ void taylor2Row(const float *x, int64_t D, float *o) {
+  o[0] = 1;
+  for (int64_t i = 0; i < D; ++i) o[1 + i] = x[i];
+  for (int64_t i = 0; i < D; ++i)
+    for (int64_t j = 0; j < D; ++j) o[1 + D + i * D + j] = x[i] * x[j] * 0.70710678118654752f;
+}
+__device__ __forceinline__ void readRow(const View &v, int64_t b, int64_t t, int64_t h, float *o, int64_t D) {
+  for (int64_t i = 0; i < D; ++i) o[i] = v.at(b, t, h, i);
+}
+__device__ __forceinline__ void writeRow(const View &v, int64_t b, int64_t t, int64_t h, const float *x, int64_t D) {
+  for (int64_t i = 0; i < D; ++i) v.set(b, t, h, i, x[i]);
+}
+
+// ---- the scans -------------------------------------------------------------------
+// Operands of one recurrence. Token operands are (b, t, h, d) views of the
+// user's tensors or of pre-processed scratch; rate (elementwise decay) is
+// (0, h, k, v), bonus (0, 0, h, k); init and state are (b, h, k, v); m is (b, h, 0, 0).
+struct ScanParams {
+  View q, k, v, decay, dt, a, b, igate, rate, bonus, init, initM;
+  View o, state, m; // a null state or m is not written
+  int64_t B = 0, T = 0, H = 0, Vs = 0;
+  float scale = 1.f;
+  bool reverse = false;
+};
+
+// Sum over the KG lanes of a column group (consecutive, aligned lanes).
+template <int KG> __device__ __forceinline__ float groupSum(float x) {
+#pragma unroll
+  for (int off = KG / 2; off > 0; off /= 2) x += __shfl_xor_sync(0xffffffffu, x, off);
+  return x;
+}
+
+// The recurrent schedule: one CTA per (value block, head, batch), the K x VB
+// block of the state in registers for the whole sequence. In a warp, CPW
+// columns of KG = 32 / CPW lanes each; lane kg of a column holds the key rows
+// kg, kg + KG, ... (interleaved, so that the lanes read distinct shared-memory
+// banks). Tokens are staged through shared memory TC at a time, coalesced;
+// every readout is a sum over the KG lanes by shuffles, and o leaves through
+// shared memory in coalesced rows. mLSTM keeps its normalizer column n (column
+// Vs - 1) in every column group, because every readout divides by it.
+template <Structure S, int K, int CPW, int WARPS, int TC, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt,
+          bool LogDecay>
+__global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) {
+  constexpr int KG = 32 / CPW, KR = (K + KG - 1) / KG, KP = KR * KG, VB = WARPS * CPW;
+  constexpr bool VecDecay = S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector);
+  constexpr bool ScalarDecay = S == Structure::scalar || S == Structure::const_scalar ||
+                               (S == Structure::dplr && Diag == DiagKind::scalar);
+  constexpr bool Dplr = S == Structure::dplr;
+  __shared__ float sq[TC][KP], sk[TC][KP], sv[TC][VB], so[TC][VB];
+  __shared__ float sdec[VecDecay ? TC : 1][VecDecay ? KP : 1], sa[Dplr ? TC : 1][Dplr ? KP : 1],
+      sb[Dplr ? TC : 1][Dplr ? KP : 1], sdt[HasDt ? TC : 1][HasDt ? VB : 1], sg[TC], sig[TC];
+  const int64_t B = p.B, T = p.T, Vs = p.Vs;
+  const int64_t V = Mlstm ? Vs - 1 : Vs;
+  const int64_t h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
+  (void)B;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, c = lane / KG, kg = lane % KG;
+  const int wc = warp * CPW + c;       // column within the block
+  const int64_t j = j0 + wc;           // column of the state
+  const bool live = j < V;
+  float st[KR], nv[KR], rate[KR], bonus[KR];
+#pragma unroll
+  for (int i = 0; i < KR; ++i) {
+    const int row = i * KG + kg;
+    const bool in = row < K;
+    st[i] = in && live && p.init.p ? p.init.at(b, h, row, j) : 0.f;
+    nv[i] = Mlstm && in && p.init.p ? p.init.at(b, h, row, V) : 0.f;
+    rate[i] = S == Structure::elementwise && in && live ? p.rate.at(0, h, row, j) : 0.f;
+    bonus[i] = Bonus && in ? p.bonus.at(0, 0, h, row) : 0.f;
+  }
+  float m = Mlstm && p.initM.p ? p.initM.at(b, h, 0, 0) : 0.f;
+  for (int64_t s0 = 0; s0 < T; s0 += TC) {
+    const int n = (int)(T - s0 < TC ? T - s0 : TC);
+    // Stage n tokens; rows past K are zeros and leave the state untouched.
+    for (int e = threadIdx.x; e < n * KP; e += WARPS * 32) {
+      const int u = e / KP, i = e % KP;
+      const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+      const bool in = i < K;
+      sq[u][i] = in ? p.q.at(b, t, h, i) : 0.f;
+      sk[u][i] = in ? p.k.at(b, t, h, i) : 0.f;
+      if constexpr (VecDecay) sdec[u][i] = in ? p.decay.at(b, t, h, i) : 0.f;
+      if constexpr (Dplr) {
+        sa[u][i] = in ? p.a.at(b, t, h, i) : 0.f;
+        sb[u][i] = in ? p.b.at(b, t, h, i) : 0.f;
+      }
+    }
+    for (int e = threadIdx.x; e < n * VB; e += WARPS * 32) {
+      const int u = e / VB, jj = e % VB;
+      const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+      const bool in = j0 + jj < V;
+      sv[u][jj] = in ? p.v.at(b, t, h, j0 + jj) : 0.f;
+      if constexpr (HasDt) sdt[u][jj] = in ? p.dt.at(b, t, h, j0 + jj) : 0.f;
+    }
+    for (int u = threadIdx.x; u < n; u += WARPS * 32) {
+      const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+      if constexpr (ScalarDecay) sg[u] = p.decay.at(b, t, h, 0);
+      if constexpr (Mlstm) sig[u] = p.igate.at(b, t, h, 0);
+    }
+    __syncthreads();
+    for (int u = 0; u < n; ++u) {
+      float q[KR], k[KR];
+#pragma unroll
+      for (int i = 0; i < KR; ++i) q[i] = sq[u][i * KG + kg], k[i] = sk[u][i * KG + kg];
+      const float v = sv[u][wc];
+      float o = 0.f;
+      if constexpr (Bonus) {
+        float qu = 0.f, qs = 0.f;
+#pragma unroll
+        for (int i = 0; i < KR; ++i) qu += q[i] * bonus[i] * k[i], qs += q[i] * st[i];
+        o = p.scale * (groupSum<KG>(qs) + groupSum<KG>(qu) * v);
+      }
+      float ws = 1.f; // the write's scale (mLSTM's stabilized input gate)
+      if constexpr (ScalarDecay && !Dplr) {
+        float g = sg[u], f;
+        if constexpr (Mlstm) {
+          const float ig = sig[u], mNew = fmaxf(g + m, ig);
+          f = __expf(g + m - mNew);
+          ws = __expf(ig - mNew);
+          m = mNew;
+        } else {
+          f = LogDecay ? __expf(g) : g;
+        }
+#pragma unroll
+        for (int i = 0; i < KR; ++i) st[i] *= f, nv[i] *= f;
+      } else if constexpr (S == Structure::vector) {
+#pragma unroll
+        for (int i = 0; i < KR; ++i) {
+          const float g = sdec[u][i * KG + kg];
+          st[i] *= LogDecay ? __expf(g) : g;
+        }
+      } else if constexpr (S == Structure::elementwise) {
+        const float dt = HasDt ? sdt[u][wc] : 1.f;
+#pragma unroll
+        for (int i = 0; i < KR; ++i) st[i] *= __expf(rate[i] * dt);
+      } else if constexpr (Dplr) {
+        float w = 0.f;
+#pragma unroll
+        for (int i = 0; i < KR; ++i) w += sb[u][i * KG + kg] * st[i];
+        w = groupSum<KG>(w);
+        const float ds = Diag == DiagKind::scalar ? (LogDecay ? __expf(sg[u]) : sg[u]) : 1.f;
+#pragma unroll
+        for (int i = 0; i < KR; ++i) {
+          float d = ds;
+          if constexpr (Diag == DiagKind::vector) {
+            const float g = sdec[u][i * KG + kg];
+            d = LogDecay ? __expf(g) : g;
+          }
+          st[i] = d * st[i] + sa[u][i * KG + kg] * w;
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < KR; ++i) st[i] += ws * k[i] * v;
+      if constexpr (Mlstm) {
+#pragma unroll
+        for (int i = 0; i < KR; ++i) nv[i] += ws * k[i];
+      }
+      if constexpr (!Bonus) {
+        float qs = 0.f;
+#pragma unroll
+        for (int i = 0; i < KR; ++i) qs += q[i] * st[i];
+        o = groupSum<KG>(qs);
+        float div = 1.f;
+        if constexpr (Mlstm) {
+          float den = 0.f;
+#pragma unroll
+          for (int i = 0; i < KR; ++i) den += q[i] * nv[i];
+          div = fmaxf(fabsf(groupSum<KG>(den)), __expf(-m));
+        }
+        o *= p.scale / div;
+      }
+      if (kg == 0) so[u][wc] = o;
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < n * VB; e += WARPS * 32) {
+      const int u = e / VB, jj = e % VB;
+      const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+      if (j0 + jj < V) p.o.set(b, t, h, j0 + jj, so[u][jj]);
+    }
+  }
+  if (p.state.p) {
+#pragma unroll
+    for (int i = 0; i < KR; ++i) {
+      const int row = i * KG + kg;
+      if (row < K && live) p.state.set(b, h, row, j, st[i]);
+      if (Mlstm && row < K && j0 == 0 && wc == 0) p.state.set(b, h, row, V, nv[i]);
+    }
+  }
+  if (Mlstm && p.m.p && threadIdx.x == 0 && j0 == 0) p.m.set(b, h, 0, 0, m);
+}
+
+// ---- host side -------------------------------------------------------------------
+// Refuses host memory for a tensor that the kernel reads or writes on the device.
+inline bool checkDevicePointer(Checker &chk, const mixc_tensor &t, const char *role, const char *name) {
+  if (!t.data) return true;
+  cudaPointerAttributes attr;
+  cudaError_t e = cudaPointerGetAttributes(&attr, t.data);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return !chk.fail("%s '%s': cannot query the pointer (%s)", role, name, cudaGetErrorString(e));
+  }
+  if (attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged)
+    return !chk.fail("%s '%s': not device memory (pass a CUDA device pointer)", role, name);
+  return true;
+}
+
+// A row of several feature dimensions (from dimension `first` on) is read as
+// one flat row: those dimensions must be packed.
+inline bool checkPackedRow(Checker &chk, const mixc_tensor &t, int first, const char *role, const char *name) {
+  if (!t.data) return true;
+  int lead = t.ndim >= first + 2 ? 0 : 2; // per-head tensors may leave out [1, 1]
+  for (int d = first - lead; d + 1 < t.ndim; ++d)
+    if (d >= 0 && t.shape[d] > 1 && t.strides[d] != t.strides[d + 1] * t.shape[d + 1])
+      return !chk.fail("%s '%s': unsupported stride %lld in dimension %d (the feature dimensions must be packed)",
+                       role, name, (long long)t.strides[d], d);
+  return true;
+}
+
+// Scratch for pre-processed operands and intermediate results, freed on scope exit.
+struct Scratch {
+  cudaStream_t stream;
+  float *ptrs[32] = {};
+  int n = 0;
+  explicit Scratch(cudaStream_t s) : stream(s) {}
+  float *alloc(int64_t count) {
+    if (n == 32) return nullptr;
+    void *p = nullptr;
+    if (cudaMallocAsync(&p, (size_t)count * sizeof(float) + 16, stream) != cudaSuccess) return nullptr;
+    return ptrs[n++] = (float *)p;
+  }
+  ~Scratch() {
+    for (int i = 0; i < n; ++i) cudaFreeAsync(ptrs[i], stream);
+  }
+};
+
+} // namespace mixc::cuda
+
+#endif

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The GPU correctness run, on a machine with CUDA and no MLIR: builds every
+# kernel that test/cuda/make_cases.py emitted (with runtime/ and run_kernel.cu),
+# runs every case, compares with the float64 reference (compare.py), and runs
+# one case per kernel under compute-sanitizer (memcheck and racecheck).
+# Usage: test/cuda/check.sh CASES_DIR [ARCH (default sm_90a)]
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cases="$(cd "$1" && pwd)"
+arch="${2:-sm_90a}"
+nvcc="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+jobs="$(nproc)"
+
+build() { # kernel dir -> $dir/run_kernel
+  local d="$1" k="$1/kernel"
+  local entry
+  entry="$(grep -ho 'int mixc_[A-Za-z0-9_]*_cuda(' "$k"/*.h | head -1 | sed 's/int //; s/(//')"
+  "$nvcc" -O3 -std=c++17 "-gencode=arch=compute_${arch#sm_},code=$arch" -DMIXC_ENTRY="$entry" \
+    -I"$k" -I"$root" -I"$root/runtime" "$root/test/cuda/run_kernel.cu" "$k"/*.cu "$root/runtime/Npy.cpp" \
+    -o "$d/run_kernel" > "$d/build.log" 2>&1 || { echo "BUILD FAILED: $d"; cat "$d/build.log"; }
+}
+export -f build
+export nvcc root arch
+ls -d "$cases"/*/ | sed 's#/$##' | xargs -P "$jobs" -I{} bash -c 'build {}'
+
+for d in "$cases"/*/; do
+  [ -x "$d/run_kernel" ] || continue
+  for c in "$d"/*/; do
+    c="${c%/}"
+    [ "$(basename "$c")" = kernel ] && continue
+    dtype="${c##*_}"
+    "$d/run_kernel" "$c/in" "$c/ref" "$c/out" "$dtype" > "$c/run.log" 2>&1 || echo "RUN FAILED: $c: $(cat "$c/run.log")"
+  done
+done
+python3 "$root/test/cuda/compare.py" "$cases"
+status=$?
+
+if command -v compute-sanitizer >/dev/null; then
+  bad=0
+  for d in "$cases"/*/; do
+    [ -x "$d/run_kernel" ] || continue
+    c="$(ls -d "$d"/T6[35]*_init_f32 "$d"/T67*_init_bf16 2>/dev/null | head -1)"
+    [ -n "$c" ] || continue
+    for tool in memcheck racecheck; do
+      if ! compute-sanitizer --tool "$tool" --error-exitcode 9 "$d/run_kernel" "$c/in" "$c/ref" "$c/san" \
+          "${c##*_}" > "$c/sanitizer-$tool.log" 2>&1; then
+        echo "SANITIZER ($tool) FAILED: $c"; tail -20 "$c/sanitizer-$tool.log"; bad=1
+      fi
+    done
+  done
+  [ $bad = 0 ] && echo "compute-sanitizer: memcheck and racecheck clean on one case per kernel"
+  [ $bad = 0 ] || status=1
+fi
+exit $status
