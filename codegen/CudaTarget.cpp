@@ -176,13 +176,15 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     return "args.tmp[" + std::to_string(tmpIndex.lookup(v)) + "]";
   };
   hs << "  {\n    // " << structureName(s) << (op.getDirection() == Direction::reverse ? " reverse" : "")
-     << " recurrence, K = " << K << ", state columns = " << Vs << ", value block = " << vb << ", recurrent\n";
+     << " recurrence, K = " << K << ", state columns = " << Vs << ", "
+     << cast<StringAttr>(schedule.get("algorithm")).getValue() << "\n";
   hs << "    ScanParams p;\n";
   for (auto &[field, v] : operands) hs << "    p." << field << " = " << viewOfValue(v) << ";\n";
   if (rate) {
-    // (0, h, k, v) over the rate's own [1, 1, H|1, K|1, Vs|1] row: size-1 dimensions broadcast.
+    // (0, h, k, v) over the rate's own row, its shape aligned right with
+    // [1, 1, H, K, Vs] (a constant may be a scalar): size-1 dimensions broadcast.
     auto rt = cast<RankedTensorType>(rate.getType());
-    int64_t rk = rt.getDimSize(3), rv = rt.getDimSize(4);
+    int64_t r = rt.getRank(), rk = r >= 2 ? rt.getDimSize(r - 2) : 1, rv = r >= 1 ? rt.getDimSize(r - 1) : 1;
     hs << "    p.rate = args.tmp[" << tmpIndex.lookup(rate) << "];\n    p.rate.s1 = " << rk * rv
        << ", p.rate.s2 = " << (rk == 1 ? 0 : rv) << ", p.rate.s3 = " << (rv == 1 ? 0 : 1) << ";\n";
   }
@@ -218,6 +220,12 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
   auto b = [](bool x) { return x ? "true" : "false"; };
   hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)B);\n";
+  bool chunked = cast<StringAttr>(schedule.get("algorithm")).getValue() == "chunked_ssd";
+  if (chunked) {
+    hs << "    if (chunkedSSDApplies(p)) {\n      if (cudaError_t e = launchChunkedSSD<" << K << ", "
+       << b(s != Structure::identity) << ", " << b(logDecay)
+       << ">(p, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
+  }
   hs << "    scanRecurrent<Structure::" << structureName(s) << ", " << K << ", " << cpw << ", " << warps << ", "
      << stage << ", DiagKind::" << diag << ", " << b(bool(op.getBonus())) << ", " << b(mlstm) << ", "
      << b(bool(op.getDt())) << ", " << b(logDecay) << "><<<grid, " << warps * 32 << ", 0, stream>>>(p);\n  }\n";

@@ -106,9 +106,16 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
                             (op.getDt() ? vb : 0) + 2);
     int64_t stage = 32;
     while (stage > 1 && stage * perToken > sharedBytes) stage /= 2;
+    // Chunked (tensor cores) where the chunk pass allowed it and the tiles fit:
+    // K a multiple of 64 up to 256, a forward scan. The kernel still falls back
+    // to the recurrent sweep at run time for operands it cannot stream (not
+    // bf16, unaligned); fp32 inputs take the sweep to stay exact.
+    bool chunked = op->getAttrOfType<DictionaryAttr>("mixer.chunk") && schedule != "recurrent" && K % 64 == 0 &&
+                   K <= 256 && op.getDirection() == Direction::forward;
     Builder b(op.getContext());
     SmallVector<NamedAttribute> attrs = {
-        b.getNamedAttr("algorithm", b.getStringAttr("recurrent")), b.getNamedAttr("k", b.getI64IntegerAttr(K)),
+        b.getNamedAttr("algorithm", b.getStringAttr(chunked ? "chunked_ssd" : "recurrent")),
+        b.getNamedAttr("k", b.getI64IntegerAttr(K)),
         b.getNamedAttr("v_block", b.getI64IntegerAttr(vb)), b.getNamedAttr("cols_per_warp", b.getI64IntegerAttr(cpw)),
         b.getNamedAttr("warps", b.getI64IntegerAttr(warps)), b.getNamedAttr("stage", b.getI64IntegerAttr(stage))};
     op->setAttr("mixer.schedule", b.getDictionaryAttr(attrs));

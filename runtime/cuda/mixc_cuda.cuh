@@ -294,6 +294,308 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
   if (Mlstm && p.m.p && threadIdx.x == 0 && j0 == 0) p.m.set(b, h, 0, 0, m);
 }
 
+// ---- tensor-core tiles (mma.sync m16n8k16, bf16 in, fp32 accumulate) -----------
+// Fragment layouts are PTX's: in a warp, g = lane / 4 and t = lane % 4; an
+// accumulator tile (16 x 8) holds rows g and g + 8, columns 2t and 2t + 1.
+namespace tile {
+using bf16 = __nv_bfloat16;
+__device__ __forceinline__ uint32_t smemAddr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+// A 16 x 16 A operand from row-major shared memory (ld elements per row).
+__device__ __forceinline__ void loadA(uint32_t a[4], const bf16 *base, int ld) {
+  const int l = threadIdx.x % 32;
+  uint32_t addr = smemAddr(base + (l % 16) * ld + (l / 16) * 8);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3]) : "r"(addr));
+}
+// A 16 x 16 A operand stored transposed (base[k][m], row-major).
+__device__ __forceinline__ void loadAT(uint32_t a[4], const bf16 *base, int ld) {
+  const int l = threadIdx.x % 32;
+  uint32_t addr = smemAddr(base + ((l % 8) + (l / 16) * 8) * ld + ((l / 8) % 2) * 8);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3]) : "r"(addr));
+}
+// B operands of two adjacent n-tiles (k16 x n16) from n-major storage base[n][k].
+__device__ __forceinline__ void loadBN(uint32_t b[4], const bf16 *base, int ld) {
+  const int l = threadIdx.x % 32;
+  uint32_t addr = smemAddr(base + ((l % 8) + (l / 16) * 8) * ld + ((l / 8) % 2) * 8);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(addr));
+}
+// The same from k-major storage base[k][n].
+__device__ __forceinline__ void loadBK(uint32_t b[4], const bf16 *base, int ld) {
+  const int l = threadIdx.x % 32;
+  uint32_t addr = smemAddr(base + ((l % 8) + ((l / 8) % 2) * 8) * ld + (l / 16) * 8);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(addr));
+}
+// c += a * b (one 16 x 8 tile).
+__device__ __forceinline__ void mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+               "{%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ uint32_t pack(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *(uint32_t *)&v;
+}
+__device__ __forceinline__ uint32_t scalePair(uint32_t x, float f0, float f1) {
+  __nv_bfloat162 v = *(__nv_bfloat162 *)&x;
+  return pack(__low2float(v) * f0, __high2float(v) * f1);
+}
+// 16 bytes global -> shared, asynchronously; zeros when !valid.
+__device__ __forceinline__ void copy16(void *dst, const void *src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smemAddr(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void commit() { asm volatile("cp.async.commit_group;\n"); }
+template <int N> __device__ __forceinline__ void waitGroups() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+} // namespace tile
+
+// The chunked schedule of identity and scalar decays (SSD, mixers.md), for
+// bf16 q, k, v: one CTA of 4 warps per (value block, head, batch) walks the
+// chunks in order with its K x VB block of the state in registers (fp32, as
+// mma accumulators) and never writes a chunk state to memory. The next
+// chunk's q, k, v arrive by cp.async while this one computes. Per chunk of
+// C = 64 tokens, warp w owns rows 16w..16w+15 of the output and rows
+// K/4 w .. of the state:
+//   b = cumsum(g);  O = exp(b) * (Q S) + ((Q K^T) . M . exp(b_i - b_j)) V;
+//   S = exp(b_C) S + (K . exp(b_C - b))^T V.
+// Every exponent is a difference of cumulative sums, <= 0.
+template <int K, int VB, bool Decay, bool LogDecay>
+__global__ void __launch_bounds__(128, 2) scanChunkedSSD(const ScanParams p) {
+  using tile::bf16;
+  constexpr int C = 64, LK = K + 8, LV = VB + 8; // rows padded by 16 bytes: ldmatrix without bank conflicts
+  constexpr int MT = K / 64, NT = VB / 8, KT = K / 16;
+  static_assert(K % 64 == 0 && VB % 16 == 0, "chunked SSD tiles");
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16 *Qs = (bf16 *)smem, *Ks = Qs + 2 * C * LK, *Vs = Ks + 2 * C * LK, *Ss = Vs + 2 * C * LV;
+  float *bs = (float *)(Ss + K * LV);
+  const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const bf16 *q = (const bf16 *)p.q.p, *k = (const bf16 *)p.k.p, *v = (const bf16 *)p.v.p;
+  auto load = [&](int64_t chunk, int buf) {
+    for (int e = tid; e < C * (K / 8); e += 128) {
+      const int r = e / (K / 8), s = e % (K / 8);
+      const int64_t t = chunk * C + r, tt = t < T ? t : 0;
+      tile::copy16(Qs + (buf * C + r) * LK + s * 8, q + b * p.q.s0 + tt * p.q.s1 + h * p.q.s2 + s * 8, t < T);
+      tile::copy16(Ks + (buf * C + r) * LK + s * 8, k + b * p.k.s0 + tt * p.k.s1 + h * p.k.s2 + s * 8, t < T);
+    }
+    for (int e = tid; e < C * (VB / 8); e += 128) {
+      const int r = e / (VB / 8), s = e % (VB / 8);
+      const int64_t t = chunk * C + r, tt = t < T ? t : 0;
+      const bool ok = t < T && j0 + s * 8 < V;
+      tile::copy16(Vs + (buf * C + r) * LV + s * 8, v + b * p.v.s0 + tt * p.v.s1 + h * p.v.s2 + (ok ? j0 + s * 8 : 0),
+                   ok);
+    }
+    tile::commit();
+  };
+
+  // The state block: warp w's rows sr + 16 mt + {g, g + 8}, columns 8 nt + 2 t4 + {0, 1}.
+  const int sr = warp * (K / 4);
+  float S[MT][NT][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
+        const int64_t col = j0 + nt * 8 + 2 * t4 + (e & 1);
+        S[mt][nt][e] = p.init.p && col < V ? p.init.at(b, h, row, col) : 0.f;
+      }
+  auto storeState = [&] { // bf16 copy of the state: the B operand of Q S
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        const int row = sr + mt * 16 + g, col = nt * 8 + 2 * t4;
+        *(uint32_t *)&Ss[row * LV + col] = tile::pack(S[mt][nt][0], S[mt][nt][1]);
+        *(uint32_t *)&Ss[(row + 8) * LV + col] = tile::pack(S[mt][nt][2], S[mt][nt][3]);
+      }
+  };
+  storeState();
+  const int64_t chunks = (T + C - 1) / C;
+  load(0, 0);
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int buf = c & 1;
+    __syncthreads(); // the other buffer is free, the state copy complete
+    if (c + 1 < chunks) {
+      load(c + 1, buf ^ 1);
+      tile::waitGroups<1>();
+    } else {
+      tile::waitGroups<0>();
+    }
+    if (warp == 0) { // cumulative log-decay of the chunk; rows past T decay nothing
+      float g0 = 0.f, g1 = 0.f;
+      if constexpr (Decay) {
+        const int64_t t = c * C + 2 * lane;
+        if (t < T) g0 = p.decay.at(b, t, h, 0);
+        if (t + 1 < T) g1 = p.decay.at(b, t + 1, h, 0);
+        if constexpr (!LogDecay) {
+          g0 = t < T ? __logf(g0) : 0.f;
+          g1 = t + 1 < T ? __logf(g1) : 0.f;
+        }
+      }
+      float s = g0 + g1;
+#pragma unroll
+      for (int o = 1; o < 32; o *= 2) {
+        const float y = __shfl_up_sync(0xffffffffu, s, o);
+        if (lane >= o) s += y;
+      }
+      bs[2 * lane] = s - g1;
+      bs[2 * lane + 1] = s;
+    }
+    __syncthreads();
+    const bf16 *Qb = Qs + buf * C * LK, *Kb = Ks + buf * C * LK, *Vb = Vs + buf * C * LV;
+    const int r0 = warp * 16;
+    uint32_t qa[KT][4];
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk) tile::loadA(qa[kk], Qb + r0 * LK + kk * 16, LK);
+    // Inter-chunk: O = exp(b_i) (Q S).
+    float O[NT][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk)
+#pragma unroll
+      for (int np = 0; np < NT / 2; ++np) {
+        uint32_t bb[4];
+        tile::loadBK(bb, Ss + kk * 16 * LV + np * 16, LV);
+        tile::mma(O[2 * np], qa[kk], bb[0], bb[1]);
+        tile::mma(O[2 * np + 1], qa[kk], bb[2], bb[3]);
+      }
+    const float bi0 = bs[r0 + g], bi1 = bs[r0 + g + 8];
+    if constexpr (Decay) {
+      const float e0 = __expf(bi0), e1 = __expf(bi1);
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) O[nt][0] *= e0, O[nt][1] *= e0, O[nt][2] *= e1, O[nt][3] *= e1;
+    }
+    // Intra-chunk: P = (Q K^T) . M . exp(b_i - b_j) over the key tiles up to the diagonal.
+    float P[C / 8][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk)
+#pragma unroll
+      for (int np = 0; np < C / 16; ++np)
+        if (np <= warp) {
+          uint32_t bb[4];
+          tile::loadBN(bb, Kb + np * 16 * LK + kk * 16, LK);
+          tile::mma(P[2 * np], qa[kk], bb[0], bb[1]);
+          tile::mma(P[2 * np + 1], qa[kk], bb[2], bb[3]);
+        }
+#pragma unroll
+    for (int nt = 0; nt < C / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int i = r0 + g + (e >= 2 ? 8 : 0), j = nt * 8 + 2 * t4 + (e & 1);
+        const float f = Decay ? __expf(fminf((e >= 2 ? bi1 : bi0) - bs[j], 0.f)) : 1.f;
+        P[nt][e] = j <= i ? P[nt][e] * f : 0.f;
+      }
+#pragma unroll
+    for (int kt = 0; kt < C / 16; ++kt)
+      if (kt <= warp) {
+        const uint32_t a[4] = {tile::pack(P[2 * kt][0], P[2 * kt][1]), tile::pack(P[2 * kt][2], P[2 * kt][3]),
+                               tile::pack(P[2 * kt + 1][0], P[2 * kt + 1][1]),
+                               tile::pack(P[2 * kt + 1][2], P[2 * kt + 1][3])};
+#pragma unroll
+        for (int np = 0; np < NT / 2; ++np) {
+          uint32_t bb[4];
+          tile::loadBK(bb, Vb + kt * 16 * LV + np * 16, LV);
+          tile::mma(O[2 * np], a, bb[0], bb[1]);
+          tile::mma(O[2 * np + 1], a, bb[2], bb[3]);
+        }
+      }
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t t = c * C + r0 + g + (e >= 2 ? 8 : 0), col = j0 + nt * 8 + 2 * t4 + (e & 1);
+        if (t < T && col < V) p.o.set(b, t, h, col, O[nt][e] * p.scale);
+      }
+    __syncthreads(); // every warp is done reading the state copy
+    // State: S = exp(b_C) S + (K . exp(b_C - b))^T V.
+    const float bL = bs[C - 1];
+    if constexpr (Decay) {
+      const float eL = __expf(bL);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) S[mt][nt][e] *= eL;
+    }
+#pragma unroll
+    for (int kt = 0; kt < C / 16; ++kt) {
+      float f0 = 1.f, f1 = 1.f, f2 = 1.f, f3 = 1.f;
+      if constexpr (Decay) {
+        const int j = kt * 16 + 2 * t4;
+        f0 = __expf(bL - bs[j]), f1 = __expf(bL - bs[j + 1]), f2 = __expf(bL - bs[j + 8]), f3 = __expf(bL - bs[j + 9]);
+      }
+      uint32_t vb[NT / 2][4];
+#pragma unroll
+      for (int np = 0; np < NT / 2; ++np) tile::loadBK(vb[np], Vb + kt * 16 * LV + np * 16, LV);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        uint32_t a[4];
+        tile::loadAT(a, Kb + kt * 16 * LK + sr + mt * 16, LK);
+        if constexpr (Decay) {
+          a[0] = tile::scalePair(a[0], f0, f1), a[1] = tile::scalePair(a[1], f0, f1);
+          a[2] = tile::scalePair(a[2], f2, f3), a[3] = tile::scalePair(a[3], f2, f3);
+        }
+#pragma unroll
+        for (int np = 0; np < NT / 2; ++np) {
+          tile::mma(S[mt][2 * np], a, vb[np][0], vb[np][1]);
+          tile::mma(S[mt][2 * np + 1], a, vb[np][2], vb[np][3]);
+        }
+      }
+    }
+    storeState();
+  }
+  if (p.state.p) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
+          const int64_t col = j0 + nt * 8 + 2 * t4 + (e & 1);
+          if (col < V) p.state.set(b, h, row, col, S[mt][nt][e]);
+        }
+  }
+}
+
+template <int K, int VB> constexpr int chunkedSSDSharedBytes() {
+  return (2 * 64 * (K + 8) * 2 + 2 * 64 * (VB + 8) + K * (VB + 8)) * 2 + 64 * 4;
+}
+
+// Whether the chunked kernel can read these operands: bf16 q, k, v with
+// packed feature rows on 16-byte boundaries, a forward scan.
+inline bool chunkedSSDApplies(const ScanParams &p) {
+  auto ok = [](const View &v) {
+    return v.p && v.dtype == MIXC_BF16 && v.s3 == 1 && v.s0 % 8 == 0 && v.s1 % 8 == 0 && v.s2 % 8 == 0 &&
+           ((uintptr_t)v.p % 16) == 0;
+  };
+  return !p.reverse && p.Vs % 8 == 0 && ok(p.q) && ok(p.k) && ok(p.v);
+}
+
+// Launches the chunked kernel with value blocks of 64 columns, or 32 where
+// that leaves SMs idle (few batch x head pairs).
+template <int K, bool Decay, bool LogDecay> cudaError_t launchChunkedSSD(const ScanParams &p, cudaStream_t stream) {
+  int dev = 0, sms = 132;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  const int64_t ctas64 = p.B * p.H * ((p.Vs + 63) / 64);
+  auto launch = [&](auto kernel, int vb, int bytes) {
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e != cudaSuccess) return e;
+    dim3 grid((unsigned)((p.Vs + vb - 1) / vb), (unsigned)p.H, (unsigned)p.B);
+    kernel<<<grid, 128, bytes, stream>>>(p);
+    return cudaGetLastError();
+  };
+  if (K <= 128 && ctas64 >= 2 * sms)
+    return launch(scanChunkedSSD<K, 64, Decay, LogDecay>, 64, chunkedSSDSharedBytes<K, 64>());
+  return launch(scanChunkedSSD<K, 32, Decay, LogDecay>, 32, chunkedSSDSharedBytes<K, 32>());
+}
+
 // ---- host side -------------------------------------------------------------------
 // Refuses host memory for a tensor that the kernel reads or writes on the device.
 inline bool checkDevicePointer(Checker &chk, const mixc_tensor &t, const char *role, const char *name) {
