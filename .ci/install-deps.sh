@@ -27,3 +27,18 @@ if ! python3 -c "import numpy" 2>/dev/null && [ ! -x "$root/.venv/bin/python" ];
   python3 -m venv "$root/.venv"
   "$root/.venv/bin/python" -m pip install -q -r "$here/requirements.txt"
 fi
+
+# CUDA 13 (nvcc, for compiling the generated GPU kernels; no GPU needed): the
+# toolkit is expected at /usr/local/cuda. Where it is missing, NVIDIA's Debian
+# 12 repository provides the compiler and the runtime headers.
+nvcc="${NVCC:-/usr/local/cuda/bin/nvcc}"
+if [ ! -x "$nvcc" ] && ! command -v nvcc >/dev/null; then
+  echo "mixc: installing the CUDA 13 compiler from NVIDIA's repository"
+  if (cd /tmp && curl -fsSLO https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/cuda-keyring_1.1-1_all.deb &&
+      dpkg -i cuda-keyring_1.1-1_all.deb >/dev/null && apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cuda-nvcc-13-0 cuda-cudart-dev-13-0 >/dev/null); then
+    echo "mixc: CUDA installed at /usr/local/cuda"
+  else
+    echo "mixc: WARNING: no CUDA toolkit; the CUDA compile tests (test/lit/cuda) will be reported unsupported" >&2
+  fi
+fi

@@ -222,11 +222,38 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
   return text;
 }
 
+// The CUDA schedule, likewise.
+std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc, const sp::Sizes &sizes) {
+  mlir::MLIRContext ctx;
+  auto module = lower(ctx, src, desc, sizes);
+  auto tiled = tileForCuda(*module);
+  std::string text;
+  int n = 0;
+  theFunc(*tiled).walk([&](mixc::mixer::RecurrenceOp op) {
+    auto sched = op->getAttrOfType<mlir::DictionaryAttr>("mixer.schedule");
+    auto geti = [&](const char *k) { return (long long)cast<mlir::IntegerAttr>(sched.get(k)).getInt(); };
+    std::string algorithm = cast<mlir::StringAttr>(sched.get("algorithm")).getValue().str();
+    std::string line;
+    raw_string_ostream ls(line);
+    ls << format("  cuda:       %s%s", n++ ? "and " : "", mixc::mixer::stringifyDirection(op.getDirection()).str().c_str());
+    if (algorithm == "chunked_ssd")
+      ls << " chunked_ssd (bf16 q, k, v: tensor cores, chunks of 64, state on chip; otherwise the recurrent sweep below)\n"
+         << "              and";
+    ls << format(" recurrent: a CTA of %lld warps per %lld value columns, %lld keys over %lld lanes, %lld tokens "
+                 "staged (at H=%lld K=%lld V=%lld)\n",
+                 geti("warps"), geti("v_block"), geti("k"), 32 / geti("cols_per_warp"), geti("stage"),
+                 (long long)sizes.H, (long long)sizes.K, (long long)sizes.V);
+    text += ls.str();
+  });
+  return text;
+}
+
 int runCheck() {
   sp::SourceFile src = readSpec();
   sp::MixerDesc desc = analyzeOrExit(src);
   outs() << sp::describe(desc);
   outs() << cpuScheduleText(src, desc, parseShape(shapeOpt, false).sizes);
+  outs() << cudaScheduleText(src, desc, parseShape(shapeOpt, false).sizes);
   return 0;
 }
 
