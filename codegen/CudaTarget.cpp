@@ -220,10 +220,12 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
   auto b = [](bool x) { return x ? "true" : "false"; };
   hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)B);\n";
-  bool chunked = cast<StringAttr>(schedule.get("algorithm")).getValue() == "chunked_ssd";
-  if (chunked) {
-    hs << "    if (chunkedSSDApplies(p)) {\n      if (cudaError_t e = launchChunkedSSD<" << K << ", "
-       << b(s != Structure::identity) << ", " << b(logDecay)
+  StringRef algorithm = cast<StringAttr>(schedule.get("algorithm")).getValue();
+  if (algorithm.starts_with("chunked_")) {
+    bool vec = s == Structure::vector;
+    const char *decayKind = vec ? "vector" : s == Structure::identity ? "none" : "scalar";
+    hs << "    if (chunkedApplies(p, " << b(vec) << ")) {\n      if (cudaError_t e = launchChunked<" << K
+       << ", ChunkDecay::" << decayKind << ", " << b(logDecay)
        << ">(p, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
   }
   hs << "    scanRecurrent<Structure::" << structureName(s) << ", " << K << ", " << cpw << ", " << warps << ", "

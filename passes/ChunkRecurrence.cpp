@@ -21,10 +21,15 @@ struct ChunkRecurrence : mixc::impl::MixerChunkBase<ChunkRecurrence> {
     getOperation().walk([&](RecurrenceOp op) {
       Structure s = op.getStructure();
       bool ssd = s == Structure::identity || s == Structure::const_scalar || s == Structure::scalar;
-      if (!ssd || op.getBonus() || op.getNormalizerKind() == Normalizer::mlstm) return;
+      bool gla = s == Structure::vector;
+      if ((!ssd && !gla) || op.getBonus() || op.getNormalizerKind() == Normalizer::mlstm) return;
       Builder b(op.getContext());
-      op->setAttr("mixer.chunk", b.getDictionaryAttr({b.getNamedAttr("algorithm", b.getStringAttr("ssd")),
-                                                      b.getNamedAttr("size", b.getI64IntegerAttr(chunkSize))}));
+      SmallVector<NamedAttribute> attrs = {b.getNamedAttr("algorithm", b.getStringAttr(ssd ? "ssd" : "gla")),
+                                           b.getNamedAttr("size", b.getI64IntegerAttr(chunkSize))};
+      // GLA's secondary chunking: a reference point per sub-block keeps the
+      // factored exponents bounded (mixers.md).
+      if (gla) attrs.push_back(b.getNamedAttr("sub_block", b.getI64IntegerAttr(16)));
+      op->setAttr("mixer.chunk", b.getDictionaryAttr(attrs));
     });
   }
 };

@@ -36,10 +36,12 @@ def MixerChunk : Pass<"mixer-chunk", "::mlir::func::FuncOp"> {
     Records in `mixer.chunk` how the recurrence splits into intra-chunk and
     inter-chunk work (mixers.md, "How each structure is chunked"):
     identity and scalar decays take the SSD form (cumulative log-decays, a
-    masked C x C product, the state passed between chunks). Structures whose
-    chunked form is not implemented yet (vector, elementwise, diagonal plus
-    low rank), the RWKV-6 bonus and the mLSTM normalizer get no `mixer.chunk`
-    and stay recurrent.
+    masked C x C product, the state passed between chunks), vector decays the
+    GLA form (per-channel cumulative decays, sub-blocks of 16 with a reference
+    point each). Structures whose chunked form is not implemented yet
+    (elementwise, diagonal plus low rank), the RWKV-6 bonus and the mLSTM
+    normalizer get no `mixer.chunk` and stay recurrent. Each target takes the
+    forms its kernels implement (the CPU: SSD; CUDA: SSD and GLA).
   }];
   let options = [
     Option<"chunkSize", "chunk-size", "int", /*default=*/"64", "tokens per chunk">,

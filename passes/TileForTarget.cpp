@@ -68,6 +68,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // keys are many enough for the chunk's matrix products to beat the
       // per-token sweep.
       auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
+      if (chunk && cast<StringAttr>(chunk.get("algorithm")).getValue() != "ssd") chunk = nullptr; // CPU: SSD only
       bool chunked = chunk && (schedule == "chunked" || (schedule == "auto" && K >= kChunkedMinKeys));
       if (chunked) {
         // Every value block recomputes the chunk's Q K^T: take the blocks as
@@ -110,11 +111,14 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     // K a multiple of 64 up to 256, a forward scan. The kernel still falls back
     // to the recurrent sweep at run time for operands it cannot stream (not
     // bf16, unaligned); fp32 inputs take the sweep to stay exact.
-    bool chunked = op->getAttrOfType<DictionaryAttr>("mixer.chunk") && schedule != "recurrent" && K % 64 == 0 &&
-                   K <= 256 && op.getDirection() == Direction::forward;
+    auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
+    StringRef form = chunk ? cast<StringAttr>(chunk.get("algorithm")).getValue() : "";
+    // GLA's per-channel decays take shared memory of their own: K <= 128.
+    bool chunked = chunk && schedule != "recurrent" && K % 64 == 0 && K <= (form == "gla" ? 128 : 256) &&
+                   op.getDirection() == Direction::forward;
     Builder b(op.getContext());
     SmallVector<NamedAttribute> attrs = {
-        b.getNamedAttr("algorithm", b.getStringAttr(chunked ? "chunked_ssd" : "recurrent")),
+        b.getNamedAttr("algorithm", b.getStringAttr(chunked ? ("chunked_" + form).str() : "recurrent")),
         b.getNamedAttr("k", b.getI64IntegerAttr(K)),
         b.getNamedAttr("v_block", b.getI64IntegerAttr(vb)), b.getNamedAttr("cols_per_warp", b.getI64IntegerAttr(cpw)),
         b.getNamedAttr("warps", b.getI64IntegerAttr(warps)), b.getNamedAttr("stage", b.getI64IntegerAttr(stage))};

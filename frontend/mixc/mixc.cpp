@@ -236,8 +236,8 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
     std::string line;
     raw_string_ostream ls(line);
     ls << format("  cuda:       %s%s", n++ ? "and " : "", mixc::mixer::stringifyDirection(op.getDirection()).str().c_str());
-    if (algorithm == "chunked_ssd")
-      ls << " chunked_ssd (bf16 q, k, v: tensor cores, chunks of 64, state on chip; otherwise the recurrent sweep below)\n"
+    if (algorithm != "recurrent")
+      ls << " " << algorithm << " (bf16 q, k, v: tensor cores, chunks of 64, state on chip; otherwise the recurrent sweep below)\n"
          << "              and";
     ls << format(" recurrent: a CTA of %lld warps per %lld value columns, %lld keys over %lld lanes, %lld tokens "
                  "staged (at H=%lld K=%lld V=%lld)\n",

@@ -352,47 +352,90 @@ __device__ __forceinline__ void commit() { asm volatile("cp.async.commit_group;\
 template <int N> __device__ __forceinline__ void waitGroups() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 } // namespace tile
 
-// The chunked schedule of identity and scalar decays (SSD, mixers.md), for
-// bf16 q, k, v: one CTA of 4 warps per (value block, head, batch) walks the
-// chunks in order with its K x VB block of the state in registers (fp32, as
-// mma accumulators) and never writes a chunk state to memory. The next
-// chunk's q, k, v arrive by cp.async while this one computes. Per chunk of
-// C = 64 tokens, warp w owns rows 16w..16w+15 of the output and rows
-// K/4 w .. of the state:
-//   b = cumsum(g);  O = exp(b) * (Q S) + ((Q K^T) . M . exp(b_i - b_j)) V;
-//   S = exp(b_C) S + (K . exp(b_C - b))^T V.
-// Every exponent is a difference of cumulative sums, <= 0.
-template <int K, int VB, bool Decay, bool LogDecay>
-__global__ void __launch_bounds__(128, 2) scanChunkedSSD(const ScanParams p) {
+// The chunked schedule (mixers.md, "How each structure is chunked") for
+// identity, scalar and vector decays with bf16 q, k, v: one CTA of 8 warps per
+// (value block, head, batch) walks the chunks in order with its K x VB block
+// of the state in registers (fp32 mma accumulators): no chunk state goes to
+// memory. The next chunk's q, k, v (and vector gates) arrive by cp.async
+// while this one computes. Warp w owns rows 16 (w % 4) .. of the chunk's
+// output and the state rows K/4 (w % 4) .., in the column half w / 4.
+// With b the cumulative log-decay inside the chunk (a vector per token for
+// GLA), every exponent stays bounded:
+//   O = (Q . exp(b)) S + P V,   S = exp(b_C) . S + (K . exp(b_C - b))^T V,
+//   P_ij = sum_k Q_ik K_jk exp(b_ik - b_jk) for j <= i.
+// Scalar decays scale P by exp(b_i - b_j) <= 0. Vector decays (GLA) use the
+// secondary chunking: for the rows of sub-block I (16 tokens) the reference
+// is the token before it, r = 16 I - 1, and
+//   P_ij = sum_k (Q_ik exp(b_ik - b_rk)) (K_jk exp(b_rk - b_jk)),
+// both factors <= 1 for j <= r; on the diagonal sub-block the second factor
+// grows at most over 16 tokens (clamped at e^80: decays beyond 5 nats per
+// token within a sub-block are outside this kernel's range).
+enum class ChunkDecay { none, scalar, vector };
+
+template <int K, int VB, ChunkDecay D> struct ChunkedLayout {
+  static constexpr int C = 64, LK = K + 8, LV = VB + 8, LB = K + 8;
+  static constexpr int q = 0, k = q + 2 * C * LK * 2, v = k + 2 * C * LK * 2, s = v + 2 * C * LV * 2;
+  static constexpr int g = s + K * LV * 2;                                  // vector: raw gates, 2 buffers
+  static constexpr int b = D == ChunkDecay::vector ? g + 2 * C * K * 4 : g; // cumulative log-decays (fp32)
+  static constexpr int bytes = b + (D == ChunkDecay::vector ? C * LB : C) * 4;
+};
+
+template <int K, int VB, ChunkDecay D, bool LogDecay>
+__global__ void __launch_bounds__(256) scanChunked(const ScanParams p) {
   using tile::bf16;
-  constexpr int C = 64, LK = K + 8, LV = VB + 8; // rows padded by 16 bytes: ldmatrix without bank conflicts
-  constexpr int MT = K / 64, NT = VB / 8, KT = K / 16;
-  static_assert(K % 64 == 0 && VB % 16 == 0, "chunked SSD tiles");
+  using L = ChunkedLayout<K, VB, D>;
+  constexpr int C = L::C, LK = L::LK, LV = L::LV, LB = L::LB;
+  constexpr int MT = K / 64, NT = VB / 16, KT = K / 16, VH = VB / 2; // per warp: MT x NT tiles of 16 x 8
+  constexpr bool Vec = D == ChunkDecay::vector, Scalar = D == ChunkDecay::scalar;
+  static_assert(K % 64 == 0 && VB % 32 == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
-  bf16 *Qs = (bf16 *)smem, *Ks = Qs + 2 * C * LK, *Vs = Ks + 2 * C * LK, *Ss = Vs + 2 * C * LV;
-  float *bs = (float *)(Ss + K * LV);
+  bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *Vs = (bf16 *)(smem + L::v),
+       *Ss = (bf16 *)(smem + L::s);
+  unsigned char *Gs = smem + L::g;
+  float *Bc = (float *)(smem + L::b); // [C] (scalar) or [C][LB] (vector)
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int rw = warp % 4, c0 = (warp / 4) * VH; // row tile, first column of the warp's half
   const bf16 *q = (const bf16 *)p.q.p, *k = (const bf16 *)p.k.p, *v = (const bf16 *)p.v.p;
+  const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
   auto load = [&](int64_t chunk, int buf) {
-    for (int e = tid; e < C * (K / 8); e += 128) {
+    for (int e = tid; e < C * (K / 8); e += 256) {
       const int r = e / (K / 8), s = e % (K / 8);
       const int64_t t = chunk * C + r, tt = t < T ? t : 0;
       tile::copy16(Qs + (buf * C + r) * LK + s * 8, q + b * p.q.s0 + tt * p.q.s1 + h * p.q.s2 + s * 8, t < T);
       tile::copy16(Ks + (buf * C + r) * LK + s * 8, k + b * p.k.s0 + tt * p.k.s1 + h * p.k.s2 + s * 8, t < T);
     }
-    for (int e = tid; e < C * (VB / 8); e += 128) {
+    for (int e = tid; e < C * (VB / 8); e += 256) {
       const int r = e / (VB / 8), s = e % (VB / 8);
       const int64_t t = chunk * C + r, tt = t < T ? t : 0;
       const bool ok = t < T && j0 + s * 8 < V;
       tile::copy16(Vs + (buf * C + r) * LV + s * 8, v + b * p.v.s0 + tt * p.v.s1 + h * p.v.s2 + (ok ? j0 + s * 8 : 0),
                    ok);
     }
+    if constexpr (Vec) {
+      const int segs = K * gsize / 16;
+      for (int e = tid; e < C * segs; e += 256) {
+        const int r = e / segs, s = e % segs;
+        const int64_t t = chunk * C + r, tt = t < T ? t : 0;
+        const unsigned char *src =
+            (const unsigned char *)p.decay.p + (b * p.decay.s0 + tt * p.decay.s1 + h * p.decay.s2) * gsize + s * 16;
+        tile::copy16(Gs + ((size_t)(buf * C + r) * K * 4) + s * 16, src, t < T);
+      }
+    }
     tile::commit();
   };
+  // Scalar gates of a chunk, two per lane of warp 0, read one chunk ahead.
+  auto gates = [&](int64_t chunk, float &g0, float &g1) {
+    g0 = g1 = 0.f;
+    if constexpr (Scalar) {
+      const int64_t t = chunk * C + 2 * lane;
+      if (t < T) g0 = LogDecay ? p.decay.at(b, t, h, 0) : __logf(p.decay.at(b, t, h, 0));
+      if (t + 1 < T) g1 = LogDecay ? p.decay.at(b, t + 1, h, 0) : __logf(p.decay.at(b, t + 1, h, 0));
+    }
+  };
+  auto bAt = [&](int row, int kk) -> float { return row < 0 ? 0.f : Bc[row * LB + kk]; };
 
-  // The state block: warp w's rows sr + 16 mt + {g, g + 8}, columns 8 nt + 2 t4 + {0, 1}.
-  const int sr = warp * (K / 4);
+  const int sr = rw * (K / 4);
   float S[MT][NT][4];
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -401,7 +444,7 @@ __global__ void __launch_bounds__(128, 2) scanChunkedSSD(const ScanParams p) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
-        const int64_t col = j0 + nt * 8 + 2 * t4 + (e & 1);
+        const int64_t col = j0 + c0 + nt * 8 + 2 * t4 + (e & 1);
         S[mt][nt][e] = p.init.p && col < V ? p.init.at(b, h, row, col) : 0.f;
       }
   auto storeState = [&] { // bf16 copy of the state: the B operand of Q S
@@ -409,96 +452,138 @@ __global__ void __launch_bounds__(128, 2) scanChunkedSSD(const ScanParams p) {
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        const int row = sr + mt * 16 + g, col = nt * 8 + 2 * t4;
+        const int row = sr + mt * 16 + g, col = c0 + nt * 8 + 2 * t4;
         *(uint32_t *)&Ss[row * LV + col] = tile::pack(S[mt][nt][0], S[mt][nt][1]);
         *(uint32_t *)&Ss[(row + 8) * LV + col] = tile::pack(S[mt][nt][2], S[mt][nt][3]);
       }
   };
   storeState();
   const int64_t chunks = (T + C - 1) / C;
+  float gc0 = 0.f, gc1 = 0.f, gn0 = 0.f, gn1 = 0.f;
+  if (warp == 0) gates(0, gc0, gc1);
   load(0, 0);
   for (int64_t c = 0; c < chunks; ++c) {
     const int buf = c & 1;
-    __syncthreads(); // the other buffer is free, the state copy complete
+    __syncthreads(); // the other buffers are free, the state copy complete
     if (c + 1 < chunks) {
       load(c + 1, buf ^ 1);
+      if (warp == 0) gates(c + 1, gn0, gn1);
       tile::waitGroups<1>();
     } else {
       tile::waitGroups<0>();
     }
-    if (warp == 0) { // cumulative log-decay of the chunk; rows past T decay nothing
-      float g0 = 0.f, g1 = 0.f;
-      if constexpr (Decay) {
-        const int64_t t = c * C + 2 * lane;
-        if (t < T) g0 = p.decay.at(b, t, h, 0);
-        if (t + 1 < T) g1 = p.decay.at(b, t + 1, h, 0);
-        if constexpr (!LogDecay) {
-          g0 = t < T ? __logf(g0) : 0.f;
-          g1 = t + 1 < T ? __logf(g1) : 0.f;
+    if constexpr (Scalar) {
+      if (warp == 0) {
+        float s = gc0 + gc1;
+#pragma unroll
+        for (int o = 1; o < 32; o *= 2) {
+          const float y = __shfl_up_sync(0xffffffffu, s, o);
+          if (lane >= o) s += y;
+        }
+        Bc[2 * lane] = s - gc1;
+        Bc[2 * lane + 1] = s;
+        gc0 = gn0, gc1 = gn1;
+      }
+    }
+    __syncthreads(); // this chunk's tiles (and the scalar cumsum) are visible
+    if constexpr (Vec) {
+      // Cumulative log-decays per channel: two threads per channel, 32 rows each.
+      const int kk = tid % K, half = tid / K;
+      if (half < 2) {
+        const unsigned char *gb = Gs + (size_t)buf * C * K * 4;
+        float acc = 0.f;
+        for (int r = half * 32; r < half * 32 + 32; ++r) {
+          float x = gsize == 4 ? ((const float *)(gb + (size_t)r * K * 4))[kk]
+                               : __bfloat162float(((const bf16 *)(gb + (size_t)r * K * 4))[kk]);
+          if constexpr (!LogDecay) x = c * C + r < T ? __logf(x) : 0.f;
+          acc += x;
+          Bc[r * LB + kk] = acc;
         }
       }
-      float s = g0 + g1;
-#pragma unroll
-      for (int o = 1; o < 32; o *= 2) {
-        const float y = __shfl_up_sync(0xffffffffu, s, o);
-        if (lane >= o) s += y;
+      __syncthreads();
+      if (half == 1) {
+        const float base = Bc[31 * LB + kk];
+        for (int r = 32; r < 64; ++r) Bc[r * LB + kk] += base;
       }
-      bs[2 * lane] = s - g1;
-      bs[2 * lane + 1] = s;
+      __syncthreads();
     }
-    __syncthreads();
     const bf16 *Qb = Qs + buf * C * LK, *Kb = Ks + buf * C * LK, *Vb = Vs + buf * C * LV;
-    const int r0 = warp * 16;
-    uint32_t qa[KT][4];
+    const int r0 = rw * 16, ref = r0 - 1; // vector decays: the sub-block's reference row
+    uint32_t qa[KT][4], qd[KT][4];        // Q for Q S, and Q for the intra-chunk product
 #pragma unroll
-    for (int kk = 0; kk < KT; ++kk) tile::loadA(qa[kk], Qb + r0 * LK + kk * 16, LK);
-    // Inter-chunk: O = exp(b_i) (Q S).
+    for (int kk = 0; kk < KT; ++kk) {
+      tile::loadA(qa[kk], Qb + r0 * LK + kk * 16, LK);
+      if constexpr (Vec) {
+        const int i0 = r0 + g, i1 = i0 + 8, k0 = kk * 16 + 2 * t4;
+        auto sc = [&](uint32_t x, int i, int kc, bool toRef) {
+          const float base = toRef ? bAt(ref, kc) : 0.f, base1 = toRef ? bAt(ref, kc + 1) : 0.f;
+          return tile::scalePair(x, __expf(Bc[i * LB + kc] - base), __expf(Bc[i * LB + kc + 1] - base1));
+        };
+        qd[kk][0] = sc(qa[kk][0], i0, k0, true), qd[kk][1] = sc(qa[kk][1], i1, k0, true);
+        qd[kk][2] = sc(qa[kk][2], i0, k0 + 8, true), qd[kk][3] = sc(qa[kk][3], i1, k0 + 8, true);
+        qa[kk][0] = sc(qa[kk][0], i0, k0, false), qa[kk][1] = sc(qa[kk][1], i1, k0, false);
+        qa[kk][2] = sc(qa[kk][2], i0, k0 + 8, false), qa[kk][3] = sc(qa[kk][3], i1, k0 + 8, false);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) qd[kk][e] = qa[kk][e];
+      }
+    }
+    // Inter-chunk: O = (Q . exp(b)) S.
     float O[NT][4] = {};
 #pragma unroll
     for (int kk = 0; kk < KT; ++kk)
 #pragma unroll
       for (int np = 0; np < NT / 2; ++np) {
         uint32_t bb[4];
-        tile::loadBK(bb, Ss + kk * 16 * LV + np * 16, LV);
+        tile::loadBK(bb, Ss + kk * 16 * LV + c0 + np * 16, LV);
         tile::mma(O[2 * np], qa[kk], bb[0], bb[1]);
         tile::mma(O[2 * np + 1], qa[kk], bb[2], bb[3]);
       }
-    const float bi0 = bs[r0 + g], bi1 = bs[r0 + g + 8];
-    if constexpr (Decay) {
+    const float bi0 = Scalar ? Bc[r0 + g] : 0.f, bi1 = Scalar ? Bc[r0 + g + 8] : 0.f;
+    if constexpr (Scalar) {
       const float e0 = __expf(bi0), e1 = __expf(bi1);
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) O[nt][0] *= e0, O[nt][1] *= e0, O[nt][2] *= e1, O[nt][3] *= e1;
     }
-    // Intra-chunk: P = (Q K^T) . M . exp(b_i - b_j) over the key tiles up to the diagonal.
+    // Intra-chunk: P over the key tiles up to the diagonal.
     float P[C / 8][4] = {};
 #pragma unroll
     for (int kk = 0; kk < KT; ++kk)
 #pragma unroll
       for (int np = 0; np < C / 16; ++np)
-        if (np <= warp) {
+        if (np <= rw) {
           uint32_t bb[4];
           tile::loadBN(bb, Kb + np * 16 * LK + kk * 16, LK);
-          tile::mma(P[2 * np], qa[kk], bb[0], bb[1]);
-          tile::mma(P[2 * np + 1], qa[kk], bb[2], bb[3]);
+          if constexpr (Vec) { // K_jk exp(b_rk - b_jk): b0, b1 for token j, b2, b3 for j + 8
+            const int ja = np * 16 + g, jb = ja + 8, k0 = kk * 16 + 2 * t4;
+            auto sc = [&](uint32_t x, int j, int kc) {
+              return tile::scalePair(x, __expf(fminf(bAt(ref, kc) - Bc[j * LB + kc], 80.f)),
+                                     __expf(fminf(bAt(ref, kc + 1) - Bc[j * LB + kc + 1], 80.f)));
+            };
+            bb[0] = sc(bb[0], ja, k0), bb[1] = sc(bb[1], ja, k0 + 8);
+            bb[2] = sc(bb[2], jb, k0), bb[3] = sc(bb[3], jb, k0 + 8);
+          }
+          tile::mma(P[2 * np], qd[kk], bb[0], bb[1]);
+          tile::mma(P[2 * np + 1], qd[kk], bb[2], bb[3]);
         }
 #pragma unroll
     for (int nt = 0; nt < C / 8; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int i = r0 + g + (e >= 2 ? 8 : 0), j = nt * 8 + 2 * t4 + (e & 1);
-        const float f = Decay ? __expf(fminf((e >= 2 ? bi1 : bi0) - bs[j], 0.f)) : 1.f;
+        const float f = Scalar ? __expf(fminf((e >= 2 ? bi1 : bi0) - Bc[j], 0.f)) : 1.f;
         P[nt][e] = j <= i ? P[nt][e] * f : 0.f;
       }
 #pragma unroll
     for (int kt = 0; kt < C / 16; ++kt)
-      if (kt <= warp) {
+      if (kt <= rw) {
         const uint32_t a[4] = {tile::pack(P[2 * kt][0], P[2 * kt][1]), tile::pack(P[2 * kt][2], P[2 * kt][3]),
                                tile::pack(P[2 * kt + 1][0], P[2 * kt + 1][1]),
                                tile::pack(P[2 * kt + 1][2], P[2 * kt + 1][3])};
 #pragma unroll
         for (int np = 0; np < NT / 2; ++np) {
           uint32_t bb[4];
-          tile::loadBK(bb, Vb + kt * 16 * LV + np * 16, LV);
+          tile::loadBK(bb, Vb + kt * 16 * LV + c0 + np * 16, LV);
           tile::mma(O[2 * np], a, bb[0], bb[1]);
           tile::mma(O[2 * np + 1], a, bb[2], bb[3]);
         }
@@ -507,38 +592,51 @@ __global__ void __launch_bounds__(128, 2) scanChunkedSSD(const ScanParams p) {
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int64_t t = c * C + r0 + g + (e >= 2 ? 8 : 0), col = j0 + nt * 8 + 2 * t4 + (e & 1);
+        const int64_t t = c * C + r0 + g + (e >= 2 ? 8 : 0), col = j0 + c0 + nt * 8 + 2 * t4 + (e & 1);
         if (t < T && col < V) p.o.set(b, t, h, col, O[nt][e] * p.scale);
       }
     __syncthreads(); // every warp is done reading the state copy
-    // State: S = exp(b_C) S + (K . exp(b_C - b))^T V.
-    const float bL = bs[C - 1];
-    if constexpr (Decay) {
-      const float eL = __expf(bL);
+    // State: S = exp(b_C) . S + (K . exp(b_C - b))^T V.
+    const int last = C - 1;
+    if constexpr (Scalar) {
+      const float eL = __expf(Bc[last]);
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int e = 0; e < 4; ++e) S[mt][nt][e] *= eL;
+    } else if constexpr (Vec) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        const int row = sr + mt * 16 + g;
+        const float e0 = __expf(Bc[last * LB + row]), e1 = __expf(Bc[last * LB + row + 8]);
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) S[mt][nt][0] *= e0, S[mt][nt][1] *= e0, S[mt][nt][2] *= e1, S[mt][nt][3] *= e1;
+      }
     }
 #pragma unroll
     for (int kt = 0; kt < C / 16; ++kt) {
-      float f0 = 1.f, f1 = 1.f, f2 = 1.f, f3 = 1.f;
-      if constexpr (Decay) {
-        const int j = kt * 16 + 2 * t4;
-        f0 = __expf(bL - bs[j]), f1 = __expf(bL - bs[j + 1]), f2 = __expf(bL - bs[j + 8]), f3 = __expf(bL - bs[j + 9]);
-      }
       uint32_t vb[NT / 2][4];
 #pragma unroll
-      for (int np = 0; np < NT / 2; ++np) tile::loadBK(vb[np], Vb + kt * 16 * LV + np * 16, LV);
+      for (int np = 0; np < NT / 2; ++np) tile::loadBK(vb[np], Vb + kt * 16 * LV + c0 + np * 16, LV);
+      const int j = kt * 16 + 2 * t4;
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
         uint32_t a[4];
         tile::loadAT(a, Kb + kt * 16 * LK + sr + mt * 16, LK);
-        if constexpr (Decay) {
+        if constexpr (Scalar) {
+          const float bL = Bc[last];
+          const float f0 = __expf(bL - Bc[j]), f1 = __expf(bL - Bc[j + 1]), f2 = __expf(bL - Bc[j + 8]),
+                      f3 = __expf(bL - Bc[j + 9]);
           a[0] = tile::scalePair(a[0], f0, f1), a[1] = tile::scalePair(a[1], f0, f1);
           a[2] = tile::scalePair(a[2], f2, f3), a[3] = tile::scalePair(a[3], f2, f3);
+        } else if constexpr (Vec) { // element (key row m, token j): exp(b_Cm - b_jm)
+          const int m0 = sr + mt * 16 + g, m1 = m0 + 8;
+          auto f = [&](int jj, int m) { return __expf(Bc[last * LB + m] - Bc[jj * LB + m]); };
+          a[0] = tile::scalePair(a[0], f(j, m0), f(j + 1, m0)), a[1] = tile::scalePair(a[1], f(j, m1), f(j + 1, m1));
+          a[2] = tile::scalePair(a[2], f(j + 8, m0), f(j + 9, m0));
+          a[3] = tile::scalePair(a[3], f(j + 8, m1), f(j + 9, m1));
         }
 #pragma unroll
         for (int np = 0; np < NT / 2; ++np) {
@@ -557,29 +655,28 @@ __global__ void __launch_bounds__(128, 2) scanChunkedSSD(const ScanParams p) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
-          const int64_t col = j0 + nt * 8 + 2 * t4 + (e & 1);
+          const int64_t col = j0 + c0 + nt * 8 + 2 * t4 + (e & 1);
           if (col < V) p.state.set(b, h, row, col, S[mt][nt][e]);
         }
   }
 }
 
-template <int K, int VB> constexpr int chunkedSSDSharedBytes() {
-  return (2 * 64 * (K + 8) * 2 + 2 * 64 * (VB + 8) + K * (VB + 8)) * 2 + 64 * 4;
-}
-
-// Whether the chunked kernel can read these operands: bf16 q, k, v with
-// packed feature rows on 16-byte boundaries, a forward scan.
-inline bool chunkedSSDApplies(const ScanParams &p) {
-  auto ok = [](const View &v) {
-    return v.p && v.dtype == MIXC_BF16 && v.s3 == 1 && v.s0 % 8 == 0 && v.s1 % 8 == 0 && v.s2 % 8 == 0 &&
-           ((uintptr_t)v.p % 16) == 0;
+// Whether the chunked kernel can stream these operands: bf16 q, k, v (and
+// vector gates in f32 or bf16) with packed feature rows on 16-byte
+// boundaries, a forward scan.
+inline bool chunkedApplies(const ScanParams &p, bool vectorDecay) {
+  auto ok = [](const View &v, bool anyFloat) {
+    const int64_t align = v.dtype == MIXC_F32 ? 4 : 8;
+    return v.p && (v.dtype == MIXC_BF16 || (anyFloat && v.dtype == MIXC_F32)) && v.s3 == 1 && v.s0 % align == 0 &&
+           v.s1 % align == 0 && v.s2 % align == 0 && ((uintptr_t)v.p % 16) == 0;
   };
-  return !p.reverse && p.Vs % 8 == 0 && ok(p.q) && ok(p.k) && ok(p.v);
+  return !p.reverse && p.Vs % 8 == 0 && ok(p.q, false) && ok(p.k, false) && ok(p.v, false) &&
+         (!vectorDecay || ok(p.decay, true));
 }
 
 // Launches the chunked kernel with value blocks of 64 columns, or 32 where
-// that leaves SMs idle (few batch x head pairs).
-template <int K, bool Decay, bool LogDecay> cudaError_t launchChunkedSSD(const ScanParams &p, cudaStream_t stream) {
+// that leaves SMs idle (few batch x head pairs) or the tiles outgrow shared memory.
+template <int K, ChunkDecay D, bool LogDecay> cudaError_t launchChunked(const ScanParams &p, cudaStream_t stream) {
   int dev = 0, sms = 132;
   cudaGetDevice(&dev);
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
@@ -588,12 +685,14 @@ template <int K, bool Decay, bool LogDecay> cudaError_t launchChunkedSSD(const S
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
     if (e != cudaSuccess) return e;
     dim3 grid((unsigned)((p.Vs + vb - 1) / vb), (unsigned)p.H, (unsigned)p.B);
-    kernel<<<grid, 128, bytes, stream>>>(p);
+    kernel<<<grid, 256, bytes, stream>>>(p);
     return cudaGetLastError();
   };
-  if (K <= 128 && ctas64 >= 2 * sms)
-    return launch(scanChunkedSSD<K, 64, Decay, LogDecay>, 64, chunkedSSDSharedBytes<K, 64>());
-  return launch(scanChunkedSSD<K, 32, Decay, LogDecay>, 32, chunkedSSDSharedBytes<K, 32>());
+  constexpr bool fits64 = ChunkedLayout<K, 64, D>::bytes <= 227 * 1024;
+  if constexpr (fits64 && K <= 128) {
+    if (ctas64 >= sms) return launch(scanChunked<K, 64, D, LogDecay>, 64, ChunkedLayout<K, 64, D>::bytes);
+  }
+  return launch(scanChunked<K, 32, D, LogDecay>, 32, ChunkedLayout<K, 32, D>::bytes);
 }
 
 // ---- host side -------------------------------------------------------------------
