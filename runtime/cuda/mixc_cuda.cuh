@@ -369,19 +369,23 @@ template <int N> __device__ __forceinline__ void waitGroups() { asm volatile("cp
 //   P_ij = sum_k (Q_ik exp(b_ik - b_rk)) (K_jk exp(b_rk - b_jk)),
 // both factors <= 1 for j <= r; on the diagonal sub-block the second factor
 // grows at most over 16 tokens (clamped at e^80: decays beyond 5 nats per
-// token within a sub-block are outside this kernel's range).
+// token within a sub-block are outside this kernel's range). Q and K are
+// rescaled once per chunk relative to their own sub-block's reference, so the
+// pairs of sub-blocks only multiply by per-channel factors (no exp per element).
 enum class ChunkDecay { none, scalar, vector };
 
 template <int K, int VB, ChunkDecay D> struct ChunkedLayout {
   static constexpr int C = 64, LK = K + 8, LV = VB + 8, LB = K + 8;
+  static constexpr bool Vec = D == ChunkDecay::vector;
   static constexpr int q = 0, k = q + 2 * C * LK * 2, v = k + 2 * C * LK * 2, s = v + 2 * C * LV * 2;
-  static constexpr int g = s + K * LV * 2;                                  // vector: raw gates, 2 buffers
-  static constexpr int b = D == ChunkDecay::vector ? g + 2 * C * K * 4 : g; // cumulative log-decays (fp32)
-  static constexpr int bytes = b + (D == ChunkDecay::vector ? C * LB : C) * 4;
+  static constexpr int g = s + K * LV * 2;                  // vector: raw gates, 2 buffers
+  static constexpr int b = Vec ? g + 2 * C * K * 4 : g;     // cumulative log-decays (fp32)
+  static constexpr int f = b + (Vec ? C * LB : C) * 4;      // vector: per-sub-block factors (fp32)
+  static constexpr int bytes = f + (Vec ? 15 * K * 4 : 0);  // F[4], G[4], E, Dp[6] rows of K
 };
 
 template <int K, int VB, ChunkDecay D, bool LogDecay>
-__global__ void __launch_bounds__(256) scanChunked(const ScanParams p) {
+__global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChunked(const ScanParams p) {
   using tile::bf16;
   using L = ChunkedLayout<K, VB, D>;
   constexpr int C = L::C, LK = L::LK, LV = L::LV, LB = L::LB;
@@ -393,6 +397,10 @@ __global__ void __launch_bounds__(256) scanChunked(const ScanParams p) {
        *Ss = (bf16 *)(smem + L::s);
   unsigned char *Gs = smem + L::g;
   float *Bc = (float *)(smem + L::b); // [C] (scalar) or [C][LB] (vector)
+  // Vector decays, per key channel, with r(J) = 16 J - 1 the reference row of
+  // sub-block J (b_r(0) = 0): F[J] = exp(b_r(J)), G[J] = exp(b_C - b_r(J)),
+  // E = exp(b_C), Dp[I, J] = exp(b_r(I) - b_r(J)) for J < I. All <= 1.
+  float *Ff = (float *)(smem + L::f), *Gf = Ff + 4 * K, *Ef = Gf + 4 * K, *Df = Ef + K;
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int rw = warp % 4, c0 = (warp / 4) * VH; // row tile, first column of the warp's half
@@ -433,7 +441,6 @@ __global__ void __launch_bounds__(256) scanChunked(const ScanParams p) {
       if (t + 1 < T) g1 = LogDecay ? p.decay.at(b, t + 1, h, 0) : __logf(p.decay.at(b, t + 1, h, 0));
     }
   };
-  auto bAt = [&](int row, int kk) -> float { return row < 0 ? 0.f : Bc[row * LB + kk]; };
 
   const int sr = rw * (K / 4);
   float S[MT][NT][4];
@@ -486,6 +493,8 @@ __global__ void __launch_bounds__(256) scanChunked(const ScanParams p) {
       }
     }
     __syncthreads(); // this chunk's tiles (and the scalar cumsum) are visible
+    bf16 *Qb = Qs + buf * C * LK, *Kb = Ks + buf * C * LK;
+    const bf16 *Vb = Vs + buf * C * LV;
     if constexpr (Vec) {
       // Cumulative log-decays per channel: two threads per channel, 32 rows each.
       const int kk = tid % K, half = tid / K;
@@ -506,84 +515,98 @@ __global__ void __launch_bounds__(256) scanChunked(const ScanParams p) {
         for (int r = 32; r < 64; ++r) Bc[r * LB + kk] += base;
       }
       __syncthreads();
-    }
-    const bf16 *Qb = Qs + buf * C * LK, *Kb = Ks + buf * C * LK, *Vb = Vs + buf * C * LV;
-    const int r0 = rw * 16, ref = r0 - 1; // vector decays: the sub-block's reference row
-    uint32_t qa[KT][4], qd[KT][4];        // Q for Q S, and Q for the intra-chunk product
-#pragma unroll
-    for (int kk = 0; kk < KT; ++kk) {
-      tile::loadA(qa[kk], Qb + r0 * LK + kk * 16, LK);
-      if constexpr (Vec) {
-        const int i0 = r0 + g, i1 = i0 + 8, k0 = kk * 16 + 2 * t4;
-        auto sc = [&](uint32_t x, int i, int kc, bool toRef) {
-          const float base = toRef ? bAt(ref, kc) : 0.f, base1 = toRef ? bAt(ref, kc + 1) : 0.f;
-          return tile::scalePair(x, __expf(Bc[i * LB + kc] - base), __expf(Bc[i * LB + kc + 1] - base1));
-        };
-        qd[kk][0] = sc(qa[kk][0], i0, k0, true), qd[kk][1] = sc(qa[kk][1], i1, k0, true);
-        qd[kk][2] = sc(qa[kk][2], i0, k0 + 8, true), qd[kk][3] = sc(qa[kk][3], i1, k0 + 8, true);
-        qa[kk][0] = sc(qa[kk][0], i0, k0, false), qa[kk][1] = sc(qa[kk][1], i1, k0, false);
-        qa[kk][2] = sc(qa[kk][2], i0, k0 + 8, false), qa[kk][3] = sc(qa[kk][3], i1, k0 + 8, false);
-      } else {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) qd[kk][e] = qa[kk][e];
+      // In place, relative to each row's sub-block reference:
+      // Q^ = Q . exp(b - b_r) (<= 1), K^ = K . exp(b_r - b) (>= 1, over <= 16 tokens).
+      for (int e = tid; e < C * K / 2; e += 256) {
+        const int r = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (r / 16) * 16 - 1;
+        const float r0 = ref < 0 ? 0.f : Bc[ref * LB + kc], r1 = ref < 0 ? 0.f : Bc[ref * LB + kc + 1];
+        const float b0 = Bc[r * LB + kc], b1 = Bc[r * LB + kc + 1];
+        uint32_t *qp = (uint32_t *)&Qb[r * LK + kc], *kp = (uint32_t *)&Kb[r * LK + kc];
+        *qp = tile::scalePair(*qp, __expf(b0 - r0), __expf(b1 - r1));
+        *kp = tile::scalePair(*kp, __expf(fminf(r0 - b0, 80.f)), __expf(fminf(r1 - b1, 80.f)));
       }
+      for (int e = tid; e < 15 * K; e += 256) {
+        const int row = e / K, kc = e % K;
+        auto bref = [&](int J) { return J == 0 ? 0.f : Bc[(16 * J - 1) * LB + kc]; };
+        const float bC = Bc[(C - 1) * LB + kc];
+        float x;
+        if (row < 4) x = bref(row);                     // F[J]
+        else if (row < 8) x = bC - bref(row - 4);       // G[J]
+        else if (row == 8) x = bC;                      // E
+        else {                                          // Dp[I, J], J < I: (1,0) (2,0) (2,1) (3,0) (3,1) (3,2)
+          const int pi = row - 9, I = pi < 1 ? 1 : pi < 3 ? 2 : 3, J = pi - (I * (I - 1)) / 2;
+          x = bref(I) - bref(J);
+        }
+        Ff[row * K + kc] = __expf(x);
+      }
+      __syncthreads();
     }
-    // Inter-chunk: O = (Q . exp(b)) S.
+    const int r0 = rw * 16;
+    uint32_t qa[KT][4]; // Q (vector decays: Q^) for the intra-chunk product
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk) tile::loadA(qa[kk], Qb + r0 * LK + kk * 16, LK);
+    // Inter-chunk: O = (Q . exp(b)) S; vector decays: Q^ . F[I].
     float O[NT][4] = {};
 #pragma unroll
-    for (int kk = 0; kk < KT; ++kk)
+    for (int kk = 0; kk < KT; ++kk) {
+      uint32_t qi[4];
+      if constexpr (Vec) {
+        const float *f = Ff + rw * K + kk * 16 + 2 * t4;
+        qi[0] = tile::scalePair(qa[kk][0], f[0], f[1]), qi[1] = tile::scalePair(qa[kk][1], f[0], f[1]);
+        qi[2] = tile::scalePair(qa[kk][2], f[8], f[9]), qi[3] = tile::scalePair(qa[kk][3], f[8], f[9]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) qi[e] = qa[kk][e];
+      }
 #pragma unroll
       for (int np = 0; np < NT / 2; ++np) {
         uint32_t bb[4];
         tile::loadBK(bb, Ss + kk * 16 * LV + c0 + np * 16, LV);
-        tile::mma(O[2 * np], qa[kk], bb[0], bb[1]);
-        tile::mma(O[2 * np + 1], qa[kk], bb[2], bb[3]);
+        tile::mma(O[2 * np], qi, bb[0], bb[1]);
+        tile::mma(O[2 * np + 1], qi, bb[2], bb[3]);
       }
+    }
     const float bi0 = Scalar ? Bc[r0 + g] : 0.f, bi1 = Scalar ? Bc[r0 + g + 8] : 0.f;
     if constexpr (Scalar) {
       const float e0 = __expf(bi0), e1 = __expf(bi1);
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) O[nt][0] *= e0, O[nt][1] *= e0, O[nt][2] *= e1, O[nt][3] *= e1;
     }
-    // Intra-chunk: P over the key tiles up to the diagonal.
-    float P[C / 8][4] = {};
+    // Intra-chunk, one key sub-block J at a time up to the diagonal:
+    // P = (Q K^T) . M (. decays), then O += P V.
 #pragma unroll
-    for (int kk = 0; kk < KT; ++kk)
+    for (int J = 0; J < C / 16; ++J)
+      if (J <= rw) {
+        float P[2][4] = {};
+        const float *dp = Df + ((rw * (rw - 1)) / 2 + J) * K; // Dp[rw, J] when J < rw
 #pragma unroll
-      for (int np = 0; np < C / 16; ++np)
-        if (np <= rw) {
+        for (int kk = 0; kk < KT; ++kk) {
           uint32_t bb[4];
-          tile::loadBN(bb, Kb + np * 16 * LK + kk * 16, LK);
-          if constexpr (Vec) { // K_jk exp(b_rk - b_jk): b0, b1 for token j, b2, b3 for j + 8
-            const int ja = np * 16 + g, jb = ja + 8, k0 = kk * 16 + 2 * t4;
-            auto sc = [&](uint32_t x, int j, int kc) {
-              return tile::scalePair(x, __expf(fminf(bAt(ref, kc) - Bc[j * LB + kc], 80.f)),
-                                     __expf(fminf(bAt(ref, kc + 1) - Bc[j * LB + kc + 1], 80.f)));
-            };
-            bb[0] = sc(bb[0], ja, k0), bb[1] = sc(bb[1], ja, k0 + 8);
-            bb[2] = sc(bb[2], jb, k0), bb[3] = sc(bb[3], jb, k0 + 8);
+          tile::loadBN(bb, Kb + J * 16 * LK + kk * 16, LK);
+          if constexpr (Vec) {
+            if (J < rw) {
+              const float *f = dp + kk * 16 + 2 * t4;
+              bb[0] = tile::scalePair(bb[0], f[0], f[1]), bb[1] = tile::scalePair(bb[1], f[8], f[9]);
+              bb[2] = tile::scalePair(bb[2], f[0], f[1]), bb[3] = tile::scalePair(bb[3], f[8], f[9]);
+            }
           }
-          tile::mma(P[2 * np], qd[kk], bb[0], bb[1]);
-          tile::mma(P[2 * np + 1], qd[kk], bb[2], bb[3]);
+          tile::mma(P[0], qa[kk], bb[0], bb[1]);
+          tile::mma(P[1], qa[kk], bb[2], bb[3]);
         }
 #pragma unroll
-    for (int nt = 0; nt < C / 8; ++nt)
+        for (int n = 0; n < 2; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int i = r0 + g + (e >= 2 ? 8 : 0), j = nt * 8 + 2 * t4 + (e & 1);
-        const float f = Scalar ? __expf(fminf((e >= 2 ? bi1 : bi0) - Bc[j], 0.f)) : 1.f;
-        P[nt][e] = j <= i ? P[nt][e] * f : 0.f;
-      }
-#pragma unroll
-    for (int kt = 0; kt < C / 16; ++kt)
-      if (kt <= rw) {
-        const uint32_t a[4] = {tile::pack(P[2 * kt][0], P[2 * kt][1]), tile::pack(P[2 * kt][2], P[2 * kt][3]),
-                               tile::pack(P[2 * kt + 1][0], P[2 * kt + 1][1]),
-                               tile::pack(P[2 * kt + 1][2], P[2 * kt + 1][3])};
+          for (int e = 0; e < 4; ++e) {
+            const int i = r0 + g + (e >= 2 ? 8 : 0), j = J * 16 + n * 8 + 2 * t4 + (e & 1);
+            const float f = Scalar ? __expf(fminf((e >= 2 ? bi1 : bi0) - Bc[j], 0.f)) : 1.f;
+            P[n][e] = j <= i ? P[n][e] * f : 0.f;
+          }
+        const uint32_t a[4] = {tile::pack(P[0][0], P[0][1]), tile::pack(P[0][2], P[0][3]),
+                               tile::pack(P[1][0], P[1][1]), tile::pack(P[1][2], P[1][3])};
 #pragma unroll
         for (int np = 0; np < NT / 2; ++np) {
           uint32_t bb[4];
-          tile::loadBK(bb, Vb + kt * 16 * LV + c0 + np * 16, LV);
+          tile::loadBK(bb, Vb + J * 16 * LV + c0 + np * 16, LV);
           tile::mma(O[2 * np], a, bb[0], bb[1]);
           tile::mma(O[2 * np + 1], a, bb[2], bb[3]);
         }
@@ -596,7 +619,7 @@ __global__ void __launch_bounds__(256) scanChunked(const ScanParams p) {
         if (t < T && col < V) p.o.set(b, t, h, col, O[nt][e] * p.scale);
       }
     __syncthreads(); // every warp is done reading the state copy
-    // State: S = exp(b_C) . S + (K . exp(b_C - b))^T V.
+    // State: S = exp(b_C) . S + (K . exp(b_C - b))^T V; vector decays: K^ . G[J].
     const int last = C - 1;
     if constexpr (Scalar) {
       const float eL = __expf(Bc[last]);
@@ -610,7 +633,7 @@ __global__ void __launch_bounds__(256) scanChunked(const ScanParams p) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
         const int row = sr + mt * 16 + g;
-        const float e0 = __expf(Bc[last * LB + row]), e1 = __expf(Bc[last * LB + row + 8]);
+        const float e0 = Ef[row], e1 = Ef[row + 8];
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) S[mt][nt][0] *= e0, S[mt][nt][1] *= e0, S[mt][nt][2] *= e1, S[mt][nt][3] *= e1;
       }
@@ -631,12 +654,11 @@ __global__ void __launch_bounds__(256) scanChunked(const ScanParams p) {
                       f3 = __expf(bL - Bc[j + 9]);
           a[0] = tile::scalePair(a[0], f0, f1), a[1] = tile::scalePair(a[1], f0, f1);
           a[2] = tile::scalePair(a[2], f2, f3), a[3] = tile::scalePair(a[3], f2, f3);
-        } else if constexpr (Vec) { // element (key row m, token j): exp(b_Cm - b_jm)
-          const int m0 = sr + mt * 16 + g, m1 = m0 + 8;
-          auto f = [&](int jj, int m) { return __expf(Bc[last * LB + m] - Bc[jj * LB + m]); };
-          a[0] = tile::scalePair(a[0], f(j, m0), f(j + 1, m0)), a[1] = tile::scalePair(a[1], f(j, m1), f(j + 1, m1));
-          a[2] = tile::scalePair(a[2], f(j + 8, m0), f(j + 9, m0));
-          a[3] = tile::scalePair(a[3], f(j + 8, m1), f(j + 9, m1));
+        } else if constexpr (Vec) { // element (key row m, token j of sub-block kt): G[kt][m]
+          const int m0 = sr + mt * 16 + g;
+          const float f0 = Gf[kt * K + m0], f1 = Gf[kt * K + m0 + 8];
+          a[0] = tile::scalePair(a[0], f0, f0), a[1] = tile::scalePair(a[1], f1, f1);
+          a[2] = tile::scalePair(a[2], f0, f0), a[3] = tile::scalePair(a[3], f1, f1);
         }
 #pragma unroll
         for (int np = 0; np < NT / 2; ++np) {
