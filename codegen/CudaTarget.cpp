@@ -5,6 +5,7 @@
 #include "dialect/MixerOps.h"
 
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
@@ -52,7 +53,8 @@ private:
   std::string constant(ConstantOp c);
   /// Prints a kernel that computes `values` per row (per token, or per head
   /// when `perHead`) into scratch, and the host code that allocates and launches it.
-  void rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H);
+  void rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H,
+                 const llvm::DenseSet<Value> &streamed = {});
   LogicalResult emitRecurrence(RecurrenceOp op);
 };
 
@@ -92,7 +94,9 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
   }
 }
 
-void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H) {
+// `streamed` values are stored in `sdt` (bf16 when the token inputs are):
+// the chunked kernels stream them into tensor-core tiles.
+void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, const llvm::DenseSet<Value> &streamed) {
   if (values.empty()) return;
   std::string name = (perHead ? "heads" : "rows") + std::to_string(nkernels++);
   os << "__global__ void " << name << "(const Args A) {\n";
@@ -115,7 +119,8 @@ void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H) {
     hs << "  {\n    float *p = scratch.alloc(" << rows << " * " << w
        << ");\n    if (!p) return chk.fail(\"CUDA: no device memory for scratch\");\n";
     if (perHead) hs << "    args.tmp[" << idx << "] = View{p, MIXC_F32, 0, 0, " << w << ", " << (w == 1 ? 0 : 1) << "};\n  }\n";
-    else hs << "    args.tmp[" << idx << "] = scratchView(p, T, " << H << ", " << w << ");\n  }\n";
+    else hs << "    args.tmp[" << idx << "] = scratchView(p, T, " << H << ", " << w << ");\n"
+            << (streamed.count(v) ? "    args.tmp[" + std::to_string(idx) + "].dtype = sdt;\n" : "") << "  }\n";
   }
   os << "}\n\n";
   hs << "  " << name << "<<<(unsigned)((" << rows << " + 127) / 128), 128, 0, stream>>>(args);\n";
@@ -168,7 +173,13 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   for (auto &[field, v] : operands)
     if (!isa<BlockArgument>(v)) (isToken(v) ? tokenWork : headWork).insert(v);
   if (rate) headWork.insert(rate); // read as (0, h, k, v): always a packed scratch row
-  rowKernel(tokenWork.getArrayRef(), false, H);
+  llvm::DenseSet<Value> streamed;
+  if (cast<StringAttr>(schedule.get("algorithm")).getValue().starts_with("chunked_"))
+    for (auto &[field, v] : operands)
+      if (llvm::StringRef(field) == "q" || llvm::StringRef(field) == "k" || llvm::StringRef(field) == "v" ||
+          llvm::StringRef(field) == "a" || llvm::StringRef(field) == "b")
+        streamed.insert(v);
+  rowKernel(tokenWork.getArrayRef(), false, H, streamed);
   rowKernel(headWork.getArrayRef(), true, H);
 
   auto viewOfValue = [&](Value v) -> std::string {
@@ -221,7 +232,11 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   auto b = [](bool x) { return x ? "true" : "false"; };
   hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)B);\n";
   StringRef algorithm = cast<StringAttr>(schedule.get("algorithm")).getValue();
-  if (algorithm.starts_with("chunked_")) {
+  if (algorithm == "chunked_ut") {
+    hs << "    if (chunkedDeltaApplies(p)) {\n      if (cudaError_t e = launchChunkedDelta<" << K << ", "
+       << b(diag == "scalar") << ", " << b(logDecay)
+       << ">(p, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
+  } else if (algorithm.starts_with("chunked_")) {
     bool vec = s == Structure::vector;
     const char *decayKind = vec ? "vector" : s == Structure::identity ? "none" : "scalar";
     hs << "    if (chunkedApplies(p, " << b(vec) << ")) {\n      if (cudaError_t e = launchChunked<" << K
@@ -256,6 +271,14 @@ FailureOr<CudaKernelSource> Printer::run() {
   }
   for (unsigned i = 0; i < results.size(); ++i)
     hs << "  if (!checkDevicePointer(chk, outputs[" << i << "], \"output\", \"" << sig.outputs[i] << "\")) return 1;\n";
+  // Pre-processed operands that the chunked kernels stream are stored in
+  // bf16 when every per-token input is bf16 (fp32 inputs keep fp32 and the
+  // exact recurrent sweep).
+  std::string allBf16;
+  for (unsigned i = 0; i < nin; ++i)
+    if (RowPrinter::isToken(func.getArgument(i)))
+      allBf16 += (allBf16.empty() ? "" : " && ") + ("inputs[" + std::to_string(i) + "].dtype == MIXC_BF16");
+  hs << "  const int sdt = " << (allBf16.empty() ? "false" : allBf16) << " ? MIXC_BF16 : MIXC_F32;\n  (void)sdt;\n";
   hs << "  cudaStream_t stream = (cudaStream_t)stream_;\n  Scratch scratch(stream);\n  Args args;\n  args.B = B;\n  args.T = T;\n";
   for (unsigned i = 0; i < nin; ++i)
     hs << "  args.in[" << i << "] = viewOf(inputs[" << i << "], "

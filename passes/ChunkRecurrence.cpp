@@ -22,9 +22,13 @@ struct ChunkRecurrence : mixc::impl::MixerChunkBase<ChunkRecurrence> {
       Structure s = op.getStructure();
       bool ssd = s == Structure::identity || s == Structure::const_scalar || s == Structure::scalar;
       bool gla = s == Structure::vector;
-      if ((!ssd && !gla) || op.getBonus() || op.getNormalizerKind() == Normalizer::mlstm) return;
+      // The UT form takes an identity or scalar diagonal (DeltaNet, Gated DeltaNet).
+      bool ut = s == Structure::dplr &&
+                (!op.getDecay() || cast<RankedTensorType>(op.getDecay().getType()).getRank() == 3);
+      if ((!ssd && !gla && !ut) || op.getBonus() || op.getNormalizerKind() == Normalizer::mlstm) return;
       Builder b(op.getContext());
-      SmallVector<NamedAttribute> attrs = {b.getNamedAttr("algorithm", b.getStringAttr(ssd ? "ssd" : "gla")),
+      SmallVector<NamedAttribute> attrs = {
+          b.getNamedAttr("algorithm", b.getStringAttr(ssd ? "ssd" : gla ? "gla" : "ut")),
                                            b.getNamedAttr("size", b.getI64IntegerAttr(chunkSize))};
       // GLA's secondary chunking: a reference point per sub-block keeps the
       // factored exponents bounded (mixers.md).

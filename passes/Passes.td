@@ -38,10 +38,12 @@ def MixerChunk : Pass<"mixer-chunk", "::mlir::func::FuncOp"> {
     identity and scalar decays take the SSD form (cumulative log-decays, a
     masked C x C product, the state passed between chunks), vector decays the
     GLA form (per-channel cumulative decays, sub-blocks of 16 with a reference
-    point each). Structures whose chunked form is not implemented yet
-    (elementwise, diagonal plus low rank), the RWKV-6 bonus and the mLSTM
-    normalizer get no `mixer.chunk` and stay recurrent. Each target takes the
-    forms its kernels implement (the CPU: SSD; CUDA: SSD and GLA).
+    point each), diagonal plus low rank with an identity or scalar diagonal
+    the UT form (the chunk's transitions as a unit lower-triangular inverse).
+    Structures whose chunked form is not implemented yet (elementwise, DPLR
+    with a vector diagonal), the RWKV-6 bonus and the mLSTM normalizer get no
+    `mixer.chunk` and stay recurrent. Each target takes the forms its kernels
+    implement (the CPU: SSD; CUDA: SSD, GLA and UT).
   }];
   let options = [
     Option<"chunkSize", "chunk-size", "int", /*default=*/"64", "tokens per chunk">,

@@ -113,8 +113,9 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     // bf16, unaligned); fp32 inputs take the sweep to stay exact.
     auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
     StringRef form = chunk ? cast<StringAttr>(chunk.get("algorithm")).getValue() : "";
-    // GLA's per-channel decays take shared memory of their own: K <= 128.
-    bool chunked = chunk && schedule != "recurrent" && K % 64 == 0 && K <= (form == "gla" ? 128 : 256) &&
+    // GLA's per-channel decays and the UT form's extra tiles take shared
+    // memory of their own: K <= 128 there.
+    bool chunked = chunk && schedule != "recurrent" && K % 64 == 0 && K <= (form == "ssd" ? 256 : 128) &&
                    op.getDirection() == Direction::forward;
     Builder b(op.getContext());
     SmallVector<NamedAttribute> attrs = {

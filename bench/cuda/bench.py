@@ -116,7 +116,10 @@ for B, T, H, D in shapes:
         ("gated_delta_rule", [qn, kn, v, g_head, beta],
          lambda: chunk_gated_delta_rule(qn, kn, v, g_head, beta, output_final_state=True)),
     ]
+    only = os.environ.get("MIXC_BENCH_OPS")  # comma-separated subset, for quick comparisons
     for spec, ins, fla_fn in cases:
+        if only and spec not in only.split(","):
+            continue
         kern = Kernel(spec, H)
         run = lambda: kern(ins + [None], [o, state])  # noqa: E731
         run()
@@ -130,6 +133,8 @@ for B, T, H, D in shapes:
         rows.append((spec, (B, T, H, D), t_mixc, t_fla, floor, err_o, err_s))
         print(f"{spec:<17} {B},{T},{H},{D}: mixc {t_mixc:.3f} ms, fla {t_fla:.3f} ms, floor {floor:.3f} ms, "
               f"o vs fla {err_o:.1e}, state vs fla {err_s:.1e}", flush=True)
+    if only:
+        continue
     qt, kt, vt = (x.transpose(1, 2).contiguous() for x in (q, k, v))
     t_sdpa = bench(lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=True))
     rows.append(("SDPA (causal softmax)", (B, T, H, D), None, t_sdpa, nbytes(q, k, v, o) / bw * 1e3, None, None))

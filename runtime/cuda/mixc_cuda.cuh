@@ -695,6 +695,14 @@ inline bool chunkedApplies(const ScanParams &p, bool vectorDecay) {
   return !p.reverse && p.Vs % 8 == 0 && ok(p.q, false) && ok(p.k, false) && ok(p.v, false) &&
          (!vectorDecay || ok(p.decay, true));
 }
+// The same for the delta-rule kernel, which streams a and b too.
+inline bool chunkedDeltaApplies(const ScanParams &p) {
+  auto ok = [](const View &v) {
+    return v.p && v.dtype == MIXC_BF16 && v.s3 == 1 && v.s0 % 8 == 0 && v.s1 % 8 == 0 && v.s2 % 8 == 0 &&
+           ((uintptr_t)v.p % 16) == 0;
+  };
+  return !p.reverse && p.Vs % 8 == 0 && ok(p.q) && ok(p.k) && ok(p.v) && ok(p.a) && ok(p.b);
+}
 
 // Launches the chunked kernel with value blocks of 64 columns, or 32 where
 // that leaves SMs idle (few batch x head pairs) or the tiles outgrow shared memory.
@@ -715,6 +723,311 @@ template <int K, ChunkDecay D, bool LogDecay> cudaError_t launchChunked(const Sc
     if (ctas64 >= sms) return launch(scanChunked<K, 64, D, LogDecay>, 64, ChunkedLayout<K, 64, D>::bytes);
   }
   return launch(scanChunked<K, 32, D, LogDecay>, 32, ChunkedLayout<K, 32, D>::bytes);
+}
+
+// The chunked schedule of diagonal-plus-low-rank transitions with an identity
+// or scalar diagonal (DeltaNet, Gated DeltaNet; mixers.md, the WY/UT form),
+// for bf16 q, k, v, a, b: S_t = alpha_t S_{t-1} + a_t (b_t^T S_{t-1}) + k_t v_t^T.
+// With u_t = b_t^T S_{t-1} and b the cumulative log-decay in the chunk
+// (gamma = exp(b), gamma' = exp(b - g), the decay before the token):
+//   U = T (Gamma' B S_0 + L_K V),  T = (I - L_A)^{-1},
+//   L_A = StrictLower(exp(b_{i-1} - b_j) . B A^T),  L_K likewise with K,
+//   O = Gamma Q S_0 + (M . Q A^T) U + (M . Q K^T) V,  M_ij = exp(b_i - b_j), j <= i,
+//   S = gamma_C S_0 + (A . e)^T U + (K . e)^T V,  e_j = exp(b_C - b_j).
+// T, the chunk's unit lower-triangular inverse, is solved column by column by
+// 64 threads in fp32; W = T Gamma' B and everything else are tensor-core
+// products. One CTA of 8 warps per (value block, head, batch), the state in
+// registers across chunks, as in scanChunked.
+template <int K, int VB> struct DeltaLayout {
+  static constexpr int C = 64, LK = K + 8, LV = VB + 8, LC = C + 8, LF = C + 4;
+  static constexpr int q = 0, k = q + C * LK * 2, a = k + C * LK * 2, b = a + C * LK * 2, w = b + C * LK * 2;
+  static constexpr int v = w + C * LK * 2, z = v + C * LV * 2, u = z + C * LV * 2, s = u + C * LV * 2;
+  static constexpr int t = s + K * LV * 2, lk = t + C * LC * 2, mqa = lk + C * LC * 2, mqk = mqa + C * LC * 2;
+  static constexpr int la = mqk + C * LC * 2, bc = la + C * LF * 4, bytes = bc + C * 4;
+};
+
+// acc (16 x 8 NT) += A (16 rows of row-major smem) x B over kTiles k-tiles of
+// 16; B stored k-major (BK: base[k][n]) or n-major (base[n][k]).
+template <int NT, bool BK>
+__device__ __forceinline__ void warpMma(float (&acc)[NT][4], const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B,
+                                        int ldb, int kTiles) {
+  for (int kk = 0; kk < kTiles; ++kk) {
+    uint32_t a[4];
+    tile::loadA(a, A + kk * 16, lda);
+#pragma unroll
+    for (int np = 0; np < NT / 2; ++np) {
+      uint32_t bb[4];
+      if constexpr (BK) tile::loadBK(bb, B + kk * 16 * ldb + np * 16, ldb);
+      else tile::loadBN(bb, B + np * 16 * ldb + kk * 16, ldb);
+      tile::mma(acc[2 * np], a, bb[0], bb[1]);
+      tile::mma(acc[2 * np + 1], a, bb[2], bb[3]);
+    }
+  }
+}
+// Writes a warp's 16 x 8 NT accumulator tile (rows r0.., columns c0..) as
+// bf16, each element through f(row, col, x).
+template <int NT, typename F>
+__device__ __forceinline__ void storeTile(__nv_bfloat16 *dst, int ld, int r0, int c0, const float (&acc)[NT][4], F f) {
+  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int r = r0 + g, c = c0 + nt * 8 + 2 * t4;
+    *(uint32_t *)&dst[r * ld + c] = tile::pack(f(r, c, acc[nt][0]), f(r, c + 1, acc[nt][1]));
+    *(uint32_t *)&dst[(r + 8) * ld + c] = tile::pack(f(r + 8, c, acc[nt][2]), f(r + 8, c + 1, acc[nt][3]));
+  }
+}
+
+template <int K, int VB, bool Decay, bool LogDecay>
+__global__ void __launch_bounds__(256, 1) scanChunkedDelta(const ScanParams p) {
+  using tile::bf16;
+  using L = DeltaLayout<K, VB>;
+  constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF;
+  constexpr int MT = K / 64, NT = VB / 16, VH = VB / 2;
+  static_assert(K % 64 == 0 && VB % 32 == 0, "chunked tiles");
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *As = (bf16 *)(smem + L::a),
+       *Bs = (bf16 *)(smem + L::b), *Ws = (bf16 *)(smem + L::w), *Vs = (bf16 *)(smem + L::v),
+       *Zs = (bf16 *)(smem + L::z), *Us = (bf16 *)(smem + L::u), *Ss = (bf16 *)(smem + L::s),
+       *Ts = (bf16 *)(smem + L::t), *LKs = (bf16 *)(smem + L::lk), *MQA = (bf16 *)(smem + L::mqa),
+       *MQK = (bf16 *)(smem + L::mqk);
+  float *LA = (float *)(smem + L::la), *Bc = (float *)(smem + L::bc);
+  const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int rw = warp % 4, hf = warp / 4, r0 = rw * 16, c0 = hf * VH, sr = rw * (K / 4);
+  auto bprev = [&](int i) { return i == 0 ? 0.f : Bc[i - 1]; };
+
+  float S[MT][NT][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
+        const int64_t col = j0 + c0 + nt * 8 + 2 * t4 + (e & 1);
+        S[mt][nt][e] = p.init.p && col < V ? p.init.at(b, h, row, col) : 0.f;
+      }
+  const int64_t chunks = (T + C - 1) / C;
+  for (int64_t c = 0; c < chunks; ++c) {
+    __syncthreads(); // the previous chunk is done with every buffer
+    // Load the chunk (zeros past T) and the state copy.
+    const View *views[4] = {&p.q, &p.k, &p.a, &p.b};
+    bf16 *dsts[4] = {Qs, Ks, As, Bs};
+#pragma unroll
+    for (int m = 0; m < 4; ++m) {
+      const bf16 *src = (const bf16 *)views[m]->p;
+      for (int e = tid; e < C * (K / 8); e += 256) {
+        const int r = e / (K / 8), s = e % (K / 8);
+        const int64_t t = c * C + r, tt = t < T ? t : 0;
+        tile::copy16(dsts[m] + r * LK + s * 8,
+                     src + b * views[m]->s0 + tt * views[m]->s1 + h * views[m]->s2 + s * 8, t < T);
+      }
+    }
+    for (int e = tid; e < C * (VB / 8); e += 256) {
+      const int r = e / (VB / 8), s = e % (VB / 8);
+      const int64_t t = c * C + r, tt = t < T ? t : 0;
+      const bool ok = t < T && j0 + s * 8 < V;
+      tile::copy16(Vs + r * LV + s * 8,
+                   (const bf16 *)p.v.p + b * p.v.s0 + tt * p.v.s1 + h * p.v.s2 + (ok ? j0 + s * 8 : 0), ok);
+    }
+    tile::commit();
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        const int row = sr + mt * 16 + g, col = c0 + nt * 8 + 2 * t4;
+        *(uint32_t *)&Ss[row * LV + col] = tile::pack(S[mt][nt][0], S[mt][nt][1]);
+        *(uint32_t *)&Ss[(row + 8) * LV + col] = tile::pack(S[mt][nt][2], S[mt][nt][3]);
+      }
+    if (warp == 0) {
+      float g0 = 0.f, g1 = 0.f;
+      if constexpr (Decay) {
+        const int64_t t = c * C + 2 * lane;
+        if (t < T) g0 = LogDecay ? p.decay.at(b, t, h, 0) : __logf(p.decay.at(b, t, h, 0));
+        if (t + 1 < T) g1 = LogDecay ? p.decay.at(b, t + 1, h, 0) : __logf(p.decay.at(b, t + 1, h, 0));
+      }
+      float s = g0 + g1;
+#pragma unroll
+      for (int o = 1; o < 32; o *= 2) {
+        const float y = __shfl_up_sync(0xffffffffu, s, o);
+        if (lane >= o) s += y;
+      }
+      Bc[2 * lane] = s - g1;
+      Bc[2 * lane + 1] = s;
+    }
+    tile::waitGroups<0>();
+    __syncthreads();
+    // 1. The chunk's Gram matrices: warps of the first half B A^T and B K^T,
+    //    of the second Q A^T and Q K^T, 16 rows each.
+    {
+      float X[8][4] = {}, Y[8][4] = {};
+      const bf16 *left = hf == 0 ? Bs : Qs;
+      warpMma<8, false>(X, left + r0 * LK, LK, As, LK, K / 16);
+      warpMma<8, false>(Y, left + r0 * LK, LK, Ks, LK, K / 16);
+      if (hf == 0) {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int i = r0 + g + (e >= 2 ? 8 : 0), j = nt * 8 + 2 * t4 + (e & 1);
+            LA[i * LF + j] = j < i ? X[nt][e] * (Decay ? __expf(bprev(i) - Bc[j]) : 1.f) : 0.f;
+          }
+        storeTile<8>(LKs, LC, r0, 0, Y, [&](int i, int j, float x) {
+          return j < i ? x * (Decay ? __expf(bprev(i) - Bc[j]) : 1.f) : 0.f;
+        });
+      } else {
+        auto causal = [&](int i, int j, float x) { return j <= i ? x * (Decay ? __expf(Bc[i] - Bc[j]) : 1.f) : 0.f; };
+        storeTile<8>(MQA, LC, r0, 0, X, causal);
+        storeTile<8>(MQK, LC, r0, 0, Y, causal);
+      }
+    }
+    __syncthreads();
+    // 2. T = (I - L_A)^{-1}, a column per thread of warps 0-1 (fp32; four
+    //    partial sums per row shorten the dependency chain, rows read 4 at a
+    //    time). Meanwhile warps 2-7 scale B's rows by gamma' (W = T Gamma' B)
+    //    and compute Z = L_K V.
+    if (tid < C) {
+      const int col = tid;
+      float x[C];
+#pragma unroll
+      for (int i = 0; i < C; ++i) {
+        float s0 = i == col ? 1.f : 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+        const float4 *row = (const float4 *)&LA[i * LF];
+#pragma unroll
+        for (int j = 0; j + 3 < i; j += 4) {
+          const float4 l = row[j / 4];
+          s0 += l.x * x[j], s1 += l.y * x[j + 1], s2 += l.z * x[j + 2], s3 += l.w * x[j + 3];
+        }
+#pragma unroll
+        for (int j = i & ~3; j < i; ++j) s0 += LA[i * LF + j] * x[j];
+        x[i] = (s0 + s1) + (s2 + s3);
+      }
+#pragma unroll
+      for (int i = 0; i < C; ++i) Ts[i * LC + col] = __float2bfloat16(x[i]);
+    } else {
+      if constexpr (Decay) {
+        for (int e = tid - C; e < C * K / 2; e += 256 - C) {
+          const int r = e / (K / 2), kc = (e % (K / 2)) * 2;
+          const float f = __expf(bprev(r));
+          uint32_t *bp = (uint32_t *)&Bs[r * LK + kc];
+          *bp = tile::scalePair(*bp, f, f);
+        }
+      }
+      for (int ti = warp - 2; ti < 8; ti += 6) { // Z tiles: 4 row tiles x 2 column halves
+        const int zr = (ti % 4) * 16, zc = (ti / 4) * VH;
+        float Zt[NT][4] = {};
+        warpMma<NT, true>(Zt, LKs + zr * LC, LC, Vs + zc, LV, ti % 4 + 1);
+        storeTile<NT>(Zs, LV, zr, zc, Zt, [](int, int, float x) { return x; });
+      }
+    }
+    __syncthreads();
+    // 3. W = T (Gamma' B) [C x K]: warp (rw, hf) takes rows r0.., columns in half hf.
+    {
+      float Wt[K / 16][4] = {};
+      warpMma<K / 16, true>(Wt, Ts + r0 * LC, LC, Bs + hf * (K / 2), LK, rw + 1);
+      storeTile<K / 16>(Ws, LK, r0, hf * (K / 2), Wt, [](int, int, float x) { return x; });
+    }
+    __syncthreads();
+    // 4. U = W S_0 + T Z.
+    {
+      float Ut[NT][4] = {};
+      warpMma<NT, true>(Ut, Ws + r0 * LK, LK, Ss + c0, LV, K / 16);
+      warpMma<NT, true>(Ut, Ts + r0 * LC, LC, Zs + c0, LV, rw + 1);
+      storeTile<NT>(Us, LV, r0, c0, Ut, [](int, int, float x) { return x; });
+    }
+    __syncthreads();
+    // 5. O = Gamma Q S_0 + (M . Q A^T) U + (M . Q K^T) V.
+    {
+      float O[NT][4] = {};
+      warpMma<NT, true>(O, Qs + r0 * LK, LK, Ss + c0, LV, K / 16);
+      if constexpr (Decay) {
+        const float e0 = __expf(Bc[r0 + g]), e1 = __expf(Bc[r0 + g + 8]);
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) O[nt][0] *= e0, O[nt][1] *= e0, O[nt][2] *= e1, O[nt][3] *= e1;
+      }
+      warpMma<NT, true>(O, MQA + r0 * LC, LC, Us + c0, LV, rw + 1);
+      warpMma<NT, true>(O, MQK + r0 * LC, LC, Vs + c0, LV, rw + 1);
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int64_t t = c * C + r0 + g + (e >= 2 ? 8 : 0), col = j0 + c0 + nt * 8 + 2 * t4 + (e & 1);
+          if (t < T && col < V) p.o.set(b, t, h, col, O[nt][e] * p.scale);
+        }
+    }
+    // 6. S = gamma_C S_0 + (A . e)^T U + (K . e)^T V (registers only: no barrier needed).
+    const float bL = Bc[C - 1];
+    if constexpr (Decay) {
+      const float eL = __expf(bL);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) S[mt][nt][e] *= eL;
+    }
+#pragma unroll
+    for (int kt = 0; kt < C / 16; ++kt) {
+      uint32_t ub[NT / 2][4], vb[NT / 2][4];
+#pragma unroll
+      for (int np = 0; np < NT / 2; ++np) {
+        tile::loadBK(ub[np], Us + kt * 16 * LV + c0 + np * 16, LV);
+        tile::loadBK(vb[np], Vs + kt * 16 * LV + c0 + np * 16, LV);
+      }
+      float f0 = 1.f, f1 = 1.f, f2 = 1.f, f3 = 1.f;
+      if constexpr (Decay) {
+        const int j = kt * 16 + 2 * t4;
+        f0 = __expf(bL - Bc[j]), f1 = __expf(bL - Bc[j + 1]), f2 = __expf(bL - Bc[j + 8]), f3 = __expf(bL - Bc[j + 9]);
+      }
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        uint32_t aa[4], ka[4];
+        tile::loadAT(aa, As + kt * 16 * LK + sr + mt * 16, LK);
+        tile::loadAT(ka, Ks + kt * 16 * LK + sr + mt * 16, LK);
+        if constexpr (Decay) {
+          aa[0] = tile::scalePair(aa[0], f0, f1), aa[1] = tile::scalePair(aa[1], f0, f1);
+          aa[2] = tile::scalePair(aa[2], f2, f3), aa[3] = tile::scalePair(aa[3], f2, f3);
+          ka[0] = tile::scalePair(ka[0], f0, f1), ka[1] = tile::scalePair(ka[1], f0, f1);
+          ka[2] = tile::scalePair(ka[2], f2, f3), ka[3] = tile::scalePair(ka[3], f2, f3);
+        }
+#pragma unroll
+        for (int np = 0; np < NT / 2; ++np) {
+          tile::mma(S[mt][2 * np], aa, ub[np][0], ub[np][1]);
+          tile::mma(S[mt][2 * np + 1], aa, ub[np][2], ub[np][3]);
+          tile::mma(S[mt][2 * np], ka, vb[np][0], vb[np][1]);
+          tile::mma(S[mt][2 * np + 1], ka, vb[np][2], vb[np][3]);
+        }
+      }
+    }
+  }
+  if (p.state.p) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
+          const int64_t col = j0 + c0 + nt * 8 + 2 * t4 + (e & 1);
+          if (col < V) p.state.set(b, h, row, col, S[mt][nt][e]);
+        }
+  }
+}
+
+template <int K, bool Decay, bool LogDecay> cudaError_t launchChunkedDelta(const ScanParams &p, cudaStream_t stream) {
+  int dev = 0, sms = 132;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  auto launch = [&](auto kernel, int vb, int bytes) {
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e != cudaSuccess) return e;
+    dim3 grid((unsigned)((p.Vs + vb - 1) / vb), (unsigned)p.H, (unsigned)p.B);
+    kernel<<<grid, 256, bytes, stream>>>(p);
+    return cudaGetLastError();
+  };
+  if (p.B * p.H * ((p.Vs + 63) / 64) >= sms)
+    return launch(scanChunkedDelta<K, 64, Decay, LogDecay>, 64, DeltaLayout<K, 64>::bytes);
+  return launch(scanChunkedDelta<K, 32, Decay, LogDecay>, 32, DeltaLayout<K, 32>::bytes);
 }
 
 // ---- host side -------------------------------------------------------------------

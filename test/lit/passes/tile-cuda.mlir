@@ -4,11 +4,12 @@
 // RUN: not mixer-opt %s --mixer-tile="target=gpu" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADTARGET
 // BADTARGET: error: mixer-tile: unknown target 'gpu' (expected cpu or cuda)
 
-// CUDA, recurrent: 8 lanes split the 64 keys of a column (8 rows each), 4
-// columns per warp, 8 warps: a CTA holds 32 columns; 32 tokens are staged
-// through shared memory at a time. A smaller budget stages fewer.
+// CUDA: vector decays with 64 keys take the chunked GLA kernel. Its fallback
+// (and `schedule=recurrent`): 8 lanes split the 64 keys of a column (8 rows
+// each), 4 columns per warp, 8 warps: a CTA holds 32 columns; 32 tokens are
+// staged through shared memory at a time. A smaller budget stages fewer.
 // CHECK-LABEL: func.func @gla
-// CHECK: mixer.schedule = {algorithm = "recurrent", cols_per_warp = 4 : i64, k = 64 : i64, stage = 32 : i64, v_block = 32 : i64, warps = 8 : i64}
+// CHECK: mixer.schedule = {algorithm = "chunked_gla", cols_per_warp = 4 : i64, k = 64 : i64, stage = 32 : i64, v_block = 32 : i64, warps = 8 : i64}
 // SMALL-LABEL: func.func @gla
 // SMALL: stage = 4 : i64
 func.func @gla(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2x64xf32>) -> tensor<?x?x2x64xf32> {
@@ -32,6 +33,8 @@ func.func @small_v(%q: tensor<?x?x4x16xf32>, %v: tensor<?x?x4x3xf32>) -> tensor<
 // `schedule=recurrent` keeps the sweep. 32 keys do not fill the tiles.
 // CHECK-LABEL: func.func @ssd
 // CHECK: mixer.schedule = {algorithm = "chunked_ssd"
+// RECURRENT-LABEL: func.func @gla
+// RECURRENT: mixer.schedule = {algorithm = "recurrent"
 // RECURRENT-LABEL: func.func @ssd
 // RECURRENT: mixer.schedule = {algorithm = "recurrent"
 // CHECK-LABEL: func.func @ssd_few_keys
@@ -42,5 +45,22 @@ func.func @ssd(%q: tensor<?x?x4x128xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?
 }
 func.func @ssd_few_keys(%q: tensor<?x?x4x32xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
   %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%g) : (tensor<?x?x4x32xf32>, tensor<?x?x4x32xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x32x64xf32>)
+  return %o : tensor<?x?x4x64xf32>
+}
+
+// -----
+
+// Delta rules (identity or scalar diagonal) take the UT form; a vector
+// diagonal (RWKV-7) stays recurrent.
+// CHECK-LABEL: func.func @delta
+// CHECK: mixer.schedule = {algorithm = "chunked_ut"
+// CHECK-LABEL: func.func @rwkv7_like
+// CHECK: mixer.schedule = {algorithm = "recurrent"
+func.func @delta(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
+  %o, %s = mixer.recurrence dplr forward %q, %q, %v decay(%g) lowrank(%q, %q) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o : tensor<?x?x4x64xf32>
+}
+func.func @rwkv7_like(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>) -> tensor<?x?x4x64xf32> {
+  %o, %s = mixer.recurrence dplr forward %q, %q, %v decay(%q) lowrank(%q, %q) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return %o : tensor<?x?x4x64xf32>
 }
