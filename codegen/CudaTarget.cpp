@@ -50,6 +50,10 @@ private:
     return !d || isa<RecurrenceOp, ConstantOp, HeadIndexOp>(d);
   }
   void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
+  /// Whether every element of `v` is a pointwise function of input elements.
+  bool pointwise(Value v);
+  /// The expression of element `j` of a pointwise value.
+  std::string elementExpr(Value v, const std::string &j);
   std::string constant(ConstantOp c);
   /// Prints a kernel that computes `values` per row (per token, or per head
   /// when `perHead`) into scratch, and the host code that allocates and launches it.
@@ -96,8 +100,59 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
 
 // `streamed` values are stored in `sdt` (bf16 when the token inputs are):
 // the chunked kernels stream them into tensor-core tiles.
+bool Printer::pointwise(Value v) {
+  Operation *d = v.getDefiningOp();
+  if (!d || isa<ConstantOp, HeadIndexOp>(d)) return true;
+  if (auto m = dyn_cast<MapOp>(d)) return unaryExpr(m.getFn()) && pointwise(m.getInput());
+  if (auto bop = dyn_cast<BinaryOp>(d))
+    return bop.getFn() != BinaryFn::dot && pointwise(bop.getLhs()) && pointwise(bop.getRhs());
+  return false;
+}
+
+std::string Printer::elementExpr(Value v, const std::string &j) {
+  std::string jj = rowWidth(v) == 1 ? "0" : j;
+  Operation *d = v.getDefiningOp();
+  if (!d) return "A.in[" + std::to_string(argIndex.lookup(v)) + "].at(b, t, h, " + jj + ")";
+  if (auto c = dyn_cast<ConstantOp>(d)) {
+    auto type = cast<RankedTensorType>(v.getType());
+    bool perHead = type.getRank() >= 3 && type.getDimSize(2) > 1;
+    return constant(c) + "[" + (perHead ? "h * " + std::to_string(rowWidth(v)) + " + " : std::string()) + jj + "]";
+  }
+  if (isa<HeadIndexOp>(d)) return "(float)h";
+  if (auto m = dyn_cast<MapOp>(d))
+    return std::string("([](float x) { return ") + unaryExpr(m.getFn()) + "; })(" + elementExpr(m.getInput(), jj) + ")";
+  auto bop = cast<BinaryOp>(d);
+  return std::string("([](float a, float b) { return ") + binaryExpr(bop.getFn()) + "; })(" +
+         elementExpr(bop.getLhs(), jj) + ", " + elementExpr(bop.getRhs(), jj) + ")";
+}
+
 void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, const llvm::DenseSet<Value> &streamed) {
   if (values.empty()) return;
+  if (!perHead && llvm::all_of(values, [&](Value v) { return pointwise(v); })) {
+    // Pointwise pre-processing: a warp per row, lanes over the features, so
+    // that every load and store is coalesced.
+    std::string name = "rows" + std::to_string(nkernels++);
+    os << "__global__ void " << name << "(const Args A) {\n"
+       << "  const int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;\n"
+       << "  const int lane = threadIdx.x % 32;\n  if (row >= A.B * A.T * " << H << ") return;\n"
+       << "  const int64_t h = row % " << H << ", t = (row / " << H << ") % A.T, b = row / (" << H << " * A.T);\n";
+    for (Value v : values) {
+      int64_t w = rowWidth(v);
+      int idx = ntmp++;
+      tmpIndex[v] = idx;
+      os << "  for (int j = lane; j < " << w << "; j += 32) A.tmp[" << idx << "].set(b, t, h, j, " << elementExpr(v, "j")
+         << ");\n";
+      hs << "  {\n    float *p = scratch.alloc(B * T * " << H << " * " << w
+         << ");\n    if (!p) return chk.fail(\"CUDA: no device memory for scratch\");\n";
+      hs << "    args.tmp[" << idx << "] = scratchView(p, T, " << H << ", " << w << ");\n"
+         << (streamed.count(v) ? "    args.tmp[" + std::to_string(idx) + "].dtype = sdt;\n" : "") << "  }\n";
+    }
+    os << "}\n\n";
+    hs << "  " << name << "<<<(unsigned)((B * T * " << H << " + 7) / 8), 256, 0, stream>>>(args);\n";
+    device += cur;
+    cur.clear();
+    return;
+  }
   std::string name = (perHead ? "heads" : "rows") + std::to_string(nkernels++);
   os << "__global__ void " << name << "(const Args A) {\n";
   if (perHead)

@@ -31,13 +31,16 @@ def bare_package(name, path):
 fla_dir, kernel_dir = sys.argv[1], sys.argv[2]
 shapes = [tuple(int(x) for x in s.split(",")) for s in (sys.argv[3] if len(sys.argv) > 3 else
                                                           "4,4096,64,128;2,16384,16,128").split(";")]
-sys.path.insert(0, fla_dir)
-bare_package("fla", os.path.join(fla_dir, "fla"))
-bare_package("fla.ops", os.path.join(fla_dir, "fla", "ops"))
-from fla.ops.delta_rule.chunk import chunk_delta_rule  # noqa: E402
-from fla.ops.gated_delta_rule.chunk import chunk_gated_delta_rule  # noqa: E402
-from fla.ops.gla.chunk import chunk_gla  # noqa: E402
-from fla.ops.simple_gla.chunk import chunk_simple_gla  # noqa: E402
+# MIXC_ONLY=1: run each mixc kernel once and stop (for a profiler such as ncu).
+mixc_only = os.environ.get("MIXC_ONLY") == "1"
+if not mixc_only:
+    sys.path.insert(0, fla_dir)
+    bare_package("fla", os.path.join(fla_dir, "fla"))
+    bare_package("fla.ops", os.path.join(fla_dir, "fla", "ops"))
+    from fla.ops.delta_rule.chunk import chunk_delta_rule  # noqa: E402
+    from fla.ops.gated_delta_rule.chunk import chunk_gated_delta_rule  # noqa: E402
+    from fla.ops.gla.chunk import chunk_gla  # noqa: E402
+    from fla.ops.simple_gla.chunk import chunk_simple_gla  # noqa: E402
 
 
 class Tensor(ctypes.Structure):
@@ -94,7 +97,7 @@ def nbytes(*ts):
 
 
 torch.manual_seed(0)
-bw = copy_bandwidth()
+bw = 1.0 if mixc_only else copy_bandwidth()
 print(f"device {torch.cuda.get_device_name()}, copy bandwidth {bw / 1e12:.2f} TB/s (read + write)", flush=True)
 rows = []
 for B, T, H, D in shapes:
@@ -124,6 +127,8 @@ for B, T, H, D in shapes:
         run = lambda: kern(ins + [None], [o, state])  # noqa: E731
         run()
         torch.cuda.synchronize()
+        if mixc_only:
+            continue
         o_fla, s_fla = fla_fn()
         torch.cuda.synchronize()
         err_o, err_s = rel(o, o_fla), rel(state, s_fla)
@@ -133,7 +138,7 @@ for B, T, H, D in shapes:
         rows.append((spec, (B, T, H, D), t_mixc, t_fla, floor, err_o, err_s))
         print(f"{spec:<17} {B},{T},{H},{D}: mixc {t_mixc:.3f} ms, fla {t_fla:.3f} ms, floor {floor:.3f} ms, "
               f"o vs fla {err_o:.1e}, state vs fla {err_s:.1e}", flush=True)
-    if only:
+    if only or mixc_only:
         continue
     qt, kt, vt = (x.transpose(1, 2).contiguous() for x in (q, k, v))
     t_sdpa = bench(lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=True))
