@@ -422,6 +422,14 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       if (Side) nvec[i] = p.init ? p.init[((b * H + h) * K + i) * Vs + V] : 0.f;
     }
     float m = Mlstm && p.initM ? p.initM[b * H + h] : 0.f;
+    // Scalar decays are deferred: the block holds S / gam, with gam the product
+    // of the decays since the last fold, so a token costs two FMAs per element
+    // (write k / gam, read out gam q . S) instead of a multiply and two FMAs.
+    // The scale is folded back into the block before |gam| drops below 1e-18,
+    // keeping k / gam finite (a negative decay simply folds every token).
+    constexpr bool Deferred =
+        (S == Structure::scalar || S == Structure::const_scalar) && !Mlstm && !Bonus && !OnesColumn;
+    float gam = 1.f;
     // The next token's row is computed before this token's sweep, so that a
     // diagonal-plus-low-rank transition can gather the next w = b^T S while it
     // writes S: one sweep over the state per token instead of two.
@@ -524,7 +532,24 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
             if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
           }
         }
+      } else if (Deferred && gam * decayScalar >= 1e-18f) {
+        gam *= decayScalar;
+        const float inv = 1.f / gam;
+        for (int u = 0; u < kLanes; ++u)
+          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+        for (int i = 0; i < K; ++i) {
+          const float ki = k[i] * inv, qi = q[i];
+          for (int j = 0; j < VB; ++j) {
+            float s = st[i][j] + ki * vv[j];
+            st[i][j] = s;
+            acc[i % kLanes][j] += qi * s;
+          }
+        }
       } else {
+        if constexpr (Deferred) { // fold the deferred scale into this token's decay
+          decayScalar *= gam;
+          gam = 1.f;
+        }
         for (int u = 0; u < kLanes; ++u)
           for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
         for (int i = 0; i < K; ++i) {
@@ -544,7 +569,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
           for (int u = 0; u < kLanes; ++u) sum += acc[u][j];
           oo[j] = sum;
         }
-      float outScale = p.scale;
+      float outScale = Deferred ? p.scale * gam : p.scale;
       if constexpr (Mlstm) {
         float den = 0.f;
         for (int i = 0; i < K; ++i) {
@@ -573,7 +598,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       for (int j = 0; j < width; ++j) out[j] = outScale * oo[j];
     }
     for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * Vs + j0 + j] = st[i][j];
+      for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * Vs + j0 + j] = gam * st[i][j];
       if (Side && blk == 0) p.state[((b * H + h) * K + i) * Vs + V] = nvec[i];
     }
     if (Mlstm && blk == 0) p.m[b * H + h] = m;
