@@ -127,18 +127,8 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     int64_t width;
   };
   std::vector<RowOperand> rowOperands = {{op.getQ(), "q", K}, {op.getK(), "k", K}, {op.getV(), "v", V}};
-  // A decay written as log(x) (the spec gave the decay factor x itself) is
-  // passed as x: exp(log(x)) per element and token is work for nothing.
-  bool logDecay = true;
-  if (s != Structure::elementwise && op.getDecay()) {
-    Value decay = op.getDecay();
-    auto logOp = decay.getDefiningOp<MapOp>();
-    if (logOp && logOp.getFn() == UnaryFn::log && !mlstm && isToken(decay)) {
-      decay = logOp.getInput();
-      logDecay = false;
-    }
-    rowOperands.push_back({decay, "decay", rowWidth(decay)});
-  }
+  bool logDecay;
+  if (Value decay = scanDecay(op, logDecay)) rowOperands.push_back({decay, "decay", rowWidth(decay)});
   if (op.getDt()) rowOperands.push_back({op.getDt(), "dt", V});
   if (op.getA()) {
     rowOperands.push_back({op.getA(), "a", K});

@@ -55,6 +55,13 @@ private:
   /// The expression of element `j` of a pointwise value.
   std::string elementExpr(Value v, const std::string &j);
   std::string constant(ConstantOp c);
+  enum class Rows { threadPerToken, warpPerToken, threadPerHead };
+  /// Opens a row kernel (b, t and h bound for the row) and returns its name.
+  std::string beginRowKernel(Rows rows, int64_t H);
+  /// Closes it and prints its launch over the rows.
+  void endRowKernel(const std::string &name, Rows rows, int64_t H);
+  /// Prints the host code that allocates `v`'s scratch rows; returns its index in Args::tmp.
+  int scratchRows(Value v, int64_t H, bool perHead, bool streamed);
   /// Prints a kernel that computes `values` per row (per token, or per head
   /// when `perHead`) into scratch, and the host code that allocates and launches it.
   void rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H,
@@ -126,61 +133,73 @@ std::string Printer::elementExpr(Value v, const std::string &j) {
          elementExpr(bop.getLhs(), jj) + ", " + elementExpr(bop.getRhs(), jj) + ")";
 }
 
-void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, const llvm::DenseSet<Value> &streamed) {
-  if (values.empty()) return;
-  if (!perHead && llvm::all_of(values, [&](Value v) { return pointwise(v); })) {
-    // Pointwise pre-processing: a warp per row, lanes over the features, so
-    // that every load and store is coalesced.
-    std::string name = "rows" + std::to_string(nkernels++);
-    os << "__global__ void " << name << "(const Args A) {\n"
-       << "  const int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;\n"
-       << "  const int lane = threadIdx.x % 32;\n  if (row >= A.B * A.T * " << H << ") return;\n"
-       << "  const int64_t h = row % " << H << ", t = (row / " << H << ") % A.T, b = row / (" << H << " * A.T);\n";
-    for (Value v : values) {
-      int64_t w = rowWidth(v);
-      int idx = ntmp++;
-      tmpIndex[v] = idx;
-      os << "  for (int j = lane; j < " << w << "; j += 32) A.tmp[" << idx << "].set(b, t, h, j, " << elementExpr(v, "j")
-         << ");\n";
-      hs << "  {\n    float *p = scratch.alloc(B * T * " << H << " * " << w
-         << ");\n    if (!p) return chk.fail(\"CUDA: no device memory for scratch\");\n";
-      hs << "    args.tmp[" << idx << "] = scratchView(p, T, " << H << ", " << w << ");\n"
-         << (streamed.count(v) ? "    args.tmp[" + std::to_string(idx) + "].dtype = sdt;\n" : "") << "  }\n";
-    }
-    os << "}\n\n";
-    hs << "  " << name << "<<<(unsigned)((B * T * " << H << " + 7) / 8), 256, 0, stream>>>(args);\n";
-    device += cur;
-    cur.clear();
-    return;
-  }
-  std::string name = (perHead ? "heads" : "rows") + std::to_string(nkernels++);
+std::string Printer::beginRowKernel(Rows rows, int64_t H) {
+  std::string name = (rows == Rows::threadPerHead ? "heads" : "rows") + std::to_string(nkernels++);
   os << "__global__ void " << name << "(const Args A) {\n";
-  if (perHead)
+  if (rows == Rows::threadPerHead) {
     os << "  const int64_t h = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, b = 0, t = 0;\n  if (h >= " << H
        << ") return;\n";
-  else
-    os << "  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;\n  if (row >= A.B * A.T * " << H
-       << ") return;\n  const int64_t h = row % " << H << ", t = (row / " << H << ") % A.T, b = row / (" << H
-       << " * A.T);\n";
+  } else {
+    if (rows == Rows::warpPerToken)
+      os << "  const int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;\n"
+         << "  const int lane = threadIdx.x % 32;\n";
+    else
+      os << "  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;\n";
+    os << "  if (row >= A.B * A.T * " << H << ") return;\n  const int64_t h = row % " << H << ", t = (row / " << H
+       << ") % A.T, b = row / (" << H << " * A.T);\n";
+  }
   os << "  (void)b; (void)t; (void)h;\n";
   clearRows();
-  std::string rows = perHead ? std::to_string(H) : "B * T * " + std::to_string(H);
-  for (Value v : values) {
-    int64_t w = rowWidth(v);
-    int idx = ntmp++;
-    tmpIndex[v] = idx;
-    std::string x = rowOf(v);
-    os << "  writeRow(A.tmp[" << idx << "], b, t, h, " << x << ", " << w << ");\n";
-    hs << "  {\n    float *p = scratch.alloc(" << rows << " * " << w
-       << ");\n    if (!p) return chk.fail(\"CUDA: no device memory for scratch\");\n";
-    if (perHead) hs << "    args.tmp[" << idx << "] = View{p, MIXC_F32, 0, 0, " << w << ", " << (w == 1 ? 0 : 1) << "};\n  }\n";
-    else hs << "    args.tmp[" << idx << "] = scratchView(p, T, " << H << ", " << w << ");\n"
-            << (streamed.count(v) ? "    args.tmp[" + std::to_string(idx) + "].dtype = sdt;\n" : "") << "  }\n";
-  }
+  return name;
+}
+
+void Printer::endRowKernel(const std::string &name, Rows rows, int64_t H) {
   os << "}\n\n";
-  hs << "  " << name << "<<<(unsigned)((" << rows << " + 127) / 128), 128, 0, stream>>>(args);\n";
   device += cur;
   cur.clear();
+  std::string count = rows == Rows::threadPerHead ? std::to_string(H) : "B * T * " + std::to_string(H);
+  if (rows == Rows::warpPerToken) // 8 rows of 32 lanes per block
+    hs << "  " << name << "<<<(unsigned)((" << count << " + 7) / 8), 256, 0, stream>>>(args);\n";
+  else
+    hs << "  " << name << "<<<(unsigned)((" << count << " + 127) / 128), 128, 0, stream>>>(args);\n";
+}
+
+int Printer::scratchRows(Value v, int64_t H, bool perHead, bool streamed) {
+  int64_t w = rowWidth(v);
+  int idx = ntmp++;
+  tmpIndex[v] = idx;
+  hs << "  {\n    float *mem = scratch.alloc(" << (perHead ? std::to_string(H) : "B * T * " + std::to_string(H)) << " * "
+     << w << ");\n    if (!mem) return chk.fail(\"CUDA: no device memory for scratch\");\n";
+  if (perHead)
+    hs << "    args.tmp[" << idx << "] = View{mem, MIXC_F32, 0, 0, " << w << ", " << (w == 1 ? 0 : 1) << "};\n";
+  else
+    hs << "    args.tmp[" << idx << "] = scratchView(mem, T, " << H << ", " << w << ");\n";
+  if (streamed) hs << "    args.tmp[" << idx << "].dtype = sdt;\n";
+  hs << "  }\n";
+  return idx;
+}
+
+// `streamed` values are stored in `sdt` (bf16 when the token inputs are):
+// the chunked kernels stream them into tensor-core tiles.
+void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, const llvm::DenseSet<Value> &streamed) {
+  if (values.empty()) return;
+  // Pointwise pre-processing runs a warp per row, lanes over the features, so
+  // that every load and store is coalesced.
+  Rows rows = perHead ? Rows::threadPerHead
+                      : llvm::all_of(values, [&](Value v) { return pointwise(v); }) ? Rows::warpPerToken
+                                                                                   : Rows::threadPerToken;
+  std::string name = beginRowKernel(rows, H);
+  for (Value v : values) {
+    int idx = scratchRows(v, H, perHead, streamed.count(v));
+    if (rows == Rows::warpPerToken)
+      os << "  for (int j = lane; j < " << rowWidth(v) << "; j += 32) A.tmp[" << idx << "].set(b, t, h, j, "
+         << elementExpr(v, "j") << ");\n";
+    else {
+      std::string x = rowOf(v); // prints the row's statements first
+      os << "  writeRow(A.tmp[" << idx << "], b, t, h, " << x << ", " << rowWidth(v) << ");\n";
+    }
+  }
+  endRowKernel(name, rows, H);
 }
 
 LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
@@ -204,19 +223,9 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   // Operands: the user's tensor where the scan reads an input as it is,
   // scratch computed by a row kernel otherwise.
   std::vector<std::pair<const char *, Value>> operands = {{"q", op.getQ()}, {"k", op.getK()}, {"v", op.getV()}};
-  // A decay written as log(x) is passed as x: no exp(log(x)) per element.
-  bool logDecay = true;
-  Value rate;
-  if (s == Structure::elementwise) {
-    rate = op.getDecay();
-  } else if (Value decay = op.getDecay()) {
-    auto logOp = decay.getDefiningOp<MapOp>();
-    if (logOp && logOp.getFn() == UnaryFn::log && !mlstm && isToken(decay)) {
-      decay = logOp.getInput();
-      logDecay = false;
-    }
-    operands.push_back({"decay", decay});
-  }
+  bool logDecay;
+  Value rate = s == Structure::elementwise ? op.getDecay() : Value();
+  if (Value decay = scanDecay(op, logDecay)) operands.push_back({"decay", decay});
   if (op.getDt()) operands.push_back({"dt", op.getDt()});
   if (op.getA()) {
     operands.push_back({"a", op.getA()});
@@ -271,11 +280,8 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (outIndex.count(op.getO())) {
     hs << "    p.o = args.out[" << outIndex.lookup(op.getO()) << "];\n";
   } else {
-    int idx = ntmp++;
-    tmpIndex[op.getO()] = idx;
-    hs << "    float *o = scratch.alloc(B * T * " << H << " * " << V
-       << ");\n    if (!o) return chk.fail(\"CUDA: no device memory for scratch\");\n";
-    hs << "    p.o = args.tmp[" << idx << "] = scratchView(o, T, " << H << ", " << V << ");\n";
+    int idx = scratchRows(op.getO(), H, false, false);
+    hs << "    p.o = args.tmp[" << idx << "];\n";
   }
   if (outIndex.count(op.getFinalState()))
     hs << "    p.state = stateView(outputs[" << outIndex.lookup(op.getFinalState()) << "]);\n";
@@ -358,20 +364,12 @@ FailureOr<CudaKernelSource> Printer::run() {
       if (rowsOut.empty()) continue;
       auto type = cast<RankedTensorType>(rowsOut.front().second.getType());
       int64_t H = type.getDimSize(2);
-      std::string name = "rows" + std::to_string(nkernels++);
-      os << "__global__ void " << name << "(const Args A) {\n"
-         << "  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;\n  if (row >= A.B * A.T * " << H
-         << ") return;\n  const int64_t h = row % " << H << ", t = (row / " << H << ") % A.T, b = row / (" << H
-         << " * A.T);\n";
-      clearRows();
+      std::string name = beginRowKernel(Rows::threadPerToken, H);
       for (auto [i, v] : rowsOut) {
         std::string x = rowOf(v);
         os << "  writeRow(A.out[" << i << "], b, t, h, " << x << ", " << rowWidth(v) << ");\n";
       }
-      os << "}\n\n";
-      device += cur;
-      cur.clear();
-      hs << "  " << name << "<<<(unsigned)((B * T * " << H << " + 127) / 128), 128, 0, stream>>>(args);\n";
+      endRowKernel(name, Rows::threadPerToken, H);
     } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp>(op)) {
       return op.emitOpError() << "is not supported by the CUDA target";
     }

@@ -278,31 +278,30 @@ int runEmit() {
   Shape shape = parseShape(shapeOpt, false);
   mlir::MLIRContext ctx;
   auto module = lower(ctx, src, desc, shape.sizes);
-  if (emitTarget == "cuda") {
-    if (outFile == "-") die("-o: --target=cuda writes a directory of sources; name it with -o DIR");
-    auto tiled = tileForCuda(*module);
-    auto kernel = mixc::emitCudaKernel(theFunc(*tiled));
-    if (failed(kernel)) die("cannot generate the CUDA kernel");
-    std::vector<std::pair<std::string, std::string>> files = mixc::cudaRuntimeHeaders();
-    files.push_back({desc.name + ".cu", kernel->source});
-    files.push_back({desc.name + ".h", kernel->header});
+  // A target writes a directory: its runtime headers, the kernel source and its C header.
+  auto writeKernel = [&](std::vector<std::pair<std::string, std::string>> files, const std::string &sourceName,
+                         const std::string &source, const std::string &header, const std::string &compiler) {
+    files.push_back({sourceName, source});
+    files.push_back({desc.name + ".h", header});
     writeFiles(files);
-    outs() << "build: nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -c " << outFile << "/" << desc.name
-           << ".cu\n";
+    outs() << "build: " << compiler << " -c " << outFile << "/" << sourceName << "\n";
     return 0;
+  };
+  if (emitTarget == "cpu" && dtypeOpt != "f32")
+    die("--dtype: the CPU kernels take f32 or bf16 tensors at run time; emit with f32");
+  if (!emitTarget.empty() && outFile == "-")
+    die("-o: --target=" + emitTarget + " writes a directory of sources; name it with -o DIR");
+  if (emitTarget == "cuda") {
+    auto kernel = mixc::emitCudaKernel(theFunc(*tileForCuda(*module)));
+    if (failed(kernel)) die("cannot generate the CUDA kernel");
+    return writeKernel(mixc::cudaRuntimeHeaders(), desc.name + ".cu", kernel->source, kernel->header,
+                       "nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a");
   }
   if (emitTarget == "cpu") {
-    if (dtypeOpt != "f32") die("--dtype: the CPU kernels take f32 or bf16 tensors at run time; emit with f32");
-    if (outFile == "-") die("-o: --target=cpu writes a directory of sources; name it with -o DIR");
-    auto tiled = tileForCpu(*module, threadCount());
-    auto kernel = mixc::emitCpuKernel(theFunc(*tiled));
+    auto kernel = mixc::emitCpuKernel(theFunc(*tileForCpu(*module, threadCount())));
     if (failed(kernel)) die("cannot generate the CPU kernel");
-    std::vector<std::pair<std::string, std::string>> files = mixc::cpuRuntimeHeaders();
-    files.push_back({desc.name + ".cpp", kernel->source});
-    files.push_back({desc.name + ".h", kernel->header});
-    writeFiles(files);
-    outs() << "build: c++ -O3 -march=native -std=c++17 -pthread -c " << outFile << "/" << desc.name << ".cpp\n";
-    return 0;
+    return writeKernel(mixc::cpuRuntimeHeaders(), desc.name + ".cpp", kernel->source, kernel->header,
+                       "c++ -O3 -march=native -std=c++17 -pthread");
   }
   std::error_code ec;
   raw_fd_ostream os(outFile, ec);

@@ -374,6 +374,106 @@ template <int N> __device__ __forceinline__ void waitGroups() { asm volatile("cp
 // pairs of sub-blocks only multiply by per-channel factors (no exp per element).
 enum class ChunkDecay { none, scalar, vector };
 
+// Pieces shared by the chunked kernels (chunks of 64 tokens, 256 threads).
+namespace chunk {
+constexpr int C = 64;
+// A warp's block of the state in mma accumulator layout: rows sr + 16 mt +
+// {g, g + 8}, columns col0 + 8 nt + 2 t4 + {0, 1}.
+template <int MT, int NT>
+__device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const ScanParams &p, int64_t b, int64_t h, int sr,
+                                          int64_t col0) {
+  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
+        const int64_t col = col0 + nt * 8 + 2 * t4 + (e & 1);
+        S[mt][nt][e] = p.init.p && col < p.Vs ? p.init.at(b, h, row, col) : 0.f;
+      }
+}
+template <int MT, int NT>
+__device__ __forceinline__ void storeState(const float (&S)[MT][NT][4], const ScanParams &p, int64_t b, int64_t h,
+                                           int sr, int64_t col0) {
+  if (!p.state.p) return;
+  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
+        const int64_t col = col0 + nt * 8 + 2 * t4 + (e & 1);
+        if (col < p.Vs) p.state.set(b, h, row, col, S[mt][nt][e]);
+      }
+}
+// The bf16 copy of the block in shared memory (the B operand of Q S), from column c0 of the tile.
+template <int MT, int NT>
+__device__ __forceinline__ void copyState(__nv_bfloat16 *Ss, int ld, const float (&S)[MT][NT][4], int sr, int c0) {
+  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      const int row = sr + mt * 16 + g, col = c0 + nt * 8 + 2 * t4;
+      *(uint32_t *)&Ss[row * ld + col] = tile::pack(S[mt][nt][0], S[mt][nt][1]);
+      *(uint32_t *)&Ss[(row + 8) * ld + col] = tile::pack(S[mt][nt][2], S[mt][nt][3]);
+    }
+}
+// Starts copying a chunk's rows of a bf16 operand, `width` features from
+// column col0, into dst (ld elements per row); rows past T and columns at or
+// past `limit` read as zeros.
+__device__ __forceinline__ void copyRows(__nv_bfloat16 *dst, int ld, const View &v, int64_t b, int64_t h,
+                                         int64_t chunkIndex, int64_t T, int width, int64_t col0, int64_t limit) {
+  const __nv_bfloat16 *src = (const __nv_bfloat16 *)v.p;
+  for (int e = threadIdx.x; e < C * (width / 8); e += blockDim.x) {
+    const int r = e / (width / 8), s = e % (width / 8);
+    const int64_t t = chunkIndex * C + r, tt = t < T ? t : 0;
+    const bool ok = t < T && col0 + s * 8 < limit;
+    tile::copy16(dst + r * ld + s * 8, src + b * v.s0 + tt * v.s1 + h * v.s2 + (ok ? col0 + s * 8 : 0), ok);
+  }
+}
+// A chunk's scalar log-decays for tokens 2 lane and 2 lane + 1 (zero past T).
+template <bool LogDecay>
+__device__ __forceinline__ void scalarGates(const ScanParams &p, int64_t b, int64_t h, int64_t chunkIndex, float &g0,
+                                            float &g1) {
+  const int64_t t = chunkIndex * C + 2 * (threadIdx.x % 32);
+  g0 = g1 = 0.f;
+  if (t < p.T) g0 = LogDecay ? p.decay.at(b, t, h, 0) : __logf(p.decay.at(b, t, h, 0));
+  if (t + 1 < p.T) g1 = LogDecay ? p.decay.at(b, t + 1, h, 0) : __logf(p.decay.at(b, t + 1, h, 0));
+}
+// One warp: Bc[i] = g_0 + ... + g_i from two gates per lane.
+__device__ __forceinline__ void cumulativeGates(float g0, float g1, float *Bc) {
+  const int lane = threadIdx.x % 32;
+  float s = g0 + g1;
+#pragma unroll
+  for (int o = 1; o < 32; o *= 2) {
+    const float y = __shfl_up_sync(0xffffffffu, s, o);
+    if (lane >= o) s += y;
+  }
+  Bc[2 * lane] = s - g1;
+  Bc[2 * lane + 1] = s;
+}
+inline int smCount() {
+  int dev = 0, sms = 132;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  return sms;
+}
+// Launches a chunked kernel of 256 threads on (value blocks of vb, heads, batch).
+template <typename Kernel>
+cudaError_t launch(Kernel kernel, int vb, int bytes, const ScanParams &p, cudaStream_t stream) {
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  if (e != cudaSuccess) return e;
+  dim3 grid((unsigned)((p.Vs + vb - 1) / vb), (unsigned)p.H, (unsigned)p.B);
+  kernel<<<grid, 256, bytes, stream>>>(p);
+  return cudaGetLastError();
+}
+} // namespace chunk
+
 template <int K, int VB, ChunkDecay D> struct ChunkedLayout {
   static constexpr int C = 64, LK = K + 8, LV = VB + 8, LB = K + 8;
   static constexpr bool Vec = D == ChunkDecay::vector;
@@ -404,27 +504,16 @@ __global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChun
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int rw = warp % 4, c0 = (warp / 4) * VH; // row tile, first column of the warp's half
-  const bf16 *q = (const bf16 *)p.q.p, *k = (const bf16 *)p.k.p, *v = (const bf16 *)p.v.p;
   const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
-  auto load = [&](int64_t chunk, int buf) {
-    for (int e = tid; e < C * (K / 8); e += 256) {
-      const int r = e / (K / 8), s = e % (K / 8);
-      const int64_t t = chunk * C + r, tt = t < T ? t : 0;
-      tile::copy16(Qs + (buf * C + r) * LK + s * 8, q + b * p.q.s0 + tt * p.q.s1 + h * p.q.s2 + s * 8, t < T);
-      tile::copy16(Ks + (buf * C + r) * LK + s * 8, k + b * p.k.s0 + tt * p.k.s1 + h * p.k.s2 + s * 8, t < T);
-    }
-    for (int e = tid; e < C * (VB / 8); e += 256) {
-      const int r = e / (VB / 8), s = e % (VB / 8);
-      const int64_t t = chunk * C + r, tt = t < T ? t : 0;
-      const bool ok = t < T && j0 + s * 8 < V;
-      tile::copy16(Vs + (buf * C + r) * LV + s * 8, v + b * p.v.s0 + tt * p.v.s1 + h * p.v.s2 + (ok ? j0 + s * 8 : 0),
-                   ok);
-    }
+  auto load = [&](int64_t chunkIndex, int buf) {
+    chunk::copyRows(Qs + buf * C * LK, LK, p.q, b, h, chunkIndex, T, K, 0, K);
+    chunk::copyRows(Ks + buf * C * LK, LK, p.k, b, h, chunkIndex, T, K, 0, K);
+    chunk::copyRows(Vs + buf * C * LV, LV, p.v, b, h, chunkIndex, T, VB, j0, V);
     if constexpr (Vec) {
       const int segs = K * gsize / 16;
       for (int e = tid; e < C * segs; e += 256) {
         const int r = e / segs, s = e % segs;
-        const int64_t t = chunk * C + r, tt = t < T ? t : 0;
+        const int64_t t = chunkIndex * C + r, tt = t < T ? t : 0;
         const unsigned char *src =
             (const unsigned char *)p.decay.p + (b * p.decay.s0 + tt * p.decay.s1 + h * p.decay.s2) * gsize + s * 16;
         tile::copy16(Gs + ((size_t)(buf * C + r) * K * 4) + s * 16, src, t < T);
@@ -432,63 +521,27 @@ __global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChun
     }
     tile::commit();
   };
-  // Scalar gates of a chunk, two per lane of warp 0, read one chunk ahead.
-  auto gates = [&](int64_t chunk, float &g0, float &g1) {
-    g0 = g1 = 0.f;
-    if constexpr (Scalar) {
-      const int64_t t = chunk * C + 2 * lane;
-      if (t < T) g0 = LogDecay ? p.decay.at(b, t, h, 0) : __logf(p.decay.at(b, t, h, 0));
-      if (t + 1 < T) g1 = LogDecay ? p.decay.at(b, t + 1, h, 0) : __logf(p.decay.at(b, t + 1, h, 0));
-    }
-  };
-
   const int sr = rw * (K / 4);
   float S[MT][NT][4];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
-        const int64_t col = j0 + c0 + nt * 8 + 2 * t4 + (e & 1);
-        S[mt][nt][e] = p.init.p && col < V ? p.init.at(b, h, row, col) : 0.f;
-      }
-  auto storeState = [&] { // bf16 copy of the state: the B operand of Q S
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        const int row = sr + mt * 16 + g, col = c0 + nt * 8 + 2 * t4;
-        *(uint32_t *)&Ss[row * LV + col] = tile::pack(S[mt][nt][0], S[mt][nt][1]);
-        *(uint32_t *)&Ss[(row + 8) * LV + col] = tile::pack(S[mt][nt][2], S[mt][nt][3]);
-      }
-  };
-  storeState();
+  chunk::loadState(S, p, b, h, sr, j0 + c0);
+  chunk::copyState(Ss, LV, S, sr, c0);
   const int64_t chunks = (T + C - 1) / C;
   float gc0 = 0.f, gc1 = 0.f, gn0 = 0.f, gn1 = 0.f;
-  if (warp == 0) gates(0, gc0, gc1);
+  if (Scalar && warp == 0) chunk::scalarGates<LogDecay>(p, b, h, 0, gc0, gc1);
   load(0, 0);
   for (int64_t c = 0; c < chunks; ++c) {
     const int buf = c & 1;
     __syncthreads(); // the other buffers are free, the state copy complete
     if (c + 1 < chunks) {
       load(c + 1, buf ^ 1);
-      if (warp == 0) gates(c + 1, gn0, gn1);
+      if (Scalar && warp == 0) chunk::scalarGates<LogDecay>(p, b, h, c + 1, gn0, gn1);
       tile::waitGroups<1>();
     } else {
       tile::waitGroups<0>();
     }
     if constexpr (Scalar) {
       if (warp == 0) {
-        float s = gc0 + gc1;
-#pragma unroll
-        for (int o = 1; o < 32; o *= 2) {
-          const float y = __shfl_up_sync(0xffffffffu, s, o);
-          if (lane >= o) s += y;
-        }
-        Bc[2 * lane] = s - gc1;
-        Bc[2 * lane + 1] = s;
+        chunk::cumulativeGates(gc0, gc1, Bc);
         gc0 = gn0, gc1 = gn1;
       }
     }
@@ -667,20 +720,9 @@ __global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChun
         }
       }
     }
-    storeState();
+    chunk::copyState(Ss, LV, S, sr, c0);
   }
-  if (p.state.p) {
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
-          const int64_t col = j0 + c0 + nt * 8 + 2 * t4 + (e & 1);
-          if (col < V) p.state.set(b, h, row, col, S[mt][nt][e]);
-        }
-  }
+  chunk::storeState(S, p, b, h, sr, j0 + c0);
 }
 
 // Whether the chunked kernel can stream these operands: bf16 q, k, v (and
@@ -707,22 +749,13 @@ inline bool chunkedDeltaApplies(const ScanParams &p) {
 // Launches the chunked kernel with value blocks of 64 columns, or 32 where
 // that leaves SMs idle (few batch x head pairs) or the tiles outgrow shared memory.
 template <int K, ChunkDecay D, bool LogDecay> cudaError_t launchChunked(const ScanParams &p, cudaStream_t stream) {
-  int dev = 0, sms = 132;
-  cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
   const int64_t ctas64 = p.B * p.H * ((p.Vs + 63) / 64);
-  auto launch = [&](auto kernel, int vb, int bytes) {
-    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    if (e != cudaSuccess) return e;
-    dim3 grid((unsigned)((p.Vs + vb - 1) / vb), (unsigned)p.H, (unsigned)p.B);
-    kernel<<<grid, 256, bytes, stream>>>(p);
-    return cudaGetLastError();
-  };
   constexpr bool fits64 = ChunkedLayout<K, 64, D>::bytes <= 227 * 1024;
   if constexpr (fits64 && K <= 128) {
-    if (ctas64 >= sms) return launch(scanChunked<K, 64, D, LogDecay>, 64, ChunkedLayout<K, 64, D>::bytes);
+    if (ctas64 >= chunk::smCount())
+      return chunk::launch(scanChunked<K, 64, D, LogDecay>, 64, ChunkedLayout<K, 64, D>::bytes, p, stream);
   }
-  return launch(scanChunked<K, 32, D, LogDecay>, 32, ChunkedLayout<K, 32, D>::bytes);
+  return chunk::launch(scanChunked<K, 32, D, LogDecay>, 32, ChunkedLayout<K, 32, D>::bytes, p, stream);
 }
 
 // The chunked schedule of diagonal-plus-low-rank transitions with an identity
@@ -797,63 +830,22 @@ __global__ void __launch_bounds__(256, 1) scanChunkedDelta(const ScanParams p) {
   auto bprev = [&](int i) { return i == 0 ? 0.f : Bc[i - 1]; };
 
   float S[MT][NT][4];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
-        const int64_t col = j0 + c0 + nt * 8 + 2 * t4 + (e & 1);
-        S[mt][nt][e] = p.init.p && col < V ? p.init.at(b, h, row, col) : 0.f;
-      }
+  chunk::loadState(S, p, b, h, sr, j0 + c0);
   const int64_t chunks = (T + C - 1) / C;
   for (int64_t c = 0; c < chunks; ++c) {
     __syncthreads(); // the previous chunk is done with every buffer
     // Load the chunk (zeros past T) and the state copy.
-    const View *views[4] = {&p.q, &p.k, &p.a, &p.b};
-    bf16 *dsts[4] = {Qs, Ks, As, Bs};
-#pragma unroll
-    for (int m = 0; m < 4; ++m) {
-      const bf16 *src = (const bf16 *)views[m]->p;
-      for (int e = tid; e < C * (K / 8); e += 256) {
-        const int r = e / (K / 8), s = e % (K / 8);
-        const int64_t t = c * C + r, tt = t < T ? t : 0;
-        tile::copy16(dsts[m] + r * LK + s * 8,
-                     src + b * views[m]->s0 + tt * views[m]->s1 + h * views[m]->s2 + s * 8, t < T);
-      }
-    }
-    for (int e = tid; e < C * (VB / 8); e += 256) {
-      const int r = e / (VB / 8), s = e % (VB / 8);
-      const int64_t t = c * C + r, tt = t < T ? t : 0;
-      const bool ok = t < T && j0 + s * 8 < V;
-      tile::copy16(Vs + r * LV + s * 8,
-                   (const bf16 *)p.v.p + b * p.v.s0 + tt * p.v.s1 + h * p.v.s2 + (ok ? j0 + s * 8 : 0), ok);
-    }
+    chunk::copyRows(Qs, LK, p.q, b, h, c, T, K, 0, K);
+    chunk::copyRows(Ks, LK, p.k, b, h, c, T, K, 0, K);
+    chunk::copyRows(As, LK, p.a, b, h, c, T, K, 0, K);
+    chunk::copyRows(Bs, LK, p.b, b, h, c, T, K, 0, K);
+    chunk::copyRows(Vs, LV, p.v, b, h, c, T, VB, j0, V);
     tile::commit();
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        const int row = sr + mt * 16 + g, col = c0 + nt * 8 + 2 * t4;
-        *(uint32_t *)&Ss[row * LV + col] = tile::pack(S[mt][nt][0], S[mt][nt][1]);
-        *(uint32_t *)&Ss[(row + 8) * LV + col] = tile::pack(S[mt][nt][2], S[mt][nt][3]);
-      }
+    chunk::copyState(Ss, LV, S, sr, c0);
     if (warp == 0) {
       float g0 = 0.f, g1 = 0.f;
-      if constexpr (Decay) {
-        const int64_t t = c * C + 2 * lane;
-        if (t < T) g0 = LogDecay ? p.decay.at(b, t, h, 0) : __logf(p.decay.at(b, t, h, 0));
-        if (t + 1 < T) g1 = LogDecay ? p.decay.at(b, t + 1, h, 0) : __logf(p.decay.at(b, t + 1, h, 0));
-      }
-      float s = g0 + g1;
-#pragma unroll
-      for (int o = 1; o < 32; o *= 2) {
-        const float y = __shfl_up_sync(0xffffffffu, s, o);
-        if (lane >= o) s += y;
-      }
-      Bc[2 * lane] = s - g1;
-      Bc[2 * lane + 1] = s;
+      if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, c, g0, g1);
+      chunk::cumulativeGates(g0, g1, Bc);
     }
     tile::waitGroups<0>();
     __syncthreads();
@@ -1000,34 +992,13 @@ __global__ void __launch_bounds__(256, 1) scanChunkedDelta(const ScanParams p) {
       }
     }
   }
-  if (p.state.p) {
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
-          const int64_t col = j0 + c0 + nt * 8 + 2 * t4 + (e & 1);
-          if (col < V) p.state.set(b, h, row, col, S[mt][nt][e]);
-        }
-  }
+  chunk::storeState(S, p, b, h, sr, j0 + c0);
 }
 
 template <int K, bool Decay, bool LogDecay> cudaError_t launchChunkedDelta(const ScanParams &p, cudaStream_t stream) {
-  int dev = 0, sms = 132;
-  cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  auto launch = [&](auto kernel, int vb, int bytes) {
-    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    if (e != cudaSuccess) return e;
-    dim3 grid((unsigned)((p.Vs + vb - 1) / vb), (unsigned)p.H, (unsigned)p.B);
-    kernel<<<grid, 256, bytes, stream>>>(p);
-    return cudaGetLastError();
-  };
-  if (p.B * p.H * ((p.Vs + 63) / 64) >= sms)
-    return launch(scanChunkedDelta<K, 64, Decay, LogDecay>, 64, DeltaLayout<K, 64>::bytes);
-  return launch(scanChunkedDelta<K, 32, Decay, LogDecay>, 32, DeltaLayout<K, 32>::bytes);
+  if (p.B * p.H * ((p.Vs + 63) / 64) >= chunk::smCount())
+    return chunk::launch(scanChunkedDelta<K, 64, Decay, LogDecay>, 64, DeltaLayout<K, 64>::bytes, p, stream);
+  return chunk::launch(scanChunkedDelta<K, 32, Decay, LogDecay>, 32, DeltaLayout<K, 32>::bytes, p, stream);
 }
 
 // ---- host side -------------------------------------------------------------------
