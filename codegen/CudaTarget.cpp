@@ -119,7 +119,10 @@ bool Printer::pointwise(Value v) {
 std::string Printer::elementExpr(Value v, const std::string &j) {
   std::string jj = rowWidth(v) == 1 ? "0" : j;
   Operation *d = v.getDefiningOp();
-  if (!d) return "A.in[" + std::to_string(argIndex.lookup(v)) + "].at(b, t, h, " + jj + ")";
+  if (!d) { // token inputs are all bf16 when Bf16 (the kernel's template argument) holds
+    std::string in = "A.in[" + std::to_string(argIndex.lookup(v)) + "]";
+    return isToken(v) ? "tokenAt<Bf16>(" + in + ", b, t, h, " + jj + ")" : in + ".at(b, t, h, " + jj + ")";
+  }
   if (auto c = dyn_cast<ConstantOp>(d)) {
     auto type = cast<RankedTensorType>(v.getType());
     bool perHead = type.getRank() >= 3 && type.getDimSize(2) > 1;
@@ -135,6 +138,9 @@ std::string Printer::elementExpr(Value v, const std::string &j) {
 
 std::string Printer::beginRowKernel(Rows rows, int64_t H) {
   std::string name = (rows == Rows::threadPerHead ? "heads" : "rows") + std::to_string(nkernels++);
+  // Warp-per-row kernels come in two versions: all token inputs bf16 (loads
+  // without a dtype switch), and any dtypes.
+  if (rows == Rows::warpPerToken) os << "template <bool Bf16>\n";
   os << "__global__ void " << name << "(const Args A) {\n";
   if (rows == Rows::threadPerHead) {
     os << "  const int64_t h = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, b = 0, t = 0;\n  if (h >= " << H
@@ -145,8 +151,8 @@ std::string Printer::beginRowKernel(Rows rows, int64_t H) {
          << "  const int lane = threadIdx.x % 32;\n";
     else
       os << "  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;\n";
-    os << "  if (row >= A.B * A.T * " << H << ") return;\n  const int64_t h = row % " << H << ", t = (row / " << H
-       << ") % A.T, b = row / (" << H << " * A.T);\n";
+    os << "  if (row >= A.B * A.T * " << H << ") return;\n  const int64_t h = row % " << H
+       << ";\n  int64_t b, t;\n  tokenOf(row / " << H << ", A.T, b, t);\n";
   }
   os << "  (void)b; (void)t; (void)h;\n";
   clearRows();
@@ -159,7 +165,9 @@ void Printer::endRowKernel(const std::string &name, Rows rows, int64_t H) {
   cur.clear();
   std::string count = rows == Rows::threadPerHead ? std::to_string(H) : "B * T * " + std::to_string(H);
   if (rows == Rows::warpPerToken) // 8 rows of 32 lanes per block
-    hs << "  " << name << "<<<(unsigned)((" << count << " + 7) / 8), 256, 0, stream>>>(args);\n";
+    hs << "  if (sdt == MIXC_BF16)\n    " << name << "<true><<<(unsigned)((" << count
+       << " + 7) / 8), 256, 0, stream>>>(args);\n  else\n    " << name << "<false><<<(unsigned)((" << count
+       << " + 7) / 8), 256, 0, stream>>>(args);\n";
   else
     hs << "  " << name << "<<<(unsigned)((" << count << " + 127) / 128), 128, 0, stream>>>(args);\n";
 }
@@ -192,8 +200,10 @@ void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, c
   for (Value v : values) {
     int idx = scratchRows(v, H, perHead, streamed.count(v));
     if (rows == Rows::warpPerToken)
-      os << "  for (int j = lane; j < " << rowWidth(v) << "; j += 32) A.tmp[" << idx << "].set(b, t, h, j, "
-         << elementExpr(v, "j") << ");\n";
+      os << "  for (int j = lane; j < " << rowWidth(v) << "; j += 32) "
+         << (streamed.count(v) ? "tokenSet<Bf16>(A.tmp[" + std::to_string(idx) + "], "
+                               : "A.tmp[" + std::to_string(idx) + "].set(")
+         << "b, t, h, j, " << elementExpr(v, "j") << ");\n";
     else {
       std::string x = rowOf(v); // prints the row's statements first
       os << "  writeRow(A.tmp[" << idx << "], b, t, h, " << x << ", " << rowWidth(v) << ");\n";
@@ -296,7 +306,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (algorithm == "chunked_ut") {
     hs << "    if (chunkedDeltaApplies(p)) {\n      if (cudaError_t e = launchChunkedDelta<" << K << ", "
        << b(diag == "scalar") << ", " << b(logDecay)
-       << ">(p, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
+       << ">(p, scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
   } else if (algorithm.starts_with("chunked_")) {
     bool vec = s == Structure::vector;
     const char *decayKind = vec ? "vector" : s == Structure::identity ? "none" : "scalar";

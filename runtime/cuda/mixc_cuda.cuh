@@ -47,6 +47,28 @@ struct View {
   }
 };
 
+// (b, t) of the flat token index bt = b T + t, in 32-bit arithmetic where it
+// fits: a 64-bit division by a run-time value is a long software routine.
+__device__ __forceinline__ void tokenOf(int64_t bt, int64_t T, int64_t &b, int64_t &t) {
+  if (bt <= 0xffffffffll && T <= 0xffffffffll) {
+    const uint32_t x = (uint32_t)bt, n = (uint32_t)T, q = x / n;
+    b = q, t = x - q * n;
+  } else {
+    b = bt / T, t = bt % T;
+  }
+}
+// Token rows known to be bf16 (Bf16) are read and written without the dtype switch.
+template <bool Bf16>
+__device__ __forceinline__ float tokenAt(const View &v, int64_t b, int64_t t, int64_t h, int64_t j) {
+  if constexpr (Bf16) return __bfloat162float(((const __nv_bfloat16 *)v.p)[b * v.s0 + t * v.s1 + h * v.s2 + j * v.s3]);
+  else return v.at(b, t, h, j);
+}
+template <bool Bf16>
+__device__ __forceinline__ void tokenSet(const View &v, int64_t b, int64_t t, int64_t h, int64_t j, float x) {
+  if constexpr (Bf16) ((__nv_bfloat16 *)v.p)[b * v.s0 + t * v.s1 + h * v.s2 + j * v.s3] = __float2bfloat16(x);
+  else v.set(b, t, h, j, x);
+}
+
 // A view of a user tensor of rank `lead` + one feature dimension (or none);
 // per-head tensors given as [H, ...] instead of [1, 1, H, ...] are accepted.
 inline View viewOf(const mixc_tensor &t, int fullRank) {
@@ -330,10 +352,21 @@ __device__ __forceinline__ void loadBK(uint32_t b[4], const bf16 *base, int ld) 
 }
 // c += a * b (one 16 x 8 tile).
 __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                "{%0,%1,%2,%3};\n"
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+// c += a * b for one 16 x 8 tile with k = 8 in tf32 (fp32 operands read from
+// shared memory, A rows ld elements apart from a, B rows from b).
+__device__ __forceinline__ void mmaTf32(float c[4], const float *a, int lda, const float *b, int ldb) {
+  const int g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
+  const uint32_t a0 = __float_as_uint(a[g * lda + t]), a1 = __float_as_uint(a[(g + 8) * lda + t]),
+                 a2 = __float_as_uint(a[g * lda + t + 4]), a3 = __float_as_uint(a[(g + 8) * lda + t + 4]),
+                 b0 = __float_as_uint(b[t * ldb + g]), b1 = __float_as_uint(b[(t + 4) * ldb + g]);
+  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 __device__ __forceinline__ uint32_t pack(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
@@ -423,17 +456,25 @@ __device__ __forceinline__ void copyState(__nv_bfloat16 *Ss, int ld, const float
       *(uint32_t *)&Ss[(row + 8) * ld + col] = tile::pack(S[mt][nt][2], S[mt][nt][3]);
     }
 }
-// Starts copying a chunk's rows of a bf16 operand, `width` features from
-// column col0, into dst (ld elements per row); rows past T and columns at or
-// past `limit` read as zeros.
+// Starts copying a chunk's rows of a bf16 operand, WIDTH features from
+// column col0, into dst (ld elements per row), with THREADS threads; rows past
+// T and columns at or past `limit` read as zeros. Each thread keeps one
+// 16-byte column segment and steps a row pointer: the address arithmetic of
+// a general strided view per segment was a third of the delta kernels'
+// instructions.
+template <int WIDTH, int THREADS>
 __device__ __forceinline__ void copyRows(__nv_bfloat16 *dst, int ld, const View &v, int64_t b, int64_t h,
-                                         int64_t chunkIndex, int64_t T, int width, int64_t col0, int64_t limit) {
-  const __nv_bfloat16 *src = (const __nv_bfloat16 *)v.p;
-  for (int e = threadIdx.x; e < C * (width / 8); e += blockDim.x) {
-    const int r = e / (width / 8), s = e % (width / 8);
-    const int64_t t = chunkIndex * C + r, tt = t < T ? t : 0;
-    const bool ok = t < T && col0 + s * 8 < limit;
-    tile::copy16(dst + r * ld + s * 8, src + b * v.s0 + tt * v.s1 + h * v.s2 + (ok ? col0 + s * 8 : 0), ok);
+                                         int64_t chunkIndex, int64_t T, int64_t col0, int64_t limit) {
+  constexpr int SEG = WIDTH / 8, STEP = THREADS / SEG;
+  static_assert(WIDTH % 8 == 0 && THREADS % SEG == 0, "rows of 16-byte segments");
+  const int s = threadIdx.x % SEG;
+  const bool colOk = col0 + s * 8 < limit;
+  const __nv_bfloat16 *src = (const __nv_bfloat16 *)v.p + b * v.s0 + h * v.s2 + (colOk ? col0 + s * 8 : 0);
+  const int64_t t0 = chunkIndex * C;
+#pragma unroll
+  for (int r = threadIdx.x / SEG; r < C; r += STEP) {
+    const bool ok = colOk && t0 + r < T;
+    tile::copy16(dst + r * ld + s * 8, ok ? src + (t0 + r) * v.s1 : src, ok);
   }
 }
 // A chunk's scalar log-decays for tokens 2 lane and 2 lane + 1 (zero past T).
@@ -506,9 +547,9 @@ __global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChun
   const int rw = warp % 4, c0 = (warp / 4) * VH; // row tile, first column of the warp's half
   const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
   auto load = [&](int64_t chunkIndex, int buf) {
-    chunk::copyRows(Qs + buf * C * LK, LK, p.q, b, h, chunkIndex, T, K, 0, K);
-    chunk::copyRows(Ks + buf * C * LK, LK, p.k, b, h, chunkIndex, T, K, 0, K);
-    chunk::copyRows(Vs + buf * C * LV, LV, p.v, b, h, chunkIndex, T, VB, j0, V);
+    chunk::copyRows<K, 256>(Qs + buf * C * LK, LK, p.q, b, h, chunkIndex, T, 0, K);
+    chunk::copyRows<K, 256>(Ks + buf * C * LK, LK, p.k, b, h, chunkIndex, T, 0, K);
+    chunk::copyRows<VB, 256>(Vs + buf * C * LV, LV, p.v, b, h, chunkIndex, T, j0, V);
     if constexpr (Vec) {
       const int segs = K * gsize / 16;
       for (int e = tid; e < C * segs; e += 256) {
@@ -758,25 +799,59 @@ template <int K, ChunkDecay D, bool LogDecay> cudaError_t launchChunked(const Sc
   return chunk::launch(scanChunked<K, 32, D, LogDecay>, 32, ChunkedLayout<K, 32, D>::bytes, p, stream);
 }
 
+// Scratch for pre-processed operands and intermediate results, freed on scope exit.
+struct Scratch {
+  cudaStream_t stream;
+  float *ptrs[32] = {};
+  int n = 0;
+  explicit Scratch(cudaStream_t s) : stream(s) {}
+  float *alloc(int64_t count) {
+    if (n == 32) return nullptr;
+    void *p = nullptr;
+    if (cudaMallocAsync(&p, (size_t)count * sizeof(float) + 16, stream) != cudaSuccess) return nullptr;
+    return ptrs[n++] = (float *)p;
+  }
+  ~Scratch() {
+    for (int i = 0; i < n; ++i) cudaFreeAsync(ptrs[i], stream);
+  }
+};
+
+
 // The chunked schedule of diagonal-plus-low-rank transitions with an identity
 // or scalar diagonal (DeltaNet, Gated DeltaNet; mixers.md, the WY/UT form),
 // for bf16 q, k, v, a, b: S_t = alpha_t S_{t-1} + a_t (b_t^T S_{t-1}) + k_t v_t^T.
-// With u_t = b_t^T S_{t-1} and b the cumulative log-decay in the chunk
-// (gamma = exp(b), gamma' = exp(b - g), the decay before the token):
-//   U = T (Gamma' B S_0 + L_K V),  T = (I - L_A)^{-1},
+// With b the cumulative log-decay in the chunk (gamma = exp(b), gamma' =
+// exp(b - g) the decay before the token), e_j = exp(b_C - b_j),
 //   L_A = StrictLower(exp(b_{i-1} - b_j) . B A^T),  L_K likewise with K,
-//   O = Gamma Q S_0 + (M . Q A^T) U + (M . Q K^T) V,  M_ij = exp(b_i - b_j), j <= i,
-//   S = gamma_C S_0 + (A . e)^T U + (K . e)^T V,  e_j = exp(b_C - b_j).
-// T, the chunk's unit lower-triangular inverse, is solved column by column by
-// 64 threads in fp32; W = T Gamma' B and everything else are tensor-core
-// products. One CTA of 8 warps per (value block, head, batch), the state in
-// registers across chunks, as in scanChunked.
-template <int K, int VB> struct DeltaLayout {
-  static constexpr int C = 64, LK = K + 8, LV = VB + 8, LC = C + 8, LF = C + 4;
-  static constexpr int q = 0, k = q + C * LK * 2, a = k + C * LK * 2, b = a + C * LK * 2, w = b + C * LK * 2;
-  static constexpr int v = w + C * LK * 2, z = v + C * LV * 2, u = z + C * LV * 2, s = u + C * LV * 2;
-  static constexpr int t = s + K * LV * 2, lk = t + C * LC * 2, mqa = lk + C * LC * 2, mqk = mqa + C * LC * 2;
-  static constexpr int la = mqk + C * LC * 2, bc = la + C * LF * 4, bytes = bc + C * 4;
+//   M . X = Causal(exp(b_i - b_j) . X),  T = (I - L_A)^{-1},
+// the chunk's pseudo-values are U = W S_0 + R V and
+//   O = Q' S_0 + P V,   S = gamma_C S_0 + (A . e)^T U + (K . e)^T V,
+// with W = T Gamma' B, R = T L_K, Q' = Gamma Q + (M . Q A^T) W and
+// P = (M . Q A^T) R + M . Q K^T. None of W, R, Q', P depends on the state, so
+// a first kernel computes them for every chunk at once (deltaPrepare: the
+// triangular solve in fp32, the products on tensor cores) and writes them as
+// bf16; the second (deltaStates) walks the chunks in order with the state in
+// registers while the next chunk's operands arrive by cp.async. The serial
+// part is then five tensor-core products per chunk and no solve.
+template <int K> struct DeltaPrepareLayout {
+  static constexpr int C = 64, LK = K + 8, LC = C + 8, LF = C + 4;
+  static constexpr int rowsK = C * LK * 2, rowsC = C * LC * 2, la = C * LF * 4;
+  // Two stages of an item's rows, each reused as the item proceeds:
+  static constexpr int q = 0, bb = q + rowsK;                            // Q (then Q'), B (then Gamma' B)
+  static constexpr int a = bb + rowsK;                                   // A, then L_A (fp32), then W
+  static constexpr int k = a + (rowsK > la ? rowsK : la);                // K, then M . Q A^T and T
+  static constexpr int stage = k + (rowsK > 2 * rowsC ? rowsK : 2 * rowsC);
+  static constexpr int lk = 2 * stage;                                   // L_K, then R
+  static constexpr int mqk = lk + rowsC;                                 // M . Q K^T, then P
+  static constexpr int bc = mqk + rowsC;                                 // b, then exp(b_{i-1})
+  static constexpr int tf = bc + 2 * C * 4;                              // T in fp32
+  static constexpr int pt = tf + la, bytes = pt + 3 * 16 * 24 * 4;       // 16 x 16 partial products
+};
+
+// The state-independent operands of every chunk, as rows [B, chunks * C, H, D] of bf16.
+struct DeltaChunks {
+  View w, qp, r, pv;
+  bool oRows = false; // o is bf16 rows that 16-byte stores can write
 };
 
 // acc (16 x 8 NT) += A (16 rows of row-major smem) x B over kTiles k-tiles of
@@ -785,15 +860,17 @@ template <int NT, bool BK>
 __device__ __forceinline__ void warpMma(float (&acc)[NT][4], const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B,
                                         int ldb, int kTiles) {
   for (int kk = 0; kk < kTiles; ++kk) {
-    uint32_t a[4];
+    uint32_t a[4], bb[NT / 2][4]; // every fragment of the k-step in flight before the first mma
     tile::loadA(a, A + kk * 16, lda);
 #pragma unroll
     for (int np = 0; np < NT / 2; ++np) {
-      uint32_t bb[4];
-      if constexpr (BK) tile::loadBK(bb, B + kk * 16 * ldb + np * 16, ldb);
-      else tile::loadBN(bb, B + np * 16 * ldb + kk * 16, ldb);
-      tile::mma(acc[2 * np], a, bb[0], bb[1]);
-      tile::mma(acc[2 * np + 1], a, bb[2], bb[3]);
+      if constexpr (BK) tile::loadBK(bb[np], B + kk * 16 * ldb + np * 16, ldb);
+      else tile::loadBN(bb[np], B + np * 16 * ldb + kk * 16, ldb);
+    }
+#pragma unroll
+    for (int np = 0; np < NT / 2; ++np) {
+      tile::mma(acc[2 * np], a, bb[np][0], bb[np][1]);
+      tile::mma(acc[2 * np + 1], a, bb[np][2], bb[np][3]);
     }
   }
 }
@@ -809,196 +886,422 @@ __device__ __forceinline__ void storeTile(__nv_bfloat16 *dst, int ld, int r0, in
     *(uint32_t *)&dst[(r + 8) * ld + c] = tile::pack(f(r + 8, c, acc[nt][2]), f(r + 8, c + 1, acc[nt][3]));
   }
 }
+// dst (bf16 in shared memory) = acc + f(row) * dst, element by element: each
+// element is read and written by the thread that holds its accumulator.
+template <int NT, typename F>
+__device__ __forceinline__ void addIntoTile(__nv_bfloat16 *dst, int ld, int r0, int c0, const float (&acc)[NT][4], F f) {
+  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
+  const float f0 = f(r0 + g), f1 = f(r0 + g + 8);
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int c = c0 + nt * 8 + 2 * t4;
+    uint32_t *p0 = (uint32_t *)&dst[(r0 + g) * ld + c], *p1 = (uint32_t *)&dst[(r0 + g + 8) * ld + c];
+    const float2 x0 = __bfloat1622float2(*(__nv_bfloat162 *)p0), x1 = __bfloat1622float2(*(__nv_bfloat162 *)p1);
+    *p0 = tile::pack(acc[nt][0] + f0 * x0.x, acc[nt][1] + f0 * x0.y);
+    *p1 = tile::pack(acc[nt][2] + f1 * x1.x, acc[nt][3] + f1 * x1.y);
+  }
+}
+// Copies a chunk's rows (C x WIDTH bf16, ld elements apart in shared memory) to rows of dst.
+template <int WIDTH, int THREADS>
+__device__ __forceinline__ void storeRows(const View &dst, int64_t b, int64_t h, int64_t chunkIndex,
+                                          const __nv_bfloat16 *src, int ld) {
+  constexpr int SEG = WIDTH / 8, STEP = THREADS / SEG;
+  static_assert(WIDTH % 8 == 0 && THREADS % SEG == 0, "rows of 16-byte segments");
+  const int s = threadIdx.x % SEG;
+  __nv_bfloat16 *out = (__nv_bfloat16 *)dst.p + b * dst.s0 + h * dst.s2 + chunkIndex * chunk::C * dst.s1 + s * 8;
+#pragma unroll
+  for (int r = threadIdx.x / SEG; r < chunk::C; r += STEP)
+    *(uint4 *)(out + r * dst.s1) = *(const uint4 *)(src + r * ld + s * 8);
+}
 
-template <int K, int VB, bool Decay, bool LogDecay>
-__global__ void __launch_bounds__(256, 1) scanChunkedDelta(const ScanParams p) {
+// Persistent CTAs of 8 warps walk the (chunk, head, batch) items, each
+// loading the next item's rows by cp.async while it computes this one; warp
+// (rw, hf) takes rows 16 rw.. of each product, in the column half hf.
+template <int K, bool Decay, bool LogDecay>
+__global__ void __launch_bounds__(256, 1) deltaPrepare(const ScanParams p, const DeltaChunks d) {
   using tile::bf16;
-  using L = DeltaLayout<K, VB>;
-  constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF;
-  constexpr int MT = K / 64, NT = VB / 16, VH = VB / 2;
-  static_assert(K % 64 == 0 && VB % 32 == 0, "chunked tiles");
+  using L = DeltaPrepareLayout<K>;
+  constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF;
+  static_assert(K % 64 == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
-  bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *As = (bf16 *)(smem + L::a),
-       *Bs = (bf16 *)(smem + L::b), *Ws = (bf16 *)(smem + L::w), *Vs = (bf16 *)(smem + L::v),
-       *Zs = (bf16 *)(smem + L::z), *Us = (bf16 *)(smem + L::u), *Ss = (bf16 *)(smem + L::s),
-       *Ts = (bf16 *)(smem + L::t), *LKs = (bf16 *)(smem + L::lk), *MQA = (bf16 *)(smem + L::mqa),
-       *MQK = (bf16 *)(smem + L::mqk);
-  float *LA = (float *)(smem + L::la), *Bc = (float *)(smem + L::bc);
-  const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
+  bf16 *LKs = (bf16 *)(smem + L::lk), *MQK = (bf16 *)(smem + L::mqk);
+  float *Bc = (float *)(smem + L::bc), *Ep = Bc + C;
+  const int64_t T = p.T, chunks = (T + C - 1) / C, items = chunks * p.H * p.B;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int rw = warp % 4, hf = warp / 4, r0 = rw * 16, c0 = hf * VH, sr = rw * (K / 4);
+  const int rw = warp % 4, hf = warp / 4, r0 = rw * 16;
   auto bprev = [&](int i) { return i == 0 ? 0.f : Bc[i - 1]; };
-
-  float S[MT][NT][4];
-  chunk::loadState(S, p, b, h, sr, j0 + c0);
-  const int64_t chunks = (T + C - 1) / C;
-  for (int64_t c = 0; c < chunks; ++c) {
-    __syncthreads(); // the previous chunk is done with every buffer
-    // Load the chunk (zeros past T) and the state copy.
-    chunk::copyRows(Qs, LK, p.q, b, h, c, T, K, 0, K);
-    chunk::copyRows(Ks, LK, p.k, b, h, c, T, K, 0, K);
-    chunk::copyRows(As, LK, p.a, b, h, c, T, K, 0, K);
-    chunk::copyRows(Bs, LK, p.b, b, h, c, T, K, 0, K);
-    chunk::copyRows(Vs, LV, p.v, b, h, c, T, VB, j0, V);
+  auto load = [&](int64_t item, int s) {
+    const int64_t c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
+    unsigned char *st = smem + s * L::stage;
+    chunk::copyRows<K, 256>((bf16 *)(st + L::q), LK, p.q, b, h, c, T, 0, K);
+    chunk::copyRows<K, 256>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
+    chunk::copyRows<K, 256>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
+    chunk::copyRows<K, 256>((bf16 *)(st + L::bb), LK, p.b, b, h, c, T, 0, K);
     tile::commit();
-    chunk::copyState(Ss, LV, S, sr, c0);
-    if (warp == 0) {
+  };
+  if ((int64_t)blockIdx.x < items) load(blockIdx.x, 0);
+  int s = 0;
+  for (int64_t item = blockIdx.x; item < items; item += gridDim.x, s ^= 1) {
+    const int64_t c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
+    unsigned char *st = smem + s * L::stage;
+    bf16 *Qs = (bf16 *)(st + L::q), *Bs = (bf16 *)(st + L::bb), *As = (bf16 *)(st + L::a), *Ks = (bf16 *)(st + L::k),
+         *Ws = As, *MQA = Ks, *Ts = Ks + C * LC;
+    float *LA = (float *)As;
+    if (warp == 0) { // the previous item's last reads of Bc and Ep were before its final barrier
       float g0 = 0.f, g1 = 0.f;
       if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, c, g0, g1);
       chunk::cumulativeGates(g0, g1, Bc);
+      __syncwarp();
+      Ep[2 * lane] = __expf(bprev(2 * lane)), Ep[2 * lane + 1] = __expf(Bc[2 * lane]);
     }
     tile::waitGroups<0>();
-    __syncthreads();
-    // 1. The chunk's Gram matrices: warps of the first half B A^T and B K^T,
-    //    of the second Q A^T and Q K^T, 16 rows each.
+    __syncthreads(); // this item's rows have landed; the previous item is written out
+    if (item + gridDim.x < items) load(item + gridDim.x, s ^ 1);
+    // 1. Gram matrices: the first half of the warps B A^T and B K^T, the second Q A^T and Q K^T.
+    float X[8][4] = {}, Y[8][4] = {};
+    warpMma<8, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, As, LK, K / 16);
+    warpMma<8, false>(Y, (hf == 0 ? Bs : Qs) + r0 * LK, LK, Ks, LK, K / 16);
+    __syncthreads(); // A and K are read: their space takes L_A, M . Q A^T and T
     {
-      float X[8][4] = {}, Y[8][4] = {};
-      const bf16 *left = hf == 0 ? Bs : Qs;
-      warpMma<8, false>(X, left + r0 * LK, LK, As, LK, K / 16);
-      warpMma<8, false>(Y, left + r0 * LK, LK, Ks, LK, K / 16);
-      if (hf == 0) {
+      // Masks and decays, one factor per element for both products: strictly
+      // lower with exp(b_{i-1} - b_j) for L_A and L_K, causal with exp(b_i - b_j) for M.
+      const bool strict = hf == 0;
+      float bi[2] = {0.f, 0.f};
+      if constexpr (Decay)
+        bi[0] = strict ? bprev(r0 + g) : Bc[r0 + g], bi[1] = strict ? bprev(r0 + g + 8) : Bc[r0 + g + 8];
 #pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
+      for (int nt = 0; nt < 8; ++nt) {
+        const int j = nt * 8 + 2 * t4;
+        const float bj[2] = {Decay ? Bc[j] : 0.f, Decay ? Bc[j + 1] : 0.f};
+        float f[4];
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int i = r0 + g + (e >= 2 ? 8 : 0), j = nt * 8 + 2 * t4 + (e & 1);
-            LA[i * LF + j] = j < i ? X[nt][e] * (Decay ? __expf(bprev(i) - Bc[j]) : 1.f) : 0.f;
-          }
-        storeTile<8>(LKs, LC, r0, 0, Y, [&](int i, int j, float x) {
-          return j < i ? x * (Decay ? __expf(bprev(i) - Bc[j]) : 1.f) : 0.f;
-        });
-      } else {
-        auto causal = [&](int i, int j, float x) { return j <= i ? x * (Decay ? __expf(Bc[i] - Bc[j]) : 1.f) : 0.f; };
-        storeTile<8>(MQA, LC, r0, 0, X, causal);
-        storeTile<8>(MQK, LC, r0, 0, Y, causal);
+        for (int e = 0; e < 4; ++e) {
+          const int i = r0 + g + (e >= 2 ? 8 : 0), jj = j + (e & 1);
+          const bool keep = strict ? jj < i : jj <= i;
+          f[e] = keep ? (Decay ? __expf(bi[e / 2] - bj[e & 1]) : 1.f) : 0.f;
+        }
+        const int i0 = r0 + g, i1 = r0 + g + 8;
+        if (strict) {
+          *(float2 *)&LA[i0 * LF + j] = make_float2(X[nt][0] * f[0], X[nt][1] * f[1]);
+          *(float2 *)&LA[i1 * LF + j] = make_float2(X[nt][2] * f[2], X[nt][3] * f[3]);
+          *(uint32_t *)&LKs[i0 * LC + j] = tile::pack(Y[nt][0] * f[0], Y[nt][1] * f[1]);
+          *(uint32_t *)&LKs[i1 * LC + j] = tile::pack(Y[nt][2] * f[2], Y[nt][3] * f[3]);
+        } else {
+          *(uint32_t *)&MQA[i0 * LC + j] = tile::pack(X[nt][0] * f[0], X[nt][1] * f[1]);
+          *(uint32_t *)&MQA[i1 * LC + j] = tile::pack(X[nt][2] * f[2], X[nt][3] * f[3]);
+          *(uint32_t *)&MQK[i0 * LC + j] = tile::pack(Y[nt][0] * f[0], Y[nt][1] * f[1]);
+          *(uint32_t *)&MQK[i1 * LC + j] = tile::pack(Y[nt][2] * f[2], Y[nt][3] * f[3]);
+        }
       }
     }
     __syncthreads();
-    // 2. T = (I - L_A)^{-1}, a column per thread of warps 0-1 (fp32; four
-    //    partial sums per row shorten the dependency chain, rows read 4 at a
-    //    time). Meanwhile warps 2-7 scale B's rows by gamma' (W = T Gamma' B)
-    //    and compute Z = L_K V.
+    // 2. T = (I - L_A)^{-1} by 16 x 16 blocks: the diagonal blocks D_I by
+    //    substitution in fp32 (a column per thread of warps 0-1; meanwhile
+    //    warps 2-7 scale B's rows by gamma' for W = T Gamma' B), then, a block
+    //    diagonal at a time, T_IJ = D_I sum_{K=J}^{I-1} L_IK T_KJ on tensor
+    //    cores in tf32 (finer than the bf16 that T is used in), a warp per
+    //    8 columns of a block. The serial chain is 16 rows, not 64.
+    float *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt);
     if (tid < C) {
-      const int col = tid;
-      float x[C];
+      const int o = (tid / 16) * 16, col = tid % 16;
+      float x[16];
 #pragma unroll
-      for (int i = 0; i < C; ++i) {
-        float s0 = i == col ? 1.f : 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
-        const float4 *row = (const float4 *)&LA[i * LF];
+      for (int i = 0; i < 16; ++i) {
+        float s0 = i == col ? 1.f : 0.f, s1 = 0.f;
 #pragma unroll
-        for (int j = 0; j + 3 < i; j += 4) {
-          const float4 l = row[j / 4];
-          s0 += l.x * x[j], s1 += l.y * x[j + 1], s2 += l.z * x[j + 2], s3 += l.w * x[j + 3];
-        }
-#pragma unroll
-        for (int j = i & ~3; j < i; ++j) s0 += LA[i * LF + j] * x[j];
-        x[i] = (s0 + s1) + (s2 + s3);
+        for (int j = 0; j < i; ++j) (j % 2 ? s1 : s0) += LA[(o + i) * LF + o + j] * x[j];
+        x[i] = s0 + s1;
       }
 #pragma unroll
-      for (int i = 0; i < C; ++i) Ts[i * LC + col] = __float2bfloat16(x[i]);
-    } else {
-      if constexpr (Decay) {
-        for (int e = tid - C; e < C * K / 2; e += 256 - C) {
-          const int r = e / (K / 2), kc = (e % (K / 2)) * 2;
-          const float f = __expf(bprev(r));
-          uint32_t *bp = (uint32_t *)&Bs[r * LK + kc];
-          *bp = tile::scalePair(*bp, f, f);
-        }
+      for (int i = 0; i < 16; ++i) {
+        TF[(o + i) * LF + o + col] = x[i];
+        Ts[(o + i) * LC + o + col] = __float2bfloat16(x[i]);
       }
-      for (int ti = warp - 2; ti < 8; ti += 6) { // Z tiles: 4 row tiles x 2 column halves
-        const int zr = (ti % 4) * 16, zc = (ti / 4) * VH;
-        float Zt[NT][4] = {};
-        warpMma<NT, true>(Zt, LKs + zr * LC, LC, Vs + zc, LV, ti % 4 + 1);
-        storeTile<NT>(Zs, LV, zr, zc, Zt, [](int, int, float x) { return x; });
+    } else if constexpr (Decay) {
+      for (int e = tid - C; e < C * K / 8; e += 256 - C) { // 8 elements at a time
+        const int r = e / (K / 8), kc = (e % (K / 8)) * 8;
+        const float f = Ep[r];
+        uint4 *bp = (uint4 *)&Bs[r * LK + kc];
+        uint4 x = *bp;
+        x.x = tile::scalePair(x.x, f, f), x.y = tile::scalePair(x.y, f, f);
+        x.z = tile::scalePair(x.z, f, f), x.w = tile::scalePair(x.w, f, f);
+        *bp = x;
       }
     }
     __syncthreads();
-    // 3. W = T (Gamma' B) [C x K]: warp (rw, hf) takes rows r0.., columns in half hf.
+#pragma unroll 1
+    for (int dg = 1; dg < 4; ++dg) {
+      const int I = dg + warp / 2, J = I - dg, nh = warp % 2, slot = warp / 2;
+      const bool active = warp < 2 * (4 - dg);
+      if (active) { // P = sum_K L_IK T_KJ, columns 8 nh.. of the block
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+        for (int Kb = J; Kb < I; ++Kb)
+#pragma unroll
+          for (int ks = 0; ks < 2; ++ks)
+            tile::mmaTf32(acc, LA + 16 * I * LF + 16 * Kb + 8 * ks, LF, TF + (16 * Kb + 8 * ks) * LF + 16 * J + 8 * nh,
+                          LF);
+        float *P = PT + slot * 16 * 24 + 8 * nh + 2 * t4;
+        P[g * 24] = acc[0], P[g * 24 + 1] = acc[1], P[(g + 8) * 24] = acc[2], P[(g + 8) * 24 + 1] = acc[3];
+      }
+      __syncthreads();
+      if (active) { // T_IJ = D_I P
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int ks = 0; ks < 2; ++ks)
+          tile::mmaTf32(acc, TF + 16 * I * LF + 16 * I + 8 * ks, LF, PT + slot * 16 * 24 + 8 * ks * 24 + 8 * nh, 24);
+        const int r = 16 * I + g, cc = 16 * J + 8 * nh + 2 * t4;
+        TF[r * LF + cc] = acc[0], TF[r * LF + cc + 1] = acc[1];
+        TF[(r + 8) * LF + cc] = acc[2], TF[(r + 8) * LF + cc + 1] = acc[3];
+        *(uint32_t *)&Ts[r * LC + cc] = tile::pack(acc[0], acc[1]);
+        *(uint32_t *)&Ts[(r + 8) * LC + cc] = tile::pack(acc[2], acc[3]);
+      }
+      __syncthreads();
+    }
+    // 3. W = T Gamma' B (over L_A) and R = T L_K (over L_K, once every warp has read it).
     {
       float Wt[K / 16][4] = {};
       warpMma<K / 16, true>(Wt, Ts + r0 * LC, LC, Bs + hf * (K / 2), LK, rw + 1);
       storeTile<K / 16>(Ws, LK, r0, hf * (K / 2), Wt, [](int, int, float x) { return x; });
     }
+    float Rt[4][4] = {};
+    warpMma<4, true>(Rt, Ts + r0 * LC, LC, LKs + hf * 32, LC, rw + 1);
     __syncthreads();
-    // 4. U = W S_0 + T Z.
+    storeTile<4>(LKs, LC, r0, hf * 32, Rt, [](int, int, float x) { return x; });
+    __syncthreads();
+    // 4. Q' = Gamma Q + (M . Q A^T) W over Q, P = (M . Q A^T) R + M . Q K^T over M . Q K^T.
     {
-      float Ut[NT][4] = {};
-      warpMma<NT, true>(Ut, Ws + r0 * LK, LK, Ss + c0, LV, K / 16);
-      warpMma<NT, true>(Ut, Ts + r0 * LC, LC, Zs + c0, LV, rw + 1);
-      storeTile<NT>(Us, LV, r0, c0, Ut, [](int, int, float x) { return x; });
+      float Qt[K / 16][4] = {};
+      warpMma<K / 16, true>(Qt, MQA + r0 * LC, LC, Ws + hf * (K / 2), LK, rw + 1);
+      addIntoTile<K / 16>(Qs, LK, r0, hf * (K / 2), Qt, [&](int i) { return Decay ? __expf(Bc[i]) : 1.f; });
+      float Pt[4][4] = {};
+      warpMma<4, true>(Pt, MQA + r0 * LC, LC, LKs + hf * 32, LC, rw + 1);
+      addIntoTile<4>(MQK, LC, r0, hf * 32, Pt, [](int) { return 1.f; });
     }
     __syncthreads();
-    // 5. O = Gamma Q S_0 + (M . Q A^T) U + (M . Q K^T) V.
-    {
-      float O[NT][4] = {};
-      warpMma<NT, true>(O, Qs + r0 * LK, LK, Ss + c0, LV, K / 16);
-      if constexpr (Decay) {
-        const float e0 = __expf(Bc[r0 + g]), e1 = __expf(Bc[r0 + g + 8]);
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt) O[nt][0] *= e0, O[nt][1] *= e0, O[nt][2] *= e1, O[nt][3] *= e1;
-      }
-      warpMma<NT, true>(O, MQA + r0 * LC, LC, Us + c0, LV, rw + 1);
-      warpMma<NT, true>(O, MQK + r0 * LC, LC, Vs + c0, LV, rw + 1);
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int64_t t = c * C + r0 + g + (e >= 2 ? 8 : 0), col = j0 + c0 + nt * 8 + 2 * t4 + (e & 1);
-          if (t < T && col < V) p.o.set(b, t, h, col, O[nt][e] * p.scale);
-        }
-    }
-    // 6. S = gamma_C S_0 + (A . e)^T U + (K . e)^T V (registers only: no barrier needed).
-    const float bL = Bc[C - 1];
-    if constexpr (Decay) {
-      const float eL = __expf(bL);
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) S[mt][nt][e] *= eL;
-    }
-#pragma unroll
-    for (int kt = 0; kt < C / 16; ++kt) {
-      uint32_t ub[NT / 2][4], vb[NT / 2][4];
-#pragma unroll
-      for (int np = 0; np < NT / 2; ++np) {
-        tile::loadBK(ub[np], Us + kt * 16 * LV + c0 + np * 16, LV);
-        tile::loadBK(vb[np], Vs + kt * 16 * LV + c0 + np * 16, LV);
-      }
-      float f0 = 1.f, f1 = 1.f, f2 = 1.f, f3 = 1.f;
-      if constexpr (Decay) {
-        const int j = kt * 16 + 2 * t4;
-        f0 = __expf(bL - Bc[j]), f1 = __expf(bL - Bc[j + 1]), f2 = __expf(bL - Bc[j + 8]), f3 = __expf(bL - Bc[j + 9]);
-      }
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        uint32_t aa[4], ka[4];
-        tile::loadAT(aa, As + kt * 16 * LK + sr + mt * 16, LK);
-        tile::loadAT(ka, Ks + kt * 16 * LK + sr + mt * 16, LK);
-        if constexpr (Decay) {
-          aa[0] = tile::scalePair(aa[0], f0, f1), aa[1] = tile::scalePair(aa[1], f0, f1);
-          aa[2] = tile::scalePair(aa[2], f2, f3), aa[3] = tile::scalePair(aa[3], f2, f3);
-          ka[0] = tile::scalePair(ka[0], f0, f1), ka[1] = tile::scalePair(ka[1], f0, f1);
-          ka[2] = tile::scalePair(ka[2], f2, f3), ka[3] = tile::scalePair(ka[3], f2, f3);
-        }
-#pragma unroll
-        for (int np = 0; np < NT / 2; ++np) {
-          tile::mma(S[mt][2 * np], aa, ub[np][0], ub[np][1]);
-          tile::mma(S[mt][2 * np + 1], aa, ub[np][2], ub[np][3]);
-          tile::mma(S[mt][2 * np], ka, vb[np][0], vb[np][1]);
-          tile::mma(S[mt][2 * np + 1], ka, vb[np][2], vb[np][3]);
-        }
-      }
-    }
+    storeRows<K, 256>(d.w, b, h, c, Ws, LK);
+    storeRows<K, 256>(d.qp, b, h, c, Qs, LK);
+    storeRows<C, 256>(d.r, b, h, c, LKs, LC);
+    storeRows<C, 256>(d.pv, b, h, c, MQK, LC);
   }
-  chunk::storeState(S, p, b, h, sr, j0 + c0);
 }
 
-template <int K, bool Decay, bool LogDecay> cudaError_t launchChunkedDelta(const ScanParams &p, cudaStream_t stream) {
-  if (p.B * p.H * ((p.Vs + 63) / 64) >= chunk::smCount())
-    return chunk::launch(scanChunkedDelta<K, 64, Decay, LogDecay>, 64, DeltaLayout<K, 64>::bytes, p, stream);
-  return chunk::launch(scanChunkedDelta<K, 32, Decay, LogDecay>, 32, DeltaLayout<K, 32>::bytes, p, stream);
+template <int K, int VB> struct DeltaStatesLayout {
+  static constexpr int C = 64, LK = K + 8, LC = C + 8, LV = VB + 8;
+  static constexpr int w = 0, qp = w + C * LK * 2, a = qp + C * LK * 2, k = a + C * LK * 2, r = k + C * LK * 2;
+  static constexpr int pv = r + C * LC * 2, v = pv + C * LC * 2, stage = v + C * LV * 2;
+  static constexpr int bc = 2 * stage;            // two stages, then two chunks of gates
+  static constexpr int os = bc + 2 * C * 4;        // per warp: its outputs, [C][16] bf16
+  static constexpr int bytes = os + (VB / 16) * C * 16 * 2;
+};
+
+// One CTA of WARPS warps per (value block of 16 WARPS columns, head, batch).
+// Each warp owns 16 value columns and keeps their state transposed (S^T, 16 x
+// K, fp32 accumulators): every product then has the state or U^T as its
+// left operand straight from registers, so the warps share nothing but the
+// chunk's operands in shared memory.
+template <int K, int WARPS, bool Decay, bool LogDecay>
+__global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p, const DeltaChunks d) {
+  using tile::bf16;
+  constexpr int VB = 16 * WARPS;
+  using L = DeltaStatesLayout<K, VB>;
+  constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16;
+  static_assert(K % 16 == 0, "chunked tiles");
+  extern __shared__ __align__(16) unsigned char smem[];
+  float *Bc = (float *)(smem + L::bc);
+  const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4, v0 = warp * 16;
+  const int64_t chunks = (T + C - 1) / C;
+  auto load = [&](int64_t c) {
+    unsigned char *st = smem + (c & 1) * L::stage;
+    chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
+    chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
+    chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
+    chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
+    chunk::copyRows<C, WARPS * 32>((bf16 *)(st + L::r), LC, d.r, b, h, c, T, 0, C);
+    chunk::copyRows<C, WARPS * 32>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
+    chunk::copyRows<VB, WARPS * 32>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
+    tile::commit();
+  };
+  // S^T: rows v0 + g (+ 8) of the block, columns 8 nt + 2 t4 (+ 1).
+  float ST[2 * KT][4];
+#pragma unroll
+  for (int nt = 0; nt < 2 * KT; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int64_t col = j0 + v0 + g + (e >= 2 ? 8 : 0);
+      const int row = nt * 8 + 2 * t4 + (e & 1);
+      ST[nt][e] = p.init.p && col < V ? p.init.at(b, h, row, col) : 0.f;
+    }
+  if (chunks > 0) load(0);
+  if (warp == 0) {
+    float g0 = 0.f, g1 = 0.f;
+    if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, 0, g0, g1);
+    chunk::cumulativeGates(g0, g1, Bc);
+  }
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int s = (int)(c & 1);
+    const unsigned char *st = smem + s * L::stage;
+    const bf16 *Ws = (const bf16 *)(st + L::w), *Qp = (const bf16 *)(st + L::qp), *As = (const bf16 *)(st + L::a),
+               *Ks = (const bf16 *)(st + L::k), *Rs = (const bf16 *)(st + L::r), *Ps = (const bf16 *)(st + L::pv),
+               *Vs = (const bf16 *)(st + L::v);
+    const float *Bs = Bc + s * C;
+    tile::waitGroups<0>();
+    __syncthreads(); // chunk c has landed; every warp is done with chunk c - 1's stage
+    if (c + 1 < chunks) load(c + 1);
+    float g0 = 0.f, g1 = 0.f;
+    if (Decay && warp == 0 && c + 1 < chunks) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
+    uint32_t SA[KT][4], VA[C / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk) {
+      SA[kk][0] = tile::pack(ST[2 * kk][0], ST[2 * kk][1]);
+      SA[kk][1] = tile::pack(ST[2 * kk][2], ST[2 * kk][3]);
+      SA[kk][2] = tile::pack(ST[2 * kk + 1][0], ST[2 * kk + 1][1]);
+      SA[kk][3] = tile::pack(ST[2 * kk + 1][2], ST[2 * kk + 1][3]);
+    }
+#pragma unroll
+    for (int kt = 0; kt < C / 16; ++kt) tile::loadAT(VA[kt], Vs + kt * 16 * LV + v0, LV);
+    // Z^T = S^T X^T + V^T Y^T for (X, Y) = (Q', P) and (W, R); Y is lower triangular.
+    auto product = [&](float (&Z)[C / 8][4], const bf16 *X, const bf16 *Y) {
+#pragma unroll
+      for (int kk = 0; kk < KT; ++kk) {
+        uint32_t bb[C / 16][4];
+#pragma unroll
+        for (int np = 0; np < C / 16; ++np) tile::loadBN(bb[np], X + np * 16 * LK + kk * 16, LK);
+#pragma unroll
+        for (int np = 0; np < C / 16; ++np) {
+          tile::mma(Z[2 * np], SA[kk], bb[np][0], bb[np][1]);
+          tile::mma(Z[2 * np + 1], SA[kk], bb[np][2], bb[np][3]);
+        }
+      }
+#pragma unroll
+      for (int kk = 0; kk < C / 16; ++kk) {
+        uint32_t bb[C / 16][4];
+#pragma unroll
+        for (int np = kk; np < C / 16; ++np) tile::loadBN(bb[np], Y + np * 16 * LC + kk * 16, LC);
+#pragma unroll
+        for (int np = kk; np < C / 16; ++np) {
+          tile::mma(Z[2 * np], VA[kk], bb[np][0], bb[np][1]);
+          tile::mma(Z[2 * np + 1], VA[kk], bb[np][2], bb[np][3]);
+        }
+      }
+    };
+    {
+      float OT[C / 8][4] = {};
+      product(OT, Qp, Ps);
+      if (d.oRows) { // transposed through the warp's own shared memory, then 16-byte rows
+        bf16 *Os = (bf16 *)(smem + L::os) + warp * C * 16, *o = (bf16 *)p.o.p;
+#pragma unroll
+        for (int nt = 0; nt < C / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            Os[(nt * 8 + 2 * t4 + (e & 1)) * 16 + g + (e >= 2 ? 8 : 0)] = __float2bfloat16(OT[nt][e] * p.scale);
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < C / 16; ++i) {
+          const int r = i * 16 + lane / 2, hh = lane % 2;
+          const int64_t t = c * C + r, col = j0 + v0 + hh * 8;
+          if (t < T && col < V)
+            *(uint4 *)(o + b * p.o.s0 + t * p.o.s1 + h * p.o.s2 + col) = *(const uint4 *)(Os + r * 16 + hh * 8);
+        }
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < C / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int64_t t = c * C + nt * 8 + 2 * t4 + (e & 1), col = j0 + v0 + g + (e >= 2 ? 8 : 0);
+            if (t < T && col < V) p.o.set(b, t, h, col, OT[nt][e] * p.scale);
+          }
+      }
+    }
+    float UT[C / 8][4] = {};
+    product(UT, Ws, Rs);
+    if constexpr (Decay) { // the decays to the chunk's end: e_j on the columns of U^T and V^T
+      const float bL = Bs[C - 1], eL = __expf(bL);
+#pragma unroll
+      for (int nt = 0; nt < 2 * KT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) ST[nt][e] *= eL;
+#pragma unroll
+      for (int nt = 0; nt < C / 8; ++nt) {
+        const int j = nt * 8 + 2 * t4;
+        const float f0 = __expf(bL - Bs[j]), f1 = __expf(bL - Bs[j + 1]);
+        UT[nt][0] *= f0, UT[nt][1] *= f1, UT[nt][2] *= f0, UT[nt][3] *= f1;
+        const int kt = nt / 2, hi = (nt % 2) * 2;
+        VA[kt][hi] = tile::scalePair(VA[kt][hi], f0, f1);
+        VA[kt][hi + 1] = tile::scalePair(VA[kt][hi + 1], f0, f1);
+      }
+    }
+    // S^T += (U^T . e) A + (V^T . e) K.
+#pragma unroll
+    for (int kt = 0; kt < C / 16; ++kt) {
+      const uint32_t UA[4] = {tile::pack(UT[2 * kt][0], UT[2 * kt][1]), tile::pack(UT[2 * kt][2], UT[2 * kt][3]),
+                              tile::pack(UT[2 * kt + 1][0], UT[2 * kt + 1][1]),
+                              tile::pack(UT[2 * kt + 1][2], UT[2 * kt + 1][3])};
+#pragma unroll
+      for (int half = 0; half < 2; ++half) { // A then K: 2 KT independent accumulators between dependent mmas
+        const bf16 *X = half == 0 ? As : Ks;
+        const uint32_t *L = half == 0 ? UA : VA[kt];
+        uint32_t bb[KT][4];
+#pragma unroll
+        for (int np = 0; np < KT; ++np) tile::loadBK(bb[np], X + kt * 16 * LK + np * 16, LK);
+#pragma unroll
+        for (int np = 0; np < KT; ++np) {
+          tile::mma(ST[2 * np], L, bb[np][0], bb[np][1]);
+          tile::mma(ST[2 * np + 1], L, bb[np][2], bb[np][3]);
+        }
+      }
+    }
+    if (Decay && warp == 0 && c + 1 < chunks) chunk::cumulativeGates(g0, g1, Bc + (s ^ 1) * C);
+  }
+  if (p.state.p) {
+#pragma unroll
+    for (int nt = 0; nt < 2 * KT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t col = j0 + v0 + g + (e >= 2 ? 8 : 0);
+        const int row = nt * 8 + 2 * t4 + (e & 1);
+        if (col < V) p.state.set(b, h, row, col, ST[nt][e]);
+      }
+  }
+}
+
+// The two kernels, with the state pass in value blocks of 128, 64 or 32
+// columns: the widest that still gives every SM a CTA.
+template <int K, bool Decay, bool LogDecay>
+cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
+  constexpr int C = chunk::C;
+  const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
+  DeltaChunks d;
+  if (rows > 0) {
+    __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C)); // 2 (K + C) bf16 per row
+    if (!base) return cudaErrorMemoryAllocation;
+    auto rowsOf = [&](__nv_bfloat16 *at, int D) {
+      View v;
+      v.p = at, v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = D, v.s1 = p.H * D, v.s0 = chunks * C * p.H * D;
+      return v;
+    };
+    d.w = rowsOf(base, K), d.qp = rowsOf(base + rows * K, K);
+    d.r = rowsOf(base + 2 * rows * K, C), d.pv = rowsOf(base + 2 * rows * K + rows * C, C);
+    d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 8 == 0 && p.o.s1 % 8 == 0 && p.o.s2 % 8 == 0 &&
+              (uintptr_t)p.o.p % 16 == 0;
+    constexpr int bytes = DeltaPrepareLayout<K>::bytes;
+    auto prepare = deltaPrepare<K, Decay, LogDecay>;
+    if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
+      return e;
+    const int64_t items = chunks * p.H * p.B, ctas = chunk::smCount();
+    prepare<<<(unsigned)(items < ctas ? items : ctas), 256, bytes, stream>>>(p, d);
+  }
+  auto states = [&](auto kernel, int warps, int bytes) {
+    if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+    dim3 grid((unsigned)((p.Vs + 16 * warps - 1) / (16 * warps)), (unsigned)p.H, (unsigned)p.B);
+    kernel<<<grid, 32 * warps, bytes, stream>>>(p, d);
+    return cudaGetLastError();
+  };
+  const int sms = chunk::smCount();
+  auto ctas = [&](int vb) { return p.B * p.H * ((p.Vs + vb - 1) / vb); };
+  if (ctas(128) >= sms) return states(deltaStates<K, 8, Decay, LogDecay>, 8, DeltaStatesLayout<K, 128>::bytes);
+  if (ctas(64) >= sms) return states(deltaStates<K, 4, Decay, LogDecay>, 4, DeltaStatesLayout<K, 64>::bytes);
+  return states(deltaStates<K, 2, Decay, LogDecay>, 2, DeltaStatesLayout<K, 32>::bytes);
 }
 
 // ---- host side -------------------------------------------------------------------
@@ -1028,22 +1331,6 @@ inline bool checkPackedRow(Checker &chk, const mixc_tensor &t, int first, const 
   return true;
 }
 
-// Scratch for pre-processed operands and intermediate results, freed on scope exit.
-struct Scratch {
-  cudaStream_t stream;
-  float *ptrs[32] = {};
-  int n = 0;
-  explicit Scratch(cudaStream_t s) : stream(s) {}
-  float *alloc(int64_t count) {
-    if (n == 32) return nullptr;
-    void *p = nullptr;
-    if (cudaMallocAsync(&p, (size_t)count * sizeof(float) + 16, stream) != cudaSuccess) return nullptr;
-    return ptrs[n++] = (float *)p;
-  }
-  ~Scratch() {
-    for (int i = 0; i < n; ++i) cudaFreeAsync(ptrs[i], stream);
-  }
-};
 
 } // namespace mixc::cuda
 
