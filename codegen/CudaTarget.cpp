@@ -43,6 +43,9 @@ private:
   llvm::DenseMap<Value, unsigned> argIndex, outIndex;
   llvm::DenseMap<Value, int> tmpIndex;
   llvm::DenseMap<Value, std::string> constNames;
+  /// Per-token scalars of the warp-per-row kernel being printed, computed once before its loops.
+  llvm::DenseMap<Value, std::string> hoisted;
+  bool hoist = false;
   int ntmp = 0, nkernels = 0;
 
   bool isLeaf(Value v) override {
@@ -119,6 +122,19 @@ bool Printer::pointwise(Value v) {
 std::string Printer::elementExpr(Value v, const std::string &j) {
   std::string jj = rowWidth(v) == 1 ? "0" : j;
   Operation *d = v.getDefiningOp();
+  // A per-token scalar (a gate, beta) is the same for every feature: the
+  // lanes compute it once, before the loops over the features (the compiler
+  // cannot hoist its loads past the scratch stores).
+  if (hoist && rowWidth(v) == 1 && !(d && isa<ConstantOp, HeadIndexOp>(d))) {
+    if (auto it = hoisted.find(v); it != hoisted.end()) return it->second;
+    hoist = false;
+    std::string e = elementExpr(v, "0");
+    hoist = true;
+    std::string name = "s" + std::to_string(hoisted.size());
+    os << "  const float " << name << " = " << e << ";\n";
+    hoisted[v] = name;
+    return name;
+  }
   if (!d) { // token inputs are all bf16 when Bf16 (the kernel's template argument) holds
     std::string in = "A.in[" + std::to_string(argIndex.lookup(v)) + "]";
     return isToken(v) ? "tokenAt<Bf16>(" + in + ", b, t, h, " + jj + ")" : in + ".at(b, t, h, " + jj + ")";
@@ -197,18 +213,22 @@ void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, c
                       : llvm::all_of(values, [&](Value v) { return pointwise(v); }) ? Rows::warpPerToken
                                                                                    : Rows::threadPerToken;
   std::string name = beginRowKernel(rows, H);
+  hoisted.clear();
+  hoist = rows == Rows::warpPerToken;
   for (Value v : values) {
     int idx = scratchRows(v, H, perHead, streamed.count(v));
+    std::string e = hoist ? elementExpr(v, "j") : std::string(); // prints the hoisted scalars first
     if (rows == Rows::warpPerToken)
       os << "  for (int j = lane; j < " << rowWidth(v) << "; j += 32) "
          << (streamed.count(v) ? "tokenSet<Bf16>(A.tmp[" + std::to_string(idx) + "], "
                                : "A.tmp[" + std::to_string(idx) + "].set(")
-         << "b, t, h, j, " << elementExpr(v, "j") << ");\n";
+         << "b, t, h, j, " << e << ");\n";
     else {
       std::string x = rowOf(v); // prints the row's statements first
       os << "  writeRow(A.tmp[" << idx << "], b, t, h, " << x << ", " << rowWidth(v) << ");\n";
     }
   }
+  hoist = false;
   endRowKernel(name, rows, H);
 }
 

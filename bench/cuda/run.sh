@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: builds the kernels emitted by bench/cuda/emit.sh as shared
 # libraries (nvcc, sm_90a) and runs bench.py against flash-linear-attention.
-# Usage: bench/cuda/run.sh FLA_DIR [KERNEL_DIR] [SHAPES]
+# Usage: bench/cuda/run.sh FLA_DIR [KERNEL_DIR] [SHAPES]   (NVCC_FLAGS: extra nvcc flags)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 fla="$1"
@@ -14,7 +14,7 @@ for d in "$kernels"/*/; do
   d="${d%/}"
   name="$(basename "$d")"
   spec="${name%_H*}"
-  "$nvcc" -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -shared -Xcompiler -fPIC -I"$d" \
+  "$nvcc" -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a ${NVCC_FLAGS:-} -shared -Xcompiler -fPIC -I"$d" \
     "$d/$spec.cu" -o "$kernels/lib$name.so" &
 done
 wait

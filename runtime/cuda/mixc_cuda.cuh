@@ -833,7 +833,7 @@ struct Scratch {
 // bf16; the second (deltaStates) walks the chunks in order with the state in
 // registers while the next chunk's operands arrive by cp.async. The serial
 // part is then five tensor-core products per chunk and no solve.
-template <int K> struct DeltaPrepareLayout {
+template <int K, int Stages> struct DeltaPrepareLayout {
   static constexpr int C = 64, LK = K + 8, LC = C + 8, LF = C + 4;
   static constexpr int rowsK = C * LK * 2, rowsC = C * LC * 2, la = C * LF * 4;
   // Two stages of an item's rows, each reused as the item proceeds:
@@ -841,7 +841,7 @@ template <int K> struct DeltaPrepareLayout {
   static constexpr int a = bb + rowsK;                                   // A, then L_A (fp32), then W
   static constexpr int k = a + (rowsK > la ? rowsK : la);                // K, then M . Q A^T and T
   static constexpr int stage = k + (rowsK > 2 * rowsC ? rowsK : 2 * rowsC);
-  static constexpr int lk = 2 * stage;                                   // L_K, then R
+  static constexpr int lk = Stages * stage;                              // L_K, then R
   static constexpr int mqk = lk + rowsC;                                 // M . Q K^T, then P
   static constexpr int bc = mqk + rowsC;                                 // b, then exp(b_{i-1})
   static constexpr int tf = bc + 2 * C * 4;                              // T in fp32
@@ -917,10 +917,10 @@ __device__ __forceinline__ void storeRows(const View &dst, int64_t b, int64_t h,
 // Persistent CTAs of 8 warps walk the (chunk, head, batch) items, each
 // loading the next item's rows by cp.async while it computes this one; warp
 // (rw, hf) takes rows 16 rw.. of each product, in the column half hf.
-template <int K, bool Decay, bool LogDecay>
-__global__ void __launch_bounds__(256, 1) deltaPrepare(const ScanParams p, const DeltaChunks d) {
+template <int K, int Stages, bool Decay, bool LogDecay>
+__global__ void __launch_bounds__(256, 3 - Stages) deltaPrepare(const ScanParams p, const DeltaChunks d) {
   using tile::bf16;
-  using L = DeltaPrepareLayout<K>;
+  using L = DeltaPrepareLayout<K, Stages>;
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF;
   static_assert(K % 64 == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
@@ -956,7 +956,7 @@ __global__ void __launch_bounds__(256, 1) deltaPrepare(const ScanParams p, const
     }
     tile::waitGroups<0>();
     __syncthreads(); // this item's rows have landed; the previous item is written out
-    if (item + gridDim.x < items) load(item + gridDim.x, s ^ 1);
+    if (Stages == 2 && item + gridDim.x < items) load(item + gridDim.x, s ^ 1);
     // 1. Gram matrices: the first half of the warps B A^T and B K^T, the second Q A^T and Q K^T.
     float X[8][4] = {}, Y[8][4] = {};
     warpMma<8, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, As, LK, K / 16);
@@ -1284,11 +1284,15 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
     d.r = rowsOf(base + 2 * rows * K, C), d.pv = rowsOf(base + 2 * rows * K + rows * C, C);
     d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 8 == 0 && p.o.s1 % 8 == 0 && p.o.s2 % 8 == 0 &&
               (uintptr_t)p.o.p % 16 == 0;
-    constexpr int bytes = DeltaPrepareLayout<K>::bytes;
-    auto prepare = deltaPrepare<K, Decay, LogDecay>;
+    // One stage, two CTAs per SM (0.87 ms at 4,4096,64,128 on an H100) beat
+    // persistent CTAs that prefetch the next item's rows (Stages = 2, one CTA
+    // per SM: 1.17 ms): the phases of one item leave warps idle at barriers.
+    constexpr int Stages = 1;
+    constexpr int bytes = DeltaPrepareLayout<K, Stages>::bytes;
+    auto prepare = deltaPrepare<K, Stages, Decay, LogDecay>;
     if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
       return e;
-    const int64_t items = chunks * p.H * p.B, ctas = chunk::smCount();
+    const int64_t items = chunks * p.H * p.B, ctas = Stages == 2 ? chunk::smCount() : items;
     prepare<<<(unsigned)(items < ctas ? items : ctas), 256, bytes, stream>>>(p, d);
   }
   auto states = [&](auto kernel, int warps, int bytes) {
