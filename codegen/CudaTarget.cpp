@@ -46,6 +46,7 @@ private:
   /// Per-token scalars of the warp-per-row kernel being printed, computed once before its loops.
   llvm::DenseMap<Value, std::string> hoisted;
   bool hoist = false;
+  bool inTemplate = false; // printing a warp-per-row kernel, a template over Bf16
   int ntmp = 0, nkernels = 0;
 
   bool isLeaf(Value v) override {
@@ -65,6 +66,11 @@ private:
   void endRowKernel(const std::string &name, Rows rows, int64_t H);
   /// Prints the host code that allocates `v`'s scratch rows; returns its index in Args::tmp.
   int scratchRows(Value v, int64_t H, bool perHead, bool streamed);
+  /// Allocates scratch rows of `width` per token (per head with perHead); returns the index in Args::tmp.
+  int allocScratch(int64_t width, int64_t H, bool perHead, bool streamed);
+  /// Prints a kernel that writes the per-token scales of k and a (products of
+  /// `kf` and `af`) to scratch; returns their indices in Args::tmp.
+  std::pair<int, int> scaleKernel(llvm::ArrayRef<Value> kf, llvm::ArrayRef<Value> af, int64_t H);
   /// Prints a kernel that computes `values` per row (per token, or per head
   /// when `perHead`) into scratch, and the host code that allocates and launches it.
   void rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H,
@@ -137,7 +143,7 @@ std::string Printer::elementExpr(Value v, const std::string &j) {
   }
   if (!d) { // token inputs are all bf16 when Bf16 (the kernel's template argument) holds
     std::string in = "A.in[" + std::to_string(argIndex.lookup(v)) + "]";
-    return isToken(v) ? "tokenAt<Bf16>(" + in + ", b, t, h, " + jj + ")" : in + ".at(b, t, h, " + jj + ")";
+    return isToken(v) && inTemplate ? "tokenAt<Bf16>(" + in + ", b, t, h, " + jj + ")" : in + ".at(b, t, h, " + jj + ")";
   }
   if (auto c = dyn_cast<ConstantOp>(d)) {
     auto type = cast<RankedTensorType>(v.getType());
@@ -189,9 +195,13 @@ void Printer::endRowKernel(const std::string &name, Rows rows, int64_t H) {
 }
 
 int Printer::scratchRows(Value v, int64_t H, bool perHead, bool streamed) {
-  int64_t w = rowWidth(v);
-  int idx = ntmp++;
+  int idx = allocScratch(rowWidth(v), H, perHead, streamed);
   tmpIndex[v] = idx;
+  return idx;
+}
+
+int Printer::allocScratch(int64_t w, int64_t H, bool perHead, bool streamed) {
+  int idx = ntmp++;
   hs << "  {\n    float *mem = scratch.alloc(" << (perHead ? std::to_string(H) : "B * T * " + std::to_string(H)) << " * "
      << w << ");\n    if (!mem) return chk.fail(\"CUDA: no device memory for scratch\");\n";
   if (perHead)
@@ -201,6 +211,33 @@ int Printer::scratchRows(Value v, int64_t H, bool perHead, bool streamed) {
   if (streamed) hs << "    args.tmp[" << idx << "].dtype = sdt;\n";
   hs << "  }\n";
   return idx;
+}
+
+std::pair<int, int> Printer::scaleKernel(llvm::ArrayRef<Value> kf, llvm::ArrayRef<Value> af, int64_t H) {
+  std::string name = beginRowKernel(Rows::threadPerToken, H);
+  int ki = allocScratch(1, H, false, false), ai = allocScratch(1, H, false, false);
+  auto product = [&](llvm::ArrayRef<Value> fs) {
+    std::string e = "1.f";
+    for (Value f : fs) e += " * " + elementExpr(f, "0");
+    return e;
+  };
+  os << "  A.tmp[" << ki << "].set(b, t, h, 0, " << product(kf) << ");\n";
+  os << "  A.tmp[" << ai << "].set(b, t, h, 0, " << product(af) << ");\n";
+  endRowKernel(name, Rows::threadPerToken, H);
+  return {ki, ai};
+}
+
+// v = s_1 * ... * s_n * x with per-token scalars s_i (pointwise, one value
+// per token and head): returns x and appends the s_i to `factors`.
+static Value scaledRow(Value v, llvm::SmallVectorImpl<Value> &factors) {
+  while (auto bop = v.getDefiningOp<BinaryOp>()) {
+    if (bop.getFn() != BinaryFn::mul) break;
+    bool lhsScalar = RowPrinter::rowWidth(bop.getLhs()) == 1, rhsScalar = RowPrinter::rowWidth(bop.getRhs()) == 1;
+    if (rhsScalar == lhsScalar) break;
+    factors.push_back(rhsScalar ? bop.getRhs() : bop.getLhs());
+    v = rhsScalar ? bop.getLhs() : bop.getRhs();
+  }
+  return v;
 }
 
 // `streamed` values are stored in `sdt` (bf16 when the token inputs are):
@@ -214,7 +251,7 @@ void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, c
                                                                                    : Rows::threadPerToken;
   std::string name = beginRowKernel(rows, H);
   hoisted.clear();
-  hoist = rows == Rows::warpPerToken;
+  hoist = inTemplate = rows == Rows::warpPerToken;
   for (Value v : values) {
     int idx = scratchRows(v, H, perHead, streamed.count(v));
     std::string e = hoist ? elementExpr(v, "j") : std::string(); // prints the hoisted scalars first
@@ -228,7 +265,7 @@ void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, c
       os << "  writeRow(A.tmp[" << idx << "], b, t, h, " << x << ", " << rowWidth(v) << ");\n";
     }
   }
-  hoist = false;
+  hoist = inTemplate = false;
   endRowKernel(name, rows, H);
 }
 
@@ -262,6 +299,20 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     operands.push_back({"b", op.getB()});
   }
   if (op.getIgate()) operands.push_back({"igate", op.getIgate()});
+  // Delta rules write k and a as per-token multiples of b (beta k, -beta k):
+  // the chunked UT kernels then read b's rows once and apply the scales
+  // themselves, and no row kernel writes the scaled copies.
+  llvm::SmallVector<Value> kFactors, aFactors;
+  bool scaled = false;
+  if (cast<StringAttr>(schedule.get("algorithm")).getValue() == "chunked_ut" && op.getA()) {
+    Value kRow = scaledRow(op.getK(), kFactors), aRow = scaledRow(op.getA(), aFactors);
+    scaled = kRow == op.getB() && aRow == op.getB() && rowWidth(op.getB()) > 1 &&
+             llvm::all_of(kFactors, [&](Value f) { return pointwise(f); }) &&
+             llvm::all_of(aFactors, [&](Value f) { return pointwise(f); });
+    if (scaled)
+      for (auto &[field, v] : operands)
+        if (llvm::StringRef(field) == "k" || llvm::StringRef(field) == "a") v = op.getB();
+  }
   if (op.getBonus()) operands.push_back({"bonus", op.getBonus()});
   llvm::SetVector<Value> tokenWork, headWork;
   for (auto &[field, v] : operands)
@@ -275,6 +326,8 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
         streamed.insert(v);
   rowKernel(tokenWork.getArrayRef(), false, H, streamed);
   rowKernel(headWork.getArrayRef(), true, H);
+  std::pair<int, int> scales;
+  if (scaled) scales = scaleKernel(kFactors, aFactors, H);
 
   auto viewOfValue = [&](Value v) -> std::string {
     if (isa<BlockArgument>(v)) return "args.in[" + std::to_string(argIndex.lookup(v)) + "]";
@@ -285,6 +338,8 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
      << cast<StringAttr>(schedule.get("algorithm")).getValue() << "\n";
   hs << "    ScanParams p;\n";
   for (auto &[field, v] : operands) hs << "    p." << field << " = " << viewOfValue(v) << ";\n";
+  if (scaled)
+    hs << "    p.kScale = args.tmp[" << scales.first << "];\n    p.aScale = args.tmp[" << scales.second << "];\n";
   if (rate) {
     // (0, h, k, v) over the rate's own row, its shape aligned right with
     // [1, 1, H, K, Vs] (a constant may be a scalar): size-1 dimensions broadcast.
@@ -325,7 +380,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   StringRef algorithm = cast<StringAttr>(schedule.get("algorithm")).getValue();
   if (algorithm == "chunked_ut") {
     hs << "    if (chunkedDeltaApplies(p)) {\n      if (cudaError_t e = launchChunkedDelta<" << K << ", "
-       << b(diag == "scalar") << ", " << b(logDecay)
+       << b(diag == "scalar") << ", " << b(logDecay) << ", " << b(scaled)
        << ">(p, scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
   } else if (algorithm.starts_with("chunked_")) {
     bool vec = s == Structure::vector;

@@ -146,6 +146,9 @@ __device__ __forceinline__ void writeRow(const View &v, int64_t b, int64_t t, in
 // (0, h, k, v), bonus (0, 0, h, k); init and state are (b, h, k, v); m is (b, h, 0, 0).
 struct ScanParams {
   View q, k, v, decay, dt, a, b, igate, rate, bonus, init, initM;
+  // Per-token scales of k and a (b, t, h, 0), when the compiler passes k and a
+  // as scalar multiples of one row (DeltaNet's beta k and -beta k): null otherwise.
+  View kScale, aScale;
   View o, state, m; // a null state or m is not written
   int64_t B = 0, T = 0, H = 0, Vs = 0;
   float scale = 1.f;
@@ -205,10 +208,10 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
       const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
       const bool in = i < K;
       sq[u][i] = in ? p.q.at(b, t, h, i) : 0.f;
-      sk[u][i] = in ? p.k.at(b, t, h, i) : 0.f;
+      sk[u][i] = in ? p.k.at(b, t, h, i) * (p.kScale.p ? p.kScale.at(b, t, h, 0) : 1.f) : 0.f;
       if constexpr (VecDecay) sdec[u][i] = in ? p.decay.at(b, t, h, i) : 0.f;
       if constexpr (Dplr) {
-        sa[u][i] = in ? p.a.at(b, t, h, i) : 0.f;
+        sa[u][i] = in ? p.a.at(b, t, h, i) * (p.aScale.p ? p.aScale.at(b, t, h, 0) : 1.f) : 0.f;
         sb[u][i] = in ? p.b.at(b, t, h, i) : 0.f;
       }
     }
@@ -381,6 +384,10 @@ __device__ __forceinline__ void copy16(void *dst, const void *src, bool valid) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smemAddr(dst)), "l"(src),
                "r"(valid ? 16 : 0));
 }
+// 4 bytes global -> shared, asynchronously; zero when !valid.
+__device__ __forceinline__ void copy4(void *dst, const void *src, bool valid) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smemAddr(dst)), "l"(src), "r"(valid ? 4 : 0));
+}
 __device__ __forceinline__ void commit() { asm volatile("cp.async.commit_group;\n"); }
 template <int N> __device__ __forceinline__ void waitGroups() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 } // namespace tile
@@ -497,6 +504,19 @@ __device__ __forceinline__ void cumulativeGates(float g0, float g1, float *Bc) {
   }
   Bc[2 * lane] = s - g1;
   Bc[2 * lane + 1] = s;
+}
+// Starts copying a chunk's per-token scales of a and k (fp32 scratch) into Sa
+// and Sk, 4 bytes per token by cp.async (zeros past T).
+template <int THREADS>
+__device__ __forceinline__ void copyScales(const ScanParams &p, int64_t b, int64_t h, int64_t chunkIndex, float *Sa,
+                                           float *Sk) {
+  for (int i = threadIdx.x; i < 2 * C; i += THREADS) {
+    const View &v = i < C ? p.aScale : p.kScale;
+    const int r = i % C;
+    const int64_t t = chunkIndex * C + r;
+    const bool ok = t < p.T;
+    tile::copy4((i < C ? Sa : Sk) + r, (const float *)v.p + b * v.s0 + (ok ? t : 0) * v.s1 + h * v.s2, ok);
+  }
 }
 inline int smCount() {
   int dev = 0, sms = 132;
@@ -844,7 +864,8 @@ template <int K, int Stages> struct DeltaPrepareLayout {
   static constexpr int lk = Stages * stage;                              // L_K, then R
   static constexpr int mqk = lk + rowsC;                                 // M . Q K^T, then P
   static constexpr int bc = mqk + rowsC;                                 // b, then exp(b_{i-1})
-  static constexpr int tf = bc + 2 * C * 4;                              // T in fp32
+  static constexpr int sc = bc + 2 * C * 4;                              // scales of a and k
+  static constexpr int tf = sc + 2 * C * 4;                              // T in fp32
   static constexpr int pt = tf + la, bytes = pt + 3 * 16 * 24 * 4;       // 16 x 16 partial products
 };
 
@@ -917,15 +938,16 @@ __device__ __forceinline__ void storeRows(const View &dst, int64_t b, int64_t h,
 // Persistent CTAs of 8 warps walk the (chunk, head, batch) items, each
 // loading the next item's rows by cp.async while it computes this one; warp
 // (rw, hf) takes rows 16 rw.. of each product, in the column half hf.
-template <int K, int Stages, bool Decay, bool LogDecay>
+template <int K, int Stages, bool Decay, bool LogDecay, bool Scaled>
 __global__ void __launch_bounds__(256, 3 - Stages) deltaPrepare(const ScanParams p, const DeltaChunks d) {
   using tile::bf16;
   using L = DeltaPrepareLayout<K, Stages>;
+  static_assert(Stages == 1 || !Scaled, "the scales have one buffer");
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF;
   static_assert(K % 64 == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
   bf16 *LKs = (bf16 *)(smem + L::lk), *MQK = (bf16 *)(smem + L::mqk);
-  float *Bc = (float *)(smem + L::bc), *Ep = Bc + C;
+  float *Bc = (float *)(smem + L::bc), *Ep = Bc + C, *Sa = (float *)(smem + L::sc), *Sk = Sa + C;
   const int64_t T = p.T, chunks = (T + C - 1) / C, items = chunks * p.H * p.B;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int rw = warp % 4, hf = warp / 4, r0 = rw * 16;
@@ -934,8 +956,12 @@ __global__ void __launch_bounds__(256, 3 - Stages) deltaPrepare(const ScanParams
     const int64_t c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
     unsigned char *st = smem + s * L::stage;
     chunk::copyRows<K, 256>((bf16 *)(st + L::q), LK, p.q, b, h, c, T, 0, K);
-    chunk::copyRows<K, 256>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
-    chunk::copyRows<K, 256>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
+    if constexpr (!Scaled) { // scaled: a and k are multiples of b's rows
+      chunk::copyRows<K, 256>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
+      chunk::copyRows<K, 256>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
+    } else {
+      chunk::copyScales<256>(p, b, h, c, (float *)(smem + L::sc), (float *)(smem + L::sc) + C);
+    }
     chunk::copyRows<K, 256>((bf16 *)(st + L::bb), LK, p.b, b, h, c, T, 0, K);
     tile::commit();
   };
@@ -958,9 +984,10 @@ __global__ void __launch_bounds__(256, 3 - Stages) deltaPrepare(const ScanParams
     __syncthreads(); // this item's rows have landed; the previous item is written out
     if (Stages == 2 && item + gridDim.x < items) load(item + gridDim.x, s ^ 1);
     // 1. Gram matrices: the first half of the warps B A^T and B K^T, the second Q A^T and Q K^T.
+    //    Scaled: one product (with B), its columns scaled by a's and k's scales.
     float X[8][4] = {}, Y[8][4] = {};
-    warpMma<8, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, As, LK, K / 16);
-    warpMma<8, false>(Y, (hf == 0 ? Bs : Qs) + r0 * LK, LK, Ks, LK, K / 16);
+    warpMma<8, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, Scaled ? Bs : As, LK, K / 16);
+    if constexpr (!Scaled) warpMma<8, false>(Y, (hf == 0 ? Bs : Qs) + r0 * LK, LK, Ks, LK, K / 16);
     __syncthreads(); // A and K are read: their space takes L_A, M . Q A^T and T
     {
       // Masks and decays, one factor per element for both products: strictly
@@ -981,16 +1008,23 @@ __global__ void __launch_bounds__(256, 3 - Stages) deltaPrepare(const ScanParams
           f[e] = keep ? (Decay ? __expf(bi[e / 2] - bj[e & 1]) : 1.f) : 0.f;
         }
         const int i0 = r0 + g, i1 = r0 + g + 8;
+        float fy[4] = {f[0], f[1], f[2], f[3]};
+        if constexpr (Scaled) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) fy[e] = f[e] * Sk[j + (e & 1)], f[e] *= Sa[j + (e & 1)];
+#pragma unroll
+          for (int e = 0; e < 4; ++e) Y[nt][e] = X[nt][e];
+        }
         if (strict) {
           *(float2 *)&LA[i0 * LF + j] = make_float2(X[nt][0] * f[0], X[nt][1] * f[1]);
           *(float2 *)&LA[i1 * LF + j] = make_float2(X[nt][2] * f[2], X[nt][3] * f[3]);
-          *(uint32_t *)&LKs[i0 * LC + j] = tile::pack(Y[nt][0] * f[0], Y[nt][1] * f[1]);
-          *(uint32_t *)&LKs[i1 * LC + j] = tile::pack(Y[nt][2] * f[2], Y[nt][3] * f[3]);
+          *(uint32_t *)&LKs[i0 * LC + j] = tile::pack(Y[nt][0] * fy[0], Y[nt][1] * fy[1]);
+          *(uint32_t *)&LKs[i1 * LC + j] = tile::pack(Y[nt][2] * fy[2], Y[nt][3] * fy[3]);
         } else {
           *(uint32_t *)&MQA[i0 * LC + j] = tile::pack(X[nt][0] * f[0], X[nt][1] * f[1]);
           *(uint32_t *)&MQA[i1 * LC + j] = tile::pack(X[nt][2] * f[2], X[nt][3] * f[3]);
-          *(uint32_t *)&MQK[i0 * LC + j] = tile::pack(Y[nt][0] * f[0], Y[nt][1] * f[1]);
-          *(uint32_t *)&MQK[i1 * LC + j] = tile::pack(Y[nt][2] * f[2], Y[nt][3] * f[3]);
+          *(uint32_t *)&MQK[i0 * LC + j] = tile::pack(Y[nt][0] * fy[0], Y[nt][1] * fy[1]);
+          *(uint32_t *)&MQK[i1 * LC + j] = tile::pack(Y[nt][2] * fy[2], Y[nt][3] * fy[3]);
         }
       }
     }
@@ -1090,7 +1124,8 @@ template <int K, int VB> struct DeltaStatesLayout {
   static constexpr int w = 0, qp = w + C * LK * 2, a = qp + C * LK * 2, k = a + C * LK * 2, r = k + C * LK * 2;
   static constexpr int pv = r + C * LC * 2, v = pv + C * LC * 2, stage = v + C * LV * 2;
   static constexpr int bc = 2 * stage;            // two stages, then two chunks of gates
-  static constexpr int os = bc + 2 * C * 4;        // per warp: its outputs, [C][16] bf16
+  static constexpr int sc = bc + 2 * C * 4;        // two chunks of the scales of a and k
+  static constexpr int os = sc + 4 * C * 4;        // per warp: its outputs, [C][16] bf16
   static constexpr int bytes = os + (VB / 16) * C * 16 * 2;
 };
 
@@ -1099,7 +1134,7 @@ template <int K, int VB> struct DeltaStatesLayout {
 // K, fp32 accumulators): every product then has the state or U^T as its
 // left operand straight from registers, so the warps share nothing but the
 // chunk's operands in shared memory.
-template <int K, int WARPS, bool Decay, bool LogDecay>
+template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled>
 __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p, const DeltaChunks d) {
   using tile::bf16;
   constexpr int VB = 16 * WARPS;
@@ -1107,7 +1142,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16;
   static_assert(K % 16 == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
-  float *Bc = (float *)(smem + L::bc);
+  float *Bc = (float *)(smem + L::bc), *Sc = (float *)(smem + L::sc); // Sc: [2][Sa, Sk][C]
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4, v0 = warp * 16;
   const int64_t chunks = (T + C - 1) / C;
@@ -1115,8 +1150,8 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
     unsigned char *st = smem + (c & 1) * L::stage;
     chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
     chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
-    chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
-    chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
+    chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::a), LK, Scaled ? p.b : p.a, b, h, c, T, 0, K);
+    if constexpr (!Scaled) chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
     chunk::copyRows<C, WARPS * 32>((bf16 *)(st + L::r), LC, d.r, b, h, c, T, 0, C);
     chunk::copyRows<C, WARPS * 32>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
     chunk::copyRows<VB, WARPS * 32>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
@@ -1137,6 +1172,12 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
     float g0 = 0.f, g1 = 0.f;
     if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, 0, g0, g1);
     chunk::cumulativeGates(g0, g1, Bc);
+    if constexpr (Scaled) {
+      for (int i = lane; i < C; i += 32) {
+        const bool ok = i < T;
+        Sc[i] = ok ? p.aScale.at(b, i, h, 0) : 0.f, Sc[C + i] = ok ? p.kScale.at(b, i, h, 0) : 0.f;
+      }
+    }
   }
   for (int64_t c = 0; c < chunks; ++c) {
     const int s = (int)(c & 1);
@@ -1150,6 +1191,12 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
     if (c + 1 < chunks) load(c + 1);
     float g0 = 0.f, g1 = 0.f;
     if (Decay && warp == 0 && c + 1 < chunks) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
+    float sa0 = 0.f, sa1 = 0.f, sk0 = 0.f, sk1 = 0.f; // the next chunk's scales, stored after this chunk
+    if (Scaled && warp == WARPS - 1 && c + 1 < chunks) {
+      const int64_t t = (c + 1) * C + lane;
+      if (t < T) sa0 = p.aScale.at(b, t, h, 0), sk0 = p.kScale.at(b, t, h, 0);
+      if (t + 32 < T) sa1 = p.aScale.at(b, t + 32, h, 0), sk1 = p.kScale.at(b, t + 32, h, 0);
+    }
     uint32_t SA[KT][4], VA[C / 16][4];
 #pragma unroll
     for (int kk = 0; kk < KT; ++kk) {
@@ -1215,6 +1262,36 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
     }
     float UT[C / 8][4] = {};
     product(UT, Ws, Rs);
+    if constexpr (Scaled) {
+      // a = diag(sa) b and k = diag(sk) b: S^T += (U^T . e sa + V^T . e sk) B, one product.
+      const float *Sa = Sc + s * 2 * C, *Sk = Sa + C, bL = Decay ? Bs[C - 1] : 0.f;
+      if constexpr (Decay) {
+        const float eL = __expf(bL);
+#pragma unroll
+        for (int nt = 0; nt < 2 * KT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) ST[nt][e] *= eL;
+      }
+#pragma unroll
+      for (int kt = 0; kt < C / 16; ++kt) {
+        uint32_t CA[4];
+#pragma unroll
+        for (int r = 0; r < 4; ++r) { // fragment register r: rows g (+8 if r odd), columns j, j + 1
+          const int nt = 2 * kt + r / 2, e0 = (r & 1) * 2, j = nt * 8 + 2 * t4;
+          const float d0 = Decay ? __expf(bL - Bs[j]) : 1.f, d1 = Decay ? __expf(bL - Bs[j + 1]) : 1.f;
+          const float2 vv = __bfloat1622float2(*(const __nv_bfloat162 *)&VA[kt][r]);
+          CA[r] = tile::pack(d0 * (UT[nt][e0] * Sa[j] + vv.x * Sk[j]), d1 * (UT[nt][e0 + 1] * Sa[j + 1] + vv.y * Sk[j + 1]));
+        }
+        uint32_t bb[KT][4];
+#pragma unroll
+        for (int np = 0; np < KT; ++np) tile::loadBK(bb[np], As + kt * 16 * LK + np * 16, LK);
+#pragma unroll
+        for (int np = 0; np < KT; ++np) {
+          tile::mma(ST[2 * np], CA, bb[np][0], bb[np][1]);
+          tile::mma(ST[2 * np + 1], CA, bb[np][2], bb[np][3]);
+        }
+      }
+    } else {
     if constexpr (Decay) { // the decays to the chunk's end: e_j on the columns of U^T and V^T
       const float bL = Bs[C - 1], eL = __expf(bL);
 #pragma unroll
@@ -1251,7 +1328,12 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
         }
       }
     }
+    }
     if (Decay && warp == 0 && c + 1 < chunks) chunk::cumulativeGates(g0, g1, Bc + (s ^ 1) * C);
+    if (Scaled && warp == WARPS - 1 && c + 1 < chunks) {
+      float *Sa = Sc + (s ^ 1) * 2 * C, *Sk = Sa + C;
+      Sa[lane] = sa0, Sa[lane + 32] = sa1, Sk[lane] = sk0, Sk[lane + 32] = sk1;
+    }
   }
   if (p.state.p) {
 #pragma unroll
@@ -1267,7 +1349,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
 
 // The two kernels, with the state pass in value blocks of 128, 64 or 32
 // columns: the widest that still gives every SM a CTA.
-template <int K, bool Decay, bool LogDecay>
+template <int K, bool Decay, bool LogDecay, bool Scaled>
 cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
   constexpr int C = chunk::C;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
@@ -1289,7 +1371,7 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
     // per SM: 1.17 ms): the phases of one item leave warps idle at barriers.
     constexpr int Stages = 1;
     constexpr int bytes = DeltaPrepareLayout<K, Stages>::bytes;
-    auto prepare = deltaPrepare<K, Stages, Decay, LogDecay>;
+    auto prepare = deltaPrepare<K, Stages, Decay, LogDecay, Scaled>;
     if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
       return e;
     const int64_t items = chunks * p.H * p.B, ctas = Stages == 2 ? chunk::smCount() : items;
@@ -1303,9 +1385,9 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
   };
   const int sms = chunk::smCount();
   auto ctas = [&](int vb) { return p.B * p.H * ((p.Vs + vb - 1) / vb); };
-  if (ctas(128) >= sms) return states(deltaStates<K, 8, Decay, LogDecay>, 8, DeltaStatesLayout<K, 128>::bytes);
-  if (ctas(64) >= sms) return states(deltaStates<K, 4, Decay, LogDecay>, 4, DeltaStatesLayout<K, 64>::bytes);
-  return states(deltaStates<K, 2, Decay, LogDecay>, 2, DeltaStatesLayout<K, 32>::bytes);
+  if (ctas(128) >= sms) return states(deltaStates<K, 8, Decay, LogDecay, Scaled>, 8, DeltaStatesLayout<K, 128>::bytes);
+  if (ctas(64) >= sms) return states(deltaStates<K, 4, Decay, LogDecay, Scaled>, 4, DeltaStatesLayout<K, 64>::bytes);
+  return states(deltaStates<K, 2, Decay, LogDecay, Scaled>, 2, DeltaStatesLayout<K, 32>::bytes);
 }
 
 // ---- host side -------------------------------------------------------------------
