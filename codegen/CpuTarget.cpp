@@ -169,8 +169,9 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   std::string bonusBuf = op.getBonus() ? buffer(op.getBonus()) : "";
   std::string initBuf = op.getInit() ? buffer(op.getInit()) : "";
   std::string mBuf = op.getInitM() ? buffer(op.getInitM()) : "";
-  os << "  Buffer " << r << "_o({B, T, " << H << ", " << V << "}), " << r << "_state({B, " << H << ", " << K << ", "
-     << Vs << "}), " << r << "_m({B, " << H << "});\n";
+  // The scan writes every element of o and of the state: no zero fill.
+  os << "  Buffer " << r << "_o({B, T, " << H << ", " << V << "}, Uninit{}), " << r << "_state({B, " << H << ", " << K
+     << ", " << Vs << "}, Uninit{}), " << r << "_m({B, " << H << "});\n";
   os << "  {\n    ScanArgs p;\n    Buffer tmp_rate, tmp_bonus, tmp_init, tmp_m;\n";
   os << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
   if (s == Structure::elementwise)

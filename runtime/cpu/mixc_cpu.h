@@ -81,6 +81,14 @@ template <typename F> void parallelRange(int64_t n, int64_t grain, F f) {
 // Cephes-style exp and log in plain arithmetic, so that the host compiler
 // vectorizes the loops that call them (libm's are scalar calls). Relative
 // error about 2e-7 over the range used here.
+// 16 floats as one vector value (zmm with AVX-512, two ymm otherwise).
+typedef float vf16 __attribute__((vector_size(64)));
+inline vf16 loadV(const float *p) {
+  vf16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void storeV(float *p, vf16 v) { std::memcpy(p, &v, sizeof v); }
 inline float fastExp(float x) {
   x = std::min(std::max(x, -87.3f), 88.7f);
   float n = std::floor(x * 1.44269504088896341f + 0.5f);
@@ -135,14 +143,29 @@ inline float safeLog(float x) {
 
 // ---- buffers -----------------------------------------------------------------
 // A contiguous float array with a left-aligned broadcasting shape.
+// An allocator whose resize() leaves floats uninitialized (scan outputs are
+// written in full: zeroing them first cost a pass over memory per call).
+template <typename T> struct UninitAlloc : std::allocator<T> {
+  template <typename U> struct rebind { using other = UninitAlloc<U>; };
+  UninitAlloc() = default;
+  template <typename U> UninitAlloc(const UninitAlloc<U> &) {}
+  template <typename U> void construct(U *p) { ::new ((void *)p) U; }
+  template <typename U, typename... A> void construct(U *p, A &&...a) { ::new ((void *)p) U(std::forward<A>(a)...); }
+};
+struct Uninit {};
 struct Buffer {
   std::vector<int64_t> shape;
-  std::vector<float> data;
+  std::vector<float, UninitAlloc<float>> data;
   Buffer() = default;
   explicit Buffer(std::vector<int64_t> s, float fill = 0.f) : shape(std::move(s)) {
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     data.assign(n, fill);
+  }
+  Buffer(std::vector<int64_t> s, Uninit) : shape(std::move(s)) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    data.resize(n);
   }
   int64_t size() const { return (int64_t)data.size(); }
   float *ptr() { return data.data(); }
@@ -306,6 +329,12 @@ inline void taylor2Row(const float *x, int64_t D, float *o) {
 inline void readRow(const mixc_tensor &t, int64_t b, int64_t tt, int64_t h, float *o, int64_t D) {
   int64_t off = b * t.strides[0] + tt * t.strides[1] + h * t.strides[2];
   int64_t is = t.ndim > 3 ? t.strides[3] : 1;
+  // Forward scans read the rows of a head a token apart (H rows): fetch the
+  // row 4 tokens ahead now, so that the sweeps do not wait on memory.
+  if (tt + 4 < t.shape[1] && is == 1) {
+    const char *ahead = (const char *)t.data + (off + 4 * t.strides[1]) * (t.dtype == MIXC_F32 ? 4 : 2);
+    for (int64_t byte = 0; byte < D * (t.dtype == MIXC_F32 ? 4 : 2); byte += 64) __builtin_prefetch(ahead + byte);
+  }
   if (t.dtype == MIXC_F32) {
     const float *src = (const float *)t.data + off;
     for (int64_t i = 0; i < D; ++i) o[i] = src[i * is];
@@ -430,6 +459,13 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     constexpr bool Deferred =
         (S == Structure::scalar || S == Structure::const_scalar) && !Mlstm && !Bonus && !OnesColumn;
     float gam = 1.f;
+    // Vector decays (GLA) are deferred per key row the same way: row i holds
+    // S_i / gv_i, the token writes k_i / gv_i and reads out with q_i gv_i; a row
+    // folds its scale back (one multiply per element, that token only) before
+    // gv_i leaves [1e-18, 1e18].
+    constexpr bool DeferredVec = S == Structure::vector && !Mlstm && !Bonus && !OnesColumn;
+    alignas(64) float gv[K];
+    for (int i = 0; i < K; ++i) gv[i] = 1.f;
     // The next token's row is computed before this token's sweep, so that a
     // diagonal-plus-low-rank transition can gather the next w = b^T S while it
     // writes S: one sweep over the state per token instead of two.
@@ -532,6 +568,61 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
             if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
           }
         }
+      } else if constexpr (DeferredVec && VB % 16 == 0) {
+        // The read-out accumulators as vector values (registers): as arrays
+        // they went through the stack on every key row.
+        constexpr int NV = VB / 16;
+        vf16 va[NV], vx[NV];
+        for (int n = 0; n < NV; ++n) va[n] = vf16{}, vx[n] = loadV(vv + 16 * n);
+        alignas(64) float g2s[K], kw[K], qw[K]; // the row factors, in vector loops
+        for (int i = 0; i < K; ++i) g2s[i] = gv[i] * dvec[i];
+        for (int i = 0; i < K; ++i) kw[i] = k[i] / g2s[i], qw[i] = q[i] * g2s[i];
+        for (int i = 0; i < K; ++i) {
+          const float g2 = g2s[i];
+          if (g2 >= 1e-18f && g2 <= 1e18f) {
+            gv[i] = g2;
+            const float ki = kw[i], qi = qw[i];
+            for (int n = 0; n < NV; ++n) {
+              const vf16 x = loadV(&st[i][16 * n]) + ki * vx[n];
+              storeV(&st[i][16 * n], x);
+              va[n] += qi * x;
+            }
+          } else { // fold: S_i = g2 st_i + k_i v
+            gv[i] = 1.f;
+            const float ki = k[i], qi = q[i];
+            for (int n = 0; n < NV; ++n) {
+              const vf16 x = g2 * loadV(&st[i][16 * n]) + ki * vx[n];
+              storeV(&st[i][16 * n], x);
+              va[n] += qi * x;
+            }
+          }
+        }
+        for (int u = 0; u < kLanes; ++u)
+          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+        for (int n = 0; n < NV; ++n) storeV(&acc[0][16 * n], va[n]);
+      } else if constexpr (DeferredVec) {
+        for (int u = 0; u < kLanes; ++u)
+          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+        for (int i = 0; i < K; ++i) {
+          const float g2 = gv[i] * dvec[i];
+          if (g2 >= 1e-18f && g2 <= 1e18f) {
+            gv[i] = g2;
+            const float ki = k[i] / g2, qi = q[i] * g2;
+            for (int j = 0; j < VB; ++j) {
+              float s = st[i][j] + ki * vv[j];
+              st[i][j] = s;
+              acc[i % kLanes][j] += qi * s;
+            }
+          } else { // fold: S_i = g2 st_i + k_i v
+            gv[i] = 1.f;
+            const float ki = k[i], qi = q[i];
+            for (int j = 0; j < VB; ++j) {
+              float s = g2 * st[i][j] + ki * vv[j];
+              st[i][j] = s;
+              acc[i % kLanes][j] += qi * s;
+            }
+          }
+        }
       } else if (Deferred && gam * decayScalar >= 1e-18f) {
         gam *= decayScalar;
         const float inv = 1.f / gam;
@@ -598,7 +689,8 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       for (int j = 0; j < width; ++j) out[j] = outScale * oo[j];
     }
     for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * Vs + j0 + j] = gam * st[i][j];
+      for (int j = 0; j < width; ++j)
+        p.state[((b * H + h) * K + i) * Vs + j0 + j] = (DeferredVec ? gv[i] : gam) * st[i][j];
       if (Side && blk == 0) p.state[((b * H + h) * K + i) * Vs + V] = nvec[i];
     }
     if (Mlstm && blk == 0) p.m[b * H + h] = m;
