@@ -535,24 +535,45 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         // w = b^T S with kLanes independent partial sums (an FMA chain per
         // vector would wait on its own latency), then the update.
         // w = b^T S of this token was gathered by the previous sweep.
-        for (int u = 0; u < kLanes; ++u)
-          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
-        for (int u = 0; u < wLanes; ++u)
-          for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
-        for (int i = 0; i < K; ++i) {
-          const float d = Diag == DiagKind::vector ? dvec[i] : dScalar;
-          const float ai = av[i], ki = k[i], qi = q[i], bn = hasNext ? rn.b[i] : 0.f;
-          for (int j = 0; j < VB; ++j) {
-            float s = d * st[i][j] + ai * w[j] + ki * vv[j];
-            st[i][j] = s;
-            if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
-            wacc[i % wLanes][j] += bn * s;
+        if constexpr (VB % 16 == 0 && !Bonus) {
+          // w, v and both accumulators as vector values (registers).
+          constexpr int NV = VB / 16;
+          vf16 vw[NV], vx[NV], va[NV], vn[NV];
+          for (int n = 0; n < NV; ++n)
+            vw[n] = loadV(w + 16 * n), vx[n] = loadV(vv + 16 * n), va[n] = vf16{}, vn[n] = vf16{};
+          for (int i = 0; i < K; ++i) {
+            const float d = Diag == DiagKind::vector ? dvec[i] : dScalar;
+            const float ai = av[i], ki = k[i], qi = q[i], bn = hasNext ? rn.b[i] : 0.f;
+            for (int n = 0; n < NV; ++n) {
+              const vf16 x = d * loadV(&st[i][16 * n]) + ai * vw[n] + ki * vx[n];
+              storeV(&st[i][16 * n], x);
+              va[n] += qi * x;
+              vn[n] += bn * x;
+            }
           }
-        }
-        for (int j = 0; j < VB; ++j) {
-          float sum = 0.f;
-          for (int u = 0; u < wLanes; ++u) sum += wacc[u][j];
-          w[j] = sum;
+          for (int u = 0; u < kLanes; ++u)
+            for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+          for (int n = 0; n < NV; ++n) storeV(&acc[0][16 * n], va[n]), storeV(w + 16 * n, vn[n]);
+        } else {
+          for (int u = 0; u < kLanes; ++u)
+            for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+          for (int u = 0; u < wLanes; ++u)
+            for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
+          for (int i = 0; i < K; ++i) {
+            const float d = Diag == DiagKind::vector ? dvec[i] : dScalar;
+            const float ai = av[i], ki = k[i], qi = q[i], bn = hasNext ? rn.b[i] : 0.f;
+            for (int j = 0; j < VB; ++j) {
+              float s = d * st[i][j] + ai * w[j] + ki * vv[j];
+              st[i][j] = s;
+              if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
+              wacc[i % wLanes][j] += bn * s;
+            }
+          }
+          for (int j = 0; j < VB; ++j) {
+            float sum = 0.f;
+            for (int u = 0; u < wLanes; ++u) sum += wacc[u][j];
+            w[j] = sum;
+          }
         }
       } else if constexpr (S == Structure::elementwise) {
         const float *A = p.rate + (h * K) * Vs + j0;
@@ -628,12 +649,27 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         const float inv = 1.f / gam;
         for (int u = 0; u < kLanes; ++u)
           for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
-        for (int i = 0; i < K; ++i) {
-          const float ki = k[i] * inv, qi = q[i];
-          for (int j = 0; j < VB; ++j) {
-            float s = st[i][j] + ki * vv[j];
-            st[i][j] = s;
-            acc[i % kLanes][j] += qi * s;
+        if constexpr (VB % 16 == 0) { // the accumulators as vector values (registers)
+          constexpr int NV = VB / 16;
+          vf16 va[NV], vx[NV];
+          for (int n = 0; n < NV; ++n) va[n] = vf16{}, vx[n] = loadV(vv + 16 * n);
+          for (int i = 0; i < K; ++i) {
+            const float ki = k[i] * inv, qi = q[i];
+            for (int n = 0; n < NV; ++n) {
+              const vf16 x = loadV(&st[i][16 * n]) + ki * vx[n];
+              storeV(&st[i][16 * n], x);
+              va[n] += qi * x;
+            }
+          }
+          for (int n = 0; n < NV; ++n) storeV(&acc[0][16 * n], va[n]);
+        } else {
+          for (int i = 0; i < K; ++i) {
+            const float ki = k[i] * inv, qi = q[i];
+            for (int j = 0; j < VB; ++j) {
+              float s = st[i][j] + ki * vv[j];
+              st[i][j] = s;
+              acc[i % kLanes][j] += qi * s;
+            }
           }
         }
       } else {
