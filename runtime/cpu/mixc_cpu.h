@@ -516,14 +516,23 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       if constexpr (Bonus) {
         // o_t reads S_{t-1} plus the current write weighted by u.
         for (int i = 0; i < K; ++i) qu += q[i] * p.bonus[h * K + i] * k[i];
-        for (int u = 0; u < kLanes; ++u)
-          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
-        for (int i = 0; i < K; ++i)
-          for (int j = 0; j < VB; ++j) acc[i % kLanes][j] += q[i] * st[i][j];
-        for (int j = 0; j < VB; ++j) {
-          float sum = qu * vv[j];
-          for (int u = 0; u < kLanes; ++u) sum += acc[u][j];
-          oo[j] = sum;
+        if constexpr (VB % 16 == 0) { // the read-out as vector values (registers)
+          constexpr int NV = VB / 16;
+          vf16 va[NV];
+          for (int n = 0; n < NV; ++n) va[n] = qu * loadV(vv + 16 * n);
+          for (int i = 0; i < K; ++i)
+            for (int n = 0; n < NV; ++n) va[n] += q[i] * loadV(&st[i][16 * n]);
+          for (int n = 0; n < NV; ++n) storeV(oo + 16 * n, va[n]);
+        } else {
+          for (int u = 0; u < kLanes; ++u)
+            for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+          for (int i = 0; i < K; ++i)
+            for (int j = 0; j < VB; ++j) acc[i % kLanes][j] += q[i] * st[i][j];
+          for (int j = 0; j < VB; ++j) {
+            float sum = qu * vv[j];
+            for (int u = 0; u < kLanes; ++u) sum += acc[u][j];
+            oo[j] = sum;
+          }
         }
       }
       alignas(64) float dvec[K];
@@ -677,16 +686,36 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
           decayScalar *= gam;
           gam = 1.f;
         }
-        for (int u = 0; u < kLanes; ++u)
-          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
-        for (int i = 0; i < K; ++i) {
-          float d = decayScalar;
-          if constexpr (S == Structure::vector) d = dvec[i];
-          const float ki = writeScale * k[i], qi = q[i];
-          for (int j = 0; j < VB; ++j) {
-            float s = (S == Structure::identity ? st[i][j] : d * st[i][j]) + ki * vv[j];
-            st[i][j] = s;
-            if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
+        if constexpr (!Bonus)
+          for (int u = 0; u < kLanes; ++u)
+            for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+        if constexpr (VB % 16 == 0) { // v and the accumulators as vector values (registers)
+          constexpr int NV = VB / 16;
+          vf16 va[NV], vx[NV];
+          for (int n = 0; n < NV; ++n) va[n] = vf16{}, vx[n] = loadV(vv + 16 * n);
+          for (int i = 0; i < K; ++i) {
+            float d = decayScalar;
+            if constexpr (S == Structure::vector) d = dvec[i];
+            const float ki = writeScale * k[i], qi = q[i];
+            for (int n = 0; n < NV; ++n) {
+              const vf16 old = loadV(&st[i][16 * n]);
+              const vf16 x = (S == Structure::identity ? old : d * old) + ki * vx[n];
+              storeV(&st[i][16 * n], x);
+              if constexpr (!Bonus) va[n] += qi * x;
+            }
+          }
+          if constexpr (!Bonus)
+            for (int n = 0; n < NV; ++n) storeV(&acc[0][16 * n], va[n]);
+        } else {
+          for (int i = 0; i < K; ++i) {
+            float d = decayScalar;
+            if constexpr (S == Structure::vector) d = dvec[i];
+            const float ki = writeScale * k[i], qi = q[i];
+            for (int j = 0; j < VB; ++j) {
+              float s = (S == Structure::identity ? st[i][j] : d * st[i][j]) + ki * vv[j];
+              st[i][j] = s;
+              if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
+            }
           }
         }
       }
