@@ -853,15 +853,15 @@ struct Scratch {
 // bf16; the second (deltaStates) walks the chunks in order with the state in
 // registers while the next chunk's operands arrive by cp.async. The serial
 // part is then five tensor-core products per chunk and no solve.
-template <int K, int Stages> struct DeltaPrepareLayout {
+template <int K> struct DeltaPrepareLayout {
   static constexpr int C = 64, LK = K + 8, LC = C + 8, LF = C + 4;
   static constexpr int rowsK = C * LK * 2, rowsC = C * LC * 2, la = C * LF * 4;
-  // Two stages of an item's rows, each reused as the item proceeds:
+  // The item's rows, each space reused as the item proceeds:
   static constexpr int q = 0, bb = q + rowsK;                            // Q (then Q'), B (then Gamma' B)
   static constexpr int a = bb + rowsK;                                   // A, then L_A (fp32), then W
   static constexpr int k = a + (rowsK > la ? rowsK : la);                // K, then M . Q A^T and T
   static constexpr int stage = k + (rowsK > 2 * rowsC ? rowsK : 2 * rowsC);
-  static constexpr int lk = Stages * stage;                              // L_K, then R
+  static constexpr int lk = stage;                                       // L_K, then R
   static constexpr int mqk = lk + rowsC;                                 // M . Q K^T, then P
   static constexpr int bc = mqk + rowsC;                                 // b, then exp(b_{i-1})
   static constexpr int sc = bc + 2 * C * 4;                              // scales of a and k
@@ -935,14 +935,12 @@ __device__ __forceinline__ void storeRows(const View &dst, int64_t b, int64_t h,
     *(uint4 *)(out + r * dst.s1) = *(const uint4 *)(src + r * ld + s * 8);
 }
 
-// Persistent CTAs of 8 warps walk the (chunk, head, batch) items, each
-// loading the next item's rows by cp.async while it computes this one; warp
+// A CTA of 8 warps per (chunk, head, batch) item, two CTAs per SM; warp
 // (rw, hf) takes rows 16 rw.. of each product, in the column half hf.
-template <int K, int Stages, bool Decay, bool LogDecay, bool Scaled>
-__global__ void __launch_bounds__(256, 3 - Stages) deltaPrepare(const ScanParams p, const DeltaChunks d) {
+template <int K, bool Decay, bool LogDecay, bool Scaled>
+__global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const DeltaChunks d) {
   using tile::bf16;
-  using L = DeltaPrepareLayout<K, Stages>;
-  static_assert(Stages == 1 || !Scaled, "the scales have one buffer");
+  using L = DeltaPrepareLayout<K>;
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF;
   static_assert(K % 64 == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
@@ -952,9 +950,10 @@ __global__ void __launch_bounds__(256, 3 - Stages) deltaPrepare(const ScanParams
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int rw = warp % 4, hf = warp / 4, r0 = rw * 16;
   auto bprev = [&](int i) { return i == 0 ? 0.f : Bc[i - 1]; };
-  auto load = [&](int64_t item, int s) {
-    const int64_t c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
-    unsigned char *st = smem + s * L::stage;
+  if ((int64_t)blockIdx.x >= items) return;
+  const int64_t item = blockIdx.x, c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
+  unsigned char *st = smem;
+  { // the item's rows, by cp.async
     chunk::copyRows<K, 256>((bf16 *)(st + L::q), LK, p.q, b, h, c, T, 0, K);
     if constexpr (!Scaled) { // scaled: a and k are multiples of b's rows
       chunk::copyRows<K, 256>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
@@ -964,16 +963,12 @@ __global__ void __launch_bounds__(256, 3 - Stages) deltaPrepare(const ScanParams
     }
     chunk::copyRows<K, 256>((bf16 *)(st + L::bb), LK, p.b, b, h, c, T, 0, K);
     tile::commit();
-  };
-  if ((int64_t)blockIdx.x < items) load(blockIdx.x, 0);
-  int s = 0;
-  for (int64_t item = blockIdx.x; item < items; item += gridDim.x, s ^= 1) {
-    const int64_t c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
-    unsigned char *st = smem + s * L::stage;
+  }
+  {
     bf16 *Qs = (bf16 *)(st + L::q), *Bs = (bf16 *)(st + L::bb), *As = (bf16 *)(st + L::a), *Ks = (bf16 *)(st + L::k),
          *Ws = As, *MQA = Ks, *Ts = Ks + C * LC;
     float *LA = (float *)As;
-    if (warp == 0) { // the previous item's last reads of Bc and Ep were before its final barrier
+    if (warp == 0) {
       float g0 = 0.f, g1 = 0.f;
       if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, c, g0, g1);
       chunk::cumulativeGates(g0, g1, Bc);
@@ -981,8 +976,7 @@ __global__ void __launch_bounds__(256, 3 - Stages) deltaPrepare(const ScanParams
       Ep[2 * lane] = __expf(bprev(2 * lane)), Ep[2 * lane + 1] = __expf(Bc[2 * lane]);
     }
     tile::waitGroups<0>();
-    __syncthreads(); // this item's rows have landed; the previous item is written out
-    if (Stages == 2 && item + gridDim.x < items) load(item + gridDim.x, s ^ 1);
+    __syncthreads(); // the item's rows have landed
     // 1. Gram matrices: the first half of the warps B A^T and B K^T, the second Q A^T and Q K^T.
     //    Scaled: one product (with B), its columns scaled by a's and k's scales.
     float X[8][4] = {}, Y[8][4] = {};
@@ -1366,16 +1360,14 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
     d.r = rowsOf(base + 2 * rows * K, C), d.pv = rowsOf(base + 2 * rows * K + rows * C, C);
     d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 8 == 0 && p.o.s1 % 8 == 0 && p.o.s2 % 8 == 0 &&
               (uintptr_t)p.o.p % 16 == 0;
-    // One stage, two CTAs per SM (0.87 ms at 4,4096,64,128 on an H100) beat
-    // persistent CTAs that prefetch the next item's rows (Stages = 2, one CTA
-    // per SM: 1.17 ms): the phases of one item leave warps idle at barriers.
-    constexpr int Stages = 1;
-    constexpr int bytes = DeltaPrepareLayout<K, Stages>::bytes;
-    auto prepare = deltaPrepare<K, Stages, Decay, LogDecay, Scaled>;
+    // A CTA per item, two per SM (0.87 ms at 4,4096,64,128 on an H100), beat
+    // persistent CTAs that prefetched the next item's rows (one per SM: 1.17
+    // ms): the phases of one item leave warps idle at barriers.
+    constexpr int bytes = DeltaPrepareLayout<K>::bytes;
+    auto prepare = deltaPrepare<K, Decay, LogDecay, Scaled>;
     if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
       return e;
-    const int64_t items = chunks * p.H * p.B, ctas = Stages == 2 ? chunk::smCount() : items;
-    prepare<<<(unsigned)(items < ctas ? items : ctas), 256, bytes, stream>>>(p, d);
+    prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
   }
   auto states = [&](auto kernel, int warps, int bytes) {
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
