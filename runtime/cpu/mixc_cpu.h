@@ -77,18 +77,46 @@ template <typename F> void parallelRange(int64_t n, int64_t grain, F f) {
   parallelFor(pieces, threads, [&](int64_t p) { f(p * n / pieces, (p + 1) * n / pieces); });
 }
 
-// ---- math that vectorizes ------------------------------------------------------
-// Cephes-style exp and log in plain arithmetic, so that the host compiler
-// vectorizes the loops that call them (libm's are scalar calls). Relative
-// error about 2e-7 over the range used here.
-// 16 floats as one vector value (zmm with AVX-512, two ymm otherwise).
+// 16 floats as one vector value (zmm with AVX-512, two ymm otherwise). The
+// helpers have internal linkage: mixc itself includes this header without
+// AVX-512, where passing the type by value has another ABI (-Wpsabi), and no
+// call crosses from one build to the other.
 typedef float vf16 __attribute__((vector_size(64)));
-inline vf16 loadV(const float *p) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+static inline vf16 loadV(const float *p) {
   vf16 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void storeV(float *p, vf16 v) { std::memcpy(p, &v, sizeof v); }
+static inline void storeV(float *p, vf16 v) { std::memcpy(p, &v, sizeof v); }
+#pragma GCC diagnostic pop
+
+// One key row of a recurrent sweep: st <- d st + ki v (no multiply when
+// !Decay), and with Read the read-out gains qi st. With VB a multiple of 16
+// the value row and the read-out are vector values (registers: as arrays GCC
+// kept them in memory, a store-to-load round trip per key row); otherwise
+// arrays, the read-out spread over `lanes` partial sums by the caller.
+template <int VB, bool Decay, bool Read>
+inline void sweepRow(float *st, float d, float ki, float qi, const vf16 *vx, vf16 *va) {
+  for (int n = 0; n < VB / 16; ++n) {
+    const vf16 old = loadV(st + 16 * n), x = (Decay ? d * old : old) + ki * vx[n];
+    storeV(st + 16 * n, x);
+    if constexpr (Read) va[n] += qi * x;
+  }
+}
+template <int VB, bool Decay, bool Read>
+inline void sweepRow(float *st, float d, float ki, float qi, const float *vv, float *acc) {
+  for (int j = 0; j < VB; ++j) {
+    const float x = (Decay ? d * st[j] : st[j]) + ki * vv[j];
+    st[j] = x;
+    if constexpr (Read) acc[j] += qi * x;
+  }
+}
+// ---- math that vectorizes ------------------------------------------------------
+// Cephes-style exp and log in plain arithmetic, so that the host compiler
+// vectorizes the loops that call them (libm's are scalar calls). Relative
+// error about 2e-7 over the range used here.
 inline float fastExp(float x) {
   x = std::min(std::max(x, -87.3f), 88.7f);
   float n = std::floor(x * 1.44269504088896341f + 0.5f);
@@ -494,6 +522,13 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       const float *q = r.q, *k = r.k, *vin = r.v + j0;
       for (int j = 0; j < VB; ++j) vv[j] = j < width ? vin[j] : 0.f;
       for (int j = 0; j < VB; ++j) oo[j] = 0.f;
+      // The vector form of v and of the read-out (VB a multiple of 16).
+      constexpr bool Vec = VB % 16 == 0;
+      constexpr int NV = Vec ? VB / 16 : 1;
+      vf16 vx[NV], va[NV];
+      if constexpr (Vec)
+        for (int n = 0; n < NV; ++n) vx[n] = loadV(vv + 16 * n), va[n] = vf16{};
+      bool readOutDone = false; // the read-out went straight to oo
       float writeScale = 1.f, decayScalar = 1.f;
       if constexpr (S == Structure::scalar || S == Structure::const_scalar) {
         float g = r.decay[0];
@@ -516,10 +551,8 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       if constexpr (Bonus) {
         // o_t reads S_{t-1} plus the current write weighted by u.
         for (int i = 0; i < K; ++i) qu += q[i] * p.bonus[h * K + i] * k[i];
-        if constexpr (VB % 16 == 0) { // the read-out as vector values (registers)
-          constexpr int NV = VB / 16;
-          vf16 va[NV];
-          for (int n = 0; n < NV; ++n) va[n] = qu * loadV(vv + 16 * n);
+        if constexpr (Vec) {
+          for (int n = 0; n < NV; ++n) va[n] = qu * vx[n];
           for (int i = 0; i < K; ++i)
             for (int n = 0; n < NV; ++n) va[n] += q[i] * loadV(&st[i][16 * n]);
           for (int n = 0; n < NV; ++n) storeV(oo + 16 * n, va[n]);
@@ -545,11 +578,9 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         // vector would wait on its own latency), then the update.
         // w = b^T S of this token was gathered by the previous sweep.
         if constexpr (VB % 16 == 0 && !Bonus) {
-          // w, v and both accumulators as vector values (registers).
-          constexpr int NV = VB / 16;
-          vf16 vw[NV], vx[NV], va[NV], vn[NV];
-          for (int n = 0; n < NV; ++n)
-            vw[n] = loadV(w + 16 * n), vx[n] = loadV(vv + 16 * n), va[n] = vf16{}, vn[n] = vf16{};
+          // w and the next w as vector values too.
+          vf16 vw[NV], vn[NV];
+          for (int n = 0; n < NV; ++n) vw[n] = loadV(w + 16 * n), vn[n] = vf16{};
           for (int i = 0; i < K; ++i) {
             const float d = Diag == DiagKind::vector ? dvec[i] : dScalar;
             const float ai = av[i], ki = k[i], qi = q[i], bn = hasNext ? rn.b[i] : 0.f;
@@ -560,9 +591,8 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
               vn[n] += bn * x;
             }
           }
-          for (int u = 0; u < kLanes; ++u)
-            for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
-          for (int n = 0; n < NV; ++n) storeV(&acc[0][16 * n], va[n]), storeV(w + 16 * n, vn[n]);
+          for (int n = 0; n < NV; ++n) storeV(oo + 16 * n, va[n]), storeV(w + 16 * n, vn[n]);
+          readOutDone = true;
         } else {
           for (int u = 0; u < kLanes; ++u)
             for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
@@ -598,128 +628,56 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
             if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
           }
         }
-      } else if constexpr (DeferredVec && VB % 16 == 0) {
-        // The read-out accumulators as vector values (registers): as arrays
-        // they went through the stack on every key row.
-        constexpr int NV = VB / 16;
-        vf16 va[NV], vx[NV];
-        for (int n = 0; n < NV; ++n) va[n] = vf16{}, vx[n] = loadV(vv + 16 * n);
+      } else if constexpr (DeferredVec) {
+        if constexpr (!Vec)
+          for (int u = 0; u < kLanes; ++u)
+            for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
         alignas(64) float g2s[K], kw[K], qw[K]; // the row factors, in vector loops
         for (int i = 0; i < K; ++i) g2s[i] = gv[i] * dvec[i];
         for (int i = 0; i < K; ++i) kw[i] = k[i] / g2s[i], qw[i] = q[i] * g2s[i];
         for (int i = 0; i < K; ++i) {
           const float g2 = g2s[i];
-          if (g2 >= 1e-18f && g2 <= 1e18f) {
-            gv[i] = g2;
-            const float ki = kw[i], qi = qw[i];
-            for (int n = 0; n < NV; ++n) {
-              const vf16 x = loadV(&st[i][16 * n]) + ki * vx[n];
-              storeV(&st[i][16 * n], x);
-              va[n] += qi * x;
-            }
-          } else { // fold: S_i = g2 st_i + k_i v
-            gv[i] = 1.f;
-            const float ki = k[i], qi = q[i];
-            for (int n = 0; n < NV; ++n) {
-              const vf16 x = g2 * loadV(&st[i][16 * n]) + ki * vx[n];
-              storeV(&st[i][16 * n], x);
-              va[n] += qi * x;
-            }
-          }
-        }
-        for (int u = 0; u < kLanes; ++u)
-          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
-        for (int n = 0; n < NV; ++n) storeV(&acc[0][16 * n], va[n]);
-      } else if constexpr (DeferredVec) {
-        for (int u = 0; u < kLanes; ++u)
-          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
-        for (int i = 0; i < K; ++i) {
-          const float g2 = gv[i] * dvec[i];
-          if (g2 >= 1e-18f && g2 <= 1e18f) {
-            gv[i] = g2;
-            const float ki = k[i] / g2, qi = q[i] * g2;
-            for (int j = 0; j < VB; ++j) {
-              float s = st[i][j] + ki * vv[j];
-              st[i][j] = s;
-              acc[i % kLanes][j] += qi * s;
-            }
-          } else { // fold: S_i = g2 st_i + k_i v
-            gv[i] = 1.f;
-            const float ki = k[i], qi = q[i];
-            for (int j = 0; j < VB; ++j) {
-              float s = g2 * st[i][j] + ki * vv[j];
-              st[i][j] = s;
-              acc[i % kLanes][j] += qi * s;
-            }
+          const bool keep = g2 >= 1e-18f && g2 <= 1e18f; // else fold: S_i = g2 st_i + k_i v
+          gv[i] = keep ? g2 : 1.f;
+          if constexpr (Vec) {
+            if (keep) sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vx, va);
+            else sweepRow<VB, true, true>(st[i], g2, k[i], q[i], vx, va);
+          } else {
+            if (keep) sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vv, acc[i % kLanes]);
+            else sweepRow<VB, true, true>(st[i], g2, k[i], q[i], vv, acc[i % kLanes]);
           }
         }
       } else if (Deferred && gam * decayScalar >= 1e-18f) {
         gam *= decayScalar;
         const float inv = 1.f / gam;
-        for (int u = 0; u < kLanes; ++u)
-          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
-        if constexpr (VB % 16 == 0) { // the accumulators as vector values (registers)
-          constexpr int NV = VB / 16;
-          vf16 va[NV], vx[NV];
-          for (int n = 0; n < NV; ++n) va[n] = vf16{}, vx[n] = loadV(vv + 16 * n);
-          for (int i = 0; i < K; ++i) {
-            const float ki = k[i] * inv, qi = q[i];
-            for (int n = 0; n < NV; ++n) {
-              const vf16 x = loadV(&st[i][16 * n]) + ki * vx[n];
-              storeV(&st[i][16 * n], x);
-              va[n] += qi * x;
-            }
-          }
-          for (int n = 0; n < NV; ++n) storeV(&acc[0][16 * n], va[n]);
-        } else {
-          for (int i = 0; i < K; ++i) {
-            const float ki = k[i] * inv, qi = q[i];
-            for (int j = 0; j < VB; ++j) {
-              float s = st[i][j] + ki * vv[j];
-              st[i][j] = s;
-              acc[i % kLanes][j] += qi * s;
-            }
-          }
+        if constexpr (!Vec)
+          for (int u = 0; u < kLanes; ++u)
+            for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+        for (int i = 0; i < K; ++i) {
+          if constexpr (Vec) sweepRow<VB, false, true>(st[i], 1.f, k[i] * inv, q[i], vx, va);
+          else sweepRow<VB, false, true>(st[i], 1.f, k[i] * inv, q[i], vv, acc[i % kLanes]);
         }
       } else {
         if constexpr (Deferred) { // fold the deferred scale into this token's decay
           decayScalar *= gam;
           gam = 1.f;
         }
-        if constexpr (!Bonus)
+        if constexpr (!Bonus && !Vec)
           for (int u = 0; u < kLanes; ++u)
             for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
-        if constexpr (VB % 16 == 0) { // v and the accumulators as vector values (registers)
-          constexpr int NV = VB / 16;
-          vf16 va[NV], vx[NV];
-          for (int n = 0; n < NV; ++n) va[n] = vf16{}, vx[n] = loadV(vv + 16 * n);
-          for (int i = 0; i < K; ++i) {
-            float d = decayScalar;
-            if constexpr (S == Structure::vector) d = dvec[i];
-            const float ki = writeScale * k[i], qi = q[i];
-            for (int n = 0; n < NV; ++n) {
-              const vf16 old = loadV(&st[i][16 * n]);
-              const vf16 x = (S == Structure::identity ? old : d * old) + ki * vx[n];
-              storeV(&st[i][16 * n], x);
-              if constexpr (!Bonus) va[n] += qi * x;
-            }
-          }
-          if constexpr (!Bonus)
-            for (int n = 0; n < NV; ++n) storeV(&acc[0][16 * n], va[n]);
-        } else {
-          for (int i = 0; i < K; ++i) {
-            float d = decayScalar;
-            if constexpr (S == Structure::vector) d = dvec[i];
-            const float ki = writeScale * k[i], qi = q[i];
-            for (int j = 0; j < VB; ++j) {
-              float s = (S == Structure::identity ? st[i][j] : d * st[i][j]) + ki * vv[j];
-              st[i][j] = s;
-              if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
-            }
-          }
+        constexpr bool Decay = S != Structure::identity;
+        for (int i = 0; i < K; ++i) {
+          const float d = S == Structure::vector ? dvec[i] : decayScalar, ki = writeScale * k[i];
+          if constexpr (Vec) sweepRow<VB, Decay, !Bonus>(st[i], d, ki, q[i], vx, va);
+          else sweepRow<VB, Decay, !Bonus>(st[i], d, ki, q[i], vv, acc[i % kLanes]);
         }
       }
-      if constexpr (!Bonus)
+      // The branches that sweep with sweepRow leave a vector read-out in va.
+      if constexpr (Vec && !Bonus && S != Structure::dplr && S != Structure::elementwise) {
+        for (int n = 0; n < NV; ++n) storeV(oo + 16 * n, va[n]);
+        readOutDone = true;
+      }
+      if (!Bonus && !readOutDone)
         for (int j = 0; j < VB; ++j) {
           float sum = 0.f;
           for (int u = 0; u < kLanes; ++u) sum += acc[u][j];
