@@ -417,9 +417,11 @@ enum class ChunkDecay { none, scalar, vector };
 // Pieces shared by the chunked kernels (chunks of 64 tokens, 256 threads).
 namespace chunk {
 constexpr int C = 64;
-// A warp's block of the state in mma accumulator layout: rows sr + 16 mt +
-// {g, g + 8}, columns col0 + 8 nt + 2 t4 + {0, 1}.
-template <int MT, int NT>
+// A warp's block of the state in mma accumulator layout, tile rows 16 mt +
+// {g, g + 8}, tile columns 8 nt + 2 t4 + {0, 1}: state rows sr + tile row and
+// columns col0 + tile column (the chunked SSD/GLA kernels), or Transposed
+// (deltaStates: tile rows are value columns from col0, tile columns key rows).
+template <bool Transposed, int MT, int NT>
 __device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const ScanParams &p, int64_t b, int64_t h, int sr,
                                           int64_t col0) {
   const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
@@ -429,12 +431,12 @@ __device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const ScanParam
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
-        const int64_t col = col0 + nt * 8 + 2 * t4 + (e & 1);
+        const int row = Transposed ? nt * 8 + 2 * t4 + (e & 1) : sr + mt * 16 + g + (e >= 2 ? 8 : 0);
+        const int64_t col = Transposed ? col0 + mt * 16 + g + (e >= 2 ? 8 : 0) : col0 + nt * 8 + 2 * t4 + (e & 1);
         S[mt][nt][e] = p.init.p && col < p.Vs ? p.init.at(b, h, row, col) : 0.f;
       }
 }
-template <int MT, int NT>
+template <bool Transposed, int MT, int NT>
 __device__ __forceinline__ void storeState(const float (&S)[MT][NT][4], const ScanParams &p, int64_t b, int64_t h,
                                            int sr, int64_t col0) {
   if (!p.state.p) return;
@@ -445,8 +447,8 @@ __device__ __forceinline__ void storeState(const float (&S)[MT][NT][4], const Sc
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int row = sr + mt * 16 + g + (e >= 2 ? 8 : 0);
-        const int64_t col = col0 + nt * 8 + 2 * t4 + (e & 1);
+        const int row = Transposed ? nt * 8 + 2 * t4 + (e & 1) : sr + mt * 16 + g + (e >= 2 ? 8 : 0);
+        const int64_t col = Transposed ? col0 + mt * 16 + g + (e >= 2 ? 8 : 0) : col0 + nt * 8 + 2 * t4 + (e & 1);
         if (col < p.Vs) p.state.set(b, h, row, col, S[mt][nt][e]);
       }
 }
@@ -584,7 +586,7 @@ __global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChun
   };
   const int sr = rw * (K / 4);
   float S[MT][NT][4];
-  chunk::loadState(S, p, b, h, sr, j0 + c0);
+  chunk::loadState<false>(S, p, b, h, sr, j0 + c0);
   chunk::copyState(Ss, LV, S, sr, c0);
   const int64_t chunks = (T + C - 1) / C;
   float gc0 = 0.f, gc1 = 0.f, gn0 = 0.f, gn1 = 0.f;
@@ -783,7 +785,7 @@ __global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChun
     }
     chunk::copyState(Ss, LV, S, sr, c0);
   }
-  chunk::storeState(S, p, b, h, sr, j0 + c0);
+  chunk::storeState<false>(S, p, b, h, sr, j0 + c0);
 }
 
 // Whether the chunked kernel can stream these operands: bf16 q, k, v (and
@@ -1152,15 +1154,9 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
     tile::commit();
   };
   // S^T: rows v0 + g (+ 8) of the block, columns 8 nt + 2 t4 (+ 1).
-  float ST[2 * KT][4];
-#pragma unroll
-  for (int nt = 0; nt < 2 * KT; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int64_t col = j0 + v0 + g + (e >= 2 ? 8 : 0);
-      const int row = nt * 8 + 2 * t4 + (e & 1);
-      ST[nt][e] = p.init.p && col < V ? p.init.at(b, h, row, col) : 0.f;
-    }
+  float STs[1][2 * KT][4];
+  float(&ST)[2 * KT][4] = STs[0];
+  chunk::loadState<true>(STs, p, b, h, 0, j0 + v0);
   if (chunks > 0) load(0);
   if (warp == 0) {
     float g0 = 0.f, g1 = 0.f;
@@ -1256,72 +1252,63 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
     }
     float UT[C / 8][4] = {};
     product(UT, Ws, Rs);
-    if constexpr (Scaled) {
-      // a = diag(sa) b and k = diag(sk) b: S^T += (U^T . e sa + V^T . e sk) B, one product.
-      const float *Sa = Sc + s * 2 * C, *Sk = Sa + C, bL = Decay ? Bs[C - 1] : 0.f;
-      if constexpr (Decay) {
-        const float eL = __expf(bL);
+    // S^T = gamma_C S^T + (U^T . e) A + (V^T . e) K, e_j = exp(b_C - b_j).
+    const float bL = Decay ? Bs[C - 1] : 0.f;
+    if constexpr (Decay) {
+      const float eL = __expf(bL);
 #pragma unroll
-        for (int nt = 0; nt < 2 * KT; ++nt)
+      for (int nt = 0; nt < 2 * KT; ++nt)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) ST[nt][e] *= eL;
+        for (int e = 0; e < 4; ++e) ST[nt][e] *= eL;
+    }
+    auto decayTo = [&](int j) { return Decay ? __expf(bL - Bs[j]) : 1.f; };
+    // S^T += L X for a 16-column left operand L (fragment) and the rows
+    // 16 kt.. of X: 2 KT independent accumulators between dependent mmas.
+    auto addToState = [&](const uint32_t *L, const bf16 *X, int kt) {
+      uint32_t bb[KT][4];
+#pragma unroll
+      for (int np = 0; np < KT; ++np) tile::loadBK(bb[np], X + kt * 16 * LK + np * 16, LK);
+#pragma unroll
+      for (int np = 0; np < KT; ++np) {
+        tile::mma(ST[2 * np], L, bb[np][0], bb[np][1]);
+        tile::mma(ST[2 * np + 1], L, bb[np][2], bb[np][3]);
       }
+    };
+    if constexpr (Scaled) {
+      // a = diag(sa) b and k = diag(sk) b: one product, (U^T . e sa + V^T . e sk) B.
+      const float *Sa = Sc + s * 2 * C, *Sk = Sa + C;
 #pragma unroll
       for (int kt = 0; kt < C / 16; ++kt) {
         uint32_t CA[4];
 #pragma unroll
         for (int r = 0; r < 4; ++r) { // fragment register r: rows g (+8 if r odd), columns j, j + 1
           const int nt = 2 * kt + r / 2, e0 = (r & 1) * 2, j = nt * 8 + 2 * t4;
-          const float d0 = Decay ? __expf(bL - Bs[j]) : 1.f, d1 = Decay ? __expf(bL - Bs[j + 1]) : 1.f;
           const float2 vv = __bfloat1622float2(*(const __nv_bfloat162 *)&VA[kt][r]);
-          CA[r] = tile::pack(d0 * (UT[nt][e0] * Sa[j] + vv.x * Sk[j]), d1 * (UT[nt][e0 + 1] * Sa[j + 1] + vv.y * Sk[j + 1]));
+          CA[r] = tile::pack(decayTo(j) * (UT[nt][e0] * Sa[j] + vv.x * Sk[j]),
+                             decayTo(j + 1) * (UT[nt][e0 + 1] * Sa[j + 1] + vv.y * Sk[j + 1]));
         }
-        uint32_t bb[KT][4];
-#pragma unroll
-        for (int np = 0; np < KT; ++np) tile::loadBK(bb[np], As + kt * 16 * LK + np * 16, LK);
-#pragma unroll
-        for (int np = 0; np < KT; ++np) {
-          tile::mma(ST[2 * np], CA, bb[np][0], bb[np][1]);
-          tile::mma(ST[2 * np + 1], CA, bb[np][2], bb[np][3]);
-        }
+        addToState(CA, As, kt);
       }
     } else {
-    if constexpr (Decay) { // the decays to the chunk's end: e_j on the columns of U^T and V^T
-      const float bL = Bs[C - 1], eL = __expf(bL);
+      if constexpr (Decay) { // e_j on the columns of U^T and V^T
 #pragma unroll
-      for (int nt = 0; nt < 2 * KT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) ST[nt][e] *= eL;
-#pragma unroll
-      for (int nt = 0; nt < C / 8; ++nt) {
-        const int j = nt * 8 + 2 * t4;
-        const float f0 = __expf(bL - Bs[j]), f1 = __expf(bL - Bs[j + 1]);
-        UT[nt][0] *= f0, UT[nt][1] *= f1, UT[nt][2] *= f0, UT[nt][3] *= f1;
-        const int kt = nt / 2, hi = (nt % 2) * 2;
-        VA[kt][hi] = tile::scalePair(VA[kt][hi], f0, f1);
-        VA[kt][hi + 1] = tile::scalePair(VA[kt][hi + 1], f0, f1);
-      }
-    }
-    // S^T += (U^T . e) A + (V^T . e) K.
-#pragma unroll
-    for (int kt = 0; kt < C / 16; ++kt) {
-      const uint32_t UA[4] = {tile::pack(UT[2 * kt][0], UT[2 * kt][1]), tile::pack(UT[2 * kt][2], UT[2 * kt][3]),
-                              tile::pack(UT[2 * kt + 1][0], UT[2 * kt + 1][1]),
-                              tile::pack(UT[2 * kt + 1][2], UT[2 * kt + 1][3])};
-#pragma unroll
-      for (int half = 0; half < 2; ++half) { // A then K: 2 KT independent accumulators between dependent mmas
-        const bf16 *X = half == 0 ? As : Ks;
-        const uint32_t *L = half == 0 ? UA : VA[kt];
-        uint32_t bb[KT][4];
-#pragma unroll
-        for (int np = 0; np < KT; ++np) tile::loadBK(bb[np], X + kt * 16 * LK + np * 16, LK);
-#pragma unroll
-        for (int np = 0; np < KT; ++np) {
-          tile::mma(ST[2 * np], L, bb[np][0], bb[np][1]);
-          tile::mma(ST[2 * np + 1], L, bb[np][2], bb[np][3]);
+        for (int nt = 0; nt < C / 8; ++nt) {
+          const int j = nt * 8 + 2 * t4;
+          const float f0 = decayTo(j), f1 = decayTo(j + 1);
+          UT[nt][0] *= f0, UT[nt][1] *= f1, UT[nt][2] *= f0, UT[nt][3] *= f1;
+          const int kt = nt / 2, hi = (nt % 2) * 2;
+          VA[kt][hi] = tile::scalePair(VA[kt][hi], f0, f1);
+          VA[kt][hi + 1] = tile::scalePair(VA[kt][hi + 1], f0, f1);
         }
       }
-    }
+#pragma unroll
+      for (int kt = 0; kt < C / 16; ++kt) {
+        const uint32_t UA[4] = {tile::pack(UT[2 * kt][0], UT[2 * kt][1]), tile::pack(UT[2 * kt][2], UT[2 * kt][3]),
+                                tile::pack(UT[2 * kt + 1][0], UT[2 * kt + 1][1]),
+                                tile::pack(UT[2 * kt + 1][2], UT[2 * kt + 1][3])};
+        addToState(UA, As, kt);
+        addToState(VA[kt], Ks, kt);
+      }
     }
     if (Decay && warp == 0 && c + 1 < chunks) chunk::cumulativeGates(g0, g1, Bc + (s ^ 1) * C);
     if (Scaled && warp == WARPS - 1 && c + 1 < chunks) {
@@ -1329,16 +1316,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
       Sa[lane] = sa0, Sa[lane + 32] = sa1, Sk[lane] = sk0, Sk[lane + 32] = sk1;
     }
   }
-  if (p.state.p) {
-#pragma unroll
-    for (int nt = 0; nt < 2 * KT; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int64_t col = j0 + v0 + g + (e >= 2 ? 8 : 0);
-        const int row = nt * 8 + 2 * t4 + (e & 1);
-        if (col < V) p.state.set(b, h, row, col, ST[nt][e]);
-      }
-  }
+  chunk::storeState<true>(STs, p, b, h, 0, j0 + v0);
 }
 
 // The two kernels, with the state pass in value blocks of 128, 64 or 32
