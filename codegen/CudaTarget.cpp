@@ -217,9 +217,9 @@ std::pair<int, int> Printer::scaleKernel(llvm::ArrayRef<Value> kf, llvm::ArrayRe
   std::string name = beginRowKernel(Rows::threadPerToken, H);
   int ki = allocScratch(1, H, false, false), ai = allocScratch(1, H, false, false);
   auto product = [&](llvm::ArrayRef<Value> fs) {
-    std::string e = "1.f";
-    for (Value f : fs) e += " * " + elementExpr(f, "0");
-    return e;
+    std::string e;
+    for (Value f : fs) e += (e.empty() ? "" : " * ") + elementExpr(f, "0");
+    return e.empty() ? std::string("1.f") : e;
   };
   os << "  A.tmp[" << ki << "].set(b, t, h, 0, " << product(kf) << ");\n";
   os << "  A.tmp[" << ai << "].set(b, t, h, 0, " << product(af) << ");\n";
