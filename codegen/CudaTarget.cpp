@@ -114,8 +114,6 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
   }
 }
 
-// `streamed` values are stored in `sdt` (bf16 when the token inputs are):
-// the chunked kernels stream them into tensor-core tiles.
 bool Printer::pointwise(Value v) {
   Operation *d = v.getDefiningOp();
   if (!d || isa<ConstantOp, HeadIndexOp>(d)) return true;
