@@ -105,6 +105,19 @@ inline void sweepRow(float *st, float d, float ki, float qi, const vf16 *vx, vf1
     if constexpr (Read) va[n] += qi * x;
   }
 }
+// Two tokens in one pass over a key row (deferred vector decays, no fold):
+// x1 = st + k1 v1 is read out by q1, x2 = x1 + k2 v2 by q2 and stored; the
+// row is loaded and stored once for both tokens.
+template <int VB>
+inline void sweepRow2(float *st, float k1, float q1, float k2, float q2, const vf16 *v1, const vf16 *v2, vf16 *a1,
+                      vf16 *a2) {
+  for (int n = 0; n < VB / 16; ++n) {
+    const vf16 x1 = loadV(st + 16 * n) + k1 * v1[n], x2 = x1 + k2 * v2[n];
+    a1[n] += q1 * x1;
+    a2[n] += q2 * x2;
+    storeV(st + 16 * n, x2);
+  }
+}
 template <int VB, bool Decay, bool Read>
 inline void sweepRow(float *st, float d, float ki, float qi, const float *vv, float *acc) {
   for (int j = 0; j < VB; ++j) {
@@ -196,8 +209,9 @@ struct Buffer {
     data.resize(n);
   }
   int64_t size() const { return (int64_t)data.size(); }
-  float *ptr() { return data.data(); }
-  const float *ptr() const { return data.data(); }
+  float *ptr() { return ext ? ext : data.data(); }
+  const float *ptr() const { return ext ? ext : data.data(); }
+  float *ext = nullptr; // set by outputBuffer: the caller's tensor, written in place
 };
 
 // Element offset of a row-major index under the tensor's strides.
@@ -245,10 +259,28 @@ inline Buffer load(const mixc_tensor &t, std::vector<int64_t> shape) {
   return buf;
 }
 
+// A scan result that the kernel returns as it is: written straight into the
+// caller's tensor when that is contiguous f32 of the same shape (no copy and
+// no fresh pages to fault in), else into a buffer that store() copies out.
+inline Buffer outputBuffer(const mixc_tensor &t, std::vector<int64_t> shape) {
+  bool direct = t.data && t.dtype == MIXC_F32 && t.ndim == (int)shape.size();
+  int64_t stride = 1;
+  for (int d = (int)shape.size() - 1; direct && d >= 0; --d) {
+    direct = t.shape[d] == shape[d] && (shape[d] == 1 || t.strides[d] == stride);
+    stride *= shape[d];
+  }
+  if (!direct) return Buffer(std::move(shape), Uninit{});
+  Buffer b;
+  b.shape = std::move(shape);
+  b.ext = (float *)t.data;
+  return b;
+}
+
 inline void store(const Buffer &buf, mixc_tensor &t) {
+  if (buf.ext && buf.ext == t.data) return; // written in place
   const int64_t inner = t.ndim ? t.shape[t.ndim - 1] : 1, is = t.ndim ? t.strides[t.ndim - 1] : 1;
   forEachRow(t, [&](int64_t r, int64_t off) {
-    const float *src = &buf.data[r * inner];
+    const float *src = buf.ptr() + r * inner;
     if (t.dtype == MIXC_F32) {
       float *dst = (float *)t.data + off;
       if (is == 1) std::memcpy(dst, src, inner * sizeof(float));
@@ -365,7 +397,12 @@ inline void readRow(const mixc_tensor &t, int64_t b, int64_t tt, int64_t h, floa
   }
   if (t.dtype == MIXC_F32) {
     const float *src = (const float *)t.data + off;
-    for (int64_t i = 0; i < D; ++i) o[i] = src[i * is];
+    int64_t i = 0;
+    // Whole-vector copies: the sweeps load these rows as 64-byte vectors, and a
+    // load that spans two narrower stores cannot be forwarded from them.
+    if (is == 1)
+      for (; i + 16 <= D; i += 16) storeV(o + i, loadV(src + i));
+    for (; i < D; ++i) o[i] = src[i * is];
   } else {
     const uint16_t *src = (const uint16_t *)t.data + off;
     for (int64_t i = 0; i < D; ++i) o[i] = bf16ToFloat(src[i * is]);
@@ -498,6 +535,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     // diagonal-plus-low-rank transition can gather the next w = b^T S while it
     // writes S: one sweep over the state per token instead of two.
     TokenRow<K, VIN> rowBuf[2];
+    bool pairedPrev = false; // deferred vector decays: this token went with the last
     auto timeOf = [&](int64_t step) { return p.reverse ? T - 1 - step : step; };
     if (T > 0) rowOf(b, timeOf(0), h, rowBuf[0]);
     constexpr int wLanes = 2 * kLanes;
@@ -519,6 +557,10 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       TokenRow<K, VIN> &r = rowBuf[step & 1], &rn = rowBuf[(step + 1) & 1];
       const bool hasNext = step + 1 < T;
       if (hasNext) rowOf(b, timeOf(step + 1), h, rn);
+      if (pairedPrev) { // swept and written with the previous token
+        pairedPrev = false;
+        continue;
+      }
       const float *q = r.q, *k = r.k, *vin = r.v + j0;
       for (int j = 0; j < VB; ++j) vv[j] = j < width ? vin[j] : 0.f;
       for (int j = 0; j < VB; ++j) oo[j] = 0.f;
@@ -633,18 +675,61 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
           for (int u = 0; u < kLanes; ++u)
             for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
         alignas(64) float g2s[K], kw[K], qw[K]; // the row factors, in vector loops
-        for (int i = 0; i < K; ++i) g2s[i] = gv[i] * dvec[i];
-        for (int i = 0; i < K; ++i) kw[i] = k[i] / g2s[i], qw[i] = q[i] * g2s[i];
+        int fold = 0;
         for (int i = 0; i < K; ++i) {
-          const float g2 = g2s[i];
-          const bool keep = g2 >= 1e-18f && g2 <= 1e18f; // else fold: S_i = g2 st_i + k_i v
-          gv[i] = keep ? g2 : 1.f;
+          g2s[i] = gv[i] * dvec[i];
+          fold |= (g2s[i] < 1e-18f) | (g2s[i] > 1e18f);
+        }
+        for (int i = 0; i < K; ++i) kw[i] = k[i] / g2s[i], qw[i] = q[i] * g2s[i];
+        // Most tokens fold no row: then the sweep has no test per row, and
+        // when the next token folds none either both go in one pass over the
+        // state (half the state loads and stores per token).
+        bool pair = false;
+        alignas(64) float g3s[K], kw2[K], qw2[K];
+        if constexpr (Vec)
+          if (!fold && hasNext) {
+            int fold2 = 0;
+            for (int i = 0; i < K; ++i) {
+              g3s[i] = g2s[i] * (LogDecay ? fastExp(rn.decay[i]) : rn.decay[i]);
+              fold2 |= (g3s[i] < 1e-18f) | (g3s[i] > 1e18f);
+            }
+            for (int i = 0; i < K; ++i) kw2[i] = rn.k[i] / g3s[i], qw2[i] = rn.q[i] * g3s[i];
+            pair = !fold2;
+          }
+        if (pair) {
           if constexpr (Vec) {
-            if (keep) sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vx, va);
-            else sweepRow<VB, true, true>(st[i], g2, k[i], q[i], vx, va);
-          } else {
-            if (keep) sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vv, acc[i % kLanes]);
-            else sweepRow<VB, true, true>(st[i], g2, k[i], q[i], vv, acc[i % kLanes]);
+            vf16 vx2[NV], va2[NV];
+            for (int n = 0; n < NV; ++n) {
+              alignas(64) float v2[16];
+              for (int j = 0; j < 16; ++j) v2[j] = 16 * n + j < width ? rn.v[j0 + 16 * n + j] : 0.f;
+              vx2[n] = loadV(v2), va2[n] = vf16{};
+            }
+            for (int i = 0; i < K; ++i) gv[i] = g3s[i];
+            for (int i = 0; i < K; ++i) sweepRow2<VB>(st[i], kw[i], qw[i], kw2[i], qw2[i], vx, vx2, va, va2);
+            alignas(64) float o2[VB];
+            for (int n = 0; n < NV; ++n) storeV(o2 + 16 * n, va2[n]);
+            float *out2 = p.o + ((b * T + timeOf(step + 1)) * H + h) * oStride + j0;
+            for (int j = 0; j < width; ++j) out2[j] = p.scale * o2[j];
+            pairedPrev = true;
+          }
+        } else if (!fold) {
+          for (int i = 0; i < K; ++i) gv[i] = g2s[i];
+          for (int i = 0; i < K; ++i) {
+            if constexpr (Vec) sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vx, va);
+            else sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vv, acc[i % kLanes]);
+          }
+        } else {
+          for (int i = 0; i < K; ++i) {
+            const float g2 = g2s[i];
+            const bool keep = g2 >= 1e-18f && g2 <= 1e18f; // else fold: S_i = g2 st_i + k_i v
+            gv[i] = keep ? g2 : 1.f;
+            if constexpr (Vec) {
+              if (keep) sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vx, va);
+              else sweepRow<VB, true, true>(st[i], g2, k[i], q[i], vx, va);
+            } else {
+              if (keep) sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vv, acc[i % kLanes]);
+              else sweepRow<VB, true, true>(st[i], g2, k[i], q[i], vv, acc[i % kLanes]);
+            }
           }
         }
       } else if (Deferred && gam * decayScalar >= 1e-18f) {
