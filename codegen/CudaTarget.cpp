@@ -385,7 +385,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     const char *decayKind = vec ? "vector" : s == Structure::identity ? "none" : "scalar";
     hs << "    if (chunkedApplies(p, " << b(vec) << ")) {\n      if (cudaError_t e = launchChunked<" << K
        << ", ChunkDecay::" << decayKind << ", " << b(logDecay)
-       << ">(p, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
+       << ">(p, scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
   }
   hs << "    scanRecurrent<Structure::" << structureName(s) << ", " << K << ", " << cpw << ", " << warps << ", "
      << stage << ", DiagKind::" << diag << ", " << b(bool(op.getBonus())) << ", " << b(mlstm) << ", "

@@ -421,9 +421,10 @@ constexpr int C = 64;
 // {g, g + 8}, tile columns 8 nt + 2 t4 + {0, 1}: state rows sr + tile row and
 // columns col0 + tile column (the chunked SSD/GLA kernels), or Transposed
 // (deltaStates: tile rows are value columns from col0, tile columns key rows).
-template <bool Transposed, int MT, int NT>
-__device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const ScanParams &p, int64_t b, int64_t h, int sr,
-                                          int64_t col0) {
+// From `from` (a state-shaped view; null reads as zeros); Add: S = f S + from.
+template <bool Transposed, bool Add = false, int MT, int NT>
+__device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const View &from, int64_t Vs, int64_t b, int64_t h,
+                                          int sr, int64_t col0, float f = 0.f) {
   const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -433,24 +434,35 @@ __device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const ScanParam
       for (int e = 0; e < 4; ++e) {
         const int row = Transposed ? nt * 8 + 2 * t4 + (e & 1) : sr + mt * 16 + g + (e >= 2 ? 8 : 0);
         const int64_t col = Transposed ? col0 + mt * 16 + g + (e >= 2 ? 8 : 0) : col0 + nt * 8 + 2 * t4 + (e & 1);
-        S[mt][nt][e] = p.init.p && col < p.Vs ? p.init.at(b, h, row, col) : 0.f;
+        const float x = from.p && col < Vs ? from.at(b, h, row, col) : 0.f;
+        S[mt][nt][e] = Add ? f * S[mt][nt][e] + x : x;
+      }
+}
+template <bool Transposed, int MT, int NT>
+__device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const ScanParams &p, int64_t b, int64_t h, int sr,
+                                          int64_t col0) {
+  loadState<Transposed>(S, p.init, p.Vs, b, h, sr, col0);
+}
+template <bool Transposed, int MT, int NT>
+__device__ __forceinline__ void storeState(const float (&S)[MT][NT][4], const View &to, int64_t Vs, int64_t b,
+                                           int64_t h, int sr, int64_t col0) {
+  if (!to.p) return;
+  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = Transposed ? nt * 8 + 2 * t4 + (e & 1) : sr + mt * 16 + g + (e >= 2 ? 8 : 0);
+        const int64_t col = Transposed ? col0 + mt * 16 + g + (e >= 2 ? 8 : 0) : col0 + nt * 8 + 2 * t4 + (e & 1);
+        if (col < Vs) to.set(b, h, row, col, S[mt][nt][e]);
       }
 }
 template <bool Transposed, int MT, int NT>
 __device__ __forceinline__ void storeState(const float (&S)[MT][NT][4], const ScanParams &p, int64_t b, int64_t h,
                                            int sr, int64_t col0) {
-  if (!p.state.p) return;
-  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int row = Transposed ? nt * 8 + 2 * t4 + (e & 1) : sr + mt * 16 + g + (e >= 2 ? 8 : 0);
-        const int64_t col = Transposed ? col0 + mt * 16 + g + (e >= 2 ? 8 : 0) : col0 + nt * 8 + 2 * t4 + (e & 1);
-        if (col < p.Vs) p.state.set(b, h, row, col, S[mt][nt][e]);
-      }
+  storeState<Transposed>(S, p.state, p.Vs, b, h, sr, col0);
 }
 // The bf16 copy of the block in shared memory (the B operand of Q S), from column c0 of the tile.
 template <int MT, int NT>
@@ -809,18 +821,6 @@ inline bool chunkedDeltaApplies(const ScanParams &p) {
   return !p.reverse && p.Vs % 8 == 0 && ok(p.q) && ok(p.k) && ok(p.v) && ok(p.a) && ok(p.b);
 }
 
-// Launches the chunked kernel with value blocks of 64 columns, or 32 where
-// that leaves SMs idle (few batch x head pairs) or the tiles outgrow shared memory.
-template <int K, ChunkDecay D, bool LogDecay> cudaError_t launchChunked(const ScanParams &p, cudaStream_t stream) {
-  const int64_t ctas64 = p.B * p.H * ((p.Vs + 63) / 64);
-  constexpr bool fits64 = ChunkedLayout<K, 64, D>::bytes <= 227 * 1024;
-  if constexpr (fits64 && K <= 128) {
-    if (ctas64 >= chunk::smCount())
-      return chunk::launch(scanChunked<K, 64, D, LogDecay>, 64, ChunkedLayout<K, 64, D>::bytes, p, stream);
-  }
-  return chunk::launch(scanChunked<K, 32, D, LogDecay>, 32, ChunkedLayout<K, 32, D>::bytes, p, stream);
-}
-
 // Scratch for pre-processed operands and intermediate results, freed on scope exit.
 struct Scratch {
   cudaStream_t stream;
@@ -837,6 +837,27 @@ struct Scratch {
     for (int i = 0; i < n; ++i) cudaFreeAsync(ptrs[i], stream);
   }
 };
+
+template <int K, bool Decay, bool LogDecay>
+cudaError_t launchChunkedSsd(const ScanParams &p, Scratch &scratch, cudaStream_t stream);
+
+// Identity and scalar decays with K up to 128 take the SSD form of the
+// delta-rule state walk (launchChunkedSsd, below). Vector decays and K = 256
+// take scanChunked, with value blocks of 64 columns, or 32 where that leaves
+// SMs idle (few batch x head pairs) or the tiles outgrow shared memory.
+template <int K, ChunkDecay D, bool LogDecay>
+cudaError_t launchChunked(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
+  if constexpr (D != ChunkDecay::vector && K <= 128)
+    return launchChunkedSsd<K, D == ChunkDecay::scalar, LogDecay>(p, scratch, stream);
+  const int64_t ctas64 = p.B * p.H * ((p.Vs + 63) / 64);
+  constexpr bool fits64 = ChunkedLayout<K, 64, D>::bytes <= 227 * 1024;
+  if constexpr (fits64 && K <= 128) {
+    if (ctas64 >= chunk::smCount())
+      return chunk::launch(scanChunked<K, 64, D, LogDecay>, 64, ChunkedLayout<K, 64, D>::bytes, p, stream);
+  }
+  return chunk::launch(scanChunked<K, 32, D, LogDecay>, 32, ChunkedLayout<K, 32, D>::bytes, p, stream);
+}
+
 
 
 // The chunked schedule of diagonal-plus-low-rank transitions with an identity
@@ -875,6 +896,16 @@ template <int K> struct DeltaPrepareLayout {
 struct DeltaChunks {
   View w, qp, r, pv;
   bool oRows = false; // o is bf16 rows that 16-byte stores can write
+  // The SSD form split along the sequence (few batch x head pairs): segments
+  // of segChunks chunks, blockIdx.x = value block + blocks * segment. The
+  // local pass writes each segment's own final state (from a zero state) and
+  // total log-decay; the full pass starts each segment from the initial
+  // state folded with the segments before it.
+  int64_t segChunks = 0; // 0: one segment
+  int segments = 1;
+  bool localPass = false;
+  View segState; // [B * segments, H, K, Vs] fp32 (state-shaped: at(b * segments + g, h, row, col))
+  float *segDecay = nullptr; // [B, H, segments]
 };
 
 // acc (16 x 8 NT) += A (16 rows of row-major smem) x B over kTiles k-tiles of
@@ -1115,10 +1146,11 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const
   }
 }
 
-template <int K, int VB> struct DeltaStatesLayout {
-  static constexpr int C = 64, LK = K + 8, LC = C + 8, LV = VB + 8;
-  static constexpr int w = 0, qp = w + C * LK * 2, a = qp + C * LK * 2, k = a + C * LK * 2, r = k + C * LK * 2;
-  static constexpr int pv = r + C * LC * 2, v = pv + C * LC * 2, stage = v + C * LV * 2;
+// Ssd: the scalar-decay form (no W, A, R stages; P is computed in the kernel).
+template <int K, int VB, bool Ssd = false> struct DeltaStatesLayout {
+  static constexpr int C = 64, LK = K + 8, LC = C + 8, LV = VB + 8, rowsK = C * LK * 2;
+  static constexpr int w = 0, qp = w + (Ssd ? 0 : rowsK), a = qp + rowsK, k = a + (Ssd ? 0 : rowsK), r = k + rowsK;
+  static constexpr int pv = r + (Ssd ? 0 : C * LC * 2), v = pv + C * LC * 2, stage = v + C * LV * 2;
   static constexpr int bc = 2 * stage;            // two stages, then two chunks of gates
   static constexpr int sc = bc + 2 * C * 4;        // two chunks of the scales of a and k
   static constexpr int os = sc + 4 * C * 4;        // per warp: its outputs, [C][16] bf16
@@ -1130,20 +1162,37 @@ template <int K, int VB> struct DeltaStatesLayout {
 // K, fp32 accumulators): every product then has the state or U^T as its
 // left operand straight from registers, so the warps share nothing but the
 // chunk's operands in shared memory.
-template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled>
+// Ssd: the same walk for identity and scalar decays (the SSD form: W = R = 0,
+// Q' = Gamma Q, P = M . exp(b_i - b_j) . Q K^T), reading q, k, v only; the
+// CTA computes P once per chunk, a 16 x 32 piece per warp.
+template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled, bool Ssd = false>
 __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p, const DeltaChunks d) {
   using tile::bf16;
   constexpr int VB = 16 * WARPS;
-  using L = DeltaStatesLayout<K, VB>;
+  using L = DeltaStatesLayout<K, VB, Ssd>;
+  static_assert(!(Ssd && Scaled), "the SSD form has no low-rank operands to scale");
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16;
   static_assert(K % 16 == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
   float *Bc = (float *)(smem + L::bc), *Sc = (float *)(smem + L::sc); // Sc: [2][Sa, Sk][C]
-  const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
+  const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, blocks = (V + VB - 1) / VB;
+  const int64_t j0 = (int64_t)(blockIdx.x % blocks) * VB;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4, v0 = warp * 16;
   const int64_t chunks = (T + C - 1) / C;
+  // This CTA's chunks: all, or one segment of the sequence split.
+  const bool split = Ssd && d.segChunks > 0, local = split && d.localPass;
+  const int seg = split ? (int)(blockIdx.x / blocks) : 0;
+  const int64_t cBegin = split ? seg * d.segChunks : 0;
+  const int64_t cEnd = split ? (cBegin + d.segChunks < chunks ? cBegin + d.segChunks : chunks) : chunks;
   auto load = [&](int64_t c) {
-    unsigned char *st = smem + (c & 1) * L::stage;
+    unsigned char *st = smem + ((c - cBegin) & 1) * L::stage;
+    if constexpr (Ssd) {
+      if (!local) chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::qp), LK, p.q, b, h, c, T, 0, K);
+      chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
+      chunk::copyRows<VB, WARPS * 32>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
+      tile::commit();
+      return;
+    }
     chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
     chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
     chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::a), LK, Scaled ? p.b : p.a, b, h, c, T, 0, K);
@@ -1156,11 +1205,19 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
   // S^T: rows v0 + g (+ 8) of the block, columns 8 nt + 2 t4 (+ 1).
   float STs[1][2 * KT][4];
   float(&ST)[2 * KT][4] = STs[0];
-  chunk::loadState<true>(STs, p, b, h, 0, j0 + v0);
-  if (chunks > 0) load(0);
+  if (local) {
+    chunk::loadState<true>(STs, View{}, V, b, h, 0, j0 + v0); // zeros
+  } else {
+    chunk::loadState<true>(STs, p, b, h, 0, j0 + v0);
+    for (int s = 0; s < seg; ++s) // S = Gamma_s S + (segment s from zero)
+      chunk::loadState<true, true>(STs, d.segState, V, b * d.segments + s, h, 0, j0 + v0,
+                                   __expf(d.segDecay[(b * p.H + h) * d.segments + s]));
+  }
+  float logDecay = 0.f; // the local pass: the segment's total log-decay
+  if (cBegin < cEnd) load(cBegin);
   if (warp == 0) {
     float g0 = 0.f, g1 = 0.f;
-    if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, 0, g0, g1);
+    if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, cBegin, g0, g1);
     chunk::cumulativeGates(g0, g1, Bc);
     if constexpr (Scaled) {
       for (int i = lane; i < C; i += 32) {
@@ -1169,8 +1226,8 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
       }
     }
   }
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int s = (int)(c & 1);
+  for (int64_t c = cBegin; c < cEnd; ++c) {
+    const int s = (int)((c - cBegin) & 1);
     const unsigned char *st = smem + s * L::stage;
     const bf16 *Ws = (const bf16 *)(st + L::w), *Qp = (const bf16 *)(st + L::qp), *As = (const bf16 *)(st + L::a),
                *Ks = (const bf16 *)(st + L::k), *Rs = (const bf16 *)(st + L::r), *Ps = (const bf16 *)(st + L::pv),
@@ -1178,11 +1235,24 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
     const float *Bs = Bc + s * C;
     tile::waitGroups<0>();
     __syncthreads(); // chunk c has landed; every warp is done with chunk c - 1's stage
-    if (c + 1 < chunks) load(c + 1);
+    if (c + 1 < cEnd) load(c + 1);
     float g0 = 0.f, g1 = 0.f;
-    if (Decay && warp == 0 && c + 1 < chunks) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
+    if (Decay && warp == 0 && c + 1 < cEnd) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
+    if (Ssd && !local) { // P = M . exp(b_i - b_j) . Q K^T; pieces above the diagonal are never read
+      bf16 *Pw = (bf16 *)(smem + s * L::stage + L::pv);
+      for (int item = warp; item < 8; item += WARPS) {
+        const int r0 = (item % 4) * 16, c0 = (item / 4) * 32;
+        if (c0 > r0 + 15) continue;
+        float acc[4][4] = {};
+        warpMma<4, false>(acc, Qp + r0 * LK, LK, Ks + c0 * LK, LK, KT);
+        storeTile<4>(Pw, LC, r0, c0, acc, [&](int i, int j, float x) {
+          return j <= i ? (Decay ? x * __expf(fminf(Bs[i] - Bs[j], 0.f)) : x) : 0.f;
+        });
+      }
+      __syncthreads();
+    }
     float sa0 = 0.f, sa1 = 0.f, sk0 = 0.f, sk1 = 0.f; // the next chunk's scales, stored after this chunk
-    if (Scaled && warp == WARPS - 1 && c + 1 < chunks) {
+    if (Scaled && warp == WARPS - 1 && c + 1 < cEnd) {
       const int64_t t = (c + 1) * C + lane;
       if (t < T) sa0 = p.aScale.at(b, t, h, 0), sk0 = p.kScale.at(b, t, h, 0);
       if (t + 32 < T) sa1 = p.aScale.at(b, t + 32, h, 0), sk1 = p.kScale.at(b, t + 32, h, 0);
@@ -1197,7 +1267,8 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
     }
 #pragma unroll
     for (int kt = 0; kt < C / 16; ++kt) tile::loadAT(VA[kt], Vs + kt * 16 * LV + v0, LV);
-    // Z^T = S^T X^T + V^T Y^T for (X, Y) = (Q', P) and (W, R); Y is lower triangular.
+    // Z^T = S^T X^T + V^T Y^T for (X, Y) = (Q', P) and (W, R); Y is lower
+    // triangular. Ssd: X = Q, its part scaled by Gamma before Y's is added.
     auto product = [&](float (&Z)[C / 8][4], const bf16 *X, const bf16 *Y) {
 #pragma unroll
       for (int kk = 0; kk < KT; ++kk) {
@@ -1208,6 +1279,14 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
         for (int np = 0; np < C / 16; ++np) {
           tile::mma(Z[2 * np], SA[kk], bb[np][0], bb[np][1]);
           tile::mma(Z[2 * np + 1], SA[kk], bb[np][2], bb[np][3]);
+        }
+      }
+      if constexpr (Ssd && Decay) {
+#pragma unroll
+        for (int nt = 0; nt < C / 8; ++nt) {
+          const int j = nt * 8 + 2 * t4;
+          const float f0 = __expf(Bs[j]), f1 = __expf(Bs[j + 1]);
+          Z[nt][0] *= f0, Z[nt][1] *= f1, Z[nt][2] *= f0, Z[nt][3] *= f1;
         }
       }
 #pragma unroll
@@ -1222,7 +1301,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
         }
       }
     };
-    {
+    if (!local) {
       float OT[C / 8][4] = {};
       product(OT, Qp, Ps);
       if (d.oRows) { // transposed through the warp's own shared memory, then 16-byte rows
@@ -1251,9 +1330,10 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
       }
     }
     float UT[C / 8][4] = {};
-    product(UT, Ws, Rs);
+    if constexpr (!Ssd) product(UT, Ws, Rs);
     // S^T = gamma_C S^T + (U^T . e) A + (V^T . e) K, e_j = exp(b_C - b_j).
     const float bL = Decay ? Bs[C - 1] : 0.f;
+    logDecay += bL;
     if constexpr (Decay) {
       const float eL = __expf(bL);
 #pragma unroll
@@ -1306,21 +1386,49 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
         const uint32_t UA[4] = {tile::pack(UT[2 * kt][0], UT[2 * kt][1]), tile::pack(UT[2 * kt][2], UT[2 * kt][3]),
                                 tile::pack(UT[2 * kt + 1][0], UT[2 * kt + 1][1]),
                                 tile::pack(UT[2 * kt + 1][2], UT[2 * kt + 1][3])};
-        addToState(UA, As, kt);
+        if constexpr (!Ssd) addToState(UA, As, kt);
         addToState(VA[kt], Ks, kt);
       }
     }
-    if (Decay && warp == 0 && c + 1 < chunks) chunk::cumulativeGates(g0, g1, Bc + (s ^ 1) * C);
-    if (Scaled && warp == WARPS - 1 && c + 1 < chunks) {
+    if (Decay && warp == 0 && c + 1 < cEnd) chunk::cumulativeGates(g0, g1, Bc + (s ^ 1) * C);
+    if (Scaled && warp == WARPS - 1 && c + 1 < cEnd) {
       float *Sa = Sc + (s ^ 1) * 2 * C, *Sk = Sa + C;
       Sa[lane] = sa0, Sa[lane + 32] = sa1, Sk[lane] = sk0, Sk[lane + 32] = sk1;
     }
   }
-  chunk::storeState<true>(STs, p, b, h, 0, j0 + v0);
+  if (local) {
+    chunk::storeState<true>(STs, d.segState, V, b * d.segments + seg, h, 0, j0 + v0);
+    if (threadIdx.x == 0 && j0 == 0) d.segDecay[(b * p.H + h) * d.segments + seg] = logDecay;
+  } else if (!split || seg == d.segments - 1) {
+    chunk::storeState<true>(STs, p, b, h, 0, j0 + v0);
+  }
 }
 
-// The two kernels, with the state pass in value blocks of 128, 64 or 32
-// columns: the widest that still gives every SM a CTA.
+// The state pass in value blocks of 128, 64 or 32 columns: the widest that
+// still gives every SM a CTA.
+// FIXED_WARPS (sequence split): that width whatever the pair count.
+template <int K, bool Decay, bool LogDecay, bool Scaled, bool Ssd, int FIXED_WARPS = 0>
+cudaError_t launchStates(const ScanParams &p, DeltaChunks d, cudaStream_t stream) {
+  d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 8 == 0 && p.o.s1 % 8 == 0 && p.o.s2 % 8 == 0 &&
+            (uintptr_t)p.o.p % 16 == 0;
+  auto states = [&](auto kernel, int warps, int bytes) {
+    if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+    dim3 grid((unsigned)((p.Vs + 16 * warps - 1) / (16 * warps) * d.segments), (unsigned)p.H, (unsigned)p.B);
+    kernel<<<grid, 32 * warps, bytes, stream>>>(p, d);
+    return cudaGetLastError();
+  };
+  if constexpr (FIXED_WARPS == 8)
+    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd>, 8, DeltaStatesLayout<K, 128, Ssd>::bytes);
+  const int sms = chunk::smCount();
+  auto ctas = [&](int vb) { return p.B * p.H * ((p.Vs + vb - 1) / vb); };
+  if (ctas(128) >= sms)
+    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd>, 8, DeltaStatesLayout<K, 128, Ssd>::bytes);
+  if (ctas(64) >= sms)
+    return states(deltaStates<K, 4, Decay, LogDecay, Scaled, Ssd>, 4, DeltaStatesLayout<K, 64, Ssd>::bytes);
+  return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd>, 2, DeltaStatesLayout<K, 32, Ssd>::bytes);
+}
+
+// The two kernels of the delta rule.
 template <int K, bool Decay, bool LogDecay, bool Scaled>
 cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
   constexpr int C = chunk::C;
@@ -1336,8 +1444,6 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
     };
     d.w = rowsOf(base, K), d.qp = rowsOf(base + rows * K, K);
     d.r = rowsOf(base + 2 * rows * K, C), d.pv = rowsOf(base + 2 * rows * K + rows * C, C);
-    d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 8 == 0 && p.o.s1 % 8 == 0 && p.o.s2 % 8 == 0 &&
-              (uintptr_t)p.o.p % 16 == 0;
     // A CTA per item, two per SM (0.87 ms at 4,4096,64,128 on an H100), beat
     // persistent CTAs that prefetched the next item's rows (one per SM: 1.17
     // ms): the phases of one item leave warps idle at barriers.
@@ -1347,17 +1453,37 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
       return e;
     prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
   }
-  auto states = [&](auto kernel, int warps, int bytes) {
-    if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
-    dim3 grid((unsigned)((p.Vs + 16 * warps - 1) / (16 * warps)), (unsigned)p.H, (unsigned)p.B);
-    kernel<<<grid, 32 * warps, bytes, stream>>>(p, d);
-    return cudaGetLastError();
-  };
+  return launchStates<K, Decay, LogDecay, Scaled, false>(p, d, stream);
+}
+
+// The SSD form (identity and scalar decays): deltaStates with no low-rank
+// part, in one kernel; or, when the (batch, head) pairs leave SMs idle, split
+// along the sequence into segments: a local pass (each segment from a zero
+// state, no outputs) and the full pass, each segment starting from the
+// initial state folded with the local states before it.
+template <int K, bool Decay, bool LogDecay>
+cudaError_t launchChunkedSsd(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
+  DeltaChunks d;
+  const int64_t chunks = (p.T + chunk::C - 1) / chunk::C, pairs = p.B * p.H * ((p.Vs + 127) / 128);
   const int sms = chunk::smCount();
-  auto ctas = [&](int vb) { return p.B * p.H * ((p.Vs + vb - 1) / vb); };
-  if (ctas(128) >= sms) return states(deltaStates<K, 8, Decay, LogDecay, Scaled>, 8, DeltaStatesLayout<K, 128>::bytes);
-  if (ctas(64) >= sms) return states(deltaStates<K, 4, Decay, LogDecay, Scaled>, 4, DeltaStatesLayout<K, 64>::bytes);
-  return states(deltaStates<K, 2, Decay, LogDecay, Scaled>, 2, DeltaStatesLayout<K, 32>::bytes);
+  // One CTA of 8 warps per SM (registers): as many segments as fill the SMs
+  // once; a second partial wave would cost a whole segment's time.
+  if (2 * pairs <= sms && chunks >= 8) {
+    int64_t segs = sms / pairs;
+    segs = segs < chunks / 4 ? segs : chunks / 4; // segments of at least 4 chunks
+    d.segChunks = (chunks + segs - 1) / segs;
+    d.segments = (int)((chunks + d.segChunks - 1) / d.segChunks);
+    float *mem = scratch.alloc(p.B * d.segments * p.H * (K * p.Vs + 1));
+    if (!mem) return cudaErrorMemoryAllocation;
+    d.segState.p = mem, d.segState.dtype = MIXC_F32, d.segState.s3 = 1, d.segState.s2 = p.Vs;
+    d.segState.s1 = K * p.Vs, d.segState.s0 = p.H * K * p.Vs;
+    d.segDecay = mem + p.B * d.segments * p.H * K * p.Vs;
+    d.localPass = true;
+    if (cudaError_t e = launchStates<K, Decay, LogDecay, false, true, 8>(p, d, stream)) return e;
+    d.localPass = false;
+    return launchStates<K, Decay, LogDecay, false, true, 8>(p, d, stream);
+  }
+  return launchStates<K, Decay, LogDecay, false, true>(p, d, stream);
 }
 
 // ---- host side -------------------------------------------------------------------

@@ -18,7 +18,9 @@ mixc, out, specs = sys.argv[1], sys.argv[2], sys.argv[3:]
 SHAPES = [
     ("B=2,H=2,K=16,V=24", [(1, True, "f32"), (63, False, "f32"), (64, True, "f32"), (65, True, "f32"),
                            (200, True, "f32"), (100, True, "bf16")]),
-    ("B=1,H=2,K=128,V=128", [(100, True, "f32"), (67, True, "bf16"), (1, True, "bf16"), (150, False, "bf16")]),
+    # 1000 and 777 tokens: enough chunks for the SSD form's sequence split (few heads).
+    ("B=1,H=2,K=128,V=128", [(100, True, "f32"), (67, True, "bf16"), (1, True, "bf16"), (150, False, "bf16"),
+                             (1000, True, "bf16"), (777, False, "bf16")]),
     # 64 keys (one state tile per warp) and a value width that leaves a partial block.
     ("B=1,H=1,K=64,V=96", [(130, True, "bf16")]),
 ]
