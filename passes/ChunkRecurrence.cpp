@@ -10,6 +10,33 @@ using namespace mlir;
 using namespace mixc::mixer;
 
 namespace {
+// Whether every element of v is > 0 by construction (exp, sigmoid, softplus,
+// positive constants, and sums, products and quotients of those).
+bool provablyPositive(Value v) {
+  Operation *d = v.getDefiningOp();
+  if (auto m = dyn_cast_or_null<MapOp>(d))
+    return m.getFn() == UnaryFn::exp || m.getFn() == UnaryFn::sigmoid || m.getFn() == UnaryFn::softplus;
+  if (auto b = dyn_cast_or_null<BinaryOp>(d)) {
+    BinaryFn f = b.getFn();
+    return (f == BinaryFn::add || f == BinaryFn::mul || f == BinaryFn::div || f == BinaryFn::max ||
+            f == BinaryFn::min) &&
+           provablyPositive(b.getLhs()) && provablyPositive(b.getRhs());
+  }
+  if (auto c = dyn_cast_or_null<ConstantOp>(d))
+    if (auto dense = dyn_cast<DenseFPElementsAttr>(c.getValue()))
+      return llvm::all_of(dense.getValues<APFloat>(), [](const APFloat &x) { return !x.isNegative() && !x.isZero() && !x.isNaN(); });
+  return false;
+}
+
+// A decay written as a factor x (lowered to log(x)) that may be negative, as
+// in Mamba with decays in (-1, 1) (mixers.md 10): the chunked forms run on
+// cumulative log-decays, which such a decay does not have, so the exact
+// token-by-token recurrence keeps it.
+bool signedDecay(RecurrenceOp op) {
+  auto logOp = op.getDecay() ? op.getDecay().getDefiningOp<MapOp>() : nullptr;
+  return logOp && logOp.getFn() == UnaryFn::log && !provablyPositive(logOp.getInput());
+}
+
 struct ChunkRecurrence : mixc::impl::MixerChunkBase<ChunkRecurrence> {
   using MixerChunkBase::MixerChunkBase;
 
@@ -25,7 +52,8 @@ struct ChunkRecurrence : mixc::impl::MixerChunkBase<ChunkRecurrence> {
       // The UT form takes an identity or scalar diagonal (DeltaNet, Gated DeltaNet).
       bool ut = s == Structure::dplr &&
                 (!op.getDecay() || cast<RankedTensorType>(op.getDecay().getType()).getRank() == 3);
-      if ((!ssd && !gla && !ut) || op.getBonus() || op.getNormalizerKind() == Normalizer::mlstm) return;
+      if ((!ssd && !gla && !ut) || op.getBonus() || op.getNormalizerKind() == Normalizer::mlstm || signedDecay(op))
+        return;
       Builder b(op.getContext());
       SmallVector<NamedAttribute> attrs = {
           b.getNamedAttr("algorithm", b.getStringAttr(ssd ? "ssd" : gla ? "gla" : "ut")),

@@ -27,18 +27,19 @@ std::string runAttentionForm(const RecurrenceInputs &in, Array &o, int64_t pairs
                       : (in.structure == Structure::vector || (in.structure == Structure::dplr && Decay && in.decay->rank() == 4)) ? K
                       : 1;
     std::vector<double> fac(T * F, 1.0);
+    auto factor = [&](double x) { return in.decayIsFactor ? x : std::exp(x); };
     for (int64_t t = 0; t < T; ++t)
       for (int64_t f = 0; f < F; ++f) {
         switch (in.structure) {
         case Structure::identity: break;
         case Structure::const_scalar:
-        case Structure::scalar: fac[t] = std::exp(Decay(b, t, h)); break;
-        case Structure::vector: fac[t * F + f] = std::exp(Decay(b, t, h, f)); break;
+        case Structure::scalar: fac[t] = factor(Decay(b, t, h)); break;
+        case Structure::vector: fac[t * F + f] = factor(Decay(b, t, h, f)); break;
         case Structure::elementwise:
           fac[t * F + f] = std::exp(Decay(0, 0, h, f / V, f % V) * (Dt ? Dt(b, t, h, f % V) : 1.0));
           break;
         case Structure::dplr:
-          if (Decay) fac[t * F + f] = std::exp(F == K ? Decay(b, t, h, f) : Decay(b, t, h));
+          if (Decay) fac[t * F + f] = factor(F == K ? Decay(b, t, h, f) : Decay(b, t, h));
           break;
         }
       }

@@ -108,14 +108,14 @@ std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out) {
           writeScale = std::exp(ig - mNew);
           m = mNew;
         } else {
-          double f = std::exp(g);
+          double f = in.decayIsFactor ? g : std::exp(g);
           for (double &s : S) s *= f;
         }
         break;
       }
       case Structure::vector:
         for (int64_t i = 0; i < K; ++i) {
-          double f = std::exp(Decay(b, t, h, i));
+          double f = in.decayIsFactor ? Decay(b, t, h, i) : std::exp(Decay(b, t, h, i));
           for (int64_t j = 0; j < Vs; ++j) S[i * Vs + j] *= f;
         }
         break;
@@ -135,7 +135,10 @@ std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out) {
         }
         for (int64_t i = 0; i < K; ++i) {
           double d = 1.0;
-          if (in.decay) d = std::exp(in.decay->rank() == 3 ? Decay(b, t, h) : Decay(b, t, h, i));
+          if (in.decay) {
+            d = in.decay->rank() == 3 ? Decay(b, t, h) : Decay(b, t, h, i);
+            if (!in.decayIsFactor) d = std::exp(d);
+          }
           double ai = Av(b, t, h, i);
           for (int64_t j = 0; j < Vs; ++j) S[i * Vs + j] = d * S[i * Vs + j] + ai * w[j];
         }

@@ -25,6 +25,10 @@ struct RecurrenceInputs {
   const Array *decay = nullptr, *dt = nullptr, *a = nullptr, *b = nullptr, *igate = nullptr;
   const Array *bonus = nullptr, *skipWeight = nullptr, *skipInput = nullptr;
   const Array *init = nullptr, *initM = nullptr;
+  /// The decay operand holds the factors of A_t themselves, not their
+  /// logarithms: a decay that may be negative (in (-1, 1), mixers.md 10) has
+  /// no real logarithm. Scalar, vector and dplr diagonals only.
+  bool decayIsFactor = false;
 };
 
 struct RecurrenceOutputs {
