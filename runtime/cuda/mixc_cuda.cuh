@@ -432,7 +432,7 @@ __device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const View &fro
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int row = Transposed ? nt * 8 + 2 * t4 + (e & 1) : sr + mt * 16 + g + (e >= 2 ? 8 : 0);
+        const int row = Transposed ? sr + nt * 8 + 2 * t4 + (e & 1) : sr + mt * 16 + g + (e >= 2 ? 8 : 0);
         const int64_t col = Transposed ? col0 + mt * 16 + g + (e >= 2 ? 8 : 0) : col0 + nt * 8 + 2 * t4 + (e & 1);
         const float x = from.p && col < Vs ? from.at(b, h, row, col) : 0.f;
         S[mt][nt][e] = Add ? f * S[mt][nt][e] + x : x;
@@ -454,7 +454,7 @@ __device__ __forceinline__ void storeState(const float (&S)[MT][NT][4], const Vi
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int row = Transposed ? nt * 8 + 2 * t4 + (e & 1) : sr + mt * 16 + g + (e >= 2 ? 8 : 0);
+        const int row = Transposed ? sr + nt * 8 + 2 * t4 + (e & 1) : sr + mt * 16 + g + (e >= 2 ? 8 : 0);
         const int64_t col = Transposed ? col0 + mt * 16 + g + (e >= 2 ? 8 : 0) : col0 + nt * 8 + 2 * t4 + (e & 1);
         if (col < Vs) to.set(b, h, row, col, S[mt][nt][e]);
       }
@@ -1147,14 +1147,15 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const
 }
 
 // Ssd: the scalar-decay form (no W, A, R stages; P is computed in the kernel).
-template <int K, int VB, bool Ssd = false> struct DeltaStatesLayout {
+template <int K, int VB, bool Ssd = false, int KS = 1> struct DeltaStatesLayout {
   static constexpr int C = 64, LK = K + 8, LC = C + 8, LV = VB + 8, rowsK = C * LK * 2;
   static constexpr int w = 0, qp = w + (Ssd ? 0 : rowsK), a = qp + rowsK, k = a + (Ssd ? 0 : rowsK), r = k + rowsK;
   static constexpr int pv = r + (Ssd ? 0 : C * LC * 2), v = pv + C * LC * 2, stage = v + C * LV * 2;
   static constexpr int bc = 2 * stage;            // two stages, then two chunks of gates
   static constexpr int sc = bc + 2 * C * 4;        // two chunks of the scales of a and k
   static constexpr int os = sc + 4 * C * 4;        // per warp: its outputs, [C][16] bf16
-  static constexpr int bytes = os + (VB / 16) * C * 16 * 2;
+  static constexpr int xs = os + (VB / 16) * C * 16 * 2; // KS > 1: partial O^T and U^T per warp
+  static constexpr int bytes = xs + (KS > 1 ? (VB / 16) * KS * 2 * 16 * C * 4 : 0);
 };
 
 // One CTA of WARPS warps per (value block of 16 WARPS columns, head, batch).
@@ -1165,19 +1166,24 @@ template <int K, int VB, bool Ssd = false> struct DeltaStatesLayout {
 // Ssd: the same walk for identity and scalar decays (the SSD form: W = R = 0,
 // Q' = Gamma Q, P = M . exp(b_i - b_j) . Q K^T), reading q, k, v only; the
 // CTA computes P once per chunk, a 16 x 32 piece per warp.
-template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled, bool Ssd = false>
-__global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p, const DeltaChunks d) {
+// KS > 1 (few batch x head pairs, where a warp per 16 value columns leaves the
+// SMs two warps each): KS warps share 16 value columns, each holding K / KS
+// key rows of S^T; their partial O^T and U^T meet in shared memory.
+template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled, bool Ssd = false, int KS = 1>
+__global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanParams p, const DeltaChunks d) {
   using tile::bf16;
-  constexpr int VB = 16 * WARPS;
-  using L = DeltaStatesLayout<K, VB, Ssd>;
+  constexpr int VB = 16 * WARPS, THREADS = WARPS * KS * 32;
+  using L = DeltaStatesLayout<K, VB, Ssd, KS>;
   static_assert(!(Ssd && Scaled), "the SSD form has no low-rank operands to scale");
-  constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16;
-  static_assert(K % 16 == 0, "chunked tiles");
+  constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16, KH = KT / KS;
+  static_assert(K % (16 * KS) == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
   float *Bc = (float *)(smem + L::bc), *Sc = (float *)(smem + L::sc); // Sc: [2][Sa, Sk][C]
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, blocks = (V + VB - 1) / VB;
   const int64_t j0 = (int64_t)(blockIdx.x % blocks) * VB;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4, v0 = warp * 16;
+  // Warp wid: value columns v0.. (warp), key tiles from kb (split ks).
+  const int wid = threadIdx.x / 32, warp = wid % WARPS, ks = wid / WARPS, kb = ks * KH;
+  const int lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4, v0 = warp * 16;
   const int64_t chunks = (T + C - 1) / C;
   // This CTA's chunks: all, or one segment of the sequence split.
   const bool split = Ssd && d.segChunks > 0, local = split && d.localPass;
@@ -1187,35 +1193,35 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
   auto load = [&](int64_t c) {
     unsigned char *st = smem + ((c - cBegin) & 1) * L::stage;
     if constexpr (Ssd) {
-      if (!local) chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::qp), LK, p.q, b, h, c, T, 0, K);
-      chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
-      chunk::copyRows<VB, WARPS * 32>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
+      if (!local) chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, p.q, b, h, c, T, 0, K);
+      chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
+      chunk::copyRows<VB, THREADS>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
       tile::commit();
       return;
     }
-    chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
-    chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
-    chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::a), LK, Scaled ? p.b : p.a, b, h, c, T, 0, K);
-    if constexpr (!Scaled) chunk::copyRows<K, WARPS * 32>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
-    chunk::copyRows<C, WARPS * 32>((bf16 *)(st + L::r), LC, d.r, b, h, c, T, 0, C);
-    chunk::copyRows<C, WARPS * 32>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
-    chunk::copyRows<VB, WARPS * 32>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
+    chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
+    chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
+    chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, Scaled ? p.b : p.a, b, h, c, T, 0, K);
+    if constexpr (!Scaled) chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
+    chunk::copyRows<C, THREADS>((bf16 *)(st + L::r), LC, d.r, b, h, c, T, 0, C);
+    chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
+    chunk::copyRows<VB, THREADS>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
     tile::commit();
   };
   // S^T: rows v0 + g (+ 8) of the block, columns 8 nt + 2 t4 (+ 1).
-  float STs[1][2 * KT][4];
-  float(&ST)[2 * KT][4] = STs[0];
+  float STs[1][2 * KH][4];
+  float(&ST)[2 * KH][4] = STs[0];
   if (local) {
-    chunk::loadState<true>(STs, View{}, V, b, h, 0, j0 + v0); // zeros
+    chunk::loadState<true>(STs, View{}, V, b, h, kb * 16, j0 + v0); // zeros
   } else {
-    chunk::loadState<true>(STs, p, b, h, 0, j0 + v0);
+    chunk::loadState<true>(STs, p.init, V, b, h, kb * 16, j0 + v0);
     for (int s = 0; s < seg; ++s) // S = Gamma_s S + (segment s from zero)
-      chunk::loadState<true, true>(STs, d.segState, V, b * d.segments + s, h, 0, j0 + v0,
+      chunk::loadState<true, true>(STs, d.segState, V, b * d.segments + s, h, kb * 16, j0 + v0,
                                    __expf(d.segDecay[(b * p.H + h) * d.segments + s]));
   }
   float logDecay = 0.f; // the local pass: the segment's total log-decay
   if (cBegin < cEnd) load(cBegin);
-  if (warp == 0) {
+  if (wid == 0) {
     float g0 = 0.f, g1 = 0.f;
     if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, cBegin, g0, g1);
     chunk::cumulativeGates(g0, g1, Bc);
@@ -1237,10 +1243,10 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
     __syncthreads(); // chunk c has landed; every warp is done with chunk c - 1's stage
     if (c + 1 < cEnd) load(c + 1);
     float g0 = 0.f, g1 = 0.f;
-    if (Decay && warp == 0 && c + 1 < cEnd) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
+    if (Decay && wid == 0 && c + 1 < cEnd) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
     if (Ssd && !local) { // P = M . exp(b_i - b_j) . Q K^T; pieces above the diagonal are never read
       bf16 *Pw = (bf16 *)(smem + s * L::stage + L::pv);
-      for (int item = warp; item < 8; item += WARPS) {
+      for (int item = wid; item < 8; item += WARPS * KS) {
         const int r0 = (item % 4) * 16, c0 = (item / 4) * 32;
         if (c0 > r0 + 15) continue;
         float acc[4][4] = {};
@@ -1252,14 +1258,14 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
       __syncthreads();
     }
     float sa0 = 0.f, sa1 = 0.f, sk0 = 0.f, sk1 = 0.f; // the next chunk's scales, stored after this chunk
-    if (Scaled && warp == WARPS - 1 && c + 1 < cEnd) {
+    if (Scaled && wid == WARPS * KS - 1 && c + 1 < cEnd) {
       const int64_t t = (c + 1) * C + lane;
       if (t < T) sa0 = p.aScale.at(b, t, h, 0), sk0 = p.kScale.at(b, t, h, 0);
       if (t + 32 < T) sa1 = p.aScale.at(b, t + 32, h, 0), sk1 = p.kScale.at(b, t + 32, h, 0);
     }
-    uint32_t SA[KT][4], VA[C / 16][4];
+    uint32_t SA[KH][4], VA[C / 16][4];
 #pragma unroll
-    for (int kk = 0; kk < KT; ++kk) {
+    for (int kk = 0; kk < KH; ++kk) {
       SA[kk][0] = tile::pack(ST[2 * kk][0], ST[2 * kk][1]);
       SA[kk][1] = tile::pack(ST[2 * kk][2], ST[2 * kk][3]);
       SA[kk][2] = tile::pack(ST[2 * kk + 1][0], ST[2 * kk + 1][1]);
@@ -1269,12 +1275,13 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
     for (int kt = 0; kt < C / 16; ++kt) tile::loadAT(VA[kt], Vs + kt * 16 * LV + v0, LV);
     // Z^T = S^T X^T + V^T Y^T for (X, Y) = (Q', P) and (W, R); Y is lower
     // triangular. Ssd: X = Q, its part scaled by Gamma before Y's is added.
-    auto product = [&](float (&Z)[C / 8][4], const bf16 *X, const bf16 *Y) {
+    // KS > 1: this warp's key rows of S^T; Y's part only with withY.
+    auto product = [&](float (&Z)[C / 8][4], const bf16 *X, const bf16 *Y, bool withY) {
 #pragma unroll
-      for (int kk = 0; kk < KT; ++kk) {
+      for (int kk = 0; kk < KH; ++kk) {
         uint32_t bb[C / 16][4];
 #pragma unroll
-        for (int np = 0; np < C / 16; ++np) tile::loadBN(bb[np], X + np * 16 * LK + kk * 16, LK);
+        for (int np = 0; np < C / 16; ++np) tile::loadBN(bb[np], X + np * 16 * LK + (kb + kk) * 16, LK);
 #pragma unroll
         for (int np = 0; np < C / 16; ++np) {
           tile::mma(Z[2 * np], SA[kk], bb[np][0], bb[np][1]);
@@ -1289,6 +1296,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
           Z[nt][0] *= f0, Z[nt][1] *= f1, Z[nt][2] *= f0, Z[nt][3] *= f1;
         }
       }
+      if (!withY) return;
 #pragma unroll
       for (int kk = 0; kk < C / 16; ++kk) {
         uint32_t bb[C / 16][4];
@@ -1301,9 +1309,32 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
         }
       }
     };
-    if (!local) {
-      float OT[C / 8][4] = {};
-      product(OT, Qp, Ps);
+    float OT[C / 8][4] = {}, UT[C / 8][4] = {};
+    if (!local) product(OT, Qp, Ps, ks == 0);
+    if constexpr (!Ssd) product(UT, Ws, Rs, ks == KS - 1);
+    if constexpr (KS > 1) { // the KS partial sums of these value columns meet in shared memory
+      float *X = (float *)(smem + L::xs) + (size_t)warp * KS * 2 * 16 * C;
+#pragma unroll
+      for (int nt = 0; nt < C / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          X[((ks * 2) * 32 + nt * 4 + e) * 32 + lane] = OT[nt][e];
+          X[((ks * 2 + 1) * 32 + nt * 4 + e) * 32 + lane] = UT[nt][e];
+        }
+      __syncthreads();
+#pragma unroll
+      for (int o = 1; o < KS; ++o) {
+        const int k = (ks + o) % KS;
+#pragma unroll
+        for (int nt = 0; nt < C / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            if (ks == 0) OT[nt][e] += X[((k * 2) * 32 + nt * 4 + e) * 32 + lane];
+            if (!Ssd) UT[nt][e] += X[((k * 2 + 1) * 32 + nt * 4 + e) * 32 + lane];
+          }
+      }
+    }
+    if (!local && ks == 0) {
       if (d.oRows) { // transposed through the warp's own shared memory, then 16-byte rows
         bf16 *Os = (bf16 *)(smem + L::os) + warp * C * 16, *o = (bf16 *)p.o.p;
 #pragma unroll
@@ -1329,27 +1360,26 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
           }
       }
     }
-    float UT[C / 8][4] = {};
-    if constexpr (!Ssd) product(UT, Ws, Rs);
     // S^T = gamma_C S^T + (U^T . e) A + (V^T . e) K, e_j = exp(b_C - b_j).
     const float bL = Decay ? Bs[C - 1] : 0.f;
     logDecay += bL;
     if constexpr (Decay) {
       const float eL = __expf(bL);
 #pragma unroll
-      for (int nt = 0; nt < 2 * KT; ++nt)
+      for (int nt = 0; nt < 2 * KH; ++nt)
 #pragma unroll
         for (int e = 0; e < 4; ++e) ST[nt][e] *= eL;
     }
     auto decayTo = [&](int j) { return Decay ? __expf(bL - Bs[j]) : 1.f; };
     // S^T += L X for a 16-column left operand L (fragment) and the rows
-    // 16 kt.. of X: 2 KT independent accumulators between dependent mmas.
+    // 16 kt.. of X (this warp's key columns): 2 KH independent accumulators
+    // between dependent mmas.
     auto addToState = [&](const uint32_t *L, const bf16 *X, int kt) {
-      uint32_t bb[KT][4];
+      uint32_t bb[KH][4];
 #pragma unroll
-      for (int np = 0; np < KT; ++np) tile::loadBK(bb[np], X + kt * 16 * LK + np * 16, LK);
+      for (int np = 0; np < KH; ++np) tile::loadBK(bb[np], X + kt * 16 * LK + (kb + np) * 16, LK);
 #pragma unroll
-      for (int np = 0; np < KT; ++np) {
+      for (int np = 0; np < KH; ++np) {
         tile::mma(ST[2 * np], L, bb[np][0], bb[np][1]);
         tile::mma(ST[2 * np + 1], L, bb[np][2], bb[np][3]);
       }
@@ -1390,17 +1420,17 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaStates(const ScanParams p,
         addToState(VA[kt], Ks, kt);
       }
     }
-    if (Decay && warp == 0 && c + 1 < cEnd) chunk::cumulativeGates(g0, g1, Bc + (s ^ 1) * C);
-    if (Scaled && warp == WARPS - 1 && c + 1 < cEnd) {
+    if (Decay && wid == 0 && c + 1 < cEnd) chunk::cumulativeGates(g0, g1, Bc + (s ^ 1) * C);
+    if (Scaled && wid == WARPS * KS - 1 && c + 1 < cEnd) {
       float *Sa = Sc + (s ^ 1) * 2 * C, *Sk = Sa + C;
       Sa[lane] = sa0, Sa[lane + 32] = sa1, Sk[lane] = sk0, Sk[lane + 32] = sk1;
     }
   }
   if (local) {
-    chunk::storeState<true>(STs, d.segState, V, b * d.segments + seg, h, 0, j0 + v0);
+    chunk::storeState<true>(STs, d.segState, V, b * d.segments + seg, h, kb * 16, j0 + v0);
     if (threadIdx.x == 0 && j0 == 0) d.segDecay[(b * p.H + h) * d.segments + seg] = logDecay;
   } else if (!split || seg == d.segments - 1) {
-    chunk::storeState<true>(STs, p, b, h, 0, j0 + v0);
+    chunk::storeState<true>(STs, p.state, V, b, h, kb * 16, j0 + v0);
   }
 }
 
@@ -1411,10 +1441,10 @@ template <int K, bool Decay, bool LogDecay, bool Scaled, bool Ssd, int FIXED_WAR
 cudaError_t launchStates(const ScanParams &p, DeltaChunks d, cudaStream_t stream) {
   d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 8 == 0 && p.o.s1 % 8 == 0 && p.o.s2 % 8 == 0 &&
             (uintptr_t)p.o.p % 16 == 0;
-  auto states = [&](auto kernel, int warps, int bytes) {
+  auto states = [&](auto kernel, int warps, int bytes, int ks = 1) {
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     dim3 grid((unsigned)((p.Vs + 16 * warps - 1) / (16 * warps) * d.segments), (unsigned)p.H, (unsigned)p.B);
-    kernel<<<grid, 32 * warps, bytes, stream>>>(p, d);
+    kernel<<<grid, 32 * warps * ks, bytes, stream>>>(p, d);
     return cudaGetLastError();
   };
   if constexpr (FIXED_WARPS == 8)
@@ -1425,6 +1455,9 @@ cudaError_t launchStates(const ScanParams &p, DeltaChunks d, cudaStream_t stream
     return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd>, 8, DeltaStatesLayout<K, 128, Ssd>::bytes);
   if (ctas(64) >= sms)
     return states(deltaStates<K, 4, Decay, LogDecay, Scaled, Ssd>, 4, DeltaStatesLayout<K, 64, Ssd>::bytes);
+  // Fewer pairs still: two warps share each 16 value columns, K / 2 key rows each.
+  if constexpr (K % 32 == 0 && DeltaStatesLayout<K, 32, Ssd, 2>::bytes <= 227 * 1024)
+    return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 2>, 2, DeltaStatesLayout<K, 32, Ssd, 2>::bytes, 2);
   return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd>, 2, DeltaStatesLayout<K, 32, Ssd>::bytes);
 }
 
