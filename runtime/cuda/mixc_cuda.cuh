@@ -422,9 +422,10 @@ constexpr int C = 64;
 // columns col0 + tile column (the chunked SSD/GLA kernels), or Transposed
 // (deltaStates: tile rows are value columns from col0, tile columns key rows).
 // From `from` (a state-shaped view; null reads as zeros); Add: S = f S + from.
+// rowLog (Add): per state row (key) log-factors instead of f.
 template <bool Transposed, bool Add = false, int MT, int NT>
 __device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const View &from, int64_t Vs, int64_t b, int64_t h,
-                                          int sr, int64_t col0, float f = 0.f) {
+                                          int sr, int64_t col0, float f = 0.f, const float *rowLog = nullptr) {
   const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -435,7 +436,8 @@ __device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const View &fro
         const int row = Transposed ? sr + nt * 8 + 2 * t4 + (e & 1) : sr + mt * 16 + g + (e >= 2 ? 8 : 0);
         const int64_t col = Transposed ? col0 + mt * 16 + g + (e >= 2 ? 8 : 0) : col0 + nt * 8 + 2 * t4 + (e & 1);
         const float x = from.p && col < Vs ? from.at(b, h, row, col) : 0.f;
-        S[mt][nt][e] = Add ? f * S[mt][nt][e] + x : x;
+        if constexpr (Add) S[mt][nt][e] = (rowLog ? __expf(rowLog[row]) : f) * S[mt][nt][e] + x;
+        else S[mt][nt][e] = x;
       }
 }
 template <bool Transposed, int MT, int NT>
@@ -840,6 +842,8 @@ struct Scratch {
 
 template <int K, bool Decay, bool LogDecay>
 cudaError_t launchChunkedSsd(const ScanParams &p, Scratch &scratch, cudaStream_t stream);
+template <int K, bool LogDecay>
+cudaError_t launchChunkedGla(const ScanParams &p, Scratch &scratch, cudaStream_t stream);
 
 // Identity and scalar decays with K up to 128 take the SSD form of the
 // delta-rule state walk (launchChunkedSsd, below). Vector decays and K = 256
@@ -849,6 +853,7 @@ template <int K, ChunkDecay D, bool LogDecay>
 cudaError_t launchChunked(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
   if constexpr (D != ChunkDecay::vector && K <= 128)
     return launchChunkedSsd<K, D == ChunkDecay::scalar, LogDecay>(p, scratch, stream);
+  if constexpr (D == ChunkDecay::vector && K <= 128) return launchChunkedGla<K, LogDecay>(p, scratch, stream);
   const int64_t ctas64 = p.B * p.H * ((p.Vs + 63) / 64);
   constexpr bool fits64 = ChunkedLayout<K, 64, D>::bytes <= 227 * 1024;
   if constexpr (fits64 && K <= 128) {
@@ -905,7 +910,8 @@ struct DeltaChunks {
   int segments = 1;
   bool localPass = false;
   View segState; // [B * segments, H, K, Vs] fp32 (state-shaped: at(b * segments + g, h, row, col))
-  float *segDecay = nullptr; // [B, H, segments]
+  float *segDecay = nullptr; // [B, H, segments] (GLA: [B, H, segments, K])
+  float *chunkDecay = nullptr; // GLA: each chunk's total log-decay per key, [B, chunks, H, K]
 };
 
 // acc (16 x 8 NT) += A (16 rows of row-major smem) x B over kTiles k-tiles of
@@ -1150,7 +1156,8 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const
 template <int K, int VB, bool Ssd = false, int KS = 1> struct DeltaStatesLayout {
   static constexpr int C = 64, LK = K + 8, LC = C + 8, LV = VB + 8, rowsK = C * LK * 2;
   static constexpr int w = 0, qp = w + (Ssd ? 0 : rowsK), a = qp + rowsK, k = a + (Ssd ? 0 : rowsK), r = k + rowsK;
-  static constexpr int pv = r + (Ssd ? 0 : C * LC * 2), v = pv + C * LC * 2, stage = v + C * LV * 2;
+  static constexpr int pv = r + (Ssd ? 0 : C * LC * 2), v = pv + C * LC * 2, ec = v + C * LV * 2;
+  static constexpr int stage = ec + (Ssd ? K * 4 : 0); // ec: GLA's chunk log-decays per key
   static constexpr int bc = 2 * stage;            // two stages, then two chunks of gates
   static constexpr int sc = bc + 2 * C * 4;        // two chunks of the scales of a and k
   static constexpr int os = sc + 4 * C * 4;        // per warp: its outputs, [C][16] bf16
@@ -1169,12 +1176,16 @@ template <int K, int VB, bool Ssd = false, int KS = 1> struct DeltaStatesLayout 
 // KS > 1 (few batch x head pairs, where a warp per 16 value columns leaves the
 // SMs two warps each): KS warps share 16 value columns, each holding K / KS
 // key rows of S^T; their partial O^T and U^T meet in shared memory.
-template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled, bool Ssd = false, int KS = 1>
+// Gla (with Ssd): vector decays, the operands from glaPrepare: Q' = Q . exp(b)
+// (d.qp), K' = K . exp(b_C - b) (d.w), P (d.pv) and the chunk's log-decays per
+// key (d.chunkDecay): O = Q' S + P V, S = Diag(exp(b_C)) S + K'^T V.
+template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled, bool Ssd = false, int KS = 1, bool Gla = false>
 __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanParams p, const DeltaChunks d) {
   using tile::bf16;
   constexpr int VB = 16 * WARPS, THREADS = WARPS * KS * 32;
   using L = DeltaStatesLayout<K, VB, Ssd, KS>;
   static_assert(!(Ssd && Scaled), "the SSD form has no low-rank operands to scale");
+  static_assert(!Gla || (Ssd && !Decay), "GLA's walk: the SSD layout, decays from glaPrepare");
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16, KH = KT / KS;
   static_assert(K % (16 * KS) == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
@@ -1192,6 +1203,18 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   const int64_t cEnd = split ? (cBegin + d.segChunks < chunks ? cBegin + d.segChunks : chunks) : chunks;
   auto load = [&](int64_t c) {
     unsigned char *st = smem + ((c - cBegin) & 1) * L::stage;
+    if constexpr (Gla) {
+      if (!local) {
+        chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
+        chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
+      }
+      chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, d.w, b, h, c, T, 0, K);
+      chunk::copyRows<VB, THREADS>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
+      const float *ec = d.chunkDecay + ((b * chunks + c) * p.H + h) * K;
+      for (int i = threadIdx.x; i < K / 4; i += THREADS) tile::copy16(st + L::ec + 16 * i, ec + 4 * i, true);
+      tile::commit();
+      return;
+    }
     if constexpr (Ssd) {
       if (!local) chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, p.q, b, h, c, T, 0, K);
       chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
@@ -1215,9 +1238,11 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
     chunk::loadState<true>(STs, View{}, V, b, h, kb * 16, j0 + v0); // zeros
   } else {
     chunk::loadState<true>(STs, p.init, V, b, h, kb * 16, j0 + v0);
-    for (int s = 0; s < seg; ++s) // S = Gamma_s S + (segment s from zero)
+    for (int s = 0; s < seg; ++s) { // S = Gamma_s S + (segment s from zero)
+      const int64_t at = (b * p.H + h) * d.segments + s;
       chunk::loadState<true, true>(STs, d.segState, V, b * d.segments + s, h, kb * 16, j0 + v0,
-                                   __expf(d.segDecay[(b * p.H + h) * d.segments + s]));
+                                   Gla ? 0.f : __expf(d.segDecay[at]), Gla ? d.segDecay + at * K : nullptr);
+    }
   }
   float logDecay = 0.f; // the local pass: the segment's total log-decay
   if (cBegin < cEnd) load(cBegin);
@@ -1244,7 +1269,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
     if (c + 1 < cEnd) load(c + 1);
     float g0 = 0.f, g1 = 0.f;
     if (Decay && wid == 0 && c + 1 < cEnd) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
-    if (Ssd && !local) { // P = M . exp(b_i - b_j) . Q K^T; pieces above the diagonal are never read
+    if (Ssd && !Gla && !local) { // P = M . exp(b_i - b_j) . Q K^T; pieces above the diagonal are never read
       bf16 *Pw = (bf16 *)(smem + s * L::stage + L::pv);
       for (int item = wid; item < 8; item += WARPS * KS) {
         const int r0 = (item % 4) * 16, c0 = (item / 4) * 32;
@@ -1360,6 +1385,15 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
           }
       }
     }
+    if constexpr (Gla) { // S^T . Diag(exp(b_C)), per key column
+      const float *ec = (const float *)(st + L::ec);
+#pragma unroll
+      for (int nt = 0; nt < 2 * KH; ++nt) {
+        const int key = kb * 16 + nt * 8 + 2 * t4;
+        const float f0 = __expf(ec[key]), f1 = __expf(ec[key + 1]);
+        ST[nt][0] *= f0, ST[nt][1] *= f1, ST[nt][2] *= f0, ST[nt][3] *= f1;
+      }
+    }
     // S^T = gamma_C S^T + (U^T . e) A + (V^T . e) K, e_j = exp(b_C - b_j).
     const float bL = Decay ? Bs[C - 1] : 0.f;
     logDecay += bL;
@@ -1428,7 +1462,15 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   }
   if (local) {
     chunk::storeState<true>(STs, d.segState, V, b * d.segments + seg, h, kb * 16, j0 + v0);
-    if (threadIdx.x == 0 && j0 == 0) d.segDecay[(b * p.H + h) * d.segments + seg] = logDecay;
+    if (Gla && j0 == 0) { // the segment's log-decay per key: the sum of its chunks'
+      for (int i = threadIdx.x; i < K; i += THREADS) {
+        float sum = 0.f;
+        for (int64_t c = cBegin; c < cEnd; ++c) sum += d.chunkDecay[((b * chunks + c) * p.H + h) * K + i];
+        d.segDecay[((b * p.H + h) * d.segments + seg) * K + i] = sum;
+      }
+    } else if (threadIdx.x == 0 && j0 == 0) {
+      d.segDecay[(b * p.H + h) * d.segments + seg] = logDecay;
+    }
   } else if (!split || seg == d.segments - 1) {
     chunk::storeState<true>(STs, p.state, V, b, h, kb * 16, j0 + v0);
   }
@@ -1437,7 +1479,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
 // The state pass in value blocks of 128, 64 or 32 columns: the widest that
 // still gives every SM a CTA.
 // FIXED_WARPS (sequence split): that width whatever the pair count.
-template <int K, bool Decay, bool LogDecay, bool Scaled, bool Ssd, int FIXED_WARPS = 0>
+template <int K, bool Decay, bool LogDecay, bool Scaled, bool Ssd, int FIXED_WARPS = 0, bool Gla = false>
 cudaError_t launchStates(const ScanParams &p, DeltaChunks d, cudaStream_t stream) {
   d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 8 == 0 && p.o.s1 % 8 == 0 && p.o.s2 % 8 == 0 &&
             (uintptr_t)p.o.p % 16 == 0;
@@ -1448,17 +1490,18 @@ cudaError_t launchStates(const ScanParams &p, DeltaChunks d, cudaStream_t stream
     return cudaGetLastError();
   };
   if constexpr (FIXED_WARPS == 8)
-    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd>, 8, DeltaStatesLayout<K, 128, Ssd>::bytes);
+    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 8, DeltaStatesLayout<K, 128, Ssd>::bytes);
   const int sms = chunk::smCount();
   auto ctas = [&](int vb) { return p.B * p.H * ((p.Vs + vb - 1) / vb); };
   if (ctas(128) >= sms)
-    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd>, 8, DeltaStatesLayout<K, 128, Ssd>::bytes);
+    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 8, DeltaStatesLayout<K, 128, Ssd>::bytes);
   if (ctas(64) >= sms)
-    return states(deltaStates<K, 4, Decay, LogDecay, Scaled, Ssd>, 4, DeltaStatesLayout<K, 64, Ssd>::bytes);
+    return states(deltaStates<K, 4, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 4, DeltaStatesLayout<K, 64, Ssd>::bytes);
   // Fewer pairs still: two warps share each 16 value columns, K / 2 key rows each.
   if constexpr (K % 32 == 0 && DeltaStatesLayout<K, 32, Ssd, 2>::bytes <= 227 * 1024)
-    return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 2>, 2, DeltaStatesLayout<K, 32, Ssd, 2>::bytes, 2);
-  return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd>, 2, DeltaStatesLayout<K, 32, Ssd>::bytes);
+    return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 2, Gla>, 2, DeltaStatesLayout<K, 32, Ssd, 2>::bytes,
+                  2);
+  return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 2, DeltaStatesLayout<K, 32, Ssd>::bytes);
 }
 
 // The two kernels of the delta rule.
@@ -1517,6 +1560,169 @@ cudaError_t launchChunkedSsd(const ScanParams &p, Scratch &scratch, cudaStream_t
     return launchStates<K, Decay, LogDecay, false, true, 8>(p, d, stream);
   }
   return launchStates<K, Decay, LogDecay, false, true>(p, d, stream);
+}
+
+
+// GLA's state-independent work for every chunk at once (vector decays, the
+// secondary chunking of scanChunked): one CTA per (chunk, head, batch) loads
+// Q, K and the gates, forms the cumulative log-decays b, and writes
+// Q' = Q . exp(b), K' = K . exp(b_C - b) (both <= |Q|, |K|), the chunk's
+// log-decay b_C per key, and P_ij = sum_k Q_ik K_jk exp(b_ik - b_jk) (j <= i)
+// by 16 x 16 sub-block pairs: rows of sub-block I relative to the token
+// before it, r = 16 I - 1, Q^ = Q . exp(b - b_r), K^ = K . exp(b_r - b) per
+// row's own sub-block, and Dp[I, J] = exp(b_r(I) - b_r(J)) on the pairs J < I.
+template <int K> struct GlaPrepareLayout {
+  static constexpr int C = 64, LK = K + 8, LC = C + 8, LB = K + 8;
+  static constexpr int q = 0, k = q + C * LK * 2, g = k + C * LK * 2, bc = g + C * K * 4;
+  static constexpr int df = bc + C * LB * 4, ps = df + 6 * K * 4, bytes = ps + C * LC * 2;
+};
+
+template <int K, bool LogDecay>
+__global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams p, const DeltaChunks d) {
+  using tile::bf16;
+  using L = GlaPrepareLayout<K>;
+  constexpr int C = L::C, LK = L::LK, LC = L::LC, LB = L::LB, KT = K / 16;
+  static_assert(K % 64 == 0 && K <= 128, "GLA tiles");
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *Ps = (bf16 *)(smem + L::ps);
+  unsigned char *Gs = smem + L::g;
+  float *Bc = (float *)(smem + L::bc), *Df = (float *)(smem + L::df);
+  const int64_t T = p.T, chunks = (T + C - 1) / C;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int64_t item = blockIdx.x, c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
+  const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
+  chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
+  chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
+  const int segs = K * gsize / 16;
+  for (int e = tid; e < C * segs; e += 256) {
+    const int r = e / segs, sgm = e % segs;
+    const int64_t t = c * C + r, tt = t < T ? t : 0;
+    const unsigned char *src =
+        (const unsigned char *)p.decay.p + (b * p.decay.s0 + tt * p.decay.s1 + h * p.decay.s2) * gsize + sgm * 16;
+    tile::copy16(Gs + (size_t)r * K * 4 + sgm * 16, src, t < T);
+  }
+  tile::commit();
+  tile::waitGroups<0>();
+  __syncthreads();
+  { // cumulative log-decays per channel: two threads per channel, 32 rows each
+    for (int kk = tid; kk < 2 * K; kk += 256) {
+      const int ch = kk % K, half = kk / K;
+      float acc = 0.f;
+      for (int r = half * 32; r < half * 32 + 32; ++r) {
+        float x = gsize == 4 ? ((const float *)(Gs + (size_t)r * K * 4))[ch]
+                             : __bfloat162float(((const bf16 *)(Gs + (size_t)r * K * 4))[ch]);
+        if constexpr (!LogDecay) x = c * C + r < T ? __logf(x) : 0.f;
+        acc += x;
+        Bc[r * LB + ch] = acc;
+      }
+    }
+    __syncthreads();
+    for (int kk = tid; kk < K; kk += 256) {
+      const float base = Bc[31 * LB + kk];
+      for (int r = 32; r < 64; ++r) Bc[r * LB + kk] += base;
+    }
+    __syncthreads();
+  }
+  const float *bC = Bc + (C - 1) * LB;
+  for (int i = tid; i < K; i += 256) d.chunkDecay[((b * chunks + c) * p.H + h) * K + i] = bC[i];
+  // Q' and K' to their rows (pairs of features per thread).
+  {
+    bf16 *qo = (bf16 *)d.qp.p + b * d.qp.s0 + h * d.qp.s2 + c * C * d.qp.s1;
+    bf16 *ko = (bf16 *)d.w.p + b * d.w.s0 + h * d.w.s2 + c * C * d.w.s1;
+    for (int e = tid; e < C * K / 2; e += 256) {
+      const int r = e / (K / 2), kc = (e % (K / 2)) * 2;
+      const float b0 = Bc[r * LB + kc], b1 = Bc[r * LB + kc + 1];
+      const uint32_t qv = *(const uint32_t *)&Qs[r * LK + kc], kv = *(const uint32_t *)&Ks[r * LK + kc];
+      *(uint32_t *)(qo + r * d.qp.s1 + kc) = tile::scalePair(qv, __expf(b0), __expf(b1));
+      *(uint32_t *)(ko + r * d.w.s1 + kc) = tile::scalePair(kv, __expf(bC[kc] - b0), __expf(bC[kc + 1] - b1));
+    }
+  }
+  __syncthreads();
+  // In place, relative to each row's sub-block reference; the pair factors.
+  for (int e = tid; e < C * K / 2; e += 256) {
+    const int r = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (r / 16) * 16 - 1;
+    const float r0 = ref < 0 ? 0.f : Bc[ref * LB + kc], r1 = ref < 0 ? 0.f : Bc[ref * LB + kc + 1];
+    const float b0 = Bc[r * LB + kc], b1 = Bc[r * LB + kc + 1];
+    uint32_t *qp = (uint32_t *)&Qs[r * LK + kc], *kp = (uint32_t *)&Ks[r * LK + kc];
+    *qp = tile::scalePair(*qp, __expf(b0 - r0), __expf(b1 - r1));
+    *kp = tile::scalePair(*kp, __expf(fminf(r0 - b0, 80.f)), __expf(fminf(r1 - b1, 80.f)));
+  }
+  for (int e = tid; e < 6 * K; e += 256) { // Dp[I, J], J < I: (1,0) (2,0) (2,1) (3,0) (3,1) (3,2)
+    const int pi = e / K, kc = e % K, I = pi < 1 ? 1 : pi < 3 ? 2 : 3, J = pi - (I * (I - 1)) / 2;
+    auto bref = [&](int X) { return X == 0 ? 0.f : Bc[(16 * X - 1) * LB + kc]; };
+    Df[pi * K + kc] = __expf(bref(I) - bref(J));
+  }
+  __syncthreads();
+  // P by 16 x 16 blocks (I, J), J <= I; blocks above the diagonal are zeros.
+  for (int blk = warp; blk < 16; blk += 8) {
+    const int I = blk / 4, J = blk % 4, r0 = I * 16;
+    float P[2][4] = {};
+    if (J <= I) {
+      const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
+#pragma unroll
+      for (int kk = 0; kk < KT; ++kk) {
+        uint32_t qa[4], bb[4];
+        tile::loadA(qa, Qs + r0 * LK + kk * 16, LK);
+        tile::loadBN(bb, Ks + J * 16 * LK + kk * 16, LK);
+        if (J < I) {
+          const float *f = dp + kk * 16 + 2 * t4;
+          bb[0] = tile::scalePair(bb[0], f[0], f[1]), bb[1] = tile::scalePair(bb[1], f[8], f[9]);
+          bb[2] = tile::scalePair(bb[2], f[0], f[1]), bb[3] = tile::scalePair(bb[3], f[8], f[9]);
+        }
+        tile::mma(P[0], qa, bb[0], bb[1]);
+        tile::mma(P[1], qa, bb[2], bb[3]);
+      }
+    }
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+      const int j = J * 16 + n * 8 + 2 * t4, i0 = r0 + g, i1 = r0 + g + 8;
+      *(uint32_t *)&Ps[i0 * LC + j] = tile::pack(j <= i0 ? P[n][0] : 0.f, j + 1 <= i0 ? P[n][1] : 0.f);
+      *(uint32_t *)&Ps[i1 * LC + j] = tile::pack(j <= i1 ? P[n][2] : 0.f, j + 1 <= i1 ? P[n][3] : 0.f);
+    }
+  }
+  __syncthreads();
+  storeRows<C, 256>(d.pv, b, h, c, Ps, LC);
+}
+
+// GLA: glaPrepare, then the state walk in its GLA form (split along the
+// sequence when the (batch, head) pairs cannot fill the SMs).
+template <int K, bool LogDecay>
+cudaError_t launchChunkedGla(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
+  constexpr int C = chunk::C;
+  const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
+  if (rows == 0) return launchStates<K, false, LogDecay, false, true, 0, true>(p, DeltaChunks{}, stream);
+  DeltaChunks d;
+  __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (2 * K + C) / 2 + p.B * chunks * p.H * K);
+  if (!base) return cudaErrorMemoryAllocation;
+  auto rowsOf = [&](__nv_bfloat16 *at, int D) {
+    View v;
+    v.p = at, v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = D, v.s1 = p.H * D, v.s0 = chunks * C * p.H * D;
+    return v;
+  };
+  d.qp = rowsOf(base, K), d.w = rowsOf(base + rows * K, K), d.pv = rowsOf(base + 2 * rows * K, C);
+  d.chunkDecay = (float *)(base + rows * (2 * K + C));
+  constexpr int bytes = GlaPrepareLayout<K>::bytes;
+  if (cudaError_t e = cudaFuncSetAttribute(glaPrepare<K, LogDecay>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
+    return e;
+  glaPrepare<K, LogDecay><<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
+  const int64_t pairs = p.B * p.H * ((p.Vs + 127) / 128);
+  const int sms = chunk::smCount();
+  if (2 * pairs <= sms && chunks >= 8) {
+    int64_t segs = sms / pairs;
+    segs = segs < chunks / 4 ? segs : chunks / 4;
+    d.segChunks = (chunks + segs - 1) / segs;
+    d.segments = (int)((chunks + d.segChunks - 1) / d.segChunks);
+    float *mem = scratch.alloc(p.B * d.segments * p.H * (K * p.Vs + K));
+    if (!mem) return cudaErrorMemoryAllocation;
+    d.segState.p = mem, d.segState.dtype = MIXC_F32, d.segState.s3 = 1, d.segState.s2 = p.Vs;
+    d.segState.s1 = K * p.Vs, d.segState.s0 = p.H * K * p.Vs;
+    d.segDecay = mem + p.B * d.segments * p.H * K * p.Vs;
+    d.localPass = true;
+    if (cudaError_t e = launchStates<K, false, LogDecay, false, true, 8, true>(p, d, stream)) return e;
+    d.localPass = false;
+    return launchStates<K, false, LogDecay, false, true, 8, true>(p, d, stream);
+  }
+  return launchStates<K, false, LogDecay, false, true, 0, true>(p, d, stream);
 }
 
 // ---- host side -------------------------------------------------------------------
