@@ -392,15 +392,10 @@ __device__ __forceinline__ void commit() { asm volatile("cp.async.commit_group;\
 template <int N> __device__ __forceinline__ void waitGroups() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 } // namespace tile
 
-// The chunked schedule (mixers.md, "How each structure is chunked") for
-// identity, scalar and vector decays with bf16 q, k, v: one CTA of 8 warps per
-// (value block, head, batch) walks the chunks in order with its K x VB block
-// of the state in registers (fp32 mma accumulators): no chunk state goes to
-// memory. The next chunk's q, k, v (and vector gates) arrive by cp.async
-// while this one computes. Warp w owns rows 16 (w % 4) .. of the chunk's
-// output and the state rows K/4 (w % 4) .., in the column half w / 4.
-// With b the cumulative log-decay inside the chunk (a vector per token for
-// GLA), every exponent stays bounded:
+// The chunked schedules (mixers.md, "How each structure is chunked") for
+// identity, scalar and vector decays with bf16 q, k, v. With b the cumulative
+// log-decay inside the chunk (a vector per token for GLA), every exponent
+// stays bounded:
 //   O = (Q . exp(b)) S + P V,   S = exp(b_C) . S + (K . exp(b_C - b))^T V,
 //   P_ij = sum_k Q_ik K_jk exp(b_ik - b_jk) for j <= i.
 // Scalar decays scale P by exp(b_i - b_j) <= 0. Vector decays (GLA) use the
@@ -412,6 +407,13 @@ template <int N> __device__ __forceinline__ void waitGroups() { asm volatile("cp
 // token within a sub-block are outside this kernel's range). Q and K are
 // rescaled once per chunk relative to their own sub-block's reference, so the
 // pairs of sub-blocks only multiply by per-channel factors (no exp per element).
+// scanChunked (identity and scalar decays with K = 256): one CTA of 8 warps
+// per (value block, head, batch) walks the chunks in order with its K x VB
+// block of the state in registers (fp32 mma accumulators); the next chunk's
+// q, k, v arrive by cp.async while this one computes. Warp w owns rows
+// 16 (w % 4) .. of the chunk's output and the state rows K/4 (w % 4) .., in
+// the column half w / 4. K up to 128 takes the state walk of deltaStates
+// instead (below), for GLA after glaPrepare.
 enum class ChunkDecay { none, scalar, vector };
 
 // Pieces shared by the chunked kernels (chunks of 64 tokens, 256 threads).
@@ -552,50 +554,32 @@ cudaError_t launch(Kernel kernel, int vb, int bytes, const ScanParams &p, cudaSt
 } // namespace chunk
 
 template <int K, int VB, ChunkDecay D> struct ChunkedLayout {
-  static constexpr int C = 64, LK = K + 8, LV = VB + 8, LB = K + 8;
-  static constexpr bool Vec = D == ChunkDecay::vector;
+  static constexpr int C = 64, LK = K + 8, LV = VB + 8;
   static constexpr int q = 0, k = q + 2 * C * LK * 2, v = k + 2 * C * LK * 2, s = v + 2 * C * LV * 2;
-  static constexpr int g = s + K * LV * 2;                  // vector: raw gates, 2 buffers
-  static constexpr int b = Vec ? g + 2 * C * K * 4 : g;     // cumulative log-decays (fp32)
-  static constexpr int f = b + (Vec ? C * LB : C) * 4;      // vector: per-sub-block factors (fp32)
-  static constexpr int bytes = f + (Vec ? 15 * K * 4 : 0);  // F[4], G[4], E, Dp[6] rows of K
+  static constexpr int b = s + K * LV * 2; // cumulative log-decays (fp32)
+  static constexpr int bytes = b + C * 4;
 };
 
 template <int K, int VB, ChunkDecay D, bool LogDecay>
-__global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChunked(const ScanParams p) {
+__global__ void __launch_bounds__(256, 2) scanChunked(const ScanParams p) {
   using tile::bf16;
   using L = ChunkedLayout<K, VB, D>;
-  constexpr int C = L::C, LK = L::LK, LV = L::LV, LB = L::LB;
+  constexpr int C = L::C, LK = L::LK, LV = L::LV;
   constexpr int MT = K / 64, NT = VB / 16, KT = K / 16, VH = VB / 2; // per warp: MT x NT tiles of 16 x 8
-  constexpr bool Vec = D == ChunkDecay::vector, Scalar = D == ChunkDecay::scalar;
+  constexpr bool Scalar = D == ChunkDecay::scalar;
+  static_assert(D != ChunkDecay::vector, "vector decays: glaPrepare and the GLA state walk");
   static_assert(K % 64 == 0 && VB % 32 == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
   bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *Vs = (bf16 *)(smem + L::v),
        *Ss = (bf16 *)(smem + L::s);
-  unsigned char *Gs = smem + L::g;
-  float *Bc = (float *)(smem + L::b); // [C] (scalar) or [C][LB] (vector)
-  // Vector decays, per key channel, with r(J) = 16 J - 1 the reference row of
-  // sub-block J (b_r(0) = 0): F[J] = exp(b_r(J)), G[J] = exp(b_C - b_r(J)),
-  // E = exp(b_C), Dp[I, J] = exp(b_r(I) - b_r(J)) for J < I. All <= 1.
-  float *Ff = (float *)(smem + L::f), *Gf = Ff + 4 * K, *Ef = Gf + 4 * K, *Df = Ef + K;
+  float *Bc = (float *)(smem + L::b); // [C]
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int rw = warp % 4, c0 = (warp / 4) * VH; // row tile, first column of the warp's half
-  const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
   auto load = [&](int64_t chunkIndex, int buf) {
     chunk::copyRows<K, 256>(Qs + buf * C * LK, LK, p.q, b, h, chunkIndex, T, 0, K);
     chunk::copyRows<K, 256>(Ks + buf * C * LK, LK, p.k, b, h, chunkIndex, T, 0, K);
     chunk::copyRows<VB, 256>(Vs + buf * C * LV, LV, p.v, b, h, chunkIndex, T, j0, V);
-    if constexpr (Vec) {
-      const int segs = K * gsize / 16;
-      for (int e = tid; e < C * segs; e += 256) {
-        const int r = e / segs, s = e % segs;
-        const int64_t t = chunkIndex * C + r, tt = t < T ? t : 0;
-        const unsigned char *src =
-            (const unsigned char *)p.decay.p + (b * p.decay.s0 + tt * p.decay.s1 + h * p.decay.s2) * gsize + s * 16;
-        tile::copy16(Gs + ((size_t)(buf * C + r) * K * 4) + s * 16, src, t < T);
-      }
-    }
     tile::commit();
   };
   const int sr = rw * (K / 4);
@@ -625,52 +609,6 @@ __global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChun
     __syncthreads(); // this chunk's tiles (and the scalar cumsum) are visible
     bf16 *Qb = Qs + buf * C * LK, *Kb = Ks + buf * C * LK;
     const bf16 *Vb = Vs + buf * C * LV;
-    if constexpr (Vec) {
-      // Cumulative log-decays per channel: two threads per channel, 32 rows each.
-      const int kk = tid % K, half = tid / K;
-      if (half < 2) {
-        const unsigned char *gb = Gs + (size_t)buf * C * K * 4;
-        float acc = 0.f;
-        for (int r = half * 32; r < half * 32 + 32; ++r) {
-          float x = gsize == 4 ? ((const float *)(gb + (size_t)r * K * 4))[kk]
-                               : __bfloat162float(((const bf16 *)(gb + (size_t)r * K * 4))[kk]);
-          if constexpr (!LogDecay) x = c * C + r < T ? __logf(x) : 0.f;
-          acc += x;
-          Bc[r * LB + kk] = acc;
-        }
-      }
-      __syncthreads();
-      if (half == 1) {
-        const float base = Bc[31 * LB + kk];
-        for (int r = 32; r < 64; ++r) Bc[r * LB + kk] += base;
-      }
-      __syncthreads();
-      // In place, relative to each row's sub-block reference:
-      // Q^ = Q . exp(b - b_r) (<= 1), K^ = K . exp(b_r - b) (>= 1, over <= 16 tokens).
-      for (int e = tid; e < C * K / 2; e += 256) {
-        const int r = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (r / 16) * 16 - 1;
-        const float r0 = ref < 0 ? 0.f : Bc[ref * LB + kc], r1 = ref < 0 ? 0.f : Bc[ref * LB + kc + 1];
-        const float b0 = Bc[r * LB + kc], b1 = Bc[r * LB + kc + 1];
-        uint32_t *qp = (uint32_t *)&Qb[r * LK + kc], *kp = (uint32_t *)&Kb[r * LK + kc];
-        *qp = tile::scalePair(*qp, __expf(b0 - r0), __expf(b1 - r1));
-        *kp = tile::scalePair(*kp, __expf(fminf(r0 - b0, 80.f)), __expf(fminf(r1 - b1, 80.f)));
-      }
-      for (int e = tid; e < 15 * K; e += 256) {
-        const int row = e / K, kc = e % K;
-        auto bref = [&](int J) { return J == 0 ? 0.f : Bc[(16 * J - 1) * LB + kc]; };
-        const float bC = Bc[(C - 1) * LB + kc];
-        float x;
-        if (row < 4) x = bref(row);                     // F[J]
-        else if (row < 8) x = bC - bref(row - 4);       // G[J]
-        else if (row == 8) x = bC;                      // E
-        else {                                          // Dp[I, J], J < I: (1,0) (2,0) (2,1) (3,0) (3,1) (3,2)
-          const int pi = row - 9, I = pi < 1 ? 1 : pi < 3 ? 2 : 3, J = pi - (I * (I - 1)) / 2;
-          x = bref(I) - bref(J);
-        }
-        Ff[row * K + kc] = __expf(x);
-      }
-      __syncthreads();
-    }
     const int r0 = rw * 16;
     uint32_t qa[KT][4]; // Q (vector decays: Q^) for the intra-chunk product
 #pragma unroll
@@ -680,14 +618,8 @@ __global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChun
 #pragma unroll
     for (int kk = 0; kk < KT; ++kk) {
       uint32_t qi[4];
-      if constexpr (Vec) {
-        const float *f = Ff + rw * K + kk * 16 + 2 * t4;
-        qi[0] = tile::scalePair(qa[kk][0], f[0], f[1]), qi[1] = tile::scalePair(qa[kk][1], f[0], f[1]);
-        qi[2] = tile::scalePair(qa[kk][2], f[8], f[9]), qi[3] = tile::scalePair(qa[kk][3], f[8], f[9]);
-      } else {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) qi[e] = qa[kk][e];
-      }
+      for (int e = 0; e < 4; ++e) qi[e] = qa[kk][e];
 #pragma unroll
       for (int np = 0; np < NT / 2; ++np) {
         uint32_t bb[4];
@@ -708,18 +640,10 @@ __global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChun
     for (int J = 0; J < C / 16; ++J)
       if (J <= rw) {
         float P[2][4] = {};
-        const float *dp = Df + ((rw * (rw - 1)) / 2 + J) * K; // Dp[rw, J] when J < rw
 #pragma unroll
         for (int kk = 0; kk < KT; ++kk) {
           uint32_t bb[4];
           tile::loadBN(bb, Kb + J * 16 * LK + kk * 16, LK);
-          if constexpr (Vec) {
-            if (J < rw) {
-              const float *f = dp + kk * 16 + 2 * t4;
-              bb[0] = tile::scalePair(bb[0], f[0], f[1]), bb[1] = tile::scalePair(bb[1], f[8], f[9]);
-              bb[2] = tile::scalePair(bb[2], f[0], f[1]), bb[3] = tile::scalePair(bb[3], f[8], f[9]);
-            }
-          }
           tile::mma(P[0], qa[kk], bb[0], bb[1]);
           tile::mma(P[1], qa[kk], bb[2], bb[3]);
         }
@@ -759,14 +683,6 @@ __global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChun
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int e = 0; e < 4; ++e) S[mt][nt][e] *= eL;
-    } else if constexpr (Vec) {
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        const int row = sr + mt * 16 + g;
-        const float e0 = Ef[row], e1 = Ef[row + 8];
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt) S[mt][nt][0] *= e0, S[mt][nt][1] *= e0, S[mt][nt][2] *= e1, S[mt][nt][3] *= e1;
-      }
     }
 #pragma unroll
     for (int kt = 0; kt < C / 16; ++kt) {
@@ -784,11 +700,6 @@ __global__ void __launch_bounds__(256, D == ChunkDecay::vector ? 1 : 2) scanChun
                       f3 = __expf(bL - Bc[j + 9]);
           a[0] = tile::scalePair(a[0], f0, f1), a[1] = tile::scalePair(a[1], f0, f1);
           a[2] = tile::scalePair(a[2], f2, f3), a[3] = tile::scalePair(a[3], f2, f3);
-        } else if constexpr (Vec) { // element (key row m, token j of sub-block kt): G[kt][m]
-          const int m0 = sr + mt * 16 + g;
-          const float f0 = Gf[kt * K + m0], f1 = Gf[kt * K + m0 + 8];
-          a[0] = tile::scalePair(a[0], f0, f0), a[1] = tile::scalePair(a[1], f1, f1);
-          a[2] = tile::scalePair(a[2], f0, f0), a[3] = tile::scalePair(a[3], f1, f1);
         }
 #pragma unroll
         for (int np = 0; np < NT / 2; ++np) {
@@ -845,22 +756,19 @@ cudaError_t launchChunkedSsd(const ScanParams &p, Scratch &scratch, cudaStream_t
 template <int K, bool LogDecay>
 cudaError_t launchChunkedGla(const ScanParams &p, Scratch &scratch, cudaStream_t stream);
 
-// Identity and scalar decays with K up to 128 take the SSD form of the
-// delta-rule state walk (launchChunkedSsd, below). Vector decays and K = 256
-// take scanChunked, with value blocks of 64 columns, or 32 where that leaves
-// SMs idle (few batch x head pairs) or the tiles outgrow shared memory.
+// K up to 128: the state walk of the delta rules (deltaStates, below) in its
+// SSD form (identity and scalar decays) or after glaPrepare (vector decays).
+// Identity and scalar decays with K = 256 take scanChunked (value blocks of 32
+// columns: the tiles of 64 outgrow shared memory).
 template <int K, ChunkDecay D, bool LogDecay>
 cudaError_t launchChunked(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
-  if constexpr (D != ChunkDecay::vector && K <= 128)
-    return launchChunkedSsd<K, D == ChunkDecay::scalar, LogDecay>(p, scratch, stream);
-  if constexpr (D == ChunkDecay::vector && K <= 128) return launchChunkedGla<K, LogDecay>(p, scratch, stream);
-  const int64_t ctas64 = p.B * p.H * ((p.Vs + 63) / 64);
-  constexpr bool fits64 = ChunkedLayout<K, 64, D>::bytes <= 227 * 1024;
-  if constexpr (fits64 && K <= 128) {
-    if (ctas64 >= chunk::smCount())
-      return chunk::launch(scanChunked<K, 64, D, LogDecay>, 64, ChunkedLayout<K, 64, D>::bytes, p, stream);
+  if constexpr (K <= 128) {
+    if constexpr (D == ChunkDecay::vector) return launchChunkedGla<K, LogDecay>(p, scratch, stream);
+    else return launchChunkedSsd<K, D == ChunkDecay::scalar, LogDecay>(p, scratch, stream);
+  } else {
+    static_assert(D != ChunkDecay::vector, "GLA's chunked form takes K <= 128");
+    return chunk::launch(scanChunked<K, 32, D, LogDecay>, 32, ChunkedLayout<K, 32, D>::bytes, p, stream);
   }
-  return chunk::launch(scanChunked<K, 32, D, LogDecay>, 32, ChunkedLayout<K, 32, D>::bytes, p, stream);
 }
 
 
@@ -1564,7 +1472,7 @@ cudaError_t launchChunkedSsd(const ScanParams &p, Scratch &scratch, cudaStream_t
 
 
 // GLA's state-independent work for every chunk at once (vector decays, the
-// secondary chunking of scanChunked): one CTA per (chunk, head, batch) loads
+// secondary chunking above): one CTA per (chunk, head, batch) loads
 // Q, K and the gates, forms the cumulative log-decays b, and writes
 // Q' = Q . exp(b), K' = K . exp(b_C - b) (both <= |Q|, |K|), the chunk's
 // log-decay b_C per key, and P_ij = sum_k Q_ik K_jk exp(b_ik - b_jk) (j <= i)
