@@ -1,4 +1,5 @@
 #include "codegen/ReferenceTarget.h"
+#include "codegen/RowPrinter.h"
 
 #include "dialect/MixerOps.h"
 #include "runtime/reference/Recurrence.h"
@@ -119,12 +120,12 @@ std::string runReference(func::FuncOp func, const NamedArrays &inputs, NamedArra
       };
       in.q = get(r.getQ()), in.k = get(r.getK()), in.v = get(r.getV());
       in.decay = get(r.getDecay()), in.dt = get(r.getDt()), in.a = get(r.getA()), in.b = get(r.getB());
-      // A decay given as log(x) runs on x itself: x may be negative (decays in
-      // (-1, 1)), where the logarithm is not real.
-      if (auto logOp = r.getDecay() ? r.getDecay().getDefiningOp<mixer::MapOp>() : nullptr;
-          logOp && logOp.getFn() == mixer::UnaryFn::log && r.getStructure() != mixer::Structure::elementwise &&
-          r.getNormalizerKind() != mixer::Normalizer::mlstm && get(logOp.getInput())) {
-        in.decay = get(logOp.getInput());
+      // The decay as the scans read it (scanDecay): a decay given as log(x)
+      // runs on x itself, which may be negative (decays in (-1, 1)), where the
+      // logarithm is not real.
+      bool logDecay = true;
+      if (Value decay = scanDecay(r, logDecay); decay && !logDecay && get(decay)) {
+        in.decay = get(decay);
         in.decayIsFactor = true;
       }
       in.igate = get(r.getIgate()), in.bonus = get(r.getBonus());

@@ -674,13 +674,20 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         if constexpr (!Vec)
           for (int u = 0; u < kLanes; ++u)
             for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
-        alignas(64) float g2s[K], kw[K], qw[K]; // the row factors, in vector loops
-        int fold = 0;
-        for (int i = 0; i < K; ++i) {
-          g2s[i] = gv[i] * dvec[i];
-          fold |= (g2s[i] < 1e-18f) | (g2s[i] > 1e18f);
-        }
-        for (int i = 0; i < K; ++i) kw[i] = k[i] / g2s[i], qw[i] = q[i] * g2s[i];
+        // A token's row scales g = gPrev . d and its write and read factors
+        // k / g and q . g, in vector loops; nonzero when a row must fold.
+        auto rowScales = [](const float *gPrev, const float *d, const float *kt, const float *qt, float *g, float *kwt,
+                            float *qwt) {
+          int fold = 0;
+          for (int i = 0; i < K; ++i) {
+            g[i] = gPrev[i] * d[i];
+            fold |= (g[i] < 1e-18f) | (g[i] > 1e18f);
+          }
+          for (int i = 0; i < K; ++i) kwt[i] = kt[i] / g[i], qwt[i] = qt[i] * g[i];
+          return fold;
+        };
+        alignas(64) float g2s[K], kw[K], qw[K];
+        const int fold = rowScales(gv, dvec, k, q, g2s, kw, qw);
         // Most tokens fold no row: then the sweep has no test per row, and
         // when the next token folds none either both go in one pass over the
         // state (half the state loads and stores per token).
@@ -688,13 +695,9 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         alignas(64) float g3s[K], kw2[K], qw2[K];
         if constexpr (Vec)
           if (!fold && hasNext) {
-            int fold2 = 0;
-            for (int i = 0; i < K; ++i) {
-              g3s[i] = g2s[i] * (LogDecay ? fastExp(rn.decay[i]) : rn.decay[i]);
-              fold2 |= (g3s[i] < 1e-18f) | (g3s[i] > 1e18f);
-            }
-            for (int i = 0; i < K; ++i) kw2[i] = rn.k[i] / g3s[i], qw2[i] = rn.q[i] * g3s[i];
-            pair = !fold2;
+            alignas(64) float dn[K];
+            for (int i = 0; i < K; ++i) dn[i] = LogDecay ? fastExp(rn.decay[i]) : rn.decay[i];
+            pair = !rowScales(g2s, dn, rn.k, rn.q, g3s, kw2, qw2);
           }
         if (pair) {
           if constexpr (Vec) {

@@ -805,6 +805,14 @@ template <int K> struct DeltaPrepareLayout {
   static constexpr int pt = tf + la, bytes = pt + 3 * 16 * 24 * 4;       // 16 x 16 partial products
 };
 
+// Scratch rows [B, chunks * C, H, D] of bf16 at `at`: what the prepare kernels write.
+inline View chunkRows(const ScanParams &p, __nv_bfloat16 *at, int D) {
+  const int64_t chunks = (p.T + chunk::C - 1) / chunk::C;
+  View v;
+  v.p = at, v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = D, v.s1 = p.H * D, v.s0 = chunks * chunk::C * p.H * D;
+  return v;
+}
+
 // The state-independent operands of every chunk, as rows [B, chunks * C, H, D] of bf16.
 struct DeltaChunks {
   View w, qp, r, pv;
@@ -1421,13 +1429,8 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
   if (rows > 0) {
     __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C)); // 2 (K + C) bf16 per row
     if (!base) return cudaErrorMemoryAllocation;
-    auto rowsOf = [&](__nv_bfloat16 *at, int D) {
-      View v;
-      v.p = at, v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = D, v.s1 = p.H * D, v.s0 = chunks * C * p.H * D;
-      return v;
-    };
-    d.w = rowsOf(base, K), d.qp = rowsOf(base + rows * K, K);
-    d.r = rowsOf(base + 2 * rows * K, C), d.pv = rowsOf(base + 2 * rows * K + rows * C, C);
+    d.w = chunkRows(p, base, K), d.qp = chunkRows(p, base + rows * K, K);
+    d.r = chunkRows(p, base + 2 * rows * K, C), d.pv = chunkRows(p, base + 2 * rows * K + rows * C, C);
     // A CTA per item, two per SM (0.87 ms at 4,4096,64,128 on an H100), beat
     // persistent CTAs that prefetched the next item's rows (one per SM: 1.17
     // ms): the phases of one item leave warps idle at barriers.
@@ -1440,14 +1443,14 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
   return launchStates<K, Decay, LogDecay, Scaled, false>(p, d, stream);
 }
 
-// The SSD form (identity and scalar decays): deltaStates with no low-rank
-// part, in one kernel; or, when the (batch, head) pairs leave SMs idle, split
-// along the sequence into segments: a local pass (each segment from a zero
-// state, no outputs) and the full pass, each segment starting from the
-// initial state folded with the local states before it.
-template <int K, bool Decay, bool LogDecay>
-cudaError_t launchChunkedSsd(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
-  DeltaChunks d;
+// The walk of the SSD and GLA forms (no low-rank part), in one kernel; or,
+// when the (batch, head) pairs leave SMs idle, split along the sequence into
+// segments: a local pass (each segment from a zero state, no outputs) and
+// the full pass, each segment starting from the initial state folded with
+// the local states before it. A segment's log-decay is a scalar (SSD) or a
+// vector per key (GLA).
+template <int K, bool Decay, bool LogDecay, bool Gla>
+cudaError_t launchWalk(const ScanParams &p, DeltaChunks d, Scratch &scratch, cudaStream_t stream) {
   const int64_t chunks = (p.T + chunk::C - 1) / chunk::C, pairs = p.B * p.H * ((p.Vs + 127) / 128);
   const int sms = chunk::smCount();
   // One CTA of 8 warps per SM (registers): as many segments as fill the SMs
@@ -1457,17 +1460,24 @@ cudaError_t launchChunkedSsd(const ScanParams &p, Scratch &scratch, cudaStream_t
     segs = segs < chunks / 4 ? segs : chunks / 4; // segments of at least 4 chunks
     d.segChunks = (chunks + segs - 1) / segs;
     d.segments = (int)((chunks + d.segChunks - 1) / d.segChunks);
-    float *mem = scratch.alloc(p.B * d.segments * p.H * (K * p.Vs + 1));
+    const int decayWidth = Gla ? K : 1;
+    float *mem = scratch.alloc(p.B * d.segments * p.H * (K * p.Vs + decayWidth));
     if (!mem) return cudaErrorMemoryAllocation;
     d.segState.p = mem, d.segState.dtype = MIXC_F32, d.segState.s3 = 1, d.segState.s2 = p.Vs;
     d.segState.s1 = K * p.Vs, d.segState.s0 = p.H * K * p.Vs;
     d.segDecay = mem + p.B * d.segments * p.H * K * p.Vs;
     d.localPass = true;
-    if (cudaError_t e = launchStates<K, Decay, LogDecay, false, true, 8>(p, d, stream)) return e;
+    if (cudaError_t e = launchStates<K, Decay, LogDecay, false, true, 8, Gla>(p, d, stream)) return e;
     d.localPass = false;
-    return launchStates<K, Decay, LogDecay, false, true, 8>(p, d, stream);
+    return launchStates<K, Decay, LogDecay, false, true, 8, Gla>(p, d, stream);
   }
-  return launchStates<K, Decay, LogDecay, false, true>(p, d, stream);
+  return launchStates<K, Decay, LogDecay, false, true, 0, Gla>(p, d, stream);
+}
+
+// The SSD form (identity and scalar decays): the walk alone.
+template <int K, bool Decay, bool LogDecay>
+cudaError_t launchChunkedSsd(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
+  return launchWalk<K, Decay, LogDecay, false>(p, DeltaChunks{}, scratch, stream);
 }
 
 
@@ -1598,39 +1608,17 @@ template <int K, bool LogDecay>
 cudaError_t launchChunkedGla(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
   constexpr int C = chunk::C;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
-  if (rows == 0) return launchStates<K, false, LogDecay, false, true, 0, true>(p, DeltaChunks{}, stream);
+  if (rows == 0) return launchWalk<K, false, LogDecay, true>(p, DeltaChunks{}, scratch, stream);
   DeltaChunks d;
   __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (2 * K + C) / 2 + p.B * chunks * p.H * K);
   if (!base) return cudaErrorMemoryAllocation;
-  auto rowsOf = [&](__nv_bfloat16 *at, int D) {
-    View v;
-    v.p = at, v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = D, v.s1 = p.H * D, v.s0 = chunks * C * p.H * D;
-    return v;
-  };
-  d.qp = rowsOf(base, K), d.w = rowsOf(base + rows * K, K), d.pv = rowsOf(base + 2 * rows * K, C);
+  d.qp = chunkRows(p, base, K), d.w = chunkRows(p, base + rows * K, K), d.pv = chunkRows(p, base + 2 * rows * K, C);
   d.chunkDecay = (float *)(base + rows * (2 * K + C));
   constexpr int bytes = GlaPrepareLayout<K>::bytes;
   if (cudaError_t e = cudaFuncSetAttribute(glaPrepare<K, LogDecay>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
     return e;
   glaPrepare<K, LogDecay><<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
-  const int64_t pairs = p.B * p.H * ((p.Vs + 127) / 128);
-  const int sms = chunk::smCount();
-  if (2 * pairs <= sms && chunks >= 8) {
-    int64_t segs = sms / pairs;
-    segs = segs < chunks / 4 ? segs : chunks / 4;
-    d.segChunks = (chunks + segs - 1) / segs;
-    d.segments = (int)((chunks + d.segChunks - 1) / d.segChunks);
-    float *mem = scratch.alloc(p.B * d.segments * p.H * (K * p.Vs + K));
-    if (!mem) return cudaErrorMemoryAllocation;
-    d.segState.p = mem, d.segState.dtype = MIXC_F32, d.segState.s3 = 1, d.segState.s2 = p.Vs;
-    d.segState.s1 = K * p.Vs, d.segState.s0 = p.H * K * p.Vs;
-    d.segDecay = mem + p.B * d.segments * p.H * K * p.Vs;
-    d.localPass = true;
-    if (cudaError_t e = launchStates<K, false, LogDecay, false, true, 8, true>(p, d, stream)) return e;
-    d.localPass = false;
-    return launchStates<K, false, LogDecay, false, true, 8, true>(p, d, stream);
-  }
-  return launchStates<K, false, LogDecay, false, true, 0, true>(p, d, stream);
+  return launchWalk<K, false, LogDecay, true>(p, d, scratch, stream);
 }
 
 // ---- host side -------------------------------------------------------------------
