@@ -216,8 +216,9 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     os << "    else scanChunkedSSD<" << st << ", " << K << ", " << V << ", " << vBlock << ", "
        << cast<IntegerAttr>(schedule.get("chunk")).getInt() << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
   else
-    os << "    else scanRecurrent<" << st << ", " << K << ", " << V << ", " << vBlock << ", " << dk << ", " << bonus
+    os << "    else " << (algorithm == "chunked_scan" ? "scanChunkedElementwise<" : "scanRecurrent<") << st << ", " << K << ", " << V << ", " << vBlock << ", " << dk << ", " << bonus
        << ", " << ml << ", " << hasDt << ", " << logD << ", " << (onesColumn ? "true" : "false") << ">(p, threads, "
+       << (algorithm == "chunked_scan" ? std::to_string(cast<IntegerAttr>(schedule.get("chunk")).getInt()) + ", " : "")
        << r << "_row);\n  }\n";
   buffers[op.getO()] = r + "_o";
   buffers[op.getFinalState()] = r + "_state";

@@ -49,15 +49,20 @@ struct ChunkRecurrence : mixc::impl::MixerChunkBase<ChunkRecurrence> {
       Structure s = op.getStructure();
       bool ssd = s == Structure::identity || s == Structure::const_scalar || s == Structure::scalar;
       bool gla = s == Structure::vector;
+      // Elementwise decays (Mamba-1) have no matrix form: the chunked scan
+      // splits the sequence into chunks that are scanned from a zero state in
+      // parallel, then corrected with the state entering each chunk (the
+      // transition of a chunk is elementwise too: exp of the summed exponents).
+      bool scan = s == Structure::elementwise;
       // The UT form takes an identity or scalar diagonal (DeltaNet, Gated DeltaNet).
       bool ut = s == Structure::dplr &&
                 (!op.getDecay() || cast<RankedTensorType>(op.getDecay().getType()).getRank() == 3);
-      if ((!ssd && !gla && !ut) || op.getBonus() || op.getNormalizerKind() == Normalizer::mlstm || signedDecay(op))
+      if ((!ssd && !gla && !ut && !scan) || op.getBonus() || op.getNormalizerKind() == Normalizer::mlstm || signedDecay(op))
         return;
       Builder b(op.getContext());
       SmallVector<NamedAttribute> attrs = {
-          b.getNamedAttr("algorithm", b.getStringAttr(ssd ? "ssd" : gla ? "gla" : "ut")),
-                                           b.getNamedAttr("size", b.getI64IntegerAttr(chunkSize))};
+          b.getNamedAttr("algorithm", b.getStringAttr(ssd ? "ssd" : gla ? "gla" : scan ? "scan" : "ut")),
+          b.getNamedAttr("size", b.getI64IntegerAttr(chunkSize))};
       // GLA's secondary chunking: a reference point per sub-block keeps the
       // factored exponents bounded (mixers.md).
       if (gla) attrs.push_back(b.getNamedAttr("sub_block", b.getI64IntegerAttr(16)));

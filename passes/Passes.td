@@ -39,11 +39,13 @@ def MixerChunk : Pass<"mixer-chunk", "::mlir::func::FuncOp"> {
     masked C x C product, the state passed between chunks), vector decays the
     GLA form (per-channel cumulative decays, sub-blocks of 16 with a reference
     point each), diagonal plus low rank with an identity or scalar diagonal
-    the UT form (the chunk's transitions as a unit lower-triangular inverse).
-    Structures whose chunked form is not implemented yet (elementwise, DPLR
-    with a vector diagonal), the RWKV-6 bonus and the mLSTM normalizer get no
-    `mixer.chunk` and stay recurrent. Each target takes the forms its kernels
-    implement (the CPU: SSD; CUDA: SSD, GLA and UT).
+    the UT form (the chunk's transitions as a unit lower-triangular inverse),
+    elementwise decays the chunked scan (chunks scanned from a zero state in
+    parallel, then corrected by the state entering each; a chunk's transition
+    is elementwise, exp of the summed exponents). DPLR with a vector diagonal,
+    the RWKV-6 bonus, the mLSTM normalizer and decays that may be negative get
+    no `mixer.chunk` and stay recurrent. Each target takes the forms its
+    kernels implement (the CPU: SSD and the scan; CUDA: SSD, GLA and UT).
   }];
   let options = [
     Option<"chunkSize", "chunk-size", "int", /*default=*/"64", "tokens per chunk">,

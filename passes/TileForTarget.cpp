@@ -5,8 +5,9 @@
 // blocked over value columns so that one block of the state, K x VB floats,
 // fits the L1 budget and every update is a vector FMA. Work
 // items are (batch, head, value block), spread over the cores; when B * H is
-// below the core count the value blocks make up the difference. The chunked
-// forms pay a C x C product per chunk that this needs not; see
+// below the core count the value blocks make up the difference, and for
+// elementwise decays the chunked scan (chunks over the cores). The SSD form
+// pays a C x C product per chunk that the sweep needs not; see
 // docs/cpu-backend.md for when that trade changes.
 #include "passes/Passes.h"
 
@@ -68,9 +69,19 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // keys are many enough for the chunk's matrix products to beat the
       // per-token sweep.
       auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
-      if (chunk && cast<StringAttr>(chunk.get("algorithm")).getValue() != "ssd") chunk = nullptr; // CPU: SSD only
-      bool chunked = chunk && (schedule == "chunked" || (schedule == "auto" && K >= kChunkedMinKeys));
-      if (chunked) {
+      StringRef form = chunk ? cast<StringAttr>(chunk.get("algorithm")).getValue() : "";
+      if (form != "ssd" && form != "scan") chunk = nullptr; // the CPU's chunked kernels: SSD and the scan
+      bool chunked = false;
+      if (chunk && form == "ssd")
+        chunked = schedule == "chunked" || (schedule == "auto" && K >= kChunkedMinKeys);
+      // The chunked scan does the sweep's work twice (scan from zero, then
+      // again from the true entering state) but spreads the chunks over the
+      // cores: under `auto`, only where (head, value block) tasks leave more
+      // than half the cores idle. The runtime keeps the sweep when the batch
+      // fills them.
+      if (chunk && form == "scan")
+        chunked = schedule == "chunked" || (schedule == "auto" && 2 * H * ((blocked + vBlock - 1) / vBlock) < cores);
+      if (chunked && form == "ssd") {
         // Every value block recomputes the chunk's Q K^T: take the blocks as
         // wide as the cores allow.
         vBlock = ((Vs + w - 1) / w) * w;
@@ -78,7 +89,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       }
       Builder b(op.getContext());
       SmallVector<NamedAttribute> attrs = {
-          b.getNamedAttr("algorithm", b.getStringAttr(chunked ? "chunked_ssd" : "recurrent")),
+          b.getNamedAttr("algorithm", b.getStringAttr(chunked ? ("chunked_" + form).str() : "recurrent")),
           b.getNamedAttr("k", b.getI64IntegerAttr(K)), b.getNamedAttr("v_block", b.getI64IntegerAttr(vBlock)),
           b.getNamedAttr("threads", b.getI64IntegerAttr(cores))};
       if (chunked) attrs.push_back(b.getNamedAttr("chunk", chunk.get("size")));
@@ -113,6 +124,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     // bf16, unaligned); fp32 inputs take the sweep to stay exact.
     auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
     StringRef form = chunk ? cast<StringAttr>(chunk.get("algorithm")).getValue() : "";
+    if (form == "scan") chunk = nullptr; // no chunked scan kernel for CUDA: the recurrent one
     // GLA's per-channel decays and the UT form's extra tiles take shared
     // memory of their own: K <= 128 there.
     bool chunked = chunk && schedule != "recurrent" && K % 64 == 0 && K <= (form == "ssd" ? 256 : 128) &&

@@ -479,6 +479,15 @@ struct ScanArgs {
   float *o = nullptr, *state = nullptr, *m = nullptr;
   float scale = 1.f;
   bool reverse = false;
+  // Segments of the chunked scan (scanChunkedElementwise). With segLen > 0 the
+  // steps split into segments of segLen, and segments segFirst.. are tasks of
+  // their own: each starts from segInit[seg] (without segInit: segment 0 from
+  // init, the others from zero), ends in segState[seg] instead of state, and
+  // with a dt sums it over its steps into segDt[seg]. Each is a [B, H, ...]
+  // array of the same layout as state (segDt: [B, H, Vs]).
+  int64_t segLen = 0, segFirst = 0;
+  const float *segInit = nullptr;
+  float *segState = nullptr, *segDt = nullptr;
 };
 
 // The recurrent schedule: one task per (batch, head, block of VB value
@@ -501,9 +510,15 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
   const int64_t V = Side ? Vs - 1 : Vs; // columns that are blocked
   const int64_t oStride = OnesColumn ? Vs : V;
   const int64_t blocks = (V + VB - 1) / VB;
-  parallelFor(B * H * blocks, threads, [&](int64_t task) {
-    const int64_t blk = task % blocks, bh = task / blocks, b = bh / H, h = bh % H;
+  const int64_t segLen = p.segLen > 0 ? p.segLen : std::max<int64_t>(T, 1);
+  const int64_t lastSeg = std::max<int64_t>(1, (T + segLen - 1) / segLen) - 1, segs = lastSeg + 1 - p.segFirst;
+  parallelFor(B * H * blocks * segs, threads, [&](int64_t task) {
+    const int64_t seg = p.segFirst + task % segs, blk = task / segs % blocks, bh = task / segs / blocks;
+    const int64_t b = bh / H, h = bh % H;
     const int64_t j0 = blk * VB, width = std::min<int64_t>(VB, V - j0);
+    const int64_t s0 = seg * segLen, s1 = std::min(T, s0 + segLen);
+    const float *init = p.segInit ? p.segInit + seg * B * H * K * Vs : seg == 0 ? p.init : nullptr;
+    float *stateOut = p.segState ? p.segState + seg * B * H * K * Vs : p.state;
     alignas(64) float st[K][VB];
     alignas(64) float nvec[K];
     // Independent accumulators per key row modulo kLanes: enough to cover the
@@ -512,10 +527,11 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     alignas(64) float vv[VB], oo[VB], w[VB], acc[kLanes][VB];
     for (int i = 0; i < K; ++i) {
       for (int j = 0; j < VB; ++j)
-        st[i][j] = (p.init && j < width) ? p.init[((b * H + h) * K + i) * Vs + j0 + j] : 0.f;
-      if (Side) nvec[i] = p.init ? p.init[((b * H + h) * K + i) * Vs + V] : 0.f;
+        st[i][j] = (init && j < width) ? init[((b * H + h) * K + i) * Vs + j0 + j] : 0.f;
+      if (Side) nvec[i] = init ? init[((b * H + h) * K + i) * Vs + V] : 0.f;
     }
-    float m = Mlstm && p.initM ? p.initM[b * H + h] : 0.f;
+    float m = Mlstm && p.initM && seg == 0 ? p.initM[b * H + h] : 0.f;
+    alignas(64) float dtSum[VB] = {};
     // Scalar decays are deferred: the block holds S / gam, with gam the product
     // of the decays since the last fold, so a token costs two FMAs per element
     // (write k / gam, read out gam q . S) instead of a multiply and two FMAs.
@@ -537,25 +553,25 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     TokenRow<K, VIN> rowBuf[2];
     bool pairedPrev = false; // deferred vector decays: this token went with the last
     auto timeOf = [&](int64_t step) { return p.reverse ? T - 1 - step : step; };
-    if (T > 0) rowOf(b, timeOf(0), h, rowBuf[0]);
+    if (s0 < s1) rowOf(b, timeOf(s0), h, rowBuf[s0 & 1]);
     constexpr int wLanes = 2 * kLanes;
     alignas(64) float wacc[wLanes][VB];
     if constexpr (S == Structure::dplr) {
       for (int u = 0; u < wLanes; ++u)
         for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
       for (int i = 0; i < K; ++i)
-        for (int j = 0; j < VB; ++j) wacc[i % wLanes][j] += rowBuf[0].b[i] * st[i][j];
+        for (int j = 0; j < VB; ++j) wacc[i % wLanes][j] += rowBuf[s0 & 1].b[i] * st[i][j];
       for (int j = 0; j < VB; ++j) {
         float sum = 0.f;
         for (int u = 0; u < wLanes; ++u) sum += wacc[u][j];
         w[j] = sum;
       }
     }
-    for (int64_t step = 0; step < T; ++step) {
+    for (int64_t step = s0; step < s1; ++step) {
       const int64_t t = timeOf(step);
       const int64_t row = (b * T + t) * H + h;
       TokenRow<K, VIN> &r = rowBuf[step & 1], &rn = rowBuf[(step + 1) & 1];
-      const bool hasNext = step + 1 < T;
+      const bool hasNext = step + 1 < s1;
       if (hasNext) rowOf(b, timeOf(step + 1), h, rn);
       if (pairedPrev) { // swept and written with the previous token
         pairedPrev = false;
@@ -659,6 +675,8 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       } else if constexpr (S == Structure::elementwise) {
         const float *A = p.rate + (h * K) * Vs + j0;
         const float *dt = r.dt + j0;
+        if (HasDt && p.segDt)
+          for (int j = 0; j < VB; ++j) dtSum[j] += j < width ? dt[j] : 0.f;
         for (int u = 0; u < kLanes; ++u)
           for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
         for (int i = 0; i < K; ++i) {
@@ -801,11 +819,62 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     }
     for (int i = 0; i < K; ++i) {
       for (int j = 0; j < width; ++j)
-        p.state[((b * H + h) * K + i) * Vs + j0 + j] = (DeferredVec ? gv[i] : gam) * st[i][j];
-      if (Side && blk == 0) p.state[((b * H + h) * K + i) * Vs + V] = nvec[i];
+        stateOut[((b * H + h) * K + i) * Vs + j0 + j] = (DeferredVec ? gv[i] : gam) * st[i][j];
+      if (Side && blk == 0) stateOut[((b * H + h) * K + i) * Vs + V] = nvec[i];
     }
-    if (Mlstm && blk == 0) p.m[b * H + h] = m;
+    if (HasDt && p.segDt)
+      for (int j = 0; j < width; ++j) p.segDt[(seg * B * H + b * H + h) * Vs + j0 + j] = dtSum[j];
+    if (Mlstm && blk == 0 && seg == lastSeg) p.m[b * H + h] = m;
   });
+}
+
+// The chunked scan of elementwise decays (mixers.md: "a chunked parallel scan
+// over time"), for when the (batch, head, value block) tasks leave threads
+// idle: the sequence splits into segments of whole chunks, about two per idle
+// thread. Pass 1 scans every segment at once, each from a zero state (segment
+// 0 from the initial state). Pass 2 walks the segments in order per state
+// element: a segment's transition is elementwise, exp(rate * sum of dt), so
+// S_end[s] = exp(G_s) . S_end[s-1] + S_local[s], and S_end[last] is the final
+// state. Pass 3 scans segments 1.. again from their true entering states and
+// writes their outputs (segment 0's are already right). Twice the sweep's
+// work, spread over every thread; with tasks for half the threads or more it
+// is the sweep itself.
+template <Structure S, int K, int VIN, int VB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt, bool LogDecay,
+          bool OnesColumn, typename RowFn>
+void scanChunkedElementwise(const ScanArgs &p, int threads, int64_t chunk, RowFn rowOf) {
+  static_assert(S == Structure::elementwise && !Bonus && !Mlstm && !OnesColumn, "the chunked scan is elementwise");
+  auto sweep = [&](const ScanArgs &a) {
+    scanRecurrent<S, K, VIN, VB, Diag, Bonus, Mlstm, HasDt, LogDecay, OnesColumn>(a, threads, rowOf);
+  };
+  const int64_t B = p.B, T = p.T, H = p.H, Vs = p.Vs;
+  const int64_t tasks = B * H * ((Vs + VB - 1) / VB), chunks = (T + chunk - 1) / chunk;
+  // Twice the work over all threads beats the sweep over `tasks` of them only
+  // when fewer than half the threads have a task.
+  if (2 * tasks >= threads || chunks < 2) return sweep(p);
+  const int64_t want = (2 * threads + tasks - 1) / tasks; // segments per task
+  const int64_t segLen = chunk * ((chunks + want - 1) / want), nseg = (T + segLen - 1) / segLen;
+  if (nseg < 2) return sweep(p);
+  const int64_t n = B * H * K * Vs;
+  std::vector<float> local(nseg * n), entering(nseg * n), dtSum(HasDt ? nseg * B * H * Vs : 0);
+  ScanArgs a = p;
+  a.segLen = segLen, a.segState = local.data(), a.segDt = HasDt ? dtSum.data() : nullptr;
+  sweep(a);
+  parallelFor(B * H * K, threads, [&](int64_t row) { // row (b, h, i) of the state
+    const int64_t bh = row / K, h = bh % H, i = row % K;
+    const float *rate = p.rate + (h * K + i) * Vs;
+    std::vector<float> s(local.begin() + row * Vs, local.begin() + (row + 1) * Vs);
+    for (int64_t seg = 1; seg < nseg; ++seg) {
+      std::copy(s.begin(), s.end(), entering.begin() + seg * n + row * Vs);
+      const float len = (float)(std::min(T, (seg + 1) * segLen) - seg * segLen);
+      const float *sl = local.data() + seg * n + row * Vs;
+      for (int64_t j = 0; j < Vs; ++j)
+        s[j] = std::exp(rate[j] * (HasDt ? dtSum[(seg * B * H + bh) * Vs + j] : len)) * s[j] + sl[j];
+    }
+    std::copy(s.begin(), s.end(), p.state + row * Vs);
+  });
+  ScanArgs c = p;
+  c.segLen = segLen, c.segFirst = 1, c.segInit = entering.data(), c.segState = local.data();
+  sweep(c);
 }
 
 // acc[r][0..n) = sum_k Q[i0 + r][k] * M[k][0..n) for the R rows from i0 (rows

@@ -26,6 +26,16 @@ func.func @vector(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?
   return %o1 : tensor<?x?x2x4xf32>
 }
 
+// Elementwise decays (Mamba-1) take the chunked scan.
+// CHECK-LABEL: func.func @elementwise
+// CHECK: mixer.recurrence elementwise forward {{.*}} {mixer.chunk = {algorithm = "scan", size = 64 : i64}}
+// C32-LABEL: func.func @elementwise
+// C32: {mixer.chunk = {algorithm = "scan", size = 32 : i64}}
+func.func @elementwise(%c: tensor<?x?x2x16xf32>, %x: tensor<?x?x2x32xf32>, %a: tensor<1x1x2x16x32xf32>, %dt: tensor<?x?x2x32xf32>) -> tensor<?x?x2x32xf32> {
+  %o, %s = mixer.recurrence elementwise forward %c, %c, %x decay(%a) dt(%dt) : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x32xf32>, tensor<1x1x2x16x32xf32>, tensor<?x?x2x32xf32>) -> (tensor<?x?x2x32xf32>, tensor<?x2x16x32xf32>)
+  return %o : tensor<?x?x2x32xf32>
+}
+
 // Structures without a chunked form here, the bonus and mLSTM stay recurrent.
 // CHECK-LABEL: func.func @not_chunked
 // CHECK-NOT: mixer.chunk

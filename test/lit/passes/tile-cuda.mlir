@@ -64,3 +64,14 @@ func.func @rwkv7_like(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>) -> ten
   %o, %s = mixer.recurrence dplr forward %q, %q, %v decay(%q) lowrank(%q, %q) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return %o : tensor<?x?x4x64xf32>
 }
+
+// -----
+
+// Elementwise decays have no chunked CUDA kernel: the recurrent one, even
+// though mixer-chunk marks them for the chunked scan.
+// CHECK-LABEL: func.func @elementwise
+// CHECK: {mixer.chunk = {algorithm = "scan", size = 64 : i64}, mixer.schedule = {algorithm = "recurrent"
+func.func @elementwise(%c: tensor<?x?x2x64xf32>, %x: tensor<?x?x2x64xf32>, %a: tensor<1x1x2x64x64xf32>, %dt: tensor<?x?x2x64xf32>) -> tensor<?x?x2x64xf32> {
+  %o, %s = mixer.recurrence elementwise forward %c, %c, %x decay(%a) dt(%dt) : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<1x1x2x64x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o : tensor<?x?x2x64xf32>
+}

@@ -67,3 +67,27 @@ func.func @few_keys(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tens
   %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%g) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return %o : tensor<?x?x4x64xf32>
 }
+
+// -----
+
+// Elementwise decays: the chunked scan under `auto` only where the (head,
+// value block) tasks leave more than half the cores idle (one head of 16
+// columns on 16 cores), else the sweep (8 heads); `chunked` forces it.
+// RUN: mixer-opt %s --mixer-chunk --mixer-tile="cores=16 vector-width=16" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SCAN
+// RUN: mixer-opt %s --mixer-chunk --mixer-tile="schedule=chunked" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SCAN-FORCED
+// SCAN-LABEL: func.func @one_head
+// SCAN: mixer.schedule = {algorithm = "chunked_scan", chunk = 64 : i64, k = 16 : i64, threads = 16 : i64, v_block = 16 : i64}
+// SCAN-LABEL: func.func @eight_heads
+// SCAN: mixer.schedule = {algorithm = "recurrent", k = 16 : i64
+// SCAN-FORCED-LABEL: func.func @one_head
+// SCAN-FORCED: algorithm = "chunked_scan"
+// SCAN-FORCED-LABEL: func.func @eight_heads
+// SCAN-FORCED: algorithm = "chunked_scan"
+func.func @one_head(%c: tensor<?x?x1x16xf32>, %x: tensor<?x?x1x16xf32>, %a: tensor<1x1x1x16x16xf32>, %dt: tensor<?x?x1x16xf32>) -> tensor<?x?x1x16xf32> {
+  %o, %s = mixer.recurrence elementwise forward %c, %c, %x decay(%a) dt(%dt) : (tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<1x1x1x16x16xf32>, tensor<?x?x1x16xf32>) -> (tensor<?x?x1x16xf32>, tensor<?x1x16x16xf32>)
+  return %o : tensor<?x?x1x16xf32>
+}
+func.func @eight_heads(%c: tensor<?x?x8x16xf32>, %x: tensor<?x?x8x64xf32>, %a: tensor<1x1x8x16x64xf32>, %dt: tensor<?x?x8x64xf32>) -> tensor<?x?x8x64xf32> {
+  %o, %s = mixer.recurrence elementwise forward %c, %c, %x decay(%a) dt(%dt) : (tensor<?x?x8x16xf32>, tensor<?x?x8x16xf32>, tensor<?x?x8x64xf32>, tensor<1x1x8x16x64xf32>, tensor<?x?x8x64xf32>) -> (tensor<?x?x8x64xf32>, tensor<?x8x16x64xf32>)
+  return %o : tensor<?x?x8x64xf32>
+}
