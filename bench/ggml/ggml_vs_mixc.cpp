@@ -7,6 +7,7 @@
 #include "gla_gate.h"
 #include "rwkv6_wkv.h"
 #include "rwkv7_wkv.h"
+#include "ssm_scan1.h"
 #include "ssm_scan2.h"
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <functional>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace {
@@ -53,14 +55,18 @@ struct Inputs {
   }
 };
 
-void report(const char *op, double ggmlMs, double mixcMs, const float *ggmlO, const float *mixcO) {
+// One table row: n outputs compared, `flops` per call (4 K V per token and head).
+void report(const char *op, const std::string &shape, int64_t n, double flops, double ggmlMs, double mixcMs,
+            const float *ggmlO, const float *mixcO) {
   double num = 0, den = 0;
-  for (int64_t i = 0; i < T * H * S; ++i) num += (ggmlO[i] - mixcO[i]) * (ggmlO[i] - mixcO[i]), den += ggmlO[i] * ggmlO[i];
+  for (int64_t i = 0; i < n; ++i) num += (ggmlO[i] - mixcO[i]) * (ggmlO[i] - mixcO[i]), den += ggmlO[i] * ggmlO[i];
   if (!(den > 0)) std::fprintf(stderr, "%s: the ggml output is zero or not finite\n", op), std::exit(1);
-  double flops = 4.0 * T * H * S * S;
-  std::printf("| %s | T=%lld H=%lld K=V=%lld | %.3f | %.2f | %.3f | %.2f | %.2fx | %.1e |\n", op, (long long)T,
-              (long long)H, (long long)S, ggmlMs, flops / ggmlMs / 1e6, mixcMs, flops / mixcMs / 1e6, ggmlMs / mixcMs,
-              std::sqrt(num / den));
+  std::printf("| %s | %s | %.3f | %.2f | %.3f | %.2f | %.2fx | %.1e |\n", op, shape.c_str(), ggmlMs,
+              flops / ggmlMs / 1e6, mixcMs, flops / mixcMs / 1e6, ggmlMs / mixcMs, std::sqrt(num / den));
+}
+void report(const char *op, double ggmlMs, double mixcMs, const float *ggmlO, const float *mixcO) {
+  report(op, "T=" + std::to_string(T) + " H=" + std::to_string(H) + " K=V=" + std::to_string(S), T * H * S,
+         4.0 * T * H * S * S, ggmlMs, mixcMs, ggmlO, mixcO);
 }
 } // namespace
 
@@ -150,6 +156,38 @@ int main(int argc, char **argv) {
     mixc_tensor outs[2] = {view(o.data(), {1, T, H, S}), view(state.data(), {1, H, S, S})};
     double tm = timeMs([&] { check(mixc_ssm_scan2(ins, 6, outs, 2, threads, err, sizeof err)); });
     report("ggml_ssm_scan (Mamba-2)", tg, tm, (const float *)out->data, o.data());
+  }
+  { // Mamba-1: ggml_ssm_scan with A per (state, channel): every channel a head of
+    // one dimension, one group (B and C shared by the channels), as llama.cpp runs it.
+    const int64_t N = 16, D = 1024; // d_state, d_inner
+    ggml_tensor *x = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, 1, D, T);
+    ggml_tensor *dt = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, D, T);
+    ggml_tensor *A = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, N, D);
+    ggml_tensor *B = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, N, 1, T), *C = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, N, 1, T);
+    ggml_tensor *s0 = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, N, 1, D, 1);
+    ggml_tensor *ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, 1);
+    std::uniform_real_distribution<float> u(-1.f, 1.f), dtRaw(-4.f, -1.f), aLog(0.f, 2.7f);
+    for (ggml_tensor *t : {x, B, C})
+      for (int64_t i = 0; i < ggml_nelements(t); ++i) ((float *)t->data)[i] = u(in.rng);
+    for (int64_t i = 0; i < D * T; ++i) ((float *)dt->data)[i] = dtRaw(in.rng);
+    for (int64_t i = 0; i < N * D; ++i) ((float *)A->data)[i] = -std::exp(aLog(in.rng)); // Mamba's A = -exp(A_log)
+    std::fill_n((float *)s0->data, ggml_nelements(s0), 0.f);
+    ((int32_t *)ids->data)[0] = 0;
+    ggml_tensor *out = ggml_ssm_scan(ctx, s0, x, dt, A, B, C, ids, 1);
+    ggml_cgraph *gf = ggml_new_graph(ctx);
+    ggml_build_forward_expand(gf, out);
+    double tg = timeMs([&] { ggml_graph_compute_with_ctx(ctx, gf, threads); });
+    std::vector<float> o1(T * D), state1(N * D);
+    // ggml's A is [channel][state]: mixc's A[K, V] reads it through strides.
+    mixc_tensor a = view((float *)A->data, {1, N, D});
+    a.strides[1] = 1, a.strides[2] = N;
+    mixc_tensor ins[6] = {view((float *)x->data, {1, T, 1, D}), view((float *)B->data, {1, T, 1, N}),
+                          view((float *)C->data, {1, T, 1, N}), view((float *)dt->data, {1, T, 1, D}), a,
+                          view(nullptr, {1, 1, N, D})};
+    mixc_tensor outs[2] = {view(o1.data(), {1, T, 1, D}), view(state1.data(), {1, 1, N, D})};
+    double tm = timeMs([&] { check(mixc_ssm_scan1(ins, 6, outs, 2, threads, err, sizeof err)); });
+    report("ggml_ssm_scan (Mamba-1)", "T=" + std::to_string(T) + " d_inner=" + std::to_string(D) + " d_state=" +
+           std::to_string(N), T * D, 4.0 * T * D * N, tg, tm, (const float *)out->data, o1.data());
   }
   ggml_free(ctx);
   return 0;
