@@ -384,6 +384,10 @@ __device__ __forceinline__ void copy16(void *dst, const void *src, bool valid) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smemAddr(dst)), "l"(src),
                "r"(valid ? 16 : 0));
 }
+// 16 bytes global -> shared, asynchronously (always valid: no source size).
+__device__ __forceinline__ void copy16(void *dst, const void *src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smemAddr(dst)), "l"(src));
+}
 // 4 bytes global -> shared, asynchronously; zero when !valid.
 __device__ __forceinline__ void copy4(void *dst, const void *src, bool valid) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smemAddr(dst)), "l"(src), "r"(valid ? 4 : 0));
@@ -484,22 +488,37 @@ __device__ __forceinline__ void copyState(__nv_bfloat16 *Ss, int ld, const float
 // Starts copying a chunk's rows of a bf16 operand, WIDTH features from
 // column col0, into dst (ld elements per row), with THREADS threads; rows past
 // T and columns at or past `limit` read as zeros. Each thread keeps one
-// 16-byte column segment and steps a row pointer: the address arithmetic of
-// a general strided view per segment was a third of the delta kernels'
-// instructions.
+// 16-byte column segment and steps a row pointer.
 template <int WIDTH, int THREADS>
 __device__ __forceinline__ void copyRows(__nv_bfloat16 *dst, int ld, const View &v, int64_t b, int64_t h,
                                          int64_t chunkIndex, int64_t T, int64_t col0, int64_t limit) {
-  constexpr int SEG = WIDTH / 8, STEP = THREADS / SEG;
+  constexpr int SEG = WIDTH / 8, STEP = THREADS / SEG, ROWS = (C + STEP - 1) / STEP;
   static_assert(WIDTH % 8 == 0 && THREADS % SEG == 0, "rows of 16-byte segments");
-  const int s = threadIdx.x % SEG;
+  const int s = threadIdx.x % SEG, r0 = threadIdx.x / SEG;
   const bool colOk = col0 + s * 8 < limit;
-  const __nv_bfloat16 *src = (const __nv_bfloat16 *)v.p + b * v.s0 + h * v.s2 + (colOk ? col0 + s * 8 : 0);
   const int64_t t0 = chunkIndex * C;
+  const __nv_bfloat16 *src = (const __nv_bfloat16 *)v.p + b * v.s0 + h * v.s2 + (colOk ? col0 + s * 8 : 0);
+  __nv_bfloat16 *d = dst + r0 * ld + s * 8;
+  if (colOk && t0 + C <= T) {
+    // A whole chunk (all but the last): the rows of this thread's segment at
+    // one pointer step apart, without per-row tests. Per-row 64-bit address
+    // arithmetic and validity selects made up half the state walk's
+    // instructions.
+    const __nv_bfloat16 *at = src + (t0 + r0) * v.s1;
+    const int64_t step = (int64_t)STEP * v.s1;
 #pragma unroll
-  for (int r = threadIdx.x / SEG; r < C; r += STEP) {
+    for (int i = 0; i < ROWS; ++i) {
+      if (C % STEP == 0 || i * STEP + r0 < C) tile::copy16(d + i * STEP * ld, at);
+      at += step;
+    }
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < ROWS; ++i) {
+    const int r = i * STEP + r0;
+    if (C % STEP != 0 && r >= C) break;
     const bool ok = colOk && t0 + r < T;
-    tile::copy16(dst + r * ld + s * 8, ok ? src + (t0 + r) * v.s1 : src, ok);
+    tile::copy16(d + i * STEP * ld, ok ? src + (t0 + r) * v.s1 : src, ok);
   }
 }
 // A chunk's scalar log-decays for tokens 2 lane and 2 lane + 1 (zero past T).
