@@ -301,7 +301,7 @@ int runEmit() {
     auto kernel = mixc::emitCpuKernel(theFunc(*tileForCpu(*module, threadCount())));
     if (failed(kernel)) die("cannot generate the CPU kernel");
     return writeKernel(mixc::cpuRuntimeHeaders(), desc.name + ".cpp", kernel->source, kernel->header,
-                       "c++ -O3 -march=native -std=c++17 -pthread");
+                       std::string("c++ ") + mixc::cpu::kernelFlags());
   }
   std::error_code ec;
   raw_fd_ostream os(outFile, ec);

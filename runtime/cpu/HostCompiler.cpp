@@ -9,12 +9,16 @@
 #include <unistd.h>
 
 namespace mixc::cpu {
-namespace {
 
 // No trapping math and no errno: the comparisons and exp/log polynomials of
 // the tile library then vectorize; results and NaN/Inf semantics are unchanged.
-const char *kFlags = "-O3 -march=native -mprefer-vector-width=512 -fno-trapping-math -fno-math-errno -std=c++17 "
-                     "-shared -fPIC -pthread";
+const char *kernelFlags() {
+  return "-O3 -march=native -mprefer-vector-width=512 -fno-trapping-math -fno-math-errno -std=c++17 -pthread";
+}
+
+namespace {
+
+const std::string kFlags = std::string(kernelFlags()) + " -shared -fPIC";
 
 uint64_t fnv1a(const std::string &s, uint64_t h = 1469598103934665603ull) {
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;

@@ -18,6 +18,11 @@ struct LoadedKernel {
   bool cached = false;            // found in the cache, not compiled now
 };
 
+/// The host compiler flags generated kernels need (besides -shared -fPIC for
+/// a shared object): without -fno-trapping-math the tile library's selects and
+/// comparisons do not vectorize and GLA's sweep runs 3.5x slower.
+const char *kernelFlags();
+
 /// The cache directory: $MIXC_CACHE_DIR, else $XDG_CACHE_HOME/mixc, else ~/.cache/mixc.
 std::string cacheDirectory();
 
