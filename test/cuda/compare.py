@@ -1,5 +1,5 @@
 """Compares every case's GPU outputs (out/) with the float64 reference (ref/)
-by relative L2 error: fp32 inputs must stay under 1e-4, bf16 under 1e-2.
+by relative L2 error: fp32 inputs must stay under 1e-4, bf16 and f16 under 1e-2.
 NaN (the poison of an unwritten element) never passes."""
 import os
 import sys
@@ -16,7 +16,7 @@ for kernel in sorted(os.listdir(root)):
         cd = os.path.join(kd, case)
         if case == "kernel" or not os.path.isdir(cd):
             continue
-        tol = 1e-2 if case.endswith("bf16") else 1e-4
+        tol = 1e-2 if case.endswith("f16") else 1e-4  # bf16 and f16
         worst, status = 0.0, "ok"
         refs = sorted(f for f in os.listdir(os.path.join(cd, "ref")) if f.endswith(".npy"))
         for f in refs:
