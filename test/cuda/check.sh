@@ -4,6 +4,8 @@
 # runs every case, compares with the float64 reference (compare.py), and runs
 # one case per kernel under compute-sanitizer (memcheck and racecheck).
 # Usage: test/cuda/check.sh CASES_DIR [ARCH (default sm_90a)]
+# MIXC_LAYOUT=head-first: every case with its per-token tensors (o included)
+# laid out [B, H, T, D] in memory, passed by strides (run_kernel.cu).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cases="$(cd "$1" && pwd)"

@@ -7,6 +7,8 @@
 //   DTYPE    f32, bf16 or f16: the element type the inputs and o are passed in
 // Outputs are poisoned with NaN before the call, so an element the kernel
 // never writes fails the comparison. With REPEATS, prints the median time.
+// MIXC_LAYOUT=head-first: per-token tensors ([B, T, H, ...], o included) are
+// laid out [B, H, T, ...] in memory and passed with the matching strides.
 #include "runtime/Npy.h"
 #include "mixc_tensor.h"
 
@@ -54,20 +56,51 @@ bool exists(const std::string &p) {
 
 int elemSize(int dtype) { return dtype == MIXC_F32 ? 4 : 2; }
 
-// Uploads `a` as `dtype`; returns a contiguous descriptor.
+// The layout of a tensor of `shape`: row-major, or with headFirst and a
+// per-token shape [B, T, H, ...] (T = the sequence length), [B, H, T, ...].
+mixc_tensor describe(void *d, int dtype, const std::vector<int64_t> &shape, bool headFirst, int64_t T) {
+  mixc_tensor t = mixc_contiguous(d, dtype, (int32_t)shape.size(), shape.data());
+  if (headFirst && shape.size() >= 3 && shape[1] == T) {
+    int64_t inner = 1;
+    for (size_t i = 3; i < shape.size(); ++i) inner *= shape[i];
+    t.strides[2] = T * inner, t.strides[1] = inner, t.strides[0] = shape[2] * T * inner;
+  }
+  return t;
+}
+
+// The element of `t` at row-major position i of its shape.
+int64_t offsetOf(const mixc_tensor &t, size_t i) {
+  int64_t off = 0;
+  for (int d = t.ndim - 1; d >= 0; --d) {
+    off += (int64_t)(i % t.shape[d]) * t.strides[d];
+    i /= t.shape[d];
+  }
+  return off;
+}
+
+bool headFirstLayout() {
+  const char *l = std::getenv("MIXC_LAYOUT");
+  return l && std::string(l) == "head-first";
+}
+int64_t seqLen = -1; // T, from the reference o
+
+// Uploads `a` as `dtype` in the layout describe() gives it.
 mixc_tensor upload(const mixc::NpyArray &a, int dtype) {
   size_t n = a.data.size();
   std::vector<char> host(n * elemSize(dtype));
+  mixc_tensor t = describe(nullptr, dtype, a.shape, headFirstLayout(), seqLen);
   for (size_t i = 0; i < n; ++i) {
     float x = (float)a.data[i];
-    if (dtype == MIXC_F32) ((float *)host.data())[i] = x;
-    else if (dtype == MIXC_BF16) ((__nv_bfloat16 *)host.data())[i] = __float2bfloat16(x);
-    else ((__half *)host.data())[i] = __float2half(x);
+    int64_t j = offsetOf(t, i);
+    if (dtype == MIXC_F32) ((float *)host.data())[j] = x;
+    else if (dtype == MIXC_BF16) ((__nv_bfloat16 *)host.data())[j] = __float2bfloat16(x);
+    else ((__half *)host.data())[j] = __float2half(x);
   }
   void *d = nullptr;
   CHECK_CUDA(cudaMalloc(&d, std::max<size_t>(host.size(), 16)));
   CHECK_CUDA(cudaMemcpy(d, host.data(), host.size(), cudaMemcpyHostToDevice));
-  return mixc_contiguous(d, dtype, (int32_t)a.shape.size(), a.shape.data());
+  t.data = d;
+  return t;
 }
 
 std::vector<double> download(const mixc_tensor &t) {
@@ -77,9 +110,10 @@ std::vector<double> download(const mixc_tensor &t) {
   CHECK_CUDA(cudaMemcpy(host.data(), t.data, host.size(), cudaMemcpyDeviceToHost));
   std::vector<double> out(n);
   for (size_t i = 0; i < n; ++i) {
-    if (t.dtype == MIXC_F32) out[i] = ((float *)host.data())[i];
-    else if (t.dtype == MIXC_BF16) out[i] = __bfloat162float(((__nv_bfloat16 *)host.data())[i]);
-    else out[i] = __half2float(((__half *)host.data())[i]);
+    int64_t j = offsetOf(t, i);
+    if (t.dtype == MIXC_F32) out[i] = ((float *)host.data())[j];
+    else if (t.dtype == MIXC_BF16) out[i] = __bfloat162float(((__nv_bfloat16 *)host.data())[j]);
+    else out[i] = __half2float(((__half *)host.data())[j]);
   }
   return out;
 }
@@ -94,6 +128,14 @@ int main(int argc, char **argv) {
   std::string in = argv[1], ref = argv[2], out = argv[3], dt = argv[4];
   int repeats = argc > 5 ? std::atoi(argv[5]) : 0;
   int dtype = dt == "bf16" ? MIXC_BF16 : dt == "f16" ? MIXC_F16 : MIXC_F32;
+  {
+    mixc::NpyArray o;
+    if (std::string e = mixc::readNpy(ref + "/o.npy", o); !e.empty() || o.shape.size() < 2) {
+      std::fprintf(stderr, "run_kernel: %s\n", e.empty() ? "o.npy: no time dimension" : e.c_str());
+      return 2;
+    }
+    seqLen = o.shape[1];
+  }
   auto lists = split(CAT(MIXC_ENTRY, _args), ';');
   auto inNames = split(lists[0], ','), outNames = split(lists.size() > 1 ? lists[1] : "", ',');
   std::vector<mixc_tensor> inputs, outputs;
@@ -127,7 +169,7 @@ int main(int argc, char **argv) {
     void *d = nullptr;
     CHECK_CUDA(cudaMalloc(&d, std::max<size_t>(bytes, 16)));
     CHECK_CUDA(cudaMemset(d, 0xff, bytes)); // NaN in every float format
-    outputs.push_back(mixc_contiguous(d, odt, (int32_t)a.shape.size(), a.shape.data()));
+    outputs.push_back(describe(d, odt, a.shape, headFirstLayout(), seqLen));
   }
   char err[512] = "";
   if (MIXC_ENTRY(inputs.data(), (int)inputs.size(), outputs.data(), (int)outputs.size(), nullptr, err, sizeof err)) {
