@@ -46,15 +46,23 @@ shape_for() {
     row "$spec" "$name" "$(shape_for "$name")" auto
   done
   echo
-  echo "The chunked (SSD) schedule where the structure has one, against the recurrent sweep that"
-  echo "\`auto\` picks today, same machine and run:"
+  echo "The chunked schedule (SSD, GLA) where the structure has one, against the recurrent sweep"
+  echo "that \`auto\` picks at these sizes, same machine and run:"
   echo
   echo "| spec | shape | mixc ms | GFLOP/s | plain ms | x plain | reference ms | x reference | command |"
   echo "|---|---|---|---|---|---|---|---|---|"
   for spec in "$root"/examples/*.mixer; do
     name=$(basename "$spec" .mixer)
-    "$mixc" check "$spec" --schedule=chunked | grep -q chunked_ssd || continue
+    "$mixc" check "$spec" --schedule=chunked | grep -q "chunked_ssd\|chunked_gla" || continue
     for schedule in recurrent chunked; do row "$spec" "$name" "$(shape_for "$name")" "$schedule"; done
+  done
+  echo
+  echo "GLA with more keys, where \`auto\` switches to the chunked form (K >= 256):"
+  echo
+  echo "| spec | shape | mixc ms | GFLOP/s | plain ms | x plain | reference ms | x reference | command |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for shape in B=1,T=4096,H=8,K=128,V=128 B=1,T=1024,H=4,K=256,V=256; do
+    for schedule in recurrent chunked; do row "$root/examples/gla.mixer" gla "$shape" "$schedule"; done
   done
 } > "$out"
 cat "$out"

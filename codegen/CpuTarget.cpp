@@ -212,8 +212,8 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   // v = append_one(x): the ones column is scanned as a K-vector beside the blocks.
   auto appendOne = op.getV().getDefiningOp<MapOp>();
   bool onesColumn = appendOne && appendOne.getFn() == UnaryFn::append_one && !mlstm && s != Structure::elementwise;
-  if (algorithm == "chunked_ssd")
-    os << "    else scanChunkedSSD<" << st << ", " << K << ", " << V << ", " << vBlock << ", "
+  if (algorithm == "chunked_ssd" || algorithm == "chunked_gla")
+    os << "    else " << (algorithm == "chunked_ssd" ? "scanChunkedSSD<" : "scanChunkedGLA<") << st << ", " << K << ", " << V << ", " << vBlock << ", "
        << cast<IntegerAttr>(schedule.get("chunk")).getInt() << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
   else
     os << "    else " << (algorithm == "chunked_scan" ? "scanChunkedElementwise<" : "scanRecurrent<") << st << ", " << K << ", " << V << ", " << vBlock << ", " << dk << ", " << bonus

@@ -25,6 +25,10 @@ namespace {
 // K = 128 and 256 (the state outgrows L1 and the sweep's blocks narrow), on par
 // or slower at K = 64 and 32.
 constexpr int64_t kChunkedMinKeys = 128;
+// GLA's chunked form adds the sub-blocks' element-wise exponentials: on the
+// 2-core AVX-512 machine of bench/results/cpu.md the sweep stays 1.2x faster at
+// K = 128 and the chunked form wins by 1.1x at K = 256.
+constexpr int64_t kChunkedGlaMinKeys = 256;
 
 struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
   using MixerTileForTargetBase::MixerTileForTargetBase;
@@ -70,10 +74,11 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // per-token sweep.
       auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
       StringRef form = chunk ? cast<StringAttr>(chunk.get("algorithm")).getValue() : "";
-      if (form != "ssd" && form != "scan") chunk = nullptr; // the CPU's chunked kernels: SSD and the scan
+      if (form != "ssd" && form != "gla" && form != "scan") chunk = nullptr; // the CPU's chunked kernels
       bool chunked = false;
-      if (chunk && form == "ssd")
-        chunked = schedule == "chunked" || (schedule == "auto" && K >= kChunkedMinKeys);
+      if (chunk && (form == "ssd" || form == "gla"))
+        chunked = schedule == "chunked" ||
+                  (schedule == "auto" && K >= (form == "gla" ? kChunkedGlaMinKeys : kChunkedMinKeys));
       // The chunked scan does the sweep's work twice (scan from zero, then
       // again from the true entering state) but spreads the chunks over the
       // cores: under `auto`, only where (head, value block) tasks leave more
@@ -81,7 +86,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // fills them.
       if (chunk && form == "scan")
         chunked = schedule == "chunked" || (schedule == "auto" && 2 * H * ((blocked + vBlock - 1) / vBlock) < cores);
-      if (chunked && form == "ssd") {
+      if (chunked && (form == "ssd" || form == "gla")) {
         // Every value block recomputes the chunk's Q K^T: take the blocks as
         // wide as the cores allow.
         vBlock = ((Vs + w - 1) / w) * w;

@@ -1002,6 +1002,134 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
   });
 }
 
+// The chunked schedule for vector decays (the GLA form of mixers.md): per
+// chunk of C tokens, with B[u][i] the cumulative log-decay of key i up to
+// token u,
+//   O = A V + (Q . exp(B)) S,  A[u][j] = sum_i Q[u][i] K[j][i] exp(B[u][i] - B[j][i]) (j <= u),
+//   S <- Diag(exp(B[L-1])) S + (K . exp(B[L-1] - B))^T V.
+// Factoring A as (Q . exp(B)) (K . exp(-B))^T would overflow, so A is built
+// by sub-blocks of 16 rows: against the earlier rows through the reference
+// point r = B[r0 - 1] of the sub-block (Q . exp(B - r) and K . exp(r - B):
+// both exponents <= 0), and within the sub-block element by element in log
+// space. Every exponent is <= 0.
+template <Structure S, int K, int VIN, int VB, int C, bool LogDecay, typename RowFn>
+void scanChunkedGLA(const ScanArgs &p, int threads, RowFn rowOf) {
+  static_assert(S == Structure::vector, "the GLA form covers vector decays");
+  static_assert(C % 16 == 0, "sub-blocks of 16");
+  constexpr int SB = 16;
+  const int64_t B = p.B, T = p.T, H = p.H, V = p.Vs;
+  const int64_t blocks = (V + VB - 1) / VB;
+  parallelFor(B * H * blocks, threads, [&](int64_t task) {
+    const int64_t blk = task % blocks, bh = task / blocks, b = bh / H, h = bh % H;
+    const int64_t j0 = blk * VB, width = std::min<int64_t>(VB, V - j0);
+    // Rows of q, k and the cumulative log-decays; Qe = Q . exp(B - ref) (per
+    // sub-block) or Q . exp(B); Kt = the keys transposed and scaled.
+    std::vector<float> heap((size_t)K * VB + 4 * (size_t)C * K + (size_t)K * C);
+    auto *st = reinterpret_cast<float(*)[VB]>(heap.data());
+    auto *Qr = reinterpret_cast<float(*)[K]>(heap.data() + (size_t)K * VB);
+    auto *Kr = Qr + C, *Bc = Kr + C, *Qe = Bc + C;
+    auto *Kt = reinterpret_cast<float(*)[C]>(heap.data() + (size_t)K * VB + 4 * (size_t)C * K);
+    alignas(64) float Vc[C][VB], A[C][C];
+    for (int i = 0; i < K; ++i) {
+      for (int j = 0; j < VB; ++j)
+        st[i][j] = (p.init && j < width) ? p.init[((b * H + h) * K + i) * p.Vs + j0 + j] : 0.f;
+      for (int u = 0; u < C; ++u) Kt[i][u] = 0.f;
+    }
+    TokenRow<K, VIN> r;
+    constexpr int R = 4;
+    alignas(64) float tmp[K];
+    // Column j of Kt = row j of K . exp(ref - B[j]) (elementwise in a row
+    // buffer, so that the exponentials vectorize).
+    auto scaledKeyColumn = [&](int j, const float *ref) {
+      for (int i = 0; i < K; ++i) tmp[i] = Kr[j][i] * fastExp(ref[i] - Bc[j][i]);
+      for (int i = 0; i < K; ++i) Kt[i][j] = tmp[i];
+    };
+    for (int64_t c0 = 0; c0 < T; c0 += C) {
+      const int L = (int)std::min<int64_t>(C, T - c0);
+      for (int u = 0; u < L; ++u) {
+        const int64_t step = c0 + u, t = p.reverse ? T - 1 - step : step;
+        rowOf(b, t, h, r);
+        for (int i = 0; i < K; ++i) {
+          const float g = LogDecay ? r.decay[i] : safeLog(r.decay[i]);
+          Qr[u][i] = r.q[i], Kr[u][i] = r.k[i], Bc[u][i] = (u ? Bc[u - 1][i] : 0.f) + g;
+        }
+        for (int j = 0; j < VB; ++j) Vc[u][j] = j < width ? r.v[j0 + j] : 0.f;
+      }
+      // A, one sub-block of rows at a time.
+      for (int r0 = 0; r0 < L; r0 += SB) {
+        const int r1 = std::min(L, r0 + SB);
+        for (int u = r0; u < r1; ++u) std::fill_n(A[u], C, 0.f);
+        if (r0 > 0) { // the earlier rows, through the reference point B[r0 - 1]
+          const float *ref = Bc[r0 - 1];
+          for (int j = 0; j < r0; ++j) scaledKeyColumn(j, ref);
+          for (int u = r0; u < r1; ++u)
+            for (int i = 0; i < K; ++i) Qe[u][i] = Qr[u][i] * fastExp(Bc[u][i] - ref[i]);
+          for (int i0 = r0; i0 < r1; i0 += R) {
+            alignas(64) float acc[R][C];
+            blockRowsTimes<R, K, C>(Qe, i0, r1, Kt, (r0 + 15) / 16 * 16, acc);
+            for (int r2 = 0; r2 < R && i0 + r2 < r1; ++r2)
+              for (int j = 0; j < r0; ++j) A[i0 + r2][j] = acc[r2][j];
+          }
+        }
+        for (int u = r0; u < r1; ++u) // within the sub-block: log space, element by element
+          for (int j = r0; j <= u; ++j) {
+            for (int i = 0; i < K; ++i) tmp[i] = Qr[u][i] * Kr[j][i] * fastExp(Bc[u][i] - Bc[j][i]);
+            // The sum in 16 lanes (a float sum is not reassociated, so the
+            // loop above keeps the exponentials vectorized and this adds).
+            vf16 acc16{};
+            int i = 0;
+            for (; i + 16 <= K; i += 16) acc16 += loadV(tmp + i);
+            float sum = 0.f;
+            for (int l = 0; l < 16; ++l) sum += acc16[l];
+            for (; i < K; ++i) sum += tmp[i];
+            A[u][j] = sum;
+          }
+      }
+      // O = (Q . exp(B)) S + A V, R rows at a time.
+      for (int u = 0; u < L; ++u)
+        for (int i = 0; i < K; ++i) Qe[u][i] = Qr[u][i] * fastExp(Bc[u][i]);
+      for (int i0 = 0; i0 < L; i0 += R) {
+        alignas(64) float acc[R][VB];
+        blockRowsTimes<R, K, VB>(Qe, i0, L, st, VB, acc);
+        const int jEnd = std::min(i0 + R, L);
+        for (int jj = 0; jj < jEnd; ++jj) {
+          const float *vj = Vc[jj];
+          for (int r2 = 0; r2 < R; ++r2) {
+            const float a = i0 + r2 < L ? A[i0 + r2][jj] : 0.f;
+            for (int j = 0; j < VB; ++j) acc[r2][j] += a * vj[j];
+          }
+        }
+        for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
+          const int64_t step = c0 + i0 + r2, t = p.reverse ? T - 1 - step : step;
+          float *out = p.o + ((b * T + t) * H + h) * V + j0;
+          for (int j = 0; j < width; ++j) out[j] = p.scale * acc[r2][j];
+        }
+      }
+      // S <- Diag(exp(B[L-1])) S + (K . exp(B[L-1] - B))^T V, R rows of S at a time.
+      const float *bL = Bc[L - 1];
+      for (int u = 0; u < L; ++u) scaledKeyColumn(u, bL);
+      for (int k0 = 0; k0 < K; k0 += R) {
+        alignas(64) float acc[R][VB];
+        for (int r2 = 0; r2 < R; ++r2) {
+          const float e = k0 + r2 < K ? fastExp(bL[k0 + r2]) : 0.f;
+          for (int j = 0; j < VB; ++j) acc[r2][j] = k0 + r2 < K ? e * st[k0 + r2][j] : 0.f;
+        }
+        for (int u = 0; u < L; ++u) {
+          const float *vu = Vc[u];
+          for (int r2 = 0; r2 < R; ++r2) {
+            const float w = k0 + r2 < K ? Kt[k0 + r2][u] : 0.f;
+            for (int j = 0; j < VB; ++j) acc[r2][j] += w * vu[j];
+          }
+        }
+        for (int r2 = 0; r2 < R && k0 + r2 < K; ++r2)
+          for (int j = 0; j < VB; ++j) st[k0 + r2][j] = acc[r2][j];
+      }
+    }
+    for (int i = 0; i < K; ++i)
+      for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * p.Vs + j0 + j] = st[i][j];
+  });
+}
+
 // The baseline the benchmarks compare against: the textbook recurrence, one
 // (batch, head) per task, the whole K x Vs state updated and read token by
 // token, sizes known only at run time; compiled with the same -O3 -march=native.

@@ -91,3 +91,26 @@ func.func @eight_heads(%c: tensor<?x?x8x16xf32>, %x: tensor<?x?x8x64xf32>, %a: t
   %o, %s = mixer.recurrence elementwise forward %c, %c, %x decay(%a) dt(%dt) : (tensor<?x?x8x16xf32>, tensor<?x?x8x16xf32>, tensor<?x?x8x64xf32>, tensor<1x1x8x16x64xf32>, tensor<?x?x8x64xf32>) -> (tensor<?x?x8x64xf32>, tensor<?x8x16x64xf32>)
   return %o : tensor<?x?x8x64xf32>
 }
+
+// -----
+
+// Vector decays: the chunked GLA form under `chunked`, and under `auto` from
+// 256 keys on (the sweep is faster below).
+// RUN: mixer-opt %s --mixer-chunk --mixer-tile --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=GLA-AUTO
+// RUN: mixer-opt %s --mixer-chunk --mixer-tile="schedule=chunked" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=GLA-FORCED
+// GLA-AUTO-LABEL: func.func @gla_256
+// GLA-AUTO: mixer.schedule = {algorithm = "chunked_gla", chunk = 64 : i64, k = 256 : i64
+// GLA-AUTO-LABEL: func.func @gla_128
+// GLA-AUTO: mixer.schedule = {algorithm = "recurrent", k = 128 : i64
+// GLA-FORCED-LABEL: func.func @gla_256
+// GLA-FORCED: algorithm = "chunked_gla"
+// GLA-FORCED-LABEL: func.func @gla_128
+// GLA-FORCED: algorithm = "chunked_gla"
+func.func @gla_256(%q: tensor<?x?x2x256xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2x256xf32>) -> tensor<?x?x2x64xf32> {
+  %o, %s = mixer.recurrence vector forward %q, %q, %v decay(%g) : (tensor<?x?x2x256xf32>, tensor<?x?x2x256xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x256xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x256x64xf32>)
+  return %o : tensor<?x?x2x64xf32>
+}
+func.func @gla_128(%q: tensor<?x?x2x128xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2x128xf32>) -> tensor<?x?x2x64xf32> {
+  %o, %s = mixer.recurrence vector forward %q, %q, %v decay(%g) : (tensor<?x?x2x128xf32>, tensor<?x?x2x128xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x128xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x128x64xf32>)
+  return %o : tensor<?x?x2x64xf32>
+}
