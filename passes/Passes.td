@@ -45,7 +45,7 @@ def MixerChunk : Pass<"mixer-chunk", "::mlir::func::FuncOp"> {
     is elementwise, exp of the summed exponents). DPLR with a vector diagonal,
     the RWKV-6 bonus, the mLSTM normalizer and decays that may be negative get
     no `mixer.chunk` and stay recurrent. Each target takes the forms its
-    kernels implement (the CPU: SSD and the scan; CUDA: SSD, GLA and UT).
+    kernels implement (the CPU: SSD, GLA and the scan; CUDA: SSD, GLA and UT).
   }];
   let options = [
     Option<"chunkSize", "chunk-size", "int", /*default=*/"64", "tokens per chunk">,

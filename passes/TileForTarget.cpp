@@ -6,9 +6,9 @@
 // fits the L1 budget and every update is a vector FMA. Work
 // items are (batch, head, value block), spread over the cores; when B * H is
 // below the core count the value blocks make up the difference, and for
-// elementwise decays the chunked scan (chunks over the cores). The SSD form
-// pays a C x C product per chunk that the sweep needs not; see
-// docs/cpu-backend.md for when that trade changes.
+// elementwise decays the chunked scan (chunks over the cores). The SSD and
+// GLA forms pay a C x C product per chunk that the sweep needs not; they win
+// once the state outgrows L1 (see docs/cpu-backend.md).
 #include "passes/Passes.h"
 
 namespace mixc {
