@@ -17,12 +17,19 @@ namespace mixc {
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
 
+/// Tokens per chunk by default: the CPU's chunked kernels take any size (128
+/// measured slower than 64, 32 within noise of it; docs/cpu-backend.md); the
+/// CUDA kernels' tiles are built for 64.
+constexpr int kCpuChunkSize = 64, kCudaChunkSize = 64;
+
 /// The pipeline `mixc` runs before CPU code generation: canonicalize (folds
 /// constant decays), split skip, normalizer to a column, split bidirectional,
-/// chunk, tile for the CPU (`schedule`: auto, recurrent or chunked).
-void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const std::string &schedule = "auto");
+/// chunk (`chunkSize` tokens, 0: the CPU default), tile for the CPU
+/// (`schedule`: auto, recurrent or chunked).
+void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const std::string &schedule = "auto",
+                      int chunkSize = 0);
 
-/// The same split form, tiled for CUDA.
+/// The same split form, chunked and tiled for CUDA.
 void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule = "auto");
 
 } // namespace mixc

@@ -5,7 +5,7 @@
 namespace mixc {
 
 namespace {
-void buildSplitForm(mlir::OpPassManager &pm) {
+void buildSplitForm(mlir::OpPassManager &pm, int chunkSize) {
   auto &fpm = pm.nest<mlir::func::FuncOp>();
   fpm.addPass(mlir::createCanonicalizerPass()); // folds constant decays into dense constants
   fpm.addPass(createMixerSplitSkip());
@@ -13,12 +13,15 @@ void buildSplitForm(mlir::OpPassManager &pm) {
   fpm.addPass(createMixerSplitBidirectional());
   fpm.addPass(mlir::createCanonicalizerPass());
   fpm.addPass(mlir::createCSEPass());
-  fpm.addPass(createMixerChunk());
+  MixerChunkOptions chunk;
+  chunk.chunkSize = chunkSize;
+  fpm.addPass(createMixerChunk(chunk));
 }
 } // namespace
 
-void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const std::string &schedule) {
-  buildSplitForm(pm);
+void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const std::string &schedule,
+                      int chunkSize) {
+  buildSplitForm(pm, chunkSize > 0 ? chunkSize : kCpuChunkSize);
   auto &fpm = pm.nest<mlir::func::FuncOp>();
   MixerTileForTargetOptions options;
   options.schedule = schedule;
@@ -29,7 +32,7 @@ void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const
 }
 
 void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule) {
-  buildSplitForm(pm);
+  buildSplitForm(pm, kCudaChunkSize);
   MixerTileForTargetOptions options;
   options.schedule = schedule;
   options.target = "cuda";

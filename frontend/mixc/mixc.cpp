@@ -75,6 +75,9 @@ cl::opt<std::string> scheduleOpt("schedule", cl::desc("CPU schedule: auto (the c
                                                      "chunked where the structure has a chunked form"),
                                  cl::init("auto"), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd),
                                  cl::sub(benchCmd));
+cl::opt<unsigned> chunkSizeOpt("chunk-size",
+                               cl::desc("CPU: tokens per chunk of the chunked schedules (default: the target's, 64)"),
+                               cl::init(0), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
 cl::opt<unsigned> repeatsOpt("repeats", cl::desc("Timed runs of each kernel (the median is reported)"), cl::init(5),
                              cl::sub(benchCmd));
 
@@ -184,7 +187,8 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads)
   mlir::PassManager pm(module.getContext());
   if (scheduleOpt != "auto" && scheduleOpt != "recurrent" && scheduleOpt != "chunked")
     die("--schedule: unknown schedule '" + scheduleOpt + "' (expected auto, recurrent or chunked)");
-  mixc::buildCpuPipeline(pm, hostVectorWidth(), threads, scheduleOpt);
+  if (chunkSizeOpt > 256) die("--chunk-size: must be in [1, 256], got " + std::to_string(chunkSizeOpt));
+  mixc::buildCpuPipeline(pm, hostVectorWidth(), threads, scheduleOpt, (int)chunkSizeOpt);
   if (failed(pm.run(*tiled))) die("internal error: the CPU pipeline failed");
   return tiled;
 }
