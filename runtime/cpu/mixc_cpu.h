@@ -894,6 +894,54 @@ inline void blockRowsTimes(const float (*Q)[K], int i0, int L, const float (*M)[
   }
 }
 
+// acc[r] += sum_j A[i0 + r][j] V[j] over the chunk's columns j up to the R
+// rows' diagonal (A is zero above it; rows at or past L take nothing).
+template <int R, int C, int VB>
+inline void addMaskedTimesV(const float (*A)[C], const float (*Vc)[VB], int i0, int L, float (*acc)[VB]) {
+  const int jEnd = std::min(i0 + R, L);
+  for (int jj = 0; jj < jEnd; ++jj) {
+    const float *vj = Vc[jj];
+    for (int r = 0; r < R; ++r) {
+      const float a = i0 + r < L ? A[i0 + r][jj] : 0.f;
+      for (int j = 0; j < VB; ++j) acc[r][j] += a * vj[j];
+    }
+  }
+}
+
+// Writes the R output rows from chunk row i0 (those before L), scaled, into
+// o at the tokens of chunk c0 (in scan order: reversed for a reverse scan).
+template <int R, int VB>
+inline void storeChunkRows(const ScanArgs &p, const float (*acc)[VB], int64_t c0, int i0, int L, int64_t b,
+                           int64_t h, int64_t j0, int64_t width) {
+  for (int r = 0; r < R && i0 + r < L; ++r) {
+    const int64_t step = c0 + i0 + r, t = p.reverse ? p.T - 1 - step : step;
+    float *out = p.o + ((b * p.T + t) * p.H + h) * p.Vs + j0;
+    for (int j = 0; j < width; ++j) out[j] = p.scale * acc[r][j];
+  }
+}
+
+// S <- Diag(d) S + W^T V over the chunk's L tokens (Wt = W^T, K x C), R rows
+// of the state at a time so that each row of V is loaded once per R rows.
+template <int R, int K, int C, int VB, typename RowDecay>
+inline void chunkStateUpdate(float (*st)[VB], RowDecay d, const float (*Wt)[C], const float (*Vc)[VB], int L) {
+  for (int k0 = 0; k0 < K; k0 += R) {
+    alignas(64) float acc[R][VB];
+    for (int r = 0; r < R; ++r) {
+      const float e = k0 + r < K ? d(k0 + r) : 0.f;
+      for (int j = 0; j < VB; ++j) acc[r][j] = k0 + r < K ? e * st[k0 + r][j] : 0.f;
+    }
+    for (int u = 0; u < L; ++u) {
+      const float *vu = Vc[u];
+      for (int r = 0; r < R; ++r) {
+        const float w = k0 + r < K ? Wt[k0 + r][u] : 0.f;
+        for (int j = 0; j < VB; ++j) acc[r][j] += w * vu[j];
+      }
+    }
+    for (int r = 0; r < R && k0 + r < K; ++r)
+      for (int j = 0; j < VB; ++j) st[k0 + r][j] = acc[r][j];
+  }
+}
+
 // The chunked schedule for identity and scalar decays (the SSD form of
 // mixers.md): per chunk of C tokens, with b the cumulative log-decay,
 //   O = ((Q K^T) . M . exp(b_i - b_j)) V + Diag(exp(b)) Q S,
@@ -963,39 +1011,18 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
           const float e = S == Structure::identity || i0 + r2 >= L ? 1.f : fastExp(cum[i0 + r2]);
           for (int j = 0; j < VB; ++j) acc[r2][j] *= e;
         }
-        const int jEnd = std::min(i0 + R, L);
-        for (int jj = 0; jj < jEnd; ++jj) {
-          const float *vj = Vc[jj];
-          for (int r2 = 0; r2 < R; ++r2) {
-            const float a = i0 + r2 < L ? A[i0 + r2][jj] : 0.f;
-            for (int j = 0; j < VB; ++j) acc[r2][j] += a * vj[j];
-          }
-        }
-        for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
-          const int64_t step = c0 + i0 + r2, t = p.reverse ? T - 1 - step : step;
-          float *out = p.o + ((b * T + t) * H + h) * V + j0;
-          for (int j = 0; j < width; ++j) out[j] = p.scale * acc[r2][j];
-        }
+        addMaskedTimesV<R, C, VB>(A, Vc, i0, L, acc);
+        storeChunkRows<R, VB>(p, acc, c0, i0, L, b, h, j0, width);
       }
-      // S <- exp(b_L) S + (Diag(exp(b_L - b)) K)^T V, R rows of S at a time.
+      // S <- exp(b_L) S + (Diag(exp(b_L - b)) K)^T V: the key columns scaled in
+      // place (the chunk's A is done with them).
       if (S != Structure::identity)
-        for (int u = 0; u < L; ++u) g[u] = fastExp(bL - cum[u]);
-      const float eL = S == Structure::identity ? 1.f : fastExp(bL);
-      for (int k0 = 0; k0 < K; k0 += R) {
-        alignas(64) float acc[R][VB];
-        for (int r2 = 0; r2 < R; ++r2)
-          for (int j = 0; j < VB; ++j) acc[r2][j] = k0 + r2 < K ? eL * st[k0 + r2][j] : 0.f;
         for (int u = 0; u < L; ++u) {
-          const float *vu = Vc[u];
-          const float gu = S == Structure::identity ? 1.f : g[u];
-          for (int r2 = 0; r2 < R; ++r2) {
-            const float w = k0 + r2 < K ? gu * Kt[k0 + r2][u] : 0.f;
-            for (int j = 0; j < VB; ++j) acc[r2][j] += w * vu[j];
-          }
+          const float gu = fastExp(bL - cum[u]);
+          for (int i = 0; i < K; ++i) Kt[i][u] *= gu;
         }
-        for (int r2 = 0; r2 < R && k0 + r2 < K; ++r2)
-          for (int j = 0; j < VB; ++j) st[k0 + r2][j] = acc[r2][j];
-      }
+      const float eL = S == Structure::identity ? 1.f : fastExp(bL);
+      chunkStateUpdate<R, K, C, VB>(st, [&](int) { return eL; }, Kt, Vc, L);
     }
     for (int i = 0; i < K; ++i)
       for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * p.Vs + j0 + j] = st[i][j];
@@ -1091,39 +1118,13 @@ void scanChunkedGLA(const ScanArgs &p, int threads, RowFn rowOf) {
       for (int i0 = 0; i0 < L; i0 += R) {
         alignas(64) float acc[R][VB];
         blockRowsTimes<R, K, VB>(Qe, i0, L, st, VB, acc);
-        const int jEnd = std::min(i0 + R, L);
-        for (int jj = 0; jj < jEnd; ++jj) {
-          const float *vj = Vc[jj];
-          for (int r2 = 0; r2 < R; ++r2) {
-            const float a = i0 + r2 < L ? A[i0 + r2][jj] : 0.f;
-            for (int j = 0; j < VB; ++j) acc[r2][j] += a * vj[j];
-          }
-        }
-        for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
-          const int64_t step = c0 + i0 + r2, t = p.reverse ? T - 1 - step : step;
-          float *out = p.o + ((b * T + t) * H + h) * V + j0;
-          for (int j = 0; j < width; ++j) out[j] = p.scale * acc[r2][j];
-        }
+        addMaskedTimesV<R, C, VB>(A, Vc, i0, L, acc);
+        storeChunkRows<R, VB>(p, acc, c0, i0, L, b, h, j0, width);
       }
-      // S <- Diag(exp(B[L-1])) S + (K . exp(B[L-1] - B))^T V, R rows of S at a time.
+      // S <- Diag(exp(B[L-1])) S + (K . exp(B[L-1] - B))^T V.
       const float *bL = Bc[L - 1];
       for (int u = 0; u < L; ++u) scaledKeyColumn(u, bL);
-      for (int k0 = 0; k0 < K; k0 += R) {
-        alignas(64) float acc[R][VB];
-        for (int r2 = 0; r2 < R; ++r2) {
-          const float e = k0 + r2 < K ? fastExp(bL[k0 + r2]) : 0.f;
-          for (int j = 0; j < VB; ++j) acc[r2][j] = k0 + r2 < K ? e * st[k0 + r2][j] : 0.f;
-        }
-        for (int u = 0; u < L; ++u) {
-          const float *vu = Vc[u];
-          for (int r2 = 0; r2 < R; ++r2) {
-            const float w = k0 + r2 < K ? Kt[k0 + r2][u] : 0.f;
-            for (int j = 0; j < VB; ++j) acc[r2][j] += w * vu[j];
-          }
-        }
-        for (int r2 = 0; r2 < R && k0 + r2 < K; ++r2)
-          for (int j = 0; j < VB; ++j) st[k0 + r2][j] = acc[r2][j];
-      }
+      chunkStateUpdate<R, K, C, VB>(st, [&](int k) { return fastExp(bL[k]); }, Kt, Vc, L);
     }
     for (int i = 0; i < K; ++i)
       for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * p.Vs + j0 + j] = st[i][j];
