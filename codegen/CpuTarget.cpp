@@ -298,7 +298,7 @@ FailureOr<CpuKernelSource> Printer::run() {
                sig.doc +
                " * Outputs must not overlap inputs: results are written into them as the scan goes.\n"
                " * Build the source with: c++ " + std::string(cpu::kernelFlags()) + " -c\n"
-               " * (without -fno-trapping-math the scans do not vectorize and run several times slower).\n"
+               " * (without these flags the scans do not vectorize and run several times slower).\n"
                " * Returns 0, or 1 with a message naming the bad argument in `error`.\n */\n#ifndef " + guard +
                "\n#define " + guard + "\n\n#include \"mixc_tensor.h\"\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\nint " +
                out.name + "(const mixc_tensor *inputs, int num_inputs, mixc_tensor *outputs, int num_outputs, int num_threads,\n    char *error, int error_len);\nint " +

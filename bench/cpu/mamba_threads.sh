@@ -21,7 +21,7 @@ case "$1" in
     echo "commit $(cat "$out/COMMIT"), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
     for v in 64 256; do
       for s in recurrent chunked; do
-        # The flags `mixc emit` prints (without -fno-trapping-math the sweeps do not vectorize).
+        # The flags `mixc emit` prints (without them the sweeps do not vectorize).
         c++ -O3 -march=native -mprefer-vector-width=512 -fno-trapping-math -fno-math-errno -std=c++17 -pthread -I"$out/$s-$v" "$root/bench/cpu/mamba_threads.cpp" \
           "$out/$s-$v/mamba.cpp" -o "$out/$s-$v/bench"
         echo -n "$s: "; "$out/$s-$v/bench" 16384 16 "$v" "$threads"

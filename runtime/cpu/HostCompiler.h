@@ -19,8 +19,10 @@ struct LoadedKernel {
 };
 
 /// The host compiler flags generated kernels need (besides -shared -fPIC for
-/// a shared object): without -fno-trapping-math the tile library's selects and
-/// comparisons do not vectorize and GLA's sweep runs 3.5x slower.
+/// a shared object): without -fno-trapping-math and -fno-math-errno the tile
+/// library's selects, comparisons and exp/log polynomials do not vectorize;
+/// kernels built with -O3 -march=native alone ran 5x-10x slower
+/// (bench/results/cpu-threads.md).
 const char *kernelFlags();
 
 /// The cache directory: $MIXC_CACHE_DIR, else $XDG_CACHE_HOME/mixc, else ~/.cache/mixc.
