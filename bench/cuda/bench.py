@@ -31,9 +31,11 @@ def bare_package(name, path):
 fla_dir, kernel_dir = sys.argv[1], sys.argv[2]
 shapes = [tuple(int(x) for x in s.split(",")) for s in (sys.argv[3] if len(sys.argv) > 3 else
                                                           "4,4096,64,128;2,16384,16,128").split(";")]
-# MIXC_ONLY=1: run each mixc kernel once and stop (for a profiler such as ncu).
+# MIXC_ONLY=1: run each mixc kernel once and stop (for a profiler such as ncu);
+# MIXC_ONLY=time: time the mixc kernels alone (no fla, no ratios).
 mixc_only = os.environ.get("MIXC_ONLY") == "1"
-if not mixc_only:
+time_only = os.environ.get("MIXC_ONLY") == "time"
+if not mixc_only and not time_only:
     sys.path.insert(0, fla_dir)
     bare_package("fla", os.path.join(fla_dir, "fla"))
     bare_package("fla.ops", os.path.join(fla_dir, "fla", "ops"))
@@ -129,6 +131,9 @@ for B, T, H, D in shapes:
         torch.cuda.synchronize()
         if mixc_only:
             continue
+        if time_only:
+            print(f"{spec:<17} {B},{T},{H},{D}: mixc {bench(run):.3f} ms (alone)", flush=True)
+            continue
         o_fla, s_fla = fla_fn()
         torch.cuda.synchronize()
         err_o, err_s = rel(o, o_fla), rel(state, s_fla)
@@ -138,7 +143,7 @@ for B, T, H, D in shapes:
         rows.append((spec, (B, T, H, D), t_mixc, t_fla, floor, err_o, err_s))
         print(f"{spec:<17} {B},{T},{H},{D}: mixc {t_mixc:.3f} ms, fla {t_fla:.3f} ms, floor {floor:.3f} ms, "
               f"o vs fla {err_o:.1e}, state vs fla {err_s:.1e}", flush=True)
-    if only or mixc_only:
+    if only or mixc_only or time_only:
         continue
     qt, kt, vt = (x.transpose(1, 2).contiguous() for x in (q, k, v))
     t_sdpa = bench(lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=True))

@@ -394,6 +394,115 @@ __device__ __forceinline__ void copy4(void *dst, const void *src, bool valid) {
 }
 __device__ __forceinline__ void commit() { asm volatile("cp.async.commit_group;\n"); }
 template <int N> __device__ __forceinline__ void waitGroups() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+// ---- warpgroup products (wgmma, sm_90a) ----
+// Operand tiles in shared memory in the core-matrix layout without swizzle:
+// a tile of R rows x W bf16 columns keeps each group of 8 columns as a block
+// of R rows x 16 bytes, the blocks 16 R + 16 bytes apart, so element (r, c)
+// is at byte (c / 8) (16 R + 16) + 16 r + 2 (c % 8). Read with the rows as M
+// or N and the columns as the reduction (K-major), or with the rows as the
+// reduction (MN-major, transposed). A row's 16-byte segment is one cp.async
+// from a token row; the 16 bytes between blocks put the 8 segments of a
+// 128-byte row in distinct banks, so whole rows copy without conflicts.
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define MIXC_WGMMA 1
+#else
+#define MIXC_WGMMA 0
+#endif
+__device__ __forceinline__ uint64_t wgDesc(const void *p, uint32_t lbo, uint32_t sbo) {
+  const uint64_t a = smemAddr(p);
+  return ((a & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32);
+}
+template <int R> constexpr int tileGroup = 16 * R + 16;                   // bytes per 8 columns
+template <int R, int W> constexpr int tileBytes = (W / 8) * tileGroup<R>; // an R x W tile
+// The k-step ks (16 reduction columns) of an R-row tile read K-major, from row m0.
+template <int R> __device__ __forceinline__ uint64_t wgKMajor(const unsigned char *tile, int ks, int m0 = 0) {
+  return wgDesc(tile + ks * 2 * tileGroup<R> + m0 * 16, tileGroup<R>, 128);
+}
+// The k-step ks (16 reduction rows) of an R-row tile read MN-major, from column n0.
+template <int R> __device__ __forceinline__ uint64_t wgMnMajor(const unsigned char *tile, int ks, int n0 = 0) {
+  return wgDesc(tile + (n0 / 8) * tileGroup<R> + ks * 16 * 16, 128, tileGroup<R>);
+}
+// Byte offset of element (r, c) of an R-row tile.
+template <int R> __device__ __forceinline__ int tileAt(int r, int c) {
+  return (c / 8) * tileGroup<R> + r * 16 + (c % 8) * 2;
+}
+// d (64 x N, fp32) += A B for one k-step of 16, N = 2 x the accumulators;
+// TA, TB: the operand is MN-major. Accumulator element e of thread t: row
+// 16 (t / 32) + (t % 32) / 4 + 8 ((e / 2) % 2), column 8 (e / 4) + 2 (t % 4) + e % 2.
+// clang-format off
+template <int TA, int TB> __device__ __forceinline__ void wgmma(float (&d)[16], uint64_t a, uint64_t b) {
+#if MIXC_WGMMA
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p, 1, 1, %19, %20;\n}\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+               : "l"(a), "l"(b), "r"(1), "n"(TA), "n"(TB));
+#endif
+}
+template <int TA, int TB> __device__ __forceinline__ void wgmma(float (&d)[32], uint64_t a, uint64_t b) {
+#if MIXC_WGMMA
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, %35, %36;\n}\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+               : "l"(a), "l"(b), "r"(1), "n"(TA), "n"(TB));
+#endif
+}
+// clang-format on
+// Keeps the compiler from moving accumulator reads or writes across the asynchronous products.
+template <int R> __device__ __forceinline__ void wgFence(float (&d)[R]) {
+#pragma unroll
+  for (int i = 0; i < R; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+__device__ __forceinline__ void wgArrive() {
+#if MIXC_WGMMA
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wgCommit() {
+#if MIXC_WGMMA
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+template <int N> __device__ __forceinline__ void wgWait() {
+#if MIXC_WGMMA
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+#endif
+}
+// Shared memory written by ordinary stores (or cp.async), read next by wgmma.
+__device__ __forceinline__ void asyncProxyFence() {
+#if MIXC_WGMMA
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+// The bulk copy engine (sm_90): contiguous bytes global -> shared, counted
+// on an mbarrier of the CTA.
+__device__ __forceinline__ void mbarInit(uint64_t *bar, int count) {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smemAddr(bar)), "r"(count) : "memory");
+#endif
+}
+// One arrival that also announces `bytes` of bulk copies to come.
+__device__ __forceinline__ void mbarExpect(uint64_t *bar, uint32_t bytes) {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smemAddr(bar)), "r"(bytes) : "memory");
+#endif
+}
+__device__ __forceinline__ void mbarWait(uint64_t *bar, int parity) {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("{\n.reg .pred p;\nWAIT_%=:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra WAIT_%=;\n}\n" ::"r"(
+                   smemAddr(bar)),
+               "r"(parity)
+               : "memory");
+#endif
+}
+__device__ __forceinline__ void bulkCopy(void *dst, const void *src, uint32_t bytes, uint64_t *bar) {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                   smemAddr(dst)),
+               "l"(src), "r"(bytes), "r"(smemAddr(bar))
+               : "memory");
+#endif
+}
 } // namespace tile
 
 // The chunked schedules (mixers.md, "How each structure is chunked") for
@@ -521,6 +630,32 @@ __device__ __forceinline__ void copyRows(__nv_bfloat16 *dst, int ld, const View 
     tile::copy16(d + i * STEP * ld, ok ? src + (t0 + r) * v.s1 : src, ok);
   }
 }
+// The same into a wgmma operand tile (tile::tileAt<C>), with copyRows' mapping
+// of threads to whole rows.
+template <int WIDTH, int THREADS>
+__device__ __forceinline__ void copyTiles(unsigned char *dst, const View &v, int64_t b, int64_t h, int64_t chunkIndex,
+                                          int64_t T, int64_t col0, int64_t limit) {
+  constexpr int SEG = WIDTH / 8, STEP = THREADS / SEG, ROWS = C / STEP;
+  static_assert(WIDTH % 8 == 0 && THREADS % SEG == 0 && C % STEP == 0, "rows of 16-byte segments");
+  const int s = threadIdx.x % SEG, r0 = threadIdx.x / SEG;
+  const bool colOk = col0 + s * 8 < limit;
+  const int64_t t0 = chunkIndex * C;
+  const __nv_bfloat16 *src = (const __nv_bfloat16 *)v.p + b * v.s0 + h * v.s2 + (colOk ? col0 + s * 8 : 0);
+  unsigned char *d = dst + s * tile::tileGroup<C> + r0 * 16;
+  if (colOk && t0 + C <= T) { // a whole chunk: one pointer step per row, no tests
+    const __nv_bfloat16 *at = src + (t0 + r0) * v.s1;
+    const int64_t step = (int64_t)STEP * v.s1;
+#pragma unroll
+    for (int i = 0; i < ROWS; ++i, at += step) tile::copy16(d + i * STEP * 16, at);
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < ROWS; ++i) {
+    const int r = i * STEP + r0;
+    const bool ok = colOk && t0 + r < T;
+    tile::copy16(d + i * STEP * 16, ok ? src + (t0 + r) * v.s1 : src, ok);
+  }
+}
 // A chunk's scalar log-decays for tokens 2 lane and 2 lane + 1 (zero past T).
 template <bool LogDecay>
 __device__ __forceinline__ void scalarGates(const ScanParams &p, int64_t b, int64_t h, int64_t chunkIndex, float &g0,
@@ -554,6 +689,21 @@ __device__ __forceinline__ void copyScales(const ScanParams &p, int64_t b, int64
     const bool ok = t < p.T;
     tile::copy4((i < C ? Sa : Sk) + r, (const float *)v.p + b * v.s0 + (ok ? t : 0) * v.s1 + h * v.s2, ok);
   }
+}
+__device__ const int kBuiltWithWgmma = MIXC_WGMMA;
+// Whether the current device runs this build's wgmma kernels (an sm_90a
+// build on a Hopper GPU). Read once per process and device.
+inline bool hasWgmma() {
+  static int cached[16] = {};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 16) return false;
+  if (cached[dev] == 0) {
+    int major = 0, built = 0;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    const bool ok = major == 9 && cudaMemcpyFromSymbol(&built, kBuiltWithWgmma, sizeof built) == cudaSuccess;
+    cached[dev] = ok && built ? 1 : 2;
+  }
+  return cached[dev] == 1;
 }
 inline int smCount() {
   int dev = 0, sms = 132;
@@ -835,7 +985,10 @@ inline View chunkRows(const ScanParams &p, __nv_bfloat16 *at, int D) {
 // The state-independent operands of every chunk, as rows [B, chunks * C, H, D] of bf16.
 struct DeltaChunks {
   View w, qp, r, pv;
-  bool oRows = false; // o is bf16 rows that 16-byte stores can write
+  // Instead (the wgmma walk): every item's W, Q', R, P as one block of wgmma
+  // tiles (DeltaTiles), item (b, c, h) at tiles + ((b chunks + c) H + h) bytes.
+  unsigned char *tiles = nullptr;
+  bool oRows = false; // o is bf16 rows that 16-byte stores (the wgmma walk: 4-byte stores) can write
   // The SSD form split along the sequence (few batch x head pairs): segments
   // of segChunks chunks, blockIdx.x = value block + blocks * segment. The
   // local pass writes each segment's own final state (from a zero state) and
@@ -907,6 +1060,25 @@ __device__ __forceinline__ void storeRows(const View &dst, int64_t b, int64_t h,
 #pragma unroll
   for (int r = threadIdx.x / SEG; r < chunk::C; r += STEP)
     *(uint4 *)(out + r * dst.s1) = *(const uint4 *)(src + r * ld + s * 8);
+}
+
+// A chunk's state-independent operands of the wgmma walk as one block of
+// tiles (tile::tileAt<C>), so that one bulk copy brings them in.
+template <int K> struct DeltaTiles {
+  static constexpr int C = 64;
+  static constexpr int w = 0, qp = w + tile::tileBytes<C, K>, r = qp + tile::tileBytes<C, K>;
+  static constexpr int pv = r + tile::tileBytes<C, C>, bytes = pv + tile::tileBytes<C, C>;
+};
+// Copies a chunk's rows (C x WIDTH bf16, ld elements apart in shared memory)
+// into a tile in global memory: consecutive threads write consecutive 16 bytes.
+template <int WIDTH, int THREADS>
+__device__ __forceinline__ void storeChunkTile(unsigned char *dst, const __nv_bfloat16 *src, int ld) {
+  constexpr int SEGS = chunk::C * WIDTH / 8;
+#pragma unroll
+  for (int e = threadIdx.x; e < SEGS; e += THREADS) {
+    const int r = e % chunk::C, cg = e / chunk::C;
+    *(uint4 *)(dst + tile::tileAt<chunk::C>(r, cg * 8)) = *(const uint4 *)(src + r * ld + cg * 8);
+  }
 }
 
 // A CTA of 8 warps per (chunk, head, batch) item, two CTAs per SM; warp
@@ -1080,6 +1252,15 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const
       addIntoTile<4>(MQK, LC, r0, hf * 32, Pt, [](int) { return 1.f; });
     }
     __syncthreads();
+    if (d.tiles) {
+      using DT = DeltaTiles<K>;
+      unsigned char *out = d.tiles + ((b * chunks + c) * p.H + h) * DT::bytes;
+      storeChunkTile<K, 256>(out + DT::w, Ws, LK);
+      storeChunkTile<K, 256>(out + DT::qp, Qs, LK);
+      storeChunkTile<C, 256>(out + DT::r, LKs, LC);
+      storeChunkTile<C, 256>(out + DT::pv, MQK, LC);
+      return;
+    }
     storeRows<K, 256>(d.w, b, h, c, Ws, LK);
     storeRows<K, 256>(d.qp, b, h, c, Qs, LK);
     storeRows<C, 256>(d.r, b, h, c, LKs, LC);
@@ -1411,6 +1592,208 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   }
 }
 
+// The walk of the delta rules for few (batch, head) pairs on Hopper (sm_90a):
+// one warpgroup per (VB = 32 or 64 value columns, head, batch) with its K x VB block of
+// the state in wgmma accumulators (fp32; key rows 64 m + the accumulator
+// rows). Each chunk: U = W S + R V and O = Q' S + P V by wgmma (the bf16 copy
+// of S in shared memory as their B operand), then the new values
+// Vn = e . (sa U + sk V) (scaled; else e . U and e . V, two products) and
+// S = gamma_C S + B^T Vn, A^T read MN-major straight from the chunk's rows.
+// The serial chain per chunk is two rounds of products on the tensor cores
+// instead of the mma.sync walk's four products per warp; the chunk's operands
+// arrive by cp.async in the wgmma tile layout while the previous one runs.
+template <int K, int VB, bool Scaled> struct DeltaWgLayout {
+  static constexpr int C = 64, rowsK = tile::tileBytes<C, K>, rowsV = tile::tileBytes<C, VB>,
+                       rowsS = tile::tileBytes<K, VB>;
+  using DT = DeltaTiles<K>; // W, Q', R, P from deltaPrepare: one bulk copy
+  static constexpr int w = DT::w, qp = DT::qp, r = DT::r, pv = DT::pv;
+  static constexpr int a = DT::bytes, k = a + rowsK, v = k + (Scaled ? 0 : rowsK), stage = v + rowsV;
+  static constexpr int s = 2 * stage;     // two bf16 copies of S (K x VB): chunk c reads copy c % 2
+  static constexpr int un = s + 2 * rowsS; // Vn (scaled) or e . U
+  static constexpr int ve = un + rowsV;    // e . V (not scaled, with decays)
+  static constexpr int bc = ve + rowsV;    // two chunks of cumulative gates
+  static constexpr int sc = bc + 2 * C * 4; // two chunks of the scales of a and k
+  static constexpr int bar = sc + 4 * C * 4; // an mbarrier per stage
+  static constexpr int bytes = bar + 16;
+};
+
+template <int K, int VB, bool Decay, bool LogDecay, bool Scaled>
+__global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const DeltaChunks d) {
+#if MIXC_WGMMA
+  using L = DeltaWgLayout<K, VB, Scaled>;
+  constexpr int C = L::C, MT = K / 64, R = VB / 2; // R: accumulators per thread of a 64 x VB tile
+  static_assert(K % 64 == 0 && K <= 128, "key rows in tiles of 64");
+  extern __shared__ __align__(16) unsigned char smem[];
+  float *Bc = (float *)(smem + L::bc), *Sc = (float *)(smem + L::sc);
+  unsigned char *Un = smem + L::un, *Ve = smem + L::ve;
+  const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
+  const int tid = threadIdx.x, wid = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int64_t chunks = (T + C - 1) / C;
+  uint64_t *bar = (uint64_t *)(smem + L::bar);
+  if (tid == 0) tile::mbarInit(bar, 1), tile::mbarInit(bar + 1, 1);
+  __syncthreads();
+  // W, Q', R, P by the bulk copy engine (one thread, completing on the
+  // stage's mbarrier); the user's rows of a (or b), k and v by cp.async.
+  auto load = [&](int64_t c) {
+    unsigned char *st = smem + (c & 1) * L::stage;
+    if (tid == 0) {
+      tile::mbarExpect(bar + (c & 1), L::DT::bytes);
+      tile::bulkCopy(st, d.tiles + ((b * chunks + c) * p.H + h) * L::DT::bytes, L::DT::bytes, bar + (c & 1));
+    }
+    chunk::copyTiles<K, 128>(st + L::a, Scaled ? p.b : p.a, b, h, c, T, 0, K);
+    if constexpr (!Scaled) chunk::copyTiles<K, 128>(st + L::k, p.k, b, h, c, T, 0, K);
+    chunk::copyTiles<VB, 128>(st + L::v, p.v, b, h, c, T, j0, V);
+    tile::commit();
+  };
+  // Accumulator element e of this thread: row 16 wid + g + 8 ((e / 2) % 2), column 8 (e / 4) + 2 t4 + e % 2.
+  auto rowOf = [&](int e) { return 16 * wid + g + 8 * ((e / 2) % 2); };
+  auto colOf = [&](int e) { return 8 * (e / 4) + 2 * t4 + e % 2; };
+  float S[MT][R];
+#pragma unroll
+  for (int m = 0; m < MT; ++m)
+#pragma unroll
+    for (int e = 0; e < R; ++e) {
+      const int64_t col = j0 + colOf(e);
+      S[m][e] = p.init.p && col < V ? p.init.at(b, h, 64 * m + rowOf(e), col) : 0.f;
+    }
+  auto copyS = [&](int buf) { // the bf16 copy of S, rows = keys, columns = value columns
+    unsigned char *Ss = smem + L::s + buf * L::rowsS;
+#pragma unroll
+    for (int m = 0; m < MT; ++m)
+#pragma unroll
+      for (int e = 0; e < R; e += 2)
+        *(uint32_t *)(Ss + tile::tileAt<K>(64 * m + rowOf(e), colOf(e))) = tile::pack(S[m][e], S[m][e + 1]);
+    tile::asyncProxyFence();
+  };
+  copyS(0);
+  if (chunks > 0) load(0);
+  if (wid == 0) {
+    float g0 = 0.f, g1 = 0.f;
+    if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, 0, g0, g1);
+    chunk::cumulativeGates(g0, g1, Bc);
+  }
+  if (Scaled && wid == 3) {
+    for (int i = lane; i < C; i += 32) {
+      const bool ok = i < T;
+      Sc[i] = ok ? p.aScale.at(b, i, h, 0) : 0.f, Sc[C + i] = ok ? p.kScale.at(b, i, h, 0) : 0.f;
+    }
+  }
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int s = (int)(c & 1);
+    const unsigned char *st = smem + s * L::stage, *Ss = smem + L::s + s * L::rowsS;
+    const float *Bs = Bc + s * C;
+    tile::waitGroups<0>();
+    tile::mbarWait(bar + s, (int)((c >> 1) & 1));
+    tile::asyncProxyFence();
+    __syncthreads(); // chunk c and the copy of S have landed; chunk c - 1's products are done
+    if (c + 1 < chunks) load(c + 1);
+    // U = W S + R V first (the chain waits on it), then O = Q' S + P V.
+    float U[R], O[R];
+#pragma unroll
+    for (int e = 0; e < R; ++e) U[e] = 0.f, O[e] = 0.f;
+    tile::wgFence(U), tile::wgFence(O);
+    tile::wgArrive();
+#pragma unroll
+    for (int ks = 0; ks < K / 16; ++ks)
+      tile::wgmma<0, 1>(U, tile::wgKMajor<C>(st + L::w, ks), tile::wgMnMajor<K>(Ss, ks));
+#pragma unroll
+    for (int ks = 0; ks < C / 16; ++ks)
+      tile::wgmma<0, 1>(U, tile::wgKMajor<C>(st + L::r, ks), tile::wgMnMajor<C>(st + L::v, ks));
+    tile::wgCommit();
+#pragma unroll
+    for (int ks = 0; ks < K / 16; ++ks)
+      tile::wgmma<0, 1>(O, tile::wgKMajor<C>(st + L::qp, ks), tile::wgMnMajor<K>(Ss, ks));
+#pragma unroll
+    for (int ks = 0; ks < C / 16; ++ks)
+      tile::wgmma<0, 1>(O, tile::wgKMajor<C>(st + L::pv, ks), tile::wgMnMajor<C>(st + L::v, ks));
+    tile::wgCommit();
+    // Meanwhile: the next chunk's gates and scales (stored after this chunk).
+    float g0 = 0.f, g1 = 0.f, sa0 = 0.f, sa1 = 0.f, sk0 = 0.f, sk1 = 0.f;
+    if (Decay && wid == 0 && c + 1 < chunks) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
+    if (Scaled && wid == 3 && c + 1 < chunks) {
+      const int64_t t = (c + 1) * C + lane;
+      if (t < T) sa0 = p.aScale.at(b, t, h, 0), sk0 = p.kScale.at(b, t, h, 0);
+      if (t + 32 < T) sa1 = p.aScale.at(b, t + 32, h, 0), sk1 = p.kScale.at(b, t + 32, h, 0);
+    }
+    tile::wgWait<1>();
+    tile::wgFence(U);
+    // The new values, rows j of the chunk: e_j = exp(b_C - b_j).
+    const float bL = Decay ? Bs[C - 1] : 0.f;
+#pragma unroll
+    for (int e = 0; e < R; e += 2) {
+      const int j = rowOf(e), col = colOf(e), at = tile::tileAt<C>(j, col);
+      const float ej = Decay ? __expf(bL - Bs[j]) : 1.f;
+      const float2 vv = __bfloat1622float2(*(const __nv_bfloat162 *)(st + L::v + at));
+      if constexpr (Scaled) {
+        const float sa = Sc[s * 2 * C + j] * ej, sk = Sc[s * 2 * C + C + j] * ej;
+        *(uint32_t *)(Un + at) = tile::pack(sa * U[e] + sk * vv.x, sa * U[e + 1] + sk * vv.y);
+      } else {
+        *(uint32_t *)(Un + at) = tile::pack(ej * U[e], ej * U[e + 1]);
+        if constexpr (Decay) *(uint32_t *)(Ve + at) = tile::pack(ej * vv.x, ej * vv.y);
+      }
+    }
+    tile::asyncProxyFence();
+    __syncthreads(); // the new values are in shared memory
+    if constexpr (Decay) {
+      const float eL = __expf(bL);
+#pragma unroll
+      for (int m = 0; m < MT; ++m)
+#pragma unroll
+        for (int e = 0; e < R; ++e) S[m][e] *= eL;
+    }
+#pragma unroll
+    for (int m = 0; m < MT; ++m) tile::wgFence(S[m]);
+    tile::wgArrive();
+#pragma unroll
+    for (int m = 0; m < MT; ++m) {
+#pragma unroll
+      for (int ks = 0; ks < C / 16; ++ks)
+        tile::wgmma<1, 1>(S[m], tile::wgMnMajor<C>(st + L::a, ks, 64 * m), tile::wgMnMajor<C>(Un, ks));
+      if constexpr (!Scaled) {
+#pragma unroll
+        for (int ks = 0; ks < C / 16; ++ks)
+          tile::wgmma<1, 1>(S[m], tile::wgMnMajor<C>(st + L::k, ks, 64 * m),
+                              tile::wgMnMajor<C>(Decay ? Ve : st + L::v, ks));
+      }
+    }
+    tile::wgCommit();
+    tile::wgWait<0>();
+#pragma unroll
+    for (int m = 0; m < MT; ++m) tile::wgFence(S[m]);
+    tile::wgFence(O);
+    copyS(s ^ 1);
+    if (Decay && wid == 0 && c + 1 < chunks) chunk::cumulativeGates(g0, g1, Bc + (s ^ 1) * C);
+    if (Scaled && wid == 3 && c + 1 < chunks) {
+      float *Sa = Sc + (s ^ 1) * 2 * C, *Sk = Sa + C;
+      Sa[lane] = sa0, Sa[lane + 32] = sa1, Sk[lane] = sk0, Sk[lane + 32] = sk1;
+    }
+#pragma unroll
+    for (int e = 0; e < R; e += 2) {
+      const int64_t t = c * C + rowOf(e), col = j0 + colOf(e);
+      if (t >= T || col >= V) continue;
+      if (d.oRows) {
+        __nv_bfloat16 *o = (__nv_bfloat16 *)p.o.p + b * p.o.s0 + t * p.o.s1 + h * p.o.s2 + col;
+        *(uint32_t *)o = tile::pack(O[e] * p.scale, O[e + 1] * p.scale);
+      } else {
+        p.o.set(b, t, h, col, O[e] * p.scale);
+        p.o.set(b, t, h, col + 1, O[e + 1] * p.scale);
+      }
+    }
+  }
+  if (p.state.p) {
+#pragma unroll
+    for (int m = 0; m < MT; ++m)
+#pragma unroll
+      for (int e = 0; e < R; ++e) {
+        const int64_t col = j0 + colOf(e);
+        if (col < V) p.state.set(b, h, 64 * m + rowOf(e), col, S[m][e]);
+      }
+  }
+#else
+  __trap(); // launched only where hasWgmma() holds
+#endif
+}
+
 // The state pass in value blocks of 128, 64 or 32 columns: the widest that
 // still gives every SM a CTA.
 // FIXED_WARPS (sequence split): that width whatever the pair count.
@@ -1445,11 +1828,20 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
   constexpr int C = chunk::C;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
   DeltaChunks d;
+  // Few (batch, head) pairs on Hopper: the wgmma walk, a warpgroup per 32 value columns.
+  bool wg = false;
+  if constexpr (K % 64 == 0 && K <= 128)
+    wg = chunk::hasWgmma() && p.B * p.H * ((p.Vs + 63) / 64) < chunk::smCount();
   if (rows > 0) {
-    __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C)); // 2 (K + C) bf16 per row
-    if (!base) return cudaErrorMemoryAllocation;
-    d.w = chunkRows(p, base, K), d.qp = chunkRows(p, base + rows * K, K);
-    d.r = chunkRows(p, base + 2 * rows * K, C), d.pv = chunkRows(p, base + 2 * rows * K + rows * C, C);
+    if (wg) {
+      d.tiles = (unsigned char *)scratch.alloc(p.B * chunks * p.H * DeltaTiles<K>::bytes / 4);
+      if (!d.tiles) return cudaErrorMemoryAllocation;
+    } else {
+      __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C)); // 2 (K + C) bf16 per row
+      if (!base) return cudaErrorMemoryAllocation;
+      d.w = chunkRows(p, base, K), d.qp = chunkRows(p, base + rows * K, K);
+      d.r = chunkRows(p, base + 2 * rows * K, C), d.pv = chunkRows(p, base + 2 * rows * K + rows * C, C);
+    }
     // A CTA per item, two per SM (0.87 ms at 4,4096,64,128 on an H100), beat
     // persistent CTAs that prefetched the next item's rows (one per SM: 1.17
     // ms): the phases of one item leave warps idle at barriers.
@@ -1458,6 +1850,17 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
     if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
       return e;
     prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
+  }
+  if constexpr (K % 64 == 0 && K <= 128) {
+    if (wg) {
+      d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 2 == 0 && p.o.s1 % 2 == 0 && p.o.s2 % 2 == 0 &&
+                (uintptr_t)p.o.p % 4 == 0;
+      auto walk = deltaWalkWg<K, 32, Decay, LogDecay, Scaled>;
+      constexpr int bytes = DeltaWgLayout<K, 32, Scaled>::bytes;
+      if (cudaError_t e = cudaFuncSetAttribute(walk, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+      walk<<<dim3((unsigned)((p.Vs + 31) / 32), (unsigned)p.H, (unsigned)p.B), 128, bytes, stream>>>(p, d);
+      return cudaGetLastError();
+    }
   }
   return launchStates<K, Decay, LogDecay, Scaled, false>(p, d, stream);
 }
