@@ -1063,11 +1063,13 @@ __device__ __forceinline__ void storeRows(const View &dst, int64_t b, int64_t h,
 }
 
 // A chunk's state-independent operands of the wgmma walk as one block of
-// tiles (tile::tileAt<C>), so that one bulk copy brings them in.
+// tiles (tile::tileAt<C>), with its cumulative log-decays b and the scales of
+// a and k (fp32), so that one bulk copy brings them in.
 template <int K> struct DeltaTiles {
   static constexpr int C = 64;
   static constexpr int w = 0, qp = w + tile::tileBytes<C, K>, r = qp + tile::tileBytes<C, K>;
-  static constexpr int pv = r + tile::tileBytes<C, C>, bytes = pv + tile::tileBytes<C, C>;
+  static constexpr int pv = r + tile::tileBytes<C, C>, gates = pv + tile::tileBytes<C, C>;
+  static constexpr int scales = gates + C * 4, bytes = scales + 2 * C * 4;
 };
 // Copies a chunk's rows (C x WIDTH bf16, ld elements apart in shared memory)
 // into a tile in global memory: consecutive threads write consecutive 16 bytes.
@@ -1259,6 +1261,8 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const
       storeChunkTile<K, 256>(out + DT::qp, Qs, LK);
       storeChunkTile<C, 256>(out + DT::r, LKs, LC);
       storeChunkTile<C, 256>(out + DT::pv, MQK, LC);
+      if (tid < C) ((float *)(out + DT::gates))[tid] = Bc[tid];
+      if (Scaled && tid >= C && tid < 3 * C) ((float *)(out + DT::scales))[tid - C] = Sa[tid - C]; // Sa, then Sk
       return;
     }
     storeRows<K, 256>(d.w, b, h, c, Ws, LK);
@@ -1611,9 +1615,7 @@ template <int K, int VB, bool Scaled> struct DeltaWgLayout {
   static constexpr int s = 2 * stage;     // two bf16 copies of S (K x VB): chunk c reads copy c % 2
   static constexpr int un = s + 2 * rowsS; // Vn (scaled) or e . U
   static constexpr int ve = un + rowsV;    // e . V (not scaled, with decays)
-  static constexpr int bc = ve + rowsV;    // two chunks of cumulative gates
-  static constexpr int sc = bc + 2 * C * 4; // two chunks of the scales of a and k
-  static constexpr int bar = sc + 4 * C * 4; // an mbarrier per stage
+  static constexpr int bar = ve + rowsV;   // an mbarrier per stage
   static constexpr int bytes = bar + 16;
 };
 
@@ -1624,7 +1626,6 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const 
   constexpr int C = L::C, MT = K / 64, R = VB / 2; // R: accumulators per thread of a 64 x VB tile
   static_assert(K % 64 == 0 && K <= 128, "key rows in tiles of 64");
   extern __shared__ __align__(16) unsigned char smem[];
-  float *Bc = (float *)(smem + L::bc), *Sc = (float *)(smem + L::sc);
   unsigned char *Un = smem + L::un, *Ve = smem + L::ve;
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
   const int tid = threadIdx.x, wid = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
@@ -1667,21 +1668,10 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const 
   };
   copyS(0);
   if (chunks > 0) load(0);
-  if (wid == 0) {
-    float g0 = 0.f, g1 = 0.f;
-    if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, 0, g0, g1);
-    chunk::cumulativeGates(g0, g1, Bc);
-  }
-  if (Scaled && wid == 3) {
-    for (int i = lane; i < C; i += 32) {
-      const bool ok = i < T;
-      Sc[i] = ok ? p.aScale.at(b, i, h, 0) : 0.f, Sc[C + i] = ok ? p.kScale.at(b, i, h, 0) : 0.f;
-    }
-  }
   for (int64_t c = 0; c < chunks; ++c) {
     const int s = (int)(c & 1);
     const unsigned char *st = smem + s * L::stage, *Ss = smem + L::s + s * L::rowsS;
-    const float *Bs = Bc + s * C;
+    const float *Bs = (const float *)(st + L::DT::gates), *Sa = (const float *)(st + L::DT::scales), *Sk = Sa + C;
     tile::waitGroups<0>();
     tile::mbarWait(bar + s, (int)((c >> 1) & 1));
     tile::asyncProxyFence();
@@ -1707,14 +1697,6 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const 
     for (int ks = 0; ks < C / 16; ++ks)
       tile::wgmma<0, 1>(O, tile::wgKMajor<C>(st + L::pv, ks), tile::wgMnMajor<C>(st + L::v, ks));
     tile::wgCommit();
-    // Meanwhile: the next chunk's gates and scales (stored after this chunk).
-    float g0 = 0.f, g1 = 0.f, sa0 = 0.f, sa1 = 0.f, sk0 = 0.f, sk1 = 0.f;
-    if (Decay && wid == 0 && c + 1 < chunks) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
-    if (Scaled && wid == 3 && c + 1 < chunks) {
-      const int64_t t = (c + 1) * C + lane;
-      if (t < T) sa0 = p.aScale.at(b, t, h, 0), sk0 = p.kScale.at(b, t, h, 0);
-      if (t + 32 < T) sa1 = p.aScale.at(b, t + 32, h, 0), sk1 = p.kScale.at(b, t + 32, h, 0);
-    }
     tile::wgWait<1>();
     tile::wgFence(U);
     // The new values, rows j of the chunk: e_j = exp(b_C - b_j).
@@ -1725,7 +1707,7 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const 
       const float ej = Decay ? __expf(bL - Bs[j]) : 1.f;
       const float2 vv = __bfloat1622float2(*(const __nv_bfloat162 *)(st + L::v + at));
       if constexpr (Scaled) {
-        const float sa = Sc[s * 2 * C + j] * ej, sk = Sc[s * 2 * C + C + j] * ej;
+        const float sa = Sa[j] * ej, sk = Sk[j] * ej;
         *(uint32_t *)(Un + at) = tile::pack(sa * U[e] + sk * vv.x, sa * U[e + 1] + sk * vv.y);
       } else {
         *(uint32_t *)(Un + at) = tile::pack(ej * U[e], ej * U[e + 1]);
@@ -1762,11 +1744,6 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const 
     for (int m = 0; m < MT; ++m) tile::wgFence(S[m]);
     tile::wgFence(O);
     copyS(s ^ 1);
-    if (Decay && wid == 0 && c + 1 < chunks) chunk::cumulativeGates(g0, g1, Bc + (s ^ 1) * C);
-    if (Scaled && wid == 3 && c + 1 < chunks) {
-      float *Sa = Sc + (s ^ 1) * 2 * C, *Sk = Sa + C;
-      Sa[lane] = sa0, Sa[lane + 32] = sa1, Sk[lane] = sk0, Sk[lane + 32] = sk1;
-    }
 #pragma unroll
     for (int e = 0; e < R; e += 2) {
       const int64_t t = c * C + rowOf(e), col = j0 + colOf(e);
