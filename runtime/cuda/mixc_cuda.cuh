@@ -1062,13 +1062,14 @@ __device__ __forceinline__ void storeRows(const View &dst, int64_t b, int64_t h,
     *(uint4 *)(out + r * dst.s1) = *(const uint4 *)(src + r * ld + s * 8);
 }
 
-// A chunk's state-independent operands of the wgmma walk as one block of
-// tiles (tile::tileAt<C>), with its cumulative log-decays b and the scales of
-// a and k (fp32), so that one bulk copy brings them in.
-template <int K> struct DeltaTiles {
-  static constexpr int C = 64;
-  static constexpr int w = 0, qp = w + tile::tileBytes<C, K>, r = qp + tile::tileBytes<C, K>;
-  static constexpr int pv = r + tile::tileBytes<C, C>, gates = pv + tile::tileBytes<C, C>;
+// A chunk's operands of the wgmma walk that all its value blocks share, as
+// one block of tiles (tile::tileAt<C>): W, Q', R, P, the rows of a (scaled:
+// of b) and k (not scaled), the cumulative log-decays b and the scales of a
+// and k (fp32), so that one bulk copy brings them in.
+template <int K, bool Scaled> struct DeltaTiles {
+  static constexpr int C = 64, rowsK = tile::tileBytes<C, K>, rowsC = tile::tileBytes<C, C>;
+  static constexpr int w = 0, qp = w + rowsK, r = qp + rowsK, pv = r + rowsC, a = pv + rowsC;
+  static constexpr int k = a + rowsK, gates = k + (Scaled ? 0 : rowsK);
   static constexpr int scales = gates + C * 4, bytes = scales + 2 * C * 4;
 };
 // Copies a chunk's rows (C x WIDTH bf16, ld elements apart in shared memory)
@@ -1125,6 +1126,12 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const
     }
     tile::waitGroups<0>();
     __syncthreads(); // the item's rows have landed
+    using DT = DeltaTiles<K, Scaled>;
+    unsigned char *tiles = d.tiles ? d.tiles + ((b * chunks + c) * p.H + h) * DT::bytes : nullptr;
+    if (tiles) { // the wgmma walk's copy of the rows of a (or b) and k, before they are overwritten
+      storeChunkTile<K, 256>(tiles + DT::a, Scaled ? Bs : As, LK);
+      if constexpr (!Scaled) storeChunkTile<K, 256>(tiles + DT::k, Ks, LK);
+    }
     // 1. Gram matrices: the first half of the warps B A^T and B K^T, the second Q A^T and Q K^T.
     //    Scaled: one product (with B), its columns scaled by a's and k's scales.
     float X[8][4] = {}, Y[8][4] = {};
@@ -1254,9 +1261,8 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const
       addIntoTile<4>(MQK, LC, r0, hf * 32, Pt, [](int) { return 1.f; });
     }
     __syncthreads();
-    if (d.tiles) {
-      using DT = DeltaTiles<K>;
-      unsigned char *out = d.tiles + ((b * chunks + c) * p.H + h) * DT::bytes;
+    if (tiles) {
+      unsigned char *out = tiles;
       storeChunkTile<K, 256>(out + DT::w, Ws, LK);
       storeChunkTile<K, 256>(out + DT::qp, Qs, LK);
       storeChunkTile<C, 256>(out + DT::r, LKs, LC);
@@ -1609,9 +1615,9 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
 template <int K, int VB, bool Scaled> struct DeltaWgLayout {
   static constexpr int C = 64, rowsK = tile::tileBytes<C, K>, rowsV = tile::tileBytes<C, VB>,
                        rowsS = tile::tileBytes<K, VB>;
-  using DT = DeltaTiles<K>; // W, Q', R, P from deltaPrepare: one bulk copy
-  static constexpr int w = DT::w, qp = DT::qp, r = DT::r, pv = DT::pv;
-  static constexpr int a = DT::bytes, k = a + rowsK, v = k + (Scaled ? 0 : rowsK), stage = v + rowsV;
+  using DT = DeltaTiles<K, Scaled>; // from deltaPrepare: one bulk copy
+  static constexpr int w = DT::w, qp = DT::qp, r = DT::r, pv = DT::pv, a = DT::a, k = DT::k;
+  static constexpr int v = DT::bytes, stage = v + rowsV;
   static constexpr int s = 2 * stage;     // two bf16 copies of S (K x VB): chunk c reads copy c % 2
   static constexpr int un = s + 2 * rowsS; // Vn (scaled) or e . U
   static constexpr int ve = un + rowsV;    // e . V (not scaled, with decays)
@@ -1633,16 +1639,14 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const 
   uint64_t *bar = (uint64_t *)(smem + L::bar);
   if (tid == 0) tile::mbarInit(bar, 1), tile::mbarInit(bar + 1, 1);
   __syncthreads();
-  // W, Q', R, P by the bulk copy engine (one thread, completing on the
-  // stage's mbarrier); the user's rows of a (or b), k and v by cp.async.
+  // The shared block by the bulk copy engine (one thread, completing on the
+  // stage's mbarrier); this block's columns of v by cp.async.
   auto load = [&](int64_t c) {
     unsigned char *st = smem + (c & 1) * L::stage;
     if (tid == 0) {
       tile::mbarExpect(bar + (c & 1), L::DT::bytes);
       tile::bulkCopy(st, d.tiles + ((b * chunks + c) * p.H + h) * L::DT::bytes, L::DT::bytes, bar + (c & 1));
     }
-    chunk::copyTiles<K, 128>(st + L::a, Scaled ? p.b : p.a, b, h, c, T, 0, K);
-    if constexpr (!Scaled) chunk::copyTiles<K, 128>(st + L::k, p.k, b, h, c, T, 0, K);
     chunk::copyTiles<VB, 128>(st + L::v, p.v, b, h, c, T, j0, V);
     tile::commit();
   };
@@ -1811,7 +1815,7 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
     wg = chunk::hasWgmma() && p.B * p.H * ((p.Vs + 63) / 64) < chunk::smCount();
   if (rows > 0) {
     if (wg) {
-      d.tiles = (unsigned char *)scratch.alloc(p.B * chunks * p.H * DeltaTiles<K>::bytes / 4);
+      d.tiles = (unsigned char *)scratch.alloc(p.B * chunks * p.H * DeltaTiles<K, Scaled>::bytes / 4);
       if (!d.tiles) return cudaErrorMemoryAllocation;
     } else {
       __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C)); // 2 (K + C) bf16 per row
