@@ -4,6 +4,8 @@
 # runs every case, compares with the float64 reference (compare.py), and runs
 # one case per kernel under compute-sanitizer (memcheck and racecheck).
 # Usage: test/cuda/check.sh CASES_DIR [ARCH (default sm_90a)]
+# ARCH compute_80: PTX for sm_80, compiled by the driver for the GPU at hand,
+# so that a Hopper GPU runs the portable (mma.sync) kernels instead of wgmma.
 # MIXC_LAYOUT=head-first: every case with its per-token tensors (o included)
 # laid out [B, H, T, D] in memory, passed by strides (run_kernel.cu).
 set -uo pipefail
@@ -17,7 +19,9 @@ build() { # kernel dir -> $dir/run_kernel
   local d="$1" k="$1/kernel"
   local entry
   entry="$(grep -ho 'int mixc_[A-Za-z0-9_]*_cuda(' "$k"/*.h | head -1 | sed 's/int //; s/(//')"
-  "$nvcc" -O3 -std=c++17 "-gencode=arch=compute_${arch#sm_},code=$arch" -DMIXC_ENTRY="$entry" \
+  local gencode="-gencode=arch=compute_${arch#sm_},code=$arch"
+  [[ "$arch" == compute_* ]] && gencode="-gencode=arch=$arch,code=$arch"
+  "$nvcc" -O3 -std=c++17 "$gencode" -DMIXC_ENTRY="$entry" \
     -I"$k" -I"$root" -I"$root/runtime" "$root/test/cuda/run_kernel.cu" "$k"/*.cu "$root/runtime/Npy.cpp" \
     -o "$d/run_kernel" > "$d/build.log" 2>&1 || { echo "BUILD FAILED: $d"; cat "$d/build.log"; }
 }
