@@ -1603,15 +1603,17 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
 }
 
 // The walk of the delta rules for few (batch, head) pairs on Hopper (sm_90a):
-// one warpgroup per (VB = 32 or 64 value columns, head, batch) with its K x VB block of
+// one warpgroup per (VB value columns, head, batch) with its K x VB block of
 // the state in wgmma accumulators (fp32; key rows 64 m + the accumulator
 // rows). Each chunk: U = W S + R V and O = Q' S + P V by wgmma (the bf16 copy
 // of S in shared memory as their B operand), then the new values
 // Vn = e . (sa U + sk V) (scaled; else e . U and e . V, two products) and
-// S = gamma_C S + B^T Vn, A^T read MN-major straight from the chunk's rows.
+// S = gamma_C S + B^T Vn, B^T read MN-major straight from the chunk's rows.
 // The serial chain per chunk is two rounds of products on the tensor cores
-// instead of the mma.sync walk's four products per warp; the chunk's operands
-// arrive by cp.async in the wgmma tile layout while the previous one runs.
+// instead of the mma.sync walk's four products per warp. The chunk's shared
+// operands arrive as deltaPrepare's block (one bulk copy) and its columns of
+// v by cp.async, both while the previous chunk runs. VB = 32 is launched
+// (64, half the CTAs, measured slower at 2,16384,16,128: bench/results/cuda.md).
 template <int K, int VB, bool Scaled> struct DeltaWgLayout {
   static constexpr int C = 64, rowsK = tile::tileBytes<C, K>, rowsV = tile::tileBytes<C, VB>,
                        rowsS = tile::tileBytes<K, VB>;
@@ -1625,7 +1627,7 @@ template <int K, int VB, bool Scaled> struct DeltaWgLayout {
   static constexpr int bytes = bar + 16;
 };
 
-template <int K, int VB, bool Decay, bool LogDecay, bool Scaled>
+template <int K, int VB, bool Decay, bool Scaled>
 __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const DeltaChunks d) {
 #if MIXC_WGMMA
   using L = DeltaWgLayout<K, VB, Scaled>;
@@ -1637,7 +1639,10 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const 
   const int tid = threadIdx.x, wid = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int64_t chunks = (T + C - 1) / C;
   uint64_t *bar = (uint64_t *)(smem + L::bar);
-  if (tid == 0) tile::mbarInit(bar, 1), tile::mbarInit(bar + 1, 1);
+  if (tid == 0) {
+    tile::mbarInit(bar, 1), tile::mbarInit(bar + 1, 1);
+    tile::asyncProxyFence(); // the bulk copies signal barriers the generic proxy initialized
+  }
   __syncthreads();
   // The shared block by the bulk copy engine (one thread, completing on the
   // stage's mbarrier); this block's columns of v by cp.async.
@@ -1836,7 +1841,7 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
     if (wg) {
       d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 2 == 0 && p.o.s1 % 2 == 0 && p.o.s2 % 2 == 0 &&
                 (uintptr_t)p.o.p % 4 == 0;
-      auto walk = deltaWalkWg<K, 32, Decay, LogDecay, Scaled>;
+      auto walk = deltaWalkWg<K, 32, Decay, Scaled>; // the log-decays arrive prepared
       constexpr int bytes = DeltaWgLayout<K, 32, Scaled>::bytes;
       if (cudaError_t e = cudaFuncSetAttribute(walk, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
       walk<<<dim3((unsigned)((p.Vs + 31) / 32), (unsigned)p.H, (unsigned)p.B), 128, bytes, stream>>>(p, d);
