@@ -427,8 +427,7 @@ template <int R> __device__ __forceinline__ uint64_t wgMnMajor(const unsigned ch
 template <int R> __device__ __forceinline__ int tileAt(int r, int c) {
   return (c / 8) * tileGroup<R> + r * 16 + (c % 8) * 2;
 }
-// d (64 x N, fp32) += A B for one k-step of 16, N = 2 x the accumulators;
-// TA, TB: the operand is MN-major. Accumulator element e of thread t: row
+// d (64 x 32, fp32) += A B for one k-step of 16; TA, TB: the operand is MN-major. Accumulator element e of thread t: row
 // 16 (t / 32) + (t % 32) / 4 + 8 ((e / 2) % 2), column 8 (e / 4) + 2 (t % 4) + e % 2.
 // clang-format off
 template <int TA, int TB> __device__ __forceinline__ void wgmma(float (&d)[16], uint64_t a, uint64_t b) {
@@ -436,14 +435,6 @@ template <int TA, int TB> __device__ __forceinline__ void wgmma(float (&d)[16], 
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
                "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p, 1, 1, %19, %20;\n}\n"
                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
-               : "l"(a), "l"(b), "r"(1), "n"(TA), "n"(TB));
-#endif
-}
-template <int TA, int TB> __device__ __forceinline__ void wgmma(float (&d)[32], uint64_t a, uint64_t b) {
-#if MIXC_WGMMA
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-               "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, %35, %36;\n}\n"
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
                : "l"(a), "l"(b), "r"(1), "n"(TA), "n"(TB));
 #endif
 }
@@ -598,16 +589,18 @@ __device__ __forceinline__ void copyState(__nv_bfloat16 *Ss, int ld, const float
 // column col0, into dst (ld elements per row), with THREADS threads; rows past
 // T and columns at or past `limit` read as zeros. Each thread keeps one
 // 16-byte column segment and steps a row pointer.
+// seg: elements between its 16-byte column segments in dst (8: row-major
+// rows; tile::tileGroup<C> / 2: a wgmma operand tile, tile::tileAt<C>).
 template <int WIDTH, int THREADS>
 __device__ __forceinline__ void copyRows(__nv_bfloat16 *dst, int ld, const View &v, int64_t b, int64_t h,
-                                         int64_t chunkIndex, int64_t T, int64_t col0, int64_t limit) {
+                                         int64_t chunkIndex, int64_t T, int64_t col0, int64_t limit, int seg = 8) {
   constexpr int SEG = WIDTH / 8, STEP = THREADS / SEG, ROWS = (C + STEP - 1) / STEP;
   static_assert(WIDTH % 8 == 0 && THREADS % SEG == 0, "rows of 16-byte segments");
   const int s = threadIdx.x % SEG, r0 = threadIdx.x / SEG;
   const bool colOk = col0 + s * 8 < limit;
   const int64_t t0 = chunkIndex * C;
   const __nv_bfloat16 *src = (const __nv_bfloat16 *)v.p + b * v.s0 + h * v.s2 + (colOk ? col0 + s * 8 : 0);
-  __nv_bfloat16 *d = dst + r0 * ld + s * 8;
+  __nv_bfloat16 *d = dst + r0 * ld + s * seg;
   if (colOk && t0 + C <= T) {
     // A whole chunk (all but the last): the rows of this thread's segment at
     // one pointer step apart, without per-row tests. Per-row 64-bit address
@@ -628,32 +621,6 @@ __device__ __forceinline__ void copyRows(__nv_bfloat16 *dst, int ld, const View 
     if (C % STEP != 0 && r >= C) break;
     const bool ok = colOk && t0 + r < T;
     tile::copy16(d + i * STEP * ld, ok ? src + (t0 + r) * v.s1 : src, ok);
-  }
-}
-// The same into a wgmma operand tile (tile::tileAt<C>), with copyRows' mapping
-// of threads to whole rows.
-template <int WIDTH, int THREADS>
-__device__ __forceinline__ void copyTiles(unsigned char *dst, const View &v, int64_t b, int64_t h, int64_t chunkIndex,
-                                          int64_t T, int64_t col0, int64_t limit) {
-  constexpr int SEG = WIDTH / 8, STEP = THREADS / SEG, ROWS = C / STEP;
-  static_assert(WIDTH % 8 == 0 && THREADS % SEG == 0 && C % STEP == 0, "rows of 16-byte segments");
-  const int s = threadIdx.x % SEG, r0 = threadIdx.x / SEG;
-  const bool colOk = col0 + s * 8 < limit;
-  const int64_t t0 = chunkIndex * C;
-  const __nv_bfloat16 *src = (const __nv_bfloat16 *)v.p + b * v.s0 + h * v.s2 + (colOk ? col0 + s * 8 : 0);
-  unsigned char *d = dst + s * tile::tileGroup<C> + r0 * 16;
-  if (colOk && t0 + C <= T) { // a whole chunk: one pointer step per row, no tests
-    const __nv_bfloat16 *at = src + (t0 + r0) * v.s1;
-    const int64_t step = (int64_t)STEP * v.s1;
-#pragma unroll
-    for (int i = 0; i < ROWS; ++i, at += step) tile::copy16(d + i * STEP * 16, at);
-    return;
-  }
-#pragma unroll
-  for (int i = 0; i < ROWS; ++i) {
-    const int r = i * STEP + r0;
-    const bool ok = colOk && t0 + r < T;
-    tile::copy16(d + i * STEP * 16, ok ? src + (t0 + r) * v.s1 : src, ok);
   }
 }
 // A chunk's scalar log-decays for tokens 2 lane and 2 lane + 1 (zero past T).
@@ -1262,13 +1229,12 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const
     }
     __syncthreads();
     if (tiles) {
-      unsigned char *out = tiles;
-      storeChunkTile<K, 256>(out + DT::w, Ws, LK);
-      storeChunkTile<K, 256>(out + DT::qp, Qs, LK);
-      storeChunkTile<C, 256>(out + DT::r, LKs, LC);
-      storeChunkTile<C, 256>(out + DT::pv, MQK, LC);
-      if (tid < C) ((float *)(out + DT::gates))[tid] = Bc[tid];
-      if (Scaled && tid >= C && tid < 3 * C) ((float *)(out + DT::scales))[tid - C] = Sa[tid - C]; // Sa, then Sk
+      storeChunkTile<K, 256>(tiles + DT::w, Ws, LK);
+      storeChunkTile<K, 256>(tiles + DT::qp, Qs, LK);
+      storeChunkTile<C, 256>(tiles + DT::r, LKs, LC);
+      storeChunkTile<C, 256>(tiles + DT::pv, MQK, LC);
+      if (tid < C) ((float *)(tiles + DT::gates))[tid] = Bc[tid];
+      if (Scaled && tid >= C && tid < 3 * C) ((float *)(tiles + DT::scales))[tid - C] = Sa[tid - C]; // Sa, then Sk
       return;
     }
     storeRows<K, 256>(d.w, b, h, c, Ws, LK);
@@ -1612,11 +1578,10 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
 // The serial chain per chunk is two rounds of products on the tensor cores
 // instead of the mma.sync walk's four products per warp. The chunk's shared
 // operands arrive as deltaPrepare's block (one bulk copy) and its columns of
-// v by cp.async, both while the previous chunk runs. VB = 32 is launched
+// v by cp.async, both while the previous chunk runs. VB = 32 value columns
 // (64, half the CTAs, measured slower at 2,16384,16,128: bench/results/cuda.md).
-template <int K, int VB, bool Scaled> struct DeltaWgLayout {
-  static constexpr int C = 64, rowsK = tile::tileBytes<C, K>, rowsV = tile::tileBytes<C, VB>,
-                       rowsS = tile::tileBytes<K, VB>;
+template <int K, bool Scaled> struct DeltaWgLayout {
+  static constexpr int C = 64, VB = 32, rowsV = tile::tileBytes<C, VB>, rowsS = tile::tileBytes<K, VB>;
   using DT = DeltaTiles<K, Scaled>; // from deltaPrepare: one bulk copy
   static constexpr int w = DT::w, qp = DT::qp, r = DT::r, pv = DT::pv, a = DT::a, k = DT::k;
   static constexpr int v = DT::bytes, stage = v + rowsV;
@@ -1627,11 +1592,11 @@ template <int K, int VB, bool Scaled> struct DeltaWgLayout {
   static constexpr int bytes = bar + 16;
 };
 
-template <int K, int VB, bool Decay, bool Scaled>
+template <int K, bool Decay, bool Scaled>
 __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const DeltaChunks d) {
 #if MIXC_WGMMA
-  using L = DeltaWgLayout<K, VB, Scaled>;
-  constexpr int C = L::C, MT = K / 64, R = VB / 2; // R: accumulators per thread of a 64 x VB tile
+  using L = DeltaWgLayout<K, Scaled>;
+  constexpr int C = L::C, VB = L::VB, MT = K / 64, R = VB / 2; // R: accumulators per thread of a 64 x VB tile
   static_assert(K % 64 == 0 && K <= 128, "key rows in tiles of 64");
   extern __shared__ __align__(16) unsigned char smem[];
   unsigned char *Un = smem + L::un, *Ve = smem + L::ve;
@@ -1652,7 +1617,7 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const 
       tile::mbarExpect(bar + (c & 1), L::DT::bytes);
       tile::bulkCopy(st, d.tiles + ((b * chunks + c) * p.H + h) * L::DT::bytes, L::DT::bytes, bar + (c & 1));
     }
-    chunk::copyTiles<VB, 128>(st + L::v, p.v, b, h, c, T, j0, V);
+    chunk::copyRows<VB, 128>((tile::bf16 *)(st + L::v), 8, p.v, b, h, c, T, j0, V, tile::tileGroup<C> / 2);
     tile::commit();
   };
   // Accumulator element e of this thread: row 16 wid + g + 8 ((e / 2) % 2), column 8 (e / 4) + 2 t4 + e % 2.
@@ -1686,26 +1651,24 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const 
     tile::asyncProxyFence();
     __syncthreads(); // chunk c and the copy of S have landed; chunk c - 1's products are done
     if (c + 1 < chunks) load(c + 1);
-    // U = W S + R V first (the chain waits on it), then O = Q' S + P V.
+    // Z = X S + Y V as one group of products: U = W S + R V first (the chain
+    // waits on it), then O = Q' S + P V.
     float U[R], O[R];
 #pragma unroll
     for (int e = 0; e < R; ++e) U[e] = 0.f, O[e] = 0.f;
     tile::wgFence(U), tile::wgFence(O);
     tile::wgArrive();
+    auto product = [&](float(&Z)[R], int x, int y) {
 #pragma unroll
-    for (int ks = 0; ks < K / 16; ++ks)
-      tile::wgmma<0, 1>(U, tile::wgKMajor<C>(st + L::w, ks), tile::wgMnMajor<K>(Ss, ks));
+      for (int ks = 0; ks < K / 16; ++ks)
+        tile::wgmma<0, 1>(Z, tile::wgKMajor<C>(st + x, ks), tile::wgMnMajor<K>(Ss, ks));
 #pragma unroll
-    for (int ks = 0; ks < C / 16; ++ks)
-      tile::wgmma<0, 1>(U, tile::wgKMajor<C>(st + L::r, ks), tile::wgMnMajor<C>(st + L::v, ks));
-    tile::wgCommit();
-#pragma unroll
-    for (int ks = 0; ks < K / 16; ++ks)
-      tile::wgmma<0, 1>(O, tile::wgKMajor<C>(st + L::qp, ks), tile::wgMnMajor<K>(Ss, ks));
-#pragma unroll
-    for (int ks = 0; ks < C / 16; ++ks)
-      tile::wgmma<0, 1>(O, tile::wgKMajor<C>(st + L::pv, ks), tile::wgMnMajor<C>(st + L::v, ks));
-    tile::wgCommit();
+      for (int ks = 0; ks < C / 16; ++ks)
+        tile::wgmma<0, 1>(Z, tile::wgKMajor<C>(st + y, ks), tile::wgMnMajor<C>(st + L::v, ks));
+      tile::wgCommit();
+    };
+    product(U, L::w, L::r);
+    product(O, L::qp, L::pv);
     tile::wgWait<1>();
     tile::wgFence(U);
     // The new values, rows j of the chunk: e_j = exp(b_C - b_j).
@@ -1815,9 +1778,8 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
   DeltaChunks d;
   // Few (batch, head) pairs on Hopper: the wgmma walk, a warpgroup per 32 value columns.
-  bool wg = false;
-  if constexpr (K % 64 == 0 && K <= 128)
-    wg = chunk::hasWgmma() && p.B * p.H * ((p.Vs + 63) / 64) < chunk::smCount();
+  constexpr bool wgShape = K % 64 == 0 && K <= 128;
+  const bool wg = wgShape && chunk::hasWgmma() && p.B * p.H * ((p.Vs + 63) / 64) < chunk::smCount();
   if (rows > 0) {
     if (wg) {
       d.tiles = (unsigned char *)scratch.alloc(p.B * chunks * p.H * DeltaTiles<K, Scaled>::bytes / 4);
@@ -1837,14 +1799,16 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
       return e;
     prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
   }
-  if constexpr (K % 64 == 0 && K <= 128) {
+  if constexpr (wgShape) {
     if (wg) {
+      using L = DeltaWgLayout<K, Scaled>;
       d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 2 == 0 && p.o.s1 % 2 == 0 && p.o.s2 % 2 == 0 &&
                 (uintptr_t)p.o.p % 4 == 0;
-      auto walk = deltaWalkWg<K, 32, Decay, Scaled>; // the log-decays arrive prepared
-      constexpr int bytes = DeltaWgLayout<K, 32, Scaled>::bytes;
-      if (cudaError_t e = cudaFuncSetAttribute(walk, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
-      walk<<<dim3((unsigned)((p.Vs + 31) / 32), (unsigned)p.H, (unsigned)p.B), 128, bytes, stream>>>(p, d);
+      auto walk = deltaWalkWg<K, Decay, Scaled>; // the log-decays arrive prepared
+      if (cudaError_t e = cudaFuncSetAttribute(walk, cudaFuncAttributeMaxDynamicSharedMemorySize, L::bytes))
+        return e;
+      walk<<<dim3((unsigned)((p.Vs + L::VB - 1) / L::VB), (unsigned)p.H, (unsigned)p.B), 128, L::bytes, stream>>>(p,
+                                                                                                                   d);
       return cudaGetLastError();
     }
   }
