@@ -22,11 +22,18 @@ namespace mixc {
 /// CUDA kernels' tiles are built for 64.
 constexpr int kCpuChunkSize = 64, kCudaChunkSize = 64;
 
+/// What the CPU tiling is decided from: the ISA (its name, fp32 lanes per
+/// vector register and register count) and the cores to spread work over.
+struct CpuTargetDesc {
+  std::string isa = "x86-64-v3";
+  int lanes = 8, registers = 16, cores = 2;
+};
+
 /// The pipeline `mixc` runs before CPU code generation: canonicalize (folds
 /// constant decays), split skip, normalizer to a column, split bidirectional,
 /// chunk (`chunkSize` tokens, 0: the CPU default), tile for the CPU
 /// (`schedule`: auto, recurrent or chunked).
-void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const std::string &schedule = "auto",
+void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule = "auto",
                       int chunkSize = 0);
 
 /// The same split form, chunked and tiled for CUDA.

@@ -58,12 +58,18 @@ def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
     Attaches `mixer.schedule` to every `mixer.recurrence`: the algorithm
     (`recurrent`: the state held on chip and updated token by token, blocked
     over value columns), the value block, and how work is split over threads,
-    from a target description (cpu: vector width, cores, L1; cuda: shared
-    memory per CTA, warps).
+    from a target description (cpu: the ISA's vector width and register
+    count, cores, L1; cuda: shared memory per CTA, warps). On the CPU it
+    records the vector lanes and the register block (vectors of a value block
+    that one sweep over the key rows keeps in registers).
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"", "target: cpu or cuda">,
-    Option<"vectorWidth", "vector-width", "int", /*default=*/"8", "fp32 lanes of one vector register">,
+    Option<"isa", "isa", "std::string", /*default=*/"\"x86-64-v3\"",
+           "cpu: the instruction set the kernel is built for (recorded in the schedule)">,
+    Option<"vectorWidth", "vector-width", "int", /*default=*/"8", "cpu: fp32 lanes of one vector register">,
+    Option<"vectorRegisters", "vector-registers", "int", /*default=*/"16",
+           "cpu: vector registers of the ISA (the register blocking keeps a sweep's operands within them)">,
     Option<"cores", "cores", "int", /*default=*/"2", "cores to spread (batch, head, value block) over">,
     Option<"l1Bytes", "l1-bytes", "int", /*default=*/"24576", "bytes of L1 one block of the state may use">,
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",

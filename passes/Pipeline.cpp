@@ -19,15 +19,17 @@ void buildSplitForm(mlir::OpPassManager &pm, int chunkSize) {
 }
 } // namespace
 
-void buildCpuPipeline(mlir::OpPassManager &pm, int vectorWidth, int cores, const std::string &schedule,
+void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule,
                       int chunkSize) {
   buildSplitForm(pm, chunkSize > 0 ? chunkSize : kCpuChunkSize);
   auto &fpm = pm.nest<mlir::func::FuncOp>();
   MixerTileForTargetOptions options;
   options.schedule = schedule;
   options.target = "cpu";
-  options.vectorWidth = vectorWidth;
-  options.cores = cores;
+  options.isa = desc.isa;
+  options.vectorWidth = desc.lanes;
+  options.vectorRegisters = desc.registers;
+  options.cores = desc.cores;
   fpm.addPass(createMixerTileForTarget(options));
 }
 

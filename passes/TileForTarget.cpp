@@ -92,11 +92,26 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
         vBlock = ((Vs + w - 1) / w) * w;
         while (vBlock > w && H * ((Vs + vBlock - 1) / vBlock) < cores) vBlock -= w;
       }
+      // Register blocking: a sweep over the key rows keeps, per vector of the
+      // block it covers, the value and the read-out in registers (a delta
+      // rule's sweep also w = b^T S and the next w; the paired sweep of vector
+      // decays the next token's value and read-out), plus the row's
+      // broadcast scalars and the updated vector (four registers; six for
+      // the four-array sweeps). The block's vectors are swept in as few
+      // equal groups as fit: on AVX2's 16 registers a 64-column block is two
+      // sweeps of four, on AVX-512's 32 one of four.
+      Structure s = op.getStructure();
+      const int64_t live = (s == Structure::dplr || s == Structure::vector) ? 4 : 2;
+      const int64_t reserve = live == 4 ? 6 : 4; // broadcast scalars of the row, the updated vector
+      const int64_t maxGroup = std::max<int64_t>(1, (std::max(1, (int)vectorRegisters) - reserve) / live);
+      const int64_t vectors = std::max<int64_t>(1, vBlock / w), groups = (vectors + maxGroup - 1) / maxGroup;
+      const int64_t regBlock = (vectors + groups - 1) / groups;
       Builder b(op.getContext());
       SmallVector<NamedAttribute> attrs = {
           b.getNamedAttr("algorithm", b.getStringAttr(chunked ? ("chunked_" + form).str() : "recurrent")),
-          b.getNamedAttr("k", b.getI64IntegerAttr(K)), b.getNamedAttr("v_block", b.getI64IntegerAttr(vBlock)),
-          b.getNamedAttr("threads", b.getI64IntegerAttr(cores))};
+          b.getNamedAttr("isa", b.getStringAttr(isa)), b.getNamedAttr("vector_lanes", b.getI64IntegerAttr(w)),
+          b.getNamedAttr("reg_block", b.getI64IntegerAttr(regBlock)), b.getNamedAttr("k", b.getI64IntegerAttr(K)),
+          b.getNamedAttr("v_block", b.getI64IntegerAttr(vBlock)), b.getNamedAttr("threads", b.getI64IntegerAttr(cores))};
       if (chunked) attrs.push_back(b.getNamedAttr("chunk", chunk.get("size")));
       op->setAttr("mixer.schedule", b.getDictionaryAttr(attrs));
     });

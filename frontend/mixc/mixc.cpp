@@ -75,6 +75,12 @@ cl::opt<std::string> scheduleOpt("schedule", cl::desc("CPU schedule: auto (the c
                                                      "chunked where the structure has a chunked form"),
                                  cl::init("auto"), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd),
                                  cl::sub(benchCmd));
+cl::opt<std::string> cpuArchOpt("cpu-arch",
+                               cl::desc("CPU: the instruction set the kernel is tiled and built for: native (the "
+                                        "best this host runs, default), x86-64-v2, x86-64-v3 (AVX2), x86-64-v4 "
+                                        "(AVX-512) or armv8-a (aarch64 NEON; emit only on other hosts)"),
+                               cl::init("native"), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd),
+                               cl::sub(benchCmd));
 cl::opt<unsigned> chunkSizeOpt("chunk-size",
                                cl::desc("CPU: tokens per chunk of the chunked schedules (default: the target's, 64)"),
                                cl::init(0), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
@@ -172,13 +178,16 @@ int threadCount() {
   return threadsOpt ? (int)threadsOpt : std::max(1, (int)std::thread::hardware_concurrency());
 }
 
-// fp32 lanes of the host's vector registers: the tile pass blocks for them.
-int hostVectorWidth() {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return 16;
-#endif
-  return 8;
+// The ISA of --cpu-arch: the tile pass blocks for its vector width and
+// registers, the host compiler builds with its flags.
+const mixc::cpu::CpuIsa &cpuIsa() {
+  static mixc::cpu::CpuIsa isa = [] {
+    mixc::cpu::CpuIsa i;
+    std::string error;
+    if (!mixc::cpu::cpuIsaNamed(cpuArchOpt, i, error)) die("--cpu-arch: " + error);
+    return i;
+  }();
+  return isa;
 }
 
 // The CPU pipeline on a clone of `module`: split forms, fold constants, tile.
@@ -188,7 +197,13 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads)
   if (scheduleOpt != "auto" && scheduleOpt != "recurrent" && scheduleOpt != "chunked")
     die("--schedule: unknown schedule '" + scheduleOpt + "' (expected auto, recurrent or chunked)");
   if (chunkSizeOpt > 256) die("--chunk-size: must be in [1, 256], got " + std::to_string(chunkSizeOpt));
-  mixc::buildCpuPipeline(pm, hostVectorWidth(), threads, scheduleOpt, (int)chunkSizeOpt);
+  const mixc::cpu::CpuIsa &isa = cpuIsa();
+  mixc::CpuTargetDesc target;
+  target.isa = isa.name;
+  target.lanes = isa.lanes;
+  target.registers = isa.registers;
+  target.cores = threads;
+  mixc::buildCpuPipeline(pm, target, scheduleOpt, (int)chunkSizeOpt);
   if (failed(pm.run(*tiled))) die("internal error: the CPU pipeline failed");
   return tiled;
 }
@@ -221,8 +236,18 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
                    (long long)cast<mlir::IntegerAttr>(sched.get("v_block")).getInt(),
                    (long long)cast<mlir::IntegerAttr>(sched.get("threads")).getInt(), (long long)sizes.H,
                    (long long)sizes.K, (long long)sizes.V);
+    const long long lanes = cast<mlir::IntegerAttr>(sched.get("vector_lanes")).getInt(),
+                    rb = cast<mlir::IntegerAttr>(sched.get("reg_block")).getInt(),
+                    vb = cast<mlir::IntegerAttr>(sched.get("v_block")).getInt();
+    const long long vectors = (vb + lanes - 1) / lanes;
+    ls << format("              %s: vectors of %lld floats, register block %lld of the block's %lld vectors "
+                 "(%lld sweep%s of the key rows per token)\n",
+                 cast<mlir::StringAttr>(sched.get("isa")).getValue().str().c_str(), lanes, rb, vectors,
+                 (vectors + rb - 1) / rb, (vectors + rb - 1) / rb == 1 ? "" : "s");
     text += ls.str();
   });
+  const mixc::cpu::CpuIsa &isa = cpuIsa();
+  text += "  cpu isa:    " + isa.name + " (" + isa.describe + "), built with " + mixc::cpu::kernelFlags(isa) + "\n";
   return text;
 }
 
@@ -305,7 +330,7 @@ int runEmit() {
     auto kernel = mixc::emitCpuKernel(theFunc(*tileForCpu(*module, threadCount())));
     if (failed(kernel)) die("cannot generate the CPU kernel");
     return writeKernel(mixc::cpuRuntimeHeaders(), desc.name + ".cpp", kernel->source, kernel->header,
-                       std::string("c++ ") + mixc::cpu::kernelFlags());
+                       "c++ " + mixc::cpu::kernelFlags(cpuIsa()));
   }
   std::error_code ec;
   raw_fd_ostream os(outFile, ec);
@@ -469,7 +494,7 @@ CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads) {
   auto func = theFunc(*tiled);
   auto source = mixc::emitCpuKernel(func);
   if (failed(source)) die("cannot generate the CPU kernel");
-  if (std::string e = mixc::cpu::compileAndLoad(source->source, mixc::cpuRuntimeHeaders(), source->name, k.loaded);
+  if (std::string e = mixc::cpu::compileAndLoad(source->source, mixc::cpuRuntimeHeaders(), source->name, cpuIsa(), k.loaded);
       !e.empty())
     die(e);
   k.compileMs = msSince(t0);

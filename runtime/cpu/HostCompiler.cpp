@@ -12,13 +12,11 @@ namespace mixc::cpu {
 
 // No trapping math and no errno: the comparisons and exp/log polynomials of
 // the tile library then vectorize; results and NaN/Inf semantics are unchanged.
-const char *kernelFlags() {
-  return "-O3 -march=native -mprefer-vector-width=512 -fno-trapping-math -fno-math-errno -std=c++17 -pthread";
+std::string kernelFlags(const CpuIsa &isa) {
+  return "-O3 " + isa.flags + " -fno-trapping-math -fno-math-errno -std=c++17 -pthread";
 }
 
 namespace {
-
-const std::string kFlags = std::string(kernelFlags()) + " -shared -fPIC";
 
 uint64_t fnv1a(const std::string &s, uint64_t h = 1469598103934665603ull) {
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
@@ -50,8 +48,10 @@ std::string cacheDirectory() {
 }
 
 std::string compileAndLoad(const std::string &source, const std::vector<std::pair<std::string, std::string>> &headers,
-                           const std::string &symbol, LoadedKernel &out) {
+                           const std::string &symbol, const CpuIsa &isa, LoadedKernel &out) {
+  if (std::string why = cannotRunHere(isa); !why.empty()) return why;
   std::string cxx = compilerCommand();
+  const std::string kFlags = kernelFlags(isa) + " -shared -fPIC";
   uint64_t h = fnv1a(source);
   for (const auto &[name, text] : headers) h = fnv1a(text, fnv1a(name, h));
   h = fnv1a(cxx + kFlags, h);

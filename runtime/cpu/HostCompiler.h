@@ -3,6 +3,7 @@
 #ifndef MIXC_RUNTIME_CPU_HOSTCOMPILER_H
 #define MIXC_RUNTIME_CPU_HOSTCOMPILER_H
 
+#include "runtime/cpu/CpuIsa.h"
 #include "runtime/mixc_tensor.h"
 
 #include <string>
@@ -22,18 +23,19 @@ struct LoadedKernel {
 /// a shared object): without -fno-trapping-math and -fno-math-errno the tile
 /// library's selects, comparisons and exp/log polynomials do not vectorize;
 /// kernels built with -O3 -march=native alone ran 5x-10x slower
-/// (bench/results/cpu-threads.md).
-const char *kernelFlags();
+/// (bench/results/cpu-threads.md). The ISA's -march/-mcpu selects the
+/// vector width the kernel was tiled for.
+std::string kernelFlags(const CpuIsa &isa);
 
 /// The cache directory: $MIXC_CACHE_DIR, else $XDG_CACHE_HOME/mixc, else ~/.cache/mixc.
 std::string cacheDirectory();
 
 /// Compiles (or finds in the cache) `source` with `headers` beside it and loads
-/// the symbols `symbol` and `symbol`_plain. Returns "" or why it failed,
-/// including the compiler's output.
+/// the symbols `symbol` and `symbol`_plain, built for `isa` (which this host
+/// must run). Returns "" or why it failed, including the compiler's output.
 std::string compileAndLoad(const std::string &source,
                            const std::vector<std::pair<std::string, std::string>> &headers,
-                           const std::string &symbol, LoadedKernel &out);
+                           const std::string &symbol, const CpuIsa &isa, LoadedKernel &out);
 
 } // namespace mixc::cpu
 

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace mixc::cpu {
@@ -77,45 +78,65 @@ template <typename F> void parallelRange(int64_t n, int64_t grain, F f) {
   parallelFor(pieces, threads, [&](int64_t p) { f(p * n / pieces, (p + 1) * n / pieces); });
 }
 
-// 16 floats as one vector value (zmm with AVX-512, two ymm otherwise). The
+// L floats as one vector value: one register of the ISA the kernel is tiled
+// for (mixer-tile's vector_lanes: 8 on AVX2, 16 on AVX-512, 4 on NEON). The
 // helpers have internal linkage: mixc itself includes this header without
-// AVX-512, where passing the type by value has another ABI (-Wpsabi), and no
-// call crosses from one build to the other.
-typedef float vf16 __attribute__((vector_size(64)));
+// those flags, where passing the type by value has another ABI (-Wpsabi), and
+// no call crosses from one build to the other.
+template <int L> struct VecOf { typedef float type __attribute__((vector_size(4 * L))); };
+template <int L> using vec = typename VecOf<L>::type;
+typedef vec<16> vf16;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
-static inline vf16 loadV(const float *p) {
-  vf16 v;
+template <int L = 16> static inline vec<L> loadV(const float *p) {
+  vec<L> v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-static inline void storeV(float *p, vf16 v) { std::memcpy(p, &v, sizeof v); }
+template <int L = 16> static inline void storeV(float *p, vec<L> v) { std::memcpy(p, &v, sizeof v); }
 #pragma GCC diagnostic pop
 
-// One key row of a recurrent sweep: st <- d st + ki v (no multiply when
-// !Decay), and with Read the read-out gains qi st. With VB a multiple of 16
-// the value row and the read-out are vector values (registers: as arrays GCC
-// kept them in memory, a store-to-load round trip per key row); otherwise
-// arrays, the read-out spread over `lanes` partial sums by the caller.
-template <int VB, bool Decay, bool Read>
-inline void sweepRow(float *st, float d, float ki, float qi, const vf16 *vx, vf16 *va) {
-  for (int n = 0; n < VB / 16; ++n) {
-    const vf16 old = loadV(st + 16 * n), x = (Decay ? d * old : old) + ki * vx[n];
-    storeV(st + 16 * n, x);
+// Register blocking: a block of the state is NV vectors wide, more than the
+// ISA has registers for the values, read-outs and partial sums a sweep keeps
+// live per vector. The sweep over the key rows therefore runs once per group
+// of RB vectors (mixer-tile's reg_block), with the group's operands in
+// registers; f(Int<G>{}, v0) is called for the vectors [v0, v0 + G), the last
+// group taking the remainder.
+template <int N> using Int = std::integral_constant<int, N>;
+template <int NV, int RB, typename F> inline void forRegisterGroups(F f) {
+  constexpr int R = RB < NV ? (RB > 0 ? RB : 1) : NV;
+  for (int v0 = 0; v0 + R <= NV; v0 += R) f(Int<R>{}, v0);
+  if constexpr (NV % R != 0) f(Int<NV % R>{}, NV - NV % R);
+}
+// Loads G vectors of a row (from float v0 * L).
+template <int L, int G> inline void loadGroup(vec<L> (&x)[G], const float *row, int v0) {
+  for (int n = 0; n < G; ++n) x[n] = loadV<L>(row + L * (v0 + n));
+}
+template <int L, int G> inline void storeGroup(float *row, int v0, const vec<L> (&x)[G]) {
+  for (int n = 0; n < G; ++n) storeV<L>(row + L * (v0 + n), x[n]);
+}
+
+// One key row of a recurrent sweep over a group of G vectors: st <- d st +
+// ki v (no multiply when !Decay), and with Read the read-out gains qi st.
+template <int L, int G, bool Decay, bool Read>
+inline void sweepRowV(float *st, float d, float ki, float qi, const vec<L> *vx, vec<L> *va) {
+  for (int n = 0; n < G; ++n) {
+    const vec<L> old = loadV<L>(st + L * n), x = (Decay ? d * old : old) + ki * vx[n];
+    storeV<L>(st + L * n, x);
     if constexpr (Read) va[n] += qi * x;
   }
 }
 // Two tokens in one pass over a key row (deferred vector decays, no fold):
 // x1 = st + k1 v1 is read out by q1, x2 = x1 + k2 v2 by q2 and stored; the
 // row is loaded and stored once for both tokens.
-template <int VB>
-inline void sweepRow2(float *st, float k1, float q1, float k2, float q2, const vf16 *v1, const vf16 *v2, vf16 *a1,
-                      vf16 *a2) {
-  for (int n = 0; n < VB / 16; ++n) {
-    const vf16 x1 = loadV(st + 16 * n) + k1 * v1[n], x2 = x1 + k2 * v2[n];
+template <int L, int G>
+inline void sweepRow2V(float *st, float k1, float q1, float k2, float q2, const vec<L> *v1, const vec<L> *v2,
+                       vec<L> *a1, vec<L> *a2) {
+  for (int n = 0; n < G; ++n) {
+    const vec<L> x1 = loadV<L>(st + L * n) + k1 * v1[n], x2 = x1 + k2 * v2[n];
     a1[n] += q1 * x1;
     a2[n] += q2 * x2;
-    storeV(st + 16 * n, x2);
+    storeV<L>(st + L * n, x2);
   }
 }
 template <int VB, bool Decay, bool Read>
@@ -500,8 +521,8 @@ struct ScanArgs {
 // OnesColumn: the last value column is all ones (a sum normalizer turned into
 // a column); like mLSTM's n it is kept apart as a K-vector instead of widening
 // every block, and block 0 writes its readout.
-template <Structure S, int K, int VIN, int VB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt, bool LogDecay,
-          bool OnesColumn, typename RowFn>
+template <Structure S, int K, int VIN, int VB, int L, int RB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt,
+          bool LogDecay, bool OnesColumn, typename RowFn>
 void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
   static_assert(LogDecay || !Mlstm, "the mLSTM stabilizer needs the log-decay");
   static_assert(!(OnesColumn && (Mlstm || S == Structure::elementwise)), "no ones column here");
@@ -580,12 +601,12 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       const float *q = r.q, *k = r.k, *vin = r.v + j0;
       for (int j = 0; j < VB; ++j) vv[j] = j < width ? vin[j] : 0.f;
       for (int j = 0; j < VB; ++j) oo[j] = 0.f;
-      // The vector form of v and of the read-out (VB a multiple of 16).
-      constexpr bool Vec = VB % 16 == 0;
-      constexpr int NV = Vec ? VB / 16 : 1;
-      vf16 vx[NV], va[NV];
-      if constexpr (Vec)
-        for (int n = 0; n < NV; ++n) vx[n] = loadV(vv + 16 * n), va[n] = vf16{};
+      // The vector form (VB a multiple of L, as mixer-tile chooses it): v and
+      // the read-out of a register group live in registers; see
+      // forRegisterGroups.
+      constexpr bool Vec = VB % L == 0;
+      constexpr int NV = Vec ? VB / L : 1;
+      using vl = vec<L>;
       bool readOutDone = false; // the read-out went straight to oo
       float writeScale = 1.f, decayScalar = 1.f;
       if constexpr (S == Structure::scalar || S == Structure::const_scalar) {
@@ -610,10 +631,14 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         // o_t reads S_{t-1} plus the current write weighted by u.
         for (int i = 0; i < K; ++i) qu += q[i] * p.bonus[h * K + i] * k[i];
         if constexpr (Vec) {
-          for (int n = 0; n < NV; ++n) va[n] = qu * vx[n];
-          for (int i = 0; i < K; ++i)
-            for (int n = 0; n < NV; ++n) va[n] += q[i] * loadV(&st[i][16 * n]);
-          for (int n = 0; n < NV; ++n) storeV(oo + 16 * n, va[n]);
+          forRegisterGroups<NV, RB>([&](auto G, int v0) {
+            vl a[G];
+            loadGroup<L>(a, vv, v0);
+            for (int n = 0; n < G; ++n) a[n] *= qu;
+            for (int i = 0; i < K; ++i)
+              for (int n = 0; n < G; ++n) a[n] += q[i] * loadV<L>(&st[i][L * (v0 + n)]);
+            storeGroup<L>(oo, v0, a);
+          });
         } else {
           for (int u = 0; u < kLanes; ++u)
             for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
@@ -635,21 +660,26 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         // w = b^T S with kLanes independent partial sums (an FMA chain per
         // vector would wait on its own latency), then the update.
         // w = b^T S of this token was gathered by the previous sweep.
-        if constexpr (VB % 16 == 0 && !Bonus) {
-          // w and the next w as vector values too.
-          vf16 vw[NV], vn[NV];
-          for (int n = 0; n < NV; ++n) vw[n] = loadV(w + 16 * n), vn[n] = vf16{};
-          for (int i = 0; i < K; ++i) {
-            const float d = Diag == DiagKind::vector ? dvec[i] : dScalar;
-            const float ai = av[i], ki = k[i], qi = q[i], bn = hasNext ? rn.b[i] : 0.f;
-            for (int n = 0; n < NV; ++n) {
-              const vf16 x = d * loadV(&st[i][16 * n]) + ai * vw[n] + ki * vx[n];
-              storeV(&st[i][16 * n], x);
-              va[n] += qi * x;
-              vn[n] += bn * x;
+        if constexpr (Vec && !Bonus) {
+          // v, w, the read-out and the next w of a register group as vectors.
+          forRegisterGroups<NV, RB>([&](auto G, int v0) {
+            vl vx[G], vw[G], va[G] = {}, vn[G] = {};
+            loadGroup<L>(vx, vv, v0);
+            loadGroup<L>(vw, w, v0);
+            for (int i = 0; i < K; ++i) {
+              const float d = Diag == DiagKind::vector ? dvec[i] : dScalar;
+              const float ai = av[i], ki = k[i], qi = q[i], bn = hasNext ? rn.b[i] : 0.f;
+              float *row = &st[i][L * v0];
+              for (int n = 0; n < G; ++n) {
+                const vl x = d * loadV<L>(row + L * n) + ai * vw[n] + ki * vx[n];
+                storeV<L>(row + L * n, x);
+                va[n] += qi * x;
+                vn[n] += bn * x;
+              }
             }
-          }
-          for (int n = 0; n < NV; ++n) storeV(oo + 16 * n, va[n]), storeV(w + 16 * n, vn[n]);
+            storeGroup<L>(oo, v0, va);
+            storeGroup<L>(w, v0, vn);
+          });
           readOutDone = true;
         } else {
           for (int u = 0; u < kLanes; ++u)
@@ -719,39 +749,52 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
           }
         if (pair) {
           if constexpr (Vec) {
-            vf16 vx2[NV], va2[NV];
-            for (int n = 0; n < NV; ++n) {
-              alignas(64) float v2[16];
-              for (int j = 0; j < 16; ++j) v2[j] = 16 * n + j < width ? rn.v[j0 + 16 * n + j] : 0.f;
-              vx2[n] = loadV(v2), va2[n] = vf16{};
-            }
+            alignas(64) float v2[VB], o2[VB];
+            for (int j = 0; j < VB; ++j) v2[j] = j < width ? rn.v[j0 + j] : 0.f;
             for (int i = 0; i < K; ++i) gv[i] = g3s[i];
-            for (int i = 0; i < K; ++i) sweepRow2<VB>(st[i], kw[i], qw[i], kw2[i], qw2[i], vx, vx2, va, va2);
-            alignas(64) float o2[VB];
-            for (int n = 0; n < NV; ++n) storeV(o2 + 16 * n, va2[n]);
+            forRegisterGroups<NV, RB>([&](auto G, int v0) {
+              vl vx[G], vx2[G], va[G] = {}, va2[G] = {};
+              loadGroup<L>(vx, vv, v0);
+              loadGroup<L>(vx2, v2, v0);
+              for (int i = 0; i < K; ++i)
+                sweepRow2V<L, G>(&st[i][L * v0], kw[i], qw[i], kw2[i], qw2[i], vx, vx2, va, va2);
+              storeGroup<L>(oo, v0, va);
+              storeGroup<L>(o2, v0, va2);
+            });
             float *out2 = p.o + ((b * T + timeOf(step + 1)) * H + h) * oStride + j0;
             for (int j = 0; j < width; ++j) out2[j] = p.scale * o2[j];
             pairedPrev = true;
           }
         } else if (!fold) {
           for (int i = 0; i < K; ++i) gv[i] = g2s[i];
-          for (int i = 0; i < K; ++i) {
-            if constexpr (Vec) sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vx, va);
-            else sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vv, acc[i % kLanes]);
-          }
+          if constexpr (Vec)
+            forRegisterGroups<NV, RB>([&](auto G, int v0) {
+              vl vx[G], va[G] = {};
+              loadGroup<L>(vx, vv, v0);
+              for (int i = 0; i < K; ++i) sweepRowV<L, G, false, true>(&st[i][L * v0], 1.f, kw[i], qw[i], vx, va);
+              storeGroup<L>(oo, v0, va);
+            });
+          else
+            for (int i = 0; i < K; ++i) sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vv, acc[i % kLanes]);
         } else {
+          // Rows that fold take S_i = g2 st_i + k_i v, the others the deferred
+          // write: as a decay of 1 for those (a rare token; one sweep form).
+          alignas(64) float dr[K], kr[K], qr[K];
           for (int i = 0; i < K; ++i) {
             const float g2 = g2s[i];
-            const bool keep = g2 >= 1e-18f && g2 <= 1e18f; // else fold: S_i = g2 st_i + k_i v
+            const bool keep = g2 >= 1e-18f && g2 <= 1e18f;
             gv[i] = keep ? g2 : 1.f;
-            if constexpr (Vec) {
-              if (keep) sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vx, va);
-              else sweepRow<VB, true, true>(st[i], g2, k[i], q[i], vx, va);
-            } else {
-              if (keep) sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vv, acc[i % kLanes]);
-              else sweepRow<VB, true, true>(st[i], g2, k[i], q[i], vv, acc[i % kLanes]);
-            }
+            dr[i] = keep ? 1.f : g2, kr[i] = keep ? kw[i] : k[i], qr[i] = keep ? qw[i] : q[i];
           }
+          if constexpr (Vec)
+            forRegisterGroups<NV, RB>([&](auto G, int v0) {
+              vl vx[G], va[G] = {};
+              loadGroup<L>(vx, vv, v0);
+              for (int i = 0; i < K; ++i) sweepRowV<L, G, true, true>(&st[i][L * v0], dr[i], kr[i], qr[i], vx, va);
+              storeGroup<L>(oo, v0, va);
+            });
+          else
+            for (int i = 0; i < K; ++i) sweepRow<VB, true, true>(st[i], dr[i], kr[i], qr[i], vv, acc[i % kLanes]);
         }
       } else if (Deferred && gam * decayScalar >= 1e-18f) {
         gam *= decayScalar;
@@ -759,10 +802,15 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         if constexpr (!Vec)
           for (int u = 0; u < kLanes; ++u)
             for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
-        for (int i = 0; i < K; ++i) {
-          if constexpr (Vec) sweepRow<VB, false, true>(st[i], 1.f, k[i] * inv, q[i], vx, va);
-          else sweepRow<VB, false, true>(st[i], 1.f, k[i] * inv, q[i], vv, acc[i % kLanes]);
-        }
+        if constexpr (Vec)
+          forRegisterGroups<NV, RB>([&](auto G, int v0) {
+            vl vx[G], va[G] = {};
+            loadGroup<L>(vx, vv, v0);
+            for (int i = 0; i < K; ++i) sweepRowV<L, G, false, true>(&st[i][L * v0], 1.f, k[i] * inv, q[i], vx, va);
+            storeGroup<L>(oo, v0, va);
+          });
+        else
+          for (int i = 0; i < K; ++i) sweepRow<VB, false, true>(st[i], 1.f, k[i] * inv, q[i], vv, acc[i % kLanes]);
       } else {
         if constexpr (Deferred) { // fold the deferred scale into this token's decay
           decayScalar *= gam;
@@ -772,17 +820,24 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
           for (int u = 0; u < kLanes; ++u)
             for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
         constexpr bool Decay = S != Structure::identity;
-        for (int i = 0; i < K; ++i) {
-          const float d = S == Structure::vector ? dvec[i] : decayScalar, ki = writeScale * k[i];
-          if constexpr (Vec) sweepRow<VB, Decay, !Bonus>(st[i], d, ki, q[i], vx, va);
-          else sweepRow<VB, Decay, !Bonus>(st[i], d, ki, q[i], vv, acc[i % kLanes]);
-        }
+        if constexpr (Vec)
+          forRegisterGroups<NV, RB>([&](auto G, int v0) {
+            vl vx[G], va[G] = {};
+            loadGroup<L>(vx, vv, v0);
+            for (int i = 0; i < K; ++i) {
+              const float d = S == Structure::vector ? dvec[i] : decayScalar;
+              sweepRowV<L, G, Decay, !Bonus>(&st[i][L * v0], d, writeScale * k[i], q[i], vx, va);
+            }
+            if constexpr (!Bonus) storeGroup<L>(oo, v0, va);
+          });
+        else
+          for (int i = 0; i < K; ++i) {
+            const float d = S == Structure::vector ? dvec[i] : decayScalar, ki = writeScale * k[i];
+            sweepRow<VB, Decay, !Bonus>(st[i], d, ki, q[i], vv, acc[i % kLanes]);
+          }
       }
-      // The branches that sweep with sweepRow leave a vector read-out in va.
-      if constexpr (Vec && !Bonus && S != Structure::dplr && S != Structure::elementwise) {
-        for (int n = 0; n < NV; ++n) storeV(oo + 16 * n, va[n]);
-        readOutDone = true;
-      }
+      // The vector sweeps wrote their read-out to oo group by group.
+      if constexpr (Vec && !Bonus && S != Structure::dplr && S != Structure::elementwise) readOutDone = true;
       if (!Bonus && !readOutDone)
         for (int j = 0; j < VB; ++j) {
           float sum = 0.f;
@@ -839,12 +894,12 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
 // writes their outputs (segment 0's are already right). Twice the sweep's
 // work, spread over every thread; with tasks for half the threads or more it
 // is the sweep itself.
-template <Structure S, int K, int VIN, int VB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt, bool LogDecay,
-          bool OnesColumn, typename RowFn>
+template <Structure S, int K, int VIN, int VB, int L, int RB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt,
+          bool LogDecay, bool OnesColumn, typename RowFn>
 void scanChunkedElementwise(const ScanArgs &p, int threads, int64_t chunk, RowFn rowOf) {
   static_assert(S == Structure::elementwise && !Bonus && !Mlstm && !OnesColumn, "the chunked scan is elementwise");
   auto sweep = [&](const ScanArgs &a) {
-    scanRecurrent<S, K, VIN, VB, Diag, Bonus, Mlstm, HasDt, LogDecay, OnesColumn>(a, threads, rowOf);
+    scanRecurrent<S, K, VIN, VB, L, RB, Diag, Bonus, Mlstm, HasDt, LogDecay, OnesColumn>(a, threads, rowOf);
   };
   const int64_t B = p.B, T = p.T, H = p.H, Vs = p.Vs;
   const int64_t tasks = B * H * ((Vs + VB - 1) / VB), chunks = (T + chunk - 1) / chunk;

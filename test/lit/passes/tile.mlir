@@ -1,14 +1,26 @@
 // RUN: mixer-opt %s --mixer-tile --split-input-file --verify-diagnostics | FileCheck %s
-// RUN: mixer-opt %s --mixer-tile="cores=16 vector-width=16" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=WIDE
+// RUN: mixer-opt %s --mixer-tile="cores=16 vector-width=16 vector-registers=32 isa=x86-64-v4" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=WIDE
+// RUN: mixer-opt %s --mixer-tile="vector-width=16 vector-registers=32 isa=x86-64-v4" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=AVX512
+// RUN: mixer-opt %s --mixer-tile="vector-width=4 vector-registers=32 isa=armv8-a" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=NEON
 // RUN: mixer-opt %s --mixer-tile="l1-bytes=8192" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SMALL-L1
 
 // On 2 cores the whole 64 x 64 state (16 KB) is one block within the L1 budget.
+// The default target is AVX2 (8 lanes, 16 registers): vector decays sweep
+// four arrays of vectors (values, read-outs, and the paired next token's), so
+// the block's 8 vectors are swept 2 at a time.
 // CHECK-LABEL: func.func @gla
-// CHECK: mixer.recurrence vector forward {{.*}} {mixer.schedule = {algorithm = "recurrent", k = 64 : i64, threads = 2 : i64, v_block = 64 : i64}}
+// CHECK: mixer.recurrence vector forward {{.*}} {mixer.schedule = {algorithm = "recurrent", isa = "x86-64-v3", k = 64 : i64, reg_block = 2 : i64, threads = 2 : i64, v_block = 64 : i64, vector_lanes = 8 : i64}}
+// AVX-512 (16 lanes, 32 registers): the block is 4 vectors, one sweep.
+// AVX512-LABEL: func.func @gla
+// AVX512: {mixer.schedule = {algorithm = "recurrent", isa = "x86-64-v4", k = 64 : i64, reg_block = 4 : i64, threads = 2 : i64, v_block = 64 : i64, vector_lanes = 16 : i64}}
+// NEON (4 lanes, 32 registers): 16 vectors in groups of at most
+// (32 - 6) / 4 = 6: three sweeps (6, 6 and 4 vectors).
+// NEON-LABEL: func.func @gla
+// NEON: {mixer.schedule = {algorithm = "recurrent", isa = "armv8-a", k = 64 : i64, reg_block = 6 : i64, threads = 2 : i64, v_block = 64 : i64, vector_lanes = 4 : i64}}
 // With 16 cores and 2 heads the value blocks narrow to one register so that
 // heads x blocks cover the cores.
 // WIDE-LABEL: func.func @gla
-// WIDE: {mixer.schedule = {algorithm = "recurrent", k = 64 : i64, threads = 16 : i64, v_block = 16 : i64}}
+// WIDE: {mixer.schedule = {algorithm = "recurrent", isa = "x86-64-v4", k = 64 : i64, reg_block = 1 : i64, threads = 16 : i64, v_block = 16 : i64, vector_lanes = 16 : i64}}
 // An 8 KB budget allows 32 columns of 64 keys.
 // SMALL-L1-LABEL: func.func @gla
 // SMALL-L1: v_block = 32 : i64
@@ -21,7 +33,7 @@ func.func @gla(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x
 
 // A small V rounds up to one vector register.
 // CHECK-LABEL: func.func @small_v
-// CHECK: v_block = 8 : i64
+// CHECK: reg_block = 1 : i64, threads = 2 : i64, v_block = 8 : i64
 // WIDE-LABEL: func.func @small_v
 // WIDE: v_block = 16 : i64
 func.func @small_v(%q: tensor<?x?x4x16xf32>, %v: tensor<?x?x4x3xf32>) -> tensor<?x?x4x3xf32> {
@@ -43,7 +55,7 @@ func.func @unsplit(%q: tensor<?x?x4x16xf32>, %v: tensor<?x?x4x3xf32>) -> tensor<
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="schedule=chunked" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=CHUNKED
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="schedule=recurrent" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=RECURRENT
 // CHUNKED-LABEL: func.func @ssd
-// CHUNKED: {mixer.chunk = {algorithm = "ssd", size = 64 : i64}, mixer.schedule = {algorithm = "chunked_ssd", chunk = 64 : i64, k = 32 : i64, threads = 2 : i64, v_block = {{[0-9]+}} : i64}}
+// CHUNKED: {mixer.chunk = {algorithm = "ssd", size = 64 : i64}, mixer.schedule = {algorithm = "chunked_ssd", chunk = 64 : i64, isa = "x86-64-v3", k = 32 : i64, reg_block = {{[0-9]+}} : i64, threads = 2 : i64, v_block = {{[0-9]+}} : i64, vector_lanes = 8 : i64}}
 // RECURRENT-LABEL: func.func @ssd
 // RECURRENT: mixer.schedule = {algorithm = "recurrent"
 func.func @ssd(%q: tensor<?x?x4x32xf32>, %v: tensor<?x?x4x32xf32>, %g: tensor<?x?x4xf32>) -> tensor<?x?x4x32xf32> {
@@ -56,9 +68,9 @@ func.func @ssd(%q: tensor<?x?x4x32xf32>, %v: tensor<?x?x4x32xf32>, %g: tensor<?x
 // Under `auto` the cost model picks the chunked form from 128 keys on.
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=AUTO
 // AUTO-LABEL: func.func @many_keys
-// AUTO: mixer.schedule = {algorithm = "chunked_ssd", chunk = 64 : i64, k = 128 : i64
+// AUTO: mixer.schedule = {algorithm = "chunked_ssd", chunk = 64 : i64, isa = "x86-64-v3", k = 128 : i64
 // AUTO-LABEL: func.func @few_keys
-// AUTO: mixer.schedule = {algorithm = "recurrent", k = 64 : i64
+// AUTO: mixer.schedule = {algorithm = "recurrent", isa = "x86-64-v3", k = 64 : i64
 func.func @many_keys(%q: tensor<?x?x4x128xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
   %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%g) : (tensor<?x?x4x128xf32>, tensor<?x?x4x128xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x128x64xf32>)
   return %o : tensor<?x?x4x64xf32>
@@ -76,9 +88,9 @@ func.func @few_keys(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tens
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="cores=16 vector-width=16" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SCAN
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="schedule=chunked" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SCAN-FORCED
 // SCAN-LABEL: func.func @one_head
-// SCAN: mixer.schedule = {algorithm = "chunked_scan", chunk = 64 : i64, k = 16 : i64, threads = 16 : i64, v_block = 16 : i64}
+// SCAN: mixer.schedule = {algorithm = "chunked_scan", chunk = 64 : i64, isa = "x86-64-v3", k = 16 : i64, reg_block = 2 : i64, threads = 16 : i64, v_block = 16 : i64, vector_lanes = 8 : i64}
 // SCAN-LABEL: func.func @eight_heads
-// SCAN: mixer.schedule = {algorithm = "recurrent", k = 16 : i64
+// SCAN: mixer.schedule = {algorithm = "recurrent", isa = "x86-64-v3", k = 16 : i64
 // SCAN-FORCED-LABEL: func.func @one_head
 // SCAN-FORCED: algorithm = "chunked_scan"
 // SCAN-FORCED-LABEL: func.func @eight_heads
@@ -99,9 +111,9 @@ func.func @eight_heads(%c: tensor<?x?x8x16xf32>, %x: tensor<?x?x8x64xf32>, %a: t
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=GLA-AUTO
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="schedule=chunked" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=GLA-FORCED
 // GLA-AUTO-LABEL: func.func @gla_256
-// GLA-AUTO: mixer.schedule = {algorithm = "chunked_gla", chunk = 64 : i64, k = 256 : i64
+// GLA-AUTO: mixer.schedule = {algorithm = "chunked_gla", chunk = 64 : i64, isa = "x86-64-v3", k = 256 : i64
 // GLA-AUTO-LABEL: func.func @gla_128
-// GLA-AUTO: mixer.schedule = {algorithm = "recurrent", k = 128 : i64
+// GLA-AUTO: mixer.schedule = {algorithm = "recurrent", isa = "x86-64-v3", k = 128 : i64
 // GLA-FORCED-LABEL: func.func @gla_256
 // GLA-FORCED: algorithm = "chunked_gla"
 // GLA-FORCED-LABEL: func.func @gla_128
