@@ -85,15 +85,24 @@ template <typename F> void parallelRange(int64_t n, int64_t grain, F f) {
 // no call crosses from one build to the other.
 template <int L> struct VecOf { typedef float type __attribute__((vector_size(4 * L))); };
 template <int L> using vec = typename VecOf<L>::type;
-typedef vec<16> vf16;
+// The widest vector the build flags allow: row copies and reductions outside
+// the tiled sweeps use it (a 64-byte GCC vector on AVX2 is copied as four
+// 16-byte moves, and a sweep's load spanning several stores is not forwarded).
+#if defined(__AVX512F__)
+constexpr int kBuildLanes = 16;
+#elif defined(__AVX__)
+constexpr int kBuildLanes = 8;
+#else
+constexpr int kBuildLanes = 4;
+#endif
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
-template <int L = 16> static inline vec<L> loadV(const float *p) {
+template <int L = kBuildLanes> static inline vec<L> loadV(const float *p) {
   vec<L> v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-template <int L = 16> static inline void storeV(float *p, vec<L> v) { std::memcpy(p, &v, sizeof v); }
+template <int L = kBuildLanes> static inline void storeV(float *p, vec<L> v) { std::memcpy(p, &v, sizeof v); }
 #pragma GCC diagnostic pop
 
 // Register blocking: a block of the state is NV vectors wide, more than the
@@ -422,7 +431,7 @@ inline void readRow(const mixc_tensor &t, int64_t b, int64_t tt, int64_t h, floa
     // Whole-vector copies: the sweeps load these rows as 64-byte vectors, and a
     // load that spans two narrower stores cannot be forwarded from them.
     if (is == 1)
-      for (; i + 16 <= D; i += 16) storeV(o + i, loadV(src + i));
+      for (; i + kBuildLanes <= D; i += kBuildLanes) storeV(o + i, loadV(src + i));
     for (; i < D; ++i) o[i] = src[i * is];
   } else {
     const uint16_t *src = (const uint16_t *)t.data + off;
@@ -1156,13 +1165,13 @@ void scanChunkedGLA(const ScanArgs &p, int threads, RowFn rowOf) {
         for (int u = r0; u < r1; ++u) // within the sub-block: log space, element by element
           for (int j = r0; j <= u; ++j) {
             for (int i = 0; i < K; ++i) tmp[i] = Qr[u][i] * Kr[j][i] * fastExp(Bc[u][i] - Bc[j][i]);
-            // The sum in 16 lanes (a float sum is not reassociated, so the
-            // loop above keeps the exponentials vectorized and this adds).
-            vf16 acc16{};
+            // The sum in vector lanes (a float sum is not reassociated, so
+            // the loop above keeps the exponentials vectorized and this adds).
+            vec<kBuildLanes> accv{};
             int i = 0;
-            for (; i + 16 <= K; i += 16) acc16 += loadV(tmp + i);
+            for (; i + kBuildLanes <= K; i += kBuildLanes) accv += loadV(tmp + i);
             float sum = 0.f;
-            for (int l = 0; l < 16; ++l) sum += acc16[l];
+            for (int l = 0; l < kBuildLanes; ++l) sum += accv[l];
             for (; i < K; ++i) sum += tmp[i];
             A[u][j] = sum;
           }
