@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what mixc needs on Debian 12 (as root), skipping what is present:
 # LLVM/MLIR 22 (bookworm-security), Catch2 v2, fmt, Ninja, clang for the
-# fuzzer, and NumPy (PyPI, pinned in .ci/requirements.txt) for the tests.
+# fuzzer, NumPy (PyPI, pinned in .ci/requirements.txt) for the tests, and
+# where available the aarch64 cross compiler and qemu-user.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
@@ -20,6 +21,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Optional: Debian's aarch64 cross compiler and qemu-user, with which the
+# suite also compiles every emitted CPU kernel for aarch64 and runs a few
+# under emulation (test/lit/cpu/aarch64*.test; reported unsupported without).
+optional=()
+for p in g++-aarch64-linux-gnu qemu-user; do
+  dpkg -s "$p" >/dev/null 2>&1 || optional+=("$p")
+done
+if [ ${#optional[@]} -gt 0 ]; then
+  echo "mixc: installing ${optional[*]} (optional: the aarch64 tests)"
+  { [ ${#missing[@]} -gt 0 ] || apt-get update -qq; } &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${optional[@]}" >/dev/null ||
+    echo "mixc: WARNING: could not install ${optional[*]}; the aarch64 tests will be reported unsupported" >&2
 fi
 
 # NumPy: use the system Python's if it has one, else a venv in .venv.

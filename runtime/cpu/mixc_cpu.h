@@ -43,7 +43,7 @@ inline int &kernelThreads() {
   return n;
 }
 
-// Flushes denormals to zero while in scope (x86): products of decayed values
+// Flushes denormals to zero while in scope (x86, aarch64): products of decayed values
 // reach the denormal range, where every operation is many times slower; a
 // value below 1e-38 is zero for every purpose here.
 struct FlushDenormals {
@@ -51,6 +51,13 @@ struct FlushDenormals {
   unsigned saved = __builtin_ia32_stmxcsr();
   FlushDenormals() { __builtin_ia32_ldmxcsr(saved | 0x8040); }
   ~FlushDenormals() { __builtin_ia32_ldmxcsr(saved); }
+#elif defined(__aarch64__)
+  uint64_t saved;
+  FlushDenormals() { // FPCR.FZ (bit 24)
+    asm volatile("mrs %0, fpcr" : "=r"(saved));
+    asm volatile("msr fpcr, %0" : : "r"(saved | (uint64_t(1) << 24)));
+  }
+  ~FlushDenormals() { asm volatile("msr fpcr, %0" : : "r"(saved)); }
 #endif
 };
 

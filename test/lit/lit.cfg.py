@@ -18,3 +18,23 @@ for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
 config.environment["MIXC_CACHE_DIR"] = os.path.join(config.mixc_obj_root, "mixc-cache")
 config.substitutions.append(("%examples", os.path.join(config.mixc_src_root, "examples")))
 config.substitutions.append(("%python", config.python))
+
+# What the CPU backend's ISA tests can use on this host: running x86-64-v3
+# (AVX2) kernels, cross-compiling for aarch64 and running aarch64 under qemu.
+import shutil
+try:
+    cpu_flags = set(open("/proc/cpuinfo").read().split())
+except OSError:
+    cpu_flags = set()
+if {"avx2", "fma", "bmi2", "f16c", "movbe"} <= cpu_flags:
+    config.available_features.add("x86-64-v3")
+if shutil.which("aarch64-linux-gnu-g++"):
+    config.available_features.add("aarch64-cross")
+if shutil.which("qemu-aarch64"):
+    config.available_features.add("qemu-aarch64")
+config.substitutions.append(("%runtime", os.path.join(config.mixc_src_root, "runtime")))
+# The sanitizer build re-runs the suite for mixc itself; the ISA tests
+# exercise the generated kernels (built without sanitizers either way), so
+# they run in the plain build only.
+if "ASAN_OPTIONS" in os.environ:
+    config.available_features.add("sanitized")
