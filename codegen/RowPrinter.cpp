@@ -102,6 +102,12 @@ std::string RowPrinter::rowExpr(Value v, const std::string &j) {
     if (auto bop = dyn_cast<BinaryOp>(d)) return bop.getFn() != BinaryFn::dot;
     return false;
   };
+  // A splat constant as a literal: the host compiler then folds it (a
+  // division by 16 becomes a multiply) instead of loading it from a buffer.
+  if (auto c = d ? dyn_cast<ConstantOp>(d) : ConstantOp())
+    if (auto dense = dyn_cast<DenseElementsAttr>(c.getValue()); dense && dense.isSplat() &&
+                                                                 isa<FloatType>(dense.getElementType()))
+      return llvm::formatv("{0:e9}", dense.getSplatValue<APFloat>().convertToDouble()).str() + "f";
   if (inlinable()) {
     if (auto m = dyn_cast<MapOp>(d))
       return std::string("([](float x) { return ") + unaryExpr(m.getFn()) + "; })(" + rowExpr(m.getInput(), j) + ")";
