@@ -231,7 +231,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   auto appendOne = op.getV().getDefiningOp<MapOp>();
   bool onesColumn = appendOne && appendOne.getFn() == UnaryFn::append_one && !mlstm && s != Structure::elementwise;
   if (algorithm == "chunked_ssd" || algorithm == "chunked_gla")
-    os << "    else " << (algorithm == "chunked_ssd" ? "scanChunkedSSD<" : "scanChunkedGLA<") << st << ", " << K << ", " << V << ", " << vBlock << ", "
+    os << "    else " << (algorithm == "chunked_ssd" ? "scanChunkedSSD<" : "scanChunkedGLA<") << st << ", " << K << ", " << V << ", " << tiling << ", "
        << cast<IntegerAttr>(schedule.get("chunk")).getInt() << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
   else
     os << "    else " << (algorithm == "chunked_scan" ? "scanChunkedElementwise<" : "scanRecurrent<") << st << ", " << K << ", " << V << ", " << tiling << ", " << dk << ", " << bonus

@@ -84,6 +84,15 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // cores: under `auto`, only where (head, value block) tasks leave more
       // than half the cores idle. The runtime keeps the sweep when the batch
       // fills them.
+      // The GLA form works in sub-blocks of 16 tokens.
+      if (chunked && form == "gla" && cast<IntegerAttr>(chunk.get("size")).getInt() % 16 != 0) {
+        if (schedule == "chunked") {
+          op.emitError() << "--schedule=chunked: the chunked GLA form needs a chunk size that is a multiple of 16 (its sub-blocks), got "
+                           << cast<IntegerAttr>(chunk.get("size")).getInt();
+          return signalPassFailure();
+        }
+        chunked = false;
+      }
       if (chunk && form == "scan")
         chunked = schedule == "chunked" || (schedule == "auto" && 2 * H * ((blocked + vBlock - 1) / vBlock) < cores);
       if (chunked && (form == "ssd" || form == "gla")) {
@@ -105,7 +114,12 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       const int64_t reserve = live == 4 ? 6 : 4; // broadcast scalars of the row, the updated vector
       const int64_t maxGroup = std::max<int64_t>(1, (std::max(1, (int)vectorRegisters) - reserve) / live);
       const int64_t vectors = std::max<int64_t>(1, vBlock / w), groups = (vectors + maxGroup - 1) / maxGroup;
-      const int64_t regBlock = (vectors + groups - 1) / groups;
+      int64_t regBlock = (vectors + groups - 1) / groups;
+      // The chunked forms' products keep R = 4 rows of accumulators per
+      // column tile, plus the tile's operand row: reg_block vectors per tile
+      // with 4 * reg_block + reg_block + 1 registers (AVX2: 2, AVX-512: 6).
+      if (chunked && (form == "ssd" || form == "gla"))
+        regBlock = std::max<int64_t>(1, (std::max(1, (int)vectorRegisters) - 2) / 5);
       Builder b(op.getContext());
       SmallVector<NamedAttribute> attrs = {
           b.getNamedAttr("algorithm", b.getStringAttr(chunked ? ("chunked_" + form).str() : "recurrent")),

@@ -178,6 +178,32 @@ int threadCount() {
   return threadsOpt ? (int)threadsOpt : std::max(1, (int)std::thread::hardware_concurrency());
 }
 
+// Runs a pass pipeline; an error a pass reports against the spec (an option
+// the schedule cannot honour) is printed as `file:line:col: error:` with the
+// line and a caret, and exits 1.
+void runPipeline(mlir::PassManager &pm, mlir::ModuleOp module) {
+  std::string message;
+  mlir::Location where = mlir::UnknownLoc::get(module.getContext());
+  mlir::ScopedDiagnosticHandler handler(module.getContext(), [&](mlir::Diagnostic &d) {
+    if (d.getSeverity() == mlir::DiagnosticSeverity::Error && message.empty()) {
+      message = d.str();
+      where = d.getLocation();
+    }
+    return mlir::success();
+  });
+  if (succeeded(pm.run(module))) return;
+  if (auto fl = dyn_cast<mlir::FileLineColLoc>(where)) {
+    sp::SourceFile src = readSpec();
+    size_t offset = 0;
+    for (unsigned line = 1; line < fl.getLine() && offset < src.text.size(); ++offset)
+      if (src.text[offset] == '\n') ++line;
+    offset = std::min(offset + fl.getColumn() - 1, src.text.size());
+    errs() << sp::renderError(src, {offset, 1}, message);
+    exit(1);
+  }
+  die(message.empty() ? std::string("internal error: a pass failed") : message);
+}
+
 // The ISA of --cpu-arch: the tile pass blocks for its vector width and
 // registers, the host compiler builds with its flags.
 const mixc::cpu::CpuIsa &cpuIsa() {
@@ -204,7 +230,7 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads)
   target.registers = isa.registers;
   target.cores = threads;
   mixc::buildCpuPipeline(pm, target, scheduleOpt, (int)chunkSizeOpt);
-  if (failed(pm.run(*tiled))) die("internal error: the CPU pipeline failed");
+  runPipeline(pm, *tiled);
   return tiled;
 }
 
@@ -212,7 +238,7 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module) {
   mlir::OwningOpRef<mlir::ModuleOp> tiled = module.clone();
   mlir::PassManager pm(module.getContext());
   mixc::buildCudaPipeline(pm);
-  if (failed(pm.run(*tiled))) die("internal error: the CUDA pipeline failed");
+  runPipeline(pm, *tiled);
   return tiled;
 }
 
@@ -673,19 +699,20 @@ int runBench() {
   printHeader(p, "cpu (" + std::to_string(threads) + " threads)");
   CpuKernel k = buildCpuKernel(module, threads);
   KernelCall call = makeCall(k, p);
-  auto timeIt = [&](mixc_kernel_fn fn) {
-    invokeKernel(fn, call, threads); // warm up
-    std::vector<double> ms;
-    // Only the call is timed: widening the outputs to float64 for the
-    // comparisons is the harness's work, not the kernel's.
-    for (unsigned r = 0; r < std::max(1u, (unsigned)repeatsOpt); ++r) {
+  // Only the call is timed: widening the outputs to float64 for the
+  // comparisons is the harness's work, not the kernel's. The kernel and the
+  // plain recurrence alternate, so that a noisy stretch of a shared machine
+  // falls on both.
+  invokeKernel(k.loaded.fn, call, threads); // warm up
+  invokeKernel(k.loaded.plain, call, threads);
+  std::vector<double> kernelRuns, plainRuns;
+  for (unsigned r = 0; r < std::max(1u, (unsigned)repeatsOpt); ++r)
+    for (auto [fn, runs] : {std::pair{k.loaded.fn, &kernelRuns}, std::pair{k.loaded.plain, &plainRuns}}) {
       Clock::time_point t0 = Clock::now();
       invokeKernel(fn, call, threads);
-      ms.push_back(msSince(t0));
+      runs->push_back(msSince(t0));
     }
-    return median(ms);
-  };
-  double kernelMs = timeIt(k.loaded.fn), plainMs = timeIt(k.loaded.plain);
+  double kernelMs = median(kernelRuns), plainMs = median(plainRuns);
   ReferenceRun ref = runReferenceOn(theFunc(module), p, false);
   // 4 K V FLOPs per token and head (decay, write, readout) is the common count.
   const Shape &s = p.shape;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -527,6 +528,41 @@ struct ScanArgs {
   float *segState = nullptr, *segDt = nullptr;
 };
 
+// What a task of the recurrent schedule carries from token to token: its
+// block of the state and the scalars that go with it.
+template <int K, int VIN, int VB> struct RecurrentTaskState {
+  alignas(64) float st[K][VB];
+  alignas(64) float nvec[K];     // mLSTM's n or the ones column (kept apart)
+  alignas(64) float w[VB];       // DPLR: b^T S of the next token
+  alignas(64) float dtSum[VB];   // chunked scan: the segment's summed dt
+  alignas(64) float gv[K];       // deferred vector decays
+  TokenRow<K, VIN> rowBuf[2];    // this token's row and the next one's
+  float m = 0.f, gam = 1.f;      // mLSTM's stabilizer, deferred scalar decay
+  bool pairedPrev = false;       // deferred vector decays: this token went with the last
+};
+
+// Runs `tasks` tasks of `steps` steps each over the threads, each thread a
+// contiguous range of them, and advances a thread's tasks together, a chunk
+// of kInterleave steps at a time: the tasks of neighbouring heads read rows
+// that lie side by side in [B, T, H, D] inputs, so one chunk's pages (and TLB
+// entries) serve them all instead of each task walking the whole sequence
+// alone. States of a group stay within kGroupBytes (L2). run(task, state,
+// from, to) advances one task.
+constexpr int64_t kInterleave = 32, kGroupBytes = 256 * 1024;
+template <typename State, typename Run> void runInterleaved(int64_t tasks, int64_t steps, int threads, Run run) {
+  const int nt = (int)std::max<int64_t>(1, std::min<int64_t>(threads, tasks));
+  const int64_t group = std::max<int64_t>(1, kGroupBytes / (int64_t)sizeof(State));
+  parallelFor(nt, nt, [&](int64_t thread) {
+    const int64_t t0 = thread * tasks / nt, t1 = (thread + 1) * tasks / nt;
+    for (int64_t g0 = t0; g0 < t1; g0 += group) {
+      const int64_t g1 = std::min(t1, g0 + group);
+      std::unique_ptr<State[]> states(new State[g1 - g0]);
+      for (int64_t from = 0; from == 0 || from < steps; from += kInterleave)
+        for (int64_t t = g0; t < g1; ++t) run(t, states[t - g0], from, from + kInterleave);
+    }
+  });
+}
+
 // The recurrent schedule: one task per (batch, head, block of VB value
 // columns); the K x VB block of the state stays in L1 and every token updates
 // it with vector FMAs, reading the output in the same sweep. mLSTM keeps its
@@ -549,26 +585,32 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
   const int64_t blocks = (V + VB - 1) / VB;
   const int64_t segLen = p.segLen > 0 ? p.segLen : std::max<int64_t>(T, 1);
   const int64_t lastSeg = std::max<int64_t>(1, (T + segLen - 1) / segLen) - 1, segs = lastSeg + 1 - p.segFirst;
-  parallelFor(B * H * blocks * segs, threads, [&](int64_t task) {
+  using State = RecurrentTaskState<K, VIN, VB>;
+  // Runs the steps [from, to) of task's segment (relative to its start):
+  // the first call (from == 0) loads the initial state, the call that
+  // reaches the segment's end writes the final one.
+  auto runTask = [&](int64_t task, State &ts, int64_t from, int64_t to) {
     const int64_t seg = p.segFirst + task % segs, blk = task / segs % blocks, bh = task / segs / blocks;
     const int64_t b = bh / H, h = bh % H;
     const int64_t j0 = blk * VB, width = std::min<int64_t>(VB, V - j0);
     const int64_t s0 = seg * segLen, s1 = std::min(T, s0 + segLen);
+    const bool first = from == 0, last = s0 + from <= s1 && s1 <= s0 + to && (s0 + from < s1 || first);
+    const int64_t stepBegin = std::min(s1, s0 + from), stepEnd = std::min(s1, s0 + to);
     const float *init = p.segInit ? p.segInit + seg * B * H * K * Vs : seg == 0 ? p.init : nullptr;
     float *stateOut = p.segState ? p.segState + seg * B * H * K * Vs : p.state;
-    alignas(64) float st[K][VB];
-    alignas(64) float nvec[K];
+    auto &st = ts.st;
+    auto &nvec = ts.nvec;
     // Independent accumulators per key row modulo kLanes: enough to cover the
     // FMA latency when a block is only one or two vectors wide.
     constexpr int kLanes = VB >= 64 ? 1 : VB >= 32 ? 2 : 4;
-    alignas(64) float vv[VB], oo[VB], w[VB], acc[kLanes][VB];
-    for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < VB; ++j)
-        st[i][j] = (init && j < width) ? init[((b * H + h) * K + i) * Vs + j0 + j] : 0.f;
-      if (Side) nvec[i] = init ? init[((b * H + h) * K + i) * Vs + V] : 0.f;
-    }
-    float m = Mlstm && p.initM && seg == 0 ? p.initM[b * H + h] : 0.f;
-    alignas(64) float dtSum[VB] = {};
+    alignas(64) float vv[VB], oo[VB], acc[kLanes][VB];
+    auto &w = ts.w;
+    auto &m = ts.m;
+    auto &dtSum = ts.dtSum;
+    auto &gam = ts.gam;
+    auto &gv = ts.gv;
+    auto &rowBuf = ts.rowBuf;
+    auto &pairedPrev = ts.pairedPrev;
     // Scalar decays are deferred: the block holds S / gam, with gam the product
     // of the decays since the last fold, so a token costs two FMAs per element
     // (write k / gam, read out gam q . S) instead of a multiply and two FMAs.
@@ -576,23 +618,29 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     // keeping k / gam finite (a negative decay simply folds every token).
     constexpr bool Deferred =
         (S == Structure::scalar || S == Structure::const_scalar) && !Mlstm && !Bonus && !OnesColumn;
-    float gam = 1.f;
     // Vector decays (GLA) are deferred per key row the same way: row i holds
     // S_i / gv_i, the token writes k_i / gv_i and reads out with q_i gv_i; a row
     // folds its scale back (one multiply per element, that token only) before
     // gv_i leaves [1e-18, 1e18].
     constexpr bool DeferredVec = S == Structure::vector && !Mlstm && !Bonus && !OnesColumn;
-    alignas(64) float gv[K];
+    auto timeOf = [&](int64_t step) { return p.reverse ? T - 1 - step : step; };
+    constexpr int wLanes = 2 * kLanes;
+    alignas(64) float wacc[wLanes][VB];
+    if (first) {
+    for (int i = 0; i < K; ++i) {
+      for (int j = 0; j < VB; ++j)
+        st[i][j] = (init && j < width) ? init[((b * H + h) * K + i) * Vs + j0 + j] : 0.f;
+      if (Side) nvec[i] = init ? init[((b * H + h) * K + i) * Vs + V] : 0.f;
+    }
+    m = Mlstm && p.initM && seg == 0 ? p.initM[b * H + h] : 0.f;
+    for (int j = 0; j < VB; ++j) dtSum[j] = 0.f;
+    gam = 1.f;
     for (int i = 0; i < K; ++i) gv[i] = 1.f;
+    pairedPrev = false;
     // The next token's row is computed before this token's sweep, so that a
     // diagonal-plus-low-rank transition can gather the next w = b^T S while it
     // writes S: one sweep over the state per token instead of two.
-    TokenRow<K, VIN> rowBuf[2];
-    bool pairedPrev = false; // deferred vector decays: this token went with the last
-    auto timeOf = [&](int64_t step) { return p.reverse ? T - 1 - step : step; };
     if (s0 < s1) rowOf(b, timeOf(s0), h, rowBuf[s0 & 1]);
-    constexpr int wLanes = 2 * kLanes;
-    alignas(64) float wacc[wLanes][VB];
     if constexpr (S == Structure::dplr) {
       for (int u = 0; u < wLanes; ++u)
         for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
@@ -604,7 +652,8 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         w[j] = sum;
       }
     }
-    for (int64_t step = s0; step < s1; ++step) {
+    }
+    for (int64_t step = stepBegin; step < stepEnd; ++step) {
       const int64_t t = timeOf(step);
       const int64_t row = (b * T + t) * H + h;
       TokenRow<K, VIN> &r = rowBuf[step & 1], &rn = rowBuf[(step + 1) & 1];
@@ -888,6 +937,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       float *out = p.o + row * oStride + j0;
       for (int j = 0; j < width; ++j) out[j] = outScale * oo[j];
     }
+    if (!last) return;
     for (int i = 0; i < K; ++i) {
       for (int j = 0; j < width; ++j)
         stateOut[((b * H + h) * K + i) * Vs + j0 + j] = (DeferredVec ? gv[i] : gam) * st[i][j];
@@ -896,7 +946,8 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     if (HasDt && p.segDt)
       for (int j = 0; j < width; ++j) p.segDt[(seg * B * H + b * H + h) * Vs + j0 + j] = dtSum[j];
     if (Mlstm && blk == 0 && seg == lastSeg) p.m[b * H + h] = m;
-  });
+  };
+  runInterleaved<State>(B * H * blocks * segs, segLen, threads, runTask);
 }
 
 // The chunked scan of elementwise decays (mixers.md: "a chunked parallel scan
@@ -948,35 +999,60 @@ void scanChunkedElementwise(const ScanArgs &p, int threads, int64_t chunk, RowFn
   sweep(c);
 }
 
+// Column tiles of the chunked forms' products: f(Int<LW>{}, Int<NV>{}, j0)
+// for the columns [j0, j0 + NV * LW) of [0, n): tiles of NV vectors of LN
+// lanes (R rows x NV accumulators fit the registers: mixer-tile's reg_block),
+// then single vectors, then single columns.
+template <int LN, int NV, typename F> inline void forColumnTiles(int n, F f) {
+  int j0 = 0;
+  for (; j0 + NV * LN <= n; j0 += NV * LN) f(Int<LN>{}, Int<NV>{}, j0);
+  for (; j0 + LN <= n; j0 += LN) f(Int<LN>{}, Int<1>{}, j0);
+  for (; j0 < n; ++j0) f(Int<1>{}, Int<1>{}, j0);
+}
+
 // acc[r][0..n) = sum_k Q[i0 + r][k] * M[k][0..n) for the R rows from i0 (rows
-// at or past L count as zero): R rows accumulate together, so each row of M is
-// loaded once per R rows and R x (n / lanes) independent FMA chains hide the
-// FMA latency.
-template <int R, int K, int N>
+// at or past L count as zero): per column tile, R rows accumulate together in
+// registers, so each row of M is loaded once per R rows and R x NV
+// independent FMA chains hide the FMA latency.
+template <int R, int K, int N, int LN, int NV>
 inline void blockRowsTimes(const float (*Q)[K], int i0, int L, const float (*M)[N], int n, float (*acc)[N]) {
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < n; ++j) acc[r][j] = 0.f;
-  for (int k = 0; k < K; ++k) {
-    const float *mk = M[k];
-    for (int r = 0; r < R; ++r) {
-      const float qk = i0 + r < L ? Q[i0 + r][k] : 0.f;
-      for (int j = 0; j < n; ++j) acc[r][j] += qk * mk[j];
+  forColumnTiles<LN, NV>(n, [&](auto LW, auto G, int j0) {
+    constexpr int lw = decltype(LW)::value, g = decltype(G)::value;
+    vec<lw> a[R][g] = {};
+    for (int k = 0; k < K; ++k) {
+      vec<lw> m[g];
+      for (int v = 0; v < g; ++v) m[v] = loadV<lw>(M[k] + j0 + v * lw);
+      for (int r = 0; r < R; ++r) {
+        const float qk = i0 + r < L ? Q[i0 + r][k] : 0.f;
+        for (int v = 0; v < g; ++v) a[r][v] += qk * m[v];
+      }
     }
-  }
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < g; ++v) storeV<lw>(acc[r] + j0 + v * lw, a[r][v]);
+  });
 }
 
 // acc[r] += sum_j A[i0 + r][j] V[j] over the chunk's columns j up to the R
 // rows' diagonal (A is zero above it; rows at or past L take nothing).
-template <int R, int C, int VB>
+template <int R, int C, int VB, int LN, int NV>
 inline void addMaskedTimesV(const float (*A)[C], const float (*Vc)[VB], int i0, int L, float (*acc)[VB]) {
   const int jEnd = std::min(i0 + R, L);
-  for (int jj = 0; jj < jEnd; ++jj) {
-    const float *vj = Vc[jj];
-    for (int r = 0; r < R; ++r) {
-      const float a = i0 + r < L ? A[i0 + r][jj] : 0.f;
-      for (int j = 0; j < VB; ++j) acc[r][j] += a * vj[j];
+  forColumnTiles<LN, NV>(VB, [&](auto LW, auto G, int j0) {
+    constexpr int lw = decltype(LW)::value, g = decltype(G)::value;
+    vec<lw> a[R][g];
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < g; ++v) a[r][v] = loadV<lw>(acc[r] + j0 + v * lw);
+    for (int jj = 0; jj < jEnd; ++jj) {
+      vec<lw> x[g];
+      for (int v = 0; v < g; ++v) x[v] = loadV<lw>(Vc[jj] + j0 + v * lw);
+      for (int r = 0; r < R; ++r) {
+        const float c = i0 + r < L ? A[i0 + r][jj] : 0.f;
+        for (int v = 0; v < g; ++v) a[r][v] += c * x[v];
+      }
     }
-  }
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < g; ++v) storeV<lw>(acc[r] + j0 + v * lw, a[r][v]);
+  });
 }
 
 // Writes the R output rows from chunk row i0 (those before L), scaled, into
@@ -992,24 +1068,29 @@ inline void storeChunkRows(const ScanArgs &p, const float (*acc)[VB], int64_t c0
 }
 
 // S <- Diag(d) S + W^T V over the chunk's L tokens (Wt = W^T, K x C), R rows
-// of the state at a time so that each row of V is loaded once per R rows.
-template <int R, int K, int C, int VB, typename RowDecay>
+// of the state at a time (per column tile, in registers) so that each row of
+// V is loaded once per R rows.
+template <int R, int K, int C, int VB, int LN, int NV, typename RowDecay>
 inline void chunkStateUpdate(float (*st)[VB], RowDecay d, const float (*Wt)[C], const float (*Vc)[VB], int L) {
   for (int k0 = 0; k0 < K; k0 += R) {
-    alignas(64) float acc[R][VB];
-    for (int r = 0; r < R; ++r) {
-      const float e = k0 + r < K ? d(k0 + r) : 0.f;
-      for (int j = 0; j < VB; ++j) acc[r][j] = k0 + r < K ? e * st[k0 + r][j] : 0.f;
-    }
-    for (int u = 0; u < L; ++u) {
-      const float *vu = Vc[u];
-      for (int r = 0; r < R; ++r) {
-        const float w = k0 + r < K ? Wt[k0 + r][u] : 0.f;
-        for (int j = 0; j < VB; ++j) acc[r][j] += w * vu[j];
+    float e[R];
+    for (int r = 0; r < R; ++r) e[r] = k0 + r < K ? d(k0 + r) : 0.f;
+    forColumnTiles<LN, NV>(VB, [&](auto LW, auto G, int j0) {
+      constexpr int lw = decltype(LW)::value, g = decltype(G)::value;
+      vec<lw> a[R][g];
+      for (int r = 0; r < R; ++r)
+        for (int v = 0; v < g; ++v) a[r][v] = k0 + r < K ? e[r] * loadV<lw>(st[k0 + r] + j0 + v * lw) : vec<lw>{};
+      for (int u = 0; u < L; ++u) {
+        vec<lw> x[g];
+        for (int v = 0; v < g; ++v) x[v] = loadV<lw>(Vc[u] + j0 + v * lw);
+        for (int r = 0; r < R; ++r) {
+          const float w = k0 + r < K ? Wt[k0 + r][u] : 0.f;
+          for (int v = 0; v < g; ++v) a[r][v] += w * x[v];
+        }
       }
-    }
-    for (int r = 0; r < R && k0 + r < K; ++r)
-      for (int j = 0; j < VB; ++j) st[k0 + r][j] = acc[r][j];
+      for (int r = 0; r < R && k0 + r < K; ++r)
+        for (int v = 0; v < g; ++v) storeV<lw>(st[k0 + r] + j0 + v * lw, a[r][v]);
+    });
   }
 }
 
@@ -1020,7 +1101,7 @@ inline void chunkStateUpdate(float (*st)[VB], RowDecay d, const float (*Wt)[C], 
 // Differences of cumulative sums keep every exponent <= 0. The products are
 // ordered so that a row of the state (or of the output) stays in registers
 // while the other operand streams from L1.
-template <Structure S, int K, int VIN, int VB, int C, bool LogDecay, typename RowFn>
+template <Structure S, int K, int VIN, int VB, int LN, int NV, int C, bool LogDecay, typename RowFn>
 void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
   static_assert(S == Structure::identity || S == Structure::const_scalar || S == Structure::scalar,
                 "the SSD form covers identity and scalar decays");
@@ -1065,7 +1146,7 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
       for (int i0 = 0; i0 < L; i0 += R) {
         const int jMax = std::min(C, (i0 + R + 15) / 16 * 16);
         alignas(64) float acc[R][C];
-        blockRowsTimes<R, K, C>(Q, i0, L, Kt, jMax, acc);
+        blockRowsTimes<R, K, C, LN, NV>(Q, i0, L, Kt, jMax, acc);
         for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
           const int i = i0 + r2;
           for (int j = 0; j < jMax; ++j) {
@@ -1077,12 +1158,12 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
       // O = Diag(exp(b)) Q S + A V, R rows at a time.
       for (int i0 = 0; i0 < L; i0 += R) {
         alignas(64) float acc[R][VB];
-        blockRowsTimes<R, K, VB>(Q, i0, L, st, VB, acc);
+        blockRowsTimes<R, K, VB, LN, NV>(Q, i0, L, st, VB, acc);
         for (int r2 = 0; r2 < R; ++r2) {
           const float e = S == Structure::identity || i0 + r2 >= L ? 1.f : fastExp(cum[i0 + r2]);
           for (int j = 0; j < VB; ++j) acc[r2][j] *= e;
         }
-        addMaskedTimesV<R, C, VB>(A, Vc, i0, L, acc);
+        addMaskedTimesV<R, C, VB, LN, NV>(A, Vc, i0, L, acc);
         storeChunkRows<R, VB>(p, acc, c0, i0, L, b, h, j0, width);
       }
       // S <- exp(b_L) S + (Diag(exp(b_L - b)) K)^T V: the key columns scaled in
@@ -1093,7 +1174,7 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
           for (int i = 0; i < K; ++i) Kt[i][u] *= gu;
         }
       const float eL = S == Structure::identity ? 1.f : fastExp(bL);
-      chunkStateUpdate<R, K, C, VB>(st, [&](int) { return eL; }, Kt, Vc, L);
+      chunkStateUpdate<R, K, C, VB, LN, NV>(st, [&](int) { return eL; }, Kt, Vc, L);
     }
     for (int i = 0; i < K; ++i)
       for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * p.Vs + j0 + j] = st[i][j];
@@ -1110,7 +1191,7 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
 // point r = B[r0 - 1] of the sub-block (Q . exp(B - r) and K . exp(r - B):
 // both exponents <= 0), and within the sub-block element by element in log
 // space. Every exponent is <= 0.
-template <Structure S, int K, int VIN, int VB, int C, bool LogDecay, typename RowFn>
+template <Structure S, int K, int VIN, int VB, int LN, int NV, int C, bool LogDecay, typename RowFn>
 void scanChunkedGLA(const ScanArgs &p, int threads, RowFn rowOf) {
   static_assert(S == Structure::vector, "the GLA form covers vector decays");
   static_assert(C % 16 == 0, "sub-blocks of 16");
@@ -1164,7 +1245,7 @@ void scanChunkedGLA(const ScanArgs &p, int threads, RowFn rowOf) {
             for (int i = 0; i < K; ++i) Qe[u][i] = Qr[u][i] * fastExp(Bc[u][i] - ref[i]);
           for (int i0 = r0; i0 < r1; i0 += R) {
             alignas(64) float acc[R][C];
-            blockRowsTimes<R, K, C>(Qe, i0, r1, Kt, (r0 + 15) / 16 * 16, acc);
+            blockRowsTimes<R, K, C, LN, NV>(Qe, i0, r1, Kt, (r0 + 15) / 16 * 16, acc);
             for (int r2 = 0; r2 < R && i0 + r2 < r1; ++r2)
               for (int j = 0; j < r0; ++j) A[i0 + r2][j] = acc[r2][j];
           }
@@ -1188,14 +1269,14 @@ void scanChunkedGLA(const ScanArgs &p, int threads, RowFn rowOf) {
         for (int i = 0; i < K; ++i) Qe[u][i] = Qr[u][i] * fastExp(Bc[u][i]);
       for (int i0 = 0; i0 < L; i0 += R) {
         alignas(64) float acc[R][VB];
-        blockRowsTimes<R, K, VB>(Qe, i0, L, st, VB, acc);
-        addMaskedTimesV<R, C, VB>(A, Vc, i0, L, acc);
+        blockRowsTimes<R, K, VB, LN, NV>(Qe, i0, L, st, VB, acc);
+        addMaskedTimesV<R, C, VB, LN, NV>(A, Vc, i0, L, acc);
         storeChunkRows<R, VB>(p, acc, c0, i0, L, b, h, j0, width);
       }
       // S <- Diag(exp(B[L-1])) S + (K . exp(B[L-1] - B))^T V.
       const float *bL = Bc[L - 1];
       for (int u = 0; u < L; ++u) scaledKeyColumn(u, bL);
-      chunkStateUpdate<R, K, C, VB>(st, [&](int k) { return fastExp(bL[k]); }, Kt, Vc, L);
+      chunkStateUpdate<R, K, C, VB, LN, NV>(st, [&](int k) { return fastExp(bL[k]); }, Kt, Vc, L);
     }
     for (int i = 0; i < K; ++i)
       for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * p.Vs + j0 + j] = st[i][j];
