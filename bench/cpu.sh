@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # CPU benchmark of every example: the mixc kernel against the plain -O3
 # recurrence and the float64 reference, measured in the same run by
-# `mixc bench`. Writes bench/results/cpu.md. Usage: bench/cpu.sh [threads]
+# `mixc bench`, for each ISA level given (default: native and, where the host
+# runs it, x86-64-v3; the kernel and the plain recurrence are built with the
+# same flags). Writes bench/results/cpu.md. Usage: bench/cpu.sh [threads [arch...]]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mixc="$root/build/bin/mixc"
 threads="${1:-2}"
+shift || true
+archs=("$@")
+if [ ${#archs[@]} -eq 0 ]; then
+  archs=(native)
+  grep -qw avx2 /proc/cpuinfo && grep -qw avx512f /proc/cpuinfo && archs+=(x86-64-v3)
+fi
 out="$root/bench/results/cpu.md"
 shape_for() {
   case "$1" in
@@ -19,20 +27,25 @@ shape_for() {
   echo "# CPU benchmarks"
   echo
   echo "Commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet -- . ':!bench/results' || echo ' (with local changes)'),"
-  echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores,"
-  echo "$(grep -o -m1 avx512f /proc/cpuinfo || echo avx2); $threads threads; fp32; $(date -u +%Y-%m-%d)."
+  echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;"
+  echo "vector flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(sse4_2|avx|avx2|fma|f16c|bmi2|avx512f|avx512bw|avx512vl|avx512dq)$' | tr '\n' ' ')"
+  echo "$threads threads; fp32; $(date -u +%Y-%m-%d). Command: \`bench/cpu.sh $threads ${archs[*]}\`."
   echo
-  echo "Each row is one \`mixc bench\` run: the kernel, the plain -O3 -march=native recurrence"
-  echo "(same pre-processing and threads, textbook loops, sizes known only at run time) and the float64"
-  echo "reference, timed in the same process on the same inputs (median of 7). GFLOP/s counts"
-  echo "4 K V FLOPs per token and head."
+  echo "Each row is one \`mixc bench\` run: the kernel, the plain recurrence (same pre-processing,"
+  echo "threads and compiler flags, textbook loops, sizes known only at run time) and the float64"
+  echo "reference, timed in the same process on the same inputs (kernel and plain alternate, median"
+  echo "of 7). GFLOP/s counts 4 K V FLOPs per token and head. One section per ISA level"
+  echo "(\`--cpu-arch\`): the tiling (vector width, register blocking) and the build flags follow it."
+  for arch in "${archs[@]}"; do
+  echo
+  echo "## --cpu-arch=$arch: $("$mixc" check "$root/examples/gla.mixer" --cpu-arch="$arch" | sed -n 's/^  cpu isa: *//p')"
   echo
   echo "| spec | shape | mixc ms | GFLOP/s | plain ms | x plain | reference ms | x reference | command |"
   echo "|---|---|---|---|---|---|---|---|---|"
   row() { # spec name shape schedule
     local spec=$1 name=$2 shape=$3 schedule=$4
-    cmd="mixc bench examples/$name.mixer --shape $shape --threads $threads --repeats 7 --schedule=$schedule"
-    res=$("$mixc" bench "$spec" --shape "$shape" --threads "$threads" --repeats 7 --schedule="$schedule")
+    cmd="mixc bench examples/$name.mixer --shape $shape --threads $threads --repeats 7 --schedule=$schedule --cpu-arch=$arch"
+    res=$("$mixc" bench "$spec" --shape "$shape" --threads "$threads" --repeats 7 --schedule="$schedule" --cpu-arch="$arch")
     k=$(echo "$res" | awk '/mixc cpu kernel/ {print $4, $6}')
     p=$(echo "$res" | awk '/plain -O3/ {print $6, $11}' | tr -d '(x')
     r=$(echo "$res" | awk '/float64 reference/ {print $5, $10}' | tr -d '(x')
@@ -63,6 +76,15 @@ shape_for() {
   echo "|---|---|---|---|---|---|---|---|---|"
   for shape in B=1,T=4096,H=8,K=128,V=128 B=1,T=1024,H=4,K=256,V=256; do
     for schedule in recurrent chunked; do row "$root/examples/gla.mixer" gla "$shape" "$schedule"; done
+  done
+  echo
+  echo "GLA at B=1, T=4096, H=8, K=V=64 five more times in a row (this shared VM's spread), x plain:"
+  echo
+  for i in 1 2 3 4 5; do
+    "$mixc" bench "$root/examples/gla.mixer" --shape B=1,T=4096,H=8,K=64,V=64 --threads "$threads" --repeats 7 \
+      --cpu-arch="$arch" | awk '/plain -O3/ {print $11}' | tr -d '(x'
+  done | tr '\n' ' '
+  echo
   done
 } > "$out"
 cat "$out"

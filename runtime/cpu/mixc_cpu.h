@@ -692,10 +692,16 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         if constexpr (S == Structure::dplr)
           for (int i = 0; i < K; ++i) bn += r.b[i] * nvec[i];
       }
+      // With identity, scalar or vector decays the bonus read-out of S_{t-1}
+      // goes in the update's sweep: each row is read out, then updated, one
+      // pass over the state instead of two.
+      constexpr bool FusedBonus = Bonus && S != Structure::dplr && S != Structure::elementwise;
       if constexpr (Bonus) {
         // o_t reads S_{t-1} plus the current write weighted by u.
         for (int i = 0; i < K; ++i) qu += q[i] * p.bonus[h * K + i] * k[i];
-        if constexpr (Vec) {
+        if constexpr (Vec && FusedBonus) {
+          // read out in the update's sweep below (before each row's update)
+        } else if constexpr (Vec) {
           forRegisterGroups<NV, RB>([&](auto G, int v0) {
             vl a[G];
             loadGroup<L>(a, vv, v0);
@@ -889,11 +895,21 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
           forRegisterGroups<NV, RB>([&](auto G, int v0) {
             vl vx[G], va[G] = {};
             loadGroup<L>(vx, vv, v0);
+            if constexpr (FusedBonus)
+              for (int n = 0; n < G; ++n) va[n] = qu * vx[n];
             for (int i = 0; i < K; ++i) {
               const float d = S == Structure::vector ? dvec[i] : decayScalar;
-              sweepRowV<L, G, Decay, !Bonus>(&st[i][L * v0], d, writeScale * k[i], q[i], vx, va);
+              float *row = &st[i][L * v0];
+              if constexpr (FusedBonus) // read out S_{t-1}, then update
+                for (int n = 0; n < G; ++n) {
+                  const vl old = loadV<L>(row + L * n);
+                  va[n] += q[i] * old;
+                  storeV<L>(row + L * n, (Decay ? d * old : old) + writeScale * k[i] * vx[n]);
+                }
+              else
+                sweepRowV<L, G, Decay, !Bonus>(row, d, writeScale * k[i], q[i], vx, va);
             }
-            if constexpr (!Bonus) storeGroup<L>(oo, v0, va);
+            storeGroup<L>(oo, v0, va);
           });
         else
           for (int i = 0; i < K; ++i) {
