@@ -88,7 +88,7 @@ func.func @few_keys(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tens
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="cores=16 vector-width=16" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SCAN
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="schedule=chunked" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SCAN-FORCED
 // SCAN-LABEL: func.func @one_head
-// SCAN: mixer.schedule = {algorithm = "chunked_scan", chunk = 64 : i64, isa = "x86-64-v3", k = 16 : i64, reg_block = 2 : i64, threads = 16 : i64, v_block = 16 : i64, vector_lanes = 8 : i64}
+// SCAN: mixer.schedule = {algorithm = "chunked_scan", chunk = 64 : i64, isa = "x86-64-v3", k = 16 : i64, reg_block = 1 : i64, threads = 16 : i64, v_block = 16 : i64, vector_lanes = 16 : i64}
 // SCAN-LABEL: func.func @eight_heads
 // SCAN: mixer.schedule = {algorithm = "recurrent", isa = "x86-64-v3", k = 16 : i64
 // SCAN-FORCED-LABEL: func.func @one_head
