@@ -114,23 +114,18 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
 }
 
 LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
-  auto schedule = op->getAttrOfType<DictionaryAttr>("mixer.schedule");
-  if (!schedule) return op.emitOpError() << "has no mixer.schedule: run mixer-tile first";
+  auto schedule = op->getAttrOfType<CpuTileAttr>("mixer.schedule");
+  if (!schedule) return op.emitOpError() << "has no #mixer.cpu_tile schedule: run mixer-tile for the CPU first";
   if (op.getDirection() == Direction::bidirectional || op.getNormalizerKind() == Normalizer::sum ||
       op.getSkipWeight())
     return op.emitOpError() << "the CPU target expects the split form";
   auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
   int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), Vs = stateType.getDimSize(3);
-  int64_t vBlock = cast<IntegerAttr>(schedule.get("v_block")).getInt();
-  auto lanesAttr = dyn_cast_or_null<IntegerAttr>(schedule.get("vector_lanes"));
-  auto regBlockAttr = dyn_cast_or_null<IntegerAttr>(schedule.get("reg_block"));
-  auto isaAttr = dyn_cast_or_null<StringAttr>(schedule.get("isa"));
-  if (!lanesAttr || !regBlockAttr || !isaAttr)
-    return op.emitOpError() << "has a mixer.schedule without isa, vector_lanes and reg_block: run mixer-tile first";
+  int64_t vBlock = schedule.getVBlock();
   // "<VB>, <lanes>, <register block>": the tiling the kernel template takes.
-  const std::string tiling = std::to_string(vBlock) + ", " + std::to_string(lanesAttr.getInt()) + ", " +
-                             std::to_string(regBlockAttr.getInt());
-  isaName = isaAttr.getValue().str();
+  const std::string tiling = std::to_string(vBlock) + ", " + std::to_string(schedule.getLanes()) + ", " +
+                             std::to_string(schedule.getRegBlock());
+  isaName = schedule.getIsa().str();
   bool mlstm = op.getNormalizerKind() == Normalizer::mlstm;
   Structure s = op.getStructure();
   std::string diag = "none";
@@ -171,7 +166,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   }
   os << "  // " << structureName(s) << (op.getDirection() == Direction::reverse ? " reverse" : "")
      << " recurrence, K = " << K << ", state columns = " << Vs << ", value block = " << vBlock << ", "
-     << cast<StringAttr>(schedule.get("algorithm")).getValue() << "\n";
+     << stringifyCpuAlgorithm(schedule.getAlgorithm()) << "\n";
   std::string rowType = llvm::formatv("TokenRow<{0}, {1}>", K, V).str();
   os << "  auto " << r << "_row = [&](int64_t b, int64_t t, int64_t h, " << rowType << " &r) {\n";
   clearRows();
@@ -226,17 +221,17 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   const char *logD = logDecay ? "true" : "false";
   os << "    if (plain) scanPlain<" << K << ", " << V << ">(p, " << st << ", " << dk << ", " << bonus << ", " << ml
      << ", " << hasDt << ", " << logD << ", threads, " << r << "_row);\n";
-  StringRef algorithm = cast<StringAttr>(schedule.get("algorithm")).getValue();
+  StringRef algorithm = stringifyCpuAlgorithm(schedule.getAlgorithm());
   // v = append_one(x): the ones column is scanned as a K-vector beside the blocks.
   auto appendOne = op.getV().getDefiningOp<MapOp>();
   bool onesColumn = appendOne && appendOne.getFn() == UnaryFn::append_one && !mlstm && s != Structure::elementwise;
   if (algorithm == "chunked_ssd" || algorithm == "chunked_gla")
     os << "    else " << (algorithm == "chunked_ssd" ? "scanChunkedSSD<" : "scanChunkedGLA<") << st << ", " << K << ", " << V << ", " << tiling << ", "
-       << cast<IntegerAttr>(schedule.get("chunk")).getInt() << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
+       << schedule.getChunk() << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
   else
     os << "    else " << (algorithm == "chunked_scan" ? "scanChunkedElementwise<" : "scanRecurrent<") << st << ", " << K << ", " << V << ", " << tiling << ", " << dk << ", " << bonus
        << ", " << ml << ", " << hasDt << ", " << logD << ", " << (onesColumn ? "true" : "false") << ">(p, threads, "
-       << (algorithm == "chunked_scan" ? std::to_string(cast<IntegerAttr>(schedule.get("chunk")).getInt()) + ", " : "")
+       << (algorithm == "chunked_scan" ? std::to_string(schedule.getChunk()) + ", " : "")
        << r << "_row);\n  }\n";
   buffers[op.getO()] = r + "_o";
   buffers[op.getFinalState()] = r + "_state";

@@ -15,6 +15,7 @@ def Mixer_Dialect : Dialect {
   }];
   let cppNamespace = "::mixc::mixer";
   let hasConstantMaterializer = 1;
+  let useDefaultAttributePrinterParser = 1;
 }
 
 // Structure of the transition A_t, cheapest first (mixers.md).

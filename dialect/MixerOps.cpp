@@ -3,6 +3,7 @@
 #include "runtime/reference/Array.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
@@ -14,8 +15,14 @@ using namespace mixc::mixer;
 
 #include "dialect/MixerDialect.cpp.inc"
 #include "dialect/MixerEnums.cpp.inc"
+#define GET_ATTRDEF_CLASSES
+#include "dialect/MixerAttrs.cpp.inc"
 
 void MixerDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialect/MixerAttrs.cpp.inc"
+      >();
   addOperations<
 #define GET_OP_LIST
 #include "dialect/MixerOps.cpp.inc"
@@ -28,14 +35,14 @@ void MixerDialect::initialize() {
 Operation *MixerDialect::materializeConstant(OpBuilder &builder, Attribute value, Type type, Location loc) {
   auto elements = dyn_cast<ElementsAttr>(value);
   if (!elements || elements.getType() != type) return nullptr;
-  return builder.create<ConstantOp>(loc, elements);
+  return ConstantOp::create(builder, loc, elements);
 }
 
 // Constant folding reuses the reference's float64 pointwise functions, so
 // folded and interpreted values agree exactly.
 namespace {
 std::optional<mixc::ref::Array> toArray(Attribute attr) {
-  auto dense = dyn_cast_or_null<DenseFPElementsAttr>(attr);
+  auto dense = dyn_cast_if_present<DenseFPElementsAttr>(attr);
   if (!dense) return std::nullopt;
   ArrayRef<int64_t> shape = dense.getType().getShape();
   mixc::ref::Array a(std::vector<int64_t>(shape.begin(), shape.end()));
@@ -369,5 +376,28 @@ LogicalResult HeadIndexOp::verify() {
   auto t = cast<RankedTensorType>(getResult().getType());
   if (t.getRank() != 3 || t.getDimSize(0) != 1 || t.getDimSize(1) != 1)
     return emitOpError() << "result expected shape [1, 1, H], got " << formatShape(t.getShape());
+  return success();
+}
+
+LogicalResult CpuTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, CpuAlgorithm algorithm,
+                                  StringRef isa, int64_t lanes, int64_t k, int64_t vBlock, int64_t regBlock,
+                                  int64_t threads, int64_t chunk) {
+  if (isa.empty()) return emitError() << "cpu_tile: isa must name an instruction set";
+  if (lanes != 1 && lanes != 4 && lanes != 8 && lanes != 16)
+    return emitError() << "cpu_tile: lanes must be 1, 4, 8 or 16 (fp32 lanes of a vector register), got " << lanes;
+  if (k < 1) return emitError() << "cpu_tile: k must be positive, got " << k;
+  if (vBlock < lanes || vBlock % lanes != 0)
+    return emitError() << "cpu_tile: v_block must be a positive multiple of lanes (" << lanes << "), got " << vBlock;
+  if (regBlock < 1 || regBlock > vBlock / lanes)
+    return emitError() << "cpu_tile: reg_block must be in [1, " << vBlock / lanes
+                       << "] (the vectors of a value block), got " << regBlock;
+  if (threads < 1) return emitError() << "cpu_tile: threads must be positive, got " << threads;
+  if (algorithm == CpuAlgorithm::recurrent && chunk != 0)
+    return emitError() << "cpu_tile: a recurrent schedule has no chunk, got chunk = " << chunk;
+  if (algorithm != CpuAlgorithm::recurrent && chunk < 1)
+    return emitError() << "cpu_tile: " << stringifyCpuAlgorithm(algorithm) << " needs chunk > 0";
+  if (algorithm == CpuAlgorithm::chunked_gla && chunk % 16 != 0)
+    return emitError() << "cpu_tile: chunked_gla works in sub-blocks of 16 tokens; chunk must be a multiple of 16, got "
+                       << chunk;
   return success();
 }

@@ -11,6 +11,9 @@
 #include "dialect/MixerDialect.h.inc"
 #include "dialect/MixerEnums.h.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "dialect/MixerAttrs.h.inc"
+
 #define GET_OP_CLASSES
 #include "dialect/MixerOps.h.inc"
 

@@ -2,6 +2,7 @@
 #define MIXER_OPS_TD
 
 include "dialect/MixerDialect.td"
+include "dialect/MixerAttrs.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/BuiltinAttributes.td"
 

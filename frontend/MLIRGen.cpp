@@ -44,7 +44,7 @@ private:
     APFloat v(value);
     bool lost;
     v.convert(cast<FloatType>(elem).getFloatSemantics(), APFloat::rmNearestTiesToEven, &lost);
-    return b.create<mixer::ConstantOp>(l, DenseElementsAttr::get(type, v));
+    return mixer::ConstantOp::create(b, l, DenseElementsAttr::get(type, v));
   }
 
   RankedTensorType typeOf(const spec::Node &n) {
@@ -73,12 +73,12 @@ private:
     case spec::Node::DimValue:
       v = constant(l, spec::evalConst(d, id, sizes));
       break;
-    case spec::Node::HeadIndex: v = b.create<mixer::HeadIndexOp>(l, typeOf(n)); break;
+    case spec::Node::HeadIndex: v = mixer::HeadIndexOp::create(b, l, typeOf(n)); break;
     case spec::Node::Unary:
-      v = b.create<mixer::MapOp>(l, typeOf(n), *mixer::symbolizeUnaryFn(n.name), emit(n.a));
+      v = mixer::MapOp::create(b, l, typeOf(n), *mixer::symbolizeUnaryFn(n.name), emit(n.a));
       break;
     case spec::Node::Binary:
-      v = b.create<mixer::BinaryOp>(l, typeOf(n), *mixer::symbolizeBinaryFn(n.name), emit(n.a), emit(n.b));
+      v = mixer::BinaryOp::create(b, l, typeOf(n), *mixer::symbolizeBinaryFn(n.name), emit(n.a), emit(n.b));
       break;
     }
     return values[id] = v;
@@ -114,7 +114,7 @@ OwningOpRef<ModuleOp> Generator::run() {
   SmallVector<Type> resultTypes = {oType, stateType};
   if (mlstm) resultTypes.push_back(mType);
 
-  auto func = b.create<func::FuncOp>(fileLoc, d.name, b.getFunctionType(argTypes, resultTypes));
+  auto func = func::FuncOp::create(b, fileLoc, d.name, b.getFunctionType(argTypes, resultTypes));
   for (auto [i, name] : llvm::enumerate(argNames))
     func.setArgAttr(i, "mixer.name", b.getStringAttr(name));
   Block *body = func.addEntryBlock();
@@ -124,14 +124,14 @@ OwningOpRef<ModuleOp> Generator::run() {
   Value initM = mlstm ? body->getArgument(d.args.size() + 1) : Value();
 
   auto f64 = [&](int node) { return node < 0 ? FloatAttr() : b.getF64FloatAttr(spec::evalConst(d, node, sizes)); };
-  auto op = b.create<mixer::RecurrenceOp>(
+  auto op = mixer::RecurrenceOp::create(b, 
       loc(d.stateLoc), oType, stateType, mlstm ? Type(mType) : Type(),
       *mixer::symbolizeStructure(d.structure), *mixer::symbolizeDirection(d.direction), emit(d.q), emit(d.k),
       emit(d.v), emit(d.decay), emit(d.dt), emit(d.a), emit(d.b), emit(d.igate), emit(d.bonus), emit(d.skipWeight),
       emit(d.skipInput), init, initM,
       norm ? mixer::NormalizerAttr::get(&ctx, *mixer::symbolizeNormalizer(d.normalizer)) : mixer::NormalizerAttr(),
       f64(d.eps), f64(d.scale));
-  b.create<func::ReturnOp>(fileLoc, op->getResults());
+  func::ReturnOp::create(b, fileLoc, op->getResults());
   return module;
 }
 

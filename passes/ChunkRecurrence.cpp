@@ -14,15 +14,15 @@ namespace {
 // positive constants, and sums, products and quotients of those).
 bool provablyPositive(Value v) {
   Operation *d = v.getDefiningOp();
-  if (auto m = dyn_cast_or_null<MapOp>(d))
+  if (auto m = dyn_cast_if_present<MapOp>(d))
     return m.getFn() == UnaryFn::exp || m.getFn() == UnaryFn::sigmoid || m.getFn() == UnaryFn::softplus;
-  if (auto b = dyn_cast_or_null<BinaryOp>(d)) {
+  if (auto b = dyn_cast_if_present<BinaryOp>(d)) {
     BinaryFn f = b.getFn();
     return (f == BinaryFn::add || f == BinaryFn::mul || f == BinaryFn::div || f == BinaryFn::max ||
             f == BinaryFn::min) &&
            provablyPositive(b.getLhs()) && provablyPositive(b.getRhs());
   }
-  if (auto c = dyn_cast_or_null<ConstantOp>(d))
+  if (auto c = dyn_cast_if_present<ConstantOp>(d))
     if (auto dense = dyn_cast<DenseFPElementsAttr>(c.getValue()))
       return llvm::all_of(dense.getValues<APFloat>(), [](const APFloat &x) { return !x.isNegative() && !x.isZero() && !x.isNaN(); });
   return false;

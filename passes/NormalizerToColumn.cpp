@@ -21,12 +21,12 @@ struct NormalizerToColumn : mixc::impl::MixerNormalizerToColumnBase<NormalizerTo
       mixc::RecurrenceParts parts(op);
       auto vType = cast<RankedTensorType>(op.getV().getType());
       int64_t V = vType.getDimSize(3);
-      parts.v = b.create<MapOp>(loc, mixc::withLastDim(vType, V + 1), UnaryFn::append_one, op.getV());
+      parts.v = MapOp::create(b, loc, mixc::withLastDim(vType, V + 1), UnaryFn::append_one, op.getV());
       parts.oType = mixc::withLastDim(op.getO().getType(), V + 1);
       parts.normalizer = nullptr;
       parts.eps = parts.scale = nullptr;
       auto plain = parts.build(b, loc);
-      Value o = b.create<NormalizeOp>(loc, op.getO().getType(), plain.getO(), b.getF64FloatAttr(op.getEpsValue()),
+      Value o = NormalizeOp::create(b, loc, op.getO().getType(), plain.getO(), b.getF64FloatAttr(op.getEpsValue()),
                                       b.getF64FloatAttr(op.getScaleValue()));
       op.getO().replaceAllUsesWith(o);
       op.getFinalState().replaceAllUsesWith(plain.getFinalState());

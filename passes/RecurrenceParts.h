@@ -25,7 +25,7 @@ struct RecurrenceParts {
         mType(op.getFinalM() ? op.getFinalM().getType() : mlir::Type()) {}
 
   mixer::RecurrenceOp build(mlir::OpBuilder &builder, mlir::Location loc) const {
-    return builder.create<mixer::RecurrenceOp>(loc, oType, stateType, mType, structure, direction, q, k, v, decay,
+    return mixer::RecurrenceOp::create(builder, loc, oType, stateType, mType, structure, direction, q, k, v, decay,
                                                dt, a, b, igate, bonus, skipWeight, skipInput, init, initM,
                                                normalizer, eps, scale);
   }

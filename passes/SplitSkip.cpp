@@ -19,9 +19,9 @@ struct SplitSkip : mixc::impl::MixerSplitSkipBase<SplitSkip> {
       parts.skipWeight = parts.skipInput = nullptr;
       auto plain = parts.build(b, op.getLoc());
       Type oType = op.getO().getType();
-      Value dx = b.create<mixc::mixer::BinaryOp>(op.getLoc(), oType, mixc::mixer::BinaryFn::mul, op.getSkipWeight(),
+      Value dx = mixc::mixer::BinaryOp::create(b, op.getLoc(), oType, mixc::mixer::BinaryFn::mul, op.getSkipWeight(),
                                                  op.getSkipInput());
-      Value o = b.create<mixc::mixer::BinaryOp>(op.getLoc(), oType, mixc::mixer::BinaryFn::add, plain.getO(), dx);
+      Value o = mixc::mixer::BinaryOp::create(b, op.getLoc(), oType, mixc::mixer::BinaryFn::add, plain.getO(), dx);
       op.getO().replaceAllUsesWith(o);
       op.getFinalState().replaceAllUsesWith(plain.getFinalState());
       if (op.getFinalM()) op.getFinalM().replaceAllUsesWith(plain.getFinalM());

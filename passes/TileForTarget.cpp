@@ -107,8 +107,9 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // decays the next token's value and read-out), plus the row's
       // broadcast scalars and the updated vector (four registers; six for
       // the four-array sweeps). The block's vectors are swept in as few
-      // equal groups as fit: on AVX2's 16 registers a 64-column block is two
-      // sweeps of four, on AVX-512's 32 one of four.
+      // equal groups as fit: on AVX2's 16 registers a 64-column block of
+      // linear attention is two sweeps of four vectors, of GLA four of two;
+      // on AVX-512's 32 either is one sweep of four.
       Structure s = op.getStructure();
       const int64_t live = (s == Structure::dplr || s == Structure::vector) ? 4 : 2;
       const int64_t reserve = live == 4 ? 6 : 4; // broadcast scalars of the row, the updated vector
@@ -117,17 +118,19 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       int64_t regBlock = (vectors + groups - 1) / groups;
       // The chunked forms' products keep R = 4 rows of accumulators per
       // column tile, plus the tile's operand row: reg_block vectors per tile
-      // with 4 * reg_block + reg_block + 1 registers (AVX2: 2, AVX-512: 6).
+      // with 4 * reg_block + reg_block + 1 registers (AVX2: 2, AVX-512: 6),
+      // at most the block's vectors.
       if (chunked && (form == "ssd" || form == "gla"))
-        regBlock = std::max<int64_t>(1, (std::max(1, (int)vectorRegisters) - 2) / 5);
-      Builder b(op.getContext());
-      SmallVector<NamedAttribute> attrs = {
-          b.getNamedAttr("algorithm", b.getStringAttr(chunked ? ("chunked_" + form).str() : "recurrent")),
-          b.getNamedAttr("isa", b.getStringAttr(isa)), b.getNamedAttr("vector_lanes", b.getI64IntegerAttr(w)),
-          b.getNamedAttr("reg_block", b.getI64IntegerAttr(regBlock)), b.getNamedAttr("k", b.getI64IntegerAttr(K)),
-          b.getNamedAttr("v_block", b.getI64IntegerAttr(vBlock)), b.getNamedAttr("threads", b.getI64IntegerAttr(cores))};
-      if (chunked) attrs.push_back(b.getNamedAttr("chunk", chunk.get("size")));
-      op->setAttr("mixer.schedule", b.getDictionaryAttr(attrs));
+        regBlock = std::clamp<int64_t>((std::max(1, (int)vectorRegisters) - 2) / 5, 1, std::max<int64_t>(1, vBlock / w));
+      CpuAlgorithm algorithm = !chunked        ? CpuAlgorithm::recurrent
+                               : form == "ssd" ? CpuAlgorithm::chunked_ssd
+                               : form == "gla" ? CpuAlgorithm::chunked_gla
+                                               : CpuAlgorithm::chunked_scan;
+      int64_t chunkSize = chunked ? cast<IntegerAttr>(chunk.get("size")).getInt() : 0;
+      auto tile = CpuTileAttr::getChecked([&] { return op.emitError(); }, op.getContext(), algorithm, StringRef(isa), w, K,
+                                          vBlock, regBlock, (int64_t)cores, chunkSize);
+      if (!tile) return signalPassFailure();
+      op->setAttr("mixer.schedule", tile);
     });
   }
 

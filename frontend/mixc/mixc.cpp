@@ -252,24 +252,25 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
   std::string text;
   int n = 0;
   theFunc(*tiled).walk([&](mixc::mixer::RecurrenceOp op) {
-    auto sched = op->getAttrOfType<mlir::DictionaryAttr>("mixer.schedule");
+    auto tile = op->getAttrOfType<mixc::mixer::CpuTileAttr>("mixer.schedule");
     std::string line;
     raw_string_ostream ls(line);
     ls << format("  cpu:        %s%s %s, K = %lld, value block %lld, %lld threads (at H=%lld K=%lld V=%lld)\n",
                    n++ ? "and " : "", mixc::mixer::stringifyDirection(op.getDirection()).str().c_str(),
-                   cast<mlir::StringAttr>(sched.get("algorithm")).getValue().str().c_str(),
-                   (long long)cast<mlir::IntegerAttr>(sched.get("k")).getInt(),
-                   (long long)cast<mlir::IntegerAttr>(sched.get("v_block")).getInt(),
-                   (long long)cast<mlir::IntegerAttr>(sched.get("threads")).getInt(), (long long)sizes.H,
-                   (long long)sizes.K, (long long)sizes.V);
-    const long long lanes = cast<mlir::IntegerAttr>(sched.get("vector_lanes")).getInt(),
-                    rb = cast<mlir::IntegerAttr>(sched.get("reg_block")).getInt(),
-                    vb = cast<mlir::IntegerAttr>(sched.get("v_block")).getInt();
-    const long long vectors = (vb + lanes - 1) / lanes;
-    ls << format("              %s: vectors of %lld floats, register block %lld of the block's %lld vectors "
-                 "(%lld sweep%s of the key rows per token)\n",
-                 cast<mlir::StringAttr>(sched.get("isa")).getValue().str().c_str(), lanes, rb, vectors,
-                 (vectors + rb - 1) / rb, (vectors + rb - 1) / rb == 1 ? "" : "s");
+                   mixc::mixer::stringifyCpuAlgorithm(tile.getAlgorithm()).str().c_str(), (long long)tile.getK(),
+                   (long long)tile.getVBlock(), (long long)tile.getThreads(), (long long)sizes.H, (long long)sizes.K,
+                   (long long)sizes.V);
+    const long long rb = tile.getRegBlock(), vectors = tile.vectors();
+    if (tile.getAlgorithm() == mixc::mixer::CpuAlgorithm::chunked_ssd ||
+        tile.getAlgorithm() == mixc::mixer::CpuAlgorithm::chunked_gla)
+      ls << format("              %s: vectors of %lld floats, chunks of %lld tokens, products in column tiles of "
+                   "%lld vectors x 4 rows\n",
+                   tile.getIsa().str().c_str(), (long long)tile.getLanes(), (long long)tile.getChunk(), rb);
+    else
+      ls << format("              %s: vectors of %lld floats, register block %lld of the block's %lld vectors "
+                   "(%lld sweep%s of the key rows per token)\n",
+                   tile.getIsa().str().c_str(), (long long)tile.getLanes(), rb, vectors, (vectors + rb - 1) / rb,
+                   (vectors + rb - 1) / rb == 1 ? "" : "s");
     text += ls.str();
   });
   const mixc::cpu::CpuIsa &isa = cpuIsa();
