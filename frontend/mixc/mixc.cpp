@@ -216,8 +216,22 @@ const mixc::cpu::CpuIsa &cpuIsa() {
   return isa;
 }
 
+// Why the CPU has no chunked form for `op` ("" when it has one).
+std::string noChunkedForm(mixc::mixer::RecurrenceOp op) {
+  auto chunk = op->getAttrOfType<mlir::DictionaryAttr>("mixer.chunk");
+  std::string what = "a " + mixc::mixer::stringifyStructure(op.getStructure()).str() + " recurrence";
+  if (!chunk)
+    return what + " (mixer-chunk gives none to a vector-diagonal DPLR, a bonus, the mLSTM normalizer or decays "
+                  "that may be negative)";
+  auto form = cast<mlir::StringAttr>(chunk.get("algorithm")).getValue();
+  if (form == "ut") return what + " (its UT form runs on CUDA only)";
+  return "";
+}
+
 // The CPU pipeline on a clone of `module`: split forms, fold constants, tile.
-mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads) {
+// With `honour` (run, bench, emit), --schedule=chunked where the CPU has no
+// chunked form is an error instead of a silent recurrent schedule.
+mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour = true) {
   mlir::OwningOpRef<mlir::ModuleOp> tiled = module.clone();
   mlir::PassManager pm(module.getContext());
   if (scheduleOpt != "auto" && scheduleOpt != "recurrent" && scheduleOpt != "chunked")
@@ -231,6 +245,12 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads)
   target.cores = threads;
   mixc::buildCpuPipeline(pm, target, scheduleOpt, (int)chunkSizeOpt);
   runPipeline(pm, *tiled);
+  if (honour && scheduleOpt == "chunked")
+    tiled->walk([&](mixc::mixer::RecurrenceOp op) {
+      if (std::string why = noChunkedForm(op); !why.empty())
+        die("--schedule=chunked: the CPU has no chunked form for " + why +
+            "; --schedule=auto or recurrent runs it (mixc check states the schedule)");
+    });
   return tiled;
 }
 
@@ -248,7 +268,7 @@ mlir::func::FuncOp theFunc(mlir::ModuleOp m) { return cast<mlir::func::FuncOp>(m
 std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc, const sp::Sizes &sizes) {
   mlir::MLIRContext ctx;
   auto module = lower(ctx, src, desc, sizes);
-  auto tiled = tileForCpu(*module, threadCount());
+  auto tiled = tileForCpu(*module, threadCount(), /*honour=*/false);
   std::string text;
   int n = 0;
   theFunc(*tiled).walk([&](mixc::mixer::RecurrenceOp op) {
@@ -260,6 +280,9 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
                    mixc::mixer::stringifyCpuAlgorithm(tile.getAlgorithm()).str().c_str(), (long long)tile.getK(),
                    (long long)tile.getVBlock(), (long long)tile.getThreads(), (long long)sizes.H, (long long)sizes.K,
                    (long long)sizes.V);
+    if (scheduleOpt == "chunked" && !tile.isChunked())
+      ls << "              --schedule=chunked: the CPU has no chunked form for " << noChunkedForm(op)
+         << "; run, bench and emit refuse it\n";
     const long long rb = tile.getRegBlock(), vectors = tile.vectors();
     if (tile.getAlgorithm() == mixc::mixer::CpuAlgorithm::chunked_ssd ||
         tile.getAlgorithm() == mixc::mixer::CpuAlgorithm::chunked_gla)
