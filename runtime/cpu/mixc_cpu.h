@@ -1026,6 +1026,26 @@ template <int LN, int NV, typename F> inline void forColumnTiles(int n, F f) {
   for (; j0 < n; ++j0) f(Int<1>{}, Int<1>{}, j0);
 }
 
+// The register tile every product of the chunked forms accumulates:
+// a[r][0..g) += sum_{u < n} coef(r, u) * row(u)[0 .. g lw), R rows of g
+// vectors, each row(u) loaded once for all R rows.
+template <int R, int lw, int g, typename Coef, typename Row>
+inline void accumulateTile(vec<lw> (&a)[R][g], int n, Coef coef, Row row) {
+  for (int u = 0; u < n; ++u) {
+    const float *bu = row(u);
+    vec<lw> x[g];
+    for (int v = 0; v < g; ++v) x[v] = loadV<lw>(bu + v * lw);
+    for (int r = 0; r < R; ++r) {
+      const float c = coef(r, u);
+      for (int v = 0; v < g; ++v) a[r][v] += c * x[v];
+    }
+  }
+}
+template <int R, int lw, int g, int N> inline void storeTile(float (*acc)[N], int j0, const vec<lw> (&a)[R][g]) {
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < g; ++v) storeV<lw>(acc[r] + j0 + v * lw, a[r][v]);
+}
+
 // acc[r][0..n) = sum_k Q[i0 + r][k] * M[k][0..n) for the R rows from i0 (rows
 // at or past L count as zero): per column tile, R rows accumulate together in
 // registers, so each row of M is loaded once per R rows and R x NV
@@ -1035,16 +1055,9 @@ inline void blockRowsTimes(const float (*Q)[K], int i0, int L, const float (*M)[
   forColumnTiles<LN, NV>(n, [&](auto LW, auto G, int j0) {
     constexpr int lw = decltype(LW)::value, g = decltype(G)::value;
     vec<lw> a[R][g] = {};
-    for (int k = 0; k < K; ++k) {
-      vec<lw> m[g];
-      for (int v = 0; v < g; ++v) m[v] = loadV<lw>(M[k] + j0 + v * lw);
-      for (int r = 0; r < R; ++r) {
-        const float qk = i0 + r < L ? Q[i0 + r][k] : 0.f;
-        for (int v = 0; v < g; ++v) a[r][v] += qk * m[v];
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < g; ++v) storeV<lw>(acc[r] + j0 + v * lw, a[r][v]);
+    accumulateTile<R, lw, g>(
+        a, K, [&](int r, int k) { return i0 + r < L ? Q[i0 + r][k] : 0.f; }, [&](int k) { return M[k] + j0; });
+    storeTile<R, lw, g>(acc, j0, a);
   });
 }
 
@@ -1058,16 +1071,9 @@ inline void addMaskedTimesV(const float (*A)[C], const float (*Vc)[VB], int i0, 
     vec<lw> a[R][g];
     for (int r = 0; r < R; ++r)
       for (int v = 0; v < g; ++v) a[r][v] = loadV<lw>(acc[r] + j0 + v * lw);
-    for (int jj = 0; jj < jEnd; ++jj) {
-      vec<lw> x[g];
-      for (int v = 0; v < g; ++v) x[v] = loadV<lw>(Vc[jj] + j0 + v * lw);
-      for (int r = 0; r < R; ++r) {
-        const float c = i0 + r < L ? A[i0 + r][jj] : 0.f;
-        for (int v = 0; v < g; ++v) a[r][v] += c * x[v];
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < g; ++v) storeV<lw>(acc[r] + j0 + v * lw, a[r][v]);
+    accumulateTile<R, lw, g>(
+        a, jEnd, [&](int r, int jj) { return i0 + r < L ? A[i0 + r][jj] : 0.f; }, [&](int jj) { return Vc[jj] + j0; });
+    storeTile<R, lw, g>(acc, j0, a);
   });
 }
 
@@ -1096,14 +1102,8 @@ inline void chunkStateUpdate(float (*st)[VB], RowDecay d, const float (*Wt)[C], 
       vec<lw> a[R][g];
       for (int r = 0; r < R; ++r)
         for (int v = 0; v < g; ++v) a[r][v] = k0 + r < K ? e[r] * loadV<lw>(st[k0 + r] + j0 + v * lw) : vec<lw>{};
-      for (int u = 0; u < L; ++u) {
-        vec<lw> x[g];
-        for (int v = 0; v < g; ++v) x[v] = loadV<lw>(Vc[u] + j0 + v * lw);
-        for (int r = 0; r < R; ++r) {
-          const float w = k0 + r < K ? Wt[k0 + r][u] : 0.f;
-          for (int v = 0; v < g; ++v) a[r][v] += w * x[v];
-        }
-      }
+      accumulateTile<R, lw, g>(
+          a, L, [&](int r, int u) { return k0 + r < K ? Wt[k0 + r][u] : 0.f; }, [&](int u) { return Vc[u] + j0; });
       for (int r = 0; r < R && k0 + r < K; ++r)
         for (int v = 0; v < g; ++v) storeV<lw>(st[k0 + r] + j0 + v * lw, a[r][v]);
     });
