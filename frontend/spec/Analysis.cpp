@@ -708,12 +708,14 @@ private:
       r.scale = binary("div", r.scale < 0 ? constant(1, e.loc) : r.scale, v.node, e.loc);
       return;
     }
-    fail(e.loc, "unsupported denominator: expected a constant, (z^T q + eps) or max(abs(n^T q), exp(-m))");
+    fail(e.loc, "unsupported denominator: expected a constant, z^T q, (z^T q + eps) or max(abs(n^T q), exp(-m))");
   }
 
-  // Flattens a product into numerator and denominator factors.
+  // Flattens a product into numerator and denominator factors. A read x^T q
+  // (the state's or a normalizer's, z^T q) stays one factor.
   void factors(const Expr &e, std::vector<const Expr *> &num, std::vector<const Expr *> &den, bool inv, int &sign) {
-    if (e.kind == Expr::Mul || (e.kind == Expr::MatMul && !isStateRead(e))) {
+    if (e.kind == Expr::Mul ||
+        (e.kind == Expr::MatMul && !isStateRead(e) && e.arg(0).kind != Expr::Transpose)) {
       factors(e.arg(0), num, den, inv, sign);
       factors(e.arg(1), num, den, inv, sign);
     } else if (e.kind == Expr::Div) {
