@@ -431,9 +431,20 @@ private:
     case Expr::Ident: return ident(e);
     case Expr::Call: return call(e);
     case Expr::Neg: return negate(eval(e.arg(0)), e.loc);
-    case Expr::Add: return add(eval(e.arg(0)), eval(e.arg(1)), e.loc);
-    case Expr::Sub: return add(eval(e.arg(0)), negate(eval(e.arg(1)), e.loc), e.loc);
-    case Expr::Mul: return multiply(eval(e.arg(0)), eval(e.arg(1)), e.loc);
+    // Operands left to right (a call's arguments are evaluated in no fixed
+    // order), so that an error in both reports the first one on the line.
+    case Expr::Add: {
+      Val x = eval(e.arg(0)), y = eval(e.arg(1));
+      return add(x, y, e.loc);
+    }
+    case Expr::Sub: {
+      Val x = eval(e.arg(0)), y = eval(e.arg(1));
+      return add(x, negate(y, e.loc), e.loc);
+    }
+    case Expr::Mul: {
+      Val x = eval(e.arg(0)), y = eval(e.arg(1));
+      return multiply(x, y, e.loc);
+    }
     case Expr::Div: {
       Val x = eval(e.arg(0)), y = eval(e.arg(1));
       if (y.kind != Val::Tensor || !tnode(y).dims.empty()) {
@@ -450,7 +461,10 @@ private:
         fail(e.loc, "'^' needs state-free values (use ^T to transpose)");
       return tensor(binary("pow", x.node, y.node, e.loc), e.loc);
     }
-    case Expr::MatMul: return matmul(eval(e.arg(0)), eval(e.arg(1)), e.loc);
+    case Expr::MatMul: {
+      Val x = eval(e.arg(0)), y = eval(e.arg(1));
+      return matmul(x, y, e.loc);
+    }
     case Expr::Transpose: {
       Val x = eval(e.arg(0));
       if (x.kind == Val::Tensor && tnode(x).dims.size() <= 1) {
