@@ -26,6 +26,9 @@ try:
     cpu_flags = set(open("/proc/cpuinfo").read().split())
 except OSError:
     cpu_flags = set()
+import platform
+if platform.machine() in ("x86_64", "AMD64"):
+    config.available_features.add("host-x86_64")
 if {"avx2", "fma", "bmi2", "f16c", "movbe"} <= cpu_flags:
     config.available_features.add("x86-64-v3")
 if shutil.which("aarch64-linux-gnu-g++"):
