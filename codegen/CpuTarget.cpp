@@ -144,7 +144,21 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   std::vector<RowOperand> rowOperands = {{op.getQ(), "q", K}, {op.getK(), "k", K}, {op.getV(), "v", V}};
   bool logDecay;
   if (Value decay = scanDecay(op, logDecay)) rowOperands.push_back({decay, "decay", rowWidth(decay)});
-  if (op.getDt()) rowOperands.push_back({op.getDt(), "dt", V});
+  // An elementwise decay exp(1 * log(x)) (HGRN's `f * s`): the sweep
+  // multiplies by x itself, no log per element in the row and no exp in the
+  // sweep. The chunked scan sums log-decays over segments, so it keeps them.
+  Value dt = op.getDt();
+  if (s == Structure::elementwise && dt && schedule.getAlgorithm() == CpuAlgorithm::recurrent) {
+    auto one = op.getDecay().getDefiningOp<ConstantOp>();
+    auto dense = one ? dyn_cast<DenseElementsAttr>(one.getValue()) : DenseElementsAttr();
+    auto logOp = dt.getDefiningOp<MapOp>();
+    if (dense && dense.isSplat() && dense.getSplatValue<APFloat>().convertToDouble() == 1.0 && logOp &&
+        logOp.getFn() == UnaryFn::log && isToken(dt)) {
+      dt = logOp.getInput();
+      logDecay = false;
+    }
+  }
+  if (dt) rowOperands.push_back({dt, "dt", V});
   if (op.getA()) {
     rowOperands.push_back({op.getA(), "a", K});
     rowOperands.push_back({op.getB(), "b", K});

@@ -783,8 +783,11 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         for (int i = 0; i < K; ++i) {
           const float ki = k[i], qi = q[i];
           for (int j = 0; j < VB; ++j) {
-            float rate = j < width ? A[i * Vs + j] * (HasDt ? dt[j] : 1.f) : 0.f;
-            float s = fastExp(rate) * st[i][j] + ki * vv[j];
+            // LogDecay: exp(rate * dt); else dt is the factor itself (rate 1).
+            float f;
+            if constexpr (LogDecay) f = fastExp(j < width ? A[i * Vs + j] * (HasDt ? dt[j] : 1.f) : 0.f);
+            else f = j < width ? dt[j] : 0.f;
+            float s = f * st[i][j] + ki * vv[j];
             st[i][j] = s;
             if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
           }
@@ -981,6 +984,7 @@ template <Structure S, int K, int VIN, int VB, int L, int RB, DiagKind Diag, boo
           bool LogDecay, bool OnesColumn, typename RowFn>
 void scanChunkedElementwise(const ScanArgs &p, int threads, int64_t chunk, RowFn rowOf) {
   static_assert(S == Structure::elementwise && !Bonus && !Mlstm && !OnesColumn, "the chunked scan is elementwise");
+  static_assert(LogDecay, "the chunked scan sums log-decays over segments");
   auto sweep = [&](const ScanArgs &a) {
     scanRecurrent<S, K, VIN, VB, L, RB, Diag, Bonus, Mlstm, HasDt, LogDecay, OnesColumn>(a, threads, rowOf);
   };
@@ -1356,7 +1360,7 @@ void scanPlain(const ScanArgs &p, Structure S, DiagKind diag, bool bonus, bool m
       case Structure::elementwise:
         for (int64_t i = 0; i < K; ++i)
           for (int64_t j = 0; j < Vs; ++j)
-            st[i * Vs + j] *= std::exp(p.rate[(h * K + i) * Vs + j] * (hasDt ? r.dt[j] : 1.f));
+            st[i * Vs + j] *= logDecay ? std::exp(p.rate[(h * K + i) * Vs + j] * (hasDt ? r.dt[j] : 1.f)) : r.dt[j];
         break;
       case Structure::dplr:
         std::fill(w.begin(), w.end(), 0.f);
