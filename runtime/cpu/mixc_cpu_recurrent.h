@@ -1,0 +1,506 @@
+// Part of the CPU tile library (mixc_cpu.h): the recurrent schedule (the
+// state block in L1, updated and read out token by token) and the chunked
+// scan of elementwise decays built on it.
+#ifndef MIXC_CPU_RECURRENT_H
+#define MIXC_CPU_RECURRENT_H
+
+#include "mixc_cpu.h"
+
+#include <memory>
+
+namespace mixc::cpu {
+
+// What a task of the recurrent schedule carries from token to token: its
+// block of the state and the scalars that go with it.
+template <int K, int VIN, int VB> struct RecurrentTaskState {
+  alignas(64) float st[K][VB];
+  alignas(64) float nvec[K];     // mLSTM's n or the ones column (kept apart)
+  alignas(64) float w[VB];       // DPLR: b^T S of the next token
+  alignas(64) float dtSum[VB];   // chunked scan: the segment's summed dt
+  alignas(64) float gv[K];       // deferred vector decays
+  TokenRow<K, VIN> rowBuf[2];    // this token's row and the next one's
+  float m = 0.f, gam = 1.f;      // mLSTM's stabilizer, deferred scalar decay
+  bool pairedPrev = false;       // deferred vector decays: this token went with the last
+};
+
+// Runs `tasks` tasks of `steps` steps each over the threads, each thread a
+// contiguous range of them, and advances a thread's tasks together, a chunk
+// of kInterleave steps at a time: the tasks of neighbouring heads read rows
+// that lie side by side in [B, T, H, D] inputs, so one chunk's pages (and TLB
+// entries) serve them all instead of each task walking the whole sequence
+// alone. States of a group stay within kGroupBytes (L2). run(task, state,
+// from, to) advances one task.
+constexpr int64_t kInterleave = 32, kGroupBytes = 256 * 1024;
+template <typename State, typename Run> void runInterleaved(int64_t tasks, int64_t steps, int threads, Run run) {
+  const int nt = (int)std::max<int64_t>(1, std::min<int64_t>(threads, tasks));
+  const int64_t group = std::max<int64_t>(1, kGroupBytes / (int64_t)sizeof(State));
+  parallelFor(nt, nt, [&](int64_t thread) {
+    const int64_t t0 = thread * tasks / nt, t1 = (thread + 1) * tasks / nt;
+    for (int64_t g0 = t0; g0 < t1; g0 += group) {
+      const int64_t g1 = std::min(t1, g0 + group);
+      std::unique_ptr<State[]> states(new State[g1 - g0]);
+      for (int64_t from = 0; from == 0 || from < steps; from += kInterleave)
+        for (int64_t t = g0; t < g1; ++t) run(t, states[t - g0], from, from + kInterleave);
+    }
+  });
+}
+
+// The recurrent schedule: one task per (batch, head, block of VB value
+// columns); the K x VB block of the state stays in L1 and every token updates
+// it with vector FMAs, reading the output in the same sweep. mLSTM keeps its
+// normalizer column n (column Vs - 1) apart, in every task, because each
+// block's output divides by it.
+// LogDecay: the token row carries log-decays (exponentiated here); false when
+// the spec gave the multiplicative decay itself, which is then used as is.
+// OnesColumn: the last value column is all ones (a sum normalizer turned into
+// a column); like mLSTM's n it is kept apart as a K-vector instead of widening
+// every block, and block 0 writes its readout.
+template <Structure S, int K, int VIN, int VB, int L, int RB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt,
+          bool LogDecay, bool OnesColumn, typename RowFn>
+void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
+  static_assert(LogDecay || !Mlstm, "the mLSTM stabilizer needs the log-decay");
+  static_assert(!(OnesColumn && (Mlstm || S == Structure::elementwise)), "no ones column here");
+  constexpr bool Side = Mlstm || OnesColumn; // the last state column lives in nvec
+  const int64_t B = p.B, T = p.T, H = p.H, Vs = p.Vs;
+  const int64_t V = Side ? Vs - 1 : Vs; // columns that are blocked
+  const int64_t oStride = OnesColumn ? Vs : V;
+  const int64_t blocks = (V + VB - 1) / VB;
+  const int64_t segLen = p.segLen > 0 ? p.segLen : std::max<int64_t>(T, 1);
+  const int64_t lastSeg = std::max<int64_t>(1, (T + segLen - 1) / segLen) - 1, segs = lastSeg + 1 - p.segFirst;
+  using State = RecurrentTaskState<K, VIN, VB>;
+  // Runs the steps [from, to) of task's segment (relative to its start):
+  // the first call (from == 0) loads the initial state, the call that
+  // reaches the segment's end writes the final one.
+  auto runTask = [&](int64_t task, State &ts, int64_t from, int64_t to) {
+    const int64_t seg = p.segFirst + task % segs, blk = task / segs % blocks, bh = task / segs / blocks;
+    const int64_t b = bh / H, h = bh % H;
+    const int64_t j0 = blk * VB, width = std::min<int64_t>(VB, V - j0);
+    const int64_t s0 = seg * segLen, s1 = std::min(T, s0 + segLen);
+    const bool first = from == 0, last = s0 + from <= s1 && s1 <= s0 + to && (s0 + from < s1 || first);
+    const int64_t stepBegin = std::min(s1, s0 + from), stepEnd = std::min(s1, s0 + to);
+    const float *init = p.segInit ? p.segInit + seg * B * H * K * Vs : seg == 0 ? p.init : nullptr;
+    float *stateOut = p.segState ? p.segState + seg * B * H * K * Vs : p.state;
+    auto &st = ts.st;
+    auto &nvec = ts.nvec;
+    // Independent accumulators per key row modulo kLanes: enough to cover the
+    // FMA latency when a block is only one or two vectors wide.
+    constexpr int kLanes = VB >= 64 ? 1 : VB >= 32 ? 2 : 4;
+    alignas(64) float vv[VB], oo[VB], acc[kLanes][VB];
+    auto &w = ts.w;
+    auto &m = ts.m;
+    auto &dtSum = ts.dtSum;
+    auto &gam = ts.gam;
+    auto &gv = ts.gv;
+    auto &rowBuf = ts.rowBuf;
+    auto &pairedPrev = ts.pairedPrev;
+    // Scalar decays are deferred: the block holds S / gam, with gam the product
+    // of the decays since the last fold, so a token costs two FMAs per element
+    // (write k / gam, read out gam q . S) instead of a multiply and two FMAs.
+    // The scale is folded back into the block before |gam| drops below 1e-18,
+    // keeping k / gam finite (a negative decay simply folds every token).
+    constexpr bool Deferred =
+        (S == Structure::scalar || S == Structure::const_scalar) && !Mlstm && !Bonus && !OnesColumn;
+    // Vector decays (GLA) are deferred per key row the same way: row i holds
+    // S_i / gv_i, the token writes k_i / gv_i and reads out with q_i gv_i; a row
+    // folds its scale back (one multiply per element, that token only) before
+    // gv_i leaves [1e-18, 1e18].
+    constexpr bool DeferredVec = S == Structure::vector && !Mlstm && !Bonus && !OnesColumn;
+    auto timeOf = [&](int64_t step) { return p.reverse ? T - 1 - step : step; };
+    constexpr int wLanes = 2 * kLanes;
+    alignas(64) float wacc[wLanes][VB];
+    if (first) {
+    for (int i = 0; i < K; ++i) {
+      for (int j = 0; j < VB; ++j)
+        st[i][j] = (init && j < width) ? init[((b * H + h) * K + i) * Vs + j0 + j] : 0.f;
+      if (Side) nvec[i] = init ? init[((b * H + h) * K + i) * Vs + V] : 0.f;
+    }
+    m = Mlstm && p.initM && seg == 0 ? p.initM[b * H + h] : 0.f;
+    for (int j = 0; j < VB; ++j) dtSum[j] = 0.f;
+    gam = 1.f;
+    for (int i = 0; i < K; ++i) gv[i] = 1.f;
+    pairedPrev = false;
+    // The next token's row is computed before this token's sweep, so that a
+    // diagonal-plus-low-rank transition can gather the next w = b^T S while it
+    // writes S: one sweep over the state per token instead of two.
+    if (s0 < s1) rowOf(b, timeOf(s0), h, rowBuf[s0 & 1]);
+    if constexpr (S == Structure::dplr) {
+      for (int u = 0; u < wLanes; ++u)
+        for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
+      for (int i = 0; i < K; ++i)
+        for (int j = 0; j < VB; ++j) wacc[i % wLanes][j] += rowBuf[s0 & 1].b[i] * st[i][j];
+      for (int j = 0; j < VB; ++j) {
+        float sum = 0.f;
+        for (int u = 0; u < wLanes; ++u) sum += wacc[u][j];
+        w[j] = sum;
+      }
+    }
+    }
+    for (int64_t step = stepBegin; step < stepEnd; ++step) {
+      const int64_t t = timeOf(step);
+      const int64_t row = (b * T + t) * H + h;
+      TokenRow<K, VIN> &r = rowBuf[step & 1], &rn = rowBuf[(step + 1) & 1];
+      const bool hasNext = step + 1 < s1;
+      if (hasNext) rowOf(b, timeOf(step + 1), h, rn);
+      if (pairedPrev) { // swept and written with the previous token
+        pairedPrev = false;
+        continue;
+      }
+      const float *q = r.q, *k = r.k, *vin = r.v + j0;
+      for (int j = 0; j < VB; ++j) vv[j] = j < width ? vin[j] : 0.f;
+      for (int j = 0; j < VB; ++j) oo[j] = 0.f;
+      // The vector form (VB a multiple of L, as mixer-tile chooses it): v and
+      // the read-out of a register group live in registers; see
+      // forRegisterGroups.
+      constexpr bool Vec = VB % L == 0;
+      constexpr int NV = Vec ? VB / L : 1;
+      using vl = vec<L>;
+      bool readOutDone = false; // the read-out went straight to oo
+      float writeScale = 1.f, decayScalar = 1.f;
+      if constexpr (S == Structure::scalar || S == Structure::const_scalar) {
+        float g = r.decay[0];
+        if constexpr (Mlstm) {
+          float ig = r.igate, mNew = std::max(g + m, ig);
+          decayScalar = fastExp(g + m - mNew);
+          writeScale = fastExp(ig - mNew);
+          m = mNew;
+        } else {
+          decayScalar = LogDecay ? fastExp(g) : g;
+        }
+      }
+      float qu = 0.f, denPrev = 0.f, bn = 0.f;
+      if constexpr (OnesColumn) {
+        // The ones column before the update: what the bonus reads, and b^T n.
+        for (int i = 0; i < K; ++i) denPrev += q[i] * nvec[i];
+        if constexpr (S == Structure::dplr)
+          for (int i = 0; i < K; ++i) bn += r.b[i] * nvec[i];
+      }
+      // With identity, scalar or vector decays the bonus read-out of S_{t-1}
+      // goes in the update's sweep: each row is read out, then updated, one
+      // pass over the state instead of two.
+      constexpr bool FusedBonus = Bonus && S != Structure::dplr && S != Structure::elementwise;
+      if constexpr (Bonus) {
+        // o_t reads S_{t-1} plus the current write weighted by u.
+        for (int i = 0; i < K; ++i) qu += q[i] * p.bonus[h * K + i] * k[i];
+        if constexpr (Vec && FusedBonus) {
+          // read out in the update's sweep below (before each row's update)
+        } else if constexpr (Vec) {
+          forRegisterGroups<NV, RB>([&](auto G, int v0) {
+            vl a[G];
+            loadGroup<L>(a, vv, v0);
+            for (int n = 0; n < G; ++n) a[n] *= qu;
+            for (int i = 0; i < K; ++i)
+              for (int n = 0; n < G; ++n) a[n] += q[i] * loadV<L>(&st[i][L * (v0 + n)]);
+            storeGroup<L>(oo, v0, a);
+          });
+        } else {
+          for (int u = 0; u < kLanes; ++u)
+            for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+          for (int i = 0; i < K; ++i)
+            for (int j = 0; j < VB; ++j) acc[i % kLanes][j] += q[i] * st[i][j];
+          for (int j = 0; j < VB; ++j) {
+            float sum = qu * vv[j];
+            for (int u = 0; u < kLanes; ++u) sum += acc[u][j];
+            oo[j] = sum;
+          }
+        }
+      }
+      alignas(64) float dvec[K];
+      if constexpr (S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector))
+        for (int i = 0; i < K; ++i) dvec[i] = LogDecay ? fastExp(r.decay[i]) : r.decay[i];
+      if constexpr (S == Structure::dplr) {
+        const float *av = r.a;
+        const float dScalar = Diag == DiagKind::scalar ? (LogDecay ? fastExp(r.decay[0]) : r.decay[0]) : 1.f;
+        // w = b^T S with kLanes independent partial sums (an FMA chain per
+        // vector would wait on its own latency), then the update.
+        // w = b^T S of this token was gathered by the previous sweep.
+        if constexpr (Vec && !Bonus) {
+          // v, w, the read-out and the next w of a register group as vectors.
+          forRegisterGroups<NV, RB>([&](auto G, int v0) {
+            vl vx[G], vw[G], va[G] = {}, vn[G] = {};
+            loadGroup<L>(vx, vv, v0);
+            loadGroup<L>(vw, w, v0);
+            for (int i = 0; i < K; ++i) {
+              const float d = Diag == DiagKind::vector ? dvec[i] : dScalar;
+              const float ai = av[i], ki = k[i], qi = q[i], bn = hasNext ? rn.b[i] : 0.f;
+              float *row = &st[i][L * v0];
+              for (int n = 0; n < G; ++n) {
+                const vl x = d * loadV<L>(row + L * n) + ai * vw[n] + ki * vx[n];
+                storeV<L>(row + L * n, x);
+                va[n] += qi * x;
+                vn[n] += bn * x;
+              }
+            }
+            storeGroup<L>(oo, v0, va);
+            storeGroup<L>(w, v0, vn);
+          });
+          readOutDone = true;
+        } else {
+          for (int u = 0; u < kLanes; ++u)
+            for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+          for (int u = 0; u < wLanes; ++u)
+            for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
+          for (int i = 0; i < K; ++i) {
+            const float d = Diag == DiagKind::vector ? dvec[i] : dScalar;
+            const float ai = av[i], ki = k[i], qi = q[i], bn = hasNext ? rn.b[i] : 0.f;
+            for (int j = 0; j < VB; ++j) {
+              float s = d * st[i][j] + ai * w[j] + ki * vv[j];
+              st[i][j] = s;
+              if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
+              wacc[i % wLanes][j] += bn * s;
+            }
+          }
+          for (int j = 0; j < VB; ++j) {
+            float sum = 0.f;
+            for (int u = 0; u < wLanes; ++u) sum += wacc[u][j];
+            w[j] = sum;
+          }
+        }
+      } else if constexpr (S == Structure::elementwise) {
+        const float *A = p.rate + (h * K) * Vs + j0;
+        const float *dt = r.dt + j0;
+        if (HasDt && p.segDt)
+          for (int j = 0; j < VB; ++j) dtSum[j] += j < width ? dt[j] : 0.f;
+        for (int u = 0; u < kLanes; ++u)
+          for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+        for (int i = 0; i < K; ++i) {
+          const float ki = k[i], qi = q[i];
+          for (int j = 0; j < VB; ++j) {
+            // LogDecay: exp(rate * dt); else dt is the factor itself (rate 1).
+            float f;
+            if constexpr (LogDecay) f = fastExp(j < width ? A[i * Vs + j] * (HasDt ? dt[j] : 1.f) : 0.f);
+            else f = j < width ? dt[j] : 0.f;
+            float s = f * st[i][j] + ki * vv[j];
+            st[i][j] = s;
+            if constexpr (!Bonus) acc[i % kLanes][j] += qi * s;
+          }
+        }
+      } else if constexpr (DeferredVec) {
+        if constexpr (!Vec)
+          for (int u = 0; u < kLanes; ++u)
+            for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+        // A token's row scales g = gPrev . d and its write and read factors
+        // k / g and q . g, in vector loops; nonzero when a row must fold.
+        auto rowScales = [](const float *gPrev, const float *d, const float *kt, const float *qt, float *g, float *kwt,
+                            float *qwt) {
+          int fold = 0;
+          for (int i = 0; i < K; ++i) {
+            g[i] = gPrev[i] * d[i];
+            fold |= (g[i] < 1e-18f) | (g[i] > 1e18f);
+          }
+          for (int i = 0; i < K; ++i) kwt[i] = kt[i] / g[i], qwt[i] = qt[i] * g[i];
+          return fold;
+        };
+        alignas(64) float g2s[K], kw[K], qw[K];
+        const int fold = rowScales(gv, dvec, k, q, g2s, kw, qw);
+        // Most tokens fold no row: then the sweep has no test per row, and
+        // when the next token folds none either both go in one pass over the
+        // state (half the state loads and stores per token).
+        bool pair = false;
+        alignas(64) float g3s[K], kw2[K], qw2[K];
+        if constexpr (Vec)
+          if (!fold && hasNext) {
+            alignas(64) float dn[K];
+            for (int i = 0; i < K; ++i) dn[i] = LogDecay ? fastExp(rn.decay[i]) : rn.decay[i];
+            pair = !rowScales(g2s, dn, rn.k, rn.q, g3s, kw2, qw2);
+          }
+        if (pair) {
+          if constexpr (Vec) {
+            alignas(64) float v2[VB], o2[VB];
+            for (int j = 0; j < VB; ++j) v2[j] = j < width ? rn.v[j0 + j] : 0.f;
+            for (int i = 0; i < K; ++i) gv[i] = g3s[i];
+            forRegisterGroups<NV, RB>([&](auto G, int v0) {
+              vl vx[G], vx2[G], va[G] = {}, va2[G] = {};
+              loadGroup<L>(vx, vv, v0);
+              loadGroup<L>(vx2, v2, v0);
+              for (int i = 0; i < K; ++i)
+                sweepRow2V<L, G>(&st[i][L * v0], kw[i], qw[i], kw2[i], qw2[i], vx, vx2, va, va2);
+              storeGroup<L>(oo, v0, va);
+              storeGroup<L>(o2, v0, va2);
+            });
+            float *out2 = p.o + ((b * T + timeOf(step + 1)) * H + h) * oStride + j0;
+            for (int j = 0; j < width; ++j) out2[j] = p.scale * o2[j];
+            pairedPrev = true;
+          }
+        } else if (!fold) {
+          for (int i = 0; i < K; ++i) gv[i] = g2s[i];
+          if constexpr (Vec)
+            forRegisterGroups<NV, RB>([&](auto G, int v0) {
+              vl vx[G], va[G] = {};
+              loadGroup<L>(vx, vv, v0);
+              for (int i = 0; i < K; ++i) sweepRowV<L, G, false, true>(&st[i][L * v0], 1.f, kw[i], qw[i], vx, va);
+              storeGroup<L>(oo, v0, va);
+            });
+          else
+            for (int i = 0; i < K; ++i) sweepRow<VB, false, true>(st[i], 1.f, kw[i], qw[i], vv, acc[i % kLanes]);
+        } else {
+          // Rows that fold take S_i = g2 st_i + k_i v, the others the deferred
+          // write: as a decay of 1 for those (a rare token; one sweep form).
+          alignas(64) float dr[K], kr[K], qr[K];
+          for (int i = 0; i < K; ++i) {
+            const float g2 = g2s[i];
+            const bool keep = g2 >= 1e-18f && g2 <= 1e18f;
+            gv[i] = keep ? g2 : 1.f;
+            dr[i] = keep ? 1.f : g2, kr[i] = keep ? kw[i] : k[i], qr[i] = keep ? qw[i] : q[i];
+          }
+          if constexpr (Vec)
+            forRegisterGroups<NV, RB>([&](auto G, int v0) {
+              vl vx[G], va[G] = {};
+              loadGroup<L>(vx, vv, v0);
+              for (int i = 0; i < K; ++i) sweepRowV<L, G, true, true>(&st[i][L * v0], dr[i], kr[i], qr[i], vx, va);
+              storeGroup<L>(oo, v0, va);
+            });
+          else
+            for (int i = 0; i < K; ++i) sweepRow<VB, true, true>(st[i], dr[i], kr[i], qr[i], vv, acc[i % kLanes]);
+        }
+      } else if (Deferred && gam * decayScalar >= 1e-18f) {
+        gam *= decayScalar;
+        const float inv = 1.f / gam;
+        if constexpr (!Vec)
+          for (int u = 0; u < kLanes; ++u)
+            for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+        if constexpr (Vec)
+          forRegisterGroups<NV, RB>([&](auto G, int v0) {
+            vl vx[G], va[G] = {};
+            loadGroup<L>(vx, vv, v0);
+            for (int i = 0; i < K; ++i) sweepRowV<L, G, false, true>(&st[i][L * v0], 1.f, k[i] * inv, q[i], vx, va);
+            storeGroup<L>(oo, v0, va);
+          });
+        else
+          for (int i = 0; i < K; ++i) sweepRow<VB, false, true>(st[i], 1.f, k[i] * inv, q[i], vv, acc[i % kLanes]);
+      } else {
+        if constexpr (Deferred) { // fold the deferred scale into this token's decay
+          decayScalar *= gam;
+          gam = 1.f;
+        }
+        if constexpr (!Bonus && !Vec)
+          for (int u = 0; u < kLanes; ++u)
+            for (int j = 0; j < VB; ++j) acc[u][j] = 0.f;
+        constexpr bool Decay = S != Structure::identity;
+        if constexpr (Vec)
+          forRegisterGroups<NV, RB>([&](auto G, int v0) {
+            vl vx[G], va[G] = {};
+            loadGroup<L>(vx, vv, v0);
+            if constexpr (FusedBonus)
+              for (int n = 0; n < G; ++n) va[n] = qu * vx[n];
+            for (int i = 0; i < K; ++i) {
+              const float d = S == Structure::vector ? dvec[i] : decayScalar;
+              float *row = &st[i][L * v0];
+              if constexpr (FusedBonus) // read out S_{t-1}, then update
+                for (int n = 0; n < G; ++n) {
+                  const vl old = loadV<L>(row + L * n);
+                  va[n] += q[i] * old;
+                  storeV<L>(row + L * n, (Decay ? d * old : old) + writeScale * k[i] * vx[n]);
+                }
+              else
+                sweepRowV<L, G, Decay, !Bonus>(row, d, writeScale * k[i], q[i], vx, va);
+            }
+            storeGroup<L>(oo, v0, va);
+          });
+        else
+          for (int i = 0; i < K; ++i) {
+            const float d = S == Structure::vector ? dvec[i] : decayScalar, ki = writeScale * k[i];
+            sweepRow<VB, Decay, !Bonus>(st[i], d, ki, q[i], vv, acc[i % kLanes]);
+          }
+      }
+      // The vector sweeps wrote their read-out to oo group by group.
+      if constexpr (Vec && !Bonus && S != Structure::dplr && S != Structure::elementwise) readOutDone = true;
+      if (!Bonus && !readOutDone)
+        for (int j = 0; j < VB; ++j) {
+          float sum = 0.f;
+          for (int u = 0; u < kLanes; ++u) sum += acc[u][j];
+          oo[j] = sum;
+        }
+      float outScale = Deferred ? p.scale * gam : p.scale;
+      if constexpr (Mlstm) {
+        float den = 0.f;
+        for (int i = 0; i < K; ++i) {
+          nvec[i] = decayScalar * nvec[i] + writeScale * k[i];
+          den += q[i] * nvec[i];
+        }
+        outScale /= std::max(std::fabs(den), fastExp(-m));
+      }
+      if constexpr (OnesColumn) {
+        // n <- A_t n + k, the same transition as every state column.
+        float den = 0.f;
+        for (int i = 0; i < K; ++i) {
+          float d = 1.f;
+          if constexpr (S == Structure::scalar || S == Structure::const_scalar) d = decayScalar;
+          if constexpr (S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector)) d = dvec[i];
+          if constexpr (S == Structure::dplr && Diag == DiagKind::scalar)
+            d = LogDecay ? fastExp(r.decay[0]) : r.decay[0];
+          float n = d * nvec[i] + k[i];
+          if constexpr (S == Structure::dplr) n += r.a[i] * bn;
+          nvec[i] = n;
+          den += q[i] * n;
+        }
+        if (blk == 0) p.o[row * oStride + V] = p.scale * (Bonus ? denPrev + qu : den);
+      }
+      float *out = p.o + row * oStride + j0;
+      for (int j = 0; j < width; ++j) out[j] = outScale * oo[j];
+    }
+    if (!last) return;
+    for (int i = 0; i < K; ++i) {
+      for (int j = 0; j < width; ++j)
+        stateOut[((b * H + h) * K + i) * Vs + j0 + j] = (DeferredVec ? gv[i] : gam) * st[i][j];
+      if (Side && blk == 0) stateOut[((b * H + h) * K + i) * Vs + V] = nvec[i];
+    }
+    if (HasDt && p.segDt)
+      for (int j = 0; j < width; ++j) p.segDt[(seg * B * H + b * H + h) * Vs + j0 + j] = dtSum[j];
+    if (Mlstm && blk == 0 && seg == lastSeg) p.m[b * H + h] = m;
+  };
+  runInterleaved<State>(B * H * blocks * segs, segLen, threads, runTask);
+}
+
+// The chunked scan of elementwise decays (mixers.md: "a chunked parallel scan
+// over time"), for when the (batch, head, value block) tasks leave threads
+// idle: the sequence splits into segments of whole chunks, about two per idle
+// thread. Pass 1 scans every segment at once, each from a zero state (segment
+// 0 from the initial state). Pass 2 walks the segments in order per state
+// element: a segment's transition is elementwise, exp(rate * sum of dt), so
+// S_end[s] = exp(G_s) . S_end[s-1] + S_local[s], and S_end[last] is the final
+// state. Pass 3 scans segments 1.. again from their true entering states and
+// writes their outputs (segment 0's are already right). Twice the sweep's
+// work, spread over every thread; with tasks for half the threads or more it
+// is the sweep itself.
+template <Structure S, int K, int VIN, int VB, int L, int RB, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt,
+          bool LogDecay, bool OnesColumn, typename RowFn>
+void scanChunkedElementwise(const ScanArgs &p, int threads, int64_t chunk, RowFn rowOf) {
+  static_assert(S == Structure::elementwise && !Bonus && !Mlstm && !OnesColumn, "the chunked scan is elementwise");
+  static_assert(LogDecay, "the chunked scan sums log-decays over segments");
+  auto sweep = [&](const ScanArgs &a) {
+    scanRecurrent<S, K, VIN, VB, L, RB, Diag, Bonus, Mlstm, HasDt, LogDecay, OnesColumn>(a, threads, rowOf);
+  };
+  const int64_t B = p.B, T = p.T, H = p.H, Vs = p.Vs;
+  const int64_t tasks = B * H * ((Vs + VB - 1) / VB), chunks = (T + chunk - 1) / chunk;
+  // Twice the work over all threads beats the sweep over `tasks` of them only
+  // when fewer than half the threads have a task.
+  if (2 * tasks >= threads || chunks < 2) return sweep(p);
+  const int64_t want = (2 * threads + tasks - 1) / tasks; // segments per task
+  const int64_t segLen = chunk * ((chunks + want - 1) / want), nseg = (T + segLen - 1) / segLen;
+  if (nseg < 2) return sweep(p);
+  const int64_t n = B * H * K * Vs;
+  std::vector<float> local(nseg * n), entering(nseg * n), dtSum(HasDt ? nseg * B * H * Vs : 0);
+  ScanArgs a = p;
+  a.segLen = segLen, a.segState = local.data(), a.segDt = HasDt ? dtSum.data() : nullptr;
+  sweep(a);
+  parallelFor(B * H * K, threads, [&](int64_t row) { // row (b, h, i) of the state
+    const int64_t bh = row / K, h = bh % H, i = row % K;
+    const float *rate = p.rate + (h * K + i) * Vs;
+    std::vector<float> s(local.begin() + row * Vs, local.begin() + (row + 1) * Vs);
+    for (int64_t seg = 1; seg < nseg; ++seg) {
+      std::copy(s.begin(), s.end(), entering.begin() + seg * n + row * Vs);
+      const float len = (float)(std::min(T, (seg + 1) * segLen) - seg * segLen);
+      const float *sl = local.data() + seg * n + row * Vs;
+      for (int64_t j = 0; j < Vs; ++j)
+        s[j] = std::exp(rate[j] * (HasDt ? dtSum[(seg * B * H + bh) * Vs + j] : len)) * s[j] + sl[j];
+    }
+    std::copy(s.begin(), s.end(), p.state + row * Vs);
+  });
+  ScanArgs c = p;
+  c.segLen = segLen, c.segFirst = 1, c.segInit = entering.data(), c.segState = local.data();
+  sweep(c);
+}
+
+} // namespace mixc::cpu
+
+#endif
