@@ -79,12 +79,9 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       if (chunk && (form == "ssd" || form == "gla"))
         chunked = schedule == "chunked" ||
                   (schedule == "auto" && K >= (form == "gla" ? kChunkedGlaMinKeys : kChunkedMinKeys));
-      // The chunked scan does the sweep's work twice (scan from zero, then
-      // again from the true entering state) but spreads the chunks over the
-      // cores: under `auto`, only where (head, value block) tasks leave more
-      // than half the cores idle. The runtime keeps the sweep when the batch
-      // fills them.
-      // The GLA form works in sub-blocks of 16 tokens.
+      // The GLA form works in sub-blocks of 16 tokens (the attribute's
+      // verifier holds that too): `auto` keeps the sweep for another chunk
+      // size, `chunked` is refused with the reason.
       if (chunked && form == "gla" && cast<IntegerAttr>(chunk.get("size")).getInt() % 16 != 0) {
         if (schedule == "chunked") {
           op.emitError() << "--schedule=chunked: the chunked GLA form needs a chunk size that is a multiple of 16 (its sub-blocks), got "
@@ -93,6 +90,11 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
         }
         chunked = false;
       }
+      // The chunked scan does the sweep's work twice (scan from zero, then
+      // again from the true entering state) but spreads the chunks over the
+      // cores: under `auto`, only where (head, value block) tasks leave more
+      // than half the cores idle. The runtime keeps the sweep when the batch
+      // fills them.
       if (chunk && form == "scan")
         chunked = schedule == "chunked" || (schedule == "auto" && 2 * H * ((blocked + vBlock - 1) / vBlock) < cores);
       if (chunked && (form == "ssd" || form == "gla")) {

@@ -61,6 +61,7 @@ bool cpuIsaNamed(const std::string &name, CpuIsa &isa, std::string &error) {
       isa = level("x86-64-v2");
       isa.flags = "-march=native";
     }
+    isa.native = true;
     isa.describe += ", native";
     return true;
   }
@@ -76,7 +77,7 @@ std::string cannotRunHere(const CpuIsa &isa) {
   if (isa.aarch64 != hostIsAarch64())
     return std::string("this host is ") + (hostIsAarch64() ? "aarch64" : "x86-64") + ": kernels for " + isa.name +
            " can be emitted (mixc emit --target=cpu) but not run here";
-  if (!isa.aarch64 && !hostRuns(isa.name) && isa.describe.find(", native") == std::string::npos)
+  if (!isa.aarch64 && !isa.native && !hostRuns(isa.name))
     return "this host's CPU does not support " + isa.name + " (" + isa.describe + ")";
   return "";
 }

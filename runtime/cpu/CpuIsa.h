@@ -17,6 +17,7 @@ struct CpuIsa {
   int registers = 16;   // architectural vector registers
   std::string flags;    // -march=... and the vector-width preference
   bool aarch64 = false; // built by an aarch64 compiler
+  bool native = false;  // --cpu-arch=native: this host's best level, -march/-mcpu=native
 };
 
 /// The ISA levels `--cpu-arch` accepts besides "native".

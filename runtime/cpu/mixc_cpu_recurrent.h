@@ -76,7 +76,10 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     const int64_t b = bh / H, h = bh % H;
     const int64_t j0 = blk * VB, width = std::min<int64_t>(VB, V - j0);
     const int64_t s0 = seg * segLen, s1 = std::min(T, s0 + segLen);
-    const bool first = from == 0, last = s0 + from <= s1 && s1 <= s0 + to && (s0 + from < s1 || first);
+    // The last call is the one whose range holds the segment's end (for an
+    // empty segment, the first).
+    const int64_t len = s1 - s0;
+    const bool first = from == 0, last = len <= to && (from < len || first);
     const int64_t stepBegin = std::min(s1, s0 + from), stepEnd = std::min(s1, s0 + to);
     const float *init = p.segInit ? p.segInit + seg * B * H * K * Vs : seg == 0 ? p.init : nullptr;
     float *stateOut = p.segState ? p.segState + seg * B * H * K * Vs : p.state;
@@ -109,31 +112,31 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     constexpr int wLanes = 2 * kLanes;
     alignas(64) float wacc[wLanes][VB];
     if (first) {
-    for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < VB; ++j)
-        st[i][j] = (init && j < width) ? init[((b * H + h) * K + i) * Vs + j0 + j] : 0.f;
-      if (Side) nvec[i] = init ? init[((b * H + h) * K + i) * Vs + V] : 0.f;
-    }
-    m = Mlstm && p.initM && seg == 0 ? p.initM[b * H + h] : 0.f;
-    for (int j = 0; j < VB; ++j) dtSum[j] = 0.f;
-    gam = 1.f;
-    for (int i = 0; i < K; ++i) gv[i] = 1.f;
-    pairedPrev = false;
-    // The next token's row is computed before this token's sweep, so that a
-    // diagonal-plus-low-rank transition can gather the next w = b^T S while it
-    // writes S: one sweep over the state per token instead of two.
-    if (s0 < s1) rowOf(b, timeOf(s0), h, rowBuf[s0 & 1]);
-    if constexpr (S == Structure::dplr) {
-      for (int u = 0; u < wLanes; ++u)
-        for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
-      for (int i = 0; i < K; ++i)
-        for (int j = 0; j < VB; ++j) wacc[i % wLanes][j] += rowBuf[s0 & 1].b[i] * st[i][j];
-      for (int j = 0; j < VB; ++j) {
-        float sum = 0.f;
-        for (int u = 0; u < wLanes; ++u) sum += wacc[u][j];
-        w[j] = sum;
+      for (int i = 0; i < K; ++i) {
+        for (int j = 0; j < VB; ++j)
+          st[i][j] = (init && j < width) ? init[((b * H + h) * K + i) * Vs + j0 + j] : 0.f;
+        if (Side) nvec[i] = init ? init[((b * H + h) * K + i) * Vs + V] : 0.f;
       }
-    }
+      m = Mlstm && p.initM && seg == 0 ? p.initM[b * H + h] : 0.f;
+      for (int j = 0; j < VB; ++j) dtSum[j] = 0.f;
+      gam = 1.f;
+      for (int i = 0; i < K; ++i) gv[i] = 1.f;
+      pairedPrev = false;
+      // The next token's row is computed before this token's sweep, so that a
+      // diagonal-plus-low-rank transition can gather the next w = b^T S while it
+      // writes S: one sweep over the state per token instead of two.
+      if (s0 < s1) rowOf(b, timeOf(s0), h, rowBuf[s0 & 1]);
+      if constexpr (S == Structure::dplr) {
+        for (int u = 0; u < wLanes; ++u)
+          for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
+        for (int i = 0; i < K; ++i)
+          for (int j = 0; j < VB; ++j) wacc[i % wLanes][j] += rowBuf[s0 & 1].b[i] * st[i][j];
+        for (int j = 0; j < VB; ++j) {
+          float sum = 0.f;
+          for (int u = 0; u < wLanes; ++u) sum += wacc[u][j];
+          w[j] = sum;
+        }
+      }
     }
     for (int64_t step = stepBegin; step < stepEnd; ++step) {
       const int64_t t = timeOf(step);
