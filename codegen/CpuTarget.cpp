@@ -126,9 +126,10 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   isaFlags = cpu::kernelFlags(isa);
   bool mlstm = op.getNormalizerKind() == Normalizer::mlstm;
   Structure s = op.getStructure();
-  std::string diag = "none";
-  if (s == Structure::dplr && op.getDecay())
-    diag = cast<RankedTensorType>(op.getDecay().getType()).getRank() == 3 ? "scalar" : "vector";
+  std::string diag = stringifyDiagKind(op.getDiagKind()).str();
+  if (op.getAScale() || op.getKScale())
+    return op.emitOpError() << "the CPU kernels read whole rows of a and k: expand the scaled low-rank form "
+                               "in mixer-tile first";
   int64_t V = mlstm ? Vs - 1 : Vs;
   std::string r = fresh("r");
 
@@ -140,22 +141,14 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     int64_t width;
   };
   std::vector<RowOperand> rowOperands = {{op.getQ(), "q", K}, {op.getK(), "k", K}, {op.getV(), "v", V}};
-  bool logDecay;
-  if (Value decay = scanDecay(op, logDecay)) rowOperands.push_back({decay, "decay", rowWidth(decay)});
-  // An elementwise decay exp(1 * log(x)) (HGRN's `f * s`): the sweep
-  // multiplies by x itself, no log per element in the row and no exp in the
-  // sweep. The chunked scan sums log-decays over segments, so it keeps them.
+  // A factor decay (decay_form factor) is multiplied as it is: no log per
+  // element in the row and no exp in the sweep.
+  const bool logDecay = !op.hasFactorDecay();
+  if (s != Structure::elementwise && op.getDecay())
+    rowOperands.push_back({op.getDecay(), "decay", rowWidth(op.getDecay())});
   Value dt = op.getDt();
-  if (s == Structure::elementwise && dt && schedule.getAlgorithm() == CpuAlgorithm::recurrent) {
-    auto one = op.getDecay().getDefiningOp<ConstantOp>();
-    auto dense = one ? dyn_cast<DenseElementsAttr>(one.getValue()) : DenseElementsAttr();
-    auto logOp = dt.getDefiningOp<MapOp>();
-    if (dense && dense.isSplat() && dense.getSplatValue<APFloat>().convertToDouble() == 1.0 && logOp &&
-        logOp.getFn() == UnaryFn::log && isToken(dt)) {
-      dt = logOp.getInput();
-      logDecay = false;
-    }
-  }
+  if (!logDecay && schedule.getAlgorithm() == CpuAlgorithm::chunked_scan)
+    return op.emitOpError() << "the chunked scan sums log-decays: mixer-tile turns a factor decay into its log";
   if (dt) rowOperands.push_back({dt, "dt", V});
   if (op.getA()) {
     rowOperands.push_back({op.getA(), "a", K});
@@ -192,7 +185,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   }
   os << "    (void)b; (void)t; (void)h;\n  };\n";
   // Whole-tensor operands first: printing a Buffer emits statements.
-  std::string rateBuf = s == Structure::elementwise ? buffer(op.getDecay()) : "";
+  std::string rateBuf = s == Structure::elementwise && op.getDecay() ? buffer(op.getDecay()) : "";
   std::string bonusBuf = op.getBonus() ? buffer(op.getBonus()) : "";
   std::string initBuf = op.getInit() ? buffer(op.getInit()) : "";
   std::string mBuf = op.getInitM() ? buffer(op.getInitM()) : "";
@@ -213,7 +206,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   os << "  Buffer " << r << "_m({B, " << H << "});\n";
   os << "  {\n    ScanArgs p;\n    Buffer tmp_rate, tmp_bonus, tmp_init, tmp_m;\n";
   os << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
-  if (s == Structure::elementwise)
+  if (!rateBuf.empty())
     os << "    p.rate = as(" << rateBuf << ", " << llvm::formatv("{1, 1, {0}, {1}, {2}}", H, K, Vs).str()
        << ", tmp_rate);\n";
   if (Value u = op.getBonus())

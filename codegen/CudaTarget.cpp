@@ -70,7 +70,7 @@ private:
   int allocScratch(int64_t width, int64_t H, bool perHead, bool streamed);
   /// Prints a kernel that writes the per-token scales of k and a (products of
   /// `kf` and `af`) to scratch; returns their indices in Args::tmp.
-  std::pair<int, int> scaleKernel(llvm::ArrayRef<Value> kf, llvm::ArrayRef<Value> af, int64_t H);
+  std::pair<int, int> scaleKernel(Value kScale, Value aScale, int64_t H);
   /// Prints a kernel that computes `values` per row (per token, or per head
   /// when `perHead`) into scratch, and the host code that allocates and launches it.
   void rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H,
@@ -211,31 +211,13 @@ int Printer::allocScratch(int64_t w, int64_t H, bool perHead, bool streamed) {
   return idx;
 }
 
-std::pair<int, int> Printer::scaleKernel(llvm::ArrayRef<Value> kf, llvm::ArrayRef<Value> af, int64_t H) {
+std::pair<int, int> Printer::scaleKernel(Value kScale, Value aScale, int64_t H) {
   std::string name = beginRowKernel(Rows::threadPerToken, H);
   int ki = allocScratch(1, H, false, false), ai = allocScratch(1, H, false, false);
-  auto product = [&](llvm::ArrayRef<Value> fs) {
-    std::string e;
-    for (Value f : fs) e += (e.empty() ? "" : " * ") + elementExpr(f, "0");
-    return e.empty() ? std::string("1.f") : e;
-  };
-  os << "  A.tmp[" << ki << "].set(b, t, h, 0, " << product(kf) << ");\n";
-  os << "  A.tmp[" << ai << "].set(b, t, h, 0, " << product(af) << ");\n";
+  os << "  A.tmp[" << ki << "].set(b, t, h, 0, " << elementExpr(kScale, "0") << ");\n";
+  os << "  A.tmp[" << ai << "].set(b, t, h, 0, " << elementExpr(aScale, "0") << ");\n";
   endRowKernel(name, Rows::threadPerToken, H);
   return {ki, ai};
-}
-
-// v = s_1 * ... * s_n * x with per-token scalars s_i (pointwise, one value
-// per token and head): returns x and appends the s_i to `factors`.
-static Value scaledRow(Value v, llvm::SmallVectorImpl<Value> &factors) {
-  while (auto bop = v.getDefiningOp<BinaryOp>()) {
-    if (bop.getFn() != BinaryFn::mul) break;
-    bool lhsScalar = RowPrinter::rowWidth(bop.getLhs()) == 1, rhsScalar = RowPrinter::rowWidth(bop.getRhs()) == 1;
-    if (rhsScalar == lhsScalar) break;
-    factors.push_back(rhsScalar ? bop.getRhs() : bop.getLhs());
-    v = rhsScalar ? bop.getLhs() : bop.getRhs();
-  }
-  return v;
 }
 
 // `streamed` values are stored in `sdt` (bf16 when the token inputs are):
@@ -280,44 +262,40 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   int64_t cpw = geti("cols_per_warp"), warps = geti("warps"), stage = geti("stage"), vb = geti("v_block");
   bool mlstm = op.getNormalizerKind() == Normalizer::mlstm;
   Structure s = op.getStructure();
-  std::string diag = "none";
-  if (s == Structure::dplr && op.getDecay())
-    diag = cast<RankedTensorType>(op.getDecay().getType()).getRank() == 3 ? "scalar" : "vector";
+  std::string diag = stringifyDiagKind(op.getDiagKind()).str();
   int64_t V = mlstm ? Vs - 1 : Vs;
+  StringRef algorithm = cast<StringAttr>(schedule.get("algorithm")).getValue();
+  // The scaled low-rank form reaches the printer only where mixer-tile kept
+  // it: the chunked UT kernel, k = b, the scales pointwise.
+  bool scaled = op.getAScale() && op.getKScale();
+  if ((op.getAScale() || op.getKScale()) && (!scaled || algorithm != "chunked_ut" || op.getK() != op.getB()))
+    return op.emitOpError() << "this CUDA kernel reads whole rows of a and k: expand the scaled low-rank form in "
+                               "mixer-tile first";
+  const bool logDecay = !op.hasFactorDecay();
+  if (s == Structure::elementwise && !logDecay)
+    return op.emitOpError() << "the CUDA elementwise scan takes log-decays: mixer-tile turns a factor into its log";
 
   // Operands: the user's tensor where the scan reads an input as it is,
   // scratch computed by a row kernel otherwise.
   std::vector<std::pair<const char *, Value>> operands = {{"q", op.getQ()}, {"k", op.getK()}, {"v", op.getV()}};
-  bool logDecay;
   Value rate = s == Structure::elementwise ? op.getDecay() : Value();
-  if (Value decay = scanDecay(op, logDecay)) operands.push_back({"decay", decay});
+  if (s != Structure::elementwise && op.getDecay()) operands.push_back({"decay", op.getDecay()});
   if (op.getDt()) operands.push_back({"dt", op.getDt()});
-  if (op.getA()) {
-    operands.push_back({"a", op.getA()});
+  // Delta rules in the scaled form (a = a_scale b, the key k_scale b): the
+  // chunked UT kernels read b's rows once and apply the scales themselves,
+  // and no row kernel writes the scaled copies.
+  if (op.getB()) {
+    operands.push_back({"a", scaled ? op.getB() : op.getA()});
     operands.push_back({"b", op.getB()});
   }
   if (op.getIgate()) operands.push_back({"igate", op.getIgate()});
-  // Delta rules write k and a as per-token multiples of b (beta k, -beta k):
-  // the chunked UT kernels then read b's rows once and apply the scales
-  // themselves, and no row kernel writes the scaled copies.
-  llvm::SmallVector<Value> kFactors, aFactors;
-  bool scaled = false;
-  if (cast<StringAttr>(schedule.get("algorithm")).getValue() == "chunked_ut" && op.getA()) {
-    Value kRow = scaledRow(op.getK(), kFactors), aRow = scaledRow(op.getA(), aFactors);
-    scaled = kRow == op.getB() && aRow == op.getB() && rowWidth(op.getB()) > 1 &&
-             llvm::all_of(kFactors, [&](Value f) { return pointwise(f); }) &&
-             llvm::all_of(aFactors, [&](Value f) { return pointwise(f); });
-    if (scaled)
-      for (auto &[field, v] : operands)
-        if (llvm::StringRef(field) == "k" || llvm::StringRef(field) == "a") v = op.getB();
-  }
   if (op.getBonus()) operands.push_back({"bonus", op.getBonus()});
   llvm::SetVector<Value> tokenWork, headWork;
   for (auto &[field, v] : operands)
     if (!isa<BlockArgument>(v)) (isToken(v) ? tokenWork : headWork).insert(v);
   if (rate) headWork.insert(rate); // read as (0, h, k, v): always a packed scratch row
   llvm::DenseSet<Value> streamed;
-  if (cast<StringAttr>(schedule.get("algorithm")).getValue().starts_with("chunked_"))
+  if (algorithm.starts_with("chunked_"))
     for (auto &[field, v] : operands)
       if (llvm::StringRef(field) == "q" || llvm::StringRef(field) == "k" || llvm::StringRef(field) == "v" ||
           llvm::StringRef(field) == "a" || llvm::StringRef(field) == "b")
@@ -325,7 +303,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   rowKernel(tokenWork.getArrayRef(), false, H, streamed);
   rowKernel(headWork.getArrayRef(), true, H);
   std::pair<int, int> scales;
-  if (scaled) scales = scaleKernel(kFactors, aFactors, H);
+  if (scaled) scales = scaleKernel(op.getKScale(), op.getAScale(), H);
 
   auto viewOfValue = [&](Value v) -> std::string {
     if (isa<BlockArgument>(v)) return "args.in[" + std::to_string(argIndex.lookup(v)) + "]";
@@ -333,7 +311,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   };
   hs << "  {\n    // " << structureName(s) << (op.getDirection() == Direction::reverse ? " reverse" : "")
      << " recurrence, K = " << K << ", state columns = " << Vs << ", "
-     << cast<StringAttr>(schedule.get("algorithm")).getValue() << "\n";
+     << algorithm << "\n";
   hs << "    ScanParams p;\n";
   for (auto &[field, v] : operands) hs << "    p." << field << " = " << viewOfValue(v) << ";\n";
   if (scaled)
@@ -375,7 +353,6 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
   auto b = [](bool x) { return x ? "true" : "false"; };
   hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)B);\n";
-  StringRef algorithm = cast<StringAttr>(schedule.get("algorithm")).getValue();
   if (algorithm == "chunked_ut") {
     hs << "    if (chunkedDeltaApplies(p)) {\n      if (cudaError_t e = launchChunkedDelta<" << K << ", "
        << b(diag == "scalar") << ", " << b(logDecay) << ", " << b(scaled)

@@ -1,4 +1,7 @@
 #include "codegen/ReferenceTarget.h"
+
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "codegen/RowPrinter.h"
 
 #include "dialect/MixerOps.h"
@@ -38,8 +41,17 @@ ref::Direction toRef(mixer::Direction d) { return static_cast<ref::Direction>(st
 ref::Normalizer toRef(mixer::Normalizer n) { return static_cast<ref::Normalizer>(static_cast<int>(n)); }
 } // namespace
 
-std::string runReference(func::FuncOp func, const NamedArrays &inputs, NamedArrays &outputs,
+std::string runReference(func::FuncOp specFunc, const NamedArrays &inputs, NamedArrays &outputs,
                          const RecurrenceHook &onRecurrence) {
+  // The recurrences in their canonical forms (a decay written as a factor is
+  // the factor, which may be negative where its log is not real), on a copy.
+  OwningOpRef<func::FuncOp> canonical(cast<func::FuncOp>(specFunc->clone()));
+  func::FuncOp func = *canonical;
+  {
+    RewritePatternSet patterns(func.getContext());
+    mixer::RecurrenceOp::getCanonicalizationPatterns(patterns, func.getContext());
+    (void)applyPatternsGreedily(func, std::move(patterns));
+  }
   llvm::DenseMap<Value, ref::Array> env;
   std::vector<ArgumentSpec> specs = argumentSpecs(func);
   int64_t B = -1, T = -1;
@@ -120,14 +132,22 @@ std::string runReference(func::FuncOp func, const NamedArrays &inputs, NamedArra
       };
       in.q = get(r.getQ()), in.k = get(r.getK()), in.v = get(r.getV());
       in.decay = get(r.getDecay()), in.dt = get(r.getDt()), in.a = get(r.getA()), in.b = get(r.getB());
-      // The decay as the scans read it (scanDecay): a decay given as log(x)
-      // runs on x itself, which may be negative (decays in (-1, 1)), where the
-      // logarithm is not real.
-      bool logDecay = true;
-      if (Value decay = scanDecay(r, logDecay); decay && !logDecay && get(decay)) {
-        in.decay = get(decay);
-        in.decayIsFactor = true;
-      }
+      in.decayIsFactor = r.hasFactorDecay();
+      // The scaled low-rank form as whole rows: a = a_scale b, the key k_scale k.
+      ref::Array aRows, kRows;
+      auto scaledRows = [&](Value scale, const ref::Array &x) {
+        const ref::Array &s = *get(scale);
+        ref::Array out = x;
+        const int64_t D = x.shape.back();
+        for (int64_t row = 0; row < x.size() / D; ++row) {
+          const int64_t bi = row / (x.shape[1] * x.shape[2]), ti = row / x.shape[2] % x.shape[1], hi = row % x.shape[2];
+          const double f = s.at({bi, ti, hi});
+          for (int64_t i = 0; i < D; ++i) out.data[row * D + i] *= f;
+        }
+        return out;
+      };
+      if (r.getAScale() && get(r.getAScale()) && in.b) aRows = scaledRows(r.getAScale(), *in.b), in.a = &aRows;
+      if (r.getKScale() && get(r.getKScale()) && in.k) kRows = scaledRows(r.getKScale(), *in.k), in.k = &kRows;
       in.igate = get(r.getIgate()), in.bonus = get(r.getBonus());
       in.skipWeight = get(r.getSkipWeight()), in.skipInput = get(r.getSkipInput());
       in.init = get(r.getInit()), in.initM = get(r.getInitM());

@@ -53,19 +53,6 @@ const char *structureName(Structure s) {
 
 std::string floatLiteral(double x) { return llvm::formatv("{0:e}", x).str() + "f"; }
 
-Value scanDecay(RecurrenceOp op, bool &logDecay) {
-  logDecay = true;
-  Value decay = op.getDecay();
-  if (!decay || op.getStructure() == Structure::elementwise) return Value();
-  auto logOp = decay.getDefiningOp<MapOp>();
-  if (logOp && logOp.getFn() == UnaryFn::log && op.getNormalizerKind() != Normalizer::mlstm &&
-      RowPrinter::isToken(decay)) {
-    logDecay = false;
-    return logOp.getInput();
-  }
-  return decay;
-}
-
 bool RowPrinter::isToken(Value v) {
   if (auto arg = dyn_cast<BlockArgument>(v)) {
     auto t = cast<RankedTensorType>(arg.getType());

@@ -20,11 +20,6 @@ const char *unaryExpr(mixer::UnaryFn fn);   // in `x`; null for non-pointwise ma
 const char *binaryExpr(mixer::BinaryFn fn); // in `a`, `b`; null for dot
 const char *structureName(mixer::Structure s);
 std::string floatLiteral(double x);
-/// The decay operand a scan reads per token (not an elementwise rate): a decay
-/// written as log(x), the spec having given the factor x itself, is read as
-/// x, since exp(log(x)) per element and token is work for nothing; `logDecay`
-/// says which. Null when the recurrence has no decay.
-mlir::Value scanDecay(mixer::RecurrenceOp op, bool &logDecay);
 
 class RowPrinter {
 public:

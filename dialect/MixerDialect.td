@@ -29,6 +29,27 @@ def Mixer_StructureAttr : I32EnumAttr<"Structure", "structure of the transition 
   let cppNamespace = "::mixc::mixer";
 }
 
+// The diagonal of a DPLR transition Diag(exp(decay)) + a b^T.
+def Mixer_DiagKindAttr : I32EnumAttr<"DiagKind", "diagonal of a DPLR transition", [
+    // The identity (DeltaNet): no decay operand.
+    I32EnumAttrCase<"none", 0>,
+    // One decay per token and head (Gated DeltaNet): decay [B, T, H].
+    I32EnumAttrCase<"scalar", 1>,
+    // One decay per key channel (KDA, RWKV-7): decay [B, T, H, K].
+    I32EnumAttrCase<"vector", 2>]> {
+  let cppNamespace = "::mixc::mixer";
+}
+
+// How the decay operand gives the transition's diagonal.
+def Mixer_DecayFormAttr : I32EnumAttr<"DecayForm", "how the decay operand gives the diagonal", [
+    // The diagonal is exp(decay) (elementwise: exp(decay * dt)).
+    I32EnumAttrCase<"log", 0>,
+    // The diagonal is the operand itself, a factor that may be negative
+    // (elementwise: dt is the factor and there is no decay operand).
+    I32EnumAttrCase<"factor", 1>]> {
+  let cppNamespace = "::mixc::mixer";
+}
+
 def Mixer_DirectionAttr : I32EnumAttr<"Direction", "scan direction over time", [
     I32EnumAttrCase<"forward", 0>,
     I32EnumAttrCase<"reverse", 1>,

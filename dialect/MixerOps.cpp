@@ -29,6 +29,29 @@ void MixerDialect::initialize() {
       >();
 }
 
+// The low-rank term of a DPLR transition: `lowrank(%a, %b)`, or in the scaled
+// form a = s * b, `lowrank(%s * %b)`.
+static OptionalParseResult parseLowRank(OpAsmParser &parser, std::optional<OpAsmParser::UnresolvedOperand> &a,
+                                std::optional<OpAsmParser::UnresolvedOperand> &aScale,
+                                std::optional<OpAsmParser::UnresolvedOperand> &b) {
+  if (failed(parser.parseOptionalKeyword("lowrank"))) return std::nullopt;
+  OpAsmParser::UnresolvedOperand first, second;
+  if (parser.parseLParen() || parser.parseOperand(first)) return failure();
+  bool scaled = succeeded(parser.parseOptionalStar());
+  if ((!scaled && parser.parseComma()) || parser.parseOperand(second) || parser.parseRParen()) return failure();
+  (scaled ? aScale : a) = first;
+  b = second;
+  return ParseResult(success());
+}
+
+static void printLowRank(OpAsmPrinter &p, Operation *, Value a, Value aScale, Value b) {
+  if (!b) return;
+  p << "lowrank(";
+  if (aScale) p << aScale << " * " << b;
+  else p << a << ", " << b;
+  p << ")";
+}
+
 #define GET_OP_CLASSES
 #include "dialect/MixerOps.cpp.inc"
 
@@ -212,27 +235,58 @@ LogicalResult RecurrenceOp::verify() {
       return failure();
     break;
   case Structure::elementwise:
-    if (failed(require(getDecay(), "decay")))
+    if (hasFactorDecay()) {
+      // S <- dt_t . S: the factor is dt itself.
+      if (failed(forbid(getDecay(), "decay (the factor is dt)")) || failed(require(getDt(), "dt")))
+        return failure();
+    } else if (failed(require(getDecay(), "decay"))) {
       return failure();
+    }
     // A rank-0 decay is the same rate everywhere (HGRN: all of it is in dt).
-    if (cast<RankedTensorType>(getDecay().getType()).getRank() != 0 &&
+    if (getDecay() && cast<RankedTensorType>(getDecay().getType()).getRank() != 0 &&
         failed(expectShape(op, "decay", getDecay().getType(), {one, one, H, K, V})))
       return failure();
     if (getDt() && failed(expectShape(op, "dt", getDt().getType(), {B, T, H, V})))
       return failure();
     break;
-  case Structure::dplr:
-    if (failed(require(getA(), "a")) || failed(require(getB(), "b")) ||
-        failed(expectShape(op, "a", getA().getType(), {B, T, H, K})) ||
-        failed(expectShape(op, "b", getB().getType(), {B, T, H, K})))
+  case Structure::dplr: {
+    if (failed(require(getB(), "b")) || failed(expectShape(op, "b", getB().getType(), {B, T, H, K})))
       return failure();
-    if (getDecay()) {
-      auto rank = cast<RankedTensorType>(getDecay().getType()).getRank();
-      if (failed(rank == 3 ? expectShape(op, "decay", getDecay().getType(), {B, T, H})
-                           : expectShape(op, "decay", getDecay().getType(), {B, T, H, K})))
-        return failure();
-    }
+    if ((bool)getA() == (bool)getAScale())
+      return emitOpError() << "structure dplr takes one of operand 'a' or 'a_scale' (a = a_scale * b)";
+    if (getA() && failed(expectShape(op, "a", getA().getType(), {B, T, H, K})))
+      return failure();
+    if (getAScale() && failed(expectShape(op, "a_scale", getAScale().getType(), {B, T, H})))
+      return failure();
+    if (!getDiag())
+      return emitOpError() << "structure dplr requires attribute 'diag' (none, scalar or vector)";
+    DiagKind diag = getDiagKind();
+    if (diag == DiagKind::none && getDecay())
+      return emitOpError() << "diag none takes no decay operand";
+    if (diag != DiagKind::none && failed(require(getDecay(), "decay")))
+      return failure();
+    if (diag == DiagKind::scalar && failed(expectShape(op, "decay", getDecay().getType(), {B, T, H})))
+      return failure();
+    if (diag == DiagKind::vector && failed(expectShape(op, "decay", getDecay().getType(), {B, T, H, K})))
+      return failure();
     break;
+  }
+  }
+  if (s != Structure::dplr) {
+    if (getDiag())
+      return emitOpError() << "attribute 'diag' is only allowed with structure dplr";
+    if (failed(forbid(getAScale(), "a_scale")) || failed(forbid(getKScale(), "k_scale")))
+      return failure();
+  }
+  if (getKScale() && failed(expectShape(op, "k_scale", getKScale().getType(), {B, T, H})))
+    return failure();
+  if (hasFactorDecay()) {
+    if (s == Structure::identity || s == Structure::const_scalar)
+      return emitOpError() << "decay_form factor needs a per-token decay, not structure " << sName;
+    if (s == Structure::dplr && getDiagKind() == DiagKind::none)
+      return emitOpError() << "decay_form factor needs a decay operand (diag none has none)";
+    if (getNormalizerKind() == Normalizer::mlstm)
+      return emitOpError() << "normalizer mlstm needs decay_form log (its stabilizer adds log-decays)";
   }
 
   Direction dir = getDirection();

@@ -19,14 +19,25 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
     against per-token tensors; states are [B, H, K, V'] where V' = V + 1 when a
     normalizer is present (its state z is column V).
 
-    The transition A_t by `structure`:
+    The transition A_t by `structure` (`decay_form` log, the default):
       identity      A = I                          (no decay operand)
       const_scalar  A = exp(decay_h) I             decay [1, 1, H]
       scalar        A = exp(decay_t) I             decay [B, T, H]
       vector        A = Diag(exp(decay_t))         decay [B, T, H, K]
       elementwise   S <- exp(decay_h * dt_t) . S   decay [1, 1, H, K, V], dt [B, T, H, V] (optional)
-      dplr          A = Diag(exp(decay)) + a b^T   decay absent, [B, T, H] or [B, T, H, K];
-                                                   a, b [B, T, H, K]
+      dplr          A = Diag(exp(decay)) + a b^T   a, b [B, T, H, K]; `diag` states the decay:
+                                                   none (absent), scalar [B, T, H], vector [B, T, H, K]
+    `decay_form factor` (scalar, vector, dplr, elementwise): the operand is the
+    diagonal itself, not its log: A = decay_t I, Diag(decay_t), Diag(decay) + a b^T;
+    elementwise S <- dt_t . S with no decay operand. A factor may be negative
+    or zero; the canonical form of a decay written as exp(log x) or x.
+
+    Scaled low rank (dplr): `lowrank(%s * %b)` is a = s b with a per-token
+    scalar s [B, T, H] (delta rules: a = -beta k, or -alpha beta k gated), and
+    `k_scale(%c)` writes the key c k (c [B, T, H]) wherever k appears. The
+    canonical form of such products, so that a kernel reads b's rows once and
+    applies the scalars itself.
+
     Optional parts: `init` (initial state), `bonus` u [1, 1, H, K] (RWKV-6:
     o_t reads S_{t-1} + (u . k_t) v_t^T), `skip` D [1, 1, H, V] with x [B, T, H, V]
     (o_t += D . x_t), `normalizer`, `direction`, `scale`; mLSTM also takes the
@@ -42,22 +53,28 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
     Optional<Mixer_FloatTensor>:$dt,
     Optional<Mixer_FloatTensor>:$a,
     Optional<Mixer_FloatTensor>:$b,
+    Optional<Mixer_FloatTensor>:$a_scale,
+    Optional<Mixer_FloatTensor>:$k_scale,
     Optional<Mixer_FloatTensor>:$igate,
     Optional<Mixer_FloatTensor>:$bonus,
     Optional<Mixer_FloatTensor>:$skip_weight,
     Optional<Mixer_FloatTensor>:$skip_input,
     Optional<Mixer_FloatTensor>:$init,
     Optional<Mixer_FloatTensor>:$init_m,
+    OptionalAttr<Mixer_DiagKindAttr>:$diag,
+    OptionalAttr<Mixer_DecayFormAttr>:$decay_form,
     OptionalAttr<Mixer_NormalizerAttr>:$normalizer,
     OptionalAttr<F64Attr>:$eps,
     OptionalAttr<F64Attr>:$scale);
   let results = (outs Mixer_FloatTensor:$o, Mixer_FloatTensor:$final_state,
                       Optional<Mixer_FloatTensor>:$final_m);
   let assemblyFormat = [{
-    $structure $direction $q `,` $k `,` $v
+    $structure (`diag` $diag^)? $direction $q `,` $k `,` $v
       (`decay` `(` $decay^ `)`)?
       (`dt` `(` $dt^ `)`)?
-      (`lowrank` `(` $a^ `,` $b `)`)?
+      (`decay_form` $decay_form^)?
+      (custom<LowRank>($a, $a_scale, $b)^)?
+      (`k_scale` `(` $k_scale^ `)`)?
       (`igate` `(` $igate^ `)`)?
       (`bonus` `(` $bonus^ `)`)?
       (`skip` `(` $skip_weight^ `,` $skip_input `)`)?
@@ -68,7 +85,12 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
       attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
   let extraClassDeclaration = [{
+    /// The DPLR diagonal, `none` when the attribute is absent.
+    DiagKind getDiagKind() { return getDiag().value_or(DiagKind::none); }
+    /// Whether the decay operand (elementwise: dt) is the diagonal itself.
+    bool hasFactorDecay() { return getDecayForm().value_or(DecayForm::log) == DecayForm::factor; }
     /// The normalizer, `none` when the attribute is absent.
     Normalizer getNormalizerKind() {
       return getNormalizer().value_or(Normalizer::none);

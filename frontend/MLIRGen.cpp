@@ -127,9 +127,10 @@ OwningOpRef<ModuleOp> Generator::run() {
   auto op = mixer::RecurrenceOp::create(b, 
       loc(d.stateLoc), oType, stateType, mlstm ? Type(mType) : Type(),
       *mixer::symbolizeStructure(d.structure), *mixer::symbolizeDirection(d.direction), emit(d.q), emit(d.k),
-      emit(d.v), emit(d.decay), emit(d.dt), emit(d.a), emit(d.b), emit(d.igate), emit(d.bonus), emit(d.skipWeight),
-      emit(d.skipInput), init, initM,
-      norm ? mixer::NormalizerAttr::get(&ctx, *mixer::symbolizeNormalizer(d.normalizer)) : mixer::NormalizerAttr(),
+      emit(d.v), emit(d.decay), emit(d.dt), emit(d.a), emit(d.b), Value(), Value(), emit(d.igate), emit(d.bonus),
+      emit(d.skipWeight), emit(d.skipInput), init, initM,
+      d.structure == "dplr" ? mixer::DiagKindAttr::get(&ctx, *mixer::symbolizeDiagKind(d.dplrDiag)) : mixer::DiagKindAttr(),
+      mixer::DecayFormAttr(), norm ? mixer::NormalizerAttr::get(&ctx, *mixer::symbolizeNormalizer(d.normalizer)) : mixer::NormalizerAttr(),
       f64(d.eps), f64(d.scale));
   func::ReturnOp::create(b, fileLoc, op->getResults());
   return module;

@@ -28,13 +28,12 @@ bool provablyPositive(Value v) {
   return false;
 }
 
-// A decay written as a factor x (lowered to log(x)) that may be negative, as
-// in Mamba with decays in (-1, 1) (mixers.md 10): the chunked forms run on
-// cumulative log-decays, which such a decay does not have, so the exact
-// token-by-token recurrence keeps it.
+// A factor decay (decay_form factor) that may be negative, as in Mamba with
+// decays in (-1, 1): the chunked forms run on cumulative log-decays, which
+// such a decay does not have, so the exact token-by-token recurrence keeps it.
 bool signedDecay(RecurrenceOp op) {
-  auto logOp = op.getDecay() ? op.getDecay().getDefiningOp<MapOp>() : nullptr;
-  return logOp && logOp.getFn() == UnaryFn::log && !provablyPositive(logOp.getInput());
+  if (!op.hasFactorDecay()) return false;
+  return !provablyPositive(op.getStructure() == Structure::elementwise ? op.getDt() : op.getDecay());
 }
 
 struct ChunkRecurrence : mixc::impl::MixerChunkBase<ChunkRecurrence> {
@@ -55,8 +54,7 @@ struct ChunkRecurrence : mixc::impl::MixerChunkBase<ChunkRecurrence> {
       // transition of a chunk is elementwise too: exp of the summed exponents).
       bool scan = s == Structure::elementwise;
       // The UT form takes an identity or scalar diagonal (DeltaNet, Gated DeltaNet).
-      bool ut = s == Structure::dplr &&
-                (!op.getDecay() || cast<RankedTensorType>(op.getDecay().getType()).getRank() == 3);
+      bool ut = s == Structure::dplr && op.getDiagKind() != DiagKind::vector;
       if ((!ssd && !gla && !ut && !scan) || op.getBonus() || op.getNormalizerKind() == Normalizer::mlstm || signedDecay(op))
         return;
       Builder b(op.getContext());

@@ -1,7 +1,7 @@
 // normalizer sum -> v' = append_one(v), a plain recurrence over V + 1 value
 // columns, and mixer.normalize (which applies eps and the scale).
 #include "passes/Passes.h"
-#include "passes/RecurrenceParts.h"
+#include "dialect/RecurrenceParts.h"
 
 namespace mixc {
 #define GEN_PASS_DEF_MIXERNORMALIZERTOCOLUMN

@@ -1,7 +1,7 @@
 // bidirectional -> fwd + rev - scale (q . k) v: the token's own write is in
 // both scans and must be counted once (LION).
 #include "passes/Passes.h"
-#include "passes/RecurrenceParts.h"
+#include "dialect/RecurrenceParts.h"
 
 namespace mixc {
 #define GEN_PASS_DEF_MIXERSPLITBIDIRECTIONAL

@@ -1,6 +1,6 @@
 // o = R + D . x  ->  a recurrence without skip, then binary mul and add.
 #include "passes/Passes.h"
-#include "passes/RecurrenceParts.h"
+#include "dialect/RecurrenceParts.h"
 
 namespace mixc {
 #define GEN_PASS_DEF_MIXERSPLITSKIP

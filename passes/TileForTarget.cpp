@@ -9,6 +9,7 @@
 // elementwise decays the chunked scan (chunks over the cores). The SSD and
 // GLA forms pay a C x C product per chunk that the sweep needs not; they win
 // once the state outgrows L1 (see docs/cpu-backend.md).
+#include "dialect/RecurrenceForms.h"
 #include "passes/Passes.h"
 
 namespace mixc {
@@ -43,14 +44,19 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       getOperation().emitError() << "mixer-tile: unknown target '" << target << "' (expected cpu or cuda)";
       return signalPassFailure();
     }
-    getOperation().walk([&](RecurrenceOp op) {
+    SmallVector<RecurrenceOp> ops;
+    getOperation().walk([&](RecurrenceOp op) { ops.push_back(op); });
+    for (RecurrenceOp op : ops) {
       if (op.getDirection() == Direction::bidirectional || op.getNormalizerKind() == Normalizer::sum ||
           op.getSkipWeight()) {
         op.emitOpError() << "mixer-tile expects the split form (run mixer-split-skip, "
                             "mixer-normalizer-to-column and mixer-split-bidirectional first)";
         return signalPassFailure();
       }
-      if (target == "cuda") return tileForCuda(op);
+      if (target == "cuda") {
+        tileForCuda(op);
+        continue;
+      }
       auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
       int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), Vs = stateType.getDimSize(3);
       int64_t w = std::max(1, (int)vectorWidth);
@@ -86,7 +92,8 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
         if (schedule == "chunked") {
           op.emitError() << "--schedule=chunked: the chunked GLA form needs a chunk size that is a multiple of 16 (its sub-blocks), got "
                            << cast<IntegerAttr>(chunk.get("size")).getInt();
-          return signalPassFailure();
+          signalPassFailure();
+          return;
         }
         chunked = false;
       }
@@ -132,8 +139,13 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       auto tile = CpuTileAttr::getChecked([&] { return op.emitError(); }, op.getContext(), algorithm, StringRef(isa), w, K,
                                           vBlock, regBlock, (int64_t)cores, chunkSize);
       if (!tile) return signalPassFailure();
+      // The CPU kernels read whole rows of a and k, and the chunked scan sums
+      // log-decays: the forms they do not take become rows and logs here.
+      OpBuilder builder(op);
+      op = expandScaledLowRank(op, builder);
+      if (algorithm == CpuAlgorithm::chunked_scan) op = elementwiseDecayAsLog(op, builder);
       op->setAttr("mixer.schedule", tile);
-    });
+    }
   }
 
   // CUDA, recurrent: a CTA per (value block, head, batch) holds its K x VB
@@ -151,8 +163,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     int64_t cpw = 32 / kg, kp = (K + kg - 1) / kg * kg;
     int64_t warps = std::clamp<int64_t>((V + cpw - 1) / cpw, 1, 8), vb = warps * cpw;
     Structure s = op.getStructure();
-    bool vecDecay = s == Structure::vector || (s == Structure::dplr && op.getDecay() &&
-                                               cast<RankedTensorType>(op.getDecay().getType()).getRank() > 3);
+    bool vecDecay = s == Structure::vector || (s == Structure::dplr && op.getDiagKind() == DiagKind::vector);
     int64_t perToken = 4 * (2 * kp + 2 * vb + (vecDecay ? kp : 0) + (s == Structure::dplr ? 2 * kp : 0) +
                             (op.getDt() ? vb : 0) + 2);
     int64_t stage = 32;
@@ -174,6 +185,14 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
         b.getNamedAttr("k", b.getI64IntegerAttr(K)),
         b.getNamedAttr("v_block", b.getI64IntegerAttr(vb)), b.getNamedAttr("cols_per_warp", b.getI64IntegerAttr(cpw)),
         b.getNamedAttr("warps", b.getI64IntegerAttr(warps)), b.getNamedAttr("stage", b.getI64IntegerAttr(stage))};
+    // The CUDA elementwise scan takes log-decays; the chunked UT kernel takes
+    // the scaled low-rank form when the key is b and the scales are pointwise
+    // (a per-token kernel computes them), every other kernel whole rows.
+    OpBuilder builder(op);
+    op = elementwiseDecayAsLog(op, builder);
+    bool scaled = chunked && form == "ut" && op.getAScale() && op.getKScale() && op.getK() == op.getB() && K > 1 &&
+                  isPointwise(op.getAScale()) && isPointwise(op.getKScale());
+    if (!scaled) op = expandScaledLowRank(op, builder);
     op->setAttr("mixer.schedule", b.getDictionaryAttr(attrs));
   }
 };

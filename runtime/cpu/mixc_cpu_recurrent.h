@@ -259,7 +259,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
           }
         }
       } else if constexpr (S == Structure::elementwise) {
-        const float *A = p.rate + (h * K) * Vs + j0;
+        const float *A = LogDecay ? p.rate + (h * K) * Vs + j0 : nullptr; // factor decays have no rate
         const float *dt = r.dt + j0;
         if (HasDt && p.segDt)
           for (int j = 0; j < VB; ++j) dtSum[j] += j < width ? dt[j] : 0.f;

@@ -36,7 +36,8 @@ std::string runAttentionForm(const RecurrenceInputs &in, Array &o, int64_t pairs
         case Structure::scalar: fac[t] = factor(Decay(b, t, h)); break;
         case Structure::vector: fac[t * F + f] = factor(Decay(b, t, h, f)); break;
         case Structure::elementwise:
-          fac[t * F + f] = std::exp(Decay(0, 0, h, f / V, f % V) * (Dt ? Dt(b, t, h, f % V) : 1.0));
+          fac[t * F + f] = in.decayIsFactor ? Dt(b, t, h, f % V)
+                                            : std::exp(Decay(0, 0, h, f / V, f % V) * (Dt ? Dt(b, t, h, f % V) : 1.0));
           break;
         case Structure::dplr:
           if (Decay) fac[t * F + f] = factor(F == K ? Decay(b, t, h, f) : Decay(b, t, h));

@@ -37,7 +37,10 @@ std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out) {
   if (in.init && in.init->shape != std::vector<int64_t>{B, H, K, Vs})
     return "operand 'init' has shape " + in.init->shapeString() + ", expected [" + std::to_string(B) + ", " +
            std::to_string(H) + ", " + std::to_string(K) + ", " + std::to_string(Vs) + "]";
-  const bool needDecay = in.structure != Structure::identity && in.structure != Structure::dplr;
+  const bool needDecay = in.structure != Structure::identity && in.structure != Structure::dplr &&
+                         !(in.structure == Structure::elementwise && in.decayIsFactor);
+  if (in.structure == Structure::elementwise && in.decayIsFactor && !in.dt)
+    return "an elementwise factor decay needs operand 'dt' (the factor)";
   if (needDecay && !in.decay) return "structure needs operand 'decay'";
   if (in.structure == Structure::dplr && (!in.a || !in.b)) return "structure dplr needs operands 'a' and 'b'";
   if (mlstm && !in.igate) return "normalizer mlstm needs operand 'igate'";
@@ -123,7 +126,7 @@ std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out) {
         for (int64_t i = 0; i < K; ++i)
           for (int64_t j = 0; j < Vs; ++j) {
             double dtv = in.dt ? Dt(b, t, h, j) : 1.0;
-            S[i * Vs + j] *= std::exp(Decay(0, 0, h, i, j) * dtv);
+            S[i * Vs + j] *= in.decayIsFactor ? dtv : std::exp(Decay(0, 0, h, i, j) * dtv);
           }
         break;
       case Structure::dplr: {

@@ -27,7 +27,8 @@ struct RecurrenceInputs {
   const Array *init = nullptr, *initM = nullptr;
   /// The decay operand holds the factors of A_t themselves, not their
   /// logarithms: a decay that may be negative (in (-1, 1), mixers.md 10) has
-  /// no real logarithm. Scalar, vector and dplr diagonals only.
+  /// no real logarithm. Scalar, vector and dplr diagonals; elementwise: dt
+  /// is the factor and there is no decay.
   bool decayIsFactor = false;
 };
 

@@ -120,8 +120,8 @@ func.func @elementwise_dt_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>
 
 // dplr_needs_lowrank
 func.func @dplr_needs_lowrank(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
-  // expected-error @+1 {{structure dplr requires operand 'a'}}
-  %o:2 = mixer.recurrence dplr forward %q, %k, %v : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  // expected-error @+1 {{structure dplr requires operand 'b'}}
+  %o:2 = mixer.recurrence dplr diag none forward %q, %k, %v : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
   return
 }
 
@@ -130,7 +130,7 @@ func.func @dplr_needs_lowrank(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, 
 // dplr_b_shape
 func.func @dplr_b_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
   // expected-error @+1 {{b expected shape [B, T, H, K] = [?, ?, 4, 8], got [?, ?, 4, 6]}}
-  %o:2 = mixer.recurrence dplr forward %q, %k, %v lowrank(%k, %v) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  %o:2 = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%k, %v) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
   return
 }
 
@@ -139,7 +139,7 @@ func.func @dplr_b_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: te
 // dplr_decay_shape
 func.func @dplr_decay_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4x6xf32>) {
   // expected-error @+1 {{decay expected shape [B, T, H, K] = [?, ?, 4, 8], got [?, ?, 4, 6]}}
-  %o:2 = mixer.recurrence dplr forward %q, %k, %v decay(%g) lowrank(%k, %k) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  %o:2 = mixer.recurrence dplr diag vector forward %q, %k, %v decay(%g) lowrank(%k, %k) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
   return
 }
 
@@ -411,5 +411,113 @@ func.func @dot_sizes(%x: tensor<?x?x4x7xf32>, %y: tensor<?x?x4x6xf32>) {
 func.func @append_one_shape(%x: tensor<?x?x4x7xf32>) {
   // expected-error @+1 {{result expected shape [?, ?, 4, 8], got [?, ?, 4, 7]}}
   %r = mixer.map append_one %x : tensor<?x?x4x7xf32> -> tensor<?x?x4x7xf32>
+  return
+}
+
+// -----
+
+// dplr_needs_diag
+func.func @dplr_needs_diag(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{structure dplr requires attribute 'diag' (none, scalar or vector)}}
+  %o:2 = mixer.recurrence dplr forward %q, %k, %v decay(%g) lowrank(%k, %k) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// diag_none_with_decay
+func.func @diag_none_with_decay(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{diag none takes no decay operand}}
+  %o:2 = mixer.recurrence dplr diag none forward %q, %k, %v decay(%g) lowrank(%k, %k) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// diag_scalar_shape
+func.func @diag_scalar_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4x8xf32>) {
+  // expected-error @+1 {{decay expected shape [B, T, H] = [?, ?, 4], got [?, ?, 4, 8]}}
+  %o:2 = mixer.recurrence dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%k, %k) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// diag_not_dplr
+func.func @diag_not_dplr(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{attribute 'diag' is only allowed with structure dplr}}
+  %o:2 = mixer.recurrence scalar diag scalar forward %q, %k, %v decay(%g) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// a_scale_shape
+func.func @a_scale_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %s: tensor<?x?x4x8xf32>) {
+  // expected-error @+1 {{a_scale expected shape [B, T, H] = [?, ?, 4], got [?, ?, 4, 8]}}
+  %o:2 = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%s * %k) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// k_scale_not_dplr
+func.func @k_scale_not_dplr(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %s: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{operand 'k_scale' is not allowed with structure identity}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v k_scale(%s) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// k_scale_shape
+func.func @k_scale_shape(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %s: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{k_scale expected shape [B, T, H] = [?, ?, 4], got [?, ?, 4, 6]}}
+  %o:2 = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%k, %k) k_scale(%s) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// factor_per_head
+func.func @factor_per_head(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<1x1x4xf32>) {
+  // expected-error @+1 {{decay_form factor needs a per-token decay, not structure const_scalar}}
+  %o:2 = mixer.recurrence const_scalar forward %q, %k, %v decay(%g) decay_form factor : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<1x1x4xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// factor_no_decay
+func.func @factor_no_decay(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{decay_form factor needs a decay operand (diag none has none)}}
+  %o:2 = mixer.recurrence dplr diag none forward %q, %k, %v decay_form factor lowrank(%k, %k) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// factor_mlstm
+func.func @factor_mlstm(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{normalizer mlstm needs decay_form log (its stabilizer adds log-decays)}}
+  %o:3 = mixer.recurrence scalar forward %q, %k, %v decay(%g) decay_form factor igate(%g) normalizer mlstm : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x7xf32>, tensor<?x4xf32>)
+  return
+}
+
+// -----
+
+// factor_elementwise_rate
+func.func @factor_elementwise_rate(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>, %g: tensor<1x1x4x8x6xf32>, %dt: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{operand 'decay (the factor is dt)' is not allowed with structure elementwise}}
+  %o:2 = mixer.recurrence elementwise forward %q, %k, %v decay(%g) dt(%dt) decay_form factor : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>, tensor<1x1x4x8x6xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// factor_elementwise_dt
+func.func @factor_elementwise_dt(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{structure elementwise requires operand 'dt'}}
+  %o:2 = mixer.recurrence elementwise forward %q, %k, %v decay_form factor : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
   return
 }

@@ -38,9 +38,9 @@ func.func @elementwise_skip(%c: tensor<?x?x2x16xf32>, %b: tensor<?x?x2x16xf32>, 
 }
 
 // CHECK-LABEL: func.func @dplr_vector_diag
-// CHECK: mixer.recurrence dplr forward %{{.*}}, %{{.*}}, %{{.*}} decay(%{{.*}}) lowrank(%{{.*}}, %{{.*}}) :
+// CHECK: mixer.recurrence dplr diag vector forward %{{.*}}, %{{.*}}, %{{.*}} decay(%{{.*}}) lowrank(%{{.*}}, %{{.*}}) :
 func.func @dplr_vector_diag(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %w: tensor<?x?x4x64xf32>, %a: tensor<?x?x4x64xf32>, %b: tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>) {
-  %o, %s = mixer.recurrence dplr forward %q, %k, %v decay(%w) lowrank(%a, %b) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  %o, %s = mixer.recurrence dplr diag vector forward %q, %k, %v decay(%w) lowrank(%a, %b) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return %o, %s : tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>
 }
 
@@ -86,4 +86,19 @@ func.func @normalize_dot(%x: tensor<?x?x2x4xf32>) -> (tensor<?x?x2x4xf32>, tenso
   %n = mixer.normalize %a eps 1.0e-6 scale 0.5 : tensor<?x?x2x5xf32> -> tensor<?x?x2x4xf32>
   %d = mixer.binary dot %x, %x : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32> -> tensor<?x?x2xf32>
   return %n, %d : tensor<?x?x2x4xf32>, tensor<?x?x2xf32>
+}
+
+// The scaled low-rank form and a factor decay.
+// CHECK-LABEL: func.func @dplr_scaled
+// CHECK: mixer.recurrence dplr diag scalar forward %[[Q:.*]], %[[K:.*]], %{{.*}} decay(%[[G:.*]]) decay_form factor lowrank(%[[S:.*]] * %[[K]]) k_scale(%[[C:.*]]) :
+func.func @dplr_scaled(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>, %c: tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>) {
+  %o, %st = mixer.recurrence dplr diag scalar forward %q, %k, %v decay(%g) decay_form factor lowrank(%s * %k) k_scale(%c) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o, %st : tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>
+}
+
+// CHECK-LABEL: func.func @elementwise_factor
+// CHECK: mixer.recurrence elementwise forward %{{.*}}, %{{.*}}, %{{.*}} dt(%{{.*}}) decay_form factor :
+func.func @elementwise_factor(%q: tensor<?x?x4x1xf32>, %v: tensor<?x?x4x64xf32>, %f: tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x1x64xf32>) {
+  %o, %st = mixer.recurrence elementwise forward %q, %q, %v dt(%f) decay_form factor : (tensor<?x?x4x1xf32>, tensor<?x?x4x1xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x1x64xf32>)
+  return %o, %st : tensor<?x?x4x64xf32>, tensor<?x4x1x64xf32>
 }

@@ -48,24 +48,25 @@ func.func @not_chunked(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: ten
 
 // -----
 
-// A decay given as a factor that may be negative (tanh: decays in (-1, 1)) has
-// no real logarithm: no chunked form. A factor that is positive by
-// construction (a sigmoid, scaled by a positive constant) is chunked.
+// A decay given as a factor (decay_form factor) that may be negative (tanh:
+// decays in (-1, 1)) has no real logarithm: no chunked form. A factor that is
+// positive by construction (a sigmoid, scaled by a positive constant) is
+// chunked, and so is any decay given as its log.
 // CHECK-LABEL: func.func @signed_decay
 // CHECK: %[[T:.*]] = mixer.map tanh
-// CHECK: %[[L:.*]] = mixer.map log %[[T]]
-// CHECK: mixer.recurrence scalar forward {{.*}} decay(%[[L]]) :
+// CHECK: mixer.recurrence scalar forward {{.*}} decay(%[[T]]) decay_form factor :
 // CHECK-NOT: mixer.chunk
+// CHECK: mixer.recurrence scalar forward {{.*}} decay_form factor {mixer.chunk = {algorithm = "ssd", size = 64 : i64}}
 // CHECK: mixer.recurrence scalar forward {{.*}} {mixer.chunk = {algorithm = "ssd", size = 64 : i64}}
 // CHECK: return
-func.func @signed_decay(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>) {
+func.func @signed_decay(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>) {
   %t = mixer.map tanh %g : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
-  %lt = mixer.map log %t : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
-  %o1, %s1 = mixer.recurrence scalar forward %q, %q, %v decay(%lt) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  %o1, %s1 = mixer.recurrence scalar forward %q, %q, %v decay(%t) decay_form factor : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
   %s = mixer.map sigmoid %g : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
   %c = mixer.constant dense<0.5> : tensor<f32>
   %sc = mixer.binary mul %s, %c : tensor<?x?x2xf32>, tensor<f32> -> tensor<?x?x2xf32>
-  %ls = mixer.map log %sc : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
-  %o2, %s2 = mixer.recurrence scalar forward %q, %q, %v decay(%ls) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
-  return %o1, %o2 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>
+  %o2, %s2 = mixer.recurrence scalar forward %q, %q, %v decay(%sc) decay_form factor : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  %lt = mixer.map log %t : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %o3, %s3 = mixer.recurrence scalar forward %q, %q, %v decay(%lt) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o1, %o2, %o3 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>
 }

@@ -1,0 +1,172 @@
+#include "dialect/RecurrenceForms.h"
+
+#include "dialect/RecurrenceParts.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/PatternMatch.h"
+
+using namespace mlir;
+
+namespace mixc::mixer {
+
+int64_t featuresPerRow(Type type) {
+  auto t = cast<RankedTensorType>(type);
+  int64_t w = 1;
+  for (int64_t i = 3; i < t.getRank(); ++i) w *= t.getDimSize(i);
+  return w;
+}
+
+Value peelScalarFactors(Value v, SmallVectorImpl<Value> &factors) {
+  while (auto mul = v.getDefiningOp<BinaryOp>()) {
+    if (mul.getFn() != BinaryFn::mul) break;
+    auto scalar = [](Value x) { return cast<RankedTensorType>(x.getType()).getRank() <= 3; };
+    bool l = scalar(mul.getLhs()), r = scalar(mul.getRhs());
+    if (l == r) break;
+    factors.push_back(r ? mul.getRhs() : mul.getLhs());
+    v = r ? mul.getLhs() : mul.getRhs();
+  }
+  return v;
+}
+
+bool isPointwise(Value v) {
+  Operation *d = v.getDefiningOp();
+  if (!d || isa<ConstantOp, HeadIndexOp>(d)) return true;
+  if (auto m = dyn_cast<MapOp>(d)) {
+    UnaryFn f = m.getFn();
+    return f != UnaryFn::l2norm && f != UnaryFn::taylor2 && f != UnaryFn::ones && f != UnaryFn::append_one &&
+           isPointwise(m.getInput());
+  }
+  if (auto b = dyn_cast<BinaryOp>(d)) return b.getFn() != BinaryFn::dot && isPointwise(b.getLhs()) && isPointwise(b.getRhs());
+  return false;
+}
+
+namespace {
+
+// Left-aligned broadcasting, as mixer.binary's verifier has it.
+RankedTensorType broadcastType(RankedTensorType l, RankedTensorType r) {
+  int64_t rank = std::max(l.getRank(), r.getRank());
+  SmallVector<int64_t> shape(rank, 1);
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t a = i < l.getRank() ? l.getDimSize(i) : 1, b = i < r.getRank() ? r.getDimSize(i) : 1;
+    shape[i] = a == 1 ? b : b == 1 ? a : ShapedType::isDynamic(a) ? b : a;
+  }
+  return RankedTensorType::get(shape, l.getElementType());
+}
+
+// s_1 * ... * s_n as one value of type `want`; null when the product has
+// another shape (every factor per head, say).
+Value product(OpBuilder &b, Location loc, ArrayRef<Value> factors, RankedTensorType want) {
+  Value p = factors.front();
+  for (Value f : factors.drop_front()) {
+    auto t = broadcastType(cast<RankedTensorType>(p.getType()), cast<RankedTensorType>(f.getType()));
+    p = BinaryOp::create(b, loc, t, BinaryFn::mul, p, f);
+  }
+  return p.getType() == want ? p : Value();
+}
+
+// The per-token scalar type [B, T, H] of a per-token vector [B, T, H, K].
+RankedTensorType scalarTypeOf(Value vector) {
+  auto t = cast<RankedTensorType>(vector.getType());
+  return RankedTensorType::get(t.getShape().take_front(3), t.getElementType());
+}
+
+bool isSplatOne(Value v) {
+  auto c = v ? v.getDefiningOp<ConstantOp>() : nullptr;
+  auto dense = c ? dyn_cast<DenseFPElementsAttr>(c.getValue()) : DenseFPElementsAttr();
+  return dense && dense.isSplat() && dense.getSplatValue<APFloat>().convertToDouble() == 1.0;
+}
+
+// A decay written as a factor x reaches the op as log(x) (the spec's `x * S`):
+// the op takes x itself, so that no kernel computes exp(log(x)) per element
+// and token, and a negative x (Mamba's decays in (-1, 1)) stays real. mLSTM's
+// stabilizer adds log-decays, so it keeps the log.
+struct DecayAsFactor : OpRewritePattern<RecurrenceOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RecurrenceOp op, PatternRewriter &rewriter) const override {
+    if (op.hasFactorDecay() || op.getNormalizerKind() == Normalizer::mlstm) return failure();
+    Structure s = op.getStructure();
+    RecurrenceParts parts(op);
+    if (s == Structure::scalar || s == Structure::vector || (s == Structure::dplr && op.getDecay())) {
+      auto log = op.getDecay().getDefiningOp<MapOp>();
+      if (!log || log.getFn() != UnaryFn::log) return failure();
+      parts.decay = log.getInput();
+    } else if (s == Structure::elementwise) {
+      // exp(1 * log(x) per element): HGRN's `f * s`.
+      auto log = op.getDt() ? op.getDt().getDefiningOp<MapOp>() : nullptr;
+      if (!log || log.getFn() != UnaryFn::log || !isSplatOne(op.getDecay())) return failure();
+      parts.decay = Value();
+      parts.dt = log.getInput();
+    } else {
+      return failure();
+    }
+    parts.decayForm = DecayFormAttr::get(op.getContext(), DecayForm::factor);
+    rewriter.replaceOp(op, parts.build(rewriter, op.getLoc())->getResults());
+    return success();
+  }
+};
+
+// A delta rule's a = -beta k (Gated DeltaNet: -alpha beta k) and written key
+// beta k are per-token multiples of b = k: the op takes the scalars, so that
+// a kernel reads b's rows once and scales them itself.
+struct ScaleLowRank : OpRewritePattern<RecurrenceOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RecurrenceOp op, PatternRewriter &rewriter) const override {
+    if (op.getStructure() != Structure::dplr || !op.getA()) return failure();
+    SmallVector<Value> aFactors, kFactors;
+    if (peelScalarFactors(op.getA(), aFactors) != op.getB() || aFactors.empty()) return failure();
+    RankedTensorType scalar = scalarTypeOf(op.getB());
+    Value aScale = product(rewriter, op.getLoc(), aFactors, scalar);
+    if (!aScale) return failure();
+    RecurrenceParts parts(op);
+    parts.a = Value();
+    parts.aScale = aScale;
+    if (!op.getKScale() && peelScalarFactors(op.getK(), kFactors) == op.getB() && !kFactors.empty())
+      if (Value kScale = product(rewriter, op.getLoc(), kFactors, scalar)) {
+        parts.k = op.getB();
+        parts.kScale = kScale;
+      }
+    rewriter.replaceOp(op, parts.build(rewriter, op.getLoc())->getResults());
+    return success();
+  }
+};
+
+} // namespace
+
+RecurrenceOp elementwiseDecayAsLog(RecurrenceOp op, OpBuilder &builder) {
+  if (op.getStructure() != Structure::elementwise || !op.hasFactorDecay()) return op;
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPoint(op);
+  Location loc = op.getLoc();
+  RecurrenceParts parts(op);
+  parts.dt = MapOp::create(builder, loc, op.getDt().getType(), UnaryFn::log, op.getDt());
+  auto one = RankedTensorType::get({}, cast<RankedTensorType>(op.getDt().getType()).getElementType());
+  parts.decay = ConstantOp::create(builder, loc, DenseElementsAttr::get(one, builder.getFloatAttr(one.getElementType(), 1.0)));
+  parts.decayForm = DecayFormAttr();
+  RecurrenceOp log = parts.build(builder, loc);
+  log->setDiscardableAttrs(op->getDiscardableAttrDictionary());
+  op->replaceAllUsesWith(log->getResults());
+  op->erase();
+  return log;
+}
+
+RecurrenceOp expandScaledLowRank(RecurrenceOp op, OpBuilder &builder) {
+  if (!op.getAScale() && !op.getKScale()) return op;
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPoint(op);
+  Location loc = op.getLoc();
+  RecurrenceParts parts(op);
+  auto scaled = [&](Value s, Value x) { return BinaryOp::create(builder, loc, x.getType(), BinaryFn::mul, x, s); };
+  if (op.getAScale()) parts.a = scaled(op.getAScale(), op.getB()), parts.aScale = Value();
+  if (op.getKScale()) parts.k = scaled(op.getKScale(), op.getK()), parts.kScale = Value();
+  RecurrenceOp full = parts.build(builder, loc);
+  full->setDiscardableAttrs(op->getDiscardableAttrDictionary());
+  op->replaceAllUsesWith(full->getResults());
+  op->erase();
+  return full;
+}
+
+void RecurrenceOp::getCanonicalizationPatterns(RewritePatternSet &patterns, MLIRContext *context) {
+  patterns.add<DecayAsFactor, ScaleLowRank>(context);
+}
+
+} // namespace mixc::mixer

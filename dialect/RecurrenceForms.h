@@ -1,0 +1,39 @@
+// The forms of a mixer.recurrence and the rewrites between them. The
+// canonicalizer (RecurrenceOp::getCanonicalizationPatterns) states a decay
+// given as log(x) as the factor x, and a delta rule's low-rank term
+// a = s_1 ... s_n b as `lowrank(%s * %b)` with the product s of the per-token
+// scalars; a target whose kernel cannot take a form turns it back here, in
+// its tiling pass, so that the IR after tiling says what the kernel reads.
+#ifndef MIXC_DIALECT_RECURRENCEFORMS_H
+#define MIXC_DIALECT_RECURRENCEFORMS_H
+
+#include "dialect/MixerOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace mixc::mixer {
+
+/// Features per row of a per-token value: the product of the dimensions after
+/// [B, T, H] (1 for a per-token scalar [B, T, H] or a rank-0 constant).
+int64_t featuresPerRow(mlir::Type type);
+
+/// v = s_1 * ... * s_n * x with per-token (or per-head, or constant) scalars
+/// s_i: returns x and appends the s_i, outermost first, to `factors`.
+mlir::Value peelScalarFactors(mlir::Value v, llvm::SmallVectorImpl<mlir::Value> &factors);
+
+/// Whether every element of `v` is a pointwise function of input elements
+/// (no feature-dimension map such as l2norm, no dot product).
+bool isPointwise(mlir::Value v);
+
+/// Elementwise decays in the factor form (S <- dt . S) back in the log form
+/// (rate 1, dt = log(factor)): for the kernels that sum log-decays (the
+/// chunked scan). Returns the new op, or `op` when there is nothing to do.
+RecurrenceOp elementwiseDecayAsLog(RecurrenceOp op, mlir::OpBuilder &builder);
+
+/// The scaled low-rank form back as full rows a = a_scale * b and
+/// k = k_scale * k: for kernels that read whole rows of a and k. Returns the
+/// new op, or `op` when it has no scaled form.
+RecurrenceOp expandScaledLowRank(RecurrenceOp op, mlir::OpBuilder &builder);
+
+} // namespace mixc::mixer
+
+#endif
