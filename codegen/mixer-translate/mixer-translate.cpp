@@ -33,28 +33,23 @@ void registerDialects(DialectRegistry &registry) {
 }
 } // namespace
 
+
+// A translation that prints `emit(func).source` of the module's function.
+template <typename Emit> TranslateFromMLIRFunction printKernel(Emit emit) {
+  return [emit](Operation *op, raw_ostream &os) -> LogicalResult {
+    auto func = theFunction(op);
+    if (failed(func)) return failure();
+    auto kernel = emit(*func);
+    if (failed(kernel)) return failure();
+    os << kernel->source;
+    return success();
+  };
+}
+
 int main(int argc, char **argv) {
-  TranslateFromMLIRRegistration cpu(
-      "mixer-to-cpu", "print the CPU kernel (C++) of a tiled mixer function",
-      [](Operation *op, raw_ostream &os) -> LogicalResult {
-        auto func = theFunction(op);
-        if (failed(func)) return failure();
-        auto kernel = mixc::emitCpuKernel(*func);
-        if (failed(kernel)) return failure();
-        os << kernel->source;
-        return success();
-      },
-      registerDialects);
-  TranslateFromMLIRRegistration cuda(
-      "mixer-to-cuda", "print the CUDA kernel (.cu) of a tiled mixer function",
-      [](Operation *op, raw_ostream &os) -> LogicalResult {
-        auto func = theFunction(op);
-        if (failed(func)) return failure();
-        auto kernel = mixc::emitCudaKernel(*func);
-        if (failed(kernel)) return failure();
-        os << kernel->source;
-        return success();
-      },
-      registerDialects);
+  TranslateFromMLIRRegistration cpu("mixer-to-cpu", "print the CPU kernel (C++) of a tiled mixer function",
+                                    printKernel(mixc::emitCpuKernel), registerDialects);
+  TranslateFromMLIRRegistration cuda("mixer-to-cuda", "print the CUDA kernel (.cu) of a tiled mixer function",
+                                     printKernel(mixc::emitCudaKernel), registerDialects);
   return failed(mlirTranslateMain(argc, argv, "mixer-translate: mixer dialect to kernel source"));
 }
