@@ -7,8 +7,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 
+# libzstd-dev: LLVM's static LLVMSupport (under mixer-tblgen's TableGen
+# libraries) links zstd; its CMake export names the target.
 pkgs=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools libfmt-dev catch2 ninja-build cmake g++
-      clang-14 libclang-rt-14-dev python3)
+      clang-14 libclang-rt-14-dev python3 libzstd-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

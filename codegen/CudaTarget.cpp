@@ -250,21 +250,21 @@ void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, c
 }
 
 LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
-  auto schedule = op->getAttrOfType<DictionaryAttr>("mixer.schedule");
-  if (!schedule || !schedule.get("cols_per_warp"))
-    return op.emitOpError() << "has no CUDA mixer.schedule: run mixer-tile{target=cuda} first";
+  auto schedule = op->getAttrOfType<CudaTileAttr>("mixer.schedule");
+  if (!schedule)
+    return op.emitOpError() << "has no #mixer.cuda_tile schedule: run mixer-tile{target=cuda} first";
   if (op.getDirection() == Direction::bidirectional || op.getNormalizerKind() == Normalizer::sum ||
       op.getSkipWeight())
     return op.emitOpError() << "the CUDA target expects the split form";
   auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
   int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), Vs = stateType.getDimSize(3);
-  auto geti = [&](const char *n) { return cast<IntegerAttr>(schedule.get(n)).getInt(); };
-  int64_t cpw = geti("cols_per_warp"), warps = geti("warps"), stage = geti("stage"), vb = geti("v_block");
+  int64_t cpw = schedule.getColsPerWarp(), warps = schedule.getWarps(), stage = schedule.getStage(),
+          vb = schedule.getVBlock();
   bool mlstm = op.getNormalizerKind() == Normalizer::mlstm;
   Structure s = op.getStructure();
   std::string diag = stringifyDiagKind(op.getDiagKind()).str();
   int64_t V = mlstm ? Vs - 1 : Vs;
-  StringRef algorithm = cast<StringAttr>(schedule.get("algorithm")).getValue();
+  StringRef algorithm = stringifyCudaAlgorithm(schedule.getAlgorithm());
   // The scaled low-rank form reaches the printer only where mixer-tile kept
   // it: the chunked UT kernel, k = b, the scales pointwise.
   bool scaled = op.getAScale() && op.getKScale();

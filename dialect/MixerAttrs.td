@@ -56,4 +56,50 @@ def Mixer_CpuTileAttr : Mixer_Attr<"CpuTile", "cpu_tile"> {
   }];
 }
 
+// How a recurrence runs on a CUDA GPU (runtime/cuda/mixc_cuda.cuh).
+def Mixer_CudaAlgorithm : I32EnumAttr<"CudaAlgorithm", "CUDA schedule of a recurrence", [
+    // A CTA per (value block, head, batch) holds its K x v_block block of the
+    // state in registers and sweeps the tokens (scanRecurrent).
+    I32EnumAttrCase<"recurrent", 0>,
+    // The tensor-core chunked forms: SSD (identity and scalar decays), GLA
+    // (vector decays), UT (delta rules: identity or scalar diagonal).
+    I32EnumAttrCase<"chunked_ssd", 1>,
+    I32EnumAttrCase<"chunked_gla", 2>,
+    I32EnumAttrCase<"chunked_ut", 3>]> {
+  let cppNamespace = "::mixc::mixer";
+  let genSpecializedAttr = 0;
+}
+
+def Mixer_CudaTileAttr : Mixer_Attr<"CudaTile", "cuda_tile"> {
+  let summary = "the CUDA schedule of one recurrence, as mixer-tile chose it";
+  let description = [{
+    `algorithm`; `k` keys; the recurrent sweep's CTA shape: `warps` warps of
+    `cols_per_warp` value columns each (`v_block` = warps * cols_per_warp
+    columns per CTA, 32 / cols_per_warp lanes splitting the keys of a
+    column), `stage` tokens staged through shared memory at a time; `chunk`,
+    tokens per chunk of the chunked algorithms (absent for `recurrent`). A
+    chunked schedule keeps the sweep's shape: the kernel falls back to it at
+    run time for operands the tensor cores cannot stream (fp32 or f16 inputs,
+    unaligned rows).
+
+    ```mlir
+    mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4,
+                                      warps = 8, stage = 32, chunk = 64>
+    ```
+  }];
+  let parameters = (ins
+    EnumParameter<Mixer_CudaAlgorithm>:$algorithm,
+    "int64_t":$k,
+    "int64_t":$v_block,
+    "int64_t":$cols_per_warp,
+    "int64_t":$warps,
+    "int64_t":$stage,
+    DefaultValuedParameter<"int64_t", "0">:$chunk);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    bool isChunked() const { return getAlgorithm() != CudaAlgorithm::recurrent; }
+  }];
+}
+
 #endif

@@ -455,3 +455,30 @@ LogicalResult CpuTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, 
                        << chunk;
   return success();
 }
+
+LogicalResult CudaTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, CudaAlgorithm algorithm, int64_t k,
+                                   int64_t vBlock, int64_t colsPerWarp, int64_t warps, int64_t stage, int64_t chunk) {
+  if (k < 1) return emitError() << "cuda_tile: k must be positive, got " << k;
+  if (colsPerWarp < 1 || colsPerWarp > 32 || 32 % colsPerWarp != 0)
+    return emitError() << "cuda_tile: cols_per_warp must divide a warp's 32 lanes, got " << colsPerWarp;
+  if (warps < 1 || warps > 8) return emitError() << "cuda_tile: warps must be in [1, 8], got " << warps;
+  if (vBlock != warps * colsPerWarp)
+    return emitError() << "cuda_tile: v_block must be warps * cols_per_warp = " << warps * colsPerWarp << ", got "
+                       << vBlock;
+  if (stage < 1 || stage > 32 || (stage & (stage - 1)) != 0)
+    return emitError() << "cuda_tile: stage must be a power of two up to 32, got " << stage;
+  if (algorithm == CudaAlgorithm::recurrent) {
+    if (chunk != 0) return emitError() << "cuda_tile: a recurrent schedule has no chunk, got chunk = " << chunk;
+    return success();
+  }
+  // The tensor-core kernels' tiles are built for 64-token chunks and 64-key
+  // slabs; GLA's decays and the UT form's extra tiles fit shared memory up to
+  // 128 keys.
+  if (chunk != 64)
+    return emitError() << "cuda_tile: the tensor-core kernels work in chunks of 64 tokens, got chunk = " << chunk;
+  const int64_t maxK = algorithm == CudaAlgorithm::chunked_ssd ? 256 : 128;
+  if (k % 64 != 0 || k > maxK)
+    return emitError() << "cuda_tile: " << stringifyCudaAlgorithm(algorithm) << " needs k a multiple of 64 up to "
+                       << maxK << ", got " << k;
+  return success();
+}

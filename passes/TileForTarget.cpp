@@ -179,21 +179,23 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     // memory of their own: K <= 128 there.
     bool chunked = chunk && schedule != "recurrent" && K % 64 == 0 && K <= (form == "ssd" ? 256 : 128) &&
                    op.getDirection() == Direction::forward;
-    Builder b(op.getContext());
-    SmallVector<NamedAttribute> attrs = {
-        b.getNamedAttr("algorithm", b.getStringAttr(chunked ? ("chunked_" + form).str() : "recurrent")),
-        b.getNamedAttr("k", b.getI64IntegerAttr(K)),
-        b.getNamedAttr("v_block", b.getI64IntegerAttr(vb)), b.getNamedAttr("cols_per_warp", b.getI64IntegerAttr(cpw)),
-        b.getNamedAttr("warps", b.getI64IntegerAttr(warps)), b.getNamedAttr("stage", b.getI64IntegerAttr(stage))};
+    CudaAlgorithm algorithm = !chunked        ? CudaAlgorithm::recurrent
+                              : form == "ssd" ? CudaAlgorithm::chunked_ssd
+                              : form == "gla" ? CudaAlgorithm::chunked_gla
+                                              : CudaAlgorithm::chunked_ut;
+    int64_t chunkSize = chunked ? cast<IntegerAttr>(chunk.get("size")).getInt() : 0;
+    auto tile = CudaTileAttr::getChecked([&] { return op.emitError(); }, op.getContext(), algorithm, K, vb, cpw, warps,
+                                         stage, chunkSize);
+    if (!tile) return signalPassFailure();
     // The CUDA elementwise scan takes log-decays; the chunked UT kernel takes
     // the scaled low-rank form when the key is b and the scales are pointwise
     // (a per-token kernel computes them), every other kernel whole rows.
     OpBuilder builder(op);
     op = elementwiseDecayAsLog(op, builder);
-    bool scaled = chunked && form == "ut" && op.getAScale() && op.getKScale() && op.getK() == op.getB() && K > 1 &&
+    bool scaled = algorithm == CudaAlgorithm::chunked_ut && op.getAScale() && op.getKScale() && op.getK() == op.getB() && K > 1 &&
                   isPointwise(op.getAScale()) && isPointwise(op.getKScale());
     if (!scaled) op = expandScaledLowRank(op, builder);
-    op->setAttr("mixer.schedule", b.getDictionaryAttr(attrs));
+    op->setAttr("mixer.schedule", tile);
   }
 };
 } // namespace

@@ -309,18 +309,19 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
   std::string text;
   int n = 0;
   theFunc(*tiled).walk([&](mixc::mixer::RecurrenceOp op) {
-    auto sched = op->getAttrOfType<mlir::DictionaryAttr>("mixer.schedule");
-    auto geti = [&](const char *k) { return (long long)cast<mlir::IntegerAttr>(sched.get(k)).getInt(); };
-    std::string algorithm = cast<mlir::StringAttr>(sched.get("algorithm")).getValue().str();
+    auto sched = op->getAttrOfType<mixc::mixer::CudaTileAttr>("mixer.schedule");
+    std::string algorithm = mixc::mixer::stringifyCudaAlgorithm(sched.getAlgorithm()).str();
     std::string line;
     raw_string_ostream ls(line);
     ls << format("  cuda:       %s%s", n++ ? "and " : "", mixc::mixer::stringifyDirection(op.getDirection()).str().c_str());
     if (algorithm != "recurrent")
-      ls << " " << algorithm << " (bf16 q, k, v: tensor cores, chunks of 64, state on chip; otherwise the recurrent sweep below)\n"
+      ls << " " << algorithm << " (bf16 q, k, v: tensor cores, chunks of " << sched.getChunk()
+         << ", state on chip; otherwise the recurrent sweep below)\n"
          << "              and";
     ls << format(" recurrent: a CTA of %lld warps per %lld value columns, %lld keys over %lld lanes, %lld tokens "
                  "staged (at H=%lld K=%lld V=%lld)\n",
-                 geti("warps"), geti("v_block"), geti("k"), 32 / geti("cols_per_warp"), geti("stage"),
+                 (long long)sched.getWarps(), (long long)sched.getVBlock(), (long long)sched.getK(),
+                 (long long)(32 / sched.getColsPerWarp()), (long long)sched.getStage(),
                  (long long)sizes.H, (long long)sizes.K, (long long)sizes.V);
     text += ls.str();
   });

@@ -9,6 +9,7 @@
 #define MIXC_CPU_H
 
 #include "mixc_check.h"
+#include "mixc_enums.h"
 #include "mixc_tensor.h"
 
 #include <algorithm>
@@ -372,8 +373,8 @@ inline Buffer broadcastTo(const Buffer &in, std::vector<int64_t> shape) {
 }
 
 // ---- the scan --------------------------------------------------------------------
-enum class Structure { identity, const_scalar, scalar, vector, elementwise, dplr };
-enum class DiagKind { none, scalar, vector }; // the diagonal of a dplr transition
+using rt::DiagKind; // the dialect's enums (mixc_enums.h, generated from the ODS)
+using rt::Structure;
 
 // One token's operands, computed by the generated pre-processing right before
 // the scan uses them (inputs are read once, no per-token buffers): q, k, a, b

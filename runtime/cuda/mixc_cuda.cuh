@@ -6,6 +6,7 @@
 #define MIXC_CUDA_CUH
 
 #include "mixc_check.h"
+#include "mixc_enums.h"
 #include "mixc_tensor.h"
 
 #include <cuda_bf16.h>
@@ -17,8 +18,8 @@
 
 namespace mixc::cuda {
 
-enum class Structure { identity, const_scalar, scalar, vector, elementwise, dplr };
-enum class DiagKind { none, scalar, vector }; // the diagonal of a dplr transition
+using rt::DiagKind; // the dialect's enums (mixc_enums.h, generated from the ODS)
+using rt::Structure;
 
 // ---- elements ------------------------------------------------------------------
 __device__ __forceinline__ float loadElem(const void *p, int dtype, int64_t off) {

@@ -3,15 +3,16 @@
 #ifndef MIXC_RUNTIME_REFERENCE_RECURRENCE_H
 #define MIXC_RUNTIME_REFERENCE_RECURRENCE_H
 
+#include "runtime/mixc_enums.h"
 #include "runtime/reference/Array.h"
 
 #include <string>
 
 namespace mixc::ref {
 
-enum class Structure { identity, const_scalar, scalar, vector, elementwise, dplr };
-enum class Direction { forward, reverse, bidirectional };
-enum class Normalizer { none, sum, mlstm };
+using rt::Direction; // the dialect's enums (runtime/mixc_enums.h, generated from the ODS)
+using rt::Normalizer;
+using rt::Structure;
 
 /// Operands in the layout of `mixer.recurrence` (see dialect/MixerOps.td):
 /// per-token [B, T, H, D] or [B, T, H]; per-head [1, 1, H, ...]; states

@@ -36,6 +36,8 @@ if shutil.which("aarch64-linux-gnu-g++"):
 if shutil.which("qemu-aarch64"):
     config.available_features.add("qemu-aarch64")
 config.substitutions.append(("%runtime", os.path.join(config.mixc_src_root, "runtime")))
+config.substitutions.append(("%mixc_src", config.mixc_src_root))
+config.substitutions.append(("%mlir_include", config.mlir_include_dir))
 # The sanitizer build re-runs the suite for mixc itself; the ISA tests
 # exercise the generated kernels (built without sanitizers either way), so
 # they run in the plain build only.

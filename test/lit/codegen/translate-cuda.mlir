@@ -14,7 +14,7 @@
 // CHECK: launchChunkedDelta<64, false, true, true>(p, scratch, stream)
 func.func @delta(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %beta: tensor<?x?x2xf32> {mixer.name = "beta"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
   %nb = mixer.map neg %beta : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
-  %o, %s = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%nb * %k) k_scale(%beta) {mixer.schedule = {algorithm = "chunked_ut", cols_per_warp = 4 : i64, k = 64 : i64, stage = 32 : i64, v_block = 32 : i64, warps = 8 : i64}} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  %o, %s = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%nb * %k) k_scale(%beta) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
   return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
 }
 
@@ -23,7 +23,7 @@ func.func @delta(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x6
 // The recurrent kernel reads whole rows: mixer-tile expands the form first.
 func.func @delta_recurrent(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %beta: tensor<?x?x2xf32> {mixer.name = "beta"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
   // expected-error @+1 {{this CUDA kernel reads whole rows of a and k: expand the scaled low-rank form in mixer-tile first}}
-  %o, %s = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%beta * %k) k_scale(%beta) {mixer.schedule = {algorithm = "recurrent", cols_per_warp = 4 : i64, k = 64 : i64, stage = 32 : i64, v_block = 32 : i64, warps = 8 : i64}} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  %o, %s = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%beta * %k) k_scale(%beta) {mixer.schedule = #mixer.cuda_tile<algorithm = recurrent, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
   return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
 }
 
@@ -32,6 +32,15 @@ func.func @delta_recurrent(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tens
 // CUDA's elementwise scan takes log-decays.
 func.func @hgrn(%q: tensor<?x?x2x1xf32> {mixer.name = "q"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %f: tensor<?x?x2x64xf32> {mixer.name = "f"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x1x64xf32>) {
   // expected-error @+1 {{the CUDA elementwise scan takes log-decays: mixer-tile turns a factor into its log}}
-  %o, %s = mixer.recurrence elementwise forward %q, %q, %v dt(%f) decay_form factor {mixer.schedule = {algorithm = "recurrent", cols_per_warp = 32 : i64, k = 1 : i64, stage = 32 : i64, v_block = 64 : i64, warps = 2 : i64}} : (tensor<?x?x2x1xf32>, tensor<?x?x2x1xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x1x64xf32>)
+  %o, %s = mixer.recurrence elementwise forward %q, %q, %v dt(%f) decay_form factor {mixer.schedule = #mixer.cuda_tile<algorithm = recurrent, k = 1, v_block = 64, cols_per_warp = 32, warps = 2, stage = 32>} : (tensor<?x?x2x1xf32>, tensor<?x?x2x1xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x1x64xf32>)
   return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x1x64xf32>
+}
+
+// -----
+
+// A function whose recurrence has no CUDA schedule.
+func.func @untiled(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
+  // expected-error @+1 {{has no #mixer.cuda_tile schedule: run mixer-tile{target=cuda} first}}
+  %o, %s = mixer.recurrence identity forward %q, %q, %v : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
 }

@@ -14,11 +14,11 @@
 // CPU: mixer.recurrence dplr diag scalar forward %{{.*}}, %[[BK]], %{{.*}} decay(%{{.*}}) lowrank(%[[A]], %[[K]]) {
 // CUDA-LABEL: func.func @delta
 // CUDA-NOT: mixer.binary
-// CUDA: lowrank(%{{.*}} * %{{.*}}) k_scale(%{{.*}}) {{{.*}}mixer.schedule = {algorithm = "chunked_ut"
+// CUDA: lowrank(%{{.*}} * %{{.*}}) k_scale(%{{.*}}) {{{.*}}mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut
 // CUDA-REC-LABEL: func.func @delta
 // CUDA-REC: mixer.binary mul
 // CUDA-REC: mixer.binary mul
-// CUDA-REC: lowrank(%{{.*}}, %{{.*}}) {{{.*}}mixer.schedule = {algorithm = "recurrent"
+// CUDA-REC: lowrank(%{{.*}}, %{{.*}}) {{{.*}}mixer.schedule = #mixer.cuda_tile<algorithm = recurrent
 func.func @delta(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>, %c: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
   %o, %st = mixer.recurrence dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%s * %k) k_scale(%c) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return %o : tensor<?x?x4x64xf32>
