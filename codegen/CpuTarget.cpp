@@ -169,7 +169,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     if (Operation *d = v.getDefiningOp())
       for (Value x : d->getOperands()) stack.push_back(x);
   }
-  os << "  // " << structureName(s) << (op.getDirection() == Direction::reverse ? " reverse" : "")
+  os << "  // " << stringifyStructure(s).str() << (op.getDirection() == Direction::reverse ? " reverse" : "")
      << " recurrence, K = " << K << ", state columns = " << Vs << ", value block = " << vBlock << ", "
      << stringifyCpuAlgorithm(schedule.getAlgorithm()) << "\n";
   std::string rowType = llvm::formatv("TokenRow<{0}, {1}>", K, V).str();
@@ -220,7 +220,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   os << "    p.o = " << r << "_o.ptr(); p.state = " << r << "_state.ptr(); p.m = " << r << "_m.ptr();\n";
   os << "    p.scale = " << llvm::formatv("{0:e}", op.getScaleValue()).str() << "f;\n";
   os << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
-  std::string st = std::string("Structure::") + structureName(s), dk = "DiagKind::" + diag;
+  std::string st = "Structure::" + stringifyStructure(s).str(), dk = "DiagKind::" + diag;
   const char *bonus = op.getBonus() ? "true" : "false", *ml = mlstm ? "true" : "false",
              *hasDt = op.getDt() ? "true" : "false";
   const char *logD = logDecay ? "true" : "false";

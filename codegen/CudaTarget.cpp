@@ -309,7 +309,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     if (isa<BlockArgument>(v)) return "args.in[" + std::to_string(argIndex.lookup(v)) + "]";
     return "args.tmp[" + std::to_string(tmpIndex.lookup(v)) + "]";
   };
-  hs << "  {\n    // " << structureName(s) << (op.getDirection() == Direction::reverse ? " reverse" : "")
+  hs << "  {\n    // " << stringifyStructure(s).str() << (op.getDirection() == Direction::reverse ? " reverse" : "")
      << " recurrence, K = " << K << ", state columns = " << Vs << ", "
      << algorithm << "\n";
   hs << "    ScanParams p;\n";
@@ -364,7 +364,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
        << ", ChunkDecay::" << decayKind << ", " << b(logDecay)
        << ">(p, scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
   }
-  hs << "    scanRecurrent<Structure::" << structureName(s) << ", " << K << ", " << cpw << ", " << warps << ", "
+  hs << "    scanRecurrent<Structure::" << stringifyStructure(s).str() << ", " << K << ", " << cpw << ", " << warps << ", "
      << stage << ", DiagKind::" << diag << ", " << b(bool(op.getBonus())) << ", " << b(mlstm) << ", "
      << b(bool(op.getDt())) << ", " << b(logDecay) << "><<<grid, " << warps * 32 << ", 0, stream>>>(p);\n  }\n";
   return success();

@@ -39,18 +39,6 @@ const char *binaryExpr(BinaryFn fn) {
   }
 }
 
-const char *structureName(Structure s) {
-  switch (s) {
-  case Structure::identity: return "identity";
-  case Structure::const_scalar: return "const_scalar";
-  case Structure::scalar: return "scalar";
-  case Structure::vector: return "vector";
-  case Structure::elementwise: return "elementwise";
-  case Structure::dplr: return "dplr";
-  }
-  return "identity";
-}
-
 std::string floatLiteral(double x) { return llvm::formatv("{0:e}", x).str() + "f"; }
 
 bool RowPrinter::isToken(Value v) {

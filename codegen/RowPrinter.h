@@ -18,7 +18,6 @@ namespace mixc {
 
 const char *unaryExpr(mixer::UnaryFn fn);   // in `x`; null for non-pointwise maps
 const char *binaryExpr(mixer::BinaryFn fn); // in `a`, `b`; null for dot
-const char *structureName(mixer::Structure s);
 std::string floatLiteral(double x);
 
 class RowPrinter {
