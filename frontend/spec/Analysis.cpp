@@ -144,7 +144,7 @@ private:
     }
     if (fn == "mul" && l.kind == Node::Const && l.value == 1) return y;
     if ((fn == "mul" || fn == "div") && r.kind == Node::Const && r.value == 1) return x;
-    bool commutative = fn == "add" || fn == "mul" || fn == "max" || fn == "min";
+    bool commutative = fn == "add" || fn == "mul" || fn == "max" || fn == "min" || fn == "dot";
     if (commutative && x > y) std::swap(x, y);
     const Node &p = node(x), &s = node(y);
     Node n{Node::Binary};
@@ -153,8 +153,9 @@ private:
     n.b = y;
     n.loc = loc;
     n.var = std::max(p.var, s.var);
-    // Broadcast by dimension name.
-    if (p.dims == s.dims || s.dims.empty()) n.dims = p.dims;
+    // Broadcast by dimension name; a dot product of two vectors is a scalar.
+    if (fn == "dot") n.dims = {};
+    else if (p.dims == s.dims || s.dims.empty()) n.dims = p.dims;
     else if (p.dims.empty()) n.dims = s.dims;
     else {
       const auto &vec = p.dims.size() == 1 ? p.dims : s.dims;
@@ -327,8 +328,14 @@ private:
         }
         return v;
       }
-      if (x.transposed && !y.transposed)
-        fail(loc, "a dot product is only supported in the readout (S^T q, z^T q)");
+      // x^T y of two per-token (or per-head) vectors: a scalar per token, in
+      // the pre-processing (Longhorn's k^T k).
+      if (x.transposed && !y.transposed && l.dims.size() == 1 && r.dims.size() == 1) {
+        if (l.dims[0] != r.dims[0])
+          fail(loc, "a dot product needs two vectors of one size, got " + shapeStr(l.dims, true) + " and " +
+                        shapeStr(r.dims));
+        return tensor(binary("dot", x.node, y.node, loc), loc);
+      }
       fail(loc, "cannot multiply " + kindStr(x) + " by " + kindStr(y));
     }
     if (x.kind == Val::Op && (y.kind == Val::Op || y.kind == Val::Affine)) {
@@ -371,6 +378,12 @@ private:
       t.diag = x.node;
       v.terms.push_back(t);
       return v;
+    }
+    if (fn == "norm") { // the Euclidean norm of a vector: sqrt(x^T x)
+      want(1);
+      Val x = tensorArg(0);
+      if (tnode(x).dims.size() != 1) fail(e.arg(0).loc, "norm expects a vector, got " + shapeStr(tnode(x).dims));
+      return tensor(unary("sqrt", binary("dot", x.node, x.node, e.loc), e.loc), e.loc);
     }
     if (fn == "max" || fn == "min") {
       want(2);
