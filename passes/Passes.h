@@ -27,6 +27,9 @@ constexpr int kCpuChunkSize = 64, kCudaChunkSize = 64;
 struct CpuTargetDesc {
   std::string isa = "x86-64-v3";
   int lanes = 8, registers = 16, cores = 2;
+  /// schedule=chunked where the CPU has no chunked form: the recurrent one
+  /// with the reason in `mixer.no_chunked_form` (mixc check), not an error.
+  bool fallback = false;
 };
 
 /// The pipeline `mixc` runs before CPU code generation: canonicalize (folds

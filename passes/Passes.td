@@ -76,6 +76,9 @@ def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
            "auto (the cost model picks), recurrent, or chunked where mixer.chunk allows it">,
     Option<"sharedBytes", "shared-bytes", "int", /*default=*/"45056",
            "cuda: static shared memory one CTA of the recurrent schedule may use">,
+    Option<"fallback", "fallback", "bool", /*default=*/"false",
+           "cpu, schedule=chunked: keep the recurrent schedule where the CPU has no chunked form, saying why in "
+           "`mixer.no_chunked_form` (without it, an error)">,
   ];
 }
 

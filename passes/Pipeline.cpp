@@ -30,6 +30,7 @@ void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const 
   options.vectorWidth = desc.lanes;
   options.vectorRegisters = desc.registers;
   options.cores = desc.cores;
+  options.fallback = desc.fallback;
   fpm.addPass(createMixerTileForTarget(options));
 }
 

@@ -104,6 +104,21 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // fills them.
       if (chunk && form == "scan")
         chunked = schedule == "chunked" || (schedule == "auto" && 2 * H * ((blocked + vBlock - 1) / vBlock) < cores);
+      // schedule=chunked that the CPU cannot honour: an error naming why, or
+      // with `fallback` the recurrent schedule and the reason on the op.
+      if (schedule == "chunked" && !chunked) {
+        std::string why = "a " + stringifyStructure(op.getStructure()).str() + " recurrence (" +
+                          (form == "ut" ? "its UT form runs on CUDA only"
+                                        : "mixer-chunk gives none to a vector-diagonal DPLR, a bonus, the mLSTM "
+                                          "normalizer or decays that may be negative") +
+                          ")";
+        if (!fallback) {
+          op.emitError() << "--schedule=chunked: the CPU has no chunked form for " << why
+                         << "; --schedule=auto or recurrent runs it (mixc check states the schedule)";
+          return signalPassFailure();
+        }
+        op->setAttr("mixer.no_chunked_form", StringAttr::get(op.getContext(), why));
+      }
       if (chunked && (form == "ssd" || form == "gla")) {
         // Every value block recomputes the chunk's Q K^T: take the blocks as
         // wide as the cores allow.

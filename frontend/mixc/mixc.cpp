@@ -216,21 +216,10 @@ const mixc::cpu::CpuIsa &cpuIsa() {
   return isa;
 }
 
-// Why the CPU has no chunked form for `op` ("" when it has one).
-std::string noChunkedForm(mixc::mixer::RecurrenceOp op) {
-  auto chunk = op->getAttrOfType<mlir::DictionaryAttr>("mixer.chunk");
-  std::string what = "a " + mixc::mixer::stringifyStructure(op.getStructure()).str() + " recurrence";
-  if (!chunk)
-    return what + " (mixer-chunk gives none to a vector-diagonal DPLR, a bonus, the mLSTM normalizer or decays "
-                  "that may be negative)";
-  auto form = cast<mlir::StringAttr>(chunk.get("algorithm")).getValue();
-  if (form == "ut") return what + " (its UT form runs on CUDA only)";
-  return "";
-}
-
 // The CPU pipeline on a clone of `module`: split forms, fold constants, tile.
 // With `honour` (run, bench, emit), --schedule=chunked where the CPU has no
-// chunked form is an error instead of a silent recurrent schedule.
+// chunked form is the tile pass's error; without it (check) the recurrent
+// schedule, with the reason on the op.
 mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour = true) {
   mlir::OwningOpRef<mlir::ModuleOp> tiled = module.clone();
   mlir::PassManager pm(module.getContext());
@@ -243,14 +232,9 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads,
   target.lanes = isa.lanes;
   target.registers = isa.registers;
   target.cores = threads;
+  target.fallback = !honour;
   mixc::buildCpuPipeline(pm, target, scheduleOpt, (int)chunkSizeOpt);
   runPipeline(pm, *tiled);
-  if (honour && scheduleOpt == "chunked")
-    tiled->walk([&](mixc::mixer::RecurrenceOp op) {
-      if (std::string why = noChunkedForm(op); !why.empty())
-        die("--schedule=chunked: the CPU has no chunked form for " + why +
-            "; --schedule=auto or recurrent runs it (mixc check states the schedule)");
-    });
   return tiled;
 }
 
@@ -280,8 +264,8 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
                    mixc::mixer::stringifyCpuAlgorithm(tile.getAlgorithm()).str().c_str(), (long long)tile.getK(),
                    (long long)tile.getVBlock(), (long long)tile.getThreads(), (long long)sizes.H, (long long)sizes.K,
                    (long long)sizes.V);
-    if (scheduleOpt == "chunked" && !tile.isChunked())
-      ls << "              --schedule=chunked: the CPU has no chunked form for " << noChunkedForm(op)
+    if (auto why = op->getAttrOfType<mlir::StringAttr>("mixer.no_chunked_form"))
+      ls << "              --schedule=chunked: the CPU has no chunked form for " << why.getValue()
          << "; run, bench and emit refuse it\n";
     const long long rb = tile.getRegBlock(), vectors = tile.vectors();
     if (tile.getAlgorithm() == mixc::mixer::CpuAlgorithm::chunked_ssd ||

@@ -1,5 +1,5 @@
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile --split-input-file | FileCheck %s --check-prefix=CPU
-// RUN: mixer-opt %s --mixer-chunk --mixer-tile="cores=16 schedule=chunked" --split-input-file | FileCheck %s --check-prefix=SCAN
+// RUN: mixer-opt %s --mixer-chunk --mixer-tile="cores=16 schedule=chunked fallback=true" --split-input-file | FileCheck %s --check-prefix=SCAN
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="target=cuda" --split-input-file | FileCheck %s --check-prefix=CUDA
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="target=cuda schedule=recurrent" --split-input-file | FileCheck %s --check-prefix=CUDA-REC
 // mixer-tile turns the canonical forms a target's kernel cannot read back
