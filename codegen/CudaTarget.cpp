@@ -214,8 +214,12 @@ int Printer::allocScratch(int64_t w, int64_t H, bool perHead, bool streamed) {
 std::pair<int, int> Printer::scaleKernel(Value kScale, Value aScale, int64_t H) {
   std::string name = beginRowKernel(Rows::threadPerToken, H);
   int ki = allocScratch(1, H, false, false), ai = allocScratch(1, H, false, false);
-  os << "  A.tmp[" << ki << "].set(b, t, h, 0, " << elementExpr(kScale, "0") << ");\n";
-  os << "  A.tmp[" << ai << "].set(b, t, h, 0, " << elementExpr(aScale, "0") << ");\n";
+  // A pointwise scale as one expression; another (a dot product: Longhorn's
+  // k^T k) through its row, whose statements print first.
+  auto scalar = [&](Value s) { return pointwise(s) ? elementExpr(s, "0") : rowOf(s) + "[0]"; };
+  std::string k = scalar(kScale), a = scalar(aScale);
+  os << "  A.tmp[" << ki << "].set(b, t, h, 0, " << k << ");\n";
+  os << "  A.tmp[" << ai << "].set(b, t, h, 0, " << a << ");\n";
   endRowKernel(name, Rows::threadPerToken, H);
   return {ki, ai};
 }

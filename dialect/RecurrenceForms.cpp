@@ -28,18 +28,6 @@ Value peelScalarFactors(Value v, SmallVectorImpl<Value> &factors) {
   return v;
 }
 
-bool isPointwise(Value v) {
-  Operation *d = v.getDefiningOp();
-  if (!d || isa<ConstantOp, HeadIndexOp>(d)) return true;
-  if (auto m = dyn_cast<MapOp>(d)) {
-    UnaryFn f = m.getFn();
-    return f != UnaryFn::l2norm && f != UnaryFn::taylor2 && f != UnaryFn::ones && f != UnaryFn::append_one &&
-           isPointwise(m.getInput());
-  }
-  if (auto b = dyn_cast<BinaryOp>(d)) return b.getFn() != BinaryFn::dot && isPointwise(b.getLhs()) && isPointwise(b.getRhs());
-  return false;
-}
-
 namespace {
 
 // Left-aligned broadcasting, as mixer.binary's verifier has it.

@@ -20,10 +20,6 @@ int64_t featuresPerRow(mlir::Type type);
 /// s_i: returns x and appends the s_i, outermost first, to `factors`.
 mlir::Value peelScalarFactors(mlir::Value v, llvm::SmallVectorImpl<mlir::Value> &factors);
 
-/// Whether every element of `v` is a pointwise function of input elements
-/// (no feature-dimension map such as l2norm, no dot product).
-bool isPointwise(mlir::Value v);
-
 /// Elementwise decays in the factor form (S <- dt . S) back in the log form
 /// (rate 1, dt = log(factor)): for the kernels that sum log-decays (the
 /// chunked scan). Returns the new op, or `op` when there is nothing to do.

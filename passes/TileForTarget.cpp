@@ -203,12 +203,11 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
                                          stage, chunkSize);
     if (!tile) return signalPassFailure();
     // The CUDA elementwise scan takes log-decays; the chunked UT kernel takes
-    // the scaled low-rank form when the key is b and the scales are pointwise
-    // (a per-token kernel computes them), every other kernel whole rows.
+    // the scaled low-rank form when the key is b (a per-token kernel computes
+    // the scales), every other kernel whole rows.
     OpBuilder builder(op);
     op = elementwiseDecayAsLog(op, builder);
-    bool scaled = algorithm == CudaAlgorithm::chunked_ut && op.getAScale() && op.getKScale() && op.getK() == op.getB() && K > 1 &&
-                  isPointwise(op.getAScale()) && isPointwise(op.getKScale());
+    bool scaled = algorithm == CudaAlgorithm::chunked_ut && op.getAScale() && op.getKScale() && op.getK() == op.getB() && K > 1;
     if (!scaled) op = expandScaledLowRank(op, builder);
     op->setAttr("mixer.schedule", tile);
   }

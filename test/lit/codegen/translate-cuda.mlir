@@ -44,3 +44,21 @@ func.func @untiled(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %v: tensor<?x?x2
   %o, %s = mixer.recurrence identity forward %q, %q, %v : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
   return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
 }
+
+// -----
+
+// A scale that is not pointwise (Longhorn's 1 / (1 + k^T k)): the per-token
+// kernel computes it through its row, the dot product a loop.
+// CHECK-LABEL: from the mixer function @longhorn_like
+// CHECK: x{{[0-9]+}}[0] += x{{[0-9]+}}[j] * x{{[0-9]+}}[j];
+// CHECK: A.tmp[0].set(b, t, h, 0, x{{[0-9]+}}[0]);
+// CHECK: launchChunkedDelta<64, false, true, true>(p, scratch, stream)
+func.func @longhorn_like(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
+  %one = mixer.constant dense<1.0> : tensor<f32>
+  %kk = mixer.binary dot %k, %k : tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32> -> tensor<?x?x2xf32>
+  %den = mixer.binary add %kk, %one : tensor<?x?x2xf32>, tensor<f32> -> tensor<?x?x2xf32>
+  %eps = mixer.binary div %one, %den : tensor<f32>, tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %neps = mixer.map neg %eps : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %o, %s = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%neps * %k) k_scale(%eps) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
+}
