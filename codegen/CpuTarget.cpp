@@ -110,6 +110,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   auto schedule = op->getAttrOfType<CpuTileAttr>("mixer.schedule");
   if (!schedule) return op.emitOpError() << "has no #mixer.cpu_tile schedule: run mixer-tile for the CPU first";
   if (op.getDirection() == Direction::bidirectional || op.getNormalizerKind() == Normalizer::sum ||
+      op.getNormalizerKind() == Normalizer::max_abs ||
       op.getSkipWeight())
     return op.emitOpError() << "the CPU target expects the split form";
   auto stateType = cast<RankedTensorType>(op.getFinalState().getType());

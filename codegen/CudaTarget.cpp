@@ -258,6 +258,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (!schedule)
     return op.emitOpError() << "has no #mixer.cuda_tile schedule: run mixer-tile{target=cuda} first";
   if (op.getDirection() == Direction::bidirectional || op.getNormalizerKind() == Normalizer::sum ||
+      op.getNormalizerKind() == Normalizer::max_abs ||
       op.getSkipWeight())
     return op.emitOpError() << "the CUDA target expects the split form";
   auto stateType = cast<RankedTensorType>(op.getFinalState().getType());

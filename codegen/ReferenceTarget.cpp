@@ -111,7 +111,10 @@ std::string runReference(func::FuncOp specFunc, const NamedArrays &inputs, Named
       ref::Array o(s);
       double eps = n.getEps().convertToDouble(), scale = n.getScale().convertToDouble();
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < V; ++j) o.data[r * V + j] = scale * x.data[r * Vs + j] / (x.data[r * Vs + V] + eps);
+        for (int64_t j = 0; j < V; ++j) {
+          const double den = x.data[r * Vs + V];
+          o.data[r * V + j] = scale * x.data[r * Vs + j] / (n.getMaxAbs() ? std::max(std::fabs(den), eps) : den + eps);
+        }
       env[n.getResult()] = std::move(o);
     } else if (auto h = dyn_cast<mixer::HeadIndexOp>(op)) {
       int64_t H = cast<RankedTensorType>(h.getType()).getDimSize(2);

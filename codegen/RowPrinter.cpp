@@ -105,8 +105,9 @@ std::string RowPrinter::rowOf(Value v, const std::string &dest) {
   } else if (auto nop = dyn_cast<NormalizeOp>(d)) {
     std::string in = rowOf(nop.getInput());
     declare(n, w, dest);
-    os << indent << "{\n" << indent << "  float inv = " << floatLiteral(nop.getScale().convertToDouble()) << " / (" << in
-       << "[" << w << "] + " << floatLiteral(nop.getEps().convertToDouble()) << ");\n"
+    const std::string den = in + "[" + std::to_string(w) + "]", eps = floatLiteral(nop.getEps().convertToDouble());
+    os << indent << "{\n" << indent << "  float inv = " << floatLiteral(nop.getScale().convertToDouble()) << " / "
+       << (nop.getMaxAbs() ? "mxMax(mxAbs(" + den + "), " + eps + ")" : "(" + den + " + " + eps + ")") << ";\n"
        << indent << "  for (int j = 0; j < " << w << "; ++j) " << n << "[j] = " << in << "[j] * inv;\n"
        << indent << "}\n";
   } else if (auto m = dyn_cast<MapOp>(d)) {

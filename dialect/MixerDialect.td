@@ -64,7 +64,10 @@ def Mixer_NormalizerAttr : I32EnumAttr<"Normalizer", "output normalizer", [
     I32EnumAttrCase<"sum", 1>,
     // mLSTM: o = S^T q / max(|n^T q|, exp(-m)), S and n kept relative to
     // exp(m), m_t = max(g_t + m_{t-1}, i_t).
-    I32EnumAttrCase<"mlstm", 2>]> {
+    I32EnumAttrCase<"mlstm", 2>,
+    // o = S^T q / max(|z^T q|, eps), eps > 0: z as for sum (mLSTM's
+    // denominator without the stabilizer; xLSTM-style normalized readouts).
+    I32EnumAttrCase<"max_abs", 3>]> {
   let cppNamespace = "::mixc::mixer";
 }
 

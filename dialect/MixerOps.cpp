@@ -298,8 +298,10 @@ LogicalResult RecurrenceOp::verify() {
   }
   if (norm != Normalizer::none && s == Structure::elementwise)
     return emitOpError() << "a normalizer is not defined for structure elementwise";
-  if (getEps() && norm != Normalizer::sum)
-    return emitOpError() << "eps is only allowed with normalizer sum";
+  if (getEps() && norm != Normalizer::sum && norm != Normalizer::max_abs)
+    return emitOpError() << "eps is only allowed with normalizers sum and max_abs";
+  if (norm == Normalizer::max_abs && !(getEpsValue() > 0))
+    return emitOpError() << "normalizer max_abs needs eps > 0 (the floor of |z^T q|), got " << getEpsValue();
   bool mlstm = norm == Normalizer::mlstm;
   if (mlstm && s != Structure::scalar && s != Structure::const_scalar && s != Structure::identity)
     return emitOpError() << "normalizer mlstm needs a scalar transition, got structure " << sName;

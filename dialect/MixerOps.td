@@ -111,9 +111,13 @@ def Mixer_MapOp : Mixer_Op<"map", [Pure]> {
 
 def Mixer_NormalizeOp : Mixer_Op<"normalize", [Pure]> {
   let summary = "o = scale * x[..., :V] / (x[..., V] + eps): the sum normalizer as a last value column";
-  let arguments = (ins Mixer_FloatTensor:$input, F64Attr:$eps, F64Attr:$scale);
+  let description = [{
+    With `max_abs`: o = scale * x[..., :V] / max(|x[..., V]|, eps), the max_abs
+    normalizer's readout.
+  }];
+  let arguments = (ins Mixer_FloatTensor:$input, UnitAttr:$max_abs, F64Attr:$eps, F64Attr:$scale);
   let results = (outs Mixer_FloatTensor:$result);
-  let assemblyFormat = "$input `eps` $eps `scale` $scale attr-dict `:` type($input) `->` type($result)";
+  let assemblyFormat = "$input (`max_abs` $max_abs^)? `eps` $eps `scale` $scale attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
 }
 

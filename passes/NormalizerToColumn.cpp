@@ -1,5 +1,5 @@
-// normalizer sum -> v' = append_one(v), a plain recurrence over V + 1 value
-// columns, and mixer.normalize (which applies eps and the scale).
+// normalizer sum or max_abs -> v' = append_one(v), a plain recurrence over
+// V + 1 value columns, and mixer.normalize (which applies eps and the scale).
 #include "passes/Passes.h"
 #include "dialect/RecurrenceParts.h"
 
@@ -15,7 +15,8 @@ namespace {
 struct NormalizerToColumn : mixc::impl::MixerNormalizerToColumnBase<NormalizerToColumn> {
   void runOnOperation() override {
     getOperation().walk([](RecurrenceOp op) {
-      if (op.getNormalizerKind() != Normalizer::sum) return;
+      Normalizer norm = op.getNormalizerKind();
+      if (norm != Normalizer::sum && norm != Normalizer::max_abs) return;
       OpBuilder b(op);
       Location loc = op.getLoc();
       mixc::RecurrenceParts parts(op);
@@ -26,8 +27,9 @@ struct NormalizerToColumn : mixc::impl::MixerNormalizerToColumnBase<NormalizerTo
       parts.normalizer = nullptr;
       parts.eps = parts.scale = nullptr;
       auto plain = parts.build(b, loc);
-      Value o = NormalizeOp::create(b, loc, op.getO().getType(), plain.getO(), b.getF64FloatAttr(op.getEpsValue()),
-                                      b.getF64FloatAttr(op.getScaleValue()));
+      Value o = NormalizeOp::create(b, loc, op.getO().getType(), plain.getO(),
+                                    norm == Normalizer::max_abs ? b.getUnitAttr() : UnitAttr(),
+                                    b.getF64FloatAttr(op.getEpsValue()), b.getF64FloatAttr(op.getScaleValue()));
       op.getO().replaceAllUsesWith(o);
       op.getFinalState().replaceAllUsesWith(plain.getFinalState());
       op.erase();

@@ -48,6 +48,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     getOperation().walk([&](RecurrenceOp op) { ops.push_back(op); });
     for (RecurrenceOp op : ops) {
       if (op.getDirection() == Direction::bidirectional || op.getNormalizerKind() == Normalizer::sum ||
+      op.getNormalizerKind() == Normalizer::max_abs ||
           op.getSkipWeight()) {
         op.emitOpError() << "mixer-tile expects the split form (run mixer-split-skip, "
                             "mixer-normalizer-to-column and mixer-split-bidirectional first)";

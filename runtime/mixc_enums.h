@@ -45,12 +45,13 @@ inline const char *nameOf(Direction x) {
 }
 
 // output normalizer
-enum class Normalizer { none = 0, sum = 1, mlstm = 2 };
+enum class Normalizer { none = 0, sum = 1, mlstm = 2, max_abs = 3 };
 inline const char *nameOf(Normalizer x) {
   switch (x) {
   case Normalizer::none: return "none";
   case Normalizer::sum: return "sum";
   case Normalizer::mlstm: return "mlstm";
+  case Normalizer::max_abs: return "max_abs";
   }
   return "?";
 }

@@ -728,6 +728,17 @@ private:
             return;
           }
         }
+        // max(abs(z^T q), c): a floor c > 0 under |z^T q|.
+        if (absE.kind == Expr::Call && absE.name == "abs" && absE.args.size() == 1) {
+          int z = normRead(absE.arg(0), r.q);
+          if (z < 0) continue;
+          r.normalizer = "max_abs";
+          r.normState = z;
+          r.eps = constNode(expE, "the normalizer's floor");
+          if (!(node(r.eps).kind == Node::Const && node(r.eps).value > 0))
+            fail(expE.loc, "the normalizer's floor must be a positive number");
+          return;
+        }
       }
     }
     Val v = eval(e);
@@ -735,7 +746,8 @@ private:
       r.scale = binary("div", r.scale < 0 ? constant(1, e.loc) : r.scale, v.node, e.loc);
       return;
     }
-    fail(e.loc, "unsupported denominator: expected a constant, z^T q, (z^T q + eps) or max(abs(n^T q), exp(-m))");
+    fail(e.loc, "unsupported denominator: expected a constant, z^T q, (z^T q + eps), max(abs(z^T q), c) or "
+                "max(abs(n^T q), exp(-m))");
   }
 
   // Flattens a product into numerator and denominator factors. A read x^T q

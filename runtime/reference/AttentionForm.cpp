@@ -146,6 +146,7 @@ std::string runAttentionForm(const RecurrenceInputs &in, Array &o, int64_t pairs
       for (int64_t j = 0; j < V; ++j) {
         double r = num[t * V + j];
         if (in.normalizer == Normalizer::sum) r /= den[t] + in.eps;
+        if (in.normalizer == Normalizer::max_abs) r /= std::max(std::fabs(den[t]), in.eps);
         if (mlstm) r /= std::max(std::fabs(den[t]), 1.0);
         r *= in.scale;
         if (in.skipWeight) r += SkipW(0, 0, h, j) * SkipX(b, t, h, j);

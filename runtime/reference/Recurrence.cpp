@@ -183,6 +183,7 @@ std::string runRecurrence(const RecurrenceInputs &in, RecurrenceOutputs &out) {
         for (int64_t j = 0; j < V; ++j) {
           double o = num[t * V + j];
           if (in.normalizer == Normalizer::sum) o /= den[t] + in.eps;
+          if (in.normalizer == Normalizer::max_abs) o /= std::max(std::fabs(den[t]), in.eps);
           o *= in.scale;
           if (in.skipWeight) o += SkipW(0, 0, h, j) * SkipX(b, t, h, j);
           out.o.data[((b * T + t) * H + h) * V + j] = o;

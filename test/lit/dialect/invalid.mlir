@@ -174,7 +174,7 @@ func.func @normalizer_elementwise(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf3
 
 // eps_without_sum
 func.func @eps_without_sum(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
-  // expected-error @+1 {{eps is only allowed with normalizer sum}}
+  // expected-error @+1 {{eps is only allowed with normalizers sum and max_abs}}
   %o:2 = mixer.recurrence identity forward %q, %k, %v eps 1.0 : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
   return
 }
@@ -519,5 +519,14 @@ func.func @factor_elementwise_rate(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf
 func.func @factor_elementwise_dt(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
   // expected-error @+1 {{structure elementwise requires operand 'dt'}}
   %o:2 = mixer.recurrence elementwise forward %q, %k, %v decay_form factor : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x6xf32>)
+  return
+}
+
+// -----
+
+// max_abs_floor
+func.func @max_abs_floor(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: tensor<?x?x4x6xf32>) {
+  // expected-error @+1 {{normalizer max_abs needs eps > 0 (the floor of |z^T q|), got 0}}
+  %o:2 = mixer.recurrence identity forward %q, %k, %v normalizer max_abs : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x7xf32>)
   return
 }

@@ -11,6 +11,15 @@ func.func @normalized(%q: tensor<?x?x2x4xf32>, %k: tensor<?x?x2x4xf32>, %v: tens
   return %o, %s : tensor<?x?x2x3xf32>, tensor<?x2x4x4xf32>
 }
 
+// max_abs: the same column, the floor in the normalize op.
+// CHECK-LABEL: func.func @max_abs
+// CHECK: mixer.map append_one
+// CHECK: mixer.normalize %{{.*}} max_abs eps 1.000000e+00 scale 1.000000e+00 :
+func.func @max_abs(%q: tensor<?x?x2x4xf32>, %k: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>) -> tensor<?x?x2x3xf32> {
+  %o, %s = mixer.recurrence identity forward %q, %k, %v normalizer max_abs eps 1.0 : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x3xf32>, tensor<?x2x4x4xf32>)
+  return %o : tensor<?x?x2x3xf32>
+}
+
 // mLSTM keeps its normalizer: the kernel carries the stabilizer.
 // CHECK-LABEL: func.func @mlstm
 // CHECK-NOT: append_one
