@@ -18,7 +18,7 @@ def Mixer_Dialect : Dialect {
   let useDefaultAttributePrinterParser = 1;
 }
 
-// Structure of the transition A_t, cheapest first (mixers.md).
+// Structure of the transition A_t, cheapest first.
 def Mixer_StructureAttr : I32EnumAttr<"Structure", "structure of the transition A_t", [
     I32EnumAttrCase<"identity", 0>,
     I32EnumAttrCase<"const_scalar", 1>,

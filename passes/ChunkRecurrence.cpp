@@ -62,7 +62,7 @@ struct ChunkRecurrence : mixc::impl::MixerChunkBase<ChunkRecurrence> {
           b.getNamedAttr("algorithm", b.getStringAttr(ssd ? "ssd" : gla ? "gla" : scan ? "scan" : "ut")),
           b.getNamedAttr("size", b.getI64IntegerAttr(chunkSize))};
       // GLA's secondary chunking: a reference point per sub-block keeps the
-      // factored exponents bounded (mixers.md).
+      // factored exponents bounded (docs/cpu-backend.md).
       if (gla) attrs.push_back(b.getNamedAttr("sub_block", b.getI64IntegerAttr(16)));
       op->setAttr("mixer.chunk", b.getDictionaryAttr(attrs));
     });

@@ -34,7 +34,7 @@ def MixerChunk : Pass<"mixer-chunk", "::mlir::func::FuncOp"> {
   let summary = "Choose the chunked algorithm of each recurrence from its structure";
   let description = [{
     Records in `mixer.chunk` how the recurrence splits into intra-chunk and
-    inter-chunk work (mixers.md, "How each structure is chunked"):
+    inter-chunk work (docs/cpu-backend.md, docs/cuda-backend.md):
     identity and scalar decays take the SSD form (cumulative log-decays, a
     masked C x C product, the state passed between chunks), vector decays the
     GLA form (per-channel cumulative decays, sub-blocks of 16 with a reference

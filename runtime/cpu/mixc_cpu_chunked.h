@@ -103,8 +103,8 @@ inline void chunkStateUpdate(float (*st)[VB], RowDecay d, const float (*Wt)[C], 
   }
 }
 
-// The chunked schedule for identity and scalar decays (the SSD form of
-// mixers.md): per chunk of C tokens, with b the cumulative log-decay,
+// The chunked schedule for identity and scalar decays (the SSD form,
+// docs/cpu-backend.md): per chunk of C tokens, with b the cumulative log-decay,
 //   O = ((Q K^T) . M . exp(b_i - b_j)) V + Diag(exp(b)) Q S,
 //   S <- exp(b_C) S + (Diag(exp(b_C - b)) K)^T V.
 // Differences of cumulative sums keep every exponent <= 0. The products are
@@ -190,7 +190,7 @@ void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
   });
 }
 
-// The chunked schedule for vector decays (the GLA form of mixers.md): per
+// The chunked schedule for vector decays (the GLA form, docs/cpu-backend.md): per
 // chunk of C tokens, with B[u][i] the cumulative log-decay of key i up to
 // token u,
 //   O = A V + (Q . exp(B)) S,  A[u][j] = sum_i Q[u][i] K[j][i] exp(B[u][i] - B[j][i]) (j <= u),

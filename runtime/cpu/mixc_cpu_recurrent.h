@@ -454,8 +454,8 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
   runInterleaved<State>(B * H * blocks * segs, segLen, threads, runTask);
 }
 
-// The chunked scan of elementwise decays (mixers.md: "a chunked parallel scan
-// over time"), for when the (batch, head, value block) tasks leave threads
+// The chunked scan of elementwise decays (a chunked parallel scan over time,
+// docs/cpu-backend.md), for when the (batch, head, value block) tasks leave threads
 // idle: the sequence splits into segments of whole chunks, about two per idle
 // thread. Pass 1 scans every segment at once, each from a zero state (segment
 // 0 from the initial state). Pass 2 walks the segments in order per state

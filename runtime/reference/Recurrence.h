@@ -1,5 +1,5 @@
 // The float64 oracle: the unified recurrence run token by token, exactly as
-// written in mixers.md, with no chunking. Every kernel path is tested against it.
+// docs/reference.md writes it, with no chunking. Every kernel path is tested against it.
 #ifndef MIXC_RUNTIME_REFERENCE_RECURRENCE_H
 #define MIXC_RUNTIME_REFERENCE_RECURRENCE_H
 
@@ -27,7 +27,7 @@ struct RecurrenceInputs {
   const Array *bonus = nullptr, *skipWeight = nullptr, *skipInput = nullptr;
   const Array *init = nullptr, *initM = nullptr;
   /// The decay operand holds the factors of A_t themselves, not their
-  /// logarithms: a decay that may be negative (in (-1, 1), mixers.md 10) has
+  /// logarithms: a decay that may be negative (in (-1, 1)) has
   /// no real logarithm. Scalar, vector and dplr diagonals; elementwise: dt
   /// is the factor and there is no decay.
   bool decayIsFactor = false;

@@ -1,0 +1,151 @@
+// Part of the CUDA tile library (mixc_cuda.cuh, which includes it): GLA's state-independent work per chunk (glaPrepare) and its launch.
+#ifndef MIXC_CUDA_GLA_CUH
+#define MIXC_CUDA_GLA_CUH
+
+#include "mixc_cuda.cuh"
+
+namespace mixc::cuda {
+
+// GLA's state-independent work for every chunk at once (vector decays, the
+// secondary chunking above): one CTA per (chunk, head, batch) loads
+// Q, K and the gates, forms the cumulative log-decays b, and writes
+// Q' = Q . exp(b), K' = K . exp(b_C - b) (both <= |Q|, |K|), the chunk's
+// log-decay b_C per key, and P_ij = sum_k Q_ik K_jk exp(b_ik - b_jk) (j <= i)
+// by 16 x 16 sub-block pairs: rows of sub-block I relative to the token
+// before it, r = 16 I - 1, Q^ = Q . exp(b - b_r), K^ = K . exp(b_r - b) per
+// row's own sub-block, and Dp[I, J] = exp(b_r(I) - b_r(J)) on the pairs J < I.
+template <int K> struct GlaPrepareLayout {
+  static constexpr int C = 64, LK = K + 8, LC = C + 8, LB = K + 8;
+  static constexpr int q = 0, k = q + C * LK * 2, g = k + C * LK * 2, bc = g + C * K * 4;
+  static constexpr int df = bc + C * LB * 4, ps = df + 6 * K * 4, bytes = ps + C * LC * 2;
+};
+
+template <int K, bool LogDecay>
+__global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams p, const DeltaChunks d) {
+  using tile::bf16;
+  using L = GlaPrepareLayout<K>;
+  constexpr int C = L::C, LK = L::LK, LC = L::LC, LB = L::LB, KT = K / 16;
+  static_assert(K % 64 == 0 && K <= 128, "GLA tiles");
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *Ps = (bf16 *)(smem + L::ps);
+  unsigned char *Gs = smem + L::g;
+  float *Bc = (float *)(smem + L::bc), *Df = (float *)(smem + L::df);
+  const int64_t T = p.T, chunks = (T + C - 1) / C;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int64_t item = blockIdx.x, c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
+  const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
+  chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
+  chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
+  const int segs = K * gsize / 16;
+  for (int e = tid; e < C * segs; e += 256) {
+    const int r = e / segs, sgm = e % segs;
+    const int64_t t = c * C + r, tt = t < T ? t : 0;
+    const unsigned char *src =
+        (const unsigned char *)p.decay.p + (b * p.decay.s0 + tt * p.decay.s1 + h * p.decay.s2) * gsize + sgm * 16;
+    tile::copy16(Gs + (size_t)r * K * 4 + sgm * 16, src, t < T);
+  }
+  tile::commit();
+  tile::waitGroups<0>();
+  __syncthreads();
+  { // cumulative log-decays per channel: two threads per channel, 32 rows each
+    for (int kk = tid; kk < 2 * K; kk += 256) {
+      const int ch = kk % K, half = kk / K;
+      float acc = 0.f;
+      for (int r = half * 32; r < half * 32 + 32; ++r) {
+        float x = gsize == 4 ? ((const float *)(Gs + (size_t)r * K * 4))[ch]
+                             : __bfloat162float(((const bf16 *)(Gs + (size_t)r * K * 4))[ch]);
+        if constexpr (!LogDecay) x = c * C + r < T ? __logf(x) : 0.f;
+        acc += x;
+        Bc[r * LB + ch] = acc;
+      }
+    }
+    __syncthreads();
+    for (int kk = tid; kk < K; kk += 256) {
+      const float base = Bc[31 * LB + kk];
+      for (int r = 32; r < 64; ++r) Bc[r * LB + kk] += base;
+    }
+    __syncthreads();
+  }
+  const float *bC = Bc + (C - 1) * LB;
+  for (int i = tid; i < K; i += 256) d.chunkDecay[((b * chunks + c) * p.H + h) * K + i] = bC[i];
+  // Q' and K' to their rows (pairs of features per thread).
+  {
+    bf16 *qo = (bf16 *)d.qp.p + b * d.qp.s0 + h * d.qp.s2 + c * C * d.qp.s1;
+    bf16 *ko = (bf16 *)d.w.p + b * d.w.s0 + h * d.w.s2 + c * C * d.w.s1;
+    for (int e = tid; e < C * K / 2; e += 256) {
+      const int r = e / (K / 2), kc = (e % (K / 2)) * 2;
+      const float b0 = Bc[r * LB + kc], b1 = Bc[r * LB + kc + 1];
+      const uint32_t qv = *(const uint32_t *)&Qs[r * LK + kc], kv = *(const uint32_t *)&Ks[r * LK + kc];
+      *(uint32_t *)(qo + r * d.qp.s1 + kc) = tile::scalePair(qv, __expf(b0), __expf(b1));
+      *(uint32_t *)(ko + r * d.w.s1 + kc) = tile::scalePair(kv, __expf(bC[kc] - b0), __expf(bC[kc + 1] - b1));
+    }
+  }
+  __syncthreads();
+  // In place, relative to each row's sub-block reference; the pair factors.
+  for (int e = tid; e < C * K / 2; e += 256) {
+    const int r = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (r / 16) * 16 - 1;
+    const float r0 = ref < 0 ? 0.f : Bc[ref * LB + kc], r1 = ref < 0 ? 0.f : Bc[ref * LB + kc + 1];
+    const float b0 = Bc[r * LB + kc], b1 = Bc[r * LB + kc + 1];
+    uint32_t *qp = (uint32_t *)&Qs[r * LK + kc], *kp = (uint32_t *)&Ks[r * LK + kc];
+    *qp = tile::scalePair(*qp, __expf(b0 - r0), __expf(b1 - r1));
+    *kp = tile::scalePair(*kp, __expf(fminf(r0 - b0, 80.f)), __expf(fminf(r1 - b1, 80.f)));
+  }
+  for (int e = tid; e < 6 * K; e += 256) { // Dp[I, J], J < I: (1,0) (2,0) (2,1) (3,0) (3,1) (3,2)
+    const int pi = e / K, kc = e % K, I = pi < 1 ? 1 : pi < 3 ? 2 : 3, J = pi - (I * (I - 1)) / 2;
+    auto bref = [&](int X) { return X == 0 ? 0.f : Bc[(16 * X - 1) * LB + kc]; };
+    Df[pi * K + kc] = __expf(bref(I) - bref(J));
+  }
+  __syncthreads();
+  // P by 16 x 16 blocks (I, J), J <= I; blocks above the diagonal are zeros.
+  for (int blk = warp; blk < 16; blk += 8) {
+    const int I = blk / 4, J = blk % 4, r0 = I * 16;
+    float P[2][4] = {};
+    if (J <= I) {
+      const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
+#pragma unroll
+      for (int kk = 0; kk < KT; ++kk) {
+        uint32_t qa[4], bb[4];
+        tile::loadA(qa, Qs + r0 * LK + kk * 16, LK);
+        tile::loadBN(bb, Ks + J * 16 * LK + kk * 16, LK);
+        if (J < I) {
+          const float *f = dp + kk * 16 + 2 * t4;
+          bb[0] = tile::scalePair(bb[0], f[0], f[1]), bb[1] = tile::scalePair(bb[1], f[8], f[9]);
+          bb[2] = tile::scalePair(bb[2], f[0], f[1]), bb[3] = tile::scalePair(bb[3], f[8], f[9]);
+        }
+        tile::mma(P[0], qa, bb[0], bb[1]);
+        tile::mma(P[1], qa, bb[2], bb[3]);
+      }
+    }
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+      const int j = J * 16 + n * 8 + 2 * t4, i0 = r0 + g, i1 = r0 + g + 8;
+      *(uint32_t *)&Ps[i0 * LC + j] = tile::pack(j <= i0 ? P[n][0] : 0.f, j + 1 <= i0 ? P[n][1] : 0.f);
+      *(uint32_t *)&Ps[i1 * LC + j] = tile::pack(j <= i1 ? P[n][2] : 0.f, j + 1 <= i1 ? P[n][3] : 0.f);
+    }
+  }
+  __syncthreads();
+  storeRows<C, 256>(d.pv, b, h, c, Ps, LC);
+}
+
+// GLA: glaPrepare, then the state walk in its GLA form (split along the
+// sequence when the (batch, head) pairs cannot fill the SMs).
+template <int K, bool LogDecay>
+cudaError_t launchChunkedGla(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
+  constexpr int C = chunk::C;
+  const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
+  if (rows == 0) return launchWalk<K, false, LogDecay, true>(p, DeltaChunks{}, scratch, stream);
+  DeltaChunks d;
+  __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (2 * K + C) / 2 + p.B * chunks * p.H * K);
+  if (!base) return cudaErrorMemoryAllocation;
+  d.qp = chunkRows(p, base, K), d.w = chunkRows(p, base + rows * K, K), d.pv = chunkRows(p, base + 2 * rows * K, C);
+  d.chunkDecay = (float *)(base + rows * (2 * K + C));
+  constexpr int bytes = GlaPrepareLayout<K>::bytes;
+  if (cudaError_t e = cudaFuncSetAttribute(glaPrepare<K, LogDecay>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
+    return e;
+  glaPrepare<K, LogDecay><<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
+  return launchWalk<K, false, LogDecay, true>(p, d, scratch, stream);
+}
+
+} // namespace mixc::cuda
+
+#endif

@@ -1,0 +1,191 @@
+// Part of the CUDA tile library (mixc_cuda.cuh, which includes it): the recurrent schedule (a CTA per value block, head and batch sweeps the
+// tokens with its block of the state in registers).
+#ifndef MIXC_CUDA_RECURRENT_CUH
+#define MIXC_CUDA_RECURRENT_CUH
+
+#include "mixc_cuda.cuh"
+
+namespace mixc::cuda {
+
+// ---- the scans -------------------------------------------------------------------
+// Operands of one recurrence. Token operands are (b, t, h, d) views of the
+// user's tensors or of pre-processed scratch; rate (elementwise decay) is
+// (0, h, k, v), bonus (0, 0, h, k); init and state are (b, h, k, v); m is (b, h, 0, 0).
+struct ScanParams {
+  View q, k, v, decay, dt, a, b, igate, rate, bonus, init, initM;
+  // Per-token scales of k and a (b, t, h, 0), when the compiler passes k and a
+  // as scalar multiples of one row (DeltaNet's beta k and -beta k): null otherwise.
+  View kScale, aScale;
+  View o, state, m; // a null state or m is not written
+  int64_t B = 0, T = 0, H = 0, Vs = 0;
+  float scale = 1.f;
+  bool reverse = false;
+};
+
+// Sum over the KG lanes of a column group (consecutive, aligned lanes).
+template <int KG> __device__ __forceinline__ float groupSum(float x) {
+#pragma unroll
+  for (int off = KG / 2; off > 0; off /= 2) x += __shfl_xor_sync(0xffffffffu, x, off);
+  return x;
+}
+
+// The recurrent schedule: one CTA per (value block, head, batch), the K x VB
+// block of the state in registers for the whole sequence. In a warp, CPW
+// columns of KG = 32 / CPW lanes each; lane kg of a column holds the key rows
+// kg, kg + KG, ... (interleaved, so that the lanes read distinct shared-memory
+// banks). Tokens are staged through shared memory TC at a time, coalesced;
+// every readout is a sum over the KG lanes by shuffles, and o leaves through
+// shared memory in coalesced rows. mLSTM keeps its normalizer column n (column
+// Vs - 1) in every column group, because every readout divides by it.
+template <Structure S, int K, int CPW, int WARPS, int TC, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt,
+          bool LogDecay>
+__global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) {
+  constexpr int KG = 32 / CPW, KR = (K + KG - 1) / KG, KP = KR * KG, VB = WARPS * CPW;
+  constexpr bool VecDecay = S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector);
+  constexpr bool ScalarDecay = S == Structure::scalar || S == Structure::const_scalar ||
+                               (S == Structure::dplr && Diag == DiagKind::scalar);
+  constexpr bool Dplr = S == Structure::dplr;
+  __shared__ float sq[TC][KP], sk[TC][KP], sv[TC][VB], so[TC][VB];
+  __shared__ float sdec[VecDecay ? TC : 1][VecDecay ? KP : 1], sa[Dplr ? TC : 1][Dplr ? KP : 1],
+      sb[Dplr ? TC : 1][Dplr ? KP : 1], sdt[HasDt ? TC : 1][HasDt ? VB : 1], sg[TC], sig[TC];
+  const int64_t B = p.B, T = p.T, Vs = p.Vs;
+  const int64_t V = Mlstm ? Vs - 1 : Vs;
+  const int64_t h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
+  (void)B;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, c = lane / KG, kg = lane % KG;
+  const int wc = warp * CPW + c;       // column within the block
+  const int64_t j = j0 + wc;           // column of the state
+  const bool live = j < V;
+  float st[KR], nv[KR], rate[KR], bonus[KR];
+#pragma unroll
+  for (int i = 0; i < KR; ++i) {
+    const int row = i * KG + kg;
+    const bool in = row < K;
+    st[i] = in && live && p.init.p ? p.init.at(b, h, row, j) : 0.f;
+    nv[i] = Mlstm && in && p.init.p ? p.init.at(b, h, row, V) : 0.f;
+    rate[i] = S == Structure::elementwise && in && live ? p.rate.at(0, h, row, j) : 0.f;
+    bonus[i] = Bonus && in ? p.bonus.at(0, 0, h, row) : 0.f;
+  }
+  float m = Mlstm && p.initM.p ? p.initM.at(b, h, 0, 0) : 0.f;
+  for (int64_t s0 = 0; s0 < T; s0 += TC) {
+    const int n = (int)(T - s0 < TC ? T - s0 : TC);
+    // Stage n tokens; rows past K are zeros and leave the state untouched.
+    for (int e = threadIdx.x; e < n * KP; e += WARPS * 32) {
+      const int u = e / KP, i = e % KP;
+      const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+      const bool in = i < K;
+      sq[u][i] = in ? p.q.at(b, t, h, i) : 0.f;
+      sk[u][i] = in ? p.k.at(b, t, h, i) * (p.kScale.p ? p.kScale.at(b, t, h, 0) : 1.f) : 0.f;
+      if constexpr (VecDecay) sdec[u][i] = in ? p.decay.at(b, t, h, i) : 0.f;
+      if constexpr (Dplr) {
+        sa[u][i] = in ? p.a.at(b, t, h, i) * (p.aScale.p ? p.aScale.at(b, t, h, 0) : 1.f) : 0.f;
+        sb[u][i] = in ? p.b.at(b, t, h, i) : 0.f;
+      }
+    }
+    for (int e = threadIdx.x; e < n * VB; e += WARPS * 32) {
+      const int u = e / VB, jj = e % VB;
+      const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+      const bool in = j0 + jj < V;
+      sv[u][jj] = in ? p.v.at(b, t, h, j0 + jj) : 0.f;
+      if constexpr (HasDt) sdt[u][jj] = in ? p.dt.at(b, t, h, j0 + jj) : 0.f;
+    }
+    for (int u = threadIdx.x; u < n; u += WARPS * 32) {
+      const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+      if constexpr (ScalarDecay) sg[u] = p.decay.at(b, t, h, 0);
+      if constexpr (Mlstm) sig[u] = p.igate.at(b, t, h, 0);
+    }
+    __syncthreads();
+    for (int u = 0; u < n; ++u) {
+      float q[KR], k[KR];
+#pragma unroll
+      for (int i = 0; i < KR; ++i) q[i] = sq[u][i * KG + kg], k[i] = sk[u][i * KG + kg];
+      const float v = sv[u][wc];
+      float o = 0.f;
+      if constexpr (Bonus) {
+        float qu = 0.f, qs = 0.f;
+#pragma unroll
+        for (int i = 0; i < KR; ++i) qu += q[i] * bonus[i] * k[i], qs += q[i] * st[i];
+        o = p.scale * (groupSum<KG>(qs) + groupSum<KG>(qu) * v);
+      }
+      float ws = 1.f; // the write's scale (mLSTM's stabilized input gate)
+      if constexpr (ScalarDecay && !Dplr) {
+        float g = sg[u], f;
+        if constexpr (Mlstm) {
+          const float ig = sig[u], mNew = fmaxf(g + m, ig);
+          f = __expf(g + m - mNew);
+          ws = __expf(ig - mNew);
+          m = mNew;
+        } else {
+          f = LogDecay ? __expf(g) : g;
+        }
+#pragma unroll
+        for (int i = 0; i < KR; ++i) st[i] *= f, nv[i] *= f;
+      } else if constexpr (S == Structure::vector) {
+#pragma unroll
+        for (int i = 0; i < KR; ++i) {
+          const float g = sdec[u][i * KG + kg];
+          st[i] *= LogDecay ? __expf(g) : g;
+        }
+      } else if constexpr (S == Structure::elementwise) {
+        const float dt = HasDt ? sdt[u][wc] : 1.f;
+#pragma unroll
+        for (int i = 0; i < KR; ++i) st[i] *= __expf(rate[i] * dt);
+      } else if constexpr (Dplr) {
+        float w = 0.f;
+#pragma unroll
+        for (int i = 0; i < KR; ++i) w += sb[u][i * KG + kg] * st[i];
+        w = groupSum<KG>(w);
+        const float ds = Diag == DiagKind::scalar ? (LogDecay ? __expf(sg[u]) : sg[u]) : 1.f;
+#pragma unroll
+        for (int i = 0; i < KR; ++i) {
+          float d = ds;
+          if constexpr (Diag == DiagKind::vector) {
+            const float g = sdec[u][i * KG + kg];
+            d = LogDecay ? __expf(g) : g;
+          }
+          st[i] = d * st[i] + sa[u][i * KG + kg] * w;
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < KR; ++i) st[i] += ws * k[i] * v;
+      if constexpr (Mlstm) {
+#pragma unroll
+        for (int i = 0; i < KR; ++i) nv[i] += ws * k[i];
+      }
+      if constexpr (!Bonus) {
+        float qs = 0.f;
+#pragma unroll
+        for (int i = 0; i < KR; ++i) qs += q[i] * st[i];
+        o = groupSum<KG>(qs);
+        float div = 1.f;
+        if constexpr (Mlstm) {
+          float den = 0.f;
+#pragma unroll
+          for (int i = 0; i < KR; ++i) den += q[i] * nv[i];
+          div = fmaxf(fabsf(groupSum<KG>(den)), __expf(-m));
+        }
+        o *= p.scale / div;
+      }
+      if (kg == 0) so[u][wc] = o;
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < n * VB; e += WARPS * 32) {
+      const int u = e / VB, jj = e % VB;
+      const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+      if (j0 + jj < V) p.o.set(b, t, h, j0 + jj, so[u][jj]);
+    }
+  }
+  if (p.state.p) {
+#pragma unroll
+    for (int i = 0; i < KR; ++i) {
+      const int row = i * KG + kg;
+      if (row < K && live) p.state.set(b, h, row, j, st[i]);
+      if (Mlstm && row < K && j0 == 0 && wc == 0) p.state.set(b, h, row, V, nv[i]);
+    }
+  }
+  if (Mlstm && p.m.p && threadIdx.x == 0 && j0 == 0) p.m.set(b, h, 0, 0, m);
+}
+
+} // namespace mixc::cuda
+
+#endif

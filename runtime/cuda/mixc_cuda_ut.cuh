@@ -1,0 +1,347 @@
+// Part of the CUDA tile library (mixc_cuda.cuh, which includes it): the delta rules' UT form: the state-independent work of every chunk
+// (deltaPrepare).
+#ifndef MIXC_CUDA_UT_CUH
+#define MIXC_CUDA_UT_CUH
+
+#include "mixc_cuda.cuh"
+
+namespace mixc::cuda {
+
+// The chunked schedule of diagonal-plus-low-rank transitions with an identity
+// or scalar diagonal (DeltaNet, Gated DeltaNet; the WY/UT form),
+// for bf16 q, k, v, a, b: S_t = alpha_t S_{t-1} + a_t (b_t^T S_{t-1}) + k_t v_t^T.
+// With b the cumulative log-decay in the chunk (gamma = exp(b), gamma' =
+// exp(b - g) the decay before the token), e_j = exp(b_C - b_j),
+//   L_A = StrictLower(exp(b_{i-1} - b_j) . B A^T),  L_K likewise with K,
+//   M . X = Causal(exp(b_i - b_j) . X),  T = (I - L_A)^{-1},
+// the chunk's pseudo-values are U = W S_0 + R V and
+//   O = Q' S_0 + P V,   S = gamma_C S_0 + (A . e)^T U + (K . e)^T V,
+// with W = T Gamma' B, R = T L_K, Q' = Gamma Q + (M . Q A^T) W and
+// P = (M . Q A^T) R + M . Q K^T. None of W, R, Q', P depends on the state, so
+// a first kernel computes them for every chunk at once (deltaPrepare: the
+// triangular solve in fp32, the products on tensor cores) and writes them as
+// bf16; the second (deltaStates) walks the chunks in order with the state in
+// registers while the next chunk's operands arrive by cp.async. The serial
+// part is then five tensor-core products per chunk and no solve.
+template <int K> struct DeltaPrepareLayout {
+  static constexpr int C = 64, LK = K + 8, LC = C + 8, LF = C + 4;
+  static constexpr int rowsK = C * LK * 2, rowsC = C * LC * 2, la = C * LF * 4;
+  // The item's rows, each space reused as the item proceeds:
+  static constexpr int q = 0, bb = q + rowsK;                            // Q (then Q'), B (then Gamma' B)
+  static constexpr int a = bb + rowsK;                                   // A, then L_A (fp32), then W
+  static constexpr int k = a + (rowsK > la ? rowsK : la);                // K, then M . Q A^T and T
+  static constexpr int stage = k + (rowsK > 2 * rowsC ? rowsK : 2 * rowsC);
+  static constexpr int lk = stage;                                       // L_K, then R
+  static constexpr int mqk = lk + rowsC;                                 // M . Q K^T, then P
+  static constexpr int bc = mqk + rowsC;                                 // b, then exp(b_{i-1})
+  static constexpr int sc = bc + 2 * C * 4;                              // scales of a and k
+  static constexpr int tf = sc + 2 * C * 4;                              // T in fp32
+  static constexpr int pt = tf + la, bytes = pt + 3 * 16 * 24 * 4;       // 16 x 16 partial products
+};
+
+// Scratch rows [B, chunks * C, H, D] of bf16 at `at`: what the prepare kernels write.
+inline View chunkRows(const ScanParams &p, __nv_bfloat16 *at, int D) {
+  const int64_t chunks = (p.T + chunk::C - 1) / chunk::C;
+  View v;
+  v.p = at, v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = D, v.s1 = p.H * D, v.s0 = chunks * chunk::C * p.H * D;
+  return v;
+}
+
+// The state-independent operands of every chunk, as rows [B, chunks * C, H, D] of bf16.
+struct DeltaChunks {
+  View w, qp, r, pv;
+  // Instead (the wgmma walk): every item's W, Q', R, P as one block of wgmma
+  // tiles (DeltaTiles), item (b, c, h) at tiles + ((b chunks + c) H + h) bytes.
+  unsigned char *tiles = nullptr;
+  bool oRows = false; // o is bf16 rows that 16-byte stores (the wgmma walk: 4-byte stores) can write
+  // The SSD form split along the sequence (few batch x head pairs): segments
+  // of segChunks chunks, blockIdx.x = value block + blocks * segment. The
+  // local pass writes each segment's own final state (from a zero state) and
+  // total log-decay; the full pass starts each segment from the initial
+  // state folded with the segments before it.
+  int64_t segChunks = 0; // 0: one segment
+  int segments = 1;
+  bool localPass = false;
+  View segState; // [B * segments, H, K, Vs] fp32 (state-shaped: at(b * segments + g, h, row, col))
+  float *segDecay = nullptr; // [B, H, segments] (GLA: [B, H, segments, K])
+  float *chunkDecay = nullptr; // GLA: each chunk's total log-decay per key, [B, chunks, H, K]
+};
+
+// acc (16 x 8 NT) += A (16 rows of row-major smem) x B over kTiles k-tiles of
+// 16; B stored k-major (BK: base[k][n]) or n-major (base[n][k]).
+template <int NT, bool BK>
+__device__ __forceinline__ void warpMma(float (&acc)[NT][4], const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B,
+                                        int ldb, int kTiles) {
+  for (int kk = 0; kk < kTiles; ++kk) {
+    uint32_t a[4], bb[NT / 2][4]; // every fragment of the k-step in flight before the first mma
+    tile::loadA(a, A + kk * 16, lda);
+#pragma unroll
+    for (int np = 0; np < NT / 2; ++np) {
+      if constexpr (BK) tile::loadBK(bb[np], B + kk * 16 * ldb + np * 16, ldb);
+      else tile::loadBN(bb[np], B + np * 16 * ldb + kk * 16, ldb);
+    }
+#pragma unroll
+    for (int np = 0; np < NT / 2; ++np) {
+      tile::mma(acc[2 * np], a, bb[np][0], bb[np][1]);
+      tile::mma(acc[2 * np + 1], a, bb[np][2], bb[np][3]);
+    }
+  }
+}
+// Writes a warp's 16 x 8 NT accumulator tile (rows r0.., columns c0..) as
+// bf16, each element through f(row, col, x).
+template <int NT, typename F>
+__device__ __forceinline__ void storeTile(__nv_bfloat16 *dst, int ld, int r0, int c0, const float (&acc)[NT][4], F f) {
+  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int r = r0 + g, c = c0 + nt * 8 + 2 * t4;
+    *(uint32_t *)&dst[r * ld + c] = tile::pack(f(r, c, acc[nt][0]), f(r, c + 1, acc[nt][1]));
+    *(uint32_t *)&dst[(r + 8) * ld + c] = tile::pack(f(r + 8, c, acc[nt][2]), f(r + 8, c + 1, acc[nt][3]));
+  }
+}
+// dst (bf16 in shared memory) = acc + f(row) * dst, element by element: each
+// element is read and written by the thread that holds its accumulator.
+template <int NT, typename F>
+__device__ __forceinline__ void addIntoTile(__nv_bfloat16 *dst, int ld, int r0, int c0, const float (&acc)[NT][4], F f) {
+  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
+  const float f0 = f(r0 + g), f1 = f(r0 + g + 8);
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int c = c0 + nt * 8 + 2 * t4;
+    uint32_t *p0 = (uint32_t *)&dst[(r0 + g) * ld + c], *p1 = (uint32_t *)&dst[(r0 + g + 8) * ld + c];
+    const float2 x0 = __bfloat1622float2(*(__nv_bfloat162 *)p0), x1 = __bfloat1622float2(*(__nv_bfloat162 *)p1);
+    *p0 = tile::pack(acc[nt][0] + f0 * x0.x, acc[nt][1] + f0 * x0.y);
+    *p1 = tile::pack(acc[nt][2] + f1 * x1.x, acc[nt][3] + f1 * x1.y);
+  }
+}
+// Copies a chunk's rows (C x WIDTH bf16, ld elements apart in shared memory) to rows of dst.
+template <int WIDTH, int THREADS>
+__device__ __forceinline__ void storeRows(const View &dst, int64_t b, int64_t h, int64_t chunkIndex,
+                                          const __nv_bfloat16 *src, int ld) {
+  constexpr int SEG = WIDTH / 8, STEP = THREADS / SEG;
+  static_assert(WIDTH % 8 == 0 && THREADS % SEG == 0, "rows of 16-byte segments");
+  const int s = threadIdx.x % SEG;
+  __nv_bfloat16 *out = (__nv_bfloat16 *)dst.p + b * dst.s0 + h * dst.s2 + chunkIndex * chunk::C * dst.s1 + s * 8;
+#pragma unroll
+  for (int r = threadIdx.x / SEG; r < chunk::C; r += STEP)
+    *(uint4 *)(out + r * dst.s1) = *(const uint4 *)(src + r * ld + s * 8);
+}
+
+// A chunk's operands of the wgmma walk that all its value blocks share, as
+// one block of tiles (tile::tileAt<C>): W, Q', R, P, the rows of a (scaled:
+// of b) and k (not scaled), the cumulative log-decays b and the scales of a
+// and k (fp32), so that one bulk copy brings them in.
+template <int K, bool Scaled> struct DeltaTiles {
+  static constexpr int C = 64, rowsK = tile::tileBytes<C, K>, rowsC = tile::tileBytes<C, C>;
+  static constexpr int w = 0, qp = w + rowsK, r = qp + rowsK, pv = r + rowsC, a = pv + rowsC;
+  static constexpr int k = a + rowsK, gates = k + (Scaled ? 0 : rowsK);
+  static constexpr int scales = gates + C * 4, bytes = scales + 2 * C * 4;
+};
+// Copies a chunk's rows (C x WIDTH bf16, ld elements apart in shared memory)
+// into a tile in global memory: consecutive threads write consecutive 16 bytes.
+template <int WIDTH, int THREADS>
+__device__ __forceinline__ void storeChunkTile(unsigned char *dst, const __nv_bfloat16 *src, int ld) {
+  constexpr int SEGS = chunk::C * WIDTH / 8;
+#pragma unroll
+  for (int e = threadIdx.x; e < SEGS; e += THREADS) {
+    const int r = e % chunk::C, cg = e / chunk::C;
+    *(uint4 *)(dst + tile::tileAt<chunk::C>(r, cg * 8)) = *(const uint4 *)(src + r * ld + cg * 8);
+  }
+}
+
+// A CTA of 8 warps per (chunk, head, batch) item, two CTAs per SM; warp
+// (rw, hf) takes rows 16 rw.. of each product, in the column half hf.
+template <int K, bool Decay, bool LogDecay, bool Scaled>
+__global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const DeltaChunks d) {
+  using tile::bf16;
+  using L = DeltaPrepareLayout<K>;
+  constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF;
+  static_assert(K % 64 == 0, "chunked tiles");
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16 *LKs = (bf16 *)(smem + L::lk), *MQK = (bf16 *)(smem + L::mqk);
+  float *Bc = (float *)(smem + L::bc), *Ep = Bc + C, *Sa = (float *)(smem + L::sc), *Sk = Sa + C;
+  const int64_t T = p.T, chunks = (T + C - 1) / C, items = chunks * p.H * p.B;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int rw = warp % 4, hf = warp / 4, r0 = rw * 16;
+  auto bprev = [&](int i) { return i == 0 ? 0.f : Bc[i - 1]; };
+  if ((int64_t)blockIdx.x >= items) return;
+  const int64_t item = blockIdx.x, c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
+  unsigned char *st = smem;
+  { // the item's rows, by cp.async
+    chunk::copyRows<K, 256>((bf16 *)(st + L::q), LK, p.q, b, h, c, T, 0, K);
+    if constexpr (!Scaled) { // scaled: a and k are multiples of b's rows
+      chunk::copyRows<K, 256>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
+      chunk::copyRows<K, 256>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
+    } else {
+      chunk::copyScales<256>(p, b, h, c, (float *)(smem + L::sc), (float *)(smem + L::sc) + C);
+    }
+    chunk::copyRows<K, 256>((bf16 *)(st + L::bb), LK, p.b, b, h, c, T, 0, K);
+    tile::commit();
+  }
+  {
+    bf16 *Qs = (bf16 *)(st + L::q), *Bs = (bf16 *)(st + L::bb), *As = (bf16 *)(st + L::a), *Ks = (bf16 *)(st + L::k),
+         *Ws = As, *MQA = Ks, *Ts = Ks + C * LC;
+    float *LA = (float *)As;
+    if (warp == 0) {
+      float g0 = 0.f, g1 = 0.f;
+      if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, c, g0, g1);
+      chunk::cumulativeGates(g0, g1, Bc);
+      __syncwarp();
+      Ep[2 * lane] = __expf(bprev(2 * lane)), Ep[2 * lane + 1] = __expf(Bc[2 * lane]);
+    }
+    tile::waitGroups<0>();
+    __syncthreads(); // the item's rows have landed
+    using DT = DeltaTiles<K, Scaled>;
+    unsigned char *tiles = d.tiles ? d.tiles + ((b * chunks + c) * p.H + h) * DT::bytes : nullptr;
+    if (tiles) { // the wgmma walk's copy of the rows of a (or b) and k, before they are overwritten
+      storeChunkTile<K, 256>(tiles + DT::a, Scaled ? Bs : As, LK);
+      if constexpr (!Scaled) storeChunkTile<K, 256>(tiles + DT::k, Ks, LK);
+    }
+    // 1. Gram matrices: the first half of the warps B A^T and B K^T, the second Q A^T and Q K^T.
+    //    Scaled: one product (with B), its columns scaled by a's and k's scales.
+    float X[8][4] = {}, Y[8][4] = {};
+    warpMma<8, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, Scaled ? Bs : As, LK, K / 16);
+    if constexpr (!Scaled) warpMma<8, false>(Y, (hf == 0 ? Bs : Qs) + r0 * LK, LK, Ks, LK, K / 16);
+    __syncthreads(); // A and K are read: their space takes L_A, M . Q A^T and T
+    {
+      // Masks and decays, one factor per element for both products: strictly
+      // lower with exp(b_{i-1} - b_j) for L_A and L_K, causal with exp(b_i - b_j) for M.
+      const bool strict = hf == 0;
+      float bi[2] = {0.f, 0.f};
+      if constexpr (Decay)
+        bi[0] = strict ? bprev(r0 + g) : Bc[r0 + g], bi[1] = strict ? bprev(r0 + g + 8) : Bc[r0 + g + 8];
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt) {
+        const int j = nt * 8 + 2 * t4;
+        const float bj[2] = {Decay ? Bc[j] : 0.f, Decay ? Bc[j + 1] : 0.f};
+        float f[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int i = r0 + g + (e >= 2 ? 8 : 0), jj = j + (e & 1);
+          const bool keep = strict ? jj < i : jj <= i;
+          f[e] = keep ? (Decay ? __expf(bi[e / 2] - bj[e & 1]) : 1.f) : 0.f;
+        }
+        const int i0 = r0 + g, i1 = r0 + g + 8;
+        float fy[4] = {f[0], f[1], f[2], f[3]};
+        if constexpr (Scaled) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) fy[e] = f[e] * Sk[j + (e & 1)], f[e] *= Sa[j + (e & 1)];
+#pragma unroll
+          for (int e = 0; e < 4; ++e) Y[nt][e] = X[nt][e];
+        }
+        if (strict) {
+          *(float2 *)&LA[i0 * LF + j] = make_float2(X[nt][0] * f[0], X[nt][1] * f[1]);
+          *(float2 *)&LA[i1 * LF + j] = make_float2(X[nt][2] * f[2], X[nt][3] * f[3]);
+          *(uint32_t *)&LKs[i0 * LC + j] = tile::pack(Y[nt][0] * fy[0], Y[nt][1] * fy[1]);
+          *(uint32_t *)&LKs[i1 * LC + j] = tile::pack(Y[nt][2] * fy[2], Y[nt][3] * fy[3]);
+        } else {
+          *(uint32_t *)&MQA[i0 * LC + j] = tile::pack(X[nt][0] * f[0], X[nt][1] * f[1]);
+          *(uint32_t *)&MQA[i1 * LC + j] = tile::pack(X[nt][2] * f[2], X[nt][3] * f[3]);
+          *(uint32_t *)&MQK[i0 * LC + j] = tile::pack(Y[nt][0] * fy[0], Y[nt][1] * fy[1]);
+          *(uint32_t *)&MQK[i1 * LC + j] = tile::pack(Y[nt][2] * fy[2], Y[nt][3] * fy[3]);
+        }
+      }
+    }
+    __syncthreads();
+    // 2. T = (I - L_A)^{-1} by 16 x 16 blocks: the diagonal blocks D_I by
+    //    substitution in fp32 (a column per thread of warps 0-1; meanwhile
+    //    warps 2-7 scale B's rows by gamma' for W = T Gamma' B), then, a block
+    //    diagonal at a time, T_IJ = D_I sum_{K=J}^{I-1} L_IK T_KJ on tensor
+    //    cores in tf32 (finer than the bf16 that T is used in), a warp per
+    //    8 columns of a block. The serial chain is 16 rows, not 64.
+    float *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt);
+    if (tid < C) {
+      const int o = (tid / 16) * 16, col = tid % 16;
+      float x[16];
+#pragma unroll
+      for (int i = 0; i < 16; ++i) {
+        float s0 = i == col ? 1.f : 0.f, s1 = 0.f;
+#pragma unroll
+        for (int j = 0; j < i; ++j) (j % 2 ? s1 : s0) += LA[(o + i) * LF + o + j] * x[j];
+        x[i] = s0 + s1;
+      }
+#pragma unroll
+      for (int i = 0; i < 16; ++i) {
+        TF[(o + i) * LF + o + col] = x[i];
+        Ts[(o + i) * LC + o + col] = __float2bfloat16(x[i]);
+      }
+    } else if constexpr (Decay) {
+      for (int e = tid - C; e < C * K / 8; e += 256 - C) { // 8 elements at a time
+        const int r = e / (K / 8), kc = (e % (K / 8)) * 8;
+        const float f = Ep[r];
+        uint4 *bp = (uint4 *)&Bs[r * LK + kc];
+        uint4 x = *bp;
+        x.x = tile::scalePair(x.x, f, f), x.y = tile::scalePair(x.y, f, f);
+        x.z = tile::scalePair(x.z, f, f), x.w = tile::scalePair(x.w, f, f);
+        *bp = x;
+      }
+    }
+    __syncthreads();
+#pragma unroll 1
+    for (int dg = 1; dg < 4; ++dg) {
+      const int I = dg + warp / 2, J = I - dg, nh = warp % 2, slot = warp / 2;
+      const bool active = warp < 2 * (4 - dg);
+      if (active) { // P = sum_K L_IK T_KJ, columns 8 nh.. of the block
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+        for (int Kb = J; Kb < I; ++Kb)
+#pragma unroll
+          for (int ks = 0; ks < 2; ++ks)
+            tile::mmaTf32(acc, LA + 16 * I * LF + 16 * Kb + 8 * ks, LF, TF + (16 * Kb + 8 * ks) * LF + 16 * J + 8 * nh,
+                          LF);
+        float *P = PT + slot * 16 * 24 + 8 * nh + 2 * t4;
+        P[g * 24] = acc[0], P[g * 24 + 1] = acc[1], P[(g + 8) * 24] = acc[2], P[(g + 8) * 24 + 1] = acc[3];
+      }
+      __syncthreads();
+      if (active) { // T_IJ = D_I P
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int ks = 0; ks < 2; ++ks)
+          tile::mmaTf32(acc, TF + 16 * I * LF + 16 * I + 8 * ks, LF, PT + slot * 16 * 24 + 8 * ks * 24 + 8 * nh, 24);
+        const int r = 16 * I + g, cc = 16 * J + 8 * nh + 2 * t4;
+        TF[r * LF + cc] = acc[0], TF[r * LF + cc + 1] = acc[1];
+        TF[(r + 8) * LF + cc] = acc[2], TF[(r + 8) * LF + cc + 1] = acc[3];
+        *(uint32_t *)&Ts[r * LC + cc] = tile::pack(acc[0], acc[1]);
+        *(uint32_t *)&Ts[(r + 8) * LC + cc] = tile::pack(acc[2], acc[3]);
+      }
+      __syncthreads();
+    }
+    // 3. W = T Gamma' B (over L_A) and R = T L_K (over L_K, once every warp has read it).
+    {
+      float Wt[K / 16][4] = {};
+      warpMma<K / 16, true>(Wt, Ts + r0 * LC, LC, Bs + hf * (K / 2), LK, rw + 1);
+      storeTile<K / 16>(Ws, LK, r0, hf * (K / 2), Wt, [](int, int, float x) { return x; });
+    }
+    float Rt[4][4] = {};
+    warpMma<4, true>(Rt, Ts + r0 * LC, LC, LKs + hf * 32, LC, rw + 1);
+    __syncthreads();
+    storeTile<4>(LKs, LC, r0, hf * 32, Rt, [](int, int, float x) { return x; });
+    __syncthreads();
+    // 4. Q' = Gamma Q + (M . Q A^T) W over Q, P = (M . Q A^T) R + M . Q K^T over M . Q K^T.
+    {
+      float Qt[K / 16][4] = {};
+      warpMma<K / 16, true>(Qt, MQA + r0 * LC, LC, Ws + hf * (K / 2), LK, rw + 1);
+      addIntoTile<K / 16>(Qs, LK, r0, hf * (K / 2), Qt, [&](int i) { return Decay ? __expf(Bc[i]) : 1.f; });
+      float Pt[4][4] = {};
+      warpMma<4, true>(Pt, MQA + r0 * LC, LC, LKs + hf * 32, LC, rw + 1);
+      addIntoTile<4>(MQK, LC, r0, hf * 32, Pt, [](int) { return 1.f; });
+    }
+    __syncthreads();
+    if (tiles) {
+      storeChunkTile<K, 256>(tiles + DT::w, Ws, LK);
+      storeChunkTile<K, 256>(tiles + DT::qp, Qs, LK);
+      storeChunkTile<C, 256>(tiles + DT::r, LKs, LC);
+      storeChunkTile<C, 256>(tiles + DT::pv, MQK, LC);
+      if (tid < C) ((float *)(tiles + DT::gates))[tid] = Bc[tid];
+      if (Scaled && tid >= C && tid < 3 * C) ((float *)(tiles + DT::scales))[tid - C] = Sa[tid - C]; // Sa, then Sk
+      return;
+    }
+    storeRows<K, 256>(d.w, b, h, c, Ws, LK);
+    storeRows<K, 256>(d.qp, b, h, c, Qs, LK);
+    storeRows<C, 256>(d.r, b, h, c, LKs, LC);
+    storeRows<C, 256>(d.pv, b, h, c, MQK, LC);
+  }
+}
+
+} // namespace mixc::cuda
+
+#endif
