@@ -65,6 +65,7 @@ const std::string &Printer::buffer(Value v) {
     case UnaryFn::taylor2: os << "  Buffer " << n << " = taylor2(" << in << ");\n"; break;
     case UnaryFn::ones: os << "  Buffer " << n << " = ones(" << in << ");\n"; break;
     case UnaryFn::append_one: os << "  Buffer " << n << " = appendOne(" << in << ");\n"; break;
+    case UnaryFn::sum: os << "  Buffer " << n << " = sumLast(" << in << ");\n"; break;
     default: os << "  Buffer " << n << " = map(" << in << ", [](float x) { return " << unaryExpr(m.getFn()) << "; });\n";
     }
   } else if (auto bop = dyn_cast<BinaryOp>(v.getDefiningOp())) {

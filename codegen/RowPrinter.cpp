@@ -119,6 +119,10 @@ std::string RowPrinter::rowOf(Value v, const std::string &dest) {
     case UnaryFn::l2norm: os << indent << "l2normRow(" << in << ", " << win << ", " << n << ");\n"; break;
     case UnaryFn::taylor2: os << indent << "taylor2Row(" << in << ", " << win << ", " << n << ");\n"; break;
     case UnaryFn::ones: os << indent << n << "[0] = 1.f;\n"; break;
+    case UnaryFn::sum:
+      os << indent << n << "[0] = 0.f;\n"
+         << indent << "for (int j = 0; j < " << win << "; ++j) " << n << "[0] += " << in << "[j];\n";
+      break;
     case UnaryFn::append_one:
       os << indent << "copyRow(" << in << ", " << win << ", " << n << ");\n" << indent << n << "[" << win << "] = 1.f;\n";
       break;

@@ -85,7 +85,9 @@ def Mixer_UnaryFnAttr : I32EnumAttr<"UnaryFn", "per-token pointwise function", [
     I32EnumAttrCase<"ones", 14>,
     // [..., D] -> [..., D + 1] with a last column of ones: the normalizer's
     // sum rides along as one more value column.
-    I32EnumAttrCase<"append_one", 15>]> {
+    I32EnumAttrCase<"append_one", 15>,
+    // The sum over the feature (last) dimension: [.., D] -> [..].
+    I32EnumAttrCase<"sum", 16>]> {
   let cppNamespace = "::mixc::mixer";
 }
 

@@ -347,6 +347,11 @@ LogicalResult MapOp::verify() {
                          << " differs from input element type " << in.getElementType();
   SmallVector<int64_t> want(in.getShape());
   UnaryFn fn = getFn();
+  if (fn == UnaryFn::sum) { // [.., D] -> [..]
+    if (in.getRank() != 4)
+      return emitOpError() << "sum expected a vector [B, T, H, D], got " << formatShape(in.getShape());
+    want.pop_back();
+  }
   if (fn == UnaryFn::l2norm || fn == UnaryFn::taylor2 || fn == UnaryFn::ones || fn == UnaryFn::append_one) {
     if (in.getRank() != 4)
       return emitOpError() << stringifyUnaryFn(getFn())
@@ -356,7 +361,7 @@ LogicalResult MapOp::verify() {
     if (fn == UnaryFn::ones) want[3] = 1;
     if (fn == UnaryFn::append_one && !ShapedType::isDynamic(want[3])) want[3] += 1;
   }
-  if (out.getRank() != in.getRank())
+  if (out.getRank() != (int64_t)want.size())
     return emitOpError() << "result expected shape " << formatShape(want) << ", got "
                          << formatShape(out.getShape());
   for (int64_t i = 0; i < out.getRank(); ++i)

@@ -27,7 +27,7 @@ std::string shapeStr(const std::vector<Dim> &dims, bool transposed = false) {
 }
 
 const std::set<std::string> kUnaryFns = {"exp", "log", "sigmoid", "logsigmoid", "softplus", "silu",
-                                         "elu", "relu", "abs", "sqrt", "tanh", "l2norm", "taylor2"};
+                                         "elu", "relu", "abs", "sqrt", "tanh", "l2norm", "taylor2", "sum"};
 const std::set<std::string> kReserved = {"I", "K", "V", "H", "h", "T", "param", "mixer"};
 
 // One addend of a linear map on the state X:
@@ -117,6 +117,10 @@ private:
     n.var = in.var;
     n.loc = loc;
     if (fn == "ones") n.dims = {Dim::One};
+    if (fn == "sum") {
+      if (in.dims.size() != 1) fail(loc, "sum expects a vector, got " + shapeStr(in.dims));
+      n.dims = {};
+    }
     if (fn == "l2norm" || fn == "taylor2") {
       if (in.dims.size() != 1)
         fail(loc, fn + " expects a vector, got " + shapeStr(in.dims));

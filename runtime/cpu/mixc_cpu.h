@@ -362,6 +362,18 @@ inline Buffer dot(const Buffer &a, const Buffer &b) {
   }
   return out;
 }
+inline Buffer sumLast(const Buffer &in) { // over the feature dimension, which goes
+  std::vector<int64_t> s = in.shape;
+  int64_t D = s.back(), n = in.size() / std::max<int64_t>(D, 1);
+  s.pop_back();
+  Buffer out(s);
+  for (int64_t r = 0; r < n; ++r) {
+    float acc = 0;
+    for (int64_t i = 0; i < D; ++i) acc += in.data[r * D + i];
+    out.data[r] = acc;
+  }
+  return out;
+}
 inline Buffer headIndex(int64_t H) {
   Buffer b({1, 1, H});
   for (int64_t h = 0; h < H; ++h) b.data[h] = (float)h;

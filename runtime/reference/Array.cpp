@@ -55,6 +55,15 @@ bool applyUnary(const std::string &fn, const Array &x, Array &out) {
     for (int64_t r = 0; r < rows; ++r) std::copy_n(&x.data[r * D], D, &out.data[r * (D + 1)]);
     return true;
   }
+  if (fn == "sum") { // over the last dimension, which goes
+    std::vector<int64_t> s = x.shape;
+    int64_t D = s.back(), rows = x.size() / std::max<int64_t>(D, 1);
+    s.pop_back();
+    out = Array(s);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < D; ++i) out.data[r] += x.data[r * D + i];
+    return true;
+  }
   if (fn == "ones") {
     std::vector<int64_t> s = x.shape;
     s.back() = 1;

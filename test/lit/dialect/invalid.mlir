@@ -530,3 +530,12 @@ func.func @max_abs_floor(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x4x8xf32>, %v: t
   %o:2 = mixer.recurrence identity forward %q, %k, %v normalizer max_abs : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x6xf32>) -> (tensor<?x?x4x6xf32>, tensor<?x4x8x7xf32>)
   return
 }
+
+// -----
+
+// sum_scalar
+func.func @sum_scalar(%x: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{sum expected a vector [B, T, H, D], got [?, ?, 4]}}
+  %r = mixer.map sum %x : tensor<?x?x4xf32> -> tensor<?x?xf32>
+  return
+}

@@ -102,3 +102,13 @@ func.func @elementwise_factor(%q: tensor<?x?x4x1xf32>, %v: tensor<?x?x4x64xf32>,
   %o, %st = mixer.recurrence elementwise forward %q, %q, %v dt(%f) decay_form factor : (tensor<?x?x4x1xf32>, tensor<?x?x4x1xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x1x64xf32>)
   return %o, %st : tensor<?x?x4x64xf32>, tensor<?x4x1x64xf32>
 }
+
+// Reductions over the feature dimension: a per-token scalar.
+// CHECK-LABEL: func.func @reductions
+// CHECK: mixer.map sum %{{.*}} : tensor<?x?x4x8xf32> -> tensor<?x?x4xf32>
+// CHECK: mixer.binary dot %{{.*}}, %{{.*}} : tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32> -> tensor<?x?x4xf32>
+func.func @reductions(%x: tensor<?x?x4x8xf32>) -> (tensor<?x?x4xf32>, tensor<?x?x4xf32>) {
+  %s = mixer.map sum %x : tensor<?x?x4x8xf32> -> tensor<?x?x4xf32>
+  %d = mixer.binary dot %x, %x : tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32> -> tensor<?x?x4xf32>
+  return %s, %d : tensor<?x?x4xf32>, tensor<?x?x4xf32>
+}
