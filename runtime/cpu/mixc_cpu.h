@@ -350,29 +350,24 @@ inline Buffer appendOne(const Buffer &in) {
     o[D] = 1;
   });
 }
-inline Buffer dot(const Buffer &a, const Buffer &b) {
-  std::vector<int64_t> s = a.shape;
-  int64_t D = s.back(), n = a.size() / std::max<int64_t>(D, 1);
+// Reduces the feature (last) dimension, which goes: out[r] = sum_i term(r D + i).
+template <typename F> inline Buffer reduceLast(const std::vector<int64_t> &shape, F term) {
+  std::vector<int64_t> s = shape;
+  const int64_t D = s.back();
   s.pop_back();
   Buffer out(s);
-  for (int64_t r = 0; r < n; ++r) {
+  for (int64_t r = 0; r < out.size(); ++r) {
     float acc = 0;
-    for (int64_t i = 0; i < D; ++i) acc += a.data[r * D + i] * b.data[r * D + i];
+    for (int64_t i = 0; i < D; ++i) acc += term(r * D + i);
     out.data[r] = acc;
   }
   return out;
 }
-inline Buffer sumLast(const Buffer &in) { // over the feature dimension, which goes
-  std::vector<int64_t> s = in.shape;
-  int64_t D = s.back(), n = in.size() / std::max<int64_t>(D, 1);
-  s.pop_back();
-  Buffer out(s);
-  for (int64_t r = 0; r < n; ++r) {
-    float acc = 0;
-    for (int64_t i = 0; i < D; ++i) acc += in.data[r * D + i];
-    out.data[r] = acc;
-  }
-  return out;
+inline Buffer dot(const Buffer &a, const Buffer &b) {
+  return reduceLast(a.shape, [&](int64_t e) { return a.data[e] * b.data[e]; });
+}
+inline Buffer sumLast(const Buffer &in) {
+  return reduceLast(in.shape, [&](int64_t e) { return in.data[e]; });
 }
 inline Buffer headIndex(int64_t H) {
   Buffer b({1, 1, H});
