@@ -1,0 +1,30 @@
+// The float64 backward of the unified recurrence: reverse-mode gradients of
+// runRecurrence's outputs, computed token by token from the stored states
+// (the adjoint state dS_{t-1} = A_t^T dS_t + the readout's terms, see
+// docs/reference.md). It is the oracle that derived backward kernels are
+// checked against; test/unit/ReferenceGradTest.cpp checks it against central
+// finite differences of runRecurrence.
+#ifndef MIXC_RUNTIME_REFERENCE_RECURRENCEGRAD_H
+#define MIXC_RUNTIME_REFERENCE_RECURRENCEGRAD_H
+
+#include "runtime/reference/Recurrence.h"
+
+namespace mixc::ref {
+
+/// One gradient per operand of RecurrenceInputs, shaped like it (a broadcast
+/// operand, such as a per-head decay, gets the sum over what it broadcast
+/// over); empty for an operand that is absent.
+struct RecurrenceGrads {
+  Array q, k, v, decay, dt, a, b, bonus, skipWeight, skipInput, init;
+};
+
+/// Gradients of L = <dO, o> + <dFinal, final state> (either may be null: zero)
+/// with respect to every operand. Covers every structure, both directions of a
+/// one-way scan, an initial state, decays given as logs or factors, RWKV-6's
+/// bonus and the skip; refuses normalizers and bidirectional scans (not yet)
+/// with a message naming them. Returns an empty string on success.
+std::string runRecurrenceGrad(const RecurrenceInputs &in, const Array *dO, const Array *dFinal, RecurrenceGrads &g);
+
+} // namespace mixc::ref
+
+#endif
