@@ -28,9 +28,7 @@ struct GradView {
 } // namespace
 
 std::string runRecurrenceGrad(const RecurrenceInputs &in, const Array *dO, const Array *dFinal, RecurrenceGrads &g) {
-  if (in.normalizer != Normalizer::none)
-    return std::string("the float64 backward does not cover normalizer ") + nameOf(in.normalizer) + " yet";
-  if (in.direction == Direction::bidirectional) return "the float64 backward does not cover bidirectional scans yet";
+  if (in.normalizer == Normalizer::mlstm) return "the float64 backward does not cover normalizer mlstm yet";
   // The forward pass checks the operands and gives the shapes.
   RecurrenceOutputs fwd;
   if (std::string e = runRecurrence(in, fwd); !e.empty()) return e;
@@ -38,6 +36,9 @@ std::string runRecurrenceGrad(const RecurrenceInputs &in, const Array *dO, const
   if (dO && dO->shape != fwd.o.shape) return "the upstream gradient of o has shape " + dO->shapeString();
   if (dFinal && dFinal->shape != fwd.finalState.shape)
     return "the upstream gradient of the final state has shape " + dFinal->shapeString();
+  // A normalizer's z is state column V, written with 1 (v extended by a one).
+  const bool norm = in.normalizer != Normalizer::none, bidir = in.direction == Direction::bidirectional;
+  const int64_t Vs = V + (norm ? 1 : 0);
 
   const View Q(in.q), Kv(in.k), Vv(in.v), Decay(in.decay), Dt(in.dt), Av(in.a), Bv(in.b), Bonus(in.bonus),
       SkipW(in.skipWeight), SkipX(in.skipInput), DO(dO);
@@ -48,11 +49,13 @@ std::string runRecurrenceGrad(const RecurrenceInputs &in, const Array *dO, const
   const bool factor = in.decayIsFactor;
   const double scale = in.scale;
 
-  // The states after every token, S_0 (the initial state) first.
-  std::vector<double> states((T + 1) * K * V), dS(K * V), dPrev(K * V), w(V), u(V);
+  // Per direction: the states after every token, S_0 (the initial state) first.
+  std::vector<double> states[2], num(T * V), den(T), dNum(T * V), dDen(T);
+  for (auto &st : states) st.resize((T + 1) * K * Vs);
+  std::vector<double> dS(K * Vs), dPrev(K * Vs), w(Vs), u(Vs);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h) {
-      auto tokenAt = [&](int64_t step) { return in.direction == Direction::reverse ? T - 1 - step : step; };
+      auto valueAt = [&](int64_t t, int64_t j) { return j < V ? Vv(b, t, h, j) : 1.0; };
       // The diagonal of A_t at key i and value column j (dplr: D).
       auto diagonal = [&](int64_t t, int64_t i, int64_t j) {
         switch (s) {
@@ -72,130 +75,186 @@ std::string runRecurrenceGrad(const RecurrenceInputs &in, const Array *dO, const
         }
         return 1.0;
       };
-      // Forward, keeping every state.
-      double *S = states.data();
-      for (int64_t e = 0; e < K * V; ++e) S[e] = in.init ? in.init->data[(b * H + h) * K * V + e] : 0.0;
-      for (int64_t step = 0; step < T; ++step) {
-        const int64_t t = tokenAt(step);
-        const double *P = states.data() + step * K * V;
-        double *N = states.data() + (step + 1) * K * V;
-        if (s == Structure::dplr)
-          for (int64_t j = 0; j < V; ++j) {
-            w[j] = 0;
-            for (int64_t i = 0; i < K; ++i) w[j] += Bv(b, t, h, i) * P[i * V + j];
+      auto qu = [&](int64_t t) { // the bonus read q . u . k
+        double x = 0;
+        for (int64_t i = 0; i < K; ++i) x += Q(b, t, h, i) * Bonus(0, 0, h, i) * Kv(b, t, h, i);
+        return x;
+      };
+      // Direction d: 0 the primary scan (forward, or reverse), 1 a
+      // bidirectional scan's reverse one (no initial state).
+      auto reversed = [&](int d) { return d == 1 || in.direction == Direction::reverse; };
+      auto tokenAt = [&](int d, int64_t step) { return reversed(d) ? T - 1 - step : step; };
+      std::fill(num.begin(), num.end(), 0.0);
+      std::fill(den.begin(), den.end(), 0.0);
+      for (int d = 0; d < (bidir ? 2 : 1); ++d) {
+        double *S0 = states[d].data();
+        for (int64_t e = 0; e < K * Vs; ++e) S0[e] = in.init && d == 0 ? in.init->data[(b * H + h) * K * Vs + e] : 0.0;
+        for (int64_t step = 0; step < T; ++step) {
+          const int64_t t = tokenAt(d, step);
+          const double *P = states[d].data() + step * K * Vs;
+          double *N = states[d].data() + (step + 1) * K * Vs;
+          if (s == Structure::dplr)
+            for (int64_t j = 0; j < Vs; ++j) {
+              w[j] = 0;
+              for (int64_t i = 0; i < K; ++i) w[j] += Bv(b, t, h, i) * P[i * Vs + j];
+            }
+          for (int64_t i = 0; i < K; ++i)
+            for (int64_t j = 0; j < Vs; ++j) {
+              double x = diagonal(t, i, j) * P[i * Vs + j];
+              if (s == Structure::dplr) x += Av(b, t, h, i) * w[j];
+              N[i * Vs + j] = x + Kv(b, t, h, i) * valueAt(t, j);
+            }
+          // The read: S_t, or with a bonus S_{t-1} plus (q . u . k) [v, 1].
+          const double *R = in.bonus ? P : N;
+          const double bonusRead = in.bonus ? qu(t) : 0.0;
+          for (int64_t j = 0; j < Vs; ++j) {
+            double x = bonusRead * valueAt(t, j);
+            for (int64_t i = 0; i < K; ++i) x += R[i * Vs + j] * Q(b, t, h, i);
+            (j < V ? num[t * V + j] : den[t]) += x;
           }
-        for (int64_t i = 0; i < K; ++i)
-          for (int64_t j = 0; j < V; ++j) {
-            double x = diagonal(t, i, j) * P[i * V + j];
-            if (s == Structure::dplr) x += Av(b, t, h, i) * w[j];
-            N[i * V + j] = x + Kv(b, t, h, i) * Vv(b, t, h, j);
-          }
+        }
       }
-      // Backward: dS is the gradient of L with respect to the state after `step`.
-      for (int64_t e = 0; e < K * V; ++e) dS[e] = dFinal ? dFinal->data[(b * H + h) * K * V + e] : 0.0;
-      for (int64_t step = T - 1; step >= 0; --step) {
-        const int64_t t = tokenAt(step);
-        const double *P = states.data() + step * K * V, *N = P + K * V;
-        // o_t = scale (R^T q_t + bonus) + D . x_t, R the state read: S_t, or
-        // with a bonus S_{t-1} (the read before the transition).
-        const double *R = in.bonus ? P : N;
-        std::fill(dPrev.begin(), dPrev.end(), 0.0);
-        double *dRead = in.bonus ? dPrev.data() : dS.data();
-        if (dO) {
+      // LION's correction: the token's own write is in both scans, once.
+      if (bidir)
+        for (int64_t t = 0; t < T; ++t) {
+          double qk = 0;
+          for (int64_t i = 0; i < K; ++i) qk += Q(b, t, h, i) * Kv(b, t, h, i);
+          for (int64_t j = 0; j < Vs; ++j) (j < V ? num[t * V + j] : den[t]) -= qk * valueAt(t, j);
+        }
+      // o = scale num / n(den) + D . x with n = 1, den + eps or max(|den|, eps):
+      // the gradients of num and den.
+      for (int64_t t = 0; t < T; ++t) {
+        double n = 1.0, dn = 0.0; // n(den) and n'(den)
+        if (in.normalizer == Normalizer::sum) n = den[t] + in.eps, dn = 1.0;
+        if (in.normalizer == Normalizer::max_abs) {
+          n = std::max(std::fabs(den[t]), in.eps);
+          dn = std::fabs(den[t]) > in.eps ? (den[t] > 0 ? 1.0 : -1.0) : 0.0;
+        }
+        double dd = 0;
+        for (int64_t j = 0; j < V; ++j) {
+          const double go = dO ? DO(b, t, h, j) : 0.0;
+          dNum[t * V + j] = scale * go / n;
+          dd -= scale * go * num[t * V + j] / (n * n);
+          if (in.skipWeight && dO) {
+            dSkipW.add(SkipX(b, t, h, j) * go, 0, 0, h, j);
+            dSkipX.add(SkipW(0, 0, h, j) * go, b, t, h, j);
+          }
+        }
+        dDen[t] = dd * dn;
+        if (bidir) { // - (q . k) [v, 1]
+          double dqk = 0;
+          for (int64_t j = 0; j < Vs; ++j) {
+            const double gj = j < V ? dNum[t * V + j] : dDen[t];
+            dqk -= gj * valueAt(t, j);
+            if (j < V) {
+              double qk = 0;
+              for (int64_t i = 0; i < K; ++i) qk += Q(b, t, h, i) * Kv(b, t, h, i);
+              dV.add(-qk * gj, b, t, h, j);
+            }
+          }
+          for (int64_t i = 0; i < K; ++i) {
+            dQ.add(dqk * Kv(b, t, h, i), b, t, h, i);
+            dK.add(dqk * Q(b, t, h, i), b, t, h, i);
+          }
+        }
+      }
+      auto readGrad = [&](int64_t t, int64_t j) { return j < V ? dNum[t * V + j] : dDen[t]; };
+      for (int d = (bidir ? 1 : 0); d >= 0; --d) {
+        // dS: the gradient of L with respect to the state after `step`.
+        for (int64_t e = 0; e < K * Vs; ++e) dS[e] = dFinal && d == 0 ? dFinal->data[(b * H + h) * K * Vs + e] : 0.0;
+        for (int64_t step = T - 1; step >= 0; --step) {
+          const int64_t t = tokenAt(d, step);
+          const double *P = states[d].data() + step * K * Vs, *N = P + K * Vs;
+          // The read R (S_t, or with a bonus S_{t-1}): dR = q dRead^T, dq = R dRead.
+          const double *R = in.bonus ? P : N;
+          std::fill(dPrev.begin(), dPrev.end(), 0.0);
+          double *dRead = in.bonus ? dPrev.data() : dS.data();
           for (int64_t i = 0; i < K; ++i) {
             double dq = 0;
-            for (int64_t j = 0; j < V; ++j) {
-              const double go = DO(b, t, h, j);
-              dq += R[i * V + j] * go;
-              dRead[i * V + j] += scale * Q(b, t, h, i) * go;
+            for (int64_t j = 0; j < Vs; ++j) {
+              dq += R[i * Vs + j] * readGrad(t, j);
+              dRead[i * Vs + j] += Q(b, t, h, i) * readGrad(t, j);
             }
-            dQ.add(scale * dq, b, t, h, i);
+            dQ.add(dq, b, t, h, i);
           }
-          if (in.bonus) {
-            // + (sum_i q_i u_i k_i) v_t
-            double qu = 0, vg = 0;
-            for (int64_t i = 0; i < K; ++i) qu += Q(b, t, h, i) * Bonus(0, 0, h, i) * Kv(b, t, h, i);
-            for (int64_t j = 0; j < V; ++j) {
-              vg += Vv(b, t, h, j) * DO(b, t, h, j);
-              dV.add(scale * qu * DO(b, t, h, j), b, t, h, j);
+          if (in.bonus) { // + (sum_i q_i u_i k_i) [v, 1]
+            double dqu = 0;
+            const double x = qu(t);
+            for (int64_t j = 0; j < Vs; ++j) {
+              dqu += valueAt(t, j) * readGrad(t, j);
+              if (j < V) dV.add(x * readGrad(t, j), b, t, h, j);
             }
             for (int64_t i = 0; i < K; ++i) {
               const double qi = Q(b, t, h, i), ui = Bonus(0, 0, h, i), ki = Kv(b, t, h, i);
-              dQ.add(scale * ui * ki * vg, b, t, h, i);
-              dK.add(scale * qi * ui * vg, b, t, h, i);
-              dBonus.add(scale * qi * ki * vg, 0, 0, h, i);
+              dQ.add(ui * ki * dqu, b, t, h, i);
+              dK.add(qi * ui * dqu, b, t, h, i);
+              dBonus.add(qi * ki * dqu, 0, 0, h, i);
             }
           }
-          if (in.skipWeight)
-            for (int64_t j = 0; j < V; ++j) {
-              dSkipW.add(SkipX(b, t, h, j) * DO(b, t, h, j), 0, 0, h, j);
-              dSkipX.add(SkipW(0, 0, h, j) * DO(b, t, h, j), b, t, h, j);
-            }
-        }
-        // S_t = A_t S_{t-1} + k_t v_t^T.
-        for (int64_t i = 0; i < K; ++i) {
-          double dk = 0;
-          for (int64_t j = 0; j < V; ++j) dk += dS[i * V + j] * Vv(b, t, h, j);
-          dK.add(dk, b, t, h, i);
-        }
-        for (int64_t j = 0; j < V; ++j) {
-          double dv = 0;
-          for (int64_t i = 0; i < K; ++i) dv += dS[i * V + j] * Kv(b, t, h, i);
-          dV.add(dv, b, t, h, j);
-        }
-        // The diagonal: dPrev += D . dS; its own gradient dD = dS . S_{t-1},
-        // then through exp when the operand is a log.
-        double dScalar = 0;
-        for (int64_t i = 0; i < K; ++i) {
-          double dRow = 0;
-          for (int64_t j = 0; j < V; ++j) {
-            const double d = diagonal(t, i, j), dd = dS[i * V + j] * P[i * V + j];
-            dPrev[i * V + j] += d * dS[i * V + j];
-            const double dlog = factor ? dd : dd * d; // d(decay) for a log: dd * exp(decay)
-            switch (s) {
-            case Structure::elementwise: {
-              const double dtv = in.dt ? Dt(b, t, h, j) : 1.0;
-              if (factor) dDt.add(dd, b, t, h, j);
-              else {
-                dDecay.add(dlog * dtv, 0, 0, h, i, j);
-                if (in.dt) dDt.add(dlog * Decay(0, 0, h, i, j), b, t, h, j);
-              }
-              break;
-            }
-            default: dRow += dlog;
-            }
-          }
-          if (s == Structure::vector || (s == Structure::dplr && in.decay && in.decay->rank() == 4))
-            dDecay.add(dRow, b, t, h, i);
-          dScalar += dRow;
-        }
-        if (s == Structure::scalar || s == Structure::const_scalar || (s == Structure::dplr && in.decay && in.decay->rank() == 3))
-          dDecay.add(dScalar, b, t, h);
-        // The low rank: S' += a (b^T S_{t-1}): da = dS w, u = dS^T a,
-        // db = S_{t-1} u, dPrev += b u^T.
-        if (s == Structure::dplr) {
-          for (int64_t j = 0; j < V; ++j) {
-            w[j] = u[j] = 0;
-            for (int64_t i = 0; i < K; ++i) {
-              w[j] += Bv(b, t, h, i) * P[i * V + j];
-              u[j] += Av(b, t, h, i) * dS[i * V + j];
-            }
-          }
+          // S_t = A_t S_{t-1} + k_t [v_t, 1]^T.
           for (int64_t i = 0; i < K; ++i) {
-            double da = 0, db = 0;
-            for (int64_t j = 0; j < V; ++j) {
-              da += dS[i * V + j] * w[j];
-              db += P[i * V + j] * u[j];
-              dPrev[i * V + j] += Bv(b, t, h, i) * u[j];
-            }
-            dA.add(da, b, t, h, i);
-            dB.add(db, b, t, h, i);
+            double dk = 0;
+            for (int64_t j = 0; j < Vs; ++j) dk += dS[i * Vs + j] * valueAt(t, j);
+            dK.add(dk, b, t, h, i);
           }
+          for (int64_t j = 0; j < V; ++j) {
+            double dv = 0;
+            for (int64_t i = 0; i < K; ++i) dv += dS[i * Vs + j] * Kv(b, t, h, i);
+            dV.add(dv, b, t, h, j);
+          }
+          // The diagonal: dPrev += D . dS; its own gradient dD = dS . S_{t-1},
+          // then through exp when the operand is a log.
+          double dScalar = 0;
+          for (int64_t i = 0; i < K; ++i) {
+            double dRow = 0;
+            for (int64_t j = 0; j < Vs; ++j) {
+              const double dg = diagonal(t, i, j), dd = dS[i * Vs + j] * P[i * Vs + j];
+              dPrev[i * Vs + j] += dg * dS[i * Vs + j];
+              const double dlog = factor ? dd : dd * dg; // d(decay) for a log: dd * exp(decay)
+              if (s == Structure::elementwise) {
+                const double dtv = in.dt ? Dt(b, t, h, j) : 1.0;
+                if (factor) dDt.add(dd, b, t, h, j);
+                else {
+                  dDecay.add(dlog * dtv, 0, 0, h, i, j);
+                  if (in.dt) dDt.add(dlog * Decay(0, 0, h, i, j), b, t, h, j);
+                }
+              } else {
+                dRow += dlog;
+              }
+            }
+            if (s == Structure::vector || (s == Structure::dplr && in.decay && in.decay->rank() == 4))
+              dDecay.add(dRow, b, t, h, i);
+            dScalar += dRow;
+          }
+          if (s == Structure::scalar || s == Structure::const_scalar ||
+              (s == Structure::dplr && in.decay && in.decay->rank() == 3))
+            dDecay.add(dScalar, b, t, h);
+          // The low rank: S' += a (b^T S_{t-1}): da = dS w, u = dS^T a,
+          // db = S_{t-1} u, dPrev += b u^T.
+          if (s == Structure::dplr) {
+            for (int64_t j = 0; j < Vs; ++j) {
+              w[j] = u[j] = 0;
+              for (int64_t i = 0; i < K; ++i) {
+                w[j] += Bv(b, t, h, i) * P[i * Vs + j];
+                u[j] += Av(b, t, h, i) * dS[i * Vs + j];
+              }
+            }
+            for (int64_t i = 0; i < K; ++i) {
+              double da = 0, db = 0;
+              for (int64_t j = 0; j < Vs; ++j) {
+                da += dS[i * Vs + j] * w[j];
+                db += P[i * Vs + j] * u[j];
+                dPrev[i * Vs + j] += Bv(b, t, h, i) * u[j];
+              }
+              dA.add(da, b, t, h, i);
+              dB.add(db, b, t, h, i);
+            }
+          }
+          dS.swap(dPrev);
         }
-        dS.swap(dPrev);
+        if (in.init && d == 0)
+          for (int64_t e = 0; e < K * Vs; ++e) dInit.add(dS[e], b, h, e / Vs, e % Vs);
       }
-      if (in.init)
-        for (int64_t e = 0; e < K * V; ++e) dInit.add(dS[e], b, h, e / V, e % V);
     }
   return "";
 }

@@ -19,10 +19,11 @@ struct RecurrenceGrads {
 };
 
 /// Gradients of L = <dO, o> + <dFinal, final state> (either may be null: zero)
-/// with respect to every operand. Covers every structure, both directions of a
-/// one-way scan, an initial state, decays given as logs or factors, RWKV-6's
-/// bonus and the skip; refuses normalizers and bidirectional scans (not yet)
-/// with a message naming them. Returns an empty string on success.
+/// with respect to every operand. Covers every structure and direction
+/// (bidirectional included), an initial state, decays given as logs or
+/// factors, RWKV-6's bonus, the skip and the sum and max_abs normalizers;
+/// refuses the mLSTM normalizer (not yet) with a message naming it. Returns an
+/// empty string on success.
 std::string runRecurrenceGrad(const RecurrenceInputs &in, const Array *dO, const Array *dFinal, RecurrenceGrads &g);
 
 } // namespace mixc::ref

@@ -1,8 +1,8 @@
 // The float64 backward of the recurrence against central finite differences
-// of the forward, for every structure, both directions, with and without an
+// of the forward, for every structure, every direction, with and without an
 // initial state, decays as logs and as factors (negative eigenvalues
-// included), strong decays, RWKV-6's bonus and the skip, at T = 1, odd T and
-// several tokens.
+// included), strong decays, RWKV-6's bonus, the skip and the sum and floored
+// normalizers, at T = 1, odd T and several tokens.
 #include "runtime/reference/RecurrenceGrad.h"
 
 #include <catch2/catch.hpp>
@@ -31,6 +31,7 @@ struct Case {
   Structure structure;
   Direction direction = Direction::forward;
   bool init = false, factor = false, bonus = false, skip = false, strong = false;
+  Normalizer normalizer = Normalizer::none;
   int dplrDiag = 0; // dplr: 0 none, 1 scalar, 2 vector
   int64_t T = 5;
 };
@@ -56,6 +57,14 @@ void check(const Case &c, uint64_t seed) {
   in.scale = 0.7;
   in.q = &q, in.k = &k, in.v = &v;
   in.decayIsFactor = c.factor;
+  in.normalizer = c.normalizer;
+  // A sum normalizer divides by z^T q: positive features (elu + 1 in practice)
+  // keep it away from zero, where differences would not converge.
+  if (c.normalizer == Normalizer::sum)
+    for (Array *x : {&q, &k})
+      for (double &e : x->data) e = std::fabs(e) + 0.1;
+  in.eps = c.normalizer == Normalizer::max_abs ? 0.5 : c.normalizer == Normalizer::sum ? 1e-3 : 0.0;
+  const int64_t Vs = V + (c.normalizer != Normalizer::none ? 1 : 0);
   // Realistic gates: log-decays in (-3, -0.05) (strong: down to -12), factors
   // in (-0.95, 0.95) (negative eigenvalues), never zero.
   auto gate = [&](std::vector<int64_t> shape) {
@@ -103,8 +112,8 @@ void check(const Case &c, uint64_t seed) {
   }
   if (c.bonus) bonus = randn({1, 1, H, K}, rng), in.bonus = &bonus;
   if (c.skip) skipW = randn({1, 1, H, V}, rng), skipX = randn({B, T, H, V}, rng), in.skipWeight = &skipW, in.skipInput = &skipX;
-  if (c.init) init = randn({B, H, K, V}, rng), in.init = &init;
-  Array dO = randn({B, T, H, V}, rng), dF = randn({B, H, K, V}, rng);
+  if (c.init) init = randn({B, H, K, Vs}, rng), in.init = &init;
+  Array dO = randn({B, T, H, V}, rng), dF = randn({B, H, K, Vs}, rng);
 
   RecurrenceGrads g;
   REQUIRE(runRecurrenceGrad(in, &dO, &dF, g).empty());
@@ -174,9 +183,29 @@ TEST_CASE("the float64 backward matches central finite differences", "[reference
   Case mamba2{Structure::scalar};
   mamba2.skip = true, mamba2.T = 5;
   cases.push_back(mamba2);
+  // Normalizers (the sum and the floored one; RWKV-6's bonus reads the
+  // normalizer too) and bidirectional scans (LION's correction), with or
+  // without a normalizer.
+  for (Normalizer n : {Normalizer::sum, Normalizer::max_abs})
+    for (Structure s : {Structure::identity, Structure::scalar, Structure::vector, Structure::dplr}) {
+      Case c{s};
+      c.normalizer = n, c.T = 7, c.init = true, c.dplrDiag = s == Structure::dplr ? 1 : 0;
+      cases.push_back(c);
+      c.init = false, c.direction = Direction::bidirectional;
+      cases.push_back(c);
+    }
+  Case bonusNorm{Structure::vector};
+  bonusNorm.bonus = true, bonusNorm.normalizer = Normalizer::sum, bonusNorm.T = 5;
+  cases.push_back(bonusNorm);
+  for (Structure s : {Structure::vector, Structure::elementwise}) {
+    Case c{s};
+    c.direction = Direction::bidirectional, c.T = 6;
+    cases.push_back(c);
+  }
   uint64_t seed = 1;
   for (const Case &c : cases) {
-    INFO("structure " << nameOf(c.structure) << ", T = " << c.T << (c.init ? ", init" : "")
+    INFO("structure " << nameOf(c.structure) << ", normalizer " << nameOf(c.normalizer) << ", T = " << c.T
+                      << (c.init ? ", init" : "")
                       << (c.factor ? ", factor decays" : "") << (c.strong ? ", strong decays" : "")
                       << (c.bonus ? ", bonus" : "") << (c.skip ? ", skip" : "") << ", dplr diagonal " << c.dplrDiag
                       << ", " << nameOf(c.direction));
@@ -186,13 +215,12 @@ TEST_CASE("the float64 backward matches central finite differences", "[reference
 
 TEST_CASE("the float64 backward names what it does not cover", "[reference][grad]") {
   std::mt19937_64 rng(3);
-  Array q = randn({1, 2, 1, 2}, rng), v = randn({1, 2, 1, 2}, rng);
+  Array q = randn({1, 2, 1, 2}, rng), v = randn({1, 2, 1, 2}, rng), f = randn({1, 2, 1}, rng);
   RecurrenceInputs in;
   in.q = &q, in.k = &q, in.v = &v;
-  in.normalizer = Normalizer::sum;
+  in.structure = Structure::scalar;
+  in.decay = &f, in.igate = &f;
+  in.normalizer = Normalizer::mlstm;
   RecurrenceGrads g;
-  CHECK(runRecurrenceGrad(in, nullptr, nullptr, g) == "the float64 backward does not cover normalizer sum yet");
-  in.normalizer = Normalizer::none;
-  in.direction = Direction::bidirectional;
-  CHECK(runRecurrenceGrad(in, nullptr, nullptr, g) == "the float64 backward does not cover bidirectional scans yet");
+  CHECK(runRecurrenceGrad(in, nullptr, nullptr, g) == "the float64 backward does not cover normalizer mlstm yet");
 }
