@@ -4,6 +4,7 @@
 // included), strong decays, RWKV-6's bonus, the skip and the sum and floored
 // normalizers, at T = 1, odd T and several tokens.
 #include "runtime/reference/RecurrenceGrad.h"
+#include "test/unit/RandomArrays.h"
 
 #include <catch2/catch.hpp>
 
@@ -13,19 +14,6 @@
 using namespace mixc::ref;
 
 namespace {
-
-Array randn(std::vector<int64_t> shape, std::mt19937_64 &rng, double sd = 1.0, double mean = 0.0) {
-  Array a(std::move(shape));
-  std::normal_distribution<double> n(mean, sd);
-  for (double &x : a.data) x = n(rng);
-  return a;
-}
-Array uniform(std::vector<int64_t> shape, std::mt19937_64 &rng, double lo, double hi) {
-  Array a(std::move(shape));
-  std::uniform_real_distribution<double> u(lo, hi);
-  for (double &x : a.data) x = u(rng);
-  return a;
-}
 
 struct Case {
   Structure structure;

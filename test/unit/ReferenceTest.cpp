@@ -2,6 +2,7 @@
 // attention form, and against itself under state passing.
 #include "runtime/reference/AttentionForm.h"
 #include "runtime/reference/Recurrence.h"
+#include "test/unit/RandomArrays.h"
 
 #include <catch2/catch.hpp>
 
@@ -11,13 +12,6 @@
 using namespace mixc::ref;
 
 namespace {
-
-Array randn(std::vector<int64_t> shape, std::mt19937_64 &rng, double sd = 1.0, double mean = 0.0) {
-  Array a(std::move(shape));
-  std::normal_distribution<double> n(mean, sd);
-  for (double &x : a.data) x = n(rng);
-  return a;
-}
 
 double relErr(const Array &got, const Array &want) {
   REQUIRE(got.shape == want.shape);
