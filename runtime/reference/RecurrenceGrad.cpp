@@ -27,8 +27,105 @@ struct GradView {
 };
 } // namespace
 
+// mLSTM (scalar transitions): m_t = max(g_t + m_{t-1}, i_t), f_t = exp(g_t +
+// m_{t-1} - m_t), w_t = exp(i_t - m_t), S_t = f_t S_{t-1} + w_t k_t [v_t, 1]^T,
+// o_t = scale num_t / max(|den_t|, exp(-m_t)). The adjoint carries dm_t beside
+// dS_t; a max passes its gradient to the larger argument.
+static std::string mlstmGrad(const RecurrenceInputs &in, const Array *dO, const Array *dFinal, RecurrenceGrads &g) {
+  if (in.structure != Structure::scalar && in.structure != Structure::const_scalar)
+    return "the float64 backward covers normalizer mlstm with a scalar transition only";
+  if (in.bonus || in.skipWeight || in.direction == Direction::bidirectional)
+    return "the float64 backward does not cover normalizer mlstm with a bonus, a skip or two directions yet";
+  const int64_t B = in.q->dim(0), T = in.q->dim(1), H = in.q->dim(2), K = in.q->dim(3), V = in.v->dim(3), Vs = V + 1;
+  const View Q(in.q), Kv(in.k), Vv(in.v), Decay(in.decay), Igate(in.igate), InitM(in.initM), DO(dO);
+  const GradView dQ(in.q, g.q), dK(in.k, g.k), dV(in.v, g.v), dDecay(in.decay, g.decay), dIgate(in.igate, g.igate),
+      dInit(in.init, g.init), dInitM(in.initM, g.initM);
+  std::vector<double> states((T + 1) * K * Vs), ms(T + 1), dS(K * Vs), num(V);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      auto tokenAt = [&](int64_t step) { return in.direction == Direction::reverse ? T - 1 - step : step; };
+      auto valueAt = [&](int64_t t, int64_t j) { return j < V ? Vv(b, t, h, j) : 1.0; };
+      for (int64_t e = 0; e < K * Vs; ++e) states[e] = in.init ? in.init->data[(b * H + h) * K * Vs + e] : 0.0;
+      ms[0] = in.initM ? InitM(b, h) : 0.0;
+      for (int64_t step = 0; step < T; ++step) {
+        const int64_t t = tokenAt(step);
+        const double gt = Decay(b, t, h), it = Igate(b, t, h);
+        const double m = std::max(gt + ms[step], it), f = std::exp(gt + ms[step] - m), w = std::exp(it - m);
+        ms[step + 1] = m;
+        const double *P = states.data() + step * K * Vs;
+        double *N = states.data() + (step + 1) * K * Vs;
+        for (int64_t i = 0; i < K; ++i)
+          for (int64_t j = 0; j < Vs; ++j) N[i * Vs + j] = f * P[i * Vs + j] + w * Kv(b, t, h, i) * valueAt(t, j);
+      }
+      for (int64_t e = 0; e < K * Vs; ++e) dS[e] = dFinal ? dFinal->data[(b * H + h) * K * Vs + e] : 0.0;
+      double dm = 0; // the gradient of the stabilizer after `step`
+      for (int64_t step = T - 1; step >= 0; --step) {
+        const int64_t t = tokenAt(step);
+        const double *P = states.data() + step * K * Vs, *N = P + K * Vs;
+        const double gt = Decay(b, t, h), it = Igate(b, t, h), mPrev = ms[step], m = ms[step + 1];
+        const double f = std::exp(gt + mPrev - m), w = std::exp(it - m);
+        // The readout: n = max(|den|, exp(-m)).
+        if (dO) {
+          double den = 0;
+          for (int64_t i = 0; i < K; ++i) den += N[i * Vs + V] * Q(b, t, h, i);
+          for (int64_t j = 0; j < V; ++j) {
+            num[j] = 0;
+            for (int64_t i = 0; i < K; ++i) num[j] += N[i * Vs + j] * Q(b, t, h, i);
+          }
+          const bool floor = std::exp(-m) > std::fabs(den);
+          const double n = floor ? std::exp(-m) : std::fabs(den);
+          double dn = 0; // the gradient of n
+          std::vector<double> dRead(Vs, 0.0);
+          for (int64_t j = 0; j < V; ++j) {
+            const double go = DO(b, t, h, j);
+            dRead[j] = in.scale * go / n;
+            dn -= in.scale * go * num[j] / (n * n);
+          }
+          if (floor) dm -= dn * n; // d exp(-m) / dm = -exp(-m)
+          else dRead[V] = dn * (den > 0 ? 1.0 : -1.0);
+          for (int64_t i = 0; i < K; ++i) {
+            double dq = 0;
+            for (int64_t j = 0; j < Vs; ++j) {
+              dq += N[i * Vs + j] * dRead[j];
+              dS[i * Vs + j] += Q(b, t, h, i) * dRead[j];
+            }
+            dQ.add(dq, b, t, h, i);
+          }
+        }
+        // The update S_t = f S_{t-1} + w k [v, 1]^T.
+        double df = 0, dw = 0;
+        for (int64_t i = 0; i < K; ++i) {
+          double dk = 0;
+          for (int64_t j = 0; j < Vs; ++j) {
+            df += dS[i * Vs + j] * P[i * Vs + j];
+            dk += dS[i * Vs + j] * valueAt(t, j);
+          }
+          dw += dk * Kv(b, t, h, i);
+          dK.add(w * dk, b, t, h, i);
+        }
+        for (int64_t j = 0; j < V; ++j) {
+          double dv = 0;
+          for (int64_t i = 0; i < K; ++i) dv += dS[i * Vs + j] * Kv(b, t, h, i);
+          dV.add(w * dv, b, t, h, j);
+        }
+        for (double &x : dS) x *= f;
+        // f = exp(g + mPrev - m), w = exp(i - m), m = max(g + mPrev, i).
+        double dg = df * f, dmPrev = df * f, di = dw * w;
+        dm -= df * f + dw * w;
+        if (gt + mPrev >= it) dg += dm, dmPrev += dm;
+        else di += dm;
+        dDecay.add(dg, b, t, h);
+        dIgate.add(di, b, t, h);
+        dm = dmPrev;
+      }
+      if (in.init)
+        for (int64_t e = 0; e < K * Vs; ++e) dInit.add(dS[e], b, h, e / Vs, e % Vs);
+      if (in.initM) dInitM.add(dm, b, h);
+    }
+  return "";
+}
+
 std::string runRecurrenceGrad(const RecurrenceInputs &in, const Array *dO, const Array *dFinal, RecurrenceGrads &g) {
-  if (in.normalizer == Normalizer::mlstm) return "the float64 backward does not cover normalizer mlstm yet";
   // The forward pass checks the operands and gives the shapes.
   RecurrenceOutputs fwd;
   if (std::string e = runRecurrence(in, fwd); !e.empty()) return e;
@@ -36,6 +133,7 @@ std::string runRecurrenceGrad(const RecurrenceInputs &in, const Array *dO, const
   if (dO && dO->shape != fwd.o.shape) return "the upstream gradient of o has shape " + dO->shapeString();
   if (dFinal && dFinal->shape != fwd.finalState.shape)
     return "the upstream gradient of the final state has shape " + dFinal->shapeString();
+  if (in.normalizer == Normalizer::mlstm) return mlstmGrad(in, dO, dFinal, g);
   // A normalizer's z is state column V, written with 1 (v extended by a one).
   const bool norm = in.normalizer != Normalizer::none, bidir = in.direction == Direction::bidirectional;
   const int64_t Vs = V + (norm ? 1 : 0);

@@ -15,15 +15,16 @@ namespace mixc::ref {
 /// operand, such as a per-head decay, gets the sum over what it broadcast
 /// over); empty for an operand that is absent.
 struct RecurrenceGrads {
-  Array q, k, v, decay, dt, a, b, bonus, skipWeight, skipInput, init;
+  Array q, k, v, decay, dt, a, b, igate, bonus, skipWeight, skipInput, init, initM;
 };
 
 /// Gradients of L = <dO, o> + <dFinal, final state> (either may be null: zero)
 /// with respect to every operand. Covers every structure and direction
 /// (bidirectional included), an initial state, decays given as logs or
-/// factors, RWKV-6's bonus, the skip and the sum and max_abs normalizers;
-/// refuses the mLSTM normalizer (not yet) with a message naming it. Returns an
-/// empty string on success.
+/// factors, RWKV-6's bonus, the skip, and every normalizer (mLSTM's for its
+/// scalar transitions, stabilizer included: the final stabilizer's own
+/// gradient is taken as zero). Returns an empty string on success, else a
+/// message naming what it does not cover.
 std::string runRecurrenceGrad(const RecurrenceInputs &in, const Array *dO, const Array *dFinal, RecurrenceGrads &g);
 
 } // namespace mixc::ref
