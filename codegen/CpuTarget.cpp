@@ -110,10 +110,7 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
 LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   auto schedule = op->getAttrOfType<CpuTileAttr>("mixer.schedule");
   if (!schedule) return op.emitOpError() << "has no #mixer.cpu_tile schedule: run mixer-tile for the CPU first";
-  if (op.getDirection() == Direction::bidirectional || op.getNormalizerKind() == Normalizer::sum ||
-      op.getNormalizerKind() == Normalizer::max_abs ||
-      op.getSkipWeight())
-    return op.emitOpError() << "the CPU target expects the split form";
+  if (!op.isSplitForm()) return op.emitOpError() << "the CPU target expects the split form";
   auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
   int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), Vs = stateType.getDimSize(3);
   int64_t vBlock = schedule.getVBlock();

@@ -68,8 +68,8 @@ private:
   int scratchRows(Value v, int64_t H, bool perHead, bool streamed);
   /// Allocates scratch rows of `width` per token (per head with perHead); returns the index in Args::tmp.
   int allocScratch(int64_t width, int64_t H, bool perHead, bool streamed);
-  /// Prints a kernel that writes the per-token scales of k and a (products of
-  /// `kf` and `af`) to scratch; returns their indices in Args::tmp.
+  /// Prints a kernel that writes the per-token scales of k and a (the op's
+  /// k_scale and a_scale) to scratch; returns their indices in Args::tmp.
   std::pair<int, int> scaleKernel(Value kScale, Value aScale, int64_t H);
   /// Prints a kernel that computes `values` per row (per token, or per head
   /// when `perHead`) into scratch, and the host code that allocates and launches it.
@@ -257,10 +257,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   auto schedule = op->getAttrOfType<CudaTileAttr>("mixer.schedule");
   if (!schedule)
     return op.emitOpError() << "has no #mixer.cuda_tile schedule: run mixer-tile{target=cuda} first";
-  if (op.getDirection() == Direction::bidirectional || op.getNormalizerKind() == Normalizer::sum ||
-      op.getNormalizerKind() == Normalizer::max_abs ||
-      op.getSkipWeight())
-    return op.emitOpError() << "the CUDA target expects the split form";
+  if (!op.isSplitForm()) return op.emitOpError() << "the CUDA target expects the split form";
   auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
   int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), Vs = stateType.getDimSize(3);
   int64_t cpw = schedule.getColsPerWarp(), warps = schedule.getWarps(), stage = schedule.getStage(),
@@ -269,11 +266,12 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   Structure s = op.getStructure();
   std::string diag = stringifyDiagKind(op.getDiagKind()).str();
   int64_t V = mlstm ? Vs - 1 : Vs;
-  StringRef algorithm = stringifyCudaAlgorithm(schedule.getAlgorithm());
+  const CudaAlgorithm algorithm = schedule.getAlgorithm();
   // The scaled low-rank form reaches the printer only where mixer-tile kept
-  // it: the chunked UT kernel, k = b, the scales pointwise.
+  // it: the chunked UT kernel, with k = b.
   bool scaled = op.getAScale() && op.getKScale();
-  if ((op.getAScale() || op.getKScale()) && (!scaled || algorithm != "chunked_ut" || op.getK() != op.getB()))
+  if ((op.getAScale() || op.getKScale()) &&
+      (!scaled || algorithm != CudaAlgorithm::chunked_ut || op.getK() != op.getB()))
     return op.emitOpError() << "this CUDA kernel reads whole rows of a and k: expand the scaled low-rank form in "
                                "mixer-tile first";
   const bool logDecay = !op.hasFactorDecay();
@@ -300,7 +298,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     if (!isa<BlockArgument>(v)) (isToken(v) ? tokenWork : headWork).insert(v);
   if (rate) headWork.insert(rate); // read as (0, h, k, v): always a packed scratch row
   llvm::DenseSet<Value> streamed;
-  if (algorithm.starts_with("chunked_"))
+  if (schedule.isChunked())
     for (auto &[field, v] : operands)
       if (llvm::StringRef(field) == "q" || llvm::StringRef(field) == "k" || llvm::StringRef(field) == "v" ||
           llvm::StringRef(field) == "a" || llvm::StringRef(field) == "b")
@@ -316,7 +314,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   };
   hs << "  {\n    // " << stringifyStructure(s).str() << (op.getDirection() == Direction::reverse ? " reverse" : "")
      << " recurrence, K = " << K << ", state columns = " << Vs << ", "
-     << algorithm << "\n";
+     << stringifyCudaAlgorithm(algorithm) << "\n";
   hs << "    ScanParams p;\n";
   for (auto &[field, v] : operands) hs << "    p." << field << " = " << viewOfValue(v) << ";\n";
   if (scaled)
@@ -358,11 +356,11 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
   auto b = [](bool x) { return x ? "true" : "false"; };
   hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)B);\n";
-  if (algorithm == "chunked_ut") {
+  if (algorithm == CudaAlgorithm::chunked_ut) {
     hs << "    if (chunkedDeltaApplies(p)) {\n      if (cudaError_t e = launchChunkedDelta<" << K << ", "
        << b(diag == "scalar") << ", " << b(logDecay) << ", " << b(scaled)
        << ">(p, scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
-  } else if (algorithm.starts_with("chunked_")) {
+  } else if (schedule.isChunked()) {
     bool vec = s == Structure::vector;
     const char *decayKind = vec ? "vector" : s == Structure::identity ? "none" : "scalar";
     hs << "    if (chunkedApplies(p, " << b(vec) << ")) {\n      if (cudaError_t e = launchChunked<" << K

@@ -97,6 +97,14 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
     }
     double getScaleValue() { return getScale() ? getScale()->convertToDouble() : 1.0; }
     double getEpsValue() { return getEps() ? getEps()->convertToDouble() : 0.0; }
+    /// Whether the op is in the split form the kernels take: one direction,
+    /// no skip, and no normalizer that mixer-normalizer-to-column turns into a
+    /// ones column (sum, max_abs; mLSTM's stays on the op).
+    bool isSplitForm() {
+      Normalizer n = getNormalizerKind();
+      return getDirection() != Direction::bidirectional && n != Normalizer::sum && n != Normalizer::max_abs &&
+             !getSkipWeight();
+    }
   }];
 }
 

@@ -9,13 +9,6 @@ using namespace mlir;
 
 namespace mixc::mixer {
 
-int64_t featuresPerRow(Type type) {
-  auto t = cast<RankedTensorType>(type);
-  int64_t w = 1;
-  for (int64_t i = 3; i < t.getRank(); ++i) w *= t.getDimSize(i);
-  return w;
-}
-
 Value peelScalarFactors(Value v, SmallVectorImpl<Value> &factors) {
   while (auto mul = v.getDefiningOp<BinaryOp>()) {
     if (mul.getFn() != BinaryFn::mul) break;
@@ -118,6 +111,16 @@ struct ScaleLowRank : OpRewritePattern<RecurrenceOp> {
   }
 };
 
+// `parts` built in place of `op`, keeping its discardable attributes (the
+// chunk and schedule passes' records).
+RecurrenceOp replaceWith(RecurrenceOp op, const RecurrenceParts &parts, OpBuilder &builder) {
+  RecurrenceOp rebuilt = parts.build(builder, op.getLoc());
+  rebuilt->setDiscardableAttrs(op->getDiscardableAttrDictionary());
+  op->replaceAllUsesWith(rebuilt->getResults());
+  op->erase();
+  return rebuilt;
+}
+
 } // namespace
 
 RecurrenceOp elementwiseDecayAsLog(RecurrenceOp op, OpBuilder &builder) {
@@ -130,11 +133,7 @@ RecurrenceOp elementwiseDecayAsLog(RecurrenceOp op, OpBuilder &builder) {
   auto one = RankedTensorType::get({}, cast<RankedTensorType>(op.getDt().getType()).getElementType());
   parts.decay = ConstantOp::create(builder, loc, DenseElementsAttr::get(one, builder.getFloatAttr(one.getElementType(), 1.0)));
   parts.decayForm = DecayFormAttr();
-  RecurrenceOp log = parts.build(builder, loc);
-  log->setDiscardableAttrs(op->getDiscardableAttrDictionary());
-  op->replaceAllUsesWith(log->getResults());
-  op->erase();
-  return log;
+  return replaceWith(op, parts, builder);
 }
 
 RecurrenceOp expandScaledLowRank(RecurrenceOp op, OpBuilder &builder) {
@@ -146,11 +145,7 @@ RecurrenceOp expandScaledLowRank(RecurrenceOp op, OpBuilder &builder) {
   auto scaled = [&](Value s, Value x) { return BinaryOp::create(builder, loc, x.getType(), BinaryFn::mul, x, s); };
   if (op.getAScale()) parts.a = scaled(op.getAScale(), op.getB()), parts.aScale = Value();
   if (op.getKScale()) parts.k = scaled(op.getKScale(), op.getK()), parts.kScale = Value();
-  RecurrenceOp full = parts.build(builder, loc);
-  full->setDiscardableAttrs(op->getDiscardableAttrDictionary());
-  op->replaceAllUsesWith(full->getResults());
-  op->erase();
-  return full;
+  return replaceWith(op, parts, builder);
 }
 
 void RecurrenceOp::getCanonicalizationPatterns(RewritePatternSet &patterns, MLIRContext *context) {

@@ -12,10 +12,6 @@
 
 namespace mixc::mixer {
 
-/// Features per row of a per-token value: the product of the dimensions after
-/// [B, T, H] (1 for a per-token scalar [B, T, H] or a rank-0 constant).
-int64_t featuresPerRow(mlir::Type type);
-
 /// v = s_1 * ... * s_n * x with per-token (or per-head, or constant) scalars
 /// s_i: returns x and appends the s_i, outermost first, to `factors`.
 mlir::Value peelScalarFactors(mlir::Value v, llvm::SmallVectorImpl<mlir::Value> &factors);

@@ -47,9 +47,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     SmallVector<RecurrenceOp> ops;
     getOperation().walk([&](RecurrenceOp op) { ops.push_back(op); });
     for (RecurrenceOp op : ops) {
-      if (op.getDirection() == Direction::bidirectional || op.getNormalizerKind() == Normalizer::sum ||
-      op.getNormalizerKind() == Normalizer::max_abs ||
-          op.getSkipWeight()) {
+      if (!op.isSplitForm()) {
         op.emitOpError() << "mixer-tile expects the split form (run mixer-split-skip, "
                             "mixer-normalizer-to-column and mixer-split-bidirectional first)";
         return signalPassFailure();
@@ -208,7 +206,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     // the scales), every other kernel whole rows.
     OpBuilder builder(op);
     op = elementwiseDecayAsLog(op, builder);
-    bool scaled = algorithm == CudaAlgorithm::chunked_ut && op.getAScale() && op.getKScale() && op.getK() == op.getB() && K > 1;
+    bool scaled = algorithm == CudaAlgorithm::chunked_ut && op.getAScale() && op.getKScale() && op.getK() == op.getB();
     if (!scaled) op = expandScaledLowRank(op, builder);
     op->setAttr("mixer.schedule", tile);
   }

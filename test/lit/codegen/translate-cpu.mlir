@@ -42,6 +42,15 @@ func.func @scaled(%q: tensor<?x?x2x8xf32> {mixer.name = "q"}, %v: tensor<?x?x2x1
 
 // -----
 
+// A normalizer that mixer-normalizer-to-column has not split off.
+func.func @unsplit(%q: tensor<?x?x2x8xf32> {mixer.name = "q"}, %v: tensor<?x?x2x16xf32> {mixer.name = "v"}) -> (tensor<?x?x2x16xf32>, tensor<?x2x8x17xf32>) {
+  // expected-error @+1 {{the CPU target expects the split form}}
+  %o, %s = mixer.recurrence identity forward %q, %q, %v normalizer max_abs eps 1.0 {mixer.schedule = #mixer.cpu_tile<algorithm = recurrent, isa = "x86-64-v3", lanes = 8, k = 8, v_block = 16, reg_block = 2, threads = 2>} : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x16xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x2x8x17xf32>)
+  return %o, %s : tensor<?x?x2x16xf32>, tensor<?x2x8x17xf32>
+}
+
+// -----
+
 // expected-error @+1 {{mixer-translate: expected a module with one func.func, found 2}}
 module {
   func.func @a() { return }

@@ -62,3 +62,12 @@ func.func @longhorn_like(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor
   %o, %s = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%neps * %k) k_scale(%eps) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
   return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
 }
+
+// -----
+
+// A skip that mixer-split-skip has not split off.
+func.func @unsplit(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %d: tensor<1x1x2x64xf32> {mixer.name = "D"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
+  // expected-error @+1 {{the CUDA target expects the split form}}
+  %o, %s = mixer.recurrence identity forward %q, %q, %v skip(%d, %v) {mixer.schedule = #mixer.cuda_tile<algorithm = recurrent, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<1x1x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
+}

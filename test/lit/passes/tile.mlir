@@ -51,6 +51,15 @@ func.func @unsplit(%q: tensor<?x?x4x16xf32>, %v: tensor<?x?x4x3xf32>) -> tensor<
 
 // -----
 
+// The floored normalizer becomes a ones column first, like the sum.
+func.func @unsplit_max_abs(%q: tensor<?x?x4x16xf32>, %v: tensor<?x?x4x3xf32>) -> tensor<?x?x4x3xf32> {
+  // expected-error @+1 {{mixer-tile expects the split form}}
+  %o, %s = mixer.recurrence identity forward %q, %q, %v normalizer max_abs eps 1.0 : (tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32>, tensor<?x?x4x3xf32>) -> (tensor<?x?x4x3xf32>, tensor<?x4x16x4xf32>)
+  return %o : tensor<?x?x4x3xf32>
+}
+
+// -----
+
 // With mixer.chunk, `schedule=chunked` picks the SSD form; `recurrent` keeps the sweep.
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="schedule=chunked" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=CHUNKED
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="schedule=recurrent" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=RECURRENT
