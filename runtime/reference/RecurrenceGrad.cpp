@@ -25,6 +25,47 @@ struct GradView {
     p[i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3] + i4 * st[4]] += x;
   }
 };
+
+// One token's place in the operands, the read and write adjoints of both
+// backward passes work on: the K x Vs state, value columns past V ones (a
+// normalizer's z).
+struct Token {
+  int64_t b, t, h, K, V, Vs;
+  double value(const View &Vv, int64_t j) const { return j < V ? Vv(b, t, h, j) : 1.0; }
+};
+
+// The read R^T q_t of a state R, whose columns have the gradients gRead(j):
+// dq_t = R gRead into dQ, q_t gRead^T into dR.
+template <typename G>
+void readBackward(const Token &x, const double *R, double *dR, G gRead, const View &Q, const GradView &dQ) {
+  for (int64_t i = 0; i < x.K; ++i) {
+    double dq = 0;
+    for (int64_t j = 0; j < x.Vs; ++j) {
+      dq += R[i * x.Vs + j] * gRead(j);
+      dR[i * x.Vs + j] += Q(x.b, x.t, x.h, i) * gRead(j);
+    }
+    dQ.add(dq, x.b, x.t, x.h, i);
+  }
+}
+
+// The write w k_t [v_t, 1]^T into a state with gradient dS: w dS [v, 1] into
+// dK and w dS^T k into dV; returns k^T dS [v, 1], the gradient of w.
+double writeBackward(const Token &x, const double *dS, double w, const View &Kv, const View &Vv, const GradView &dK,
+                     const GradView &dV) {
+  double dw = 0;
+  for (int64_t i = 0; i < x.K; ++i) {
+    double dk = 0;
+    for (int64_t j = 0; j < x.Vs; ++j) dk += dS[i * x.Vs + j] * x.value(Vv, j);
+    dw += dk * Kv(x.b, x.t, x.h, i);
+    dK.add(w * dk, x.b, x.t, x.h, i);
+  }
+  for (int64_t j = 0; j < x.V; ++j) {
+    double dv = 0;
+    for (int64_t i = 0; i < x.K; ++i) dv += dS[i * x.Vs + j] * Kv(x.b, x.t, x.h, i);
+    dV.add(w * dv, x.b, x.t, x.h, j);
+  }
+  return dw;
+}
 } // namespace
 
 // mLSTM (scalar transitions): m_t = max(g_t + m_{t-1}, i_t), f_t = exp(g_t +
@@ -40,11 +81,10 @@ static std::string mlstmGrad(const RecurrenceInputs &in, const Array *dO, const 
   const View Q(in.q), Kv(in.k), Vv(in.v), Decay(in.decay), Igate(in.igate), InitM(in.initM), DO(dO);
   const GradView dQ(in.q, g.q), dK(in.k, g.k), dV(in.v, g.v), dDecay(in.decay, g.decay), dIgate(in.igate, g.igate),
       dInit(in.init, g.init), dInitM(in.initM, g.initM);
-  std::vector<double> states((T + 1) * K * Vs), ms(T + 1), dS(K * Vs), num(V);
+  std::vector<double> states((T + 1) * K * Vs), ms(T + 1), dS(K * Vs), num(V), dRead(Vs);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h) {
       auto tokenAt = [&](int64_t step) { return in.direction == Direction::reverse ? T - 1 - step : step; };
-      auto valueAt = [&](int64_t t, int64_t j) { return j < V ? Vv(b, t, h, j) : 1.0; };
       for (int64_t e = 0; e < K * Vs; ++e) states[e] = in.init ? in.init->data[(b * H + h) * K * Vs + e] : 0.0;
       ms[0] = in.initM ? InitM(b, h) : 0.0;
       for (int64_t step = 0; step < T; ++step) {
@@ -54,8 +94,9 @@ static std::string mlstmGrad(const RecurrenceInputs &in, const Array *dO, const 
         ms[step + 1] = m;
         const double *P = states.data() + step * K * Vs;
         double *N = states.data() + (step + 1) * K * Vs;
+        const Token x{b, t, h, K, V, Vs};
         for (int64_t i = 0; i < K; ++i)
-          for (int64_t j = 0; j < Vs; ++j) N[i * Vs + j] = f * P[i * Vs + j] + w * Kv(b, t, h, i) * valueAt(t, j);
+          for (int64_t j = 0; j < Vs; ++j) N[i * Vs + j] = f * P[i * Vs + j] + w * Kv(b, t, h, i) * x.value(Vv, j);
       }
       for (int64_t e = 0; e < K * Vs; ++e) dS[e] = dFinal ? dFinal->data[(b * H + h) * K * Vs + e] : 0.0;
       double dm = 0; // the gradient of the stabilizer after `step`
@@ -64,6 +105,7 @@ static std::string mlstmGrad(const RecurrenceInputs &in, const Array *dO, const 
         const double *P = states.data() + step * K * Vs, *N = P + K * Vs;
         const double gt = Decay(b, t, h), it = Igate(b, t, h), mPrev = ms[step], m = ms[step + 1];
         const double f = std::exp(gt + mPrev - m), w = std::exp(it - m);
+        const Token x{b, t, h, K, V, Vs};
         // The readout: n = max(|den|, exp(-m)).
         if (dO) {
           double den = 0;
@@ -75,7 +117,7 @@ static std::string mlstmGrad(const RecurrenceInputs &in, const Array *dO, const 
           const bool floor = std::exp(-m) > std::fabs(den);
           const double n = floor ? std::exp(-m) : std::fabs(den);
           double dn = 0; // the gradient of n
-          std::vector<double> dRead(Vs, 0.0);
+          std::fill(dRead.begin(), dRead.end(), 0.0);
           for (int64_t j = 0; j < V; ++j) {
             const double go = DO(b, t, h, j);
             dRead[j] = in.scale * go / n;
@@ -83,32 +125,13 @@ static std::string mlstmGrad(const RecurrenceInputs &in, const Array *dO, const 
           }
           if (floor) dm -= dn * n; // d exp(-m) / dm = -exp(-m)
           else dRead[V] = dn * (den > 0 ? 1.0 : -1.0);
-          for (int64_t i = 0; i < K; ++i) {
-            double dq = 0;
-            for (int64_t j = 0; j < Vs; ++j) {
-              dq += N[i * Vs + j] * dRead[j];
-              dS[i * Vs + j] += Q(b, t, h, i) * dRead[j];
-            }
-            dQ.add(dq, b, t, h, i);
-          }
+          readBackward(x, N, dS.data(), [&](int64_t j) { return dRead[j]; }, Q, dQ);
         }
         // The update S_t = f S_{t-1} + w k [v, 1]^T.
-        double df = 0, dw = 0;
-        for (int64_t i = 0; i < K; ++i) {
-          double dk = 0;
-          for (int64_t j = 0; j < Vs; ++j) {
-            df += dS[i * Vs + j] * P[i * Vs + j];
-            dk += dS[i * Vs + j] * valueAt(t, j);
-          }
-          dw += dk * Kv(b, t, h, i);
-          dK.add(w * dk, b, t, h, i);
-        }
-        for (int64_t j = 0; j < V; ++j) {
-          double dv = 0;
-          for (int64_t i = 0; i < K; ++i) dv += dS[i * Vs + j] * Kv(b, t, h, i);
-          dV.add(w * dv, b, t, h, j);
-        }
-        for (double &x : dS) x *= f;
+        const double dw = writeBackward(x, dS.data(), w, Kv, Vv, dK, dV);
+        double df = 0;
+        for (int64_t e = 0; e < K * Vs; ++e) df += dS[e] * P[e];
+        for (double &e : dS) e *= f;
         // f = exp(g + mPrev - m), w = exp(i - m), m = max(g + mPrev, i).
         double dg = df * f, dmPrev = df * f, di = dw * w;
         dm -= df * f + dw * w;
@@ -263,24 +286,17 @@ std::string runRecurrenceGrad(const RecurrenceInputs &in, const Array *dO, const
         for (int64_t step = T - 1; step >= 0; --step) {
           const int64_t t = tokenAt(d, step);
           const double *P = states[d].data() + step * K * Vs, *N = P + K * Vs;
-          // The read R (S_t, or with a bonus S_{t-1}): dR = q dRead^T, dq = R dRead.
-          const double *R = in.bonus ? P : N;
+          const Token x{b, t, h, K, V, Vs};
+          // The read: S_t, or with a bonus S_{t-1} (its gradient goes to dPrev).
           std::fill(dPrev.begin(), dPrev.end(), 0.0);
-          double *dRead = in.bonus ? dPrev.data() : dS.data();
-          for (int64_t i = 0; i < K; ++i) {
-            double dq = 0;
-            for (int64_t j = 0; j < Vs; ++j) {
-              dq += R[i * Vs + j] * readGrad(t, j);
-              dRead[i * Vs + j] += Q(b, t, h, i) * readGrad(t, j);
-            }
-            dQ.add(dq, b, t, h, i);
-          }
+          readBackward(x, in.bonus ? P : N, in.bonus ? dPrev.data() : dS.data(),
+                       [&](int64_t j) { return readGrad(t, j); }, Q, dQ);
           if (in.bonus) { // + (sum_i q_i u_i k_i) [v, 1]
             double dqu = 0;
-            const double x = qu(t);
+            const double read = qu(t);
             for (int64_t j = 0; j < Vs; ++j) {
               dqu += valueAt(t, j) * readGrad(t, j);
-              if (j < V) dV.add(x * readGrad(t, j), b, t, h, j);
+              if (j < V) dV.add(read * readGrad(t, j), b, t, h, j);
             }
             for (int64_t i = 0; i < K; ++i) {
               const double qi = Q(b, t, h, i), ui = Bonus(0, 0, h, i), ki = Kv(b, t, h, i);
@@ -290,16 +306,7 @@ std::string runRecurrenceGrad(const RecurrenceInputs &in, const Array *dO, const
             }
           }
           // S_t = A_t S_{t-1} + k_t [v_t, 1]^T.
-          for (int64_t i = 0; i < K; ++i) {
-            double dk = 0;
-            for (int64_t j = 0; j < Vs; ++j) dk += dS[i * Vs + j] * valueAt(t, j);
-            dK.add(dk, b, t, h, i);
-          }
-          for (int64_t j = 0; j < V; ++j) {
-            double dv = 0;
-            for (int64_t i = 0; i < K; ++i) dv += dS[i * Vs + j] * Kv(b, t, h, i);
-            dV.add(dv, b, t, h, j);
-          }
+          writeBackward(x, dS.data(), 1.0, Kv, Vv, dK, dV);
           // The diagonal: dPrev += D . dS; its own gradient dD = dS . S_{t-1},
           // then through exp when the operand is a log.
           double dScalar = 0;
