@@ -40,9 +40,9 @@ constexpr int C = 64;
 // (deltaStates: tile rows are value columns from col0, tile columns key rows).
 // From `from` (a state-shaped view; null reads as zeros); Add: S = f S + from.
 // rowLog (Add): per state row (key) log-factors instead of f.
-template <bool Transposed, bool Add = false, int MT, int NT>
-__device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const View &from, int64_t Vs, int64_t b, int64_t h,
-                                          int sr, int64_t col0, float f = 0.f, const float *rowLog = nullptr) {
+// f(element, row, col) for each of this lane's accumulators of the block.
+template <bool Transposed, typename Elem, int MT, int NT, typename F>
+__device__ __forceinline__ void forStateElements(Elem (&S)[MT][NT][4], int sr, int64_t col0, F f) {
   const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -52,10 +52,17 @@ __device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const View &fro
       for (int e = 0; e < 4; ++e) {
         const int row = Transposed ? sr + nt * 8 + 2 * t4 + (e & 1) : sr + mt * 16 + g + (e >= 2 ? 8 : 0);
         const int64_t col = Transposed ? col0 + mt * 16 + g + (e >= 2 ? 8 : 0) : col0 + nt * 8 + 2 * t4 + (e & 1);
-        const float x = from.p && col < Vs ? from.at(b, h, row, col) : 0.f;
-        if constexpr (Add) S[mt][nt][e] = (rowLog ? __expf(rowLog[row]) : f) * S[mt][nt][e] + x;
-        else S[mt][nt][e] = x;
+        f(S[mt][nt][e], row, col);
       }
+}
+template <bool Transposed, bool Add = false, int MT, int NT>
+__device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const View &from, int64_t Vs, int64_t b, int64_t h,
+                                          int sr, int64_t col0, float f = 0.f, const float *rowLog = nullptr) {
+  forStateElements<Transposed>(S, sr, col0, [&](float &s, int row, int64_t col) {
+    const float x = from.p && col < Vs ? from.at(b, h, row, col) : 0.f;
+    if constexpr (Add) s = (rowLog ? __expf(rowLog[row]) : f) * s + x;
+    else s = x;
+  });
 }
 template <bool Transposed, int MT, int NT>
 __device__ __forceinline__ void loadState(float (&S)[MT][NT][4], const ScanParams &p, int64_t b, int64_t h, int sr,
@@ -66,17 +73,9 @@ template <bool Transposed, int MT, int NT>
 __device__ __forceinline__ void storeState(const float (&S)[MT][NT][4], const View &to, int64_t Vs, int64_t b,
                                            int64_t h, int sr, int64_t col0) {
   if (!to.p) return;
-  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int row = Transposed ? sr + nt * 8 + 2 * t4 + (e & 1) : sr + mt * 16 + g + (e >= 2 ? 8 : 0);
-        const int64_t col = Transposed ? col0 + mt * 16 + g + (e >= 2 ? 8 : 0) : col0 + nt * 8 + 2 * t4 + (e & 1);
-        if (col < Vs) to.set(b, h, row, col, S[mt][nt][e]);
-      }
+  forStateElements<Transposed>(S, sr, col0, [&](const float &s, int row, int64_t col) {
+    if (col < Vs) to.set(b, h, row, col, s);
+  });
 }
 template <bool Transposed, int MT, int NT>
 __device__ __forceinline__ void storeState(const float (&S)[MT][NT][4], const ScanParams &p, int64_t b, int64_t h,
