@@ -98,12 +98,21 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
   if (!isToken(v)) {
     os << "    const float *" << n << " = " << buffers.lookup(v) << ".ptr()"
        << (type.getRank() >= 3 ? " + h * " + std::to_string(w) : std::string()) << ";\n";
+  } else if (isa<BlockArgument>(v) && dest.empty()) { // read in place where the layout allows
+    os << "    float " << n << "_tmp[" << w << "];\n    const float *" << n << " = rowView(inputs[" << argIndex.lookup(v)
+       << "], b, t, h, " << n << "_tmp, " << w << ");\n";
   } else if (isa<BlockArgument>(v)) {
     declare(n, w, dest);
     os << "    readRow(inputs[" << argIndex.lookup(v) << "], b, t, h, " << n << ", " << w << ");\n";
   } else {
-    os << "    const float *" << n << " = " << buffers.lookup(v) << ".ptr() + ((b * T + t) * " << type.getDimSize(2)
-       << " + h) * " << w << ";\n";
+    const std::string src = buffers.lookup(v) + ".ptr() + ((b * T + t) * " + std::to_string(type.getDimSize(2)) +
+                            " + h) * " + std::to_string(w);
+    if (dest.empty()) {
+      os << "    const float *" << n << " = " << src << ";\n";
+    } else {
+      declare(n, w, dest);
+      os << "    copyRow(" << src << ", " << w << ", " << n << ");\n";
+    }
   }
 }
 
@@ -174,13 +183,15 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   std::string rowType = llvm::formatv("TokenRow<{0}, {1}>", K, V).str();
   os << "  auto " << r << "_row = [&](int64_t b, int64_t t, int64_t h, " << rowType << " &r) {\n";
   clearRows();
+  // Each operand computed here is written into its field of the token row,
+  // even when another field's chain needs it first.
+  for (auto &ro : rowOperands)
+    if (std::string(ro.field) != "igate" && isToken(ro.value)) preferDest(ro.value, std::string("r.") + ro.field);
   for (auto &ro : rowOperands) {
-    bool scalarField = std::string(ro.field) == "igate";
-    bool computedHere = !rows.count(ro.value) && isToken(ro.value);
-    std::string field = std::string("r.") + ro.field;
-    std::string x = rowOf(ro.value, computedHere && !scalarField ? field : "");
-    if (scalarField) os << "    r.igate = " << x << "[0];\n";
-    else if (!computedHere) os << "    copyRow(" << x << ", " << ro.width << ", " << field << ");\n";
+    std::string field = std::string("r.") + ro.field, x = rowOf(ro.value);
+    if (field == "r.igate") os << "    r.igate = " << x << "[0];\n";
+    else if (preferredDest.lookup(ro.value) != field)
+      os << "    copyRow(" << x << ", " << ro.width << ", " << field << ");\n";
   }
   os << "    (void)b; (void)t; (void)h;\n  };\n";
   // Whole-tensor operands first: printing a Buffer emits statements.

@@ -94,9 +94,10 @@ std::string RowPrinter::rowExpr(Value v, const std::string &j) {
   return rowOf(v) + "[" + (rowWidth(v) == 1 ? std::string("0") : j) + "]";
 }
 
-std::string RowPrinter::rowOf(Value v, const std::string &dest) {
+std::string RowPrinter::rowOf(Value v, const std::string &destArg) {
   auto it = rows.find(v);
   if (it != rows.end()) return it->second;
+  const std::string dest = destArg.empty() ? preferredDest.lookup(v) : destArg;
   std::string n = fresh("x");
   int64_t w = rowWidth(v);
   Operation *d = v.getDefiningOp();
@@ -111,8 +112,9 @@ std::string RowPrinter::rowOf(Value v, const std::string &dest) {
        << indent << "  for (int j = 0; j < " << w << "; ++j) " << n << "[j] = " << in << "[j] * inv;\n"
        << indent << "}\n";
   } else if (auto m = dyn_cast<MapOp>(d)) {
+    // A pointwise map reads its input inline; `ones` does not read it.
     bool pointwise = unaryExpr(m.getFn()) != nullptr;
-    std::string in = pointwise ? std::string() : rowOf(m.getInput());
+    std::string in = pointwise || m.getFn() == UnaryFn::ones ? std::string() : rowOf(m.getInput());
     int64_t win = rowWidth(m.getInput());
     declare(n, w, dest);
     switch (m.getFn()) {

@@ -36,7 +36,14 @@ public:
   std::string rowOf(mlir::Value v, const std::string &dest = "");
   /// An expression for element `j` of `v`'s row (pointwise ops used once inline).
   std::string rowExpr(mlir::Value v, const std::string &j);
-  void clearRows() { rows.clear(); }
+  void clearRows() {
+    rows.clear();
+    preferredDest.clear();
+  }
+  /// Makes `v`, if it is computed here, be written straight into `dest`
+  /// whenever it is first needed (also as another row's operand), so that
+  /// the array a consumer reads needs no copy. The first call for a value wins.
+  void preferDest(mlir::Value v, const std::string &dest) { preferredDest.try_emplace(v, dest); }
 
 protected:
   /// Whether `v` is read (or pointed at) as a whole rather than computed
@@ -51,6 +58,7 @@ protected:
 
   llvm::raw_ostream &os;
   llvm::DenseMap<mlir::Value, std::string> rows;
+  llvm::DenseMap<mlir::Value, std::string> preferredDest;
   int counter = 0;
   std::string indent = "    ";
 };

@@ -300,16 +300,20 @@ inline void taylor2Row(const float *x, int64_t D, float *o) {
     for (int64_t j = 0; j < D; ++j) o[1 + D + i * D + j] = x[i] * x[j] * 0.70710678118654752f;
 }
 
+// Forward scans read the rows of a head a token apart (H rows): fetch the row
+// 4 tokens ahead of (b, tt, h) now, so that the sweeps do not wait on memory.
+inline void prefetchRowAhead(const mixc_tensor &t, int64_t off, int64_t tt, int64_t D) {
+  if (tt + 4 < t.shape[1] && (t.ndim <= 3 || t.strides[3] == 1)) {
+    const char *ahead = (const char *)t.data + (off + 4 * t.strides[1]) * (t.dtype == MIXC_F32 ? 4 : 2);
+    for (int64_t byte = 0; byte < D * (t.dtype == MIXC_F32 ? 4 : 2); byte += 64) __builtin_prefetch(ahead + byte);
+  }
+}
+
 // Reads row (b, t, h) of a per-token input ([B, T, H, D], or [B, T, H] with D = 1).
 inline void readRow(const mixc_tensor &t, int64_t b, int64_t tt, int64_t h, float *o, int64_t D) {
   int64_t off = b * t.strides[0] + tt * t.strides[1] + h * t.strides[2];
   int64_t is = t.ndim > 3 ? t.strides[3] : 1;
-  // Forward scans read the rows of a head a token apart (H rows): fetch the
-  // row 4 tokens ahead now, so that the sweeps do not wait on memory.
-  if (tt + 4 < t.shape[1] && is == 1) {
-    const char *ahead = (const char *)t.data + (off + 4 * t.strides[1]) * (t.dtype == MIXC_F32 ? 4 : 2);
-    for (int64_t byte = 0; byte < D * (t.dtype == MIXC_F32 ? 4 : 2); byte += 64) __builtin_prefetch(ahead + byte);
-  }
+  prefetchRowAhead(t, off, tt, D);
   if (t.dtype == MIXC_F32) {
     const float *src = (const float *)t.data + off;
     int64_t i = 0;
@@ -322,6 +326,18 @@ inline void readRow(const mixc_tensor &t, int64_t b, int64_t tt, int64_t h, floa
     const uint16_t *src = (const uint16_t *)t.data + off;
     for (int64_t i = 0; i < D; ++i) o[i] = bf16ToFloat(src[i * is]);
   }
+}
+
+// Row (b, t, h) of a per-token input for reading only: the tensor's own
+// memory when it is fp32 and contiguous along D (no copy), else read into tmp.
+inline const float *rowView(const mixc_tensor &t, int64_t b, int64_t tt, int64_t h, float *tmp, int64_t D) {
+  if (t.dtype == MIXC_F32 && (t.ndim <= 3 || t.strides[3] == 1)) {
+    int64_t off = b * t.strides[0] + tt * t.strides[1] + h * t.strides[2];
+    prefetchRowAhead(t, off, tt, D);
+    return (const float *)t.data + off;
+  }
+  readRow(t, b, tt, h, tmp, D);
+  return tmp;
 }
 
 inline Buffer l2norm(const Buffer &in) {

@@ -149,14 +149,44 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         continue;
       }
       const float *q = r.q, *k = r.k, *vin = r.v + j0;
-      for (int j = 0; j < VB; ++j) vv[j] = j < width ? vin[j] : 0.f;
-      for (int j = 0; j < VB; ++j) oo[j] = 0.f;
       // The vector form (VB a multiple of L, as mixer-tile chooses it): v and
       // the read-out of a register group live in registers; see
       // forRegisterGroups.
       constexpr bool Vec = VB % L == 0;
       constexpr int NV = Vec ? VB / L : 1;
       using vl = vec<L>;
+      // Elementwise decays on a whole block: one pass per key row reads v, the
+      // decays and the state and writes the state and the output; at K = 1
+      // (HGRN) that pass is the whole token, so no staging copies.
+      if constexpr (S == Structure::elementwise && Vec && !Bonus && !Mlstm)
+        if (width == VB) {
+          const float *dt = r.dt + j0;
+          float *out = p.o + row * oStride + j0;
+          if (HasDt && p.segDt)
+            for (int j = 0; j < VB; ++j) dtSum[j] += dt[j];
+          alignas(64) float f[LogDecay ? VB : 1];
+          forRegisterGroups<NV, RB>([&](auto G, int v0) {
+            vl vx[G], va[G] = {};
+            loadGroup<L>(vx, vin, v0);
+            for (int i = 0; i < K; ++i) {
+              if constexpr (LogDecay) { // exp(rate * dt), dt = 1 without one
+                const float *A = p.rate + (h * K + i) * Vs + j0 + L * v0;
+                for (int j = 0; j < L * G; ++j) f[j] = fastExp(A[j] * (HasDt ? dt[L * v0 + j] : 1.f));
+              }
+              float *row = &st[i][L * v0];
+              for (int n = 0; n < G; ++n) {
+                const vl d = LogDecay ? loadV<L>(f + L * n) : loadV<L>(dt + L * (v0 + n));
+                const vl x = d * loadV<L>(row + L * n) + k[i] * vx[n];
+                storeV<L>(row + L * n, x);
+                va[n] += q[i] * x;
+              }
+            }
+            for (int n = 0; n < G; ++n) storeV<L>(out + L * (v0 + n), p.scale * va[n]);
+          });
+          continue;
+        }
+      for (int j = 0; j < VB; ++j) vv[j] = j < width ? vin[j] : 0.f;
+      for (int j = 0; j < VB; ++j) oo[j] = 0.f;
       bool readOutDone = false; // the read-out went straight to oo
       float writeScale = 1.f, decayScalar = 1.f;
       if constexpr (S == Structure::scalar || S == Structure::const_scalar) {

@@ -56,3 +56,34 @@ module {
   func.func @a() { return }
   func.func @b() { return }
 }
+
+// -----
+
+// The token row: each operand computed here is written straight into its
+// field, even when another operand's chain reads it first (r = sigmoid(f) is
+// the decay and a factor of v); `ones` does not compute its input; an input
+// read only by the pre-processing is read in place (rowView), one that is a
+// field is read into it.
+// CHECK-LABEL: from the mixer function @rows
+// CHECK: auto r0_row = [&](int64_t b, int64_t t, int64_t h, TokenRow<1, 16> &r) {
+// CHECK-NEXT: float *[[Q:x[0-9]+]] = r.q;
+// CHECK-NEXT: [[Q]][0] = 1.f;
+// CHECK-NEXT: copyRow([[Q]], 1, r.k);
+// CHECK-NOT: copyRow
+// CHECK: = rowView(inputs[0], b, t, h,
+// CHECK: float *[[DT:x[0-9]+]] = r.dt;
+// CHECK: = rowView(inputs[1], b, t, h,
+// CHECK: [[DT]][j] = sigmoid(x);
+// CHECK: float *{{x[0-9]+}} = r.v;
+// CHECK-NOT: copyRow
+// CHECK: (void)b; (void)t; (void)h;
+func.func @rows(%c: tensor<?x?x2x16xf32> {mixer.name = "c"}, %f: tensor<?x?x2x16xf32> {mixer.name = "f"}) -> (tensor<?x?x2x16xf32>, tensor<?x2x1x16xf32>) {
+  %one = mixer.constant dense<1.000000e+00> : tensor<f32>
+  %r = mixer.map sigmoid %f : tensor<?x?x2x16xf32> -> tensor<?x?x2x16xf32>
+  %n = mixer.map neg %r : tensor<?x?x2x16xf32> -> tensor<?x?x2x16xf32>
+  %w = mixer.binary add %one, %n : tensor<f32>, tensor<?x?x2x16xf32> -> tensor<?x?x2x16xf32>
+  %v = mixer.binary mul %c, %w : tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32> -> tensor<?x?x2x16xf32>
+  %q = mixer.map ones %v : tensor<?x?x2x16xf32> -> tensor<?x?x2x1xf32>
+  %o, %s = mixer.recurrence elementwise forward %q, %q, %v dt(%r) decay_form factor {mixer.schedule = #mixer.cpu_tile<algorithm = recurrent, isa = "x86-64-v3", lanes = 8, k = 1, v_block = 16, reg_block = 2, threads = 2>} : (tensor<?x?x2x1xf32>, tensor<?x?x2x1xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x2x1x16xf32>)
+  return %o, %s : tensor<?x?x2x16xf32>, tensor<?x2x1x16xf32>
+}
