@@ -41,18 +41,64 @@ ref::Direction toRef(mixer::Direction d) { return static_cast<ref::Direction>(st
 ref::Normalizer toRef(mixer::Normalizer n) { return static_cast<ref::Normalizer>(static_cast<int>(n)); }
 } // namespace
 
-std::string runReference(func::FuncOp specFunc, const NamedArrays &inputs, NamedArrays &outputs,
-                         const RecurrenceHook &onRecurrence) {
+ReferenceInterpreter::ReferenceInterpreter(func::FuncOp spec) {
   // The recurrences in their canonical forms (a decay written as a factor is
   // the factor, which may be negative where its log is not real), on a copy.
-  OwningOpRef<func::FuncOp> canonical(cast<func::FuncOp>(specFunc->clone()));
-  func::FuncOp func = *canonical;
-  {
-    RewritePatternSet patterns(func.getContext());
-    mixer::RecurrenceOp::getCanonicalizationPatterns(patterns, func.getContext());
-    (void)applyPatternsGreedily(func, std::move(patterns));
-  }
-  llvm::DenseMap<Value, ref::Array> env;
+  canonical = cast<func::FuncOp>(spec->clone());
+  RewritePatternSet patterns(canonical.getContext());
+  mixer::RecurrenceOp::getCanonicalizationPatterns(patterns, canonical.getContext());
+  (void)applyPatternsGreedily(canonical, std::move(patterns));
+}
+
+ReferenceInterpreter::~ReferenceInterpreter() { canonical->erase(); }
+
+const ref::Array *ReferenceInterpreter::valueOf(Value v) const {
+  if (!v) return nullptr;
+  auto it = env.find(v);
+  return it == env.end() ? nullptr : &it->second;
+}
+
+ref::RecurrenceInputs ReferenceInterpreter::recurrenceInputs(Operation *op, ref::Array &aRows, ref::Array &kRows) {
+  auto r = cast<mixer::RecurrenceOp>(op);
+  ref::RecurrenceInputs in;
+  in.structure = toRef(r.getStructure());
+  in.direction = toRef(r.getDirection());
+  in.normalizer = toRef(r.getNormalizerKind());
+  in.scale = r.getScaleValue();
+  in.eps = r.getEpsValue();
+  auto get = [&](Value v) { return valueOf(v); };
+  in.q = get(r.getQ()), in.k = get(r.getK()), in.v = get(r.getV());
+  in.decay = get(r.getDecay()), in.dt = get(r.getDt()), in.a = get(r.getA()), in.b = get(r.getB());
+  in.decayIsFactor = r.hasFactorDecay();
+  // The scaled low-rank form as whole rows: a = a_scale b, the key k_scale k.
+  auto scaledRows = [&](Value scale, const ref::Array &x) {
+    const ref::Array &s = *get(scale);
+    ref::Array out = x;
+    const int64_t D = x.shape.back();
+    for (int64_t row = 0; row < x.size() / D; ++row) {
+      const int64_t bi = row / (x.shape[1] * x.shape[2]), ti = row / x.shape[2] % x.shape[1], hi = row % x.shape[2];
+      const double f = s.at({bi, ti, hi});
+      for (int64_t i = 0; i < D; ++i) out.data[row * D + i] *= f;
+    }
+    return out;
+  };
+  if (r.getAScale() && get(r.getAScale()) && in.b) aRows = scaledRows(r.getAScale(), *in.b), in.a = &aRows;
+  if (r.getKScale() && get(r.getKScale()) && in.k) kRows = scaledRows(r.getKScale(), *in.k), in.k = &kRows;
+  in.igate = get(r.getIgate()), in.bonus = get(r.getBonus());
+  in.skipWeight = get(r.getSkipWeight()), in.skipInput = get(r.getSkipInput());
+  in.init = get(r.getInit()), in.initM = get(r.getInitM());
+  return in;
+}
+
+std::string runReference(func::FuncOp specFunc, const NamedArrays &inputs, NamedArrays &outputs,
+                         const RecurrenceHook &onRecurrence) {
+  return ReferenceInterpreter(specFunc).run(inputs, outputs, onRecurrence);
+}
+
+std::string ReferenceInterpreter::run(const NamedArrays &inputs, NamedArrays &outputs,
+                                      const RecurrenceHook &onRecurrence) {
+  func::FuncOp func = canonical;
+  env.clear();
   std::vector<ArgumentSpec> specs = argumentSpecs(func);
   int64_t B = -1, T = -1;
   // Bind arguments, checking shapes; batch and time are fixed by the first token input.
@@ -122,38 +168,8 @@ std::string runReference(func::FuncOp specFunc, const NamedArrays &inputs, Named
       for (int64_t j = 0; j < H; ++j) a.data[j] = (double)j;
       env[h.getResult()] = std::move(a);
     } else if (auto r = dyn_cast<mixer::RecurrenceOp>(op)) {
-      ref::RecurrenceInputs in;
-      in.structure = toRef(r.getStructure());
-      in.direction = toRef(r.getDirection());
-      in.normalizer = toRef(r.getNormalizerKind());
-      in.scale = r.getScaleValue();
-      in.eps = r.getEpsValue();
-      auto get = [&](Value v) -> const ref::Array * {
-        if (!v) return nullptr;
-        auto it = env.find(v);
-        return it == env.end() ? nullptr : &it->second;
-      };
-      in.q = get(r.getQ()), in.k = get(r.getK()), in.v = get(r.getV());
-      in.decay = get(r.getDecay()), in.dt = get(r.getDt()), in.a = get(r.getA()), in.b = get(r.getB());
-      in.decayIsFactor = r.hasFactorDecay();
-      // The scaled low-rank form as whole rows: a = a_scale b, the key k_scale k.
       ref::Array aRows, kRows;
-      auto scaledRows = [&](Value scale, const ref::Array &x) {
-        const ref::Array &s = *get(scale);
-        ref::Array out = x;
-        const int64_t D = x.shape.back();
-        for (int64_t row = 0; row < x.size() / D; ++row) {
-          const int64_t bi = row / (x.shape[1] * x.shape[2]), ti = row / x.shape[2] % x.shape[1], hi = row % x.shape[2];
-          const double f = s.at({bi, ti, hi});
-          for (int64_t i = 0; i < D; ++i) out.data[row * D + i] *= f;
-        }
-        return out;
-      };
-      if (r.getAScale() && get(r.getAScale()) && in.b) aRows = scaledRows(r.getAScale(), *in.b), in.a = &aRows;
-      if (r.getKScale() && get(r.getKScale()) && in.k) kRows = scaledRows(r.getKScale(), *in.k), in.k = &kRows;
-      in.igate = get(r.getIgate()), in.bonus = get(r.getBonus());
-      in.skipWeight = get(r.getSkipWeight()), in.skipInput = get(r.getSkipInput());
-      in.init = get(r.getInit()), in.initM = get(r.getInitM());
+      ref::RecurrenceInputs in = recurrenceInputs(r, aRows, kRows);
       ref::RecurrenceOutputs out;
       if (std::string e = ref::runRecurrence(in, out); !e.empty()) return e;
       if (onRecurrence) onRecurrence(in, out);

@@ -8,6 +8,8 @@
 
 #include "runtime/reference/Recurrence.h"
 
+#include "llvm/ADT/DenseMap.h"
+
 #include <functional>
 #include <map>
 #include <string>
@@ -32,6 +34,27 @@ std::vector<ArgumentSpec> argumentSpecs(mlir::func::FuncOp func);
 using RecurrenceHook = std::function<void(const ref::RecurrenceInputs &, const ref::RecurrenceOutputs &)>;
 std::string runReference(mlir::func::FuncOp func, const NamedArrays &inputs, NamedArrays &outputs,
                          const RecurrenceHook &onRecurrence = {});
+
+/// The interpreter behind runReference, kept for the gradient
+/// (ReferenceGrad.h): the function in canonical form (a clone of the spec's)
+/// and, after run(), the value of every SSA value in `env`.
+class ReferenceInterpreter {
+public:
+  explicit ReferenceInterpreter(mlir::func::FuncOp spec);
+  ~ReferenceInterpreter();
+  std::string run(const NamedArrays &inputs, NamedArrays &outputs, const RecurrenceHook &onRecurrence = {});
+  mlir::func::FuncOp func() const { return canonical; }
+
+  /// A recurrence's operands as the reference takes them; the scaled
+  /// low-rank forms are expanded into `aRows` / `kRows`.
+  ref::RecurrenceInputs recurrenceInputs(mlir::Operation *recurrence, ref::Array &aRows, ref::Array &kRows);
+  const ref::Array *valueOf(mlir::Value v) const;
+
+  llvm::DenseMap<mlir::Value, ref::Array> env;
+
+private:
+  mlir::func::FuncOp canonical;
+};
 
 /// A shape with -1 printed as B (first) or T.
 std::string shapeString(const std::vector<int64_t> &shape);

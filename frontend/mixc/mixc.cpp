@@ -4,6 +4,7 @@
 #include "codegen/CpuTarget.h"
 #include "codegen/CudaTarget.h"
 #include "codegen/ReferenceTarget.h"
+#include "frontend/mixc/Driver.h"
 #include "dialect/MixerOps.h"
 #include "frontend/MLIRGen.h"
 #include "frontend/spec/Analysis.h"
@@ -28,9 +29,7 @@
 #include <thread>
 
 using namespace llvm;
-namespace sp = mixc::spec;
-
-namespace {
+namespace mixc::driver {
 
 cl::SubCommand checkCmd("check", "Print the transition structure mixc finds in a spec");
 cl::SubCommand emitCmd("emit", "Print the spec lowered to the mixer dialect, or write kernel sources");
@@ -63,6 +62,11 @@ cl::opt<std::string> saveInputsDir("save-inputs",
                                    cl::desc("Directory to write the inputs used (NAME.npy, float32; with --dtype "
                                             "bf16 already rounded), for running them elsewhere"),
                                    cl::sub(runCmd));
+cl::opt<bool> gradOpt("grad",
+                      cl::desc("Also compute the gradient of every input (reference target): the upstream do.npy "
+                               "and dfinal_state.npy from --inputs, else generated; writes dNAME.npy into --out and, "
+                               "at small shapes, checks them against central finite differences"),
+                      cl::sub(runCmd));
 cl::opt<unsigned> seedOpt("seed", cl::desc("Seed of the generated inputs"), cl::init(0), cl::sub(runCmd),
                           cl::sub(benchCmd));
 cl::opt<bool> initOpt("with-init", cl::desc("Generate a random initial state too"), cl::sub(runCmd), cl::sub(benchCmd));
@@ -93,10 +97,6 @@ cl::opt<unsigned> repeatsOpt("repeats", cl::desc("Timed runs of each kernel (the
   exit(1);
 }
 
-struct Shape {
-  int64_t B = 2, T = 1024;
-  sp::Sizes sizes;
-};
 
 Shape parseShape(const std::string &s, bool allowBT) {
   Shape shape;
@@ -384,15 +384,6 @@ double relL2(const std::vector<double> &a, const std::vector<double> &b, size_t 
   return std::sqrt(num / std::max(den, 1e-300));
 }
 
-// A spec lowered at the sizes of its inputs, and those inputs.
-struct Problem {
-  sp::SourceFile src;
-  sp::MixerDesc desc;
-  Shape shape;
-  mixc::NamedArrays inputs;
-  std::unique_ptr<mlir::MLIRContext> ctx = std::make_unique<mlir::MLIRContext>();
-  mlir::OwningOpRef<mlir::ModuleOp> module; // lowered once, at the inputs' sizes
-};
 
 Problem prepare(bool allowInputsDir) {
   Problem p;
@@ -445,6 +436,7 @@ Problem prepare(bool allowInputsDir) {
     std::vector<int64_t> s = a.shape;
     if (s[0] < 0) s[0] = shape.B;
     if (s.size() > 1 && s[1] < 0) s[1] = shape.T;
+    if (a.perHead) s.erase(s.begin(), s.begin() + 2); // [H, ...], as --inputs reads them back
     mixc::ref::Array arr(s);
     // Realistic ranges: inputs N(0, 1) pass through the spec's own gates;
     // parameters and states are smaller. Nothing is zero.
@@ -638,9 +630,12 @@ int runRun() {
     die("--target: unknown target '" + targetOpt + "' (available: reference, cpu)");
   if (targetOpt == "cpu" && dtypeOpt != "f32" && dtypeOpt != "bf16")
     die("--dtype: the CPU target takes f32 or bf16, not " + dtypeOpt);
+  if (gradOpt && targetOpt != "reference")
+    die("--grad: the backward runs on --target=reference only; the CPU and GPU backward kernels are not built yet");
   Problem p = prepare(true);
   mlir::ModuleOp module = *p.module;
   writeArrays(p.inputs, saveInputsDir, dtypeOpt == "f64" ? "f8" : "f4");
+  if (gradOpt) return runGrad(p);
 
   if (targetOpt == "reference") {
     printHeader(p, "reference (float64, token by token)");
@@ -734,7 +729,9 @@ int runBench() {
   return 0;
 }
 
-} // namespace
+} // namespace mixc::driver
+
+using namespace mixc::driver;
 
 int main(int argc, char **argv) {
   cl::SetVersionPrinter([](raw_ostream &os) { os << "mixc 0.1\n"; });
