@@ -1,8 +1,13 @@
 #include "codegen/ReferenceGrad.h"
 
 #include "dialect/MixerOps.h"
+#include "passes/Passes.h"
 #include "runtime/reference/ArrayGrad.h"
 #include "runtime/reference/RecurrenceGrad.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 
 #include <cmath>
 
@@ -11,11 +16,6 @@ using namespace mlir;
 namespace mixc {
 
 namespace {
-const char *outputName(size_t i) {
-  static const char *names[] = {"o", "final_state", "final_m"};
-  return names[std::min<size_t>(i, 2)];
-}
-
 double dotWith(const NamedArrays &upstream, const NamedArrays &outputs) {
   double l = 0;
   for (auto &[name, g] : upstream) {
@@ -26,11 +26,11 @@ double dotWith(const NamedArrays &upstream, const NamedArrays &outputs) {
   return l;
 }
 
-// Adds per-row `s * x` scaled rows' gradients: rows = s[b, t, h] * x[b, t, h, :].
+// The gradients of a scaled row's factors: rows = s[b, t, h] * x[b, t, h, :].
 void scaledRowsGrad(const ref::Array &s, const ref::Array &x, const ref::Array &g, ref::Array &gs, ref::Array &gx) {
-  if (g.data.empty()) return;
   if (gs.data.empty()) gs = ref::Array(s.shape);
   if (gx.data.empty()) gx = ref::Array(x.shape);
+  if (g.data.empty()) return;
   const int64_t D = x.shape.back();
   for (int64_t row = 0; row < x.size() / D; ++row) {
     const int64_t bi = row / (x.shape[1] * x.shape[2]), ti = row / x.shape[2] % x.shape[1], hi = row % x.shape[2];
@@ -40,132 +40,133 @@ void scaledRowsGrad(const ref::Array &s, const ref::Array &x, const ref::Array &
       dot += g.data[row * D + i] * x.data[row * D + i];
       gx.data[row * D + i] += f * g.data[row * D + i];
     }
-    // s is [B, T, H] (or broadcast): the element this row read.
-    int64_t off = 0;
-    const std::vector<int64_t> idx = {bi, ti, hi};
+    int64_t off = 0; // the element of s this row read (s may broadcast)
+    const int64_t idx[3] = {bi, ti, hi};
     for (size_t d = 0; d < s.shape.size(); ++d) off = off * s.shape[d] + (d < 3 && s.shape[d] != 1 ? idx[d] : 0);
     gs.data[off] += dot;
   }
 }
+
+std::string evalRecurrenceGrad(ReferenceInterpreter &interp, mixer::RecurrenceGradOp r) {
+  ref::Array aRows, kRows;
+  ref::RecurrenceInputs in = interp.recurrenceInputs(r, aRows, kRows);
+  const ref::Array *dO = interp.valueOf(r.getDO()), *dFinal = interp.valueOf(r.getDFinal());
+  ref::RecurrenceGrads g;
+  if (std::string e = ref::runRecurrenceGrad(in, dO, dFinal, g); !e.empty()) return e;
+  // The scaled forms: a = s b and the key c k, as recurrenceInputs expanded them.
+  ref::Array gAScale, gB = g.b, gKScale, gK = g.k;
+  if (r.getAScale()) {
+    gB = ref::Array(); // s . g.a, then b's own gradient
+    scaledRowsGrad(*interp.valueOf(r.getAScale()), *interp.valueOf(r.getB()), g.a, gAScale, gB);
+    ref::accumulate(gB, g.b);
+  }
+  if (r.getKScale()) {
+    gK = ref::Array();
+    scaledRowsGrad(*interp.valueOf(r.getKScale()), *interp.valueOf(r.getK()), g.k, gKScale, gK);
+  }
+  auto filled = [&](Value x, const ref::Array &gx) {
+    return gx.data.empty() ? ref::Array(interp.valueOf(x)->shape) : gx;
+  };
+  const std::pair<Value, const ref::Array *> parts[] = {
+      {r.getQ(), &g.q},           {r.getK(), &gK},           {r.getV(), &g.v},
+      {r.getDecay(), &g.decay},   {r.getDt(), &g.dt},        {r.getA(), &g.a},
+      {r.getB(), &gB},            {r.getAScale(), &gAScale}, {r.getKScale(), &gKScale},
+      {r.getIgate(), &g.igate},   {r.getBonus(), &g.bonus},  {r.getSkipWeight(), &g.skipWeight},
+      {r.getSkipInput(), &g.skipInput}, {r.getInit(), &g.init}, {r.getInitM(), &g.initM}};
+  // By position: one operand may appear twice (a delta rule's b is its k).
+  unsigned next = 0;
+  for (auto [x, gx] : parts)
+    if (x) interp[r.getGrads()[next++]] = filled(x, *gx);
+  return "";
+}
 } // namespace
+
+std::string evalAdjointOp(ReferenceInterpreter &interp, Operation *op) {
+  if (auto m = dyn_cast<mixer::MapVjpOp>(op)) {
+    ref::Array gx;
+    const std::string fn = mixer::stringifyUnaryFn(m.getFn()).str();
+    if (!ref::addUnaryGrad(fn, *interp.valueOf(m.getInput()), *interp.valueOf(m.getResult()),
+                           *interp.valueOf(m.getGrad()), gx))
+      return "no derivative for '" + fn + "'";
+    interp[m.getInputGrad()] = std::move(gx);
+  } else if (auto bin = dyn_cast<mixer::BinaryVjpOp>(op)) {
+    ref::Array gl, gr;
+    const std::string fn = mixer::stringifyBinaryFn(bin.getFn()).str();
+    if (!ref::addBinaryGrad(fn, *interp.valueOf(bin.getLhs()), *interp.valueOf(bin.getRhs()),
+                            *interp.valueOf(bin.getGrad()), gl, gr))
+      return "no derivative for '" + fn + "'";
+    interp[bin.getOperandGrad()] = std::move(bin.getOperand() == 0 ? gl : gr);
+  } else if (auto n = dyn_cast<mixer::NormalizeVjpOp>(op)) {
+    // o_j = scale x_j / den', den' = den + eps or max(|den|, eps), den = x_V.
+    const ref::Array &x = *interp.valueOf(n.getInput()), &g = *interp.valueOf(n.getGrad());
+    ref::Array gx(x.shape);
+    const int64_t Vs = x.shape.back(), V = Vs - 1, rows = x.size() / Vs;
+    const double eps = n.getEps().convertToDouble(), scale = n.getScale().convertToDouble();
+    for (int64_t r = 0; r < rows; ++r) {
+      const double den = x.data[r * Vs + V];
+      const double d = n.getMaxAbs() ? std::max(std::fabs(den), eps) : den + eps;
+      const double dd = n.getMaxAbs() ? (std::fabs(den) > eps ? (den > 0 ? 1.0 : -1.0) : 0.0) : 1.0;
+      double acc = 0;
+      for (int64_t j = 0; j < V; ++j) {
+        gx.data[r * Vs + j] = scale * g.data[r * V + j] / d;
+        acc += g.data[r * V + j] * scale * x.data[r * Vs + j];
+      }
+      gx.data[r * Vs + V] = -acc / (d * d) * dd;
+    }
+    interp[n.getInputGrad()] = std::move(gx);
+  } else if (auto z = dyn_cast<mixer::ZerosLikeOp>(op)) {
+    interp[z.getResult()] = ref::Array(interp.valueOf(z.getInput())->shape);
+  } else if (auto r = dyn_cast<mixer::RecurrenceGradOp>(op)) {
+    return evalRecurrenceGrad(interp, r);
+  } else {
+    return "not an adjoint op: '" + op->getName().getStringRef().str() + "'";
+  }
+  return "";
+}
 
 std::string runReferenceGrad(func::FuncOp spec, const NamedArrays &inputs, const NamedArrays &upstream,
                              NamedArrays &outputs, NamedArrays &grads) {
-  ReferenceInterpreter interp(spec);
-  if (std::string e = interp.run(inputs, outputs); !e.empty()) return e;
-  func::FuncOp func = interp.func();
-  llvm::DenseMap<Value, ref::Array> adj; // dL/d(value), shaped like the value
-  auto add = [&](Value v, const ref::Array &g) {
-    if (v && !g.data.empty()) ref::accumulate(adj[v], g);
-  };
-  Block &body = func.getBody().front();
-  auto ret = cast<func::ReturnOp>(body.getTerminator());
-  for (auto [i, v] : llvm::enumerate(ret.getOperands()))
-    if (auto it = upstream.find(outputName(i)); it != upstream.end()) {
-      const ref::Array &value = *interp.valueOf(v);
-      if (it->second.size() != value.size())
-        return "upstream gradient '" + std::string(outputName(i)) + "' has shape " + it->second.shapeString() +
-               ", expected " + value.shapeString();
-      ref::Array g = it->second;
-      g.shape = value.shape;
-      add(v, g);
+  if (std::string e = runReference(spec, inputs, outputs); !e.empty()) return e;
+  // Derive the backward on a copy: canonical forms first (a factor decay that
+  // may be negative has no real log), then reverse mode.
+  OwningOpRef<ModuleOp> module = ModuleOp::create(spec.getLoc());
+  module->push_back(cast<func::FuncOp>(spec->clone()));
+  PassManager pm(spec.getContext());
+  pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
+  pm.addPass(createMixerDeriveBackward());
+  pm.addPass(createCanonicalizerPass());
+  if (failed(pm.run(*module))) return "mixer-derive-backward failed";
+  func::FuncOp backward;
+  for (auto f : module->getOps<func::FuncOp>())
+    if (f->hasAttr("mixer.backward_of")) backward = f;
+  // The backward's inputs: the forward's (omitted states as zeros) and the
+  // upstream gradients (a missing one is zero).
+  NamedArrays in = inputs;
+  std::vector<ArgumentSpec> specs = argumentSpecs(spec);
+  const int64_t B = outputs.at("o").shape[0];
+  for (const ArgumentSpec &a : specs)
+    if (a.isState && !in.count(a.name)) {
+      std::vector<int64_t> s = a.shape;
+      s[0] = B;
+      in[a.name] = ref::Array(s);
     }
-  for (Operation &op : llvm::reverse(body.without_terminator())) {
-    // Ops whose results no gradient reaches cost nothing.
-    bool reached = llvm::any_of(op.getResults(), [&](Value r) { return adj.count(r); });
-    if (!reached) continue;
-    auto gradOf = [&](Value v) -> const ref::Array & {
-      static const ref::Array empty;
-      auto it = adj.find(v);
-      return it == adj.end() ? empty : it->second;
-    };
-    if (auto m = dyn_cast<mixer::MapOp>(op)) {
-      ref::Array gx;
-      const std::string fn = mixer::stringifyUnaryFn(m.getFn()).str();
-      if (!ref::addUnaryGrad(fn, *interp.valueOf(m.getInput()), *interp.valueOf(m.getResult()), gradOf(m.getResult()),
-                             gx))
-        return "no derivative for '" + fn + "'";
-      add(m.getInput(), gx);
-    } else if (auto bin = dyn_cast<mixer::BinaryOp>(op)) {
-      ref::Array gl, gr;
-      const std::string fn = mixer::stringifyBinaryFn(bin.getFn()).str();
-      if (!ref::addBinaryGrad(fn, *interp.valueOf(bin.getLhs()), *interp.valueOf(bin.getRhs()),
-                              gradOf(bin.getResult()), gl, gr))
-        return "no derivative for '" + fn + "'";
-      add(bin.getLhs(), gl);
-      add(bin.getRhs(), gr);
-    } else if (auto n = dyn_cast<mixer::NormalizeOp>(op)) {
-      // o_j = scale x_j / den', den' = den + eps or max(|den|, eps), den = x_V.
-      const ref::Array &x = *interp.valueOf(n.getInput()), &g = gradOf(n.getResult());
-      ref::Array gx(x.shape);
-      const int64_t Vs = x.shape.back(), V = Vs - 1, rows = x.size() / Vs;
-      const double eps = n.getEps().convertToDouble(), scale = n.getScale().convertToDouble();
-      for (int64_t r = 0; r < rows; ++r) {
-        const double den = x.data[r * Vs + V];
-        const bool maxAbs = n.getMaxAbs();
-        const double d = maxAbs ? std::max(std::fabs(den), eps) : den + eps;
-        const double dd = maxAbs ? (std::fabs(den) > eps ? (den > 0 ? 1.0 : -1.0) : 0.0) : 1.0;
-        double acc = 0;
-        for (int64_t j = 0; j < V; ++j) {
-          gx.data[r * Vs + j] = scale * g.data[r * V + j] / d;
-          acc += g.data[r * V + j] * scale * x.data[r * Vs + j];
-        }
-        gx.data[r * Vs + V] = -acc / (d * d) * dd;
-      }
-      add(n.getInput(), gx);
-    } else if (isa<mixer::ConstantOp, mixer::HeadIndexOp>(op)) {
-      // constants: no inputs to reach
-    } else if (auto r = dyn_cast<mixer::RecurrenceOp>(op)) {
-      ref::Array aRows, kRows;
-      ref::RecurrenceInputs in = interp.recurrenceInputs(r, aRows, kRows);
-      const ref::Array &dO = gradOf(r.getO()), &dFinal = gradOf(r.getFinalState());
-      // The stabilizer m is an output for chaining decodes, not a value a loss
-      // reads: no gradient flows from it (RecurrenceGrad.h).
-      ref::RecurrenceGrads g;
-      if (std::string e = ref::runRecurrenceGrad(in, dO.data.empty() ? nullptr : &dO,
-                                                 dFinal.data.empty() ? nullptr : &dFinal, g);
-          !e.empty())
-        return e;
-      add(r.getQ(), g.q);
-      add(r.getV(), g.v);
-      add(r.getDecay(), g.decay);
-      add(r.getDt(), g.dt);
-      add(r.getIgate(), g.igate);
-      add(r.getBonus(), g.bonus);
-      add(r.getSkipWeight(), g.skipWeight);
-      add(r.getSkipInput(), g.skipInput);
-      add(r.getInit(), g.init);
-      add(r.getInitM(), g.initM);
-      // The scaled forms: a = s b and the key c k, as the interpreter expanded them.
-      ref::Array gA, gB = g.b, gK;
-      if (r.getAScale() && interp.valueOf(r.getAScale())) {
-        ref::Array gS;
-        scaledRowsGrad(*interp.valueOf(r.getAScale()), *interp.valueOf(r.getB()), g.a, gS, gB);
-        add(r.getAScale(), gS);
-      } else {
-        add(r.getA(), g.a);
-      }
-      add(r.getB(), gB);
-      if (r.getKScale() && interp.valueOf(r.getKScale())) {
-        ref::Array gS;
-        scaledRowsGrad(*interp.valueOf(r.getKScale()), *interp.valueOf(r.getK()), g.k, gS, gK);
-        add(r.getKScale(), gS);
-        add(r.getK(), gK);
-      } else {
-        add(r.getK(), g.k);
-      }
-    } else {
-      return "the reference cannot differentiate '" + op.getName().getStringRef().str() + "'";
-    }
+  for (const char *name : {"o", "final_state"}) {
+    auto it = upstream.find(name);
+    const ref::Array &out = outputs.at(name);
+    if (it != upstream.end() && it->second.size() != out.size())
+      return "upstream gradient '" + std::string(name) + "' has shape " + it->second.shapeString() + ", expected " +
+             out.shapeString();
+    ref::Array g = it != upstream.end() ? it->second : ref::Array(out.shape);
+    g.shape = out.shape;
+    in[std::string("d") + name] = std::move(g);
   }
-  // Per argument, in the shape the caller gave (per-head inputs may omit [1, 1]).
-  std::vector<ArgumentSpec> specs = argumentSpecs(func);
-  for (unsigned i = 0; i < specs.size(); ++i) {
-    auto in = inputs.find(specs[i].name);
-    if (in == inputs.end()) continue;
-    ref::Array g = adj.count(func.getArgument(i)) ? adj[func.getArgument(i)] : ref::Array(in->second.shape);
-    g.shape = in->second.shape;
-    grads[specs[i].name] = std::move(g);
+  NamedArrays dOut;
+  if (std::string e = ReferenceInterpreter(backward).run(in, dOut); !e.empty()) return e;
+  // Per input, in the shape the caller gave (per-head inputs may omit [1, 1]).
+  for (auto &[name, arr] : inputs) {
+    ref::Array g = dOut.at("d" + name);
+    g.shape = arr.shape;
+    grads[name] = std::move(g);
   }
   return "";
 }

@@ -1,9 +1,10 @@
-// The float64 gradient of a whole spec: reverse mode over the interpreted
-// function (ReferenceInterpreter), the chain rule through every
-// pre-processing op (runtime/reference/ArrayGrad.h) and the recurrence's own
-// backward (runtime/reference/RecurrenceGrad.h). It is the oracle for
-// `mixc run --grad` and for the derived backward kernels; `checkGradByFiniteDifferences`
-// tests it against central differences of the forward.
+// The float64 gradient of a whole spec: the backward that
+// mixer-derive-backward derives (passes/DeriveBackward.cpp), interpreted by
+// the reference: its adjoint ops through runtime/reference/ArrayGrad.h (the
+// chain rule of every pre-processing op) and RecurrenceGrad.h (the
+// recurrence's own backward). It is the oracle for `mixc run --grad` and for
+// the backward kernels; finiteDifferenceGrad tests it against central
+// differences of the forward.
 #ifndef MIXC_CODEGEN_REFERENCEGRAD_H
 #define MIXC_CODEGEN_REFERENCEGRAD_H
 
@@ -11,10 +12,16 @@
 
 namespace mixc {
 
+/// Evaluates one adjoint op (map_vjp, binary_vjp, normalize_vjp, zeros_like,
+/// recurrence_grad) into the interpreter's values; ReferenceInterpreter::run
+/// calls it.
+std::string evalAdjointOp(ReferenceInterpreter &interp, mlir::Operation *op);
+
 /// Gradients of L = sum over the outputs of <upstream[name], output[name]>
 /// (names o, final_state, final_m; a missing one contributes nothing) with
-/// respect to every input given, keyed and shaped as `inputs`. Also fills
-/// `outputs` as runReference does. Returns an empty string on success, else
+/// respect to every input given, keyed and shaped as `inputs`, by deriving the
+/// backward function and interpreting it. Also fills `outputs` as
+/// runReference does. Returns an empty string on success, else
 /// what it cannot differentiate.
 std::string runReferenceGrad(mlir::func::FuncOp func, const NamedArrays &inputs, const NamedArrays &upstream,
                              NamedArrays &outputs, NamedArrays &grads);

@@ -1,4 +1,5 @@
 #include "codegen/ReferenceTarget.h"
+#include "codegen/ReferenceGrad.h"
 
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -29,7 +30,8 @@ std::vector<ArgumentSpec> argumentSpecs(func::FuncOp func) {
     auto t = cast<RankedTensorType>(func.getArgument(i).getType());
     for (int64_t d : t.getShape()) s.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
     s.perHead = t.getRank() >= 3 && s.shape[0] == 1 && s.shape[1] == 1;
-    s.isState = s.name == "init" || s.name == "init_m";
+    // States may be omitted (zeros); so may a backward's dfinal_state.
+    s.isState = s.name == "init" || s.name == "init_m" || s.name == "dfinal_state";
     specs.push_back(s);
   }
   return specs;
@@ -58,15 +60,18 @@ const ref::Array *ReferenceInterpreter::valueOf(Value v) const {
   return it == env.end() ? nullptr : &it->second;
 }
 
-ref::RecurrenceInputs ReferenceInterpreter::recurrenceInputs(Operation *op, ref::Array &aRows, ref::Array &kRows) {
-  auto r = cast<mixer::RecurrenceOp>(op);
+namespace {
+// The operands of a recurrence or of its adjoint (the same names), as the
+// reference takes them.
+template <typename OpT>
+ref::RecurrenceInputs inputsOf(OpT r, const ReferenceInterpreter &interp, ref::Array &aRows, ref::Array &kRows) {
   ref::RecurrenceInputs in;
   in.structure = toRef(r.getStructure());
   in.direction = toRef(r.getDirection());
   in.normalizer = toRef(r.getNormalizerKind());
   in.scale = r.getScaleValue();
   in.eps = r.getEpsValue();
-  auto get = [&](Value v) { return valueOf(v); };
+  auto get = [&](Value v) { return interp.valueOf(v); };
   in.q = get(r.getQ()), in.k = get(r.getK()), in.v = get(r.getV());
   in.decay = get(r.getDecay()), in.dt = get(r.getDt()), in.a = get(r.getA()), in.b = get(r.getB());
   in.decayIsFactor = r.hasFactorDecay();
@@ -88,6 +93,12 @@ ref::RecurrenceInputs ReferenceInterpreter::recurrenceInputs(Operation *op, ref:
   in.skipWeight = get(r.getSkipWeight()), in.skipInput = get(r.getSkipInput());
   in.init = get(r.getInit()), in.initM = get(r.getInitM());
   return in;
+}
+} // namespace
+
+ref::RecurrenceInputs ReferenceInterpreter::recurrenceInputs(Operation *op, ref::Array &aRows, ref::Array &kRows) {
+  if (auto r = dyn_cast<mixer::RecurrenceOp>(op)) return inputsOf(r, *this, aRows, kRows);
+  return inputsOf(cast<mixer::RecurrenceGradOp>(op), *this, aRows, kRows);
 }
 
 std::string runReference(func::FuncOp specFunc, const NamedArrays &inputs, NamedArrays &outputs,
@@ -177,8 +188,16 @@ std::string ReferenceInterpreter::run(const NamedArrays &inputs, NamedArrays &ou
       env[r.getFinalState()] = std::move(out.finalState);
       if (r.getFinalM()) env[r.getFinalM()] = std::move(out.finalM);
     } else if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      // Named by the function's results (a derived backward names its
+      // gradients), else o, final_state, final_m.
       static const char *names[] = {"o", "final_state", "final_m"};
-      for (auto [i, v] : llvm::enumerate(ret.getOperands())) outputs[names[std::min<size_t>(i, 2)]] = env[v];
+      for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+        auto name = func.getResultAttrOfType<StringAttr>(i, "mixer.name");
+        outputs[name ? name.str() : names[std::min<size_t>(i, 2)]] = env[v];
+      }
+    } else if (isa<mixer::MapVjpOp, mixer::BinaryVjpOp, mixer::NormalizeVjpOp, mixer::ZerosLikeOp,
+                   mixer::RecurrenceGradOp>(op)) {
+      if (std::string e = evalAdjointOp(*this, &op); !e.empty()) return e;
     } else {
       return "the reference cannot interpret '" + op.getName().getStringRef().str() + "'";
     }

@@ -49,6 +49,7 @@ public:
   /// low-rank forms are expanded into `aRows` / `kRows`.
   ref::RecurrenceInputs recurrenceInputs(mlir::Operation *recurrence, ref::Array &aRows, ref::Array &kRows);
   const ref::Array *valueOf(mlir::Value v) const;
+  ref::Array &operator[](mlir::Value v) { return env[v]; }
 
   llvm::DenseMap<mlir::Value, ref::Array> env;
 

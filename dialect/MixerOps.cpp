@@ -170,172 +170,198 @@ int64_t dimOf(Value v, unsigned i) {
 }
 } // namespace
 
-LogicalResult RecurrenceOp::verify() {
-  Operation *op = getOperation();
-  auto qType = cast<RankedTensorType>(getQ().getType());
+// The recurrence's operands and attributes, shared by `mixer.recurrence` and
+// its adjoint `mixer.recurrence_grad` (whose o and final state are the
+// upstream gradients' types, either possibly absent, and which has no final_m).
+template <typename OpT>
+static LogicalResult verifyRecurrence(OpT self, Value o, Value finalState, std::optional<Value> finalM) {
+  Operation *op = self.getOperation();
+  auto qType = cast<RankedTensorType>(self.getQ().getType());
   Type elem = qType.getElementType();
   for (Value v : op->getOperands())
     if (cast<RankedTensorType>(v.getType()).getElementType() != elem)
-      return emitOpError() << "operands must share one element type: q has " << elem
+      return self.emitOpError() << "operands must share one element type: q has " << elem
                            << ", another operand has "
                            << cast<RankedTensorType>(v.getType()).getElementType();
   for (Value v : op->getResults())
     if (cast<RankedTensorType>(v.getType()).getElementType() != elem)
-      return emitOpError() << "results must have the element type of q (" << elem << ")";
+      return self.emitOpError() << "results must have the element type of q (" << elem << ")";
   if (qType.getRank() != 4)
-    return emitOpError() << "q expected shape [B, T, H, K], got " << formatShape(qType.getShape());
-  if (cast<RankedTensorType>(getV().getType()).getRank() != 4)
-    return emitOpError() << "v expected shape [B, T, H, V], got "
-                         << formatShape(cast<RankedTensorType>(getV().getType()).getShape());
+    return self.emitOpError() << "q expected shape [B, T, H, K], got " << formatShape(qType.getShape());
+  if (cast<RankedTensorType>(self.getV().getType()).getRank() != 4)
+    return self.emitOpError() << "v expected shape [B, T, H, V], got "
+                         << formatShape(cast<RankedTensorType>(self.getV().getType()).getShape());
 
-  ExpectedDim B{"B", dimOf(getQ(), 0)}, T{"T", dimOf(getQ(), 1)}, H{"H", dimOf(getQ(), 2)},
-      K{"K", dimOf(getQ(), 3)}, V{"V", dimOf(getV(), 3)}, one{"1", 1};
-  Normalizer norm = getNormalizerKind();
+  ExpectedDim B{"B", dimOf(self.getQ(), 0)}, T{"T", dimOf(self.getQ(), 1)}, H{"H", dimOf(self.getQ(), 2)},
+      K{"K", dimOf(self.getQ(), 3)}, V{"V", dimOf(self.getV(), 3)}, one{"1", 1};
+  Normalizer norm = self.getNormalizerKind();
   ExpectedDim Vs = V;
   if (norm != Normalizer::none) Vs = {"V+1", V.size == kAny ? kAny : V.size + 1};
 
-  if (failed(expectShape(op, "k", getK().getType(), {B, T, H, K})) ||
-      failed(expectShape(op, "v", getV().getType(), {B, T, H, V})))
+  if (failed(expectShape(op, "k", self.getK().getType(), {B, T, H, K})) ||
+      failed(expectShape(op, "v", self.getV().getType(), {B, T, H, V})))
     return failure();
 
-  Structure s = getStructure();
+  Structure s = self.getStructure();
   StringRef sName = stringifyStructure(s);
   auto forbid = [&](Value v, StringRef what) -> LogicalResult {
-    if (v) return emitOpError() << "operand '" << what << "' is not allowed with structure " << sName;
+    if (v) return self.emitOpError() << "operand '" << what << "' is not allowed with structure " << sName;
     return success();
   };
   auto require = [&](Value v, StringRef what) -> LogicalResult {
-    if (!v) return emitOpError() << "structure " << sName << " requires operand '" << what << "'";
+    if (!v) return self.emitOpError() << "structure " << sName << " requires operand '" << what << "'";
     return success();
   };
-  if (s != Structure::elementwise && failed(forbid(getDt(), "dt"))) return failure();
-  if (s != Structure::dplr && (failed(forbid(getA(), "a")) || failed(forbid(getB(), "b"))))
+  if (s != Structure::elementwise && failed(forbid(self.getDt(), "dt"))) return failure();
+  if (s != Structure::dplr && (failed(forbid(self.getA(), "a")) || failed(forbid(self.getB(), "b"))))
     return failure();
 
   switch (s) {
   case Structure::identity:
-    if (failed(forbid(getDecay(), "decay"))) return failure();
+    if (failed(forbid(self.getDecay(), "decay"))) return failure();
     break;
   case Structure::const_scalar:
-    if (failed(require(getDecay(), "decay")))
+    if (failed(require(self.getDecay(), "decay")))
       return failure();
     // A rank-0 decay is one constant for all heads.
-    if (cast<RankedTensorType>(getDecay().getType()).getRank() != 0 &&
-        failed(expectShape(op, "decay", getDecay().getType(), {one, one, H})))
+    if (cast<RankedTensorType>(self.getDecay().getType()).getRank() != 0 &&
+        failed(expectShape(op, "decay", self.getDecay().getType(), {one, one, H})))
       return failure();
     break;
   case Structure::scalar:
-    if (failed(require(getDecay(), "decay")) ||
-        failed(expectShape(op, "decay", getDecay().getType(), {B, T, H})))
+    if (failed(require(self.getDecay(), "decay")) ||
+        failed(expectShape(op, "decay", self.getDecay().getType(), {B, T, H})))
       return failure();
     break;
   case Structure::vector:
-    if (failed(require(getDecay(), "decay")) ||
-        failed(expectShape(op, "decay", getDecay().getType(), {B, T, H, K})))
+    if (failed(require(self.getDecay(), "decay")) ||
+        failed(expectShape(op, "decay", self.getDecay().getType(), {B, T, H, K})))
       return failure();
     break;
   case Structure::elementwise:
-    if (hasFactorDecay()) {
+    if (self.hasFactorDecay()) {
       // S <- dt_t . S: the factor is dt itself.
-      if (failed(forbid(getDecay(), "decay (the factor is dt)")) || failed(require(getDt(), "dt")))
+      if (failed(forbid(self.getDecay(), "decay (the factor is dt)")) || failed(require(self.getDt(), "dt")))
         return failure();
-    } else if (failed(require(getDecay(), "decay"))) {
+    } else if (failed(require(self.getDecay(), "decay"))) {
       return failure();
     }
     // A rank-0 decay is the same rate everywhere (HGRN: all of it is in dt).
-    if (getDecay() && cast<RankedTensorType>(getDecay().getType()).getRank() != 0 &&
-        failed(expectShape(op, "decay", getDecay().getType(), {one, one, H, K, V})))
+    if (self.getDecay() && cast<RankedTensorType>(self.getDecay().getType()).getRank() != 0 &&
+        failed(expectShape(op, "decay", self.getDecay().getType(), {one, one, H, K, V})))
       return failure();
-    if (getDt() && failed(expectShape(op, "dt", getDt().getType(), {B, T, H, V})))
+    if (self.getDt() && failed(expectShape(op, "dt", self.getDt().getType(), {B, T, H, V})))
       return failure();
     break;
   case Structure::dplr: {
-    if (failed(require(getB(), "b")) || failed(expectShape(op, "b", getB().getType(), {B, T, H, K})))
+    if (failed(require(self.getB(), "b")) || failed(expectShape(op, "b", self.getB().getType(), {B, T, H, K})))
       return failure();
-    if ((bool)getA() == (bool)getAScale())
-      return emitOpError() << "structure dplr takes one of operand 'a' or 'a_scale' (a = a_scale * b)";
-    if (getA() && failed(expectShape(op, "a", getA().getType(), {B, T, H, K})))
+    if ((bool)self.getA() == (bool)self.getAScale())
+      return self.emitOpError() << "structure dplr takes one of operand 'a' or 'a_scale' (a = a_scale * b)";
+    if (self.getA() && failed(expectShape(op, "a", self.getA().getType(), {B, T, H, K})))
       return failure();
-    if (getAScale() && failed(expectShape(op, "a_scale", getAScale().getType(), {B, T, H})))
+    if (self.getAScale() && failed(expectShape(op, "a_scale", self.getAScale().getType(), {B, T, H})))
       return failure();
-    if (!getDiag())
-      return emitOpError() << "structure dplr requires attribute 'diag' (none, scalar or vector)";
-    DiagKind diag = getDiagKind();
-    if (diag == DiagKind::none && getDecay())
-      return emitOpError() << "diag none takes no decay operand";
-    if (diag != DiagKind::none && failed(require(getDecay(), "decay")))
+    if (!self.getDiag())
+      return self.emitOpError() << "structure dplr requires attribute 'diag' (none, scalar or vector)";
+    DiagKind diag = self.getDiagKind();
+    if (diag == DiagKind::none && self.getDecay())
+      return self.emitOpError() << "diag none takes no decay operand";
+    if (diag != DiagKind::none && failed(require(self.getDecay(), "decay")))
       return failure();
-    if (diag == DiagKind::scalar && failed(expectShape(op, "decay", getDecay().getType(), {B, T, H})))
+    if (diag == DiagKind::scalar && failed(expectShape(op, "decay", self.getDecay().getType(), {B, T, H})))
       return failure();
-    if (diag == DiagKind::vector && failed(expectShape(op, "decay", getDecay().getType(), {B, T, H, K})))
+    if (diag == DiagKind::vector && failed(expectShape(op, "decay", self.getDecay().getType(), {B, T, H, K})))
       return failure();
     break;
   }
   }
   if (s != Structure::dplr) {
-    if (getDiag())
-      return emitOpError() << "attribute 'diag' is only allowed with structure dplr";
-    if (failed(forbid(getAScale(), "a_scale")) || failed(forbid(getKScale(), "k_scale")))
+    if (self.getDiag())
+      return self.emitOpError() << "attribute 'diag' is only allowed with structure dplr";
+    if (failed(forbid(self.getAScale(), "a_scale")) || failed(forbid(self.getKScale(), "k_scale")))
       return failure();
   }
-  if (getKScale() && failed(expectShape(op, "k_scale", getKScale().getType(), {B, T, H})))
+  if (self.getKScale() && failed(expectShape(op, "k_scale", self.getKScale().getType(), {B, T, H})))
     return failure();
-  if (hasFactorDecay()) {
+  if (self.hasFactorDecay()) {
     if (s == Structure::identity || s == Structure::const_scalar)
-      return emitOpError() << "decay_form factor needs a per-token decay, not structure " << sName;
-    if (s == Structure::dplr && getDiagKind() == DiagKind::none)
-      return emitOpError() << "decay_form factor needs a decay operand (diag none has none)";
-    if (getNormalizerKind() == Normalizer::mlstm)
-      return emitOpError() << "normalizer mlstm needs decay_form log (its stabilizer adds log-decays)";
+      return self.emitOpError() << "decay_form factor needs a per-token decay, not structure " << sName;
+    if (s == Structure::dplr && self.getDiagKind() == DiagKind::none)
+      return self.emitOpError() << "decay_form factor needs a decay operand (diag none has none)";
+    if (self.getNormalizerKind() == Normalizer::mlstm)
+      return self.emitOpError() << "normalizer mlstm needs decay_form log (its stabilizer adds log-decays)";
   }
 
-  Direction dir = getDirection();
+  Direction dir = self.getDirection();
   if (dir == Direction::bidirectional) {
-    if (getInit()) return emitOpError() << "an initial state is not allowed with direction bidirectional";
-    if (getBonus()) return emitOpError() << "a bonus is not allowed with direction bidirectional";
+    if (self.getInit()) return self.emitOpError() << "an initial state is not allowed with direction bidirectional";
+    if (self.getBonus()) return self.emitOpError() << "a bonus is not allowed with direction bidirectional";
     if (norm == Normalizer::mlstm)
-      return emitOpError() << "normalizer mlstm is not allowed with direction bidirectional";
+      return self.emitOpError() << "normalizer mlstm is not allowed with direction bidirectional";
   }
   if (norm != Normalizer::none && s == Structure::elementwise)
-    return emitOpError() << "a normalizer is not defined for structure elementwise";
-  if (getEps() && norm != Normalizer::sum && norm != Normalizer::max_abs)
-    return emitOpError() << "eps is only allowed with normalizers sum and max_abs";
-  if (norm == Normalizer::max_abs && !(getEpsValue() > 0))
-    return emitOpError() << "normalizer max_abs needs eps > 0 (the floor of |z^T q|), got " << getEpsValue();
+    return self.emitOpError() << "a normalizer is not defined for structure elementwise";
+  if (self.getEps() && norm != Normalizer::sum && norm != Normalizer::max_abs)
+    return self.emitOpError() << "eps is only allowed with normalizers sum and max_abs";
+  if (norm == Normalizer::max_abs && !(self.getEpsValue() > 0))
+    return self.emitOpError() << "normalizer max_abs needs eps > 0 (the floor of |z^T q|), got " << self.getEpsValue();
   bool mlstm = norm == Normalizer::mlstm;
   if (mlstm && s != Structure::scalar && s != Structure::const_scalar && s != Structure::identity)
-    return emitOpError() << "normalizer mlstm needs a scalar transition, got structure " << sName;
-  if (mlstm != (bool)getIgate())
-    return emitOpError() << (mlstm ? "normalizer mlstm requires operand 'igate'"
+    return self.emitOpError() << "normalizer mlstm needs a scalar transition, got structure " << sName;
+  if (mlstm != (bool)self.getIgate())
+    return self.emitOpError() << (mlstm ? "normalizer mlstm requires operand 'igate'"
                                    : "operand 'igate' is only allowed with normalizer mlstm");
-  if (mlstm != (bool)getFinalM())
-    return emitOpError() << (mlstm ? "normalizer mlstm requires result 'final_m'"
-                                   : "result 'final_m' is only allowed with normalizer mlstm");
-  if (getInitM() && !mlstm)
-    return emitOpError() << "operand 'init_m' is only allowed with normalizer mlstm";
-  if (getInitM() && !getInit())
-    return emitOpError() << "operand 'init_m' requires operand 'init'";
-  if (mlstm && failed(expectShape(op, "igate", getIgate().getType(), {B, T, H})))
+  if (finalM && mlstm != (bool)*finalM)
+    return self.emitOpError() << (mlstm ? "normalizer mlstm requires result 'final_m'"
+                                        : "result 'final_m' is only allowed with normalizer mlstm");
+  if (self.getInitM() && !mlstm)
+    return self.emitOpError() << "operand 'init_m' is only allowed with normalizer mlstm";
+  if (self.getInitM() && !self.getInit())
+    return self.emitOpError() << "operand 'init_m' requires operand 'init'";
+  if (mlstm && failed(expectShape(op, "igate", self.getIgate().getType(), {B, T, H})))
     return failure();
-  if (getBonus() && failed(expectShape(op, "bonus", getBonus().getType(), {one, one, H, K})))
+  if (self.getBonus() && failed(expectShape(op, "bonus", self.getBonus().getType(), {one, one, H, K})))
     return failure();
-  if (getSkipWeight()) {
-    if (!getSkipInput()) return emitOpError() << "skip requires operand 'skip_input'";
-    if (failed(expectShape(op, "skip_weight", getSkipWeight().getType(), {one, one, H, V})) ||
-        failed(expectShape(op, "skip_input", getSkipInput().getType(), {B, T, H, V})))
+  if (self.getSkipWeight()) {
+    if (!self.getSkipInput()) return self.emitOpError() << "skip requires operand 'skip_input'";
+    if (failed(expectShape(op, "skip_weight", self.getSkipWeight().getType(), {one, one, H, V})) ||
+        failed(expectShape(op, "skip_input", self.getSkipInput().getType(), {B, T, H, V})))
       return failure();
   }
-  if (getInit() && failed(expectShape(op, "init", getInit().getType(), {B, H, K, Vs})))
+  if (self.getInit() && failed(expectShape(op, "init", self.getInit().getType(), {B, H, K, Vs})))
     return failure();
-  if (getInitM() && failed(expectShape(op, "init_m", getInitM().getType(), {B, H})))
+  if (self.getInitM() && failed(expectShape(op, "init_m", self.getInitM().getType(), {B, H})))
     return failure();
-  if (failed(expectShape(op, "result o", getO().getType(), {B, T, H, V})) ||
-      failed(expectShape(op, "result final_state", getFinalState().getType(), {B, H, K, Vs})))
+  const bool adjoint = !finalM; // o and the final state are then d_o and d_final
+  if (o && failed(expectShape(op, adjoint ? "d_o" : "result o", o.getType(), {B, T, H, V})))
     return failure();
-  if (getFinalM() && failed(expectShape(op, "result final_m", getFinalM().getType(), {B, H})))
+  if (finalState &&
+      failed(expectShape(op, adjoint ? "d_final" : "result final_state", finalState.getType(), {B, H, K, Vs})))
     return failure();
-  if (getScale() && !std::isfinite(getScaleValue()))
-    return emitOpError() << "scale must be finite";
+  if (finalM && *finalM && failed(expectShape(op, "result final_m", finalM->getType(), {B, H})))
+    return failure();
+  if (self.getScale() && !std::isfinite(self.getScaleValue()))
+    return self.emitOpError() << "scale must be finite";
+  return success();
+}
+
+LogicalResult RecurrenceOp::verify() {
+  return verifyRecurrence(*this, getO(), getFinalState(), std::optional<Value>(getFinalM()));
+}
+
+LogicalResult RecurrenceGradOp::verify() {
+  if (!getDO() && !getDFinal())
+    return emitOpError() << "needs an upstream gradient: d_o, d_final or both";
+  if (failed(verifyRecurrence(*this, getDO(), getDFinal(), std::nullopt))) return failure();
+  SmallVector<Value> primal = getPrimalOperands();
+  if (primal.size() != getGrads().size())
+    return emitOpError() << "expected one gradient per operand of the recurrence (" << primal.size() << "), got "
+                         << getGrads().size();
+  for (auto [i, x] : llvm::enumerate(primal))
+    if (x.getType() != getGrads()[i].getType())
+      return emitOpError() << "gradient #" << i << " must have its operand's type " << x.getType() << ", got "
+                           << getGrads()[i].getType();
   return success();
 }
 
@@ -407,6 +433,36 @@ LogicalResult BinaryOp::verify() {
   if (!ok)
     return emitOpError() << "result expected shape " << formatShape(want) << ", got "
                          << formatShape(out.getShape());
+  return success();
+}
+
+LogicalResult BinaryVjpOp::verify() {
+  if (getOperand() != 0 && getOperand() != 1)
+    return emitOpError() << "operand must be 0 (lhs) or 1 (rhs), got " << getOperand();
+  Value x = getOperand() == 0 ? getLhs() : getRhs();
+  if (getOperandGrad().getType() != x.getType())
+    return emitOpError() << "the gradient must have the operand's type " << x.getType() << ", got "
+                         << getOperandGrad().getType();
+  auto g = cast<RankedTensorType>(getGrad().getType());
+  int64_t rank = std::max(cast<RankedTensorType>(getLhs().getType()).getRank(),
+                          cast<RankedTensorType>(getRhs().getType()).getRank());
+  if (getFn() == BinaryFn::dot) --rank;
+  if (g.getRank() != rank)
+    return emitOpError() << "the upstream gradient must have the result's rank " << rank << ", got "
+                         << formatShape(g.getShape());
+  return success();
+}
+
+LogicalResult NormalizeVjpOp::verify() {
+  if (getInputGrad().getType() != getInput().getType())
+    return emitOpError() << "the gradient must have the input's type " << getInput().getType();
+  auto in = cast<RankedTensorType>(getInput().getType());
+  auto g = cast<RankedTensorType>(getGrad().getType());
+  if (g.getRank() != in.getRank() ||
+      (!in.isDynamicDim(in.getRank() - 1) && !g.isDynamicDim(g.getRank() - 1) &&
+       g.getDimSize(g.getRank() - 1) + 1 != in.getDimSize(in.getRank() - 1)))
+    return emitOpError() << "the upstream gradient must have one value column less than the input, got "
+                         << formatShape(g.getShape()) << " for " << formatShape(in.getShape());
   return success();
 }
 

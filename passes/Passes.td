@@ -82,4 +82,22 @@ def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
   ];
 }
 
+def MixerDeriveBackward : Pass<"mixer-derive-backward", "::mlir::ModuleOp"> {
+  let summary = "Derive the backward of each mixer function as a function of its own";
+  let description = [{
+    For each `func.func @f(inputs...) -> (o, final_state[, final_m])` adds
+    `@f_backward(inputs..., do, dfinal_state) -> (d input...)`: the forward's
+    pre-processing recomputed, then reverse mode over it. Each op's adjoint is
+    an op: `mixer.map_vjp`, `mixer.binary_vjp` (summing what an operand
+    broadcast over), `mixer.normalize_vjp`, and for a recurrence
+    `mixer.recurrence_grad` with its operands and the upstream gradients of o
+    and the final state. Gradients reaching a value twice are added; an input
+    the loss does not reach gets `mixer.zeros_like`. Only values computed
+    from the inputs are differentiated (constants and the head index are not).
+    Run after canonicalize, so that decays are in their canonical forms (a
+    factor that may be negative has no real log).
+  }];
+  let dependentDialects = ["::mixc::mixer::MixerDialect", "::mlir::func::FuncDialect"];
+}
+
 #endif

@@ -17,6 +17,7 @@
 
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -42,7 +43,8 @@ cl::opt<std::string> shapeOpt("shape", cl::desc("Sizes, e.g. B=2,T=1024,H=4,K=64
                               cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
 cl::opt<std::string> dtypeOpt("dtype", cl::desc("Element type: f32 (default), bf16, f16 or f64 (cpu: f32 or bf16)"),
                               cl::init("f32"), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
-cl::opt<std::string> stageOpt("stage", cl::desc("What to print: mlir (the spec level) or tiled (after the CPU pipeline)"),
+cl::opt<std::string> stageOpt("stage", cl::desc("What to print: mlir (the spec level), tiled (after the CPU pipeline) "
+                                               "or backward (the derived backward beside the forward)"),
                               cl::init("mlir"), cl::sub(emitCmd));
 cl::opt<std::string> emitTarget("target", cl::desc("With -o DIR: write the kernel for this target (cpu or cuda) as source "
                                                    "plus a C header"),
@@ -336,7 +338,8 @@ void writeFiles(const std::vector<std::pair<std::string, std::string>> &files) {
 int runEmit() {
   sp::SourceFile src = readSpec();
   sp::MixerDesc desc = analyzeOrExit(src);
-  if (stageOpt != "mlir" && stageOpt != "tiled") die("--stage: unknown stage '" + stageOpt + "' (expected mlir or tiled)");
+  if (stageOpt != "mlir" && stageOpt != "tiled" && stageOpt != "backward")
+    die("--stage: unknown stage '" + stageOpt + "' (expected mlir, tiled or backward)");
   if (!emitTarget.empty() && emitTarget != "cpu" && emitTarget != "cuda")
     die("--target: unknown target '" + emitTarget + "' (available: cpu, cuda)");
   Shape shape = parseShape(shapeOpt, false);
@@ -370,8 +373,18 @@ int runEmit() {
   std::error_code ec;
   raw_fd_ostream os(outFile, ec);
   if (ec) die("cannot write '" + outFile + "': " + ec.message());
-  if (stageOpt == "tiled") tileForCpu(*module, threadCount())->print(os);
-  else module->print(os);
+  if (stageOpt == "tiled") {
+    tileForCpu(*module, threadCount())->print(os);
+  } else if (stageOpt == "backward") {
+    mlir::PassManager pm(&ctx);
+    pm.addNestedPass<mlir::func::FuncOp>(mlir::createCanonicalizerPass());
+    pm.addPass(mixc::createMixerDeriveBackward());
+    pm.addPass(mlir::createCanonicalizerPass());
+    runPipeline(pm, *module);
+    module->print(os);
+  } else {
+    module->print(os);
+  }
   return 0;
 }
 

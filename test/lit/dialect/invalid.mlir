@@ -539,3 +539,61 @@ func.func @sum_scalar(%x: tensor<?x?x4xf32>) {
   %r = mixer.map sum %x : tensor<?x?x4xf32> -> tensor<?x?xf32>
   return
 }
+
+// -----
+
+// The adjoint ops (mixer-derive-backward builds them; test/lit/passes/derive-backward.mlir).
+func.func @grad_no_upstream(%q: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>) {
+  // expected-error @+1 {{needs an upstream gradient: d_o, d_final or both}}
+  %g:3 = mixer.recurrence_grad identity forward %q, %q, %v : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>)
+  return
+}
+
+// -----
+
+func.func @grad_count(%q: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>, %do: tensor<?x?x2x3xf32>) {
+  // expected-error @+1 {{expected one gradient per operand of the recurrence (3), got 2}}
+  %g:2 = mixer.recurrence_grad identity forward %q, %q, %v d_o(%do) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>)
+  return
+}
+
+// -----
+
+func.func @grad_type(%q: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>, %do: tensor<?x?x2x3xf32>) {
+  // expected-error @+1 {{gradient #2 must have its operand's type 'tensor<?x?x2x3xf32>', got 'tensor<?x?x2x4xf32>'}}
+  %g:3 = mixer.recurrence_grad identity forward %q, %q, %v d_o(%do) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>)
+  return
+}
+
+// -----
+
+// The recurrence's own rules hold for its adjoint, and d_o has o's shape.
+func.func @grad_do_shape(%q: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>, %do: tensor<?x?x2x4xf32>) {
+  // expected-error @+1 {{d_o expected shape [B, T, H, V] = [?, ?, 2, 3], got [?, ?, 2, 4]}}
+  %g:3 = mixer.recurrence_grad identity forward %q, %q, %v d_o(%do) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>)
+  return
+}
+
+// -----
+
+func.func @binary_vjp_operand(%a: tensor<?x?x2xf32>, %g: tensor<?x?x2xf32>) {
+  // expected-error @+1 {{operand must be 0 (lhs) or 1 (rhs), got 2}}
+  %d = mixer.binary_vjp mul 2 %a, %a, %g : tensor<?x?x2xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  return
+}
+
+// -----
+
+func.func @binary_vjp_type(%a: tensor<?x?x2xf32>, %p: tensor<1x1x2xf32>, %g: tensor<?x?x2xf32>) {
+  // expected-error @+1 {{the gradient must have the operand's type 'tensor<1x1x2xf32>', got 'tensor<?x?x2xf32>'}}
+  %d = mixer.binary_vjp mul 1 %a, %p, %g : tensor<?x?x2xf32>, tensor<1x1x2xf32>, tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  return
+}
+
+// -----
+
+func.func @normalize_vjp_columns(%x: tensor<?x?x2x4xf32>, %g: tensor<?x?x2x4xf32>) {
+  // expected-error @+1 {{the upstream gradient must have one value column less than the input, got [?, ?, 2, 4] for [?, ?, 2, 4]}}
+  %d = mixer.normalize_vjp %x, %g eps 5.000000e-01 scale 1.000000e+00 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32> -> tensor<?x?x2x4xf32>
+  return
+}

@@ -1,0 +1,146 @@
+// Reverse mode over a mixer function: @f -> @f_backward (see Passes.td).
+#include "passes/Passes.h"
+
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/DenseSet.h"
+
+namespace mixc {
+#define GEN_PASS_DEF_MIXERDERIVEBACKWARD
+#include "passes/Passes.h.inc"
+} // namespace mixc
+
+using namespace mlir;
+using namespace mixc::mixer;
+
+namespace {
+
+// Builds @f_backward from @f.
+class BackwardBuilder {
+public:
+  BackwardBuilder(func::FuncOp fwd, OpBuilder &b) : fwd(fwd), b(b), loc(fwd.getLoc()) {}
+
+  func::FuncOp build() {
+    auto ret = cast<func::ReturnOp>(fwd.getBody().front().getTerminator());
+    SmallVector<Type> argTypes(fwd.getArgumentTypes());
+    // The upstream gradients of o and of the final state (mLSTM's final
+    // stabilizer gets none: it chains decodes, no loss reads it).
+    argTypes.push_back(ret.getOperand(0).getType());
+    argTypes.push_back(ret.getOperand(1).getType());
+    auto type = b.getFunctionType(argTypes, fwd.getArgumentTypes());
+    auto bwd = func::FuncOp::create(b, loc, (fwd.getName() + "_backward").str(), type);
+    bwd->setAttr("mixer.backward_of", FlatSymbolRefAttr::get(fwd.getNameAttr()));
+    Block *body = bwd.addEntryBlock();
+    const unsigned n = fwd.getNumArguments();
+    for (unsigned i = 0; i < n; ++i) {
+      if (auto name = fwd.getArgAttr(i, "mixer.name")) {
+        bwd.setArgAttr(i, "mixer.name", name);
+        bwd.setResultAttr(i, "mixer.name", b.getStringAttr("d" + cast<StringAttr>(name).str()));
+      }
+    }
+    bwd.setArgAttr(n, "mixer.name", b.getStringAttr("do"));
+    bwd.setArgAttr(n + 1, "mixer.name", b.getStringAttr("dfinal_state"));
+
+    // The forward, recomputed.
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(body);
+    IRMapping map;
+    for (unsigned i = 0; i < n; ++i) map.map(fwd.getArgument(i), body->getArgument(i));
+    SmallVector<Operation *> forward;
+    for (Operation &op : fwd.getBody().front().without_terminator()) forward.push_back(b.clone(op, map));
+    // Active values: those computed from an input.
+    for (unsigned i = 0; i < n; ++i) active.insert(body->getArgument(i));
+    for (Operation *op : forward)
+      if (llvm::any_of(op->getOperands(), [&](Value v) { return active.contains(v); }))
+        for (Value r : op->getResults()) active.insert(r);
+
+    add(map.lookup(ret.getOperand(0)), body->getArgument(n));
+    add(map.lookup(ret.getOperand(1)), body->getArgument(n + 1));
+    for (Operation *op : llvm::reverse(forward)) adjoint(op);
+
+    SmallVector<Value> grads;
+    for (unsigned i = 0; i < n; ++i) {
+      Value x = body->getArgument(i);
+      Value g = adj.lookup(x);
+      grads.push_back(g ? g : ZerosLikeOp::create(b, loc, x.getType(), x).getResult());
+    }
+    func::ReturnOp::create(b, loc, grads);
+    // What no adjoint reads goes (the forward recurrences: recurrence_grad
+    // recomputes their states).
+    for (Operation *op : llvm::reverse(forward))
+      if (op->use_empty()) op->erase();
+    return bwd;
+  }
+
+private:
+  // Adds g to the gradient of v (a second contribution is summed).
+  void add(Value v, Value g) {
+    if (!v || !g || !active.contains(v)) return;
+    Value &acc = adj[v];
+    acc = acc ? BinaryOp::create(b, loc, v.getType(), BinaryFn::add, acc, g).getResult() : g;
+  }
+
+  void adjoint(Operation *op) {
+    auto gradOf = [&](Value v) { return adj.lookup(v); };
+    if (llvm::none_of(op->getResults(), [&](Value r) { return (bool)gradOf(r); })) return;
+    if (auto m = dyn_cast<MapOp>(op)) {
+      if (m.getFn() == UnaryFn::ones || !active.contains(m.getInput())) return; // ones does not read its input
+      add(m.getInput(), MapVjpOp::create(b, loc, m.getInput().getType(), m.getFn(), m.getInput(), m.getResult(),
+                                         gradOf(m.getResult())));
+    } else if (auto bin = dyn_cast<BinaryOp>(op)) {
+      for (auto [i, x] : llvm::enumerate(std::array<Value, 2>{bin.getLhs(), bin.getRhs()}))
+        if (active.contains(x))
+          add(x, BinaryVjpOp::create(b, loc, x.getType(), bin.getFn(), (uint64_t)i, bin.getLhs(),
+                                     bin.getRhs(), gradOf(bin.getResult())));
+    } else if (auto nrm = dyn_cast<NormalizeOp>(op)) {
+      add(nrm.getInput(), NormalizeVjpOp::create(b, loc, nrm.getInput().getType(), nrm.getInput(),
+                                                 gradOf(nrm.getResult()), nrm.getMaxAbsAttr(), nrm.getEpsAttr(),
+                                                 nrm.getScaleAttr()));
+    } else if (auto r = dyn_cast<RecurrenceOp>(op)) {
+      recurrence(r, gradOf(r.getO()), gradOf(r.getFinalState()));
+    }
+    // Constants and the head index: nothing to pass on.
+  }
+
+  void recurrence(RecurrenceOp r, Value dO, Value dFinal) {
+    OperationState state(loc, RecurrenceGradOp::getOperationName());
+    SmallVector<Value> primal;
+    for (Value x : {r.getQ(), r.getK(), r.getV(), r.getDecay(), r.getDt(), r.getA(), r.getB(), r.getAScale(),
+                    r.getKScale(), r.getIgate(), r.getBonus(), r.getSkipWeight(), r.getSkipInput(), r.getInit(),
+                    r.getInitM()})
+      if (x) primal.push_back(x);
+    SmallVector<Type> types;
+    for (Value x : primal) types.push_back(x.getType());
+    auto g = RecurrenceGradOp::create(
+        b, loc, types, r.getStructureAttr(), r.getDirectionAttr(), r.getQ(), r.getK(), r.getV(), r.getDecay(),
+        r.getDt(), r.getA(), r.getB(), r.getAScale(), r.getKScale(), r.getIgate(), r.getBonus(), r.getSkipWeight(),
+        r.getSkipInput(), r.getInit(), r.getInitM(), dO, dFinal, r.getDiagAttr(), r.getDecayFormAttr(),
+        r.getNormalizerAttr(), r.getEpsAttr(), r.getScaleAttr());
+    for (auto [x, gx] : llvm::zip(primal, g.getGrads())) add(x, gx);
+  }
+
+  func::FuncOp fwd;
+  OpBuilder &b;
+  Location loc;
+  llvm::DenseSet<Value> active;
+  llvm::DenseMap<Value, Value> adj;
+};
+
+struct DeriveBackward : mixc::impl::MixerDeriveBackwardBase<DeriveBackward> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<func::FuncOp> forwards;
+    for (auto f : module.getOps<func::FuncOp>())
+      if (!f->hasAttr("mixer.backward_of") && !f.isExternal()) forwards.push_back(f);
+    for (func::FuncOp f : forwards) {
+      if (f.getNumResults() < 2) {
+        f.emitError() << "mixer-derive-backward: expected results (o, final_state[, final_m])";
+        return signalPassFailure();
+      }
+      OpBuilder b(module.getContext());
+      b.setInsertionPointAfter(f);
+      BackwardBuilder(f, b).build();
+    }
+  }
+};
+
+} // namespace
