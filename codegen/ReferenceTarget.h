@@ -57,6 +57,9 @@ private:
   mlir::func::FuncOp canonical;
 };
 
+/// Evaluates one chunk-level op (ReferenceChunkOps.cpp); run() calls it.
+std::string evalChunkOp(ReferenceInterpreter &interp, mlir::Operation *op);
+
 /// A shape with -1 printed as B (first) or T.
 std::string shapeString(const std::vector<int64_t> &shape);
 

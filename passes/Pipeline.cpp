@@ -19,6 +19,11 @@ void buildSplitForm(mlir::OpPassManager &pm, int chunkSize) {
 }
 } // namespace
 
+void buildChunkLevelPipeline(mlir::OpPassManager &pm, int chunkSize) {
+  buildSplitForm(pm, chunkSize);
+  pm.nest<mlir::func::FuncOp>().addPass(createMixerLowerChunks());
+}
+
 void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule,
                       int chunkSize) {
   buildSplitForm(pm, chunkSize > 0 ? chunkSize : kCpuChunkSize);

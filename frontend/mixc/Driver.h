@@ -22,7 +22,7 @@ namespace mixc::driver {
 namespace sp = mixc::spec;
 
 extern llvm::cl::opt<std::string> specPath, dtypeOpt, targetOpt, inputsDir, outDir, saveInputsDir;
-extern llvm::cl::opt<unsigned> seedOpt;
+extern llvm::cl::opt<unsigned> seedOpt, chunkSizeOpt;
 extern llvm::cl::opt<bool> noCheck;
 
 [[noreturn]] void die(const std::string &msg);
@@ -50,6 +50,10 @@ double relL2(const std::vector<double> &a, const std::vector<double> &b, size_t 
 
 /// `mixc run --grad`: the spec's gradients on the reference (RunGrad.cpp).
 int runGrad(Problem &p);
+
+/// `mixc run --chunk-level`: the chunk-level IR interpreted and checked
+/// against the reference's outputs `want` (RunChunkLevel.cpp); 0 when it agrees.
+int checkChunkLevel(Problem &p, const mixc::NamedArrays &want);
 
 } // namespace mixc::driver
 

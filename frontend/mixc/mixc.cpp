@@ -43,8 +43,9 @@ cl::opt<std::string> shapeOpt("shape", cl::desc("Sizes, e.g. B=2,T=1024,H=4,K=64
                               cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
 cl::opt<std::string> dtypeOpt("dtype", cl::desc("Element type: f32 (default), bf16, f16 or f64 (cpu: f32 or bf16)"),
                               cl::init("f32"), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
-cl::opt<std::string> stageOpt("stage", cl::desc("What to print: mlir (the spec level), tiled (after the CPU pipeline) "
-                                               "or backward (the derived backward beside the forward)"),
+cl::opt<std::string> stageOpt("stage", cl::desc("What to print: mlir (the spec level), chunks (the chunk level), tiled "
+                                               "(after the CPU pipeline) or backward (the derived backward beside the "
+                                               "forward)"),
                               cl::init("mlir"), cl::sub(emitCmd));
 cl::opt<std::string> emitTarget("target", cl::desc("With -o DIR: write the kernel for this target (cpu or cuda) as source "
                                                    "plus a C header"),
@@ -69,6 +70,10 @@ cl::opt<bool> gradOpt("grad",
                                "and dfinal_state.npy from --inputs, else generated; writes dNAME.npy into --out and, "
                                "at small shapes, checks them against central finite differences"),
                       cl::sub(runCmd));
+cl::opt<bool> chunkLevelOpt("chunk-level",
+                            cl::desc("Reference target: also interpret the chunk-level IR (mixer-lower-chunks: the "
+                                     "SSD form's ops) and check it against the token-by-token recurrence"),
+                            cl::sub(runCmd));
 cl::opt<unsigned> seedOpt("seed", cl::desc("Seed of the generated inputs"), cl::init(0), cl::sub(runCmd),
                           cl::sub(benchCmd));
 cl::opt<bool> initOpt("with-init", cl::desc("Generate a random initial state too"), cl::sub(runCmd), cl::sub(benchCmd));
@@ -338,8 +343,8 @@ void writeFiles(const std::vector<std::pair<std::string, std::string>> &files) {
 int runEmit() {
   sp::SourceFile src = readSpec();
   sp::MixerDesc desc = analyzeOrExit(src);
-  if (stageOpt != "mlir" && stageOpt != "tiled" && stageOpt != "backward")
-    die("--stage: unknown stage '" + stageOpt + "' (expected mlir, tiled or backward)");
+  if (stageOpt != "mlir" && stageOpt != "chunks" && stageOpt != "tiled" && stageOpt != "backward")
+    die("--stage: unknown stage '" + stageOpt + "' (expected mlir, chunks, tiled or backward)");
   if (!emitTarget.empty() && emitTarget != "cpu" && emitTarget != "cuda")
     die("--target: unknown target '" + emitTarget + "' (available: cpu, cuda)");
   Shape shape = parseShape(shapeOpt, false);
@@ -375,6 +380,11 @@ int runEmit() {
   if (ec) die("cannot write '" + outFile + "': " + ec.message());
   if (stageOpt == "tiled") {
     tileForCpu(*module, threadCount())->print(os);
+  } else if (stageOpt == "chunks") {
+    mlir::PassManager pm(&ctx);
+    mixc::buildChunkLevelPipeline(pm, chunkSizeOpt > 0 ? (int)chunkSizeOpt : mixc::kCpuChunkSize);
+    runPipeline(pm, *module);
+    module->print(os);
   } else if (stageOpt == "backward") {
     mlir::PassManager pm(&ctx);
     pm.addNestedPass<mlir::func::FuncOp>(mlir::createCanonicalizerPass());
@@ -643,6 +653,8 @@ int runRun() {
     die("--target: unknown target '" + targetOpt + "' (available: reference, cpu)");
   if (targetOpt == "cpu" && dtypeOpt != "f32" && dtypeOpt != "bf16")
     die("--dtype: the CPU target takes f32 or bf16, not " + dtypeOpt);
+  if (chunkLevelOpt && targetOpt != "reference")
+    die("--chunk-level: the chunk-level IR is interpreted by --target=reference only (no kernel is printed from it yet)");
   if (gradOpt && targetOpt != "reference")
     die("--grad: the backward runs on --target=reference only; the CPU and GPU backward kernels are not built yet");
   Problem p = prepare(true);
@@ -669,6 +681,7 @@ int runRun() {
     } else if (!noCheck) {
       outs() << "  check: skipped, the attention form is too slow at this T (use a smaller T)\n";
     }
+    if (chunkLevelOpt && checkChunkLevel(p, ref.outputs) != 0) status = 1;
     writeOutputs(ref.outputs);
     return status;
   }

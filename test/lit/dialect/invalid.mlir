@@ -597,3 +597,36 @@ func.func @normalize_vjp_columns(%x: tensor<?x?x2x4xf32>, %g: tensor<?x?x2x4xf32
   %d = mixer.normalize_vjp %x, %g eps 5.000000e-01 scale 1.000000e+00 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32> -> tensor<?x?x2x4xf32>
   return
 }
+
+// -----
+
+// The chunk-level ops (mixer-lower-chunks builds them; test/lit/passes/lower-chunks.mlir).
+func.func @chunk_zero(%g: tensor<?x?x2xf32>, %q: tensor<?x?x2x8xf32>) {
+  // expected-error @+1 {{chunk must be positive, got 0}}
+  %c = mixer.chunk_cumsum %g over %q chunk 0 : tensor<?x?x2xf32>, tensor<?x?x2x8xf32> -> tensor<?x?x2xf32>
+  return
+}
+
+// -----
+
+func.func @chunk_scores_width(%q: tensor<?x?x2x8xf32>) {
+  // expected-error @+1 {{result expected [B, T, H, chunk], got [?, ?, 2, 32]}}
+  %a = mixer.chunk_scores %q, %q chunk 64 : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>) -> tensor<?x?x2x32xf32>
+  return
+}
+
+// -----
+
+func.func @chunk_walk_init(%u: tensor<?x?x2x8x4xf32>, %s0: tensor<?x2x8x5xf32>) {
+  // expected-error @+1 {{init expected [B, H, K, V], got [?, 2, 8, 5]}}
+  %s, %f = mixer.chunk_walk %u init(%s0) chunk 64 : (tensor<?x?x2x8x4xf32>, tensor<?x2x8x5xf32>) -> (tensor<?x?x2x8x4xf32>, tensor<?x2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @chunk_output_states(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %a: tensor<?x?x2x64xf32>, %s: tensor<?x2x8x4xf32>) {
+  // expected-error @+1 {{states expected [B, NC, H, K, V], got [?, 2, 8, 4]}}
+  %o = mixer.chunk_output %q, %v scores(%a) states(%s) chunk 64 scale 1.000000e+00 : (tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x64xf32>, tensor<?x2x8x4xf32>) -> tensor<?x?x2x4xf32>
+  return
+}

@@ -1,0 +1,127 @@
+// The reference's float64 meaning of the chunk-level ops (MixerChunkOps.td):
+// each computed as its description says, so that the chunk-level IR that
+// mixer-lower-chunks builds can be checked against the token-by-token
+// recurrence (`mixc run --target=reference --chunk-level`).
+#include "codegen/ReferenceTarget.h"
+
+#include "dialect/MixerOps.h"
+
+#include <cmath>
+
+using namespace mlir;
+
+namespace mixc {
+
+namespace {
+// G at token t of (b, h), 0 without a decay (identity transition).
+double cum(const ref::Array *G, int64_t b, int64_t t, int64_t h) {
+  return G ? G->data[(b * G->shape[1] + t) * G->shape[2] + h] : 0.0;
+}
+} // namespace
+
+std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
+  if (auto c = dyn_cast<mixer::ChunkCumsumOp>(op)) {
+    const ref::Array &d = *interp.valueOf(c.getDecay()), &over = *interp.valueOf(c.getOver());
+    const int64_t B = over.shape[0], T = over.shape[1], H = over.shape[2], C = c.getChunk();
+    ref::Array G({B, T, H});
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h) {
+        double acc = 0;
+        for (int64_t t = 0; t < T; ++t) {
+          if (t % C == 0) acc = 0;
+          acc += d.at({b, t, h});
+          G.data[(b * T + t) * H + h] = acc;
+        }
+      }
+    interp[c.getCumulative()] = std::move(G);
+    return "";
+  }
+  if (auto s = dyn_cast<mixer::ChunkScoresOp>(op)) {
+    const ref::Array &q = *interp.valueOf(s.getQ()), &k = *interp.valueOf(s.getK());
+    const ref::Array *G = interp.valueOf(s.getCumulative());
+    const int64_t B = q.shape[0], T = q.shape[1], H = q.shape[2], K = q.shape[3], C = s.getChunk();
+    ref::Array A({B, T, H, C});
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t j = 0, s0 = t / C * C; j < C && s0 + j <= t; ++j) {
+            const int64_t u = s0 + j;
+            double dot = 0;
+            for (int64_t i = 0; i < K; ++i) dot += q.data[((b * T + t) * H + h) * K + i] * k.data[((b * T + u) * H + h) * K + i];
+            A.data[((b * T + t) * H + h) * C + j] = dot * std::exp(cum(G, b, t, h) - cum(G, b, u, h));
+          }
+    interp[s.getScores()] = std::move(A);
+    return "";
+  }
+  if (auto l = dyn_cast<mixer::ChunkLocalStatesOp>(op)) {
+    const ref::Array &k = *interp.valueOf(l.getK()), &v = *interp.valueOf(l.getV());
+    const ref::Array *G = interp.valueOf(l.getCumulative());
+    const int64_t B = k.shape[0], T = k.shape[1], H = k.shape[2], K = k.shape[3], V = v.shape[3], C = l.getChunk();
+    const int64_t NC = (T + C - 1) / C;
+    ref::Array U({B, NC, H, K, V});
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t c = 0; c < NC; ++c)
+        for (int64_t h = 0; h < H; ++h) {
+          const int64_t last = std::min(T, (c + 1) * C) - 1;
+          double *u = &U.data[((b * NC + c) * H + h) * K * V];
+          for (int64_t t = c * C; t <= last; ++t) {
+            const double w = std::exp(cum(G, b, last, h) - cum(G, b, t, h));
+            for (int64_t i = 0; i < K; ++i)
+              for (int64_t j = 0; j < V; ++j)
+                u[i * V + j] += w * k.data[((b * T + t) * H + h) * K + i] * v.data[((b * T + t) * H + h) * V + j];
+          }
+        }
+    interp[l.getLocal()] = std::move(U);
+    return "";
+  }
+  if (auto w = dyn_cast<mixer::ChunkWalkOp>(op)) {
+    const ref::Array &U = *interp.valueOf(w.getLocal());
+    const ref::Array *G = interp.valueOf(w.getCumulative()), *init = interp.valueOf(w.getInit());
+    const int64_t B = U.shape[0], NC = U.shape[1], H = U.shape[2], K = U.shape[3], V = U.shape[4], C = w.getChunk();
+    const int64_t T = G ? G->shape[1] : NC * C;
+    ref::Array entering(U.shape), final({B, H, K, V});
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h) {
+        std::vector<double> S(K * V, 0.0);
+        if (init) std::copy_n(&init->data[(b * H + h) * K * V], K * V, S.begin());
+        for (int64_t c = 0; c < NC; ++c) {
+          std::copy(S.begin(), S.end(), &entering.data[((b * NC + c) * H + h) * K * V]);
+          const double f = std::exp(cum(G, b, std::min(T, (c + 1) * C) - 1, h));
+          const double *u = &U.data[((b * NC + c) * H + h) * K * V];
+          for (int64_t e = 0; e < K * V; ++e) S[e] = f * S[e] + u[e];
+        }
+        std::copy(S.begin(), S.end(), &final.data[(b * H + h) * K * V]);
+      }
+    interp[w.getEntering()] = std::move(entering);
+    interp[w.getFinalState()] = std::move(final);
+    return "";
+  }
+  if (auto o = dyn_cast<mixer::ChunkOutputOp>(op)) {
+    const ref::Array &q = *interp.valueOf(o.getQ()), &v = *interp.valueOf(o.getV());
+    const ref::Array &A = *interp.valueOf(o.getScores()), &S = *interp.valueOf(o.getEntering());
+    const ref::Array *G = interp.valueOf(o.getCumulative());
+    const int64_t B = q.shape[0], T = q.shape[1], H = q.shape[2], K = q.shape[3], V = v.shape[3], C = o.getChunk();
+    const int64_t NC = S.shape[1];
+    const double scale = o.getScale().convertToDouble();
+    ref::Array out({B, T, H, V});
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t h = 0; h < H; ++h) {
+          const int64_t c = t / C, s0 = c * C;
+          const double e = std::exp(cum(G, b, t, h));
+          const double *st = &S.data[((b * NC + c) * H + h) * K * V], *qt = &q.data[((b * T + t) * H + h) * K];
+          for (int64_t j = 0; j < V; ++j) {
+            double acc = 0, inter = 0;
+            for (int64_t jj = 0; jj < C && s0 + jj < T; ++jj)
+              acc += A.data[((b * T + t) * H + h) * C + jj] * v.data[((b * T + s0 + jj) * H + h) * V + j];
+            for (int64_t i = 0; i < K; ++i) inter += st[i * V + j] * qt[i];
+            out.data[((b * T + t) * H + h) * V + j] = scale * (acc + e * inter);
+          }
+        }
+    interp[o.getO()] = std::move(out);
+    return "";
+  }
+  return "not a chunk-level op: '" + op->getName().getStringRef().str() + "'";
+}
+
+} // namespace mixc

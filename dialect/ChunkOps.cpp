@@ -1,0 +1,103 @@
+// Verifiers of the chunk-level ops (MixerChunkOps.td).
+#include "dialect/MixerOps.h"
+
+using namespace mlir;
+using namespace mixc::mixer;
+
+namespace {
+RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+// Two dimensions agree unless both are known and differ.
+bool agree(int64_t a, int64_t b) { return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b; }
+
+// `what` must have rank `rank`; `dims` pairs (its dimension, the size it must
+// agree with).
+LogicalResult expect(Operation *op, StringRef what, Value v, int64_t rank, StringRef layout,
+                     std::initializer_list<std::pair<int64_t, int64_t>> dims = {}) {
+  RankedTensorType t = typeOf(v);
+  bool ok = t.getRank() == rank;
+  for (auto [d, size] : dims) ok = ok && agree(t.getDimSize(d), size);
+  if (ok) return success();
+  std::string shape;
+  for (int64_t i = 0; i < t.getRank(); ++i)
+    shape += (i ? ", " : "") + (t.isDynamicDim(i) ? std::string("?") : std::to_string(t.getDimSize(i)));
+  return op->emitOpError() << what << " expected " << layout << ", got [" << shape << "]";
+}
+
+LogicalResult checkChunk(Operation *op, int64_t chunk) {
+  if (chunk < 1) return op->emitOpError() << "chunk must be positive, got " << chunk;
+  return success();
+}
+} // namespace
+
+LogicalResult ChunkCumsumOp::verify() {
+  Operation *op = getOperation();
+  if (failed(checkChunk(op, getChunk()))) return failure();
+  int64_t H = typeOf(getOver()).getRank() >= 3 ? typeOf(getOver()).getDimSize(2) : ShapedType::kDynamic;
+  if (failed(expect(op, "decay", getDecay(), 3, "[B, T, H] or [1, 1, H]", {{2, H}})) ||
+      failed(expect(op, "over", getOver(), typeOf(getOver()).getRank() < 3 ? 3 : typeOf(getOver()).getRank(),
+                    "a per-token tensor [B, T, H, ...]")) ||
+      failed(expect(op, "result", getCumulative(), 3, "[B, T, H]",
+                    {{0, typeOf(getOver()).getDimSize(0)}, {1, typeOf(getOver()).getDimSize(1)}, {2, H}})))
+    return failure();
+  return success();
+}
+
+LogicalResult ChunkScoresOp::verify() {
+  Operation *op = getOperation();
+  if (failed(checkChunk(op, getChunk()))) return failure();
+  auto q = typeOf(getQ());
+  if (failed(expect(op, "q", getQ(), 4, "[B, T, H, K]")) ||
+      failed(expect(op, "k", getK(), 4, "[B, T, H, K] (q's)",
+                    {{0, q.getDimSize(0)}, {1, q.getDimSize(1)}, {2, q.getDimSize(2)}, {3, q.getDimSize(3)}})))
+    return failure();
+  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H]", {{2, q.getDimSize(2)}})))
+    return failure();
+  return expect(op, "result", getScores(), 4, "[B, T, H, chunk]",
+                {{1, q.getDimSize(1)}, {2, q.getDimSize(2)}, {3, getChunk()}});
+}
+
+LogicalResult ChunkLocalStatesOp::verify() {
+  Operation *op = getOperation();
+  if (failed(checkChunk(op, getChunk()))) return failure();
+  auto k = typeOf(getK()), v = typeOf(getV());
+  if (failed(expect(op, "k", getK(), 4, "[B, T, H, K]")) ||
+      failed(expect(op, "v", getV(), 4, "[B, T, H, V]", {{2, k.getDimSize(2)}})))
+    return failure();
+  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H]", {{2, k.getDimSize(2)}})))
+    return failure();
+  return expect(op, "result", getLocal(), 5, "[B, NC, H, K, V]",
+                {{2, k.getDimSize(2)}, {3, k.getDimSize(3)}, {4, v.getDimSize(3)}});
+}
+
+LogicalResult ChunkWalkOp::verify() {
+  Operation *op = getOperation();
+  if (failed(checkChunk(op, getChunk()))) return failure();
+  auto u = typeOf(getLocal());
+  if (failed(expect(op, "local states", getLocal(), 5, "[B, NC, H, K, V]"))) return failure();
+  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H]", {{2, u.getDimSize(2)}})))
+    return failure();
+  if (getInit() &&
+      failed(expect(op, "init", getInit(), 4, "[B, H, K, V]",
+                    {{1, u.getDimSize(2)}, {2, u.getDimSize(3)}, {3, u.getDimSize(4)}})))
+    return failure();
+  if (getEntering().getType() != getLocal().getType())
+    return emitOpError() << "the entering states must have the local states' type " << getLocal().getType();
+  return expect(op, "final state", getFinalState(), 4, "[B, H, K, V]",
+                {{1, u.getDimSize(2)}, {2, u.getDimSize(3)}, {3, u.getDimSize(4)}});
+}
+
+LogicalResult ChunkOutputOp::verify() {
+  Operation *op = getOperation();
+  if (failed(checkChunk(op, getChunk()))) return failure();
+  auto q = typeOf(getQ()), v = typeOf(getV());
+  if (failed(expect(op, "q", getQ(), 4, "[B, T, H, K]")) ||
+      failed(expect(op, "v", getV(), 4, "[B, T, H, V]", {{2, q.getDimSize(2)}})) ||
+      failed(expect(op, "scores", getScores(), 4, "[B, T, H, chunk]", {{2, q.getDimSize(2)}, {3, getChunk()}})) ||
+      failed(expect(op, "states", getEntering(), 5, "[B, NC, H, K, V]",
+                    {{2, q.getDimSize(2)}, {3, q.getDimSize(3)}, {4, v.getDimSize(3)}})))
+    return failure();
+  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H]", {{2, q.getDimSize(2)}})))
+    return failure();
+  return expect(op, "result", getO(), 4, "[B, T, H, V]", {{2, q.getDimSize(2)}, {3, v.getDimSize(3)}});
+}

@@ -1,0 +1,135 @@
+// The adjoint ops: what mixer-derive-backward builds (docs/dialect.md, "The
+// backward"). Included by MixerOps.td.
+#ifndef MIXER_ADJOINT_OPS_TD
+#define MIXER_ADJOINT_OPS_TD
+
+
+def Mixer_RecurrenceGradOp : Mixer_Op<"recurrence_grad", [Pure, AttrSizedOperandSegments]> {
+  let summary = "the adjoint of a mixer.recurrence: one gradient per operand";
+  let description = [{
+    Takes the operands and attributes of a `mixer.recurrence` and the upstream
+    gradients of its results, `d_o` (o's) and `d_final` (the final state's;
+    either may be absent, meaning zero), and returns the gradient of
+    L = <d_o, o> + <d_final, final state> with respect to each operand present,
+    in operand order (q, k, v, decay, dt, a, b, a_scale, k_scale, igate, bonus,
+    skip weight and input, init, init_m), each of its operand's type: an
+    operand that broadcasts (a per-head decay) gets the sum over what it
+    broadcast over. No gradient flows from mLSTM's final stabilizer.
+
+    Its semantics is the adjoint recurrence: the state's gradient runs in the
+    opposite direction, dS_{t-1} = A_t^T dS_t + (the readout's terms), with the
+    transposed transition (a diagonal stays diagonal; diagonal plus low rank
+    stays so with a and b swapped), and the operands' gradients are
+    contractions of the forward states with dS. The reference interprets it
+    directly; lowering it onto reverse-direction recurrences is the kernels'
+    next step.
+  }];
+  let arguments = (ins
+    Mixer_StructureAttr:$structure,
+    Mixer_DirectionAttr:$direction,
+    Mixer_FloatTensor:$q, Mixer_FloatTensor:$k, Mixer_FloatTensor:$v,
+    Optional<Mixer_FloatTensor>:$decay,
+    Optional<Mixer_FloatTensor>:$dt,
+    Optional<Mixer_FloatTensor>:$a,
+    Optional<Mixer_FloatTensor>:$b,
+    Optional<Mixer_FloatTensor>:$a_scale,
+    Optional<Mixer_FloatTensor>:$k_scale,
+    Optional<Mixer_FloatTensor>:$igate,
+    Optional<Mixer_FloatTensor>:$bonus,
+    Optional<Mixer_FloatTensor>:$skip_weight,
+    Optional<Mixer_FloatTensor>:$skip_input,
+    Optional<Mixer_FloatTensor>:$init,
+    Optional<Mixer_FloatTensor>:$init_m,
+    Optional<Mixer_FloatTensor>:$d_o,
+    Optional<Mixer_FloatTensor>:$d_final,
+    OptionalAttr<Mixer_DiagKindAttr>:$diag,
+    OptionalAttr<Mixer_DecayFormAttr>:$decay_form,
+    OptionalAttr<Mixer_NormalizerAttr>:$normalizer,
+    OptionalAttr<F64Attr>:$eps,
+    OptionalAttr<F64Attr>:$scale);
+  let results = (outs Variadic<Mixer_FloatTensor>:$grads);
+  let assemblyFormat = [{
+    $structure (`diag` $diag^)? $direction $q `,` $k `,` $v
+      (`decay` `(` $decay^ `)`)?
+      (`dt` `(` $dt^ `)`)?
+      (`decay_form` $decay_form^)?
+      (custom<LowRank>($a, $a_scale, $b)^)?
+      (`k_scale` `(` $k_scale^ `)`)?
+      (`igate` `(` $igate^ `)`)?
+      (`bonus` `(` $bonus^ `)`)?
+      (`skip` `(` $skip_weight^ `,` $skip_input `)`)?
+      (`init` `(` $init^ (`,` $init_m^)? `)`)?
+      (`normalizer` $normalizer^)?
+      (`eps` $eps^)?
+      (`scale` $scale^)?
+      (`d_o` `(` $d_o^ `)`)?
+      (`d_final` `(` $d_final^ `)`)?
+      attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    DiagKind getDiagKind() { return getDiag().value_or(DiagKind::none); }
+    bool hasFactorDecay() { return getDecayForm().value_or(DecayForm::log) == DecayForm::factor; }
+    Normalizer getNormalizerKind() { return getNormalizer().value_or(Normalizer::none); }
+    double getScaleValue() { return getScale() ? getScale()->convertToDouble() : 1.0; }
+    double getEpsValue() { return getEps() ? getEps()->convertToDouble() : 0.0; }
+    ::mlir::Value getFinalM() { return {}; }
+    /// The recurrence's operands present, in order: one gradient each.
+    ::llvm::SmallVector<::mlir::Value> getPrimalOperands() {
+      ::llvm::SmallVector<::mlir::Value> out;
+      for (::mlir::Value x : {getQ(), getK(), getV(), getDecay(), getDt(), getA(), getB(), getAScale(), getKScale(),
+                      getIgate(), getBonus(), getSkipWeight(), getSkipInput(), getInit(), getInitM()})
+        if (x) out.push_back(x);
+      return out;
+    }
+  }];
+}
+
+def Mixer_MapVjpOp : Mixer_Op<"map_vjp", [Pure, AllTypesMatch<["result", "grad"]>,
+                                            AllTypesMatch<["input", "input_grad"]>]> {
+  let summary = "the gradient through a mixer.map: d input from d result";
+  let description = [{
+    For y = `mixer.map fn x`: the gradient of x given the gradient g of y,
+    g . dy/dx pointwise (sigmoid: g y (1 - y), ...), or the row's
+    vector-Jacobian product for the maps over the feature dimension (l2norm,
+    taylor2, sum, append_one; `ones` passes none). Takes the map's input and
+    result (most derivatives read one of them).
+  }];
+  let arguments = (ins Mixer_UnaryFnAttr:$fn, Mixer_FloatTensor:$input, Mixer_FloatTensor:$result,
+                       Mixer_FloatTensor:$grad);
+  let results = (outs Mixer_FloatTensor:$input_grad);
+  let assemblyFormat = "$fn $input `,` $result `,` $grad attr-dict `:` type($input) `->` type($result)";
+}
+
+def Mixer_BinaryVjpOp : Mixer_Op<"binary_vjp", [Pure]> {
+  let summary = "the gradient through a mixer.binary of one operand (lhs or rhs)";
+  let description = [{
+    For out = `mixer.binary fn lhs, rhs`: the gradient of the operand `operand`
+    (0: lhs, 1: rhs) given the gradient g of out, summed over what that
+    operand broadcast over (a per-head parameter gets the sum over batch and
+    time), so that the result has the operand's type.
+  }];
+  let arguments = (ins Mixer_BinaryFnAttr:$fn, I64Attr:$operand, Mixer_FloatTensor:$lhs, Mixer_FloatTensor:$rhs,
+                       Mixer_FloatTensor:$grad);
+  let results = (outs Mixer_FloatTensor:$operand_grad);
+  let assemblyFormat = "$fn $operand $lhs `,` $rhs `,` $grad attr-dict `:` type($lhs) `,` type($rhs) `,` type($grad) `->` type($operand_grad)";
+  let hasVerifier = 1;
+}
+
+def Mixer_NormalizeVjpOp : Mixer_Op<"normalize_vjp", [Pure]> {
+  let summary = "the gradient through a mixer.normalize: d input from d result";
+  let arguments = (ins Mixer_FloatTensor:$input, Mixer_FloatTensor:$grad, UnitAttr:$max_abs, F64Attr:$eps,
+                       F64Attr:$scale);
+  let results = (outs Mixer_FloatTensor:$input_grad);
+  let assemblyFormat = "$input `,` $grad (`max_abs` $max_abs^)? `eps` $eps `scale` $scale attr-dict `:` type($input) `,` type($grad) `->` type($input_grad)";
+  let hasVerifier = 1;
+}
+
+def Mixer_ZerosLikeOp : Mixer_Op<"zeros_like", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "zeros of x's type: the gradient of an input the loss does not reach";
+  let arguments = (ins Mixer_FloatTensor:$input);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+#endif

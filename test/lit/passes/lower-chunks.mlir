@@ -1,0 +1,76 @@
+// RUN: mixer-opt %s --mixer-chunk --mixer-lower-chunks --split-input-file | FileCheck %s
+// RUN: mixer-opt %s --mixer-chunk="chunk-size=16" --mixer-lower-chunks --split-input-file | mixer-opt --split-input-file | FileCheck %s --check-prefix=C16
+// mixer-lower-chunks writes the SSD chunk form as ops: what mixer-chunk
+// recorded as `algorithm = "ssd"` becomes the cumulative decays, the masked
+// intra-chunk scores, the chunks' local states, the walk between chunks and
+// the output. `mixc run --chunk-level` checks the result numerically against
+// the recurrence (test/lit/driver/chunk-level.test).
+
+// A data-dependent scalar decay (Mamba-2, simple GLA) with an initial state.
+// CHECK-LABEL: func.func @scalar
+// CHECK: %[[G:.*]] = mixer.chunk_cumsum %[[D:.*]] over %[[Q:[^ ]*]] chunk 64 : tensor<?x?x2xf32>, tensor<?x?x2x8xf32> -> tensor<?x?x2xf32>
+// CHECK: %[[A:.*]] = mixer.chunk_scores %[[Q]], %[[K:[^ ]*]] decay(%[[G]]) chunk 64 : {{.*}} -> tensor<?x?x2x64xf32>
+// CHECK: %[[U:.*]] = mixer.chunk_local_states %[[K]], %[[V:[^ ]*]] decay(%[[G]]) chunk 64 : {{.*}} -> tensor<?x?x2x8x4xf32>
+// CHECK: %[[S:.*]], %[[F:.*]] = mixer.chunk_walk %[[U]] decay(%[[G]]) init(%{{.*}}) chunk 64
+// CHECK: %[[O:.*]] = mixer.chunk_output %[[Q]], %[[V]] decay(%[[G]]) scores(%[[A]]) states(%[[S]]) chunk 64 scale 5.000000e-01
+// CHECK-NOT: mixer.recurrence
+// CHECK: return %[[O]], %[[F]]
+// C16-LABEL: func.func @scalar
+// C16: mixer.chunk_scores {{.*}} chunk 16 : {{.*}} -> tensor<?x?x2x16xf32>
+func.func @scalar(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2xf32>, %s0: tensor<?x2x8x4xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
+  %o, %s = mixer.recurrence scalar forward %q, %k, %v decay(%g) init(%s0) scale 5.000000e-01 : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>, tensor<?x2x8x4xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
+}
+
+// -----
+
+// Identity (linear attention): no decay operand anywhere. A constant decay
+// per head spans q's batch and time.
+// CHECK-LABEL: func.func @identity
+// CHECK-NOT: chunk_cumsum
+// CHECK: mixer.chunk_scores %{{[^ ]*}}, %{{[^ ]*}} chunk 64
+// CHECK: mixer.chunk_walk %{{[^ ]*}} chunk 64
+// CHECK-LABEL: func.func @const_scalar
+// CHECK: mixer.chunk_cumsum %{{.*}} over %{{.*}} chunk 64 : tensor<1x1x2xf32>, tensor<?x?x2x8xf32> -> tensor<?x?x2xf32>
+func.func @identity(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
+  %o, %s = mixer.recurrence identity forward %q, %q, %v : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
+}
+func.func @const_scalar(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<1x1x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
+  %o, %s = mixer.recurrence const_scalar forward %q, %q, %v decay(%g) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
+}
+
+// -----
+
+// A factor decay that is positive by construction (a sigmoid) is summed as
+// its log; one that may be negative has no chunk form (mixer-chunk leaves
+// it) and stays a recurrence, as do a reverse scan and a vector decay (GLA's
+// form, not lowered yet).
+// CHECK-LABEL: func.func @factor
+// CHECK: %[[F:.*]] = mixer.map sigmoid
+// CHECK: %[[L:.*]] = mixer.map log %[[F]] : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+// CHECK: mixer.chunk_cumsum %[[L]]
+// CHECK-LABEL: func.func @signed
+// CHECK: mixer.recurrence scalar forward
+// CHECK-LABEL: func.func @reverse
+// CHECK: mixer.recurrence scalar reverse
+// CHECK-LABEL: func.func @vector
+// CHECK: mixer.recurrence vector forward
+func.func @factor(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %x: tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
+  %f = mixer.map sigmoid %x : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%f) decay_form factor : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
+}
+func.func @signed(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %f: tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
+  %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%f) decay_form factor : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
+}
+func.func @reverse(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
+  %o, %s = mixer.recurrence scalar reverse %q, %q, %v decay(%g) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
+}
+func.func @vector(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2x8xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
+  %o, %s = mixer.recurrence vector forward %q, %q, %v decay(%g) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x8xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
+}
