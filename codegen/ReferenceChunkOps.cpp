@@ -13,9 +13,12 @@ using namespace mlir;
 namespace mixc {
 
 namespace {
-// G at token t of (b, h), 0 without a decay (identity transition).
-double cum(const ref::Array *G, int64_t b, int64_t t, int64_t h) {
-  return G ? G->data[(b * G->shape[1] + t) * G->shape[2] + h] : 0.0;
+// G at token t of (b, h) for key i: a scalar decay's is the same for every
+// key, a vector decay's ([B, T, H, K]) per key; 0 without a decay.
+double cum(const ref::Array *G, int64_t b, int64_t t, int64_t h, int64_t i) {
+  if (!G) return 0.0;
+  const int64_t row = (b * G->shape[1] + t) * G->shape[2] + h;
+  return G->rank() == 4 ? G->data[row * G->shape[3] + i] : G->data[row];
 }
 } // namespace
 
@@ -23,16 +26,18 @@ std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
   if (auto c = dyn_cast<mixer::ChunkCumsumOp>(op)) {
     const ref::Array &d = *interp.valueOf(c.getDecay()), &over = *interp.valueOf(c.getOver());
     const int64_t B = over.shape[0], T = over.shape[1], H = over.shape[2], C = c.getChunk();
-    ref::Array G({B, T, H});
+    const int64_t K = d.rank() == 4 ? d.shape[3] : 1;
+    ref::Array G(d.rank() == 4 ? std::vector<int64_t>{B, T, H, K} : std::vector<int64_t>{B, T, H});
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t h = 0; h < H; ++h) {
-        double acc = 0;
-        for (int64_t t = 0; t < T; ++t) {
-          if (t % C == 0) acc = 0;
-          acc += d.at({b, t, h});
-          G.data[(b * T + t) * H + h] = acc;
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < K; ++i) {
+          double acc = 0;
+          for (int64_t t = 0; t < T; ++t) {
+            if (t % C == 0) acc = 0;
+            acc += d.at({b, t, h, i});
+            G.data[((b * T + t) * H + h) * K + i] = acc;
+          }
         }
-      }
     interp[c.getCumulative()] = std::move(G);
     return "";
   }
@@ -47,8 +52,10 @@ std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
           for (int64_t j = 0, s0 = t / C * C; j < C && s0 + j <= t; ++j) {
             const int64_t u = s0 + j;
             double dot = 0;
-            for (int64_t i = 0; i < K; ++i) dot += q.data[((b * T + t) * H + h) * K + i] * k.data[((b * T + u) * H + h) * K + i];
-            A.data[((b * T + t) * H + h) * C + j] = dot * std::exp(cum(G, b, t, h) - cum(G, b, u, h));
+            for (int64_t i = 0; i < K; ++i)
+              dot += q.data[((b * T + t) * H + h) * K + i] * k.data[((b * T + u) * H + h) * K + i] *
+                     std::exp(cum(G, b, t, h, i) - cum(G, b, u, h, i));
+            A.data[((b * T + t) * H + h) * C + j] = dot;
           }
     interp[s.getScores()] = std::move(A);
     return "";
@@ -64,12 +71,12 @@ std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
         for (int64_t h = 0; h < H; ++h) {
           const int64_t last = std::min(T, (c + 1) * C) - 1;
           double *u = &U.data[((b * NC + c) * H + h) * K * V];
-          for (int64_t t = c * C; t <= last; ++t) {
-            const double w = std::exp(cum(G, b, last, h) - cum(G, b, t, h));
-            for (int64_t i = 0; i < K; ++i)
+          for (int64_t t = c * C; t <= last; ++t)
+            for (int64_t i = 0; i < K; ++i) {
+              const double w = std::exp(cum(G, b, last, h, i) - cum(G, b, t, h, i));
               for (int64_t j = 0; j < V; ++j)
                 u[i * V + j] += w * k.data[((b * T + t) * H + h) * K + i] * v.data[((b * T + t) * H + h) * V + j];
-          }
+            }
         }
     interp[l.getLocal()] = std::move(U);
     return "";
@@ -86,9 +93,11 @@ std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
         if (init) std::copy_n(&init->data[(b * H + h) * K * V], K * V, S.begin());
         for (int64_t c = 0; c < NC; ++c) {
           std::copy(S.begin(), S.end(), &entering.data[((b * NC + c) * H + h) * K * V]);
-          const double f = std::exp(cum(G, b, std::min(T, (c + 1) * C) - 1, h));
           const double *u = &U.data[((b * NC + c) * H + h) * K * V];
-          for (int64_t e = 0; e < K * V; ++e) S[e] = f * S[e] + u[e];
+          for (int64_t i = 0; i < K; ++i) {
+            const double f = std::exp(cum(G, b, std::min(T, (c + 1) * C) - 1, h, i));
+            for (int64_t j = 0; j < V; ++j) S[i * V + j] = f * S[i * V + j] + u[i * V + j];
+          }
         }
         std::copy(S.begin(), S.end(), &final.data[(b * H + h) * K * V]);
       }
@@ -108,14 +117,13 @@ std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
       for (int64_t t = 0; t < T; ++t)
         for (int64_t h = 0; h < H; ++h) {
           const int64_t c = t / C, s0 = c * C;
-          const double e = std::exp(cum(G, b, t, h));
           const double *st = &S.data[((b * NC + c) * H + h) * K * V], *qt = &q.data[((b * T + t) * H + h) * K];
           for (int64_t j = 0; j < V; ++j) {
             double acc = 0, inter = 0;
             for (int64_t jj = 0; jj < C && s0 + jj < T; ++jj)
               acc += A.data[((b * T + t) * H + h) * C + jj] * v.data[((b * T + s0 + jj) * H + h) * V + j];
-            for (int64_t i = 0; i < K; ++i) inter += st[i * V + j] * qt[i];
-            out.data[((b * T + t) * H + h) * V + j] = scale * (acc + e * inter);
+            for (int64_t i = 0; i < K; ++i) inter += std::exp(cum(G, b, t, h, i)) * st[i * V + j] * qt[i];
+            out.data[((b * T + t) * H + h) * V + j] = scale * (acc + inter);
           }
         }
     interp[o.getO()] = std::move(out);

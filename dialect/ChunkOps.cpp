@@ -24,6 +24,12 @@ LogicalResult expect(Operation *op, StringRef what, Value v, int64_t rank, Strin
   return op->emitOpError() << what << " expected " << layout << ", got [" << shape << "]";
 }
 
+// The cumulative decays: [B, T, H] (scalar) or [B, T, H, K] (vector, K = keys).
+LogicalResult expectCumulative(Operation *op, Value G, int64_t H, int64_t K) {
+  if (typeOf(G).getRank() == 4) return expect(op, "decay", G, 4, "[B, T, H, K]", {{2, H}, {3, K}});
+  return expect(op, "decay", G, 3, "[B, T, H] or [B, T, H, K]", {{2, H}});
+}
+
 LogicalResult checkChunk(Operation *op, int64_t chunk) {
   if (chunk < 1) return op->emitOpError() << "chunk must be positive, got " << chunk;
   return success();
@@ -34,10 +40,12 @@ LogicalResult ChunkCumsumOp::verify() {
   Operation *op = getOperation();
   if (failed(checkChunk(op, getChunk()))) return failure();
   int64_t H = typeOf(getOver()).getRank() >= 3 ? typeOf(getOver()).getDimSize(2) : ShapedType::kDynamic;
-  if (failed(expect(op, "decay", getDecay(), 3, "[B, T, H] or [1, 1, H]", {{2, H}})) ||
+  // Scalar decays [B, T, H] (or [1, 1, H]), vector decays [B, T, H, K].
+  const int64_t rank = typeOf(getDecay()).getRank() == 4 ? 4 : 3;
+  if (failed(expect(op, "decay", getDecay(), rank, "[B, T, H], [1, 1, H] or [B, T, H, K]", {{2, H}})) ||
       failed(expect(op, "over", getOver(), typeOf(getOver()).getRank() < 3 ? 3 : typeOf(getOver()).getRank(),
                     "a per-token tensor [B, T, H, ...]")) ||
-      failed(expect(op, "result", getCumulative(), 3, "[B, T, H]",
+      failed(expect(op, "result", getCumulative(), rank, rank == 4 ? "[B, T, H, K]" : "[B, T, H]",
                     {{0, typeOf(getOver()).getDimSize(0)}, {1, typeOf(getOver()).getDimSize(1)}, {2, H}})))
     return failure();
   return success();
@@ -51,7 +59,7 @@ LogicalResult ChunkScoresOp::verify() {
       failed(expect(op, "k", getK(), 4, "[B, T, H, K] (q's)",
                     {{0, q.getDimSize(0)}, {1, q.getDimSize(1)}, {2, q.getDimSize(2)}, {3, q.getDimSize(3)}})))
     return failure();
-  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H]", {{2, q.getDimSize(2)}})))
+  if (getCumulative() && failed(expectCumulative(op, getCumulative(), q.getDimSize(2), q.getDimSize(3))))
     return failure();
   return expect(op, "result", getScores(), 4, "[B, T, H, chunk]",
                 {{1, q.getDimSize(1)}, {2, q.getDimSize(2)}, {3, getChunk()}});
@@ -64,7 +72,7 @@ LogicalResult ChunkLocalStatesOp::verify() {
   if (failed(expect(op, "k", getK(), 4, "[B, T, H, K]")) ||
       failed(expect(op, "v", getV(), 4, "[B, T, H, V]", {{2, k.getDimSize(2)}})))
     return failure();
-  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H]", {{2, k.getDimSize(2)}})))
+  if (getCumulative() && failed(expectCumulative(op, getCumulative(), k.getDimSize(2), k.getDimSize(3))))
     return failure();
   return expect(op, "result", getLocal(), 5, "[B, NC, H, K, V]",
                 {{2, k.getDimSize(2)}, {3, k.getDimSize(3)}, {4, v.getDimSize(3)}});
@@ -75,7 +83,7 @@ LogicalResult ChunkWalkOp::verify() {
   if (failed(checkChunk(op, getChunk()))) return failure();
   auto u = typeOf(getLocal());
   if (failed(expect(op, "local states", getLocal(), 5, "[B, NC, H, K, V]"))) return failure();
-  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H]", {{2, u.getDimSize(2)}})))
+  if (getCumulative() && failed(expectCumulative(op, getCumulative(), u.getDimSize(2), u.getDimSize(3))))
     return failure();
   if (getInit() &&
       failed(expect(op, "init", getInit(), 4, "[B, H, K, V]",
@@ -97,7 +105,7 @@ LogicalResult ChunkOutputOp::verify() {
       failed(expect(op, "states", getEntering(), 5, "[B, NC, H, K, V]",
                     {{2, q.getDimSize(2)}, {3, q.getDimSize(3)}, {4, v.getDimSize(3)}})))
     return failure();
-  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H]", {{2, q.getDimSize(2)}})))
+  if (getCumulative() && failed(expectCumulative(op, getCumulative(), q.getDimSize(2), q.getDimSize(3))))
     return failure();
   return expect(op, "result", getO(), 4, "[B, T, H, V]", {{2, q.getDimSize(2)}, {3, v.getDimSize(3)}});
 }

@@ -1,4 +1,4 @@
-// A recurrence with the SSD chunk form -> the chunk-level ops (see Passes.td).
+// A recurrence with the SSD or GLA chunk form -> the chunk-level ops (see Passes.td).
 #include "passes/Passes.h"
 
 namespace mixc {
@@ -14,7 +14,8 @@ namespace {
 bool lowerable(RecurrenceOp op) {
   auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
   auto algorithm = chunk ? chunk.getAs<StringAttr>("algorithm") : StringAttr();
-  return algorithm && algorithm.getValue() == "ssd" && op.getDirection() == Direction::forward &&
+  return algorithm && (algorithm.getValue() == "ssd" || algorithm.getValue() == "gla") &&
+         op.getDirection() == Direction::forward &&
          op.getNormalizerKind() == Normalizer::none && !op.getSkipWeight() && !op.getBonus() && !op.getIgate();
 }
 
@@ -30,7 +31,10 @@ void lower(RecurrenceOp op) {
   if (Value decay = op.getDecay()) {
     if (op.hasFactorDecay()) // the chunk form sums logs
       decay = MapOp::create(b, loc, decay.getType(), UnaryFn::log, decay);
-    G = ChunkCumsumOp::create(b, loc, RankedTensorType::get({B, T, H}, elem), decay, op.getQ(), C);
+    // Per key for vector decays (GLA), per token for scalar ones.
+    auto gType = op.getStructure() == Structure::vector ? RankedTensorType::get({B, T, H, K}, elem)
+                                                         : RankedTensorType::get({B, T, H}, elem);
+    G = ChunkCumsumOp::create(b, loc, gType, decay, op.getQ(), C);
   }
   auto scores = ChunkScoresOp::create(b, loc, RankedTensorType::get({B, T, H, C}, elem), op.getQ(), op.getK(), G, C);
   auto chunkStates = RankedTensorType::get({B, ShapedType::kDynamic, H, K, V}, elem);

@@ -39,9 +39,10 @@ struct CpuTargetDesc {
 void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule = "auto",
                       int chunkSize = 0);
 
-/// The split form, chunked, with the SSD recurrences lowered to the chunk-level
-/// ops (mixer-lower-chunks): what the reference checks the chunk level with.
-void buildChunkLevelPipeline(mlir::OpPassManager &pm, int chunkSize);
+/// The split form, chunked, and with `lower` the SSD and GLA recurrences
+/// lowered to the chunk-level ops (mixer-lower-chunks): what the reference
+/// checks the chunk level with (against the same pipeline without `lower`).
+void buildChunkLevelPipeline(mlir::OpPassManager &pm, int chunkSize, bool lower = true);
 
 /// The same split form, chunked and tiled for CUDA.
 void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule = "auto");

@@ -19,9 +19,9 @@ void buildSplitForm(mlir::OpPassManager &pm, int chunkSize) {
 }
 } // namespace
 
-void buildChunkLevelPipeline(mlir::OpPassManager &pm, int chunkSize) {
+void buildChunkLevelPipeline(mlir::OpPassManager &pm, int chunkSize, bool lower) {
   buildSplitForm(pm, chunkSize);
-  pm.nest<mlir::func::FuncOp>().addPass(createMixerLowerChunks());
+  if (lower) pm.nest<mlir::func::FuncOp>().addPass(createMixerLowerChunks());
 }
 
 void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule,

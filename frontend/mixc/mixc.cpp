@@ -681,7 +681,7 @@ int runRun() {
     } else if (!noCheck) {
       outs() << "  check: skipped, the attention form is too slow at this T (use a smaller T)\n";
     }
-    if (chunkLevelOpt && checkChunkLevel(p, ref.outputs) != 0) status = 1;
+    if (chunkLevelOpt && checkChunkLevel(p) != 0) status = 1;
     writeOutputs(ref.outputs);
     return status;
   }

@@ -45,8 +45,8 @@ func.func @const_scalar(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: te
 
 // A factor decay that is positive by construction (a sigmoid) is summed as
 // its log; one that may be negative has no chunk form (mixer-chunk leaves
-// it) and stays a recurrence, as do a reverse scan and a vector decay (GLA's
-// form, not lowered yet).
+// it) and stays a recurrence, as does a reverse scan. A vector decay (GLA)
+// takes the same ops with cumulative decays per key [B, T, H, K].
 // CHECK-LABEL: func.func @factor
 // CHECK: %[[F:.*]] = mixer.map sigmoid
 // CHECK: %[[L:.*]] = mixer.map log %[[F]] : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
@@ -56,7 +56,9 @@ func.func @const_scalar(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: te
 // CHECK-LABEL: func.func @reverse
 // CHECK: mixer.recurrence scalar reverse
 // CHECK-LABEL: func.func @vector
-// CHECK: mixer.recurrence vector forward
+// CHECK: %[[GV:.*]] = mixer.chunk_cumsum %{{.*}} over %{{.*}} chunk 64 : tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32> -> tensor<?x?x2x8xf32>
+// CHECK: mixer.chunk_scores %{{.*}}, %{{.*}} decay(%[[GV]]) chunk 64
+// CHECK: mixer.chunk_walk %{{.*}} decay(%[[GV]]) chunk 64
 func.func @factor(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %x: tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
   %f = mixer.map sigmoid %x : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
   %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%f) decay_form factor : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
