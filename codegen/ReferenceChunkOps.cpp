@@ -20,6 +20,110 @@ double cum(const ref::Array *G, int64_t b, int64_t t, int64_t h, int64_t i) {
   const int64_t row = (b * G->shape[1] + t) * G->shape[2] + h;
   return G->rank() == 4 ? G->data[row * G->shape[3] + i] : G->data[row];
 }
+
+double dot(const double *x, const double *y, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+// The UT form's three ops, token by token within each chunk.
+std::string evalUtOp(ReferenceInterpreter &interp, Operation *op) {
+  auto rows = [&](Value x) { return interp.valueOf(x); };
+  // g_t / g_s within a chunk: exp(G_t - G_s); G before the chunk's start is 0.
+  auto ratio = [](const ref::Array *G, int64_t b, int64_t t, int64_t s, int64_t h, int64_t c0) {
+    const double gt = t < c0 ? 0.0 : cum(G, b, t, h, 0), gs = s < c0 ? 0.0 : cum(G, b, s, h, 0);
+    return std::exp(gt - gs);
+  };
+  if (auto ut = dyn_cast<mixer::ChunkUtOp>(op)) {
+    const ref::Array &a = *rows(ut.getA()), &bb = *rows(ut.getB()), &k = *rows(ut.getK()), &v = *rows(ut.getV());
+    const ref::Array *G = rows(ut.getCumulative());
+    const int64_t B = k.shape[0], T = k.shape[1], H = k.shape[2], K = k.shape[3], V = v.shape[3], C = ut.getChunk();
+    ref::Array P(k.shape), U(v.shape);
+    auto row = [&](const ref::Array &x, int64_t b, int64_t t, int64_t h, int64_t D) {
+      return &x.data[((b * T + t) * H + h) * D];
+    };
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t t = 0; t < T; ++t) {
+          const int64_t c0 = t / C * C;
+          double *p = &P.data[((b * T + t) * H + h) * K], *u = &U.data[((b * T + t) * H + h) * V];
+          const double *bt = row(bb, b, t, h, K);
+          const double g = ratio(G, b, t - 1, c0 - 1, h, c0); // g_{t-1}
+          for (int64_t i = 0; i < K; ++i) p[i] = g * bt[i];
+          for (int64_t s = c0; s < t; ++s) {
+            const double f = ratio(G, b, t - 1, s, h, c0);
+            const double L = f * dot(row(a, b, s, h, K), bt, K), M = f * dot(row(k, b, s, h, K), bt, K);
+            const double *ps = row(P, b, s, h, K), *us = row(U, b, s, h, V), *vs = row(v, b, s, h, V);
+            for (int64_t i = 0; i < K; ++i) p[i] += L * ps[i];
+            for (int64_t j = 0; j < V; ++j) u[j] += L * us[j] + M * vs[j];
+          }
+        }
+    interp[ut.getP()] = std::move(P);
+    interp[ut.getU()] = std::move(U);
+    return "";
+  }
+  if (auto st = dyn_cast<mixer::ChunkUtStatesOp>(op)) {
+    const ref::Array &a = *rows(st.getA()), &k = *rows(st.getK()), &v = *rows(st.getV());
+    const ref::Array &P = *rows(st.getP()), &Uw = *rows(st.getU());
+    const ref::Array *G = rows(st.getCumulative());
+    const int64_t B = k.shape[0], T = k.shape[1], H = k.shape[2], K = k.shape[3], V = v.shape[3], C = st.getChunk();
+    const int64_t NC = (T + C - 1) / C;
+    ref::Array local({B, NC, H, K, V}), trans({B, NC, H, K, K});
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t c = 0; c < NC; ++c)
+        for (int64_t h = 0; h < H; ++h) {
+          const int64_t c0 = c * C, last = std::min(T, c0 + C) - 1;
+          double *L = &local.data[((b * NC + c) * H + h) * K * V], *A = &trans.data[((b * NC + c) * H + h) * K * K];
+          const double gl = ratio(G, b, last, c0 - 1, h, c0);
+          for (int64_t i = 0; i < K; ++i) A[i * K + i] = gl;
+          for (int64_t s = c0; s <= last; ++s) {
+            const double f = ratio(G, b, last, s, h, c0);
+            const int64_t r = (b * T + s) * H + h;
+            for (int64_t i = 0; i < K; ++i) {
+              const double as = a.data[r * K + i], ks = k.data[r * K + i];
+              for (int64_t j = 0; j < V; ++j) L[i * V + j] += f * (as * Uw.data[r * V + j] + ks * v.data[r * V + j]);
+              for (int64_t l = 0; l < K; ++l) A[i * K + l] += f * as * P.data[r * K + l];
+            }
+          }
+        }
+    interp[st.getLocal()] = std::move(local);
+    interp[st.getTransition()] = std::move(trans);
+    return "";
+  }
+  auto out = cast<mixer::ChunkUtOutputOp>(op);
+  const ref::Array &q = *rows(out.getQ()), &a = *rows(out.getA()), &k = *rows(out.getK()), &v = *rows(out.getV());
+  const ref::Array &P = *rows(out.getP()), &Uw = *rows(out.getU()), &S = *rows(out.getEntering());
+  const ref::Array *G = rows(out.getCumulative());
+  const int64_t B = k.shape[0], T = k.shape[1], H = k.shape[2], K = k.shape[3], V = v.shape[3], C = out.getChunk();
+  const int64_t NC = S.shape[1];
+  const double scale = out.getScale().convertToDouble();
+  ref::Array o({B, T, H, V});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t c0 = t / C * C, r = (b * T + t) * H + h;
+        const double *qt = &q.data[r * K];
+        std::vector<double> qe(K), acc(V, 0.0);
+        const double gt = ratio(G, b, t, c0 - 1, h, c0);
+        for (int64_t i = 0; i < K; ++i) qe[i] = gt * qt[i];
+        for (int64_t s = c0; s <= t; ++s) {
+          const int64_t rs = (b * T + s) * H + h;
+          const double f = ratio(G, b, t, s, h, c0);
+          const double aq = dot(&a.data[rs * K], qt, K), kq = dot(&k.data[rs * K], qt, K);
+          for (int64_t i = 0; i < K; ++i) qe[i] += f * aq * P.data[rs * K + i];
+          for (int64_t j = 0; j < V; ++j) acc[j] += f * (aq * Uw.data[rs * V + j] + kq * v.data[rs * V + j]);
+        }
+        const double *s0 = &S.data[((b * NC + t / C) * H + h) * K * V];
+        for (int64_t j = 0; j < V; ++j) {
+          double x = acc[j];
+          for (int64_t i = 0; i < K; ++i) x += s0[i * V + j] * qe[i];
+          o.data[r * V + j] = scale * x;
+        }
+      }
+  interp[out.getO()] = std::move(o);
+  return "";
+}
 } // namespace
 
 std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
@@ -84,6 +188,7 @@ std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
   if (auto w = dyn_cast<mixer::ChunkWalkOp>(op)) {
     const ref::Array &U = *interp.valueOf(w.getLocal());
     const ref::Array *G = interp.valueOf(w.getCumulative()), *init = interp.valueOf(w.getInit());
+    const ref::Array *A = interp.valueOf(w.getTransition());
     const int64_t B = U.shape[0], NC = U.shape[1], H = U.shape[2], K = U.shape[3], V = U.shape[4], C = w.getChunk();
     const int64_t T = G ? G->shape[1] : NC * C;
     ref::Array entering(U.shape), final({B, H, K, V});
@@ -94,6 +199,15 @@ std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
         for (int64_t c = 0; c < NC; ++c) {
           std::copy(S.begin(), S.end(), &entering.data[((b * NC + c) * H + h) * K * V]);
           const double *u = &U.data[((b * NC + c) * H + h) * K * V];
+          if (A) { // a dense chunk transition (the UT form): S <- A S + U
+            const double *a = &A->data[((b * NC + c) * H + h) * K * K];
+            std::vector<double> next(u, u + K * V);
+            for (int64_t i = 0; i < K; ++i)
+              for (int64_t l = 0; l < K; ++l)
+                for (int64_t j = 0; j < V; ++j) next[i * V + j] += a[i * K + l] * S[l * V + j];
+            S = std::move(next);
+            continue;
+          }
           for (int64_t i = 0; i < K; ++i) {
             const double f = std::exp(cum(G, b, std::min(T, (c + 1) * C) - 1, h, i));
             for (int64_t j = 0; j < V; ++j) S[i * V + j] = f * S[i * V + j] + u[i * V + j];
@@ -129,6 +243,7 @@ std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
     interp[o.getO()] = std::move(out);
     return "";
   }
+  if (isa<mixer::ChunkUtOp, mixer::ChunkUtStatesOp, mixer::ChunkUtOutputOp>(op)) return evalUtOp(interp, op);
   return "not a chunk-level op: '" + op->getName().getStringRef().str() + "'";
 }
 

@@ -85,6 +85,12 @@ LogicalResult ChunkWalkOp::verify() {
   if (failed(expect(op, "local states", getLocal(), 5, "[B, NC, H, K, V]"))) return failure();
   if (getCumulative() && failed(expectCumulative(op, getCumulative(), u.getDimSize(2), u.getDimSize(3))))
     return failure();
+  if (getCumulative() && getTransition())
+    return emitOpError() << "takes a decay or a transition, not both";
+  if (getTransition() &&
+      failed(expect(op, "transition", getTransition(), 5, "[B, NC, H, K, K]",
+                    {{2, u.getDimSize(2)}, {3, u.getDimSize(3)}, {4, u.getDimSize(3)}})))
+    return failure();
   if (getInit() &&
       failed(expect(op, "init", getInit(), 4, "[B, H, K, V]",
                     {{1, u.getDimSize(2)}, {2, u.getDimSize(3)}, {3, u.getDimSize(4)}})))
@@ -108,4 +114,51 @@ LogicalResult ChunkOutputOp::verify() {
   if (getCumulative() && failed(expectCumulative(op, getCumulative(), q.getDimSize(2), q.getDimSize(3))))
     return failure();
   return expect(op, "result", getO(), 4, "[B, T, H, V]", {{2, q.getDimSize(2)}, {3, v.getDimSize(3)}});
+}
+
+LogicalResult ChunkUtOp::verify() {
+  Operation *op = getOperation();
+  if (failed(checkChunk(op, getChunk()))) return failure();
+  auto k = typeOf(getK());
+  const int64_t H = k.getDimSize(2), K = k.getDimSize(3);
+  for (auto [name, x] : {std::pair{"a", getA()}, std::pair{"b", getB()}, std::pair{"k", getK()}})
+    if (failed(expect(op, name, x, 4, "[B, T, H, K]", {{2, H}, {3, K}}))) return failure();
+  if (failed(expect(op, "v", getV(), 4, "[B, T, H, V]", {{2, H}}))) return failure();
+  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H] (a scalar diagonal)", {{2, H}})))
+    return failure();
+  if (getP().getType() != getK().getType())
+    return emitOpError() << "p must have k's type " << getK().getType();
+  if (getU().getType() != getV().getType())
+    return emitOpError() << "u must have v's type " << getV().getType();
+  return success();
+}
+
+LogicalResult ChunkUtStatesOp::verify() {
+  Operation *op = getOperation();
+  if (failed(checkChunk(op, getChunk()))) return failure();
+  auto k = typeOf(getK()), v = typeOf(getV());
+  const int64_t H = k.getDimSize(2), K = k.getDimSize(3), V = v.getDimSize(3);
+  if (getA().getType() != getK().getType() || getP().getType() != getK().getType() ||
+      getU().getType() != getV().getType())
+    return emitOpError() << "a and p must have k's type, u v's";
+  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H] (a scalar diagonal)", {{2, H}})))
+    return failure();
+  if (failed(expect(op, "local states", getLocal(), 5, "[B, NC, H, K, V]", {{2, H}, {3, K}, {4, V}})))
+    return failure();
+  return expect(op, "transition", getTransition(), 5, "[B, NC, H, K, K]", {{2, H}, {3, K}, {4, K}});
+}
+
+LogicalResult ChunkUtOutputOp::verify() {
+  Operation *op = getOperation();
+  if (failed(checkChunk(op, getChunk()))) return failure();
+  auto k = typeOf(getK()), v = typeOf(getV());
+  const int64_t H = k.getDimSize(2), K = k.getDimSize(3), V = v.getDimSize(3);
+  if (getQ().getType() != getK().getType() || getA().getType() != getK().getType() ||
+      getP().getType() != getK().getType() || getU().getType() != getV().getType())
+    return emitOpError() << "q, a and p must have k's type, u v's";
+  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H] (a scalar diagonal)", {{2, H}})))
+    return failure();
+  if (failed(expect(op, "states", getEntering(), 5, "[B, NC, H, K, V]", {{2, H}, {3, K}, {4, V}})))
+    return failure();
+  return expect(op, "result", getO(), 4, "[B, T, H, V]", {{2, H}, {3, V}});
 }

@@ -51,15 +51,17 @@ def Mixer_ChunkLocalStatesOp : Mixer_Op<"chunk_local_states", [Pure]> {
 def Mixer_ChunkWalkOp : Mixer_Op<"chunk_walk", [Pure, AttrSizedOperandSegments]> {
   let summary = "the inter-chunk state walk: the state entering each chunk, and the final state";
   let description = [{
-    S_0 = init (zeros without), S_{c+1} = exp(G_last(c)) S_c + U_c; returns the
+    S_0 = init (zeros without), S_{c+1} = exp(G_last(c)) S_c + U_c (a scalar
+    or per-key decay), or S_{c+1} = A_c S_c + U_c with a dense K x K chunk
+    transition A [B, NC, H, K, K] (`transition`, the UT form's); returns the
     states entering each chunk [B, NC, H, K, V] and S_NC, the final state
-    [B, H, K, V]. The only sequential step of the chunked form: NC steps
+    [B, H, K, V]. The only sequential step of the chunked forms: NC steps
     instead of T.
   }];
   let arguments = (ins Mixer_FloatTensor:$local, Optional<Mixer_FloatTensor>:$cumulative,
-                       Optional<Mixer_FloatTensor>:$init, I64Attr:$chunk);
+                       Optional<Mixer_FloatTensor>:$transition, Optional<Mixer_FloatTensor>:$init, I64Attr:$chunk);
   let results = (outs Mixer_FloatTensor:$entering, Mixer_FloatTensor:$final_state);
-  let assemblyFormat = "$local (`decay` `(` $cumulative^ `)`)? (`init` `(` $init^ `)`)? `chunk` $chunk attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = "$local (`decay` `(` $cumulative^ `)`)? (`transition` `(` $transition^ `)`)? (`init` `(` $init^ `)`)? `chunk` $chunk attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 
@@ -73,6 +75,59 @@ def Mixer_ChunkOutputOp : Mixer_Op<"chunk_output", [Pure]> {
                        Mixer_FloatTensor:$scores, Mixer_FloatTensor:$entering, I64Attr:$chunk, F64Attr:$scale);
   let results = (outs Mixer_FloatTensor:$o);
   let assemblyFormat = "$q `,` $v (`decay` `(` $cumulative^ `)`)? `scores` `(` $scores `)` `states` `(` $entering `)` `chunk` $chunk `scale` $scale attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Mixer_ChunkUtOp : Mixer_Op<"chunk_ut", [Pure]> {
+  let summary = "the UT transform of each chunk: the delta rule's write vectors as pseudo keys and values";
+  let description = [{
+    For S_t = d_t S_{t-1} + a_t (b_t^T S_{t-1}) + k_t v_t^T (the DPLR form of
+    the delta rules, d_t = exp(decay) scalar or 1): within a chunk entered with
+    state S_0, the vector w_t = S_{t-1}^T b_t each token writes is
+    S_0^T p_t + u_t, with
+      p_t = g_{t-1} b_t + sum_{s<t} L_ts p_s,
+      u_t = sum_{s<t} (L_ts u_s + M_ts v_s),
+      L_ts = (g_{t-1} / g_s) (a_s . b_t),  M_ts = (g_{t-1} / g_s) (k_s . b_t),
+    g_t the decays' product from the chunk's start (exp of the cumulative
+    decay; g_{-1} = 1): the unit lower-triangular system (I - L) solved by
+    forward substitution, the "UT inverse". Results p [B, T, H, K] and
+    u [B, T, H, V], in the token layout.
+  }];
+  let arguments = (ins Mixer_FloatTensor:$a, Mixer_FloatTensor:$b, Mixer_FloatTensor:$k, Mixer_FloatTensor:$v,
+                       Optional<Mixer_FloatTensor>:$cumulative, I64Attr:$chunk);
+  let results = (outs Mixer_FloatTensor:$p, Mixer_FloatTensor:$u);
+  let assemblyFormat = "$a `,` $b `,` $k `,` $v (`decay` `(` $cumulative^ `)`)? `chunk` $chunk attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Mixer_ChunkUtStatesOp : Mixer_Op<"chunk_ut_states", [Pure]> {
+  let summary = "the UT form's per-chunk state contribution and chunk transition";
+  let description = [{
+    With p, u from `mixer.chunk_ut`, a chunk maps its entering state S_0 to
+    A_c S_0 + U_c:
+      U_c = sum_s (g_last / g_s) (a_s u_s^T + k_s v_s^T)     [B, NC, H, K, V]
+      A_c = g_last I + sum_s (g_last / g_s) a_s p_s^T          [B, NC, H, K, K]
+    which `mixer.chunk_walk ... transition(A)` walks.
+  }];
+  let arguments = (ins Mixer_FloatTensor:$a, Mixer_FloatTensor:$k, Mixer_FloatTensor:$v, Mixer_FloatTensor:$p,
+                       Mixer_FloatTensor:$u, Optional<Mixer_FloatTensor>:$cumulative, I64Attr:$chunk);
+  let results = (outs Mixer_FloatTensor:$local, Mixer_FloatTensor:$transition);
+  let assemblyFormat = "$a `,` $k `,` $v `,` $p `,` $u (`decay` `(` $cumulative^ `)`)? `chunk` $chunk attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Mixer_ChunkUtOutputOp : Mixer_Op<"chunk_ut_output", [Pure]> {
+  let summary = "the UT form's output from the state entering each chunk";
+  let description = [{
+    o_t = scale (S_0^T qe_t + sum_{s<=t} (g_t / g_s) ((a_s . q_t) u_s + (k_s . q_t) v_s))
+    with the effective query qe_t = g_t q_t + sum_{s<=t} (g_t / g_s) (a_s . q_t) p_s
+    and S_0 the state entering t's chunk: [B, T, H, V].
+  }];
+  let arguments = (ins Mixer_FloatTensor:$q, Mixer_FloatTensor:$a, Mixer_FloatTensor:$k, Mixer_FloatTensor:$v,
+                       Mixer_FloatTensor:$p, Mixer_FloatTensor:$u, Optional<Mixer_FloatTensor>:$cumulative,
+                       Mixer_FloatTensor:$entering, I64Attr:$chunk, F64Attr:$scale);
+  let results = (outs Mixer_FloatTensor:$o);
+  let assemblyFormat = "$q `,` $a `,` $k `,` $v `,` $p `,` $u (`decay` `(` $cumulative^ `)`)? `states` `(` $entering `)` `chunk` $chunk `scale` $scale attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 

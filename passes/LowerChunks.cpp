@@ -1,4 +1,4 @@
-// A recurrence with the SSD or GLA chunk form -> the chunk-level ops (see Passes.td).
+// A recurrence with the SSD, GLA or UT chunk form -> the chunk-level ops (see Passes.td).
 #include "passes/Passes.h"
 
 namespace mixc {
@@ -14,9 +14,34 @@ namespace {
 bool lowerable(RecurrenceOp op) {
   auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
   auto algorithm = chunk ? chunk.getAs<StringAttr>("algorithm") : StringAttr();
-  return algorithm && (algorithm.getValue() == "ssd" || algorithm.getValue() == "gla") &&
+  return algorithm && (algorithm.getValue() == "ssd" || algorithm.getValue() == "gla" || algorithm.getValue() == "ut") &&
          op.getDirection() == Direction::forward &&
          op.getNormalizerKind() == Normalizer::none && !op.getSkipWeight() && !op.getBonus() && !op.getIgate();
+}
+
+// The delta rules' UT form: the write vectors through the chunk's
+// triangular system, then a walk with dense chunk transitions.
+void lowerUt(RecurrenceOp op, OpBuilder &b, Value G, int64_t C) {
+  Location loc = op.getLoc();
+  auto q = cast<RankedTensorType>(op.getQ().getType()), v = cast<RankedTensorType>(op.getV().getType());
+  Type elem = q.getElementType();
+  const int64_t B = q.getDimSize(0), H = q.getDimSize(2), K = q.getDimSize(3), V = v.getDimSize(3);
+  // The scaled forms as rows: a = a_scale b, the key k_scale k.
+  Value a = op.getA(), k = op.getK();
+  if (op.getAScale()) a = BinaryOp::create(b, loc, q, BinaryFn::mul, op.getB(), op.getAScale());
+  if (op.getKScale()) k = BinaryOp::create(b, loc, q, BinaryFn::mul, k, op.getKScale());
+  auto ut = ChunkUtOp::create(b, loc, q, v, a, op.getB(), k, op.getV(), G, b.getI64IntegerAttr(C));
+  auto chunkStates = RankedTensorType::get({B, ShapedType::kDynamic, H, K, V}, elem);
+  auto transitions = RankedTensorType::get({B, ShapedType::kDynamic, H, K, K}, elem);
+  auto states = ChunkUtStatesOp::create(b, loc, chunkStates, transitions, a, k, op.getV(), ut.getP(), ut.getU(), G,
+                                        b.getI64IntegerAttr(C));
+  auto walk = ChunkWalkOp::create(b, loc, chunkStates, op.getFinalState().getType(), states.getLocal(), Value(),
+                                  states.getTransition(), op.getInit(), b.getI64IntegerAttr(C));
+  auto o = ChunkUtOutputOp::create(b, loc, op.getO().getType(), op.getQ(), a, k, op.getV(), ut.getP(), ut.getU(), G,
+                                   walk.getEntering(), b.getI64IntegerAttr(C), b.getF64FloatAttr(op.getScaleValue()));
+  op.getO().replaceAllUsesWith(o.getO());
+  op.getFinalState().replaceAllUsesWith(walk.getFinalState());
+  op.erase();
 }
 
 void lower(RecurrenceOp op) {
@@ -36,10 +61,11 @@ void lower(RecurrenceOp op) {
                                                          : RankedTensorType::get({B, T, H}, elem);
     G = ChunkCumsumOp::create(b, loc, gType, decay, op.getQ(), C);
   }
+  if (op.getStructure() == Structure::dplr) return lowerUt(op, b, G, C);
   auto scores = ChunkScoresOp::create(b, loc, RankedTensorType::get({B, T, H, C}, elem), op.getQ(), op.getK(), G, C);
   auto chunkStates = RankedTensorType::get({B, ShapedType::kDynamic, H, K, V}, elem);
   auto local = ChunkLocalStatesOp::create(b, loc, chunkStates, op.getK(), op.getV(), G, C);
-  auto walk = ChunkWalkOp::create(b, loc, chunkStates, op.getFinalState().getType(), local, G, op.getInit(),
+  auto walk = ChunkWalkOp::create(b, loc, chunkStates, op.getFinalState().getType(), local, G, Value(), op.getInit(),
                                   b.getI64IntegerAttr(C));
   auto o = ChunkOutputOp::create(b, loc, op.getO().getType(), op.getQ(), op.getV(), G, scores, walk.getEntering(),
                                  b.getI64IntegerAttr(C),

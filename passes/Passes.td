@@ -101,18 +101,21 @@ def MixerDeriveBackward : Pass<"mixer-derive-backward", "::mlir::ModuleOp"> {
 }
 
 def MixerLowerChunks : Pass<"mixer-lower-chunks", "::mlir::func::FuncOp"> {
-  let summary = "Lower a recurrence with the SSD or GLA chunk form to the chunk-level ops";
+  let summary = "Lower a recurrence with the SSD, GLA or UT chunk form to the chunk-level ops";
   let description = [{
     A `mixer.recurrence` that mixer-chunk gave `algorithm = "ssd"` (identity,
-    constant or data-dependent scalar decays) or `"gla"` (vector decays, per
-    key) in the split form (one direction: forward; no normalizer, skip or
-    bonus) becomes the chunked algorithm as ops: `mixer.chunk_cumsum`
-    (cumulative log-decays per chunk, per key for GLA; a factor decay gets its
-    log first), `mixer.chunk_scores` (the masked, decayed intra-chunk
-    products), `mixer.chunk_local_states` (each chunk's state contribution),
-    `mixer.chunk_walk` (the state entering each chunk, and the final state)
-    and `mixer.chunk_output`. Other recurrences stay as they are (the UT and
-    scan forms are not lowered yet).
+    constant or data-dependent scalar decays), `"gla"` (vector decays, per
+    key) or `"ut"` (DPLR with no or a scalar diagonal: the delta rules), in
+    the split form (one direction: forward; no normalizer, skip or bonus),
+    becomes the chunked algorithm as ops: `mixer.chunk_cumsum` (cumulative
+    log-decays per chunk; a factor decay gets its log first); for SSD and GLA
+    `mixer.chunk_scores` (the masked, decayed intra-chunk products) and
+    `mixer.chunk_local_states`; for UT `mixer.chunk_ut` (the chunk's
+    triangular system) and `mixer.chunk_ut_states` (per-chunk states and
+    dense transitions); then `mixer.chunk_walk` (the state entering each
+    chunk, and the final state) and `mixer.chunk_output` /
+    `mixer.chunk_ut_output`. Other recurrences stay as they are (the scan
+    form is not lowered yet).
   }];
   let dependentDialects = ["::mixc::mixer::MixerDialect"];
 }

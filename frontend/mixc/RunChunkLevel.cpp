@@ -33,7 +33,7 @@ int checkChunkLevel(Problem &p) {
     recurrences += isa<mixc::mixer::RecurrenceOp>(op);
   });
   if (walks == 0) {
-    outs() << "  check: chunk level skipped, no recurrence of this spec has a lowered chunk form (SSD and GLA so far)\n";
+    outs() << "  check: chunk level skipped, no recurrence of this spec has a lowered chunk form (SSD, GLA and UT so far)\n";
     return 0;
   }
   mixc::NamedArrays got;

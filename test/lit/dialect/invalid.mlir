@@ -630,3 +630,19 @@ func.func @chunk_output_states(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>,
   %o = mixer.chunk_output %q, %v scores(%a) states(%s) chunk 64 scale 1.000000e+00 : (tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x64xf32>, tensor<?x2x8x4xf32>) -> tensor<?x?x2x4xf32>
   return
 }
+
+// -----
+
+func.func @chunk_walk_both(%u: tensor<?x?x2x8x4xf32>, %g: tensor<?x?x2xf32>, %a: tensor<?x?x2x8x8xf32>) {
+  // expected-error @+1 {{takes a decay or a transition, not both}}
+  %s, %f = mixer.chunk_walk %u decay(%g) transition(%a) chunk 64 : (tensor<?x?x2x8x4xf32>, tensor<?x?x2xf32>, tensor<?x?x2x8x8xf32>) -> (tensor<?x?x2x8x4xf32>, tensor<?x2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @chunk_ut_vector_decay(%k: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2x8xf32>) {
+  // expected-error @+1 {{decay expected [B, T, H] (a scalar diagonal), got [?, ?, 2, 8]}}
+  %p, %u = mixer.chunk_ut %k, %k, %k, %v decay(%g) chunk 64 : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x8xf32>) -> (tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>)
+  return
+}

@@ -76,3 +76,23 @@ func.func @vector(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?
   %o, %s = mixer.recurrence vector forward %q, %q, %v decay(%g) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x8xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
   return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
 }
+
+// -----
+
+// The UT form (a gated delta rule in its canonical scaled form): the rows
+// a = a_scale b and c k first, then the chunk's triangular system, the
+// per-chunk states and dense K x K transitions, the walk through those and
+// the output.
+// CHECK-LABEL: func.func @delta
+// CHECK: %[[G:.*]] = mixer.chunk_cumsum %{{.*}} over %[[Q:[^ ]*]] chunk 64
+// CHECK: %[[A:.*]] = mixer.binary mul %[[K:[^,]*]], %[[S:[^ ]*]] : tensor<?x?x2x8xf32>, tensor<?x?x2xf32> -> tensor<?x?x2x8xf32>
+// CHECK: %[[CK:.*]] = mixer.binary mul %[[K]], %[[C:[^ ]*]] : tensor<?x?x2x8xf32>, tensor<?x?x2xf32> -> tensor<?x?x2x8xf32>
+// CHECK: %[[P:.*]], %[[U:.*]] = mixer.chunk_ut %[[A]], %[[K]], %[[CK]], %[[V:[^ ]*]] decay(%[[G]]) chunk 64
+// CHECK: %[[L:.*]], %[[T:.*]] = mixer.chunk_ut_states %[[A]], %[[CK]], %[[V]], %[[P]], %[[U]] decay(%[[G]]) chunk 64 : {{.*}} -> (tensor<?x?x2x8x4xf32>, tensor<?x?x2x8x8xf32>)
+// CHECK: %[[E:.*]], %[[F:.*]] = mixer.chunk_walk %[[L]] transition(%[[T]]) chunk 64
+// CHECK: %[[O:.*]] = mixer.chunk_ut_output %[[Q]], %[[A]], %[[CK]], %[[V]], %[[P]], %[[U]] decay(%[[G]]) states(%[[E]]) chunk 64 scale 1.000000e+00
+// CHECK: return %[[O]], %[[F]]
+func.func @delta(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2xf32>, %s: tensor<?x?x2xf32>, %c: tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
+  %o, %st = mixer.recurrence dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%s * %k) k_scale(%c) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o, %st : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
+}
