@@ -27,13 +27,22 @@ double dot(const double *x, const double *y, int64_t n) {
   return s;
 }
 
-// The UT form's three ops, token by token within each chunk.
+// The UT form's three ops, token by token within each chunk. The diagonal is
+// scalar ([B, T, H] cumulative decays) or per key ([B, T, H, K]: KDA, RWKV-7);
+// g_t = exp(G_t) is the diagonal's product from the chunk's start.
 std::string evalUtOp(ReferenceInterpreter &interp, Operation *op) {
   auto rows = [&](Value x) { return interp.valueOf(x); };
-  // g_t / g_s within a chunk: exp(G_t - G_s); G before the chunk's start is 0.
-  auto ratio = [](const ref::Array *G, int64_t b, int64_t t, int64_t s, int64_t h, int64_t c0) {
-    const double gt = t < c0 ? 0.0 : cum(G, b, t, h, 0), gs = s < c0 ? 0.0 : cum(G, b, s, h, 0);
+  // (g_t / g_s)_i within a chunk: exp(G_t - G_s) for key i; G before the chunk's start is 0.
+  auto ratio = [](const ref::Array *G, int64_t b, int64_t t, int64_t s, int64_t h, int64_t c0, int64_t i) {
+    const double gt = t < c0 ? 0.0 : cum(G, b, t, h, i), gs = s < c0 ? 0.0 : cum(G, b, s, h, i);
     return std::exp(gt - gs);
+  };
+  // sum_i x_i y_i (g_t / g_s)_i
+  auto decayedDot = [&](const double *x, const double *y, int64_t K, const ref::Array *G, int64_t b, int64_t t,
+                        int64_t s, int64_t h, int64_t c0) {
+    double acc = 0;
+    for (int64_t i = 0; i < K; ++i) acc += x[i] * y[i] * ratio(G, b, t, s, h, c0, i);
+    return acc;
   };
   if (auto ut = dyn_cast<mixer::ChunkUtOp>(op)) {
     const ref::Array &a = *rows(ut.getA()), &bb = *rows(ut.getB()), &k = *rows(ut.getK()), &v = *rows(ut.getV());
@@ -49,11 +58,10 @@ std::string evalUtOp(ReferenceInterpreter &interp, Operation *op) {
           const int64_t c0 = t / C * C;
           double *p = &P.data[((b * T + t) * H + h) * K], *u = &U.data[((b * T + t) * H + h) * V];
           const double *bt = row(bb, b, t, h, K);
-          const double g = ratio(G, b, t - 1, c0 - 1, h, c0); // g_{t-1}
-          for (int64_t i = 0; i < K; ++i) p[i] = g * bt[i];
+          for (int64_t i = 0; i < K; ++i) p[i] = ratio(G, b, t - 1, c0 - 1, h, c0, i) * bt[i]; // g_{t-1} b_t
           for (int64_t s = c0; s < t; ++s) {
-            const double f = ratio(G, b, t - 1, s, h, c0);
-            const double L = f * dot(row(a, b, s, h, K), bt, K), M = f * dot(row(k, b, s, h, K), bt, K);
+            const double L = decayedDot(row(a, b, s, h, K), bt, K, G, b, t - 1, s, h, c0);
+            const double M = decayedDot(row(k, b, s, h, K), bt, K, G, b, t - 1, s, h, c0);
             const double *ps = row(P, b, s, h, K), *us = row(U, b, s, h, V), *vs = row(v, b, s, h, V);
             for (int64_t i = 0; i < K; ++i) p[i] += L * ps[i];
             for (int64_t j = 0; j < V; ++j) u[j] += L * us[j] + M * vs[j];
@@ -75,15 +83,14 @@ std::string evalUtOp(ReferenceInterpreter &interp, Operation *op) {
         for (int64_t h = 0; h < H; ++h) {
           const int64_t c0 = c * C, last = std::min(T, c0 + C) - 1;
           double *L = &local.data[((b * NC + c) * H + h) * K * V], *A = &trans.data[((b * NC + c) * H + h) * K * K];
-          const double gl = ratio(G, b, last, c0 - 1, h, c0);
-          for (int64_t i = 0; i < K; ++i) A[i * K + i] = gl;
+          for (int64_t i = 0; i < K; ++i) A[i * K + i] = ratio(G, b, last, c0 - 1, h, c0, i);
           for (int64_t s = c0; s <= last; ++s) {
-            const double f = ratio(G, b, last, s, h, c0);
             const int64_t r = (b * T + s) * H + h;
             for (int64_t i = 0; i < K; ++i) {
-              const double as = a.data[r * K + i], ks = k.data[r * K + i];
-              for (int64_t j = 0; j < V; ++j) L[i * V + j] += f * (as * Uw.data[r * V + j] + ks * v.data[r * V + j]);
-              for (int64_t l = 0; l < K; ++l) A[i * K + l] += f * as * P.data[r * K + l];
+              const double f = ratio(G, b, last, s, h, c0, i);
+              const double as = f * a.data[r * K + i], ks = f * k.data[r * K + i];
+              for (int64_t j = 0; j < V; ++j) L[i * V + j] += as * Uw.data[r * V + j] + ks * v.data[r * V + j];
+              for (int64_t l = 0; l < K; ++l) A[i * K + l] += as * P.data[r * K + l];
             }
           }
         }
@@ -105,14 +112,13 @@ std::string evalUtOp(ReferenceInterpreter &interp, Operation *op) {
         const int64_t c0 = t / C * C, r = (b * T + t) * H + h;
         const double *qt = &q.data[r * K];
         std::vector<double> qe(K), acc(V, 0.0);
-        const double gt = ratio(G, b, t, c0 - 1, h, c0);
-        for (int64_t i = 0; i < K; ++i) qe[i] = gt * qt[i];
+        for (int64_t i = 0; i < K; ++i) qe[i] = ratio(G, b, t, c0 - 1, h, c0, i) * qt[i]; // g_t q_t
         for (int64_t s = c0; s <= t; ++s) {
           const int64_t rs = (b * T + s) * H + h;
-          const double f = ratio(G, b, t, s, h, c0);
-          const double aq = dot(&a.data[rs * K], qt, K), kq = dot(&k.data[rs * K], qt, K);
-          for (int64_t i = 0; i < K; ++i) qe[i] += f * aq * P.data[rs * K + i];
-          for (int64_t j = 0; j < V; ++j) acc[j] += f * (aq * Uw.data[rs * V + j] + kq * v.data[rs * V + j]);
+          const double aq = decayedDot(&a.data[rs * K], qt, K, G, b, t, s, h, c0);
+          const double kq = decayedDot(&k.data[rs * K], qt, K, G, b, t, s, h, c0);
+          for (int64_t i = 0; i < K; ++i) qe[i] += aq * P.data[rs * K + i];
+          for (int64_t j = 0; j < V; ++j) acc[j] += aq * Uw.data[rs * V + j] + kq * v.data[rs * V + j];
         }
         const double *s0 = &S.data[((b * NC + t / C) * H + h) * K * V];
         for (int64_t j = 0; j < V; ++j) {

@@ -124,8 +124,7 @@ LogicalResult ChunkUtOp::verify() {
   for (auto [name, x] : {std::pair{"a", getA()}, std::pair{"b", getB()}, std::pair{"k", getK()}})
     if (failed(expect(op, name, x, 4, "[B, T, H, K]", {{2, H}, {3, K}}))) return failure();
   if (failed(expect(op, "v", getV(), 4, "[B, T, H, V]", {{2, H}}))) return failure();
-  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H] (a scalar diagonal)", {{2, H}})))
-    return failure();
+  if (getCumulative() && failed(expectCumulative(op, getCumulative(), H, K))) return failure();
   if (getP().getType() != getK().getType())
     return emitOpError() << "p must have k's type " << getK().getType();
   if (getU().getType() != getV().getType())
@@ -141,8 +140,7 @@ LogicalResult ChunkUtStatesOp::verify() {
   if (getA().getType() != getK().getType() || getP().getType() != getK().getType() ||
       getU().getType() != getV().getType())
     return emitOpError() << "a and p must have k's type, u v's";
-  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H] (a scalar diagonal)", {{2, H}})))
-    return failure();
+  if (getCumulative() && failed(expectCumulative(op, getCumulative(), H, K))) return failure();
   if (failed(expect(op, "local states", getLocal(), 5, "[B, NC, H, K, V]", {{2, H}, {3, K}, {4, V}})))
     return failure();
   return expect(op, "transition", getTransition(), 5, "[B, NC, H, K, K]", {{2, H}, {3, K}, {4, K}});
@@ -156,8 +154,7 @@ LogicalResult ChunkUtOutputOp::verify() {
   if (getQ().getType() != getK().getType() || getA().getType() != getK().getType() ||
       getP().getType() != getK().getType() || getU().getType() != getV().getType())
     return emitOpError() << "q, a and p must have k's type, u v's";
-  if (getCumulative() && failed(expect(op, "decay", getCumulative(), 3, "[B, T, H] (a scalar diagonal)", {{2, H}})))
-    return failure();
+  if (getCumulative() && failed(expectCumulative(op, getCumulative(), H, K))) return failure();
   if (failed(expect(op, "states", getEntering(), 5, "[B, NC, H, K, V]", {{2, H}, {3, K}, {4, V}})))
     return failure();
   return expect(op, "result", getO(), 4, "[B, T, H, V]", {{2, H}, {3, V}});

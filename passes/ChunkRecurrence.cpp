@@ -53,8 +53,10 @@ struct ChunkRecurrence : mixc::impl::MixerChunkBase<ChunkRecurrence> {
       // parallel, then corrected with the state entering each chunk (the
       // transition of a chunk is elementwise too: exp of the summed exponents).
       bool scan = s == Structure::elementwise;
-      // The UT form takes an identity or scalar diagonal (DeltaNet, Gated DeltaNet).
-      bool ut = s == Structure::dplr && op.getDiagKind() != DiagKind::vector;
+      // The UT form: any diagonal (DeltaNet, Gated DeltaNet; KDA and RWKV-7
+      // with a vector one, whose chunk form so far exists as IR only:
+      // mixer-lower-chunks, no kernel).
+      bool ut = s == Structure::dplr;
       if ((!ssd && !gla && !ut && !scan) || op.getBonus() || op.getNormalizerKind() == Normalizer::mlstm || signedDecay(op))
         return;
       Builder b(op.getContext());

@@ -57,8 +57,8 @@ void lower(RecurrenceOp op) {
     if (op.hasFactorDecay()) // the chunk form sums logs
       decay = MapOp::create(b, loc, decay.getType(), UnaryFn::log, decay);
     // Per key for vector decays (GLA), per token for scalar ones.
-    auto gType = op.getStructure() == Structure::vector ? RankedTensorType::get({B, T, H, K}, elem)
-                                                         : RankedTensorType::get({B, T, H}, elem);
+    const bool perKey = op.getStructure() == Structure::vector || op.getDiagKind() == DiagKind::vector;
+    auto gType = perKey ? RankedTensorType::get({B, T, H, K}, elem) : RankedTensorType::get({B, T, H}, elem);
     G = ChunkCumsumOp::create(b, loc, gType, decay, op.getQ(), C);
   }
   if (op.getStructure() == Structure::dplr) return lowerUt(op, b, G, C);

@@ -107,9 +107,12 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // with `fallback` the recurrent schedule and the reason on the op.
       if (schedule == "chunked" && !chunked) {
         std::string why = "a " + stringifyStructure(op.getStructure()).str() + " recurrence (" +
-                          (form == "ut" ? "its UT form runs on CUDA only"
-                                        : "mixer-chunk gives none to a vector-diagonal DPLR, a bonus, the mLSTM "
-                                          "normalizer or decays that may be negative") +
+                          (form == "ut" && op.getDiagKind() == DiagKind::vector
+                               ? "its UT form with a vector diagonal exists as chunk-level ops (mixer-lower-chunks) "
+                                 "but has no kernel yet"
+                           : form == "ut" ? "its UT form runs on CUDA only"
+                                          : "mixer-chunk gives none to a bonus, the mLSTM normalizer or decays that "
+                                            "may be negative") +
                           ")";
         if (!fallback) {
           op.emitError() << "--schedule=chunked: the CPU has no chunked form for " << why
@@ -189,6 +192,9 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
     StringRef form = chunk ? cast<StringAttr>(chunk.get("algorithm")).getValue() : "";
     if (form == "scan") chunk = nullptr; // no chunked scan kernel for CUDA: the recurrent one
+    // The chunked UT kernel takes no or a scalar diagonal; a vector one (KDA,
+    // RWKV-7) has its chunk form as IR only so far: the recurrent kernel.
+    if (form == "ut" && op.getDiagKind() == DiagKind::vector) chunk = nullptr;
     // GLA's per-channel decays and the UT form's extra tiles take shared
     // memory of their own: K <= 128 there.
     bool chunked = chunk && schedule != "recurrent" && K % 64 == 0 && K <= (form == "ssd" ? 256 : 128) &&

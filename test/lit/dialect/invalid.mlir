@@ -641,8 +641,8 @@ func.func @chunk_walk_both(%u: tensor<?x?x2x8x4xf32>, %g: tensor<?x?x2xf32>, %a:
 
 // -----
 
-func.func @chunk_ut_vector_decay(%k: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2x8xf32>) {
-  // expected-error @+1 {{decay expected [B, T, H] (a scalar diagonal), got [?, ?, 2, 8]}}
-  %p, %u = mixer.chunk_ut %k, %k, %k, %v decay(%g) chunk 64 : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x8xf32>) -> (tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>)
+func.func @chunk_ut_decay_keys(%k: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2x5xf32>) {
+  // expected-error @+1 {{decay expected [B, T, H, K], got [?, ?, 2, 5]}}
+  %p, %u = mixer.chunk_ut %k, %k, %k, %v decay(%g) chunk 64 : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x5xf32>) -> (tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>)
   return
 }

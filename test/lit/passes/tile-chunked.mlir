@@ -14,9 +14,9 @@ func.func @delta(%q: tensor<?x?x2x16xf32>, %v: tensor<?x?x2x16xf32>, %b: tensor<
 // -----
 
 // CHECK-LABEL: func.func @rwkv7_like
-// CHECK: mixer.no_chunked_form = "a dplr recurrence (mixer-chunk gives none to a vector-diagonal DPLR, a bonus, the mLSTM normalizer or decays that may be negative)"
+// CHECK: mixer.no_chunked_form = "a dplr recurrence (its UT form with a vector diagonal exists as chunk-level ops (mixer-lower-chunks) but has no kernel yet)"
 func.func @rwkv7_like(%q: tensor<?x?x2x16xf32>, %v: tensor<?x?x2x16xf32>) -> tensor<?x?x2x16xf32> {
-  // expected-error @+1 {{--schedule=chunked: the CPU has no chunked form for a dplr recurrence (mixer-chunk gives none}}
+  // expected-error @+1 {{--schedule=chunked: the CPU has no chunked form for a dplr recurrence (its UT form with a vector diagonal exists as chunk-level ops}}
   %o, %s = mixer.recurrence dplr diag vector forward %q, %q, %v decay(%q) lowrank(%q, %q) : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x2x16x16xf32>)
   return %o : tensor<?x?x2x16xf32>
 }
