@@ -194,7 +194,7 @@ std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
   if (auto w = dyn_cast<mixer::ChunkWalkOp>(op)) {
     const ref::Array &U = *interp.valueOf(w.getLocal());
     const ref::Array *G = interp.valueOf(w.getCumulative()), *init = interp.valueOf(w.getInit());
-    const ref::Array *A = interp.valueOf(w.getTransition());
+    const ref::Array *A = interp.valueOf(w.getTransition()), *rate = interp.valueOf(w.getRate());
     const int64_t B = U.shape[0], NC = U.shape[1], H = U.shape[2], K = U.shape[3], V = U.shape[4], C = w.getChunk();
     const int64_t T = G ? G->shape[1] : NC * C;
     ref::Array entering(U.shape), final({B, H, K, V});
@@ -214,10 +214,14 @@ std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
             S = std::move(next);
             continue;
           }
-          for (int64_t i = 0; i < K; ++i) {
-            const double f = std::exp(cum(G, b, std::min(T, (c + 1) * C) - 1, h, i));
-            for (int64_t j = 0; j < V; ++j) S[i * V + j] = f * S[i * V + j] + u[i * V + j];
-          }
+          const int64_t last = std::min(T, (c + 1) * C) - 1;
+          for (int64_t i = 0; i < K; ++i)
+            for (int64_t j = 0; j < V; ++j) {
+              // Elementwise: exp(rate_ij D_last,j); else per key (or scalar).
+              const double f = rate ? std::exp(rate->at({0, 0, h, i, j}) * cum(G, b, last, h, j))
+                                    : std::exp(cum(G, b, last, h, i));
+              S[i * V + j] = f * S[i * V + j] + u[i * V + j];
+            }
         }
         std::copy(S.begin(), S.end(), &final.data[(b * H + h) * K * V]);
       }
@@ -250,6 +254,60 @@ std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
     return "";
   }
   if (isa<mixer::ChunkUtOp, mixer::ChunkUtStatesOp, mixer::ChunkUtOutputOp>(op)) return evalUtOp(interp, op);
+  if (auto sc = dyn_cast<mixer::ChunkScanLocalOp>(op)) {
+    const ref::Array &q = *interp.valueOf(sc.getQ()), &k = *interp.valueOf(sc.getK()), &v = *interp.valueOf(sc.getV());
+    const ref::Array &D = *interp.valueOf(sc.getCumulative()), &rate = *interp.valueOf(sc.getRate());
+    const int64_t B = q.shape[0], T = q.shape[1], H = q.shape[2], K = q.shape[3], V = v.shape[3], C = sc.getChunk();
+    const int64_t NC = (T + C - 1) / C;
+    ref::Array lo(v.shape), U({B, NC, H, K, V});
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t c = 0; c < NC; ++c) {
+          std::vector<double> S(K * V, 0.0);
+          for (int64_t t = c * C; t < std::min(T, (c + 1) * C); ++t) {
+            const int64_t r = (b * T + t) * H + h;
+            for (int64_t i = 0; i < K; ++i)
+              for (int64_t j = 0; j < V; ++j) {
+                // this token's factor: exp(rate (D_t - D_{t-1})), D restarting per chunk
+                const double step = cum(&D, b, t, h, j) - (t > c * C ? cum(&D, b, t - 1, h, j) : 0.0);
+                S[i * V + j] = std::exp(rate.at({0, 0, h, i, j}) * step) * S[i * V + j] +
+                               k.data[r * K + i] * v.data[r * V + j];
+              }
+            for (int64_t j = 0; j < V; ++j) {
+              double x = 0;
+              for (int64_t i = 0; i < K; ++i) x += q.data[r * K + i] * S[i * V + j];
+              lo.data[r * V + j] = x;
+            }
+          }
+          std::copy(S.begin(), S.end(), &U.data[((b * NC + c) * H + h) * K * V]);
+        }
+    interp[sc.getLocalO()] = std::move(lo);
+    interp[sc.getLocal()] = std::move(U);
+    return "";
+  }
+  if (auto so = dyn_cast<mixer::ChunkScanOutputOp>(op)) {
+    const ref::Array &q = *interp.valueOf(so.getQ()), &lo = *interp.valueOf(so.getLocalO());
+    const ref::Array &D = *interp.valueOf(so.getCumulative()), &rate = *interp.valueOf(so.getRate());
+    const ref::Array &S = *interp.valueOf(so.getEntering());
+    const int64_t B = q.shape[0], T = q.shape[1], H = q.shape[2], K = q.shape[3], V = lo.shape[3], C = so.getChunk();
+    const int64_t NC = S.shape[1];
+    const double scale = so.getScale().convertToDouble();
+    ref::Array o(lo.shape);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t h = 0; h < H; ++h) {
+          const int64_t r = (b * T + t) * H + h;
+          const double *s0 = &S.data[((b * NC + t / C) * H + h) * K * V];
+          for (int64_t j = 0; j < V; ++j) {
+            double x = lo.data[r * V + j];
+            for (int64_t i = 0; i < K; ++i)
+              x += q.data[r * K + i] * std::exp(rate.at({0, 0, h, i, j}) * cum(&D, b, t, h, j)) * s0[i * V + j];
+            o.data[r * V + j] = scale * x;
+          }
+        }
+    interp[so.getO()] = std::move(o);
+    return "";
+  }
   return "not a chunk-level op: '" + op->getName().getStringRef().str() + "'";
 }
 

@@ -196,7 +196,8 @@ std::string ReferenceInterpreter::run(const NamedArrays &inputs, NamedArrays &ou
         outputs[name ? name.str() : names[std::min<size_t>(i, 2)]] = env[v];
       }
     } else if (isa<mixer::ChunkCumsumOp, mixer::ChunkScoresOp, mixer::ChunkLocalStatesOp, mixer::ChunkWalkOp,
-                   mixer::ChunkOutputOp, mixer::ChunkUtOp, mixer::ChunkUtStatesOp, mixer::ChunkUtOutputOp>(op)) {
+                   mixer::ChunkOutputOp, mixer::ChunkUtOp, mixer::ChunkUtStatesOp, mixer::ChunkUtOutputOp,
+                   mixer::ChunkScanLocalOp, mixer::ChunkScanOutputOp>(op)) {
       if (std::string e = evalChunkOp(*this, &op); !e.empty()) return e;
     } else if (isa<mixer::MapVjpOp, mixer::BinaryVjpOp, mixer::NormalizeVjpOp, mixer::ZerosLikeOp,
                    mixer::RecurrenceGradOp>(op)) {

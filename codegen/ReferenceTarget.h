@@ -41,6 +41,8 @@ std::string runReference(mlir::func::FuncOp func, const NamedArrays &inputs, Nam
 class ReferenceInterpreter {
 public:
   explicit ReferenceInterpreter(mlir::func::FuncOp spec);
+  ReferenceInterpreter(const ReferenceInterpreter &) = delete; // owns its clone
+  ReferenceInterpreter &operator=(const ReferenceInterpreter &) = delete;
   ~ReferenceInterpreter();
   std::string run(const NamedArrays &inputs, NamedArrays &outputs, const RecurrenceHook &onRecurrence = {});
   mlir::func::FuncOp func() const { return canonical; }

@@ -83,10 +83,16 @@ LogicalResult ChunkWalkOp::verify() {
   if (failed(checkChunk(op, getChunk()))) return failure();
   auto u = typeOf(getLocal());
   if (failed(expect(op, "local states", getLocal(), 5, "[B, NC, H, K, V]"))) return failure();
-  if (getCumulative() && failed(expectCumulative(op, getCumulative(), u.getDimSize(2), u.getDimSize(3))))
-    return failure();
   if (getCumulative() && getTransition())
     return emitOpError() << "takes a decay or a transition, not both";
+  if (getRate() && !getCumulative())
+    return emitOpError() << "an elementwise rate needs the cumulative dt (decay)";
+  if (getRate()) { // elementwise: D per value column
+    if (failed(expect(op, "decay", getCumulative(), 4, "[B, T, H, V]", {{2, u.getDimSize(2)}, {3, u.getDimSize(4)}})))
+      return failure();
+  } else if (getCumulative() && failed(expectCumulative(op, getCumulative(), u.getDimSize(2), u.getDimSize(3)))) {
+    return failure();
+  }
   if (getTransition() &&
       failed(expect(op, "transition", getTransition(), 5, "[B, NC, H, K, K]",
                     {{2, u.getDimSize(2)}, {3, u.getDimSize(3)}, {4, u.getDimSize(3)}})))
@@ -158,4 +164,40 @@ LogicalResult ChunkUtOutputOp::verify() {
   if (failed(expect(op, "states", getEntering(), 5, "[B, NC, H, K, V]", {{2, H}, {3, K}, {4, V}})))
     return failure();
   return expect(op, "result", getO(), 4, "[B, T, H, V]", {{2, H}, {3, V}});
+}
+
+namespace {
+// An elementwise rate: rank 0 or [1, 1, H, K, V].
+LogicalResult expectRate(Operation *op, Value rate, int64_t H, int64_t K, int64_t V) {
+  if (typeOf(rate).getRank() == 0) return success();
+  return expect(op, "rate", rate, 5, "[1, 1, H, K, V] or a scalar", {{0, 1}, {1, 1}, {2, H}, {3, K}, {4, V}});
+}
+} // namespace
+
+LogicalResult ChunkScanLocalOp::verify() {
+  Operation *op = getOperation();
+  if (failed(checkChunk(op, getChunk()))) return failure();
+  auto k = typeOf(getK()), v = typeOf(getV());
+  const int64_t H = k.getDimSize(2), K = k.getDimSize(3), V = v.getDimSize(3);
+  if (getQ().getType() != getK().getType()) return emitOpError() << "q must have k's type " << getK().getType();
+  if (failed(expect(op, "decay", getCumulative(), 4, "[B, T, H, V]", {{2, H}, {3, V}})) ||
+      failed(expectRate(op, getRate(), H, K, V)))
+    return failure();
+  if (getLocalO().getType() != getV().getType())
+    return emitOpError() << "the local read-out must have v's type " << getV().getType();
+  return expect(op, "local states", getLocal(), 5, "[B, NC, H, K, V]", {{2, H}, {3, K}, {4, V}});
+}
+
+LogicalResult ChunkScanOutputOp::verify() {
+  Operation *op = getOperation();
+  if (failed(checkChunk(op, getChunk()))) return failure();
+  auto q = typeOf(getQ()), lo = typeOf(getLocalO());
+  const int64_t H = q.getDimSize(2), K = q.getDimSize(3), V = lo.getDimSize(3);
+  if (failed(expect(op, "decay", getCumulative(), 4, "[B, T, H, V]", {{2, H}, {3, V}})) ||
+      failed(expectRate(op, getRate(), H, K, V)) ||
+      failed(expect(op, "states", getEntering(), 5, "[B, NC, H, K, V]", {{2, H}, {3, K}, {4, V}})))
+    return failure();
+  if (getO().getType() != getLocalO().getType())
+    return emitOpError() << "the output must have the local read-out's type " << getLocalO().getType();
+  return success();
 }

@@ -51,17 +51,20 @@ def Mixer_ChunkLocalStatesOp : Mixer_Op<"chunk_local_states", [Pure]> {
 def Mixer_ChunkWalkOp : Mixer_Op<"chunk_walk", [Pure, AttrSizedOperandSegments]> {
   let summary = "the inter-chunk state walk: the state entering each chunk, and the final state";
   let description = [{
-    S_0 = init (zeros without), S_{c+1} = exp(G_last(c)) S_c + U_c (a scalar
-    or per-key decay), or S_{c+1} = A_c S_c + U_c with a dense K x K chunk
-    transition A [B, NC, H, K, K] (`transition`, the UT form's); returns the
-    states entering each chunk [B, NC, H, K, V] and S_NC, the final state
-    [B, H, K, V]. The only sequential step of the chunked forms: NC steps
-    instead of T.
+    S_0 = init (zeros without), then per chunk c one of
+      S_{c+1} = exp(G_last(c)) S_c + U_c            (`decay`: scalar or per key)
+      S_{c+1} = exp(rate . D_last(c)) . S_c + U_c   (`decay` and `rate`: elementwise,
+                                                     D per value column [B, T, H, V])
+      S_{c+1} = A_c S_c + U_c                        (`transition` A [B, NC, H, K, K]: UT)
+    returns the states entering each chunk [B, NC, H, K, V] and S_NC, the
+    final state [B, H, K, V]. The only sequential step of the chunked forms:
+    NC steps instead of T.
   }];
   let arguments = (ins Mixer_FloatTensor:$local, Optional<Mixer_FloatTensor>:$cumulative,
-                       Optional<Mixer_FloatTensor>:$transition, Optional<Mixer_FloatTensor>:$init, I64Attr:$chunk);
+                       Optional<Mixer_FloatTensor>:$rate, Optional<Mixer_FloatTensor>:$transition,
+                       Optional<Mixer_FloatTensor>:$init, I64Attr:$chunk);
   let results = (outs Mixer_FloatTensor:$entering, Mixer_FloatTensor:$final_state);
-  let assemblyFormat = "$local (`decay` `(` $cumulative^ `)`)? (`transition` `(` $transition^ `)`)? (`init` `(` $init^ `)`)? `chunk` $chunk attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = "$local (`decay` `(` $cumulative^ `)`)? (`rate` `(` $rate^ `)`)? (`transition` `(` $transition^ `)`)? (`init` `(` $init^ `)`)? `chunk` $chunk attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 
@@ -128,6 +131,36 @@ def Mixer_ChunkUtOutputOp : Mixer_Op<"chunk_ut_output", [Pure]> {
                        Mixer_FloatTensor:$entering, I64Attr:$chunk, F64Attr:$scale);
   let results = (outs Mixer_FloatTensor:$o);
   let assemblyFormat = "$q `,` $a `,` $k `,` $v `,` $p `,` $u (`decay` `(` $cumulative^ `)`)? `states` `(` $entering `)` `chunk` $chunk `scale` $scale attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Mixer_ChunkScanLocalOp : Mixer_Op<"chunk_scan_local", [Pure]> {
+  let summary = "the chunked scan's intra-chunk work: each chunk scanned from a zero state";
+  let description = [{
+    For elementwise decays S <- exp(rate . dt_t) . S + k_t v_t^T (rate
+    [1, 1, H, K, V] or rank 0; D the cumulative dt per value column, from
+    `mixer.chunk_cumsum`), each chunk scanned token by token from a zero
+    state: the local read-outs ol_t = S_loc,t^T q_t [B, T, H, V] and the
+    chunks' end states U [B, NC, H, K, V]. No matrix form exists for these
+    decays; the chunks run in parallel instead of the tokens.
+  }];
+  let arguments = (ins Mixer_FloatTensor:$q, Mixer_FloatTensor:$k, Mixer_FloatTensor:$v,
+                       Mixer_FloatTensor:$cumulative, Mixer_FloatTensor:$rate, I64Attr:$chunk);
+  let results = (outs Mixer_FloatTensor:$local_o, Mixer_FloatTensor:$local);
+  let assemblyFormat = "$q `,` $k `,` $v `decay` `(` $cumulative `)` `rate` `(` $rate `)` `chunk` $chunk attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Mixer_ChunkScanOutputOp : Mixer_Op<"chunk_scan_output", [Pure]> {
+  let summary = "the chunked scan's output: the local read-out corrected by the entering state";
+  let description = [{
+    o_t = scale (ol_t + sum_i q_t,i exp(rate_ij D_t,j) S_c,ij), S_c the state
+    entering t's chunk: [B, T, H, V].
+  }];
+  let arguments = (ins Mixer_FloatTensor:$q, Mixer_FloatTensor:$local_o, Mixer_FloatTensor:$cumulative,
+                       Mixer_FloatTensor:$rate, Mixer_FloatTensor:$entering, I64Attr:$chunk, F64Attr:$scale);
+  let results = (outs Mixer_FloatTensor:$o);
+  let assemblyFormat = "$q `,` $local_o `decay` `(` $cumulative `)` `rate` `(` $rate `)` `states` `(` $entering `)` `chunk` $chunk `scale` $scale attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 

@@ -1,4 +1,4 @@
-// A recurrence with the SSD, GLA or UT chunk form -> the chunk-level ops (see Passes.td).
+// A recurrence with a chunk form (SSD, GLA, UT, scan) -> the chunk-level ops (see Passes.td).
 #include "passes/Passes.h"
 
 namespace mixc {
@@ -14,7 +14,10 @@ namespace {
 bool lowerable(RecurrenceOp op) {
   auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
   auto algorithm = chunk ? chunk.getAs<StringAttr>("algorithm") : StringAttr();
-  return algorithm && (algorithm.getValue() == "ssd" || algorithm.getValue() == "gla" || algorithm.getValue() == "ut") &&
+  StringRef form = algorithm ? algorithm.getValue() : "";
+  // The scan form sums dt per value column: without dt there is nothing to sum.
+  if (form == "scan" && !op.getDt()) return false;
+  return (form == "ssd" || form == "gla" || form == "ut" || form == "scan") &&
          op.getDirection() == Direction::forward &&
          op.getNormalizerKind() == Normalizer::none && !op.getSkipWeight() && !op.getBonus() && !op.getIgate();
 }
@@ -36,9 +39,36 @@ void lowerUt(RecurrenceOp op, OpBuilder &b, Value G, int64_t C) {
   auto states = ChunkUtStatesOp::create(b, loc, chunkStates, transitions, a, k, op.getV(), ut.getP(), ut.getU(), G,
                                         b.getI64IntegerAttr(C));
   auto walk = ChunkWalkOp::create(b, loc, chunkStates, op.getFinalState().getType(), states.getLocal(), Value(),
-                                  states.getTransition(), op.getInit(), b.getI64IntegerAttr(C));
+                                  Value(), states.getTransition(), op.getInit(), b.getI64IntegerAttr(C));
   auto o = ChunkUtOutputOp::create(b, loc, op.getO().getType(), op.getQ(), a, k, op.getV(), ut.getP(), ut.getU(), G,
                                    walk.getEntering(), b.getI64IntegerAttr(C), b.getF64FloatAttr(op.getScaleValue()));
+  op.getO().replaceAllUsesWith(o.getO());
+  op.getFinalState().replaceAllUsesWith(walk.getFinalState());
+  op.erase();
+}
+
+// Elementwise decays: chunks scanned from zero in parallel, the walk with
+// elementwise chunk transitions, the read-outs corrected by the entering state.
+void lowerScan(RecurrenceOp op, OpBuilder &b, int64_t C) {
+  Location loc = op.getLoc();
+  auto q = cast<RankedTensorType>(op.getQ().getType()), v = cast<RankedTensorType>(op.getV().getType());
+  Type elem = q.getElementType();
+  const int64_t B = q.getDimSize(0), T = q.getDimSize(1), H = q.getDimSize(2), K = q.getDimSize(3),
+                V = v.getDimSize(3);
+  Value dt = op.getDt(), rate = op.getDecay();
+  if (op.hasFactorDecay()) { // S <- f . S: log f summed, rate 1
+    dt = MapOp::create(b, loc, dt.getType(), UnaryFn::log, dt);
+    auto one = RankedTensorType::get({}, elem);
+    rate = ConstantOp::create(b, loc, DenseElementsAttr::get(one, b.getFloatAttr(elem, 1.0)));
+  }
+  auto D = ChunkCumsumOp::create(b, loc, RankedTensorType::get({B, T, H, V}, elem), dt, op.getQ(), C);
+  auto chunkStates = RankedTensorType::get({B, ShapedType::kDynamic, H, K, V}, elem);
+  auto local = ChunkScanLocalOp::create(b, loc, v, chunkStates, op.getQ(), op.getK(), op.getV(), D, rate,
+                                        b.getI64IntegerAttr(C));
+  auto walk = ChunkWalkOp::create(b, loc, chunkStates, op.getFinalState().getType(), local.getLocal(), D, rate,
+                                  Value(), op.getInit(), b.getI64IntegerAttr(C));
+  auto o = ChunkScanOutputOp::create(b, loc, op.getO().getType(), op.getQ(), local.getLocalO(), D, rate,
+                                     walk.getEntering(), b.getI64IntegerAttr(C), b.getF64FloatAttr(op.getScaleValue()));
   op.getO().replaceAllUsesWith(o.getO());
   op.getFinalState().replaceAllUsesWith(walk.getFinalState());
   op.erase();
@@ -48,6 +78,7 @@ void lower(RecurrenceOp op) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   const int64_t C = op->getAttrOfType<DictionaryAttr>("mixer.chunk").getAs<IntegerAttr>("size").getInt();
+  if (op.getStructure() == Structure::elementwise) return lowerScan(op, b, C);
   auto q = cast<RankedTensorType>(op.getQ().getType()), v = cast<RankedTensorType>(op.getV().getType());
   Type elem = q.getElementType();
   const int64_t B = q.getDimSize(0), T = q.getDimSize(1), H = q.getDimSize(2), K = q.getDimSize(3),
@@ -65,8 +96,8 @@ void lower(RecurrenceOp op) {
   auto scores = ChunkScoresOp::create(b, loc, RankedTensorType::get({B, T, H, C}, elem), op.getQ(), op.getK(), G, C);
   auto chunkStates = RankedTensorType::get({B, ShapedType::kDynamic, H, K, V}, elem);
   auto local = ChunkLocalStatesOp::create(b, loc, chunkStates, op.getK(), op.getV(), G, C);
-  auto walk = ChunkWalkOp::create(b, loc, chunkStates, op.getFinalState().getType(), local, G, Value(), op.getInit(),
-                                  b.getI64IntegerAttr(C));
+  auto walk = ChunkWalkOp::create(b, loc, chunkStates, op.getFinalState().getType(), local, G, Value(), Value(),
+                                  op.getInit(), b.getI64IntegerAttr(C));
   auto o = ChunkOutputOp::create(b, loc, op.getO().getType(), op.getQ(), op.getV(), G, scores, walk.getEntering(),
                                  b.getI64IntegerAttr(C),
                                  b.getF64FloatAttr(op.getScaleValue()));

@@ -101,21 +101,22 @@ def MixerDeriveBackward : Pass<"mixer-derive-backward", "::mlir::ModuleOp"> {
 }
 
 def MixerLowerChunks : Pass<"mixer-lower-chunks", "::mlir::func::FuncOp"> {
-  let summary = "Lower a recurrence with the SSD, GLA or UT chunk form to the chunk-level ops";
+  let summary = "Lower a recurrence with a chunk form (SSD, GLA, UT, scan) to the chunk-level ops";
   let description = [{
     A `mixer.recurrence` that mixer-chunk gave `algorithm = "ssd"` (identity,
     constant or data-dependent scalar decays), `"gla"` (vector decays, per
-    key) or `"ut"` (DPLR with no or a scalar diagonal: the delta rules), in
+    key), `"ut"` (DPLR: the delta rules, KDA, RWKV-7) or `"scan"` (elementwise
+    decays with a dt), in
     the split form (one direction: forward; no normalizer, skip or bonus),
     becomes the chunked algorithm as ops: `mixer.chunk_cumsum` (cumulative
     log-decays per chunk; a factor decay gets its log first); for SSD and GLA
     `mixer.chunk_scores` (the masked, decayed intra-chunk products) and
     `mixer.chunk_local_states`; for UT `mixer.chunk_ut` (the chunk's
     triangular system) and `mixer.chunk_ut_states` (per-chunk states and
-    dense transitions); then `mixer.chunk_walk` (the state entering each
-    chunk, and the final state) and `mixer.chunk_output` /
-    `mixer.chunk_ut_output`. Other recurrences stay as they are (the scan
-    form is not lowered yet).
+    dense transitions); for the scan `mixer.chunk_scan_local` (chunks scanned
+    from zero); then `mixer.chunk_walk` (the state entering each chunk, and
+    the final state) and `mixer.chunk_output` / `chunk_ut_output` /
+    `chunk_scan_output`. Recurrences without a chunk form stay as they are.
   }];
   let dependentDialects = ["::mixc::mixer::MixerDialect"];
 }

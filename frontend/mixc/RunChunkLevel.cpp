@@ -33,7 +33,8 @@ int checkChunkLevel(Problem &p) {
     recurrences += isa<mixc::mixer::RecurrenceOp>(op);
   });
   if (walks == 0) {
-    outs() << "  check: chunk level skipped, no recurrence of this spec has a lowered chunk form (SSD, GLA and UT so far)\n";
+    outs() << "  check: chunk level skipped, mixer-chunk gives this spec's recurrences no chunk form (decays that may "
+              "be negative, a bonus, the mLSTM normalizer)\n";
     return 0;
   }
   mixc::NamedArrays got;

@@ -646,3 +646,11 @@ func.func @chunk_ut_decay_keys(%k: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>,
   %p, %u = mixer.chunk_ut %k, %k, %k, %v decay(%g) chunk 64 : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x5xf32>) -> (tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>)
   return
 }
+
+// -----
+
+func.func @chunk_walk_rate(%u: tensor<?x?x2x8x4xf32>, %r: tensor<f32>) {
+  // expected-error @+1 {{an elementwise rate needs the cumulative dt (decay)}}
+  %s, %f = mixer.chunk_walk %u rate(%r) chunk 64 : (tensor<?x?x2x8x4xf32>, tensor<f32>) -> (tensor<?x?x2x8x4xf32>, tensor<?x2x8x4xf32>)
+  return
+}

@@ -96,3 +96,18 @@ func.func @delta(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x2x8xf32>, %v: tensor<?x
   %o, %st = mixer.recurrence dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%s * %k) k_scale(%c) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
   return %o, %st : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
 }
+
+// -----
+
+// The scan form (elementwise decays, Mamba-1): dt summed per value column,
+// each chunk scanned from zero, the walk with elementwise transitions
+// exp(rate . D), the read-outs corrected by the entering state.
+// CHECK-LABEL: func.func @mamba
+// CHECK: %[[D:.*]] = mixer.chunk_cumsum %[[DT:[^ ]*]] over %[[Q:[^ ]*]] chunk 64 : tensor<?x?x2x4xf32>, tensor<?x?x2x8xf32> -> tensor<?x?x2x4xf32>
+// CHECK: %[[LO:.*]], %[[L:.*]] = mixer.chunk_scan_local %[[Q]], %{{[^ ]*}}, %{{[^ ]*}} decay(%[[D]]) rate(%[[R:[^)]*]]) chunk 64
+// CHECK: %[[S:.*]], %[[F:.*]] = mixer.chunk_walk %[[L]] decay(%[[D]]) rate(%[[R]]) chunk 64
+// CHECK: mixer.chunk_scan_output %[[Q]], %[[LO]] decay(%[[D]]) rate(%[[R]]) states(%[[S]]) chunk 64
+func.func @mamba(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %rate: tensor<1x1x2x8x4xf32>, %dt: tensor<?x?x2x4xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
+  %o, %s = mixer.recurrence elementwise forward %q, %q, %v decay(%rate) dt(%dt) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x8x4xf32>, tensor<?x?x2x4xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
+}
