@@ -62,6 +62,7 @@ const std::string &Printer::buffer(Value v) {
     std::string in = buffer(m.getInput());
     switch (m.getFn()) {
     case UnaryFn::l2norm: os << "  Buffer " << n << " = l2norm(" << in << ");\n"; break;
+    case UnaryFn::softmax: os << "  Buffer " << n << " = softmax(" << in << ");\n"; break;
     case UnaryFn::taylor2: os << "  Buffer " << n << " = taylor2(" << in << ");\n"; break;
     case UnaryFn::ones: os << "  Buffer " << n << " = ones(" << in << ");\n"; break;
     case UnaryFn::append_one: os << "  Buffer " << n << " = appendOne(" << in << ");\n"; break;

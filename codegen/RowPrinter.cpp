@@ -119,6 +119,7 @@ std::string RowPrinter::rowOf(Value v, const std::string &destArg) {
     declare(n, w, dest);
     switch (m.getFn()) {
     case UnaryFn::l2norm: os << indent << "l2normRow(" << in << ", " << win << ", " << n << ");\n"; break;
+    case UnaryFn::softmax: os << indent << "softmaxRow(" << in << ", " << win << ", " << n << ");\n"; break;
     case UnaryFn::taylor2: os << indent << "taylor2Row(" << in << ", " << win << ", " << n << ");\n"; break;
     case UnaryFn::ones: os << indent << n << "[0] = 1.f;\n"; break;
     case UnaryFn::sum:

@@ -87,7 +87,10 @@ def Mixer_UnaryFnAttr : I32EnumAttr<"UnaryFn", "per-token pointwise function", [
     // sum rides along as one more value column.
     I32EnumAttrCase<"append_one", 15>,
     // The sum over the feature (last) dimension: [.., D] -> [..].
-    I32EnumAttrCase<"sum", 16>]> {
+    I32EnumAttrCase<"sum", 16>,
+    // The softmax over the feature (last) dimension (learned feature maps:
+    // Hedgehog, LoLCATs).
+    I32EnumAttrCase<"softmax", 17>]> {
   let cppNamespace = "::mixc::mixer";
 }
 

@@ -378,7 +378,8 @@ LogicalResult MapOp::verify() {
       return emitOpError() << "sum expected a vector [B, T, H, D], got " << formatShape(in.getShape());
     want.pop_back();
   }
-  if (fn == UnaryFn::l2norm || fn == UnaryFn::taylor2 || fn == UnaryFn::ones || fn == UnaryFn::append_one) {
+  if (fn == UnaryFn::l2norm || fn == UnaryFn::softmax || fn == UnaryFn::taylor2 || fn == UnaryFn::ones ||
+      fn == UnaryFn::append_one) {
     if (in.getRank() != 4)
       return emitOpError() << stringifyUnaryFn(getFn())
                            << " expected a per-token vector [B, T, H, D], got " << formatShape(in.getShape());

@@ -27,7 +27,8 @@ std::string shapeStr(const std::vector<Dim> &dims, bool transposed = false) {
 }
 
 const std::set<std::string> kUnaryFns = {"exp", "log", "sigmoid", "logsigmoid", "softplus", "silu",
-                                         "elu", "relu", "abs", "sqrt", "tanh", "l2norm", "taylor2", "sum"};
+                                         "elu", "relu", "abs", "sqrt", "tanh", "l2norm", "taylor2", "sum",
+                                         "softmax"};
 const std::set<std::string> kReserved = {"I", "K", "V", "H", "h", "T", "param", "mixer"};
 
 // One addend of a linear map on the state X:
@@ -121,7 +122,7 @@ private:
       if (in.dims.size() != 1) fail(loc, "sum expects a vector, got " + shapeStr(in.dims));
       n.dims = {};
     }
-    if (fn == "l2norm" || fn == "taylor2") {
+    if (fn == "l2norm" || fn == "taylor2" || fn == "softmax") {
       if (in.dims.size() != 1)
         fail(loc, fn + " expects a vector, got " + shapeStr(in.dims));
       if (fn == "taylor2") {

@@ -293,6 +293,14 @@ inline void l2normRow(const float *x, int64_t D, float *o) {
   float inv = 1.f / std::sqrt(n + 1e-12f);
   for (int64_t i = 0; i < D; ++i) o[i] = x[i] * inv;
 }
+// The softmax over a row, shifted by its maximum (exp never overflows).
+inline void softmaxRow(const float *x, int64_t D, float *o) {
+  float m = x[0], z = 0;
+  for (int64_t i = 1; i < D; ++i) m = std::max(m, x[i]);
+  for (int64_t i = 0; i < D; ++i) z += o[i] = fastExp(x[i] - m);
+  const float inv = 1.f / z;
+  for (int64_t i = 0; i < D; ++i) o[i] *= inv;
+}
 inline void taylor2Row(const float *x, int64_t D, float *o) {
   o[0] = 1;
   for (int64_t i = 0; i < D; ++i) o[1 + i] = x[i];
@@ -339,6 +347,8 @@ inline const float *rowView(const mixc_tensor &t, int64_t b, int64_t tt, int64_t
   readRow(t, b, tt, h, tmp, D);
   return tmp;
 }
+
+inline Buffer softmax(const Buffer &in) { return rows(in, in.shape.back(), softmaxRow); }
 
 inline Buffer l2norm(const Buffer &in) {
   return rows(in, in.shape.back(), [](const float *x, int64_t D, float *o) {

@@ -131,6 +131,14 @@ __device__ __forceinline__ void l2normRow(const float *x, int64_t D, float *o) {
   float inv = rsqrtf(n + 1e-12f);
   for (int64_t i = 0; i < D; ++i) o[i] = x[i] * inv;
 }
+// The softmax over a row, shifted by its maximum (exp never overflows).
+__device__ __forceinline__ void softmaxRow(const float *x, int64_t D, float *o) {
+  float m = x[0], z = 0;
+  for (int64_t i = 1; i < D; ++i) m = fmaxf(m, x[i]);
+  for (int64_t i = 0; i < D; ++i) z += o[i] = __expf(x[i] - m);
+  const float inv = 1.f / z;
+  for (int64_t i = 0; i < D; ++i) o[i] *= inv;
+}
 __device__ __forceinline__ void taylor2Row(const float *x, int64_t D, float *o) {
   o[0] = 1;
   for (int64_t i = 0; i < D; ++i) o[1 + i] = x[i];

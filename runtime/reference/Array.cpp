@@ -70,6 +70,17 @@ bool applyUnary(const std::string &fn, const Array &x, Array &out) {
     out = Array(s, 1.0);
     return true;
   }
+  if (fn == "softmax") { // over the last dimension, max-shifted
+    int64_t D = x.shape.back(), rows = x.size() / std::max<int64_t>(D, 1);
+    out = Array(x.shape);
+    for (int64_t r = 0; r < rows; ++r) {
+      const double *in = &x.data[r * D];
+      double m = *std::max_element(in, in + D), z = 0;
+      for (int64_t i = 0; i < D; ++i) z += out.data[r * D + i] = std::exp(in[i] - m);
+      for (int64_t i = 0; i < D; ++i) out.data[r * D + i] /= z;
+    }
+    return true;
+  }
   if (fn == "l2norm" || fn == "taylor2") {
     int64_t D = x.shape.back(), rows = x.size() / std::max<int64_t>(D, 1);
     std::vector<int64_t> s = x.shape;

@@ -40,6 +40,15 @@ bool addUnaryGrad(const std::string &fn, const Array &x, const Array &y, const A
     return true;
   }
   if (fn == "ones") return true; // y does not depend on x
+  if (fn == "softmax") {          // dx = y . (g - g . y)
+    for (int64_t r = 0; r < rows; ++r) {
+      const double *yr = &y.data[r * D], *g = &gy.data[r * D];
+      double gy_ = 0;
+      for (int64_t i = 0; i < D; ++i) gy_ += g[i] * yr[i];
+      for (int64_t i = 0; i < D; ++i) gx.data[r * D + i] += yr[i] * (g[i] - gy_);
+    }
+    return true;
+  }
   if (fn == "l2norm") {          // y = x / sqrt(|x|^2 + 1e-12)
     for (int64_t r = 0; r < rows; ++r) {
       const double *in = &x.data[r * D], *g = &gy.data[r * D];

@@ -44,7 +44,7 @@ template <typename F> Array numericGrad(Array x, const Array &g, F f) {
 TEST_CASE("every unary function's gradient matches finite differences", "[reference][grad]") {
   std::mt19937_64 rng(11);
   for (const char *fn : {"neg", "exp", "log", "sigmoid", "logsigmoid", "softplus", "silu", "elu", "relu", "abs",
-                         "sqrt", "tanh", "l2norm", "taylor2", "ones", "append_one", "sum"}) {
+                         "sqrt", "tanh", "l2norm", "softmax", "taylor2", "ones", "append_one", "sum"}) {
     INFO(fn);
     const std::string name = fn;
     Array x = randn({2, 3, 2, 4}, rng);
