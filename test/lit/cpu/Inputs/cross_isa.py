@@ -35,7 +35,11 @@ for spec in specs:
         print(f"FAILED emit {name}:\n{r.stdout}{r.stderr}")
         continue
     flags = build.group(1).split()
-    r = sh([cxx, *flags, "-c", f"{d}/src/{name}.cpp", "-o", f"{d}/{name}.o"])
+    # Compile-only runs check that the kernel builds for the ISA (its vector
+    # types and flags): -O1 does that at a third of -O3's time; a kernel that
+    # runs under the emulator is built with the flags it ships with.
+    compile_flags = ["-O1" if f == "-O3" and emulator == "-" else f for f in flags]
+    r = sh([cxx, *compile_flags, "-c", f"{d}/src/{name}.cpp", "-o", f"{d}/{name}.o"])
     if r.returncode != 0:
         failures += 1
         print(f"FAILED compile {name} for {arch}:\n{r.stderr[-3000:]}")
