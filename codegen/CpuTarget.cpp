@@ -43,16 +43,58 @@ private:
   llvm::DenseMap<Value, unsigned> argIndex;
   CpuKernelSource out;
   std::string isaName, isaFlags; // the ISA the schedule was tiled for, its host compiler flags
+  bool lazyFailure = false;      // a scan printed from buffer() failed (its error is emitted)
 
   const std::string &buffer(Value v);
   void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
+  template <typename OpT> std::string emitRowFunction(OpT op, int64_t K, int64_t V);
   LogicalResult emitRecurrence(RecurrenceOp op);
+  LogicalResult emitRecurrenceGrad(RecurrenceGradOp op);
+  bool isBackward() { return func->hasAttr("mixer.backward_of"); }
 };
+
+// d y / d x of a pointwise map y = f(x), in `x` and `y` (C++ shared with the row helpers).
+const char *unaryDerivative(UnaryFn fn) {
+  switch (fn) {
+  case UnaryFn::neg: return "-1.f";
+  case UnaryFn::exp: return "y";
+  case UnaryFn::log: return "1.f / x";
+  case UnaryFn::sigmoid: return "y * (1.f - y)";
+  case UnaryFn::logsigmoid: return "sigmoid(-x)";
+  case UnaryFn::softplus: return "sigmoid(x)";
+  case UnaryFn::silu: return "sigmoid(x) * (1.f + x * (1.f - sigmoid(x)))";
+  case UnaryFn::elu: return "(x > 0.f ? 1.f : fastExp(x))";
+  case UnaryFn::relu: return "(x > 0.f ? 1.f : 0.f)";
+  case UnaryFn::abs: return "(x > 0.f ? 1.f : x < 0.f ? -1.f : 0.f)";
+  case UnaryFn::sqrt: return "0.5f / y";
+  case UnaryFn::tanh: return "(1.f - y * y)";
+  default: return nullptr;
+  }
+}
+
+// The partial derivative of f(a, b) by operand 0 (a) or 1 (b); max and min
+// pass the gradient to the first operand on a tie, as they choose it.
+const char *binaryDerivative(BinaryFn fn, int operand) {
+  switch (fn) {
+  case BinaryFn::add: return "1.f";
+  case BinaryFn::sub: return operand == 0 ? "1.f" : "-1.f";
+  case BinaryFn::mul: return operand == 0 ? "b" : "a";
+  case BinaryFn::div: return operand == 0 ? "1.f / b" : "-a / (b * b)";
+  case BinaryFn::max: return operand == 0 ? "(a < b ? 0.f : 1.f)" : "(a < b ? 1.f : 0.f)";
+  case BinaryFn::min: return operand == 0 ? "(b < a ? 0.f : 1.f)" : "(b < a ? 1.f : 0.f)";
+  case BinaryFn::pow: return operand == 0 ? "b * mxPow(a, b - 1.f)" : "(a > 0.f ? mxPow(a, b) * std::log(a) : 0.f)";
+  default: return nullptr;
+  }
+}
 
 // Materializes `v` as a Buffer (inputs loaded, pre-processing on whole tensors).
 const std::string &Printer::buffer(Value v) {
   auto it = buffers.find(v);
   if (it != buffers.end()) return it->second;
+  if (auto rec = v.getDefiningOp<RecurrenceOp>()) { // a backward's forward scan, printed where first read
+    if (failed(emitRecurrence(rec))) lazyFailure = true;
+    return buffers[v];
+  }
   std::string n = fresh("v");
   auto type = cast<RankedTensorType>(v.getType());
   if (auto arg = dyn_cast<BlockArgument>(v)) {
@@ -67,13 +109,16 @@ const std::string &Printer::buffer(Value v) {
     case UnaryFn::ones: os << "  Buffer " << n << " = ones(" << in << ");\n"; break;
     case UnaryFn::append_one: os << "  Buffer " << n << " = appendOne(" << in << ");\n"; break;
     case UnaryFn::sum: os << "  Buffer " << n << " = sumLast(" << in << ");\n"; break;
-    default: os << "  Buffer " << n << " = map(" << in << ", [](float x) { return " << unaryExpr(m.getFn()) << "; });\n";
+    default:
+      os << "  Buffer " << n << " = " << (isBackward() ? "mapFn(" : "map(") << in << ", [](float x) { return "
+         << unaryExpr(m.getFn()) << "; });\n";
     }
   } else if (auto bop = dyn_cast<BinaryOp>(v.getDefiningOp())) {
     std::string a = buffer(bop.getLhs()), b = buffer(bop.getRhs());
     if (bop.getFn() == BinaryFn::dot) os << "  Buffer " << n << " = dot(" << a << ", " << b << ");\n";
     else
-      os << "  Buffer " << n << " = binary(" << a << ", " << b << ", [](float a, float b) { return "
+      os << "  Buffer " << n << " = " << (isBackward() ? "binaryFn(" : "binary(") << a << ", " << b
+         << ", [](float a, float b) { return "
          << binaryExpr(bop.getFn()) << "; });\n";
   } else if (auto c = dyn_cast<ConstantOp>(v.getDefiningOp())) {
     auto dense = cast<DenseFPElementsAttr>(c.getValue());
@@ -84,6 +129,58 @@ const std::string &Printer::buffer(Value v) {
     os << "};\n";
   } else if (auto h = dyn_cast<HeadIndexOp>(v.getDefiningOp())) {
     os << "  Buffer " << n << " = headIndex(" << type.getDimSize(2) << ");\n";
+  } else if (auto m = dyn_cast<MapVjpOp>(v.getDefiningOp())) {
+    std::string x = buffer(m.getInput()), g = buffer(m.getGrad());
+    switch (m.getFn()) {
+    case UnaryFn::l2norm: os << "  Buffer " << n << " = l2normVjp(" << x << ", " << g << ");\n"; break;
+    case UnaryFn::softmax: {
+      const std::string y = buffer(m.getResult());
+      os << "  Buffer " << n << " = softmaxVjp(" << y << ", " << g << ");\n";
+      break;
+    }
+    case UnaryFn::taylor2: os << "  Buffer " << n << " = taylor2Vjp(" << x << ", " << g << ");\n"; break;
+    case UnaryFn::append_one: os << "  Buffer " << n << " = appendOneVjp(" << x << ", " << g << ");\n"; break;
+    case UnaryFn::sum: os << "  Buffer " << n << " = sumVjp(" << x << ", " << g << ");\n"; break;
+    case UnaryFn::ones: os << "  Buffer " << n << "(" << x << ".shape);\n"; break;
+    default:
+      const std::string y = buffer(m.getResult());
+      os << "  Buffer " << n << " = mapVjp(" << x << ", " << y << ", " << g
+         << ", [](float x, float y) { (void)x; (void)y; return " << unaryDerivative(m.getFn()) << "; });\n";
+    }
+  } else if (auto bv = dyn_cast<BinaryVjpOp>(v.getDefiningOp())) {
+    const int operand = (int)bv.getOperand();
+    if (bv.getFn() == BinaryFn::add || bv.getFn() == BinaryFn::sub) { // reads no operand: g (negated), summed
+      std::string g = buffer(bv.getGrad());
+      if (bv.getFn() == BinaryFn::sub && operand == 1) {
+        std::string neg = fresh("v");
+        os << "  Buffer " << neg << " = map(" << g << ", [](float x) { return -x; });\n";
+        g = neg;
+      }
+      os << "  Buffer " << n << " = reduceTo(" << g << ", " << shapeList(type, true) << ");\n";
+      return buffers[v] = n;
+    }
+    std::string a = buffer(bv.getLhs()), b = buffer(bv.getRhs()), g = buffer(bv.getGrad());
+    if (bv.getFn() == BinaryFn::dot)
+      os << "  Buffer " << n << " = dotVjp(" << (operand == 0 ? b : a) << ", " << g << ", " << shapeList(type, true)
+         << ");\n";
+    else
+      os << "  Buffer " << n << " = binaryVjp(" << a << ", " << b << ", " << g << ", " << shapeList(type, true)
+         << ", [](float a, float b) { (void)a; (void)b; return " << binaryDerivative(bv.getFn(), operand) << "; });\n";
+  } else if (auto nv = dyn_cast<NormalizeVjpOp>(v.getDefiningOp())) {
+    const std::string x = buffer(nv.getInput()), g = buffer(nv.getGrad());
+    os << "  Buffer " << n << " = normalizeVjp(" << x << ", " << g << ", "
+       << (nv.getMaxAbs() ? "true" : "false") << ", " << floatLiteral(nv.getEps().convertToDouble()) << ", "
+       << floatLiteral(nv.getScale().convertToDouble()) << ");\n";
+  } else if (isa<ZerosLikeOp>(v.getDefiningOp())) {
+    os << "  Buffer " << n << "(std::vector<int64_t>" << shapeList(type, true) << ");\n";
+  } else if (auto nop = dyn_cast<NormalizeOp>(v.getDefiningOp())) {
+    // The forward's normalize, recomputed for a backward: row by row.
+    std::string in = buffer(nop.getInput());
+    os << "  Buffer " << n << " = rows(" << in << ", " << rowWidth(v) << ", [](const float *x, int64_t D, float *o) {\n"
+       << "    const float den = x[D - 1], inv = " << floatLiteral(nop.getScale().convertToDouble()) << " / "
+       << (nop.getMaxAbs() ? "mxMax(mxAbs(den), " + floatLiteral(nop.getEps().convertToDouble()) + ")"
+                           : "(den + " + floatLiteral(nop.getEps().convertToDouble()) + ")")
+       << ";\n    for (int64_t j = 0; j + 1 < D; ++j) o[j] = x[j] * inv;\n  });\n";
   } else {
     // Recurrence results are bound when the recurrence is printed; normalize
     // follows a scan, so it always runs in the row pass.
@@ -117,6 +214,69 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
   }
 }
 
+// The row function of a recurrence (or of its gradient): the token operands
+// computed per row (b, t, h) into a TokenRow; everything per head is a
+// Buffer made first. Returns the function's name prefix, or "" on error.
+template <typename OpT> std::string Printer::emitRowFunction(OpT op, int64_t K, int64_t V) {
+  std::string r = fresh("r");
+  Structure s = op.getStructure();
+  auto schedule = op->template getAttrOfType<CpuTileAttr>("mixer.schedule");
+
+  // The token operands, computed per row inside the scan; everything per head
+  // is a Buffer made first.
+  struct RowOperand {
+    Value value;
+    const char *field;
+    int64_t width;
+  };
+  std::vector<RowOperand> rowOperands = {{op.getQ(), "q", K}, {op.getK(), "k", K}, {op.getV(), "v", V}};
+  // A factor decay (decay_form factor) is multiplied as it is: no log per
+  // element in the row and no exp in the sweep.
+  const bool logDecay = !op.hasFactorDecay();
+  if (s != Structure::elementwise && op.getDecay())
+    rowOperands.push_back({op.getDecay(), "decay", rowWidth(op.getDecay())});
+  Value dt = op.getDt();
+  if (!logDecay && schedule && schedule.getAlgorithm() == CpuAlgorithm::chunked_scan) {
+    op.emitOpError() << "the chunked scan sums log-decays: mixer-tile turns a factor decay into its log";
+    return "";
+  }
+  if (dt) rowOperands.push_back({dt, "dt", V});
+  if (op.getA()) {
+    rowOperands.push_back({op.getA(), "a", K});
+    rowOperands.push_back({op.getB(), "b", K});
+  }
+  if (op.getIgate()) rowOperands.push_back({op.getIgate(), "igate", 1});
+  // Per-head leaves of the row slice need their Buffers before the lambda.
+  llvm::SmallVector<Value> stack;
+  for (auto &ro : rowOperands) stack.push_back(ro.value);
+  llvm::DenseSet<Value> seen;
+  while (!stack.empty()) {
+    Value v = stack.pop_back_val();
+    if (!seen.insert(v).second) continue;
+    if (!isToken(v)) {
+      buffer(v);
+      continue;
+    }
+    if (Operation *d = v.getDefiningOp())
+      for (Value x : d->getOperands()) stack.push_back(x);
+  }
+  std::string rowType = llvm::formatv("TokenRow<{0}, {1}>", K, V).str();
+  os << "  auto " << r << "_row = [&](int64_t b, int64_t t, int64_t h, " << rowType << " &r) {\n";
+  clearRows();
+  // Each operand computed here is written into its field of the token row,
+  // even when another field's chain needs it first.
+  for (auto &ro : rowOperands)
+    if (std::string(ro.field) != "igate" && isToken(ro.value)) preferDest(ro.value, std::string("r.") + ro.field);
+  for (auto &ro : rowOperands) {
+    std::string field = std::string("r.") + ro.field, x = rowOf(ro.value);
+    if (field == "r.igate") os << "    r.igate = " << x << "[0];\n";
+    else if (preferredDest.lookup(ro.value) != field)
+      os << "    copyRow(" << x << ", " << ro.width << ", " << field << ");\n";
+  }
+  os << "    (void)b; (void)t; (void)h;\n  };\n";
+  return r;
+}
+
 LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   auto schedule = op->getAttrOfType<CpuTileAttr>("mixer.schedule");
   if (!schedule) return op.emitOpError() << "has no #mixer.cpu_tile schedule: run mixer-tile for the CPU first";
@@ -140,61 +300,12 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     return op.emitOpError() << "the CPU kernels read whole rows of a and k: expand the scaled low-rank form "
                                "in mixer-tile first";
   int64_t V = mlstm ? Vs - 1 : Vs;
-  std::string r = fresh("r");
-
-  // The token operands, computed per row inside the scan; everything per head
-  // is a Buffer made first.
-  struct RowOperand {
-    Value value;
-    const char *field;
-    int64_t width;
-  };
-  std::vector<RowOperand> rowOperands = {{op.getQ(), "q", K}, {op.getK(), "k", K}, {op.getV(), "v", V}};
-  // A factor decay (decay_form factor) is multiplied as it is: no log per
-  // element in the row and no exp in the sweep.
-  const bool logDecay = !op.hasFactorDecay();
-  if (s != Structure::elementwise && op.getDecay())
-    rowOperands.push_back({op.getDecay(), "decay", rowWidth(op.getDecay())});
-  Value dt = op.getDt();
-  if (!logDecay && schedule.getAlgorithm() == CpuAlgorithm::chunked_scan)
-    return op.emitOpError() << "the chunked scan sums log-decays: mixer-tile turns a factor decay into its log";
-  if (dt) rowOperands.push_back({dt, "dt", V});
-  if (op.getA()) {
-    rowOperands.push_back({op.getA(), "a", K});
-    rowOperands.push_back({op.getB(), "b", K});
-  }
-  if (op.getIgate()) rowOperands.push_back({op.getIgate(), "igate", 1});
-  // Per-head leaves of the row slice need their Buffers before the lambda.
-  llvm::SmallVector<Value> stack;
-  for (auto &ro : rowOperands) stack.push_back(ro.value);
-  llvm::DenseSet<Value> seen;
-  while (!stack.empty()) {
-    Value v = stack.pop_back_val();
-    if (!seen.insert(v).second) continue;
-    if (!isToken(v)) {
-      buffer(v);
-      continue;
-    }
-    if (Operation *d = v.getDefiningOp())
-      for (Value x : d->getOperands()) stack.push_back(x);
-  }
   os << "  // " << stringifyStructure(s).str() << (op.getDirection() == Direction::reverse ? " reverse" : "")
      << " recurrence, K = " << K << ", state columns = " << Vs << ", value block = " << vBlock << ", "
      << stringifyCpuAlgorithm(schedule.getAlgorithm()) << "\n";
-  std::string rowType = llvm::formatv("TokenRow<{0}, {1}>", K, V).str();
-  os << "  auto " << r << "_row = [&](int64_t b, int64_t t, int64_t h, " << rowType << " &r) {\n";
-  clearRows();
-  // Each operand computed here is written into its field of the token row,
-  // even when another field's chain needs it first.
-  for (auto &ro : rowOperands)
-    if (std::string(ro.field) != "igate" && isToken(ro.value)) preferDest(ro.value, std::string("r.") + ro.field);
-  for (auto &ro : rowOperands) {
-    std::string field = std::string("r.") + ro.field, x = rowOf(ro.value);
-    if (field == "r.igate") os << "    r.igate = " << x << "[0];\n";
-    else if (preferredDest.lookup(ro.value) != field)
-      os << "    copyRow(" << x << ", " << ro.width << ", " << field << ");\n";
-  }
-  os << "    (void)b; (void)t; (void)h;\n  };\n";
+  std::string r = emitRowFunction(op, K, V);
+  if (r.empty()) return failure();
+  const bool logDecay = !op.hasFactorDecay();
   // Whole-tensor operands first: printing a Buffer emits statements.
   std::string rateBuf = s == Structure::elementwise && op.getDecay() ? buffer(op.getDecay()) : "";
   std::string bonusBuf = op.getBonus() ? buffer(op.getBonus()) : "";
@@ -255,6 +366,115 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   return success();
 }
 
+// The adjoint of a recurrence: scanRecurrentGrad (mixc_cpu_backward.h) over
+// the same row function as the forward, one gradient buffer per operand,
+// summed to the operand's shape where it broadcast.
+LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
+  auto schedule = op->getAttrOfType<CpuTileAttr>("mixer.schedule");
+  if (!schedule)
+    return op.emitOpError() << "has no #mixer.cpu_tile schedule: derive the backward after mixer-tile for the CPU";
+  cpu::CpuIsa isa;
+  std::string isaError;
+  if (!cpu::cpuIsaNamed(schedule.getIsa().str(), isa, isaError))
+    return op.emitOpError() << "#mixer.cpu_tile: " << isaError;
+  isaName = isa.name;
+  isaFlags = cpu::kernelFlags(isa);
+  const bool mlstm = op.getNormalizerKind() == Normalizer::mlstm;
+  if (op.getNormalizerKind() != Normalizer::none && !mlstm)
+    return op.emitOpError() << "the CPU backward expects normalizers as a state column (mixer-normalizer-to-column)";
+  if (mlstm && (op.getBonus() || op.getA() || op.getDt()))
+    return op.emitOpError() << "the CPU backward covers normalizer mlstm with a scalar transition only";
+  if (op.getAScale() || op.getKScale() || op.getSkipWeight())
+    return op.emitOpError() << "the CPU backward expects the split form with whole rows of a and k";
+  if (op.getDirection() == Direction::bidirectional)
+    return op.emitOpError() << "the CPU backward expects one direction per recurrence (mixer-split-bidirectional)";
+  Structure s = op.getStructure();
+  auto qType = cast<RankedTensorType>(op.getQ().getType()), vType = cast<RankedTensorType>(op.getV().getType());
+  const int64_t H = qType.getDimSize(2), K = qType.getDimSize(3), V = vType.getDimSize(3), Vs = mlstm ? V + 1 : V;
+  os << "  // the adjoint of the " << stringifyStructure(s).str()
+     << (op.getDirection() == Direction::reverse ? " reverse" : "") << " recurrence, K = " << K
+     << ", state columns = " << Vs << ": checkpoints every kGradChunk tokens, the reverse sweep per (batch, head)\n";
+  std::string r = emitRowFunction(op, K, V);
+  if (r.empty()) return failure();
+  std::string rateBuf = s == Structure::elementwise && op.getDecay() ? buffer(op.getDecay()) : "";
+  std::string bonusBuf = op.getBonus() ? buffer(op.getBonus()) : "";
+  std::string initBuf = op.getInit() ? buffer(op.getInit()) : "";
+  std::string mBuf = op.getInitM() ? buffer(op.getInitM()) : "";
+  std::string doBuf = op.getDO() ? buffer(op.getDO()) : "";
+  std::string dfBuf = op.getDFinal() ? buffer(op.getDFinal()) : "";
+  os << "  GradArgs " << r << "_g;\n  Buffer " << r << "_tmp_rate, " << r << "_tmp_bonus, " << r << "_tmp_init;\n";
+  os << "  " << r << "_g.B = B; " << r << "_g.T = T; " << r << "_g.H = " << H << "; " << r << "_g.Vs = " << Vs << ";\n";
+  if (!rateBuf.empty())
+    os << "  " << r << "_g.rate = as(" << rateBuf << ", " << llvm::formatv("{1, 1, {0}, {1}, {2}}", H, K, Vs).str()
+       << ", " << r << "_tmp_rate);\n";
+  if (!bonusBuf.empty())
+    os << "  " << r << "_g.bonus = as(" << bonusBuf << ", " << llvm::formatv("{1, 1, {0}, {1}}", H, K).str() << ", "
+       << r << "_tmp_bonus);\n";
+  if (Value init = op.getInit())
+    os << "  " << r << "_g.init = inputs[" << argIndex.lookup(init) << "].data ? as(" << initBuf << ", "
+       << llvm::formatv("{B, {0}, {1}, {2}}", H, K, Vs).str() << ", " << r << "_tmp_init) : nullptr;\n";
+  if (Value m0 = op.getInitM())
+    os << "  " << r << "_g.initM = inputs[" << argIndex.lookup(m0) << "].data ? " << mBuf << ".ptr() : nullptr;\n";
+  if (!doBuf.empty()) os << "  " << r << "_g.dO = " << doBuf << ".ptr();\n";
+  if (Value df = op.getDFinal()) {
+    auto arg = dyn_cast<BlockArgument>(df);
+    os << "  " << r << "_g.dFinal = " << (arg ? "inputs[" + std::to_string(argIndex.lookup(df)) + "].data ? " : "")
+       << dfBuf << ".ptr()" << (arg ? " : nullptr" : "") << ";\n";
+  }
+  os << "  " << r << "_g.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
+  os << "  " << r << "_g.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
+  struct GradField {
+    Value operand;
+    const char *field;
+    std::string shape; // the full shape the kernel writes
+  };
+  const std::string tok = "{B, T, " + std::to_string(H) + ", ";
+  std::vector<GradField> fields = {{op.getQ(), "dq", tok + std::to_string(K) + "}"},
+                                   {op.getK(), "dk", tok + std::to_string(K) + "}"},
+                                   {op.getV(), "dv", tok + std::to_string(V) + "}"}};
+  if (Value d = op.getDecay()) {
+    if (s == Structure::elementwise)
+      fields.push_back({d, "drate", llvm::formatv("{1, 1, {0}, {1}, {2}}", H, K, Vs).str()});
+    else
+      fields.push_back({d, "ddecay", rowWidth(d) == 1 ? "{B, T, " + std::to_string(H) + "}" : tok + std::to_string(K) + "}"});
+  }
+  if (Value d = op.getDt()) fields.push_back({d, "ddt", tok + std::to_string(Vs) + "}"});
+  if (Value a = op.getA()) {
+    fields.push_back({a, "da", tok + std::to_string(K) + "}"});
+    fields.push_back({op.getB(), "db", tok + std::to_string(K) + "}"});
+  }
+  if (Value ig = op.getIgate()) fields.push_back({ig, "digate", "{B, T, " + std::to_string(H) + "}"});
+  if (Value u = op.getBonus()) fields.push_back({u, "dbonus", llvm::formatv("{1, 1, {0}, {1}}", H, K).str()});
+  if (Value init = op.getInit()) fields.push_back({init, "dinit", llvm::formatv("{B, {0}, {1}, {2}}", H, K, Vs).str()});
+  if (Value m0 = op.getInitM()) fields.push_back({m0, "dinitM", llvm::formatv("{B, {0}}", H).str()});
+  // The gradients come in the order of the operands present (q, k, v, decay,
+  // dt, a, b, igate, bonus, init, init_m: the refused ones are absent), as `fields`.
+  for (const GradField &f : fields) {
+    const std::string n = r + "_" + f.field;
+    os << "  Buffer " << n << "(" << f.shape << ", Uninit{});\n  " << r << "_g." << f.field << " = " << n << ".ptr();\n";
+  }
+  std::string st = "Structure::" + stringifyStructure(s).str(), dk = "DiagKind::" + stringifyDiagKind(op.getDiagKind()).str();
+  if (mlstm)
+    os << "  scanMlstmGrad<" << K << ", " << V << ", " << (op.hasFactorDecay() ? "false" : "true") << ">(" << r
+       << "_g, threads, " << r << "_row);\n";
+  else
+    os << "  scanRecurrentGrad<" << st << ", " << K << ", " << Vs << ", " << dk << ", "
+       << (op.getBonus() ? "true" : "false") << ", " << (op.getDt() ? "true" : "false") << ", "
+       << (op.hasFactorDecay() ? "false" : "true") << ">(" << r << "_g, threads, " << r << "_row);\n";
+  for (auto [f, g] : llvm::zip_equal(fields, op.getGrads())) {
+    const std::string n = r + "_" + f.field, shape = shapeList(cast<RankedTensorType>(g.getType()), true);
+    if (shape == f.shape) {
+      buffers[g] = n;
+      continue;
+    }
+    // A broadcast operand (a per-head decay): the sum over what it broadcast over.
+    std::string red = fresh("v");
+    os << "  Buffer " << red << " = reduceTo(" << n << ", " << shape << ");\n";
+    buffers[g] = red;
+  }
+  return success();
+}
+
 FailureOr<CpuKernelSource> Printer::run() {
   out.name = "mixc_" + func.getName().str();
 
@@ -267,7 +487,10 @@ FailureOr<CpuKernelSource> Printer::run() {
   os << sig.checks;
   for (Operation &op : func.getBody().front()) {
     if (auto r = dyn_cast<RecurrenceOp>(op)) {
-      if (failed(emitRecurrence(r))) return failure();
+      // A backward runs a forward scan only where a gradient reads its result.
+      if (!isBackward() && failed(emitRecurrence(r))) return failure();
+    } else if (auto g = dyn_cast<RecurrenceGradOp>(op)) {
+      if (failed(emitRecurrenceGrad(g))) return failure();
     } else if (isa<func::ReturnOp>(op)) {
       for (auto [i, v] : llvm::enumerate(op.getOperands())) {
         if (isToken(v) && !isa<RecurrenceOp>(v.getDefiningOp())) {
@@ -299,14 +522,17 @@ FailureOr<CpuKernelSource> Printer::run() {
           os << "   }\n  });\n";
           buffers[v] = outName;
         }
-        os << "  store(" << buffer(v) << ", outputs[" << i << "]);\n";
+        const std::string result = buffer(v); // printing a Buffer emits statements
+        os << "  store(" << result << ", outputs[" << i << "]);\n";
       }
-    } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp>(op)) {
+    } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp, MapVjpOp, BinaryVjpOp, NormalizeVjpOp,
+                   ZerosLikeOp>(op)) {
       return op.emitOpError() << "is not supported by the CPU target";
     }
     // Pre-processing is printed where it is used: per row inside a scan, or as
     // a Buffer for what follows a scan.
   }
+  if (lazyFailure) return failure();
   os << "  return 0;\n";
   std::string fname = func.getName().str();
   out.source = "// Generated by mixc for the CPU from the mixer function @" + fname +
@@ -323,21 +549,36 @@ FailureOr<CpuKernelSource> Printer::run() {
                "// The plain recurrence (no blocking, sizes at run time): the baseline of `mixc bench`.\nint " + out.name +
                "_plain(const mixc_tensor *inputs, int num_inputs, mixc_tensor *outputs, int num_outputs, int threads,\n"
                "    char *error, int error_len) {\n  return run(inputs, num_inputs, outputs, num_outputs, threads, error, error_len, true);\n}\n}\n";
-  std::string guard = "MIXC_KERNEL_" + llvm::StringRef(fname).upper() + "_H";
-  out.header = "/* Generated by mixc: the CPU kernel of @" + fname + ".\n *\n * Arguments (mixc_tensor, f32 or bf16, any positive strides):\n" +
-               sig.doc +
-               " * Outputs must not overlap inputs: results are written into them as the scan goes.\n"
-               " * Tiled for " + isaName + "; build the source with: c++ " + isaFlags + " -c\n"
-               " * (without these flags the scans do not vectorize and run several times slower).\n"
-               " * Returns 0, or 1 with a message naming the bad argument in `error`.\n */\n#ifndef " + guard +
-               "\n#define " + guard + "\n\n#include \"mixc_tensor.h\"\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\nint " +
-               out.name + "(const mixc_tensor *inputs, int num_inputs, mixc_tensor *outputs, int num_outputs, int num_threads,\n    char *error, int error_len);\nint " +
-               out.name + "_plain(const mixc_tensor *inputs, int num_inputs, mixc_tensor *outputs, int num_outputs, int num_threads,\n    char *error, int error_len);\n\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n";
+  const bool bwd = isBackward();
+  out.declarations =
+      "/* The CPU kernel of @" + fname +
+      (bwd ? " (the backward, derived by mixer-derive-backward: the gradient of <do, o> + <dfinal_state, final_state>\n"
+             " * with respect to every input, one output per input in their order; deterministic)"
+           : "") +
+      ".\n *\n * Arguments (mixc_tensor, f32 or bf16, any positive strides):\n" + sig.doc +
+      " * Outputs must not overlap inputs: results are written into them as the scan goes.\n"
+      " * Returns 0, or 1 with a message naming the bad argument in `error`.\n */\nint " +
+      out.name + "(const mixc_tensor *inputs, int num_inputs, mixc_tensor *outputs, int num_outputs, int num_threads,\n"
+      "    char *error, int error_len);\n" +
+      (bwd ? "" : "int " + out.name + "_plain(const mixc_tensor *inputs, int num_inputs, mixc_tensor *outputs, "
+                  "int num_outputs, int num_threads,\n    char *error, int error_len);\n");
+  out.header = cpuKernelHeader(fname, isaName, isaFlags, {&out});
   return out;
 }
 
 } // namespace
 
 FailureOr<CpuKernelSource> emitCpuKernel(func::FuncOp func) { return Printer(func).run(); }
+
+std::string cpuKernelHeader(const std::string &name, const std::string &isa, const std::string &flags,
+                            std::initializer_list<const CpuKernelSource *> kernels) {
+  std::string guard = "MIXC_KERNEL_" + llvm::StringRef(name).upper() + "_H";
+  std::string text = "/* Generated by mixc: the CPU kernels of " + name + ", tiled for " + isa +
+                     ".\n * Build each source with: c++ " + flags +
+                     " -c\n * (without these flags the scans do not vectorize and run several times slower).\n */\n#ifndef " +
+                     guard + "\n#define " + guard + "\n\n#include \"mixc_tensor.h\"\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n";
+  for (const CpuKernelSource *k : kernels) text += "\n" + k->declarations;
+  return text + "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n";
+}
 
 } // namespace mixc

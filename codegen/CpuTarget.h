@@ -14,12 +14,18 @@ struct CpuKernelSource {
   std::string name;   // C symbol of the kernel; `<name>_plain` is the baseline
   std::string source; // the translation unit
   std::string header; // declarations and the argument order, for users
+  std::string declarations; // this kernel's part of a header: its documentation and prototypes
   std::vector<std::string> inputs, outputs;
 };
 
 /// Prints `func` (after the CPU pipeline) as C++. Fails with a diagnostic on
 /// an op the CPU target does not handle.
 mlir::FailureOr<CpuKernelSource> emitCpuKernel(mlir::func::FuncOp func);
+
+/// A C header declaring `kernels` (a spec's forward and its backward), built
+/// for `isa` with `flags`.
+std::string cpuKernelHeader(const std::string &name, const std::string &isa, const std::string &flags,
+                            std::initializer_list<const CpuKernelSource *> kernels);
 
 /// The runtime headers the generated source includes, by file name.
 const std::vector<std::pair<std::string, std::string>> &cpuRuntimeHeaders();

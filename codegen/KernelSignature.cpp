@@ -33,7 +33,7 @@ KernelSignature kernelSignature(func::FuncOp func) {
     auto nameAttr = func.getArgAttrOfType<StringAttr>(i, "mixer.name");
     std::string n = nameAttr ? nameAttr.str() : "arg" + std::to_string(i);
     bool perHead = t.getRank() >= 3 && t.getDimSize(0) == 1 && t.getDimSize(1) == 1;
-    bool optional = n == "init" || n == "init_m";
+    bool optional = n == "init" || n == "init_m" || n == "dfinal_state"; // absent: zeros
     sig.inputs.push_back(n);
     os << "  if (!chk.tensor(&inputs[" << i << "], \"input\", \"" << n << "\", " << shapeList(t, false) << ", "
        << (perHead ? "true" : "false") << ", " << (optional ? "true" : "false") << ", B, T)) return 1;\n";
@@ -44,11 +44,16 @@ KernelSignature kernelSignature(func::FuncOp func) {
   }
   for (auto [i, v] : llvm::enumerate(results)) {
     auto t = cast<RankedTensorType>(v.getType());
-    const char *n = resultNames[std::min<size_t>(i, 2)];
+    // A backward names its gradients (dq, ...); a forward's results are o, final_state[, final_m].
+    auto nameAttr = func.getResultAttrOfType<StringAttr>(i, "mixer.name");
+    std::string n = nameAttr ? nameAttr.str() : resultNames[std::min<size_t>(i, 2)];
+    bool perHead = t.getRank() >= 3 && t.getDimSize(0) == 1 && t.getDimSize(1) == 1;
     sig.outputs.push_back(n);
-    os << "  if (!chk.tensor(&outputs[" << i << "], \"output\", \"" << n << "\", " << shapeList(t, false)
-       << ", false, false, B, T)) return 1;\n";
-    outputDoc += llvm::formatv(" *   outputs[{0}] {1,-12} {2}\n", i, n, shapeList(t, true)).str();
+    os << "  if (!chk.tensor(&outputs[" << i << "], \"output\", \"" << n << "\", " << shapeList(t, false) << ", "
+       << (perHead ? "true" : "false") << ", false, B, T)) return 1;\n";
+    outputDoc += llvm::formatv(" *   outputs[{0}] {1,-12} {2}{3}\n", i, n, shapeList(t, true),
+                               perHead ? " (or without the leading 1, 1)" : "")
+                     .str();
   }
   os << "  if (B < 0 || T < 0) return chk.fail(\"no per-token input fixes the batch and time sizes\");\n";
   sig.doc = inputDoc + outputDoc;

@@ -115,6 +115,9 @@ private:
         r.getDt(), r.getA(), r.getB(), r.getAScale(), r.getKScale(), r.getIgate(), r.getBonus(), r.getSkipWeight(),
         r.getSkipInput(), r.getInit(), r.getInitM(), dO, dFinal, r.getDiagAttr(), r.getDecayFormAttr(),
         r.getNormalizerAttr(), r.getEpsAttr(), r.getScaleAttr());
+    // Derived after mixer-tile, the adjoint keeps the forward's tiling: the
+    // target's backward kernel reads the same choices (ISA, vector width).
+    if (Attribute schedule = r->getAttr("mixer.schedule")) g->setAttr("mixer.schedule", schedule);
     for (auto [x, gx] : llvm::zip(primal, g.getGrads())) add(x, gx);
   }
 

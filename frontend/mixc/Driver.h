@@ -7,6 +7,7 @@
 
 #include "codegen/ReferenceTarget.h"
 #include "frontend/spec/Analysis.h"
+#include "runtime/cpu/HostCompiler.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -43,12 +44,39 @@ struct Problem {
 };
 
 mlir::func::FuncOp theFunc(mlir::ModuleOp m);
+int threadCount();
+
+// A compiled CPU kernel (a spec's forward, or with `backward` its derived
+// @f_backward) and the tensors it is called with.
+struct CpuKernel {
+  mixc::cpu::LoadedKernel loaded;
+  std::vector<mixc::ArgumentSpec> args;
+  std::vector<std::vector<int64_t>> outShapes;
+  std::vector<std::string> outNames;
+  double compileMs = 0;
+};
+CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward = false);
+
+// Calls a kernel (or its plain baseline) on named inputs in the element type
+// of --dtype (an input it lacks is passed as absent), returning the outputs
+// widened to float64 under the kernel's result names.
+struct KernelCall {
+  std::vector<std::vector<float>> f32;
+  std::vector<std::vector<uint16_t>> bf16;
+  std::vector<mixc_tensor> in, out;
+  std::vector<std::string> names;
+};
+KernelCall makeCall(const CpuKernel &k, const Problem &p);
+KernelCall makeCall(const CpuKernel &k, const mixc::NamedArrays &inputs, int64_t B, int64_t T);
+mixc::NamedArrays callKernel(mixc_kernel_fn fn, KernelCall &c, int threads);
 void printHeader(const Problem &p, const std::string &target);
 void printOutputs(const mixc::NamedArrays &outputs);
 void writeArrays(const mixc::NamedArrays &arrays, const std::string &dir, const std::string &dtype);
 double relL2(const std::vector<double> &a, const std::vector<double> &b, size_t n);
 
-/// `mixc run --grad`: the spec's gradients on the reference (RunGrad.cpp).
+/// `mixc run --grad`: the spec's gradients on the reference, checked against
+/// finite differences, or (--target=cpu) by the derived backward kernel,
+/// checked against the reference's (RunGrad.cpp).
 int runGrad(Problem &p);
 
 /// `mixc run --chunk-level`: the chunk-level IR interpreted and checked

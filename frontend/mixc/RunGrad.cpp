@@ -1,7 +1,9 @@
 // `mixc run --grad`: the gradient of every input of a spec on the float64
 // reference (codegen/ReferenceGrad.h), for an upstream gradient read from
 // --inputs or generated, checked against central finite differences where
-// the shape is small enough for 2 forward runs per input element.
+// the shape is small enough for 2 forward runs per input element; with
+// --target=cpu, by the CPU kernel printed from the derived backward, checked
+// against the reference's gradients.
 #include "codegen/ReferenceGrad.h"
 #include "frontend/mixc/Driver.h"
 #include "runtime/Npy.h"
@@ -34,9 +36,59 @@ constexpr int64_t kMaxCheckedElements = 6000;
 constexpr double kStep = 1e-5, kTolerance = 1e-6, kFloorPerTerm = 1e-10;
 } // namespace
 
+double roundTo(double x, const std::string &dtype);
+
+namespace {
+// The CPU backward kernel on the same inputs and upstream gradients (rounded
+// to --dtype, as the reference sees them): each gradient against the
+// reference's, fp32 relative L2 < 1e-4, bf16 inputs < 2e-2.
+int checkCpuGrads(Problem &p, const mixc::NamedArrays &upstream, const mixc::NamedArrays &want,
+                  mixc::NamedArrays &got) {
+  const int threads = threadCount();
+  CpuKernel k = buildCpuKernel(*p.module, threads, /*backward=*/true);
+  outs() << format("  backward kernel %s (%s, %.0f ms)\n", k.loaded.path.c_str(), k.loaded.cached ? "cached" : "compiled",
+                   k.compileMs);
+  mixc::NamedArrays in = p.inputs;
+  for (auto &[name, g] : upstream) in["d" + name] = g;
+  KernelCall call = makeCall(k, in, p.shape.B, p.shape.T);
+  mixc::NamedArrays out = callKernel(k.loaded.fn, call, threads);
+  const double tol = dtypeOpt == "bf16" ? 2e-2 : 1e-4;
+  // A gradient that cancels (a normalized readout's dq at T = 1 is 0 up to
+  // its eps) has no relative error to speak of: it passes when its absolute
+  // error is under tol times what that many elements weigh at the rms of all
+  // the gradients.
+  double sum = 0, count = 0;
+  for (auto &[name, ref] : want)
+    for (double x : ref.data) sum += x * x, ++count;
+  const double rms = std::sqrt(sum / std::max(count, 1.0));
+  int status = 0;
+  for (auto &[name, ref] : want) {
+    auto it = out.find("d" + name);
+    if (it == out.end()) die("the backward kernel has no output 'd" + name + "'");
+    mixc::ref::Array g = it->second;
+    g.shape = ref.shape; // per-head gradients in the caller's shape
+    const double err = relL2(g.data, ref.data, ref.data.size());
+    double abs = 0;
+    for (size_t i = 0; i < ref.data.size(); ++i) abs += (g.data[i] - ref.data[i]) * (g.data[i] - ref.data[i]);
+    abs = std::sqrt(abs);
+    const double floor = tol * std::sqrt((double)ref.data.size()) * rms;
+    const bool ok = err < tol || abs < floor;
+    outs() << format("  check: d%s against the float64 reference: relative L2 error %.2e (< %.0e", name.c_str(), err,
+                     tol);
+    if (err >= tol) outs() << format(", or absolute %.1e < %.1e where the gradient cancels", abs, floor);
+    outs() << ")  " << (ok ? "OK" : "FAILED") << "\n";
+    if (!ok) status = 1;
+    got["d" + name] = std::move(g);
+  }
+  return status;
+}
+} // namespace
+
 int runGrad(Problem &p) {
   mlir::func::FuncOp func = theFunc(*p.module);
-  printHeader(p, "reference (float64, token by token), gradients by reverse mode");
+  const bool cpu = targetOpt == "cpu";
+  printHeader(p, cpu ? "cpu (" + std::to_string(threadCount()) + " threads), gradients by the derived backward kernel"
+                     : "reference (float64, token by token), gradients by reverse mode");
   mixc::NamedArrays outputs, upstream, grads;
   if (std::string e = mixc::runReference(func, p.inputs, outputs); !e.empty()) die(e);
   std::mt19937_64 rng(seedOpt + 1);
@@ -59,7 +111,7 @@ int runGrad(Problem &p) {
             g.shapeString() + " (the shape of " + name + ")");
       g.data = std::move(a.data);
     } else {
-      for (double &x : g.data) x = normal(rng);
+      for (double &x : g.data) x = roundTo(normal(rng), dtypeOpt);
     }
     upstream[file.substr(1)] = std::move(g);
   }
@@ -76,6 +128,13 @@ int runGrad(Problem &p) {
   printOutputs(outputs);
   mixc::NamedArrays named;
   for (auto &[name, g] : grads) named["d" + name] = g;
+  if (cpu) {
+    mixc::NamedArrays got;
+    int status = checkCpuGrads(p, upstream, grads, got);
+    printOutputs(got);
+    writeArrays(got, outDir, "f4");
+    return status;
+  }
   printOutputs(named);
   int status = 0;
   if (!noCheck) {

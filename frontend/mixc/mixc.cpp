@@ -185,20 +185,9 @@ int threadCount() {
   return threadsOpt ? (int)threadsOpt : std::max(1, (int)std::thread::hardware_concurrency());
 }
 
-// Runs a pass pipeline; an error a pass reports against the spec (an option
-// the schedule cannot honour) is printed as `file:line:col: error:` with the
-// line and a caret, and exits 1.
-void runPipeline(mlir::PassManager &pm, mlir::ModuleOp module) {
-  std::string message;
-  mlir::Location where = mlir::UnknownLoc::get(module.getContext());
-  mlir::ScopedDiagnosticHandler handler(module.getContext(), [&](mlir::Diagnostic &d) {
-    if (d.getSeverity() == mlir::DiagnosticSeverity::Error && message.empty()) {
-      message = d.str();
-      where = d.getLocation();
-    }
-    return mlir::success();
-  });
-  if (succeeded(pm.run(module))) return;
+// Reports an error against the spec as `file:line:col: error:` with the line
+// and a caret (a location that is not in the spec: `mixc: error:`), exit 1.
+[[noreturn]] void dieAt(mlir::Location where, const std::string &message) {
   if (auto fl = dyn_cast<mlir::FileLineColLoc>(where)) {
     sp::SourceFile src = readSpec();
     size_t offset = 0;
@@ -209,6 +198,29 @@ void runPipeline(mlir::PassManager &pm, mlir::ModuleOp module) {
     exit(1);
   }
   die(message.empty() ? std::string("internal error: a pass failed") : message);
+}
+
+// Runs f() with the first error it reports kept (not printed): then
+// `where` and `message` say what failed.
+template <typename F> auto firstError(mlir::MLIRContext *ctx, mlir::Location &where, std::string &message, F f) {
+  mlir::ScopedDiagnosticHandler handler(ctx, [&](mlir::Diagnostic &d) {
+    if (d.getSeverity() == mlir::DiagnosticSeverity::Error && message.empty()) {
+      message = d.str();
+      where = d.getLocation();
+    }
+    return mlir::success();
+  });
+  return f();
+}
+
+// Runs a pass pipeline; an error a pass reports against the spec (an option
+// the schedule cannot honour) is printed as `file:line:col: error:` with the
+// line and a caret, and exits 1.
+void runPipeline(mlir::PassManager &pm, mlir::ModuleOp module) {
+  std::string message;
+  mlir::Location where = mlir::UnknownLoc::get(module.getContext());
+  if (succeeded(firstError(module.getContext(), where, message, [&] { return pm.run(module); }))) return;
+  dieAt(where, message);
 }
 
 // The ISA of --cpu-arch: the tile pass blocks for its vector width and
@@ -370,10 +382,33 @@ int runEmit() {
                        "nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a");
   }
   if (emitTarget == "cpu") {
-    auto kernel = mixc::emitCpuKernel(theFunc(*tileForCpu(*module, threadCount())));
+    // The forward and, where the CPU backward covers the spec, the backward
+    // derived from the same tiled forward: two sources, one header.
+    auto tiled = tileForCpu(*module, threadCount());
+    auto kernel = mixc::emitCpuKernel(theFunc(*tiled));
     if (failed(kernel)) die("cannot generate the CPU kernel");
-    return writeKernel(mixc::cpuRuntimeHeaders(), desc.name + ".cpp", kernel->source, kernel->header,
-                       "c++ " + mixc::cpu::kernelFlags(cpuIsa()));
+    mlir::PassManager pm(&ctx);
+    pm.addPass(mixc::createMixerDeriveBackward());
+    runPipeline(pm, *tiled);
+    mlir::func::FuncOp bwdFunc;
+    for (auto f : tiled->getOps<mlir::func::FuncOp>())
+      if (f->hasAttr("mixer.backward_of")) bwdFunc = f;
+    std::string why;
+    mlir::Location where = mlir::UnknownLoc::get(&ctx);
+    auto backward = firstError(&ctx, where, why, [&] { return mixc::emitCpuKernel(bwdFunc); });
+    const std::string flags = "c++ " + mixc::cpu::kernelFlags(cpuIsa());
+    auto files = mixc::cpuRuntimeHeaders();
+    if (succeeded(backward)) {
+      files.push_back({desc.name + "_backward.cpp", backward->source});
+      outs() << "build: " << flags << " -c " << outFile << "/" << desc.name << "_backward.cpp\n";
+    } else {
+      outs() << "note: no backward kernel: " << why << "\n";
+    }
+    std::string header = succeeded(backward)
+                             ? mixc::cpuKernelHeader(desc.name, cpuIsa().name, mixc::cpu::kernelFlags(cpuIsa()),
+                                                     {&*kernel, &*backward})
+                             : kernel->header;
+    return writeKernel(files, desc.name + ".cpp", kernel->source, header, flags);
   }
   std::error_code ec;
   raw_fd_ostream os(outFile, ec);
@@ -529,21 +564,27 @@ ReferenceRun runReferenceOn(mlir::func::FuncOp func, const Problem &p, bool chec
   return run;
 }
 
-// A compiled CPU kernel and the tensors it is called with.
-struct CpuKernel {
-  mixc::cpu::LoadedKernel loaded;
-  std::vector<mixc::ArgumentSpec> args;
-  std::vector<std::vector<int64_t>> outShapes;
-  double compileMs = 0;
-};
-
-CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads) {
+CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward) {
   CpuKernel k;
   Clock::time_point t0 = Clock::now();
   auto tiled = tileForCpu(module, threads);
   auto func = theFunc(*tiled);
-  auto source = mixc::emitCpuKernel(func);
-  if (failed(source)) die("cannot generate the CPU kernel");
+  if (backward) { // derived from the tiled forward: the adjoint keeps its tiling
+    mlir::PassManager pm(module.getContext());
+    pm.addPass(mixc::createMixerDeriveBackward());
+    runPipeline(pm, *tiled);
+    for (auto f : tiled->getOps<mlir::func::FuncOp>())
+      if (f->hasAttr("mixer.backward_of")) func = f;
+  }
+  for (unsigned i = 0; i < func.getNumResults(); ++i) {
+    auto name = func.getResultAttrOfType<mlir::StringAttr>(i, "mixer.name");
+    static const char *names[] = {"o", "final_state", "final_m"};
+    k.outNames.push_back(name ? name.str() : names[std::min<unsigned>(i, 2)]);
+  }
+  std::string message;
+  mlir::Location where = mlir::UnknownLoc::get(module.getContext());
+  auto source = firstError(module.getContext(), where, message, [&] { return mixc::emitCpuKernel(func); });
+  if (failed(source)) dieAt(where, message.empty() ? "cannot generate the CPU kernel" : message);
   if (std::string e = mixc::cpu::compileAndLoad(source->source, mixc::cpuRuntimeHeaders(), source->name, cpuIsa(), k.loaded);
       !e.empty())
     die(e);
@@ -557,16 +598,11 @@ CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads) {
   return k;
 }
 
-// Calls the kernel (or its plain baseline) on the problem's inputs in the
-// element type of --dtype, returning the outputs widened to float64.
-struct KernelCall {
-  std::vector<std::vector<float>> f32;
-  std::vector<std::vector<uint16_t>> bf16;
-  std::vector<mixc_tensor> in, out;
-};
+KernelCall makeCall(const CpuKernel &k, const Problem &p) { return makeCall(k, p.inputs, p.shape.B, p.shape.T); }
 
-KernelCall makeCall(const CpuKernel &k, const Problem &p) {
+KernelCall makeCall(const CpuKernel &k, const mixc::NamedArrays &inputs, int64_t B, int64_t T) {
   KernelCall c;
+  c.names = k.outNames;
   bool bf16 = dtypeOpt == "bf16";
   auto describe = [&](const std::vector<int64_t> &shape, void *data) {
     return mixc_contiguous(data, bf16 ? MIXC_BF16 : MIXC_F32, (int32_t)shape.size(), shape.data());
@@ -586,8 +622,8 @@ KernelCall makeCall(const CpuKernel &k, const Problem &p) {
   c.f32.reserve(32);
   c.bf16.reserve(32);
   for (const mixc::ArgumentSpec &a : k.args) {
-    auto it = p.inputs.find(a.name);
-    if (it == p.inputs.end()) {
+    auto it = inputs.find(a.name);
+    if (it == inputs.end()) {
       c.in.push_back(describe(a.shape, nullptr));
       c.in.back().ndim = 0;
       continue;
@@ -595,8 +631,8 @@ KernelCall makeCall(const CpuKernel &k, const Problem &p) {
     c.in.push_back(describe(it->second.shape, storage(&it->second.data, it->second.size())));
   }
   for (std::vector<int64_t> s : k.outShapes) {
-    if (s[0] < 0) s[0] = p.shape.B;
-    if (s.size() > 2 && s[1] < 0) s[1] = p.shape.T;
+    if (s[0] < 0) s[0] = B;
+    if (s.size() > 2 && s[1] < 0) s[1] = T;
     int64_t n = 1;
     for (int64_t d : s) n *= d;
     c.out.push_back(describe(s, storage(nullptr, n)));
@@ -612,7 +648,6 @@ void invokeKernel(mixc_kernel_fn fn, KernelCall &c, int threads) {
 
 mixc::NamedArrays callKernel(mixc_kernel_fn fn, KernelCall &c, int threads) {
   invokeKernel(fn, c, threads);
-  static const char *names[] = {"o", "final_state", "final_m"};
   mixc::NamedArrays out;
   for (size_t i = 0; i < c.out.size(); ++i) {
     const mixc_tensor &t = c.out[i];
@@ -620,7 +655,7 @@ mixc::NamedArrays callKernel(mixc_kernel_fn fn, KernelCall &c, int threads) {
     for (int64_t e = 0; e < a.size(); ++e)
       a.data[e] = t.dtype == MIXC_F32 ? ((const float *)t.data)[e]
                                       : mixc::cpu::bf16ToFloat(((const uint16_t *)t.data)[e]);
-    out[names[std::min<size_t>(i, 2)]] = std::move(a);
+    out[c.names[i]] = std::move(a);
   }
   return out;
 }
@@ -655,8 +690,6 @@ int runRun() {
     die("--dtype: the CPU target takes f32 or bf16, not " + dtypeOpt);
   if (chunkLevelOpt && targetOpt != "reference")
     die("--chunk-level: the chunk-level IR is interpreted by --target=reference only (no kernel is printed from it yet)");
-  if (gradOpt && targetOpt != "reference")
-    die("--grad: the backward runs on --target=reference only; the CPU and GPU backward kernels are not built yet");
   Problem p = prepare(true);
   mlir::ModuleOp module = *p.module;
   writeArrays(p.inputs, saveInputsDir, dtypeOpt == "f64" ? "f8" : "f4");

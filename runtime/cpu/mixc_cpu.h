@@ -444,5 +444,6 @@ struct ScanArgs {
 #include "mixc_cpu_recurrent.h"
 #include "mixc_cpu_chunked.h"
 #include "mixc_cpu_plain.h"
+#include "mixc_cpu_backward.h"
 
 #endif

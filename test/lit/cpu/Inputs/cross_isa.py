@@ -50,7 +50,8 @@ for spec in specs:
     # The reference on generated inputs, with an initial state.
     r = sh(["mixc", "run", spec, "--target=reference", f"--shape={shape}", "--with-init", "--no-check",
             "--save-inputs", d + "/in", "--out", d + "/ref"])
-    header = open(f"{d}/src/{name}.h").read()
+    # The forward's arguments (the header declares the backward's after them).
+    header = open(f"{d}/src/{name}.h").read().split(f"@{name}_backward")[0]
     ins = re.findall(r"inputs\[(\d+)\]\s+(\w+)\s", header)
     outs = re.findall(r"outputs\[(\d+)\]\s+(\w+)\s+\{([^}]*)\}", header)
     args = [f"{d}/in/{n}.npy" if os.path.exists(f"{d}/in/{n}.npy") else "-" for _, n in ins]

@@ -1,0 +1,485 @@
+// Part of the CPU tile library (mixc_cpu.h): the backward pass. The adjoint
+// of the recurrence (scanRecurrentGrad: the state's gradient walked in the
+// opposite direction, from states recomputed a chunk at a time) and the
+// whole-tensor gradients of the pre-processing that a printed
+// @f_backward chains after it (mapVjp, binaryVjp, normalizeVjp, ...).
+// Deterministic: no atomics, every sum in a fixed order that does not
+// depend on the thread count.
+#ifndef MIXC_CPU_BACKWARD_H
+#define MIXC_CPU_BACKWARD_H
+
+#include "mixc_cpu.h"
+
+namespace mixc::cpu {
+
+// ---- the pre-processing's gradients ------------------------------------------
+
+// Sums `full` over the dimensions that `shape` broadcasts (left-aligned, as
+// mixer.binary): the gradient of an operand that was broadcast. Each output
+// element adds its terms in index order, so the result does not depend on
+// the thread count.
+inline Buffer reduceTo(const Buffer &full, const std::vector<int64_t> &shape) {
+  if (full.shape == shape) return full;
+  Buffer out(shape);
+  const size_t rank = full.shape.size();
+  std::vector<int64_t> st(rank, 0);
+  int64_t m = 1;
+  for (int64_t i = (int64_t)rank - 1; i >= 0; --i)
+    if (i < (int64_t)shape.size()) {
+      st[i] = shape[i] == 1 ? 0 : m;
+      m *= shape[i];
+    }
+  std::vector<int64_t> idx(rank, 0);
+  const float *x = full.ptr();
+  for (int64_t e = 0; e < full.size(); ++e) {
+    int64_t off = 0;
+    for (size_t i = 0; i < rank; ++i) off += idx[i] * st[i];
+    out.data[off] += x[e];
+    for (int64_t i = (int64_t)rank - 1; i >= 0; --i) {
+      if (++idx[i] < full.shape[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return out;
+}
+
+// The derivatives come as plain function pointers, not templates: a
+// backward has a dozen of these ops, and one instantiation each kept the
+// host compiler busy for seconds per kernel (they are memory-bound anyway).
+using Partial = float (*)(float, float);
+
+// The forward's pre-processing recomputed on whole tensors, through one
+// instantiation of map and binary each (a pointer call per element).
+inline Buffer mapFn(const Buffer &in, float (*f)(float)) { return map(in, f); }
+inline Buffer binaryFn(const Buffer &a, const Buffer &b, Partial f) { return binary(a, b, f); }
+
+// Gradient of a pointwise map y = f(x): g . d(x, y).
+inline Buffer mapVjp(const Buffer &x, const Buffer &y, const Buffer &g, Partial d) {
+  Buffer out(x.shape);
+  const float *xs = x.ptr(), *ys = y.ptr(), *gs = g.ptr();
+  float *o = out.ptr();
+  parallelRange(out.size(), 16384, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) o[i] = gs[i] * d(xs[i], ys[i]);
+  });
+  return out;
+}
+
+// Gradients of the maps over the feature dimension, row by row: in is the
+// map's input (or result, for softmax), g the gradient of its result.
+template <typename F> Buffer rowsVjp(const Buffer &in, const Buffer &g, F f) { // F: one per map, at most five
+  Buffer out(in.shape);
+  const int64_t D = in.shape.back(), n = in.size() / std::max<int64_t>(D, 1), Dg = g.shape.back();
+  parallelRange(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) f(in.ptr() + r * D, g.ptr() + r * Dg, D, out.ptr() + r * D);
+  });
+  return out;
+}
+// y = x / sqrt(|x|^2 + 1e-12): dx = g / n - x (x . g) / n^3.
+inline Buffer l2normVjp(const Buffer &x, const Buffer &g) {
+  return rowsVjp(x, g, [](const float *in, const float *gr, int64_t D, float *o) {
+    float n = 0, xg = 0;
+    for (int64_t i = 0; i < D; ++i) n += in[i] * in[i], xg += in[i] * gr[i];
+    const float inv = 1.f / std::sqrt(n + 1e-12f), inv3 = inv * inv * inv;
+    for (int64_t i = 0; i < D; ++i) o[i] = gr[i] * inv - in[i] * xg * inv3;
+  });
+}
+// From the softmax's result y: dx = y . (g - g . y).
+inline Buffer softmaxVjp(const Buffer &y, const Buffer &g) {
+  return rowsVjp(y, g, [](const float *yr, const float *gr, int64_t D, float *o) {
+    float gy = 0;
+    for (int64_t i = 0; i < D; ++i) gy += gr[i] * yr[i];
+    for (int64_t i = 0; i < D; ++i) o[i] = yr[i] * (gr[i] - gy);
+  });
+}
+// y = [1, x, vec(x x^T) / sqrt 2].
+inline Buffer taylor2Vjp(const Buffer &x, const Buffer &g) {
+  return rowsVjp(x, g, [](const float *in, const float *gr, int64_t D, float *o) {
+    for (int64_t i = 0; i < D; ++i) {
+      float s = gr[1 + i];
+      for (int64_t j = 0; j < D; ++j) s += (gr[1 + D + i * D + j] + gr[1 + D + j * D + i]) * in[j] * 0.70710678118654752f;
+      o[i] = s;
+    }
+  });
+}
+// y = [x, 1]: the gradient of x is g without its last column.
+inline Buffer appendOneVjp(const Buffer &x, const Buffer &g) {
+  return rowsVjp(x, g, [](const float *, const float *gr, int64_t D, float *o) { std::copy_n(gr, D, o); });
+}
+// y = sum_i x_i: every x_i gets g.
+inline Buffer sumVjp(const Buffer &x, const Buffer &g) {
+  Buffer out(x.shape);
+  const int64_t D = x.shape.back();
+  for (int64_t e = 0; e < out.size(); ++e) out.data[e] = g.ptr()[e / D];
+  return out;
+}
+
+// Gradient of one operand of out = f(a, b) under broadcasting: d(a, b)
+// (the partial derivative of f by that operand) times g at every element of
+// the broadcast shape, then summed over what the operand broadcast over.
+inline Buffer binaryVjp(const Buffer &a, const Buffer &b, const Buffer &g, const std::vector<int64_t> &shape, Partial d) {
+  const size_t rank = std::max({a.shape.size(), b.shape.size(), g.shape.size()});
+  auto dim = [&](const Buffer &x, size_t i) { return i < x.shape.size() ? x.shape[i] : 1; };
+  std::vector<int64_t> s(rank);
+  for (size_t i = 0; i < rank; ++i) s[i] = std::max({dim(a, i), dim(b, i), dim(g, i)});
+  auto strides = [&](const Buffer &x) {
+    std::vector<int64_t> st(rank, 0);
+    int64_t m = 1;
+    for (int64_t i = (int64_t)x.shape.size() - 1; i >= 0; --i) {
+      st[i] = x.shape[i] == 1 ? 0 : m;
+      m *= x.shape[i];
+    }
+    return st;
+  };
+  const std::vector<int64_t> sa = strides(a), sb = strides(b), sg = strides(g);
+  Buffer full(s);
+  const int64_t inner = s.back(), rows = full.size() / std::max<int64_t>(inner, 1);
+  parallelRange(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t oa = 0, ob = 0, og = 0, rest = r;
+      for (int64_t i = (int64_t)rank - 2; i >= 0; --i) {
+        const int64_t k = rest % s[i];
+        rest /= s[i];
+        oa += k * sa[i], ob += k * sb[i], og += k * sg[i];
+      }
+      const float *x = a.ptr() + oa, *y = b.ptr() + ob, *gr = g.ptr() + og;
+      float *o = full.ptr() + r * inner;
+      for (int64_t j = 0; j < inner; ++j) o[j] = gr[j * sg.back()] * d(x[j * sa.back()], y[j * sb.back()]);
+    }
+  });
+  return reduceTo(full, shape);
+}
+// out = sum_i a_i b_i over the feature dimension: the gradient of a is g b
+// (of b: g a), g broadcast over the features.
+inline Buffer dotVjp(const Buffer &other, const Buffer &g, const std::vector<int64_t> &shape) {
+  Buffer gc = g;
+  gc.shape.push_back(1);
+  return binaryVjp(gc, other, gc, shape, [](float, float y) { return y; });
+}
+
+// o_j = scale x_j / n, n = den + eps or max(|den|, eps), den = x_V (the
+// normalizer's column): the gradient of the row x (V + 1 wide) from g (V).
+inline Buffer normalizeVjp(const Buffer &x, const Buffer &g, bool maxAbs, float eps, float scale) {
+  return rowsVjp(x, g, [&](const float *in, const float *gr, int64_t Vs, float *o) {
+    const int64_t V = Vs - 1;
+    const float den = in[V], n = maxAbs ? std::max(std::fabs(den), eps) : den + eps;
+    const float dn = maxAbs ? (std::fabs(den) > eps ? (den > 0 ? 1.f : -1.f) : 0.f) : 1.f;
+    float acc = 0;
+    for (int64_t j = 0; j < V; ++j) {
+      o[j] = scale * gr[j] / n;
+      acc += gr[j] * scale * in[j];
+    }
+    o[V] = -acc / (n * n) * dn;
+  });
+}
+
+// ---- the recurrence's adjoint ---------------------------------------------------
+
+// Operands of scanRecurrentGrad: what the forward's ScanArgs has, the
+// upstream gradients, and one gradient array per operand. Per-token
+// gradients are rows [B, T, H, width] (a scalar decay: width 1); the rate
+// [H, K, Vs] and bonus [H, K] get their sums over batch and time; dinit is
+// [B, H, K, Vs]. An absent operand's gradient is null.
+struct GradArgs {
+  int64_t B = 0, T = 0, H = 0, Vs = 0;
+  const float *rate = nullptr, *bonus = nullptr, *init = nullptr, *initM = nullptr; // initM: mLSTM's [B, H]
+  const float *dO = nullptr, *dFinal = nullptr; // [B, T, H, Vs], [B, H, K, Vs]
+  float scale = 1.f;
+  bool reverse = false;
+  float *dq = nullptr, *dk = nullptr, *dv = nullptr, *ddecay = nullptr, *ddt = nullptr, *da = nullptr,
+        *db = nullptr, *drate = nullptr, *dbonus = nullptr, *dinit = nullptr;
+  float *digate = nullptr, *dinitM = nullptr; // mLSTM: [B, T, H], [B, H]
+};
+
+// The backward of S_t = A_t S_{t-1} + k_t v_t^T, o_t = scale S_t^T q_t (with
+// a bonus: o_t = scale (S_{t-1}^T q_t + (q_t . u . k_t) v_t)), one task per
+// (batch, head) with the K x VS state and its gradient dS in L1/L2. A first
+// sweep keeps the state at the start of every chunk of kGradChunk tokens;
+// the reverse sweep recomputes a chunk's states and rows from its checkpoint
+// and walks them backwards:
+//   dS += scale q_t do_t^T,  dq_t = scale S_t do_t,  dk_t = dS v_t,  dv_t = dS^T k_t,
+//   d diag = dS . S_{t-1} (summed to the decay's shape; times the diagonal for a log),
+//   DPLR (A = D + a b^T): w = S_{t-1}^T b, u = dS^T a, da_t = dS w, db_t = S_{t-1} u,
+//   dS_{t-1} = D dS + b u^T.
+// The same relations as the float64 reference (runtime/reference/RecurrenceGrad.cpp).
+constexpr int64_t kGradChunk = 64;
+template <Structure S, int K, int VS, DiagKind Diag, bool Bonus, bool HasDt, bool LogDecay, typename RowFn>
+void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
+  const int64_t B = p.B, T = p.T, H = p.H;
+  const int64_t chunks = (T + kGradChunk - 1) / kGradChunk;
+  constexpr bool VecDiag = S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector);
+  constexpr bool ScalarDiag = S == Structure::scalar || S == Structure::const_scalar ||
+                              (S == Structure::dplr && Diag == DiagKind::scalar);
+  constexpr int64_t KV = (int64_t)K * VS;
+  // Per task: its share of the parameters' gradients, summed over tasks in
+  // order afterwards.
+  std::vector<float> rateParts(p.drate ? B * H * KV : 0), bonusParts(p.dbonus ? B * H * K : 0);
+  parallelFor(B * H, std::max(1, threads), [&](int64_t task) {
+    const int64_t b = task / H, h = task % H;
+    auto timeOf = [&](int64_t step) { return p.reverse ? T - 1 - step : step; };
+    std::vector<float> ckpt(std::max<int64_t>(chunks, 1) * KV), states((kGradChunk + 1) * KV), dS(KV), dPrev(KV);
+    std::vector<TokenRow<K, VS>> rows(kGradChunk);
+    float *rateAcc = p.drate ? rateParts.data() + task * KV : nullptr;
+    float *bonusAcc = p.dbonus ? bonusParts.data() + task * K : nullptr;
+    const float *rate = p.rate ? p.rate + h * KV : nullptr;
+    const float *u = Bonus ? p.bonus + h * K : nullptr;
+    // The diagonal of A at (i, j) for token row r.
+    auto diag = [&](const TokenRow<K, VS> &r, int i, int j) -> float {
+      if constexpr (S == Structure::identity || (S == Structure::dplr && Diag == DiagKind::none)) return 1.f;
+      else if constexpr (ScalarDiag) return LogDecay ? fastExp(r.decay[0]) : r.decay[0];
+      else if constexpr (VecDiag) return LogDecay ? fastExp(r.decay[i]) : r.decay[i];
+      else { // elementwise: exp(rate * dt), or dt the factor itself
+        if constexpr (LogDecay) return fastExp(rate[i * VS + j] * (HasDt ? r.dt[j] : 1.f));
+        else return r.dt[j];
+      }
+    };
+    // S <- A S + k v^T for one token.
+    auto step = [&](const float *P, float *N, const TokenRow<K, VS> &r) {
+      alignas(64) float w[VS] = {};
+      if constexpr (S == Structure::dplr)
+        for (int i = 0; i < K; ++i)
+          for (int j = 0; j < VS; ++j) w[j] += r.b[i] * P[i * VS + j];
+      for (int i = 0; i < K; ++i) {
+        const float ki = r.k[i], ai = S == Structure::dplr ? r.a[i] : 0.f;
+        if constexpr (S == Structure::elementwise) {
+          for (int j = 0; j < VS; ++j) N[i * VS + j] = diag(r, i, j) * P[i * VS + j] + ki * r.v[j];
+        } else {
+          const float d = diag(r, i, 0);
+          for (int j = 0; j < VS; ++j) N[i * VS + j] = d * P[i * VS + j] + ai * w[j] + ki * r.v[j];
+        }
+      }
+    };
+    // The forward sweep: a checkpoint at every chunk's start.
+    float *S0 = states.data();
+    for (int64_t e = 0; e < KV; ++e) S0[e] = p.init ? p.init[task * KV + e] : 0.f;
+    for (int64_t c = 0; c < chunks; ++c) {
+      std::copy_n(S0, KV, ckpt.data() + c * KV);
+      const int64_t s1 = std::min(T, (c + 1) * kGradChunk);
+      for (int64_t s = c * kGradChunk; s < s1; ++s) {
+        rowOf(b, timeOf(s), h, rows[0]);
+        step(S0, states.data() + KV, rows[0]);
+        std::copy_n(states.data() + KV, KV, S0);
+      }
+    }
+    for (int64_t e = 0; e < KV; ++e) dS[e] = p.dFinal ? p.dFinal[task * KV + e] : 0.f;
+    for (int64_t c = chunks - 1; c >= 0; --c) {
+      const int64_t s0 = c * kGradChunk, len = std::min(T, s0 + kGradChunk) - s0;
+      std::copy_n(ckpt.data() + c * KV, KV, states.data());
+      for (int64_t i = 0; i < len; ++i) {
+        rowOf(b, timeOf(s0 + i), h, rows[i]);
+        step(states.data() + i * KV, states.data() + (i + 1) * KV, rows[i]);
+      }
+      for (int64_t i = len - 1; i >= 0; --i) {
+        const int64_t t = timeOf(s0 + i), row = (b * T + t) * H + h;
+        const TokenRow<K, VS> &r = rows[i];
+        const float *P = states.data() + i * KV, *N = P + KV;
+        const float *go = p.dO + row * VS;
+        // uu: DPLR's u = dS^T a, or the elementwise form's d dt.
+        alignas(64) float g[VS], dv[VS] = {}, w[VS] = {}, uu[VS] = {};
+        for (int j = 0; j < VS; ++j) g[j] = p.scale * go[j];
+        alignas(64) float dq[K], dk[K], dd[K] = {};
+        float qu = 0.f, dqu = 0.f;
+        if constexpr (Bonus) {
+          for (int i2 = 0; i2 < K; ++i2) qu += r.q[i2] * u[i2] * r.k[i2];
+          for (int j = 0; j < VS; ++j) dqu += r.v[j] * g[j], dv[j] += qu * g[j];
+        }
+        if constexpr (S == Structure::dplr)
+          for (int k2 = 0; k2 < K; ++k2)
+            for (int j = 0; j < VS; ++j) w[j] += r.b[k2] * P[k2 * VS + j];
+        // Pass 1, per key row: the read, the write, the diagonal.
+        for (int k2 = 0; k2 < K; ++k2) {
+          float *dSi = dS.data() + k2 * VS, *dPi = dPrev.data() + k2 * VS;
+          const float *Ri = (Bonus ? P : N) + k2 * VS, *Pi = P + k2 * VS;
+          const float qi = r.q[k2], ki = r.k[k2];
+          float sq = 0.f;
+          for (int j = 0; j < VS; ++j) sq += Ri[j] * g[j];
+          if constexpr (!Bonus)
+            for (int j = 0; j < VS; ++j) dSi[j] += qi * g[j];
+          float sk = 0.f, sd = 0.f, sa = 0.f;
+          for (int j = 0; j < VS; ++j) {
+            sk += dSi[j] * r.v[j];
+            dv[j] += dSi[j] * ki;
+          }
+          if constexpr (S == Structure::elementwise) {
+            for (int j = 0; j < VS; ++j) {
+              const float f = diag(r, k2, j), x = dSi[j] * Pi[j];
+              dPi[j] = f * dSi[j];
+              if constexpr (LogDecay) {
+                const float dl = x * f;
+                if (rateAcc) rateAcc[k2 * VS + j] += dl * (HasDt ? r.dt[j] : 1.f);
+                if constexpr (HasDt) uu[j] += dl * rate[k2 * VS + j];
+              } else {
+                uu[j] += x; // dt is the factor
+              }
+            }
+          } else {
+            const float f = diag(r, k2, 0);
+            for (int j = 0; j < VS; ++j) {
+              sd += dSi[j] * Pi[j];
+              dPi[j] = f * dSi[j];
+            }
+            if constexpr (S != Structure::identity) sd = LogDecay ? sd * f : sd;
+          }
+          if constexpr (S == Structure::dplr) {
+            for (int j = 0; j < VS; ++j) sa += dSi[j] * w[j], uu[j] += r.a[k2] * dSi[j];
+            if (p.da) p.da[row * K + k2] = sa;
+          }
+          if constexpr (Bonus) {
+            // S_{t-1} is read: its gradient q g^T goes to dS_{t-1}.
+            for (int j = 0; j < VS; ++j) dPi[j] += qi * g[j];
+            sq += u[k2] * ki * dqu;
+            sk += qi * u[k2] * dqu;
+            if (bonusAcc) bonusAcc[k2] += qi * ki * dqu;
+          }
+          dq[k2] = sq, dk[k2] = sk, dd[k2] = sd;
+        }
+        // Pass 2 (DPLR): db = S_{t-1} u, dS_{t-1} += b u^T.
+        if constexpr (S == Structure::dplr)
+          for (int k2 = 0; k2 < K; ++k2) {
+            float sb = 0.f;
+            const float *Pi = P + k2 * VS;
+            float *dPi = dPrev.data() + k2 * VS;
+            for (int j = 0; j < VS; ++j) sb += Pi[j] * uu[j], dPi[j] += r.b[k2] * uu[j];
+            if (p.db) p.db[row * K + k2] = sb;
+          }
+        if (p.dq) std::copy_n(dq, K, p.dq + row * K);
+        if (p.dk) std::copy_n(dk, K, p.dk + row * K);
+        if (p.dv) std::copy_n(dv, VS, p.dv + row * VS);
+        if (p.ddecay) {
+          if constexpr (VecDiag) std::copy_n(dd, K, p.ddecay + row * K);
+          else if constexpr (ScalarDiag) {
+            float s = 0.f;
+            for (int k2 = 0; k2 < K; ++k2) s += dd[k2];
+            p.ddecay[row] = s;
+          }
+        }
+        if constexpr (S == Structure::elementwise)
+          if (p.ddt) std::copy_n(uu, VS, p.ddt + row * VS);
+        dS.swap(dPrev);
+      }
+    }
+    if (p.dinit) std::copy_n(dS.data(), KV, p.dinit + task * KV);
+  });
+  // The parameters: sums over the batch in order.
+  if (p.drate)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t e = 0; e < KV; ++e) {
+        float s = 0.f;
+        for (int64_t b = 0; b < B; ++b) s += rateParts[(b * H + h) * KV + e];
+        p.drate[h * KV + e] = s;
+      }
+  if (p.dbonus)
+    for (int64_t h = 0; h < H; ++h)
+      for (int k2 = 0; k2 < K; ++k2) {
+        float s = 0.f;
+        for (int64_t b = 0; b < B; ++b) s += bonusParts[(b * H + h) * K + k2];
+        p.dbonus[h * K + k2] = s;
+      }
+}
+
+// mLSTM's backward (scalar transitions, state columns [C | n], VS = V + 1):
+// m_t = max(g_t + m_{t-1}, i_t), f = exp(g_t + m_{t-1} - m_t), w = exp(i_t - m_t),
+// S_t = f S_{t-1} + w k [v, 1]^T, o_t = scale num / max(|den|, exp(-m_t)) with
+// num = C_t^T q, den = n_t^T q. The adjoint carries dm beside dS (a max passes
+// its gradient to the larger argument); the final stabilizer gets none. The
+// same checkpointed reverse sweep as scanRecurrentGrad, m checkpointed too.
+template <int K, int V, bool LogDecay, typename RowFn> void scanMlstmGrad(const GradArgs &p, int threads, RowFn rowOf) {
+  static_assert(LogDecay, "mLSTM's stabilizer reads the log-decay");
+  constexpr int VS = V + 1;
+  constexpr int64_t KV = (int64_t)K * VS;
+  const int64_t B = p.B, T = p.T, H = p.H, chunks = (T + kGradChunk - 1) / kGradChunk;
+  parallelFor(B * H, std::max(1, threads), [&](int64_t task) {
+    const int64_t b = task / H, h = task % H;
+    auto timeOf = [&](int64_t step) { return p.reverse ? T - 1 - step : step; };
+    std::vector<float> ckpt(std::max<int64_t>(chunks, 1) * KV), ckptM(std::max<int64_t>(chunks, 1)),
+        states((kGradChunk + 1) * KV), ms(kGradChunk + 1), dS(KV);
+    std::vector<TokenRow<K, V>> rows(kGradChunk);
+    auto step = [&](const float *P, float *N, float mPrev, const TokenRow<K, V> &r) {
+      const float g = r.decay[0], m = std::max(g + mPrev, r.igate);
+      const float f = fastExp(g + mPrev - m), w = fastExp(r.igate - m);
+      for (int i = 0; i < K; ++i) {
+        for (int j = 0; j < V; ++j) N[i * VS + j] = f * P[i * VS + j] + w * r.k[i] * r.v[j];
+        N[i * VS + V] = f * P[i * VS + V] + w * r.k[i];
+      }
+      return m;
+    };
+    float *S0 = states.data();
+    for (int64_t e = 0; e < KV; ++e) S0[e] = p.init ? p.init[task * KV + e] : 0.f;
+    float m = p.initM ? p.initM[task] : 0.f;
+    for (int64_t c = 0; c < chunks; ++c) {
+      std::copy_n(S0, KV, ckpt.data() + c * KV);
+      ckptM[c] = m;
+      for (int64_t s = c * kGradChunk; s < std::min(T, (c + 1) * kGradChunk); ++s) {
+        rowOf(b, timeOf(s), h, rows[0]);
+        m = step(S0, states.data() + KV, m, rows[0]);
+        std::copy_n(states.data() + KV, KV, S0);
+      }
+    }
+    for (int64_t e = 0; e < KV; ++e) dS[e] = p.dFinal ? p.dFinal[task * KV + e] : 0.f;
+    float dm = 0.f; // the gradient of the stabilizer after the current token
+    for (int64_t c = chunks - 1; c >= 0; --c) {
+      const int64_t s0 = c * kGradChunk, len = std::min(T, s0 + kGradChunk) - s0;
+      std::copy_n(ckpt.data() + c * KV, KV, states.data());
+      ms[0] = ckptM[c];
+      for (int64_t i = 0; i < len; ++i) {
+        rowOf(b, timeOf(s0 + i), h, rows[i]);
+        ms[i + 1] = step(states.data() + i * KV, states.data() + (i + 1) * KV, ms[i], rows[i]);
+      }
+      for (int64_t i = len - 1; i >= 0; --i) {
+        const int64_t t = timeOf(s0 + i), row = (b * T + t) * H + h;
+        const TokenRow<K, V> &r = rows[i];
+        const float *P = states.data() + i * KV, *N = P + KV;
+        const float g = r.decay[0], mPrev = ms[i], mt = ms[i + 1];
+        const float f = fastExp(g + mPrev - mt), w = fastExp(r.igate - mt);
+        // The readout's gradients of num (dRead[j < V]) and den (dRead[V]).
+        alignas(64) float num[V] = {}, dRead[VS] = {}, dv[V] = {};
+        float den = 0.f;
+        for (int k2 = 0; k2 < K; ++k2) {
+          for (int j = 0; j < V; ++j) num[j] += N[k2 * VS + j] * r.q[k2];
+          den += N[k2 * VS + V] * r.q[k2];
+        }
+        const float floorV = fastExp(-mt);
+        const bool floored = floorV > std::fabs(den);
+        const float n = floored ? floorV : std::fabs(den);
+        float dn = 0.f;
+        const float *go = p.dO + row * V;
+        for (int j = 0; j < V; ++j) {
+          dRead[j] = p.scale * go[j] / n;
+          dn -= p.scale * go[j] * num[j] / (n * n);
+        }
+        if (floored) dm -= dn * n;
+        else dRead[V] = dn * (den > 0.f ? 1.f : -1.f);
+        float dw = 0.f, df = 0.f;
+        for (int k2 = 0; k2 < K; ++k2) {
+          float *dSi = dS.data() + k2 * VS;
+          const float *Ni = N + k2 * VS, *Pi = P + k2 * VS;
+          float dq = 0.f, dk = 0.f;
+          for (int j = 0; j < VS; ++j) {
+            dq += Ni[j] * dRead[j];
+            dSi[j] += r.q[k2] * dRead[j];
+          }
+          for (int j = 0; j < V; ++j) dk += dSi[j] * r.v[j], dv[j] += dSi[j] * r.k[k2];
+          dk += dSi[V];
+          dw += dk * r.k[k2];
+          for (int j = 0; j < VS; ++j) df += dSi[j] * Pi[j], dSi[j] *= f;
+          if (p.dq) p.dq[row * K + k2] = dq;
+          if (p.dk) p.dk[row * K + k2] = w * dk;
+        }
+        if (p.dv)
+          for (int j = 0; j < V; ++j) p.dv[row * V + j] = w * dv[j];
+        float dg = df * f, dmPrev = df * f, di = dw * w;
+        dm -= df * f + dw * w;
+        if (g + mPrev >= r.igate) dg += dm, dmPrev += dm;
+        else di += dm;
+        if (p.ddecay) p.ddecay[row] = dg;
+        if (p.digate) p.digate[row] = di;
+        dm = dmPrev;
+      }
+    }
+    if (p.dinit) std::copy_n(dS.data(), KV, p.dinit + task * KV);
+    if (p.dinitM) p.dinitM[task] = dm;
+  });
+}
+
+} // namespace mixc::cpu
+
+#endif
