@@ -10,10 +10,13 @@
 #include "runtime/cpu/HostCompiler.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/Support/CommandLine.h"
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +48,31 @@ struct Problem {
 
 mlir::func::FuncOp theFunc(mlir::ModuleOp m);
 int threadCount();
+using Clock = std::chrono::steady_clock;
+double msSince(Clock::time_point t0);
+
+/// Reports an error against the spec as `file:line:col: error:` with the line
+/// and a caret (a location outside the spec: `mixc: error:`), exit 1.
+[[noreturn]] void dieAt(mlir::Location where, const std::string &message);
+/// Runs f() with the first error it reports kept (not printed): then
+/// `where` and `message` say what failed.
+template <typename F> auto firstError(mlir::MLIRContext *ctx, mlir::Location &where, std::string &message, F f) {
+  mlir::ScopedDiagnosticHandler handler(ctx, [&](mlir::Diagnostic &d) {
+    if (d.getSeverity() == mlir::DiagnosticSeverity::Error && message.empty()) {
+      message = d.str();
+      where = d.getLocation();
+    }
+    return mlir::success();
+  });
+  return f();
+}
+
+/// The ISA of --cpu-arch (mixc.cpp): the tiling and the build flags follow it.
+const mixc::cpu::CpuIsa &cpuIsa();
+/// Runs a pass pipeline; an error is reported at the spec (dieAt).
+void runPipeline(mlir::PassManager &pm, mlir::ModuleOp module);
+/// The CPU pipeline on a clone of `module` (mixc.cpp: split forms, tile).
+mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour = true);
 
 // A compiled CPU kernel (a spec's forward, or with `backward` its derived
 // @f_backward) and the tensors it is called with.
@@ -68,6 +96,8 @@ struct KernelCall {
 };
 KernelCall makeCall(const CpuKernel &k, const Problem &p);
 KernelCall makeCall(const CpuKernel &k, const mixc::NamedArrays &inputs, int64_t B, int64_t T);
+/// Calls fn; a refused argument dies with the kernel's message.
+void invokeKernel(mixc_kernel_fn fn, KernelCall &c, int threads);
 mixc::NamedArrays callKernel(mixc_kernel_fn fn, KernelCall &c, int threads);
 void printHeader(const Problem &p, const std::string &target);
 void printOutputs(const mixc::NamedArrays &outputs);

@@ -187,7 +187,7 @@ int threadCount() {
 
 // Reports an error against the spec as `file:line:col: error:` with the line
 // and a caret (a location that is not in the spec: `mixc: error:`), exit 1.
-[[noreturn]] void dieAt(mlir::Location where, const std::string &message) {
+void dieAt(mlir::Location where, const std::string &message) {
   if (auto fl = dyn_cast<mlir::FileLineColLoc>(where)) {
     sp::SourceFile src = readSpec();
     size_t offset = 0;
@@ -198,19 +198,6 @@ int threadCount() {
     exit(1);
   }
   die(message.empty() ? std::string("internal error: a pass failed") : message);
-}
-
-// Runs f() with the first error it reports kept (not printed): then
-// `where` and `message` say what failed.
-template <typename F> auto firstError(mlir::MLIRContext *ctx, mlir::Location &where, std::string &message, F f) {
-  mlir::ScopedDiagnosticHandler handler(ctx, [&](mlir::Diagnostic &d) {
-    if (d.getSeverity() == mlir::DiagnosticSeverity::Error && message.empty()) {
-      message = d.str();
-      where = d.getLocation();
-    }
-    return mlir::success();
-  });
-  return f();
 }
 
 // Runs a pass pipeline; an error a pass reports against the spec (an option
@@ -239,7 +226,7 @@ const mixc::cpu::CpuIsa &cpuIsa() {
 // With `honour` (run, bench, emit), --schedule=chunked where the CPU has no
 // chunked form is the tile pass's error; without it (check) the recurrent
 // schedule, with the reason on the op.
-mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour = true) {
+mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour) {
   mlir::OwningOpRef<mlir::ModuleOp> tiled = module.clone();
   mlir::PassManager pm(module.getContext());
   if (scheduleOpt != "auto" && scheduleOpt != "recurrent" && scheduleOpt != "chunked")
@@ -520,7 +507,6 @@ void printHeader(const Problem &p, const std::string &target) {
          << (p.inputs.count("init") ? ", with initial state" : ", zero initial state") << "\n";
 }
 
-using Clock = std::chrono::steady_clock;
 double msSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 // The reference on `func`; with `check`, o is also compared against the
@@ -562,102 +548,6 @@ ReferenceRun runReferenceOn(mlir::func::FuncOp func, const Problem &p, bool chec
   run.ms = std::chrono::duration<double, std::milli>(tRecurrence - t0).count();
   run.checkMs = msSince(tRecurrence);
   return run;
-}
-
-CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward) {
-  CpuKernel k;
-  Clock::time_point t0 = Clock::now();
-  auto tiled = tileForCpu(module, threads);
-  auto func = theFunc(*tiled);
-  if (backward) { // derived from the tiled forward: the adjoint keeps its tiling
-    mlir::PassManager pm(module.getContext());
-    pm.addPass(mixc::createMixerDeriveBackward());
-    runPipeline(pm, *tiled);
-    for (auto f : tiled->getOps<mlir::func::FuncOp>())
-      if (f->hasAttr("mixer.backward_of")) func = f;
-  }
-  for (unsigned i = 0; i < func.getNumResults(); ++i) {
-    auto name = func.getResultAttrOfType<mlir::StringAttr>(i, "mixer.name");
-    static const char *names[] = {"o", "final_state", "final_m"};
-    k.outNames.push_back(name ? name.str() : names[std::min<unsigned>(i, 2)]);
-  }
-  std::string message;
-  mlir::Location where = mlir::UnknownLoc::get(module.getContext());
-  auto source = firstError(module.getContext(), where, message, [&] { return mixc::emitCpuKernel(func); });
-  if (failed(source)) dieAt(where, message.empty() ? "cannot generate the CPU kernel" : message);
-  if (std::string e = mixc::cpu::compileAndLoad(source->source, mixc::cpuRuntimeHeaders(), source->name, cpuIsa(), k.loaded);
-      !e.empty())
-    die(e);
-  k.compileMs = msSince(t0);
-  k.args = mixc::argumentSpecs(func);
-  for (mlir::Type t : func.getFunctionType().getResults()) {
-    std::vector<int64_t> s;
-    for (int64_t d : cast<mlir::RankedTensorType>(t).getShape()) s.push_back(mlir::ShapedType::isDynamic(d) ? -1 : d);
-    k.outShapes.push_back(s);
-  }
-  return k;
-}
-
-KernelCall makeCall(const CpuKernel &k, const Problem &p) { return makeCall(k, p.inputs, p.shape.B, p.shape.T); }
-
-KernelCall makeCall(const CpuKernel &k, const mixc::NamedArrays &inputs, int64_t B, int64_t T) {
-  KernelCall c;
-  c.names = k.outNames;
-  bool bf16 = dtypeOpt == "bf16";
-  auto describe = [&](const std::vector<int64_t> &shape, void *data) {
-    return mixc_contiguous(data, bf16 ? MIXC_BF16 : MIXC_F32, (int32_t)shape.size(), shape.data());
-  };
-  auto storage = [&](const std::vector<double> *values, int64_t n) -> void * {
-    if (bf16) {
-      c.bf16.emplace_back(n);
-      if (values)
-        for (int64_t i = 0; i < n; ++i) c.bf16.back()[i] = mixc::cpu::floatToBf16((float)(*values)[i]);
-      return c.bf16.back().data();
-    }
-    c.f32.emplace_back(n);
-    if (values)
-      for (int64_t i = 0; i < n; ++i) c.f32.back()[i] = (float)(*values)[i];
-    return c.f32.back().data();
-  };
-  c.f32.reserve(32);
-  c.bf16.reserve(32);
-  for (const mixc::ArgumentSpec &a : k.args) {
-    auto it = inputs.find(a.name);
-    if (it == inputs.end()) {
-      c.in.push_back(describe(a.shape, nullptr));
-      c.in.back().ndim = 0;
-      continue;
-    }
-    c.in.push_back(describe(it->second.shape, storage(&it->second.data, it->second.size())));
-  }
-  for (std::vector<int64_t> s : k.outShapes) {
-    if (s[0] < 0) s[0] = B;
-    if (s.size() > 2 && s[1] < 0) s[1] = T;
-    int64_t n = 1;
-    for (int64_t d : s) n *= d;
-    c.out.push_back(describe(s, storage(nullptr, n)));
-  }
-  return c;
-}
-
-void invokeKernel(mixc_kernel_fn fn, KernelCall &c, int threads) {
-  char err[512] = "";
-  if (fn(c.in.data(), (int)c.in.size(), c.out.data(), (int)c.out.size(), threads, err, sizeof err) != 0)
-    die(std::string("the kernel refused its arguments: ") + err);
-}
-
-mixc::NamedArrays callKernel(mixc_kernel_fn fn, KernelCall &c, int threads) {
-  invokeKernel(fn, c, threads);
-  mixc::NamedArrays out;
-  for (size_t i = 0; i < c.out.size(); ++i) {
-    const mixc_tensor &t = c.out[i];
-    mixc::ref::Array a(std::vector<int64_t>(t.shape, t.shape + t.ndim));
-    for (int64_t e = 0; e < a.size(); ++e)
-      a.data[e] = t.dtype == MIXC_F32 ? ((const float *)t.data)[e]
-                                      : mixc::cpu::bf16ToFloat(((const uint16_t *)t.data)[e]);
-    out[c.names[i]] = std::move(a);
-  }
-  return out;
 }
 
 void printOutputs(const mixc::NamedArrays &outputs) {
