@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what mixc needs on Debian 12 (as root), skipping what is present:
 # LLVM/MLIR 22 (bookworm-security), Catch2 v2, fmt, Ninja, clang for the
-# fuzzer, NumPy (PyPI, pinned in .ci/requirements.txt) for the tests, and
+# fuzzer, NumPy and JAX on the CPU (PyPI, pinned in .ci/requirements.txt)
+# for the tests, and
 # where available the aarch64 cross compiler and qemu-user.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,7 +16,7 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
-if ! python3 -c "import numpy" 2>/dev/null && [ ! -x "$root/.venv/bin/python" ]; then
+if ! python3 -c "import numpy, jax" 2>/dev/null && [ ! -x "$root/.venv/bin/python" ]; then
   dpkg -s python3-venv >/dev/null 2>&1 || missing+=(python3-venv)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
@@ -39,10 +40,12 @@ if [ ${#optional[@]} -gt 0 ]; then
     echo "mixc: WARNING: could not install ${optional[*]}; the aarch64 tests will be reported unsupported" >&2
 fi
 
-# NumPy: use the system Python's if it has one, else a venv in .venv.
-if ! python3 -c "import numpy" 2>/dev/null && [ ! -x "$root/.venv/bin/python" ]; then
-  python3 -m venv "$root/.venv"
-  "$root/.venv/bin/python" -m pip install -q -r "$here/requirements.txt"
+# NumPy and JAX: the system Python's if it has both, else a venv in .venv
+# (made once; the pinned packages installed into it where one is missing).
+if ! python3 -c "import numpy, jax" 2>/dev/null; then
+  [ -x "$root/.venv/bin/python" ] || python3 -m venv "$root/.venv"
+  "$root/.venv/bin/python" -c "import numpy, jax" 2>/dev/null ||
+    "$root/.venv/bin/python" -m pip install -q -r "$here/requirements.txt"
 fi
 
 # CUDA 13 (nvcc, for compiling the generated GPU kernels; no GPU needed): the

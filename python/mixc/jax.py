@@ -1,0 +1,155 @@
+"""A spec as a JAX function on the CPU: the forward kernel and the
+compiler-derived backward kernel through XLA's FFI, wired with custom_vjp.
+
+    f = mixc.jax.load("examples/gated_deltanet.mixer")
+    o, final_state = f(q, k, v, a, beta, A_log=A_log, dt_bias=dt_bias, initial_state=None)
+
+Inputs by the spec's names (positionally in the spec's order, or as keywords),
+[B, T, H, D] per token, [H, ...] per head; float32 or bfloat16. jit-compatible;
+jax.grad runs the backward kernel (gradients of every input, parameters and
+the initial state included; deterministic). Kernels are compiled on first use
+per (H, K, V) and cached on disk (mixc/_build.py)."""
+import ctypes
+import os
+import re
+import subprocess
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _build
+
+_targets = {}  # library path -> FFI target name prefix
+
+
+def _register(kernels):
+    tag = _targets.get(kernels.library)
+    if tag is None:
+        lib = ctypes.cdll.LoadLibrary(kernels.library)
+        tag = "mixc_" + os.path.basename(os.path.dirname(kernels.library)).replace("-", "_")
+        jax.ffi.register_ffi_target(tag + "_fwd", jax.ffi.pycapsule(lib.MixcForward), platform="cpu")
+        jax.ffi.register_ffi_target(tag + "_bwd", jax.ffi.pycapsule(lib.MixcBackward), platform="cpu")
+        _targets[kernels.library] = tag
+    return tag
+
+
+def _signature(spec):
+    """The spec's inputs as `mixc check` states them: [(name, dims, per_head)]."""
+    r = subprocess.run([_build.mixc_binary(), "check", spec], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ValueError(r.stderr.strip() or r.stdout.strip())
+    line = re.search(r"^\s*inputs:\s+(.*)$", r.stdout, re.M).group(1)
+    return [(m.group(1), m.group(2).split(",") if m.group(2) else [], bool(m.group(3)))
+            for m in re.finditer(r"(\w+)(?:\[([^\]]*)\])?(\(per head\))?", line)]
+
+
+class Mixer:
+    """A compiled spec; call it like the spec's function."""
+
+    def __init__(self, spec, threads=None, isa="native", verbose=True):
+        self.spec, self.isa, self.verbose = spec, isa, verbose
+        self.threads = threads or os.cpu_count() or 1
+        self.signature = _signature(spec)
+        self.names = [n for n, _, _ in self.signature]
+        self._fns = {}
+
+    def _sizes(self, arrays):
+        H = K = V = None
+        for (name, dims, per_head) in self.signature:
+            x = arrays.get(name)
+            if x is None or per_head:
+                continue
+            if x.ndim < 3:
+                raise ValueError(f"input '{name}': expected [B, T, H{', D' if dims else ''}], got shape {x.shape}")
+            H = H or x.shape[2]
+            for d, n in zip(dims, x.shape[3:]):
+                if d == "K": K = K or n
+                if d == "V": V = V or n
+        if H is None:
+            raise ValueError("no per-token input fixes H")
+        return H, K or 1, V or 1
+
+    def _compiled(self, H, K, V):
+        key = (H, K, V)
+        if key not in self._fns:
+            kernels = _build.build(self.spec, H, K, V, self.isa, self.verbose)
+            self._fns[key] = _make(kernels, _register(kernels), self.threads)
+        return self._fns[key]
+
+    def __call__(self, *args, initial_state=None, initial_m=None, **kwargs):
+        if len(args) > len(self.names):
+            raise TypeError(f"{len(args)} positional inputs, the spec has {len(self.names)}: {', '.join(self.names)}")
+        arrays = dict(zip(self.names, args))
+        for name, x in kwargs.items():
+            if name not in self.names:
+                raise TypeError(f"unknown input '{name}' (the spec's inputs: {', '.join(self.names)})")
+            if name in arrays:
+                raise TypeError(f"input '{name}' given twice")
+            arrays[name] = x
+        missing = [n for n in self.names if n not in arrays]
+        if missing:
+            raise TypeError(f"missing input(s): {', '.join(missing)}")
+        arrays = {n: jnp.asarray(x) for n, x in arrays.items()}
+        H, K, V = self._sizes(arrays)
+        f, kernels = self._compiled(H, K, V)
+        dtype = arrays[self.names[0]].dtype
+        if dtype not in (jnp.float32, jnp.bfloat16):
+            raise TypeError(f"mixc kernels take float32 or bfloat16, got {dtype}")
+        ordered = []
+        for op in kernels.inputs:
+            if op.name == "init":
+                x = initial_state
+            elif op.name == "init_m":
+                x = initial_m
+            else:
+                x = arrays[op.name]
+            # A left-out optional input: no elements (the kernel reads zeros).
+            ordered.append(jnp.zeros((0,), dtype) if x is None else jnp.asarray(x))
+        return f(*ordered)
+
+
+def _make(kernels, tag, threads):
+    def dims_of(op, B, T):
+        return tuple(B if d == "B" else T if d == "T" else d for d in op.dims)
+
+    def batch_time(xs):
+        for op, x in zip(kernels.inputs, xs):
+            if "T" in op.dims and not op.per_head:
+                return x.shape[0], x.shape[1]
+        raise ValueError("no per-token input")
+
+    def forward(*xs):
+        B, T = batch_time(xs)
+        dtype = xs[0].dtype
+        types = [jax.ShapeDtypeStruct(dims_of(o, B, T), dtype) for o in kernels.outputs]
+        return tuple(jax.ffi.ffi_call(tag + "_fwd", types)(*xs, threads=np.int64(threads)))
+
+    @jax.custom_vjp
+    def f(*xs):
+        return forward(*xs)
+
+    def f_fwd(*xs):
+        return forward(*xs), xs
+
+    def f_bwd(xs, cts):
+        B, T = batch_time(xs)
+        # A left-out optional input still gets its full-size gradient from the
+        # kernel; it is dropped for the empty placeholder.
+        types = [jax.ShapeDtypeStruct(x.shape if x.size or not g.optional_input else dims_of(g, B, T), x.dtype)
+                 for g, x in zip(kernels.grads, xs)]
+        do, dfinal = cts[0], cts[1]  # no gradient flows from mLSTM's final stabilizer
+        grads = jax.ffi.ffi_call(tag + "_bwd", types)(*xs, do.astype(xs[0].dtype), dfinal.astype(xs[0].dtype),
+                                                      threads=np.int64(threads))
+        return tuple(g if x.size or not spec.optional_input else jnp.zeros((0,), x.dtype)
+                     for g, x, spec in zip(grads, xs, kernels.grads))
+
+    for g, op in zip(kernels.grads, kernels.inputs):
+        g.optional_input = op.optional
+    f.defvjp(f_fwd, f_bwd)
+    return f, kernels
+
+
+def load(spec, threads=None, isa="native", verbose=True):
+    """The spec at `spec` as a JAX function (compiled on first call per H, K, V)."""
+    return Mixer(spec, threads=threads, isa=isa, verbose=verbose)
