@@ -202,6 +202,29 @@ struct GradArgs {
 //   dS_{t-1} = D dS + b u^T.
 // The same relations as the float64 reference (runtime/reference/RecurrenceGrad.cpp).
 constexpr int64_t kGradChunk = 64;
+
+// a . b over N floats in 16 independent lanes, then a pairwise sum of the
+// lanes: the host compiler vectorizes it without reassociating (a plain
+// `s += a[j] * b[j]` stays one serial chain of scalar adds under strict
+// floating point). The order is fixed, so the result does not vary run to run.
+template <int N> inline float laneDot(const float *a, const float *b) {
+  constexpr int L = 16;
+  if constexpr (N < L) {
+    float s = 0.f;
+    for (int j = 0; j < N; ++j) s += a[j] * b[j];
+    return s;
+  } else {
+    alignas(64) float acc[L] = {};
+    int j = 0;
+    for (; j + L <= N; j += L)
+      for (int l = 0; l < L; ++l) acc[l] += a[j + l] * b[j + l];
+    for (int l = 0; j + l < N; ++l) acc[l] += a[j + l] * b[j + l];
+    for (int w = L / 2; w > 0; w /= 2)
+      for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+    return acc[0];
+  }
+}
+
 template <Structure S, int K, int VS, DiagKind Diag, bool Bonus, bool HasDt, bool LogDecay, typename RowFn>
 void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
   const int64_t B = p.B, T = p.T, H = p.H;
@@ -290,15 +313,11 @@ void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
           float *dSi = dS.data() + k2 * VS, *dPi = dPrev.data() + k2 * VS;
           const float *Ri = (Bonus ? P : N) + k2 * VS, *Pi = P + k2 * VS;
           const float qi = r.q[k2], ki = r.k[k2];
-          float sq = 0.f;
-          for (int j = 0; j < VS; ++j) sq += Ri[j] * g[j];
+          float sq = laneDot<VS>(Ri, g);
           if constexpr (!Bonus)
             for (int j = 0; j < VS; ++j) dSi[j] += qi * g[j];
-          float sk = 0.f, sd = 0.f, sa = 0.f;
-          for (int j = 0; j < VS; ++j) {
-            sk += dSi[j] * r.v[j];
-            dv[j] += dSi[j] * ki;
-          }
+          float sk = laneDot<VS>(dSi, r.v), sd = 0.f;
+          for (int j = 0; j < VS; ++j) dv[j] += dSi[j] * ki;
           if constexpr (S == Structure::elementwise) {
             for (int j = 0; j < VS; ++j) {
               const float f = diag(r, k2, j), x = dSi[j] * Pi[j];
@@ -313,14 +332,12 @@ void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
             }
           } else {
             const float f = diag(r, k2, 0);
-            for (int j = 0; j < VS; ++j) {
-              sd += dSi[j] * Pi[j];
-              dPi[j] = f * dSi[j];
-            }
-            if constexpr (S != Structure::identity) sd = LogDecay ? sd * f : sd;
+            if constexpr (S != Structure::identity) sd = laneDot<VS>(dSi, Pi) * (LogDecay ? f : 1.f);
+            for (int j = 0; j < VS; ++j) dPi[j] = f * dSi[j];
           }
           if constexpr (S == Structure::dplr) {
-            for (int j = 0; j < VS; ++j) sa += dSi[j] * w[j], uu[j] += r.a[k2] * dSi[j];
+            const float sa = laneDot<VS>(dSi, w);
+            for (int j = 0; j < VS; ++j) uu[j] += r.a[k2] * dSi[j];
             if (p.da) p.da[row * K + k2] = sa;
           }
           if constexpr (Bonus) {
@@ -335,10 +352,10 @@ void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
         // Pass 2 (DPLR): db = S_{t-1} u, dS_{t-1} += b u^T.
         if constexpr (S == Structure::dplr)
           for (int k2 = 0; k2 < K; ++k2) {
-            float sb = 0.f;
             const float *Pi = P + k2 * VS;
             float *dPi = dPrev.data() + k2 * VS;
-            for (int j = 0; j < VS; ++j) sb += Pi[j] * uu[j], dPi[j] += r.b[k2] * uu[j];
+            const float sb = laneDot<VS>(Pi, uu);
+            for (int j = 0; j < VS; ++j) dPi[j] += r.b[k2] * uu[j];
             if (p.db) p.db[row * K + k2] = sb;
           }
         if (p.dq) std::copy_n(dq, K, p.dq + row * K);

@@ -16,7 +16,7 @@ arch, cxx, emulator, runtime, runner, work, shape = sys.argv[1:8]
 specs = sys.argv[8:]
 sizes = dict(kv.split("=") for kv in shape.split(","))
 emit_shape = ",".join(f"{k}={v}" for k, v in sizes.items() if k in ("H", "K", "V"))
-compiled = runs = failures = 0
+compiled = runs = failures = backward_compiled = 0
 
 
 def sh(cmd, **kw):
@@ -47,6 +47,15 @@ for spec in specs:
     compiled += 1
     if emulator == "-":
         continue
+    # The derived backward builds for the ISA too (compile-only, -O1).
+    if os.path.exists(f"{d}/src/{name}_backward.cpp"):
+        r = sh([cxx, *["-O1" if f == "-O3" else f for f in flags], "-c", f"{d}/src/{name}_backward.cpp", "-o",
+                f"{d}/{name}_backward.o"])
+        if r.returncode != 0:
+            failures += 1
+            print(f"FAILED compile {name}_backward for {arch}:\n{r.stderr[-3000:]}")
+            continue
+        backward_compiled += 1
     # The reference on generated inputs, with an initial state.
     r = sh(["mixc", "run", spec, "--target=reference", f"--shape={shape}", "--with-init", "--no-check",
             "--save-inputs", d + "/in", "--out", d + "/ref"])
@@ -81,5 +90,6 @@ for spec in specs:
         ok = np.isfinite(err) and err < 1e-4
         print(f"{name} {n} on {arch}: relative L2 {'OK' if ok else f'FAILED {err:.3e}'}")
         failures += 0 if ok else 1
-print(f"{arch}: {compiled} compiled, {runs} run, {failures} failures")
+print(f"{arch}: {compiled} compiled, {runs} run, {failures} failures"
+      + (f" ({backward_compiled} backward kernels compiled)" if emulator != "-" else ""))
 sys.exit(1 if failures else 0)
