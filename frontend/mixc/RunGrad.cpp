@@ -51,7 +51,9 @@ int checkCpuGrads(Problem &p, const mixc::NamedArrays &upstream, const mixc::Nam
   mixc::NamedArrays in = p.inputs;
   for (auto &[name, g] : upstream) in["d" + name] = g;
   KernelCall call = makeCall(k, in, p.shape.B, p.shape.T);
+  Clock::time_point t0 = Clock::now();
   mixc::NamedArrays out = callKernel(k.loaded.fn, call, threads);
+  outs() << format("  backward ran in %.2f ms\n", msSince(t0));
   const double tol = dtypeOpt == "bf16" ? 2e-2 : 1e-4;
   // A gradient that cancels (a normalized readout's dq at T = 1 is 0 up to
   // its eps) has no relative error to speak of: it passes when its absolute
