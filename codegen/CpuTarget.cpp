@@ -50,6 +50,16 @@ private:
   template <typename OpT> std::string emitRowFunction(OpT op, int64_t K, int64_t V);
   LogicalResult emitRecurrence(RecurrenceOp op);
   LogicalResult emitRecurrenceGrad(RecurrenceGradOp op);
+  /// The ISA a scan was tiled for: its name and build flags go in the header.
+  LogicalResult useIsaOf(Operation *op, CpuTileAttr schedule) {
+    cpu::CpuIsa isa;
+    std::string isaError;
+    if (!cpu::cpuIsaNamed(schedule.getIsa().str(), isa, isaError))
+      return op->emitOpError() << "#mixer.cpu_tile: " << isaError;
+    isaName = isa.name;
+    isaFlags = cpu::kernelFlags(isa);
+    return success();
+  }
   bool isBackward() { return func->hasAttr("mixer.backward_of"); }
 };
 
@@ -287,12 +297,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   // "<VB>, <lanes>, <register block>": the tiling the kernel template takes.
   const std::string tiling = std::to_string(vBlock) + ", " + std::to_string(schedule.getLanes()) + ", " +
                              std::to_string(schedule.getRegBlock());
-  cpu::CpuIsa isa;
-  std::string isaError;
-  if (!cpu::cpuIsaNamed(schedule.getIsa().str(), isa, isaError))
-    return op.emitOpError() << "#mixer.cpu_tile: " << isaError;
-  isaName = isa.name;
-  isaFlags = cpu::kernelFlags(isa);
+  if (failed(useIsaOf(op, schedule))) return failure();
   bool mlstm = op.getNormalizerKind() == Normalizer::mlstm;
   Structure s = op.getStructure();
   std::string diag = stringifyDiagKind(op.getDiagKind()).str();
@@ -373,12 +378,7 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   auto schedule = op->getAttrOfType<CpuTileAttr>("mixer.schedule");
   if (!schedule)
     return op.emitOpError() << "has no #mixer.cpu_tile schedule: derive the backward after mixer-tile for the CPU";
-  cpu::CpuIsa isa;
-  std::string isaError;
-  if (!cpu::cpuIsaNamed(schedule.getIsa().str(), isa, isaError))
-    return op.emitOpError() << "#mixer.cpu_tile: " << isaError;
-  isaName = isa.name;
-  isaFlags = cpu::kernelFlags(isa);
+  if (failed(useIsaOf(op, schedule))) return failure();
   const bool mlstm = op.getNormalizerKind() == Normalizer::mlstm;
   if (op.getNormalizerKind() != Normalizer::none && !mlstm)
     return op.emitOpError() << "the CPU backward expects normalizers as a state column (mixer-normalizer-to-column)";

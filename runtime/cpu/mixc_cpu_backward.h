@@ -203,6 +203,17 @@ struct GradArgs {
 // The same relations as the float64 reference (runtime/reference/RecurrenceGrad.cpp).
 constexpr int64_t kGradChunk = 64;
 
+// out[h][e] = sum over b, in order, of parts[b][h][e] (n values per (b, h)):
+// a per-head parameter's gradient from the tasks' shares.
+inline void sumOverBatch(const float *parts, int64_t B, int64_t H, int64_t n, float *out) {
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t e = 0; e < n; ++e) {
+      float s = 0.f;
+      for (int64_t b = 0; b < B; ++b) s += parts[(b * H + h) * n + e];
+      out[h * n + e] = s;
+    }
+}
+
 // a . b over N floats in 16 independent lanes, then a pairwise sum of the
 // lanes: the host compiler vectorizes it without reassociating (a plain
 // `s += a[j] * b[j]` stays one serial chain of scalar adds under strict
@@ -377,20 +388,8 @@ void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
     if (p.dinit) std::copy_n(dS.data(), KV, p.dinit + task * KV);
   });
   // The parameters: sums over the batch in order.
-  if (p.drate)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t e = 0; e < KV; ++e) {
-        float s = 0.f;
-        for (int64_t b = 0; b < B; ++b) s += rateParts[(b * H + h) * KV + e];
-        p.drate[h * KV + e] = s;
-      }
-  if (p.dbonus)
-    for (int64_t h = 0; h < H; ++h)
-      for (int k2 = 0; k2 < K; ++k2) {
-        float s = 0.f;
-        for (int64_t b = 0; b < B; ++b) s += bonusParts[(b * H + h) * K + k2];
-        p.dbonus[h * K + k2] = s;
-      }
+  if (p.drate) sumOverBatch(rateParts.data(), B, H, KV, p.drate);
+  if (p.dbonus) sumOverBatch(bonusParts.data(), B, H, K, p.dbonus);
 }
 
 // mLSTM's backward (scalar transitions, state columns [C | n], VS = V + 1):
