@@ -393,7 +393,8 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   const int64_t H = qType.getDimSize(2), K = qType.getDimSize(3), V = vType.getDimSize(3), Vs = mlstm ? V + 1 : V;
   os << "  // the adjoint of the " << stringifyStructure(s).str()
      << (op.getDirection() == Direction::reverse ? " reverse" : "") << " recurrence, K = " << K
-     << ", state columns = " << Vs << ": checkpoints every kGradChunk tokens, the reverse sweep per (batch, head)\n";
+     << ", state columns = " << Vs << ": the state kept every " << schedule.getGradCheckpoint()
+     << " tokens, the reverse sweep per (batch, head)\n";
   std::string r = emitRowFunction(op, K, V);
   if (r.empty()) return failure();
   std::string rateBuf = s == Structure::elementwise && op.getDecay() ? buffer(op.getDecay()) : "";
@@ -455,12 +456,13 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   }
   std::string st = "Structure::" + stringifyStructure(s).str(), dk = "DiagKind::" + stringifyDiagKind(op.getDiagKind()).str();
   if (mlstm)
-    os << "  scanMlstmGrad<" << K << ", " << V << ", " << (op.hasFactorDecay() ? "false" : "true") << ">(" << r
-       << "_g, threads, " << r << "_row);\n";
+    os << "  scanMlstmGrad<" << K << ", " << V << ", " << (op.hasFactorDecay() ? "false" : "true") << ", "
+       << schedule.getGradCheckpoint() << ">(" << r << "_g, threads, " << r << "_row);\n";
   else
     os << "  scanRecurrentGrad<" << st << ", " << K << ", " << Vs << ", " << dk << ", "
        << (op.getBonus() ? "true" : "false") << ", " << (op.getDt() ? "true" : "false") << ", "
-       << (op.hasFactorDecay() ? "false" : "true") << ">(" << r << "_g, threads, " << r << "_row);\n";
+       << (op.hasFactorDecay() ? "false" : "true") << ", " << schedule.getGradCheckpoint() << ">(" << r
+       << "_g, threads, " << r << "_row);\n";
   for (auto [f, g] : llvm::zip_equal(fields, op.getGrads())) {
     const std::string n = r + "_" + f.field, shape = shapeList(cast<RankedTensorType>(g.getType()), true);
     if (shape == f.shape) {

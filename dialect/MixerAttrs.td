@@ -31,7 +31,10 @@ def Mixer_CpuTileAttr : Mixer_Attr<"CpuTile", "cpu_tile"> {
     `reg_block`, vectors per register group (recurrent: one sweep over the key
     rows covers that many vectors of the block; chunked SSD/GLA: the column
     tile of the products, in vectors); `threads`; `chunk`, tokens per chunk of
-    the chunked algorithms (absent for `recurrent`).
+    the chunked algorithms (absent for `recurrent`); `grad_checkpoint`, what
+    the derived backward trades between memory and recomputation: it keeps the
+    state every that many tokens and recomputes one such stretch of states at a
+    time (default 64; fewer where 65 states of K x V would not stay in L2).
 
     ```mlir
     mixer.schedule = #mixer.cpu_tile<algorithm = recurrent, isa = "x86-64-v3", lanes = 8, k = 64,
@@ -46,7 +49,8 @@ def Mixer_CpuTileAttr : Mixer_Attr<"CpuTile", "cpu_tile"> {
     "int64_t":$v_block,
     "int64_t":$reg_block,
     "int64_t":$threads,
-    DefaultValuedParameter<"int64_t", "0">:$chunk);
+    DefaultValuedParameter<"int64_t", "0">:$chunk,
+    DefaultValuedParameter<"int64_t", "64">:$grad_checkpoint);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{

@@ -499,8 +499,11 @@ LogicalResult HeadIndexOp::verify() {
 
 LogicalResult CpuTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, CpuAlgorithm algorithm,
                                   StringRef isa, int64_t lanes, int64_t k, int64_t vBlock, int64_t regBlock,
-                                  int64_t threads, int64_t chunk) {
+                                  int64_t threads, int64_t chunk, int64_t gradCheckpoint) {
   if (isa.empty()) return emitError() << "cpu_tile: isa must name an instruction set";
+  if (gradCheckpoint < 1)
+    return emitError() << "cpu_tile: grad_checkpoint must be positive (tokens between the backward's saved states), got "
+                       << gradCheckpoint;
   if (lanes != 1 && lanes != 4 && lanes != 8 && lanes != 16)
     return emitError() << "cpu_tile: lanes must be 1, 4, 8 or 16 (fp32 lanes of a vector register), got " << lanes;
   if (k < 1) return emitError() << "cpu_tile: k must be positive, got " << k;

@@ -153,8 +153,14 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
                                : form == "gla" ? CpuAlgorithm::chunked_gla
                                                : CpuAlgorithm::chunked_scan;
       int64_t chunkSize = chunked ? cast<IntegerAttr>(chunk.get("size")).getInt() : 0;
+      // The derived backward keeps the state every `checkpoint` tokens and
+      // recomputes one stretch (checkpoint + 1 states of K x Vs) at a time:
+      // 64 where that stays within 2 MiB (L2), else the largest power of two
+      // that does (K = V = 128: 16), at least 4.
+      int64_t checkpoint = 64;
+      while (checkpoint > 4 && (checkpoint + 1) * K * Vs * 4 > (int64_t(2) << 20)) checkpoint /= 2;
       auto tile = CpuTileAttr::getChecked([&] { return op.emitError(); }, op.getContext(), algorithm, StringRef(isa), w, K,
-                                          vBlock, regBlock, (int64_t)cores, chunkSize);
+                                          vBlock, regBlock, (int64_t)cores, chunkSize, checkpoint);
       if (!tile) return signalPassFailure();
       // The CPU kernels read whole rows of a and k, and the chunked scan sums
       // log-decays: the forms they do not take become rows and logs here.

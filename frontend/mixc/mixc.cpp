@@ -284,6 +284,11 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
                    "(%lld sweep%s of the key rows per token)\n",
                    tile.getIsa().str().c_str(), (long long)tile.getLanes(), rb, vectors, (vectors + rb - 1) / rb,
                    (vectors + rb - 1) / rb == 1 ? "" : "s");
+    // The derived backward's memory against recomputation, as the tile chose it.
+    const long long cp = tile.getGradCheckpoint(), Vs = cast<mlir::RankedTensorType>(op.getFinalState().getType()).getDimSize(3);
+    ls << format("              backward: a reverse sweep per (batch, head); the state kept every %lld tokens (T / %lld "
+                 "states of %lld x %lld per head), each stretch's %lld states recomputed (%lld KiB)\n",
+                 cp, cp, (long long)tile.getK(), Vs, cp + 1, (cp + 1) * tile.getK() * Vs * 4 / 1024);
     text += ls.str();
   });
   const mixc::cpu::CpuIsa &isa = cpuIsa();

@@ -193,7 +193,8 @@ struct GradArgs {
 // The backward of S_t = A_t S_{t-1} + k_t v_t^T, o_t = scale S_t^T q_t (with
 // a bonus: o_t = scale (S_{t-1}^T q_t + (q_t . u . k_t) v_t)), one task per
 // (batch, head) with the K x VS state and its gradient dS in L1/L2. A first
-// sweep keeps the state at the start of every chunk of kGradChunk tokens;
+// sweep keeps the state at the start of every chunk of C tokens (C: the
+// tile's grad_checkpoint, chosen so that C + 1 states stay in L2);
 // the reverse sweep recomputes a chunk's states and rows from its checkpoint
 // and walks them backwards:
 //   dS += scale q_t do_t^T,  dq_t = scale S_t do_t,  dk_t = dS v_t,  dv_t = dS^T k_t,
@@ -201,7 +202,6 @@ struct GradArgs {
 //   DPLR (A = D + a b^T): w = S_{t-1}^T b, u = dS^T a, da_t = dS w, db_t = S_{t-1} u,
 //   dS_{t-1} = D dS + b u^T.
 // The same relations as the float64 reference (runtime/reference/RecurrenceGrad.cpp).
-constexpr int64_t kGradChunk = 64;
 
 // out[h][e] = sum over b, in order, of parts[b][h][e] (n values per (b, h)):
 // a per-head parameter's gradient from the tasks' shares.
@@ -236,8 +236,10 @@ template <int N> inline float laneDot(const float *a, const float *b) {
   }
 }
 
-template <Structure S, int K, int VS, DiagKind Diag, bool Bonus, bool HasDt, bool LogDecay, typename RowFn>
+template <Structure S, int K, int VS, DiagKind Diag, bool Bonus, bool HasDt, bool LogDecay, int C, typename RowFn>
 void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
+  static_assert(C >= 1, "checkpoint interval");
+  constexpr int64_t kGradChunk = C;
   const int64_t B = p.B, T = p.T, H = p.H;
   const int64_t chunks = (T + kGradChunk - 1) / kGradChunk;
   constexpr bool VecDiag = S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector);
@@ -398,8 +400,10 @@ void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
 // num = C_t^T q, den = n_t^T q. The adjoint carries dm beside dS (a max passes
 // its gradient to the larger argument); the final stabilizer gets none. The
 // same checkpointed reverse sweep as scanRecurrentGrad, m checkpointed too.
-template <int K, int V, bool LogDecay, typename RowFn> void scanMlstmGrad(const GradArgs &p, int threads, RowFn rowOf) {
+template <int K, int V, bool LogDecay, int C, typename RowFn>
+void scanMlstmGrad(const GradArgs &p, int threads, RowFn rowOf) {
   static_assert(LogDecay, "mLSTM's stabilizer reads the log-decay");
+  constexpr int64_t kGradChunk = C;
   constexpr int VS = V + 1;
   constexpr int64_t KV = (int64_t)K * VS;
   const int64_t B = p.B, T = p.T, H = p.H, chunks = (T + kGradChunk - 1) / kGradChunk;

@@ -8,7 +8,7 @@
 // CHECK-LABEL: from the mixer function @gla_backward
 // CHECK: GradArgs r{{[0-9]+}}_g;
 // CHECK: _g.scale = 5.000000e-01f;
-// CHECK: scanRecurrentGrad<Structure::vector, 4, 3, DiagKind::none, false, false, true>(
+// CHECK: scanRecurrentGrad<Structure::vector, 4, 3, DiagKind::none, false, false, true, 64>(
 // CHECK: binaryVjp({{.*}}, [](float a, float b) { (void)a; (void)b; return 1.f / b; });
 // CHECK: mapVjp({{.*}}, [](float x, float y) { (void)x; (void)y; return sigmoid(-x); });
 // CHECK: int mixc_gla_backward(
@@ -20,6 +20,18 @@ func.func @gla_backward(%arg0: tensor<?x?x2x4xf32> {mixer.name = "q"}, %arg1: te
   %4 = mixer.binary_vjp div 0 %1, %0, %3#3 : tensor<?x?x2x4xf32>, tensor<f32>, tensor<?x?x2x4xf32> -> tensor<?x?x2x4xf32>
   %5 = mixer.map_vjp logsigmoid %arg3, %1, %4 : tensor<?x?x2x4xf32> -> tensor<?x?x2x4xf32>
   return %3#0, %3#1, %3#2, %5, %3#4 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x2x4x3xf32>
+}
+
+// -----
+
+// The backward's checkpoint interval is the schedule's grad_checkpoint.
+// CHECK-LABEL: from the mixer function @checkpoint_backward
+// CHECK: the state kept every 8 tokens
+// CHECK: scanRecurrentGrad<Structure::identity, 4, 3, DiagKind::none, false, false, true, 8>(
+func.func @checkpoint_backward(%q: tensor<?x?x2x4xf32> {mixer.name = "q"}, %v: tensor<?x?x2x3xf32> {mixer.name = "v"}, %do: tensor<?x?x2x3xf32> {mixer.name = "do"}) -> (tensor<?x?x2x4xf32> {mixer.name = "dq"}, tensor<?x?x2x3xf32> {mixer.name = "dv"}) attributes {mixer.backward_of = @checkpoint} {
+  %g:3 = mixer.recurrence_grad identity forward %q, %q, %v d_o(%do) {mixer.schedule = #mixer.cpu_tile<algorithm = recurrent, isa = "x86-64-v3", lanes = 8, k = 4, v_block = 8, reg_block = 1, threads = 2, grad_checkpoint = 8>} : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>)
+  %dq = mixer.binary add %g#0, %g#1 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32> -> tensor<?x?x2x4xf32>
+  return %dq, %g#2 : tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>
 }
 
 // -----

@@ -1,11 +1,18 @@
 // RUN: mixer-opt %s --split-input-file --verify-diagnostics | FileCheck %s
 
 // The CPU schedule mixer-tile attaches to a recurrence round-trips; `chunk`
-// is left out for the recurrent algorithm.
+// is left out for the recurrent algorithm, `grad_checkpoint` where it is 64.
 // CHECK: #mixer.cpu_tile<algorithm = recurrent, isa = "x86-64-v3", lanes = 8, k = 64, v_block = 64, reg_block = 2, threads = 2>
-// CHECK: #mixer.cpu_tile<algorithm = chunked_gla, isa = "x86-64-v4", lanes = 16, k = 256, v_block = 128, reg_block = 6, threads = 2, chunk = 64>
-func.func @ok() attributes {a = #mixer.cpu_tile<algorithm = recurrent, isa = "x86-64-v3", lanes = 8, k = 64, v_block = 64, reg_block = 2, threads = 2>,
-                            b = #mixer.cpu_tile<algorithm = chunked_gla, isa = "x86-64-v4", lanes = 16, k = 256, v_block = 128, reg_block = 6, threads = 2, chunk = 64>} {
+// CHECK: #mixer.cpu_tile<algorithm = chunked_gla, isa = "x86-64-v4", lanes = 16, k = 256, v_block = 128, reg_block = 6, threads = 2, chunk = 64, grad_checkpoint = 4>
+func.func @ok() attributes {a = #mixer.cpu_tile<algorithm = recurrent, isa = "x86-64-v3", lanes = 8, k = 64, v_block = 64, reg_block = 2, threads = 2, grad_checkpoint = 64>,
+                            b = #mixer.cpu_tile<algorithm = chunked_gla, isa = "x86-64-v4", lanes = 16, k = 256, v_block = 128, reg_block = 6, threads = 2, chunk = 64, grad_checkpoint = 4>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{cpu_tile: grad_checkpoint must be positive (tokens between the backward's saved states), got 0}}
+func.func @bad_checkpoint() attributes {a = #mixer.cpu_tile<algorithm = recurrent, isa = "x86-64-v3", lanes = 8, k = 64, v_block = 64, reg_block = 2, threads = 2, grad_checkpoint = 0>} {
   return
 }
 
