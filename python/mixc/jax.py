@@ -5,7 +5,8 @@ compiler-derived backward kernel through XLA's FFI, wired with custom_vjp.
     o, final_state = f(q, k, v, a, beta, A_log=A_log, dt_bias=dt_bias, initial_state=None)
 
 Inputs by the spec's names (positionally in the spec's order, or as keywords),
-[B, T, H, D] per token, [H, ...] per head; float32 or bfloat16. jit-compatible;
+[B, T, H, D] per token, [H, ...] per head; float32 or bfloat16. jit-compatible
+(vmap runs the kernels once per mapped element);
 jax.grad runs the backward kernel (gradients of every input, parameters and
 the initial state included; deterministic). Kernels are compiled on first use
 per (H, K, V) and cached on disk (mixc/_build.py)."""
@@ -123,7 +124,8 @@ def _make(kernels, tag, threads):
         B, T = batch_time(xs)
         dtype = xs[0].dtype
         types = [jax.ShapeDtypeStruct(dims_of(o, B, T), dtype) for o in kernels.outputs]
-        return tuple(jax.ffi.ffi_call(tag + "_fwd", types)(*xs, threads=np.int64(threads)))
+        call = jax.ffi.ffi_call(tag + "_fwd", types, vmap_method="sequential")
+        return tuple(call(*xs, threads=np.int64(threads)))
 
     @jax.custom_vjp
     def f(*xs):
@@ -139,8 +141,8 @@ def _make(kernels, tag, threads):
         types = [jax.ShapeDtypeStruct(x.shape if x.size or not g.optional_input else dims_of(g, B, T), x.dtype)
                  for g, x in zip(kernels.grads, xs)]
         do, dfinal = cts[0], cts[1]  # no gradient flows from mLSTM's final stabilizer
-        grads = jax.ffi.ffi_call(tag + "_bwd", types)(*xs, do.astype(xs[0].dtype), dfinal.astype(xs[0].dtype),
-                                                      threads=np.int64(threads))
+        call = jax.ffi.ffi_call(tag + "_bwd", types, vmap_method="sequential")
+        grads = call(*xs, do.astype(xs[0].dtype), dfinal.astype(xs[0].dtype), threads=np.int64(threads))
         return tuple(g if x.size or not spec.optional_input else jnp.zeros((0,), x.dtype)
                      for g, x, spec in zip(grads, xs, kernels.grads))
 

@@ -78,5 +78,12 @@ for spec in specs:
     checks += 1
     failures += not same
     print(f"{name}: jit gives the same outputs and gradients  {'OK' if same else 'FAILED'}")
+    # vmap over a stack of two copies of the inputs: each copy as the call alone.
+    stacked = {n: np.stack([x, x]) for n, x in inputs.items()}
+    mapped = jax.vmap(lambda xs: f(**xs, initial_state=init, initial_m=init_m))(stacked)
+    same = all(np.array_equal(np.asarray(m)[i], np.asarray(a)) for m, a in zip(mapped, fwd) for i in range(2))
+    checks += 1
+    failures += not same
+    print(f"{name}: vmap gives each element's outputs  {'OK' if same else 'FAILED'}")
 print(f"{len(specs)} specs, {checks} checks, {failures} failures")
 sys.exit(1 if failures else 0)
