@@ -138,16 +138,14 @@ def _make(kernels, tag, threads):
         B, T = batch_time(xs)
         # A left-out optional input still gets its full-size gradient from the
         # kernel; it is dropped for the empty placeholder.
-        types = [jax.ShapeDtypeStruct(x.shape if x.size or not g.optional_input else dims_of(g, B, T), x.dtype)
-                 for g, x in zip(kernels.grads, xs)]
+        left_out = [op.optional and not x.size for op, x in zip(kernels.inputs, xs)]
+        types = [jax.ShapeDtypeStruct(dims_of(g, B, T) if out else x.shape, x.dtype)
+                 for g, x, out in zip(kernels.grads, xs, left_out)]
         do, dfinal = cts[0], cts[1]  # no gradient flows from mLSTM's final stabilizer
         call = jax.ffi.ffi_call(tag + "_bwd", types, vmap_method="sequential")
         grads = call(*xs, do.astype(xs[0].dtype), dfinal.astype(xs[0].dtype), threads=np.int64(threads))
-        return tuple(g if x.size or not spec.optional_input else jnp.zeros((0,), x.dtype)
-                     for g, x, spec in zip(grads, xs, kernels.grads))
+        return tuple(jnp.zeros((0,), x.dtype) if out else g for g, x, out in zip(grads, xs, left_out))
 
-    for g, op in zip(kernels.grads, kernels.inputs):
-        g.optional_input = op.optional
     f.defvjp(f_fwd, f_bwd)
     return f, kernels
 

@@ -17,8 +17,9 @@ namespace mixc::cpu {
 // Sums `full` over the dimensions that `shape` broadcasts (left-aligned, as
 // mixer.binary): the gradient of an operand that was broadcast. Each output
 // element adds its terms in index order, so the result does not depend on
-// the thread count.
-inline Buffer reduceTo(const Buffer &full, const std::vector<int64_t> &shape) {
+// the thread count. Taken by value: a temporary of the operand's own shape
+// is moved through, not copied.
+inline Buffer reduceTo(Buffer full, const std::vector<int64_t> &shape) {
   if (full.shape == shape) return full;
   Buffer out(shape);
   const size_t rank = full.shape.size();
@@ -146,7 +147,7 @@ inline Buffer binaryVjp(const Buffer &a, const Buffer &b, const Buffer &g, const
       for (int64_t j = 0; j < inner; ++j) o[j] = gr[j * sg.back()] * d(x[j * sa.back()], y[j * sb.back()]);
     }
   });
-  return reduceTo(full, shape);
+  return reduceTo(std::move(full), shape);
 }
 // out = sum_i a_i b_i over the feature dimension: the gradient of a is g b
 // (of b: g a), g broadcast over the features.
