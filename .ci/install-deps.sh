@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what mixc needs on Debian 12 (as root), skipping what is present:
 # LLVM/MLIR 22 (bookworm-security), Catch2 v2, fmt, Ninja, clang for the
-# fuzzer, NumPy and JAX on the CPU (PyPI, pinned in .ci/requirements.txt)
+# fuzzer, NumPy, JAX and PyTorch (PyPI, pinned in .ci/requirements.txt)
 # for the tests, and
 # where available the aarch64 cross compiler and qemu-user.
 set -euo pipefail
@@ -16,7 +16,7 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
-if ! python3 -c "import numpy, jax" 2>/dev/null && [ ! -x "$root/.venv/bin/python" ]; then
+if ! python3 -c "import numpy, jax, torch" 2>/dev/null && [ ! -x "$root/.venv/bin/python" ]; then
   dpkg -s python3-venv >/dev/null 2>&1 || missing+=(python3-venv)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
@@ -40,11 +40,11 @@ if [ ${#optional[@]} -gt 0 ]; then
     echo "mixc: WARNING: could not install ${optional[*]}; the aarch64 tests will be reported unsupported" >&2
 fi
 
-# NumPy and JAX: the system Python's if it has both, else a venv in .venv
+# NumPy, JAX and PyTorch: the system Python's if it has all three, else a venv in .venv
 # (made once; the pinned packages installed into it where one is missing).
-if ! python3 -c "import numpy, jax" 2>/dev/null; then
+if ! python3 -c "import numpy, jax, torch" 2>/dev/null; then
   [ -x "$root/.venv/bin/python" ] || python3 -m venv "$root/.venv"
-  "$root/.venv/bin/python" -c "import numpy, jax" 2>/dev/null ||
+  "$root/.venv/bin/python" -c "import numpy, jax, torch" 2>/dev/null ||
     "$root/.venv/bin/python" -m pip install -q -r "$here/requirements.txt"
 fi
 

@@ -1,10 +1,12 @@
 """Compiles a spec's CPU kernels (forward and the compiler-derived backward)
-into one shared library with the XLA FFI handlers, cached on disk.
+into one shared library (with a framework's shim where it needs one), cached
+on disk.
 
 The sizes H, K, V are compile-time constants of the kernels, so one library
-is built per (spec, H, K, V, ISA); B and T stay run-time. The cache key is a
-hash of the spec's text, the sizes, the ISA, the mixc binary and the shim, so
-the second process start finds the library without running the compiler."""
+is built per (spec, H, K, V, ISA); B and T stay run-time. The emitted sources
+are cached under a hash of the spec's text, the sizes, the ISA and the mixc
+binary; the library under that and the shim's text, so the second process
+start finds both without running mixc or the compiler."""
 import hashlib
 import os
 import re
@@ -66,43 +68,81 @@ def _operands(block, kind):
     return ops
 
 
-def build(spec, H, K, V, isa="native", verbose=True):
-    """The spec's kernels at these sizes: emitted, compiled (first time only) and described."""
-    import jax.ffi  # the FFI headers ship with jaxlib
+def signature(spec):
+    """The spec's inputs as `mixc check` states them: [(name, dims, per_head)]."""
+    r = subprocess.run([mixc_binary(), "check", spec], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ValueError(r.stderr.strip() or r.stdout.strip())
+    line = re.search(r"^\s*inputs:\s+(.*)$", r.stdout, re.M).group(1)
+    return [(m.group(1), [d.strip() for d in m.group(2).split(",")] if m.group(2) else [], bool(m.group(3)))
+            for m in re.finditer(r"(\w+)(?:\[([^\]]*)\])?(\(per head\))?", line)]
 
+
+def _key(*parts):
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else str(part).encode())
+    return h.hexdigest()[:16]
+
+
+def emit(spec, H, K, V, isa="native"):
+    """The spec's kernel sources at these sizes (mixc emit, cached): (directory, name, build flags)."""
     mixc = mixc_binary()
     with open(spec, "rb") as f:
         text = f.read()
-    shim = os.path.join(_HERE, "ffi_shim.cpp")
-    key = hashlib.sha256()
-    for part in (text, f"{H},{K},{V},{isa}".encode(), open(shim, "rb").read(),
-                 str(os.path.getmtime(mixc)).encode(), jax.ffi.include_dir().encode()):
-        key.update(part)
     name = os.path.splitext(os.path.basename(spec))[0]
-    d = os.path.join(cache_dir(), "jax-" + name + "-" + key.hexdigest()[:16])
+    d = os.path.join(cache_dir(), "src-" + name + "-" + _key(text, f"{H},{K},{V},{isa}", os.path.getmtime(mixc)))
+    flags_file = os.path.join(d, "flags")
+    if not os.path.exists(flags_file):
+        src = d + f".tmp{os.getpid()}"
+        r = subprocess.run([mixc, "emit", spec, "--target=cpu", f"--cpu-arch={isa}", f"--shape=H={H},K={K},V={V}",
+                            "-o", src], capture_output=True, text=True)
+        if r.returncode != 0:
+            shutil.rmtree(src, ignore_errors=True)
+            raise RuntimeError(f"mixc emit failed:\n{r.stdout}{r.stderr}")
+        flags = re.search(r"build: c\+\+ (.*) -c .*/" + re.escape(name) + r"\.cpp\s*$", r.stdout, re.M).group(1)
+        note = re.search(r"note: no backward kernel: (.*)", r.stdout)
+        with open(os.path.join(src, "flags"), "w") as f:
+            f.write(flags + "\n" + (note.group(1) if note else "") + "\n")
+        try:
+            os.replace(src, d)  # atomic: a concurrent process sees all the sources or none
+        except OSError:  # another process got there first
+            shutil.rmtree(src, ignore_errors=True)
+    return d, name, open(flags_file).read().split("\n")[0].split()
+
+
+def describe(spec, H, K, V, isa="native"):
+    """The kernels' operands at these sizes, from the emitted header (nothing compiled)."""
+    src, name, _ = emit(spec, H, K, V, isa)
+    header = open(os.path.join(src, name + ".h")).read()
+    fwd, bwd = header.split(f"@{name}_backward", 1) if f"@{name}_backward" in header else (header, "")
+    return Kernels("", f"mixc_{name}", f"mixc_{name}_backward", _operands(fwd, "inputs"),
+                   _operands(fwd, "outputs"), _operands(bwd, "outputs"))
+
+
+def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(), tag="c"):
+    """The spec's kernels at these sizes: emitted, compiled with `shim` (an
+    extra source; first time only) into one library, and described."""
+    src, name, flags = emit(spec, H, K, V, isa)
+    if not os.path.exists(os.path.join(src, name + "_backward.cpp")):
+        note = open(os.path.join(src, "flags")).read().split("\n")[1]
+        raise RuntimeError("mixc: no CPU backward for this spec: " + (note or "?"))
+    extra = [open(shim, "rb").read()] if shim else []
+    d = os.path.join(cache_dir(), tag + "-" + name + "-" + _key(src, *extra, *include_dirs))
     lib = os.path.join(d, "libmixc_" + name + ".so")
-    src = os.path.join(d, "src")
     if not os.path.exists(lib):
         if verbose:
             print(f"mixc: compiling {spec} for H={H}, K={K}, V={V} ({isa}) into {d}", file=sys.stderr)
         os.makedirs(d, exist_ok=True)
-        r = subprocess.run([mixc, "emit", spec, "--target=cpu", f"--cpu-arch={isa}", f"--shape=H={H},K={K},V={V}",
-                            "-o", src], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(f"mixc emit failed:\n{r.stdout}{r.stderr}")
-        flags = re.search(r"build: c\+\+ (.*) -c .*/" + re.escape(name) + r"\.cpp\s*$", r.stdout, re.M).group(1).split()
-        if not os.path.exists(os.path.join(src, name + "_backward.cpp")):
-            note = re.search(r"note: no backward kernel: (.*)", r.stdout)
-            raise RuntimeError("mixc: no CPU backward for this spec: " + (note.group(1) if note else "?"))
         tmp = lib + f".tmp{os.getpid()}"
-        cmd = ["c++", *flags, "-shared", "-fPIC", "-I", src, "-I", jax.ffi.include_dir(),
+        cmd = ["c++", *flags, "-shared", "-fPIC", "-I", src, *[a for i in include_dirs for a in ("-I", i)],
                f"-DMIXC_FORWARD=mixc_{name}", f"-DMIXC_BACKWARD=mixc_{name}_backward",
-               os.path.join(src, name + ".cpp"), os.path.join(src, name + "_backward.cpp"), shim, "-o", tmp]
+               os.path.join(src, name + ".cpp"), os.path.join(src, name + "_backward.cpp"),
+               *([shim] if shim else []), "-o", tmp]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"mixc: the host compiler failed ({' '.join(cmd)}):\n{r.stderr[-4000:]}")
         os.replace(tmp, lib)  # atomic: a concurrent process sees the whole library or none
-    header = open(os.path.join(src, name + ".h")).read()
-    fwd, bwd = header.split(f"@{name}_backward", 1)
-    return Kernels(lib, f"mixc_{name}", f"mixc_{name}_backward", _operands(fwd, "inputs"),
-                   _operands(fwd, "outputs"), _operands(bwd, "outputs"))
+    k = describe(spec, H, K, V, isa)
+    k.library = lib
+    return k

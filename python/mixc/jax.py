@@ -12,8 +12,6 @@ the initial state included; deterministic). Kernels are compiled on first use
 per (H, K, V) and cached on disk (mixc/_build.py)."""
 import ctypes
 import os
-import re
-import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +19,7 @@ import numpy as np
 
 from . import _build
 
+_SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ffi_shim.cpp")
 _targets = {}  # library path -> FFI target name prefix
 
 
@@ -35,23 +34,13 @@ def _register(kernels):
     return tag
 
 
-def _signature(spec):
-    """The spec's inputs as `mixc check` states them: [(name, dims, per_head)]."""
-    r = subprocess.run([_build.mixc_binary(), "check", spec], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise ValueError(r.stderr.strip() or r.stdout.strip())
-    line = re.search(r"^\s*inputs:\s+(.*)$", r.stdout, re.M).group(1)
-    return [(m.group(1), m.group(2).split(",") if m.group(2) else [], bool(m.group(3)))
-            for m in re.finditer(r"(\w+)(?:\[([^\]]*)\])?(\(per head\))?", line)]
-
-
 class Mixer:
     """A compiled spec; call it like the spec's function."""
 
     def __init__(self, spec, threads=None, isa="native", verbose=True):
         self.spec, self.isa, self.verbose = spec, isa, verbose
         self.threads = threads or os.cpu_count() or 1
-        self.signature = _signature(spec)
+        self.signature = _build.signature(spec)
         self.names = [n for n, _, _ in self.signature]
         self._fns = {}
 
@@ -74,7 +63,8 @@ class Mixer:
     def _compiled(self, H, K, V):
         key = (H, K, V)
         if key not in self._fns:
-            kernels = _build.build(self.spec, H, K, V, self.isa, self.verbose)
+            kernels = _build.build(self.spec, H, K, V, self.isa, self.verbose, shim=_SHIM,
+                                   include_dirs=(jax.ffi.include_dir(),), tag="jax")
             self._fns[key] = _make(kernels, _register(kernels), self.threads)
         return self._fns[key]
 

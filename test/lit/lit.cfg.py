@@ -19,10 +19,11 @@ config.environment["MIXC_CACHE_DIR"] = os.path.join(config.mixc_obj_root, "mixc-
 config.substitutions.append(("%examples", os.path.join(config.mixc_src_root, "examples")))
 config.substitutions.append(("%python", config.python))
 
-# The JAX binding's tests need jax in the Python the suite runs.
+# The JAX and PyTorch bindings' tests need jax / torch in the Python the suite runs.
 import subprocess
-if subprocess.run([config.python, "-c", "import jax"], capture_output=True).returncode == 0:
-    config.available_features.add("jax")
+for module in ("jax", "torch"):
+    if subprocess.run([config.python, "-c", "import " + module], capture_output=True).returncode == 0:
+        config.available_features.add(module)
 
 # What the CPU backend's ISA tests can use on this host: running x86-64-v3
 # (AVX2) kernels, cross-compiling for aarch64 and running aarch64 under qemu.

@@ -1,0 +1,294 @@
+"""A spec as a PyTorch operator on the CPU: the forward kernel and the
+compiler-derived backward kernel as two `torch.library` custom ops, with fake
+(meta) implementations for torch.compile and autograd wired between them.
+
+    f = mixc.torch.load("examples/gated_deltanet.mixer")
+    o, final_state = f(q, k, v, a, beta, A_log=A_log, dt_bias=dt_bias,
+                       initial_state=None, output_final_state=True)
+
+Inputs by the spec's names (positionally in the spec's order, or as keywords),
+[B, T, H, D] per token ([B, H, T, D] with head_first=True: read through its
+strides, not copied), [H, ...] per head. float32 and bfloat16 run the
+generated kernels (outputs in the inputs' dtype, final states in float32);
+float64 runs mixc's float64 reference (exact and slow: for checking, e.g.
+torch.autograd.gradcheck). Kernels are compiled on first use per (H, K, V)
+and cached on disk (mixc/_build.py); H, K and V are therefore fixed per
+compiled graph under torch.compile while B and T may stay dynamic."""
+import ctypes
+import os
+import tempfile
+
+import numpy as np
+import torch
+
+from . import _build
+
+
+class _Tensor(ctypes.Structure):  # mixc_tensor (runtime/mixc_tensor.h)
+    _fields_ = [("data", ctypes.c_void_p), ("dtype", ctypes.c_int32), ("ndim", ctypes.c_int32),
+                ("shape", ctypes.c_int64 * 6), ("strides", ctypes.c_int64 * 6)]
+
+
+_KERNEL_DTYPES = {torch.float32: 0, torch.bfloat16: 1}
+_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(_Tensor), ctypes.c_int, ctypes.POINTER(_Tensor), ctypes.c_int,
+                       ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
+
+
+def _describe(x):
+    t = _Tensor()
+    for d in range(6):
+        t.shape[d] = 1
+    if x is None:  # an optional input left out: NULL data, the kernel reads zeros
+        return t
+    if x.dtype not in _KERNEL_DTYPES:
+        raise TypeError(f"mixc kernels take float32 or bfloat16 (float64: the reference), got {x.dtype}")
+    if x.dim() > 6:
+        raise ValueError(f"a tensor of {x.dim()} dimensions (at most 6)")
+    t.data, t.dtype, t.ndim = x.data_ptr(), _KERNEL_DTYPES[x.dtype], x.dim()
+    for d in range(x.dim()):
+        t.shape[d], t.strides[d] = x.shape[d], x.stride(d)
+    return t
+
+
+def _call(fn, inputs, outputs, threads):
+    # Broadcast views (stride 0, e.g. the ones that .sum()'s gradient
+    # expands) are copied: the kernels take positive strides.
+    inputs = [x.contiguous() if x is not None and any(s == 0 and n > 1 for s, n in zip(x.stride(), x.shape)) else x
+              for x in inputs]
+    threads = threads or torch.get_num_threads()
+    ins = (_Tensor * len(inputs))(*[_describe(x) for x in inputs])
+    outs = (_Tensor * len(outputs))(*[_describe(x) for x in outputs])
+    error = ctypes.create_string_buffer(512)
+    if fn(ins, len(inputs), outs, len(outputs), threads, error, len(error)) != 0:
+        raise RuntimeError("mixc kernel: " + error.value.decode())
+
+
+_libraries = {}  # path -> (forward, backward) C functions
+_ops = {}  # (spec text hash) -> the registered ops' Python handles
+
+
+class Mixer:
+    """A compiled spec; call it like the spec's function."""
+
+    def __init__(self, spec, threads=None, isa="native", verbose=True):
+        self.spec, self.isa, self.verbose = spec, isa, verbose
+        self.threads = threads
+        self.signature = _build.signature(spec)
+        self.names = [n for n, _, _ in self.signature]
+        self.per_head = {n for n, _, p in self.signature if p}
+        # The kernels' operands (which optional initial states, which outputs)
+        # do not depend on the sizes: read them off a small emission.
+        probe = _build.describe(spec, 1, 8, 8, isa)
+        self.operands = [op.name for op in probe.inputs]
+        self.optional = [op.optional for op in probe.inputs]
+        self.outputs = [op.name for op in probe.outputs]
+        self._forward, self._backward = _define_ops(self, probe)
+
+    # -- sizes and kernels -------------------------------------------------
+    def sizes(self, xs):
+        """H, K, V of the kernel operands `xs` (ints: they are compile-time sizes)."""
+        H = K = V = None
+        for name, dims, per_head in self.signature:
+            x = xs[self.operands.index(name)]
+            if per_head:
+                continue
+            if x.dim() != 3 + len(dims):
+                want = "[B, T, H" + "".join(", " + d for d in dims) + "]"
+                raise ValueError(f"input '{name}': expected {want}, got shape {tuple(x.shape)}")
+            H = H or int(x.shape[2])
+            for d, n in zip(dims, x.shape[3:]):
+                if d == "K":
+                    K = K or int(n)
+                if d == "V":
+                    V = V or int(n)
+        if H is None:
+            raise ValueError("no per-token input fixes H")
+        return H, K or 1, V or 1
+
+    def kernels(self, xs):
+        k = _build.build(self.spec, *self.sizes(xs), self.isa, self.verbose, tag="torch")
+        if k.library not in _libraries:
+            lib = ctypes.CDLL(k.library)
+            _libraries[k.library] = (_FN((k.forward, lib)), _FN((k.backward, lib)))
+        return k, _libraries[k.library]
+
+    def batch_time(self, xs):
+        for name, _, per_head in self.signature:
+            if not per_head:
+                x = xs[self.operands.index(name)]
+                return x.shape[0], x.shape[1]
+        raise ValueError("no per-token input")
+
+    # -- the call ----------------------------------------------------------
+    def __call__(self, *args, initial_state=None, initial_m=None, output_final_state=True, head_first=False,
+                 cu_seqlens=None, **kwargs):
+        if cu_seqlens is not None:
+            raise NotImplementedError("mixc.torch: cu_seqlens (packed variable-length batches) is not implemented yet;"
+                                      " pad the batch instead")
+        if len(args) > len(self.names):
+            raise TypeError(f"{len(args)} positional inputs, the spec has {len(self.names)}: {', '.join(self.names)}")
+        given = dict(zip(self.names, args))
+        for name, x in kwargs.items():
+            if name not in self.names:
+                raise TypeError(f"unknown input '{name}' (the spec's inputs: {', '.join(self.names)})")
+            if name in given:
+                raise TypeError(f"input '{name}' given twice")
+            given[name] = x
+        missing = [n for n in self.names if n not in given]
+        if missing:
+            raise TypeError(f"missing input(s): {', '.join(missing)}")
+        for name, x in given.items():
+            if not isinstance(x, torch.Tensor):
+                raise TypeError(f"input '{name}' is a {type(x).__name__}, not a torch.Tensor")
+            if x.dtype not in _KERNEL_DTYPES and x.dtype != torch.float64:
+                raise TypeError(f"mixc kernels take float32 or bfloat16 (float64: the reference), got {x.dtype}")
+            if x.device.type != "cpu":
+                raise NotImplementedError(f"input '{name}' is on {x.device}: mixc.torch runs on the CPU for now")
+            if head_first and name not in self.per_head:
+                given[name] = x.transpose(1, 2)  # a strided view: [B, H, T, ...] read in place
+        if initial_state is not None and "init" not in self.operands:
+            raise TypeError("this spec takes no initial state")
+        if initial_m is not None and "init_m" not in self.operands:
+            raise TypeError("initial_m: this spec has no stabilizer state")
+        xs = [initial_state if n == "init" else initial_m if n == "init_m" else given[n] for n in self.operands]
+        outs = self._forward(*xs, _threads(self.threads))
+        o = outs[0].transpose(1, 2) if head_first else outs[0]
+        if not output_final_state:
+            return o, None
+        return (o, *outs[1:])
+
+
+def _threads(threads):
+    return int(threads or 0)  # 0: torch's thread count at the call (read in the op, not traced)
+
+
+def _define_ops(m, probe):
+    """Registers the spec's forward and backward as custom ops (once per spec text per process)."""
+    with open(m.spec, "rb") as f:
+        key = _build._key(f.read(), m.isa)
+    if key in _ops:
+        return _ops[key]
+    name = os.path.splitext(os.path.basename(m.spec))[0]
+    qual = f"mixc::{name}_{key}"
+    n_in, n_out = len(m.operands), len(m.outputs)
+    args = ", ".join(f"Tensor{'?' if opt else ''} x{i}" for i, opt in enumerate(m.optional))
+    torch.library.define(qual, f"({args}, int threads) -> ({', '.join(['Tensor'] * n_out)})")
+    # The upstream gradients: of o (required) and of the final state (optional).
+    torch.library.define(qual + "_backward",
+                         f"({args}, Tensor do, Tensor? dfinal, int threads) -> ({', '.join(['Tensor'] * n_in)})")
+
+    def out_shapes(xs, kernels):
+        B, T = m.batch_time(xs)
+        return [tuple(B if d == "B" else T if d == "T" else d for d in op.dims) for op in kernels.outputs]
+
+    def out_dtypes(xs):
+        dtype = xs[m.operands.index(m.names[0])].dtype
+        # The output in the inputs' dtype, the final states in float32 (float64 stays).
+        return [dtype] + [torch.float64 if dtype == torch.float64 else torch.float32] * (n_out - 1)
+
+    # A left-out optional input gets an empty gradient (autograd drops it).
+    def grad_shapes(xs):
+        return [tuple(x.shape) if x is not None else (0,) for x in xs]
+
+    @torch.library.impl(qual, "cpu")
+    def forward(*xs_threads):
+        *xs, threads = xs_threads
+        if xs[m.operands.index(m.names[0])].dtype == torch.float64:
+            return tuple(_reference(m, xs, None))
+        kernels, (fn, _) = m.kernels(xs)
+        outs = [torch.empty(s, dtype=t) for s, t in zip(out_shapes(xs, kernels), out_dtypes(xs))]
+        _call(fn, xs, outs, threads)
+        return tuple(outs)
+
+    @torch.library.register_fake(qual)
+    def forward_fake(*xs_threads):
+        *xs, _ = xs_threads
+        kernels = _build.describe(m.spec, *m.sizes(xs), m.isa)
+        ref = xs[m.operands.index(m.names[0])]
+        return tuple(ref.new_empty(s, dtype=t) for s, t in zip(out_shapes(xs, kernels), out_dtypes(xs)))
+
+    @torch.library.impl(qual + "_backward", "cpu")
+    def backward(*args):
+        *xs, do, dfinal, threads = args
+        if do.dtype == torch.float64:
+            return tuple(_reference(m, xs, (do, dfinal)))
+        kernels, (_, fn) = m.kernels(xs)
+        dtype = xs[m.operands.index(m.names[0])].dtype
+        B, T = m.batch_time(xs)
+        # The kernel writes every gradient; a left-out input's into scratch.
+        full = [torch.empty(tuple(B if d == "B" else T if d == "T" else d for d in g.dims) if x is None else x.shape,
+                            dtype=(x.dtype if x is not None else dtype)) for g, x in zip(kernels.grads, xs)]
+        _call(fn, [*xs, do, dfinal], full, threads)
+        return tuple(g if x is not None else g.new_empty(0) for g, x in zip(full, xs))
+
+    @torch.library.register_fake(qual + "_backward")
+    def backward_fake(*args):
+        *xs, do, dfinal, threads = args
+        return tuple(do.new_empty(s, dtype=(x.dtype if x is not None else do.dtype)) for s, x in zip(grad_shapes(xs), xs))
+
+    op = getattr(getattr(torch.ops.mixc, f"{name}_{key}"), "default")
+    op_backward = getattr(getattr(torch.ops.mixc, f"{name}_{key}_backward"), "default")
+
+    def setup_context(ctx, inputs, output):
+        *xs, threads = inputs
+        ctx.save_for_backward(*[x if x is not None else torch.empty(0) for x in xs])
+        ctx.left_out = [x is None for x in xs]
+        ctx.threads = threads
+        ctx.o_shape, ctx.o_dtype = output[0].shape, output[0].dtype
+
+    def backward_rule(ctx, *grads):
+        xs = [None if out else x for x, out in zip(ctx.saved_tensors, ctx.left_out)]
+        do = grads[0] if grads[0] is not None else torch.zeros(ctx.o_shape, dtype=ctx.o_dtype)
+        ref = xs[m.operands.index(m.names[0])]
+        do = do.to(ref.dtype)
+        # The final state's gradient in the inputs' dtype (the kernel reads
+        # either); mLSTM's final stabilizer passes none (it is not differentiable).
+        dfinal = grads[1].to(ref.dtype) if n_out > 1 and grads[1] is not None else None
+        gs = op_backward(*xs, do, dfinal, ctx.threads)
+        return (*[None if out else g for g, out in zip(gs, ctx.left_out)], None)
+
+    torch.library.register_autograd(qual, backward_rule, setup_context=setup_context)
+    _ops[key] = (op, op_backward)
+    return _ops[key]
+
+
+def _reference(m, xs, upstream):
+    """float64: `mixc run --target=reference` on .npy files (forward, or with
+    `upstream` = (do, dfinal) the gradients of every operand)."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="mixc-torch-") as d:
+        ins, out = os.path.join(d, "in"), os.path.join(d, "out")
+        os.makedirs(ins)
+        for name, x in zip(m.operands, xs):
+            if x is not None:
+                a = x.detach().contiguous().numpy()
+                np.save(os.path.join(ins, name + ".npy"), a.reshape(a.shape[2:]) if name in m.per_head and a.ndim > 1
+                        and a.shape[:2] == (1, 1) else a)
+        cmd = [_build.mixc_binary(), "run", m.spec, "--target=reference", "--dtype=f64", "--inputs", ins, "--out", out,
+               "--no-check"]
+        if upstream is not None:
+            do, dfinal = upstream
+            np.save(os.path.join(ins, "do.npy"), do.detach().contiguous().numpy())
+            if dfinal is not None:
+                np.save(os.path.join(ins, "dfinal_state.npy"), dfinal.detach().contiguous().numpy())
+            cmd.append("--grad")
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"mixc reference failed ({' '.join(cmd)}):\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+        if upstream is None:
+            return [torch.from_numpy(np.load(os.path.join(out, n + ".npy"))) for n in m.outputs]
+        grads = []
+        for name, x in zip(m.operands, xs):
+            path = os.path.join(out, "d" + name + ".npy")
+            g = torch.from_numpy(np.load(path)) if os.path.exists(path) else None
+            if x is None:
+                grads.append(torch.zeros(0, dtype=torch.float64))
+            else:
+                grads.append(torch.zeros_like(x) if g is None else g.reshape(x.shape))
+        return grads
+
+
+def load(spec, threads=None, isa="native", verbose=True):
+    """The spec at `spec` as a PyTorch function (compiled on first call per H, K, V)."""
+    return Mixer(spec, threads=threads, isa=isa, verbose=verbose)
