@@ -687,8 +687,20 @@ int runBench() {
 
 using namespace mixc::driver;
 
+// The linked LLVM libraries register hundreds of options of their own at the
+// top level (--aarch64-neon-syntax, ...): --help shows mixc's subcommands and
+// the generic options only; --help-hidden still lists the rest.
+static void hideLlvmOptions() {
+  static const char *const kShown[] = {"help", "help-hidden", "help-list", "help-list-hidden", "version"};
+  for (auto &entry : cl::getRegisteredOptions(cl::SubCommand::getTopLevel())) {
+    if (llvm::is_contained(kShown, entry.first)) continue;
+    if (entry.second->getOptionHiddenFlag() == cl::NotHidden) entry.second->setHiddenFlag(cl::Hidden);
+  }
+}
+
 int main(int argc, char **argv) {
   cl::SetVersionPrinter([](raw_ostream &os) { os << "mixc 0.1\n"; });
+  hideLlvmOptions();
   cl::ParseCommandLineOptions(argc, argv, "mixc: a compiler for sequence mixers\n\n"
                                           "  mixc check SPEC\n  mixc emit SPEC --stage=mlir\n"
                                           "  mixc run SPEC --target=reference|cpu\n  mixc bench SPEC --target=cpu\n");
