@@ -329,10 +329,10 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     else os << "(" << shape << ", Uninit{});\n";
   };
   resultBuffer(op.getO(), r + "_o", llvm::formatv("{B, T, {0}, {1}}", H, V).str());
-  resultBuffer(op.getFinalState(), r + "_state", llvm::formatv("{B, {0}, {1}, {2}}", H, K, Vs).str());
-  os << "  Buffer " << r << "_m({B, " << H << "});\n";
+  resultBuffer(op.getFinalState(), r + "_state", llvm::formatv("{NS, {0}, {1}, {2}}", H, K, Vs).str());
+  os << "  Buffer " << r << "_m({NS, " << H << "});\n";
   os << "  {\n    ScanArgs p;\n    Buffer tmp_rate, tmp_bonus, tmp_init, tmp_m;\n";
-  os << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
+  os << "    p.B = NS; p.T = T; p.seqStart = seqStart; p.H = " << H << "; p.Vs = " << Vs << ";\n";
   if (!rateBuf.empty())
     os << "    p.rate = as(" << rateBuf << ", " << llvm::formatv("{1, 1, {0}, {1}, {2}}", H, K, Vs).str()
        << ", tmp_rate);\n";
@@ -340,10 +340,10 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     os << "    p.bonus = as(" << bonusBuf << ", " << llvm::formatv("{1, 1, {0}, {1}}", H, K).str() << ", tmp_bonus);\n";
   if (Value init = op.getInit())
     os << "    p.init = inputs[" << argIndex.lookup(init) << "].data ? as(" << initBuf << ", "
-       << llvm::formatv("{B, {0}, {1}, {2}}", H, K, Vs).str() << ", tmp_init) : nullptr;\n";
+       << llvm::formatv("{NS, {0}, {1}, {2}}", H, K, Vs).str() << ", tmp_init) : nullptr;\n";
   if (Value m0 = op.getInitM())
     os << "    p.initM = inputs[" << argIndex.lookup(m0) << "].data ? as(" << mBuf << ", "
-       << llvm::formatv("{B, {0}}", H).str() << ", tmp_m) : nullptr;\n";
+       << llvm::formatv("{NS, {0}}", H).str() << ", tmp_m) : nullptr;\n";
   os << "    p.o = " << r << "_o.ptr(); p.state = " << r << "_state.ptr(); p.m = " << r << "_m.ptr();\n";
   os << "    p.scale = " << llvm::formatv("{0:e}", op.getScaleValue()).str() << "f;\n";
   os << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
@@ -357,14 +357,23 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   // v = append_one(x): the ones column is scanned as a K-vector beside the blocks.
   auto appendOne = op.getV().getDefiningOp<MapOp>();
   bool onesColumn = appendOne && appendOne.getFn() == UnaryFn::append_one && !mlstm && s != Structure::elementwise;
+  std::string recurrent = llvm::formatv("scanRecurrent<{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}>(p, threads, "
+                                        "{10}_row);\n",
+                                        st, K, V, tiling, dk, bonus, ml, hasDt, logD, onesColumn ? "true" : "false", r)
+                              .str();
+  // Packed variable-length sequences (cu_seqlens, known at run time only)
+  // run the recurrent sweep: the chunked forms' chunks do not stop at a
+  // sequence's end.
   if (algorithm == "chunked_ssd" || algorithm == "chunked_gla")
-    os << "    else " << (algorithm == "chunked_ssd" ? "scanChunkedSSD<" : "scanChunkedGLA<") << st << ", " << K << ", " << V << ", " << tiling << ", "
-       << schedule.getChunk() << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
+    os << "    else if (seqStart) " << recurrent << "    else "
+       << (algorithm == "chunked_ssd" ? "scanChunkedSSD<" : "scanChunkedGLA<") << st << ", " << K << ", " << V << ", "
+       << tiling << ", " << schedule.getChunk() << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
+  else if (algorithm == "chunked_scan")
+    os << "    else scanChunkedElementwise<" << st << ", " << K << ", " << V << ", " << tiling << ", " << dk << ", "
+       << bonus << ", " << ml << ", " << hasDt << ", " << logD << ", false>(p, threads, " << schedule.getChunk()
+       << ", " << r << "_row);\n  }\n";
   else
-    os << "    else " << (algorithm == "chunked_scan" ? "scanChunkedElementwise<" : "scanRecurrent<") << st << ", " << K << ", " << V << ", " << tiling << ", " << dk << ", " << bonus
-       << ", " << ml << ", " << hasDt << ", " << logD << ", " << (onesColumn ? "true" : "false") << ">(p, threads, "
-       << (algorithm == "chunked_scan" ? std::to_string(schedule.getChunk()) + ", " : "")
-       << r << "_row);\n  }\n";
+    os << "    else " << recurrent << "  }\n";
   buffers[op.getO()] = r + "_o";
   buffers[op.getFinalState()] = r + "_state";
   if (op.getFinalM()) buffers[op.getFinalM()] = r + "_m";
@@ -404,7 +413,7 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   std::string doBuf = op.getDO() ? buffer(op.getDO()) : "";
   std::string dfBuf = op.getDFinal() ? buffer(op.getDFinal()) : "";
   os << "  GradArgs " << r << "_g;\n  Buffer " << r << "_tmp_rate, " << r << "_tmp_bonus, " << r << "_tmp_init;\n";
-  os << "  " << r << "_g.B = B; " << r << "_g.T = T; " << r << "_g.H = " << H << "; " << r << "_g.Vs = " << Vs << ";\n";
+  os << "  " << r << "_g.B = NS; " << r << "_g.T = T; " << r << "_g.seqStart = seqStart; " << r << "_g.H = " << H << "; " << r << "_g.Vs = " << Vs << ";\n";
   if (!rateBuf.empty())
     os << "  " << r << "_g.rate = as(" << rateBuf << ", " << llvm::formatv("{1, 1, {0}, {1}, {2}}", H, K, Vs).str()
        << ", " << r << "_tmp_rate);\n";
@@ -413,7 +422,7 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
        << r << "_tmp_bonus);\n";
   if (Value init = op.getInit())
     os << "  " << r << "_g.init = inputs[" << argIndex.lookup(init) << "].data ? as(" << initBuf << ", "
-       << llvm::formatv("{B, {0}, {1}, {2}}", H, K, Vs).str() << ", " << r << "_tmp_init) : nullptr;\n";
+       << llvm::formatv("{NS, {0}, {1}, {2}}", H, K, Vs).str() << ", " << r << "_tmp_init) : nullptr;\n";
   if (Value m0 = op.getInitM())
     os << "  " << r << "_g.initM = inputs[" << argIndex.lookup(m0) << "].data ? " << mBuf << ".ptr() : nullptr;\n";
   if (!doBuf.empty()) os << "  " << r << "_g.dO = " << doBuf << ".ptr();\n";
@@ -446,8 +455,8 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   }
   if (Value ig = op.getIgate()) fields.push_back({ig, "digate", "{B, T, " + std::to_string(H) + "}"});
   if (Value u = op.getBonus()) fields.push_back({u, "dbonus", llvm::formatv("{1, 1, {0}, {1}}", H, K).str()});
-  if (Value init = op.getInit()) fields.push_back({init, "dinit", llvm::formatv("{B, {0}, {1}, {2}}", H, K, Vs).str()});
-  if (Value m0 = op.getInitM()) fields.push_back({m0, "dinitM", llvm::formatv("{B, {0}}", H).str()});
+  if (Value init = op.getInit()) fields.push_back({init, "dinit", llvm::formatv("{NS, {0}, {1}, {2}}", H, K, Vs).str()});
+  if (Value m0 = op.getInitM()) fields.push_back({m0, "dinitM", llvm::formatv("{NS, {0}}", H).str()});
   // The gradients come in the order of the operands present (q, k, v, decay,
   // dt, a, b, igate, bonus, init, init_m: the refused ones are absent), as `fields`.
   for (const GradField &f : fields) {
@@ -480,7 +489,7 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
 FailureOr<CpuKernelSource> Printer::run() {
   out.name = "mixc_" + func.getName().str();
 
-  KernelSignature sig = kernelSignature(func);
+  KernelSignature sig = kernelSignature(func, /*varlen=*/true);
   out.inputs = sig.inputs;
   out.outputs = sig.outputs;
   for (unsigned i = 0; i < func.getNumArguments(); ++i) argIndex[func.getArgument(i)] = i;

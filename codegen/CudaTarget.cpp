@@ -376,7 +376,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
 FailureOr<CudaKernelSource> Printer::run() {
   CudaKernelSource out;
   out.name = "mixc_" + func.getName().str() + "_cuda";
-  KernelSignature sig = kernelSignature(func);
+  KernelSignature sig = kernelSignature(func, /*varlen=*/false);
   out.inputs = sig.inputs;
   out.outputs = sig.outputs;
   unsigned nin = func.getNumArguments();

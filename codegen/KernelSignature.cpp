@@ -6,28 +6,43 @@ using namespace mlir;
 
 namespace mixc {
 
-std::string shapeList(RankedTensorType t, bool dynamicAsVar) {
+bool isStateShaped(RankedTensorType t) {
+  return t.getRank() >= 2 && ShapedType::isDynamic(t.getDimSize(0)) && !ShapedType::isDynamic(t.getDimSize(1));
+}
+
+std::string shapeList(RankedTensorType t, bool dynamicAsVar, const char *stateBatch) {
   std::string s = "{";
   for (auto [i, d] : llvm::enumerate(t.getShape())) {
     if (i) s += ", ";
-    if (ShapedType::isDynamic(d)) s += dynamicAsVar ? (i == 0 ? "B" : "T") : "-1";
+    if (ShapedType::isDynamic(d)) s += dynamicAsVar ? (i == 0 ? (isStateShaped(t) ? stateBatch : "B") : "T") : "-1";
     else s += std::to_string(d);
   }
   return s + "}";
 }
 
-KernelSignature kernelSignature(func::FuncOp func) {
+KernelSignature kernelSignature(func::FuncOp func, bool varlen) {
   KernelSignature sig;
   unsigned nin = func.getNumArguments();
   auto results = func.getBody().front().getTerminator()->getOperands();
   static const char *resultNames[] = {"o", "final_state", "final_m"};
   llvm::raw_string_ostream os(sig.checks);
   std::string inputDoc, outputDoc;
-  os << "  if (num_inputs != " << nin << ") return chk.fail(\"expected " << nin << " inputs, got %d\", num_inputs);\n";
+  if (varlen)
+    os << "  if (num_inputs != " << nin << " && num_inputs != " << nin + 1 << ") return chk.fail(\"expected " << nin
+       << " inputs (" << nin + 1 << " with cu_seqlens), got %d\", num_inputs);\n";
+  else
+    os << "  if (num_inputs != " << nin << ") return chk.fail(\"expected " << nin << " inputs, got %d\", num_inputs);\n";
   os << "  if (num_outputs != " << results.size() << ") return chk.fail(\"expected " << results.size()
      << " outputs, got %d\", num_outputs);\n";
   os << "  if (!inputs || !outputs) return chk.fail(\"null inputs or outputs array\");\n";
   os << "  int64_t B = -1, T = -1;\n";
+  // The states' batch: B, or with cu_seqlens the number of sequences N.
+  const char *stateVar = varlen ? "(cu ? N : B)" : "B";
+  if (varlen) {
+    os << "  const mixc_tensor *cu = num_inputs > " << nin << " && inputs[" << nin << "].data ? &inputs[" << nin
+       << "] : nullptr;\n";
+    os << "  int64_t N = -1;\n  if (cu && !chk.seqlens(cu, N)) return 1;\n";
+  }
   for (unsigned i = 0; i < nin; ++i) {
     auto t = cast<RankedTensorType>(func.getArgument(i).getType());
     auto nameAttr = func.getArgAttrOfType<StringAttr>(i, "mixer.name");
@@ -36,8 +51,9 @@ KernelSignature kernelSignature(func::FuncOp func) {
     bool optional = n == "init" || n == "init_m" || n == "dfinal_state"; // absent: zeros
     sig.inputs.push_back(n);
     os << "  if (!chk.tensor(&inputs[" << i << "], \"input\", \"" << n << "\", " << shapeList(t, false) << ", "
-       << (perHead ? "true" : "false") << ", " << (optional ? "true" : "false") << ", B, T)) return 1;\n";
-    inputDoc += llvm::formatv(" *   inputs[{0}]  {1,-12} {2}{3}{4}\n", i, n, shapeList(t, true),
+       << (perHead ? "true" : "false") << ", " << (optional ? "true" : "false") << ", "
+       << (isStateShaped(t) ? stateVar : "B") << ", T)) return 1;\n";
+    inputDoc += llvm::formatv(" *   inputs[{0}]  {1,-12} {2}{3}{4}\n", i, n, shapeList(t, true, varlen ? "N" : "B"),
                               perHead ? " (or without the leading 1, 1)" : "",
                               optional ? ", optional (NULL data: zeros)" : "")
                     .str();
@@ -50,12 +66,23 @@ KernelSignature kernelSignature(func::FuncOp func) {
     bool perHead = t.getRank() >= 3 && t.getDimSize(0) == 1 && t.getDimSize(1) == 1;
     sig.outputs.push_back(n);
     os << "  if (!chk.tensor(&outputs[" << i << "], \"output\", \"" << n << "\", " << shapeList(t, false) << ", "
-       << (perHead ? "true" : "false") << ", false, B, T)) return 1;\n";
-    outputDoc += llvm::formatv(" *   outputs[{0}] {1,-12} {2}{3}\n", i, n, shapeList(t, true),
+       << (perHead ? "true" : "false") << ", false, " << (isStateShaped(t) ? stateVar : "B") << ", T)) return 1;\n";
+    outputDoc += llvm::formatv(" *   outputs[{0}] {1,-12} {2}{3}\n", i, n, shapeList(t, true, varlen ? "N" : "B"),
                                perHead ? " (or without the leading 1, 1)" : "")
                      .str();
   }
   os << "  if (B < 0 || T < 0) return chk.fail(\"no per-token input fixes the batch and time sizes\");\n";
+  if (varlen) {
+    os << "  if (cu && !chk.packed(cu, N, B, T)) return 1;\n";
+    os << "  const int64_t NS = cu ? N : B;\n";
+    os << "  const int64_t *seqStart = cu ? static_cast<const int64_t *>(cu->data) : nullptr;\n";
+    inputDoc += llvm::formatv(" *   inputs[{0}]  {1,-12} {2}\n", nin, "cu_seqlens",
+                              "{N + 1}, optional (int64; NULL: B sequences of T tokens): packed sequences, "
+                              "sequence n is tokens [cu[n], cu[n + 1]) of batch row 0 (B = 1)")
+                    .str();
+  } else {
+    os << "  const int64_t NS = B;\n";
+  }
   sig.doc = inputDoc + outputDoc;
   return sig;
 }

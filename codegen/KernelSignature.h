@@ -13,14 +13,25 @@ namespace mixc {
 
 struct KernelSignature {
   std::vector<std::string> inputs, outputs;
-  std::string checks; // statements: `chk` a Checker, `B` and `T` fixed by the inputs
+  // Statements: `chk` a Checker; they leave `B` and `T` (the per-token
+  // inputs' batch and time), `NS` (the states' batch: B, or the number of
+  // sequences with cu_seqlens) and, for a variable-length signature,
+  // `seqStart` (cu_seqlens' offsets, or nullptr).
+  std::string checks;
   std::string doc;    // " *   inputs[0]  q  [B, T, 4, 16]" lines
 };
 
-KernelSignature kernelSignature(mlir::func::FuncOp func);
+/// `varlen`: the kernel takes an optional last input cu_seqlens ([N + 1]
+/// int64 sequence starts in the packed time axis; the states are per sequence).
+KernelSignature kernelSignature(mlir::func::FuncOp func, bool varlen);
 
-/// "{B, T, 4, 16}" (or -1 for the dynamic sizes with `dynamicAsVar` false).
-std::string shapeList(mlir::RankedTensorType t, bool dynamicAsVar);
+/// A state-shaped tensor ([batch, H, ...]: the batch dynamic, the next size
+/// static), whose batch is the number of sequences.
+bool isStateShaped(mlir::RankedTensorType t);
+
+/// "{B, T, 4, 16}" and "{NS, 4, 16, 16}" for a state (or -1 for the dynamic
+/// sizes with `dynamicAsVar` false); `stateBatch` names a state's batch.
+std::string shapeList(mlir::RankedTensorType t, bool dynamicAsVar, const char *stateBatch = "NS");
 
 } // namespace mixc
 

@@ -61,6 +61,32 @@ public:
     return true;
   }
 
+  // cu_seqlens: int64 [N + 1] starts of N >= 1 sequences, from 0, non-decreasing.
+  bool seqlens(const mixc_tensor *t, int64_t &N) {
+    if (t->dtype != MIXC_I64 || t->ndim != 1)
+      return !fail("input 'cu_seqlens': expected a 1-D int64 tensor of sequence starts, got dtype %d with %d dimensions",
+                   (int)t->dtype, (int)t->ndim);
+    if (t->shape[0] < 2) return !fail("input 'cu_seqlens': %lld entries, expected at least 2", (long long)t->shape[0]);
+    if (t->strides[0] != 1) return !fail("input 'cu_seqlens': stride %lld, expected 1", (long long)t->strides[0]);
+    const int64_t *c = static_cast<const int64_t *>(t->data);
+    if (c[0] != 0) return !fail("input 'cu_seqlens': starts at %lld, expected 0", (long long)c[0]);
+    for (int64_t n = 1; n < t->shape[0]; ++n)
+      if (c[n] < c[n - 1])
+        return !fail("input 'cu_seqlens': entry %lld (%lld) is below the one before (%lld)", (long long)n,
+                     (long long)c[n], (long long)c[n - 1]);
+    N = t->shape[0] - 1;
+    return true;
+  }
+  // With cu_seqlens the per-token inputs hold the packed sequences: batch 1,
+  // time the last offset.
+  bool packed(const mixc_tensor *t, int64_t N, int64_t B, int64_t T) {
+    const int64_t last = static_cast<const int64_t *>(t->data)[N];
+    if (B != 1) return !fail("input 'cu_seqlens': the per-token inputs have batch %lld, expected 1 (packed)", (long long)B);
+    if (last != T)
+      return !fail("input 'cu_seqlens': ends at %lld, the packed inputs have %lld tokens", (long long)last, (long long)T);
+    return true;
+  }
+
 private:
   char *err_;
   int len_;

@@ -10,7 +10,8 @@
 extern "C" {
 #endif
 
-typedef enum { MIXC_F32 = 0, MIXC_BF16 = 1, MIXC_F16 = 2 } mixc_dtype;
+/* MIXC_I64: index tensors only (cu_seqlens). */
+typedef enum { MIXC_F32 = 0, MIXC_BF16 = 1, MIXC_F16 = 2, MIXC_I64 = 3 } mixc_dtype;
 
 #define MIXC_MAX_DIMS 6
 

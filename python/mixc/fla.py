@@ -13,9 +13,10 @@ Each call writes the recurrence fla computes as a spec (its in-kernel switches
 spec's pre-processing), compiled once per distinct spec and cached like any
 other. Layouts are fla's: [B, T, H, D] inputs, [B, T, H] per-token scalars,
 [N, H, K, V] states (float32). `fused_recurrent_*` are the same kernels (the
-CPU's recurrent schedule is its decode path). What fla accepts and mixc does
-not yet (cu_seqlens, grouped value heads, a value-side gate) is an error that
-says so, never silently ignored."""
+CPU's recurrent schedule is its decode path). `cu_seqlens` packs variable-
+length sequences as in fla (batch 1, states per sequence). What fla accepts
+and mixc does not yet (grouped value heads, a value-side gate, a [V, K]
+state) is an error that says so, never silently ignored."""
 import hashlib
 import os
 
@@ -49,9 +50,9 @@ def _scale(scale, K):
 
 
 def _common(fn, cu_seqlens, kwargs, q, v):
-    if cu_seqlens is not None:
-        raise NotImplementedError(f"mixc.fla.{fn}: cu_seqlens (packed variable-length batches) is not implemented yet;"
-                                  " pad the batch instead")
+    if cu_seqlens is not None and q.shape[0] != 1:
+        raise ValueError(f"mixc.fla.{fn}: with cu_seqlens the batch size must be 1 (the sequences packed), got"
+                         f" {q.shape[0]}")
     if kwargs.get("state_v_first") or kwargs.get("transpose_state_layout"):
         raise NotImplementedError(f"mixc.fla.{fn}: state_v_first (a [V, K] state) is not implemented; states are"
                                   " [N, H, K, V]")
@@ -92,7 +93,7 @@ def chunk_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=Fal
     _gate_flags("chunk_gla", kwargs)
     text = ("mixer gla(q[K], k[K], v[V], g[K]) {\n  S = exp(g) * S + k v^T\n"
             f"  o = S^T q * {_scale(scale, q.shape[-1])}\n}}\n")
-    return _finish(_mixer("gla", text)(q, k, v, g, initial_state=initial_state), output_final_state)
+    return _finish(_mixer("gla", text)(q, k, v, g, initial_state=initial_state, cu_seqlens=cu_seqlens), output_final_state)
 
 
 def fused_recurrent_gla(q, k, v, gk=None, gv=None, scale=None, initial_state=None, output_final_state=False,
@@ -106,10 +107,10 @@ def fused_recurrent_gla(q, k, v, gk=None, gv=None, scale=None, initial_state=Non
     if gk is None:
         text = (f"mixer linear_attention(q[K], k[K], v[V]){direction} {{\n  S = S + k v^T\n"
                 f"  o = S^T q * {_scale(scale, q.shape[-1])}\n}}\n")
-        return _finish(_mixer("linear_attention", text)(q, k, v, initial_state=initial_state), output_final_state)
+        return _finish(_mixer("linear_attention", text)(q, k, v, initial_state=initial_state, cu_seqlens=cu_seqlens), output_final_state)
     text = (f"mixer gla(q[K], k[K], v[V], g[K]){direction} {{\n  S = exp(g) * S + k v^T\n"
             f"  o = S^T q * {_scale(scale, q.shape[-1])}\n}}\n")
-    return _finish(_mixer("gla", text)(q, k, v, gk, initial_state=initial_state), output_final_state)
+    return _finish(_mixer("gla", text)(q, k, v, gk, initial_state=initial_state, cu_seqlens=cu_seqlens), output_final_state)
 
 
 def chunk_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=None, output_final_state=False,
@@ -132,7 +133,7 @@ def chunk_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=No
     update = f"exp({decay}) * S + k v^T" if decay else "S + k v^T"
     text = (f"mixer {fn}({', '.join(ins)}){direction} {{\n{params}  S = {update}\n"
             f"  o = S^T q * {_scale(scale, q.shape[-1])}\n}}\n")
-    return _finish(_mixer(fn, text)(*args, **named, initial_state=initial_state), output_final_state)
+    return _finish(_mixer(fn, text)(*args, **named, initial_state=initial_state, cu_seqlens=cu_seqlens), output_final_state)
 
 
 def fused_recurrent_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=None,
@@ -153,7 +154,7 @@ def chunk_delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final
     text = (f"mixer {fn}(q[K], k[K], v[V], beta) {{\n{_l2(use_qk_l2norm_in_kernel)}"
             "  S = (I - beta * k k^T) S + beta * k v^T\n"
             f"  o = S^T q * {_scale(scale, q.shape[-1])}\n}}\n")
-    return _finish(_mixer(fn, text)(q, k, v, beta, initial_state=initial_state), output_final_state)
+    return _finish(_mixer(fn, text)(q, k, v, beta, initial_state=initial_state, cu_seqlens=cu_seqlens), output_final_state)
 
 
 fused_recurrent_delta_rule = chunk_delta_rule
@@ -181,7 +182,7 @@ def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, out
             f"{_beta(use_beta_sigmoid_in_kernel, allow_neg_eigval)}{gate}"
             "  S = exp(g) * (I - beta * k k^T) S + beta * k v^T\n"
             f"  o = S^T q * {_scale(scale, q.shape[-1])}\n}}\n")
-    return _finish(_mixer(fn, text)(q, k, v, g, beta, **named, initial_state=initial_state), output_final_state)
+    return _finish(_mixer(fn, text)(q, k, v, g, beta, **named, initial_state=initial_state, cu_seqlens=cu_seqlens), output_final_state)
 
 
 def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=None, scale=None, initial_state=None,
@@ -231,7 +232,7 @@ def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_sta
             f"{_beta(use_beta_sigmoid_in_kernel, allow_neg_eigval)}{gate}"
             "  S = (I - beta * k k^T) (exp(g) * S) + beta * k v^T\n"
             f"  o = S^T q * {_scale(scale, q.shape[-1])}\n}}\n")
-    return _finish(_mixer(fn, text)(q, k, v, g, beta, **named, initial_state=initial_state), output_final_state)
+    return _finish(_mixer(fn, text)(q, k, v, g, beta, **named, initial_state=initial_state, cu_seqlens=cu_seqlens), output_final_state)
 
 
 def fused_recurrent_kda(q, k, v, g, beta, A_log=None, dt_bias=None, scale=None, initial_state=None,
@@ -252,7 +253,7 @@ def chunk_rwkv7(r, w, k, v, a, b, scale=1.0, initial_state=None, output_final_st
     _gate_flags(fn, kwargs)
     text = (f"mixer {fn}(r[K], w[K], k[K], v[V], a[K], b[K]) {{\n  S = (diag(exp(w)) + b a^T) S + k v^T\n"
             f"  o = S^T r * {_scale(scale, r.shape[-1])}\n}}\n")
-    return _finish(_mixer(fn, text)(r, w, k, v, a, b, initial_state=initial_state), output_final_state)
+    return _finish(_mixer(fn, text)(r, w, k, v, a, b, initial_state=initial_state, cu_seqlens=cu_seqlens), output_final_state)
 
 
 def fused_recurrent_rwkv7(r, w, k, v, a, b, scale=None, initial_state=None, output_final_state=True, cu_seqlens=None,

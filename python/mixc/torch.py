@@ -30,6 +30,7 @@ class _Tensor(ctypes.Structure):  # mixc_tensor (runtime/mixc_tensor.h)
 
 
 _KERNEL_DTYPES = {torch.float32: 0, torch.bfloat16: 1}
+_MIXC_I64 = 3  # cu_seqlens
 _FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(_Tensor), ctypes.c_int, ctypes.POINTER(_Tensor), ctypes.c_int,
                        ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
 
@@ -40,11 +41,11 @@ def _describe(x):
         t.shape[d] = 1
     if x is None:  # an optional input left out: NULL data, the kernel reads zeros
         return t
-    if x.dtype not in _KERNEL_DTYPES:
+    if x.dtype not in _KERNEL_DTYPES and x.dtype != torch.int64:
         raise TypeError(f"mixc kernels take float32 or bfloat16 (float64: the reference), got {x.dtype}")
     if x.dim() > 6:
         raise ValueError(f"a tensor of {x.dim()} dimensions (at most 6)")
-    t.data, t.dtype, t.ndim = x.data_ptr(), _KERNEL_DTYPES[x.dtype], x.dim()
+    t.data, t.dtype, t.ndim = x.data_ptr(), _KERNEL_DTYPES.get(x.dtype, _MIXC_I64), x.dim()
     for d in range(x.dim()):
         t.shape[d], t.strides[d] = x.shape[d], x.stride(d)
     return t
@@ -82,6 +83,8 @@ class Mixer:
         self.operands = [op.name for op in probe.inputs]
         self.optional = [op.optional for op in probe.inputs]
         self.outputs = [op.name for op in probe.outputs]
+        # The kernels' last, optional input: packed variable-length sequences.
+        self.varlen = self.operands[-1] == "cu_seqlens"
         self._forward, self._backward = _define_ops(self, probe)
 
     # -- sizes and kernels -------------------------------------------------
@@ -119,12 +122,16 @@ class Mixer:
                 return x.shape[0], x.shape[1]
         raise ValueError("no per-token input")
 
+    def sizes_of(self, xs):
+        """{"B", "T", "N"}: batch and time of the per-token inputs, and the states' batch
+        (the number of sequences with cu_seqlens)."""
+        B, T = self.batch_time(xs)
+        cu = xs[-1] if self.varlen else None
+        return {"B": B, "T": T, "N": cu.shape[0] - 1 if cu is not None else B}
+
     # -- the call ----------------------------------------------------------
     def __call__(self, *args, initial_state=None, initial_m=None, output_final_state=True, head_first=False,
                  cu_seqlens=None, **kwargs):
-        if cu_seqlens is not None:
-            raise NotImplementedError("mixc.torch: cu_seqlens (packed variable-length batches) is not implemented yet;"
-                                      " pad the batch instead")
         if len(args) > len(self.names):
             raise TypeError(f"{len(args)} positional inputs, the spec has {len(self.names)}: {', '.join(self.names)}")
         given = dict(zip(self.names, args))
@@ -150,7 +157,12 @@ class Mixer:
             raise TypeError("this spec takes no initial state")
         if initial_m is not None and "init_m" not in self.operands:
             raise TypeError("initial_m: this spec has no stabilizer state")
-        xs = [initial_state if n == "init" else initial_m if n == "init_m" else given[n] for n in self.operands]
+        if cu_seqlens is not None:
+            if not isinstance(cu_seqlens, torch.Tensor) or cu_seqlens.dim() != 1:
+                raise TypeError("cu_seqlens: expected a 1-D tensor of sequence starts [N + 1]")
+            cu_seqlens = cu_seqlens.to(torch.int64)
+        special = {"init": initial_state, "init_m": initial_m, "cu_seqlens": cu_seqlens}
+        xs = [special[n] if n in special else given[n] for n in self.operands]
         outs = self._forward(*xs, _threads(self.threads))
         o = outs[0].transpose(1, 2) if head_first else outs[0]
         if not output_final_state:
@@ -177,18 +189,22 @@ def _define_ops(m, probe):
     torch.library.define(qual + "_backward",
                          f"({args}, Tensor do, Tensor? dfinal, int threads) -> ({', '.join(['Tensor'] * n_in)})")
 
+    def dims(op, sizes):
+        return tuple(sizes.get(d, d) for d in op.dims)
+
     def out_shapes(xs, kernels):
-        B, T = m.batch_time(xs)
-        return [tuple(B if d == "B" else T if d == "T" else d for d in op.dims) for op in kernels.outputs]
+        sizes = m.sizes_of(xs)
+        return [dims(op, sizes) for op in kernels.outputs]
 
     def out_dtypes(xs):
         dtype = xs[m.operands.index(m.names[0])].dtype
         # The output in the inputs' dtype, the final states in float32 (float64 stays).
         return [dtype] + [torch.float64 if dtype == torch.float64 else torch.float32] * (n_out - 1)
 
-    # A left-out optional input gets an empty gradient (autograd drops it).
+    # A left-out optional input (and cu_seqlens) gets an empty gradient
+    # (autograd drops it).
     def grad_shapes(xs):
-        return [tuple(x.shape) if x is not None else (0,) for x in xs]
+        return [tuple(x.shape) if x is not None and x.is_floating_point() else (0,) for x in xs]
 
     @torch.library.impl(qual, "cpu")
     def forward(*xs_threads):
@@ -214,17 +230,21 @@ def _define_ops(m, probe):
             return tuple(_reference(m, xs, (do, dfinal)))
         kernels, (_, fn) = m.kernels(xs)
         dtype = xs[m.operands.index(m.names[0])].dtype
-        B, T = m.batch_time(xs)
+        sizes = m.sizes_of(xs)
+        cu = xs[-1] if m.varlen else None
+        xs = xs[:-1] if m.varlen else xs
         # The kernel writes every gradient; a left-out input's into scratch.
-        full = [torch.empty(tuple(B if d == "B" else T if d == "T" else d for d in g.dims) if x is None else x.shape,
-                            dtype=(x.dtype if x is not None else dtype)) for g, x in zip(kernels.grads, xs)]
-        _call(fn, [*xs, do, dfinal], full, threads)
-        return tuple(g if x is not None else g.new_empty(0) for g, x in zip(full, xs))
+        full = [torch.empty(dims(g, sizes) if x is None else x.shape, dtype=(x.dtype if x is not None else dtype))
+                for g, x in zip(kernels.grads, xs)]
+        _call(fn, [*xs, do, dfinal, *([cu] if m.varlen else [])], full, threads)
+        out = [g if x is not None else g.new_empty(0) for g, x in zip(full, xs)]
+        return tuple(out + ([full[0].new_empty(0)] if m.varlen else []))
 
     @torch.library.register_fake(qual + "_backward")
     def backward_fake(*args):
         *xs, do, dfinal, threads = args
-        return tuple(do.new_empty(s, dtype=(x.dtype if x is not None else do.dtype)) for s, x in zip(grad_shapes(xs), xs))
+        return tuple(do.new_empty(s, dtype=(x.dtype if x is not None and x.is_floating_point() else do.dtype))
+                     for s, x in zip(grad_shapes(xs), xs))
 
     op = getattr(getattr(torch.ops.mixc, f"{name}_{key}"), "default")
     op_backward = getattr(getattr(torch.ops.mixc, f"{name}_{key}_backward"), "default")
@@ -245,7 +265,10 @@ def _define_ops(m, probe):
         # either); mLSTM's final stabilizer passes none (it is not differentiable).
         dfinal = grads[1].to(ref.dtype) if n_out > 1 and grads[1] is not None else None
         gs = op_backward(*xs, do, dfinal, ctx.threads)
-        return (*[None if out else g for g, out in zip(gs, ctx.left_out)], None)
+        grads = [None if out else g for g, out in zip(gs, ctx.left_out)]
+        if m.varlen:
+            grads[-1] = None  # cu_seqlens
+        return (*grads, None)
 
     torch.library.register_autograd(qual, backward_rule, setup_context=setup_context)
     _ops[key] = (op, op_backward)
@@ -254,13 +277,79 @@ def _define_ops(m, probe):
 
 def _reference(m, xs, upstream):
     """float64: `mixc run --target=reference` on .npy files (forward, or with
-    `upstream` = (do, dfinal) the gradients of every operand)."""
+    `upstream` = (do, dfinal) the gradients of every operand); packed
+    sequences (cu_seqlens) one at a time."""
+    if m.varlen:
+        if xs[-1] is not None:
+            return _reference_packed(m, xs, upstream)
+        xs = xs[:-1]
+        res = _reference_one(m, xs, upstream)
+        return res if upstream is None else res + [torch.zeros(0, dtype=torch.float64)]
+    return _reference_one(m, xs, upstream)
+
+
+def _reference_packed(m, xs, upstream):
+    *xs, cu = xs
+    starts = cu.tolist()
+    per_token = {n for n, _, per_head in m.signature if not per_head}
+    states = {"init", "init_m"}
+    names = m.operands[:-1]
+    pieces = []  # per sequence: outputs, or gradients
+    for n in range(len(starts) - 1):
+        s0, s1 = starts[n], starts[n + 1]
+        part = [x[:, s0:s1] if name in per_token else x[n:n + 1] if name in states and x is not None else x
+                for name, x in zip(names, xs)]
+        if upstream is None:
+            pieces.append(_reference_one(m, part, None) if s1 > s0 else None)
+        else:
+            do, dfinal = upstream
+            up = (do[:, s0:s1], dfinal[n:n + 1] if dfinal is not None else None)
+            pieces.append(_reference_one(m, part, up) if s1 > s0 else None)
+    B0 = xs[m.operands.index(m.names[0])]
+    if upstream is None:
+        outs = []
+        for i, name in enumerate(m.outputs):
+            if name == "o":
+                outs.append(torch.cat([p[0] for p in pieces if p is not None], 1))
+                continue
+            per_seq = []
+            for n, p in enumerate(pieces):
+                if p is not None:
+                    per_seq.append(p[i])
+                else:  # an empty sequence keeps its initial state
+                    x = xs[names.index("init" if name == "final_state" else "init_m")]
+                    shape = (1, *pieces_shape(pieces, i))
+                    per_seq.append(x[n:n + 1].double() if x is not None else torch.zeros(shape, dtype=torch.float64))
+            outs.append(torch.cat(per_seq, 0))
+        return outs
+    grads = []
+    for i, (name, x) in enumerate(zip(names, xs)):
+        if x is None:
+            grads.append(torch.zeros(0, dtype=torch.float64))
+        elif name in per_token:
+            grads.append(torch.cat([p[i] if p is not None else torch.zeros_like(x[:, starts[n]:starts[n + 1]])
+                                    for n, p in enumerate(pieces)], 1))
+        elif name in states:
+            dfinal = upstream[1]
+            grads.append(torch.cat([p[i] if p is not None else
+                                    (dfinal[n:n + 1] if dfinal is not None and name == "init" else torch.zeros_like(x[n:n + 1]))
+                                    for n, p in enumerate(pieces)], 0))
+        else:  # per head: summed over the sequences
+            grads.append(sum(p[i] for p in pieces if p is not None))
+    return grads + [torch.zeros(0, dtype=torch.float64)]
+
+
+def pieces_shape(pieces, i):
+    return next(p[i].shape[1:] for p in pieces if p is not None)
+
+
+def _reference_one(m, xs, upstream):
     import subprocess
 
     with tempfile.TemporaryDirectory(prefix="mixc-torch-") as d:
         ins, out = os.path.join(d, "in"), os.path.join(d, "out")
         os.makedirs(ins)
-        for name, x in zip(m.operands, xs):
+        for name, x in zip(m.operands, xs):  # (cu_seqlens, last, is not among xs)
             if x is not None:
                 a = x.detach().contiguous().numpy()
                 np.save(os.path.join(ins, name + ".npy"), a.reshape(a.shape[2:]) if name in m.per_head and a.ndim > 1

@@ -421,8 +421,29 @@ template <int K, int VIN> struct TokenRow {
 // Per-head and whole-problem operands: the elementwise decay rate [H, K, Vs],
 // the bonus [H, K], init/state [B, H, K, Vs], m [B, H], and o [B, T, H, V]
 // (V = Vs, or Vs - 1 under mLSTM whose last state column is n).
-struct ScanArgs {
-  int64_t B = 0, T = 0, H = 0, Vs = 0;
+// Where the tokens of a scan lie. Variable-length batches (cu_seqlens):
+// sequence b is the tokens [seqStart[b], seqStart[b + 1]) of row 0 of the
+// per-token inputs ([1, T, H, ...], T the packed length) and B is the number
+// of sequences; states are [B, H, ...], one per sequence. seqStart nullptr:
+// B rows of T tokens.
+struct TokenLayout {
+  int64_t B = 0, T = 0;
+  const int64_t *seqStart = nullptr;
+  int64_t len(int64_t b) const { return seqStart ? seqStart[b + 1] - seqStart[b] : T; }
+  int64_t maxLen() const {
+    int64_t m = seqStart ? 0 : T;
+    for (int64_t b = 0; seqStart && b < B; ++b) m = std::max(m, len(b));
+    return m;
+  }
+  // Token t of sequence b: its (batch, time) in the inputs, and its row of
+  // the flattened [B, T] token axis (the outputs and per-token gradients).
+  int64_t inB(int64_t b) const { return seqStart ? 0 : b; }
+  int64_t inT(int64_t b, int64_t t) const { return seqStart ? seqStart[b] + t : t; }
+  int64_t token(int64_t b, int64_t t) const { return seqStart ? seqStart[b] + t : b * T + t; }
+};
+
+struct ScanArgs : TokenLayout {
+  int64_t H = 0, Vs = 0;
   const float *rate = nullptr, *bonus = nullptr, *init = nullptr, *initM = nullptr;
   float *o = nullptr, *state = nullptr, *m = nullptr;
   float scale = 1.f;
@@ -432,7 +453,7 @@ struct ScanArgs {
   // their own: each starts from segInit[seg] (without segInit: segment 0 from
   // init, the others from zero), ends in segState[seg] instead of state, and
   // with a dt sums it over its steps into segDt[seg]. Each is a [B, H, ...]
-  // array of the same layout as state (segDt: [B, H, Vs]).
+  // array of the same layout as state (segDt: [B, H, Vs]). Not with seqStart.
   int64_t segLen = 0, segFirst = 0;
   const float *segInit = nullptr;
   float *segState = nullptr, *segDt = nullptr;

@@ -180,8 +180,8 @@ inline Buffer normalizeVjp(const Buffer &x, const Buffer &g, bool maxAbs, float 
 // gradients are rows [B, T, H, width] (a scalar decay: width 1); the rate
 // [H, K, Vs] and bonus [H, K] get their sums over batch and time; dinit is
 // [B, H, K, Vs]. An absent operand's gradient is null.
-struct GradArgs {
-  int64_t B = 0, T = 0, H = 0, Vs = 0;
+struct GradArgs : TokenLayout {
+  int64_t H = 0, Vs = 0;
   const float *rate = nullptr, *bonus = nullptr, *init = nullptr, *initM = nullptr; // initM: mLSTM's [B, H]
   const float *dO = nullptr, *dFinal = nullptr; // [B, T, H, Vs], [B, H, K, Vs]
   float scale = 1.f;
@@ -241,8 +241,7 @@ template <Structure S, int K, int VS, DiagKind Diag, bool Bonus, bool HasDt, boo
 void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
   static_assert(C >= 1, "checkpoint interval");
   constexpr int64_t kGradChunk = C;
-  const int64_t B = p.B, T = p.T, H = p.H;
-  const int64_t chunks = (T + kGradChunk - 1) / kGradChunk;
+  const int64_t B = p.B, H = p.H;
   constexpr bool VecDiag = S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector);
   constexpr bool ScalarDiag = S == Structure::scalar || S == Structure::const_scalar ||
                               (S == Structure::dplr && Diag == DiagKind::scalar);
@@ -251,7 +250,7 @@ void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
   // order afterwards.
   std::vector<float> rateParts(p.drate ? B * H * KV : 0), bonusParts(p.dbonus ? B * H * K : 0);
   parallelFor(B * H, std::max(1, threads), [&](int64_t task) {
-    const int64_t b = task / H, h = task % H;
+    const int64_t b = task / H, h = task % H, T = p.len(b), chunks = (T + kGradChunk - 1) / kGradChunk;
     auto timeOf = [&](int64_t step) { return p.reverse ? T - 1 - step : step; };
     std::vector<float> ckpt(std::max<int64_t>(chunks, 1) * KV), states((kGradChunk + 1) * KV), dS(KV), dPrev(KV);
     std::vector<TokenRow<K, VS>> rows(kGradChunk);
@@ -292,7 +291,7 @@ void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
       std::copy_n(S0, KV, ckpt.data() + c * KV);
       const int64_t s1 = std::min(T, (c + 1) * kGradChunk);
       for (int64_t s = c * kGradChunk; s < s1; ++s) {
-        rowOf(b, timeOf(s), h, rows[0]);
+        rowOf(p.inB(b), p.inT(b, timeOf(s)), h, rows[0]);
         step(S0, states.data() + KV, rows[0]);
         std::copy_n(states.data() + KV, KV, S0);
       }
@@ -302,11 +301,11 @@ void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
       const int64_t s0 = c * kGradChunk, len = std::min(T, s0 + kGradChunk) - s0;
       std::copy_n(ckpt.data() + c * KV, KV, states.data());
       for (int64_t i = 0; i < len; ++i) {
-        rowOf(b, timeOf(s0 + i), h, rows[i]);
+        rowOf(p.inB(b), p.inT(b, timeOf(s0 + i)), h, rows[i]);
         step(states.data() + i * KV, states.data() + (i + 1) * KV, rows[i]);
       }
       for (int64_t i = len - 1; i >= 0; --i) {
-        const int64_t t = timeOf(s0 + i), row = (b * T + t) * H + h;
+        const int64_t t = timeOf(s0 + i), row = p.token(b, t) * H + h;
         const TokenRow<K, VS> &r = rows[i];
         const float *P = states.data() + i * KV, *N = P + KV;
         const float *go = p.dO + row * VS;
@@ -407,9 +406,9 @@ void scanMlstmGrad(const GradArgs &p, int threads, RowFn rowOf) {
   constexpr int64_t kGradChunk = C;
   constexpr int VS = V + 1;
   constexpr int64_t KV = (int64_t)K * VS;
-  const int64_t B = p.B, T = p.T, H = p.H, chunks = (T + kGradChunk - 1) / kGradChunk;
+  const int64_t B = p.B, H = p.H;
   parallelFor(B * H, std::max(1, threads), [&](int64_t task) {
-    const int64_t b = task / H, h = task % H;
+    const int64_t b = task / H, h = task % H, T = p.len(b), chunks = (T + kGradChunk - 1) / kGradChunk;
     auto timeOf = [&](int64_t step) { return p.reverse ? T - 1 - step : step; };
     std::vector<float> ckpt(std::max<int64_t>(chunks, 1) * KV), ckptM(std::max<int64_t>(chunks, 1)),
         states((kGradChunk + 1) * KV), ms(kGradChunk + 1), dS(KV);
@@ -430,7 +429,7 @@ void scanMlstmGrad(const GradArgs &p, int threads, RowFn rowOf) {
       std::copy_n(S0, KV, ckpt.data() + c * KV);
       ckptM[c] = m;
       for (int64_t s = c * kGradChunk; s < std::min(T, (c + 1) * kGradChunk); ++s) {
-        rowOf(b, timeOf(s), h, rows[0]);
+        rowOf(p.inB(b), p.inT(b, timeOf(s)), h, rows[0]);
         m = step(S0, states.data() + KV, m, rows[0]);
         std::copy_n(states.data() + KV, KV, S0);
       }
@@ -442,11 +441,11 @@ void scanMlstmGrad(const GradArgs &p, int threads, RowFn rowOf) {
       std::copy_n(ckpt.data() + c * KV, KV, states.data());
       ms[0] = ckptM[c];
       for (int64_t i = 0; i < len; ++i) {
-        rowOf(b, timeOf(s0 + i), h, rows[i]);
+        rowOf(p.inB(b), p.inT(b, timeOf(s0 + i)), h, rows[i]);
         ms[i + 1] = step(states.data() + i * KV, states.data() + (i + 1) * KV, ms[i], rows[i]);
       }
       for (int64_t i = len - 1; i >= 0; --i) {
-        const int64_t t = timeOf(s0 + i), row = (b * T + t) * H + h;
+        const int64_t t = timeOf(s0 + i), row = p.token(b, t) * H + h;
         const TokenRow<K, V> &r = rows[i];
         const float *P = states.data() + i * KV, *N = P + KV;
         const float g = r.decay[0], mPrev = ms[i], mt = ms[i + 1];

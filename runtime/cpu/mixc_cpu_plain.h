@@ -16,16 +16,17 @@ void scanPlain(const ScanArgs &p, Structure S, DiagKind diag, bool bonus, bool m
   int64_t K = KC, Vs = p.Vs;
   // The baseline must not specialize on the sizes: hide them from the optimizer.
   asm volatile("" : "+r"(K), "+r"(Vs));
-  const int64_t B = p.B, T = p.T, H = p.H, V = mlstm ? Vs - 1 : Vs;
+  const int64_t B = p.B, H = p.H, V = mlstm ? Vs - 1 : Vs;
   parallelFor(B * H, threads, [&](int64_t bh) {
     const int64_t b = bh / H, h = bh % H;
     std::vector<float> st(K * Vs, 0.f), w(Vs), vv(Vs);
     if (p.init) std::copy_n(p.init + bh * K * Vs, K * Vs, st.data());
     float m = mlstm && p.initM ? p.initM[bh] : 0.f;
-    for (int64_t step = 0; step < T; ++step) {
-      const int64_t t = p.reverse ? T - 1 - step : step, row = (b * T + t) * H + h;
+    const int64_t Tb = p.len(b);
+    for (int64_t step = 0; step < Tb; ++step) {
+      const int64_t t = p.reverse ? Tb - 1 - step : step, row = p.token(b, t) * H + h;
       TokenRow<KC, VIN> r;
-      rowOf(b, t, h, r);
+      rowOf(p.inB(b), p.inT(b, t), h, r);
       const float *q = r.q, *k = r.k;
       for (int64_t j = 0; j < V; ++j) vv[j] = r.v[j];
       if (mlstm) vv[V] = 1.f;

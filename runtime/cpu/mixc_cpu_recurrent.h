@@ -61,7 +61,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
   static_assert(LogDecay || !Mlstm, "the mLSTM stabilizer needs the log-decay");
   static_assert(!(OnesColumn && (Mlstm || S == Structure::elementwise)), "no ones column here");
   constexpr bool Side = Mlstm || OnesColumn; // the last state column lives in nvec
-  const int64_t B = p.B, T = p.T, H = p.H, Vs = p.Vs;
+  const int64_t B = p.B, T = p.maxLen(), H = p.H, Vs = p.Vs; // T: the longest sequence's tokens
   const int64_t V = Side ? Vs - 1 : Vs; // columns that are blocked
   const int64_t oStride = OnesColumn ? Vs : V;
   const int64_t blocks = (V + VB - 1) / VB;
@@ -75,7 +75,8 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     const int64_t seg = p.segFirst + task % segs, blk = task / segs % blocks, bh = task / segs / blocks;
     const int64_t b = bh / H, h = bh % H;
     const int64_t j0 = blk * VB, width = std::min<int64_t>(VB, V - j0);
-    const int64_t s0 = seg * segLen, s1 = std::min(T, s0 + segLen);
+    const int64_t Tb = p.len(b); // this sequence's tokens
+    const int64_t s0 = seg * segLen, s1 = std::min(Tb, s0 + segLen);
     // The last call is the one whose range holds the segment's end (for an
     // empty segment, the first).
     const int64_t len = s1 - s0;
@@ -108,7 +109,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     // folds its scale back (one multiply per element, that token only) before
     // gv_i leaves [1e-18, 1e18].
     constexpr bool DeferredVec = S == Structure::vector && !Mlstm && !Bonus && !OnesColumn;
-    auto timeOf = [&](int64_t step) { return p.reverse ? T - 1 - step : step; };
+    auto timeOf = [&](int64_t step) { return p.reverse ? Tb - 1 - step : step; };
     constexpr int wLanes = 2 * kLanes;
     alignas(64) float wacc[wLanes][VB];
     if (first) {
@@ -125,7 +126,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       // The next token's row is computed before this token's sweep, so that a
       // diagonal-plus-low-rank transition can gather the next w = b^T S while it
       // writes S: one sweep over the state per token instead of two.
-      if (s0 < s1) rowOf(b, timeOf(s0), h, rowBuf[s0 & 1]);
+      if (s0 < s1) rowOf(p.inB(b), p.inT(b, timeOf(s0)), h, rowBuf[s0 & 1]);
       if constexpr (S == Structure::dplr) {
         for (int u = 0; u < wLanes; ++u)
           for (int j = 0; j < VB; ++j) wacc[u][j] = 0.f;
@@ -140,10 +141,10 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     }
     for (int64_t step = stepBegin; step < stepEnd; ++step) {
       const int64_t t = timeOf(step);
-      const int64_t row = (b * T + t) * H + h;
+      const int64_t row = p.token(b, t) * H + h;
       TokenRow<K, VIN> &r = rowBuf[step & 1], &rn = rowBuf[(step + 1) & 1];
       const bool hasNext = step + 1 < s1;
-      if (hasNext) rowOf(b, timeOf(step + 1), h, rn);
+      if (hasNext) rowOf(p.inB(b), p.inT(b, timeOf(step + 1)), h, rn);
       if (pairedPrev) { // swept and written with the previous token
         pairedPrev = false;
         continue;
@@ -350,7 +351,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
               storeGroup<L>(oo, v0, va);
               storeGroup<L>(o2, v0, va2);
             });
-            float *out2 = p.o + ((b * T + timeOf(step + 1)) * H + h) * oStride + j0;
+            float *out2 = p.o + (p.token(b, timeOf(step + 1)) * H + h) * oStride + j0;
             for (int j = 0; j < width; ++j) out2[j] = p.scale * o2[j];
             pairedPrev = true;
           }
@@ -504,6 +505,7 @@ void scanChunkedElementwise(const ScanArgs &p, int threads, int64_t chunk, RowFn
     scanRecurrent<S, K, VIN, VB, L, RB, Diag, Bonus, Mlstm, HasDt, LogDecay, OnesColumn>(a, threads, rowOf);
   };
   const int64_t B = p.B, T = p.T, H = p.H, Vs = p.Vs;
+  if (p.seqStart) return sweep(p); // no segments across sequences
   const int64_t tasks = B * H * ((Vs + VB - 1) / VB), chunks = (T + chunk - 1) / chunk;
   // Twice the work over all threads beats the sweep over `tasks` of them only
   // when fewer than half the threads have a task.

@@ -170,5 +170,59 @@ for T in [int(t) for t in sys.argv[2:]]:
           dict(r=q, w=-0.6 * torch.sigmoid(rn(B, T, H, K)), k=k, v=v, a=-kk, b=kk * torch.sigmoid(rn(B, T, H, K)),
                h0=h0), T)
 
+# Packed variable-length sequences (cu_seqlens, batch 1; an empty sequence and
+# one of a single token among them): each sequence as the loop over it alone,
+# from its own initial state, final states per sequence.
+lens = [3, 0, 5, 1]
+cu = torch.tensor([0, 3, 3, 8, 9])
+N, Tt = len(lens), int(cu[-1])
+torch.manual_seed(1)
+rn = lambda *s: torch.randn(*s, dtype=torch.float64)
+
+
+def per_sequence(loop):
+    """A loop over one sequence (inputs [1, T_n, ...], init [1, ...]) -> the packed call's result."""
+    def ref(**xs):
+        os_, ss = [], []
+        for n in range(N):
+            s0, s1 = int(cu[n]), int(cu[n + 1])
+            part = {k: (x[:, s0:s1] if x.dim() >= 3 and x.shape[:2] == (1, Tt) else x[n:n + 1] if k == "h0" else x)
+                    for k, x in xs.items()}
+            if s1 == s0:
+                ss.append(part["h0"])
+                continue
+            o, S = loop(**part)
+            os_.append(o)
+            ss.append(S)
+        return torch.cat(os_, 1), torch.cat(ss, 0)
+    return ref
+
+
+q, k, v = rn(1, Tt, H, K), rn(1, Tt, H, K), rn(1, Tt, H, V)
+h0 = rn(N, H, K, V)
+A_log, dt_bias = torch.log(torch.rand(H, dtype=torch.float64) * 4 + 1), rn(H)
+check("chunk_gated_delta_rule cu_seqlens (all in-kernel switches)",
+      lambda q, k, v, g, beta, A_log, dt_bias, h0: fla.chunk_gated_delta_rule(
+          q, k, v, g, beta, initial_state=h0, output_final_state=True, use_qk_l2norm_in_kernel=True,
+          use_beta_sigmoid_in_kernel=True, use_gate_in_kernel=True, A_log=A_log, dt_bias=dt_bias, cu_seqlens=cu),
+      per_sequence(lambda q, k, v, g, beta, A_log, dt_bias, h0: gated_delta(q, k, v, g, beta, h0, True, True, False,
+                                                                            A_log, dt_bias)),
+      dict(q=q, k=k, v=v, g=rn(1, Tt, H), beta=rn(1, Tt, H), A_log=A_log, dt_bias=dt_bias, h0=h0), "packed")
+g_gamma = F.logsigmoid(rn(H))
+check("chunk_simple_gla cu_seqlens (a per-head decay: its gradient summed over the sequences)",
+      lambda q, k, v, g, gg, h0: fla.chunk_simple_gla(q, k, v, g=g, g_gamma=gg, initial_state=h0,
+                                                      output_final_state=True, cu_seqlens=cu),
+      per_sequence(lambda q, k, v, g, gg, h0: naive(q, k, v, lambda t, S: (g[:, t] + gg).exp()[..., None, None] * S,
+                                                    lambda t: k[:, t], K ** -0.5, h0)),
+      dict(q=q, k=k, v=v, g=F.logsigmoid(rn(1, Tt, H)), gg=g_gamma, h0=h0), "packed")
+kk = unit(rn(1, Tt, H, K))
+check("fused_recurrent_rwkv7 cu_seqlens",
+      lambda r, w, k, v, a, b, h0: fla.fused_recurrent_rwkv7(r, w, k, v, a, b, scale=1.0, initial_state=h0,
+                                                             output_final_state=True, cu_seqlens=cu),
+      per_sequence(lambda r, w, k, v, a, b, h0: naive(r, k, v, lambda t, S: w[:, t].exp()[..., None] * S
+                                                      + rank1(S, b[:, t], a[:, t]), lambda t: k[:, t], 1.0, h0)),
+      dict(r=q, w=-0.6 * torch.sigmoid(rn(1, Tt, H, K)), k=k, v=v, a=-kk, b=kk * torch.sigmoid(rn(1, Tt, H, K)),
+           h0=h0), "packed")
+
 print(f"{checks} checks, {failures} failures")
 sys.exit(1 if failures else 0)

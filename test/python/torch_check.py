@@ -137,12 +137,34 @@ for op, args in ((fwd, (*x32, 1)), (bwd, (*x32, torch.randn_like(outs[0]), torch
         report(name, f"torch.library.opcheck({op.name()})", True)
     except Exception as e:  # noqa: BLE001 (report and go on)
         report(name, f"torch.library.opcheck({op.name()}): {type(e).__name__}: {str(e)[:400]}", False)
+# The same with packed variable-length sequences: B = 1, T = 3 as [1, 2].
+if f.varlen:
+    xp = list(x32)
+    for i0 in (f.operands.index(n) for n in ("init", "init_m") if n in f.operands and xp[f.operands.index(n)] is not None):
+        xp[i0] = torch.cat([xp[i0], 0.5 * xp[i0]], 0)
+    xp[-1] = torch.tensor([0, 1, 3])
+    outs = fwd(*xp, 1)
+    for op, args in ((fwd, (*xp, 1)), (bwd, (*xp, torch.randn_like(outs[0]), torch.randn_like(outs[1]), 1))):
+        try:
+            torch.library.opcheck(op, args)
+            report(name, f"torch.library.opcheck({op.name()}) with cu_seqlens", True)
+        except Exception as e:  # noqa: BLE001
+            report(name, f"torch.library.opcheck({op.name()}) with cu_seqlens: {type(e).__name__}: {str(e)[:400]}",
+                   False)
 x64 = [x.double().requires_grad_() if x is not None else None for x in xs]
 try:
     ok = torch.autograd.gradcheck(lambda *a: fwd(*a, 1)[:2], tuple(x64))
+    if f.varlen:  # and through the packed sequences (the reference, a sequence at a time)
+        xp = list(x64)
+        for n in ("init", "init_m"):
+            if n in f.operands and x64[f.operands.index(n)] is not None:
+                i0 = f.operands.index(n)
+                xp[i0] = torch.cat([x64[i0].detach(), 0.5 * x64[i0].detach()], 0).requires_grad_()
+        xp[-1] = torch.tensor([0, 1, 3])
+        ok &= torch.autograd.gradcheck(lambda *a: fwd(*a, 1)[:2], tuple(xp))
 except Exception as e:  # noqa: BLE001
     print(str(e)[:2000])
     ok = False
-report(name, "torch.autograd.gradcheck in float64 (every input and the initial state)", ok)
+report(name, "torch.autograd.gradcheck in float64 (every input and the initial state; and packed)", ok)
 print(f"{len(specs)} specs, {checks} checks, {failures} failures")
 sys.exit(1 if failures else 0)

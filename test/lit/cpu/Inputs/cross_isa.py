@@ -66,7 +66,7 @@ for spec in specs:
     args = [f"{d}/in/{n}.npy" if os.path.exists(f"{d}/in/{n}.npy") else "-" for _, n in ins]
     out_args = []
     for _, n, dims in outs:
-        ds = [str(eval(x.strip(), {}, {"B": int(sizes["B"]), "T": int(sizes["T"])})) for x in dims.split(",")]
+        ds = [str(eval(x.strip(), {}, {"B": int(sizes["B"]), "N": int(sizes["B"]), "T": int(sizes["T"])})) for x in dims.split(",")]
         out_args.append(f"{n}={','.join(ds)}")
     exe = f"{d}/runner"
     r = sh([cxx, *flags, "-static", f"-DKERNEL=mixc_{name}", f"-I{d}/src", f"-I{runtime}", f"-I{runtime}/..", runner,
