@@ -16,7 +16,7 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
-if ! python3 -c "import numpy, jax, torch" 2>/dev/null && [ ! -x "$root/.venv/bin/python" ]; then
+if ! python3 -c "import numpy, jax, torch, matplotlib" 2>/dev/null && [ ! -x "$root/.venv/bin/python" ]; then
   dpkg -s python3-venv >/dev/null 2>&1 || missing+=(python3-venv)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
@@ -42,9 +42,9 @@ fi
 
 # NumPy, JAX and PyTorch: the system Python's if it has all three, else a venv in .venv
 # (made once; the pinned packages installed into it where one is missing).
-if ! python3 -c "import numpy, jax, torch" 2>/dev/null; then
+if ! python3 -c "import numpy, jax, torch, matplotlib" 2>/dev/null; then
   [ -x "$root/.venv/bin/python" ] || python3 -m venv "$root/.venv"
-  "$root/.venv/bin/python" -c "import numpy, jax, torch" 2>/dev/null ||
+  "$root/.venv/bin/python" -c "import numpy, jax, torch, matplotlib" 2>/dev/null ||
     "$root/.venv/bin/python" -m pip install -q -r "$here/requirements.txt"
 fi
 

@@ -74,14 +74,14 @@ KernelSignature kernelSignature(func::FuncOp func, bool varlen) {
   os << "  if (B < 0 || T < 0) return chk.fail(\"no per-token input fixes the batch and time sizes\");\n";
   if (varlen) {
     os << "  if (cu && !chk.packed(cu, N, B, T)) return 1;\n";
-    os << "  const int64_t NS = cu ? N : B;\n";
-    os << "  const int64_t *seqStart = cu ? static_cast<const int64_t *>(cu->data) : nullptr;\n";
+    os << "  [[maybe_unused]] const int64_t NS = cu ? N : B;\n";
+    os << "  [[maybe_unused]] const int64_t *seqStart = cu ? static_cast<const int64_t *>(cu->data) : nullptr;\n";
     inputDoc += llvm::formatv(" *   inputs[{0}]  {1,-12} {2}\n", nin, "cu_seqlens",
                               "{N + 1}, optional (int64; NULL: B sequences of T tokens): packed sequences, "
                               "sequence n is tokens [cu[n], cu[n + 1]) of batch row 0 (B = 1)")
                     .str();
   } else {
-    os << "  const int64_t NS = B;\n";
+    os << "  [[maybe_unused]] const int64_t NS = B;\n";
   }
   sig.doc = inputDoc + outputDoc;
   return sig;

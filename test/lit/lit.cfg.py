@@ -19,9 +19,9 @@ config.environment["MIXC_CACHE_DIR"] = os.path.join(config.mixc_obj_root, "mixc-
 config.substitutions.append(("%examples", os.path.join(config.mixc_src_root, "examples")))
 config.substitutions.append(("%python", config.python))
 
-# The JAX and PyTorch bindings' tests need jax / torch in the Python the suite runs.
+# The JAX and PyTorch bindings and the plots need jax / torch / matplotlib in the suite's Python.
 import subprocess
-for module in ("jax", "torch"):
+for module in ("jax", "torch", "matplotlib"):
     if subprocess.run([config.python, "-c", "import " + module], capture_output=True).returncode == 0:
         config.available_features.add(module)
 
