@@ -109,7 +109,11 @@ const std::string &Printer::buffer(Value v) {
   auto type = cast<RankedTensorType>(v.getType());
   if (auto arg = dyn_cast<BlockArgument>(v)) {
     unsigned i = argIndex.lookup(v);
-    os << "  Buffer " << n << " = load(inputs[" << i << "], " << shapeList(type, true) << ");\n";
+    // A state (init, dfinal_state) is read where it lies: the scans read
+    // each task's block before any is written, so the final state may even
+    // be the same memory (decoding in place).
+    os << "  Buffer " << n << " = " << (isStateShaped(type) ? "view" : "load") << "(inputs[" << i << "], "
+       << shapeList(type, true) << ");\n";
   } else if (auto m = dyn_cast<MapOp>(v.getDefiningOp())) {
     std::string in = buffer(m.getInput());
     switch (m.getFn()) {
@@ -567,7 +571,8 @@ FailureOr<CpuKernelSource> Printer::run() {
              " * with respect to every input, one output per input in their order; deterministic)"
            : "") +
       ".\n *\n * Arguments (mixc_tensor, f32 or bf16, any positive strides):\n" + sig.doc +
-      " * Outputs must not overlap inputs: results are written into them as the scan goes.\n"
+      " * Outputs must not overlap inputs: results are written into them as the scan goes; the one exception is\n"
+      " * final_state (and final_m), which may be the initial state's own memory: the state updated in place.\n"
       " * Returns 0, or 1 with a message naming the bad argument in `error`.\n */\nint " +
       out.name + "(const mixc_tensor *inputs, int num_inputs, mixc_tensor *outputs, int num_outputs, int num_threads,\n"
       "    char *error, int error_len);\n" +

@@ -85,7 +85,8 @@ class Mixer:
         self.outputs = [op.name for op in probe.outputs]
         # The kernels' last, optional input: packed variable-length sequences.
         self.varlen = self.operands[-1] == "cu_seqlens"
-        self._forward, self._backward = _define_ops(self, probe)
+        self._compiled, self._described = {}, {}
+        self._forward, self._backward, self._decode = _define_ops(self, probe)
 
     # -- sizes and kernels -------------------------------------------------
     def sizes(self, xs):
@@ -109,11 +110,24 @@ class Mixer:
         return H, K or 1, V or 1
 
     def kernels(self, xs):
-        k = _build.build(self.spec, *self.sizes(xs), self.isa, self.verbose, tag="torch")
-        if k.library not in _libraries:
-            lib = ctypes.CDLL(k.library)
-            _libraries[k.library] = (_FN((k.forward, lib)), _FN((k.backward, lib)))
-        return k, _libraries[k.library]
+        """The compiled kernels at the sizes of `xs` (looked up on disk once per size in a process)."""
+        sizes = self.sizes(xs)
+        hit = self._compiled.get(sizes)
+        if hit is None:
+            k = _build.build(self.spec, *sizes, self.isa, self.verbose, tag="torch")
+            if k.library not in _libraries:
+                lib = ctypes.CDLL(k.library)
+                _libraries[k.library] = (_FN((k.forward, lib)), _FN((k.backward, lib)))
+            hit = self._compiled[sizes] = (k, _libraries[k.library])
+        return hit
+
+    def described(self, xs):
+        """The kernels' operands at the sizes of `xs`, without compiling (fake tensors)."""
+        sizes = self.sizes(xs)
+        hit = self._described.get(sizes)
+        if hit is None:
+            hit = self._described[sizes] = _build.describe(self.spec, *sizes, self.isa)
+        return hit
 
     def batch_time(self, xs):
         for name, _, per_head in self.signature:
@@ -169,6 +183,29 @@ class Mixer:
             return o, None
         return (o, *outs[1:])
 
+    def decode(self, *args, state, m=None, cu_seqlens=None, **kwargs):
+        """Decoding: the tokens given (T = 1 or a few) advance `state` ([N, H, K, V],
+        float32) -- and mLSTM's stabilizer `m` ([N, H]) -- in place; returns o.
+        The serving case: no new state tensor per step. Inference only (no autograd)."""
+        given = dict(zip(self.names, args))
+        for name, x in kwargs.items():
+            if name not in self.names:
+                raise TypeError(f"unknown input '{name}' (the spec's inputs: {', '.join(self.names)})")
+            given[name] = x
+        missing = [n for n in self.names if n not in given]
+        if missing:
+            raise TypeError(f"missing input(s): {', '.join(missing)}")
+        if not isinstance(state, torch.Tensor) or state.dtype != torch.float32:
+            raise TypeError("decode: state must be a float32 tensor [N, H, K, V] (updated in place)")
+        if "init_m" in self.operands and m is None:
+            raise TypeError("decode: this spec keeps a stabilizer: pass m ([N, H], float32, updated in place)")
+        if m is not None and "init_m" not in self.operands:
+            raise TypeError("decode: m: this spec has no stabilizer state")
+        special = {"init": state, "init_m": m, "cu_seqlens": cu_seqlens.to(torch.int64) if cu_seqlens is not None
+                   else None}
+        xs = [special[n] if n in special else given[n] for n in self.operands]
+        return self._decode(*xs, _threads(self.threads))
+
 
 def _threads(threads):
     return int(threads or 0)  # 0: torch's thread count at the call (read in the op, not traced)
@@ -219,7 +256,7 @@ def _define_ops(m, probe):
     @torch.library.register_fake(qual)
     def forward_fake(*xs_threads):
         *xs, _ = xs_threads
-        kernels = _build.describe(m.spec, *m.sizes(xs), m.isa)
+        kernels = m.described(xs)
         ref = xs[m.operands.index(m.names[0])]
         return tuple(ref.new_empty(s, dtype=t) for s, t in zip(out_shapes(xs, kernels), out_dtypes(xs)))
 
@@ -246,6 +283,34 @@ def _define_ops(m, probe):
         return tuple(do.new_empty(s, dtype=(x.dtype if x is not None and x.is_floating_point() else do.dtype))
                      for s, x in zip(grad_shapes(xs), xs))
 
+    # Decoding: the states are the kernel's initial and final state at once
+    # (the kernels allow that one overlap), mutated in place.
+    alias = {"init": "a", "init_m": "b"}
+    dargs = ", ".join(f"Tensor({alias[n]}!) x{i}" if n in alias else f"Tensor{'?' if opt else ''} x{i}"
+                      for i, (n, opt) in enumerate(zip(m.operands, m.optional)))
+    torch.library.define(qual + "_decode", f"({dargs}, int threads) -> Tensor")
+
+    @torch.library.impl(qual + "_decode", "cpu")
+    def decode(*xs_threads):
+        *xs, threads = xs_threads
+        kernels, (fn, _) = m.kernels(xs)
+        sizes = m.sizes_of(xs)
+        o_shape = dims(kernels.outputs[0], sizes)
+        o = torch.empty(o_shape, dtype=xs[m.operands.index(m.names[0])].dtype)
+        states = {"final_state": xs[m.operands.index("init")]}
+        if "init_m" in m.operands:
+            states["final_m"] = xs[m.operands.index("init_m")]
+        outs = [o] + [states[n] for n in m.outputs[1:]]
+        _call(fn, xs, outs, threads)
+        return o
+
+    @torch.library.register_fake(qual + "_decode")
+    def decode_fake(*xs_threads):
+        *xs, _ = xs_threads
+        kernels = m.described(xs)
+        ref = xs[m.operands.index(m.names[0])]
+        return ref.new_empty(dims(kernels.outputs[0], m.sizes_of(xs)))
+
     op = getattr(getattr(torch.ops.mixc, f"{name}_{key}"), "default")
     op_backward = getattr(getattr(torch.ops.mixc, f"{name}_{key}_backward"), "default")
 
@@ -271,7 +336,7 @@ def _define_ops(m, probe):
         return (*grads, None)
 
     torch.library.register_autograd(qual, backward_rule, setup_context=setup_context)
-    _ops[key] = (op, op_backward)
+    _ops[key] = (op, op_backward, getattr(getattr(torch.ops.mixc, f"{name}_{key}_decode"), "default"))
     return _ops[key]
 
 

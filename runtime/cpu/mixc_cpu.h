@@ -123,10 +123,15 @@ struct Buffer {
     for (int64_t d : shape) n *= d;
     data.resize(n);
   }
-  int64_t size() const { return (int64_t)data.size(); }
+  int64_t size() const {
+    if (!ext) return (int64_t)data.size();
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
   float *ptr() { return ext ? ext : data.data(); }
   const float *ptr() const { return ext ? ext : data.data(); }
-  float *ext = nullptr; // set by outputBuffer: the caller's tensor, written in place
+  float *ext = nullptr; // set by outputBuffer (the caller's tensor, written in place) and view (read only)
 };
 
 // Element offset of a row-major index under the tensor's strides.
@@ -177,6 +182,23 @@ inline Buffer load(const mixc_tensor &t, std::vector<int64_t> shape) {
 // A scan result that the kernel returns as it is: written straight into the
 // caller's tensor when that is contiguous f32 of the same shape (no copy and
 // no fresh pages to fault in), else into a buffer that store() copies out.
+// An input read where it lies when it is contiguous f32 of `shape` (the
+// initial state: a decoding step would otherwise copy the whole state, twice
+// its own traffic), else loaded.
+inline Buffer view(const mixc_tensor &t, std::vector<int64_t> shape) {
+  bool direct = t.data && t.dtype == MIXC_F32 && t.ndim == (int)shape.size();
+  int64_t stride = 1;
+  for (int d = (int)shape.size() - 1; direct && d >= 0; --d) {
+    direct = t.shape[d] == shape[d] && (shape[d] == 1 || t.strides[d] == stride);
+    stride *= shape[d];
+  }
+  if (!direct) return load(t, std::move(shape));
+  Buffer b;
+  b.shape = std::move(shape);
+  b.ext = (float *)t.data;
+  return b;
+}
+
 inline Buffer outputBuffer(const mixc_tensor &t, std::vector<int64_t> shape) {
   bool direct = t.data && t.dtype == MIXC_F32 && t.ndim == (int)shape.size();
   int64_t stride = 1;

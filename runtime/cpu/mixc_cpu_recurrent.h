@@ -36,9 +36,11 @@ template <typename State, typename Run> void runInterleaved(int64_t tasks, int64
   const int64_t group = std::max<int64_t>(1, kGroupBytes / (int64_t)sizeof(State));
   parallelFor(nt, nt, [&](int64_t thread) {
     const int64_t t0 = thread * tasks / nt, t1 = (thread + 1) * tasks / nt;
+    // One allocation per thread, reused by its groups (a fresh one per group
+    // cost page faults that dominated short calls: decoding's T = 1).
+    std::unique_ptr<State[]> states(new State[std::max<int64_t>(1, std::min(group, t1 - t0))]);
     for (int64_t g0 = t0; g0 < t1; g0 += group) {
       const int64_t g1 = std::min(t1, g0 + group);
-      std::unique_ptr<State[]> states(new State[g1 - g0]);
       for (int64_t from = 0; from == 0 || from < steps; from += kInterleave)
         for (int64_t t = g0; t < g1; ++t) run(t, states[t - g0], from, from + kInterleave);
     }
@@ -68,6 +70,15 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
   const int64_t segLen = p.segLen > 0 ? p.segLen : std::max<int64_t>(T, 1);
   const int64_t lastSeg = std::max<int64_t>(1, (T + segLen - 1) / segLen) - 1, segs = lastSeg + 1 - p.segFirst;
   using State = RecurrentTaskState<K, VIN, VB>;
+  // The side column is read by every block's task and written by block 0's:
+  // with the final state in the initial state's memory (in place) and more
+  // than one block, the blocks read a copy of the initial one.
+  std::vector<float> sideKeep;
+  const float *sideCopy = p.init;
+  if (Side && blocks > 1 && p.init && p.init == p.state) {
+    sideKeep.assign(p.init, p.init + B * H * K * Vs);
+    sideCopy = sideKeep.data();
+  }
   // Runs the steps [from, to) of task's segment (relative to its start):
   // the first call (from == 0) loads the initial state, the call that
   // reaches the segment's end writes the final one.
@@ -83,6 +94,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     const bool first = from == 0, last = len <= to && (from < len || first);
     const int64_t stepBegin = std::min(s1, s0 + from), stepEnd = std::min(s1, s0 + to);
     const float *init = p.segInit ? p.segInit + seg * B * H * K * Vs : seg == 0 ? p.init : nullptr;
+    const float *sideInit = p.segInit ? init : seg == 0 ? sideCopy : nullptr; // the side column's source
     float *stateOut = p.segState ? p.segState + seg * B * H * K * Vs : p.state;
     auto &st = ts.st;
     auto &nvec = ts.nvec;
@@ -113,10 +125,14 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     constexpr int wLanes = 2 * kLanes;
     alignas(64) float wacc[wLanes][VB];
     if (first) {
+      // Row copies through a local pointer: indexing p.init per element
+      // kept the compiler from vectorizing (st might alias it), and at
+      // T = 1 (decoding) this copy is most of the work.
+      const float *src = init ? init + (b * H + h) * K * Vs + j0 : nullptr;
       for (int i = 0; i < K; ++i) {
-        for (int j = 0; j < VB; ++j)
-          st[i][j] = (init && j < width) ? init[((b * H + h) * K + i) * Vs + j0 + j] : 0.f;
-        if (Side) nvec[i] = init ? init[((b * H + h) * K + i) * Vs + V] : 0.f;
+        if (src) std::copy_n(src + i * Vs, width, st[i]);
+        std::fill(st[i] + (src ? width : 0), st[i] + VB, 0.f);
+        if (Side) nvec[i] = sideInit ? sideInit[((b * H + h) * K + i) * Vs + V] : 0.f;
       }
       m = Mlstm && p.initM && seg == 0 ? p.initM[b * H + h] : 0.f;
       for (int j = 0; j < VB; ++j) dtSum[j] = 0.f;
@@ -473,10 +489,13 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       for (int j = 0; j < width; ++j) out[j] = outScale * oo[j];
     }
     if (!last) return;
+    float *dst = stateOut + (b * H + h) * K * Vs;
     for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < width; ++j)
-        stateOut[((b * H + h) * K + i) * Vs + j0 + j] = (DeferredVec ? gv[i] : gam) * st[i][j];
-      if (Side && blk == 0) stateOut[((b * H + h) * K + i) * Vs + V] = nvec[i];
+      const float f = DeferredVec ? gv[i] : gam;
+      float *row = dst + i * Vs + j0;
+      const float *from = st[i];
+      for (int j = 0; j < width; ++j) row[j] = f * from[j];
+      if (Side && blk == 0) dst[i * Vs + V] = nvec[i];
     }
     if (HasDt && p.segDt)
       for (int j = 0; j < width; ++j) p.segDt[(seg * B * H + b * H + h) * Vs + j0 + j] = dtSum[j];

@@ -45,6 +45,11 @@ def rel(a, b):
     return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300), np.linalg.norm(a - b)
 
 
+def fwd_m_shape(f, inputs):
+    x = inputs[f.names[0]]
+    return (x.shape[0], x.shape[2])
+
+
 def outputs_and_grads(f, inputs, init, init_m, do, dfinal, dtype, compiled=False):
     """The op's outputs and autograd's gradients of every input (the initial states where given)."""
     leaf = lambda x: x.detach().to(dtype).clone().requires_grad_() if x is not None else None
@@ -112,6 +117,21 @@ for spec in specs:
            f"{max(worst.values()):.2e} ({max(worst, key=worst.get)})",
            all(e < (2e-2 if n.startswith("d") else 1e-2) for n, e in worst.items()))
 
+    # Decoding: token by token with the state (and mLSTM's m) advanced in
+    # place gives the whole call's outputs and final state.
+    state = (init.clone() if init is not None else
+             torch.zeros(got["final_state"].shape, dtype=torch.float32))
+    m_state = (init_m.clone() if init_m is not None else torch.zeros(fwd_m_shape(f, inputs))) \
+        if "init_m" in f.operands else None
+    steps = []
+    T = inputs[f.names[0]].shape[1]
+    for t in range(T):
+        tok = {n: (x if n in f.per_head else x[:, t:t + 1]) for n, x in inputs.items()}
+        steps.append(f.decode(**tok, state=state, m=m_state))
+    dec = torch.cat(steps, 1)
+    err = max(rel(dec, got["o"])[0], rel(state, got["final_state"])[0])
+    report(name, f"decode in place, token by token, against the whole call: relative L2 {err:.1e}", err < 1e-5)
+
     # Head-first inputs: read in place through their strides, the same result.
     hf = {n: (x if n in f.per_head else x.transpose(1, 2).contiguous()) for n, x in inputs.items()}
     o_hf, s_hf = f(**hf, initial_state=init, initial_m=init_m, head_first=True)[:2]
@@ -131,7 +151,11 @@ xs = [torch.from_numpy(np.load(os.path.join(small, n + ".npy"))) if os.path.exis
 fwd, bwd = f._forward, f._backward
 x32 = [x.float() if x is not None else None for x in xs]
 outs = fwd(*x32, 1)
-for op, args in ((fwd, (*x32, 1)), (bwd, (*x32, torch.randn_like(outs[0]), torch.randn_like(outs[1]), 1))):
+dec_args = [x.clone() if n in ("init", "init_m") and x is not None else x for n, x in zip(f.operands, x32)]
+if dec_args[f.operands.index("init")] is None:
+    dec_args[f.operands.index("init")] = torch.zeros_like(outs[1])
+for op, args in ((fwd, (*x32, 1)), (bwd, (*x32, torch.randn_like(outs[0]), torch.randn_like(outs[1]), 1)),
+                 (f._decode, (*dec_args, 1))):
     try:
         torch.library.opcheck(op, args)
         report(name, f"torch.library.opcheck({op.name()})", True)
