@@ -7,6 +7,7 @@ is built per (spec, H, K, V, ISA); B and T stay run-time. The emitted sources
 are cached under a hash of the spec's text, the sizes, the ISA and the mixc
 binary; the library under that and the shim's text, so the second process
 start finds both without running mixc or the compiler."""
+import glob
 import hashlib
 import os
 import re
@@ -69,11 +70,27 @@ def _operands(block, kind):
 
 
 def signature(spec):
-    """The spec's inputs as `mixc check` states them: [(name, dims, per_head)]."""
-    r = subprocess.run([mixc_binary(), "check", spec], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise ValueError(r.stderr.strip() or r.stdout.strip())
-    line = re.search(r"^\s*inputs:\s+(.*)$", r.stdout, re.M).group(1)
+    """The spec's inputs as `mixc check` states them: [(name, dims, per_head)]
+    (kept in the cache beside the sources, for a machine without mixc)."""
+    with open(spec, "rb") as f:
+        saved = os.path.join(cache_dir(), f"check-{_key(f.read())}.txt")
+    try:
+        mixc = mixc_binary()
+    except RuntimeError:
+        if not os.path.exists(saved):
+            raise
+        out = open(saved).read()
+    else:
+        r = subprocess.run([mixc, "check", spec], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ValueError(r.stderr.strip() or r.stdout.strip())
+        out = r.stdout
+        os.makedirs(cache_dir(), exist_ok=True)
+        tmp = saved + f".tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(out)
+        os.replace(tmp, saved)
+    line = re.search(r"^\s*inputs:\s+(.*)$", out, re.M).group(1)
     return [(m.group(1), [d.strip() for d in m.group(2).split(",")] if m.group(2) else [], bool(m.group(3)))
             for m in re.finditer(r"(\w+)(?:\[([^\]]*)\])?(\(per head\))?", line)]
 
@@ -85,25 +102,38 @@ def _key(*parts):
     return h.hexdigest()[:16]
 
 
-def emit(spec, H, K, V, isa="native"):
-    """The spec's kernel sources at these sizes (mixc emit, cached): (directory, name, build flags)."""
-    mixc = mixc_binary()
+def emit(spec, H, K, V, isa="native", target="cpu"):
+    """The spec's kernel sources for `target` (cpu, or cuda) at these sizes (mixc
+    emit, cached): (directory, name, build flags). Where no mixc binary is found
+    (a GPU machine without MLIR), sources emitted elsewhere into this cache for
+    the same spec text, sizes, ISA and target are used."""
     with open(spec, "rb") as f:
         text = f.read()
     name = os.path.splitext(os.path.basename(spec))[0]
-    d = os.path.join(cache_dir(), "src-" + name + "-" + _key(text, f"{H},{K},{V},{isa}", os.path.getmtime(mixc)))
+    base = f"src-{name}-{_key(text, f'{H},{K},{V},{isa},{target}')}"
+    try:
+        mixc = mixc_binary()
+    except RuntimeError:
+        found = sorted(glob.glob(os.path.join(cache_dir(), base + "-*", "flags")), key=os.path.getmtime)
+        if not found:
+            raise RuntimeError(f"mixc: no `mixc` binary and no {target} sources of {spec} at H={H}, K={K}, V={V} "
+                               f"emitted into {cache_dir()} (emit them where mixc is built, then carry the cache)")
+        d = os.path.dirname(found[-1])
+        return d, name, open(found[-1]).read().split("\n")[0].split()
+    d = os.path.join(cache_dir(), base + "-" + _key(os.path.getmtime(mixc)))
     flags_file = os.path.join(d, "flags")
     if not os.path.exists(flags_file):
         src = d + f".tmp{os.getpid()}"
-        r = subprocess.run([mixc, "emit", spec, "--target=cpu", f"--cpu-arch={isa}", f"--shape=H={H},K={K},V={V}",
-                            "-o", src], capture_output=True, text=True)
+        arch = [f"--cpu-arch={isa}"] if target == "cpu" else []
+        r = subprocess.run([mixc, "emit", spec, f"--target={target}", *arch, f"--shape=H={H},K={K},V={V}", "-o", src],
+                           capture_output=True, text=True)
         if r.returncode != 0:
             shutil.rmtree(src, ignore_errors=True)
             raise RuntimeError(f"mixc emit failed:\n{r.stdout}{r.stderr}")
-        flags = re.search(r"build: c\+\+ (.*) -c .*/" + re.escape(name) + r"\.cpp\s*$", r.stdout, re.M).group(1)
+        build = re.search(r"build: (?:c\+\+|\S*nvcc) (.*) -c .*/" + re.escape(name) + r"\.cu?p?p?\s*$", r.stdout, re.M)
         note = re.search(r"note: no backward kernel: (.*)", r.stdout)
         with open(os.path.join(src, "flags"), "w") as f:
-            f.write(flags + "\n" + (note.group(1) if note else "") + "\n")
+            f.write((build.group(1) if build else "") + "\n" + (note.group(1) if note else "") + "\n")
         try:
             os.replace(src, d)  # atomic: a concurrent process sees all the sources or none
         except OSError:  # another process got there first
@@ -111,9 +141,9 @@ def emit(spec, H, K, V, isa="native"):
     return d, name, open(flags_file).read().split("\n")[0].split()
 
 
-def describe(spec, H, K, V, isa="native"):
+def describe(spec, H, K, V, isa="native", target="cpu"):
     """The kernels' operands at these sizes, from the emitted header (nothing compiled)."""
-    src, name, _ = emit(spec, H, K, V, isa)
+    src, name, _ = emit(spec, H, K, V, isa, target)
     header = open(os.path.join(src, name + ".h")).read()
     fwd, bwd = header.split(f"@{name}_backward", 1) if f"@{name}_backward" in header else (header, "")
     return Kernels("", f"mixc_{name}", f"mixc_{name}_backward", _operands(fwd, "inputs"),
@@ -146,3 +176,39 @@ def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(),
     k = describe(spec, H, K, V, isa)
     k.library = lib
     return k
+
+
+def cuda_arch():
+    """The current CUDA device's nvcc architecture: sm_90a on Hopper (wgmma), else its own."""
+    import torch
+
+    major, minor = torch.cuda.get_device_capability()
+    return "90a" if (major, minor) == (9, 0) else f"{major}{minor}"
+
+
+def build_cuda(spec, H, K, V, arch, verbose=True):
+    """The spec's CUDA forward kernel at these sizes for `arch` (nvcc; first time only), described."""
+    src, name, _ = emit(spec, H, K, V, "cuda", target="cuda")
+    lib = compile_cuda(src, name, arch, verbose, f"{spec} for CUDA sm_{arch}, H={H}, K={K}, V={V}")
+    k = describe(spec, H, K, V, "cuda", target="cuda")
+    k.library, k.forward, k.backward = lib, f"mixc_{name}_cuda", ""
+    return k
+
+
+def compile_cuda(src, name, arch, verbose=True, what=None):
+    """nvcc of emitted CUDA sources `src` into a cached shared library; its path."""
+    d = os.path.join(cache_dir(), "cuda-" + name + "-" + _key(src, arch))
+    lib = os.path.join(d, f"libmixc_{name}_cuda.so")
+    if not os.path.exists(lib):
+        nvcc = os.environ.get("NVCC") or shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
+        if verbose:
+            print(f"mixc: compiling {what or src} into {d}", file=sys.stderr)
+        os.makedirs(d, exist_ok=True)
+        tmp = lib + f".tmp{os.getpid()}"
+        cmd = [nvcc, "-O3", "-std=c++17", f"-gencode=arch=compute_{arch},code=sm_{arch}", "-shared", "-Xcompiler",
+               "-fPIC", "-I", src, os.path.join(src, name + ".cu"), "-o", tmp]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"mixc: nvcc failed ({' '.join(cmd)}):\n{r.stderr[-4000:]}")
+        os.replace(tmp, lib)
+    return lib

@@ -30,7 +30,11 @@ class _Tensor(ctypes.Structure):  # mixc_tensor (runtime/mixc_tensor.h)
 
 
 _KERNEL_DTYPES = {torch.float32: 0, torch.bfloat16: 1}
+_CUDA_DTYPES = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
 _MIXC_I64 = 3  # cu_seqlens
+# The CUDA entry point: a cudaStream_t where the CPU's takes a thread count.
+_CUDA_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(_Tensor), ctypes.c_int, ctypes.POINTER(_Tensor), ctypes.c_int,
+                            ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int)
 _FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(_Tensor), ctypes.c_int, ctypes.POINTER(_Tensor), ctypes.c_int,
                        ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
 
@@ -49,6 +53,26 @@ def _describe(x):
     for d in range(x.dim()):
         t.shape[d], t.strides[d] = x.shape[d], x.stride(d)
     return t
+
+
+def _call_cuda(fn, inputs, outputs, stream):
+    descs = []
+    for x in list(inputs) + list(outputs):
+        t = _Tensor()
+        for d in range(6):
+            t.shape[d] = 1
+        if x is not None:
+            if x.dtype not in _CUDA_DTYPES:
+                raise TypeError(f"mixc CUDA kernels take float32, bfloat16 or float16, got {x.dtype}")
+            t.data, t.dtype, t.ndim = x.data_ptr(), _CUDA_DTYPES[x.dtype], x.dim()
+            for d in range(x.dim()):
+                t.shape[d], t.strides[d] = x.shape[d], x.stride(d)
+        descs.append(t)
+    ins = (_Tensor * len(inputs))(*descs[:len(inputs)])
+    outs = (_Tensor * len(outputs))(*descs[len(inputs):])
+    error = ctypes.create_string_buffer(512)
+    if fn(ins, len(inputs), outs, len(outputs), stream, error, len(error)) != 0:
+        raise RuntimeError("mixc CUDA kernel: " + error.value.decode())
 
 
 def _call(fn, inputs, outputs, threads):
@@ -121,6 +145,18 @@ class Mixer:
             hit = self._compiled[sizes] = (k, _libraries[k.library])
         return hit
 
+    def cuda_kernels(self, xs):
+        """The CUDA forward kernel at the sizes of `xs`, for the current device (nvcc, cached)."""
+        key = (*self.sizes(xs), _build.cuda_arch())
+        hit = self._compiled.get(key)
+        if hit is None:
+            k = _build.build_cuda(self.spec, *key, verbose=self.verbose)
+            if k.library not in _libraries:
+                lib = ctypes.CDLL(k.library)
+                _libraries[k.library] = (_CUDA_FN((k.forward, lib)), None)
+            hit = self._compiled[key] = (k, _libraries[k.library][0])
+        return hit
+
     def described(self, xs):
         """The kernels' operands at the sizes of `xs`, without compiling (fake tensors)."""
         sizes = self.sizes(xs)
@@ -163,8 +199,8 @@ class Mixer:
                 raise TypeError(f"input '{name}' is a {type(x).__name__}, not a torch.Tensor")
             if x.dtype not in _KERNEL_DTYPES and x.dtype != torch.float64:
                 raise TypeError(f"mixc kernels take float32 or bfloat16 (float64: the reference), got {x.dtype}")
-            if x.device.type != "cpu":
-                raise NotImplementedError(f"input '{name}' is on {x.device}: mixc.torch runs on the CPU for now")
+            if x.device.type not in ("cpu", "cuda"):
+                raise NotImplementedError(f"input '{name}' is on {x.device}: mixc.torch runs on CPU and CUDA tensors")
             if head_first and name not in self.per_head:
                 given[name] = x.transpose(1, 2)  # a strided view: [B, H, T, ...] read in place
         if initial_state is not None and "init" not in self.operands:
@@ -260,6 +296,31 @@ def _define_ops(m, probe):
         ref = xs[m.operands.index(m.names[0])]
         return tuple(ref.new_empty(s, dtype=t) for s, t in zip(out_shapes(xs, kernels), out_dtypes(xs)))
 
+    def cuda_inputs(fn_name, xs):
+        """The CUDA kernel's operands: the CPU's without cu_seqlens (not on CUDA yet)."""
+        if m.varlen:
+            if xs[-1] is not None:
+                raise NotImplementedError(f"mixc.torch: cu_seqlens with CUDA tensors is not implemented yet ({fn_name});"
+                                          " it is on CPU tensors")
+            xs = xs[:-1]
+        return xs
+
+    @torch.library.impl(qual, "cuda")
+    def forward_cuda(*xs_threads):
+        *xs, _ = xs_threads
+        ref = xs[m.operands.index(m.names[0])]
+        sizes = m.sizes_of(xs)
+        xs = cuda_inputs("forward", xs)
+        kernels, fn = m.cuda_kernels(xs)
+        outs = [torch.empty(dims(op, sizes), dtype=t, device=ref.device) for op, t in zip(kernels.outputs, out_dtypes(xs))]
+        _call_cuda(fn, xs, outs, torch.cuda.current_stream(ref.device).cuda_stream)
+        return tuple(outs)
+
+    @torch.library.impl(qual + "_backward", "cuda")
+    def backward_cuda(*args):
+        raise NotImplementedError("mixc.torch: the backward of CUDA tensors is not generated yet (issue 14: the "
+                                  "compiler derives it and prints it for the CPU); train on CPU tensors or use fla")
+
     @torch.library.impl(qual + "_backward", "cpu")
     def backward(*args):
         *xs, do, dfinal, threads = args
@@ -302,6 +363,22 @@ def _define_ops(m, probe):
             states["final_m"] = xs[m.operands.index("init_m")]
         outs = [o] + [states[n] for n in m.outputs[1:]]
         _call(fn, xs, outs, threads)
+        return o
+
+    @torch.library.impl(qual + "_decode", "cuda")
+    def decode_cuda(*xs_threads):
+        *xs, _ = xs_threads
+        ref = xs[m.operands.index(m.names[0])]
+        sizes = m.sizes_of(xs)
+        xs = cuda_inputs("decode", xs)
+        kernels, fn = m.cuda_kernels(xs)
+        o = torch.empty(dims(kernels.outputs[0], sizes), dtype=ref.dtype, device=ref.device)
+        # The CUDA kernels do not promise to read a block of the initial state
+        # before writing it: the step reads a copy (one more pass over the state).
+        named = dict(zip(m.operands, xs))
+        ins = [x.clone() if n in ("init", "init_m") and x is not None else x for n, x in named.items()]
+        states = {"final_state": named["init"], "final_m": named.get("init_m")}
+        _call_cuda(fn, ins, [o] + [states[n] for n in m.outputs[1:]], torch.cuda.current_stream(ref.device).cuda_stream)
         return o
 
     @torch.library.register_fake(qual + "_decode")

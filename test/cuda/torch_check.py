@@ -1,0 +1,229 @@
+"""mixc.torch and mixc.fla on CUDA tensors, side by side with fla itself.
+
+`emit CACHE` (here, where mixc is built): writes the specs the calls below
+make and emits their CUDA sources into the cache directory CACHE; carry it to
+the GPU machine. `run CACHE FLA_DIR` (there; no mixc needed): compiles the
+kernels with nvcc into CACHE and
+- checks every drop-in call (bf16 inputs, B=2, T=300, H=4, K=V=64) against a
+  float64 token loop written from fla's definitions and against fla's own
+  call on the same inputs (relative L2 < 1e-2 against float64);
+- checks Mixer.decode on CUDA (token by token) against the whole call;
+- times the forward against fla at 4,4096,64,128 and 2,16384,16,128 (bf16,
+  final state returned), and decoding (one token per sequence, state in
+  place) against fla's fused_recurrent_gated_delta_rule at batch 1 and 64.
+Usage: torch_check.py emit CACHE | torch_check.py run CACHE FLA_DIR"""
+import os
+import sys
+import types
+
+mode, cache = sys.argv[1], os.path.abspath(sys.argv[2])
+os.environ["MIXC_CACHE_DIR"] = cache
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(here, "..", "..", "python"))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import mixc.fla as mfla  # noqa: E402
+import mixc.torch as mt  # noqa: E402
+from mixc import _build  # noqa: E402
+
+CHECK = (2, 300, 4, 64)
+BENCH = [(4, 4096, 64, 128), (2, 16384, 16, 128)]
+DECODE = (16, 128)  # H, K = V
+
+
+def inputs(B, T, H, D, device, dtype=torch.bfloat16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rn = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    x = dict(q=rn(B, T, H, D), k=rn(B, T, H, D), v=rn(B, T, H, D), gk=F.logsigmoid(rn(B, T, H, D)) / 16,
+             gs=F.logsigmoid(rn(B, T, H)) / 4, beta=torch.sigmoid(rn(B, T, H)), h0=0.1 * rn(B, H, D, D),
+             A_log=torch.log(torch.rand(H, generator=g) * 4 + 1), dt_bias=rn(H), raw=rn(B, T, H), rawk=rn(B, T, H, D),
+             dtk=rn(H * D), w=-0.6 * torch.sigmoid(rn(B, T, H, D)), kk=F.normalize(rn(B, T, H, D), dim=-1),
+             ag=torch.sigmoid(rn(B, T, H, D)))
+    x["kn"], x["qn"] = F.normalize(x["k"], dim=-1), F.normalize(x["q"], dim=-1)
+    x["a"], x["b"] = -x["kk"], x["kk"] * x["ag"]
+    out = {}
+    for n, t in x.items():
+        t = t.to(device)
+        out[n] = t if n in ("h0", "A_log", "dt_bias", "dtk") else t.to(dtype)
+    return out
+
+
+def cases(x):
+    """(name, mixc call, fla module path and call, float64 loop) per drop-in."""
+    return [
+        ("chunk_gla", lambda f: f.chunk_gla(x["q"], x["k"], x["v"], x["gk"], initial_state=x["h0"],
+                                            output_final_state=True), "gla"),
+        ("chunk_simple_gla", lambda f: f.chunk_simple_gla(x["q"], x["k"], x["v"], g=x["gs"], initial_state=x["h0"],
+                                                          output_final_state=True), "simple_gla"),
+        ("chunk_delta_rule", lambda f: f.chunk_delta_rule(x["qn"], x["kn"], x["v"], x["beta"], initial_state=x["h0"],
+                                                          output_final_state=True), "delta_rule"),
+        ("chunk_gated_delta_rule", lambda f: f.chunk_gated_delta_rule(x["q"], x["k"], x["v"], x["raw"], x["raw"],
+                                                                      initial_state=x["h0"], output_final_state=True,
+                                                                      use_qk_l2norm_in_kernel=True,
+                                                                      use_beta_sigmoid_in_kernel=True,
+                                                                      use_gate_in_kernel=True, A_log=x["A_log"],
+                                                                      dt_bias=x["dt_bias"]), "gated_delta_rule"),
+        ("chunk_kda", lambda f: f.chunk_kda(x["qn"], x["kn"], x["v"], x["gk"], x["beta"], initial_state=x["h0"],
+                                            output_final_state=True), "kda"),
+        ("chunk_rwkv7", lambda f: f.chunk_rwkv7(x["q"], x["w"], x["k"], x["v"], x["a"], x["b"], initial_state=x["h0"],
+                                                output_final_state=True), "rwkv7"),
+    ]
+
+
+def naive(name, x):
+    """float64 token loop of fla's definition of each call (CPU)."""
+    d = {n: t.double().cpu() for n, t in x.items()}
+    q, k, v, S = d["q"], d["k"], d["v"], d["h0"].clone()
+    B, T, H, K = q.shape
+    scale = K ** -0.5
+    if name == "chunk_delta_rule":
+        q, k = d["qn"], d["kn"]
+    if name == "chunk_gated_delta_rule":
+        q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        g = -d["A_log"].exp() * F.softplus(d["raw"] + d["dt_bias"])
+        beta = torch.sigmoid(d["raw"])
+    if name == "chunk_kda":
+        q, k = d["qn"], d["kn"]
+    if name == "chunk_rwkv7":
+        scale = 1.0
+    o = torch.zeros(B, T, H, v.shape[-1], dtype=torch.float64)
+    for t in range(T):
+        kt, vt = k[:, t], v[:, t]
+        if name == "chunk_gla":
+            S = d["gk"][:, t].exp()[..., None] * S + kt[..., None] * vt[..., None, :]
+        elif name == "chunk_simple_gla":
+            S = d["gs"][:, t].exp()[..., None, None] * S + kt[..., None] * vt[..., None, :]
+        elif name in ("chunk_delta_rule", "chunk_gated_delta_rule", "chunk_kda"):
+            b = (beta if name == "chunk_gated_delta_rule" else d["beta"])[:, t][..., None]
+            if name == "chunk_gated_delta_rule":
+                S = g[:, t].exp()[..., None, None] * S
+            if name == "chunk_kda":
+                S = d["gk"][:, t].exp()[..., None] * S
+            u = vt - torch.einsum("bhk,bhkv->bhv", kt, S)
+            S = S + (b * kt)[..., None] * u[..., None, :]
+        elif name == "chunk_rwkv7":
+            S = (d["w"][:, t].exp()[..., None] * S + d["b"][:, t][..., None]
+                 * torch.einsum("bhk,bhkv->bhv", d["a"][:, t], S)[..., None, :] + kt[..., None] * vt[..., None, :])
+        o[:, t] = scale * torch.einsum("bhk,bhkv->bhv", q[:, t], S)
+    return o, S
+
+
+def rel(a, b):
+    a, b = a.double().cpu(), b.double().cpu()
+    return ((a - b).norm() / b.norm()).item()
+
+
+if mode == "emit":
+    # Record the specs and sizes the calls make and emit their CUDA sources.
+    real_load = mt.load
+
+    class Recorder:
+        def __init__(self, spec, **_):
+            self.spec = spec
+            real_load(spec, verbose=False)  # its signature and operands, cached for the GPU machine
+
+        def __call__(self, *args, **kwargs):
+            per_token = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor) and a.dim() == 4]
+            H, K, V = per_token[0].shape[2], per_token[0].shape[3], per_token[2].shape[3]
+            _build.emit(self.spec, H, K, V, "cuda", target="cuda")
+            print(f"emitted {os.path.basename(self.spec)} H={H} K={K} V={V}")
+            return None, None
+
+    mt.load = lambda spec, **kw: Recorder(spec)
+    shapes = [CHECK] + BENCH + [(1, 1, DECODE[0], DECODE[1])]
+    for B, T, H, D in shapes:
+        x = inputs(1, 2, H, D, "cpu")
+        for name, call, _ in cases(x):
+            call(mfla)
+    sys.exit(0)
+
+# -- on the GPU machine ------------------------------------------------------------------------
+import triton  # noqa: E402
+
+fla_dir = sys.argv[3]
+sys.path.insert(0, fla_dir)
+for pkg in ("fla", "fla.ops"):
+    m = types.ModuleType(pkg)
+    m.__path__ = [os.path.join(fla_dir, *pkg.split("."))]
+    m.__version__ = "0.0"
+    sys.modules[pkg] = m
+import importlib  # noqa: E402
+
+fla_fns = {}
+for name, mod in [("chunk_gla", "gla"), ("chunk_simple_gla", "simple_gla"), ("chunk_delta_rule", "delta_rule"),
+                  ("chunk_gated_delta_rule", "gated_delta_rule"), ("chunk_kda", "kda"), ("chunk_rwkv7", "rwkv7")]:
+    fla_fns[name] = getattr(importlib.import_module(f"fla.ops.{mod}"), name)
+fla_ns = types.SimpleNamespace(**fla_fns)
+from fla.ops.gated_delta_rule import fused_recurrent_gated_delta_rule as fla_decode  # noqa: E402
+
+print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}", flush=True)
+# Every emitted CUDA source in the cache compiled at once (nvcc runs in parallel).
+import glob  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+t0 = time.time()
+srcs = [os.path.dirname(c) for c in glob.glob(os.path.join(cache, "src-*", "*.cu"))]
+with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+    list(pool.map(lambda s: _build.compile_cuda(s, os.path.basename(glob.glob(os.path.join(s, "*.cu"))[0])[:-3],
+                                                _build.cuda_arch(), False), srcs))
+print(f"compiled {len(srcs)} kernels with nvcc in {time.time() - t0:.0f} s", flush=True)
+failures = 0
+stages = set(os.environ.get("MIXC_STAGES", "check,bench,decode").split(","))
+x = inputs(*CHECK, "cuda")
+for name, call, _ in (cases(x) if "check" in stages else []):
+    o, S = call(mfla)
+    o_ref, S_ref = naive(name, x)
+    try:
+        o_fla, S_fla = call(fla_ns)
+        vs_fla = f", o vs fla {rel(o, o_fla):.1e}, fla vs float64 {rel(o_fla, o_ref):.1e}"
+    except Exception as e:  # noqa: BLE001 (report fla's own refusal)
+        vs_fla = f", fla failed: {type(e).__name__}: {str(e)[:120]}"
+    err = max(rel(o, o_ref), rel(S, S_ref))
+    ok = err < 1e-2
+    failures += not ok
+    print(f"{name} {','.join(map(str, CHECK))} bf16: mixc vs float64 {err:.1e}{vs_fla}  {'OK' if ok else 'FAILED'}",
+          flush=True)
+
+# Decoding on CUDA, token by token, against the whole call.
+xs = inputs(2, 20, 4, 64, "cuda")
+o_full, S_full = mfla.chunk_gla(xs["q"], xs["k"], xs["v"], xs["gk"], initial_state=xs["h0"], output_final_state=True)
+g_mixer = mfla._mixers[next(t for t in mfla._mixers if "mixer gla(" in t)]
+state = xs["h0"].clone()
+steps = [g_mixer.decode(q=xs["q"][:, t:t + 1], k=xs["k"][:, t:t + 1], v=xs["v"][:, t:t + 1], g=xs["gk"][:, t:t + 1],
+                        state=state) for t in range(20)]
+err = max(rel(torch.cat(steps, 1), o_full), rel(state, S_full))
+failures += not err < 1e-2
+print(f"decode on CUDA token by token vs the whole call: {err:.1e}  {'OK' if err < 1e-2 else 'FAILED'}", flush=True)
+
+# MIXC_STAGES: a comma-separated subset of check, bench, decode (default: all).
+stages = set(os.environ.get("MIXC_STAGES", "check,bench,decode").split(","))
+print("\n| op | B,T,H,D | mixc ms | fla ms | fla / mixc |\n|---|---|---|---|---|")
+for B, T, H, D in (BENCH if "bench" in stages else []):
+    xb = inputs(B, T, H, D, "cuda")
+    for name, call, _ in cases(xb)[:4]:
+        tm = triton.testing.do_bench(lambda: call(mfla))
+        tf = triton.testing.do_bench(lambda: call(fla_ns))
+        print(f"| {name} | {B},{T},{H},{D} | {tm:.3f} | {tf:.3f} | {tf / tm:.2f}x |", flush=True)
+    del xb
+    torch.cuda.empty_cache()
+
+print("\n| decode (gated delta rule, in-kernel gate) | batch | mixc ms/step | fla ms/step | mixc tokens/s | fla tokens/s |")
+print("|---|---|---|---|---|---|")
+H, D = DECODE
+for B in ((1, 64) if "decode" in stages else ()):
+    xd = inputs(B, 1, H, D, "cuda")
+    state = xd["h0"].clone()
+    cases(xd)[3][1](mfla)  # the call once: its Mixer
+    gd = mfla._mixers[next(t for t in mfla._mixers if "gated_delta_rule" in t and "A_log" in t)]
+    mix = lambda: gd.decode(q=xd["q"], k=xd["k"], v=xd["v"], g=xd["raw"], beta=xd["raw"], A_log=xd["A_log"],  # noqa
+                            dt_bias=xd["dt_bias"], state=state)
+    fl = lambda: fla_decode(xd["q"], xd["k"], xd["v"], g=xd["raw"], beta=xd["raw"], initial_state=state,  # noqa
+                            output_final_state=True, use_qk_l2norm_in_kernel=True, use_gate_in_kernel=True,
+                            A_log=xd["A_log"], dt_bias=xd["dt_bias"], use_beta_sigmoid_in_kernel=True)
+    tm, tf = triton.testing.do_bench(mix), triton.testing.do_bench(fl)
+    print(f"| | {B} | {tm:.4f} | {tf:.4f} | {B / tm * 1e3:,.0f} | {B / tf * 1e3:,.0f} |", flush=True)
+print(f"{failures} failures")
+sys.exit(1 if failures else 0)
