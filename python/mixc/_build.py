@@ -22,6 +22,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 def mixc_binary():
     """The `mixc` driver: $MIXC, else next to this checkout's build, else PATH."""
     if os.environ.get("MIXC"):
+        if not os.path.isfile(os.environ["MIXC"]):
+            raise RuntimeError(f"mixc: MIXC={os.environ['MIXC']} is not a file")
         return os.environ["MIXC"]
     repo = os.path.dirname(os.path.dirname(_HERE))
     built = os.path.join(repo, "build", "bin", "mixc")
