@@ -97,6 +97,23 @@ def signature(spec):
             for m in re.finditer(r"(\w+)(?:\[([^\]]*)\])?(\(per head\))?", line)]
 
 
+def bind(names, args, kwargs):
+    """A call's inputs by the spec's names: positional in the spec's order, or keywords."""
+    if len(args) > len(names):
+        raise TypeError(f"{len(args)} positional inputs, the spec has {len(names)}: {', '.join(names)}")
+    given = dict(zip(names, args))
+    for name, x in kwargs.items():
+        if name not in names:
+            raise TypeError(f"unknown input '{name}' (the spec's inputs: {', '.join(names)})")
+        if name in given:
+            raise TypeError(f"input '{name}' given twice")
+        given[name] = x
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise TypeError(f"missing input(s): {', '.join(missing)}")
+    return given
+
+
 def _key(*parts):
     h = hashlib.sha256()
     for part in parts:

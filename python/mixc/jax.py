@@ -69,19 +69,7 @@ class Mixer:
         return self._fns[key]
 
     def __call__(self, *args, initial_state=None, initial_m=None, **kwargs):
-        if len(args) > len(self.names):
-            raise TypeError(f"{len(args)} positional inputs, the spec has {len(self.names)}: {', '.join(self.names)}")
-        arrays = dict(zip(self.names, args))
-        for name, x in kwargs.items():
-            if name not in self.names:
-                raise TypeError(f"unknown input '{name}' (the spec's inputs: {', '.join(self.names)})")
-            if name in arrays:
-                raise TypeError(f"input '{name}' given twice")
-            arrays[name] = x
-        missing = [n for n in self.names if n not in arrays]
-        if missing:
-            raise TypeError(f"missing input(s): {', '.join(missing)}")
-        arrays = {n: jnp.asarray(x) for n, x in arrays.items()}
+        arrays = {n: jnp.asarray(x) for n, x in _build.bind(self.names, args, kwargs).items()}
         H, K, V = self._sizes(arrays)
         f, kernels = self._compiled(H, K, V)
         dtype = arrays[self.names[0]].dtype

@@ -182,18 +182,7 @@ class Mixer:
     # -- the call ----------------------------------------------------------
     def __call__(self, *args, initial_state=None, initial_m=None, output_final_state=True, head_first=False,
                  cu_seqlens=None, **kwargs):
-        if len(args) > len(self.names):
-            raise TypeError(f"{len(args)} positional inputs, the spec has {len(self.names)}: {', '.join(self.names)}")
-        given = dict(zip(self.names, args))
-        for name, x in kwargs.items():
-            if name not in self.names:
-                raise TypeError(f"unknown input '{name}' (the spec's inputs: {', '.join(self.names)})")
-            if name in given:
-                raise TypeError(f"input '{name}' given twice")
-            given[name] = x
-        missing = [n for n in self.names if n not in given]
-        if missing:
-            raise TypeError(f"missing input(s): {', '.join(missing)}")
+        given = _build.bind(self.names, args, kwargs)
         for name, x in given.items():
             if not isinstance(x, torch.Tensor):
                 raise TypeError(f"input '{name}' is a {type(x).__name__}, not a torch.Tensor")
@@ -223,14 +212,7 @@ class Mixer:
         """Decoding: the tokens given (T = 1 or a few) advance `state` ([N, H, K, V],
         float32) -- and mLSTM's stabilizer `m` ([N, H]) -- in place; returns o.
         The serving case: no new state tensor per step. Inference only (no autograd)."""
-        given = dict(zip(self.names, args))
-        for name, x in kwargs.items():
-            if name not in self.names:
-                raise TypeError(f"unknown input '{name}' (the spec's inputs: {', '.join(self.names)})")
-            given[name] = x
-        missing = [n for n in self.names if n not in given]
-        if missing:
-            raise TypeError(f"missing input(s): {', '.join(missing)}")
+        given = _build.bind(self.names, args, kwargs)
         if not isinstance(state, torch.Tensor) or state.dtype != torch.float32:
             raise TypeError("decode: state must be a float32 tensor [N, H, K, V] (updated in place)")
         if "init_m" in self.operands and m is None:

@@ -179,38 +179,37 @@ inline Buffer load(const mixc_tensor &t, std::vector<int64_t> shape) {
   return buf;
 }
 
-// A scan result that the kernel returns as it is: written straight into the
-// caller's tensor when that is contiguous f32 of the same shape (no copy and
-// no fresh pages to fault in), else into a buffer that store() copies out.
-// An input read where it lies when it is contiguous f32 of `shape` (the
-// initial state: a decoding step would otherwise copy the whole state, twice
-// its own traffic), else loaded.
-inline Buffer view(const mixc_tensor &t, std::vector<int64_t> shape) {
+// Whether `t` is contiguous f32 of exactly `shape`: then it is used where it
+// lies, without a copy.
+inline bool isDirectF32(const mixc_tensor &t, const std::vector<int64_t> &shape) {
   bool direct = t.data && t.dtype == MIXC_F32 && t.ndim == (int)shape.size();
   int64_t stride = 1;
   for (int d = (int)shape.size() - 1; direct && d >= 0; --d) {
     direct = t.shape[d] == shape[d] && (shape[d] == 1 || t.strides[d] == stride);
     stride *= shape[d];
   }
-  if (!direct) return load(t, std::move(shape));
+  return direct;
+}
+
+inline Buffer external(const mixc_tensor &t, std::vector<int64_t> shape) {
   Buffer b;
   b.shape = std::move(shape);
   b.ext = (float *)t.data;
   return b;
 }
 
+// An input read where it lies when it is contiguous f32 of `shape` (the
+// initial state: a decoding step would otherwise copy the whole state, twice
+// its own traffic), else loaded.
+inline Buffer view(const mixc_tensor &t, std::vector<int64_t> shape) {
+  return isDirectF32(t, shape) ? external(t, std::move(shape)) : load(t, std::move(shape));
+}
+
+// A scan result that the kernel returns as it is: written straight into the
+// caller's tensor when that is contiguous f32 of the same shape (no copy and
+// no fresh pages to fault in), else into a buffer that store() copies out.
 inline Buffer outputBuffer(const mixc_tensor &t, std::vector<int64_t> shape) {
-  bool direct = t.data && t.dtype == MIXC_F32 && t.ndim == (int)shape.size();
-  int64_t stride = 1;
-  for (int d = (int)shape.size() - 1; direct && d >= 0; --d) {
-    direct = t.shape[d] == shape[d] && (shape[d] == 1 || t.strides[d] == stride);
-    stride *= shape[d];
-  }
-  if (!direct) return Buffer(std::move(shape), Uninit{});
-  Buffer b;
-  b.shape = std::move(shape);
-  b.ext = (float *)t.data;
-  return b;
+  return isDirectF32(t, shape) ? external(t, std::move(shape)) : Buffer(std::move(shape), Uninit{});
 }
 
 inline void store(const Buffer &buf, mixc_tensor &t) {

@@ -8,7 +8,6 @@ state out (None: the kernels read zeros; no gradient is asked of it).
 Usage: jax_check.py MIXC OUTDIR SHAPE init|noinit SPEC..."""
 import os
 import shutil
-import subprocess
 import sys
 
 import jax
@@ -16,6 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from binding_checks import rel, run_mixc  # noqa: E402
 import mixc.jax  # noqa: E402
 
 mixc_bin, out, shape, mode, specs = shutil.which(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
@@ -24,14 +25,7 @@ with_init = mode == "init"
 
 
 def run(*args):
-    r = subprocess.run([mixc_bin, *args], capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"mixc {' '.join(args)} failed:\n{r.stdout}{r.stderr}")
-
-
-def rel(a, b):
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300), np.linalg.norm(a - b)
+    run_mixc(mixc_bin, *args)
 
 
 checks = failures = 0
