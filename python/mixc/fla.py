@@ -63,6 +63,18 @@ def _common(fn, cu_seqlens, kwargs, q, v):
                                   " are not implemented yet")
 
 
+def _grouped(fn, q, k, v):
+    """fla's grouped value attention (v, the gates and the state have HV = G x H heads,
+    q and k H; value head hv reads q/k head hv // G): q and k repeated per value
+    head -- a copy; grouped heads inside the kernels are issue 16's."""
+    H, HV = q.shape[2], v.shape[2]
+    if HV == H:
+        return q, k
+    if HV % H:
+        raise ValueError(f"mixc.fla.{fn}: for GVA, num_v_heads (HV={HV}) must be evenly divisible by num_heads (H={H})")
+    return q.repeat_interleave(HV // H, dim=2), k.repeat_interleave(HV // H, dim=2)
+
+
 def _finish(res, output_final_state):
     o, final = res[0], res[1]
     return o, (final if output_final_state else None)
@@ -166,6 +178,7 @@ def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, out
     """fla.ops.gated_delta_rule.chunk_gated_delta_rule: S_t = exp(g_t) (I - beta_t k_t k_t^T) S_{t-1} + beta_t k_t v_t^T;
     with use_gate_in_kernel, g is raw and the decay is -exp(A_log) * softplus(g + dt_bias) (A_log, dt_bias: [H])."""
     fn = "chunk_gated_delta_rule"
+    q, k = _grouped(fn, q, k, v)
     _common(fn, cu_seqlens, kwargs, q, v)
     _gate_flags(fn, kwargs)
     params, named = "", {}
@@ -208,6 +221,7 @@ def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_sta
     with use_gate_in_kernel, g is raw: -exp(A_log) * softplus(g + dt_bias), or with lower_bound
     lower_bound * sigmoid(exp(A_log) * (g + dt_bias)) (A_log: [H], dt_bias: [H * K] or [H, K])."""
     fn = "chunk_kda"
+    q, k = _grouped(fn, q, k, v)
     _common(fn, cu_seqlens, kwargs, q, v)
     _gate_flags(fn, kwargs)
     params, named, gate = "", {}, ""

@@ -224,5 +224,24 @@ check("fused_recurrent_rwkv7 cu_seqlens",
       dict(r=q, w=-0.6 * torch.sigmoid(rn(1, Tt, H, K)), k=k, v=v, a=-kk, b=kk * torch.sigmoid(rn(1, Tt, H, K)),
            h0=h0), "packed")
 
+# Grouped value attention (fla's GVA: v, the gates and the state have HV = 2 H
+# heads; value head hv reads q/k head hv // 2): the loop with q and k repeated.
+HV = 2 * H
+q2, k2 = rn(B, 5, H, K), rn(B, 5, H, K)
+v2, h2 = rn(B, 5, HV, V), rn(B, HV, K, V)
+rep = lambda x: x.repeat_interleave(2, dim=2)  # noqa: E731
+check("chunk_gated_delta_rule GVA (HV = 2 H; in-kernel switches)",
+      lambda q, k, v, g, beta, A_log, dt_bias, h0: fla.chunk_gated_delta_rule(
+          q, k, v, g, beta, initial_state=h0, output_final_state=True, use_qk_l2norm_in_kernel=True,
+          use_beta_sigmoid_in_kernel=True, use_gate_in_kernel=True, A_log=A_log, dt_bias=dt_bias),
+      lambda q, k, v, g, beta, A_log, dt_bias, h0: gated_delta(rep(q), rep(k), v, g, beta, h0, True, True, False,
+                                                               A_log, dt_bias),
+      dict(q=q2, k=k2, v=v2, g=rn(B, 5, HV), beta=rn(B, 5, HV), A_log=torch.log(torch.rand(HV, dtype=torch.float64)
+           * 4 + 1), dt_bias=rn(HV), h0=h2), 5)
+check("chunk_kda GVA (HV = 2 H)",
+      lambda q, k, v, g, beta, h0: fla.chunk_kda(q, k, v, g, beta, initial_state=h0, output_final_state=True),
+      lambda q, k, v, g, beta, h0: kda(rep(q), rep(k), v, g, beta, h0),
+      dict(q=q2, k=unit(k2), v=v2, g=F.logsigmoid(rn(B, 5, HV, K)) / 4, beta=torch.sigmoid(rn(B, 5, HV)), h0=h2), 5)
+
 print(f"{checks} checks, {failures} failures")
 sys.exit(1 if failures else 0)
