@@ -429,7 +429,6 @@ def _reference_packed(m, xs, upstream):
             do, dfinal = upstream
             up = (do[:, s0:s1], dfinal[n:n + 1] if dfinal is not None else None)
             pieces.append(_reference_one(m, part, up) if s1 > s0 else None)
-    B0 = xs[m.operands.index(m.names[0])]
     if upstream is None:
         outs = []
         for i, name in enumerate(m.outputs):

@@ -72,12 +72,15 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
   using State = RecurrentTaskState<K, VIN, VB>;
   // The side column is read by every block's task and written by block 0's:
   // with the final state in the initial state's memory (in place) and more
-  // than one block, the blocks read a copy of the initial one.
+  // than one block, the blocks read a copy of that column (B x H x K floats),
+  // laid out as a state of one column.
   std::vector<float> sideKeep;
   const float *sideCopy = p.init;
+  int64_t sideStride = Vs, sideCol = V;
   if (Side && blocks > 1 && p.init && p.init == p.state) {
-    sideKeep.assign(p.init, p.init + B * H * K * Vs);
-    sideCopy = sideKeep.data();
+    sideKeep.resize(B * H * K);
+    for (int64_t r = 0; r < B * H * K; ++r) sideKeep[r] = p.init[r * Vs + V];
+    sideCopy = sideKeep.data(), sideStride = 1, sideCol = 0;
   }
   // Runs the steps [from, to) of task's segment (relative to its start):
   // the first call (from == 0) loads the initial state, the call that
@@ -94,7 +97,9 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     const bool first = from == 0, last = len <= to && (from < len || first);
     const int64_t stepBegin = std::min(s1, s0 + from), stepEnd = std::min(s1, s0 + to);
     const float *init = p.segInit ? p.segInit + seg * B * H * K * Vs : seg == 0 ? p.init : nullptr;
-    const float *sideInit = p.segInit ? init : seg == 0 ? sideCopy : nullptr; // the side column's source
+    // The side column's source: row r of it at sideInit[r * stride + col].
+    const float *sideInit = p.segInit ? init : seg == 0 ? sideCopy : nullptr;
+    const int64_t stride = p.segInit ? Vs : sideStride, col = p.segInit ? V : sideCol;
     float *stateOut = p.segState ? p.segState + seg * B * H * K * Vs : p.state;
     auto &st = ts.st;
     auto &nvec = ts.nvec;
@@ -132,7 +137,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       for (int i = 0; i < K; ++i) {
         if (src) std::copy_n(src + i * Vs, width, st[i]);
         std::fill(st[i] + (src ? width : 0), st[i] + VB, 0.f);
-        if (Side) nvec[i] = sideInit ? sideInit[((b * H + h) * K + i) * Vs + V] : 0.f;
+        if (Side) nvec[i] = sideInit ? sideInit[((b * H + h) * K + i) * stride + col] : 0.f;
       }
       m = Mlstm && p.initM && seg == 0 ? p.initM[b * H + h] : 0.f;
       for (int j = 0; j < VB; ++j) dtSum[j] = 0.f;
