@@ -56,6 +56,14 @@ private:
   void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
   /// Whether every element of `v` is a pointwise function of input elements.
   bool pointwise(Value v);
+  /// Whether a lane of a warp computes element j of `v` from elements j of
+  /// its operands, row reductions (norms, sums, dot products, the softmax's
+  /// maximum and sum) taken as per-token scalars reduced across the warp.
+  bool laneParallel(Value v);
+  /// Prints the warp-wide reduction behind the row reduction `v` (l2norm,
+  /// softmax, sum, dot) once per kernel; returns the per-token scalar's name.
+  std::string warpReduction(Value v);
+  llvm::DenseMap<Value, std::string> softmaxMax; // the softmax's row maximum, beside its 1 / sum
   /// The expression of element `j` of a pointwise value.
   std::string elementExpr(Value v, const std::string &j);
   std::string constant(ConstantOp c);
@@ -123,9 +131,81 @@ bool Printer::pointwise(Value v) {
   return false;
 }
 
+bool Printer::laneParallel(Value v) {
+  Operation *d = v.getDefiningOp();
+  if (!d || isa<ConstantOp, HeadIndexOp>(d)) return true;
+  if (auto m = dyn_cast<MapOp>(d)) {
+    Value in = m.getInput();
+    switch (m.getFn()) {
+    case UnaryFn::l2norm:
+    case UnaryFn::softmax: return rowWidth(in) == rowWidth(v) && laneParallel(in);
+    case UnaryFn::sum:
+    case UnaryFn::append_one: return laneParallel(in);
+    default: return unaryExpr(m.getFn()) && laneParallel(in);
+    }
+  }
+  if (auto bop = dyn_cast<BinaryOp>(d)) return laneParallel(bop.getLhs()) && laneParallel(bop.getRhs());
+  return false;
+}
+
+std::string Printer::warpReduction(Value v) {
+  if (auto it = hoisted.find(v); it != hoisted.end()) return it->second;
+  Operation *d = v.getDefiningOp();
+  std::string id = std::to_string(hoisted.size()), r = "r" + id, s = "s" + id;
+  // The operands' expressions first: they may print hoisted scalars of their own.
+  if (auto bop = dyn_cast<BinaryOp>(d)) { // dot
+    int64_t w = rowWidth(bop.getLhs());
+    std::string a = elementExpr(bop.getLhs(), "j"), b = elementExpr(bop.getRhs(), "j");
+    os << "  float " << r << " = 0.f;\n  for (int j = lane; j < " << w << "; j += 32) " << r << " += (" << a
+       << ") * (" << b << ");\n  const float " << s << " = warpSum(" << r << ");\n";
+    return hoisted[v] = s;
+  }
+  auto m = cast<MapOp>(d);
+  int64_t w = rowWidth(m.getInput());
+  std::string x = elementExpr(m.getInput(), "j");
+  switch (m.getFn()) {
+  case UnaryFn::l2norm:
+    os << "  float " << r << " = 0.f;\n  for (int j = lane; j < " << w << "; j += 32) {\n    const float x = " << x
+       << ";\n    " << r << " += x * x;\n  }\n  const float " << s << " = rsqrtf(warpSum(" << r << ") + 1e-12f);\n";
+    break;
+  case UnaryFn::sum:
+    os << "  float " << r << " = 0.f;\n  for (int j = lane; j < " << w << "; j += 32) " << r << " += " << x
+       << ";\n  const float " << s << " = warpSum(" << r << ");\n";
+    break;
+  default: { // softmax: shifted by the row's maximum, so that exp never overflows
+    std::string mx = "m" + id;
+    os << "  float " << mx << " = -INFINITY;\n  for (int j = lane; j < " << w << "; j += 32) " << mx << " = fmaxf("
+       << mx << ", " << x << ");\n  " << mx << " = warpMax(" << mx << ");\n  float " << r
+       << " = 0.f;\n  for (int j = lane; j < " << w << "; j += 32) " << r << " += fastExp(" << x << " - " << mx
+       << ");\n  const float " << s << " = 1.f / warpSum(" << r << ");\n";
+    softmaxMax[v] = mx;
+  }
+  }
+  return hoisted[v] = s;
+}
+
 std::string Printer::elementExpr(Value v, const std::string &j) {
   std::string jj = rowWidth(v) == 1 ? "0" : j;
   Operation *d = v.getDefiningOp();
+  // Row reductions in a warp-per-row kernel: a warp-wide scalar per token.
+  if (inTemplate && d) {
+    if (auto m = dyn_cast<MapOp>(d)) {
+      UnaryFn fn = m.getFn();
+      if (fn == UnaryFn::sum) return warpReduction(v);
+      if (fn == UnaryFn::l2norm) {
+        std::string s = warpReduction(v);
+        return "(" + elementExpr(m.getInput(), jj) + " * " + s + ")";
+      }
+      if (fn == UnaryFn::append_one) // the normalizer's column of ones after the features
+        return "(" + jj + " < " + std::to_string(rowWidth(m.getInput())) + " ? " + elementExpr(m.getInput(), jj) +
+               " : 1.f)";
+      if (fn == UnaryFn::softmax) {
+        std::string s = warpReduction(v);
+        return "(fastExp(" + elementExpr(m.getInput(), jj) + " - " + softmaxMax.lookup(v) + ") * " + s + ")";
+      }
+    }
+    if (auto bop = dyn_cast<BinaryOp>(d); bop && bop.getFn() == BinaryFn::dot) return warpReduction(v);
+  }
   // A per-token scalar (a gate, beta) is the same for every feature: the
   // lanes compute it once, before the loops over the features (the compiler
   // cannot hoist its loads past the scratch stores).
@@ -212,15 +292,24 @@ int Printer::allocScratch(int64_t w, int64_t H, bool perHead, bool streamed) {
 }
 
 std::pair<int, int> Printer::scaleKernel(Value kScale, Value aScale, int64_t H) {
-  std::string name = beginRowKernel(Rows::threadPerToken, H);
+  // Scales with row reductions (Longhorn's k^T k) take a warp per token, the
+  // reductions by shuffles; pointwise ones a thread per token.
+  const bool warp = !(pointwise(kScale) && pointwise(aScale)) && laneParallel(kScale) && laneParallel(aScale);
+  const Rows rows = warp ? Rows::warpPerToken : Rows::threadPerToken;
+  std::string name = beginRowKernel(rows, H);
   int ki = allocScratch(1, H, false, false), ai = allocScratch(1, H, false, false);
-  // A pointwise scale as one expression; another (a dot product: Longhorn's
-  // k^T k) through its row, whose statements print first.
-  auto scalar = [&](Value s) { return pointwise(s) ? elementExpr(s, "0") : rowOf(s) + "[0]"; };
+  hoisted.clear();
+  softmaxMax.clear();
+  hoist = inTemplate = warp;
+  // A scale as one expression; otherwise (a reduction that the warp form
+  // does not cover) through its row, whose statements print first.
+  auto scalar = [&](Value s) { return warp || pointwise(s) ? elementExpr(s, "0") : rowOf(s) + "[0]"; };
   std::string k = scalar(kScale), a = scalar(aScale);
-  os << "  A.tmp[" << ki << "].set(b, t, h, 0, " << k << ");\n";
-  os << "  A.tmp[" << ai << "].set(b, t, h, 0, " << a << ");\n";
-  endRowKernel(name, Rows::threadPerToken, H);
+  const char *guard = warp ? "  if (lane == 0) " : "  ";
+  os << guard << "A.tmp[" << ki << "].set(b, t, h, 0, " << k << ");\n";
+  os << guard << "A.tmp[" << ai << "].set(b, t, h, 0, " << a << ");\n";
+  hoist = inTemplate = false;
+  endRowKernel(name, rows, H);
   return {ki, ai};
 }
 
@@ -228,13 +317,17 @@ std::pair<int, int> Printer::scaleKernel(Value kScale, Value aScale, int64_t H) 
 // the chunked kernels stream them into tensor-core tiles.
 void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, const llvm::DenseSet<Value> &streamed) {
   if (values.empty()) return;
-  // Pointwise pre-processing runs a warp per row, lanes over the features, so
-  // that every load and store is coalesced.
+  // Pre-processing runs a warp per row, lanes over the features, so that
+  // every load and store is coalesced and no row is held in an array (local
+  // memory); row reductions (l2norm, softmax, sums, dot products) are
+  // shuffles across the warp. The Taylor feature map (a row of D^2 products)
+  // runs a thread per row.
   Rows rows = perHead ? Rows::threadPerHead
-                      : llvm::all_of(values, [&](Value v) { return pointwise(v); }) ? Rows::warpPerToken
-                                                                                   : Rows::threadPerToken;
+                      : llvm::all_of(values, [&](Value v) { return laneParallel(v); }) ? Rows::warpPerToken
+                                                                                      : Rows::threadPerToken;
   std::string name = beginRowKernel(rows, H);
   hoisted.clear();
+  softmaxMax.clear();
   hoist = inTemplate = rows == Rows::warpPerToken;
   for (Value v : values) {
     int idx = scratchRows(v, H, perHead, streamed.count(v));

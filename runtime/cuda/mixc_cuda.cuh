@@ -121,7 +121,17 @@ __device__ __forceinline__ float silu(float x) { return x / (1.f + __expf(-x)); 
 __device__ __forceinline__ float elu(float x) { return x > 0.f ? x : __expf(x) - 1.f; }
 __device__ __forceinline__ float relu(float x) { return fmaxf(x, 0.f); }
 
-// ---- rows (pre-processing, one thread per row) -----------------------------------
+// ---- rows (pre-processing) -----------------------------------------------------------
+// Reductions across the 32 lanes of a warp that computes one row (every lane gets the result).
+__device__ __forceinline__ float warpSum(float x) {
+  for (int o = 16; o; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+__device__ __forceinline__ float warpMax(float x) {
+  for (int o = 16; o; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+// One thread per row (whole-row maps the warp form does not cover):
 __device__ __forceinline__ void copyRow(const float *x, int64_t n, float *o) {
   for (int64_t i = 0; i < n; ++i) o[i] = x[i];
 }
