@@ -449,7 +449,11 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
   auto b = [](bool x) { return x ? "true" : "false"; };
   hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)B);\n";
-  if (algorithm == CudaAlgorithm::chunked_ut) {
+  if (algorithm == CudaAlgorithm::chunked_ut && diag == "vector") {
+    hs << "    if (chunkedDplrVectorApplies(p)) {\n      if (cudaError_t e = launchChunkedDplrVector<" << K << ", "
+       << b(logDecay) << ">(p, scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", "
+       << "cudaGetErrorString(e));\n    } else\n  ";
+  } else if (algorithm == CudaAlgorithm::chunked_ut) {
     hs << "    if (chunkedDeltaApplies(p)) {\n      if (cudaError_t e = launchChunkedDelta<" << K << ", "
        << b(diag == "scalar") << ", " << b(logDecay) << ", " << b(scaled)
        << ">(p, scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";

@@ -198,9 +198,6 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
     StringRef form = chunk ? cast<StringAttr>(chunk.get("algorithm")).getValue() : "";
     if (form == "scan") chunk = nullptr; // no chunked scan kernel for CUDA: the recurrent one
-    // The chunked UT kernel takes no or a scalar diagonal; a vector one (KDA,
-    // RWKV-7) has its chunk form as IR only so far: the recurrent kernel.
-    if (form == "ut" && op.getDiagKind() == DiagKind::vector) chunk = nullptr;
     // GLA's per-channel decays and the UT form's extra tiles take shared
     // memory of their own: K <= 128 there.
     bool chunked = chunk && schedule != "recurrent" && K % 64 == 0 && K <= (form == "ssd" ? 256 : 128) &&

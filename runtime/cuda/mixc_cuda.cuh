@@ -172,6 +172,7 @@ __device__ __forceinline__ void writeRow(const View &v, int64_t b, int64_t t, in
 #include "mixc_cuda_ut.cuh"
 #include "mixc_cuda_walk.cuh"
 #include "mixc_cuda_gla.cuh"
+#include "mixc_cuda_ut_vector.cuh"
 
 namespace mixc::cuda {
 

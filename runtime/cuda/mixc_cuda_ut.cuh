@@ -50,6 +50,7 @@ inline View chunkRows(const ScanParams &p, __nv_bfloat16 *at, int D) {
 // The state-independent operands of every chunk, as rows [B, chunks * C, H, D] of bf16.
 struct DeltaChunks {
   View w, qp, r, pv;
+  View ap, kp; // vector decays: a and k decayed to the chunk's end (dplrVectorPrepare)
   // Instead (the wgmma walk): every item's W, Q', R, P as one block of wgmma
   // tiles (DeltaTiles), item (b, c, h) at tiles + ((b chunks + c) H + h) bytes.
   unsigned char *tiles = nullptr;

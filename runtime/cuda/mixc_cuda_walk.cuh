@@ -8,11 +8,12 @@
 namespace mixc::cuda {
 
 // Ssd: the scalar-decay form (no W, A, R stages; P is computed in the kernel).
-template <int K, int VB, bool Ssd = false, int KS = 1> struct DeltaStatesLayout {
+// Vec: vector decays (the chunk's log-decay per key in each stage).
+template <int K, int VB, bool Ssd = false, int KS = 1, bool Vec = false> struct DeltaStatesLayout {
   static constexpr int C = 64, LK = K + 8, LC = C + 8, LV = VB + 8, rowsK = C * LK * 2;
   static constexpr int w = 0, qp = w + (Ssd ? 0 : rowsK), a = qp + rowsK, k = a + (Ssd ? 0 : rowsK), r = k + rowsK;
   static constexpr int pv = r + (Ssd ? 0 : C * LC * 2), v = pv + C * LC * 2, ec = v + C * LV * 2;
-  static constexpr int stage = ec + (Ssd ? K * 4 : 0); // ec: GLA's chunk log-decays per key
+  static constexpr int stage = ec + (Ssd || Vec ? K * 4 : 0); // ec: the chunk's log-decays per key
   static constexpr int bc = 2 * stage;            // two stages, then two chunks of gates
   static constexpr int sc = bc + 2 * C * 4;        // two chunks of the scales of a and k
   static constexpr int os = sc + 4 * C * 4;        // per warp: its outputs, [C][16] bf16
@@ -34,13 +35,17 @@ template <int K, int VB, bool Ssd = false, int KS = 1> struct DeltaStatesLayout 
 // Gla (with Ssd): vector decays, the operands from glaPrepare: Q' = Q . exp(b)
 // (d.qp), K' = K . exp(b_C - b) (d.w), P (d.pv) and the chunk's log-decays per
 // key (d.chunkDecay): O = Q' S + P V, S = Diag(exp(b_C)) S + K'^T V.
+// Gla without Ssd: the delta rules with a vector diagonal, the operands from
+// dplrVectorPrepare: W, Q', R, P, A' (d.ap), K' (d.kp) and the chunk's
+// log-decays per key: U = W S + R V, O = Q' S + P V,
+// S = Diag(exp(b_C)) S + A'^T U + K'^T V.
 template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled, bool Ssd = false, int KS = 1, bool Gla = false>
 __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanParams p, const DeltaChunks d) {
   using tile::bf16;
   constexpr int VB = 16 * WARPS, THREADS = WARPS * KS * 32;
-  using L = DeltaStatesLayout<K, VB, Ssd, KS>;
+  using L = DeltaStatesLayout<K, VB, Ssd, KS, Gla>;
   static_assert(!(Ssd && Scaled), "the SSD form has no low-rank operands to scale");
-  static_assert(!Gla || (Ssd && !Decay), "GLA's walk: the SSD layout, decays from glaPrepare");
+  static_assert(!Gla || (!Decay && !Scaled), "vector decays: the decayed operands come prepared");
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16, KH = KT / KS;
   static_assert(K % (16 * KS) == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
@@ -58,7 +63,19 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   const int64_t cEnd = split ? (cBegin + d.segChunks < chunks ? cBegin + d.segChunks : chunks) : chunks;
   auto load = [&](int64_t c) {
     unsigned char *st = smem + ((c - cBegin) & 1) * L::stage;
-    if constexpr (Gla) {
+    if constexpr (Gla && !Ssd) {
+      chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
+      chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
+      chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, d.ap, b, h, c, T, 0, K);
+      chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, d.kp, b, h, c, T, 0, K);
+      chunk::copyRows<C, THREADS>((bf16 *)(st + L::r), LC, d.r, b, h, c, T, 0, C);
+      chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
+      chunk::copyRows<VB, THREADS>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
+      const float *ec = d.chunkDecay + ((b * chunks + c) * p.H + h) * K;
+      for (int i = threadIdx.x; i < K / 4; i += THREADS) tile::copy16(st + L::ec + 16 * i, ec + 4 * i, true);
+      tile::commit();
+      return;
+    } else if constexpr (Gla) {
       if (!local) {
         chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
         chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
@@ -520,18 +537,18 @@ cudaError_t launchStates(const ScanParams &p, DeltaChunks d, cudaStream_t stream
     return cudaGetLastError();
   };
   if constexpr (FIXED_WARPS == 8)
-    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 8, DeltaStatesLayout<K, 128, Ssd>::bytes);
+    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 8, DeltaStatesLayout<K, 128, Ssd, 1, Gla>::bytes);
   const int sms = chunk::smCount();
   auto ctas = [&](int vb) { return p.B * p.H * ((p.Vs + vb - 1) / vb); };
   if (ctas(128) >= sms)
-    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 8, DeltaStatesLayout<K, 128, Ssd>::bytes);
+    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 8, DeltaStatesLayout<K, 128, Ssd, 1, Gla>::bytes);
   if (ctas(64) >= sms)
-    return states(deltaStates<K, 4, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 4, DeltaStatesLayout<K, 64, Ssd>::bytes);
+    return states(deltaStates<K, 4, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 4, DeltaStatesLayout<K, 64, Ssd, 1, Gla>::bytes);
   // Fewer pairs still: two warps share each 16 value columns, K / 2 key rows each.
-  if constexpr (K % 32 == 0 && DeltaStatesLayout<K, 32, Ssd, 2>::bytes <= 227 * 1024)
-    return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 2, Gla>, 2, DeltaStatesLayout<K, 32, Ssd, 2>::bytes,
+  if constexpr (K % 32 == 0 && DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes <= 227 * 1024)
+    return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 2, Gla>, 2, DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes,
                   2);
-  return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 2, DeltaStatesLayout<K, 32, Ssd>::bytes);
+  return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 2, DeltaStatesLayout<K, 32, Ssd, 1, Gla>::bytes);
 }
 
 // The two kernels of the delta rule.

@@ -69,6 +69,12 @@ def cases(x):
                                             output_final_state=True), "kda"),
         ("chunk_rwkv7", lambda f: f.chunk_rwkv7(x["q"], x["w"], x["k"], x["v"], x["a"], x["b"], initial_state=x["h0"],
                                                 output_final_state=True), "rwkv7"),
+        # Kimi Linear's KDA as users call it: l2norm, beta sigmoid and the lower-bound gate in the kernel.
+        ("chunk_kda_kimi", lambda f: f.chunk_kda(x["q"], x["k"], x["v"], x["rawk"], x["raw"], initial_state=x["h0"],
+                                                 output_final_state=True, use_qk_l2norm_in_kernel=True,
+                                                 use_beta_sigmoid_in_kernel=True, use_gate_in_kernel=True,
+                                                 A_log=x["A_log"], dt_bias=x["dtk"], lower_bound=-5.0,
+                                                 safe_gate=True), "kda"),
     ]
 
 
@@ -86,6 +92,10 @@ def naive(name, x):
         beta = torch.sigmoid(d["raw"])
     if name == "chunk_kda":
         q, k = d["qn"], d["kn"]
+    if name == "chunk_kda_kimi":
+        q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        gk = -5 * torch.sigmoid(d["A_log"].exp()[:, None] * (d["rawk"] + d["dtk"].view(H, K)))
+        beta = torch.sigmoid(d["raw"])
     if name == "chunk_rwkv7":
         scale = 1.0
     o = torch.zeros(B, T, H, v.shape[-1], dtype=torch.float64)
@@ -95,12 +105,12 @@ def naive(name, x):
             S = d["gk"][:, t].exp()[..., None] * S + kt[..., None] * vt[..., None, :]
         elif name == "chunk_simple_gla":
             S = d["gs"][:, t].exp()[..., None, None] * S + kt[..., None] * vt[..., None, :]
-        elif name in ("chunk_delta_rule", "chunk_gated_delta_rule", "chunk_kda"):
-            b = (beta if name == "chunk_gated_delta_rule" else d["beta"])[:, t][..., None]
+        elif name in ("chunk_delta_rule", "chunk_gated_delta_rule", "chunk_kda", "chunk_kda_kimi"):
+            b = (beta if name in ("chunk_gated_delta_rule", "chunk_kda_kimi") else d["beta"])[:, t][..., None]
             if name == "chunk_gated_delta_rule":
                 S = g[:, t].exp()[..., None, None] * S
-            if name == "chunk_kda":
-                S = d["gk"][:, t].exp()[..., None] * S
+            if name in ("chunk_kda", "chunk_kda_kimi"):
+                S = (d["gk"] if name == "chunk_kda" else gk)[:, t].exp()[..., None] * S
             u = vt - torch.einsum("bhk,bhkv->bhv", kt, S)
             S = S + (b * kt)[..., None] * u[..., None, :]
         elif name == "chunk_rwkv7":
@@ -201,9 +211,14 @@ print(f"decode on CUDA token by token vs the whole call: {err:.1e}  {'OK' if err
 # MIXC_STAGES: a comma-separated subset of check, bench, decode (default: all).
 stages = set(os.environ.get("MIXC_STAGES", "check,bench,decode").split(","))
 print("\n| op | B,T,H,D | mixc ms | fla ms | fla / mixc |\n|---|---|---|---|---|")
-for B, T, H, D in (BENCH if "bench" in stages else []):
+# MIXC_BENCH: indices into BENCH (default: both shapes); MIXC_BENCH_OPS: op names (default: all).
+shapes = [BENCH[int(i)] for i in os.environ.get("MIXC_BENCH", "0,1").split(",")]
+ops = os.environ.get("MIXC_BENCH_OPS")
+for B, T, H, D in (shapes if "bench" in stages else []):
     xb = inputs(B, T, H, D, "cuda")
-    for name, call, _ in cases(xb)[:4]:
+    for name, call, _ in cases(xb):
+        if ops and name not in ops.split(","):
+            continue
         tm = triton.testing.do_bench(lambda: call(mfla))
         tf = triton.testing.do_bench(lambda: call(fla_ns))
         print(f"| {name} | {B},{T},{H},{D} | {tm:.3f} | {tf:.3f} | {tf / tm:.2f}x |", flush=True)

@@ -1,0 +1,292 @@
+// Part of the CUDA tile library (mixc_cuda.cuh, which includes it): the UT
+// form of diagonal-plus-low-rank transitions with a vector diagonal (KDA,
+// RWKV-7): the state-independent work of every chunk (dplrVectorPrepare) and
+// its launch; the state walk is deltaStates in its vector-decay form.
+#ifndef MIXC_CUDA_UT_VECTOR_CUH
+#define MIXC_CUDA_UT_VECTOR_CUH
+
+#include "mixc_cuda.cuh"
+
+namespace mixc::cuda {
+
+// S_t = Diag(exp(g_t)) S_{t-1} + a_t (b_t^T S_{t-1}) + k_t v_t^T. With G the
+// cumulative log-decays per key channel within the chunk (G_{-1} = 0) and
+// X_t = Diag(exp(-G_t)) S_t, the chunk is an identity-diagonal delta rule in
+// X with a^_t = a_t exp(-G_t), b^_t = b_t exp(G_{t-1}), k^_t = k_t exp(-G_t),
+// q^_t = q_t exp(G_t); its Gram matrices pair tokens j <= i through
+// exp(G_i - G_j) (or G_{i-1} - G_j) per channel, never a growing factor:
+//   L_A[i, j] = sum_c b_ic a_jc exp(G_{i-1,c} - G_jc)   (j < i), L_K likewise with k,
+//   M.QA[i, j] = sum_c q_ic a_jc exp(G_ic - G_jc)       (j <= i), M.QK likewise,
+// computed by 16 x 16 sub-block pairs as in GLA: rows of sub-block I
+// relative to its reference token r = 16 I - 1 (left operands scaled by
+// exp(G_i - G_r) <= 1, right ones by exp(G_r - G_j)), the pairs J < I
+// multiplied by exp(G_r(I) - G_r(J)) per channel. Then, as in the scalar UT
+// form: T = (I - L_A)^{-1}, W = T B^, R = T L_K, Q' = Q^ + (M.QA) W,
+// P = (M.QA) R + M.QK, and for the walk A' = a . exp(G_C - G_j),
+// K' = k . exp(G_C - G_j) and G_C: O = Q' S + P V, U = W S + R V,
+// S = Diag(exp(G_C)) S + A'^T U + K'^T V. Within a 16-token sub-block the
+// log-decays must sum above -80 (the right operands' factor is clamped at
+// e^80): log-decays above -5 per token (KDA's lower-bound gate).
+template <int K> struct DplrVectorLayout {
+  static constexpr int C = 64, LK = K + 8, LC = C + 8, LF = C + 4, LB = K + 8;
+  static constexpr int rowsK = C * LK * 2, rowsC = C * LC * 2, la = C * LF * 4;
+  // Q, B (then relative to their sub-block), A, K (likewise; A then W), Q^ (then Q'), B^
+  static constexpr int q = 0, bb = q + rowsK, a = bb + rowsK, k = a + rowsK, qh = k + rowsK, bh = qh + rowsK;
+  static constexpr int gc = bh + rowsK;                                   // G, fp32 [C][LB]
+  static constexpr int raw = gc + C * LB * 4;                             // the gates as loaded, then L_A and T (fp32)
+  static constexpr int rawBytes = C * K * 4 > 2 * la ? C * K * 4 : 2 * la;
+  static constexpr int lk = raw + rawBytes, mqa = lk + rowsC, mqk = mqa + rowsC, ts = mqk + rowsC; // L_K (then R), P
+  static constexpr int df = ts + rowsC, pt = df + 6 * K * 4, bytes = pt + 3 * 16 * 24 * 4;
+};
+
+// One CTA of 8 warps per (chunk, head, batch) item.
+template <int K, bool LogDecay>
+__global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, const DeltaChunks d) {
+  using tile::bf16;
+  using L = DplrVectorLayout<K>;
+  constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF, LB = L::LB, KT = K / 16;
+  static_assert(K % 64 == 0 && K <= 128, "chunked tiles");
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16 *Qs = (bf16 *)(smem + L::q), *Bs = (bf16 *)(smem + L::bb), *As = (bf16 *)(smem + L::a),
+       *Ks = (bf16 *)(smem + L::k), *Qh = (bf16 *)(smem + L::qh), *Bh = (bf16 *)(smem + L::bh);
+  bf16 *LKs = (bf16 *)(smem + L::lk), *MQA = (bf16 *)(smem + L::mqa), *MQK = (bf16 *)(smem + L::mqk),
+       *Ts = (bf16 *)(smem + L::ts);
+  float *Gc = (float *)(smem + L::gc), *LA = (float *)(smem + L::raw), *TF = LA + C * LF;
+  float *Df = (float *)(smem + L::df), *PT = (float *)(smem + L::pt);
+  unsigned char *Raw = smem + L::raw;
+  const int64_t T = p.T, chunks = (T + C - 1) / C;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int rw = warp % 4, hf = warp / 4, r0 = rw * 16;
+  const int64_t item = blockIdx.x, c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
+  const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
+  chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
+  chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
+  chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
+  chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
+  const int segs = K * gsize / 16;
+  for (int e = tid; e < C * segs; e += 256) {
+    const int r = e / segs, sgm = e % segs;
+    const int64_t t = c * C + r, tt = t < T ? t : 0;
+    const unsigned char *src =
+        (const unsigned char *)p.decay.p + (b * p.decay.s0 + tt * p.decay.s1 + h * p.decay.s2) * gsize + sgm * 16;
+    tile::copy16(Raw + (size_t)r * K * 4 + sgm * 16, src, t < T);
+  }
+  tile::commit();
+  tile::waitGroups<0>();
+  __syncthreads();
+  // 1. G: two threads per channel, 32 rows each, then the second half offset.
+  for (int kk = tid; kk < 2 * K; kk += 256) {
+    const int ch = kk % K, half = kk / K;
+    float acc = 0.f;
+    for (int r = half * 32; r < half * 32 + 32; ++r) {
+      float x = gsize == 4 ? ((const float *)(Raw + (size_t)r * K * 4))[ch]
+                           : __bfloat162float(((const bf16 *)(Raw + (size_t)r * K * 4))[ch]);
+      if constexpr (!LogDecay) x = c * C + r < T ? __logf(x) : 0.f;
+      acc += x;
+      Gc[r * LB + ch] = acc;
+    }
+  }
+  __syncthreads();
+  for (int kk = tid; kk < K; kk += 256) {
+    const float base = Gc[31 * LB + kk];
+    for (int r = 32; r < 64; ++r) Gc[r * LB + kk] += base;
+  }
+  __syncthreads();
+  // 2. Per element: A' and K' (to memory), Q^ and B^, and the Gram operands in place.
+  const float *GC = Gc + (C - 1) * LB;
+  for (int i = tid; i < K; i += 256) d.chunkDecay[((b * chunks + c) * p.H + h) * K + i] = GC[i];
+  {
+    bf16 *ao = (bf16 *)d.ap.p + b * d.ap.s0 + h * d.ap.s2 + c * C * d.ap.s1;
+    bf16 *ko = (bf16 *)d.kp.p + b * d.kp.s0 + h * d.kp.s2 + c * C * d.kp.s1;
+    for (int e = tid; e < C * K / 2; e += 256) {
+      const int r = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (r / 16) * 16 - 1;
+      float G[2], Gp[2], Gr[2];
+#pragma unroll
+      for (int x = 0; x < 2; ++x) {
+        G[x] = Gc[r * LB + kc + x];
+        Gp[x] = r ? Gc[(r - 1) * LB + kc + x] : 0.f;
+        Gr[x] = ref < 0 ? 0.f : Gc[ref * LB + kc + x];
+      }
+      uint32_t *qp = (uint32_t *)&Qs[r * LK + kc], *bp = (uint32_t *)&Bs[r * LK + kc],
+               *ap = (uint32_t *)&As[r * LK + kc], *kp = (uint32_t *)&Ks[r * LK + kc];
+      const uint32_t qv = *qp, bv = *bp, av = *ap, kv = *kp;
+      const float e0 = __expf(GC[kc] - G[0]), e1 = __expf(GC[kc + 1] - G[1]);
+      *(uint32_t *)(ao + r * d.ap.s1 + kc) = tile::scalePair(av, e0, e1);
+      *(uint32_t *)(ko + r * d.kp.s1 + kc) = tile::scalePair(kv, e0, e1);
+      *(uint32_t *)&Qh[r * LK + kc] = tile::scalePair(qv, __expf(G[0]), __expf(G[1]));
+      *(uint32_t *)&Bh[r * LK + kc] = tile::scalePair(bv, __expf(Gp[0]), __expf(Gp[1]));
+      *qp = tile::scalePair(qv, __expf(G[0] - Gr[0]), __expf(G[1] - Gr[1]));
+      *bp = tile::scalePair(bv, __expf(Gp[0] - Gr[0]), __expf(Gp[1] - Gr[1]));
+      const float u0 = __expf(fminf(Gr[0] - G[0], 80.f)), u1 = __expf(fminf(Gr[1] - G[1], 80.f));
+      *ap = tile::scalePair(av, u0, u1);
+      *kp = tile::scalePair(kv, u0, u1);
+    }
+  }
+  for (int e = tid; e < 6 * K; e += 256) { // Dp[I, J], J < I: (1,0) (2,0) (2,1) (3,0) (3,1) (3,2)
+    const int pi = e / K, kc = e % K, I = pi < 1 ? 1 : pi < 3 ? 2 : 3, J = pi - (I * (I - 1)) / 2;
+    auto gref = [&](int X) { return X == 0 ? 0.f : Gc[(16 * X - 1) * LB + kc]; };
+    Df[pi * K + kc] = __expf(gref(I) - gref(J));
+  }
+  // Blocks above the diagonal of L_K, M.QA and M.QK are zeros (the products below read whole rows).
+  for (int e = tid; e < C * C / 2; e += 256) {
+    const int r = e / (C / 2), cc = (e % (C / 2)) * 2;
+    if (cc / 16 > r / 16) {
+      *(uint32_t *)&LKs[r * LC + cc] = 0u;
+      *(uint32_t *)&MQA[r * LC + cc] = 0u;
+      *(uint32_t *)&MQK[r * LC + cc] = 0u;
+    }
+  }
+  __syncthreads();
+  // 3. The Gram matrices by sub-block pairs (I, J <= I): B against A and K
+  //    (strictly lower: L_A, L_K), Q against A and K (causal: M.QA, M.QK).
+  for (int it = warp; it < 20; it += 8) {
+    const int left = it / 10, pi = it % 10, I = pi < 1 ? 0 : pi < 3 ? 1 : pi < 6 ? 2 : 3, J = pi - (I * (I + 1)) / 2;
+    const bf16 *X = (left ? Qs : Bs) + I * 16 * LK;
+    const float *dp = J < I ? Df + ((I * (I - 1)) / 2 + J) * K : nullptr;
+    float YA[2][4] = {}, YK[2][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk) {
+      uint32_t xa[4], ba[4], bk[4];
+      tile::loadA(xa, X + kk * 16, LK);
+      tile::loadBN(ba, As + J * 16 * LK + kk * 16, LK);
+      tile::loadBN(bk, Ks + J * 16 * LK + kk * 16, LK);
+      if (dp) {
+        const float *f = dp + kk * 16 + 2 * t4;
+        ba[0] = tile::scalePair(ba[0], f[0], f[1]), ba[1] = tile::scalePair(ba[1], f[8], f[9]);
+        ba[2] = tile::scalePair(ba[2], f[0], f[1]), ba[3] = tile::scalePair(ba[3], f[8], f[9]);
+        bk[0] = tile::scalePair(bk[0], f[0], f[1]), bk[1] = tile::scalePair(bk[1], f[8], f[9]);
+        bk[2] = tile::scalePair(bk[2], f[0], f[1]), bk[3] = tile::scalePair(bk[3], f[8], f[9]);
+      }
+      tile::mma(YA[0], xa, ba[0], ba[1]);
+      tile::mma(YA[1], xa, ba[2], ba[3]);
+      tile::mma(YK[0], xa, bk[0], bk[1]);
+      tile::mma(YK[1], xa, bk[2], bk[3]);
+    }
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+      const int j = J * 16 + n * 8 + 2 * t4, i0 = I * 16 + g, i1 = i0 + 8;
+      auto keep = [&](int i, int jj) { return left ? jj <= i : jj < i; };
+      const float a00 = keep(i0, j) ? YA[n][0] : 0.f, a01 = keep(i0, j + 1) ? YA[n][1] : 0.f;
+      const float a10 = keep(i1, j) ? YA[n][2] : 0.f, a11 = keep(i1, j + 1) ? YA[n][3] : 0.f;
+      const float k00 = keep(i0, j) ? YK[n][0] : 0.f, k01 = keep(i0, j + 1) ? YK[n][1] : 0.f;
+      const float k10 = keep(i1, j) ? YK[n][2] : 0.f, k11 = keep(i1, j + 1) ? YK[n][3] : 0.f;
+      if (left) {
+        *(uint32_t *)&MQA[i0 * LC + j] = tile::pack(a00, a01), *(uint32_t *)&MQA[i1 * LC + j] = tile::pack(a10, a11);
+        *(uint32_t *)&MQK[i0 * LC + j] = tile::pack(k00, k01), *(uint32_t *)&MQK[i1 * LC + j] = tile::pack(k10, k11);
+      } else {
+        *(float2 *)&LA[i0 * LF + j] = make_float2(a00, a01), *(float2 *)&LA[i1 * LF + j] = make_float2(a10, a11);
+        *(uint32_t *)&LKs[i0 * LC + j] = tile::pack(k00, k01), *(uint32_t *)&LKs[i1 * LC + j] = tile::pack(k10, k11);
+      }
+    }
+  }
+  __syncthreads();
+  // 4. T = (I - L_A)^{-1} by 16 x 16 blocks (as deltaPrepare): the diagonal
+  //    blocks by substitution in fp32, then the blocks below, a block
+  //    diagonal at a time, on tensor cores in tf32.
+  if (tid < C) {
+    const int o = (tid / 16) * 16, col = tid % 16;
+    float x[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      float s0 = i == col ? 1.f : 0.f, s1 = 0.f;
+#pragma unroll
+      for (int j = 0; j < i; ++j) (j % 2 ? s1 : s0) += LA[(o + i) * LF + o + j] * x[j];
+      x[i] = s0 + s1;
+    }
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      TF[(o + i) * LF + o + col] = x[i];
+      Ts[(o + i) * LC + o + col] = __float2bfloat16(x[i]);
+    }
+  }
+  __syncthreads();
+#pragma unroll 1
+  for (int dg = 1; dg < 4; ++dg) {
+    const int I = dg + warp / 2, J = I - dg, nh = warp % 2, slot = warp / 2;
+    const bool active = warp < 2 * (4 - dg);
+    if (active) {
+      float acc[4] = {0.f, 0.f, 0.f, 0.f};
+      for (int Kb = J; Kb < I; ++Kb)
+#pragma unroll
+        for (int ks = 0; ks < 2; ++ks)
+          tile::mmaTf32(acc, LA + 16 * I * LF + 16 * Kb + 8 * ks, LF, TF + (16 * Kb + 8 * ks) * LF + 16 * J + 8 * nh,
+                        LF);
+      float *P = PT + slot * 16 * 24 + 8 * nh + 2 * t4;
+      P[g * 24] = acc[0], P[g * 24 + 1] = acc[1], P[(g + 8) * 24] = acc[2], P[(g + 8) * 24 + 1] = acc[3];
+    }
+    __syncthreads();
+    if (active) {
+      float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int ks = 0; ks < 2; ++ks)
+        tile::mmaTf32(acc, TF + 16 * I * LF + 16 * I + 8 * ks, LF, PT + slot * 16 * 24 + 8 * ks * 24 + 8 * nh, 24);
+      const int r = 16 * I + g, cc = 16 * J + 8 * nh + 2 * t4;
+      TF[r * LF + cc] = acc[0], TF[r * LF + cc + 1] = acc[1];
+      TF[(r + 8) * LF + cc] = acc[2], TF[(r + 8) * LF + cc + 1] = acc[3];
+      *(uint32_t *)&Ts[r * LC + cc] = tile::pack(acc[0], acc[1]);
+      *(uint32_t *)&Ts[(r + 8) * LC + cc] = tile::pack(acc[2], acc[3]);
+    }
+    __syncthreads();
+  }
+  // 5. W = T B^ (over A's rows, read by now) and R = T L_K (over L_K, once every warp has read it).
+  bf16 *Ws = As;
+  {
+    float Wt[K / 16][4] = {};
+    warpMma<K / 16, true>(Wt, Ts + r0 * LC, LC, Bh + hf * (K / 2), LK, rw + 1);
+    storeTile<K / 16>(Ws, LK, r0, hf * (K / 2), Wt, [](int, int, float x) { return x; });
+  }
+  float Rt[4][4] = {};
+  warpMma<4, true>(Rt, Ts + r0 * LC, LC, LKs + hf * 32, LC, rw + 1);
+  __syncthreads();
+  storeTile<4>(LKs, LC, r0, hf * 32, Rt, [](int, int, float x) { return x; });
+  __syncthreads();
+  // 6. Q' = Q^ + (M.QA) W over Q^, P = (M.QA) R + M.QK over M.QK.
+  {
+    float Qt[K / 16][4] = {};
+    warpMma<K / 16, true>(Qt, MQA + r0 * LC, LC, Ws + hf * (K / 2), LK, rw + 1);
+    addIntoTile<K / 16>(Qh, LK, r0, hf * (K / 2), Qt, [](int) { return 1.f; });
+    float Pt[4][4] = {};
+    warpMma<4, true>(Pt, MQA + r0 * LC, LC, LKs + hf * 32, LC, rw + 1);
+    addIntoTile<4>(MQK, LC, r0, hf * 32, Pt, [](int) { return 1.f; });
+  }
+  __syncthreads();
+  storeRows<K, 256>(d.w, b, h, c, Ws, LK);
+  storeRows<K, 256>(d.qp, b, h, c, Qh, LK);
+  storeRows<C, 256>(d.r, b, h, c, LKs, LC);
+  storeRows<C, 256>(d.pv, b, h, c, MQK, LC);
+}
+
+// Whether the chunked kernels can stream these operands: bf16 rows of q, k,
+// v, a, b (16-byte aligned) and f32 or bf16 log-decays per key.
+inline bool chunkedDplrVectorApplies(const ScanParams &p) {
+  const View &g = p.decay;
+  const int64_t align = g.dtype == MIXC_F32 ? 4 : 8;
+  return chunkedDeltaApplies(p) && g.p && (g.dtype == MIXC_F32 || g.dtype == MIXC_BF16) && g.s3 == 1 &&
+         g.s0 % align == 0 && g.s1 % align == 0 && g.s2 % align == 0 && ((uintptr_t)g.p % 16) == 0;
+}
+
+// dplrVectorPrepare, then deltaStates in its vector-decay form.
+template <int K, bool LogDecay>
+cudaError_t launchChunkedDplrVector(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
+  constexpr int C = chunk::C;
+  const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
+  DeltaChunks d;
+  if (rows > 0) {
+    // W, Q', A', K' (K bf16 per row each), R and P (C each), G_C per chunk (K fp32).
+    __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (2 * K + C) + p.B * chunks * p.H * K);
+    if (!base) return cudaErrorMemoryAllocation;
+    d.w = chunkRows(p, base, K), d.qp = chunkRows(p, base + rows * K, K);
+    d.ap = chunkRows(p, base + 2 * rows * K, K), d.kp = chunkRows(p, base + 3 * rows * K, K);
+    d.r = chunkRows(p, base + 4 * rows * K, C), d.pv = chunkRows(p, base + 4 * rows * K + rows * C, C);
+    d.chunkDecay = (float *)(base + 4 * rows * K + 2 * rows * C);
+    constexpr int bytes = DplrVectorLayout<K>::bytes;
+    auto prepare = dplrVectorPrepare<K, LogDecay>;
+    if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+    prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
+  }
+  return launchStates<K, false, LogDecay, false, false, 0, true>(p, d, stream);
+}
+
+} // namespace mixc::cuda
+
+#endif
