@@ -309,10 +309,18 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
     std::string line;
     raw_string_ostream ls(line);
     ls << format("  cuda:       %s%s", n++ ? "and " : "", mixc::mixer::stringifyDirection(op.getDirection()).str().c_str());
-    if (algorithm != "recurrent")
+    if (algorithm != "recurrent") {
       ls << " " << algorithm << " (bf16 q, k, v: tensor cores, chunks of " << sched.getChunk()
-         << ", state on chip; otherwise the recurrent sweep below)\n"
-         << "              and";
+         << ", state on chip; otherwise the recurrent sweep below)\n";
+      // Per-channel decays pair tokens through sub-blocks of 16 (GLA; the delta rules' vector diagonal).
+      bool vec = op.getStructure() == mixc::mixer::Structure::vector ||
+                 (op.getStructure() == mixc::mixer::Structure::dplr &&
+                  op.getDiagKind() == mixc::mixer::DiagKind::vector);
+      if (vec)
+        ls << "              decays per key channel: tokens paired through sub-blocks of 16 (log-decays above -5 "
+              "per token)\n";
+      ls << "              and";
+    }
     ls << format(" recurrent: a CTA of %lld warps per %lld value columns, %lld keys over %lld lanes, %lld tokens "
                  "staged (at H=%lld K=%lld V=%lld)\n",
                  (long long)sched.getWarps(), (long long)sched.getVBlock(), (long long)sched.getK(),

@@ -50,12 +50,16 @@ func.func @ssd_few_keys(%q: tensor<?x?x4x32xf32>, %v: tensor<?x?x4x64xf32>, %g: 
 
 // -----
 
-// Delta rules (identity or scalar diagonal) take the UT form; a vector
-// diagonal (RWKV-7) stays recurrent.
+// Delta rules take the UT form, with a scalar diagonal and with a vector
+// one (KDA, RWKV-7: the per-channel decays by sub-block pairs); every
+// low-rank row stays a whole row.
 // CHECK-LABEL: func.func @delta
 // CHECK: mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut
 // CHECK-LABEL: func.func @rwkv7_like
-// CHECK: mixer.schedule = #mixer.cuda_tile<algorithm = recurrent
+// CHECK: mixer.recurrence dplr diag vector forward
+// CHECK-SAME: mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64
+// RECURRENT-LABEL: func.func @rwkv7_like
+// RECURRENT: mixer.schedule = #mixer.cuda_tile<algorithm = recurrent
 func.func @delta(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
   %o, %s = mixer.recurrence dplr diag scalar forward %q, %q, %v decay(%g) lowrank(%q, %q) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return %o : tensor<?x?x4x64xf32>
