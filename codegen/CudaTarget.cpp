@@ -367,6 +367,10 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
       (!scaled || algorithm != CudaAlgorithm::chunked_ut || op.getK() != op.getB()))
     return op.emitOpError() << "this CUDA kernel reads whole rows of a and k: expand the scaled low-rank form in "
                                "mixer-tile first";
+  // With a vector diagonal the chunked kernel's scaled form is KDA's decayed_b one, and only it.
+  if (op.getDiagKind() == DiagKind::vector && scaled != bool(op.getDecayedB()))
+    return op.emitOpError() << "the CUDA kernels take a vector diagonal's scaled low-rank form with decayed_b "
+                               "(mixer-tile writes both or neither)";
   const bool logDecay = !op.hasFactorDecay();
   if (s == Structure::elementwise && !logDecay)
     return op.emitOpError() << "the CUDA elementwise scan takes log-decays: mixer-tile turns a factor into its log";
@@ -447,11 +451,12 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
   hs << "    p.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
   hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
+  if (op.getDecayedB()) hs << "    p.bDecayed = true; // b^T reads Diag(exp(decay)) S: KDA's (I - beta k k^T) Diag(e^g)\n";
   auto b = [](bool x) { return x ? "true" : "false"; };
   hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)B);\n";
   if (algorithm == CudaAlgorithm::chunked_ut && diag == "vector") {
     hs << "    if (chunkedDplrVectorApplies(p)) {\n      if (cudaError_t e = launchChunkedDplrVector<" << K << ", "
-       << b(logDecay) << ">(p, scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", "
+       << b(logDecay) << ", " << b(scaled) << ">(p, scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", "
        << "cudaGetErrorString(e));\n    } else\n  ";
   } else if (algorithm == CudaAlgorithm::chunked_ut) {
     hs << "    if (chunkedDeltaApplies(p)) {\n      if (cudaError_t e = launchChunkedDelta<" << K << ", "

@@ -179,6 +179,8 @@ std::string ReferenceInterpreter::run(const NamedArrays &inputs, NamedArrays &ou
       for (int64_t j = 0; j < H; ++j) a.data[j] = (double)j;
       env[h.getResult()] = std::move(a);
     } else if (auto r = dyn_cast<mixer::RecurrenceOp>(op)) {
+      if (r.getDecayedB()) // only mixer-tile{target=cuda} writes it
+        return "the reference takes the plain low-rank form: expand decayed_b (expandScaledLowRank) first";
       ref::Array aRows, kRows;
       ref::RecurrenceInputs in = recurrenceInputs(r, aRows, kRows);
       ref::RecurrenceOutputs out;

@@ -284,6 +284,10 @@ static LogicalResult verifyRecurrence(OpT self, Value o, Value finalState, std::
   }
   if (self.getKScale() && failed(expectShape(op, "k_scale", self.getKScale().getType(), {B, T, H})))
     return failure();
+  if constexpr (std::is_same_v<decltype(self), RecurrenceOp>)
+    if (self.getDecayedB() &&
+        (s != Structure::dplr || self.getDiagKind() != DiagKind::vector || self.hasFactorDecay()))
+      return self.emitOpError() << "decayed_b needs structure dplr with a vector diagonal of log-decays";
   if (self.hasFactorDecay()) {
     if (s == Structure::identity || s == Structure::const_scalar)
       return self.emitOpError() << "decay_form factor needs a per-token decay, not structure " << sName;

@@ -39,6 +39,13 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
     canonical form of such products, so that a kernel reads b's rows once and
     applies the scalars itself.
 
+    `decayed_b` (dplr with a vector diagonal of log-decays): the low-rank term
+    reads the decayed state, A = (I + a b^T) Diag(exp(decay)), i.e. the plain
+    form's b is Diag(exp(decay_t)) b_t (KDA: S = (I - beta k k^T) Diag(e^g) S
+    + beta k v^T with b = k). mixer-tile{target=cuda} writes it, with the
+    scaled form, for the chunked kernels that read k's rows once; nothing
+    else produces it, and `expandScaledLowRank` turns it back.
+
     Optional parts: `init` (initial state), `bonus` u [1, 1, H, K] (RWKV-6:
     o_t reads S_{t-1} + (u . k_t) v_t^T), `skip` D [1, 1, H, V] with x [B, T, H, V]
     (o_t += D . x_t), `normalizer`, `direction`, `scale`; mLSTM also takes the
@@ -66,7 +73,8 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
     OptionalAttr<Mixer_DecayFormAttr>:$decay_form,
     OptionalAttr<Mixer_NormalizerAttr>:$normalizer,
     OptionalAttr<F64Attr>:$eps,
-    OptionalAttr<F64Attr>:$scale);
+    OptionalAttr<F64Attr>:$scale,
+    UnitAttr:$decayed_b);
   let results = (outs Mixer_FloatTensor:$o, Mixer_FloatTensor:$final_state,
                       Optional<Mixer_FloatTensor>:$final_m);
   let assemblyFormat = [{
@@ -75,6 +83,7 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
       (`dt` `(` $dt^ `)`)?
       (`decay_form` $decay_form^)?
       (custom<LowRank>($a, $a_scale, $b)^)?
+      (`decayed_b` $decayed_b^)?
       (`k_scale` `(` $k_scale^ `)`)?
       (`igate` `(` $igate^ `)`)?
       (`bonus` `(` $bonus^ `)`)?

@@ -137,7 +137,7 @@ RecurrenceOp elementwiseDecayAsLog(RecurrenceOp op, OpBuilder &builder) {
 }
 
 RecurrenceOp expandScaledLowRank(RecurrenceOp op, OpBuilder &builder) {
-  if (!op.getAScale() && !op.getKScale()) return op;
+  if (!op.getAScale() && !op.getKScale() && !op.getDecayedB()) return op;
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPoint(op);
   Location loc = op.getLoc();
@@ -145,6 +145,40 @@ RecurrenceOp expandScaledLowRank(RecurrenceOp op, OpBuilder &builder) {
   auto scaled = [&](Value s, Value x) { return BinaryOp::create(builder, loc, x.getType(), BinaryFn::mul, x, s); };
   if (op.getAScale()) parts.a = scaled(op.getAScale(), op.getB()), parts.aScale = Value();
   if (op.getKScale()) parts.k = scaled(op.getKScale(), op.getK()), parts.kScale = Value();
+  if (op.getDecayedB()) { // b^T Diag(e^g) S: the plain form's b is b . e^g
+    Value e = MapOp::create(builder, loc, op.getDecay().getType(), UnaryFn::exp, op.getDecay());
+    parts.b = BinaryOp::create(builder, loc, op.getB().getType(), BinaryFn::mul, op.getB(), e);
+    parts.decayedB = UnitAttr();
+  }
+  return replaceWith(op, parts, builder);
+}
+
+RecurrenceOp contractDecayedLowRank(RecurrenceOp op, OpBuilder &builder) {
+  if (op.getStructure() != Structure::dplr || op.getDiagKind() != DiagKind::vector || op.hasFactorDecay() ||
+      op.getDecayedB() || !op.getA() || op.getKScale())
+    return op;
+  // b = x . exp(decay), either order.
+  auto mul = op.getB().getDefiningOp<BinaryOp>();
+  if (!mul || mul.getFn() != BinaryFn::mul) return op;
+  auto isDecayExp = [&](Value v) {
+    auto e = v.getDefiningOp<MapOp>();
+    return e && e.getFn() == UnaryFn::exp && e.getInput() == op.getDecay();
+  };
+  Value x = isDecayExp(mul.getRhs()) ? mul.getLhs() : isDecayExp(mul.getLhs()) ? mul.getRhs() : Value();
+  if (!x || x.getType() != op.getB().getType()) return op;
+  // a and the key per-token multiples of x.
+  SmallVector<Value> aFactors, kFactors;
+  if (peelScalarFactors(op.getA(), aFactors) != x || aFactors.empty()) return op;
+  if (peelScalarFactors(op.getK(), kFactors) != x || kFactors.empty()) return op;
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPoint(op);
+  RankedTensorType scalar = scalarTypeOf(x);
+  Value aScale = product(builder, op.getLoc(), aFactors, scalar);
+  Value kScale = product(builder, op.getLoc(), kFactors, scalar);
+  if (!aScale || !kScale) return op;
+  RecurrenceParts parts(op);
+  parts.a = Value(), parts.aScale = aScale, parts.b = x, parts.k = x, parts.kScale = kScale;
+  parts.decayedB = UnitAttr::get(op.getContext());
   return replaceWith(op, parts, builder);
 }
 

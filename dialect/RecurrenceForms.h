@@ -26,6 +26,13 @@ RecurrenceOp elementwiseDecayAsLog(RecurrenceOp op, mlir::OpBuilder &builder);
 /// new op, or `op` when it has no scaled form.
 RecurrenceOp expandScaledLowRank(RecurrenceOp op, mlir::OpBuilder &builder);
 
+/// KDA's transition (I - beta k k^T) Diag(e^g) as the plain form has it
+/// (b = k . exp(g), a = s_a k, key s_k k: three rows per token) in the scaled
+/// form with `decayed_b`: k's rows once, the scalars s_a, s_k and the decays.
+/// For a vector diagonal of log-decays; returns the new op, or `op` when it
+/// has not that shape.
+RecurrenceOp contractDecayedLowRank(RecurrenceOp op, mlir::OpBuilder &builder);
+
 } // namespace mixc::mixer
 
 #endif

@@ -131,7 +131,7 @@ OwningOpRef<ModuleOp> Generator::run() {
       emit(d.skipWeight), emit(d.skipInput), init, initM,
       d.structure == "dplr" ? mixer::DiagKindAttr::get(&ctx, *mixer::symbolizeDiagKind(d.dplrDiag)) : mixer::DiagKindAttr(),
       mixer::DecayFormAttr(), norm ? mixer::NormalizerAttr::get(&ctx, *mixer::symbolizeNormalizer(d.normalizer)) : mixer::NormalizerAttr(),
-      f64(d.eps), f64(d.scale));
+      f64(d.eps), f64(d.scale), /*decayed_b=*/false);
   func::ReturnOp::create(b, fileLoc, op->getResults());
   return module;
 }

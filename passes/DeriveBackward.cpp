@@ -139,6 +139,13 @@ struct DeriveBackward : mixc::impl::MixerDeriveBackwardBase<DeriveBackward> {
         f.emitError() << "mixer-derive-backward: expected results (o, final_state[, final_m])";
         return signalPassFailure();
       }
+      // decayed_b exists only after mixer-tile{target=cuda}; the adjoint takes the plain form.
+      WalkResult tiled = f.walk([](RecurrenceOp r) {
+        if (!r.getDecayedB()) return WalkResult::advance();
+        r.emitOpError() << "decayed_b: derive the backward before mixer-tile{target=cuda}";
+        return WalkResult::interrupt();
+      });
+      if (tiled.wasInterrupted()) return signalPassFailure();
       OpBuilder b(module.getContext());
       b.setInsertionPointAfter(f);
       BackwardBuilder(f, b).build();

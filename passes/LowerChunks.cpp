@@ -18,7 +18,7 @@ bool lowerable(RecurrenceOp op) {
   // The scan form sums dt per value column: without dt there is nothing to sum.
   if (form == "scan" && !op.getDt()) return false;
   return (form == "ssd" || form == "gla" || form == "ut" || form == "scan") &&
-         op.getDirection() == Direction::forward &&
+         op.getDirection() == Direction::forward && !op.getDecayedB() &&
          op.getNormalizerKind() == Normalizer::none && !op.getSkipWeight() && !op.getBonus() && !op.getIgate();
 }
 

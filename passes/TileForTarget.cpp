@@ -215,7 +215,13 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     // the scales), every other kernel whole rows.
     OpBuilder builder(op);
     op = elementwiseDecayAsLog(op, builder);
-    bool scaled = algorithm == CudaAlgorithm::chunked_ut && op.getAScale() && op.getKScale() && op.getK() == op.getB();
+    // KDA's (I - beta k k^T) Diag(e^g): the chunked kernels read k's rows
+    // once with the scalars and the decays (decayed_b) instead of three rows.
+    if (algorithm == CudaAlgorithm::chunked_ut && op.getDiagKind() == DiagKind::vector)
+      op = contractDecayedLowRank(op, builder);
+    // A vector diagonal takes the scaled form only with decayed_b (the kernel's one form of it).
+    bool scaled = algorithm == CudaAlgorithm::chunked_ut && op.getAScale() && op.getKScale() &&
+                  op.getK() == op.getB() && (op.getDiagKind() != DiagKind::vector || op.getDecayedB());
     if (!scaled) op = expandScaledLowRank(op, builder);
     op->setAttr("mixer.schedule", tile);
   }

@@ -16,6 +16,8 @@ struct ScanParams {
   // Per-token scales of k and a (b, t, h, 0), when the compiler passes k and a
   // as scalar multiples of one row (DeltaNet's beta k and -beta k): null otherwise.
   View kScale, aScale;
+  // decayed_b: the low-rank term reads Diag(exp(decay_t)) S_{t-1} (KDA), b = k's rows.
+  bool bDecayed = false;
   View o, state, m; // a null state or m is not written
   int64_t B = 0, T = 0, H = 0, Vs = 0;
   float scale = 1.f;
@@ -79,7 +81,7 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
       if constexpr (VecDecay) sdec[u][i] = in ? p.decay.at(b, t, h, i) : 0.f;
       if constexpr (Dplr) {
         sa[u][i] = in ? p.a.at(b, t, h, i) * (p.aScale.p ? p.aScale.at(b, t, h, 0) : 1.f) : 0.f;
-        sb[u][i] = in ? p.b.at(b, t, h, i) : 0.f;
+        sb[u][i] = in ? p.b.at(b, t, h, i) * (VecDecay && p.bDecayed ? __expf(p.decay.at(b, t, h, i)) : 1.f) : 0.f;
       }
     }
     for (int e = threadIdx.x; e < n * VB; e += WARPS * 32) {

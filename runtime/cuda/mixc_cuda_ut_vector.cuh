@@ -27,6 +27,13 @@ namespace mixc::cuda {
 // S = Diag(exp(G_C)) S + A'^T U + K'^T V. Within a 16-token sub-block the
 // log-decays must sum above -80 (the right operands' factor is clamped at
 // e^80): log-decays above -5 per token (KDA's lower-bound gate).
+//
+// Scaled (the op's `decayed_b` form, KDA): A = (I + a r^T) Diag(e^g) with
+// a = s_a r and the key s_k r, r one row per token (k): b^_t = r_t exp(G_t),
+// a^ and k^ per-token multiples of r_t exp(-G_t), so the four Gram matrices
+// are two (R R^T and Q R^T, decayed as above) with their columns scaled by
+// s_a and s_k, and the walk reads one row, R' = r . exp(G_C - G), with the
+// scales: S = Diag(exp(G_C)) S + R'^T (s_a U + s_k V).
 template <int K> struct DplrVectorLayout {
   static constexpr int C = 64, LK = K + 8, LC = C + 8, LF = C + 4, LB = K + 8;
   static constexpr int rowsK = C * LK * 2, rowsC = C * LC * 2, la = C * LF * 4;
@@ -36,11 +43,11 @@ template <int K> struct DplrVectorLayout {
   static constexpr int raw = gc + C * LB * 4;                             // the gates as loaded, then L_A and T (fp32)
   static constexpr int rawBytes = C * K * 4 > 2 * la ? C * K * 4 : 2 * la;
   static constexpr int lk = raw + rawBytes, mqa = lk + rowsC, mqk = mqa + rowsC, ts = mqk + rowsC; // L_K (then R), P
-  static constexpr int df = ts + rowsC, pt = df + 6 * K * 4, bytes = pt + 3 * 16 * 24 * 4;
+  static constexpr int df = ts + rowsC, pt = df + 6 * K * 4, sc = pt + 3 * 16 * 24 * 4, bytes = sc + 2 * C * 4;
 };
 
 // One CTA of 8 warps per (chunk, head, batch) item.
-template <int K, bool LogDecay>
+template <int K, bool LogDecay, bool Scaled>
 __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, const DeltaChunks d) {
   using tile::bf16;
   using L = DplrVectorLayout<K>;
@@ -52,7 +59,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
   bf16 *LKs = (bf16 *)(smem + L::lk), *MQA = (bf16 *)(smem + L::mqa), *MQK = (bf16 *)(smem + L::mqk),
        *Ts = (bf16 *)(smem + L::ts);
   float *Gc = (float *)(smem + L::gc), *LA = (float *)(smem + L::raw), *TF = LA + C * LF;
-  float *Df = (float *)(smem + L::df), *PT = (float *)(smem + L::pt);
+  float *Df = (float *)(smem + L::df), *PT = (float *)(smem + L::pt), *Sa = (float *)(smem + L::sc), *Sk = Sa + C;
   unsigned char *Raw = smem + L::raw;
   const int64_t T = p.T, chunks = (T + C - 1) / C;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
@@ -61,8 +68,12 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
   const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
   chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
-  chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
-  chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
+  if constexpr (Scaled) {
+    chunk::copyScales<256>(p, b, h, c, Sa, Sk);
+  } else {
+    chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
+    chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
+  }
   const int segs = K * gsize / 16;
   for (int e = tid; e < C * segs; e += 256) {
     const int r = e / segs, sgm = e % segs;
@@ -95,7 +106,28 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
   // 2. Per element: A' and K' (to memory), Q^ and B^, and the Gram operands in place.
   const float *GC = Gc + (C - 1) * LB;
   for (int i = tid; i < K; i += 256) d.chunkDecay[((b * chunks + c) * p.H + h) * K + i] = GC[i];
-  {
+  if constexpr (Scaled) {
+    // r's rows: R' to memory, B^ = r exp(G), and in place the left (r exp(G - G_r)) and,
+    // in A's space, the right (r exp(G_r - G)) Gram operands.
+    bf16 *ro = (bf16 *)d.ap.p + b * d.ap.s0 + h * d.ap.s2 + c * C * d.ap.s1;
+    for (int e = tid; e < C * K / 2; e += 256) {
+      const int r = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (r / 16) * 16 - 1;
+      float G[2], Gr[2];
+#pragma unroll
+      for (int x = 0; x < 2; ++x) G[x] = Gc[r * LB + kc + x], Gr[x] = ref < 0 ? 0.f : Gc[ref * LB + kc + x];
+      uint32_t *qp = (uint32_t *)&Qs[r * LK + kc], *bp = (uint32_t *)&Bs[r * LK + kc];
+      const uint32_t qv = *qp, rv = *bp;
+      *(uint32_t *)(ro + r * d.ap.s1 + kc) = tile::scalePair(rv, __expf(GC[kc] - G[0]), __expf(GC[kc + 1] - G[1]));
+      const float e0 = __expf(G[0]), e1 = __expf(G[1]);
+      *(uint32_t *)&Qh[r * LK + kc] = tile::scalePair(qv, e0, e1);
+      *(uint32_t *)&Bh[r * LK + kc] = tile::scalePair(rv, e0, e1);
+      const float l0 = __expf(G[0] - Gr[0]), l1 = __expf(G[1] - Gr[1]);
+      *qp = tile::scalePair(qv, l0, l1);
+      *bp = tile::scalePair(rv, l0, l1);
+      *(uint32_t *)&As[r * LK + kc] =
+          tile::scalePair(rv, __expf(fminf(Gr[0] - G[0], 80.f)), __expf(fminf(Gr[1] - G[1], 80.f)));
+    }
+  } else {
     bf16 *ao = (bf16 *)d.ap.p + b * d.ap.s0 + h * d.ap.s2 + c * C * d.ap.s1;
     bf16 *ko = (bf16 *)d.kp.p + b * d.kp.s0 + h * d.kp.s2 + c * C * d.kp.s1;
     for (int e = tid; e < C * K / 2; e += 256) {
@@ -149,18 +181,31 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
       uint32_t xa[4], ba[4], bk[4];
       tile::loadA(xa, X + kk * 16, LK);
       tile::loadBN(ba, As + J * 16 * LK + kk * 16, LK);
-      tile::loadBN(bk, Ks + J * 16 * LK + kk * 16, LK);
+      if constexpr (!Scaled) tile::loadBN(bk, Ks + J * 16 * LK + kk * 16, LK);
       if (dp) {
         const float *f = dp + kk * 16 + 2 * t4;
         ba[0] = tile::scalePair(ba[0], f[0], f[1]), ba[1] = tile::scalePair(ba[1], f[8], f[9]);
         ba[2] = tile::scalePair(ba[2], f[0], f[1]), ba[3] = tile::scalePair(ba[3], f[8], f[9]);
-        bk[0] = tile::scalePair(bk[0], f[0], f[1]), bk[1] = tile::scalePair(bk[1], f[8], f[9]);
-        bk[2] = tile::scalePair(bk[2], f[0], f[1]), bk[3] = tile::scalePair(bk[3], f[8], f[9]);
+        if constexpr (!Scaled) {
+          bk[0] = tile::scalePair(bk[0], f[0], f[1]), bk[1] = tile::scalePair(bk[1], f[8], f[9]);
+          bk[2] = tile::scalePair(bk[2], f[0], f[1]), bk[3] = tile::scalePair(bk[3], f[8], f[9]);
+        }
       }
       tile::mma(YA[0], xa, ba[0], ba[1]);
       tile::mma(YA[1], xa, ba[2], ba[3]);
-      tile::mma(YK[0], xa, bk[0], bk[1]);
-      tile::mma(YK[1], xa, bk[2], bk[3]);
+      if constexpr (!Scaled) {
+        tile::mma(YK[0], xa, bk[0], bk[1]);
+        tile::mma(YK[1], xa, bk[2], bk[3]);
+      }
+    }
+    if constexpr (Scaled) { // one product, its columns scaled by s_a (A) and s_k (K)
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        const int j = J * 16 + n * 8 + 2 * t4;
+        YK[n][0] = YA[n][0] * Sk[j], YK[n][1] = YA[n][1] * Sk[j + 1];
+        YK[n][2] = YA[n][2] * Sk[j], YK[n][3] = YA[n][3] * Sk[j + 1];
+        YA[n][0] *= Sa[j], YA[n][1] *= Sa[j + 1], YA[n][2] *= Sa[j], YA[n][3] *= Sa[j + 1];
+      }
     }
 #pragma unroll
     for (int n = 0; n < 2; ++n) {
@@ -265,8 +310,9 @@ inline bool chunkedDplrVectorApplies(const ScanParams &p) {
          g.s0 % align == 0 && g.s1 % align == 0 && g.s2 % align == 0 && ((uintptr_t)g.p % 16) == 0;
 }
 
-// dplrVectorPrepare, then deltaStates in its vector-decay form.
-template <int K, bool LogDecay>
+// dplrVectorPrepare, then deltaStates in its vector-decay form (Scaled: the
+// decayed_b form, k's rows with the scales; d.kp unused).
+template <int K, bool LogDecay, bool Scaled>
 cudaError_t launchChunkedDplrVector(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
   constexpr int C = chunk::C;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
@@ -280,11 +326,11 @@ cudaError_t launchChunkedDplrVector(const ScanParams &p, Scratch &scratch, cudaS
     d.r = chunkRows(p, base + 4 * rows * K, C), d.pv = chunkRows(p, base + 4 * rows * K + rows * C, C);
     d.chunkDecay = (float *)(base + 4 * rows * K + 2 * rows * C);
     constexpr int bytes = DplrVectorLayout<K>::bytes;
-    auto prepare = dplrVectorPrepare<K, LogDecay>;
+    auto prepare = dplrVectorPrepare<K, LogDecay, Scaled>;
     if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
   }
-  return launchStates<K, false, LogDecay, false, false, 0, true>(p, d, stream);
+  return launchStates<K, false, LogDecay, Scaled, false, 0, true>(p, d, stream);
 }
 
 } // namespace mixc::cuda

@@ -45,7 +45,8 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   constexpr int VB = 16 * WARPS, THREADS = WARPS * KS * 32;
   using L = DeltaStatesLayout<K, VB, Ssd, KS, Gla>;
   static_assert(!(Ssd && Scaled), "the SSD form has no low-rank operands to scale");
-  static_assert(!Gla || (!Decay && !Scaled), "vector decays: the decayed operands come prepared");
+  static_assert(!Gla || !Decay, "vector decays: the decayed operands come prepared");
+  static_assert(!(Gla && Ssd && Scaled), "GLA's walk has no low-rank operands");
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16, KH = KT / KS;
   static_assert(K % (16 * KS) == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
@@ -66,8 +67,8 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
     if constexpr (Gla && !Ssd) {
       chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
       chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
-      chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, d.ap, b, h, c, T, 0, K);
-      chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, d.kp, b, h, c, T, 0, K);
+      chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, d.ap, b, h, c, T, 0, K); // scaled: k's decayed rows
+      if constexpr (!Scaled) chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, d.kp, b, h, c, T, 0, K);
       chunk::copyRows<C, THREADS>((bf16 *)(st + L::r), LC, d.r, b, h, c, T, 0, C);
       chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
       chunk::copyRows<VB, THREADS>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);

@@ -47,11 +47,12 @@ func.func @untiled(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %v: tensor<?x?x2
 
 // -----
 
-// A scale that is not pointwise (Longhorn's 1 / (1 + k^T k)): the per-token
-// kernel computes it through its row, the dot product a loop.
+// A scale that is not pointwise (Longhorn's 1 / (1 + k^T k)): a warp per
+// token, the dot product reduced across its lanes, one lane writing.
 // CHECK-LABEL: from the mixer function @longhorn_like
-// CHECK: x{{[0-9]+}}[0] += x{{[0-9]+}}[j] * x{{[0-9]+}}[j];
-// CHECK: A.tmp[0].set(b, t, h, 0, x{{[0-9]+}}[0]);
+// CHECK: for (int j = lane; j < 64; j += 32) r0 += (tokenAt<Bf16>(A.in[1], b, t, h, j)) * (tokenAt<Bf16>(A.in[1], b, t, h, j));
+// CHECK-NEXT: const float s0 = warpSum(r0);
+// CHECK: if (lane == 0) A.tmp[0].set(b, t, h, 0, s{{[0-9]+}});
 // CHECK: launchChunkedDelta<64, false, true, true>(p, scratch, stream)
 func.func @longhorn_like(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
   %one = mixer.constant dense<1.0> : tensor<f32>

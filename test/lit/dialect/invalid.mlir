@@ -654,3 +654,11 @@ func.func @chunk_walk_rate(%u: tensor<?x?x2x8x4xf32>, %r: tensor<f32>) {
   %s, %f = mixer.chunk_walk %u rate(%r) chunk 64 : (tensor<?x?x2x8x4xf32>, tensor<f32>) -> (tensor<?x?x2x8x4xf32>, tensor<?x2x8x4xf32>)
   return
 }
+
+// -----
+
+func.func @decayed_b_scalar(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{decayed_b needs structure dplr with a vector diagonal of log-decays}}
+  %o, %st = mixer.recurrence dplr diag scalar forward %q, %q, %v decay(%g) lowrank(%s * %q) decayed_b : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return
+}

@@ -96,6 +96,14 @@ func.func @dplr_scaled(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: t
   return %o, %st : tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>
 }
 
+// KDA's decayed_b form (the low-rank term reads the decayed state).
+// CHECK-LABEL: func.func @dplr_decayed_b
+// CHECK: mixer.recurrence dplr diag vector forward %[[Q:.*]], %[[K:.*]], %{{.*}} decay(%{{.*}}) lowrank(%{{.*}} * %[[K]]) decayed_b k_scale(%{{.*}}) :
+func.func @dplr_decayed_b(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4x64xf32>, %s: tensor<?x?x4xf32>, %c: tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>) {
+  %o, %st = mixer.recurrence dplr diag vector forward %q, %k, %v decay(%g) lowrank(%s * %k) decayed_b k_scale(%c) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o, %st : tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>
+}
+
 // CHECK-LABEL: func.func @elementwise_factor
 // CHECK: mixer.recurrence elementwise forward %{{.*}}, %{{.*}}, %{{.*}} dt(%{{.*}}) decay_form factor :
 func.func @elementwise_factor(%q: tensor<?x?x4x1xf32>, %v: tensor<?x?x4x64xf32>, %f: tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x1x64xf32>) {

@@ -1,6 +1,7 @@
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="target=cuda" --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="target=cuda shared-bytes=8192" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SMALL
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="target=cuda schedule=recurrent" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=RECURRENT
+// RUN: mixer-opt %s --mixer-chunk --mixer-tile --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=CPU
 // RUN: not mixer-opt %s --mixer-tile="target=gpu" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADTARGET
 // BADTARGET: error: mixer-tile: unknown target 'gpu' (expected cpu or cuda)
 
@@ -71,6 +72,28 @@ func.func @rwkv7_like(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>) -> ten
 
 // -----
 
+// KDA's (I - beta k k^T) Diag(e^g): the plain form's three rows (a = -beta k,
+// b = k e^g, the key beta k) become k's row with two scalars and decayed_b,
+// the form the chunked kernel reads. The recurrent schedule keeps the rows.
+// CHECK-LABEL: func.func @kda_like
+// CHECK: %[[SA:.*]] = mixer.binary mul %{{.*}}, %arg4 : tensor<f32>, tensor<?x?x4xf32> -> tensor<?x?x4xf32>
+// CHECK: mixer.recurrence dplr diag vector forward %arg0, %arg1, %arg2 decay(%arg3) lowrank(%[[SA]] * %arg1) decayed_b k_scale(%arg4)
+// CHECK-SAME: algorithm = chunked_ut
+// RECURRENT-LABEL: func.func @kda_like
+// RECURRENT-NOT: decayed_b
+// RECURRENT: mixer.recurrence dplr diag vector forward %arg0, %{{.*}}, %arg2 decay(%arg3) lowrank(%{{.*}}, %{{.*}}) init
+func.func @kda_like(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4x64xf32>, %beta: tensor<?x?x4xf32>, %h0: tensor<?x4x64x64xf32>) -> tensor<?x?x4x64xf32> {
+  %e = mixer.map exp %g : tensor<?x?x4x64xf32> -> tensor<?x?x4x64xf32>
+  %b = mixer.binary mul %k, %e : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32> -> tensor<?x?x4x64xf32>
+  %key = mixer.binary mul %k, %beta : tensor<?x?x4x64xf32>, tensor<?x?x4xf32> -> tensor<?x?x4x64xf32>
+  %m1 = mixer.constant dense<-1.0> : tensor<f32>
+  %a = mixer.binary mul %key, %m1 : tensor<?x?x4x64xf32>, tensor<f32> -> tensor<?x?x4x64xf32>
+  %o, %s = mixer.recurrence dplr diag vector forward %q, %key, %v decay(%g) lowrank(%a, %b) init(%h0) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o : tensor<?x?x4x64xf32>
+}
+
+// -----
+
 // Elementwise decays have no chunked CUDA kernel: the recurrent one, even
 // though mixer-chunk marks them for the chunked scan.
 // CHECK-LABEL: func.func @elementwise
@@ -78,4 +101,18 @@ func.func @rwkv7_like(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>) -> ten
 func.func @elementwise(%c: tensor<?x?x2x64xf32>, %x: tensor<?x?x2x64xf32>, %a: tensor<1x1x2x64x64xf32>, %dt: tensor<?x?x2x64xf32>) -> tensor<?x?x2x64xf32> {
   %o, %s = mixer.recurrence elementwise forward %c, %c, %x decay(%a) dt(%dt) : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<1x1x2x64x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
   return %o : tensor<?x?x2x64xf32>
+}
+
+// -----
+
+// A target whose kernels read whole rows turns decayed_b back into the plain
+// form: b = k . exp(decay), a = s_a k, the key s_k k.
+// CPU-LABEL: func.func @decayed_b_expanded
+// CPU: %[[E:.*]] = mixer.map exp %arg3
+// CPU: %[[B:.*]] = mixer.binary mul %arg1, %[[E]]
+// CPU: mixer.recurrence dplr diag vector forward %arg0, %{{.*}}, %arg2 decay(%arg3) lowrank(%{{.*}}, %[[B]])
+// CPU-NOT: decayed_b
+func.func @decayed_b_expanded(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4x64xf32>, %s: tensor<?x?x4xf32>, %c: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
+  %o, %st = mixer.recurrence dplr diag vector forward %q, %k, %v decay(%g) lowrank(%s * %k) decayed_b k_scale(%c) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o : tensor<?x?x4x64xf32>
 }
