@@ -15,14 +15,17 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <unistd.h>
 #include <vector>
 
 namespace mixc::cpu {
@@ -67,6 +70,83 @@ struct FlushDenormals {
 #endif
 };
 
+// Worker threads kept for the life of the process: a decoding step spent
+// more time spawning threads than scanning (bench/results/cpu-decode.md). One
+// job at a time: a call that finds the pool busy (another thread's kernel),
+// that runs inside a pool job, or that runs in a forked child, gets false and
+// spawns threads of its own.
+class ThreadPool {
+public:
+  static ThreadPool &instance() {
+    static ThreadPool pool;
+    return pool;
+  }
+  // body(w) for w in [0, n): w = 0 on the calling thread, the others on the
+  // pool's threads; returns when all are done.
+  template <typename F> bool run(int n, F &body) {
+    std::unique_lock<std::mutex> busy(jobMutex, std::try_to_lock);
+    if (!busy.owns_lock() || inJob() || owner != getpid()) return false;
+    {
+      std::lock_guard<std::mutex> lock(m);
+      while ((int)workers->size() < n - 1) {
+        const int id = (int)workers->size() + 1;
+        workers->emplace_back([this, id] { loop(id); });
+      }
+      fn = [](void *ctx, int w) { (*(F *)ctx)(w); };
+      ctx = &body;
+      wanted = n - 1, pending = n - 1;
+      ++generation;
+    }
+    wake.notify_all();
+    body(0);
+    std::unique_lock<std::mutex> lock(m);
+    done.wait(lock, [&] { return pending == 0; });
+    return true;
+  }
+  ~ThreadPool() {
+    if (owner != getpid()) return; // a forked child has none of these threads: leave them be
+    {
+      std::lock_guard<std::mutex> lock(m);
+      stop = true;
+    }
+    wake.notify_all();
+    for (auto &t : *workers) t.join();
+    delete workers;
+  }
+
+private:
+  static bool &inJob() {
+    thread_local bool b = false;
+    return b;
+  }
+  void loop(int id) {
+    inJob() = true;
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(m);
+    for (;;) {
+      wake.wait(lock, [&] { return stop || generation != seen; });
+      if (stop) return;
+      seen = generation;
+      if (id > wanted) continue; // a smaller job: this thread sits it out
+      void (*f)(void *, int) = fn;
+      void *c = ctx;
+      lock.unlock();
+      f(c, id);
+      lock.lock();
+      if (--pending == 0) done.notify_one();
+    }
+  }
+  std::mutex jobMutex, m;
+  std::condition_variable wake, done;
+  std::vector<std::thread> *workers = new std::vector<std::thread>();
+  void (*fn)(void *, int) = nullptr;
+  void *ctx = nullptr;
+  int wanted = 0, pending = 0;
+  uint64_t generation = 0;
+  bool stop = false;
+  const pid_t owner = getpid();
+};
+
 template <typename F> void parallelFor(int64_t n, int threads, F f) {
   threads = (int)std::max<int64_t>(1, std::min<int64_t>(threads, n));
   if (threads == 1) {
@@ -75,12 +155,13 @@ template <typename F> void parallelFor(int64_t n, int threads, F f) {
     return;
   }
   std::atomic<int64_t> next{0};
+  auto work = [&](int) {
+    FlushDenormals ftz;
+    for (int64_t i; (i = next.fetch_add(1)) < n;) f(i);
+  };
+  if (ThreadPool::instance().run(threads, work)) return;
   std::vector<std::thread> pool;
-  for (int w = 0; w < threads; ++w)
-    pool.emplace_back([&] {
-      FlushDenormals ftz;
-      for (int64_t i; (i = next.fetch_add(1)) < n;) f(i);
-    });
+  for (int w = 0; w < threads; ++w) pool.emplace_back([&work, w] { work(w); });
   for (auto &t : pool) t.join();
 }
 
