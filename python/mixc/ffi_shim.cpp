@@ -1,6 +1,8 @@
 // XLA FFI handlers around one spec's CPU kernels (mixc emit --target=cpu):
 // every operand buffer becomes a mixc_tensor in call order; an operand with no
-// elements is an optional input left out (NULL data: zeros). Built by
+// elements is an optional input left out (NULL data: zeros). Integer operands
+// (cu_seqlens) reach the kernel as int64; JAX without x64 has int32 arrays,
+// which are widened here. Built by
 // mixc/_build.py with -DMIXC_FORWARD=<symbol> -DMIXC_BACKWARD=<symbol>.
 #include "mixc_tensor.h"
 #include "xla/ffi/api/ffi.h"
@@ -15,13 +17,21 @@ extern "C" int MIXC_BACKWARD(const mixc_tensor *, int, mixc_tensor *, int, int, 
 
 namespace {
 
-bool describe(const ffi::AnyBuffer &b, mixc_tensor &t, std::string &error) {
+bool describe(const ffi::AnyBuffer &b, mixc_tensor &t, std::string &error, std::vector<int64_t> &widened) {
   int32_t dtype;
+  const void *data = b.untyped_data();
   switch (b.element_type()) {
   case ffi::DataType::F32: dtype = MIXC_F32; break;
   case ffi::DataType::BF16: dtype = MIXC_BF16; break;
   case ffi::DataType::F16: dtype = MIXC_F16; break;
-  default: error = "mixc kernels take float32, bfloat16 or float16 arrays"; return false;
+  case ffi::DataType::S64: dtype = MIXC_I64; break;
+  case ffi::DataType::S32: {
+    const int32_t *x = (const int32_t *)data;
+    widened.assign(x, x + b.element_count());
+    data = widened.data(), dtype = MIXC_I64;
+    break;
+  }
+  default: error = "mixc kernels take float32, bfloat16 or float16 arrays (and int32 or int64 cu_seqlens)"; return false;
   }
   auto dims = b.dimensions();
   if (dims.size() > MIXC_MAX_DIMS) {
@@ -29,23 +39,25 @@ bool describe(const ffi::AnyBuffer &b, mixc_tensor &t, std::string &error) {
     return false;
   }
   std::vector<int64_t> shape(dims.begin(), dims.end());
-  t = mixc_contiguous(b.element_count() ? b.untyped_data() : nullptr, dtype, (int32_t)shape.size(), shape.data());
+  t = mixc_contiguous(b.element_count() ? const_cast<void *>(data) : nullptr, dtype, (int32_t)shape.size(),
+                      shape.data());
   if (!b.element_count()) t.ndim = 0; // left out
   return true;
 }
 
 ffi::Error call(mixc_kernel_fn fn, ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t threads) {
   std::vector<mixc_tensor> in(args.size()), out(rets.size());
+  std::vector<std::vector<int64_t>> widened(args.size() + rets.size());
   std::string error;
   for (size_t i = 0; i < args.size(); ++i) {
     auto b = args.get<ffi::AnyBuffer>(i);
     if (b.has_error()) return b.error();
-    if (!describe(*b, in[i], error)) return ffi::Error::InvalidArgument(error);
+    if (!describe(*b, in[i], error, widened[i])) return ffi::Error::InvalidArgument(error);
   }
   for (size_t i = 0; i < rets.size(); ++i) {
     auto r = rets.get<ffi::AnyBuffer>(i);
     if (r.has_error()) return r.error();
-    if (!describe(**r, out[i], error)) return ffi::Error::InvalidArgument(error);
+    if (!describe(**r, out[i], error, widened[args.size() + i])) return ffi::Error::InvalidArgument(error);
   }
   char message[512] = "";
   if (fn(in.data(), (int)in.size(), out.data(), (int)out.size(), (int)threads, message, sizeof message) != 0)

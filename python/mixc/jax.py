@@ -5,7 +5,9 @@ compiler-derived backward kernel through XLA's FFI, wired with custom_vjp.
     o, final_state = f(q, k, v, a, beta, A_log=A_log, dt_bias=dt_bias, initial_state=None)
 
 Inputs by the spec's names (positionally in the spec's order, or as keywords),
-[B, T, H, D] per token, [H, ...] per head; float32 or bfloat16. jit-compatible
+[B, T, H, D] per token, [H, ...] per head; float32 or bfloat16. `cu_seqlens`
+(int32 or int64 [N + 1], batch 1): packed variable-length sequences, a state
+per sequence (initial_state and the final state [N, H, K, V]). jit-compatible
 (vmap runs the kernels once per mapped element);
 jax.grad runs the backward kernel (gradients of every input, parameters and
 the initial state included; deterministic). Kernels are compiled on first use
@@ -68,7 +70,7 @@ class Mixer:
             self._fns[key] = _make(kernels, _register(kernels), self.threads)
         return self._fns[key]
 
-    def __call__(self, *args, initial_state=None, initial_m=None, **kwargs):
+    def __call__(self, *args, initial_state=None, initial_m=None, cu_seqlens=None, **kwargs):
         arrays = {n: jnp.asarray(x) for n, x in _build.bind(self.names, args, kwargs).items()}
         H, K, V = self._sizes(arrays)
         f, kernels = self._compiled(H, K, V)
@@ -77,7 +79,12 @@ class Mixer:
             raise TypeError(f"mixc kernels take float32 or bfloat16, got {dtype}")
         ordered = []
         for op in kernels.inputs:
-            if op.name == "cu_seqlens":  # packed sequences: not through JAX yet (left out: B sequences)
+            if op.name == "cu_seqlens":  # packed sequences; left out: B sequences of T tokens
+                if cu_seqlens is not None:
+                    cu = jnp.asarray(cu_seqlens)
+                    if cu.ndim != 1 or not jnp.issubdtype(cu.dtype, jnp.integer):
+                        raise TypeError("cu_seqlens: expected a 1-D integer array of sequence starts [N + 1]")
+                    ordered.append(cu)
                 continue
             if op.name == "init":
                 x = initial_state
@@ -91,8 +98,16 @@ class Mixer:
 
 
 def _make(kernels, tag, threads):
-    def dims_of(op, B, T):
-        return tuple(B if d in ("B", "N") else T if d == "T" else d for d in op.dims)  # N: one state per batch row
+    varlen = bool(kernels.inputs) and kernels.inputs[-1].name == "cu_seqlens"
+
+    def packed(xs):  # cu_seqlens given: the kernel's last input
+        return varlen and len(xs) == len(kernels.inputs)
+
+    def dims_of(op, B, T, N):
+        return tuple(B if d == "B" else N if d == "N" else T if d == "T" else d for d in op.dims)
+
+    def states(xs, B):  # N: one state per sequence (per batch row unless packed)
+        return xs[-1].shape[0] - 1 if packed(xs) else B
 
     def batch_time(xs):
         for op, x in zip(kernels.inputs, xs):
@@ -103,7 +118,7 @@ def _make(kernels, tag, threads):
     def forward(*xs):
         B, T = batch_time(xs)
         dtype = xs[0].dtype
-        types = [jax.ShapeDtypeStruct(dims_of(o, B, T), dtype) for o in kernels.outputs]
+        types = [jax.ShapeDtypeStruct(dims_of(o, B, T, states(xs, B)), dtype) for o in kernels.outputs]
         call = jax.ffi.ffi_call(tag + "_fwd", types, vmap_method="sequential")
         return tuple(call(*xs, threads=np.int64(threads)))
 
@@ -116,15 +131,19 @@ def _make(kernels, tag, threads):
 
     def f_bwd(xs, cts):
         B, T = batch_time(xs)
+        N = states(xs, B)
+        cu = list(xs[-1:]) if packed(xs) else []
+        xs = xs[:len(xs) - len(cu)]
         # A left-out optional input still gets its full-size gradient from the
         # kernel; it is dropped for the empty placeholder.
         left_out = [op.optional and not x.size for op, x in zip(kernels.inputs, xs)]
-        types = [jax.ShapeDtypeStruct(dims_of(g, B, T) if out else x.shape, x.dtype)
+        types = [jax.ShapeDtypeStruct(dims_of(g, B, T, N) if out else x.shape, x.dtype)
                  for g, x, out in zip(kernels.grads, xs, left_out)]
         do, dfinal = cts[0], cts[1]  # no gradient flows from mLSTM's final stabilizer
         call = jax.ffi.ffi_call(tag + "_bwd", types, vmap_method="sequential")
-        grads = call(*xs, do.astype(xs[0].dtype), dfinal.astype(xs[0].dtype), threads=np.int64(threads))
-        return tuple(jnp.zeros((0,), x.dtype) if out else g for g, x, out in zip(grads, xs, left_out))
+        grads = call(*xs, do.astype(xs[0].dtype), dfinal.astype(xs[0].dtype), *cu, threads=np.int64(threads))
+        grads = [jnp.zeros((0,), x.dtype) if out else g for g, x, out in zip(grads, xs, left_out)]
+        return tuple(grads + [None] * len(cu))  # cu_seqlens: no cotangent
 
     f.defvjp(f_fwd, f_bwd)
     return f, kernels
