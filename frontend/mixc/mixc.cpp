@@ -319,6 +319,10 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
       if (vec)
         ls << "              decays per key channel: tokens paired through sub-blocks of 16 (log-decays above -5 "
               "per token)\n";
+      // What the delta rules' kernels read of the low-rank term (mixer-tile's form of it).
+      if (op.getAScale() && op.getKScale())
+        ls << "              low rank: b's rows once with per-token scales of a and the key"
+           << (op.getDecayedB() ? ", b^T applied to the decayed state (decayed_b)" : "") << "\n";
       ls << "              and";
     }
     ls << format(" recurrent: a CTA of %lld warps per %lld value columns, %lld keys over %lld lanes, %lld tokens "
