@@ -23,6 +23,7 @@ const char *describe(Token::Kind kind) {
   case Token::Star: return "'*'";
   case Token::Slash: return "'/'";
   case Token::Caret: return "'^'";
+  case Token::Bar: return "'|'";
   case Token::Newline: return "end of line";
   case Token::End: return "end of file";
   }
@@ -89,6 +90,7 @@ std::vector<Token> lex(const SourceFile &src) {
       case '*': k = Token::Star; break;
       case '/': k = Token::Slash; break;
       case '^': k = Token::Caret; break;
+      case '|': k = Token::Bar; break; // |x|: the absolute value
       default: {
         std::string shown = std::isprint(c) ? std::string("'") + (char)c + "'" : [&] {
           char buf[8];

@@ -12,7 +12,7 @@ namespace mixc::spec {
 
 struct Token {
   enum Kind { Ident, Number, LParen, RParen, LBracket, RBracket, LBrace, RBrace, Comma,
-              Equal, Plus, Minus, Star, Slash, Caret, Newline, End };
+              Equal, Plus, Minus, Star, Slash, Caret, Bar, Newline, End };
   Kind kind;
   Loc loc;
   std::string text;

@@ -232,6 +232,15 @@ private:
       expect(Token::RParen, "')'");
       return inner;
     }
+    if (t.kind == Token::Bar) { // |x| as papers write it: abs(x)
+      Loc open = t.loc;
+      next();
+      auto call = std::make_unique<Expr>(Expr::Call, open);
+      call->name = "abs";
+      call->args.push_back(parseExpr());
+      expect(Token::Bar, "'|' closing the absolute value");
+      return call;
+    }
     std::string got = t.kind == Token::Ident || t.kind == Token::Number ? "'" + t.text + "'" : describe(t.kind);
     throw SpecError(t.loc, "expected an expression, got " + got);
   }
