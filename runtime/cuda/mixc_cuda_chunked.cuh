@@ -154,6 +154,56 @@ __device__ __forceinline__ void cumulativeGates(float g0, float g1, float *Bc) {
   Bc[2 * lane] = s - g1;
   Bc[2 * lane + 1] = s;
 }
+// Starts copying a chunk's decays per key (f32 or bf16 rows of K; zeros past T)
+// into `raw`, K * 4 bytes a row, by cp.async.
+template <int K, int THREADS>
+__device__ __forceinline__ void copyKeyDecays(const ScanParams &p, int64_t b, int64_t h, int64_t chunkIndex,
+                                              unsigned char *raw) {
+  const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2, segs = K * gsize / 16;
+  for (int e = threadIdx.x; e < C * segs; e += THREADS) {
+    const int r = e / segs, sgm = e % segs;
+    const int64_t t = chunkIndex * C + r, tt = t < p.T ? t : 0;
+    const unsigned char *src =
+        (const unsigned char *)p.decay.p + (b * p.decay.s0 + tt * p.decay.s1 + h * p.decay.s2) * gsize + sgm * 16;
+    tile::copy16(raw + (size_t)r * K * 4 + sgm * 16, src, t < p.T);
+  }
+}
+// The chunk's cumulative log-decays per key, G[r * LB + k], from the rows
+// copyKeyDecays brought in (a factor's log when !LogDecay): two threads per
+// key, 32 rows each, then the second half offset. Every thread ends past a barrier.
+template <int K, int LB, bool LogDecay, int THREADS>
+__device__ __forceinline__ void cumulativeKeyDecays(const ScanParams &p, int64_t chunkIndex, const unsigned char *raw,
+                                                    float *G) {
+  const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
+  for (int kk = threadIdx.x; kk < 2 * K; kk += THREADS) {
+    const int ch = kk % K, half = kk / K;
+    float acc = 0.f;
+    for (int r = half * 32; r < half * 32 + 32; ++r) {
+      float x = gsize == 4 ? ((const float *)(raw + (size_t)r * K * 4))[ch]
+                           : __bfloat162float(((const __nv_bfloat16 *)(raw + (size_t)r * K * 4))[ch]);
+      if constexpr (!LogDecay) x = chunkIndex * C + r < p.T ? __logf(x) : 0.f;
+      acc += x;
+      G[r * LB + ch] = acc;
+    }
+  }
+  __syncthreads();
+  for (int kk = threadIdx.x; kk < K; kk += THREADS) {
+    const float base = G[31 * LB + kk];
+    for (int r = 32; r < 64; ++r) G[r * LB + kk] += base;
+  }
+  __syncthreads();
+}
+// The factors between the chunk's 16-token sub-blocks, per key:
+// D[pi * K + k] = exp(G_r(I) - G_r(J)) for the pairs J < I in the order
+// (1,0) (2,0) (2,1) (3,0) (3,1) (3,2), r(X) = 16 X - 1 the token before
+// sub-block X (G_r(0) = 0). Each <= 1.
+template <int K, int LB, int THREADS> __device__ __forceinline__ void subBlockPairDecays(const float *G, float *D) {
+  for (int e = threadIdx.x; e < 6 * K; e += THREADS) {
+    const int pi = e / K, kc = e % K, I = pi < 1 ? 1 : pi < 3 ? 2 : 3, J = pi - (I * (I - 1)) / 2;
+    auto ref = [&](int X) { return X == 0 ? 0.f : G[(16 * X - 1) * LB + kc]; };
+    D[pi * K + kc] = __expf(ref(I) - ref(J));
+  }
+}
 // Starts copying a chunk's per-token scales of a and k (fp32 scratch) into Sa
 // and Sk, 4 bytes per token by cp.async (zeros past T).
 template <int THREADS>

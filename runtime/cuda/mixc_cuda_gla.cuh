@@ -33,39 +33,13 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams p, const D
   const int64_t T = p.T, chunks = (T + C - 1) / C;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int64_t item = blockIdx.x, c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
-  const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
   chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
-  const int segs = K * gsize / 16;
-  for (int e = tid; e < C * segs; e += 256) {
-    const int r = e / segs, sgm = e % segs;
-    const int64_t t = c * C + r, tt = t < T ? t : 0;
-    const unsigned char *src =
-        (const unsigned char *)p.decay.p + (b * p.decay.s0 + tt * p.decay.s1 + h * p.decay.s2) * gsize + sgm * 16;
-    tile::copy16(Gs + (size_t)r * K * 4 + sgm * 16, src, t < T);
-  }
+  chunk::copyKeyDecays<K, 256>(p, b, h, c, Gs);
   tile::commit();
   tile::waitGroups<0>();
   __syncthreads();
-  { // cumulative log-decays per channel: two threads per channel, 32 rows each
-    for (int kk = tid; kk < 2 * K; kk += 256) {
-      const int ch = kk % K, half = kk / K;
-      float acc = 0.f;
-      for (int r = half * 32; r < half * 32 + 32; ++r) {
-        float x = gsize == 4 ? ((const float *)(Gs + (size_t)r * K * 4))[ch]
-                             : __bfloat162float(((const bf16 *)(Gs + (size_t)r * K * 4))[ch]);
-        if constexpr (!LogDecay) x = c * C + r < T ? __logf(x) : 0.f;
-        acc += x;
-        Bc[r * LB + ch] = acc;
-      }
-    }
-    __syncthreads();
-    for (int kk = tid; kk < K; kk += 256) {
-      const float base = Bc[31 * LB + kk];
-      for (int r = 32; r < 64; ++r) Bc[r * LB + kk] += base;
-    }
-    __syncthreads();
-  }
+  chunk::cumulativeKeyDecays<K, LB, LogDecay, 256>(p, c, Gs, Bc);
   const float *bC = Bc + (C - 1) * LB;
   for (int i = tid; i < K; i += 256) d.chunkDecay[((b * chunks + c) * p.H + h) * K + i] = bC[i];
   // Q' and K' to their rows (pairs of features per thread).
@@ -90,11 +64,7 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams p, const D
     *qp = tile::scalePair(*qp, __expf(b0 - r0), __expf(b1 - r1));
     *kp = tile::scalePair(*kp, __expf(fminf(r0 - b0, 80.f)), __expf(fminf(r1 - b1, 80.f)));
   }
-  for (int e = tid; e < 6 * K; e += 256) { // Dp[I, J], J < I: (1,0) (2,0) (2,1) (3,0) (3,1) (3,2)
-    const int pi = e / K, kc = e % K, I = pi < 1 ? 1 : pi < 3 ? 2 : 3, J = pi - (I * (I - 1)) / 2;
-    auto bref = [&](int X) { return X == 0 ? 0.f : Bc[(16 * X - 1) * LB + kc]; };
-    Df[pi * K + kc] = __expf(bref(I) - bref(J));
-  }
+  chunk::subBlockPairDecays<K, LB, 256>(Bc, Df); // Dp[I, J], J < I
   __syncthreads();
   // P by 16 x 16 blocks (I, J), J <= I; blocks above the diagonal are zeros.
   for (int blk = warp; blk < 16; blk += 8) {

@@ -150,6 +150,66 @@ __device__ __forceinline__ void storeChunkTile(unsigned char *dst, const __nv_bf
   }
 }
 
+// T = (I - L)^{-1} for a chunk's strictly lower L (fp32, C x C, LF floats a
+// row) into TF (fp32, ld LF) and Ts (bf16, ld LC), by 16 x 16 blocks: the
+// diagonal blocks D_I by substitution in fp32 (a column per thread of warps
+// 0-1, while the other threads run `meanwhile`), then, a block diagonal at a
+// time, T_IJ = D_I sum_{K=J}^{I-1} L_IK T_KJ on tensor cores in tf32 (finer
+// than the bf16 that T is used in), a warp per 8 columns of a block, PT
+// (3 x 16 x 24 floats) holding the partial products. The serial chain is 16
+// rows, not 64. For CTAs of 8 warps; every thread ends past a barrier.
+template <int LF, int LC, typename F>
+__device__ __forceinline__ void invertUnitLower(const float *LA, float *TF, __nv_bfloat16 *Ts, float *PT, F meanwhile) {
+  constexpr int C = chunk::C;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  if (tid < C) {
+    const int o = (tid / 16) * 16, col = tid % 16;
+    float x[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      float s0 = i == col ? 1.f : 0.f, s1 = 0.f;
+#pragma unroll
+      for (int j = 0; j < i; ++j) (j % 2 ? s1 : s0) += LA[(o + i) * LF + o + j] * x[j];
+      x[i] = s0 + s1;
+    }
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      TF[(o + i) * LF + o + col] = x[i];
+      Ts[(o + i) * LC + o + col] = __float2bfloat16(x[i]);
+    }
+  } else {
+    meanwhile();
+  }
+  __syncthreads();
+#pragma unroll 1
+  for (int dg = 1; dg < 4; ++dg) {
+    const int I = dg + warp / 2, J = I - dg, nh = warp % 2, slot = warp / 2;
+    const bool active = warp < 2 * (4 - dg);
+    if (active) { // P = sum_K L_IK T_KJ, columns 8 nh.. of the block
+      float acc[4] = {0.f, 0.f, 0.f, 0.f};
+      for (int Kb = J; Kb < I; ++Kb)
+#pragma unroll
+        for (int ks = 0; ks < 2; ++ks)
+          tile::mmaTf32(acc, LA + 16 * I * LF + 16 * Kb + 8 * ks, LF, TF + (16 * Kb + 8 * ks) * LF + 16 * J + 8 * nh, LF);
+      float *P = PT + slot * 16 * 24 + 8 * nh + 2 * t4;
+      P[g * 24] = acc[0], P[g * 24 + 1] = acc[1], P[(g + 8) * 24] = acc[2], P[(g + 8) * 24 + 1] = acc[3];
+    }
+    __syncthreads();
+    if (active) { // T_IJ = D_I P
+      float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int ks = 0; ks < 2; ++ks)
+        tile::mmaTf32(acc, TF + 16 * I * LF + 16 * I + 8 * ks, LF, PT + slot * 16 * 24 + 8 * ks * 24 + 8 * nh, 24);
+      const int r = 16 * I + g, cc = 16 * J + 8 * nh + 2 * t4;
+      TF[r * LF + cc] = acc[0], TF[r * LF + cc + 1] = acc[1];
+      TF[(r + 8) * LF + cc] = acc[2], TF[(r + 8) * LF + cc + 1] = acc[3];
+      *(uint32_t *)&Ts[r * LC + cc] = tile::pack(acc[0], acc[1]);
+      *(uint32_t *)&Ts[(r + 8) * LC + cc] = tile::pack(acc[2], acc[3]);
+    }
+    __syncthreads();
+  }
+}
+
 // A CTA of 8 warps per (chunk, head, batch) item, two CTAs per SM; warp
 // (rw, hf) takes rows 16 rw.. of each product, in the column half hf.
 template <int K, bool Decay, bool LogDecay, bool Scaled>
@@ -244,68 +304,21 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const
       }
     }
     __syncthreads();
-    // 2. T = (I - L_A)^{-1} by 16 x 16 blocks: the diagonal blocks D_I by
-    //    substitution in fp32 (a column per thread of warps 0-1; meanwhile
-    //    warps 2-7 scale B's rows by gamma' for W = T Gamma' B), then, a block
-    //    diagonal at a time, T_IJ = D_I sum_{K=J}^{I-1} L_IK T_KJ on tensor
-    //    cores in tf32 (finer than the bf16 that T is used in), a warp per
-    //    8 columns of a block. The serial chain is 16 rows, not 64.
+    // 2. T = (I - L_A)^{-1}; meanwhile warps 2-7 scale B's rows by gamma' for W = T Gamma' B.
     float *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt);
-    if (tid < C) {
-      const int o = (tid / 16) * 16, col = tid % 16;
-      float x[16];
-#pragma unroll
-      for (int i = 0; i < 16; ++i) {
-        float s0 = i == col ? 1.f : 0.f, s1 = 0.f;
-#pragma unroll
-        for (int j = 0; j < i; ++j) (j % 2 ? s1 : s0) += LA[(o + i) * LF + o + j] * x[j];
-        x[i] = s0 + s1;
+    invertUnitLower<LF, LC>(LA, TF, Ts, PT, [&] {
+      if constexpr (Decay) {
+        for (int e = tid - C; e < C * K / 8; e += 256 - C) { // 8 elements at a time
+          const int r = e / (K / 8), kc = (e % (K / 8)) * 8;
+          const float f = Ep[r];
+          uint4 *bp = (uint4 *)&Bs[r * LK + kc];
+          uint4 x = *bp;
+          x.x = tile::scalePair(x.x, f, f), x.y = tile::scalePair(x.y, f, f);
+          x.z = tile::scalePair(x.z, f, f), x.w = tile::scalePair(x.w, f, f);
+          *bp = x;
+        }
       }
-#pragma unroll
-      for (int i = 0; i < 16; ++i) {
-        TF[(o + i) * LF + o + col] = x[i];
-        Ts[(o + i) * LC + o + col] = __float2bfloat16(x[i]);
-      }
-    } else if constexpr (Decay) {
-      for (int e = tid - C; e < C * K / 8; e += 256 - C) { // 8 elements at a time
-        const int r = e / (K / 8), kc = (e % (K / 8)) * 8;
-        const float f = Ep[r];
-        uint4 *bp = (uint4 *)&Bs[r * LK + kc];
-        uint4 x = *bp;
-        x.x = tile::scalePair(x.x, f, f), x.y = tile::scalePair(x.y, f, f);
-        x.z = tile::scalePair(x.z, f, f), x.w = tile::scalePair(x.w, f, f);
-        *bp = x;
-      }
-    }
-    __syncthreads();
-#pragma unroll 1
-    for (int dg = 1; dg < 4; ++dg) {
-      const int I = dg + warp / 2, J = I - dg, nh = warp % 2, slot = warp / 2;
-      const bool active = warp < 2 * (4 - dg);
-      if (active) { // P = sum_K L_IK T_KJ, columns 8 nh.. of the block
-        float acc[4] = {0.f, 0.f, 0.f, 0.f};
-        for (int Kb = J; Kb < I; ++Kb)
-#pragma unroll
-          for (int ks = 0; ks < 2; ++ks)
-            tile::mmaTf32(acc, LA + 16 * I * LF + 16 * Kb + 8 * ks, LF, TF + (16 * Kb + 8 * ks) * LF + 16 * J + 8 * nh,
-                          LF);
-        float *P = PT + slot * 16 * 24 + 8 * nh + 2 * t4;
-        P[g * 24] = acc[0], P[g * 24 + 1] = acc[1], P[(g + 8) * 24] = acc[2], P[(g + 8) * 24 + 1] = acc[3];
-      }
-      __syncthreads();
-      if (active) { // T_IJ = D_I P
-        float acc[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-        for (int ks = 0; ks < 2; ++ks)
-          tile::mmaTf32(acc, TF + 16 * I * LF + 16 * I + 8 * ks, LF, PT + slot * 16 * 24 + 8 * ks * 24 + 8 * nh, 24);
-        const int r = 16 * I + g, cc = 16 * J + 8 * nh + 2 * t4;
-        TF[r * LF + cc] = acc[0], TF[r * LF + cc + 1] = acc[1];
-        TF[(r + 8) * LF + cc] = acc[2], TF[(r + 8) * LF + cc + 1] = acc[3];
-        *(uint32_t *)&Ts[r * LC + cc] = tile::pack(acc[0], acc[1]);
-        *(uint32_t *)&Ts[(r + 8) * LC + cc] = tile::pack(acc[2], acc[3]);
-      }
-      __syncthreads();
-    }
+    });
     // 3. W = T Gamma' B (over L_A) and R = T L_K (over L_K, once every warp has read it).
     {
       float Wt[K / 16][4] = {};

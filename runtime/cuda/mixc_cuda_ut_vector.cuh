@@ -65,7 +65,6 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int rw = warp % 4, hf = warp / 4, r0 = rw * 16;
   const int64_t item = blockIdx.x, c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
-  const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
   chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
   if constexpr (Scaled) {
@@ -74,35 +73,12 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
     chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
     chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
   }
-  const int segs = K * gsize / 16;
-  for (int e = tid; e < C * segs; e += 256) {
-    const int r = e / segs, sgm = e % segs;
-    const int64_t t = c * C + r, tt = t < T ? t : 0;
-    const unsigned char *src =
-        (const unsigned char *)p.decay.p + (b * p.decay.s0 + tt * p.decay.s1 + h * p.decay.s2) * gsize + sgm * 16;
-    tile::copy16(Raw + (size_t)r * K * 4 + sgm * 16, src, t < T);
-  }
+  chunk::copyKeyDecays<K, 256>(p, b, h, c, Raw);
   tile::commit();
   tile::waitGroups<0>();
   __syncthreads();
-  // 1. G: two threads per channel, 32 rows each, then the second half offset.
-  for (int kk = tid; kk < 2 * K; kk += 256) {
-    const int ch = kk % K, half = kk / K;
-    float acc = 0.f;
-    for (int r = half * 32; r < half * 32 + 32; ++r) {
-      float x = gsize == 4 ? ((const float *)(Raw + (size_t)r * K * 4))[ch]
-                           : __bfloat162float(((const bf16 *)(Raw + (size_t)r * K * 4))[ch]);
-      if constexpr (!LogDecay) x = c * C + r < T ? __logf(x) : 0.f;
-      acc += x;
-      Gc[r * LB + ch] = acc;
-    }
-  }
-  __syncthreads();
-  for (int kk = tid; kk < K; kk += 256) {
-    const float base = Gc[31 * LB + kk];
-    for (int r = 32; r < 64; ++r) Gc[r * LB + kk] += base;
-  }
-  __syncthreads();
+  // 1. G per key.
+  chunk::cumulativeKeyDecays<K, LB, LogDecay, 256>(p, c, Raw, Gc);
   // 2. Per element: A' and K' (to memory), Q^ and B^, and the Gram operands in place.
   const float *GC = Gc + (C - 1) * LB;
   for (int i = tid; i < K; i += 256) d.chunkDecay[((b * chunks + c) * p.H + h) * K + i] = GC[i];
@@ -154,11 +130,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
       *kp = tile::scalePair(kv, u0, u1);
     }
   }
-  for (int e = tid; e < 6 * K; e += 256) { // Dp[I, J], J < I: (1,0) (2,0) (2,1) (3,0) (3,1) (3,2)
-    const int pi = e / K, kc = e % K, I = pi < 1 ? 1 : pi < 3 ? 2 : 3, J = pi - (I * (I - 1)) / 2;
-    auto gref = [&](int X) { return X == 0 ? 0.f : Gc[(16 * X - 1) * LB + kc]; };
-    Df[pi * K + kc] = __expf(gref(I) - gref(J));
-  }
+  chunk::subBlockPairDecays<K, LB, 256>(Gc, Df); // Dp[I, J], J < I
   // Blocks above the diagonal of L_K, M.QA and M.QK are zeros (the products below read whole rows).
   for (int e = tid; e < C * C / 2; e += 256) {
     const int r = e / (C / 2), cc = (e % (C / 2)) * 2;
@@ -225,54 +197,8 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
     }
   }
   __syncthreads();
-  // 4. T = (I - L_A)^{-1} by 16 x 16 blocks (as deltaPrepare): the diagonal
-  //    blocks by substitution in fp32, then the blocks below, a block
-  //    diagonal at a time, on tensor cores in tf32.
-  if (tid < C) {
-    const int o = (tid / 16) * 16, col = tid % 16;
-    float x[16];
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      float s0 = i == col ? 1.f : 0.f, s1 = 0.f;
-#pragma unroll
-      for (int j = 0; j < i; ++j) (j % 2 ? s1 : s0) += LA[(o + i) * LF + o + j] * x[j];
-      x[i] = s0 + s1;
-    }
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      TF[(o + i) * LF + o + col] = x[i];
-      Ts[(o + i) * LC + o + col] = __float2bfloat16(x[i]);
-    }
-  }
-  __syncthreads();
-#pragma unroll 1
-  for (int dg = 1; dg < 4; ++dg) {
-    const int I = dg + warp / 2, J = I - dg, nh = warp % 2, slot = warp / 2;
-    const bool active = warp < 2 * (4 - dg);
-    if (active) {
-      float acc[4] = {0.f, 0.f, 0.f, 0.f};
-      for (int Kb = J; Kb < I; ++Kb)
-#pragma unroll
-        for (int ks = 0; ks < 2; ++ks)
-          tile::mmaTf32(acc, LA + 16 * I * LF + 16 * Kb + 8 * ks, LF, TF + (16 * Kb + 8 * ks) * LF + 16 * J + 8 * nh,
-                        LF);
-      float *P = PT + slot * 16 * 24 + 8 * nh + 2 * t4;
-      P[g * 24] = acc[0], P[g * 24 + 1] = acc[1], P[(g + 8) * 24] = acc[2], P[(g + 8) * 24 + 1] = acc[3];
-    }
-    __syncthreads();
-    if (active) {
-      float acc[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-      for (int ks = 0; ks < 2; ++ks)
-        tile::mmaTf32(acc, TF + 16 * I * LF + 16 * I + 8 * ks, LF, PT + slot * 16 * 24 + 8 * ks * 24 + 8 * nh, 24);
-      const int r = 16 * I + g, cc = 16 * J + 8 * nh + 2 * t4;
-      TF[r * LF + cc] = acc[0], TF[r * LF + cc + 1] = acc[1];
-      TF[(r + 8) * LF + cc] = acc[2], TF[(r + 8) * LF + cc + 1] = acc[3];
-      *(uint32_t *)&Ts[r * LC + cc] = tile::pack(acc[0], acc[1]);
-      *(uint32_t *)&Ts[(r + 8) * LC + cc] = tile::pack(acc[2], acc[3]);
-    }
-    __syncthreads();
-  }
+  // 4. T = (I - L_A)^{-1}.
+  invertUnitLower<LF, LC>(LA, TF, Ts, PT, [] {});
   // 5. W = T B^ (over A's rows, read by now) and R = T L_K (over L_K, once every warp has read it).
   bf16 *Ws = As;
   {

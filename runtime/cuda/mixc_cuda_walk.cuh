@@ -64,24 +64,21 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   const int64_t cEnd = split ? (cBegin + d.segChunks < chunks ? cBegin + d.segChunks : chunks) : chunks;
   auto load = [&](int64_t c) {
     unsigned char *st = smem + ((c - cBegin) & 1) * L::stage;
-    if constexpr (Gla && !Ssd) {
-      chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
-      chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
-      chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, d.ap, b, h, c, T, 0, K); // scaled: k's decayed rows
-      if constexpr (!Scaled) chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, d.kp, b, h, c, T, 0, K);
-      chunk::copyRows<C, THREADS>((bf16 *)(st + L::r), LC, d.r, b, h, c, T, 0, C);
-      chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
-      chunk::copyRows<VB, THREADS>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
-      const float *ec = d.chunkDecay + ((b * chunks + c) * p.H + h) * K;
-      for (int i = threadIdx.x; i < K / 4; i += THREADS) tile::copy16(st + L::ec + 16 * i, ec + 4 * i, true);
-      tile::commit();
-      return;
-    } else if constexpr (Gla) {
-      if (!local) {
+    if constexpr (Gla) { // operands from the prepare kernel, and the chunk's log-decays per key
+      if constexpr (Ssd) { // GLA: Q', P and K' (in d.w)
+        if (!local) {
+          chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
+          chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
+        }
+        chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, d.w, b, h, c, T, 0, K);
+      } else { // the vector-diagonal delta rules: W, Q', A' (scaled: k's decayed rows), K', R, P
+        chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
         chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
+        chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, d.ap, b, h, c, T, 0, K);
+        if constexpr (!Scaled) chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, d.kp, b, h, c, T, 0, K);
+        chunk::copyRows<C, THREADS>((bf16 *)(st + L::r), LC, d.r, b, h, c, T, 0, C);
         chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
       }
-      chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, d.w, b, h, c, T, 0, K);
       chunk::copyRows<VB, THREADS>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
       const float *ec = d.chunkDecay + ((b * chunks + c) * p.H + h) * K;
       for (int i = threadIdx.x; i < K / 4; i += THREADS) tile::copy16(st + L::ec + 16 * i, ec + 4 * i, true);
