@@ -99,6 +99,9 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
   let extraClassDeclaration = [{
     /// The DPLR diagonal, `none` when the attribute is absent.
     DiagKind getDiagKind() { return getDiag().value_or(DiagKind::none); }
+    /// Whether the decay is a vector per key channel (structure vector, or dplr
+    /// with a vector diagonal): the kernels pair tokens per channel.
+    bool hasKeyDecay() { return getStructure() == Structure::vector || getDiagKind() == DiagKind::vector; }
     /// Whether the decay operand (elementwise: dt) is the diagonal itself.
     bool hasFactorDecay() { return getDecayForm().value_or(DecayForm::log) == DecayForm::factor; }
     /// The normalizer, `none` when the attribute is absent.

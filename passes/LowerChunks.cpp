@@ -88,7 +88,7 @@ void lower(RecurrenceOp op) {
     if (op.hasFactorDecay()) // the chunk form sums logs
       decay = MapOp::create(b, loc, decay.getType(), UnaryFn::log, decay);
     // Per key for vector decays (GLA), per token for scalar ones.
-    const bool perKey = op.getStructure() == Structure::vector || op.getDiagKind() == DiagKind::vector;
+    const bool perKey = op.hasKeyDecay();
     auto gType = perKey ? RankedTensorType::get({B, T, H, K}, elem) : RankedTensorType::get({B, T, H}, elem);
     G = ChunkCumsumOp::create(b, loc, gType, decay, op.getQ(), C);
   }

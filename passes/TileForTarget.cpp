@@ -186,7 +186,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     int64_t cpw = 32 / kg, kp = (K + kg - 1) / kg * kg;
     int64_t warps = std::clamp<int64_t>((V + cpw - 1) / cpw, 1, 8), vb = warps * cpw;
     Structure s = op.getStructure();
-    bool vecDecay = s == Structure::vector || (s == Structure::dplr && op.getDiagKind() == DiagKind::vector);
+    bool vecDecay = op.hasKeyDecay();
     int64_t perToken = 4 * (2 * kp + 2 * vb + (vecDecay ? kp : 0) + (s == Structure::dplr ? 2 * kp : 0) +
                             (op.getDt() ? vb : 0) + 2);
     int64_t stage = 32;

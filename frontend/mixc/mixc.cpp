@@ -313,10 +313,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
       ls << " " << algorithm << " (bf16 q, k, v: tensor cores, chunks of " << sched.getChunk()
          << ", state on chip; otherwise the recurrent sweep below)\n";
       // Per-channel decays pair tokens through sub-blocks of 16 (GLA; the delta rules' vector diagonal).
-      bool vec = op.getStructure() == mixc::mixer::Structure::vector ||
-                 (op.getStructure() == mixc::mixer::Structure::dplr &&
-                  op.getDiagKind() == mixc::mixer::DiagKind::vector);
-      if (vec)
+      if (op.hasKeyDecay())
         ls << "              decays per key channel: tokens paired through sub-blocks of 16 (log-decays above -5 "
               "per token)\n";
       // What the delta rules' kernels read of the low-rank term (mixer-tile's form of it).

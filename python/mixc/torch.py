@@ -40,37 +40,28 @@ _FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(_Tensor), ctypes.c_int, ctyp
 
 
 _ONES, _ZEROS = (1,) * 6, (0,) * 6
+# The element types each entry point takes (cu_seqlens: int64 on the CPU), and what it says of others.
+_CPU_CODES = {**_KERNEL_DTYPES, torch.int64: _MIXC_I64}
+_CPU_TYPES = "mixc kernels take float32 or bfloat16 (float64: the reference)"
+_CUDA_TYPES = "mixc CUDA kernels take float32, bfloat16 or float16"
 
 
-def _describe(x):
+def _describe(x, codes=_CPU_CODES, takes=_CPU_TYPES):
     # Built in one constructor call: a decoding step describes a dozen tensors,
     # and field-by-field assignment was most of the binding's own time.
     if x is None:  # an optional input left out: NULL data, the kernel reads zeros
         return _Tensor(None, 0, 0, _ONES, _ZEROS)
-    if x.dtype not in _KERNEL_DTYPES and x.dtype != torch.int64:
-        raise TypeError(f"mixc kernels take float32 or bfloat16 (float64: the reference), got {x.dtype}")
+    if x.dtype not in codes:
+        raise TypeError(f"{takes}, got {x.dtype}")
     n = x.dim()
     if n > 6:
         raise ValueError(f"a tensor of {n} dimensions (at most 6)")
-    return _Tensor(x.data_ptr(), _KERNEL_DTYPES.get(x.dtype, _MIXC_I64), n, tuple(x.shape) + _ONES[n:],
-                   x.stride() + _ZEROS[n:])
+    return _Tensor(x.data_ptr(), codes[x.dtype], n, tuple(x.shape) + _ONES[n:], x.stride() + _ZEROS[n:])
 
 
 def _call_cuda(fn, inputs, outputs, stream):
-    descs = []
-    for x in list(inputs) + list(outputs):
-        t = _Tensor()
-        for d in range(6):
-            t.shape[d] = 1
-        if x is not None:
-            if x.dtype not in _CUDA_DTYPES:
-                raise TypeError(f"mixc CUDA kernels take float32, bfloat16 or float16, got {x.dtype}")
-            t.data, t.dtype, t.ndim = x.data_ptr(), _CUDA_DTYPES[x.dtype], x.dim()
-            for d in range(x.dim()):
-                t.shape[d], t.strides[d] = x.shape[d], x.stride(d)
-        descs.append(t)
-    ins = (_Tensor * len(inputs))(*descs[:len(inputs)])
-    outs = (_Tensor * len(outputs))(*descs[len(inputs):])
+    ins = (_Tensor * len(inputs))(*[_describe(x, _CUDA_DTYPES, _CUDA_TYPES) for x in inputs])
+    outs = (_Tensor * len(outputs))(*[_describe(x, _CUDA_DTYPES, _CUDA_TYPES) for x in outputs])
     error = ctypes.create_string_buffer(512)
     if fn(ins, len(inputs), outs, len(outputs), stream, error, len(error)) != 0:
         raise RuntimeError("mixc CUDA kernel: " + error.value.decode())
