@@ -20,6 +20,15 @@ func.func @delta(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x6
 
 // -----
 
+// A vector diagonal's scaled low rank without decayed_b: no kernel reads that form.
+func.func @vector_scaled(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %g: tensor<?x?x2x64xf32> {mixer.name = "g"}, %beta: tensor<?x?x2xf32> {mixer.name = "beta"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
+  // expected-error @+1 {{the CUDA kernels take a vector diagonal's scaled low-rank form with decayed_b (mixer-tile writes both or neither)}}
+  %o, %s = mixer.recurrence dplr diag vector forward %q, %k, %v decay(%g) lowrank(%beta * %k) k_scale(%beta) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 8, chunk = 64>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
+}
+
+// -----
+
 // The recurrent kernel reads whole rows: mixer-tile expands the form first.
 func.func @delta_recurrent(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %beta: tensor<?x?x2xf32> {mixer.name = "beta"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
   // expected-error @+1 {{this CUDA kernel reads whole rows of a and k: expand the scaled low-rank form in mixer-tile first}}
