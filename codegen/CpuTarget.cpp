@@ -61,6 +61,13 @@ private:
     return success();
   }
   bool isBackward() { return func->hasAttr("mixer.backward_of"); }
+  /// The C++ condition under which an optional state operand was given ("":
+  /// always): an input's data pointer, through a transpose.
+  std::string presence(Value v) {
+    if (isa<BlockArgument>(v)) return "inputs[" + std::to_string(argIndex.lookup(v)) + "].data";
+    if (auto t = v.getDefiningOp<TransposeStateOp>()) return presence(t.getInput());
+    return "";
+  }
 };
 
 // d y / d x of a pointwise map y = f(x), in `x` and `y` (C++ shared with the row helpers).
@@ -185,6 +192,25 @@ const std::string &Printer::buffer(Value v) {
     os << "  Buffer " << n << " = normalizeVjp(" << x << ", " << g << ", "
        << (nv.getMaxAbs() ? "true" : "false") << ", " << floatLiteral(nv.getEps().convertToDouble()) << ", "
        << floatLiteral(nv.getScale().convertToDouble()) << ");\n";
+  } else if (auto sh = dyn_cast<ShiftTokensOp>(v.getDefiningOp())) {
+    const std::string x = buffer(sh.getInput()); // printing a Buffer emits statements
+    os << "  Buffer " << n << " = shiftTokens(" << x << ", " << shapeList(type, true) << ", "
+       << sh.getBy() << ", NS, seqStart);\n";
+  } else if (auto cs = dyn_cast<TokenCumsumOp>(v.getDefiningOp())) {
+    const std::string x = buffer(cs.getInput());
+    const std::string init = cs.getInit() ? buffer(cs.getInit()) + ".ptr()" : "nullptr";
+    os << "  Buffer " << n << " = tokenCumsum(" << x << ", " << init << ", " << (cs.getReverse() ? "true" : "false")
+       << ", NS, seqStart);\n";
+  } else if (auto e = dyn_cast<EdgeTokenOp>(v.getDefiningOp())) {
+    const std::string x = buffer(e.getInput());
+    os << "  Buffer " << n << " = edgeToken(" << x << ", " << shapeList(type, true) << ", "
+       << (e.getLast() ? "true" : "false") << ", B, T, seqStart);\n";
+  } else if (auto tr = dyn_cast<TransposeStateOp>(v.getDefiningOp())) {
+    const std::string x = buffer(tr.getInput());
+    os << "  Buffer " << n << " = transposeState(" << x << ");\n";
+  } else if (auto st = dyn_cast<SumToOp>(v.getDefiningOp())) {
+    const std::string x = buffer(st.getInput());
+    os << "  Buffer " << n << " = reduceTo(" << x << ", " << shapeList(type, true) << ");\n";
   } else if (isa<ZerosLikeOp>(v.getDefiningOp())) {
     os << "  Buffer " << n << "(std::vector<int64_t>" << shapeList(type, true) << ");\n";
   } else if (auto nop = dyn_cast<NormalizeOp>(v.getDefiningOp())) {
@@ -267,7 +293,7 @@ template <typename OpT> std::string Printer::emitRowFunction(OpT op, int64_t K, 
   while (!stack.empty()) {
     Value v = stack.pop_back_val();
     if (!seen.insert(v).second) continue;
-    if (!isToken(v)) {
+    if (!isToken(v) || isMaterializedToken(v)) {
       buffer(v);
       continue;
     }
@@ -342,9 +368,12 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
        << ", tmp_rate);\n";
   if (Value u = op.getBonus())
     os << "    p.bonus = as(" << bonusBuf << ", " << llvm::formatv("{1, 1, {0}, {1}}", H, K).str() << ", tmp_bonus);\n";
-  if (Value init = op.getInit())
-    os << "    p.init = inputs[" << argIndex.lookup(init) << "].data ? as(" << initBuf << ", "
-       << llvm::formatv("{NS, {0}, {1}, {2}}", H, K, Vs).str() << ", tmp_init) : nullptr;\n";
+  if (Value init = op.getInit()) {
+    const std::string present = presence(init);
+    os << "    p.init = " << (present.empty() ? "" : present + " ? ") << "as(" << initBuf << ", "
+       << llvm::formatv("{NS, {0}, {1}, {2}}", H, K, Vs).str() << ", tmp_init)" << (present.empty() ? "" : " : nullptr")
+       << ";\n";
+  }
   if (Value m0 = op.getInitM())
     os << "    p.initM = inputs[" << argIndex.lookup(m0) << "].data ? as(" << mBuf << ", "
        << llvm::formatv("{NS, {0}}", H).str() << ", tmp_m) : nullptr;\n";
@@ -508,7 +537,7 @@ FailureOr<CpuKernelSource> Printer::run() {
       if (failed(emitRecurrenceGrad(g))) return failure();
     } else if (isa<func::ReturnOp>(op)) {
       for (auto [i, v] : llvm::enumerate(op.getOperands())) {
-        if (isToken(v) && !isa<RecurrenceOp>(v.getDefiningOp())) {
+        if (isToken(v) && !isMaterializedToken(v)) {
           // What follows the scans (normalize, skip, the bidirectional
           // correction) runs row by row in one parallel pass.
           llvm::SmallVector<Value> stack{v};
@@ -516,8 +545,8 @@ FailureOr<CpuKernelSource> Printer::run() {
           while (!stack.empty()) {
             Value x = stack.pop_back_val();
             if (!seen.insert(x).second) continue;
-            if (!isToken(x)) buffer(x);
-            else if (Operation *d = x.getDefiningOp(); d && !isa<RecurrenceOp>(d))
+            if (!isToken(x) || isMaterializedToken(x)) buffer(x);
+            else if (Operation *d = x.getDefiningOp())
               for (Value y : d->getOperands()) stack.push_back(y);
           }
           auto type = cast<RankedTensorType>(v.getType());
@@ -541,7 +570,7 @@ FailureOr<CpuKernelSource> Printer::run() {
         os << "  store(" << result << ", outputs[" << i << "]);\n";
       }
     } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp, MapVjpOp, BinaryVjpOp, NormalizeVjpOp,
-                   ZerosLikeOp>(op)) {
+                   ZerosLikeOp, ShiftTokensOp, TokenCumsumOp, EdgeTokenOp, TransposeStateOp, SumToOp>(op)) {
       return op.emitOpError() << "is not supported by the CPU target";
     }
     // Pre-processing is printed where it is used: per row inside a scan, or as

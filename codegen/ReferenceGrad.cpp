@@ -79,7 +79,97 @@ std::string evalRecurrenceGrad(ReferenceInterpreter &interp, mixer::RecurrenceGr
     if (x) interp[r.getGrads()[next++]] = filled(x, *gx);
   return "";
 }
+// The token and state ops of mixer-lower-adjoint; batch row b is one sequence.
+std::vector<int64_t> shapeOf(Value v) {
+  auto t = cast<RankedTensorType>(v.getType());
+  return std::vector<int64_t>(t.getShape().begin(), t.getShape().end());
+}
+
+// `x` broadcast (left-aligned) to `shape`, the dynamic sizes taken from `like`.
+ref::Array broadcastArray(const ref::Array &x, std::vector<int64_t> shape) {
+  ref::Array out(shape);
+  std::vector<int64_t> idx(shape.size(), 0);
+  for (int64_t e = 0; e < out.size(); ++e) {
+    out.data[e] = x.at(idx);
+    for (int64_t i = (int64_t)shape.size() - 1; i >= 0; --i) {
+      if (++idx[i] < shape[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return out;
+}
+
 } // namespace
+
+std::string evalTokenOp(ReferenceInterpreter &interp, Operation *op, int64_t B, int64_t T) {
+  auto resolve = [&](std::vector<int64_t> s, bool tokens) {
+    if (!s.empty() && ShapedType::isDynamic(s[0])) s[0] = B;
+    if (tokens && s.size() > 1 && ShapedType::isDynamic(s[1])) s[1] = T;
+    return s;
+  };
+  if (auto sh = dyn_cast<mixer::ShiftTokensOp>(op)) {
+    ref::Array x = broadcastArray(*interp.valueOf(sh.getInput()), resolve(shapeOf(sh.getResult()), true));
+    ref::Array y(x.shape);
+    const int64_t row = x.size() / (B * T), by = sh.getBy();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        if (t + by >= 0 && t + by < T)
+          for (int64_t j = 0; j < row; ++j) y.data[(b * T + t) * row + j] = x.data[(b * T + t + by) * row + j];
+    interp[sh.getResult()] = std::move(y);
+  } else if (auto cs = dyn_cast<mixer::TokenCumsumOp>(op)) {
+    const ref::Array &x = *interp.valueOf(cs.getInput());
+    ref::Array y(x.shape);
+    const int64_t row = x.size() / (B * T);
+    const ref::Array *init = cs.getInit() ? interp.valueOf(cs.getInit()) : nullptr;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = 0; j < row; ++j) {
+        double acc = init ? init->data[b * row + j] : 0.0;
+        for (int64_t step = 0; step < T; ++step) {
+          const int64_t t = cs.getReverse() ? T - 1 - step : step;
+          acc += x.data[(b * T + t) * row + j];
+          y.data[(b * T + t) * row + j] = acc;
+        }
+      }
+    interp[cs.getResult()] = std::move(y);
+  } else if (auto e = dyn_cast<mixer::EdgeTokenOp>(op)) {
+    std::vector<int64_t> out = resolve(shapeOf(e.getResult()), false), tokens = out;
+    tokens.insert(tokens.begin() + 1, T);
+    ref::Array x = broadcastArray(*interp.valueOf(e.getInput()), tokens);
+    ref::Array y(out);
+    const int64_t row = y.size() / B, t = e.getLast() ? T - 1 : 0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = 0; j < row; ++j) y.data[b * row + j] = x.data[(b * T + t) * row + j];
+    interp[e.getResult()] = std::move(y);
+  } else if (auto tr = dyn_cast<mixer::TransposeStateOp>(op)) {
+    const ref::Array &x = *interp.valueOf(tr.getInput());
+    const int64_t N = x.shape[0], H = x.shape[1], K = x.shape[2], V = x.shape[3];
+    ref::Array y({N, H, V, K});
+    for (int64_t n = 0; n < N * H; ++n)
+      for (int64_t i = 0; i < K; ++i)
+        for (int64_t j = 0; j < V; ++j) y.data[(n * V + j) * K + i] = x.data[(n * K + i) * V + j];
+    interp[tr.getResult()] = std::move(y);
+  } else if (auto st = dyn_cast<mixer::SumToOp>(op)) {
+    const ref::Array &x = *interp.valueOf(st.getInput());
+    std::vector<int64_t> out = shapeOf(st.getResult());
+    for (size_t i = 0; i < out.size(); ++i)
+      if (ShapedType::isDynamic(out[i])) out[i] = x.shape[i];
+    ref::Array y(out);
+    std::vector<int64_t> idx(x.shape.size(), 0);
+    for (int64_t e = 0; e < x.size(); ++e) {
+      int64_t off = 0;
+      for (size_t i = 0; i < out.size(); ++i) off = off * out[i] + (out[i] == 1 ? 0 : idx[i]);
+      y.data[off] += x.data[e];
+      for (int64_t i = (int64_t)x.shape.size() - 1; i >= 0; --i) {
+        if (++idx[i] < x.shape[i]) break;
+        idx[i] = 0;
+      }
+    }
+    interp[st.getResult()] = std::move(y);
+  } else {
+    return "not a token op: '" + op->getName().getStringRef().str() + "'";
+  }
+  return "";
+}
 
 std::string evalAdjointOp(ReferenceInterpreter &interp, Operation *op) {
   if (auto m = dyn_cast<mixer::MapVjpOp>(op)) {
@@ -125,7 +215,7 @@ std::string evalAdjointOp(ReferenceInterpreter &interp, Operation *op) {
 }
 
 std::string runReferenceGrad(func::FuncOp spec, const NamedArrays &inputs, const NamedArrays &upstream,
-                             NamedArrays &outputs, NamedArrays &grads) {
+                             NamedArrays &outputs, NamedArrays &grads, const std::string &adjoint) {
   if (std::string e = runReference(spec, inputs, outputs); !e.empty()) return e;
   // Derive the backward on a copy: canonical forms first (a factor decay that
   // may be negative has no real log), then reverse mode.
@@ -135,6 +225,9 @@ std::string runReferenceGrad(func::FuncOp spec, const NamedArrays &inputs, const
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
   pm.addPass(createMixerDeriveBackward());
   pm.addPass(createCanonicalizerPass());
+  MixerLowerAdjointOptions lowering;
+  lowering.adjoint = adjoint;
+  pm.addNestedPass<func::FuncOp>(createMixerLowerAdjoint(lowering));
   if (failed(pm.run(*module))) return "mixer-derive-backward failed";
   func::FuncOp backward;
   for (auto f : module->getOps<func::FuncOp>())

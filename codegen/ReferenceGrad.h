@@ -17,14 +17,21 @@ namespace mixc {
 /// calls it.
 std::string evalAdjointOp(ReferenceInterpreter &interp, mlir::Operation *op);
 
+/// Evaluates one token or state op of mixer-lower-adjoint (shift_tokens,
+/// token_cumsum, edge_token, transpose_state, sum_to), batch row b being one
+/// sequence of T tokens.
+std::string evalTokenOp(ReferenceInterpreter &interp, mlir::Operation *op, int64_t B, int64_t T);
+
 /// Gradients of L = sum over the outputs of <upstream[name], output[name]>
 /// (names o, final_state, final_m; a missing one contributes nothing) with
 /// respect to every input given, keyed and shaped as `inputs`, by deriving the
 /// backward function and interpreting it. Also fills `outputs` as
-/// runReference does. Returns an empty string on success, else
-/// what it cannot differentiate.
+/// runReference does. `adjoint` (mixer-lower-adjoint's option): "scans"
+/// interprets the diagonal recurrences' adjoints as the forward-shaped scans
+/// that kernels run, "sweep" (the oracle) the adjoint recurrence itself.
+/// Returns an empty string on success, else what it cannot differentiate.
 std::string runReferenceGrad(mlir::func::FuncOp func, const NamedArrays &inputs, const NamedArrays &upstream,
-                             NamedArrays &outputs, NamedArrays &grads);
+                             NamedArrays &outputs, NamedArrays &grads, const std::string &adjoint = "sweep");
 
 /// The same gradients by central differences of L with step `h` on every
 /// element of every input (2 forward runs per element: small shapes only).

@@ -204,6 +204,9 @@ std::string ReferenceInterpreter::run(const NamedArrays &inputs, NamedArrays &ou
     } else if (isa<mixer::MapVjpOp, mixer::BinaryVjpOp, mixer::NormalizeVjpOp, mixer::ZerosLikeOp,
                    mixer::RecurrenceGradOp>(op)) {
       if (std::string e = evalAdjointOp(*this, &op); !e.empty()) return e;
+    } else if (isa<mixer::ShiftTokensOp, mixer::TokenCumsumOp, mixer::EdgeTokenOp, mixer::TransposeStateOp,
+                   mixer::SumToOp>(op)) {
+      if (std::string e = evalTokenOp(*this, &op, B, T); !e.empty()) return e;
     } else {
       return "the reference cannot interpret '" + op.getName().getStringRef().str() + "'";
     }

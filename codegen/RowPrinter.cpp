@@ -48,6 +48,7 @@ bool RowPrinter::isToken(Value v) {
   }
   Operation *op = v.getDefiningOp();
   if (auto r = dyn_cast<RecurrenceOp>(op)) return v == r.getO();
+  if (isa<ShiftTokensOp, TokenCumsumOp>(op)) return true;
   if (!isa<MapOp, BinaryOp, NormalizeOp>(op)) return false;
   return llvm::any_of(op->getOperands(), [&](Value x) { return isToken(x); });
 }
@@ -59,9 +60,13 @@ int64_t RowPrinter::rowWidth(Value v) {
   return w;
 }
 
-bool RowPrinter::isLeaf(Value v) {
+bool RowPrinter::isMaterializedToken(Value v) {
   Operation *d = v.getDefiningOp();
-  return !isToken(v) || !d || isa<RecurrenceOp>(d);
+  return d && isa<RecurrenceOp, ShiftTokensOp, TokenCumsumOp>(d) && isToken(v);
+}
+
+bool RowPrinter::isLeaf(Value v) {
+  return !isToken(v) || !v.getDefiningOp() || isMaterializedToken(v);
 }
 
 void RowPrinter::declare(const std::string &n, int64_t w, const std::string &dest) {

@@ -132,4 +132,69 @@ def Mixer_ZerosLikeOp : Mixer_Op<"zeros_like", [Pure, AllTypesMatch<["input", "r
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
+// ---- token and state ops of the adjoint as forward-shaped scans -------------
+// mixer-lower-adjoint writes a diagonal recurrence's adjoint as three
+// mixer.recurrence ops and these (docs/dialect.md, "The adjoint as scans").
+// Packed sequences (cu_seqlens, a run-time input of the kernels) make every
+// "within a sequence" below stop at each sequence's end.
+
+def Mixer_ShiftTokensOp : Mixer_Op<"shift_tokens", [Pure]> {
+  let summary = "y_t = x_{t + by} within each sequence, zero past its end";
+  let description = [{
+    A per-token tensor moved by one token along time (`by` is 1 or -1): the
+    value a scan reads at the token it processes next. The input may be a
+    per-head value that broadcasts (left-aligned) to the per-token result, so
+    that a constant decay becomes a per-token one with a zero at each
+    sequence's edge.
+  }];
+  let arguments = (ins Mixer_FloatTensor:$input, I64Attr:$by);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input `by` $by attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Mixer_TokenCumsumOp : Mixer_Op<"token_cumsum", [Pure]> {
+  let summary = "cumulative sum over the tokens of each sequence, from init";
+  let description = [{
+    y_t = init + sum of x_s for s <= t (`reverse`: s >= t) within the
+    sequence; `init` [B, H, ...] (x without its time dimension) is optional.
+  }];
+  let arguments = (ins Mixer_FloatTensor:$input, Optional<Mixer_FloatTensor>:$init, UnitAttr:$reverse);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input (`init` `(` $init^ `)`)? (`reverse` $reverse^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Mixer_EdgeTokenOp : Mixer_Op<"edge_token", [Pure]> {
+  let summary = "the first (or `last`) token of each sequence: [B, T, H, ...] -> [B, H, ...]";
+  let description = [{
+    The input may be a per-head value that broadcasts over batch and time.
+  }];
+  let arguments = (ins Mixer_FloatTensor:$input, UnitAttr:$last);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input (`last` $last^)? attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Mixer_TransposeStateOp : Mixer_Op<"transpose_state", [Pure]> {
+  let summary = "a state's transpose: [B, H, K, V] -> [B, H, V, K]";
+  let arguments = (ins Mixer_FloatTensor:$input);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Mixer_SumToOp : Mixer_Op<"sum_to", [Pure]> {
+  let summary = "the sum over the dimensions that the result broadcasts over";
+  let description = [{
+    The reverse of left-aligned broadcasting: dimensions of size 1 and
+    missing trailing ones in the result are summed ([B, T, H, K] -> [B, T, H];
+    per-token -> per-head [1, 1, H]).
+  }];
+  let arguments = (ins Mixer_FloatTensor:$input);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 #endif

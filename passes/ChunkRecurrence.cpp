@@ -45,6 +45,7 @@ struct ChunkRecurrence : mixc::impl::MixerChunkBase<ChunkRecurrence> {
       return signalPassFailure();
     }
     getOperation().walk([&](RecurrenceOp op) {
+      if (op->hasAttr("mixer.schedule")) return; // tiled already: its chunking was decided
       Structure s = op.getStructure();
       bool ssd = s == Structure::identity || s == Structure::const_scalar || s == Structure::scalar;
       bool gla = s == Structure::vector;

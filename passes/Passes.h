@@ -39,6 +39,12 @@ struct CpuTargetDesc {
 void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule = "auto",
                       int chunkSize = 0);
 
+/// The backward of a CPU-tiled module: mixer-derive-backward, the adjoints
+/// lowered to forward-shaped scans (`adjoint`: scans, auto or sweep; see
+/// mixer-lower-adjoint), and those scans chunked and tiled like the forward.
+void buildCpuBackwardPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule,
+                              int chunkSize, const std::string &adjoint);
+
 /// The split form, chunked, and with `lower` the SSD and GLA recurrences
 /// lowered to the chunk-level ops (mixer-lower-chunks): what the reference
 /// checks the chunk level with (against the same pipeline without `lower`).

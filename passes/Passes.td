@@ -121,4 +121,30 @@ def MixerLowerChunks : Pass<"mixer-lower-chunks", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mixc::mixer::MixerDialect"];
 }
 
+def MixerLowerAdjoint : Pass<"mixer-lower-adjoint", "::mlir::func::FuncOp"> {
+  let summary = "Write a diagonal recurrence's adjoint as forward-shaped recurrences";
+  let description = [{
+    A `mixer.recurrence_grad` whose transition is diagonal (identity, constant
+    or per-token scalar, per-key vector; log-decays), in one direction,
+    without a bonus, skip, normalizer or input gate, becomes three
+    `mixer.recurrence` ops that every target's forward kernels run, chunked
+    where they are (docs/dialect.md, "The adjoint as scans"):
+      dS_t = A_{t+1} dS_{t+1} + c q_t do_t^T, read at k_t: dv, and dinit;
+      its transpose read at v_t (the decay on the value side): dk;
+      the forward's transposed state S_t^T read at do_t: dq (and S_T);
+    and the decay's gradient, the reverse cumulative sum over tokens of
+    q . dq - k . dk plus the final state's term. The decays of the two
+    adjoint scans are the forward's moved by one token (`mixer.shift_tokens`);
+    a value-side vector decay is the elementwise structure with a rate of
+    ones and dt = the decay. `adjoint`: `scans` lowers every such op,
+    `auto` those whose forward runs chunked (`mixer.schedule` chunked_ssd or
+    chunked_gla: the sweep's checkpointed backward is as fast where the
+    forward sweeps), `sweep` none. The others keep `mixer.recurrence_grad`.
+  }];
+  let options = [
+    Option<"adjoint", "adjoint", "std::string", /*default=*/"\"auto\"", "scans, auto or sweep">,
+  ];
+  let dependentDialects = ["::mixc::mixer::MixerDialect"];
+}
+
 #endif

@@ -24,10 +24,8 @@ void buildChunkLevelPipeline(mlir::OpPassManager &pm, int chunkSize, bool lower)
   if (lower) pm.nest<mlir::func::FuncOp>().addPass(createMixerLowerChunks());
 }
 
-void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule,
-                      int chunkSize) {
-  buildSplitForm(pm, chunkSize > 0 ? chunkSize : kCpuChunkSize);
-  auto &fpm = pm.nest<mlir::func::FuncOp>();
+namespace {
+MixerTileForTargetOptions cpuTileOptions(const CpuTargetDesc &desc, const std::string &schedule) {
   MixerTileForTargetOptions options;
   options.schedule = schedule;
   options.target = "cpu";
@@ -36,7 +34,30 @@ void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const 
   options.vectorRegisters = desc.registers;
   options.cores = desc.cores;
   options.fallback = desc.fallback;
-  fpm.addPass(createMixerTileForTarget(options));
+  return options;
+}
+} // namespace
+
+void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule,
+                      int chunkSize) {
+  buildSplitForm(pm, chunkSize > 0 ? chunkSize : kCpuChunkSize);
+  pm.nest<mlir::func::FuncOp>().addPass(createMixerTileForTarget(cpuTileOptions(desc, schedule)));
+}
+
+void buildCpuBackwardPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule,
+                              int chunkSize, const std::string &adjoint) {
+  pm.addPass(createMixerDeriveBackward());
+  auto &fpm = pm.nest<mlir::func::FuncOp>();
+  MixerLowerAdjointOptions lowering;
+  lowering.adjoint = adjoint;
+  fpm.addPass(createMixerLowerAdjoint(lowering));
+  fpm.addPass(mlir::createCSEPass());
+  // The adjoint's scans get chunk forms and schedules of their own; the ops
+  // tiled before keep theirs.
+  MixerChunkOptions chunk;
+  chunk.chunkSize = chunkSize > 0 ? chunkSize : kCpuChunkSize;
+  fpm.addPass(createMixerChunk(chunk));
+  fpm.addPass(createMixerTileForTarget(cpuTileOptions(desc, schedule)));
 }
 
 void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule) {

@@ -45,7 +45,10 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       return signalPassFailure();
     }
     SmallVector<RecurrenceOp> ops;
-    getOperation().walk([&](RecurrenceOp op) { ops.push_back(op); });
+    // Ops tiled before (a backward's forward scans) keep their schedule.
+    getOperation().walk([&](RecurrenceOp op) {
+      if (!op->hasAttr("mixer.schedule")) ops.push_back(op);
+    });
     for (RecurrenceOp op : ops) {
       if (!op.isSplitForm()) {
         op.emitOpError() << "mixer-tile expects the split form (run mixer-split-skip, "

@@ -14,13 +14,7 @@ CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward) {
   Clock::time_point t0 = Clock::now();
   auto tiled = tileForCpu(module, threads);
   auto func = theFunc(*tiled);
-  if (backward) { // derived from the tiled forward: the adjoint keeps its tiling
-    mlir::PassManager pm(module.getContext());
-    pm.addPass(mixc::createMixerDeriveBackward());
-    runPipeline(pm, *tiled);
-    for (auto f : tiled->getOps<mlir::func::FuncOp>())
-      if (f->hasAttr("mixer.backward_of")) func = f;
-  }
+  if (backward) func = deriveCpuBackward(*tiled, threads); // from the tiled forward: the adjoint keeps its tiling
   for (unsigned i = 0; i < func.getNumResults(); ++i) {
     auto name = func.getResultAttrOfType<mlir::StringAttr>(i, "mixer.name");
     static const char *names[] = {"o", "final_state", "final_m"};

@@ -25,7 +25,7 @@ namespace mixc::driver {
 
 namespace sp = mixc::spec;
 
-extern llvm::cl::opt<std::string> specPath, dtypeOpt, targetOpt, inputsDir, outDir, saveInputsDir;
+extern llvm::cl::opt<std::string> specPath, dtypeOpt, targetOpt, inputsDir, outDir, saveInputsDir, adjointOpt;
 extern llvm::cl::opt<unsigned> seedOpt, chunkSizeOpt;
 extern llvm::cl::opt<bool> noCheck;
 
@@ -73,6 +73,9 @@ const mixc::cpu::CpuIsa &cpuIsa();
 void runPipeline(mlir::PassManager &pm, mlir::ModuleOp module);
 /// The CPU pipeline on a clone of `module` (mixc.cpp: split forms, tile).
 mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour = true);
+/// Adds the backward of a CPU-tiled module (derived, its adjoints lowered as
+/// --adjoint says, their scans tiled) and returns it.
+mlir::func::FuncOp deriveCpuBackward(mlir::ModuleOp tiled, int threads);
 
 // A compiled CPU kernel (a spec's forward, or with `backward` its derived
 // @f_backward) and the tensors it is called with.

@@ -126,7 +126,11 @@ int runGrad(Problem &p) {
     writeArrays(named, saveInputsDir, "f8");
   }
   outputs.clear();
-  if (std::string e = mixc::runReferenceGrad(func, p.inputs, upstream, outputs, grads); !e.empty()) die(e);
+  // The oracle of a kernel's gradients is the adjoint recurrence itself; the
+  // reference target interprets what --adjoint asks (scans: the lowered form).
+  if (std::string e = mixc::runReferenceGrad(func, p.inputs, upstream, outputs, grads, cpu ? std::string("sweep") : adjointOpt.getValue());
+      !e.empty())
+    die(e);
   printOutputs(outputs);
   mixc::NamedArrays named;
   for (auto &[name, g] : grads) named["d" + name] = g;

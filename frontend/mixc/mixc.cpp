@@ -92,6 +92,11 @@ cl::opt<std::string> cpuArchOpt("cpu-arch",
                                         "(AVX-512) or armv8-a (aarch64 NEON; emit only on other hosts)"),
                                cl::init("native"), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd),
                                cl::sub(benchCmd));
+cl::opt<std::string> adjointOpt("adjoint",
+                               cl::desc("The backward's recurrences: scans (forward-shaped scans, chunked where "
+                                        "the forward kernels are), sweep (the checkpointed reverse sweep), or auto "
+                                        "(scans where the forward runs chunked; default)"),
+                               cl::init("auto"), cl::sub(emitCmd), cl::sub(runCmd));
 cl::opt<unsigned> chunkSizeOpt("chunk-size",
                                cl::desc("CPU: tokens per chunk of the chunked schedules (default: the target's, 64)"),
                                cl::init(0), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
@@ -226,9 +231,8 @@ const mixc::cpu::CpuIsa &cpuIsa() {
 // With `honour` (run, bench, emit), --schedule=chunked where the CPU has no
 // chunked form is the tile pass's error; without it (check) the recurrent
 // schedule, with the reason on the op.
-mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour) {
-  mlir::OwningOpRef<mlir::ModuleOp> tiled = module.clone();
-  mlir::PassManager pm(module.getContext());
+namespace {
+mixc::CpuTargetDesc cpuTarget(int threads, bool honour) {
   if (scheduleOpt != "auto" && scheduleOpt != "recurrent" && scheduleOpt != "chunked")
     die("--schedule: unknown schedule '" + scheduleOpt + "' (expected auto, recurrent or chunked)");
   if (chunkSizeOpt > 256) die("--chunk-size: must be in [1, 256], got " + std::to_string(chunkSizeOpt));
@@ -239,9 +243,27 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads,
   target.registers = isa.registers;
   target.cores = threads;
   target.fallback = !honour;
-  mixc::buildCpuPipeline(pm, target, scheduleOpt, (int)chunkSizeOpt);
+  return target;
+}
+} // namespace
+
+mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour) {
+  mlir::OwningOpRef<mlir::ModuleOp> tiled = module.clone();
+  mlir::PassManager pm(module.getContext());
+  mixc::buildCpuPipeline(pm, cpuTarget(threads, honour), scheduleOpt, (int)chunkSizeOpt);
   runPipeline(pm, *tiled);
   return tiled;
+}
+
+mlir::func::FuncOp deriveCpuBackward(mlir::ModuleOp tiled, int threads) {
+  if (adjointOpt != "auto" && adjointOpt != "scans" && adjointOpt != "sweep")
+    die("--adjoint: unknown adjoint '" + adjointOpt + "' (expected auto, scans or sweep)");
+  mlir::PassManager pm(tiled.getContext());
+  mixc::buildCpuBackwardPipeline(pm, cpuTarget(threads, true), scheduleOpt, (int)chunkSizeOpt, adjointOpt);
+  runPipeline(pm, tiled);
+  for (auto f : tiled.getOps<mlir::func::FuncOp>())
+    if (f->hasAttr("mixer.backward_of")) return f;
+  die("mixer-derive-backward made no backward function");
 }
 
 mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module) {
@@ -388,12 +410,7 @@ int runEmit() {
     auto tiled = tileForCpu(*module, threadCount());
     auto kernel = mixc::emitCpuKernel(theFunc(*tiled));
     if (failed(kernel)) die("cannot generate the CPU kernel");
-    mlir::PassManager pm(&ctx);
-    pm.addPass(mixc::createMixerDeriveBackward());
-    runPipeline(pm, *tiled);
-    mlir::func::FuncOp bwdFunc;
-    for (auto f : tiled->getOps<mlir::func::FuncOp>())
-      if (f->hasAttr("mixer.backward_of")) bwdFunc = f;
+    mlir::func::FuncOp bwdFunc = deriveCpuBackward(*tiled, threadCount());
     std::string why;
     mlir::Location where = mlir::UnknownLoc::get(&ctx);
     auto backward = firstError(&ctx, where, why, [&] { return mixc::emitCpuKernel(bwdFunc); });

@@ -383,7 +383,7 @@ template <typename F> Buffer rows(const Buffer &in, int64_t outWidth, F f) {
   s.back() = outWidth;
   Buffer out(s);
   parallelRange(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) f(&in.data[r * D], D, &out.data[r * outWidth]);
+    for (int64_t r = r0; r < r1; ++r) f(in.ptr() + r * D, D, &out.data[r * outWidth]);
   });
   return out;
 }
@@ -492,10 +492,12 @@ template <typename F> inline Buffer reduceLast(const std::vector<int64_t> &shape
   return out;
 }
 inline Buffer dot(const Buffer &a, const Buffer &b) {
-  return reduceLast(a.shape, [&](int64_t e) { return a.data[e] * b.data[e]; });
+  const float *x = a.ptr(), *y = b.ptr();
+  return reduceLast(a.shape, [x, y](int64_t e) { return x[e] * y[e]; });
 }
 inline Buffer sumLast(const Buffer &in) {
-  return reduceLast(in.shape, [&](int64_t e) { return in.data[e]; });
+  const float *x = in.ptr();
+  return reduceLast(in.shape, [x](int64_t e) { return x[e]; });
 }
 inline Buffer headIndex(int64_t H) {
   Buffer b({1, 1, H});

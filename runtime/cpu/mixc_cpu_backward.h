@@ -12,6 +12,88 @@
 
 namespace mixc::cpu {
 
+// ---- the adjoint as forward-shaped scans: token and state ops ----------------
+// (mixer-lower-adjoint). Sequences are B rows of T tokens, or with seqStart
+// (cu_seqlens) the NS packed spans of row 0; tokens are rows of the flattened
+// [B, T] axis.
+
+// The token span [first, end) of sequence n.
+inline std::pair<int64_t, int64_t> sequenceSpan(int64_t n, int64_t T, const int64_t *seqStart) {
+  return seqStart ? std::make_pair(seqStart[n], seqStart[n + 1]) : std::make_pair(n * T, n * T + T);
+}
+
+// y_t = x_{t + by} within each sequence, zero past its ends; x may broadcast
+// (a per-head decay) to `shape` = [B, T, H, ...].
+inline Buffer shiftTokens(const Buffer &x, const std::vector<int64_t> &shape, int by, int64_t NS,
+                          const int64_t *seqStart) {
+  Buffer tmp;
+  const Buffer *in = &x;
+  if (x.shape != shape) tmp = broadcastTo(x, shape), in = &tmp;
+  Buffer out(shape);
+  const int64_t T = shape[1], row = out.size() / std::max<int64_t>(shape[0] * T, 1);
+  parallelRange(NS, 1, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      auto [first, end] = sequenceSpan(n, T, seqStart);
+      for (int64_t t = first; t < end; ++t)
+        if (t + by >= first && t + by < end)
+          std::memcpy(out.ptr() + t * row, in->ptr() + (t + by) * row, row * sizeof(float));
+    }
+  });
+  return out;
+}
+
+// y_t = init + the sum of x over the sequence's tokens up to t (reverse: from
+// t on); init [NS, H, ...] or nullptr. Sums in token order: deterministic.
+inline Buffer tokenCumsum(const Buffer &x, const float *init, bool reverse, int64_t NS, const int64_t *seqStart) {
+  Buffer out(x.shape, Uninit{});
+  const int64_t T = x.shape[1], row = x.size() / std::max<int64_t>(x.shape[0] * T, 1);
+  parallelRange(NS, 1, [&](int64_t n0, int64_t n1) {
+    std::vector<float> acc(row);
+    for (int64_t n = n0; n < n1; ++n) {
+      auto [first, end] = sequenceSpan(n, T, seqStart);
+      for (int64_t j = 0; j < row; ++j) acc[j] = init ? init[n * row + j] : 0.f;
+      for (int64_t step = 0; step < end - first; ++step) {
+        const int64_t t = reverse ? end - 1 - step : first + step;
+        const float *xs = x.ptr() + t * row;
+        float *ys = out.ptr() + t * row;
+        for (int64_t j = 0; j < row; ++j) ys[j] = acc[j] += xs[j];
+      }
+    }
+  });
+  return out;
+}
+
+// The first (or last) token of each sequence: [B, T, H, ...] -> `shape` =
+// [NS, H, ...]; x may broadcast (a per-head decay). An empty sequence gets 0.
+inline Buffer edgeToken(const Buffer &x, const std::vector<int64_t> &shape, bool last, int64_t B, int64_t T,
+                        const int64_t *seqStart) {
+  std::vector<int64_t> tokens = shape;
+  tokens[0] = B;
+  tokens.insert(tokens.begin() + 1, T);
+  Buffer tmp;
+  const Buffer *in = &x;
+  if (x.shape != tokens) tmp = broadcastTo(x, tokens), in = &tmp;
+  Buffer out(shape);
+  const int64_t row = out.size() / std::max<int64_t>(shape[0], 1);
+  for (int64_t n = 0; n < shape[0]; ++n) {
+    auto [first, end] = sequenceSpan(n, T, seqStart);
+    if (end > first) std::memcpy(out.ptr() + n * row, in->ptr() + (last ? end - 1 : first) * row, row * sizeof(float));
+  }
+  return out;
+}
+
+// [N, H, K, V] -> [N, H, V, K].
+inline Buffer transposeState(const Buffer &x) {
+  const int64_t N = x.shape[0], H = x.shape[1], K = x.shape[2], V = x.shape[3];
+  Buffer out({N, H, V, K}, Uninit{});
+  parallelRange(N * H, 1, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m)
+      for (int64_t i = 0; i < K; ++i)
+        for (int64_t j = 0; j < V; ++j) out.ptr()[(m * V + j) * K + i] = x.ptr()[(m * K + i) * V + j];
+  });
+  return out;
+}
+
 // ---- the pre-processing's gradients ------------------------------------------
 
 // Sums `full` over the dimensions that `shape` broadcasts (left-aligned, as

@@ -1,0 +1,144 @@
+// A diagonal recurrence's adjoint as forward-shaped recurrences (see
+// Passes.td and docs/dialect.md, "The adjoint as scans").
+//
+// For S_t = D_t S_{t-1} + k_t v_t^T, o_t = c S_t^T q_t and the loss
+// L = sum_t <do_t, o_t> + <dF, S_T>, the state's gradient
+// dS_t = D_{t+1} dS_{t+1} + c q_t do_t^T (dS_T = dF + c q_T do_T^T) is a
+// recurrence run the other way with the decays moved by one token; then
+// dv_t = dS_t^T k_t, dk_t = dS_t v_t (the transposed scan: the decay acts on
+// its value side), dinit = D_1 dS_1, dq_t = c S_t do_t (the forward's state,
+// transposed), and for log-decays dg_t = sum_{s >= t} (q_s . dq_s - k_s . dk_s)
+// + rowsum(dF . S_T). A reverse recurrence mirrors every "next" and "first".
+#include "passes/Passes.h"
+
+namespace mixc {
+#define GEN_PASS_DEF_MIXERLOWERADJOINT
+#include "passes/Passes.h.inc"
+} // namespace mixc
+
+using namespace mlir;
+using namespace mixc::mixer;
+
+namespace {
+
+// Whether the adjoint is three forward-shaped scans: a diagonal transition of
+// log-decays in one direction, nothing that reads a state but the readout.
+bool diagonal(RecurrenceGradOp g) {
+  Structure s = g.getStructure();
+  return (s == Structure::identity || s == Structure::const_scalar || s == Structure::scalar ||
+          s == Structure::vector) &&
+         !g.hasFactorDecay() && g.getDirection() != Direction::bidirectional && g.getDO() && !g.getDt() &&
+         !g.getA() && !g.getB() && !g.getAScale() && !g.getKScale() && !g.getIgate() && !g.getBonus() &&
+         !g.getSkipWeight() && !g.getInitM() && g.getNormalizerKind() == Normalizer::none;
+}
+
+// `auto`: where the forward runs chunked, so that the scans' chunked kernels
+// pay off; the CUDA target has no sweep backward at all.
+bool forwardChunked(RecurrenceGradOp g) {
+  Attribute schedule = g->getAttr("mixer.schedule");
+  if (auto cpu = dyn_cast_if_present<CpuTileAttr>(schedule))
+    return cpu.getAlgorithm() == CpuAlgorithm::chunked_ssd || cpu.getAlgorithm() == CpuAlgorithm::chunked_gla;
+  return isa_and_present<CudaTileAttr>(schedule);
+}
+
+RankedTensorType tensorOf(ArrayRef<int64_t> shape, Type elem) { return RankedTensorType::get(shape, elem); }
+
+void lower(RecurrenceGradOp g) {
+  OpBuilder b(g);
+  Location loc = g.getLoc();
+  auto qT = cast<RankedTensorType>(g.getQ().getType()), vT = cast<RankedTensorType>(g.getV().getType());
+  Type elem = qT.getElementType();
+  const int64_t B = qT.getDimSize(0), T = qT.getDimSize(1), H = qT.getDimSize(2), K = qT.getDimSize(3),
+                V = vT.getDimSize(3);
+  const Structure s = g.getStructure();
+  const bool forward = g.getDirection() == Direction::forward, vector = s == Structure::vector;
+  const Direction adjointDir = forward ? Direction::reverse : Direction::forward;
+  auto state = tensorOf({B, H, K, V}, elem), stateT = tensorOf({B, H, V, K}, elem);
+  Value q = g.getQ(), k = g.getK(), v = g.getV(), dO = g.getDO(), dF = g.getDFinal(), init = g.getInit(),
+        decay = g.getDecay();
+  auto scalar = [&](double x) {
+    return ConstantOp::create(b, loc, DenseElementsAttr::get(tensorOf({}, elem), b.getFloatAttr(elem, x)));
+  };
+  // The adjoint's key: c q (the readout's scale moves into the write).
+  const double c = g.getScaleValue();
+  Value cq = c == 1.0 ? q : BinaryOp::create(b, loc, qT, BinaryFn::mul, q, scalar(c)).getResult();
+  // The adjoint scans' decays: the forward's at the token processed next.
+  auto tokenDecay = tensorOf(vector ? ArrayRef<int64_t>{B, T, H, K} : ArrayRef<int64_t>{B, T, H}, elem);
+  Value next = decay ? ShiftTokensOp::create(b, loc, tokenDecay, decay, b.getI64IntegerAttr(forward ? 1 : -1)).getResult()
+                     : Value();
+  Value dFT = dF ? TransposeStateOp::create(b, loc, stateT, dF).getResult() : Value();
+  Value initT = init ? TransposeStateOp::create(b, loc, stateT, init).getResult() : Value();
+  // A scan on a K x V state (`valueSide` false) or on the transposed one
+  // whose decay acts on its value side: a vector decay is then the
+  // elementwise structure with a rate of ones and dt = the decay.
+  auto scan = [&](Direction dir, Value sq, Value sk, Value sv, Value d, Value s0, bool valueSide, Type oType,
+                  Type sType, double scale) {
+    Structure st = !d ? Structure::identity : s == Structure::const_scalar && d != decay ? Structure::scalar : s;
+    Value rate, dt;
+    if (valueSide && vector) st = Structure::elementwise, rate = scalar(1.0), dt = d, d = Value();
+    else rate = d;
+    return RecurrenceOp::create(b, loc, oType, sType, Type(), st, dir, sq, sk, sv, rate, dt, Value(), Value(), Value(),
+                                Value(), Value(), Value(), Value(), Value(), s0, Value(), DiagKindAttr(),
+                                DecayFormAttr(), NormalizerAttr(), FloatAttr(),
+                                scale == 1.0 ? FloatAttr() : b.getF64FloatAttr(scale), false);
+  };
+  // dS, read at k: dv; its final state is dS at the first token.
+  RecurrenceOp dS = scan(adjointDir, k, cq, dO, next, dF, false, vT, state, 1.0);
+  // dS^T, read at v: dk.
+  RecurrenceOp dST = scan(adjointDir, v, dO, cq, next, dFT, true, qT, stateT, 1.0);
+  // S^T, read at do: dq; its final state is S_T^T.
+  RecurrenceOp sT = scan(g.getDirection(), dO, v, k, decay, initT, true, qT, stateT, c);
+
+  Value dInit;
+  if (init) {
+    dInit = dS.getFinalState();
+    if (decay) { // dinit = D_1 dS_1: the first token's decay
+      auto edgeType = tensorOf(vector ? ArrayRef<int64_t>{B, H, K} : ArrayRef<int64_t>{B, H}, elem);
+      Value edge = EdgeTokenOp::create(b, loc, edgeType, decay, forward ? UnitAttr() : b.getUnitAttr());
+      Value factor = MapOp::create(b, loc, edgeType, UnaryFn::exp, edge);
+      dInit = BinaryOp::create(b, loc, init.getType(), BinaryFn::mul, dInit, factor);
+    }
+  }
+  Value dDecay;
+  if (decay) {
+    // The cumulative log-decay at token t scales every term read after it
+    // and divides every term written before: q . dq - k . dk, summed over the
+    // tokens from t on, plus the final state's rowsum(dF . S_T).
+    Value qdq = BinaryOp::create(b, loc, qT, BinaryFn::mul, q, sT.getO());
+    Value kdk = BinaryOp::create(b, loc, qT, BinaryFn::mul, k, dST.getO());
+    Value perToken = BinaryOp::create(b, loc, qT, BinaryFn::sub, qdq, kdk);
+    if (!vector) perToken = SumToOp::create(b, loc, tokenDecay, perToken);
+    Value last;
+    if (dF) {
+      Value sFinal = TransposeStateOp::create(b, loc, state, sT.getFinalState());
+      last = BinaryOp::create(b, loc, tensorOf({B, H, K}, elem), BinaryFn::dot, dF, sFinal);
+      if (!vector) last = SumToOp::create(b, loc, tensorOf({B, H}, elem), last);
+    }
+    dDecay = TokenCumsumOp::create(b, loc, tokenDecay, perToken, last, forward ? b.getUnitAttr() : UnitAttr());
+    if (dDecay.getType() != decay.getType()) dDecay = SumToOp::create(b, loc, decay.getType(), dDecay); // per head
+  }
+  // The gradients in operand order: q, k, v, decay, init.
+  SmallVector<Value> grads = {sT.getO(), dST.getO(), dS.getO()};
+  if (decay) grads.push_back(dDecay);
+  if (init) grads.push_back(dInit);
+  g.replaceAllUsesWith(grads);
+  g.erase();
+}
+
+struct LowerAdjoint : mixc::impl::MixerLowerAdjointBase<LowerAdjoint> {
+  using MixerLowerAdjointBase::MixerLowerAdjointBase;
+
+  void runOnOperation() override {
+    if (adjoint != "scans" && adjoint != "auto" && adjoint != "sweep") {
+      getOperation().emitError() << "mixer-lower-adjoint: unknown adjoint '" << adjoint
+                                 << "' (expected scans, auto or sweep)";
+      return signalPassFailure();
+    }
+    SmallVector<RecurrenceGradOp> ops;
+    getOperation().walk([&](RecurrenceGradOp g) {
+      if (diagonal(g) && (adjoint == "scans" || (adjoint == "auto" && forwardChunked(g)))) ops.push_back(g);
+    });
+    for (RecurrenceGradOp g : ops) lower(g);
+  }
+};
+} // namespace
