@@ -41,16 +41,11 @@ const char *binaryExpr(BinaryFn fn) {
 
 std::string floatLiteral(double x) { return llvm::formatv("{0:e}", x).str() + "f"; }
 
+// Per-token values are [B, T, H, ...] with T dynamic; per-head ones have
+// static leading sizes and states a static second one.
 bool RowPrinter::isToken(Value v) {
-  if (auto arg = dyn_cast<BlockArgument>(v)) {
-    auto t = cast<RankedTensorType>(arg.getType());
-    return t.getRank() >= 3 && ShapedType::isDynamic(t.getDimSize(1));
-  }
-  Operation *op = v.getDefiningOp();
-  if (auto r = dyn_cast<RecurrenceOp>(op)) return v == r.getO();
-  if (isa<ShiftTokensOp, TokenCumsumOp>(op)) return true;
-  if (!isa<MapOp, BinaryOp, NormalizeOp>(op)) return false;
-  return llvm::any_of(op->getOperands(), [&](Value x) { return isToken(x); });
+  auto t = cast<RankedTensorType>(v.getType());
+  return t.getRank() >= 3 && ShapedType::isDynamic(t.getDimSize(1));
 }
 
 int64_t RowPrinter::rowWidth(Value v) {
@@ -62,7 +57,7 @@ int64_t RowPrinter::rowWidth(Value v) {
 
 bool RowPrinter::isMaterializedToken(Value v) {
   Operation *d = v.getDefiningOp();
-  return d && isa<RecurrenceOp, ShiftTokensOp, TokenCumsumOp>(d) && isToken(v);
+  return d && !isa<MapOp, BinaryOp, NormalizeOp>(d) && isToken(v);
 }
 
 bool RowPrinter::isLeaf(Value v) {

@@ -28,8 +28,8 @@ public:
   /// A value varies per token when it is (or is computed from) a per-token
   /// input; a scan's output o also has a row per token.
   static bool isToken(mlir::Value v);
-  /// A per-token value computed whole before the rows read it: a scan's o,
-  /// the adjoint's shifted tokens and cumulative sums.
+  /// A per-token value computed whole before the rows read it (a scan's o,
+  /// a gradient, the adjoint's shifted tokens): not a map, binary or normalize.
   static bool isMaterializedToken(mlir::Value v);
   /// Feature width of one row: the dimensions after [B, T, H] (or [1, 1, H]).
   static int64_t rowWidth(mlir::Value v);

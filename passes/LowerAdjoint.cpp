@@ -68,6 +68,7 @@ void lower(RecurrenceGradOp g) {
                      : Value();
   Value dFT = dF ? TransposeStateOp::create(b, loc, stateT, dF).getResult() : Value();
   Value initT = init ? TransposeStateOp::create(b, loc, stateT, init).getResult() : Value();
+  Value ones; // the elementwise scans' rate
   // A scan on a K x V state (`valueSide` false) or on the transposed one
   // whose decay acts on its value side: a vector decay is then the
   // elementwise structure with a rate of ones and dt = the decay.
@@ -75,7 +76,10 @@ void lower(RecurrenceGradOp g) {
                   Type sType, double scale) {
     Structure st = !d ? Structure::identity : s == Structure::const_scalar && d != decay ? Structure::scalar : s;
     Value rate, dt;
-    if (valueSide && vector) st = Structure::elementwise, rate = scalar(1.0), dt = d, d = Value();
+    if (valueSide && vector) {
+      if (!ones) ones = scalar(1.0);
+      st = Structure::elementwise, rate = ones, dt = d;
+    }
     else rate = d;
     return RecurrenceOp::create(b, loc, oType, sType, Type(), st, dir, sq, sk, sv, rate, dt, Value(), Value(), Value(),
                                 Value(), Value(), Value(), Value(), Value(), s0, Value(), DiagKindAttr(),

@@ -87,15 +87,15 @@ _ops = {}  # (spec text hash) -> the registered ops' Python handles
 class Mixer:
     """A compiled spec; call it like the spec's function."""
 
-    def __init__(self, spec, threads=None, isa="native", verbose=True):
-        self.spec, self.isa, self.verbose = spec, isa, verbose
+    def __init__(self, spec, threads=None, isa="native", verbose=True, adjoint="auto"):
+        self.spec, self.isa, self.verbose, self.adjoint = spec, isa, verbose, adjoint
         self.threads = threads
         self.signature = _build.signature(spec)
         self.names = [n for n, _, _ in self.signature]
         self.per_head = {n for n, _, p in self.signature if p}
         # The kernels' operands (which optional initial states, which outputs)
         # do not depend on the sizes: read them off a small emission.
-        probe = _build.describe(spec, 1, 8, 8, isa)
+        probe = _build.describe(spec, 1, 8, 8, isa, adjoint=adjoint)
         self.operands = [op.name for op in probe.inputs]
         self.optional = [op.optional for op in probe.inputs]
         self.outputs = [op.name for op in probe.outputs]
@@ -130,7 +130,7 @@ class Mixer:
         sizes = self.sizes(xs)
         hit = self._compiled.get(sizes)
         if hit is None:
-            k = _build.build(self.spec, *sizes, self.isa, self.verbose, tag="torch")
+            k = _build.build(self.spec, *sizes, self.isa, self.verbose, tag="torch", adjoint=self.adjoint)
             if k.library not in _libraries:
                 lib = ctypes.CDLL(k.library)
                 _libraries[k.library] = (_FN((k.forward, lib)), _FN((k.backward, lib)))
@@ -154,7 +154,7 @@ class Mixer:
         sizes = self.sizes(xs)
         hit = self._described.get(sizes)
         if hit is None:
-            hit = self._described[sizes] = _build.describe(self.spec, *sizes, self.isa)
+            hit = self._described[sizes] = _build.describe(self.spec, *sizes, self.isa, adjoint=self.adjoint)
         return hit
 
     def batch_time(self, xs):
@@ -224,7 +224,7 @@ def _threads(threads):
 def _define_ops(m, probe):
     """Registers the spec's forward and backward as custom ops (once per spec text per process)."""
     with open(m.spec, "rb") as f:
-        key = _build._key(f.read(), m.isa)
+        key = _build._key(f.read(), m.isa, m.adjoint)
     if key in _ops:
         return _ops[key]
     name = os.path.splitext(os.path.basename(m.spec))[0]
@@ -493,6 +493,9 @@ def _reference_one(m, xs, upstream):
         return grads
 
 
-def load(spec, threads=None, isa="native", verbose=True):
-    """The spec at `spec` as a PyTorch function (compiled on first call per H, K, V)."""
-    return Mixer(spec, threads=threads, isa=isa, verbose=verbose)
+def load(spec, threads=None, isa="native", verbose=True, adjoint="auto"):
+    """The spec at `spec` as a PyTorch function (compiled on first call per H, K, V).
+    `adjoint` picks how the CPU backward runs the recurrences' adjoints: "scans"
+    (forward-shaped scans, chunked where the forward kernels are), "sweep" (the
+    checkpointed reverse sweep) or "auto" (scans where the forward runs chunked)."""
+    return Mixer(spec, threads=threads, isa=isa, verbose=verbose, adjoint=adjoint)

@@ -8,7 +8,8 @@ against the reference fed the same rounded inputs (< 1e-2, gradients < 2e-2);
 head-first inputs as the same call; the float64 op (the reference) equal to
 the reference's files. Then, on the first spec at a small shape,
 torch.library.opcheck of both ops and torch.autograd.gradcheck in float64.
-MODE `noinit` leaves the initial state out.
+MODE `noinit` leaves the initial state out; MIXC_ADJOINT=scans|sweep|auto picks
+the backward's form (mixc.torch.load's `adjoint`).
 Usage: torch_check.py MIXC OUTDIR SHAPE init|noinit SPEC..."""
 import os
 import shutil
@@ -25,6 +26,8 @@ import mixc.torch  # noqa: E402
 mixc_bin, out, shape, mode, specs = shutil.which(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 os.environ["MIXC"] = mixc_bin
 with_init = mode == "init"
+# MIXC_ADJOINT: how the backward runs the recurrences' adjoints (mixc.torch.load's adjoint).
+adjoint = os.environ.get("MIXC_ADJOINT", "auto")
 checks = failures = 0
 
 
@@ -73,7 +76,7 @@ for spec in specs:
         "--save-inputs", d + "/in", "--out", d + "/grad")
     run("run", spec, "--target=reference", "--inputs", d + "/in", "--no-check", "--out", d + "/fwd")
     load = lambda n: torch.from_numpy(np.load(os.path.join(d, "in", n + ".npy")).astype(np.float32))
-    f = mixc.torch.load(spec, verbose=False)
+    f = mixc.torch.load(spec, verbose=False, adjoint=adjoint)
     inputs = {n: load(n) for n in f.names}
     init = load("init") if with_init else None
     init_m = load("init_m") if with_init and os.path.exists(os.path.join(d, "in", "init_m.npy")) else None
@@ -126,6 +129,22 @@ for spec in specs:
     err = max(rel(dec, got["o"])[0], rel(state, got["final_state"])[0])
     report(name, f"decode in place, token by token, against the whole call: relative L2 {err:.1e}", err < 1e-5)
 
+    # Packed sequences: the batch rows as one row with cu_seqlens give each
+    # row's outputs and gradients (the packed backward, fp32).
+    if f.varlen and "init_m" not in f.operands:
+        Bn, Tn = inputs[f.names[0]].shape[:2]
+        pack = lambda x: x.reshape(1, Bn * Tn, *x.shape[2:])
+        packed_in = {n: (x if n in f.per_head else pack(x)) for n, x in inputs.items()}
+        xs = {n: x.detach().clone().requires_grad_() for n, x in packed_in.items()}
+        s0 = init.detach().clone().requires_grad_() if init is not None else None
+        res = f(**xs, initial_state=s0, cu_seqlens=torch.arange(0, Bn * Tn + 1, Tn))
+        ((res[0] * pack(do)).sum() + (res[1] * dfinal).sum()).backward()
+        worst = max([rel(res[0].detach().reshape(got["o"].shape), got["o"])[0]] +
+                    [rel((x.grad if n in f.per_head else x.grad.reshape(got["d" + n].shape)), got["d" + n])[0]
+                     for n, x in xs.items()] + ([rel(s0.grad, got["dinit"])[0]] if s0 is not None else []))
+        report(name, f"packed sequences (cu_seqlens): outputs and gradients as unpacked, worst relative L2 {worst:.1e}",
+               worst < 1e-5)
+
     # Head-first inputs: read in place through their strides, the same result.
     hf = {n: (x if n in f.per_head else x.transpose(1, 2).contiguous()) for n, x in inputs.items()}
     o_hf, s_hf = f(**hf, initial_state=init, initial_m=init_m, head_first=True)[:2]
@@ -136,7 +155,7 @@ for spec in specs:
 # registration, AOT dispatch with dynamic shapes), and gradcheck in float64.
 spec = specs[0]
 name = os.path.splitext(os.path.basename(spec))[0]
-f = mixc.torch.load(spec, verbose=False)
+f = mixc.torch.load(spec, verbose=False, adjoint=adjoint)
 small = os.path.join(out, "small")
 run("run", spec, "--grad", "--shape=B=1,T=3,H=1,K=2,V=2", "--with-init", "--no-check", "--save-inputs", small,
     "--out", small + "/grad")

@@ -662,3 +662,52 @@ func.func @decayed_b_scalar(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, 
   %o, %st = mixer.recurrence dplr diag scalar forward %q, %q, %v decay(%g) lowrank(%s * %q) decayed_b : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return
 }
+
+// -----
+
+// The token and state ops of mixer-lower-adjoint.
+func.func @shift_by_two(%g: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{by must be 1 or -1, got 2}}
+  %0 = mixer.shift_tokens %g by 2 : tensor<?x?x4xf32> -> tensor<?x?x4xf32>
+  return
+}
+
+// -----
+
+func.func @shift_no_broadcast(%g: tensor<1x1x3xf32>) {
+  // expected-error @+1 {{input [1, 1, 3] does not broadcast to the result [?, ?, 4]}}
+  %0 = mixer.shift_tokens %g by 1 : tensor<1x1x3xf32> -> tensor<?x?x4xf32>
+  return
+}
+
+// -----
+
+func.func @cumsum_init(%x: tensor<?x?x4x8xf32>, %i: tensor<?x4xf32>) {
+  // expected-error @+1 {{init expected the input without its time dimension, got [?, 4] for input [?, ?, 4, 8]}}
+  %0 = mixer.token_cumsum %x init(%i) reverse : (tensor<?x?x4x8xf32>, tensor<?x4xf32>) -> tensor<?x?x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @edge_rank(%x: tensor<?x?x4x8xf32>) {
+  // expected-error @+1 {{input [?, ?, 4, 8] does not broadcast to [B, T, H, ...] of the result [?, 8]}}
+  %0 = mixer.edge_token %x : tensor<?x?x4x8xf32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @transpose_shape(%s: tensor<?x4x8x6xf32>) {
+  // expected-error @+1 {{expected [B, H, K, V] -> [B, H, V, K], got [?, 4, 8, 6] -> [?, 4, 8, 6]}}
+  %0 = mixer.transpose_state %s : tensor<?x4x8x6xf32> -> tensor<?x4x8x6xf32>
+  return
+}
+
+// -----
+
+func.func @sum_to_grows(%x: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{result [?, ?, 4, 8] does not broadcast to the input [?, ?, 4]}}
+  %0 = mixer.sum_to %x : tensor<?x?x4xf32> -> tensor<?x?x4x8xf32>
+  return
+}

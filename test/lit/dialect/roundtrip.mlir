@@ -120,3 +120,21 @@ func.func @reductions(%x: tensor<?x?x4x8xf32>) -> (tensor<?x?x4xf32>, tensor<?x?
   %d = mixer.binary dot %x, %x : tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32> -> tensor<?x?x4xf32>
   return %s, %d : tensor<?x?x4xf32>, tensor<?x?x4xf32>
 }
+
+// The token and state ops of mixer-lower-adjoint.
+// CHECK-LABEL: func.func @adjoint_token_ops
+// CHECK: mixer.shift_tokens %{{.*}} by -1 : tensor<1x1x4xf32> -> tensor<?x?x4xf32>
+// CHECK: mixer.token_cumsum %{{.*}} init(%{{.*}}) reverse : (tensor<?x?x4x8xf32>, tensor<?x4x8xf32>) -> tensor<?x?x4x8xf32>
+// CHECK: mixer.token_cumsum %{{.*}} : (tensor<?x?x4x8xf32>) -> tensor<?x?x4x8xf32>
+// CHECK: mixer.edge_token %{{.*}} last : tensor<?x?x4x8xf32> -> tensor<?x4x8xf32>
+// CHECK: mixer.transpose_state %{{.*}} : tensor<?x4x8x6xf32> -> tensor<?x4x6x8xf32>
+// CHECK: mixer.sum_to %{{.*}} : tensor<?x?x4x8xf32> -> tensor<1x1x4xf32>
+func.func @adjoint_token_ops(%g: tensor<1x1x4xf32>, %x: tensor<?x?x4x8xf32>, %i: tensor<?x4x8xf32>, %s: tensor<?x4x8x6xf32>) {
+  %0 = mixer.shift_tokens %g by -1 : tensor<1x1x4xf32> -> tensor<?x?x4xf32>
+  %1 = mixer.token_cumsum %x init(%i) reverse : (tensor<?x?x4x8xf32>, tensor<?x4x8xf32>) -> tensor<?x?x4x8xf32>
+  %2 = mixer.token_cumsum %x : (tensor<?x?x4x8xf32>) -> tensor<?x?x4x8xf32>
+  %3 = mixer.edge_token %x last : tensor<?x?x4x8xf32> -> tensor<?x4x8xf32>
+  %4 = mixer.transpose_state %s : tensor<?x4x8x6xf32> -> tensor<?x4x6x8xf32>
+  %5 = mixer.sum_to %x : tensor<?x?x4x8xf32> -> tensor<1x1x4xf32>
+  return
+}

@@ -1,0 +1,89 @@
+// RUN: mixer-opt %s --mixer-lower-adjoint=adjoint=scans --split-input-file | FileCheck %s
+// RUN: mixer-opt %s --mixer-lower-adjoint=adjoint=scans --split-input-file | mixer-opt --split-input-file | FileCheck %s
+// RUN: mixer-opt %s --mixer-lower-adjoint --split-input-file | FileCheck %s --check-prefix=AUTO
+// RUN: mixer-opt %s --mixer-lower-adjoint=adjoint=sweep --split-input-file | FileCheck %s --check-prefix=SWEEP
+// RUN: not mixer-opt %s --mixer-lower-adjoint=adjoint=fast --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
+// mixer-lower-adjoint writes a diagonal recurrence's adjoint as forward-shaped
+// recurrences that the targets' forward kernels run. Numerically checked by
+// `mixc run --grad --adjoint=scans` (test/lit/driver/grad.test: every example
+// against finite differences; test/lit/cpu/grad-cpu.test: the CPU kernels).
+
+// GLA (per-key log-decays), forward, scale 0.5, with an initial state and the
+// final state's gradient:
+// CHECK-LABEL: func.func @gla_backward(
+// CHECK-SAME: %[[Q:[^:]*]]: tensor<?x?x2x4xf32>, %[[K:[^:]*]]: tensor<?x?x2x4xf32>, %[[V:[^:]*]]: tensor<?x?x2x3xf32>, %[[G:[^:]*]]: tensor<?x?x2x4xf32>, %[[S0:[^:]*]]: tensor<?x2x4x3xf32>, %[[DO:[^:]*]]: tensor<?x?x2x3xf32>, %[[DF:[^:]*]]: tensor<?x2x4x3xf32>)
+// CHECK-NOT: mixer.recurrence_grad
+// The adjoint's key c q, the decays of the token processed next, the transposed states:
+// CHECK: %[[HALF:.*]] = mixer.constant dense<5.000000e-01> : tensor<f32>
+// CHECK: %[[CQ:.*]] = mixer.binary mul %[[Q]], %[[HALF]]
+// CHECK: %[[NEXT:.*]] = mixer.shift_tokens %[[G]] by 1 : tensor<?x?x2x4xf32> -> tensor<?x?x2x4xf32>
+// CHECK: %[[DFT:.*]] = mixer.transpose_state %[[DF]] : tensor<?x2x4x3xf32> -> tensor<?x2x3x4xf32>
+// CHECK: %[[S0T:.*]] = mixer.transpose_state %[[S0]]
+// dS, backwards from dF, read at k: dv; its final state is dS at the first token.
+// CHECK: %[[DV:.*]], %[[DS1:.*]] = mixer.recurrence vector reverse %[[K]], %[[CQ]], %[[DO]] decay(%[[NEXT]]) init(%[[DF]])
+// dS^T read at v: dk; its decay acts on the value side (elementwise, rate 1, dt = the decay).
+// CHECK: %[[ONE:.*]] = mixer.constant dense<1.000000e+00> : tensor<f32>
+// CHECK: %[[DK:.*]], %{{.*}} = mixer.recurrence elementwise reverse %[[V]], %[[DO]], %[[CQ]] decay(%[[ONE]]) dt(%[[NEXT]]) init(%[[DFT]])
+// S^T read at do: dq, its final state S_T^T.
+// CHECK: %[[DQ:.*]], %[[STT:.*]] = mixer.recurrence elementwise forward %[[DO]], %[[V]], %[[K]] decay(%[[ONE]]) dt(%[[G]]) init(%[[S0T]]) scale 5.000000e-01
+// dinit = exp(g at the first token) . dS_1:
+// CHECK: %[[E:.*]] = mixer.edge_token %[[G]] : tensor<?x?x2x4xf32> -> tensor<?x2x4xf32>
+// CHECK: %[[EXP:.*]] = mixer.map exp %[[E]]
+// CHECK: %[[DINIT:.*]] = mixer.binary mul %[[DS1]], %[[EXP]]
+// dg: q . dq - k . dk summed from each token on, plus rowsum(dF . S_T):
+// CHECK: %[[QDQ:.*]] = mixer.binary mul %[[Q]], %[[DQ]]
+// CHECK: %[[KDK:.*]] = mixer.binary mul %[[K]], %[[DK]]
+// CHECK: %[[P:.*]] = mixer.binary sub %[[QDQ]], %[[KDK]]
+// CHECK: %[[ST:.*]] = mixer.transpose_state %[[STT]]
+// CHECK: %[[LAST:.*]] = mixer.binary dot %[[DF]], %[[ST]] : tensor<?x2x4x3xf32>, tensor<?x2x4x3xf32> -> tensor<?x2x4xf32>
+// CHECK: %[[DG:.*]] = mixer.token_cumsum %[[P]] init(%[[LAST]]) reverse
+// CHECK: return %[[DQ]], %[[DK]], %[[DV]], %[[DG]], %[[DINIT]]
+// AUTO-LABEL: func.func @gla_backward(
+// AUTO: mixer.recurrence_grad vector
+// SWEEP-LABEL: func.func @gla_backward(
+// SWEEP: mixer.recurrence_grad vector
+// BAD: error: mixer-lower-adjoint: unknown adjoint 'fast' (expected scans, auto or sweep)
+func.func @gla_backward(%q: tensor<?x?x2x4xf32>, %k: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>, %g: tensor<?x?x2x4xf32>, %s0: tensor<?x2x4x3xf32>, %do: tensor<?x?x2x3xf32>, %df: tensor<?x2x4x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x2x4x3xf32>) {
+  %r:5 = mixer.recurrence_grad vector forward %q, %k, %v decay(%g) init(%s0) scale 5.000000e-01 d_o(%do) d_final(%df) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x2x4x3xf32>, tensor<?x?x2x3xf32>, tensor<?x2x4x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x2x4x3xf32>)
+  return %r#0, %r#1, %r#2, %r#3, %r#4 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x2x4x3xf32>
+}
+
+// -----
+
+// A per-head constant decay in a reverse scan (RetNet's backward half of a
+// bidirectional pair), without a final state's gradient: the adjoint runs
+// forward, its decays are the previous token's (a per-token scalar, zero at the
+// sequence's first token), dinit takes the last token's decay, and the decay's
+// gradient is summed from the start to each token, then over batch and time.
+// CHECK-LABEL: func.func @retnet_reverse_backward(
+// CHECK-SAME: %[[Q:[^:]*]]: tensor<?x?x2x4xf32>, %[[K:[^:]*]]: tensor<?x?x2x4xf32>, %[[V:[^:]*]]: tensor<?x?x2x3xf32>, %[[G:[^:]*]]: tensor<1x1x2xf32>, %[[S0:[^:]*]]: tensor<?x2x4x3xf32>, %[[DO:[^:]*]]: tensor<?x?x2x3xf32>)
+// CHECK: %[[PREV:.*]] = mixer.shift_tokens %[[G]] by -1 : tensor<1x1x2xf32> -> tensor<?x?x2xf32>
+// CHECK: %[[DV:.*]], %[[DS1:.*]] = mixer.recurrence scalar forward %[[K]], %[[Q]], %[[DO]] decay(%[[PREV]]) :
+// CHECK: %[[DK:.*]], %{{.*}} = mixer.recurrence scalar forward %[[V]], %[[DO]], %[[Q]] decay(%[[PREV]]) :
+// CHECK: %[[DQ:.*]], %{{.*}} = mixer.recurrence const_scalar reverse %[[DO]], %[[V]], %[[K]] decay(%[[G]]) init(%{{.*}}) :
+// CHECK: %[[E:.*]] = mixer.edge_token %[[G]] last : tensor<1x1x2xf32> -> tensor<?x2xf32>
+// CHECK: %[[P:.*]] = mixer.binary sub
+// CHECK: %[[PT:.*]] = mixer.sum_to %[[P]] : tensor<?x?x2x4xf32> -> tensor<?x?x2xf32>
+// CHECK: %[[CUM:.*]] = mixer.token_cumsum %[[PT]] : (tensor<?x?x2xf32>) -> tensor<?x?x2xf32>
+// CHECK: %[[DG:.*]] = mixer.sum_to %[[CUM]] : tensor<?x?x2xf32> -> tensor<1x1x2xf32>
+// CHECK: return %[[DQ]], %[[DK]], %[[DV]], %[[DG]]
+func.func @retnet_reverse_backward(%q: tensor<?x?x2x4xf32>, %k: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>, %g: tensor<1x1x2xf32>, %s0: tensor<?x2x4x3xf32>, %do: tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<1x1x2xf32>, tensor<?x2x4x3xf32>) {
+  %r:5 = mixer.recurrence_grad const_scalar reverse %q, %k, %v decay(%g) init(%s0) d_o(%do) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<1x1x2xf32>, tensor<?x2x4x3xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<1x1x2xf32>, tensor<?x2x4x3xf32>)
+  return %r#0, %r#1, %r#2, %r#3, %r#4 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<1x1x2xf32>, tensor<?x2x4x3xf32>
+}
+
+// -----
+
+// What stays the adjoint recurrence: a delta rule (the low rank reads the
+// state), a factor decay (no log to shift), a bonus.
+// CHECK-LABEL: func.func @kept(
+// CHECK: mixer.recurrence_grad dplr
+// CHECK: mixer.recurrence_grad scalar forward {{.*}} decay_form factor
+// CHECK: mixer.recurrence_grad vector forward {{.*}} bonus(
+// CHECK-NOT: mixer.recurrence {{.*}}:
+func.func @kept(%q: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>, %a: tensor<?x?x2xf32>, %g: tensor<?x?x2x4xf32>, %u: tensor<1x1x2x4xf32>, %do: tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>) {
+  %r:5 = mixer.recurrence_grad dplr diag none forward %q, %q, %v lowrank(%q, %q) d_o(%do) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>)
+  %f:4 = mixer.recurrence_grad scalar forward %q, %q, %v decay(%a) decay_form factor d_o(%do) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2xf32>)
+  %b:5 = mixer.recurrence_grad vector forward %q, %q, %v decay(%g) bonus(%u) d_o(%do) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x4xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x4xf32>)
+  return %r#0, %f#0, %b#0 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>
+}
