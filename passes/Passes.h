@@ -45,6 +45,10 @@ void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const 
 void buildCpuBackwardPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule,
                               int chunkSize, const std::string &adjoint);
 
+/// Whether mixer-lower-adjoint{adjoint} writes the adjoint of this tiled
+/// recurrence as forward-shaped scans (mixc check states it).
+bool adjointAsScans(mixer::RecurrenceOp forward, llvm::StringRef adjoint);
+
 /// The split form, chunked, and with `lower` the SSD and GLA recurrences
 /// lowered to the chunk-level ops (mixer-lower-chunks): what the reference
 /// checks the chunk level with (against the same pipeline without `lower`).

@@ -136,10 +136,11 @@ def MixerLowerAdjoint : Pass<"mixer-lower-adjoint", "::mlir::func::FuncOp"> {
     q . dq - k . dk plus the final state's term. The decays of the two
     adjoint scans are the forward's moved by one token (`mixer.shift_tokens`);
     a value-side vector decay is the elementwise structure with a rate of
-    ones and dt = the decay. `adjoint`: `scans` lowers every such op,
-    `auto` those whose forward runs chunked (`mixer.schedule` chunked_ssd or
-    chunked_gla: the sweep's checkpointed backward is as fast where the
-    forward sweeps), `sweep` none. The others keep `mixer.recurrence_grad`.
+    ones and dt = the decay. `adjoint`: `scans` lowers every such op;
+    `auto` those tiled for CUDA, and on the CPU those with a scalar (or no)
+    decay and those with per-key decays whose forward runs chunked_gla (two
+    of their scans are elementwise, slower than the checkpointed sweep
+    otherwise); `sweep` none. The others keep `mixer.recurrence_grad`.
   }];
   let options = [
     Option<"adjoint", "adjoint", "std::string", /*default=*/"\"auto\"", "scans, auto or sweep">,

@@ -96,7 +96,7 @@ cl::opt<std::string> adjointOpt("adjoint",
                                cl::desc("The backward's recurrences: scans (forward-shaped scans, chunked where "
                                         "the forward kernels are), sweep (the checkpointed reverse sweep), or auto "
                                         "(scans where the forward runs chunked; default)"),
-                               cl::init("auto"), cl::sub(emitCmd), cl::sub(runCmd));
+                               cl::init("auto"), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd));
 cl::opt<unsigned> chunkSizeOpt("chunk-size",
                                cl::desc("CPU: tokens per chunk of the chunked schedules (default: the target's, 64)"),
                                cl::init(0), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
@@ -308,7 +308,11 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
                    (vectors + rb - 1) / rb == 1 ? "" : "s");
     // The derived backward's memory against recomputation, as the tile chose it.
     const long long cp = tile.getGradCheckpoint(), Vs = cast<mlir::RankedTensorType>(op.getFinalState().getType()).getDimSize(3);
-    ls << format("              backward: a reverse sweep per (batch, head); the state kept every %lld tokens (T / %lld "
+    if (mixc::adjointAsScans(op, adjointOpt))
+      ls << "              backward: three forward-shaped scans (dS read at k: dv and dinit; dS^T at v: dk; S^T at "
+            "do: dq), tiled like forward scans, the decays' gradient a cumulative sum over tokens; no state kept "
+            "(--adjoint=" << adjointOpt << ")\n";
+    else ls << format("              backward: a reverse sweep per (batch, head); the state kept every %lld tokens (T / %lld "
                  "states of %lld x %lld per head), each stretch's %lld states recomputed (%lld KiB)\n",
                  cp, cp, (long long)tile.getK(), Vs, cp + 1, (cp + 1) * tile.getK() * Vs * 4 / 1024);
     text += ls.str();

@@ -103,6 +103,40 @@ inline Buffer transposeState(const Buffer &x) {
 // is moved through, not copied.
 inline Buffer reduceTo(Buffer full, const std::vector<int64_t> &shape) {
   if (full.shape == shape) return full;
+  // Trailing dimensions summed ([B, T, H, K] -> [B, T, H]): contiguous runs,
+  // each summed in order by one task.
+  bool trailing = shape.size() <= full.shape.size();
+  for (size_t i = 0; trailing && i < shape.size(); ++i) trailing = shape[i] == full.shape[i];
+  if (trailing) {
+    Buffer out(shape, Uninit{});
+    const int64_t n = out.size(), run = full.size() / std::max<int64_t>(n, 1);
+    const float *x = full.ptr();
+    parallelRange(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(run, 1)), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        float acc = 0.f;
+        for (int64_t j = 0; j < run; ++j) acc += x[i * run + j];
+        out.ptr()[i] = acc;
+      }
+    });
+    return out;
+  }
+  // Leading dimensions summed ([B, T, H, V] -> [1, 1, H, V], a per-head
+  // parameter): each column summed over the rows in order.
+  bool leading = shape.size() == full.shape.size();
+  size_t ones = 0;
+  while (leading && ones < shape.size() && shape[ones] == 1) ++ones;
+  for (size_t i = ones; leading && i < shape.size(); ++i) leading = shape[i] == full.shape[i];
+  if (leading) {
+    Buffer out(shape);
+    const int64_t inner = out.size(), rows = full.size() / std::max<int64_t>(inner, 1);
+    const float *x = full.ptr();
+    parallelRange(inner, 256, [&](int64_t j0, int64_t j1) {
+      float *o = out.ptr();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = j0; j < j1; ++j) o[j] += x[r * inner + j];
+    });
+    return out;
+  }
   Buffer out(shape);
   const size_t rank = full.shape.size();
   std::vector<int64_t> st(rank, 0);
