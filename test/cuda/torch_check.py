@@ -208,6 +208,54 @@ err = max(rel(torch.cat(steps, 1), o_full), rel(state, S_full))
 failures += not err < 1e-2
 print(f"decode on CUDA token by token vs the whole call: {err:.1e}  {'OK' if err < 1e-2 else 'FAILED'}", flush=True)
 
+# MIXC_FLASHKDA=DIR: MoonshotAI's FlashKDA (DIR/fk: its csrc and flash_kda
+# package; DIR/include, DIR/tools/util/include, DIR/examples/common: the
+# CUTLASS it pins), built here with torch's extension loader and timed beside
+# Kimi's KDA (its forward: K = V = 128, l2norm, beta's sigmoid and the
+# lower-bound gate in the kernel, state [B, H, V, K]).
+flashkda = None
+if os.environ.get("MIXC_FLASHKDA"):
+    import time
+    from torch.utils import cpp_extension
+    fk = os.path.abspath(os.environ["MIXC_FLASHKDA"])
+    t0 = time.time()
+    build_dir = os.path.join(cache, "flashkda-build")
+    os.makedirs(build_dir, exist_ok=True)
+    try:
+        flashkda_c = cpp_extension.load(
+            name="flash_kda_C", sources=[f"{fk}/fk/csrc/flash_kda.cpp", f"{fk}/fk/csrc/smxx/fwd_launch.cu"],
+            extra_include_paths=[f"{fk}/include", f"{fk}/examples/common", f"{fk}/tools/util/include", f"{fk}/fk/csrc"],
+            extra_cflags=["-O3", "-Wno-psabi"],
+            extra_cuda_cflags=["-O3", "-U__CUDA_NO_HALF_OPERATORS__", "-U__CUDA_NO_HALF_CONVERSIONS__",
+                               "-U__CUDA_NO_HALF2_OPERATORS__", "-U__CUDA_NO_BFLOAT16_CONVERSIONS__",
+                               "--expt-relaxed-constexpr", "--expt-extended-lambda", "--use_fast_math",
+                               "-gencode", "arch=compute_90a,code=sm_90a", "--threads", "16"],
+            build_directory=build_dir)
+        sys.modules["flash_kda_C"] = flashkda_c
+        sys.path.insert(0, f"{fk}/fk")
+        import flash_kda as flashkda  # noqa: E402
+        print(f"FlashKDA built in {time.time() - t0:.0f} s", flush=True)
+    except Exception as e:  # noqa: BLE001 (report and go on without it)
+        print(f"FlashKDA: build failed: {type(e).__name__}: {str(e)[-1500:]}", flush=True)
+
+
+def bench_flashkda(x, call, t_mixc):
+    """FlashKDA's forward on the Kimi inputs of `x` (fp32 state), timed and compared with mixc's call."""
+    B, T, H, D = x["q"].shape
+    out = torch.empty_like(x["v"])
+    s0 = x["h0"].float().transpose(-1, -2).contiguous()  # [B, H, V, K]
+    s1 = torch.empty_like(s0)
+    a_log, dt = x["A_log"].float(), x["dtk"].float().reshape(H, D)
+    run = lambda: flashkda.fwd(x["q"], x["k"], x["v"], x["rawk"], x["raw"], D ** -0.5, out, A_log=a_log,  # noqa
+                               dt_bias=dt, lower_bound=-5.0, initial_state=s0, final_state=s1)
+    tk = triton.testing.do_bench(run)
+    o, S = call(mfla)
+    run()
+    agree = max(rel(out, o), rel(s1.transpose(-1, -2), S))
+    print(f"| chunk_kda_kimi: FlashKDA | {B},{T},{H},{D} | {t_mixc:.3f} | {tk:.3f} (FlashKDA) | {tk / t_mixc:.2f}x |"
+          f" o and final state vs mixc {agree:.1e}", flush=True)
+
+
 # MIXC_STAGES: a comma-separated subset of check, bench, decode (default: all).
 stages = set(os.environ.get("MIXC_STAGES", "check,bench,decode").split(","))
 print("\n| op | B,T,H,D | mixc ms | fla ms | fla / mixc |\n|---|---|---|---|---|")
@@ -222,6 +270,8 @@ for B, T, H, D in (shapes if "bench" in stages else []):
         tm = triton.testing.do_bench(lambda: call(mfla))
         tf = triton.testing.do_bench(lambda: call(fla_ns))
         print(f"| {name} | {B},{T},{H},{D} | {tm:.3f} | {tf:.3f} | {tf / tm:.2f}x |", flush=True)
+        if name == "chunk_kda_kimi" and flashkda is not None:
+            bench_flashkda(xb, call, tm)
     del xb
     torch.cuda.empty_cache()
 
