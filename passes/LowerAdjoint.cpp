@@ -32,22 +32,18 @@ template <typename OpT> bool diagonal(OpT op) {
          !op.getSkipWeight() && !op.getInitM() && op.getNormalizerKind() == Normalizer::none;
 }
 
-// `auto`, from bench/results/cpu-backward.md: with a scalar (or no) decay
-// the three scans are the forward's own kind and beat the checkpointed sweep
-// at every size measured (1.3-2.3x at K = 64 and 128); a per-key decay puts
-// two of them on the elementwise scan, slower than the sweep (0.74x at
-// K = 128) unless the forward itself runs chunked. The CUDA target has no
-// sweep backward at all.
-bool preferScans(Operation *op, Structure s) {
+// `auto`: wherever the forward was tiled for a target (bench/results/
+// cpu-backward.md: on the CPU the scans beat the checkpointed sweep for
+// every diagonal structure measured, scalar and per-key decays, K = 64 to
+// 256; the CUDA target has no sweep backward at all). Untiled (the
+// reference), the adjoint recurrence itself.
+bool preferScans(Operation *op) {
   Attribute schedule = op->getAttr("mixer.schedule");
-  if (isa_and_present<CudaTileAttr>(schedule)) return true;
-  auto cpu = dyn_cast_if_present<CpuTileAttr>(schedule);
-  if (!cpu) return false; // untiled (the reference): the adjoint recurrence itself
-  return s != Structure::vector || cpu.getAlgorithm() == CpuAlgorithm::chunked_gla;
+  return isa_and_present<CpuTileAttr, CudaTileAttr>(schedule);
 }
 
 template <typename OpT> bool chosen(OpT op, StringRef adjoint) {
-  return adjoint == "scans" || (adjoint == "auto" && preferScans(op, op.getStructure()));
+  return adjoint == "scans" || (adjoint == "auto" && preferScans(op));
 }
 
 RankedTensorType tensorOf(ArrayRef<int64_t> shape, Type elem) { return RankedTensorType::get(shape, elem); }
@@ -77,23 +73,25 @@ void lower(RecurrenceGradOp g) {
                      : Value();
   Value dFT = dF ? TransposeStateOp::create(b, loc, stateT, dF).getResult() : Value();
   Value initT = init ? TransposeStateOp::create(b, loc, stateT, init).getResult() : Value();
-  Value ones; // the elementwise scans' rate
   // A scan on a K x V state (`valueSide` false) or on the transposed one
-  // whose decay acts on its value side: a vector decay is then the
-  // elementwise structure with a rate of ones and dt = the decay.
+  // whose decay acts on its value side: a per-key decay is then the
+  // elementwise structure with the factor exp(decay) per value column as dt
+  // (decay_form factor: a kernel multiplies by it, one exp per column and
+  // token, not one per state element).
   auto scan = [&](Direction dir, Value sq, Value sk, Value sv, Value d, Value s0, bool valueSide, Type oType,
                   Type sType, double scale) {
     Structure st = !d ? Structure::identity : s == Structure::const_scalar && d != decay ? Structure::scalar : s;
-    Value rate, dt;
+    Value rate = d, dt;
+    DecayFormAttr form;
     if (valueSide && vector) {
-      if (!ones) ones = scalar(1.0);
-      st = Structure::elementwise, rate = ones, dt = d;
+      st = Structure::elementwise, rate = Value();
+      dt = MapOp::create(b, loc, d.getType(), UnaryFn::exp, d);
+      form = DecayFormAttr::get(b.getContext(), DecayForm::factor);
     }
-    else rate = d;
     return RecurrenceOp::create(b, loc, oType, sType, Type(), st, dir, sq, sk, sv, rate, dt, Value(), Value(), Value(),
-                                Value(), Value(), Value(), Value(), Value(), s0, Value(), DiagKindAttr(),
-                                DecayFormAttr(), NormalizerAttr(), FloatAttr(),
-                                scale == 1.0 ? FloatAttr() : b.getF64FloatAttr(scale), false);
+                                Value(), Value(), Value(), Value(), Value(), s0, Value(), DiagKindAttr(), form,
+                                NormalizerAttr(), FloatAttr(), scale == 1.0 ? FloatAttr() : b.getF64FloatAttr(scale),
+                                false);
   };
   // dS, read at k: dv; its final state is dS at the first token.
   RecurrenceOp dS = scan(adjointDir, k, cq, dO, next, dF, false, vT, state, 1.0);

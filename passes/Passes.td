@@ -135,12 +135,12 @@ def MixerLowerAdjoint : Pass<"mixer-lower-adjoint", "::mlir::func::FuncOp"> {
     and the decay's gradient, the reverse cumulative sum over tokens of
     q . dq - k . dk plus the final state's term. The decays of the two
     adjoint scans are the forward's moved by one token (`mixer.shift_tokens`);
-    a value-side vector decay is the elementwise structure with a rate of
-    ones and dt = the decay. `adjoint`: `scans` lowers every such op;
-    `auto` those tiled for CUDA, and on the CPU those with a scalar (or no)
-    decay and those with per-key decays whose forward runs chunked_gla (two
-    of their scans are elementwise, slower than the checkpointed sweep
-    otherwise); `sweep` none. The others keep `mixer.recurrence_grad`.
+    a value-side vector decay is the elementwise structure with the factor
+    dt = exp(decay). `adjoint`: `scans` lowers every such op; `auto`
+    those whose forward was tiled for a target (mixer.schedule: on the CPU
+    the scans beat the checkpointed sweep for every diagonal structure
+    measured; CUDA has no sweep), none untiled; `sweep` none. The others
+    keep `mixer.recurrence_grad`.
   }];
   let options = [
     Option<"adjoint", "adjoint", "std::string", /*default=*/"\"auto\"", "scans, auto or sweep">,

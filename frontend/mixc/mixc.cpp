@@ -95,7 +95,8 @@ cl::opt<std::string> cpuArchOpt("cpu-arch",
 cl::opt<std::string> adjointOpt("adjoint",
                                cl::desc("The backward's recurrences: scans (forward-shaped scans, chunked where "
                                         "the forward kernels are), sweep (the checkpointed reverse sweep), or auto "
-                                        "(scans where the forward runs chunked; default)"),
+                                        "(the default: scans for every recurrence they cover on a target; the "
+                                        "reference interprets the adjoint recurrence itself)"),
                                cl::init("auto"), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd));
 cl::opt<unsigned> chunkSizeOpt("chunk-size",
                                cl::desc("CPU: tokens per chunk of the chunked schedules (default: the target's, 64)"),

@@ -21,11 +21,12 @@
 // CHECK: %[[S0T:.*]] = mixer.transpose_state %[[S0]]
 // dS, backwards from dF, read at k: dv; its final state is dS at the first token.
 // CHECK: %[[DV:.*]], %[[DS1:.*]] = mixer.recurrence vector reverse %[[K]], %[[CQ]], %[[DO]] decay(%[[NEXT]]) init(%[[DF]])
-// dS^T read at v: dk; its decay acts on the value side (elementwise, rate 1, dt = the decay).
-// CHECK: %[[ONE:.*]] = mixer.constant dense<1.000000e+00> : tensor<f32>
-// CHECK: %[[DK:.*]], %{{.*}} = mixer.recurrence elementwise reverse %[[V]], %[[DO]], %[[CQ]] decay(%[[ONE]]) dt(%[[NEXT]]) init(%[[DFT]])
+// dS^T read at v: dk; its decay acts on the value side (elementwise, the factor exp(decay) per column).
+// CHECK: %[[FNEXT:.*]] = mixer.map exp %[[NEXT]] : tensor<?x?x2x4xf32> -> tensor<?x?x2x4xf32>
+// CHECK: %[[DK:.*]], %{{.*}} = mixer.recurrence elementwise reverse %[[V]], %[[DO]], %[[CQ]] dt(%[[FNEXT]]) decay_form factor init(%[[DFT]])
 // S^T read at do: dq, its final state S_T^T.
-// CHECK: %[[DQ:.*]], %[[STT:.*]] = mixer.recurrence elementwise forward %[[DO]], %[[V]], %[[K]] decay(%[[ONE]]) dt(%[[G]]) init(%[[S0T]]) scale 5.000000e-01
+// CHECK: %[[FG:.*]] = mixer.map exp %[[G]]
+// CHECK: %[[DQ:.*]], %[[STT:.*]] = mixer.recurrence elementwise forward %[[DO]], %[[V]], %[[K]] dt(%[[FG]]) decay_form factor init(%[[S0T]]) scale 5.000000e-01
 // dinit = exp(g at the first token) . dS_1:
 // CHECK: %[[E:.*]] = mixer.edge_token %[[G]] : tensor<?x?x2x4xf32> -> tensor<?x2x4xf32>
 // CHECK: %[[EXP:.*]] = mixer.map exp %[[E]]
