@@ -68,6 +68,11 @@ private:
     if (auto t = v.getDefiningOp<TransposeStateOp>()) return presence(t.getInput());
     return "";
   }
+  /// `expr` where the optional state `v` was given, else nullptr.
+  std::string optional(Value v, const std::string &expr) {
+    const std::string present = presence(v);
+    return present.empty() ? expr : present + " ? " + expr + " : nullptr";
+  }
 };
 
 // d y / d x of a pointwise map y = f(x), in `x` and `y` (C++ shared with the row helpers).
@@ -368,12 +373,10 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
        << ", tmp_rate);\n";
   if (Value u = op.getBonus())
     os << "    p.bonus = as(" << bonusBuf << ", " << llvm::formatv("{1, 1, {0}, {1}}", H, K).str() << ", tmp_bonus);\n";
-  if (Value init = op.getInit()) {
-    const std::string present = presence(init);
-    os << "    p.init = " << (present.empty() ? "" : present + " ? ") << "as(" << initBuf << ", "
-       << llvm::formatv("{NS, {0}, {1}, {2}}", H, K, Vs).str() << ", tmp_init)" << (present.empty() ? "" : " : nullptr")
+  if (Value init = op.getInit())
+    os << "    p.init = "
+       << optional(init, "as(" + initBuf + ", " + llvm::formatv("{NS, {0}, {1}, {2}}", H, K, Vs).str() + ", tmp_init)")
        << ";\n";
-  }
   if (Value m0 = op.getInitM())
     os << "    p.initM = inputs[" << argIndex.lookup(m0) << "].data ? as(" << mBuf << ", "
        << llvm::formatv("{NS, {0}}", H).str() << ", tmp_m) : nullptr;\n";
@@ -454,16 +457,14 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
     os << "  " << r << "_g.bonus = as(" << bonusBuf << ", " << llvm::formatv("{1, 1, {0}, {1}}", H, K).str() << ", "
        << r << "_tmp_bonus);\n";
   if (Value init = op.getInit())
-    os << "  " << r << "_g.init = inputs[" << argIndex.lookup(init) << "].data ? as(" << initBuf << ", "
-       << llvm::formatv("{NS, {0}, {1}, {2}}", H, K, Vs).str() << ", " << r << "_tmp_init) : nullptr;\n";
+    os << "  " << r << "_g.init = " << optional(init, "as(" + initBuf + ", " +
+                                                          llvm::formatv("{NS, {0}, {1}, {2}}", H, K, Vs).str() + ", " +
+                                                          r + "_tmp_init)")
+       << ";\n";
   if (Value m0 = op.getInitM())
     os << "  " << r << "_g.initM = inputs[" << argIndex.lookup(m0) << "].data ? " << mBuf << ".ptr() : nullptr;\n";
   if (!doBuf.empty()) os << "  " << r << "_g.dO = " << doBuf << ".ptr();\n";
-  if (Value df = op.getDFinal()) {
-    auto arg = dyn_cast<BlockArgument>(df);
-    os << "  " << r << "_g.dFinal = " << (arg ? "inputs[" + std::to_string(argIndex.lookup(df)) + "].data ? " : "")
-       << dfBuf << ".ptr()" << (arg ? " : nullptr" : "") << ";\n";
-  }
+  if (Value df = op.getDFinal()) os << "  " << r << "_g.dFinal = " << optional(df, dfBuf + ".ptr()") << ";\n";
   os << "  " << r << "_g.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
   os << "  " << r << "_g.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
   struct GradField {

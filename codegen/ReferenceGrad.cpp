@@ -85,7 +85,7 @@ std::vector<int64_t> shapeOf(Value v) {
   return std::vector<int64_t>(t.getShape().begin(), t.getShape().end());
 }
 
-// `x` broadcast (left-aligned) to `shape`, the dynamic sizes taken from `like`.
+// `x` broadcast (left-aligned, as Array::at) to `shape`.
 ref::Array broadcastArray(const ref::Array &x, std::vector<int64_t> shape) {
   ref::Array out(shape);
   std::vector<int64_t> idx(shape.size(), 0);
@@ -153,17 +153,7 @@ std::string evalTokenOp(ReferenceInterpreter &interp, Operation *op, int64_t B, 
     std::vector<int64_t> out = shapeOf(st.getResult());
     for (size_t i = 0; i < out.size(); ++i)
       if (ShapedType::isDynamic(out[i])) out[i] = x.shape[i];
-    ref::Array y(out);
-    std::vector<int64_t> idx(x.shape.size(), 0);
-    for (int64_t e = 0; e < x.size(); ++e) {
-      int64_t off = 0;
-      for (size_t i = 0; i < out.size(); ++i) off = off * out[i] + (out[i] == 1 ? 0 : idx[i]);
-      y.data[off] += x.data[e];
-      for (int64_t i = (int64_t)x.shape.size() - 1; i >= 0; --i) {
-        if (++idx[i] < x.shape[i]) break;
-        idx[i] = 0;
-      }
-    }
+    ref::Array y = ref::sumTo(x, out);
     interp[st.getResult()] = std::move(y);
   } else {
     return "not a token op: '" + op->getName().getStringRef().str() + "'";

@@ -10,7 +10,6 @@ backward.py [THREADS] [B,T,H,K,V] [SPEC ...] (default: 2 threads,
 transition)."""
 import os
 import sys
-import time
 
 import torch
 
@@ -18,6 +17,7 @@ root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(root, "python"))
 import mixc._build  # noqa: E402
 import mixc.torch  # noqa: E402
+from timing import median_ms  # noqa: E402 (bench/cpu/timing.py)
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 B, T, H, K, V = (int(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "1,4096,8,128,128").split(","))
@@ -25,15 +25,6 @@ specs = sys.argv[3:] or [os.path.join(root, "examples", s + ".mixer")
                          for s in ("simple_gla", "retnet", "mamba2", "gla", "linear_attention")]
 torch.set_num_threads(threads)
 
-
-def median_ms(fn, repeats=5):
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return sorted(ts)[len(ts) // 2] * 1e3
 
 
 print(f"| spec | B,T,H,K,V | forward ms | fwd+bwd, sweep ms | fwd+bwd, scans ms | sweep / scans | auto picks |")
@@ -61,8 +52,8 @@ for spec in specs:
             (o.sum() + s.sum()).backward()
 
         if adjoint == "sweep":
-            fwd_ms = median_ms(lambda: f(**xs, initial_state=init))
-        times[adjoint] = median_ms(step)
+            fwd_ms = median_ms(lambda: f(**xs, initial_state=init), 5)
+        times[adjoint] = median_ms(step, 5)
         if adjoint == "auto":  # what the compiler chose: the emitted backward source says
             src, kname, _ = mixc._build.emit(spec, H, K, V, adjoint="auto")
             picks = "sweep" if "scanRecurrentGrad<" in open(os.path.join(src, kname + "_backward.cpp")).read() else "scans"

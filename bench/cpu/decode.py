@@ -12,7 +12,6 @@ Prints tokens/s (batch x steps / time) and the state traffic (read + write of
 the whole state per step) in GB/s. Usage: decode.py [THREADS] [BATCH ...]"""
 import os
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(root, "python"))
 import mixc.torch  # noqa: E402
+from timing import median_ms  # noqa: E402 (bench/cpu/timing.py)
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 batches = [int(b) for b in sys.argv[2:]] or [1, 64]
@@ -27,15 +27,6 @@ torch.set_num_threads(threads)
 H, K, V = 16, 128, 128
 f = mixc.torch.load(os.path.join(root, "examples", "gated_deltanet.mixer"), threads=threads, verbose=False)
 
-
-def median_ms(fn, repeats=21):
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return sorted(ts)[len(ts) // 2] * 1e3
 
 
 print(f"# decode, Gated DeltaNet (examples/gated_deltanet.mixer), H={H}, K=V={K}, fp32 state, {threads} threads, "
@@ -53,8 +44,8 @@ for B in batches:
     args = dict(q=q, k=k, v=v, a=a, beta=beta, A_log=A_log, dt_bias=dt_bias)
 
     S_dec = state.clone()
-    t_dec = median_ms(lambda: f.decode(**args, state=S_dec))
-    t_fwd = median_ms(lambda: f(**args, initial_state=state, output_final_state=True))
+    t_dec = median_ms(lambda: f.decode(**args, state=S_dec), 21)
+    t_fwd = median_ms(lambda: f(**args, initial_state=state, output_final_state=True), 21)
 
     S_eager = state.clone()
 
@@ -67,7 +58,7 @@ for B in batches:
         S_eager.add_(b[..., None, None] * kn[..., :, None] * u[..., None, :])
         return torch.einsum("bhk,bhkv->bhv", qn, S_eager) * K ** -0.5
 
-    t_eager = median_ms(eager)
+    t_eager = median_ms(eager, 21)
     # Same step, same numbers (checked on fresh copies).
     S1, S2 = state.clone(), state.clone()
     o1 = f.decode(**args, state=S1)

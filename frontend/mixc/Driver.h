@@ -73,6 +73,8 @@ const mixc::cpu::CpuIsa &cpuIsa();
 void runPipeline(mlir::PassManager &pm, mlir::ModuleOp module);
 /// The CPU pipeline on a clone of `module` (mixc.cpp: split forms, tile).
 mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour = true);
+/// --adjoint, checked (an unknown value is an error naming the option).
+const std::string &adjointChoice();
 /// Adds the backward of a CPU-tiled module (derived, its adjoints lowered as
 /// --adjoint says, their scans tiled) and returns it.
 mlir::func::FuncOp deriveCpuBackward(mlir::ModuleOp tiled, int threads);

@@ -128,9 +128,8 @@ int runGrad(Problem &p) {
   outputs.clear();
   // The oracle of a kernel's gradients is the adjoint recurrence itself; the
   // reference target interprets what --adjoint asks (scans: the lowered form).
-  if (std::string e = mixc::runReferenceGrad(func, p.inputs, upstream, outputs, grads, cpu ? std::string("sweep") : adjointOpt.getValue());
-      !e.empty())
-    die(e);
+  const std::string adjoint = cpu ? "sweep" : adjointChoice();
+  if (std::string e = mixc::runReferenceGrad(func, p.inputs, upstream, outputs, grads, adjoint); !e.empty()) die(e);
   printOutputs(outputs);
   mixc::NamedArrays named;
   for (auto &[name, g] : grads) named["d" + name] = g;

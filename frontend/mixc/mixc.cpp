@@ -256,11 +256,15 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads,
   return tiled;
 }
 
-mlir::func::FuncOp deriveCpuBackward(mlir::ModuleOp tiled, int threads) {
+const std::string &adjointChoice() {
   if (adjointOpt != "auto" && adjointOpt != "scans" && adjointOpt != "sweep")
     die("--adjoint: unknown adjoint '" + adjointOpt + "' (expected auto, scans or sweep)");
+  return adjointOpt.getValue();
+}
+
+mlir::func::FuncOp deriveCpuBackward(mlir::ModuleOp tiled, int threads) {
   mlir::PassManager pm(tiled.getContext());
-  mixc::buildCpuBackwardPipeline(pm, cpuTarget(threads, true), scheduleOpt, (int)chunkSizeOpt, adjointOpt);
+  mixc::buildCpuBackwardPipeline(pm, cpuTarget(threads, true), scheduleOpt, (int)chunkSizeOpt, adjointChoice());
   runPipeline(pm, tiled);
   for (auto f : tiled.getOps<mlir::func::FuncOp>())
     if (f->hasAttr("mixer.backward_of")) return f;
@@ -309,13 +313,14 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
                    (vectors + rb - 1) / rb == 1 ? "" : "s");
     // The derived backward's memory against recomputation, as the tile chose it.
     const long long cp = tile.getGradCheckpoint(), Vs = cast<mlir::RankedTensorType>(op.getFinalState().getType()).getDimSize(3);
-    if (mixc::adjointAsScans(op, adjointOpt))
+    if (mixc::adjointAsScans(op, adjointChoice()))
       ls << "              backward: three forward-shaped scans (dS read at k: dv and dinit; dS^T at v: dk; S^T at "
             "do: dq), tiled like forward scans, the decays' gradient a cumulative sum over tokens; no state kept "
-            "(--adjoint=" << adjointOpt << ")\n";
-    else ls << format("              backward: a reverse sweep per (batch, head); the state kept every %lld tokens (T / %lld "
-                 "states of %lld x %lld per head), each stretch's %lld states recomputed (%lld KiB)\n",
-                 cp, cp, (long long)tile.getK(), Vs, cp + 1, (cp + 1) * tile.getK() * Vs * 4 / 1024);
+            "(--adjoint=" << adjointChoice() << ")\n";
+    else
+      ls << format("              backward: a reverse sweep per (batch, head); the state kept every %lld tokens (T / "
+                   "%lld states of %lld x %lld per head), each stretch's %lld states recomputed (%lld KiB)\n",
+                   cp, cp, (long long)tile.getK(), Vs, cp + 1, (cp + 1) * tile.getK() * Vs * 4 / 1024);
     text += ls.str();
   });
   const mixc::cpu::CpuIsa &isa = cpuIsa();
@@ -448,6 +453,9 @@ int runEmit() {
     pm.addNestedPass<mlir::func::FuncOp>(mlir::createCanonicalizerPass());
     pm.addPass(mixc::createMixerDeriveBackward());
     pm.addPass(mlir::createCanonicalizerPass());
+    mixc::MixerLowerAdjointOptions lowering; // untiled: `auto` keeps the adjoint recurrences, `scans` shows the rewrite
+    lowering.adjoint = adjointChoice();
+    pm.addNestedPass<mlir::func::FuncOp>(mixc::createMixerLowerAdjoint(lowering));
     runPipeline(pm, *module);
     module->print(os);
   } else {

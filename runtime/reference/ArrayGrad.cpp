@@ -21,6 +21,19 @@ int64_t broadcastOffset(const std::vector<int64_t> &s, const std::vector<int64_t
 }
 } // namespace
 
+Array sumTo(const Array &x, const std::vector<int64_t> &shape) {
+  Array out(shape);
+  std::vector<int64_t> idx(x.shape.size(), 0);
+  for (int64_t e = 0; e < x.size(); ++e) {
+    out.data[broadcastOffset(shape, idx)] += x.data[e];
+    for (int64_t i = (int64_t)x.shape.size() - 1; i >= 0; --i) {
+      if (++idx[i] < x.shape[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return out;
+}
+
 void accumulate(Array &acc, const Array &g) {
   zeroLike(acc, g);
   for (int64_t i = 0; i < g.size(); ++i) acc.data[i] += g.data[i];

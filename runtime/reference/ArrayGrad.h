@@ -20,6 +20,10 @@ bool addUnaryGrad(const std::string &fn, const Array &x, const Array &y, const A
 /// broadcast gets the sum over what it was broadcast over.
 bool addBinaryGrad(const std::string &fn, const Array &x, const Array &y, const Array &g, Array &gx, Array &gy);
 
+/// `x` summed over the dimensions that `shape` broadcasts over (left-aligned:
+/// size-1 and missing trailing dimensions): the gradient of a broadcast.
+Array sumTo(const Array &x, const std::vector<int64_t> &shape);
+
 /// Adds `g` into `acc` (zero-filled to g's shape when empty).
 void accumulate(Array &acc, const Array &g);
 
