@@ -5,6 +5,7 @@
 #include "dialect/MixerOps.h"
 #include "runtime/cpu/HostCompiler.h"
 
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -43,6 +44,9 @@ private:
   llvm::DenseMap<Value, unsigned> argIndex;
   CpuKernelSource out;
   std::string isaName, isaFlags; // the ISA the schedule was tiled for, its host compiler flags
+  // What the row function being printed reads per token (inputs, Buffers):
+  // the scan prefetches their next rows (ScanArgs::stream).
+  std::vector<std::string> rowStreams;
   bool lazyFailure = false;      // a scan printed from buffer() failed (its error is emitted)
 
   const std::string &buffer(Value v);
@@ -242,14 +246,17 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
     os << "    const float *" << n << " = " << buffers.lookup(v) << ".ptr()"
        << (type.getRank() >= 3 ? " + h * " + std::to_string(w) : std::string()) << ";\n";
   } else if (isa<BlockArgument>(v) && dest.empty()) { // read in place where the layout allows
+    rowStreams.push_back("inputs[" + std::to_string(argIndex.lookup(v)) + "]");
     os << "    float " << n << "_tmp[" << w << "];\n    const float *" << n << " = rowView(inputs[" << argIndex.lookup(v)
        << "], b, t, h, " << n << "_tmp, " << w << ");\n";
   } else if (isa<BlockArgument>(v)) {
+    rowStreams.push_back("inputs[" + std::to_string(argIndex.lookup(v)) + "]");
     declare(n, w, dest);
     os << "    readRow(inputs[" << argIndex.lookup(v) << "], b, t, h, " << n << ", " << w << ");\n";
   } else {
     const std::string src = buffers.lookup(v) + ".ptr() + ((b * T + t) * " + std::to_string(type.getDimSize(2)) +
                             " + h) * " + std::to_string(w);
+    rowStreams.push_back(buffers.lookup(v));
     if (dest.empty()) {
       os << "    const float *" << n << " = " << src << ";\n";
     } else {
@@ -308,6 +315,7 @@ template <typename OpT> std::string Printer::emitRowFunction(OpT op, int64_t K, 
   std::string rowType = llvm::formatv("TokenRow<{0}, {1}>", K, V).str();
   os << "  auto " << r << "_row = [&](int64_t b, int64_t t, int64_t h, " << rowType << " &r) {\n";
   clearRows();
+  rowStreams.clear();
   // Each operand computed here is written into its field of the token row,
   // even when another field's chain needs it first.
   for (auto &ro : rowOperands)
@@ -368,6 +376,9 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   os << "  Buffer " << r << "_m({NS, " << H << "});\n";
   os << "  {\n    ScanArgs p;\n    Buffer tmp_rate, tmp_bonus, tmp_init, tmp_m;\n";
   os << "    p.B = NS; p.T = T; p.seqStart = seqStart; p.H = " << H << "; p.Vs = " << Vs << ";\n";
+  llvm::StringSet<> streamed;
+  for (const std::string &x : rowStreams)
+    if (streamed.insert(x).second) os << "    p.stream(" << x << ");\n";
   if (!rateBuf.empty())
     os << "    p.rate = as(" << rateBuf << ", " << llvm::formatv("{1, 1, {0}, {1}, {2}}", H, K, Vs).str()
        << ", tmp_rate);\n";

@@ -127,6 +127,9 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     // gv_i leaves [1e-18, 1e18].
     constexpr bool DeferredVec = S == Structure::vector && !Mlstm && !Bonus && !OnesColumn;
     auto timeOf = [&](int64_t step) { return p.reverse ? Tb - 1 - step : step; };
+    // The next window's rows into L2 (the first window's too, before it starts).
+    for (int64_t step = first ? stepBegin : stepEnd; step < std::min(s1, stepEnd + (to - from)); ++step)
+      p.prefetchRows(b, timeOf(step), h);
     constexpr int wLanes = 2 * kLanes;
     alignas(64) float wacc[wLanes][VB];
     if (first) {
