@@ -140,15 +140,17 @@ const std::string &Printer::buffer(Value v) {
     case UnaryFn::append_one: os << "  Buffer " << n << " = appendOne(" << in << ");\n"; break;
     case UnaryFn::sum: os << "  Buffer " << n << " = sumLast(" << in << ");\n"; break;
     default:
-      os << "  Buffer " << n << " = " << (isBackward() ? "mapFn(" : "map(") << in << ", [](float x) { return "
-         << unaryExpr(m.getFn()) << "; });\n";
+      if (isBackward()) os << "  Buffer " << n << " = mapFn(" << in << ", MIXC_MAP_BLOCK(" << unaryExpr(m.getFn()) << "));\n";
+      else os << "  Buffer " << n << " = map(" << in << ", [](float x) { return " << unaryExpr(m.getFn()) << "; });\n";
     }
   } else if (auto bop = dyn_cast<BinaryOp>(v.getDefiningOp())) {
     std::string a = buffer(bop.getLhs()), b = buffer(bop.getRhs());
     if (bop.getFn() == BinaryFn::dot) os << "  Buffer " << n << " = dot(" << a << ", " << b << ");\n";
+    else if (isBackward())
+      os << "  Buffer " << n << " = binaryFn(" << a << ", " << b << ", MIXC_BINARY_BLOCK(" << binaryExpr(bop.getFn())
+         << "));\n";
     else
-      os << "  Buffer " << n << " = " << (isBackward() ? "binaryFn(" : "binary(") << a << ", " << b
-         << ", [](float a, float b) { return "
+      os << "  Buffer " << n << " = binary(" << a << ", " << b << ", [](float a, float b) { return "
          << binaryExpr(bop.getFn()) << "; });\n";
   } else if (auto c = dyn_cast<ConstantOp>(v.getDefiningOp())) {
     auto dense = cast<DenseFPElementsAttr>(c.getValue());
@@ -174,8 +176,8 @@ const std::string &Printer::buffer(Value v) {
     case UnaryFn::ones: os << "  Buffer " << n << "(" << x << ".shape);\n"; break;
     default:
       const std::string y = buffer(m.getResult());
-      os << "  Buffer " << n << " = mapVjp(" << x << ", " << y << ", " << g
-         << ", [](float x, float y) { (void)x; (void)y; return " << unaryDerivative(m.getFn()) << "; });\n";
+      os << "  Buffer " << n << " = mapVjp(" << x << ", " << y << ", " << g << ", MIXC_MAP_VJP_BLOCK("
+         << unaryDerivative(m.getFn()) << "));\n";
     }
   } else if (auto bv = dyn_cast<BinaryVjpOp>(v.getDefiningOp())) {
     const int operand = (int)bv.getOperand();
@@ -195,7 +197,7 @@ const std::string &Printer::buffer(Value v) {
          << ");\n";
     else
       os << "  Buffer " << n << " = binaryVjp(" << a << ", " << b << ", " << g << ", " << shapeList(type, true)
-         << ", [](float a, float b) { (void)a; (void)b; return " << binaryDerivative(bv.getFn(), operand) << "; });\n";
+         << ", MIXC_BINARY_VJP_BLOCK(" << binaryDerivative(bv.getFn(), operand) << "));\n";
   } else if (auto nv = dyn_cast<NormalizeVjpOp>(v.getDefiningOp())) {
     const std::string x = buffer(nv.getInput()), g = buffer(nv.getGrad());
     os << "  Buffer " << n << " = normalizeVjp(" << x << ", " << g << ", "

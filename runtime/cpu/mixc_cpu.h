@@ -402,6 +402,37 @@ template <typename F> Buffer map(const Buffer &in, F f) {
   return out;
 }
 
+// Left-aligned broadcasting of two operands, as mixer.binary: the result's
+// shape s, and per row of its last dimension the operands' offsets; ia, ib
+// are their inner strides (0: broadcast along the row, 1: contiguous).
+struct Broadcast2 {
+  std::vector<int64_t> s, sa, sb;
+  int64_t inner = 1, ia = 0, ib = 0, rows = 0;
+  Broadcast2(const std::vector<int64_t> &a, const std::vector<int64_t> &b) {
+    const size_t rank = std::max(a.size(), b.size());
+    s.assign(rank, 1), sa.assign(rank, 0), sb.assign(rank, 0);
+    int64_t ma = 1, mb = 1;
+    for (int64_t i = (int64_t)rank - 1; i >= 0; --i) {
+      int64_t da = i < (int64_t)a.size() ? a[i] : 1, db = i < (int64_t)b.size() ? b[i] : 1;
+      s[i] = da == 1 ? db : da;
+      if (i < (int64_t)a.size()) { sa[i] = da == 1 ? 0 : ma; ma *= da; }
+      if (i < (int64_t)b.size()) { sb[i] = db == 1 ? 0 : mb; mb *= db; }
+    }
+    int64_t n = 1;
+    for (int64_t d : s) n *= d;
+    inner = rank ? s.back() : 1, ia = rank ? sa.back() : 0, ib = rank ? sb.back() : 0;
+    rows = n / std::max<int64_t>(inner, 1);
+  }
+  void offsets(int64_t r, int64_t &oa, int64_t &ob) const {
+    oa = 0, ob = 0;
+    for (int64_t d = (int64_t)s.size() - 2; d >= 0; --d) {
+      const int64_t i = r % s[d];
+      r /= s[d];
+      oa += i * sa[d], ob += i * sb[d];
+    }
+  }
+};
+
 // Left-aligned broadcasting, as mixer.binary.
 template <typename F> Buffer binary(const Buffer &a, const Buffer &b, F f) {
   if (a.shape == b.shape || b.size() == 1 || a.size() == 1) {
@@ -415,26 +446,14 @@ template <typename F> Buffer binary(const Buffer &a, const Buffer &b, F f) {
     });
     return out;
   }
-  size_t rank = std::max(a.shape.size(), b.shape.size());
-  std::vector<int64_t> s(rank), sa(rank, 0), sb(rank, 0);
-  int64_t ma = 1, mb = 1;
-  for (int64_t i = (int64_t)rank - 1; i >= 0; --i) {
-    int64_t da = i < (int64_t)a.shape.size() ? a.shape[i] : 1, db = i < (int64_t)b.shape.size() ? b.shape[i] : 1;
-    s[i] = da == 1 ? db : da;
-    if (i < (int64_t)a.shape.size()) { sa[i] = da == 1 ? 0 : ma; ma *= da; }
-    if (i < (int64_t)b.shape.size()) { sb[i] = db == 1 ? 0 : mb; mb *= db; }
-  }
   // Rows of the last dimension: offsets per row, then a strided inner loop.
-  Buffer out(s);
-  const int64_t inner = s.back(), ia = sa.back(), ib = sb.back(), rows = out.size() / std::max<int64_t>(inner, 1);
-  parallelRange(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t r0, int64_t r1) {
+  const Broadcast2 bc(a.shape, b.shape);
+  Buffer out(bc.s);
+  const int64_t inner = bc.inner, ia = bc.ia, ib = bc.ib;
+  parallelRange(bc.rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      int64_t oa = 0, ob = 0, rest = r;
-      for (int64_t d = (int64_t)rank - 2; d >= 0; --d) {
-        int64_t i = rest % s[d];
-        rest /= s[d];
-        oa += i * sa[d], ob += i * sb[d];
-      }
+      int64_t oa, ob;
+      bc.offsets(r, oa, ob);
       const float *x = a.ptr() + oa, *y = b.ptr() + ob;
       float *o = out.ptr() + r * inner;
       for (int64_t j = 0; j < inner; ++j) o[j] = f(x[j * ia], y[j * ib]);

@@ -160,24 +160,103 @@ inline Buffer reduceTo(Buffer full, const std::vector<int64_t> &shape) {
   return out;
 }
 
-// The derivatives come as plain function pointers, not templates: a
-// backward has a dozen of these ops, and one instantiation each kept the
-// host compiler busy for seconds per kernel (they are memory-bound anyway).
-using Partial = float (*)(float, float);
+// The backward's pointwise ops come as block functions over runs of
+// elements, one plain lambda per op printed through the MIXC_*_BLOCK macros
+// below: a loop the host compiler vectorizes, and no instantiation of the
+// parallel drivers per op (a backward has a dozen of them; templates on each
+// kept the host compiler busy for seconds per kernel, and a pointer call per
+// element was a quarter of GLA's backward). A binary block gets each
+// operand's stride along the run: 1, or 0 where it broadcasts.
+using MapBlock = void (*)(const float *x, float *o, int64_t n);
+using BinaryBlock = void (*)(const float *a, int64_t sa, const float *b, int64_t sb, float *o, int64_t n);
+using MapVjpBlock = void (*)(const float *x, const float *y, const float *g, float *o, int64_t n);
+using BinaryVjpBlock = void (*)(const float *a, int64_t sa, const float *b, int64_t sb, const float *g, int64_t sg,
+                                float *o, int64_t n);
+// EXPR reads x (map), a and b (binary), x and y = f(x) (map's derivative).
+#define MIXC_MAP_BLOCK(EXPR)                                                                                        \
+  [](const float *xs_, float *o_, int64_t n_) {                                                                     \
+    for (int64_t i_ = 0; i_ < n_; ++i_) {                                                                           \
+      const float x = xs_[i_];                                                                                      \
+      o_[i_] = (EXPR);                                                                                              \
+    }                                                                                                               \
+  }
+#define MIXC_BINARY_BLOCK(EXPR)                                                                                     \
+  [](const float *as_, int64_t sa_, const float *bs_, int64_t sb_, float *o_, int64_t n_) {                         \
+    if (sa_ == 1 && sb_ == 1)                                                                                       \
+      for (int64_t i_ = 0; i_ < n_; ++i_) {                                                                         \
+        const float a = as_[i_], b = bs_[i_];                                                                       \
+        (void)a, (void)b;                                                                                           \
+        o_[i_] = (EXPR);                                                                                            \
+      }                                                                                                             \
+    else                                                                                                            \
+      for (int64_t i_ = 0; i_ < n_; ++i_) {                                                                         \
+        const float a = as_[i_ * sa_], b = bs_[i_ * sb_];                                                           \
+        (void)a, (void)b;                                                                                           \
+        o_[i_] = (EXPR);                                                                                            \
+      }                                                                                                             \
+  }
+#define MIXC_MAP_VJP_BLOCK(EXPR)                                                                                    \
+  [](const float *xs_, const float *ys_, const float *gs_, float *o_, int64_t n_) {                                 \
+    for (int64_t i_ = 0; i_ < n_; ++i_) {                                                                           \
+      const float x = xs_[i_], y = ys_[i_];                                                                         \
+      (void)x, (void)y;                                                                                             \
+      o_[i_] = gs_[i_] * (EXPR);                                                                                    \
+    }                                                                                                               \
+  }
+#define MIXC_BINARY_VJP_BLOCK(EXPR)                                                                                 \
+  [](const float *as_, int64_t sa_, const float *bs_, int64_t sb_, const float *gs_, int64_t sg_, float *o_,        \
+     int64_t n_) {                                                                                                  \
+    if (sa_ == 1 && sb_ == 1 && sg_ == 1)                                                                           \
+      for (int64_t i_ = 0; i_ < n_; ++i_) {                                                                         \
+        const float a = as_[i_], b = bs_[i_];                                                                       \
+        (void)a, (void)b;                                                                                           \
+        o_[i_] = gs_[i_] * (EXPR);                                                                                  \
+      }                                                                                                             \
+    else                                                                                                            \
+      for (int64_t i_ = 0; i_ < n_; ++i_) {                                                                         \
+        const float a = as_[i_ * sa_], b = bs_[i_ * sb_];                                                           \
+        (void)a, (void)b;                                                                                           \
+        o_[i_] = gs_[i_ * sg_] * (EXPR);                                                                            \
+      }                                                                                                             \
+  }
 
-// The forward's pre-processing recomputed on whole tensors, through one
-// instantiation of map and binary each (a pointer call per element).
-inline Buffer mapFn(const Buffer &in, float (*f)(float)) { return map(in, f); }
-inline Buffer binaryFn(const Buffer &a, const Buffer &b, Partial f) { return binary(a, b, f); }
+// The forward's pre-processing recomputed on whole tensors.
+inline Buffer mapFn(const Buffer &in, MapBlock f) {
+  Buffer out(in.shape, Uninit{});
+  const float *x = in.ptr();
+  float *o = out.ptr();
+  parallelRange(in.size(), 16384, [&](int64_t i0, int64_t i1) { f(x + i0, o + i0, i1 - i0); });
+  return out;
+}
+inline Buffer binaryFn(const Buffer &a, const Buffer &b, BinaryBlock f) {
+  if (a.shape == b.shape || b.size() == 1 || a.size() == 1) { // a flat run (as binary)
+    Buffer out(a.size() >= b.size() ? a.shape : b.shape, Uninit{});
+    const float *x = a.ptr(), *y = b.ptr();
+    float *o = out.ptr();
+    const bool sa = a.size() == 1 && out.size() > 1, sb = b.size() == 1 && out.size() > 1;
+    parallelRange(out.size(), 16384, [&](int64_t i0, int64_t i1) {
+      f(x + (sa ? 0 : i0), sa ? 0 : 1, y + (sb ? 0 : i0), sb ? 0 : 1, o + i0, i1 - i0);
+    });
+    return out;
+  }
+  const Broadcast2 bc(a.shape, b.shape);
+  Buffer out(bc.s, Uninit{});
+  parallelRange(bc.rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(bc.inner, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t oa, ob;
+      bc.offsets(r, oa, ob);
+      f(a.ptr() + oa, bc.ia, b.ptr() + ob, bc.ib, out.ptr() + r * bc.inner, bc.inner);
+    }
+  });
+  return out;
+}
 
 // Gradient of a pointwise map y = f(x): g . d(x, y).
-inline Buffer mapVjp(const Buffer &x, const Buffer &y, const Buffer &g, Partial d) {
-  Buffer out(x.shape);
+inline Buffer mapVjp(const Buffer &x, const Buffer &y, const Buffer &g, MapVjpBlock d) {
+  Buffer out(x.shape, Uninit{});
   const float *xs = x.ptr(), *ys = y.ptr(), *gs = g.ptr();
   float *o = out.ptr();
-  parallelRange(out.size(), 16384, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) o[i] = gs[i] * d(xs[i], ys[i]);
-  });
+  parallelRange(out.size(), 16384, [&](int64_t i0, int64_t i1) { d(xs + i0, ys + i0, gs + i0, o + i0, i1 - i0); });
   return out;
 }
 
@@ -233,7 +312,8 @@ inline Buffer sumVjp(const Buffer &x, const Buffer &g) {
 // Gradient of one operand of out = f(a, b) under broadcasting: d(a, b)
 // (the partial derivative of f by that operand) times g at every element of
 // the broadcast shape, then summed over what the operand broadcast over.
-inline Buffer binaryVjp(const Buffer &a, const Buffer &b, const Buffer &g, const std::vector<int64_t> &shape, Partial d) {
+inline Buffer binaryVjp(const Buffer &a, const Buffer &b, const Buffer &g, const std::vector<int64_t> &shape,
+                        BinaryVjpBlock d) {
   const size_t rank = std::max({a.shape.size(), b.shape.size(), g.shape.size()});
   auto dim = [&](const Buffer &x, size_t i) { return i < x.shape.size() ? x.shape[i] : 1; };
   std::vector<int64_t> s(rank);
@@ -260,7 +340,7 @@ inline Buffer binaryVjp(const Buffer &a, const Buffer &b, const Buffer &g, const
       }
       const float *x = a.ptr() + oa, *y = b.ptr() + ob, *gr = g.ptr() + og;
       float *o = full.ptr() + r * inner;
-      for (int64_t j = 0; j < inner; ++j) o[j] = gr[j * sg.back()] * d(x[j * sa.back()], y[j * sb.back()]);
+      d(x, sa.back(), y, sb.back(), gr, sg.back(), o, inner);
     }
   });
   return reduceTo(std::move(full), shape);
@@ -270,7 +350,7 @@ inline Buffer binaryVjp(const Buffer &a, const Buffer &b, const Buffer &g, const
 inline Buffer dotVjp(const Buffer &other, const Buffer &g, const std::vector<int64_t> &shape) {
   Buffer gc = g;
   gc.shape.push_back(1);
-  return binaryVjp(gc, other, gc, shape, [](float, float y) { return y; });
+  return binaryVjp(gc, other, gc, shape, MIXC_BINARY_VJP_BLOCK(b));
 }
 
 // o_j = scale x_j / n, n = den + eps or max(|den|, eps), den = x_V (the

@@ -191,8 +191,12 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
             for (int j = 0; j < VB; ++j) dtSum[j] += dt[j];
           alignas(64) float f[LogDecay ? VB : 1];
           forRegisterGroups<NV, RB>([&](auto G, int v0) {
-            vl vx[G], va[G] = {};
+            vl vx[G], va[G] = {}, fx[G];
             loadGroup<L>(vx, vin, v0);
+            // A factor per column (the adjoint's value-side decays) is the same for
+            // every key row: in registers once, not reloaded per row (the state's
+            // stores might alias dt for all the compiler knows).
+            if constexpr (!LogDecay) loadGroup<L>(fx, dt, v0);
             for (int i = 0; i < K; ++i) {
               if constexpr (LogDecay) { // exp(rate * dt), dt = 1 without one
                 const float *A = p.rate + (h * K + i) * Vs + j0 + L * v0;
@@ -200,7 +204,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
               }
               float *row = &st[i][L * v0];
               for (int n = 0; n < G; ++n) {
-                const vl d = LogDecay ? loadV<L>(f + L * n) : loadV<L>(dt + L * (v0 + n));
+                const vl d = LogDecay ? loadV<L>(f + L * n) : fx[n];
                 const vl x = d * loadV<L>(row + L * n) + k[i] * vx[n];
                 storeV<L>(row + L * n, x);
                 va[n] += q[i] * x;
