@@ -15,11 +15,7 @@ CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward) {
   auto tiled = tileForCpu(module, threads);
   auto func = theFunc(*tiled);
   if (backward) func = deriveCpuBackward(*tiled, threads); // from the tiled forward: the adjoint keeps its tiling
-  for (unsigned i = 0; i < func.getNumResults(); ++i) {
-    auto name = func.getResultAttrOfType<mlir::StringAttr>(i, "mixer.name");
-    static const char *names[] = {"o", "final_state", "final_m"};
-    k.outNames.push_back(name ? name.str() : names[std::min<unsigned>(i, 2)]);
-  }
+  static_cast<KernelInterface &>(k) = interfaceOf(func);
   std::string message;
   mlir::Location where = mlir::UnknownLoc::get(module.getContext());
   auto source = firstError(module.getContext(), where, message, [&] { return mixc::emitCpuKernel(func); });
@@ -28,6 +24,16 @@ CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward) {
       !e.empty())
     die(e);
   k.compileMs = msSince(t0);
+  return k;
+}
+
+KernelInterface interfaceOf(mlir::func::FuncOp func) {
+  KernelInterface k;
+  for (unsigned i = 0; i < func.getNumResults(); ++i) {
+    auto name = func.getResultAttrOfType<mlir::StringAttr>(i, "mixer.name");
+    static const char *names[] = {"o", "final_state", "final_m"};
+    k.outNames.push_back(name ? name.str() : names[std::min<unsigned>(i, 2)]);
+  }
   k.args = mixc::argumentSpecs(func);
   for (mlir::Type t : func.getFunctionType().getResults()) {
     std::vector<int64_t> s;
@@ -37,9 +43,9 @@ CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward) {
   return k;
 }
 
-KernelCall makeCall(const CpuKernel &k, const Problem &p) { return makeCall(k, p.inputs, p.shape.B, p.shape.T); }
+KernelCall makeCall(const KernelInterface &k, const Problem &p) { return makeCall(k, p.inputs, p.shape.B, p.shape.T); }
 
-KernelCall makeCall(const CpuKernel &k, const mixc::NamedArrays &inputs, int64_t B, int64_t T) {
+KernelCall makeCall(const KernelInterface &k, const mixc::NamedArrays &inputs, int64_t B, int64_t T) {
   KernelCall c;
   c.names = k.outNames;
   bool bf16 = dtypeOpt == "bf16";
@@ -87,6 +93,10 @@ void invokeKernel(mixc_kernel_fn fn, KernelCall &c, int threads) {
 
 mixc::NamedArrays callKernel(mixc_kernel_fn fn, KernelCall &c, int threads) {
   invokeKernel(fn, c, threads);
+  return widenOutputs(c);
+}
+
+mixc::NamedArrays widenOutputs(const KernelCall &c) {
   mixc::NamedArrays out;
   for (size_t i = 0; i < c.out.size(); ++i) {
     const mixc_tensor &t = c.out[i];

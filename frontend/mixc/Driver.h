@@ -79,16 +79,28 @@ const std::string &adjointChoice();
 /// --adjoint says, their scans tiled) and returns it.
 mlir::func::FuncOp deriveCpuBackward(mlir::ModuleOp tiled, int threads);
 
-// A compiled CPU kernel (a spec's forward, or with `backward` its derived
-// @f_backward) and the tensors it is called with.
-struct CpuKernel {
-  mixc::cpu::LoadedKernel loaded;
+// What a kernel printed from `func` is called with: its arguments, and its
+// results' shapes (-1: the batch or time size) and names.
+struct KernelInterface {
   std::vector<mixc::ArgumentSpec> args;
   std::vector<std::vector<int64_t>> outShapes;
   std::vector<std::string> outNames;
+};
+KernelInterface interfaceOf(mlir::func::FuncOp func);
+
+// A compiled CPU kernel (a spec's forward, or with `backward` its derived
+// @f_backward) and the tensors it is called with.
+struct CpuKernel : KernelInterface {
+  mixc::cpu::LoadedKernel loaded;
   double compileMs = 0;
 };
 CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward = false);
+/// The CUDA pipeline on a clone of `module` (mixc.cpp).
+mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module);
+/// `mixc run` / `mixc bench` with --target=cuda (CudaRun.cpp): the kernel
+/// compiled with nvcc for the device found, run on the problem's inputs and
+/// checked against the reference (run), or timed (bench).
+int runCuda(Problem &p, bool bench, unsigned repeats);
 
 // Calls a kernel (or its plain baseline) on named inputs in the element type
 // of --dtype (an input it lacks is passed as absent), returning the outputs
@@ -99,11 +111,16 @@ struct KernelCall {
   std::vector<mixc_tensor> in, out;
   std::vector<std::string> names;
 };
-KernelCall makeCall(const CpuKernel &k, const Problem &p);
-KernelCall makeCall(const CpuKernel &k, const mixc::NamedArrays &inputs, int64_t B, int64_t T);
+KernelCall makeCall(const KernelInterface &k, const Problem &p);
+KernelCall makeCall(const KernelInterface &k, const mixc::NamedArrays &inputs, int64_t B, int64_t T);
 /// Calls fn; a refused argument dies with the kernel's message.
 void invokeKernel(mixc_kernel_fn fn, KernelCall &c, int threads);
 mixc::NamedArrays callKernel(mixc_kernel_fn fn, KernelCall &c, int threads);
+/// The call's outputs (in host memory) widened to float64 under their names.
+mixc::NamedArrays widenOutputs(const KernelCall &c);
+/// Checks outputs against the float64 reference on the same inputs (fp32
+/// well under 1e-4, bf16 under 1e-2), printing a line each; 0 when all pass.
+int checkAgainstReference(Problem &p, const mixc::NamedArrays &outputs);
 void printHeader(const Problem &p, const std::string &target);
 void printOutputs(const mixc::NamedArrays &outputs);
 void writeArrays(const mixc::NamedArrays &arrays, const std::string &dir, const std::string &dtype);

@@ -52,9 +52,9 @@ cl::opt<std::string> emitTarget("target", cl::desc("With -o DIR: write the kerne
                                 cl::init(""), cl::sub(emitCmd));
 cl::opt<std::string> outFile("o", cl::desc("Output file (default: stdout); a directory with --target"), cl::init("-"),
                              cl::sub(emitCmd));
-cl::opt<std::string> targetOpt("target", cl::desc("Where to run: reference (float64, token by token) or cpu"),
+cl::opt<std::string> targetOpt("target", cl::desc("Where to run: reference (float64, token by token), cpu or cuda"),
                                cl::init("reference"), cl::sub(runCmd));
-cl::opt<std::string> benchTarget("target", cl::desc("What to time: cpu"), cl::init("cpu"), cl::sub(benchCmd));
+cl::opt<std::string> benchTarget("target", cl::desc("What to time: cpu or cuda"), cl::init("cpu"), cl::sub(benchCmd));
 cl::opt<std::string> inputsDir("inputs", cl::desc("Directory with one NAME.npy per spec input ([B, T, H, D]; "
                                                   "per-token scalars [B, T, H]; parameters [H, ...]; optional "
                                                   "init.npy [B, H, K, V])"),
@@ -618,16 +618,20 @@ void writeArrays(const mixc::NamedArrays &arrays, const std::string &dir, const 
 void writeOutputs(const mixc::NamedArrays &outputs) { writeArrays(outputs, outDir, dtypeOpt == "f64" ? "f8" : "f4"); }
 
 int runRun() {
-  if (targetOpt != "reference" && targetOpt != "cpu")
-    die("--target: unknown target '" + targetOpt + "' (available: reference, cpu)");
-  if (targetOpt == "cpu" && dtypeOpt != "f32" && dtypeOpt != "bf16")
-    die("--dtype: the CPU target takes f32 or bf16, not " + dtypeOpt);
+  if (targetOpt != "reference" && targetOpt != "cpu" && targetOpt != "cuda")
+    die("--target: unknown target '" + targetOpt + "' (available: reference, cpu, cuda)");
+  if (targetOpt != "reference" && dtypeOpt != "f32" && dtypeOpt != "bf16")
+    die("--dtype: the " + std::string(targetOpt == "cpu" ? "CPU" : "CUDA") + " target takes f32 or bf16, not " +
+        dtypeOpt);
+  if (targetOpt == "cuda" && gradOpt)
+    die("--grad: the CUDA target has no backward yet (--target=reference or cpu)");
   if (chunkLevelOpt && targetOpt != "reference")
     die("--chunk-level: the chunk-level IR is interpreted by --target=reference only (no kernel is printed from it yet)");
   Problem p = prepare(true);
   mlir::ModuleOp module = *p.module;
   writeArrays(p.inputs, saveInputsDir, dtypeOpt == "f64" ? "f8" : "f4");
   if (gradOpt) return runGrad(p);
+  if (targetOpt == "cuda") return runCuda(p, false, 0);
 
   if (targetOpt == "reference") {
     printHeader(p, "reference (float64, token by token)");
@@ -663,22 +667,25 @@ int runRun() {
   mixc::NamedArrays outputs = callKernel(k.loaded.fn, call, threads);
   outs() << format("  ran in %.2f ms\n", msSince(t0));
   printOutputs(outputs);
-  int status = 0;
-  if (!noCheck) {
-    // The reference sees the same (rounded) inputs; fp32 must be well under
-    // 1e-4, bf16 inputs under 1e-2 (the kernel accumulates in fp32 either way).
-    ReferenceRun ref = runReferenceOn(theFunc(module), p, false);
-    double tol = dtypeOpt == "bf16" ? 1e-2 : 1e-4;
-    for (auto &[name, want] : ref.outputs) {
-      const mixc::ref::Array &got = outputs.at(name);
-      double err = relL2(got.data, want.data, want.data.size());
-      bool ok = err < tol;
-      outs() << format("  check: %s against the float64 reference: relative L2 error %.2e (< %.0e)  %s\n",
-                       name.c_str(), err, tol, ok ? "OK" : "FAILED");
-      if (!ok) status = 1;
-    }
-  }
+  int status = noCheck ? 0 : checkAgainstReference(p, outputs);
   writeOutputs(outputs);
+  return status;
+}
+
+int checkAgainstReference(Problem &p, const mixc::NamedArrays &outputs) {
+  // The reference sees the same (rounded) inputs; fp32 must be well under
+  // 1e-4, bf16 inputs under 1e-2 (the kernels accumulate in fp32 either way).
+  ReferenceRun ref = runReferenceOn(theFunc(*p.module), p, false);
+  double tol = dtypeOpt == "bf16" ? 1e-2 : 1e-4;
+  int status = 0;
+  for (auto &[name, want] : ref.outputs) {
+    const mixc::ref::Array &got = outputs.at(name);
+    double err = relL2(got.data, want.data, want.data.size());
+    bool ok = err < tol;
+    outs() << format("  check: %s against the float64 reference: relative L2 error %.2e (< %.0e)  %s\n",
+                     name.c_str(), err, tol, ok ? "OK" : "FAILED");
+    if (!ok) status = 1;
+  }
   return status;
 }
 
@@ -688,9 +695,13 @@ double median(std::vector<double> v) {
 }
 
 int runBench() {
-  if (benchTarget != "cpu") die("--target: unknown target '" + benchTarget + "' (available: cpu)");
-  if (dtypeOpt != "f32" && dtypeOpt != "bf16") die("--dtype: the CPU target takes f32 or bf16, not " + dtypeOpt);
+  if (benchTarget != "cpu" && benchTarget != "cuda")
+    die("--target: unknown target '" + benchTarget + "' (available: cpu, cuda)");
+  if (dtypeOpt != "f32" && dtypeOpt != "bf16")
+    die("--dtype: the " + std::string(benchTarget == "cpu" ? "CPU" : "CUDA") + " target takes f32 or bf16, not " +
+        dtypeOpt);
   Problem p = prepare(false);
+  if (benchTarget == "cuda") return runCuda(p, true, repeatsOpt);
   mlir::ModuleOp module = *p.module;
   int threads = threadCount();
   printHeader(p, "cpu (" + std::to_string(threads) + " threads)");

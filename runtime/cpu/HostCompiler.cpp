@@ -1,4 +1,5 @@
 #include "runtime/cpu/HostCompiler.h"
+#include "runtime/DiskCache.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -18,21 +19,6 @@ std::string kernelFlags(const CpuIsa &isa) {
 
 namespace {
 
-uint64_t fnv1a(const std::string &s, uint64_t h = 1469598103934665603ull) {
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-bool exists(const std::string &p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0;
-}
-
-void makeDirs(const std::string &path) {
-  for (size_t i = 1; i <= path.size(); ++i)
-    if (i == path.size() || path[i] == '/') mkdir(path.substr(0, i).c_str(), 0755);
-}
-
 std::string compilerCommand() {
   const char *cxx = std::getenv("CXX");
   return cxx && *cxx ? cxx : "c++";
@@ -40,12 +26,7 @@ std::string compilerCommand() {
 
 } // namespace
 
-std::string cacheDirectory() {
-  if (const char *d = std::getenv("MIXC_CACHE_DIR"); d && *d) return d;
-  if (const char *d = std::getenv("XDG_CACHE_HOME"); d && *d) return std::string(d) + "/mixc";
-  if (const char *d = std::getenv("HOME"); d && *d) return std::string(d) + "/.cache/mixc";
-  return "/tmp/mixc-cache";
-}
+std::string cacheDirectory() { return mixc::cacheDirectory(); }
 
 std::string compileAndLoad(const std::string &source, const std::vector<std::pair<std::string, std::string>> &headers,
                            const std::string &symbol, const CpuIsa &isa, LoadedKernel &out) {
@@ -55,12 +36,10 @@ std::string compileAndLoad(const std::string &source, const std::vector<std::pai
   uint64_t h = fnv1a(source);
   for (const auto &[name, text] : headers) h = fnv1a(text, fnv1a(name, h));
   h = fnv1a(cxx + kFlags, h);
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
-  std::string dir = cacheDirectory() + "/" + hex;
+  std::string dir = cacheDirectory() + "/" + hexKey(h);
   std::string so = dir + "/kernel.so";
   out.path = so;
-  out.cached = exists(so);
+  out.cached = fileExists(so);
   if (!out.cached) {
     makeDirs(dir);
     for (const auto &[name, text] : headers) std::ofstream(dir + "/" + name) << text;
@@ -68,14 +47,9 @@ std::string compileAndLoad(const std::string &source, const std::vector<std::pai
     // Build under a private name, then rename: concurrent users never load a
     // half-written object.
     std::string tmp = so + ".tmp" + std::to_string(getpid());
-    std::string log = dir + "/compile.log";
-    std::string cmd = cxx + " " + kFlags + " -I" + dir + " " + dir + "/kernel.cpp -o " + tmp + " > " + log + " 2>&1";
-    if (std::system(cmd.c_str()) != 0 || !exists(tmp)) {
-      std::ifstream l(log);
-      std::stringstream ss;
-      ss << l.rdbuf();
-      return "the host compiler failed (" + cmd + "):\n" + ss.str();
-    }
+    std::string cmd = cxx + " " + kFlags + " -I" + dir + " " + dir + "/kernel.cpp -o " + tmp;
+    if (std::string e = runLogged(cmd, dir + "/compile.log"); !e.empty() || !fileExists(tmp))
+      return "the host compiler failed " + (e.empty() ? "(" + cmd + ")" : e);
     if (std::rename(tmp.c_str(), so.c_str()) != 0) return "cannot move the kernel into the cache at " + so;
   }
   void *handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);

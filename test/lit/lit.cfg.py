@@ -41,6 +41,9 @@ if shutil.which("aarch64-linux-gnu-g++"):
     config.available_features.add("aarch64-cross")
 if shutil.which("qemu-aarch64"):
     config.available_features.add("qemu-aarch64")
+# A usable NVIDIA GPU (the device machine; never CI): --target=cuda runs there.
+if shutil.which("nvidia-smi") and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0:
+    config.available_features.add("cuda-device")
 config.substitutions.append(("%runtime", os.path.join(config.mixc_src_root, "runtime")))
 config.substitutions.append(("%mixc_src", config.mixc_src_root))
 config.substitutions.append(("%mlir_include", config.mlir_include_dir))
