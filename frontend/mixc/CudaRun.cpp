@@ -64,7 +64,9 @@ int runCuda(Problem &p, bool bench, unsigned repeats) {
   mixc::cuda::KernelFn fn = nullptr;
   std::string path;
   bool cached = false;
-  if (std::string e = mixc::cuda::compileAndLoad(kernel->source, mixc::cudaRuntimeHeaders(), p.desc.name,
+  auto headers = mixc::cudaRuntimeHeaders();
+  headers.push_back({p.desc.name + ".h", kernel->header});
+  if (std::string e = mixc::cuda::compileAndLoad(kernel->source, headers, p.desc.name,
                                                  "mixc_" + p.desc.name + "_cuda", rt.arch(), fn, path, cached);
       !e.empty())
     die(e);
