@@ -454,18 +454,40 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (op.getDecayedB()) hs << "    p.bDecayed = true; // b^T reads Diag(exp(decay)) S: KDA's (I - beta k k^T) Diag(e^g)\n";
   auto b = [](bool x) { return x ? "true" : "false"; };
   hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)B);\n";
+  // The chunked kernels run calls of a quarter chunk or more: shorter ones
+  // (decoding) would be mostly padding, and take the recurrent sweep.
+  const int64_t minTokens = schedule.minTokens();
+  std::string applies;
+  if (algorithm == CudaAlgorithm::chunked_ut && diag == "vector") applies = "chunkedDplrVectorApplies(p)";
+  else if (algorithm == CudaAlgorithm::chunked_ut) applies = "chunkedDeltaApplies(p)";
+  else if (schedule.isChunked()) applies = std::string("chunkedApplies(p, ") + b(s == Structure::vector) + ")";
+  hs << "    const bool chunked = " << (applies.empty() ? "false" : "T >= " + std::to_string(minTokens) + " && " + applies)
+     << ";\n";
+  if (op.getInit() && outIndex.count(op.getFinalState())) {
+    // The final state in the initial state's memory (decoding): read a copy
+    // where a block may be read after another CTA wrote it.
+    const unsigned i = argIndex.lookup(op.getInit());
+    hs << "    if (p.init.p && p.init.p == p.state.p && (chunked" << (mlstm && (V + vb - 1) / vb > 1 ? " || true" : "")
+       << ")) {\n      if (cudaError_t e = readFromCopy(p.init, inputs[" << i << "].shape[0], " << H << ", " << K << ", "
+       << Vs << ", scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
+    if (op.getInitM())
+      hs << "      if (p.initM.p && p.initM.p == p.m.p)\n        if (cudaError_t e = readFromCopy(p.initM, inputs["
+         << i << "].shape[0], " << H << ", 1, 1, scratch, stream); e != cudaSuccess)\n          return chk.fail(\"CUDA: %s\", "
+         << "cudaGetErrorString(e));\n";
+    hs << "    }\n";
+  }
   if (algorithm == CudaAlgorithm::chunked_ut && diag == "vector") {
-    hs << "    if (chunkedDplrVectorApplies(p)) {\n      if (cudaError_t e = launchChunkedDplrVector<" << K << ", "
+    hs << "    if (chunked) {\n      if (cudaError_t e = launchChunkedDplrVector<" << K << ", "
        << b(logDecay) << ", " << b(scaled) << ">(p, scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", "
        << "cudaGetErrorString(e));\n    } else\n  ";
   } else if (algorithm == CudaAlgorithm::chunked_ut) {
-    hs << "    if (chunkedDeltaApplies(p)) {\n      if (cudaError_t e = launchChunkedDelta<" << K << ", "
+    hs << "    if (chunked) {\n      if (cudaError_t e = launchChunkedDelta<" << K << ", "
        << b(diag == "scalar") << ", " << b(logDecay) << ", " << b(scaled)
        << ">(p, scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
   } else if (schedule.isChunked()) {
     bool vec = s == Structure::vector;
     const char *decayKind = vec ? "vector" : s == Structure::identity ? "none" : "scalar";
-    hs << "    if (chunkedApplies(p, " << b(vec) << ")) {\n      if (cudaError_t e = launchChunked<" << K
+    hs << "    if (chunked) {\n      if (cudaError_t e = launchChunked<" << K
        << ", ChunkDecay::" << decayKind << ", " << b(logDecay)
        << ">(p, scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
   }

@@ -84,7 +84,8 @@ def Mixer_CudaTileAttr : Mixer_Attr<"CudaTile", "cuda_tile"> {
     tokens per chunk of the chunked algorithms (absent for `recurrent`). A
     chunked schedule keeps the sweep's shape: the kernel falls back to it at
     run time for operands the tensor cores cannot stream (fp32 or f16 inputs,
-    unaligned rows).
+    unaligned rows), and for calls of fewer than `minTokens()` = chunk / 4
+    tokens (decoding), where a chunk would be mostly padding.
 
     ```mlir
     mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4,
@@ -103,6 +104,8 @@ def Mixer_CudaTileAttr : Mixer_Attr<"CudaTile", "cuda_tile"> {
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
     bool isChunked() const { return getAlgorithm() != CudaAlgorithm::recurrent; }
+    /// The fewest tokens a call needs for the chunked kernels (0: recurrent).
+    int64_t minTokens() const { return isChunked() ? std::max<int64_t>(1, getChunk() / 4) : 0; }
   }];
 }
 

@@ -343,7 +343,8 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
     ls << format("  cuda:       %s%s", n++ ? "and " : "", mixc::mixer::stringifyDirection(op.getDirection()).str().c_str());
     if (algorithm != "recurrent") {
       ls << " " << algorithm << " (bf16 q, k, v: tensor cores, chunks of " << sched.getChunk()
-         << ", state on chip; otherwise the recurrent sweep below)\n";
+         << ", state on chip; otherwise, and for calls under " << sched.minTokens()
+         << " tokens, the recurrent sweep below)\n";
       // Per-channel decays pair tokens through sub-blocks of 16 (GLA; the delta rules' vector diagonal).
       if (op.hasKeyDecay())
         ls << "              decays per key channel: tokens paired through sub-blocks of 16 (log-decays above -5 "

@@ -447,6 +447,34 @@ struct Scratch {
   }
 };
 
+// Decoding passes the final state in the initial state's memory. The
+// recurrent sweep reads each element of its block before writing it back; a
+// chunked kernel (and mLSTM's side column, read by every value block and
+// written by the first) may read a block after another CTA wrote it: there
+// the kernel reads a packed fp32 copy of the initial state instead.
+template <typename = void>
+__global__ void copyStateKernel(const View src, View dst, int64_t n1, int64_t n2, int64_t n3, int64_t total) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t i3 = e % n3, r3 = e / n3, i2 = r3 % n2, r2 = r3 / n2, i1 = r2 % n1, i0 = r2 / n1;
+    dst.set(i0, i1, i2, i3, src.at(i0, i1, i2, i3));
+  }
+}
+// v (extents n0 x n1 x n2 x n3) replaced by its copy in scratch.
+inline cudaError_t readFromCopy(View &v, int64_t n0, int64_t n1, int64_t n2, int64_t n3, Scratch &scratch,
+                                cudaStream_t stream) {
+  const int64_t total = n0 * n1 * n2 * n3;
+  float *copy = scratch.alloc(total);
+  if (!copy) return cudaErrorMemoryAllocation;
+  View d;
+  d.p = copy, d.dtype = MIXC_F32, d.s3 = 1, d.s2 = n3, d.s1 = n2 * n3, d.s0 = n1 * n2 * n3;
+  if (total > 0) {
+    const int64_t blocks = (total + 255) / 256 < 65535 ? (total + 255) / 256 : 65535;
+    copyStateKernel<<<(unsigned)blocks, 256, 0, stream>>>(v, d, n1, n2, n3, total);
+  }
+  v = d;
+  return cudaGetLastError();
+}
+
 template <int K, bool Decay, bool LogDecay>
 cudaError_t launchChunkedSsd(const ScanParams &p, Scratch &scratch, cudaStream_t stream);
 template <int K, bool LogDecay>
