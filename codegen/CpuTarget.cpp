@@ -5,9 +5,9 @@
 #include "dialect/MixerOps.h"
 #include "runtime/cpu/HostCompiler.h"
 
-#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 

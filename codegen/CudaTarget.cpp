@@ -461,14 +461,15 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (algorithm == CudaAlgorithm::chunked_ut && diag == "vector") applies = "chunkedDplrVectorApplies(p)";
   else if (algorithm == CudaAlgorithm::chunked_ut) applies = "chunkedDeltaApplies(p)";
   else if (schedule.isChunked()) applies = std::string("chunkedApplies(p, ") + b(s == Structure::vector) + ")";
-  hs << "    const bool chunked = " << (applies.empty() ? "false" : "T >= " + std::to_string(minTokens) + " && " + applies)
-     << ";\n";
-  if (op.getInit() && outIndex.count(op.getFinalState())) {
-    // The final state in the initial state's memory (decoding): read a copy
-    // where a block may be read after another CTA wrote it.
+  if (!applies.empty()) hs << "    const bool chunked = T >= " << minTokens << " && " << applies << ";\n";
+  // The final state in the initial state's memory (decoding): read a copy
+  // where a block may be read after another CTA wrote it (the sweep alone
+  // reads every element of its block first).
+  const bool sideColumnShared = mlstm && (V + vb - 1) / vb > 1; // every block reads it, the first writes it
+  if (op.getInit() && outIndex.count(op.getFinalState()) && (sideColumnShared || !applies.empty())) {
     const unsigned i = argIndex.lookup(op.getInit());
-    hs << "    if (p.init.p && p.init.p == p.state.p && (chunked" << (mlstm && (V + vb - 1) / vb > 1 ? " || true" : "")
-       << ")) {\n      if (cudaError_t e = readFromCopy(p.init, inputs[" << i << "].shape[0], " << H << ", " << K << ", "
+    hs << "    if (p.init.p && p.init.p == p.state.p" << (sideColumnShared ? "" : " && chunked")
+       << ") {\n      if (cudaError_t e = readFromCopy(p.init, inputs[" << i << "].shape[0], " << H << ", " << K << ", "
        << Vs << ", scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
     if (op.getInitM())
       hs << "      if (p.initM.p && p.initM.p == p.m.p)\n        if (cudaError_t e = readFromCopy(p.initM, inputs["

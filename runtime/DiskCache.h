@@ -1,24 +1,31 @@
 // The on-disk kernel cache both compilers use (host C++ and nvcc): where it
-// lives and how an entry is named and written.
+// lives, how an entry is named, and how one is built.
 #ifndef MIXC_RUNTIME_DISKCACHE_H
 #define MIXC_RUNTIME_DISKCACHE_H
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace mixc {
 
 /// $MIXC_CACHE_DIR, else $XDG_CACHE_HOME/mixc, else ~/.cache/mixc.
 std::string cacheDirectory();
-/// FNV-1a over s, continuing from h: the cache key of a kernel's texts.
-uint64_t fnv1a(const std::string &s, uint64_t h = 1469598103934665603ull);
-/// h as 16 hex digits (a cache entry's directory name).
+/// The cache key of a kernel: its source, the files built beside it (name,
+/// text) and the compiler command with its flags (FNV-1a over them).
+uint64_t cacheKey(const std::string &source, const std::vector<std::pair<std::string, std::string>> &files,
+                  const std::string &compiler);
+/// A key as 16 hex digits (a cache entry's directory name).
 std::string hexKey(uint64_t h);
-bool fileExists(const std::string &path);
-/// mkdir -p.
-void makeDirs(const std::string &path);
-/// Runs a shell command with its output in `log`; "" or the command and the log.
-std::string runLogged(const std::string &cmd, const std::string &log);
+/// Builds `object` (a path in `dir`) unless the cache has it (`cached`):
+/// writes `files` into `dir`, runs `command` (the compiler and its inputs;
+/// ` -o OUT` is appended) with its output in dir/compile.log, into a private
+/// name first, then renamed, so that a concurrent user never loads a
+/// half-written object. "" or `what` failed, with the command and the log.
+std::string buildCached(const std::string &dir, const std::string &object,
+                        const std::vector<std::pair<std::string, std::string>> &files, const std::string &command,
+                        const std::string &what, bool &cached);
 
 } // namespace mixc
 

@@ -3,7 +3,6 @@
 // package's kernels) and called on device copies of the problem's inputs.
 #include "codegen/CudaTarget.h"
 #include "frontend/mixc/Driver.h"
-#include "runtime/cpu/mixc_cpu.h"
 #include "runtime/cuda/CudaHost.h"
 
 #include "llvm/Support/Format.h"
@@ -100,7 +99,7 @@ int runCuda(Problem &p, bool bench, unsigned repeats) {
   mixc::NamedArrays outputs = widenOutputs(host);
   printOutputs(outputs);
   int status = noCheck ? 0 : checkAgainstReference(p, outputs);
-  writeArrays(outputs, outDir, "f4");
+  writeOutputs(outputs);
   return status;
 }
 

@@ -124,6 +124,8 @@ int checkAgainstReference(Problem &p, const mixc::NamedArrays &outputs);
 void printHeader(const Problem &p, const std::string &target);
 void printOutputs(const mixc::NamedArrays &outputs);
 void writeArrays(const mixc::NamedArrays &arrays, const std::string &dir, const std::string &dtype);
+/// The outputs into --out DIR (if given), in the precision of --dtype.
+void writeOutputs(const mixc::NamedArrays &outputs);
 double relL2(const std::vector<double> &a, const std::vector<double> &b, size_t n);
 
 /// `mixc run --grad`: the spec's gradients on the reference, checked against

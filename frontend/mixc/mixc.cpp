@@ -618,12 +618,16 @@ void writeArrays(const mixc::NamedArrays &arrays, const std::string &dir, const 
 }
 void writeOutputs(const mixc::NamedArrays &outputs) { writeArrays(outputs, outDir, dtypeOpt == "f64" ? "f8" : "f4"); }
 
+// The compiled kernels (cpu, cuda) take f32 or bf16 tensors.
+void checkKernelDtype(const std::string &target) {
+  if (dtypeOpt != "f32" && dtypeOpt != "bf16")
+    die("--dtype: the " + std::string(target == "cpu" ? "CPU" : "CUDA") + " target takes f32 or bf16, not " + dtypeOpt);
+}
+
 int runRun() {
   if (targetOpt != "reference" && targetOpt != "cpu" && targetOpt != "cuda")
     die("--target: unknown target '" + targetOpt + "' (available: reference, cpu, cuda)");
-  if (targetOpt != "reference" && dtypeOpt != "f32" && dtypeOpt != "bf16")
-    die("--dtype: the " + std::string(targetOpt == "cpu" ? "CPU" : "CUDA") + " target takes f32 or bf16, not " +
-        dtypeOpt);
+  if (targetOpt != "reference") checkKernelDtype(targetOpt);
   if (targetOpt == "cuda" && gradOpt)
     die("--grad: the CUDA target has no backward yet (--target=reference or cpu)");
   if (chunkLevelOpt && targetOpt != "reference")
@@ -698,9 +702,7 @@ double median(std::vector<double> v) {
 int runBench() {
   if (benchTarget != "cpu" && benchTarget != "cuda")
     die("--target: unknown target '" + benchTarget + "' (available: cpu, cuda)");
-  if (dtypeOpt != "f32" && dtypeOpt != "bf16")
-    die("--dtype: the " + std::string(benchTarget == "cpu" ? "CPU" : "CUDA") + " target takes f32 or bf16, not " +
-        dtypeOpt);
+  checkKernelDtype(benchTarget);
   Problem p = prepare(false);
   if (benchTarget == "cuda") return runCuda(p, true, repeatsOpt);
   mlir::ModuleOp module = *p.module;

@@ -27,9 +27,6 @@ struct LoadedKernel {
 /// vector width the kernel was tiled for.
 std::string kernelFlags(const CpuIsa &isa);
 
-/// The cache directory: $MIXC_CACHE_DIR, else $XDG_CACHE_HOME/mixc, else ~/.cache/mixc.
-std::string cacheDirectory();
-
 /// Compiles (or finds in the cache) `source` with `headers` beside it and loads
 /// the symbols `symbol` and `symbol`_plain, built for `isa` (which this host
 /// must run). Returns "" or why it failed, including the compiler's output.

@@ -1,11 +1,8 @@
 #include "runtime/cuda/CudaHost.h"
 #include "runtime/DiskCache.h"
 
-#include <cstdio>
 #include <cstdlib>
 #include <dlfcn.h>
-#include <fstream>
-#include <unistd.h>
 
 namespace mixc::cuda {
 
@@ -75,22 +72,14 @@ std::string compileAndLoad(const std::string &source, const std::vector<std::pai
   else if (std::system("command -v nvcc > /dev/null 2>&1") == 0) nvcc = "nvcc";
   const std::string flags = "-O3 -std=c++17 -gencode=arch=compute_" + arch + ",code=sm_" + arch +
                             " -shared -Xcompiler -fPIC";
-  uint64_t h = fnv1a(source);
-  for (const auto &[file, text] : headers) h = fnv1a(text, fnv1a(file, h));
-  h = fnv1a(nvcc + flags, h);
-  const std::string dir = cacheDirectory() + "/cuda-" + name + "-" + hexKey(h);
+  const std::string dir = cacheDirectory() + "/cuda-" + name + "-" + hexKey(cacheKey(source, headers, nvcc + flags));
   path = dir + "/libmixc_" + name + "_cuda.so";
-  cached = fileExists(path);
-  if (!cached) {
-    makeDirs(dir);
-    for (const auto &[file, text] : headers) std::ofstream(dir + "/" + file) << text;
-    std::ofstream(dir + "/" + name + ".cu") << source;
-    const std::string tmp = path + ".tmp" + std::to_string(getpid());
-    const std::string cmd = nvcc + " " + flags + " -I" + dir + " " + dir + "/" + name + ".cu -o " + tmp;
-    if (std::string e = runLogged(cmd, dir + "/compile.log"); !e.empty() || !fileExists(tmp))
-      return "nvcc failed " + (e.empty() ? "(" + cmd + ")" : e);
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) return "cannot move the kernel into the cache at " + path;
-  }
+  auto files = headers;
+  files.push_back({name + ".cu", source});
+  if (std::string e = buildCached(dir, path, files, nvcc + " " + flags + " -I" + dir + " " + dir + "/" + name + ".cu",
+                                  "nvcc", cached);
+      !e.empty())
+    return e;
   void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) return "cannot load " + path + ": " + dlerror();
   fn = reinterpret_cast<KernelFn>(dlsym(handle, symbol.c_str()));
