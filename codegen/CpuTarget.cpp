@@ -51,8 +51,16 @@ private:
 
   const std::string &buffer(Value v);
   void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
+  struct RowOperand {
+    Value value;
+    const char *field;
+    int64_t width;
+  };
   template <typename OpT> std::string emitRowFunction(OpT op, int64_t K, int64_t V);
+  std::string emitRowLambda(const std::vector<RowOperand> &rowOperands, int64_t K, int64_t V);
+  void resultBuffer(Value v, const std::string &name, const std::string &shape);
   LogicalResult emitRecurrence(RecurrenceOp op);
+  LogicalResult emitChunkGroup(ChunkWalkOp walk);
   LogicalResult emitRecurrenceGrad(RecurrenceGradOp op);
   /// The ISA a scan was tiled for: its name and build flags go in the header.
   LogicalResult useIsaOf(Operation *op, CpuTileAttr schedule) {
@@ -119,6 +127,20 @@ const std::string &Printer::buffer(Value v) {
   if (it != buffers.end()) return it->second;
   if (auto rec = v.getDefiningOp<RecurrenceOp>()) { // a backward's forward scan, printed where first read
     if (failed(emitRecurrence(rec))) lazyFailure = true;
+    return buffers[v];
+  }
+  // A chunk form's results, likewise: the walk names the group.
+  ChunkWalkOp walk = v.getDefiningOp<ChunkWalkOp>();
+  if (auto out = v.getDefiningOp<ChunkOutputOp>()) {
+    walk = out.getEntering().getDefiningOp<ChunkWalkOp>();
+    if (!walk) {
+      out.emitOpError() << "reads states that no chunk_walk made";
+      lazyFailure = true;
+      return buffers[v];
+    }
+  }
+  if (walk && (v == walk.getFinalState() || v.getDefiningOp<ChunkOutputOp>())) {
+    if (failed(emitChunkGroup(walk))) lazyFailure = true;
     return buffers[v];
   }
   std::string n = fresh("v");
@@ -272,17 +294,11 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
 // computed per row (b, t, h) into a TokenRow; everything per head is a
 // Buffer made first. Returns the function's name prefix, or "" on error.
 template <typename OpT> std::string Printer::emitRowFunction(OpT op, int64_t K, int64_t V) {
-  std::string r = fresh("r");
   Structure s = op.getStructure();
   auto schedule = op->template getAttrOfType<CpuTileAttr>("mixer.schedule");
 
   // The token operands, computed per row inside the scan; everything per head
   // is a Buffer made first.
-  struct RowOperand {
-    Value value;
-    const char *field;
-    int64_t width;
-  };
   std::vector<RowOperand> rowOperands = {{op.getQ(), "q", K}, {op.getK(), "k", K}, {op.getV(), "v", V}};
   // A factor decay (decay_form factor) is multiplied as it is: no log per
   // element in the row and no exp in the sweep.
@@ -300,6 +316,13 @@ template <typename OpT> std::string Printer::emitRowFunction(OpT op, int64_t K, 
     rowOperands.push_back({op.getB(), "b", K});
   }
   if (op.getIgate()) rowOperands.push_back({op.getIgate(), "igate", 1});
+  return emitRowLambda(rowOperands, K, V);
+}
+
+// Prints the row function `<r>_row(b, t, h, TokenRow<K, V> &r)` that computes
+// each token operand into its field of the row. Returns the name prefix.
+std::string Printer::emitRowLambda(const std::vector<RowOperand> &rowOperands, int64_t K, int64_t V) {
+  std::string r = fresh("r");
   // Per-head leaves of the row slice need their Buffers before the lambda.
   llvm::SmallVector<Value> stack;
   for (auto &ro : rowOperands) stack.push_back(ro.value);
@@ -332,10 +355,25 @@ template <typename OpT> std::string Printer::emitRowFunction(OpT op, int64_t K, 
   return r;
 }
 
+// The scan writes every element of o and of the state: no zero fill. A
+// result returned as it is goes straight into the caller's tensor (see
+// outputBuffer); one that later ops read gets a buffer of its own.
+void Printer::resultBuffer(Value v, const std::string &name, const std::string &shape) {
+  std::optional<unsigned> ret;
+  if (v.hasOneUse())
+    if (auto use = dyn_cast<func::ReturnOp>(*v.getUsers().begin())) ret = v.getUses().begin()->getOperandNumber();
+  os << "  Buffer " << name;
+  if (ret) os << " = outputBuffer(outputs[" << *ret << "], " << shape << ");\n";
+  else os << "(" << shape << ", Uninit{});\n";
+}
+
 LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   auto schedule = op->getAttrOfType<CpuTileAttr>("mixer.schedule");
   if (!schedule) return op.emitOpError() << "has no #mixer.cpu_tile schedule: run mixer-tile for the CPU first";
   if (!op.isSplitForm()) return op.emitOpError() << "the CPU target expects the split form";
+  if (schedule.getAlgorithm() == CpuAlgorithm::chunked_ssd || schedule.getAlgorithm() == CpuAlgorithm::chunked_gla)
+    return op.emitOpError() << "is scheduled " << stringifyCpuAlgorithm(schedule.getAlgorithm())
+                            << ": the CPU target prints that form from the chunk-level ops (run mixer-lower-chunks)";
   auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
   int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), Vs = stateType.getDimSize(3);
   int64_t vBlock = schedule.getVBlock();
@@ -361,18 +399,6 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   std::string bonusBuf = op.getBonus() ? buffer(op.getBonus()) : "";
   std::string initBuf = op.getInit() ? buffer(op.getInit()) : "";
   std::string mBuf = op.getInitM() ? buffer(op.getInitM()) : "";
-  // The scan writes every element of o and of the state: no zero fill.
-  // A result returned as it is goes straight into the caller's tensor (see
-  // outputBuffer); one that later ops read gets a buffer of its own.
-  auto resultBuffer = [&](Value v, const std::string &name, const std::string &shape) {
-    std::optional<unsigned> ret;
-    if (v.hasOneUse())
-      if (auto use = dyn_cast<func::ReturnOp>(*v.getUsers().begin()))
-        ret = v.getUses().begin()->getOperandNumber();
-    os << "  Buffer " << name;
-    if (ret) os << " = outputBuffer(outputs[" << *ret << "], " << shape << ");\n";
-    else os << "(" << shape << ", Uninit{});\n";
-  };
   resultBuffer(op.getO(), r + "_o", llvm::formatv("{B, T, {0}, {1}}", H, V).str());
   resultBuffer(op.getFinalState(), r + "_state", llvm::formatv("{NS, {0}, {1}, {2}}", H, K, Vs).str());
   os << "  Buffer " << r << "_m({NS, " << H << "});\n";
@@ -410,14 +436,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
                                         "{10}_row);\n",
                                         st, K, V, tiling, dk, bonus, ml, hasDt, logD, onesColumn ? "true" : "false", r)
                               .str();
-  // Packed variable-length sequences (cu_seqlens, known at run time only)
-  // run the recurrent sweep: the chunked forms' chunks do not stop at a
-  // sequence's end.
-  if (algorithm == "chunked_ssd" || algorithm == "chunked_gla")
-    os << "    else if (seqStart) " << recurrent << "    else "
-       << (algorithm == "chunked_ssd" ? "scanChunkedSSD<" : "scanChunkedGLA<") << st << ", " << K << ", " << V << ", "
-       << tiling << ", " << schedule.getChunk() << ", " << logD << ">(p, threads, " << r << "_row);\n  }\n";
-  else if (algorithm == "chunked_scan")
+  if (algorithm == "chunked_scan")
     os << "    else scanChunkedElementwise<" << st << ", " << K << ", " << V << ", " << tiling << ", " << dk << ", "
        << bonus << ", " << ml << ", " << hasDt << ", " << logD << ", false>(p, threads, " << schedule.getChunk()
        << ", " << r << "_row);\n  }\n";
@@ -426,6 +445,97 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   buffers[op.getO()] = r + "_o";
   buffers[op.getFinalState()] = r + "_state";
   if (op.getFinalM()) buffers[op.getFinalM()] = r + "_m";
+  return success();
+}
+
+// The SSD / GLA chunk form as mixer-lower-chunks writes it, printed as one
+// kernel: per task (sequence, head, value block) and chunk, the chunk's rows
+// from the row function, then one primitive per op (mixc_cpu_chunked.h), in
+// dataflow order: chunk_cumsum, chunk_scores, chunk_output (which reads the
+// state entering the chunk), and chunk_local_states with chunk_walk (which
+// advance it). The decay's type decides the primitives: none, a scalar per
+// token ([B, T, H] cumulative) or one per key ([B, T, H, K]).
+LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
+  auto schedule = walk->getAttrOfType<CpuTileAttr>("mixer.schedule");
+  if (!schedule || !schedule.isChunked())
+    return walk.emitOpError() << "has no chunked #mixer.cpu_tile schedule: lower a recurrence tiled for the CPU";
+  if (failed(useIsaOf(walk, schedule))) return failure();
+  auto local = walk.getLocal().getDefiningOp<ChunkLocalStatesOp>();
+  auto refuse = [&](const Twine &why) {
+    return walk.emitOpError() << "the CPU target prints the SSD / GLA chunk form only (chunk_cumsum, chunk_scores, "
+                                 "chunk_local_states, chunk_walk, chunk_output of one recurrence): "
+                              << why;
+  };
+  if (!local || walk.getRate() || walk.getTransition()) return refuse("the walk's local states or transition differ");
+  Value G = walk.getCumulative();
+  if (local.getCumulative() != G) return refuse("the local states' decays are not the walk's");
+  if (!walk.getEntering().hasOneUse()) return refuse("the entering states have readers other than one chunk_output");
+  auto out = dyn_cast<ChunkOutputOp>(*walk.getEntering().getUsers().begin());
+  auto scores = out ? out.getScores().getDefiningOp<ChunkScoresOp>() : ChunkScoresOp();
+  if (!out || !scores || out.getCumulative() != G || scores.getCumulative() != G || scores.getQ() != out.getQ() ||
+      scores.getK() != local.getK() || out.getV() != local.getV())
+    return refuse("the output, scores and local states do not read the same q, k, v and decays");
+  auto cumsum = G ? G.getDefiningOp<ChunkCumsumOp>() : ChunkCumsumOp();
+  if (G && !cumsum) return refuse("the decays are not a chunk_cumsum");
+  const int64_t C = walk.getChunk();
+  if (out.getChunk() != C || scores.getChunk() != C || local.getChunk() != C || (cumsum && cumsum.getChunk() != C) ||
+      C != schedule.getChunk())
+    return refuse("the ops' chunk sizes differ from each other or from the schedule's");
+  if (C % 16) return refuse("chunks of a multiple of 16 tokens");
+  // The intermediate values live in the task's tiles only.
+  auto readersIn = [&](Value v, std::initializer_list<Operation *> group) {
+    for (Operation *user : v.getUsers())
+      if (!llvm::is_contained(group, user)) return false;
+    return true;
+  };
+  if ((G && !readersIn(G, {scores, local, walk, out})) || !readersIn(scores.getScores(), {out}) ||
+      !readersIn(local.getLocal(), {walk}))
+    return refuse("an intermediate chunk value is read outside the chunk form");
+
+  auto stateType = cast<RankedTensorType>(walk.getFinalState().getType());
+  const int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), V = stateType.getDimSize(3);
+  Value decay = cumsum ? cumsum.getDecay() : Value();
+  const int64_t DW = decay ? rowWidth(decay) : 0;
+  if (DW != 0 && DW != 1 && DW != K) return refuse("a decay row of " + Twine(DW) + " values");
+  const bool reverse = walk.getReverse();
+  const char *form = DW == K ? "GLA" : "SSD";
+  os << "  // chunk level, the " << form << " form" << (reverse ? " (reverse)" : "") << ": K = " << K << ", V = " << V
+     << ", value block = " << schedule.getVBlock() << ", chunks of " << C << "\n";
+  std::vector<RowOperand> rowOperands = {{scores.getQ(), "q", K}, {local.getK(), "k", K}, {local.getV(), "v", V}};
+  if (decay) rowOperands.push_back({decay, "decay", DW});
+  std::string r = emitRowLambda(rowOperands, K, V);
+  if (r.empty()) return failure();
+  std::string initBuf = walk.getInit() ? buffer(walk.getInit()) : "";
+  resultBuffer(out.getO(), r + "_o", llvm::formatv("{B, T, {0}, {1}}", H, V).str());
+  resultBuffer(walk.getFinalState(), r + "_state", llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str());
+  os << "  {\n    ScanArgs p;\n    Buffer tmp_init;\n";
+  os << "    p.B = NS; p.T = T; p.seqStart = seqStart; p.H = " << H << "; p.Vs = " << V << ";\n";
+  if (Value init = walk.getInit())
+    os << "    p.init = "
+       << optional(init, "as(" + initBuf + ", " + llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str() + ", tmp_init)")
+       << ";\n";
+  os << "    p.o = " << r << "_o.ptr(); p.state = " << r << "_state.ptr();\n";
+  os << "    p.scale = " << floatLiteral(out.getScale().convertToDouble()) << ";\n";
+  os << "    p.reverse = " << (reverse ? "true" : "false") << ";\n";
+  // The benchmarks' baseline: the same recurrence token by token.
+  const char *plainStructure = DW == 0 ? "identity" : DW == 1 ? "scalar" : "vector";
+  os << "    if (plain) scanPlain<" << K << ", " << V << ">(p, Structure::" << plainStructure
+     << ", DiagKind::none, false, false, false, true, threads, " << r << "_row);\n";
+  const std::string lanes = std::to_string(schedule.getLanes()) + ", " + std::to_string(schedule.getRegBlock());
+  // The SSD form's scores and walk read the keys as columns (K^T); the GLA
+  // form scales its key columns per op from the rows.
+  os << "    else forEachChunk<" << K << ", " << V << ", " << schedule.getVBlock() << ", " << C << ", " << DW << ", "
+     << (DW == K ? "false" : "true") << ">(p, threads, " << r << "_row, [&](auto &c) {\n";
+  auto step = [&](const std::string &call, const char *ops) {
+    os << llvm::formatv("      {0,-40} // {1}\n", call, ops).str();
+  };
+  if (cumsum) step("chunkCumsum(c);", "mixer.chunk_cumsum");
+  step(std::string(DW == K ? "chunkScoresKeys<" : "chunkScoresScalar<") + lanes + ">(c);", "mixer.chunk_scores");
+  step("chunkOutput<" + lanes + ">(c, p.scale);", "mixer.chunk_output");
+  step("chunkWalk<" + lanes + ">(c);", "mixer.chunk_local_states, mixer.chunk_walk");
+  os << "    });\n  }\n";
+  buffers[out.getO()] = r + "_o";
+  buffers[walk.getFinalState()] = r + "_state";
   return success();
 }
 
@@ -549,6 +659,9 @@ FailureOr<CpuKernelSource> Printer::run() {
       if (!isBackward() && failed(emitRecurrence(r))) return failure();
     } else if (auto g = dyn_cast<RecurrenceGradOp>(op)) {
       if (failed(emitRecurrenceGrad(g))) return failure();
+    } else if (auto w = dyn_cast<ChunkWalkOp>(op)) {
+      // Printed with its chunk form; a backward's, where a gradient reads it.
+      if (!isBackward() && failed(emitChunkGroup(w))) return failure();
     } else if (isa<func::ReturnOp>(op)) {
       for (auto [i, v] : llvm::enumerate(op.getOperands())) {
         if (isToken(v) && !isMaterializedToken(v)) {
@@ -584,7 +697,9 @@ FailureOr<CpuKernelSource> Printer::run() {
         os << "  store(" << result << ", outputs[" << i << "]);\n";
       }
     } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp, MapVjpOp, BinaryVjpOp, NormalizeVjpOp,
-                   ZerosLikeOp, ShiftTokensOp, TokenCumsumOp, EdgeTokenOp, TransposeStateOp, SumToOp>(op)) {
+                   ZerosLikeOp, ShiftTokensOp, TokenCumsumOp, EdgeTokenOp, TransposeStateOp, SumToOp,
+                   ChunkCumsumOp, ChunkScoresOp, ChunkLocalStatesOp, ChunkOutputOp>(op)) {
+      // (The chunk ops but the walk are printed with the walk's group.)
       return op.emitOpError() << "is not supported by the CPU target";
     }
     // Pre-processing is printed where it is used: per row inside a scan, or as

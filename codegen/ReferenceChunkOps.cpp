@@ -132,7 +132,47 @@ std::string evalUtOp(ReferenceInterpreter &interp, Operation *op) {
 }
 } // namespace
 
+namespace {
+std::string evalForward(ReferenceInterpreter &interp, Operation *op);
+
+// Reverses the token axis (dimension 1) of a token-shaped array in place.
+void flipTokens(ref::Array &a) {
+  if (a.rank() < 3 || a.shape[1] < 2) return;
+  int64_t inner = 1;
+  for (int64_t d = 2; d < a.rank(); ++d) inner *= a.shape[d];
+  const int64_t T = a.shape[1];
+  for (int64_t b = 0; b < a.shape[0]; ++b)
+    for (int64_t t = 0; t < T / 2; ++t)
+      std::swap_ranges(&a.data[(b * T + t) * inner], &a.data[(b * T + t + 1) * inner],
+                       &a.data[(b * T + T - 1 - t) * inner]);
+}
+} // namespace
+
+// A reverse op is its forward meaning on the time-reversed sequence: its
+// token-shaped operands are flipped, the op evaluated, and everything flipped
+// back (chunk-shaped values are already in scan order).
 std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
+  if (!op->hasAttr("reverse")) return evalForward(interp, op);
+  llvm::SmallVector<Value> tokens, results;
+  if (auto c = dyn_cast<mixer::ChunkCumsumOp>(op)) tokens = {c.getDecay()}, results = {c.getCumulative()};
+  else if (auto s = dyn_cast<mixer::ChunkScoresOp>(op))
+    tokens = {s.getQ(), s.getK(), s.getCumulative()}, results = {s.getScores()};
+  else if (auto l = dyn_cast<mixer::ChunkLocalStatesOp>(op)) tokens = {l.getK(), l.getV(), l.getCumulative()};
+  else if (auto w = dyn_cast<mixer::ChunkWalkOp>(op)) tokens = {w.getCumulative()};
+  else if (auto o = dyn_cast<mixer::ChunkOutputOp>(op))
+    tokens = {o.getQ(), o.getV(), o.getCumulative(), o.getScores()}, results = {o.getO()};
+  else return "the reference has no reverse form of " + op->getName().getStringRef().str();
+  llvm::SmallDenseSet<Value> flipped; // q and k may be one value
+  for (Value v : tokens)
+    if (v && flipped.insert(v).second) flipTokens(interp[v]);
+  std::string e = evalForward(interp, op);
+  for (Value v : flipped) flipTokens(interp[v]);
+  for (Value v : results) flipTokens(interp[v]);
+  return e;
+}
+
+namespace {
+std::string evalForward(ReferenceInterpreter &interp, Operation *op) {
   if (auto c = dyn_cast<mixer::ChunkCumsumOp>(op)) {
     const ref::Array &d = *interp.valueOf(c.getDecay()), &over = *interp.valueOf(c.getOver());
     const int64_t B = over.shape[0], T = over.shape[1], H = over.shape[2], C = c.getChunk();
@@ -310,5 +350,7 @@ std::string evalChunkOp(ReferenceInterpreter &interp, Operation *op) {
   }
   return "not a chunk-level op: '" + op->getName().getStringRef().str() + "'";
 }
+
+} // namespace
 
 } // namespace mixc

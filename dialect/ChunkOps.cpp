@@ -30,8 +30,17 @@ LogicalResult expectCumulative(Operation *op, Value G, int64_t H, int64_t K) {
   return expect(op, "decay", G, 3, "[B, T, H] or [B, T, H, K]", {{2, H}});
 }
 
+// A chunk op's chunk size, and its direction against the chunk ops it reads:
+// chunks counted from the other end would not line up.
 LogicalResult checkChunk(Operation *op, int64_t chunk) {
   if (chunk < 1) return op->emitOpError() << "chunk must be positive, got " << chunk;
+  const bool reverse = op->hasAttr("reverse");
+  for (Value x : op->getOperands()) {
+    Operation *d = x.getDefiningOp();
+    if (d && d->getName().getStringRef().starts_with("mixer.chunk_") && d->hasAttr("reverse") != reverse)
+      return op->emitOpError() << "is " << (reverse ? "reverse" : "forward") << " but reads the "
+                               << (reverse ? "forward" : "reverse") << " " << d->getName();
+  }
   return success();
 }
 } // namespace
@@ -87,6 +96,8 @@ LogicalResult ChunkWalkOp::verify() {
     return emitOpError() << "takes a decay or a transition, not both";
   if (getRate() && !getCumulative())
     return emitOpError() << "an elementwise rate needs the cumulative dt (decay)";
+  if (getReverse() && (getRate() || getTransition()))
+    return emitOpError() << "reverse walks take a scalar or per-key decay only (the UT and scan forms are forward)";
   if (getRate()) { // elementwise: D per value column
     if (failed(expect(op, "decay", getCumulative(), 4, "[B, T, H, V]", {{2, u.getDimSize(2)}, {3, u.getDimSize(4)}})))
       return failure();

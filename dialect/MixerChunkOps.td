@@ -13,10 +13,14 @@ def Mixer_ChunkCumsumOp : Mixer_Op<"chunk_cumsum", [Pure]> {
     (inclusive), restarting every `chunk` tokens: [B, T, H]. A per-head decay
     [1, 1, H] (constant per head) spans the batch and time of `over`, a
     per-token tensor whose B and T are read, nothing else.
+    With `reverse` the op runs on each sequence with its token order
+    reversed (a reverse scan): chunks are counted from the last token, and
+    "first", "last", "earlier" and "later" are in that order; token-shaped
+    operands and results keep the original order.
   }];
-  let arguments = (ins Mixer_FloatTensor:$decay, Mixer_FloatTensor:$over, I64Attr:$chunk);
+  let arguments = (ins Mixer_FloatTensor:$decay, Mixer_FloatTensor:$over, I64Attr:$chunk, UnitAttr:$reverse);
   let results = (outs Mixer_FloatTensor:$cumulative);
-  let assemblyFormat = "$decay `over` $over `chunk` $chunk attr-dict `:` type($decay) `,` type($over) `->` type($cumulative)";
+  let assemblyFormat = "$decay `over` $over `chunk` $chunk (`reverse` $reverse^)? attr-dict `:` type($decay) `,` type($over) `->` type($cumulative)";
   let hasVerifier = 1;
 }
 
@@ -27,11 +31,15 @@ def Mixer_ChunkScoresOp : Mixer_Op<"chunk_scores", [Pure]> {
     for s = (first token of t's chunk) + j <= t, and 0 for later s (the causal
     mask) or past the sequence's end: [B, T, H, chunk]. Without `decay` the
     factor is 1 (identity transition). Every exponent is <= 0 for decays <= 0.
+    With `reverse` the op runs on each sequence with its token order
+    reversed (a reverse scan): chunks are counted from the last token, and
+    "first", "last", "earlier" and "later" are in that order; token-shaped
+    operands and results keep the original order.
   }];
   let arguments = (ins Mixer_FloatTensor:$q, Mixer_FloatTensor:$k, Optional<Mixer_FloatTensor>:$cumulative,
-                       I64Attr:$chunk);
+                       I64Attr:$chunk, UnitAttr:$reverse);
   let results = (outs Mixer_FloatTensor:$scores);
-  let assemblyFormat = "$q `,` $k (`decay` `(` $cumulative^ `)`)? `chunk` $chunk attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = "$q `,` $k (`decay` `(` $cumulative^ `)`)? `chunk` $chunk (`reverse` $reverse^)? attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 
@@ -40,11 +48,15 @@ def Mixer_ChunkLocalStatesOp : Mixer_Op<"chunk_local_states", [Pure]> {
   let description = [{
     U[b, c, h] = sum over the tokens s of chunk c of exp(G_last - G_s) k_s v_s^T,
     G_last the cumulative decay at the chunk's last token: [B, NC, H, K, V].
+    With `reverse` the op runs on each sequence with its token order
+    reversed (a reverse scan): chunks are counted from the last token, and
+    "first", "last", "earlier" and "later" are in that order; token-shaped
+    operands and results keep the original order.
   }];
   let arguments = (ins Mixer_FloatTensor:$k, Mixer_FloatTensor:$v, Optional<Mixer_FloatTensor>:$cumulative,
-                       I64Attr:$chunk);
+                       I64Attr:$chunk, UnitAttr:$reverse);
   let results = (outs Mixer_FloatTensor:$local);
-  let assemblyFormat = "$k `,` $v (`decay` `(` $cumulative^ `)`)? `chunk` $chunk attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = "$k `,` $v (`decay` `(` $cumulative^ `)`)? `chunk` $chunk (`reverse` $reverse^)? attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 
@@ -59,12 +71,17 @@ def Mixer_ChunkWalkOp : Mixer_Op<"chunk_walk", [Pure, AttrSizedOperandSegments]>
     returns the states entering each chunk [B, NC, H, K, V] and S_NC, the
     final state [B, H, K, V]. The only sequential step of the chunked forms:
     NC steps instead of T.
+    With `reverse` the op runs on each sequence with its token order
+    reversed (a reverse scan): chunks are counted from the last token, and
+    "first", "last", "earlier" and "later" are in that order; token-shaped
+    operands and results keep the original order. (Only with `decay` or
+    none: the UT and scan forms are forward.)
   }];
   let arguments = (ins Mixer_FloatTensor:$local, Optional<Mixer_FloatTensor>:$cumulative,
                        Optional<Mixer_FloatTensor>:$rate, Optional<Mixer_FloatTensor>:$transition,
-                       Optional<Mixer_FloatTensor>:$init, I64Attr:$chunk);
+                       Optional<Mixer_FloatTensor>:$init, I64Attr:$chunk, UnitAttr:$reverse);
   let results = (outs Mixer_FloatTensor:$entering, Mixer_FloatTensor:$final_state);
-  let assemblyFormat = "$local (`decay` `(` $cumulative^ `)`)? (`rate` `(` $rate^ `)`)? (`transition` `(` $transition^ `)`)? (`init` `(` $init^ `)`)? `chunk` $chunk attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = "$local (`decay` `(` $cumulative^ `)`)? (`rate` `(` $rate^ `)`)? (`transition` `(` $transition^ `)`)? (`init` `(` $init^ `)`)? `chunk` $chunk (`reverse` $reverse^)? attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 
@@ -73,11 +90,16 @@ def Mixer_ChunkOutputOp : Mixer_Op<"chunk_output", [Pure]> {
   let description = [{
     o_t = scale (sum_j A[t, j] v_{s_j} + exp(G_t) S_{c(t)}^T q_t), with A the
     chunk's score rows and S_{c(t)} the state entering t's chunk: [B, T, H, V].
+    With `reverse` the op runs on each sequence with its token order
+    reversed (a reverse scan): chunks are counted from the last token, and
+    "first", "last", "earlier" and "later" are in that order; token-shaped
+    operands and results keep the original order.
   }];
   let arguments = (ins Mixer_FloatTensor:$q, Mixer_FloatTensor:$v, Optional<Mixer_FloatTensor>:$cumulative,
-                       Mixer_FloatTensor:$scores, Mixer_FloatTensor:$entering, I64Attr:$chunk, F64Attr:$scale);
+                       Mixer_FloatTensor:$scores, Mixer_FloatTensor:$entering, I64Attr:$chunk, F64Attr:$scale,
+                       UnitAttr:$reverse);
   let results = (outs Mixer_FloatTensor:$o);
-  let assemblyFormat = "$q `,` $v (`decay` `(` $cumulative^ `)`)? `scores` `(` $scores `)` `states` `(` $entering `)` `chunk` $chunk `scale` $scale attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = "$q `,` $v (`decay` `(` $cumulative^ `)`)? `scores` `(` $scores `)` `states` `(` $entering `)` `chunk` $chunk `scale` $scale (`reverse` $reverse^)? attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 

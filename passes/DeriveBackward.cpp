@@ -81,6 +81,7 @@ private:
 
   void adjoint(Operation *op) {
     auto gradOf = [&](Value v) { return adj.lookup(v); };
+    if (failed) return; // one error is enough
     if (llvm::none_of(op->getResults(), [&](Value r) { return (bool)gradOf(r); })) return;
     if (auto m = dyn_cast<MapOp>(op)) {
       if (m.getFn() == UnaryFn::ones || !active.contains(m.getInput())) return; // ones does not read its input
@@ -97,6 +98,14 @@ private:
                                                  nrm.getScaleAttr()));
     } else if (auto r = dyn_cast<RecurrenceOp>(op)) {
       recurrence(r, gradOf(r.getO()), gradOf(r.getFinalState()));
+    } else if (llvm::any_of(op->getOperands(), [&](Value x) { return active.contains(x); })) {
+      // A gradient must not silently stop at an op without an adjoint (the
+      // chunk level: derive from the recurrences, before mixer-lower-chunks).
+      op->emitOpError() << "mixer-derive-backward has no adjoint for this op"
+                        << (op->getName().getStringRef().starts_with("mixer.chunk_")
+                                ? ": derive the backward before mixer-lower-chunks"
+                                : "");
+      failed = true;
     }
     // Constants and the head index: nothing to pass on.
   }
@@ -121,6 +130,10 @@ private:
     for (auto [x, gx] : llvm::zip(primal, g.getGrads())) add(x, gx);
   }
 
+public:
+  bool failed = false;
+
+private:
   func::FuncOp fwd;
   OpBuilder &b;
   Location loc;
@@ -148,7 +161,9 @@ struct DeriveBackward : mixc::impl::MixerDeriveBackwardBase<DeriveBackward> {
       if (tiled.wasInterrupted()) return signalPassFailure();
       OpBuilder b(module.getContext());
       b.setInsertionPointAfter(f);
-      BackwardBuilder(f, b).build();
+      BackwardBuilder builder(f, b);
+      builder.build();
+      if (builder.failed) return signalPassFailure();
     }
   }
 };

@@ -15,10 +15,21 @@ bool lowerable(RecurrenceOp op) {
   auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
   auto algorithm = chunk ? chunk.getAs<StringAttr>("algorithm") : StringAttr();
   StringRef form = algorithm ? algorithm.getValue() : "";
+  // A recurrence tiled for a target is lowered only where its schedule is
+  // the chunked SSD / GLA form: the CPU prints those kernels from the chunk
+  // ops; a recurrent schedule stays a recurrence (and CUDA's tiles name
+  // their own kernels).
+  if (Attribute schedule = op->getAttr("mixer.schedule")) {
+    auto cpu = dyn_cast<CpuTileAttr>(schedule);
+    if (!cpu || (cpu.getAlgorithm() != CpuAlgorithm::chunked_ssd && cpu.getAlgorithm() != CpuAlgorithm::chunked_gla))
+      return false;
+  }
   // The scan form sums dt per value column: without dt there is nothing to sum.
   if (form == "scan" && !op.getDt()) return false;
+  // SSD and GLA run in either direction (the ops' `reverse`); UT and the scan forward.
+  const bool reverseOk = form == "ssd" || form == "gla";
   return (form == "ssd" || form == "gla" || form == "ut" || form == "scan") &&
-         op.getDirection() == Direction::forward && !op.getDecayedB() &&
+         (op.getDirection() == Direction::forward || reverseOk) && !op.getDecayedB() &&
          op.getNormalizerKind() == Normalizer::none && !op.getSkipWeight() && !op.getBonus() && !op.getIgate();
 }
 
@@ -90,17 +101,22 @@ void lower(RecurrenceOp op) {
     // Per key for vector decays (GLA), per token for scalar ones.
     const bool perKey = op.hasKeyDecay();
     auto gType = perKey ? RankedTensorType::get({B, T, H, K}, elem) : RankedTensorType::get({B, T, H}, elem);
-    G = ChunkCumsumOp::create(b, loc, gType, decay, op.getQ(), C);
+    G = ChunkCumsumOp::create(b, loc, gType, decay, op.getQ(), C, op.getDirection() == Direction::reverse);
   }
   if (op.getStructure() == Structure::dplr) return lowerUt(op, b, G, C);
-  auto scores = ChunkScoresOp::create(b, loc, RankedTensorType::get({B, T, H, C}, elem), op.getQ(), op.getK(), G, C);
+  const bool reverse = op.getDirection() == Direction::reverse;
+  auto scores =
+      ChunkScoresOp::create(b, loc, RankedTensorType::get({B, T, H, C}, elem), op.getQ(), op.getK(), G, C, reverse);
   auto chunkStates = RankedTensorType::get({B, ShapedType::kDynamic, H, K, V}, elem);
-  auto local = ChunkLocalStatesOp::create(b, loc, chunkStates, op.getK(), op.getV(), G, C);
+  auto local = ChunkLocalStatesOp::create(b, loc, chunkStates, op.getK(), op.getV(), G, C, reverse);
   auto walk = ChunkWalkOp::create(b, loc, chunkStates, op.getFinalState().getType(), local, G, Value(), Value(),
-                                  op.getInit(), b.getI64IntegerAttr(C));
+                                  op.getInit(), b.getI64IntegerAttr(C), reverse ? b.getUnitAttr() : UnitAttr());
   auto o = ChunkOutputOp::create(b, loc, op.getO().getType(), op.getQ(), op.getV(), G, scores, walk.getEntering(),
-                                 b.getI64IntegerAttr(C),
-                                 b.getF64FloatAttr(op.getScaleValue()));
+                                 b.getI64IntegerAttr(C), b.getF64FloatAttr(op.getScaleValue()),
+                                 reverse ? b.getUnitAttr() : UnitAttr());
+  // The schedule the recurrence was tiled with goes on the walk, whose
+  // tasks the printed kernel is made of.
+  if (Attribute schedule = op->getAttr("mixer.schedule")) walk->setAttr("mixer.schedule", schedule);
   op.getO().replaceAllUsesWith(o.getO());
   op.getFinalState().replaceAllUsesWith(walk.getFinalState());
   op.erase();

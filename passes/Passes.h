@@ -35,13 +35,16 @@ struct CpuTargetDesc {
 /// The pipeline `mixc` runs before CPU code generation: canonicalize (folds
 /// constant decays), split skip, normalizer to a column, split bidirectional,
 /// chunk (`chunkSize` tokens, 0: the CPU default), tile for the CPU
-/// (`schedule`: auto, recurrent or chunked).
+/// (`schedule`: auto, recurrent or chunked), and with `lowerChunks` the
+/// recurrences scheduled chunked lowered to the chunk-level ops the CPU target
+/// prints (without: what mixer-derive-backward and `mixc check` read).
 void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule = "auto",
-                      int chunkSize = 0);
+                      int chunkSize = 0, bool lowerChunks = true);
 
-/// The backward of a CPU-tiled module: mixer-derive-backward, the adjoints
-/// lowered to forward-shaped scans (`adjoint`: scans, auto or sweep; see
-/// mixer-lower-adjoint), and those scans chunked and tiled like the forward.
+/// The backward of a CPU-tiled module (not lowered to the chunk level):
+/// mixer-derive-backward, the adjoints lowered to forward-shaped scans
+/// (`adjoint`: scans, auto or sweep; see mixer-lower-adjoint), those scans
+/// chunked and tiled like the forward, and the chunked ones lowered.
 void buildCpuBackwardPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule,
                               int chunkSize, const std::string &adjoint);
 

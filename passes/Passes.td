@@ -107,7 +107,9 @@ def MixerLowerChunks : Pass<"mixer-lower-chunks", "::mlir::func::FuncOp"> {
     constant or data-dependent scalar decays), `"gla"` (vector decays, per
     key), `"ut"` (DPLR: the delta rules, KDA, RWKV-7) or `"scan"` (elementwise
     decays with a dt), in
-    the split form (one direction: forward; no normalizer, skip or bonus),
+    the split form (no normalizer, skip or bonus; SSD and GLA in either
+    direction, the ops of a reverse scan marked `reverse`; UT and the scan
+    forward),
     becomes the chunked algorithm as ops: `mixer.chunk_cumsum` (cumulative
     log-decays per chunk; a factor decay gets its log first); for SSD and GLA
     `mixer.chunk_scores` (the masked, decayed intra-chunk products) and
@@ -116,7 +118,10 @@ def MixerLowerChunks : Pass<"mixer-lower-chunks", "::mlir::func::FuncOp"> {
     dense transitions); for the scan `mixer.chunk_scan_local` (chunks scanned
     from zero); then `mixer.chunk_walk` (the state entering each chunk, and
     the final state) and `mixer.chunk_output` / `chunk_ut_output` /
-    `chunk_scan_output`. Recurrences without a chunk form stay as they are.
+    `chunk_scan_output`. Recurrences without a chunk form stay as they are,
+    and so does one tiled for a target unless its `#mixer.cpu_tile` is
+    `chunked_ssd` / `chunked_gla` (the walk then takes the schedule: the CPU
+    target prints those kernels from the ops).
   }];
   let dependentDialects = ["::mixc::mixer::MixerDialect"];
 }

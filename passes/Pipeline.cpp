@@ -39,9 +39,12 @@ MixerTileForTargetOptions cpuTileOptions(const CpuTargetDesc &desc, const std::s
 } // namespace
 
 void buildCpuPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule,
-                      int chunkSize) {
+                      int chunkSize, bool lowerChunks) {
   buildSplitForm(pm, chunkSize > 0 ? chunkSize : kCpuChunkSize);
   pm.nest<mlir::func::FuncOp>().addPass(createMixerTileForTarget(cpuTileOptions(desc, schedule)));
+  // The recurrences scheduled chunked become the chunk-level ops the CPU
+  // target prints their kernels from.
+  if (lowerChunks) pm.nest<mlir::func::FuncOp>().addPass(createMixerLowerChunks());
 }
 
 void buildCpuBackwardPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc, const std::string &schedule,
@@ -58,6 +61,7 @@ void buildCpuBackwardPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc
   chunk.chunkSize = chunkSize > 0 ? chunkSize : kCpuChunkSize;
   fpm.addPass(createMixerChunk(chunk));
   fpm.addPass(createMixerTileForTarget(cpuTileOptions(desc, schedule)));
+  fpm.addPass(createMixerLowerChunks());
 }
 
 void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule) {

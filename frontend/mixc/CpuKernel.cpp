@@ -12,7 +12,7 @@ namespace mixc::driver {
 CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward) {
   CpuKernel k;
   Clock::time_point t0 = Clock::now();
-  auto tiled = tileForCpu(module, threads);
+  auto tiled = tileForCpu(module, threads, /*honour=*/true, /*lowerChunks=*/!backward);
   auto func = theFunc(*tiled);
   if (backward) func = deriveCpuBackward(*tiled, threads); // from the tiled forward: the adjoint keeps its tiling
   static_cast<KernelInterface &>(k) = interfaceOf(func);

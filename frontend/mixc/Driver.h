@@ -72,7 +72,10 @@ const mixc::cpu::CpuIsa &cpuIsa();
 /// Runs a pass pipeline; an error is reported at the spec (dieAt).
 void runPipeline(mlir::PassManager &pm, mlir::ModuleOp module);
 /// The CPU pipeline on a clone of `module` (mixc.cpp: split forms, tile).
-mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour = true);
+/// The CPU pipeline on a clone of `module`; `lowerChunks` false keeps the
+/// recurrences that a backward is derived from (or `mixc check` reads).
+mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour = true,
+                                             bool lowerChunks = true);
 /// --adjoint, checked (an unknown value is an error naming the option).
 const std::string &adjointChoice();
 /// Adds the backward of a CPU-tiled module (derived, its adjoints lowered as

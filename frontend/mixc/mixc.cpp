@@ -248,10 +248,10 @@ mixc::CpuTargetDesc cpuTarget(int threads, bool honour) {
 }
 } // namespace
 
-mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour) {
+mlir::OwningOpRef<mlir::ModuleOp> tileForCpu(mlir::ModuleOp module, int threads, bool honour, bool lowerChunks) {
   mlir::OwningOpRef<mlir::ModuleOp> tiled = module.clone();
   mlir::PassManager pm(module.getContext());
-  mixc::buildCpuPipeline(pm, cpuTarget(threads, honour), scheduleOpt, (int)chunkSizeOpt);
+  mixc::buildCpuPipeline(pm, cpuTarget(threads, honour), scheduleOpt, (int)chunkSizeOpt, lowerChunks);
   runPipeline(pm, *tiled);
   return tiled;
 }
@@ -285,7 +285,7 @@ mlir::func::FuncOp theFunc(mlir::ModuleOp m) { return cast<mlir::func::FuncOp>(m
 std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc, const sp::Sizes &sizes) {
   mlir::MLIRContext ctx;
   auto module = lower(ctx, src, desc, sizes);
-  auto tiled = tileForCpu(*module, threadCount(), /*honour=*/false);
+  auto tiled = tileForCpu(*module, threadCount(), /*honour=*/false, /*lowerChunks=*/false);
   std::string text;
   int n = 0;
   theFunc(*tiled).walk([&](mixc::mixer::RecurrenceOp op) {
@@ -418,9 +418,9 @@ int runEmit() {
   if (emitTarget == "cpu") {
     // The forward and, where the CPU backward covers the spec, the backward
     // derived from the same tiled forward: two sources, one header.
-    auto tiled = tileForCpu(*module, threadCount());
-    auto kernel = mixc::emitCpuKernel(theFunc(*tiled));
+    auto kernel = mixc::emitCpuKernel(theFunc(*tileForCpu(*module, threadCount())));
     if (failed(kernel)) die("cannot generate the CPU kernel");
+    auto tiled = tileForCpu(*module, threadCount(), /*honour=*/true, /*lowerChunks=*/false);
     mlir::func::FuncOp bwdFunc = deriveCpuBackward(*tiled, threadCount());
     std::string why;
     mlir::Location where = mlir::UnknownLoc::get(&ctx);

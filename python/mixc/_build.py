@@ -121,10 +121,11 @@ def _key(*parts):
     return h.hexdigest()[:16]
 
 
-def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto"):
+def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto"):
     """The spec's kernel sources for `target` (cpu, or cuda) at these sizes (mixc
     emit, cached): (directory, name, build flags). `adjoint`: how the CPU
-    backward runs the recurrences' adjoints (mixc --adjoint: auto, scans, sweep). Where no mixc binary is found
+    backward runs the recurrences' adjoints (mixc --adjoint: auto, scans, sweep);
+    `schedule`: the CPU schedule (mixc --schedule: auto, recurrent, chunked). Where no mixc binary is found
     (a GPU machine without MLIR), sources emitted elsewhere into this cache for
     the same spec text, sizes, ISA and target are used."""
     with open(spec, "rb") as f:
@@ -132,7 +133,10 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto"):
     name = os.path.splitext(os.path.basename(spec))[0]
     if adjoint not in ("auto", "scans", "sweep"):
         raise ValueError(f"mixc: adjoint must be auto, scans or sweep, got {adjoint!r}")
-    base = f"src-{name}-{_key(text, f'{H},{K},{V},{isa},{target}' + ('' if adjoint == 'auto' else ',' + adjoint))}"
+    if schedule not in ("auto", "recurrent", "chunked"):
+        raise ValueError(f"mixc: schedule must be auto, recurrent or chunked, got {schedule!r}")
+    options = ('' if adjoint == 'auto' else ',' + adjoint) + ('' if schedule == 'auto' else ',schedule=' + schedule)
+    base = f"src-{name}-{_key(text, f'{H},{K},{V},{isa},{target}' + options)}"
     try:
         mixc = mixc_binary()
     except RuntimeError:
@@ -146,7 +150,7 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto"):
     flags_file = os.path.join(d, "flags")
     if not os.path.exists(flags_file):
         src = d + f".tmp{os.getpid()}"
-        arch = [f"--cpu-arch={isa}", f"--adjoint={adjoint}"] if target == "cpu" else []
+        arch = [f"--cpu-arch={isa}", f"--adjoint={adjoint}", f"--schedule={schedule}"] if target == "cpu" else []
         r = subprocess.run([mixc, "emit", spec, f"--target={target}", *arch, f"--shape=H={H},K={K},V={V}", "-o", src],
                            capture_output=True, text=True)
         if r.returncode != 0:
@@ -163,19 +167,20 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto"):
     return d, name, open(flags_file).read().split("\n")[0].split()
 
 
-def describe(spec, H, K, V, isa="native", target="cpu", adjoint="auto"):
+def describe(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto"):
     """The kernels' operands at these sizes, from the emitted header (nothing compiled)."""
-    src, name, _ = emit(spec, H, K, V, isa, target, adjoint)
+    src, name, _ = emit(spec, H, K, V, isa, target, adjoint, schedule)
     header = open(os.path.join(src, name + ".h")).read()
     fwd, bwd = header.split(f"@{name}_backward", 1) if f"@{name}_backward" in header else (header, "")
     return Kernels("", f"mixc_{name}", f"mixc_{name}_backward", _operands(fwd, "inputs"),
                    _operands(fwd, "outputs"), _operands(bwd, "outputs"))
 
 
-def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(), tag="c", adjoint="auto"):
+def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(), tag="c", adjoint="auto",
+          schedule="auto"):
     """The spec's kernels at these sizes: emitted, compiled with `shim` (an
     extra source; first time only) into one library, and described."""
-    src, name, flags = emit(spec, H, K, V, isa, adjoint=adjoint)
+    src, name, flags = emit(spec, H, K, V, isa, adjoint=adjoint, schedule=schedule)
     if not os.path.exists(os.path.join(src, name + "_backward.cpp")):
         note = open(os.path.join(src, "flags")).read().split("\n")[1]
         raise RuntimeError("mixc: no CPU backward for this spec: " + (note or "?"))
@@ -195,7 +200,7 @@ def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(),
         if r.returncode != 0:
             raise RuntimeError(f"mixc: the host compiler failed ({' '.join(cmd)}):\n{r.stderr[-4000:]}")
         os.replace(tmp, lib)  # atomic: a concurrent process sees the whole library or none
-    k = describe(spec, H, K, V, isa, adjoint=adjoint)
+    k = describe(spec, H, K, V, isa, adjoint=adjoint, schedule=schedule)
     k.library = lib
     return k
 

@@ -87,15 +87,15 @@ _ops = {}  # (spec text hash) -> the registered ops' Python handles
 class Mixer:
     """A compiled spec; call it like the spec's function."""
 
-    def __init__(self, spec, threads=None, isa="native", verbose=True, adjoint="auto"):
-        self.spec, self.isa, self.verbose, self.adjoint = spec, isa, verbose, adjoint
+    def __init__(self, spec, threads=None, isa="native", verbose=True, adjoint="auto", schedule="auto"):
+        self.spec, self.isa, self.verbose, self.adjoint, self.schedule = spec, isa, verbose, adjoint, schedule
         self.threads = threads
         self.signature = _build.signature(spec)
         self.names = [n for n, _, _ in self.signature]
         self.per_head = {n for n, _, p in self.signature if p}
         # The kernels' operands (which optional initial states, which outputs)
         # do not depend on the sizes: read them off a small emission.
-        probe = _build.describe(spec, 1, 8, 8, isa, adjoint=adjoint)
+        probe = _build.describe(spec, 1, 8, 8, isa, adjoint=adjoint, schedule=schedule)
         self.operands = [op.name for op in probe.inputs]
         self.optional = [op.optional for op in probe.inputs]
         self.outputs = [op.name for op in probe.outputs]
@@ -130,7 +130,8 @@ class Mixer:
         sizes = self.sizes(xs)
         hit = self._compiled.get(sizes)
         if hit is None:
-            k = _build.build(self.spec, *sizes, self.isa, self.verbose, tag="torch", adjoint=self.adjoint)
+            k = _build.build(self.spec, *sizes, self.isa, self.verbose, tag="torch", adjoint=self.adjoint,
+                             schedule=self.schedule)
             if k.library not in _libraries:
                 lib = ctypes.CDLL(k.library)
                 _libraries[k.library] = (_FN((k.forward, lib)), _FN((k.backward, lib)))
@@ -154,7 +155,8 @@ class Mixer:
         sizes = self.sizes(xs)
         hit = self._described.get(sizes)
         if hit is None:
-            hit = self._described[sizes] = _build.describe(self.spec, *sizes, self.isa, adjoint=self.adjoint)
+            hit = self._described[sizes] = _build.describe(self.spec, *sizes, self.isa, adjoint=self.adjoint,
+                                                           schedule=self.schedule)
         return hit
 
     def batch_time(self, xs):
@@ -224,7 +226,7 @@ def _threads(threads):
 def _define_ops(m, probe):
     """Registers the spec's forward and backward as custom ops (once per spec text per process)."""
     with open(m.spec, "rb") as f:
-        key = _build._key(f.read(), m.isa, m.adjoint)
+        key = _build._key(f.read(), m.isa, m.adjoint, m.schedule)
     if key in _ops:
         return _ops[key]
     name = os.path.splitext(os.path.basename(m.spec))[0]
@@ -492,9 +494,11 @@ def _reference_one(m, xs, upstream):
         return grads
 
 
-def load(spec, threads=None, isa="native", verbose=True, adjoint="auto"):
+def load(spec, threads=None, isa="native", verbose=True, adjoint="auto", schedule="auto"):
     """The spec at `spec` as a PyTorch function (compiled on first call per H, K, V).
     `adjoint` picks how the CPU backward runs the recurrences' adjoints: "scans"
     (forward-shaped scans, chunked where the forward kernels are), "sweep" (the
-    checkpointed reverse sweep) or "auto" (scans where the forward runs chunked)."""
-    return Mixer(spec, threads=threads, isa=isa, verbose=verbose, adjoint=adjoint)
+    checkpointed reverse sweep) or "auto" (scans where the forward runs chunked).
+    `schedule` picks the CPU kernels' schedule: "recurrent", "chunked" (an
+    error where the spec has no chunked form) or "auto" (mixc check states it)."""
+    return Mixer(spec, threads=threads, isa=isa, verbose=verbose, adjoint=adjoint, schedule=schedule)

@@ -1,12 +1,19 @@
-// Part of the CPU tile library (mixc_cpu.h): the chunked forms (SSD for
-// identity and scalar decays, GLA for vector decays) and their register-tiled
-// products.
+// Part of the CPU tile library (mixc_cpu.h): the chunk-level ops' primitives
+// (the SSD form for identity and scalar decays, GLA's for per-key decays) on a
+// task's tiles, their register-tiled products, and the task grid they run in.
+// CpuTarget prints each kernel's body from the chunk-level IR.
 #ifndef MIXC_CPU_CHUNKED_H
 #define MIXC_CPU_CHUNKED_H
 
 #include "mixc_cpu.h"
 
 namespace mixc::cpu {
+
+// The chunk-level primitives are inlined into the printed chunk loop: as
+// calls, the compiler reloaded the task's tile pointers and scalars around
+// them (RetNet at K = 128 on AVX2 ran 14% slower than inlined). The GLA
+// form's scores stay a call: inlined they cost GLA at K = 256 on AVX2 17%.
+#define MIXC_TILE_OP __attribute__((always_inline)) inline
 
 // Column tiles of the chunked forms' products: f(Int<LW>{}, Int<NV>{}, j0)
 // for the columns [j0, j0 + NV * LW) of [0, n): tiles of NV vectors of LN
@@ -70,18 +77,6 @@ inline void addMaskedTimesV(const float (*A)[C], const float (*Vc)[VB], int i0, 
   });
 }
 
-// Writes the R output rows from chunk row i0 (those before L), scaled, into
-// o at the tokens of chunk c0 (in scan order: reversed for a reverse scan).
-template <int R, int VB>
-inline void storeChunkRows(const ScanArgs &p, const float (*acc)[VB], int64_t c0, int i0, int L, int64_t b,
-                           int64_t h, int64_t j0, int64_t width) {
-  for (int r = 0; r < R && i0 + r < L; ++r) {
-    const int64_t step = c0 + i0 + r, t = p.reverse ? p.T - 1 - step : step;
-    float *out = p.o + ((b * p.T + t) * p.H + h) * p.Vs + j0;
-    for (int j = 0; j < width; ++j) out[j] = p.scale * acc[r][j];
-  }
-}
-
 // S <- Diag(d) S + W^T V over the chunk's L tokens (Wt = W^T, K x C), R rows
 // of the state at a time (per column tile, in registers) so that each row of
 // V is loaded once per R rows.
@@ -103,193 +98,231 @@ inline void chunkStateUpdate(float (*st)[VB], RowDecay d, const float (*Wt)[C], 
   }
 }
 
-// The chunked schedule for identity and scalar decays (the SSD form,
-// docs/cpu-backend.md): per chunk of C tokens, with b the cumulative log-decay,
-//   O = ((Q K^T) . M . exp(b_i - b_j)) V + Diag(exp(b)) Q S,
-//   S <- exp(b_C) S + (Diag(exp(b_C - b)) K)^T V.
-// Differences of cumulative sums keep every exponent <= 0. The products are
-// ordered so that a row of the state (or of the output) stays in registers
-// while the other operand streams from L1.
-template <Structure S, int K, int VIN, int VB, int LN, int NV, int C, bool LogDecay, typename RowFn>
-void scanChunkedSSD(const ScanArgs &p, int threads, RowFn rowOf) {
-  static_assert(S == Structure::identity || S == Structure::const_scalar || S == Structure::scalar,
-                "the SSD form covers identity and scalar decays");
-  const int64_t B = p.B, T = p.T, H = p.H, V = p.Vs;
+// One task of a chunked kernel printed from the chunk-level ops (CpuTarget:
+// mixer.chunk_cumsum, chunk_scores, chunk_output, chunk_local_states +
+// chunk_walk): sequence b, head h, the value columns [j0, j0 + width). It
+// holds the state block (the state entering the current chunk until the
+// walk advances it) and the current chunk's rows: L tokens from step c0
+// (in scan order: reversed for a reverse scan). DW is the width of a
+// token's log-decay row: 0 (identity), 1 (scalar) or K (per key).
+template <int K, int VB, int C, int DW> struct ChunkTile {
+  static_assert(C % 16 == 0, "chunks of whole 16-row sub-blocks");
+  static_assert(DW == 0 || DW == 1 || DW == K, "a decay row is empty, scalar or per key");
+  const ScanArgs *p = nullptr;
+  int64_t b = 0, h = 0, j0 = 0, width = 0, len = 0, c0 = 0;
+  int L = 0;
+  // The state block, the rows (q, k, log-decays G: cumulative after
+  // chunkCumsum; column 0 for a scalar decay), q scaled by the decays
+  // and the keys transposed (Kt, K x C: Q K^T then accumulates rows).
+  // They grow with K (Based's feature map gives K in the thousands): heap.
+  std::vector<float> heap;
+  float (*st)[VB], (*Q)[K], (*Kr)[K], (*G)[K], (*Qe)[K], (*Kt)[C];
+  alignas(64) float Vc[C][VB], A[C][C];
+  float gs[C]; // a scalar decay's log-decays (cumulative after chunkCumsum): contiguous, unlike G's column 0
+  ChunkTile()
+      : heap((size_t)K * VB + 4 * (size_t)C * K + (size_t)K * C), st(reinterpret_cast<float(*)[VB]>(heap.data())),
+        Q(reinterpret_cast<float(*)[K]>(heap.data() + (size_t)K * VB)), Kr(Q + C), G(Kr + C), Qe(G + C),
+        Kt(reinterpret_cast<float(*)[C]>(heap.data() + (size_t)K * VB + 4 * (size_t)C * K)) {}
+  // Output row of chunk token u (the token's place in o, in either direction).
+  float *outRow(int u) const {
+    const int64_t step = c0 + u, t = p->reverse ? len - 1 - step : step;
+    return p->o + (p->token(b, t) * p->H + h) * p->Vs + j0;
+  }
+};
+
+// The task grid of a chunked kernel: one task per (sequence, head, value
+// block), chunks in scan order. Each chunk's rows come from the row function
+// (the pre-processing, printed per spec); `body(tile)` is the chunk's ops.
+// Packed sequences (cu_seqlens) chunk each sequence from its own start.
+// KeyColumns: the keys go into Kt as columns (K^T, what the SSD form's scores
+// and walk read) instead of rows; transposing them later from rows cost Based
+// (K = 273) 20% in L2 traffic.
+template <int K, int VIN, int VB, int C, int DW, bool KeyColumns, typename RowFn, typename Body>
+void forEachChunk(const ScanArgs &p, int threads, RowFn rowOf, Body body) {
+  const int64_t B = p.B, H = p.H, V = p.Vs;
   const int64_t blocks = (V + VB - 1) / VB;
   parallelFor(B * H * blocks, threads, [&](int64_t task) {
-    const int64_t blk = task % blocks, bh = task / blocks, b = bh / H, h = bh % H;
-    const int64_t j0 = blk * VB, width = std::min<int64_t>(VB, V - j0);
-    // The state block, Q and Kt grow with K (Based's feature map gives K in
-    // the thousands): they live on the heap, the C x C and C x VB tiles on the
-    // stack. Kt is K transposed, so that Q K^T accumulates rows of A (a float
-    // sum is not reassociated, so a dot product along K would not vectorize).
-    std::vector<float> heap((size_t)K * VB + (size_t)C * K + (size_t)K * C);
-    auto *st = reinterpret_cast<float(*)[VB]>(heap.data());
-    auto *Q = reinterpret_cast<float(*)[K]>(heap.data() + (size_t)K * VB);
-    auto *Kt = reinterpret_cast<float(*)[C]>(heap.data() + (size_t)K * VB + (size_t)C * K);
-    alignas(64) float Vc[C][VB], A[C][C];
-    float cum[C], g[C];
+    ChunkTile<K, VB, C, DW> c;
+    const int64_t blk = task % blocks, bh = task / blocks;
+    c.p = &p, c.b = bh / H, c.h = bh % H, c.j0 = blk * VB, c.width = std::min<int64_t>(VB, V - c.j0);
+    c.len = p.len(c.b);
+    const float *init = p.init ? p.init + (c.b * H + c.h) * K * V + c.j0 : nullptr;
     for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < VB; ++j)
-        st[i][j] = (p.init && j < width) ? p.init[((b * H + h) * K + i) * p.Vs + j0 + j] : 0.f;
-      for (int u = 0; u < C; ++u) Kt[i][u] = 0.f; // columns past a short last chunk are computed, never read
+      for (int j = 0; j < VB; ++j) c.st[i][j] = init && j < c.width ? init[i * V + j] : 0.f;
+      for (int u = 0; u < C; ++u) c.Kt[i][u] = 0.f; // columns past a short last chunk: computed, never read
     }
     TokenRow<K, VIN> r;
-    for (int64_t c0 = 0; c0 < T; c0 += C) {
-      const int L = (int)std::min<int64_t>(C, T - c0);
-      for (int u = 0; u < L; ++u) {
-        const int64_t step = c0 + u, t = p.reverse ? T - 1 - step : step;
-        rowOf(b, t, h, r);
-        for (int i = 0; i < K; ++i) Q[u][i] = r.q[i], Kt[i][u] = r.k[i];
-        for (int j = 0; j < VB; ++j) Vc[u][j] = j < width ? r.v[j0 + j] : 0.f;
-        g[u] = S == Structure::identity ? 0.f : LogDecay ? r.decay[0] : safeLog(r.decay[0]);
+    // (No row prefetch as in the sweep: a chunk's products hide the rows'
+    // latency, and the prefetches cost linear attention 4% on AVX2.)
+    auto timeOf = [&](int64_t step) { return p.reverse ? c.len - 1 - step : step; };
+    for (c.c0 = 0; c.c0 < c.len; c.c0 += C) {
+      c.L = (int)std::min<int64_t>(C, c.len - c.c0);
+      for (int u = 0; u < c.L; ++u) {
+        rowOf(p.inB(c.b), p.inT(c.b, timeOf(c.c0 + u)), c.h, r);
+        for (int i = 0; i < K; ++i) c.Q[u][i] = r.q[i];
+        for (int i = 0; i < K; ++i) (KeyColumns ? c.Kt[i][u] : c.Kr[u][i]) = r.k[i];
+        if constexpr (DW == K)
+          for (int i = 0; i < K; ++i) c.G[u][i] = r.decay[i];
+        else if constexpr (DW == 1)
+          c.gs[u] = r.decay[0];
+        for (int j = 0; j < VB; ++j) c.Vc[u][j] = j < c.width ? r.v[c.j0 + j] : 0.f;
       }
-      float acc = 0.f;
-      for (int u = 0; u < L; ++u) cum[u] = acc += g[u];
-      const float bL = cum[L - 1];
-      // The three products below are register-blocked over R rows (see
-      // blockRowsTimes).
-      constexpr int R = 4;
-      // A = (Q K^T) . M . exp(b_i - b_j), masked to j <= i: only the columns up
-      // to the block's diagonal (rounded up to 16) are computed.
-      for (int i0 = 0; i0 < L; i0 += R) {
-        const int jMax = std::min(C, (i0 + R + 15) / 16 * 16);
-        alignas(64) float acc[R][C];
-        blockRowsTimes<R, K, C, LN, NV>(Q, i0, L, Kt, jMax, acc);
-        for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
-          const int i = i0 + r2;
-          for (int j = 0; j < jMax; ++j) {
-            float e = S == Structure::identity ? 1.f : fastExp(std::min(cum[i] - cum[std::min(j, L - 1)], 0.f));
-            A[i][j] = j <= i ? acc[r2][j] * e : 0.f;
-          }
-        }
-      }
-      // O = Diag(exp(b)) Q S + A V, R rows at a time.
-      for (int i0 = 0; i0 < L; i0 += R) {
-        alignas(64) float acc[R][VB];
-        blockRowsTimes<R, K, VB, LN, NV>(Q, i0, L, st, VB, acc);
-        for (int r2 = 0; r2 < R; ++r2) {
-          const float e = S == Structure::identity || i0 + r2 >= L ? 1.f : fastExp(cum[i0 + r2]);
-          for (int j = 0; j < VB; ++j) acc[r2][j] *= e;
-        }
-        addMaskedTimesV<R, C, VB, LN, NV>(A, Vc, i0, L, acc);
-        storeChunkRows<R, VB>(p, acc, c0, i0, L, b, h, j0, width);
-      }
-      // S <- exp(b_L) S + (Diag(exp(b_L - b)) K)^T V: the key columns scaled in
-      // place (the chunk's A is done with them).
-      if (S != Structure::identity)
-        for (int u = 0; u < L; ++u) {
-          const float gu = fastExp(bL - cum[u]);
-          for (int i = 0; i < K; ++i) Kt[i][u] *= gu;
-        }
-      const float eL = S == Structure::identity ? 1.f : fastExp(bL);
-      chunkStateUpdate<R, K, C, VB, LN, NV>(st, [&](int) { return eL; }, Kt, Vc, L);
+      body(c);
     }
     for (int i = 0; i < K; ++i)
-      for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * p.Vs + j0 + j] = st[i][j];
+      for (int j = 0; j < c.width; ++j) p.state[((c.b * H + c.h) * K + i) * V + c.j0 + j] = c.st[i][j];
   });
 }
 
-// The chunked schedule for vector decays (the GLA form, docs/cpu-backend.md): per
-// chunk of C tokens, with B[u][i] the cumulative log-decay of key i up to
-// token u,
-//   O = A V + (Q . exp(B)) S,  A[u][j] = sum_i Q[u][i] K[j][i] exp(B[u][i] - B[j][i]) (j <= u),
-//   S <- Diag(exp(B[L-1])) S + (K . exp(B[L-1] - B))^T V.
-// Factoring A as (Q . exp(B)) (K . exp(-B))^T would overflow, so A is built
-// by sub-blocks of 16 rows: against the earlier rows through the reference
-// point r = B[r0 - 1] of the sub-block (Q . exp(B - r) and K . exp(r - B):
-// both exponents <= 0), and within the sub-block element by element in log
-// space. Every exponent is <= 0.
-template <Structure S, int K, int VIN, int VB, int LN, int NV, int C, bool LogDecay, typename RowFn>
-void scanChunkedGLA(const ScanArgs &p, int threads, RowFn rowOf) {
-  static_assert(S == Structure::vector, "the GLA form covers vector decays");
-  static_assert(C % 16 == 0, "sub-blocks of 16");
-  constexpr int SB = 16;
-  const int64_t B = p.B, T = p.T, H = p.H, V = p.Vs;
-  const int64_t blocks = (V + VB - 1) / VB;
-  parallelFor(B * H * blocks, threads, [&](int64_t task) {
-    const int64_t blk = task % blocks, bh = task / blocks, b = bh / H, h = bh % H;
-    const int64_t j0 = blk * VB, width = std::min<int64_t>(VB, V - j0);
-    // Rows of q, k and the cumulative log-decays; Qe = Q . exp(B - ref) (per
-    // sub-block) or Q . exp(B); Kt = the keys transposed and scaled.
-    std::vector<float> heap((size_t)K * VB + 4 * (size_t)C * K + (size_t)K * C);
-    auto *st = reinterpret_cast<float(*)[VB]>(heap.data());
-    auto *Qr = reinterpret_cast<float(*)[K]>(heap.data() + (size_t)K * VB);
-    auto *Kr = Qr + C, *Bc = Kr + C, *Qe = Bc + C;
-    auto *Kt = reinterpret_cast<float(*)[C]>(heap.data() + (size_t)K * VB + 4 * (size_t)C * K);
-    alignas(64) float Vc[C][VB], A[C][C];
-    for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < VB; ++j)
-        st[i][j] = (p.init && j < width) ? p.init[((b * H + h) * K + i) * p.Vs + j0 + j] : 0.f;
-      for (int u = 0; u < C; ++u) Kt[i][u] = 0.f;
+// mixer.chunk_cumsum: the log-decays summed from the chunk's first token.
+template <int K, int VB, int C, int DW> MIXC_TILE_OP void chunkCumsum(ChunkTile<K, VB, C, DW> &c) {
+  for (int u = 1; u < c.L; ++u)
+    if constexpr (DW == K)
+      for (int i = 0; i < K; ++i) c.G[u][i] += c.G[u - 1][i];
+    else if constexpr (DW == 1)
+      c.gs[u] += c.gs[u - 1];
+}
+
+// mixer.chunk_scores with no decay or a scalar one (the SSD form), from the
+// key columns Kt = K^T (loaded so: forEachChunk's KeyColumns):
+// A = (Q K^T) . M . exp(G_i - G_j), masked to j <= i; only the columns up to
+// each row block's diagonal (rounded up to 16) are computed. Register-blocked
+// over R rows (blockRowsTimes). Differences of cumulative sums keep every
+// exponent <= 0.
+template <int LN, int NV, int K, int VB, int C, int DW> MIXC_TILE_OP void chunkScoresScalar(ChunkTile<K, VB, C, DW> &c) {
+  static_assert(DW <= 1, "per-key decays take chunkScoresKeys");
+  // (the keys are Kt's columns: forEachChunk<..., KeyColumns = true>)
+  // The decays in a local array: read beside the stores to the tile's A,
+  // the compiler could not tell them apart (RetNet 8% slower).
+  constexpr int R = 4;
+  const int L = c.L;
+  alignas(64) float g[C];
+  if constexpr (DW == 1)
+    for (int u = 0; u < C; ++u) g[u] = u < L ? c.gs[u] : 0.f;
+  for (int i0 = 0; i0 < L; i0 += R) {
+    const int jMax = std::min(C, (i0 + R + 15) / 16 * 16);
+    alignas(64) float acc[R][C];
+    blockRowsTimes<R, K, C, LN, NV>(c.Q, i0, L, c.Kt, jMax, acc);
+    for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
+      const int i = i0 + r2;
+      for (int j = 0; j < jMax; ++j) {
+        float e = 1.f;
+        if constexpr (DW == 1) e = fastExp(std::min(g[i] - g[std::min(j, L - 1)], 0.f));
+        c.A[i][j] = j <= i ? acc[r2][j] * e : 0.f;
+      }
     }
-    TokenRow<K, VIN> r;
-    constexpr int R = 4;
-    alignas(64) float tmp[K];
-    // Column j of Kt = row j of K . exp(ref - B[j]) (elementwise in a row
-    // buffer, so that the exponentials vectorize).
-    auto scaledKeyColumn = [&](int j, const float *ref) {
-      for (int i = 0; i < K; ++i) tmp[i] = Kr[j][i] * fastExp(ref[i] - Bc[j][i]);
-      for (int i = 0; i < K; ++i) Kt[i][j] = tmp[i];
-    };
-    for (int64_t c0 = 0; c0 < T; c0 += C) {
-      const int L = (int)std::min<int64_t>(C, T - c0);
-      for (int u = 0; u < L; ++u) {
-        const int64_t step = c0 + u, t = p.reverse ? T - 1 - step : step;
-        rowOf(b, t, h, r);
-        for (int i = 0; i < K; ++i) {
-          const float g = LogDecay ? r.decay[i] : safeLog(r.decay[i]);
-          Qr[u][i] = r.q[i], Kr[u][i] = r.k[i], Bc[u][i] = (u ? Bc[u - 1][i] : 0.f) + g;
-        }
-        for (int j = 0; j < VB; ++j) Vc[u][j] = j < width ? r.v[j0 + j] : 0.f;
+  }
+}
+
+// mixer.chunk_scores with per-key decays (the GLA form):
+// A[u][j] = sum_i Q[u][i] K[j][i] exp(G[u][i] - G[j][i]) (j <= u). Factoring
+// it as (Q . exp(G)) (K . exp(-G))^T would overflow, so A is built by
+// sub-blocks of 16 rows: against the earlier rows through the reference point
+// r = G[r0 - 1] of the sub-block (Q . exp(G - r) and K . exp(r - G): both
+// exponents <= 0), and within the sub-block element by element in log space.
+template <int LN, int NV, int K, int VB, int C, int DW> inline void chunkScoresKeys(ChunkTile<K, VB, C, DW> &c) {
+  static_assert(DW == K, "scalar decays take chunkScoresScalar");
+  constexpr int SB = 16, R = 4;
+  const int L = c.L;
+  // A row buffer of this function's own: as a member of the tile the
+  // compiler had to assume it aliased the rows (GLA at K = 64 ran 8% slower).
+  alignas(64) float tmp[K];
+  for (int r0 = 0; r0 < L; r0 += SB) {
+    const int r1 = std::min(L, r0 + SB);
+    for (int u = r0; u < r1; ++u) std::fill_n(c.A[u], C, 0.f);
+    if (r0 > 0) { // the earlier rows, through the reference point G[r0 - 1]
+      const float *ref = c.G[r0 - 1];
+      for (int j = 0; j < r0; ++j) {
+        // Column j of Kt = row j of K . exp(ref - G[j]) (elementwise in a row
+        // buffer, so that the exponentials vectorize).
+        for (int i = 0; i < K; ++i) tmp[i] = c.Kr[j][i] * fastExp(ref[i] - c.G[j][i]);
+        for (int i = 0; i < K; ++i) c.Kt[i][j] = tmp[i];
       }
-      // A, one sub-block of rows at a time.
-      for (int r0 = 0; r0 < L; r0 += SB) {
-        const int r1 = std::min(L, r0 + SB);
-        for (int u = r0; u < r1; ++u) std::fill_n(A[u], C, 0.f);
-        if (r0 > 0) { // the earlier rows, through the reference point B[r0 - 1]
-          const float *ref = Bc[r0 - 1];
-          for (int j = 0; j < r0; ++j) scaledKeyColumn(j, ref);
-          for (int u = r0; u < r1; ++u)
-            for (int i = 0; i < K; ++i) Qe[u][i] = Qr[u][i] * fastExp(Bc[u][i] - ref[i]);
-          for (int i0 = r0; i0 < r1; i0 += R) {
-            alignas(64) float acc[R][C];
-            blockRowsTimes<R, K, C, LN, NV>(Qe, i0, r1, Kt, (r0 + 15) / 16 * 16, acc);
-            for (int r2 = 0; r2 < R && i0 + r2 < r1; ++r2)
-              for (int j = 0; j < r0; ++j) A[i0 + r2][j] = acc[r2][j];
-          }
-        }
-        for (int u = r0; u < r1; ++u) // within the sub-block: log space, element by element
-          for (int j = r0; j <= u; ++j) {
-            for (int i = 0; i < K; ++i) tmp[i] = Qr[u][i] * Kr[j][i] * fastExp(Bc[u][i] - Bc[j][i]);
-            // The sum in vector lanes (a float sum is not reassociated, so
-            // the loop above keeps the exponentials vectorized and this adds).
-            vec<kBuildLanes> accv{};
-            int i = 0;
-            for (; i + kBuildLanes <= K; i += kBuildLanes) accv += loadV(tmp + i);
-            float sum = 0.f;
-            for (int l = 0; l < kBuildLanes; ++l) sum += accv[l];
-            for (; i < K; ++i) sum += tmp[i];
-            A[u][j] = sum;
-          }
+      for (int u = r0; u < r1; ++u)
+        for (int i = 0; i < K; ++i) c.Qe[u][i] = c.Q[u][i] * fastExp(c.G[u][i] - ref[i]);
+      for (int i0 = r0; i0 < r1; i0 += R) {
+        alignas(64) float acc[R][C];
+        blockRowsTimes<R, K, C, LN, NV>(c.Qe, i0, r1, c.Kt, (r0 + 15) / 16 * 16, acc);
+        for (int r2 = 0; r2 < R && i0 + r2 < r1; ++r2)
+          for (int j = 0; j < r0; ++j) c.A[i0 + r2][j] = acc[r2][j];
       }
-      // O = (Q . exp(B)) S + A V, R rows at a time.
-      for (int u = 0; u < L; ++u)
-        for (int i = 0; i < K; ++i) Qe[u][i] = Qr[u][i] * fastExp(Bc[u][i]);
-      for (int i0 = 0; i0 < L; i0 += R) {
-        alignas(64) float acc[R][VB];
-        blockRowsTimes<R, K, VB, LN, NV>(Qe, i0, L, st, VB, acc);
-        addMaskedTimesV<R, C, VB, LN, NV>(A, Vc, i0, L, acc);
-        storeChunkRows<R, VB>(p, acc, c0, i0, L, b, h, j0, width);
-      }
-      // S <- Diag(exp(B[L-1])) S + (K . exp(B[L-1] - B))^T V.
-      const float *bL = Bc[L - 1];
-      for (int u = 0; u < L; ++u) scaledKeyColumn(u, bL);
-      chunkStateUpdate<R, K, C, VB, LN, NV>(st, [&](int k) { return fastExp(bL[k]); }, Kt, Vc, L);
     }
-    for (int i = 0; i < K; ++i)
-      for (int j = 0; j < width; ++j) p.state[((b * H + h) * K + i) * p.Vs + j0 + j] = st[i][j];
-  });
+    for (int u = r0; u < r1; ++u) // within the sub-block: log space, element by element
+      for (int j = r0; j <= u; ++j) {
+        for (int i = 0; i < K; ++i) tmp[i] = c.Q[u][i] * c.Kr[j][i] * fastExp(c.G[u][i] - c.G[j][i]);
+        // The sum in vector lanes (a float sum is not reassociated, so the
+        // loop above keeps the exponentials vectorized and this adds).
+        vec<kBuildLanes> accv{};
+        int i = 0;
+        for (; i + kBuildLanes <= K; i += kBuildLanes) accv += loadV(tmp + i);
+        float sum = 0.f;
+        for (int l = 0; l < kBuildLanes; ++l) sum += accv[l];
+        for (; i < K; ++i) sum += tmp[i];
+        c.A[u][j] = sum;
+      }
+  }
+}
+
+// mixer.chunk_output: O = scale (A V + Diag(exp(G)) Q S) with S the state
+// entering the chunk (per key: (Q . exp(G)) S), R rows at a time, written to
+// the chunk's output rows.
+template <int LN, int NV, int K, int VB, int C, int DW>
+MIXC_TILE_OP void chunkOutput(ChunkTile<K, VB, C, DW> &c, float scale) {
+  constexpr int R = 4;
+  const int L = c.L;
+  float(*Qs)[K] = c.Q;
+  alignas(64) float eg[C]; // exp of a scalar decay, a local array (see chunkScoresScalar)
+  if constexpr (DW == 1)
+    for (int u = 0; u < L; ++u) eg[u] = fastExp(c.gs[u]);
+  if constexpr (DW == K) {
+    for (int u = 0; u < L; ++u)
+      for (int i = 0; i < K; ++i) c.Qe[u][i] = c.Q[u][i] * fastExp(c.G[u][i]);
+    Qs = c.Qe;
+  }
+  for (int i0 = 0; i0 < L; i0 += R) {
+    alignas(64) float acc[R][VB];
+    blockRowsTimes<R, K, VB, LN, NV>(Qs, i0, L, c.st, VB, acc);
+    if constexpr (DW == 1)
+      for (int r2 = 0; r2 < R; ++r2) {
+        const float e = i0 + r2 < L ? eg[i0 + r2] : 1.f;
+        for (int j = 0; j < VB; ++j) acc[r2][j] *= e;
+      }
+    addMaskedTimesV<R, C, VB, LN, NV>(c.A, c.Vc, i0, L, acc);
+    for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
+      float *out = c.outRow(i0 + r2);
+      for (int j = 0; j < c.width; ++j) out[j] = scale * acc[r2][j];
+    }
+  }
+}
+
+// mixer.chunk_local_states and chunk_walk, fused: the walk's step for this
+// chunk, S <- Diag(exp(G_last)) S + (K . exp(G_last - G))^T V. The SSD form
+// reads the key columns Kt, the GLA form the key rows.
+template <int LN, int NV, int K, int VB, int C, int DW> MIXC_TILE_OP void chunkWalk(ChunkTile<K, VB, C, DW> &c) {
+  constexpr int R = 4;
+  const int L = c.L;
+  const float *gL = c.G[L - 1];
+  // Kt's columns scaled by the decay to the chunk's end: per key from the
+  // rows (the GLA scores left Kt scaled otherwise), in place for a scalar
+  // decay (the SSD form loads Kt = K^T), as they are without one.
+  if constexpr (DW == K)
+    for (int u = 0; u < L; ++u) {
+      alignas(64) float tmp[K];
+      for (int i = 0; i < K; ++i) tmp[i] = c.Kr[u][i] * fastExp(gL[i] - c.G[u][i]);
+      for (int i = 0; i < K; ++i) c.Kt[i][u] = tmp[i];
+    }
+  else if constexpr (DW == 1) {
+    alignas(64) float w[C];
+    for (int u = 0; u < L; ++u) w[u] = fastExp(c.gs[L - 1] - c.gs[u]);
+    for (int i = 0; i < K; ++i) // along Kt's rows: contiguous, vectorized
+      for (int u = 0; u < L; ++u) c.Kt[i][u] *= w[u];
+  }
+  if constexpr (DW == K)
+    chunkStateUpdate<R, K, C, VB, LN, NV>(c.st, [&](int k) { return fastExp(gL[k]); }, c.Kt, c.Vc, L);
+  else {
+    const float eL = DW == 1 ? fastExp(c.gs[L - 1]) : 1.f;
+    chunkStateUpdate<R, K, C, VB, LN, NV>(c.st, [&](int) { return eL; }, c.Kt, c.Vc, L);
+  }
 }
 
 } // namespace mixc::cpu

@@ -9,7 +9,8 @@ head-first inputs as the same call; the float64 op (the reference) equal to
 the reference's files. Then, on the first spec at a small shape,
 torch.library.opcheck of both ops and torch.autograd.gradcheck in float64.
 MODE `noinit` leaves the initial state out; MIXC_ADJOINT=scans|sweep|auto picks
-the backward's form (mixc.torch.load's `adjoint`).
+the backward's form (mixc.torch.load's `adjoint`), MIXC_SCHEDULE=recurrent|chunked|auto
+the kernels' schedule (its `schedule`).
 Usage: torch_check.py MIXC OUTDIR SHAPE init|noinit SPEC..."""
 import os
 import shutil
@@ -28,6 +29,8 @@ os.environ["MIXC"] = mixc_bin
 with_init = mode == "init"
 # MIXC_ADJOINT: how the backward runs the recurrences' adjoints (mixc.torch.load's adjoint).
 adjoint = os.environ.get("MIXC_ADJOINT", "auto")
+# MIXC_SCHEDULE: the CPU kernels' schedule (mixc.torch.load's schedule).
+schedule = os.environ.get("MIXC_SCHEDULE", "auto")
 checks = failures = 0
 
 
@@ -76,7 +79,7 @@ for spec in specs:
         "--save-inputs", d + "/in", "--out", d + "/grad")
     run("run", spec, "--target=reference", "--inputs", d + "/in", "--no-check", "--out", d + "/fwd")
     load = lambda n: torch.from_numpy(np.load(os.path.join(d, "in", n + ".npy")).astype(np.float32))
-    f = mixc.torch.load(spec, verbose=False, adjoint=adjoint)
+    f = mixc.torch.load(spec, verbose=False, adjoint=adjoint, schedule=schedule)
     inputs = {n: load(n) for n in f.names}
     init = load("init") if with_init else None
     init_m = load("init_m") if with_init and os.path.exists(os.path.join(d, "in", "init_m.npy")) else None
@@ -155,7 +158,7 @@ for spec in specs:
 # registration, AOT dispatch with dynamic shapes), and gradcheck in float64.
 spec = specs[0]
 name = os.path.splitext(os.path.basename(spec))[0]
-f = mixc.torch.load(spec, verbose=False, adjoint=adjoint)
+f = mixc.torch.load(spec, verbose=False, adjoint=adjoint, schedule=schedule)
 small = os.path.join(out, "small")
 run("run", spec, "--grad", "--shape=B=1,T=3,H=1,K=2,V=2", "--with-init", "--no-check", "--save-inputs", small,
     "--out", small + "/grad")

@@ -649,6 +649,25 @@ func.func @chunk_ut_decay_keys(%k: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>,
 
 // -----
 
+// A reverse walk reads chunk ops of the same direction, and has no dense
+// transition (the UT form is forward).
+func.func @chunk_walk_mixed_direction(%k: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>) {
+  %u = mixer.chunk_local_states %k, %v chunk 64 : (tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>) -> tensor<?x?x2x8x4xf32>
+  // expected-error @+1 {{is reverse but reads the forward mixer.chunk_local_states}}
+  %s, %f = mixer.chunk_walk %u chunk 64 reverse : (tensor<?x?x2x8x4xf32>) -> (tensor<?x?x2x8x4xf32>, tensor<?x2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @chunk_walk_reverse_transition(%u: tensor<?x?x2x8x4xf32>, %a: tensor<?x?x2x8x8xf32>) {
+  // expected-error @+1 {{reverse walks take a scalar or per-key decay only}}
+  %s, %f = mixer.chunk_walk %u transition(%a) chunk 64 reverse : (tensor<?x?x2x8x4xf32>, tensor<?x?x2x8x8xf32>) -> (tensor<?x?x2x8x4xf32>, tensor<?x2x8x4xf32>)
+  return
+}
+
+// -----
+
 func.func @chunk_walk_rate(%u: tensor<?x?x2x8x4xf32>, %r: tensor<f32>) {
   // expected-error @+1 {{an elementwise rate needs the cumulative dt (decay)}}
   %s, %f = mixer.chunk_walk %u rate(%r) chunk 64 : (tensor<?x?x2x8x4xf32>, tensor<f32>) -> (tensor<?x?x2x8x4xf32>, tensor<?x2x8x4xf32>)

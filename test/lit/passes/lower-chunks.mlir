@@ -45,7 +45,8 @@ func.func @const_scalar(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: te
 
 // A factor decay that is positive by construction (a sigmoid) is summed as
 // its log; one that may be negative has no chunk form (mixer-chunk leaves
-// it) and stays a recurrence, as does a reverse scan. A vector decay (GLA)
+// it) and stays a recurrence. A reverse scan takes the same ops, each marked
+// `reverse` (chunks counted from the sequence's end). A vector decay (GLA)
 // takes the same ops with cumulative decays per key [B, T, H, K].
 // CHECK-LABEL: func.func @factor
 // CHECK: %[[F:.*]] = mixer.map sigmoid
@@ -54,7 +55,12 @@ func.func @const_scalar(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: te
 // CHECK-LABEL: func.func @signed
 // CHECK: mixer.recurrence scalar forward
 // CHECK-LABEL: func.func @reverse
-// CHECK: mixer.recurrence scalar reverse
+// CHECK: %[[RG:.*]] = mixer.chunk_cumsum %{{.*}} over %{{.*}} chunk 64 reverse
+// CHECK: mixer.chunk_scores %{{.*}} decay(%[[RG]]) chunk 64 reverse
+// CHECK: mixer.chunk_local_states %{{.*}} decay(%[[RG]]) chunk 64 reverse
+// CHECK: mixer.chunk_walk %{{.*}} decay(%[[RG]]) chunk 64 reverse
+// CHECK: mixer.chunk_output %{{.*}} chunk 64 scale 1.000000e+00 reverse
+// CHECK-NOT: mixer.recurrence
 // CHECK-LABEL: func.func @vector
 // CHECK: %[[GV:.*]] = mixer.chunk_cumsum %{{.*}} over %{{.*}} chunk 64 : tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32> -> tensor<?x?x2x8xf32>
 // CHECK: mixer.chunk_scores %{{.*}}, %{{.*}} decay(%[[GV]]) chunk 64
@@ -109,5 +115,25 @@ func.func @delta(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x2x8xf32>, %v: tensor<?x
 // CHECK: mixer.chunk_scan_output %[[Q]], %[[LO]] decay(%[[D]]) rate(%[[R]]) states(%[[S]]) chunk 64
 func.func @mamba(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %rate: tensor<1x1x2x8x4xf32>, %dt: tensor<?x?x2x4xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
   %o, %s = mixer.recurrence elementwise forward %q, %q, %v decay(%rate) dt(%dt) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x8x4xf32>, tensor<?x?x2x4xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
+}
+
+// -----
+
+// A recurrence tiled for a target is lowered only where its CPU schedule is
+// chunked (the walk takes the schedule: the CPU target prints its kernel
+// from the ops); a recurrent schedule keeps the recurrence.
+// CHECK-LABEL: func.func @tiled_chunked
+// CHECK: mixer.chunk_walk {{.*}} chunk 64 {mixer.schedule = #mixer.cpu_tile<algorithm = chunked_gla
+// CHECK-NOT: mixer.recurrence
+// CHECK-LABEL: func.func @tiled_recurrent
+// CHECK: mixer.recurrence vector forward
+// CHECK-NOT: mixer.chunk_walk
+func.func @tiled_chunked(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2x8xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
+  %o, %s = mixer.recurrence vector forward %q, %q, %v decay(%g) {mixer.chunk = {algorithm = "gla", size = 64 : i64, sub_block = 16 : i64}, mixer.schedule = #mixer.cpu_tile<algorithm = chunked_gla, isa = "x86-64-v3", lanes = 8, k = 8, v_block = 8, reg_block = 1, threads = 2, chunk = 64>} : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x8xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
+  return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
+}
+func.func @tiled_recurrent(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g: tensor<?x?x2x8xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>) {
+  %o, %s = mixer.recurrence vector forward %q, %q, %v decay(%g) {mixer.chunk = {algorithm = "gla", size = 64 : i64, sub_block = 16 : i64}, mixer.schedule = #mixer.cpu_tile<algorithm = recurrent, isa = "x86-64-v3", lanes = 8, k = 8, v_block = 8, reg_block = 1, threads = 2>} : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x8xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
   return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
 }
