@@ -30,7 +30,7 @@ echo "== fuzzing the spec parser (build-fuzz/)"
 build "$root/build-fuzz" -DMIXC_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14
 corpus="$root/build-fuzz/corpus"
 mkdir -p "$corpus"
-cp "$root"/examples/*.mixer "$root"/test/fuzz/regressions/* "$corpus/"
+cp "$root"/examples/*.mixer "$root"/test/fuzz/regressions/* "$root"/test/fuzz/seeds/* "$corpus/"
 "$root/build-fuzz/test/fuzz/spec-parser-fuzzer" "$corpus" -max_total_time="${MIXC_FUZZ_SECONDS:-60}" \
   -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -n 12
 echo "== all tests passed"

@@ -241,6 +241,12 @@ const std::string &Printer::buffer(Value v) {
   } else if (auto tr = dyn_cast<TransposeStateOp>(v.getDefiningOp())) {
     const std::string x = buffer(tr.getInput());
     os << "  Buffer " << n << " = transposeState(" << x << ");\n";
+  } else if (auto rep = dyn_cast<RepeatHeadsOp>(v.getDefiningOp())) { // the backward's whole tensors
+    const std::string x = buffer(rep.getInput());
+    os << "  Buffer " << n << " = repeatHeads(" << x << ", " << rep.getGroup() << ");\n";
+  } else if (auto sh = dyn_cast<SumHeadsOp>(v.getDefiningOp())) {
+    const std::string x = buffer(sh.getInput());
+    os << "  Buffer " << n << " = sumHeads(" << x << ", " << sh.getGroup() << ");\n";
   } else if (auto st = dyn_cast<SumToOp>(v.getDefiningOp())) {
     const std::string x = buffer(st.getInput());
     os << "  Buffer " << n << " = reduceTo(" << x << ", " << shapeList(type, true) << ");\n";
@@ -265,22 +271,30 @@ const std::string &Printer::buffer(Value v) {
 // Rows of inputs are read per token; per-head values point into their
 // Buffer (made before the row function); scan results into theirs.
 void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &dest) {
+  // A grouped input's rows are read at head h / G where head h is asked for.
+  std::string head = "h", group;
+  if (auto rep = v.getDefiningOp<RepeatHeadsOp>()) {
+    group = std::to_string(rep.getGroup());
+    head = "h / " + group;
+    v = rep.getInput();
+  }
   auto type = cast<RankedTensorType>(v.getType());
+  auto streamOf = [&](const std::string &x) { return group.empty() ? x : x + ", " + group; };
   if (!isToken(v)) {
     os << "    const float *" << n << " = " << buffers.lookup(v) << ".ptr()"
        << (type.getRank() >= 3 ? " + h * " + std::to_string(w) : std::string()) << ";\n";
   } else if (isa<BlockArgument>(v) && dest.empty()) { // read in place where the layout allows
-    rowStreams.push_back("inputs[" + std::to_string(argIndex.lookup(v)) + "]");
+    rowStreams.push_back(streamOf("inputs[" + std::to_string(argIndex.lookup(v)) + "]"));
     os << "    float " << n << "_tmp[" << w << "];\n    const float *" << n << " = rowView(inputs[" << argIndex.lookup(v)
-       << "], b, t, h, " << n << "_tmp, " << w << ");\n";
+       << "], b, t, " << head << ", " << n << "_tmp, " << w << ");\n";
   } else if (isa<BlockArgument>(v)) {
-    rowStreams.push_back("inputs[" + std::to_string(argIndex.lookup(v)) + "]");
+    rowStreams.push_back(streamOf("inputs[" + std::to_string(argIndex.lookup(v)) + "]"));
     declare(n, w, dest);
-    os << "    readRow(inputs[" << argIndex.lookup(v) << "], b, t, h, " << n << ", " << w << ");\n";
+    os << "    readRow(inputs[" << argIndex.lookup(v) << "], b, t, " << head << ", " << n << ", " << w << ");\n";
   } else {
     const std::string src = buffers.lookup(v) + ".ptr() + ((b * T + t) * " + std::to_string(type.getDimSize(2)) +
-                            " + h) * " + std::to_string(w);
-    rowStreams.push_back(buffers.lookup(v));
+                            " + " + head + ") * " + std::to_string(w);
+    if (group.empty()) rowStreams.push_back(buffers.lookup(v)); // (a Buffer stream has no group)
     if (dest.empty()) {
       os << "    const float *" << n << " = " << src << ";\n";
     } else {
@@ -330,6 +344,10 @@ std::string Printer::emitRowLambda(const std::vector<RowOperand> &rowOperands, i
   while (!stack.empty()) {
     Value v = stack.pop_back_val();
     if (!seen.insert(v).second) continue;
+    if (auto rep = v.getDefiningOp<RepeatHeadsOp>()) { // read in place at h / G
+      if (!isa<BlockArgument>(rep.getInput())) buffer(rep.getInput());
+      continue;
+    }
     if (!isToken(v) || isMaterializedToken(v)) {
       buffer(v);
       continue;
@@ -698,7 +716,7 @@ FailureOr<CpuKernelSource> Printer::run() {
       }
     } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp, MapVjpOp, BinaryVjpOp, NormalizeVjpOp,
                    ZerosLikeOp, ShiftTokensOp, TokenCumsumOp, EdgeTokenOp, TransposeStateOp, SumToOp,
-                   ChunkCumsumOp, ChunkScoresOp, ChunkLocalStatesOp, ChunkOutputOp>(op)) {
+                   RepeatHeadsOp, SumHeadsOp, ChunkCumsumOp, ChunkScoresOp, ChunkLocalStatesOp, ChunkOutputOp>(op)) {
       // (The chunk ops but the walk are printed with the walk's group.)
       return op.emitOpError() << "is not supported by the CPU target";
     }

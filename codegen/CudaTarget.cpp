@@ -558,6 +558,9 @@ FailureOr<CudaKernelSource> Printer::run() {
         os << "  writeRow(A.out[" << i << "], b, t, h, " << x << ", " << rowWidth(v) << ");\n";
       }
       endRowKernel(name, Rows::threadPerToken, H);
+    } else if (isa<RepeatHeadsOp>(op)) {
+      return op.emitOpError() << "grouped heads (a `grouped` input read at head h / G) are not supported by the "
+                                 "CUDA target yet; the CPU and reference targets run them";
     } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp>(op)) {
       return op.emitOpError() << "is not supported by the CUDA target";
     }

@@ -148,6 +148,25 @@ std::string evalTokenOp(ReferenceInterpreter &interp, Operation *op, int64_t B, 
       for (int64_t i = 0; i < K; ++i)
         for (int64_t j = 0; j < V; ++j) y.data[(n * V + j) * K + i] = x.data[(n * K + i) * V + j];
     interp[tr.getResult()] = std::move(y);
+  } else if (isa<mixer::RepeatHeadsOp, mixer::SumHeadsOp>(op)) {
+    // Head h of the many-heads side is head h / G of the few: [B, T, heads, ...].
+    const ref::Array &x = *interp.valueOf(op->getOperand(0));
+    const bool repeat = isa<mixer::RepeatHeadsOp>(op);
+    const int64_t G = repeat ? cast<mixer::RepeatHeadsOp>(op).getGroup() : cast<mixer::SumHeadsOp>(op).getGroup();
+    std::vector<int64_t> out = x.shape;
+    out[2] = repeat ? x.shape[2] * G : x.shape[2] / G;
+    ref::Array y(out);
+    const int64_t many = repeat ? out[2] : x.shape[2], rows = x.shape[0] * x.shape[1];
+    int64_t w = 1;
+    for (size_t d = 3; d < out.size(); ++d) w *= out[d];
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t h = 0; h < many; ++h)
+        for (int64_t j = 0; j < w; ++j) {
+          const int64_t m = (r * many + h) * w + j, f = (r * (many / G) + h / G) * w + j;
+          if (repeat) y.data[m] = x.data[f];
+          else y.data[f] += x.data[m];
+        }
+    interp[op->getResult(0)] = std::move(y);
   } else if (auto st = dyn_cast<mixer::SumToOp>(op)) {
     const ref::Array &x = *interp.valueOf(st.getInput());
     std::vector<int64_t> out = shapeOf(st.getResult());

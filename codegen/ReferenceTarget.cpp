@@ -205,7 +205,7 @@ std::string ReferenceInterpreter::run(const NamedArrays &inputs, NamedArrays &ou
                    mixer::RecurrenceGradOp>(op)) {
       if (std::string e = evalAdjointOp(*this, &op); !e.empty()) return e;
     } else if (isa<mixer::ShiftTokensOp, mixer::TokenCumsumOp, mixer::EdgeTokenOp, mixer::TransposeStateOp,
-                   mixer::SumToOp>(op)) {
+                   mixer::SumToOp, mixer::RepeatHeadsOp, mixer::SumHeadsOp>(op)) {
       if (std::string e = evalTokenOp(*this, &op, B, T); !e.empty()) return e;
     } else {
       return "the reference cannot interpret '" + op.getName().getStringRef().str() + "'";

@@ -501,6 +501,35 @@ LogicalResult HeadIndexOp::verify() {
   return success();
 }
 
+// repeat_heads spreads [B, T, H / G, ...] over H heads; sum_heads folds it back.
+static LogicalResult verifyHeadGroups(Operation *op, RankedTensorType few, RankedTensorType many, int64_t group,
+                                     StringRef fewName, StringRef manyName) {
+  if (group < 1) return op->emitOpError() << "group must be positive, got " << group;
+  if (few.getElementType() != many.getElementType())
+    return op->emitOpError() << "input and result must share one element type";
+  if (few.getRank() < 3 || few.getRank() != many.getRank())
+    return op->emitOpError() << "expected per-token tensors [B, T, heads, ...] of one rank, got "
+                             << formatShape(few.getShape()) << " and " << formatShape(many.getShape());
+  for (int64_t d = 0; d < few.getRank(); ++d) {
+    int64_t a = few.getDimSize(d), b = many.getDimSize(d);
+    if (d == 2 ? (a == ShapedType::kDynamic || b != a * group) : a != b)
+      return op->emitOpError() << "the " << manyName << " " << formatShape(many.getShape()) << " must be the "
+                               << fewName << " " << formatShape(few.getShape()) << " with " << group
+                               << " times the heads";
+  }
+  return success();
+}
+
+LogicalResult RepeatHeadsOp::verify() {
+  return verifyHeadGroups(*this, cast<RankedTensorType>(getInput().getType()),
+                          cast<RankedTensorType>(getResult().getType()), getGroup(), "input", "result");
+}
+
+LogicalResult SumHeadsOp::verify() {
+  return verifyHeadGroups(*this, cast<RankedTensorType>(getResult().getType()),
+                          cast<RankedTensorType>(getInput().getType()), getGroup(), "result", "input");
+}
+
 LogicalResult CpuTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, CpuAlgorithm algorithm,
                                   StringRef isa, int64_t lanes, int64_t k, int64_t vBlock, int64_t regBlock,
                                   int64_t threads, int64_t chunk, int64_t gradCheckpoint) {

@@ -178,6 +178,29 @@ def Mixer_HeadIndexOp : Mixer_Op<"head_index", [Pure]> {
   let hasFolder = 1;
 }
 
+def Mixer_RepeatHeadsOp : Mixer_Op<"repeat_heads", [Pure]> {
+  let summary = "a per-token input shared by groups of heads, spread over every head";
+  let description = [{
+    Grouped heads (grouped-query style; fla's grouped-value attention, where q
+    and k have H / G heads and v, the decays and the state H): head h of the
+    result is head h / G of the input ([B, T, H / G, ...] -> [B, T, H, ...]).
+    The kernels read row h / G where the result's row h is asked for; nothing
+    is copied per head.
+  }];
+  let arguments = (ins Mixer_FloatTensor:$input, I64Attr:$group);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input `group` $group attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Mixer_SumHeadsOp : Mixer_Op<"sum_heads", [Pure]> {
+  let summary = "each group of `group` consecutive heads summed: the adjoint of repeat_heads";
+  let arguments = (ins Mixer_FloatTensor:$input, I64Attr:$group);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input `group` $group attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 include "dialect/MixerAdjointOps.td"
 include "dialect/MixerChunkOps.td"
 

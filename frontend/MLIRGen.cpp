@@ -99,7 +99,13 @@ OwningOpRef<ModuleOp> Generator::run() {
   SmallVector<Type> argTypes;
   SmallVector<std::string> argNames;
   for (const spec::Argument &a : d.args) {
-    argTypes.push_back(typeOf(d.nodes[a.node]));
+    RankedTensorType t = typeOf(d.nodes[a.node]);
+    if (a.grouped) { // one row per group of G heads
+      SmallVector<int64_t> shape(t.getShape());
+      shape[2] = sizes.H / sizes.G;
+      t = RankedTensorType::get(shape, elem);
+    }
+    argTypes.push_back(t);
     argNames.push_back(a.name);
   }
   const bool bidir = d.direction == "bidirectional";
@@ -119,7 +125,12 @@ OwningOpRef<ModuleOp> Generator::run() {
     func.setArgAttr(i, "mixer.name", b.getStringAttr(name));
   Block *body = func.addEntryBlock();
   b.setInsertionPointToStart(body);
-  for (auto [i, a] : llvm::enumerate(d.args)) values[a.node] = body->getArgument(i);
+  for (auto [i, a] : llvm::enumerate(d.args)) {
+    values[a.node] = body->getArgument(i);
+    if (a.grouped && sizes.G > 1) // spread over the heads: the kernels read row h / G
+      values[a.node] = mixer::RepeatHeadsOp::create(b, loc(d.nodes[a.node].loc), typeOf(d.nodes[a.node]),
+                                                    body->getArgument(i), b.getI64IntegerAttr(sizes.G));
+  }
   Value init = bidir ? Value() : body->getArgument(d.args.size());
   Value initM = mlstm ? body->getArgument(d.args.size() + 1) : Value();
 

@@ -96,6 +96,9 @@ private:
       add(nrm.getInput(), NormalizeVjpOp::create(b, loc, nrm.getInput().getType(), nrm.getInput(),
                                                  gradOf(nrm.getResult()), nrm.getMaxAbsAttr(), nrm.getEpsAttr(),
                                                  nrm.getScaleAttr()));
+    } else if (auto rep = dyn_cast<RepeatHeadsOp>(op)) { // each group's heads summed
+      add(rep.getInput(), SumHeadsOp::create(b, loc, rep.getInput().getType(), gradOf(rep.getResult()),
+                                             rep.getGroupAttr()));
     } else if (auto r = dyn_cast<RecurrenceOp>(op)) {
       recurrence(r, gradOf(r.getO()), gradOf(r.getFinalState()));
     } else if (llvm::any_of(op->getOperands(), [&](Value x) { return active.contains(x); })) {

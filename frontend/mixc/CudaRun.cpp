@@ -58,8 +58,10 @@ int runCuda(Problem &p, bool bench, unsigned repeats) {
   Clock::time_point t0 = Clock::now();
   auto tiled = tileForCuda(*p.module);
   mlir::func::FuncOp func = theFunc(*tiled);
-  auto kernel = mixc::emitCudaKernel(func);
-  if (failed(kernel)) die("cannot generate the CUDA kernel");
+  std::string why;
+  mlir::Location where = mlir::UnknownLoc::get(p.ctx.get());
+  auto kernel = firstError(p.ctx.get(), where, why, [&] { return mixc::emitCudaKernel(func); });
+  if (failed(kernel)) dieAt(where, why.empty() ? "cannot generate the CUDA kernel" : why);
   mixc::cuda::KernelFn fn = nullptr;
   std::string path;
   bool cached = false;

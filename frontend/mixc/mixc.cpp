@@ -128,8 +128,12 @@ Shape parseShape(const std::string &s, bool allowBT) {
     else if (key == "H") shape.sizes.H = v;
     else if (key == "K") shape.sizes.K = v;
     else if (key == "V") shape.sizes.V = v;
-    else die("--shape: unknown size '" + key.str() + "' (expected " + (allowBT ? "B, T, " : "") + "H, K, V)");
+    else if (key == "G") shape.sizes.G = v;
+    else die("--shape: unknown size '" + key.str() + "' (expected " + (allowBT ? "B, T, " : "") + "H, K, V, G)");
   }
+  if (shape.sizes.H % shape.sizes.G)
+    die("--shape: G (heads per group) must divide H, got H=" + std::to_string(shape.sizes.H) +
+        ", G=" + std::to_string(shape.sizes.G));
   if (shape.sizes.K > 1024 || shape.sizes.V > 1024) die("--shape: K and V are limited to 1024");
   return shape;
 }
@@ -161,6 +165,10 @@ mlir::Type elementType(mlir::MLIRContext &ctx) {
 mlir::OwningOpRef<mlir::ModuleOp> lower(mlir::MLIRContext &ctx, const sp::SourceFile &src,
                                         const sp::MixerDesc &desc, const sp::Sizes &sizes) {
   mixc::loadDialects(ctx);
+  // G > 1 is honoured only by `grouped` inputs: without one it is an error.
+  if (sizes.G > 1 && llvm::none_of(desc.args, [](const sp::Argument &a) { return a.grouped; }))
+    die("--shape: G=" + std::to_string(sizes.G) + " (heads per group) but no input of " + desc.name +
+        " is declared `grouped`");
   auto module = mixc::emitMLIR(ctx, src, desc, sizes, elementType(ctx));
   if (failed(mlir::verify(*module))) die("internal error: the emitted IR does not verify");
   return module;
@@ -410,8 +418,11 @@ int runEmit() {
   if (!emitTarget.empty() && outFile == "-")
     die("-o: --target=" + emitTarget + " writes a directory of sources; name it with -o DIR");
   if (emitTarget == "cuda") {
-    auto kernel = mixc::emitCudaKernel(theFunc(*tileForCuda(*module)));
-    if (failed(kernel)) die("cannot generate the CUDA kernel");
+    auto tiled = tileForCuda(*module);
+    std::string why;
+    mlir::Location where = mlir::UnknownLoc::get(&ctx);
+    auto kernel = firstError(&ctx, where, why, [&] { return mixc::emitCudaKernel(theFunc(*tiled)); });
+    if (failed(kernel)) dieAt(where, why.empty() ? "cannot generate the CUDA kernel" : why);
     return writeKernel(mixc::cudaRuntimeHeaders(), desc.name + ".cu", kernel->source, kernel->header,
                        "nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a");
   }

@@ -32,6 +32,7 @@ struct InputDecl {
   std::string name;
   Loc loc;
   DimList dims;
+  bool grouped = false; // `q[K] grouped`: one row per group of G heads (G = H / the input's heads)
 };
 
 struct Stmt {

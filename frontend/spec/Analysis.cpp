@@ -157,7 +157,10 @@ Analyzer::Transition Analyzer::classify(const StateInfo &s) {
 MixerDesc Analyzer::analyze() {
   d.name = spec.name;
   d.direction = spec.direction;
-  for (const InputDecl &in : spec.inputs) declare(in.name, in.loc, false, declDims(in.dims, false));
+  for (const InputDecl &in : spec.inputs) {
+    declare(in.name, in.loc, false, declDims(in.dims, false));
+    d.args.back().grouped = in.grouped;
+  }
   findStates();
   for (size_t i = 0; i < states.size(); ++i)
     if (kReserved.count(states[i].name)) fail(states[i].loc, "'" + states[i].name + "' is a reserved name");
@@ -467,6 +470,7 @@ std::string describe(const MixerDesc &d) {
       s += "]";
     }
     if (a.isParam) s += "(per head)";
+    if (a.grouped) s += "(grouped)";
   }
   return s + "\n";
 }

@@ -38,11 +38,13 @@ struct Argument {
   std::string name;
   bool isParam;
   int node;
+  bool grouped = false; // a per-token input with one row per group of G heads
 };
 
 /// Concrete sizes, needed only to fold constants such as K^-0.5.
 struct Sizes {
   int64_t H = 4, K = 64, V = 64;
+  int64_t G = 1; // heads per group: `grouped` inputs have H / G heads
 };
 
 /// What the frontend found: everything MLIR emission needs.

@@ -26,6 +26,12 @@ public:
         const Token &in = expect(Token::Ident, "an input name");
         InputDecl decl{in.text, in.loc, {}};
         if (accept(Token::LBracket)) decl.dims = parseDims();
+        if (at(Token::Ident) && peek().text == "grouped") {
+          next();
+          decl.grouped = true;
+        } else if (at(Token::Ident)) {
+          throw SpecError(peek().loc, "unknown input attribute '" + peek().text + "' (expected 'grouped', ',' or ')')");
+        }
         spec.inputs.push_back(std::move(decl));
       } while (accept(Token::Comma));
     }

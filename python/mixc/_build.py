@@ -94,7 +94,16 @@ def signature(spec):
         os.replace(tmp, saved)
     line = re.search(r"^\s*inputs:\s+(.*)$", out, re.M).group(1)
     return [(m.group(1), [d.strip() for d in m.group(2).split(",")] if m.group(2) else [], bool(m.group(3)))
-            for m in re.finditer(r"(\w+)(?:\[([^\]]*)\])?(\(per head\))?", line)]
+            for m in re.finditer(r"(\w+)(?:\[([^\]]*)\])?(\(per head\))?(?:\(grouped\))?", line)]
+
+
+def grouped_inputs(spec):
+    """The spec's inputs declared `grouped` (one row per group of G heads), from `mixc check`."""
+    with open(spec, "rb") as f:
+        saved = os.path.join(cache_dir(), f"check-{_key(f.read())}.txt")
+    signature(spec)  # writes the saved check output
+    line = re.search(r"^\s*inputs:\s+(.*)$", open(saved).read(), re.M).group(1)
+    return {m.group(1) for m in re.finditer(r"(\w+)(?:\[[^\]]*\])?(?:\(per head\))?\(grouped\)", line)}
 
 
 def bind(names, args, kwargs):
@@ -121,11 +130,12 @@ def _key(*parts):
     return h.hexdigest()[:16]
 
 
-def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto"):
+def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto", G=1):
     """The spec's kernel sources for `target` (cpu, or cuda) at these sizes (mixc
     emit, cached): (directory, name, build flags). `adjoint`: how the CPU
     backward runs the recurrences' adjoints (mixc --adjoint: auto, scans, sweep);
-    `schedule`: the CPU schedule (mixc --schedule: auto, recurrent, chunked). Where no mixc binary is found
+    `schedule`: the CPU schedule (mixc --schedule: auto, recurrent, chunked);
+    `G`: heads per group of the spec's `grouped` inputs. Where no mixc binary is found
     (a GPU machine without MLIR), sources emitted elsewhere into this cache for
     the same spec text, sizes, ISA and target are used."""
     with open(spec, "rb") as f:
@@ -136,6 +146,7 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="au
     if schedule not in ("auto", "recurrent", "chunked"):
         raise ValueError(f"mixc: schedule must be auto, recurrent or chunked, got {schedule!r}")
     options = ('' if adjoint == 'auto' else ',' + adjoint) + ('' if schedule == 'auto' else ',schedule=' + schedule)
+    options += '' if G == 1 else f',G={G}'
     base = f"src-{name}-{_key(text, f'{H},{K},{V},{isa},{target}' + options)}"
     try:
         mixc = mixc_binary()
@@ -151,7 +162,7 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="au
     if not os.path.exists(flags_file):
         src = d + f".tmp{os.getpid()}"
         arch = [f"--cpu-arch={isa}", f"--adjoint={adjoint}", f"--schedule={schedule}"] if target == "cpu" else []
-        r = subprocess.run([mixc, "emit", spec, f"--target={target}", *arch, f"--shape=H={H},K={K},V={V}", "-o", src],
+        r = subprocess.run([mixc, "emit", spec, f"--target={target}", *arch, f"--shape=H={H},K={K},V={V}" + (f",G={G}" if G > 1 else ""), "-o", src],
                            capture_output=True, text=True)
         if r.returncode != 0:
             shutil.rmtree(src, ignore_errors=True)
@@ -167,9 +178,9 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="au
     return d, name, open(flags_file).read().split("\n")[0].split()
 
 
-def describe(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto"):
+def describe(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto", G=1):
     """The kernels' operands at these sizes, from the emitted header (nothing compiled)."""
-    src, name, _ = emit(spec, H, K, V, isa, target, adjoint, schedule)
+    src, name, _ = emit(spec, H, K, V, isa, target, adjoint, schedule, G)
     header = open(os.path.join(src, name + ".h")).read()
     fwd, bwd = header.split(f"@{name}_backward", 1) if f"@{name}_backward" in header else (header, "")
     return Kernels("", f"mixc_{name}", f"mixc_{name}_backward", _operands(fwd, "inputs"),
@@ -177,10 +188,10 @@ def describe(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule
 
 
 def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(), tag="c", adjoint="auto",
-          schedule="auto"):
+          schedule="auto", G=1):
     """The spec's kernels at these sizes: emitted, compiled with `shim` (an
     extra source; first time only) into one library, and described."""
-    src, name, flags = emit(spec, H, K, V, isa, adjoint=adjoint, schedule=schedule)
+    src, name, flags = emit(spec, H, K, V, isa, adjoint=adjoint, schedule=schedule, G=G)
     if not os.path.exists(os.path.join(src, name + "_backward.cpp")):
         note = open(os.path.join(src, "flags")).read().split("\n")[1]
         raise RuntimeError("mixc: no CPU backward for this spec: " + (note or "?"))
@@ -200,7 +211,7 @@ def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(),
         if r.returncode != 0:
             raise RuntimeError(f"mixc: the host compiler failed ({' '.join(cmd)}):\n{r.stderr[-4000:]}")
         os.replace(tmp, lib)  # atomic: a concurrent process sees the whole library or none
-    k = describe(spec, H, K, V, isa, adjoint=adjoint, schedule=schedule)
+    k = describe(spec, H, K, V, isa, adjoint=adjoint, schedule=schedule, G=G)
     k.library = lib
     return k
 
@@ -213,11 +224,11 @@ def cuda_arch():
     return "90a" if (major, minor) == (9, 0) else f"{major}{minor}"
 
 
-def build_cuda(spec, H, K, V, arch, verbose=True):
+def build_cuda(spec, H, K, V, arch, verbose=True, G=1):
     """The spec's CUDA forward kernel at these sizes for `arch` (nvcc; first time only), described."""
-    src, name, _ = emit(spec, H, K, V, "cuda", target="cuda")
+    src, name, _ = emit(spec, H, K, V, "cuda", target="cuda", G=G)
     lib = compile_cuda(src, name, arch, verbose, f"{spec} for CUDA sm_{arch}, H={H}, K={K}, V={V}")
-    k = describe(spec, H, K, V, "cuda", target="cuda")
+    k = describe(spec, H, K, V, "cuda", target="cuda", G=G)
     k.library, k.forward, k.backward = lib, f"mixc_{name}_cuda", ""
     return k
 

@@ -93,6 +93,7 @@ class Mixer:
         self.signature = _build.signature(spec)
         self.names = [n for n, _, _ in self.signature]
         self.per_head = {n for n, _, p in self.signature if p}
+        self.grouped = _build.grouped_inputs(spec)  # one row per group of G heads
         # The kernels' operands (which optional initial states, which outputs)
         # do not depend on the sizes: read them off a small emission.
         probe = _build.describe(spec, 1, 8, 8, isa, adjoint=adjoint, schedule=schedule)
@@ -106,8 +107,10 @@ class Mixer:
 
     # -- sizes and kernels -------------------------------------------------
     def sizes(self, xs):
-        """H, K, V of the kernel operands `xs` (ints: they are compile-time sizes)."""
+        """H, K, V, G of the kernel operands `xs` (ints: they are compile-time sizes;
+        G = H / the heads of the `grouped` inputs, 1 without them)."""
         H = K = V = None
+        groups = set()
         for name, dims, per_head in self.signature:
             x = xs[self.operands.index(name)]
             if per_head:
@@ -115,23 +118,32 @@ class Mixer:
             if x.dim() != 3 + len(dims):
                 want = "[B, T, H" + "".join(", " + d for d in dims) + "]"
                 raise ValueError(f"input '{name}': expected {want}, got shape {tuple(x.shape)}")
-            H = H or int(x.shape[2])
+            if name in self.grouped:
+                groups.add(int(x.shape[2]))
+            else:
+                H = H or int(x.shape[2])
             for d, n in zip(dims, x.shape[3:]):
                 if d == "K":
                     K = K or int(n)
                 if d == "V":
                     V = V or int(n)
         if H is None:
-            raise ValueError("no per-token input fixes H")
-        return H, K or 1, V or 1
+            raise ValueError("no per-token input that is not grouped fixes H")
+        G = 1
+        if groups:
+            if len(groups) > 1 or H % next(iter(groups)):
+                raise ValueError(f"grouped inputs ({', '.join(sorted(self.grouped))}): their heads {sorted(groups)} must "
+                                 f"be one number that divides H = {H}")
+            G = H // next(iter(groups))
+        return H, K or 1, V or 1, G
 
     def kernels(self, xs):
         """The compiled kernels at the sizes of `xs` (looked up on disk once per size in a process)."""
         sizes = self.sizes(xs)
         hit = self._compiled.get(sizes)
         if hit is None:
-            k = _build.build(self.spec, *sizes, self.isa, self.verbose, tag="torch", adjoint=self.adjoint,
-                             schedule=self.schedule)
+            k = _build.build(self.spec, *sizes[:3], self.isa, self.verbose, tag="torch", adjoint=self.adjoint,
+                             schedule=self.schedule, G=sizes[3])
             if k.library not in _libraries:
                 lib = ctypes.CDLL(k.library)
                 _libraries[k.library] = (_FN((k.forward, lib)), _FN((k.backward, lib)))
@@ -143,7 +155,7 @@ class Mixer:
         key = (*self.sizes(xs), _build.cuda_arch())
         hit = self._compiled.get(key)
         if hit is None:
-            k = _build.build_cuda(self.spec, *key, verbose=self.verbose)
+            k = _build.build_cuda(self.spec, *key[:3], key[4], verbose=self.verbose, G=key[3])
             if k.library not in _libraries:
                 lib = ctypes.CDLL(k.library)
                 _libraries[k.library] = (_CUDA_FN((k.forward, lib)), None)
@@ -155,8 +167,8 @@ class Mixer:
         sizes = self.sizes(xs)
         hit = self._described.get(sizes)
         if hit is None:
-            hit = self._described[sizes] = _build.describe(self.spec, *sizes, self.isa, adjoint=self.adjoint,
-                                                           schedule=self.schedule)
+            hit = self._described[sizes] = _build.describe(self.spec, *sizes[:3], self.isa, adjoint=self.adjoint,
+                                                           schedule=self.schedule, G=sizes[3])
         return hit
 
     def batch_time(self, xs):

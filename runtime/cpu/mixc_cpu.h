@@ -643,6 +643,7 @@ struct TokenLayout {
 struct RowStream {
   const char *base = nullptr;
   int64_t sB = 0, sT = 0, sH = 0, bytes = 0;
+  int64_t group = 1; // grouped heads: head h reads row h / group
 };
 constexpr int kMaxStreams = 8;
 
@@ -650,13 +651,14 @@ struct ScanArgs : TokenLayout {
   int64_t H = 0, Vs = 0;
   RowStream streams[kMaxStreams];
   int numStreams = 0;
-  // An input [B, T, H(, D)] (absent, broadcast over tokens or strided rows: none).
-  void stream(const mixc_tensor &t) {
+  // An input [B, T, H(, D)] (absent, broadcast over tokens or strided rows:
+  // none); a grouped one has H / group heads.
+  void stream(const mixc_tensor &t, int64_t group = 1) {
     if (!t.data || numStreams == kMaxStreams || t.ndim < 3 || t.strides[1] == 0 || (t.ndim > 3 && t.strides[3] != 1))
       return;
     const int64_t es = t.dtype == MIXC_F32 ? 4 : 2;
     streams[numStreams++] = {(const char *)t.data, t.strides[0] * es, t.strides[1] * es, t.strides[2] * es,
-                             (t.ndim > 3 ? t.shape[3] : 1) * es};
+                             (t.ndim > 3 ? t.shape[3] : 1) * es, group};
   }
   // A token Buffer [B, T, H, D].
   void stream(const Buffer &x) {
@@ -667,7 +669,7 @@ struct ScanArgs : TokenLayout {
   void prefetchRows(int64_t b, int64_t t, int64_t h) const {
     for (int i = 0; i < numStreams; ++i) {
       const RowStream &s = streams[i];
-      const char *row = s.base + inB(b) * s.sB + inT(b, t) * s.sT + h * s.sH;
+      const char *row = s.base + inB(b) * s.sB + inT(b, t) * s.sT + h / s.group * s.sH;
       for (int64_t byte = 0; byte < s.bytes; byte += 64) __builtin_prefetch(row + byte, 0, 1);
     }
   }

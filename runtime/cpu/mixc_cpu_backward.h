@@ -94,6 +94,38 @@ inline Buffer transposeState(const Buffer &x) {
   return out;
 }
 
+// Grouped heads as whole tensors (the backward's; the forward's rows read
+// head h / G in place): [B, T, H / G, ...] -> [B, T, H, ...] and back, each
+// group of G heads summed (the adjoint).
+inline Buffer repeatHeads(const Buffer &x, int64_t G) {
+  std::vector<int64_t> shape = x.shape;
+  shape[2] *= G;
+  Buffer out(shape, Uninit{});
+  int64_t w = 1;
+  for (size_t d = 3; d < shape.size(); ++d) w *= shape[d];
+  const int64_t H = shape[2];
+  parallelRange(shape[0] * shape[1], 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t h = 0; h < H; ++h)
+        std::memcpy(out.ptr() + (r * H + h) * w, x.ptr() + (r * (H / G) + h / G) * w, w * sizeof(float));
+  });
+  return out;
+}
+inline Buffer sumHeads(const Buffer &x, int64_t G) {
+  std::vector<int64_t> shape = x.shape;
+  shape[2] /= G;
+  Buffer out(shape);
+  int64_t w = 1;
+  for (size_t d = 3; d < shape.size(); ++d) w *= shape[d];
+  const int64_t H = x.shape[2];
+  parallelRange(shape[0] * shape[1], 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t h = 0; h < H; ++h) // in head order: the same sum on any thread count
+        for (int64_t j = 0; j < w; ++j) out.ptr()[(r * (H / G) + h / G) * w + j] += x.ptr()[(r * H + h) * w + j];
+  });
+  return out;
+}
+
 // ---- the pre-processing's gradients ------------------------------------------
 
 // Sums `full` over the dimensions that `shape` broadcasts (left-aligned, as

@@ -730,3 +730,27 @@ func.func @sum_to_grows(%x: tensor<?x?x4xf32>) {
   %0 = mixer.sum_to %x : tensor<?x?x4xf32> -> tensor<?x?x4x8xf32>
   return
 }
+
+// -----
+
+func.func @repeat_heads_count(%q: tensor<?x?x2x8xf32>) {
+  // expected-error @+1 {{the result [?, ?, 6, 8] must be the input [?, ?, 2, 8] with 2 times the heads}}
+  %0 = mixer.repeat_heads %q group 2 : tensor<?x?x2x8xf32> -> tensor<?x?x6x8xf32>
+  return
+}
+
+// -----
+
+func.func @repeat_heads_group(%q: tensor<?x?x2x8xf32>) {
+  // expected-error @+1 {{group must be positive, got 0}}
+  %0 = mixer.repeat_heads %q group 0 : tensor<?x?x2x8xf32> -> tensor<?x?x2x8xf32>
+  return
+}
+
+// -----
+
+func.func @sum_heads_width(%x: tensor<?x?x4x8xf32>) {
+  // expected-error @+1 {{the input [?, ?, 4, 8] must be the result [?, ?, 2, 4] with 2 times the heads}}
+  %0 = mixer.sum_heads %x group 2 : tensor<?x?x4x8xf32> -> tensor<?x?x2x4xf32>
+  return
+}

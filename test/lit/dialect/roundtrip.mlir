@@ -138,3 +138,13 @@ func.func @adjoint_token_ops(%g: tensor<1x1x4xf32>, %x: tensor<?x?x4x8xf32>, %i:
   %5 = mixer.sum_to %x : tensor<?x?x4x8xf32> -> tensor<1x1x4xf32>
   return
 }
+
+// Grouped heads: a per-token input of H / G heads spread over H, and back.
+// CHECK-LABEL: func.func @grouped_heads
+// CHECK: mixer.repeat_heads %{{.*}} group 2 : tensor<?x?x2x8xf32> -> tensor<?x?x4x8xf32>
+// CHECK: mixer.sum_heads %{{.*}} group 2 : tensor<?x?x4x8xf32> -> tensor<?x?x2x8xf32>
+func.func @grouped_heads(%q: tensor<?x?x2x8xf32>) {
+  %0 = mixer.repeat_heads %q group 2 : tensor<?x?x2x8xf32> -> tensor<?x?x4x8xf32>
+  %1 = mixer.sum_heads %0 group 2 : tensor<?x?x4x8xf32> -> tensor<?x?x2x8xf32>
+  return
+}
