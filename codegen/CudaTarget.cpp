@@ -51,11 +51,17 @@ private:
 
   bool isLeaf(Value v) override {
     Operation *d = v.getDefiningOp();
-    return !d || isa<RecurrenceOp, ConstantOp, HeadIndexOp>(d);
+    return !d || isa<RecurrenceOp, ConstantOp, HeadIndexOp, RepeatHeadsOp>(d);
   }
   void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
   /// Whether every element of `v` is a pointwise function of input elements.
   bool pointwise(Value v);
+  /// A grouped input spread over the heads (repeat_heads of an argument) is
+  /// read as that argument, whose View reads head h / G (View::hg).
+  static Value inputOf(Value v) {
+    if (auto r = v.getDefiningOp<RepeatHeadsOp>(); r && isa<BlockArgument>(r.getInput())) return r.getInput();
+    return v;
+  }
   /// Whether a lane of a warp computes element j of `v` from elements j of
   /// its operands, row reductions (norms, sums, dot products, the softmax's
   /// maximum and sum) taken as per-token scalars reduced across the warp.
@@ -100,6 +106,7 @@ std::string Printer::constant(ConstantOp c) {
 }
 
 void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &dest) {
+  v = inputOf(v);
   Operation *d = v.getDefiningOp();
   if (!d) {
     declare(n, w, dest);
@@ -123,6 +130,7 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
 }
 
 bool Printer::pointwise(Value v) {
+  v = inputOf(v);
   Operation *d = v.getDefiningOp();
   if (!d || isa<ConstantOp, HeadIndexOp>(d)) return true;
   if (auto m = dyn_cast<MapOp>(d)) return unaryExpr(m.getFn()) && pointwise(m.getInput());
@@ -132,6 +140,7 @@ bool Printer::pointwise(Value v) {
 }
 
 bool Printer::laneParallel(Value v) {
+  v = inputOf(v);
   Operation *d = v.getDefiningOp();
   if (!d || isa<ConstantOp, HeadIndexOp>(d)) return true;
   if (auto m = dyn_cast<MapOp>(d)) {
@@ -219,6 +228,7 @@ std::string Printer::elementExpr(Value v, const std::string &j) {
     hoisted[v] = name;
     return name;
   }
+  if (isa<BlockArgument>(inputOf(v))) v = inputOf(v), d = nullptr;
   if (!d) { // token inputs are all bf16 when Bf16 (the kernel's template argument) holds
     std::string in = "A.in[" + std::to_string(argIndex.lookup(v)) + "]";
     return isToken(v) && inTemplate ? "tokenAt<Bf16>(" + in + ", b, t, h, " + jj + ")" : in + ".at(b, t, h, " + jj + ")";
@@ -392,7 +402,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (op.getBonus()) operands.push_back({"bonus", op.getBonus()});
   llvm::SetVector<Value> tokenWork, headWork;
   for (auto &[field, v] : operands)
-    if (!isa<BlockArgument>(v)) (isToken(v) ? tokenWork : headWork).insert(v);
+    if (!isa<BlockArgument>(inputOf(v))) (isToken(v) ? tokenWork : headWork).insert(v);
   if (rate) headWork.insert(rate); // read as (0, h, k, v): always a packed scratch row
   llvm::DenseSet<Value> streamed;
   if (schedule.isChunked())
@@ -406,6 +416,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (scaled) scales = scaleKernel(op.getKScale(), op.getAScale(), H);
 
   auto viewOfValue = [&](Value v) -> std::string {
+    v = inputOf(v);
     if (isa<BlockArgument>(v)) return "args.in[" + std::to_string(argIndex.lookup(v)) + "]";
     return "args.tmp[" + std::to_string(tmpIndex.lookup(v)) + "]";
   };
@@ -529,9 +540,15 @@ FailureOr<CudaKernelSource> Printer::run() {
       allBf16 += (allBf16.empty() ? "" : " && ") + ("inputs[" + std::to_string(i) + "].dtype == MIXC_BF16");
   hs << "  const int sdt = " << (allBf16.empty() ? "false" : allBf16) << " ? MIXC_BF16 : MIXC_F32;\n  (void)sdt;\n";
   hs << "  cudaStream_t stream = (cudaStream_t)stream_;\n  Scratch scratch(stream);\n  Args args;\n  args.B = B;\n  args.T = T;\n";
-  for (unsigned i = 0; i < nin; ++i)
+  for (unsigned i = 0; i < nin; ++i) {
     hs << "  args.in[" << i << "] = viewOf(inputs[" << i << "], "
        << cast<RankedTensorType>(func.getArgument(i).getType()).getRank() << ");\n";
+    for (Operation *user : func.getArgument(i).getUsers()) // a grouped input: head h reads row h / G
+      if (auto r = dyn_cast<RepeatHeadsOp>(user)) {
+        hs << "  args.in[" << i << "].hg = " << r.getGroup() << ";\n";
+        break;
+      }
+  }
   for (auto [i, v] : llvm::enumerate(results))
     hs << "  args.out[" << i << "] = viewOf(outputs[" << i << "], " << cast<RankedTensorType>(v.getType()).getRank()
        << ");\n";
@@ -558,9 +575,9 @@ FailureOr<CudaKernelSource> Printer::run() {
         os << "  writeRow(A.out[" << i << "], b, t, h, " << x << ", " << rowWidth(v) << ");\n";
       }
       endRowKernel(name, Rows::threadPerToken, H);
-    } else if (isa<RepeatHeadsOp>(op)) {
-      return op.emitOpError() << "grouped heads (a `grouped` input read at head h / G) are not supported by the "
-                                 "CUDA target yet; the CPU and reference targets run them";
+    } else if (auto r = dyn_cast<RepeatHeadsOp>(op)) {
+      if (!isa<BlockArgument>(r.getInput())) // the printers read a grouped argument at h / G, nothing else
+        return op.emitOpError() << "the CUDA target spreads grouped inputs only (an argument read at head h / G)";
     } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp>(op)) {
       return op.emitOpError() << "is not supported by the CUDA target";
     }

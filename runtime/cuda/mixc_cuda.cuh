@@ -39,15 +39,20 @@ __device__ __forceinline__ void storeElem(void *p, int dtype, int64_t off, float
 // A 4-D strided view: element (i0, i1, i2, i3) at i0*s0 + i1*s1 + i2*s2 + i3*s3.
 // Per-token operands are (b, t, h, d); states (b, h, k, v). A zero stride
 // broadcasts (per-head values over b and t). Null data: absent (zeros).
+// A grouped input (`grouped` in the spec: H / hg heads) is read at head h / hg.
 struct View {
   void *p = nullptr;
   int dtype = MIXC_F32;
   int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t hg = 1; // heads per group: head h reads row h / hg
+  __host__ __device__ __forceinline__ int64_t head(int64_t h) const { // (a 32-bit division: heads are few)
+    return (hg == 1 ? h : (int64_t)((uint32_t)h / (uint32_t)hg)) * s2;
+  }
   __device__ __forceinline__ float at(int64_t i0, int64_t i1, int64_t i2, int64_t i3) const {
-    return loadElem(p, dtype, i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3);
+    return loadElem(p, dtype, i0 * s0 + i1 * s1 + head(i2) + i3 * s3);
   }
   __device__ __forceinline__ void set(int64_t i0, int64_t i1, int64_t i2, int64_t i3, float x) const {
-    storeElem(p, dtype, i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3, x);
+    storeElem(p, dtype, i0 * s0 + i1 * s1 + head(i2) + i3 * s3, x);
   }
 };
 
@@ -64,12 +69,12 @@ __device__ __forceinline__ void tokenOf(int64_t bt, int64_t T, int64_t &b, int64
 // Token rows known to be bf16 (Bf16) are read and written without the dtype switch.
 template <bool Bf16>
 __device__ __forceinline__ float tokenAt(const View &v, int64_t b, int64_t t, int64_t h, int64_t j) {
-  if constexpr (Bf16) return __bfloat162float(((const __nv_bfloat16 *)v.p)[b * v.s0 + t * v.s1 + h * v.s2 + j * v.s3]);
+  if constexpr (Bf16) return __bfloat162float(((const __nv_bfloat16 *)v.p)[b * v.s0 + t * v.s1 + v.head(h) + j * v.s3]);
   else return v.at(b, t, h, j);
 }
 template <bool Bf16>
 __device__ __forceinline__ void tokenSet(const View &v, int64_t b, int64_t t, int64_t h, int64_t j, float x) {
-  if constexpr (Bf16) ((__nv_bfloat16 *)v.p)[b * v.s0 + t * v.s1 + h * v.s2 + j * v.s3] = __float2bfloat16(x);
+  if constexpr (Bf16) ((__nv_bfloat16 *)v.p)[b * v.s0 + t * v.s1 + v.head(h) + j * v.s3] = __float2bfloat16(x);
   else v.set(b, t, h, j, x);
 }
 

@@ -109,7 +109,7 @@ __device__ __forceinline__ void copyRows(__nv_bfloat16 *dst, int ld, const View 
   const int s = threadIdx.x % SEG, r0 = threadIdx.x / SEG;
   const bool colOk = col0 + s * 8 < limit;
   const int64_t t0 = chunkIndex * C;
-  const __nv_bfloat16 *src = (const __nv_bfloat16 *)v.p + b * v.s0 + h * v.s2 + (colOk ? col0 + s * 8 : 0);
+  const __nv_bfloat16 *src = (const __nv_bfloat16 *)v.p + b * v.s0 + v.head(h) + (colOk ? col0 + s * 8 : 0);
   __nv_bfloat16 *d = dst + r0 * ld + s * seg;
   if (colOk && t0 + C <= T) {
     // A whole chunk (all but the last): the rows of this thread's segment at
@@ -164,7 +164,7 @@ __device__ __forceinline__ void copyKeyDecays(const ScanParams &p, int64_t b, in
     const int r = e / segs, sgm = e % segs;
     const int64_t t = chunkIndex * C + r, tt = t < p.T ? t : 0;
     const unsigned char *src =
-        (const unsigned char *)p.decay.p + (b * p.decay.s0 + tt * p.decay.s1 + h * p.decay.s2) * gsize + sgm * 16;
+        (const unsigned char *)p.decay.p + (b * p.decay.s0 + tt * p.decay.s1 + p.decay.head(h)) * gsize + sgm * 16;
     tile::copy16(raw + (size_t)r * K * 4 + sgm * 16, src, t < p.T);
   }
 }
@@ -214,7 +214,7 @@ __device__ __forceinline__ void copyScales(const ScanParams &p, int64_t b, int64
     const int r = i % C;
     const int64_t t = chunkIndex * C + r;
     const bool ok = t < p.T;
-    tile::copy4((i < C ? Sa : Sk) + r, (const float *)v.p + b * v.s0 + (ok ? t : 0) * v.s1 + h * v.s2, ok);
+    tile::copy4((i < C ? Sa : Sk) + r, (const float *)v.p + b * v.s0 + (ok ? t : 0) * v.s1 + v.head(h), ok);
   }
 }
 __device__ const int kBuiltWithWgmma = MIXC_WGMMA;

@@ -44,8 +44,8 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams p, const D
   for (int i = tid; i < K; i += 256) d.chunkDecay[((b * chunks + c) * p.H + h) * K + i] = bC[i];
   // Q' and K' to their rows (pairs of features per thread).
   {
-    bf16 *qo = (bf16 *)d.qp.p + b * d.qp.s0 + h * d.qp.s2 + c * C * d.qp.s1;
-    bf16 *ko = (bf16 *)d.w.p + b * d.w.s0 + h * d.w.s2 + c * C * d.w.s1;
+    bf16 *qo = (bf16 *)d.qp.p + b * d.qp.s0 + d.qp.head(h) + c * C * d.qp.s1;
+    bf16 *ko = (bf16 *)d.w.p + b * d.w.s0 + d.w.head(h) + c * C * d.w.s1;
     for (int e = tid; e < C * K / 2; e += 256) {
       const int r = e / (K / 2), kc = (e % (K / 2)) * 2;
       const float b0 = Bc[r * LB + kc], b1 = Bc[r * LB + kc + 1];

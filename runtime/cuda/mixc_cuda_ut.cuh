@@ -122,7 +122,7 @@ __device__ __forceinline__ void storeRows(const View &dst, int64_t b, int64_t h,
   constexpr int SEG = WIDTH / 8, STEP = THREADS / SEG;
   static_assert(WIDTH % 8 == 0 && THREADS % SEG == 0, "rows of 16-byte segments");
   const int s = threadIdx.x % SEG;
-  __nv_bfloat16 *out = (__nv_bfloat16 *)dst.p + b * dst.s0 + h * dst.s2 + chunkIndex * chunk::C * dst.s1 + s * 8;
+  __nv_bfloat16 *out = (__nv_bfloat16 *)dst.p + b * dst.s0 + dst.head(h) + chunkIndex * chunk::C * dst.s1 + s * 8;
 #pragma unroll
   for (int r = threadIdx.x / SEG; r < chunk::C; r += STEP)
     *(uint4 *)(out + r * dst.s1) = *(const uint4 *)(src + r * ld + s * 8);

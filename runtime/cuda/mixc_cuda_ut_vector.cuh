@@ -85,7 +85,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
   if constexpr (Scaled) {
     // r's rows: R' to memory, B^ = r exp(G), and in place the left (r exp(G - G_r)) and,
     // in A's space, the right (r exp(G_r - G)) Gram operands.
-    bf16 *ro = (bf16 *)d.ap.p + b * d.ap.s0 + h * d.ap.s2 + c * C * d.ap.s1;
+    bf16 *ro = (bf16 *)d.ap.p + b * d.ap.s0 + d.ap.head(h) + c * C * d.ap.s1;
     for (int e = tid; e < C * K / 2; e += 256) {
       const int r = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (r / 16) * 16 - 1;
       float G[2], Gr[2];
@@ -104,8 +104,8 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
           tile::scalePair(rv, __expf(fminf(Gr[0] - G[0], 80.f)), __expf(fminf(Gr[1] - G[1], 80.f)));
     }
   } else {
-    bf16 *ao = (bf16 *)d.ap.p + b * d.ap.s0 + h * d.ap.s2 + c * C * d.ap.s1;
-    bf16 *ko = (bf16 *)d.kp.p + b * d.kp.s0 + h * d.kp.s2 + c * C * d.kp.s1;
+    bf16 *ao = (bf16 *)d.ap.p + b * d.ap.s0 + d.ap.head(h) + c * C * d.ap.s1;
+    bf16 *ko = (bf16 *)d.kp.p + b * d.kp.s0 + d.kp.head(h) + c * C * d.kp.s1;
     for (int e = tid; e < C * K / 2; e += 256) {
       const int r = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (r / 16) * 16 - 1;
       float G[2], Gp[2], Gr[2];

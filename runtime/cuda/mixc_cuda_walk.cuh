@@ -243,7 +243,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
           const int r = i * 16 + lane / 2, hh = lane % 2;
           const int64_t t = c * C + r, col = j0 + v0 + hh * 8;
           if (t < T && col < V)
-            *(uint4 *)(o + b * p.o.s0 + t * p.o.s1 + h * p.o.s2 + col) = *(const uint4 *)(Os + r * 16 + hh * 8);
+            *(uint4 *)(o + b * p.o.s0 + t * p.o.s1 + p.o.head(h) + col) = *(const uint4 *)(Os + r * 16 + hh * 8);
         }
       } else {
 #pragma unroll
@@ -499,7 +499,7 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const 
       const int64_t t = c * C + rowOf(e), col = j0 + colOf(e);
       if (t >= T || col >= V) continue;
       if (d.oRows) {
-        __nv_bfloat16 *o = (__nv_bfloat16 *)p.o.p + b * p.o.s0 + t * p.o.s1 + h * p.o.s2 + col;
+        __nv_bfloat16 *o = (__nv_bfloat16 *)p.o.p + b * p.o.s0 + t * p.o.s1 + p.o.head(h) + col;
         *(uint32_t *)o = tile::pack(O[e] * p.scale, O[e + 1] * p.scale);
       } else {
         p.o.set(b, t, h, col, O[e] * p.scale);

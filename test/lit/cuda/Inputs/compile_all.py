@@ -18,8 +18,10 @@ LAUNCH = re.compile(r"(scanRecurrent|launch[A-Z]\w*)<[^>]*>")
 def emit(spec):
     name = os.path.splitext(os.path.basename(spec))[0]
     d = os.path.join(out, os.path.basename(os.path.dirname(spec)) + "-" + name)
-    r = subprocess.run(["mixc", "emit", spec, "--target=cuda", "--shape=H=4,K=64,V=48", "-o", d],
-                       capture_output=True, text=True)
+    # Specs with `grouped` inputs share each of their rows between 2 heads.
+    grouped = " grouped" in open(spec).read()
+    shape = "--shape=H=4,K=64,V=48" + (",G=2" if grouped else "")
+    r = subprocess.run(["mixc", "emit", spec, "--target=cuda", shape, "-o", d], capture_output=True, text=True)
     if r.returncode != 0:
         return name, None, f"{name}: emit failed\n{r.stdout}{r.stderr}"
     cu = os.path.join(d, name + ".cu")
