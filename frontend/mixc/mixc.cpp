@@ -519,11 +519,19 @@ Problem prepare(bool allowInputsDir) {
         die("input '" + a.name + "' has shape " + arr.shapeString() + ", expected rank " +
             std::to_string(lead + n.dims.size()) + (a.isParam ? " ([H, ...])" : " ([B, T, H, ...])"));
       if (!a.isParam && &a == &desc.args.front()) shape.B = arr.dim(0), shape.T = arr.dim(1);
-      shape.sizes.H = arr.dim(lead - 1);
+      if (!a.grouped) shape.sizes.H = arr.dim(lead - 1); // grouped inputs have H / G heads
       for (size_t i = 0; i < n.dims.size(); ++i)
         if (n.dims[i] == sp::Dim::K) shape.sizes.K = arr.dim(lead + i);
         else if (n.dims[i] == sp::Dim::V) shape.sizes.V = arr.dim(lead + i);
     }
+    for (const sp::Argument &a : desc.args)
+      if (a.grouped) {
+        const int64_t heads = inputs[a.name].dim(2);
+        if (heads < 1 || shape.sizes.H % heads)
+          die("input '" + a.name + "' is grouped: its " + std::to_string(heads) + " heads must divide the other "
+              "inputs' H = " + std::to_string(shape.sizes.H));
+        shape.sizes.G = shape.sizes.H / heads;
+      }
     for (auto &[name, arr] : inputs)
       for (double &x : arr.data) x = roundTo(x, dtypeOpt);
     p.module = lower(*p.ctx, p.src, desc, shape.sizes);

@@ -15,8 +15,9 @@ other. Layouts are fla's: [B, T, H, D] inputs, [B, T, H] per-token scalars,
 [N, H, K, V] states (float32). `fused_recurrent_*` are the same kernels (the
 CPU's recurrent schedule is its decode path). `cu_seqlens` packs variable-
 length sequences as in fla (batch 1, states per sequence). What fla accepts
-and mixc does not yet (grouped value heads, a value-side gate, a [V, K]
-state) is an error that says so, never silently ignored."""
+and mixc does not yet (grouped value heads beyond the gated delta rule and
+KDA, a value-side gate, a [V, K] state) is an error that says so, never
+silently ignored."""
 import hashlib
 import os
 
@@ -49,7 +50,7 @@ def _scale(scale, K):
     return f"{float(scale):.9g}" if scale is not None else "K^-0.5"
 
 
-def _common(fn, cu_seqlens, kwargs, q, v):
+def _common(fn, cu_seqlens, kwargs, q, v, grouped=False):
     if cu_seqlens is not None and q.shape[0] != 1:
         raise ValueError(f"mixc.fla.{fn}: with cu_seqlens the batch size must be 1 (the sequences packed), got"
                          f" {q.shape[0]}")
@@ -58,21 +59,21 @@ def _common(fn, cu_seqlens, kwargs, q, v):
                                   " [N, H, K, V]")
     if "head_first" in kwargs:
         raise DeprecationWarning("head_first has been removed. Inputs must be in `[B, T, H, ...]` format.")
-    if q.dim() == 4 and v.dim() == 4 and v.shape[2] != q.shape[2]:
+    if q.dim() == 4 and v.dim() == 4 and v.shape[2] != q.shape[2] and not grouped:
         raise NotImplementedError(f"mixc.fla.{fn}: grouped value heads (v has {v.shape[2]} heads, q {q.shape[2]})"
                                   " are not implemented yet")
 
 
 def _grouped(fn, q, k, v):
     """fla's grouped value attention (v, the gates and the state have HV = G x H heads,
-    q and k H; value head hv reads q/k head hv // G): q and k repeated per value
-    head -- a copy; grouped heads inside the kernels are issue 16's."""
+    q and k H; value head hv reads q/k head hv // G): " grouped" for the spec's q and k
+    (the kernels read the shared rows in place), "" without grouping."""
     H, HV = q.shape[2], v.shape[2]
     if HV == H:
-        return q, k
+        return ""
     if HV % H:
         raise ValueError(f"mixc.fla.{fn}: for GVA, num_v_heads (HV={HV}) must be evenly divisible by num_heads (H={H})")
-    return q.repeat_interleave(HV // H, dim=2), k.repeat_interleave(HV // H, dim=2)
+    return " grouped"
 
 
 def _finish(res, output_final_state):
@@ -178,8 +179,8 @@ def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, out
     """fla.ops.gated_delta_rule.chunk_gated_delta_rule: S_t = exp(g_t) (I - beta_t k_t k_t^T) S_{t-1} + beta_t k_t v_t^T;
     with use_gate_in_kernel, g is raw and the decay is -exp(A_log) * softplus(g + dt_bias) (A_log, dt_bias: [H])."""
     fn = "chunk_gated_delta_rule"
-    q, k = _grouped(fn, q, k, v)
-    _common(fn, cu_seqlens, kwargs, q, v)
+    grp = _grouped(fn, q, k, v)
+    _common(fn, cu_seqlens, kwargs, q, v, grouped=bool(grp))
     _gate_flags(fn, kwargs)
     params, named = "", {}
     gate = ""
@@ -191,7 +192,7 @@ def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, out
         if dt_bias is not None:
             named["dt_bias"] = dt_bias
         gate = f"  g = -exp(A_log) * softplus(g{' + dt_bias' if dt_bias is not None else ''})\n"
-    text = (f"mixer {fn}(q[K], k[K], v[V], g, beta) {{\n{params}{_l2(use_qk_l2norm_in_kernel)}"
+    text = (f"mixer {fn}(q[K]{grp}, k[K]{grp}, v[V], g, beta) {{\n{params}{_l2(use_qk_l2norm_in_kernel)}"
             f"{_beta(use_beta_sigmoid_in_kernel, allow_neg_eigval)}{gate}"
             "  S = exp(g) * (I - beta * k k^T) S + beta * k v^T\n"
             f"  o = S^T q * {_scale(scale, q.shape[-1])}\n}}\n")
@@ -221,8 +222,8 @@ def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_sta
     with use_gate_in_kernel, g is raw: -exp(A_log) * softplus(g + dt_bias), or with lower_bound
     lower_bound * sigmoid(exp(A_log) * (g + dt_bias)) (A_log: [H], dt_bias: [H * K] or [H, K])."""
     fn = "chunk_kda"
-    q, k = _grouped(fn, q, k, v)
-    _common(fn, cu_seqlens, kwargs, q, v)
+    grp = _grouped(fn, q, k, v)
+    _common(fn, cu_seqlens, kwargs, q, v, grouped=bool(grp))
     _gate_flags(fn, kwargs)
     params, named, gate = "", {}, ""
     if use_gate_in_kernel:
@@ -232,7 +233,7 @@ def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_sta
             named["A_log"] = A_log
         if dt_bias is not None:
             params += "  param dt_bias[K]\n"
-            named["dt_bias"] = dt_bias.reshape(q.shape[2], q.shape[-1])
+            named["dt_bias"] = dt_bias.reshape(v.shape[2], q.shape[-1])  # per value head
         if lower_bound is None:
             if A_log is None:
                 raise TypeError(f"mixc.fla.{fn}: use_gate_in_kernel=True without lower_bound needs A_log")
@@ -242,7 +243,7 @@ def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_sta
             gate = f"  g = {float(lower_bound):.9g} * sigmoid({inner})\n"
     elif lower_bound is not None:
         raise TypeError(f"mixc.fla.{fn}: lower_bound is used only with use_gate_in_kernel=True")
-    text = (f"mixer {fn}(q[K], k[K], v[V], g[K], beta) {{\n{params}{_l2(use_qk_l2norm_in_kernel)}"
+    text = (f"mixer {fn}(q[K]{grp}, k[K]{grp}, v[V], g[K], beta) {{\n{params}{_l2(use_qk_l2norm_in_kernel)}"
             f"{_beta(use_beta_sigmoid_in_kernel, allow_neg_eigval)}{gate}"
             "  S = (I - beta * k k^T) (exp(g) * S) + beta * k v^T\n"
             f"  o = S^T q * {_scale(scale, q.shape[-1])}\n}}\n")

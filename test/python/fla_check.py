@@ -225,7 +225,8 @@ check("fused_recurrent_rwkv7 cu_seqlens",
            h0=h0), "packed")
 
 # Grouped value attention (fla's GVA: v, the gates and the state have HV = 2 H
-# heads; value head hv reads q/k head hv // 2): the loop with q and k repeated.
+# heads; value head hv reads q/k head hv // 2; mixc's spec declares q and k
+# `grouped`): against the loop with q and k repeated.
 HV = 2 * H
 q2, k2 = rn(B, 5, H, K), rn(B, 5, H, K)
 v2, h2 = rn(B, 5, HV, V), rn(B, HV, K, V)
