@@ -44,36 +44,47 @@ class Mixer:
         self.threads = threads or os.cpu_count() or 1
         self.signature = _build.signature(spec)
         self.names = [n for n, _, _ in self.signature]
+        self.grouped = _build.grouped_inputs(spec)  # one row per group of G heads
         self._fns = {}
 
     def _sizes(self, arrays):
         H = K = V = None
+        groups = set()
         for (name, dims, per_head) in self.signature:
             x = arrays.get(name)
             if x is None or per_head:
                 continue
             if x.ndim < 3:
                 raise ValueError(f"input '{name}': expected [B, T, H{', D' if dims else ''}], got shape {x.shape}")
-            H = H or x.shape[2]
+            if name in self.grouped:
+                groups.add(int(x.shape[2]))
+            else:
+                H = H or x.shape[2]
             for d, n in zip(dims, x.shape[3:]):
                 if d == "K": K = K or n
                 if d == "V": V = V or n
         if H is None:
-            raise ValueError("no per-token input fixes H")
-        return H, K or 1, V or 1
+            raise ValueError("no per-token input that is not grouped fixes H")
+        G = 1
+        if groups:
+            if len(groups) > 1 or H % next(iter(groups)):
+                raise ValueError(f"grouped inputs ({', '.join(sorted(self.grouped))}): their heads {sorted(groups)} must "
+                                 f"be one number that divides H = {H}")
+            G = H // next(iter(groups))
+        return H, K or 1, V or 1, G
 
-    def _compiled(self, H, K, V):
-        key = (H, K, V)
+    def _compiled(self, H, K, V, G=1):
+        key = (H, K, V, G)
         if key not in self._fns:
             kernels = _build.build(self.spec, H, K, V, self.isa, self.verbose, shim=_SHIM,
-                                   include_dirs=(jax.ffi.include_dir(),), tag="jax")
+                                   include_dirs=(jax.ffi.include_dir(),), tag="jax", G=G)
             self._fns[key] = _make(kernels, _register(kernels), self.threads)
         return self._fns[key]
 
     def __call__(self, *args, initial_state=None, initial_m=None, cu_seqlens=None, **kwargs):
         arrays = {n: jnp.asarray(x) for n, x in _build.bind(self.names, args, kwargs).items()}
-        H, K, V = self._sizes(arrays)
-        f, kernels = self._compiled(H, K, V)
+        H, K, V, G = self._sizes(arrays)
+        f, kernels = self._compiled(H, K, V, G)
         dtype = arrays[self.names[0]].dtype
         if dtype not in (jnp.float32, jnp.bfloat16):
             raise TypeError(f"mixc kernels take float32 or bfloat16, got {dtype}")
