@@ -130,6 +130,16 @@ def _key(*parts):
     return h.hexdigest()[:16]
 
 
+def heads_per_group(H, groups, grouped):
+    """G = H / the heads of the `grouped` inputs (`groups`: the head counts seen), 1 without them."""
+    if not groups:
+        return 1
+    if len(groups) > 1 or H % next(iter(groups)):
+        raise ValueError(f"grouped inputs ({', '.join(sorted(grouped))}): their heads {sorted(groups)} must "
+                         f"be one number that divides H = {H}")
+    return H // next(iter(groups))
+
+
 def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto", G=1):
     """The spec's kernel sources for `target` (cpu, or cuda) at these sizes (mixc
     emit, cached): (directory, name, build flags). `adjoint`: how the CPU

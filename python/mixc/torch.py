@@ -129,13 +129,7 @@ class Mixer:
                     V = V or int(n)
         if H is None:
             raise ValueError("no per-token input that is not grouped fixes H")
-        G = 1
-        if groups:
-            if len(groups) > 1 or H % next(iter(groups)):
-                raise ValueError(f"grouped inputs ({', '.join(sorted(self.grouped))}): their heads {sorted(groups)} must "
-                                 f"be one number that divides H = {H}")
-            G = H // next(iter(groups))
-        return H, K or 1, V or 1, G
+        return H, K or 1, V or 1, _build.heads_per_group(H, groups, self.grouped)
 
     def kernels(self, xs):
         """The compiled kernels at the sizes of `xs` (looked up on disk once per size in a process)."""
