@@ -168,6 +168,8 @@ const std::string &Printer::buffer(Value v) {
   } else if (auto bop = dyn_cast<BinaryOp>(v.getDefiningOp())) {
     std::string a = buffer(bop.getLhs()), b = buffer(bop.getRhs());
     if (bop.getFn() == BinaryFn::dot) os << "  Buffer " << n << " = dot(" << a << ", " << b << ");\n";
+    else if (bop.getFn() == BinaryFn::vecmat) os << "  Buffer " << n << " = vecmat(" << a << ", " << b << ");\n";
+    else if (bop.getFn() == BinaryFn::concat) os << "  Buffer " << n << " = concat(" << a << ", " << b << ");\n";
     else if (isBackward())
       os << "  Buffer " << n << " = binaryFn(" << a << ", " << b << ", MIXC_BINARY_BLOCK(" << binaryExpr(bop.getFn())
          << "));\n";
@@ -217,6 +219,12 @@ const std::string &Printer::buffer(Value v) {
     if (bv.getFn() == BinaryFn::dot)
       os << "  Buffer " << n << " = dotVjp(" << (operand == 0 ? b : a) << ", " << g << ", " << shapeList(type, true)
          << ");\n";
+    else if (bv.getFn() == BinaryFn::vecmat)
+      os << "  Buffer " << n << " = " << (operand == 0 ? "vecmatVjpRow(" + b : "vecmatVjpMatrix(" + a) << ", " << g
+         << ", " << shapeList(type, true) << ");\n";
+    else if (bv.getFn() == BinaryFn::concat)
+      os << "  Buffer " << n << " = concatVjp(" << g << ", " << operand << ", "
+         << cast<RankedTensorType>(bv.getLhs().getType()).getShape().back() << ", " << shapeList(type, true) << ");\n";
     else
       os << "  Buffer " << n << " = binaryVjp(" << a << ", " << b << ", " << g << ", " << shapeList(type, true)
          << ", MIXC_BINARY_VJP_BLOCK(" << binaryDerivative(bv.getFn(), operand) << "));\n";

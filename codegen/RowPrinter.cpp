@@ -74,7 +74,7 @@ std::string RowPrinter::rowExpr(Value v, const std::string &j) {
   auto inlinable = [&] {
     if (!d || rows.count(v) || !v.hasOneUse() || !isToken(v)) return false;
     if (auto m = dyn_cast<MapOp>(d)) return unaryExpr(m.getFn()) != nullptr;
-    if (auto bop = dyn_cast<BinaryOp>(d)) return bop.getFn() != BinaryFn::dot;
+    if (auto bop = dyn_cast<BinaryOp>(d)) return binaryExpr(bop.getFn()) != nullptr;
     return false;
   };
   // A splat constant as a literal: the host compiler then folds it (a
@@ -146,6 +146,15 @@ std::string RowPrinter::rowOf(Value v, const std::string &destArg) {
       declare(n, w, dest);
       os << indent << n << "[0] = 0.f;\n"
          << indent << "for (int j = 0; j < " << wa << "; ++j) " << n << "[0] += " << a << "[j] * " << b << "[j];\n";
+    } else if (bop.getFn() == BinaryFn::vecmat) {
+      std::string x = rowOf(bop.getLhs()), m = matrixRow(bop.getRhs());
+      declare(n, w, dest);
+      os << indent << "vecmatRow(" << x << ", " << wa << ", " << w << ", " << m << ", " << n << ");\n";
+    } else if (bop.getFn() == BinaryFn::concat) {
+      std::string a = rowOf(bop.getLhs()), b = rowOf(bop.getRhs());
+      declare(n, w, dest);
+      os << indent << "copyRow(" << a << ", " << wa << ", " << n << ");\n"
+         << indent << "copyRow(" << b << ", " << wb << ", " << n << " + " << wa << ");\n";
     } else {
       std::string ea = rowExpr(bop.getLhs(), wa == 1 ? "0" : "j"), eb = rowExpr(bop.getRhs(), wb == 1 ? "0" : "j");
       declare(n, w, dest);

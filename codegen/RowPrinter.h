@@ -17,7 +17,7 @@
 namespace mixc {
 
 const char *unaryExpr(mixer::UnaryFn fn);   // in `x`; null for non-pointwise maps
-const char *binaryExpr(mixer::BinaryFn fn); // in `a`, `b`; null for dot
+const char *binaryExpr(mixer::BinaryFn fn); // in `a`, `b`; null for dot, vecmat, concat
 std::string floatLiteral(double x);
 
 class RowPrinter {
@@ -55,6 +55,9 @@ protected:
   /// Declares the row array of a leaf (an input, a per-head value, a scan
   /// result) named `n`, of width `w`, or makes `n` point at it.
   virtual void leaf(mlir::Value v, const std::string &n, int64_t w, const std::string &dest) = 0;
+  /// The matrix operand of vecmatRow (a per-head parameter W [D, F]): by
+  /// default its row, a pointer to head h's block.
+  virtual std::string matrixRow(mlir::Value w) { return rowOf(w); }
   std::string fresh(const char *prefix) { return prefix + std::to_string(counter++); }
   /// Declares `n` as a row array of width `w`, or as a pointer to `dest`.
   void declare(const std::string &n, int64_t w, const std::string &dest);

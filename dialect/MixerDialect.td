@@ -99,7 +99,13 @@ def Mixer_BinaryFnAttr : I32EnumAttr<"BinaryFn", "per-token pointwise binary fun
     I32EnumAttrCase<"div", 3>, I32EnumAttrCase<"max", 4>, I32EnumAttrCase<"min", 5>,
     I32EnumAttrCase<"pow", 6>,
     // The dot product over the feature (last) dimension: [.., D] x [.., D] -> [..].
-    I32EnumAttrCase<"dot", 7>]> {
+    I32EnumAttrCase<"dot", 7>,
+    // A row times a matrix, x^T W: [.., D] x [.., D, F] -> [.., F] (learned
+    // feature maps: a per-head W applied to q and k).
+    I32EnumAttrCase<"vecmat", 8>,
+    // Two rows side by side: [.., D] x [.., E] -> [.., D + E] (Hedgehog's
+    // [softmax(W^T x), softmax(-W^T x)]).
+    I32EnumAttrCase<"concat", 9>]> {
   let cppNamespace = "::mixc::mixer";
 }
 

@@ -403,40 +403,68 @@ LogicalResult MapOp::verify() {
   return success();
 }
 
+namespace {
+// The result shape of `fn` on operands of shapes l and r, or an error.
+// Leading dimensions broadcast left-aligned (size 1 or missing trailing ones);
+// dot contracts the last, vecmat multiplies a row [.., D] by a matrix
+// [.., D, F], concat joins the last dimensions.
+FailureOr<SmallVector<int64_t>> binaryResultShape(BinaryFn fn, ArrayRef<int64_t> l, ArrayRef<int64_t> r,
+                                                  std::string &err) {
+  auto sameSize = [](int64_t a, int64_t b) { return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b; };
+  const bool rowOp = fn == BinaryFn::vecmat || fn == BinaryFn::concat;
+  if (fn == BinaryFn::dot && (l.empty() || l.size() != r.size() || !sameSize(l.back(), r.back()))) {
+    err = "dot needs two vectors of one feature size, got " + formatShape(l) + " and " + formatShape(r);
+    return failure();
+  }
+  if (fn == BinaryFn::vecmat && (l.empty() || r.size() != l.size() + 1 || !sameSize(l.back(), r[l.size() - 1]))) {
+    err = "vecmat needs a row [.., D] and a matrix [.., D, F], got " + formatShape(l) + " and " + formatShape(r);
+    return failure();
+  }
+  if (fn == BinaryFn::concat && (l.empty() || l.size() != r.size())) {
+    err = "concat needs two rows of one rank, got " + formatShape(l) + " and " + formatShape(r);
+    return failure();
+  }
+  // The leading dimensions that broadcast: all but the rows' feature dimension.
+  const int64_t lead = rowOp ? (int64_t)l.size() - 1 : (int64_t)std::max(l.size(), r.size());
+  SmallVector<int64_t> want(lead, 1);
+  for (int64_t i = 0; i < lead; ++i) {
+    int64_t a = i < (int64_t)l.size() ? l[i] : 1;
+    int64_t b = i < (int64_t)r.size() ? r[i] : 1;
+    if (a == 1) want[i] = b;
+    else if (b == 1) want[i] = a;
+    else if (ShapedType::isDynamic(a)) want[i] = b;
+    else if (ShapedType::isDynamic(b) || a == b) want[i] = a;
+    else {
+      err = "shapes " + formatShape(l) + " and " + formatShape(r) + " do not broadcast at dimension " +
+            std::to_string(i);
+      return failure();
+    }
+  }
+  if (fn == BinaryFn::dot) want.pop_back();
+  if (fn == BinaryFn::vecmat) want.push_back(r.back());
+  if (fn == BinaryFn::concat)
+    want.push_back(ShapedType::isDynamic(l.back()) || ShapedType::isDynamic(r.back()) ? ShapedType::kDynamic
+                                                                                       : l.back() + r.back());
+  return want;
+}
+} // namespace
+
 LogicalResult BinaryOp::verify() {
   auto l = cast<RankedTensorType>(getLhs().getType());
   auto r = cast<RankedTensorType>(getRhs().getType());
   auto out = cast<RankedTensorType>(getResult().getType());
   if (l.getElementType() != r.getElementType() || l.getElementType() != out.getElementType())
     return emitOpError() << "operands and result must share one element type";
-  bool dot = getFn() == BinaryFn::dot;
-  if (dot && (l.getRank() == 0 || l.getRank() != r.getRank() ||
-              (!l.isDynamicDim(l.getRank() - 1) && !r.isDynamicDim(r.getRank() - 1) &&
-               l.getDimSize(l.getRank() - 1) != r.getDimSize(r.getRank() - 1))))
-    return emitOpError() << "dot needs two vectors of one feature size, got " << formatShape(l.getShape())
-                         << " and " << formatShape(r.getShape());
-  // Left-aligned broadcasting: missing trailing dims and size-1 dims broadcast.
-  int64_t rank = std::max(l.getRank(), r.getRank());
-  SmallVector<int64_t> want(rank, 1);
-  for (int64_t i = 0; i < rank; ++i) {
-    int64_t a = i < l.getRank() ? l.getDimSize(i) : 1;
-    int64_t b = i < r.getRank() ? r.getDimSize(i) : 1;
-    if (a == 1) want[i] = b;
-    else if (b == 1) want[i] = a;
-    else if (ShapedType::isDynamic(a)) want[i] = b;
-    else if (ShapedType::isDynamic(b) || a == b) want[i] = a;
-    else
-      return emitOpError() << "shapes " << formatShape(l.getShape()) << " and "
-                           << formatShape(r.getShape()) << " do not broadcast at dimension " << i;
-  }
-  if (dot) want.pop_back(), --rank;
-  bool ok = out.getRank() == rank;
-  for (int64_t i = 0; ok && i < rank; ++i)
-    if (!ShapedType::isDynamic(want[i]) && !ShapedType::isDynamic(out.getDimSize(i)) &&
-        want[i] != out.getDimSize(i))
+  std::string err;
+  FailureOr<SmallVector<int64_t>> want = binaryResultShape(getFn(), l.getShape(), r.getShape(), err);
+  if (failed(want)) return emitOpError() << err;
+  bool ok = out.getRank() == (int64_t)want->size();
+  for (int64_t i = 0; ok && i < out.getRank(); ++i)
+    if (!ShapedType::isDynamic((*want)[i]) && !ShapedType::isDynamic(out.getDimSize(i)) &&
+        (*want)[i] != out.getDimSize(i))
       ok = false;
   if (!ok)
-    return emitOpError() << "result expected shape " << formatShape(want) << ", got "
+    return emitOpError() << "result expected shape " << formatShape(*want) << ", got "
                          << formatShape(out.getShape());
   return success();
 }
@@ -449,9 +477,12 @@ LogicalResult BinaryVjpOp::verify() {
     return emitOpError() << "the gradient must have the operand's type " << x.getType() << ", got "
                          << getOperandGrad().getType();
   auto g = cast<RankedTensorType>(getGrad().getType());
-  int64_t rank = std::max(cast<RankedTensorType>(getLhs().getType()).getRank(),
-                          cast<RankedTensorType>(getRhs().getType()).getRank());
-  if (getFn() == BinaryFn::dot) --rank;
+  std::string err;
+  FailureOr<SmallVector<int64_t>> out =
+      binaryResultShape(getFn(), cast<RankedTensorType>(getLhs().getType()).getShape(),
+                        cast<RankedTensorType>(getRhs().getType()).getShape(), err);
+  if (failed(out)) return emitOpError() << err;
+  const int64_t rank = (int64_t)out->size();
   if (g.getRank() != rank)
     return emitOpError() << "the upstream gradient must have the result's rank " << rank << ", got "
                          << formatShape(g.getShape());

@@ -129,12 +129,14 @@ Shape parseShape(const std::string &s, bool allowBT) {
     else if (key == "K") shape.sizes.K = v;
     else if (key == "V") shape.sizes.V = v;
     else if (key == "G") shape.sizes.G = v;
-    else die("--shape: unknown size '" + key.str() + "' (expected " + (allowBT ? "B, T, " : "") + "H, K, V, G)");
+    else if (key == "F") shape.sizes.F = v;
+    else die("--shape: unknown size '" + key.str() + "' (expected " + (allowBT ? "B, T, " : "") + "H, K, V, G, F)");
   }
   if (shape.sizes.H % shape.sizes.G)
     die("--shape: G (heads per group) must divide H, got H=" + std::to_string(shape.sizes.H) +
         ", G=" + std::to_string(shape.sizes.G));
-  if (shape.sizes.K > 1024 || shape.sizes.V > 1024) die("--shape: K and V are limited to 1024");
+  if (shape.sizes.K > 1024 || shape.sizes.V > 1024 || shape.sizes.F > 1024)
+    die("--shape: K, V and F are limited to 1024");
   return shape;
 }
 
@@ -169,6 +171,9 @@ mlir::OwningOpRef<mlir::ModuleOp> lower(mlir::MLIRContext &ctx, const sp::Source
   if (sizes.G > 1 && llvm::none_of(desc.args, [](const sp::Argument &a) { return a.grouped; }))
     die("--shape: G=" + std::to_string(sizes.G) + " (heads per group) but no input of " + desc.name +
         " is declared `grouped`");
+  if (sizes.F > 0 && !sp::usesDim(desc, sp::Dim::F))
+    die("--shape: F=" + std::to_string(sizes.F) + " (a learned feature width) but " + desc.name +
+        " has no [K, F] parameter");
   auto module = mixc::emitMLIR(ctx, src, desc, sizes, elementType(ctx));
   if (failed(mlir::verify(*module))) die("internal error: the emitted IR does not verify");
   return module;
@@ -523,6 +528,7 @@ Problem prepare(bool allowInputsDir) {
       for (size_t i = 0; i < n.dims.size(); ++i)
         if (n.dims[i] == sp::Dim::K) shape.sizes.K = arr.dim(lead + i);
         else if (n.dims[i] == sp::Dim::V) shape.sizes.V = arr.dim(lead + i);
+        else if (n.dims[i] == sp::Dim::F) shape.sizes.F = arr.dim(lead + i);
     }
     for (const sp::Argument &a : desc.args)
       if (a.grouped) {
@@ -568,6 +574,7 @@ void printHeader(const Problem &p, const std::string &target) {
          << ", rounded to " << dtypeOpt << "\n";
   outs() << "  shape B=" << p.shape.B << " T=" << p.shape.T << " H=" << p.shape.sizes.H
          << " K=" << sp::dimSize(desc.keyDim, p.shape.sizes) << " V=" << p.shape.sizes.V
+         << (sp::usesDim(desc, sp::Dim::F) ? " F=" + std::to_string(sp::dimSize(sp::Dim::F, p.shape.sizes)) : "")
          << (p.inputs.count("init") ? ", with initial state" : ", zero initial state") << "\n";
 }
 

@@ -2,10 +2,36 @@
 
 namespace mixc::spec {
 
-const char *dimName(Dim d) { return d == Dim::K ? "K" : d == Dim::V ? "V" : d == Dim::F ? "F" : "1"; }
+const char *dimName(Dim d) {
+  switch (d) {
+  case Dim::K: return "K";
+  case Dim::V: return "V";
+  case Dim::F: return "F";
+  case Dim::Taylor: return "1+K+K^2";
+  case Dim::One: return "1";
+  case Dim::K2: return "2K";
+  case Dim::F2: return "2F";
+  }
+  return "?";
+}
 
 int64_t dimSize(Dim d, const Sizes &s) {
-  return d == Dim::K ? s.K : d == Dim::V ? s.V : d == Dim::F ? 1 + s.K + s.K * s.K : 1;
+  switch (d) {
+  case Dim::K: return s.K;
+  case Dim::V: return s.V;
+  case Dim::F: return s.F > 0 ? s.F : s.K;
+  case Dim::Taylor: return 1 + s.K + s.K * s.K;
+  case Dim::One: return 1;
+  case Dim::K2: return 2 * s.K;
+  case Dim::F2: return 2 * (s.F > 0 ? s.F : s.K);
+  }
+  return 1;
+}
+
+bool usesDim(const MixerDesc &desc, Dim d) {
+  for (const Node &n : desc.nodes)
+    if (std::find(n.dims.begin(), n.dims.end(), d) != n.dims.end()) return true;
+  return false;
 }
 
 namespace analysis {
@@ -26,11 +52,15 @@ std::vector<Dim> Analyzer::declDims(const DimList &dl, bool allowMatrix) {
   std::vector<Dim> dims;
   for (size_t i = 0; i < dl.dims.size(); ++i) {
     const std::string &n = dl.dims[i];
-    if (n != "K" && n != "V") fail(dl.locs[i], "unknown dimension '" + n + "' (expected K or V)");
-    dims.push_back(n == "K" ? Dim::K : Dim::V);
+    if (n != "K" && n != "V" && n != "F") fail(dl.locs[i], "unknown dimension '" + n + "' (expected K, V or F)");
+    dims.push_back(n == "K" ? Dim::K : n == "V" ? Dim::V : Dim::F);
   }
-  if (dims.size() > 2 || (dims.size() == 2 && (!allowMatrix || dims[0] != Dim::K || dims[1] != Dim::V)))
-    fail(dl.locs.back(), allowMatrix ? "a parameter is a scalar, [K], [V] or [K, V]"
+  // A parameter may be a matrix [K, V] (Mamba's A) or [K, F] (a learned
+  // feature map's W); F only through such a W (the width it maps to).
+  const bool matrixOk = dims.size() == 2 && dims[0] == Dim::K && (dims[1] == Dim::V || dims[1] == Dim::F);
+  if (dims.size() > 2 || (dims.size() == 2 && (!allowMatrix || !matrixOk)) ||
+      (!allowMatrix && !dims.empty() && dims[0] == Dim::F))
+    fail(dl.locs.back(), allowMatrix ? "a parameter is a scalar, [K], [V], [F], [K, V] or [K, F]"
                                      : "an input is a per-token scalar, [K] or [V]");
   return dims;
 }
@@ -208,6 +238,9 @@ MixerDesc Analyzer::analyze() {
     }
     Val v = eval(*st.value);
     if (kReserved.count(st.name)) fail(st.loc, "'" + st.name + "' is a reserved name");
+    // A transposed matrix only exists as the left factor of W^T x.
+    if (v.kind == Val::Tensor && v.transposed && tnode(v).dims.size() == 2)
+      fail(st.value->loc, "cannot transpose " + shapeStr(tnode(v).dims) + " except to apply it to a vector: W^T x");
     env[st.name] = Binding{Binding::Value, v};
   }
 

@@ -13,9 +13,11 @@
 
 namespace mixc::spec {
 
-/// Feature dimensions: keys K, values V, F = 1 + K + K^2 after taylor2, and
-/// One for the K = 1 state of an elementwise vector recurrence (HGRN).
-enum class Dim { K, V, F, One };
+/// Feature dimensions: keys K, values V, a learned feature width F (the
+/// columns of a `param W[K, F]`), Taylor = 1 + K + K^2 after taylor2, One for
+/// the K = 1 state of an elementwise vector recurrence (HGRN), and K2 / F2 for
+/// two rows of K or F side by side (concat).
+enum class Dim { K, V, F, Taylor, One, K2, F2 };
 /// How a value varies: a literal constant, per head, or per token.
 enum class Var { Const, Head, Token };
 
@@ -44,6 +46,7 @@ struct Argument {
 /// Concrete sizes, needed only to fold constants such as K^-0.5.
 struct Sizes {
   int64_t H = 4, K = 64, V = 64;
+  int64_t F = 0; // the learned feature width of `param W[K, F]`; 0: not given (then K)
   int64_t G = 1; // heads per group: `grouped` inputs have H / G heads
 };
 
@@ -78,6 +81,9 @@ double evalConst(const MixerDesc &desc, int node, const Sizes &sizes);
 /// The size of a feature dimension.
 int64_t dimSize(Dim d, const Sizes &sizes);
 const char *dimName(Dim d);
+/// Whether any value of the spec has the feature dimension `d` (a spec that
+/// uses F needs its size).
+bool usesDim(const MixerDesc &desc, Dim d);
 /// A human-readable account of the recognized structure, for `mixc check`.
 std::string describe(const MixerDesc &desc);
 

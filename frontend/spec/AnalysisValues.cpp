@@ -167,6 +167,16 @@ Val Analyzer::matmul(Val x, Val y, Loc loc) {
                       shapeStr(r.dims));
       return tensor(binary("dot", x.node, y.node, loc), loc);
     }
+    // W^T x: a per-head matrix parameter W [K, F] applied to a vector [K]
+    // (learned feature maps), a row of F per token.
+    if (l.dims.size() == 2 && x.transposed && r.dims.size() == 1 && !y.transposed) {
+      if (l.kind != Node::Param) fail(x.loc, "the matrix of W^T x must be a parameter, got " + kindStr(x));
+      if (r.dims[0] != l.dims[0])
+        fail(loc, "W^T x needs x of W's first dimension, got " + shapeStr(l.dims, true) + " and " + shapeStr(r.dims));
+      return tensor(binary("vecmat", y.node, x.node, loc), loc);
+    }
+    if (l.dims.size() == 2 && !x.transposed && r.dims.size() == 1 && !y.transposed)
+      fail(x.loc, "a matrix parameter applies to a vector transposed: declare W[K, F] and write W^T x");
     fail(loc, "cannot multiply " + kindStr(x) + " by " + kindStr(y));
   }
   if (x.kind == Val::Op && (y.kind == Val::Op || y.kind == Val::Affine)) {
@@ -220,6 +230,17 @@ Val Analyzer::call(const Expr &e) {
     want(2);
     Val a = tensorArg(0), b = tensorArg(1);
     return tensor(binary(fn, a.node, b.node, e.loc), e.loc);
+  }
+  if (fn == "concat") { // two rows side by side: [a, b]
+    want(2);
+    Val a = tensorArg(0), b = tensorArg(1);
+    const Node &na = tnode(a), &nb = tnode(b);
+    if (na.dims.size() != 1 || (na.dims[0] != Dim::K && na.dims[0] != Dim::F))
+      fail(e.arg(0).loc, "concat joins two [K] or two [F] vectors, got " + shapeStr(na.dims));
+    if (nb.dims != na.dims)
+      fail(e.arg(1).loc, "concat joins two vectors of one size, got " + shapeStr(na.dims) + " and " +
+                             shapeStr(nb.dims));
+    return tensor(binary("concat", a.node, b.node, e.loc), e.loc);
   }
   if (kUnaryFns.count(fn)) {
     want(1);
@@ -311,9 +332,10 @@ Val Analyzer::eval(const Expr &e) {
   }
   case Expr::Transpose: {
     Val x = eval(e.arg(0));
-    if (x.kind == Val::Tensor && tnode(x).dims.size() <= 1) {
+    // Vectors, and matrices for W^T x (checked where the product is formed).
+    if (x.kind == Val::Tensor && tnode(x).dims.size() <= 2) {
       x.transposed = !x.transposed && !tnode(x).dims.empty();
-      x.loc = e.loc;
+      if (tnode(x).dims.size() < 2) x.loc = e.loc; // a matrix's errors point at the matrix
       return x;
     }
     if (x.kind == Val::Affine) fail(e.loc, "the transposed state S^T may only appear in the readout 'o = S^T q'");

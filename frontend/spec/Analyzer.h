@@ -124,7 +124,7 @@ private:
         fail(loc, fn + " expects a vector, got " + shapeStr(in.dims));
       if (fn == "taylor2") {
         if (in.dims[0] != Dim::K) fail(loc, "taylor2 expects a [K] vector, got " + shapeStr(in.dims));
-        n.dims = {Dim::F};
+        n.dims = {Dim::Taylor};
       }
     }
     return addNode(n);
@@ -155,8 +155,11 @@ private:
     n.b = y;
     n.loc = loc;
     n.var = std::max(p.var, s.var);
-    // Broadcast by dimension name; a dot product of two vectors is a scalar.
+    // Broadcast by dimension name; a dot product of two vectors is a scalar,
+    // x^T W a row of W's columns, concat the rows side by side.
     if (fn == "dot") n.dims = {};
+    else if (fn == "vecmat") n.dims = {s.dims[1]};
+    else if (fn == "concat") n.dims = {p.dims[0] == Dim::K ? Dim::K2 : Dim::F2};
     else if (p.dims == s.dims || s.dims.empty()) n.dims = p.dims;
     else if (p.dims.empty()) n.dims = s.dims;
     else {

@@ -492,6 +492,14 @@ inline void softmaxRow(const float *x, int64_t D, float *o) {
   const float inv = 1.f / z;
   for (int64_t i = 0; i < D; ++i) o[i] *= inv;
 }
+// x^T W for a row x [D] and a head's matrix W [D, F] (row-major): a row of F.
+inline void vecmatRow(const float *x, int64_t D, int64_t F, const float *__restrict W, float *__restrict o) {
+  for (int64_t f = 0; f < F; ++f) o[f] = 0.f;
+  for (int64_t d = 0; d < D; ++d) {
+    const float xd = x[d];
+    for (int64_t f = 0; f < F; ++f) o[f] += xd * W[d * F + f];
+  }
+}
 inline void taylor2Row(const float *x, int64_t D, float *o) {
   o[0] = 1;
   for (int64_t i = 0; i < D; ++i) o[1 + i] = x[i];
@@ -588,6 +596,21 @@ inline Buffer sumLast(const Buffer &in) {
   const float *x = in.ptr();
   return reduceLast(in.shape, [x](int64_t e) { return x[e]; });
 }
+// Rows of x [.., H, D] times their head's W [1, 1, H, D, F]: [.., H, F].
+inline Buffer vecmat(const Buffer &x, const Buffer &w) {
+  const int64_t D = x.shape.back(), F = w.shape.back(), Hw = w.shape[w.shape.size() - 3];
+  const int64_t Hx = x.shape.size() >= 2 ? x.shape[x.shape.size() - 2] : 1, rows = x.size() / std::max<int64_t>(D, 1);
+  std::vector<int64_t> s = x.shape;
+  s.back() = F;
+  Buffer out(s, Uninit{});
+  const float *xp = x.ptr(), *wp = w.ptr();
+  float *op = out.ptr();
+  parallelRange(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(D * F, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      vecmatRow(xp + r * D, D, F, wp + (Hw == 1 ? 0 : r % Hx) * D * F, op + r * F);
+  });
+  return out;
+}
 inline Buffer headIndex(int64_t H) {
   Buffer b({1, 1, H});
   for (int64_t h = 0; h < H; ++h) b.data[h] = (float)h;
@@ -596,6 +619,28 @@ inline Buffer headIndex(int64_t H) {
 // Materializes a broadcast: `in` read at every index of `shape`.
 inline Buffer broadcastTo(const Buffer &in, std::vector<int64_t> shape) {
   return binary(Buffer(shape), in, [](float, float x) { return x; });
+}
+// Two rows side by side: [.., A] and [.., C] (one leading shape after
+// broadcasting) -> [.., A + C].
+inline Buffer concat(const Buffer &a, const Buffer &b) {
+  std::vector<int64_t> lead(std::max(a.shape.size(), b.shape.size()) - 1, 1);
+  for (size_t i = 0; i < lead.size(); ++i)
+    lead[i] = std::max(i + 1 < a.shape.size() ? a.shape[i] : 1, i + 1 < b.shape.size() ? b.shape[i] : 1);
+  auto full = [&](const Buffer &x) {
+    std::vector<int64_t> s = lead;
+    s.push_back(x.shape.back());
+    return x.shape == s ? x : broadcastTo(x, s);
+  };
+  const Buffer fa = full(a), fb = full(b);
+  const int64_t A = a.shape.back(), C = b.shape.back(), rows = fa.size() / std::max<int64_t>(A, 1);
+  std::vector<int64_t> s = lead;
+  s.push_back(A + C);
+  Buffer out(s, Uninit{});
+  for (int64_t r = 0; r < rows; ++r) {
+    std::copy_n(fa.ptr() + r * A, A, out.ptr() + r * (A + C));
+    std::copy_n(fb.ptr() + r * C, C, out.ptr() + r * (A + C) + A);
+  }
+  return out;
 }
 
 // ---- the scan --------------------------------------------------------------------

@@ -385,6 +385,57 @@ inline Buffer dotVjp(const Buffer &other, const Buffer &g, const std::vector<int
   return binaryVjp(gc, other, gc, shape, MIXC_BINARY_VJP_BLOCK(b));
 }
 
+// out = x^T W (vecmat): the gradient of the row x, W g per row.
+inline Buffer vecmatVjpRow(const Buffer &w, const Buffer &g, const std::vector<int64_t> &shape) {
+  const int64_t D = shape.back(), F = g.shape.back(), Hw = w.shape[w.shape.size() - 3];
+  const int64_t Hg = g.shape.size() >= 2 ? g.shape[g.shape.size() - 2] : 1, rows = g.size() / std::max<int64_t>(F, 1);
+  std::vector<int64_t> s = g.shape;
+  s.back() = D;
+  Buffer dx(s, Uninit{});
+  parallelRange(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(D * F, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *W = w.ptr() + (Hw == 1 ? 0 : r % Hg) * D * F, *gr = g.ptr() + r * F;
+      for (int64_t d = 0; d < D; ++d) {
+        float acc = 0.f;
+        for (int64_t f = 0; f < F; ++f) acc += W[d * F + f] * gr[f];
+        dx.ptr()[r * D + d] = acc;
+      }
+    }
+  });
+  return reduceTo(std::move(dx), shape);
+}
+// ... and of the per-head matrix W [1, 1, H, D, F]: the sum over the rows of
+// head h of x g^T, one task per (head, d) row of W, in token order (the
+// same sums every run).
+inline Buffer vecmatVjpMatrix(const Buffer &x, const Buffer &g, const std::vector<int64_t> &shape) {
+  const int64_t D = x.shape.back(), F = g.shape.back(), H = shape[shape.size() - 3];
+  const int64_t Hg = g.shape.size() >= 2 ? g.shape[g.shape.size() - 2] : 1, rows = g.size() / std::max<int64_t>(F, 1);
+  const int64_t Hx = x.shape.size() >= 2 ? x.shape[x.shape.size() - 2] : 1, xRows = x.size() / std::max<int64_t>(D, 1);
+  Buffer dw(shape);
+  parallelRange(H * D, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t h = i / D, d = i % D;
+      float *o = dw.ptr() + i * F;
+      for (int64_t r = H == 1 ? 0 : h; r < rows; r += H == 1 ? 1 : Hg) {
+        // x's row for g's row r (x may be per head: the same row every token)
+        const int64_t xr = xRows == rows ? r : (Hx == 1 ? 0 : r % Hg);
+        const float xd = x.ptr()[xr * D + d], *gr = g.ptr() + r * F;
+        for (int64_t f = 0; f < F; ++f) o[f] += xd * gr[f];
+      }
+    }
+  });
+  return dw;
+}
+// out = [a, b] (concat): operand `operand`'s columns of g, summed to its shape.
+inline Buffer concatVjp(const Buffer &g, int operand, int64_t widthA, const std::vector<int64_t> &shape) {
+  const int64_t W = g.shape.back(), n = shape.back(), off = operand == 0 ? 0 : widthA, rows = g.size() / W;
+  std::vector<int64_t> s = g.shape;
+  s.back() = n;
+  Buffer part(s, Uninit{});
+  for (int64_t r = 0; r < rows; ++r) std::copy_n(g.ptr() + r * W + off, n, part.ptr() + r * n);
+  return reduceTo(std::move(part), shape);
+}
+
 // o_j = scale x_j / n, n = den + eps or max(|den|, eps), den = x_V (the
 // normalizer's column): the gradient of the row x (V + 1 wide) from g (V).
 inline Buffer normalizeVjp(const Buffer &x, const Buffer &g, bool maxAbs, float eps, float scale) {

@@ -123,7 +123,61 @@ bool applyUnary(const std::string &fn, const Array &x, Array &out) {
   return true;
 }
 
+RowPairs broadcastRows(const std::vector<int64_t> &xLead, const std::vector<int64_t> &yLead) {
+  RowPairs r;
+  const size_t n = std::max(xLead.size(), yLead.size());
+  r.lead.assign(n, 1);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t a = i < xLead.size() ? xLead[i] : 1, b = i < yLead.size() ? yLead[i] : 1;
+    r.lead[i] = a == 1 ? b : a;
+  }
+  auto rowOf = [](const std::vector<int64_t> &s, const std::vector<int64_t> &idx) {
+    int64_t off = 0;
+    for (size_t i = 0; i < s.size(); ++i) off = off * s[i] + (s[i] != 1 ? idx[i] : 0);
+    return off;
+  };
+  std::vector<int64_t> idx(n, 0);
+  int64_t count = 1;
+  for (int64_t d : r.lead) count *= d;
+  for (int64_t e = 0; e < count; ++e) {
+    r.rows.push_back({rowOf(xLead, idx), rowOf(yLead, idx)});
+    for (int64_t i = (int64_t)n - 1; i >= 0; --i) {
+      if (++idx[i] < r.lead[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return r;
+}
+
 bool applyBinary(const std::string &fn, const Array &x, const Array &y, Array &out) {
+  if (fn == "vecmat") { // out[f] = sum_d x[d] W[d, f], W = y
+    if (x.rank() < 1 || y.rank() != x.rank() + 1 || y.shape[x.rank() - 1] != x.shape.back()) return false;
+    const int64_t D = x.shape.back(), F = y.shape.back();
+    RowPairs rp = broadcastRows({x.shape.begin(), x.shape.end() - 1}, {y.shape.begin(), y.shape.end() - 2});
+    std::vector<int64_t> s = rp.lead;
+    s.push_back(F);
+    out = Array(s);
+    for (size_t r = 0; r < rp.rows.size(); ++r) {
+      const double *xr = &x.data[rp.rows[r].first * D], *w = &y.data[rp.rows[r].second * D * F];
+      double *o = &out.data[r * F];
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t f = 0; f < F; ++f) o[f] += xr[d] * w[d * F + f];
+    }
+    return true;
+  }
+  if (fn == "concat") { // [x, y] along the last dimension
+    if (x.rank() < 1 || y.rank() != x.rank()) return false;
+    const int64_t D = x.shape.back(), E = y.shape.back();
+    RowPairs rp = broadcastRows({x.shape.begin(), x.shape.end() - 1}, {y.shape.begin(), y.shape.end() - 1});
+    std::vector<int64_t> s = rp.lead;
+    s.push_back(D + E);
+    out = Array(s);
+    for (size_t r = 0; r < rp.rows.size(); ++r) {
+      std::copy_n(&x.data[rp.rows[r].first * D], D, &out.data[r * (D + E)]);
+      std::copy_n(&y.data[rp.rows[r].second * E], E, &out.data[r * (D + E) + D]);
+    }
+    return true;
+  }
   if (fn == "dot") {
     std::vector<int64_t> s = x.shape;
     int64_t D = s.back(), rows = x.size() / std::max<int64_t>(D, 1);

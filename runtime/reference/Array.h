@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mixc::ref {
@@ -45,6 +46,15 @@ struct View {
   }
   explicit operator bool() const { return p != nullptr; }
 };
+
+/// The rows of two operands whose leading dimensions (all but the row's
+/// features) broadcast, left-aligned, both of one rank: the broadcast leading
+/// shape and, per output row in order, the row numbers of x and of y.
+struct RowPairs {
+  std::vector<int64_t> lead;
+  std::vector<std::pair<int64_t, int64_t>> rows;
+};
+RowPairs broadcastRows(const std::vector<int64_t> &xLead, const std::vector<int64_t> &yLead);
 
 /// Pointwise functions of the pre-processing ops, on float64.
 /// Returns false for an unknown function name.

@@ -116,6 +116,28 @@ bool addBinaryGrad(const std::string &fn, const Array &x, const Array &y, const 
       }
     return true;
   }
+  if (fn == "vecmat") { // out[f] = sum_d x[d] W[d, f]: dx = W g, dW = x g^T (summed over broadcast rows)
+    const int64_t D = x.shape.back(), F = y.shape.back();
+    RowPairs rp = broadcastRows({x.shape.begin(), x.shape.end() - 1}, {y.shape.begin(), y.shape.end() - 2});
+    for (size_t r = 0; r < rp.rows.size(); ++r) {
+      const int64_t xr = rp.rows[r].first * D, wr = rp.rows[r].second * D * F;
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t f = 0; f < F; ++f) {
+          gx.data[xr + d] += y.data[wr + d * F + f] * g.data[r * F + f];
+          gy.data[wr + d * F + f] += x.data[xr + d] * g.data[r * F + f];
+        }
+    }
+    return true;
+  }
+  if (fn == "concat") { // each operand's part of g
+    const int64_t D = x.shape.back(), E = y.shape.back();
+    RowPairs rp = broadcastRows({x.shape.begin(), x.shape.end() - 1}, {y.shape.begin(), y.shape.end() - 1});
+    for (size_t r = 0; r < rp.rows.size(); ++r) {
+      for (int64_t d = 0; d < D; ++d) gx.data[rp.rows[r].first * D + d] += g.data[r * (D + E) + d];
+      for (int64_t e = 0; e < E; ++e) gy.data[rp.rows[r].second * E + e] += g.data[r * (D + E) + D + e];
+    }
+    return true;
+  }
   // d out / d x and d out / d y from the operands.
   std::function<void(double, double, double &, double &)> d;
   if (fn == "add") d = [](double, double, double &da, double &db) { da = 1, db = 1; };

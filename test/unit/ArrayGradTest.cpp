@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <string>
+#include <tuple>
 
 using namespace mixc::ref;
 
@@ -65,6 +67,37 @@ TEST_CASE("every unary function's gradient matches finite differences", "[refere
     Array twice = gx;
     REQUIRE(addUnaryGrad(name, x, y, g, twice));
     for (int64_t i = 0; i < gx.size(); ++i) CHECK(twice.data[i] == Approx(2 * gx.data[i]));
+  }
+}
+
+TEST_CASE("vecmat and concat: values and gradients, a per-head matrix summed over tokens", "[reference][grad]") {
+  std::mt19937_64 rng(13);
+  // x^T W with x a per-token row [B, T, H, D] and W a per-head [1, 1, H, D, F].
+  Array x = randn({2, 3, 2, 4}, rng), w = randn({1, 1, 2, 4, 5}, rng), o;
+  REQUIRE(applyBinary("vecmat", x, w, o));
+  REQUIRE(o.shape == std::vector<int64_t>{2, 3, 2, 5});
+  double want = 0; // element (1, 2, 1, 3) by hand
+  for (int64_t d = 0; d < 4; ++d) want += x.at({1, 2, 1, d}) * w.at({0, 0, 1, d, 3});
+  CHECK(o.at({1, 2, 1, 3}) == Approx(want));
+  Array y = randn({2, 3, 2, 3}, rng), c;
+  REQUIRE(applyBinary("concat", x, y, c));
+  REQUIRE(c.shape == std::vector<int64_t>{2, 3, 2, 7});
+  CHECK(c.at({1, 0, 1, 2}) == x.at({1, 0, 1, 2}));
+  CHECK(c.at({1, 0, 1, 5}) == y.at({1, 0, 1, 1}));
+  CHECK_FALSE(applyBinary("vecmat", x, randn({1, 1, 2, 3, 5}, rng), o)); // D does not match
+  for (auto [name, a, b] : {std::tuple<std::string, Array, Array>{"vecmat", x, w}, {"concat", x, y}}) {
+    INFO(name);
+    auto f = [&](const Array &l, const Array &r) {
+      Array out;
+      REQUIRE(applyBinary(name, l, r, out));
+      return out;
+    };
+    Array g = randn(f(a, b).shape, rng), ga, gb;
+    REQUIRE(addBinaryGrad(name, a, b, g, ga, gb));
+    CHECK(ga.shape == a.shape);
+    CHECK(gb.shape == b.shape);
+    CHECK(relErr(ga, numericGrad(a, g, [&](const Array &l) { return f(l, b); })) < 1e-7);
+    CHECK(relErr(gb, numericGrad(b, g, [&](const Array &r) { return f(a, r); })) < 1e-7);
   }
 }
 

@@ -398,6 +398,42 @@ func.func @normalize_shape(%x: tensor<?x?x4x7xf32>) {
 
 // -----
 
+// vecmat_rows: W's first feature dimension must be the row's width
+func.func @vecmat_rows(%x: tensor<?x?x4x7xf32>, %w: tensor<1x1x4x6x3xf32>) {
+  // expected-error @+1 {{vecmat needs a row [.., D] and a matrix [.., D, F], got [?, ?, 4, 7] and [1, 1, 4, 6, 3]}}
+  %r = mixer.binary vecmat %x, %w : tensor<?x?x4x7xf32>, tensor<1x1x4x6x3xf32> -> tensor<?x?x4x3xf32>
+  return
+}
+
+// -----
+
+// vecmat_result: the result has the matrix's last dimension
+func.func @vecmat_result(%x: tensor<?x?x4x7xf32>, %w: tensor<1x1x4x7x3xf32>) {
+  // expected-error @+1 {{result expected shape [?, ?, 4, 3], got [?, ?, 4, 7]}}
+  %r = mixer.binary vecmat %x, %w : tensor<?x?x4x7xf32>, tensor<1x1x4x7x3xf32> -> tensor<?x?x4x7xf32>
+  return
+}
+
+// -----
+
+// concat_width: the result's last dimension is the sum of the operands'
+func.func @concat_width(%x: tensor<?x?x4x7xf32>, %y: tensor<?x?x4x5xf32>) {
+  // expected-error @+1 {{result expected shape [?, ?, 4, 12], got [?, ?, 4, 14]}}
+  %r = mixer.binary concat %x, %y : tensor<?x?x4x7xf32>, tensor<?x?x4x5xf32> -> tensor<?x?x4x14xf32>
+  return
+}
+
+// -----
+
+// concat_rank
+func.func @concat_rank(%x: tensor<?x?x4x7xf32>, %y: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{concat needs two rows of one rank, got [?, ?, 4, 7] and [?, ?, 4]}}
+  %r = mixer.binary concat %x, %y : tensor<?x?x4x7xf32>, tensor<?x?x4xf32> -> tensor<?x?x4x8xf32>
+  return
+}
+
+// -----
+
 // dot_sizes
 func.func @dot_sizes(%x: tensor<?x?x4x7xf32>, %y: tensor<?x?x4x6xf32>) {
   // expected-error @+1 {{dot needs two vectors of one feature size, got [?, ?, 4, 7] and [?, ?, 4, 6]}}

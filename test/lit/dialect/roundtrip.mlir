@@ -88,6 +88,16 @@ func.func @normalize_dot(%x: tensor<?x?x2x4xf32>) -> (tensor<?x?x2x4xf32>, tenso
   return %n, %d : tensor<?x?x2x4xf32>, tensor<?x?x2xf32>
 }
 
+// A learned feature map's pieces: a row times a per-head matrix, two rows side by side.
+// CHECK-LABEL: func.func @vecmat_concat
+// CHECK: mixer.binary vecmat %{{.*}}, %{{.*}} : tensor<?x?x2x4xf32>, tensor<1x1x2x4x3xf32> -> tensor<?x?x2x3xf32>
+// CHECK: mixer.binary concat %{{.*}}, %{{.*}} : tensor<?x?x2x3xf32>, tensor<?x?x2x3xf32> -> tensor<?x?x2x6xf32>
+func.func @vecmat_concat(%x: tensor<?x?x2x4xf32>, %w: tensor<1x1x2x4x3xf32>) -> tensor<?x?x2x6xf32> {
+  %y = mixer.binary vecmat %x, %w : tensor<?x?x2x4xf32>, tensor<1x1x2x4x3xf32> -> tensor<?x?x2x3xf32>
+  %c = mixer.binary concat %y, %y : tensor<?x?x2x3xf32>, tensor<?x?x2x3xf32> -> tensor<?x?x2x6xf32>
+  return %c : tensor<?x?x2x6xf32>
+}
+
 // The scaled low-rank form and a factor decay.
 // CHECK-LABEL: func.func @dplr_scaled
 // CHECK: mixer.recurrence dplr diag scalar forward %[[Q:.*]], %[[K:.*]], %{{.*}} decay(%[[G:.*]]) decay_form factor lowrank(%[[S:.*]] * %[[K]]) k_scale(%[[C:.*]]) :
