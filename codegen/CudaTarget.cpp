@@ -54,6 +54,12 @@ private:
     return !d || isa<RecurrenceOp, ConstantOp, HeadIndexOp, RepeatHeadsOp>(d);
   }
   void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
+  /// A matrix parameter (W of W^T x) is read in place through its View, not
+  /// copied into a row array of D x F floats per thread.
+  std::string matrixRow(Value w) override {
+    if (isa<BlockArgument>(w)) return "HeadMatrix{A.in[" + std::to_string(argIndex.lookup(w)) + "], h}";
+    return rowOf(w);
+  }
   /// Whether every element of `v` is a pointwise function of input elements.
   bool pointwise(Value v);
   /// A grouped input spread over the heads (repeat_heads of an argument) is
@@ -135,7 +141,7 @@ bool Printer::pointwise(Value v) {
   if (!d || isa<ConstantOp, HeadIndexOp>(d)) return true;
   if (auto m = dyn_cast<MapOp>(d)) return unaryExpr(m.getFn()) && pointwise(m.getInput());
   if (auto bop = dyn_cast<BinaryOp>(d))
-    return bop.getFn() != BinaryFn::dot && pointwise(bop.getLhs()) && pointwise(bop.getRhs());
+    return binaryExpr(bop.getFn()) && pointwise(bop.getLhs()) && pointwise(bop.getRhs());
   return false;
 }
 
@@ -153,7 +159,11 @@ bool Printer::laneParallel(Value v) {
     default: return unaryExpr(m.getFn()) && laneParallel(in);
     }
   }
-  if (auto bop = dyn_cast<BinaryOp>(d)) return laneParallel(bop.getLhs()) && laneParallel(bop.getRhs());
+  // A row times a matrix and joined rows run a thread per row (their
+  // elements read other lanes' elements).
+  if (auto bop = dyn_cast<BinaryOp>(d))
+    return (binaryExpr(bop.getFn()) || bop.getFn() == BinaryFn::dot) && laneParallel(bop.getLhs()) &&
+           laneParallel(bop.getRhs());
   return false;
 }
 

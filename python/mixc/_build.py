@@ -130,6 +130,16 @@ def _key(*parts):
     return h.hexdigest()[:16]
 
 
+def feature_width(signature, xs):
+    """F, the learned feature width: the last size of the spec's per-head [.., F]
+    parameters among `xs` (name -> array), 0 without one."""
+    widths = {int(xs[name].shape[-1]) for name, dims, per_head in signature
+              if per_head and dims and dims[-1] == "F" and name in xs}
+    if len(widths) > 1:
+        raise ValueError(f"the [K, F] parameters disagree on F: {sorted(widths)}")
+    return widths.pop() if widths else 0
+
+
 def heads_per_group(H, groups, grouped):
     """G = H / the heads of the `grouped` inputs (`groups`: the head counts seen), 1 without them."""
     if not groups:
@@ -140,12 +150,13 @@ def heads_per_group(H, groups, grouped):
     return H // next(iter(groups))
 
 
-def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto", G=1):
+def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto", G=1, F=0):
     """The spec's kernel sources for `target` (cpu, or cuda) at these sizes (mixc
     emit, cached): (directory, name, build flags). `adjoint`: how the CPU
     backward runs the recurrences' adjoints (mixc --adjoint: auto, scans, sweep);
     `schedule`: the CPU schedule (mixc --schedule: auto, recurrent, chunked);
-    `G`: heads per group of the spec's `grouped` inputs. Where no mixc binary is found
+    `G`: heads per group of the spec's `grouped` inputs; `F`: the learned feature
+    width of its [K, F] parameters (0: none). Where no mixc binary is found
     (a GPU machine without MLIR), sources emitted elsewhere into this cache for
     the same spec text, sizes, ISA and target are used."""
     with open(spec, "rb") as f:
@@ -157,6 +168,7 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="au
         raise ValueError(f"mixc: schedule must be auto, recurrent or chunked, got {schedule!r}")
     options = ('' if adjoint == 'auto' else ',' + adjoint) + ('' if schedule == 'auto' else ',schedule=' + schedule)
     options += '' if G == 1 else f',G={G}'
+    options += f',F={F}' if F else ''
     base = f"src-{name}-{_key(text, f'{H},{K},{V},{isa},{target}' + options)}"
     try:
         mixc = mixc_binary()
@@ -172,7 +184,7 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="au
     if not os.path.exists(flags_file):
         src = d + f".tmp{os.getpid()}"
         arch = [f"--cpu-arch={isa}", f"--adjoint={adjoint}", f"--schedule={schedule}"] if target == "cpu" else []
-        r = subprocess.run([mixc, "emit", spec, f"--target={target}", *arch, f"--shape=H={H},K={K},V={V}" + (f",G={G}" if G > 1 else ""), "-o", src],
+        r = subprocess.run([mixc, "emit", spec, f"--target={target}", *arch, f"--shape=H={H},K={K},V={V}" + (f",G={G}" if G > 1 else "") + (f",F={F}" if F else ""), "-o", src],
                            capture_output=True, text=True)
         if r.returncode != 0:
             shutil.rmtree(src, ignore_errors=True)
@@ -188,9 +200,9 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="au
     return d, name, open(flags_file).read().split("\n")[0].split()
 
 
-def describe(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto", G=1):
+def describe(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto", G=1, F=0):
     """The kernels' operands at these sizes, from the emitted header (nothing compiled)."""
-    src, name, _ = emit(spec, H, K, V, isa, target, adjoint, schedule, G)
+    src, name, _ = emit(spec, H, K, V, isa, target, adjoint, schedule, G, F)
     header = open(os.path.join(src, name + ".h")).read()
     fwd, bwd = header.split(f"@{name}_backward", 1) if f"@{name}_backward" in header else (header, "")
     return Kernels("", f"mixc_{name}", f"mixc_{name}_backward", _operands(fwd, "inputs"),
@@ -198,10 +210,10 @@ def describe(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule
 
 
 def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(), tag="c", adjoint="auto",
-          schedule="auto", G=1):
+          schedule="auto", G=1, F=0):
     """The spec's kernels at these sizes: emitted, compiled with `shim` (an
     extra source; first time only) into one library, and described."""
-    src, name, flags = emit(spec, H, K, V, isa, adjoint=adjoint, schedule=schedule, G=G)
+    src, name, flags = emit(spec, H, K, V, isa, adjoint=adjoint, schedule=schedule, G=G, F=F)
     if not os.path.exists(os.path.join(src, name + "_backward.cpp")):
         note = open(os.path.join(src, "flags")).read().split("\n")[1]
         raise RuntimeError("mixc: no CPU backward for this spec: " + (note or "?"))
@@ -221,7 +233,7 @@ def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(),
         if r.returncode != 0:
             raise RuntimeError(f"mixc: the host compiler failed ({' '.join(cmd)}):\n{r.stderr[-4000:]}")
         os.replace(tmp, lib)  # atomic: a concurrent process sees the whole library or none
-    k = describe(spec, H, K, V, isa, adjoint=adjoint, schedule=schedule, G=G)
+    k = describe(spec, H, K, V, isa, adjoint=adjoint, schedule=schedule, G=G, F=F)
     k.library = lib
     return k
 
@@ -234,11 +246,11 @@ def cuda_arch():
     return "90a" if (major, minor) == (9, 0) else f"{major}{minor}"
 
 
-def build_cuda(spec, H, K, V, arch, verbose=True, G=1):
+def build_cuda(spec, H, K, V, arch, verbose=True, G=1, F=0):
     """The spec's CUDA forward kernel at these sizes for `arch` (nvcc; first time only), described."""
-    src, name, _ = emit(spec, H, K, V, "cuda", target="cuda", G=G)
+    src, name, _ = emit(spec, H, K, V, "cuda", target="cuda", G=G, F=F)
     lib = compile_cuda(src, name, arch, verbose, f"{spec} for CUDA sm_{arch}, H={H}, K={K}, V={V}")
-    k = describe(spec, H, K, V, "cuda", target="cuda", G=G)
+    k = describe(spec, H, K, V, "cuda", target="cuda", G=G, F=F)
     k.library, k.forward, k.backward = lib, f"mixc_{name}_cuda", ""
     return k
 

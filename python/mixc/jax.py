@@ -65,20 +65,21 @@ class Mixer:
                 if d == "V": V = V or n
         if H is None:
             raise ValueError("no per-token input that is not grouped fixes H")
-        return H, K or 1, V or 1, _build.heads_per_group(H, groups, self.grouped)
+        F = _build.feature_width(self.signature, arrays)
+        return H, K or 1, V or 1, _build.heads_per_group(H, groups, self.grouped), F
 
-    def _compiled(self, H, K, V, G=1):
-        key = (H, K, V, G)
+    def _compiled(self, H, K, V, G=1, F=0):
+        key = (H, K, V, G, F)
         if key not in self._fns:
             kernels = _build.build(self.spec, H, K, V, self.isa, self.verbose, shim=_SHIM,
-                                   include_dirs=(jax.ffi.include_dir(),), tag="jax", G=G)
+                                   include_dirs=(jax.ffi.include_dir(),), tag="jax", G=G, F=F)
             self._fns[key] = _make(kernels, _register(kernels), self.threads)
         return self._fns[key]
 
     def __call__(self, *args, initial_state=None, initial_m=None, cu_seqlens=None, **kwargs):
         arrays = {n: jnp.asarray(x) for n, x in _build.bind(self.names, args, kwargs).items()}
-        H, K, V, G = self._sizes(arrays)
-        f, kernels = self._compiled(H, K, V, G)
+        H, K, V, G, F = self._sizes(arrays)
+        f, kernels = self._compiled(H, K, V, G, F)
         dtype = arrays[self.names[0]].dtype
         if dtype not in (jnp.float32, jnp.bfloat16):
             raise TypeError(f"mixc kernels take float32 or bfloat16, got {dtype}")

@@ -107,8 +107,9 @@ class Mixer:
 
     # -- sizes and kernels -------------------------------------------------
     def sizes(self, xs):
-        """H, K, V, G of the kernel operands `xs` (ints: they are compile-time sizes;
-        G = H / the heads of the `grouped` inputs, 1 without them)."""
+        """H, K, V, G, F of the kernel operands `xs` (ints: they are compile-time sizes;
+        G = H / the heads of the `grouped` inputs, 1 without them; F the learned
+        feature width of [K, F] parameters, 0 without them)."""
         H = K = V = None
         groups = set()
         for name, dims, per_head in self.signature:
@@ -129,7 +130,8 @@ class Mixer:
                     V = V or int(n)
         if H is None:
             raise ValueError("no per-token input that is not grouped fixes H")
-        return H, K or 1, V or 1, _build.heads_per_group(H, groups, self.grouped)
+        F = _build.feature_width(self.signature, {n: xs[self.operands.index(n)] for n, _, p in self.signature if p})
+        return H, K or 1, V or 1, _build.heads_per_group(H, groups, self.grouped), F
 
     def kernels(self, xs):
         """The compiled kernels at the sizes of `xs` (looked up on disk once per size in a process)."""
@@ -137,7 +139,7 @@ class Mixer:
         hit = self._compiled.get(sizes)
         if hit is None:
             k = _build.build(self.spec, *sizes[:3], self.isa, self.verbose, tag="torch", adjoint=self.adjoint,
-                             schedule=self.schedule, G=sizes[3])
+                             schedule=self.schedule, G=sizes[3], F=sizes[4])
             if k.library not in _libraries:
                 lib = ctypes.CDLL(k.library)
                 _libraries[k.library] = (_FN((k.forward, lib)), _FN((k.backward, lib)))
@@ -149,7 +151,7 @@ class Mixer:
         key = (*self.sizes(xs), _build.cuda_arch())
         hit = self._compiled.get(key)
         if hit is None:
-            k = _build.build_cuda(self.spec, *key[:3], key[4], verbose=self.verbose, G=key[3])
+            k = _build.build_cuda(self.spec, *key[:3], key[5], verbose=self.verbose, G=key[3], F=key[4])
             if k.library not in _libraries:
                 lib = ctypes.CDLL(k.library)
                 _libraries[k.library] = (_CUDA_FN((k.forward, lib)), None)
@@ -162,7 +164,7 @@ class Mixer:
         hit = self._described.get(sizes)
         if hit is None:
             hit = self._described[sizes] = _build.describe(self.spec, *sizes[:3], self.isa, adjoint=self.adjoint,
-                                                           schedule=self.schedule, G=sizes[3])
+                                                           schedule=self.schedule, G=sizes[3], F=sizes[4])
         return hit
 
     def batch_time(self, xs):

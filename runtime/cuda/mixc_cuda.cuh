@@ -154,6 +154,19 @@ __device__ __forceinline__ void softmaxRow(const float *x, int64_t D, float *o) 
   const float inv = 1.f / z;
   for (int64_t i = 0; i < D; ++i) o[i] *= inv;
 }
+// x^T W for a row x [D] and a head's matrix W [D, F]: in place through the
+// parameter's View (HeadMatrix), or a constant's pointer.
+struct HeadMatrix {
+  const View &v;
+  int64_t h;
+  __device__ __forceinline__ float operator[](int64_t i) const { return v.at(0, 0, h, i); }
+};
+template <typename Matrix>
+__device__ __forceinline__ void vecmatRow(const float *x, int64_t D, int64_t F, const Matrix &W, float *o) {
+  for (int64_t f = 0; f < F; ++f) o[f] = 0.f;
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t f = 0; f < F; ++f) o[f] += x[d] * W[d * F + f];
+}
 __device__ __forceinline__ void taylor2Row(const float *x, int64_t D, float *o) {
   o[0] = 1;
   for (int64_t i = 0; i < D; ++i) o[1 + i] = x[i];
