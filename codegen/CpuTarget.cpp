@@ -87,40 +87,6 @@ private:
   }
 };
 
-// d y / d x of a pointwise map y = f(x), in `x` and `y` (C++ shared with the row helpers).
-const char *unaryDerivative(UnaryFn fn) {
-  switch (fn) {
-  case UnaryFn::neg: return "-1.f";
-  case UnaryFn::exp: return "y";
-  case UnaryFn::log: return "1.f / x";
-  case UnaryFn::sigmoid: return "y * (1.f - y)";
-  case UnaryFn::logsigmoid: return "sigmoid(-x)";
-  case UnaryFn::softplus: return "sigmoid(x)";
-  case UnaryFn::silu: return "sigmoid(x) * (1.f + x * (1.f - sigmoid(x)))";
-  case UnaryFn::elu: return "(x > 0.f ? 1.f : fastExp(x))";
-  case UnaryFn::relu: return "(x > 0.f ? 1.f : 0.f)";
-  case UnaryFn::abs: return "(x > 0.f ? 1.f : x < 0.f ? -1.f : 0.f)";
-  case UnaryFn::sqrt: return "0.5f / y";
-  case UnaryFn::tanh: return "(1.f - y * y)";
-  default: return nullptr;
-  }
-}
-
-// The partial derivative of f(a, b) by operand 0 (a) or 1 (b); max and min
-// pass the gradient to the first operand on a tie, as they choose it.
-const char *binaryDerivative(BinaryFn fn, int operand) {
-  switch (fn) {
-  case BinaryFn::add: return "1.f";
-  case BinaryFn::sub: return operand == 0 ? "1.f" : "-1.f";
-  case BinaryFn::mul: return operand == 0 ? "b" : "a";
-  case BinaryFn::div: return operand == 0 ? "1.f / b" : "-a / (b * b)";
-  case BinaryFn::max: return operand == 0 ? "(a < b ? 0.f : 1.f)" : "(a < b ? 1.f : 0.f)";
-  case BinaryFn::min: return operand == 0 ? "(b < a ? 0.f : 1.f)" : "(b < a ? 1.f : 0.f)";
-  case BinaryFn::pow: return operand == 0 ? "b * mxPow(a, b - 1.f)" : "(a > 0.f ? mxPow(a, b) * std::log(a) : 0.f)";
-  default: return nullptr;
-  }
-}
-
 // Materializes `v` as a Buffer (inputs loaded, pre-processing on whole tensors).
 const std::string &Printer::buffer(Value v) {
   auto it = buffers.find(v);

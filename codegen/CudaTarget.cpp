@@ -1,12 +1,5 @@
-#include "codegen/CudaTarget.h"
+#include "codegen/CudaPrinter.h"
 
-#include "codegen/KernelSignature.h"
-#include "codegen/RowPrinter.h"
-#include "dialect/MixerOps.h"
-
-#include "llvm/ADT/DenseMap.h"
-#include "llvm/ADT/DenseSet.h"
-#include "llvm/ADT/SetVector.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -22,81 +15,7 @@ const std::vector<std::pair<std::string, std::string>> &cudaRuntimeHeaders() {
   return headers;
 }
 
-namespace {
-
-struct KernelText {
-  std::string cur; // the row kernel being printed
-  llvm::raw_string_ostream curOs{cur};
-};
-
-// Device code is printed kernel by kernel into `cur` (the row printer's
-// stream) and moved to `device`; the host entry point accumulates in `host`.
-class Printer : KernelText, RowPrinter {
-public:
-  explicit Printer(func::FuncOp func) : RowPrinter(curOs), func(func) {}
-  FailureOr<CudaKernelSource> run();
-
-private:
-  func::FuncOp func;
-  std::string device, consts, host;
-  llvm::raw_string_ostream hs{host};
-  llvm::DenseMap<Value, unsigned> argIndex, outIndex;
-  llvm::DenseMap<Value, int> tmpIndex;
-  llvm::DenseMap<Value, std::string> constNames;
-  /// Per-token scalars of the warp-per-row kernel being printed, computed once before its loops.
-  llvm::DenseMap<Value, std::string> hoisted;
-  bool hoist = false;
-  bool inTemplate = false; // printing a warp-per-row kernel, a template over Bf16
-  int ntmp = 0, nkernels = 0;
-
-  bool isLeaf(Value v) override {
-    Operation *d = v.getDefiningOp();
-    return !d || isa<RecurrenceOp, ConstantOp, HeadIndexOp, RepeatHeadsOp>(d);
-  }
-  void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
-  /// A matrix parameter (W of W^T x) is read in place through its View, not
-  /// copied into a row array of D x F floats per thread.
-  std::string matrixRow(Value w) override {
-    if (isa<BlockArgument>(w)) return "HeadMatrix{A.in[" + std::to_string(argIndex.lookup(w)) + "], h}";
-    return rowOf(w);
-  }
-  /// Whether every element of `v` is a pointwise function of input elements.
-  bool pointwise(Value v);
-  /// A grouped input spread over the heads (repeat_heads of an argument) is
-  /// read as that argument, whose View reads head h / G (View::hg).
-  static Value inputOf(Value v) {
-    if (auto r = v.getDefiningOp<RepeatHeadsOp>(); r && isa<BlockArgument>(r.getInput())) return r.getInput();
-    return v;
-  }
-  /// Whether a lane of a warp computes element j of `v` from elements j of
-  /// its operands, row reductions (norms, sums, dot products, the softmax's
-  /// maximum and sum) taken as per-token scalars reduced across the warp.
-  bool laneParallel(Value v);
-  /// Prints the warp-wide reduction behind the row reduction `v` (l2norm,
-  /// softmax, sum, dot) once per kernel; returns the per-token scalar's name.
-  std::string warpReduction(Value v);
-  llvm::DenseMap<Value, std::string> softmaxMax; // the softmax's row maximum, beside its 1 / sum
-  /// The expression of element `j` of a pointwise value.
-  std::string elementExpr(Value v, const std::string &j);
-  std::string constant(ConstantOp c);
-  enum class Rows { threadPerToken, warpPerToken, threadPerHead };
-  /// Opens a row kernel (b, t and h bound for the row) and returns its name.
-  std::string beginRowKernel(Rows rows, int64_t H);
-  /// Closes it and prints its launch over the rows.
-  void endRowKernel(const std::string &name, Rows rows, int64_t H);
-  /// Prints the host code that allocates `v`'s scratch rows; returns its index in Args::tmp.
-  int scratchRows(Value v, int64_t H, bool perHead, bool streamed);
-  /// Allocates scratch rows of `width` per token (per head with perHead); returns the index in Args::tmp.
-  int allocScratch(int64_t width, int64_t H, bool perHead, bool streamed);
-  /// Prints a kernel that writes the per-token scales of k and a (the op's
-  /// k_scale and a_scale) to scratch; returns their indices in Args::tmp.
-  std::pair<int, int> scaleKernel(Value kScale, Value aScale, int64_t H);
-  /// Prints a kernel that computes `values` per row (per token, or per head
-  /// when `perHead`) into scratch, and the host code that allocates and launches it.
-  void rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H,
-                 const llvm::DenseSet<Value> &streamed = {});
-  LogicalResult emitRecurrence(RecurrenceOp op);
-};
+namespace cudaprint {
 
 std::string Printer::constant(ConstantOp c) {
   auto it = constNames.find(c.getResult());
@@ -420,16 +339,25 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
       if (llvm::StringRef(field) == "q" || llvm::StringRef(field) == "k" || llvm::StringRef(field) == "v" ||
           llvm::StringRef(field) == "a" || llvm::StringRef(field) == "b")
         streamed.insert(v);
-  rowKernel(tokenWork.getArrayRef(), false, H, streamed);
-  rowKernel(headWork.getArrayRef(), true, H);
+  // A tensor program has every operand as a Tensor already.
+  if (tensorMode && scaled)
+    return op.emitOpError() << "the CUDA tensor program takes no scaled low-rank form";
+  if (!tensorMode) {
+    rowKernel(tokenWork.getArrayRef(), false, H, streamed);
+    rowKernel(headWork.getArrayRef(), true, H);
+  }
   std::pair<int, int> scales;
   if (scaled) scales = scaleKernel(op.getKScale(), op.getAScale(), H);
 
   auto viewOfValue = [&](Value v) -> std::string {
+    if (tensorMode) return "rowView(" + tensorOf(v) + ")";
     v = inputOf(v);
     if (isa<BlockArgument>(v)) return "args.in[" + std::to_string(argIndex.lookup(v)) + "]";
     return "args.tmp[" + std::to_string(tmpIndex.lookup(v)) + "]";
   };
+  // A tensor program's results: Tensors allocated before the scan's block.
+  std::string oTensor, stateTensor;
+  if (tensorMode) oTensor = newTensorFor(op.getO()), stateTensor = newTensorFor(op.getFinalState());
   hs << "  {\n    // " << stringifyStructure(s).str() << (op.getDirection() == Direction::reverse ? " reverse" : "")
      << " recurrence, K = " << K << ", state columns = " << Vs << ", "
      << stringifyCudaAlgorithm(algorithm) << "\n";
@@ -442,14 +370,18 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     // [1, 1, H, K, Vs] (a constant may be a scalar): size-1 dimensions broadcast.
     auto rt = cast<RankedTensorType>(rate.getType());
     int64_t r = rt.getRank(), rk = r >= 2 ? rt.getDimSize(r - 2) : 1, rv = r >= 1 ? rt.getDimSize(r - 1) : 1;
-    hs << "    p.rate = args.tmp[" << tmpIndex.lookup(rate) << "];\n    p.rate.s1 = " << rk * rv
+    hs << "    p.rate = " << (tensorMode ? "rowView(" + tensorOf(rate) + ")" : "args.tmp[" + std::to_string(tmpIndex.lookup(rate)) + "]")
+       << ";\n    p.rate.s1 = " << (tensorMode && (r < 3 || rt.getDimSize(2) == 1) ? 0 : rk * rv)
        << ", p.rate.s2 = " << (rk == 1 ? 0 : rv) << ", p.rate.s3 = " << (rv == 1 ? 0 : 1) << ";\n";
   }
   auto inputOf = [&](Value v, const char *what) -> FailureOr<unsigned> {
     if (!isa<BlockArgument>(v)) return op.emitOpError() << "the CUDA target takes the " << what << " as an input";
     return argIndex.lookup(v);
   };
-  if (Value init = op.getInit()) {
+  if (tensorMode && op.getInitM()) return op.emitOpError() << "the CUDA tensor program has no mLSTM stabilizer";
+  if (Value init = op.getInit(); init && tensorMode) {
+    hs << "    p.init = stateTensorView(" << tensorOf(init) << ");\n";
+  } else if (init) {
     auto i = inputOf(init, "initial state");
     if (failed(i)) return failure();
     hs << "    p.init = stateView(inputs[" << *i << "]);\n";
@@ -459,15 +391,17 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     if (failed(i)) return failure();
     hs << "    p.initM = stateView(inputs[" << *i << "]);\n";
   }
-  if (outIndex.count(op.getO())) {
+  if (tensorMode) {
+    hs << "    p.o = rowView(" << oTensor << ");\n    p.state = stateTensorView(" << stateTensor << ");\n";
+  } else if (outIndex.count(op.getO())) {
     hs << "    p.o = args.out[" << outIndex.lookup(op.getO()) << "];\n";
   } else {
     int idx = scratchRows(op.getO(), H, false, false);
     hs << "    p.o = args.tmp[" << idx << "];\n";
   }
-  if (outIndex.count(op.getFinalState()))
+  if (!tensorMode && outIndex.count(op.getFinalState()))
     hs << "    p.state = stateView(outputs[" << outIndex.lookup(op.getFinalState()) << "]);\n";
-  if (op.getFinalM() && outIndex.count(op.getFinalM()))
+  if (!tensorMode && op.getFinalM() && outIndex.count(op.getFinalM()))
     hs << "    p.m = stateView(outputs[" << outIndex.lookup(op.getFinalM()) << "]);\n";
   hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
   hs << "    p.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
@@ -487,7 +421,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   // where a block may be read after another CTA wrote it (the sweep alone
   // reads every element of its block first).
   const bool sideColumnShared = mlstm && (V + vb - 1) / vb > 1; // every block reads it, the first writes it
-  if (op.getInit() && outIndex.count(op.getFinalState()) && (sideColumnShared || !applies.empty())) {
+  if (!tensorMode && op.getInit() && outIndex.count(op.getFinalState()) && (sideColumnShared || !applies.empty())) {
     const unsigned i = argIndex.lookup(op.getInit());
     hs << "    if (p.init.p && p.init.p == p.state.p" << (sideColumnShared ? "" : " && chunked")
        << ") {\n      if (cudaError_t e = readFromCopy(p.init, inputs[" << i << "].shape[0], " << H << ", " << K << ", "
@@ -563,7 +497,10 @@ FailureOr<CudaKernelSource> Printer::run() {
     hs << "  args.out[" << i << "] = viewOf(outputs[" << i << "], " << cast<RankedTensorType>(v.getType()).getRank()
        << ");\n";
 
+  // A derived backward is a tensor program; a forward, rows around scans.
+  if (func->hasAttr("mixer.backward_of") && failed(emitTensorProgram())) return failure();
   for (Operation &op : func.getBody().front()) {
+    if (tensorMode) break;
     if (auto r = dyn_cast<RecurrenceOp>(op)) {
       if (failed(emitRecurrence(r))) return failure();
     } else if (isa<func::ReturnOp>(op)) {
@@ -624,8 +561,8 @@ FailureOr<CudaKernelSource> Printer::run() {
   return out;
 }
 
-} // namespace
+} // namespace cudaprint
 
-FailureOr<CudaKernelSource> emitCudaKernel(func::FuncOp func) { return Printer(func).run(); }
+FailureOr<CudaKernelSource> emitCudaKernel(func::FuncOp func) { return cudaprint::Printer(func).run(); }
 
 } // namespace mixc

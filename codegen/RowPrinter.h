@@ -19,6 +19,10 @@ namespace mixc {
 const char *unaryExpr(mixer::UnaryFn fn);   // in `x`; null for non-pointwise maps
 const char *binaryExpr(mixer::BinaryFn fn); // in `a`, `b`; null for dot, vecmat, concat
 std::string floatLiteral(double x);
+/// d y / d x of a pointwise map y = f(x), in `x` and `y`; null for the maps over rows.
+const char *unaryDerivative(mixer::UnaryFn fn);
+/// The partial derivative of a pointwise f(a, b) by operand 0 (a) or 1 (b), in `a` and `b`.
+const char *binaryDerivative(mixer::BinaryFn fn, int operand);
 
 class RowPrinter {
 public:

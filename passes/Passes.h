@@ -59,6 +59,9 @@ void buildChunkLevelPipeline(mlir::OpPassManager &pm, int chunkSize, bool lower 
 
 /// The same split form, chunked and tiled for CUDA.
 void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule = "auto");
+/// From a module the CUDA pipeline tiled: the derived backward (mixer-derive-backward),
+/// its adjoints as forward-shaped scans (mixer-lower-adjoint), chunked and tiled for CUDA.
+void buildCudaBackwardPipeline(mlir::OpPassManager &pm);
 
 } // namespace mixc
 

@@ -72,4 +72,18 @@ void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule) {
   pm.nest<mlir::func::FuncOp>().addPass(createMixerTileForTarget(options));
 }
 
+void buildCudaBackwardPipeline(mlir::OpPassManager &pm) {
+  pm.addPass(createMixerDeriveBackward());
+  auto &fpm = pm.nest<mlir::func::FuncOp>();
+  fpm.addPass(createMixerLowerAdjoint()); // auto: the CUDA-tiled forward's adjoints become scans
+  fpm.addPass(mlir::createCanonicalizerPass());
+  fpm.addPass(mlir::createCSEPass());
+  MixerChunkOptions chunk;
+  chunk.chunkSize = kCudaChunkSize;
+  fpm.addPass(createMixerChunk(chunk));
+  MixerTileForTargetOptions options;
+  options.target = "cuda";
+  fpm.addPass(createMixerTileForTarget(options));
+}
+
 } // namespace mixc

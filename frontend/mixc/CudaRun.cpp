@@ -105,4 +105,40 @@ int runCuda(Problem &p, bool bench, unsigned repeats) {
   return status;
 }
 
+int checkCudaGrads(Problem &p, const mixc::NamedArrays &upstream, const mixc::NamedArrays &want,
+                   mixc::NamedArrays &got) {
+  mixc::cuda::Runtime rt;
+  if (std::string e = rt.open(); !e.empty()) die("--target=cuda: " + e);
+  Clock::time_point t0 = Clock::now();
+  auto tiled = tileForCuda(*p.module);
+  mlir::func::FuncOp func = deriveCudaBackward(*tiled);
+  std::string why;
+  mlir::Location where = mlir::UnknownLoc::get(p.ctx.get());
+  auto kernel = firstError(p.ctx.get(), where, why, [&] { return mixc::emitCudaKernel(func); });
+  if (failed(kernel)) dieAt(where, why.empty() ? "cannot generate the CUDA backward kernel" : why);
+  const std::string name = func.getName().str();
+  mixc::cuda::KernelFn fn = nullptr;
+  std::string path;
+  bool cached = false;
+  auto headers = mixc::cudaRuntimeHeaders();
+  headers.push_back({name + ".h", kernel->header});
+  if (std::string e = mixc::cuda::compileAndLoad(kernel->source, headers, name, "mixc_" + name + "_cuda", rt.arch(),
+                                                 fn, path, cached);
+      !e.empty())
+    die(e);
+  outs() << format("  backward kernel %s (%s, %.0f ms) on %s\n", path.c_str(), cached ? "cached" : "compiled",
+                   msSince(t0), rt.deviceName().c_str());
+  mixc::NamedArrays in = p.inputs;
+  for (auto &[n, g] : upstream) in["d" + n] = g;
+  KernelCall host = makeCall(interfaceOf(func), in, p.shape.B, p.shape.T);
+  DeviceCall dev(rt);
+  dev.mirror(host.in, dev.in, true);
+  dev.mirror(host.out, dev.out, false);
+  if (std::string e = dev.call(fn); !e.empty()) die(e);
+  if (std::string e = rt.synchronize(); !e.empty()) die("the backward kernel failed: " + e);
+  for (size_t i = 0; i < host.out.size(); ++i)
+    if (std::string e = rt.toHost(host.out[i].data, dev.out[i].data, bytesOf(host.out[i])); !e.empty()) die(e);
+  return compareGrads(want, widenOutputs(host), got);
+}
+
 } // namespace mixc::driver

@@ -100,6 +100,15 @@ struct CpuKernel : KernelInterface {
 CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward = false);
 /// The CUDA pipeline on a clone of `module` (mixc.cpp).
 mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module);
+/// The derived backward of a module tileForCuda made, its adjoints as scans tiled for CUDA.
+mlir::func::FuncOp deriveCudaBackward(mlir::ModuleOp tiled);
+/// Checks a backward kernel's gradients `out` (dNAME) against `want` (NAME,
+/// the float64 reference's), printing one line each; `got` keeps them. 1 on a failure.
+int compareGrads(const mixc::NamedArrays &want, const mixc::NamedArrays &out, mixc::NamedArrays &got);
+/// `mixc run --target=cuda --grad`: the derived backward on the device, its
+/// gradients checked against `want` (the float64 reference's).
+int checkCudaGrads(Problem &p, const mixc::NamedArrays &upstream, const mixc::NamedArrays &want,
+                   mixc::NamedArrays &got);
 /// `mixc run` / `mixc bench` with --target=cuda (CudaRun.cpp): the kernel
 /// compiled with nvcc for the device found, run on the problem's inputs and
 /// checked against the reference (run), or timed (bench).

@@ -38,27 +38,8 @@ constexpr double kStep = 1e-5, kTolerance = 1e-6, kFloorPerTerm = 1e-10;
 
 double roundTo(double x, const std::string &dtype);
 
-namespace {
-// The CPU backward kernel on the same inputs and upstream gradients (rounded
-// to --dtype, as the reference sees them): each gradient against the
-// reference's, fp32 relative L2 < 1e-4, bf16 inputs < 2e-2.
-int checkCpuGrads(Problem &p, const mixc::NamedArrays &upstream, const mixc::NamedArrays &want,
-                  mixc::NamedArrays &got) {
-  const int threads = threadCount();
-  CpuKernel k = buildCpuKernel(*p.module, threads, /*backward=*/true);
-  outs() << format("  backward kernel %s (%s, %.0f ms)\n", k.loaded.path.c_str(), k.loaded.cached ? "cached" : "compiled",
-                   k.compileMs);
-  mixc::NamedArrays in = p.inputs;
-  for (auto &[name, g] : upstream) in["d" + name] = g;
-  KernelCall call = makeCall(k, in, p.shape.B, p.shape.T);
-  Clock::time_point t0 = Clock::now();
-  mixc::NamedArrays out = callKernel(k.loaded.fn, call, threads);
-  outs() << format("  backward ran in %.2f ms\n", msSince(t0));
+int compareGrads(const mixc::NamedArrays &want, const mixc::NamedArrays &out, mixc::NamedArrays &got) {
   const double tol = dtypeOpt == "bf16" ? 2e-2 : 1e-4;
-  // A gradient that cancels (a normalized readout's dq at T = 1 is 0 up to
-  // its eps) has no relative error to speak of: it passes when its absolute
-  // error is under tol times what that many elements weigh at the rms of all
-  // the gradients.
   double sum = 0, count = 0;
   for (auto &[name, ref] : want)
     for (double x : ref.data) sum += x * x, ++count;
@@ -84,13 +65,33 @@ int checkCpuGrads(Problem &p, const mixc::NamedArrays &upstream, const mixc::Nam
   }
   return status;
 }
+
+namespace {
+// The CPU backward kernel on the same inputs and upstream gradients (rounded
+// to --dtype, as the reference sees them): each gradient against the
+// reference's, fp32 relative L2 < 1e-4, bf16 inputs < 2e-2.
+int checkCpuGrads(Problem &p, const mixc::NamedArrays &upstream, const mixc::NamedArrays &want,
+                  mixc::NamedArrays &got) {
+  const int threads = threadCount();
+  CpuKernel k = buildCpuKernel(*p.module, threads, /*backward=*/true);
+  outs() << format("  backward kernel %s (%s, %.0f ms)\n", k.loaded.path.c_str(), k.loaded.cached ? "cached" : "compiled",
+                   k.compileMs);
+  mixc::NamedArrays in = p.inputs;
+  for (auto &[name, g] : upstream) in["d" + name] = g;
+  KernelCall call = makeCall(k, in, p.shape.B, p.shape.T);
+  Clock::time_point t0 = Clock::now();
+  mixc::NamedArrays out = callKernel(k.loaded.fn, call, threads);
+  outs() << format("  backward ran in %.2f ms\n", msSince(t0));
+  return compareGrads(want, out, got);
+}
 } // namespace
 
 int runGrad(Problem &p) {
   mlir::func::FuncOp func = theFunc(*p.module);
-  const bool cpu = targetOpt == "cpu";
-  printHeader(p, cpu ? "cpu (" + std::to_string(threadCount()) + " threads), gradients by the derived backward kernel"
-                     : "reference (float64, token by token), gradients by reverse mode");
+  const bool cpu = targetOpt == "cpu", cuda = targetOpt == "cuda";
+  printHeader(p, cpu    ? "cpu (" + std::to_string(threadCount()) + " threads), gradients by the derived backward kernel"
+                 : cuda ? "cuda, gradients by the derived backward kernel"
+                        : "reference (float64, token by token), gradients by reverse mode");
   mixc::NamedArrays outputs, upstream, grads;
   if (std::string e = mixc::runReference(func, p.inputs, outputs); !e.empty()) die(e);
   std::mt19937_64 rng(seedOpt + 1);
@@ -128,14 +129,14 @@ int runGrad(Problem &p) {
   outputs.clear();
   // The oracle of a kernel's gradients is the adjoint recurrence itself; the
   // reference target interprets what --adjoint asks (scans: the lowered form).
-  const std::string adjoint = cpu ? "sweep" : adjointChoice();
+  const std::string adjoint = cpu || cuda ? "sweep" : adjointChoice();
   if (std::string e = mixc::runReferenceGrad(func, p.inputs, upstream, outputs, grads, adjoint); !e.empty()) die(e);
   printOutputs(outputs);
   mixc::NamedArrays named;
   for (auto &[name, g] : grads) named["d" + name] = g;
-  if (cpu) {
+  if (cpu || cuda) {
     mixc::NamedArrays got;
-    int status = checkCpuGrads(p, upstream, grads, got);
+    int status = cpu ? checkCpuGrads(p, upstream, grads, got) : checkCudaGrads(p, upstream, grads, got);
     printOutputs(got);
     writeArrays(got, outDir, "f4");
     return status;

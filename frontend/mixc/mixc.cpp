@@ -292,6 +292,15 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module) {
   return tiled;
 }
 
+mlir::func::FuncOp deriveCudaBackward(mlir::ModuleOp tiled) {
+  mlir::PassManager pm(tiled.getContext());
+  mixc::buildCudaBackwardPipeline(pm);
+  runPipeline(pm, tiled);
+  for (auto f : tiled.getOps<mlir::func::FuncOp>())
+    if (f->hasAttr("mixer.backward_of")) return f;
+  die("mixer-derive-backward made no backward function");
+}
+
 mlir::func::FuncOp theFunc(mlir::ModuleOp m) { return cast<mlir::func::FuncOp>(m.getBody()->front()); }
 
 // The CPU schedule the compiler picks at these sizes, as `mixc check` states it.
@@ -428,8 +437,20 @@ int runEmit() {
     mlir::Location where = mlir::UnknownLoc::get(&ctx);
     auto kernel = firstError(&ctx, where, why, [&] { return mixc::emitCudaKernel(theFunc(*tiled)); });
     if (failed(kernel)) dieAt(where, why.empty() ? "cannot generate the CUDA kernel" : why);
-    return writeKernel(mixc::cudaRuntimeHeaders(), desc.name + ".cu", kernel->source, kernel->header,
-                       "nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a");
+    // The backward derived from the same tiled forward, where the CUDA target covers it.
+    auto files = mixc::cudaRuntimeHeaders();
+    mlir::func::FuncOp bwdFunc = deriveCudaBackward(*tiled);
+    std::string bwhy;
+    auto backward = firstError(&ctx, where, bwhy, [&] { return mixc::emitCudaKernel(bwdFunc); });
+    const std::string nvcc = "nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a";
+    if (succeeded(backward)) {
+      files.push_back({desc.name + "_backward.cu", backward->source});
+      files.push_back({desc.name + "_backward.h", backward->header});
+      outs() << "build: " << nvcc << " -c " << outFile << "/" << desc.name << "_backward.cu\n";
+    } else {
+      outs() << "note: no CUDA backward kernel: " << bwhy << "\n";
+    }
+    return writeKernel(files, desc.name + ".cu", kernel->source, kernel->header, nvcc);
   }
   if (emitTarget == "cpu") {
     // The forward and, where the CPU backward covers the spec, the backward
@@ -654,8 +675,6 @@ int runRun() {
   if (targetOpt != "reference" && targetOpt != "cpu" && targetOpt != "cuda")
     die("--target: unknown target '" + targetOpt + "' (available: reference, cpu, cuda)");
   if (targetOpt != "reference") checkKernelDtype(targetOpt);
-  if (targetOpt == "cuda" && gradOpt)
-    die("--grad: the CUDA target has no backward yet (--target=reference or cpu)");
   if (chunkLevelOpt && targetOpt != "reference")
     die("--chunk-level: the chunk-level IR is interpreted by --target=reference only (no kernel is printed from it yet)");
   Problem p = prepare(true);

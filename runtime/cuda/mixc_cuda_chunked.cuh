@@ -433,11 +433,11 @@ inline bool chunkedDeltaApplies(const ScanParams &p) {
 // Scratch for pre-processed operands and intermediate results, freed on scope exit.
 struct Scratch {
   cudaStream_t stream;
-  float *ptrs[32] = {};
+  float *ptrs[256] = {}; // a tensor program (a derived backward) holds one per value
   int n = 0;
   explicit Scratch(cudaStream_t s) : stream(s) {}
   float *alloc(int64_t count) {
-    if (n == 32) return nullptr;
+    if (n == 256) return nullptr;
     void *p = nullptr;
     if (cudaMallocAsync(&p, (size_t)count * sizeof(float) + 16, stream) != cudaSuccess) return nullptr;
     return ptrs[n++] = (float *)p;

@@ -1,0 +1,39 @@
+#!/bin/bash
+# The CUDA backward (the derived backward printed as a tensor program) on the
+# device: `mixc run --target=cuda --grad` for every example it covers, fp32 and
+# bf16, odd T, T = 1 and several chunks, with an initial state, each gradient
+# against the float64 reference fed the same rounded inputs; compute-sanitizer
+# on two; the learned feature map's CUDA forward. Run from the repository root
+# on the device with the mixc binary and its libraries carried in .mixc-bin/
+# (results: bench/results/cuda-backward-h200.md).
+set -u
+mkdir -p /tmp/mb && tar xJf .mixc-bin/libs.tar.xz -C /tmp/mb && xz -dc .mixc-bin/mixc.xz > /tmp/mb/mixc && chmod +x /tmp/mb/mixc
+export LD_LIBRARY_PATH=/tmp/mb PATH=/tmp/mb:/usr/local/cuda/bin:$PATH MIXC_CACHE_DIR=/tmp/mc
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+out=${OUT:-/tmp/out}
+mkdir -p $out/runs
+specs=${SPECS:-"based gla gla_bidirectional hedgehog hgrn2 linear_attention linear_attention_normalized mamba2 retnet simple_gla"}
+for spec in $specs; do
+  (
+    for shape in "B=2,T=37,H=2,K=16,V=16" "B=1,T=1,H=2,K=16,V=16" "B=2,T=130,H=4,K=64,V=64"; do
+      for dt in f32 bf16; do
+        log=$out/runs/$spec.$(echo $shape | tr ',=' '__').$dt.log
+        mixc run examples/$spec.mixer --target=cuda --grad --shape $shape --with-init --dtype=$dt > $log 2>&1
+        echo "$spec $shape $dt rc=$? ok=$(grep -c ' OK$' $log) failed=$(grep -c FAILED $log)"
+      done
+    done
+  ) > $out/runs/$spec.summary &
+done
+wait
+cat $out/runs/*.summary
+echo "--- failures and errors"
+grep -l "FAILED\|error:" $out/runs/*.log | head -20
+for f in $(grep -l "FAILED\|error:" $out/runs/*.log | head -5); do echo "== $f"; grep "FAILED\|error:" $f | head -8; done
+echo "--- compute-sanitizer"
+for spec in gla hedgehog; do
+  compute-sanitizer --tool memcheck --print-limit 5 mixc run examples/$spec.mixer --target=cuda --grad --shape B=2,T=37,H=2,K=16,V=16 --with-init 2>&1 | grep -E "ERROR SUMMARY|check: d" | head -8
+done
+echo "--- learned feature map forward"
+for dt in f32 bf16; do
+  mixc run examples/hedgehog.mixer --target=cuda --shape B=2,T=130,H=4,K=64,F=32,V=64 --with-init --dtype=$dt 2>&1 | grep -E "check|error"
+done

@@ -1,0 +1,121 @@
+// The CUDA target's printer (internal to codegen/): one mixer function as
+// CUDA C++. Forward functions print as row kernels around the scans
+// (CudaTarget.cpp); a derived backward prints as a tensor program, one kernel
+// per op over whole tensors in scratch (CudaTensorProgram.cpp).
+#ifndef MIXC_CODEGEN_CUDAPRINTER_H
+#define MIXC_CODEGEN_CUDAPRINTER_H
+
+#include "codegen/CudaTarget.h"
+#include "codegen/KernelSignature.h"
+#include "codegen/RowPrinter.h"
+#include "dialect/MixerOps.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace mixc::cudaprint {
+
+using namespace mlir;
+using namespace mixc::mixer;
+
+struct KernelText {
+  std::string cur; // the row kernel being printed
+  llvm::raw_string_ostream curOs{cur};
+};
+
+// Device code is printed kernel by kernel into `cur` (the row printer's
+// stream) and moved to `device`; the host entry point accumulates in `host`.
+class Printer : KernelText, RowPrinter {
+public:
+  explicit Printer(func::FuncOp func) : RowPrinter(curOs), func(func) {}
+  FailureOr<CudaKernelSource> run();
+
+private:
+  func::FuncOp func;
+  std::string device, consts, host;
+  llvm::raw_string_ostream hs{host};
+  llvm::DenseMap<Value, unsigned> argIndex, outIndex;
+  llvm::DenseMap<Value, int> tmpIndex;
+  llvm::DenseMap<Value, std::string> constNames;
+  /// Per-token scalars of the warp-per-row kernel being printed, computed once before its loops.
+  llvm::DenseMap<Value, std::string> hoisted;
+  bool hoist = false;
+  bool inTemplate = false; // printing a warp-per-row kernel, a template over Bf16
+  int ntmp = 0, nkernels = 0;
+
+  bool isLeaf(Value v) override {
+    Operation *d = v.getDefiningOp();
+    return !d || isa<RecurrenceOp, ConstantOp, HeadIndexOp, RepeatHeadsOp>(d);
+  }
+  void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
+  /// A matrix parameter (W of W^T x) is read in place through its View, not
+  /// copied into a row array of D x F floats per thread.
+  std::string matrixRow(Value w) override {
+    if (isa<BlockArgument>(w)) return "HeadMatrix{A.in[" + std::to_string(argIndex.lookup(w)) + "], h}";
+    return rowOf(w);
+  }
+  /// Whether every element of `v` is a pointwise function of input elements.
+  bool pointwise(Value v);
+  /// A grouped input spread over the heads (repeat_heads of an argument) is
+  /// read as that argument, whose View reads head h / G (View::hg).
+  static Value inputOf(Value v) {
+    if (auto r = v.getDefiningOp<RepeatHeadsOp>(); r && isa<BlockArgument>(r.getInput())) return r.getInput();
+    return v;
+  }
+  /// Whether a lane of a warp computes element j of `v` from elements j of
+  /// its operands, row reductions (norms, sums, dot products, the softmax's
+  /// maximum and sum) taken as per-token scalars reduced across the warp.
+  bool laneParallel(Value v);
+  /// Prints the warp-wide reduction behind the row reduction `v` (l2norm,
+  /// softmax, sum, dot) once per kernel; returns the per-token scalar's name.
+  std::string warpReduction(Value v);
+  llvm::DenseMap<Value, std::string> softmaxMax; // the softmax's row maximum, beside its 1 / sum
+  /// The expression of element `j` of a pointwise value.
+  std::string elementExpr(Value v, const std::string &j);
+  std::string constant(ConstantOp c);
+  enum class Rows { threadPerToken, warpPerToken, threadPerHead };
+  /// Opens a row kernel (b, t and h bound for the row) and returns its name.
+  std::string beginRowKernel(Rows rows, int64_t H);
+  /// Closes it and prints its launch over the rows.
+  void endRowKernel(const std::string &name, Rows rows, int64_t H);
+  /// Prints the host code that allocates `v`'s scratch rows; returns its index in Args::tmp.
+  int scratchRows(Value v, int64_t H, bool perHead, bool streamed);
+  /// Allocates scratch rows of `width` per token (per head with perHead); returns the index in Args::tmp.
+  int allocScratch(int64_t width, int64_t H, bool perHead, bool streamed);
+  /// Prints a kernel that writes the per-token scales of k and a (the op's
+  /// k_scale and a_scale) to scratch; returns their indices in Args::tmp.
+  std::pair<int, int> scaleKernel(Value kScale, Value aScale, int64_t H);
+  /// Prints a kernel that computes `values` per row (per token, or per head
+  /// when `perHead`) into scratch, and the host code that allocates and launches it.
+  void rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H,
+                 const llvm::DenseSet<Value> &streamed = {});
+  LogicalResult emitRecurrence(RecurrenceOp op);
+
+  // ---- tensor programs (CudaTensorProgram.cpp): a derived backward --------------
+  bool tensorMode = false;
+  llvm::DenseMap<Value, std::string> tensors; // the host Tensor variable of each value
+  int nfunctors = 0, ntensors = 0;
+  /// Prints the function's ops in order as whole-tensor kernels, the scans
+  /// reading and writing Tensors, and the results stored to the outputs.
+  LogicalResult emitTensorProgram();
+  LogicalResult emitTensorOp(Operation *op);
+  /// The Tensor variable of `v` (its op was printed before).
+  std::string tensorOf(Value v) { return tensors.lookup(v); }
+  /// Declares and allocates a Tensor of `v`'s type; returns its name.
+  std::string newTensorFor(Value v);
+  /// Declares and allocates a Tensor of `type`'s shape (B, T for the dynamic sizes).
+  std::string newTensor(RankedTensorType type);
+  /// Prints a device functor `struct FnN { __device__ float operator()(PARAMS) const { return BODY; } };`.
+  std::string functor(const std::string &params, const std::string &body);
+  /// Whether `t` is a state ([B, H, K, V]: batch dynamic, heads static).
+  static bool isStateType(RankedTensorType t) {
+    return t.getRank() == 4 && ShapedType::isDynamic(t.getDimSize(0)) && !ShapedType::isDynamic(t.getDimSize(1));
+  }
+};
+
+
+} // namespace mixc::cudaprint
+
+#endif

@@ -1,0 +1,298 @@
+// The CUDA target's tensor programs: a derived backward (mixer-derive-backward,
+// its adjoints lowered to forward-shaped scans by mixer-lower-adjoint) printed
+// op by op. Every value is a contiguous fp32 Tensor in scratch; each op is one
+// kernel of runtime/cuda/mixc_cuda_tensor.cuh (pointwise functions as functors
+// printed here), the scans are the forward's kernels reading Tensors through
+// Views. Simple and general before fast: nothing is fused yet.
+#include "codegen/CudaPrinter.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+namespace mixc::cudaprint {
+
+namespace {
+const char *kAllocCheck = "return chk.fail(\"CUDA: no device memory for scratch\");";
+
+// A row map's device functor in mixc_cuda_tensor.cuh (null: pointwise).
+const char *rowFunctor(UnaryFn fn) {
+  switch (fn) {
+  case UnaryFn::l2norm: return "L2normRow{}";
+  case UnaryFn::softmax: return "SoftmaxRow{}";
+  case UnaryFn::taylor2: return "Taylor2Row{}";
+  case UnaryFn::sum: return "SumRow{}";
+  case UnaryFn::append_one: return "AppendOneRow{}";
+  case UnaryFn::ones: return "OnesRow{}";
+  default: return nullptr;
+  }
+}
+int64_t lastDim(Value v) {
+  auto t = cast<RankedTensorType>(v.getType());
+  return t.getRank() ? t.getDimSize(t.getRank() - 1) : 1;
+}
+} // namespace
+
+std::string Printer::newTensor(RankedTensorType type) {
+  std::string n = "t" + std::to_string(ntensors++);
+  hs << "  Tensor " << n << " = newTensor(scratch, {";
+  for (int64_t i = 0; i < type.getRank(); ++i) {
+    int64_t d = type.getDimSize(i);
+    hs << (i ? ", " : "") << (ShapedType::isDynamic(d) ? (i == 0 ? "B" : "T") : std::to_string(d));
+  }
+  hs << "});\n  if (!" << n << ".p) " << kAllocCheck << "\n";
+  return n;
+}
+
+std::string Printer::newTensorFor(Value v) { return tensors[v] = newTensor(cast<RankedTensorType>(v.getType())); }
+
+std::string Printer::functor(const std::string &params, const std::string &body) {
+  std::string n = "Fn" + std::to_string(nfunctors++);
+  device += "struct " + n + " {\n  __device__ float operator()(" + params + ") const { return " + body + "; }\n};\n";
+  return n + "{}";
+}
+
+LogicalResult Printer::emitTensorOp(Operation *op) {
+  const std::string launch = "<<<gridFor(";
+  auto grid = [&](const std::string &t) { return launch + t + ".size()), 256, 0, stream>>>"; };
+  auto zeros = [&](const std::string &t) {
+    hs << "  cudaMemsetAsync(" << t << ".p, 0, " << t << ".size() * sizeof(float), stream);\n";
+  };
+  if (auto c = dyn_cast<ConstantOp>(op)) { // copied from a host array
+    std::string host = "kHost" + std::to_string(constNames.size());
+    constNames[c.getResult()] = host;
+    llvm::raw_string_ostream cs(consts);
+    cs << "const float " << host << "[] = {";
+    int64_t i = 0;
+    for (APFloat x : cast<DenseFPElementsAttr>(c.getValue()).getValues<APFloat>())
+      cs << (i++ ? ", " : "") << floatLiteral(x.convertToDouble());
+    cs << "};\n";
+    std::string t = newTensorFor(c.getResult());
+    hs << "  cudaMemcpyAsync(" << t << ".p, " << host << ", sizeof " << host
+       << ", cudaMemcpyHostToDevice, stream);\n";
+    return success();
+  }
+  if (auto h = dyn_cast<HeadIndexOp>(op)) {
+    std::string t = newTensorFor(h.getResult()), host = "kHeads" + std::to_string(ntensors);
+    const int64_t H = cast<RankedTensorType>(h.getType()).getDimSize(2);
+    llvm::raw_string_ostream cs(consts);
+    cs << "const float " << host << "[] = {";
+    for (int64_t i = 0; i < H; ++i) cs << (i ? ", " : "") << i << ".f";
+    cs << "};\n";
+    hs << "  cudaMemcpyAsync(" << t << ".p, " << host << ", sizeof " << host << ", cudaMemcpyHostToDevice, stream);\n";
+    return success();
+  }
+  if (auto m = dyn_cast<MapOp>(op)) {
+    std::string x = tensorOf(m.getInput()), y = newTensorFor(m.getResult());
+    if (const char *row = rowFunctor(m.getFn()))
+      hs << "  rows(" << x << ", " << y << ", " << lastDim(m.getInput()) << ", "
+         << (m.getFn() == UnaryFn::sum ? 1 : lastDim(m.getResult())) << ", " << row << ", stream);\n";
+    else
+      hs << "  mapKernel" << grid(y) << "(" << x << ", " << y << ", "
+         << functor("float x", unaryExpr(m.getFn())) << ");\n";
+    return success();
+  }
+  if (auto n = dyn_cast<NormalizeOp>(op)) {
+    std::string x = tensorOf(n.getInput()), y = newTensorFor(n.getResult());
+    hs << "  rows(" << x << ", " << y << ", " << lastDim(n.getInput()) << ", " << lastDim(n.getResult())
+       << ", NormalizeRow{" << (n.getMaxAbs() ? "true" : "false") << ", " << floatLiteral(n.getEps().convertToDouble())
+       << ", " << floatLiteral(n.getScale().convertToDouble()) << "}, stream);\n";
+    return success();
+  }
+  if (auto b = dyn_cast<BinaryOp>(op)) {
+    std::string x = tensorOf(b.getLhs()), w = tensorOf(b.getRhs()), y = newTensorFor(b.getResult());
+    const auto lt = cast<RankedTensorType>(b.getLhs().getType()), rt = cast<RankedTensorType>(b.getRhs().getType());
+    switch (b.getFn()) {
+    case BinaryFn::dot:
+      if (lt.getShape() != rt.getShape())
+        return op->emitOpError() << "the CUDA tensor program takes dot products of operands of one shape";
+      hs << "  rows2(" << x << ", " << w << ", " << y << ", " << lastDim(b.getLhs()) << ", " << lastDim(b.getRhs())
+         << ", 1, DotRows{}, stream);\n";
+      return success();
+    case BinaryFn::concat:
+      if (lt.getShape().drop_back() != rt.getShape().drop_back())
+        return op->emitOpError() << "the CUDA tensor program joins rows of one leading shape";
+      hs << "  rows2(" << x << ", " << w << ", " << y << ", " << lastDim(b.getLhs()) << ", " << lastDim(b.getRhs())
+         << ", " << lastDim(b.getResult()) << ", ConcatRows{}, stream);\n";
+      return success();
+    case BinaryFn::vecmat: {
+      const int64_t H = rt.getDimSize(rt.getRank() - 3);
+      hs << "  vecmatKernel<>" << grid(y) << "(" << x << ", " << w << ", " << y << ", " << H << ", "
+         << lastDim(b.getLhs()) << ", " << lastDim(b.getResult()) << ");\n";
+      return success();
+    }
+    default:
+      hs << "  binaryKernel" << grid(y) << "(" << x << ", " << w << ", " << y << ", "
+         << functor("float a, float b", binaryExpr(b.getFn())) << ");\n";
+      return success();
+    }
+  }
+  if (auto m = dyn_cast<MapVjpOp>(op)) {
+    std::string x = tensorOf(m.getInput()), y = tensorOf(m.getResult()), g = tensorOf(m.getGrad());
+    std::string out = newTensorFor(m.getInputGrad());
+    const int64_t D = lastDim(m.getInput()), Dg = lastDim(m.getGrad());
+    auto rowsVjp = [&](const std::string &in, const char *f) {
+      hs << "  rows2(" << in << ", " << g << ", " << out << ", " << D << ", " << (m.getFn() == UnaryFn::sum ? 1 : Dg)
+         << ", " << D << ", " << f << ", stream);\n";
+    };
+    switch (m.getFn()) {
+    case UnaryFn::l2norm: rowsVjp(x, "L2normVjpRow{}"); break;
+    case UnaryFn::softmax: rowsVjp(y, "SoftmaxVjpRow{}"); break;
+    case UnaryFn::taylor2: rowsVjp(x, "Taylor2VjpRow{}"); break;
+    case UnaryFn::sum: rowsVjp(x, "SumVjpRow{}"); break;
+    case UnaryFn::append_one: rowsVjp(x, "AppendOneVjpRow{}"); break;
+    case UnaryFn::ones: zeros(out); break;
+    default:
+      hs << "  mapVjpKernel" << grid(out) << "(" << x << ", " << y << ", " << g << ", " << out << ", "
+         << functor("float x, float y", std::string("(void)x, (void)y, ") + unaryDerivative(m.getFn())) << ");\n";
+    }
+    return success();
+  }
+  if (auto bv = dyn_cast<BinaryVjpOp>(op)) {
+    const int operand = (int)bv.getOperand();
+    std::string a = tensorOf(bv.getLhs()), b = tensorOf(bv.getRhs()), g = tensorOf(bv.getGrad());
+    std::string out = newTensorFor(bv.getOperandGrad());
+    Value x = operand == 0 ? bv.getLhs() : bv.getRhs();
+    auto full = [&](RankedTensorType t) { return newTensor(t); };
+    switch (bv.getFn()) {
+    case BinaryFn::dot: // the other operand times the row's g (operands of one shape)
+      hs << "  dotVjpKernel<>" << grid(out) << "(" << (operand == 0 ? b : a) << ", " << g << ", " << out << ", "
+         << lastDim(x) << ");\n";
+      return success();
+    case BinaryFn::vecmat: {
+      auto wt = cast<RankedTensorType>(bv.getRhs().getType());
+      const int64_t H = wt.getDimSize(wt.getRank() - 3), D = lastDim(bv.getLhs()), F = lastDim(bv.getGrad());
+      if (operand == 1) {
+        hs << "  vecmatVjpMatrixKernel<>" << grid(out) << "(" << a << ", " << g << ", " << out << ", " << H << ", " << D
+           << ", " << F << ", " << g << ".size() / " << F << ");\n";
+        return success();
+      }
+      auto gt = cast<RankedTensorType>(bv.getGrad().getType());
+      SmallVector<int64_t> s(gt.getShape());
+      s.back() = D;
+      std::string f = full(RankedTensorType::get(s, gt.getElementType()));
+      hs << "  vecmatVjpRowKernel<>" << grid(f) << "(" << b << ", " << g << ", " << f << ", " << H << ", " << D << ", "
+         << F << ");\n  reduceTo(" << f << ", " << out << ", stream);\n";
+      return success();
+    }
+    case BinaryFn::concat: {
+      auto gt = cast<RankedTensorType>(bv.getGrad().getType());
+      SmallVector<int64_t> s(gt.getShape());
+      s.back() = lastDim(x);
+      std::string f = full(RankedTensorType::get(s, gt.getElementType()));
+      hs << "  columnsKernel<>" << grid(f) << "(" << g << ", " << f << ", " << lastDim(bv.getGrad()) << ", "
+         << (operand == 0 ? 0 : lastDim(bv.getLhs())) << ", " << lastDim(x) << ");\n  reduceTo(" << f << ", " << out
+         << ", stream);\n";
+      return success();
+    }
+    default: {
+      // g . d f / d operand at the result's shape, then summed to the operand's.
+      std::string f = full(cast<RankedTensorType>(bv.getGrad().getType()));
+      hs << "  binaryVjpKernel" << grid(f) << "(" << a << ", " << b << ", " << g << ", " << f << ", "
+         << functor("float a, float b", std::string("(void)a, (void)b, ") + binaryDerivative(bv.getFn(), operand))
+         << ");\n  reduceTo(" << f << ", " << out << ", stream);\n";
+      return success();
+    }
+    }
+  }
+  if (auto nv = dyn_cast<NormalizeVjpOp>(op)) {
+    std::string x = tensorOf(nv.getInput()), g = tensorOf(nv.getGrad()), out = newTensorFor(nv.getInputGrad());
+    hs << "  rows2(" << x << ", " << g << ", " << out << ", " << lastDim(nv.getInput()) << ", " << lastDim(nv.getGrad())
+       << ", " << lastDim(nv.getInput()) << ", NormalizeVjpRow{" << (nv.getMaxAbs() ? "true" : "false") << ", "
+       << floatLiteral(nv.getEps().convertToDouble()) << ", " << floatLiteral(nv.getScale().convertToDouble())
+       << "}, stream);\n";
+    return success();
+  }
+  if (auto z = dyn_cast<ZerosLikeOp>(op)) {
+    zeros(newTensorFor(z.getResult()));
+    return success();
+  }
+  // A per-head input of a token op spread to per-token rows first.
+  auto perToken = [&](Value in, RankedTensorType want) {
+    std::string x = tensorOf(in);
+    if (RowPrinter::isToken(in)) return x;
+    std::string f = newTensor(want);
+    hs << "  binaryKernel" << grid(f) << "(" << x << ", " << x << ", " << f << ", "
+       << functor("float a, float b", "(void)b, a") << ");\n";
+    return f;
+  };
+  if (auto s = dyn_cast<ShiftTokensOp>(op)) {
+    auto rt = cast<RankedTensorType>(s.getType());
+    std::string x = perToken(s.getInput(), rt), out = newTensorFor(s.getResult());
+    hs << "  shiftTokensKernel<>" << grid(out) << "(" << x << ", " << out << ", " << s.getBy() << ");\n";
+    return success();
+  }
+  if (auto c = dyn_cast<TokenCumsumOp>(op)) {
+    std::string x = tensorOf(c.getInput()), out = newTensorFor(c.getResult());
+    std::string init = c.getInit() ? tensorOf(c.getInit()) + ".p" : "nullptr";
+    hs << "  tokenCumsumKernel<><<<gridFor(" << x << ".d[0] * " << x << ".width(2)), 256, 0, stream>>>(" << x << ", "
+       << init << ", " << out << ", " << (c.getReverse() ? "true" : "false") << ");\n";
+    return success();
+  }
+  if (auto e = dyn_cast<EdgeTokenOp>(op)) {
+    auto it = cast<RankedTensorType>(e.getInput().getType());
+    std::string x = tensorOf(e.getInput());
+    if (!RowPrinter::isToken(e.getInput())) { // per head: every token the same, read as one token per batch
+      SmallVector<int64_t> s(it.getShape());
+      s[0] = ShapedType::kDynamic, s[1] = 1;
+      x = perToken(e.getInput(), RankedTensorType::get(s, it.getElementType()));
+    }
+    std::string out = newTensorFor(e.getResult());
+    hs << "  edgeTokenKernel<>" << grid(out) << "(" << x << ", " << out << ", " << (e.getLast() ? "true" : "false")
+       << ");\n";
+    return success();
+  }
+  if (auto t = dyn_cast<TransposeStateOp>(op)) {
+    std::string x = tensorOf(t.getInput()), out = newTensorFor(t.getResult());
+    hs << "  transposeStateKernel<>" << grid(out) << "(" << x << ", " << out << ");\n";
+    return success();
+  }
+  if (auto s = dyn_cast<SumToOp>(op)) {
+    std::string x = tensorOf(s.getInput()), out = newTensorFor(s.getResult());
+    hs << "  reduceTo(" << x << ", " << out << ", stream);\n";
+    return success();
+  }
+  if (auto r = dyn_cast<RepeatHeadsOp>(op)) {
+    auto rt = cast<RankedTensorType>(r.getType());
+    std::string x = tensorOf(r.getInput()), out = newTensorFor(r.getResult());
+    hs << "  repeatHeadsKernel<>" << grid(out) << "(" << x << ", " << out << ", " << rt.getDimSize(2) << ", "
+       << r.getGroup() << ", " << out << ".width(3));\n";
+    return success();
+  }
+  if (auto s = dyn_cast<SumHeadsOp>(op)) {
+    auto it = cast<RankedTensorType>(s.getInput().getType());
+    std::string x = tensorOf(s.getInput()), out = newTensorFor(s.getResult());
+    hs << "  sumHeadsKernel<>" << grid(out) << "(" << x << ", " << out << ", " << it.getDimSize(2) << ", "
+       << s.getGroup() << ", " << x << ".width(3));\n";
+    return success();
+  }
+  if (auto r = dyn_cast<RecurrenceOp>(op)) return emitRecurrence(r);
+  if (isa<RecurrenceGradOp>(op))
+    return op->emitOpError() << "has no forward-shaped adjoint (mixer-lower-adjoint covers diagonal transitions "
+                                "without a bonus, skip, normalizer or input gate): the CUDA target has no backward "
+                                "for it";
+  return op->emitOpError() << "is not supported by the CUDA tensor program";
+}
+
+LogicalResult Printer::emitTensorProgram() {
+  tensorMode = true;
+  Block &body = func.getBody().front();
+  // The inputs, read once into fp32 Tensors; an optional state left out is zeros.
+  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+    Value a = func.getArgument(i);
+    auto type = cast<RankedTensorType>(a.getType());
+    std::string t = newTensorFor(a);
+    const bool state = isStateType(type);
+    hs << "  if (inputs[" << i << "].data) loadTensor(args.in[" << i << "], " << t << ", " << (state ? "true" : "false")
+       << ", stream);\n  else cudaMemsetAsync(" << t << ".p, 0, " << t << ".size() * sizeof(float), stream);\n";
+  }
+  for (Operation &op : body) {
+    if (isa<func::ReturnOp>(op)) continue;
+    if (failed(emitTensorOp(&op))) return failure();
+  }
+  for (auto [i, v] : llvm::enumerate(body.getTerminator()->getOperands()))
+    hs << "  storeTensor(" << tensorOf(v) << ", args.out[" << i << "], "
+       << (isStateType(cast<RankedTensorType>(v.getType())) ? "true" : "false") << ", stream);\n";
+  // Scratch is freed when `scratch` leaves scope (stream-ordered frees).
+  return success();
+}
+
+} // namespace mixc::cudaprint

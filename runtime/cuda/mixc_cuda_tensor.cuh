@@ -1,0 +1,380 @@
+// Part of the CUDA tile library (mixc_cuda.cuh): whole-tensor operations for
+// tensor programs, the form the CUDA target prints a derived backward in.
+// Every value is a contiguous fp32 Tensor in scratch; each op is one kernel
+// over it (the forward-shaped scans read Tensors through Views). Reductions
+// (a broadcast operand's gradient, cumulative sums over tokens) run in a
+// fixed order: the same inputs give bitwise-identical gradients.
+#ifndef MIXC_CUDA_TENSOR_CUH
+#define MIXC_CUDA_TENSOR_CUH
+
+#include "mixc_cuda.cuh"
+
+#include <initializer_list>
+
+namespace mixc::cuda {
+
+// A contiguous fp32 tensor [d0, ..., d{rank-1}] in device memory.
+struct Tensor {
+  float *p = nullptr;
+  int rank = 0;
+  int64_t d[6] = {1, 1, 1, 1, 1, 1};
+  __host__ __device__ int64_t size() const {
+    int64_t n = 1;
+    for (int i = 0; i < rank; ++i) n *= d[i];
+    return n;
+  }
+  // The elements after the first `lead` dimensions (a row's width).
+  __host__ __device__ int64_t width(int lead) const {
+    int64_t n = 1;
+    for (int i = lead; i < rank; ++i) n *= d[i];
+    return n;
+  }
+};
+
+inline Tensor newTensor(Scratch &scratch, std::initializer_list<int64_t> dims) {
+  Tensor t;
+  for (int64_t x : dims) t.d[t.rank++] = x;
+  t.p = scratch.alloc(std::max<int64_t>(t.size(), 1));
+  return t;
+}
+
+// A Tensor read as the scans read their operands: rows (b, t, h, j) of a
+// per-token [B, T, H, ...] or per-head [1, 1, H, ...] tensor (size-1 and
+// missing dimensions broadcast), or a state [B, H, K, V] as (b, h, k, v).
+inline View rowView(const Tensor &t) {
+  View v;
+  v.p = t.p;
+  v.dtype = MIXC_F32;
+  const int64_t w = t.width(3);
+  const int64_t d0 = t.rank > 0 ? t.d[0] : 1, d1 = t.rank > 1 ? t.d[1] : 1, d2 = t.rank > 2 ? t.d[2] : 1;
+  v.s3 = w == 1 ? 0 : 1;
+  v.s2 = d2 == 1 ? 0 : w;
+  v.s1 = d1 == 1 ? 0 : d2 * w;
+  v.s0 = d0 == 1 ? 0 : d1 * d2 * w;
+  return v;
+}
+inline View stateTensorView(const Tensor &t) {
+  View v;
+  v.p = t.p;
+  v.dtype = MIXC_F32;
+  v.s3 = 1, v.s2 = t.d[3], v.s1 = t.d[2] * t.d[3], v.s0 = t.d[1] * t.d[2] * t.d[3];
+  return v;
+}
+
+#define MIXC_GRID_STRIDE(e, n)                                                                                      \
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < (n); e += (int64_t)gridDim.x * blockDim.x)
+inline unsigned gridFor(int64_t n) { return (unsigned)std::min<int64_t>(std::max<int64_t>((n + 255) / 256, 1), 65535); }
+
+// The offset in `t` of the element at index `idx` of a larger shape, under
+// left-aligned broadcasting (size-1 and missing dimensions read index 0).
+__device__ __forceinline__ int64_t broadcastAt(const Tensor &t, const int64_t *idx) {
+  int64_t off = 0;
+  for (int i = 0; i < t.rank; ++i) off = off * t.d[i] + (t.d[i] == 1 ? 0 : idx[i]);
+  return off;
+}
+__device__ __forceinline__ void indexOf(const Tensor &t, int64_t e, int64_t *idx) {
+  for (int i = t.rank - 1; i >= 0; --i) idx[i] = e % t.d[i], e /= t.d[i];
+}
+
+// ---- inputs and outputs ------------------------------------------------------------
+// rows: a user tensor as (b, t, h, j) through viewOf; state: as (b, h, k, v).
+template <bool State> __global__ void loadKernel(const View v, Tensor out) {
+  const int64_t w = State ? out.d[3] : out.width(3), n2 = State ? out.d[2] : (out.rank > 2 ? out.d[2] : 1),
+                n1 = out.rank > 1 ? out.d[1] : 1;
+  MIXC_GRID_STRIDE(e, out.size()) {
+    const int64_t j = e % w, r = e / w, i2 = r % n2, r2 = r / n2, i1 = r2 % n1, i0 = r2 / n1;
+    out.p[e] = v.at(i0, i1, i2, j);
+  }
+}
+template <bool State> __global__ void storeKernel(const Tensor in, View v) {
+  const int64_t w = State ? in.d[3] : in.width(3), n2 = State ? in.d[2] : (in.rank > 2 ? in.d[2] : 1),
+                n1 = in.rank > 1 ? in.d[1] : 1;
+  MIXC_GRID_STRIDE(e, in.size()) {
+    const int64_t j = e % w, r = e / w, i2 = r % n2, r2 = r / n2, i1 = r2 % n1, i0 = r2 / n1;
+    v.set(i0, i1, i2, j, in.p[e]);
+  }
+}
+// A state tensor [B, H, K, V] is a row tensor of rank 4 read as (b, h, k, v).
+inline void loadTensor(const View &v, Tensor out, bool state, cudaStream_t s) {
+  if (state) loadKernel<true><<<gridFor(out.size()), 256, 0, s>>>(v, out);
+  else loadKernel<false><<<gridFor(out.size()), 256, 0, s>>>(v, out);
+}
+inline void storeTensor(const Tensor &in, const View &v, bool state, cudaStream_t s) {
+  if (state) storeKernel<true><<<gridFor(in.size()), 256, 0, s>>>(in, v);
+  else storeKernel<false><<<gridFor(in.size()), 256, 0, s>>>(in, v);
+}
+
+// ---- pointwise ---------------------------------------------------------------------
+template <typename F> __global__ void mapKernel(const Tensor x, Tensor y, F f) {
+  MIXC_GRID_STRIDE(e, y.size()) y.p[e] = f(x.p[e]);
+}
+template <typename F> __global__ void binaryKernel(const Tensor a, const Tensor b, Tensor out, F f) {
+  MIXC_GRID_STRIDE(e, out.size()) {
+    int64_t idx[6];
+    indexOf(out, e, idx);
+    out.p[e] = f(a.p[broadcastAt(a, idx)], b.p[broadcastAt(b, idx)]);
+  }
+}
+// g . d f(x)/dx from the map's input x and result y.
+template <typename F> __global__ void mapVjpKernel(const Tensor x, const Tensor y, const Tensor g, Tensor out, F d) {
+  MIXC_GRID_STRIDE(e, out.size()) out.p[e] = g.p[e] * d(x.p[e], y.p[e]);
+}
+// g . d f(a, b)/d(operand) at the result's shape (summed to the operand's by reduceTo).
+template <typename F> __global__ void binaryVjpKernel(const Tensor a, const Tensor b, const Tensor g, Tensor out, F d) {
+  MIXC_GRID_STRIDE(e, out.size()) {
+    int64_t idx[6];
+    indexOf(out, e, idx);
+    out.p[e] = g.p[e] * d(a.p[broadcastAt(a, idx)], b.p[broadcastAt(b, idx)]);
+  }
+}
+
+// `full` summed over the dimensions that `out` broadcasts over (left-aligned):
+// a block per element of `out`, its threads over the summed elements in a
+// fixed order, then a tree in shared memory (no atomics: deterministic).
+template <typename = void> __global__ void reduceToKernel(const Tensor full, Tensor out) {
+  __shared__ float part[256];
+  int64_t reduced = 1;
+  for (int i = 0; i < full.rank; ++i)
+    if (i >= out.rank || out.d[i] == 1) reduced *= full.d[i];
+  for (int64_t o = blockIdx.x; o < out.size(); o += gridDim.x) {
+    int64_t oidx[6];
+    indexOf(out, o, oidx);
+    float acc = 0.f;
+    for (int64_t r = threadIdx.x; r < reduced; r += blockDim.x) {
+      int64_t rr = r, off = 0, idx[6];
+      for (int i = full.rank - 1; i >= 0; --i) {
+        if (i >= out.rank || out.d[i] == 1) idx[i] = rr % full.d[i], rr /= full.d[i];
+        else idx[i] = oidx[i];
+      }
+      for (int i = 0; i < full.rank; ++i) off = off * full.d[i] + idx[i];
+      acc += full.p[off];
+    }
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+      if ((int)threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) out.p[o] = part[0];
+    __syncthreads();
+  }
+}
+inline void reduceTo(const Tensor &full, Tensor out, cudaStream_t s) {
+  if (full.size() == out.size()) {
+    cudaMemcpyAsync(out.p, full.p, out.size() * sizeof(float), cudaMemcpyDeviceToDevice, s);
+    return;
+  }
+  reduceToKernel<><<<(unsigned)std::min<int64_t>(out.size(), 65535), 256, 0, s>>>(full, out);
+}
+
+// ---- rows (the maps over the feature dimension and their gradients) -----------------
+// f(in row, out row) per row; rows = in.size() / din.
+template <typename F> __global__ void rowsKernel(const Tensor in, Tensor out, int64_t din, int64_t dout, F f) {
+  MIXC_GRID_STRIDE(r, in.size() / din) f(in.p + r * din, din, out.p + r * dout);
+}
+// f(a row, b row, out row) per row of `out`, a and b of one row count.
+template <typename F>
+__global__ void rows2Kernel(const Tensor a, const Tensor b, Tensor out, int64_t da, int64_t db, int64_t dout, F f) {
+  MIXC_GRID_STRIDE(r, out.size() / dout) f(a.p + r * da, da, b.p + r * db, db, out.p + r * dout);
+}
+struct L2normRow {
+  __device__ void operator()(const float *x, int64_t D, float *o) const { l2normRow(x, D, o); }
+};
+struct SoftmaxRow {
+  __device__ void operator()(const float *x, int64_t D, float *o) const { softmaxRow(x, D, o); }
+};
+struct Taylor2Row {
+  __device__ void operator()(const float *x, int64_t D, float *o) const { taylor2Row(x, D, o); }
+};
+struct SumRow {
+  __device__ void operator()(const float *x, int64_t D, float *o) const {
+    float s = 0.f;
+    for (int64_t i = 0; i < D; ++i) s += x[i];
+    o[0] = s;
+  }
+};
+struct AppendOneRow {
+  __device__ void operator()(const float *x, int64_t D, float *o) const {
+    for (int64_t i = 0; i < D; ++i) o[i] = x[i];
+    o[D] = 1.f;
+  }
+};
+struct OnesRow {
+  __device__ void operator()(const float *, int64_t, float *o) const { o[0] = 1.f; }
+};
+struct NormalizeRow { // o = scale x[:V] / (x[V] + eps), or / max(|x[V]|, eps)
+  bool maxAbs;
+  float eps, scale;
+  __device__ void operator()(const float *x, int64_t Vs, float *o) const {
+    const float den = x[Vs - 1], inv = scale / (maxAbs ? fmaxf(fabsf(den), eps) : den + eps);
+    for (int64_t j = 0; j + 1 < Vs; ++j) o[j] = x[j] * inv;
+  }
+};
+struct DotRows {
+  __device__ void operator()(const float *a, int64_t D, const float *b, int64_t, float *o) const {
+    float s = 0.f;
+    for (int64_t i = 0; i < D; ++i) s += a[i] * b[i];
+    o[0] = s;
+  }
+};
+struct ConcatRows {
+  __device__ void operator()(const float *a, int64_t A, const float *b, int64_t C, float *o) const {
+    for (int64_t i = 0; i < A; ++i) o[i] = a[i];
+    for (int64_t i = 0; i < C; ++i) o[A + i] = b[i];
+  }
+};
+// Gradients, row by row: (the map's input, or the softmax's result; g) -> dx.
+struct L2normVjpRow {
+  __device__ void operator()(const float *x, int64_t D, const float *g, int64_t, float *o) const {
+    float n = 0, xg = 0;
+    for (int64_t i = 0; i < D; ++i) n += x[i] * x[i], xg += x[i] * g[i];
+    const float inv = rsqrtf(n + 1e-12f), inv3 = inv * inv * inv;
+    for (int64_t i = 0; i < D; ++i) o[i] = g[i] * inv - x[i] * xg * inv3;
+  }
+};
+struct SoftmaxVjpRow {
+  __device__ void operator()(const float *y, int64_t D, const float *g, int64_t, float *o) const {
+    float gy = 0;
+    for (int64_t i = 0; i < D; ++i) gy += g[i] * y[i];
+    for (int64_t i = 0; i < D; ++i) o[i] = y[i] * (g[i] - gy);
+  }
+};
+struct Taylor2VjpRow {
+  __device__ void operator()(const float *x, int64_t D, const float *g, int64_t, float *o) const {
+    for (int64_t i = 0; i < D; ++i) {
+      float s = g[1 + i];
+      for (int64_t j = 0; j < D; ++j) s += (g[1 + D + i * D + j] + g[1 + D + j * D + i]) * x[j] * 0.70710678118654752f;
+      o[i] = s;
+    }
+  }
+};
+struct SumVjpRow { // every feature gets the row's g
+  __device__ void operator()(const float *, int64_t D, const float *g, int64_t, float *o) const {
+    for (int64_t i = 0; i < D; ++i) o[i] = g[0];
+  }
+};
+struct AppendOneVjpRow {
+  __device__ void operator()(const float *, int64_t D, const float *g, int64_t, float *o) const {
+    for (int64_t i = 0; i < D; ++i) o[i] = g[i];
+  }
+};
+struct NormalizeVjpRow {
+  bool maxAbs;
+  float eps, scale;
+  __device__ void operator()(const float *x, int64_t Vs, const float *g, int64_t, float *o) const {
+    const int64_t V = Vs - 1;
+    const float den = x[V], n = maxAbs ? fmaxf(fabsf(den), eps) : den + eps;
+    const float dn = maxAbs ? (fabsf(den) > eps ? (den > 0 ? 1.f : -1.f) : 0.f) : 1.f;
+    float acc = 0;
+    for (int64_t j = 0; j < V; ++j) {
+      o[j] = scale * g[j] / n;
+      acc += g[j] * scale * x[j];
+    }
+    o[V] = -acc / (n * n) * dn;
+  }
+};
+// Rows of `din` features in, `dout` out (rows = in.size() / din).
+template <typename F> inline void rows(const Tensor &in, Tensor out, int64_t din, int64_t dout, F f, cudaStream_t s) {
+  rowsKernel<<<gridFor(in.size() / std::max<int64_t>(din, 1)), 256, 0, s>>>(in, out, din, dout, f);
+}
+// Two operands of one row count, rows of da, db and dout.
+template <typename F>
+inline void rows2(const Tensor &a, const Tensor &b, Tensor out, int64_t da, int64_t db, int64_t dout, F f, cudaStream_t s) {
+  rows2Kernel<<<gridFor(out.size() / std::max<int64_t>(dout, 1)), 256, 0, s>>>(a, b, out, da, db, dout, f);
+}
+
+// x^T W per row: x [.., H, D] (rows of H heads in turn), W [1, 1, H, D, F].
+template <typename = void> __global__ void vecmatKernel(const Tensor x, const Tensor w, Tensor out, int64_t H, int64_t D, int64_t F) {
+  MIXC_GRID_STRIDE(e, out.size()) {
+    const int64_t f = e % F, r = e / F, h = H == 1 ? 0 : r % H;
+    float acc = 0.f;
+    for (int64_t d = 0; d < D; ++d) acc += x.p[r * D + d] * w.p[(h * D + d) * F + f];
+    out.p[e] = acc;
+  }
+}
+// ... its gradient by the row: W g.
+template <typename = void> __global__ void vecmatVjpRowKernel(const Tensor w, const Tensor g, Tensor out, int64_t H, int64_t D, int64_t F) {
+  MIXC_GRID_STRIDE(e, out.size()) {
+    const int64_t d = e % D, r = e / D, h = H == 1 ? 0 : r % H;
+    float acc = 0.f;
+    for (int64_t f = 0; f < F; ++f) acc += w.p[(h * D + d) * F + f] * g.p[r * F + f];
+    out.p[e] = acc;
+  }
+}
+// ... and by the matrix: the sum over head h's rows of x g^T, in token order.
+template <typename = void> __global__ void vecmatVjpMatrixKernel(const Tensor x, const Tensor g, Tensor out, int64_t H, int64_t D, int64_t F,
+                                      int64_t rows) {
+  MIXC_GRID_STRIDE(e, out.size()) {
+    const int64_t f = e % F, d = e / F % D, h = e / F / D;
+    float acc = 0.f;
+    for (int64_t r = h; r < rows; r += H) acc += x.p[r * D + d] * g.p[r * F + f];
+    out.p[e] = acc;
+  }
+}
+// One operand's columns [off, off + n) of g (concat's gradient, before reduceTo).
+template <typename = void> __global__ void columnsKernel(const Tensor g, Tensor out, int64_t W, int64_t off, int64_t n) {
+  MIXC_GRID_STRIDE(e, out.size()) out.p[e] = g.p[e / n * W + off + e % n];
+}
+// dot's gradient: the other operand times the row's g.
+template <typename = void> __global__ void dotVjpKernel(const Tensor other, const Tensor g, Tensor out, int64_t D) {
+  MIXC_GRID_STRIDE(e, out.size()) out.p[e] = g.p[e / D] * other.p[e];
+}
+
+// ---- tokens and states ------------------------------------------------------------------
+// y_t = x_{t + by}, zero past the sequence's end; x [B, T, rest].
+template <typename = void> __global__ void shiftTokensKernel(const Tensor x, Tensor out, int64_t by) {
+  const int64_t T = x.d[1], w = x.width(2);
+  MIXC_GRID_STRIDE(e, out.size()) {
+    const int64_t j = e % w, t = e / w % T, b = e / w / T, s = t + by;
+    out.p[e] = s >= 0 && s < T ? x.p[(b * T + s) * w + j] : 0.f;
+  }
+}
+// Cumulative sums over the tokens, from init [B, rest] (or zero): a thread
+// per (b, column), the tokens in order.
+template <typename = void> __global__ void tokenCumsumKernel(const Tensor x, const float *init, Tensor out, bool reverse) {
+  const int64_t T = x.d[1], w = x.width(2);
+  MIXC_GRID_STRIDE(c, x.d[0] * w) {
+    const int64_t b = c / w, j = c % w;
+    float acc = init ? init[c] : 0.f;
+    for (int64_t u = 0; u < T; ++u) {
+      const int64_t t = reverse ? T - 1 - u : u;
+      acc += x.p[(b * T + t) * w + j];
+      out.p[(b * T + t) * w + j] = acc;
+    }
+  }
+}
+// The first (or last) token of each sequence: [B, T, rest] -> [B, rest].
+template <typename = void> __global__ void edgeTokenKernel(const Tensor x, Tensor out, bool last) {
+  const int64_t T = x.d[1], w = x.width(2);
+  MIXC_GRID_STRIDE(e, out.size()) {
+    const int64_t b = e / w, j = e % w;
+    out.p[e] = T > 0 ? x.p[(b * T + (last ? T - 1 : 0)) * w + j] : 0.f;
+  }
+}
+// [B, H, K, V] -> [B, H, V, K].
+template <typename = void> __global__ void transposeStateKernel(const Tensor x, Tensor out) {
+  const int64_t K = x.d[2], V = x.d[3];
+  MIXC_GRID_STRIDE(e, out.size()) {
+    const int64_t k = e % K, v = e / K % V, bh = e / K / V;
+    out.p[e] = x.p[(bh * K + k) * V + v];
+  }
+}
+// Grouped heads: [.., H / G, w] spread over [.., H, w], and each group's sum back.
+template <typename = void> __global__ void repeatHeadsKernel(const Tensor x, Tensor out, int64_t H, int64_t G, int64_t w) {
+  MIXC_GRID_STRIDE(e, out.size()) {
+    const int64_t j = e % w, h = e / w % H, r = e / w / H;
+    out.p[e] = x.p[(r * (H / G) + h / G) * w + j];
+  }
+}
+template <typename = void> __global__ void sumHeadsKernel(const Tensor x, Tensor out, int64_t H, int64_t G, int64_t w) {
+  MIXC_GRID_STRIDE(e, out.size()) {
+    const int64_t j = e % w, hg = e / w % (H / G), r = e / w / (H / G);
+    float acc = 0.f;
+    for (int64_t u = 0; u < G; ++u) acc += x.p[(r * H + hg * G + u) * w + j];
+    out.p[e] = acc;
+  }
+}
+
+} // namespace mixc::cuda
+
+#endif
