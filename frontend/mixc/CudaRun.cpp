@@ -107,15 +107,17 @@ int runCuda(Problem &p, bool bench, unsigned repeats) {
 
 int checkCudaGrads(Problem &p, const mixc::NamedArrays &upstream, const mixc::NamedArrays &want,
                    mixc::NamedArrays &got) {
-  mixc::cuda::Runtime rt;
-  if (std::string e = rt.open(); !e.empty()) die("--target=cuda: " + e);
   Clock::time_point t0 = Clock::now();
   auto tiled = tileForCuda(*p.module);
-  mlir::func::FuncOp func = deriveCudaBackward(*tiled);
   std::string why;
+  auto derived = deriveCudaBackward(*tiled, why);
+  if (failed(derived)) die("no CUDA backward for " + p.desc.name + ": " + why);
+  mlir::func::FuncOp func = *derived;
   mlir::Location where = mlir::UnknownLoc::get(p.ctx.get());
   auto kernel = firstError(p.ctx.get(), where, why, [&] { return mixc::emitCudaKernel(func); });
   if (failed(kernel)) dieAt(where, why.empty() ? "cannot generate the CUDA backward kernel" : why);
+  mixc::cuda::Runtime rt;
+  if (std::string e = rt.open(); !e.empty()) die("--target=cuda: " + e);
   const std::string name = func.getName().str();
   mixc::cuda::KernelFn fn = nullptr;
   std::string path;

@@ -101,7 +101,7 @@ CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward = fal
 /// The CUDA pipeline on a clone of `module` (mixc.cpp).
 mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module);
 /// The derived backward of a module tileForCuda made, its adjoints as scans tiled for CUDA.
-mlir::func::FuncOp deriveCudaBackward(mlir::ModuleOp tiled);
+mlir::FailureOr<mlir::func::FuncOp> deriveCudaBackward(mlir::ModuleOp tiled, std::string &why);
 /// Checks a backward kernel's gradients `out` (dNAME) against `want` (NAME,
 /// the float64 reference's), printing one line each; `got` keeps them. 1 on a failure.
 int compareGrads(const mixc::NamedArrays &want, const mixc::NamedArrays &out, mixc::NamedArrays &got);

@@ -292,13 +292,15 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module) {
   return tiled;
 }
 
-mlir::func::FuncOp deriveCudaBackward(mlir::ModuleOp tiled) {
+mlir::FailureOr<mlir::func::FuncOp> deriveCudaBackward(mlir::ModuleOp tiled, std::string &why) {
   mlir::PassManager pm(tiled.getContext());
   mixc::buildCudaBackwardPipeline(pm);
-  runPipeline(pm, tiled);
+  mlir::Location where = mlir::UnknownLoc::get(tiled.getContext());
+  if (failed(firstError(tiled.getContext(), where, why, [&] { return pm.run(tiled); }))) return mlir::failure();
   for (auto f : tiled.getOps<mlir::func::FuncOp>())
     if (f->hasAttr("mixer.backward_of")) return f;
-  die("mixer-derive-backward made no backward function");
+  why = "mixer-derive-backward made no backward function";
+  return mlir::failure();
 }
 
 mlir::func::FuncOp theFunc(mlir::ModuleOp m) { return cast<mlir::func::FuncOp>(m.getBody()->front()); }
@@ -439,9 +441,10 @@ int runEmit() {
     if (failed(kernel)) dieAt(where, why.empty() ? "cannot generate the CUDA kernel" : why);
     // The backward derived from the same tiled forward, where the CUDA target covers it.
     auto files = mixc::cudaRuntimeHeaders();
-    mlir::func::FuncOp bwdFunc = deriveCudaBackward(*tiled);
     std::string bwhy;
-    auto backward = firstError(&ctx, where, bwhy, [&] { return mixc::emitCudaKernel(bwdFunc); });
+    auto bwdFunc = deriveCudaBackward(*tiled, bwhy);
+    mlir::FailureOr<mixc::CudaKernelSource> backward = mlir::failure();
+    if (succeeded(bwdFunc)) backward = firstError(&ctx, where, bwhy, [&] { return mixc::emitCudaKernel(*bwdFunc); });
     const std::string nvcc = "nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a";
     if (succeeded(backward)) {
       files.push_back({desc.name + "_backward.cu", backward->source});

@@ -1,5 +1,6 @@
 """Emits each spec for CUDA (H=4, K=64, V=48: the recurrent and, where the
-structure allows, the chunked kernel) and compiles it with nvcc, two at a time.
+structure allows, the chunked kernel) and compiles it with nvcc, two at a time,
+and its derived backward (NAME_backward.cu, a tensor program) where one is printed.
 
 Specs that instantiate the same tile-library kernels differ only in their
 printed pre-processing rows, so only the first spec of each kernel set builds
@@ -27,7 +28,8 @@ def emit(spec):
     cu = os.path.join(d, name + ".cu")
     with open(cu) as f:
         kernels = tuple(sorted(set(m.group(0) for m in LAUNCH.finditer(f.read()))))
-    return name, (cu, kernels), None
+    backward = os.path.join(d, name + "_backward.cu")
+    return name, (cu, kernels, backward if os.path.exists(backward) else None), None
 
 
 def build(job):
@@ -44,13 +46,16 @@ for name, emitted, error in map(emit, specs):
     if error:
         errors.append(error)
         continue
-    cu, kernels = emitted
+    cu, kernels, backward = emitted
     jobs.append((name, cu, kernels not in seen))
     seen.add(kernels)
+    if backward:  # cubins for both architectures for the first, PTX for the others
+        jobs.append((name + "_backward", backward, not any(j[0].endswith("_backward") for j in jobs)))
 with ThreadPoolExecutor(max_workers=2) as pool:
     errors += [e for e in pool.map(build, jobs) if e]
 for e in errors:
     print(e)
+backwards = sum(j[0].endswith("_backward") for j in jobs)
 print(f"{len(specs)} kernels compiled for sm_90a and sm_80 ({len(seen)} distinct kernel sets as cubins), "
-      f"{len(errors)} failures")
+      f"{backwards} backward kernels, {len(errors)} failures")
 sys.exit(1 if errors else 0)
