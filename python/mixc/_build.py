@@ -190,7 +190,7 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="au
             shutil.rmtree(src, ignore_errors=True)
             raise RuntimeError(f"mixc emit failed:\n{r.stdout}{r.stderr}")
         build = re.search(r"build: (?:c\+\+|\S*nvcc) (.*) -c .*/" + re.escape(name) + r"\.cu?p?p?\s*$", r.stdout, re.M)
-        note = re.search(r"note: no backward kernel: (.*)", r.stdout)
+        note = re.search(r"note: no (?:CUDA )?backward kernel: (.*)", r.stdout)
         with open(os.path.join(src, "flags"), "w") as f:
             f.write((build.group(1) if build else "") + "\n" + (note.group(1) if note else "") + "\n")
         try:
@@ -253,6 +253,20 @@ def build_cuda(spec, H, K, V, arch, verbose=True, G=1, F=0):
     k = describe(spec, H, K, V, "cuda", target="cuda", G=G, F=F)
     k.library, k.forward, k.backward = lib, f"mixc_{name}_cuda", ""
     return k
+
+
+def build_cuda_backward(spec, H, K, V, arch, verbose=True, G=1, F=0):
+    """The spec's CUDA backward (the derived backward's tensor program) at these
+    sizes for `arch`, described (its outputs are the gradients); RuntimeError
+    naming why where mixc printed none."""
+    src, name, _ = emit(spec, H, K, V, "cuda", target="cuda", G=G, F=F)
+    if not os.path.exists(os.path.join(src, name + "_backward.cu")):
+        note = open(os.path.join(src, "flags")).read().split("\n")[1]
+        raise RuntimeError("mixc: no CUDA backward for this spec: " + (note or "?"))
+    lib = compile_cuda(src, name + "_backward", arch, verbose, f"{spec}'s backward for CUDA sm_{arch}, H={H}, K={K}, V={V}")
+    header = open(os.path.join(src, name + "_backward.h")).read()
+    outs = _operands(header, "outputs")
+    return Kernels(lib, f"mixc_{name}_backward_cuda", "", _operands(header, "inputs"), outs, outs)
 
 
 def compile_cuda(src, name, arch, verbose=True, what=None):

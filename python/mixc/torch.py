@@ -158,6 +158,18 @@ class Mixer:
             hit = self._compiled[key] = (k, _libraries[k.library][0])
         return hit
 
+    def cuda_backward_kernels(self, xs):
+        """The CUDA backward kernel at the sizes of `xs` (the derived backward; nvcc, cached)."""
+        key = ("backward", *self.sizes(xs), _build.cuda_arch())
+        hit = self._compiled.get(key)
+        if hit is None:
+            k = _build.build_cuda_backward(self.spec, *key[1:4], key[6], verbose=self.verbose, G=key[4], F=key[5])
+            if k.library not in _libraries:
+                lib = ctypes.CDLL(k.library)
+                _libraries[k.library] = (_CUDA_FN((k.forward, lib)), None)
+            hit = self._compiled[key] = (k, _libraries[k.library][0])
+        return hit
+
     def described(self, xs):
         """The kernels' operands at the sizes of `xs`, without compiling (fake tensors)."""
         sizes = self.sizes(xs)
@@ -302,8 +314,20 @@ def _define_ops(m, probe):
 
     @torch.library.impl(qual + "_backward", "cuda")
     def backward_cuda(*args):
-        raise NotImplementedError("mixc.torch: the backward of CUDA tensors is not generated yet (issue 14: the "
-                                  "compiler derives it and prints it for the CPU); train on CPU tensors or use fla")
+        *xs, do, dfinal, _ = args
+        ref = xs[m.operands.index(m.names[0])]
+        sizes = m.sizes_of(xs)
+        left = cuda_inputs("backward", xs)
+        kernels, fn = m.cuda_backward_kernels(left)
+        # Every gradient written; a left-out input's into scratch.
+        full = [torch.empty(dims(g, sizes) if x is None else x.shape, dtype=(x.dtype if x is not None else ref.dtype),
+                            device=ref.device) for g, x in zip(kernels.grads, left)]
+        # Broadcast views (the expanded ones of .sum()'s gradient) are copied: the kernels take positive strides.
+        ins = [x.contiguous() if x is not None and any(st == 0 and n > 1 for st, n in zip(x.stride(), x.shape)) else x
+               for x in (*left, do, dfinal)]
+        _call_cuda(fn, ins, full, torch.cuda.current_stream(ref.device).cuda_stream)
+        out = [g if x is not None else g.new_empty(0) for g, x in zip(full, left)]
+        return tuple(out + ([full[0].new_empty(0)] if m.varlen else []))
 
     @torch.library.impl(qual + "_backward", "cpu")
     def backward(*args):

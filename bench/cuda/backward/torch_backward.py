@@ -1,0 +1,144 @@
+"""mixc.torch's autograd on CUDA tensors (the CUDA backward, a tensor program):
+(1) gradients against mixc's float64 reference (CPU float64 tensors through the
+same op), fp32 < 1e-4 and bf16 < 2e-2, odd T, with an initial state and the final
+state's gradient, for several examples (parameters' gradients included); the same
+inputs twice give bitwise-identical gradients; torch.compile(fullgraph=True) of
+forward + backward equal to eager. (2) forward + backward time, bf16, at the two
+benchmark shapes, beside fla's chunk_simple_gla / chunk_gla in the same run (fla's
+gated backward may refuse on Hopper with Triton 3.6: then its error is printed).
+Run from the repository root on the device, mixc on PATH, fla's `fla/` in .fla.
+Results: bench/results/cuda-backward-h200.md."""
+import os, sys, types, importlib, time
+import torch
+root = os.getcwd()
+sys.path.insert(0, root + "/python")
+import mixc.torch as mt
+
+DEV = os.environ.get("DEVICE", "cuda")  # cpu: a dry run of part (1) on the CPU kernels
+print("device", torch.cuda.get_device_name() if DEV == "cuda" else "cpu", "torch", torch.__version__)
+rel = lambda a, b: ((a.double() - b.double()).norm() / b.double().norm()).item()
+failures = checks = 0
+
+
+def check(what, err, tol):
+    global failures, checks
+    checks += 1
+    failures += not err < tol
+    print(f"  {what}: relative L2 {err:.2e} (< {tol:.0e})  {'OK' if err < tol else 'FAILED'}")
+
+
+def inputs(spec, B, T, H, K, V, F=None, dtype=torch.float32, device=DEV, seed=0):
+    """Realistic random inputs by the spec's signature (parameters smaller)."""
+    g = torch.Generator().manual_seed(seed)
+    m = mt.load(spec, verbose=False)
+    sizes = {"K": K, "V": V, "F": F or K}
+    xs = {}
+    for name, dims, per_head in m.signature:
+        shape = ((H,) if per_head else (B, T, H)) + tuple(sizes[d] for d in dims)
+        xs[name] = (torch.randn(shape, generator=g) * (0.5 if per_head else 1.0))
+    xs = {n: x.to(device=device, dtype=dtype) for n, x in xs.items()}
+    _, s = m(**xs)  # the state's shape: [B, H, K, V], a normalizer's column last
+    s0 = torch.randn(s.shape, generator=g) * 0.1
+    if s.shape[-1] == V + 1:
+        s0[..., -1] = s0[..., -1].abs() + 0.5
+    return m, xs, s0.to(device)
+
+
+def run(m, xs, s0, do, dfinal):
+    leaves = {n: x.clone().requires_grad_() for n, x in xs.items()}
+    s0 = s0.clone().requires_grad_()
+    o, s = m(**leaves, initial_state=s0)
+    torch.autograd.backward([o, s], [do.to(o.dtype), dfinal])
+    return o.detach(), s.detach(), {n: x.grad for n, x in leaves.items()}, s0.grad
+
+
+print("(1) gradients on CUDA against the float64 reference")
+cases = [("examples/gla.mixer", 2, 37, 2, 16, 16, None), ("examples/simple_gla.mixer", 2, 130, 4, 64, 64, None),
+         ("examples/mamba2.mixer", 1, 65, 2, 16, 32, None), ("examples/hedgehog.mixer", 2, 37, 2, 16, 16, 8),
+         ("examples/linear_attention_normalized.mixer", 1, 70, 2, 32, 32, None), ("examples/retnet.mixer", 2, 1, 2, 16, 16, None)]
+for spec, B, T, H, K, V, F in cases:
+    for dtype, tol in ((torch.float32, 1e-4), (torch.bfloat16, 2e-2)):
+        m, xs, s0 = inputs(spec, B, T, H, K, V, F, dtype)
+        g = torch.Generator().manual_seed(1)
+        o_shape = (B, T, H, V)
+        do = torch.randn(o_shape, generator=g).to(DEV)
+        dfinal = torch.randn(s0.shape, generator=g).to(DEV) * 0.1
+        o, s, gx, gs0 = run(m, xs, s0, do.to(dtype), dfinal)
+        ref = run(m, {n: x.double().cpu() for n, x in xs.items()}, s0.double().cpu(), do.to(dtype).double().cpu(),
+                  dfinal.double().cpu())
+        print(f"{spec} B={B},T={T},H={H},K={K},V={V}{f',F={F}' if F else ''} {str(dtype)[6:]}")
+        check("o", rel(o.cpu(), ref[0]), tol / 2)
+        for n in gx:
+            check("d" + n, rel(gx[n].cpu(), ref[2][n]), tol)
+        check("dinit", rel(gs0.cpu(), ref[3]), tol)
+        if dtype == torch.float32 and spec.endswith("gla.mixer"):
+            again = run(m, xs, s0, do, dfinal)
+            same = all(torch.equal(gx[n], again[2][n]) for n in gx) and torch.equal(gs0, again[3])
+            checks += 1; failures += not same
+            print(f"  the same inputs again: gradients bitwise identical  {'OK' if same else 'FAILED'}")
+            f = torch.compile(lambda **kw: m(**kw), fullgraph=True)
+            leaves = {n: x.clone().requires_grad_() for n, x in xs.items()}
+            oc, sc = f(**leaves, initial_state=s0)
+            torch.autograd.backward([oc, sc], [do, dfinal])
+            same = all(torch.equal(leaves[n].grad, gx[n]) for n in gx)
+            checks += 1; failures += not same
+            print(f"  torch.compile(fullgraph=True) forward + backward equal to eager  {'OK' if same else 'FAILED'}")
+print(f"{checks} checks, {failures} failures")
+
+if DEV != "cuda":
+    sys.exit(0)
+print("(2) forward + backward, bf16, milliseconds (median of 10 after 3 warm-up calls)")
+fla_dir = root + "/.fla"
+fla = {}
+if os.path.isdir(fla_dir) and os.environ.get("FLA", "1") == "1":
+    sys.path.insert(0, fla_dir)
+    for pkg in ("fla", "fla.ops"):
+        mod = types.ModuleType(pkg); mod.__path__ = [os.path.join(fla_dir, *pkg.split("."))]; mod.__version__ = "0.0"; sys.modules[pkg] = mod
+    try:
+        fla["simple_gla"] = importlib.import_module("fla.ops.simple_gla").chunk_simple_gla
+        fla["gla"] = importlib.import_module("fla.ops.gla").chunk_gla
+    except Exception as e:
+        print("fla import failed:", e)
+
+
+def timed(fn):
+    for _ in range(3): fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(10):
+        t0 = time.perf_counter(); fn(); torch.cuda.synchronize(); ts.append((time.perf_counter() - t0) * 1e3)
+    return sorted(ts)[5]
+
+
+for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
+    K = V = 128
+    dev = dict(device="cuda", dtype=torch.bfloat16)
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(B, T, H, K, **dev) for _ in range(3))
+    for fam, spec in (("simple_gla", "bench/cuda/simple_gla.mixer"), ("gla", "bench/cuda/gla.mixer")):
+        m = mt.load(spec, verbose=False)
+        gate = torch.nn.functional.logsigmoid(torch.randn(B, T, H, **dev)) / 16 if fam == "simple_gla" else \
+            torch.nn.functional.logsigmoid(torch.randn(B, T, H, K, **dev)) / 16
+        names = m.names
+        args = dict(zip(names, (q, k, v, gate)))
+        do = torch.randn(B, T, H, V, **dev)
+        def mixc_step():
+            leaves = {n: x.detach().requires_grad_() for n, x in args.items()}
+            o, _ = m(**leaves)
+            o.backward(do)
+        try:
+            ms = timed(mixc_step)
+            line = f"{fam} B={B},T={T},H={H},K=V=128: mixc {ms:.2f} ms"
+        except Exception as e:
+            line = f"{fam} B={B},T={T},H={H}: mixc failed: {str(e)[:200]}"
+        if fam in fla:
+            def fla_step():
+                qq, kk, vv, gg = (x.detach().requires_grad_() for x in (q, k, v, gate))
+                o, _ = fla[fam](qq, kk, vv, gg, scale=K ** -0.5, output_final_state=False)
+                o.backward(do)
+            try:
+                fms = timed(fla_step)
+                line += f", fla {fms:.2f} ms ({fms / ms:.2f}x mixc's speed)" if "mixc " in line else f", fla {fms:.2f} ms"
+            except Exception as e:
+                line += f", fla failed: {type(e).__name__}: {str(e)[:160]}"
+        print(line, flush=True)
