@@ -362,7 +362,13 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
      << " recurrence, K = " << K << ", state columns = " << Vs << ", "
      << stringifyCudaAlgorithm(algorithm) << "\n";
   hs << "    ScanParams p;\n";
-  for (auto &[field, v] : operands) hs << "    p." << field << " = " << viewOfValue(v) << ";\n";
+  for (auto &[field, v] : operands) {
+    // A tensor program streams the chunked kernels' operands in bf16 where its inputs are.
+    if (tensorMode && streamed.count(v))
+      hs << "    p." << field << " = streamedView(" << tensorOf(v) << ", sdt, scratch, stream);\n";
+    else
+      hs << "    p." << field << " = " << viewOfValue(v) << ";\n";
+  }
   if (scaled)
     hs << "    p.kScale = args.tmp[" << scales.first << "];\n    p.aScale = args.tmp[" << scales.second << "];\n";
   if (rate) {

@@ -220,6 +220,11 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
     hs << "  shiftTokensKernel<>" << grid(out) << "(" << x << ", " << out << ", " << s.getBy() << ");\n";
     return success();
   }
+  if (auto f = dyn_cast<FlipTokensOp>(op)) {
+    std::string x = tensorOf(f.getInput()), out = newTensorFor(f.getResult());
+    hs << "  flipTokensKernel<>" << grid(out) << "(" << x << ", " << out << ");\n";
+    return success();
+  }
   if (auto c = dyn_cast<TokenCumsumOp>(op)) {
     std::string x = tensorOf(c.getInput()), out = newTensorFor(c.getResult());
     std::string init = c.getInit() ? tensorOf(c.getInit()) + ".p" : "nullptr";

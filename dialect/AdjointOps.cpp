@@ -40,6 +40,13 @@ LogicalResult ShiftTokensOp::verify() {
   return success();
 }
 
+LogicalResult FlipTokensOp::verify() {
+  RankedTensorType t = typeOf(getInput());
+  if (t.getRank() < 3 || !ShapedType::isDynamic(t.getDimSize(1)))
+    return emitOpError() << "input expected per-token [B, T, H, ...], got " << shapeText(t);
+  return success();
+}
+
 LogicalResult TokenCumsumOp::verify() {
   RankedTensorType in = typeOf(getInput()), out = typeOf(getResult());
   if (in != out) return emitOpError() << "result must have the input's type";

@@ -153,6 +153,19 @@ def Mixer_ShiftTokensOp : Mixer_Op<"shift_tokens", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Mixer_FlipTokensOp : Mixer_Op<"flip_tokens", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "y_t = x_{T - 1 - t} within each sequence: the tokens in reverse order";
+  let description = [{
+    A reverse scan is the forward scan of its tokens flipped, the output
+    flipped back (mixer-flip-reverse-scans): so a target whose chunked
+    kernels run forward only chunks the adjoint's reverse scans too.
+  }];
+  let arguments = (ins Mixer_FloatTensor:$input);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
 def Mixer_TokenCumsumOp : Mixer_Op<"token_cumsum", [Pure]> {
   let summary = "cumulative sum over the tokens of each sequence, from init";
   let description = [{

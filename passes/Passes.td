@@ -126,6 +126,19 @@ def MixerLowerChunks : Pass<"mixer-lower-chunks", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mixc::mixer::MixerDialect"];
 }
 
+def MixerFlipReverseScans : Pass<"mixer-flip-reverse-scans", "::mlir::func::FuncOp"> {
+  let summary = "Write a reverse recurrence as the forward one over its tokens flipped";
+  let description = [{
+    A `mixer.recurrence` in direction `reverse` becomes `mixer.flip_tokens` of
+    each per-token operand, the same recurrence `forward`, and `mixer.flip_tokens`
+    of its output; the initial and final states are unchanged. The CUDA
+    backward runs it before mixer-tile, so that the adjoint's reverse scans
+    take the chunked kernels, which scan forward only. Recurrences that
+    mixer-tile scheduled already are left as they are.
+  }];
+  let dependentDialects = ["::mixc::mixer::MixerDialect"];
+}
+
 def MixerLowerAdjoint : Pass<"mixer-lower-adjoint", "::mlir::func::FuncOp"> {
   let summary = "Write a diagonal recurrence's adjoint as forward-shaped recurrences";
   let description = [{

@@ -76,6 +76,7 @@ void buildCudaBackwardPipeline(mlir::OpPassManager &pm) {
   pm.addPass(createMixerDeriveBackward());
   auto &fpm = pm.nest<mlir::func::FuncOp>();
   fpm.addPass(createMixerLowerAdjoint()); // auto: the CUDA-tiled forward's adjoints become scans
+  fpm.addPass(createMixerFlipReverseScans()); // the chunked kernels scan forward only
   fpm.addPass(mlir::createCanonicalizerPass());
   fpm.addPass(mlir::createCSEPass());
   MixerChunkOptions chunk;

@@ -329,6 +329,31 @@ template <typename = void> __global__ void shiftTokensKernel(const Tensor x, Ten
     out.p[e] = s >= 0 && s < T ? x.p[(b * T + s) * w + j] : 0.f;
   }
 }
+// The tokens of each sequence in reverse order: a reverse scan is the forward
+// one over its tokens flipped.
+template <typename = void> __global__ void flipTokensKernel(const Tensor x, Tensor out) {
+  const int64_t T = x.d[1], w = x.width(2);
+  MIXC_GRID_STRIDE(e, out.size()) {
+    const int64_t j = e % w, t = e / w % T, b = e / w / T;
+    out.p[e] = x.p[(b * T + (T - 1 - t)) * w + j];
+  }
+}
+template <typename = void> __global__ void toBf16Kernel(const float *x, __nv_bfloat16 *y, int64_t n) {
+  MIXC_GRID_STRIDE(e, n) y[e] = __float2bfloat16(x[e]);
+}
+// A scan operand as the chunked kernels stream it: a bf16 copy where the
+// call's token inputs are bf16 (`sdt`), else the Tensor itself.
+inline View streamedView(const Tensor &t, int sdt, Scratch &scratch, cudaStream_t s) {
+  View v = rowView(t);
+  if (sdt != MIXC_BF16) return v;
+  auto *p = (__nv_bfloat16 *)scratch.alloc((t.size() + 1) / 2);
+  if (!p) return v; // out of scratch: the fp32 operand (the recurrent sweep reads it)
+  toBf16Kernel<><<<gridFor(t.size()), 256, 0, s>>>(t.p, p, t.size());
+  v.p = p;
+  v.dtype = MIXC_BF16;
+  return v;
+}
+
 // Cumulative sums over the tokens, from init [B, rest] (or zero): a thread
 // per (b, column), the tokens in order.
 template <typename = void> __global__ void tokenCumsumKernel(const Tensor x, const float *init, Tensor out, bool reverse) {

@@ -398,6 +398,15 @@ func.func @normalize_shape(%x: tensor<?x?x4x7xf32>) {
 
 // -----
 
+// flip_per_head: flip_tokens takes per-token tensors only
+func.func @flip_per_head(%g: tensor<1x1x2xf32>) -> tensor<1x1x2xf32> {
+  // expected-error @+1 {{input expected per-token [B, T, H, ...], got [1, 1, 2]}}
+  %f = mixer.flip_tokens %g : tensor<1x1x2xf32>
+  return %f : tensor<1x1x2xf32>
+}
+
+// -----
+
 // vecmat_rows: W's first feature dimension must be the row's width
 func.func @vecmat_rows(%x: tensor<?x?x4x7xf32>, %w: tensor<1x1x4x6x3xf32>) {
   // expected-error @+1 {{vecmat needs a row [.., D] and a matrix [.., D, F], got [?, ?, 4, 7] and [1, 1, 4, 6, 3]}}
