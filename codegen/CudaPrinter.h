@@ -109,6 +109,16 @@ private:
   std::string newTensor(RankedTensorType type);
   /// Prints a device functor `struct FnN { __device__ float operator()(PARAMS) const { return BODY; } };`.
   std::string functor(const std::string &params, const std::string &body);
+  /// Whether `v` holds the function's inputs' values unchanged (an input, or
+  /// its tokens flipped, shifted, spread over heads): exact in their dtype.
+  static bool exactFromInputs(Value v) {
+    while (true) {
+      if (isa<BlockArgument>(v)) return true;
+      Operation *d = v.getDefiningOp();
+      if (!isa<FlipTokensOp, ShiftTokensOp, RepeatHeadsOp>(d)) return false;
+      v = d->getOperand(0);
+    }
+  }
   /// Whether `t` is a state ([B, H, K, V]: batch dynamic, heads static).
   static bool isStateType(RankedTensorType t) {
     return t.getRank() == 4 && ShapedType::isDynamic(t.getDimSize(0)) && !ShapedType::isDynamic(t.getDimSize(1));

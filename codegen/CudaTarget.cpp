@@ -363,8 +363,12 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
      << stringifyCudaAlgorithm(algorithm) << "\n";
   hs << "    ScanParams p;\n";
   for (auto &[field, v] : operands) {
-    // A tensor program streams the chunked kernels' operands in bf16 where its inputs are.
-    if (tensorMode && streamed.count(v))
+    // A tensor program streams the chunked kernels' operands in bf16 where its
+    // inputs are, if that loses nothing: an input or its tokens moved. A value
+    // computed in fp32 (delta * B, c q) rounded again would feed the decays'
+    // gradient, a difference of near-equal terms, with bf16's error (Mamba-2's
+    // dA_log was 75% off): those keep fp32 and the recurrent sweep.
+    if (tensorMode && streamed.count(v) && exactFromInputs(v))
       hs << "    p." << field << " = streamedView(" << tensorOf(v) << ", sdt, scratch, stream);\n";
     else
       hs << "    p." << field << " = " << viewOfValue(v) << ";\n";

@@ -65,14 +65,19 @@ void lower(RecurrenceGradOp g) {
   auto scalar = [&](double x) {
     return ConstantOp::create(b, loc, DenseElementsAttr::get(tensorOf({}, elem), b.getFloatAttr(elem, x)));
   };
-  // The adjoint's key: c q (the readout's scale moves into the write).
+  // The readout's scale c stays on the adjoint scans' readouts, not in their
+  // operands: dS = c dS', dS' writing q do^T from dF / c. The scans then read
+  // q as it is (exact where a target streams inputs in a narrower type).
   const double c = g.getScaleValue();
-  Value cq = c == 1.0 ? q : BinaryOp::create(b, loc, qT, BinaryFn::mul, q, scalar(c)).getResult();
+  auto scaled = [&](Value x, double f) {
+    return !x || f == 1.0 ? x : BinaryOp::create(b, loc, x.getType(), BinaryFn::mul, x, scalar(f)).getResult();
+  };
   // The adjoint scans' decays: the forward's at the token processed next.
   auto tokenDecay = tensorOf(vector ? ArrayRef<int64_t>{B, T, H, K} : ArrayRef<int64_t>{B, T, H}, elem);
   Value next = decay ? ShiftTokensOp::create(b, loc, tokenDecay, decay, b.getI64IntegerAttr(forward ? 1 : -1)).getResult()
                      : Value();
-  Value dFT = dF ? TransposeStateOp::create(b, loc, stateT, dF).getResult() : Value();
+  Value dFc = scaled(dF, 1.0 / c); // dS' starts from dF / c
+  Value dFT = dFc ? TransposeStateOp::create(b, loc, stateT, dFc).getResult() : Value();
   Value initT = init ? TransposeStateOp::create(b, loc, stateT, init).getResult() : Value();
   // A scan on a K x V state (`valueSide` false) or on the transposed one
   // whose decay acts on its value side: a per-key decay is then the
@@ -95,15 +100,15 @@ void lower(RecurrenceGradOp g) {
                                 false);
   };
   // dS, read at k: dv; its final state is dS at the first token.
-  RecurrenceOp dS = scan(adjointDir, k, cq, dO, next, dF, false, vT, state, 1.0);
+  RecurrenceOp dS = scan(adjointDir, k, q, dO, next, dFc, false, vT, state, c);
   // dS^T, read at v: dk.
-  RecurrenceOp dST = scan(adjointDir, v, dO, cq, next, dFT, true, qT, stateT, 1.0);
+  RecurrenceOp dST = scan(adjointDir, v, dO, q, next, dFT, true, qT, stateT, c);
   // S^T, read at do: dq; its final state is S_T^T.
   RecurrenceOp sT = scan(g.getDirection(), dO, v, k, decay, initT, true, qT, stateT, c);
 
   Value dInit;
   if (init) {
-    dInit = dS.getFinalState();
+    dInit = scaled(dS.getFinalState(), c);
     if (decay) { // dinit = D_1 dS_1: the first token's decay
       auto edgeType = tensorOf(vector ? ArrayRef<int64_t>{B, H, K} : ArrayRef<int64_t>{B, H}, elem);
       Value edge = EdgeTokenOp::create(b, loc, edgeType, decay, forward ? UnitAttr() : b.getUnitAttr());

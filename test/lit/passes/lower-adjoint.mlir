@@ -13,21 +13,25 @@
 // CHECK-LABEL: func.func @gla_backward(
 // CHECK-SAME: %[[Q:[^:]*]]: tensor<?x?x2x4xf32>, %[[K:[^:]*]]: tensor<?x?x2x4xf32>, %[[V:[^:]*]]: tensor<?x?x2x3xf32>, %[[G:[^:]*]]: tensor<?x?x2x4xf32>, %[[S0:[^:]*]]: tensor<?x2x4x3xf32>, %[[DO:[^:]*]]: tensor<?x?x2x3xf32>, %[[DF:[^:]*]]: tensor<?x2x4x3xf32>)
 // CHECK-NOT: mixer.recurrence_grad
-// The adjoint's key c q, the decays of the token processed next, the transposed states:
-// CHECK: %[[HALF:.*]] = mixer.constant dense<5.000000e-01> : tensor<f32>
-// CHECK: %[[CQ:.*]] = mixer.binary mul %[[Q]], %[[HALF]]
+// The decays of the token processed next; the scale c stays on the adjoint
+// scans' readouts (dS = c dS', dS' written with q as it is, from dF / c); the
+// transposed states:
 // CHECK: %[[NEXT:.*]] = mixer.shift_tokens %[[G]] by 1 : tensor<?x?x2x4xf32> -> tensor<?x?x2x4xf32>
-// CHECK: %[[DFT:.*]] = mixer.transpose_state %[[DF]] : tensor<?x2x4x3xf32> -> tensor<?x2x3x4xf32>
+// CHECK: %[[TWO:.*]] = mixer.constant dense<2.000000e+00> : tensor<f32>
+// CHECK: %[[DFC:.*]] = mixer.binary mul %[[DF]], %[[TWO]]
+// CHECK: %[[DFT:.*]] = mixer.transpose_state %[[DFC]] : tensor<?x2x4x3xf32> -> tensor<?x2x3x4xf32>
 // CHECK: %[[S0T:.*]] = mixer.transpose_state %[[S0]]
 // dS, backwards from dF, read at k: dv; its final state is dS at the first token.
-// CHECK: %[[DV:.*]], %[[DS1:.*]] = mixer.recurrence vector reverse %[[K]], %[[CQ]], %[[DO]] decay(%[[NEXT]]) init(%[[DF]])
+// CHECK: %[[DV:.*]], %[[DS1C:.*]] = mixer.recurrence vector reverse %[[K]], %[[Q]], %[[DO]] decay(%[[NEXT]]) init(%[[DFC]]) scale 5.000000e-01
 // dS^T read at v: dk; its decay acts on the value side (elementwise, the factor exp(decay) per column).
 // CHECK: %[[FNEXT:.*]] = mixer.map exp %[[NEXT]] : tensor<?x?x2x4xf32> -> tensor<?x?x2x4xf32>
-// CHECK: %[[DK:.*]], %{{.*}} = mixer.recurrence elementwise reverse %[[V]], %[[DO]], %[[CQ]] dt(%[[FNEXT]]) decay_form factor init(%[[DFT]])
+// CHECK: %[[DK:.*]], %{{.*}} = mixer.recurrence elementwise reverse %[[V]], %[[DO]], %[[Q]] dt(%[[FNEXT]]) decay_form factor init(%[[DFT]]) scale 5.000000e-01
 // S^T read at do: dq, its final state S_T^T.
 // CHECK: %[[FG:.*]] = mixer.map exp %[[G]]
 // CHECK: %[[DQ:.*]], %[[STT:.*]] = mixer.recurrence elementwise forward %[[DO]], %[[V]], %[[K]] dt(%[[FG]]) decay_form factor init(%[[S0T]]) scale 5.000000e-01
-// dinit = exp(g at the first token) . dS_1:
+// dinit = exp(g at the first token) . dS_1, dS_1 = c dS'_1:
+// CHECK: %[[HALF:.*]] = mixer.constant dense<5.000000e-01> : tensor<f32>
+// CHECK: %[[DS1:.*]] = mixer.binary mul %[[DS1C]], %[[HALF]]
 // CHECK: %[[E:.*]] = mixer.edge_token %[[G]] : tensor<?x?x2x4xf32> -> tensor<?x2x4xf32>
 // CHECK: %[[EXP:.*]] = mixer.map exp %[[E]]
 // CHECK: %[[DINIT:.*]] = mixer.binary mul %[[DS1]], %[[EXP]]
