@@ -109,6 +109,12 @@ private:
   std::string newTensor(RankedTensorType type);
   /// Prints a device functor `struct FnN { __device__ float operator()(PARAMS) const { return BODY; } };`.
   std::string functor(const std::string &params, const std::string &body);
+  /// A pointwise map or binary op whose only use is another one: printed
+  /// inline in its user's kernel, never materialized.
+  bool fusedIntoUser(Value v);
+  /// The expression of element `idx` of a pointwise value, its fused
+  /// producers inlined; `leaves` collects the Tensors it reads.
+  std::string fusedExpr(Value v, llvm::SmallVectorImpl<std::string> &leaves);
   /// Whether `v` holds the function's inputs' values unchanged (an input, or
   /// its tokens flipped, shifted, spread over heads): exact in their dtype.
   static bool exactFromInputs(Value v) {

@@ -44,6 +44,35 @@ std::string Printer::newTensor(RankedTensorType type) {
 
 std::string Printer::newTensorFor(Value v) { return tensors[v] = newTensor(cast<RankedTensorType>(v.getType())); }
 
+namespace {
+bool pointwiseOp(Operation *d) {
+  if (auto m = dyn_cast_if_present<MapOp>(d)) return unaryExpr(m.getFn()) != nullptr;
+  if (auto b = dyn_cast_if_present<BinaryOp>(d)) return binaryExpr(b.getFn()) != nullptr;
+  return false;
+}
+} // namespace
+
+bool Printer::fusedIntoUser(Value v) {
+  return pointwiseOp(v.getDefiningOp()) && v.hasOneUse() && pointwiseOp(*v.getUsers().begin());
+}
+
+std::string Printer::fusedExpr(Value v, llvm::SmallVectorImpl<std::string> &leaves) {
+  Operation *d = v.getDefiningOp();
+  if (pointwiseOp(d) && (fusedIntoUser(v) || !tensors.count(v))) {
+    if (auto m = dyn_cast<MapOp>(d))
+      return std::string("([](float x) { return ") + unaryExpr(m.getFn()) + "; })(" + fusedExpr(m.getInput(), leaves) +
+             ")";
+    auto b = cast<BinaryOp>(d);
+    return std::string("([](float a, float b) { return ") + binaryExpr(b.getFn()) + "; })(" +
+           fusedExpr(b.getLhs(), leaves) + ", " + fusedExpr(b.getRhs(), leaves) + ")";
+  }
+  std::string t = tensorOf(v), m = "m" + std::to_string(leaves.size());
+  for (auto [i, l] : llvm::enumerate(leaves))
+    if (l == t) m = "m" + std::to_string(i);
+  if (m == "m" + std::to_string(leaves.size())) leaves.push_back(t);
+  return m + ".p[broadcastAt(" + m + ", idx)]";
+}
+
 std::string Printer::functor(const std::string &params, const std::string &body) {
   std::string n = "Fn" + std::to_string(nfunctors++);
   device += "struct " + n + " {\n  __device__ float operator()(" + params + ") const { return " + body + "; }\n};\n";
@@ -78,6 +107,23 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
     for (int64_t i = 0; i < H; ++i) cs << (i ? ", " : "") << i << ".f";
     cs << "};\n";
     hs << "  cudaMemcpyAsync(" << t << ".p, " << host << ", sizeof " << host << ", cudaMemcpyHostToDevice, stream);\n";
+    return success();
+  }
+  // A chain of pointwise ops is one kernel: producers used once are inlined.
+  if (pointwiseOp(op)) {
+    Value r = op->getResult(0);
+    if (fusedIntoUser(r)) return success();
+    llvm::SmallVector<std::string> leaves;
+    const std::string e = fusedExpr(r, leaves);
+    std::string n = "Fused" + std::to_string(nfunctors++), fields, init;
+    for (auto [i, l] : llvm::enumerate(leaves)) {
+      fields += (i ? ", m" : "m") + std::to_string(i);
+      init += (i ? ", " : "") + l;
+    }
+    device += "struct " + n + " {\n  Tensor " + (leaves.empty() ? std::string("unused") : fields) +
+              ";\n  __device__ float operator()(const int64_t *idx) const { (void)idx; return " + e + "; }\n};\n";
+    std::string y = newTensorFor(r);
+    hs << "  fusedKernel" << grid(y) << "(" << y << ", " << n << "{" << init << "});\n";
     return success();
   }
   if (auto m = dyn_cast<MapOp>(op)) {
@@ -228,7 +274,8 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
   if (auto c = dyn_cast<TokenCumsumOp>(op)) {
     std::string x = tensorOf(c.getInput()), out = newTensorFor(c.getResult());
     std::string init = c.getInit() ? tensorOf(c.getInit()) + ".p" : "nullptr";
-    hs << "  tokenCumsumKernel<><<<gridFor(" << x << ".d[0] * " << x << ".width(2)), 256, 0, stream>>>(" << x << ", "
+    hs << "  tokenCumsumKernel<><<<(unsigned)std::min<int64_t>(" << x << ".d[0] * " << x
+       << ".width(2), 65535), 256, 0, stream>>>(" << x << ", "
        << init << ", " << out << ", " << (c.getReverse() ? "true" : "false") << ");\n";
     return success();
   }

@@ -108,6 +108,15 @@ inline void storeTensor(const Tensor &in, const View &v, bool state, cudaStream_
 template <typename F> __global__ void mapKernel(const Tensor x, Tensor y, F f) {
   MIXC_GRID_STRIDE(e, y.size()) y.p[e] = f(x.p[e]);
 }
+// A chain of pointwise ops in one pass: f(idx) reads its Tensors at the
+// result's index (left-aligned broadcasting) and computes the chain inline.
+template <typename F> __global__ void fusedKernel(Tensor out, F f) {
+  MIXC_GRID_STRIDE(e, out.size()) {
+    int64_t idx[6];
+    indexOf(out, e, idx);
+    out.p[e] = f(idx);
+  }
+}
 template <typename F> __global__ void binaryKernel(const Tensor a, const Tensor b, Tensor out, F f) {
   MIXC_GRID_STRIDE(e, out.size()) {
     int64_t idx[6];
@@ -159,9 +168,25 @@ template <typename = void> __global__ void reduceToKernel(const Tensor full, Ten
     __syncthreads();
   }
 }
+// Trailing dimensions summed ([B, T, H, K] -> [B, T, H]): a thread per
+// element of `out` over its contiguous run, in order.
+template <typename = void> __global__ void reduceTrailingKernel(const Tensor full, Tensor out, int64_t run) {
+  MIXC_GRID_STRIDE(o, out.size()) {
+    float acc = 0.f;
+    for (int64_t i = 0; i < run; ++i) acc += full.p[o * run + i];
+    out.p[o] = acc;
+  }
+}
 inline void reduceTo(const Tensor &full, Tensor out, cudaStream_t s) {
   if (full.size() == out.size()) {
     cudaMemcpyAsync(out.p, full.p, out.size() * sizeof(float), cudaMemcpyDeviceToDevice, s);
+    return;
+  }
+  bool trailing = out.rank <= full.rank;
+  for (int i = 0; trailing && i < out.rank; ++i) trailing = out.d[i] == full.d[i];
+  const int64_t run = full.size() / std::max<int64_t>(out.size(), 1);
+  if (trailing && run <= 4096) {
+    reduceTrailingKernel<><<<gridFor(out.size()), 256, 0, s>>>(full, out, run);
     return;
   }
   reduceToKernel<><<<(unsigned)std::min<int64_t>(out.size(), 65535), 256, 0, s>>>(full, out);
@@ -354,18 +379,32 @@ inline View streamedView(const Tensor &t, int sdt, Scratch &scratch, cudaStream_
   return v;
 }
 
-// Cumulative sums over the tokens, from init [B, rest] (or zero): a thread
-// per (b, column), the tokens in order.
+// Cumulative sums over the tokens, from init [B, rest] (or zero): a block per
+// (b, column), each thread a contiguous segment of tokens summed in order, the
+// segments' sums scanned by a fixed tree in shared memory, then each segment
+// rescanned from its prefix (deterministic: the same order every call).
 template <typename = void> __global__ void tokenCumsumKernel(const Tensor x, const float *init, Tensor out, bool reverse) {
-  const int64_t T = x.d[1], w = x.width(2);
-  MIXC_GRID_STRIDE(c, x.d[0] * w) {
-    const int64_t b = c / w, j = c % w;
-    float acc = init ? init[c] : 0.f;
-    for (int64_t u = 0; u < T; ++u) {
-      const int64_t t = reverse ? T - 1 - u : u;
-      acc += x.p[(b * T + t) * w + j];
-      out.p[(b * T + t) * w + j] = acc;
+  __shared__ float part[256];
+  const int64_t T = x.d[1], w = x.width(2), L = (T + blockDim.x - 1) / blockDim.x;
+  for (int64_t c = blockIdx.x; c < x.d[0] * w; c += gridDim.x) {
+    const int64_t b = c / w, j = c % w, u0 = threadIdx.x * L, u1 = u0 + L < T ? u0 + L : T;
+    auto at = [&](int64_t u) { return (b * T + (reverse ? T - 1 - u : u)) * w + j; };
+    float seg = 0.f;
+    for (int64_t u = u0; u < u1; ++u) seg += x.p[at(u)];
+    part[threadIdx.x] = seg;
+    __syncthreads();
+    for (unsigned o = 1; o < blockDim.x; o <<= 1) { // inclusive scan of the segments' sums
+      const float add = threadIdx.x >= o ? part[threadIdx.x - o] : 0.f;
+      __syncthreads();
+      part[threadIdx.x] += add;
+      __syncthreads();
     }
+    float acc = (init ? init[c] : 0.f) + (threadIdx.x ? part[threadIdx.x - 1] : 0.f);
+    for (int64_t u = u0; u < u1; ++u) {
+      acc += x.p[at(u)];
+      out.p[at(u)] = acc;
+    }
+    __syncthreads();
   }
 }
 // The first (or last) token of each sequence: [B, T, rest] -> [B, rest].
