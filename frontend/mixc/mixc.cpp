@@ -18,6 +18,7 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -386,6 +387,32 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
                  (long long)sizes.H, (long long)sizes.K, (long long)sizes.V);
     text += ls.str();
   });
+  // The backward: the derived IR as a CUDA tensor program where its adjoints are scans.
+  std::string why;
+  auto bwd = deriveCudaBackward(*tiled, why);
+  llvm::SmallVector<std::string> scans;
+  int ops = 0;
+  bool sweep = false;
+  if (succeeded(bwd))
+    bwd->walk([&](mlir::Operation *op) {
+      if (auto r = dyn_cast<mixc::mixer::RecurrenceOp>(op)) {
+        auto sched = r->getAttrOfType<mixc::mixer::CudaTileAttr>("mixer.schedule");
+        scans.push_back(sched ? mixc::mixer::stringifyCudaAlgorithm(sched.getAlgorithm()).str() : "untiled");
+      } else if (isa<mixc::mixer::RecurrenceGradOp>(op)) {
+        sweep = true;
+      } else if (!isa<mlir::func::FuncOp, mlir::func::ReturnOp, mixc::mixer::ConstantOp>(op)) {
+        ++ops;
+      }
+    });
+  if (failed(bwd))
+    text += "  cuda bwd:   none (" + why + ")\n";
+  else if (sweep)
+    text += "  cuda bwd:   none: an adjoint is not forward-shaped scans (the delta rules, a bonus, mLSTM, elementwise "
+            "or signed decays need the checkpointed sweep, which has no CUDA port yet)\n";
+  else
+    text += "  cuda bwd:   a tensor program: " + std::to_string(scans.size()) + " scans (" + llvm::join(scans, ", ") +
+            "; reverse ones over flipped tokens, chunked ones streaming exact bf16 operands), " +
+            std::to_string(ops) + " other ops on fp32 tensors; no state kept\n";
   return text;
 }
 
