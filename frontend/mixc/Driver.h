@@ -47,6 +47,12 @@ struct Problem {
 };
 
 mlir::func::FuncOp theFunc(mlir::ModuleOp m);
+/// The spec at these sizes as the spec-level IR (mixc.cpp).
+mlir::OwningOpRef<mlir::ModuleOp> lower(mlir::MLIRContext &ctx, const sp::SourceFile &src, const sp::MixerDesc &desc,
+                                        const sp::Sizes &sizes);
+/// What `mixc check` says of the CPU and the CUDA schedules at `sizes` (ScheduleText.cpp).
+std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc, const sp::Sizes &sizes);
+std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc, const sp::Sizes &sizes);
 int threadCount();
 using Clock = std::chrono::steady_clock;
 double msSince(Clock::time_point t0);

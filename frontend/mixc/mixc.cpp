@@ -18,7 +18,6 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
-#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -305,116 +304,6 @@ mlir::FailureOr<mlir::func::FuncOp> deriveCudaBackward(mlir::ModuleOp tiled, std
 }
 
 mlir::func::FuncOp theFunc(mlir::ModuleOp m) { return cast<mlir::func::FuncOp>(m.getBody()->front()); }
-
-// The CPU schedule the compiler picks at these sizes, as `mixc check` states it.
-std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc, const sp::Sizes &sizes) {
-  mlir::MLIRContext ctx;
-  auto module = lower(ctx, src, desc, sizes);
-  auto tiled = tileForCpu(*module, threadCount(), /*honour=*/false, /*lowerChunks=*/false);
-  std::string text;
-  int n = 0;
-  theFunc(*tiled).walk([&](mixc::mixer::RecurrenceOp op) {
-    auto tile = op->getAttrOfType<mixc::mixer::CpuTileAttr>("mixer.schedule");
-    std::string line;
-    raw_string_ostream ls(line);
-    ls << format("  cpu:        %s%s %s, K = %lld, value block %lld, %lld threads (at H=%lld K=%lld V=%lld)\n",
-                   n++ ? "and " : "", mixc::mixer::stringifyDirection(op.getDirection()).str().c_str(),
-                   mixc::mixer::stringifyCpuAlgorithm(tile.getAlgorithm()).str().c_str(), (long long)tile.getK(),
-                   (long long)tile.getVBlock(), (long long)tile.getThreads(), (long long)sizes.H, (long long)sizes.K,
-                   (long long)sizes.V);
-    if (auto why = op->getAttrOfType<mlir::StringAttr>("mixer.no_chunked_form"))
-      ls << "              --schedule=chunked: the CPU has no chunked form for " << why.getValue()
-         << "; run, bench and emit refuse it\n";
-    const long long rb = tile.getRegBlock(), vectors = tile.vectors();
-    if (tile.getAlgorithm() == mixc::mixer::CpuAlgorithm::chunked_ssd ||
-        tile.getAlgorithm() == mixc::mixer::CpuAlgorithm::chunked_gla)
-      ls << format("              %s: vectors of %lld floats, chunks of %lld tokens, products in column tiles of "
-                   "%lld vectors x 4 rows\n",
-                   tile.getIsa().str().c_str(), (long long)tile.getLanes(), (long long)tile.getChunk(), rb);
-    else
-      ls << format("              %s: vectors of %lld floats, register block %lld of the block's %lld vectors "
-                   "(%lld sweep%s of the key rows per token)\n",
-                   tile.getIsa().str().c_str(), (long long)tile.getLanes(), rb, vectors, (vectors + rb - 1) / rb,
-                   (vectors + rb - 1) / rb == 1 ? "" : "s");
-    // The derived backward's memory against recomputation, as the tile chose it.
-    const long long cp = tile.getGradCheckpoint(), Vs = cast<mlir::RankedTensorType>(op.getFinalState().getType()).getDimSize(3);
-    if (mixc::adjointAsScans(op, adjointChoice()))
-      ls << "              backward: three forward-shaped scans (dS read at k: dv and dinit; dS^T at v: dk; S^T at "
-            "do: dq), tiled like forward scans, the decays' gradient a cumulative sum over tokens; no state kept "
-            "(--adjoint=" << adjointChoice() << ")\n";
-    else
-      ls << format("              backward: a reverse sweep per (batch, head); the state kept every %lld tokens (T / "
-                   "%lld states of %lld x %lld per head), each stretch's %lld states recomputed (%lld KiB)\n",
-                   cp, cp, (long long)tile.getK(), Vs, cp + 1, (cp + 1) * tile.getK() * Vs * 4 / 1024);
-    text += ls.str();
-  });
-  const mixc::cpu::CpuIsa &isa = cpuIsa();
-  text += "  cpu isa:    " + isa.name + " (" + isa.describe + "), built with " + mixc::cpu::kernelFlags(isa) + "\n";
-  return text;
-}
-
-// The CUDA schedule, likewise.
-std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc, const sp::Sizes &sizes) {
-  mlir::MLIRContext ctx;
-  auto module = lower(ctx, src, desc, sizes);
-  auto tiled = tileForCuda(*module);
-  std::string text;
-  int n = 0;
-  theFunc(*tiled).walk([&](mixc::mixer::RecurrenceOp op) {
-    auto sched = op->getAttrOfType<mixc::mixer::CudaTileAttr>("mixer.schedule");
-    std::string algorithm = mixc::mixer::stringifyCudaAlgorithm(sched.getAlgorithm()).str();
-    std::string line;
-    raw_string_ostream ls(line);
-    ls << format("  cuda:       %s%s", n++ ? "and " : "", mixc::mixer::stringifyDirection(op.getDirection()).str().c_str());
-    if (algorithm != "recurrent") {
-      ls << " " << algorithm << " (bf16 q, k, v: tensor cores, chunks of " << sched.getChunk()
-         << ", state on chip; otherwise, and for calls under " << sched.minTokens()
-         << " tokens, the recurrent sweep below)\n";
-      // Per-channel decays pair tokens through sub-blocks of 16 (GLA; the delta rules' vector diagonal).
-      if (op.hasKeyDecay())
-        ls << "              decays per key channel: tokens paired through sub-blocks of 16 (log-decays above -5 "
-              "per token)\n";
-      // What the delta rules' kernels read of the low-rank term (mixer-tile's form of it).
-      if (op.getAScale() && op.getKScale())
-        ls << "              low rank: b's rows once with per-token scales of a and the key"
-           << (op.getDecayedB() ? ", b^T applied to the decayed state (decayed_b)" : "") << "\n";
-      ls << "              and";
-    }
-    ls << format(" recurrent: a CTA of %lld warps per %lld value columns, %lld keys over %lld lanes, %lld tokens "
-                 "staged (at H=%lld K=%lld V=%lld)\n",
-                 (long long)sched.getWarps(), (long long)sched.getVBlock(), (long long)sched.getK(),
-                 (long long)(32 / sched.getColsPerWarp()), (long long)sched.getStage(),
-                 (long long)sizes.H, (long long)sizes.K, (long long)sizes.V);
-    text += ls.str();
-  });
-  // The backward: the derived IR as a CUDA tensor program where its adjoints are scans.
-  std::string why;
-  auto bwd = deriveCudaBackward(*tiled, why);
-  llvm::SmallVector<std::string> scans;
-  int ops = 0;
-  bool sweep = false;
-  if (succeeded(bwd))
-    bwd->walk([&](mlir::Operation *op) {
-      if (auto r = dyn_cast<mixc::mixer::RecurrenceOp>(op)) {
-        auto sched = r->getAttrOfType<mixc::mixer::CudaTileAttr>("mixer.schedule");
-        scans.push_back(sched ? mixc::mixer::stringifyCudaAlgorithm(sched.getAlgorithm()).str() : "untiled");
-      } else if (isa<mixc::mixer::RecurrenceGradOp>(op)) {
-        sweep = true;
-      } else if (!isa<mlir::func::FuncOp, mlir::func::ReturnOp, mixc::mixer::ConstantOp>(op)) {
-        ++ops;
-      }
-    });
-  if (failed(bwd))
-    text += "  cuda bwd:   none (" + why + ")\n";
-  else if (sweep)
-    text += "  cuda bwd:   none: an adjoint is not forward-shaped scans (the delta rules, a bonus, mLSTM, elementwise "
-            "or signed decays need the checkpointed sweep, which has no CUDA port yet)\n";
-  else
-    text += "  cuda bwd:   a tensor program: " + std::to_string(scans.size()) + " scans (" + llvm::join(scans, ", ") +
-            "; reverse ones over flipped tokens, chunked ones streaming exact bf16 operands), " +
-            std::to_string(ops) + " other ops on fp32 tensors; no state kept\n";
-  return text;
-}
 
 int runCheck() {
   sp::SourceFile src = readSpec();
