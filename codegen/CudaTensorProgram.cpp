@@ -126,14 +126,10 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
     hs << "  fusedKernel" << grid(y) << "(" << y << ", " << n << "{" << init << "});\n";
     return success();
   }
-  if (auto m = dyn_cast<MapOp>(op)) {
+  if (auto m = dyn_cast<MapOp>(op)) { // a row map (the pointwise ones are fused above)
     std::string x = tensorOf(m.getInput()), y = newTensorFor(m.getResult());
-    if (const char *row = rowFunctor(m.getFn()))
-      hs << "  rows(" << x << ", " << y << ", " << lastDim(m.getInput()) << ", "
-         << (m.getFn() == UnaryFn::sum ? 1 : lastDim(m.getResult())) << ", " << row << ", stream);\n";
-    else
-      hs << "  mapKernel" << grid(y) << "(" << x << ", " << y << ", "
-         << functor("float x", unaryExpr(m.getFn())) << ");\n";
+    hs << "  rows(" << x << ", " << y << ", " << lastDim(m.getInput()) << ", "
+       << (m.getFn() == UnaryFn::sum ? 1 : lastDim(m.getResult())) << ", " << rowFunctor(m.getFn()) << ", stream);\n";
     return success();
   }
   if (auto n = dyn_cast<NormalizeOp>(op)) {
@@ -165,10 +161,8 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
          << lastDim(b.getLhs()) << ", " << lastDim(b.getResult()) << ");\n";
       return success();
     }
-    default:
-      hs << "  binaryKernel" << grid(y) << "(" << x << ", " << w << ", " << y << ", "
-         << functor("float a, float b", binaryExpr(b.getFn())) << ");\n";
-      return success();
+    default: // the pointwise ones are fused above
+      return op->emitOpError() << "is not a row op of the CUDA tensor program";
     }
   }
   if (auto m = dyn_cast<MapVjpOp>(op)) {

@@ -105,9 +105,6 @@ inline void storeTensor(const Tensor &in, const View &v, bool state, cudaStream_
 }
 
 // ---- pointwise ---------------------------------------------------------------------
-template <typename F> __global__ void mapKernel(const Tensor x, Tensor y, F f) {
-  MIXC_GRID_STRIDE(e, y.size()) y.p[e] = f(x.p[e]);
-}
 // A chain of pointwise ops in one pass: f(idx) reads its Tensors at the
 // result's index (left-aligned broadcasting) and computes the chain inline.
 template <typename F> __global__ void fusedKernel(Tensor out, F f) {
