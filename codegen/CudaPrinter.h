@@ -75,6 +75,8 @@ private:
   /// The expression of element `j` of a pointwise value.
   std::string elementExpr(Value v, const std::string &j);
   std::string constant(ConstantOp c);
+  /// Prints `QUALIFIERS float NAME[] = {...};` of the constant's values into `consts`.
+  void constantArray(const std::string &qualifiers, const std::string &name, ConstantOp c);
   enum class Rows { threadPerToken, warpPerToken, threadPerHead };
   /// Opens a row kernel (b, t and h bound for the row) and returns its name.
   std::string beginRowKernel(Rows rows, int64_t H);

@@ -21,13 +21,17 @@ std::string Printer::constant(ConstantOp c) {
   auto it = constNames.find(c.getResult());
   if (it != constNames.end()) return it->second;
   std::string n = "kConst" + std::to_string(constNames.size());
+  constantArray("__device__ const", n, c);
+  return constNames[c.getResult()] = n;
+}
+
+void Printer::constantArray(const std::string &qualifiers, const std::string &name, ConstantOp c) {
   llvm::raw_string_ostream cs(consts);
-  cs << "__device__ const float " << n << "[] = {";
+  cs << qualifiers << " float " << name << "[] = {";
   int64_t i = 0;
   for (APFloat x : cast<DenseFPElementsAttr>(c.getValue()).getValues<APFloat>())
     cs << (i++ ? ", " : "") << floatLiteral(x.convertToDouble());
   cs << "};\n";
-  return constNames[c.getResult()] = n;
 }
 
 void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &dest) {

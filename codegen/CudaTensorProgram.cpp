@@ -66,10 +66,11 @@ std::string Printer::fusedExpr(Value v, llvm::SmallVectorImpl<std::string> &leav
     return std::string("([](float a, float b) { return ") + binaryExpr(b.getFn()) + "; })(" +
            fusedExpr(b.getLhs(), leaves) + ", " + fusedExpr(b.getRhs(), leaves) + ")";
   }
-  std::string t = tensorOf(v), m = "m" + std::to_string(leaves.size());
-  for (auto [i, l] : llvm::enumerate(leaves))
-    if (l == t) m = "m" + std::to_string(i);
-  if (m == "m" + std::to_string(leaves.size())) leaves.push_back(t);
+  // A Tensor read twice is one leaf.
+  const std::string t = tensorOf(v);
+  auto it = llvm::find(leaves, t);
+  const std::string m = "m" + std::to_string(it - leaves.begin());
+  if (it == leaves.end()) leaves.push_back(t);
   return m + ".p[broadcastAt(" + m + ", idx)]";
 }
 
@@ -88,12 +89,7 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
   if (auto c = dyn_cast<ConstantOp>(op)) { // copied from a host array
     std::string host = "kHost" + std::to_string(constNames.size());
     constNames[c.getResult()] = host;
-    llvm::raw_string_ostream cs(consts);
-    cs << "const float " << host << "[] = {";
-    int64_t i = 0;
-    for (APFloat x : cast<DenseFPElementsAttr>(c.getValue()).getValues<APFloat>())
-      cs << (i++ ? ", " : "") << floatLiteral(x.convertToDouble());
-    cs << "};\n";
+    constantArray("const", host, c);
     std::string t = newTensorFor(c.getResult());
     hs << "  cudaMemcpyAsync(" << t << ".p, " << host << ", sizeof " << host
        << ", cudaMemcpyHostToDevice, stream);\n";

@@ -146,24 +146,15 @@ class Mixer:
             hit = self._compiled[sizes] = (k, _libraries[k.library])
         return hit
 
-    def cuda_kernels(self, xs):
-        """The CUDA forward kernel at the sizes of `xs`, for the current device (nvcc, cached)."""
-        key = (*self.sizes(xs), _build.cuda_arch())
+    def cuda_kernels(self, xs, build=None):
+        """The CUDA forward kernel at the sizes of `xs`, for the current device (nvcc, cached);
+        `build` (_build.build_cuda_backward) makes it the derived backward's kernel instead."""
+        build = build or _build.build_cuda
+        key = (build.__name__, *self.sizes(xs), _build.cuda_arch())
         hit = self._compiled.get(key)
         if hit is None:
-            k = _build.build_cuda(self.spec, *key[:3], key[5], verbose=self.verbose, G=key[3], F=key[4])
-            if k.library not in _libraries:
-                lib = ctypes.CDLL(k.library)
-                _libraries[k.library] = (_CUDA_FN((k.forward, lib)), None)
-            hit = self._compiled[key] = (k, _libraries[k.library][0])
-        return hit
-
-    def cuda_backward_kernels(self, xs):
-        """The CUDA backward kernel at the sizes of `xs` (the derived backward; nvcc, cached)."""
-        key = ("backward", *self.sizes(xs), _build.cuda_arch())
-        hit = self._compiled.get(key)
-        if hit is None:
-            k = _build.build_cuda_backward(self.spec, *key[1:4], key[6], verbose=self.verbose, G=key[4], F=key[5])
+            H, K, V, G, F, arch = key[1:]
+            k = build(self.spec, H, K, V, arch, verbose=self.verbose, G=G, F=F)
             if k.library not in _libraries:
                 lib = ctypes.CDLL(k.library)
                 _libraries[k.library] = (_CUDA_FN((k.forward, lib)), None)
@@ -318,7 +309,7 @@ def _define_ops(m, probe):
         ref = xs[m.operands.index(m.names[0])]
         sizes = m.sizes_of(xs)
         left = cuda_inputs("backward", xs)
-        kernels, fn = m.cuda_backward_kernels(left)
+        kernels, fn = m.cuda_kernels(left, _build.build_cuda_backward)
         # Every gradient written; a left-out input's into scratch.
         full = [torch.empty(dims(g, sizes) if x is None else x.shape, dtype=(x.dtype if x is not None else ref.dtype),
                             device=ref.device) for g, x in zip(kernels.grads, left)]
