@@ -62,6 +62,7 @@ private:
   LogicalResult emitRecurrence(RecurrenceOp op);
   LogicalResult emitChunkGroup(ChunkWalkOp walk);
   LogicalResult emitRecurrenceGrad(RecurrenceGradOp op);
+  LogicalResult emitScan(llvm::function_ref<LogicalResult()> print);
   /// The ISA a scan was tiled for: its name and build flags go in the header.
   LogicalResult useIsaOf(Operation *op, CpuTileAttr schedule) {
     cpu::CpuIsa isa;
@@ -78,6 +79,7 @@ private:
   std::string presence(Value v) {
     if (isa<BlockArgument>(v)) return "inputs[" + std::to_string(argIndex.lookup(v)) + "].data";
     if (auto t = v.getDefiningOp<TransposeStateOp>()) return presence(t.getInput());
+    if (auto m = v.getDefiningOp<MemoryStatesOp>()) return presence(m.getInput());
     return "";
   }
   /// `expr` where the optional state `v` was given, else nullptr.
@@ -224,6 +226,22 @@ const std::string &Printer::buffer(Value v) {
   } else if (auto st = dyn_cast<SumToOp>(v.getDefiningOp())) {
     const std::string x = buffer(st.getInput());
     os << "  Buffer " << n << " = reduceTo(" << x << ", " << shapeList(type, true) << ");\n";
+  } else if (auto rs = dyn_cast<RouteSlotsOp>(v.getDefiningOp())) {
+    const std::string x = buffer(rs.getInput());
+    os << "  Buffer " << n << " = routeSlots(" << x << ");\n";
+  } else if (auto ms = dyn_cast<MemoryStatesOp>(v.getDefiningOp())) {
+    const std::string x = buffer(ms.getInput());
+    if (type.getRank() < cast<RankedTensorType>(ms.getInput().getType()).getRank())
+      os << "  Buffer " << n << " = mergeMemories(" << x << ");\n";
+    else
+      os << "  Buffer " << n << " = splitMemories(" << x << ", " << ms.getMemories() << ");\n";
+  } else if (auto g = dyn_cast<RouteGatherOp>(v.getDefiningOp())) { // after routePlan (emitScan)
+    const std::string x = buffer(g.getInput());
+    os << "  Buffer " << n << " = routeGather(" << x << ", route_plan, " << (g.getSlots() ? "true" : "false")
+       << ");\n";
+  } else if (auto sc = dyn_cast<RouteScatterOp>(v.getDefiningOp())) {
+    const std::string y = buffer(sc.getInput()), w = buffer(sc.getWeight());
+    os << "  Buffer " << n << " = routeScatter(" << y << ", route_plan, " << w << ");\n";
   } else if (isa<ZerosLikeOp>(v.getDefiningOp())) {
     os << "  Buffer " << n << "(std::vector<int64_t>" << shapeList(type, true) << ");\n";
   } else if (auto nop = dyn_cast<NormalizeOp>(v.getDefiningOp())) {
@@ -635,6 +653,45 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   return success();
 }
 
+// A forward scan; in a mixture of memories, over the memories' sequences:
+// the route planned and the operands gathered first, then the scan printed in
+// a scope where B, T and NS are the B x M sequences of L tokens (its row
+// functions and scan arguments read those names), its results moved out.
+LogicalResult Printer::emitScan(llvm::function_ref<LogicalResult()> print) {
+  RouteScatterOp scatter;
+  MemoryStatesOp split;
+  func.walk([&](RouteScatterOp s) { scatter = s; });
+  if (!scatter) return print();
+  func.walk([&](MemoryStatesOp m) {
+    if (cast<RankedTensorType>(m.getType()).getRank() > cast<RankedTensorType>(m.getInput().getType()).getRank())
+      split = m;
+  });
+  auto route = dyn_cast<BlockArgument>(scatter.getRoute());
+  if (!split || !route) return scatter.emitOpError() << "the CPU target expects the route as an input and the final "
+                                                        "states split per memory (mixer.memory_states)";
+  const int64_t M = scatter.getMemories();
+  os << "  // A mixture of " << M << " memories: the scan runs over B x " << M
+     << " sequences, the tokens routed to each memory,\n  // padded with zero rows (identity steps) to the longest, L.\n";
+  os << "  if (seqStart) return chk.fail(\"input 'cu_seqlens': a mixture of memories takes B sequences of T tokens\");\n";
+  os << "  RoutePlan route_plan;\n  if (!routePlan(inputs[" << argIndex.lookup(route) << "], B, T, " << M
+     << ", route_plan, chk)) return 1;\n";
+  func.walk([&](Operation *op) { // what the scan reads, at the caller's B and T
+    if (isa<RouteGatherOp>(op) ||
+        (isa<MemoryStatesOp>(op) && cast<RankedTensorType>(op->getResult(0).getType()).getRank() <
+                                        cast<RankedTensorType>(op->getOperand(0).getType()).getRank()))
+      buffer(op->getResult(0));
+  });
+  os << "  Buffer scan_o, scan_state;\n  {\n";
+  os << "  const int64_t B = route_plan.B * route_plan.M, T = route_plan.L, NS = B;\n";
+  os << "  const int64_t *seqStart = nullptr;\n  (void)seqStart;\n";
+  if (failed(print())) return failure();
+  os << "  scan_o = std::move(" << buffers.lookup(scatter.getInput()) << ");\n";
+  os << "  scan_state = std::move(" << buffers.lookup(split.getInput()) << ");\n  }\n";
+  buffers[scatter.getInput()] = "scan_o";
+  buffers[split.getInput()] = "scan_state";
+  return success();
+}
+
 FailureOr<CpuKernelSource> Printer::run() {
   out.name = "mixc_" + func.getName().str();
 
@@ -648,12 +705,12 @@ FailureOr<CpuKernelSource> Printer::run() {
   for (Operation &op : func.getBody().front()) {
     if (auto r = dyn_cast<RecurrenceOp>(op)) {
       // A backward runs a forward scan only where a gradient reads its result.
-      if (!isBackward() && failed(emitRecurrence(r))) return failure();
+      if (!isBackward() && failed(emitScan([&] { return emitRecurrence(r); }))) return failure();
     } else if (auto g = dyn_cast<RecurrenceGradOp>(op)) {
       if (failed(emitRecurrenceGrad(g))) return failure();
     } else if (auto w = dyn_cast<ChunkWalkOp>(op)) {
       // Printed with its chunk form; a backward's, where a gradient reads it.
-      if (!isBackward() && failed(emitChunkGroup(w))) return failure();
+      if (!isBackward() && failed(emitScan([&] { return emitChunkGroup(w); }))) return failure();
     } else if (isa<func::ReturnOp>(op)) {
       for (auto [i, v] : llvm::enumerate(op.getOperands())) {
         if (isToken(v) && !isMaterializedToken(v)) {
@@ -690,7 +747,8 @@ FailureOr<CpuKernelSource> Printer::run() {
       }
     } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp, MapVjpOp, BinaryVjpOp, NormalizeVjpOp,
                    ZerosLikeOp, ShiftTokensOp, TokenCumsumOp, EdgeTokenOp, TransposeStateOp, SumToOp,
-                   RepeatHeadsOp, SumHeadsOp, ChunkCumsumOp, ChunkScoresOp, ChunkLocalStatesOp, ChunkOutputOp>(op)) {
+                   RepeatHeadsOp, SumHeadsOp, ChunkCumsumOp, ChunkScoresOp, ChunkLocalStatesOp, ChunkOutputOp,
+                   RouteSlotsOp, RouteGatherOp, RouteScatterOp, MemoryStatesOp>(op)) {
       // (The chunk ops but the walk are printed with the walk's group.)
       return op.emitOpError() << "is not supported by the CPU target";
     }

@@ -511,6 +511,11 @@ FailureOr<CudaKernelSource> Printer::run() {
     hs << "  args.out[" << i << "] = viewOf(outputs[" << i << "], " << cast<RankedTensorType>(v.getType()).getRank()
        << ");\n";
 
+  RouteScatterOp scatter;
+  func.walk([&](RouteScatterOp s) { scatter = s; });
+  if (scatter)
+    return scatter.emitOpError() << "a mixture of memories runs on the reference and CPU targets; the CUDA target "
+                                    "does not gather routed tokens yet";
   // A derived backward is a tensor program; a forward, rows around scans.
   if (func->hasAttr("mixer.backward_of") && failed(emitTensorProgram())) return failure();
   for (Operation &op : func.getBody().front()) {

@@ -50,10 +50,14 @@ KernelSignature kernelSignature(func::FuncOp func, bool varlen) {
     bool perHead = t.getRank() >= 3 && t.getDimSize(0) == 1 && t.getDimSize(1) == 1;
     bool optional = n == "init" || n == "init_m" || n == "dfinal_state"; // absent: zeros
     sig.inputs.push_back(n);
-    os << "  if (!chk.tensor(&inputs[" << i << "], \"input\", \"" << n << "\", " << shapeList(t, false) << ", "
-       << (perHead ? "true" : "false") << ", " << (optional ? "true" : "false") << ", "
-       << (isStateShaped(t) ? stateVar : "B") << ", T)) return 1;\n";
-    inputDoc += llvm::formatv(" *   inputs[{0}]  {1,-12} {2}{3}{4}\n", i, n, shapeList(t, true, varlen ? "N" : "B"),
+    if (isa<IntegerType>(t.getElementType())) // a mixture of memories' route
+      os << "  if (!chk.indices(&inputs[" << i << "], \"" << n << "\", " << shapeList(t, false) << ", B, T)) return 1;\n";
+    else
+      os << "  if (!chk.tensor(&inputs[" << i << "], \"input\", \"" << n << "\", " << shapeList(t, false) << ", "
+         << (perHead ? "true" : "false") << ", " << (optional ? "true" : "false") << ", "
+         << (isStateShaped(t) ? stateVar : "B") << ", T)) return 1;\n";
+    inputDoc += llvm::formatv(" *   inputs[{0}]  {1,-12} {2}{3}{4}{5}\n", i, n, shapeList(t, true, varlen ? "N" : "B"),
+                              isa<IntegerType>(t.getElementType()) ? " int64" : "",
                               perHead ? " (or without the leading 1, 1)" : "",
                               optional ? ", optional (NULL data: zeros)" : "")
                     .str();

@@ -30,6 +30,7 @@ std::vector<ArgumentSpec> argumentSpecs(func::FuncOp func) {
     auto t = cast<RankedTensorType>(func.getArgument(i).getType());
     for (int64_t d : t.getShape()) s.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
     s.perHead = t.getRank() >= 3 && s.shape[0] == 1 && s.shape[1] == 1;
+    s.isIndex = isa<IntegerType>(t.getElementType());
     // States may be omitted (zeros); so may a backward's dfinal_state.
     s.isState = s.name == "init" || s.name == "init_m" || s.name == "dfinal_state";
     specs.push_back(s);
@@ -207,6 +208,8 @@ std::string ReferenceInterpreter::run(const NamedArrays &inputs, NamedArrays &ou
     } else if (isa<mixer::ShiftTokensOp, mixer::TokenCumsumOp, mixer::EdgeTokenOp, mixer::TransposeStateOp,
                    mixer::SumToOp, mixer::RepeatHeadsOp, mixer::SumHeadsOp>(op)) {
       if (std::string e = evalTokenOp(*this, &op, B, T); !e.empty()) return e;
+    } else if (isa<mixer::RouteSlotsOp, mixer::RouteGatherOp, mixer::RouteScatterOp, mixer::MemoryStatesOp>(op)) {
+      if (std::string e = evalRouteOp(*this, &op); !e.empty()) return e;
     } else {
       return "the reference cannot interpret '" + op.getName().getStringRef().str() + "'";
     }

@@ -24,6 +24,7 @@ struct ArgumentSpec {
   std::vector<int64_t> shape; // -1 for batch and time
   bool perHead = false;       // may be given as [H, ...] instead of [1, 1, H, ...]
   bool isState = false;       // may be omitted (zeros)
+  bool isIndex = false;       // int64 (a mixture of memories' route)
 };
 std::vector<ArgumentSpec> argumentSpecs(mlir::func::FuncOp func);
 
@@ -61,6 +62,9 @@ private:
 
 /// Evaluates one chunk-level op (ReferenceChunkOps.cpp); run() calls it.
 std::string evalChunkOp(ReferenceInterpreter &interp, mlir::Operation *op);
+
+/// Evaluates one Mixture-of-Memories op (ReferenceRouteOps.cpp); run() calls it.
+std::string evalRouteOp(ReferenceInterpreter &interp, mlir::Operation *op);
 
 /// A shape with -1 printed as B (first) or T.
 std::string shapeString(const std::vector<int64_t> &shape);

@@ -203,5 +203,6 @@ def Mixer_SumHeadsOp : Mixer_Op<"sum_heads", [Pure]> {
 
 include "dialect/MixerAdjointOps.td"
 include "dialect/MixerChunkOps.td"
+include "dialect/MixerRouteOps.td"
 
 #endif

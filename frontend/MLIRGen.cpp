@@ -96,28 +96,37 @@ OwningOpRef<ModuleOp> Generator::run() {
   auto mType = RankedTensorType::get({kDyn, sizes.H}, elem);
   auto oType = RankedTensorType::get({kDyn, kDyn, sizes.H, V}, elem);
 
+  // A mixture of memories: the recurrence runs over B x M sequences (one per
+  // batch row and memory); its caller sees states [B, M, H, K, V].
+  const int64_t M = d.memories, topk = d.topk;
+  auto callerStateType = M ? RankedTensorType::get({kDyn, M, sizes.H, K, Vs}, elem) : stateType;
+  auto routeType = RankedTensorType::get({kDyn, kDyn, topk}, b.getI64Type());
+  auto weightType = RankedTensorType::get({kDyn, kDyn, topk}, elem);
+
   SmallVector<Type> argTypes;
   SmallVector<std::string> argNames;
   for (const spec::Argument &a : d.args) {
     RankedTensorType t = typeOf(d.nodes[a.node]);
-    if (a.grouped) { // one row per group of G heads
-      SmallVector<int64_t> shape(t.getShape());
-      shape[2] = sizes.H / sizes.G;
-      t = RankedTensorType::get(shape, elem);
-    }
-    argTypes.push_back(t);
+    SmallVector<int64_t> shape(t.getShape());
+    if (a.grouped) shape[2] = sizes.H / sizes.G; // one row per group of G heads
+    if (a.routed) shape.insert(shape.begin() + 2, topk); // one row per chosen memory
+    argTypes.push_back(RankedTensorType::get(shape, elem));
     argNames.push_back(a.name);
+  }
+  if (M) {
+    argTypes.append({routeType, weightType});
+    argNames.append({"route", "route_weight"});
   }
   const bool bidir = d.direction == "bidirectional";
   if (!bidir) { // a bidirectional scan has no initial state
-    argTypes.push_back(stateType);
+    argTypes.push_back(callerStateType);
     argNames.push_back("init");
   }
   if (mlstm) {
     argTypes.push_back(mType);
     argNames.push_back("init_m");
   }
-  SmallVector<Type> resultTypes = {oType, stateType};
+  SmallVector<Type> resultTypes = {oType, callerStateType};
   if (mlstm) resultTypes.push_back(mType);
 
   auto func = func::FuncOp::create(b, fileLoc, d.name, b.getFunctionType(argTypes, resultTypes));
@@ -126,23 +135,47 @@ OwningOpRef<ModuleOp> Generator::run() {
   Block *body = func.addEntryBlock();
   b.setInsertionPointToStart(body);
   for (auto [i, a] : llvm::enumerate(d.args)) {
+    Location l = loc(d.nodes[a.node].loc);
     values[a.node] = body->getArgument(i);
+    if (a.routed) // the slot rows, pre-processed like tokens
+      values[a.node] = mixer::RouteSlotsOp::create(b, l, typeOf(d.nodes[a.node]), body->getArgument(i));
     if (a.grouped && sizes.G > 1) // spread over the heads: the kernels read row h / G
-      values[a.node] = mixer::RepeatHeadsOp::create(b, loc(d.nodes[a.node].loc), typeOf(d.nodes[a.node]),
-                                                    body->getArgument(i), b.getI64IntegerAttr(sizes.G));
+      values[a.node] = mixer::RepeatHeadsOp::create(b, l, typeOf(d.nodes[a.node]), body->getArgument(i),
+                                                    b.getI64IntegerAttr(sizes.G));
   }
-  Value init = bidir ? Value() : body->getArgument(d.args.size());
-  Value initM = mlstm ? body->getArgument(d.args.size() + 1) : Value();
+  unsigned next = d.args.size();
+  Value route = M ? body->getArgument(next++) : Value(), weight = M ? body->getArgument(next++) : Value();
+  Value init = bidir ? Value() : body->getArgument(next++);
+  Value initM = mlstm ? body->getArgument(next) : Value();
+  if (M) init = mixer::MemoryStatesOp::create(b, fileLoc, stateType, init, b.getI64IntegerAttr(M));
+
+  // The recurrence's per-token operands, gathered into the memories' sequences.
+  llvm::DenseMap<int, Value> gathered;
+  auto operand = [&](int node) -> Value {
+    Value v = emit(node);
+    if (!M || node < 0 || d.nodes[node].var != spec::Var::Token) return v;
+    Value &g = gathered[node];
+    if (!g)
+      g = mixer::RouteGatherOp::create(b, v.getLoc(), v.getType(), v, route, b.getI64IntegerAttr(M),
+                                       d.nodes[node].routed ? b.getUnitAttr() : UnitAttr());
+    return g;
+  };
 
   auto f64 = [&](int node) { return node < 0 ? FloatAttr() : b.getF64FloatAttr(spec::evalConst(d, node, sizes)); };
   auto op = mixer::RecurrenceOp::create(b, 
       loc(d.stateLoc), oType, stateType, mlstm ? Type(mType) : Type(),
-      *mixer::symbolizeStructure(d.structure), *mixer::symbolizeDirection(d.direction), emit(d.q), emit(d.k),
-      emit(d.v), emit(d.decay), emit(d.dt), emit(d.a), emit(d.b), Value(), Value(), emit(d.igate), emit(d.bonus),
-      emit(d.skipWeight), emit(d.skipInput), init, initM,
+      *mixer::symbolizeStructure(d.structure), *mixer::symbolizeDirection(d.direction), operand(d.q), operand(d.k),
+      operand(d.v), operand(d.decay), operand(d.dt), operand(d.a), operand(d.b), Value(), Value(), operand(d.igate),
+      operand(d.bonus), operand(d.skipWeight), operand(d.skipInput), init, initM,
       d.structure == "dplr" ? mixer::DiagKindAttr::get(&ctx, *mixer::symbolizeDiagKind(d.dplrDiag)) : mixer::DiagKindAttr(),
       mixer::DecayFormAttr(), norm ? mixer::NormalizerAttr::get(&ctx, *mixer::symbolizeNormalizer(d.normalizer)) : mixer::NormalizerAttr(),
       f64(d.eps), f64(d.scale), /*decayed_b=*/false);
+  if (M) {
+    Value o = mixer::RouteScatterOp::create(b, fileLoc, oType, op.getO(), route, weight, b.getI64IntegerAttr(M));
+    Value fs = mixer::MemoryStatesOp::create(b, fileLoc, callerStateType, op.getFinalState(), b.getI64IntegerAttr(M));
+    func::ReturnOp::create(b, fileLoc, ValueRange{o, fs});
+    return module;
+  }
   func::ReturnOp::create(b, fileLoc, op->getResults());
   return module;
 }

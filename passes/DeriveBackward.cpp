@@ -101,6 +101,9 @@ private:
                                              rep.getGroupAttr()));
     } else if (auto r = dyn_cast<RecurrenceOp>(op)) {
       recurrence(r, gradOf(r.getO()), gradOf(r.getFinalState()));
+    } else if (isa<RouteSlotsOp, RouteGatherOp, RouteScatterOp, MemoryStatesOp>(op)) {
+      op->emitOpError() << "mixer-derive-backward: a mixture of memories has no derived backward yet";
+      failed = true;
     } else if (llvm::any_of(op->getOperands(), [&](Value x) { return active.contains(x); })) {
       // A gradient must not silently stop at an op without an adjoint (the
       // chunk level: derive from the recurrences, before mixer-lower-chunks).

@@ -58,7 +58,9 @@ std::string readNpy(const std::string &path, NpyArray &out) {
   if (descr.find("<f4") != std::string::npos) out.dtype = "f4";
   else if (descr.find("<f8") != std::string::npos) out.dtype = "f8";
   else if (descr.find("<f2") != std::string::npos) out.dtype = "f2";
-  else return "'" + path + "': dtype " + descr + " is not supported (float16, float32 or float64)";
+  else if (descr.find("<i8") != std::string::npos) out.dtype = "i8"; // indices (a mixture of memories' route)
+  else if (descr.find("<i4") != std::string::npos) out.dtype = "i4";
+  else return "'" + path + "': dtype " + descr + " is not supported (float16, float32, float64, int32 or int64)";
   if (shape.size() < 2 || shape.front() != '(') return "'" + path + "': malformed shape";
   out.shape.clear();
   std::stringstream ss(shape.substr(1, shape.size() - 2));
@@ -72,12 +74,14 @@ std::string readNpy(const std::string &path, NpyArray &out) {
     n *= d;
     if (n > (1ll << 34)) return "'" + path + "': too large";
   }
-  size_t width = out.dtype == "f8" ? 8 : out.dtype == "f4" ? 4 : 2;
+  size_t width = out.dtype == "f8" || out.dtype == "i8" ? 8 : out.dtype == "f4" || out.dtype == "i4" ? 4 : 2;
   std::vector<char> raw(n * width);
   if (!f.read(raw.data(), raw.size())) return "'" + path + "': truncated data";
   out.data.resize(n);
   for (int64_t i = 0; i < n; ++i) {
-    if (width == 8) { double v; std::memcpy(&v, &raw[i * 8], 8); out.data[i] = v; }
+    if (out.dtype == "i8") { int64_t v; std::memcpy(&v, &raw[i * 8], 8); out.data[i] = (double)v; }
+    else if (out.dtype == "i4") { int32_t v; std::memcpy(&v, &raw[i * 4], 4); out.data[i] = v; }
+    else if (width == 8) { double v; std::memcpy(&v, &raw[i * 8], 8); out.data[i] = v; }
     else if (width == 4) { float v; std::memcpy(&v, &raw[i * 4], 4); out.data[i] = v; }
     else { uint16_t v; std::memcpy(&v, &raw[i * 2], 2); out.data[i] = halfToDouble(v); }
   }

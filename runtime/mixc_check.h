@@ -61,6 +61,16 @@ public:
     return true;
   }
 
+  // An int64 index tensor (a mixture of memories' route) of `want`, checked
+  // like tensor() otherwise.
+  bool indices(const mixc_tensor *t, const char *name, std::vector<int64_t> want, int64_t &B, int64_t &T) {
+    const unsigned saved = dtypes_;
+    dtypes_ = 1u << MIXC_I64;
+    const bool ok = tensor(t, "input", name, std::move(want), false, false, B, T);
+    dtypes_ = saved;
+    return ok;
+  }
+
   // cu_seqlens: int64 [N + 1] starts of N >= 1 sequences, from 0, non-decreasing.
   bool seqlens(const mixc_tensor *t, int64_t &N) {
     if (t->dtype != MIXC_I64 || t->ndim != 1)
@@ -93,8 +103,8 @@ private:
   unsigned dtypes_;
   std::string expected() const {
     std::string s;
-    const char *names[] = {"f32", "bf16", "f16"};
-    for (int d = 0; d < 3; ++d)
+    const char *names[] = {"f32", "bf16", "f16", "int64"};
+    for (int d = 0; d < 4; ++d)
       if (dtypes_ & (1u << d)) s += (s.empty() ? "" : " or ") + std::string(names[d]);
     return s;
   }

@@ -10,7 +10,7 @@
 extern "C" {
 #endif
 
-/* MIXC_I64: index tensors only (cu_seqlens). */
+/* MIXC_I64: index tensors only (cu_seqlens, route). */
 typedef enum { MIXC_F32 = 0, MIXC_BF16 = 1, MIXC_F16 = 2, MIXC_I64 = 3 } mixc_dtype;
 
 #define MIXC_MAX_DIMS 6

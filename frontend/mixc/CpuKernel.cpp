@@ -66,11 +66,18 @@ KernelCall makeCall(const KernelInterface &k, const mixc::NamedArrays &inputs, i
   };
   c.f32.reserve(32);
   c.bf16.reserve(32);
+  c.i64.reserve(8);
   for (const mixc::ArgumentSpec &a : k.args) {
     auto it = inputs.find(a.name);
     if (it == inputs.end()) {
       c.in.push_back(describe(a.shape, nullptr));
       c.in.back().ndim = 0;
+      continue;
+    }
+    if (a.isIndex) {
+      c.i64.emplace_back(it->second.data.begin(), it->second.data.end());
+      c.in.push_back(mixc_contiguous(c.i64.back().data(), MIXC_I64, (int32_t)it->second.shape.size(),
+                                     it->second.shape.data()));
       continue;
     }
     c.in.push_back(describe(it->second.shape, storage(&it->second.data, it->second.size())));

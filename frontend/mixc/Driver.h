@@ -126,6 +126,7 @@ int runCuda(Problem &p, bool bench, unsigned repeats);
 struct KernelCall {
   std::vector<std::vector<float>> f32;
   std::vector<std::vector<uint16_t>> bf16;
+  std::vector<std::vector<int64_t>> i64; // index inputs (route)
   std::vector<mixc_tensor> in, out;
   std::vector<std::string> names;
 };

@@ -45,7 +45,9 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
                    (vectors + rb - 1) / rb == 1 ? "" : "s");
     // The derived backward's memory against recomputation, as the tile chose it.
     const long long cp = tile.getGradCheckpoint(), Vs = cast<mlir::RankedTensorType>(op.getFinalState().getType()).getDimSize(3);
-    if (mixc::adjointAsScans(op, adjointChoice()))
+    if (desc.memories)
+      ls << "              backward: none (a mixture of memories has no derived backward yet)\n";
+    else if (mixc::adjointAsScans(op, adjointChoice()))
       ls << "              backward: three forward-shaped scans (dS read at k: dv and dinit; dS^T at v: dk; S^T at "
             "do: dq), tiled like forward scans, the decays' gradient a cumulative sum over tokens; no state kept "
             "(--adjoint=" << adjointChoice() << ")\n";
@@ -62,6 +64,9 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
 
 // The CUDA schedule, likewise.
 std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc, const sp::Sizes &sizes) {
+  if (desc.memories)
+    return "  cuda:       none: a mixture of memories runs on the reference and CPU targets (the CUDA kernels do not "
+           "gather routed tokens yet)\n";
   mlir::MLIRContext ctx;
   auto module = lower(ctx, src, desc, sizes);
   auto tiled = tileForCuda(*module);

@@ -33,15 +33,20 @@ struct InputDecl {
   Loc loc;
   DimList dims;
   bool grouped = false; // `q[K] grouped`: one row per group of G heads (G = H / the input's heads)
+  bool routed = false;  // `k[K] routed`: one row per memory the token chose (Mixture-of-Memories)
+  Loc attrLoc;          // of the attribute word
 };
 
 struct Stmt {
-  enum Kind { Param, Assign };
+  enum Kind { Param, Assign, Memories };
   Kind kind;
   std::string name; // parameter or assigned name
   Loc loc;          // of the name
   DimList dims;     // Param
   ExprPtr value;    // Assign
+  // Memories: `memories M top k`, the numbers as written and where.
+  double memories = 0, top = 0;
+  Loc memoriesLoc, topLoc;
 };
 
 struct Spec {

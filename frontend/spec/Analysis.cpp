@@ -1,5 +1,7 @@
 #include "frontend/spec/Analyzer.h"
 
+#include <cmath>
+
 namespace mixc::spec {
 
 const char *dimName(Dim d) {
@@ -83,6 +85,7 @@ void Analyzer::findStates() {
   for (const auto &in : spec.inputs) bound.insert(in.name);
   for (size_t i = 0; i < spec.body.size(); ++i) {
     const Stmt &st = spec.body[i];
+    if (st.kind == Stmt::Memories) continue;
     if (st.kind == Stmt::Param) {
       bound.insert(st.name);
       continue;
@@ -184,12 +187,47 @@ Analyzer::Transition Analyzer::classify(const StateInfo &s) {
   return t;
 }
 
+// A Mixture-of-Memories spec: `memories M top k` and its routed inputs.
 MixerDesc Analyzer::analyze() {
+  const Stmt *mem = nullptr;
+  for (const Stmt &st : spec.body)
+    if (st.kind == Stmt::Memories) {
+      if (mem) fail(st.loc, "'memories' is given twice");
+      mem = &st;
+    }
+  bool anyRouted = false;
+  for (const InputDecl &in : spec.inputs) {
+    if (!in.routed) continue;
+    anyRouted = true;
+    if (!mem) fail(in.attrLoc, "a routed input needs a 'memories M top k' statement in the body");
+    if (in.grouped) fail(in.attrLoc, "an input cannot be both grouped and routed");
+  }
+  if (mem) {
+    if (!anyRouted) fail(mem->loc, "a mixture of memories needs a routed input (e.g. 'k[K] routed')");
+    if (mem->memories != std::floor(mem->memories) || mem->memories < 1 || mem->memories > 4096)
+      fail(mem->memoriesLoc, "the number of memories must be a whole number from 1 to 4096");
+    if (mem->top != std::floor(mem->top) || mem->top < 1 || mem->top > mem->memories)
+      fail(mem->topLoc, "top k must be a whole number from 1 to the number of memories");
+    if (spec.direction != "forward") fail(spec.directionLoc, "a mixture of memories runs forward only");
+  }
+  MixerDesc desc = analyzeMixer();
+  if (mem) {
+    if (desc.normalizer == "mlstm")
+      fail(mem->loc, "a mixture of memories with an mLSTM stabilizer is not supported");
+    desc.memories = (int64_t)mem->memories;
+    desc.topk = (int64_t)mem->top;
+  }
+  return desc;
+}
+
+MixerDesc Analyzer::analyzeMixer() {
   d.name = spec.name;
   d.direction = spec.direction;
   for (const InputDecl &in : spec.inputs) {
     declare(in.name, in.loc, false, declDims(in.dims, false));
     d.args.back().grouped = in.grouped;
+    d.args.back().routed = in.routed;
+    d.nodes[d.args.back().node].routed = in.routed;
   }
   findStates();
   for (size_t i = 0; i < states.size(); ++i)
@@ -204,6 +242,7 @@ MixerDesc Analyzer::analyze() {
       declare(st.name, st.loc, true, declDims(st.dims, true));
       continue;
     }
+    if (st.kind == Stmt::Memories) continue; // read by analyze()
     if (st.name == "o") {
       if (outStmt) fail(st.loc, "the output 'o' is assigned twice");
       outStmt = &st;
@@ -504,7 +543,10 @@ std::string describe(const MixerDesc &d) {
     }
     if (a.isParam) s += "(per head)";
     if (a.grouped) s += "(grouped)";
+    if (a.routed) s += "(routed)";
   }
+  if (d.memories) s += "\n  memories:   " + std::to_string(d.memories) + ", each token updates its top " +
+                       std::to_string(d.topk) + " (routed)";
   return s + "\n";
 }
 

@@ -34,6 +34,8 @@ struct Node {
   Loc loc;
   // A [V] vector times a [K, V] matrix: only valid as the elementwise decay.
   bool columnBroadcast = false;
+  // Per routed row (one per token and memory it chose) rather than per token.
+  bool routed = false;
 };
 
 struct Argument {
@@ -41,6 +43,7 @@ struct Argument {
   bool isParam;
   int node;
   bool grouped = false; // a per-token input with one row per group of G heads
+  bool routed = false;  // a per-token input with one row per memory the token chose
 };
 
 /// Concrete sizes, needed only to fold constants such as K^-0.5.
@@ -66,6 +69,8 @@ struct MixerDesc {
   int scale = -1, eps = -1; // constant nodes
   Loc stateLoc;
   std::vector<std::string> stateNames; // the matrix state, then normalizer and stabilizer
+  // Mixture-of-Memories (`memories M top k`): 0 for a plain mixer.
+  int64_t memories = 0, topk = 0;
 };
 
 struct AnalysisResult {

@@ -113,6 +113,7 @@ private:
     n.a = x;
     n.dims = in.dims;
     n.var = in.var;
+    n.routed = in.routed;
     n.loc = loc;
     if (fn == "ones") n.dims = {Dim::One};
     if (fn == "sum") {
@@ -155,6 +156,11 @@ private:
     n.b = y;
     n.loc = loc;
     n.var = std::max(p.var, s.var);
+    // A routed row is one memory's view of a token; a per-token value has no
+    // memory, so the two do not combine row by row.
+    if (p.var == Var::Token && s.var == Var::Token && p.routed != s.routed)
+      fail(loc, "mixes a routed value (a row per chosen memory) with an unrouted one (a row per token)");
+    n.routed = p.routed || s.routed;
     // Broadcast by dimension name; a dot product of two vectors is a scalar,
     // x^T W a row of W's columns, concat the rows side by side.
     if (fn == "dot") n.dims = {};
@@ -234,6 +240,7 @@ private:
   int matrixState = -1;
   MixerDesc vectorStateMixer(int si, const Stmt *outStmt, std::map<std::string, Binding> &outEnv,
                              const std::vector<bool> &updatedAtOutput);
+  MixerDesc analyzeMixer();
 public:
   MixerDesc analyze();
 };

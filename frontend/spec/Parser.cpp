@@ -26,12 +26,14 @@ public:
         const Token &in = expect(Token::Ident, "an input name");
         InputDecl decl{in.text, in.loc, {}};
         if (accept(Token::LBracket)) decl.dims = parseDims();
-        if (at(Token::Ident) && peek().text == "grouped") {
-          next();
-          decl.grouped = true;
-        } else if (at(Token::Ident)) {
-          throw SpecError(peek().loc, "unknown input attribute '" + peek().text + "' (expected 'grouped', ',' or ')')");
+        while (at(Token::Ident) && (peek().text == "grouped" || peek().text == "routed")) {
+          const Token &attr = next();
+          (attr.text == "grouped" ? decl.grouped : decl.routed) = true;
+          decl.attrLoc = attr.loc;
         }
+        if (at(Token::Ident))
+          throw SpecError(peek().loc, "unknown input attribute '" + peek().text +
+                                          "' (expected 'grouped', 'routed', ',' or ')')");
         spec.inputs.push_back(std::move(decl));
       } while (accept(Token::Comma));
     }
@@ -109,6 +111,20 @@ private:
       st.name = p.text;
       st.loc = p.loc;
       if (accept(Token::LBracket)) st.dims = parseDims();
+      return st;
+    }
+    if (name.text == "memories" && at(Token::Number)) { // memories M top k
+      st.kind = Stmt::Memories;
+      st.name = name.text;
+      st.loc = name.loc;
+      const Token &m = next();
+      st.memories = m.number;
+      st.memoriesLoc = m.loc;
+      const Token &top = expect(Token::Ident, "'top' after the number of memories");
+      if (top.text != "top") throw SpecError(top.loc, "expected 'top' after the number of memories, got '" + top.text + "'");
+      const Token &k = expect(Token::Number, "the memories each token updates ('top k')");
+      st.top = k.number;
+      st.topLoc = k.loc;
       return st;
     }
     st.kind = Stmt::Assign;

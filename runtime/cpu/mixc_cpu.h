@@ -740,5 +740,6 @@ struct ScanArgs : TokenLayout {
 #include "mixc_cpu_chunked.h"
 #include "mixc_cpu_plain.h"
 #include "mixc_cpu_backward.h"
+#include "mixc_cpu_route.h"
 
 #endif

@@ -799,3 +799,51 @@ func.func @sum_heads_width(%x: tensor<?x?x4x8xf32>) {
   %0 = mixer.sum_heads %x group 2 : tensor<?x?x4x8xf32> -> tensor<?x?x2x4xf32>
   return
 }
+
+// -----
+
+func.func @route_gather_rank(%x: tensor<?x?x2x8xf32>, %r: tensor<?x?xi64>) {
+  // expected-error @+1 {{route must be [B, T, k] (memory indices), got rank 2}}
+  %0 = mixer.route_gather %x by %r memories 4 : (tensor<?x?x2x8xf32>, tensor<?x?xi64>) -> tensor<?x?x2x8xf32>
+  return
+}
+
+// -----
+
+func.func @route_gather_top(%x: tensor<?x?x2x8xf32>, %r: tensor<?x?x5xi64>) {
+  // expected-error @+1 {{route chooses 5 memories per token, of 4}}
+  %0 = mixer.route_gather %x by %r memories 4 : (tensor<?x?x2x8xf32>, tensor<?x?x5xi64>) -> tensor<?x?x2x8xf32>
+  return
+}
+
+// -----
+
+func.func @route_gather_rows(%x: tensor<?x?x2x8xf32>, %r: tensor<?x?x2xi64>) {
+  // expected-error @+1 {{the result's rows must have the input's shape past [B, T]}}
+  %0 = mixer.route_gather %x by %r memories 4 : (tensor<?x?x2x8xf32>, tensor<?x?x2xi64>) -> tensor<?x?x2x4xf32>
+  return
+}
+
+// -----
+
+func.func @route_scatter_weight(%y: tensor<?x?x2x8xf32>, %r: tensor<?x?x2xi64>, %w: tensor<?x?x3xf32>) {
+  // expected-error @+1 {{weight must be [B, T, k] like route}}
+  %0 = mixer.route_scatter %y by %r weights %w memories 4 : (tensor<?x?x2x8xf32>, tensor<?x?x2xi64>, tensor<?x?x3xf32>) -> tensor<?x?x2x8xf32>
+  return
+}
+
+// -----
+
+func.func @route_slots_rank(%x: tensor<?x?x2x8xf32>) {
+  // expected-error @+1 {{dimension 3 of the input differs from dimension 2 of the result}}
+  %0 = mixer.route_slots %x : tensor<?x?x2x8xf32> -> tensor<?x?x4xf32>
+  return
+}
+
+// -----
+
+func.func @memory_states_count(%s: tensor<?x3x2x8x8xf32>) {
+  // expected-error @+1 {{the per-memory side has 3 memories, expected 4}}
+  %0 = mixer.memory_states %s memories 4 : tensor<?x3x2x8x8xf32> -> tensor<?x2x8x8xf32>
+  return
+}

@@ -158,3 +158,23 @@ func.func @grouped_heads(%q: tensor<?x?x2x8xf32>) {
   %1 = mixer.sum_heads %0 group 2 : tensor<?x?x4x8xf32> -> tensor<?x?x2x8xf32>
   return
 }
+
+// Mixture-of-Memories: routed rows gathered per memory, the readouts mixed back.
+// CHECK-LABEL: func.func @mixture_of_memories
+// CHECK: mixer.route_slots %{{.*}} : tensor<?x?x2x4x8xf32> -> tensor<?x?x4x8xf32>
+// CHECK: mixer.route_gather %{{.*}} by %{{.*}} memories 4 slots : (tensor<?x?x4x8xf32>, tensor<?x?x2xi64>) -> tensor<?x?x4x8xf32>
+// CHECK: mixer.route_gather %{{.*}} by %{{.*}} memories 4 : (tensor<?x?x4x8xf32>, tensor<?x?x2xi64>) -> tensor<?x?x4x8xf32>
+// CHECK: mixer.memory_states %{{.*}} memories 4 : tensor<?x4x4x8x8xf32> -> tensor<?x4x8x8xf32>
+// CHECK: mixer.route_scatter %{{.*}} by %{{.*}} weights %{{.*}} memories 4 : (tensor<?x?x4x8xf32>, tensor<?x?x2xi64>, tensor<?x?x2xf32>) -> tensor<?x?x4x8xf32>
+func.func @mixture_of_memories(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x2x4x8xf32>, %v: tensor<?x?x2x4x8xf32>, %r: tensor<?x?x2xi64>, %w: tensor<?x?x2xf32>, %init: tensor<?x4x4x8x8xf32>) -> (tensor<?x?x4x8xf32>, tensor<?x4x4x8x8xf32>) {
+  %ks = mixer.route_slots %k : tensor<?x?x2x4x8xf32> -> tensor<?x?x4x8xf32>
+  %vs = mixer.route_slots %v : tensor<?x?x2x4x8xf32> -> tensor<?x?x4x8xf32>
+  %kg = mixer.route_gather %ks by %r memories 4 slots : (tensor<?x?x4x8xf32>, tensor<?x?x2xi64>) -> tensor<?x?x4x8xf32>
+  %vg = mixer.route_gather %vs by %r memories 4 slots : (tensor<?x?x4x8xf32>, tensor<?x?x2xi64>) -> tensor<?x?x4x8xf32>
+  %qg = mixer.route_gather %q by %r memories 4 : (tensor<?x?x4x8xf32>, tensor<?x?x2xi64>) -> tensor<?x?x4x8xf32>
+  %i = mixer.memory_states %init memories 4 : tensor<?x4x4x8x8xf32> -> tensor<?x4x8x8xf32>
+  %o, %s = mixer.recurrence identity forward %qg, %kg, %vg init(%i) : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x4x8x8xf32>) -> (tensor<?x?x4x8xf32>, tensor<?x4x8x8xf32>)
+  %om = mixer.route_scatter %o by %r weights %w memories 4 : (tensor<?x?x4x8xf32>, tensor<?x?x2xi64>, tensor<?x?x2xf32>) -> tensor<?x?x4x8xf32>
+  %sm = mixer.memory_states %s memories 4 : tensor<?x4x8x8xf32> -> tensor<?x4x4x8x8xf32>
+  return %om, %sm : tensor<?x?x4x8xf32>, tensor<?x4x4x8x8xf32>
+}

@@ -1,0 +1,70 @@
+#ifndef MIXER_ROUTE_OPS_TD
+#define MIXER_ROUTE_OPS_TD
+
+// ---- Mixture-of-Memories ------------------------------------------------------
+// A router picks top-k of M memories per token. The recurrence then runs over
+// B x M sequences, each the tokens routed to one memory of one batch row in
+// token order (docs/dialect.md, "Mixture-of-Memories"): route_gather builds
+// those sequences from the pre-processed operands, route_scatter mixes each
+// token's top-k readouts by the router's weights.
+
+def Mixer_IndexTensor : RankedTensorOf<[I32, I64]>;
+
+def Mixer_RouteSlotsOp : Mixer_Op<"route_slots", [Pure]> {
+  let summary = "a routed input's rows, one per (token, chosen memory): [B, T, k, ...] -> [B, T * k, ...]";
+  let description = [{
+    A routed input carries one row per top-k slot of each token (the memory's
+    own projection of the token). Pre-processing runs on these rows as on
+    tokens; the layout is unchanged (a view).
+  }];
+  let arguments = (ins Mixer_FloatTensor:$input);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Mixer_RouteGatherOp : Mixer_Op<"route_gather", [Pure]> {
+  let summary = "the tokens routed to each memory, packed in token order: [B, T, ...] -> [B * M, L, ...]";
+  let description = [{
+    Sequence b * M + m of the result is the rows of batch row b whose route
+    names memory m, in token order (slot order within a token); L is the
+    longest such sequence, found at run time, and the rows past a sequence's
+    end are zeros. A zero row is an identity step of every recurrence this op
+    feeds (zero key, value, gate and log-decay), so padded sequences give the
+    unpadded ones' outputs and final states. `slots`: the input holds one row
+    per (token, slot) (route_slots), else one row per token, copied to each
+    memory the token chose. `route` [B, T, k] holds memory indices in [0, M).
+  }];
+  let arguments = (ins Mixer_FloatTensor:$input, Mixer_IndexTensor:$route, I64Attr:$memories, UnitAttr:$slots);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input `by` $route `memories` $memories (`slots` $slots^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Mixer_RouteScatterOp : Mixer_Op<"route_scatter", [Pure]> {
+  let summary = "each token's readouts from its chosen memories, mixed by the router's weights";
+  let description = [{
+    o[b, t] = sum over slots j of weight[b, t, j] * input[b * M + m, p], where
+    m = route[b, t, j] and p is the token's position in memory m's sequence
+    (as route_gather placed it).
+  }];
+  let arguments = (ins Mixer_FloatTensor:$input, Mixer_IndexTensor:$route, Mixer_FloatTensor:$weight,
+                       I64Attr:$memories);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input `by` $route `weights` $weight `memories` $memories attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Mixer_MemoryStatesOp : Mixer_Op<"memory_states", [Pure]> {
+  let summary = "states per memory as the recurrence's sequences, or back: [B, M, ...] <-> [B * M, ...]";
+  let description = [{
+    The same memory read either way (a view): the caller's [B, M, H, K, V]
+    states are the recurrence's B * M sequences in order b * M + m.
+  }];
+  let arguments = (ins Mixer_FloatTensor:$input, I64Attr:$memories);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input `memories` $memories attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+#endif

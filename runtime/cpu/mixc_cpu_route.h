@@ -1,0 +1,112 @@
+// Mixture-of-Memories on the CPU (mixer.route_gather / route_scatter): the
+// tokens routed to each memory become one sequence of the scan, padded with
+// zero rows (identity steps) to the longest; the readouts mixed back per token.
+#ifndef MIXC_CPU_ROUTE_H
+#define MIXC_CPU_ROUTE_H
+
+namespace mixc::cpu {
+
+// Where each (token, slot) of `route` [B, T, k] goes: row dst[(b * T + t) * k + j]
+// of the [B * M, L] sequences, L the longest memory's token count.
+struct RoutePlan {
+  int64_t B = 0, T = 0, k = 0, M = 0, L = 0;
+  std::vector<int64_t> dst;
+};
+
+// Reads the int64 route (any positive strides); refuses an index outside [0, M).
+inline bool routePlan(const mixc_tensor &route, int64_t B, int64_t T, int64_t M, RoutePlan &p, Checker &chk) {
+  p.B = B, p.T = T, p.k = route.shape[2], p.M = M, p.L = 0;
+  p.dst.assign(B * T * p.k, 0);
+  const int64_t *r = static_cast<const int64_t *>(route.data);
+  std::vector<int64_t> count(M);
+  for (int64_t b = 0; b < B; ++b) {
+    std::fill(count.begin(), count.end(), 0);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < p.k; ++j) {
+        const int64_t m = r[b * route.strides[0] + t * route.strides[1] + j * route.strides[2]];
+        if (m < 0 || m >= M)
+          return !chk.fail("input 'route': memory index %lld at [%lld, %lld, %lld] is outside [0, %lld)", (long long)m,
+                           (long long)b, (long long)t, (long long)j, (long long)M);
+        p.dst[(b * T + t) * p.k + j] = m * T * p.k + count[m]++; // b * M + m's row, rebased below
+      }
+    for (int64_t c : count) p.L = std::max(p.L, c);
+  }
+  // Now that L is known: sequence b * M + m starts at row (b * M + m) * L.
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = b * T * p.k; i < (b + 1) * T * p.k; ++i) {
+      const int64_t m = p.dst[i] / (T * p.k), pos = p.dst[i] % (T * p.k);
+      p.dst[i] = (b * M + m) * p.L + pos;
+    }
+  return true;
+}
+
+// x [B, R, rest] (R = T, or T * k with `slots`) -> [B * M, L, rest], zeros past
+// each sequence's end.
+inline Buffer routeGather(const Buffer &x, const RoutePlan &p, bool slots) {
+  std::vector<int64_t> shape = x.shape;
+  shape[0] = p.B * p.M, shape[1] = p.L;
+  Buffer out(shape);
+  int64_t w = 1;
+  for (size_t d = 2; d < x.shape.size(); ++d) w *= x.shape[d];
+  const float *src = x.ptr();
+  float *dst = out.ptr();
+  parallelRange(p.B * p.T, std::max<int64_t>(1, 4096 / std::max<int64_t>(w, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t j = 0; j < p.k; ++j)
+        std::memcpy(dst + p.dst[r * p.k + j] * w, src + (slots ? r * p.k + j : r) * w, w * sizeof(float));
+  });
+  return out;
+}
+
+// y [B * M, L, rest] -> o [B, T, rest]: o[b, t] = sum_j weight[b, t, j] y[dst of (b, t, j)].
+inline Buffer routeScatter(const Buffer &y, const RoutePlan &p, const Buffer &weight) {
+  std::vector<int64_t> shape = y.shape;
+  shape[0] = p.B, shape[1] = p.T;
+  Buffer out(shape);
+  int64_t w = 1;
+  for (size_t d = 2; d < y.shape.size(); ++d) w *= y.shape[d];
+  const float *src = y.ptr(), *wt = weight.ptr();
+  float *o = out.ptr();
+  parallelRange(p.B * p.T, std::max<int64_t>(1, 4096 / std::max<int64_t>(w, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float *row = o + r * w;
+      for (int64_t j = 0; j < p.k; ++j) {
+        const float c = wt[r * p.k + j];
+        const float *s = src + p.dst[r * p.k + j] * w;
+        for (int64_t i = 0; i < w; ++i) row[i] += c * s[i];
+      }
+    }
+  });
+  return out;
+}
+
+// The same elements under another shape: a routed input's slots as rows
+// ([B, T, k, rest] -> [B, T * k, rest]), states per memory as the scan's
+// sequences ([B, M, rest] <-> [B * M, rest]).
+inline Buffer reshaped(const Buffer &x, std::vector<int64_t> shape) {
+  Buffer out = x;
+  out.shape = std::move(shape);
+  return out;
+}
+inline Buffer routeSlots(const Buffer &x) {
+  std::vector<int64_t> s = x.shape;
+  s[1] *= s[2];
+  s.erase(s.begin() + 2);
+  return reshaped(x, std::move(s));
+}
+inline Buffer mergeMemories(const Buffer &x) {
+  std::vector<int64_t> s = x.shape;
+  s[0] *= s[1];
+  s.erase(s.begin() + 1);
+  return reshaped(x, std::move(s));
+}
+inline Buffer splitMemories(const Buffer &x, int64_t M) {
+  std::vector<int64_t> s = x.shape;
+  s[0] /= M;
+  s.insert(s.begin() + 1, M);
+  return reshaped(x, std::move(s));
+}
+
+} // namespace mixc::cpu
+
+#endif
