@@ -47,7 +47,7 @@ private:
 
   bool isLeaf(Value v) override {
     Operation *d = v.getDefiningOp();
-    return !d || isa<RecurrenceOp, ConstantOp, HeadIndexOp, RepeatHeadsOp>(d);
+    return !d || isa<RecurrenceOp, ConstantOp, HeadIndexOp, RepeatHeadsOp, RouteSlotsOp>(d);
   }
   void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
   /// A matrix parameter (W of W^T x) is read in place through its View, not
@@ -62,6 +62,8 @@ private:
   /// read as that argument, whose View reads head h / G (View::hg).
   static Value inputOf(Value v) {
     if (auto r = v.getDefiningOp<RepeatHeadsOp>(); r && isa<BlockArgument>(r.getInput())) return r.getInput();
+    // A routed input's slot rows: the argument read through its slotsView.
+    if (auto s = v.getDefiningOp<RouteSlotsOp>(); s && isa<BlockArgument>(s.getInput())) return s.getInput();
     return v;
   }
   /// Whether a lane of a warp computes element j of `v` from elements j of
@@ -94,6 +96,16 @@ private:
   void rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H,
                  const llvm::DenseSet<Value> &streamed = {});
   LogicalResult emitRecurrence(RecurrenceOp op);
+  /// A mixture of memories: the route planned, the operands gathered into the
+  /// memories' sequences, the scan over them, the readouts mixed back.
+  LogicalResult emitMixtureScan(RecurrenceOp op);
+  /// Whether an argument is a routed input (read through route_slots).
+  static bool isRouted(Value arg) {
+    return llvm::any_of(arg.getUsers(), [](Operation *u) { return isa<RouteSlotsOp>(u); });
+  }
+  /// Row kernels over a routed input's slot rows ([B, T * k]: `Ts` tokens).
+  bool slotRows = false;
+  std::string tokens() const { return slotRows ? "Ts" : "T"; }
 
   // ---- tensor programs (CudaTensorProgram.cpp): a derived backward --------------
   bool tensorMode = false;

@@ -194,8 +194,8 @@ std::string Printer::beginRowKernel(Rows rows, int64_t H) {
          << "  const int lane = threadIdx.x % 32;\n";
     else
       os << "  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;\n";
-    os << "  if (row >= A.B * A.T * " << H << ") return;\n  const int64_t h = row % " << H
-       << ";\n  int64_t b, t;\n  tokenOf(row / " << H << ", A.T, b, t);\n";
+    os << "  if (row >= A.B * A." << tokens() << " * " << H << ") return;\n  const int64_t h = row % " << H
+       << ";\n  int64_t b, t;\n  tokenOf(row / " << H << ", A." << tokens() << ", b, t);\n";
   }
   os << "  (void)b; (void)t; (void)h;\n";
   clearRows();
@@ -206,7 +206,7 @@ void Printer::endRowKernel(const std::string &name, Rows rows, int64_t H) {
   os << "}\n\n";
   device += cur;
   cur.clear();
-  std::string count = rows == Rows::threadPerHead ? std::to_string(H) : "B * T * " + std::to_string(H);
+  std::string count = rows == Rows::threadPerHead ? std::to_string(H) : "B * " + tokens() + " * " + std::to_string(H);
   if (rows == Rows::warpPerToken) // 8 rows of 32 lanes per block
     hs << "  if (sdt == MIXC_BF16)\n    " << name << "<true><<<(unsigned)((" << count
        << " + 7) / 8), 256, 0, stream>>>(args);\n  else\n    " << name << "<false><<<(unsigned)((" << count
@@ -223,12 +223,12 @@ int Printer::scratchRows(Value v, int64_t H, bool perHead, bool streamed) {
 
 int Printer::allocScratch(int64_t w, int64_t H, bool perHead, bool streamed) {
   int idx = ntmp++;
-  hs << "  {\n    float *mem = scratch.alloc(" << (perHead ? std::to_string(H) : "B * T * " + std::to_string(H)) << " * "
+  hs << "  {\n    float *mem = scratch.alloc(" << (perHead ? std::to_string(H) : "B * " + tokens() + " * " + std::to_string(H)) << " * "
      << w << ");\n    if (!mem) return chk.fail(\"CUDA: no device memory for scratch\");\n";
   if (perHead)
     hs << "    args.tmp[" << idx << "] = View{mem, MIXC_F32, 0, 0, " << w << ", " << (w == 1 ? 0 : 1) << "};\n";
   else
-    hs << "    args.tmp[" << idx << "] = scratchView(mem, T, " << H << ", " << w << ");\n";
+    hs << "    args.tmp[" << idx << "] = scratchView(mem, " << tokens() << ", " << H << ", " << w << ");\n";
   if (streamed) hs << "    args.tmp[" << idx << "].dtype = sdt;\n";
   hs << "  }\n";
   return idx;
@@ -334,8 +334,8 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (op.getIgate()) operands.push_back({"igate", op.getIgate()});
   if (op.getBonus()) operands.push_back({"bonus", op.getBonus()});
   llvm::SetVector<Value> tokenWork, headWork;
-  for (auto &[field, v] : operands)
-    if (!isa<BlockArgument>(inputOf(v))) (isToken(v) ? tokenWork : headWork).insert(v);
+  for (auto &[field, v] : operands) // (a mixture's gathered operands are in scratch already)
+    if (!isa<BlockArgument>(inputOf(v)) && !tmpIndex.count(v)) (isToken(v) ? tokenWork : headWork).insert(v);
   if (rate) headWork.insert(rate); // read as (0, h, k, v): always a packed scratch row
   llvm::DenseSet<Value> streamed;
   if (schedule.isChunked())
@@ -396,9 +396,11 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (Value init = op.getInit(); init && tensorMode) {
     hs << "    p.init = stateTensorView(" << tensorOf(init) << ");\n";
   } else if (init) {
-    auto i = inputOf(init, "initial state");
+    auto perMemory = init.getDefiningOp<MemoryStatesOp>(); // a mixture's [B, M, ...] states
+    auto i = inputOf(perMemory ? perMemory.getInput() : init, "initial state");
     if (failed(i)) return failure();
-    hs << "    p.init = stateView(inputs[" << *i << "]);\n";
+    if (perMemory) hs << "    if (!memoryStateView(chk, inputs[" << *i << "], \"input\", \"init\", p.init)) return 1;\n";
+    else hs << "    p.init = stateView(inputs[" << *i << "]);\n";
   }
   if (Value m0 = op.getInitM()) {
     auto i = inputOf(m0, "initial stabilizer");
@@ -413,8 +415,18 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     int idx = scratchRows(op.getO(), H, false, false);
     hs << "    p.o = args.tmp[" << idx << "];\n";
   }
-  if (!tensorMode && outIndex.count(op.getFinalState()))
-    hs << "    p.state = stateView(outputs[" << outIndex.lookup(op.getFinalState()) << "]);\n";
+  // A mixture's final states go out per memory, [B, M, ...] (memory_states).
+  Value stateOut = op.getFinalState();
+  if (stateOut.hasOneUse())
+    if (auto perMemory = dyn_cast<MemoryStatesOp>(*stateOut.getUsers().begin())) stateOut = perMemory.getResult();
+  const bool perMemoryState = stateOut != op.getFinalState();
+  if (!tensorMode && outIndex.count(stateOut)) {
+    if (perMemoryState)
+      hs << "    if (!memoryStateView(chk, outputs[" << outIndex.lookup(stateOut)
+         << "], \"output\", \"final_state\", p.state)) return 1;\n";
+    else
+      hs << "    p.state = stateView(outputs[" << outIndex.lookup(stateOut) << "]);\n";
+  }
   if (!tensorMode && op.getFinalM() && outIndex.count(op.getFinalM()))
     hs << "    p.m = stateView(outputs[" << outIndex.lookup(op.getFinalM()) << "]);\n";
   hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
@@ -435,14 +447,14 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   // where a block may be read after another CTA wrote it (the sweep alone
   // reads every element of its block first).
   const bool sideColumnShared = mlstm && (V + vb - 1) / vb > 1; // every block reads it, the first writes it
-  if (!tensorMode && op.getInit() && outIndex.count(op.getFinalState()) && (sideColumnShared || !applies.empty())) {
-    const unsigned i = argIndex.lookup(op.getInit());
+  if (!tensorMode && op.getInit() && outIndex.count(stateOut) && (sideColumnShared || !applies.empty())) {
+    // (B: the scan's sequences, the states' batch)
     hs << "    if (p.init.p && p.init.p == p.state.p" << (sideColumnShared ? "" : " && chunked")
-       << ") {\n      if (cudaError_t e = readFromCopy(p.init, inputs[" << i << "].shape[0], " << H << ", " << K << ", "
+       << ") {\n      if (cudaError_t e = readFromCopy(p.init, B, " << H << ", " << K << ", "
        << Vs << ", scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
     if (op.getInitM())
-      hs << "      if (p.initM.p && p.initM.p == p.m.p)\n        if (cudaError_t e = readFromCopy(p.initM, inputs["
-         << i << "].shape[0], " << H << ", 1, 1, scratch, stream); e != cudaSuccess)\n          return chk.fail(\"CUDA: %s\", "
+      hs << "      if (p.initM.p && p.initM.p == p.m.p)\n        if (cudaError_t e = readFromCopy(p.initM, B, "
+         << H << ", 1, 1, scratch, stream); e != cudaSuccess)\n          return chk.fail(\"CUDA: %s\", "
          << "cudaGetErrorString(e));\n";
     hs << "    }\n";
   }
@@ -467,6 +479,70 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   return success();
 }
 
+// The scan of a mixture of memories: a warp per (batch row, memory) plans the
+// route (each choice's position in its memory's sequence; L, the longest, to
+// the host), the pre-processed operands are gathered into B x M zero-padded
+// sequences, the recurrence runs over them as over any batch, and a kernel
+// mixes each token's top-k readouts by the router's weights into o.
+LogicalResult Printer::emitMixtureScan(RecurrenceOp op) {
+  RouteScatterOp scatter;
+  func.walk([&](RouteScatterOp s) { scatter = s; });
+  auto route = dyn_cast<BlockArgument>(scatter.getRoute()), weight = dyn_cast<BlockArgument>(scatter.getWeight());
+  if (!route || !weight || scatter.getInput() != op.getO() || !outIndex.count(scatter.getResult()))
+    return scatter.emitOpError() << "the CUDA target mixes the recurrence's readouts by the route and weights the "
+                                    "function takes, into its output";
+  const int64_t M = scatter.getMemories();
+  const int64_t H = cast<RankedTensorType>(op.getFinalState().getType()).getDimSize(1);
+  auto schedule = op->getAttrOfType<CudaTileAttr>("mixer.schedule");
+  hs << "  // A mixture of " << M << " memories: the scan runs over B x " << M
+     << " sequences, the tokens routed to each memory\n  // in token order, zero rows padding each to the longest, L.\n";
+  hs << "  RoutePlan route_plan;\n  if (!planRoute(chk, inputs[" << argIndex.lookup(route) << "], B, T, " << M
+     << ", scratch, stream, route_plan)) return 1;\n";
+  hs << "  const int64_t Ts = T * route_plan.k;\n  args.Ts = Ts;\n";
+  // What the gathers read: pre-processed rows of tokens, and of slots.
+  SmallVector<RouteGatherOp> gathers;
+  func.walk([&](RouteGatherOp g) { gathers.push_back(g); });
+  llvm::SetVector<Value> tokenRows, slotRowValues;
+  for (RouteGatherOp g : gathers)
+    if (!isa<BlockArgument>(inputOf(g.getInput())) && !tmpIndex.count(g.getInput()))
+      (g.getSlots() ? slotRowValues : tokenRows).insert(g.getInput());
+  rowKernel(tokenRows.getArrayRef(), false, H);
+  slotRows = true;
+  rowKernel(slotRowValues.getArrayRef(), false, H);
+  slotRows = false;
+  // The operands the chunked kernels stream into tensor-core tiles are
+  // gathered in `sdt` (bf16 where the inputs are), the rest in fp32.
+  llvm::DenseSet<Value> streamed, fp32;
+  if (schedule && schedule.isChunked()) {
+    for (Value v : {op.getQ(), op.getK(), op.getV(), op.getA(), op.getB()})
+      if (v) streamed.insert(v);
+  }
+  for (Value v : {op.getDecay(), op.getDt(), op.getIgate(), op.getBonus(), op.getSkipWeight(), op.getSkipInput()})
+    if (v) fp32.insert(v);
+  for (RouteGatherOp g : gathers) {
+    Value x = g.getInput(), src = inputOf(x);
+    const int64_t w = rowWidth(g.getResult());
+    const int idx = ntmp++;
+    tmpIndex[g.getResult()] = idx;
+    const std::string view = isa<BlockArgument>(src) ? "args.in[" + std::to_string(argIndex.lookup(src)) + "]"
+                                                     : "args.tmp[" + std::to_string(tmpIndex.lookup(x)) + "]";
+    hs << "  {\n    const size_t bytes = (size_t)route_plan.B * " << M << " * route_plan.L * " << H * w
+       << " * sizeof(float);\n    float *mem = scratch.alloc(bytes / sizeof(float));\n"
+       << "    if (!mem) return chk.fail(\"CUDA: no device memory for scratch\");\n"
+       << "    args.tmp[" << idx << "] = scratchView(mem, route_plan.L, " << H << ", " << w << ");\n";
+    if (streamed.count(g.getResult()) && !fp32.count(g.getResult())) hs << "    args.tmp[" << idx << "].dtype = sdt;\n";
+    hs << "    routeGather(" << view << ", " << (g.getSlots() ? "true" : "false") << ", args.tmp[" << idx
+       << "], mem, bytes, route_plan, " << H << ", " << w << ", stream);\n  }\n";
+  }
+  hs << "  {\n  const int64_t B = route_plan.B * " << M << ", T = route_plan.L; // the scan's sequences\n";
+  if (failed(emitRecurrence(op))) return failure();
+  hs << "  }\n";
+  hs << "  routeScatter(args.tmp[" << tmpIndex.lookup(op.getO()) << "], args.in[" << argIndex.lookup(weight)
+     << "], args.out[" << outIndex.lookup(scatter.getResult()) << "], route_plan, " << H << ", "
+     << rowWidth(op.getO()) << ", stream);\n";
+  return success();
+}
+
 FailureOr<CudaKernelSource> Printer::run() {
   CudaKernelSource out;
   out.name = "mixc_" + func.getName().str() + "_cuda";
@@ -483,7 +559,8 @@ FailureOr<CudaKernelSource> Printer::run() {
   hs << sig.checks;
   for (unsigned i = 0; i < nin; ++i) {
     auto t = cast<RankedTensorType>(func.getArgument(i).getType());
-    if (t.getRank() > 4)
+    const bool perMemory = llvm::any_of(func.getArgument(i).getUsers(), [](Operation *u) { return isa<MemoryStatesOp>(u); });
+    if (t.getRank() > 4 && !isRouted(func.getArgument(i)) && !perMemory)
       hs << "  if (!checkPackedRow(chk, inputs[" << i << "], 3, \"input\", \"" << sig.inputs[i] << "\")) return 1;\n";
     hs << "  if (!checkDevicePointer(chk, inputs[" << i << "], \"input\", \"" << sig.inputs[i] << "\")) return 1;\n";
   }
@@ -493,14 +570,19 @@ FailureOr<CudaKernelSource> Printer::run() {
   // bf16 when every per-token input is bf16 (fp32 inputs keep fp32 and the
   // exact recurrent sweep).
   std::string allBf16;
-  for (unsigned i = 0; i < nin; ++i)
-    if (RowPrinter::isToken(func.getArgument(i)))
+  for (unsigned i = 0; i < nin; ++i) // (a mixture's route and weights are not streamed)
+    if (RowPrinter::isToken(func.getArgument(i)) &&
+        !isa<IntegerType>(cast<RankedTensorType>(func.getArgument(i).getType()).getElementType()) &&
+        llvm::none_of(func.getArgument(i).getUsers(), [](Operation *u) { return isa<RouteScatterOp>(u); }))
       allBf16 += (allBf16.empty() ? "" : " && ") + ("inputs[" + std::to_string(i) + "].dtype == MIXC_BF16");
   hs << "  const int sdt = " << (allBf16.empty() ? "false" : allBf16) << " ? MIXC_BF16 : MIXC_F32;\n  (void)sdt;\n";
   hs << "  cudaStream_t stream = (cudaStream_t)stream_;\n  Scratch scratch(stream);\n  Args args;\n  args.B = B;\n  args.T = T;\n";
   for (unsigned i = 0; i < nin; ++i) {
-    hs << "  args.in[" << i << "] = viewOf(inputs[" << i << "], "
-       << cast<RankedTensorType>(func.getArgument(i).getType()).getRank() << ");\n";
+    if (isRouted(func.getArgument(i))) // read as its slot rows [B, T * k, ...]
+      hs << "  if (!slotsView(chk, inputs[" << i << "], \"" << sig.inputs[i] << "\", args.in[" << i << "])) return 1;\n";
+    else
+      hs << "  args.in[" << i << "] = viewOf(inputs[" << i << "], "
+         << cast<RankedTensorType>(func.getArgument(i).getType()).getRank() << ");\n";
     for (Operation *user : func.getArgument(i).getUsers()) // a grouped input: head h reads row h / G
       if (auto r = dyn_cast<RepeatHeadsOp>(user)) {
         hs << "  args.in[" << i << "].hg = " << r.getGroup() << ";\n";
@@ -511,24 +593,21 @@ FailureOr<CudaKernelSource> Printer::run() {
     hs << "  args.out[" << i << "] = viewOf(outputs[" << i << "], " << cast<RankedTensorType>(v.getType()).getRank()
        << ");\n";
 
-  RouteScatterOp scatter;
-  func.walk([&](RouteScatterOp s) { scatter = s; });
-  if (scatter)
-    return scatter.emitOpError() << "a mixture of memories runs on the reference and CPU targets; the CUDA target "
-                                    "does not gather routed tokens yet";
   // A derived backward is a tensor program; a forward, rows around scans.
   if (func->hasAttr("mixer.backward_of") && failed(emitTensorProgram())) return failure();
   for (Operation &op : func.getBody().front()) {
     if (tensorMode) break;
     if (auto r = dyn_cast<RecurrenceOp>(op)) {
-      if (failed(emitRecurrence(r))) return failure();
+      bool mixture = false;
+      func.walk([&](RouteScatterOp) { mixture = true; });
+      if (failed(mixture ? emitMixtureScan(r) : emitRecurrence(r))) return failure();
     } else if (isa<func::ReturnOp>(op)) {
       // What follows the scans (normalize, skip, the bidirectional
       // correction): one row kernel writing the outputs.
       std::vector<std::pair<unsigned, Value>> rowsOut;
       for (auto [i, v] : llvm::enumerate(op.getOperands())) {
         Operation *d = v.getDefiningOp();
-        if (d && isa<RecurrenceOp>(d)) continue; // the scan wrote it
+        if (d && isa<RecurrenceOp, RouteScatterOp, MemoryStatesOp>(d)) continue; // the scan (and mix) wrote it
         if (!isToken(v)) return op.emitOpError() << "returns a value the CUDA target cannot place";
         rowsOut.push_back({(unsigned)i, v});
       }
@@ -544,7 +623,8 @@ FailureOr<CudaKernelSource> Printer::run() {
     } else if (auto r = dyn_cast<RepeatHeadsOp>(op)) {
       if (!isa<BlockArgument>(r.getInput())) // the printers read a grouped argument at h / G, nothing else
         return op.emitOpError() << "the CUDA target spreads grouped inputs only (an argument read at head h / G)";
-    } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp>(op)) {
+    } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp, RouteSlotsOp, RouteGatherOp,
+                   RouteScatterOp, MemoryStatesOp>(op)) {
       return op.emitOpError() << "is not supported by the CUDA target";
     }
   }
@@ -561,7 +641,7 @@ FailureOr<CudaKernelSource> Printer::run() {
                "namespace {\n\n" + consts + (consts.empty() ? "" : "\n") +
                "// Views of the inputs, the outputs and the scratch rows, passed to every row kernel.\nstruct Args {\n  View in[" +
                std::to_string(std::max(nin, 1u)) + "], out[" + std::to_string(std::max<size_t>(results.size(), 1)) +
-               "], tmp[" + std::to_string(std::max(ntmp, 1)) + "];\n  int64_t B = 0, T = 0;\n};\n\n" + device +
+               "], tmp[" + std::to_string(std::max(ntmp, 1)) + "];\n  int64_t B = 0, T = 0, Ts = 0; // Ts: a mixture's slot rows, T x k\n};\n\n" + device +
                "} // namespace\n\nextern \"C\" {\n\nconst char *" + out.name + "_args = \"" + argList + "\";\n\nint " +
                out.name +
                "(const mixc_tensor *inputs, int num_inputs, mixc_tensor *outputs, int num_outputs, void *stream_,\n"

@@ -64,13 +64,15 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
 
 // The CUDA schedule, likewise.
 std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc, const sp::Sizes &sizes) {
-  if (desc.memories)
-    return "  cuda:       none: a mixture of memories runs on the reference and CPU targets (the CUDA kernels do not "
-           "gather routed tokens yet)\n";
   mlir::MLIRContext ctx;
   auto module = lower(ctx, src, desc, sizes);
   auto tiled = tileForCuda(*module);
   std::string text;
+  if (desc.memories)
+    text += "  cuda mix:   " + std::to_string(desc.memories) + " memories: a warp per (batch row, memory) plans the "
+            "route (L, the longest memory's tokens, read back by the host), the operands gathered into B x " +
+            std::to_string(desc.memories) + " sequences zero-padded to L, the scan below over them, a kernel mixing "
+            "each token's top " + std::to_string(desc.topk) + " readouts\n";
   int n = 0;
   theFunc(*tiled).walk([&](mixc::mixer::RecurrenceOp op) {
     auto sched = op->getAttrOfType<mixc::mixer::CudaTileAttr>("mixer.schedule");

@@ -25,13 +25,13 @@ TEST_CASE("bad npy files are refused with a reason", "[npy]") {
   std::string path = "/tmp/mixc-npy-bad.npy";
   { std::ofstream(path) << "not a numpy file"; }
   CHECK(mixc::readNpy(path, a).find("is not a .npy file") != std::string::npos);
-  // A valid header with an integer dtype.
+  // A valid header with an unsigned integer dtype.
   std::vector<double> d = {1};
   REQUIRE(mixc::writeNpy(path, {1}, d, "f4").empty());
   {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
     std::string all((std::istreambuf_iterator<char>(f)), {});
-    all.replace(all.find("<f4"), 3, "<i4");
+    all.replace(all.find("<f4"), 3, "<u4");
     f.seekp(0);
     f << all;
   }

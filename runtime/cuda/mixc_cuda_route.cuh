@@ -1,0 +1,136 @@
+// Mixture-of-Memories on the GPU (mixer.route_gather / route_scatter): the
+// tokens routed to each memory become one sequence of the scan, B x M of them,
+// zero rows (identity steps) padding each to the longest, L; the readouts are
+// mixed back per token by the router's weights. L sizes the scan's grid, so
+// the plan's counts come back to the host (one small copy and a stream sync,
+// as in any gather to a data-dependent length).
+#ifndef MIXC_CUDA_ROUTE_CUH
+#define MIXC_CUDA_ROUTE_CUH
+
+#include <algorithm>
+#include <vector>
+
+namespace mixc::cuda {
+
+// The route [B, T, k] (int64, any strides) and the plan made from it.
+struct RoutePlan {
+  const int64_t *route = nullptr;
+  int64_t rs0 = 0, rs1 = 0, rs2 = 0;
+  int64_t B = 0, T = 0, k = 0, M = 0, L = 0;
+  int32_t *pos = nullptr; // [B, T * k]: each choice's position in its memory's sequence
+  __device__ __forceinline__ int64_t memory(int64_t b, int64_t t, int64_t j) const {
+    return route[b * rs0 + t * rs1 + j * rs2];
+  }
+};
+
+// A warp per (batch row, memory) walks the row's T x k choices in order; a
+// ballot gives each choice of that memory its position. Deterministic.
+template <typename = void> __global__ void routePositionsKernel(RoutePlan p, int32_t *count, int *bad) {
+  const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (warp >= p.B * p.M) return;
+  const int64_t b = warp / p.M, m = warp % p.M, total = p.T * p.k;
+  int32_t n = 0;
+  for (int64_t base = 0; base < total; base += 32) {
+    const int64_t i = base + lane;
+    const int64_t r = i < total ? p.memory(b, i / p.k, i % p.k) : -1;
+    if (m == 0 && i < total && (r < 0 || r >= p.M)) *bad = 1;
+    const bool hit = i < total && r == m;
+    const unsigned mask = __ballot_sync(0xffffffffu, hit);
+    if (hit) p.pos[b * total + i] = n + __popc(mask & ((1u << lane) - 1u));
+    n += __popc(mask);
+  }
+  if (lane == 0) count[warp] = n;
+}
+
+// Plans the route: positions on the device, L on the host.
+inline bool planRoute(Checker &chk, const mixc_tensor &route, int64_t B, int64_t T, int64_t M, Scratch &scratch,
+                      cudaStream_t stream, RoutePlan &p) {
+  p.route = static_cast<const int64_t *>(route.data);
+  p.rs0 = route.strides[0], p.rs1 = route.strides[1], p.rs2 = route.strides[2];
+  p.B = B, p.T = T, p.k = route.shape[2], p.M = M;
+  p.pos = (int32_t *)scratch.alloc(B * T * p.k);
+  int32_t *count = (int32_t *)scratch.alloc(B * M + 1);
+  if (!p.pos || !count) return !chk.fail("CUDA: no device memory for the route plan");
+  int *bad = (int *)(count + B * M);
+  cudaMemsetAsync(bad, 0, sizeof(int), stream);
+  const int64_t threads = B * M * 32;
+  routePositionsKernel<<<(unsigned)((threads + 255) / 256), 256, 0, stream>>>(p, count, bad);
+  std::vector<int32_t> host(B * M + 1);
+  cudaMemcpyAsync(host.data(), count, host.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, stream);
+  if (cudaError_t e = cudaStreamSynchronize(stream); e != cudaSuccess)
+    return !chk.fail("CUDA: %s", cudaGetErrorString(e));
+  if (host[B * M]) return !chk.fail("input 'route': a memory index is outside [0, %lld)", (long long)M);
+  p.L = 0;
+  for (int64_t i = 0; i < B * M; ++i) p.L = std::max<int64_t>(p.L, host[i]);
+  return true;
+}
+
+// dst [B * M, L, H, w] (zeroed first) gets row (b, slots ? t k + j : t, h) of
+// src at (b M + route[b, t, j], pos[b, t k + j], h): a thread per element.
+template <typename = void>
+__global__ void routeGatherKernel(const View src, bool slots, View dst, RoutePlan p, int64_t H, int64_t w) {
+  const int64_t total = p.B * p.T * p.k * H * w;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t c = e % w, r = e / w, h = r % H, slot = r / H, b = slot / (p.T * p.k), i = slot % (p.T * p.k);
+    const int64_t t = i / p.k, j = i % p.k;
+    dst.set(b * p.M + p.memory(b, t, j), p.pos[slot], h, c, src.at(b, slots ? i : t, h, c));
+  }
+}
+inline void routeGather(const View &src, bool slots, View &dst, void *mem, size_t bytes, const RoutePlan &p, int64_t H,
+                        int64_t w, cudaStream_t stream) {
+  cudaMemsetAsync(mem, 0, bytes, stream);
+  const int64_t total = p.B * p.T * p.k * H * w;
+  const unsigned blocks = (unsigned)std::min<int64_t>((total + 255) / 256, 65535);
+  routeGatherKernel<<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w);
+}
+
+// out[b, t, h, c] = sum over j of weight[b, t, j] y[b M + route[b, t, j], pos, h, c].
+template <typename = void>
+__global__ void routeScatterKernel(const View y, const View weight, View out, RoutePlan p, int64_t H, int64_t w) {
+  const int64_t total = p.B * p.T * H * w;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t c = e % w, r = e / w, h = r % H, bt = r / H, b = bt / p.T, t = bt % p.T;
+    float acc = 0.f;
+    for (int64_t j = 0; j < p.k; ++j)
+      acc += weight.at(b, t, j, 0) * y.at(b * p.M + p.memory(b, t, j), p.pos[bt * p.k + j], h, c);
+    out.set(b, t, h, c, acc);
+  }
+}
+inline void routeScatter(const View &y, const View &weight, View &out, const RoutePlan &p, int64_t H, int64_t w,
+                         cudaStream_t stream) {
+  const int64_t total = p.B * p.T * H * w;
+  const unsigned blocks = (unsigned)std::min<int64_t>((total + 255) / 256, 65535);
+  routeScatterKernel<<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w);
+}
+
+// A routed input [B, T, k, H(, D)] read as its slot rows [B, T * k, H(, D)]:
+// the slots of a token must be adjacent (T's stride k times the slot's).
+inline bool slotsView(Checker &chk, const mixc_tensor &t, const char *name, View &v) {
+  v = View{};
+  v.p = t.data;
+  v.dtype = t.dtype;
+  if (!t.data) return true;
+  if (t.shape[1] > 1 && t.shape[2] > 1 && t.strides[1] != t.shape[2] * t.strides[2])
+    return !chk.fail("input '%s': the slots of a token must be adjacent (stride of T = k x the slot's stride)", name);
+  v.s0 = t.strides[0], v.s1 = t.shape[2] == 1 ? t.strides[1] : t.strides[2], v.s2 = t.shape[3] == 1 ? 0 : t.strides[3];
+  v.s3 = t.ndim > 4 ? t.strides[4] : 0;
+  return true;
+}
+
+// States per memory [B, M, H, K, V] as the scan's B x M sequences.
+inline bool memoryStateView(Checker &chk, const mixc_tensor &t, const char *role, const char *name, View &v) {
+  v = View{};
+  v.p = t.data;
+  v.dtype = t.dtype;
+  if (!t.data) return true;
+  if (t.shape[0] > 1 && t.strides[0] != t.shape[1] * t.strides[1])
+    return !chk.fail("%s '%s': the memories of a batch row must be adjacent (stride of B = M x the memory's stride)",
+                     role, name);
+  v.s0 = t.strides[1], v.s1 = t.strides[2], v.s2 = t.strides[3], v.s3 = t.strides[4];
+  return true;
+}
+
+} // namespace mixc::cuda
+
+#endif
