@@ -7,6 +7,7 @@
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
@@ -62,7 +63,18 @@ private:
   LogicalResult emitRecurrence(RecurrenceOp op);
   LogicalResult emitChunkGroup(ChunkWalkOp walk);
   LogicalResult emitRecurrenceGrad(RecurrenceGradOp op);
-  LogicalResult emitScan(llvm::function_ref<LogicalResult()> print);
+  LogicalResult emitMixture();
+  /// A mixture's slot rows ([B, T * k, ...]: pre-processing of routed inputs
+  /// and its adjoint) are T * k tokens long, not T.
+  bool isSlotRows(Value v);
+  llvm::DenseMap<Value, bool> slotRowsMemo;
+  /// `v`'s shape as C++ (B, T for the dynamic sizes; T * k for slot rows).
+  std::string shapeOf(Value v) {
+    std::string s = shapeList(cast<RankedTensorType>(v.getType()), true);
+    if (isSlotRows(v) && llvm::StringRef(s).starts_with("{B, T")) s.replace(0, 5, "{B, T * route_plan.k");
+    return s;
+  }
+  llvm::DenseSet<Operation *> printedScans; // scans printed in a mixture's scope
   /// The ISA a scan was tiled for: its name and build flags go in the header.
   LogicalResult useIsaOf(Operation *op, CpuTileAttr schedule) {
     cpu::CpuIsa isa;
@@ -180,21 +192,21 @@ const std::string &Printer::buffer(Value v) {
         os << "  Buffer " << neg << " = map(" << g << ", [](float x) { return -x; });\n";
         g = neg;
       }
-      os << "  Buffer " << n << " = reduceTo(" << g << ", " << shapeList(type, true) << ");\n";
+      os << "  Buffer " << n << " = reduceTo(" << g << ", " << shapeOf(v) << ");\n";
       return buffers[v] = n;
     }
     std::string a = buffer(bv.getLhs()), b = buffer(bv.getRhs()), g = buffer(bv.getGrad());
     if (bv.getFn() == BinaryFn::dot)
-      os << "  Buffer " << n << " = dotVjp(" << (operand == 0 ? b : a) << ", " << g << ", " << shapeList(type, true)
+      os << "  Buffer " << n << " = dotVjp(" << (operand == 0 ? b : a) << ", " << g << ", " << shapeOf(v)
          << ");\n";
     else if (bv.getFn() == BinaryFn::vecmat)
       os << "  Buffer " << n << " = " << (operand == 0 ? "vecmatVjpRow(" + b : "vecmatVjpMatrix(" + a) << ", " << g
-         << ", " << shapeList(type, true) << ");\n";
+         << ", " << shapeOf(v) << ");\n";
     else if (bv.getFn() == BinaryFn::concat)
       os << "  Buffer " << n << " = concatVjp(" << g << ", " << operand << ", "
-         << cast<RankedTensorType>(bv.getLhs().getType()).getShape().back() << ", " << shapeList(type, true) << ");\n";
+         << cast<RankedTensorType>(bv.getLhs().getType()).getShape().back() << ", " << shapeOf(v) << ");\n";
     else
-      os << "  Buffer " << n << " = binaryVjp(" << a << ", " << b << ", " << g << ", " << shapeList(type, true)
+      os << "  Buffer " << n << " = binaryVjp(" << a << ", " << b << ", " << g << ", " << shapeOf(v)
          << ", MIXC_BINARY_VJP_BLOCK(" << binaryDerivative(bv.getFn(), operand) << "));\n";
   } else if (auto nv = dyn_cast<NormalizeVjpOp>(v.getDefiningOp())) {
     const std::string x = buffer(nv.getInput()), g = buffer(nv.getGrad());
@@ -203,7 +215,7 @@ const std::string &Printer::buffer(Value v) {
        << floatLiteral(nv.getScale().convertToDouble()) << ");\n";
   } else if (auto sh = dyn_cast<ShiftTokensOp>(v.getDefiningOp())) {
     const std::string x = buffer(sh.getInput()); // printing a Buffer emits statements
-    os << "  Buffer " << n << " = shiftTokens(" << x << ", " << shapeList(type, true) << ", "
+    os << "  Buffer " << n << " = shiftTokens(" << x << ", " << shapeOf(v) << ", "
        << sh.getBy() << ", NS, seqStart);\n";
   } else if (auto cs = dyn_cast<TokenCumsumOp>(v.getDefiningOp())) {
     const std::string x = buffer(cs.getInput());
@@ -212,7 +224,7 @@ const std::string &Printer::buffer(Value v) {
        << ", NS, seqStart);\n";
   } else if (auto e = dyn_cast<EdgeTokenOp>(v.getDefiningOp())) {
     const std::string x = buffer(e.getInput());
-    os << "  Buffer " << n << " = edgeToken(" << x << ", " << shapeList(type, true) << ", "
+    os << "  Buffer " << n << " = edgeToken(" << x << ", " << shapeOf(v) << ", "
        << (e.getLast() ? "true" : "false") << ", B, T, seqStart);\n";
   } else if (auto tr = dyn_cast<TransposeStateOp>(v.getDefiningOp())) {
     const std::string x = buffer(tr.getInput());
@@ -225,25 +237,32 @@ const std::string &Printer::buffer(Value v) {
     os << "  Buffer " << n << " = sumHeads(" << x << ", " << sh.getGroup() << ");\n";
   } else if (auto st = dyn_cast<SumToOp>(v.getDefiningOp())) {
     const std::string x = buffer(st.getInput());
-    os << "  Buffer " << n << " = reduceTo(" << x << ", " << shapeList(type, true) << ");\n";
+    os << "  Buffer " << n << " = reduceTo(" << x << ", " << shapeOf(v) << ");\n";
   } else if (auto rs = dyn_cast<RouteSlotsOp>(v.getDefiningOp())) {
     const std::string x = buffer(rs.getInput());
-    os << "  Buffer " << n << " = routeSlots(" << x << ");\n";
+    if (type.getRank() < cast<RankedTensorType>(rs.getInput().getType()).getRank())
+      os << "  Buffer " << n << " = routeSlots(" << x << ");\n";
+    else
+      os << "  Buffer " << n << " = unslots(" << x << ", " << type.getDimSize(2) << ");\n";
   } else if (auto ms = dyn_cast<MemoryStatesOp>(v.getDefiningOp())) {
     const std::string x = buffer(ms.getInput());
     if (type.getRank() < cast<RankedTensorType>(ms.getInput().getType()).getRank())
       os << "  Buffer " << n << " = mergeMemories(" << x << ");\n";
     else
       os << "  Buffer " << n << " = splitMemories(" << x << ", " << ms.getMemories() << ");\n";
-  } else if (auto g = dyn_cast<RouteGatherOp>(v.getDefiningOp())) { // after routePlan (emitScan)
-    const std::string x = buffer(g.getInput());
-    os << "  Buffer " << n << " = routeGather(" << x << ", route_plan, " << (g.getSlots() ? "true" : "false")
-       << ");\n";
+  } else if (auto g = dyn_cast<RouteGatherOp>(v.getDefiningOp())) { // after routePlan (run)
+    const std::string x = buffer(g.getInput()), w = g.getWeight() ? "&" + buffer(g.getWeight()) : "nullptr";
+    os << "  Buffer " << n << " = routeGather(" << x << ", route_plan, " << (g.getSlots() ? "true" : "false") << ", "
+       << w << ");\n";
   } else if (auto sc = dyn_cast<RouteScatterOp>(v.getDefiningOp())) {
-    const std::string y = buffer(sc.getInput()), w = buffer(sc.getWeight());
-    os << "  Buffer " << n << " = routeScatter(" << y << ", route_plan, " << w << ");\n";
+    const std::string y = buffer(sc.getInput()), w = sc.getWeight() ? "&" + buffer(sc.getWeight()) : "nullptr";
+    os << "  Buffer " << n << " = routeScatter(" << y << ", route_plan, " << w << ", "
+       << (sc.getSlots() ? "true" : "false") << ");\n";
+  } else if (auto wg = dyn_cast<RouteWeightGradOp>(v.getDefiningOp())) {
+    const std::string y = buffer(wg.getInput()), g = buffer(wg.getGrad());
+    os << "  Buffer " << n << " = routeWeightGrad(" << y << ", " << g << ", route_plan);\n";
   } else if (isa<ZerosLikeOp>(v.getDefiningOp())) {
-    os << "  Buffer " << n << "(std::vector<int64_t>" << shapeList(type, true) << ");\n";
+    os << "  Buffer " << n << "(std::vector<int64_t>" << shapeOf(v) << ");\n";
   } else if (auto nop = dyn_cast<NormalizeOp>(v.getDefiningOp())) {
     // The forward's normalize, recomputed for a backward: row by row.
     std::string in = buffer(nop.getInput());
@@ -653,42 +672,87 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   return success();
 }
 
-// A forward scan; in a mixture of memories, over the memories' sequences:
-// the route planned and the operands gathered first, then the scan printed in
-// a scope where B, T and NS are the B x M sequences of L tokens (its row
-// functions and scan arguments read those names), its results moved out.
-LogicalResult Printer::emitScan(llvm::function_ref<LogicalResult()> print) {
-  RouteScatterOp scatter;
-  MemoryStatesOp split;
-  func.walk([&](RouteScatterOp s) { scatter = s; });
-  if (!scatter) return print();
-  func.walk([&](MemoryStatesOp m) {
-    if (cast<RankedTensorType>(m.getType()).getRank() > cast<RankedTensorType>(m.getInput().getType()).getRank())
-      split = m;
-  });
-  auto route = dyn_cast<BlockArgument>(scatter.getRoute());
-  if (!split || !route) return scatter.emitOpError() << "the CPU target expects the route as an input and the final "
-                                                        "states split per memory (mixer.memory_states)";
-  const int64_t M = scatter.getMemories();
-  os << "  // A mixture of " << M << " memories: the scan runs over B x " << M
-     << " sequences, the tokens routed to each memory,\n  // padded with zero rows (identity steps) to the longest, L.\n";
-  os << "  if (seqStart) return chk.fail(\"input 'cu_seqlens': a mixture of memories takes B sequences of T tokens\");\n";
-  os << "  RoutePlan route_plan;\n  if (!routePlan(inputs[" << argIndex.lookup(route) << "], B, T, " << M
-     << ", route_plan, chk)) return 1;\n";
-  func.walk([&](Operation *op) { // what the scan reads, at the caller's B and T
-    if (isa<RouteGatherOp>(op) ||
-        (isa<MemoryStatesOp>(op) && cast<RankedTensorType>(op->getResult(0).getType()).getRank() <
-                                        cast<RankedTensorType>(op->getOperand(0).getType()).getRank()))
-      buffer(op->getResult(0));
-  });
-  os << "  Buffer scan_o, scan_state;\n  {\n";
-  os << "  const int64_t B = route_plan.B * route_plan.M, T = route_plan.L, NS = B;\n";
+bool Printer::isSlotRows(Value v) {
+  if (!isToken(v)) return false;
+  auto it = slotRowsMemo.find(v);
+  if (it != slotRowsMemo.end()) return it->second;
+  bool slots = false;
+  if (Operation *d = v.getDefiningOp()) {
+    if (auto s = dyn_cast<RouteSlotsOp>(d))
+      slots = cast<RankedTensorType>(v.getType()).getRank() < cast<RankedTensorType>(s.getInput().getType()).getRank();
+    else if (auto sc = dyn_cast<RouteScatterOp>(d))
+      slots = sc.getSlots();
+    else if (!isa<RouteGatherOp, RecurrenceOp, RecurrenceGradOp, ChunkOutputOp, ChunkWalkOp>(d))
+      slots = llvm::any_of(d->getOperands(), [&](Value x) { return isSlotRows(x); });
+  }
+  return slotRowsMemo[v] = slots;
+}
+
+// A mixture of memories: what runs over the memories' sequences (the scan;
+// in a backward the forward scan recomputed and its adjoint) is printed in one
+// scope where B, T and NS are the B x M sequences of L tokens (the row
+// functions and scan arguments read those names). What it reads from outside
+// (the gathers, the states per memory merged, per-head values) is printed
+// first, at the caller's B and T; what is read outside (the readouts and
+// gradients the route mixes back, the states split per memory, reductions to
+// per-head values) is moved out at its end.
+LogicalResult Printer::emitMixture() {
+  // Inner: values in the memories' layout, from the gathers and merged states
+  // on, up to the ops that leave it (mixing back, splitting the states).
+  auto leaves = [](Operation *op) {
+    if (isa<RouteScatterOp, RouteWeightGradOp>(op)) return true;
+    auto m = dyn_cast<MemoryStatesOp>(op);
+    return m && cast<RankedTensorType>(m.getType()).getRank() > cast<RankedTensorType>(m.getInput().getType()).getRank();
+  };
+  auto inLayout = [&](Value v) { return isToken(v) || isStateShaped(cast<RankedTensorType>(v.getType())); };
+  llvm::DenseSet<Value> inner;
+  llvm::SetVector<Operation *> innerOps;
+  for (Operation &op : func.getBody().front()) {
+    if (isa<RouteGatherOp>(op) || (isa<MemoryStatesOp>(op) && !leaves(&op))) {
+      inner.insert(op.getResult(0)); // printed outside, read inside
+      continue;
+    }
+    if (leaves(&op) || isa<func::ReturnOp>(op) ||
+        llvm::none_of(op.getOperands(), [&](Value x) { return inner.contains(x); }))
+      continue;
+    innerOps.insert(&op);
+    for (Value r : op.getResults())
+      if (inLayout(r)) inner.insert(r);
+  }
+  // Read from outside: printed now (the gathers and merged states included).
+  for (Operation *op : innerOps)
+    for (Value x : op->getOperands())
+      if (!inner.contains(x) || x.getDefiningOp<RouteGatherOp>() || x.getDefiningOp<MemoryStatesOp>()) buffer(x);
+  llvm::SetVector<Value> exits;
+  for (Operation *op : innerOps)
+    for (Value r : op->getResults())
+      if (llvm::any_of(r.getUsers(), [&](Operation *u) { return !innerOps.contains(u); })) exits.insert(r);
+  for (Operation &op : func.getBody().front()) // the gathered values a leaving op reads
+    if (leaves(&op))
+      for (Value x : op.getOperands())
+        if (inner.contains(x)) exits.insert(x);
+  std::vector<std::string> holders;
+  for (size_t i = 0; i < exits.size(); ++i) holders.push_back("mixture_out" + std::to_string(i));
+  os << "  // The scan over the B x M sequences, each the tokens routed to one memory, zero rows\n"
+        "  // (identity steps) padding them to the longest, L.\n";
+  if (!holders.empty()) os << "  Buffer " << llvm::join(holders, ", ") << ";\n";
+  os << "  {\n  const int64_t B = route_plan.B * route_plan.M, T = route_plan.L, NS = B;\n";
   os << "  const int64_t *seqStart = nullptr;\n  (void)seqStart;\n";
-  if (failed(print())) return failure();
-  os << "  scan_o = std::move(" << buffers.lookup(scatter.getInput()) << ");\n";
-  os << "  scan_state = std::move(" << buffers.lookup(split.getInput()) << ");\n  }\n";
-  buffers[scatter.getInput()] = "scan_o";
-  buffers[split.getInput()] = "scan_state";
+  for (Operation *op : innerOps) {
+    LogicalResult printed = success();
+    if (auto r = dyn_cast<RecurrenceOp>(op); r && !isBackward()) printed = emitRecurrence(r);
+    else if (auto w = dyn_cast<ChunkWalkOp>(op); w && !isBackward()) printed = emitChunkGroup(w);
+    else if (auto g = dyn_cast<RecurrenceGradOp>(op)) printed = emitRecurrenceGrad(g);
+    else continue;
+    if (failed(printed)) return failure();
+    printedScans.insert(op);
+  }
+  std::vector<std::string> names;
+  for (Value v : exits) names.push_back(buffer(v)); // printing a Buffer emits statements
+  if (lazyFailure) return failure();
+  for (auto [i, v] : llvm::enumerate(exits)) os << "  " << holders[i] << " = std::move(" << names[i] << ");\n";
+  os << "  }\n";
+  for (auto [i, v] : llvm::enumerate(exits)) buffers[v] = holders[i];
   return success();
 }
 
@@ -702,15 +766,29 @@ FailureOr<CpuKernelSource> Printer::run() {
   os << "  Checker chk(error, error_len);\n";
   os << "  kernelThreads() = threads > 0 ? threads : 1;\n";
   os << sig.checks;
+  // A mixture of memories: the route planned first (each routed row's place
+  // in its memory's sequence; slot rows' shapes read its k).
+  RouteScatterOp mix;
+  func.walk([&](RouteScatterOp s) { mix = s; });
+  if (mix) {
+    auto route = dyn_cast<BlockArgument>(mix.getRoute());
+    if (!route) return mix.emitOpError() << "the CPU target expects a mixture's route as an input";
+    os << "  // A mixture of " << mix.getMemories() << " memories.\n";
+    os << "  if (seqStart) return chk.fail(\"input 'cu_seqlens': a mixture of memories takes B sequences of T "
+          "tokens\");\n";
+    os << "  RoutePlan route_plan;\n  if (!routePlan(inputs[" << argIndex.lookup(route) << "], B, T, "
+       << mix.getMemories() << ", route_plan, chk)) return 1;\n";
+  }
+  if (mix && failed(emitMixture())) return failure();
   for (Operation &op : func.getBody().front()) {
     if (auto r = dyn_cast<RecurrenceOp>(op)) {
       // A backward runs a forward scan only where a gradient reads its result.
-      if (!isBackward() && failed(emitScan([&] { return emitRecurrence(r); }))) return failure();
+      if (!isBackward() && !printedScans.count(r) && failed(emitRecurrence(r))) return failure();
     } else if (auto g = dyn_cast<RecurrenceGradOp>(op)) {
-      if (failed(emitRecurrenceGrad(g))) return failure();
+      if (!printedScans.count(g) && failed(emitRecurrenceGrad(g))) return failure();
     } else if (auto w = dyn_cast<ChunkWalkOp>(op)) {
       // Printed with its chunk form; a backward's, where a gradient reads it.
-      if (!isBackward() && failed(emitScan([&] { return emitChunkGroup(w); }))) return failure();
+      if (!isBackward() && !printedScans.count(w) && failed(emitChunkGroup(w))) return failure();
     } else if (isa<func::ReturnOp>(op)) {
       for (auto [i, v] : llvm::enumerate(op.getOperands())) {
         if (isToken(v) && !isMaterializedToken(v)) {
@@ -748,7 +826,7 @@ FailureOr<CpuKernelSource> Printer::run() {
     } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp, MapVjpOp, BinaryVjpOp, NormalizeVjpOp,
                    ZerosLikeOp, ShiftTokensOp, TokenCumsumOp, EdgeTokenOp, TransposeStateOp, SumToOp,
                    RepeatHeadsOp, SumHeadsOp, ChunkCumsumOp, ChunkScoresOp, ChunkLocalStatesOp, ChunkOutputOp,
-                   RouteSlotsOp, RouteGatherOp, RouteScatterOp, MemoryStatesOp>(op)) {
+                   RouteSlotsOp, RouteGatherOp, RouteScatterOp, MemoryStatesOp, RouteWeightGradOp>(op)) {
       // (The chunk ops but the walk are printed with the walk's group.)
       return op.emitOpError() << "is not supported by the CPU target";
     }

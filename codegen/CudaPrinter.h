@@ -47,7 +47,7 @@ private:
 
   bool isLeaf(Value v) override {
     Operation *d = v.getDefiningOp();
-    return !d || isa<RecurrenceOp, ConstantOp, HeadIndexOp, RepeatHeadsOp, RouteSlotsOp>(d);
+    return !d || isa<RecurrenceOp, ConstantOp, HeadIndexOp, RepeatHeadsOp, RouteSlotsOp, RouteGatherOp>(d);
   }
   void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
   /// A matrix parameter (W of W^T x) is read in place through its View, not

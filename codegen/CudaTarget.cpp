@@ -40,7 +40,7 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
   if (!d) {
     declare(n, w, dest);
     os << indent << "readRow(A.in[" << argIndex.lookup(v) << "], b, t, h, " << n << ", " << w << ");\n";
-  } else if (isa<RecurrenceOp>(d)) {
+  } else if (isa<RecurrenceOp, RouteGatherOp>(d)) { // (a mixture's gathered rows)
     declare(n, w, dest);
     os << indent << "readRow(A.tmp[" << tmpIndex.lookup(v) << "], b, t, h, " << n << ", " << w << ");\n";
   } else if (auto c = dyn_cast<ConstantOp>(d)) {
@@ -61,7 +61,7 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
 bool Printer::pointwise(Value v) {
   v = inputOf(v);
   Operation *d = v.getDefiningOp();
-  if (!d || isa<ConstantOp, HeadIndexOp>(d)) return true;
+  if (!d || isa<ConstantOp, HeadIndexOp, RouteGatherOp>(d)) return true;
   if (auto m = dyn_cast<MapOp>(d)) return unaryExpr(m.getFn()) && pointwise(m.getInput());
   if (auto bop = dyn_cast<BinaryOp>(d))
     return binaryExpr(bop.getFn()) && pointwise(bop.getLhs()) && pointwise(bop.getRhs());
@@ -71,7 +71,7 @@ bool Printer::pointwise(Value v) {
 bool Printer::laneParallel(Value v) {
   v = inputOf(v);
   Operation *d = v.getDefiningOp();
-  if (!d || isa<ConstantOp, HeadIndexOp>(d)) return true;
+  if (!d || isa<ConstantOp, HeadIndexOp, RouteGatherOp>(d)) return true;
   if (auto m = dyn_cast<MapOp>(d)) {
     Value in = m.getInput();
     switch (m.getFn()) {
@@ -172,6 +172,8 @@ std::string Printer::elementExpr(Value v, const std::string &j) {
     return constant(c) + "[" + (perHead ? "h * " + std::to_string(rowWidth(v)) + " + " : std::string()) + jj + "]";
   }
   if (isa<HeadIndexOp>(d)) return "(float)h";
+  if (isa<RouteGatherOp>(d)) // a mixture's gathered rows, in scratch
+    return "A.tmp[" + std::to_string(tmpIndex.lookup(v)) + "].at(b, t, h, " + jj + ")";
   if (auto m = dyn_cast<MapOp>(d))
     return std::string("([](float x) { return ") + unaryExpr(m.getFn()) + "; })(" + elementExpr(m.getInput(), jj) + ")";
   auto bop = cast<BinaryOp>(d);
@@ -534,9 +536,12 @@ LogicalResult Printer::emitMixtureScan(RecurrenceOp op) {
     hs << "    routeGather(" << view << ", " << (g.getSlots() ? "true" : "false") << ", args.tmp[" << idx
        << "], mem, bytes, route_plan, " << H << ", " << w << ", stream);\n  }\n";
   }
+  // The scan, and the row kernels that read the gathered rows, over the B x M
+  // sequences of L tokens.
   hs << "  {\n  const int64_t B = route_plan.B * " << M << ", T = route_plan.L; // the scan's sequences\n";
+  hs << "  args.B = B;\n  args.T = T;\n";
   if (failed(emitRecurrence(op))) return failure();
-  hs << "  }\n";
+  hs << "  }\n  args.B = B;\n  args.T = T;\n";
   hs << "  routeScatter(args.tmp[" << tmpIndex.lookup(op.getO()) << "], args.in[" << argIndex.lookup(weight)
      << "], args.out[" << outIndex.lookup(scatter.getResult()) << "], route_plan, " << H << ", "
      << rowWidth(op.getO()) << ", stream);\n";

@@ -9,6 +9,8 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 
+#include <set>
+
 #include <cmath>
 
 using namespace mlir;
@@ -266,6 +268,7 @@ std::string runReferenceGrad(func::FuncOp spec, const NamedArrays &inputs, const
   if (std::string e = ReferenceInterpreter(backward).run(in, dOut); !e.empty()) return e;
   // Per input, in the shape the caller gave (per-head inputs may omit [1, 1]).
   for (auto &[name, arr] : inputs) {
+    if (!dOut.count("d" + name)) continue; // an index input (a mixture's route) has no gradient
     ref::Array g = dOut.at("d" + name);
     g.shape = arr.shape;
     grads[name] = std::move(g);
@@ -283,7 +286,11 @@ std::string finiteDifferenceGrad(func::FuncOp spec, const NamedArrays &inputs, c
     l = dotWith(upstream, out);
     return "";
   };
+  std::set<std::string> indices; // a mixture's route: not differentiable
+  for (const ArgumentSpec &a : argumentSpecs(spec))
+    if (a.isIndex) indices.insert(a.name);
   for (auto &[name, arr] : inputs) {
+    if (indices.count(name)) continue;
     ref::Array g(arr.shape);
     for (int64_t i = 0; i < arr.size(); ++i) {
       double &xi = x[name].data[i], lp, lm;

@@ -40,10 +40,17 @@ int64_t rowWidth(const ref::Array &x, int64_t lead) {
 } // namespace
 
 std::string evalRouteOp(ReferenceInterpreter &interp, Operation *op) {
-  if (auto s = dyn_cast<mixer::RouteSlotsOp>(op)) { // [B, T, k, rest] -> [B, T * k, rest]
+  if (auto s = dyn_cast<mixer::RouteSlotsOp>(op)) { // [B, T, k, rest] <-> [B, T * k, rest]
     ref::Array a = interp[s.getInput()];
-    a.shape[1] *= a.shape[2];
-    a.shape.erase(a.shape.begin() + 2);
+    auto out = cast<RankedTensorType>(s.getResult().getType());
+    if (out.getRank() < a.rank()) {
+      a.shape[1] *= a.shape[2];
+      a.shape.erase(a.shape.begin() + 2);
+    } else {
+      const int64_t k = out.getDimSize(2);
+      a.shape[1] /= k;
+      a.shape.insert(a.shape.begin() + 2, k);
+    }
     interp[s.getResult()] = std::move(a);
     return "";
   }
@@ -80,34 +87,56 @@ std::string evalRouteOp(ReferenceInterpreter &interp, Operation *op) {
           const int64_t i = (b * T + t) * k + j, m = (int64_t)route.data[i];
           const int64_t src = b * T * rowsPerToken + (g.getSlots() ? t * k + j : t);
           const int64_t dst = (b * M + m) * L + pos[i];
-          std::copy_n(x.data.begin() + src * w, w, out.data.begin() + dst * w);
+          const double scale = g.getWeight() ? interp[g.getWeight()].data[i] : 1.0; // (the adjoint of the mix)
+          for (int64_t c = 0; c < w; ++c) out.data[dst * w + c] = scale * x.data[src * w + c];
         }
     interp[g.getResult()] = std::move(out);
     return "";
   }
   if (auto s = dyn_cast<mixer::RouteScatterOp>(op)) {
-    const ref::Array &y = interp[s.getInput()], &route = interp[s.getRoute()], &weight = interp[s.getWeight()];
+    const ref::Array &y = interp[s.getInput()], &route = interp[s.getRoute()];
+    const ref::Array *weight = s.getWeight() ? &interp[s.getWeight()] : nullptr;
     const int64_t M = s.getMemories(), B = route.dim(0), T = route.dim(1), k = route.dim(2);
-    if (weight.shape != route.shape)
-      return "input 'route_weight' has shape " + weight.shapeString() + ", expected that of 'route' " +
+    if (weight && weight->shape != route.shape)
+      return "input 'route_weight' has shape " + weight->shapeString() + ", expected that of 'route' " +
              route.shapeString();
     std::vector<int64_t> pos;
     int64_t L;
     if (std::string e = positions(route, M, pos, L); !e.empty()) return e;
     const int64_t w = rowWidth(y, 2);
+    // Summed per token, or (slots) one row per slot.
     std::vector<int64_t> shape = y.shape;
-    shape[0] = B, shape[1] = T;
+    shape[0] = B, shape[1] = s.getSlots() ? T * k : T;
     ref::Array out(shape);
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 0; t < T; ++t)
         for (int64_t j = 0; j < k; ++j) {
           const int64_t i = (b * T + t) * k + j, m = (int64_t)route.data[i];
-          const double wt = weight.data[i];
+          const double wt = weight ? weight->data[i] : 1.0;
           const double *src = y.data.data() + ((b * M + m) * L + pos[i]) * w;
-          double *dst = out.data.data() + (b * T + t) * w;
+          double *dst = out.data.data() + (s.getSlots() ? i : b * T + t) * w;
           for (int64_t c = 0; c < w; ++c) dst[c] += wt * src[c];
         }
     interp[s.getResult()] = std::move(out);
+    return "";
+  }
+  if (auto wg = dyn_cast<mixer::RouteWeightGradOp>(op)) { // <do[b, t], y[dst]> per slot
+    const ref::Array &y = interp[wg.getInput()], &dO = interp[wg.getGrad()], &route = interp[wg.getRoute()];
+    std::vector<int64_t> pos;
+    int64_t L;
+    if (std::string e = positions(route, wg.getMemories(), pos, L); !e.empty()) return e;
+    const int64_t M = wg.getMemories(), B = route.dim(0), T = route.dim(1), k = route.dim(2), w = rowWidth(y, 2);
+    ref::Array out(route.shape);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t j = 0; j < k; ++j) {
+          const int64_t i = (b * T + t) * k + j, m = (int64_t)route.data[i];
+          const double *src = y.data.data() + ((b * M + m) * L + pos[i]) * w, *g = dO.data.data() + (b * T + t) * w;
+          double acc = 0;
+          for (int64_t c = 0; c < w; ++c) acc += g[c] * src[c];
+          out.data[i] = acc;
+        }
+    interp[wg.getResult()] = std::move(out);
     return "";
   }
   return "not a route op";

@@ -208,7 +208,8 @@ std::string ReferenceInterpreter::run(const NamedArrays &inputs, NamedArrays &ou
     } else if (isa<mixer::ShiftTokensOp, mixer::TokenCumsumOp, mixer::EdgeTokenOp, mixer::TransposeStateOp,
                    mixer::SumToOp, mixer::RepeatHeadsOp, mixer::SumHeadsOp>(op)) {
       if (std::string e = evalTokenOp(*this, &op, B, T); !e.empty()) return e;
-    } else if (isa<mixer::RouteSlotsOp, mixer::RouteGatherOp, mixer::RouteScatterOp, mixer::MemoryStatesOp>(op)) {
+    } else if (isa<mixer::RouteSlotsOp, mixer::RouteGatherOp, mixer::RouteScatterOp, mixer::MemoryStatesOp,
+                   mixer::RouteWeightGradOp>(op)) {
       if (std::string e = evalRouteOp(*this, &op); !e.empty()) return e;
     } else {
       return "the reference cannot interpret '" + op.getName().getStringRef().str() + "'";

@@ -11,11 +11,12 @@
 def Mixer_IndexTensor : RankedTensorOf<[I32, I64]>;
 
 def Mixer_RouteSlotsOp : Mixer_Op<"route_slots", [Pure]> {
-  let summary = "a routed input's rows, one per (token, chosen memory): [B, T, k, ...] -> [B, T * k, ...]";
+  let summary = "a routed input's rows, one per (token, chosen memory): [B, T, k, ...] <-> [B, T * k, ...]";
   let description = [{
     A routed input carries one row per top-k slot of each token (the memory's
     own projection of the token). Pre-processing runs on these rows as on
-    tokens; the layout is unchanged (a view).
+    tokens; the layout is unchanged (a view). The other way round (a result
+    of one more dimension, k static) is its adjoint.
   }];
   let arguments = (ins Mixer_FloatTensor:$input);
   let results = (outs Mixer_FloatTensor:$result);
@@ -34,11 +35,19 @@ def Mixer_RouteGatherOp : Mixer_Op<"route_gather", [Pure]> {
     unpadded ones' outputs and final states. `slots`: the input holds one row
     per (token, slot) (route_slots), else one row per token, copied to each
     memory the token chose. `route` [B, T, k] holds memory indices in [0, M).
+    With `weights` [B, T, k] each copied row is scaled by its slot's weight
+    (route_scatter's adjoint: the upstream gradient of o to each memory).
   }];
-  let arguments = (ins Mixer_FloatTensor:$input, Mixer_IndexTensor:$route, I64Attr:$memories, UnitAttr:$slots);
+  let arguments = (ins Mixer_FloatTensor:$input, Mixer_IndexTensor:$route, Optional<Mixer_FloatTensor>:$weight,
+                       I64Attr:$memories, UnitAttr:$slots);
   let results = (outs Mixer_FloatTensor:$result);
-  let assemblyFormat = "$input `by` $route `memories` $memories (`slots` $slots^)? attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = "$input `by` $route (`weights` $weight^)? `memories` $memories (`slots` $slots^)? attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  // Gathered before a zero-preserving op rather than after (a product, a
+  // negation, a division by a per-head value): the recurrence then sees its
+  // operands' structure (the delta rule's a = s * b, scaled), and wide rows are
+  // gathered once where they were copied for each product.
+  let hasCanonicalizer = 1;
 }
 
 def Mixer_RouteScatterOp : Mixer_Op<"route_scatter", [Pure]> {
@@ -46,12 +55,27 @@ def Mixer_RouteScatterOp : Mixer_Op<"route_scatter", [Pure]> {
   let description = [{
     o[b, t] = sum over slots j of weight[b, t, j] * input[b * M + m, p], where
     m = route[b, t, j] and p is the token's position in memory m's sequence
-    (as route_gather placed it).
+    (as route_gather placed it). Without `weights` the rows are summed as
+    they are; with `slots` each slot keeps its own row ([B, T * k, ...], no
+    sum). Both are route_gather's adjoint (of token rows, of slot rows).
   }];
-  let arguments = (ins Mixer_FloatTensor:$input, Mixer_IndexTensor:$route, Mixer_FloatTensor:$weight,
-                       I64Attr:$memories);
+  let arguments = (ins Mixer_FloatTensor:$input, Mixer_IndexTensor:$route, Optional<Mixer_FloatTensor>:$weight,
+                       I64Attr:$memories, UnitAttr:$slots);
   let results = (outs Mixer_FloatTensor:$result);
-  let assemblyFormat = "$input `by` $route `weights` $weight `memories` $memories attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = "$input `by` $route (`weights` $weight^)? `memories` $memories (`slots` $slots^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Mixer_RouteWeightGradOp : Mixer_Op<"route_weight_grad", [Pure]> {
+  let summary = "the router weights' gradient: <do[b, t], y[b M + route[b, t, j], pos]> per slot";
+  let description = [{
+    route_scatter's adjoint for its weights: per (token, slot), the dot
+    product of the output's upstream gradient with the readout of the memory
+    that slot chose ([B, T, k]).
+  }];
+  let arguments = (ins Mixer_FloatTensor:$input, Mixer_FloatTensor:$grad, Mixer_IndexTensor:$route, I64Attr:$memories);
+  let results = (outs Mixer_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $grad `by` $route `memories` $memories attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 

@@ -1,6 +1,8 @@
 // Verifiers of the Mixture-of-Memories ops (MixerRouteOps.td).
 #include "dialect/MixerOps.h"
 
+#include "mlir/IR/PatternMatch.h"
+
 using namespace mlir;
 using namespace mixc::mixer;
 
@@ -29,16 +31,21 @@ LogicalResult verifyRoute(Operation *op, Value route, int64_t memories) {
 
 LogicalResult RouteSlotsOp::verify() {
   auto in = typeOf(getInput()), out = typeOf(getResult());
-  if (in.getRank() < 4 || out.getRank() != in.getRank() - 1)
-    return emitOpError() << "expects [B, T, k, H, ...] -> [B, T * k, H, ...]";
-  for (int64_t i = 3; i < in.getRank(); ++i)
-    if (!agree(in.getDimSize(i), out.getDimSize(i - 1)))
-      return emitOpError() << "dimension " << i << " of the input differs from dimension " << i - 1 << " of the result";
+  // [B, T, k, H, ...] -> [B, T * k, H, ...], or back (the adjoint).
+  auto slotted = in.getRank() > out.getRank() ? in : out, flat = in.getRank() > out.getRank() ? out : in;
+  if (slotted.getRank() < 4 || flat.getRank() != slotted.getRank() - 1)
+    return emitOpError() << "expects [B, T, k, H, ...] <-> [B, T * k, H, ...]";
+  for (int64_t i = 3; i < slotted.getRank(); ++i)
+    if (!agree(slotted.getDimSize(i), flat.getDimSize(i - 1)))
+      return emitOpError() << "dimension " << i << " of the [B, T, k, ...] side differs from dimension " << i - 1
+                           << " of the other";
   return success();
 }
 
 LogicalResult RouteGatherOp::verify() {
   if (failed(verifyRoute(*this, getRoute(), getMemories()))) return failure();
+  if (getWeight() && (typeOf(getWeight()).getRank() != 3 || getSlots()))
+    return emitOpError() << "weights scale token rows (not slots) and must be [B, T, k] like route";
   if (!sameRows(typeOf(getInput()), typeOf(getResult())))
     return emitOpError() << "the result's rows must have the input's shape past [B, T]";
   return success();
@@ -48,9 +55,22 @@ LogicalResult RouteScatterOp::verify() {
   if (failed(verifyRoute(*this, getRoute(), getMemories()))) return failure();
   if (!sameRows(typeOf(getInput()), typeOf(getResult())))
     return emitOpError() << "the result's rows must have the input's shape past [B * M, L]";
-  auto r = typeOf(getRoute()), w = typeOf(getWeight());
-  if (w.getRank() != 3 || !agree(w.getDimSize(2), r.getDimSize(2)))
-    return emitOpError() << "weight must be [B, T, k] like route";
+  auto r = typeOf(getRoute());
+  if (getWeight()) {
+    auto w = typeOf(getWeight());
+    if (w.getRank() != 3 || !agree(w.getDimSize(2), r.getDimSize(2)))
+      return emitOpError() << "weight must be [B, T, k] like route";
+  }
+  return success();
+}
+
+LogicalResult RouteWeightGradOp::verify() {
+  if (failed(verifyRoute(*this, getRoute(), getMemories()))) return failure();
+  if (!sameRows(typeOf(getInput()), typeOf(getGrad())))
+    return emitOpError() << "the readouts and the output's gradient must have rows of one shape";
+  auto r = typeOf(getRoute()), out = typeOf(getResult());
+  if (out.getRank() != 3 || !agree(out.getDimSize(2), r.getDimSize(2)))
+    return emitOpError() << "the result must be [B, T, k] like route";
   return success();
 }
 
@@ -68,4 +88,44 @@ LogicalResult MemoryStatesOp::verify() {
     if (!agree(flat.getDimSize(i), perMemory.getDimSize(i + 1)))
       return emitOpError() << "the state dimensions differ";
   return success();
+}
+
+namespace {
+bool isTokenValue(Value v) {
+  auto t = typeOf(v);
+  return t.getRank() >= 3 && t.isDynamicDim(1);
+}
+
+// route_gather(f(x, y)) -> f(route_gather(x), route_gather(y)) for f that maps
+// zero rows to zero rows, so the padding stays an identity step; per-head and
+// constant operands broadcast as they are.
+struct GatherBeforeZeroPreserving : OpRewritePattern<RouteGatherOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RouteGatherOp g, PatternRewriter &rw) const override {
+    if (g.getWeight()) return failure();
+    Operation *d = g.getInput().getDefiningOp();
+    auto gathered = [&](Value x) -> Value {
+      if (!isTokenValue(x)) return x;
+      return RouteGatherOp::create(rw, g.getLoc(), x.getType(), x, g.getRoute(), Value(), g.getMemoriesAttr(),
+                                   g.getSlotsAttr());
+    };
+    if (auto b = dyn_cast_if_present<BinaryOp>(d)) {
+      const bool zeroPreserving =
+          b.getFn() == BinaryFn::mul || (b.getFn() == BinaryFn::div && !isTokenValue(b.getRhs()));
+      if (!zeroPreserving) return failure();
+      Value l = gathered(b.getLhs()), r = gathered(b.getRhs());
+      rw.replaceOpWithNewOp<BinaryOp>(g, g.getType(), b.getFn(), l, r);
+      return success();
+    }
+    if (auto m = dyn_cast_if_present<MapOp>(d); m && m.getFn() == UnaryFn::neg) {
+      rw.replaceOpWithNewOp<MapOp>(g, g.getType(), m.getFn(), gathered(m.getInput()));
+      return success();
+    }
+    return failure();
+  }
+};
+} // namespace
+
+void RouteGatherOp::getCanonicalizationPatterns(RewritePatternSet &patterns, MLIRContext *context) {
+  patterns.add<GatherBeforeZeroPreserving>(context);
 }

@@ -156,7 +156,7 @@ OwningOpRef<ModuleOp> Generator::run() {
     if (!M || node < 0 || d.nodes[node].var != spec::Var::Token) return v;
     Value &g = gathered[node];
     if (!g)
-      g = mixer::RouteGatherOp::create(b, v.getLoc(), v.getType(), v, route, b.getI64IntegerAttr(M),
+      g = mixer::RouteGatherOp::create(b, v.getLoc(), v.getType(), v, route, Value(), b.getI64IntegerAttr(M),
                                        d.nodes[node].routed ? b.getUnitAttr() : UnitAttr());
     return g;
   };
@@ -171,7 +171,8 @@ OwningOpRef<ModuleOp> Generator::run() {
       mixer::DecayFormAttr(), norm ? mixer::NormalizerAttr::get(&ctx, *mixer::symbolizeNormalizer(d.normalizer)) : mixer::NormalizerAttr(),
       f64(d.eps), f64(d.scale), /*decayed_b=*/false);
   if (M) {
-    Value o = mixer::RouteScatterOp::create(b, fileLoc, oType, op.getO(), route, weight, b.getI64IntegerAttr(M));
+    Value o = mixer::RouteScatterOp::create(b, fileLoc, oType, op.getO(), route, weight, b.getI64IntegerAttr(M),
+                                            UnitAttr());
     Value fs = mixer::MemoryStatesOp::create(b, fileLoc, callerStateType, op.getFinalState(), b.getI64IntegerAttr(M));
     func::ReturnOp::create(b, fileLoc, ValueRange{o, fs});
     return module;

@@ -26,17 +26,24 @@ public:
     // stabilizer gets none: it chains decodes, no loss reads it).
     argTypes.push_back(ret.getOperand(0).getType());
     argTypes.push_back(ret.getOperand(1).getType());
-    auto type = b.getFunctionType(argTypes, fwd.getArgumentTypes());
+    // A gradient per floating-point input (a mixture's route, indices, has none).
+    SmallVector<Type> gradTypes;
+    SmallVector<unsigned> differentiable;
+    for (auto [i, t] : llvm::enumerate(fwd.getArgumentTypes()))
+      if (isa<FloatType>(cast<RankedTensorType>(t).getElementType())) {
+        gradTypes.push_back(t);
+        differentiable.push_back(i);
+      }
+    auto type = b.getFunctionType(argTypes, gradTypes);
     auto bwd = func::FuncOp::create(b, loc, (fwd.getName() + "_backward").str(), type);
     bwd->setAttr("mixer.backward_of", FlatSymbolRefAttr::get(fwd.getNameAttr()));
     Block *body = bwd.addEntryBlock();
     const unsigned n = fwd.getNumArguments();
-    for (unsigned i = 0; i < n; ++i) {
-      if (auto name = fwd.getArgAttr(i, "mixer.name")) {
-        bwd.setArgAttr(i, "mixer.name", name);
-        bwd.setResultAttr(i, "mixer.name", b.getStringAttr("d" + cast<StringAttr>(name).str()));
-      }
-    }
+    for (unsigned i = 0; i < n; ++i)
+      if (auto name = fwd.getArgAttr(i, "mixer.name")) bwd.setArgAttr(i, "mixer.name", name);
+    for (auto [r, i] : llvm::enumerate(differentiable))
+      if (auto name = fwd.getArgAttr(i, "mixer.name"))
+        bwd.setResultAttr(r, "mixer.name", b.getStringAttr("d" + cast<StringAttr>(name).str()));
     bwd.setArgAttr(n, "mixer.name", b.getStringAttr("do"));
     bwd.setArgAttr(n + 1, "mixer.name", b.getStringAttr("dfinal_state"));
 
@@ -58,7 +65,7 @@ public:
     for (Operation *op : llvm::reverse(forward)) adjoint(op);
 
     SmallVector<Value> grads;
-    for (unsigned i = 0; i < n; ++i) {
+    for (unsigned i : differentiable) {
       Value x = body->getArgument(i);
       Value g = adj.lookup(x);
       grads.push_back(g ? g : ZerosLikeOp::create(b, loc, x.getType(), x).getResult());
@@ -101,9 +108,34 @@ private:
                                              rep.getGroupAttr()));
     } else if (auto r = dyn_cast<RecurrenceOp>(op)) {
       recurrence(r, gradOf(r.getO()), gradOf(r.getFinalState()));
-    } else if (isa<RouteSlotsOp, RouteGatherOp, RouteScatterOp, MemoryStatesOp>(op)) {
-      op->emitOpError() << "mixer-derive-backward: a mixture of memories has no derived backward yet";
-      failed = true;
+    } else if (auto s = dyn_cast<RouteSlotsOp>(op)) { // the view back
+      add(s.getInput(), RouteSlotsOp::create(b, loc, s.getInput().getType(), gradOf(s.getResult())));
+    } else if (auto ms = dyn_cast<MemoryStatesOp>(op)) {
+      add(ms.getInput(), MemoryStatesOp::create(b, loc, ms.getInput().getType(), gradOf(ms.getResult()),
+                                                ms.getMemoriesAttr()));
+    } else if (auto g = dyn_cast<RouteGatherOp>(op)) {
+      // Each copy's gradient back to its row: summed over a token's memories
+      // for token rows, one per slot for slot rows.
+      if (g.getWeight()) {
+        op->emitOpError() << "mixer-derive-backward: a weighted gather has no adjoint (it is one)";
+        failed = true;
+        return;
+      }
+      add(g.getInput(), RouteScatterOp::create(b, loc, g.getInput().getType(), gradOf(g.getResult()), g.getRoute(),
+                                               Value(), g.getMemoriesAttr(), g.getSlotsAttr()));
+    } else if (auto sc = dyn_cast<RouteScatterOp>(op)) {
+      if (!sc.getWeight() || sc.getSlots()) {
+        op->emitOpError() << "mixer-derive-backward: only the weighted mix of readouts has an adjoint";
+        failed = true;
+        return;
+      }
+      Value dO = gradOf(sc.getResult());
+      // Each memory's readout gets the output's gradient times its slot's
+      // weight; each weight the readout's dot product with that gradient.
+      add(sc.getInput(), RouteGatherOp::create(b, loc, sc.getInput().getType(), dO, sc.getRoute(), sc.getWeight(),
+                                               sc.getMemoriesAttr(), UnitAttr()));
+      add(sc.getWeight(), RouteWeightGradOp::create(b, loc, sc.getWeight().getType(), sc.getInput(), dO,
+                                                    sc.getRoute(), sc.getMemoriesAttr()));
     } else if (llvm::any_of(op->getOperands(), [&](Value x) { return active.contains(x); })) {
       // A gradient must not silently stop at an op without an adjoint (the
       // chunk level: derive from the recurrences, before mixer-lower-chunks).

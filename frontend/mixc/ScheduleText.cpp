@@ -45,9 +45,7 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
                    (vectors + rb - 1) / rb == 1 ? "" : "s");
     // The derived backward's memory against recomputation, as the tile chose it.
     const long long cp = tile.getGradCheckpoint(), Vs = cast<mlir::RankedTensorType>(op.getFinalState().getType()).getDimSize(3);
-    if (desc.memories)
-      ls << "              backward: none (a mixture of memories has no derived backward yet)\n";
-    else if (mixc::adjointAsScans(op, adjointChoice()))
+    if (mixc::adjointAsScans(op, adjointChoice()))
       ls << "              backward: three forward-shaped scans (dS read at k: dv and dinit; dS^T at v: dk; S^T at "
             "do: dq), tiled like forward scans, the decays' gradient a cumulative sum over tokens; no state kept "
             "(--adjoint=" << adjointChoice() << ")\n";
@@ -120,6 +118,9 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
     });
   if (failed(bwd))
     text += "  cuda bwd:   none (" + why + ")\n";
+  else if (desc.memories)
+    text += "  cuda bwd:   none: the CUDA tensor program does not gather a mixture's routed tokens yet (the CPU "
+            "backward does)\n";
   else if (sweep)
     text += "  cuda bwd:   none: an adjoint is not forward-shaped scans (the delta rules, a bonus, mLSTM, elementwise "
             "or signed decays need the checkpointed sweep, which has no CUDA port yet)\n";

@@ -94,7 +94,7 @@ def signature(spec):
         os.replace(tmp, saved)
     line = re.search(r"^\s*inputs:\s+(.*)$", out, re.M).group(1)
     return [(m.group(1), [d.strip() for d in m.group(2).split(",")] if m.group(2) else [], bool(m.group(3)))
-            for m in re.finditer(r"(\w+)(?:\[([^\]]*)\])?(\(per head\))?(?:\(grouped\))?", line)]
+            for m in re.finditer(r"(\w+)(?:\[([^\]]*)\])?(\(per head\))?(?:\((?:grouped|routed)\))?", line)]
 
 
 def grouped_inputs(spec):
@@ -104,6 +104,15 @@ def grouped_inputs(spec):
     signature(spec)  # writes the saved check output
     line = re.search(r"^\s*inputs:\s+(.*)$", open(saved).read(), re.M).group(1)
     return {m.group(1) for m in re.finditer(r"(\w+)(?:\[[^\]]*\])?(?:\(per head\))?\(grouped\)", line)}
+
+
+def routed_inputs(spec):
+    """The spec's inputs declared `routed` (a mixture of memories: one row per chosen memory), from `mixc check`."""
+    with open(spec, "rb") as f:
+        saved = os.path.join(cache_dir(), f"check-{_key(f.read())}.txt")
+    signature(spec)  # writes the saved check output
+    line = re.search(r"^\s*inputs:\s+(.*)$", open(saved).read(), re.M).group(1)
+    return {m.group(1) for m in re.finditer(r"(\w+)(?:\[[^\]]*\])?\(routed\)", line)}
 
 
 def bind(names, args, kwargs):

@@ -45,6 +45,9 @@ class Mixer:
         self.signature = _build.signature(spec)
         self.names = [n for n, _, _ in self.signature]
         self.grouped = _build.grouped_inputs(spec)  # one row per group of G heads
+        if _build.routed_inputs(spec):
+            raise NotImplementedError(f"mixc.jax: {spec} is a mixture of memories (routed inputs), which runs through "
+                                      "mixc.torch and the C ABI but not through jax yet")
         self._fns = {}
 
     def _sizes(self, arrays):

@@ -30,8 +30,8 @@ class _Tensor(ctypes.Structure):  # mixc_tensor (runtime/mixc_tensor.h)
 
 
 _KERNEL_DTYPES = {torch.float32: 0, torch.bfloat16: 1}
-_CUDA_DTYPES = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
-_MIXC_I64 = 3  # cu_seqlens
+_MIXC_I64 = 3  # cu_seqlens, a mixture's route
+_CUDA_DTYPES = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2, torch.int64: _MIXC_I64}
 # The CUDA entry point: a cudaStream_t where the CPU's takes a thread count.
 _CUDA_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(_Tensor), ctypes.c_int, ctypes.POINTER(_Tensor), ctypes.c_int,
                             ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int)
@@ -94,6 +94,7 @@ class Mixer:
         self.names = [n for n, _, _ in self.signature]
         self.per_head = {n for n, _, p in self.signature if p}
         self.grouped = _build.grouped_inputs(spec)  # one row per group of G heads
+        self.routed = _build.routed_inputs(spec)  # a mixture of memories: [B, T, k, H, D], a row per chosen memory
         # The kernels' operands (which optional initial states, which outputs)
         # do not depend on the sizes: read them off a small emission.
         probe = _build.describe(spec, 1, 8, 8, isa, adjoint=adjoint, schedule=schedule)
@@ -116,9 +117,12 @@ class Mixer:
             x = xs[self.operands.index(name)]
             if per_head:
                 continue
-            if x.dim() != 3 + len(dims):
-                want = "[B, T, H" + "".join(", " + d for d in dims) + "]"
+            routed = name in self.routed
+            if x.dim() != 3 + routed + len(dims):
+                want = "[B, T, " + ("k, " if routed else "") + "H" + "".join(", " + d for d in dims) + "]"
                 raise ValueError(f"input '{name}': expected {want}, got shape {tuple(x.shape)}")
+            if routed:
+                x = x.flatten(1, 2)  # (the slot rows: only the sizes past them are read)
             if name in self.grouped:
                 groups.add(int(x.shape[2]))
             else:
@@ -186,8 +190,20 @@ class Mixer:
 
     # -- the call ----------------------------------------------------------
     def __call__(self, *args, initial_state=None, initial_m=None, output_final_state=True, head_first=False,
-                 cu_seqlens=None, **kwargs):
+                 cu_seqlens=None, route=None, route_weight=None, **kwargs):
+        """A mixture of memories also takes `route` (int64 [B, T, k], the memories each
+        token chose) and `route_weight` ([B, T, k], their weights); its routed inputs
+        are [B, T, k, H, D] and its states [B, M, H, K, V]."""
         given = _build.bind(self.names, args, kwargs)
+        if "route" in self.operands:
+            if route is None or route_weight is None:
+                raise TypeError("this spec is a mixture of memories: pass route (int64 [B, T, k]) and route_weight "
+                                "([B, T, k])")
+            if head_first:
+                raise NotImplementedError("head_first with a mixture of memories")
+            route = route.to(torch.int64)
+        elif route is not None or route_weight is not None:
+            raise TypeError("route, route_weight: this spec is not a mixture of memories")
         for name, x in given.items():
             if not isinstance(x, torch.Tensor):
                 raise TypeError(f"input '{name}' is a {type(x).__name__}, not a torch.Tensor")
@@ -205,7 +221,8 @@ class Mixer:
             if not isinstance(cu_seqlens, torch.Tensor) or cu_seqlens.dim() != 1:
                 raise TypeError("cu_seqlens: expected a 1-D tensor of sequence starts [N + 1]")
             cu_seqlens = cu_seqlens.to(torch.int64)
-        special = {"init": initial_state, "init_m": initial_m, "cu_seqlens": cu_seqlens}
+        special = {"init": initial_state, "init_m": initial_m, "cu_seqlens": cu_seqlens, "route": route,
+                   "route_weight": route_weight}
         xs = [special[n] if n in special else given[n] for n in self.operands]
         outs = self._forward(*xs, _threads(self.threads))
         o = outs[0].transpose(1, 2) if head_first else outs[0]
@@ -213,7 +230,7 @@ class Mixer:
             return o, None
         return (o, *outs[1:])
 
-    def decode(self, *args, state, m=None, cu_seqlens=None, **kwargs):
+    def decode(self, *args, state, m=None, cu_seqlens=None, route=None, route_weight=None, **kwargs):
         """Decoding: the tokens given (T = 1 or a few) advance `state` ([N, H, K, V],
         float32) -- and mLSTM's stabilizer `m` ([N, H]) -- in place; returns o.
         The serving case: no new state tensor per step. Inference only (no autograd)."""
@@ -224,8 +241,11 @@ class Mixer:
             raise TypeError("decode: this spec keeps a stabilizer: pass m ([N, H], float32, updated in place)")
         if m is not None and "init_m" not in self.operands:
             raise TypeError("decode: m: this spec has no stabilizer state")
+        if ("route" in self.operands) != (route is not None and route_weight is not None):
+            raise TypeError("decode: route and route_weight are a mixture of memories' (and it needs both)")
         special = {"init": state, "init_m": m, "cu_seqlens": cu_seqlens.to(torch.int64) if cu_seqlens is not None
-                   else None}
+                   else None, "route": route.to(torch.int64) if route is not None else None,
+                   "route_weight": route_weight}
         xs = [special[n] if n in special else given[n] for n in self.operands]
         return self._decode(*xs, _threads(self.threads))
 
@@ -265,6 +285,22 @@ def _define_ops(m, probe):
     # (autograd drops it).
     def grad_shapes(xs):
         return [tuple(x.shape) if x is not None and x.is_floating_point() else (0,) for x in xs]
+
+    def gradients(kernels, names, xs, sizes, dtype, device):
+        """The backward kernel's outputs (one per floating-point operand: an index
+        input such as a mixture's route has none), allocated in its order."""
+        grads = {g.name: g for g in kernels.grads}
+        return [torch.empty(dims(grads["d" + n], sizes) if x is None else x.shape,
+                            dtype=(x.dtype if x is not None else dtype), device=device)
+                for n, x in zip(names, xs) if "d" + n in grads]
+
+    def per_operand(kernels, names, xs, full):
+        """The kernel's gradients back in operand order; empty where an operand was left out or has none."""
+        grads, it, out = {g.name for g in kernels.grads}, iter(full), []
+        for n, x in zip(names, xs):
+            g = next(it) if "d" + n in grads else None
+            out.append(g if g is not None and x is not None else full[0].new_empty(0))
+        return out
 
     @torch.library.impl(qual, "cpu")
     def forward(*xs_threads):
@@ -311,13 +347,13 @@ def _define_ops(m, probe):
         left = cuda_inputs("backward", xs)
         kernels, fn = m.cuda_kernels(left, _build.build_cuda_backward)
         # Every gradient written; a left-out input's into scratch.
-        full = [torch.empty(dims(g, sizes) if x is None else x.shape, dtype=(x.dtype if x is not None else ref.dtype),
-                            device=ref.device) for g, x in zip(kernels.grads, left)]
+        names = m.operands[:len(left)]
+        full = gradients(kernels, names, left, sizes, ref.dtype, ref.device)
         # Broadcast views (the expanded ones of .sum()'s gradient) are copied: the kernels take positive strides.
         ins = [x.contiguous() if x is not None and any(st == 0 and n > 1 for st, n in zip(x.stride(), x.shape)) else x
                for x in (*left, do, dfinal)]
         _call_cuda(fn, ins, full, torch.cuda.current_stream(ref.device).cuda_stream)
-        out = [g if x is not None else g.new_empty(0) for g, x in zip(full, left)]
+        out = per_operand(kernels, names, left, full)
         return tuple(out + ([full[0].new_empty(0)] if m.varlen else []))
 
     @torch.library.impl(qual + "_backward", "cpu")
@@ -331,10 +367,10 @@ def _define_ops(m, probe):
         cu = xs[-1] if m.varlen else None
         xs = xs[:-1] if m.varlen else xs
         # The kernel writes every gradient; a left-out input's into scratch.
-        full = [torch.empty(dims(g, sizes) if x is None else x.shape, dtype=(x.dtype if x is not None else dtype))
-                for g, x in zip(kernels.grads, xs)]
+        names = m.operands[:len(xs)]
+        full = gradients(kernels, names, xs, sizes, dtype, "cpu")
         _call(fn, [*xs, do, dfinal, *([cu] if m.varlen else [])], full, threads)
-        out = [g if x is not None else g.new_empty(0) for g, x in zip(full, xs)]
+        out = per_operand(kernels, names, xs, full)
         return tuple(out + ([full[0].new_empty(0)] if m.varlen else []))
 
     @torch.library.register_fake(qual + "_backward")
@@ -393,6 +429,8 @@ def _define_ops(m, probe):
         *xs, threads = inputs
         ctx.save_for_backward(*[x if x is not None else torch.empty(0) for x in xs])
         ctx.left_out = [x is None for x in xs]
+        # (nor has an index input, a mixture's route, a gradient)
+        ctx.no_grad = [x is None or not x.is_floating_point() for x in xs]
         ctx.threads = threads
         ctx.o_shape, ctx.o_dtype = output[0].shape, output[0].dtype
 
@@ -405,7 +443,7 @@ def _define_ops(m, probe):
         # either); mLSTM's final stabilizer passes none (it is not differentiable).
         dfinal = grads[1].to(ref.dtype) if n_out > 1 and grads[1] is not None else None
         gs = op_backward(*xs, do, dfinal, ctx.threads)
-        grads = [None if out else g for g, out in zip(gs, ctx.left_out)]
+        grads = [None if none else g for g, none in zip(gs, ctx.no_grad)]
         if m.varlen:
             grads[-1] = None  # cu_seqlens
         return (*grads, None)
@@ -510,7 +548,7 @@ def _reference_one(m, xs, upstream):
         for name, x in zip(m.operands, xs):
             path = os.path.join(out, "d" + name + ".npy")
             g = torch.from_numpy(np.load(path)) if os.path.exists(path) else None
-            if x is None:
+            if x is None or not x.is_floating_point():  # left out, or an index (a mixture's route)
                 grads.append(torch.zeros(0, dtype=torch.float64))
             else:
                 grads.append(torch.zeros_like(x) if g is None else g.reshape(x.shape))

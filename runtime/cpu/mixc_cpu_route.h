@@ -41,8 +41,9 @@ inline bool routePlan(const mixc_tensor &route, int64_t B, int64_t T, int64_t M,
 }
 
 // x [B, R, rest] (R = T, or T * k with `slots`) -> [B * M, L, rest], zeros past
-// each sequence's end.
-inline Buffer routeGather(const Buffer &x, const RoutePlan &p, bool slots) {
+// each sequence's end; with `weight` [B, T, k] each copy scaled by its slot's
+// weight (the mix's adjoint).
+inline Buffer routeGather(const Buffer &x, const RoutePlan &p, bool slots, const Buffer *weight = nullptr) {
   std::vector<int64_t> shape = x.shape;
   shape[0] = p.B * p.M, shape[1] = p.L;
   Buffer out(shape);
@@ -50,32 +51,60 @@ inline Buffer routeGather(const Buffer &x, const RoutePlan &p, bool slots) {
   for (size_t d = 2; d < x.shape.size(); ++d) w *= x.shape[d];
   const float *src = x.ptr();
   float *dst = out.ptr();
+  const float *wt = weight ? weight->ptr() : nullptr;
   parallelRange(p.B * p.T, std::max<int64_t>(1, 4096 / std::max<int64_t>(w, 1)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
-      for (int64_t j = 0; j < p.k; ++j)
-        std::memcpy(dst + p.dst[r * p.k + j] * w, src + (slots ? r * p.k + j : r) * w, w * sizeof(float));
+      for (int64_t j = 0; j < p.k; ++j) {
+        float *d = dst + p.dst[r * p.k + j] * w;
+        const float *s = src + (slots ? r * p.k + j : r) * w;
+        if (!wt) {
+          std::memcpy(d, s, w * sizeof(float));
+        } else {
+          const float c = wt[r * p.k + j];
+          for (int64_t i = 0; i < w; ++i) d[i] = c * s[i];
+        }
+      }
   });
   return out;
 }
 
-// y [B * M, L, rest] -> o [B, T, rest]: o[b, t] = sum_j weight[b, t, j] y[dst of (b, t, j)].
-inline Buffer routeScatter(const Buffer &y, const RoutePlan &p, const Buffer &weight) {
+// y [B * M, L, rest] -> o [B, T, rest]: o[b, t] = sum_j weight[b, t, j] y[dst of (b, t, j)]
+// (no weight: 1); with `slots`, [B, T * k, rest], each slot's row alone (no sum).
+inline Buffer routeScatter(const Buffer &y, const RoutePlan &p, const Buffer *weight, bool slots = false) {
   std::vector<int64_t> shape = y.shape;
-  shape[0] = p.B, shape[1] = p.T;
+  shape[0] = p.B, shape[1] = slots ? p.T * p.k : p.T;
   Buffer out(shape);
   int64_t w = 1;
   for (size_t d = 2; d < y.shape.size(); ++d) w *= y.shape[d];
-  const float *src = y.ptr(), *wt = weight.ptr();
+  const float *src = y.ptr(), *wt = weight ? weight->ptr() : nullptr;
   float *o = out.ptr();
   parallelRange(p.B * p.T, std::max<int64_t>(1, 4096 / std::max<int64_t>(w, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float *row = o + r * w;
+    for (int64_t r = r0; r < r1; ++r)
       for (int64_t j = 0; j < p.k; ++j) {
-        const float c = wt[r * p.k + j];
+        float *row = o + (slots ? r * p.k + j : r) * w;
+        const float c = wt ? wt[r * p.k + j] : 1.f;
         const float *s = src + p.dst[r * p.k + j] * w;
         for (int64_t i = 0; i < w; ++i) row[i] += c * s[i];
       }
-    }
+  });
+  return out;
+}
+
+// The weights' gradient [B, T, k]: <g[b, t], y[dst of (b, t, j)]> over the row.
+inline Buffer routeWeightGrad(const Buffer &y, const Buffer &g, const RoutePlan &p) {
+  Buffer out({p.B, p.T, p.k});
+  int64_t w = 1;
+  for (size_t d = 2; d < y.shape.size(); ++d) w *= y.shape[d];
+  const float *src = y.ptr(), *gp = g.ptr();
+  float *o = out.ptr();
+  parallelRange(p.B * p.T, std::max<int64_t>(1, 4096 / std::max<int64_t>(w, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t j = 0; j < p.k; ++j) {
+        const float *s = src + p.dst[r * p.k + j] * w, *gr = gp + r * w;
+        float acc = 0.f;
+        for (int64_t i = 0; i < w; ++i) acc += gr[i] * s[i];
+        o[r * p.k + j] = acc;
+      }
   });
   return out;
 }
@@ -92,6 +121,12 @@ inline Buffer routeSlots(const Buffer &x) {
   std::vector<int64_t> s = x.shape;
   s[1] *= s[2];
   s.erase(s.begin() + 2);
+  return reshaped(x, std::move(s));
+}
+inline Buffer unslots(const Buffer &x, int64_t k) { // [B, T * k, rest] -> [B, T, k, rest]
+  std::vector<int64_t> s = x.shape;
+  s[1] /= k;
+  s.insert(s.begin() + 2, k);
   return reshaped(x, std::move(s));
 }
 inline Buffer mergeMemories(const Buffer &x) {

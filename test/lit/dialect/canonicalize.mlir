@@ -80,3 +80,24 @@ func.func @rwkv7_like(%kk: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %w: ten
   %o, %s = mixer.recurrence dplr diag vector forward %kk, %kk, %v decay(%w) lowrank(%a, %kk) : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
   return %o : tensor<?x?x2x4xf32>
 }
+
+// -----
+
+// A mixture's gather moves before zero-preserving ops (a product, a negation,
+// a division by a per-head value), so the recurrence sees a = s * b; it stays
+// after the others (exp(0) is not 0).
+// CHECK-LABEL: func.func @gather_before_products
+// CHECK-DAG: %[[K:.*]] = mixer.route_gather %arg0 by %arg2 memories 4 slots
+// CHECK-DAG: %[[BETA:.*]] = mixer.route_gather %arg1 by %arg2 memories 4 slots
+// CHECK-DAG: %[[E:.*]] = mixer.map exp %arg1
+// CHECK-DAG: mixer.route_gather %[[E]] by %arg2 memories 4 slots
+// CHECK-DAG: %[[KB:.*]] = mixer.binary mul %[[K]], %[[BETA]]
+// CHECK-DAG: mixer.map neg %[[KB]]
+func.func @gather_before_products(%k: tensor<?x?x2x8xf32>, %beta: tensor<?x?x2xf32>, %r: tensor<?x?x2xi64>) -> (tensor<?x?x2x8xf32>, tensor<?x?x2xf32>) {
+  %kb = mixer.binary mul %k, %beta : tensor<?x?x2x8xf32>, tensor<?x?x2xf32> -> tensor<?x?x2x8xf32>
+  %n = mixer.map neg %kb : tensor<?x?x2x8xf32> -> tensor<?x?x2x8xf32>
+  %g = mixer.route_gather %n by %r memories 4 slots : (tensor<?x?x2x8xf32>, tensor<?x?x2xi64>) -> tensor<?x?x2x8xf32>
+  %e = mixer.map exp %beta : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %ge = mixer.route_gather %e by %r memories 4 slots : (tensor<?x?x2xf32>, tensor<?x?x2xi64>) -> tensor<?x?x2xf32>
+  return %g, %ge : tensor<?x?x2x8xf32>, tensor<?x?x2xf32>
+}

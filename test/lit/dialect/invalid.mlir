@@ -835,7 +835,7 @@ func.func @route_scatter_weight(%y: tensor<?x?x2x8xf32>, %r: tensor<?x?x2xi64>, 
 // -----
 
 func.func @route_slots_rank(%x: tensor<?x?x2x8xf32>) {
-  // expected-error @+1 {{dimension 3 of the input differs from dimension 2 of the result}}
+  // expected-error @+1 {{dimension 3 of the [B, T, k, ...] side differs from dimension 2 of the other}}
   %0 = mixer.route_slots %x : tensor<?x?x2x8xf32> -> tensor<?x?x4xf32>
   return
 }
@@ -845,5 +845,21 @@ func.func @route_slots_rank(%x: tensor<?x?x2x8xf32>) {
 func.func @memory_states_count(%s: tensor<?x3x2x8x8xf32>) {
   // expected-error @+1 {{the per-memory side has 3 memories, expected 4}}
   %0 = mixer.memory_states %s memories 4 : tensor<?x3x2x8x8xf32> -> tensor<?x2x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @route_gather_weighted_slots(%x: tensor<?x?x2x8xf32>, %r: tensor<?x?x2xi64>, %w: tensor<?x?x2xf32>) {
+  // expected-error @+1 {{weights scale token rows (not slots) and must be [B, T, k] like route}}
+  %0 = mixer.route_gather %x by %r weights %w memories 4 slots : (tensor<?x?x2x8xf32>, tensor<?x?x2xi64>, tensor<?x?x2xf32>) -> tensor<?x?x2x8xf32>
+  return
+}
+
+// -----
+
+func.func @route_weight_grad_shape(%y: tensor<?x?x2x8xf32>, %g: tensor<?x?x2x8xf32>, %r: tensor<?x?x2xi64>) {
+  // expected-error @+1 {{the result must be [B, T, k] like route}}
+  %0 = mixer.route_weight_grad %y, %g by %r memories 4 : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2xi64>) -> tensor<?x?x3xf32>
   return
 }

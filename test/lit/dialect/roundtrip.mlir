@@ -178,3 +178,20 @@ func.func @mixture_of_memories(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x2x4x8xf32
   %sm = mixer.memory_states %s memories 4 : tensor<?x4x8x8xf32> -> tensor<?x4x4x8x8xf32>
   return %om, %sm : tensor<?x?x4x8xf32>, tensor<?x4x4x8x8xf32>
 }
+
+// The mixture's adjoint ops: do gathered weighted, rows mixed back unweighted
+// (per token, per slot), the weights' gradient, a routed input's slots back.
+// CHECK-LABEL: func.func @mixture_of_memories_adjoint
+// CHECK: mixer.route_gather %{{.*}} by %{{.*}} weights %{{.*}} memories 4 :
+// CHECK: mixer.route_scatter %{{.*}} by %{{.*}} memories 4 :
+// CHECK: mixer.route_scatter %{{.*}} by %{{.*}} memories 4 slots :
+// CHECK: mixer.route_weight_grad %{{.*}}, %{{.*}} by %{{.*}} memories 4 :
+// CHECK: mixer.route_slots %{{.*}} : tensor<?x?x4x8xf32> -> tensor<?x?x2x4x8xf32>
+func.func @mixture_of_memories_adjoint(%do: tensor<?x?x4x8xf32>, %y: tensor<?x?x4x8xf32>, %r: tensor<?x?x2xi64>, %w: tensor<?x?x2xf32>) -> (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x2xf32>, tensor<?x?x2x4x8xf32>) {
+  %dy = mixer.route_gather %do by %r weights %w memories 4 : (tensor<?x?x4x8xf32>, tensor<?x?x2xi64>, tensor<?x?x2xf32>) -> tensor<?x?x4x8xf32>
+  %dq = mixer.route_scatter %y by %r memories 4 : (tensor<?x?x4x8xf32>, tensor<?x?x2xi64>) -> tensor<?x?x4x8xf32>
+  %dks = mixer.route_scatter %y by %r memories 4 slots : (tensor<?x?x4x8xf32>, tensor<?x?x2xi64>) -> tensor<?x?x4x8xf32>
+  %dw = mixer.route_weight_grad %y, %do by %r memories 4 : (tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x2xi64>) -> tensor<?x?x2xf32>
+  %dk = mixer.route_slots %dks : tensor<?x?x4x8xf32> -> tensor<?x?x2x4x8xf32>
+  return %dy, %dq, %dw, %dk : tensor<?x?x4x8xf32>, tensor<?x?x4x8xf32>, tensor<?x?x2xf32>, tensor<?x?x2x4x8xf32>
+}
