@@ -1,21 +1,11 @@
 #include "codegen/CpuTarget.h"
 
-#include "codegen/KernelSignature.h"
-#include "codegen/RowPrinter.h"
-#include "dialect/MixerOps.h"
-#include "runtime/cpu/HostCompiler.h"
+#include "codegen/CpuPrinter.h"
 
-#include "llvm/ADT/DenseMap.h"
-#include "llvm/ADT/DenseSet.h"
-#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/raw_ostream.h"
 
 #include <optional>
-
-using namespace mlir;
-using namespace mixc::mixer;
 
 namespace mixc {
 
@@ -26,80 +16,7 @@ const std::vector<std::pair<std::string, std::string>> &cpuRuntimeHeaders() {
   return headers;
 }
 
-namespace {
-
-struct BodyText {
-  std::string body;
-  llvm::raw_string_ostream bodyOs{body};
-};
-
-class Printer : BodyText, RowPrinter {
-public:
-  explicit Printer(func::FuncOp func) : RowPrinter(bodyOs), func(func) {}
-
-  FailureOr<CpuKernelSource> run();
-
-private:
-  func::FuncOp func;
-  llvm::DenseMap<Value, std::string> buffers; // values materialized as whole Buffers
-  llvm::DenseMap<Value, unsigned> argIndex;
-  CpuKernelSource out;
-  std::string isaName, isaFlags; // the ISA the schedule was tiled for, its host compiler flags
-  // What the row function being printed reads per token (inputs, Buffers):
-  // the scan prefetches their next rows (ScanArgs::stream).
-  std::vector<std::string> rowStreams;
-  bool lazyFailure = false;      // a scan printed from buffer() failed (its error is emitted)
-
-  const std::string &buffer(Value v);
-  void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
-  struct RowOperand {
-    Value value;
-    const char *field;
-    int64_t width;
-  };
-  template <typename OpT> std::string emitRowFunction(OpT op, int64_t K, int64_t V);
-  std::string emitRowLambda(const std::vector<RowOperand> &rowOperands, int64_t K, int64_t V);
-  void resultBuffer(Value v, const std::string &name, const std::string &shape);
-  LogicalResult emitRecurrence(RecurrenceOp op);
-  LogicalResult emitChunkGroup(ChunkWalkOp walk);
-  LogicalResult emitRecurrenceGrad(RecurrenceGradOp op);
-  LogicalResult emitMixture();
-  /// A mixture's slot rows ([B, T * k, ...]: pre-processing of routed inputs
-  /// and its adjoint) are T * k tokens long, not T.
-  bool isSlotRows(Value v);
-  llvm::DenseMap<Value, bool> slotRowsMemo;
-  /// `v`'s shape as C++ (B, T for the dynamic sizes; T * k for slot rows).
-  std::string shapeOf(Value v) {
-    std::string s = shapeList(cast<RankedTensorType>(v.getType()), true);
-    if (isSlotRows(v) && llvm::StringRef(s).starts_with("{B, T")) s.replace(0, 5, "{B, T * route_plan.k");
-    return s;
-  }
-  llvm::DenseSet<Operation *> printedScans; // scans printed in a mixture's scope
-  /// The ISA a scan was tiled for: its name and build flags go in the header.
-  LogicalResult useIsaOf(Operation *op, CpuTileAttr schedule) {
-    cpu::CpuIsa isa;
-    std::string isaError;
-    if (!cpu::cpuIsaNamed(schedule.getIsa().str(), isa, isaError))
-      return op->emitOpError() << "#mixer.cpu_tile: " << isaError;
-    isaName = isa.name;
-    isaFlags = cpu::kernelFlags(isa);
-    return success();
-  }
-  bool isBackward() { return func->hasAttr("mixer.backward_of"); }
-  /// The C++ condition under which an optional state operand was given ("":
-  /// always): an input's data pointer, through a transpose.
-  std::string presence(Value v) {
-    if (isa<BlockArgument>(v)) return "inputs[" + std::to_string(argIndex.lookup(v)) + "].data";
-    if (auto t = v.getDefiningOp<TransposeStateOp>()) return presence(t.getInput());
-    if (auto m = v.getDefiningOp<MemoryStatesOp>()) return presence(m.getInput());
-    return "";
-  }
-  /// `expr` where the optional state `v` was given, else nullptr.
-  std::string optional(Value v, const std::string &expr) {
-    const std::string present = presence(v);
-    return present.empty() ? expr : present + " ? " + expr + " : nullptr";
-  }
-};
+namespace cpuprint {
 
 // Materializes `v` as a Buffer (inputs loaded, pre-processing on whole tensors).
 const std::string &Printer::buffer(Value v) {
@@ -477,97 +394,6 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   return success();
 }
 
-// The SSD / GLA chunk form as mixer-lower-chunks writes it, printed as one
-// kernel: per task (sequence, head, value block) and chunk, the chunk's rows
-// from the row function, then one primitive per op (mixc_cpu_chunked.h), in
-// dataflow order: chunk_cumsum, chunk_scores, chunk_output (which reads the
-// state entering the chunk), and chunk_local_states with chunk_walk (which
-// advance it). The decay's type decides the primitives: none, a scalar per
-// token ([B, T, H] cumulative) or one per key ([B, T, H, K]).
-LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
-  auto schedule = walk->getAttrOfType<CpuTileAttr>("mixer.schedule");
-  if (!schedule || !schedule.isChunked())
-    return walk.emitOpError() << "has no chunked #mixer.cpu_tile schedule: lower a recurrence tiled for the CPU";
-  if (failed(useIsaOf(walk, schedule))) return failure();
-  auto local = walk.getLocal().getDefiningOp<ChunkLocalStatesOp>();
-  auto refuse = [&](const Twine &why) {
-    return walk.emitOpError() << "the CPU target prints the SSD / GLA chunk form only (chunk_cumsum, chunk_scores, "
-                                 "chunk_local_states, chunk_walk, chunk_output of one recurrence): "
-                              << why;
-  };
-  if (!local || walk.getRate() || walk.getTransition()) return refuse("the walk's local states or transition differ");
-  Value G = walk.getCumulative();
-  if (local.getCumulative() != G) return refuse("the local states' decays are not the walk's");
-  if (!walk.getEntering().hasOneUse()) return refuse("the entering states have readers other than one chunk_output");
-  auto out = dyn_cast<ChunkOutputOp>(*walk.getEntering().getUsers().begin());
-  auto scores = out ? out.getScores().getDefiningOp<ChunkScoresOp>() : ChunkScoresOp();
-  if (!out || !scores || out.getCumulative() != G || scores.getCumulative() != G || scores.getQ() != out.getQ() ||
-      scores.getK() != local.getK() || out.getV() != local.getV())
-    return refuse("the output, scores and local states do not read the same q, k, v and decays");
-  auto cumsum = G ? G.getDefiningOp<ChunkCumsumOp>() : ChunkCumsumOp();
-  if (G && !cumsum) return refuse("the decays are not a chunk_cumsum");
-  const int64_t C = walk.getChunk();
-  if (out.getChunk() != C || scores.getChunk() != C || local.getChunk() != C || (cumsum && cumsum.getChunk() != C) ||
-      C != schedule.getChunk())
-    return refuse("the ops' chunk sizes differ from each other or from the schedule's");
-  if (C % 16) return refuse("chunks of a multiple of 16 tokens");
-  // The intermediate values live in the task's tiles only.
-  auto readersIn = [&](Value v, std::initializer_list<Operation *> group) {
-    for (Operation *user : v.getUsers())
-      if (!llvm::is_contained(group, user)) return false;
-    return true;
-  };
-  if ((G && !readersIn(G, {scores, local, walk, out})) || !readersIn(scores.getScores(), {out}) ||
-      !readersIn(local.getLocal(), {walk}))
-    return refuse("an intermediate chunk value is read outside the chunk form");
-
-  auto stateType = cast<RankedTensorType>(walk.getFinalState().getType());
-  const int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), V = stateType.getDimSize(3);
-  Value decay = cumsum ? cumsum.getDecay() : Value();
-  const int64_t DW = decay ? rowWidth(decay) : 0;
-  if (DW != 0 && DW != 1 && DW != K) return refuse("a decay row of " + Twine(DW) + " values");
-  const bool reverse = walk.getReverse();
-  const char *form = DW == K ? "GLA" : "SSD";
-  os << "  // chunk level, the " << form << " form" << (reverse ? " (reverse)" : "") << ": K = " << K << ", V = " << V
-     << ", value block = " << schedule.getVBlock() << ", chunks of " << C << "\n";
-  std::vector<RowOperand> rowOperands = {{scores.getQ(), "q", K}, {local.getK(), "k", K}, {local.getV(), "v", V}};
-  if (decay) rowOperands.push_back({decay, "decay", DW});
-  std::string r = emitRowLambda(rowOperands, K, V);
-  if (r.empty()) return failure();
-  std::string initBuf = walk.getInit() ? buffer(walk.getInit()) : "";
-  resultBuffer(out.getO(), r + "_o", llvm::formatv("{B, T, {0}, {1}}", H, V).str());
-  resultBuffer(walk.getFinalState(), r + "_state", llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str());
-  os << "  {\n    ScanArgs p;\n    Buffer tmp_init;\n";
-  os << "    p.B = NS; p.T = T; p.seqStart = seqStart; p.H = " << H << "; p.Vs = " << V << ";\n";
-  if (Value init = walk.getInit())
-    os << "    p.init = "
-       << optional(init, "as(" + initBuf + ", " + llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str() + ", tmp_init)")
-       << ";\n";
-  os << "    p.o = " << r << "_o.ptr(); p.state = " << r << "_state.ptr();\n";
-  os << "    p.scale = " << floatLiteral(out.getScale().convertToDouble()) << ";\n";
-  os << "    p.reverse = " << (reverse ? "true" : "false") << ";\n";
-  // The benchmarks' baseline: the same recurrence token by token.
-  const char *plainStructure = DW == 0 ? "identity" : DW == 1 ? "scalar" : "vector";
-  os << "    if (plain) scanPlain<" << K << ", " << V << ">(p, Structure::" << plainStructure
-     << ", DiagKind::none, false, false, false, true, threads, " << r << "_row);\n";
-  const std::string lanes = std::to_string(schedule.getLanes()) + ", " + std::to_string(schedule.getRegBlock());
-  // The SSD form's scores and walk read the keys as columns (K^T); the GLA
-  // form scales its key columns per op from the rows.
-  os << "    else forEachChunk<" << K << ", " << V << ", " << schedule.getVBlock() << ", " << C << ", " << DW << ", "
-     << (DW == K ? "false" : "true") << ">(p, threads, " << r << "_row, [&](auto &c) {\n";
-  auto step = [&](const std::string &call, const char *ops) {
-    os << llvm::formatv("      {0,-40} // {1}\n", call, ops).str();
-  };
-  if (cumsum) step("chunkCumsum(c);", "mixer.chunk_cumsum");
-  step(std::string(DW == K ? "chunkScoresKeys<" : "chunkScoresScalar<") + lanes + ">(c);", "mixer.chunk_scores");
-  step("chunkOutput<" + lanes + ">(c, p.scale);", "mixer.chunk_output");
-  step("chunkWalk<" + lanes + ">(c);", "mixer.chunk_local_states, mixer.chunk_walk");
-  os << "    });\n  }\n";
-  buffers[out.getO()] = r + "_o";
-  buffers[walk.getFinalState()] = r + "_state";
-  return success();
-}
-
 // The adjoint of a recurrence: scanRecurrentGrad (mixc_cpu_backward.h) over
 // the same row function as the forward, one gradient buffer per operand,
 // summed to the operand's shape where it broadcast.
@@ -669,90 +495,6 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
     os << "  Buffer " << red << " = reduceTo(" << n << ", " << shape << ");\n";
     buffers[g] = red;
   }
-  return success();
-}
-
-bool Printer::isSlotRows(Value v) {
-  if (!isToken(v)) return false;
-  auto it = slotRowsMemo.find(v);
-  if (it != slotRowsMemo.end()) return it->second;
-  bool slots = false;
-  if (Operation *d = v.getDefiningOp()) {
-    if (auto s = dyn_cast<RouteSlotsOp>(d))
-      slots = cast<RankedTensorType>(v.getType()).getRank() < cast<RankedTensorType>(s.getInput().getType()).getRank();
-    else if (auto sc = dyn_cast<RouteScatterOp>(d))
-      slots = sc.getSlots();
-    else if (!isa<RouteGatherOp, RecurrenceOp, RecurrenceGradOp, ChunkOutputOp, ChunkWalkOp>(d))
-      slots = llvm::any_of(d->getOperands(), [&](Value x) { return isSlotRows(x); });
-  }
-  return slotRowsMemo[v] = slots;
-}
-
-// A mixture of memories: what runs over the memories' sequences (the scan;
-// in a backward the forward scan recomputed and its adjoint) is printed in one
-// scope where B, T and NS are the B x M sequences of L tokens (the row
-// functions and scan arguments read those names). What it reads from outside
-// (the gathers, the states per memory merged, per-head values) is printed
-// first, at the caller's B and T; what is read outside (the readouts and
-// gradients the route mixes back, the states split per memory, reductions to
-// per-head values) is moved out at its end.
-LogicalResult Printer::emitMixture() {
-  // Inner: values in the memories' layout, from the gathers and merged states
-  // on, up to the ops that leave it (mixing back, splitting the states).
-  auto leaves = [](Operation *op) {
-    if (isa<RouteScatterOp, RouteWeightGradOp>(op)) return true;
-    auto m = dyn_cast<MemoryStatesOp>(op);
-    return m && cast<RankedTensorType>(m.getType()).getRank() > cast<RankedTensorType>(m.getInput().getType()).getRank();
-  };
-  auto inLayout = [&](Value v) { return isToken(v) || isStateShaped(cast<RankedTensorType>(v.getType())); };
-  llvm::DenseSet<Value> inner;
-  llvm::SetVector<Operation *> innerOps;
-  for (Operation &op : func.getBody().front()) {
-    if (isa<RouteGatherOp>(op) || (isa<MemoryStatesOp>(op) && !leaves(&op))) {
-      inner.insert(op.getResult(0)); // printed outside, read inside
-      continue;
-    }
-    if (leaves(&op) || isa<func::ReturnOp>(op) ||
-        llvm::none_of(op.getOperands(), [&](Value x) { return inner.contains(x); }))
-      continue;
-    innerOps.insert(&op);
-    for (Value r : op.getResults())
-      if (inLayout(r)) inner.insert(r);
-  }
-  // Read from outside: printed now (the gathers and merged states included).
-  for (Operation *op : innerOps)
-    for (Value x : op->getOperands())
-      if (!inner.contains(x) || x.getDefiningOp<RouteGatherOp>() || x.getDefiningOp<MemoryStatesOp>()) buffer(x);
-  llvm::SetVector<Value> exits;
-  for (Operation *op : innerOps)
-    for (Value r : op->getResults())
-      if (llvm::any_of(r.getUsers(), [&](Operation *u) { return !innerOps.contains(u); })) exits.insert(r);
-  for (Operation &op : func.getBody().front()) // the gathered values a leaving op reads
-    if (leaves(&op))
-      for (Value x : op.getOperands())
-        if (inner.contains(x)) exits.insert(x);
-  std::vector<std::string> holders;
-  for (size_t i = 0; i < exits.size(); ++i) holders.push_back("mixture_out" + std::to_string(i));
-  os << "  // The scan over the B x M sequences, each the tokens routed to one memory, zero rows\n"
-        "  // (identity steps) padding them to the longest, L.\n";
-  if (!holders.empty()) os << "  Buffer " << llvm::join(holders, ", ") << ";\n";
-  os << "  {\n  const int64_t B = route_plan.B * route_plan.M, T = route_plan.L, NS = B;\n";
-  os << "  const int64_t *seqStart = nullptr;\n  (void)seqStart;\n";
-  for (Operation *op : innerOps) {
-    LogicalResult printed = success();
-    if (auto r = dyn_cast<RecurrenceOp>(op); r && !isBackward()) printed = emitRecurrence(r);
-    else if (auto w = dyn_cast<ChunkWalkOp>(op); w && !isBackward()) printed = emitChunkGroup(w);
-    else if (auto g = dyn_cast<RecurrenceGradOp>(op)) printed = emitRecurrenceGrad(g);
-    else continue;
-    if (failed(printed)) return failure();
-    printedScans.insert(op);
-  }
-  std::vector<std::string> names;
-  for (Value v : exits) names.push_back(buffer(v)); // printing a Buffer emits statements
-  if (lazyFailure) return failure();
-  for (auto [i, v] : llvm::enumerate(exits)) os << "  " << holders[i] << " = std::move(" << names[i] << ");\n";
-  os << "  }\n";
-  for (auto [i, v] : llvm::enumerate(exits)) buffers[v] = holders[i];
   return success();
 }
 
@@ -868,9 +610,9 @@ FailureOr<CpuKernelSource> Printer::run() {
   return out;
 }
 
-} // namespace
+} // namespace cpuprint
 
-FailureOr<CpuKernelSource> emitCpuKernel(func::FuncOp func) { return Printer(func).run(); }
+mlir::FailureOr<CpuKernelSource> emitCpuKernel(mlir::func::FuncOp func) { return cpuprint::Printer(func).run(); }
 
 std::string cpuKernelHeader(const std::string &name, const std::string &isa, const std::string &flags,
                             std::initializer_list<const CpuKernelSource *> kernels) {

@@ -1,0 +1,99 @@
+// The SSD / GLA chunk forms on the CPU (mixer-lower-chunks), printed as one kernel.
+#include "codegen/CpuPrinter.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+namespace mixc::cpuprint {
+
+// The SSD / GLA chunk form as mixer-lower-chunks writes it, printed as one
+// kernel: per task (sequence, head, value block) and chunk, the chunk's rows
+// from the row function, then one primitive per op (mixc_cpu_chunked.h), in
+// dataflow order: chunk_cumsum, chunk_scores, chunk_output (which reads the
+// state entering the chunk), and chunk_local_states with chunk_walk (which
+// advance it). The decay's type decides the primitives: none, a scalar per
+// token ([B, T, H] cumulative) or one per key ([B, T, H, K]).
+LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
+  auto schedule = walk->getAttrOfType<CpuTileAttr>("mixer.schedule");
+  if (!schedule || !schedule.isChunked())
+    return walk.emitOpError() << "has no chunked #mixer.cpu_tile schedule: lower a recurrence tiled for the CPU";
+  if (failed(useIsaOf(walk, schedule))) return failure();
+  auto local = walk.getLocal().getDefiningOp<ChunkLocalStatesOp>();
+  auto refuse = [&](const Twine &why) {
+    return walk.emitOpError() << "the CPU target prints the SSD / GLA chunk form only (chunk_cumsum, chunk_scores, "
+                                 "chunk_local_states, chunk_walk, chunk_output of one recurrence): "
+                              << why;
+  };
+  if (!local || walk.getRate() || walk.getTransition()) return refuse("the walk's local states or transition differ");
+  Value G = walk.getCumulative();
+  if (local.getCumulative() != G) return refuse("the local states' decays are not the walk's");
+  if (!walk.getEntering().hasOneUse()) return refuse("the entering states have readers other than one chunk_output");
+  auto out = dyn_cast<ChunkOutputOp>(*walk.getEntering().getUsers().begin());
+  auto scores = out ? out.getScores().getDefiningOp<ChunkScoresOp>() : ChunkScoresOp();
+  if (!out || !scores || out.getCumulative() != G || scores.getCumulative() != G || scores.getQ() != out.getQ() ||
+      scores.getK() != local.getK() || out.getV() != local.getV())
+    return refuse("the output, scores and local states do not read the same q, k, v and decays");
+  auto cumsum = G ? G.getDefiningOp<ChunkCumsumOp>() : ChunkCumsumOp();
+  if (G && !cumsum) return refuse("the decays are not a chunk_cumsum");
+  const int64_t C = walk.getChunk();
+  if (out.getChunk() != C || scores.getChunk() != C || local.getChunk() != C || (cumsum && cumsum.getChunk() != C) ||
+      C != schedule.getChunk())
+    return refuse("the ops' chunk sizes differ from each other or from the schedule's");
+  if (C % 16) return refuse("chunks of a multiple of 16 tokens");
+  // The intermediate values live in the task's tiles only.
+  auto readersIn = [&](Value v, std::initializer_list<Operation *> group) {
+    for (Operation *user : v.getUsers())
+      if (!llvm::is_contained(group, user)) return false;
+    return true;
+  };
+  if ((G && !readersIn(G, {scores, local, walk, out})) || !readersIn(scores.getScores(), {out}) ||
+      !readersIn(local.getLocal(), {walk}))
+    return refuse("an intermediate chunk value is read outside the chunk form");
+
+  auto stateType = cast<RankedTensorType>(walk.getFinalState().getType());
+  const int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), V = stateType.getDimSize(3);
+  Value decay = cumsum ? cumsum.getDecay() : Value();
+  const int64_t DW = decay ? rowWidth(decay) : 0;
+  if (DW != 0 && DW != 1 && DW != K) return refuse("a decay row of " + Twine(DW) + " values");
+  const bool reverse = walk.getReverse();
+  const char *form = DW == K ? "GLA" : "SSD";
+  os << "  // chunk level, the " << form << " form" << (reverse ? " (reverse)" : "") << ": K = " << K << ", V = " << V
+     << ", value block = " << schedule.getVBlock() << ", chunks of " << C << "\n";
+  std::vector<RowOperand> rowOperands = {{scores.getQ(), "q", K}, {local.getK(), "k", K}, {local.getV(), "v", V}};
+  if (decay) rowOperands.push_back({decay, "decay", DW});
+  std::string r = emitRowLambda(rowOperands, K, V);
+  if (r.empty()) return failure();
+  std::string initBuf = walk.getInit() ? buffer(walk.getInit()) : "";
+  resultBuffer(out.getO(), r + "_o", llvm::formatv("{B, T, {0}, {1}}", H, V).str());
+  resultBuffer(walk.getFinalState(), r + "_state", llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str());
+  os << "  {\n    ScanArgs p;\n    Buffer tmp_init;\n";
+  os << "    p.B = NS; p.T = T; p.seqStart = seqStart; p.H = " << H << "; p.Vs = " << V << ";\n";
+  if (Value init = walk.getInit())
+    os << "    p.init = "
+       << optional(init, "as(" + initBuf + ", " + llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str() + ", tmp_init)")
+       << ";\n";
+  os << "    p.o = " << r << "_o.ptr(); p.state = " << r << "_state.ptr();\n";
+  os << "    p.scale = " << floatLiteral(out.getScale().convertToDouble()) << ";\n";
+  os << "    p.reverse = " << (reverse ? "true" : "false") << ";\n";
+  // The benchmarks' baseline: the same recurrence token by token.
+  const char *plainStructure = DW == 0 ? "identity" : DW == 1 ? "scalar" : "vector";
+  os << "    if (plain) scanPlain<" << K << ", " << V << ">(p, Structure::" << plainStructure
+     << ", DiagKind::none, false, false, false, true, threads, " << r << "_row);\n";
+  const std::string lanes = std::to_string(schedule.getLanes()) + ", " + std::to_string(schedule.getRegBlock());
+  // The SSD form's scores and walk read the keys as columns (K^T); the GLA
+  // form scales its key columns per op from the rows.
+  os << "    else forEachChunk<" << K << ", " << V << ", " << schedule.getVBlock() << ", " << C << ", " << DW << ", "
+     << (DW == K ? "false" : "true") << ">(p, threads, " << r << "_row, [&](auto &c) {\n";
+  auto step = [&](const std::string &call, const char *ops) {
+    os << llvm::formatv("      {0,-40} // {1}\n", call, ops).str();
+  };
+  if (cumsum) step("chunkCumsum(c);", "mixer.chunk_cumsum");
+  step(std::string(DW == K ? "chunkScoresKeys<" : "chunkScoresScalar<") + lanes + ">(c);", "mixer.chunk_scores");
+  step("chunkOutput<" + lanes + ">(c, p.scale);", "mixer.chunk_output");
+  step("chunkWalk<" + lanes + ">(c);", "mixer.chunk_local_states, mixer.chunk_walk");
+  os << "    });\n  }\n";
+  buffers[out.getO()] = r + "_o";
+  buffers[walk.getFinalState()] = r + "_state";
+  return success();
+}
+
+} // namespace mixc::cpuprint
