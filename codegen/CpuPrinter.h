@@ -42,6 +42,7 @@ private:
   // What the row function being printed reads per token (inputs, Buffers):
   // the scan prefetches their next rows (ScanArgs::stream).
   std::vector<std::string> rowStreams;
+  bool mixture = false; // a mixture of memories (route ops): its inputs are read whole
   bool lazyFailure = false;      // a scan printed from buffer() failed (its error is emitted)
 
   const std::string &buffer(Value v);

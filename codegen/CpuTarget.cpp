@@ -47,7 +47,9 @@ const std::string &Printer::buffer(Value v) {
     // A state (init, dfinal_state) is read where it lies: the scans read
     // each task's block before any is written, so the final state may even
     // be the same memory (decoding in place).
-    os << "  Buffer " << n << " = " << (isStateShaped(type) ? "view" : "load") << "(inputs[" << i << "], "
+    // (A mixture's inputs, read whole by its pre-processing and gathers,
+    // likewise: not copied first.)
+    os << "  Buffer " << n << " = " << (isStateShaped(type) || mixture ? "view" : "load") << "(inputs[" << i << "], "
        << shapeList(type, true) << ");\n";
   } else if (auto m = dyn_cast<MapOp>(v.getDefiningOp())) {
     std::string in = buffer(m.getInput());
@@ -512,6 +514,7 @@ FailureOr<CpuKernelSource> Printer::run() {
   // in its memory's sequence; slot rows' shapes read its k).
   RouteScatterOp mix;
   func.walk([&](RouteScatterOp s) { mix = s; });
+  mixture = bool(mix);
   if (mix) {
     auto route = dyn_cast<BlockArgument>(mix.getRoute());
     if (!route) return mix.emitOpError() << "the CPU target expects a mixture's route as an input";

@@ -11,16 +11,17 @@ namespace mixc::cpu {
 struct RoutePlan {
   int64_t B = 0, T = 0, k = 0, M = 0, L = 0;
   std::vector<int64_t> dst;
+  std::vector<int64_t> count; // [B * M]: each sequence's tokens (the rest of L is padding)
 };
 
 // Reads the int64 route (any positive strides); refuses an index outside [0, M).
 inline bool routePlan(const mixc_tensor &route, int64_t B, int64_t T, int64_t M, RoutePlan &p, Checker &chk) {
   p.B = B, p.T = T, p.k = route.shape[2], p.M = M, p.L = 0;
   p.dst.assign(B * T * p.k, 0);
+  p.count.assign(B * M, 0);
   const int64_t *r = static_cast<const int64_t *>(route.data);
-  std::vector<int64_t> count(M);
   for (int64_t b = 0; b < B; ++b) {
-    std::fill(count.begin(), count.end(), 0);
+    int64_t *count = p.count.data() + b * M;
     for (int64_t t = 0; t < T; ++t)
       for (int64_t j = 0; j < p.k; ++j) {
         const int64_t m = r[b * route.strides[0] + t * route.strides[1] + j * route.strides[2]];
@@ -29,7 +30,7 @@ inline bool routePlan(const mixc_tensor &route, int64_t B, int64_t T, int64_t M,
                            (long long)b, (long long)t, (long long)j, (long long)M);
         p.dst[(b * T + t) * p.k + j] = m * T * p.k + count[m]++; // b * M + m's row, rebased below
       }
-    for (int64_t c : count) p.L = std::max(p.L, c);
+    for (int64_t m = 0; m < M; ++m) p.L = std::max(p.L, count[m]);
   }
   // Now that L is known: sequence b * M + m starts at row (b * M + m) * L.
   for (int64_t b = 0; b < B; ++b)
@@ -46,11 +47,13 @@ inline bool routePlan(const mixc_tensor &route, int64_t B, int64_t T, int64_t M,
 inline Buffer routeGather(const Buffer &x, const RoutePlan &p, bool slots, const Buffer *weight = nullptr) {
   std::vector<int64_t> shape = x.shape;
   shape[0] = p.B * p.M, shape[1] = p.L;
-  Buffer out(shape);
+  Buffer out(shape, Uninit{});
   int64_t w = 1;
   for (size_t d = 2; d < x.shape.size(); ++d) w *= x.shape[d];
   const float *src = x.ptr();
   float *dst = out.ptr();
+  for (int64_t s = 0; s < p.B * p.M; ++s) // the padding (every other row is written below)
+    std::fill(dst + (s * p.L + p.count[s]) * w, dst + (s + 1) * p.L * w, 0.f);
   const float *wt = weight ? weight->ptr() : nullptr;
   parallelRange(p.B * p.T, std::max<int64_t>(1, 4096 / std::max<int64_t>(w, 1)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
