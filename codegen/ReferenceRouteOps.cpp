@@ -75,6 +75,7 @@ std::string evalRouteOp(ReferenceInterpreter &interp, Operation *op) {
     int64_t L;
     if (std::string e = positions(route, M, pos, L); !e.empty()) return e;
     const int64_t w = rowWidth(x, 2), rowsPerToken = g.getSlots() ? k : 1;
+    const ref::Array *weight = g.getWeight() ? interp.valueOf(g.getWeight()) : nullptr; // (the mix's adjoint)
     if (x.dim(0) != B || x.dim(1) != T * rowsPerToken)
       return "input 'route' has shape " + route.shapeString() + ", which does not match the routed rows " +
              x.shapeString();
@@ -87,7 +88,7 @@ std::string evalRouteOp(ReferenceInterpreter &interp, Operation *op) {
           const int64_t i = (b * T + t) * k + j, m = (int64_t)route.data[i];
           const int64_t src = b * T * rowsPerToken + (g.getSlots() ? t * k + j : t);
           const int64_t dst = (b * M + m) * L + pos[i];
-          const double scale = g.getWeight() ? interp[g.getWeight()].data[i] : 1.0; // (the adjoint of the mix)
+          const double scale = weight ? weight->data[i] : 1.0;
           for (int64_t c = 0; c < w; ++c) out.data[dst * w + c] = scale * x.data[src * w + c];
         }
     interp[g.getResult()] = std::move(out);
@@ -95,7 +96,7 @@ std::string evalRouteOp(ReferenceInterpreter &interp, Operation *op) {
   }
   if (auto s = dyn_cast<mixer::RouteScatterOp>(op)) {
     const ref::Array &y = interp[s.getInput()], &route = interp[s.getRoute()];
-    const ref::Array *weight = s.getWeight() ? &interp[s.getWeight()] : nullptr;
+    const ref::Array *weight = s.getWeight() ? interp.valueOf(s.getWeight()) : nullptr;
     const int64_t M = s.getMemories(), B = route.dim(0), T = route.dim(1), k = route.dim(2);
     if (weight && weight->shape != route.shape)
       return "input 'route_weight' has shape " + weight->shapeString() + ", expected that of 'route' " +
