@@ -7,9 +7,7 @@
 # on the device with the mixc binary and its libraries carried in .mixc-bin/
 # (results: bench/results/cuda-backward-h200.md).
 set -u
-mkdir -p /tmp/mb && tar xJf .mixc-bin/libs.tar.xz -C /tmp/mb && xz -dc .mixc-bin/mixc.xz > /tmp/mb/mixc && chmod +x /tmp/mb/mixc
-export LD_LIBRARY_PATH=/tmp/mb PATH=/tmp/mb:/usr/local/cuda/bin:$PATH MIXC_CACHE_DIR=/tmp/mc
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+. bench/cuda/device_env.sh
 out=${OUT:-/tmp/out}
 mkdir -p $out/runs
 specs=${SPECS:-"based gla gla_bidirectional hedgehog hgrn2 linear_attention linear_attention_normalized mamba2 retnet simple_gla"}

@@ -4,9 +4,7 @@
 # the GPU machine from the repository root with .mixc-bin carried (mixc and its
 # libraries, see bench/results/cuda-driver-h200.log). Results: cuda-grouped-h200.md.
 set -u
-mkdir -p /tmp/mb && tar xJf .mixc-bin/libs.tar.xz -C /tmp/mb && xz -dc .mixc-bin/mixc.xz > /tmp/mb/mixc && chmod +x /tmp/mb/mixc
-export LD_LIBRARY_PATH=/tmp/mb PATH=/tmp/mb:/usr/local/cuda/bin:$PATH MIXC_CACHE_DIR=/tmp/mc
-nvidia-smi --query-gpu=name --format=csv,noheader
+. bench/cuda/device_env.sh
 GDN=test/lit/python/Inputs/gdn_gva.mixer GLA=test/fuzz/seeds/grouped_gla.mixer
 run() { echo "== $*"; mixc run "$@" --target=cuda --with-init 2>&1 | grep -E "check|error|cuda:|schedule" ; }
 for dt in f32 bf16; do
