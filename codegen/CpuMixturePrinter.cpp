@@ -1,8 +1,6 @@
 // A mixture of memories on the CPU: the scope over the memories' sequences.
 #include "codegen/CpuPrinter.h"
 
-#include "llvm/Support/FormatVariadic.h"
-
 namespace mixc::cpuprint {
 
 bool Printer::isSlotRows(Value v) {
@@ -12,7 +10,7 @@ bool Printer::isSlotRows(Value v) {
   bool slots = false;
   if (Operation *d = v.getDefiningOp()) {
     if (auto s = dyn_cast<RouteSlotsOp>(d))
-      slots = cast<RankedTensorType>(v.getType()).getRank() < cast<RankedTensorType>(s.getInput().getType()).getRank();
+      slots = s.flattens();
     else if (auto sc = dyn_cast<RouteScatterOp>(d))
       slots = sc.getSlots();
     else if (!isa<RouteGatherOp, RecurrenceOp, RecurrenceGradOp, ChunkOutputOp, ChunkWalkOp>(d))
@@ -35,7 +33,7 @@ LogicalResult Printer::emitMixture() {
   auto leaves = [](Operation *op) {
     if (isa<RouteScatterOp, RouteWeightGradOp>(op)) return true;
     auto m = dyn_cast<MemoryStatesOp>(op);
-    return m && cast<RankedTensorType>(m.getType()).getRank() > cast<RankedTensorType>(m.getInput().getType()).getRank();
+    return m && !m.merges();
   };
   auto inLayout = [&](Value v) { return isToken(v) || isStateShaped(cast<RankedTensorType>(v.getType())); };
   llvm::DenseSet<Value> inner;

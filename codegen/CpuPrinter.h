@@ -63,6 +63,11 @@ private:
   /// and its adjoint) are T * k tokens long, not T.
   bool isSlotRows(Value v);
   llvm::DenseMap<Value, bool> slotRowsMemo;
+  /// `v`'s Buffer as an argument: std::move'd where `v` has no other reader.
+  std::string movedIfLast(Value v) {
+    const std::string b = buffer(v);
+    return v.hasOneUse() ? "std::move(" + b + ")" : b;
+  }
   /// `v`'s shape as C++ (B, T for the dynamic sizes; T * k for slot rows).
   std::string shapeOf(Value v) {
     std::string s = shapeList(cast<RankedTensorType>(v.getType()), true);

@@ -158,14 +158,15 @@ const std::string &Printer::buffer(Value v) {
     const std::string x = buffer(st.getInput());
     os << "  Buffer " << n << " = reduceTo(" << x << ", " << shapeOf(v) << ");\n";
   } else if (auto rs = dyn_cast<RouteSlotsOp>(v.getDefiningOp())) {
-    const std::string x = buffer(rs.getInput());
-    if (type.getRank() < cast<RankedTensorType>(rs.getInput().getType()).getRank())
+    // A view: the elements move where the view is the input's only reader.
+    const std::string x = movedIfLast(rs.getInput());
+    if (rs.flattens())
       os << "  Buffer " << n << " = routeSlots(" << x << ");\n";
     else
       os << "  Buffer " << n << " = unslots(" << x << ", " << type.getDimSize(2) << ");\n";
   } else if (auto ms = dyn_cast<MemoryStatesOp>(v.getDefiningOp())) {
-    const std::string x = buffer(ms.getInput());
-    if (type.getRank() < cast<RankedTensorType>(ms.getInput().getType()).getRank())
+    const std::string x = movedIfLast(ms.getInput());
+    if (ms.merges())
       os << "  Buffer " << n << " = mergeMemories(" << x << ");\n";
     else
       os << "  Buffer " << n << " = splitMemories(" << x << ", " << ms.getMemories() << ");\n";

@@ -42,12 +42,11 @@ int64_t rowWidth(const ref::Array &x, int64_t lead) {
 std::string evalRouteOp(ReferenceInterpreter &interp, Operation *op) {
   if (auto s = dyn_cast<mixer::RouteSlotsOp>(op)) { // [B, T, k, rest] <-> [B, T * k, rest]
     ref::Array a = interp[s.getInput()];
-    auto out = cast<RankedTensorType>(s.getResult().getType());
-    if (out.getRank() < a.rank()) {
+    if (s.flattens()) {
       a.shape[1] *= a.shape[2];
       a.shape.erase(a.shape.begin() + 2);
     } else {
-      const int64_t k = out.getDimSize(2);
+      const int64_t k = cast<RankedTensorType>(s.getResult().getType()).getDimSize(2);
       a.shape[1] /= k;
       a.shape.insert(a.shape.begin() + 2, k);
     }
@@ -58,7 +57,7 @@ std::string evalRouteOp(ReferenceInterpreter &interp, Operation *op) {
     if (!interp.valueOf(m.getInput())) return ""; // an omitted initial state stays omitted (zeros)
     ref::Array a = interp[m.getInput()];
     const int64_t M = m.getMemories();
-    if (cast<RankedTensorType>(m.getResult().getType()).getRank() < a.rank()) {
+    if (m.merges()) {
       a.shape[0] *= a.shape[1];
       a.shape.erase(a.shape.begin() + 1);
     } else {

@@ -22,6 +22,13 @@ def Mixer_RouteSlotsOp : Mixer_Op<"route_slots", [Pure]> {
   let results = (outs Mixer_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// [B, T, k, ...] -> [B, T * k, ...] (else the adjoint's way back).
+    bool flattens() {
+      return ::mlir::cast<::mlir::RankedTensorType>(getResult().getType()).getRank() <
+             ::mlir::cast<::mlir::RankedTensorType>(getInput().getType()).getRank();
+    }
+  }];
 }
 
 def Mixer_RouteGatherOp : Mixer_Op<"route_gather", [Pure]> {
@@ -89,6 +96,13 @@ def Mixer_MemoryStatesOp : Mixer_Op<"memory_states", [Pure]> {
   let results = (outs Mixer_FloatTensor:$result);
   let assemblyFormat = "$input `memories` $memories attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// [B, M, ...] -> [B * M, ...]: the caller's states as the scan's (else back).
+    bool merges() {
+      return ::mlir::cast<::mlir::RankedTensorType>(getResult().getType()).getRank() <
+             ::mlir::cast<::mlir::RankedTensorType>(getInput().getType()).getRank();
+    }
+  }];
 }
 
 #endif

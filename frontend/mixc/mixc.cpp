@@ -276,12 +276,29 @@ const std::string &adjointChoice() {
   return adjointOpt.getValue();
 }
 
+namespace {
+// The function a backward pipeline added (marked mixer.backward_of), or null.
+mlir::func::FuncOp backwardFunction(mlir::ModuleOp m) {
+  for (auto f : m.getOps<mlir::func::FuncOp>())
+    if (f->hasAttr("mixer.backward_of")) return f;
+  return nullptr;
+}
+
+// Runs a backward pipeline on `tiled`: its backward function, or failure with the first error in `why`.
+mlir::FailureOr<mlir::func::FuncOp> runBackwardPipeline(mlir::PassManager &pm, mlir::ModuleOp tiled, std::string &why) {
+  mlir::Location where = mlir::UnknownLoc::get(tiled.getContext());
+  if (failed(firstError(tiled.getContext(), where, why, [&] { return pm.run(tiled); }))) return mlir::failure();
+  if (mlir::func::FuncOp f = backwardFunction(tiled)) return f;
+  why = "mixer-derive-backward made no backward function";
+  return mlir::failure();
+}
+} // namespace
+
 mlir::func::FuncOp deriveCpuBackward(mlir::ModuleOp tiled, int threads) {
   mlir::PassManager pm(tiled.getContext());
   mixc::buildCpuBackwardPipeline(pm, cpuTarget(threads, true), scheduleOpt, (int)chunkSizeOpt, adjointChoice());
   runPipeline(pm, tiled);
-  for (auto f : tiled.getOps<mlir::func::FuncOp>())
-    if (f->hasAttr("mixer.backward_of")) return f;
+  if (mlir::func::FuncOp f = backwardFunction(tiled)) return f;
   die("mixer-derive-backward made no backward function");
 }
 
@@ -289,12 +306,7 @@ mlir::func::FuncOp deriveCpuBackward(mlir::ModuleOp tiled, int threads) {
 mlir::FailureOr<mlir::func::FuncOp> tryDeriveCpuBackward(mlir::ModuleOp tiled, int threads, std::string &why) {
   mlir::PassManager pm(tiled.getContext());
   mixc::buildCpuBackwardPipeline(pm, cpuTarget(threads, true), scheduleOpt, (int)chunkSizeOpt, adjointChoice());
-  mlir::Location where = mlir::UnknownLoc::get(tiled.getContext());
-  if (failed(firstError(tiled.getContext(), where, why, [&] { return pm.run(tiled); }))) return mlir::failure();
-  for (auto f : tiled.getOps<mlir::func::FuncOp>())
-    if (f->hasAttr("mixer.backward_of")) return f;
-  why = "mixer-derive-backward made no backward function";
-  return mlir::failure();
+  return runBackwardPipeline(pm, tiled, why);
 }
 
 mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module) {
@@ -308,12 +320,7 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module) {
 mlir::FailureOr<mlir::func::FuncOp> deriveCudaBackward(mlir::ModuleOp tiled, std::string &why) {
   mlir::PassManager pm(tiled.getContext());
   mixc::buildCudaBackwardPipeline(pm);
-  mlir::Location where = mlir::UnknownLoc::get(tiled.getContext());
-  if (failed(firstError(tiled.getContext(), where, why, [&] { return pm.run(tiled); }))) return mlir::failure();
-  for (auto f : tiled.getOps<mlir::func::FuncOp>())
-    if (f->hasAttr("mixer.backward_of")) return f;
-  why = "mixer-derive-backward made no backward function";
-  return mlir::failure();
+  return runBackwardPipeline(pm, tiled, why);
 }
 
 mlir::func::FuncOp theFunc(mlir::ModuleOp m) { return cast<mlir::func::FuncOp>(m.getBody()->front()); }
@@ -509,16 +516,20 @@ Problem prepare(bool allowInputsDir) {
     if (s.size() > 1 && s[1] < 0) s[1] = shape.T;
     if (a.perHead) s.erase(s.begin(), s.begin() + 2); // [H, ...], as --inputs reads them back
     mixc::ref::Array arr(s);
-    if (a.name == "route" || a.name == "route_weight") { // top-k distinct memories, weights summing to 1
+    if (a.name == "route" || a.name == "route_weight") { // top-k distinct memories; weights summing to 1
       const int64_t k = s[2];
       std::vector<int64_t> order(desc.memories);
       for (int64_t row = 0; row < s[0] * s[1]; ++row) {
-        std::iota(order.begin(), order.end(), 0);
-        std::shuffle(order.begin(), order.end(), rng);
+        double *x = arr.data.data() + row * k;
+        if (a.name == "route") {
+          std::iota(order.begin(), order.end(), 0);
+          std::shuffle(order.begin(), order.end(), rng);
+          std::copy_n(order.begin(), k, x);
+          continue;
+        }
         double total = 0;
-        for (int64_t j = 0; j < k; ++j) total += arr.data[row * k + j] = 0.2 + std::exp(normal(rng));
-        for (int64_t j = 0; j < k; ++j)
-          arr.data[row * k + j] = a.name == "route" ? (double)order[j] : roundTo(arr.data[row * k + j] / total, dtypeOpt);
+        for (int64_t j = 0; j < k; ++j) total += x[j] = 0.2 + std::exp(normal(rng));
+        for (int64_t j = 0; j < k; ++j) x[j] = roundTo(x[j] / total, dtypeOpt);
       }
       inputs[a.name] = std::move(arr);
       continue;

@@ -97,22 +97,23 @@ def signature(spec):
             for m in re.finditer(r"(\w+)(?:\[([^\]]*)\])?(\(per head\))?(?:\((?:grouped|routed)\))?", line)]
 
 
-def grouped_inputs(spec):
-    """The spec's inputs declared `grouped` (one row per group of G heads), from `mixc check`."""
+def _inputs_declared(spec, attribute):
+    """The spec's inputs `mixc check` lists with `(attribute)`."""
     with open(spec, "rb") as f:
         saved = os.path.join(cache_dir(), f"check-{_key(f.read())}.txt")
     signature(spec)  # writes the saved check output
     line = re.search(r"^\s*inputs:\s+(.*)$", open(saved).read(), re.M).group(1)
-    return {m.group(1) for m in re.finditer(r"(\w+)(?:\[[^\]]*\])?(?:\(per head\))?\(grouped\)", line)}
+    return {m.group(1) for m in re.finditer(r"(\w+)(?:\[[^\]]*\])?(?:\(per head\))?\(" + attribute + r"\)", line)}
+
+
+def grouped_inputs(spec):
+    """The spec's inputs declared `grouped` (one row per group of G heads)."""
+    return _inputs_declared(spec, "grouped")
 
 
 def routed_inputs(spec):
-    """The spec's inputs declared `routed` (a mixture of memories: one row per chosen memory), from `mixc check`."""
-    with open(spec, "rb") as f:
-        saved = os.path.join(cache_dir(), f"check-{_key(f.read())}.txt")
-    signature(spec)  # writes the saved check output
-    line = re.search(r"^\s*inputs:\s+(.*)$", open(saved).read(), re.M).group(1)
-    return {m.group(1) for m in re.finditer(r"(\w+)(?:\[[^\]]*\])?\(routed\)", line)}
+    """The spec's inputs declared `routed` (a mixture of memories: one row per chosen memory)."""
+    return _inputs_declared(spec, "routed")
 
 
 def bind(names, args, kwargs):

@@ -113,37 +113,23 @@ inline Buffer routeWeightGrad(const Buffer &y, const Buffer &g, const RoutePlan 
 }
 
 // The same elements under another shape: a routed input's slots as rows
-// ([B, T, k, rest] -> [B, T * k, rest]), states per memory as the scan's
-// sequences ([B, M, rest] <-> [B * M, rest]).
-inline Buffer reshaped(const Buffer &x, std::vector<int64_t> shape) {
-  Buffer out = x;
-  out.shape = std::move(shape);
-  return out;
+// ([B, T, k, rest] <-> [B, T * k, rest]), states per memory as the scan's
+// sequences ([B, M, rest] <-> [B * M, rest]). The elements are moved where the
+// caller passes its only reference (std::move), copied otherwise.
+inline Buffer reshaped(Buffer x, int dim, int64_t by) { // dims dim and dim + 1 merged (by 0), or dim split by `by`
+  if (by == 0) {
+    x.shape[dim] *= x.shape[dim + 1];
+    x.shape.erase(x.shape.begin() + dim + 1);
+  } else {
+    x.shape[dim] /= by;
+    x.shape.insert(x.shape.begin() + dim + 1, by);
+  }
+  return x;
 }
-inline Buffer routeSlots(const Buffer &x) {
-  std::vector<int64_t> s = x.shape;
-  s[1] *= s[2];
-  s.erase(s.begin() + 2);
-  return reshaped(x, std::move(s));
-}
-inline Buffer unslots(const Buffer &x, int64_t k) { // [B, T * k, rest] -> [B, T, k, rest]
-  std::vector<int64_t> s = x.shape;
-  s[1] /= k;
-  s.insert(s.begin() + 2, k);
-  return reshaped(x, std::move(s));
-}
-inline Buffer mergeMemories(const Buffer &x) {
-  std::vector<int64_t> s = x.shape;
-  s[0] *= s[1];
-  s.erase(s.begin() + 1);
-  return reshaped(x, std::move(s));
-}
-inline Buffer splitMemories(const Buffer &x, int64_t M) {
-  std::vector<int64_t> s = x.shape;
-  s[0] /= M;
-  s.insert(s.begin() + 1, M);
-  return reshaped(x, std::move(s));
-}
+inline Buffer routeSlots(Buffer x) { return reshaped(std::move(x), 1, 0); }
+inline Buffer unslots(Buffer x, int64_t k) { return reshaped(std::move(x), 1, k); }
+inline Buffer mergeMemories(Buffer x) { return reshaped(std::move(x), 0, 0); }
+inline Buffer splitMemories(Buffer x, int64_t M) { return reshaped(std::move(x), 0, M); }
 
 } // namespace mixc::cpu
 
