@@ -4,7 +4,7 @@ directly in float64 torch -- every memory a state of its own, updated only at th
 tokens whose router chose it, each output the router-weighted readouts of the
 chosen memories -- outputs, final states and every gradient (route_weight's
 included) by torch's autograd; odd T and T = 1, with an initial state; the float64
-path (mixc's reference) likewise; torch.compile(fullgraph=True) without graph breaks.
+path (mixc's reference) likewise; torch.compile(fullgraph=True) without graph breaks; bad calls refused by name.
 Usage: mom_check.py MIXC_SRC"""
 import sys
 
@@ -117,6 +117,41 @@ steps = [gla.decode(*[x[:, t:t + 1] for x in xs], state=state, route=route[:, t:
                     route_weight=w[:, t:t + 1].float()) for t in range(T)]
 check("decode o", torch.cat(steps, 1), o_all, 1e-5)
 check("decode state", state, s_all, 1e-5)
+
+# Bad calls: each a clear error naming what is wrong.
+plain = mt.load(src + "/examples/gla.mixer", verbose=False)
+B, T = 1, 3
+xs = [torch.randn(B, T, H, K), torch.randn(B, T, TOP, H, K), torch.randn(B, T, TOP, H, V), torch.randn(B, T, TOP, H, K)]
+route, w = routes(B, T)
+bad_route = route.clone()
+bad_route[0, 1, 0] = M  # no such memory
+
+
+def refuses(what, call, error, needle):
+    global failures, checks
+    checks += 1
+    try:
+        call()
+    except error as e:
+        ok = needle in str(e)
+        failures += not ok
+        print(f"{what}: {type(e).__name__}: {e}  {'OK' if ok else 'FAILED (no ' + repr(needle) + ')'}")
+        return
+    except Exception as e:  # noqa: BLE001 - the wrong kind of error is a failure too
+        print(f"{what}: FAILED ({type(e).__name__}: {e})")
+    else:
+        print(f"{what}: FAILED (accepted)")
+    failures += 1
+
+
+refuses("no route", lambda: gla(*xs), TypeError, "route")
+refuses("route without weights", lambda: gla(*xs, route=route), TypeError, "route_weight")
+pq, pv = torch.randn(B, T, H, K), torch.randn(B, T, H, V)
+refuses("route to a plain spec", lambda: plain(pq, pq, pv, pq, route=route, route_weight=w.float()), TypeError,
+        "not a mixture of memories")
+refuses("decode without route", lambda: gla.decode(*[x[:, :1] for x in xs], state=torch.zeros(B, M, H, K, V)),
+        TypeError, "route")
+refuses("route index out of range", lambda: gla(*xs, route=bad_route, route_weight=w.float()), Exception, "route")
 
 # mixc.jax refuses a mixture (not wired through its FFI yet) with a reason.
 try:
