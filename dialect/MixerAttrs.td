@@ -87,9 +87,27 @@ def Mixer_CudaTileAttr : Mixer_Attr<"CudaTile", "cuda_tile"> {
     unaligned rows), and for calls of fewer than `minTokens()` = chunk / 4
     tokens (decoding), where a chunk would be mostly padding.
 
+    The chunked algorithms' state pass (the walk over the chunks) is tiled by
+    the rest, for a target of `sms` multiprocessors. The batch is known only
+    at run time, so these are rules the glue evaluates, printed from here:
+    - `state_blocks`: the value columns per CTA of the walk, widest first;
+      the first whose CTAs, B x H x ceil(V / width), reach `sms` is taken,
+      else the last. `key_split` = 2: at the last width two warps share each
+      16 columns, K / 2 key rows each (few CTAs: twice the warps per SM).
+    - `seq_split` (chunked_ssd and chunked_gla; 0: never): where the CTAs of
+      the widest block fill at most half of the SMs and the call has at least
+      that many chunks, the sequence is split into segments of at least
+      seq_split / 2 chunks, as many as fill the SMs once: a local pass (each
+      segment from a zero state) and the full pass.
+    - `wgmma_walk` (chunked_ut with a scalar diagonal): where the CTAs of
+      64-column blocks leave SMs idle, the walk runs on wgmma, a warpgroup per
+      32 value columns, when the device runs the sm_90a build (the one choice
+      left to run time: the same library may run on an older GPU).
+
     ```mlir
     mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4,
-                                      warps = 8, stage = 32, chunk = 64>
+                                      warps = 8, stage = 32, chunk = 64, sms = 132,
+                                      state_blocks = [128, 64, 32], key_split = 2, wgmma_walk = true>
     ```
   }];
   let parameters = (ins
@@ -99,7 +117,12 @@ def Mixer_CudaTileAttr : Mixer_Attr<"CudaTile", "cuda_tile"> {
     "int64_t":$cols_per_warp,
     "int64_t":$warps,
     "int64_t":$stage,
-    DefaultValuedParameter<"int64_t", "0">:$chunk);
+    DefaultValuedParameter<"int64_t", "0">:$chunk,
+    DefaultValuedParameter<"int64_t", "0">:$sms,
+    OptionalParameter<"::mlir::DenseI64ArrayAttr">:$state_blocks,
+    DefaultValuedParameter<"int64_t", "1">:$key_split,
+    DefaultValuedParameter<"int64_t", "0">:$seq_split,
+    DefaultValuedParameter<"bool", "false">:$wgmma_walk);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{

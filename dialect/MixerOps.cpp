@@ -588,7 +588,9 @@ LogicalResult CpuTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, 
 }
 
 LogicalResult CudaTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, CudaAlgorithm algorithm, int64_t k,
-                                   int64_t vBlock, int64_t colsPerWarp, int64_t warps, int64_t stage, int64_t chunk) {
+                                   int64_t vBlock, int64_t colsPerWarp, int64_t warps, int64_t stage, int64_t chunk,
+                                   int64_t sms, DenseI64ArrayAttr stateBlocks, int64_t keySplit, int64_t seqSplit,
+                                   bool wgmmaWalk) {
   if (k < 1) return emitError() << "cuda_tile: k must be positive, got " << k;
   if (colsPerWarp < 1 || colsPerWarp > 32 || 32 % colsPerWarp != 0)
     return emitError() << "cuda_tile: cols_per_warp must divide a warp's 32 lanes, got " << colsPerWarp;
@@ -600,6 +602,9 @@ LogicalResult CudaTileAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "cuda_tile: stage must be a power of two up to 32, got " << stage;
   if (algorithm == CudaAlgorithm::recurrent) {
     if (chunk != 0) return emitError() << "cuda_tile: a recurrent schedule has no chunk, got chunk = " << chunk;
+    if (sms != 0 || stateBlocks || keySplit != 1 || seqSplit != 0 || wgmmaWalk)
+      return emitError() << "cuda_tile: a recurrent schedule has no state pass (sms, state_blocks, key_split, "
+                            "seq_split, wgmma_walk)";
     return success();
   }
   // The tensor-core kernels' tiles are built for 64-token chunks and 64-key
@@ -611,5 +616,29 @@ LogicalResult CudaTileAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (k % 64 != 0 || k > maxK)
     return emitError() << "cuda_tile: " << stringifyCudaAlgorithm(algorithm) << " needs k a multiple of 64 up to "
                        << maxK << ", got " << k;
+  // The state pass: the widths the walk's kernels are built for, widest first.
+  if (sms < 1) return emitError() << "cuda_tile: a chunked schedule needs the target's sms, got " << sms;
+  if (!stateBlocks || stateBlocks.empty())
+    return emitError() << "cuda_tile: a chunked schedule needs its state_blocks";
+  ArrayRef<int64_t> widths = stateBlocks.asArrayRef();
+  for (size_t i = 0; i < widths.size(); ++i) {
+    if (widths[i] != 128 && widths[i] != 64 && widths[i] != 32)
+      return emitError() << "cuda_tile: state_blocks are 128, 64 or 32 value columns, got " << widths[i];
+    if (i > 0 && widths[i] >= widths[i - 1])
+      return emitError() << "cuda_tile: state_blocks go from the widest to the narrowest";
+  }
+  if (keySplit != 1 && keySplit != 2) return emitError() << "cuda_tile: key_split is 1 or 2, got " << keySplit;
+  if (keySplit == 2 && widths.back() != 32)
+    return emitError() << "cuda_tile: key_split = 2 splits blocks of 32 columns, the last of state_blocks";
+  // K = 256 (SSD only): one kernel of 32-column blocks, no split of any kind.
+  if (k > 128 && (widths.size() != 1 || widths[0] != 32 || keySplit != 1 || seqSplit != 0))
+    return emitError() << "cuda_tile: k = " << k << " walks in blocks of 32 columns only (state_blocks = [32], no "
+                          "key or sequence split)";
+  if (seqSplit != 0 && (algorithm == CudaAlgorithm::chunked_ut || seqSplit < 2 || widths[0] != 128))
+    return emitError() << "cuda_tile: seq_split (at least 2 chunks, with 128-column blocks first) is the SSD and "
+                          "GLA walks', got "
+                       << seqSplit << " for " << stringifyCudaAlgorithm(algorithm);
+  if (wgmmaWalk && (algorithm != CudaAlgorithm::chunked_ut || k > 128))
+    return emitError() << "cuda_tile: wgmma_walk is the delta rules' walk (chunked_ut, k up to 128)";
   return success();
 }

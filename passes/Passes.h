@@ -57,11 +57,13 @@ bool adjointAsScans(mixer::RecurrenceOp forward, llvm::StringRef adjoint);
 /// checks the chunk level with (against the same pipeline without `lower`).
 void buildChunkLevelPipeline(mlir::OpPassManager &pm, int chunkSize, bool lower = true);
 
-/// The same split form, chunked and tiled for CUDA.
-void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule = "auto");
+/// The GPU the CUDA kernels are tiled for when none is named: 132 multiprocessors (H100 SXM, H200).
+constexpr int kDefaultCudaSms = 132;
+/// The same split form, chunked and tiled for CUDA, for a GPU of `sms` multiprocessors.
+void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule = "auto", int sms = kDefaultCudaSms);
 /// From a module the CUDA pipeline tiled: the derived backward (mixer-derive-backward),
 /// its adjoints as forward-shaped scans (mixer-lower-adjoint), chunked and tiled for CUDA.
-void buildCudaBackwardPipeline(mlir::OpPassManager &pm);
+void buildCudaBackwardPipeline(mlir::OpPassManager &pm, int sms = kDefaultCudaSms);
 
 } // namespace mixc
 

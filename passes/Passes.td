@@ -59,7 +59,7 @@ def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
     (`recurrent`: the state held on chip and updated token by token, blocked
     over value columns), the value block, and how work is split over threads,
     from a target description (cpu: the ISA's vector width and register
-    count, cores, L1; cuda: shared memory per CTA, warps). On the CPU it
+    count, cores, L1; cuda: shared memory per CTA, warps, multiprocessors). On the CPU it
     records the vector lanes and the register block (vectors of a value block
     that one sweep over the key rows keeps in registers).
   }];
@@ -76,6 +76,8 @@ def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
            "auto (the cost model picks), recurrent, or chunked where mixer.chunk allows it">,
     Option<"sharedBytes", "shared-bytes", "int", /*default=*/"45056",
            "cuda: static shared memory one CTA of the recurrent schedule may use">,
+    Option<"sms", "sms", "int", /*default=*/"132",
+           "cuda: the GPU's multiprocessors (the chunked walks' tiling fills them; 132: H100 SXM, H200)">,
     Option<"fallback", "fallback", "bool", /*default=*/"false",
            "cpu, schedule=chunked: keep the recurrent schedule where the CPU has no chunked form, saying why in "
            "`mixer.no_chunked_form` (without it, an error)">,

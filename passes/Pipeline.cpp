@@ -64,15 +64,16 @@ void buildCpuBackwardPipeline(mlir::OpPassManager &pm, const CpuTargetDesc &desc
   fpm.addPass(createMixerLowerChunks());
 }
 
-void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule) {
+void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule, int sms) {
   buildSplitForm(pm, kCudaChunkSize);
   MixerTileForTargetOptions options;
   options.schedule = schedule;
   options.target = "cuda";
+  options.sms = sms;
   pm.nest<mlir::func::FuncOp>().addPass(createMixerTileForTarget(options));
 }
 
-void buildCudaBackwardPipeline(mlir::OpPassManager &pm) {
+void buildCudaBackwardPipeline(mlir::OpPassManager &pm, int sms) {
   pm.addPass(createMixerDeriveBackward());
   auto &fpm = pm.nest<mlir::func::FuncOp>();
   fpm.addPass(createMixerLowerAdjoint()); // auto: the CUDA-tiled forward's adjoints become scans
@@ -84,6 +85,7 @@ void buildCudaBackwardPipeline(mlir::OpPassManager &pm) {
   fpm.addPass(createMixerChunk(chunk));
   MixerTileForTargetOptions options;
   options.target = "cuda";
+  options.sms = sms;
   fpm.addPass(createMixerTileForTarget(options));
 }
 

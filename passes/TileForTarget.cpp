@@ -210,8 +210,26 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
                               : form == "gla" ? CudaAlgorithm::chunked_gla
                                               : CudaAlgorithm::chunked_ut;
     int64_t chunkSize = chunked ? cast<IntegerAttr>(chunk.get("size")).getInt() : 0;
+    // The chunked walk's tiling (the rules the glue evaluates with the batch,
+    // see CudaTileAttr): 128-, 64- or 32-column blocks, the widest whose CTAs
+    // fill the SMs, and at 32 columns two warps per 16 (K / 2 key rows each);
+    // SSD and GLA split the sequence where even that leaves SMs idle; the
+    // delta rules (scalar diagonal) walk on wgmma instead. K = 256 (SSD) has
+    // one kernel: 32-column blocks.
+    int64_t tileSms = 0, keySplit = 1, seqSplit = 0;
+    DenseI64ArrayAttr stateBlocks;
+    bool wgmmaWalk = false;
+    if (chunked) {
+      tileSms = std::max(1, (int)sms);
+      const bool wideK = K > 128;
+      stateBlocks = DenseI64ArrayAttr::get(op.getContext(), wideK ? ArrayRef<int64_t>{32}
+                                                                  : ArrayRef<int64_t>{128, 64, 32});
+      keySplit = wideK ? 1 : 2;
+      seqSplit = algorithm != CudaAlgorithm::chunked_ut && !wideK ? 8 : 0;
+      wgmmaWalk = algorithm == CudaAlgorithm::chunked_ut && op.getDiagKind() != DiagKind::vector;
+    }
     auto tile = CudaTileAttr::getChecked([&] { return op.emitError(); }, op.getContext(), algorithm, K, vb, cpw, warps,
-                                         stage, chunkSize);
+                                         stage, chunkSize, tileSms, stateBlocks, keySplit, seqSplit, wgmmaWalk);
     if (!tile) return signalPassFailure();
     // The CUDA elementwise scan takes log-decays; the chunked UT kernel takes
     // the scaled low-rank form when the key is b (a per-token kernel computes

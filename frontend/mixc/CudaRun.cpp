@@ -56,7 +56,7 @@ int runCuda(Problem &p, bool bench, unsigned repeats) {
   if (std::string e = rt.open(); !e.empty()) die("--target=cuda: " + e);
   printHeader(p, "cuda (" + rt.deviceName() + ")");
   Clock::time_point t0 = Clock::now();
-  auto tiled = tileForCuda(*p.module);
+  auto tiled = tileForCuda(*p.module, rt.sms());
   mlir::func::FuncOp func = theFunc(*tiled);
   std::string why;
   mlir::Location where = mlir::UnknownLoc::get(p.ctx.get());
@@ -108,23 +108,33 @@ int runCuda(Problem &p, bool bench, unsigned repeats) {
 int checkCudaGrads(Problem &p, const mixc::NamedArrays &upstream, const mixc::NamedArrays &want,
                    mixc::NamedArrays &got) {
   Clock::time_point t0 = Clock::now();
-  auto tiled = tileForCuda(*p.module);
-  std::string why;
-  auto derived = deriveCudaBackward(*tiled, why);
-  if (failed(derived)) die("no CUDA backward for " + p.desc.name + ": " + why);
-  mlir::func::FuncOp func = *derived;
-  mlir::Location where = mlir::UnknownLoc::get(p.ctx.get());
-  auto kernel = firstError(p.ctx.get(), where, why, [&] { return mixc::emitCudaKernel(func); });
-  if (failed(kernel)) dieAt(where, why.empty() ? "cannot generate the CUDA backward kernel" : why);
+  // The backward tiled for `sms` multiprocessors (0: the default GPU's),
+  // printed. A spec without a CUDA backward is refused at its line before
+  // mixc looks for a device; then it is printed again for the device's SMs.
+  mlir::OwningOpRef<mlir::ModuleOp> tiled;
+  mlir::func::FuncOp func;
+  auto print = [&](int sms) {
+    tiled = tileForCuda(*p.module, sms);
+    std::string why;
+    auto derived = deriveCudaBackward(*tiled, why, sms);
+    if (failed(derived)) die("no CUDA backward for " + p.desc.name + ": " + why);
+    func = *derived;
+    mlir::Location where = mlir::UnknownLoc::get(p.ctx.get());
+    auto kernel = firstError(p.ctx.get(), where, why, [&] { return mixc::emitCudaKernel(func); });
+    if (failed(kernel)) dieAt(where, why.empty() ? "cannot generate the CUDA backward kernel" : why);
+    return *kernel;
+  };
+  print(0);
   mixc::cuda::Runtime rt;
   if (std::string e = rt.open(); !e.empty()) die("--target=cuda: " + e);
+  auto kernel = print(rt.sms());
   const std::string name = func.getName().str();
   mixc::cuda::KernelFn fn = nullptr;
   std::string path;
   bool cached = false;
   auto headers = mixc::cudaRuntimeHeaders();
-  headers.push_back({name + ".h", kernel->header});
-  if (std::string e = mixc::cuda::compileAndLoad(kernel->source, headers, name, "mixc_" + name + "_cuda", rt.arch(),
+  headers.push_back({name + ".h", kernel.header});
+  if (std::string e = mixc::cuda::compileAndLoad(kernel.source, headers, name, "mixc_" + name + "_cuda", rt.arch(),
                                                  fn, path, cached);
       !e.empty())
     die(e);

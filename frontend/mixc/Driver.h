@@ -105,9 +105,9 @@ struct CpuKernel : KernelInterface {
 };
 CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward = false);
 /// The CUDA pipeline on a clone of `module` (mixc.cpp).
-mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module);
+mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module, int deviceSms = 0);
 /// The derived backward of a module tileForCuda made, its adjoints as scans tiled for CUDA.
-mlir::FailureOr<mlir::func::FuncOp> deriveCudaBackward(mlir::ModuleOp tiled, std::string &why);
+mlir::FailureOr<mlir::func::FuncOp> deriveCudaBackward(mlir::ModuleOp tiled, std::string &why, int deviceSms = 0);
 /// Checks a backward kernel's gradients `out` (dNAME) against `want` (NAME,
 /// the float64 reference's), printing one line each; `got` keeps them. 1 on a failure.
 int compareGrads(const mixc::NamedArrays &want, const mixc::NamedArrays &out, mixc::NamedArrays &got);

@@ -90,7 +90,18 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
       if (op.getAScale() && op.getKScale())
         ls << "              low rank: b's rows once with per-token scales of a and the key"
            << (op.getDecayedB() ? ", b^T applied to the decayed state (decayed_b)" : "") << "\n";
-      ls << "              and";
+      // The walk's tiling: rules over the batch, evaluated by the glue (CudaTileAttr).
+      ArrayRef<int64_t> widths = sched.getStateBlocks().asArrayRef();
+      ls << "              walk: value blocks of ";
+      for (size_t i = 0; i < widths.size(); ++i)
+        ls << (i == 0 ? "" : i + 1 == widths.size() ? " or " : ", ") << widths[i];
+      ls << " columns, the first whose B x H x blocks CTAs fill " << sched.getSms() << " SMs";
+      if (sched.getKeySplit() == 2) ls << " (at " << widths.back() << ", two warps per 16 columns)";
+      if (sched.getSeqSplit())
+        ls << "; the sequence split into segments where " << widths[0] << "-column blocks fill at most half of them"
+           << " (from " << sched.getSeqSplit() << " chunks)";
+      if (sched.getWgmmaWalk()) ls << "; on wgmma where 64-column blocks leave SMs idle (Hopper)";
+      ls << "\n              and";
     }
     ls << format(" recurrent: a CTA of %lld warps per %lld value columns, %lld keys over %lld lanes, %lld tokens "
                  "staged (at H=%lld K=%lld V=%lld)\n",

@@ -93,6 +93,10 @@ cl::opt<std::string> cpuArchOpt("cpu-arch",
                                         "(AVX-512) or armv8-a (aarch64 NEON; emit only on other hosts)"),
                                cl::init("native"), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd),
                                cl::sub(benchCmd));
+cl::opt<int> cudaSmsOpt("cuda-sms",
+                        cl::desc("CUDA: the GPU's multiprocessors, which the chunked walks' tiling fills (default: "
+                                 "the device's for run and bench --target=cuda, else 132: H100 SXM, H200)"),
+                        cl::init(0), cl::sub(checkCmd), cl::sub(emitCmd), cl::sub(runCmd), cl::sub(benchCmd));
 cl::opt<std::string> adjointOpt("adjoint",
                                cl::desc("The backward's recurrences: scans (forward-shaped scans, chunked where "
                                         "the forward kernels are), sweep (the checkpointed reverse sweep), or auto "
@@ -309,17 +313,25 @@ mlir::FailureOr<mlir::func::FuncOp> tryDeriveCpuBackward(mlir::ModuleOp tiled, i
   return runBackwardPipeline(pm, tiled, why);
 }
 
-mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module) {
+// The GPU's multiprocessors the CUDA tiling fills: --cuda-sms, else the
+// device's (deviceSms, 0 where none is open), else the default GPU's.
+int cudaSms(int deviceSms) {
+  if (cudaSmsOpt.getNumOccurrences() && cudaSmsOpt < 1) die("--cuda-sms: expected a positive count, got " +
+                                                           std::to_string((int)cudaSmsOpt));
+  return cudaSmsOpt > 0 ? (int)cudaSmsOpt : deviceSms > 0 ? deviceSms : mixc::kDefaultCudaSms;
+}
+
+mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module, int deviceSms) {
   mlir::OwningOpRef<mlir::ModuleOp> tiled = module.clone();
   mlir::PassManager pm(module.getContext());
-  mixc::buildCudaPipeline(pm);
+  mixc::buildCudaPipeline(pm, "auto", cudaSms(deviceSms));
   runPipeline(pm, *tiled);
   return tiled;
 }
 
-mlir::FailureOr<mlir::func::FuncOp> deriveCudaBackward(mlir::ModuleOp tiled, std::string &why) {
+mlir::FailureOr<mlir::func::FuncOp> deriveCudaBackward(mlir::ModuleOp tiled, std::string &why, int deviceSms) {
   mlir::PassManager pm(tiled.getContext());
-  mixc::buildCudaBackwardPipeline(pm);
+  mixc::buildCudaBackwardPipeline(pm, cudaSms(deviceSms));
   return runBackwardPipeline(pm, tiled, why);
 }
 

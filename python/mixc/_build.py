@@ -160,13 +160,14 @@ def heads_per_group(H, groups, grouped):
     return H // next(iter(groups))
 
 
-def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto", G=1, F=0):
+def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto", G=1, F=0, sms=0):
     """The spec's kernel sources for `target` (cpu, or cuda) at these sizes (mixc
     emit, cached): (directory, name, build flags). `adjoint`: how the CPU
     backward runs the recurrences' adjoints (mixc --adjoint: auto, scans, sweep);
     `schedule`: the CPU schedule (mixc --schedule: auto, recurrent, chunked);
     `G`: heads per group of the spec's `grouped` inputs; `F`: the learned feature
-    width of its [K, F] parameters (0: none). Where no mixc binary is found
+    width of its [K, F] parameters (0: none); `sms`: the GPU's multiprocessors
+    the CUDA tiling fills (0: mixc's default GPU). Where no mixc binary is found
     (a GPU machine without MLIR), sources emitted elsewhere into this cache for
     the same spec text, sizes, ISA and target are used."""
     with open(spec, "rb") as f:
@@ -179,6 +180,7 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="au
     options = ('' if adjoint == 'auto' else ',' + adjoint) + ('' if schedule == 'auto' else ',schedule=' + schedule)
     options += '' if G == 1 else f',G={G}'
     options += f',F={F}' if F else ''
+    options += f',sms={sms}' if sms else ''
     base = f"src-{name}-{_key(text, f'{H},{K},{V},{isa},{target}' + options)}"
     try:
         mixc = mixc_binary()
@@ -193,7 +195,8 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="au
     flags_file = os.path.join(d, "flags")
     if not os.path.exists(flags_file):
         src = d + f".tmp{os.getpid()}"
-        arch = [f"--cpu-arch={isa}", f"--adjoint={adjoint}", f"--schedule={schedule}"] if target == "cpu" else []
+        arch = ([f"--cpu-arch={isa}", f"--adjoint={adjoint}", f"--schedule={schedule}"] if target == "cpu"
+                else [f"--cuda-sms={sms}"] if sms else [])
         r = subprocess.run([mixc, "emit", spec, f"--target={target}", *arch, f"--shape=H={H},K={K},V={V}" + (f",G={G}" if G > 1 else "") + (f",F={F}" if F else ""), "-o", src],
                            capture_output=True, text=True)
         if r.returncode != 0:
@@ -210,9 +213,9 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="au
     return d, name, open(flags_file).read().split("\n")[0].split()
 
 
-def describe(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto", G=1, F=0):
+def describe(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto", G=1, F=0, sms=0):
     """The kernels' operands at these sizes, from the emitted header (nothing compiled)."""
-    src, name, _ = emit(spec, H, K, V, isa, target, adjoint, schedule, G, F)
+    src, name, _ = emit(spec, H, K, V, isa, target, adjoint, schedule, G, F, sms)
     header = open(os.path.join(src, name + ".h")).read()
     fwd, bwd = header.split(f"@{name}_backward", 1) if f"@{name}_backward" in header else (header, "")
     return Kernels("", f"mixc_{name}", f"mixc_{name}_backward", _operands(fwd, "inputs"),
@@ -256,20 +259,28 @@ def cuda_arch():
     return "90a" if (major, minor) == (9, 0) else f"{major}{minor}"
 
 
-def build_cuda(spec, H, K, V, arch, verbose=True, G=1, F=0):
-    """The spec's CUDA forward kernel at these sizes for `arch` (nvcc; first time only), described."""
-    src, name, _ = emit(spec, H, K, V, "cuda", target="cuda", G=G, F=F)
+def cuda_sms():
+    """The current CUDA device's multiprocessors (the chunked walks' tiling fills them)."""
+    import torch
+
+    return torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+
+
+def build_cuda(spec, H, K, V, arch, verbose=True, G=1, F=0, sms=0):
+    """The spec's CUDA forward kernel at these sizes for `arch` and a GPU of `sms`
+    multiprocessors (nvcc; first time only), described."""
+    src, name, _ = emit(spec, H, K, V, "cuda", target="cuda", G=G, F=F, sms=sms)
     lib = compile_cuda(src, name, arch, verbose, f"{spec} for CUDA sm_{arch}, H={H}, K={K}, V={V}")
-    k = describe(spec, H, K, V, "cuda", target="cuda", G=G, F=F)
+    k = describe(spec, H, K, V, "cuda", target="cuda", G=G, F=F, sms=sms)
     k.library, k.forward, k.backward = lib, f"mixc_{name}_cuda", ""
     return k
 
 
-def build_cuda_backward(spec, H, K, V, arch, verbose=True, G=1, F=0):
+def build_cuda_backward(spec, H, K, V, arch, verbose=True, G=1, F=0, sms=0):
     """The spec's CUDA backward (the derived backward's tensor program) at these
     sizes for `arch`, described (its outputs are the gradients); RuntimeError
     naming why where mixc printed none."""
-    src, name, _ = emit(spec, H, K, V, "cuda", target="cuda", G=G, F=F)
+    src, name, _ = emit(spec, H, K, V, "cuda", target="cuda", G=G, F=F, sms=sms)
     if not os.path.exists(os.path.join(src, name + "_backward.cu")):
         note = open(os.path.join(src, "flags")).read().split("\n")[1]
         raise RuntimeError("mixc: no CUDA backward for this spec: " + (note or "?"))

@@ -154,11 +154,11 @@ class Mixer:
         """The CUDA forward kernel at the sizes of `xs`, for the current device (nvcc, cached);
         `build` (_build.build_cuda_backward) makes it the derived backward's kernel instead."""
         build = build or _build.build_cuda
-        key = (build.__name__, *self.sizes(xs), _build.cuda_arch())
+        key = (build.__name__, *self.sizes(xs), _build.cuda_arch(), _build.cuda_sms())
         hit = self._compiled.get(key)
         if hit is None:
-            H, K, V, G, F, arch = key[1:]
-            k = build(self.spec, H, K, V, arch, verbose=self.verbose, G=G, F=F)
+            H, K, V, G, F, arch, sms = key[1:]
+            k = build(self.spec, H, K, V, arch, verbose=self.verbose, G=G, F=F, sms=sms)
             if k.library not in _libraries:
                 lib = ctypes.CDLL(k.library)
                 _libraries[k.library] = (_CUDA_FN((k.forward, lib)), None)

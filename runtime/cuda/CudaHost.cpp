@@ -10,7 +10,8 @@ namespace {
 // cudaMemcpyKind and cudaDeviceAttr values (driver_types.h): mixc does not
 // include CUDA's headers, so that it builds and runs without them.
 constexpr int kHostToDevice = 1, kDeviceToHost = 2;
-constexpr int kAttrMemoryClockKHz = 36, kAttrBusWidthBits = 37, kAttrMajor = 75, kAttrMinor = 76;
+constexpr int kAttrMultiprocessors = 16, kAttrMemoryClockKHz = 36, kAttrBusWidthBits = 37, kAttrMajor = 75,
+              kAttrMinor = 76;
 
 template <typename F> bool resolve(void *lib, const char *name, F &f) {
   f = reinterpret_cast<F>(dlsym(lib, name));
@@ -47,6 +48,7 @@ std::string Runtime::open() {
   deviceGetAttribute_(&minor, kAttrMinor, 0);
   deviceGetAttribute_(&clockKHz, kAttrMemoryClockKHz, 0);
   deviceGetAttribute_(&busBits, kAttrBusWidthBits, 0);
+  deviceGetAttribute_(&sms_, kAttrMultiprocessors, 0);
   // Hopper's kernels use wgmma: sm_90a, not the portable sm_90.
   arch_ = std::to_string(major) + std::to_string(minor) + (major == 9 && minor == 0 ? "a" : "");
   name_ = "sm_" + arch_;

@@ -27,6 +27,8 @@ public:
   /// The device's compute capability as nvcc's arch ("90a" on Hopper, "80", ...).
   std::string arch() const { return arch_; }
   std::string deviceName() const { return name_; }
+  /// Its multiprocessors (what mixer-tile fills with the chunked walks' CTAs).
+  int sms() const { return sms_; }
   /// Peak memory bandwidth in bytes per second (memory clock x bus width, DDR).
   double peakBytesPerSecond() const { return peakBps_; }
 
@@ -56,6 +58,7 @@ private:
   std::string check(int status, const char *what);
   void *lib_ = nullptr;
   std::string arch_, name_;
+  int sms_ = 0;
   double peakBps_ = 0;
   int (*getDeviceCount_)(int *) = nullptr;
   int (*deviceGetAttribute_)(int *, int, int) = nullptr;

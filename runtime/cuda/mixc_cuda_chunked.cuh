@@ -232,12 +232,6 @@ inline bool hasWgmma() {
   }
   return cached[dev] == 1;
 }
-inline int smCount() {
-  int dev = 0, sms = 132;
-  cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  return sms;
-}
 // Launches a chunked kernel of 256 threads on (value blocks of vb, heads, batch).
 template <typename Kernel>
 cudaError_t launch(Kernel kernel, int vb, int bytes, const ScanParams &p, cudaStream_t stream) {
@@ -430,6 +424,18 @@ inline bool chunkedDeltaApplies(const ScanParams &p) {
   return !p.reverse && p.Vs % 8 == 0 && ok(p.q) && ok(p.k) && ok(p.v) && ok(p.a) && ok(p.b);
 }
 
+// The tiling of one call's state pass (the walk over the chunks), as the glue
+// printed it from the schedule's rules (#mixer.cuda_tile: state_blocks,
+// key_split, seq_split, wgmma_walk) and the call's batch and length: the
+// launches follow it and decide nothing themselves.
+struct StatePass {
+  int vBlock = 128;       // value columns per CTA: 128, 64 or 32
+  int keySplit = 1;       // 2: two warps per 16 columns, K / 2 key rows each (vBlock 32)
+  int segments = 1;       // > 1: the sequence split (SSD, GLA), segChunks chunks per segment
+  int64_t segChunks = 0;
+  bool wgmma = false;     // the delta rules' walk on wgmma (the device runs the sm_90a build)
+};
+
 // Scratch for pre-processed operands and intermediate results, freed on scope exit.
 struct Scratch {
   cudaStream_t stream;
@@ -476,21 +482,22 @@ inline cudaError_t readFromCopy(View &v, int64_t n0, int64_t n1, int64_t n2, int
 }
 
 template <int K, bool Decay, bool LogDecay>
-cudaError_t launchChunkedSsd(const ScanParams &p, Scratch &scratch, cudaStream_t stream);
+cudaError_t launchChunkedSsd(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream);
 template <int K, bool LogDecay>
-cudaError_t launchChunkedGla(const ScanParams &p, Scratch &scratch, cudaStream_t stream);
+cudaError_t launchChunkedGla(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream);
 
 // K up to 128: the state walk of the delta rules (deltaStates, below) in its
 // SSD form (identity and scalar decays) or after glaPrepare (vector decays).
 // Identity and scalar decays with K = 256 take scanChunked (value blocks of 32
 // columns: the tiles of 64 outgrow shared memory).
 template <int K, ChunkDecay D, bool LogDecay>
-cudaError_t launchChunked(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
+cudaError_t launchChunked(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
   if constexpr (K <= 128) {
-    if constexpr (D == ChunkDecay::vector) return launchChunkedGla<K, LogDecay>(p, scratch, stream);
-    else return launchChunkedSsd<K, D == ChunkDecay::scalar, LogDecay>(p, scratch, stream);
+    if constexpr (D == ChunkDecay::vector) return launchChunkedGla<K, LogDecay>(p, pass, scratch, stream);
+    else return launchChunkedSsd<K, D == ChunkDecay::scalar, LogDecay>(p, pass, scratch, stream);
   } else {
     static_assert(D != ChunkDecay::vector, "GLA's chunked form takes K <= 128");
+    if (pass.vBlock != 32 || pass.keySplit != 1 || pass.segments != 1) return cudaErrorInvalidValue;
     return chunk::launch(scanChunked<K, 32, D, LogDecay>, 32, ChunkedLayout<K, 32, D>::bytes, p, stream);
   }
 }

@@ -98,12 +98,12 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams p, const D
 }
 
 // GLA: glaPrepare, then the state walk in its GLA form (split along the
-// sequence when the (batch, head) pairs cannot fill the SMs).
+// sequence where the pass says so).
 template <int K, bool LogDecay>
-cudaError_t launchChunkedGla(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
+cudaError_t launchChunkedGla(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
   constexpr int C = chunk::C;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
-  if (rows == 0) return launchWalk<K, false, LogDecay, true>(p, DeltaChunks{}, scratch, stream);
+  if (rows == 0) return launchWalk<K, false, LogDecay, true>(p, DeltaChunks{}, pass, scratch, stream);
   DeltaChunks d;
   __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (2 * K + C) / 2 + p.B * chunks * p.H * K);
   if (!base) return cudaErrorMemoryAllocation;
@@ -113,7 +113,7 @@ cudaError_t launchChunkedGla(const ScanParams &p, Scratch &scratch, cudaStream_t
   if (cudaError_t e = cudaFuncSetAttribute(glaPrepare<K, LogDecay>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
     return e;
   glaPrepare<K, LogDecay><<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
-  return launchWalk<K, false, LogDecay, true>(p, d, scratch, stream);
+  return launchWalk<K, false, LogDecay, true>(p, d, pass, scratch, stream);
 }
 
 } // namespace mixc::cuda

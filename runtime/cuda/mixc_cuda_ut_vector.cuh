@@ -239,7 +239,7 @@ inline bool chunkedDplrVectorApplies(const ScanParams &p) {
 // dplrVectorPrepare, then deltaStates in its vector-decay form (Scaled: the
 // decayed_b form, k's rows with the scales; d.kp unused).
 template <int K, bool LogDecay, bool Scaled>
-cudaError_t launchChunkedDplrVector(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
+cudaError_t launchChunkedDplrVector(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
   constexpr int C = chunk::C;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
   DeltaChunks d;
@@ -256,7 +256,8 @@ cudaError_t launchChunkedDplrVector(const ScanParams &p, Scratch &scratch, cudaS
     if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
   }
-  return launchStates<K, false, LogDecay, Scaled, false, 0, true>(p, d, stream);
+  if (pass.wgmma || pass.segments != 1) return cudaErrorInvalidValue; // neither exists for a vector diagonal
+  return launchStates<K, false, LogDecay, Scaled, false, true>(p, d, pass, stream);
 }
 
 } // namespace mixc::cuda

@@ -521,11 +521,12 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const 
 #endif
 }
 
-// The state pass in value blocks of 128, 64 or 32 columns: the widest that
-// still gives every SM a CTA.
-// FIXED_WARPS (sequence split): that width whatever the pair count.
-template <int K, bool Decay, bool LogDecay, bool Scaled, bool Ssd, int FIXED_WARPS = 0, bool Gla = false>
-cudaError_t launchStates(const ScanParams &p, DeltaChunks d, cudaStream_t stream) {
+// The state pass in the tiling the glue chose from the schedule
+// (StatePass): value blocks of 128, 64 or 32 columns, at 32 optionally two
+// warps per 16 columns (K / 2 key rows each). Each is valid for any call;
+// the choice only decides how well the CTAs fill the GPU.
+template <int K, bool Decay, bool LogDecay, bool Scaled, bool Ssd, bool Gla = false>
+cudaError_t launchStates(const ScanParams &p, DeltaChunks d, const StatePass &pass, cudaStream_t stream) {
   d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 8 == 0 && p.o.s1 % 8 == 0 && p.o.s2 % 8 == 0 &&
             (uintptr_t)p.o.p % 16 == 0;
   auto states = [&](auto kernel, int warps, int bytes, int ks = 1) {
@@ -534,32 +535,34 @@ cudaError_t launchStates(const ScanParams &p, DeltaChunks d, cudaStream_t stream
     kernel<<<grid, 32 * warps * ks, bytes, stream>>>(p, d);
     return cudaGetLastError();
   };
-  if constexpr (FIXED_WARPS == 8)
+  if (pass.vBlock == 128 && pass.keySplit == 1)
     return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 8, DeltaStatesLayout<K, 128, Ssd, 1, Gla>::bytes);
-  const int sms = chunk::smCount();
-  auto ctas = [&](int vb) { return p.B * p.H * ((p.Vs + vb - 1) / vb); };
-  if (ctas(128) >= sms)
-    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 8, DeltaStatesLayout<K, 128, Ssd, 1, Gla>::bytes);
-  if (ctas(64) >= sms)
+  if (pass.vBlock == 64 && pass.keySplit == 1)
     return states(deltaStates<K, 4, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 4, DeltaStatesLayout<K, 64, Ssd, 1, Gla>::bytes);
-  // Fewer pairs still: two warps share each 16 value columns, K / 2 key rows each.
-  if constexpr (K % 32 == 0 && DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes <= 227 * 1024)
-    return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 2, Gla>, 2, DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes,
-                  2);
-  return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 2, DeltaStatesLayout<K, 32, Ssd, 1, Gla>::bytes);
+  if (pass.vBlock == 32 && pass.keySplit == 2) {
+    constexpr bool fits = K % 32 == 0 && DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes <= 227 * 1024;
+    if constexpr (fits)
+      return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 2, Gla>, 2, DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes,
+                    2);
+    else
+      return cudaErrorInvalidConfiguration; // mixer-tile schedules no key split that does not fit
+  }
+  if (pass.vBlock == 32 && pass.keySplit == 1)
+    return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 2, DeltaStatesLayout<K, 32, Ssd, 1, Gla>::bytes);
+  return cudaErrorInvalidValue; // not a tiling of the walk
 }
 
-// The two kernels of the delta rule.
+// The two kernels of the delta rule: the prepare pass, then the walk
+// (pass.wgmma: on wgmma, a warpgroup per 32 value columns; else deltaStates).
 template <int K, bool Decay, bool LogDecay, bool Scaled>
-cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
+cudaError_t launchChunkedDelta(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
   constexpr int C = chunk::C;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
   DeltaChunks d;
-  // Few (batch, head) pairs on Hopper: the wgmma walk, a warpgroup per 32 value columns.
   constexpr bool wgShape = K % 64 == 0 && K <= 128;
-  const bool wg = wgShape && chunk::hasWgmma() && p.B * p.H * ((p.Vs + 63) / 64) < chunk::smCount();
+  if (pass.wgmma && !wgShape) return cudaErrorInvalidConfiguration;
   if (rows > 0) {
-    if (wg) {
+    if (pass.wgmma) {
       d.tiles = (unsigned char *)scratch.alloc(p.B * chunks * p.H * DeltaTiles<K, Scaled>::bytes / 4);
       if (!d.tiles) return cudaErrorMemoryAllocation;
     } else {
@@ -578,7 +581,7 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
     prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
   }
   if constexpr (wgShape) {
-    if (wg) {
+    if (pass.wgmma) {
       using L = DeltaWgLayout<K, Scaled>;
       d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 2 == 0 && p.o.s1 % 2 == 0 && p.o.s2 % 2 == 0 &&
                 (uintptr_t)p.o.p % 4 == 0;
@@ -590,26 +593,22 @@ cudaError_t launchChunkedDelta(const ScanParams &p, Scratch &scratch, cudaStream
       return cudaGetLastError();
     }
   }
-  return launchStates<K, Decay, LogDecay, Scaled, false>(p, d, stream);
+  return launchStates<K, Decay, LogDecay, Scaled, false>(p, d, pass, stream);
 }
 
 // The walk of the SSD and GLA forms (no low-rank part), in one kernel; or,
-// when the (batch, head) pairs leave SMs idle, split along the sequence into
-// segments: a local pass (each segment from a zero state, no outputs) and
-// the full pass, each segment starting from the initial state folded with
-// the local states before it. A segment's log-decay is a scalar (SSD) or a
-// vector per key (GLA).
+// split along the sequence into pass.segments segments (pass.segChunks
+// chunks each, 128-column blocks): a local pass (each segment from a zero
+// state, no outputs) and the full pass, each segment starting from the
+// initial state folded with the local states before it. A segment's
+// log-decay is a scalar (SSD) or a vector per key (GLA).
 template <int K, bool Decay, bool LogDecay, bool Gla>
-cudaError_t launchWalk(const ScanParams &p, DeltaChunks d, Scratch &scratch, cudaStream_t stream) {
-  const int64_t chunks = (p.T + chunk::C - 1) / chunk::C, pairs = p.B * p.H * ((p.Vs + 127) / 128);
-  const int sms = chunk::smCount();
-  // One CTA of 8 warps per SM (registers): as many segments as fill the SMs
-  // once; a second partial wave would cost a whole segment's time.
-  if (2 * pairs <= sms && chunks >= 8) {
-    int64_t segs = sms / pairs;
-    segs = segs < chunks / 4 ? segs : chunks / 4; // segments of at least 4 chunks
-    d.segChunks = (chunks + segs - 1) / segs;
-    d.segments = (int)((chunks + d.segChunks - 1) / d.segChunks);
+cudaError_t launchWalk(const ScanParams &p, DeltaChunks d, const StatePass &pass, Scratch &scratch,
+                       cudaStream_t stream) {
+  if (pass.segments > 1) {
+    if (pass.vBlock != 128 || pass.keySplit != 1 || pass.segChunks < 1) return cudaErrorInvalidValue;
+    d.segChunks = pass.segChunks;
+    d.segments = pass.segments;
     const int decayWidth = Gla ? K : 1;
     float *mem = scratch.alloc(p.B * d.segments * p.H * (K * p.Vs + decayWidth));
     if (!mem) return cudaErrorMemoryAllocation;
@@ -617,17 +616,16 @@ cudaError_t launchWalk(const ScanParams &p, DeltaChunks d, Scratch &scratch, cud
     d.segState.s1 = K * p.Vs, d.segState.s0 = p.H * K * p.Vs;
     d.segDecay = mem + p.B * d.segments * p.H * K * p.Vs;
     d.localPass = true;
-    if (cudaError_t e = launchStates<K, Decay, LogDecay, false, true, 8, Gla>(p, d, stream)) return e;
+    if (cudaError_t e = launchStates<K, Decay, LogDecay, false, true, Gla>(p, d, pass, stream)) return e;
     d.localPass = false;
-    return launchStates<K, Decay, LogDecay, false, true, 8, Gla>(p, d, stream);
   }
-  return launchStates<K, Decay, LogDecay, false, true, 0, Gla>(p, d, stream);
+  return launchStates<K, Decay, LogDecay, false, true, Gla>(p, d, pass, stream);
 }
 
 // The SSD form (identity and scalar decays): the walk alone.
 template <int K, bool Decay, bool LogDecay>
-cudaError_t launchChunkedSsd(const ScanParams &p, Scratch &scratch, cudaStream_t stream) {
-  return launchWalk<K, Decay, LogDecay, false>(p, DeltaChunks{}, scratch, stream);
+cudaError_t launchChunkedSsd(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
+  return launchWalk<K, Decay, LogDecay, false>(p, DeltaChunks{}, pass, scratch, stream);
 }
 
 } // namespace mixc::cuda

@@ -11,10 +11,27 @@
 // CHECK-NEXT: p.b = args.in[1];
 // CHECK-NEXT: p.kScale = args.tmp[0];
 // CHECK-NEXT: p.aScale = args.tmp[1];
-// CHECK: launchChunkedDelta<64, false, true, true>(p, scratch, stream)
+// The walk's tiling from the schedule's rules, the batch left to run time:
+// 2 heads x one 64-column block per batch row.
+// CHECK: if (chunked) {
+// CHECK: StatePass pass;
+// CHECK-NEXT: if (chunk::hasWgmma() && B * 2 < 132) pass.wgmma = true;
+// CHECK-NEXT: else if (B * 2 >= 132) pass.vBlock = 128;
+// CHECK-NEXT: else if (B * 2 >= 132) pass.vBlock = 64;
+// CHECK-NEXT: else pass.vBlock = 32, pass.keySplit = 2;
+// CHECK-NEXT: launchChunkedDelta<64, false, true, true>(p, pass, scratch, stream)
 func.func @delta(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %beta: tensor<?x?x2xf32> {mixer.name = "beta"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
   %nb = mixer.map neg %beta : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
-  %o, %s = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%nb * %k) k_scale(%beta) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  %o, %s = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%nb * %k) k_scale(%beta) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2, wgmma_walk = true>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
+}
+
+// -----
+
+// The wgmma walk asked of a vector diagonal (RWKV-7's form): no such kernel.
+func.func @vector_wgmma(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
+  // expected-error @+1 {{the wgmma walk is the scalar-diagonal delta rules' (no vector diagonal)}}
+  %o, %s = mixer.recurrence dplr diag vector forward %q, %q, %v decay(%q) lowrank(%q, %q) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 8, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2, wgmma_walk = true>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
   return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
 }
 
@@ -23,7 +40,7 @@ func.func @delta(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x6
 // A vector diagonal's scaled low rank without decayed_b: no kernel reads that form.
 func.func @vector_scaled(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %g: tensor<?x?x2x64xf32> {mixer.name = "g"}, %beta: tensor<?x?x2xf32> {mixer.name = "beta"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
   // expected-error @+1 {{the CUDA kernels take a vector diagonal's scaled low-rank form with decayed_b (mixer-tile writes both or neither)}}
-  %o, %s = mixer.recurrence dplr diag vector forward %q, %k, %v decay(%g) lowrank(%beta * %k) k_scale(%beta) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 8, chunk = 64>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  %o, %s = mixer.recurrence dplr diag vector forward %q, %k, %v decay(%g) lowrank(%beta * %k) k_scale(%beta) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 8, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
   return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
 }
 
@@ -62,14 +79,14 @@ func.func @untiled(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %v: tensor<?x?x2
 // CHECK: for (int j = lane; j < 64; j += 32) r0 += (tokenAt<Bf16>(A.in[1], b, t, h, j)) * (tokenAt<Bf16>(A.in[1], b, t, h, j));
 // CHECK-NEXT: const float s0 = warpSum(r0);
 // CHECK: if (lane == 0) A.tmp[0].set(b, t, h, 0, s{{[0-9]+}});
-// CHECK: launchChunkedDelta<64, false, true, true>(p, scratch, stream)
+// CHECK: launchChunkedDelta<64, false, true, true>(p, pass, scratch, stream)
 func.func @longhorn_like(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
   %one = mixer.constant dense<1.0> : tensor<f32>
   %kk = mixer.binary dot %k, %k : tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32> -> tensor<?x?x2xf32>
   %den = mixer.binary add %kk, %one : tensor<?x?x2xf32>, tensor<f32> -> tensor<?x?x2xf32>
   %eps = mixer.binary div %one, %den : tensor<f32>, tensor<?x?x2xf32> -> tensor<?x?x2xf32>
   %neps = mixer.map neg %eps : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
-  %o, %s = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%neps * %k) k_scale(%eps) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  %o, %s = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%neps * %k) k_scale(%eps) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2, wgmma_walk = true>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
   return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
 }
 

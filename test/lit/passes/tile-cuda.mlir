@@ -1,5 +1,6 @@
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="target=cuda" --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="target=cuda shared-bytes=8192" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SMALL
+// RUN: mixer-opt %s --mixer-chunk --mixer-tile="target=cuda sms=78" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SMS
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile="target=cuda schedule=recurrent" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=RECURRENT
 // RUN: mixer-opt %s --mixer-chunk --mixer-tile --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=CPU
 // RUN: not mixer-opt %s --mixer-tile="target=gpu" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADTARGET
@@ -9,8 +10,14 @@
 // (and `schedule=recurrent`): 8 lanes split the 64 keys of a column (8 rows
 // each), 4 columns per warp, 8 warps: a CTA holds 32 columns; 32 tokens are
 // staged through shared memory at a time. A smaller budget stages fewer.
+// The chunked walk's tiling, for a target of 132 SMs unless told: value blocks
+// of 128, 64 or 32 columns (the widest whose CTAs fill the SMs; at 32, two
+// warps per 16 columns), the sequence split from 8 chunks where even 128-wide
+// blocks leave half the SMs idle.
 // CHECK-LABEL: func.func @gla
-// CHECK: mixer.schedule = #mixer.cuda_tile<algorithm = chunked_gla, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64>
+// CHECK: mixer.schedule = #mixer.cuda_tile<algorithm = chunked_gla, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2, seq_split = 8>
+// SMS-LABEL: func.func @gla
+// SMS: sms = 78, state_blocks = [128, 64, 32]
 // SMALL-LABEL: func.func @gla
 // SMALL: stage = 4,
 func.func @gla(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2x64xf32>) -> tensor<?x?x2x64xf32> {
@@ -33,13 +40,13 @@ func.func @small_v(%q: tensor<?x?x4x16xf32>, %v: tensor<?x?x4x3xf32>) -> tensor<
 // A scalar decay with 128 keys takes the chunked SSD kernel (tensor cores);
 // `schedule=recurrent` keeps the sweep. 32 keys do not fill the tiles.
 // CHECK-LABEL: func.func @ssd
-// CHECK: mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ssd
+// CHECK: mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ssd, k = 128, {{.*}}, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2, seq_split = 8>
 // RECURRENT-LABEL: func.func @gla
 // RECURRENT: mixer.schedule = #mixer.cuda_tile<algorithm = recurrent
 // RECURRENT-LABEL: func.func @ssd
 // RECURRENT: mixer.schedule = #mixer.cuda_tile<algorithm = recurrent
 // CHECK-LABEL: func.func @ssd_few_keys
-// CHECK: mixer.schedule = #mixer.cuda_tile<algorithm = recurrent
+// CHECK: mixer.schedule = #mixer.cuda_tile<algorithm = recurrent, k = 32, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32>
 func.func @ssd(%q: tensor<?x?x4x128xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
   %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%g) : (tensor<?x?x4x128xf32>, tensor<?x?x4x128xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x128x64xf32>)
   return %o : tensor<?x?x4x64xf32>
@@ -48,17 +55,25 @@ func.func @ssd_few_keys(%q: tensor<?x?x4x32xf32>, %v: tensor<?x?x4x64xf32>, %g: 
   %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%g) : (tensor<?x?x4x32xf32>, tensor<?x?x4x32xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x32x64xf32>)
   return %o : tensor<?x?x4x64xf32>
 }
+// 256 keys: one kernel in blocks of 32 columns, no split.
+// CHECK-LABEL: func.func @ssd_wide
+// CHECK: mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ssd, k = 256, {{.*}}, chunk = 64, sms = 132, state_blocks = [32]>
+func.func @ssd_wide(%q: tensor<?x?x4x256xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
+  %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%g) : (tensor<?x?x4x256xf32>, tensor<?x?x4x256xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x256x64xf32>)
+  return %o : tensor<?x?x4x64xf32>
+}
 
 // -----
 
 // Delta rules take the UT form, with a scalar diagonal and with a vector
 // one (KDA, RWKV-7: the per-channel decays by sub-block pairs); every
-// low-rank row stays a whole row.
+// low-rank row stays a whole row. The scalar diagonal's walk may run on
+// wgmma (few CTAs, a Hopper device); neither splits the sequence.
 // CHECK-LABEL: func.func @delta
-// CHECK: mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut
+// CHECK: mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, {{.*}}, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2, wgmma_walk = true>
 // CHECK-LABEL: func.func @rwkv7_like
 // CHECK: mixer.recurrence dplr diag vector forward
-// CHECK-SAME: mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64
+// CHECK-SAME: mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, {{.*}}, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2>
 // RECURRENT-LABEL: func.func @rwkv7_like
 // RECURRENT: mixer.schedule = #mixer.cuda_tile<algorithm = recurrent
 func.func @delta(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
