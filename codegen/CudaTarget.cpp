@@ -302,7 +302,8 @@ static void printStatePass(llvm::raw_ostream &hs, CudaTileAttr schedule, int64_t
   hs << "      // The state pass (mixer.schedule): value blocks of ";
   for (size_t i = 0; i < widths.size(); ++i)
     hs << (i == 0 ? "" : i + 1 == widths.size() ? " or " : ", ") << widths[i];
-  hs << " columns, the first whose CTAs fill " << sms << " SMs";
+  hs << " columns";
+  if (widths.size() > 1) hs << ", the first whose CTAs fill " << sms << " SMs";
   if (schedule.getKeySplit() == 2) hs << ", at " << widths.back() << " two warps per 16 columns";
   if (schedule.getSeqSplit())
     hs << ";\n      // the sequence split where " << widths[0] << "-column blocks leave half the SMs idle (from "

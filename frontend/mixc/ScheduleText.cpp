@@ -95,7 +95,8 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
       ls << "              walk: value blocks of ";
       for (size_t i = 0; i < widths.size(); ++i)
         ls << (i == 0 ? "" : i + 1 == widths.size() ? " or " : ", ") << widths[i];
-      ls << " columns, the first whose B x H x blocks CTAs fill " << sched.getSms() << " SMs";
+      ls << " columns";
+      if (widths.size() > 1) ls << ", the first whose B x H x blocks CTAs fill " << sched.getSms() << " SMs";
       if (sched.getKeySplit() == 2) ls << " (at " << widths.back() << ", two warps per 16 columns)";
       if (sched.getSeqSplit())
         ls << "; the sequence split into segments where " << widths[0] << "-column blocks fill at most half of them"

@@ -1,0 +1,38 @@
+#!/bin/bash
+# The chunked walks' tilings (#mixer.cuda_tile's state_blocks, key_split,
+# seq_split, wgmma_walk, evaluated by the glue as StatePass) on the device:
+# `mixc run --target=cuda` of one spec per chunked form against the float64
+# reference, bf16, with an initial state, at T = 700 (11 chunks, a ragged
+# last one) and T = 37, with --cuda-sms chosen so that every tiling runs at
+# small shapes: 1 SM (128-column blocks, no split, no wgmma walk), the
+# device's own, and 100000 (32-column blocks with the key split, the sequence
+# split of SSD and GLA, the wgmma walk of the delta rules on Hopper);
+# compute-sanitizer on the split ones. Run from the repository root with the
+# mixc binary and its libraries carried in .mixc-bin/.
+set -u
+. bench/cuda/device_env.sh
+out=${OUT:-/tmp/out}
+mkdir -p $out/walk
+# One spec per form: SSD (scalar and identity decays), GLA, the delta rules'
+# UT form (scalar diagonal, scaled low rank), the vector-diagonal UT (KDA), and
+# SSD at K = 256 (one kernel, 32-column blocks).
+cases="mamba2:K=64,V=128 linear_attention:K=128,V=64 gla:K=64,V=128 gated_deltanet:K=128,V=128
+deltanet:K=64,V=64 kda:K=64,V=128 retnet:K=256,V=64"
+for c in $cases; do
+  spec=${c%%:*} kv=${c#*:}
+  for sms in 1 device 100000; do
+    opt=$([ $sms = device ] && echo "" || echo "--cuda-sms=$sms")
+    for T in 700 37; do
+      log=$out/walk/$spec.$sms.$T.log
+      mixc run examples/$spec.mixer --target=cuda --shape B=2,T=$T,H=2,$kv --with-init --dtype=bf16 $opt > $log 2>&1
+      echo "$spec sms=$sms T=$T rc=$? ok=$(grep -c ' OK$' $log) failed=$(grep -c FAILED $log)"
+    done
+  done
+done
+echo "--- failures and errors"
+for f in $(grep -l "FAILED\|error:" $out/walk/*.log | head -8); do echo "== $f"; grep "FAILED\|error:" $f | head -6; done
+echo "--- compute-sanitizer (sms=100000: the split and narrow paths)"
+for spec in gla mamba2 gated_deltanet kda; do
+  compute-sanitizer --tool memcheck --print-limit 5 mixc run examples/$spec.mixer --target=cuda --cuda-sms=100000 \
+    --shape B=1,T=700,H=2,K=64,V=64 --with-init --dtype=bf16 2>&1 | grep -E "ERROR SUMMARY|check:" | head -4
+done
