@@ -43,7 +43,7 @@ private:
   llvm::DenseMap<Value, std::string> hoisted;
   bool hoist = false;
   bool inTemplate = false; // printing a warp-per-row kernel, a template over Bf16
-  int ntmp = 0, nkernels = 0;
+  int ntmp = 0, nkernels = 0, nStatePasses = 0;
 
   bool isLeaf(Value v) override {
     Operation *d = v.getDefiningOp();

@@ -291,47 +291,51 @@ void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, c
   endRowKernel(name, rows, H);
 }
 
-// The chunked walk's tiling for this call (StatePass), printed from the
-// schedule's rules with its numbers filled in: only the batch and the length
-// are left to run time (and, for the wgmma walk, whether the device runs the
-// sm_90a build). CTAs of a w-column block: B x H x ceil(Vs / w).
-static void printStatePass(llvm::raw_ostream &hs, CudaTileAttr schedule, int64_t H, int64_t Vs) {
+// The chunked walk's tiling for a call (StatePass), printed from the
+// schedule's rules with every number filled in, as a host function of the
+// batch and the length: the only things left to run time (and, for the wgmma
+// walk, whether the device runs the sm_90a build). CTAs of a w-column block:
+// B x H x ceil(Vs / w).
+static std::string statePassFunction(const std::string &name, CudaTileAttr schedule, int64_t H, int64_t Vs) {
+  std::string text;
+  llvm::raw_string_ostream hs(text);
   const int64_t sms = schedule.getSms();
   auto ctasPerBatch = [&](int64_t w) { return H * ((Vs + w - 1) / w); };
   ArrayRef<int64_t> widths = schedule.getStateBlocks().asArrayRef();
-  hs << "      // The state pass (mixer.schedule): value blocks of ";
+  hs << "// The chunked walk's tiling for B batch rows of T tokens (mixer.schedule): value blocks of ";
   for (size_t i = 0; i < widths.size(); ++i)
     hs << (i == 0 ? "" : i + 1 == widths.size() ? " or " : ", ") << widths[i];
   hs << " columns";
-  if (widths.size() > 1) hs << ", the first whose CTAs fill " << sms << " SMs";
+  if (widths.size() > 1) hs << ",\n// the first whose CTAs fill " << sms << " SMs";
   if (schedule.getKeySplit() == 2) hs << ", at " << widths.back() << " two warps per 16 columns";
   if (schedule.getSeqSplit())
-    hs << ";\n      // the sequence split where " << widths[0] << "-column blocks leave half the SMs idle (from "
+    hs << ";\n// the sequence split where " << widths[0] << "-column blocks leave half the SMs idle (from "
        << schedule.getSeqSplit() << " chunks)";
-  if (schedule.getWgmmaWalk()) hs << ";\n      // the wgmma walk where 64-column blocks leave SMs idle on a Hopper device";
-  hs << ".\n      StatePass pass;\n";
-  std::string chain = "      ";
+  if (schedule.getWgmmaWalk()) hs << ";\n// the wgmma walk where 64-column blocks leave SMs idle on a Hopper device";
+  hs << ".\nStatePass " << name << "(int64_t B, [[maybe_unused]] int64_t T) {\n  StatePass pass;\n";
+  std::string chain = "  ";
   if (schedule.getWgmmaWalk()) {
     hs << chain << "if (chunk::hasWgmma() && B * " << ctasPerBatch(64) << " < " << sms << ") pass.wgmma = true;\n";
-    chain = "      else ";
+    chain = "  else ";
   }
   if (int64_t split = schedule.getSeqSplit()) {
     const int64_t chunk = schedule.getChunk(), pairs = ctasPerBatch(widths[0]);
-    hs << "      const int64_t chunks = (T + " << chunk - 1 << ") / " << chunk << ";\n";
+    hs << "  const int64_t chunks = (T + " << chunk - 1 << ") / " << chunk << ";\n";
     hs << chain << "if (2 * B * " << pairs << " <= " << sms << " && chunks >= " << split << ") {\n"
-       << "        const int64_t segs = std::min<int64_t>(" << sms << " / (B * " << pairs << "), chunks / "
-       << split / 2 << ");\n"
-       << "        pass.vBlock = " << widths[0] << ";\n"
-       << "        pass.segChunks = (chunks + segs - 1) / segs;\n"
-       << "        pass.segments = (int)((chunks + pass.segChunks - 1) / pass.segChunks);\n      }\n";
-    chain = "      else ";
+       << "    const int64_t segs = std::min<int64_t>(" << sms << " / (B * " << pairs << "), chunks / " << split / 2
+       << ");\n"
+       << "    pass.vBlock = " << widths[0] << ";\n"
+       << "    pass.segChunks = (chunks + segs - 1) / segs;\n"
+       << "    pass.segments = (int)((chunks + pass.segChunks - 1) / pass.segChunks);\n  }\n";
+    chain = "  else ";
   }
   for (size_t i = 0; i + 1 < widths.size(); ++i) {
     hs << chain << "if (B * " << ctasPerBatch(widths[i]) << " >= " << sms << ") pass.vBlock = " << widths[i] << ";\n";
-    chain = "      else ";
+    chain = "  else ";
   }
   hs << chain << "pass.vBlock = " << widths.back() << (schedule.getKeySplit() == 2 ? ", pass.keySplit = 2" : "")
-     << ";\n";
+     << ";\n  return pass;\n}\n\n";
+  return text;
 }
 
 LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
@@ -506,8 +510,9 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (schedule.isChunked()) {
     if (schedule.getWgmmaWalk() && diag == "vector")
       return op.emitOpError() << "the wgmma walk is the scalar-diagonal delta rules' (no vector diagonal)";
-    hs << "    if (chunked) {\n";
-    printStatePass(hs, schedule, H, Vs);
+    const std::string passFn = "statePass" + std::to_string(nStatePasses++);
+    device += statePassFunction(passFn, schedule, H, Vs);
+    hs << "    if (chunked) {\n      const StatePass pass = " << passFn << "(B, T);\n";
     if (algorithm == CudaAlgorithm::chunked_ut && diag == "vector")
       hs << "      if (cudaError_t e = launchChunkedDplrVector<" << K << ", " << b(logDecay) << ", " << b(scaled)
          << ">(p, pass, scratch, stream); e != cudaSuccess)\n";

@@ -6,19 +6,22 @@
 // CHECK-LABEL: from the mixer function @delta
 // CHECK: A.tmp[0].set(b, t, h, 0, A.in[3].at(b, t, h, 0));
 // CHECK-NEXT: A.tmp[1].set(b, t, h, 0, ([](float x) { return -x; })(A.in[3].at(b, t, h, 0)));
+// The walk's tiling from the schedule's rules, the batch left to run time:
+// 2 heads x one 64-column block per batch row.
+// CHECK: StatePass statePass0(int64_t B, {{\[\[}}maybe_unused{{\]\]}} int64_t T) {
+// CHECK-NEXT: StatePass pass;
+// CHECK-NEXT: if (chunk::hasWgmma() && B * 2 < 132) pass.wgmma = true;
+// CHECK-NEXT: else if (B * 2 >= 132) pass.vBlock = 128;
+// CHECK-NEXT: else if (B * 2 >= 132) pass.vBlock = 64;
+// CHECK-NEXT: else pass.vBlock = 32, pass.keySplit = 2;
+// CHECK-NEXT: return pass;
 // CHECK: p.k = args.in[1];
 // CHECK: p.a = args.in[1];
 // CHECK-NEXT: p.b = args.in[1];
 // CHECK-NEXT: p.kScale = args.tmp[0];
 // CHECK-NEXT: p.aScale = args.tmp[1];
-// The walk's tiling from the schedule's rules, the batch left to run time:
-// 2 heads x one 64-column block per batch row.
 // CHECK: if (chunked) {
-// CHECK: StatePass pass;
-// CHECK-NEXT: if (chunk::hasWgmma() && B * 2 < 132) pass.wgmma = true;
-// CHECK-NEXT: else if (B * 2 >= 132) pass.vBlock = 128;
-// CHECK-NEXT: else if (B * 2 >= 132) pass.vBlock = 64;
-// CHECK-NEXT: else pass.vBlock = 32, pass.keySplit = 2;
+// CHECK-NEXT: const StatePass pass = statePass0(B, T);
 // CHECK-NEXT: launchChunkedDelta<64, false, true, true>(p, pass, scratch, stream)
 func.func @delta(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %beta: tensor<?x?x2xf32> {mixer.name = "beta"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
   %nb = mixer.map neg %beta : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
