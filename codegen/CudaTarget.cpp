@@ -302,10 +302,8 @@ static std::string statePassFunction(const std::string &name, CudaTileAttr sched
   const int64_t sms = schedule.getSms();
   auto ctasPerBatch = [&](int64_t w) { return H * ((Vs + w - 1) / w); };
   ArrayRef<int64_t> widths = schedule.getStateBlocks().asArrayRef();
-  hs << "// The chunked walk's tiling for B batch rows of T tokens (mixer.schedule): value blocks of ";
-  for (size_t i = 0; i < widths.size(); ++i)
-    hs << (i == 0 ? "" : i + 1 == widths.size() ? " or " : ", ") << widths[i];
-  hs << " columns";
+  hs << "// The chunked walk's tiling for B batch rows of T tokens (mixer.schedule): value blocks of "
+     << schedule.stateBlocksText() << " columns";
   if (widths.size() > 1) hs << ",\n// the first whose CTAs fill " << sms << " SMs";
   if (schedule.getKeySplit() == 2) hs << ", at " << widths.back() << " two warps per 16 columns";
   if (schedule.getSeqSplit())

@@ -129,6 +129,8 @@ def Mixer_CudaTileAttr : Mixer_Attr<"CudaTile", "cuda_tile"> {
     bool isChunked() const { return getAlgorithm() != CudaAlgorithm::recurrent; }
     /// The fewest tokens a call needs for the chunked kernels (0: recurrent).
     int64_t minTokens() const { return isChunked() ? std::max<int64_t>(1, getChunk() / 4) : 0; }
+    /// The walk's widths in words ("128, 64 or 32"), for what the printers and `mixc check` say of them.
+    std::string stateBlocksText() const;
   }];
 }
 

@@ -587,6 +587,14 @@ LogicalResult CpuTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, 
   return success();
 }
 
+std::string CudaTileAttr::stateBlocksText() const {
+  std::string text;
+  ArrayRef<int64_t> widths = getStateBlocks() ? getStateBlocks().asArrayRef() : ArrayRef<int64_t>();
+  for (size_t i = 0; i < widths.size(); ++i)
+    text += (i == 0 ? "" : i + 1 == widths.size() ? " or " : ", ") + std::to_string(widths[i]);
+  return text;
+}
+
 LogicalResult CudaTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, CudaAlgorithm algorithm, int64_t k,
                                    int64_t vBlock, int64_t colsPerWarp, int64_t warps, int64_t stage, int64_t chunk,
                                    int64_t sms, DenseI64ArrayAttr stateBlocks, int64_t keySplit, int64_t seqSplit,

@@ -92,10 +92,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
            << (op.getDecayedB() ? ", b^T applied to the decayed state (decayed_b)" : "") << "\n";
       // The walk's tiling: rules over the batch, evaluated by the glue (CudaTileAttr).
       ArrayRef<int64_t> widths = sched.getStateBlocks().asArrayRef();
-      ls << "              walk: value blocks of ";
-      for (size_t i = 0; i < widths.size(); ++i)
-        ls << (i == 0 ? "" : i + 1 == widths.size() ? " or " : ", ") << widths[i];
-      ls << " columns";
+      ls << "              walk: value blocks of " << sched.stateBlocksText() << " columns";
       if (widths.size() > 1) ls << ", the first whose B x H x blocks CTAs fill " << sched.getSms() << " SMs";
       if (sched.getKeySplit() == 2) ls << " (at " << widths.back() << ", two warps per 16 columns)";
       if (sched.getSeqSplit())
