@@ -213,9 +213,11 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     // The chunked walk's tiling (the rules the glue evaluates with the batch,
     // see CudaTileAttr): 128-, 64- or 32-column blocks, the widest whose CTAs
     // fill the SMs, and at 32 columns two warps per 16 (K / 2 key rows each);
-    // SSD and GLA split the sequence where even that leaves SMs idle; the
-    // delta rules (scalar diagonal) walk on wgmma instead. K = 256 (SSD) has
-    // one kernel: 32-column blocks.
+    // SSD and GLA split the sequence where even that leaves SMs idle, into as
+    // many segments as fill the SMs once (a CTA of 8 warps per SM: a second,
+    // partial wave would cost a whole segment's time); the delta rules (scalar
+    // diagonal) walk on wgmma instead (a delta rule's segment transition is a
+    // K x K matrix). K = 256 (SSD) has one kernel: 32-column blocks.
     int64_t tileSms = 0, keySplit = 1, seqSplit = 0;
     DenseI64ArrayAttr stateBlocks;
     bool wgmmaWalk = false;
