@@ -3,6 +3,7 @@
 // package's kernels) and called on device copies of the problem's inputs.
 #include "codegen/CudaTarget.h"
 #include "frontend/mixc/Driver.h"
+#include "passes/Passes.h"
 #include "runtime/cuda/CudaHost.h"
 
 #include "llvm/Support/Format.h"
@@ -110,7 +111,8 @@ int checkCudaGrads(Problem &p, const mixc::NamedArrays &upstream, const mixc::Na
   Clock::time_point t0 = Clock::now();
   // The backward tiled for `sms` multiprocessors (0: the default GPU's),
   // printed. A spec without a CUDA backward is refused at its line before
-  // mixc looks for a device; then it is printed again for the device's SMs.
+  // mixc looks for a device; then it is printed again where the device's SM
+  // count tiles it differently.
   mlir::OwningOpRef<mlir::ModuleOp> tiled;
   mlir::func::FuncOp func;
   auto print = [&](int sms) {
@@ -124,10 +126,10 @@ int checkCudaGrads(Problem &p, const mixc::NamedArrays &upstream, const mixc::Na
     if (failed(kernel)) dieAt(where, why.empty() ? "cannot generate the CUDA backward kernel" : why);
     return *kernel;
   };
-  print(0);
+  auto kernel = print(0);
   mixc::cuda::Runtime rt;
   if (std::string e = rt.open(); !e.empty()) die("--target=cuda: " + e);
-  auto kernel = print(rt.sms());
+  if (rt.sms() != mixc::kDefaultCudaSms) kernel = print(rt.sms());
   const std::string name = func.getName().str();
   mixc::cuda::KernelFn fn = nullptr;
   std::string path;
