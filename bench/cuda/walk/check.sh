@@ -18,17 +18,22 @@ mkdir -p $out/walk
 # SSD at K = 256 (one kernel, 32-column blocks).
 cases="mamba2:K=64,V=128 linear_attention:K=128,V=64 gla:K=64,V=128 gated_deltanet:K=128,V=128
 deltanet:K=64,V=64 kda:K=64,V=128 retnet:K=256,V=64"
+# One spec per background job: each --cuda-sms is a compile of its own.
 for c in $cases; do
   spec=${c%%:*} kv=${c#*:}
-  for sms in 1 device 100000; do
-    opt=$([ $sms = device ] && echo "" || echo "--cuda-sms=$sms")
-    for T in 700 37; do
-      log=$out/walk/$spec.$sms.$T.log
-      mixc run examples/$spec.mixer --target=cuda --shape B=2,T=$T,H=2,$kv --with-init --dtype=bf16 $opt > $log 2>&1
-      echo "$spec sms=$sms T=$T rc=$? ok=$(grep -c ' OK$' $log) failed=$(grep -c FAILED $log)"
+  (
+    for sms in 1 device 100000; do
+      opt=$([ $sms = device ] && echo "" || echo "--cuda-sms=$sms")
+      for T in 700 37; do
+        log=$out/walk/$spec.$sms.$T.log
+        mixc run examples/$spec.mixer --target=cuda --shape B=2,T=$T,H=2,$kv --with-init --dtype=bf16 $opt > $log 2>&1
+        echo "$spec sms=$sms T=$T rc=$? ok=$(grep -c ' OK$' $log) failed=$(grep -c FAILED $log)"
+      done
     done
-  done
+  ) > $out/walk/$spec.summary &
 done
+wait
+cat $out/walk/*.summary
 echo "--- failures and errors"
 for f in $(grep -l "FAILED\|error:" $out/walk/*.log | head -8); do echo "== $f"; grep "FAILED\|error:" $f | head -6; done
 echo "--- compute-sanitizer (sms=100000: the split and narrow paths)"
