@@ -266,10 +266,13 @@ void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, c
   // every load and store is coalesced and no row is held in an array (local
   // memory); row reductions (l2norm, softmax, sums, dot products) are
   // shuffles across the warp. The Taylor feature map (a row of D^2 products)
-  // runs a thread per row.
-  Rows rows = perHead ? Rows::threadPerHead
-                      : llvm::all_of(values, [&](Value v) { return laneParallel(v); }) ? Rows::warpPerToken
-                                                                                      : Rows::threadPerToken;
+  // runs a thread per row, and so do per-token scalars computed pointwise
+  // (a gate from A_log and dt_bias: a warp would idle 31 lanes of 32).
+  auto scalar = [&](Value v) { return rowWidth(v) == 1 && pointwise(v); };
+  Rows rows = perHead                                                         ? Rows::threadPerHead
+              : llvm::all_of(values, scalar)                                  ? Rows::threadPerToken
+              : llvm::all_of(values, [&](Value v) { return laneParallel(v); }) ? Rows::warpPerToken
+                                                                              : Rows::threadPerToken;
   std::string name = beginRowKernel(rows, H);
   hoisted.clear();
   softmaxMax.clear();
@@ -480,6 +483,9 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   hs << "    p.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
   hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
   if (op.getDecayedB()) hs << "    p.bDecayed = true; // b^T reads Diag(exp(decay)) S: KDA's (I - beta k k^T) Diag(e^g)\n";
+  // l2norm_q / l2norm_b: the kernels normalize the rows they load (mixer-tile's fusion of the maps).
+  if (op.getL2normQ()) hs << "    p.l2normQ = true; // q's rows read as q / ||q||\n";
+  if (op.getL2normB()) hs << "    p.l2normB = true; // b's rows (and so a's and k's) read as b / ||b||\n";
   auto b = [](bool x) { return x ? "true" : "false"; };
   hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)B);\n";
   // The chunked kernels run calls of a quarter chunk or more: shorter ones

@@ -182,6 +182,8 @@ std::string ReferenceInterpreter::run(const NamedArrays &inputs, NamedArrays &ou
     } else if (auto r = dyn_cast<mixer::RecurrenceOp>(op)) {
       if (r.getDecayedB()) // only mixer-tile{target=cuda} writes it
         return "the reference takes the plain low-rank form: expand decayed_b (expandScaledLowRank) first";
+      if (r.getL2normQ() || r.getL2normB()) // likewise
+        return "the reference takes the operands as they are: expand l2norm_q / l2norm_b (expandRowNorms) first";
       ref::Array aRows, kRows;
       ref::RecurrenceInputs in = recurrenceInputs(r, aRows, kRows);
       ref::RecurrenceOutputs out;

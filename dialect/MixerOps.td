@@ -46,6 +46,14 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
     scaled form, for the chunked kernels that read k's rows once; nothing
     else produces it, and `expandScaledLowRank` turns it back.
 
+    `l2norm_q`, `l2norm_b` (dplr in the scaled form, k = b, with an identity or
+    scalar diagonal): the recurrence reads q_t / ||q_t|| and b_t / ||b_t|| in
+    place of the operands q and b (||x|| = sqrt(x^T x + 1e-12), the `l2norm`
+    map), and so a = a_scale b_t / ||b_t||, k = k_scale b_t / ||b_t||: the
+    delta rules' normalization of q and k done by the kernels as they read the
+    rows, instead of a pass that writes normalized copies. mixer-tile{target=cuda}
+    writes them; `expandRowNorms` turns them back.
+
     Optional parts: `init` (initial state), `bonus` u [1, 1, H, K] (RWKV-6:
     o_t reads S_{t-1} + (u . k_t) v_t^T), `skip` D [1, 1, H, V] with x [B, T, H, V]
     (o_t += D . x_t), `normalizer`, `direction`, `scale`; mLSTM also takes the
@@ -74,7 +82,9 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
     OptionalAttr<Mixer_NormalizerAttr>:$normalizer,
     OptionalAttr<F64Attr>:$eps,
     OptionalAttr<F64Attr>:$scale,
-    UnitAttr:$decayed_b);
+    UnitAttr:$decayed_b,
+    UnitAttr:$l2norm_q,
+    UnitAttr:$l2norm_b);
   let results = (outs Mixer_FloatTensor:$o, Mixer_FloatTensor:$final_state,
                       Optional<Mixer_FloatTensor>:$final_m);
   let assemblyFormat = [{
@@ -84,6 +94,8 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
       (`decay_form` $decay_form^)?
       (custom<LowRank>($a, $a_scale, $b)^)?
       (`decayed_b` $decayed_b^)?
+      (`l2norm_q` $l2norm_q^)?
+      (`l2norm_b` $l2norm_b^)?
       (`k_scale` `(` $k_scale^ `)`)?
       (`igate` `(` $igate^ `)`)?
       (`bonus` `(` $bonus^ `)`)?

@@ -136,8 +136,44 @@ RecurrenceOp elementwiseDecayAsLog(RecurrenceOp op, OpBuilder &builder) {
   return replaceWith(op, parts, builder);
 }
 
+RecurrenceOp fuseRowNorms(RecurrenceOp op, OpBuilder &builder) {
+  if (op.getStructure() != Structure::dplr || op.getDiagKind() == DiagKind::vector || !op.getAScale() ||
+      !op.getKScale() || op.getK() != op.getB())
+    return op;
+  auto normOf = [](Value v) -> Value {
+    auto m = v.getDefiningOp<MapOp>();
+    return m && m.getFn() == UnaryFn::l2norm ? m.getInput() : Value();
+  };
+  Value q = op.getL2normQ() ? Value() : normOf(op.getQ()), b = op.getL2normB() ? Value() : normOf(op.getB());
+  if (!q && !b) return op;
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPoint(op);
+  RecurrenceParts parts(op);
+  if (q) parts.q = q, parts.l2normQ = UnitAttr::get(op.getContext());
+  if (b) parts.b = parts.k = b, parts.l2normB = UnitAttr::get(op.getContext());
+  Operation *qNorm = q ? op.getQ().getDefiningOp() : nullptr, *bNorm = b ? op.getB().getDefiningOp() : nullptr;
+  if (bNorm == qNorm) bNorm = nullptr;
+  RecurrenceOp rebuilt = replaceWith(op, parts, builder);
+  for (Operation *norm : {qNorm, bNorm}) // the maps no one else reads go
+    if (norm && norm->use_empty()) norm->erase();
+  return rebuilt;
+}
+
+RecurrenceOp expandRowNorms(RecurrenceOp op, OpBuilder &builder) {
+  if (!op.getL2normQ() && !op.getL2normB()) return op;
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPoint(op);
+  Location loc = op.getLoc();
+  RecurrenceParts parts(op);
+  auto norm = [&](Value x) { return MapOp::create(builder, loc, x.getType(), UnaryFn::l2norm, x); };
+  if (op.getL2normQ()) parts.q = norm(op.getQ()), parts.l2normQ = UnitAttr();
+  if (op.getL2normB()) parts.b = parts.k = norm(op.getB()), parts.l2normB = UnitAttr();
+  return replaceWith(op, parts, builder);
+}
+
 RecurrenceOp expandScaledLowRank(RecurrenceOp op, OpBuilder &builder) {
   if (!op.getAScale() && !op.getKScale() && !op.getDecayedB()) return op;
+  op = expandRowNorms(op, builder); // the norms' attributes need the scaled form
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPoint(op);
   Location loc = op.getLoc();

@@ -33,6 +33,16 @@ RecurrenceOp expandScaledLowRank(RecurrenceOp op, mlir::OpBuilder &builder);
 /// has not that shape.
 RecurrenceOp contractDecayedLowRank(RecurrenceOp op, mlir::OpBuilder &builder);
 
+/// A delta rule in the scaled form (k = b, identity or scalar diagonal) whose
+/// q or b is `mixer.map l2norm %x`: the recurrence reads %x with `l2norm_q` /
+/// `l2norm_b`, so that the kernel normalizes the rows it loads. Returns the
+/// new op, or `op` when neither operand is an l2norm.
+RecurrenceOp fuseRowNorms(RecurrenceOp op, mlir::OpBuilder &builder);
+
+/// `l2norm_q` / `l2norm_b` back as `mixer.map l2norm` of the operands (and
+/// the scaled form expanded first where asked). Returns the new op, or `op`.
+RecurrenceOp expandRowNorms(RecurrenceOp op, mlir::OpBuilder &builder);
+
 } // namespace mixc::mixer
 
 #endif

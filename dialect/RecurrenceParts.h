@@ -16,7 +16,7 @@ struct RecurrenceParts {
   mixer::DecayFormAttr decayForm;
   mixer::NormalizerAttr normalizer;
   mlir::FloatAttr eps, scale;
-  mlir::UnitAttr decayedB;
+  mlir::UnitAttr decayedB, l2normQ, l2normB;
   mlir::Type oType, stateType, mType;
 
   explicit RecurrenceParts(mixer::RecurrenceOp op)
@@ -25,14 +25,15 @@ struct RecurrenceParts {
         kScale(op.getKScale()), igate(op.getIgate()), bonus(op.getBonus()), skipWeight(op.getSkipWeight()),
         skipInput(op.getSkipInput()), init(op.getInit()), initM(op.getInitM()), diag(op.getDiagAttr()),
         decayForm(op.getDecayFormAttr()), normalizer(op.getNormalizerAttr()), eps(op.getEpsAttr()), scale(op.getScaleAttr()),
-        decayedB(op.getDecayedBAttr()),
+        decayedB(op.getDecayedBAttr()), l2normQ(op.getL2normQAttr()), l2normB(op.getL2normBAttr()),
         oType(op.getO().getType()), stateType(op.getFinalState().getType()),
         mType(op.getFinalM() ? op.getFinalM().getType() : mlir::Type()) {}
 
   mixer::RecurrenceOp build(mlir::OpBuilder &builder, mlir::Location loc) const {
     return mixer::RecurrenceOp::create(builder, loc, oType, stateType, mType, structure, direction, q, k, v, decay,
                                        dt, a, b, aScale, kScale, igate, bonus, skipWeight, skipInput, init, initM,
-                                       diag, decayForm, normalizer, eps, scale, bool(decayedB));
+                                       diag, decayForm, normalizer, eps, scale, bool(decayedB),
+                                       bool(l2normQ), bool(l2normB));
   }
 };
 

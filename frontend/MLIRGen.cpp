@@ -169,7 +169,7 @@ OwningOpRef<ModuleOp> Generator::run() {
       operand(d.bonus), operand(d.skipWeight), operand(d.skipInput), init, initM,
       d.structure == "dplr" ? mixer::DiagKindAttr::get(&ctx, *mixer::symbolizeDiagKind(d.dplrDiag)) : mixer::DiagKindAttr(),
       mixer::DecayFormAttr(), norm ? mixer::NormalizerAttr::get(&ctx, *mixer::symbolizeNormalizer(d.normalizer)) : mixer::NormalizerAttr(),
-      f64(d.eps), f64(d.scale), /*decayed_b=*/false);
+      f64(d.eps), f64(d.scale), /*decayed_b=*/false, /*l2norm_q=*/false, /*l2norm_b=*/false);
   if (M) {
     Value o = mixer::RouteScatterOp::create(b, fileLoc, oType, op.getO(), route, weight, b.getI64IntegerAttr(M),
                                             UnitAttr());

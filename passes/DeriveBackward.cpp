@@ -1,5 +1,6 @@
 // Reverse mode over a mixer function: @f -> @f_backward (see Passes.td).
 #include "passes/Passes.h"
+#include "dialect/RecurrenceForms.h"
 
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/DenseSet.h"
@@ -190,17 +191,27 @@ struct DeriveBackward : mixc::impl::MixerDeriveBackwardBase<DeriveBackward> {
         f.emitError() << "mixer-derive-backward: expected results (o, final_state[, final_m])";
         return signalPassFailure();
       }
-      // decayed_b exists only after mixer-tile{target=cuda}; the adjoint takes the plain form.
-      WalkResult tiled = f.walk([](RecurrenceOp r) {
-        if (!r.getDecayedB()) return WalkResult::advance();
-        r.emitOpError() << "decayed_b: derive the backward before mixer-tile{target=cuda}";
-        return WalkResult::interrupt();
+      // decayed_b and the fused row norms exist only after mixer-tile{target=cuda}
+      // (the kernels' forms); the adjoint is derived from a copy of the forward
+      // in the plain form, and the forward keeps its own.
+      SmallVector<RecurrenceOp> cudaForms;
+      f.walk([&](RecurrenceOp r) {
+        if (r.getDecayedB() || r.getL2normQ() || r.getL2normB()) cudaForms.push_back(r);
       });
-      if (tiled.wasInterrupted()) return signalPassFailure();
+      func::FuncOp plain = f;
+      if (!cudaForms.empty()) {
+        plain = f.clone();
+        plain.walk([&](RecurrenceOp r) {
+          OpBuilder eb(r);
+          if (r.getDecayedB()) expandScaledLowRank(r, eb);
+          else if (r.getL2normQ() || r.getL2normB()) expandRowNorms(r, eb);
+        });
+      }
       OpBuilder b(module.getContext());
       b.setInsertionPointAfter(f);
-      BackwardBuilder builder(f, b);
+      BackwardBuilder builder(plain, b);
       builder.build();
+      if (plain != f) plain->destroy();
       if (builder.failed) return signalPassFailure();
     }
   }

@@ -97,7 +97,7 @@ void lower(RecurrenceGradOp g) {
     return RecurrenceOp::create(b, loc, oType, sType, Type(), st, dir, sq, sk, sv, rate, dt, Value(), Value(), Value(),
                                 Value(), Value(), Value(), Value(), Value(), s0, Value(), DiagKindAttr(), form,
                                 NormalizerAttr(), FloatAttr(), scale == 1.0 ? FloatAttr() : b.getF64FloatAttr(scale),
-                                false);
+                                false, false, false);
   };
   // dS, read at k: dv; its final state is dS at the first token.
   RecurrenceOp dS = scan(adjointDir, k, q, dO, next, dFc, false, vT, state, c);

@@ -30,6 +30,7 @@ bool lowerable(RecurrenceOp op) {
   const bool reverseOk = form == "ssd" || form == "gla";
   return (form == "ssd" || form == "gla" || form == "ut" || form == "scan") &&
          (op.getDirection() == Direction::forward || reverseOk) && !op.getDecayedB() &&
+         !op.getL2normQ() && !op.getL2normB() &&
          op.getNormalizerKind() == Normalizer::none && !op.getSkipWeight() && !op.getBonus() && !op.getIgate();
 }
 

@@ -246,6 +246,10 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     bool scaled = algorithm == CudaAlgorithm::chunked_ut && op.getAScale() && op.getKScale() &&
                   op.getK() == op.getB() && (op.getDiagKind() != DiagKind::vector || op.getDecayedB());
     if (!scaled) op = expandScaledLowRank(op, builder);
+    // The delta rules' l2norm of q and k: the UT kernels (and the recurrent
+    // sweep they fall back to) normalize the rows they load, so that no pass
+    // writes normalized copies for them to read back.
+    if (scaled && op.getDiagKind() != DiagKind::vector) op = fuseRowNorms(op, builder);
     op->setAttr("mixer.schedule", tile);
   }
 };

@@ -90,6 +90,10 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
       if (op.getAScale() && op.getKScale())
         ls << "              low rank: b's rows once with per-token scales of a and the key"
            << (op.getDecayedB() ? ", b^T applied to the decayed state (decayed_b)" : "") << "\n";
+      // The l2norm of q and b done by the kernels as they load the rows (mixer-tile's fusion).
+      if (op.getL2normQ() || op.getL2normB())
+        ls << "              l2norm of " << (op.getL2normQ() && op.getL2normB() ? "q and b" : op.getL2normQ() ? "q" : "b")
+           << " in the kernels' loads (no normalized copies written)\n";
       // The walk's tiling: rules over the batch, evaluated by the glue (CudaTileAttr).
       ArrayRef<int64_t> widths = sched.getStateBlocks().asArrayRef();
       ls << "              walk: value blocks of " << sched.stateBlocksText() << " columns";

@@ -18,6 +18,9 @@ struct ScanParams {
   View kScale, aScale;
   // decayed_b: the low-rank term reads Diag(exp(decay_t)) S_{t-1} (KDA), b = k's rows.
   bool bDecayed = false;
+  // l2norm_q / l2norm_b (the delta rules' scaled form): the kernels read
+  // q_t / ||q_t|| and b_t / ||b_t|| (a and k are multiples of b's row).
+  bool l2normQ = false, l2normB = false;
   View o, state, m; // a null state or m is not written
   int64_t B = 0, T = 0, H = 0, Vs = 0;
   float scale = 1.f;
@@ -97,6 +100,18 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
       if constexpr (Mlstm) sig[u] = p.igate.at(b, t, h, 0);
     }
     __syncthreads();
+    if constexpr (Dplr) {
+      if (p.l2normQ || p.l2normB) { // the staged rows normalized, a warp per token (b: sb's row, before its scales)
+        for (int u = warp; u < n; u += WARPS) {
+          float qq = 0.f, bb = 0.f;
+          for (int i = lane; i < K; i += 32) qq += sq[u][i] * sq[u][i], bb += sb[u][i] * sb[u][i];
+          const float nq = p.l2normQ ? rsqrtf(warpSum(qq) + 1e-12f) : 1.f;
+          const float nb = p.l2normB ? rsqrtf(warpSum(bb) + 1e-12f) : 1.f;
+          for (int i = lane; i < K; i += 32) sq[u][i] *= nq, sk[u][i] *= nb, sa[u][i] *= nb, sb[u][i] *= nb;
+        }
+        __syncthreads();
+      }
+    }
     for (int u = 0; u < n; ++u) {
       float q[KR], k[KR];
 #pragma unroll

@@ -51,6 +51,7 @@ inline View chunkRows(const ScanParams &p, __nv_bfloat16 *at, int D) {
 struct DeltaChunks {
   View w, qp, r, pv;
   View ap, kp; // vector decays: a and k decayed to the chunk's end (dplrVectorPrepare)
+  View bn;     // l2norm_b (the walk of deltaStates): b's rows normalized by deltaPrepare
   // Instead (the wgmma walk): every item's W, Q', R, P as one block of wgmma
   // tiles (DeltaTiles), item (b, c, h) at tiles + ((b chunks + c) H + h) bytes.
   unsigned char *tiles = nullptr;
@@ -126,6 +127,30 @@ __device__ __forceinline__ void storeRows(const View &dst, int64_t b, int64_t h,
 #pragma unroll
   for (int r = threadIdx.x / SEG; r < chunk::C; r += STEP)
     *(uint4 *)(out + r * dst.s1) = *(const uint4 *)(src + r * ld + s * 8);
+}
+
+// A chunk's rows (C x K bf16, ld elements apart in shared memory) scaled to
+// unit L2 norm in place, x / sqrt(x^T x + 1e-12) rounded to bf16 as a
+// normalized copy in memory would be: a warp per row.
+template <int K, int THREADS>
+__device__ __forceinline__ void l2normRows(__nv_bfloat16 *rows, int ld) {
+  static_assert(K % 64 == 0, "pairs of columns over the warp");
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int r = warp; r < chunk::C; r += THREADS / 32) {
+    __nv_bfloat16 *x = rows + r * ld;
+    float ss = 0.f;
+#pragma unroll
+    for (int i = 2 * lane; i < K; i += 64) {
+      const float2 f = __bfloat1622float2(*(const __nv_bfloat162 *)&x[i]);
+      ss += f.x * f.x + f.y * f.y;
+    }
+    const float s = rsqrtf(warpSum(ss) + 1e-12f);
+#pragma unroll
+    for (int i = 2 * lane; i < K; i += 64) {
+      const float2 f = __bfloat1622float2(*(const __nv_bfloat162 *)&x[i]);
+      *(uint32_t *)&x[i] = tile::pack(f.x * s, f.y * s);
+    }
+  }
 }
 
 // A chunk's operands of the wgmma walk that all its value blocks share, as
@@ -252,6 +277,12 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const
     }
     tile::waitGroups<0>();
     __syncthreads(); // the item's rows have landed
+    if (p.l2normQ || p.l2normB) { // l2norm_q / l2norm_b: the rows normalized as they arrive
+      if (p.l2normQ) l2normRows<K, 256>(Qs, LK);
+      if (p.l2normB) l2normRows<K, 256>(Bs, LK);
+      __syncthreads();
+      if (d.bn.p) storeRows<K, 256>(d.bn, b, h, c, Bs, LK); // deltaStates' rows of b
+    }
     using DT = DeltaTiles<K, Scaled>;
     unsigned char *tiles = d.tiles ? d.tiles + ((b * chunks + c) * p.H + h) * DT::bytes : nullptr;
     if (tiles) { // the wgmma walk's copy of the rows of a (or b) and k, before they are overwritten

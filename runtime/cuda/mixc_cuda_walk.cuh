@@ -94,7 +94,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
     }
     chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
     chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
-    chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, Scaled ? p.b : p.a, b, h, c, T, 0, K);
+    chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, Scaled ? (d.bn.p ? d.bn : p.b) : p.a, b, h, c, T, 0, K);
     if constexpr (!Scaled) chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
     chunk::copyRows<C, THREADS>((bf16 *)(st + L::r), LC, d.r, b, h, c, T, 0, C);
     chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
@@ -570,6 +570,11 @@ cudaError_t launchChunkedDelta(const ScanParams &p, const StatePass &pass, Scrat
       if (!base) return cudaErrorMemoryAllocation;
       d.w = chunkRows(p, base, K), d.qp = chunkRows(p, base + rows * K, K);
       d.r = chunkRows(p, base + 2 * rows * K, C), d.pv = chunkRows(p, base + 2 * rows * K + rows * C, C);
+      if (Scaled && p.l2normB) { // the walk reads b's rows as deltaPrepare normalized them
+        __nv_bfloat16 *bn = (__nv_bfloat16 *)scratch.alloc(rows * K / 2);
+        if (!bn) return cudaErrorMemoryAllocation;
+        d.bn = chunkRows(p, bn, K);
+      }
     }
     // A CTA per item, two per SM (0.87 ms at 4,4096,64,128 on an H100), beat
     // persistent CTAs that prefetched the next item's rows (one per SM: 1.17

@@ -34,6 +34,21 @@ for c in $cases; do
 done
 wait
 cat $out/walk/*.summary
+# The delta rules' l2norm of q and k done in the kernels' loads (l2norm_q,
+# l2norm_b): the recurrent sweep (bf16 under 16 tokens, fp32 always) and the
+# chunked kernels without an initial state.
+for spec in deltanet gated_deltanet deltanet_negative_eigenvalues; do
+  (
+    for c in "bf16 1 --with-init" "bf16 9 --with-init" "f32 37 --with-init" "f32 130" "bf16 130"; do
+      set -- $c
+      log=$out/walk/$spec.norm.$1.$2.log
+      mixc run examples/$spec.mixer --target=cuda --shape B=2,T=$2,H=2,K=64,V=64 --dtype=$1 ${3:-} > $log 2>&1
+      echo "$spec $c rc=$? ok=$(grep -c ' OK$' $log) failed=$(grep -c FAILED $log)"
+    done
+  ) > $out/walk/$spec.norm.summary &
+done
+wait
+cat $out/walk/*.norm.summary
 echo "--- failures and errors"
 for f in $(grep -l "FAILED\|error:" $out/walk/*.log | head -8); do echo "== $f"; grep "FAILED\|error:" $f | head -6; done
 echo "--- compute-sanitizer (sms=100000: the split and narrow paths)"

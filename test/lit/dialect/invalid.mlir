@@ -729,6 +729,24 @@ func.func @decayed_b_scalar(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, 
 
 // -----
 
+// The fused row norms need the scaled form with k = b (here no k_scale).
+func.func @l2norm_unscaled(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{l2norm_q needs structure dplr with an identity or scalar diagonal in the scaled low-rank form with k = b}}
+  %o, %st = mixer.recurrence dplr diag scalar forward %q, %q, %v decay(%g) lowrank(%s * %q) l2norm_q : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return
+}
+
+// -----
+
+// ... and no vector diagonal (KDA's kernels take decayed_b instead).
+func.func @l2norm_vector(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4x64xf32>, %s: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{l2norm_b needs structure dplr with an identity or scalar diagonal in the scaled low-rank form with k = b}}
+  %o, %st = mixer.recurrence dplr diag vector forward %q, %q, %v decay(%g) lowrank(%s * %q) l2norm_b k_scale(%s) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return
+}
+
+// -----
+
 // The token and state ops of mixer-lower-adjoint.
 func.func @shift_by_two(%g: tensor<?x?x4xf32>) {
   // expected-error @+1 {{by must be 1 or -1, got 2}}

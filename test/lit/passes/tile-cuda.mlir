@@ -131,3 +131,40 @@ func.func @decayed_b_expanded(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>
   %o, %st = mixer.recurrence dplr diag vector forward %q, %k, %v decay(%g) lowrank(%s * %k) decayed_b k_scale(%c) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return %o : tensor<?x?x4x64xf32>
 }
+
+// -----
+
+// Gated DeltaNet as users write it: q and k through l2norm. The chunked UT
+// kernels (and the recurrent sweep they fall back to) normalize the rows they
+// load: the recurrence reads the raw q and k with l2norm_q and l2norm_b, and
+// no row pass writes normalized copies. A recurrent schedule, and the CPU,
+// keep the maps.
+// CHECK-LABEL: func.func @gated_delta_l2norm
+// CHECK: mixer.recurrence dplr diag scalar forward %arg0, %arg1, %arg2 decay(%arg3) lowrank(%{{.*}} * %arg1) l2norm_q l2norm_b k_scale(%arg4) {{.*}}algorithm = chunked_ut
+// RECURRENT-LABEL: func.func @gated_delta_l2norm
+// RECURRENT: %[[Q:.*]] = mixer.map l2norm %arg0
+// RECURRENT-NOT: l2norm_q
+// RECURRENT: mixer.recurrence dplr diag scalar forward %[[Q]]
+// CPU-LABEL: func.func @gated_delta_l2norm
+// CPU-NOT: l2norm_b
+// CPU: mixer.recurrence dplr diag scalar forward
+// CPU-NOT: l2norm_b
+func.func @gated_delta_l2norm(%q0: tensor<?x?x4x64xf32>, %k0: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %beta: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
+  %q = mixer.map l2norm %q0 : tensor<?x?x4x64xf32> -> tensor<?x?x4x64xf32>
+  %k = mixer.map l2norm %k0 : tensor<?x?x4x64xf32> -> tensor<?x?x4x64xf32>
+  %o, %st = mixer.recurrence dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%s * %k) k_scale(%beta) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o : tensor<?x?x4x64xf32>
+}
+
+// -----
+
+// Only an l2norm is fused: a key scaled some other way keeps its row pass.
+// CHECK-LABEL: func.func @delta_unnormalized_key
+// CHECK: mixer.recurrence dplr diag scalar forward %arg0, %{{.*}}, %arg2 {{.*}} l2norm_q k_scale
+// CHECK-NOT: l2norm_b
+func.func @delta_unnormalized_key(%q0: tensor<?x?x4x64xf32>, %k0: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %beta: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
+  %q = mixer.map l2norm %q0 : tensor<?x?x4x64xf32> -> tensor<?x?x4x64xf32>
+  %k = mixer.map silu %k0 : tensor<?x?x4x64xf32> -> tensor<?x?x4x64xf32>
+  %o, %st = mixer.recurrence dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%s * %k) k_scale(%beta) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o : tensor<?x?x4x64xf32>
+}

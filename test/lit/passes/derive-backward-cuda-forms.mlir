@@ -1,0 +1,30 @@
+// RUN: mixer-opt %s --mixer-derive-backward | FileCheck %s
+// decayed_b and the fused row norms (l2norm_q, l2norm_b) exist only after
+// mixer-tile{target=cuda}: the adjoint is derived from the forward in the plain
+// form (the forms expanded in a copy), and the forward keeps its own.
+
+// CHECK-LABEL: func.func @kda_tiled(
+// CHECK: mixer.recurrence dplr diag vector forward {{.*}} decayed_b k_scale
+// CHECK-LABEL: func.func @kda_tiled_backward(
+// CHECK: %[[E:.*]] = mixer.map exp %arg3
+// CHECK: %[[B:.*]] = mixer.binary mul %arg1, %[[E]]
+// CHECK: mixer.recurrence_grad dplr diag vector forward %arg0, %{{.*}}, %arg2 decay(%arg3) lowrank(%{{.*}}, %[[B]]) d_o
+// CHECK-NOT: decayed_b
+// CHECK: return
+func.func @kda_tiled(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4x64xf32>, %s: tensor<?x?x4xf32>, %c: tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>) {
+  %o, %st = mixer.recurrence dplr diag vector forward %q, %k, %v decay(%g) lowrank(%s * %k) decayed_b k_scale(%c) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o, %st : tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>
+}
+
+// CHECK-LABEL: func.func @gdn_tiled(
+// CHECK: mixer.recurrence dplr diag scalar forward %arg0, %arg1, %arg2 decay(%arg3) lowrank(%arg4 * %arg1) l2norm_q l2norm_b k_scale(%arg5)
+// CHECK-LABEL: func.func @gdn_tiled_backward(
+// CHECK: %[[Q:.*]] = mixer.map l2norm %arg0
+// CHECK: %[[K:.*]] = mixer.map l2norm %arg1
+// CHECK: mixer.recurrence_grad dplr diag scalar forward %[[Q]], %[[K]], %arg2 decay(%arg3) lowrank(%arg4 * %[[K]]) k_scale(%arg5) d_o
+// CHECK-DAG: mixer.map_vjp l2norm %arg1, %[[K]]
+// CHECK-DAG: mixer.map_vjp l2norm %arg0, %[[Q]]
+func.func @gdn_tiled(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>, %c: tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>) {
+  %o, %st = mixer.recurrence dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%s * %k) l2norm_q l2norm_b k_scale(%c) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o, %st : tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>
+}
