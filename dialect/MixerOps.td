@@ -46,8 +46,8 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
     scaled form, for the chunked kernels that read k's rows once; nothing
     else produces it, and `expandScaledLowRank` turns it back.
 
-    `l2norm_q`, `l2norm_b` (dplr in the scaled form, k = b, with an identity or
-    scalar diagonal): the recurrence reads q_t / ||q_t|| and b_t / ||b_t|| in
+    `l2norm_q`, `l2norm_b` (dplr in the scaled form, k = b; a vector diagonal
+    with `decayed_b`): the recurrence reads q_t / ||q_t|| and b_t / ||b_t|| in
     place of the operands q and b (||x|| = sqrt(x^T x + 1e-12), the `l2norm`
     map), and so a = a_scale b_t / ||b_t||, k = k_scale b_t / ||b_t||: the
     delta rules' normalization of q and k done by the kernels as they read the

@@ -137,8 +137,8 @@ RecurrenceOp elementwiseDecayAsLog(RecurrenceOp op, OpBuilder &builder) {
 }
 
 RecurrenceOp fuseRowNorms(RecurrenceOp op, OpBuilder &builder) {
-  if (op.getStructure() != Structure::dplr || op.getDiagKind() == DiagKind::vector || !op.getAScale() ||
-      !op.getKScale() || op.getK() != op.getB())
+  if (op.getStructure() != Structure::dplr || (op.getDiagKind() == DiagKind::vector && !op.getDecayedB()) ||
+      !op.getAScale() || !op.getKScale() || op.getK() != op.getB())
     return op;
   auto normOf = [](Value v) -> Value {
     auto m = v.getDefiningOp<MapOp>();

@@ -33,7 +33,7 @@ RecurrenceOp expandScaledLowRank(RecurrenceOp op, mlir::OpBuilder &builder);
 /// has not that shape.
 RecurrenceOp contractDecayedLowRank(RecurrenceOp op, mlir::OpBuilder &builder);
 
-/// A delta rule in the scaled form (k = b, identity or scalar diagonal) whose
+/// A delta rule in the scaled form (k = b; a vector diagonal with decayed_b) whose
 /// q or b is `mixer.map l2norm %x`: the recurrence reads %x with `l2norm_q` /
 /// `l2norm_b`, so that the kernel normalizes the rows it loads. Returns the
 /// new op, or `op` when neither operand is an l2norm.

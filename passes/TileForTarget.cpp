@@ -249,7 +249,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     // The delta rules' l2norm of q and k: the UT kernels (and the recurrent
     // sweep they fall back to) normalize the rows they load, so that no pass
     // writes normalized copies for them to read back.
-    if (scaled && op.getDiagKind() != DiagKind::vector) op = fuseRowNorms(op, builder);
+    if (scaled) op = fuseRowNorms(op, builder);
     op->setAttr("mixer.schedule", tile);
   }
 };

@@ -101,10 +101,14 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
     }
     __syncthreads();
     if constexpr (Dplr) {
-      if (p.l2normQ || p.l2normB) { // the staged rows normalized, a warp per token (b: sb's row, before its scales)
+      if (p.l2normQ || p.l2normB) { // the staged rows normalized, a warp per token
         for (int u = warp; u < n; u += WARPS) {
+          const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
           float qq = 0.f, bb = 0.f;
-          for (int i = lane; i < K; i += 32) qq += sq[u][i] * sq[u][i], bb += sb[u][i] * sb[u][i];
+          for (int i = lane; i < K; i += 32) {
+            const float x = p.l2normB ? p.b.at(b, t, h, i) : 0.f; // b's row as it is (sb may be decayed)
+            qq += sq[u][i] * sq[u][i], bb += x * x;
+          }
           const float nq = p.l2normQ ? rsqrtf(warpSum(qq) + 1e-12f) : 1.f;
           const float nb = p.l2normB ? rsqrtf(warpSum(bb) + 1e-12f) : 1.f;
           for (int i = lane; i < K; i += 32) sq[u][i] *= nq, sk[u][i] *= nb, sa[u][i] *= nb, sb[u][i] *= nb;

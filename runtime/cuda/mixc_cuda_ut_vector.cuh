@@ -77,6 +77,11 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
   tile::commit();
   tile::waitGroups<0>();
   __syncthreads();
+  if (p.l2normQ || p.l2normB) { // l2norm_q / l2norm_b: the rows normalized as they arrive
+    if (p.l2normQ) l2normRows<K, 256>(Qs, LK);
+    if (p.l2normB) l2normRows<K, 256>(Bs, LK);
+    __syncthreads();
+  }
   // 1. G per key.
   chunk::cumulativeKeyDecays<K, LB, LogDecay, 256>(p, c, Raw, Gc);
   // 2. Per element: A' and K' (to memory), Q^ and B^, and the Gram operands in place.

@@ -37,7 +37,7 @@ cat $out/walk/*.summary
 # The delta rules' l2norm of q and k done in the kernels' loads (l2norm_q,
 # l2norm_b): the recurrent sweep (bf16 under 16 tokens, fp32 always) and the
 # chunked kernels without an initial state.
-for spec in deltanet gated_deltanet deltanet_negative_eigenvalues; do
+for spec in deltanet gated_deltanet deltanet_negative_eigenvalues kda; do
   (
     for c in "bf16 1 --with-init" "bf16 9 --with-init" "f32 37 --with-init" "f32 130" "bf16 130"; do
       set -- $c

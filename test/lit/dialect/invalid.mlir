@@ -731,16 +731,16 @@ func.func @decayed_b_scalar(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, 
 
 // The fused row norms need the scaled form with k = b (here no k_scale).
 func.func @l2norm_unscaled(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>) {
-  // expected-error @+1 {{l2norm_q needs structure dplr with an identity or scalar diagonal in the scaled low-rank form with k = b}}
+  // expected-error @+1 {{l2norm_q needs structure dplr in the scaled low-rank form with k = b (a vector diagonal with decayed_b)}}
   %o, %st = mixer.recurrence dplr diag scalar forward %q, %q, %v decay(%g) lowrank(%s * %q) l2norm_q : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return
 }
 
 // -----
 
-// ... and no vector diagonal (KDA's kernels take decayed_b instead).
+// ... and a vector diagonal only in KDA's decayed_b form.
 func.func @l2norm_vector(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4x64xf32>, %s: tensor<?x?x4xf32>) {
-  // expected-error @+1 {{l2norm_b needs structure dplr with an identity or scalar diagonal in the scaled low-rank form with k = b}}
+  // expected-error @+1 {{l2norm_b needs structure dplr in the scaled low-rank form with k = b (a vector diagonal with decayed_b)}}
   %o, %st = mixer.recurrence dplr diag vector forward %q, %q, %v decay(%g) lowrank(%s * %q) l2norm_b k_scale(%s) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return
 }

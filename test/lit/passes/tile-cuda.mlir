@@ -168,3 +168,19 @@ func.func @delta_unnormalized_key(%q0: tensor<?x?x4x64xf32>, %k0: tensor<?x?x4x6
   %o, %st = mixer.recurrence dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%s * %k) k_scale(%beta) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return %o : tensor<?x?x4x64xf32>
 }
+
+// -----
+
+// KDA as written (k through l2norm): decayed_b's row of k, normalized by the kernels.
+// CHECK-LABEL: func.func @kda_l2norm
+// CHECK: mixer.recurrence dplr diag vector forward %arg0, %arg1, %arg2 decay(%arg3) lowrank(%{{.*}} * %arg1) decayed_b l2norm_b k_scale(%arg4)
+func.func @kda_l2norm(%q: tensor<?x?x4x64xf32>, %k0: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4x64xf32>, %beta: tensor<?x?x4xf32>) -> tensor<?x?x4x64xf32> {
+  %k = mixer.map l2norm %k0 : tensor<?x?x4x64xf32> -> tensor<?x?x4x64xf32>
+  %e = mixer.map exp %g : tensor<?x?x4x64xf32> -> tensor<?x?x4x64xf32>
+  %b = mixer.binary mul %k, %e : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32> -> tensor<?x?x4x64xf32>
+  %key = mixer.binary mul %k, %beta : tensor<?x?x4x64xf32>, tensor<?x?x4xf32> -> tensor<?x?x4x64xf32>
+  %m1 = mixer.constant dense<-1.0> : tensor<f32>
+  %a = mixer.binary mul %key, %m1 : tensor<?x?x4x64xf32>, tensor<f32> -> tensor<?x?x4x64xf32>
+  %o, %s = mixer.recurrence dplr diag vector forward %q, %key, %v decay(%g) lowrank(%a, %b) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
+  return %o : tensor<?x?x4x64xf32>
+}
