@@ -251,19 +251,29 @@ def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(),
     return k
 
 
-def cuda_arch():
-    """The current CUDA device's nvcc architecture: sm_90a on Hopper (wgmma), else its own."""
+_cuda_devices = {}  # device index -> (nvcc architecture, multiprocessors): asked once per device
+
+
+def _cuda_device():
     import torch
 
-    major, minor = torch.cuda.get_device_capability()
-    return "90a" if (major, minor) == (9, 0) else f"{major}{minor}"
+    d = torch.cuda.current_device()
+    info = _cuda_devices.get(d)
+    if info is None:
+        major, minor = torch.cuda.get_device_capability(d)
+        arch = "90a" if (major, minor) == (9, 0) else f"{major}{minor}"
+        info = _cuda_devices[d] = (arch, torch.cuda.get_device_properties(d).multi_processor_count)
+    return info
+
+
+def cuda_arch():
+    """The current CUDA device's nvcc architecture: sm_90a on Hopper (wgmma), else its own."""
+    return _cuda_device()[0]
 
 
 def cuda_sms():
     """The current CUDA device's multiprocessors (the chunked walks' tiling fills them)."""
-    import torch
-
-    return torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+    return _cuda_device()[1]
 
 
 def build_cuda(spec, H, K, V, arch, verbose=True, G=1, F=0, sms=0):
