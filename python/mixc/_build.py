@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import sys
 from dataclasses import dataclass, field
 
@@ -237,7 +238,7 @@ def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(),
         if verbose:
             print(f"mixc: compiling {spec} for H={H}, K={K}, V={V} ({isa}) into {d}", file=sys.stderr)
         os.makedirs(d, exist_ok=True)
-        tmp = lib + f".tmp{os.getpid()}"
+        tmp = lib + f".tmp{os.getpid()}.{threading.get_ident()}"
         cmd = ["c++", *flags, "-shared", "-fPIC", "-I", src, *[a for i in include_dirs for a in ("-I", i)],
                f"-DMIXC_FORWARD=mixc_{name}", f"-DMIXC_BACKWARD=mixc_{name}_backward",
                os.path.join(src, name + ".cpp"), os.path.join(src, name + "_backward.cpp"),
@@ -309,7 +310,7 @@ def compile_cuda(src, name, arch, verbose=True, what=None):
         if verbose:
             print(f"mixc: compiling {what or src} into {d}", file=sys.stderr)
         os.makedirs(d, exist_ok=True)
-        tmp = lib + f".tmp{os.getpid()}"
+        tmp = lib + f".tmp{os.getpid()}.{threading.get_ident()}"  # two threads may build one library
         cmd = [nvcc, "-O3", "-std=c++17", f"-gencode=arch=compute_{arch},code=sm_{arch}", "-shared", "-Xcompiler",
                "-fPIC", "-I", src, os.path.join(src, name + ".cu"), "-o", tmp]
         r = subprocess.run(cmd, capture_output=True, text=True)
