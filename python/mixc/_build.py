@@ -161,6 +161,10 @@ def heads_per_group(H, groups, grouped):
     return H // next(iter(groups))
 
 
+# mixc's default GPU (--cuda-sms, kDefaultCudaSms): H100 SXM, H200.
+DEFAULT_CUDA_SMS = 132
+
+
 def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="auto", G=1, F=0, sms=0):
     """The spec's kernel sources for `target` (cpu, or cuda) at these sizes (mixc
     emit, cached): (directory, name, build flags). `adjoint`: how the CPU
@@ -181,6 +185,8 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="au
     options = ('' if adjoint == 'auto' else ',' + adjoint) + ('' if schedule == 'auto' else ',schedule=' + schedule)
     options += '' if G == 1 else f',G={G}'
     options += f',F={F}' if F else ''
+    if sms == DEFAULT_CUDA_SMS:  # the default GPU's: the same sources as an emit that names none
+        sms = 0
     options += f',sms={sms}' if sms else ''
     base = f"src-{name}-{_key(text, f'{H},{K},{V},{isa},{target}' + options)}"
     try:
