@@ -331,6 +331,8 @@ static std::string statePassFunction(const std::string &name, CudaTileAttr sched
     chain = "  else ";
   }
   for (size_t i = 0; i + 1 < widths.size(); ++i) {
+    // A width with as many CTAs as a wider one is never reached (that one took the batch).
+    if (i > 0 && ctasPerBatch(widths[i]) == ctasPerBatch(widths[i - 1])) continue;
     hs << chain << "if (B * " << ctasPerBatch(widths[i]) << " >= " << sms << ") pass.vBlock = " << widths[i] << ";\n";
     chain = "  else ";
   }

@@ -7,12 +7,12 @@
 // CHECK: A.tmp[0].set(b, t, h, 0, A.in[3].at(b, t, h, 0));
 // CHECK-NEXT: A.tmp[1].set(b, t, h, 0, ([](float x) { return -x; })(A.in[3].at(b, t, h, 0)));
 // The walk's tiling from the schedule's rules, the batch left to run time:
-// 2 heads x one 64-column block per batch row.
+// 2 heads x one 64-column block per batch row (64 columns in 128- or
+// 64-column blocks: as many CTAs, so the narrower is never printed).
 // CHECK: StatePass statePass0(int64_t B, {{\[\[}}maybe_unused{{\]\]}} int64_t T) {
 // CHECK-NEXT: StatePass pass;
 // CHECK-NEXT: if (chunk::hasWgmma() && B * 2 < 132) pass.wgmma = true;
 // CHECK-NEXT: else if (B * 2 >= 132) pass.vBlock = 128;
-// CHECK-NEXT: else if (B * 2 >= 132) pass.vBlock = 64;
 // CHECK-NEXT: else pass.vBlock = 32, pass.keySplit = 2;
 // CHECK-NEXT: return pass;
 // CHECK: p.k = args.in[1];
