@@ -320,7 +320,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   auto schedule = op->getAttrOfType<CpuTileAttr>("mixer.schedule");
   if (!schedule) return op.emitOpError() << "has no #mixer.cpu_tile schedule: run mixer-tile for the CPU first";
   if (!op.isSplitForm()) return op.emitOpError() << "the CPU target expects the split form";
-  if (op.getDecayedB() || op.getL2normQ() || op.getL2normB())
+  if (op.hasCudaKernelForm())
     return op.emitOpError() << "the CPU kernels take the plain low-rank form and their operands as they are "
                                "(decayed_b, l2norm_q and l2norm_b are mixer-tile{target=cuda}'s)";
   if (schedule.getAlgorithm() == CpuAlgorithm::chunked_ssd || schedule.getAlgorithm() == CpuAlgorithm::chunked_gla)

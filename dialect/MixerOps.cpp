@@ -289,9 +289,7 @@ static LogicalResult verifyRecurrence(OpT self, Value o, Value finalState, std::
         (s != Structure::dplr || self.getDiagKind() != DiagKind::vector || self.hasFactorDecay()))
       return self.emitOpError() << "decayed_b needs structure dplr with a vector diagonal of log-decays";
   if constexpr (std::is_same_v<decltype(self), RecurrenceOp>)
-    if ((self.getL2normQ() || self.getL2normB()) &&
-        (s != Structure::dplr || (self.getDiagKind() == DiagKind::vector && !self.getDecayedB()) ||
-         !self.getAScale() || !self.getKScale() || self.getK() != self.getB()))
+    if ((self.getL2normQ() || self.getL2normB()) && !self.isScaledWithKeyB()) // a_scale: dplr only
       return self.emitOpError() << (self.getL2normQ() ? "l2norm_q" : "l2norm_b")
                                 << " needs structure dplr in the scaled low-rank form with k = b (a vector diagonal "
                                    "with decayed_b)";

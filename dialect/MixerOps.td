@@ -125,6 +125,16 @@ def Mixer_RecurrenceOp : Mixer_Op<"recurrence", [Pure, AttrSizedOperandSegments]
     /// Whether the op is in the split form the kernels take: one direction,
     /// no skip, and no normalizer that mixer-normalizer-to-column turns into a
     /// ones column (sum, max_abs; mLSTM's stays on the op).
+    /// Whether the low rank is in the scaled form the chunked UT kernels read:
+    /// a = a_scale b and the key k_scale b (k = b), a vector diagonal only as
+    /// KDA's decayed_b.
+    bool isScaledWithKeyB() {
+      return getAScale() && getKScale() && getK() == getB() &&
+             (getDiagKind() != DiagKind::vector || getDecayedB());
+    }
+    /// Whether the op carries a form only mixer-tile{target=cuda} writes
+    /// (decayed_b, l2norm_q, l2norm_b): what the CUDA kernels read.
+    bool hasCudaKernelForm() { return getDecayedB() || getL2normQ() || getL2normB(); }
     bool isSplitForm() {
       Normalizer n = getNormalizerKind();
       return getDirection() != Direction::bidirectional && n != Normalizer::sum && n != Normalizer::max_abs &&

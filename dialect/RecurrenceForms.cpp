@@ -137,9 +137,7 @@ RecurrenceOp elementwiseDecayAsLog(RecurrenceOp op, OpBuilder &builder) {
 }
 
 RecurrenceOp fuseRowNorms(RecurrenceOp op, OpBuilder &builder) {
-  if (op.getStructure() != Structure::dplr || (op.getDiagKind() == DiagKind::vector && !op.getDecayedB()) ||
-      !op.getAScale() || !op.getKScale() || op.getK() != op.getB())
-    return op;
+  if (!op.isScaledWithKeyB()) return op;
   auto normOf = [](Value v) -> Value {
     auto m = v.getDefiningOp<MapOp>();
     return m && m.getFn() == UnaryFn::l2norm ? m.getInput() : Value();

@@ -194,17 +194,16 @@ struct DeriveBackward : mixc::impl::MixerDeriveBackwardBase<DeriveBackward> {
       // decayed_b and the fused row norms exist only after mixer-tile{target=cuda}
       // (the kernels' forms); the adjoint is derived from a copy of the forward
       // in the plain form, and the forward keeps its own.
-      SmallVector<RecurrenceOp> cudaForms;
-      f.walk([&](RecurrenceOp r) {
-        if (r.getDecayedB() || r.getL2normQ() || r.getL2normB()) cudaForms.push_back(r);
-      });
+      const bool cudaForms = f.walk([](RecurrenceOp r) {
+                                 return r.hasCudaKernelForm() ? WalkResult::interrupt() : WalkResult::advance();
+                               }).wasInterrupted();
       func::FuncOp plain = f;
-      if (!cudaForms.empty()) {
+      if (cudaForms) {
         plain = f.clone();
-        plain.walk([&](RecurrenceOp r) {
+        plain.walk([&](RecurrenceOp r) { // expandScaledLowRank expands the norms first
           OpBuilder eb(r);
           if (r.getDecayedB()) expandScaledLowRank(r, eb);
-          else if (r.getL2normQ() || r.getL2normB()) expandRowNorms(r, eb);
+          else expandRowNorms(r, eb);
         });
       }
       OpBuilder b(module.getContext());

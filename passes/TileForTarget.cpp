@@ -243,8 +243,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     if (algorithm == CudaAlgorithm::chunked_ut && op.getDiagKind() == DiagKind::vector)
       op = contractDecayedLowRank(op, builder);
     // A vector diagonal takes the scaled form only with decayed_b (the kernel's one form of it).
-    bool scaled = algorithm == CudaAlgorithm::chunked_ut && op.getAScale() && op.getKScale() &&
-                  op.getK() == op.getB() && (op.getDiagKind() != DiagKind::vector || op.getDecayedB());
+    bool scaled = algorithm == CudaAlgorithm::chunked_ut && op.isScaledWithKeyB();
     if (!scaled) op = expandScaledLowRank(op, builder);
     // The delta rules' l2norm of q and k: the UT kernels (and the recurrent
     // sweep they fall back to) normalize the rows they load, so that no pass
