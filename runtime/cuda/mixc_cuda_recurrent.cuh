@@ -105,8 +105,8 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
         for (int u = warp; u < n; u += WARPS) {
           const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
           float qq = 0.f, bb = 0.f;
-          for (int i = lane; i < K; i += 32) {
-            const float x = p.l2normB ? p.b.at(b, t, h, i) : 0.f; // b's row as it is (sb may be decayed)
+          for (int i = lane; i < K; i += 32) { // b's row as stored: sb, or with decayed_b from memory again
+            const float x = !p.l2normB ? 0.f : p.bDecayed ? p.b.at(b, t, h, i) : sb[u][i];
             qq += sq[u][i] * sq[u][i], bb += x * x;
           }
           const float nq = p.l2normQ ? rsqrtf(warpSum(qq) + 1e-12f) : 1.f;
