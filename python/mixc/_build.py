@@ -13,11 +13,16 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import sys
+import threading
 from dataclasses import dataclass, field
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _tmp(path):
+    """A temporary name beside `path`, private to this process and thread (renamed into place when complete)."""
+    return path + f".tmp{os.getpid()}.{threading.get_ident()}"
 
 
 def mixc_binary():
@@ -89,7 +94,7 @@ def signature(spec):
             raise ValueError(r.stderr.strip() or r.stdout.strip())
         out = r.stdout
         os.makedirs(cache_dir(), exist_ok=True)
-        tmp = saved + f".tmp{os.getpid()}"
+        tmp = _tmp(saved)
         with open(tmp, "w") as f:
             f.write(out)
         os.replace(tmp, saved)
@@ -201,7 +206,7 @@ def emit(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule="au
     d = os.path.join(cache_dir(), base + "-" + _key(os.path.getmtime(mixc)))
     flags_file = os.path.join(d, "flags")
     if not os.path.exists(flags_file):
-        src = d + f".tmp{os.getpid()}"
+        src = _tmp(d)
         arch = ([f"--cpu-arch={isa}", f"--adjoint={adjoint}", f"--schedule={schedule}"] if target == "cpu"
                 else [f"--cuda-sms={sms}"] if sms else [])
         r = subprocess.run([mixc, "emit", spec, f"--target={target}", *arch, f"--shape=H={H},K={K},V={V}" + (f",G={G}" if G > 1 else "") + (f",F={F}" if F else ""), "-o", src],
@@ -244,7 +249,7 @@ def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(),
         if verbose:
             print(f"mixc: compiling {spec} for H={H}, K={K}, V={V} ({isa}) into {d}", file=sys.stderr)
         os.makedirs(d, exist_ok=True)
-        tmp = lib + f".tmp{os.getpid()}.{threading.get_ident()}"
+        tmp = _tmp(lib)
         cmd = ["c++", *flags, "-shared", "-fPIC", "-I", src, *[a for i in include_dirs for a in ("-I", i)],
                f"-DMIXC_FORWARD=mixc_{name}", f"-DMIXC_BACKWARD=mixc_{name}_backward",
                os.path.join(src, name + ".cpp"), os.path.join(src, name + "_backward.cpp"),
@@ -316,7 +321,7 @@ def compile_cuda(src, name, arch, verbose=True, what=None):
         if verbose:
             print(f"mixc: compiling {what or src} into {d}", file=sys.stderr)
         os.makedirs(d, exist_ok=True)
-        tmp = lib + f".tmp{os.getpid()}.{threading.get_ident()}"  # two threads may build one library
+        tmp = _tmp(lib)
         cmd = [nvcc, "-O3", "-std=c++17", f"-gencode=arch=compute_{arch},code=sm_{arch}", "-shared", "-Xcompiler",
                "-fPIC", "-I", src, os.path.join(src, name + ".cu"), "-o", tmp]
         r = subprocess.run(cmd, capture_output=True, text=True)

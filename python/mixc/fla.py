@@ -38,7 +38,7 @@ def _mixer(name, text):
         os.makedirs(d, exist_ok=True)
         path = os.path.join(d, f"{name}.mixer")
         if not os.path.exists(path):
-            tmp = f"{path}.tmp{os.getpid()}"
+            tmp = _build._tmp(path)
             with open(tmp, "w") as f:
                 f.write(text)
             os.replace(tmp, path)
