@@ -30,6 +30,6 @@ assert s2!=s
 open(p,'w').write(s2)
 PY
 flags=$(grep "^build:" n_$name.log | head -1 | sed 's/^build: c++ //; s/ -c .*//')
-g++ $flags -fPIC -shared n_$name/$base.cpp -o new_$name.so
+g++ $flags -fPIC -shared n_$name/$base.cpp n_$name/mixc_cpu_tensor_ops.cpp -o new_$name.so
 g++ $flags -fPIC -shared o_$name/$base.cpp -o old_$name.so
 echo "$name: $call LN=$LN NV=$NV st=$st"

@@ -1,7 +1,7 @@
 // Same-process A/B of builds of one emitted CPU kernel: each argument is a
 // shared object built from an emitted directory (`mixc emit SPEC --target=cpu
 // --cpu-arch=... --shape H=..,K=..,V=.. -o DIR`, then `c++ <the printed flags>
-// -fPIC -shared DIR/NAME.cpp -o X.so`, the .cpp inside DIR so that its quoted
+// -fPIC -shared DIR/NAME.cpp DIR/mixc_cpu_tensor_ops.cpp -o X.so`, the .cpp inside DIR so that its quoted
 // includes resolve there); their calls alternate 21 times on the same inputs
 // and the median and minimum are printed. Cross-run comparisons on a shared VM
 // move by up to 25%; alternating calls in one process do not.

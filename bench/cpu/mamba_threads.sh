@@ -23,7 +23,7 @@ case "$1" in
       for s in recurrent chunked; do
         # The flags `mixc emit` prints (without them the sweeps do not vectorize).
         c++ -O3 -march=native -mprefer-vector-width=512 -fno-trapping-math -fno-math-errno -std=c++17 -pthread -I"$out/$s-$v" "$root/bench/cpu/mamba_threads.cpp" \
-          "$out/$s-$v/mamba.cpp" -o "$out/$s-$v/bench"
+          "$out/$s-$v/mamba.cpp" "$out/$s-$v/mixc_cpu_tensor_ops.cpp" -o "$out/$s-$v/bench"
         echo -n "$s: "; "$out/$s-$v/bench" 16384 16 "$v" "$threads"
       done
     done ;;

@@ -27,10 +27,11 @@ done
 "$root/build/bin/mixc" emit "$here/ssm_scan1.mixer" --target=cpu --cpu-arch="$arch" --shape H=1,K=16,V=1024 \
   --threads "$threads" -o "$work" > "$work/emit.log"
 # The flags mixc prints for the ISA (the kernels need them to vectorize).
-flags=$(sed -n 's/^build: c++ \(.*\) -c .*/\1/p' "$work/emit.log")
+flags=$(sed -n 's/^build: c++ \(.*\) -c .*/\1/p' "$work/emit.log" | head -n 1)
 libs=$(find "$ggml_build" -name 'libggml*.a' | sort -r | tr '\n' ' ')
 c++ $flags \
   -I"$ggml/include" -I"$work" "$here/ggml_vs_mixc.cpp" "$work"/gla_gate.cpp "$work"/rwkv6_wkv.cpp "$work"/rwkv7_wkv.cpp "$work"/ssm_scan1.cpp "$work"/ssm_scan2.cpp \
+  "$work"/mixc_cpu_tensor_ops.cpp \
   -Wl,--start-group $libs -Wl,--end-group -ldl -lm -o "$work/ggml_vs_mixc"
 if [ "$arch" = native ]; then out="$root/bench/results/cpu-ggml.md"; else out="$root/bench/results/cpu-ggml-$arch.md"; fi
 {

@@ -234,6 +234,28 @@ def describe(spec, H, K, V, isa="native", target="cpu", adjoint="auto", schedule
                    _operands(fwd, "outputs"), _operands(bwd, "outputs"))
 
 
+TENSOR_OPS = "mixc_cpu_tensor_ops.cpp"  # the tile library's whole-tensor ops (runtime/cpu)
+
+
+def tensor_ops(src, flags):
+    """The tile library's whole-tensor ops among the emitted sources in `src`,
+    compiled with `flags` into an object (cached: once per flags and library
+    text, shared by every kernel built with them)."""
+    files = sorted(f for f in os.listdir(src) if f.startswith("mixc_"))  # the runtime files
+    key = _key(*flags, *[f.encode() + open(os.path.join(src, f), "rb").read() for f in files])
+    d = os.path.join(cache_dir(), "tensor-ops-py-" + key)
+    obj = os.path.join(d, "mixc_cpu_tensor_ops.o")
+    if not os.path.exists(obj):
+        os.makedirs(d, exist_ok=True)
+        tmp = _tmp(obj)
+        cmd = ["c++", *flags, "-fPIC", "-I", src, "-c", os.path.join(src, TENSOR_OPS), "-o", tmp]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"mixc: the host compiler failed ({' '.join(cmd)}):\n{r.stderr[-4000:]}")
+        os.replace(tmp, obj)
+    return obj
+
+
 def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(), tag="c", adjoint="auto",
           schedule="auto", G=1, F=0):
     """The spec's kernels at these sizes: emitted, compiled with `shim` (an
@@ -253,7 +275,7 @@ def build(spec, H, K, V, isa="native", verbose=True, shim=None, include_dirs=(),
         cmd = ["c++", *flags, "-shared", "-fPIC", "-I", src, *[a for i in include_dirs for a in ("-I", i)],
                f"-DMIXC_FORWARD=mixc_{name}", f"-DMIXC_BACKWARD=mixc_{name}_backward",
                os.path.join(src, name + ".cpp"), os.path.join(src, name + "_backward.cpp"),
-               *([shim] if shim else []), "-o", tmp]
+               *([shim] if shim else []), tensor_ops(src, flags), "-o", tmp]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"mixc: the host compiler failed ({' '.join(cmd)}):\n{r.stderr[-4000:]}")

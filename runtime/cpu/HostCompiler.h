@@ -27,9 +27,15 @@ struct LoadedKernel {
 /// vector width the kernel was tiled for.
 std::string kernelFlags(const CpuIsa &isa);
 
+/// The tile library's source among the runtime files: the whole-tensor ops
+/// that do not depend on a spec or its sizes, compiled once per ISA and flags
+/// and linked into every kernel (its headers only declare them).
+constexpr const char *kTensorOpsSource = "mixc_cpu_tensor_ops.cpp";
+
 /// Compiles (or finds in the cache) `source` with `headers` beside it and loads
 /// the symbols `symbol` and `symbol`_plain, built for `isa` (which this host
-/// must run). Returns "" or why it failed, including the compiler's output.
+/// must run), linked with the tensor ops built from `headers` (once per
+/// flags). Returns "" or why it failed, including the compiler's output.
 std::string compileAndLoad(const std::string &source,
                            const std::vector<std::pair<std::string, std::string>> &headers,
                            const std::string &symbol, const CpuIsa &isa, LoadedKernel &out);

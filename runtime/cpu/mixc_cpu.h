@@ -295,72 +295,25 @@ template <typename F> void forEachRow(const mixc_tensor &t, F f) {
 
 // Reads a tensor into a buffer of `shape` (a per-head [H, ...] tensor lands in
 // [1, 1, H, ...]); an absent optional tensor reads as zeros.
-inline Buffer load(const mixc_tensor &t, std::vector<int64_t> shape) {
-  Buffer buf(shape);
-  if (!t.data) return buf;
-  const int64_t inner = t.ndim ? t.shape[t.ndim - 1] : 1, is = t.ndim ? t.strides[t.ndim - 1] : 1;
-  forEachRow(t, [&](int64_t r, int64_t off) {
-    float *dst = &buf.data[r * inner];
-    if (t.dtype == MIXC_F32) {
-      const float *src = (const float *)t.data + off;
-      if (is == 1) std::memcpy(dst, src, inner * sizeof(float));
-      else for (int64_t i = 0; i < inner; ++i) dst[i] = src[i * is];
-    } else {
-      const uint16_t *src = (const uint16_t *)t.data + off;
-      for (int64_t i = 0; i < inner; ++i) dst[i] = bf16ToFloat(src[i * is]);
-    }
-  });
-  return buf;
-}
+Buffer load(const mixc_tensor &t, std::vector<int64_t> shape);
 
 // Whether `t` is contiguous f32 of exactly `shape`: then it is used where it
 // lies, without a copy.
-inline bool isDirectF32(const mixc_tensor &t, const std::vector<int64_t> &shape) {
-  bool direct = t.data && t.dtype == MIXC_F32 && t.ndim == (int)shape.size();
-  int64_t stride = 1;
-  for (int d = (int)shape.size() - 1; direct && d >= 0; --d) {
-    direct = t.shape[d] == shape[d] && (shape[d] == 1 || t.strides[d] == stride);
-    stride *= shape[d];
-  }
-  return direct;
-}
+bool isDirectF32(const mixc_tensor &t, const std::vector<int64_t> &shape);
 
-inline Buffer external(const mixc_tensor &t, std::vector<int64_t> shape) {
-  Buffer b;
-  b.shape = std::move(shape);
-  b.ext = (float *)t.data;
-  return b;
-}
+Buffer external(const mixc_tensor &t, std::vector<int64_t> shape);
 
 // An input read where it lies when it is contiguous f32 of `shape` (the
 // initial state: a decoding step would otherwise copy the whole state, twice
 // its own traffic), else loaded.
-inline Buffer view(const mixc_tensor &t, std::vector<int64_t> shape) {
-  return isDirectF32(t, shape) ? external(t, std::move(shape)) : load(t, std::move(shape));
-}
+Buffer view(const mixc_tensor &t, std::vector<int64_t> shape);
 
 // A scan result that the kernel returns as it is: written straight into the
 // caller's tensor when that is contiguous f32 of the same shape (no copy and
 // no fresh pages to fault in), else into a buffer that store() copies out.
-inline Buffer outputBuffer(const mixc_tensor &t, std::vector<int64_t> shape) {
-  return isDirectF32(t, shape) ? external(t, std::move(shape)) : Buffer(std::move(shape), Uninit{});
-}
+Buffer outputBuffer(const mixc_tensor &t, std::vector<int64_t> shape);
 
-inline void store(const Buffer &buf, mixc_tensor &t) {
-  if (buf.ext && buf.ext == t.data) return; // written in place
-  const int64_t inner = t.ndim ? t.shape[t.ndim - 1] : 1, is = t.ndim ? t.strides[t.ndim - 1] : 1;
-  forEachRow(t, [&](int64_t r, int64_t off) {
-    const float *src = buf.ptr() + r * inner;
-    if (t.dtype == MIXC_F32) {
-      float *dst = (float *)t.data + off;
-      if (is == 1) std::memcpy(dst, src, inner * sizeof(float));
-      else for (int64_t i = 0; i < inner; ++i) dst[i * is] = src[i];
-    } else {
-      uint16_t *dst = (uint16_t *)t.data + off;
-      for (int64_t i = 0; i < inner; ++i) dst[i * is] = floatToBf16(src[i]);
-    }
-  });
-}
+void store(const Buffer &buf, mixc_tensor &t);
 
 // ---- pre-processing ---------------------------------------------------------
 // log(1 + e) for e in [0, 1] (softplus and logsigmoid take e = exp(-|x|)):
@@ -547,34 +500,12 @@ inline const float *rowView(const mixc_tensor &t, int64_t b, int64_t tt, int64_t
   return tmp;
 }
 
-inline Buffer softmax(const Buffer &in) { return rows(in, in.shape.back(), softmaxRow); }
+Buffer softmax(const Buffer &in);
 
-inline Buffer l2norm(const Buffer &in) {
-  return rows(in, in.shape.back(), [](const float *x, int64_t D, float *o) {
-    float n = 0;
-    for (int64_t i = 0; i < D; ++i) n += x[i] * x[i];
-    float inv = 1.f / std::sqrt(n + 1e-12f);
-    for (int64_t i = 0; i < D; ++i) o[i] = x[i] * inv;
-  });
-}
-inline Buffer taylor2(const Buffer &in) {
-  int64_t D = in.shape.back();
-  return rows(in, 1 + D + D * D, [](const float *x, int64_t D, float *o) {
-    o[0] = 1;
-    for (int64_t i = 0; i < D; ++i) o[1 + i] = x[i];
-    for (int64_t i = 0; i < D; ++i)
-      for (int64_t j = 0; j < D; ++j) o[1 + D + i * D + j] = x[i] * x[j] * 0.70710678118654752f;
-  });
-}
-inline Buffer ones(const Buffer &in) {
-  return rows(in, 1, [](const float *, int64_t, float *o) { o[0] = 1; });
-}
-inline Buffer appendOne(const Buffer &in) {
-  return rows(in, in.shape.back() + 1, [](const float *x, int64_t D, float *o) {
-    std::copy_n(x, D, o);
-    o[D] = 1;
-  });
-}
+Buffer l2norm(const Buffer &in);
+Buffer taylor2(const Buffer &in);
+Buffer ones(const Buffer &in);
+Buffer appendOne(const Buffer &in);
 // Reduces the feature (last) dimension, which goes: out[r] = sum_i term(r D + i).
 template <typename F> inline Buffer reduceLast(const std::vector<int64_t> &shape, F term) {
   std::vector<int64_t> s = shape;
@@ -588,60 +519,16 @@ template <typename F> inline Buffer reduceLast(const std::vector<int64_t> &shape
   }
   return out;
 }
-inline Buffer dot(const Buffer &a, const Buffer &b) {
-  const float *x = a.ptr(), *y = b.ptr();
-  return reduceLast(a.shape, [x, y](int64_t e) { return x[e] * y[e]; });
-}
-inline Buffer sumLast(const Buffer &in) {
-  const float *x = in.ptr();
-  return reduceLast(in.shape, [x](int64_t e) { return x[e]; });
-}
+Buffer dot(const Buffer &a, const Buffer &b);
+Buffer sumLast(const Buffer &in);
 // Rows of x [.., H, D] times their head's W [1, 1, H, D, F]: [.., H, F].
-inline Buffer vecmat(const Buffer &x, const Buffer &w) {
-  const int64_t D = x.shape.back(), F = w.shape.back(), Hw = w.shape[w.shape.size() - 3];
-  const int64_t Hx = x.shape.size() >= 2 ? x.shape[x.shape.size() - 2] : 1, rows = x.size() / std::max<int64_t>(D, 1);
-  std::vector<int64_t> s = x.shape;
-  s.back() = F;
-  Buffer out(s, Uninit{});
-  const float *xp = x.ptr(), *wp = w.ptr();
-  float *op = out.ptr();
-  parallelRange(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(D * F, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r)
-      vecmatRow(xp + r * D, D, F, wp + (Hw == 1 ? 0 : r % Hx) * D * F, op + r * F);
-  });
-  return out;
-}
-inline Buffer headIndex(int64_t H) {
-  Buffer b({1, 1, H});
-  for (int64_t h = 0; h < H; ++h) b.data[h] = (float)h;
-  return b;
-}
+Buffer vecmat(const Buffer &x, const Buffer &w);
+Buffer headIndex(int64_t H);
 // Materializes a broadcast: `in` read at every index of `shape`.
-inline Buffer broadcastTo(const Buffer &in, std::vector<int64_t> shape) {
-  return binary(Buffer(shape), in, [](float, float x) { return x; });
-}
+Buffer broadcastTo(const Buffer &in, std::vector<int64_t> shape);
 // Two rows side by side: [.., A] and [.., C] (one leading shape after
 // broadcasting) -> [.., A + C].
-inline Buffer concat(const Buffer &a, const Buffer &b) {
-  std::vector<int64_t> lead(std::max(a.shape.size(), b.shape.size()) - 1, 1);
-  for (size_t i = 0; i < lead.size(); ++i)
-    lead[i] = std::max(i + 1 < a.shape.size() ? a.shape[i] : 1, i + 1 < b.shape.size() ? b.shape[i] : 1);
-  auto full = [&](const Buffer &x) {
-    std::vector<int64_t> s = lead;
-    s.push_back(x.shape.back());
-    return x.shape == s ? x : broadcastTo(x, s);
-  };
-  const Buffer fa = full(a), fb = full(b);
-  const int64_t A = a.shape.back(), C = b.shape.back(), rows = fa.size() / std::max<int64_t>(A, 1);
-  std::vector<int64_t> s = lead;
-  s.push_back(A + C);
-  Buffer out(s, Uninit{});
-  for (int64_t r = 0; r < rows; ++r) {
-    std::copy_n(fa.ptr() + r * A, A, out.ptr() + r * (A + C));
-    std::copy_n(fb.ptr() + r * C, C, out.ptr() + r * (A + C) + A);
-  }
-  return out;
-}
+Buffer concat(const Buffer &a, const Buffer &b);
 
 // ---- the scan --------------------------------------------------------------------
 using rt::DiagKind; // the dialect's enums (mixc_enums.h, generated from the ODS)

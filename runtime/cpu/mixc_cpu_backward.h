@@ -24,107 +24,26 @@ inline std::pair<int64_t, int64_t> sequenceSpan(int64_t n, int64_t T, const int6
 
 // y_t = x_{t + by} within each sequence, zero past its ends; x may broadcast
 // (a per-head decay) to `shape` = [B, T, H, ...].
-inline Buffer shiftTokens(const Buffer &x, const std::vector<int64_t> &shape, int by, int64_t NS,
-                          const int64_t *seqStart) {
-  Buffer tmp;
-  const Buffer *in = &x;
-  if (x.shape != shape) tmp = broadcastTo(x, shape), in = &tmp;
-  Buffer out(shape);
-  const int64_t T = shape[1], row = out.size() / std::max<int64_t>(shape[0] * T, 1);
-  parallelRange(NS, 1, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n) {
-      auto [first, end] = sequenceSpan(n, T, seqStart);
-      for (int64_t t = first; t < end; ++t)
-        if (t + by >= first && t + by < end)
-          std::memcpy(out.ptr() + t * row, in->ptr() + (t + by) * row, row * sizeof(float));
-    }
-  });
-  return out;
-}
+Buffer shiftTokens(const Buffer &x, const std::vector<int64_t> &shape, int by, int64_t NS,
+                   const int64_t *seqStart);
 
 // y_t = init + the sum of x over the sequence's tokens up to t (reverse: from
 // t on); init [NS, H, ...] or nullptr. Sums in token order: deterministic.
-inline Buffer tokenCumsum(const Buffer &x, const float *init, bool reverse, int64_t NS, const int64_t *seqStart) {
-  Buffer out(x.shape, Uninit{});
-  const int64_t T = x.shape[1], row = x.size() / std::max<int64_t>(x.shape[0] * T, 1);
-  parallelRange(NS, 1, [&](int64_t n0, int64_t n1) {
-    std::vector<float> acc(row);
-    for (int64_t n = n0; n < n1; ++n) {
-      auto [first, end] = sequenceSpan(n, T, seqStart);
-      for (int64_t j = 0; j < row; ++j) acc[j] = init ? init[n * row + j] : 0.f;
-      for (int64_t step = 0; step < end - first; ++step) {
-        const int64_t t = reverse ? end - 1 - step : first + step;
-        const float *xs = x.ptr() + t * row;
-        float *ys = out.ptr() + t * row;
-        for (int64_t j = 0; j < row; ++j) ys[j] = acc[j] += xs[j];
-      }
-    }
-  });
-  return out;
-}
+Buffer tokenCumsum(const Buffer &x, const float *init, bool reverse, int64_t NS, const int64_t *seqStart);
 
 // The first (or last) token of each sequence: [B, T, H, ...] -> `shape` =
 // [NS, H, ...]; x may broadcast (a per-head decay). An empty sequence gets 0.
-inline Buffer edgeToken(const Buffer &x, const std::vector<int64_t> &shape, bool last, int64_t B, int64_t T,
-                        const int64_t *seqStart) {
-  std::vector<int64_t> tokens = shape;
-  tokens[0] = B;
-  tokens.insert(tokens.begin() + 1, T);
-  Buffer tmp;
-  const Buffer *in = &x;
-  if (x.shape != tokens) tmp = broadcastTo(x, tokens), in = &tmp;
-  Buffer out(shape);
-  const int64_t row = out.size() / std::max<int64_t>(shape[0], 1);
-  for (int64_t n = 0; n < shape[0]; ++n) {
-    auto [first, end] = sequenceSpan(n, T, seqStart);
-    if (end > first) std::memcpy(out.ptr() + n * row, in->ptr() + (last ? end - 1 : first) * row, row * sizeof(float));
-  }
-  return out;
-}
+Buffer edgeToken(const Buffer &x, const std::vector<int64_t> &shape, bool last, int64_t B, int64_t T,
+                 const int64_t *seqStart);
 
 // [N, H, K, V] -> [N, H, V, K].
-inline Buffer transposeState(const Buffer &x) {
-  const int64_t N = x.shape[0], H = x.shape[1], K = x.shape[2], V = x.shape[3];
-  Buffer out({N, H, V, K}, Uninit{});
-  parallelRange(N * H, 1, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m)
-      for (int64_t i = 0; i < K; ++i)
-        for (int64_t j = 0; j < V; ++j) out.ptr()[(m * V + j) * K + i] = x.ptr()[(m * K + i) * V + j];
-  });
-  return out;
-}
+Buffer transposeState(const Buffer &x);
 
 // Grouped heads as whole tensors (the backward's; the forward's rows read
 // head h / G in place): [B, T, H / G, ...] -> [B, T, H, ...] and back, each
 // group of G heads summed (the adjoint).
-inline Buffer repeatHeads(const Buffer &x, int64_t G) {
-  std::vector<int64_t> shape = x.shape;
-  shape[2] *= G;
-  Buffer out(shape, Uninit{});
-  int64_t w = 1;
-  for (size_t d = 3; d < shape.size(); ++d) w *= shape[d];
-  const int64_t H = shape[2];
-  parallelRange(shape[0] * shape[1], 64, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t h = 0; h < H; ++h)
-        std::memcpy(out.ptr() + (r * H + h) * w, x.ptr() + (r * (H / G) + h / G) * w, w * sizeof(float));
-  });
-  return out;
-}
-inline Buffer sumHeads(const Buffer &x, int64_t G) {
-  std::vector<int64_t> shape = x.shape;
-  shape[2] /= G;
-  Buffer out(shape);
-  int64_t w = 1;
-  for (size_t d = 3; d < shape.size(); ++d) w *= shape[d];
-  const int64_t H = x.shape[2];
-  parallelRange(shape[0] * shape[1], 64, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t h = 0; h < H; ++h) // in head order: the same sum on any thread count
-        for (int64_t j = 0; j < w; ++j) out.ptr()[(r * (H / G) + h / G) * w + j] += x.ptr()[(r * H + h) * w + j];
-  });
-  return out;
-}
+Buffer repeatHeads(const Buffer &x, int64_t G);
+Buffer sumHeads(const Buffer &x, int64_t G);
 
 // ---- the pre-processing's gradients ------------------------------------------
 
@@ -133,64 +52,7 @@ inline Buffer sumHeads(const Buffer &x, int64_t G) {
 // element adds its terms in index order, so the result does not depend on
 // the thread count. Taken by value: a temporary of the operand's own shape
 // is moved through, not copied.
-inline Buffer reduceTo(Buffer full, const std::vector<int64_t> &shape) {
-  if (full.shape == shape) return full;
-  // Trailing dimensions summed ([B, T, H, K] -> [B, T, H]): contiguous runs,
-  // each summed in order by one task.
-  bool trailing = shape.size() <= full.shape.size();
-  for (size_t i = 0; trailing && i < shape.size(); ++i) trailing = shape[i] == full.shape[i];
-  if (trailing) {
-    Buffer out(shape, Uninit{});
-    const int64_t n = out.size(), run = full.size() / std::max<int64_t>(n, 1);
-    const float *x = full.ptr();
-    parallelRange(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(run, 1)), [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        float acc = 0.f;
-        for (int64_t j = 0; j < run; ++j) acc += x[i * run + j];
-        out.ptr()[i] = acc;
-      }
-    });
-    return out;
-  }
-  // Leading dimensions summed ([B, T, H, V] -> [1, 1, H, V], a per-head
-  // parameter): each column summed over the rows in order.
-  bool leading = shape.size() == full.shape.size();
-  size_t ones = 0;
-  while (leading && ones < shape.size() && shape[ones] == 1) ++ones;
-  for (size_t i = ones; leading && i < shape.size(); ++i) leading = shape[i] == full.shape[i];
-  if (leading) {
-    Buffer out(shape);
-    const int64_t inner = out.size(), rows = full.size() / std::max<int64_t>(inner, 1);
-    const float *x = full.ptr();
-    parallelRange(inner, 256, [&](int64_t j0, int64_t j1) {
-      float *o = out.ptr();
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = j0; j < j1; ++j) o[j] += x[r * inner + j];
-    });
-    return out;
-  }
-  Buffer out(shape);
-  const size_t rank = full.shape.size();
-  std::vector<int64_t> st(rank, 0);
-  int64_t m = 1;
-  for (int64_t i = (int64_t)rank - 1; i >= 0; --i)
-    if (i < (int64_t)shape.size()) {
-      st[i] = shape[i] == 1 ? 0 : m;
-      m *= shape[i];
-    }
-  std::vector<int64_t> idx(rank, 0);
-  const float *x = full.ptr();
-  for (int64_t e = 0; e < full.size(); ++e) {
-    int64_t off = 0;
-    for (size_t i = 0; i < rank; ++i) off += idx[i] * st[i];
-    out.data[off] += x[e];
-    for (int64_t i = (int64_t)rank - 1; i >= 0; --i) {
-      if (++idx[i] < full.shape[i]) break;
-      idx[i] = 0;
-    }
-  }
-  return out;
-}
+Buffer reduceTo(Buffer full, const std::vector<int64_t> &shape);
 
 // The backward's pointwise ops come as block functions over runs of
 // elements, one plain lambda per op printed through the MIXC_*_BLOCK macros
@@ -253,44 +115,11 @@ using BinaryVjpBlock = void (*)(const float *a, int64_t sa, const float *b, int6
   }
 
 // The forward's pre-processing recomputed on whole tensors.
-inline Buffer mapFn(const Buffer &in, MapBlock f) {
-  Buffer out(in.shape, Uninit{});
-  const float *x = in.ptr();
-  float *o = out.ptr();
-  parallelRange(in.size(), 16384, [&](int64_t i0, int64_t i1) { f(x + i0, o + i0, i1 - i0); });
-  return out;
-}
-inline Buffer binaryFn(const Buffer &a, const Buffer &b, BinaryBlock f) {
-  if (a.shape == b.shape || b.size() == 1 || a.size() == 1) { // a flat run (as binary)
-    Buffer out(a.size() >= b.size() ? a.shape : b.shape, Uninit{});
-    const float *x = a.ptr(), *y = b.ptr();
-    float *o = out.ptr();
-    const bool sa = a.size() == 1 && out.size() > 1, sb = b.size() == 1 && out.size() > 1;
-    parallelRange(out.size(), 16384, [&](int64_t i0, int64_t i1) {
-      f(x + (sa ? 0 : i0), sa ? 0 : 1, y + (sb ? 0 : i0), sb ? 0 : 1, o + i0, i1 - i0);
-    });
-    return out;
-  }
-  const Broadcast2 bc(a.shape, b.shape);
-  Buffer out(bc.s, Uninit{});
-  parallelRange(bc.rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(bc.inner, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      int64_t oa, ob;
-      bc.offsets(r, oa, ob);
-      f(a.ptr() + oa, bc.ia, b.ptr() + ob, bc.ib, out.ptr() + r * bc.inner, bc.inner);
-    }
-  });
-  return out;
-}
+Buffer mapFn(const Buffer &in, MapBlock f);
+Buffer binaryFn(const Buffer &a, const Buffer &b, BinaryBlock f);
 
 // Gradient of a pointwise map y = f(x): g . d(x, y).
-inline Buffer mapVjp(const Buffer &x, const Buffer &y, const Buffer &g, MapVjpBlock d) {
-  Buffer out(x.shape, Uninit{});
-  const float *xs = x.ptr(), *ys = y.ptr(), *gs = g.ptr();
-  float *o = out.ptr();
-  parallelRange(out.size(), 16384, [&](int64_t i0, int64_t i1) { d(xs + i0, ys + i0, gs + i0, o + i0, i1 - i0); });
-  return out;
-}
+Buffer mapVjp(const Buffer &x, const Buffer &y, const Buffer &g, MapVjpBlock d);
 
 // Gradients of the maps over the feature dimension, row by row: in is the
 // map's input (or result, for softmax), g the gradient of its result.
@@ -303,154 +132,37 @@ template <typename F> Buffer rowsVjp(const Buffer &in, const Buffer &g, F f) { /
   return out;
 }
 // y = x / sqrt(|x|^2 + 1e-12): dx = g / n - x (x . g) / n^3.
-inline Buffer l2normVjp(const Buffer &x, const Buffer &g) {
-  return rowsVjp(x, g, [](const float *in, const float *gr, int64_t D, float *o) {
-    float n = 0, xg = 0;
-    for (int64_t i = 0; i < D; ++i) n += in[i] * in[i], xg += in[i] * gr[i];
-    const float inv = 1.f / std::sqrt(n + 1e-12f), inv3 = inv * inv * inv;
-    for (int64_t i = 0; i < D; ++i) o[i] = gr[i] * inv - in[i] * xg * inv3;
-  });
-}
+Buffer l2normVjp(const Buffer &x, const Buffer &g);
 // From the softmax's result y: dx = y . (g - g . y).
-inline Buffer softmaxVjp(const Buffer &y, const Buffer &g) {
-  return rowsVjp(y, g, [](const float *yr, const float *gr, int64_t D, float *o) {
-    float gy = 0;
-    for (int64_t i = 0; i < D; ++i) gy += gr[i] * yr[i];
-    for (int64_t i = 0; i < D; ++i) o[i] = yr[i] * (gr[i] - gy);
-  });
-}
+Buffer softmaxVjp(const Buffer &y, const Buffer &g);
 // y = [1, x, vec(x x^T) / sqrt 2].
-inline Buffer taylor2Vjp(const Buffer &x, const Buffer &g) {
-  return rowsVjp(x, g, [](const float *in, const float *gr, int64_t D, float *o) {
-    for (int64_t i = 0; i < D; ++i) {
-      float s = gr[1 + i];
-      for (int64_t j = 0; j < D; ++j) s += (gr[1 + D + i * D + j] + gr[1 + D + j * D + i]) * in[j] * 0.70710678118654752f;
-      o[i] = s;
-    }
-  });
-}
+Buffer taylor2Vjp(const Buffer &x, const Buffer &g);
 // y = [x, 1]: the gradient of x is g without its last column.
-inline Buffer appendOneVjp(const Buffer &x, const Buffer &g) {
-  return rowsVjp(x, g, [](const float *, const float *gr, int64_t D, float *o) { std::copy_n(gr, D, o); });
-}
+Buffer appendOneVjp(const Buffer &x, const Buffer &g);
 // y = sum_i x_i: every x_i gets g.
-inline Buffer sumVjp(const Buffer &x, const Buffer &g) {
-  Buffer out(x.shape);
-  const int64_t D = x.shape.back();
-  for (int64_t e = 0; e < out.size(); ++e) out.data[e] = g.ptr()[e / D];
-  return out;
-}
+Buffer sumVjp(const Buffer &x, const Buffer &g);
 
 // Gradient of one operand of out = f(a, b) under broadcasting: d(a, b)
 // (the partial derivative of f by that operand) times g at every element of
 // the broadcast shape, then summed over what the operand broadcast over.
-inline Buffer binaryVjp(const Buffer &a, const Buffer &b, const Buffer &g, const std::vector<int64_t> &shape,
-                        BinaryVjpBlock d) {
-  const size_t rank = std::max({a.shape.size(), b.shape.size(), g.shape.size()});
-  auto dim = [&](const Buffer &x, size_t i) { return i < x.shape.size() ? x.shape[i] : 1; };
-  std::vector<int64_t> s(rank);
-  for (size_t i = 0; i < rank; ++i) s[i] = std::max({dim(a, i), dim(b, i), dim(g, i)});
-  auto strides = [&](const Buffer &x) {
-    std::vector<int64_t> st(rank, 0);
-    int64_t m = 1;
-    for (int64_t i = (int64_t)x.shape.size() - 1; i >= 0; --i) {
-      st[i] = x.shape[i] == 1 ? 0 : m;
-      m *= x.shape[i];
-    }
-    return st;
-  };
-  const std::vector<int64_t> sa = strides(a), sb = strides(b), sg = strides(g);
-  Buffer full(s);
-  const int64_t inner = s.back(), rows = full.size() / std::max<int64_t>(inner, 1);
-  parallelRange(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      int64_t oa = 0, ob = 0, og = 0, rest = r;
-      for (int64_t i = (int64_t)rank - 2; i >= 0; --i) {
-        const int64_t k = rest % s[i];
-        rest /= s[i];
-        oa += k * sa[i], ob += k * sb[i], og += k * sg[i];
-      }
-      const float *x = a.ptr() + oa, *y = b.ptr() + ob, *gr = g.ptr() + og;
-      float *o = full.ptr() + r * inner;
-      d(x, sa.back(), y, sb.back(), gr, sg.back(), o, inner);
-    }
-  });
-  return reduceTo(std::move(full), shape);
-}
+Buffer binaryVjp(const Buffer &a, const Buffer &b, const Buffer &g, const std::vector<int64_t> &shape,
+                 BinaryVjpBlock d);
 // out = sum_i a_i b_i over the feature dimension: the gradient of a is g b
 // (of b: g a), g broadcast over the features.
-inline Buffer dotVjp(const Buffer &other, const Buffer &g, const std::vector<int64_t> &shape) {
-  Buffer gc = g;
-  gc.shape.push_back(1);
-  return binaryVjp(gc, other, gc, shape, MIXC_BINARY_VJP_BLOCK(b));
-}
+Buffer dotVjp(const Buffer &other, const Buffer &g, const std::vector<int64_t> &shape);
 
 // out = x^T W (vecmat): the gradient of the row x, W g per row.
-inline Buffer vecmatVjpRow(const Buffer &w, const Buffer &g, const std::vector<int64_t> &shape) {
-  const int64_t D = shape.back(), F = g.shape.back(), Hw = w.shape[w.shape.size() - 3];
-  const int64_t Hg = g.shape.size() >= 2 ? g.shape[g.shape.size() - 2] : 1, rows = g.size() / std::max<int64_t>(F, 1);
-  std::vector<int64_t> s = g.shape;
-  s.back() = D;
-  Buffer dx(s, Uninit{});
-  parallelRange(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(D * F, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float *W = w.ptr() + (Hw == 1 ? 0 : r % Hg) * D * F, *gr = g.ptr() + r * F;
-      for (int64_t d = 0; d < D; ++d) {
-        float acc = 0.f;
-        for (int64_t f = 0; f < F; ++f) acc += W[d * F + f] * gr[f];
-        dx.ptr()[r * D + d] = acc;
-      }
-    }
-  });
-  return reduceTo(std::move(dx), shape);
-}
+Buffer vecmatVjpRow(const Buffer &w, const Buffer &g, const std::vector<int64_t> &shape);
 // ... and of the per-head matrix W [1, 1, H, D, F]: the sum over the rows of
 // head h of x g^T, one task per (head, d) row of W, in token order (the
 // same sums every run).
-inline Buffer vecmatVjpMatrix(const Buffer &x, const Buffer &g, const std::vector<int64_t> &shape) {
-  const int64_t D = x.shape.back(), F = g.shape.back(), H = shape[shape.size() - 3];
-  const int64_t Hg = g.shape.size() >= 2 ? g.shape[g.shape.size() - 2] : 1, rows = g.size() / std::max<int64_t>(F, 1);
-  const int64_t Hx = x.shape.size() >= 2 ? x.shape[x.shape.size() - 2] : 1, xRows = x.size() / std::max<int64_t>(D, 1);
-  Buffer dw(shape);
-  parallelRange(H * D, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t h = i / D, d = i % D;
-      float *o = dw.ptr() + i * F;
-      for (int64_t r = H == 1 ? 0 : h; r < rows; r += H == 1 ? 1 : Hg) {
-        // x's row for g's row r (x may be per head: the same row every token)
-        const int64_t xr = xRows == rows ? r : (Hx == 1 ? 0 : r % Hg);
-        const float xd = x.ptr()[xr * D + d], *gr = g.ptr() + r * F;
-        for (int64_t f = 0; f < F; ++f) o[f] += xd * gr[f];
-      }
-    }
-  });
-  return dw;
-}
+Buffer vecmatVjpMatrix(const Buffer &x, const Buffer &g, const std::vector<int64_t> &shape);
 // out = [a, b] (concat): operand `operand`'s columns of g, summed to its shape.
-inline Buffer concatVjp(const Buffer &g, int operand, int64_t widthA, const std::vector<int64_t> &shape) {
-  const int64_t W = g.shape.back(), n = shape.back(), off = operand == 0 ? 0 : widthA, rows = g.size() / W;
-  std::vector<int64_t> s = g.shape;
-  s.back() = n;
-  Buffer part(s, Uninit{});
-  for (int64_t r = 0; r < rows; ++r) std::copy_n(g.ptr() + r * W + off, n, part.ptr() + r * n);
-  return reduceTo(std::move(part), shape);
-}
+Buffer concatVjp(const Buffer &g, int operand, int64_t widthA, const std::vector<int64_t> &shape);
 
 // o_j = scale x_j / n, n = den + eps or max(|den|, eps), den = x_V (the
 // normalizer's column): the gradient of the row x (V + 1 wide) from g (V).
-inline Buffer normalizeVjp(const Buffer &x, const Buffer &g, bool maxAbs, float eps, float scale) {
-  return rowsVjp(x, g, [&](const float *in, const float *gr, int64_t Vs, float *o) {
-    const int64_t V = Vs - 1;
-    const float den = in[V], n = maxAbs ? std::max(std::fabs(den), eps) : den + eps;
-    const float dn = maxAbs ? (std::fabs(den) > eps ? (den > 0 ? 1.f : -1.f) : 0.f) : 1.f;
-    float acc = 0;
-    for (int64_t j = 0; j < V; ++j) {
-      o[j] = scale * gr[j] / n;
-      acc += gr[j] * scale * in[j];
-    }
-    o[V] = -acc / (n * n) * dn;
-  });
-}
+Buffer normalizeVjp(const Buffer &x, const Buffer &g, bool maxAbs, float eps, float scale);
 
 // ---- the recurrence's adjoint ---------------------------------------------------
 
@@ -485,14 +197,7 @@ struct GradArgs : TokenLayout {
 
 // out[h][e] = sum over b, in order, of parts[b][h][e] (n values per (b, h)):
 // a per-head parameter's gradient from the tasks' shares.
-inline void sumOverBatch(const float *parts, int64_t B, int64_t H, int64_t n, float *out) {
-  for (int64_t h = 0; h < H; ++h)
-    for (int64_t e = 0; e < n; ++e) {
-      float s = 0.f;
-      for (int64_t b = 0; b < B; ++b) s += parts[(b * H + h) * n + e];
-      out[h * n + e] = s;
-    }
-}
+void sumOverBatch(const float *parts, int64_t B, int64_t H, int64_t n, float *out);
 
 // a . b over N floats in 16 independent lanes, then a pairwise sum of the
 // lanes: the host compiler vectorizes it without reassociating (a plain

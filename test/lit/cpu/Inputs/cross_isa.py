@@ -17,6 +17,7 @@ specs = sys.argv[8:]
 sizes = dict(kv.split("=") for kv in shape.split(","))
 emit_shape = ",".join(f"{k}={v}" for k, v in sizes.items() if k in ("H", "K", "V"))
 compiled = runs = failures = backward_compiled = 0
+ops = None  # the tensor ops' object
 
 
 def sh(cmd, **kw):
@@ -45,6 +46,12 @@ for spec in specs:
         print(f"FAILED compile {name} for {arch}:\n{r.stderr[-3000:]}")
         continue
     compiled += 1
+    if ops is None:  # the tile library's tensor ops: the same for every spec, built once
+        ops = f"{work}/tensor_ops.o"
+        r = sh([cxx, *compile_flags, "-c", f"{d}/src/mixc_cpu_tensor_ops.cpp", "-o", ops])
+        if r.returncode != 0:
+            failures += 1
+            print(f"FAILED compile mixc_cpu_tensor_ops.cpp for {arch}:\n{r.stderr[-3000:]}")
     if emulator == "-":
         continue
     # The derived backward builds for the ISA too (compile-only, -O1).
@@ -70,7 +77,7 @@ for spec in specs:
         out_args.append(f"{n}={','.join(ds)}")
     exe = f"{d}/runner"
     r = sh([cxx, *flags, "-static", f"-DKERNEL=mixc_{name}", f"-I{d}/src", f"-I{runtime}", f"-I{runtime}/..", runner,
-            f"{runtime}/Npy.cpp", f"{d}/src/{name}.cpp", "-o", exe])
+            f"{runtime}/Npy.cpp", f"{d}/src/{name}.cpp", ops, "-o", exe])
     if r.returncode != 0:
         failures += 1
         print(f"FAILED link {name}:\n{r.stderr[-3000:]}")
