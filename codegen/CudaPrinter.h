@@ -109,6 +109,7 @@ private:
 
   // ---- tensor programs (CudaTensorProgram.cpp): a derived backward --------------
   bool tensorMode = false;
+  bool mixtureScan = false; // printing a mixture's scan (its sequences are the routed memories)
   llvm::DenseMap<Value, std::string> tensors; // the host Tensor variable of each value
   int nfunctors = 0, ntensors = 0;
   /// Prints the function's ops in order as whole-tensor kernels, the scans

@@ -482,6 +482,8 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (!tensorMode && op.getFinalM() && outIndex.count(op.getFinalM()))
     hs << "    p.m = stateView(outputs[" << outIndex.lookup(op.getFinalM()) << "]);\n";
   hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
+  // Packed sequences (a forward's cu_seqlens): a CTA row per sequence, on the recurrent sweep.
+  if (!tensorMode && !mixtureScan) hs << "    if (seqStartDevice) p.B = NS, p.seqStart = seqStartDevice;\n";
   hs << "    p.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
   hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
   if (op.getDecayedB()) hs << "    p.bDecayed = true; // b^T reads Diag(exp(decay)) S: KDA's (I - beta k k^T) Diag(e^g)\n";
@@ -489,7 +491,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (op.getL2normQ()) hs << "    p.l2normQ = true; // q's rows read as q / ||q||\n";
   if (op.getL2normB()) hs << "    p.l2normB = true; // b's rows (and so a's and k's) read as b / ||b||\n";
   auto b = [](bool x) { return x ? "true" : "false"; };
-  hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)B);\n";
+  hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)p.B);\n";
   // The chunked kernels run calls of a quarter chunk or more: shorter ones
   // (decoding) would be mostly padding, and take the recurrent sweep.
   const int64_t minTokens = schedule.minTokens();
@@ -497,7 +499,9 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (algorithm == CudaAlgorithm::chunked_ut && diag == "vector") applies = "chunkedDplrVectorApplies(p)";
   else if (algorithm == CudaAlgorithm::chunked_ut) applies = "chunkedDeltaApplies(p)";
   else if (schedule.isChunked()) applies = std::string("chunkedApplies(p, ") + b(s == Structure::vector) + ")";
-  if (!applies.empty()) hs << "    const bool chunked = T >= " << minTokens << " && " << applies << ";\n";
+  if (!applies.empty())
+    hs << "    const bool chunked = " << (tensorMode ? "" : "!p.seqStart && ") << "T >= " << minTokens << " && "
+       << applies << ";\n";
   // The final state in the initial state's memory (decoding): read a copy
   // where a block may be read after another CTA wrote it (the sweep alone
   // reads every element of its block first).
@@ -505,10 +509,10 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (!tensorMode && op.getInit() && outIndex.count(stateOut) && (sideColumnShared || !applies.empty())) {
     // (B: the scan's sequences, the states' batch)
     hs << "    if (p.init.p && p.init.p == p.state.p" << (sideColumnShared ? "" : " && chunked")
-       << ") {\n      if (cudaError_t e = readFromCopy(p.init, B, " << H << ", " << K << ", "
+       << ") {\n      if (cudaError_t e = readFromCopy(p.init, p.B, " << H << ", " << K << ", "
        << Vs << ", scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
     if (op.getInitM())
-      hs << "      if (p.initM.p && p.initM.p == p.m.p)\n        if (cudaError_t e = readFromCopy(p.initM, B, "
+      hs << "      if (p.initM.p && p.initM.p == p.m.p)\n        if (cudaError_t e = readFromCopy(p.initM, p.B, "
          << H << ", 1, 1, scratch, stream); e != cudaSuccess)\n          return chk.fail(\"CUDA: %s\", "
          << "cudaGetErrorString(e));\n";
     hs << "    }\n";
@@ -554,6 +558,8 @@ LogicalResult Printer::emitMixtureScan(RecurrenceOp op) {
   auto schedule = op->getAttrOfType<CudaTileAttr>("mixer.schedule");
   hs << "  // A mixture of " << M << " memories: the scan runs over B x " << M
      << " sequences, the tokens routed to each memory\n  // in token order, zero rows padding each to the longest, L.\n";
+  hs << "  if (seqStartDevice) return chk.fail(\"input 'cu_seqlens': a mixture of memories takes B sequences of T "
+        "tokens\");\n";
   hs << "  RoutePlan route_plan;\n  if (!planRoute(chk, inputs[" << argIndex.lookup(route) << "], B, T, " << M
      << ", scratch, stream, route_plan)) return 1;\n";
   hs << "  const int64_t Ts = T * route_plan.k;\n  args.Ts = Ts;\n";
@@ -596,7 +602,9 @@ LogicalResult Printer::emitMixtureScan(RecurrenceOp op) {
   // sequences of L tokens.
   hs << "  {\n  const int64_t B = route_plan.B * " << M << ", T = route_plan.L; // the scan's sequences\n";
   hs << "  args.B = B;\n  args.T = T;\n";
+  mixtureScan = true;
   if (failed(emitRecurrence(op))) return failure();
+  mixtureScan = false;
   hs << "  }\n  args.B = B;\n  args.T = T;\n";
   hs << "  routeScatter(args.tmp[" << tmpIndex.lookup(op.getO()) << "], args.in[" << argIndex.lookup(weight)
      << "], args.out[" << outIndex.lookup(scatter.getResult()) << "], route_plan, " << H << ", "
@@ -607,7 +615,9 @@ LogicalResult Printer::emitMixtureScan(RecurrenceOp op) {
 FailureOr<CudaKernelSource> Printer::run() {
   CudaKernelSource out;
   out.name = "mixc_" + func.getName().str() + "_cuda";
-  KernelSignature sig = kernelSignature(func, /*varlen=*/false);
+  // A forward takes cu_seqlens (in device memory); the derived backward does not yet.
+  const bool forward = !func->hasAttr("mixer.backward_of");
+  KernelSignature sig = kernelSignature(func, /*varlen=*/forward, /*seqlensOnDevice=*/true);
   out.inputs = sig.inputs;
   out.outputs = sig.outputs;
   unsigned nin = func.getNumArguments();

@@ -20,7 +20,7 @@ std::string shapeList(RankedTensorType t, bool dynamicAsVar, const char *stateBa
   return s + "}";
 }
 
-KernelSignature kernelSignature(func::FuncOp func, bool varlen) {
+KernelSignature kernelSignature(func::FuncOp func, bool varlen, bool seqlensOnDevice) {
   KernelSignature sig;
   unsigned nin = func.getNumArguments();
   auto results = func.getBody().front().getTerminator()->getOperands();
@@ -41,6 +41,12 @@ KernelSignature kernelSignature(func::FuncOp func, bool varlen) {
   if (varlen) {
     os << "  const mixc_tensor *cu = num_inputs > " << nin << " && inputs[" << nin << "].data ? &inputs[" << nin
        << "] : nullptr;\n";
+    if (seqlensOnDevice)
+      os << "  // cu_seqlens in device memory: read back for the checks and the grid.\n"
+            "  std::vector<int64_t> cuHost;\n  mixc_tensor cuOnHost;\n"
+            "  [[maybe_unused]] const int64_t *seqStartDevice = cu ? static_cast<const int64_t *>(cu->data) : nullptr;\n"
+            "  if (cu && !seqlensToHost(chk, *cu, stream_, cuHost, cuOnHost)) return 1;\n"
+            "  if (cu) cu = &cuOnHost;\n";
     os << "  int64_t N = -1;\n  if (cu && !chk.seqlens(cu, N)) return 1;\n";
   }
   for (unsigned i = 0; i < nin; ++i) {

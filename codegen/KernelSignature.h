@@ -16,14 +16,17 @@ struct KernelSignature {
   // Statements: `chk` a Checker; they leave `B` and `T` (the per-token
   // inputs' batch and time), `NS` (the states' batch: B, or the number of
   // sequences with cu_seqlens) and, for a variable-length signature,
-  // `seqStart` (cu_seqlens' offsets, or nullptr).
+  // `seqStart` (cu_seqlens' offsets in host memory, or nullptr) and, with
+  // cu_seqlens on the device, `seqStartDevice` (the caller's pointer).
   std::string checks;
   std::string doc;    // " *   inputs[0]  q  [B, T, 4, 16]" lines
 };
 
 /// `varlen`: the kernel takes an optional last input cu_seqlens ([N + 1]
 /// int64 sequence starts in the packed time axis; the states are per sequence).
-KernelSignature kernelSignature(mlir::func::FuncOp func, bool varlen);
+/// `seqlensOnDevice`: cu_seqlens lies in device memory (CUDA): the checks read
+/// it back first (mixc::cuda::seqlensToHost, from the entry point's stream_).
+KernelSignature kernelSignature(mlir::func::FuncOp func, bool varlen, bool seqlensOnDevice = false);
 
 /// A state-shaped tensor ([batch, H, ...]: the batch dynamic, the next size
 /// static), whose batch is the number of sequences.

@@ -779,7 +779,7 @@ int main(int argc, char **argv) {
   hideLlvmOptions();
   cl::ParseCommandLineOptions(argc, argv, "mixc: a compiler for sequence mixers\n\n"
                                           "  mixc check SPEC\n  mixc emit SPEC --stage=mlir\n"
-                                          "  mixc run SPEC --target=reference|cpu\n  mixc bench SPEC --target=cpu\n");
+                                          "  mixc run SPEC --target=reference|cpu|cuda\n  mixc bench SPEC --target=cpu|cuda\n");
   if (checkCmd) return runCheck();
   if (emitCmd) return runEmit();
   if (runCmd) return runRun();

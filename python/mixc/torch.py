@@ -220,7 +220,9 @@ class Mixer:
         if cu_seqlens is not None:
             if not isinstance(cu_seqlens, torch.Tensor) or cu_seqlens.dim() != 1:
                 raise TypeError("cu_seqlens: expected a 1-D tensor of sequence starts [N + 1]")
-            cu_seqlens = cu_seqlens.to(torch.int64)
+            # On the inputs' device: the CUDA kernels read it there (and check it on the host).
+            device = next(iter(given.values())).device if given else cu_seqlens.device
+            cu_seqlens = cu_seqlens.to(device=device, dtype=torch.int64)
         special = {"init": initial_state, "init_m": initial_m, "cu_seqlens": cu_seqlens, "route": route,
                    "route_weight": route_weight}
         xs = [special[n] if n in special else given[n] for n in self.operands]
@@ -243,8 +245,8 @@ class Mixer:
             raise TypeError("decode: m: this spec has no stabilizer state")
         if ("route" in self.operands) != (route is not None and route_weight is not None):
             raise TypeError("decode: route and route_weight are a mixture of memories' (and it needs both)")
-        special = {"init": state, "init_m": m, "cu_seqlens": cu_seqlens.to(torch.int64) if cu_seqlens is not None
-                   else None, "route": route.to(torch.int64) if route is not None else None,
+        special = {"init": state, "init_m": m, "cu_seqlens": cu_seqlens.to(device=state.device, dtype=torch.int64)
+                   if cu_seqlens is not None else None, "route": route.to(torch.int64) if route is not None else None,
                    "route_weight": route_weight}
         xs = [special[n] if n in special else given[n] for n in self.operands]
         return self._decode(*xs, _threads(self.threads))
@@ -320,11 +322,14 @@ def _define_ops(m, probe):
         return tuple(ref.new_empty(s, dtype=t) for s, t in zip(out_shapes(xs, kernels), out_dtypes(xs)))
 
     def cuda_inputs(fn_name, xs):
-        """The CUDA kernel's operands: the CPU's without cu_seqlens (not on CUDA yet)."""
-        if m.varlen:
+        """The CUDA kernel's operands: the CPU's. The forward (and decoding) takes
+        cu_seqlens, running packed sequences on the recurrent sweep; the derived
+        backward has no packed form on CUDA yet."""
+        if m.varlen and fn_name == "backward":
             if xs[-1] is not None:
-                raise NotImplementedError(f"mixc.torch: cu_seqlens with CUDA tensors is not implemented yet ({fn_name});"
-                                          " it is on CPU tensors")
+                raise NotImplementedError("mixc.torch: the CUDA backward of packed sequences (cu_seqlens) is not "
+                                          "implemented yet; the CUDA forward and decoding take them, and the CPU "
+                                          "backward")
             xs = xs[:-1]
         return xs
 

@@ -18,6 +18,7 @@
 #include <mma.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace mixc::cuda {
 
@@ -220,6 +221,29 @@ inline bool checkPackedRow(Checker &chk, const mixc_tensor &t, int first, const 
     if (d >= 0 && t.shape[d] > 1 && t.strides[d] != t.strides[d + 1] * t.shape[d + 1])
       return !chk.fail("%s '%s': unsupported stride %lld in dimension %d (the feature dimensions must be packed)",
                        role, name, (long long)t.strides[d], d);
+  return true;
+}
+
+// cu_seqlens on the device, read back for the checks and the launch's grid:
+// `host` receives the starts and `view` describes them (the same tensor in
+// host memory), after the stream's work so far (one synchronization per
+// packed call, as the host-side planning of other varlen kernels needs).
+inline bool seqlensToHost(Checker &chk, const mixc_tensor &cu, void *stream, std::vector<int64_t> &host,
+                          mixc_tensor &view) {
+  if (cu.dtype != MIXC_I64 || cu.ndim != 1 || cu.shape[0] < 1 || cu.strides[0] != 1) {
+    view = cu; // the checks name what is wrong; nothing is read
+    view.data = nullptr;
+    return !chk.fail("input 'cu_seqlens': expected a 1-D int64 tensor of sequence starts with stride 1 (dtype %d, "
+                     "%d dimensions)", (int)cu.dtype, (int)cu.ndim);
+  }
+  if (!checkDevicePointer(chk, cu, "input", "cu_seqlens")) return false;
+  host.resize(cu.shape[0]);
+  cudaStream_t s = (cudaStream_t)stream;
+  cudaError_t e = cudaMemcpyAsync(host.data(), cu.data, host.size() * sizeof(int64_t), cudaMemcpyDeviceToHost, s);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(s);
+  if (e != cudaSuccess) return !chk.fail("input 'cu_seqlens': cannot read it (%s)", cudaGetErrorString(e));
+  view = cu;
+  view.data = host.data();
   return true;
 }
 

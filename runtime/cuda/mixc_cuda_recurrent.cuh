@@ -22,6 +22,12 @@ struct ScanParams {
   // q_t / ||q_t|| and b_t / ||b_t|| (a and k are multiples of b's row).
   bool l2normQ = false, l2normB = false;
   View o, state, m; // a null state or m is not written
+  // Packed sequences (cu_seqlens, device memory): sequence b is the tokens
+  // [seqStart[b], seqStart[b + 1]) of batch row 0 of the token operands and o;
+  // B is then the number of sequences (init, state and m have B rows). Only
+  // the recurrent sweep takes them (the chunked kernels' tasks are whole
+  // chunks of one batch row).
+  const int64_t *seqStart = nullptr;
   int64_t B = 0, T = 0, H = 0, Vs = 0;
   float scale = 1.f;
   bool reverse = false;
@@ -53,10 +59,14 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
   __shared__ float sq[TC][KP], sk[TC][KP], sv[TC][VB], so[TC][VB];
   __shared__ float sdec[VecDecay ? TC : 1][VecDecay ? KP : 1], sa[Dplr ? TC : 1][Dplr ? KP : 1],
       sb[Dplr ? TC : 1][Dplr ? KP : 1], sdt[HasDt ? TC : 1][HasDt ? VB : 1], sg[TC], sig[TC];
-  const int64_t B = p.B, T = p.T, Vs = p.Vs;
+  const int64_t B = p.B, Vs = p.Vs;
   const int64_t V = Mlstm ? Vs - 1 : Vs;
-  const int64_t h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
+  const int64_t h = blockIdx.y, sb0 = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
   (void)B;
+  // This CTA's sequence: its state's batch row sb0, its tokens' batch row b
+  // and first token t0, and its length T.
+  const int64_t b = p.seqStart ? 0 : sb0, t0 = p.seqStart ? p.seqStart[sb0] : 0;
+  const int64_t T = p.seqStart ? p.seqStart[sb0 + 1] - t0 : p.T;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, c = lane / KG, kg = lane % KG;
   const int wc = warp * CPW + c;       // column within the block
   const int64_t j = j0 + wc;           // column of the state
@@ -66,18 +76,18 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
   for (int i = 0; i < KR; ++i) {
     const int row = i * KG + kg;
     const bool in = row < K;
-    st[i] = in && live && p.init.p ? p.init.at(b, h, row, j) : 0.f;
-    nv[i] = Mlstm && in && p.init.p ? p.init.at(b, h, row, V) : 0.f;
+    st[i] = in && live && p.init.p ? p.init.at(sb0, h, row, j) : 0.f;
+    nv[i] = Mlstm && in && p.init.p ? p.init.at(sb0, h, row, V) : 0.f;
     rate[i] = S == Structure::elementwise && in && live ? p.rate.at(0, h, row, j) : 0.f;
     bonus[i] = Bonus && in ? p.bonus.at(0, 0, h, row) : 0.f;
   }
-  float m = Mlstm && p.initM.p ? p.initM.at(b, h, 0, 0) : 0.f;
+  float m = Mlstm && p.initM.p ? p.initM.at(sb0, h, 0, 0) : 0.f;
   for (int64_t s0 = 0; s0 < T; s0 += TC) {
     const int n = (int)(T - s0 < TC ? T - s0 : TC);
     // Stage n tokens; rows past K are zeros and leave the state untouched.
     for (int e = threadIdx.x; e < n * KP; e += WARPS * 32) {
       const int u = e / KP, i = e % KP;
-      const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+      const int64_t t = t0 + (p.reverse ? T - 1 - (s0 + u) : s0 + u);
       const bool in = i < K;
       sq[u][i] = in ? p.q.at(b, t, h, i) : 0.f;
       sk[u][i] = in ? p.k.at(b, t, h, i) * (p.kScale.p ? p.kScale.at(b, t, h, 0) : 1.f) : 0.f;
@@ -89,13 +99,13 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
     }
     for (int e = threadIdx.x; e < n * VB; e += WARPS * 32) {
       const int u = e / VB, jj = e % VB;
-      const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+      const int64_t t = t0 + (p.reverse ? T - 1 - (s0 + u) : s0 + u);
       const bool in = j0 + jj < V;
       sv[u][jj] = in ? p.v.at(b, t, h, j0 + jj) : 0.f;
       if constexpr (HasDt) sdt[u][jj] = in ? p.dt.at(b, t, h, j0 + jj) : 0.f;
     }
     for (int u = threadIdx.x; u < n; u += WARPS * 32) {
-      const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+      const int64_t t = t0 + (p.reverse ? T - 1 - (s0 + u) : s0 + u);
       if constexpr (ScalarDecay) sg[u] = p.decay.at(b, t, h, 0);
       if constexpr (Mlstm) sig[u] = p.igate.at(b, t, h, 0);
     }
@@ -103,7 +113,7 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
     if constexpr (Dplr) {
       if (p.l2normQ || p.l2normB) { // the staged rows normalized, a warp per token
         for (int u = warp; u < n; u += WARPS) {
-          const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+          const int64_t t = t0 + (p.reverse ? T - 1 - (s0 + u) : s0 + u);
           float qq = 0.f, bb = 0.f;
           for (int i = lane; i < K; i += 32) { // b's row as stored: sb, or with decayed_b from memory again
             const float x = !p.l2normB ? 0.f : p.bDecayed ? p.b.at(b, t, h, i) : sb[u][i];
@@ -192,7 +202,7 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
     __syncthreads();
     for (int e = threadIdx.x; e < n * VB; e += WARPS * 32) {
       const int u = e / VB, jj = e % VB;
-      const int64_t t = p.reverse ? T - 1 - (s0 + u) : s0 + u;
+      const int64_t t = t0 + (p.reverse ? T - 1 - (s0 + u) : s0 + u);
       if (j0 + jj < V) p.o.set(b, t, h, j0 + jj, so[u][jj]);
     }
   }
@@ -200,11 +210,11 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
 #pragma unroll
     for (int i = 0; i < KR; ++i) {
       const int row = i * KG + kg;
-      if (row < K && live) p.state.set(b, h, row, j, st[i]);
-      if (Mlstm && row < K && j0 == 0 && wc == 0) p.state.set(b, h, row, V, nv[i]);
+      if (row < K && live) p.state.set(sb0, h, row, j, st[i]);
+      if (Mlstm && row < K && j0 == 0 && wc == 0) p.state.set(sb0, h, row, V, nv[i]);
     }
   }
-  if (Mlstm && p.m.p && threadIdx.x == 0 && j0 == 0) p.m.set(b, h, 0, 0, m);
+  if (Mlstm && p.m.p && threadIdx.x == 0 && j0 == 0) p.m.set(sb0, h, 0, 0, m);
 }
 
 } // namespace mixc::cuda

@@ -7,6 +7,8 @@ kernels with nvcc into CACHE and
 - checks every drop-in call (bf16 inputs, B=2, T=300, H=4, K=V=64) against a
   float64 token loop written from fla's definitions and against fla's own
   call on the same inputs (relative L2 < 1e-2 against float64);
+- checks packed sequences (cu_seqlens) on every drop-in against the float64
+  loop on each sequence alone;
 - checks Mixer.decode on CUDA (token by token) against the whole call;
 - times the forward against fla at 4,4096,64,128 and 2,16384,16,128 (bf16,
   final state returned), and decoding (one token per sequence, state in
@@ -50,28 +52,29 @@ def inputs(B, T, H, D, device, dtype=torch.bfloat16, seed=0):
     return out
 
 
-def cases(x):
-    """(name, mixc call, fla module path and call, float64 loop) per drop-in."""
+def cases(x, cu=None):
+    """(name, mixc call, fla module path and call, float64 loop) per drop-in;
+    `cu`: cu_seqlens (x packed: batch 1)."""
     return [
         ("chunk_gla", lambda f: f.chunk_gla(x["q"], x["k"], x["v"], x["gk"], initial_state=x["h0"],
-                                            output_final_state=True), "gla"),
+                                            output_final_state=True, cu_seqlens=cu), "gla"),
         ("chunk_simple_gla", lambda f: f.chunk_simple_gla(x["q"], x["k"], x["v"], g=x["gs"], initial_state=x["h0"],
-                                                          output_final_state=True), "simple_gla"),
+                                                          output_final_state=True, cu_seqlens=cu), "simple_gla"),
         ("chunk_delta_rule", lambda f: f.chunk_delta_rule(x["qn"], x["kn"], x["v"], x["beta"], initial_state=x["h0"],
-                                                          output_final_state=True), "delta_rule"),
+                                                          output_final_state=True, cu_seqlens=cu), "delta_rule"),
         ("chunk_gated_delta_rule", lambda f: f.chunk_gated_delta_rule(x["q"], x["k"], x["v"], x["raw"], x["raw"],
-                                                                      initial_state=x["h0"], output_final_state=True,
+                                                                      initial_state=x["h0"], output_final_state=True, cu_seqlens=cu,
                                                                       use_qk_l2norm_in_kernel=True,
                                                                       use_beta_sigmoid_in_kernel=True,
                                                                       use_gate_in_kernel=True, A_log=x["A_log"],
                                                                       dt_bias=x["dt_bias"]), "gated_delta_rule"),
         ("chunk_kda", lambda f: f.chunk_kda(x["qn"], x["kn"], x["v"], x["gk"], x["beta"], initial_state=x["h0"],
-                                            output_final_state=True), "kda"),
+                                            output_final_state=True, cu_seqlens=cu), "kda"),
         ("chunk_rwkv7", lambda f: f.chunk_rwkv7(x["q"], x["w"], x["k"], x["v"], x["a"], x["b"], initial_state=x["h0"],
-                                                output_final_state=True), "rwkv7"),
+                                                output_final_state=True, cu_seqlens=cu), "rwkv7"),
         # Kimi Linear's KDA as users call it: l2norm, beta sigmoid and the lower-bound gate in the kernel.
         ("chunk_kda_kimi", lambda f: f.chunk_kda(x["q"], x["k"], x["v"], x["rawk"], x["raw"], initial_state=x["h0"],
-                                                 output_final_state=True, use_qk_l2norm_in_kernel=True,
+                                                 output_final_state=True, cu_seqlens=cu, use_qk_l2norm_in_kernel=True,
                                                  use_beta_sigmoid_in_kernel=True, use_gate_in_kernel=True,
                                                  A_log=x["A_log"], dt_bias=x["dtk"], lower_bound=-5.0,
                                                  safe_gate=True), "kda"),
@@ -181,7 +184,7 @@ with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
                                                 _build.cuda_arch(), False), srcs))
 print(f"compiled {len(srcs)} kernels with nvcc in {time.time() - t0:.0f} s", flush=True)
 failures = 0
-stages = set(os.environ.get("MIXC_STAGES", "check,bench,decode").split(","))
+stages = set(os.environ.get("MIXC_STAGES", "check,varlen,bench,decode").split(","))
 x = inputs(*CHECK, "cuda")
 for name, call, _ in (cases(x) if "check" in stages else []):
     o, S = call(mfla)
@@ -195,6 +198,32 @@ for name, call, _ in (cases(x) if "check" in stages else []):
     ok = err < 1e-2
     failures += not ok
     print(f"{name} {','.join(map(str, CHECK))} bf16: mixc vs float64 {err:.1e}{vs_fla}  {'OK' if ok else 'FAILED'}",
+          flush=True)
+
+# Packed sequences (cu_seqlens) on CUDA: every drop-in on sequences of 1, 37,
+# 101 and 161 tokens packed in one row, each with its own initial state,
+# against the float64 loop run on each sequence alone (and fla's packed call).
+CU = [0, 1, 38, 139, 300]
+for name, call, _ in (cases({}) if "varlen" in stages else []):
+    N, (_, _, H, D) = len(CU) - 1, CHECK
+    xv = inputs(1, CU[-1], H, D, "cuda", seed=1)
+    xv["h0"] = 0.1 * torch.randn(N, H, D, D, generator=torch.Generator().manual_seed(2)).cuda()
+    cu = torch.tensor(CU, dtype=torch.int64, device="cuda")
+    call = next(c for n, c, _ in cases(xv, cu) if n == name)
+    o, S = call(mfla)
+    per_head = ("h0", "A_log", "dt_bias", "dtk")
+    refs = [naive(name, {k: (t[n:n + 1] if k == "h0" else t if k in per_head else t[:, CU[n]:CU[n + 1]])
+                         for k, t in xv.items()}) for n in range(N)]
+    o_ref, S_ref = torch.cat([r[0] for r in refs], 1), torch.cat([r[1] for r in refs], 0)
+    try:
+        o_fla, S_fla = call(fla_ns)
+        vs_fla = f", o vs fla {rel(o, o_fla):.1e}"
+    except Exception as e:  # noqa: BLE001 (report fla's own refusal)
+        vs_fla = f", fla failed: {type(e).__name__}: {str(e)[:120]}"
+    err = max(rel(o, o_ref), rel(S, S_ref))
+    ok = err < 1e-2
+    failures += not ok
+    print(f"{name} packed {CU} bf16: mixc vs float64 per sequence {err:.1e}{vs_fla}  {'OK' if ok else 'FAILED'}",
           flush=True)
 
 # Decoding on CUDA, token by token, against the whole call.
@@ -256,8 +285,8 @@ def bench_flashkda(x, call, t_mixc):
           f" o and final state vs mixc {agree:.1e}", flush=True)
 
 
-# MIXC_STAGES: a comma-separated subset of check, bench, decode (default: all).
-stages = set(os.environ.get("MIXC_STAGES", "check,bench,decode").split(","))
+# MIXC_STAGES: a comma-separated subset of check, varlen, bench, decode (default: all).
+stages = set(os.environ.get("MIXC_STAGES", "check,varlen,bench,decode").split(","))
 print("\n| op | B,T,H,D | mixc ms | fla ms | fla / mixc |\n|---|---|---|---|---|")
 # MIXC_BENCH: indices into BENCH (default: both shapes); MIXC_BENCH_OPS: op names (default: all).
 shapes = [BENCH[int(i)] for i in os.environ.get("MIXC_BENCH", "0,1").split(",")]

@@ -15,9 +15,10 @@ int main() {
   const int B = 1, T = 5, H = 2, K = 4, V = 3;
   std::vector<float> q(B * T * H * K, 0.5f), k(q), g(q), v(B * T * H * V, 1.f), o(B * T * H * V),
       s(B * H * K * V);
-  mixc_tensor in[5] = {tensor({B, T, H, K}, q.data()), tensor({B, T, H, K}, k.data()),
+  std::vector<int64_t> cu = {0, 2, 5};
+  mixc_tensor in[6] = {tensor({B, T, H, K}, q.data()), tensor({B, T, H, K}, k.data()),
                        tensor({B, T, H, V}, v.data()), tensor({B, T, H, K}, g.data(), MIXC_F16),
-                       tensor({B, H, K, V}, nullptr)};
+                       tensor({B, H, K, V}, nullptr), tensor({3}, cu.data(), MIXC_I64)};
   mixc_tensor out[2] = {tensor({B, T, H, V}, o.data()), tensor({B, H, K, V}, s.data(), MIXC_F32)};
   char err[256];
   auto call = [&](const char *what, int nin = 5, int nout = 2) {
@@ -26,6 +27,13 @@ int main() {
     std::printf("%s: rc=%d %s\n", what, rc, err);
   };
   call("count", 4);
+  // cu_seqlens (a sixth input): refused by name before it is read back.
+  in[5].dtype = MIXC_F32;
+  call("dtype cu_seqlens", 6);
+  in[5] = tensor({1, 3}, cu.data(), MIXC_I64);
+  call("rank cu_seqlens", 6);
+  in[5] = tensor({3}, cu.data(), MIXC_I64);
+  call("host cu_seqlens", 6);
   in[1].data = nullptr;
   call("null k");
   in[1].data = k.data();
