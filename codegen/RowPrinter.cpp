@@ -157,8 +157,7 @@ std::string RowPrinter::rowOf(Value v, const std::string &destArg) {
     case UnaryFn::taylor2: os << indent << "taylor2Row(" << in << ", " << win << ", " << n << ");\n"; break;
     case UnaryFn::ones: os << indent << n << "[0] = 1.f;\n"; break;
     case UnaryFn::sum:
-      os << indent << n << "[0] = 0.f;\n"
-         << indent << "for (int j = 0; j < " << win << "; ++j) " << n << "[0] += " << in << "[j];\n";
+      os << indent << n << "[0] = rowSum(" << in << ", " << win << ");\n";
       break;
     case UnaryFn::append_one:
       os << indent << "copyRow(" << in << ", " << win << ", " << n << ");\n" << indent << n << "[" << win << "] = 1.f;\n";
@@ -178,8 +177,7 @@ std::string RowPrinter::rowOf(Value v, const std::string &destArg) {
     if (bop.getFn() == BinaryFn::dot) {
       std::string a = rowOf(bop.getLhs()), b = rowOf(bop.getRhs());
       declare(n, w, dest);
-      os << indent << n << "[0] = 0.f;\n"
-         << indent << "for (int j = 0; j < " << wa << "; ++j) " << n << "[0] += " << a << "[j] * " << b << "[j];\n";
+      os << indent << n << "[0] = rowDot(" << a << ", " << b << ", " << wa << ");\n";
     } else if (bop.getFn() == BinaryFn::vecmat) {
       std::string x = rowOf(bop.getLhs()), m = matrixRow(bop.getRhs());
       declare(n, w, dest);

@@ -342,7 +342,13 @@ inline float mxTanh(float x) { return std::tanh(x); }
 inline float mxMax(float a, float b) { return std::max(a, b); }
 inline float mxMin(float a, float b) { return std::min(a, b); }
 inline float mxPow(float a, float b) { return std::pow(a, b); }
-inline void copyRow(const float *x, int64_t n, float *o) { std::copy_n(x, n, o); }
+// Whole vectors, inline: std::copy_n of a row was a call to memmove per row
+// (a twentieth of Hedgehog's token, five rows a token).
+inline void copyRow(const float *x, int64_t n, float *o) {
+  int64_t i = 0;
+  for (; i + kBuildLanes <= n; i += kBuildLanes) storeV(o + i, loadV(x + i));
+  for (; i < n; ++i) o[i] = x[i];
+}
 inline float sigmoid(float x) { return 1.f / (1.f + fastExp(-x)); }
 inline float silu(float x) { return x / (1.f + fastExp(-x)); }
 inline float elu(float x) { return x > 0.f ? x : fastExp(x) - 1.f; }
@@ -431,26 +437,81 @@ template <typename F> Buffer rows(const Buffer &in, int64_t outWidth, F f) {
 }
 
 // Row forms of the feature maps, for pre-processing fused into the scan.
+// Reductions of a row in a vector of partial sums (or maxima), then its lanes,
+// in a fixed order: one running scalar (the compiler may not reorder float
+// sums) waited on the adder's latency at every element, a 64-wide row about
+// 250 cycles, more than the delta rules' l2norm rows' share of their token.
+inline float rowDot(const float *x, const float *y, int64_t n) {
+  constexpr int L = kBuildLanes;
+  int64_t i = 0;
+  float s = 0.f;
+  if (n >= L) {
+    vec<L> acc = loadV<L>(x) * loadV<L>(y);
+    for (i = L; i + L <= n; i += L) acc += loadV<L>(x + i) * loadV<L>(y + i);
+    for (int l = 0; l < L; ++l) s += acc[l];
+  }
+  for (; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+inline float rowSum(const float *x, int64_t n) {
+  constexpr int L = kBuildLanes;
+  int64_t i = 0;
+  float s = 0.f;
+  if (n >= L) {
+    vec<L> acc = loadV<L>(x);
+    for (i = L; i + L <= n; i += L) acc += loadV<L>(x + i);
+    for (int l = 0; l < L; ++l) s += acc[l];
+  }
+  for (; i < n; ++i) s += x[i];
+  return s;
+}
+inline float rowMax(const float *x, int64_t n) { // n >= 1
+  constexpr int L = kBuildLanes;
+  int64_t i = 1;
+  float m = x[0];
+  if (n >= L) {
+    vec<L> acc = loadV<L>(x);
+    for (i = L; i + L <= n; i += L) {
+      const vec<L> v = loadV<L>(x + i);
+      acc = v > acc ? v : acc;
+    }
+    for (int l = 0; l < L; ++l) m = std::max(m, acc[l]);
+  }
+  for (; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
 inline void l2normRow(const float *x, int64_t D, float *o) {
-  float n = 0;
-  for (int64_t i = 0; i < D; ++i) n += x[i] * x[i];
-  float inv = 1.f / std::sqrt(n + 1e-12f);
+  const float inv = 1.f / std::sqrt(rowDot(x, x, D) + 1e-12f);
   for (int64_t i = 0; i < D; ++i) o[i] = x[i] * inv;
 }
 // The softmax over a row, shifted by its maximum (exp never overflows).
 inline void softmaxRow(const float *x, int64_t D, float *o) {
-  float m = x[0], z = 0;
-  for (int64_t i = 1; i < D; ++i) m = std::max(m, x[i]);
-  for (int64_t i = 0; i < D; ++i) z += o[i] = fastExp(x[i] - m);
-  const float inv = 1.f / z;
+  const float m = rowMax(x, D);
+  for (int64_t i = 0; i < D; ++i) o[i] = fastExp(x[i] - m);
+  const float inv = 1.f / rowSum(o, D);
   for (int64_t i = 0; i < D; ++i) o[i] *= inv;
 }
 // x^T W for a row x [D] and a head's matrix W [D, F] (row-major): a row of F.
+// Columns in blocks of 8 vectors whose sums stay in registers over the whole
+// row of x (the plain loop loaded and stored o at every d: three memory
+// operations per FMA, and Hedgehog's feature maps were most of its token);
+// 8 independent chains cover the FMA's latency. Each column still sums its
+// terms in the order of d.
 inline void vecmatRow(const float *x, int64_t D, int64_t F, const float *__restrict W, float *__restrict o) {
-  for (int64_t f = 0; f < F; ++f) o[f] = 0.f;
-  for (int64_t d = 0; d < D; ++d) {
+  constexpr int L = kBuildLanes, R = 8;
+  int64_t f0 = 0;
+  for (; f0 + R * L <= F; f0 += R * L) {
+    vec<L> acc[R] = {};
+    for (int64_t d = 0; d < D; ++d) {
+      const float xd = x[d];
+      for (int r = 0; r < R; ++r) acc[r] += xd * loadV<L>(W + d * F + f0 + r * L);
+    }
+    for (int r = 0; r < R; ++r) storeV<L>(o + f0 + r * L, acc[r]);
+  }
+  for (int64_t f = f0; f < F; ++f) o[f] = 0.f;
+  for (int64_t d = 0; f0 < F && d < D; ++d) {
     const float xd = x[d];
-    for (int64_t f = 0; f < F; ++f) o[f] += xd * W[d * F + f];
+    for (int64_t f = f0; f < F; ++f) o[f] += xd * W[d * F + f];
   }
 }
 inline void taylor2Row(const float *x, int64_t D, float *o) {

@@ -72,14 +72,7 @@ void store(const Buffer &buf, mixc_tensor &t) {
 
 Buffer softmax(const Buffer &in) { return rows(in, in.shape.back(), softmaxRow); }
 
-Buffer l2norm(const Buffer &in) {
-  return rows(in, in.shape.back(), [](const float *x, int64_t D, float *o) {
-    float n = 0;
-    for (int64_t i = 0; i < D; ++i) n += x[i] * x[i];
-    float inv = 1.f / std::sqrt(n + 1e-12f);
-    for (int64_t i = 0; i < D; ++i) o[i] = x[i] * inv;
-  });
-}
+Buffer l2norm(const Buffer &in) { return rows(in, in.shape.back(), l2normRow); }
 
 Buffer taylor2(const Buffer &in) {
   int64_t D = in.shape.back();
@@ -355,8 +348,7 @@ Buffer mapVjp(const Buffer &x, const Buffer &y, const Buffer &g, MapVjpBlock d) 
 
 Buffer l2normVjp(const Buffer &x, const Buffer &g) {
   return rowsVjp(x, g, [](const float *in, const float *gr, int64_t D, float *o) {
-    float n = 0, xg = 0;
-    for (int64_t i = 0; i < D; ++i) n += in[i] * in[i], xg += in[i] * gr[i];
+    const float n = rowDot(in, in, D), xg = rowDot(in, gr, D);
     const float inv = 1.f / std::sqrt(n + 1e-12f), inv3 = inv * inv * inv;
     for (int64_t i = 0; i < D; ++i) o[i] = gr[i] * inv - in[i] * xg * inv3;
   });
@@ -364,8 +356,7 @@ Buffer l2normVjp(const Buffer &x, const Buffer &g) {
 
 Buffer softmaxVjp(const Buffer &y, const Buffer &g) {
   return rowsVjp(y, g, [](const float *yr, const float *gr, int64_t D, float *o) {
-    float gy = 0;
-    for (int64_t i = 0; i < D; ++i) gy += gr[i] * yr[i];
+    const float gy = rowDot(gr, yr, D);
     for (int64_t i = 0; i < D; ++i) o[i] = yr[i] * (gr[i] - gy);
   });
 }

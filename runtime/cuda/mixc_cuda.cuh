@@ -141,6 +141,16 @@ __device__ __forceinline__ float warpMax(float x) {
 __device__ __forceinline__ void copyRow(const float *x, int64_t n, float *o) {
   for (int64_t i = 0; i < n; ++i) o[i] = x[i];
 }
+__device__ __forceinline__ float rowSum(const float *x, int64_t n) {
+  float s = 0.f;
+  for (int64_t i = 0; i < n; ++i) s += x[i];
+  return s;
+}
+__device__ __forceinline__ float rowDot(const float *x, const float *y, int64_t n) {
+  float s = 0.f;
+  for (int64_t i = 0; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
 __device__ __forceinline__ void l2normRow(const float *x, int64_t D, float *o) {
   float n = 0;
   for (int64_t i = 0; i < D; ++i) n += x[i] * x[i];
