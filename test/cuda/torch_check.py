@@ -184,21 +184,26 @@ with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
                                                 _build.cuda_arch(), False), srcs))
 print(f"compiled {len(srcs)} kernels with nvcc in {time.time() - t0:.0f} s", flush=True)
 failures = 0
+# MIXC_STAGES: a comma-separated subset of check, varlen, bench, decode (default: all).
 stages = set(os.environ.get("MIXC_STAGES", "check,varlen,bench,decode").split(","))
-x = inputs(*CHECK, "cuda")
-for name, call, _ in (cases(x) if "check" in stages else []):
+
+
+def compare(what, call, o_ref, S_ref):
+    """mixc's call (o, final state) against float64 (< 1e-2) and beside fla's same call; returns failed."""
     o, S = call(mfla)
-    o_ref, S_ref = naive(name, x)
     try:
-        o_fla, S_fla = call(fla_ns)
+        o_fla, _ = call(fla_ns)
         vs_fla = f", o vs fla {rel(o, o_fla):.1e}, fla vs float64 {rel(o_fla, o_ref):.1e}"
     except Exception as e:  # noqa: BLE001 (report fla's own refusal)
         vs_fla = f", fla failed: {type(e).__name__}: {str(e)[:120]}"
     err = max(rel(o, o_ref), rel(S, S_ref))
-    ok = err < 1e-2
-    failures += not ok
-    print(f"{name} {','.join(map(str, CHECK))} bf16: mixc vs float64 {err:.1e}{vs_fla}  {'OK' if ok else 'FAILED'}",
-          flush=True)
+    print(f"{what} bf16: mixc vs float64 {err:.1e}{vs_fla}  {'OK' if err < 1e-2 else 'FAILED'}", flush=True)
+    return not err < 1e-2
+
+
+x = inputs(*CHECK, "cuda")
+for name, call, _ in (cases(x) if "check" in stages else []):
+    failures += compare(f"{name} {','.join(map(str, CHECK))}", call, *naive(name, x))
 
 # Packed sequences (cu_seqlens) on CUDA: every drop-in on sequences of 1, 37,
 # 101 and 161 tokens packed in one row, each with its own initial state,
@@ -209,22 +214,12 @@ for name, call, _ in (cases({}) if "varlen" in stages else []):
     xv = inputs(1, CU[-1], H, D, "cuda", seed=1)
     xv["h0"] = 0.1 * torch.randn(N, H, D, D, generator=torch.Generator().manual_seed(2)).cuda()
     cu = torch.tensor(CU, dtype=torch.int64, device="cuda")
-    call = next(c for n, c, _ in cases(xv, cu) if n == name)
-    o, S = call(mfla)
     per_head = ("h0", "A_log", "dt_bias", "dtk")
     refs = [naive(name, {k: (t[n:n + 1] if k == "h0" else t if k in per_head else t[:, CU[n]:CU[n + 1]])
                          for k, t in xv.items()}) for n in range(N)]
-    o_ref, S_ref = torch.cat([r[0] for r in refs], 1), torch.cat([r[1] for r in refs], 0)
-    try:
-        o_fla, S_fla = call(fla_ns)
-        vs_fla = f", o vs fla {rel(o, o_fla):.1e}"
-    except Exception as e:  # noqa: BLE001 (report fla's own refusal)
-        vs_fla = f", fla failed: {type(e).__name__}: {str(e)[:120]}"
-    err = max(rel(o, o_ref), rel(S, S_ref))
-    ok = err < 1e-2
-    failures += not ok
-    print(f"{name} packed {CU} bf16: mixc vs float64 per sequence {err:.1e}{vs_fla}  {'OK' if ok else 'FAILED'}",
-          flush=True)
+    failures += compare(f"{name} packed {CU} (float64: each sequence alone)",
+                        next(c for n, c, _ in cases(xv, cu) if n == name),
+                        torch.cat([r[0] for r in refs], 1), torch.cat([r[1] for r in refs], 0))
 
 # Decoding on CUDA, token by token, against the whole call.
 xs = inputs(2, 20, 4, 64, "cuda")
@@ -285,8 +280,6 @@ def bench_flashkda(x, call, t_mixc):
           f" o and final state vs mixc {agree:.1e}", flush=True)
 
 
-# MIXC_STAGES: a comma-separated subset of check, varlen, bench, decode (default: all).
-stages = set(os.environ.get("MIXC_STAGES", "check,varlen,bench,decode").split(","))
 print("\n| op | B,T,H,D | mixc ms | fla ms | fla / mixc |\n|---|---|---|---|---|")
 # MIXC_BENCH: indices into BENCH (default: both shapes); MIXC_BENCH_OPS: op names (default: all).
 shapes = [BENCH[int(i)] for i in os.environ.get("MIXC_BENCH", "0,1").split(",")]
