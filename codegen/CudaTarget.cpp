@@ -483,7 +483,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     hs << "    p.m = stateView(outputs[" << outIndex.lookup(op.getFinalM()) << "]);\n";
   hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
   // Packed sequences (a forward's cu_seqlens): a CTA row per sequence, on the recurrent sweep.
-  if (!tensorMode && !mixtureScan) hs << "    if (seqStartDevice) p.B = NS, p.seqStart = seqStartDevice;\n";
+  if (!mixtureScan) hs << "    if (seqStartDevice) p.B = NS, p.seqStart = seqStartDevice;\n";
   hs << "    p.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
   hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
   if (op.getDecayedB()) hs << "    p.bDecayed = true; // b^T reads Diag(exp(decay)) S: KDA's (I - beta k k^T) Diag(e^g)\n";
@@ -500,8 +500,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   else if (algorithm == CudaAlgorithm::chunked_ut) applies = "chunkedDeltaApplies(p)";
   else if (schedule.isChunked()) applies = std::string("chunkedApplies(p, ") + b(s == Structure::vector) + ")";
   if (!applies.empty())
-    hs << "    const bool chunked = " << (tensorMode ? "" : "!p.seqStart && ") << "T >= " << minTokens << " && "
-       << applies << ";\n";
+    hs << "    const bool chunked = !p.seqStart && T >= " << minTokens << " && " << applies << ";\n";
   // The final state in the initial state's memory (decoding): read a copy
   // where a block may be read after another CTA wrote it (the sweep alone
   // reads every element of its block first).
@@ -615,9 +614,8 @@ LogicalResult Printer::emitMixtureScan(RecurrenceOp op) {
 FailureOr<CudaKernelSource> Printer::run() {
   CudaKernelSource out;
   out.name = "mixc_" + func.getName().str() + "_cuda";
-  // A forward takes cu_seqlens (in device memory); the derived backward does not yet.
-  const bool forward = !func->hasAttr("mixer.backward_of");
-  KernelSignature sig = kernelSignature(func, /*varlen=*/forward, /*seqlensOnDevice=*/true);
+  // The forward and the derived backward take cu_seqlens (in device memory).
+  KernelSignature sig = kernelSignature(func, /*varlen=*/true, /*seqlensOnDevice=*/true);
   out.inputs = sig.inputs;
   out.outputs = sig.outputs;
   unsigned nin = func.getNumArguments();

@@ -36,7 +36,9 @@ std::string Printer::newTensor(RankedTensorType type) {
   hs << "  Tensor " << n << " = newTensor(scratch, {";
   for (int64_t i = 0; i < type.getRank(); ++i) {
     int64_t d = type.getDimSize(i);
-    hs << (i ? ", " : "") << (ShapedType::isDynamic(d) ? (i == 0 ? "B" : "T") : std::to_string(d));
+    // A state's batch is the number of sequences (NS: B, or cu_seqlens' N).
+    hs << (i ? ", " : "")
+       << (ShapedType::isDynamic(d) ? (i == 0 ? (isStateShaped(type) ? "NS" : "B") : "T") : std::to_string(d));
   }
   hs << "});\n  if (!" << n << ".p) " << kAllocCheck << "\n";
   return n;
@@ -253,20 +255,20 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
   if (auto s = dyn_cast<ShiftTokensOp>(op)) {
     auto rt = cast<RankedTensorType>(s.getType());
     std::string x = perToken(s.getInput(), rt), out = newTensorFor(s.getResult());
-    hs << "  shiftTokensKernel<>" << grid(out) << "(" << x << ", " << out << ", " << s.getBy() << ");\n";
+    hs << "  shiftTokensKernel<>" << grid(out) << "(" << x << ", " << out << ", " << s.getBy()
+       << ", seqStartDevice, NS);\n";
     return success();
   }
   if (auto f = dyn_cast<FlipTokensOp>(op)) {
     std::string x = tensorOf(f.getInput()), out = newTensorFor(f.getResult());
-    hs << "  flipTokensKernel<>" << grid(out) << "(" << x << ", " << out << ");\n";
+    hs << "  flipTokensKernel<>" << grid(out) << "(" << x << ", " << out << ", seqStartDevice, NS);\n";
     return success();
   }
   if (auto c = dyn_cast<TokenCumsumOp>(op)) {
     std::string x = tensorOf(c.getInput()), out = newTensorFor(c.getResult());
     std::string init = c.getInit() ? tensorOf(c.getInit()) + ".p" : "nullptr";
-    hs << "  tokenCumsumKernel<><<<(unsigned)std::min<int64_t>(" << x << ".d[0] * " << x
-       << ".width(2), 65535), 256, 0, stream>>>(" << x << ", "
-       << init << ", " << out << ", " << (c.getReverse() ? "true" : "false") << ");\n";
+    hs << "  tokenCumsumKernel<><<<(unsigned)std::min<int64_t>(NS * " << x << ".width(2), 65535), 256, 0, stream>>>("
+       << x << ", " << init << ", " << out << ", " << (c.getReverse() ? "true" : "false") << ", seqStartDevice, NS);\n";
     return success();
   }
   if (auto e = dyn_cast<EdgeTokenOp>(op)) {
@@ -279,7 +281,7 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
     }
     std::string out = newTensorFor(e.getResult());
     hs << "  edgeTokenKernel<>" << grid(out) << "(" << x << ", " << out << ", " << (e.getLast() ? "true" : "false")
-       << ");\n";
+       << ", seqStartDevice);\n";
     return success();
   }
   if (auto t = dyn_cast<TransposeStateOp>(op)) {

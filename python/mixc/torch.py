@@ -321,25 +321,12 @@ def _define_ops(m, probe):
         ref = xs[m.operands.index(m.names[0])]
         return tuple(ref.new_empty(s, dtype=t) for s, t in zip(out_shapes(xs, kernels), out_dtypes(xs)))
 
-    def cuda_inputs(fn_name, xs):
-        """The CUDA kernel's operands: the CPU's. The forward (and decoding) takes
-        cu_seqlens, running packed sequences on the recurrent sweep; the derived
-        backward has no packed form on CUDA yet."""
-        if m.varlen and fn_name == "backward":
-            if xs[-1] is not None:
-                raise NotImplementedError("mixc.torch: the CUDA backward of packed sequences (cu_seqlens) is not "
-                                          "implemented yet; the CUDA forward and decoding take them, and the CPU "
-                                          "backward")
-            xs = xs[:-1]
-        return xs
-
     @torch.library.impl(qual, "cuda")
     def forward_cuda(*xs_threads):
         *xs, _ = xs_threads
         ref = xs[m.operands.index(m.names[0])]
         sizes = m.sizes_of(xs)
-        xs = cuda_inputs("forward", xs)
-        kernels, fn = m.cuda_kernels(xs)
+        kernels, fn = m.cuda_kernels(xs)  # (cu_seqlens, last, as the CPU's: packed sequences take the recurrent sweep)
         outs = [torch.empty(dims(op, sizes), dtype=t, device=ref.device) for op, t in zip(kernels.outputs, out_dtypes(xs))]
         _call_cuda(fn, xs, outs, torch.cuda.current_stream(ref.device).cuda_stream)
         return tuple(outs)
@@ -349,7 +336,8 @@ def _define_ops(m, probe):
         *xs, do, dfinal, _ = args
         ref = xs[m.operands.index(m.names[0])]
         sizes = m.sizes_of(xs)
-        left = cuda_inputs("backward", xs)
+        cu = xs[-1] if m.varlen else None
+        left = xs[:-1] if m.varlen else xs
         kernels, fn = m.cuda_kernels(left, _build.build_cuda_backward)
         # Every gradient written; a left-out input's into scratch.
         names = m.operands[:len(left)]
@@ -357,7 +345,8 @@ def _define_ops(m, probe):
         # Broadcast views (the expanded ones of .sum()'s gradient) are copied: the kernels take positive strides.
         ins = [x.contiguous() if x is not None and any(st == 0 and n > 1 for st, n in zip(x.stride(), x.shape)) else x
                for x in (*left, do, dfinal)]
-        _call_cuda(fn, ins, full, torch.cuda.current_stream(ref.device).cuda_stream)
+        # cu_seqlens last, after the upstream gradients (as the CPU's backward takes it).
+        _call_cuda(fn, ins + ([cu] if m.varlen else []), full, torch.cuda.current_stream(ref.device).cuda_stream)
         out = per_operand(kernels, names, left, full)
         return tuple(out + ([full[0].new_empty(0)] if m.varlen else []))
 
@@ -410,7 +399,6 @@ def _define_ops(m, probe):
         *xs, _ = xs_threads
         ref = xs[m.operands.index(m.names[0])]
         sizes = m.sizes_of(xs)
-        xs = cuda_inputs("decode", xs)
         kernels, fn = m.cuda_kernels(xs)
         o = torch.empty(dims(kernels.outputs[0], sizes), dtype=ref.dtype, device=ref.device)
         # The state is read and written in place: the kernel reads a copy

@@ -343,21 +343,44 @@ template <typename = void> __global__ void dotVjpKernel(const Tensor other, cons
 }
 
 // ---- tokens and states ------------------------------------------------------------------
+// Packed sequences (cu_seqlens): seqStart [NS + 1] in device memory, the
+// sequences' spans of batch row 0's T tokens; nullptr: B rows of T tokens.
+// The span [first, end) of the sequence that holds token t of batch row b.
+__device__ __forceinline__ void sequenceOf(const int64_t *seqStart, int64_t NS, int64_t b, int64_t t, int64_t T,
+                                           int64_t &first, int64_t &end) {
+  if (!seqStart) {
+    first = 0, end = T;
+    return;
+  }
+  int64_t lo = 0, hi = NS; // the last n with seqStart[n] <= t (empty sequences skipped)
+  while (hi - lo > 1) {
+    const int64_t mid = (lo + hi) / 2;
+    (seqStart[mid] <= t ? lo : hi) = mid;
+  }
+  first = seqStart[lo], end = seqStart[lo + 1];
+  (void)b;
+}
 // y_t = x_{t + by}, zero past the sequence's end; x [B, T, rest].
-template <typename = void> __global__ void shiftTokensKernel(const Tensor x, Tensor out, int64_t by) {
+template <typename = void>
+__global__ void shiftTokensKernel(const Tensor x, Tensor out, int64_t by, const int64_t *seqStart, int64_t NS) {
   const int64_t T = x.d[1], w = x.width(2);
   MIXC_GRID_STRIDE(e, out.size()) {
     const int64_t j = e % w, t = e / w % T, b = e / w / T, s = t + by;
-    out.p[e] = s >= 0 && s < T ? x.p[(b * T + s) * w + j] : 0.f;
+    int64_t first, end;
+    sequenceOf(seqStart, NS, b, t, T, first, end);
+    out.p[e] = s >= first && s < end ? x.p[(b * T + s) * w + j] : 0.f;
   }
 }
 // The tokens of each sequence in reverse order: a reverse scan is the forward
 // one over its tokens flipped.
-template <typename = void> __global__ void flipTokensKernel(const Tensor x, Tensor out) {
+template <typename = void>
+__global__ void flipTokensKernel(const Tensor x, Tensor out, const int64_t *seqStart, int64_t NS) {
   const int64_t T = x.d[1], w = x.width(2);
   MIXC_GRID_STRIDE(e, out.size()) {
     const int64_t j = e % w, t = e / w % T, b = e / w / T;
-    out.p[e] = x.p[(b * T + (T - 1 - t)) * w + j];
+    int64_t first, end;
+    sequenceOf(seqStart, NS, b, t, T, first, end);
+    out.p[e] = x.p[(b * T + (first + end - 1 - t)) * w + j];
   }
 }
 template <typename = void> __global__ void toBf16Kernel(const float *x, __nv_bfloat16 *y, int64_t n) {
@@ -380,12 +403,19 @@ inline View streamedView(const Tensor &t, int sdt, Scratch &scratch, cudaStream_
 // (b, column), each thread a contiguous segment of tokens summed in order, the
 // segments' sums scanned by a fixed tree in shared memory, then each segment
 // rescanned from its prefix (deterministic: the same order every call).
-template <typename = void> __global__ void tokenCumsumKernel(const Tensor x, const float *init, Tensor out, bool reverse) {
+// Packed: a block per (sequence, column), init [NS, rest].
+template <typename = void>
+__global__ void tokenCumsumKernel(const Tensor x, const float *init, Tensor out, bool reverse, const int64_t *seqStart,
+                                  int64_t NS) {
   __shared__ float part[256];
-  const int64_t T = x.d[1], w = x.width(2), L = (T + blockDim.x - 1) / blockDim.x;
-  for (int64_t c = blockIdx.x; c < x.d[0] * w; c += gridDim.x) {
-    const int64_t b = c / w, j = c % w, u0 = threadIdx.x * L, u1 = u0 + L < T ? u0 + L : T;
-    auto at = [&](int64_t u) { return (b * T + (reverse ? T - 1 - u : u)) * w + j; };
+  const int64_t w = x.width(2), rows = seqStart ? NS : x.d[0];
+  for (int64_t c = blockIdx.x; c < rows * w; c += gridDim.x) {
+    const int64_t n = c / w, j = c % w;
+    // The sequence's tokens: first + [0, T) of batch row b.
+    const int64_t b = seqStart ? 0 : n, first = seqStart ? seqStart[n] : 0;
+    const int64_t T = seqStart ? seqStart[n + 1] - first : x.d[1], L = (T + blockDim.x - 1) / blockDim.x;
+    const int64_t u0 = threadIdx.x * L, u1 = u0 + L < T ? u0 + L : T;
+    auto at = [&](int64_t u) { return (b * x.d[1] + first + (reverse ? T - 1 - u : u)) * w + j; };
     float seg = 0.f;
     for (int64_t u = u0; u < u1; ++u) seg += x.p[at(u)];
     part[threadIdx.x] = seg;
@@ -404,12 +434,21 @@ template <typename = void> __global__ void tokenCumsumKernel(const Tensor x, con
     __syncthreads();
   }
 }
-// The first (or last) token of each sequence: [B, T, rest] -> [B, rest].
-template <typename = void> __global__ void edgeTokenKernel(const Tensor x, Tensor out, bool last) {
+// The first (or last) token of each sequence: [B, T, rest] -> [B, rest]
+// (packed: [NS, rest]; an input of one token per batch row, a per-head value,
+// is the same for every sequence).
+template <typename = void>
+__global__ void edgeTokenKernel(const Tensor x, Tensor out, bool last, const int64_t *seqStart) {
   const int64_t T = x.d[1], w = x.width(2);
   MIXC_GRID_STRIDE(e, out.size()) {
-    const int64_t b = e / w, j = e % w;
-    out.p[e] = T > 0 ? x.p[(b * T + (last ? T - 1 : 0)) * w + j] : 0.f;
+    const int64_t n = e / w, j = e % w;
+    if (seqStart && T > 1) {
+      const int64_t first = seqStart[n], end = seqStart[n + 1];
+      out.p[e] = end > first ? x.p[(last ? end - 1 : first) * w + j] : 0.f;
+    } else {
+      const int64_t b = seqStart ? 0 : n;
+      out.p[e] = T > 0 ? x.p[(b * T + (last ? T - 1 : 0)) * w + j] : 0.f;
+    }
   }
 }
 // [B, H, K, V] -> [B, H, V, K].

@@ -27,8 +27,9 @@ def check(what, err, tol):
     print(f"  {what}: relative L2 {err:.2e} (< {tol:.0e})  {'OK' if err < tol else 'FAILED'}")
 
 
-def inputs(spec, B, T, H, K, V, F=None, dtype=torch.float32, device=DEV, seed=0):
-    """Realistic random inputs by the spec's signature (parameters smaller)."""
+def inputs(spec, B, T, H, K, V, F=None, dtype=torch.float32, device=DEV, seed=0, N=None):
+    """Realistic random inputs by the spec's signature (parameters smaller); with
+    N, an initial state per packed sequence."""
     g = torch.Generator().manual_seed(seed)
     m = mt.load(spec, verbose=False)
     sizes = {"K": K, "V": V, "F": F or K}
@@ -38,16 +39,16 @@ def inputs(spec, B, T, H, K, V, F=None, dtype=torch.float32, device=DEV, seed=0)
         xs[name] = (torch.randn(shape, generator=g) * (0.5 if per_head else 1.0))
     xs = {n: x.to(device=device, dtype=dtype) for n, x in xs.items()}
     _, s = m(**xs)  # the state's shape: [B, H, K, V], a normalizer's column last
-    s0 = torch.randn(s.shape, generator=g) * 0.1
+    s0 = torch.randn((N or s.shape[0],) + tuple(s.shape[1:]), generator=g) * 0.1
     if s.shape[-1] == V + 1:
         s0[..., -1] = s0[..., -1].abs() + 0.5
     return m, xs, s0.to(device)
 
 
-def run(m, xs, s0, do, dfinal):
+def run(m, xs, s0, do, dfinal, cu=None):
     leaves = {n: x.clone().requires_grad_() for n, x in xs.items()}
     s0 = s0.clone().requires_grad_()
-    o, s = m(**leaves, initial_state=s0)
+    o, s = m(**leaves, initial_state=s0, cu_seqlens=cu)
     torch.autograd.backward([o, s], [do.to(o.dtype), dfinal])
     return o.detach(), s.detach(), {n: x.grad for n, x in leaves.items()}, s0.grad
 
@@ -83,6 +84,31 @@ for spec, B, T, H, K, V, F in cases if os.environ.get("PARTS", "12").count("1") 
             same = all(torch.equal(leaves[n].grad, gx[n]) for n in gx)
             checks += 1; failures += not same
             print(f"  torch.compile(fullgraph=True) forward + backward equal to eager  {'OK' if same else 'FAILED'}")
+
+# (1b) Packed sequences (cu_seqlens: 1, 36, 64 and 29 tokens in one row, an
+# initial state each): the backward's token ops (shifts, flips, cumulative
+# sums, edges) per sequence and the scans' recurrent sweep a CTA row per
+# sequence, against the float64 reference run a sequence at a time.
+CU = [0, 1, 37, 101, 130]
+for spec, H, K, V, F in [("examples/gla.mixer", 2, 16, 16, None), ("examples/simple_gla.mixer", 2, 32, 32, None),
+                         ("examples/mamba2.mixer", 2, 16, 32, None), ("examples/hedgehog.mixer", 2, 16, 16, 8),
+                         ("examples/linear_attention_normalized.mixer", 2, 32, 32, None),
+                         ("examples/retnet.mixer", 2, 16, 16, None)] if os.environ.get("PARTS", "12").count("1") else []:
+    for dtype, tol in ((torch.float32, 1e-4), (torch.bfloat16, 2e-2)):
+        m, xs, s0 = inputs(spec, 1, CU[-1], H, K, V, F, dtype, N=len(CU) - 1)
+        cu = torch.tensor(CU, device=DEV)
+        g = torch.Generator().manual_seed(1)
+        do = torch.randn((1, CU[-1], H, V), generator=g).to(DEV)
+        dfinal = torch.randn(s0.shape, generator=g).to(DEV) * 0.1
+        o, s, gx, gs0 = run(m, xs, s0, do.to(dtype), dfinal, cu)
+        ref = run(m, {n: x.double().cpu() for n, x in xs.items()}, s0.double().cpu(), do.to(dtype).double().cpu(),
+                  dfinal.double().cpu(), cu.cpu())
+        print(f"{spec} packed {CU},H={H},K={K},V={V}{f',F={F}' if F else ''} {str(dtype)[6:]}")
+        check("o", rel(o.cpu(), ref[0]), tol / 2)
+        check("final_state", rel(s.cpu(), ref[1]), tol / 2)
+        for n in gx:
+            check("d" + n, rel(gx[n].cpu(), ref[2][n]), tol)
+        check("dinit", rel(gs0.cpu(), ref[3]), tol)
 print(f"{checks} checks, {failures} failures")
 
 if DEV != "cuda":
