@@ -75,13 +75,8 @@ Buffer softmax(const Buffer &in) { return rows(in, in.shape.back(), softmaxRow);
 Buffer l2norm(const Buffer &in) { return rows(in, in.shape.back(), l2normRow); }
 
 Buffer taylor2(const Buffer &in) {
-  int64_t D = in.shape.back();
-  return rows(in, 1 + D + D * D, [](const float *x, int64_t D, float *o) {
-    o[0] = 1;
-    for (int64_t i = 0; i < D; ++i) o[1 + i] = x[i];
-    for (int64_t i = 0; i < D; ++i)
-      for (int64_t j = 0; j < D; ++j) o[1 + D + i * D + j] = x[i] * x[j] * 0.70710678118654752f;
-  });
+  const int64_t D = in.shape.back();
+  return rows(in, 1 + D + D * D, taylor2Row);
 }
 
 Buffer ones(const Buffer &in) {
