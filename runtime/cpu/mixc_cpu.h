@@ -437,34 +437,30 @@ template <typename F> Buffer rows(const Buffer &in, int64_t outWidth, F f) {
 }
 
 // Row forms of the feature maps, for pre-processing fused into the scan.
-// Reductions of a row in a vector of partial sums (or maxima), then its lanes,
-// in a fixed order: one running scalar (the compiler may not reorder float
-// sums) waited on the adder's latency at every element, a 64-wide row about
-// 250 cycles, more than the delta rules' l2norm rows' share of their token.
-inline float rowDot(const float *x, const float *y, int64_t n) {
-  constexpr int L = kBuildLanes;
-  int64_t i = 0;
-  float s = 0.f;
-  if (n >= L) {
-    vec<L> acc = loadV<L>(x) * loadV<L>(y);
-    for (i = L; i + L <= n; i += L) acc += loadV<L>(x + i) * loadV<L>(y + i);
-    for (int l = 0; l < L; ++l) s += acc[l];
+// Sums over a row (of x[i] * y[i], or of x[i]) in 16 lanes of partial sums
+// folded by a fixed tree: the host compiler vectorizes it without
+// reassociating (a plain `s += ...` stays one serial chain of scalar adds
+// under strict floating point: a 64-wide row about 250 cycles, more than the
+// delta rules' l2norm rows' share of their token). The order is the same on
+// every ISA and every run. Rows under 16 are summed in order.
+template <bool Product> inline float laneSum(const float *x, const float *y, int64_t n) {
+  constexpr int L = 16;
+  if (n < L) {
+    float s = 0.f;
+    for (int64_t j = 0; j < n; ++j) s += Product ? x[j] * y[j] : x[j];
+    return s;
   }
-  for (; i < n; ++i) s += x[i] * y[i];
-  return s;
+  alignas(64) float acc[L] = {};
+  int64_t j = 0;
+  for (; j + L <= n; j += L)
+    for (int l = 0; l < L; ++l) acc[l] += Product ? x[j + l] * y[j + l] : x[j + l];
+  for (int l = 0; j + l < n; ++l) acc[l] += Product ? x[j + l] * y[j + l] : x[j + l];
+  for (int w = L / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+  return acc[0];
 }
-inline float rowSum(const float *x, int64_t n) {
-  constexpr int L = kBuildLanes;
-  int64_t i = 0;
-  float s = 0.f;
-  if (n >= L) {
-    vec<L> acc = loadV<L>(x);
-    for (i = L; i + L <= n; i += L) acc += loadV<L>(x + i);
-    for (int l = 0; l < L; ++l) s += acc[l];
-  }
-  for (; i < n; ++i) s += x[i];
-  return s;
-}
+inline float rowDot(const float *x, const float *y, int64_t n) { return laneSum<true>(x, y, n); }
+inline float rowSum(const float *x, int64_t n) { return laneSum<false>(x, nullptr, n); }
 inline float rowMax(const float *x, int64_t n) { // n >= 1
   constexpr int L = kBuildLanes;
   int64_t i = 1;

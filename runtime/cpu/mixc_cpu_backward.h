@@ -199,28 +199,6 @@ struct GradArgs : TokenLayout {
 // a per-head parameter's gradient from the tasks' shares.
 void sumOverBatch(const float *parts, int64_t B, int64_t H, int64_t n, float *out);
 
-// a . b over N floats in 16 independent lanes, then a pairwise sum of the
-// lanes: the host compiler vectorizes it without reassociating (a plain
-// `s += a[j] * b[j]` stays one serial chain of scalar adds under strict
-// floating point). The order is fixed, so the result does not vary run to run.
-template <int N> inline float laneDot(const float *a, const float *b) {
-  constexpr int L = 16;
-  if constexpr (N < L) {
-    float s = 0.f;
-    for (int j = 0; j < N; ++j) s += a[j] * b[j];
-    return s;
-  } else {
-    alignas(64) float acc[L] = {};
-    int j = 0;
-    for (; j + L <= N; j += L)
-      for (int l = 0; l < L; ++l) acc[l] += a[j + l] * b[j + l];
-    for (int l = 0; j + l < N; ++l) acc[l] += a[j + l] * b[j + l];
-    for (int w = L / 2; w > 0; w /= 2)
-      for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
-    return acc[0];
-  }
-}
-
 template <Structure S, int K, int VS, DiagKind Diag, bool Bonus, bool HasDt, bool LogDecay, int C, typename RowFn>
 void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
   static_assert(C >= 1, "checkpoint interval");
@@ -310,10 +288,10 @@ void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
           float *dSi = dS.data() + k2 * VS, *dPi = dPrev.data() + k2 * VS;
           const float *Ri = (Bonus ? P : N) + k2 * VS, *Pi = P + k2 * VS;
           const float qi = r.q[k2], ki = r.k[k2];
-          float sq = laneDot<VS>(Ri, g);
+          float sq = rowDot(Ri, g, VS);
           if constexpr (!Bonus)
             for (int j = 0; j < VS; ++j) dSi[j] += qi * g[j];
-          float sk = laneDot<VS>(dSi, r.v), sd = 0.f;
+          float sk = rowDot(dSi, r.v, VS), sd = 0.f;
           for (int j = 0; j < VS; ++j) dv[j] += dSi[j] * ki;
           if constexpr (S == Structure::elementwise) {
             for (int j = 0; j < VS; ++j) {
@@ -329,11 +307,11 @@ void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
             }
           } else {
             const float f = diag(r, k2, 0);
-            if constexpr (S != Structure::identity) sd = laneDot<VS>(dSi, Pi) * (LogDecay ? f : 1.f);
+            if constexpr (S != Structure::identity) sd = rowDot(dSi, Pi, VS) * (LogDecay ? f : 1.f);
             for (int j = 0; j < VS; ++j) dPi[j] = f * dSi[j];
           }
           if constexpr (S == Structure::dplr) {
-            const float sa = laneDot<VS>(dSi, w);
+            const float sa = rowDot(dSi, w, VS);
             for (int j = 0; j < VS; ++j) uu[j] += r.a[k2] * dSi[j];
             if (p.da) p.da[row * K + k2] = sa;
           }
@@ -351,7 +329,7 @@ void scanRecurrentGrad(const GradArgs &p, int threads, RowFn rowOf) {
           for (int k2 = 0; k2 < K; ++k2) {
             const float *Pi = P + k2 * VS;
             float *dPi = dPrev.data() + k2 * VS;
-            const float sb = laneDot<VS>(Pi, uu);
+            const float sb = rowDot(Pi, uu, VS);
             for (int j = 0; j < VS; ++j) dPi[j] += r.b[k2] * uu[j];
             if (p.db) p.db[row * K + k2] = sb;
           }
