@@ -71,13 +71,18 @@ public:
     return ok;
   }
 
-  // cu_seqlens: int64 [N + 1] starts of N >= 1 sequences, from 0, non-decreasing.
-  bool seqlens(const mixc_tensor *t, int64_t &N) {
+  // cu_seqlens' descriptor, nothing read: int64 [N + 1], N >= 1, stride 1.
+  bool seqlensLayout(const mixc_tensor *t) {
     if (t->dtype != MIXC_I64 || t->ndim != 1)
       return !fail("input 'cu_seqlens': expected a 1-D int64 tensor of sequence starts, got dtype %d with %d dimensions",
                    (int)t->dtype, (int)t->ndim);
     if (t->shape[0] < 2) return !fail("input 'cu_seqlens': %lld entries, expected at least 2", (long long)t->shape[0]);
     if (t->strides[0] != 1) return !fail("input 'cu_seqlens': stride %lld, expected 1", (long long)t->strides[0]);
+    return true;
+  }
+  // cu_seqlens: int64 [N + 1] starts of N >= 1 sequences, from 0, non-decreasing.
+  bool seqlens(const mixc_tensor *t, int64_t &N) {
+    if (!seqlensLayout(t)) return false;
     const int64_t *c = static_cast<const int64_t *>(t->data);
     if (c[0] != 0) return !fail("input 'cu_seqlens': starts at %lld, expected 0", (long long)c[0]);
     for (int64_t n = 1; n < t->shape[0]; ++n)

@@ -240,13 +240,7 @@ inline bool checkPackedRow(Checker &chk, const mixc_tensor &t, int first, const 
 // packed call, as the host-side planning of other varlen kernels needs).
 inline bool seqlensToHost(Checker &chk, const mixc_tensor &cu, void *stream, std::vector<int64_t> &host,
                           mixc_tensor &view) {
-  if (cu.dtype != MIXC_I64 || cu.ndim != 1 || cu.shape[0] < 1 || cu.strides[0] != 1) {
-    view = cu; // the checks name what is wrong; nothing is read
-    view.data = nullptr;
-    return !chk.fail("input 'cu_seqlens': expected a 1-D int64 tensor of sequence starts with stride 1 (dtype %d, "
-                     "%d dimensions)", (int)cu.dtype, (int)cu.ndim);
-  }
-  if (!checkDevicePointer(chk, cu, "input", "cu_seqlens")) return false;
+  if (!chk.seqlensLayout(&cu) || !checkDevicePointer(chk, cu, "input", "cu_seqlens")) return false;
   host.resize(cu.shape[0]);
   cudaStream_t s = (cudaStream_t)stream;
   cudaError_t e = cudaMemcpyAsync(host.data(), cu.data, host.size() * sizeof(int64_t), cudaMemcpyDeviceToHost, s);
