@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <dlfcn.h>
+#include <unistd.h>
 
 namespace mixc::cpu {
 
@@ -40,12 +41,15 @@ std::string compileAndLoad(const std::string &source, const std::vector<std::pai
                            const std::string &symbol, const CpuIsa &isa, LoadedKernel &out) {
   if (std::string why = cannotRunHere(isa); !why.empty()) return why;
   std::string cxx = compilerCommand();
-  std::string ops;
-  if (std::string e = tensorOpsObject(headers, cxx, kernelFlags(isa) + " -fPIC", ops); !e.empty()) return e;
   const std::string kFlags = kernelFlags(isa) + " -shared -fPIC";
   const std::string dir = cacheDirectory() + "/" + hexKey(cacheKey(source, headers, cxx + kFlags));
   const std::string so = dir + "/kernel.so";
   out.path = so;
+  // The tensor ops' object only where the kernel must be linked (a cached
+  // kernel has it in already).
+  std::string ops;
+  if (access(so.c_str(), F_OK) != 0)
+    if (std::string e = tensorOpsObject(headers, cxx, kernelFlags(isa) + " -fPIC", ops); !e.empty()) return e;
   auto files = headers;
   files.push_back({"kernel.cpp", source});
   if (std::string e = buildCached(dir, so, files, cxx + " " + kFlags + " -I" + dir + " " + dir + "/kernel.cpp " + ops,
