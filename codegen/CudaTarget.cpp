@@ -482,8 +482,9 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (!tensorMode && op.getFinalM() && outIndex.count(op.getFinalM()))
     hs << "    p.m = stateView(outputs[" << outIndex.lookup(op.getFinalM()) << "]);\n";
   hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
-  // Packed sequences (a forward's cu_seqlens): a CTA row per sequence, on the recurrent sweep.
-  if (!mixtureScan) hs << "    if (seqStartDevice) p.B = NS, p.seqStart = seqStartDevice;\n";
+  // Packed sequences (cu_seqlens): the kernels take a sequence per batch row
+  // (T: the longest, which sizes the chunked kernels' scratch).
+  if (!mixtureScan) hs << "    if (seqStartDevice) p.B = NS, p.T = TS, p.seqStart = seqStartDevice;\n";
   hs << "    p.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
   hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
   if (op.getDecayedB()) hs << "    p.bDecayed = true; // b^T reads Diag(exp(decay)) S: KDA's (I - beta k k^T) Diag(e^g)\n";
@@ -500,7 +501,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   else if (algorithm == CudaAlgorithm::chunked_ut) applies = "chunkedDeltaApplies(p)";
   else if (schedule.isChunked()) applies = std::string("chunkedApplies(p, ") + b(s == Structure::vector) + ")";
   if (!applies.empty())
-    hs << "    const bool chunked = !p.seqStart && T >= " << minTokens << " && " << applies << ";\n";
+    hs << "    const bool chunked = p.T >= " << minTokens << " && " << applies << ";\n";
   // The final state in the initial state's memory (decoding): read a copy
   // where a block may be read after another CTA wrote it (the sweep alone
   // reads every element of its block first).
@@ -521,7 +522,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
       return op.emitOpError() << "the wgmma walk is the scalar-diagonal delta rules' (no vector diagonal)";
     const std::string passFn = "statePass" + std::to_string(nStatePasses++);
     device += statePassFunction(passFn, schedule, H, Vs);
-    hs << "    if (chunked) {\n      const StatePass pass = " << passFn << "(B, T);\n";
+    hs << "    if (chunked) {\n      const StatePass pass = " << passFn << "(p.B, p.T);\n";
     if (algorithm == CudaAlgorithm::chunked_ut && diag == "vector")
       hs << "      if (cudaError_t e = launchChunkedDplrVector<" << K << ", " << b(logDecay) << ", " << b(scaled)
          << ">(p, pass, scratch, stream); e != cudaSuccess)\n";

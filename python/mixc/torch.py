@@ -326,7 +326,7 @@ def _define_ops(m, probe):
         *xs, _ = xs_threads
         ref = xs[m.operands.index(m.names[0])]
         sizes = m.sizes_of(xs)
-        kernels, fn = m.cuda_kernels(xs)  # (cu_seqlens, last, as the CPU's: packed sequences take the recurrent sweep)
+        kernels, fn = m.cuda_kernels(xs)  # (cu_seqlens, last, as the CPU's)
         outs = [torch.empty(dims(op, sizes), dtype=t, device=ref.device) for op, t in zip(kernels.outputs, out_dtypes(xs))]
         _call_cuda(fn, xs, outs, torch.cuda.current_stream(ref.device).cuda_stream)
         return tuple(outs)

@@ -210,11 +210,15 @@ template <int THREADS>
 __device__ __forceinline__ void copyScales(const ScanParams &p, int64_t b, int64_t h, int64_t chunkIndex, float *Sa,
                                            float *Sk) {
   for (int i = threadIdx.x; i < 2 * C; i += THREADS) {
-    const View &v = i < C ? p.aScale : p.kScale;
+    // (the fields selected, not the views: a selected reference would keep p in local memory)
+    const bool first = i < C;
+    const float *base = (const float *)(first ? p.aScale.p : p.kScale.p);
+    const int64_t s0 = first ? p.aScale.s0 : p.kScale.s0, s1 = first ? p.aScale.s1 : p.kScale.s1;
+    const int64_t head = first ? p.aScale.head(h) : p.kScale.head(h);
     const int r = i % C;
     const int64_t t = chunkIndex * C + r;
     const bool ok = t < p.T;
-    tile::copy4((i < C ? Sa : Sk) + r, (const float *)v.p + b * v.s0 + (ok ? t : 0) * v.s1 + v.head(h), ok);
+    tile::copy4((first ? Sa : Sk) + r, base + b * s0 + (ok ? t : 0) * s1 + head, ok);
   }
 }
 __device__ const int kBuiltWithWgmma = MIXC_WGMMA;
@@ -251,7 +255,7 @@ template <int K, int VB, ChunkDecay D> struct ChunkedLayout {
 };
 
 template <int K, int VB, ChunkDecay D, bool LogDecay>
-__global__ void __launch_bounds__(256, 2) scanChunked(const ScanParams p) {
+__global__ void __launch_bounds__(256, 2) scanChunked(const ScanParams call) {
   using tile::bf16;
   using L = ChunkedLayout<K, VB, D>;
   constexpr int C = L::C, LK = L::LK, LV = L::LV;
@@ -263,6 +267,7 @@ __global__ void __launch_bounds__(256, 2) scanChunked(const ScanParams p) {
   bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *Vs = (bf16 *)(smem + L::v),
        *Ss = (bf16 *)(smem + L::s);
   float *Bc = (float *)(smem + L::b); // [C]
+  const ScanParams p = forSequence(call, blockIdx.z); // (a packed call: sequence blockIdx.z)
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int rw = warp % 4, c0 = (warp / 4) * VH; // row tile, first column of the warp's half

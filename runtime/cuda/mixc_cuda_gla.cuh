@@ -21,7 +21,7 @@ template <int K> struct GlaPrepareLayout {
 };
 
 template <int K, bool LogDecay>
-__global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams p, const DeltaChunks d) {
+__global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams call, const DeltaChunks d) {
   using tile::bf16;
   using L = GlaPrepareLayout<K>;
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LB = L::LB, KT = K / 16;
@@ -30,9 +30,12 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams p, const D
   bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *Ps = (bf16 *)(smem + L::ps);
   unsigned char *Gs = smem + L::g;
   float *Bc = (float *)(smem + L::bc), *Df = (float *)(smem + L::df);
-  const int64_t T = p.T, chunks = (T + C - 1) / C;
+  const int64_t slots = (call.T + C - 1) / C; // chunk slots of the longest sequence
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int64_t item = blockIdx.x, c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
+  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % call.H, b = item / (slots * call.H);
+  const ScanParams p = forSequence(call, b);
+  const int64_t T = p.T;
+  if (c * C >= T) return; // past a packed sequence's end
   chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
   chunk::copyKeyDecays<K, 256>(p, b, h, c, Gs);
@@ -41,7 +44,7 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams p, const D
   __syncthreads();
   chunk::cumulativeKeyDecays<K, LB, LogDecay, 256>(p, c, Gs, Bc);
   const float *bC = Bc + (C - 1) * LB;
-  for (int i = tid; i < K; i += 256) d.chunkDecay[((b * chunks + c) * p.H + h) * K + i] = bC[i];
+  for (int i = tid; i < K; i += 256) d.chunkDecay[((b * slots + c) * p.H + h) * K + i] = bC[i];
   // Q' and K' to their rows (pairs of features per thread).
   {
     bf16 *qo = (bf16 *)d.qp.p + b * d.qp.s0 + d.qp.head(h) + c * C * d.qp.s1;

@@ -24,14 +24,40 @@ struct ScanParams {
   View o, state, m; // a null state or m is not written
   // Packed sequences (cu_seqlens, device memory): sequence b is the tokens
   // [seqStart[b], seqStart[b + 1]) of batch row 0 of the token operands and o;
-  // B is then the number of sequences (init, state and m have B rows). Only
-  // the recurrent sweep takes them (the chunked kernels' tasks are whole
-  // chunks of one batch row).
+  // B is then the number of sequences (init, state and m have B rows) and T
+  // the longest one's length (the chunked kernels' scratch holds T's chunks
+  // per sequence). The kernels see one sequence at a time (forSequence).
   const int64_t *seqStart = nullptr;
   int64_t B = 0, T = 0, H = 0, Vs = 0;
   float scale = 1.f;
   bool reverse = false;
 };
+
+// The view from token t0 on, as a batch of one row that every batch index
+// reads (its batch stride 0).
+__device__ __forceinline__ void fromToken(View &v, int64_t t0) {
+  if (!v.p) return;
+  const int64_t bytes = v.dtype == MIXC_F32 ? 4 : 2;
+  v.p = (char *)v.p + t0 * v.s1 * bytes;
+  v.s0 = 0;
+}
+
+// Sequence n of a packed call as a call of its own: the token operands and o
+// start at its first token and T is its length; the states keep row n. An
+// unpacked call is returned as it is. The chunked kernels index their
+// scratch by chunk slots of the longest sequence (chunkSlots) and bound their
+// loops by this T.
+__device__ __forceinline__ ScanParams forSequence(const ScanParams &in, int64_t n) {
+  ScanParams p = in;
+  if (!in.seqStart) return p;
+  const int64_t t0 = in.seqStart[n];
+  p.T = in.seqStart[n + 1] - t0;
+  // (one call per field: a loop over their addresses would keep p in local memory)
+  fromToken(p.q, t0), fromToken(p.k, t0), fromToken(p.v, t0), fromToken(p.decay, t0), fromToken(p.dt, t0);
+  fromToken(p.a, t0), fromToken(p.b, t0), fromToken(p.igate, t0), fromToken(p.kScale, t0), fromToken(p.aScale, t0);
+  fromToken(p.o, t0);
+  return p;
+}
 
 // Sum over the KG lanes of a column group (consecutive, aligned lanes).
 template <int KG> __device__ __forceinline__ float groupSum(float x) {

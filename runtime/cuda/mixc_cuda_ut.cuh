@@ -238,7 +238,7 @@ __device__ __forceinline__ void invertUnitLower(const float *LA, float *TF, __nv
 // A CTA of 8 warps per (chunk, head, batch) item, two CTAs per SM; warp
 // (rw, hf) takes rows 16 rw.. of each product, in the column half hf.
 template <int K, bool Decay, bool LogDecay, bool Scaled>
-__global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const DeltaChunks d) {
+__global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams call, const DeltaChunks d) {
   using tile::bf16;
   using L = DeltaPrepareLayout<K>;
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF;
@@ -246,12 +246,16 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const
   extern __shared__ __align__(16) unsigned char smem[];
   bf16 *LKs = (bf16 *)(smem + L::lk), *MQK = (bf16 *)(smem + L::mqk);
   float *Bc = (float *)(smem + L::bc), *Ep = Bc + C, *Sa = (float *)(smem + L::sc), *Sk = Sa + C;
-  const int64_t T = p.T, chunks = (T + C - 1) / C, items = chunks * p.H * p.B;
+  // Items (sequence b, chunk c, head h) in chunk slots of the longest sequence.
+  const int64_t slots = (call.T + C - 1) / C, items = slots * call.H * call.B;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int rw = warp % 4, hf = warp / 4, r0 = rw * 16;
   auto bprev = [&](int i) { return i == 0 ? 0.f : Bc[i - 1]; };
   if ((int64_t)blockIdx.x >= items) return;
-  const int64_t item = blockIdx.x, c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
+  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % call.H, b = item / (slots * call.H);
+  const ScanParams p = forSequence(call, b);
+  const int64_t T = p.T;
+  if (c * C >= T) return; // past a packed sequence's end
   unsigned char *st = smem;
   { // the item's rows, by cp.async
     chunk::copyRows<K, 256>((bf16 *)(st + L::q), LK, p.q, b, h, c, T, 0, K);
@@ -284,7 +288,7 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams p, const
       if (d.bn.p) storeRows<K, 256>(d.bn, b, h, c, Bs, LK); // deltaStates' rows of b
     }
     using DT = DeltaTiles<K, Scaled>;
-    unsigned char *tiles = d.tiles ? d.tiles + ((b * chunks + c) * p.H + h) * DT::bytes : nullptr;
+    unsigned char *tiles = d.tiles ? d.tiles + ((b * slots + c) * p.H + h) * DT::bytes : nullptr;
     if (tiles) { // the wgmma walk's copy of the rows of a (or b) and k, before they are overwritten
       storeChunkTile<K, 256>(tiles + DT::a, Scaled ? Bs : As, LK);
       if constexpr (!Scaled) storeChunkTile<K, 256>(tiles + DT::k, Ks, LK);

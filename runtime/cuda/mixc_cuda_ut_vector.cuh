@@ -48,7 +48,7 @@ template <int K> struct DplrVectorLayout {
 
 // One CTA of 8 warps per (chunk, head, batch) item.
 template <int K, bool LogDecay, bool Scaled>
-__global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, const DeltaChunks d) {
+__global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams call, const DeltaChunks d) {
   using tile::bf16;
   using L = DplrVectorLayout<K>;
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF, LB = L::LB, KT = K / 16;
@@ -61,10 +61,13 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
   float *Gc = (float *)(smem + L::gc), *LA = (float *)(smem + L::raw), *TF = LA + C * LF;
   float *Df = (float *)(smem + L::df), *PT = (float *)(smem + L::pt), *Sa = (float *)(smem + L::sc), *Sk = Sa + C;
   unsigned char *Raw = smem + L::raw;
-  const int64_t T = p.T, chunks = (T + C - 1) / C;
+  const int64_t slots = (call.T + C - 1) / C; // chunk slots of the longest sequence
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int rw = warp % 4, hf = warp / 4, r0 = rw * 16;
-  const int64_t item = blockIdx.x, c = item % chunks, h = (item / chunks) % p.H, b = item / (chunks * p.H);
+  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % call.H, b = item / (slots * call.H);
+  const ScanParams p = forSequence(call, b);
+  const int64_t T = p.T;
+  if (c * C >= T) return; // past a packed sequence's end
   chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
   if constexpr (Scaled) {
@@ -86,7 +89,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams p, 
   chunk::cumulativeKeyDecays<K, LB, LogDecay, 256>(p, c, Raw, Gc);
   // 2. Per element: A' and K' (to memory), Q^ and B^, and the Gram operands in place.
   const float *GC = Gc + (C - 1) * LB;
-  for (int i = tid; i < K; i += 256) d.chunkDecay[((b * chunks + c) * p.H + h) * K + i] = GC[i];
+  for (int i = tid; i < K; i += 256) d.chunkDecay[((b * slots + c) * p.H + h) * K + i] = GC[i];
   if constexpr (Scaled) {
     // r's rows: R' to memory, B^ = r exp(G), and in place the left (r exp(G - G_r)) and,
     // in A's space, the right (r exp(G_r - G)) Gram operands.

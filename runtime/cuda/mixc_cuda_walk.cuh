@@ -40,7 +40,7 @@ template <int K, int VB, bool Ssd = false, int KS = 1, bool Vec = false> struct 
 // log-decays per key: U = W S + R V, O = Q' S + P V,
 // S = Diag(exp(b_C)) S + A'^T U + K'^T V.
 template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled, bool Ssd = false, int KS = 1, bool Gla = false>
-__global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanParams p, const DeltaChunks d) {
+__global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanParams call, const DeltaChunks d) {
   using tile::bf16;
   constexpr int VB = 16 * WARPS, THREADS = WARPS * KS * 32;
   using L = DeltaStatesLayout<K, VB, Ssd, KS, Gla>;
@@ -51,8 +51,10 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   static_assert(K % (16 * KS) == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
   float *Bc = (float *)(smem + L::bc), *Sc = (float *)(smem + L::sc); // Sc: [2][Sa, Sk][C]
+  const ScanParams p = forSequence(call, blockIdx.z); // (a packed call: sequence blockIdx.z)
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, blocks = (V + VB - 1) / VB;
   const int64_t j0 = (int64_t)(blockIdx.x % blocks) * VB;
+  const int64_t slots = (call.T + C - 1) / C; // the scratch's chunks per sequence
   // Warp wid: value columns v0.. (warp), key tiles from kb (split ks).
   const int wid = threadIdx.x / 32, warp = wid % WARPS, ks = wid / WARPS, kb = ks * KH;
   const int lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4, v0 = warp * 16;
@@ -80,7 +82,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
         chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
       }
       chunk::copyRows<VB, THREADS>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
-      const float *ec = d.chunkDecay + ((b * chunks + c) * p.H + h) * K;
+      const float *ec = d.chunkDecay + ((b * slots + c) * p.H + h) * K;
       for (int i = threadIdx.x; i < K / 4; i += THREADS) tile::copy16(st + L::ec + 16 * i, ec + 4 * i, true);
       tile::commit();
       return;
@@ -94,7 +96,9 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
     }
     chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
     chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
-    chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, Scaled ? (d.bn.p ? d.bn : p.b) : p.a, b, h, c, T, 0, K);
+    if constexpr (!Scaled) chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
+    else if (d.bn.p) chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, d.bn, b, h, c, T, 0, K);
+    else chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, p.b, b, h, c, T, 0, K);
     if constexpr (!Scaled) chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
     chunk::copyRows<C, THREADS>((bf16 *)(st + L::r), LC, d.r, b, h, c, T, 0, C);
     chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
@@ -335,7 +339,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
     if (Gla && j0 == 0) { // the segment's log-decay per key: the sum of its chunks'
       for (int i = threadIdx.x; i < K; i += THREADS) {
         float sum = 0.f;
-        for (int64_t c = cBegin; c < cEnd; ++c) sum += d.chunkDecay[((b * chunks + c) * p.H + h) * K + i];
+        for (int64_t c = cBegin; c < cEnd; ++c) sum += d.chunkDecay[((b * slots + c) * p.H + h) * K + i];
         d.segDecay[((b * p.H + h) * d.segments + seg) * K + i] = sum;
       }
     } else if (threadIdx.x == 0 && j0 == 0) {
@@ -371,16 +375,17 @@ template <int K, bool Scaled> struct DeltaWgLayout {
 };
 
 template <int K, bool Decay, bool Scaled>
-__global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const DeltaChunks d) {
+__global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams call, const DeltaChunks d) {
 #if MIXC_WGMMA
   using L = DeltaWgLayout<K, Scaled>;
   constexpr int C = L::C, VB = L::VB, MT = K / 64, R = VB / 2; // R: accumulators per thread of a 64 x VB tile
   static_assert(K % 64 == 0 && K <= 128, "key rows in tiles of 64");
   extern __shared__ __align__(16) unsigned char smem[];
   unsigned char *Un = smem + L::un, *Ve = smem + L::ve;
+  const ScanParams p = forSequence(call, blockIdx.z); // (a packed call: sequence blockIdx.z)
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
   const int tid = threadIdx.x, wid = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int64_t chunks = (T + C - 1) / C;
+  const int64_t chunks = (T + C - 1) / C, slots = (call.T + C - 1) / C; // slots: the scratch's chunks per sequence
   uint64_t *bar = (uint64_t *)(smem + L::bar);
   if (tid == 0) {
     tile::mbarInit(bar, 1), tile::mbarInit(bar + 1, 1);
@@ -393,7 +398,7 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams p, const 
     unsigned char *st = smem + (c & 1) * L::stage;
     if (tid == 0) {
       tile::mbarExpect(bar + (c & 1), L::DT::bytes);
-      tile::bulkCopy(st, d.tiles + ((b * chunks + c) * p.H + h) * L::DT::bytes, L::DT::bytes, bar + (c & 1));
+      tile::bulkCopy(st, d.tiles + ((b * slots + c) * p.H + h) * L::DT::bytes, L::DT::bytes, bar + (c & 1));
     }
     chunk::copyRows<VB, 128>((tile::bf16 *)(st + L::v), 8, p.v, b, h, c, T, j0, V, tile::tileGroup<C> / 2);
     tile::commit();

@@ -11,7 +11,8 @@ kernels with nvcc into CACHE and
   loop on each sequence alone;
 - checks Mixer.decode on CUDA (token by token) against the whole call;
 - times the forward against fla at 4,4096,64,128 and 2,16384,16,128 (bf16,
-  final state returned), and decoding (one token per sequence, state in
+  final state returned), packed sequences (32768 tokens in six sequences,
+  H=16, K=V=128) against fla's packed call, and decoding (one token per sequence, state in
   place) against fla's fused_recurrent_gated_delta_rule at batch 1 and 64.
 Usage: torch_check.py emit CACHE | torch_check.py run CACHE FLA_DIR"""
 import os
@@ -184,8 +185,8 @@ with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
                                                 _build.cuda_arch(), False), srcs))
 print(f"compiled {len(srcs)} kernels with nvcc in {time.time() - t0:.0f} s", flush=True)
 failures = 0
-# MIXC_STAGES: a comma-separated subset of check, varlen, bench, decode (default: all).
-stages = set(os.environ.get("MIXC_STAGES", "check,varlen,bench,decode").split(","))
+# MIXC_STAGES: a comma-separated subset of check, varlen, bench, varlen_bench, decode (default: all).
+stages = set(os.environ.get("MIXC_STAGES", "check,varlen,bench,varlen_bench,decode").split(","))
 
 
 def compare(what, call, o_ref, S_ref):
@@ -294,6 +295,24 @@ for B, T, H, D in (shapes if "bench" in stages else []):
         print(f"| {name} | {B},{T},{H},{D} | {tm:.3f} | {tf:.3f} | {tf / tm:.2f}x |", flush=True)
         if name == "chunk_kda_kimi" and flashkda is not None:
             bench_flashkda(xb, call, tm)
+    del xb
+    torch.cuda.empty_cache()
+
+# Packed sequences timed (stage varlen_bench): 32768 tokens in six sequences
+# of uneven lengths (one under a chunk), H = 16, K = V = 128, both packed.
+SEQS = [8192, 1000, 4096, 37, 7000, 12443]
+print("\n| op, packed | sequences | mixc ms | fla ms | fla / mixc |\n|---|---|---|---|---|")
+for name, call, _ in (cases({}) if "varlen_bench" in stages else []):
+    if ops and name not in ops.split(","):
+        continue
+    xb = inputs(1, sum(SEQS), 16, 128, "cuda")
+    xb["h0"] = 0.1 * torch.randn(len(SEQS), 16, 128, 128, device="cuda")
+    cu = torch.tensor([0] + SEQS, device="cuda").cumsum(0)
+    fn = next(c for n, c, _ in cases(xb, cu) if n == name)
+    tm = triton.testing.do_bench(lambda: fn(mfla))
+    tf = triton.testing.do_bench(lambda: fn(fla_ns))
+    agree = rel(fn(mfla)[0], fn(fla_ns)[0])
+    print(f"| {name} | {'+'.join(map(str, SEQS))} | {tm:.3f} | {tf:.3f} | {tf / tm:.2f}x | o vs fla {agree:.1e}", flush=True)
     del xb
     torch.cuda.empty_cache()
 

@@ -21,7 +21,7 @@
 // CHECK-NEXT: p.kScale = args.tmp[0];
 // CHECK-NEXT: p.aScale = args.tmp[1];
 // CHECK: if (chunked) {
-// CHECK-NEXT: const StatePass pass = statePass0(B, T);
+// CHECK-NEXT: const StatePass pass = statePass0(p.B, p.T);
 // CHECK-NEXT: launchChunkedDelta<64, false, true, true>(p, pass, scratch, stream)
 func.func @delta(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %beta: tensor<?x?x2xf32> {mixer.name = "beta"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
   %nb = mixer.map neg %beta : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
