@@ -1,7 +1,10 @@
 #include "codegen/CudaPrinter.h"
+#include "dialect/RecurrenceForms.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <functional>
 
 using namespace mlir;
 using namespace mixc::mixer;
@@ -367,6 +370,13 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     return op.emitOpError() << "the CUDA kernels take a vector diagonal's scaled low-rank form with decayed_b "
                                "(mixer-tile writes both or neither)";
   const bool logDecay = !op.hasFactorDecay();
+  // decay_in_loads: the scan reads the decays' input and the kernels compute
+  // the decays as they load it (a tensor program has them as a Tensor already).
+  Value decayRaw;
+  llvm::SmallVector<Value> decayParams;
+  if (!tensorMode && schedule.getDecayInLoads() && !(decayRaw = decayLoadChain(op.getDecay(), decayParams)))
+    return op.emitOpError() << "decay_in_loads: the decay is not a pointwise chain of one input, per-head parameters "
+                               "and constants";
   if (s == Structure::elementwise && !logDecay)
     return op.emitOpError() << "the CUDA elementwise scan takes log-decays: mixer-tile turns a factor into its log";
 
@@ -374,7 +384,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   // scratch computed by a row kernel otherwise.
   std::vector<std::pair<const char *, Value>> operands = {{"q", op.getQ()}, {"k", op.getK()}, {"v", op.getV()}};
   Value rate = s == Structure::elementwise ? op.getDecay() : Value();
-  if (s != Structure::elementwise && op.getDecay()) operands.push_back({"decay", op.getDecay()});
+  if (s != Structure::elementwise && op.getDecay()) operands.push_back({"decay", decayRaw ? decayRaw : op.getDecay()});
   if (op.getDt()) operands.push_back({"dt", op.getDt()});
   // Delta rules in the scaled form (a = a_scale b, the key k_scale b): the
   // chunked UT kernels read b's rows once and apply the scales themselves,
@@ -431,6 +441,13 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   }
   if (scaled)
     hs << "    p.kScale = args.tmp[" << scales.first << "];\n    p.aScale = args.tmp[" << scales.second << "];\n";
+  std::string decayMap = "NoMap";
+  if (decayRaw) {
+    decayMap = "DecayMap" + std::to_string(nDecayMaps++);
+    device += decayMapFunctor(decayMap, op.getDecay(), decayRaw, decayParams);
+    for (auto [i, param] : llvm::enumerate(decayParams))
+      hs << "    p.mapIn[" << i << "] = args.in[" << argIndex.lookup(param) << "];\n";
+  }
   if (rate) {
     // (0, h, k, v) over the rate's own row, its shape aligned right with
     // [1, 1, H, K, Vs] (a constant may be a scalar): size-1 dimensions broadcast.
@@ -525,20 +542,49 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     hs << "    if (chunked) {\n      const StatePass pass = " << passFn << "(p.B, p.T);\n";
     if (algorithm == CudaAlgorithm::chunked_ut && diag == "vector")
       hs << "      if (cudaError_t e = launchChunkedDplrVector<" << K << ", " << b(logDecay) << ", " << b(scaled)
-         << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
+         << (decayRaw ? ", " + decayMap : std::string()) << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
     else if (algorithm == CudaAlgorithm::chunked_ut)
       hs << "      if (cudaError_t e = launchChunkedDelta<" << K << ", " << b(diag == "scalar") << ", " << b(logDecay)
          << ", " << b(scaled) << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
     else
       hs << "      if (cudaError_t e = launchChunked<" << K << ", ChunkDecay::"
          << (s == Structure::vector ? "vector" : s == Structure::identity ? "none" : "scalar") << ", " << b(logDecay)
-         << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
+         << (decayRaw ? ", " + decayMap : std::string()) << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
     hs << "        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
   }
   hs << "    scanRecurrent<Structure::" << stringifyStructure(s).str() << ", " << K << ", " << cpw << ", " << warps << ", "
      << stage << ", DiagKind::" << diag << ", " << b(bool(op.getBonus())) << ", " << b(mlstm) << ", "
-     << b(bool(op.getDt())) << ", " << b(logDecay) << "><<<grid, " << warps * 32 << ", 0, stream>>>(p);\n  }\n";
+     << b(bool(op.getDt())) << ", " << b(logDecay) << (decayRaw ? ", " + decayMap : std::string()) << "><<<grid, " << warps * 32
+     << ", 0, stream>>>(p);\n  }\n";
   return success();
+}
+
+std::string Printer::decayMapFunctor(const std::string &name, Value decay, Value raw, ArrayRef<Value> params) {
+  std::function<std::string(Value)> expr = [&](Value v) -> std::string {
+    if (v == raw) return "x";
+    if (auto *it = llvm::find(params, v); it != params.end()) {
+      const bool perKey = cast<RankedTensorType>(v.getType()).getRank() == 4;
+      return "p.mapIn[" + std::to_string(it - params.begin()) + "].at(0, 0, h, " + (perKey ? "j" : "0") + ")";
+    }
+    Operation *d = v.getDefiningOp();
+    if (auto c = dyn_cast<ConstantOp>(d))
+      return llvm::formatv("{0:e9}", (*cast<DenseElementsAttr>(c.getValue()).value_begin<APFloat>()).convertToDouble())
+                 .str() +
+             "f";
+    if (auto m = dyn_cast<MapOp>(d))
+      return std::string("([](float x) { return ") + unaryExpr(m.getFn()) + "; })(" + expr(m.getInput()) + ")";
+    auto bop = cast<BinaryOp>(d);
+    return std::string("([](float a, float b) { return ") + binaryExpr(bop.getFn()) + "; })(" + expr(bop.getLhs()) +
+           ", " + expr(bop.getRhs()) + ")";
+  };
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "// The decays as the kernels load them (decay_in_loads): computed from the\n"
+        "// input's element x and the per-head parameters in p.mapIn.\n";
+  os << "struct " << name << " {\n  static constexpr bool fused = true;\n"
+     << "  __device__ __forceinline__ static float apply(float x, const ScanParams &p, int64_t h, int64_t j) {\n"
+     << "    (void)p; (void)h; (void)j;\n    return " << expr(decay) << ";\n  }\n};\n\n";
+  return text;
 }
 
 // The scan of a mixture of memories: a warp per (batch row, memory) plans the

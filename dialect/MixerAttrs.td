@@ -103,6 +103,12 @@ def Mixer_CudaTileAttr : Mixer_Attr<"CudaTile", "cuda_tile"> {
       64-column blocks leave SMs idle, the walk runs on wgmma, a warpgroup per
       32 value columns, when the device runs the sm_90a build (the one choice
       left to run time: the same library may run on an older GPU).
+    - `decay_in_loads` (a vector diagonal on chunked_ut or chunked_gla): the
+      decay operand is a pointwise chain of one per-token input, per-head
+      parameters and constants (`decayLoadChain`: GLA's logsigmoid, Kimi's
+      lower-bound gate from A_log and dt_bias); the kernels read that input and
+      evaluate the chain in their loads (the chunked prepare kernels and the
+      recurrent sweep), so that no row kernel writes the decays to read back.
 
     ```mlir
     mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4,
@@ -122,7 +128,8 @@ def Mixer_CudaTileAttr : Mixer_Attr<"CudaTile", "cuda_tile"> {
     OptionalParameter<"::mlir::DenseI64ArrayAttr">:$state_blocks,
     DefaultValuedParameter<"int64_t", "1">:$key_split,
     DefaultValuedParameter<"int64_t", "0">:$seq_split,
-    DefaultValuedParameter<"bool", "false">:$wgmma_walk);
+    DefaultValuedParameter<"bool", "false">:$wgmma_walk,
+    DefaultValuedParameter<"bool", "false">:$decay_in_loads);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{

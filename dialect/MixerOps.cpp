@@ -603,7 +603,10 @@ std::string CudaTileAttr::stateBlocksText() const {
 LogicalResult CudaTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, CudaAlgorithm algorithm, int64_t k,
                                    int64_t vBlock, int64_t colsPerWarp, int64_t warps, int64_t stage, int64_t chunk,
                                    int64_t sms, DenseI64ArrayAttr stateBlocks, int64_t keySplit, int64_t seqSplit,
-                                   bool wgmmaWalk) {
+                                   bool wgmmaWalk, bool decayInLoads) {
+  if (decayInLoads && algorithm == CudaAlgorithm::chunked_ssd)
+    return emitError() << "cuda_tile: decay_in_loads is the vector decays' (recurrent, chunked_gla, chunked_ut), not "
+                          "chunked_ssd's";
   if (k < 1) return emitError() << "cuda_tile: k must be positive, got " << k;
   if (colsPerWarp < 1 || colsPerWarp > 32 || 32 % colsPerWarp != 0)
     return emitError() << "cuda_tile: cols_per_warp must divide a warp's 32 lanes, got " << colsPerWarp;

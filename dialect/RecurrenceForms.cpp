@@ -5,6 +5,8 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <functional>
+
 using namespace mlir;
 
 namespace mixc::mixer {
@@ -218,6 +220,46 @@ RecurrenceOp contractDecayedLowRank(RecurrenceOp op, OpBuilder &builder) {
 
 void RecurrenceOp::getCanonicalizationPatterns(RewritePatternSet &patterns, MLIRContext *context) {
   patterns.add<DecayAsFactor, ScaleLowRank>(context);
+}
+
+Value decayLoadChain(Value decay, SmallVectorImpl<Value> &params) {
+  if (!decay || isa<BlockArgument>(decay)) return Value();
+  auto decayType = cast<RankedTensorType>(decay.getType());
+  Value raw;
+  bool ok = true;
+  std::function<void(Value)> visit = [&](Value v) {
+    if (!ok) return;
+    auto t = cast<RankedTensorType>(v.getType());
+    if (auto arg = dyn_cast<BlockArgument>(v)) {
+      const bool perHead = (t.getRank() == 3 || t.getRank() == 4) && t.getDimSize(0) == 1 && t.getDimSize(1) == 1 &&
+                           t.getDimSize(2) == decayType.getDimSize(2) &&
+                           (t.getRank() == 3 || t.getDimSize(3) == decayType.getDimSize(3));
+      if (t == decayType && (!raw || raw == v)) raw = v;
+      else if (perHead) {
+        if (!llvm::is_contained(params, v)) params.push_back(v);
+      } else ok = false;
+      return;
+    }
+    Operation *d = v.getDefiningOp();
+    if (auto c = dyn_cast<ConstantOp>(d)) {
+      ok = c.getValue().getNumElements() == 1;
+    } else if (auto m = dyn_cast<MapOp>(d)) {
+      ok = m.getFn() <= UnaryFn::tanh; // the pointwise maps
+      visit(m.getInput());
+    } else if (auto b = dyn_cast<BinaryOp>(d)) {
+      ok = b.getFn() <= BinaryFn::pow; // the pointwise binaries
+      visit(b.getLhs());
+      visit(b.getRhs());
+    } else {
+      ok = false;
+    }
+  };
+  visit(decay);
+  if (!ok || !raw) {
+    params.clear();
+    return Value();
+  }
+  return raw;
 }
 
 } // namespace mixc::mixer

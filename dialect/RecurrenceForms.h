@@ -43,6 +43,14 @@ RecurrenceOp fuseRowNorms(RecurrenceOp op, mlir::OpBuilder &builder);
 /// the scaled form expanded first where asked). Returns the new op, or `op`.
 RecurrenceOp expandRowNorms(RecurrenceOp op, mlir::OpBuilder &builder);
 
+/// A vector diagonal's decays that a kernel can compute as it loads them:
+/// a chain of pointwise maps and binaries (mixer.map neg ... tanh,
+/// mixer.binary add ... pow) over exactly one per-token function argument of
+/// the decay's type (returned), per-head function arguments ([1, 1, H] or
+/// [1, 1, H, K]: appended to `params`, first use first) and scalar constants.
+/// Null when the decay is such an argument itself or has another shape.
+mlir::Value decayLoadChain(mlir::Value decay, llvm::SmallVectorImpl<mlir::Value> &params);
+
 } // namespace mixc::mixer
 
 #endif

@@ -110,6 +110,9 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
                  (long long)sched.getWarps(), (long long)sched.getVBlock(), (long long)sched.getK(),
                  (long long)(32 / sched.getColsPerWarp()), (long long)sched.getStage(),
                  (long long)sizes.H, (long long)sizes.K, (long long)sizes.V);
+    // The decays' pre-processing evaluated as the kernels load its input (mixer-tile's decay_in_loads).
+    if (sched.getDecayInLoads())
+      ls << "              decays computed in the kernels' loads from their input (no row kernel writes them)\n";
     text += ls.str();
   });
   // The backward: the derived IR as a CUDA tensor program where its adjoints are scans.

@@ -171,9 +171,9 @@ __device__ __forceinline__ void copyKeyDecays(const ScanParams &p, int64_t b, in
 // The chunk's cumulative log-decays per key, G[r * LB + k], from the rows
 // copyKeyDecays brought in (a factor's log when !LogDecay): two threads per
 // key, 32 rows each, then the second half offset. Every thread ends past a barrier.
-template <int K, int LB, bool LogDecay, int THREADS>
-__device__ __forceinline__ void cumulativeKeyDecays(const ScanParams &p, int64_t chunkIndex, const unsigned char *raw,
-                                                    float *G) {
+template <int K, int LB, bool LogDecay, int THREADS, typename DecayMap = NoMap>
+__device__ __forceinline__ void cumulativeKeyDecays(const ScanParams &p, int64_t h, int64_t chunkIndex,
+                                                    const unsigned char *raw, float *G) {
   const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
   for (int kk = threadIdx.x; kk < 2 * K; kk += THREADS) {
     const int ch = kk % K, half = kk / K;
@@ -181,6 +181,7 @@ __device__ __forceinline__ void cumulativeKeyDecays(const ScanParams &p, int64_t
     for (int r = half * 32; r < half * 32 + 32; ++r) {
       float x = gsize == 4 ? ((const float *)(raw + (size_t)r * K * 4))[ch]
                            : __bfloat162float(((const __nv_bfloat16 *)(raw + (size_t)r * K * 4))[ch]);
+      if constexpr (DecayMap::fused) x = chunkIndex * C + r < p.T ? DecayMap::apply(x, p, h, ch) : 0.f;
       if constexpr (!LogDecay) x = chunkIndex * C + r < p.T ? __logf(x) : 0.f;
       acc += x;
       G[r * LB + ch] = acc;
@@ -488,17 +489,17 @@ inline cudaError_t readFromCopy(View &v, int64_t n0, int64_t n1, int64_t n2, int
 
 template <int K, bool Decay, bool LogDecay>
 cudaError_t launchChunkedSsd(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream);
-template <int K, bool LogDecay>
+template <int K, bool LogDecay, typename DecayMap>
 cudaError_t launchChunkedGla(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream);
 
 // K up to 128: the state walk of the delta rules (deltaStates, below) in its
 // SSD form (identity and scalar decays) or after glaPrepare (vector decays).
 // Identity and scalar decays with K = 256 take scanChunked (value blocks of 32
 // columns: the tiles of 64 outgrow shared memory).
-template <int K, ChunkDecay D, bool LogDecay>
+template <int K, ChunkDecay D, bool LogDecay, typename DecayMap = NoMap>
 cudaError_t launchChunked(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
   if constexpr (K <= 128) {
-    if constexpr (D == ChunkDecay::vector) return launchChunkedGla<K, LogDecay>(p, pass, scratch, stream);
+    if constexpr (D == ChunkDecay::vector) return launchChunkedGla<K, LogDecay, DecayMap>(p, pass, scratch, stream);
     else return launchChunkedSsd<K, D == ChunkDecay::scalar, LogDecay>(p, pass, scratch, stream);
   } else {
     static_assert(D != ChunkDecay::vector, "GLA's chunked form takes K <= 128");

@@ -20,7 +20,7 @@ template <int K> struct GlaPrepareLayout {
   static constexpr int df = bc + C * LB * 4, ps = df + 6 * K * 4, bytes = ps + C * LC * 2;
 };
 
-template <int K, bool LogDecay>
+template <int K, bool LogDecay, typename DecayMap>
 __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams call, const DeltaChunks d) {
   using tile::bf16;
   using L = GlaPrepareLayout<K>;
@@ -42,7 +42,7 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams call, cons
   tile::commit();
   tile::waitGroups<0>();
   __syncthreads();
-  chunk::cumulativeKeyDecays<K, LB, LogDecay, 256>(p, c, Gs, Bc);
+  chunk::cumulativeKeyDecays<K, LB, LogDecay, 256, DecayMap>(p, h, c, Gs, Bc);
   const float *bC = Bc + (C - 1) * LB;
   for (int i = tid; i < K; i += 256) d.chunkDecay[((b * slots + c) * p.H + h) * K + i] = bC[i];
   // Q' and K' to their rows (pairs of features per thread).
@@ -102,7 +102,7 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams call, cons
 
 // GLA: glaPrepare, then the state walk in its GLA form (split along the
 // sequence where the pass says so).
-template <int K, bool LogDecay>
+template <int K, bool LogDecay, typename DecayMap>
 cudaError_t launchChunkedGla(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
   constexpr int C = chunk::C;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
@@ -113,9 +113,9 @@ cudaError_t launchChunkedGla(const ScanParams &p, const StatePass &pass, Scratch
   d.qp = chunkRows(p, base, K), d.w = chunkRows(p, base + rows * K, K), d.pv = chunkRows(p, base + 2 * rows * K, C);
   d.chunkDecay = (float *)(base + rows * (2 * K + C));
   constexpr int bytes = GlaPrepareLayout<K>::bytes;
-  if (cudaError_t e = cudaFuncSetAttribute(glaPrepare<K, LogDecay>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
+  if (cudaError_t e = cudaFuncSetAttribute(glaPrepare<K, LogDecay, DecayMap>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
     return e;
-  glaPrepare<K, LogDecay><<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
+  glaPrepare<K, LogDecay, DecayMap><<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
   return launchWalk<K, false, LogDecay, true>(p, d, pass, scratch, stream);
 }
 

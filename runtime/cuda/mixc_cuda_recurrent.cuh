@@ -28,9 +28,21 @@ struct ScanParams {
   // the longest one's length (the chunked kernels' scratch holds T's chunks
   // per sequence). The kernels see one sequence at a time (forSequence).
   const int64_t *seqStart = nullptr;
+  // The per-head parameters of a decay map (DecayMap, below).
+  View mapIn[4];
   int64_t B = 0, T = 0, H = 0, Vs = 0;
   float scale = 1.f;
   bool reverse = false;
+};
+
+// A vector diagonal's decays as the kernels load them: `decay` is then the raw
+// input and the map (printed from the IR where mixer-tile chose
+// decay_in_loads) computes element j of head h's row from it and the per-head
+// parameters in mapIn, in the loads, so that no row kernel writes the decays
+// for the scan to read back. NoMap: the decays as stored.
+struct NoMap {
+  static constexpr bool fused = false;
+  __device__ __forceinline__ static float apply(float x, const ScanParams &, int64_t, int64_t) { return x; }
 };
 
 // The view from token t0 on, as a batch of one row that every batch index
@@ -75,7 +87,7 @@ template <int KG> __device__ __forceinline__ float groupSum(float x) {
 // shared memory in coalesced rows. mLSTM keeps its normalizer column n (column
 // Vs - 1) in every column group, because every readout divides by it.
 template <Structure S, int K, int CPW, int WARPS, int TC, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt,
-          bool LogDecay>
+          bool LogDecay, typename DecayMap = NoMap>
 __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) {
   constexpr int KG = 32 / CPW, KR = (K + KG - 1) / KG, KP = KR * KG, VB = WARPS * CPW;
   constexpr bool VecDecay = S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector);
@@ -117,10 +129,11 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
       const bool in = i < K;
       sq[u][i] = in ? p.q.at(b, t, h, i) : 0.f;
       sk[u][i] = in ? p.k.at(b, t, h, i) * (p.kScale.p ? p.kScale.at(b, t, h, 0) : 1.f) : 0.f;
-      if constexpr (VecDecay) sdec[u][i] = in ? p.decay.at(b, t, h, i) : 0.f;
+      const float dec = VecDecay && in ? DecayMap::apply(p.decay.at(b, t, h, i), p, h, i) : 0.f;
+      if constexpr (VecDecay) sdec[u][i] = dec;
       if constexpr (Dplr) {
         sa[u][i] = in ? p.a.at(b, t, h, i) * (p.aScale.p ? p.aScale.at(b, t, h, 0) : 1.f) : 0.f;
-        sb[u][i] = in ? p.b.at(b, t, h, i) * (VecDecay && p.bDecayed ? __expf(p.decay.at(b, t, h, i)) : 1.f) : 0.f;
+        sb[u][i] = in ? p.b.at(b, t, h, i) * (VecDecay && p.bDecayed ? __expf(dec) : 1.f) : 0.f;
       }
     }
     for (int e = threadIdx.x; e < n * VB; e += WARPS * 32) {

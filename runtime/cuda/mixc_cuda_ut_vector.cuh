@@ -47,7 +47,7 @@ template <int K> struct DplrVectorLayout {
 };
 
 // One CTA of 8 warps per (chunk, head, batch) item.
-template <int K, bool LogDecay, bool Scaled>
+template <int K, bool LogDecay, bool Scaled, typename DecayMap>
 __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams call, const DeltaChunks d) {
   using tile::bf16;
   using L = DplrVectorLayout<K>;
@@ -86,7 +86,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams cal
     __syncthreads();
   }
   // 1. G per key.
-  chunk::cumulativeKeyDecays<K, LB, LogDecay, 256>(p, c, Raw, Gc);
+  chunk::cumulativeKeyDecays<K, LB, LogDecay, 256, DecayMap>(p, h, c, Raw, Gc);
   // 2. Per element: A' and K' (to memory), Q^ and B^, and the Gram operands in place.
   const float *GC = Gc + (C - 1) * LB;
   for (int i = tid; i < K; i += 256) d.chunkDecay[((b * slots + c) * p.H + h) * K + i] = GC[i];
@@ -246,7 +246,7 @@ inline bool chunkedDplrVectorApplies(const ScanParams &p) {
 
 // dplrVectorPrepare, then deltaStates in its vector-decay form (Scaled: the
 // decayed_b form, k's rows with the scales; d.kp unused).
-template <int K, bool LogDecay, bool Scaled>
+template <int K, bool LogDecay, bool Scaled, typename DecayMap = NoMap>
 cudaError_t launchChunkedDplrVector(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
   constexpr int C = chunk::C;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
@@ -260,7 +260,7 @@ cudaError_t launchChunkedDplrVector(const ScanParams &p, const StatePass &pass, 
     d.r = chunkRows(p, base + 4 * rows * K, C), d.pv = chunkRows(p, base + 4 * rows * K + rows * C, C);
     d.chunkDecay = (float *)(base + 4 * rows * K + 2 * rows * C);
     constexpr int bytes = DplrVectorLayout<K>::bytes;
-    auto prepare = dplrVectorPrepare<K, LogDecay, Scaled>;
+    auto prepare = dplrVectorPrepare<K, LogDecay, Scaled, DecayMap>;
     if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
   }

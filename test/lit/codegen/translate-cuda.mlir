@@ -101,3 +101,12 @@ func.func @unsplit(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %v: tensor<?x?x2
   %o, %s = mixer.recurrence identity forward %q, %q, %v skip(%d, %v) {mixer.schedule = #mixer.cuda_tile<algorithm = recurrent, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<1x1x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
   return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
 }
+
+// -----
+
+// decay_in_loads where the decay is an input already: nothing to evaluate in the loads.
+func.func @decay_input_in_loads(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %g: tensor<?x?x2x64xf32> {mixer.name = "g"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
+  // expected-error @+1 {{decay_in_loads: the decay is not a pointwise chain of one input, per-head parameters and constants}}
+  %o, %s = mixer.recurrence vector forward %q, %q, %v decay(%g) {mixer.schedule = #mixer.cuda_tile<algorithm = recurrent, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, decay_in_loads = true>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
+}

@@ -138,3 +138,11 @@ func.func @seq_split_ut() attributes {a = #mixer.cuda_tile<algorithm = chunked_u
 func.func @wgmma_gla() attributes {a = #mixer.cuda_tile<algorithm = chunked_gla, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 132, state_blocks = [128, 32], wgmma_walk = true>} {
   return
 }
+
+// -----
+
+// decay_in_loads is the vector decays' (the SSD form's decays are scalars).
+// expected-error @+1 {{cuda_tile: decay_in_loads is the vector decays' (recurrent, chunked_gla, chunked_ut), not chunked_ssd's}}
+func.func @bad_decay_in_loads() attributes {a = #mixer.cuda_tile<algorithm = chunked_ssd, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 8, chunk = 64, sms = 132, state_blocks = [128, 64, 32], decay_in_loads = true>} {
+  return
+}

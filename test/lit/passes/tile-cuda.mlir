@@ -184,3 +184,48 @@ func.func @kda_l2norm(%q: tensor<?x?x4x64xf32>, %k0: tensor<?x?x4x64xf32>, %v: t
   %o, %s = mixer.recurrence dplr diag vector forward %q, %key, %v decay(%g) lowrank(%a, %b) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return %o : tensor<?x?x4x64xf32>
 }
+
+// -----
+
+// decay_in_loads: a vector diagonal's decays computed from one per-token input
+// by pointwise maps, per-head parameters and constants (Kimi's gate from A_log
+// and dt_bias) are evaluated by the kernels as they load the input: the
+// schedule says so and the IR keeps the chain (the printer reads it), on the
+// chunked kernels and on the recurrent sweep alike; the CPU has no such choice.
+// CHECK-LABEL: func.func @gla_gate_in_loads
+// CHECK: algorithm = chunked_gla, {{.*}}, decay_in_loads = true>
+// RECURRENT-LABEL: func.func @gla_gate_in_loads
+// RECURRENT: algorithm = recurrent, {{.*}}, decay_in_loads = true>
+// CPU-LABEL: func.func @gla_gate_in_loads
+// CPU-NOT: decay_in_loads
+func.func @gla_gate_in_loads(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2x64xf32>, %a_log: tensor<1x1x2xf32>, %dt_bias: tensor<1x1x2x64xf32>) -> tensor<?x?x2x64xf32> {
+  %c = mixer.constant dense<-5.0> : tensor<f32>
+  %x = mixer.binary add %g, %dt_bias : tensor<?x?x2x64xf32>, tensor<1x1x2x64xf32> -> tensor<?x?x2x64xf32>
+  %e = mixer.map exp %a_log : tensor<1x1x2xf32> -> tensor<1x1x2xf32>
+  %y = mixer.binary mul %e, %x : tensor<1x1x2xf32>, tensor<?x?x2x64xf32> -> tensor<?x?x2x64xf32>
+  %s = mixer.map sigmoid %y : tensor<?x?x2x64xf32> -> tensor<?x?x2x64xf32>
+  %d = mixer.binary mul %c, %s : tensor<f32>, tensor<?x?x2x64xf32> -> tensor<?x?x2x64xf32>
+  %o, %st = mixer.recurrence vector forward %q, %q, %v decay(%d) : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o : tensor<?x?x2x64xf32>
+}
+
+// -----
+
+// Not in the loads: decays read from two per-token inputs, or through a map
+// over the row (l2norm), stay a row kernel's.
+// CHECK-LABEL: func.func @gla_two_inputs
+// CHECK-NOT: decay_in_loads
+// CHECK-LABEL: func.func @gla_row_map
+// CHECK-NOT: decay_in_loads
+// CHECK: return
+func.func @gla_two_inputs(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2x64xf32>) -> tensor<?x?x2x64xf32> {
+  %d = mixer.binary mul %g, %q : tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32> -> tensor<?x?x2x64xf32>
+  %o, %st = mixer.recurrence vector forward %q, %q, %v decay(%d) : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o : tensor<?x?x2x64xf32>
+}
+func.func @gla_row_map(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2x64xf32>) -> tensor<?x?x2x64xf32> {
+  %n = mixer.map l2norm %g : tensor<?x?x2x64xf32> -> tensor<?x?x2x64xf32>
+  %d = mixer.map neg %n : tensor<?x?x2x64xf32> -> tensor<?x?x2x64xf32>
+  %o, %st = mixer.recurrence vector forward %q, %q, %v decay(%d) : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o : tensor<?x?x2x64xf32>
+}
