@@ -306,7 +306,14 @@ def cuda_arch():
 
 
 def cuda_sms():
-    """The current CUDA device's multiprocessors (the chunked walks' tiling fills them)."""
+    """The current CUDA device's multiprocessors (the chunked walks' tiling fills
+    them); MIXC_CUDA_SMS sets another count (as mixc's --cuda-sms), e.g. to run
+    every tiling of the walk at small shapes."""
+    forced = os.environ.get("MIXC_CUDA_SMS")
+    if forced:
+        if not forced.isdigit() or int(forced) < 1:
+            raise ValueError(f"MIXC_CUDA_SMS: expected a positive count, got {forced!r}")
+        return int(forced)
     return _cuda_device()[1]
 
 
