@@ -441,9 +441,10 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   }
   if (scaled)
     hs << "    p.kScale = args.tmp[" << scales.first << "];\n    p.aScale = args.tmp[" << scales.second << "];\n";
-  std::string decayMap = "NoMap";
+  std::string decayMapArg; // the kernels' last template argument with decay_in_loads
   if (decayRaw) {
-    decayMap = "DecayMap" + std::to_string(nDecayMaps++);
+    const std::string decayMap = "DecayMap" + std::to_string(nDecayMaps++);
+    decayMapArg = ", " + decayMap;
     device += decayMapFunctor(decayMap, op.getDecay(), decayRaw, decayParams);
     for (auto [i, param] : llvm::enumerate(decayParams))
       hs << "    p.mapIn[" << i << "] = args.in[" << argIndex.lookup(param) << "];\n";
@@ -542,19 +543,19 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     hs << "    if (chunked) {\n      const StatePass pass = " << passFn << "(p.B, p.T);\n";
     if (algorithm == CudaAlgorithm::chunked_ut && diag == "vector")
       hs << "      if (cudaError_t e = launchChunkedDplrVector<" << K << ", " << b(logDecay) << ", " << b(scaled)
-         << (decayRaw ? ", " + decayMap : std::string()) << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
+         << decayMapArg << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
     else if (algorithm == CudaAlgorithm::chunked_ut)
       hs << "      if (cudaError_t e = launchChunkedDelta<" << K << ", " << b(diag == "scalar") << ", " << b(logDecay)
          << ", " << b(scaled) << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
     else
       hs << "      if (cudaError_t e = launchChunked<" << K << ", ChunkDecay::"
          << (s == Structure::vector ? "vector" : s == Structure::identity ? "none" : "scalar") << ", " << b(logDecay)
-         << (decayRaw ? ", " + decayMap : std::string()) << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
+         << decayMapArg << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
     hs << "        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n    } else\n  ";
   }
   hs << "    scanRecurrent<Structure::" << stringifyStructure(s).str() << ", " << K << ", " << cpw << ", " << warps << ", "
      << stage << ", DiagKind::" << diag << ", " << b(bool(op.getBonus())) << ", " << b(mlstm) << ", "
-     << b(bool(op.getDt())) << ", " << b(logDecay) << (decayRaw ? ", " + decayMap : std::string()) << "><<<grid, " << warps * 32
+     << b(bool(op.getDt())) << ", " << b(logDecay) << decayMapArg << "><<<grid, " << warps * 32
      << ", 0, stream>>>(p);\n  }\n";
   return success();
 }

@@ -87,8 +87,7 @@ KernelSignature kernelSignature(func::FuncOp func, bool varlen, bool seqlensOnDe
     os << "  [[maybe_unused]] const int64_t NS = cu ? N : B;\n";
     os << "  [[maybe_unused]] const int64_t *seqStart = cu ? static_cast<const int64_t *>(cu->data) : nullptr;\n";
     if (seqlensOnDevice) // the chunked kernels size their scratch by the longest sequence
-      os << "  int64_t TS = cu ? 0 : T; // the longest sequence\n"
-            "  for (int64_t n = 0; cu && n < N; ++n) TS = seqStart[n + 1] - seqStart[n] > TS ? seqStart[n + 1] - seqStart[n] : TS;\n";
+      os << "  const int64_t TS = cu ? longestSequence(seqStart, N) : T; // the longest sequence\n";
     inputDoc += llvm::formatv(" *   inputs[{0}]  {1,-12} {2}\n", nin, "cu_seqlens",
                               "{N + 1}, optional (int64; NULL: B sequences of T tokens): packed sequences, "
                               "sequence n is tokens [cu[n], cu[n + 1]) of batch row 0 (B = 1)")

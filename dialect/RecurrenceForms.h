@@ -50,6 +50,8 @@ RecurrenceOp expandRowNorms(RecurrenceOp op, mlir::OpBuilder &builder);
 /// [1, 1, H, K]: appended to `params`, first use first) and scalar constants.
 /// Null when the decay is such an argument itself or has another shape.
 mlir::Value decayLoadChain(mlir::Value decay, llvm::SmallVectorImpl<mlir::Value> &params);
+/// The most parameters a decay map takes (the CUDA ScanParams::mapIn's size).
+constexpr size_t kDecayMapParams = 4;
 
 } // namespace mixc::mixer
 

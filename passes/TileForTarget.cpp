@@ -230,9 +230,16 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       seqSplit = algorithm != CudaAlgorithm::chunked_ut && !wideK ? 8 : 0;
       wgmmaWalk = algorithm == CudaAlgorithm::chunked_ut && op.getDiagKind() != DiagKind::vector;
     }
+    // A vector diagonal's decays computed from one input by pointwise maps
+    // (GLA's logsigmoid, Kimi's gate from A_log and dt_bias): the kernels
+    // evaluate the chain as they load that input (decay_in_loads). The
+    // rewrites below keep the decay operand.
+    llvm::SmallVector<Value> params;
+    const bool decayInLoads = op.hasKeyDecay() && s != Structure::elementwise &&
+                              decayLoadChain(op.getDecay(), params) && params.size() <= kDecayMapParams;
     auto tile = CudaTileAttr::getChecked([&] { return op.emitError(); }, op.getContext(), algorithm, K, vb, cpw, warps,
                                          stage, chunkSize, tileSms, stateBlocks, keySplit, seqSplit, wgmmaWalk,
-                                         /*decayInLoads=*/false);
+                                         decayInLoads);
     if (!tile) return signalPassFailure();
     // The CUDA elementwise scan takes log-decays; the chunked UT kernel takes
     // the scaled low-rank form when the key is b (a per-token kernel computes
@@ -250,14 +257,6 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     // sweep they fall back to) normalize the rows they load, so that no pass
     // writes normalized copies for them to read back.
     if (scaled) op = fuseRowNorms(op, builder);
-    // A vector diagonal's decays computed from one input by pointwise maps
-    // (GLA's logsigmoid, Kimi's gate from A_log and dt_bias): the kernels
-    // evaluate the chain as they load that input (decay_in_loads).
-    llvm::SmallVector<Value> params;
-    if (op.hasKeyDecay() && s != Structure::elementwise && algorithm != CudaAlgorithm::chunked_ssd &&
-        decayLoadChain(op.getDecay(), params) && params.size() <= 4)
-      tile = CudaTileAttr::get(op.getContext(), algorithm, K, vb, cpw, warps, stage, chunkSize, tileSms, stateBlocks,
-                               keySplit, seqSplit, wgmmaWalk, /*decayInLoads=*/true);
     op->setAttr("mixer.schedule", tile);
   }
 };

@@ -13,6 +13,13 @@
 
 namespace mixc {
 
+// The longest of n packed sequences starting at start[0..n] (cu_seqlens, checked).
+inline int64_t longestSequence(const int64_t *start, int64_t n) {
+  int64_t m = 0;
+  for (int64_t i = 0; i < n; ++i) m = start[i + 1] - start[i] > m ? start[i + 1] - start[i] : m;
+  return m;
+}
+
 class Checker {
 public:
   // `dtypes`: a bit per accepted mixc_dtype.

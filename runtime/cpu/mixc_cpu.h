@@ -612,11 +612,7 @@ struct TokenLayout {
   int64_t B = 0, T = 0;
   const int64_t *seqStart = nullptr;
   int64_t len(int64_t b) const { return seqStart ? seqStart[b + 1] - seqStart[b] : T; }
-  int64_t maxLen() const {
-    int64_t m = seqStart ? 0 : T;
-    for (int64_t b = 0; seqStart && b < B; ++b) m = std::max(m, len(b));
-    return m;
-  }
+  int64_t maxLen() const { return seqStart ? longestSequence(seqStart, B) : T; }
   // Token t of sequence b: its (batch, time) in the inputs, and its row of
   // the flattened [B, T] token axis (the outputs and per-token gradients).
   int64_t inB(int64_t b) const { return seqStart ? 0 : b; }
