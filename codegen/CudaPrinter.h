@@ -119,6 +119,10 @@ private:
   /// reading and writing Tensors, and the results stored to the outputs.
   LogicalResult emitTensorProgram();
   LogicalResult emitTensorOp(Operation *op);
+  /// A recurrence's adjoint that is not forward-shaped scans (a low-rank
+  /// term: the delta rules): the three sweeps of mixc_cuda_sweep_grad.cuh
+  /// (CudaRecurrenceGrad.cpp).
+  LogicalResult emitRecurrenceGrad(RecurrenceGradOp op);
   /// The Tensor variable of `v` (its op was printed before).
   std::string tensorOf(Value v) { return tensors.lookup(v); }
   /// Declares and allocates a Tensor of `v`'s type; returns its name.

@@ -22,6 +22,11 @@ struct CudaKernelSource {
 /// diagnostic on an op the CUDA target does not handle.
 mlir::FailureOr<CudaKernelSource> emitCudaKernel(mlir::func::FuncOp func);
 
+/// Why the CUDA target has no backward kernel for `op`, a
+/// mixer.recurrence_grad that mixer-lower-adjoint left (its adjoint is not
+/// forward-shaped scans); empty where the three sweeps cover it.
+std::string cudaSweepGradRefusal(mlir::Operation *op);
+
 /// The runtime headers the generated source includes, by file name.
 const std::vector<std::pair<std::string, std::string>> &cudaRuntimeHeaders();
 

@@ -309,10 +309,7 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
     return success();
   }
   if (auto r = dyn_cast<RecurrenceOp>(op)) return emitRecurrence(r);
-  if (isa<RecurrenceGradOp>(op))
-    return op->emitOpError() << "has no forward-shaped adjoint (mixer-lower-adjoint covers diagonal transitions "
-                                "without a bonus, skip, normalizer or input gate): the CUDA target has no backward "
-                                "for it";
+  if (auto g = dyn_cast<RecurrenceGradOp>(op)) return emitRecurrenceGrad(g);
   return op->emitOpError() << "is not supported by the CUDA tensor program";
 }
 

@@ -191,18 +191,24 @@ struct DeriveBackward : mixc::impl::MixerDeriveBackwardBase<DeriveBackward> {
         f.emitError() << "mixer-derive-backward: expected results (o, final_state[, final_m])";
         return signalPassFailure();
       }
-      // decayed_b and the fused row norms exist only after mixer-tile{target=cuda}
-      // (the kernels' forms); the adjoint is derived from a copy of the forward
-      // in the plain form, and the forward keeps its own.
-      const bool cudaForms = f.walk([](RecurrenceOp r) {
-                                 return r.hasCudaKernelForm() ? WalkResult::interrupt() : WalkResult::advance();
-                               }).wasInterrupted();
+      // decayed_b, the fused row norms and the scaled low-rank form exist only
+      // after mixer-tile{target=cuda} (the chunked kernels' forms; the CUDA
+      // backward's sweeps read whole rows): the adjoint is derived from a copy
+      // of the forward in the plain form, and the forward keeps its own.
+      auto cudaForm = [](RecurrenceOp r) {
+        return r.hasCudaKernelForm() ||
+               ((r.getAScale() || r.getKScale()) && isa_and_present<CudaTileAttr>(r->getAttr("mixer.schedule")));
+      };
+      const bool cudaForms =
+          f.walk([&](RecurrenceOp r) { return cudaForm(r) ? WalkResult::interrupt() : WalkResult::advance(); })
+              .wasInterrupted();
       func::FuncOp plain = f;
       if (cudaForms) {
         plain = f.clone();
-        plain.walk([&](RecurrenceOp r) { // expandScaledLowRank expands the norms first
+        plain.walk([&](RecurrenceOp r) {
+          if (!cudaForm(r)) return;
           OpBuilder eb(r);
-          if (r.getDecayedB()) expandScaledLowRank(r, eb);
+          if (r.getDecayedB() || r.getAScale() || r.getKScale()) expandScaledLowRank(r, eb); // (the norms first)
           else expandRowNorms(r, eb);
         });
       }

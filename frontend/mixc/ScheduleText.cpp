@@ -2,6 +2,7 @@
 // recurrence at the given sizes, and how the backward runs on each target.
 #include "frontend/mixc/Driver.h"
 
+#include "codegen/CudaTarget.h"
 #include "dialect/MixerOps.h"
 #include "passes/Passes.h"
 
@@ -121,6 +122,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
   llvm::SmallVector<std::string> scans;
   int ops = 0;
   bool sweep = false;
+  std::string sweepRefusal; // why a sweep is not covered (empty: the three sweeps are)
   if (succeeded(bwd))
     bwd->walk([&](mlir::Operation *op) {
       if (auto r = dyn_cast<mixc::mixer::RecurrenceOp>(op)) {
@@ -128,6 +130,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
         scans.push_back(sched ? mixc::mixer::stringifyCudaAlgorithm(sched.getAlgorithm()).str() : "untiled");
       } else if (isa<mixc::mixer::RecurrenceGradOp>(op)) {
         sweep = true;
+        if (sweepRefusal.empty()) sweepRefusal = mixc::cudaSweepGradRefusal(op);
       } else if (!isa<mlir::func::FuncOp, mlir::func::ReturnOp, mixc::mixer::ConstantOp>(op)) {
         ++ops;
       }
@@ -137,12 +140,16 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
   else if (desc.memories)
     text += "  cuda bwd:   none: the CUDA tensor program does not gather a mixture's routed tokens yet (the CPU "
             "backward does)\n";
-  else if (sweep)
-    text += "  cuda bwd:   none: an adjoint is not forward-shaped scans (the delta rules, a bonus, mLSTM, elementwise "
-            "or signed decays need the checkpointed sweep, which has no CUDA port yet)\n";
+  else if (!sweepRefusal.empty())
+    text += "  cuda bwd:   none: " + sweepRefusal + "\n";
   else
-    text += "  cuda bwd:   a tensor program: " + std::to_string(scans.size()) + " scans (" + llvm::join(scans, ", ") +
-            "; reverse ones over flipped tokens, chunked ones streaming exact bf16 operands), " +
+    text += "  cuda bwd:   a tensor program: " +
+            (sweep ? std::string("the low-rank recurrence's adjoint as three sweeps (forward: S^T b per token; "
+                                 "reverse: dS; forward: the state's readouts), ")
+                   : std::string()) +
+            (scans.empty() ? std::string()
+                           : std::to_string(scans.size()) + " scans (" + llvm::join(scans, ", ") +
+                                 "; reverse ones over flipped tokens, chunked ones streaming exact bf16 operands), ") +
             std::to_string(ops) + " other ops on fp32 tensors; no state kept\n";
   return text;
 }

@@ -1,7 +1,9 @@
 // RUN: mixer-opt %s --mixer-derive-backward | FileCheck %s
 // decayed_b and the fused row norms (l2norm_q, l2norm_b) exist only after
 // mixer-tile{target=cuda}: the adjoint is derived from the forward in the plain
-// form (the forms expanded in a copy), and the forward keeps its own.
+// form (the forms expanded in a copy), and the forward keeps its own. The
+// scaled low-rank form is expanded too (a and the key as whole rows: the CUDA
+// backward's sweeps read rows; the scales get their gradients by the chain rule).
 
 // CHECK-LABEL: func.func @kda_tiled(
 // CHECK: mixer.recurrence dplr diag vector forward {{.*}} decayed_b k_scale
@@ -21,7 +23,11 @@ func.func @kda_tiled(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: ten
 // CHECK-LABEL: func.func @gdn_tiled_backward(
 // CHECK: %[[Q:.*]] = mixer.map l2norm %arg0
 // CHECK: %[[K:.*]] = mixer.map l2norm %arg1
-// CHECK: mixer.recurrence_grad dplr diag scalar forward %[[Q]], %[[K]], %arg2 decay(%arg3) lowrank(%arg4 * %[[K]]) k_scale(%arg5) d_o
+// CHECK: %[[A:.*]] = mixer.binary mul %[[K]], %arg4
+// CHECK: %[[KS:.*]] = mixer.binary mul %[[K]], %arg5
+// CHECK: mixer.recurrence_grad dplr diag scalar forward %[[Q]], %[[KS]], %arg2 decay(%arg3) lowrank(%[[A]], %[[K]]) d_o
+// CHECK-DAG: mixer.binary_vjp mul 1 %[[K]], %arg5
+// CHECK-DAG: mixer.binary_vjp mul 1 %[[K]], %arg4
 // CHECK-DAG: mixer.map_vjp l2norm %arg1, %[[K]]
 // CHECK-DAG: mixer.map_vjp l2norm %arg0, %[[Q]]
 func.func @gdn_tiled(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>, %c: tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>) {

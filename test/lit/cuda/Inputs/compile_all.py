@@ -34,7 +34,11 @@ def emit(spec):
     with open(cu) as f:
         kernels = tuple(sorted(set(m.group(0) for m in LAUNCH.finditer(f.read()))))
     backward = os.path.join(d, name + "_backward.cu")
-    return name, (cu, kernels, backward if os.path.exists(backward) else None), None
+    if not os.path.exists(backward):
+        return name, (cu, kernels, None, None), None
+    with open(backward) as f:
+        bkernels = ("backward",) + tuple(sorted(set(m.group(0) for m in LAUNCH.finditer(f.read()))))
+    return name, (cu, kernels, backward, bkernels), None
 
 
 def build(job):
@@ -51,11 +55,12 @@ for name, emitted, error in map(emit, specs):
     if error:
         errors.append(error)
         continue
-    cu, kernels, backward = emitted
+    cu, kernels, backward, bkernels = emitted
     jobs.append((name, cu, kernels not in seen))
     seen.add(kernels)
-    if backward:  # cubins for both architectures for the first, PTX for the others
-        jobs.append((name + "_backward", backward, not any(j[0].endswith("_backward") for j in jobs)))
+    if backward:  # cubins for both architectures for the first of each kernel set, PTX for the others
+        jobs.append((name + "_backward", backward, bkernels not in seen))
+        seen.add(bkernels)
 with ThreadPoolExecutor(max_workers=2) as pool:
     errors += [e for e in pool.map(build, jobs) if e]
 for e in errors:
