@@ -4,8 +4,10 @@ same op), fp32 < 1e-4 and bf16 < 2e-2, odd T, with an initial state and the fina
 state's gradient, for several examples (parameters' gradients included); the same
 inputs twice give bitwise-identical gradients; torch.compile(fullgraph=True) of
 forward + backward equal to eager. (2) forward + backward time, bf16, at the two
-benchmark shapes, beside fla's chunk_simple_gla / chunk_gla in the same run (fla's
-gated backward may refuse on Hopper with Triton 3.6: then its error is printed).
+benchmark shapes, beside fla's chunk_simple_gla / chunk_gla / chunk_delta_rule /
+chunk_gated_delta_rule in the same run (fla's gated backward may refuse on Hopper with
+Triton 3.6: then its error is printed). SPECS=substring picks part (1)'s specs,
+FAMS=a,b part (2)'s families.
 Run from the repository root on the device, mixc on PATH, fla's `fla/` in .fla.
 Results: bench/results/cuda-backward-h200.md."""
 import os, sys, types, importlib, time
@@ -56,7 +58,11 @@ def run(m, xs, s0, do, dfinal, cu=None):
 print("(1) gradients on CUDA against the float64 reference")
 cases = [("examples/gla.mixer", 2, 37, 2, 16, 16, None), ("examples/simple_gla.mixer", 2, 130, 4, 64, 64, None),
          ("examples/mamba2.mixer", 1, 65, 2, 16, 32, None), ("examples/hedgehog.mixer", 2, 37, 2, 16, 16, 8),
-         ("examples/linear_attention_normalized.mixer", 1, 70, 2, 32, 32, None), ("examples/retnet.mixer", 2, 1, 2, 16, 16, None)]
+         ("examples/linear_attention_normalized.mixer", 1, 70, 2, 32, 32, None), ("examples/retnet.mixer", 2, 1, 2, 16, 16, None),
+         # the low-rank ones: the three sweeps
+         ("examples/deltanet.mixer", 2, 37, 2, 16, 16, None), ("examples/gated_deltanet.mixer", 2, 130, 4, 64, 64, None),
+         ("examples/kda.mixer", 1, 65, 2, 64, 32, None), ("examples/rwkv7.mixer", 2, 1, 2, 16, 16, None)]
+cases = [c for c in cases if os.environ.get("SPECS", "") in c[0]]
 for spec, B, T, H, K, V, F in cases if os.environ.get("PARTS", "12").count("1") else []:
     for dtype, tol in ((torch.float32, 1e-4), (torch.bfloat16, 2e-2)):
         m, xs, s0 = inputs(spec, B, T, H, K, V, F, dtype)
@@ -90,10 +96,13 @@ for spec, B, T, H, K, V, F in cases if os.environ.get("PARTS", "12").count("1") 
 # sums, edges) per sequence and the scans' recurrent sweep a CTA row per
 # sequence, against the float64 reference run a sequence at a time.
 CU = [0, 1, 37, 101, 130]
-for spec, H, K, V, F in [("examples/gla.mixer", 2, 16, 16, None), ("examples/simple_gla.mixer", 2, 32, 32, None),
-                         ("examples/mamba2.mixer", 2, 16, 32, None), ("examples/hedgehog.mixer", 2, 16, 16, 8),
-                         ("examples/linear_attention_normalized.mixer", 2, 32, 32, None),
-                         ("examples/retnet.mixer", 2, 16, 16, None)] if os.environ.get("PARTS", "12").count("1") else []:
+packed_cases = [("examples/gla.mixer", 2, 16, 16, None), ("examples/simple_gla.mixer", 2, 32, 32, None),
+                ("examples/mamba2.mixer", 2, 16, 32, None), ("examples/hedgehog.mixer", 2, 16, 16, 8),
+                ("examples/linear_attention_normalized.mixer", 2, 32, 32, None),
+                ("examples/retnet.mixer", 2, 16, 16, None), ("examples/gated_deltanet.mixer", 2, 64, 64, None),
+                ("examples/kda.mixer", 2, 16, 16, None)]
+packed_cases = [c for c in packed_cases if os.environ.get("SPECS", "") in c[0]]
+for spec, H, K, V, F in packed_cases if os.environ.get("PARTS", "12").count("1") else []:
     for dtype, tol in ((torch.float32, 1e-4), (torch.bfloat16, 2e-2)):
         m, xs, s0 = inputs(spec, 1, CU[-1], H, K, V, F, dtype, N=len(CU) - 1)
         cu = torch.tensor(CU, device=DEV)
@@ -123,6 +132,8 @@ if os.path.isdir(fla_dir) and os.environ.get("FLA", "1") == "1":
     try:
         fla["simple_gla"] = importlib.import_module("fla.ops.simple_gla").chunk_simple_gla
         fla["gla"] = importlib.import_module("fla.ops.gla").chunk_gla
+        fla["gated_delta_rule"] = importlib.import_module("fla.ops.gated_delta_rule").chunk_gated_delta_rule
+        fla["delta_rule"] = importlib.import_module("fla.ops.delta_rule").chunk_delta_rule
     except Exception as e:
         print("fla import failed:", e)
 
@@ -141,12 +152,17 @@ for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
     dev = dict(device="cuda", dtype=torch.bfloat16)
     torch.manual_seed(0)
     q, k, v = (torch.randn(B, T, H, K, **dev) for _ in range(3))
-    for fam, spec in (("simple_gla", "bench/cuda/simple_gla.mixer"), ("gla", "bench/cuda/gla.mixer")):
+    fams = (("simple_gla", "bench/cuda/simple_gla.mixer"), ("gla", "bench/cuda/gla.mixer"),
+            ("delta_rule", "bench/cuda/delta_rule.mixer"), ("gated_delta_rule", "bench/cuda/gated_delta_rule.mixer"))
+    for fam, spec in [f for f in fams if f[0] in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").split(",")]:
         m = mt.load(spec, verbose=False)
-        gate = torch.nn.functional.logsigmoid(torch.randn(B, T, H, **dev)) / 16 if fam == "simple_gla" else \
+        if "delta" in fam:  # fla's delta rules take L2-normalized keys, beta in (0, 1), per-head log-decays
+            q, k = (torch.nn.functional.normalize(x.float(), dim=-1).to(x.dtype) for x in (q, k))
+        gate = torch.nn.functional.logsigmoid(torch.randn(B, T, H, **dev)) / 16 if fam in ("simple_gla", "gated_delta_rule") else \
             torch.nn.functional.logsigmoid(torch.randn(B, T, H, K, **dev)) / 16
+        beta = torch.sigmoid(torch.randn(B, T, H, **dev))
         names = m.names
-        args = dict(zip(names, (q, k, v, gate)))
+        args = dict(zip(names, (q, k, v, beta) if fam == "delta_rule" else (q, k, v, gate, beta)))
         do = torch.randn(B, T, H, V, **dev)
         def mixc_step():
             leaves = {n: x.detach().requires_grad_() for n, x in args.items()}
@@ -159,8 +175,13 @@ for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
             line = f"{fam} B={B},T={T},H={H}: mixc failed: {str(e)[:200]}"
         if fam in fla:
             def fla_step():
-                qq, kk, vv, gg = (x.detach().requires_grad_() for x in (q, k, v, gate))
-                o, _ = fla[fam](qq, kk, vv, gg, scale=K ** -0.5, output_final_state=False)
+                qq, kk, vv, gg, bb = (x.detach().requires_grad_() for x in (q, k, v, gate, beta))
+                if fam == "delta_rule":
+                    o, _ = fla[fam](qq, kk, vv, bb, scale=K ** -0.5, output_final_state=False)
+                elif fam == "gated_delta_rule":
+                    o, _ = fla[fam](qq, kk, vv, gg, bb, scale=K ** -0.5, output_final_state=False)
+                else:
+                    o, _ = fla[fam](qq, kk, vv, gg, scale=K ** -0.5, output_final_state=False)
                 o.backward(do)
             try:
                 fms = timed(fla_step)
