@@ -65,9 +65,9 @@ bool Printer::pointwise(Value v) {
   v = inputOf(v);
   Operation *d = v.getDefiningOp();
   if (!d || isa<ConstantOp, HeadIndexOp, RouteGatherOp>(d)) return true;
-  if (auto m = dyn_cast<MapOp>(d)) return unaryExpr(m.getFn()) && pointwise(m.getInput());
+  if (auto m = dyn_cast<MapOp>(d)) return isPointwise(m.getFn()) && pointwise(m.getInput());
   if (auto bop = dyn_cast<BinaryOp>(d))
-    return binaryExpr(bop.getFn()) && pointwise(bop.getLhs()) && pointwise(bop.getRhs());
+    return isPointwise(bop.getFn()) && pointwise(bop.getLhs()) && pointwise(bop.getRhs());
   return false;
 }
 
@@ -82,13 +82,13 @@ bool Printer::laneParallel(Value v) {
     case UnaryFn::softmax: return rowWidth(in) == rowWidth(v) && laneParallel(in);
     case UnaryFn::sum:
     case UnaryFn::append_one: return laneParallel(in);
-    default: return unaryExpr(m.getFn()) && laneParallel(in);
+    default: return isPointwise(m.getFn()) && laneParallel(in);
     }
   }
   // A row times a matrix and joined rows run a thread per row (their
   // elements read other lanes' elements).
   if (auto bop = dyn_cast<BinaryOp>(d))
-    return (binaryExpr(bop.getFn()) || bop.getFn() == BinaryFn::dot) && laneParallel(bop.getLhs()) &&
+    return (isPointwise(bop.getFn()) || bop.getFn() == BinaryFn::dot) && laneParallel(bop.getLhs()) &&
            laneParallel(bop.getRhs());
   return false;
 }

@@ -48,8 +48,8 @@ std::string Printer::newTensorFor(Value v) { return tensors[v] = newTensor(cast<
 
 namespace {
 bool pointwiseOp(Operation *d) {
-  if (auto m = dyn_cast_if_present<MapOp>(d)) return unaryExpr(m.getFn()) != nullptr;
-  if (auto b = dyn_cast_if_present<BinaryOp>(d)) return binaryExpr(b.getFn()) != nullptr;
+  if (auto m = dyn_cast_if_present<MapOp>(d)) return isPointwise(m.getFn());
+  if (auto b = dyn_cast_if_present<BinaryOp>(d)) return isPointwise(b.getFn());
   return false;
 }
 } // namespace

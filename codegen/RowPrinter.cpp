@@ -107,8 +107,8 @@ std::string RowPrinter::rowExpr(Value v, const std::string &j) {
   Operation *d = v.getDefiningOp();
   auto inlinable = [&] {
     if (!d || rows.count(v) || !v.hasOneUse() || !isToken(v)) return false;
-    if (auto m = dyn_cast<MapOp>(d)) return unaryExpr(m.getFn()) != nullptr;
-    if (auto bop = dyn_cast<BinaryOp>(d)) return binaryExpr(bop.getFn()) != nullptr;
+    if (auto m = dyn_cast<MapOp>(d)) return isPointwise(m.getFn());
+    if (auto bop = dyn_cast<BinaryOp>(d)) return isPointwise(bop.getFn());
     return false;
   };
   // A splat constant as a literal: the host compiler then folds it (a
@@ -147,7 +147,7 @@ std::string RowPrinter::rowOf(Value v, const std::string &destArg) {
        << indent << "}\n";
   } else if (auto m = dyn_cast<MapOp>(d)) {
     // A pointwise map reads its input inline; `ones` does not read it.
-    bool pointwise = unaryExpr(m.getFn()) != nullptr;
+    bool pointwise = isPointwise(m.getFn());
     std::string in = pointwise || m.getFn() == UnaryFn::ones ? std::string() : rowOf(m.getInput());
     int64_t win = rowWidth(m.getInput());
     declare(n, w, dest);

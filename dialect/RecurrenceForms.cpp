@@ -244,10 +244,10 @@ Value decayLoadChain(Value decay, SmallVectorImpl<Value> &params) {
     if (auto c = dyn_cast<ConstantOp>(d)) {
       ok = c.getValue().getNumElements() == 1;
     } else if (auto m = dyn_cast<MapOp>(d)) {
-      ok = m.getFn() <= UnaryFn::tanh; // the pointwise maps
+      ok = isPointwise(m.getFn());
       visit(m.getInput());
     } else if (auto b = dyn_cast<BinaryOp>(d)) {
-      ok = b.getFn() <= BinaryFn::pow; // the pointwise binaries
+      ok = isPointwise(b.getFn());
       visit(b.getLhs());
       visit(b.getRhs());
     } else {
