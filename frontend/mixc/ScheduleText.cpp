@@ -145,7 +145,8 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
   else
     text += "  cuda bwd:   a tensor program: " +
             (sweep ? std::string("the low-rank recurrence's adjoint as three sweeps (forward: S^T b per token; "
-                                 "reverse: dS; forward: the state's readouts), ")
+                                 "reverse: dS; forward: the state's readouts; recomputed, not stored: scratch of "
+                                 "two fp32 V-rows per token and two K-rows per token and value block), ")
                    : std::string()) +
             (scans.empty() ? std::string()
                            : std::to_string(scans.size()) + " scans (" + llvm::join(scans, ", ") +
