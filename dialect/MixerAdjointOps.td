@@ -21,8 +21,10 @@ def Mixer_RecurrenceGradOp : Mixer_Op<"recurrence_grad", [Pure, AttrSizedOperand
     transposed transition (a diagonal stays diagonal; diagonal plus low rank
     stays so with a and b swapped), and the operands' gradients are
     contractions of the forward states with dS. The reference interprets it
-    directly; lowering it onto reverse-direction recurrences is the kernels'
-    next step.
+    directly; mixer-lower-adjoint rewrites the diagonal ones into
+    forward-shaped recurrences; what stays is printed by the targets: the CPU's
+    checkpointed reverse sweep, and for the low-rank transitions CUDA's three
+    sweeps (forward, reverse, forward; no state stored).
   }];
   let arguments = (ins
     Mixer_StructureAttr:$structure,
