@@ -94,76 +94,120 @@ struct SweepSeq {
   __device__ int64_t time(const ScanParams &p, int64_t s) const { return t0 + (p.reverse ? T - 1 - s : s); }
 };
 
-// Sweeps 1 (Readouts = false) and 3 (true): the forward recurrence again.
-template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, bool Readouts>
-__global__ void __launch_bounds__(WARPS * 32) sweepGradForward(const ScanParams p, const SweepGrad g) {
-  constexpr int KG = 32 / CPW, KR = (K + KG - 1) / KG, KP = KR * KG, VB = WARPS * CPW;
-  constexpr bool Vec = Diag == DiagKind::vector;
-  constexpr int TC = sweepStage(KP, VB, WARPS);
-  __shared__ float sk[TC][KP], sa[TC][KP], sb[TC][KP], sdec[Vec ? TC : 1][Vec ? KP : 1], sv[TC][VB],
-      sgo[Readouts ? TC : 1][VB], sdw[Readouts ? TC : 1][VB], sg[TC];
-  __shared__ float red[2 * WARPS * KP];
-  const SweepSeq seq(p, blockIdx.z);
-  const int64_t h = blockIdx.y, j0 = (int64_t)blockIdx.x * VB, V = p.Vs, H = p.H, T = seq.T;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, kg = lane % KG;
-  const int wc = warp * CPW + lane / KG;
-  const int64_t j = j0 + wc;
-  const bool live = j < V;
-  float st[KR];
-#pragma unroll
-  for (int i = 0; i < KR; ++i) {
-    const int row = i * KG + kg;
-    st[i] = row < K && live && p.init.p ? p.init.at(seq.n, h, row, j) : 0.f;
+// A thread's place in its CTA (scanRecurrent's layout): the head, the
+// block's first column j0, its column j (live: j < V), and kg, the lane
+// within the column's KG lanes (it holds key rows kg, kg + KG, ...).
+template <int K, int CPW, int WARPS> struct SweepLane {
+  static constexpr int KG = 32 / CPW, KR = (K + KG - 1) / KG, KP = KR * KG, VB = WARPS * CPW;
+  int kg, wc;
+  int64_t h, j0, j;
+  bool live;
+  __device__ explicit SweepLane(int64_t V) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    kg = lane % KG, wc = warp * CPW + lane / KG;
+    h = blockIdx.y, j0 = (int64_t)blockIdx.x * VB, j = j0 + wc;
+    live = j < V;
   }
-  for (int64_t s0 = 0; s0 < T; s0 += TC) {
-    const int cnt = (int)(T - s0 < TC ? T - s0 : TC);
+  // This thread's elements of block (n, h) of a state [N, H, K, V] (zero where null).
+  __device__ void loadState(const View &s, int64_t n, float (&x)[KR]) const {
+#pragma unroll
+    for (int i = 0; i < KR; ++i) {
+      const int row = i * KG + kg;
+      x[i] = row < K && live && s.p ? s.at(n, h, row, j) : 0.f;
+    }
+  }
+};
+
+// The tokens a sweep stages through shared memory, TC at a time: key rows (q
+// for the reverse sweep only), the decays, v and two more value rows (x, y).
+template <int TC, int KP, int VB, bool Vec, bool WithQ, bool WithXY> struct SweepStage {
+  float q[WithQ ? TC : 1][WithQ ? KP : 1], k[TC][KP], a[TC][KP], b[TC][KP], dec[Vec ? TC : 1][Vec ? KP : 1];
+  float v[TC][VB], x[WithXY ? TC : 1][VB], y[WithXY ? TC : 1][VB], g[TC];
+  // Stages cnt tokens, staged token u at time timeOf(u); xy(u, t, row, jj,
+  // x, y) fills x and y of value column j0 + jj < V (row: the token's row).
+  template <int K, int WARPS, DiagKind Diag, typename TimeOf, typename XY>
+  __device__ void load(const ScanParams &p, const SweepSeq &seq, int64_t h, int64_t j0, int64_t Ttok, int cnt,
+                       TimeOf timeOf, XY xy) {
     for (int e = threadIdx.x; e < cnt * KP; e += WARPS * 32) {
       const int u = e / KP, i = e % KP;
-      const int64_t t = seq.time(p, s0 + u);
+      const int64_t t = timeOf(u);
       const bool in = i < K;
-      sk[u][i] = in ? p.k.at(seq.b, t, h, i) : 0.f;
-      sa[u][i] = in ? p.a.at(seq.b, t, h, i) : 0.f;
-      sb[u][i] = in ? p.b.at(seq.b, t, h, i) : 0.f;
-      if constexpr (Vec) sdec[u][i] = in ? p.decay.at(seq.b, t, h, i) : 0.f;
+      if constexpr (WithQ) q[u][i] = in ? p.q.at(seq.b, t, h, i) : 0.f;
+      k[u][i] = in ? p.k.at(seq.b, t, h, i) : 0.f;
+      a[u][i] = in ? p.a.at(seq.b, t, h, i) : 0.f;
+      b[u][i] = in ? p.b.at(seq.b, t, h, i) : 0.f;
+      if constexpr (Vec) dec[u][i] = in ? p.decay.at(seq.b, t, h, i) : 0.f;
     }
     for (int e = threadIdx.x; e < cnt * VB; e += WARPS * 32) {
       const int u = e / VB, jj = e % VB;
-      const int64_t t = seq.time(p, s0 + u), row = seq.b * g.Ttok + t;
-      const bool in = j0 + jj < V;
-      sv[u][jj] = in ? p.v.at(seq.b, t, h, j0 + jj) : 0.f;
-      if constexpr (Readouts) {
-        sgo[u][jj] = in && g.dO.p ? p.scale * g.dO.at(seq.b, t, h, j0 + jj) : 0.f;
-        sdw[u][jj] = in ? g.dw[(row * H + h) * V + j0 + jj] : 0.f;
+      const int64_t t = timeOf(u), row = seq.b * Ttok + t;
+      const bool in = j0 + jj < p.Vs;
+      v[u][jj] = in ? p.v.at(seq.b, t, h, j0 + jj) : 0.f;
+      if constexpr (WithXY) {
+        float xv = 0.f, yv = 0.f;
+        if (in) xy(u, t, row, jj, xv, yv);
+        x[u][jj] = xv, y[u][jj] = yv;
       }
     }
     if constexpr (Diag == DiagKind::scalar)
-      for (int u = threadIdx.x; u < cnt; u += WARPS * 32) sg[u] = p.decay.at(seq.b, seq.time(p, s0 + u), h, 0);
+      for (int u = threadIdx.x; u < cnt; u += WARPS * 32) g[u] = p.decay.at(seq.b, timeOf(u), h, 0);
+  }
+  // The diagonal at key row i of staged token u (ds: a scalar diagonal's, read once).
+  template <DiagKind Diag, bool LogDecay> __device__ float scalarDiag(int u) const {
+    return Diag == DiagKind::scalar ? (LogDecay ? __expf(g[u]) : g[u]) : 1.f;
+  }
+  template <bool LogDecay> __device__ float diag(int u, int i, float ds) const {
+    if constexpr (Vec) return LogDecay ? __expf(dec[u][i]) : dec[u][i];
+    else return ds;
+  }
+};
+
+// Sweeps 1 (Readouts = false) and 3 (true): the forward recurrence again.
+template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, bool Readouts>
+__global__ void __launch_bounds__(WARPS * 32) sweepGradForward(const ScanParams p, const SweepGrad g) {
+  using Lane = SweepLane<K, CPW, WARPS>;
+  constexpr int KG = Lane::KG, KR = Lane::KR, KP = Lane::KP, VB = Lane::VB;
+  constexpr int TC = sweepStage(KP, VB, WARPS);
+  // x, y: sweep 3's scaled do_t and dw_t
+  __shared__ SweepStage<TC, KP, VB, Diag == DiagKind::vector, false, Readouts> sm;
+  __shared__ float red[2 * WARPS * KP];
+  const SweepSeq seq(p, blockIdx.z);
+  const Lane l(p.Vs);
+  const int64_t h = l.h, V = p.Vs, H = p.H, T = seq.T;
+  const int kg = l.kg, wc = l.wc;
+  float st[KR];
+  l.loadState(p.init, seq.n, st);
+  for (int64_t s0 = 0; s0 < T; s0 += TC) {
+    const int cnt = (int)(T - s0 < TC ? T - s0 : TC);
+    sm.template load<K, WARPS, Diag>(
+        p, seq, h, l.j0, g.Ttok, cnt, [&](int u) { return seq.time(p, s0 + u); },
+        [&](int, int64_t t, int64_t row, int jj, float &x, float &y) {
+          x = g.dO.p ? p.scale * g.dO.at(seq.b, t, h, l.j0 + jj) : 0.f;
+          y = g.dw[(row * H + h) * V + l.j0 + jj];
+        });
     __syncthreads();
     for (int u = 0; u < cnt; ++u) {
       const int64_t row = seq.b * g.Ttok + seq.time(p, s0 + u);
       float w = 0.f;
 #pragma unroll
-      for (int i = 0; i < KR; ++i) w += sb[u][i * KG + kg] * st[i];
+      for (int i = 0; i < KR; ++i) w += sm.b[u][i * KG + kg] * st[i];
       w = groupSum<KG>(w);
       float x[KR], y[KR]; // sweep 3's row sums
       (void)x, (void)y;
       if constexpr (Readouts) {
-        const float dw = sdw[u][wc];
+        const float dw = sm.y[u][wc];
 #pragma unroll
         for (int i = 0; i < KR; ++i) x[i] = st[i] * dw; // db_t = S_{t-1} dw_t
-      } else if (kg == 0 && live) {
-        g.w[(row * H + h) * V + j] = w;
+      } else if (kg == 0 && l.live) {
+        g.w[(row * H + h) * V + l.j] = w;
       }
-      const float ds = Diag == DiagKind::scalar ? (LogDecay ? __expf(sg[u]) : sg[u]) : 1.f;
-      const float v = sv[u][wc];
+      const float ds = sm.template scalarDiag<Diag, LogDecay>(u), v = sm.v[u][wc];
 #pragma unroll
-      for (int i = 0; i < KR; ++i) {
-        float d = ds;
-        if constexpr (Vec) d = LogDecay ? __expf(sdec[u][i * KG + kg]) : sdec[u][i * KG + kg];
-        st[i] = d * st[i] + sa[u][i * KG + kg] * w + sk[u][i * KG + kg] * v;
-      }
+      for (int i = 0; i < KR; ++i)
+        st[i] = sm.template diag<LogDecay>(u, i * KG + kg, ds) * st[i] + sm.a[u][i * KG + kg] * w +
+                sm.k[u][i * KG + kg] * v;
       if constexpr (Readouts) {
-        const float go = sgo[u][wc];
+        const float go = sm.x[u][wc];
 #pragma unroll
         for (int i = 0; i < KR; ++i) y[i] = st[i] * go; // dq_t = c S_t do_t
         float *pdq = g.part + (blockIdx.x * g.slab) + (row * H + h) * K;
@@ -180,7 +224,7 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradForward(const ScanParams 
 #pragma unroll
     for (int i = 0; i < KR; ++i) {
       const int row = i * KG + kg;
-      x[i] = row < K && live && g.dFinal.p ? g.dFinal.at(seq.n, h, row, j) * st[i] : 0.f;
+      x[i] = row < K && l.live && g.dFinal.p ? g.dFinal.at(seq.n, h, row, l.j) * st[i] : 0.f;
       y[i] = 0.f;
     }
     float *c = g.cpart + ((blockIdx.x * (int64_t)gridDim.z + seq.n) * H + h) * K;
@@ -193,65 +237,44 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradForward(const ScanParams 
 // Sweep 2: the adjoint state dS from the last token to the first.
 template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay>
 __global__ void __launch_bounds__(WARPS * 32) sweepGradReverse(const ScanParams p, const SweepGrad g) {
-  constexpr int KG = 32 / CPW, KR = (K + KG - 1) / KG, KP = KR * KG, VB = WARPS * CPW;
-  constexpr bool Vec = Diag == DiagKind::vector;
+  using Lane = SweepLane<K, CPW, WARPS>;
+  constexpr int KG = Lane::KG, KR = Lane::KR, KP = Lane::KP, VB = Lane::VB;
   constexpr int TC = sweepStage(KP, VB, WARPS);
-  __shared__ float sq[TC][KP], sk[TC][KP], sa[TC][KP], sb[TC][KP], sdec[Vec ? TC : 1][Vec ? KP : 1], sv[TC][VB],
-      sgo[TC][VB], sw[TC][VB], sg[TC];
+  // x, y: the scaled do_t and w_t
+  __shared__ SweepStage<TC, KP, VB, Diag == DiagKind::vector, true, true> sm;
   __shared__ float red[2 * WARPS * KP];
   const SweepSeq seq(p, blockIdx.z);
-  const int64_t h = blockIdx.y, j0 = (int64_t)blockIdx.x * VB, V = p.Vs, H = p.H, T = seq.T;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, kg = lane % KG;
-  const int wc = warp * CPW + lane / KG;
-  const int64_t j = j0 + wc;
-  const bool live = j < V;
+  const Lane l(p.Vs);
+  const int64_t h = l.h, V = p.Vs, H = p.H, T = seq.T;
+  const int kg = l.kg, wc = l.wc;
   float dS[KR];
-#pragma unroll
-  for (int i = 0; i < KR; ++i) {
-    const int row = i * KG + kg;
-    dS[i] = row < K && live && g.dFinal.p ? g.dFinal.at(seq.n, h, row, j) : 0.f;
-  }
+  l.loadState(g.dFinal, seq.n, dS);
   for (int64_t r0 = 0; r0 < T; r0 += TC) { // staged u: the token T - 1 - (r0 + u) of the recurrence's order
     const int cnt = (int)(T - r0 < TC ? T - r0 : TC);
-    for (int e = threadIdx.x; e < cnt * KP; e += WARPS * 32) {
-      const int u = e / KP, i = e % KP;
-      const int64_t t = seq.time(p, T - 1 - (r0 + u));
-      const bool in = i < K;
-      sq[u][i] = in ? p.q.at(seq.b, t, h, i) : 0.f;
-      sk[u][i] = in ? p.k.at(seq.b, t, h, i) : 0.f;
-      sa[u][i] = in ? p.a.at(seq.b, t, h, i) : 0.f;
-      sb[u][i] = in ? p.b.at(seq.b, t, h, i) : 0.f;
-      if constexpr (Vec) sdec[u][i] = in ? p.decay.at(seq.b, t, h, i) : 0.f;
-    }
-    for (int e = threadIdx.x; e < cnt * VB; e += WARPS * 32) {
-      const int u = e / VB, jj = e % VB;
-      const int64_t t = seq.time(p, T - 1 - (r0 + u)), row = seq.b * g.Ttok + t;
-      const bool in = j0 + jj < V;
-      sv[u][jj] = in ? p.v.at(seq.b, t, h, j0 + jj) : 0.f;
-      sgo[u][jj] = in && g.dO.p ? p.scale * g.dO.at(seq.b, t, h, j0 + jj) : 0.f;
-      sw[u][jj] = in ? g.w[(row * H + h) * V + j0 + jj] : 0.f;
-    }
-    if constexpr (Diag == DiagKind::scalar)
-      for (int u = threadIdx.x; u < cnt; u += WARPS * 32)
-        sg[u] = p.decay.at(seq.b, seq.time(p, T - 1 - (r0 + u)), h, 0);
+    sm.template load<K, WARPS, Diag>(
+        p, seq, h, l.j0, g.Ttok, cnt, [&](int u) { return seq.time(p, T - 1 - (r0 + u)); },
+        [&](int, int64_t t, int64_t row, int jj, float &x, float &y) {
+          x = g.dO.p ? p.scale * g.dO.at(seq.b, t, h, l.j0 + jj) : 0.f;
+          y = g.w[(row * H + h) * V + l.j0 + jj];
+        });
     __syncthreads();
     for (int u = 0; u < cnt; ++u) {
       const int64_t row = seq.b * g.Ttok + seq.time(p, T - 1 - (r0 + u));
-      const float go = sgo[u][wc];
+      const float go = sm.x[u][wc];
       float dv = 0.f, dw = 0.f;
 #pragma unroll
       for (int i = 0; i < KR; ++i) {
-        dS[i] += sq[u][i * KG + kg] * go;
-        dv += dS[i] * sk[u][i * KG + kg];
-        dw += dS[i] * sa[u][i * KG + kg];
+        dS[i] += sm.q[u][i * KG + kg] * go;
+        dv += dS[i] * sm.k[u][i * KG + kg];
+        dw += dS[i] * sm.a[u][i * KG + kg];
       }
       dv = groupSum<KG>(dv), dw = groupSum<KG>(dw);
-      if (kg == 0 && live) {
-        if (g.dv) g.dv[(row * H + h) * V + j] = dv;
-        g.dw[(row * H + h) * V + j] = dw;
+      if (kg == 0 && l.live) {
+        if (g.dv) g.dv[(row * H + h) * V + l.j] = dv;
+        g.dw[(row * H + h) * V + l.j] = dw;
       }
       float x[KR], y[KR];
-      const float v = sv[u][wc], w = sw[u][wc];
+      const float v = sm.v[u][wc], w = sm.y[u][wc];
 #pragma unroll
       for (int i = 0; i < KR; ++i) x[i] = dS[i] * v, y[i] = dS[i] * w; // dk_t, da_t
       float *pdk = g.part + (blockIdx.x * g.slab) + (row * H + h) * K;
@@ -259,13 +282,10 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverse(const ScanParams 
       columnSums<KG, KR, WARPS>(x, y, red, [&](int i, float sx, float sy) {
         if (i < K) pdk[i] = sx, pda[i] = sy;
       });
-      const float ds = Diag == DiagKind::scalar ? (LogDecay ? __expf(sg[u]) : sg[u]) : 1.f;
+      const float ds = sm.template scalarDiag<Diag, LogDecay>(u);
 #pragma unroll
-      for (int i = 0; i < KR; ++i) {
-        float d = ds;
-        if constexpr (Vec) d = LogDecay ? __expf(sdec[u][i * KG + kg]) : sdec[u][i * KG + kg];
-        dS[i] = d * dS[i] + sb[u][i * KG + kg] * dw;
-      }
+      for (int i = 0; i < KR; ++i)
+        dS[i] = sm.template diag<LogDecay>(u, i * KG + kg, ds) * dS[i] + sm.b[u][i * KG + kg] * dw;
     }
     __syncthreads();
   }
@@ -273,7 +293,7 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverse(const ScanParams 
 #pragma unroll
     for (int i = 0; i < KR; ++i) {
       const int row = i * KG + kg;
-      if (row < K && live) g.dinit[((seq.n * H + h) * K + row) * V + j] = dS[i];
+      if (row < K && l.live) g.dinit[((seq.n * H + h) * K + row) * V + l.j] = dS[i];
     }
 }
 
