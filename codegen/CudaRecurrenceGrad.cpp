@@ -15,15 +15,17 @@ std::string cudaSweepGradRefusal(mlir::Operation *o) {
   auto refuse = [](const char *what) {
     return std::string("the CUDA target has no backward for ") + what +
            " (mixer-lower-adjoint turns diagonal transitions of log-decays into scans; the three sweeps cover the "
-           "low-rank ones without a bonus, skip, normalizer or dt)";
+           "low-rank ones without a bonus, skip or normalizer)";
   };
   if (op.getBonus()) return refuse("a bonus");
   if (op.getSkipWeight()) return refuse("a skip term");
   if (op.getNormalizerKind() != Normalizer::none || op.getIgate()) return refuse("a normalizer");
-  if (op.getDt()) return refuse("a dt");
+  if (op.getDt()) return refuse("elementwise decays");
   if (op.getDirection() == Direction::bidirectional) return refuse("a bidirectional recurrence");
   if (op.getStructure() != Structure::dplr || !op.getA() || !op.getB())
-    return refuse((std::string("a ") + stringifyStructure(op.getStructure()).str() + " transition of factor decays").c_str());
+    return refuse((std::string("a ") + stringifyStructure(op.getStructure()).str() + " transition" +
+                   (op.hasFactorDecay() ? " of factor decays" : ""))
+                      .c_str());
   if (op.getDecay() && op.hasFactorDecay()) return refuse("a decay given as a factor (its gradient would divide by it)");
   return "";
 }
