@@ -372,7 +372,6 @@ cudaError_t launchSweepGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
   };
   if (!g.w || !g.dw || !g.part || !g.cpart) return cudaErrorMemoryAllocation;
   if (decayGrad && (!need(dk) || !need(da) || !need(dq) || !need(db))) return cudaErrorMemoryAllocation;
-  if (!db.p && !need(db)) return cudaErrorMemoryAllocation; // sweep 3 runs for dq and db together
   const dim3 grid((unsigned)g.blocks, (unsigned)H, (unsigned)NS);
   cudaMemsetAsync(g.part, 0, 2 * g.blocks * g.slab * sizeof(float), stream); // tokens of no sequence: zero
   sweepGradForward<K, CPW, WARPS, Diag, LogDecay, false><<<grid, WARPS * 32, 0, stream>>>(p, g);

@@ -156,13 +156,14 @@ for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
             ("delta_rule", "bench/cuda/delta_rule.mixer"), ("gated_delta_rule", "bench/cuda/gated_delta_rule.mixer"))
     for fam, spec in [f for f in fams if f[0] in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").split(",")]:
         m = mt.load(spec, verbose=False)
+        qf, kf = q, k
         if "delta" in fam:  # fla's delta rules take L2-normalized keys, beta in (0, 1), per-head log-decays
-            q, k = (torch.nn.functional.normalize(x.float(), dim=-1).to(x.dtype) for x in (q, k))
+            qf, kf = (torch.nn.functional.normalize(x.float(), dim=-1).to(x.dtype) for x in (q, k))
         gate = torch.nn.functional.logsigmoid(torch.randn(B, T, H, **dev)) / 16 if fam in ("simple_gla", "gated_delta_rule") else \
             torch.nn.functional.logsigmoid(torch.randn(B, T, H, K, **dev)) / 16
         beta = torch.sigmoid(torch.randn(B, T, H, **dev))
         names = m.names
-        args = dict(zip(names, (q, k, v, beta) if fam == "delta_rule" else (q, k, v, gate, beta)))
+        args = dict(zip(names, (qf, kf, v, beta) if fam == "delta_rule" else (qf, kf, v, gate, beta)))
         do = torch.randn(B, T, H, V, **dev)
         def mixc_step():
             leaves = {n: x.detach().requires_grad_() for n, x in args.items()}
@@ -175,7 +176,7 @@ for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
             line = f"{fam} B={B},T={T},H={H}: mixc failed: {str(e)[:200]}"
         if fam in fla:
             def fla_step():
-                qq, kk, vv, gg, bb = (x.detach().requires_grad_() for x in (q, k, v, gate, beta))
+                qq, kk, vv, gg, bb = (x.detach().requires_grad_() for x in (qf, kf, v, gate, beta))
                 if fam == "delta_rule":
                     o, _ = fla[fam](qq, kk, vv, bb, scale=K ** -0.5, output_final_state=False)
                 elif fam == "gated_delta_rule":

@@ -17,6 +17,12 @@ nvcc, out, specs = sys.argv[1], sys.argv[2], sys.argv[3:]
 LAUNCH = re.compile(r"(scanRecurrent|launch[A-Z]\w*)<[^>]*>")
 
 
+def launches(path):
+    """The tile-library kernels a source launches (its kernel set)."""
+    with open(path) as f:
+        return tuple(sorted(set(m.group(0) for m in LAUNCH.finditer(f.read()))))
+
+
 def emit(spec):
     name = os.path.splitext(os.path.basename(spec))[0]
     d = os.path.join(out, os.path.basename(os.path.dirname(spec)) + "-" + name)
@@ -31,14 +37,10 @@ def emit(spec):
     if r.returncode != 0:
         return name, None, f"{name}: emit failed\n{r.stdout}{r.stderr}"
     cu = os.path.join(d, name + ".cu")
-    with open(cu) as f:
-        kernels = tuple(sorted(set(m.group(0) for m in LAUNCH.finditer(f.read()))))
     backward = os.path.join(d, name + "_backward.cu")
     if not os.path.exists(backward):
-        return name, (cu, kernels, None, None), None
-    with open(backward) as f:
-        bkernels = ("backward",) + tuple(sorted(set(m.group(0) for m in LAUNCH.finditer(f.read()))))
-    return name, (cu, kernels, backward, bkernels), None
+        return name, (cu, launches(cu), None, None), None
+    return name, (cu, launches(cu), backward, ("backward",) + launches(backward)), None
 
 
 def build(job):
