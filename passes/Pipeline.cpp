@@ -13,6 +13,9 @@ void buildSplitForm(mlir::OpPassManager &pm, int chunkSize) {
   fpm.addPass(createMixerSplitBidirectional());
   fpm.addPass(mlir::createCanonicalizerPass());
   fpm.addPass(mlir::createCSEPass());
+  // Once more: CSE merges values the patterns need to see as one (MoM's three
+  // gathers of l2norm(k) become one, so the scan takes the scaled low-rank form).
+  fpm.addPass(mlir::createCanonicalizerPass());
   MixerChunkOptions chunk;
   chunk.chunkSize = chunkSize;
   fpm.addPass(createMixerChunk(chunk));
