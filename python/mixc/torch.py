@@ -14,6 +14,7 @@ float64 runs mixc's float64 reference (exact and slow: for checking, e.g.
 torch.autograd.gradcheck). Kernels are compiled on first use per (H, K, V)
 and cached on disk (mixc/_build.py); H, K and V are therefore fixed per
 compiled graph under torch.compile while B and T may stay dynamic."""
+import array
 import ctypes
 import os
 import tempfile
@@ -46,22 +47,37 @@ _CPU_TYPES = "mixc kernels take float32 or bfloat16 (float64: the reference)"
 _CUDA_TYPES = "mixc CUDA kernels take float32, bfloat16 or float16"
 
 
-def _describe(x, codes=_CPU_CODES, takes=_CPU_TYPES):
-    # Built in one constructor call: a decoding step describes a dozen tensors,
-    # and field-by-field assignment was most of the binding's own time.
-    if x is None:  # an optional input left out: NULL data, the kernel reads zeros
-        return _Tensor(None, 0, 0, _ONES, _ZEROS)
-    if x.dtype not in codes:
-        raise TypeError(f"{takes}, got {x.dtype}")
-    n = x.dim()
-    if n > 6:
-        raise ValueError(f"a tensor of {n} dimensions (at most 6)")
-    return _Tensor(x.data_ptr(), codes[x.dtype], n, tuple(x.shape) + _ONES[n:], x.stride() + _ZEROS[n:])
+def _descriptors(xs, codes=_CPU_CODES, takes=_CPU_TYPES):
+    """The mixc_tensor array of `xs`, written as one flat int64 buffer: a decoding
+    step describes a dozen tensors, and a ctypes constructor per tensor was most
+    of the binding's own time. Layout: data, dtype | ndim << 32, shape[6], strides[6]."""
+    flat = []
+    for x in xs:
+        if x is None:  # an optional input left out: NULL data, the kernel reads zeros
+            flat += _ABSENT
+            continue
+        code = codes.get(x.dtype)
+        if code is None:
+            raise TypeError(f"{takes}, got {x.dtype}")
+        n = x.dim()
+        if n > 6:
+            raise ValueError(f"a tensor of {n} dimensions (at most 6)")
+        flat.append(x.data_ptr())
+        flat.append(code | n << 32)
+        flat += x.shape
+        flat += _ONES[n:]
+        flat += x.stride()
+        flat += _ZEROS[n:]
+    buf = array.array("q", flat)
+    return (_Tensor * len(xs)).from_buffer(buf) if xs else (_Tensor * 0)()
+
+
+_ABSENT = [0, 0, *_ONES, *_ZEROS]
 
 
 def _call_cuda(fn, inputs, outputs, stream):
-    ins = (_Tensor * len(inputs))(*[_describe(x, _CUDA_DTYPES, _CUDA_TYPES) for x in inputs])
-    outs = (_Tensor * len(outputs))(*[_describe(x, _CUDA_DTYPES, _CUDA_TYPES) for x in outputs])
+    ins = _descriptors(inputs, _CUDA_DTYPES, _CUDA_TYPES)
+    outs = _descriptors(outputs, _CUDA_DTYPES, _CUDA_TYPES)
     error = ctypes.create_string_buffer(512)
     if fn(ins, len(inputs), outs, len(outputs), stream, error, len(error)) != 0:
         raise RuntimeError("mixc CUDA kernel: " + error.value.decode())
@@ -70,11 +86,10 @@ def _call_cuda(fn, inputs, outputs, stream):
 def _call(fn, inputs, outputs, threads):
     # Broadcast views (stride 0, e.g. the ones that .sum()'s gradient
     # expands) are copied: the kernels take positive strides.
-    inputs = [x.contiguous() if x is not None and any(s == 0 and n > 1 for s, n in zip(x.stride(), x.shape)) else x
-              for x in inputs]
+    inputs = [x.contiguous() if x is not None and 0 in x.stride()
+              and any(s == 0 and n > 1 for s, n in zip(x.stride(), x.shape)) else x for x in inputs]
     threads = threads or torch.get_num_threads()
-    ins = (_Tensor * len(inputs))(*[_describe(x) for x in inputs])
-    outs = (_Tensor * len(outputs))(*[_describe(x) for x in outputs])
+    ins, outs = _descriptors(inputs), _descriptors(outputs)
     error = ctypes.create_string_buffer(512)
     if fn(ins, len(inputs), outs, len(outputs), threads, error, len(error)) != 0:
         raise RuntimeError("mixc kernel: " + error.value.decode())
@@ -104,6 +119,7 @@ class Mixer:
         # The kernels' last, optional input: packed variable-length sequences.
         self.varlen = self.operands[-1] == "cu_seqlens"
         self._compiled, self._described = {}, {}
+        self._sizes, self._signature_at = {}, [self.operands.index(n) for n, _, _ in self.signature]
         self._forward, self._backward, self._decode = _define_ops(self, probe)
 
     # -- sizes and kernels -------------------------------------------------
@@ -111,6 +127,18 @@ class Mixer:
         """H, K, V, G, F of the kernel operands `xs` (ints: they are compile-time sizes;
         G = H / the heads of the `grouped` inputs, 1 without them; F the learned
         feature width of [K, F] parameters, 0 without them)."""
+        # Memoized by the inputs' shapes (the decoding step's path asks every call).
+        # Symbolic shapes (torch.compile's dynamic dimensions) do not hash: not memoized.
+        key = tuple(None if xs[i] is None else xs[i].shape for i in self._signature_at)
+        try:
+            hit = self._sizes.get(key)
+        except TypeError:
+            return self._sizes_uncached(xs)
+        if hit is None:
+            hit = self._sizes[key] = self._sizes_uncached(xs)
+        return hit
+
+    def _sizes_uncached(self, xs):
         H = K = V = None
         groups = set()
         for name, dims, per_head in self.signature:
