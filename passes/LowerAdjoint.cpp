@@ -9,6 +9,15 @@
 // its value side), dinit = D_1 dS_1, dq_t = c S_t do_t (the forward's state,
 // transposed), and for log-decays dg_t = sum_{s >= t} (q_s . dq_s - k_s . dk_s)
 // + rowsum(dF . S_T). A reverse recurrence mirrors every "next" and "first".
+//
+// A bonus (RWKV-6: o_t = c (S_{t-1} + (u . k_t) v_t^T)^T q_t) reads the state
+// before the token's update. Then G_{t-1} = D_t G_t + c q_t do_t^T is the
+// adjoint run with the decays unshifted, read before its own update too: the
+// three scans read exclusively (a bonus of zeros), dinit is the dS scan's
+// final state itself, the bonus's own terms are per token (dq += c (u . k)
+// (v . do), dk += c (u . q)(v . do), dv += c (q . u . k) do, du their sum),
+// and the decays' sum loses the token's own readout term: dg_t = (as above)
+// - q_t . dq'_t, dq' the state's part of dq.
 #include "passes/Passes.h"
 
 namespace mixc {
@@ -29,8 +38,7 @@ template <typename OpT> bool diagonal(OpT op) {
   Structure s = op.getStructure();
   return (s == Structure::identity || s == Structure::const_scalar || s == Structure::scalar ||
           s == Structure::vector) &&
-         !op.hasFactorDecay() && op.getDirection() != Direction::bidirectional && !op.getBonus() &&
-         !op.getSkipWeight() && op.getNormalizerKind() == Normalizer::none;
+         !op.hasFactorDecay() && op.getDirection() != Direction::bidirectional && !op.getSkipWeight() && op.getNormalizerKind() == Normalizer::none;
 }
 
 // `auto`: wherever the forward was tiled for a target (bench/results/
@@ -72,10 +80,23 @@ void lower(RecurrenceGradOp g) {
   auto scaled = [&](Value x, double f) {
     return !x || f == 1.0 ? x : BinaryOp::create(b, loc, x.getType(), BinaryFn::mul, x, scalar(f)).getResult();
   };
-  // The adjoint scans' decays: the forward's at the token processed next.
+  // The adjoint scans' decays: the forward's at the token processed next
+  // (with a bonus, whose readouts come before the update: the token's own).
+  Value bonus = g.getBonus();
   auto tokenDecay = tensorOf(vector ? ArrayRef<int64_t>{B, T, H, K} : ArrayRef<int64_t>{B, T, H}, elem);
-  Value next = decay ? ShiftTokensOp::create(b, loc, tokenDecay, decay, b.getI64IntegerAttr(forward ? 1 : -1)).getResult()
-                     : Value();
+  Value next = !decay || bonus ? decay
+                               : ShiftTokensOp::create(b, loc, tokenDecay, decay, b.getI64IntegerAttr(forward ? 1 : -1))
+                                     .getResult();
+  // A bonus's scans read the state before the token's update: a bonus of
+  // zeros ([1, 1, H, D], D the scan's key size).
+  llvm::SmallDenseMap<int64_t, Value> zeros;
+  auto exclusive = [&](int64_t d) -> Value {
+    if (!bonus) return Value();
+    Value &z = zeros[d];
+    if (!z)
+      z = ConstantOp::create(b, loc, DenseElementsAttr::get(tensorOf({1, 1, H, d}, elem), b.getFloatAttr(elem, 0.0)));
+    return z;
+  };
   Value dFc = scaled(dF, 1.0 / c); // dS' starts from dF / c
   Value dFT = dFc ? TransposeStateOp::create(b, loc, stateT, dFc).getResult() : Value();
   Value initT = init ? TransposeStateOp::create(b, loc, stateT, init).getResult() : Value();
@@ -85,7 +106,7 @@ void lower(RecurrenceGradOp g) {
   // (decay_form factor: a kernel multiplies by it, one exp per column and
   // token, not one per state element).
   auto scan = [&](Direction dir, Value sq, Value sk, Value sv, Value d, Value s0, bool valueSide, Type oType,
-                  Type sType, double scale) {
+                  Type sType, double scale, Value zeros) {
     Structure st = !d ? Structure::identity : s == Structure::const_scalar && d != decay ? Structure::scalar : s;
     Value rate = d, dt;
     DecayFormAttr form;
@@ -95,21 +116,21 @@ void lower(RecurrenceGradOp g) {
       form = DecayFormAttr::get(b.getContext(), DecayForm::factor);
     }
     return RecurrenceOp::create(b, loc, oType, sType, Type(), st, dir, sq, sk, sv, rate, dt, Value(), Value(), Value(),
-                                Value(), Value(), Value(), Value(), Value(), s0, Value(), DiagKindAttr(), form,
+                                Value(), Value(), zeros, Value(), Value(), s0, Value(), DiagKindAttr(), form,
                                 NormalizerAttr(), FloatAttr(), scale == 1.0 ? FloatAttr() : b.getF64FloatAttr(scale),
                                 false, false, false);
   };
   // dS, read at k: dv; its final state is dS at the first token.
-  RecurrenceOp dS = scan(adjointDir, k, q, dO, next, dFc, false, vT, state, c);
+  RecurrenceOp dS = scan(adjointDir, k, q, dO, next, dFc, false, vT, state, c, exclusive(K));
   // dS^T, read at v: dk.
-  RecurrenceOp dST = scan(adjointDir, v, dO, q, next, dFT, true, qT, stateT, c);
+  RecurrenceOp dST = scan(adjointDir, v, dO, q, next, dFT, true, qT, stateT, c, exclusive(V));
   // S^T, read at do: dq; its final state is S_T^T.
-  RecurrenceOp sT = scan(g.getDirection(), dO, v, k, decay, initT, true, qT, stateT, c);
+  RecurrenceOp sT = scan(g.getDirection(), dO, v, k, decay, initT, true, qT, stateT, c, exclusive(V));
 
   Value dInit;
   if (init) {
     dInit = scaled(dS.getFinalState(), c);
-    if (decay) { // dinit = D_1 dS_1: the first token's decay
+    if (decay && !bonus) { // dinit = D_1 dS_1: the first token's decay
       auto edgeType = tensorOf(vector ? ArrayRef<int64_t>{B, H, K} : ArrayRef<int64_t>{B, H}, elem);
       Value edge = EdgeTokenOp::create(b, loc, edgeType, decay, forward ? UnitAttr() : b.getUnitAttr());
       Value factor = MapOp::create(b, loc, edgeType, UnaryFn::exp, edge);
@@ -132,11 +153,29 @@ void lower(RecurrenceGradOp g) {
       if (!vector) last = SumToOp::create(b, loc, tensorOf({B, H}, elem), last);
     }
     dDecay = TokenCumsumOp::create(b, loc, tokenDecay, perToken, last, forward ? b.getUnitAttr() : UnitAttr());
+    if (bonus) { // the token's own readout read the state before its decay
+      Value own = qdq;
+      if (!vector) own = SumToOp::create(b, loc, tokenDecay, own);
+      dDecay = BinaryOp::create(b, loc, tokenDecay, BinaryFn::sub, dDecay, own);
+    }
     if (dDecay.getType() != decay.getType()) dDecay = SumToOp::create(b, loc, decay.getType(), dDecay); // per head
   }
-  // The gradients in operand order: q, k, v, decay, init.
+  // The gradients in operand order: q, k, v, decay, bonus, init.
   SmallVector<Value> grads = {sT.getO(), dST.getO(), dS.getO()};
   if (decay) grads.push_back(dDecay);
+  if (bonus) { // the bonus's own per-token terms, c (q . u . k) v
+    auto perTokenScalar = tensorOf({B, T, H}, elem);
+    Value uk = BinaryOp::create(b, loc, qT, BinaryFn::mul, k, bonus);
+    Value uq = BinaryOp::create(b, loc, qT, BinaryFn::mul, q, bonus);
+    Value vdo = scaled(BinaryOp::create(b, loc, perTokenScalar, BinaryFn::dot, v, dO), c);
+    Value quk = scaled(BinaryOp::create(b, loc, perTokenScalar, BinaryFn::dot, q, uk), c);
+    auto add = [&](Value x, Value y) { return BinaryOp::create(b, loc, x.getType(), BinaryFn::add, x, y).getResult(); };
+    auto mul = [&](Type t, Value x, Value y) { return BinaryOp::create(b, loc, t, BinaryFn::mul, x, y).getResult(); };
+    grads[0] = add(grads[0], mul(qT, uk, vdo));
+    grads[1] = add(grads[1], mul(qT, uq, vdo));
+    grads[2] = add(grads[2], mul(vT, dO, quk));
+    grads.push_back(SumToOp::create(b, loc, bonus.getType(), mul(qT, mul(qT, q, k), vdo)));
+  }
   if (init) grads.push_back(dInit);
   g.replaceAllUsesWith(grads);
   g.erase();

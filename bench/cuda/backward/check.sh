@@ -10,7 +10,7 @@ set -u
 . bench/cuda/device_env.sh
 out=${OUT:-/tmp/out}
 mkdir -p $out/runs
-specs=${SPECS:-"based gla gla_bidirectional hedgehog hgrn2 linear_attention linear_attention_normalized mamba2 retnet simple_gla"}
+specs=${SPECS:-"based gla gla_bidirectional hedgehog hgrn2 linear_attention linear_attention_normalized mamba2 retnet rwkv6 simple_gla"}
 for spec in $specs; do
   (
     for shape in "B=2,T=37,H=2,K=16,V=16" "B=1,T=1,H=2,K=16,V=16" "B=2,T=130,H=4,K=64,V=64"; do

@@ -80,15 +80,52 @@ func.func @retnet_reverse_backward(%q: tensor<?x?x2x4xf32>, %k: tensor<?x?x2x4xf
 // -----
 
 // What stays the adjoint recurrence: a delta rule (the low rank reads the
-// state), a factor decay (no log to shift), a bonus.
+// state), a factor decay (no log to shift).
 // CHECK-LABEL: func.func @kept(
 // CHECK: mixer.recurrence_grad dplr
 // CHECK: mixer.recurrence_grad scalar forward {{.*}} decay_form factor
-// CHECK: mixer.recurrence_grad vector forward {{.*}} bonus(
 // CHECK-NOT: mixer.recurrence {{.*}}:
-func.func @kept(%q: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>, %a: tensor<?x?x2xf32>, %g: tensor<?x?x2x4xf32>, %u: tensor<1x1x2x4xf32>, %do: tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>) {
+func.func @kept(%q: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>, %a: tensor<?x?x2xf32>, %do: tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>) {
   %r:5 = mixer.recurrence_grad dplr diag none forward %q, %q, %v lowrank(%q, %q) d_o(%do) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>)
   %f:4 = mixer.recurrence_grad scalar forward %q, %q, %v decay(%a) decay_form factor d_o(%do) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2xf32>)
-  %b:5 = mixer.recurrence_grad vector forward %q, %q, %v decay(%g) bonus(%u) d_o(%do) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x4xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x4xf32>)
-  return %r#0, %f#0, %b#0 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>
+  return %r#0, %f#0, %r#1 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>
+}
+
+// -----
+
+// A bonus (RWKV-6: o_t reads S_{t-1} plus the token's own term): the adjoint
+// reads before its update too. The decays unshifted, each scan with a bonus
+// of zeros (an exclusive readout), the decays' sum without the token's own
+// q . dq', the bonus's terms per token, dinit the dS scan's final state.
+// CHECK-LABEL: func.func @rwkv6_backward(
+// CHECK-SAME: %[[Q:[^:]*]]: tensor<?x?x2x4xf32>, %[[K:[^:]*]]: tensor<?x?x2x4xf32>, %[[V:[^:]*]]: tensor<?x?x2x3xf32>, %[[G:[^:]*]]: tensor<?x?x2x4xf32>, %[[U:[^:]*]]: tensor<1x1x2x4xf32>, %[[S0:[^:]*]]: tensor<?x2x4x3xf32>, %[[DO:[^:]*]]: tensor<?x?x2x3xf32>, %[[DF:[^:]*]]: tensor<?x2x4x3xf32>)
+// CHECK-NOT: mixer.shift_tokens
+// CHECK: %[[ZK:.*]] = mixer.constant dense<0.000000e+00> : tensor<1x1x2x4xf32>
+// CHECK: %[[DV:.*]], %[[DINIT:.*]] = mixer.recurrence vector reverse %[[K]], %[[Q]], %[[DO]] decay(%[[G]]) bonus(%[[ZK]]) init(%[[DF]])
+// CHECK: %[[ZV:.*]] = mixer.constant dense<0.000000e+00> : tensor<1x1x2x3xf32>
+// CHECK: %[[DK:.*]], %{{.*}} = mixer.recurrence elementwise reverse %[[V]], %[[DO]], %[[Q]] dt(%{{.*}}) decay_form factor bonus(%[[ZV]])
+// CHECK: %[[DQ:.*]], %{{.*}} = mixer.recurrence elementwise forward %[[DO]], %[[V]], %[[K]] dt(%{{.*}}) decay_form factor bonus(%[[ZV]])
+// CHECK: %[[QDQ:.*]] = mixer.binary mul %[[Q]], %[[DQ]]
+// CHECK: %[[SUM:.*]] = mixer.token_cumsum
+// CHECK: %[[DG:.*]] = mixer.binary sub %[[SUM]], %[[QDQ]]
+// CHECK: %[[UK:.*]] = mixer.binary mul %[[K]], %[[U]]
+// CHECK: %[[UQ:.*]] = mixer.binary mul %[[Q]], %[[U]]
+// CHECK: %[[VDO:.*]] = mixer.binary dot %[[V]], %[[DO]] : tensor<?x?x2x3xf32>, tensor<?x?x2x3xf32> -> tensor<?x?x2xf32>
+// CHECK: %[[QUK:.*]] = mixer.binary dot %[[Q]], %[[UK]]
+// CHECK: %[[T0:.*]] = mixer.binary mul %[[UK]], %[[VDO]]
+// CHECK: %[[GQ:.*]] = mixer.binary add %[[DQ]], %[[T0]]
+// CHECK: %[[T1:.*]] = mixer.binary mul %[[UQ]], %[[VDO]]
+// CHECK: %[[GK:.*]] = mixer.binary add %[[DK]], %[[T1]]
+// CHECK: %[[T2:.*]] = mixer.binary mul %[[DO]], %[[QUK]]
+// CHECK: %[[GV:.*]] = mixer.binary add %[[DV]], %[[T2]]
+// CHECK: %[[QK:.*]] = mixer.binary mul %[[Q]], %[[K]]
+// CHECK: %[[T3:.*]] = mixer.binary mul %[[QK]], %[[VDO]]
+// CHECK: %[[GU:.*]] = mixer.sum_to %[[T3]] : tensor<?x?x2x4xf32> -> tensor<1x1x2x4xf32>
+// CHECK: return %[[GQ]], %[[GK]], %[[GV]], %[[DG]], %[[GU]], %[[DINIT]]
+// The sweep keeps it:
+// SWEEP-LABEL: func.func @rwkv6_backward(
+// SWEEP: mixer.recurrence_grad vector forward {{.*}} bonus(
+func.func @rwkv6_backward(%q: tensor<?x?x2x4xf32>, %k: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>, %g: tensor<?x?x2x4xf32>, %u: tensor<1x1x2x4xf32>, %s0: tensor<?x2x4x3xf32>, %do: tensor<?x?x2x3xf32>, %df: tensor<?x2x4x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x4xf32>, tensor<?x2x4x3xf32>) {
+  %r:6 = mixer.recurrence_grad vector forward %q, %k, %v decay(%g) bonus(%u) init(%s0) d_o(%do) d_final(%df) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x4xf32>, tensor<?x2x4x3xf32>, tensor<?x?x2x3xf32>, tensor<?x2x4x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x4xf32>, tensor<?x2x4x3xf32>)
+  return %r#0, %r#1, %r#2, %r#3, %r#4, %r#5 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x4xf32>, tensor<?x2x4x3xf32>
 }
