@@ -117,7 +117,9 @@ struct GatherBeforeZeroPreserving : OpRewritePattern<RouteGatherOp> {
       rw.replaceOpWithNewOp<BinaryOp>(g, g.getType(), b.getFn(), l, r);
       return success();
     }
-    if (auto m = dyn_cast_if_present<MapOp>(d); m && m.getFn() == UnaryFn::neg) {
+    // neg, and l2norm: a row-wise map (the gather moves whole rows) that keeps
+    // a zero row zero, so the kernels can normalize in their loads.
+    if (auto m = dyn_cast_if_present<MapOp>(d); m && (m.getFn() == UnaryFn::neg || m.getFn() == UnaryFn::l2norm)) {
       rw.replaceOpWithNewOp<MapOp>(g, g.getType(), m.getFn(), gathered(m.getInput()));
       return success();
     }

@@ -5,6 +5,8 @@
 
 #include "mixc_cuda.cuh"
 
+#include <mutex>
+
 namespace mixc::cuda {
 
 // The chunked schedules (docs/cuda-backend.md) for
@@ -442,16 +444,46 @@ struct StatePass {
   bool wgmma = false;     // the delta rules' walk on wgmma (the device runs the sm_90a build)
 };
 
+// The memory pool scratch comes from, one per device per kernel library. The
+// device's default pool releases what is freed at every synchronization
+// (release threshold 0), so each call mapped its scratch again: on an H200
+// about 0.4 ms per large allocation, more than the kernels of a small call.
+// This pool keeps what was freed for the next call, as PyTorch's caching
+// allocator does (the memory stays with the process: its peak scratch).
+inline cudaMemPool_t scratchPool() {
+  constexpr int kDevices = 64;
+  static std::mutex lock;
+  static cudaMemPool_t pools[kDevices] = {};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kDevices) return nullptr;
+  std::lock_guard<std::mutex> guard(lock);
+  if (!pools[dev]) {
+    cudaMemPoolProps props = {};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = dev;
+    cudaMemPool_t pool = nullptr;
+    if (cudaMemPoolCreate(&pool, &props) != cudaSuccess) return nullptr;
+    uint64_t keep = UINT64_MAX;
+    cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+    pools[dev] = pool;
+  }
+  return pools[dev];
+}
+
 // Scratch for pre-processed operands and intermediate results, freed on scope exit.
 struct Scratch {
   cudaStream_t stream;
+  cudaMemPool_t pool;
   float *ptrs[256] = {}; // a tensor program (a derived backward) holds one per value
   int n = 0;
-  explicit Scratch(cudaStream_t s) : stream(s) {}
+  explicit Scratch(cudaStream_t s) : stream(s), pool(scratchPool()) {}
   float *alloc(int64_t count) {
     if (n == 256) return nullptr;
     void *p = nullptr;
-    if (cudaMallocAsync(&p, (size_t)count * sizeof(float) + 16, stream) != cudaSuccess) return nullptr;
+    const size_t bytes = (size_t)count * sizeof(float) + 16;
+    const cudaError_t e = pool ? cudaMallocFromPoolAsync(&p, bytes, pool, stream) : cudaMallocAsync(&p, bytes, stream);
+    if (e != cudaSuccess) return nullptr;
     return ptrs[n++] = (float *)p;
   }
   ~Scratch() {

@@ -67,41 +67,58 @@ inline bool planRoute(Checker &chk, const mixc_tensor &route, int64_t B, int64_t
 }
 
 // dst [B * M, L, H, w] (zeroed first) gets row (b, slots ? t k + j : t, h) of
-// src at (b M + route[b, t, j], pos[b, t k + j], h): a thread per element.
-template <typename = void>
+// src at (b M + route[b, t, j], pos[b, t k + j], h). A warp per row (a
+// thread per element where rows are narrower than a warp): a row's indices
+// are found once, and its w elements move in coalesced runs.
+template <bool WarpPerRow>
 __global__ void routeGatherKernel(const View src, bool slots, View dst, RoutePlan p, int64_t H, int64_t w) {
-  const int64_t total = p.B * p.T * p.k * H * w;
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t c = e % w, r = e / w, h = r % H, slot = r / H, b = slot / (p.T * p.k), i = slot % (p.T * p.k);
-    const int64_t t = i / p.k, j = i % p.k;
-    dst.set(b * p.M + p.memory(b, t, j), p.pos[slot], h, c, src.at(b, slots ? i : t, h, c));
+  const int64_t rows = p.B * p.T * p.k * H, lanes = WarpPerRow ? 32 : 1;
+  const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < rows * (WarpPerRow ? 32 : w); e += stride) {
+    const int64_t r = WarpPerRow ? e / 32 : e / w, c0 = WarpPerRow ? e % 32 : e % w;
+    const int64_t h = r % H, slot = r / H, b = slot / (p.T * p.k), i = slot % (p.T * p.k);
+    const int64_t t = i / p.k, j = i % p.k, m = b * p.M + p.memory(b, t, j), pos = p.pos[slot];
+    for (int64_t c = c0; c < w; c += WarpPerRow ? lanes : w) dst.set(m, pos, h, c, src.at(b, slots ? i : t, h, c));
   }
 }
 inline void routeGather(const View &src, bool slots, View &dst, void *mem, size_t bytes, const RoutePlan &p, int64_t H,
                         int64_t w, cudaStream_t stream) {
   cudaMemsetAsync(mem, 0, bytes, stream);
-  const int64_t total = p.B * p.T * p.k * H * w;
-  const unsigned blocks = (unsigned)std::min<int64_t>((total + 255) / 256, 65535);
-  routeGatherKernel<<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w);
+  const int64_t rows = p.B * p.T * p.k * H;
+  const int64_t threads = w >= 32 ? rows * 32 : rows * w;
+  const unsigned blocks = (unsigned)std::min<int64_t>((threads + 255) / 256, 65535);
+  if (w >= 32)
+    routeGatherKernel<true><<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w);
+  else
+    routeGatherKernel<false><<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w);
 }
 
-// out[b, t, h, c] = sum over j of weight[b, t, j] y[b M + route[b, t, j], pos, h, c].
-template <typename = void>
+// out[b, t, h, c] = sum over j of weight[b, t, j] y[b M + route[b, t, j], pos, h, c]:
+// a warp per (b, t, h) row as in the gather.
+template <bool WarpPerRow>
 __global__ void routeScatterKernel(const View y, const View weight, View out, RoutePlan p, int64_t H, int64_t w) {
-  const int64_t total = p.B * p.T * H * w;
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t c = e % w, r = e / w, h = r % H, bt = r / H, b = bt / p.T, t = bt % p.T;
-    float acc = 0.f;
-    for (int64_t j = 0; j < p.k; ++j)
-      acc += weight.at(b, t, j, 0) * y.at(b * p.M + p.memory(b, t, j), p.pos[bt * p.k + j], h, c);
-    out.set(b, t, h, c, acc);
+  const int64_t rows = p.B * p.T * H, lanes = WarpPerRow ? 32 : 1;
+  const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < rows * (WarpPerRow ? 32 : w); e += stride) {
+    const int64_t r = WarpPerRow ? e / 32 : e / w, c0 = WarpPerRow ? e % 32 : e % w;
+    const int64_t h = r % H, bt = r / H, b = bt / p.T, t = bt % p.T;
+    for (int64_t c = c0; c < w; c += WarpPerRow ? lanes : w) {
+      float acc = 0.f;
+      for (int64_t j = 0; j < p.k; ++j)
+        acc += weight.at(b, t, j, 0) * y.at(b * p.M + p.memory(b, t, j), p.pos[bt * p.k + j], h, c);
+      out.set(b, t, h, c, acc);
+    }
   }
 }
 inline void routeScatter(const View &y, const View &weight, View &out, const RoutePlan &p, int64_t H, int64_t w,
                          cudaStream_t stream) {
-  const int64_t total = p.B * p.T * H * w;
-  const unsigned blocks = (unsigned)std::min<int64_t>((total + 255) / 256, 65535);
-  routeScatterKernel<<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w);
+  const int64_t rows = p.B * p.T * H;
+  const int64_t threads = w >= 32 ? rows * 32 : rows * w;
+  const unsigned blocks = (unsigned)std::min<int64_t>((threads + 255) / 256, 65535);
+  if (w >= 32)
+    routeScatterKernel<true><<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w);
+  else
+    routeScatterKernel<false><<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w);
 }
 
 // A routed input [B, T, k, H(, D)] read as its slot rows [B, T * k, H(, D)]:

@@ -84,16 +84,19 @@ func.func @rwkv7_like(%kk: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %w: ten
 // -----
 
 // A mixture's gather moves before zero-preserving ops (a product, a negation,
-// a division by a per-head value), so the recurrence sees a = s * b; it stays
-// after the others (exp(0) is not 0).
+// an l2norm of the row, a division by a per-head value), so the recurrence
+// sees a = s * b and the kernels normalize in their loads; it stays after the
+// others (exp(0) is not 0).
 // CHECK-LABEL: func.func @gather_before_products
 // CHECK-DAG: %[[K:.*]] = mixer.route_gather %arg0 by %arg2 memories 4 slots
 // CHECK-DAG: %[[BETA:.*]] = mixer.route_gather %arg1 by %arg2 memories 4 slots
 // CHECK-DAG: %[[E:.*]] = mixer.map exp %arg1
 // CHECK-DAG: mixer.route_gather %[[E]] by %arg2 memories 4 slots
-// CHECK-DAG: %[[KB:.*]] = mixer.binary mul %[[K]], %[[BETA]]
+// CHECK-DAG: %[[KN:.*]] = mixer.map l2norm %[[K]]
+// CHECK-DAG: %[[KB:.*]] = mixer.binary mul %[[KN]], %[[BETA]]
 // CHECK-DAG: mixer.map neg %[[KB]]
-func.func @gather_before_products(%k: tensor<?x?x2x8xf32>, %beta: tensor<?x?x2xf32>, %r: tensor<?x?x2xi64>) -> (tensor<?x?x2x8xf32>, tensor<?x?x2xf32>) {
+func.func @gather_before_products(%k0: tensor<?x?x2x8xf32>, %beta: tensor<?x?x2xf32>, %r: tensor<?x?x2xi64>) -> (tensor<?x?x2x8xf32>, tensor<?x?x2xf32>) {
+  %k = mixer.map l2norm %k0 : tensor<?x?x2x8xf32> -> tensor<?x?x2x8xf32>
   %kb = mixer.binary mul %k, %beta : tensor<?x?x2x8xf32>, tensor<?x?x2xf32> -> tensor<?x?x2x8xf32>
   %n = mixer.map neg %kb : tensor<?x?x2x8xf32> -> tensor<?x?x2x8xf32>
   %g = mixer.route_gather %n by %r memories 4 slots : (tensor<?x?x2x8xf32>, tensor<?x?x2xi64>) -> tensor<?x?x2x8xf32>
