@@ -637,11 +637,14 @@ LogicalResult Printer::emitMixtureScan(RecurrenceOp op) {
     tmpIndex[g.getResult()] = idx;
     const std::string view = isa<BlockArgument>(src) ? "args.in[" + std::to_string(argIndex.lookup(src)) + "]"
                                                      : "args.tmp[" + std::to_string(tmpIndex.lookup(x)) + "]";
-    hs << "  {\n    const size_t bytes = (size_t)route_plan.B * " << M << " * route_plan.L * " << H * w
-       << " * sizeof(float);\n    float *mem = scratch.alloc(bytes / sizeof(float));\n"
+    // (sized, and zeroed, in the element type it is stored in)
+    const bool narrow = streamed.count(g.getResult()) && !fp32.count(g.getResult());
+    hs << "  {\n    const size_t bytes = (size_t)route_plan.B * " << M << " * route_plan.L * " << H * w << " * "
+       << (narrow ? "(sdt == MIXC_BF16 ? 2 : 4)" : "sizeof(float)")
+       << ";\n    float *mem = scratch.alloc((bytes + 3) / 4);\n"
        << "    if (!mem) return chk.fail(\"CUDA: no device memory for scratch\");\n"
        << "    args.tmp[" << idx << "] = scratchView(mem, route_plan.L, " << H << ", " << w << ");\n";
-    if (streamed.count(g.getResult()) && !fp32.count(g.getResult())) hs << "    args.tmp[" << idx << "].dtype = sdt;\n";
+    if (narrow) hs << "    args.tmp[" << idx << "].dtype = sdt;\n";
     hs << "    routeGather(" << view << ", " << (g.getSlots() ? "true" : "false") << ", args.tmp[" << idx
        << "], mem, bytes, route_plan, " << H << ", " << w << ", stream);\n  }\n";
   }
