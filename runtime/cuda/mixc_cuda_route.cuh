@@ -66,6 +66,13 @@ inline bool planRoute(Checker &chk, const mixc_tensor &route, int64_t B, int64_t
   return true;
 }
 
+// Blocks of 256 threads for `rows` rows of w elements: a warp per row where
+// rows are at least a warp wide, else a thread per element (grid-stride).
+inline unsigned rowBlocks(int64_t rows, int64_t w) {
+  const int64_t threads = w >= 32 ? rows * 32 : rows * w;
+  return (unsigned)std::min<int64_t>((threads + 255) / 256, 65535);
+}
+
 // dst [B * M, L, H, w] (zeroed first) gets row (b, slots ? t k + j : t, h) of
 // src at (b M + route[b, t, j], pos[b, t k + j], h). A warp per row (a
 // thread per element where rows are narrower than a warp): a row's indices
@@ -84,9 +91,7 @@ __global__ void routeGatherKernel(const View src, bool slots, View dst, RoutePla
 inline void routeGather(const View &src, bool slots, View &dst, void *mem, size_t bytes, const RoutePlan &p, int64_t H,
                         int64_t w, cudaStream_t stream) {
   cudaMemsetAsync(mem, 0, bytes, stream);
-  const int64_t rows = p.B * p.T * p.k * H;
-  const int64_t threads = w >= 32 ? rows * 32 : rows * w;
-  const unsigned blocks = (unsigned)std::min<int64_t>((threads + 255) / 256, 65535);
+  const unsigned blocks = rowBlocks(p.B * p.T * p.k * H, w);
   if (w >= 32)
     routeGatherKernel<true><<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w);
   else
@@ -112,9 +117,7 @@ __global__ void routeScatterKernel(const View y, const View weight, View out, Ro
 }
 inline void routeScatter(const View &y, const View &weight, View &out, const RoutePlan &p, int64_t H, int64_t w,
                          cudaStream_t stream) {
-  const int64_t rows = p.B * p.T * H;
-  const int64_t threads = w >= 32 ? rows * 32 : rows * w;
-  const unsigned blocks = (unsigned)std::min<int64_t>((threads + 255) / 256, 65535);
+  const unsigned blocks = rowBlocks(p.B * p.T * H, w);
   if (w >= 32)
     routeScatterKernel<true><<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w);
   else
