@@ -7,7 +7,8 @@ memory gathered into sequences of their own, the scan over B x M of them, the mi
 against mixc's raw-input Gated DeltaNet kernel (bench/cuda/gated_delta_rule.mixer)
 over B x M sequences of T tokens -- the dense baseline's scan alone, its masking and
 mixing (done in torch) not counted. Both outputs are checked against each other.
-Usage: DEVICE=cuda|cpu python bench/cuda/mom/bench.py [B,T,H,K [...]]  (M = 4, top 2)"""
+Usage: DEVICE=cuda|cpu python bench/cuda/mom/bench.py [B,T,H,K [...]]  (M = 4, top 2)
+PROFILE=1 (CUDA): also prints torch.profiler's kernel table of one synchronized call of each."""
 import os
 import sys
 import time
@@ -81,6 +82,16 @@ for B, T, H, K in shapes:
                   for j in range(TOP))
     err = ((o_mom - o_dense).norm() / o_dense.norm()).item()
     reps = 20 if device == "cuda" else 5
+    if os.environ.get("PROFILE") == "1" and device == "cuda":
+        from torch.profiler import ProfilerActivity, profile
+        for name, fn in (("MoM", run_mom), ("dense", run_dense)):
+            fn()
+            torch.cuda.synchronize()
+            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                fn()
+                torch.cuda.synchronize()
+            print(f"== {name}\n" + prof.key_averages().table(sort_by="cuda_time_total", row_limit=20,
+                                                               max_name_column_width=90))
     t_mom, t_dense = timed(run_mom, reps), timed(run_dense, reps)
     counts = F.one_hot(route.reshape(B, -1), M).sum(1)
     print(f"B={B} T={T} H={H} K=V={K}: MoM {t_mom:.2f} ms, dense masked scan {t_dense:.2f} ms: {t_dense / t_mom:.2f}x "
