@@ -31,14 +31,16 @@ using namespace mixc::mixer;
 namespace {
 
 // Whether the adjoint is three forward-shaped scans: a diagonal transition of
-// log-decays in one direction, nothing that reads a state but the readout.
+// log-decays in one direction, nothing that reads a state but the readout
+// (which may read it before the update: a bonus).
 // (The verifier allows dt only with elementwise, the low rank only with dplr,
 // the input gate and init_m only with normalizer mlstm.)
 template <typename OpT> bool diagonal(OpT op) {
   Structure s = op.getStructure();
   return (s == Structure::identity || s == Structure::const_scalar || s == Structure::scalar ||
           s == Structure::vector) &&
-         !op.hasFactorDecay() && op.getDirection() != Direction::bidirectional && !op.getSkipWeight() && op.getNormalizerKind() == Normalizer::none;
+         !op.hasFactorDecay() && op.getDirection() != Direction::bidirectional && !op.getSkipWeight() &&
+         op.getNormalizerKind() == Normalizer::none;
 }
 
 // `auto`: wherever the forward was tiled for a target (bench/results/

@@ -79,13 +79,14 @@ inline unsigned rowBlocks(int64_t rows, int64_t w) {
 // are found once, and its w elements move in coalesced runs.
 template <bool WarpPerRow>
 __global__ void routeGatherKernel(const View src, bool slots, View dst, RoutePlan p, int64_t H, int64_t w) {
-  const int64_t rows = p.B * p.T * p.k * H, lanes = WarpPerRow ? 32 : 1;
+  // A warp's lanes step through the row 32 elements apart; a lone thread does its element.
+  const int64_t rows = p.B * p.T * p.k * H, step = WarpPerRow ? 32 : w;
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < rows * (WarpPerRow ? 32 : w); e += stride) {
     const int64_t r = WarpPerRow ? e / 32 : e / w, c0 = WarpPerRow ? e % 32 : e % w;
     const int64_t h = r % H, slot = r / H, b = slot / (p.T * p.k), i = slot % (p.T * p.k);
     const int64_t t = i / p.k, j = i % p.k, m = b * p.M + p.memory(b, t, j), pos = p.pos[slot];
-    for (int64_t c = c0; c < w; c += WarpPerRow ? lanes : w) dst.set(m, pos, h, c, src.at(b, slots ? i : t, h, c));
+    for (int64_t c = c0; c < w; c += step) dst.set(m, pos, h, c, src.at(b, slots ? i : t, h, c));
   }
 }
 inline void routeGather(const View &src, bool slots, View &dst, void *mem, size_t bytes, const RoutePlan &p, int64_t H,
@@ -102,12 +103,12 @@ inline void routeGather(const View &src, bool slots, View &dst, void *mem, size_
 // a warp per (b, t, h) row as in the gather.
 template <bool WarpPerRow>
 __global__ void routeScatterKernel(const View y, const View weight, View out, RoutePlan p, int64_t H, int64_t w) {
-  const int64_t rows = p.B * p.T * H, lanes = WarpPerRow ? 32 : 1;
+  const int64_t rows = p.B * p.T * H, step = WarpPerRow ? 32 : w;
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < rows * (WarpPerRow ? 32 : w); e += stride) {
     const int64_t r = WarpPerRow ? e / 32 : e / w, c0 = WarpPerRow ? e % 32 : e % w;
     const int64_t h = r % H, bt = r / H, b = bt / p.T, t = bt % p.T;
-    for (int64_t c = c0; c < w; c += WarpPerRow ? lanes : w) {
+    for (int64_t c = c0; c < w; c += step) {
       float acc = 0.f;
       for (int64_t j = 0; j < p.k; ++j)
         acc += weight.at(b, t, j, 0) * y.at(b * p.M + p.memory(b, t, j), p.pos[bt * p.k + j], h, c);
