@@ -183,10 +183,89 @@ void lower(RecurrenceGradOp g) {
   g.erase();
 }
 
+// Elementwise decays with a single key row (HGRN: a decay per channel, given
+// as the factor dt_t or as the log-decay rate * dt_t with a constant rate):
+// the state and its gradient are one row per token, so two scans read them
+// whole (a query of ones) and every gradient is a per-token product. With G_t
+// the state's gradient and s_{t-1} the state before token t (the forward scan
+// read before its update: a bonus of zeros), s_t = D_t s_{t-1} + k_t v_t and
+//   dv = k G, dk = sum_v G v, dq = c sum_v s do,
+//   a factor: ddt = G s_{t-1}; a log: E = G D_t s_{t-1}, ddt = rate E,
+//   drate = sum dt E; dinit = D_1 G_1.
+// (With K > 1 the decays' gradient is bilinear in the two states, which no
+// readout gives: Mamba-1 keeps the sweep.)
+template <typename OpT> bool elementwiseRow(OpT op) {
+  const bool logRate = op.getDecay() && cast<RankedTensorType>(op.getDecay().getType()).getRank() == 0;
+  return op.getStructure() == Structure::elementwise && op.getDt() && (op.hasFactorDecay() || logRate) &&
+         cast<RankedTensorType>(op.getQ().getType()).getDimSize(3) == 1 &&
+         op.getDirection() != Direction::bidirectional && !op.getBonus() && !op.getSkipWeight() &&
+         op.getNormalizerKind() == Normalizer::none;
+}
+
+void lowerElementwiseRow(RecurrenceGradOp g) {
+  OpBuilder b(g);
+  Location loc = g.getLoc();
+  auto qT = cast<RankedTensorType>(g.getQ().getType()), vT = cast<RankedTensorType>(g.getV().getType());
+  Type elem = qT.getElementType();
+  const int64_t B = qT.getDimSize(0), H = qT.getDimSize(2), V = vT.getDimSize(3);
+  const bool forward = g.getDirection() == Direction::forward, factor = g.hasFactorDecay();
+  auto state = RankedTensorType::get({B, H, 1, V}, elem);
+  Value q = g.getQ(), k = g.getK(), v = g.getV(), dO = g.getDO(), dF = g.getDFinal(), init = g.getInit(),
+        rate = g.getDecay(), dt = g.getDt();
+  const double c = g.getScaleValue();
+  auto scalar = [&](double x) {
+    return ConstantOp::create(b, loc, DenseElementsAttr::get(RankedTensorType::get({}, elem), b.getFloatAttr(elem, x)));
+  };
+  auto bin = [&](Type t, BinaryFn fn, Value x, Value y) { return BinaryOp::create(b, loc, t, fn, x, y).getResult(); };
+  auto scaled = [&](Value x, double f) { return !x || f == 1.0 ? x : bin(x.getType(), BinaryFn::mul, x, scalar(f)); };
+  Value ones = MapOp::create(b, loc, qT, UnaryFn::ones, v);
+  auto form = factor ? DecayFormAttr::get(b.getContext(), DecayForm::factor) : DecayFormAttr();
+  auto scan = [&](Direction dir, Value sk, Value sv, Value d, Value s0, double scale, Value bonus) {
+    return RecurrenceOp::create(b, loc, vT, state, Type(), Structure::elementwise, dir, ones, sk, sv, rate, d, Value(),
+                                Value(), Value(), Value(), Value(), bonus, Value(), Value(), s0, Value(),
+                                DiagKindAttr(), form, NormalizerAttr(), FloatAttr(),
+                                scale == 1.0 ? FloatAttr() : b.getF64FloatAttr(scale), false, false, false);
+  };
+  // G: the adjoint, its decays those of the token processed next (past the
+  // sequence's edge a factor 1, a log-decay 0), c on the readout; then the
+  // forward state before each token.
+  auto shift = [&](Value x) { return ShiftTokensOp::create(b, loc, vT, x, b.getI64IntegerAttr(forward ? 1 : -1)); };
+  Value one = scalar(1.0);
+  Value next = factor ? bin(vT, BinaryFn::add, shift(bin(vT, BinaryFn::sub, dt, one)), one) : shift(dt).getResult();
+  RecurrenceOp gScan =
+      scan(forward ? Direction::reverse : Direction::forward, q, dO, next, scaled(dF, 1.0 / c), c, Value());
+  Value zeros = ConstantOp::create(
+      b, loc, DenseElementsAttr::get(RankedTensorType::get({1, 1, H, 1}, elem), b.getFloatAttr(elem, 0.0)));
+  RecurrenceOp pScan = scan(g.getDirection(), k, v, dt, init, 1.0, zeros);
+  Value G = gScan.getO(), prev = pScan.getO();
+  Value decay = factor ? dt : MapOp::create(b, loc, vT, UnaryFn::exp, bin(vT, BinaryFn::mul, dt, rate)).getResult();
+  Value st = bin(vT, BinaryFn::add, bin(vT, BinaryFn::mul, decay, prev), bin(vT, BinaryFn::mul, v, k));
+  Value dq = scaled(SumToOp::create(b, loc, qT, bin(vT, BinaryFn::mul, st, dO)), c);
+  Value dk = SumToOp::create(b, loc, qT, bin(vT, BinaryFn::mul, G, v));
+  Value dv = bin(vT, BinaryFn::mul, G, k);
+  Value gPrev = bin(vT, BinaryFn::mul, G, prev);
+  SmallVector<Value> grads = {dq, dk, dv};
+  if (factor) {
+    grads.push_back(gPrev);
+  } else {
+    Value E = bin(vT, BinaryFn::mul, gPrev, decay);
+    grads.push_back(SumToOp::create(b, loc, rate.getType(), bin(vT, BinaryFn::mul, E, dt)));
+    grads.push_back(bin(vT, BinaryFn::mul, E, rate));
+  }
+  if (init) { // D_1 G_1, through the transposed row ([B, H, V, 1] times the [B, H, V] decays)
+    auto edgeType = RankedTensorType::get({B, H, V}, elem), rowT = RankedTensorType::get({B, H, V, 1}, elem);
+    Value d1 = EdgeTokenOp::create(b, loc, edgeType, decay, forward ? UnitAttr() : b.getUnitAttr());
+    Value g1 = TransposeStateOp::create(b, loc, rowT, scaled(gScan.getFinalState(), c));
+    grads.push_back(TransposeStateOp::create(b, loc, state, bin(rowT, BinaryFn::mul, g1, d1)));
+  }
+  g.replaceAllUsesWith(grads);
+  g.erase();
+}
+
 } // namespace
 
 bool mixc::adjointAsScans(RecurrenceOp forward, llvm::StringRef adjoint) {
-  return diagonal(forward) && chosen(forward, adjoint);
+  return (diagonal(forward) || elementwiseRow(forward)) && chosen(forward, adjoint);
 }
 
 namespace {
@@ -201,9 +280,9 @@ struct LowerAdjoint : mixc::impl::MixerLowerAdjointBase<LowerAdjoint> {
     }
     SmallVector<RecurrenceGradOp> ops;
     getOperation().walk([&](RecurrenceGradOp g) {
-      if (diagonal(g) && g.getDO() && chosen(g, adjoint)) ops.push_back(g);
+      if ((diagonal(g) || elementwiseRow(g)) && g.getDO() && chosen(g, adjoint)) ops.push_back(g);
     });
-    for (RecurrenceGradOp g : ops) lower(g);
+    for (RecurrenceGradOp g : ops) diagonal(g) ? lower(g) : lowerElementwiseRow(g);
   }
 };
 } // namespace

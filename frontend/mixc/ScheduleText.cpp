@@ -46,7 +46,11 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
                    (vectors + rb - 1) / rb == 1 ? "" : "s");
     // The derived backward's memory against recomputation, as the tile chose it.
     const long long cp = tile.getGradCheckpoint(), Vs = cast<mlir::RankedTensorType>(op.getFinalState().getType()).getDimSize(3);
-    if (mixc::adjointAsScans(op, adjointChoice()))
+    if (mixc::adjointAsScans(op, adjointChoice()) && op.getStructure() == mixc::mixer::Structure::elementwise)
+      ls << "              backward: two forward-shaped scans read whole (one key row: the state's gradient, and the "
+            "state before each token), tiled like forward scans, every gradient a per-token product; no state kept "
+            "(--adjoint=" << adjointChoice() << ")\n";
+    else if (mixc::adjointAsScans(op, adjointChoice()))
       ls << "              backward: three forward-shaped scans (dS read at k: dv and dinit; dS^T at v: dk; S^T at "
             "do: dq), tiled like forward scans, the decays' gradient a cumulative sum over tokens; no state kept "
             "(--adjoint=" << adjointChoice() << ")\n";

@@ -129,3 +129,42 @@ func.func @rwkv6_backward(%q: tensor<?x?x2x4xf32>, %k: tensor<?x?x2x4xf32>, %v: 
   %r:6 = mixer.recurrence_grad vector forward %q, %k, %v decay(%g) bonus(%u) init(%s0) d_o(%do) d_final(%df) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x4xf32>, tensor<?x2x4x3xf32>, tensor<?x?x2x3xf32>, tensor<?x2x4x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x4xf32>, tensor<?x2x4x3xf32>)
   return %r#0, %r#1, %r#2, %r#3, %r#4, %r#5 : tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<1x1x2x4xf32>, tensor<?x2x4x3xf32>
 }
+
+// -----
+
+// Elementwise decays with one key row (HGRN, the decays as factors): two
+// scans read whole with a query of ones -- the state's gradient G (its decays
+// those of the next token, 1 past the edge) and the state before each token
+// (a bonus of zeros) -- and every gradient a per-token product: dq = sum_v
+// s do, dk = sum_v G v, dv = G k, ddt = G s_{t-1}, dinit = D_1 G_1.
+// CHECK-LABEL: func.func @hgrn_backward(
+// CHECK-SAME: %[[Q:[^:]*]]: tensor<?x?x2x1xf32>, %[[V:[^:]*]]: tensor<?x?x2x3xf32>, %[[F:[^:]*]]: tensor<?x?x2x3xf32>, %[[S0:[^:]*]]: tensor<?x2x1x3xf32>, %[[DO:[^:]*]]: tensor<?x?x2x3xf32>, %[[DF:[^:]*]]: tensor<?x2x1x3xf32>)
+// CHECK-NOT: mixer.recurrence_grad
+// CHECK: %[[ONES:.*]] = mixer.map ones %[[V]] : tensor<?x?x2x3xf32> -> tensor<?x?x2x1xf32>
+// CHECK: %[[ONE:.*]] = mixer.constant dense<1.000000e+00> : tensor<f32>
+// CHECK: %[[FM1:.*]] = mixer.binary sub %[[F]], %[[ONE]]
+// CHECK: %[[SH:.*]] = mixer.shift_tokens %[[FM1]] by 1
+// CHECK: %[[NEXT:.*]] = mixer.binary add %[[SH]], %[[ONE]]
+// CHECK: %[[G:.*]], %[[G1:.*]] = mixer.recurrence elementwise reverse %[[ONES]], %[[Q]], %[[DO]] dt(%[[NEXT]]) decay_form factor init(%[[DF]])
+// CHECK: %[[Z:.*]] = mixer.constant dense<0.000000e+00> : tensor<1x1x2x1xf32>
+// CHECK: %[[PREV:.*]], %{{.*}} = mixer.recurrence elementwise forward %[[ONES]], %[[Q]], %[[V]] dt(%[[F]]) decay_form factor bonus(%[[Z]]) init(%[[S0]])
+// CHECK: %[[KV:.*]] = mixer.binary mul %[[V]], %[[Q]]
+// CHECK: %[[DP:.*]] = mixer.binary mul %[[F]], %[[PREV]]
+// CHECK: %[[S:.*]] = mixer.binary add %[[DP]], %[[KV]]
+// CHECK: %[[SDO:.*]] = mixer.binary mul %[[S]], %[[DO]]
+// CHECK: %[[DQ:.*]] = mixer.sum_to %[[SDO]] : tensor<?x?x2x3xf32> -> tensor<?x?x2x1xf32>
+// CHECK: %[[GV:.*]] = mixer.binary mul %[[G]], %[[V]]
+// CHECK: %[[DK:.*]] = mixer.sum_to %[[GV]]
+// CHECK: %[[DV:.*]] = mixer.binary mul %[[G]], %[[Q]]
+// CHECK: %[[DDT:.*]] = mixer.binary mul %[[G]], %[[PREV]]
+// CHECK: %[[D1:.*]] = mixer.edge_token %[[F]] : tensor<?x?x2x3xf32> -> tensor<?x2x3xf32>
+// CHECK: %[[G1T:.*]] = mixer.transpose_state %[[G1]] : tensor<?x2x1x3xf32> -> tensor<?x2x3x1xf32>
+// CHECK: %[[DI:.*]] = mixer.binary mul %[[G1T]], %[[D1]]
+// CHECK: %[[DINIT:.*]] = mixer.transpose_state %[[DI]] : tensor<?x2x3x1xf32> -> tensor<?x2x1x3xf32>
+// CHECK: return %[[DQ]], %[[DK]], %[[DV]], %[[DDT]], %[[DINIT]]
+// SWEEP-LABEL: func.func @hgrn_backward(
+// SWEEP: mixer.recurrence_grad elementwise forward
+func.func @hgrn_backward(%ones: tensor<?x?x2x1xf32>, %v: tensor<?x?x2x3xf32>, %f: tensor<?x?x2x3xf32>, %s0: tensor<?x2x1x3xf32>, %do: tensor<?x?x2x3xf32>, %df: tensor<?x2x1x3xf32>) -> (tensor<?x?x2x1xf32>, tensor<?x?x2x1xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x3xf32>, tensor<?x2x1x3xf32>) {
+  %r:5 = mixer.recurrence_grad elementwise forward %ones, %ones, %v dt(%f) decay_form factor init(%s0) d_o(%do) d_final(%df) : (tensor<?x?x2x1xf32>, tensor<?x?x2x1xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x3xf32>, tensor<?x2x1x3xf32>, tensor<?x?x2x3xf32>, tensor<?x2x1x3xf32>) -> (tensor<?x?x2x1xf32>, tensor<?x?x2x1xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x3xf32>, tensor<?x2x1x3xf32>)
+  return %r#0, %r#1, %r#2, %r#3, %r#4 : tensor<?x?x2x1xf32>, tensor<?x?x2x1xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x3xf32>, tensor<?x2x1x3xf32>
+}
