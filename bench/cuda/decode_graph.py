@@ -24,7 +24,8 @@ for B in (1, 64, 256):
     Sg = S0.clone()
     side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
-        for _ in range(3): f.decode(**args, state=Sg)
+        for _ in range(3):
+            f.decode(**args, state=Sg)
     torch.cuda.current_stream().wait_stream(side)
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
@@ -32,16 +33,19 @@ for B in (1, 64, 256):
     Sg.copy_(S0); Se = S0.clone()
     worst = 0.0
     for step in range(5):
-        g.replay(); oe = f.decode(**args, state=Se)
+        g.replay()
+        oe = f.decode(**args, state=Se)
         torch.cuda.synchronize()
         worst = max(worst, (og.float() - oe.float()).abs().max().item(), (Sg - Se).abs().max().item())
     ok = worst == 0.0
     n = 300
     torch.cuda.synchronize(); t = time.perf_counter()
-    for _ in range(n): g.replay()
+    for _ in range(n):
+        g.replay()
     torch.cuda.synchronize(); tg = (time.perf_counter() - t) / n * 1e6
     t = time.perf_counter()
-    for _ in range(n): f.decode(**args, state=Se)
+    for _ in range(n):
+        f.decode(**args, state=Se)
     torch.cuda.synchronize(); te = (time.perf_counter() - t) / n * 1e6
     print(f"B={B}: graph replay {tg:.1f} us/step, eager {te:.1f} us/step; replay vs eager over 5 steps: "
           f"max |diff| {worst:.1e} {'OK (bitwise)' if ok else 'DIFFERS'}", flush=True)
