@@ -49,8 +49,8 @@ template <typename OpT> bool elementwiseRow(OpT op);
 // cpu-backward.md: on the CPU the scans beat the checkpointed sweep for
 // every diagonal structure measured, scalar and per-key decays, K = 64 to
 // 256; the CUDA target has no sweep backward at all) -- except one-row
-// elementwise decays on the CPU (HGRN), where the sweep is faster (0.81x
-// for the scans at 1 x 4096 x 8 x 512). Untiled (the reference), the
+// elementwise decays on the CPU (HGRN), where the sweep is faster (the scans
+// 0.89x, median of five at 1 x 4096 x 8 x 512). Untiled (the reference), the
 // adjoint recurrence itself.
 template <typename OpT> bool preferScans(OpT op) {
   Attribute schedule = op->getAttr("mixer.schedule");
@@ -64,11 +64,27 @@ template <typename OpT> bool chosen(OpT op, StringRef adjoint) {
 
 RankedTensorType tensorOf(ArrayRef<int64_t> shape, Type elem) { return RankedTensorType::get(shape, elem); }
 
+// What both rewrites build with: constants of the element type, elementwise
+// binaries, and a value scaled by a constant (none for a missing value or 1).
+struct AdjointBuilder {
+  OpBuilder b;
+  Location loc;
+  Type elem;
+  explicit AdjointBuilder(RecurrenceGradOp g)
+      : b(g), loc(g.getLoc()), elem(cast<RankedTensorType>(g.getQ().getType()).getElementType()) {}
+  Value constant(ArrayRef<int64_t> shape, double x) {
+    return ConstantOp::create(b, loc, DenseElementsAttr::get(tensorOf(shape, elem), b.getFloatAttr(elem, x)));
+  }
+  Value bin(Type t, BinaryFn fn, Value x, Value y) { return BinaryOp::create(b, loc, t, fn, x, y).getResult(); }
+  Value scaled(Value x, double f) { return !x || f == 1.0 ? x : bin(x.getType(), BinaryFn::mul, x, constant({}, f)); }
+};
+
 void lower(RecurrenceGradOp g) {
-  OpBuilder b(g);
-  Location loc = g.getLoc();
+  AdjointBuilder ab(g);
+  OpBuilder &b = ab.b;
+  Location loc = ab.loc;
+  Type elem = ab.elem;
   auto qT = cast<RankedTensorType>(g.getQ().getType()), vT = cast<RankedTensorType>(g.getV().getType());
-  Type elem = qT.getElementType();
   const int64_t B = qT.getDimSize(0), T = qT.getDimSize(1), H = qT.getDimSize(2), K = qT.getDimSize(3),
                 V = vT.getDimSize(3);
   const Structure s = g.getStructure();
@@ -77,16 +93,10 @@ void lower(RecurrenceGradOp g) {
   auto state = tensorOf({B, H, K, V}, elem), stateT = tensorOf({B, H, V, K}, elem);
   Value q = g.getQ(), k = g.getK(), v = g.getV(), dO = g.getDO(), dF = g.getDFinal(), init = g.getInit(),
         decay = g.getDecay();
-  auto scalar = [&](double x) {
-    return ConstantOp::create(b, loc, DenseElementsAttr::get(tensorOf({}, elem), b.getFloatAttr(elem, x)));
-  };
   // The readout's scale c stays on the adjoint scans' readouts, not in their
   // operands: dS = c dS', dS' writing q do^T from dF / c. The scans then read
   // q as it is (exact where a target streams inputs in a narrower type).
   const double c = g.getScaleValue();
-  auto scaled = [&](Value x, double f) {
-    return !x || f == 1.0 ? x : BinaryOp::create(b, loc, x.getType(), BinaryFn::mul, x, scalar(f)).getResult();
-  };
   // The adjoint scans' decays: the forward's at the token processed next
   // (with a bonus, whose readouts come before the update: the token's own).
   Value bonus = g.getBonus();
@@ -100,11 +110,10 @@ void lower(RecurrenceGradOp g) {
   auto exclusive = [&](int64_t d) -> Value {
     if (!bonus) return Value();
     Value &z = zeros[d];
-    if (!z)
-      z = ConstantOp::create(b, loc, DenseElementsAttr::get(tensorOf({1, 1, H, d}, elem), b.getFloatAttr(elem, 0.0)));
+    if (!z) z = ab.constant({1, 1, H, d}, 0.0);
     return z;
   };
-  Value dFc = scaled(dF, 1.0 / c); // dS' starts from dF / c
+  Value dFc = ab.scaled(dF, 1.0 / c); // dS' starts from dF / c
   Value dFT = dFc ? TransposeStateOp::create(b, loc, stateT, dFc).getResult() : Value();
   Value initT = init ? TransposeStateOp::create(b, loc, stateT, init).getResult() : Value();
   // A scan on a K x V state (`valueSide` false) or on the transposed one
@@ -136,7 +145,7 @@ void lower(RecurrenceGradOp g) {
 
   Value dInit;
   if (init) {
-    dInit = scaled(dS.getFinalState(), c);
+    dInit = ab.scaled(dS.getFinalState(), c);
     if (decay && !bonus) { // dinit = D_1 dS_1: the first token's decay
       auto edgeType = tensorOf(vector ? ArrayRef<int64_t>{B, H, K} : ArrayRef<int64_t>{B, H}, elem);
       Value edge = EdgeTokenOp::create(b, loc, edgeType, decay, forward ? UnitAttr() : b.getUnitAttr());
@@ -174,10 +183,10 @@ void lower(RecurrenceGradOp g) {
     auto perTokenScalar = tensorOf({B, T, H}, elem);
     Value uk = BinaryOp::create(b, loc, qT, BinaryFn::mul, k, bonus);
     Value uq = BinaryOp::create(b, loc, qT, BinaryFn::mul, q, bonus);
-    Value vdo = scaled(BinaryOp::create(b, loc, perTokenScalar, BinaryFn::dot, v, dO), c);
-    Value quk = scaled(BinaryOp::create(b, loc, perTokenScalar, BinaryFn::dot, q, uk), c);
-    auto add = [&](Value x, Value y) { return BinaryOp::create(b, loc, x.getType(), BinaryFn::add, x, y).getResult(); };
-    auto mul = [&](Type t, Value x, Value y) { return BinaryOp::create(b, loc, t, BinaryFn::mul, x, y).getResult(); };
+    Value vdo = ab.scaled(BinaryOp::create(b, loc, perTokenScalar, BinaryFn::dot, v, dO), c);
+    Value quk = ab.scaled(BinaryOp::create(b, loc, perTokenScalar, BinaryFn::dot, q, uk), c);
+    auto add = [&](Value x, Value y) { return ab.bin(x.getType(), BinaryFn::add, x, y); };
+    auto mul = [&](Type t, Value x, Value y) { return ab.bin(t, BinaryFn::mul, x, y); };
     grads[0] = add(grads[0], mul(qT, uk, vdo));
     grads[1] = add(grads[1], mul(qT, uq, vdo));
     grads[2] = add(grads[2], mul(vT, dO, quk));
@@ -208,21 +217,17 @@ template <typename OpT> bool elementwiseRow(OpT op) {
 }
 
 void lowerElementwiseRow(RecurrenceGradOp g) {
-  OpBuilder b(g);
-  Location loc = g.getLoc();
+  AdjointBuilder ab(g);
+  OpBuilder &b = ab.b;
+  Location loc = ab.loc;
+  Type elem = ab.elem;
   auto qT = cast<RankedTensorType>(g.getQ().getType()), vT = cast<RankedTensorType>(g.getV().getType());
-  Type elem = qT.getElementType();
   const int64_t B = qT.getDimSize(0), H = qT.getDimSize(2), V = vT.getDimSize(3);
   const bool forward = g.getDirection() == Direction::forward, factor = g.hasFactorDecay();
-  auto state = RankedTensorType::get({B, H, 1, V}, elem);
+  auto state = tensorOf({B, H, 1, V}, elem);
   Value q = g.getQ(), k = g.getK(), v = g.getV(), dO = g.getDO(), dF = g.getDFinal(), init = g.getInit(),
         rate = g.getDecay(), dt = g.getDt();
   const double c = g.getScaleValue();
-  auto scalar = [&](double x) {
-    return ConstantOp::create(b, loc, DenseElementsAttr::get(RankedTensorType::get({}, elem), b.getFloatAttr(elem, x)));
-  };
-  auto bin = [&](Type t, BinaryFn fn, Value x, Value y) { return BinaryOp::create(b, loc, t, fn, x, y).getResult(); };
-  auto scaled = [&](Value x, double f) { return !x || f == 1.0 ? x : bin(x.getType(), BinaryFn::mul, x, scalar(f)); };
   Value ones = MapOp::create(b, loc, qT, UnaryFn::ones, v);
   auto form = factor ? DecayFormAttr::get(b.getContext(), DecayForm::factor) : DecayFormAttr();
   auto scan = [&](Direction dir, Value sk, Value sv, Value d, Value s0, double scale, Value bonus) {
@@ -235,42 +240,45 @@ void lowerElementwiseRow(RecurrenceGradOp g) {
   // sequence's edge a factor 1, a log-decay 0), c on the readout; then the
   // forward state before each token.
   auto shift = [&](Value x) { return ShiftTokensOp::create(b, loc, vT, x, b.getI64IntegerAttr(forward ? 1 : -1)); };
-  Value one = scalar(1.0);
-  Value next = factor ? bin(vT, BinaryFn::add, shift(bin(vT, BinaryFn::sub, dt, one)), one) : shift(dt).getResult();
+  Value one = ab.constant({}, 1.0);
+  Value next =
+      factor ? ab.bin(vT, BinaryFn::add, shift(ab.bin(vT, BinaryFn::sub, dt, one)), one) : shift(dt).getResult();
   RecurrenceOp gScan =
-      scan(forward ? Direction::reverse : Direction::forward, q, dO, next, scaled(dF, 1.0 / c), c, Value());
-  Value zeros = ConstantOp::create(
-      b, loc, DenseElementsAttr::get(RankedTensorType::get({1, 1, H, 1}, elem), b.getFloatAttr(elem, 0.0)));
+      scan(forward ? Direction::reverse : Direction::forward, q, dO, next, ab.scaled(dF, 1.0 / c), c, Value());
+  Value zeros = ab.constant({1, 1, H, 1}, 0.0);
   RecurrenceOp pScan = scan(g.getDirection(), k, v, dt, init, 1.0, zeros);
   Value G = gScan.getO(), prev = pScan.getO();
-  Value decay = factor ? dt : MapOp::create(b, loc, vT, UnaryFn::exp, bin(vT, BinaryFn::mul, dt, rate)).getResult();
-  Value st = bin(vT, BinaryFn::add, bin(vT, BinaryFn::mul, decay, prev), bin(vT, BinaryFn::mul, v, k));
-  Value dq = scaled(SumToOp::create(b, loc, qT, bin(vT, BinaryFn::mul, st, dO)), c);
-  Value dk = SumToOp::create(b, loc, qT, bin(vT, BinaryFn::mul, G, v));
-  Value dv = bin(vT, BinaryFn::mul, G, k);
-  Value gPrev = bin(vT, BinaryFn::mul, G, prev);
+  Value decay = factor ? dt : MapOp::create(b, loc, vT, UnaryFn::exp, ab.bin(vT, BinaryFn::mul, dt, rate)).getResult();
+  Value st = ab.bin(vT, BinaryFn::add, ab.bin(vT, BinaryFn::mul, decay, prev), ab.bin(vT, BinaryFn::mul, v, k));
+  Value dq = ab.scaled(SumToOp::create(b, loc, qT, ab.bin(vT, BinaryFn::mul, st, dO)), c);
+  Value dk = SumToOp::create(b, loc, qT, ab.bin(vT, BinaryFn::mul, G, v));
+  Value dv = ab.bin(vT, BinaryFn::mul, G, k);
+  Value gPrev = ab.bin(vT, BinaryFn::mul, G, prev);
   SmallVector<Value> grads = {dq, dk, dv};
   if (factor) {
     grads.push_back(gPrev);
   } else {
-    Value E = bin(vT, BinaryFn::mul, gPrev, decay);
-    grads.push_back(SumToOp::create(b, loc, rate.getType(), bin(vT, BinaryFn::mul, E, dt)));
-    grads.push_back(bin(vT, BinaryFn::mul, E, rate));
+    Value E = ab.bin(vT, BinaryFn::mul, gPrev, decay);
+    grads.push_back(SumToOp::create(b, loc, rate.getType(), ab.bin(vT, BinaryFn::mul, E, dt)));
+    grads.push_back(ab.bin(vT, BinaryFn::mul, E, rate));
   }
   if (init) { // D_1 G_1, through the transposed row ([B, H, V, 1] times the [B, H, V] decays)
-    auto edgeType = RankedTensorType::get({B, H, V}, elem), rowT = RankedTensorType::get({B, H, V, 1}, elem);
+    auto edgeType = tensorOf({B, H, V}, elem), rowT = tensorOf({B, H, V, 1}, elem);
     Value d1 = EdgeTokenOp::create(b, loc, edgeType, decay, forward ? UnitAttr() : b.getUnitAttr());
-    Value g1 = TransposeStateOp::create(b, loc, rowT, scaled(gScan.getFinalState(), c));
-    grads.push_back(TransposeStateOp::create(b, loc, state, bin(rowT, BinaryFn::mul, g1, d1)));
+    Value g1 = TransposeStateOp::create(b, loc, rowT, ab.scaled(gScan.getFinalState(), c));
+    grads.push_back(TransposeStateOp::create(b, loc, state, ab.bin(rowT, BinaryFn::mul, g1, d1)));
   }
   g.replaceAllUsesWith(grads);
   g.erase();
 }
 
+// The recurrences whose adjoint this pass can write as scans.
+template <typename OpT> bool rewritable(OpT op) { return diagonal(op) || elementwiseRow(op); }
+
 } // namespace
 
 bool mixc::adjointAsScans(RecurrenceOp forward, llvm::StringRef adjoint) {
-  return (diagonal(forward) || elementwiseRow(forward)) && chosen(forward, adjoint);
+  return rewritable(forward) && chosen(forward, adjoint);
 }
 
 namespace {
@@ -285,7 +293,7 @@ struct LowerAdjoint : mixc::impl::MixerLowerAdjointBase<LowerAdjoint> {
     }
     SmallVector<RecurrenceGradOp> ops;
     getOperation().walk([&](RecurrenceGradOp g) {
-      if ((diagonal(g) || elementwiseRow(g)) && g.getDO() && chosen(g, adjoint)) ops.push_back(g);
+      if (rewritable(g) && g.getDO() && chosen(g, adjoint)) ops.push_back(g);
     });
     for (RecurrenceGradOp g : ops) diagonal(g) ? lower(g) : lowerElementwiseRow(g);
   }

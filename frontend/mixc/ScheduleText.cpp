@@ -46,11 +46,12 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
                    (vectors + rb - 1) / rb == 1 ? "" : "s");
     // The derived backward's memory against recomputation, as the tile chose it.
     const long long cp = tile.getGradCheckpoint(), Vs = cast<mlir::RankedTensorType>(op.getFinalState().getType()).getDimSize(3);
-    if (mixc::adjointAsScans(op, adjointChoice()) && op.getStructure() == mixc::mixer::Structure::elementwise)
+    const bool scans = mixc::adjointAsScans(op, adjointChoice());
+    if (scans && op.getStructure() == mixc::mixer::Structure::elementwise) // one key row (HGRN)
       ls << "              backward: two forward-shaped scans read whole (one key row: the state's gradient, and the "
             "state before each token), tiled like forward scans, every gradient a per-token product; no state kept "
             "(--adjoint=" << adjointChoice() << ")\n";
-    else if (mixc::adjointAsScans(op, adjointChoice()))
+    else if (scans)
       ls << "              backward: three forward-shaped scans (dS read at k: dv and dinit; dS^T at v: dk; S^T at "
             "do: dq), tiled like forward scans, the decays' gradient a cumulative sum over tokens; no state kept "
             "(--adjoint=" << adjointChoice() << ")\n";

@@ -66,10 +66,12 @@ inline bool planRoute(Checker &chk, const mixc_tensor &route, int64_t B, int64_t
   return true;
 }
 
-// Blocks of 256 threads for `rows` rows of w elements: a warp per row where
-// rows are at least a warp wide, else a thread per element (grid-stride).
+// Rows of w elements move a warp per row where they are at least a warp
+// wide, else a thread per element; rowBlocks: the blocks of 256 threads for
+// `rows` of them (grid-stride).
+inline bool warpPerRow(int64_t w) { return w >= 32; }
 inline unsigned rowBlocks(int64_t rows, int64_t w) {
-  const int64_t threads = w >= 32 ? rows * 32 : rows * w;
+  const int64_t threads = warpPerRow(w) ? rows * 32 : rows * w;
   return (unsigned)std::min<int64_t>((threads + 255) / 256, 65535);
 }
 
@@ -93,7 +95,7 @@ inline void routeGather(const View &src, bool slots, View &dst, void *mem, size_
                         int64_t w, cudaStream_t stream) {
   cudaMemsetAsync(mem, 0, bytes, stream);
   const unsigned blocks = rowBlocks(p.B * p.T * p.k * H, w);
-  if (w >= 32)
+  if (warpPerRow(w))
     routeGatherKernel<true><<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w);
   else
     routeGatherKernel<false><<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w);
@@ -119,7 +121,7 @@ __global__ void routeScatterKernel(const View y, const View weight, View out, Ro
 inline void routeScatter(const View &y, const View &weight, View &out, const RoutePlan &p, int64_t H, int64_t w,
                          cudaStream_t stream) {
   const unsigned blocks = rowBlocks(p.B * p.T * H, w);
-  if (w >= 32)
+  if (warpPerRow(w))
     routeScatterKernel<true><<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w);
   else
     routeScatterKernel<false><<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w);
