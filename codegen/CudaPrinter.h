@@ -123,6 +123,9 @@ private:
   /// term: the delta rules): the three sweeps of mixc_cuda_sweep_grad.cuh
   /// (CudaRecurrenceGrad.cpp).
   LogicalResult emitRecurrenceGrad(RecurrenceGradOp op);
+  /// ... where mixer-tile gave it a grad_checkpoint: the checkpointed reverse
+  /// sweep of mixc_cuda_checkpoint_grad.cuh (elementwise decays, factors, a skip).
+  LogicalResult emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr schedule);
   /// The Tensor variable of `v` (its op was printed before).
   std::string tensorOf(Value v) { return tensors.lookup(v); }
   /// Declares and allocates a Tensor of `v`'s type; returns its name.

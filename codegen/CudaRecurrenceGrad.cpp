@@ -1,33 +1,27 @@
-// The CUDA target's adjoint of a recurrence with a low-rank term (the delta
-// rules, KDA, RWKV-7: what mixer-lower-adjoint leaves as mixer.recurrence_grad),
-// printed as one call of launchSweepGrad (runtime/cuda/mixc_cuda_sweep_grad.cuh):
-// three sweeps over the tokens with the forward schedule's tiling (value
-// blocks, columns per warp, warps: #mixer.cuda_tile), then the gradients'
+// The CUDA target's adjoint of a recurrence that is not forward-shaped scans
+// (what mixer-lower-adjoint leaves as mixer.recurrence_grad), with the
+// forward schedule's tiling (value blocks, columns per warp, warps:
+// #mixer.cuda_tile): with a low-rank term (the delta rules, KDA, RWKV-7) one
+// call of launchSweepGrad (runtime/cuda/mixc_cuda_sweep_grad.cuh), three
+// sweeps that store no state; where mixer-tile gave it a grad_checkpoint
+// (Mamba-1's elementwise decays, factors that may be negative) one call of
+// launchCheckpointGrad (mixc_cuda_checkpoint_grad.cuh). Then the gradients'
 // sums. Every operand and gradient is an fp32 Tensor of the tensor program.
 #include "codegen/CudaPrinter.h"
 #include "codegen/CudaTarget.h"
+#include "dialect/RecurrenceForms.h"
 
 namespace mixc {
 
 std::string cudaSweepGradRefusal(mlir::Operation *o) {
   auto op = llvm::cast<mixer::RecurrenceGradOp>(o);
-  using namespace mixer;
-  auto refuse = [](const char *what) {
-    return std::string("the CUDA target has no backward for ") + what +
-           " (mixer-lower-adjoint turns diagonal transitions of log-decays into scans; the three sweeps cover the "
-           "low-rank ones without a bonus, skip or normalizer)";
-  };
-  if (op.getBonus()) return refuse("a bonus");
-  if (op.getSkipWeight()) return refuse("a skip term");
-  if (op.getNormalizerKind() != Normalizer::none || op.getIgate()) return refuse("a normalizer");
-  if (op.getDt()) return refuse("elementwise decays");
-  if (op.getDirection() == Direction::bidirectional) return refuse("a bidirectional recurrence");
-  if (op.getStructure() != Structure::dplr || !op.getA() || !op.getB())
-    return refuse((std::string("a ") + stringifyStructure(op.getStructure()).str() + " transition" +
-                   (op.hasFactorDecay() ? " of factor decays" : ""))
-                      .c_str());
-  if (op.getDecay() && op.hasFactorDecay()) return refuse("a decay given as a factor (its gradient would divide by it)");
-  return "";
+  std::string lowRank = mixer::cudaLowRankSweepsRefusal(op);
+  if (lowRank.empty()) return "";
+  std::string checkpointed = mixer::cudaCheckpointSweepRefusal(op);
+  if (checkpointed.empty()) return "";
+  return "the CUDA target has no backward for " + checkpointed +
+         " (mixer-lower-adjoint turns diagonal transitions of log-decays into scans; the three sweeps take a "
+         "low-rank term, the checkpointed sweep the other transitions without a bonus or normalizer)";
 }
 
 } // namespace mixc
@@ -38,7 +32,12 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   auto schedule = op->getAttrOfType<CudaTileAttr>("mixer.schedule");
   if (!schedule)
     return op.emitOpError() << "has no #mixer.cuda_tile schedule: derive the backward after mixer-tile{target=cuda}";
-  if (std::string why = cudaSweepGradRefusal(op); !why.empty()) return op.emitOpError() << why;
+  if (schedule.getGradCheckpoint() > 0) return emitCheckpointGrad(op, schedule);
+  if (std::string why = cudaLowRankSweepsRefusal(op); !why.empty()) {
+    if (std::string none = cudaSweepGradRefusal(op); !none.empty()) return op.emitOpError() << none;
+    return op.emitOpError() << "the three sweeps do not take " << why
+                            << ": mixer-tile{target=cuda} gives it a grad_checkpoint (the checkpointed sweep)";
+  }
   if (op.getAScale() || op.getKScale())
     return op.emitOpError() << "the CUDA sweeps read whole rows of a and k: mixer-derive-backward expands the scaled "
                                "low-rank form first";
@@ -97,6 +96,98 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   for (const std::string &f : fields) hs << f;
   hs << "    if (cudaError_t e = launchSweepGrad<" << K << ", " << cpw << ", " << warps << ", DiagKind::"
      << stringifyDiagKind(diag).str() << ", true>(p, g, out, B, T, scratch, stream); e != cudaSuccess)\n"
+     << "      return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
+  for (auto &[full, t] : sums) hs << "    reduceTo(" << full << ", " << t << ", stream);\n";
+  hs << "  }\n";
+  return success();
+}
+
+} // namespace mixc::cudaprint
+
+namespace mixc::cudaprint {
+
+// The checkpointed reverse sweep (mixc_cuda_checkpoint_grad.cuh): one call of
+// launchCheckpointGrad with the forward's tiling and the schedule's
+// grad_checkpoint, the gradients of per-head operands summed to their shapes.
+LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr schedule) {
+  if (std::string why = cudaCheckpointSweepRefusal(op); !why.empty())
+    return op.emitOpError() << "the checkpointed sweep does not take " << why;
+  auto qType = cast<RankedTensorType>(op.getQ().getType()), vType = cast<RankedTensorType>(op.getV().getType());
+  const int64_t H = qType.getDimSize(2), K = qType.getDimSize(3), V = vType.getDimSize(3);
+  const int64_t cpw = schedule.getColsPerWarp(), warps = schedule.getWarps(), C = schedule.getGradCheckpoint();
+  const Structure s = op.getStructure();
+  const bool elementwise = s == Structure::elementwise;
+  if (op.getDecay() && (s == Structure::identity)) return op.emitOpError() << "an identity transition with a decay";
+  if (!op.getDecay() && s != Structure::identity) return op.emitOpError() << "a diagonal without its decay";
+  Type f32 = qType.getElementType();
+  const int64_t dyn = ShapedType::kDynamic;
+  auto token = [&](int64_t w) { return RankedTensorType::get({dyn, dyn, H, w}, f32); };
+  struct Grad {
+    Value x;
+    const char *field;
+    RankedTensorType full;
+  };
+  llvm::SmallVector<Grad> grads = {{op.getQ(), "out.dq", token(K)}, {op.getK(), "out.dk", token(K)},
+                                   {op.getV(), "g.dv", token(V)}};
+  const bool scalarDecay = s == Structure::scalar || s == Structure::const_scalar;
+  if (Value d = op.getDecay())
+    grads.push_back({d, elementwise ? "out.drate" : "out.ddecay",
+                     elementwise   ? RankedTensorType::get({1, 1, H, K, V}, f32)
+                     : scalarDecay ? RankedTensorType::get({dyn, dyn, H}, f32)
+                                   : token(K)});
+  if (Value d = op.getDt()) grads.push_back({d, "g.ddt", token(V)});
+  if (Value w = op.getSkipWeight()) {
+    grads.push_back({w, "out.dskipW", RankedTensorType::get({1, 1, H, V}, f32)});
+    grads.push_back({op.getSkipInput(), "g.dskipX", token(V)});
+  }
+  if (Value i = op.getInit()) grads.push_back({i, "g.dinit", RankedTensorType::get({dyn, H, K, V}, f32)});
+  if (grads.size() != op.getGrads().size()) return op.emitOpError() << "expected one gradient per operand";
+  llvm::SmallVector<std::pair<std::string, std::string>> sums;
+  llvm::SmallVector<std::string> fields;
+  for (auto [gr, grad] : llvm::zip(grads, op.getGrads())) {
+    const bool same = gr.x.getType() == gr.full;
+    std::string t = same ? newTensorFor(grad) : newTensor(gr.full);
+    if (!same) sums.push_back({t, newTensorFor(grad)});
+    fields.push_back(std::string("    ") + gr.field + " = " + t +
+                     (llvm::StringRef(gr.field).starts_with("g.") ? ".p" : "") + ";\n");
+  }
+  hs << "  {\n    // the adjoint of the " << stringifyStructure(s).str()
+     << (op.getDirection() == Direction::reverse ? " reverse" : "") << " recurrence, K = " << K << ", V = " << V
+     << ": the checkpointed reverse sweep, " << warps << " warps per " << warps * cpw
+     << " value columns (the forward's tiling), the state kept every " << C << " tokens\n";
+  hs << "    ScanParams p;\n";
+  hs << "    p.q = rowView(" << tensorOf(op.getQ()) << ");\n    p.k = rowView(" << tensorOf(op.getK())
+     << ");\n    p.v = rowView(" << tensorOf(op.getV()) << ");\n";
+  if (Value d = op.getDecay()) {
+    if (elementwise) {
+      // (0, h, k, v) over the rate's own row, as the forward's scan reads it.
+      auto rt = cast<RankedTensorType>(d.getType());
+      int64_t r = rt.getRank(), rk = r >= 2 ? rt.getDimSize(r - 2) : 1, rv = r >= 1 ? rt.getDimSize(r - 1) : 1;
+      hs << "    p.rate = rowView(" << tensorOf(d) << ");\n    p.rate.s1 = "
+         << (r < 3 || rt.getDimSize(2) == 1 ? 0 : rk * rv) << ", p.rate.s2 = " << (rk == 1 ? 0 : rv)
+         << ", p.rate.s3 = " << (rv == 1 ? 0 : 1) << ";\n";
+    } else {
+      hs << "    p.decay = rowView(" << tensorOf(d) << ");\n";
+    }
+  }
+  if (Value d = op.getDt()) hs << "    p.dt = rowView(" << tensorOf(d) << ");\n";
+  if (op.getInit()) hs << "    p.init = stateTensorView(" << tensorOf(op.getInit()) << ");\n";
+  hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << V << ";\n";
+  hs << "    if (seqStartDevice) p.B = NS, p.T = TS, p.seqStart = seqStartDevice;\n";
+  hs << "    p.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
+  hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
+  hs << "    CheckpointGrad g;\n";
+  if (Value d = op.getDO()) hs << "    g.dO = rowView(" << tensorOf(d) << ");\n";
+  if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
+  if (Value w = op.getSkipWeight())
+    hs << "    g.skipW = rowView(" << tensorOf(w) << ");\n    g.skipX = rowView(" << tensorOf(op.getSkipInput())
+       << ");\n";
+  hs << "    CheckpointGradOut out;\n";
+  for (const std::string &f : fields) hs << f;
+  hs << "    if (cudaError_t e = launchCheckpointGrad<Structure::" << stringifyStructure(s).str() << ", " << K << ", "
+     << cpw << ", " << warps << ", " << (op.hasFactorDecay() ? "false" : "true") << ", "
+     << (op.getDt() ? "true" : "false") << ", " << (op.getSkipWeight() ? "true" : "false") << ", " << C
+     << ">(p, g, out, B, T, scratch, stream); e != cudaSuccess)\n"
      << "      return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
   for (auto &[full, t] : sums) hs << "    reduceTo(" << full << ", " << t << ", stream);\n";
   hs << "  }\n";

@@ -129,7 +129,8 @@ def Mixer_CudaTileAttr : Mixer_Attr<"CudaTile", "cuda_tile"> {
     DefaultValuedParameter<"int64_t", "1">:$key_split,
     DefaultValuedParameter<"int64_t", "0">:$seq_split,
     DefaultValuedParameter<"bool", "false">:$wgmma_walk,
-    DefaultValuedParameter<"bool", "false">:$decay_in_loads);
+    DefaultValuedParameter<"bool", "false">:$decay_in_loads,
+    DefaultValuedParameter<"int64_t", "0">:$grad_checkpoint);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{

@@ -603,7 +603,11 @@ std::string CudaTileAttr::stateBlocksText() const {
 LogicalResult CudaTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, CudaAlgorithm algorithm, int64_t k,
                                    int64_t vBlock, int64_t colsPerWarp, int64_t warps, int64_t stage, int64_t chunk,
                                    int64_t sms, DenseI64ArrayAttr stateBlocks, int64_t keySplit, int64_t seqSplit,
-                                   bool wgmmaWalk, bool decayInLoads) {
+                                   bool wgmmaWalk, bool decayInLoads, int64_t gradCheckpoint) {
+  // The checkpointed sweep recomputes runs of up to 32 tokens within a stretch.
+  if (gradCheckpoint < 0 || (gradCheckpoint > 0 && (gradCheckpoint % 32 != 0 || gradCheckpoint > 1024)))
+    return emitError() << "cuda_tile: grad_checkpoint is 0 or a multiple of 32 up to 1024 tokens, got "
+                       << gradCheckpoint;
   if (decayInLoads && algorithm == CudaAlgorithm::chunked_ssd)
     return emitError() << "cuda_tile: decay_in_loads is the vector decays' (recurrent, chunked_gla, chunked_ut), not "
                           "chunked_ssd's";

@@ -262,4 +262,29 @@ Value decayLoadChain(Value decay, SmallVectorImpl<Value> &params) {
   return raw;
 }
 
+std::string cudaLowRankSweepsRefusal(RecurrenceGradOp op) {
+  if (op.getBonus()) return "a bonus";
+  if (op.getSkipWeight()) return "a skip term";
+  if (op.getNormalizerKind() != Normalizer::none || op.getIgate()) return "a normalizer";
+  if (op.getDt()) return "elementwise decays";
+  if (op.getDirection() == Direction::bidirectional) return "a bidirectional recurrence";
+  if (op.getStructure() != Structure::dplr || !op.getA() || !op.getB())
+    return "a " + stringifyStructure(op.getStructure()).str() + " transition" +
+           (op.hasFactorDecay() ? " of factor decays" : "") + " (no low-rank term)";
+  if (op.getDecay() && op.hasFactorDecay()) return "a decay given as a factor (its gradient would divide by it)";
+  return "";
+}
+
+std::string cudaCheckpointSweepRefusal(RecurrenceGradOp op) {
+  if (op.getBonus()) return "a bonus";
+  if (op.getNormalizerKind() != Normalizer::none || op.getIgate()) return "a normalizer";
+  if (op.getDirection() == Direction::bidirectional) return "a bidirectional recurrence";
+  if (op.getA() || op.getB() || op.getStructure() == Structure::dplr) return "a low-rank term";
+  if (op.getStructure() == Structure::elementwise && op.getDecay() && op.hasFactorDecay())
+    return "elementwise decays given as factors (the CUDA forward takes log-rates)";
+  if (op.getStructure() == Structure::elementwise && !op.getDecay()) return "elementwise decays without a rate";
+  if (cast<RankedTensorType>(op.getQ().getType()).getDimSize(3) > 128) return "more than 128 keys";
+  return "";
+}
+
 } // namespace mixc::mixer

@@ -53,6 +53,16 @@ mlir::Value decayLoadChain(mlir::Value decay, llvm::SmallVectorImpl<mlir::Value>
 /// The most parameters a decay map takes (the CUDA ScanParams::mapIn's size).
 constexpr size_t kDecayMapParams = 4;
 
+/// The CUDA target's two kernels for a recurrence's adjoint that is not
+/// forward-shaped scans (what mixer-lower-adjoint leaves as
+/// mixer.recurrence_grad): why each cannot take `op`, empty where it can.
+/// The three sweeps (mixc_cuda_sweep_grad.cuh) take a low-rank term and store
+/// no state; the checkpointed reverse sweep (mixc_cuda_checkpoint_grad.cuh)
+/// takes the diagonal transitions, elementwise decays, factors and a skip
+/// term. mixer-tile{target=cuda} gives the second a grad_checkpoint.
+std::string cudaLowRankSweepsRefusal(RecurrenceGradOp op);
+std::string cudaCheckpointSweepRefusal(RecurrenceGradOp op);
+
 } // namespace mixc::mixer
 
 #endif

@@ -61,7 +61,11 @@ def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
     from a target description (cpu: the ISA's vector width and register
     count, cores, L1; cuda: shared memory per CTA, warps, multiprocessors). On the CPU it
     records the vector lanes and the register block (vectors of a value block
-    that one sweep over the key rows keeps in registers).
+    that one sweep over the key rows keeps in registers). For cuda it also
+    chooses the form of a derived backward's `mixer.recurrence_grad` (tiled
+    as its forward): where the three sweeps of the low-rank form do not take
+    it (elementwise decays, factors, a skip), `grad_checkpoint` = 64, the
+    checkpointed reverse sweep.
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"", "target: cpu or cuda">,

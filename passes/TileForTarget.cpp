@@ -49,6 +49,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     getOperation().walk([&](RecurrenceOp op) {
       if (!op->hasAttr("mixer.schedule")) ops.push_back(op);
     });
+    if (target == "cuda") getOperation().walk([&](RecurrenceGradOp g) { checkpointForCuda(g); });
     for (RecurrenceOp op : ops) {
       if (!op.isSplitForm()) {
         op.emitOpError() << "mixer-tile expects the split form (run mixer-split-skip, "
@@ -174,6 +175,25 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     }
   }
 
+  // CUDA, a derived backward's recurrence that the three sweeps of the
+  // low-rank form do not take (they store no state): the checkpointed
+  // reverse sweep, the state kept every 64 tokens. At K = V = 64 that is a
+  // quarter of the fp32 token tensors the backward holds anyway (16 KiB per
+  // head per 64 tokens against q, k, v, do and their gradients), and a
+  // stretch is recomputed in runs of registers (mixc_cuda_checkpoint_grad.cuh).
+  void checkpointForCuda(RecurrenceGradOp g) {
+    auto tile = dyn_cast_or_null<CudaTileAttr>(g->getAttr("mixer.schedule"));
+    if (!tile || tile.getGradCheckpoint() || cudaLowRankSweepsRefusal(g).empty() ||
+        !cudaCheckpointSweepRefusal(g).empty())
+      return;
+    g->setAttr("mixer.schedule",
+               CudaTileAttr::get(g.getContext(), tile.getAlgorithm(), tile.getK(), tile.getVBlock(),
+                                 tile.getColsPerWarp(), tile.getWarps(), tile.getStage(), tile.getChunk(),
+                                 tile.getSms(), tile.getStateBlocks(), tile.getKeySplit(), tile.getSeqSplit(),
+                                 tile.getWgmmaWalk(), tile.getDecayInLoads(), kCudaGradCheckpoint));
+  }
+  static constexpr int64_t kCudaGradCheckpoint = 64;
+
   // CUDA, recurrent: a CTA per (value block, head, batch) holds its K x VB
   // block of the state in registers. A warp serves `cols_per_warp` columns,
   // 32 / cols_per_warp lanes splitting the keys of each (8 lanes: a readout is
@@ -239,7 +259,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
                               decayLoadChain(op.getDecay(), params) && params.size() <= kDecayMapParams;
     auto tile = CudaTileAttr::getChecked([&] { return op.emitError(); }, op.getContext(), algorithm, K, vb, cpw, warps,
                                          stage, chunkSize, tileSms, stateBlocks, keySplit, seqSplit, wgmmaWalk,
-                                         decayInLoads);
+                                         decayInLoads, /*gradCheckpoint=*/int64_t(0));
     if (!tile) return signalPassFailure();
     // The CUDA elementwise scan takes log-decays; the chunked UT kernel takes
     // the scaled low-rank form when the key is b (a per-token kernel computes

@@ -127,14 +127,22 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
   llvm::SmallVector<std::string> scans;
   int ops = 0;
   bool sweep = false;
-  std::string sweepRefusal; // why a sweep is not covered (empty: the three sweeps are)
+  int64_t checkpoint = 0, checkpointK = 0, checkpointV = 0; // the checkpointed sweep's interval and state
+  std::string sweepRefusal; // why a sweep is not covered (empty: the three sweeps or the checkpointed one are)
   if (succeeded(bwd))
     bwd->walk([&](mlir::Operation *op) {
       if (auto r = dyn_cast<mixc::mixer::RecurrenceOp>(op)) {
         auto sched = r->getAttrOfType<mixc::mixer::CudaTileAttr>("mixer.schedule");
         scans.push_back(sched ? mixc::mixer::stringifyCudaAlgorithm(sched.getAlgorithm()).str() : "untiled");
-      } else if (isa<mixc::mixer::RecurrenceGradOp>(op)) {
-        sweep = true;
+      } else if (auto g = dyn_cast<mixc::mixer::RecurrenceGradOp>(op)) {
+        auto sched = g->getAttrOfType<mixc::mixer::CudaTileAttr>("mixer.schedule");
+        if (sched && sched.getGradCheckpoint()) {
+          checkpoint = sched.getGradCheckpoint();
+          checkpointK = cast<mlir::RankedTensorType>(g.getQ().getType()).getDimSize(3);
+          checkpointV = cast<mlir::RankedTensorType>(g.getV().getType()).getDimSize(3);
+        } else {
+          sweep = true;
+        }
         if (sweepRefusal.empty()) sweepRefusal = mixc::cudaSweepGradRefusal(op);
       } else if (!isa<mlir::func::FuncOp, mlir::func::ReturnOp, mixc::mixer::ConstantOp>(op)) {
         ++ops;
@@ -153,10 +161,15 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
                                  "reverse: dS; forward: the state's readouts; recomputed, not stored: scratch of "
                                  "two fp32 V-rows per token and two K-rows per token and value block), ")
                    : std::string()) +
+            (checkpoint ? "the recurrence's adjoint as the checkpointed reverse sweep (the state kept every " +
+                              std::to_string(checkpoint) + " tokens: T / " + std::to_string(checkpoint) + " states of " +
+                              std::to_string(checkpointK) + " x " + std::to_string(checkpointV) +
+                              " fp32 per head; each stretch recomputed in runs of registers), "
+                        : std::string()) +
             (scans.empty() ? std::string()
                            : std::to_string(scans.size()) + " scans (" + llvm::join(scans, ", ") +
                                  "; reverse ones over flipped tokens, chunked ones streaming exact bf16 operands), ") +
-            std::to_string(ops) + " other ops on fp32 tensors; no state kept\n";
+            std::to_string(ops) + " other ops on fp32 tensors" + (checkpoint ? "\n" : "; no state kept\n");
   return text;
 }
 

@@ -6,10 +6,20 @@
 // CHECK: #mixer.cuda_tile<algorithm = chunked_ssd, k = 256, v_block = 32, cols_per_warp = 4, warps = 8, stage = 8, chunk = 64, sms = 132, state_blocks = [32]>
 // CHECK: #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 78, state_blocks = [128, 64, 32], key_split = 2, wgmma_walk = true>
 // CHECK: #mixer.cuda_tile<algorithm = chunked_gla, k = 128, v_block = 32, cols_per_warp = 4, warps = 8, stage = 16, chunk = 64, sms = 132, state_blocks = [128, 32], seq_split = 8>
+// A derived backward's recurrence on the checkpointed sweep: grad_checkpoint.
+// CHECK: #mixer.cuda_tile<algorithm = recurrent, k = 16, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, grad_checkpoint = 64>
 func.func @ok() attributes {a = #mixer.cuda_tile<algorithm = recurrent, k = 16, v_block = 4, cols_per_warp = 4, warps = 1, stage = 32>,
                             b = #mixer.cuda_tile<algorithm = chunked_ssd, k = 256, v_block = 32, cols_per_warp = 4, warps = 8, stage = 8, chunk = 64, sms = 132, state_blocks = [32]>,
                             c = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 78, state_blocks = [128, 64, 32], key_split = 2, wgmma_walk = true>,
-                            d = #mixer.cuda_tile<algorithm = chunked_gla, k = 128, v_block = 32, cols_per_warp = 4, warps = 8, stage = 16, chunk = 64, sms = 132, state_blocks = [128, 32], seq_split = 8>} {
+                            d = #mixer.cuda_tile<algorithm = chunked_gla, k = 128, v_block = 32, cols_per_warp = 4, warps = 8, stage = 16, chunk = 64, sms = 132, state_blocks = [128, 32], seq_split = 8>,
+                            e = #mixer.cuda_tile<algorithm = recurrent, k = 16, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, grad_checkpoint = 64>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{cuda_tile: grad_checkpoint is 0 or a multiple of 32 up to 1024 tokens, got 48}}
+func.func @bad_checkpoint() attributes {a = #mixer.cuda_tile<algorithm = recurrent, k = 16, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, grad_checkpoint = 48>} {
   return
 }
 

@@ -1,0 +1,306 @@
+// Part of the CUDA tile library (mixc_cuda.cuh): the backward of a recurrence
+// whose adjoint is neither forward-shaped scans nor the three sweeps of
+// mixc_cuda_sweep_grad.cuh: elementwise decays exp(rate . dt) (Mamba-1),
+// decays given as factors that may be negative or zero (a log-decay's
+// gradient divided by the factor would be undefined there), with or without
+// a skip term D . x. The checkpointed reverse sweep, the GPU form of the
+// CPU's scanRecurrentGrad: a CTA per (value block, head, sequence) with its
+// K x VB block of the state laid out as scanRecurrent's (SweepLane),
+//   1. runs the recurrence forward and keeps the state at the start of every
+//      stretch of C tokens (global scratch, [NS, H, stretches, K, V] fp32);
+//   2. walks the stretches backwards: from a stretch's checkpoint it runs
+//      forward again keeping the state every SUB tokens (local memory), then
+//      per run of SUB tokens, from the last, recomputes their SUB + 1 states
+//      into registers and takes the adjoint step of each token:
+//        dS += c q_t do_t^T,  dq_t = c S_t do_t,  dk_t = dS v_t,  dv_t = dS^T k_t,
+//        d diag = dS . S_{t-1} (times the diagonal for a log-decay),
+//        dS_{t-1} = A_t dS.
+// Row sums over the value columns (dq, dk, a key decay's gradient) are
+// partial per value block and added in block order by another kernel;
+// per-head parameters (the rate, the skip's D) get one sum per sequence,
+// added over the sequences in order. No atomics: the same inputs give the
+// same bits.
+#ifndef MIXC_CUDA_CHECKPOINT_GRAD_CUH
+#define MIXC_CUDA_CHECKPOINT_GRAD_CUH
+
+#include "mixc_cuda.cuh"
+
+namespace mixc::cuda {
+
+// What the checkpointed sweep reads beside ScanParams (q, k, v, decay, dt,
+// rate, init), its scratch and the gradients it writes in place.
+struct CheckpointGrad {
+  View dO, dFinal;                    // (b, t, h, j); (n, h, k, v). A null view is zero.
+  View skipW, skipX;                  // o += D . x: D (0, 0, h, j), x rows (b, t, h, j); null: no skip
+  float *ckpt = nullptr;              // [NS, H, stretches, K, V]
+  float *part = nullptr;              // [sums][blocks][tokens, H, K]: dq, dk, the key decay's row sums
+  float *dv = nullptr, *ddt = nullptr, *dskipX = nullptr; // [tokens, H, V] (null: not wanted)
+  float *drate = nullptr;             // [NS, H, K, V]: the rate's gradient per sequence
+  float *dskipW = nullptr;            // [NS, H, V]: D's per sequence
+  float *dinit = nullptr;             // [NS, H, K, V]
+  int64_t Ttok = 0, slab = 0, blocks = 0, stretches = 0;
+};
+
+struct CheckpointGradOut {
+  Tensor dq, dk, ddecay, drate, dskipW; // full shapes; ddecay [B, T, H] for a scalar diagonal
+};
+
+// Tokens whose states a thread recomputes into registers at a time: SUB + 1
+// states of KR floats, about 64 registers.
+__host__ __device__ constexpr int checkpointSub(int kr) { return kr >= 32 ? 2 : kr >= 16 ? 4 : kr >= 8 ? 8 : 16; }
+
+// Sums each of the N arrays over the CTA's value columns for every key row
+// (columnSums of mixc_cuda_sweep_grad.cuh for N arrays): sink(i, sums).
+template <int KG, int KR, int WARPS, int N, typename Sink>
+__device__ __forceinline__ void rowSums(float (&x)[N][KR], float *red, Sink sink) {
+  constexpr int KP = KR * KG;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+#pragma unroll
+  for (int n = 0; n < N; ++n)
+#pragma unroll
+    for (int i = 0; i < KR; ++i)
+#pragma unroll
+      for (int off = KG; off < 32; off *= 2) x[n][i] += __shfl_xor_sync(0xffffffffu, x[n][i], off);
+  if (lane < KG)
+#pragma unroll
+    for (int n = 0; n < N; ++n)
+#pragma unroll
+      for (int i = 0; i < KR; ++i) red[(n * WARPS + warp) * KP + i * KG + lane] = x[n][i];
+  __syncthreads();
+  for (int i = threadIdx.x; i < KP; i += WARPS * 32) {
+    float s[N];
+#pragma unroll
+    for (int n = 0; n < N; ++n) {
+      s[n] = 0.f;
+      for (int w = 0; w < WARPS; ++w) s[n] += red[(n * WARPS + w) * KP + i];
+    }
+    sink(i, s);
+  }
+  __syncthreads();
+}
+
+template <Structure S> __host__ __device__ constexpr bool ckptScalar() { return S == Structure::scalar || S == Structure::const_scalar; }
+// Row sums per token: dq, dk, and the decay's for a scalar or vector diagonal.
+template <Structure S> __host__ __device__ constexpr int ckptSums() { return ckptScalar<S>() || S == Structure::vector ? 3 : 2; }
+
+template <Structure S, int K, int CPW, int WARPS, bool LogDecay, bool HasDt, bool Skip, int C>
+__global__ void __launch_bounds__(WARPS * 32) checkpointGradKernel(const ScanParams p, const CheckpointGrad g) {
+  using Lane = SweepLane<K, CPW, WARPS>;
+  constexpr int KG = Lane::KG, KR = Lane::KR, KP = Lane::KP, VB = Lane::VB;
+  constexpr int SUB = checkpointSub(KR) < C ? checkpointSub(KR) : C, NSUB = C / SUB, NS = ckptSums<S>();
+  static_assert(C % SUB == 0, "the checkpoint interval is a multiple of the register runs");
+  constexpr bool Scalar = ckptScalar<S>(), Vec = S == Structure::vector, Elem = S == Structure::elementwise;
+  static_assert(!Elem || LogDecay, "elementwise decays come as log-rates (elementwiseDecayAsLog)");
+  __shared__ float sq[SUB][KP], sk[SUB][KP], sdec[Vec ? SUB : 1][Vec ? KP : 1], sv[SUB][VB], sgo[SUB][VB];
+  __shared__ float sdt[HasDt ? SUB : 1][HasDt ? VB : 1], sx[Skip ? SUB : 1][Skip ? VB : 1], sg[SUB];
+  __shared__ float red[NS * WARPS * KP];
+  const SweepSeq seq(p, blockIdx.z);
+  const Lane l(p.Vs);
+  const int64_t h = l.h, V = p.Vs, H = p.H, T = seq.T;
+  const int kg = l.kg, wc = l.wc;
+  float rate[KR];
+#pragma unroll
+  for (int i = 0; i < KR; ++i) {
+    const int row = i * KG + kg;
+    rate[i] = Elem && row < K && l.live ? p.rate.at(0, h, row, l.j) : 0.f;
+  }
+  // Stages the tokens s0 .. s0 + cnt - 1 of the recurrence's order.
+  auto stage = [&](int64_t s0, int cnt) {
+    __syncthreads(); // the previous run's reads are done
+    for (int e = threadIdx.x; e < cnt * KP; e += WARPS * 32) {
+      const int u = e / KP, i = e % KP;
+      const int64_t t = seq.time(p, s0 + u);
+      const bool in = i < K;
+      sq[u][i] = in ? p.q.at(seq.b, t, h, i) : 0.f;
+      sk[u][i] = in ? p.k.at(seq.b, t, h, i) : 0.f;
+      if constexpr (Vec) sdec[u][i] = in ? p.decay.at(seq.b, t, h, i) : 0.f;
+    }
+    for (int e = threadIdx.x; e < cnt * VB; e += WARPS * 32) {
+      const int u = e / VB, jj = e % VB;
+      const int64_t t = seq.time(p, s0 + u), j = l.j0 + jj;
+      const bool in = j < V;
+      sv[u][jj] = in ? p.v.at(seq.b, t, h, j) : 0.f;
+      sgo[u][jj] = in && g.dO.p ? g.dO.at(seq.b, t, h, j) : 0.f;
+      if constexpr (HasDt) sdt[u][jj] = in ? p.dt.at(seq.b, t, h, j) : 0.f;
+      if constexpr (Skip) sx[u][jj] = in ? g.skipX.at(seq.b, t, h, j) : 0.f;
+    }
+    if constexpr (Scalar)
+      for (int u = threadIdx.x; u < cnt; u += WARPS * 32) sg[u] = p.decay.at(seq.b, seq.time(p, s0 + u), h, 0);
+    __syncthreads();
+  };
+  // The diagonal of A at this thread's key row i for staged token u.
+  auto diag = [&](int u, int i) -> float {
+    if constexpr (Scalar) return LogDecay ? __expf(sg[u]) : sg[u];
+    else if constexpr (Vec) return LogDecay ? __expf(sdec[u][i * KG + kg]) : sdec[u][i * KG + kg];
+    else if constexpr (Elem) return __expf(rate[i] * (HasDt ? sdt[u][wc] : 1.f));
+    else return 1.f;
+  };
+  auto step = [&](const float (&P)[KR], float (&N)[KR], int u) {
+    const float v = sv[u][wc];
+#pragma unroll
+    for (int i = 0; i < KR; ++i) N[i] = diag(u, i) * P[i] + sk[u][i * KG + kg] * v;
+  };
+  const int64_t stretches = (T + C - 1) / C, KV = (int64_t)K * V;
+  float *ck = g.ckpt + (seq.n * H + h) * g.stretches * KV;
+  auto rowOk = [&](int i) { return i * KG + kg < K && l.live; };
+  // 1. Forward: a checkpoint at every stretch's start.
+  float st[KR];
+  l.loadState(p.init, seq.n, st);
+  for (int64_t c = 0; c < stretches; ++c) {
+#pragma unroll
+    for (int i = 0; i < KR; ++i)
+      if (rowOk(i)) ck[c * KV + (int64_t)(i * KG + kg) * V + l.j] = st[i];
+    const int64_t end = T < (c + 1) * C ? T : (c + 1) * C;
+    for (int64_t s0 = c * C; s0 < end; s0 += SUB) {
+      const int cnt = (int)(end - s0 < SUB ? end - s0 : SUB);
+      stage(s0, cnt);
+      for (int u = 0; u < cnt; ++u) step(st, st, u);
+    }
+  }
+  // 2. Reverse, stretch by stretch.
+  float dS[KR], drate[KR];
+  l.loadState(g.dFinal, seq.n, dS);
+#pragma unroll
+  for (int i = 0; i < KR; ++i) drate[i] = 0.f;
+  float dskip = 0.f;
+  const float scale = p.scale;
+  for (int64_t c = stretches - 1; c >= 0; --c) {
+    const int64_t s0 = c * C, len = (T < s0 + C ? T : s0 + C) - s0;
+    const int runs = (int)((len + SUB - 1) / SUB);
+    float runStart[NSUB][KR]; // the state before each run of the stretch
+#pragma unroll
+    for (int i = 0; i < KR; ++i) st[i] = rowOk(i) ? ck[c * KV + (int64_t)(i * KG + kg) * V + l.j] : 0.f;
+    for (int r = 0; r < runs; ++r) {
+#pragma unroll
+      for (int i = 0; i < KR; ++i) runStart[r][i] = st[i];
+      if (r + 1 == runs) break;
+      stage(s0 + (int64_t)r * SUB, SUB);
+      for (int u = 0; u < SUB; ++u) step(st, st, u);
+    }
+    for (int r = runs - 1; r >= 0; --r) {
+      const int64_t r0 = s0 + (int64_t)r * SUB;
+      const int cnt = (int)(len - (int64_t)r * SUB < SUB ? len - (int64_t)r * SUB : SUB);
+      stage(r0, cnt);
+      float hist[SUB + 1][KR];
+#pragma unroll
+      for (int i = 0; i < KR; ++i) hist[0][i] = runStart[r][i];
+#pragma unroll
+      for (int u = 0; u < SUB; ++u)
+        if (u < cnt) step(hist[u], hist[u + 1], u);
+#pragma unroll
+      for (int u = SUB - 1; u >= 0; --u) {
+        if (u >= cnt) continue;
+        const int64_t row = seq.b * g.Ttok + seq.time(p, r0 + u);
+        const float goRaw = sgo[u][wc], go = scale * goRaw, v = sv[u][wc];
+        float sums[NS][KR];
+        float dv = 0.f, ddt = 0.f;
+#pragma unroll
+        for (int i = 0; i < KR; ++i) {
+          const float q = sq[u][i * KG + kg], k = sk[u][i * KG + kg], f = diag(u, i);
+          dS[i] += q * go;
+          sums[0][i] = hist[u + 1][i] * go; // dq_t = c S_t do_t
+          sums[1][i] = dS[i] * v;           // dk_t = dS v_t
+          dv += dS[i] * k;
+          const float x = dS[i] * hist[u][i]; // dS . S_{t-1}
+          if constexpr (Elem) {
+            const float dl = x * f; // the log-decay rate . dt's gradient
+            drate[i] += dl * (HasDt ? sdt[u][wc] : 1.f);
+            ddt += dl * rate[i];
+          } else if constexpr (NS == 3) {
+            sums[NS - 1][i] = LogDecay ? x * f : x;
+          }
+          dS[i] *= f;
+        }
+        dv = groupSum<KG>(dv);
+        if constexpr (HasDt) ddt = groupSum<KG>(ddt);
+        if (kg == 0 && l.live) {
+          const int64_t at = (row * H + h) * V + l.j;
+          if (g.dv) g.dv[at] = dv;
+          if (HasDt && g.ddt) g.ddt[at] = ddt;
+          if constexpr (Skip) {
+            if (g.dskipX) g.dskipX[at] = g.skipW.at(0, 0, h, l.j) * goRaw;
+            dskip += sx[u][wc] * goRaw;
+          }
+        }
+        float *base = g.part + (row * H + h) * K;
+        rowSums<KG, KR, WARPS, NS>(sums, red, [&](int i, const float (&s)[NS]) {
+          if (i < K)
+#pragma unroll
+            for (int n = 0; n < NS; ++n) base[(n * g.blocks + blockIdx.x) * g.slab + i] = s[n];
+        });
+      }
+    }
+  }
+  const int64_t state = (seq.n * H + h) * KV;
+#pragma unroll
+  for (int i = 0; i < KR; ++i) {
+    if (!rowOk(i)) continue;
+    const int64_t e = state + (int64_t)(i * KG + kg) * V + l.j;
+    if (g.dinit) g.dinit[e] = dS[i];
+    if (Elem && g.drate) g.drate[e] = drate[i];
+  }
+  if (Skip && g.dskipW && kg == 0 && l.live) g.dskipW[(seq.n * H + h) * V + l.j] = dskip;
+}
+
+// The value blocks' partial row sums added in block order: dq, dk, and the
+// decay's (a scalar one also summed over the keys).
+template <bool ScalarDecay>
+__global__ void checkpointGradSumBlocks(const CheckpointGrad g, Tensor dq, Tensor dk, Tensor dd, int64_t K) {
+  MIXC_GRID_STRIDE(e, g.slab) {
+    float s[3] = {0.f, 0.f, 0.f};
+    for (int n = 0; n < 3; ++n) {
+      if (n == 2 && !dd.p) break;
+      for (int64_t blk = 0; blk < g.blocks; ++blk) s[n] += g.part[(n * g.blocks + blk) * g.slab + e];
+    }
+    if (dq.p) dq.p[e] = s[0];
+    if (dk.p) dk.p[e] = s[1];
+    if (dd.p && !ScalarDecay) dd.p[e] = s[2];
+  }
+  if constexpr (ScalarDecay)
+    if (dd.p) MIXC_GRID_STRIDE(x, g.slab / K) {
+        float s = 0.f;
+        for (int64_t i = 0; i < K; ++i)
+          for (int64_t blk = 0; blk < g.blocks; ++blk) s += g.part[(2 * g.blocks + blk) * g.slab + x * K + i];
+        dd.p[x] = s;
+      }
+}
+
+// out[e] = the sum over the NS sequences, in order, of parts[n][e] (n per sequence).
+template <typename = void> __global__ void sumOverSequences(const float *parts, int64_t NS, int64_t n, Tensor out) {
+  MIXC_GRID_STRIDE(e, n) {
+    float s = 0.f;
+    for (int64_t b = 0; b < NS; ++b) s += parts[b * n + e];
+    out.p[e] = s;
+  }
+}
+
+// The sweep and the sums after it. p: the forward's operands as fp32 Views
+// (q, k, v, decay, dt, rate, init); B/T the sequences (packed: NS and the
+// longest); tokB x tokT the token tensors' rows. dv, ddt, dskipX and dinit go
+// to g's pointers (null: not wanted); the rest to `out`.
+template <Structure S, int K, int CPW, int WARPS, bool LogDecay, bool HasDt, bool Skip, int C>
+cudaError_t launchCheckpointGrad(const ScanParams &p, CheckpointGrad g, const CheckpointGradOut &out, int64_t tokB,
+                                 int64_t tokT, Scratch &scratch, cudaStream_t stream) {
+  constexpr int VB = WARPS * CPW, NSUMS = ckptSums<S>();
+  const int64_t NS = p.B, H = p.H, V = p.Vs, tokens = tokB * tokT;
+  g.Ttok = tokT, g.slab = tokens * H * K, g.blocks = (V + VB - 1) / VB, g.stretches = (p.T + C - 1) / C;
+  if (tokens == 0 || NS == 0) return cudaSuccess;
+  g.ckpt = scratch.alloc(std::max<int64_t>(NS * H * g.stretches * K * V, 1));
+  g.part = scratch.alloc(NSUMS * g.blocks * g.slab);
+  if (S == Structure::elementwise && out.drate.p) g.drate = scratch.alloc(NS * H * K * V);
+  if (Skip && out.dskipW.p) g.dskipW = scratch.alloc(NS * H * V);
+  if (!g.ckpt || !g.part || (S == Structure::elementwise && out.drate.p && !g.drate) || (Skip && out.dskipW.p && !g.dskipW))
+    return cudaErrorMemoryAllocation;
+  cudaMemsetAsync(g.part, 0, NSUMS * g.blocks * g.slab * sizeof(float), stream); // tokens of no sequence: zero
+  const dim3 grid((unsigned)g.blocks, (unsigned)H, (unsigned)NS);
+  checkpointGradKernel<S, K, CPW, WARPS, LogDecay, HasDt, Skip, C><<<grid, WARPS * 32, 0, stream>>>(p, g);
+  checkpointGradSumBlocks<ckptScalar<S>()>
+      <<<gridFor(g.slab), 256, 0, stream>>>(g, out.dq, out.dk, NSUMS == 3 ? out.ddecay : Tensor{}, K);
+  if (g.drate) sumOverSequences<><<<gridFor(H * K * V), 256, 0, stream>>>(g.drate, NS, H * K * V, out.drate);
+  if (g.dskipW) sumOverSequences<><<<gridFor(H * V), 256, 0, stream>>>(g.dskipW, NS, H * V, out.dskipW);
+  return cudaGetLastError();
+}
+
+} // namespace mixc::cuda
+
+#endif
