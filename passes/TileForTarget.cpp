@@ -182,7 +182,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
   // head per 64 tokens against q, k, v, do and their gradients), and a
   // stretch is recomputed in runs of registers (mixc_cuda_checkpoint_grad.cuh).
   void checkpointForCuda(RecurrenceGradOp g) {
-    auto tile = dyn_cast_or_null<CudaTileAttr>(g->getAttr("mixer.schedule"));
+    auto tile = dyn_cast_if_present<CudaTileAttr>(g->getAttr("mixer.schedule"));
     if (!tile || tile.getGradCheckpoint() || cudaLowRankSweepsRefusal(g).empty() ||
         !cudaCheckpointSweepRefusal(g).empty())
       return;
