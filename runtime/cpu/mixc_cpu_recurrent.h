@@ -29,9 +29,12 @@ template <int K, int VIN, int VB> struct RecurrentTaskState {
 // that lie side by side in [B, T, H, D] inputs, so one chunk's pages (and TLB
 // entries) serve them all instead of each task walking the whole sequence
 // alone. States of a group stay within kGroupBytes (L2). run(task, state,
-// from, to) advances one task.
+// from, to) advances one task; a step updates `stepWork` state elements (as
+// many threads as that work is worth: threadsForWork).
 constexpr int64_t kInterleave = 32, kGroupBytes = 256 * 1024;
-template <typename State, typename Run> void runInterleaved(int64_t tasks, int64_t steps, int threads, Run run) {
+template <typename State, typename Run>
+void runInterleaved(int64_t tasks, int64_t steps, int64_t stepWork, int threads, Run run) {
+  threads = threadsForWork(threads, tasks * std::max<int64_t>(steps, 1) * stepWork);
   const int nt = (int)std::max<int64_t>(1, std::min<int64_t>(threads, tasks));
   const int64_t group = std::max<int64_t>(1, kGroupBytes / (int64_t)sizeof(State));
   parallelFor(nt, nt, [&](int64_t thread) {
@@ -513,7 +516,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       for (int j = 0; j < width; ++j) p.segDt[(seg * B * H + b * H + h) * Vs + j0 + j] = dtSum[j];
     if (Mlstm && blk == 0 && seg == lastSeg) p.m[b * H + h] = m;
   };
-  runInterleaved<State>(B * H * blocks * segs, segLen, threads, runTask);
+  runInterleaved<State>(B * H * blocks * segs, segLen, (int64_t)K * VB, threads, runTask);
 }
 
 // The chunked scan of elementwise decays (a chunked parallel scan over time,
