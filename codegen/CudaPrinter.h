@@ -126,6 +126,8 @@ private:
   /// ... where mixer-tile gave it a grad_checkpoint: the checkpointed reverse
   /// sweep of mixc_cuda_checkpoint_grad.cuh (elementwise decays, factors, a skip).
   LogicalResult emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr schedule);
+  /// ... mLSTM's: launchMlstmGrad (the stabilizer's chain after the sweep).
+  LogicalResult emitMlstmGrad(RecurrenceGradOp op, CudaTileAttr schedule);
   /// The Tensor variable of `v` (its op was printed before).
   std::string tensorOf(Value v) { return tensors.lookup(v); }
   /// Declares and allocates a Tensor of `v`'s type; returns its name.

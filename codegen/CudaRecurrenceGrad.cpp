@@ -4,8 +4,8 @@
 // #mixer.cuda_tile): with a low-rank term (the delta rules, KDA, RWKV-7) one
 // call of launchSweepGrad (runtime/cuda/mixc_cuda_sweep_grad.cuh), three
 // sweeps that store no state; where mixer-tile gave it a grad_checkpoint
-// (Mamba-1's elementwise decays, factors that may be negative) one call of
-// launchCheckpointGrad (mixc_cuda_checkpoint_grad.cuh). Then the gradients'
+// (Mamba-1's elementwise decays, factors that may be negative, mLSTM) one call of
+// launchCheckpointGrad or launchMlstmGrad (mixc_cuda_checkpoint_grad.cuh). Then the gradients'
 // sums. Every operand and gradient is an fp32 Tensor of the tensor program.
 #include "codegen/CudaPrinter.h"
 #include "codegen/CudaTarget.h"
@@ -112,6 +112,7 @@ namespace mixc::cudaprint {
 LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr schedule) {
   if (std::string why = cudaCheckpointSweepRefusal(op); !why.empty())
     return op.emitOpError() << "the checkpointed sweep does not take " << why;
+  if (op.getNormalizerKind() == Normalizer::mlstm) return emitMlstmGrad(op, schedule);
   auto qType = cast<RankedTensorType>(op.getQ().getType()), vType = cast<RankedTensorType>(op.getV().getType());
   const int64_t H = qType.getDimSize(2), K = qType.getDimSize(3), V = vType.getDimSize(3);
   const int64_t cpw = schedule.getColsPerWarp(), warps = schedule.getWarps(), C = schedule.getGradCheckpoint();
@@ -187,6 +188,67 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
   hs << "    if (cudaError_t e = launchCheckpointGrad<Structure::" << stringifyStructure(s).str() << ", " << K << ", "
      << cpw << ", " << warps << ", " << (op.hasFactorDecay() ? "false" : "true") << ", "
      << (op.getDt() ? "true" : "false") << ", " << (op.getSkipWeight() ? "true" : "false") << ", " << C
+     << ">(p, g, out, B, T, scratch, stream); e != cudaSuccess)\n"
+     << "      return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
+  for (auto &[full, t] : sums) hs << "    reduceTo(" << full << ", " << t << ", stream);\n";
+  hs << "  }\n";
+  return success();
+}
+
+// mLSTM's stabilized normalizer on the checkpointed sweep: launchMlstmGrad
+// (the state's normalizer column n beside the value columns, the stabilizer's
+// gradient a chain over the tokens after the sweep).
+LogicalResult Printer::emitMlstmGrad(RecurrenceGradOp op, CudaTileAttr schedule) {
+  auto qType = cast<RankedTensorType>(op.getQ().getType()), vType = cast<RankedTensorType>(op.getV().getType());
+  const int64_t H = qType.getDimSize(2), K = qType.getDimSize(3), V = vType.getDimSize(3);
+  const int64_t cpw = schedule.getColsPerWarp(), warps = schedule.getWarps(), C = schedule.getGradCheckpoint();
+  if (!op.getDecay() || !op.getIgate()) return op.emitOpError() << "mLSTM's backward needs its decay and input gate";
+  Type f32 = qType.getElementType();
+  const int64_t dyn = ShapedType::kDynamic;
+  auto token = [&](int64_t w) { return RankedTensorType::get({dyn, dyn, H, w}, f32); };
+  auto perToken = RankedTensorType::get({dyn, dyn, H}, f32);
+  struct Grad {
+    Value x;
+    const char *field;
+    RankedTensorType full;
+  };
+  llvm::SmallVector<Grad> grads = {{op.getQ(), "out.dq", token(K)},
+                                   {op.getK(), "out.dk", token(K)},
+                                   {op.getV(), "g.dv", token(V)},
+                                   {op.getDecay(), "out.ddecay", perToken},
+                                   {op.getIgate(), "out.digate", perToken}};
+  if (Value i = op.getInit()) grads.push_back({i, "g.dinit", RankedTensorType::get({dyn, H, K, V + 1}, f32)});
+  if (Value m = op.getInitM()) grads.push_back({m, "out.dinitM", RankedTensorType::get({dyn, H}, f32)});
+  if (grads.size() != op.getGrads().size()) return op.emitOpError() << "expected one gradient per operand";
+  llvm::SmallVector<std::pair<std::string, std::string>> sums;
+  llvm::SmallVector<std::string> fields;
+  for (auto [gr, grad] : llvm::zip(grads, op.getGrads())) {
+    const bool same = gr.x.getType() == gr.full;
+    std::string t = same ? newTensorFor(grad) : newTensor(gr.full);
+    if (!same) sums.push_back({t, newTensorFor(grad)});
+    fields.push_back(std::string("    ") + gr.field + " = " + t +
+                     (llvm::StringRef(gr.field).starts_with("g.") ? ".p" : "") + ";\n");
+  }
+  hs << "  {\n    // the adjoint of mLSTM's stabilized recurrence, K = " << K << ", V = " << V
+     << " and the normalizer's column: the checkpointed reverse sweep, " << warps << " warps per " << warps * cpw
+     << " value columns (the forward's tiling), the state and stabilizer kept every " << C << " tokens\n";
+  hs << "    ScanParams p;\n";
+  hs << "    p.q = rowView(" << tensorOf(op.getQ()) << ");\n    p.k = rowView(" << tensorOf(op.getK())
+     << ");\n    p.v = rowView(" << tensorOf(op.getV()) << ");\n";
+  hs << "    p.decay = rowView(" << tensorOf(op.getDecay()) << ");\n    p.igate = rowView(" << tensorOf(op.getIgate())
+     << ");\n";
+  if (op.getInit()) hs << "    p.init = stateTensorView(" << tensorOf(op.getInit()) << ");\n";
+  if (op.getInitM()) hs << "    p.initM = rowView(" << tensorOf(op.getInitM()) << ");\n";
+  hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << V + 1 << ";\n";
+  hs << "    if (seqStartDevice) p.B = NS, p.T = TS, p.seqStart = seqStartDevice;\n";
+  hs << "    p.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
+  hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
+  hs << "    MlstmGrad g;\n";
+  if (Value d = op.getDO()) hs << "    g.dO = rowView(" << tensorOf(d) << ");\n";
+  if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
+  hs << "    MlstmGradOut out;\n";
+  for (const std::string &f : fields) hs << f;
+  hs << "    if (cudaError_t e = launchMlstmGrad<" << K << ", " << cpw << ", " << warps << ", " << C
      << ">(p, g, out, B, T, scratch, stream); e != cudaSuccess)\n"
      << "      return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
   for (auto &[full, t] : sums) hs << "    reduceTo(" << full << ", " << t << ", stream);\n";

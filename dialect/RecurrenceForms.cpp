@@ -277,7 +277,11 @@ std::string cudaLowRankSweepsRefusal(RecurrenceGradOp op) {
 
 std::string cudaCheckpointSweepRefusal(RecurrenceGradOp op) {
   if (op.getBonus()) return "a bonus";
-  if (op.getNormalizerKind() != Normalizer::none || op.getIgate()) return "a normalizer";
+  const bool mlstm = op.getNormalizerKind() == Normalizer::mlstm;
+  if ((op.getNormalizerKind() != Normalizer::none && !mlstm) || (op.getIgate() && !mlstm))
+    return "a normalizer other than mLSTM's (mixer-normalizer-to-column makes the others a state column)";
+  if (mlstm && (op.getStructure() != Structure::scalar || op.hasFactorDecay() || op.getSkipWeight()))
+    return "mLSTM's normalizer on other than a scalar transition of log-decays";
   if (op.getDirection() == Direction::bidirectional) return "a bidirectional recurrence";
   if (op.getA() || op.getB() || op.getStructure() == Structure::dplr) return "a low-rank term";
   if (op.getStructure() == Structure::elementwise && op.getDecay() && op.hasFactorDecay())

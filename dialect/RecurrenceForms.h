@@ -58,8 +58,9 @@ constexpr size_t kDecayMapParams = 4;
 /// mixer.recurrence_grad): why each cannot take `op`, empty where it can.
 /// The three sweeps (mixc_cuda_sweep_grad.cuh) take a low-rank term and store
 /// no state; the checkpointed reverse sweep (mixc_cuda_checkpoint_grad.cuh)
-/// takes the diagonal transitions, elementwise decays, factors and a skip
-/// term. mixer-tile{target=cuda} gives the second a grad_checkpoint.
+/// takes the diagonal transitions, elementwise decays, factors, a skip term
+/// and mLSTM's stabilized normalizer. mixer-tile{target=cuda} gives the
+/// second a grad_checkpoint.
 std::string cudaLowRankSweepsRefusal(RecurrenceGradOp op);
 std::string cudaCheckpointSweepRefusal(RecurrenceGradOp op);
 

@@ -64,7 +64,7 @@ def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
     that one sweep over the key rows keeps in registers). For cuda it also
     chooses the form of a derived backward's `mixer.recurrence_grad` (tiled
     as its forward): where the three sweeps of the low-rank form do not take
-    it (elementwise decays, factors, a skip), `grad_checkpoint` = 64, the
+    it (elementwise decays, factors, a skip, mLSTM), `grad_checkpoint` = 64, the
     checkpointed reverse sweep.
   }];
   let options = [

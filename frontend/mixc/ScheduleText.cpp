@@ -139,7 +139,8 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
         if (sched && sched.getGradCheckpoint()) {
           checkpoint = sched.getGradCheckpoint();
           checkpointK = cast<mlir::RankedTensorType>(g.getQ().getType()).getDimSize(3);
-          checkpointV = cast<mlir::RankedTensorType>(g.getV().getType()).getDimSize(3);
+          checkpointV = cast<mlir::RankedTensorType>(g.getV().getType()).getDimSize(3) +
+                        (g.getNormalizerKind() == mixc::mixer::Normalizer::mlstm ? 1 : 0);
         } else {
           sweep = true;
         }
