@@ -128,6 +128,23 @@ private:
   LogicalResult emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr schedule);
   /// ... mLSTM's: launchMlstmGrad (the stabilizer's chain after the sweep).
   LogicalResult emitMlstmGrad(RecurrenceGradOp op, CudaTileAttr schedule);
+  /// A mixture of memories in a tensor program: values are token rows [B, T],
+  /// slot rows [B, T * k] (Ts) or the memories' sequences [B * M, L] (Bm, Lm;
+  /// zero rows padding each to the longest); newTensor sizes a Tensor by the
+  /// layout of the op being printed, and the blocks of the scans and token ops
+  /// over the memories' sequences shadow B, T, NS and seqStartDevice
+  /// (memoryScope). The route is planned once, before the inputs are read.
+  enum class Layout { tokens, slots, memories };
+  llvm::DenseMap<Value, Layout> layouts;
+  std::vector<std::string> outputNames; // the entry point's, for the checks' messages
+  Layout curLayout = Layout::tokens;
+  Layout layoutOf(Operation *op);
+  /// The declarations that open a block over the memories' sequences (empty
+  /// for any other layout).
+  std::string memoryScope() const;
+  /// route_slots, memory_states (views), route_gather, route_scatter and
+  /// route_weight_grad as tensor-program kernels; failure() if `op` is none.
+  FailureOr<bool> emitRouteOp(Operation *op);
   /// The Tensor variable of `v` (its op was printed before).
   std::string tensorOf(Value v) { return tensors.lookup(v); }
   /// Declares and allocates a Tensor of `v`'s type; returns its name.

@@ -79,6 +79,7 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   hs << "  {\n    // the adjoint of the dplr recurrence" << (op.getDirection() == Direction::reverse ? " (reverse)" : "")
      << ", K = " << K << ", V = " << V << ": three sweeps of " << warps << " warps per " << warps * cpw
      << " value columns (the forward's tiling), no state stored\n";
+  hs << memoryScope();
   hs << "    ScanParams p;\n";
   hs << "    p.q = rowView(" << tensorOf(op.getQ()) << ");\n    p.k = rowView(" << tensorOf(op.getK())
      << ");\n    p.v = rowView(" << tensorOf(op.getV()) << ");\n";
@@ -156,6 +157,7 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
      << (op.getDirection() == Direction::reverse ? " reverse" : "") << " recurrence, K = " << K << ", V = " << V
      << ": the checkpointed reverse sweep, " << warps << " warps per " << warps * cpw
      << " value columns (the forward's tiling), the state kept every " << C << " tokens\n";
+  hs << memoryScope();
   hs << "    ScanParams p;\n";
   hs << "    p.q = rowView(" << tensorOf(op.getQ()) << ");\n    p.k = rowView(" << tensorOf(op.getK())
      << ");\n    p.v = rowView(" << tensorOf(op.getV()) << ");\n";
@@ -232,6 +234,7 @@ LogicalResult Printer::emitMlstmGrad(RecurrenceGradOp op, CudaTileAttr schedule)
   hs << "  {\n    // the adjoint of mLSTM's stabilized recurrence, K = " << K << ", V = " << V
      << " and the normalizer's column: the checkpointed reverse sweep, " << warps << " warps per " << warps * cpw
      << " value columns (the forward's tiling), the state and stabilizer kept every " << C << " tokens\n";
+  hs << memoryScope();
   hs << "    ScanParams p;\n";
   hs << "    p.q = rowView(" << tensorOf(op.getQ()) << ");\n    p.k = rowView(" << tensorOf(op.getK())
      << ");\n    p.v = rowView(" << tensorOf(op.getV()) << ");\n";

@@ -426,7 +426,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (tensorMode) oTensor = newTensorFor(op.getO()), stateTensor = newTensorFor(op.getFinalState());
   hs << "  {\n    // " << stringifyStructure(s).str() << (op.getDirection() == Direction::reverse ? " reverse" : "")
      << " recurrence, K = " << K << ", state columns = " << Vs << ", "
-     << stringifyCudaAlgorithm(algorithm) << "\n";
+     << stringifyCudaAlgorithm(algorithm) << "\n" << memoryScope();
   hs << "    ScanParams p;\n";
   for (auto &[field, v] : operands) {
     // A tensor program streams the chunked kernels' operands in bf16 where its
@@ -714,6 +714,7 @@ FailureOr<CudaKernelSource> Printer::run() {
        << ");\n";
 
   // A derived backward is a tensor program; a forward, rows around scans.
+  outputNames = sig.outputs;
   if (func->hasAttr("mixer.backward_of") && failed(emitTensorProgram())) return failure();
   for (Operation &op : func.getBody().front()) {
     if (tensorMode) break;

@@ -34,11 +34,14 @@ int64_t lastDim(Value v) {
 std::string Printer::newTensor(RankedTensorType type) {
   std::string n = "t" + std::to_string(ntensors++);
   hs << "  Tensor " << n << " = newTensor(scratch, {";
+  const bool memories = curLayout == Layout::memories, slots = curLayout == Layout::slots;
   for (int64_t i = 0; i < type.getRank(); ++i) {
     int64_t d = type.getDimSize(i);
-    // A state's batch is the number of sequences (NS: B, or cu_seqlens' N).
-    hs << (i ? ", " : "")
-       << (ShapedType::isDynamic(d) ? (i == 0 ? (isStateShaped(type) ? "NS" : "B") : "T") : std::to_string(d));
+    // A state's batch is the number of sequences (NS: B, or cu_seqlens' N);
+    // over a mixture's memories, B x M sequences of L tokens.
+    const char *batch = memories ? "Bm" : isStateShaped(type) ? "NS" : "B";
+    const char *time = memories ? "Lm" : slots ? "Ts" : "T";
+    hs << (i ? ", " : "") << (ShapedType::isDynamic(d) ? (i == 0 ? batch : time) : std::to_string(d));
   }
   hs << "});\n  if (!" << n << ".p) " << kAllocCheck << "\n";
   return n;
@@ -255,20 +258,22 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
   if (auto s = dyn_cast<ShiftTokensOp>(op)) {
     auto rt = cast<RankedTensorType>(s.getType());
     std::string x = perToken(s.getInput(), rt), out = newTensorFor(s.getResult());
-    hs << "  shiftTokensKernel<>" << grid(out) << "(" << x << ", " << out << ", " << s.getBy()
-       << ", seqStartDevice, NS);\n";
+    hs << "  {\n" << memoryScope() << "  shiftTokensKernel<>" << grid(out) << "(" << x << ", " << out << ", "
+       << s.getBy() << ", seqStartDevice, NS);\n  }\n";
     return success();
   }
   if (auto f = dyn_cast<FlipTokensOp>(op)) {
     std::string x = tensorOf(f.getInput()), out = newTensorFor(f.getResult());
-    hs << "  flipTokensKernel<>" << grid(out) << "(" << x << ", " << out << ", seqStartDevice, NS);\n";
+    hs << "  {\n" << memoryScope() << "  flipTokensKernel<>" << grid(out) << "(" << x << ", " << out
+       << ", seqStartDevice, NS);\n  }\n";
     return success();
   }
   if (auto c = dyn_cast<TokenCumsumOp>(op)) {
     std::string x = tensorOf(c.getInput()), out = newTensorFor(c.getResult());
     std::string init = c.getInit() ? tensorOf(c.getInit()) + ".p" : "nullptr";
-    hs << "  tokenCumsumKernel<><<<(unsigned)std::min<int64_t>(NS * " << x << ".width(2), 65535), 256, 0, stream>>>("
-       << x << ", " << init << ", " << out << ", " << (c.getReverse() ? "true" : "false") << ", seqStartDevice, NS);\n";
+    hs << "  {\n" << memoryScope() << "  tokenCumsumKernel<><<<(unsigned)std::min<int64_t>(NS * " << x
+       << ".width(2), 65535), 256, 0, stream>>>(" << x << ", " << init << ", " << out << ", "
+       << (c.getReverse() ? "true" : "false") << ", seqStartDevice, NS);\n  }\n";
     return success();
   }
   if (auto e = dyn_cast<EdgeTokenOp>(op)) {
@@ -280,8 +285,8 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
       x = perToken(e.getInput(), RankedTensorType::get(s, it.getElementType()));
     }
     std::string out = newTensorFor(e.getResult());
-    hs << "  edgeTokenKernel<>" << grid(out) << "(" << x << ", " << out << ", " << (e.getLast() ? "true" : "false")
-       << ", seqStartDevice);\n";
+    hs << "  {\n" << memoryScope() << "  edgeTokenKernel<>" << grid(out) << "(" << x << ", " << out << ", "
+       << (e.getLast() ? "true" : "false") << ", seqStartDevice);\n  }\n";
     return success();
   }
   if (auto t = dyn_cast<TransposeStateOp>(op)) {
@@ -310,28 +315,152 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
   }
   if (auto r = dyn_cast<RecurrenceOp>(op)) return emitRecurrence(r);
   if (auto g = dyn_cast<RecurrenceGradOp>(op)) return emitRecurrenceGrad(g);
+  FailureOr<bool> routed = emitRouteOp(op);
+  if (failed(routed)) return failure();
+  if (*routed) return success();
   return op->emitOpError() << "is not supported by the CUDA tensor program";
+}
+
+Printer::Layout Printer::layoutOf(Operation *op) {
+  if (isa<RouteGatherOp>(op)) return Layout::memories;
+  if (auto m = dyn_cast<MemoryStatesOp>(op)) return m.merges() ? Layout::memories : Layout::tokens;
+  if (auto s = dyn_cast<RouteScatterOp>(op)) return s.getSlots() ? Layout::slots : Layout::tokens;
+  if (isa<RouteWeightGradOp>(op)) return Layout::tokens;
+  if (auto s = dyn_cast<RouteSlotsOp>(op)) return s.flattens() ? Layout::slots : Layout::tokens;
+  Layout l = Layout::tokens;
+  for (Value x : op->getOperands()) {
+    auto it = layouts.find(x);
+    if (it == layouts.end()) continue;
+    if (it->second == Layout::memories) return Layout::memories;
+    if (it->second == Layout::slots) l = Layout::slots;
+  }
+  return l;
+}
+
+std::string Printer::memoryScope() const {
+  if (!tensorMode || curLayout != Layout::memories) return "";
+  return "    // over the memories' sequences: B x M of L tokens, no packed sequences\n"
+         "    const int64_t B = Bm, T = Lm, NS = Bm, TS = Lm;\n    const int64_t *seqStartDevice = nullptr;\n"
+         "    (void)B, (void)T, (void)NS, (void)TS, (void)seqStartDevice;\n";
+}
+
+FailureOr<bool> Printer::emitRouteOp(Operation *op) {
+  auto width = [](Value v) { // the elements of a row after [B, T, H]
+    auto t = cast<RankedTensorType>(v.getType());
+    int64_t w = 1;
+    for (int64_t i = 3; i < t.getRank(); ++i) w *= t.getDimSize(i);
+    return w;
+  };
+  auto heads = [](Value v) { return cast<RankedTensorType>(v.getType()).getDimSize(2); };
+  if (auto s = dyn_cast<RouteSlotsOp>(op)) { // [B, T, k, ...] <-> [B, T * k, ...]: the same memory
+    tensors[s.getResult()] = tensorOf(s.getInput());
+    return true;
+  }
+  if (auto m = dyn_cast<MemoryStatesOp>(op)) { // [B, M, ...] <-> [B * M, ...]: the same memory
+    tensors[m.getResult()] = tensorOf(m.getInput());
+    return true;
+  }
+  if (auto g = dyn_cast<RouteGatherOp>(op)) {
+    const std::string y = newTensorFor(g.getResult());
+    hs << "  {\n    View dst = rowView(" << y << ");\n    routeGather(rowView(" << tensorOf(g.getInput()) << "), "
+       << (g.getSlots() ? "true" : "false") << ", dst, " << y << ".p, " << y << ".size() * sizeof(float), route_plan, "
+       << heads(g.getResult()) << ", " << width(g.getResult()) << ", stream"
+       << (g.getWeight() ? ", rowView(" + tensorOf(g.getWeight()) + ")" : std::string()) << ");\n  }\n";
+    return true;
+  }
+  if (auto sc = dyn_cast<RouteScatterOp>(op)) {
+    const std::string out = newTensorFor(sc.getResult());
+    hs << "  {\n    View o = rowView(" << out << ");\n    routeScatter(rowView(" << tensorOf(sc.getInput()) << "), "
+       << (sc.getWeight() ? "rowView(" + tensorOf(sc.getWeight()) + ")" : std::string("View{}")) << ", o, route_plan, "
+       << heads(sc.getResult()) << ", " << width(sc.getResult()) << ", stream, " << (sc.getSlots() ? "true" : "false")
+       << ");\n  }\n";
+    return true;
+  }
+  if (auto w = dyn_cast<RouteWeightGradOp>(op)) {
+    const std::string out = newTensorFor(w.getResult());
+    hs << "  {\n    View o = rowView(" << out << ");\n    routeWeightGrad(rowView(" << tensorOf(w.getInput())
+       << "), rowView(" << tensorOf(w.getGrad()) << "), o, route_plan, " << heads(w.getInput()) << ", "
+       << width(w.getInput()) << ", stream);\n  }\n";
+    return true;
+  }
+  return false;
 }
 
 LogicalResult Printer::emitTensorProgram() {
   tensorMode = true;
   Block &body = func.getBody().front();
-  // The inputs, read once into fp32 Tensors; an optional state left out is zeros.
+  // A mixture of memories: the route planned first (the memories' sequences'
+  // length L sizes their Tensors).
+  RouteGatherOp anyGather;
+  func.walk([&](RouteGatherOp g) { anyGather = anyGather ? anyGather : g; });
+  if (anyGather) {
+    auto route = dyn_cast<BlockArgument>(anyGather.getRoute());
+    if (!route) return anyGather.emitOpError() << "the CUDA tensor program plans the route the function takes";
+    const int64_t M = anyGather.getMemories();
+    hs << "  // A mixture of " << M << " memories: the route planned once; B x " << M
+       << " sequences of L tokens (Bm, Lm), slot rows of T x k (Ts)\n";
+    hs << "  if (seqStartDevice) return chk.fail(\"input 'cu_seqlens': a mixture of memories takes B sequences of T "
+          "tokens\");\n";
+    hs << "  RoutePlan route_plan;\n  if (!planRoute(chk, inputs[" << route.getArgNumber() << "], B, T, " << M
+       << ", scratch, stream, route_plan)) return 1;\n";
+    hs << "  const int64_t Ts = T * route_plan.k, Bm = route_plan.B * " << M << ", Lm = route_plan.L;\n";
+    hs << "  (void)Ts, (void)Bm, (void)Lm;\n";
+  }
+  auto perMemory = [](Value a) { return llvm::any_of(a.getUsers(), [](Operation *u) { return isa<MemoryStatesOp>(u); }); };
+  // The inputs, read once into fp32 Tensors; an optional state left out is
+  // zeros. A routed input is read as its slot rows, states per memory as the
+  // memories' sequences; the route (indices) is read by the plan only.
   for (unsigned i = 0; i < func.getNumArguments(); ++i) {
     Value a = func.getArgument(i);
     auto type = cast<RankedTensorType>(a.getType());
-    std::string t = newTensorFor(a);
-    const bool state = isStateType(type);
-    hs << "  if (inputs[" << i << "].data) loadTensor(args.in[" << i << "], " << t << ", " << (state ? "true" : "false")
+    if (isa<IntegerType>(type.getElementType())) continue;
+    std::string t, view = "args.in[" + std::to_string(i) + "]";
+    bool state = isStateType(type);
+    if (isRouted(a) || perMemory(a)) {
+      llvm::SmallVector<int64_t> s(type.getShape());
+      s.erase(s.begin() + (isRouted(a) ? 2 : 1)); // [B, T * k, H, ...]; [B * M, H, K, V]
+      curLayout = isRouted(a) ? Layout::slots : Layout::memories;
+      t = tensors[a] = newTensor(RankedTensorType::get(s, type.getElementType()));
+      curLayout = Layout::tokens;
+      if (perMemory(a)) {
+        view = "view" + std::to_string(i), state = true;
+        auto name = func.getArgAttrOfType<StringAttr>(i, "mixer.name");
+        hs << "  View " << view << ";\n  if (!memoryStateView(chk, inputs[" << i << "], \"input\", \""
+           << (name ? name.getValue() : StringRef("initial_state")) << "\", " << view << ")) return 1;\n";
+      }
+    } else {
+      t = newTensorFor(a);
+    }
+    hs << "  if (inputs[" << i << "].data) loadTensor(" << view << ", " << t << ", " << (state ? "true" : "false")
        << ", stream);\n  else cudaMemsetAsync(" << t << ".p, 0, " << t << ".size() * sizeof(float), stream);\n";
   }
   for (Operation &op : body) {
     if (isa<func::ReturnOp>(op)) continue;
+    curLayout = layoutOf(&op);
+    for (Value r : op.getResults()) layouts[r] = curLayout;
     if (failed(emitTensorOp(&op))) return failure();
+    curLayout = Layout::tokens;
   }
-  for (auto [i, v] : llvm::enumerate(body.getTerminator()->getOperands()))
+  for (auto [i, v] : llvm::enumerate(body.getTerminator()->getOperands())) {
+    // A routed input's gradient is its slot rows, a state per memory's the
+    // memories' sequences: written through the output's own view.
+    auto slots = v.getDefiningOp<RouteSlotsOp>();
+    auto memories = v.getDefiningOp<MemoryStatesOp>();
+    if ((slots && !slots.flattens()) || (memories && !memories.merges())) {
+      const std::string view = "outView" + std::to_string(i);
+      const std::string name = i < outputNames.size() ? outputNames[i] : std::to_string(i);
+      if (slots)
+        hs << "  View " << view << ";\n  if (!slotsView(chk, outputs[" << i << "], \"" << name << "\", " << view
+           << ")) return 1;\n";
+      else
+        hs << "  View " << view << ";\n  if (!memoryStateView(chk, outputs[" << i << "], \"output\", \"" << name
+           << "\", " << view << ")) return 1;\n";
+      hs << "  storeTensor(" << tensorOf(v) << ", " << view << ", " << (memories ? "true" : "false") << ", stream);\n";
+      continue;
+    }
     hs << "  storeTensor(" << tensorOf(v) << ", args.out[" << i << "], "
        << (isStateType(cast<RankedTensorType>(v.getType())) ? "true" : "false") << ", stream);\n";
+  }
   // Scratch is freed when `scratch` leaves scope (stream-ordered frees).
   return success();
 }

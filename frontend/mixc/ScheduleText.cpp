@@ -151,9 +151,6 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
     });
   if (failed(bwd))
     text += "  cuda bwd:   none (" + why + ")\n";
-  else if (desc.memories)
-    text += "  cuda bwd:   none: the CUDA tensor program does not gather a mixture's routed tokens yet (the CPU "
-            "backward does)\n";
   else if (!sweepRefusal.empty())
     text += "  cuda bwd:   none: " + sweepRefusal + "\n";
   else

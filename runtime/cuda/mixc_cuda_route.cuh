@@ -76,11 +76,13 @@ inline unsigned rowBlocks(int64_t rows, int64_t w) {
 }
 
 // dst [B * M, L, H, w] (zeroed first) gets row (b, slots ? t k + j : t, h) of
-// src at (b M + route[b, t, j], pos[b, t k + j], h). A warp per row (a
-// thread per element where rows are narrower than a warp): a row's indices
-// are found once, and its w elements move in coalesced runs.
+// src at (b M + route[b, t, j], pos[b, t k + j], h), times weight[b, t, j]
+// where a weight is given (the backward's: route_scatter's adjoint). A warp
+// per row (a thread per element where rows are narrower than a warp): a
+// row's indices are found once, and its w elements move in coalesced runs.
 template <bool WarpPerRow>
-__global__ void routeGatherKernel(const View src, bool slots, View dst, RoutePlan p, int64_t H, int64_t w) {
+__global__ void routeGatherKernel(const View src, bool slots, View dst, RoutePlan p, int64_t H, int64_t w,
+                                  const View weight) {
   // A warp's lanes step through the row 32 elements apart; a lone thread does its element.
   const int64_t rows = p.B * p.T * p.k * H, step = WarpPerRow ? 32 : w;
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
@@ -88,43 +90,71 @@ __global__ void routeGatherKernel(const View src, bool slots, View dst, RoutePla
     const int64_t r = WarpPerRow ? e / 32 : e / w, c0 = WarpPerRow ? e % 32 : e % w;
     const int64_t h = r % H, slot = r / H, b = slot / (p.T * p.k), i = slot % (p.T * p.k);
     const int64_t t = i / p.k, j = i % p.k, m = b * p.M + p.memory(b, t, j), pos = p.pos[slot];
-    for (int64_t c = c0; c < w; c += step) dst.set(m, pos, h, c, src.at(b, slots ? i : t, h, c));
+    const float wt = weight.p ? weight.at(b, t, j, 0) : 1.f;
+    for (int64_t c = c0; c < w; c += step) dst.set(m, pos, h, c, wt * src.at(b, slots ? i : t, h, c));
   }
 }
 inline void routeGather(const View &src, bool slots, View &dst, void *mem, size_t bytes, const RoutePlan &p, int64_t H,
-                        int64_t w, cudaStream_t stream) {
+                        int64_t w, cudaStream_t stream, const View &weight = View{}) {
   cudaMemsetAsync(mem, 0, bytes, stream);
   const unsigned blocks = rowBlocks(p.B * p.T * p.k * H, w);
   if (warpPerRow(w))
-    routeGatherKernel<true><<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w);
+    routeGatherKernel<true><<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w, weight);
   else
-    routeGatherKernel<false><<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w);
+    routeGatherKernel<false><<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w, weight);
 }
 
-// out[b, t, h, c] = sum over j of weight[b, t, j] y[b M + route[b, t, j], pos, h, c]:
-// a warp per (b, t, h) row as in the gather.
+// out[b, t, h, c] = sum over j of weight[b, t, j] y[b M + route[b, t, j], pos, h, c]
+// (without a weight: the plain sum), or with `slots` one row per slot,
+// out[b, t k + j, h, c] = y[...] (the backward's: route_gather's adjoint for
+// routed rows). A warp per output row as in the gather.
 template <bool WarpPerRow>
-__global__ void routeScatterKernel(const View y, const View weight, View out, RoutePlan p, int64_t H, int64_t w) {
-  const int64_t rows = p.B * p.T * H, step = WarpPerRow ? 32 : w;
+__global__ void routeScatterKernel(const View y, const View weight, View out, RoutePlan p, int64_t H, int64_t w,
+                                   bool slots) {
+  const int64_t per = slots ? p.k : 1, rows = p.B * p.T * per * H, step = WarpPerRow ? 32 : w;
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < rows * (WarpPerRow ? 32 : w); e += stride) {
     const int64_t r = WarpPerRow ? e / 32 : e / w, c0 = WarpPerRow ? e % 32 : e % w;
-    const int64_t h = r % H, bt = r / H, b = bt / p.T, t = bt % p.T;
+    const int64_t h = r % H, bts = r / H, bt = bts / per, b = bt / p.T, t = bt % p.T;
+    const int64_t j0 = slots ? bts % per : 0, j1 = slots ? j0 + 1 : p.k;
     for (int64_t c = c0; c < w; c += step) {
       float acc = 0.f;
-      for (int64_t j = 0; j < p.k; ++j)
-        acc += weight.at(b, t, j, 0) * y.at(b * p.M + p.memory(b, t, j), p.pos[bt * p.k + j], h, c);
-      out.set(b, t, h, c, acc);
+      for (int64_t j = j0; j < j1; ++j)
+        acc += (weight.p ? weight.at(b, t, j, 0) : 1.f) *
+               y.at(b * p.M + p.memory(b, t, j), p.pos[bt * p.k + j], h, c);
+      out.set(b, slots ? t * p.k + j0 : t, h, c, acc);
     }
   }
 }
 inline void routeScatter(const View &y, const View &weight, View &out, const RoutePlan &p, int64_t H, int64_t w,
-                         cudaStream_t stream) {
-  const unsigned blocks = rowBlocks(p.B * p.T * H, w);
+                         cudaStream_t stream, bool slots = false) {
+  const unsigned blocks = rowBlocks(p.B * p.T * (slots ? p.k : 1) * H, w);
   if (warpPerRow(w))
-    routeScatterKernel<true><<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w);
+    routeScatterKernel<true><<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w, slots);
   else
-    routeScatterKernel<false><<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w);
+    routeScatterKernel<false><<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w, slots);
+}
+
+// The router weights' gradient (mixer.route_weight_grad): out[b, t, j] = the
+// sum over heads and columns of do[b, t, h, c] y[b M + route[b, t, j], pos,
+// h, c]. A warp per (b, t, j), its lanes' sums added by shuffles: the same
+// order every run.
+template <typename = void>
+__global__ void routeWeightGradKernel(const View y, const View dO, View out, RoutePlan p, int64_t H, int64_t w) {
+  const int64_t slots = p.B * p.T * p.k, lane = threadIdx.x % 32;
+  const int64_t stride = (int64_t)gridDim.x * blockDim.x / 32;
+  for (int64_t s = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; s < slots; s += stride) {
+    const int64_t b = s / (p.T * p.k), i = s % (p.T * p.k), t = i / p.k, j = i % p.k;
+    const int64_t m = b * p.M + p.memory(b, t, j), pos = p.pos[s];
+    float acc = 0.f;
+    for (int64_t e = lane; e < H * w; e += 32) acc += dO.at(b, t, e / w, e % w) * y.at(m, pos, e / w, e % w);
+    for (int off = 16; off; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+    if (lane == 0) out.set(b, t, j, 0, acc);
+  }
+}
+inline void routeWeightGrad(const View &y, const View &dO, View &out, const RoutePlan &p, int64_t H, int64_t w,
+                            cudaStream_t stream) {
+  routeWeightGradKernel<><<<rowBlocks(p.B * p.T * p.k, 32), 256, 0, stream>>>(y, dO, out, p, H, w);
 }
 
 // A routed input [B, T, k, H(, D)] read as its slot rows [B, T * k, H(, D)]:
