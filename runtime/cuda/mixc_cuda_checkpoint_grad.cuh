@@ -23,7 +23,11 @@
 #ifndef MIXC_CUDA_CHECKPOINT_GRAD_CUH
 #define MIXC_CUDA_CHECKPOINT_GRAD_CUH
 
+// test/unit/CudaEmulation.h defines MIXC_CUDA_EMULATION and the device
+// helpers this file uses, and runs its kernels on host threads (the unit tests).
+#ifndef MIXC_CUDA_EMULATION
 #include "mixc_cuda.cuh"
+#endif
 
 namespace mixc::cuda {
 
@@ -274,6 +278,7 @@ template <typename = void> __global__ void sumOverSequences(const float *parts, 
   }
 }
 
+#ifndef MIXC_CUDA_EMULATION
 // The sweep and the sums after it. p: the forward's operands as fp32 Views
 // (q, k, v, decay, dt, rate, init); B/T the sequences (packed: NS and the
 // longest); tokB x tokT the token tensors' rows. dv, ddt, dskipX and dinit go
@@ -300,6 +305,7 @@ cudaError_t launchCheckpointGrad(const ScanParams &p, CheckpointGrad g, const Ch
   if (g.dskipW) sumOverSequences<><<<gridFor(H * V), 256, 0, stream>>>(g.dskipW, NS, H * V, out.dskipW);
   return cudaGetLastError();
 }
+#endif // MIXC_CUDA_EMULATION
 
 // ---- mLSTM: the stabilizer and the normalizer column ---------------------------
 // S_t = f S_{t-1} + w k [v, 1]^T with m_t = max(g_t + m_{t-1}, i_t),
@@ -608,6 +614,7 @@ __global__ void mlstmGradGates(const ScanParams p, const MlstmGrad g, const floa
   }
 }
 
+#ifndef MIXC_CUDA_EMULATION
 // mLSTM's backward: p as the forward's (q, k, v, decay, igate, init [NS, H, K,
 // V + 1], initM; p.Vs = V + 1). dv and dinit go to g's pointers.
 template <int K, int CPW, int WARPS, int C>
@@ -638,6 +645,7 @@ cudaError_t launchMlstmGrad(const ScanParams &p, MlstmGrad g, const MlstmGradOut
   mlstmGradGates<><<<gridFor(NS * H), 256, 0, stream>>>(p, g, gates, out.ddecay, out.digate, out.dinitM, NS);
   return cudaGetLastError();
 }
+#endif // MIXC_CUDA_EMULATION
 
 } // namespace mixc::cuda
 

@@ -25,7 +25,11 @@
 #ifndef MIXC_CUDA_SWEEP_GRAD_CUH
 #define MIXC_CUDA_SWEEP_GRAD_CUH
 
+// test/unit/CudaEmulation.h defines MIXC_CUDA_EMULATION and the device
+// helpers this file uses, and runs its kernels on host threads (the unit tests).
+#ifndef MIXC_CUDA_EMULATION
 #include "mixc_cuda.cuh"
+#endif
 
 namespace mixc::cuda {
 
@@ -351,6 +355,7 @@ __global__ void sweepGradDecay(const ScanParams p, const SweepGrad g, const Tens
   }
 }
 
+#ifndef MIXC_CUDA_EMULATION
 // The three sweeps and the sums after them. p: the forward's operands as fp32
 // Views (q, k, v, a, b, decay, init), B/T the sequences (packed: NS and the
 // longest); tokB x tokT the token tensors' rows. dv and dinit go to g.dv and
@@ -391,6 +396,8 @@ cudaError_t launchSweepGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
   }
   return cudaGetLastError();
 }
+
+#endif // MIXC_CUDA_EMULATION
 
 } // namespace mixc::cuda
 

@@ -3,14 +3,16 @@
 # device: `mixc run --target=cuda --grad` for every example it covers, fp32 and
 # bf16, odd T, T = 1 and several chunks, with an initial state, each gradient
 # against the float64 reference fed the same rounded inputs; compute-sanitizer
-# on two; the learned feature map's CUDA forward. Run from the repository root
+# on five, determinism on the sweeps' kinds; the learned feature map's CUDA forward. Run from the repository root
 # on the device with the mixc binary and its libraries carried in .mixc-bin/
 # (results: bench/results/cuda-backward-h200.md).
 set -u
 . bench/cuda/device_env.sh
 out=${OUT:-/tmp/out}
 mkdir -p $out/runs
-specs=${SPECS:-"based gla gla_bidirectional hedgehog hgrn2 linear_attention linear_attention_normalized mamba2 retnet rwkv6 simple_gla"}
+# Every example (each has a CUDA backward: scans, the three sweeps, the
+# checkpointed sweep, a mixture's gathers around them).
+specs=${SPECS:-"$(ls examples/*.mixer | xargs -n1 basename | sed 's/\.mixer$//' | tr '\n' ' ')"}
 for spec in $specs; do
   (
     for shape in "B=2,T=37,H=2,K=16,V=16" "B=1,T=1,H=2,K=16,V=16" "B=2,T=130,H=4,K=64,V=64"; do
@@ -28,8 +30,17 @@ echo "--- failures and errors"
 grep -l "FAILED\|error:" $out/runs/*.log | head -20
 for f in $(grep -l "FAILED\|error:" $out/runs/*.log | head -5); do echo "== $f"; grep "FAILED\|error:" $f | head -8; done
 [ "${EXTRAS:-1}" = 1 ] || exit 0 # EXTRAS=0: the specs' checks alone
+echo "--- determinism: two runs, the same bits"
+for spec in gated_deltanet mamba mamba2_negative_eigenvalues mlstm mom_gated_deltanet; do
+  for r in 1 2; do
+    mixc run examples/$spec.mixer --target=cuda --grad --shape B=2,T=130,H=4,K=64,V=64 --with-init --out $out/det/$spec.$r > /dev/null 2>&1
+  done
+  same=1
+  for f in $out/det/$spec.1/d*.npy; do cmp -s $f $out/det/$spec.2/$(basename $f) || same=0; done
+  echo "$spec bitwise-identical=$same ($(ls $out/det/$spec.1/d*.npy 2>/dev/null | wc -l) gradients)"
+done
 echo "--- compute-sanitizer"
-for spec in gla hedgehog; do
+for spec in gla hedgehog mamba mlstm mom_gated_deltanet; do
   compute-sanitizer --tool memcheck --print-limit 5 mixc run examples/$spec.mixer --target=cuda --grad --shape B=2,T=37,H=2,K=16,V=16 --with-init 2>&1 | grep -E "ERROR SUMMARY|check: d" | head -8
 done
 echo "--- learned feature map forward"

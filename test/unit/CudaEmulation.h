@@ -1,0 +1,166 @@
+// Runs CUDA tile-library kernels on host threads, so that the unit tests can
+// check kernels that CI (no GPU) can only compile: a CTA's threads are
+// std::threads, __syncthreads a barrier, a warp's shuffles an exchange
+// through a per-warp buffer between two barriers, __shared__ memory a static
+// local (one CTA runs at a time). Only what the emulated headers use
+// (mixc_cuda_sweep_grad.cuh and mixc_cuda_checkpoint_grad.cuh, whose includes
+// and launches MIXC_CUDA_EMULATION leaves out) is defined: fp32 Views, the
+// scan parameters, Tensors, the warp sums.
+#ifndef MIXC_TEST_UNIT_CUDAEMULATION_H
+#define MIXC_TEST_UNIT_CUDAEMULATION_H
+
+#define MIXC_CUDA_EMULATION 1
+
+#include "runtime/mixc_enums.h"
+
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+
+struct Dim3 {
+  unsigned x = 0, y = 0, z = 0;
+};
+inline thread_local Dim3 threadIdx, blockIdx;
+inline Dim3 gridDim, blockDim;
+
+namespace mixc::emu {
+// A reusable barrier of n threads (C++17 has no std::barrier).
+class Barrier {
+public:
+  explicit Barrier(unsigned n) : n_(n) {}
+  void arrive_and_wait() {
+    std::unique_lock<std::mutex> lock(m_);
+    const uint64_t gen = gen_;
+    if (++count_ == n_) {
+      count_ = 0, ++gen_;
+      cv_.notify_all();
+      return;
+    }
+    cv_.wait(lock, [&] { return gen_ != gen; });
+  }
+
+private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  unsigned n_, count_ = 0;
+  uint64_t gen_ = 0;
+};
+
+// The CTA being run: its barrier and each warp's shuffle buffer and barrier.
+struct Cta {
+  explicit Cta(unsigned threads) : all(threads) {
+    for (unsigned w = 0; w < threads / 32; ++w) warps.push_back(std::make_unique<Barrier>(32));
+    shuffle.resize(threads);
+  }
+  Barrier all;
+  std::vector<std::unique_ptr<Barrier>> warps;
+  std::vector<float> shuffle;
+};
+inline Cta *current = nullptr;
+
+// kernel() on every thread of a grid of CTAs of `threads` threads (a multiple of 32), one CTA at a time.
+inline void launch(Dim3 grid, unsigned threads, const std::function<void()> &kernel) {
+  gridDim = grid, blockDim = Dim3{threads, 1, 1};
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned y = 0; y < grid.y; ++y)
+      for (unsigned x = 0; x < grid.x; ++x) {
+        Cta cta(threads);
+        current = &cta;
+        std::vector<std::thread> pool;
+        for (unsigned t = 0; t < threads; ++t)
+          pool.emplace_back([&, t, x, y, z] {
+            threadIdx = Dim3{t, 0, 0}, blockIdx = Dim3{x, y, z};
+            kernel();
+          });
+        for (auto &th : pool) th.join();
+        current = nullptr;
+      }
+}
+} // namespace mixc::emu
+
+inline void __syncthreads() { mixc::emu::current->all.arrive_and_wait(); }
+inline float __shfl_xor_sync(unsigned, float x, int off) {
+  mixc::emu::Cta &c = *mixc::emu::current;
+  const unsigned t = threadIdx.x, base = t / 32 * 32;
+  c.shuffle[t] = x;
+  c.warps[t / 32]->arrive_and_wait();
+  const float y = c.shuffle[base + ((t % 32) ^ (unsigned)off)];
+  c.warps[t / 32]->arrive_and_wait();
+  return y;
+}
+inline float __expf(float x) { return std::exp(x); }
+
+namespace mixc::cuda {
+using rt::DiagKind;
+using rt::Structure;
+
+// fp32 only (the kernels' other dtypes are the loads' concern, not the algorithm's).
+struct View {
+  void *p = nullptr;
+  int dtype = 0;
+  int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t hg = 1;
+  int64_t head(int64_t h) const { return (hg == 1 ? h : h / hg) * s2; }
+  float at(int64_t i0, int64_t i1, int64_t i2, int64_t i3) const {
+    return ((const float *)p)[i0 * s0 + i1 * s1 + head(i2) + i3 * s3];
+  }
+  void set(int64_t i0, int64_t i1, int64_t i2, int64_t i3, float x) const {
+    ((float *)p)[i0 * s0 + i1 * s1 + head(i2) + i3 * s3] = x;
+  }
+};
+
+// The fields of runtime/cuda/mixc_cuda_recurrent.cuh's ScanParams that the backward kernels read.
+struct ScanParams {
+  View q, k, v, decay, dt, a, b, igate, rate, bonus, init, initM;
+  View kScale, aScale;
+  bool bDecayed = false, l2normQ = false, l2normB = false;
+  View o, state, m;
+  const int64_t *seqStart = nullptr;
+  View mapIn[4];
+  int64_t B = 0, T = 0, H = 0, Vs = 0;
+  float scale = 1.f;
+  bool reverse = false;
+};
+
+// mixc_cuda_tensor.cuh's Tensor.
+struct Tensor {
+  float *p = nullptr;
+  int rank = 0;
+  int64_t d[6] = {1, 1, 1, 1, 1, 1};
+  int64_t size() const {
+    int64_t n = 1;
+    for (int i = 0; i < rank; ++i) n *= d[i];
+    return n;
+  }
+};
+
+inline void tokenOf(int64_t bt, int64_t T, int64_t &b, int64_t &t) { b = bt / T, t = bt % T; }
+template <int KG> inline float groupSum(float x) {
+  for (int off = KG / 2; off > 0; off /= 2) x += __shfl_xor_sync(0xffffffffu, x, off);
+  return x;
+}
+inline float warpSum(float x) {
+  for (int o = 16; o; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+} // namespace mixc::cuda
+
+#define MIXC_GRID_STRIDE(e, n)                                                                                      \
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < (n); e += (int64_t)gridDim.x * blockDim.x)
+
+#include "runtime/cuda/mixc_cuda_sweep_grad.cuh"
+#include "runtime/cuda/mixc_cuda_checkpoint_grad.cuh"
+
+#endif
