@@ -123,6 +123,24 @@ private:
   /// term: the delta rules): the three sweeps of mixc_cuda_sweep_grad.cuh
   /// (CudaRecurrenceGrad.cpp).
   LogicalResult emitRecurrenceGrad(RecurrenceGradOp op);
+  /// A recurrence_grad's gradient: the launch's field it goes to ("out.dq";
+  /// "g.dv": a raw pointer) and the full shape the kernel writes it at.
+  struct GradField {
+    Value x;
+    const char *field;
+    RankedTensorType full;
+  };
+  /// Allocates each gradient's Tensor before the kernel's block (a full one
+  /// where the operand broadcast: `sums` pairs it with the operand's, summed
+  /// after the launch); returns the field assignments.
+  FailureOr<std::string> gradTensors(RecurrenceGradOp op, ArrayRef<GradField> grads,
+                                     SmallVectorImpl<std::pair<std::string, std::string>> &sums);
+  /// Opens the kernel's block: the comment, the memories' scope, ScanParams p with q, k and v.
+  void openGradBlock(RecurrenceGradOp op, const std::string &comment);
+  /// p's sizes (Vs state columns), packed sequences, scale and direction.
+  void gradBlockSizes(RecurrenceGradOp op, int64_t H, int64_t Vs);
+  /// The launch (a function of (p, g, out, B, T, scratch, stream)), the sums, the block closed.
+  void closeGradBlock(const std::string &launch, ArrayRef<std::pair<std::string, std::string>> sums);
   /// ... where mixer-tile gave it a grad_checkpoint: the checkpointed reverse
   /// sweep of mixc_cuda_checkpoint_grad.cuh (elementwise decays, factors, a skip).
   LogicalResult emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr schedule);

@@ -11,6 +11,8 @@
 #include "codegen/CudaTarget.h"
 #include "dialect/RecurrenceForms.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
 namespace mixc {
 
 std::string cudaSweepGradRefusal(mlir::Operation *o) {
@@ -50,57 +52,73 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   const int64_t dyn = ShapedType::kDynamic;
   auto token = [&](int64_t w) { return RankedTensorType::get({dyn, dyn, H, w}, f32); };
   // The operands in getPrimalOperands' order (one gradient each, by
-  // position: b may be k's value), the field each gradient goes to, and the
-  // full shape it is computed at (then summed to its operand's).
-  struct Grad {
-    Value x;
-    const char *field;
-    RankedTensorType full;
-  };
-  llvm::SmallVector<Grad> grads = {{op.getQ(), "out.dq", token(K)}, {op.getK(), "out.dk", token(K)},
-                                   {op.getV(), "g.dv", token(V)}};
+  // position: b may be k's value).
+  llvm::SmallVector<GradField> grads = {{op.getQ(), "out.dq", token(K)}, {op.getK(), "out.dk", token(K)},
+                                        {op.getV(), "g.dv", token(V)}};
   if (Value d = op.getDecay())
     grads.push_back({d, "out.ddecay", diag == DiagKind::scalar ? RankedTensorType::get({dyn, dyn, H}, f32) : token(K)});
   grads.push_back({op.getA(), "out.da", token(K)});
   grads.push_back({op.getB(), "out.db", token(K)});
   if (Value i = op.getInit()) grads.push_back({i, "g.dinit", RankedTensorType::get({dyn, H, K, V}, f32)});
-  if (grads.size() != op.getGrads().size()) return op.emitOpError() << "expected one gradient per operand";
-  // Each gradient's Tensor, allocated before the block (the program reads
-  // them after it); where the operand broadcast (a per-head decay), a full
-  // one, summed to the operand's shape after the sweeps.
   llvm::SmallVector<std::pair<std::string, std::string>> sums;
-  llvm::SmallVector<std::string> fields;
+  FailureOr<std::string> fields = gradTensors(op, grads, sums);
+  if (failed(fields)) return failure();
+  openGradBlock(op, std::string("the adjoint of the dplr recurrence") +
+                        (op.getDirection() == Direction::reverse ? " (reverse)" : "") + ", K = " + std::to_string(K) +
+                        ", V = " + std::to_string(V) + ": three sweeps of " + std::to_string(warps) + " warps per " +
+                        std::to_string(warps * cpw) + " value columns (the forward's tiling), no state stored");
+  hs << "    p.a = rowView(" << tensorOf(op.getA()) << ");\n    p.b = rowView(" << tensorOf(op.getB()) << ");\n";
+  if (op.getDecay()) hs << "    p.decay = rowView(" << tensorOf(op.getDecay()) << ");\n";
+  if (op.getInit()) hs << "    p.init = stateTensorView(" << tensorOf(op.getInit()) << ");\n";
+  gradBlockSizes(op, H, V);
+  hs << "    SweepGrad g;\n";
+  if (Value d = op.getDO()) hs << "    g.dO = rowView(" << tensorOf(d) << ");\n";
+  if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
+  hs << "    SweepGradOut out;\n" << *fields;
+  closeGradBlock(llvm::formatv("launchSweepGrad<{0}, {1}, {2}, DiagKind::{3}, true>", K, cpw, warps,
+                               stringifyDiagKind(diag))
+                     .str(),
+                 sums);
+  return success();
+}
+
+
+FailureOr<std::string> Printer::gradTensors(RecurrenceGradOp op, ArrayRef<GradField> grads,
+                                            SmallVectorImpl<std::pair<std::string, std::string>> &sums) {
+  if (grads.size() != op.getGrads().size()) return op.emitOpError() << "expected one gradient per operand";
+  // Allocated before the kernel's block (the program reads them after it);
+  // where the operand broadcast (a per-head decay), a full one, summed to
+  // the operand's shape after the launch.
+  std::string fields;
   for (auto [gr, grad] : llvm::zip(grads, op.getGrads())) {
     const bool same = gr.x.getType() == gr.full;
     std::string t = same ? newTensorFor(grad) : newTensor(gr.full);
     if (!same) sums.push_back({t, newTensorFor(grad)});
-    fields.push_back(std::string("    ") + gr.field + " = " + t + (llvm::StringRef(gr.field).starts_with("g.") ? ".p" : "") + ";\n");
+    fields += std::string("    ") + gr.field + " = " + t + (llvm::StringRef(gr.field).starts_with("g.") ? ".p" : "") +
+              ";\n";
   }
-  hs << "  {\n    // the adjoint of the dplr recurrence" << (op.getDirection() == Direction::reverse ? " (reverse)" : "")
-     << ", K = " << K << ", V = " << V << ": three sweeps of " << warps << " warps per " << warps * cpw
-     << " value columns (the forward's tiling), no state stored\n";
-  hs << memoryScope();
+  return fields;
+}
+
+void Printer::openGradBlock(RecurrenceGradOp op, const std::string &comment) {
+  hs << "  {\n    // " << comment << "\n" << memoryScope();
   hs << "    ScanParams p;\n";
   hs << "    p.q = rowView(" << tensorOf(op.getQ()) << ");\n    p.k = rowView(" << tensorOf(op.getK())
      << ");\n    p.v = rowView(" << tensorOf(op.getV()) << ");\n";
-  hs << "    p.a = rowView(" << tensorOf(op.getA()) << ");\n    p.b = rowView(" << tensorOf(op.getB()) << ");\n";
-  if (op.getDecay()) hs << "    p.decay = rowView(" << tensorOf(op.getDecay()) << ");\n";
-  if (op.getInit()) hs << "    p.init = stateTensorView(" << tensorOf(op.getInit()) << ");\n";
-  hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << V << ";\n";
+}
+
+void Printer::gradBlockSizes(RecurrenceGradOp op, int64_t H, int64_t Vs) {
+  hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
   hs << "    if (seqStartDevice) p.B = NS, p.T = TS, p.seqStart = seqStartDevice;\n";
   hs << "    p.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
   hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
-  hs << "    SweepGrad g;\n";
-  if (Value d = op.getDO()) hs << "    g.dO = rowView(" << tensorOf(d) << ");\n";
-  if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
-  hs << "    SweepGradOut out;\n";
-  for (const std::string &f : fields) hs << f;
-  hs << "    if (cudaError_t e = launchSweepGrad<" << K << ", " << cpw << ", " << warps << ", DiagKind::"
-     << stringifyDiagKind(diag).str() << ", true>(p, g, out, B, T, scratch, stream); e != cudaSuccess)\n"
+}
+
+void Printer::closeGradBlock(const std::string &launch, ArrayRef<std::pair<std::string, std::string>> sums) {
+  hs << "    if (cudaError_t e = " << launch << "(p, g, out, B, T, scratch, stream); e != cudaSuccess)\n"
      << "      return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
   for (auto &[full, t] : sums) hs << "    reduceTo(" << full << ", " << t << ", stream);\n";
   hs << "  }\n";
-  return success();
 }
 
 } // namespace mixc::cudaprint
@@ -124,13 +142,8 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
   Type f32 = qType.getElementType();
   const int64_t dyn = ShapedType::kDynamic;
   auto token = [&](int64_t w) { return RankedTensorType::get({dyn, dyn, H, w}, f32); };
-  struct Grad {
-    Value x;
-    const char *field;
-    RankedTensorType full;
-  };
-  llvm::SmallVector<Grad> grads = {{op.getQ(), "out.dq", token(K)}, {op.getK(), "out.dk", token(K)},
-                                   {op.getV(), "g.dv", token(V)}};
+  llvm::SmallVector<GradField> grads = {{op.getQ(), "out.dq", token(K)}, {op.getK(), "out.dk", token(K)},
+                                        {op.getV(), "g.dv", token(V)}};
   const bool scalarDecay = s == Structure::scalar || s == Structure::const_scalar;
   if (Value d = op.getDecay())
     grads.push_back({d, elementwise ? "out.drate" : "out.ddecay",
@@ -143,24 +156,14 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
     grads.push_back({op.getSkipInput(), "g.dskipX", token(V)});
   }
   if (Value i = op.getInit()) grads.push_back({i, "g.dinit", RankedTensorType::get({dyn, H, K, V}, f32)});
-  if (grads.size() != op.getGrads().size()) return op.emitOpError() << "expected one gradient per operand";
   llvm::SmallVector<std::pair<std::string, std::string>> sums;
-  llvm::SmallVector<std::string> fields;
-  for (auto [gr, grad] : llvm::zip(grads, op.getGrads())) {
-    const bool same = gr.x.getType() == gr.full;
-    std::string t = same ? newTensorFor(grad) : newTensor(gr.full);
-    if (!same) sums.push_back({t, newTensorFor(grad)});
-    fields.push_back(std::string("    ") + gr.field + " = " + t +
-                     (llvm::StringRef(gr.field).starts_with("g.") ? ".p" : "") + ";\n");
-  }
-  hs << "  {\n    // the adjoint of the " << stringifyStructure(s).str()
-     << (op.getDirection() == Direction::reverse ? " reverse" : "") << " recurrence, K = " << K << ", V = " << V
-     << ": the checkpointed reverse sweep, " << warps << " warps per " << warps * cpw
-     << " value columns (the forward's tiling), the state kept every " << C << " tokens\n";
-  hs << memoryScope();
-  hs << "    ScanParams p;\n";
-  hs << "    p.q = rowView(" << tensorOf(op.getQ()) << ");\n    p.k = rowView(" << tensorOf(op.getK())
-     << ");\n    p.v = rowView(" << tensorOf(op.getV()) << ");\n";
+  FailureOr<std::string> fields = gradTensors(op, grads, sums);
+  if (failed(fields)) return failure();
+  openGradBlock(op, "the adjoint of the " + stringifyStructure(s).str() +
+                        (op.getDirection() == Direction::reverse ? " reverse" : "") + " recurrence, K = " +
+                        std::to_string(K) + ", V = " + std::to_string(V) + ": the checkpointed reverse sweep, " +
+                        std::to_string(warps) + " warps per " + std::to_string(warps * cpw) +
+                        " value columns (the forward's tiling), the state kept every " + std::to_string(C) + " tokens");
   if (Value d = op.getDecay()) {
     if (elementwise) {
       // (0, h, k, v) over the rate's own row, as the forward's scan reads it.
@@ -175,25 +178,20 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
   }
   if (Value d = op.getDt()) hs << "    p.dt = rowView(" << tensorOf(d) << ");\n";
   if (op.getInit()) hs << "    p.init = stateTensorView(" << tensorOf(op.getInit()) << ");\n";
-  hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << V << ";\n";
-  hs << "    if (seqStartDevice) p.B = NS, p.T = TS, p.seqStart = seqStartDevice;\n";
-  hs << "    p.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
-  hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
+  gradBlockSizes(op, H, V);
   hs << "    CheckpointGrad g;\n";
   if (Value d = op.getDO()) hs << "    g.dO = rowView(" << tensorOf(d) << ");\n";
   if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
   if (Value w = op.getSkipWeight())
     hs << "    g.skipW = rowView(" << tensorOf(w) << ");\n    g.skipX = rowView(" << tensorOf(op.getSkipInput())
        << ");\n";
-  hs << "    CheckpointGradOut out;\n";
-  for (const std::string &f : fields) hs << f;
-  hs << "    if (cudaError_t e = launchCheckpointGrad<Structure::" << stringifyStructure(s).str() << ", " << K << ", "
-     << cpw << ", " << warps << ", " << (op.hasFactorDecay() ? "false" : "true") << ", "
-     << (op.getDt() ? "true" : "false") << ", " << (op.getSkipWeight() ? "true" : "false") << ", " << C
-     << ">(p, g, out, B, T, scratch, stream); e != cudaSuccess)\n"
-     << "      return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
-  for (auto &[full, t] : sums) hs << "    reduceTo(" << full << ", " << t << ", stream);\n";
-  hs << "  }\n";
+  hs << "    CheckpointGradOut out;\n" << *fields;
+  auto b = [](bool x) { return x ? "true" : "false"; };
+  closeGradBlock(llvm::formatv("launchCheckpointGrad<Structure::{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}>",
+                               stringifyStructure(s), K, cpw, warps, b(!op.hasFactorDecay()), b(bool(op.getDt())),
+                               b(bool(op.getSkipWeight())), C)
+                     .str(),
+                 sums);
   return success();
 }
 
@@ -209,53 +207,31 @@ LogicalResult Printer::emitMlstmGrad(RecurrenceGradOp op, CudaTileAttr schedule)
   const int64_t dyn = ShapedType::kDynamic;
   auto token = [&](int64_t w) { return RankedTensorType::get({dyn, dyn, H, w}, f32); };
   auto perToken = RankedTensorType::get({dyn, dyn, H}, f32);
-  struct Grad {
-    Value x;
-    const char *field;
-    RankedTensorType full;
-  };
-  llvm::SmallVector<Grad> grads = {{op.getQ(), "out.dq", token(K)},
-                                   {op.getK(), "out.dk", token(K)},
-                                   {op.getV(), "g.dv", token(V)},
-                                   {op.getDecay(), "out.ddecay", perToken},
-                                   {op.getIgate(), "out.digate", perToken}};
+  llvm::SmallVector<GradField> grads = {{op.getQ(), "out.dq", token(K)},
+                                        {op.getK(), "out.dk", token(K)},
+                                        {op.getV(), "g.dv", token(V)},
+                                        {op.getDecay(), "out.ddecay", perToken},
+                                        {op.getIgate(), "out.digate", perToken}};
   if (Value i = op.getInit()) grads.push_back({i, "g.dinit", RankedTensorType::get({dyn, H, K, V + 1}, f32)});
   if (Value m = op.getInitM()) grads.push_back({m, "out.dinitM", RankedTensorType::get({dyn, H}, f32)});
-  if (grads.size() != op.getGrads().size()) return op.emitOpError() << "expected one gradient per operand";
   llvm::SmallVector<std::pair<std::string, std::string>> sums;
-  llvm::SmallVector<std::string> fields;
-  for (auto [gr, grad] : llvm::zip(grads, op.getGrads())) {
-    const bool same = gr.x.getType() == gr.full;
-    std::string t = same ? newTensorFor(grad) : newTensor(gr.full);
-    if (!same) sums.push_back({t, newTensorFor(grad)});
-    fields.push_back(std::string("    ") + gr.field + " = " + t +
-                     (llvm::StringRef(gr.field).starts_with("g.") ? ".p" : "") + ";\n");
-  }
-  hs << "  {\n    // the adjoint of mLSTM's stabilized recurrence, K = " << K << ", V = " << V
-     << " and the normalizer's column: the checkpointed reverse sweep, " << warps << " warps per " << warps * cpw
-     << " value columns (the forward's tiling), the state and stabilizer kept every " << C << " tokens\n";
-  hs << memoryScope();
-  hs << "    ScanParams p;\n";
-  hs << "    p.q = rowView(" << tensorOf(op.getQ()) << ");\n    p.k = rowView(" << tensorOf(op.getK())
-     << ");\n    p.v = rowView(" << tensorOf(op.getV()) << ");\n";
+  FailureOr<std::string> fields = gradTensors(op, grads, sums);
+  if (failed(fields)) return failure();
+  openGradBlock(op, "the adjoint of mLSTM's stabilized recurrence, K = " + std::to_string(K) + ", V = " +
+                        std::to_string(V) + " and the normalizer's column: the checkpointed reverse sweep, " +
+                        std::to_string(warps) + " warps per " + std::to_string(warps * cpw) +
+                        " value columns (the forward's tiling), the state and stabilizer kept every " +
+                        std::to_string(C) + " tokens");
   hs << "    p.decay = rowView(" << tensorOf(op.getDecay()) << ");\n    p.igate = rowView(" << tensorOf(op.getIgate())
      << ");\n";
   if (op.getInit()) hs << "    p.init = stateTensorView(" << tensorOf(op.getInit()) << ");\n";
   if (op.getInitM()) hs << "    p.initM = rowView(" << tensorOf(op.getInitM()) << ");\n";
-  hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << V + 1 << ";\n";
-  hs << "    if (seqStartDevice) p.B = NS, p.T = TS, p.seqStart = seqStartDevice;\n";
-  hs << "    p.scale = " << floatLiteral(op.getScaleValue()) << ";\n";
-  hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
+  gradBlockSizes(op, H, V + 1);
   hs << "    MlstmGrad g;\n";
   if (Value d = op.getDO()) hs << "    g.dO = rowView(" << tensorOf(d) << ");\n";
   if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
-  hs << "    MlstmGradOut out;\n";
-  for (const std::string &f : fields) hs << f;
-  hs << "    if (cudaError_t e = launchMlstmGrad<" << K << ", " << cpw << ", " << warps << ", " << C
-     << ">(p, g, out, B, T, scratch, stream); e != cudaSuccess)\n"
-     << "      return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
-  for (auto &[full, t] : sums) hs << "    reduceTo(" << full << ", " << t << ", stream);\n";
-  hs << "  }\n";
+  hs << "    MlstmGradOut out;\n" << *fields;
+  closeGradBlock(llvm::formatv("launchMlstmGrad<{0}, {1}, {2}, {3}>", K, cpw, warps, C).str(), sums);
   return success();
 }
 

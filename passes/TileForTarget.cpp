@@ -270,8 +270,12 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     // once with the scalars and the decays (decayed_b) instead of three rows.
     if (algorithm == CudaAlgorithm::chunked_ut && op.getDiagKind() == DiagKind::vector)
       op = contractDecayedLowRank(op, builder);
-    // A vector diagonal takes the scaled form only with decayed_b (the kernel's one form of it).
-    bool scaled = algorithm == CudaAlgorithm::chunked_ut && op.isScaledWithKeyB();
+    // A vector diagonal takes the scaled form only with decayed_b (the kernel's
+    // one form of it); a derived backward's scans (a mixture's recomputed
+    // forward) read whole rows: the tensor program holds every operand as one.
+    auto func = op->getParentOfType<func::FuncOp>();
+    const bool inBackward = func && func->hasAttr("mixer.backward_of");
+    bool scaled = algorithm == CudaAlgorithm::chunked_ut && op.isScaledWithKeyB() && !inBackward;
     if (!scaled) op = expandScaledLowRank(op, builder);
     // The delta rules' l2norm of q and k: the UT kernels (and the recurrent
     // sweep they fall back to) normalize the rows they load, so that no pass
