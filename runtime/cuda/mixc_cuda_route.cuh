@@ -43,6 +43,7 @@ template <typename = void> __global__ void routePositionsKernel(RoutePlan p, int
   if (lane == 0) count[warp] = n;
 }
 
+#ifndef MIXC_CUDA_EMULATION // (host code: test/unit/CudaEmulation.h runs the kernels)
 // Plans the route: positions on the device, L on the host.
 inline bool planRoute(Checker &chk, const mixc_tensor &route, int64_t B, int64_t T, int64_t M, Scratch &scratch,
                       cudaStream_t stream, RoutePlan &p) {
@@ -65,6 +66,7 @@ inline bool planRoute(Checker &chk, const mixc_tensor &route, int64_t B, int64_t
   for (int64_t i = 0; i < B * M; ++i) p.L = std::max<int64_t>(p.L, host[i]);
   return true;
 }
+#endif
 
 // Rows of w elements move a warp per row where they are at least a warp
 // wide, else a thread per element; rowBlocks: the blocks of 256 threads for
@@ -94,6 +96,7 @@ __global__ void routeGatherKernel(const View src, bool slots, View dst, RoutePla
     for (int64_t c = c0; c < w; c += step) dst.set(m, pos, h, c, wt * src.at(b, slots ? i : t, h, c));
   }
 }
+#ifndef MIXC_CUDA_EMULATION // (host code: test/unit/CudaEmulation.h runs the kernels)
 inline void routeGather(const View &src, bool slots, View &dst, void *mem, size_t bytes, const RoutePlan &p, int64_t H,
                         int64_t w, cudaStream_t stream, const View &weight = View{}) {
   cudaMemsetAsync(mem, 0, bytes, stream);
@@ -103,6 +106,7 @@ inline void routeGather(const View &src, bool slots, View &dst, void *mem, size_
   else
     routeGatherKernel<false><<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w, weight);
 }
+#endif
 
 // out[b, t, h, c] = sum over j of weight[b, t, j] y[b M + route[b, t, j], pos, h, c]
 // (without a weight: the plain sum), or with `slots` one row per slot,
@@ -126,6 +130,7 @@ __global__ void routeScatterKernel(const View y, const View weight, View out, Ro
     }
   }
 }
+#ifndef MIXC_CUDA_EMULATION // (host code: test/unit/CudaEmulation.h runs the kernels)
 inline void routeScatter(const View &y, const View &weight, View &out, const RoutePlan &p, int64_t H, int64_t w,
                          cudaStream_t stream, bool slots = false) {
   const unsigned blocks = rowBlocks(p.B * p.T * (slots ? p.k : 1) * H, w);
@@ -134,6 +139,7 @@ inline void routeScatter(const View &y, const View &weight, View &out, const Rou
   else
     routeScatterKernel<false><<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w, slots);
 }
+#endif
 
 // The router weights' gradient (mixer.route_weight_grad): out[b, t, j] = the
 // sum over heads and columns of do[b, t, h, c] y[b M + route[b, t, j], pos,
@@ -152,11 +158,14 @@ __global__ void routeWeightGradKernel(const View y, const View dO, View out, Rou
     if (lane == 0) out.set(b, t, j, 0, acc);
   }
 }
+#ifndef MIXC_CUDA_EMULATION // (host code: test/unit/CudaEmulation.h runs the kernels)
 inline void routeWeightGrad(const View &y, const View &dO, View &out, const RoutePlan &p, int64_t H, int64_t w,
                             cudaStream_t stream) {
   routeWeightGradKernel<><<<rowBlocks(p.B * p.T * p.k, 32), 256, 0, stream>>>(y, dO, out, p, H, w);
 }
+#endif
 
+#ifndef MIXC_CUDA_EMULATION
 // A routed input [B, T, k, H(, D)] read as its slot rows [B, T * k, H(, D)]:
 // the slots of a token must be adjacent (T's stride k times the slot's).
 inline bool slotsView(Checker &chk, const mixc_tensor &t, const char *name, View &v) {
@@ -183,6 +192,8 @@ inline bool memoryStateView(Checker &chk, const mixc_tensor &t, const char *role
   v.s0 = t.strides[1], v.s1 = t.strides[2], v.s2 = t.strides[3], v.s3 = t.strides[4];
   return true;
 }
+
+#endif // MIXC_CUDA_EMULATION
 
 } // namespace mixc::cuda
 

@@ -3,8 +3,9 @@
 // std::threads, __syncthreads a barrier, a warp's shuffles an exchange
 // through a per-warp buffer between two barriers, __shared__ memory a static
 // local (one CTA runs at a time). Only what the emulated headers use
-// (mixc_cuda_sweep_grad.cuh and mixc_cuda_checkpoint_grad.cuh, whose includes
-// and launches MIXC_CUDA_EMULATION leaves out) is defined: fp32 Views, the
+// (mixc_cuda_route.cuh, mixc_cuda_sweep_grad.cuh and
+// mixc_cuda_checkpoint_grad.cuh, whose includes and host code
+// MIXC_CUDA_EMULATION leaves out) is defined: fp32 Views, the
 // scan parameters, Tensors, the warp sums.
 #ifndef MIXC_TEST_UNIT_CUDAEMULATION_H
 #define MIXC_TEST_UNIT_CUDAEMULATION_H
@@ -100,6 +101,17 @@ inline float __shfl_xor_sync(unsigned, float x, int off) {
   c.warps[t / 32]->arrive_and_wait();
   return y;
 }
+inline unsigned __ballot_sync(unsigned, bool pred) {
+  mixc::emu::Cta &c = *mixc::emu::current;
+  const unsigned t = threadIdx.x, base = t / 32 * 32;
+  c.shuffle[t] = pred ? 1.f : 0.f;
+  c.warps[t / 32]->arrive_and_wait();
+  unsigned mask = 0;
+  for (unsigned l = 0; l < 32; ++l) mask |= (c.shuffle[base + l] != 0.f ? 1u : 0u) << l;
+  c.warps[t / 32]->arrive_and_wait();
+  return mask;
+}
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline float __expf(float x) { return std::exp(x); }
 
 namespace mixc::cuda {
@@ -160,6 +172,7 @@ inline float warpSum(float x) {
 #define MIXC_GRID_STRIDE(e, n)                                                                                      \
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < (n); e += (int64_t)gridDim.x * blockDim.x)
 
+#include "runtime/cuda/mixc_cuda_route.cuh"
 #include "runtime/cuda/mixc_cuda_sweep_grad.cuh"
 #include "runtime/cuda/mixc_cuda_checkpoint_grad.cuh"
 
