@@ -9,7 +9,8 @@ Times, in one process on the same inputs:
 - the anchor: the same step written in PyTorch (eager, in-place state update),
   what a user without a decode kernel writes.
 Prints tokens/s (batch x steps / time) and the state traffic (read + write of
-the whole state per step) in GB/s. Usage: decode.py [THREADS] [BATCH ...]"""
+the whole state per step) in GB/s. Usage: decode.py [THREADS] [BATCH ...]; the heads and
+K = V come from MIXC_DECODE_H and MIXC_DECODE_K (16 and 128 by default)."""
 import os
 import sys
 
@@ -24,7 +25,8 @@ from timing import median_ms  # noqa: E402 (bench/cpu/timing.py)
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 batches = [int(b) for b in sys.argv[2:]] or [1, 64]
 torch.set_num_threads(threads)
-H, K, V = 16, 128, 128
+H = int(os.environ.get("MIXC_DECODE_H", 16))
+K = V = int(os.environ.get("MIXC_DECODE_K", 128))
 f = mixc.torch.load(os.path.join(root, "examples", "gated_deltanet.mixer"), threads=threads, verbose=False)
 
 
