@@ -1,9 +1,11 @@
 // The CUDA backward's checkpointed reverse sweep (mixc_cuda_checkpoint_grad.cuh:
-// Mamba-1's elementwise decays, factors that may be negative, mLSTM) run on
-// host threads through test/unit/CudaEmulation.h, against the float64
-// reference's gradients: the kernels' indexing, lane layout, partial row sums
+// Mamba-1's elementwise decays, factors that may be negative, mLSTM) and the
+// low-rank recurrences' three sweeps (mixc_cuda_sweep_grad.cuh: the delta
+// rules, KDA) run on host threads through test/unit/CudaEmulation.h, against
+// the float64 reference's gradients: the kernels' indexing, lane layout, partial row sums
 // over value blocks and stretches of checkpoints, checked in CI without a GPU.
-// Launches mirror launchCheckpointGrad / launchMlstmGrad. Shapes are small
+// Launches mirror launchCheckpointGrad / launchMlstmGrad / launchSweepGrad
+// (its token cumulative sum, a tensor-library kernel, done here on the host). Shapes are small
 // but cover two value blocks (the second partly past V), several stretches
 // with a partial last one, and a partial run of recomputed states.
 #include "test/unit/CudaEmulation.h"
@@ -18,6 +20,7 @@
 
 using namespace mixc;
 using mixc::ref::Array;
+using mixc::rt::DiagKind;
 using mixc::rt::Structure;
 
 namespace {
@@ -218,4 +221,85 @@ TEST_CASE("CUDA checkpointed sweep (emulated): mLSTM's stabilized normalizer", "
   CHECK(relL2(digate, x.want.igate) < 1e-4);
   CHECK(relL2(dinit, x.want.init) < 1e-4);
   CHECK(relL2(dinitM, x.want.initM) < 1e-4);
+}
+
+namespace {
+// A delta rule with a scalar (Gated DeltaNet) or per-key (KDA) log-decay:
+// S_t = D_t S_{t-1} + a_t (b_t^T S_{t-1}) + k_t v_t^T, a = -beta b, b = k's
+// normalized rows.
+template <DiagKind Diag> void checkThreeSweeps(bool reverse) {
+  std::mt19937_64 rng(23);
+  Array q = ref::randn({B, T, H, K}, rng), v = ref::randn({B, T, H, V}, rng), b = ref::randn({B, T, H, K}, rng);
+  for (int64_t r = 0; r < B * T * H; ++r) {
+    double n = 0;
+    for (int64_t i = 0; i < K; ++i) n += b.data[r * K + i] * b.data[r * K + i];
+    for (int64_t i = 0; i < K; ++i) b.data[r * K + i] /= std::sqrt(n);
+  }
+  Array beta = ref::uniform({B, T, H}, rng, 0.1, 1.0), a = b, k = b;
+  for (int64_t r = 0; r < B * T * H; ++r)
+    for (int64_t i = 0; i < K; ++i) a.data[r * K + i] *= -beta.data[r], k.data[r * K + i] *= beta.data[r];
+  Array decay = Diag == DiagKind::scalar ? ref::uniform({B, T, H}, rng, -2.0, -0.02)
+                                         : ref::uniform({B, T, H, K}, rng, -2.0, -0.02);
+  Array init = ref::randn({B, H, K, V}, rng), dO = ref::randn({B, T, H, V}, rng), dF = ref::randn({B, H, K, V}, rng);
+  ref::RecurrenceInputs in;
+  in.structure = ref::Structure::dplr;
+  in.direction = reverse ? ref::Direction::reverse : ref::Direction::forward;
+  in.scale = 0.7;
+  in.q = &q, in.k = &k, in.v = &v, in.a = &a, in.b = &b, in.decay = &decay, in.init = &init;
+  ref::RecurrenceGrads want;
+  REQUIRE(ref::runRecurrenceGrad(in, &dO, &dF, want).empty());
+  std::vector<float> fq = f32(q), fk = f32(k), fv = f32(v), fa = f32(a), fb = f32(b), fd = f32(decay), fi = f32(init),
+                     fo = f32(dO), ff = f32(dF);
+  cuda::ScanParams p;
+  p.q = rows(fq, K), p.k = rows(fk, K), p.v = rows(fv, V), p.a = rows(fa, K), p.b = rows(fb, K);
+  p.decay = rows(fd, Diag == DiagKind::scalar ? 1 : K), p.init = states(fi, V);
+  p.B = B, p.T = T, p.H = H, p.Vs = V, p.scale = 0.7f, p.reverse = reverse;
+  // launchSweepGrad's scratch and launches.
+  constexpr int VB = WARPS * CPW;
+  const int64_t tokens = B * T, slab = tokens * H * K, blocks = (V + VB - 1) / VB;
+  std::vector<float> w(tokens * H * V), dw(tokens * H * V), part(2 * blocks * slab, 0.f), cpart(blocks * B * H * K);
+  std::vector<float> dq(slab), dk(slab), da(slab), db(slab), dv(tokens * H * V), dinit(B * H * K * V);
+  cuda::SweepGrad g;
+  g.dO = rows(fo, V), g.dFinal = states(ff, V);
+  g.w = w.data(), g.dw = dw.data(), g.part = part.data(), g.cpart = cpart.data(), g.dv = dv.data(), g.dinit = dinit.data();
+  g.Ttok = T, g.slab = slab, g.blocks = blocks;
+  const Dim3 grid{(unsigned)blocks, (unsigned)H, (unsigned)B};
+  cuda::Tensor tq = tensor(dq, {B, T, H, K}), tk = tensor(dk, {B, T, H, K}), ta = tensor(da, {B, T, H, K}),
+               tb = tensor(db, {B, T, H, K});
+  emu::launch(grid, WARPS * 32, [&] { cuda::sweepGradForward<K, CPW, WARPS, Diag, true, false>(p, g); });
+  emu::launch(grid, WARPS * 32, [&] { cuda::sweepGradReverse<K, CPW, WARPS, Diag, true>(p, g); });
+  emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::sweepGradSumBlocks<>(g, tk, ta); });
+  std::fill(part.begin(), part.end(), 0.f);
+  emu::launch(grid, WARPS * 32, [&] { cuda::sweepGradForward<K, CPW, WARPS, Diag, true, true>(p, g); });
+  emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::sweepGradSumBlocks<>(g, tq, tb); });
+  std::vector<float> e(slab), c(B * H * K), dd(Diag == DiagKind::scalar ? tokens * H : slab);
+  cuda::Tensor te = tensor(e, {B, T, H, K}), tc = tensor(c, {B, H, K}), tdd = tensor(dd, {(int64_t)dd.size()});
+  emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::sweepGradTerms<>(p, g, tq, tk, ta, tb, te, tc, B); });
+  // tokenCumsumKernel(e, c, e, !reverse): from each token to the sequence's end in its order, from c.
+  for (int64_t bb = 0; bb < B; ++bb)
+    for (int64_t hk = 0; hk < H * K; ++hk) {
+      float run = c[bb * H * K + hk];
+      for (int64_t s = 0; s < T; ++s) {
+        const int64_t t = reverse ? s : T - 1 - s;
+        run += e[(bb * T + t) * H * K + hk];
+        e[(bb * T + t) * H * K + hk] = run;
+      }
+    }
+  emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::sweepGradDecay<Diag == DiagKind::scalar>(p, g, te, tb, tdd); });
+  CHECK(relL2(dq, want.q) < 1e-4);
+  CHECK(relL2(dk, want.k) < 1e-4);
+  CHECK(relL2(dv, want.v) < 1e-4);
+  CHECK(relL2(da, want.a) < 1e-4);
+  CHECK(relL2(db, want.b) < 1e-4);
+  CHECK(relL2(dinit, want.init) < 1e-4);
+  CHECK(relL2(dd, want.decay) < 1e-4);
+}
+} // namespace
+
+TEST_CASE("CUDA three sweeps (emulated): a delta rule with a scalar log-decay", "[cuda-emulation]") {
+  checkThreeSweeps<DiagKind::scalar>(false);
+}
+
+TEST_CASE("CUDA three sweeps (emulated): per-key log-decays (KDA), reverse", "[cuda-emulation]") {
+  checkThreeSweeps<DiagKind::vector>(true);
 }
