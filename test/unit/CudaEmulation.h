@@ -6,7 +6,7 @@
 // (mixc_cuda_route.cuh, mixc_cuda_sweep_grad.cuh and
 // mixc_cuda_checkpoint_grad.cuh, whose includes and host code
 // MIXC_CUDA_EMULATION leaves out) is defined: fp32 Views, the
-// scan parameters, Tensors, the warp sums.
+// Tensors, the warp sums (the scan parameters are the library's own header).
 #ifndef MIXC_TEST_UNIT_CUDAEMULATION_H
 #define MIXC_TEST_UNIT_CUDAEMULATION_H
 
@@ -133,18 +133,6 @@ struct View {
   }
 };
 
-// The fields of runtime/cuda/mixc_cuda_recurrent.cuh's ScanParams that the backward kernels read.
-struct ScanParams {
-  View q, k, v, decay, dt, a, b, igate, rate, bonus, init, initM;
-  View kScale, aScale;
-  bool bDecayed = false, l2normQ = false, l2normB = false;
-  View o, state, m;
-  const int64_t *seqStart = nullptr;
-  View mapIn[4];
-  int64_t B = 0, T = 0, H = 0, Vs = 0;
-  float scale = 1.f;
-  bool reverse = false;
-};
 
 // mixc_cuda_tensor.cuh's Tensor.
 struct Tensor {
@@ -168,6 +156,8 @@ inline float warpSum(float x) {
   return x;
 }
 } // namespace mixc::cuda
+
+#include "runtime/cuda/mixc_cuda_scan_params.cuh" // the library's own ScanParams, over the View above
 
 #define MIXC_GRID_STRIDE(e, n)                                                                                      \
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < (n); e += (int64_t)gridDim.x * blockDim.x)
