@@ -7,7 +7,8 @@
 // Launches mirror launchCheckpointGrad / launchMlstmGrad / launchSweepGrad
 // (its token cumulative sum, a tensor-library kernel, done here on the host). Shapes are small
 // but cover two value blocks (the second partly past V), several stretches
-// with a partial last one, and a partial run of recomputed states.
+// with a partial last one, and a partial run of recomputed states; packed
+// sequences (cu_seqlens) each against the reference run on it alone.
 #include "test/unit/CudaEmulation.h"
 
 #include "runtime/reference/RecurrenceGrad.h"
@@ -302,4 +303,79 @@ TEST_CASE("CUDA three sweeps (emulated): a delta rule with a scalar log-decay", 
 
 TEST_CASE("CUDA three sweeps (emulated): per-key log-decays (KDA), reverse", "[cuda-emulation]") {
   checkThreeSweeps<DiagKind::vector>(true);
+}
+
+namespace {
+// Rows [t0, t1) of a [1, T, ...] array (or sequence n of an [N, ...] one when `seq`).
+Array slice(const Array &a, int64_t i0, int64_t i1, bool seq) {
+  const int64_t axis = seq ? 0 : 1;
+  std::vector<int64_t> shape = a.shape;
+  int64_t inner = 1;
+  for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+  shape[axis] = i1 - i0;
+  Array out(shape);
+  std::copy(a.data.begin() + i0 * inner, a.data.begin() + i1 * inner, out.data.begin());
+  return out;
+}
+} // namespace
+
+// Packed sequences (cu_seqlens): sequences of 1, 37 and 30 tokens in one row,
+// each against the float64 reference run on that sequence alone, the rate's
+// gradient against the sum over the sequences.
+TEST_CASE("CUDA checkpointed sweep (emulated): packed sequences", "[cuda-emulation]") {
+  const std::vector<int64_t> starts = {0, 1, 38, 68};
+  const int64_t NS = 3, Tp = 68, Tmax = 37;
+  std::mt19937_64 rng(5);
+  Array q = ref::randn({1, Tp, H, K}, rng), k = ref::randn({1, Tp, H, K}, rng, 0.5), v = ref::randn({1, Tp, H, V}, rng);
+  Array rate = ref::uniform({1, 1, H, K, V}, rng, -2.0, -0.1), dt = ref::uniform({1, Tp, H, V}, rng, 0.05, 1.5);
+  Array init = ref::randn({NS, H, K, V}, rng), dO = ref::randn({1, Tp, H, V}, rng), dF = ref::randn({NS, H, K, V}, rng);
+  std::vector<float> fq = f32(q), fk = f32(k), fv = f32(v), fr = f32(rate), fdt = f32(dt), fi = f32(init),
+                     fo = f32(dO), ff = f32(dF);
+  auto packed = [&](std::vector<float> &x, int64_t w) { // (0, t, h, j) over [1, Tp, H, w]
+    cuda::View view;
+    view.p = x.data(), view.s3 = 1, view.s2 = w, view.s1 = H * w, view.s0 = 0;
+    return view;
+  };
+  cuda::ScanParams p;
+  p.q = packed(fq, K), p.k = packed(fk, K), p.v = packed(fv, V), p.dt = packed(fdt, V), p.init = states(fi, V);
+  p.rate.p = fr.data(), p.rate.s1 = K * V, p.rate.s2 = V, p.rate.s3 = 1;
+  p.seqStart = starts.data(), p.B = NS, p.T = Tmax, p.H = H, p.Vs = V, p.scale = 0.7f;
+  constexpr int VB = WARPS * CPW;
+  const int64_t slab = Tp * H * K, blocks = (V + VB - 1) / VB, stretches = (Tmax + C - 1) / C;
+  std::vector<float> ckpt(NS * H * stretches * K * V), part(2 * blocks * slab, 0.f), drateParts(NS * H * K * V);
+  std::vector<float> dq(slab), dk(slab), dv(Tp * H * V), ddt(Tp * H * V), dinit(NS * H * K * V), drate(H * K * V);
+  cuda::CheckpointGrad g;
+  g.dO = packed(fo, V), g.dFinal = states(ff, V);
+  g.ckpt = ckpt.data(), g.part = part.data(), g.dv = dv.data(), g.ddt = ddt.data(), g.drate = drateParts.data();
+  g.dinit = dinit.data(), g.Ttok = Tp, g.slab = slab, g.blocks = blocks, g.stretches = stretches;
+  emu::launch(Dim3{(unsigned)blocks, (unsigned)H, (unsigned)NS}, WARPS * 32, [&] {
+    cuda::checkpointGradKernel<Structure::elementwise, K, CPW, WARPS, true, true, false, C>(p, g);
+  });
+  cuda::Tensor tq = tensor(dq, {1, Tp, H, K}), tk = tensor(dk, {1, Tp, H, K}), tr = tensor(drate, {1, 1, H, K, V});
+  emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::checkpointGradSumBlocks<false>(g, tq, tk, cuda::Tensor{}, K); });
+  emu::launch(Dim3{1, 1, 1}, 64, [&] { cuda::sumOverSequences<>(g.drate, NS, H * K * V, tr); });
+  Array rateSum({1, 1, H, K, V});
+  for (int64_t n = 0; n < NS; ++n) {
+    const int64_t t0 = starts[n], t1 = starts[n + 1];
+    Array qs = slice(q, t0, t1, false), ks = slice(k, t0, t1, false), vs = slice(v, t0, t1, false);
+    Array dts = slice(dt, t0, t1, false), is = slice(init, n, n + 1, true), dos = slice(dO, t0, t1, false);
+    Array dfs = slice(dF, n, n + 1, true);
+    ref::RecurrenceInputs in;
+    in.structure = ref::Structure::elementwise, in.scale = 0.7;
+    in.q = &qs, in.k = &ks, in.v = &vs, in.decay = &rate, in.dt = &dts, in.init = &is;
+    ref::RecurrenceGrads want;
+    REQUIRE(ref::runRecurrenceGrad(in, &dos, &dfs, want).empty());
+    INFO("sequence " << n);
+    auto part_of = [&](const std::vector<float> &x, int64_t w) {
+      return std::vector<float>(x.begin() + t0 * H * w, x.begin() + t1 * H * w);
+    };
+    CHECK(relL2(part_of(dq, K), want.q) < 1e-4);
+    CHECK(relL2(part_of(dk, K), want.k) < 1e-4);
+    CHECK(relL2(part_of(dv, V), want.v) < 1e-4);
+    CHECK(relL2(part_of(ddt, V), want.dt) < 1e-4);
+    CHECK(relL2(std::vector<float>(dinit.begin() + n * H * K * V, dinit.begin() + (n + 1) * H * K * V), want.init) <
+          1e-4);
+    for (size_t e = 0; e < rateSum.data.size(); ++e) rateSum.data[e] += want.decay.data[e];
+  }
+  CHECK(relL2(drate, rateSum) < 1e-4);
 }
