@@ -106,6 +106,15 @@ private:
   static bool isRouted(Value arg) {
     return llvm::any_of(arg.getUsers(), [](Operation *u) { return isa<RouteSlotsOp>(u); });
   }
+  /// Whether an argument is a mixture's states per memory ([B, M, ...], read through memory_states).
+  static bool isPerMemory(Value arg) {
+    return llvm::any_of(arg.getUsers(), [](Operation *u) { return isa<MemoryStatesOp>(u); });
+  }
+  /// `p.rate = VIEW` and its strides: (0, h, k, v) over the rate's own row,
+  /// its shape aligned right with [1, 1, H, K, Vs] (a constant may be a
+  /// scalar), size-1 dimensions broadcast; `wholeRow`: a tensor program's
+  /// Tensor, whose heads broadcast too where it has none.
+  static std::string rateView(Value rate, const std::string &view, bool wholeRow);
   /// Row kernels over a routed input's slot rows ([B, T * k]: `Ts` tokens).
   bool slotRows = false;
   std::string tokens() const { return slotRows ? "Ts" : "T"; }

@@ -166,12 +166,7 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
                         " value columns (the forward's tiling), the state kept every " + std::to_string(C) + " tokens");
   if (Value d = op.getDecay()) {
     if (elementwise) {
-      // (0, h, k, v) over the rate's own row, as the forward's scan reads it.
-      auto rt = cast<RankedTensorType>(d.getType());
-      int64_t r = rt.getRank(), rk = r >= 2 ? rt.getDimSize(r - 2) : 1, rv = r >= 1 ? rt.getDimSize(r - 1) : 1;
-      hs << "    p.rate = rowView(" << tensorOf(d) << ");\n    p.rate.s1 = "
-         << (r < 3 || rt.getDimSize(2) == 1 ? 0 : rk * rv) << ", p.rate.s2 = " << (rk == 1 ? 0 : rv)
-         << ", p.rate.s3 = " << (rv == 1 ? 0 : 1) << ";\n";
+      hs << rateView(d, "rowView(" + tensorOf(d) + ")", /*wholeRow=*/true); // as the forward's scan reads it
     } else {
       hs << "    p.decay = rowView(" << tensorOf(d) << ");\n";
     }

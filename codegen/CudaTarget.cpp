@@ -449,15 +449,10 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     for (auto [i, param] : llvm::enumerate(decayParams))
       hs << "    p.mapIn[" << i << "] = args.in[" << argIndex.lookup(param) << "];\n";
   }
-  if (rate) {
-    // (0, h, k, v) over the rate's own row, its shape aligned right with
-    // [1, 1, H, K, Vs] (a constant may be a scalar): size-1 dimensions broadcast.
-    auto rt = cast<RankedTensorType>(rate.getType());
-    int64_t r = rt.getRank(), rk = r >= 2 ? rt.getDimSize(r - 2) : 1, rv = r >= 1 ? rt.getDimSize(r - 1) : 1;
-    hs << "    p.rate = " << (tensorMode ? "rowView(" + tensorOf(rate) + ")" : "args.tmp[" + std::to_string(tmpIndex.lookup(rate)) + "]")
-       << ";\n    p.rate.s1 = " << (tensorMode && (r < 3 || rt.getDimSize(2) == 1) ? 0 : rk * rv)
-       << ", p.rate.s2 = " << (rk == 1 ? 0 : rv) << ", p.rate.s3 = " << (rv == 1 ? 0 : 1) << ";\n";
-  }
+  if (rate)
+    hs << rateView(rate,
+                   tensorMode ? "rowView(" + tensorOf(rate) + ")" : "args.tmp[" + std::to_string(tmpIndex.lookup(rate)) + "]",
+                   tensorMode);
   auto inputOf = [&](Value v, const char *what) -> FailureOr<unsigned> {
     if (!isa<BlockArgument>(v)) return op.emitOpError() << "the CUDA target takes the " << what << " as an input";
     return argIndex.lookup(v);
@@ -558,6 +553,15 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
      << b(bool(op.getDt())) << ", " << b(logDecay) << decayMapArg << "><<<grid, " << warps * 32
      << ", 0, stream>>>(p);\n  }\n";
   return success();
+}
+
+std::string Printer::rateView(Value rate, const std::string &view, bool wholeRow) {
+  auto rt = cast<RankedTensorType>(rate.getType());
+  int64_t r = rt.getRank(), rk = r >= 2 ? rt.getDimSize(r - 2) : 1, rv = r >= 1 ? rt.getDimSize(r - 1) : 1;
+  return "    p.rate = " + view + ";\n    p.rate.s1 = " +
+         std::to_string(wholeRow && (r < 3 || rt.getDimSize(2) == 1) ? 0 : rk * rv) +
+         ", p.rate.s2 = " + std::to_string(rk == 1 ? 0 : rv) + ", p.rate.s3 = " + std::to_string(rv == 1 ? 0 : 1) +
+         ";\n";
 }
 
 std::string Printer::decayMapFunctor(const std::string &name, Value decay, Value raw, ArrayRef<Value> params) {
@@ -679,8 +683,7 @@ FailureOr<CudaKernelSource> Printer::run() {
   hs << sig.checks;
   for (unsigned i = 0; i < nin; ++i) {
     auto t = cast<RankedTensorType>(func.getArgument(i).getType());
-    const bool perMemory = llvm::any_of(func.getArgument(i).getUsers(), [](Operation *u) { return isa<MemoryStatesOp>(u); });
-    if (t.getRank() > 4 && !isRouted(func.getArgument(i)) && !perMemory)
+    if (t.getRank() > 4 && !isRouted(func.getArgument(i)) && !isPerMemory(func.getArgument(i)))
       hs << "  if (!checkPackedRow(chk, inputs[" << i << "], 3, \"input\", \"" << sig.inputs[i] << "\")) return 1;\n";
     hs << "  if (!checkDevicePointer(chk, inputs[" << i << "], \"input\", \"" << sig.inputs[i] << "\")) return 1;\n";
   }

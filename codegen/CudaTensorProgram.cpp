@@ -406,7 +406,6 @@ LogicalResult Printer::emitTensorProgram() {
     hs << "  const int64_t Ts = T * route_plan.k, Bm = route_plan.B * " << M << ", Lm = route_plan.L;\n";
     hs << "  (void)Ts, (void)Bm, (void)Lm;\n";
   }
-  auto perMemory = [](Value a) { return llvm::any_of(a.getUsers(), [](Operation *u) { return isa<MemoryStatesOp>(u); }); };
   // The inputs, read once into fp32 Tensors; an optional state left out is
   // zeros. A routed input is read as its slot rows, states per memory as the
   // memories' sequences; the route (indices) is read by the plan only.
@@ -416,13 +415,13 @@ LogicalResult Printer::emitTensorProgram() {
     if (isa<IntegerType>(type.getElementType())) continue;
     std::string t, view = "args.in[" + std::to_string(i) + "]";
     bool state = isStateType(type);
-    if (isRouted(a) || perMemory(a)) {
+    if (isRouted(a) || isPerMemory(a)) {
       llvm::SmallVector<int64_t> s(type.getShape());
       s.erase(s.begin() + (isRouted(a) ? 2 : 1)); // [B, T * k, H, ...]; [B * M, H, K, V]
       curLayout = isRouted(a) ? Layout::slots : Layout::memories;
       t = tensors[a] = newTensor(RankedTensorType::get(s, type.getElementType()));
       curLayout = Layout::tokens;
-      if (perMemory(a)) {
+      if (isPerMemory(a)) {
         view = "view" + std::to_string(i), state = true;
         auto name = func.getArgAttrOfType<StringAttr>(i, "mixer.name");
         hs << "  View " << view << ";\n  if (!memoryStateView(chk, inputs[" << i << "], \"input\", \""

@@ -269,12 +269,13 @@ __global__ void checkpointGradSumBlocks(const CheckpointGrad g, Tensor dq, Tenso
       }
 }
 
-// out[e] = the sum over the NS sequences, in order, of parts[n][e] (n per sequence).
-template <typename = void> __global__ void sumOverSequences(const float *parts, int64_t NS, int64_t n, Tensor out) {
+// out[e] = the sum, in order, of parts[i][e] over the `count` parts of n
+// values each (per sequence, per value block).
+template <typename = void> __global__ void sumParts(const float *parts, int64_t count, int64_t n, float *out) {
   MIXC_GRID_STRIDE(e, n) {
     float s = 0.f;
-    for (int64_t b = 0; b < NS; ++b) s += parts[b * n + e];
-    out.p[e] = s;
+    for (int64_t i = 0; i < count; ++i) s += parts[i * n + e];
+    out[e] = s;
   }
 }
 
@@ -301,8 +302,8 @@ cudaError_t launchCheckpointGrad(const ScanParams &p, CheckpointGrad g, const Ch
   checkpointGradKernel<S, K, CPW, WARPS, LogDecay, HasDt, Skip, C><<<grid, WARPS * 32, 0, stream>>>(p, g);
   checkpointGradSumBlocks<ckptScalar<S>()>
       <<<gridFor(g.slab), 256, 0, stream>>>(g, out.dq, out.dk, NSUMS == 3 ? out.ddecay : Tensor{}, K);
-  if (g.drate) sumOverSequences<><<<gridFor(H * K * V), 256, 0, stream>>>(g.drate, NS, H * K * V, out.drate);
-  if (g.dskipW) sumOverSequences<><<<gridFor(H * V), 256, 0, stream>>>(g.dskipW, NS, H * V, out.dskipW);
+  if (g.drate) sumParts<><<<gridFor(H * K * V), 256, 0, stream>>>(g.drate, NS, H * K * V, out.drate.p);
+  if (g.dskipW) sumParts<><<<gridFor(H * V), 256, 0, stream>>>(g.dskipW, NS, H * V, out.dskipW.p);
   return cudaGetLastError();
 }
 #endif // MIXC_CUDA_EMULATION
@@ -551,15 +552,6 @@ __global__ void __launch_bounds__(WARPS * 32) mlstmGradReverse(const ScanParams 
     }
 }
 
-// sum_j do_j num_j over the blocks, in block order.
-template <typename = void> __global__ void mlstmGradSumGonum(const MlstmGrad g, int64_t n) {
-  MIXC_GRID_STRIDE(e, n) {
-    float s = 0.f;
-    for (int64_t blk = 0; blk < g.blocks; ++blk) s += g.gonum[blk * n + e];
-    g.gonumAll[e] = s;
-  }
-}
-
 // 3. The blocks' row sums added: dq, dk (times w_t), and per token the gates'
 //    sums over the keys, sums[0] = sum dS . S_{t-1}, sums[1] = sum k . dk.
 template <typename = void>
@@ -639,7 +631,7 @@ cudaError_t launchMlstmGrad(const ScanParams &p, MlstmGrad g, const MlstmGradOut
   cudaMemsetAsync(g.floorTerm, 0, rows * sizeof(float), stream);
   const dim3 grid((unsigned)g.blocks, (unsigned)H, (unsigned)NS);
   mlstmGradForward<K, CPW, WARPS, C><<<grid, WARPS * 32, 0, stream>>>(p, g);
-  mlstmGradSumGonum<><<<gridFor(rows), 256, 0, stream>>>(g, rows);
+  sumParts<><<<gridFor(rows), 256, 0, stream>>>(g.gonum, g.blocks, rows, g.gonumAll); // sum_j do_j num_j
   mlstmGradReverse<K, CPW, WARPS, C><<<grid, WARPS * 32, 0, stream>>>(p, g);
   mlstmGradSumBlocks<><<<gridFor(g.slab), 256, 0, stream>>>(p, g, out.dq, out.dk, gates, K);
   mlstmGradGates<><<<gridFor(NS * H), 256, 0, stream>>>(p, g, gates, out.ddecay, out.digate, out.dinitM, NS);

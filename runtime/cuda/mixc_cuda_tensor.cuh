@@ -38,14 +38,6 @@ inline Tensor newTensor(Scratch &scratch, std::initializer_list<int64_t> dims) {
   return t;
 }
 
-// The same memory under other dimensions (a view: route_slots, memory_states).
-inline Tensor reshaped(const Tensor &t, std::initializer_list<int64_t> dims) {
-  Tensor r;
-  r.p = t.p;
-  for (int64_t x : dims) r.d[r.rank++] = x;
-  return r;
-}
-
 // A Tensor read as the scans read their operands: rows (b, t, h, j) of a
 // per-token [B, T, H, ...] or per-head [1, 1, H, ...] tensor (size-1 and
 // missing dimensions broadcast), or a state [B, H, K, V] as (b, h, k, v).

@@ -158,8 +158,7 @@ template <Structure S, bool LogDecay, bool HasDt> void checkSweep(Kind kind, boo
   cuda::Tensor td = NSUMS == 3 ? tensor(ddecay, {(int64_t)ddecay.size()}) : cuda::Tensor{};
   emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::checkpointGradSumBlocks<cuda::ckptScalar<S>()>(g, tq, tk, td, K); });
   if (g.drate) {
-    cuda::Tensor tr = tensor(drate, {1, 1, H, K, V});
-    emu::launch(Dim3{1, 1, 1}, 64, [&] { cuda::sumOverSequences<>(g.drate, B, H * K * V, tr); });
+    emu::launch(Dim3{1, 1, 1}, 64, [&] { cuda::sumParts<>(g.drate, B, H * K * V, drate.data()); });
   }
   CHECK(relL2(dq, x.want.q) < 1e-4);
   CHECK(relL2(dk, x.want.k) < 1e-4);
@@ -209,7 +208,7 @@ TEST_CASE("CUDA checkpointed sweep (emulated): mLSTM's stabilized normalizer", "
   g.Ttok = T, g.slab = slab, g.blocks = blocks, g.stretches = stretches;
   const Dim3 grid{(unsigned)blocks, (unsigned)H, (unsigned)B};
   emu::launch(grid, WARPS * 32, [&] { cuda::mlstmGradForward<K, CPW, WARPS, C>(d.p, g); });
-  emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::mlstmGradSumGonum<>(g, rowsN); });
+  emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::sumParts<>(g.gonum, blocks, rowsN, g.gonumAll); });
   emu::launch(grid, WARPS * 32, [&] { cuda::mlstmGradReverse<K, CPW, WARPS, C>(d.p, g); });
   cuda::Tensor tq = tensor(dq, {B, T, H, K}), tk = tensor(dk, {B, T, H, K});
   emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::mlstmGradSumBlocks<>(d.p, g, tq, tk, gates.data(), K); });
@@ -351,9 +350,9 @@ TEST_CASE("CUDA checkpointed sweep (emulated): packed sequences", "[cuda-emulati
   emu::launch(Dim3{(unsigned)blocks, (unsigned)H, (unsigned)NS}, WARPS * 32, [&] {
     cuda::checkpointGradKernel<Structure::elementwise, K, CPW, WARPS, true, true, false, C>(p, g);
   });
-  cuda::Tensor tq = tensor(dq, {1, Tp, H, K}), tk = tensor(dk, {1, Tp, H, K}), tr = tensor(drate, {1, 1, H, K, V});
+  cuda::Tensor tq = tensor(dq, {1, Tp, H, K}), tk = tensor(dk, {1, Tp, H, K});
   emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::checkpointGradSumBlocks<false>(g, tq, tk, cuda::Tensor{}, K); });
-  emu::launch(Dim3{1, 1, 1}, 64, [&] { cuda::sumOverSequences<>(g.drate, NS, H * K * V, tr); });
+  emu::launch(Dim3{1, 1, 1}, 64, [&] { cuda::sumParts<>(g.drate, NS, H * K * V, drate.data()); });
   Array rateSum({1, 1, H, K, V});
   for (int64_t n = 0; n < NS; ++n) {
     const int64_t t0 = starts[n], t1 = starts[n + 1];
