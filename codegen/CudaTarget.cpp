@@ -641,7 +641,7 @@ LogicalResult Printer::emitMixtureScan(RecurrenceOp op) {
     tmpIndex[g.getResult()] = idx;
     const std::string view = isa<BlockArgument>(src) ? "args.in[" + std::to_string(argIndex.lookup(src)) + "]"
                                                      : "args.tmp[" + std::to_string(tmpIndex.lookup(x)) + "]";
-    // (sized, and zeroed, in the element type it is stored in)
+    // (sized in the element type it is stored in; routeGather zeroes the padding rows)
     const bool narrow = streamed.count(g.getResult()) && !fp32.count(g.getResult());
     hs << "  {\n    const size_t bytes = (size_t)route_plan.B * " << M << " * route_plan.L * " << H * w << " * "
        << (narrow ? "(sdt == MIXC_BF16 ? 2 : 4)" : "sizeof(float)")
@@ -650,7 +650,7 @@ LogicalResult Printer::emitMixtureScan(RecurrenceOp op) {
        << "    args.tmp[" << idx << "] = scratchView(mem, route_plan.L, " << H << ", " << w << ");\n";
     if (narrow) hs << "    args.tmp[" << idx << "].dtype = sdt;\n";
     hs << "    routeGather(" << view << ", " << (g.getSlots() ? "true" : "false") << ", args.tmp[" << idx
-       << "], mem, bytes, route_plan, " << H << ", " << w << ", stream);\n  }\n";
+       << "], route_plan, " << H << ", " << w << ", stream);\n  }\n";
   }
   // The scan, and the row kernels that read the gathered rows, over the B x M
   // sequences of L tokens.

@@ -363,7 +363,7 @@ FailureOr<bool> Printer::emitRouteOp(Operation *op) {
   if (auto g = dyn_cast<RouteGatherOp>(op)) {
     const std::string y = newTensorFor(g.getResult());
     hs << "  {\n    View dst = rowView(" << y << ");\n    routeGather(rowView(" << tensorOf(g.getInput()) << "), "
-       << (g.getSlots() ? "true" : "false") << ", dst, " << y << ".p, " << y << ".size() * sizeof(float), route_plan, "
+       << (g.getSlots() ? "true" : "false") << ", dst, route_plan, "
        << heads(g.getResult()) << ", " << width(g.getResult()) << ", stream"
        << (g.getWeight() ? ", rowView(" + tensorOf(g.getWeight()) + ")" : std::string()) << ");\n  }\n";
     return true;

@@ -18,6 +18,7 @@ struct RoutePlan {
   int64_t rs0 = 0, rs1 = 0, rs2 = 0;
   int64_t B = 0, T = 0, k = 0, M = 0, L = 0;
   int32_t *pos = nullptr; // [B, T * k]: each choice's position in its memory's sequence
+  const int32_t *count = nullptr; // [B * M]: each memory's tokens (device)
   __device__ __forceinline__ int64_t memory(int64_t b, int64_t t, int64_t j) const {
     return route[b * rs0 + t * rs1 + j * rs2];
   }
@@ -54,6 +55,7 @@ inline bool planRoute(Checker &chk, const mixc_tensor &route, int64_t B, int64_t
   int32_t *count = (int32_t *)scratch.alloc(B * M + 1);
   if (!p.pos || !count) return !chk.fail("CUDA: no device memory for the route plan");
   int *bad = (int *)(count + B * M);
+  p.count = count;
   cudaMemsetAsync(bad, 0, sizeof(int), stream);
   const int64_t threads = B * M * 32;
   routePositionsKernel<<<(unsigned)((threads + 255) / 256), 256, 0, stream>>>(p, count, bad);
@@ -68,92 +70,100 @@ inline bool planRoute(Checker &chk, const mixc_tensor &route, int64_t B, int64_t
 }
 #endif
 
-// Rows of w elements move a warp per row where they are at least a warp
-// wide, else a thread per element; rowBlocks: the blocks of 256 threads for
-// `rows` of them (grid-stride).
-inline bool warpPerRow(int64_t w) { return w >= 32; }
-inline unsigned rowBlocks(int64_t rows, int64_t w) {
-  const int64_t threads = warpPerRow(w) ? rows * 32 : rows * w;
-  return (unsigned)std::min<int64_t>((threads + 255) / 256, 65535);
+// A warp per slot (b, t, j) or per token moves that item's whole (h, c) plane,
+// H x w elements: its route, position and weight are read and its indices
+// divided out once per plane, not once per row or element (with a warp per
+// (b, t, j, h) row the 64-bit divisions cost more than the moves: the gathers
+// ran at 0.4 TB/s on an H100). The lanes step through the plane: nested loops
+// where rows are at least a warp wide, else one run with 32-bit divisions.
+template <typename F> __device__ __forceinline__ void forPlane(int64_t H, int64_t w, int lane, F f) {
+  if (w >= 32) {
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t c = lane; c < w; c += 32) f(h, c);
+  } else {
+    const int n = (int)(H * w), wi = (int)w;
+    for (int e = lane; e < n; e += 32) f(e / wi, e % wi);
+  }
 }
+// The blocks of 256 threads for a warp per item (grid-stride beyond 65535).
+inline unsigned warpBlocks(int64_t items) { return (unsigned)std::min<int64_t>((items * 32 + 255) / 256, 65535); }
+#define MIXC_FOR_WARP_ITEM(item, n)                                                                                 \
+  for (int64_t item = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; item < (n);                          \
+       item += (int64_t)gridDim.x * blockDim.x / 32)
 
-// dst [B * M, L, H, w] (zeroed first) gets row (b, slots ? t k + j : t, h) of
-// src at (b M + route[b, t, j], pos[b, t k + j], h), times weight[b, t, j]
-// where a weight is given (the backward's: route_scatter's adjoint). A warp
-// per row (a thread per element where rows are narrower than a warp): a
-// row's indices are found once, and its w elements move in coalesced runs.
-template <bool WarpPerRow>
+// dst [B * M, L, H, w] gets the plane of slot (b, t, j) at (b M + route[b, t,
+// j], pos[b, t k + j]): row (b, slots ? t k + j : t) of src, times weight[b,
+// t, j] where a weight is given (the backward's: route_scatter's adjoint).
+template <typename = void>
 __global__ void routeGatherKernel(const View src, bool slots, View dst, RoutePlan p, int64_t H, int64_t w,
                                   const View weight) {
-  // A warp's lanes step through the row 32 elements apart; a lone thread does its element.
-  const int64_t rows = p.B * p.T * p.k * H, step = WarpPerRow ? 32 : w;
-  const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < rows * (WarpPerRow ? 32 : w); e += stride) {
-    const int64_t r = WarpPerRow ? e / 32 : e / w, c0 = WarpPerRow ? e % 32 : e % w;
-    const int64_t h = r % H, slot = r / H, b = slot / (p.T * p.k), i = slot % (p.T * p.k);
-    const int64_t t = i / p.k, j = i % p.k, m = b * p.M + p.memory(b, t, j), pos = p.pos[slot];
+  const int lane = threadIdx.x % 32;
+  MIXC_FOR_WARP_ITEM(s, p.B * p.T * p.k) {
+    const int64_t b = s / (p.T * p.k), i = s % (p.T * p.k), t = i / p.k, j = i % p.k;
+    const int64_t m = b * p.M + p.memory(b, t, j), pos = p.pos[s], row = slots ? i : t;
     const float wt = weight.p ? weight.at(b, t, j, 0) : 1.f;
-    for (int64_t c = c0; c < w; c += step) dst.set(m, pos, h, c, wt * src.at(b, slots ? i : t, h, c));
+    forPlane(H, w, lane, [&](int64_t h, int64_t c) { dst.set(m, pos, h, c, wt * src.at(b, row, h, c)); });
+  }
+}
+// The rows past each memory's count, up to L, zeroed (identity steps of the
+// scan): only those, where a memset of the whole of dst wrote it twice.
+template <typename = void> __global__ void routePadKernel(View dst, RoutePlan p, int64_t H, int64_t w) {
+  const int lane = threadIdx.x % 32;
+  MIXC_FOR_WARP_ITEM(r, p.B * p.M * p.L) {
+    const int64_t m = r / p.L, pos = r % p.L;
+    if (pos >= p.count[m]) forPlane(H, w, lane, [&](int64_t h, int64_t c) { dst.set(m, pos, h, c, 0.f); });
   }
 }
 #ifndef MIXC_CUDA_EMULATION // (host code: test/unit/CudaEmulation.h runs the kernels)
-inline void routeGather(const View &src, bool slots, View &dst, void *mem, size_t bytes, const RoutePlan &p, int64_t H,
-                        int64_t w, cudaStream_t stream, const View &weight = View{}) {
-  cudaMemsetAsync(mem, 0, bytes, stream);
-  const unsigned blocks = rowBlocks(p.B * p.T * p.k * H, w);
-  if (warpPerRow(w))
-    routeGatherKernel<true><<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w, weight);
-  else
-    routeGatherKernel<false><<<blocks, 256, 0, stream>>>(src, slots, dst, p, H, w, weight);
+inline void routeGather(const View &src, bool slots, View &dst, const RoutePlan &p, int64_t H, int64_t w,
+                        cudaStream_t stream, const View &weight = View{}) {
+  if (p.B * p.M * p.L > 0) routePadKernel<><<<warpBlocks(p.B * p.M * p.L), 256, 0, stream>>>(dst, p, H, w);
+  if (p.B * p.T * p.k > 0)
+    routeGatherKernel<><<<warpBlocks(p.B * p.T * p.k), 256, 0, stream>>>(src, slots, dst, p, H, w, weight);
 }
 #endif
 
-// out[b, t, h, c] = sum over j of weight[b, t, j] y[b M + route[b, t, j], pos, h, c]
-// (without a weight: the plain sum), or with `slots` one row per slot,
-// out[b, t k + j, h, c] = y[...] (the backward's: route_gather's adjoint for
-// routed rows). A warp per output row as in the gather.
-template <bool WarpPerRow>
+// out[b, t, h, c] = sum over j of weight[b, t, j] y[b M + route[b, t, j], pos,
+// h, c] (without a weight: the plain sum), or with `slots` one plane per
+// slot, out[b, t k + j, h, c] = y[...] (the backward's: route_gather's adjoint
+// for routed rows). A warp per output plane; the k terms added in order.
+template <typename = void>
 __global__ void routeScatterKernel(const View y, const View weight, View out, RoutePlan p, int64_t H, int64_t w,
                                    bool slots) {
-  const int64_t per = slots ? p.k : 1, rows = p.B * p.T * per * H, step = WarpPerRow ? 32 : w;
-  const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < rows * (WarpPerRow ? 32 : w); e += stride) {
-    const int64_t r = WarpPerRow ? e / 32 : e / w, c0 = WarpPerRow ? e % 32 : e % w;
-    const int64_t h = r % H, bts = r / H, bt = bts / per, b = bt / p.T, t = bt % p.T;
-    const int64_t j0 = slots ? bts % per : 0, j1 = slots ? j0 + 1 : p.k;
-    for (int64_t c = c0; c < w; c += step) {
+  const int lane = threadIdx.x % 32;
+  const int64_t per = slots ? p.k : 1;
+  MIXC_FOR_WARP_ITEM(item, p.B * p.T * per) {
+    const int64_t bt = item / per, b = bt / p.T, t = bt % p.T;
+    const int64_t j0 = slots ? item % per : 0, j1 = slots ? j0 + 1 : p.k, row = slots ? t * p.k + j0 : t;
+    forPlane(H, w, lane, [&](int64_t h, int64_t c) {
       float acc = 0.f;
       for (int64_t j = j0; j < j1; ++j)
         acc += (weight.p ? weight.at(b, t, j, 0) : 1.f) *
                y.at(b * p.M + p.memory(b, t, j), p.pos[bt * p.k + j], h, c);
-      out.set(b, slots ? t * p.k + j0 : t, h, c, acc);
-    }
+      out.set(b, row, h, c, acc);
+    });
   }
 }
 #ifndef MIXC_CUDA_EMULATION // (host code: test/unit/CudaEmulation.h runs the kernels)
 inline void routeScatter(const View &y, const View &weight, View &out, const RoutePlan &p, int64_t H, int64_t w,
                          cudaStream_t stream, bool slots = false) {
-  const unsigned blocks = rowBlocks(p.B * p.T * (slots ? p.k : 1) * H, w);
-  if (warpPerRow(w))
-    routeScatterKernel<true><<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w, slots);
-  else
-    routeScatterKernel<false><<<blocks, 256, 0, stream>>>(y, weight, out, p, H, w, slots);
+  const int64_t items = p.B * p.T * (slots ? p.k : 1);
+  if (items > 0) routeScatterKernel<><<<warpBlocks(items), 256, 0, stream>>>(y, weight, out, p, H, w, slots);
 }
 #endif
 
 // The router weights' gradient (mixer.route_weight_grad): out[b, t, j] = the
 // sum over heads and columns of do[b, t, h, c] y[b M + route[b, t, j], pos,
-// h, c]. A warp per (b, t, j), its lanes' sums added by shuffles: the same
-// order every run.
+// h, c]. A warp per (b, t, j), each lane's sum over its share of the plane,
+// then added by shuffles: the same order every run.
 template <typename = void>
 __global__ void routeWeightGradKernel(const View y, const View dO, View out, RoutePlan p, int64_t H, int64_t w) {
-  const int64_t slots = p.B * p.T * p.k, lane = threadIdx.x % 32;
-  const int64_t stride = (int64_t)gridDim.x * blockDim.x / 32;
-  for (int64_t s = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; s < slots; s += stride) {
+  const int lane = threadIdx.x % 32;
+  MIXC_FOR_WARP_ITEM(s, p.B * p.T * p.k) {
     const int64_t b = s / (p.T * p.k), i = s % (p.T * p.k), t = i / p.k, j = i % p.k;
     const int64_t m = b * p.M + p.memory(b, t, j), pos = p.pos[s];
     float acc = 0.f;
-    for (int64_t e = lane; e < H * w; e += 32) acc += dO.at(b, t, e / w, e % w) * y.at(m, pos, e / w, e % w);
+    forPlane(H, w, lane, [&](int64_t h, int64_t c) { acc += dO.at(b, t, h, c) * y.at(m, pos, h, c); });
     for (int off = 16; off; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
     if (lane == 0) out.set(b, t, j, 0, acc);
   }
@@ -161,7 +171,7 @@ __global__ void routeWeightGradKernel(const View y, const View dO, View out, Rou
 #ifndef MIXC_CUDA_EMULATION // (host code: test/unit/CudaEmulation.h runs the kernels)
 inline void routeWeightGrad(const View &y, const View &dO, View &out, const RoutePlan &p, int64_t H, int64_t w,
                             cudaStream_t stream) {
-  routeWeightGradKernel<><<<rowBlocks(p.B * p.T * p.k, 32), 256, 0, stream>>>(y, dO, out, p, H, w);
+  if (p.B * p.T * p.k > 0) routeWeightGradKernel<><<<warpBlocks(p.B * p.T * p.k), 256, 0, stream>>>(y, dO, out, p, H, w);
 }
 #endif
 

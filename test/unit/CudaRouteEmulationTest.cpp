@@ -4,7 +4,7 @@
 // memory's sequence, by warp ballots), gathers of token rows and of slot rows
 // (weighted: the backward's), the readouts mixed back per token (weighted or
 // summed) and per slot, and the router weights' gradient. Rows narrower than
-// a warp (a thread per element) and wider ones (a warp per row) both.
+// a warp (the plane as one run) and wider ones (a row at a time) both.
 #include "test/unit/CudaEmulation.h"
 
 #include <catch2/catch.hpp>
@@ -41,7 +41,7 @@ void checkWidth(int64_t w) {
   p.B = B, p.T = T, p.k = k, p.M = M;
   std::vector<int32_t> pos(B * T * k, -1), count(B * M, 0);
   int bad = 0;
-  p.pos = pos.data();
+  p.pos = pos.data(), p.count = count.data();
   emu::launch(Dim3{1, 1, 1}, 256, [&] { cuda::routePositionsKernel<>(p, count.data(), &bad); });
   REQUIRE(bad == 0);
   // Positions in token order (slot order within a token), per (row, memory).
@@ -52,7 +52,7 @@ void checkWidth(int64_t w) {
   for (int64_t i = 0; i < B * M; ++i) CHECK(count[i] == seen[i]);
   p.L = *std::max_element(count.begin(), count.end());
   const int64_t L = p.L;
-  auto blocks = [&](int64_t rows) { return Dim3{cuda::rowBlocks(rows, w), 1, 1}; };
+  auto blocks = [&](int64_t items) { return Dim3{cuda::warpBlocks(items), 1, 1}; };
   // Gathers: token rows, and slot rows weighted.
   std::vector<float> tokens(B * T * H * w), slots(B * T * k * H * w), weight(B * T * k);
   for (float &x : tokens) x = n(rng);
@@ -61,12 +61,11 @@ void checkWidth(int64_t w) {
   cuda::View wv;
   wv.p = weight.data(), wv.s0 = T * k, wv.s1 = k, wv.s2 = 1;
   for (bool fromSlots : {false, true}) {
-    std::vector<float> dst(B * M * L * H * w, 0.f);
+    std::vector<float> dst(B * M * L * H * w, -7.f); // the padding rows must come out zero
     cuda::View src = fromSlots ? rowsView(slots, T * k, w) : rowsView(tokens, T, w), d = rowsView(dst, L, w);
-    emu::launch(blocks(B * T * k * H), 256, [&] {
-      if (cuda::warpPerRow(w)) cuda::routeGatherKernel<true>(src, fromSlots, d, p, H, w, fromSlots ? wv : cuda::View{});
-      else cuda::routeGatherKernel<false>(src, fromSlots, d, p, H, w, fromSlots ? wv : cuda::View{});
-    });
+    emu::launch(blocks(B * M * L), 256, [&] { cuda::routePadKernel<>(d, p, H, w); });
+    emu::launch(blocks(B * T * k), 256,
+                [&] { cuda::routeGatherKernel<>(src, fromSlots, d, p, H, w, fromSlots ? wv : cuda::View{}); });
     std::vector<float> ref(dst.size(), 0.f);
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 0; t < T; ++t)
@@ -88,10 +87,7 @@ void checkWidth(int64_t w) {
     const bool perSlot = mode == 2;
     std::vector<float> out(B * T * (perSlot ? k : 1) * H * w, -1.f);
     cuda::View o = rowsView(out, T * (perSlot ? k : 1), w), wt = mode == 0 ? wv : cuda::View{};
-    emu::launch(blocks(B * T * (perSlot ? k : 1) * H), 256, [&] {
-      if (cuda::warpPerRow(w)) cuda::routeScatterKernel<true>(yv, wt, o, p, H, w, perSlot);
-      else cuda::routeScatterKernel<false>(yv, wt, o, p, H, w, perSlot);
-    });
+    emu::launch(blocks(B * T * (perSlot ? k : 1)), 256, [&] { cuda::routeScatterKernel<>(yv, wt, o, p, H, w, perSlot); });
     std::vector<double> ref(out.size(), 0.0);
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 0; t < T; ++t)
@@ -107,8 +103,7 @@ void checkWidth(int64_t w) {
   cuda::View dwv;
   dwv.p = dw.data(), dwv.s0 = T * k, dwv.s1 = k, dwv.s2 = 1;
   cuda::View dov = rowsView(dO, T, w);
-  emu::launch(Dim3{cuda::rowBlocks(B * T * k, 32), 1, 1}, 256,
-              [&] { cuda::routeWeightGradKernel<>(yv, dov, dwv, p, H, w); });
+  emu::launch(blocks(B * T * k), 256, [&] { cuda::routeWeightGradKernel<>(yv, dov, dwv, p, H, w); });
   for (int64_t i = 0; i < B * T * k; ++i) {
     const int64_t b = i / (T * k), t = (i % (T * k)) / k, m = b * M + route[i];
     double s = 0;
@@ -121,4 +116,4 @@ void checkWidth(int64_t w) {
 
 TEST_CASE("CUDA route kernels (emulated): rows narrower than a warp", "[cuda-emulation]") { checkWidth(5); }
 
-TEST_CASE("CUDA route kernels (emulated): a warp per row", "[cuda-emulation]") { checkWidth(40); }
+TEST_CASE("CUDA route kernels (emulated): rows a warp wide or more", "[cuda-emulation]") { checkWidth(40); }
