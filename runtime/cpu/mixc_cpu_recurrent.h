@@ -269,6 +269,19 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
           }
         }
       }
+      // Scalar (deferred) and no decays (Mamba-2, RetNet, simple GLA, linear
+      // attention): two tokens in one pass over the state, as the vector decays
+      // pair, when neither token folds the scale; gamPair is the scale after both.
+      constexpr bool PairScalar = Vec && !Bonus && !Mlstm && !OnesColumn && (S == Structure::identity || Deferred);
+      bool pairScalar = false;
+      float gamPair = 1.f;
+      if constexpr (PairScalar)
+        if (hasNext) {
+          const float next = S == Structure::identity ? 1.f : LogDecay ? fastExp(rn.decay[0]) : rn.decay[0];
+          const float g1 = S == Structure::identity ? 1.f : gam * decayScalar;
+          gamPair = g1 * next;
+          pairScalar = g1 >= 1e-18f && gamPair >= 1e-18f;
+        }
       alignas(64) float dvec[K];
       if constexpr (S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector))
         for (int i = 0; i < K; ++i) dvec[i] = LogDecay ? fastExp(r.decay[i]) : r.decay[i];
@@ -413,6 +426,28 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
           else
             for (int i = 0; i < K; ++i) sweepRow<VB, true, true>(st[i], g2s[i], k[i], q[i], vv, acc[i % kLanes]);
         }
+      } else if (PairScalar && pairScalar) {
+        if constexpr (PairScalar) {
+          // x1 = st + (k1 / g1) v1 read out by q1 (times g1 below), x2 = x1 +
+          // (k2 / g2) v2 by q2 (times g2 here), with g the deferred scales.
+          const float g1 = S == Structure::identity ? 1.f : gam * decayScalar, inv1 = 1.f / g1, inv2 = 1.f / gamPair;
+          gam = g1;
+          alignas(64) float v2[VB], o2[VB];
+          for (int j = 0; j < VB; ++j) v2[j] = j < width ? rn.v[j0 + j] : 0.f;
+          forRegisterGroups<NV, RB>([&](auto G, int v0) {
+            vl vx[G], vx2[G], va[G] = {}, va2[G] = {};
+            loadGroup<L>(vx, vv, v0);
+            loadGroup<L>(vx2, v2, v0);
+            for (int i = 0; i < K; ++i)
+              sweepRow2V<L, G>(&st[i][L * v0], k[i] * inv1, q[i], rn.k[i] * inv2, rn.q[i], vx, vx2, va, va2);
+            storeGroup<L>(oo, v0, va);
+            storeGroup<L>(o2, v0, va2);
+          });
+          const float scale2 = Deferred ? p.scale * gamPair : p.scale;
+          float *out2 = p.o + (p.token(b, timeOf(step + 1)) * H + h) * oStride + j0;
+          for (int j = 0; j < width; ++j) out2[j] = scale2 * o2[j];
+          pairedPrev = true;
+        }
       } else if (Deferred && gam * decayScalar >= 1e-18f) {
         gam *= decayScalar;
         const float inv = 1.f / gam;
@@ -498,6 +533,8 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       }
       float *out = p.o + row * oStride + j0;
       for (int j = 0; j < width; ++j) out[j] = outScale * oo[j];
+      if constexpr (Deferred)
+        if (pairScalar) gam = gamPair; // the paired token's decay, after this token's read-out scale
     }
     if (!last) return;
     float *dst = stateOut + (b * H + h) * K * Vs;
