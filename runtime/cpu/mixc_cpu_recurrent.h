@@ -271,16 +271,17 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       }
       // Scalar (deferred) and no decays (Mamba-2, RetNet, simple GLA, linear
       // attention): two tokens in one pass over the state, as the vector decays
-      // pair, when neither token folds the scale; gamPair is the scale after both.
+      // pair, when neither token folds the scale; gamFirst and gamPair are the
+      // scales after the first token and after both.
       constexpr bool PairScalar = Vec && !Bonus && !Mlstm && !OnesColumn && (S == Structure::identity || Deferred);
       bool pairScalar = false;
-      float gamPair = 1.f;
+      float gamFirst = 1.f, gamPair = 1.f;
       if constexpr (PairScalar)
         if (hasNext) {
           const float next = S == Structure::identity ? 1.f : LogDecay ? fastExp(rn.decay[0]) : rn.decay[0];
-          const float g1 = S == Structure::identity ? 1.f : gam * decayScalar;
-          gamPair = g1 * next;
-          pairScalar = g1 >= 1e-18f && gamPair >= 1e-18f;
+          if constexpr (S != Structure::identity) gamFirst = gam * decayScalar;
+          gamPair = gamFirst * next;
+          pairScalar = gamFirst >= 1e-18f && gamPair >= 1e-18f;
         }
       alignas(64) float dvec[K];
       if constexpr (S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector))
@@ -430,8 +431,8 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
         if constexpr (PairScalar) {
           // x1 = st + (k1 / g1) v1 read out by q1 (times g1 below), x2 = x1 +
           // (k2 / g2) v2 by q2 (times g2 here), with g the deferred scales.
-          const float g1 = S == Structure::identity ? 1.f : gam * decayScalar, inv1 = 1.f / g1, inv2 = 1.f / gamPair;
-          gam = g1;
+          const float inv1 = 1.f / gamFirst, inv2 = 1.f / gamPair;
+          gam = gamFirst;
           alignas(64) float v2[VB], o2[VB];
           for (int j = 0; j < VB; ++j) v2[j] = j < width ? rn.v[j0 + j] : 0.f;
           forRegisterGroups<NV, RB>([&](auto G, int v0) {
