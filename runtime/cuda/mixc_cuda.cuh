@@ -36,6 +36,44 @@ __device__ __forceinline__ void storeElem(void *p, int dtype, int64_t off, float
   else if (dtype == MIXC_F16) ((__half *)p)[off] = __float2half(x);
   else ((float *)p)[off] = x;
 }
+// 8 consecutive elements from element offset `off` in 16-byte accesses: the
+// address must be 16-byte aligned (the callers check on the host).
+__device__ __forceinline__ void load8(const void *p, int dtype, int64_t off, float *x) {
+  if (dtype == MIXC_F32) {
+    const float4 a = *(const float4 *)((const float *)p + off), b = *(const float4 *)((const float *)p + off + 4);
+    x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w, x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;
+    return;
+  }
+  const uint4 u = *(const uint4 *)((const uint16_t *)p + off);
+  const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+  for (int i = 0; i < 4; ++i) {
+    if (dtype == MIXC_BF16) {
+      const float2 f = __bfloat1622float2(*(const __nv_bfloat162 *)&w[i]);
+      x[2 * i] = f.x, x[2 * i + 1] = f.y;
+    } else {
+      const float2 f = __half22float2(*(const __half2 *)&w[i]);
+      x[2 * i] = f.x, x[2 * i + 1] = f.y;
+    }
+  }
+}
+__device__ __forceinline__ void store8(void *p, int dtype, int64_t off, const float *x) {
+  if (dtype == MIXC_F32) {
+    *(float4 *)((float *)p + off) = make_float4(x[0], x[1], x[2], x[3]);
+    *(float4 *)((float *)p + off + 4) = make_float4(x[4], x[5], x[6], x[7]);
+    return;
+  }
+  uint32_t w[4];
+  for (int i = 0; i < 4; ++i) {
+    if (dtype == MIXC_BF16) {
+      const __nv_bfloat162 h = __floats2bfloat162_rn(x[2 * i], x[2 * i + 1]);
+      w[i] = *(const uint32_t *)&h;
+    } else {
+      const __half2 h = __floats2half2_rn(x[2 * i], x[2 * i + 1]);
+      w[i] = *(const uint32_t *)&h;
+    }
+  }
+  *(uint4 *)((uint16_t *)p + off) = make_uint4(w[0], w[1], w[2], w[3]);
+}
 
 // A 4-D strided view: element (i0, i1, i2, i3) at i0*s0 + i1*s1 + i2*s2 + i3*s3.
 // Per-token operands are (b, t, h, d); states (b, h, k, v). A zero stride

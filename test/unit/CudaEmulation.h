@@ -134,6 +134,14 @@ struct View {
 };
 
 
+// mixc_cuda.cuh's 16-byte runs of 8 elements (fp32 here, as the Views).
+inline void load8(const void *p, int, int64_t off, float *x) {
+  for (int i = 0; i < 8; ++i) x[i] = ((const float *)p)[off + i];
+}
+inline void store8(void *p, int, int64_t off, const float *x) {
+  for (int i = 0; i < 8; ++i) ((float *)p)[off + i] = x[i];
+}
+
 // mixc_cuda_tensor.cuh's Tensor.
 struct Tensor {
   float *p = nullptr;

@@ -4,7 +4,8 @@
 // memory's sequence, by warp ballots), gathers of token rows and of slot rows
 // (weighted: the backward's), the readouts mixed back per token (weighted or
 // summed) and per slot, and the router weights' gradient. Rows narrower than
-// a warp (the plane as one run) and wider ones (a row at a time) both.
+// a warp (the plane as one run) and wider ones (a row at a time) both, and
+// the vector path (runs of 8 elements a lane) for contiguous planes.
 #include "test/unit/CudaEmulation.h"
 
 #include <catch2/catch.hpp>
@@ -25,7 +26,7 @@ cuda::View rowsView(std::vector<float> &x, int64_t rowsT, int64_t w) {
   return v;
 }
 
-void checkWidth(int64_t w) {
+void checkWidth(int64_t w, bool vec) {
   std::mt19937_64 rng(3 + w);
   std::normal_distribution<float> n;
   // Each token picks k distinct memories.
@@ -42,7 +43,8 @@ void checkWidth(int64_t w) {
   std::vector<int32_t> pos(B * T * k, -1), count(B * M, 0);
   int bad = 0;
   p.pos = pos.data(), p.count = count.data();
-  emu::launch(Dim3{1, 1, 1}, 256, [&] { cuda::routePositionsKernel<>(p, count.data(), &bad); });
+  // (a block per (row, memory); 64 threads: the row split between two warps)
+  emu::launch(Dim3{(unsigned)(B * M), 1, 1}, 64, [&] { cuda::routePositionsKernel<>(p, count.data(), &bad); });
   REQUIRE(bad == 0);
   // Positions in token order (slot order within a token), per (row, memory).
   std::vector<int64_t> want(B * T * k), seen(B * M, 0);
@@ -63,9 +65,9 @@ void checkWidth(int64_t w) {
   for (bool fromSlots : {false, true}) {
     std::vector<float> dst(B * M * L * H * w, -7.f); // the padding rows must come out zero
     cuda::View src = fromSlots ? rowsView(slots, T * k, w) : rowsView(tokens, T, w), d = rowsView(dst, L, w);
-    emu::launch(blocks(B * M * L), 256, [&] { cuda::routePadKernel<>(d, p, H, w); });
+    emu::launch(blocks(B * M * L), 256, [&] { cuda::routePadKernel<>(d, p, H, w, vec); });
     emu::launch(blocks(B * T * k), 256,
-                [&] { cuda::routeGatherKernel<>(src, fromSlots, d, p, H, w, fromSlots ? wv : cuda::View{}); });
+                [&] { cuda::routeGatherKernel<>(src, fromSlots, d, p, H, w, fromSlots ? wv : cuda::View{}, vec); });
     std::vector<float> ref(dst.size(), 0.f);
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 0; t < T; ++t)
@@ -87,7 +89,7 @@ void checkWidth(int64_t w) {
     const bool perSlot = mode == 2;
     std::vector<float> out(B * T * (perSlot ? k : 1) * H * w, -1.f);
     cuda::View o = rowsView(out, T * (perSlot ? k : 1), w), wt = mode == 0 ? wv : cuda::View{};
-    emu::launch(blocks(B * T * (perSlot ? k : 1)), 256, [&] { cuda::routeScatterKernel<>(yv, wt, o, p, H, w, perSlot); });
+    emu::launch(blocks(B * T * (perSlot ? k : 1)), 256, [&] { cuda::routeScatterKernel<>(yv, wt, o, p, H, w, perSlot, vec); });
     std::vector<double> ref(out.size(), 0.0);
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 0; t < T; ++t)
@@ -103,7 +105,7 @@ void checkWidth(int64_t w) {
   cuda::View dwv;
   dwv.p = dw.data(), dwv.s0 = T * k, dwv.s1 = k, dwv.s2 = 1;
   cuda::View dov = rowsView(dO, T, w);
-  emu::launch(blocks(B * T * k), 256, [&] { cuda::routeWeightGradKernel<>(yv, dov, dwv, p, H, w); });
+  emu::launch(blocks(B * T * k), 256, [&] { cuda::routeWeightGradKernel<>(yv, dov, dwv, p, H, w, vec); });
   for (int64_t i = 0; i < B * T * k; ++i) {
     const int64_t b = i / (T * k), t = (i % (T * k)) / k, m = b * M + route[i];
     double s = 0;
@@ -114,6 +116,13 @@ void checkWidth(int64_t w) {
 
 } // namespace
 
-TEST_CASE("CUDA route kernels (emulated): rows narrower than a warp", "[cuda-emulation]") { checkWidth(5); }
+TEST_CASE("CUDA route kernels (emulated): rows narrower than a warp", "[cuda-emulation]") { checkWidth(5, false); }
 
-TEST_CASE("CUDA route kernels (emulated): rows a warp wide or more", "[cuda-emulation]") { checkWidth(40); }
+TEST_CASE("CUDA route kernels (emulated): rows a warp wide or more", "[cuda-emulation]") { checkWidth(40, false); }
+
+// Contiguous planes whose size is a multiple of 8: runs of 8 elements a lane,
+// a plane shorter than a warp's 256 (H x 4) and one longer (H x 136).
+TEST_CASE("CUDA route kernels (emulated): planes moved in runs of 8", "[cuda-emulation]") {
+  checkWidth(4, true);
+  checkWidth(136, true);
+}
