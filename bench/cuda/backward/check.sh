@@ -41,7 +41,7 @@ for spec in gated_deltanet mamba mamba2_negative_eigenvalues mlstm mom_gated_del
 done
 echo "--- compute-sanitizer"
 for spec in gla hedgehog mamba mlstm mom_gated_deltanet; do
-  compute-sanitizer --tool memcheck --print-limit 5 mixc run examples/$spec.mixer --target=cuda --grad --shape B=2,T=37,H=2,K=16,V=16 --with-init 2>&1 | grep -E "ERROR SUMMARY|check: d" | head -8
+  compute-sanitizer --tool memcheck --print-limit 5 mixc run examples/$spec.mixer --target=cuda --grad --shape B=2,T=37,H=2,K=16,V=16 --with-init 2>&1 | grep -E "ERROR SUMMARY|FAILED|error" | sed "s/^/$spec: /" | head -8
 done
 echo "--- learned feature map forward"
 for dt in f32 bf16; do
