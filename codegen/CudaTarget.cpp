@@ -477,7 +477,9 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   } else if (outIndex.count(op.getO())) {
     hs << "    p.o = args.out[" << outIndex.lookup(op.getO()) << "];\n";
   } else {
-    int idx = scratchRows(op.getO(), H, false, false);
+    // A mixture's readouts are only read back by the mix: stored at the
+    // inputs' width (bf16 for bf16 inputs), half the bytes written and read.
+    int idx = scratchRows(op.getO(), H, false, /*streamed=*/mixtureScan);
     hs << "    p.o = args.tmp[" << idx << "];\n";
   }
   // A mixture's final states go out per memory, [B, M, ...] (memory_states).
