@@ -1,5 +1,6 @@
 # Host time of Mixer.decode on CUDA at batch 1 (Gated DeltaNet as users write it, H=16, K=V=128):
-# wall per call without syncs, then cProfile of 300 calls (where the host time goes).
+# wall per call without syncs, then cProfile of 300 calls (where the host time goes) and
+# torch.profiler of 100 (the CUDA runtime calls among them).
 import cProfile, pstats, sys, time
 sys.path.insert(0, "python")
 import torch
@@ -25,3 +26,10 @@ for B in (1, 64):
         for _ in range(300): f.decode(**args, state=S)
         pr.disable(); torch.cuda.synchronize()
         pstats.Stats(pr).sort_stats("tottime").print_stats(14)
+        # The CUDA runtime calls of 100 steps (host time each): launches,
+        # pointer checks, scratch from the pool.
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(100): f.decode(**args, state=S)
+            torch.cuda.synchronize()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=16, max_name_column_width=60))
