@@ -179,11 +179,12 @@ __device__ __forceinline__ void cumulativeKeyDecays(const ScanParams &p, int64_t
   const int gsize = p.decay.dtype == MIXC_F32 ? 4 : 2;
   for (int kk = threadIdx.x; kk < 2 * K; kk += THREADS) {
     const int ch = kk % K, half = kk / K;
+    const auto m = DecayMap::load(p, h, ch); // the channel's parameters, once
     float acc = 0.f;
     for (int r = half * 32; r < half * 32 + 32; ++r) {
       float x = gsize == 4 ? ((const float *)(raw + (size_t)r * K * 4))[ch]
                            : __bfloat162float(((const __nv_bfloat16 *)(raw + (size_t)r * K * 4))[ch]);
-      if constexpr (DecayMap::fused) x = chunkIndex * C + r < p.T ? DecayMap::apply(x, p, h, ch) : 0.f;
+      if constexpr (DecayMap::fused) x = chunkIndex * C + r < p.T ? DecayMap::apply(x, m) : 0.f;
       if constexpr (!LogDecay) x = chunkIndex * C + r < p.T ? __logf(x) : 0.f;
       acc += x;
       G[r * LB + ch] = acc;

@@ -14,10 +14,14 @@ namespace mixc::cuda {
 // input and the map (printed from the IR where mixer-tile chose
 // decay_in_loads) computes element j of head h's row from it and the per-head
 // parameters in mapIn, in the loads, so that no row kernel writes the decays
-// for the scan to read back. NoMap: the decays as stored.
+// for the scan to read back: load(p, h, j) once per (head, channel) what
+// depends on the parameters alone, apply(x, that) per element. NoMap: the
+// decays as stored.
 struct NoMap {
   static constexpr bool fused = false;
-  __device__ __forceinline__ static float apply(float x, const ScanParams &, int64_t, int64_t) { return x; }
+  struct Params {};
+  __device__ __forceinline__ static Params load(const ScanParams &, int64_t, int64_t) { return {}; }
+  __device__ __forceinline__ static float apply(float x, const Params &) { return x; }
 };
 
 // The view from token t0 on, as a batch of one row that every batch index
@@ -104,7 +108,7 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
       const bool in = i < K;
       sq[u][i] = in ? p.q.at(b, t, h, i) : 0.f;
       sk[u][i] = in ? p.k.at(b, t, h, i) * (p.kScale.p ? p.kScale.at(b, t, h, 0) : 1.f) : 0.f;
-      const float dec = VecDecay && in ? DecayMap::apply(p.decay.at(b, t, h, i), p, h, i) : 0.f;
+      const float dec = VecDecay && in ? DecayMap::apply(p.decay.at(b, t, h, i), DecayMap::load(p, h, i)) : 0.f;
       if constexpr (VecDecay) sdec[u][i] = dec;
       if constexpr (Dplr) {
         sa[u][i] = in ? p.a.at(b, t, h, i) * (p.aScale.p ? p.aScale.at(b, t, h, 0) : 1.f) : 0.f;
