@@ -3,7 +3,7 @@
 # recurrence and the float64 reference, measured in the same run by
 # `mixc bench`, for each ISA level given (default: native and, where the host
 # runs it, x86-64-v3; the kernel and the plain recurrence are built with the
-# same flags). Writes bench/results/cpu.md. Usage: bench/cpu.sh [threads [arch...]]
+# same flags). Writes bench/results/cpu.md (or $CPU_BENCH_OUT). Usage: bench/cpu.sh [threads [arch...]]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mixc="$root/build/bin/mixc"
@@ -14,7 +14,7 @@ if [ ${#archs[@]} -eq 0 ]; then
   archs=(native)
   grep -qw avx2 /proc/cpuinfo && grep -qw avx512f /proc/cpuinfo && archs+=(x86-64-v3)
 fi
-out="$root/bench/results/cpu.md"
+out="${CPU_BENCH_OUT:-$root/bench/results/cpu.md}" # CPU_BENCH_OUT: another host's file
 shape_for() {
   case "$1" in
     based) echo "B=1,T=4096,H=8,K=16,V=64" ;;      # feature size 1 + K + K^2 = 273
