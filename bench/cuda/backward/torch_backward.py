@@ -122,7 +122,7 @@ print(f"{checks} checks, {failures} failures")
 
 if DEV != "cuda":
     sys.exit(0)
-print("(2) forward + backward, bf16, milliseconds (median of 10 after 3 warm-up calls)")
+print("(2) forward + backward, bf16, milliseconds (median of 10 after 3 warm-up calls; peak: torch's allocations during one call)")
 fla_dir = root + "/.fla"
 fla = {}
 if os.path.isdir(fla_dir) and os.environ.get("FLA", "1") == "1":
@@ -139,22 +139,36 @@ if os.path.isdir(fla_dir) and os.environ.get("FLA", "1") == "1":
 
 
 def timed(fn):
+    """Median ms of 10 calls after 3 warm-up ones; the peak memory of one call in
+    peak_mib: torch's allocations beyond what was live before it, plus device memory
+    taken outside torch during the warm-up (mixc's scratch comes from a CUDA memory
+    pool of its own, which keeps its high-water mark; loaded modules count too)."""
+    global peak_mib
+    free0, res0 = torch.cuda.mem_get_info()[0], torch.cuda.memory_reserved()
     for _ in range(3): fn()
     torch.cuda.synchronize()
+    outside = max(0, (free0 - torch.cuda.mem_get_info()[0]) - (torch.cuda.memory_reserved() - res0))
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn(); torch.cuda.synchronize()
+    peak_mib = (torch.cuda.max_memory_allocated() - base + outside) / 2**20
     ts = []
     for _ in range(10):
         t0 = time.perf_counter(); fn(); torch.cuda.synchronize(); ts.append((time.perf_counter() - t0) * 1e3)
     return sorted(ts)[5]
 
 
-for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
+# Families in FAMS order, each at both shapes (a run cut short still has whole families).
+specs = {"simple_gla": "bench/cuda/simple_gla.mixer", "gla": "bench/cuda/gla.mixer",
+         "delta_rule": "bench/cuda/delta_rule.mixer", "gated_delta_rule": "bench/cuda/gated_delta_rule.mixer"}
+for fam in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").split(","):
+  spec = specs[fam]
+  for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
     K = V = 128
     dev = dict(device="cuda", dtype=torch.bfloat16)
     torch.manual_seed(0)
     q, k, v = (torch.randn(B, T, H, K, **dev) for _ in range(3))
-    fams = (("simple_gla", "bench/cuda/simple_gla.mixer"), ("gla", "bench/cuda/gla.mixer"),
-            ("delta_rule", "bench/cuda/delta_rule.mixer"), ("gated_delta_rule", "bench/cuda/gated_delta_rule.mixer"))
-    for fam, spec in [f for f in fams if f[0] in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").split(",")]:
+    if True:
         m = mt.load(spec, verbose=False)
         qf, kf = q, k
         if "delta" in fam:  # fla's delta rules take L2-normalized keys, beta in (0, 1), per-head log-decays
@@ -171,7 +185,7 @@ for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
             o.backward(do)
         try:
             ms = timed(mixc_step)
-            line = f"{fam} B={B},T={T},H={H},K=V=128: mixc {ms:.2f} ms"
+            line = f"{fam} B={B},T={T},H={H},K=V=128: mixc {ms:.2f} ms (peak {peak_mib:.0f} MiB)"
         except Exception as e:
             line = f"{fam} B={B},T={T},H={H}: mixc failed: {str(e)[:200]}"
         if fam in fla:
@@ -186,7 +200,8 @@ for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
                 o.backward(do)
             try:
                 fms = timed(fla_step)
-                line += f", fla {fms:.2f} ms ({fms / ms:.2f}x mixc's speed)" if "mixc " in line else f", fla {fms:.2f} ms"
+                line += (f", fla {fms:.2f} ms (peak {peak_mib:.0f} MiB; mixc at {fms / ms:.2f}x fla's speed)" if "mixc " in line
+                         else f", fla {fms:.2f} ms (peak {peak_mib:.0f} MiB)")
             except Exception as e:
                 line += f", fla failed: {type(e).__name__}: {str(e)[:160]}"
         print(line, flush=True)
