@@ -8,7 +8,7 @@
 # kernels with --cpu-arch=$ARCH and links the ggml build in $GGML_BUILD (default
 # build-$ARCH), configured for the same level (for x86-64-v3: -DGGML_NATIVE=OFF
 # -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON).
-# Writes bench/results/cpu-ggml.md (native) or cpu-ggml-$ARCH.md.
+# Writes bench/results/cpu-ggml.md (native) or cpu-ggml-$ARCH.md; GGML_OUT=FILE: another host's file.
 # Usage: [ARCH=...] bench/ggml/run.sh [threads]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -34,6 +34,7 @@ c++ $flags \
   "$work"/mixc_cpu_tensor_ops.cpp \
   -Wl,--start-group $libs -Wl,--end-group -ldl -lm -o "$work/ggml_vs_mixc"
 if [ "$arch" = native ]; then out="$root/bench/results/cpu-ggml.md"; else out="$root/bench/results/cpu-ggml-$arch.md"; fi
+out="${GGML_OUT:-$out}"
 {
   echo "# mixc against llama.cpp's ggml CPU ops"
   echo
