@@ -31,7 +31,7 @@ template <int K, int VIN, int VB> struct RecurrentTaskState {
 // alone. States of a group stay within kGroupBytes (L2). run(task, state,
 // from, to) advances one task; a step updates `stepWork` state elements (as
 // many threads as that work is worth: threadsForWork).
-constexpr int64_t kInterleave = 32, kGroupBytes = 256 * 1024;
+constexpr int64_t kInterleave = 32, kGroupBytes = 256 * 1024, kPrefetchSteps = 8;
 template <typename State, typename Run>
 void runInterleaved(int64_t tasks, int64_t steps, int64_t stepWork, int threads, Run run) {
   threads = threadsForWork(threads, tasks * std::max<int64_t>(steps, 1) * stepWork);
@@ -130,8 +130,11 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
     // before any gv_i leaves [1e-18, 1e18].
     constexpr bool DeferredVec = S == Structure::vector && !Mlstm && !Bonus && !OnesColumn;
     auto timeOf = [&](int64_t step) { return p.reverse ? Tb - 1 - step : step; };
-    // The next window's rows into L2 (the first window's too, before it starts).
-    for (int64_t step = first ? stepBegin : stepEnd; step < std::min(s1, stepEnd + (to - from)); ++step)
+    // Rows into L2 kPrefetchSteps tokens ahead: this call's first ones now, then
+    // one token's per step. (Prefetching the whole next window at once left the
+    // row copies waiting on memory on an Intel host, 5-20 % slower; no
+    // difference on an AMD one: bench/results/cpu-prefetch-ab.md.)
+    for (int64_t step = stepBegin; step < std::min(s1, stepBegin + kPrefetchSteps); ++step)
       p.prefetchRows(b, timeOf(step), h);
     constexpr int wLanes = 2 * kLanes;
     alignas(64) float wacc[wLanes][VB];
@@ -171,6 +174,7 @@ void scanRecurrent(const ScanArgs &p, int threads, RowFn rowOf) {
       const int64_t row = p.token(b, t) * H + h;
       TokenRow<K, VIN> &r = rowBuf[step & 1], &rn = rowBuf[(step + 1) & 1];
       const bool hasNext = step + 1 < s1;
+      if (step + kPrefetchSteps < s1) p.prefetchRows(b, timeOf(step + kPrefetchSteps), h);
       if (hasNext) rowOf(p.inB(b), p.inT(b, timeOf(step + 1)), h, rn);
       if (pairedPrev) { // swept and written with the previous token
         pairedPrev = false;
