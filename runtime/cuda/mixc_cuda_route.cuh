@@ -177,8 +177,9 @@ template <typename = void> __global__ void routePadKernel(View dst, RoutePlan p,
 #ifndef MIXC_CUDA_EMULATION // (host code: test/unit/CudaEmulation.h runs the kernels)
 inline void routeGather(const View &src, bool slots, View &dst, const RoutePlan &p, int64_t H, int64_t w,
                         cudaStream_t stream, const View &weight = View{}) {
-  const bool vec = vectorPlanes({&src, &dst}, H, w);
-  if (p.B * p.M * p.L > 0) routePadKernel<><<<warpBlocks(p.B * p.M * p.L), 256, 0, stream>>>(dst, p, H, w, vec);
+  // The padding only writes dst: an unaligned src leaves it the vector path.
+  const bool dstVec = vectorPlanes({&dst}, H, w), vec = dstVec && vectorPlanes({&src}, H, w);
+  if (p.B * p.M * p.L > 0) routePadKernel<><<<warpBlocks(p.B * p.M * p.L), 256, 0, stream>>>(dst, p, H, w, dstVec);
   if (p.B * p.T * p.k > 0)
     routeGatherKernel<><<<warpBlocks(p.B * p.T * p.k), 256, 0, stream>>>(src, slots, dst, p, H, w, weight, vec);
 }
