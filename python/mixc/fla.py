@@ -204,15 +204,43 @@ def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=Non
                                      use_gate_in_kernel=False, A_log=None, dt_bias=None,
                                      use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False, cu_seqlens=None,
                                      **kwargs):
-    """fla.ops.gated_delta_rule.fused_recurrent_gated_delta_rule (the scalar gate g; gk, gv not implemented)."""
-    if gk is not None or gv is not None:
-        raise NotImplementedError("mixc.fla.fused_recurrent_gated_delta_rule: gk / gv gates are not implemented yet"
-                                  " (a per-key gate is chunk_kda)")
-    if g is None or beta is None:
-        raise TypeError("mixc.fla.fused_recurrent_gated_delta_rule: g and beta are required")
-    return chunk_gated_delta_rule(q, k, v, g, beta, scale, initial_state, output_final_state,
-                                  use_qk_l2norm_in_kernel, use_beta_sigmoid_in_kernel, allow_neg_eigval, cu_seqlens,
-                                  use_gate_in_kernel, A_log, dt_bias, **kwargs)
+    """fla.ops.gated_delta_rule.fused_recurrent_gated_delta_rule: the scalar gate g (raw with
+    use_gate_in_kernel), the per-key gate gk [B, T, H, K], or both: the key rows decay by exp(g + gk)
+    before the delta update, KDA's transition. gv (a decay along the value columns) is not implemented."""
+    fn = "fused_recurrent_gated_delta_rule"
+    if gv is not None:
+        raise NotImplementedError(f"mixc.fla.{fn}: the gv gate (a decay along the state's value columns) is not"
+                                  " implemented yet")
+    if beta is None or (g is None and gk is None):
+        raise TypeError(f"mixc.fla.{fn}: beta and g or gk are required")
+    if gk is None:
+        return chunk_gated_delta_rule(q, k, v, g, beta, scale, initial_state, output_final_state,
+                                      use_qk_l2norm_in_kernel, use_beta_sigmoid_in_kernel, allow_neg_eigval, cu_seqlens,
+                                      use_gate_in_kernel, A_log, dt_bias, **kwargs)
+    if g is None:
+        if use_gate_in_kernel:
+            raise TypeError(f"mixc.fla.{fn}: use_gate_in_kernel=True gates g, and no g was given")
+        return chunk_kda(q, k, v, gk, beta, scale, initial_state, output_final_state, use_qk_l2norm_in_kernel,
+                         False, use_beta_sigmoid_in_kernel, allow_neg_eigval, None, cu_seqlens, **kwargs)
+    grp = _grouped(fn, q, k, v)
+    _common(fn, cu_seqlens, kwargs, q, v, grouped=bool(grp))
+    _gate_flags(fn, kwargs)
+    params, named, gate = "", {}, ""
+    if use_gate_in_kernel:
+        if A_log is None:
+            raise TypeError(f"mixc.fla.{fn}: use_gate_in_kernel=True needs A_log")
+        params = "  param A_log\n" + ("  param dt_bias\n" if dt_bias is not None else "")
+        named["A_log"] = A_log
+        if dt_bias is not None:
+            named["dt_bias"] = dt_bias
+        gate = f"  g = -exp(A_log) * softplus(g{' + dt_bias' if dt_bias is not None else ''})\n"
+    text = (f"mixer {fn}(q[K]{grp}, k[K]{grp}, v[V], g, gk[K], beta) {{\n{params}{_l2(use_qk_l2norm_in_kernel)}"
+            f"{_beta(use_beta_sigmoid_in_kernel, allow_neg_eigval)}{gate}"
+            "  gk = gk + g\n"
+            "  S = (I - beta * k k^T) (exp(gk) * S) + beta * k v^T\n"
+            f"  o = S^T q * {_scale(scale, q.shape[-1])}\n}}\n")
+    return _finish(_mixer(fn, text)(q, k, v, g, gk, beta, **named, initial_state=initial_state,
+                                    cu_seqlens=cu_seqlens), output_final_state)
 
 
 def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False,

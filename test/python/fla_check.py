@@ -162,6 +162,21 @@ for T in [int(t) for t in sys.argv[2:]]:
           lambda q, k, v, g, beta, A_log, dt_bias, h0: kda(q, k, v, g, beta, h0, True, True, A_log, dt_bias, -5.0),
           dict(q=q, k=k, v=v, g=rn(B, T, H, K), beta=raw_beta, A_log=A_log, dt_bias=dt_bias_k, h0=h0), T)
 
+    # fla's fused_recurrent_gated_delta_rule with a per-key gate gk: alone, the KDA transition; with the
+    # scalar gate g (here gated in the kernel), the key rows decay by exp(g + gk).
+    check("fused_recurrent_gated_delta_rule (gk)",
+          lambda q, k, v, gk, beta, h0: fla.fused_recurrent_gated_delta_rule(
+              q, k, v, gk=gk, beta=beta, initial_state=h0, output_final_state=True),
+          lambda q, k, v, gk, beta, h0: kda(q, k, v, gk, beta, h0), dict(q=q, k=unit(k), v=v, gk=gk, beta=beta, h0=h0), T)
+
+    check("fused_recurrent_gated_delta_rule (g gated in kernel, gk, l2norm, beta sigmoid)",
+          lambda q, k, v, g, gk, beta, A_log, dt_bias, h0: fla.fused_recurrent_gated_delta_rule(
+              q, k, v, g=g, gk=gk, beta=beta, initial_state=h0, output_final_state=True, use_qk_l2norm_in_kernel=True,
+              use_beta_sigmoid_in_kernel=True, use_gate_in_kernel=True, A_log=A_log, dt_bias=dt_bias),
+          lambda q, k, v, g, gk, beta, A_log, dt_bias, h0: kda(
+              q, k, v, gk + (-A_log.exp() * F.softplus(g + dt_bias))[..., None], beta, h0, True, True),
+          dict(q=q, k=k, v=v, g=raw_g, gk=gk, beta=raw_beta, A_log=A_log, dt_bias=dt_bias, h0=h0), T)
+
     kk = unit(rn(B, T, H, K))
     check("chunk_rwkv7",
           lambda r, w, k, v, a, b, h0: fla.chunk_rwkv7(r, w, k, v, a, b, initial_state=h0, output_final_state=True),
