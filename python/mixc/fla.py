@@ -173,6 +173,18 @@ def chunk_delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final
 fused_recurrent_delta_rule = chunk_delta_rule
 
 
+def _scalar_gate(fn, use_gate_in_kernel, A_log, dt_bias):
+    """The spec lines of fla's in-kernel scalar gate, g = -exp(A_log) * softplus(g + dt_bias)
+    (A_log, dt_bias: [H]): (param lines, the parameters by name, the gate line); empty without it."""
+    if not use_gate_in_kernel:
+        return "", {}, ""
+    if A_log is None:
+        raise TypeError(f"mixc.fla.{fn}: use_gate_in_kernel=True needs A_log")
+    params = "  param A_log\n" + ("  param dt_bias\n" if dt_bias is not None else "")
+    named = {"A_log": A_log, **({"dt_bias": dt_bias} if dt_bias is not None else {})}
+    return params, named, f"  g = -exp(A_log) * softplus(g{' + dt_bias' if dt_bias is not None else ''})\n"
+
+
 def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False,
                            use_qk_l2norm_in_kernel=False, use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False,
                            cu_seqlens=None, use_gate_in_kernel=False, A_log=None, dt_bias=None, **kwargs):
@@ -182,16 +194,7 @@ def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, out
     grp = _grouped(fn, q, k, v)
     _common(fn, cu_seqlens, kwargs, q, v, grouped=bool(grp))
     _gate_flags(fn, kwargs)
-    params, named = "", {}
-    gate = ""
-    if use_gate_in_kernel:
-        if A_log is None:
-            raise TypeError(f"mixc.fla.{fn}: use_gate_in_kernel=True needs A_log")
-        params = "  param A_log\n" + ("  param dt_bias\n" if dt_bias is not None else "")
-        named["A_log"] = A_log
-        if dt_bias is not None:
-            named["dt_bias"] = dt_bias
-        gate = f"  g = -exp(A_log) * softplus(g{' + dt_bias' if dt_bias is not None else ''})\n"
+    params, named, gate = _scalar_gate(fn, use_gate_in_kernel, A_log, dt_bias)
     text = (f"mixer {fn}(q[K]{grp}, k[K]{grp}, v[V], g, beta) {{\n{params}{_l2(use_qk_l2norm_in_kernel)}"
             f"{_beta(use_beta_sigmoid_in_kernel, allow_neg_eigval)}{gate}"
             "  S = exp(g) * (I - beta * k k^T) S + beta * k v^T\n"
@@ -225,15 +228,7 @@ def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=Non
     grp = _grouped(fn, q, k, v)
     _common(fn, cu_seqlens, kwargs, q, v, grouped=bool(grp))
     _gate_flags(fn, kwargs)
-    params, named, gate = "", {}, ""
-    if use_gate_in_kernel:
-        if A_log is None:
-            raise TypeError(f"mixc.fla.{fn}: use_gate_in_kernel=True needs A_log")
-        params = "  param A_log\n" + ("  param dt_bias\n" if dt_bias is not None else "")
-        named["A_log"] = A_log
-        if dt_bias is not None:
-            named["dt_bias"] = dt_bias
-        gate = f"  g = -exp(A_log) * softplus(g{' + dt_bias' if dt_bias is not None else ''})\n"
+    params, named, gate = _scalar_gate(fn, use_gate_in_kernel, A_log, dt_bias)
     text = (f"mixer {fn}(q[K]{grp}, k[K]{grp}, v[V], g, gk[K], beta) {{\n{params}{_l2(use_qk_l2norm_in_kernel)}"
             f"{_beta(use_beta_sigmoid_in_kernel, allow_neg_eigval)}{gate}"
             "  gk = gk + g\n"
