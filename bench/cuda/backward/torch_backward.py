@@ -122,7 +122,7 @@ print(f"{checks} checks, {failures} failures")
 
 if DEV != "cuda":
     sys.exit(0)
-print("(2) forward + backward, bf16, milliseconds (median of 10 after 3 warm-up calls; peak: torch's allocations during one call)")
+print("(2) forward + backward, bf16, milliseconds (median of 10 after 3 warm-up calls; peak: one call's allocations, see timed())")
 fla_dir = root + "/.fla"
 fla = {}
 if os.path.isdir(fla_dir) and os.environ.get("FLA", "1") == "1":
@@ -162,13 +162,12 @@ def timed(fn):
 specs = {"simple_gla": "bench/cuda/simple_gla.mixer", "gla": "bench/cuda/gla.mixer",
          "delta_rule": "bench/cuda/delta_rule.mixer", "gated_delta_rule": "bench/cuda/gated_delta_rule.mixer"}
 for fam in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").split(","):
-  spec = specs[fam]
-  for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
-    K = V = 128
-    dev = dict(device="cuda", dtype=torch.bfloat16)
-    torch.manual_seed(0)
-    q, k, v = (torch.randn(B, T, H, K, **dev) for _ in range(3))
-    if True:
+    spec = specs[fam]
+    for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
+        K = V = 128
+        dev = dict(device="cuda", dtype=torch.bfloat16)
+        torch.manual_seed(0)
+        q, k, v = (torch.randn(B, T, H, K, **dev) for _ in range(3))
         m = mt.load(spec, verbose=False)
         qf, kf = q, k
         if "delta" in fam:  # fla's delta rules take L2-normalized keys, beta in (0, 1), per-head log-decays
