@@ -149,7 +149,8 @@ private:
   /// p's sizes (Vs state columns), packed sequences, scale and direction.
   void gradBlockSizes(RecurrenceGradOp op, int64_t H, int64_t Vs);
   /// The launch (a function of (p, g, out, B, T, scratch, stream)), the sums, the block closed.
-  void closeGradBlock(const std::string &launch, ArrayRef<std::pair<std::string, std::string>> sums);
+  void closeGradBlock(const std::string &launch, ArrayRef<std::pair<std::string, std::string>> sums,
+                      const std::string &extraArgs = "");
   /// ... where mixer-tile gave it a grad_checkpoint: the checkpointed reverse
   /// sweep of mixc_cuda_checkpoint_grad.cuh (elementwise decays, factors, a skip).
   LogicalResult emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr schedule);

@@ -26,6 +26,14 @@ std::string cudaSweepGradRefusal(mlir::Operation *o) {
          "low-rank term, the checkpointed sweep the other transitions without a bonus or normalizer)";
 }
 
+bool cudaChunkedDeltaGrad(mlir::Operation *o) {
+  auto op = llvm::cast<mixer::RecurrenceGradOp>(o);
+  const int64_t K = llvm::cast<mlir::RankedTensorType>(op.getQ().getType()).getDimSize(3),
+                V = llvm::cast<mlir::RankedTensorType>(op.getV().getType()).getDimSize(3);
+  return (K == 64 || K == 128) && (V == 64 || V == 128) && op.getDiagKind() != mixer::DiagKind::vector &&
+         op.getDirection() == mixer::Direction::forward && !op.getAScale() && !op.getKScale();
+}
+
 } // namespace mixc
 
 namespace mixc::cudaprint {
@@ -63,10 +71,16 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   llvm::SmallVector<std::pair<std::string, std::string>> sums;
   FailureOr<std::string> fields = gradTensors(op, grads, sums);
   if (failed(fields)) return failure();
+  // The chunked kernels (mixc_cuda_ut_grad.cuh) take K and V of 64 or 128
+  // with an identity or scalar diagonal; whether a call is theirs (bf16,
+  // dense, forward) is known only at run time.
+  const bool chunked = cudaChunkedDeltaGrad(op);
   openGradBlock(op, std::string("the adjoint of the dplr recurrence") +
                         (op.getDirection() == Direction::reverse ? " (reverse)" : "") + ", K = " + std::to_string(K) +
-                        ", V = " + std::to_string(V) + ": three sweeps of " + std::to_string(warps) + " warps per " +
-                        std::to_string(warps * cpw) + " value columns (the forward's tiling), no state stored");
+                        ", V = " + std::to_string(V) + ": " +
+                        (chunked ? "bf16 calls chunked on tensor cores (states kept per chunk), else " : "") +
+                        "three sweeps of " + std::to_string(warps) + " warps per " + std::to_string(warps * cpw) +
+                        " value columns (the forward's tiling), no state stored");
   hs << "    p.a = rowView(" << tensorOf(op.getA()) << ");\n    p.b = rowView(" << tensorOf(op.getB()) << ");\n";
   if (op.getDecay()) hs << "    p.decay = rowView(" << tensorOf(op.getDecay()) << ");\n";
   if (op.getInit()) hs << "    p.init = stateTensorView(" << tensorOf(op.getInit()) << ");\n";
@@ -75,10 +89,16 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (Value d = op.getDO()) hs << "    g.dO = rowView(" << tensorOf(d) << ");\n";
   if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
   hs << "    SweepGradOut out;\n" << *fields;
-  closeGradBlock(llvm::formatv("launchSweepGrad<{0}, {1}, {2}, DiagKind::{3}, true>", K, cpw, warps,
-                               stringifyDiagKind(diag))
-                     .str(),
-                 sums);
+  if (chunked)
+    closeGradBlock(llvm::formatv("launchDeltaGrad<{0}, {1}, {2}, DiagKind::{3}, true, {4}>", K, cpw, warps,
+                                 stringifyDiagKind(diag), V)
+                       .str(),
+                   sums, "sdt == MIXC_BF16, ");
+  else
+    closeGradBlock(llvm::formatv("launchSweepGrad<{0}, {1}, {2}, DiagKind::{3}, true>", K, cpw, warps,
+                                 stringifyDiagKind(diag))
+                       .str(),
+                   sums);
   return success();
 }
 
@@ -114,8 +134,9 @@ void Printer::gradBlockSizes(RecurrenceGradOp op, int64_t H, int64_t Vs) {
   hs << "    p.reverse = " << (op.getDirection() == Direction::reverse ? "true" : "false") << ";\n";
 }
 
-void Printer::closeGradBlock(const std::string &launch, ArrayRef<std::pair<std::string, std::string>> sums) {
-  hs << "    if (cudaError_t e = " << launch << "(p, g, out, B, T, scratch, stream); e != cudaSuccess)\n"
+void Printer::closeGradBlock(const std::string &launch, ArrayRef<std::pair<std::string, std::string>> sums,
+                             const std::string &extraArgs) {
+  hs << "    if (cudaError_t e = " << launch << "(p, g, out, B, T, " << extraArgs << "scratch, stream); e != cudaSuccess)\n"
      << "      return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
   for (auto &[full, t] : sums) hs << "    reduceTo(" << full << ", " << t << ", stream);\n";
   hs << "  }\n";

@@ -26,6 +26,10 @@ mlir::FailureOr<CudaKernelSource> emitCudaKernel(mlir::func::FuncOp func);
 /// mixer.recurrence_grad that mixer-lower-adjoint left (its adjoint is not
 /// forward-shaped scans); empty where the three sweeps cover it.
 std::string cudaSweepGradRefusal(mlir::Operation *op);
+/// Whether a low-rank recurrence's adjoint (the three sweeps' kind) has the
+/// chunked tensor-core kernels for bf16 calls (mixc_cuda_ut_grad.cuh): K and
+/// V of 64 or 128, an identity or scalar diagonal, a forward scan.
+bool cudaChunkedDeltaGrad(mlir::Operation *op);
 
 /// The runtime headers the generated source includes, by file name.
 const std::vector<std::pair<std::string, std::string>> &cudaRuntimeHeaders();

@@ -128,6 +128,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
   int ops = 0;
   bool sweep = false;
   int64_t checkpoint = 0, checkpointK = 0, checkpointV = 0; // the checkpointed sweep's interval and state
+  int64_t chunkedK = 0, chunkedV = 0; // the chunked backward of the delta rules (bf16 calls)
   std::string sweepRefusal; // why a sweep is not covered (empty: the three sweeps or the checkpointed one are)
   if (succeeded(bwd))
     bwd->walk([&](mlir::Operation *op) {
@@ -143,6 +144,10 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
                         (g.getNormalizerKind() == mixc::mixer::Normalizer::mlstm ? 1 : 0);
         } else {
           sweep = true;
+          if (mixc::cudaChunkedDeltaGrad(op)) {
+            chunkedK = cast<mlir::RankedTensorType>(g.getQ().getType()).getDimSize(3);
+            chunkedV = cast<mlir::RankedTensorType>(g.getV().getType()).getDimSize(3);
+          }
         }
         if (sweepRefusal.empty()) sweepRefusal = mixc::cudaSweepGradRefusal(op);
       } else if (!isa<mlir::func::FuncOp, mlir::func::ReturnOp, mixc::mixer::ConstantOp>(op)) {
@@ -155,7 +160,14 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
     text += "  cuda bwd:   none: " + sweepRefusal + "\n";
   else
     text += "  cuda bwd:   a tensor program: " +
-            (sweep ? std::string("the low-rank recurrence's adjoint as three sweeps (forward: S^T b per token; "
+            (chunkedK ? "the low-rank recurrence's adjoint chunked on tensor cores for bf16 calls (the forward's "
+                        "prepare and walk again, keeping each chunk's starting state; a reverse walk keeping the "
+                        "state's gradient; then each chunk's terms; kept: 2 T / 64 states of " +
+                            std::to_string(chunkedK) + " x " + std::to_string(chunkedV) +
+                            " bf16 per head and three bf16 V-rows per token); for fp32 or packed calls, "
+                      : std::string()) +
+            (sweep ? std::string(chunkedK ? "" : "the low-rank recurrence's adjoint as ") +
+                         std::string("three sweeps (forward: S^T b per token; "
                                  "reverse: dS; forward: the state's readouts; recomputed, not stored: scratch of "
                                  "two fp32 V-rows per token and two K-rows per token and value block), ")
                    : std::string()) +
@@ -167,7 +179,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
             (scans.empty() ? std::string()
                            : std::to_string(scans.size()) + " scans (" + llvm::join(scans, ", ") +
                                  "; reverse ones over flipped tokens, chunked ones streaming exact bf16 operands), ") +
-            std::to_string(ops) + " other ops on fp32 tensors" + (checkpoint ? "\n" : "; no state kept\n");
+            std::to_string(ops) + " other ops on fp32 tensors" + (checkpoint || chunkedK ? "\n" : "; no state kept\n");
   return text;
 }
 

@@ -67,6 +67,11 @@ struct DeltaChunks {
   View segState; // [B * segments, H, K, Vs] fp32 (state-shaped: at(b * segments + g, h, row, col))
   float *segDecay = nullptr; // [B, H, segments] (GLA: [B, H, segments, K])
   float *chunkDecay = nullptr; // GLA: each chunk's total log-decay per key, [B, chunks, H, K]
+  // The chunked backward's recomputing walk (deltaStates of the delta rules,
+  // one warp per 16 value columns): instead of o, every chunk's starting
+  // state as bf16 [B, chunks, H, K, V] and its pseudo-values U as rows.
+  __nv_bfloat16 *chunkStates = nullptr;
+  View uRows;
 };
 
 // acc (16 x 8 NT) += A (16 rows of row-major smem) x B over kTiles k-tiles of

@@ -162,6 +162,15 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
       if (t < T) sa0 = p.aScale.at(b, t, h, 0), sk0 = p.kScale.at(b, t, h, 0);
       if (t + 32 < T) sa1 = p.aScale.at(b, t + 32, h, 0), sk1 = p.kScale.at(b, t + 32, h, 0);
     }
+    constexpr bool Keeps = !Ssd && !Gla && KS == 1; // the chunked backward's walk (d.chunkStates)
+    if constexpr (Keeps) {
+      if (d.chunkStates) { // the state this chunk starts from, [K][V] per (b, c, h)
+        __nv_bfloat16 *at = d.chunkStates + ((b * slots + c) * p.H + h) * K * V;
+        chunk::forStateElements<true>(STs, 0, j0 + v0, [&](float &x, int row, int64_t col) {
+          if (col < V) at[row * V + col] = __float2bfloat16(x);
+        });
+      }
+    }
     uint32_t SA[KH][4], VA[C / 16][4];
 #pragma unroll
     for (int kk = 0; kk < KH; ++kk) {
@@ -209,8 +218,21 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
       }
     };
     float OT[C / 8][4] = {}, UT[C / 8][4] = {};
-    if (!local) product(OT, Qp, Ps, ks == 0);
+    const bool withO = !local && !(Keeps && d.chunkStates);
+    if (withO) product(OT, Qp, Ps, ks == 0);
     if constexpr (!Ssd) product(UT, Ws, Rs, ks == KS - 1);
+    if constexpr (Keeps) {
+      if (d.chunkStates) { // U's rows of this chunk (rows of every chunk slot exist)
+        bf16 *u = (bf16 *)d.uRows.p + b * d.uRows.s0 + c * C * d.uRows.s1 + d.uRows.head(h);
+#pragma unroll
+        for (int nt = 0; nt < C / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int64_t col = j0 + v0 + g + (e >= 2 ? 8 : 0);
+            if (col < V) u[(nt * 8 + 2 * t4 + (e & 1)) * d.uRows.s1 + col] = __float2bfloat16(UT[nt][e]);
+          }
+      }
+    }
     if constexpr (KS > 1) { // the KS partial sums of these value columns meet in shared memory
       float *X = (float *)(smem + L::xs) + (size_t)warp * KS * 2 * 16 * C;
 #pragma unroll
@@ -233,7 +255,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
           }
       }
     }
-    if (!local && ks == 0) {
+    if (withO && ks == 0) {
       if (d.oRows) { // transposed through the warp's own shared memory, then 16-byte rows
         bf16 *Os = (bf16 *)(smem + L::os) + warp * C * 16, *o = (bf16 *)p.o.p;
 #pragma unroll

@@ -1,0 +1,653 @@
+// Part of the CUDA tile library (mixc_cuda.cuh, which includes it): the
+// chunked backward of the delta rules' UT form (identity or scalar log-decay
+// diagonal, S_t = alpha_t S_{t-1} + a_t (b_t^T S_{t-1}) + k_t v_t^T,
+// o_t = c S_t^T q_t), on tensor cores, for bf16 calls. Per chunk, with S0 the
+// state it starts from and deltaPrepare's notation (b the cumulative
+// log-decay, L_A, L_K, M, T = (I - L_A)^{-1}, W = T Gamma' B, e_j =
+// exp(b_C - b_j)), the forward is
+//   U = T (Gamma' B S0 + L_K V),  O = c (Gamma Q S0 + M_QA U + M_QK V),
+//   S_C = gamma_C S0 + (e A)^T U + (e K)^T V,
+// and, given dO and dS_C (the gradient of the state after the chunk):
+//   dU = (e A) dS_C + c M_QA^T dO,  Y = T^T dU,
+//   dS0 = gamma_C dS_C + W^T (e A) dS_C + c Q'^T dO        (Q' = Gamma Q + M_QA W),
+//   dV = c M_QK^T dO + L_K^T Y + (e K) dS_C,
+//   dL_A = Y U^T, dL_K = Y V^T, dM_QA = c dO U^T, dM_QK = c dO V^T (masked, times their decays: G_A, G_K, H_A, H_K),
+//   dQ = H_A A + H_K K + c Gamma dO S0^T,   dB = G_A A + G_K K + Gamma' Y S0^T,
+//   dA = G_A^T B + H_A^T Q + e U dS_C^T,    dK = G_K^T B + H_K^T Q + e V dS_C^T,
+// and the cumulative log-decays' gradient from every factor exp(b_i - b_j)
+// (its entry times its gradient, + to b_i, - to b_j), summed from the chunk's
+// end into the per-token log-decays. Five kernels:
+//   deltaPrepare (the forward's: W, Q', R per chunk),
+//   deltaStates (the forward's walk) keeping each chunk's S0 and U instead of o,
+//   deltaGradWalk: the chunks in reverse with dS in registers, keeping each
+//     chunk's dS_C and (e A) dS_C; the last dS is the initial state's gradient,
+//   deltaGradLocal: per chunk, everything above without S0 or dS_C,
+//   deltaGradState: per chunk, the terms with S0 and dS_C, and the decays'.
+// Every sum runs in a fixed order (no atomics): the same inputs give the same bits.
+#ifndef MIXC_CUDA_UT_GRAD_CUH
+#define MIXC_CUDA_UT_GRAD_CUH
+
+#include "mixc_cuda.cuh"
+
+namespace mixc::cuda {
+
+// What the backward kernels pass between them (bf16 rows [B, chunks * C, H, V]
+// in chunkRows' layout; states [B, chunks, H, K, V]).
+struct DeltaGradRows {
+  View dO;                        // bf16 rows [B, T, H, V]
+  View u, x, y;                   // U, (e A) dS_C, Y
+  __nv_bfloat16 *states = nullptr, *dStates = nullptr; // S0 and dS_C per chunk
+  View dFinal, dInit;             // fp32 states (null: zero; not wanted)
+  float *dbeta = nullptr;         // [B, chunks * C, H]: the cumulative log-decays' gradient, local part
+  float *dq = nullptr, *dk = nullptr, *da = nullptr, *db = nullptr; // [tokB, tokT, H, K]
+  float *dv = nullptr;            // [tokB, tokT, H, V]
+  float *ddecay = nullptr;        // [tokB, tokT, H] (scalar log-decays)
+  int64_t Ttok = 0;               // the token tensors' T
+};
+
+// acc (16 x 8 NT) += A B over k-tiles [k0, k1) of 16. A: 16 rows of row-major
+// storage (AT: 16 columns of it, A[k][m], from m = 0 at A); B k-major (BK:
+// B[k][n]) or n-major (B[n][k]).
+template <int NT, bool AT, bool BK>
+__device__ __forceinline__ void warpGemm(float (&acc)[NT][4], const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B,
+                                         int ldb, int k0, int k1) {
+  for (int kk = k0; kk < k1; ++kk) {
+    uint32_t a[4], bb[NT / 2][4];
+    if constexpr (AT) tile::loadAT(a, A + kk * 16 * lda, lda);
+    else tile::loadA(a, A + kk * 16, lda);
+#pragma unroll
+    for (int np = 0; np < NT / 2; ++np) {
+      if constexpr (BK) tile::loadBK(bb[np], B + kk * 16 * ldb + np * 16, ldb);
+      else tile::loadBN(bb[np], B + np * 16 * ldb + kk * 16, ldb);
+    }
+#pragma unroll
+    for (int np = 0; np < NT / 2; ++np) {
+      tile::mma(acc[2 * np], a, bb[np][0], bb[np][1]);
+      tile::mma(acc[2 * np + 1], a, bb[np][2], bb[np][3]);
+    }
+  }
+}
+// f(row, col, x) for each of a warp's accumulators (16 x 8 NT from r0, c0).
+template <int NT, typename F>
+__device__ __forceinline__ void forTile(const float (&acc)[NT][4], int r0, int c0, F f) {
+  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) f(r0 + g + (e >= 2 ? 8 : 0), c0 + nt * 8 + 2 * t4 + (e & 1), acc[nt][e], nt, e);
+}
+__device__ __forceinline__ float bf(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+// ---- the reverse walk ----
+template <int K, int VB> struct DeltaGradWalkLayout {
+  static constexpr int C = 64, LK = K + 8, LV = VB + 8, rowsK = C * LK * 2;
+  static constexpr int w = 0, qp = rowsK, a = 2 * rowsK, dO = 3 * rowsK, stage = dO + C * LV * 2;
+  static constexpr int bc = 2 * stage, bytes = bc + 2 * C * 4;
+};
+
+// One CTA of WARPS warps per (value block of 16 WARPS columns, head, batch),
+// each warp with dS^T of its 16 value columns in registers (deltaStates'
+// layout), the chunks from the last: keeps dS_C, X = (e A) dS_C, then
+// dS = gamma_C dS + W^T X + c Q'^T dO.
+template <int K, int WARPS, bool Decay>
+__global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams p, const DeltaChunks d,
+                                                               const DeltaGradRows r) {
+  using tile::bf16;
+  constexpr int VB = 16 * WARPS, THREADS = WARPS * 32, KT = K / 16;
+  using L = DeltaGradWalkLayout<K, VB>;
+  constexpr int C = L::C, LK = L::LK, LV = L::LV;
+  extern __shared__ __align__(16) unsigned char smem[];
+  float *Bc = (float *)(smem + L::bc);
+  const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
+  const int64_t chunks = (T + C - 1) / C;
+  const int wid = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4, v0 = wid * 16;
+  auto load = [&](int64_t c) {
+    unsigned char *st = smem + ((chunks - 1 - c) & 1) * L::stage;
+    chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
+    chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
+    chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
+    chunk::copyRows<VB, THREADS>((bf16 *)(st + L::dO), LV, r.dO, b, h, c, T, j0, V);
+    tile::commit();
+  };
+  float STs[1][2 * KT][4];
+  float(&ST)[2 * KT][4] = STs[0];
+  chunk::loadState<true>(STs, r.dFinal, V, b, h, 0, j0 + v0);
+  if (chunks > 0) load(chunks - 1);
+  if (wid == 0 && chunks > 0) {
+    float g0 = 0.f, g1 = 0.f;
+    if constexpr (Decay) chunk::scalarGates<true>(p, b, h, chunks - 1, g0, g1);
+    chunk::cumulativeGates(g0, g1, Bc);
+  }
+  for (int64_t c = chunks - 1; c >= 0; --c) {
+    const int s = (int)((chunks - 1 - c) & 1);
+    const unsigned char *st = smem + s * L::stage;
+    const bf16 *Ws = (const bf16 *)(st + L::w), *Qp = (const bf16 *)(st + L::qp), *As = (const bf16 *)(st + L::a),
+               *dOs = (const bf16 *)(st + L::dO);
+    const float *Bs = Bc + s * C;
+    tile::waitGroups<0>();
+    __syncthreads(); // chunk c has landed; every warp is done with chunk c + 1's stage
+    if (c > 0) load(c - 1);
+    float g0 = 0.f, g1 = 0.f;
+    if (Decay && wid == 0 && c > 0) chunk::scalarGates<true>(p, b, h, c - 1, g0, g1);
+    { // dS_C of this chunk, [K][V] per (b, c, h)
+      bf16 *at = r.dStates + ((b * chunks + c) * p.H + h) * K * V;
+      chunk::forStateElements<true>(STs, 0, j0 + v0, [&](float &x, int row, int64_t col) {
+        if (col < V) at[row * V + col] = __float2bfloat16(x);
+      });
+    }
+    uint32_t SA[KT][4];
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk) {
+      SA[kk][0] = tile::pack(ST[2 * kk][0], ST[2 * kk][1]);
+      SA[kk][1] = tile::pack(ST[2 * kk][2], ST[2 * kk][3]);
+      SA[kk][2] = tile::pack(ST[2 * kk + 1][0], ST[2 * kk + 1][1]);
+      SA[kk][3] = tile::pack(ST[2 * kk + 1][2], ST[2 * kk + 1][3]);
+    }
+    // X^T = dS^T A^T, its columns (tokens) times e_j.
+    float XT[C / 8][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk) {
+      uint32_t bb[C / 16][4];
+#pragma unroll
+      for (int np = 0; np < C / 16; ++np) tile::loadBN(bb[np], As + np * 16 * LK + kk * 16, LK);
+#pragma unroll
+      for (int np = 0; np < C / 16; ++np) {
+        tile::mma(XT[2 * np], SA[kk], bb[np][0], bb[np][1]);
+        tile::mma(XT[2 * np + 1], SA[kk], bb[np][2], bb[np][3]);
+      }
+    }
+    const float bL = Decay ? Bs[C - 1] : 0.f;
+    {
+      bf16 *x = (bf16 *)r.x.p + b * r.x.s0 + c * C * r.x.s1 + r.x.head(h);
+#pragma unroll
+      for (int nt = 0; nt < C / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int j = nt * 8 + 2 * t4 + (e & 1);
+          if constexpr (Decay) XT[nt][e] *= __expf(bL - Bs[j]);
+          const int64_t col = j0 + v0 + g + (e >= 2 ? 8 : 0);
+          if (col < V) x[j * r.x.s1 + col] = __float2bfloat16(XT[nt][e]);
+        }
+    }
+    // dS^T = gamma_C dS^T + X^T W + c dO^T Q'
+    if constexpr (Decay) {
+      const float eL = __expf(bL);
+#pragma unroll
+      for (int nt = 0; nt < 2 * KT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) ST[nt][e] *= eL;
+    }
+    auto addToState = [&](const uint32_t *Lf, const bf16 *X, int kt) {
+      uint32_t bb[KT][4];
+#pragma unroll
+      for (int np = 0; np < KT; ++np) tile::loadBK(bb[np], X + kt * 16 * LK + np * 16, LK);
+#pragma unroll
+      for (int np = 0; np < KT; ++np) {
+        tile::mma(ST[2 * np], Lf, bb[np][0], bb[np][1]);
+        tile::mma(ST[2 * np + 1], Lf, bb[np][2], bb[np][3]);
+      }
+    };
+#pragma unroll
+    for (int kt = 0; kt < C / 16; ++kt) {
+      const uint32_t XA[4] = {tile::pack(XT[2 * kt][0], XT[2 * kt][1]), tile::pack(XT[2 * kt][2], XT[2 * kt][3]),
+                              tile::pack(XT[2 * kt + 1][0], XT[2 * kt + 1][1]),
+                              tile::pack(XT[2 * kt + 1][2], XT[2 * kt + 1][3])};
+      addToState(XA, Ws, kt);
+      uint32_t OA[4];
+      tile::loadAT(OA, dOs + kt * 16 * LV + v0, LV);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) OA[i] = tile::scalePair(OA[i], p.scale, p.scale);
+      addToState(OA, Qp, kt);
+    }
+    if (Decay && wid == 0 && c > 0) chunk::cumulativeGates(g0, g1, Bc + (s ^ 1) * C);
+  }
+  chunk::storeState<true>(STs, r.dInit, V, b, h, 0, j0 + v0);
+}
+
+// ---- the chunk's own terms ----
+template <int K, int V> struct DeltaGradLocalLayout {
+  static constexpr int C = 64, LK = K + 8, LV = V + 8, LC = C + 8, LF = C + 4;
+  static constexpr int rowsK = C * LK * 2, rowsV = C * LV * 2, tileC = C * LC * 2, fC = C * LF * 4;
+  static constexpr int q = 0, k = q + rowsK, a = k + rowsK, b = a + rowsK;
+  static constexpr int dO = b + rowsK, x = dO + rowsV, u = x + rowsV, v = u + rowsV;
+  static constexpr int la = v + rowsV, lk = la + tileC, mqa = lk + tileC, mqk = mqa + tileC, t = mqk + tileC;
+  static constexpr int laf = t + tileC, tf = laf + fC; // fp32 L_A and T for the inverse; then D over L_A
+  static constexpr int pt = tf + fC, bc = pt + 3 * 16 * 24 * 4, bytes = bc + C * 4;
+};
+
+// A CTA of 8 warps per (chunk, head, batch); warp (rw, hf) takes rows 16 rw..
+// of each product, in the column half hf. Writes dq, dk, da, db, dv (their
+// chunk-local terms), Y's rows and the local part of the cumulative
+// log-decays' gradient.
+template <int K, int V, bool Decay>
+__global__ void __launch_bounds__(256, 1) deltaGradLocal(const ScanParams p, const DeltaGradRows r) {
+  using tile::bf16;
+  using L = DeltaGradLocalLayout<K, V>;
+  constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF, NK = K / 16, NV = V / 16;
+  static_assert(K % 64 == 0 && V % 64 == 0, "chunked tiles");
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *As = (bf16 *)(smem + L::a),
+       *Bs = (bf16 *)(smem + L::b), *dOs = (bf16 *)(smem + L::dO), *Xs = (bf16 *)(smem + L::x),
+       *Us = (bf16 *)(smem + L::u), *Vs = (bf16 *)(smem + L::v), *LAb = (bf16 *)(smem + L::la),
+       *LKb = (bf16 *)(smem + L::lk), *MQA = (bf16 *)(smem + L::mqa), *MQK = (bf16 *)(smem + L::mqk),
+       *Ts = (bf16 *)(smem + L::t);
+  float *LAf = (float *)(smem + L::laf), *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt),
+        *Bc = (float *)(smem + L::bc), *D = LAf;
+  const int64_t slots = (p.T + C - 1) / C;
+  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % p.H, b = item / (slots * p.H);
+  const int64_t T = p.T, H = p.H;
+  const int tid = threadIdx.x, warp = tid / 32, rw = warp % 4, hf = warp / 4, r0 = rw * 16;
+  const float cs = p.scale;
+  auto bprev = [&](int i) { return i == 0 ? 0.f : Bc[i - 1]; };
+  chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
+  chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
+  chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
+  chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
+  chunk::copyRows<V, 256>(dOs, LV, r.dO, b, h, c, T, 0, V);
+  chunk::copyRows<V, 256>(Xs, LV, r.x, b, h, c, slots * C, 0, V);
+  chunk::copyRows<V, 256>(Us, LV, r.u, b, h, c, slots * C, 0, V);
+  chunk::copyRows<V, 256>(Vs, LV, p.v, b, h, c, T, 0, V);
+  tile::commit();
+  if (warp == 0) {
+    float g0 = 0.f, g1 = 0.f;
+    if constexpr (Decay) chunk::scalarGates<true>(p, b, h, c, g0, g1);
+    chunk::cumulativeGates(g0, g1, Bc);
+  }
+  tile::waitGroups<0>();
+  __syncthreads();
+  { // Gram matrices, masked and decayed: L_A (fp32 and bf16), L_K, M . Q A^T, M . Q K^T.
+    float X[8][4] = {}, Y[8][4] = {};
+    warpGemm<8, false, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, As, LK, 0, NK);
+    warpGemm<8, false, false>(Y, (hf == 0 ? Bs : Qs) + r0 * LK, LK, Ks, LK, 0, NK);
+    const bool strict = hf == 0;
+    auto put = [&](float (&Z)[8][4], bf16 *dst, bool alsoF) {
+      forTile<8>(Z, r0, 0, [&](int i, int j, float x, int, int) {
+        const bool keep = strict ? j < i : j <= i;
+        const float f = keep ? (Decay ? __expf((strict ? bprev(i) : Bc[i]) - Bc[j]) : 1.f) : 0.f;
+        dst[i * LC + j] = __float2bfloat16(x * f);
+        if (alsoF) LAf[i * LF + j] = x * f;
+      });
+    };
+    put(X, strict ? LAb : MQA, strict);
+    put(Y, strict ? LKb : MQK, false);
+  }
+  __syncthreads();
+  invertUnitLower<LF, LC>(LAf, TF, Ts, PT, [] {});
+  // dU = X + c M_QA^T dO over X's rows.
+  {
+    float acc[NV][4] = {};
+    warpGemm<NV, true, true>(acc, MQA + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
+#pragma unroll
+    for (int nt = 0; nt < NV; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
+    addIntoTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int) { return 1.f; });
+  }
+  __syncthreads();
+  { // Y = T^T dU, over dU's rows, and to memory for deltaGradState.
+    float acc[NV][4] = {};
+    warpGemm<NV, true, true>(acc, Ts + r0, LC, Xs + hf * (V / 2), LV, rw, 4);
+    __syncthreads();
+    storeTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int, int, float x) { return x; });
+  }
+  __syncthreads();
+  bf16 *Ys = Xs;
+  storeRows<V, 256>(r.y, b, h, c, Ys, LV);
+  auto tokenRow = [&](int i) { return (b * r.Ttok + c * C + i) * H + h; };
+  { // dV = c M_QK^T dO + L_K^T Y (deltaGradState adds (e K) dS_C)
+    float acc[NV][4] = {};
+    warpGemm<NV, true, true>(acc, MQK + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
+#pragma unroll
+    for (int nt = 0; nt < NV; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
+    warpGemm<NV, true, true>(acc, LKb + r0, LC, Ys + hf * (V / 2), LV, rw, 4);
+    forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int, int) {
+      if (c * C + i < T) r.dv[tokenRow(i) * V + j] = x;
+    });
+  }
+  __syncthreads(); // L_K and M_QK are read: their space takes G_K and H_K
+  { // dL_A = Y U^T, dL_K = Y V^T, dM_QA = c dO U^T, dM_QK = c dO V^T on this warp's 16 x 32
+    float dLA[4][4] = {}, dLK[4][4] = {}, dMA[4][4] = {}, dMK[4][4] = {}, eL[4][4];
+    warpGemm<4, false, false>(dLA, Ys + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
+    warpGemm<4, false, false>(dLK, Ys + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
+    warpGemm<4, false, false>(dMA, dOs + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
+    warpGemm<4, false, false>(dMK, dOs + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
+    forTile<4>(dLA, r0, hf * 32, [&](int i, int j, float, int nt, int e) {
+      const int at = i * LC + j;
+      const float la = bf(LAb[at]), lk = bf(LKb[at]), ma = bf(MQA[at]), mk = bf(MQK[at]);
+      const float fL = j < i ? (Decay ? __expf(bprev(i) - Bc[j]) : 1.f) : 0.f;
+      const float fM = j <= i ? (Decay ? __expf(Bc[i] - Bc[j]) : 1.f) : 0.f;
+      const float gla = dLA[nt][e], glk = dLK[nt][e], gma = cs * dMA[nt][e], gmk = cs * dMK[nt][e];
+      LAb[at] = __float2bfloat16(gla * fL), LKb[at] = __float2bfloat16(glk * fL);
+      MQA[at] = __float2bfloat16(gma * fM), MQK[at] = __float2bfloat16(gmk * fM);
+      eL[nt][e] = gla * la + glk * lk;
+      if constexpr (Decay) D[i * LF + j] = gma * ma + gmk * mk;
+    });
+    if constexpr (Decay) {
+      __syncthreads();
+      // exp(b_{i-1} - b_j): row i's entries count for b_{i-1}
+      forTile<4>(eL, r0, hf * 32, [&](int i, int j, float x, int, int) {
+        if (i >= 1) D[(i - 1) * LF + j] += x;
+      });
+    }
+  }
+  __syncthreads();
+  if (Decay && tid < C) { // d b_r = sum_s D[r][s] - sum_i D[i][r]
+    float s = 0.f;
+    for (int j = 0; j < C; ++j) s += D[tid * LF + j];
+    for (int i = 0; i < C; ++i) s -= D[i * LF + tid];
+    r.dbeta[(b * slots * C + c * C + tid) * H + h] = s;
+  }
+  // dQ = H_A A + H_K K, dB = G_A A + G_K K, dA = G_A^T B + H_A^T Q, dK = G_K^T B + H_K^T Q
+  auto emit = [&](const float (&acc)[NK][4], float *out) {
+    forTile<NK>(acc, r0, hf * (K / 2), [&](int i, int j, float x, int, int) {
+      if (c * C + i < T) out[tokenRow(i) * K + j] = x;
+    });
+  };
+  {
+    float acc[NK][4] = {};
+    warpGemm<NK, false, true>(acc, MQA + r0 * LC, LC, As + hf * (K / 2), LK, 0, rw + 1);
+    warpGemm<NK, false, true>(acc, MQK + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
+    emit(acc, r.dq);
+  }
+  {
+    float acc[NK][4] = {};
+    warpGemm<NK, false, true>(acc, LAb + r0 * LC, LC, As + hf * (K / 2), LK, 0, rw + 1);
+    warpGemm<NK, false, true>(acc, LKb + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
+    emit(acc, r.db);
+  }
+  {
+    float acc[NK][4] = {};
+    warpGemm<NK, true, true>(acc, LAb + r0, LC, Bs + hf * (K / 2), LK, rw, 4);
+    warpGemm<NK, true, true>(acc, MQA + r0, LC, Qs + hf * (K / 2), LK, rw, 4);
+    emit(acc, r.da);
+  }
+  {
+    float acc[NK][4] = {};
+    warpGemm<NK, true, true>(acc, LKb + r0, LC, Bs + hf * (K / 2), LK, rw, 4);
+    warpGemm<NK, true, true>(acc, MQK + r0, LC, Qs + hf * (K / 2), LK, rw, 4);
+    emit(acc, r.dk);
+  }
+}
+
+// ---- the terms with the chunk's states ----
+template <int K, int V> struct DeltaGradStateLayout {
+  static constexpr int C = 64, LK = K + 8, LV = V + 8;
+  static constexpr int rowsK = C * LK * 2, rowsV = C * LV * 2, state = K * LV * 2;
+  static constexpr int s0 = 0, ds = state, q = 2 * state, k = q + rowsK, a = k + rowsK, b = a + rowsK;
+  static constexpr int dO = b + rowsK, y = dO + rowsV, u = y + rowsV, v = u + rowsV;
+  static constexpr int bc = v + rowsV, red = bc + C * 4, db = red + 3 * 2 * C * 4, sum = db + C * 4;
+  static constexpr int bytes = sum + 8 * 4;
+};
+
+// A CTA of 8 warps per (chunk, head, batch): adds c Gamma dO S0^T to dq,
+// Gamma' Y S0^T to db, e U dS_C^T to da, e V dS_C^T to dk, e K dS_C to dv,
+// and writes the per-token log-decays' gradient (the chunk's cumulative ones',
+// summed from its end).
+template <int K, int V, bool Decay>
+__global__ void __launch_bounds__(256, 1) deltaGradState(const ScanParams p, const DeltaGradRows r) {
+  using tile::bf16;
+  using L = DeltaGradStateLayout<K, V>;
+  constexpr int C = L::C, LK = L::LK, LV = L::LV, NK = K / 16, NV = V / 16;
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16 *Ss = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds), *Qs = (bf16 *)(smem + L::q),
+       *Ks = (bf16 *)(smem + L::k), *As = (bf16 *)(smem + L::a), *Bs = (bf16 *)(smem + L::b),
+       *dOs = (bf16 *)(smem + L::dO), *Ys = (bf16 *)(smem + L::y), *Us = (bf16 *)(smem + L::u),
+       *Vs = (bf16 *)(smem + L::v);
+  float *Bc = (float *)(smem + L::bc), *red = (float *)(smem + L::red), *DB = (float *)(smem + L::db),
+        *sum = (float *)(smem + L::sum);
+  const int64_t slots = (p.T + C - 1) / C;
+  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % p.H, b = item / (slots * p.H);
+  const int64_t T = p.T, H = p.H;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, t4 = lane % 4, rw = warp % 4, hf = warp / 4,
+            r0 = rw * 16;
+  const float cs = p.scale;
+  { // S0 and dS_C ([K][V] each), then the rows
+    const bf16 *s0 = r.states + ((b * slots + c) * H + h) * K * V, *ds = r.dStates + ((b * slots + c) * H + h) * K * V;
+    for (int e = tid; e < K * V / 8; e += 256) {
+      const int row = e / (V / 8), seg = e % (V / 8);
+      tile::copy16(Ss + row * LV + seg * 8, s0 + row * V + seg * 8);
+      tile::copy16(dSs + row * LV + seg * 8, ds + row * V + seg * 8);
+    }
+  }
+  if constexpr (Decay) { // the rows the decays' terms are dotted with
+    chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
+    chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
+    chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
+  }
+  chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
+  chunk::copyRows<V, 256>(dOs, LV, r.dO, b, h, c, T, 0, V);
+  chunk::copyRows<V, 256>(Ys, LV, r.y, b, h, c, slots * C, 0, V);
+  chunk::copyRows<V, 256>(Us, LV, r.u, b, h, c, slots * C, 0, V);
+  chunk::copyRows<V, 256>(Vs, LV, p.v, b, h, c, T, 0, V);
+  tile::commit();
+  if (warp == 0) {
+    float g0 = 0.f, g1 = 0.f;
+    if constexpr (Decay) chunk::scalarGates<true>(p, b, h, c, g0, g1);
+    chunk::cumulativeGates(g0, g1, Bc);
+  }
+  tile::waitGroups<0>();
+  __syncthreads();
+  const float bL = Decay ? Bc[C - 1] : 0.f;
+  auto tokenRow = [&](int i) { return (b * r.Ttok + c * C + i) * H + h; };
+  // One product of a C x K gradient: out += f(i) acc; the row dots with X's
+  // rows (the decays' terms) into red[slot][hf][row].
+  auto term = [&](const bf16 *A, const bf16 *S, float *out, const bf16 *X, int slot, auto f) {
+    float acc[NK][4] = {};
+    warpGemm<NK, false, false>(acc, A + r0 * LV, LV, S + (hf * (K / 2)) * LV, LV, 0, NV);
+    [[maybe_unused]] float dot[2] = {0.f, 0.f};
+    forTile<NK>(acc, r0, hf * (K / 2), [&](int i, int j, float x, int, int e) {
+      const float y = f(i) * x;
+      if (c * C + i < T) out[tokenRow(i) * K + j] += y;
+      if constexpr (Decay) dot[e >= 2] += bf(X[i * LK + j]) * y;
+    });
+    if constexpr (Decay) {
+#pragma unroll
+      for (int o = 1; o < 4; o *= 2)
+        dot[0] += __shfl_xor_sync(0xffffffffu, dot[0], o), dot[1] += __shfl_xor_sync(0xffffffffu, dot[1], o);
+      if (t4 == 0) {
+        const int gr = lane / 4;
+        red[(slot * 2 + hf) * C + r0 + gr] += dot[0];
+        red[(slot * 2 + hf) * C + r0 + gr + 8] += dot[1];
+      }
+    }
+  };
+  if constexpr (Decay) {
+    for (int i = tid; i < 3 * 2 * C; i += 256) red[i] = 0.f;
+    __syncthreads();
+  }
+  auto gamma = [&](int i) { return Decay ? __expf(Bc[i]) : 1.f; };
+  auto gammaPrev = [&](int i) { return Decay ? (i == 0 ? 1.f : __expf(Bc[i - 1])) : 1.f; };
+  auto decayTo = [&](int i) { return Decay ? __expf(bL - Bc[i]) : 1.f; };
+  term(dOs, Ss, r.dq, Qs, 0, [&](int i) { return cs * gamma(i); });
+  term(Ys, Ss, r.db, Bs, 1, gammaPrev);
+  term(Us, dSs, r.da, As, 2, decayTo);
+  __syncwarp(); // slot 2's sums of this warp's rows before its second term adds to them
+  term(Vs, dSs, r.dk, Ks, 2, decayTo);
+  { // dv += e K dS_C
+    float acc[NV][4] = {};
+    warpGemm<NV, false, true>(acc, Ks + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
+    forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int, int) {
+      if (c * C + i < T) r.dv[tokenRow(i) * V + j] += decayTo(i) * x;
+    });
+  }
+  if constexpr (Decay) {
+    float s = 0.f; // gamma_C sum(S0 . dS_C)
+    for (int e = tid; e < K * V; e += 256) s += bf(Ss[(e / V) * LV + e % V]) * bf(dSs[(e / V) * LV + e % V]);
+    s = warpSum(s);
+    if (lane == 0) sum[warp] = s;
+    __syncthreads();
+    if (tid < C) {
+      const int i = tid;
+      const float tq = red[0 * C + i] + red[1 * C + i];
+      const float tb = i + 1 < C ? red[2 * C + i + 1] + red[3 * C + i + 1] : 0.f; // Gamma'_{i+1} = exp(b_i)
+      const float tak = red[4 * C + i] + red[5 * C + i];
+      DB[i] = r.dbeta[(b * slots * C + c * C + i) * H + h] + tq + tb - tak;
+    }
+    __syncthreads();
+    if (tid == 0) {
+      float all = 0.f;
+      for (int w = 0; w < 8; ++w) all += sum[w];
+      float ak = 0.f;
+      for (int i = 0; i < C; ++i) ak += red[4 * C + i] + red[5 * C + i];
+      DB[C - 1] += ak + __expf(bL) * all;
+      float run = 0.f; // d g_t = sum of d b_i over i >= t in the chunk
+      for (int i = C - 1; i >= 0; --i) {
+        run += DB[i];
+        if (c * C + i < T) r.ddecay[b * r.Ttok * H + (c * C + i) * H + h] = run;
+      }
+    }
+  }
+}
+
+// Whether the chunked backward takes this call: bf16 token inputs (the
+// tensor cores' operands), dense (not packed), forward, a and b as rows.
+inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call) {
+  auto rows = [&](const View &v) { return v.p && v.dtype == MIXC_F32; }; // copied to bf16 rows first
+  return bf16Call && !p.seqStart && !p.reverse && !p.bDecayed && !p.l2normQ && !p.l2normB && !p.aScale.p &&
+         rows(p.q) && rows(p.k) && rows(p.v) && rows(p.a) && rows(p.b);
+}
+
+#ifndef MIXC_CUDA_EMULATION
+template <typename = void> __global__ void rowsToBf16Kernel(const View x, __nv_bfloat16 *y, int64_t B, int64_t T,
+                                                            int64_t H, int64_t D) {
+  const int64_t n = B * T * H * D;
+  if (x.s3 == 1 && x.s2 == D && x.s1 == H * D && x.s0 == T * H * D && x.hg == 1 && n % 4 == 0 &&
+      (uintptr_t)x.p % 16 == 0) { // contiguous: four at a time
+    MIXC_GRID_STRIDE(e, n / 4) {
+      const float4 f = ((const float4 *)x.p)[e];
+      uint2 o;
+      o.x = tile::pack(f.x, f.y), o.y = tile::pack(f.z, f.w);
+      ((uint2 *)y)[e] = o;
+    }
+    return;
+  }
+  MIXC_GRID_STRIDE(e, n) {
+    int64_t b, t, h, j;
+    rowIndex(e, D, H, T, n, b, t, h, j);
+    y[e] = __float2bfloat16(x.at(b, t, h, j));
+  }
+}
+
+// The five kernels (above), for K and V of 64 or 128 and scalar log-decays
+// (Decay) or none. tokB x tokT: the token tensors' rows.
+template <int K, int V, bool Decay>
+cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const SweepGradOut &out, int64_t tokB,
+                                   int64_t tokT, Scratch &scratch, cudaStream_t stream) {
+  static_assert(K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128, "the chunked backward's tiles");
+  constexpr int C = chunk::C;
+  const int64_t B = p.B, H = p.H, T = p.T, chunks = (T + C - 1) / C, rows = B * chunks * C * H;
+  if (rows == 0) return cudaSuccess;
+  auto toBf16 = [&](View &v, int64_t D) { // a bf16 copy of fp32 token rows, [B, T, H, D]
+    auto *y = (__nv_bfloat16 *)scratch.alloc((B * T * H * D + 1) / 2);
+    if (!y) return false;
+    rowsToBf16Kernel<><<<gridFor(B * T * H * D), 256, 0, stream>>>(v, y, B, T, H, D);
+    v.p = y, v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = D, v.s1 = H * D, v.s0 = T * H * D, v.hg = 1;
+    return true;
+  };
+  DeltaGradRows r;
+  r.dO = g.dO;
+  if (!toBf16(p.q, K) || !toBf16(p.k, K) || !toBf16(p.a, K) || !toBf16(p.b, K) || !toBf16(p.v, V))
+    return cudaErrorMemoryAllocation;
+  if (r.dO.p && !toBf16(r.dO, V)) return cudaErrorMemoryAllocation;
+  if (!r.dO.p) { // no upstream gradient of o: zero rows
+    auto *z = (__nv_bfloat16 *)scratch.alloc((B * T * H * V + 1) / 2);
+    if (!z) return cudaErrorMemoryAllocation;
+    cudaMemsetAsync(z, 0, B * T * H * V * 2, stream);
+    r.dO.p = z, r.dO.dtype = MIXC_BF16, r.dO.s3 = 1, r.dO.s2 = V, r.dO.s1 = H * V, r.dO.s0 = T * H * V;
+  }
+  r.Ttok = tokT;
+  auto grad = [&](float *given, int64_t width) { return given ? given : scratch.alloc(tokB * tokT * H * width); };
+  r.dq = grad(out.dq.p, K), r.dk = grad(out.dk.p, K), r.da = grad(out.da.p, K), r.db = grad(out.db.p, K);
+  r.dv = grad(g.dv, V);
+  r.ddecay = Decay ? grad(out.ddecay.p, 1) : nullptr;
+  if (!r.dq || !r.dk || !r.da || !r.db || !r.dv || (Decay && !r.ddecay)) return cudaErrorMemoryAllocation;
+  // the forward's prepare: W, Q', R (and P, unused)
+  DeltaChunks d;
+  auto *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C));
+  if (!base) return cudaErrorMemoryAllocation;
+  d.w = chunkRows(p, base, K), d.qp = chunkRows(p, base + rows * K, K);
+  d.r = chunkRows(p, base + 2 * rows * K, C), d.pv = chunkRows(p, base + 2 * rows * K + rows * C, C);
+  {
+    constexpr int bytes = DeltaPrepareLayout<K>::bytes;
+    auto prepare = deltaPrepare<K, Decay, true, false>;
+    if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+    prepare<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, d);
+  }
+  // the forward's walk, keeping S0 and U per chunk
+  const int64_t stateElems = B * chunks * H * K * V;
+  d.chunkStates = (__nv_bfloat16 *)scratch.alloc((stateElems + 1) / 2);
+  r.dStates = (__nv_bfloat16 *)scratch.alloc((stateElems + 1) / 2);
+  auto *rowMem = (__nv_bfloat16 *)scratch.alloc(3 * rows * V / 2);
+  if (!d.chunkStates || !r.dStates || !rowMem) return cudaErrorMemoryAllocation;
+  r.states = d.chunkStates;
+  r.u = d.uRows = chunkRows(p, rowMem, V);
+  r.x = chunkRows(p, rowMem + rows * V, V), r.y = chunkRows(p, rowMem + 2 * rows * V, V);
+  {
+    StatePass pass;
+    pass.vBlock = B * H >= 128 ? V : (B * H >= 64 ? 64 : 32);
+    ScanParams fp = p;
+    fp.o = View{}, fp.state = View{};
+    if (cudaError_t e = launchStates<K, Decay, true, false, false>(fp, d, pass, stream)) return e;
+  }
+  // the reverse walk
+  r.dFinal = g.dFinal;
+  if (g.dinit) {
+    r.dInit.p = g.dinit, r.dInit.dtype = MIXC_F32;
+    r.dInit.s3 = 1, r.dInit.s2 = V, r.dInit.s1 = K * V, r.dInit.s0 = H * K * V;
+  }
+  {
+    auto walk = [&](auto kernel, int warps) {
+      const int bytes = warps == 8 ? DeltaGradWalkLayout<K, 128>::bytes
+                                   : warps == 4 ? DeltaGradWalkLayout<K, 64>::bytes : DeltaGradWalkLayout<K, 32>::bytes;
+      if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+      kernel<<<dim3((unsigned)((V + 16 * warps - 1) / (16 * warps)), (unsigned)H, (unsigned)B), 32 * warps, bytes,
+               stream>>>(p, d, r);
+      return cudaGetLastError();
+    };
+    cudaError_t e = B * H >= 128 && V == 128 ? walk(deltaGradWalk<K, 8, Decay>, 8)
+                    : B * H >= 64            ? walk(deltaGradWalk<K, 4, Decay>, 4)
+                                             : walk(deltaGradWalk<K, 2, Decay>, 2);
+    if (e) return e;
+  }
+  // the chunks' own terms, then those with the states
+  if constexpr (Decay) {
+    r.dbeta = scratch.alloc(rows);
+    if (!r.dbeta) return cudaErrorMemoryAllocation;
+  }
+  {
+    constexpr int bytes = DeltaGradLocalLayout<K, V>::bytes;
+    static_assert(bytes <= 227 * 1024, "the local kernel's shared memory");
+    auto local = deltaGradLocal<K, V, Decay>;
+    if (cudaError_t e = cudaFuncSetAttribute(local, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+    local<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
+  }
+  {
+    constexpr int bytes = DeltaGradStateLayout<K, V>::bytes;
+    static_assert(bytes <= 227 * 1024, "the state kernel's shared memory");
+    auto state = deltaGradState<K, V, Decay>;
+    if (cudaError_t e = cudaFuncSetAttribute(state, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+    state<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
+  }
+  return cudaGetLastError();
+}
+
+// The delta rules' backward: the chunked kernels where they apply (bf16
+// calls; K, V of 64 or 128; scalar or no decay), else the three sweeps.
+// The choice is the call's (its dtype and layout), made here at run time.
+template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V>
+cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut &out, int64_t tokB, int64_t tokT,
+                            bool bf16Call, Scratch &scratch, cudaStream_t stream) {
+  constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && Diag != DiagKind::vector && LogDecay;
+  if constexpr (tiles) {
+    if (deltaGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V)
+      return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar>(p, g, out, tokB, tokT, scratch, stream);
+  }
+  return launchSweepGrad<K, CPW, WARPS, Diag, LogDecay>(p, g, out, tokB, tokT, scratch, stream);
+}
+#endif // MIXC_CUDA_EMULATION
+
+} // namespace mixc::cuda
+
+#endif
