@@ -74,14 +74,16 @@ struct DeltaChunks {
   View uRows;
 };
 
-// acc (16 x 8 NT) += A (16 rows of row-major smem) x B over kTiles k-tiles of
-// 16; B stored k-major (BK: base[k][n]) or n-major (base[n][k]).
-template <int NT, bool BK>
-__device__ __forceinline__ void warpMma(float (&acc)[NT][4], const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B,
-                                        int ldb, int kTiles) {
-  for (int kk = 0; kk < kTiles; ++kk) {
-    uint32_t a[4], bb[NT / 2][4]; // every fragment of the k-step in flight before the first mma
-    tile::loadA(a, A + kk * 16, lda);
+// acc (16 x 8 NT) += A B over k-tiles [k0, k1) of 16. A: 16 rows of row-major
+// storage (AT: 16 columns of it, A[k][m], from m = 0 at A); B k-major (BK:
+// B[k][n]) or n-major (B[n][k]).
+template <int NT, bool AT, bool BK>
+__device__ __forceinline__ void warpGemm(float (&acc)[NT][4], const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B,
+                                         int ldb, int k0, int k1) {
+  for (int kk = k0; kk < k1; ++kk) {
+    uint32_t a[4], bb[NT / 2][4];
+    if constexpr (AT) tile::loadAT(a, A + kk * 16 * lda, lda);
+    else tile::loadA(a, A + kk * 16, lda);
 #pragma unroll
     for (int np = 0; np < NT / 2; ++np) {
       if constexpr (BK) tile::loadBK(bb[np], B + kk * 16 * ldb + np * 16, ldb);
@@ -93,6 +95,22 @@ __device__ __forceinline__ void warpMma(float (&acc)[NT][4], const __nv_bfloat16
       tile::mma(acc[2 * np + 1], a, bb[np][2], bb[np][3]);
     }
   }
+}
+// f(row, col, x) for each of a warp's accumulators (16 x 8 NT from r0, c0).
+template <int NT, typename F>
+__device__ __forceinline__ void forTile(const float (&acc)[NT][4], int r0, int c0, F f) {
+  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) f(r0 + g + (e >= 2 ? 8 : 0), c0 + nt * 8 + 2 * t4 + (e & 1), acc[nt][e], nt, e);
+}
+// acc (16 x 8 NT) += A (16 rows of row-major smem) x B over kTiles k-tiles of
+// 16; B stored k-major (BK: base[k][n]) or n-major (base[n][k]).
+template <int NT, bool BK>
+__device__ __forceinline__ void warpMma(float (&acc)[NT][4], const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B,
+                                        int ldb, int kTiles) {
+  warpGemm<NT, false, BK>(acc, A, lda, B, ldb, 0, kTiles);
 }
 // Writes a warp's 16 x 8 NT accumulator tile (rows r0.., columns c0..) as
 // bf16, each element through f(row, col, x).

@@ -45,38 +45,29 @@ struct DeltaGradRows {
   int64_t Ttok = 0;               // the token tensors' T
 };
 
-// acc (16 x 8 NT) += A B over k-tiles [k0, k1) of 16. A: 16 rows of row-major
-// storage (AT: 16 columns of it, A[k][m], from m = 0 at A); B k-major (BK:
-// B[k][n]) or n-major (B[n][k]).
-template <int NT, bool AT, bool BK>
-__device__ __forceinline__ void warpGemm(float (&acc)[NT][4], const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B,
-                                         int ldb, int k0, int k1) {
-  for (int kk = k0; kk < k1; ++kk) {
-    uint32_t a[4], bb[NT / 2][4];
-    if constexpr (AT) tile::loadAT(a, A + kk * 16 * lda, lda);
-    else tile::loadA(a, A + kk * 16, lda);
-#pragma unroll
-    for (int np = 0; np < NT / 2; ++np) {
-      if constexpr (BK) tile::loadBK(bb[np], B + kk * 16 * ldb + np * 16, ldb);
-      else tile::loadBN(bb[np], B + np * 16 * ldb + kk * 16, ldb);
-    }
-#pragma unroll
-    for (int np = 0; np < NT / 2; ++np) {
-      tile::mma(acc[2 * np], a, bb[np][0], bb[np][1]);
-      tile::mma(acc[2 * np + 1], a, bb[np][2], bb[np][3]);
-    }
-  }
-}
-// f(row, col, x) for each of a warp's accumulators (16 x 8 NT from r0, c0).
-template <int NT, typename F>
-__device__ __forceinline__ void forTile(const float (&acc)[NT][4], int r0, int c0, F f) {
-  const int g = (threadIdx.x % 32) / 4, t4 = threadIdx.x % 4;
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) f(r0 + g + (e >= 2 ? 8 : 0), c0 + nt * 8 + 2 * t4 + (e & 1), acc[nt][e], nt, e);
-}
 __device__ __forceinline__ float bf(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+// The per-chunk kernels' common loads: the value-side rows (dO, `mid`: X or
+// Y, U, V) by cp.async after whatever the caller started, then the chunk's
+// cumulative log-decays (warp 0) and a barrier once everything has landed.
+template <int V, bool Decay>
+__device__ __forceinline__ void landChunk(const ScanParams &p, const DeltaGradRows &r, const View &mid,
+                                          __nv_bfloat16 *dOs, __nv_bfloat16 *mids, __nv_bfloat16 *Us,
+                                          __nv_bfloat16 *Vs, int ld, int64_t b, int64_t h, int64_t c, float *Bc) {
+  const int64_t T = p.T, rows = (p.T + chunk::C - 1) / chunk::C * chunk::C;
+  chunk::copyRows<V, 256>(dOs, ld, r.dO, b, h, c, T, 0, V);
+  chunk::copyRows<V, 256>(mids, ld, mid, b, h, c, rows, 0, V);
+  chunk::copyRows<V, 256>(Us, ld, r.u, b, h, c, rows, 0, V);
+  chunk::copyRows<V, 256>(Vs, ld, p.v, b, h, c, T, 0, V);
+  tile::commit();
+  if (threadIdx.x < 32) {
+    float g0 = 0.f, g1 = 0.f;
+    if constexpr (Decay) chunk::scalarGates<true>(p, b, h, c, g0, g1);
+    chunk::cumulativeGates(g0, g1, Bc);
+  }
+  tile::waitGroups<0>();
+  __syncthreads();
+}
 
 // ---- the reverse walk ----
 template <int K, int VB> struct DeltaGradWalkLayout {
@@ -243,18 +234,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradLocal(const ScanParams p, con
   chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
-  chunk::copyRows<V, 256>(dOs, LV, r.dO, b, h, c, T, 0, V);
-  chunk::copyRows<V, 256>(Xs, LV, r.x, b, h, c, slots * C, 0, V);
-  chunk::copyRows<V, 256>(Us, LV, r.u, b, h, c, slots * C, 0, V);
-  chunk::copyRows<V, 256>(Vs, LV, p.v, b, h, c, T, 0, V);
-  tile::commit();
-  if (warp == 0) {
-    float g0 = 0.f, g1 = 0.f;
-    if constexpr (Decay) chunk::scalarGates<true>(p, b, h, c, g0, g1);
-    chunk::cumulativeGates(g0, g1, Bc);
-  }
-  tile::waitGroups<0>();
-  __syncthreads();
+  landChunk<V, Decay>(p, r, r.x, dOs, Xs, Us, Vs, LV, b, h, c, Bc);
   { // Gram matrices, masked and decayed: L_A (fp32 and bf16), L_K, M . Q A^T, M . Q K^T.
     float X[8][4] = {}, Y[8][4] = {};
     warpGemm<8, false, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, As, LK, 0, NK);
@@ -417,18 +397,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradState(const ScanParams p, con
     chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
   }
   chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
-  chunk::copyRows<V, 256>(dOs, LV, r.dO, b, h, c, T, 0, V);
-  chunk::copyRows<V, 256>(Ys, LV, r.y, b, h, c, slots * C, 0, V);
-  chunk::copyRows<V, 256>(Us, LV, r.u, b, h, c, slots * C, 0, V);
-  chunk::copyRows<V, 256>(Vs, LV, p.v, b, h, c, T, 0, V);
-  tile::commit();
-  if (warp == 0) {
-    float g0 = 0.f, g1 = 0.f;
-    if constexpr (Decay) chunk::scalarGates<true>(p, b, h, c, g0, g1);
-    chunk::cumulativeGates(g0, g1, Bc);
-  }
-  tile::waitGroups<0>();
-  __syncthreads();
+  landChunk<V, Decay>(p, r, r.y, dOs, Ys, Us, Vs, LV, b, h, c, Bc);
   const float bL = Decay ? Bc[C - 1] : 0.f;
   auto tokenRow = [&](int i) { return (b * r.Ttok + c * C + i) * H + h; };
   // One product of a C x K gradient: out += f(i) acc; the row dots with X's
