@@ -198,10 +198,9 @@ template <typename = void> __global__ void reduceToKernel(const Tensor full, Ten
     __syncthreads();
   }
 }
-// Trailing dimensions summed ([B, T, H, K] -> [B, T, H]): a thread per
-// element of `out` over its contiguous run, in order.
-// A warp per element of `out`: lane l sums run elements l, l + 32, ... in
-// order, then a fixed shuffle tree (coalesced reads; the same order every call).
+// Trailing dimensions summed ([B, T, H, K] -> [B, T, H]): a warp per element
+// of `out`, lane l summing run elements l, l + 32, ... in order, then a fixed
+// shuffle tree (coalesced reads; the same order every call).
 template <typename = void> __global__ void reduceTrailingKernel(const Tensor full, Tensor out, int64_t run) {
   const int lane = threadIdx.x % 32;
   const int64_t warps = (int64_t)gridDim.x * (blockDim.x / 32);

@@ -563,8 +563,9 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   // the reverse walk
   r.dFinal = g.dFinal;
   if (g.dinit) {
-    r.dInit.p = g.dinit, r.dInit.dtype = MIXC_F32;
-    r.dInit.s3 = 1, r.dInit.s2 = V, r.dInit.s1 = K * V, r.dInit.s0 = H * K * V;
+    Tensor dinit;
+    dinit.p = g.dinit, dinit.rank = 4, dinit.d[0] = B, dinit.d[1] = H, dinit.d[2] = K, dinit.d[3] = V;
+    r.dInit = stateTensorView(dinit);
   }
   {
     auto walk = [&](auto kernel, int warps) {
