@@ -144,6 +144,11 @@ private:
   /// after the launch); returns the field assignments.
   FailureOr<std::string> gradTensors(RecurrenceGradOp op, ArrayRef<GradField> grads,
                                      SmallVectorImpl<std::pair<std::string, std::string>> &sums);
+  /// The inputs read through their own views, not loaded into Tensors
+  /// (every use a row operand of launchDeltaGrad), by argument number.
+  llvm::DenseMap<Value, unsigned> inputRows;
+  /// A row operand of a recurrence_grad: the input's view or rowView of its Tensor.
+  std::string gradRows(Value v);
   /// Opens the kernel's block: the comment, the memories' scope, ScanParams p with q, k and v.
   void openGradBlock(RecurrenceGradOp op, const std::string &comment);
   /// p's sizes (Vs state columns), packed sequences, scale and direction.

@@ -31,7 +31,14 @@ bool cudaChunkedDeltaGrad(mlir::Operation *o) {
   const int64_t K = llvm::cast<mlir::RankedTensorType>(op.getQ().getType()).getDimSize(3),
                 V = llvm::cast<mlir::RankedTensorType>(op.getV().getType()).getDimSize(3);
   return (K == 64 || K == 128) && (V == 64 || V == 128) && op.getDiagKind() != mixer::DiagKind::vector &&
-         op.getDirection() == mixer::Direction::forward && !op.getAScale() && !op.getKScale();
+         op.getDirection() == mixer::Direction::forward;
+}
+
+bool cudaDeltaGradLaunch(mlir::Operation *o) {
+  auto op = llvm::cast<mixer::RecurrenceGradOp>(o);
+  auto schedule = op->getAttrOfType<mixer::CudaTileAttr>("mixer.schedule");
+  return schedule && schedule.getGradCheckpoint() == 0 && mixer::cudaLowRankSweepsRefusal(op).empty() &&
+         (cudaChunkedDeltaGrad(op) || op.getAScale() || op.getKScale());
 }
 
 } // namespace mixc
@@ -48,9 +55,6 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
     return op.emitOpError() << "the three sweeps do not take " << why
                             << ": mixer-tile{target=cuda} gives it a grad_checkpoint (the checkpointed sweep)";
   }
-  if (op.getAScale() || op.getKScale())
-    return op.emitOpError() << "the CUDA sweeps read whole rows of a and k: mixer-derive-backward expands the scaled "
-                               "low-rank form first";
   auto qType = cast<RankedTensorType>(op.getQ().getType()), vType = cast<RankedTensorType>(op.getV().getType());
   const int64_t H = qType.getDimSize(2), K = qType.getDimSize(3), V = vType.getDimSize(3);
   const int64_t cpw = schedule.getColsPerWarp(), warps = schedule.getWarps();
@@ -65,8 +69,13 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
                                         {op.getV(), "g.dv", token(V)}};
   if (Value d = op.getDecay())
     grads.push_back({d, "out.ddecay", diag == DiagKind::scalar ? RankedTensorType::get({dyn, dyn, H}, f32) : token(K)});
-  grads.push_back({op.getA(), "out.da", token(K)});
+  // The scaled form (a = a_scale b, the key k_scale k): launchDeltaGrad
+  // gives the operands' gradients and the scales'.
+  auto perToken = RankedTensorType::get({dyn, dyn, H}, f32);
+  if (Value a = op.getA()) grads.push_back({a, "out.da", token(K)});
   grads.push_back({op.getB(), "out.db", token(K)});
+  if (Value s = op.getAScale()) grads.push_back({s, "out.daScale", perToken});
+  if (Value s = op.getKScale()) grads.push_back({s, "out.dkScale", perToken});
   if (Value i = op.getInit()) grads.push_back({i, "g.dinit", RankedTensorType::get({dyn, H, K, V}, f32)});
   llvm::SmallVector<std::pair<std::string, std::string>> sums;
   FailureOr<std::string> fields = gradTensors(op, grads, sums);
@@ -81,15 +90,18 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
                         (chunked ? "bf16 calls chunked on tensor cores (states kept per chunk), else " : "") +
                         "three sweeps of " + std::to_string(warps) + " warps per " + std::to_string(warps * cpw) +
                         " value columns (the forward's tiling), no state stored");
-  hs << "    p.a = rowView(" << tensorOf(op.getA()) << ");\n    p.b = rowView(" << tensorOf(op.getB()) << ");\n";
+  hs << "    p.a = " << gradRows(op.getA() ? op.getA() : op.getB()) << ";\n    p.b = " << gradRows(op.getB())
+     << ";\n";
+  if (Value s = op.getAScale()) hs << "    p.aScale = rowView(" << tensorOf(s) << ");\n";
+  if (Value s = op.getKScale()) hs << "    p.kScale = rowView(" << tensorOf(s) << ");\n";
   if (op.getDecay()) hs << "    p.decay = rowView(" << tensorOf(op.getDecay()) << ");\n";
   if (op.getInit()) hs << "    p.init = stateTensorView(" << tensorOf(op.getInit()) << ");\n";
   gradBlockSizes(op, H, V);
   hs << "    SweepGrad g;\n";
-  if (Value d = op.getDO()) hs << "    g.dO = rowView(" << tensorOf(d) << ");\n";
+  if (Value d = op.getDO()) hs << "    g.dO = " << gradRows(d) << ";\n";
   if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
   hs << "    SweepGradOut out;\n" << *fields;
-  if (chunked)
+  if (cudaDeltaGradLaunch(op))
     closeGradBlock(llvm::formatv("launchDeltaGrad<{0}, {1}, {2}, DiagKind::{3}, true, {4}>", K, cpw, warps,
                                  stringifyDiagKind(diag), V)
                        .str(),
@@ -123,8 +135,14 @@ FailureOr<std::string> Printer::gradTensors(RecurrenceGradOp op, ArrayRef<GradFi
 void Printer::openGradBlock(RecurrenceGradOp op, const std::string &comment) {
   hs << "  {\n    // " << comment << "\n" << memoryScope();
   hs << "    ScanParams p;\n";
-  hs << "    p.q = rowView(" << tensorOf(op.getQ()) << ");\n    p.k = rowView(" << tensorOf(op.getK())
-     << ");\n    p.v = rowView(" << tensorOf(op.getV()) << ");\n";
+  hs << "    p.q = " << gradRows(op.getQ()) << ";\n    p.k = " << gradRows(op.getK()) << ";\n    p.v = "
+     << gradRows(op.getV()) << ";\n";
+}
+
+std::string Printer::gradRows(Value v) {
+  auto in = inputRows.find(v);
+  if (in != inputRows.end()) return "args.in[" + std::to_string(in->second) + "]";
+  return "rowView(" + tensorOf(v) + ")";
 }
 
 void Printer::gradBlockSizes(RecurrenceGradOp op, int64_t H, int64_t Vs) {

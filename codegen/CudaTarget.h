@@ -30,6 +30,10 @@ std::string cudaSweepGradRefusal(mlir::Operation *op);
 /// chunked tensor-core kernels for bf16 calls (mixc_cuda_ut_grad.cuh): K and
 /// V of 64 or 128, an identity or scalar diagonal, a forward scan.
 bool cudaChunkedDeltaGrad(mlir::Operation *op);
+/// Whether that adjoint is printed as a call of launchDeltaGrad (the chunked
+/// kernels, or the scaled low-rank form), which reads q, k, v, a, b and dO
+/// through any View: a bf16 input's rows go to the tensor cores as they are.
+bool cudaDeltaGradLaunch(mlir::Operation *op);
 
 /// The runtime headers the generated source includes, by file name.
 const std::vector<std::pair<std::string, std::string>> &cudaRuntimeHeaders();

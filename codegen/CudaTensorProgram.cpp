@@ -29,6 +29,21 @@ int64_t lastDim(Value v) {
   auto t = cast<RankedTensorType>(v.getType());
   return t.getRank() ? t.getDimSize(t.getRank() - 1) : 1;
 }
+// Whether every use of an input is a row operand (q, k, v, a, b, dO) of a
+// recurrence_grad printed as launchDeltaGrad: then the input is not loaded
+// into an fp32 Tensor, the launch reads it through its own view.
+bool readAsDeltaGradRows(Value x) {
+  if (x.use_empty()) return false;
+  for (Operation *user : x.getUsers()) {
+    auto g = dyn_cast<RecurrenceGradOp>(user);
+    if (!g || !cudaDeltaGradLaunch(g)) return false;
+    // (each use once per field: k and b may be one input, which is fine; a
+    // decay or a scale that is also a row operand is not)
+    const Value rows[] = {g.getQ(), g.getK(), g.getV(), g.getA(), g.getB(), g.getDO()};
+    if (llvm::count(rows, x) != llvm::count(g->getOperands(), x)) return false;
+  }
+  return true;
+}
 } // namespace
 
 std::string Printer::newTensor(RankedTensorType type) {
@@ -427,6 +442,9 @@ LogicalResult Printer::emitTensorProgram() {
         hs << "  View " << view << ";\n  if (!memoryStateView(chk, inputs[" << i << "], \"input\", \""
            << (name ? name.getValue() : StringRef("initial_state")) << "\", " << view << ")) return 1;\n";
       }
+    } else if (readAsDeltaGradRows(a)) {
+      inputRows[a] = i;
+      continue;
     } else {
       t = newTensorFor(a);
     }

@@ -268,7 +268,7 @@ std::string cudaLowRankSweepsRefusal(RecurrenceGradOp op) {
   if (op.getNormalizerKind() != Normalizer::none || op.getIgate()) return "a normalizer";
   if (op.getDt()) return "elementwise decays";
   if (op.getDirection() == Direction::bidirectional) return "a bidirectional recurrence";
-  if (op.getStructure() != Structure::dplr || !op.getA() || !op.getB())
+  if (op.getStructure() != Structure::dplr || !(op.getA() || op.getAScale()) || !op.getB())
     return "a " + stringifyStructure(op.getStructure()).str() + " transition" +
            (op.hasFactorDecay() ? " of factor decays" : "") + " (no low-rank term)";
   if (op.getDecay() && op.hasFactorDecay()) return "a decay given as a factor (its gradient would divide by it)";

@@ -192,9 +192,12 @@ struct DeriveBackward : mixc::impl::MixerDeriveBackwardBase<DeriveBackward> {
         return signalPassFailure();
       }
       // decayed_b, the fused row norms and the scaled low-rank form exist only
-      // after mixer-tile{target=cuda} (the chunked kernels' forms; the CUDA
-      // backward's sweeps read whole rows): the adjoint is derived from a copy
-      // of the forward in the plain form, and the forward keeps its own.
+      // after mixer-tile{target=cuda} (the chunked kernels' forms): the
+      // adjoint is derived from a copy of the forward without decayed_b and
+      // the norms, and the forward keeps its own. The scaled form stays
+      // (launchDeltaGrad takes it: its gradients are summed per row in one
+      // kernel instead of whole-tensor products and sums around the
+      // recurrence) unless with decayed_b (KDA's sweeps read plain rows).
       auto cudaForm = [](RecurrenceOp r) {
         return r.hasCudaKernelForm() ||
                ((r.getAScale() || r.getKScale()) && isa_and_present<CudaTileAttr>(r->getAttr("mixer.schedule")));
@@ -208,16 +211,23 @@ struct DeriveBackward : mixc::impl::MixerDeriveBackwardBase<DeriveBackward> {
         plain.walk([&](RecurrenceOp r) {
           if (!cudaForm(r)) return;
           OpBuilder eb(r);
-          if (r.getDecayedB() || r.getAScale() || r.getKScale()) expandScaledLowRank(r, eb); // (the norms first)
+          if (r.getDecayedB()) expandScaledLowRank(r, eb); // (the norms first)
           else expandRowNorms(r, eb);
         });
       }
       OpBuilder b(module.getContext());
       b.setInsertionPointAfter(f);
       BackwardBuilder builder(plain, b);
-      builder.build();
+      func::FuncOp bwd = builder.build();
       if (plain != f) plain->destroy();
       if (builder.failed) return signalPassFailure();
+      // A forward recurrence the adjoint reads (a mixture's output) is
+      // recomputed by the tensor program, which takes plain rows.
+      if (cudaForms)
+        bwd.walk([&](RecurrenceOp r) {
+          OpBuilder eb(r);
+          expandScaledLowRank(r, eb);
+        });
     }
   }
 };

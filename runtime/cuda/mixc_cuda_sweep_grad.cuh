@@ -47,8 +47,12 @@ struct SweepGrad {
 
 // The gradients, fp32 Tensors of the full per-token (per-sequence) shapes; a
 // null one is not wanted. ddecay is [B, T, H] for a scalar diagonal.
+// With the scaled low-rank form (ScanParams' aScale, kScale) dk and db are
+// the k and b operands' gradients, daScale and dkScale [B, T, H] the scales'
+// (launchDeltaGrad; da is not read).
 struct SweepGradOut {
   Tensor dq, dk, da, db, ddecay;
+  Tensor daScale, dkScale;
 };
 
 // Tokens staged per sweep through shared memory: up to 16, as many as fit
@@ -351,6 +355,51 @@ __global__ void sweepGradDecay(const ScanParams p, const SweepGrad g, const Tens
       int64_t b, t;
       tokenOf(row, g.Ttok, b, t);
       out.p[x] = r.p[x] - p.b.at(b, t, h, i) * db.p[x];
+    }
+  }
+}
+
+// The scaled low-rank form (a = a_scale b, the key k_scale k: DeltaNet's
+// -beta k and beta k) reaches the backward as b's rows and two per-token
+// scales. The kernels take plain rows: scaledRowsKernel writes s x (fp32
+// [tokB, tokT, H, K]); after them scaledLowRankGradKernel turns the plain
+// rows' gradients into the operands', in place, a warp per (token, head):
+//   dk_scale = <dk, k>, dk <- k_scale dk;  da_scale = <da, b>, db <- db + a_scale da.
+template <typename = void> __global__ void scaledRowsKernel(const View x, const View s, Tensor y) {
+  const int64_t H = y.d[2], K = y.d[3];
+  MIXC_GRID_STRIDE(e, y.size()) {
+    const int64_t j = e % K, h = (e / K) % H, row = e / (K * H);
+    int64_t b, t;
+    tokenOf(row, y.d[1], b, t);
+    y.p[e] = s.at(b, t, h, 0) * x.at(b, t, h, j);
+  }
+}
+
+template <typename = void>
+__global__ void scaledLowRankGradKernel(const ScanParams p, Tensor dk, const Tensor da, Tensor db, Tensor dkScale,
+                                        Tensor daScale, int64_t tokB, int64_t tokT, int64_t K) {
+  const int64_t H = p.H, rows = tokB * tokT * H, warps = (int64_t)gridDim.x * blockDim.x / 32;
+  const int lane = (int)(threadIdx.x % 32);
+  for (int64_t r = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; r < rows; r += warps) {
+    const int64_t h = r % H;
+    int64_t b, t;
+    tokenOf(r / H, tokT, b, t);
+    if (p.kScale.p) {
+      float *gk = dk.p + r * K;
+      const float s = p.kScale.at(b, t, h, 0);
+      float dot = 0.f;
+      for (int64_t j = lane; j < K; j += 32) dot += gk[j] * p.k.at(b, t, h, j), gk[j] *= s;
+      dot = warpSum(dot);
+      if (lane == 0 && dkScale.p) dkScale.p[r] = dot;
+    }
+    if (p.aScale.p) {
+      float *gb = db.p + r * K;
+      const float *ga = da.p + r * K;
+      const float s = p.aScale.at(b, t, h, 0);
+      float dot = 0.f;
+      for (int64_t j = lane; j < K; j += 32) dot += ga[j] * p.b.at(b, t, h, j), gb[j] += s * ga[j];
+      dot = warpSum(dot);
+      if (lane == 0 && daScale.p) daScale.p[r] = dot;
     }
   }
 }

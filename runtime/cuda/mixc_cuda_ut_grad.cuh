@@ -16,13 +16,13 @@
 //   dA = G_A^T B + H_A^T Q + e U dS_C^T,    dK = G_K^T B + H_K^T Q + e V dS_C^T,
 // and the cumulative log-decays' gradient from every factor exp(b_i - b_j)
 // (its entry times its gradient, + to b_i, - to b_j), summed from the chunk's
-// end into the per-token log-decays. Five kernels:
+// end into the per-token log-decays. Four kernels:
 //   deltaPrepare (the forward's: W, Q', R per chunk),
 //   deltaStates (the forward's walk) keeping each chunk's S0 and U instead of o,
 //   deltaGradWalk: the chunks in reverse with dS in registers, keeping each
 //     chunk's dS_C and (e A) dS_C; the last dS is the initial state's gradient,
-//   deltaGradLocal: per chunk, everything above without S0 or dS_C,
-//   deltaGradState: per chunk, the terms with S0 and dS_C, and the decays'.
+//   deltaGradChunk: per chunk, the rest: the terms without the states, then
+//     S0 and dS_C land in their buffers and each gradient is written once.
 // Every sum runs in a fixed order (no atomics): the same inputs give the same bits.
 #ifndef MIXC_CUDA_UT_GRAD_CUH
 #define MIXC_CUDA_UT_GRAD_CUH
@@ -35,10 +35,9 @@ namespace mixc::cuda {
 // in chunkRows' layout; states [B, chunks, H, K, V]).
 struct DeltaGradRows {
   View dO;                        // bf16 rows [B, T, H, V]
-  View u, x, y;                   // U, (e A) dS_C, Y
+  View u, x;                      // U, (e A) dS_C
   __nv_bfloat16 *states = nullptr, *dStates = nullptr; // S0 and dS_C per chunk
   View dFinal, dInit;             // fp32 states (null: zero; not wanted)
-  float *dbeta = nullptr;         // [B, chunks * C, H]: the cumulative log-decays' gradient, local part
   float *dq = nullptr, *dk = nullptr, *da = nullptr, *db = nullptr; // [tokB, tokT, H, K]
   float *dv = nullptr;            // [tokB, tokT, H, V]
   float *ddecay = nullptr;        // [tokB, tokT, H] (scalar log-decays)
@@ -195,25 +194,33 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
   chunk::storeState<true>(STs, r.dInit, V, b, h, 0, j0 + v0);
 }
 
-// ---- the chunk's own terms ----
-template <int K, int V> struct DeltaGradLocalLayout {
+// ---- the chunk's terms ----
+template <int K, int V> struct DeltaGradChunkLayout {
   static constexpr int C = 64, LK = K + 8, LV = V + 8, LC = C + 8, LF = C + 4;
   static constexpr int rowsK = C * LK * 2, rowsV = C * LV * 2, tileC = C * LC * 2, fC = C * LF * 4;
   static constexpr int q = 0, k = q + rowsK, a = k + rowsK, b = a + rowsK;
   static constexpr int dO = b + rowsK, x = dO + rowsV, u = x + rowsV, v = u + rowsV;
   static constexpr int la = v + rowsV, lk = la + tileC, mqa = lk + tileC, mqk = mqa + tileC, t = mqk + tileC;
   static constexpr int laf = t + tileC, tf = laf + fC; // fp32 L_A and T for the inverse; then D over L_A
-  static constexpr int pt = tf + fC, bc = pt + 3 * 16 * 24 * 4, bytes = bc + C * 4;
+  static constexpr int pt = tf + fC, bc = pt + 3 * 16 * 24 * 4, red = bc + C * 4, db = red + 3 * 2 * C * 4;
+  static constexpr int sum = db + C * 4, bytes = sum + 8 * 4;
+  // The states, [K][LV] bf16 each, land where the first terms' buffers were:
+  // S0 over the fp32 L_A and T, dS_C over dO and Y.
+  static constexpr int s0 = laf, ds = dO, state = K * LV * 2;
+  static_assert(state <= 2 * fC && state <= 2 * rowsV, "the states over the first terms' buffers");
 };
 
 // A CTA of 8 warps per (chunk, head, batch); warp (rw, hf) takes rows 16 rw..
-// of each product, in the column half hf. Writes dq, dk, da, db, dv (their
-// chunk-local terms), Y's rows and the local part of the cumulative
-// log-decays' gradient.
+// of each product, in the column half hf. First the terms without the
+// states (Grams, inverse, dU, Y, dV's, the masked gradients G_A, G_K, H_A,
+// H_K); then S0 lands and dq, db are written (their local products beside
+// the state's), then dS_C and da, dk; dv (written first) gets (e K) dS_C;
+// last the per-token log-decays' gradient (the chunk's cumulative ones',
+// summed from its end).
 template <int K, int V, bool Decay>
-__global__ void __launch_bounds__(256, 1) deltaGradLocal(const ScanParams p, const DeltaGradRows r) {
+__global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, const DeltaGradRows r) {
   using tile::bf16;
-  using L = DeltaGradLocalLayout<K, V>;
+  using L = DeltaGradChunkLayout<K, V>;
   constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF, NK = K / 16, NV = V / 16;
   static_assert(K % 64 == 0 && V % 64 == 0, "chunked tiles");
   extern __shared__ __align__(16) unsigned char smem[];
@@ -221,13 +228,15 @@ __global__ void __launch_bounds__(256, 1) deltaGradLocal(const ScanParams p, con
        *Bs = (bf16 *)(smem + L::b), *dOs = (bf16 *)(smem + L::dO), *Xs = (bf16 *)(smem + L::x),
        *Us = (bf16 *)(smem + L::u), *Vs = (bf16 *)(smem + L::v), *LAb = (bf16 *)(smem + L::la),
        *LKb = (bf16 *)(smem + L::lk), *MQA = (bf16 *)(smem + L::mqa), *MQK = (bf16 *)(smem + L::mqk),
-       *Ts = (bf16 *)(smem + L::t);
+       *Ts = (bf16 *)(smem + L::t), *Ss = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds);
   float *LAf = (float *)(smem + L::laf), *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt),
-        *Bc = (float *)(smem + L::bc), *D = LAf;
+        *Bc = (float *)(smem + L::bc), *D = LAf, *red = (float *)(smem + L::red), *DB = (float *)(smem + L::db),
+        *sum = (float *)(smem + L::sum);
   const int64_t slots = (p.T + C - 1) / C;
   const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % p.H, b = item / (slots * p.H);
   const int64_t T = p.T, H = p.H;
-  const int tid = threadIdx.x, warp = tid / 32, rw = warp % 4, hf = warp / 4, r0 = rw * 16;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, t4 = lane % 4, rw = warp % 4, hf = warp / 4,
+            r0 = rw * 16;
   const float cs = p.scale;
   auto bprev = [&](int i) { return i == 0 ? 0.f : Bc[i - 1]; };
   chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
@@ -264,7 +273,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradLocal(const ScanParams p, con
     addIntoTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int) { return 1.f; });
   }
   __syncthreads();
-  { // Y = T^T dU, over dU's rows, and to memory for deltaGradState.
+  { // Y = T^T dU, over dU's rows.
     float acc[NV][4] = {};
     warpGemm<NV, true, true>(acc, Ts + r0, LC, Xs + hf * (V / 2), LV, rw, 4);
     __syncthreads();
@@ -272,9 +281,8 @@ __global__ void __launch_bounds__(256, 1) deltaGradLocal(const ScanParams p, con
   }
   __syncthreads();
   bf16 *Ys = Xs;
-  storeRows<V, 256>(r.y, b, h, c, Ys, LV);
   auto tokenRow = [&](int i) { return (b * r.Ttok + c * C + i) * H + h; };
-  { // dV = c M_QK^T dO + L_K^T Y (deltaGradState adds (e K) dS_C)
+  { // dV = c M_QK^T dO + L_K^T Y (+ (e K) dS_C at the end)
     float acc[NV][4] = {};
     warpGemm<NV, true, true>(acc, MQK + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
 #pragma unroll
@@ -313,102 +321,38 @@ __global__ void __launch_bounds__(256, 1) deltaGradLocal(const ScanParams p, con
     }
   }
   __syncthreads();
-  if (Decay && tid < C) { // d b_r = sum_s D[r][s] - sum_i D[i][r]
-    float s = 0.f;
-    for (int j = 0; j < C; ++j) s += D[tid * LF + j];
-    for (int i = 0; i < C; ++i) s -= D[i * LF + tid];
-    r.dbeta[(b * slots * C + c * C + tid) * H + h] = s;
+  if constexpr (Decay) {
+    if (tid < C) { // d b_r = sum_s D[r][s] - sum_i D[i][r]: the cumulative log-decays' local gradient
+      float s = 0.f;
+      for (int j = 0; j < C; ++j) s += D[tid * LF + j];
+      for (int i = 0; i < C; ++i) s -= D[i * LF + tid];
+      DB[tid] = s;
+    }
+    for (int i = tid; i < 3 * 2 * C; i += 256) red[i] = 0.f;
+    __syncthreads(); // D is read: S0 takes its place
   }
-  // dQ = H_A A + H_K K, dB = G_A A + G_K K, dA = G_A^T B + H_A^T Q, dK = G_K^T B + H_K^T Q
-  auto emit = [&](const float (&acc)[NK][4], float *out) {
-    forTile<NK>(acc, r0, hf * (K / 2), [&](int i, int j, float x, int, int) {
-      if (c * C + i < T) out[tokenRow(i) * K + j] = x;
-    });
-  };
-  {
-    float acc[NK][4] = {};
-    warpGemm<NK, false, true>(acc, MQA + r0 * LC, LC, As + hf * (K / 2), LK, 0, rw + 1);
-    warpGemm<NK, false, true>(acc, MQK + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
-    emit(acc, r.dq);
-  }
-  {
-    float acc[NK][4] = {};
-    warpGemm<NK, false, true>(acc, LAb + r0 * LC, LC, As + hf * (K / 2), LK, 0, rw + 1);
-    warpGemm<NK, false, true>(acc, LKb + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
-    emit(acc, r.db);
-  }
-  {
-    float acc[NK][4] = {};
-    warpGemm<NK, true, true>(acc, LAb + r0, LC, Bs + hf * (K / 2), LK, rw, 4);
-    warpGemm<NK, true, true>(acc, MQA + r0, LC, Qs + hf * (K / 2), LK, rw, 4);
-    emit(acc, r.da);
-  }
-  {
-    float acc[NK][4] = {};
-    warpGemm<NK, true, true>(acc, LKb + r0, LC, Bs + hf * (K / 2), LK, rw, 4);
-    warpGemm<NK, true, true>(acc, MQK + r0, LC, Qs + hf * (K / 2), LK, rw, 4);
-    emit(acc, r.dk);
-  }
-}
-
-// ---- the terms with the chunk's states ----
-template <int K, int V> struct DeltaGradStateLayout {
-  static constexpr int C = 64, LK = K + 8, LV = V + 8;
-  static constexpr int rowsK = C * LK * 2, rowsV = C * LV * 2, state = K * LV * 2;
-  static constexpr int s0 = 0, ds = state, q = 2 * state, k = q + rowsK, a = k + rowsK, b = a + rowsK;
-  static constexpr int dO = b + rowsK, y = dO + rowsV, u = y + rowsV, v = u + rowsV;
-  static constexpr int bc = v + rowsV, red = bc + C * 4, db = red + 3 * 2 * C * 4, sum = db + C * 4;
-  static constexpr int bytes = sum + 8 * 4;
-};
-
-// A CTA of 8 warps per (chunk, head, batch): adds c Gamma dO S0^T to dq,
-// Gamma' Y S0^T to db, e U dS_C^T to da, e V dS_C^T to dk, e K dS_C to dv,
-// and writes the per-token log-decays' gradient (the chunk's cumulative ones',
-// summed from its end).
-template <int K, int V, bool Decay>
-__global__ void __launch_bounds__(256, 1) deltaGradState(const ScanParams p, const DeltaGradRows r) {
-  using tile::bf16;
-  using L = DeltaGradStateLayout<K, V>;
-  constexpr int C = L::C, LK = L::LK, LV = L::LV, NK = K / 16, NV = V / 16;
-  extern __shared__ __align__(16) unsigned char smem[];
-  bf16 *Ss = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds), *Qs = (bf16 *)(smem + L::q),
-       *Ks = (bf16 *)(smem + L::k), *As = (bf16 *)(smem + L::a), *Bs = (bf16 *)(smem + L::b),
-       *dOs = (bf16 *)(smem + L::dO), *Ys = (bf16 *)(smem + L::y), *Us = (bf16 *)(smem + L::u),
-       *Vs = (bf16 *)(smem + L::v);
-  float *Bc = (float *)(smem + L::bc), *red = (float *)(smem + L::red), *DB = (float *)(smem + L::db),
-        *sum = (float *)(smem + L::sum);
-  const int64_t slots = (p.T + C - 1) / C;
-  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % p.H, b = item / (slots * p.H);
-  const int64_t T = p.T, H = p.H;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, t4 = lane % 4, rw = warp % 4, hf = warp / 4,
-            r0 = rw * 16;
-  const float cs = p.scale;
-  { // S0 and dS_C ([K][V] each), then the rows
-    const bf16 *s0 = r.states + ((b * slots + c) * H + h) * K * V, *ds = r.dStates + ((b * slots + c) * H + h) * K * V;
+  const int64_t stateAt = ((b * slots + c) * H + h) * K * V;
+  auto landState = [&](bf16 *dst, const bf16 *src) { // [K][V] -> [K][LV], asynchronously
     for (int e = tid; e < K * V / 8; e += 256) {
       const int row = e / (V / 8), seg = e % (V / 8);
-      tile::copy16(Ss + row * LV + seg * 8, s0 + row * V + seg * 8);
-      tile::copy16(dSs + row * LV + seg * 8, ds + row * V + seg * 8);
+      tile::copy16(dst + row * LV + seg * 8, src + stateAt + row * V + seg * 8);
     }
-  }
-  if constexpr (Decay) { // the rows the decays' terms are dotted with
-    chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
-    chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
-    chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
-  }
-  chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
-  landChunk<V, Decay>(p, r, r.y, dOs, Ys, Us, Vs, LV, b, h, c, Bc);
+    tile::commit();
+  };
   const float bL = Decay ? Bc[C - 1] : 0.f;
-  auto tokenRow = [&](int i) { return (b * r.Ttok + c * C + i) * H + h; };
-  // One product of a C x K gradient: out += f(i) acc; the row dots with X's
-  // rows (the decays' terms) into red[slot][hf][row].
-  auto term = [&](const bf16 *A, const bf16 *S, float *out, const bf16 *X, int slot, auto f) {
+  auto gamma = [&](int i) { return Decay ? __expf(Bc[i]) : 1.f; };
+  auto gammaPrev = [&](int i) { return Decay ? (i == 0 ? 1.f : __expf(Bc[i - 1])) : 1.f; };
+  auto decayTo = [&](int i) { return Decay ? __expf(bL - Bc[i]) : 1.f; };
+  // One gradient of C x K: `local` (the products with G_A, G_K, H_A, H_K)
+  // plus f(i) (A S^T), written once; that state part's rows dotted with X's
+  // (the decays' terms) into red[slot][hf][row].
+  auto emit = [&](const float *local, const bf16 *A, const bf16 *S, float *out, const bf16 *X, int slot, auto f) {
     float acc[NK][4] = {};
     warpGemm<NK, false, false>(acc, A + r0 * LV, LV, S + (hf * (K / 2)) * LV, LV, 0, NV);
     [[maybe_unused]] float dot[2] = {0.f, 0.f};
-    forTile<NK>(acc, r0, hf * (K / 2), [&](int i, int j, float x, int, int e) {
+    forTile<NK>(acc, r0, hf * (K / 2), [&](int i, int j, float x, int nt, int e) {
       const float y = f(i) * x;
-      if (c * C + i < T) out[tokenRow(i) * K + j] += y;
+      if (c * C + i < T) out[tokenRow(i) * K + j] = local[nt * 4 + e] + y;
       if constexpr (Decay) dot[e >= 2] += bf(X[i * LK + j]) * y;
     });
     if constexpr (Decay) {
@@ -422,19 +366,33 @@ __global__ void __launch_bounds__(256, 1) deltaGradState(const ScanParams p, con
       }
     }
   };
-  if constexpr (Decay) {
-    for (int i = tid; i < 3 * 2 * C; i += 256) red[i] = 0.f;
+  landState(Ss, r.states);
+  { // dQ = H_A A + H_K K + c Gamma dO S0^T,  dB = G_A A + G_K K + Gamma' Y S0^T
+    float lq[NK][4] = {}, lb[NK][4] = {};
+    warpGemm<NK, false, true>(lq, MQA + r0 * LC, LC, As + hf * (K / 2), LK, 0, rw + 1);
+    warpGemm<NK, false, true>(lq, MQK + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
+    warpGemm<NK, false, true>(lb, LAb + r0 * LC, LC, As + hf * (K / 2), LK, 0, rw + 1);
+    warpGemm<NK, false, true>(lb, LKb + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
+    tile::waitGroups<0>();
     __syncthreads();
+    emit(&lq[0][0], dOs, Ss, r.dq, Qs, 0, [&](int i) { return cs * gamma(i); });
+    emit(&lb[0][0], Ys, Ss, r.db, Bs, 1, gammaPrev);
   }
-  auto gamma = [&](int i) { return Decay ? __expf(Bc[i]) : 1.f; };
-  auto gammaPrev = [&](int i) { return Decay ? (i == 0 ? 1.f : __expf(Bc[i - 1])) : 1.f; };
-  auto decayTo = [&](int i) { return Decay ? __expf(bL - Bc[i]) : 1.f; };
-  term(dOs, Ss, r.dq, Qs, 0, [&](int i) { return cs * gamma(i); });
-  term(Ys, Ss, r.db, Bs, 1, gammaPrev);
-  term(Us, dSs, r.da, As, 2, decayTo);
-  __syncwarp(); // slot 2's sums of this warp's rows before its second term adds to them
-  term(Vs, dSs, r.dk, Ks, 2, decayTo);
-  { // dv += e K dS_C
+  __syncthreads(); // dO and Y are read: dS_C takes their place
+  landState(dSs, r.dStates);
+  { // dA = G_A^T B + H_A^T Q + e U dS_C^T,  dK = G_K^T B + H_K^T Q + e V dS_C^T
+    float la[NK][4] = {}, lk[NK][4] = {};
+    warpGemm<NK, true, true>(la, LAb + r0, LC, Bs + hf * (K / 2), LK, rw, 4);
+    warpGemm<NK, true, true>(la, MQA + r0, LC, Qs + hf * (K / 2), LK, rw, 4);
+    warpGemm<NK, true, true>(lk, LKb + r0, LC, Bs + hf * (K / 2), LK, rw, 4);
+    warpGemm<NK, true, true>(lk, MQK + r0, LC, Qs + hf * (K / 2), LK, rw, 4);
+    tile::waitGroups<0>();
+    __syncthreads();
+    emit(&la[0][0], Us, dSs, r.da, As, 2, decayTo);
+    __syncwarp(); // slot 2's sums of this warp's rows before its second gradient adds to them
+    emit(&lk[0][0], Vs, dSs, r.dk, Ks, 2, decayTo);
+  }
+  { // dv += e K dS_C (the elements this thread wrote above)
     float acc[NV][4] = {};
     warpGemm<NV, false, true>(acc, Ks + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
     forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int, int) {
@@ -452,7 +410,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradState(const ScanParams p, con
       const float tq = red[0 * C + i] + red[1 * C + i];
       const float tb = i + 1 < C ? red[2 * C + i + 1] + red[3 * C + i + 1] : 0.f; // Gamma'_{i+1} = exp(b_i)
       const float tak = red[4 * C + i] + red[5 * C + i];
-      DB[i] = r.dbeta[(b * slots * C + c * C + i) * H + h] + tq + tb - tak;
+      DB[i] += tq + tb - tak;
     }
     __syncthreads();
     if (tid == 0) {
@@ -471,18 +429,21 @@ __global__ void __launch_bounds__(256, 1) deltaGradState(const ScanParams p, con
 }
 
 // Whether the chunked backward takes this call: bf16 token inputs (the
-// tensor cores' operands), dense (not packed), forward, a and b as rows.
+// tensor cores' operands), dense (not packed), forward, a and b as rows (or
+// the scaled form's b).
 inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call) {
-  auto rows = [&](const View &v) { return v.p && v.dtype == MIXC_F32; }; // copied to bf16 rows first
-  return bf16Call && !p.seqStart && !p.reverse && !p.bDecayed && !p.l2normQ && !p.l2normB && !p.aScale.p &&
-         rows(p.q) && rows(p.k) && rows(p.v) && rows(p.a) && rows(p.b);
+  // fp32 (the tensor program's) or bf16 (an input's own) rows, copied to packed bf16 rows where they are not
+  auto rows = [&](const View &v) { return v.p && (v.dtype == MIXC_F32 || v.dtype == MIXC_BF16); };
+  return bf16Call && !p.seqStart && !p.reverse && !p.bDecayed && !p.l2normQ && !p.l2normB && rows(p.q) &&
+         rows(p.k) && rows(p.v) && rows(p.a) && rows(p.b);
 }
 
 #ifndef MIXC_CUDA_EMULATION
-template <typename = void> __global__ void rowsToBf16Kernel(const View x, __nv_bfloat16 *y, int64_t B, int64_t T,
-                                                            int64_t H, int64_t D) {
+// bf16 rows of x (times the per-token scale s where given).
+template <typename = void> __global__ void rowsToBf16Kernel(const View x, const View s, __nv_bfloat16 *y, int64_t B,
+                                                            int64_t T, int64_t H, int64_t D) {
   const int64_t n = B * T * H * D;
-  if (x.s3 == 1 && x.s2 == D && x.s1 == H * D && x.s0 == T * H * D && x.hg == 1 && n % 4 == 0 &&
+  if (!s.p && x.s3 == 1 && x.s2 == D && x.s1 == H * D && x.s0 == T * H * D && x.hg == 1 && n % 4 == 0 &&
       (uintptr_t)x.p % 16 == 0) { // contiguous: four at a time
     MIXC_GRID_STRIDE(e, n / 4) {
       const float4 f = ((const float4 *)x.p)[e];
@@ -495,7 +456,7 @@ template <typename = void> __global__ void rowsToBf16Kernel(const View x, __nv_b
   MIXC_GRID_STRIDE(e, n) {
     int64_t b, t, h, j;
     rowIndex(e, D, H, T, n, b, t, h, j);
-    y[e] = __float2bfloat16(x.at(b, t, h, j));
+    y[e] = __float2bfloat16(s.p ? s.at(b, t, h, 0) * x.at(b, t, h, j) : x.at(b, t, h, j));
   }
 }
 
@@ -508,17 +469,24 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   constexpr int C = chunk::C;
   const int64_t B = p.B, H = p.H, T = p.T, chunks = (T + C - 1) / C, rows = B * chunks * C * H;
   if (rows == 0) return cudaSuccess;
-  auto toBf16 = [&](View &v, int64_t D) { // a bf16 copy of fp32 token rows, [B, T, H, D]
+  // bf16 token rows, [B, T, H, D]: an input's own where the kernels can stream them (bf16 rows on 16-byte
+  // boundaries), else a copy (the scaled form's a and k: times their scales)
+  auto toBf16 = [&](View &v, int64_t D, const View &scale = View{}) {
+    if (!scale.p && v.dtype == MIXC_BF16 && v.s3 == 1 && v.s0 % 8 == 0 && v.s1 % 8 == 0 && v.s2 % 8 == 0 &&
+        (uintptr_t)v.p % 16 == 0)
+      return true;
     auto *y = (__nv_bfloat16 *)scratch.alloc((B * T * H * D + 1) / 2);
     if (!y) return false;
-    rowsToBf16Kernel<><<<gridFor(B * T * H * D), 256, 0, stream>>>(v, y, B, T, H, D);
+    rowsToBf16Kernel<><<<gridFor(B * T * H * D), 256, 0, stream>>>(v, scale, y, B, T, H, D);
     v.p = y, v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = D, v.s1 = H * D, v.s0 = T * H * D, v.hg = 1;
     return true;
   };
   DeltaGradRows r;
   r.dO = g.dO;
-  if (!toBf16(p.q, K) || !toBf16(p.k, K) || !toBf16(p.a, K) || !toBf16(p.b, K) || !toBf16(p.v, V))
+  if (!toBf16(p.q, K) || !toBf16(p.k, K, p.kScale) || !toBf16(p.a, K, p.aScale) || !toBf16(p.b, K) ||
+      !toBf16(p.v, V))
     return cudaErrorMemoryAllocation;
+  p.kScale = p.aScale = View{};
   if (r.dO.p && !toBf16(r.dO, V)) return cudaErrorMemoryAllocation;
   if (!r.dO.p) { // no upstream gradient of o: zero rows
     auto *z = (__nv_bfloat16 *)scratch.alloc((B * T * H * V + 1) / 2);
@@ -548,11 +516,11 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   const int64_t stateElems = B * chunks * H * K * V;
   d.chunkStates = (__nv_bfloat16 *)scratch.alloc((stateElems + 1) / 2);
   r.dStates = (__nv_bfloat16 *)scratch.alloc((stateElems + 1) / 2);
-  auto *rowMem = (__nv_bfloat16 *)scratch.alloc(3 * rows * V / 2);
+  auto *rowMem = (__nv_bfloat16 *)scratch.alloc(rows * V);
   if (!d.chunkStates || !r.dStates || !rowMem) return cudaErrorMemoryAllocation;
   r.states = d.chunkStates;
   r.u = d.uRows = chunkRows(p, rowMem, V);
-  r.x = chunkRows(p, rowMem + rows * V, V), r.y = chunkRows(p, rowMem + 2 * rows * V, V);
+  r.x = chunkRows(p, rowMem + rows * V, V);
   {
     StatePass pass;
     pass.vBlock = B * H >= 128 ? V : (B * H >= 64 ? 64 : 32);
@@ -581,24 +549,13 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
                                              : walk(deltaGradWalk<K, 2, Decay>, 2);
     if (e) return e;
   }
-  // the chunks' own terms, then those with the states
-  if constexpr (Decay) {
-    r.dbeta = scratch.alloc(rows);
-    if (!r.dbeta) return cudaErrorMemoryAllocation;
-  }
+  // the chunks' terms
   {
-    constexpr int bytes = DeltaGradLocalLayout<K, V>::bytes;
-    static_assert(bytes <= 227 * 1024, "the local kernel's shared memory");
-    auto local = deltaGradLocal<K, V, Decay>;
-    if (cudaError_t e = cudaFuncSetAttribute(local, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
-    local<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
-  }
-  {
-    constexpr int bytes = DeltaGradStateLayout<K, V>::bytes;
-    static_assert(bytes <= 227 * 1024, "the state kernel's shared memory");
-    auto state = deltaGradState<K, V, Decay>;
-    if (cudaError_t e = cudaFuncSetAttribute(state, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
-    state<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
+    constexpr int bytes = DeltaGradChunkLayout<K, V>::bytes;
+    static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
+    auto kernel = deltaGradChunk<K, V, Decay>;
+    if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+    kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
   }
   return cudaGetLastError();
 }
@@ -606,15 +563,48 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
 // The delta rules' backward: the chunked kernels where they apply (bf16
 // calls; K, V of 64 or 128; scalar or no decay), else the three sweeps.
 // The choice is the call's (its dtype and layout), made here at run time.
+// The scaled low-rank form (p.aScale, p.kScale; p.a is b's rows) runs on
+// the plain rows, scaled as the kernels load them (chunked) or into fp32
+// copies (the sweeps), and its gradients are summed back after.
 template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V>
 cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut &out, int64_t tokB, int64_t tokT,
                             bool bf16Call, Scratch &scratch, cudaStream_t stream) {
   constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && Diag != DiagKind::vector && LogDecay;
-  if constexpr (tiles) {
-    if (deltaGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V)
-      return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar>(p, g, out, tokB, tokT, scratch, stream);
+  const bool scaled = p.aScale.p || p.kScale.p;
+  SweepGradOut plain = out; // the plain rows' gradients: in place of the operands' where those are wanted
+  if (scaled) {
+    auto rows = [&](const Tensor &given) { return given.p ? given : newTensor(scratch, {tokB, tokT, p.H, K}); };
+    if (p.kScale.p && !(plain.dk = rows(out.dk)).p) return cudaErrorMemoryAllocation;
+    if (p.aScale.p && (!(plain.db = rows(out.db)).p || !(plain.da = rows(Tensor{})).p))
+      return cudaErrorMemoryAllocation;
   }
-  return launchSweepGrad<K, CPW, WARPS, Diag, LogDecay>(p, g, out, tokB, tokT, scratch, stream);
+  cudaError_t e = cudaSuccess;
+  bool done = false;
+  if constexpr (tiles) {
+    if (deltaGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V) {
+      e = launchDeltaGradChunked<K, V, Diag == DiagKind::scalar>(p, g, plain, tokB, tokT, scratch, stream);
+      done = true;
+    }
+  }
+  if (!done) {
+    ScanParams sp = p;
+    if (scaled) {
+      auto expand = [&](View &x, View &s) {
+        if (!s.p) return true;
+        Tensor y = newTensor(scratch, {tokB, tokT, p.H, K});
+        if (!y.p) return false;
+        scaledRowsKernel<><<<gridFor(y.size()), 256, 0, stream>>>(x, s, y);
+        x = rowView(y), s = View{};
+        return true;
+      };
+      if (!expand(sp.a, sp.aScale) || !expand(sp.k, sp.kScale)) return cudaErrorMemoryAllocation;
+    }
+    e = launchSweepGrad<K, CPW, WARPS, Diag, LogDecay>(sp, g, plain, tokB, tokT, scratch, stream);
+  }
+  if (e != cudaSuccess || !scaled) return e;
+  scaledLowRankGradKernel<><<<gridFor(tokB * tokT * p.H * 32), 256, 0, stream>>>(
+      p, plain.dk, plain.da, plain.db, out.dkScale, out.daScale, tokB, tokT, K);
+  return cudaGetLastError();
 }
 #endif // MIXC_CUDA_EMULATION
 

@@ -226,8 +226,12 @@ TEST_CASE("CUDA checkpointed sweep (emulated): mLSTM's stabilized normalizer", "
 namespace {
 // A delta rule with a scalar (Gated DeltaNet) or per-key (KDA) log-decay:
 // S_t = D_t S_{t-1} + a_t (b_t^T S_{t-1}) + k_t v_t^T, a = -beta b, b = k's
-// normalized rows.
-template <DiagKind Diag> void checkThreeSweeps(bool reverse) {
+// normalized rows. `scaled`: passed in the scaled low-rank form (b's rows,
+// a_scale = -beta, k_scale = beta) as launchDeltaGrad takes it: the rows
+// expanded (scaledRowsKernel), the sweeps, then the operands' and the
+// scales' gradients (scaledLowRankGradKernel) against the reference's by the
+// chain rule.
+template <DiagKind Diag> void checkThreeSweeps(bool reverse, bool scaled = false) {
   std::mt19937_64 rng(23);
   Array q = ref::randn({B, T, H, K}, rng), v = ref::randn({B, T, H, V}, rng), b = ref::randn({B, T, H, K}, rng);
   for (int64_t r = 0; r < B * T * H; ++r) {
@@ -254,6 +258,16 @@ template <DiagKind Diag> void checkThreeSweeps(bool reverse) {
   p.q = rows(fq, K), p.k = rows(fk, K), p.v = rows(fv, V), p.a = rows(fa, K), p.b = rows(fb, K);
   p.decay = rows(fd, Diag == DiagKind::scalar ? 1 : K), p.init = states(fi, V);
   p.B = B, p.T = T, p.H = H, p.Vs = V, p.scale = 0.7f, p.reverse = reverse;
+  std::vector<float> negBeta(B * T * H), fbeta = f32(beta), fa2(B * T * H * K), fk2(B * T * H * K);
+  for (size_t i = 0; i < negBeta.size(); ++i) negBeta[i] = -fbeta[i];
+  cuda::ScanParams scaledP = p; // the operands as launchDeltaGrad gets them
+  if (scaled) {
+    scaledP.a = rows(fb, K), scaledP.k = rows(fb, K), scaledP.aScale = rows(negBeta, 1), scaledP.kScale = rows(fbeta, 1);
+    cuda::Tensor ta2 = tensor(fa2, {B, T, H, K}), tk2 = tensor(fk2, {B, T, H, K});
+    emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::scaledRowsKernel<>(scaledP.a, scaledP.aScale, ta2); });
+    emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::scaledRowsKernel<>(scaledP.k, scaledP.kScale, tk2); });
+    p.a = rows(fa2, K), p.k = rows(fk2, K);
+  }
   // launchSweepGrad's scratch and launches.
   constexpr int VB = WARPS * CPW;
   const int64_t tokens = B * T, slab = tokens * H * K, blocks = (V + VB - 1) / VB;
@@ -287,12 +301,33 @@ template <DiagKind Diag> void checkThreeSweeps(bool reverse) {
     }
   emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::sweepGradDecay<Diag == DiagKind::scalar>(p, g, te, tb, tdd); });
   CHECK(relL2(dq, want.q) < 1e-4);
-  CHECK(relL2(dk, want.k) < 1e-4);
   CHECK(relL2(dv, want.v) < 1e-4);
-  CHECK(relL2(da, want.a) < 1e-4);
-  CHECK(relL2(db, want.b) < 1e-4);
   CHECK(relL2(dinit, want.init) < 1e-4);
   CHECK(relL2(dd, want.decay) < 1e-4);
+  if (!scaled) {
+    CHECK(relL2(dk, want.k) < 1e-4);
+    CHECK(relL2(da, want.a) < 1e-4);
+    CHECK(relL2(db, want.b) < 1e-4);
+    return;
+  }
+  // dk <- beta dk, d k_scale = <dk, b>; db <- db - beta da, d a_scale = <da, b>.
+  std::vector<float> dkScale(B * T * H), daScale(B * T * H);
+  emu::launch(Dim3{2, 1, 1}, 64, [&] {
+    cuda::scaledLowRankGradKernel<>(scaledP, tk, ta, tb, tensor(dkScale, {B, T, H}), tensor(daScale, {B, T, H}), B, T, K);
+  });
+  Array wantK({B, T, H, K}), wantB({B, T, H, K}), wantKs({B, T, H}), wantAs({B, T, H});
+  for (int64_t r = 0; r < B * T * H; ++r)
+    for (int64_t i = 0; i < K; ++i) {
+      const int64_t e = r * K + i;
+      wantK.data[e] = beta.data[r] * want.k.data[e];
+      wantB.data[e] = want.b.data[e] - beta.data[r] * want.a.data[e];
+      wantKs.data[r] += want.k.data[e] * b.data[e];
+      wantAs.data[r] += want.a.data[e] * b.data[e];
+    }
+  CHECK(relL2(dk, wantK) < 1e-4);
+  CHECK(relL2(db, wantB) < 1e-4);
+  CHECK(relL2(dkScale, wantKs) < 1e-4);
+  CHECK(relL2(daScale, wantAs) < 1e-4);
 }
 } // namespace
 
@@ -302,6 +337,10 @@ TEST_CASE("CUDA three sweeps (emulated): a delta rule with a scalar log-decay", 
 
 TEST_CASE("CUDA three sweeps (emulated): per-key log-decays (KDA), reverse", "[cuda-emulation]") {
   checkThreeSweeps<DiagKind::vector>(true);
+}
+
+TEST_CASE("CUDA three sweeps (emulated): the scaled low-rank form (DeltaNet's -beta b, beta b)", "[cuda-emulation]") {
+  checkThreeSweeps<DiagKind::scalar>(false, true);
 }
 
 namespace {

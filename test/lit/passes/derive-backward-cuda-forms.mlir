@@ -2,8 +2,8 @@
 // decayed_b and the fused row norms (l2norm_q, l2norm_b) exist only after
 // mixer-tile{target=cuda}: the adjoint is derived from the forward in the plain
 // form (the forms expanded in a copy), and the forward keeps its own. The
-// scaled low-rank form is expanded too (a and the key as whole rows: the CUDA
-// backward's sweeps read rows; the scales get their gradients by the chain rule).
+// scaled low-rank form stays (launchDeltaGrad takes it and gives the scales'
+// gradients, a_scale's and k_scale's, as results), except beside decayed_b.
 
 // CHECK-LABEL: func.func @kda_tiled(
 // CHECK: mixer.recurrence dplr diag vector forward {{.*}} decayed_b k_scale
@@ -23,13 +23,12 @@ func.func @kda_tiled(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: ten
 // CHECK-LABEL: func.func @gdn_tiled_backward(
 // CHECK: %[[Q:.*]] = mixer.map l2norm %arg0
 // CHECK: %[[K:.*]] = mixer.map l2norm %arg1
-// CHECK: %[[A:.*]] = mixer.binary mul %[[K]], %arg4
-// CHECK: %[[KS:.*]] = mixer.binary mul %[[K]], %arg5
-// CHECK: mixer.recurrence_grad dplr diag scalar forward %[[Q]], %[[KS]], %arg2 decay(%arg3) lowrank(%[[A]], %[[K]]) d_o
-// CHECK-DAG: mixer.binary_vjp mul 1 %[[K]], %arg5
-// CHECK-DAG: mixer.binary_vjp mul 1 %[[K]], %arg4
-// CHECK-DAG: mixer.map_vjp l2norm %arg1, %[[K]]
-// CHECK-DAG: mixer.map_vjp l2norm %arg0, %[[Q]]
+// CHECK: %[[G:.*]]:7 = mixer.recurrence_grad dplr diag scalar forward %[[Q]], %[[K]], %arg2 decay(%arg3) lowrank(%arg4 * %[[K]]) k_scale(%arg5) d_o
+// CHECK: %[[DK:.*]] = mixer.binary add %[[G]]#1, %[[G]]#4
+// CHECK-DAG: mixer.map_vjp l2norm %arg1, %[[K]], %[[DK]]
+// CHECK-DAG: mixer.map_vjp l2norm %arg0, %[[Q]], %[[G]]#0
+// CHECK-NOT: binary_vjp
+// CHECK: return {{.*}}, %[[G]]#5, %[[G]]#6 :
 func.func @gdn_tiled(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>, %c: tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>) {
   %o, %st = mixer.recurrence dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%s * %k) l2norm_q l2norm_b k_scale(%c) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>)
   return %o, %st : tensor<?x?x4x64xf32>, tensor<?x4x64x64xf32>
