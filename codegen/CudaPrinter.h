@@ -192,6 +192,8 @@ private:
   /// The expression of element `idx` of a pointwise value, its fused
   /// producers inlined; `leaves` collects the Tensors it reads.
   std::string fusedExpr(Value v, llvm::SmallVectorImpl<std::string> &leaves);
+  Type fusedResultType;      // the value fusedExpr's chain computes
+  bool fusedIndexed = false; // whether a leaf of it broadcasts (read at the index per dimension)
   /// Whether `v` holds the function's inputs' values unchanged (an input, or
   /// its tokens flipped, shifted, spread over heads): exact in their dtype.
   static bool exactFromInputs(Value v) {

@@ -91,6 +91,15 @@ std::string Printer::fusedExpr(Value v, llvm::SmallVectorImpl<std::string> &leav
   auto it = llvm::find(leaves, t);
   const std::string m = "m" + std::to_string(it - leaves.begin());
   if (it == leaves.end()) leaves.push_back(t);
+  // A leaf of the result's shape and layout is read at the result's flat
+  // index; a scalar at 0; only a broadcast one needs the index per dimension.
+  auto type = cast<RankedTensorType>(v.getType());
+  auto arg = dyn_cast<BlockArgument>(v);
+  const bool sameLayout = arg ? !isRouted(arg) && !isPerMemory(arg) && curLayout == Layout::tokens
+                              : layouts.lookup(v) == curLayout;
+  if (type == fusedResultType && sameLayout) return m + ".p[e]";
+  if (type.getRank() == 0) return m + ".p[0]";
+  fusedIndexed = true;
   return m + ".p[broadcastAt(" + m + ", idx)]";
 }
 
@@ -130,6 +139,7 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
     Value r = op->getResult(0);
     if (fusedIntoUser(r)) return success();
     llvm::SmallVector<std::string> leaves;
+    fusedResultType = r.getType(), fusedIndexed = false;
     const std::string e = fusedExpr(r, leaves);
     std::string n = "Fused" + std::to_string(nfunctors++), fields, init;
     for (auto [i, l] : llvm::enumerate(leaves)) {
@@ -137,7 +147,9 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
       init += (i ? ", " : "") + l;
     }
     device += "struct " + n + " {\n  Tensor " + (leaves.empty() ? std::string("unused") : fields) +
-              ";\n  __device__ float operator()(const int64_t *idx) const { (void)idx; return " + e + "; }\n};\n";
+              ";\n  static constexpr bool indexed = " + (fusedIndexed ? "true" : "false") +
+              ";\n  __device__ float operator()(const int64_t *idx, int64_t e) const { (void)idx, (void)e; return " +
+              e + "; }\n};\n";
     std::string y = newTensorFor(r);
     hs << "  fusedKernel" << grid(y) << "(" << y << ", " << n << "{" << init << "});\n";
     return success();

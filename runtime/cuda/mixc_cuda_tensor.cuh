@@ -138,13 +138,18 @@ inline void storeTensor(const Tensor &in, const View &v, bool state, cudaStream_
 }
 
 // ---- pointwise ---------------------------------------------------------------------
-// A chain of pointwise ops in one pass: f(idx) reads its Tensors at the
-// result's index (left-aligned broadcasting) and computes the chain inline.
+// A chain of pointwise ops in one pass: f(idx, e) reads its Tensors at the
+// result's index (left-aligned broadcasting; F::indexed) or flat index e
+// (those of the result's shape) and computes the chain inline.
 template <typename F> __global__ void fusedKernel(Tensor out, F f) {
   MIXC_GRID_STRIDE(e, out.size()) {
-    int64_t idx[6];
-    indexOf(out, e, idx);
-    out.p[e] = f(idx);
+    if constexpr (F::indexed) {
+      int64_t idx[6];
+      indexOf(out, e, idx);
+      out.p[e] = f(idx, e);
+    } else {
+      out.p[e] = f(nullptr, e);
+    }
   }
 }
 template <typename F> __global__ void binaryKernel(const Tensor a, const Tensor b, Tensor out, F f) {

@@ -439,16 +439,37 @@ inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call) {
 }
 
 #ifndef MIXC_CUDA_EMULATION
-// bf16 rows of x (times the per-token scale s where given).
+// bf16 rows of x (times the per-token scale s where given): four at a time
+// where x (fp32 or bf16) and s are packed [B, T, H, D] and [B, T, H].
 template <typename = void> __global__ void rowsToBf16Kernel(const View x, const View s, __nv_bfloat16 *y, int64_t B,
                                                             int64_t T, int64_t H, int64_t D) {
   const int64_t n = B * T * H * D;
-  if (!s.p && x.s3 == 1 && x.s2 == D && x.s1 == H * D && x.s0 == T * H * D && x.hg == 1 && n % 4 == 0 &&
-      (uintptr_t)x.p % 16 == 0) { // contiguous: four at a time
+  auto packed = [&](const View &v, int64_t w) { // (a size-1 dimension's stride is any)
+    return v.hg == 1 && (w == 1 || v.s3 == 1) && (H == 1 || v.s2 == w) && (T == 1 || v.s1 == H * w) &&
+           (B == 1 || v.s0 == T * H * w);
+  };
+  const bool f32 = x.dtype == MIXC_F32;
+  if ((f32 || x.dtype == MIXC_BF16) && packed(x, D) && (!s.p || packed(s, 1)) && D % 4 == 0 &&
+      (uintptr_t)x.p % (f32 ? 16 : 8) == 0) {
+    const bool small = n <= 0x7fffffffll;
     MIXC_GRID_STRIDE(e, n / 4) {
-      const float4 f = ((const float4 *)x.p)[e];
+      float f[4];
+      if (f32) {
+        const float4 v = ((const float4 *)x.p)[e];
+        f[0] = v.x, f[1] = v.y, f[2] = v.z, f[3] = v.w;
+      } else {
+        const uint2 v = ((const uint2 *)x.p)[e];
+        const float2 lo = __bfloat1622float2(*(const __nv_bfloat162 *)&v.x),
+                     hi = __bfloat1622float2(*(const __nv_bfloat162 *)&v.y);
+        f[0] = lo.x, f[1] = lo.y, f[2] = hi.x, f[3] = hi.y;
+      }
+      if (s.p) { // the four share a row (D % 4 == 0)
+        const int64_t row = small ? (int64_t)((uint32_t)(e * 4) / (uint32_t)D) : e * 4 / D;
+        const float sc = loadElem(s.p, s.dtype, row);
+        for (float &v : f) v *= sc;
+      }
       uint2 o;
-      o.x = tile::pack(f.x, f.y), o.y = tile::pack(f.z, f.w);
+      o.x = tile::pack(f[0], f[1]), o.y = tile::pack(f[2], f[3]);
       ((uint2 *)y)[e] = o;
     }
     return;
