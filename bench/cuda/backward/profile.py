@@ -1,0 +1,38 @@
+"""One forward + backward of a delta-rule spec through mixc.torch under
+torch.profiler, CUDA time per kernel (bf16, fla's benchmark shape 4 x 4096 x 64
+x 128; q and k L2-normalized, beta in (0, 1)). Run from the repository root on
+the device, mixc on PATH (bench/cuda/device_env.sh). SPEC=path picks the spec
+(default bench/cuda/delta_rule.mixer; bench/cuda/gated_delta_rule.mixer takes a
+per-head log-decay g before beta).
+Results: bench/results/cuda-backward-h200.md."""
+import os, sys, torch
+sys.path.insert(0, os.getcwd() + "/python")
+import mixc.torch as mt
+from torch.profiler import profile, ProfilerActivity
+
+spec = os.environ.get("SPEC", "bench/cuda/delta_rule.mixer")
+B, T, H, K = 4, 4096, 64, 128
+dev = dict(device="cuda", dtype=torch.bfloat16)
+torch.manual_seed(0)
+q, k, v = (torch.randn(B, T, H, K, **dev) for _ in range(3))
+q, k = (torch.nn.functional.normalize(x.float(), dim=-1).to(x.dtype) for x in (q, k))
+beta = torch.sigmoid(torch.randn(B, T, H, **dev))
+g = torch.nn.functional.logsigmoid(torch.randn(B, T, H, **dev)) / 16
+m = mt.load(spec, verbose=False)
+args = dict(zip(m.names, (q, k, v, beta) if len(m.names) == 4 else (q, k, v, g, beta)))
+do = torch.randn(B, T, H, K, **dev)
+
+
+def step():
+    leaves = {n: x.detach().requires_grad_() for n, x in args.items()}
+    o, _ = m(**leaves)
+    o.backward(do)
+
+
+for _ in range(3):
+    step()
+torch.cuda.synchronize()
+with profile(activities=[ProfilerActivity.CUDA]) as prof:
+    step()
+    torch.cuda.synchronize()
+print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=30, max_name_column_width=90))
