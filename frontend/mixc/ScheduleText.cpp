@@ -164,7 +164,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
                         "prepare and walk again, keeping each chunk's starting state; a reverse walk keeping the "
                         "state's gradient; then each chunk's terms; kept: 2 T / 64 states of " +
                             std::to_string(chunkedK) + " x " + std::to_string(chunkedV) +
-                            " bf16 per head and three bf16 V-rows per token); for fp32 or packed calls, "
+                            " bf16 per head and two bf16 V-rows per token); for fp32 or packed calls, "
                       : std::string()) +
             (sweep ? std::string(chunkedK ? "" : "the low-rank recurrence's adjoint as ") +
                          std::string("three sweeps (forward: S^T b per token; "
