@@ -424,12 +424,14 @@ inline bool chunkedApplies(const ScanParams &p, bool vectorDecay) {
   return !p.reverse && p.Vs % 8 == 0 && ok(p.q, false) && ok(p.k, false) && ok(p.v, false) &&
          (!vectorDecay || ok(p.decay, true));
 }
+// Whether copyRows can stream v as it is: bf16 feature rows on 16-byte boundaries.
+inline bool streamableBf16Rows(const View &v) {
+  return v.p && v.dtype == MIXC_BF16 && v.s3 == 1 && v.s0 % 8 == 0 && v.s1 % 8 == 0 && v.s2 % 8 == 0 &&
+         ((uintptr_t)v.p % 16) == 0;
+}
 // The same for the delta-rule kernel, which streams a and b too.
 inline bool chunkedDeltaApplies(const ScanParams &p) {
-  auto ok = [](const View &v) {
-    return v.p && v.dtype == MIXC_BF16 && v.s3 == 1 && v.s0 % 8 == 0 && v.s1 % 8 == 0 && v.s2 % 8 == 0 &&
-           ((uintptr_t)v.p % 16) == 0;
-  };
+  auto ok = streamableBf16Rows;
   return !p.reverse && p.Vs % 8 == 0 && ok(p.q) && ok(p.k) && ok(p.v) && ok(p.a) && ok(p.b);
 }
 

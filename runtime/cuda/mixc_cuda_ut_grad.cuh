@@ -503,9 +503,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   // bf16 token rows, [B, T, H, D]: an input's own where the kernels can stream them (bf16 rows on 16-byte
   // boundaries), else a copy (the scaled form's a and k: times their scales)
   auto toBf16 = [&](View &v, int64_t D, const View &scale = View{}) {
-    if (!scale.p && v.dtype == MIXC_BF16 && v.s3 == 1 && v.s0 % 8 == 0 && v.s1 % 8 == 0 && v.s2 % 8 == 0 &&
-        (uintptr_t)v.p % 16 == 0)
-      return true;
+    if (!scale.p && streamableBf16Rows(v)) return true;
     auto *y = (__nv_bfloat16 *)scratch.alloc((B * T * H * D + 1) / 2);
     if (!y) return false;
     rowsToBf16Kernel<><<<gridFor(B * T * H * D), 256, 0, stream>>>(v, scale, y, B, T, H, D);
