@@ -322,12 +322,15 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   }
   __syncthreads();
   if constexpr (Decay) {
-    if (tid < C) { // d b_r = sum_s D[r][s] - sum_i D[i][r]: the cumulative log-decays' local gradient
+    { // d b_r = sum_s D[r][s] - sum_i D[i][r], the cumulative log-decays' local gradient: a quarter per thread
+      const int rr = tid % C, part = tid / C;
       float s = 0.f;
-      for (int j = 0; j < C; ++j) s += D[tid * LF + j];
-      for (int i = 0; i < C; ++i) s -= D[i * LF + tid];
-      DB[tid] = s;
+      for (int j = part * (C / 4); j < (part + 1) * (C / 4); ++j) s += D[rr * LF + j] - D[j * LF + rr];
+      red[part * C + rr] = s;
     }
+    __syncthreads();
+    if (tid < C) DB[tid] = ((red[tid] + red[C + tid]) + red[2 * C + tid]) + red[3 * C + tid];
+    __syncthreads();
     for (int i = tid; i < 3 * 2 * C; i += 256) red[i] = 0.f;
     __syncthreads(); // D is read: S0 takes its place
   }
@@ -350,8 +353,9 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     float acc[NK][4] = {};
     warpGemm<NK, false, false>(acc, A + r0 * LV, LV, S + (hf * (K / 2)) * LV, LV, 0, NV);
     [[maybe_unused]] float dot[2] = {0.f, 0.f};
+    const float f0 = f(r0 + lane / 4), f8 = f(r0 + lane / 4 + 8); // this lane's two rows (e < 2, e >= 2)
     forTile<NK>(acc, r0, hf * (K / 2), [&](int i, int j, float x, int nt, int e) {
-      const float y = f(i) * x;
+      const float y = (e >= 2 ? f8 : f0) * x;
       if (c * C + i < T) out[tokenRow(i) * K + j] = local[nt * 4 + e] + y;
       if constexpr (Decay) dot[e >= 2] += bf(X[i * LK + j]) * y;
     });
@@ -395,8 +399,9 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   { // dv += e K dS_C (the elements this thread wrote above)
     float acc[NV][4] = {};
     warpGemm<NV, false, true>(acc, Ks + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
-    forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int, int) {
-      if (c * C + i < T) r.dv[tokenRow(i) * V + j] += decayTo(i) * x;
+    const float e0 = decayTo(r0 + lane / 4), e8 = decayTo(r0 + lane / 4 + 8);
+    forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int, int e) {
+      if (c * C + i < T) r.dv[tokenRow(i) * V + j] += (e >= 2 ? e8 : e0) * x;
     });
   }
   if constexpr (Decay) {
@@ -413,17 +418,22 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
       DB[i] += tq + tb - tak;
     }
     __syncthreads();
-    if (tid == 0) {
+    if (warp == 0) { // lane l: tokens l and l + 32
       float all = 0.f;
       for (int w = 0; w < 8; ++w) all += sum[w];
-      float ak = 0.f;
-      for (int i = 0; i < C; ++i) ak += red[4 * C + i] + red[5 * C + i];
-      DB[C - 1] += ak + __expf(bL) * all;
-      float run = 0.f; // d g_t = sum of d b_i over i >= t in the chunk
-      for (int i = C - 1; i >= 0; --i) {
-        run += DB[i];
-        if (c * C + i < T) r.ddecay[b * r.Ttok * H + (c * C + i) * H + h] = run;
+      const float ak = warpSum((red[4 * C + lane] + red[5 * C + lane]) + (red[4 * C + lane + 32] + red[5 * C + lane + 32]));
+      float lo = DB[lane], hi = DB[lane + 32];
+      if (lane == 31) hi += ak + __expf(bL) * all; // b_C's terms
+      // d g_t = sum of d b_i over i >= t in the chunk: suffix sums of hi, then of lo plus all of hi
+#pragma unroll
+      for (int o = 1; o < 32; o *= 2) {
+        const float yh = __shfl_down_sync(0xffffffffu, hi, o), yl = __shfl_down_sync(0xffffffffu, lo, o);
+        if (lane + o < 32) hi += yh, lo += yl;
       }
+      lo += __shfl_sync(0xffffffffu, hi, 0);
+      float *dd = r.ddecay + b * r.Ttok * H + h;
+      if (c * C + lane < T) dd[(c * C + lane) * H] = lo;
+      if (c * C + lane + 32 < T) dd[(c * C + lane + 32) * H] = hi;
     }
   }
 }
