@@ -94,6 +94,11 @@ struct View {
     storeElem(p, dtype, i0 * s0 + i1 * s1 + head(i2) + i3 * s3, x);
   }
 };
+// Whether v holds [n0, n1, n2, w] packed in that order (a size-1 dimension's stride is any).
+__host__ __device__ inline bool packedAs(const View &v, int64_t n0, int64_t n1, int64_t n2, int64_t w) {
+  return v.hg == 1 && (w == 1 || v.s3 == 1) && (n2 == 1 || v.s2 == w) && (n1 == 1 || v.s1 == n2 * w) &&
+         (n0 == 1 || v.s0 == n1 * n2 * w);
+}
 
 // (b, t) of the flat token index bt = b T + t, in 32-bit arithmetic where it
 // fits: a 64-bit division by a run-time value is a long software routine.

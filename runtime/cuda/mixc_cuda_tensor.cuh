@@ -121,16 +121,13 @@ template <bool State> __global__ void storeKernel(const Tensor in, View v) {
   const int64_t w = State ? in.d[3] : in.width(3), n2 = State ? in.d[2] : (in.rank > 2 ? in.d[2] : 1),
                 n1 = in.rank > 1 ? in.d[1] : 1;
   const int64_t n = in.size(), n0 = n ? n / (n1 * n2 * w) : 0;
-  // An output packed in the Tensor's order (a size-1 dimension's stride is
-  // any), fp32 or bf16: four elements at a time.
-  const bool packed = v.hg == 1 && (w == 1 || v.s3 == 1) && (n2 == 1 || v.s2 == w) && (n1 == 1 || v.s1 == n2 * w) &&
-                      (n0 == 1 || v.s0 == n1 * n2 * w) && n % 4 == 0 && (uintptr_t)in.p % 16 == 0;
+  // An output packed in the Tensor's order, fp32 or bf16: four elements at a time.
+  const bool packed = packedAs(v, n0, n1, n2, w) && n % 4 == 0 && (uintptr_t)in.p % 16 == 0;
   if (packed && v.dtype == MIXC_BF16 && (uintptr_t)v.p % 8 == 0) {
     MIXC_GRID_STRIDE(e, n / 4) {
       const float4 f = ((const float4 *)in.p)[e];
-      const __nv_bfloat162 lo = __floats2bfloat162_rn(f.x, f.y), hi = __floats2bfloat162_rn(f.z, f.w);
       uint2 o;
-      o.x = *(const uint32_t *)&lo, o.y = *(const uint32_t *)&hi;
+      o.x = tile::pack(f.x, f.y), o.y = tile::pack(f.z, f.w);
       ((uint2 *)v.p)[e] = o;
     }
     return;

@@ -454,12 +454,8 @@ inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call) {
 template <typename = void> __global__ void rowsToBf16Kernel(const View x, const View s, __nv_bfloat16 *y, int64_t B,
                                                             int64_t T, int64_t H, int64_t D) {
   const int64_t n = B * T * H * D;
-  auto packed = [&](const View &v, int64_t w) { // (a size-1 dimension's stride is any)
-    return v.hg == 1 && (w == 1 || v.s3 == 1) && (H == 1 || v.s2 == w) && (T == 1 || v.s1 == H * w) &&
-           (B == 1 || v.s0 == T * H * w);
-  };
   const bool f32 = x.dtype == MIXC_F32;
-  if ((f32 || x.dtype == MIXC_BF16) && packed(x, D) && (!s.p || packed(s, 1)) && D % 4 == 0 &&
+  if ((f32 || x.dtype == MIXC_BF16) && packedAs(x, B, T, H, D) && (!s.p || packedAs(s, B, T, H, 1)) && D % 4 == 0 &&
       (uintptr_t)x.p % (f32 ? 16 : 8) == 0) {
     const bool small = n <= 0x7fffffffll;
     MIXC_GRID_STRIDE(e, n / 4) {
