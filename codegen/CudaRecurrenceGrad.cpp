@@ -2,8 +2,10 @@
 // (what mixer-lower-adjoint leaves as mixer.recurrence_grad), with the
 // forward schedule's tiling (value blocks, columns per warp, warps:
 // #mixer.cuda_tile): with a low-rank term (the delta rules, KDA, RWKV-7) one
-// call of launchSweepGrad (runtime/cuda/mixc_cuda_sweep_grad.cuh), three
-// sweeps that store no state; where mixer-tile gave it a grad_checkpoint
+// call of launchSweepGrad (runtime/cuda/mixc_cuda_sweep_grad.cuh): three
+// sweeps that store no state, or with a decay the schedule's grad_checkpoint
+// (the state kept every C tokens, the decay's gradient a direct product);
+// without a low-rank term, where mixer-tile gave it a grad_checkpoint
 // (Mamba-1's elementwise decays, factors that may be negative, mLSTM) one call of
 // launchCheckpointGrad or launchMlstmGrad (mixc_cuda_checkpoint_grad.cuh). Then the gradients'
 // sums. Every operand and gradient is an fp32 Tensor of the tensor program.
@@ -37,7 +39,7 @@ bool cudaChunkedDeltaGrad(mlir::Operation *o) {
 bool cudaDeltaGradLaunch(mlir::Operation *o) {
   auto op = llvm::cast<mixer::RecurrenceGradOp>(o);
   auto schedule = op->getAttrOfType<mixer::CudaTileAttr>("mixer.schedule");
-  return schedule && schedule.getGradCheckpoint() == 0 && mixer::cudaLowRankSweepsRefusal(op).empty() &&
+  return schedule && mixer::cudaLowRankSweepsRefusal(op).empty() &&
          (cudaChunkedDeltaGrad(op) || op.getAScale() || op.getKScale());
 }
 
@@ -49,17 +51,20 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   auto schedule = op->getAttrOfType<CudaTileAttr>("mixer.schedule");
   if (!schedule)
     return op.emitOpError() << "has no #mixer.cuda_tile schedule: derive the backward after mixer-tile{target=cuda}";
-  if (schedule.getGradCheckpoint() > 0) return emitCheckpointGrad(op, schedule);
   if (std::string why = cudaLowRankSweepsRefusal(op); !why.empty()) {
+    if (schedule.getGradCheckpoint() > 0) return emitCheckpointGrad(op, schedule);
     if (std::string none = cudaSweepGradRefusal(op); !none.empty()) return op.emitOpError() << none;
     return op.emitOpError() << "the three sweeps do not take " << why
                             << ": mixer-tile{target=cuda} gives it a grad_checkpoint (the checkpointed sweep)";
   }
   auto qType = cast<RankedTensorType>(op.getQ().getType()), vType = cast<RankedTensorType>(op.getV().getType());
   const int64_t H = qType.getDimSize(2), K = qType.getDimSize(3), V = vType.getDimSize(3);
-  const int64_t cpw = schedule.getColsPerWarp(), warps = schedule.getWarps();
+  const int64_t cpw = schedule.getColsPerWarp(), warps = schedule.getWarps(), C = schedule.getGradCheckpoint();
   const DiagKind diag = op.getDiagKind();
   if (diag != DiagKind::none && !op.getDecay()) return op.emitOpError() << "a diagonal without its decay";
+  if (diag != DiagKind::none && C == 0)
+    return op.emitOpError() << "a decay's gradient needs the checkpointed reverse sweep: mixer-tile{target=cuda} gives "
+                               "it a grad_checkpoint";
   Type f32 = qType.getElementType();
   const int64_t dyn = ShapedType::kDynamic;
   auto token = [&](int64_t w) { return RankedTensorType::get({dyn, dyn, H, w}, f32); };
@@ -88,8 +93,9 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
                         (op.getDirection() == Direction::reverse ? " (reverse)" : "") + ", K = " + std::to_string(K) +
                         ", V = " + std::to_string(V) + ": " +
                         (chunked ? "bf16 calls chunked on tensor cores (states kept per chunk), else " : "") +
-                        "three sweeps of " + std::to_string(warps) + " warps per " + std::to_string(warps * cpw) +
-                        " value columns (the forward's tiling), no state stored");
+                        (C ? "two sweeps of " : "three sweeps of ") + std::to_string(warps) + " warps per " +
+                        std::to_string(warps * cpw) + " value columns (the forward's tiling), " +
+                        (C ? "the state kept every " + std::to_string(C) + " tokens" : std::string("no state stored")));
   hs << "    p.a = " << gradRows(op.getA() ? op.getA() : op.getB()) << ";\n    p.b = " << gradRows(op.getB())
      << ";\n";
   if (Value s = op.getAScale()) hs << "    p.aScale = rowView(" << tensorOf(s) << ");\n";
@@ -102,13 +108,13 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
   hs << "    SweepGradOut out;\n" << *fields;
   if (cudaDeltaGradLaunch(op))
-    closeGradBlock(llvm::formatv("launchDeltaGrad<{0}, {1}, {2}, DiagKind::{3}, true, {4}>", K, cpw, warps,
-                                 stringifyDiagKind(diag), V)
+    closeGradBlock(llvm::formatv("launchDeltaGrad<{0}, {1}, {2}, DiagKind::{3}, true, {4}, {5}>", K, cpw, warps,
+                                 stringifyDiagKind(diag), V, C)
                        .str(),
                    sums, "sdt == MIXC_BF16, ");
   else
-    closeGradBlock(llvm::formatv("launchSweepGrad<{0}, {1}, {2}, DiagKind::{3}, true>", K, cpw, warps,
-                                 stringifyDiagKind(diag))
+    closeGradBlock(llvm::formatv("launchSweepGrad<{0}, {1}, {2}, DiagKind::{3}, true, {4}>", K, cpw, warps,
+                                 stringifyDiagKind(diag), C)
                        .str(),
                    sums);
   return success();

@@ -65,7 +65,9 @@ def MixerTileForTarget : Pass<"mixer-tile", "::mlir::func::FuncOp"> {
     chooses the form of a derived backward's `mixer.recurrence_grad` (tiled
     as its forward): where the three sweeps of the low-rank form do not take
     it (elementwise decays, factors, a skip, mLSTM), `grad_checkpoint` = 64, the
-    checkpointed reverse sweep.
+    checkpointed reverse sweep; where they take it with a decay, the same
+    (the decay's gradient reads the state beside the adjoint's, which the
+    sweeps recompute from the checkpoints).
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"", "target: cpu or cuda">,

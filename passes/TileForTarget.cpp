@@ -176,16 +176,18 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
   }
 
   // CUDA, a derived backward's recurrence that the three sweeps of the
-  // low-rank form do not take (they store no state): the checkpointed
-  // reverse sweep, the state kept every 64 tokens. At K = V = 64 that is a
-  // quarter of the fp32 token tensors the backward holds anyway (16 KiB per
-  // head per 64 tokens against q, k, v, do and their gradients), and a
-  // stretch is recomputed in runs of registers (mixc_cuda_checkpoint_grad.cuh).
+  // low-rank form do not take (they store no state), or that they take with a
+  // decay (its gradient is dS_t . S_{t-1}, which no sweep holds both of): the
+  // state kept every 64 tokens for a reverse sweep that recomputes it. At
+  // K = V = 64 that is a quarter of the fp32 token tensors the backward holds
+  // anyway (16 KiB per head per 64 tokens against q, k, v, do and their
+  // gradients), and a stretch is recomputed in runs of registers
+  // (mixc_cuda_checkpoint_grad.cuh, mixc_cuda_sweep_grad.cuh).
   void checkpointForCuda(RecurrenceGradOp g) {
     auto tile = dyn_cast_if_present<CudaTileAttr>(g->getAttr("mixer.schedule"));
-    if (!tile || tile.getGradCheckpoint() || cudaLowRankSweepsRefusal(g).empty() ||
-        !cudaCheckpointSweepRefusal(g).empty())
-      return;
+    if (!tile || tile.getGradCheckpoint()) return;
+    const bool lowRankWithDecay = cudaLowRankSweepsRefusal(g).empty() && g.getDiagKind() != DiagKind::none;
+    if (!lowRankWithDecay && (cudaLowRankSweepsRefusal(g).empty() || !cudaCheckpointSweepRefusal(g).empty())) return;
     g->setAttr("mixer.schedule",
                CudaTileAttr::get(g.getContext(), tile.getAlgorithm(), tile.getK(), tile.getVBlock(),
                                  tile.getColsPerWarp(), tile.getWarps(), tile.getStage(), tile.getChunk(),

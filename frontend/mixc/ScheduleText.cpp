@@ -4,6 +4,7 @@
 
 #include "codegen/CudaTarget.h"
 #include "dialect/MixerOps.h"
+#include "dialect/RecurrenceForms.h"
 #include "passes/Passes.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -128,6 +129,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
   int ops = 0;
   bool sweep = false;
   int64_t checkpoint = 0, checkpointK = 0, checkpointV = 0; // the checkpointed sweep's interval and state
+  int64_t sweepCheckpoint = 0, sweepK = 0, sweepV = 0; // the low-rank sweeps' (with a decay)
   int64_t chunkedK = 0, chunkedV = 0; // the chunked backward of the delta rules (bf16 calls)
   std::string sweepRefusal; // why a sweep is not covered (empty: the three sweeps or the checkpointed one are)
   if (succeeded(bwd))
@@ -137,13 +139,19 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
         scans.push_back(sched ? mixc::mixer::stringifyCudaAlgorithm(sched.getAlgorithm()).str() : "untiled");
       } else if (auto g = dyn_cast<mixc::mixer::RecurrenceGradOp>(op)) {
         auto sched = g->getAttrOfType<mixc::mixer::CudaTileAttr>("mixer.schedule");
-        if (sched && sched.getGradCheckpoint()) {
+        const bool lowRank = mixc::mixer::cudaLowRankSweepsRefusal(g).empty();
+        if (sched && sched.getGradCheckpoint() && !lowRank) {
           checkpoint = sched.getGradCheckpoint();
           checkpointK = cast<mlir::RankedTensorType>(g.getQ().getType()).getDimSize(3);
           checkpointV = cast<mlir::RankedTensorType>(g.getV().getType()).getDimSize(3) +
                         (g.getNormalizerKind() == mixc::mixer::Normalizer::mlstm ? 1 : 0);
         } else {
           sweep = true;
+          if (lowRank && sched && sched.getGradCheckpoint()) {
+            sweepCheckpoint = sched.getGradCheckpoint();
+            sweepK = cast<mlir::RankedTensorType>(g.getQ().getType()).getDimSize(3);
+            sweepV = cast<mlir::RankedTensorType>(g.getV().getType()).getDimSize(3);
+          }
           if (mixc::cudaChunkedDeltaGrad(op)) {
             chunkedK = cast<mlir::RankedTensorType>(g.getQ().getType()).getDimSize(3);
             chunkedV = cast<mlir::RankedTensorType>(g.getV().getType()).getDimSize(3);
@@ -166,11 +174,19 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
                             std::to_string(chunkedK) + " x " + std::to_string(chunkedV) +
                             " bf16 per head and two bf16 V-rows per token); for fp32 or packed calls, "
                       : std::string()) +
-            (sweep ? std::string(chunkedK ? "" : "the low-rank recurrence's adjoint as ") +
-                         std::string("three sweeps (forward: S^T b per token; "
-                                 "reverse: dS; forward: the state's readouts; recomputed, not stored: scratch of "
-                                 "two fp32 V-rows per token and two K-rows per token and value block), ")
-                   : std::string()) +
+            (!sweep ? std::string()
+             : sweepCheckpoint
+                 ? std::string(chunkedK ? "" : "the low-rank recurrence's adjoint as ") +
+                       "two sweeps (forward: S^T b per token and the state every " + std::to_string(sweepCheckpoint) +
+                       " tokens; reverse: dS beside the state recomputed stretch by stretch in runs of registers, "
+                       "every gradient a direct product (the decay's dS . S_{t-1}); kept: T / " +
+                       std::to_string(sweepCheckpoint) + " states of " + std::to_string(sweepK) + " x " +
+                       std::to_string(sweepV) + " fp32 per head, an fp32 V-row per token and five K-rows per "
+                       "token and value block), "
+                 : std::string(chunkedK ? "" : "the low-rank recurrence's adjoint as ") +
+                       "three sweeps (forward: S^T b per token; reverse: dS; forward: the state's readouts; "
+                       "recomputed, not stored: scratch of two fp32 V-rows per token and two K-rows per token and "
+                       "value block), ") +
             (checkpoint ? "the recurrence's adjoint as the checkpointed reverse sweep (the state kept every " +
                               std::to_string(checkpoint) + " tokens: T / " + std::to_string(checkpoint) + " states of " +
                               std::to_string(checkpointK) + " x " + std::to_string(checkpointV) +
@@ -179,7 +195,8 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
             (scans.empty() ? std::string()
                            : std::to_string(scans.size()) + " scans (" + llvm::join(scans, ", ") +
                                  "; reverse ones over flipped tokens, chunked ones streaming exact bf16 operands), ") +
-            std::to_string(ops) + " other ops on fp32 tensors" + (checkpoint || chunkedK ? "\n" : "; no state kept\n");
+            std::to_string(ops) + " other ops on fp32 tensors" +
+                (checkpoint || chunkedK || sweepCheckpoint ? "\n" : "; no state kept\n");
   return text;
 }
 

@@ -49,40 +49,6 @@ struct CheckpointGradOut {
   Tensor dq, dk, ddecay, drate, dskipW; // full shapes; ddecay [B, T, H] for a scalar diagonal
 };
 
-// Tokens whose states a thread recomputes into registers at a time: SUB + 1
-// states of KR floats, about 64 registers.
-__host__ __device__ constexpr int checkpointSub(int kr) { return kr >= 32 ? 2 : kr >= 16 ? 4 : kr >= 8 ? 8 : 16; }
-
-// Sums each of the N arrays over the CTA's value columns for every key row
-// (columnSums of mixc_cuda_sweep_grad.cuh for N arrays): sink(i, sums).
-template <int KG, int KR, int WARPS, int N, typename Sink>
-__device__ __forceinline__ void rowSums(float (&x)[N][KR], float *red, Sink sink) {
-  constexpr int KP = KR * KG;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-#pragma unroll
-  for (int n = 0; n < N; ++n)
-#pragma unroll
-    for (int i = 0; i < KR; ++i)
-#pragma unroll
-      for (int off = KG; off < 32; off *= 2) x[n][i] += __shfl_xor_sync(0xffffffffu, x[n][i], off);
-  if (lane < KG)
-#pragma unroll
-    for (int n = 0; n < N; ++n)
-#pragma unroll
-      for (int i = 0; i < KR; ++i) red[(n * WARPS + warp) * KP + i * KG + lane] = x[n][i];
-  __syncthreads();
-  for (int i = threadIdx.x; i < KP; i += WARPS * 32) {
-    float s[N];
-#pragma unroll
-    for (int n = 0; n < N; ++n) {
-      s[n] = 0.f;
-      for (int w = 0; w < WARPS; ++w) s[n] += red[(n * WARPS + w) * KP + i];
-    }
-    sink(i, s);
-  }
-  __syncthreads();
-}
-
 template <Structure S> __host__ __device__ constexpr bool ckptScalar() { return S == Structure::scalar || S == Structure::const_scalar; }
 // Row sums per token: dq, dk, and the decay's for a scalar or vector diagonal.
 template <Structure S> __host__ __device__ constexpr int ckptSums() { return ckptScalar<S>() || S == Structure::vector ? 3 : 2; }
@@ -246,29 +212,6 @@ __global__ void __launch_bounds__(WARPS * 32) checkpointGradKernel(const ScanPar
   if (Skip && g.dskipW && kg == 0 && l.live) g.dskipW[(seq.n * H + h) * V + l.j] = dskip;
 }
 
-// The value blocks' partial row sums added in block order: dq, dk, and the
-// decay's (a scalar one also summed over the keys).
-template <bool ScalarDecay>
-__global__ void checkpointGradSumBlocks(const CheckpointGrad g, Tensor dq, Tensor dk, Tensor dd, int64_t K) {
-  MIXC_GRID_STRIDE(e, g.slab) {
-    float s[3] = {0.f, 0.f, 0.f};
-    for (int n = 0; n < 3; ++n) {
-      if (n == 2 && !dd.p) break;
-      for (int64_t blk = 0; blk < g.blocks; ++blk) s[n] += g.part[(n * g.blocks + blk) * g.slab + e];
-    }
-    if (dq.p) dq.p[e] = s[0];
-    if (dk.p) dk.p[e] = s[1];
-    if (dd.p && !ScalarDecay) dd.p[e] = s[2];
-  }
-  if constexpr (ScalarDecay)
-    if (dd.p) MIXC_GRID_STRIDE(x, g.slab / K) {
-        float s = 0.f;
-        for (int64_t i = 0; i < K; ++i)
-          for (int64_t blk = 0; blk < g.blocks; ++blk) s += g.part[(2 * g.blocks + blk) * g.slab + x * K + i];
-        dd.p[x] = s;
-      }
-}
-
 // out[e] = the sum, in order, of parts[i][e] over the `count` parts of n
 // values each (per sequence, per value block).
 template <typename = void> __global__ void sumParts(const float *parts, int64_t count, int64_t n, float *out) {
@@ -300,8 +243,10 @@ cudaError_t launchCheckpointGrad(const ScanParams &p, CheckpointGrad g, const Ch
   cudaMemsetAsync(g.part, 0, NSUMS * g.blocks * g.slab * sizeof(float), stream); // tokens of no sequence: zero
   const dim3 grid((unsigned)g.blocks, (unsigned)H, (unsigned)NS);
   checkpointGradKernel<S, K, CPW, WARPS, LogDecay, HasDt, Skip, C><<<grid, WARPS * 32, 0, stream>>>(p, g);
-  checkpointGradSumBlocks<ckptScalar<S>()>
-      <<<gridFor(g.slab), 256, 0, stream>>>(g, out.dq, out.dk, NSUMS == 3 ? out.ddecay : Tensor{}, K);
+  RowSumOuts<NSUMS> sums; // dq, dk, and the decay's
+  sums.t[0] = out.dq, sums.t[1] = out.dk;
+  if constexpr (NSUMS == 3) sums.t[2] = out.ddecay;
+  blockRowSums<NSUMS, ckptScalar<S>()><<<gridFor(g.slab), 256, 0, stream>>>(g.part, g.blocks, g.slab, K, sums);
   if (g.drate) sumParts<><<<gridFor(H * K * V), 256, 0, stream>>>(g.drate, NS, H * K * V, out.drate.p);
   if (g.dskipW) sumParts<><<<gridFor(H * V), 256, 0, stream>>>(g.dskipW, NS, H * V, out.dskipW.p);
   return cudaGetLastError();

@@ -1,27 +1,27 @@
 // Part of the CUDA tile library (mixc_cuda.cuh): the backward of a recurrence
 // with a low-rank term, S_t = D_t S_{t-1} + a_t (b_t^T S_{t-1}) + k_t v_t^T,
 // o_t = c S_t^T q_t (the delta rules, KDA, RWKV-7), whose adjoint is not
-// forward-shaped scans. Three sweeps over the tokens, each a CTA per (value
-// block, head, sequence) with its K x VB block of the state (or of dS) in
-// registers, laid out as scanRecurrent's; no state is stored per token or chunk:
+// forward-shaped scans. Each kernel is a CTA per (value block, head,
+// sequence) with its K x VB block of the state (or of dS) in registers, laid
+// out as scanRecurrent's. Without a decay, three sweeps that store no state:
 //   1. forward:  w_t = S_{t-1}^T b_t (a V-row per token: all the reverse sweep
-//                needs of S_{t-1}), and rowsum(dF . S_T);
+//                needs of S_{t-1});
 //   2. reverse:  dS_t = (the next token's A^T dS) + c q_t do_t^T, then
 //                dv_t = dS_t^T k_t, dw_t = dS_t^T a_t (column sums, exact per
 //                block), dk_t = dS_t v_t, da_t = dS_t w_t (row sums over the
 //                block's columns: partial), and dS_{t-1} = D_t dS_t + b_t dw_t^T;
 //   3. forward:  dq_t = c S_t do_t, db_t = S_{t-1} dw_t (partial).
+// With a decay, whose gradient is rowsum(dS_t . D_t S_{t-1}) per token (times
+// the decay for a log-decay's), the schedule's grad_checkpoint C: sweep 1
+// also keeps the state at every C-th token, and the reverse sweep recomputes
+// each stretch's states from its checkpoint (with sweep 1's w_t: no sums
+// across lanes), so every token's step sees S_{t-1} and S_t beside dS_t and
+// writes every gradient itself (no third sweep). A telescoped form that needs
+// no states (a cumulative sum over the sequence of q dq + b db - a da - k dk)
+// was used before: its terms cancel, and at T = 1000, K = V = 128 the decay
+// parameters' gradient was off by 3e-4 in fp32; the direct product is not.
 // The partial row sums of the value blocks are added in block order by
 // another kernel (no atomics: the same inputs give the same bits).
-// The decays' gradient needs dS_t . S_{t-1}, which no sweep holds both of. From
-// S_t = D_t S_{t-1} + a_t w_t^T + k_t v_t^T and the adjoint's recurrence, the
-// row sums X_t = rowsum(dS_t . S_t) satisfy
-//   rowsum(dS_t . D_t S_{t-1}) = X_t - a_t da_t - k_t dk_t,
-//   X_{t-1} = rowsum(dS_t . D_t S_{t-1}) + b_t db_t + q_{t-1} dq_{t-1},
-// so the log-decay's gradient (per key; a scalar decay sums the keys) is
-//   dd_t = rowsum(dF . S_T) + sum_{s >= t} e_s - b_t db_t,
-//   e_s = q_s dq_s + b_s db_s - a_s da_s - k_s dk_s,
-// a cumulative sum from the sequence's end (tokenCumsumKernel).
 #ifndef MIXC_CUDA_SWEEP_GRAD_CUH
 #define MIXC_CUDA_SWEEP_GRAD_CUH
 
@@ -36,13 +36,13 @@ namespace mixc::cuda {
 // What the sweeps read beside the forward's ScanParams, and their scratch.
 struct SweepGrad {
   View dO, dFinal;                   // (b, t, h, j); (n, h, k, v). A null view is zero.
-  float *w = nullptr, *dw = nullptr; // [tokens, H, V]: S_{t-1}^T b_t; dS_t^T a_t
-  float *part = nullptr;             // [2][blocks][tokens, H, K]: two row sums per value block
-  float *cpart = nullptr;            // [blocks][NS, H, K]: rowsum(dF . S_T) per value block
+  float *w = nullptr, *dw = nullptr; // [tokens, H, V]: S_{t-1}^T b_t; dS_t^T a_t (three sweeps only)
+  float *part = nullptr;             // [sums][blocks][tokens, H, K]: row sums per value block
+  float *ckpt = nullptr;             // [NS, H, stretches, K, V]: the state before every C-th token
   float *dv = nullptr, *dinit = nullptr; // [tokens, H, V]; [NS, H, K, V] (null: not wanted)
   int64_t Ttok = 0;                  // the token tensors' T (a token's row: b Ttok + t)
   int64_t slab = 0;                  // tokens x H x K
-  int64_t blocks = 0;
+  int64_t blocks = 0, stretches = 0;
 };
 
 // The gradients, fp32 Tensors of the full per-token (per-sequence) shapes; a
@@ -63,31 +63,75 @@ __host__ __device__ constexpr int sweepStage(int kp, int vb, int warps) {
   return tc;
 }
 
-// Sums x and y over the CTA's value columns for every key row (a lane holds
-// rows kg, kg + KG, ... of one column): the warp's column groups by
-// shuffles, then the warps through shared memory in warp order; sink(i, x, y)
+// Sums each of the N arrays over the CTA's value columns for every key row (a
+// lane holds rows kg, kg + KG, ... of one column): the warp's column groups by
+// shuffles, then the warps through shared memory in warp order; sink(i, sums)
 // gets row i's sums. Every thread of the CTA must call it.
-template <int KG, int KR, int WARPS, typename Sink>
-__device__ __forceinline__ void columnSums(float (&x)[KR], float (&y)[KR], float *red, Sink sink) {
+template <int KG, int KR, int WARPS, int N, typename Sink>
+__device__ __forceinline__ void rowSums(float (&x)[N][KR], float *red, Sink sink) {
   constexpr int KP = KR * KG;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 #pragma unroll
-  for (int i = 0; i < KR; ++i)
+  for (int n = 0; n < N; ++n)
 #pragma unroll
-    for (int off = KG; off < 32; off *= 2) {
-      x[i] += __shfl_xor_sync(0xffffffffu, x[i], off);
-      y[i] += __shfl_xor_sync(0xffffffffu, y[i], off);
-    }
+    for (int i = 0; i < KR; ++i)
+#pragma unroll
+      for (int off = KG; off < 32; off *= 2) x[n][i] += __shfl_xor_sync(0xffffffffu, x[n][i], off);
   if (lane < KG)
 #pragma unroll
-    for (int i = 0; i < KR; ++i) red[warp * KP + i * KG + lane] = x[i], red[(WARPS + warp) * KP + i * KG + lane] = y[i];
+    for (int n = 0; n < N; ++n)
+#pragma unroll
+      for (int i = 0; i < KR; ++i) red[(n * WARPS + warp) * KP + i * KG + lane] = x[n][i];
   __syncthreads();
   for (int i = threadIdx.x; i < KP; i += WARPS * 32) {
-    float sx = 0.f, sy = 0.f;
-    for (int w = 0; w < WARPS; ++w) sx += red[w * KP + i], sy += red[(WARPS + w) * KP + i];
-    sink(i, sx, sy);
+    float s[N];
+#pragma unroll
+    for (int n = 0; n < N; ++n) {
+      s[n] = 0.f;
+      for (int w = 0; w < WARPS; ++w) s[n] += red[(n * WARPS + w) * KP + i];
+    }
+    sink(i, s);
   }
   __syncthreads();
+}
+
+// rowSums of two arrays: sink(i, x's, y's).
+template <int KG, int KR, int WARPS, typename Sink>
+__device__ __forceinline__ void columnSums(float (&x)[KR], float (&y)[KR], float *red, Sink sink) {
+  float xy[2][KR];
+#pragma unroll
+  for (int i = 0; i < KR; ++i) xy[0][i] = x[i], xy[1][i] = y[i];
+  rowSums<KG, KR, WARPS, 2>(xy, red, [&](int i, const float (&s)[2]) { sink(i, s[0], s[1]); });
+}
+
+// Tokens whose states a thread recomputes into registers at a time (the
+// checkpointed sweeps): SUB + 1 states of KR floats, about 64 registers.
+__host__ __device__ constexpr int checkpointSub(int kr) { return kr >= 32 ? 2 : kr >= 16 ? 4 : kr >= 8 ? 8 : 16; }
+
+// The N partial row sums of the value blocks (part: [N][blocks][slab]) added
+// in block order into out.t[n] (null: not wanted); with ScalarLast the last
+// one is also summed over the K keys (a scalar decay's gradient, [tokens, H]).
+template <int N> struct RowSumOuts {
+  Tensor t[N];
+};
+template <int N, bool ScalarLast>
+__global__ void blockRowSums(const float *part, int64_t blocks, int64_t slab, int64_t K, RowSumOuts<N> out) {
+  MIXC_GRID_STRIDE(e, slab) {
+#pragma unroll
+    for (int n = 0; n < (ScalarLast ? N - 1 : N); ++n) {
+      if (!out.t[n].p) continue;
+      float s = 0.f;
+      for (int64_t blk = 0; blk < blocks; ++blk) s += part[(n * blocks + blk) * slab + e];
+      out.t[n].p[e] = s;
+    }
+  }
+  if constexpr (ScalarLast)
+    if (out.t[N - 1].p) MIXC_GRID_STRIDE(x, slab / K) {
+        float s = 0.f;
+        for (int64_t i = 0; i < K; ++i)
+          for (int64_t blk = 0; blk < blocks; ++blk) s += part[((N - 1) * blocks + blk) * slab + x * K + i];
+        out.t[N - 1].p[x] = s;
+      }
 }
 
 // The CTA's sequence (scanRecurrent's convention): the token rows' batch
@@ -170,9 +214,11 @@ template <int TC, int KP, int VB, bool Vec, bool WithQ, bool WithXY> struct Swee
   }
 };
 
-// Sweeps 1 (Readouts = false) and 3 (true): the forward recurrence again.
-template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, bool Readouts>
+// Sweeps 1 (Readouts = false) and 3 (true): the forward recurrence again;
+// with C > 0 sweep 1 keeps the state before every C-th token in g.ckpt.
+template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, bool Readouts, int C = 0>
 __global__ void __launch_bounds__(WARPS * 32) sweepGradForward(const ScanParams p, const SweepGrad g) {
+  static_assert(!(Readouts && C), "the checkpointed reverse sweep takes the readouts");
   using Lane = SweepLane<K, CPW, WARPS>;
   constexpr int KG = Lane::KG, KR = Lane::KR, KP = Lane::KP, VB = Lane::VB;
   constexpr int TC = sweepStage(KP, VB, WARPS);
@@ -185,6 +231,7 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradForward(const ScanParams 
   const int kg = l.kg, wc = l.wc;
   float st[KR];
   l.loadState(p.init, seq.n, st);
+  float *ck = C ? g.ckpt + (seq.n * H + h) * g.stretches * K * V : nullptr;
   for (int64_t s0 = 0; s0 < T; s0 += TC) {
     const int cnt = (int)(T - s0 < TC ? T - s0 : TC);
     sm.template load<K, WARPS, Diag>(
@@ -196,6 +243,10 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradForward(const ScanParams 
     __syncthreads();
     for (int u = 0; u < cnt; ++u) {
       const int64_t row = seq.b * g.Ttok + seq.time(p, s0 + u);
+      if (C && (s0 + u) % C == 0)
+#pragma unroll
+        for (int i = 0; i < KR; ++i)
+          if (i * KG + kg < K && l.live) ck[(s0 + u) / C * K * V + (int64_t)(i * KG + kg) * V + l.j] = st[i];
       float w = 0.f;
 #pragma unroll
       for (int i = 0; i < KR; ++i) w += sm.b[u][i * KG + kg] * st[i];
@@ -226,19 +277,6 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradForward(const ScanParams 
       }
     }
     __syncthreads();
-  }
-  if constexpr (!Readouts) { // rowsum(dF . S_T)
-    float x[KR], y[KR];
-#pragma unroll
-    for (int i = 0; i < KR; ++i) {
-      const int row = i * KG + kg;
-      x[i] = row < K && l.live && g.dFinal.p ? g.dFinal.at(seq.n, h, row, l.j) * st[i] : 0.f;
-      y[i] = 0.f;
-    }
-    float *c = g.cpart + ((blockIdx.x * (int64_t)gridDim.z + seq.n) * H + h) * K;
-    columnSums<KG, KR, WARPS>(x, y, red, [&](int i, float sx, float) {
-      if (i < K) c[i] = sx;
-    });
   }
 }
 
@@ -305,58 +343,109 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverse(const ScanParams 
     }
 }
 
-// The value blocks' partial row sums added in block order into x and y.
-template <typename = void>
-__global__ void sweepGradSumBlocks(const SweepGrad g, Tensor x, Tensor y) {
-  MIXC_GRID_STRIDE(e, g.slab) {
-    float sx = 0.f, sy = 0.f;
-    for (int64_t blk = 0; blk < g.blocks; ++blk) sx += g.part[blk * g.slab + e], sy += g.part[(g.blocks + blk) * g.slab + e];
-    if (x.p) x.p[e] = sx;
-    if (y.p) y.p[e] = sy;
-  }
-}
-
-// e_t = q dq + b db - a da - k dk per (token, head, key), and rowsum(dF . S_T)
-// summed over the blocks into c [NS, H, K].
-template <typename = void>
-__global__ void sweepGradTerms(const ScanParams p, const SweepGrad g, const Tensor dq, const Tensor dk,
-                               const Tensor da, const Tensor db, Tensor e, Tensor c, int64_t NS) {
-  const int64_t H = p.H, K = e.d[3];
-  MIXC_GRID_STRIDE(x, g.slab) {
-    const int64_t i = x % K, h = (x / K) % H, row = x / (K * H);
-    int64_t b, t;
-    tokenOf(row, g.Ttok, b, t);
-    e.p[x] = p.q.at(b, t, h, i) * dq.p[x] + p.b.at(b, t, h, i) * db.p[x] - p.a.at(b, t, h, i) * da.p[x] -
-             p.k.at(b, t, h, i) * dk.p[x];
-  }
-  MIXC_GRID_STRIDE(x, NS * H * K) {
-    float s = 0.f;
-    for (int64_t blk = 0; blk < g.blocks; ++blk) s += g.cpart[blk * NS * H * K + x];
-    c.p[x] = s;
-  }
-}
-
-// dd = (the cumulative sum from the end) - b db; a scalar decay sums the keys.
-template <bool ScalarDecay>
-__global__ void sweepGradDecay(const ScanParams p, const SweepGrad g, const Tensor r, const Tensor db, Tensor out) {
-  const int64_t H = p.H, K = r.d[3];
-  if constexpr (ScalarDecay) {
-    MIXC_GRID_STRIDE(x, g.slab / K) {
-      const int64_t h = x % H, row = x / H;
-      int64_t b, t;
-      tokenOf(row, g.Ttok, b, t);
-      float s = 0.f;
-      for (int64_t i = 0; i < K; ++i) s += r.p[x * K + i] - p.b.at(b, t, h, i) * db.p[x * K + i];
-      out.p[x] = s;
+// Sweep 2 with a decay (C: the schedule's grad_checkpoint): the stretches of
+// C tokens from the last, each recomputed from sweep 1's checkpoint in runs of
+// SUB tokens (the state before each run in runStart, a run's SUB + 1 states in
+// registers), so that token t's step has S_{t-1}, S_t and dS_t and writes its
+// five row sums (partial per value block): dk = dS v, da = dS w, dq = c S_t
+// do, db = S_{t-1} dw, and the decay's dS . D S_{t-1} (dS . S_{t-1} for a
+// factor).
+template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int C>
+__global__ void __launch_bounds__(WARPS * 32) sweepGradReverseCheckpointed(const ScanParams p, const SweepGrad g) {
+  using Lane = SweepLane<K, CPW, WARPS>;
+  constexpr int KG = Lane::KG, KR = Lane::KR, KP = Lane::KP, VB = Lane::VB;
+  // five sums per row beside the run's states: a run is half checkpointGradKernel's
+  constexpr int SUB = checkpointSub(2 * KR) < C ? checkpointSub(2 * KR) : C, NSUB = C / SUB, NS = 5;
+  static_assert(C > 0 && C % SUB == 0, "the checkpoint interval is a multiple of the register runs");
+  // x, y: the scaled do_t and w_t
+  __shared__ SweepStage<SUB, KP, VB, Diag == DiagKind::vector, true, true> sm;
+  __shared__ float red[NS * WARPS * KP];
+  const SweepSeq seq(p, blockIdx.z);
+  const Lane l(p.Vs);
+  const int64_t h = l.h, V = p.Vs, H = p.H, T = seq.T, KV = (int64_t)K * V;
+  const int kg = l.kg, wc = l.wc;
+  const float *ck = g.ckpt + (seq.n * H + h) * g.stretches * KV;
+  auto rowOk = [&](int i) { return i * KG + kg < K && l.live; };
+  auto stage = [&](int64_t s0, int cnt) { // tokens s0 .. s0 + cnt - 1 of the recurrence's order
+    __syncthreads(); // the previous run's reads are done
+    sm.template load<K, WARPS, Diag>(
+        p, seq, h, l.j0, g.Ttok, cnt, [&](int u) { return seq.time(p, s0 + u); },
+        [&](int, int64_t t, int64_t row, int jj, float &x, float &y) {
+          x = g.dO.p ? p.scale * g.dO.at(seq.b, t, h, l.j0 + jj) : 0.f;
+          y = g.w[(row * H + h) * V + l.j0 + jj];
+        });
+    __syncthreads();
+  };
+  auto step = [&](const float (&P)[KR], float (&N)[KR], int u) { // S_t from S_{t-1}
+    const float ds = sm.template scalarDiag<Diag, LogDecay>(u), v = sm.v[u][wc], w = sm.y[u][wc];
+#pragma unroll
+    for (int i = 0; i < KR; ++i)
+      N[i] = sm.template diag<LogDecay>(u, i * KG + kg, ds) * P[i] + sm.a[u][i * KG + kg] * w + sm.k[u][i * KG + kg] * v;
+  };
+  float dS[KR], st[KR];
+  l.loadState(g.dFinal, seq.n, dS);
+  for (int64_t c = g.stretches - 1; c >= 0; --c) {
+    const int64_t s0 = c * C, len = (T < s0 + C ? T : s0 + C) - s0;
+    if (len <= 0) continue; // a shorter packed sequence
+    const int runs = (int)((len + SUB - 1) / SUB);
+    float runStart[NSUB][KR];
+#pragma unroll
+    for (int i = 0; i < KR; ++i) st[i] = rowOk(i) ? ck[c * KV + (int64_t)(i * KG + kg) * V + l.j] : 0.f;
+    for (int r = 0; r < runs; ++r) {
+#pragma unroll
+      for (int i = 0; i < KR; ++i) runStart[r][i] = st[i];
+      if (r + 1 == runs) break;
+      stage(s0 + (int64_t)r * SUB, SUB);
+      for (int u = 0; u < SUB; ++u) step(st, st, u);
     }
-  } else {
-    MIXC_GRID_STRIDE(x, g.slab) {
-      const int64_t i = x % K, h = (x / K) % H, row = x / (K * H);
-      int64_t b, t;
-      tokenOf(row, g.Ttok, b, t);
-      out.p[x] = r.p[x] - p.b.at(b, t, h, i) * db.p[x];
+    for (int r = runs - 1; r >= 0; --r) {
+      const int64_t r0 = s0 + (int64_t)r * SUB;
+      const int cnt = (int)(len - (int64_t)r * SUB < SUB ? len - (int64_t)r * SUB : SUB);
+      stage(r0, cnt);
+      float hist[SUB + 1][KR];
+#pragma unroll
+      for (int i = 0; i < KR; ++i) hist[0][i] = runStart[r][i];
+#pragma unroll
+      for (int u = 0; u < SUB; ++u)
+        if (u < cnt) step(hist[u], hist[u + 1], u);
+#pragma unroll
+      for (int u = SUB - 1; u >= 0; --u) {
+        if (u >= cnt) continue;
+        const int64_t row = seq.b * g.Ttok + seq.time(p, r0 + u);
+        const float go = sm.x[u][wc], v = sm.v[u][wc], w = sm.y[u][wc], ds = sm.template scalarDiag<Diag, LogDecay>(u);
+        float dv = 0.f, dw = 0.f;
+#pragma unroll
+        for (int i = 0; i < KR; ++i) {
+          dS[i] += sm.q[u][i * KG + kg] * go;
+          dv += dS[i] * sm.k[u][i * KG + kg];
+          dw += dS[i] * sm.a[u][i * KG + kg];
+        }
+        dv = groupSum<KG>(dv), dw = groupSum<KG>(dw);
+        if (kg == 0 && l.live && g.dv) g.dv[(row * H + h) * V + l.j] = dv;
+        float sums[NS][KR];
+#pragma unroll
+        for (int i = 0; i < KR; ++i) {
+          const float f = sm.template diag<LogDecay>(u, i * KG + kg, ds);
+          sums[0][i] = dS[i] * v;                                        // dk_t
+          sums[1][i] = dS[i] * w;                                        // da_t
+          sums[2][i] = hist[u + 1][i] * go;                              // dq_t
+          sums[3][i] = hist[u][i] * dw;                                  // db_t
+          sums[4][i] = dS[i] * hist[u][i] * (LogDecay ? f : 1.f);        // the decay's
+          dS[i] = f * dS[i] + sm.b[u][i * KG + kg] * dw;
+        }
+        float *base = g.part + (row * H + h) * K;
+        rowSums<KG, KR, WARPS, NS>(sums, red, [&](int i, const float (&s)[NS]) {
+          if (i < K)
+#pragma unroll
+            for (int n = 0; n < NS; ++n) base[(n * g.blocks + blockIdx.x) * g.slab + i] = s[n];
+        });
+      }
     }
   }
+  if (g.dinit)
+#pragma unroll
+    for (int i = 0; i < KR; ++i)
+      if (rowOk(i)) g.dinit[((seq.n * H + h) * K + i * KG + kg) * V + l.j] = dS[i];
 }
 
 // The scaled low-rank form (a = a_scale b, the key k_scale k: DeltaNet's
@@ -405,43 +494,38 @@ __global__ void scaledLowRankGradKernel(const ScanParams p, Tensor dk, const Ten
 }
 
 #ifndef MIXC_CUDA_EMULATION
-// The three sweeps and the sums after them. p: the forward's operands as fp32
+// The sweeps and the sums after them. p: the forward's operands as fp32
 // Views (q, k, v, a, b, decay, init), B/T the sequences (packed: NS and the
 // longest); tokB x tokT the token tensors' rows. dv and dinit go to g.dv and
-// g.dinit; the rest to `out`.
-template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay>
+// g.dinit; the rest to `out`. C: the schedule's grad_checkpoint, 0 (the three
+// sweeps) only without a decay.
+template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int C>
 cudaError_t launchSweepGrad(const ScanParams &p, SweepGrad g, const SweepGradOut &out, int64_t tokB, int64_t tokT,
                             Scratch &scratch, cudaStream_t stream) {
-  constexpr int VB = WARPS * CPW;
+  static_assert(Diag == DiagKind::none || C > 0, "a decay's gradient takes the checkpointed reverse sweep");
+  constexpr int VB = WARPS * CPW, NSUMS = C ? 5 : 2;
   const int64_t NS = p.B, H = p.H, V = p.Vs, tokens = tokB * tokT;
-  g.Ttok = tokT, g.slab = tokens * H * K, g.blocks = (V + VB - 1) / VB;
+  g.Ttok = tokT, g.slab = tokens * H * K, g.blocks = (V + VB - 1) / VB, g.stretches = C ? (p.T + C - 1) / C : 0;
   if (tokens == 0 || NS == 0) return cudaSuccess;
-  g.w = scratch.alloc(tokens * H * V), g.dw = scratch.alloc(tokens * H * V);
-  g.part = scratch.alloc(2 * g.blocks * g.slab), g.cpart = scratch.alloc(g.blocks * NS * H * K);
-  Tensor dk = out.dk, da = out.da, dq = out.dq, db = out.db; // the sums the decays' gradient needs, kept
-  const bool decayGrad = Diag != DiagKind::none && out.ddecay.p;
-  auto need = [&](Tensor &t) {
-    if (!t.p) t = newTensor(scratch, {tokB, tokT, H, K});
-    return t.p != nullptr;
-  };
-  if (!g.w || !g.dw || !g.part || !g.cpart) return cudaErrorMemoryAllocation;
-  if (decayGrad && (!need(dk) || !need(da) || !need(dq) || !need(db))) return cudaErrorMemoryAllocation;
+  g.w = scratch.alloc(tokens * H * V), g.part = scratch.alloc(NSUMS * g.blocks * g.slab);
+  if (C) g.ckpt = scratch.alloc(std::max<int64_t>(NS * H * g.stretches * K * V, 1));
+  else g.dw = scratch.alloc(tokens * H * V);
+  if (!g.w || !g.part || !(C ? g.ckpt : g.dw)) return cudaErrorMemoryAllocation;
   const dim3 grid((unsigned)g.blocks, (unsigned)H, (unsigned)NS);
-  cudaMemsetAsync(g.part, 0, 2 * g.blocks * g.slab * sizeof(float), stream); // tokens of no sequence: zero
-  sweepGradForward<K, CPW, WARPS, Diag, LogDecay, false><<<grid, WARPS * 32, 0, stream>>>(p, g);
-  sweepGradReverse<K, CPW, WARPS, Diag, LogDecay><<<grid, WARPS * 32, 0, stream>>>(p, g);
-  sweepGradSumBlocks<><<<gridFor(g.slab), 256, 0, stream>>>(g, dk, da);
-  cudaMemsetAsync(g.part, 0, 2 * g.blocks * g.slab * sizeof(float), stream);
-  sweepGradForward<K, CPW, WARPS, Diag, LogDecay, true><<<grid, WARPS * 32, 0, stream>>>(p, g);
-  sweepGradSumBlocks<><<<gridFor(g.slab), 256, 0, stream>>>(g, dq, db);
-  if (decayGrad) {
-    Tensor e = newTensor(scratch, {tokB, tokT, H, K}), c = newTensor(scratch, {NS, H, K});
-    if (!e.p || !c.p) return cudaErrorMemoryAllocation;
-    sweepGradTerms<><<<gridFor(g.slab), 256, 0, stream>>>(p, g, dq, dk, da, db, e, c, NS);
-    // in place: each thread reads its tokens before writing them
-    tokenCumsumKernel<><<<(unsigned)std::min<int64_t>(NS * H * K, 65535), 256, 0, stream>>>(e, c.p, e, !p.reverse,
-                                                                                           p.seqStart, NS);
-    sweepGradDecay<Diag == DiagKind::scalar><<<gridFor(g.slab), 256, 0, stream>>>(p, g, e, db, out.ddecay);
+  cudaMemsetAsync(g.part, 0, NSUMS * g.blocks * g.slab * sizeof(float), stream); // tokens of no sequence: zero
+  sweepGradForward<K, CPW, WARPS, Diag, LogDecay, false, C><<<grid, WARPS * 32, 0, stream>>>(p, g);
+  if constexpr (C > 0) {
+    sweepGradReverseCheckpointed<K, CPW, WARPS, Diag, LogDecay, C><<<grid, WARPS * 32, 0, stream>>>(p, g);
+    blockRowSums<5, Diag == DiagKind::scalar><<<gridFor(g.slab), 256, 0, stream>>>(
+        g.part, g.blocks, g.slab, K, RowSumOuts<5>{{out.dk, out.da, out.dq, out.db, out.ddecay}});
+  } else {
+    sweepGradReverse<K, CPW, WARPS, Diag, LogDecay><<<grid, WARPS * 32, 0, stream>>>(p, g);
+    blockRowSums<2, false><<<gridFor(g.slab), 256, 0, stream>>>(g.part, g.blocks, g.slab, K,
+                                                                 RowSumOuts<2>{{out.dk, out.da}});
+    cudaMemsetAsync(g.part, 0, 2 * g.blocks * g.slab * sizeof(float), stream);
+    sweepGradForward<K, CPW, WARPS, Diag, LogDecay, true><<<grid, WARPS * 32, 0, stream>>>(p, g);
+    blockRowSums<2, false><<<gridFor(g.slab), 256, 0, stream>>>(g.part, g.blocks, g.slab, K,
+                                                                 RowSumOuts<2>{{out.dq, out.db}});
   }
   return cudaGetLastError();
 }

@@ -586,12 +586,13 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
 }
 
 // The delta rules' backward: the chunked kernels where they apply (bf16
-// calls; K, V of 64 or 128; scalar or no decay), else the three sweeps.
+// calls; K, V of 64 or 128; scalar or no decay), else launchSweepGrad (C:
+// the schedule's grad_checkpoint, with a decay).
 // The choice is the call's (its dtype and layout), made here at run time.
 // The scaled low-rank form (p.aScale, p.kScale; p.a is b's rows) runs on
 // the plain rows, scaled as the kernels load them (chunked) or into fp32
 // copies (the sweeps), and its gradients are summed back after.
-template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V>
+template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V, int C>
 cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut &out, int64_t tokB, int64_t tokT,
                             bool bf16Call, Scratch &scratch, cudaStream_t stream) {
   constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && Diag != DiagKind::vector && LogDecay;
@@ -624,7 +625,7 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
       };
       if (!expand(sp.a, sp.aScale) || !expand(sp.k, sp.kScale)) return cudaErrorMemoryAllocation;
     }
-    e = launchSweepGrad<K, CPW, WARPS, Diag, LogDecay>(sp, g, plain, tokB, tokT, scratch, stream);
+    e = launchSweepGrad<K, CPW, WARPS, Diag, LogDecay, C>(sp, g, plain, tokB, tokT, scratch, stream);
   }
   if (e != cudaSuccess || !scaled) return e;
   scaledLowRankGradKernel<><<<gridFor(tokB * tokT * p.H * 32), 256, 0, stream>>>(
