@@ -42,6 +42,11 @@ struct DeltaGradRows {
   float *dv = nullptr;            // [tokB, tokT, H, V]
   float *ddecay = nullptr;        // [tokB, tokT, H] (scalar log-decays)
   int64_t Ttok = 0;               // the token tensors' T
+  // The scaled low-rank form (a = a_scale b, the key k_scale k), summed back in
+  // the chunk kernel: da is not written, db gets a_scale da and da_scale =
+  // <da, b>; dk is k_scale times the scaled key's and dk_scale = <that, k>.
+  View aScale, kScale, kPlain;    // [B, T, H] scales; k's own rows
+  float *daScale = nullptr, *dkScale = nullptr; // [tokB, tokT, H]
 };
 
 __device__ __forceinline__ float bf(__nv_bfloat16 x) { return __bfloat162float(x); }
@@ -203,7 +208,7 @@ template <int K, int V> struct DeltaGradChunkLayout {
   static constexpr int la = v + rowsV, lk = la + tileC, mqa = lk + tileC, mqk = mqa + tileC, t = mqk + tileC;
   static constexpr int laf = t + tileC, tf = laf + fC; // fp32 L_A and T for the inverse; then D over L_A
   static constexpr int pt = tf + fC, bc = pt + 3 * 16 * 24 * 4, red = bc + C * 4, db = red + 3 * 2 * C * 4;
-  static constexpr int sum = db + C * 4, bytes = sum + 8 * 4;
+  static constexpr int sum = db + C * 4, scl = sum + 8 * 4, bytes = scl + 2 * 2 * C * 4;
   // The states, [K][LV] bf16 each, land where the first terms' buffers were:
   // S0 over the fp32 L_A and T, dS_C over dO and Y.
   static constexpr int s0 = laf, ds = dO, state = K * LV * 2;
@@ -216,7 +221,8 @@ template <int K, int V> struct DeltaGradChunkLayout {
 // H_K); then S0 lands and dq, db are written (their local products beside
 // the state's), then dS_C and da, dk; dv (written first) gets (e K) dS_C;
 // last the per-token log-decays' gradient (the chunk's cumulative ones',
-// summed from its end).
+// summed from its end). The scaled low-rank form's sums back to the plain
+// rows (DeltaGradRows) are taken as da and dk are given out.
 template <int K, int V, bool Decay>
 __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, const DeltaGradRows r) {
   using tile::bf16;
@@ -231,7 +237,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
        *Ts = (bf16 *)(smem + L::t), *Ss = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds);
   float *LAf = (float *)(smem + L::laf), *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt),
         *Bc = (float *)(smem + L::bc), *D = LAf, *red = (float *)(smem + L::red), *DB = (float *)(smem + L::db),
-        *sum = (float *)(smem + L::sum);
+        *sum = (float *)(smem + L::sum), *scl = (float *)(smem + L::scl);
   const int64_t slots = (p.T + C - 1) / C;
   const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % p.H, b = item / (slots * p.H);
   const int64_t T = p.T, H = p.H;
@@ -347,16 +353,17 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   auto gammaPrev = [&](int i) { return Decay ? (i == 0 ? 1.f : __expf(Bc[i - 1])) : 1.f; };
   auto decayTo = [&](int i) { return Decay ? __expf(bL - Bc[i]) : 1.f; };
   // One gradient of C x K: `local` (the products with G_A, G_K, H_A, H_K)
-  // plus f(i) (A S^T), written once; that state part's rows dotted with X's
-  // (the decays' terms) into red[slot][hf][row].
-  auto emit = [&](const float *local, const bf16 *A, const bf16 *S, float *out, const bf16 *X, int slot, auto f) {
+  // plus f(i) (A S^T), given once to sink(i, j, value, e) (rows of the
+  // sequence only); that state part's rows dotted with X's (the decays'
+  // terms) into red[slot][hf][row].
+  auto emit = [&](const float *local, const bf16 *A, const bf16 *S, const bf16 *X, int slot, auto f, auto sink) {
     float acc[NK][4] = {};
     warpGemm<NK, false, false>(acc, A + r0 * LV, LV, S + (hf * (K / 2)) * LV, LV, 0, NV);
     [[maybe_unused]] float dot[2] = {0.f, 0.f};
     const float f0 = f(r0 + lane / 4), f8 = f(r0 + lane / 4 + 8); // this lane's two rows (e < 2, e >= 2)
     forTile<NK>(acc, r0, hf * (K / 2), [&](int i, int j, float x, int nt, int e) {
       const float y = (e >= 2 ? f8 : f0) * x;
-      if (c * C + i < T) out[tokenRow(i) * K + j] = local[nt * 4 + e] + y;
+      if (c * C + i < T) sink(i, j, local[nt * 4 + e] + y, e);
       if constexpr (Decay) dot[e >= 2] += bf(X[i * LK + j]) * y;
     });
     if constexpr (Decay) {
@@ -370,6 +377,21 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
       }
     }
   };
+  auto store = [&](float *out) { return [=](int i, int j, float x, int) { out[tokenRow(i) * K + j] = x; }; };
+  // this lane's two rows' scales (rows past the sequence: 0)
+  auto scaleAt = [&](const View &s, int i) { return s.p && c * C + i < T ? s.at(b, c * C + i, h, 0) : 0.f; };
+  const float s0 = scaleAt(r.aScale, r0 + lane / 4), s8 = scaleAt(r.aScale, r0 + lane / 4 + 8);
+  const float k0 = scaleAt(r.kScale, r0 + lane / 4), k8 = scaleAt(r.kScale, r0 + lane / 4 + 8);
+  // a lane's two row partial sums over its quad, then scl[which][hf][row]
+  auto rowSums = [&](float (&dot)[2], int which) {
+#pragma unroll
+    for (int o = 1; o < 4; o *= 2)
+      dot[0] += __shfl_xor_sync(0xffffffffu, dot[0], o), dot[1] += __shfl_xor_sync(0xffffffffu, dot[1], o);
+    if (t4 == 0) {
+      scl[(which * 2 + hf) * C + r0 + lane / 4] = dot[0];
+      scl[(which * 2 + hf) * C + r0 + lane / 4 + 8] = dot[1];
+    }
+  };
   landState(Ss, r.states);
   { // dQ = H_A A + H_K K + c Gamma dO S0^T,  dB = G_A A + G_K K + Gamma' Y S0^T
     float lq[NK][4] = {}, lb[NK][4] = {};
@@ -379,8 +401,8 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<NK, false, true>(lb, LKb + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
     tile::waitGroups<0>();
     __syncthreads();
-    emit(&lq[0][0], dOs, Ss, r.dq, Qs, 0, [&](int i) { return cs * gamma(i); });
-    emit(&lb[0][0], Ys, Ss, r.db, Bs, 1, gammaPrev);
+    emit(&lq[0][0], dOs, Ss, Qs, 0, [&](int i) { return cs * gamma(i); }, store(r.dq));
+    emit(&lb[0][0], Ys, Ss, Bs, 1, gammaPrev, store(r.db));
   }
   __syncthreads(); // dO and Y are read: dS_C takes their place
   landState(dSs, r.dStates);
@@ -392,9 +414,34 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<NK, true, true>(lk, MQK + r0, LC, Qs + hf * (K / 2), LK, rw, 4);
     tile::waitGroups<0>();
     __syncthreads();
-    emit(&la[0][0], Us, dSs, r.da, As, 2, decayTo);
+    if (r.aScale.p) { // db += a_scale da (db's elements this thread wrote above), da_scale = <da, b>
+      float dot[2] = {0.f, 0.f};
+      emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int i, int j, float x, int e) {
+        r.db[tokenRow(i) * K + j] += (e >= 2 ? s8 : s0) * x;
+        dot[e >= 2] += bf(Bs[i * LK + j]) * x;
+      });
+      rowSums(dot, 0);
+    } else {
+      emit(&la[0][0], Us, dSs, As, 2, decayTo, store(r.da));
+    }
     __syncwarp(); // slot 2's sums of this warp's rows before its second gradient adds to them
-    emit(&lk[0][0], Vs, dSs, r.dk, Ks, 2, decayTo);
+    if (r.kScale.p) { // dk = k_scale times the scaled key's, dk_scale = <that, k>
+      float dot[2] = {0.f, 0.f};
+      emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, [&](int i, int j, float x, int e) {
+        r.dk[tokenRow(i) * K + j] = (e >= 2 ? k8 : k0) * x;
+        dot[e >= 2] += r.kPlain.at(b, c * C + i, h, j) * x;
+      });
+      rowSums(dot, 1);
+    } else {
+      emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, store(r.dk));
+    }
+  }
+  if (r.aScale.p || r.kScale.p) { // the two halves' row sums, in order
+    __syncthreads();
+    if (tid < C && c * C + tid < T) {
+      if (r.aScale.p && r.daScale) r.daScale[tokenRow(tid)] = scl[tid] + scl[C + tid];
+      if (r.kScale.p && r.dkScale) r.dkScale[tokenRow(tid)] = scl[2 * C + tid] + scl[3 * C + tid];
+    }
   }
   { // dv += e K dS_C (the elements this thread wrote above)
     float acc[NV][4] = {};
@@ -512,6 +559,8 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   };
   DeltaGradRows r;
   r.dO = g.dO;
+  r.aScale = p.aScale, r.kScale = p.kScale, r.kPlain = p.k;
+  r.daScale = out.daScale.p, r.dkScale = out.dkScale.p;
   if (!toBf16(p.q, K) || !toBf16(p.k, K, p.kScale) || !toBf16(p.a, K, p.aScale) || !toBf16(p.b, K) ||
       !toBf16(p.v, V))
     return cudaErrorMemoryAllocation;
@@ -525,10 +574,12 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   }
   r.Ttok = tokT;
   auto grad = [&](float *given, int64_t width) { return given ? given : scratch.alloc(tokB * tokT * H * width); };
-  r.dq = grad(out.dq.p, K), r.dk = grad(out.dk.p, K), r.da = grad(out.da.p, K), r.db = grad(out.db.p, K);
+  r.dq = grad(out.dq.p, K), r.dk = grad(out.dk.p, K), r.db = grad(out.db.p, K);
+  r.da = r.aScale.p ? nullptr : grad(out.da.p, K); // the scaled form: a_scale da goes to db
   r.dv = grad(g.dv, V);
   r.ddecay = Decay ? grad(out.ddecay.p, 1) : nullptr;
-  if (!r.dq || !r.dk || !r.da || !r.db || !r.dv || (Decay && !r.ddecay)) return cudaErrorMemoryAllocation;
+  if (!r.dq || !r.dk || (!r.aScale.p && !r.da) || !r.db || !r.dv || (Decay && !r.ddecay))
+    return cudaErrorMemoryAllocation;
   // the forward's prepare: W, Q', R (and P, unused)
   DeltaChunks d;
   auto *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C));
@@ -593,12 +644,17 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
 // calls; K, V of 64 or 128; scalar or no decay), else the three sweeps.
 // The choice is the call's (its dtype and layout), made here at run time.
 // The scaled low-rank form (p.aScale, p.kScale; p.a is b's rows) runs on
-// the plain rows, scaled as the kernels load them (chunked) or into fp32
-// copies (the sweeps), and its gradients are summed back after.
+// the plain rows, scaled into the bf16 copies the chunked kernels read and
+// summed back in their chunk kernel, or scaled into fp32 copies for the
+// sweeps and summed back after them.
 template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V>
 cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut &out, int64_t tokB, int64_t tokT,
                             bool bf16Call, Scratch &scratch, cudaStream_t stream) {
   constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && Diag != DiagKind::vector && LogDecay;
+  if constexpr (tiles) {
+    if (deltaGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V)
+      return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar>(p, g, out, tokB, tokT, scratch, stream);
+  }
   const bool scaled = p.aScale.p || p.kScale.p;
   SweepGradOut plain = out; // the plain rows' gradients: in place of the operands' where those are wanted
   if (scaled) {
@@ -607,29 +663,19 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
     if (p.aScale.p && (!(plain.db = rows(out.db)).p || !(plain.da = rows(Tensor{})).p))
       return cudaErrorMemoryAllocation;
   }
-  cudaError_t e = cudaSuccess;
-  bool done = false;
-  if constexpr (tiles) {
-    if (deltaGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V) {
-      e = launchDeltaGradChunked<K, V, Diag == DiagKind::scalar>(p, g, plain, tokB, tokT, scratch, stream);
-      done = true;
-    }
+  ScanParams sp = p;
+  if (scaled) {
+    auto expand = [&](View &x, View &s) {
+      if (!s.p) return true;
+      Tensor y = newTensor(scratch, {tokB, tokT, p.H, K});
+      if (!y.p) return false;
+      scaledRowsKernel<><<<gridFor(y.size()), 256, 0, stream>>>(x, s, y);
+      x = rowView(y), s = View{};
+      return true;
+    };
+    if (!expand(sp.a, sp.aScale) || !expand(sp.k, sp.kScale)) return cudaErrorMemoryAllocation;
   }
-  if (!done) {
-    ScanParams sp = p;
-    if (scaled) {
-      auto expand = [&](View &x, View &s) {
-        if (!s.p) return true;
-        Tensor y = newTensor(scratch, {tokB, tokT, p.H, K});
-        if (!y.p) return false;
-        scaledRowsKernel<><<<gridFor(y.size()), 256, 0, stream>>>(x, s, y);
-        x = rowView(y), s = View{};
-        return true;
-      };
-      if (!expand(sp.a, sp.aScale) || !expand(sp.k, sp.kScale)) return cudaErrorMemoryAllocation;
-    }
-    e = launchSweepGrad<K, CPW, WARPS, Diag, LogDecay>(sp, g, plain, tokB, tokT, scratch, stream);
-  }
+  cudaError_t e = launchSweepGrad<K, CPW, WARPS, Diag, LogDecay>(sp, g, plain, tokB, tokT, scratch, stream);
   if (e != cudaSuccess || !scaled) return e;
   scaledLowRankGradKernel<><<<gridFor(tokB * tokT * p.H * 32), 256, 0, stream>>>(
       p, plain.dk, plain.da, plain.db, out.dkScale, out.daScale, tokB, tokT, K);
