@@ -78,8 +78,11 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (Value s = op.getKScale()) grads.push_back({s, "out.dkScale", perToken});
   if (Value i = op.getInit()) grads.push_back({i, "g.dinit", RankedTensorType::get({dyn, H, K, V}, f32)});
   llvm::SmallVector<std::pair<std::string, std::string>> sums;
-  FailureOr<std::string> fields = gradTensors(op, grads, sums);
+  llvm::DenseSet<Value> stored;
+  const std::string storedFields = cudaDeltaGradLaunch(op) ? launchStoredGrads(op, grads, stored) : "";
+  FailureOr<std::string> fields = gradTensors(op, grads, sums, stored);
   if (failed(fields)) return failure();
+  *fields += storedFields;
   // The chunked kernels (mixc_cuda_ut_grad.cuh) take K and V of 64 or 128
   // with an identity or scalar diagonal; whether a call is theirs (bf16,
   // dense, forward) is known only at run time.
@@ -115,14 +118,52 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
 }
 
 
+std::string Printer::launchStoredGrads(RecurrenceGradOp op, ArrayRef<GradField> grads, llvm::DenseSet<Value> &skip) {
+  if (layoutOf(op) != Layout::tokens || grads.size() != op.getGrads().size()) return "";
+  Operation *ret = op->getBlock()->getTerminator();
+  // The output number of v's only use, where that is the function's return.
+  auto onlyOutput = [&](Value v) -> std::optional<unsigned> {
+    if (!v.hasOneUse() || v.getUses().begin()->getOwner() != ret) return std::nullopt;
+    return v.getUses().begin()->getOperandNumber();
+  };
+  Value dk, db;
+  std::string fields;
+  for (auto [gr, grad] : llvm::zip(grads, op.getGrads())) {
+    const llvm::StringRef field(gr.field);
+    if (field == "out.dk") dk = grad;
+    if (field == "out.db") db = grad;
+    if ((field != "out.dq" && field != "out.dk" && field != "g.dv" && field != "out.db") ||
+        gr.x.getType() != gr.full)
+      continue;
+    if (auto i = onlyOutput(grad)) {
+      fields += "    out." + field.drop_front(field.find('.') + 1).str() + "To = args.out[" + std::to_string(*i) + "];\n";
+      storedOutputs.insert(*i), skip.insert(grad);
+    }
+  }
+  // dk + db, each used only there, the sum only by an output
+  if (dk && db && !skip.contains(dk) && !skip.contains(db) && dk.hasOneUse() && db.hasOneUse()) {
+    auto sum = dyn_cast<BinaryOp>(dk.getUses().begin()->getOwner());
+    if (sum && sum == db.getUses().begin()->getOwner() && sum.getFn() == BinaryFn::add && sum.getLhs() != sum.getRhs() &&
+        sum.getType() == dk.getType())
+      if (auto i = onlyOutput(sum.getResult())) {
+        fields += "    out.dkTo = args.out[" + std::to_string(*i) + "];\n    out.dbIntoDk = true;\n";
+        storedOutputs.insert(*i), skip.insert(dk), skip.insert(db), foldedIntoLaunch.insert(sum);
+      }
+  }
+  return fields;
+}
+
 FailureOr<std::string> Printer::gradTensors(RecurrenceGradOp op, ArrayRef<GradField> grads,
-                                            SmallVectorImpl<std::pair<std::string, std::string>> &sums) {
+                                            SmallVectorImpl<std::pair<std::string, std::string>> &sums,
+                                            const llvm::DenseSet<Value> &skip) {
   if (grads.size() != op.getGrads().size()) return op.emitOpError() << "expected one gradient per operand";
   // Allocated before the kernel's block (the program reads them after it);
   // where the operand broadcast (a per-head decay), a full one, summed to
-  // the operand's shape after the launch.
+  // the operand's shape after the launch. One the launch stores itself:
+  // none (the launch allocates what it needs).
   std::string fields;
   for (auto [gr, grad] : llvm::zip(grads, op.getGrads())) {
+    if (skip.contains(grad)) continue;
     const bool same = gr.x.getType() == gr.full;
     std::string t = same ? newTensorFor(grad) : newTensor(gr.full);
     if (!same) sums.push_back({t, newTensorFor(grad)});

@@ -47,6 +47,11 @@ struct DeltaGradRows {
   // <da, b>; dk is k_scale times the scaled key's and dk_scale = <that, k>.
   View aScale, kScale, kPlain;    // [B, T, H] scales; k's own rows
   float *daScale = nullptr, *dkScale = nullptr; // [tokB, tokT, H]
+  // Gradients written to the caller's outputs instead of dq, dk, dv, db
+  // (SweepGradOut's; dv and db, summed in two steps, still pass through
+  // their fp32 rows); dbIntoDk: db's added to dk's output.
+  View dqTo, dkTo, dvTo, dbTo;
+  bool dbIntoDk = false;
 };
 
 __device__ __forceinline__ float bf(__nv_bfloat16 x) { return __bfloat162float(x); }
@@ -377,7 +382,11 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
       }
     }
   };
-  auto store = [&](float *out) { return [=](int i, int j, float x, int) { out[tokenRow(i) * K + j] = x; }; };
+  // a gradient's element to the caller's output where given, else to its fp32 rows
+  auto put = [&](float *rows, const View &to, int i, int j, float x) {
+    if (to.p) to.set(b, c * C + i, h, j, x);
+    else rows[tokenRow(i) * K + j] = x;
+  };
   // this lane's two rows' scales (rows past the sequence: 0)
   auto scaleAt = [&](const View &s, int i) { return s.p && c * C + i < T ? s.at(b, c * C + i, h, 0) : 0.f; };
   const float s0 = scaleAt(r.aScale, r0 + lane / 4), s8 = scaleAt(r.aScale, r0 + lane / 4 + 8);
@@ -401,8 +410,12 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<NK, false, true>(lb, LKb + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
     tile::waitGroups<0>();
     __syncthreads();
-    emit(&lq[0][0], dOs, Ss, Qs, 0, [&](int i) { return cs * gamma(i); }, store(r.dq));
-    emit(&lb[0][0], Ys, Ss, Bs, 1, gammaPrev, store(r.db));
+    emit(&lq[0][0], dOs, Ss, Qs, 0, [&](int i) { return cs * gamma(i); },
+         [&](int i, int j, float x, int) { put(r.dq, r.dqTo, i, j, x); });
+    // (db's fp32 rows where a_scale da or dk adds to it below)
+    const bool dbFinal = !r.aScale.p && !r.dbIntoDk;
+    emit(&lb[0][0], Ys, Ss, Bs, 1, gammaPrev,
+         [&](int i, int j, float x, int) { put(r.db, dbFinal ? r.dbTo : View{}, i, j, x); });
   }
   __syncthreads(); // dO and Y are read: dS_C takes their place
   landState(dSs, r.dStates);
@@ -417,24 +430,22 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     if (r.aScale.p) { // db += a_scale da (db's elements this thread wrote above), da_scale = <da, b>
       float dot[2] = {0.f, 0.f};
       emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int i, int j, float x, int e) {
-        r.db[tokenRow(i) * K + j] += (e >= 2 ? s8 : s0) * x;
+        put(r.db, r.dbIntoDk ? View{} : r.dbTo, i, j, r.db[tokenRow(i) * K + j] + (e >= 2 ? s8 : s0) * x);
         dot[e >= 2] += bf(Bs[i * LK + j]) * x;
       });
       rowSums(dot, 0);
     } else {
-      emit(&la[0][0], Us, dSs, As, 2, decayTo, store(r.da));
+      emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int i, int j, float x, int) { put(r.da, View{}, i, j, x); });
     }
     __syncwarp(); // slot 2's sums of this warp's rows before its second gradient adds to them
-    if (r.kScale.p) { // dk = k_scale times the scaled key's, dk_scale = <that, k>
-      float dot[2] = {0.f, 0.f};
-      emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, [&](int i, int j, float x, int e) {
-        r.dk[tokenRow(i) * K + j] = (e >= 2 ? k8 : k0) * x;
-        dot[e >= 2] += r.kPlain.at(b, c * C + i, h, j) * x;
-      });
-      rowSums(dot, 1);
-    } else {
-      emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, store(r.dk));
-    }
+    // dk (k_scale times the scaled key's, dk_scale = <that, k>; plus db)
+    float dot[2] = {0.f, 0.f};
+    emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, [&](int i, int j, float x, int e) {
+      if (r.kScale.p) dot[e >= 2] += r.kPlain.at(b, c * C + i, h, j) * x, x *= e >= 2 ? k8 : k0;
+      if (r.dbIntoDk) x += r.db[tokenRow(i) * K + j];
+      put(r.dk, r.dkTo, i, j, x);
+    });
+    if (r.kScale.p) rowSums(dot, 1);
   }
   if (r.aScale.p || r.kScale.p) { // the two halves' row sums, in order
     __syncthreads();
@@ -448,7 +459,11 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<NV, false, true>(acc, Ks + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
     const float e0 = decayTo(r0 + lane / 4), e8 = decayTo(r0 + lane / 4 + 8);
     forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int, int e) {
-      if (c * C + i < T) r.dv[tokenRow(i) * V + j] += (e >= 2 ? e8 : e0) * x;
+      if (c * C + i >= T) return;
+      float &at = r.dv[tokenRow(i) * V + j];
+      const float y = at + (e >= 2 ? e8 : e0) * x;
+      if (r.dvTo.p) r.dvTo.set(b, c * C + i, h, j, y);
+      else at = y;
     });
   }
   if constexpr (Decay) {
@@ -561,6 +576,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   r.dO = g.dO;
   r.aScale = p.aScale, r.kScale = p.kScale, r.kPlain = p.k;
   r.daScale = out.daScale.p, r.dkScale = out.dkScale.p;
+  r.dqTo = out.dqTo, r.dkTo = out.dkTo, r.dvTo = out.dvTo, r.dbTo = out.dbTo, r.dbIntoDk = out.dbIntoDk;
   if (!toBf16(p.q, K) || !toBf16(p.k, K, p.kScale) || !toBf16(p.a, K, p.aScale) || !toBf16(p.b, K) ||
       !toBf16(p.v, V))
     return cudaErrorMemoryAllocation;
@@ -574,11 +590,15 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   }
   r.Ttok = tokT;
   auto grad = [&](float *given, int64_t width) { return given ? given : scratch.alloc(tokB * tokT * H * width); };
-  r.dq = grad(out.dq.p, K), r.dk = grad(out.dk.p, K), r.db = grad(out.db.p, K);
+  // (none for a gradient that goes to its output; db's rows where a_scale da or dk adds to it)
+  const bool dbRows = r.aScale.p || r.dbIntoDk || !r.dbTo.p;
+  r.dq = r.dqTo.p ? nullptr : grad(out.dq.p, K), r.dk = r.dkTo.p ? nullptr : grad(out.dk.p, K);
+  r.db = dbRows ? grad(out.db.p, K) : nullptr;
   r.da = r.aScale.p ? nullptr : grad(out.da.p, K); // the scaled form: a_scale da goes to db
   r.dv = grad(g.dv, V);
   r.ddecay = Decay ? grad(out.ddecay.p, 1) : nullptr;
-  if (!r.dq || !r.dk || (!r.aScale.p && !r.da) || !r.db || !r.dv || (Decay && !r.ddecay))
+  if ((!r.dqTo.p && !r.dq) || (!r.dkTo.p && !r.dk) || (!r.aScale.p && !r.da) || (dbRows && !r.db) || !r.dv ||
+      (Decay && !r.ddecay))
     return cudaErrorMemoryAllocation;
   // the forward's prepare: W, Q', R (and P, unused)
   DeltaChunks d;
@@ -656,11 +676,20 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
       return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar>(p, g, out, tokB, tokT, scratch, stream);
   }
   const bool scaled = p.aScale.p || p.kScale.p;
-  SweepGradOut plain = out; // the plain rows' gradients: in place of the operands' where those are wanted
+  // the stored outputs' gradients in fp32 Tensors, stored after the sweeps
+  SweepGradOut o = out;
+  auto need = [&](Tensor &t, bool wanted) {
+    if (wanted && !t.p) t = newTensor(scratch, {tokB, tokT, p.H, K});
+    return !wanted || t.p;
+  };
+  if (!need(o.dq, o.dqTo.p) || !need(o.dk, o.dkTo.p) || !need(o.db, o.dbTo.p || o.dbIntoDk))
+    return cudaErrorMemoryAllocation;
+  if (o.dvTo.p && !g.dv && !(g.dv = scratch.alloc(tokB * tokT * p.H * V))) return cudaErrorMemoryAllocation;
+  SweepGradOut plain = o; // the plain rows' gradients: in place of the operands' where those are wanted
   if (scaled) {
     auto rows = [&](const Tensor &given) { return given.p ? given : newTensor(scratch, {tokB, tokT, p.H, K}); };
-    if (p.kScale.p && !(plain.dk = rows(out.dk)).p) return cudaErrorMemoryAllocation;
-    if (p.aScale.p && (!(plain.db = rows(out.db)).p || !(plain.da = rows(Tensor{})).p))
+    if (p.kScale.p && !(plain.dk = rows(o.dk)).p) return cudaErrorMemoryAllocation;
+    if (p.aScale.p && (!(plain.db = rows(o.db)).p || !(plain.da = rows(Tensor{})).p))
       return cudaErrorMemoryAllocation;
   }
   ScanParams sp = p;
@@ -676,9 +705,19 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
     if (!expand(sp.a, sp.aScale) || !expand(sp.k, sp.kScale)) return cudaErrorMemoryAllocation;
   }
   cudaError_t e = launchSweepGrad<K, CPW, WARPS, Diag, LogDecay>(sp, g, plain, tokB, tokT, scratch, stream);
-  if (e != cudaSuccess || !scaled) return e;
-  scaledLowRankGradKernel<><<<gridFor(tokB * tokT * p.H * 32), 256, 0, stream>>>(
-      p, plain.dk, plain.da, plain.db, out.dkScale, out.daScale, tokB, tokT, K);
+  if (e != cudaSuccess) return e;
+  if (scaled)
+    scaledLowRankGradKernel<><<<gridFor(tokB * tokT * p.H * 32), 256, 0, stream>>>(
+        p, plain.dk, plain.da, plain.db, o.dkScale, o.daScale, tokB, tokT, K);
+  if (o.dbIntoDk) fusedKernel<<<gridFor(o.dk.size()), 256, 0, stream>>>(o.dk, SumOf{o.dk, o.db});
+  if (o.dqTo.p) storeTensor(o.dq, o.dqTo, false, stream);
+  if (o.dkTo.p) storeTensor(o.dk, o.dkTo, false, stream);
+  if (o.dbTo.p) storeTensor(o.db, o.dbTo, false, stream);
+  if (o.dvTo.p) {
+    Tensor dv;
+    dv.p = g.dv, dv.rank = 4, dv.d[0] = tokB, dv.d[1] = tokT, dv.d[2] = p.H, dv.d[3] = V;
+    storeTensor(dv, o.dvTo, false, stream);
+  }
   return cudaGetLastError();
 }
 #endif // MIXC_CUDA_EMULATION
