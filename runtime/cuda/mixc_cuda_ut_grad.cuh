@@ -358,9 +358,10 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   auto gammaPrev = [&](int i) { return Decay ? (i == 0 ? 1.f : __expf(Bc[i - 1])) : 1.f; };
   auto decayTo = [&](int i) { return Decay ? __expf(bL - Bc[i]) : 1.f; };
   // One gradient of C x K: `local` (the products with G_A, G_K, H_A, H_K)
-  // plus f(i) (A S^T), given once to sink(i, j, value, e) (rows of the
-  // sequence only); that state part's rows dotted with X's (the decays'
-  // terms) into red[slot][hf][row].
+  // plus f(i) (A S^T), given once to sink(i, j, value, n) (rows of the
+  // sequence only; n = 4 nt + e, the element's place in a thread's tile,
+  // n % 4 >= 2 its second row); that state part's rows dotted with X's (the
+  // decays' terms) into red[slot][hf][row].
   auto emit = [&](const float *local, const bf16 *A, const bf16 *S, const bf16 *X, int slot, auto f, auto sink) {
     float acc[NK][4] = {};
     warpGemm<NK, false, false>(acc, A + r0 * LV, LV, S + (hf * (K / 2)) * LV, LV, 0, NV);
@@ -368,7 +369,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     const float f0 = f(r0 + lane / 4), f8 = f(r0 + lane / 4 + 8); // this lane's two rows (e < 2, e >= 2)
     forTile<NK>(acc, r0, hf * (K / 2), [&](int i, int j, float x, int nt, int e) {
       const float y = (e >= 2 ? f8 : f0) * x;
-      if (c * C + i < T) sink(i, j, local[nt * 4 + e] + y, e);
+      if (c * C + i < T) sink(i, j, local[nt * 4 + e] + y, nt * 4 + e);
       if constexpr (Decay) dot[e >= 2] += bf(X[i * LK + j]) * y;
     });
     if constexpr (Decay) {
@@ -386,6 +387,15 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   auto put = [&](float *rows, const View &to, int i, int j, float x) {
     if (to.p) to.set(b, c * C + i, h, j, x);
     else rows[tokenRow(i) * K + j] = x;
+  };
+  // This thread's elements of a gradient of C x K (emit's places), all
+  // loaded before any is used: a load after a store the compiler cannot tell
+  // apart waits out the memory's latency, once per element.
+  auto gather = [&](float *dst, auto load) {
+    const float none[NK][4] = {};
+    forTile<NK>(none, r0, hf * (K / 2), [&](int i, int j, float, int nt, int e) {
+      dst[nt * 4 + e] = c * C + i < T ? load(i, j) : 0.f;
+    });
   };
   // this lane's two rows' scales (rows past the sequence: 0)
   auto scaleAt = [&](const View &s, int i) { return s.p && c * C + i < T ? s.at(b, c * C + i, h, 0) : 0.f; };
@@ -427,11 +437,15 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<NK, true, true>(lk, MQK + r0, LC, Qs + hf * (K / 2), LK, rw, 4);
     tile::waitGroups<0>();
     __syncthreads();
-    if (r.aScale.p) { // db += a_scale da (db's elements this thread wrote above), da_scale = <da, b>
+    // db's elements this thread wrote above, where a_scale da or dk adds to them
+    float dbs[NK * 4];
+    if (r.aScale.p || r.dbIntoDk) gather(dbs, [&](int i, int j) { return r.db[tokenRow(i) * K + j]; });
+    if (r.aScale.p) { // db += a_scale da, da_scale = <da, b>
       float dot[2] = {0.f, 0.f};
-      emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int i, int j, float x, int e) {
-        put(r.db, r.dbIntoDk ? View{} : r.dbTo, i, j, r.db[tokenRow(i) * K + j] + (e >= 2 ? s8 : s0) * x);
-        dot[e >= 2] += bf(Bs[i * LK + j]) * x;
+      emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int i, int j, float x, int n) {
+        dbs[n] += (n % 4 >= 2 ? s8 : s0) * x;
+        if (!r.dbIntoDk) put(r.db, r.dbTo, i, j, dbs[n]);
+        dot[n % 4 >= 2] += bf(Bs[i * LK + j]) * x;
       });
       rowSums(dot, 0);
     } else {
@@ -439,10 +453,11 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     }
     __syncwarp(); // slot 2's sums of this warp's rows before its second gradient adds to them
     // dk (k_scale times the scaled key's, dk_scale = <that, k>; plus db)
-    float dot[2] = {0.f, 0.f};
-    emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, [&](int i, int j, float x, int e) {
-      if (r.kScale.p) dot[e >= 2] += r.kPlain.at(b, c * C + i, h, j) * x, x *= e >= 2 ? k8 : k0;
-      if (r.dbIntoDk) x += r.db[tokenRow(i) * K + j];
+    float ks[NK * 4], dot[2] = {0.f, 0.f};
+    if (r.kScale.p) gather(ks, [&](int i, int j) { return r.kPlain.at(b, c * C + i, h, j); });
+    emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, [&](int i, int j, float x, int n) {
+      if (r.kScale.p) dot[n % 4 >= 2] += ks[n] * x, x *= n % 4 >= 2 ? k8 : k0;
+      if (r.dbIntoDk) x += dbs[n];
       put(r.dk, r.dkTo, i, j, x);
     });
     if (r.kScale.p) rowSums(dot, 1);
@@ -458,12 +473,15 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     float acc[NV][4] = {};
     warpGemm<NV, false, true>(acc, Ks + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
     const float e0 = decayTo(r0 + lane / 4), e8 = decayTo(r0 + lane / 4 + 8);
-    forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int, int e) {
+    float dvs[NV][4]; // (all loaded first: see gather)
+    forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float, int nt, int e) {
+      dvs[nt][e] = c * C + i < T ? r.dv[tokenRow(i) * V + j] : 0.f;
+    });
+    forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int nt, int e) {
       if (c * C + i >= T) return;
-      float &at = r.dv[tokenRow(i) * V + j];
-      const float y = at + (e >= 2 ? e8 : e0) * x;
+      const float y = dvs[nt][e] + (e >= 2 ? e8 : e0) * x;
       if (r.dvTo.p) r.dvTo.set(b, c * C + i, h, j, y);
-      else at = y;
+      else r.dv[tokenRow(i) * V + j] = y;
     });
   }
   if constexpr (Decay) {

@@ -4,7 +4,9 @@ x 128; q and k L2-normalized, beta in (0, 1)). Run from the repository root on
 the device, mixc on PATH (bench/cuda/device_env.sh). SPEC=path picks the spec
 (default bench/cuda/delta_rule.mixer; bench/cuda/gated_delta_rule.mixer takes a
 per-head log-decay g before beta).
-Results: bench/results/cuda-backward-h200.md."""
+Results: bench/results/cuda-backward-h200.md. (Not named profile.py: that
+shadowed Python's own `profile` module for torch_backward.py, run from this
+folder.)"""
 import os, sys, torch
 sys.path.insert(0, os.getcwd() + "/python")
 import mixc.torch as mt
