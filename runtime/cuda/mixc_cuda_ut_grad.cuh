@@ -31,6 +31,28 @@
 
 namespace mixc::cuda {
 
+// bf16 rows [B, T, H, D], unit stride in D: an output the chunk kernel writes
+// directly (one store path per element: a dtype switch in each of its
+// unrolled stores made the kernel's code outgrow the instruction cache).
+struct Bf16Rows {
+  __nv_bfloat16 *p = nullptr;
+  int64_t s0 = 0, s1 = 0, s2 = 0;
+};
+
+// A thread's two rows (forTile's e < 2 and e >= 2) of a gradient: its bf16
+// output's where given, else its fp32 rows'. Found once: the address
+// arithmetic per element of the unrolled stores tripled the kernel's code.
+struct GradRowPair {
+  __nv_bfloat16 *h[2] = {nullptr, nullptr};
+  float *f[2] = {nullptr, nullptr};
+  __device__ __forceinline__ void put(int u, int j, float x) const { // (two predicated stores, no branch)
+    __nv_bfloat16 *hp = h[u];
+    float *fp = f[u];
+    if (hp) hp[j] = __float2bfloat16(x);
+    if (fp) fp[j] = x;
+  }
+};
+
 // What the backward kernels pass between them (bf16 rows [B, chunks * C, H, V]
 // in chunkRows' layout; states [B, chunks, H, K, V]).
 struct DeltaGradRows {
@@ -47,10 +69,10 @@ struct DeltaGradRows {
   // <da, b>; dk is k_scale times the scaled key's and dk_scale = <that, k>.
   View aScale, kScale, kPlain;    // [B, T, H] scales; k's own rows
   float *daScale = nullptr, *dkScale = nullptr; // [tokB, tokT, H]
-  // Gradients written to the caller's outputs instead of dq, dk, dv, db
-  // (SweepGradOut's; dv and db, summed in two steps, still pass through
-  // their fp32 rows); dbIntoDk: db's added to dk's output.
-  View dqTo, dkTo, dvTo, dbTo;
+  // Gradients written to the caller's bf16 outputs instead of dq, dk, dv, db
+  // (SweepGradOut's, where they are bf16 rows; dv and db, summed in two
+  // steps, still pass through their fp32 rows); dbIntoDk: db's added to dk's.
+  Bf16Rows dqTo, dkTo, dvTo, dbTo;
   bool dbIntoDk = false;
 };
 
@@ -383,10 +405,17 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
       }
     }
   };
-  // a gradient's element to the caller's output where given, else to its fp32 rows
-  auto put = [&](float *rows, const View &to, int i, int j, float x) {
-    if (to.p) to.set(b, c * C + i, h, j, x);
-    else rows[tokenRow(i) * K + j] = x;
+  // this thread's two rows of a gradient of width W (rows past the sequence: not written)
+  const int rowOf[2] = {r0 + lane / 4, r0 + lane / 4 + 8};
+  auto rowsOf = [&](float *rows, const Bf16Rows &to, int W) {
+    GradRowPair q;
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      const int64_t t = c * C + rowOf[u];
+      if (to.p) q.h[u] = to.p + b * to.s0 + t * to.s1 + h * to.s2;
+      else if (rows) q.f[u] = rows + tokenRow(rowOf[u]) * W;
+    }
+    return q;
   };
   // This thread's elements of a gradient of C x K (emit's places), all
   // loaded before any is used: a load after a store the compiler cannot tell
@@ -394,7 +423,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   auto gather = [&](float *dst, auto load) {
     const float none[NK][4] = {};
     forTile<NK>(none, r0, hf * (K / 2), [&](int i, int j, float, int nt, int e) {
-      dst[nt * 4 + e] = c * C + i < T ? load(i, j) : 0.f;
+      dst[nt * 4 + e] = c * C + i < T ? load(e >= 2, j) : 0.f;
     });
   };
   // this lane's two rows' scales (rows past the sequence: 0)
@@ -420,12 +449,12 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<NK, false, true>(lb, LKb + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
     tile::waitGroups<0>();
     __syncthreads();
+    const GradRowPair dq = rowsOf(r.dq, r.dqTo, K);
     emit(&lq[0][0], dOs, Ss, Qs, 0, [&](int i) { return cs * gamma(i); },
-         [&](int i, int j, float x, int) { put(r.dq, r.dqTo, i, j, x); });
+         [&](int, int j, float x, int n) { dq.put(n % 4 >= 2, j, x); });
     // (db's fp32 rows where a_scale da or dk adds to it below)
-    const bool dbFinal = !r.aScale.p && !r.dbIntoDk;
-    emit(&lb[0][0], Ys, Ss, Bs, 1, gammaPrev,
-         [&](int i, int j, float x, int) { put(r.db, dbFinal ? r.dbTo : View{}, i, j, x); });
+    const GradRowPair db = rowsOf(r.db, !r.aScale.p && !r.dbIntoDk ? r.dbTo : Bf16Rows{}, K);
+    emit(&lb[0][0], Ys, Ss, Bs, 1, gammaPrev, [&](int, int j, float x, int n) { db.put(n % 4 >= 2, j, x); });
   }
   __syncthreads(); // dO and Y are read: dS_C takes their place
   landState(dSs, r.dStates);
@@ -439,26 +468,36 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     __syncthreads();
     // db's elements this thread wrote above, where a_scale da or dk adds to them
     float dbs[NK * 4];
-    if (r.aScale.p || r.dbIntoDk) gather(dbs, [&](int i, int j) { return r.db[tokenRow(i) * K + j]; });
-    if (r.aScale.p) { // db += a_scale da, da_scale = <da, b>
-      float dot[2] = {0.f, 0.f};
-      emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int i, int j, float x, int n) {
-        dbs[n] += (n % 4 >= 2 ? s8 : s0) * x;
-        if (!r.dbIntoDk) put(r.db, r.dbTo, i, j, dbs[n]);
-        dot[n % 4 >= 2] += bf(Bs[i * LK + j]) * x;
-      });
-      rowSums(dot, 0);
-    } else {
-      emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int i, int j, float x, int) { put(r.da, View{}, i, j, x); });
-    }
+    const GradRowPair dbIn = rowsOf(r.db, Bf16Rows{}, K);
+    if (r.aScale.p || r.dbIntoDk) gather(dbs, [&](int u, int j) { return dbIn.f[u][j]; });
+    // da, or in the scaled form db += a_scale da and da_scale = <da, b> (one
+    // emit, the form a uniform branch per element: each emit is the whole
+    // unrolled product, and two made the code outgrow the instruction cache)
+    float dot0[2] = {0.f, 0.f};
+    const GradRowPair da = r.aScale.p ? rowsOf(r.db, r.dbTo, K) : rowsOf(r.da, Bf16Rows{}, K);
+    emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int i, int j, float x, int n) {
+      if (!r.aScale.p) return da.put(n % 4 >= 2, j, x);
+      dbs[n] += (n % 4 >= 2 ? s8 : s0) * x;
+      if (!r.dbIntoDk) da.put(n % 4 >= 2, j, dbs[n]);
+      dot0[n % 4 >= 2] += bf(Bs[i * LK + j]) * x;
+    });
+    if (r.aScale.p) rowSums(dot0, 0);
     __syncwarp(); // slot 2's sums of this warp's rows before its second gradient adds to them
     // dk (k_scale times the scaled key's, dk_scale = <that, k>; plus db)
     float ks[NK * 4], dot[2] = {0.f, 0.f};
-    if (r.kScale.p) gather(ks, [&](int i, int j) { return r.kPlain.at(b, c * C + i, h, j); });
-    emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, [&](int i, int j, float x, int n) {
+    if (r.kScale.p) { // (k's rows are bf16 or fp32: deltaGradChunkedApplies)
+      const View &kp = r.kPlain;
+      const int64_t kr0 = b * kp.s0 + (c * C + rowOf[0]) * kp.s1 + kp.head(h), kr8 = kr0 + 8 * kp.s1;
+      if (kp.dtype == MIXC_BF16)
+        gather(ks, [&](int u, int j) { return bf(((const bf16 *)kp.p)[(u ? kr8 : kr0) + j * kp.s3]); });
+      else
+        gather(ks, [&](int u, int j) { return ((const float *)kp.p)[(u ? kr8 : kr0) + j * kp.s3]; });
+    }
+    const GradRowPair dk = rowsOf(r.dk, r.dkTo, K);
+    emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, [&](int, int j, float x, int n) {
       if (r.kScale.p) dot[n % 4 >= 2] += ks[n] * x, x *= n % 4 >= 2 ? k8 : k0;
       if (r.dbIntoDk) x += dbs[n];
-      put(r.dk, r.dkTo, i, j, x);
+      dk.put(n % 4 >= 2, j, x);
     });
     if (r.kScale.p) rowSums(dot, 1);
   }
@@ -473,15 +512,13 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     float acc[NV][4] = {};
     warpGemm<NV, false, true>(acc, Ks + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
     const float e0 = decayTo(r0 + lane / 4), e8 = decayTo(r0 + lane / 4 + 8);
+    const GradRowPair dvIn = rowsOf(r.dv, Bf16Rows{}, V), dv = rowsOf(r.dv, r.dvTo, V);
     float dvs[NV][4]; // (all loaded first: see gather)
     forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float, int nt, int e) {
-      dvs[nt][e] = c * C + i < T ? r.dv[tokenRow(i) * V + j] : 0.f;
+      dvs[nt][e] = c * C + i < T ? dvIn.f[e >= 2][j] : 0.f;
     });
     forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int nt, int e) {
-      if (c * C + i >= T) return;
-      const float y = dvs[nt][e] + (e >= 2 ? e8 : e0) * x;
-      if (r.dvTo.p) r.dvTo.set(b, c * C + i, h, j, y);
-      else r.dv[tokenRow(i) * V + j] = y;
+      if (c * C + i < T) dv.put(e >= 2, j, dvs[nt][e] + (e >= 2 ? e8 : e0) * x);
     });
   }
   if constexpr (Decay) {
@@ -594,7 +631,15 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   r.dO = g.dO;
   r.aScale = p.aScale, r.kScale = p.kScale, r.kPlain = p.k;
   r.daScale = out.daScale.p, r.dkScale = out.dkScale.p;
-  r.dqTo = out.dqTo, r.dkTo = out.dkTo, r.dvTo = out.dvTo, r.dbTo = out.dbTo, r.dbIntoDk = out.dbIntoDk;
+  // the outputs written directly where they are bf16 rows; the others stored after from fp32 rows
+  auto direct = [](const View &v) {
+    Bf16Rows o;
+    if (v.p && v.dtype == MIXC_BF16 && v.hg == 1 && v.s3 == 1)
+      o.p = (__nv_bfloat16 *)v.p, o.s0 = v.s0, o.s1 = v.s1, o.s2 = v.s2;
+    return o;
+  };
+  r.dqTo = direct(out.dqTo), r.dkTo = direct(out.dkTo), r.dvTo = direct(out.dvTo), r.dbTo = direct(out.dbTo);
+  r.dbIntoDk = out.dbIntoDk;
   if (!toBf16(p.q, K) || !toBf16(p.k, K, p.kScale) || !toBf16(p.a, K, p.aScale) || !toBf16(p.b, K) ||
       !toBf16(p.v, V))
     return cudaErrorMemoryAllocation;
@@ -675,6 +720,14 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
   }
+  auto storeAfter = [&](float *rows, const View &to, const Bf16Rows &written, int64_t D) {
+    if (!to.p || written.p) return;
+    Tensor t;
+    t.p = rows, t.rank = 4, t.d[0] = tokB, t.d[1] = tokT, t.d[2] = H, t.d[3] = D;
+    storeTensor(t, to, false, stream);
+  };
+  storeAfter(r.dq, out.dqTo, r.dqTo, K), storeAfter(r.dk, out.dkTo, r.dkTo, K);
+  storeAfter(r.db, out.dbTo, r.dbTo, K), storeAfter(r.dv, out.dvTo, r.dvTo, V);
   return cudaGetLastError();
 }
 
