@@ -154,7 +154,9 @@ private:
   llvm::DenseSet<Operation *> foldedIntoLaunch;
   /// The fields of launchDeltaGrad's outputs stored by the launch, the
   /// gradients whose Tensors are then not allocated.
-  std::string launchStoredGrads(RecurrenceGradOp op, ArrayRef<GradField> grads, llvm::DenseSet<Value> &skip);
+  /// `form` gets the gradform bits (mixc_cuda_ut_grad.cuh) of those choices.
+  std::string launchStoredGrads(RecurrenceGradOp op, ArrayRef<GradField> grads, llvm::DenseSet<Value> &skip,
+                                SmallVectorImpl<std::string> &form);
   /// The inputs read through their own views, not loaded into Tensors
   /// (every use a row operand of launchDeltaGrad), by argument number.
   llvm::DenseMap<Value, unsigned> inputRows;

@@ -11,6 +11,7 @@
 #include "codegen/CudaTarget.h"
 #include "dialect/RecurrenceForms.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
 namespace mixc {
@@ -79,7 +80,11 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (Value i = op.getInit()) grads.push_back({i, "g.dinit", RankedTensorType::get({dyn, H, K, V}, f32)});
   llvm::SmallVector<std::pair<std::string, std::string>> sums;
   llvm::DenseSet<Value> stored;
-  const std::string storedFields = cudaDeltaGradLaunch(op) ? launchStoredGrads(op, grads, stored) : "";
+  // The chunk kernel's form (gradform bits): the scales, the outputs it writes.
+  llvm::SmallVector<std::string> form;
+  if (op.getAScale()) form.push_back("gradform::aScaled");
+  if (op.getKScale()) form.push_back("gradform::kScaled");
+  const std::string storedFields = cudaDeltaGradLaunch(op) ? launchStoredGrads(op, grads, stored, form) : "";
   FailureOr<std::string> fields = gradTensors(op, grads, sums, stored);
   if (failed(fields)) return failure();
   *fields += storedFields;
@@ -105,8 +110,8 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
   hs << "    SweepGradOut out;\n" << *fields;
   if (cudaDeltaGradLaunch(op))
-    closeGradBlock(llvm::formatv("launchDeltaGrad<{0}, {1}, {2}, DiagKind::{3}, true, {4}>", K, cpw, warps,
-                                 stringifyDiagKind(diag), V)
+    closeGradBlock(llvm::formatv("launchDeltaGrad<{0}, {1}, {2}, DiagKind::{3}, true, {4}, {5}>", K, cpw, warps,
+                                 stringifyDiagKind(diag), V, form.empty() ? "0u" : llvm::join(form, " | "))
                        .str(),
                    sums, "sdt == MIXC_BF16, ");
   else
@@ -118,7 +123,8 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
 }
 
 
-std::string Printer::launchStoredGrads(RecurrenceGradOp op, ArrayRef<GradField> grads, llvm::DenseSet<Value> &skip) {
+std::string Printer::launchStoredGrads(RecurrenceGradOp op, ArrayRef<GradField> grads, llvm::DenseSet<Value> &skip,
+                                       SmallVectorImpl<std::string> &form) {
   if (layoutOf(op) != Layout::tokens || grads.size() != op.getGrads().size()) return "";
   Operation *ret = op->getBlock()->getTerminator();
   // The output number of v's only use, where that is the function's return.
@@ -136,7 +142,9 @@ std::string Printer::launchStoredGrads(RecurrenceGradOp op, ArrayRef<GradField> 
         gr.x.getType() != gr.full)
       continue;
     if (auto i = onlyOutput(grad)) {
-      fields += "    out." + field.drop_front(field.find('.') + 1).str() + "To = args.out[" + std::to_string(*i) + "];\n";
+      const std::string name = field.drop_front(field.find('.') + 1).str();
+      fields += "    out." + name + "To = args.out[" + std::to_string(*i) + "];\n";
+      form.push_back("gradform::" + name + "Out");
       storedOutputs.insert(*i), skip.insert(grad);
     }
   }
@@ -147,6 +155,7 @@ std::string Printer::launchStoredGrads(RecurrenceGradOp op, ArrayRef<GradField> 
         sum.getType() == dk.getType())
       if (auto i = onlyOutput(sum.getResult())) {
         fields += "    out.dkTo = args.out[" + std::to_string(*i) + "];\n    out.dbIntoDk = true;\n";
+        form.append({"gradform::dkOut", "gradform::dbIntoDk"});
         storedOutputs.insert(*i), skip.insert(dk), skip.insert(db), foldedIntoLaunch.insert(sum);
       }
   }

@@ -29,27 +29,36 @@
 
 #include "mixc_cuda.cuh"
 
+#include <type_traits>
+
 namespace mixc::cuda {
 
-// bf16 rows [B, T, H, D], unit stride in D: an output the chunk kernel writes
-// directly (one store path per element: a dtype switch in each of its
-// unrolled stores made the kernel's code outgrow the instruction cache).
+// What the printer knows of a delta rule's backward, as bits of the chunk
+// kernel's template parameter `Form`: the scaled low-rank form's two scales,
+// k's and b's gradients summed (raw DeltaNet), and which gradients go to the
+// caller's outputs (bf16 rows written by the kernel). Every choice is made
+// when the kernel is compiled, none per element: branches and dtype switches
+// in its unrolled stores made its code outgrow the instruction cache (16.4
+// ms against 4.1 on an H100).
+namespace gradform {
+enum : unsigned { aScaled = 1u, kScaled = 2u, dbIntoDk = 4u, dqOut = 8u, dkOut = 16u, dvOut = 32u, dbOut = 64u };
+}
+
+// bf16 rows [B, T, H, D], unit stride in D: an output the chunk kernel writes.
 struct Bf16Rows {
   __nv_bfloat16 *p = nullptr;
   int64_t s0 = 0, s1 = 0, s2 = 0;
 };
 
-// A thread's two rows (forTile's e < 2 and e >= 2) of a gradient: its bf16
-// output's where given, else its fp32 rows'. Found once: the address
-// arithmetic per element of the unrolled stores tripled the kernel's code.
-struct GradRowPair {
-  __nv_bfloat16 *h[2] = {nullptr, nullptr};
-  float *f[2] = {nullptr, nullptr};
-  __device__ __forceinline__ void put(int u, int j, float x) const { // (two predicated stores, no branch)
-    __nv_bfloat16 *hp = h[u];
-    float *fp = f[u];
-    if (hp) hp[j] = __float2bfloat16(x);
-    if (fp) fp[j] = x;
+// A thread's two rows (forTile's e < 2 and e >= 2) of a gradient: its
+// output's bf16 rows (Out) or its fp32 rows. Found once per thread: 64-bit
+// address arithmetic per element of the unrolled stores tripled the code.
+template <bool Out> struct GradRowPair {
+  using Elem = std::conditional_t<Out, __nv_bfloat16, float>;
+  Elem *p[2] = {nullptr, nullptr};
+  __device__ __forceinline__ void put(int u, int j, float x) const {
+    if constexpr (Out) p[u][j] = __float2bfloat16(x);
+    else p[u][j] = x;
   }
 };
 
@@ -250,8 +259,11 @@ template <int K, int V> struct DeltaGradChunkLayout {
 // last the per-token log-decays' gradient (the chunk's cumulative ones',
 // summed from its end). The scaled low-rank form's sums back to the plain
 // rows (DeltaGradRows) are taken as da and dk are given out.
-template <int K, int V, bool Decay>
+template <int K, int V, bool Decay, unsigned Form>
 __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, const DeltaGradRows r) {
+  constexpr bool AScaled = Form & gradform::aScaled, KScaled = Form & gradform::kScaled,
+                 IntoDk = Form & gradform::dbIntoDk, DqOut = Form & gradform::dqOut, DkOut = Form & gradform::dkOut,
+                 DvOut = Form & gradform::dvOut, DbOut = Form & gradform::dbOut;
   using tile::bf16;
   using L = DeltaGradChunkLayout<K, V>;
   constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF, NK = K / 16, NV = V / 16;
@@ -407,15 +419,22 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   };
   // this thread's two rows of a gradient of width W (rows past the sequence: not written)
   const int rowOf[2] = {r0 + lane / 4, r0 + lane / 4 + 8};
-  auto rowsOf = [&](float *rows, const Bf16Rows &to, int W) {
-    GradRowPair q;
+  auto outRows = [&](const Bf16Rows &to) {
+    GradRowPair<true> q;
 #pragma unroll
-    for (int u = 0; u < 2; ++u) {
-      const int64_t t = c * C + rowOf[u];
-      if (to.p) q.h[u] = to.p + b * to.s0 + t * to.s1 + h * to.s2;
-      else if (rows) q.f[u] = rows + tokenRow(rowOf[u]) * W;
-    }
+    for (int u = 0; u < 2; ++u) q.p[u] = to.p + b * to.s0 + (c * C + rowOf[u]) * to.s1 + h * to.s2;
     return q;
+  };
+  auto fpRows = [&](float *rows, int W) {
+    GradRowPair<false> q;
+#pragma unroll
+    for (int u = 0; u < 2; ++u) q.p[u] = rows + tokenRow(rowOf[u]) * W;
+    return q;
+  };
+  // a gradient's rows: its output's where Out, else its fp32 rows
+  auto rowsOf = [&](auto out, float *rows, const Bf16Rows &to, int W) {
+    if constexpr (decltype(out)::value) return outRows(to);
+    else return fpRows(rows, W);
   };
   // This thread's elements of a gradient of C x K (emit's places), all
   // loaded before any is used: a load after a store the compiler cannot tell
@@ -449,11 +468,11 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<NK, false, true>(lb, LKb + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
     tile::waitGroups<0>();
     __syncthreads();
-    const GradRowPair dq = rowsOf(r.dq, r.dqTo, K);
+    const auto dq = rowsOf(std::bool_constant<DqOut>{}, r.dq, r.dqTo, K);
     emit(&lq[0][0], dOs, Ss, Qs, 0, [&](int i) { return cs * gamma(i); },
          [&](int, int j, float x, int n) { dq.put(n % 4 >= 2, j, x); });
     // (db's fp32 rows where a_scale da or dk adds to it below)
-    const GradRowPair db = rowsOf(r.db, !r.aScale.p && !r.dbIntoDk ? r.dbTo : Bf16Rows{}, K);
+    const auto db = rowsOf(std::bool_constant<DbOut && !AScaled && !IntoDk>{}, r.db, r.dbTo, K);
     emit(&lb[0][0], Ys, Ss, Bs, 1, gammaPrev, [&](int, int j, float x, int n) { db.put(n % 4 >= 2, j, x); });
   }
   __syncthreads(); // dO and Y are read: dS_C takes their place
@@ -467,25 +486,31 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     tile::waitGroups<0>();
     __syncthreads();
     // db's elements this thread wrote above, where a_scale da or dk adds to them
-    float dbs[NK * 4];
-    const GradRowPair dbIn = rowsOf(r.db, Bf16Rows{}, K);
-    if (r.aScale.p || r.dbIntoDk) gather(dbs, [&](int u, int j) { return dbIn.f[u][j]; });
+    [[maybe_unused]] float dbs[NK * 4];
+    if constexpr (AScaled || IntoDk) {
+      const auto dbIn = fpRows(r.db, K);
+      gather(dbs, [&](int u, int j) { return dbIn.p[u][j]; });
+    }
     // da, or in the scaled form db += a_scale da and da_scale = <da, b> (one
     // emit, the form a uniform branch per element: each emit is the whole
     // unrolled product, and two made the code outgrow the instruction cache)
-    float dot0[2] = {0.f, 0.f};
-    const GradRowPair da = r.aScale.p ? rowsOf(r.db, r.dbTo, K) : rowsOf(r.da, Bf16Rows{}, K);
-    emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int i, int j, float x, int n) {
-      if (!r.aScale.p) return da.put(n % 4 >= 2, j, x);
-      dbs[n] += (n % 4 >= 2 ? s8 : s0) * x;
-      if (!r.dbIntoDk) da.put(n % 4 >= 2, j, dbs[n]);
-      dot0[n % 4 >= 2] += bf(Bs[i * LK + j]) * x;
-    });
-    if (r.aScale.p) rowSums(dot0, 0);
+    [[maybe_unused]] float dot0[2] = {0.f, 0.f};
+    if constexpr (AScaled) {
+      const auto dbOut = rowsOf(std::bool_constant<DbOut>{}, r.db, r.dbTo, K);
+      emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int i, int j, float x, int n) {
+        dbs[n] += (n % 4 >= 2 ? s8 : s0) * x;
+        if constexpr (!IntoDk) dbOut.put(n % 4 >= 2, j, dbs[n]);
+        dot0[n % 4 >= 2] += bf(Bs[i * LK + j]) * x;
+      });
+      rowSums(dot0, 0);
+    } else {
+      const auto da = fpRows(r.da, K);
+      emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int, int j, float x, int n) { da.put(n % 4 >= 2, j, x); });
+    }
     __syncwarp(); // slot 2's sums of this warp's rows before its second gradient adds to them
     // dk (k_scale times the scaled key's, dk_scale = <that, k>; plus db)
-    float ks[NK * 4], dot[2] = {0.f, 0.f};
-    if (r.kScale.p) { // (k's rows are bf16 or fp32: deltaGradChunkedApplies)
+    [[maybe_unused]] float ks[NK * 4], dot[2] = {0.f, 0.f};
+    if constexpr (KScaled) { // (k's rows are bf16 or fp32: deltaGradChunkedApplies)
       const View &kp = r.kPlain;
       const int64_t kr0 = b * kp.s0 + (c * C + rowOf[0]) * kp.s1 + kp.head(h), kr8 = kr0 + 8 * kp.s1;
       if (kp.dtype == MIXC_BF16)
@@ -493,29 +518,30 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
       else
         gather(ks, [&](int u, int j) { return ((const float *)kp.p)[(u ? kr8 : kr0) + j * kp.s3]; });
     }
-    const GradRowPair dk = rowsOf(r.dk, r.dkTo, K);
+    const auto dk = rowsOf(std::bool_constant<DkOut>{}, r.dk, r.dkTo, K);
     emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, [&](int, int j, float x, int n) {
-      if (r.kScale.p) dot[n % 4 >= 2] += ks[n] * x, x *= n % 4 >= 2 ? k8 : k0;
-      if (r.dbIntoDk) x += dbs[n];
+      if constexpr (KScaled) dot[n % 4 >= 2] += ks[n] * x, x *= n % 4 >= 2 ? k8 : k0;
+      if constexpr (IntoDk) x += dbs[n];
       dk.put(n % 4 >= 2, j, x);
     });
-    if (r.kScale.p) rowSums(dot, 1);
+    if constexpr (KScaled) rowSums(dot, 1);
   }
-  if (r.aScale.p || r.kScale.p) { // the two halves' row sums, in order
+  if constexpr (AScaled || KScaled) { // the two halves' row sums, in order
     __syncthreads();
     if (tid < C && c * C + tid < T) {
-      if (r.aScale.p && r.daScale) r.daScale[tokenRow(tid)] = scl[tid] + scl[C + tid];
-      if (r.kScale.p && r.dkScale) r.dkScale[tokenRow(tid)] = scl[2 * C + tid] + scl[3 * C + tid];
+      if (AScaled && r.daScale) r.daScale[tokenRow(tid)] = scl[tid] + scl[C + tid];
+      if (KScaled && r.dkScale) r.dkScale[tokenRow(tid)] = scl[2 * C + tid] + scl[3 * C + tid];
     }
   }
   { // dv += e K dS_C (the elements this thread wrote above)
     float acc[NV][4] = {};
     warpGemm<NV, false, true>(acc, Ks + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
     const float e0 = decayTo(r0 + lane / 4), e8 = decayTo(r0 + lane / 4 + 8);
-    const GradRowPair dvIn = rowsOf(r.dv, Bf16Rows{}, V), dv = rowsOf(r.dv, r.dvTo, V);
+    const auto dvIn = fpRows(r.dv, V);
+    const auto dv = rowsOf(std::bool_constant<DvOut>{}, r.dv, r.dvTo, V);
     float dvs[NV][4]; // (all loaded first: see gather)
     forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float, int nt, int e) {
-      dvs[nt][e] = c * C + i < T ? dvIn.f[e >= 2][j] : 0.f;
+      dvs[nt][e] = c * C + i < T ? dvIn.p[e >= 2][j] : 0.f;
     });
     forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int nt, int e) {
       if (c * C + i < T) dv.put(e >= 2, j, dvs[nt][e] + (e >= 2 ? e8 : e0) * x);
@@ -608,14 +634,32 @@ template <typename = void> __global__ void rowsToBf16Kernel(const View x, const 
   }
 }
 
+// Packed bf16 rows [B, T, H, D] into an output of another dtype or layout.
+template <typename = void>
+__global__ void bf16RowsToViewKernel(const __nv_bfloat16 *x, View y, int64_t B, int64_t T, int64_t H, int64_t D) {
+  const int64_t n = B * T * H * D;
+  MIXC_GRID_STRIDE(e, n) {
+    int64_t b, t, h, j;
+    rowIndex(e, D, H, T, n, b, t, h, j);
+    y.set(b, t, h, j, __bfloat162float(x[e]));
+  }
+}
+
 // The five kernels (above), for K and V of 64 or 128 and scalar log-decays
 // (Decay) or none. tokB x tokT: the token tensors' rows.
-template <int K, int V, bool Decay>
+template <int K, int V, bool Decay, unsigned Form>
 cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const SweepGradOut &out, int64_t tokB,
                                    int64_t tokT, Scratch &scratch, cudaStream_t stream) {
   static_assert(K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128, "the chunked backward's tiles");
   constexpr int C = chunk::C;
   const int64_t B = p.B, H = p.H, T = p.T, chunks = (T + C - 1) / C, rows = B * chunks * C * H;
+  // the call as the printer described it (Form)
+  auto has = [](unsigned bit) { return (Form & bit) != 0; };
+  if (has(gradform::aScaled) != (p.aScale.p != nullptr) || has(gradform::kScaled) != (p.kScale.p != nullptr) ||
+      has(gradform::dbIntoDk) != out.dbIntoDk || has(gradform::dqOut) != (out.dqTo.p != nullptr) ||
+      has(gradform::dkOut) != (out.dkTo.p != nullptr) || has(gradform::dvOut) != (out.dvTo.p != nullptr) ||
+      has(gradform::dbOut) != (out.dbTo.p != nullptr))
+    return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   // bf16 token rows, [B, T, H, D]: an input's own where the kernels can stream them (bf16 rows on 16-byte
   // boundaries), else a copy (the scaled form's a and k: times their scales)
@@ -631,14 +675,23 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   r.dO = g.dO;
   r.aScale = p.aScale, r.kScale = p.kScale, r.kPlain = p.k;
   r.daScale = out.daScale.p, r.dkScale = out.dkScale.p;
-  // the outputs written directly where they are bf16 rows; the others stored after from fp32 rows
-  auto direct = [](const View &v) {
-    Bf16Rows o;
-    if (v.p && v.dtype == MIXC_BF16 && v.hg == 1 && v.s3 == 1)
+  // The outputs the kernel writes: the caller's bf16 rows, else packed bf16
+  // rows copied to the output after (a bf16 call's gradient in another
+  // dtype or layout: rounded to bf16 once more).
+  bool copies = false;
+  auto direct = [&](const View &v, int64_t D, Bf16Rows &o) {
+    if (!v.p) return true;
+    if (v.dtype == MIXC_BF16 && v.hg == 1 && v.s3 == 1) {
       o.p = (__nv_bfloat16 *)v.p, o.s0 = v.s0, o.s1 = v.s1, o.s2 = v.s2;
-    return o;
+      return true;
+    }
+    if (!(o.p = (__nv_bfloat16 *)scratch.alloc((tokB * tokT * H * D + 1) / 2))) return false;
+    o.s2 = D, o.s1 = H * D, o.s0 = tokT * H * D, copies = true;
+    return true;
   };
-  r.dqTo = direct(out.dqTo), r.dkTo = direct(out.dkTo), r.dvTo = direct(out.dvTo), r.dbTo = direct(out.dbTo);
+  if (!direct(out.dqTo, K, r.dqTo) || !direct(out.dkTo, K, r.dkTo) || !direct(out.dvTo, V, r.dvTo) ||
+      !direct(out.dbTo, K, r.dbTo))
+    return cudaErrorMemoryAllocation;
   r.dbIntoDk = out.dbIntoDk;
   if (!toBf16(p.q, K) || !toBf16(p.k, K, p.kScale) || !toBf16(p.a, K, p.aScale) || !toBf16(p.b, K) ||
       !toBf16(p.v, V))
@@ -654,7 +707,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   r.Ttok = tokT;
   auto grad = [&](float *given, int64_t width) { return given ? given : scratch.alloc(tokB * tokT * H * width); };
   // (none for a gradient that goes to its output; db's rows where a_scale da or dk adds to it)
-  const bool dbRows = r.aScale.p || r.dbIntoDk || !r.dbTo.p;
+  const bool dbRows = has(gradform::aScaled) || has(gradform::dbIntoDk) || !has(gradform::dbOut);
   r.dq = r.dqTo.p ? nullptr : grad(out.dq.p, K), r.dk = r.dkTo.p ? nullptr : grad(out.dk.p, K);
   r.db = dbRows ? grad(out.db.p, K) : nullptr;
   r.da = r.aScale.p ? nullptr : grad(out.da.p, K); // the scaled form: a_scale da goes to db
@@ -716,18 +769,16 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   {
     constexpr int bytes = DeltaGradChunkLayout<K, V>::bytes;
     static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
-    auto kernel = deltaGradChunk<K, V, Decay>;
+    auto kernel = deltaGradChunk<K, V, Decay, Form>;
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
   }
-  auto storeAfter = [&](float *rows, const View &to, const Bf16Rows &written, int64_t D) {
-    if (!to.p || written.p) return;
-    Tensor t;
-    t.p = rows, t.rank = 4, t.d[0] = tokB, t.d[1] = tokT, t.d[2] = H, t.d[3] = D;
-    storeTensor(t, to, false, stream);
-  };
-  storeAfter(r.dq, out.dqTo, r.dqTo, K), storeAfter(r.dk, out.dkTo, r.dkTo, K);
-  storeAfter(r.db, out.dbTo, r.dbTo, K), storeAfter(r.dv, out.dvTo, r.dvTo, V);
+  if (copies) {
+    auto copy = [&](const View &to, const Bf16Rows &from, int64_t D) {
+      if (to.p && from.p != to.p) bf16RowsToViewKernel<><<<gridFor(tokB * tokT * H * D), 256, 0, stream>>>(from.p, to, tokB, tokT, H, D);
+    };
+    copy(out.dqTo, r.dqTo, K), copy(out.dkTo, r.dkTo, K), copy(out.dvTo, r.dvTo, V), copy(out.dbTo, r.dbTo, K);
+  }
   return cudaGetLastError();
 }
 
@@ -738,13 +789,13 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
 // the plain rows, scaled into the bf16 copies the chunked kernels read and
 // summed back in their chunk kernel, or scaled into fp32 copies for the
 // sweeps and summed back after them.
-template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V>
+template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V, unsigned Form = 0>
 cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut &out, int64_t tokB, int64_t tokT,
                             bool bf16Call, Scratch &scratch, cudaStream_t stream) {
   constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && Diag != DiagKind::vector && LogDecay;
   if constexpr (tiles) {
     if (deltaGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V)
-      return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar>(p, g, out, tokB, tokT, scratch, stream);
+      return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar, Form>(p, g, out, tokB, tokT, scratch, stream);
   }
   const bool scaled = p.aScale.p || p.kScale.p;
   // the stored outputs' gradients in fp32 Tensors, stored after the sweeps
