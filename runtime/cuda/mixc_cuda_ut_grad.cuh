@@ -87,6 +87,16 @@ struct DeltaGradRows {
 
 __device__ __forceinline__ float bf(__nv_bfloat16 x) { return __bfloat162float(x); }
 
+// exp(x) where `keep`, else 0, without a branch: the argument selected first
+// (a masked entry's exp(b_i - b_j) may overflow) and one ex2.approx.ftz (a
+// factor under 2^-126 is 0). __expf behind `keep ? ... : 0` compiled to a
+// branch and a subnormal fix-up per element of the unrolled tiles.
+__device__ __forceinline__ float maskedExp(bool keep, float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"((keep ? x : -256.f) * 1.4426950408889634f));
+  return y;
+}
+
 // The per-chunk kernels' common loads: the value-side rows (dO, `mid`: X or
 // Y, U, V) by cp.async after whatever the caller started, then the chunk's
 // cumulative log-decays (warp 0) and a barrier once everything has landed.
@@ -243,7 +253,8 @@ template <int K, int V> struct DeltaGradChunkLayout {
   static constexpr int dO = b + rowsK, x = dO + rowsV, u = x + rowsV, v = u + rowsV;
   static constexpr int la = v + rowsV, lk = la + tileC, mqa = lk + tileC, mqk = mqa + tileC, t = mqk + tileC;
   static constexpr int laf = t + tileC, tf = laf + fC; // fp32 L_A and T for the inverse; then D over L_A
-  static constexpr int pt = tf + fC, bc = pt + 3 * 16 * 24 * 4, red = bc + C * 4, db = red + 3 * 2 * C * 4;
+  // bc: 4 floats, then the C cumulative log-decays (the one before them, 0: b_{i-1} without a branch)
+  static constexpr int pt = tf + fC, bc = pt + 3 * 16 * 24 * 4, red = bc + (C + 4) * 4, db = red + 3 * 2 * C * 4;
   static constexpr int sum = db + C * 4, scl = sum + 8 * 4, bytes = scl + 2 * 2 * C * 4;
   // The states, [K][LV] bf16 each, land where the first terms' buffers were:
   // S0 over the fp32 L_A and T, dS_C over dO and Y.
@@ -275,7 +286,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
        *LKb = (bf16 *)(smem + L::lk), *MQA = (bf16 *)(smem + L::mqa), *MQK = (bf16 *)(smem + L::mqk),
        *Ts = (bf16 *)(smem + L::t), *Ss = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds);
   float *LAf = (float *)(smem + L::laf), *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt),
-        *Bc = (float *)(smem + L::bc), *D = LAf, *red = (float *)(smem + L::red), *DB = (float *)(smem + L::db),
+        *Bc = (float *)(smem + L::bc) + 4, *D = LAf, *red = (float *)(smem + L::red), *DB = (float *)(smem + L::db),
         *sum = (float *)(smem + L::sum), *scl = (float *)(smem + L::scl);
   const int64_t slots = (p.T + C - 1) / C;
   const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % p.H, b = item / (slots * p.H);
@@ -283,7 +294,10 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, t4 = lane % 4, rw = warp % 4, hf = warp / 4,
             r0 = rw * 16;
   const float cs = p.scale;
-  auto bprev = [&](int i) { return i == 0 ? 0.f : Bc[i - 1]; };
+  // b_{i-1} (0 before the chunk's first token: Bc[-1], set here; a branch per
+  // element, as `i == 0 ? 0 : ...` was, took a tenth of the kernel's code)
+  if (tid == 0) Bc[-1] = 0.f;
+  auto bprev = [&](int i) { return Bc[i - 1]; };
   chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
@@ -297,7 +311,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     auto put = [&](float (&Z)[8][4], bf16 *dst, bool alsoF) {
       forTile<8>(Z, r0, 0, [&](int i, int j, float x, int, int) {
         const bool keep = strict ? j < i : j <= i;
-        const float f = keep ? (Decay ? __expf((strict ? bprev(i) : Bc[i]) - Bc[j]) : 1.f) : 0.f;
+        const float f = Decay ? maskedExp(keep, (strict ? bprev(i) : Bc[i]) - Bc[j]) : keep ? 1.f : 0.f;
         dst[i * LC + j] = __float2bfloat16(x * f);
         if (alsoF) LAf[i * LF + j] = x * f;
       });
@@ -349,8 +363,8 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     forTile<4>(dLA, r0, hf * 32, [&](int i, int j, float, int nt, int e) {
       const int at = i * LC + j;
       const float la = bf(LAb[at]), lk = bf(LKb[at]), ma = bf(MQA[at]), mk = bf(MQK[at]);
-      const float fL = j < i ? (Decay ? __expf(bprev(i) - Bc[j]) : 1.f) : 0.f;
-      const float fM = j <= i ? (Decay ? __expf(Bc[i] - Bc[j]) : 1.f) : 0.f;
+      const float fL = Decay ? maskedExp(j < i, bprev(i) - Bc[j]) : j < i ? 1.f : 0.f;
+      const float fM = Decay ? maskedExp(j <= i, Bc[i] - Bc[j]) : j <= i ? 1.f : 0.f;
       const float gla = dLA[nt][e], glk = dLK[nt][e], gma = cs * dMA[nt][e], gmk = cs * dMK[nt][e];
       LAb[at] = __float2bfloat16(gla * fL), LKb[at] = __float2bfloat16(glk * fL);
       MQA[at] = __float2bfloat16(gma * fM), MQK[at] = __float2bfloat16(gmk * fM);
@@ -389,7 +403,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   };
   const float bL = Decay ? Bc[C - 1] : 0.f;
   auto gamma = [&](int i) { return Decay ? __expf(Bc[i]) : 1.f; };
-  auto gammaPrev = [&](int i) { return Decay ? (i == 0 ? 1.f : __expf(Bc[i - 1])) : 1.f; };
+  auto gammaPrev = [&](int i) { return Decay ? __expf(Bc[i - 1]) : 1.f; };
   auto decayTo = [&](int i) { return Decay ? __expf(bL - Bc[i]) : 1.f; };
   // One gradient of C x K: `local` (the products with G_A, G_K, H_A, H_K)
   // plus f(i) (A S^T), given once to sink(i, j, value, n) (rows of the
