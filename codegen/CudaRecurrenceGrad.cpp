@@ -84,6 +84,7 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   llvm::SmallVector<std::string> form;
   if (op.getAScale()) form.push_back("gradform::aScaled");
   if (op.getKScale()) form.push_back("gradform::kScaled");
+  if (op.getK() == op.getB()) form.push_back("gradform::kIsB");
   const std::string storedFields = cudaDeltaGradLaunch(op) ? launchStoredGrads(op, grads, stored, form) : "";
   FailureOr<std::string> fields = gradTensors(op, grads, sums, stored);
   if (failed(fields)) return failure();

@@ -41,7 +41,10 @@ namespace mixc::cuda {
 // in its unrolled stores made its code outgrow the instruction cache (16.4
 // ms against 4.1 on an H100).
 namespace gradform {
-enum : unsigned { aScaled = 1u, kScaled = 2u, dbIntoDk = 4u, dqOut = 8u, dkOut = 16u, dvOut = 32u, dbOut = 64u };
+enum : unsigned {
+  aScaled = 1u, kScaled = 2u, dbIntoDk = 4u, dqOut = 8u, dkOut = 16u, dvOut = 32u, dbOut = 64u,
+  kIsB = 128u, // k's rows are b's (the delta rules as written): dk_scale's dot reads b's tile
+};
 }
 
 // bf16 rows [B, T, H, D], unit stride in D: an output the chunk kernel writes.
@@ -274,7 +277,7 @@ template <int K, int V, bool Decay, unsigned Form>
 __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, const DeltaGradRows r) {
   constexpr bool AScaled = Form & gradform::aScaled, KScaled = Form & gradform::kScaled,
                  IntoDk = Form & gradform::dbIntoDk, DqOut = Form & gradform::dqOut, DkOut = Form & gradform::dkOut,
-                 DvOut = Form & gradform::dvOut, DbOut = Form & gradform::dbOut;
+                 DvOut = Form & gradform::dvOut, DbOut = Form & gradform::dbOut, KIsB = Form & gradform::kIsB;
   using tile::bf16;
   using L = DeltaGradChunkLayout<K, V>;
   constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF, NK = K / 16, NV = V / 16;
@@ -524,7 +527,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     __syncwarp(); // slot 2's sums of this warp's rows before its second gradient adds to them
     // dk (k_scale times the scaled key's, dk_scale = <that, k>; plus db)
     [[maybe_unused]] float ks[NK * 4], dot[2] = {0.f, 0.f};
-    if constexpr (KScaled) { // (k's rows are bf16 or fp32: deltaGradChunkedApplies)
+    if constexpr (KScaled && !KIsB) { // (k's rows are bf16 or fp32: deltaGradChunkedApplies)
       const View &kp = r.kPlain;
       const int64_t kr0 = b * kp.s0 + (c * C + rowOf[0]) * kp.s1 + kp.head(h), kr8 = kr0 + 8 * kp.s1;
       if (kp.dtype == MIXC_BF16)
@@ -533,8 +536,8 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
         gather(ks, [&](int u, int j) { return ((const float *)kp.p)[(u ? kr8 : kr0) + j * kp.s3]; });
     }
     const auto dk = rowsOf(std::bool_constant<DkOut>{}, r.dk, r.dkTo, K);
-    emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, [&](int, int j, float x, int n) {
-      if constexpr (KScaled) dot[n % 4 >= 2] += ks[n] * x, x *= n % 4 >= 2 ? k8 : k0;
+    emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, [&](int i, int j, float x, int n) {
+      if constexpr (KScaled) dot[n % 4 >= 2] += (KIsB ? bf(Bs[i * LK + j]) : ks[n]) * x, x *= n % 4 >= 2 ? k8 : k0;
       if constexpr (IntoDk) x += dbs[n];
       dk.put(n % 4 >= 2, j, x);
     });
@@ -672,7 +675,9 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   if (has(gradform::aScaled) != (p.aScale.p != nullptr) || has(gradform::kScaled) != (p.kScale.p != nullptr) ||
       has(gradform::dbIntoDk) != out.dbIntoDk || has(gradform::dqOut) != (out.dqTo.p != nullptr) ||
       has(gradform::dkOut) != (out.dkTo.p != nullptr) || has(gradform::dvOut) != (out.dvTo.p != nullptr) ||
-      has(gradform::dbOut) != (out.dbTo.p != nullptr))
+      has(gradform::dbOut) != (out.dbTo.p != nullptr) ||
+      (has(gradform::kIsB) && (p.k.p != p.b.p || p.k.dtype != p.b.dtype || p.k.s0 != p.b.s0 || p.k.s1 != p.b.s1 ||
+                               p.k.s2 != p.b.s2 || p.k.s3 != p.b.s3 || p.k.hg != p.b.hg)))
     return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   // bf16 token rows, [B, T, H, D]: an input's own where the kernels can stream them (bf16 rows on 16-byte
