@@ -311,12 +311,17 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<8, false, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, As, LK, 0, NK);
     warpGemm<8, false, false>(Y, (hf == 0 ? Bs : Qs) + r0 * LK, LK, Ks, LK, 0, NK);
     const bool strict = hf == 0;
+    // the masks and decay factors first, once for both: between stores to
+    // shared memory each read of Bc would be done again (they may alias)
+    float F[8][4];
+    forTile<8>(X, r0, 0, [&](int i, int j, float, int nt, int e) {
+      const bool keep = strict ? j < i : j <= i;
+      F[nt][e] = Decay ? maskedExp(keep, (strict ? bprev(i) : Bc[i]) - Bc[j]) : keep ? 1.f : 0.f;
+    });
     auto put = [&](float (&Z)[8][4], bf16 *dst, bool alsoF) {
-      forTile<8>(Z, r0, 0, [&](int i, int j, float x, int, int) {
-        const bool keep = strict ? j < i : j <= i;
-        const float f = Decay ? maskedExp(keep, (strict ? bprev(i) : Bc[i]) - Bc[j]) : keep ? 1.f : 0.f;
-        dst[i * LC + j] = __float2bfloat16(x * f);
-        if (alsoF) LAf[i * LF + j] = x * f;
+      forTile<8>(Z, r0, 0, [&](int i, int j, float x, int nt, int e) {
+        dst[i * LC + j] = __float2bfloat16(x * F[nt][e]);
+        if (alsoF) LAf[i * LF + j] = x * F[nt][e];
       });
     };
     put(X, strict ? LAb : MQA, strict);
@@ -363,11 +368,15 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<4, false, false>(dLK, Ys + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
     warpGemm<4, false, false>(dMA, dOs + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
     warpGemm<4, false, false>(dMK, dOs + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
+    float FL[4][4], FM[4][4]; // (before the stores: see F above)
+    forTile<4>(dLA, r0, hf * 32, [&](int i, int j, float, int nt, int e) {
+      FL[nt][e] = Decay ? maskedExp(j < i, bprev(i) - Bc[j]) : j < i ? 1.f : 0.f;
+      FM[nt][e] = Decay ? maskedExp(j <= i, Bc[i] - Bc[j]) : j <= i ? 1.f : 0.f;
+    });
     forTile<4>(dLA, r0, hf * 32, [&](int i, int j, float, int nt, int e) {
       const int at = i * LC + j;
       const float la = bf(LAb[at]), lk = bf(LKb[at]), ma = bf(MQA[at]), mk = bf(MQK[at]);
-      const float fL = Decay ? maskedExp(j < i, bprev(i) - Bc[j]) : j < i ? 1.f : 0.f;
-      const float fM = Decay ? maskedExp(j <= i, Bc[i] - Bc[j]) : j <= i ? 1.f : 0.f;
+      const float fL = FL[nt][e], fM = FM[nt][e];
       const float gla = dLA[nt][e], glk = dLK[nt][e], gma = cs * dMA[nt][e], gmk = cs * dMK[nt][e];
       LAb[at] = __float2bfloat16(gla * fL), LKb[at] = __float2bfloat16(glk * fL);
       MQA[at] = __float2bfloat16(gma * fM), MQK[at] = __float2bfloat16(gmk * fM);
