@@ -143,7 +143,20 @@ private:
   /// where the operand broadcast: `sums` pairs it with the operand's, summed
   /// after the launch); returns the field assignments.
   FailureOr<std::string> gradTensors(RecurrenceGradOp op, ArrayRef<GradField> grads,
-                                     SmallVectorImpl<std::pair<std::string, std::string>> &sums);
+                                     SmallVectorImpl<std::pair<std::string, std::string>> &sums,
+                                     const llvm::DenseSet<Value> &skip = {});
+  /// Outputs that launchDeltaGrad stores itself (the chunked kernels write
+  /// the caller's dtype; no fp32 Tensor, no store pass): a gradient of q, k,
+  /// v or b whose only use is the output, or the sum of k's and b's
+  /// (DeltaNet's k is the key and b) used only there. `storedOutputs`: their
+  /// output numbers; `foldedIntoLaunch`: the sums, not printed.
+  llvm::DenseSet<unsigned> storedOutputs;
+  llvm::DenseSet<Operation *> foldedIntoLaunch;
+  /// The fields of launchDeltaGrad's outputs stored by the launch, the
+  /// gradients whose Tensors are then not allocated.
+  /// `form` gets the gradform bits (mixc_cuda_ut_grad.cuh) of those choices.
+  std::string launchStoredGrads(RecurrenceGradOp op, ArrayRef<GradField> grads, llvm::DenseSet<Value> &skip,
+                                SmallVectorImpl<std::string> &form);
   /// The inputs read through their own views, not loaded into Tensors
   /// (every use a row operand of launchDeltaGrad), by argument number.
   llvm::DenseMap<Value, unsigned> inputRows;

@@ -13,6 +13,7 @@
 #include "codegen/CudaTarget.h"
 #include "dialect/RecurrenceForms.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
 namespace mixc {
@@ -83,8 +84,16 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (Value s = op.getKScale()) grads.push_back({s, "out.dkScale", perToken});
   if (Value i = op.getInit()) grads.push_back({i, "g.dinit", RankedTensorType::get({dyn, H, K, V}, f32)});
   llvm::SmallVector<std::pair<std::string, std::string>> sums;
-  FailureOr<std::string> fields = gradTensors(op, grads, sums);
+  llvm::DenseSet<Value> stored;
+  // The chunk kernel's form (gradform bits): the scales, the outputs it writes.
+  llvm::SmallVector<std::string> form;
+  if (op.getAScale()) form.push_back("gradform::aScaled");
+  if (op.getKScale()) form.push_back("gradform::kScaled");
+  if (op.getK() == op.getB()) form.push_back("gradform::kIsB");
+  const std::string storedFields = cudaDeltaGradLaunch(op) ? launchStoredGrads(op, grads, stored, form) : "";
+  FailureOr<std::string> fields = gradTensors(op, grads, sums, stored);
   if (failed(fields)) return failure();
+  *fields += storedFields;
   // The chunked kernels (mixc_cuda_ut_grad.cuh) take K and V of 64 or 128
   // with an identity or scalar diagonal; whether a call is theirs (bf16,
   // dense, forward) is known only at run time.
@@ -108,8 +117,8 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
   hs << "    SweepGradOut out;\n" << *fields;
   if (cudaDeltaGradLaunch(op))
-    closeGradBlock(llvm::formatv("launchDeltaGrad<{0}, {1}, {2}, DiagKind::{3}, true, {4}, {5}>", K, cpw, warps,
-                                 stringifyDiagKind(diag), V, C)
+    closeGradBlock(llvm::formatv("launchDeltaGrad<{0}, {1}, {2}, DiagKind::{3}, true, {4}, {5}, {6}>", K, cpw, warps,
+                                 stringifyDiagKind(diag), V, form.empty() ? "0u" : llvm::join(form, " | "), C)
                        .str(),
                    sums, "sdt == MIXC_BF16, ");
   else
@@ -121,14 +130,56 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
 }
 
 
+std::string Printer::launchStoredGrads(RecurrenceGradOp op, ArrayRef<GradField> grads, llvm::DenseSet<Value> &skip,
+                                       SmallVectorImpl<std::string> &form) {
+  if (layoutOf(op) != Layout::tokens || grads.size() != op.getGrads().size()) return "";
+  Operation *ret = op->getBlock()->getTerminator();
+  // The output number of v's only use, where that is the function's return.
+  auto onlyOutput = [&](Value v) -> std::optional<unsigned> {
+    if (!v.hasOneUse() || v.getUses().begin()->getOwner() != ret) return std::nullopt;
+    return v.getUses().begin()->getOperandNumber();
+  };
+  Value dk, db;
+  std::string fields;
+  for (auto [gr, grad] : llvm::zip(grads, op.getGrads())) {
+    const llvm::StringRef field(gr.field);
+    if (field == "out.dk") dk = grad;
+    if (field == "out.db") db = grad;
+    if ((field != "out.dq" && field != "out.dk" && field != "g.dv" && field != "out.db") ||
+        gr.x.getType() != gr.full)
+      continue;
+    if (auto i = onlyOutput(grad)) {
+      const std::string name = field.drop_front(field.find('.') + 1).str();
+      fields += "    out." + name + "To = args.out[" + std::to_string(*i) + "];\n";
+      form.push_back("gradform::" + name + "Out");
+      storedOutputs.insert(*i), skip.insert(grad);
+    }
+  }
+  // dk + db, each used only there, the sum only by an output
+  if (dk && db && !skip.contains(dk) && !skip.contains(db) && dk.hasOneUse() && db.hasOneUse()) {
+    auto sum = dyn_cast<BinaryOp>(dk.getUses().begin()->getOwner());
+    if (sum && sum == db.getUses().begin()->getOwner() && sum.getFn() == BinaryFn::add && sum.getLhs() != sum.getRhs() &&
+        sum.getType() == dk.getType())
+      if (auto i = onlyOutput(sum.getResult())) {
+        fields += "    out.dkTo = args.out[" + std::to_string(*i) + "];\n    out.dbIntoDk = true;\n";
+        form.append({"gradform::dkOut", "gradform::dbIntoDk"});
+        storedOutputs.insert(*i), skip.insert(dk), skip.insert(db), foldedIntoLaunch.insert(sum);
+      }
+  }
+  return fields;
+}
+
 FailureOr<std::string> Printer::gradTensors(RecurrenceGradOp op, ArrayRef<GradField> grads,
-                                            SmallVectorImpl<std::pair<std::string, std::string>> &sums) {
+                                            SmallVectorImpl<std::pair<std::string, std::string>> &sums,
+                                            const llvm::DenseSet<Value> &skip) {
   if (grads.size() != op.getGrads().size()) return op.emitOpError() << "expected one gradient per operand";
   // Allocated before the kernel's block (the program reads them after it);
   // where the operand broadcast (a per-head decay), a full one, summed to
-  // the operand's shape after the launch.
+  // the operand's shape after the launch. One the launch stores itself:
+  // none (the launch allocates what it needs).
   std::string fields;
   for (auto [gr, grad] : llvm::zip(grads, op.getGrads())) {
+    if (skip.contains(grad)) continue;
     const bool same = gr.x.getType() == gr.full;
     std::string t = same ? newTensorFor(grad) : newTensor(gr.full);
     if (!same) sums.push_back({t, newTensorFor(grad)});

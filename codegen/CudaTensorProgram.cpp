@@ -110,6 +110,7 @@ std::string Printer::functor(const std::string &params, const std::string &body)
 }
 
 LogicalResult Printer::emitTensorOp(Operation *op) {
+  if (foldedIntoLaunch.contains(op)) return success(); // its launch stored it
   const std::string launch = "<<<gridFor(";
   auto grid = [&](const std::string &t) { return launch + t + ".size()), 256, 0, stream>>>"; };
   auto zeros = [&](const std::string &t) {
@@ -415,6 +416,7 @@ FailureOr<bool> Printer::emitRouteOp(Operation *op) {
 
 LogicalResult Printer::emitTensorProgram() {
   tensorMode = true;
+  storedOutputs.clear(), foldedIntoLaunch.clear();
   Block &body = func.getBody().front();
   // A mixture of memories: the route planned first (the memories' sequences'
   // length L sizes their Tensors).
@@ -471,6 +473,7 @@ LogicalResult Printer::emitTensorProgram() {
     curLayout = Layout::tokens;
   }
   for (auto [i, v] : llvm::enumerate(body.getTerminator()->getOperands())) {
+    if (storedOutputs.contains(i)) continue; // by launchDeltaGrad
     // A routed input's gradient is its slot rows, a state per memory's the
     // memories' sequences: written through the output's own view.
     auto slots = v.getDefiningOp<RouteSlotsOp>();

@@ -53,6 +53,17 @@ struct SweepGrad {
 struct SweepGradOut {
   Tensor dq, dk, da, db, ddecay;
   Tensor daScale, dkScale;
+  // Outputs launchDeltaGrad stores itself (the caller's views; their
+  // Tensors may be null): q's, k's, v's and b's gradients; dbIntoDk: b's
+  // summed into k's output, not given apart.
+  View dqTo, dkTo, dvTo, dbTo;
+  bool dbIntoDk = false;
+};
+// x + y, elementwise (a fusedKernel functor)
+struct SumOf {
+  Tensor x, y;
+  static constexpr bool indexed = false;
+  __device__ float operator()(const int64_t *, int64_t e) const { return x.p[e] + y.p[e]; }
 };
 
 // Tokens staged per sweep through shared memory: up to 16, as many as fit

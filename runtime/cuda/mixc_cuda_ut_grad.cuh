@@ -29,7 +29,41 @@
 
 #include "mixc_cuda.cuh"
 
+#include <type_traits>
+
 namespace mixc::cuda {
+
+// What the printer knows of a delta rule's backward, as bits of the chunk
+// kernel's template parameter `Form`: the scaled low-rank form's two scales,
+// k's and b's gradients summed (raw DeltaNet), and which gradients go to the
+// caller's outputs (bf16 rows written by the kernel). Every choice is made
+// when the kernel is compiled, none per element: branches and dtype switches
+// in its unrolled stores made its code outgrow the instruction cache (16.4
+// ms against 4.1 on an H100).
+namespace gradform {
+enum : unsigned {
+  aScaled = 1u, kScaled = 2u, dbIntoDk = 4u, dqOut = 8u, dkOut = 16u, dvOut = 32u, dbOut = 64u,
+  kIsB = 128u, // k's rows are b's (the delta rules as written): dk_scale's dot reads b's tile
+};
+}
+
+// bf16 rows [B, T, H, D], unit stride in D: an output the chunk kernel writes.
+struct Bf16Rows {
+  __nv_bfloat16 *p = nullptr;
+  int64_t s0 = 0, s1 = 0, s2 = 0;
+};
+
+// A thread's two rows (forTile's e < 2 and e >= 2) of a gradient: its
+// output's bf16 rows (Out) or its fp32 rows. Found once per thread: 64-bit
+// address arithmetic per element of the unrolled stores tripled the code.
+template <bool Out> struct GradRowPair {
+  using Elem = std::conditional_t<Out, __nv_bfloat16, float>;
+  Elem *p[2] = {nullptr, nullptr};
+  __device__ __forceinline__ void put(int u, int j, float x) const {
+    if constexpr (Out) p[u][j] = __float2bfloat16(x);
+    else p[u][j] = x;
+  }
+};
 
 // What the backward kernels pass between them (bf16 rows [B, chunks * C, H, V]
 // in chunkRows' layout; states [B, chunks, H, K, V]).
@@ -42,9 +76,29 @@ struct DeltaGradRows {
   float *dv = nullptr;            // [tokB, tokT, H, V]
   float *ddecay = nullptr;        // [tokB, tokT, H] (scalar log-decays)
   int64_t Ttok = 0;               // the token tensors' T
+  // The scaled low-rank form (a = a_scale b, the key k_scale k), summed back in
+  // the chunk kernel: da is not written, db gets a_scale da and da_scale =
+  // <da, b>; dk is k_scale times the scaled key's and dk_scale = <that, k>.
+  View aScale, kScale, kPlain;    // [B, T, H] scales; k's own rows
+  float *daScale = nullptr, *dkScale = nullptr; // [tokB, tokT, H]
+  // Gradients written to the caller's bf16 outputs instead of dq, dk, dv, db
+  // (SweepGradOut's, where they are bf16 rows; dv and db, summed in two
+  // steps, still pass through their fp32 rows); dbIntoDk: db's added to dk's.
+  Bf16Rows dqTo, dkTo, dvTo, dbTo;
+  bool dbIntoDk = false;
 };
 
 __device__ __forceinline__ float bf(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+// exp(x) where `keep`, else 0, without a branch: the argument selected first
+// (a masked entry's exp(b_i - b_j) may overflow) and one ex2.approx.ftz (a
+// factor under 2^-126 is 0). __expf behind `keep ? ... : 0` compiled to a
+// branch and a subnormal fix-up per element of the unrolled tiles.
+__device__ __forceinline__ float maskedExp(bool keep, float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"((keep ? x : -256.f) * 1.4426950408889634f));
+  return y;
+}
 
 // The per-chunk kernels' common loads: the value-side rows (dO, `mid`: X or
 // Y, U, V) by cp.async after whatever the caller started, then the chunk's
@@ -202,8 +256,9 @@ template <int K, int V> struct DeltaGradChunkLayout {
   static constexpr int dO = b + rowsK, x = dO + rowsV, u = x + rowsV, v = u + rowsV;
   static constexpr int la = v + rowsV, lk = la + tileC, mqa = lk + tileC, mqk = mqa + tileC, t = mqk + tileC;
   static constexpr int laf = t + tileC, tf = laf + fC; // fp32 L_A and T for the inverse; then D over L_A
-  static constexpr int pt = tf + fC, bc = pt + 3 * 16 * 24 * 4, red = bc + C * 4, db = red + 3 * 2 * C * 4;
-  static constexpr int sum = db + C * 4, bytes = sum + 8 * 4;
+  // bc: 4 floats, then the C cumulative log-decays (the one before them, 0: b_{i-1} without a branch)
+  static constexpr int pt = tf + fC, bc = pt + 3 * 16 * 24 * 4, red = bc + (C + 4) * 4, db = red + 3 * 2 * C * 4;
+  static constexpr int sum = db + C * 4, scl = sum + 8 * 4, bytes = scl + 2 * 2 * C * 4;
   // The states, [K][LV] bf16 each, land where the first terms' buffers were:
   // S0 over the fp32 L_A and T, dS_C over dO and Y.
   static constexpr int s0 = laf, ds = dO, state = K * LV * 2;
@@ -216,9 +271,13 @@ template <int K, int V> struct DeltaGradChunkLayout {
 // H_K); then S0 lands and dq, db are written (their local products beside
 // the state's), then dS_C and da, dk; dv (written first) gets (e K) dS_C;
 // last the per-token log-decays' gradient (the chunk's cumulative ones',
-// summed from its end).
-template <int K, int V, bool Decay>
+// summed from its end). The scaled low-rank form's sums back to the plain
+// rows (DeltaGradRows) are taken as da and dk are given out.
+template <int K, int V, bool Decay, unsigned Form>
 __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, const DeltaGradRows r) {
+  constexpr bool AScaled = Form & gradform::aScaled, KScaled = Form & gradform::kScaled,
+                 IntoDk = Form & gradform::dbIntoDk, DqOut = Form & gradform::dqOut, DkOut = Form & gradform::dkOut,
+                 DvOut = Form & gradform::dvOut, DbOut = Form & gradform::dbOut, KIsB = Form & gradform::kIsB;
   using tile::bf16;
   using L = DeltaGradChunkLayout<K, V>;
   constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF, NK = K / 16, NV = V / 16;
@@ -230,15 +289,18 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
        *LKb = (bf16 *)(smem + L::lk), *MQA = (bf16 *)(smem + L::mqa), *MQK = (bf16 *)(smem + L::mqk),
        *Ts = (bf16 *)(smem + L::t), *Ss = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds);
   float *LAf = (float *)(smem + L::laf), *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt),
-        *Bc = (float *)(smem + L::bc), *D = LAf, *red = (float *)(smem + L::red), *DB = (float *)(smem + L::db),
-        *sum = (float *)(smem + L::sum);
+        *Bc = (float *)(smem + L::bc) + 4, *D = LAf, *red = (float *)(smem + L::red), *DB = (float *)(smem + L::db),
+        *sum = (float *)(smem + L::sum), *scl = (float *)(smem + L::scl);
   const int64_t slots = (p.T + C - 1) / C;
   const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % p.H, b = item / (slots * p.H);
   const int64_t T = p.T, H = p.H;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, t4 = lane % 4, rw = warp % 4, hf = warp / 4,
             r0 = rw * 16;
   const float cs = p.scale;
-  auto bprev = [&](int i) { return i == 0 ? 0.f : Bc[i - 1]; };
+  // b_{i-1} (0 before the chunk's first token: Bc[-1], set here; a branch per
+  // element, as `i == 0 ? 0 : ...` was, took a tenth of the kernel's code)
+  if (tid == 0) Bc[-1] = 0.f;
+  auto bprev = [&](int i) { return Bc[i - 1]; };
   chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
@@ -249,12 +311,17 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<8, false, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, As, LK, 0, NK);
     warpGemm<8, false, false>(Y, (hf == 0 ? Bs : Qs) + r0 * LK, LK, Ks, LK, 0, NK);
     const bool strict = hf == 0;
+    // the masks and decay factors first, once for both: between stores to
+    // shared memory each read of Bc would be done again (they may alias)
+    float F[8][4];
+    forTile<8>(X, r0, 0, [&](int i, int j, float, int nt, int e) {
+      const bool keep = strict ? j < i : j <= i;
+      F[nt][e] = Decay ? maskedExp(keep, (strict ? bprev(i) : Bc[i]) - Bc[j]) : keep ? 1.f : 0.f;
+    });
     auto put = [&](float (&Z)[8][4], bf16 *dst, bool alsoF) {
-      forTile<8>(Z, r0, 0, [&](int i, int j, float x, int, int) {
-        const bool keep = strict ? j < i : j <= i;
-        const float f = keep ? (Decay ? __expf((strict ? bprev(i) : Bc[i]) - Bc[j]) : 1.f) : 0.f;
-        dst[i * LC + j] = __float2bfloat16(x * f);
-        if (alsoF) LAf[i * LF + j] = x * f;
+      forTile<8>(Z, r0, 0, [&](int i, int j, float x, int nt, int e) {
+        dst[i * LC + j] = __float2bfloat16(x * F[nt][e]);
+        if (alsoF) LAf[i * LF + j] = x * F[nt][e];
       });
     };
     put(X, strict ? LAb : MQA, strict);
@@ -301,11 +368,15 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<4, false, false>(dLK, Ys + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
     warpGemm<4, false, false>(dMA, dOs + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
     warpGemm<4, false, false>(dMK, dOs + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
+    float FL[4][4], FM[4][4]; // (before the stores: see F above)
+    forTile<4>(dLA, r0, hf * 32, [&](int i, int j, float, int nt, int e) {
+      FL[nt][e] = Decay ? maskedExp(j < i, bprev(i) - Bc[j]) : j < i ? 1.f : 0.f;
+      FM[nt][e] = Decay ? maskedExp(j <= i, Bc[i] - Bc[j]) : j <= i ? 1.f : 0.f;
+    });
     forTile<4>(dLA, r0, hf * 32, [&](int i, int j, float, int nt, int e) {
       const int at = i * LC + j;
       const float la = bf(LAb[at]), lk = bf(LKb[at]), ma = bf(MQA[at]), mk = bf(MQK[at]);
-      const float fL = j < i ? (Decay ? __expf(bprev(i) - Bc[j]) : 1.f) : 0.f;
-      const float fM = j <= i ? (Decay ? __expf(Bc[i] - Bc[j]) : 1.f) : 0.f;
+      const float fL = FL[nt][e], fM = FM[nt][e];
       const float gla = dLA[nt][e], glk = dLK[nt][e], gma = cs * dMA[nt][e], gmk = cs * dMK[nt][e];
       LAb[at] = __float2bfloat16(gla * fL), LKb[at] = __float2bfloat16(glk * fL);
       MQA[at] = __float2bfloat16(gma * fM), MQK[at] = __float2bfloat16(gmk * fM);
@@ -344,19 +415,21 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   };
   const float bL = Decay ? Bc[C - 1] : 0.f;
   auto gamma = [&](int i) { return Decay ? __expf(Bc[i]) : 1.f; };
-  auto gammaPrev = [&](int i) { return Decay ? (i == 0 ? 1.f : __expf(Bc[i - 1])) : 1.f; };
+  auto gammaPrev = [&](int i) { return Decay ? __expf(Bc[i - 1]) : 1.f; };
   auto decayTo = [&](int i) { return Decay ? __expf(bL - Bc[i]) : 1.f; };
   // One gradient of C x K: `local` (the products with G_A, G_K, H_A, H_K)
-  // plus f(i) (A S^T), written once; that state part's rows dotted with X's
-  // (the decays' terms) into red[slot][hf][row].
-  auto emit = [&](const float *local, const bf16 *A, const bf16 *S, float *out, const bf16 *X, int slot, auto f) {
+  // plus f(i) (A S^T), given once to sink(i, j, value, n) (rows of the
+  // sequence only; n = 4 nt + e, the element's place in a thread's tile,
+  // n % 4 >= 2 its second row); that state part's rows dotted with X's (the
+  // decays' terms) into red[slot][hf][row].
+  auto emit = [&](const float *local, const bf16 *A, const bf16 *S, const bf16 *X, int slot, auto f, auto sink) {
     float acc[NK][4] = {};
     warpGemm<NK, false, false>(acc, A + r0 * LV, LV, S + (hf * (K / 2)) * LV, LV, 0, NV);
     [[maybe_unused]] float dot[2] = {0.f, 0.f};
     const float f0 = f(r0 + lane / 4), f8 = f(r0 + lane / 4 + 8); // this lane's two rows (e < 2, e >= 2)
     forTile<NK>(acc, r0, hf * (K / 2), [&](int i, int j, float x, int nt, int e) {
       const float y = (e >= 2 ? f8 : f0) * x;
-      if (c * C + i < T) out[tokenRow(i) * K + j] = local[nt * 4 + e] + y;
+      if (c * C + i < T) sink(i, j, local[nt * 4 + e] + y, nt * 4 + e);
       if constexpr (Decay) dot[e >= 2] += bf(X[i * LK + j]) * y;
     });
     if constexpr (Decay) {
@@ -370,6 +443,48 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
       }
     }
   };
+  // this thread's two rows of a gradient of width W (rows past the sequence: not written)
+  const int rowOf[2] = {r0 + lane / 4, r0 + lane / 4 + 8};
+  auto outRows = [&](const Bf16Rows &to) {
+    GradRowPair<true> q;
+#pragma unroll
+    for (int u = 0; u < 2; ++u) q.p[u] = to.p + b * to.s0 + (c * C + rowOf[u]) * to.s1 + h * to.s2;
+    return q;
+  };
+  auto fpRows = [&](float *rows, int W) {
+    GradRowPair<false> q;
+#pragma unroll
+    for (int u = 0; u < 2; ++u) q.p[u] = rows + tokenRow(rowOf[u]) * W;
+    return q;
+  };
+  // a gradient's rows: its output's where Out, else its fp32 rows
+  auto rowsOf = [&](auto out, float *rows, const Bf16Rows &to, int W) {
+    if constexpr (decltype(out)::value) return outRows(to);
+    else return fpRows(rows, W);
+  };
+  // This thread's elements of a gradient of C x K (emit's places), all
+  // loaded before any is used: a load after a store the compiler cannot tell
+  // apart waits out the memory's latency, once per element.
+  auto gather = [&](float *dst, auto load) {
+    const float none[NK][4] = {};
+    forTile<NK>(none, r0, hf * (K / 2), [&](int i, int j, float, int nt, int e) {
+      dst[nt * 4 + e] = c * C + i < T ? load(e >= 2, j) : 0.f;
+    });
+  };
+  // this lane's two rows' scales (rows past the sequence: 0)
+  auto scaleAt = [&](const View &s, int i) { return s.p && c * C + i < T ? s.at(b, c * C + i, h, 0) : 0.f; };
+  const float s0 = scaleAt(r.aScale, r0 + lane / 4), s8 = scaleAt(r.aScale, r0 + lane / 4 + 8);
+  const float k0 = scaleAt(r.kScale, r0 + lane / 4), k8 = scaleAt(r.kScale, r0 + lane / 4 + 8);
+  // a lane's two row partial sums over its quad, then scl[which][hf][row]
+  auto rowSums = [&](float (&dot)[2], int which) {
+#pragma unroll
+    for (int o = 1; o < 4; o *= 2)
+      dot[0] += __shfl_xor_sync(0xffffffffu, dot[0], o), dot[1] += __shfl_xor_sync(0xffffffffu, dot[1], o);
+    if (t4 == 0) {
+      scl[(which * 2 + hf) * C + r0 + lane / 4] = dot[0];
+      scl[(which * 2 + hf) * C + r0 + lane / 4 + 8] = dot[1];
+    }
+  };
   landState(Ss, r.states);
   { // dQ = H_A A + H_K K + c Gamma dO S0^T,  dB = G_A A + G_K K + Gamma' Y S0^T
     float lq[NK][4] = {}, lb[NK][4] = {};
@@ -379,8 +494,12 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<NK, false, true>(lb, LKb + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
     tile::waitGroups<0>();
     __syncthreads();
-    emit(&lq[0][0], dOs, Ss, r.dq, Qs, 0, [&](int i) { return cs * gamma(i); });
-    emit(&lb[0][0], Ys, Ss, r.db, Bs, 1, gammaPrev);
+    const auto dq = rowsOf(std::bool_constant<DqOut>{}, r.dq, r.dqTo, K);
+    emit(&lq[0][0], dOs, Ss, Qs, 0, [&](int i) { return cs * gamma(i); },
+         [&](int, int j, float x, int n) { dq.put(n % 4 >= 2, j, x); });
+    // (db's fp32 rows where a_scale da or dk adds to it below)
+    const auto db = rowsOf(std::bool_constant<DbOut && !AScaled && !IntoDk>{}, r.db, r.dbTo, K);
+    emit(&lb[0][0], Ys, Ss, Bs, 1, gammaPrev, [&](int, int j, float x, int n) { db.put(n % 4 >= 2, j, x); });
   }
   __syncthreads(); // dO and Y are read: dS_C takes their place
   landState(dSs, r.dStates);
@@ -392,16 +511,66 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     warpGemm<NK, true, true>(lk, MQK + r0, LC, Qs + hf * (K / 2), LK, rw, 4);
     tile::waitGroups<0>();
     __syncthreads();
-    emit(&la[0][0], Us, dSs, r.da, As, 2, decayTo);
+    // db's elements this thread wrote above, where a_scale da or dk adds to them
+    [[maybe_unused]] float dbs[NK * 4];
+    if constexpr (AScaled || IntoDk) {
+      const auto dbIn = fpRows(r.db, K);
+      gather(dbs, [&](int u, int j) { return dbIn.p[u][j]; });
+    }
+    // da, or in the scaled form db += a_scale da and da_scale = <da, b> (one
+    // emit, the form a uniform branch per element: each emit is the whole
+    // unrolled product, and two made the code outgrow the instruction cache)
+    [[maybe_unused]] float dot0[2] = {0.f, 0.f};
+    if constexpr (AScaled) {
+      const auto dbOut = rowsOf(std::bool_constant<DbOut>{}, r.db, r.dbTo, K);
+      emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int i, int j, float x, int n) {
+        dbs[n] += (n % 4 >= 2 ? s8 : s0) * x;
+        if constexpr (!IntoDk) dbOut.put(n % 4 >= 2, j, dbs[n]);
+        dot0[n % 4 >= 2] += bf(Bs[i * LK + j]) * x;
+      });
+      rowSums(dot0, 0);
+    } else {
+      const auto da = fpRows(r.da, K);
+      emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int, int j, float x, int n) { da.put(n % 4 >= 2, j, x); });
+    }
     __syncwarp(); // slot 2's sums of this warp's rows before its second gradient adds to them
-    emit(&lk[0][0], Vs, dSs, r.dk, Ks, 2, decayTo);
+    // dk (k_scale times the scaled key's, dk_scale = <that, k>; plus db)
+    [[maybe_unused]] float ks[NK * 4], dot[2] = {0.f, 0.f};
+    if constexpr (KScaled && !KIsB) { // (k's rows are bf16 or fp32: deltaGradChunkedApplies)
+      const View &kp = r.kPlain;
+      const int64_t kr0 = b * kp.s0 + (c * C + rowOf[0]) * kp.s1 + kp.head(h), kr8 = kr0 + 8 * kp.s1;
+      if (kp.dtype == MIXC_BF16)
+        gather(ks, [&](int u, int j) { return bf(((const bf16 *)kp.p)[(u ? kr8 : kr0) + j * kp.s3]); });
+      else
+        gather(ks, [&](int u, int j) { return ((const float *)kp.p)[(u ? kr8 : kr0) + j * kp.s3]; });
+    }
+    const auto dk = rowsOf(std::bool_constant<DkOut>{}, r.dk, r.dkTo, K);
+    emit(&lk[0][0], Vs, dSs, Ks, 2, decayTo, [&](int i, int j, float x, int n) {
+      if constexpr (KScaled) dot[n % 4 >= 2] += (KIsB ? bf(Bs[i * LK + j]) : ks[n]) * x, x *= n % 4 >= 2 ? k8 : k0;
+      if constexpr (IntoDk) x += dbs[n];
+      dk.put(n % 4 >= 2, j, x);
+    });
+    if constexpr (KScaled) rowSums(dot, 1);
+  }
+  if constexpr (AScaled || KScaled) { // the two halves' row sums, in order
+    __syncthreads();
+    if (tid < C && c * C + tid < T) {
+      if (AScaled && r.daScale) r.daScale[tokenRow(tid)] = scl[tid] + scl[C + tid];
+      if (KScaled && r.dkScale) r.dkScale[tokenRow(tid)] = scl[2 * C + tid] + scl[3 * C + tid];
+    }
   }
   { // dv += e K dS_C (the elements this thread wrote above)
     float acc[NV][4] = {};
     warpGemm<NV, false, true>(acc, Ks + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
     const float e0 = decayTo(r0 + lane / 4), e8 = decayTo(r0 + lane / 4 + 8);
-    forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int, int e) {
-      if (c * C + i < T) r.dv[tokenRow(i) * V + j] += (e >= 2 ? e8 : e0) * x;
+    const auto dvIn = fpRows(r.dv, V);
+    const auto dv = rowsOf(std::bool_constant<DvOut>{}, r.dv, r.dvTo, V);
+    float dvs[NV][4]; // (all loaded first: see gather)
+    forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float, int nt, int e) {
+      dvs[nt][e] = c * C + i < T ? dvIn.p[e >= 2][j] : 0.f;
+    });
+    forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int nt, int e) {
+      if (c * C + i < T) dv.put(e >= 2, j, dvs[nt][e] + (e >= 2 ? e8 : e0) * x);
     });
   }
   if constexpr (Decay) {
@@ -487,14 +656,34 @@ template <typename = void> __global__ void rowsToBf16Kernel(const View x, const 
   }
 }
 
+// Packed bf16 rows [B, T, H, D] into an output of another dtype or layout.
+template <typename = void>
+__global__ void bf16RowsToViewKernel(const __nv_bfloat16 *x, View y, int64_t B, int64_t T, int64_t H, int64_t D) {
+  const int64_t n = B * T * H * D;
+  MIXC_GRID_STRIDE(e, n) {
+    int64_t b, t, h, j;
+    rowIndex(e, D, H, T, n, b, t, h, j);
+    y.set(b, t, h, j, __bfloat162float(x[e]));
+  }
+}
+
 // The five kernels (above), for K and V of 64 or 128 and scalar log-decays
 // (Decay) or none. tokB x tokT: the token tensors' rows.
-template <int K, int V, bool Decay>
+template <int K, int V, bool Decay, unsigned Form>
 cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const SweepGradOut &out, int64_t tokB,
                                    int64_t tokT, Scratch &scratch, cudaStream_t stream) {
   static_assert(K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128, "the chunked backward's tiles");
   constexpr int C = chunk::C;
   const int64_t B = p.B, H = p.H, T = p.T, chunks = (T + C - 1) / C, rows = B * chunks * C * H;
+  // the call as the printer described it (Form)
+  auto has = [](unsigned bit) { return (Form & bit) != 0; };
+  if (has(gradform::aScaled) != (p.aScale.p != nullptr) || has(gradform::kScaled) != (p.kScale.p != nullptr) ||
+      has(gradform::dbIntoDk) != out.dbIntoDk || has(gradform::dqOut) != (out.dqTo.p != nullptr) ||
+      has(gradform::dkOut) != (out.dkTo.p != nullptr) || has(gradform::dvOut) != (out.dvTo.p != nullptr) ||
+      has(gradform::dbOut) != (out.dbTo.p != nullptr) ||
+      (has(gradform::kIsB) && (p.k.p != p.b.p || p.k.dtype != p.b.dtype || p.k.s0 != p.b.s0 || p.k.s1 != p.b.s1 ||
+                               p.k.s2 != p.b.s2 || p.k.s3 != p.b.s3 || p.k.hg != p.b.hg)))
+    return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   // bf16 token rows, [B, T, H, D]: an input's own where the kernels can stream them (bf16 rows on 16-byte
   // boundaries), else a copy (the scaled form's a and k: times their scales)
@@ -508,6 +697,26 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   };
   DeltaGradRows r;
   r.dO = g.dO;
+  r.aScale = p.aScale, r.kScale = p.kScale, r.kPlain = p.k;
+  r.daScale = out.daScale.p, r.dkScale = out.dkScale.p;
+  // The outputs the kernel writes: the caller's bf16 rows, else packed bf16
+  // rows copied to the output after (a bf16 call's gradient in another
+  // dtype or layout: rounded to bf16 once more).
+  bool copies = false;
+  auto direct = [&](const View &v, int64_t D, Bf16Rows &o) {
+    if (!v.p) return true;
+    if (v.dtype == MIXC_BF16 && v.hg == 1 && v.s3 == 1) {
+      o.p = (__nv_bfloat16 *)v.p, o.s0 = v.s0, o.s1 = v.s1, o.s2 = v.s2;
+      return true;
+    }
+    if (!(o.p = (__nv_bfloat16 *)scratch.alloc((tokB * tokT * H * D + 1) / 2))) return false;
+    o.s2 = D, o.s1 = H * D, o.s0 = tokT * H * D, copies = true;
+    return true;
+  };
+  if (!direct(out.dqTo, K, r.dqTo) || !direct(out.dkTo, K, r.dkTo) || !direct(out.dvTo, V, r.dvTo) ||
+      !direct(out.dbTo, K, r.dbTo))
+    return cudaErrorMemoryAllocation;
+  r.dbIntoDk = out.dbIntoDk;
   if (!toBf16(p.q, K) || !toBf16(p.k, K, p.kScale) || !toBf16(p.a, K, p.aScale) || !toBf16(p.b, K) ||
       !toBf16(p.v, V))
     return cudaErrorMemoryAllocation;
@@ -521,10 +730,16 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   }
   r.Ttok = tokT;
   auto grad = [&](float *given, int64_t width) { return given ? given : scratch.alloc(tokB * tokT * H * width); };
-  r.dq = grad(out.dq.p, K), r.dk = grad(out.dk.p, K), r.da = grad(out.da.p, K), r.db = grad(out.db.p, K);
+  // (none for a gradient that goes to its output; db's rows where a_scale da or dk adds to it)
+  const bool dbRows = has(gradform::aScaled) || has(gradform::dbIntoDk) || !has(gradform::dbOut);
+  r.dq = r.dqTo.p ? nullptr : grad(out.dq.p, K), r.dk = r.dkTo.p ? nullptr : grad(out.dk.p, K);
+  r.db = dbRows ? grad(out.db.p, K) : nullptr;
+  r.da = r.aScale.p ? nullptr : grad(out.da.p, K); // the scaled form: a_scale da goes to db
   r.dv = grad(g.dv, V);
   r.ddecay = Decay ? grad(out.ddecay.p, 1) : nullptr;
-  if (!r.dq || !r.dk || !r.da || !r.db || !r.dv || (Decay && !r.ddecay)) return cudaErrorMemoryAllocation;
+  if ((!r.dqTo.p && !r.dq) || (!r.dkTo.p && !r.dk) || (!r.aScale.p && !r.da) || (dbRows && !r.db) || !r.dv ||
+      (Decay && !r.ddecay))
+    return cudaErrorMemoryAllocation;
   // the forward's prepare: W, Q', R (and P, unused)
   DeltaChunks d;
   auto *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C));
@@ -578,9 +793,15 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   {
     constexpr int bytes = DeltaGradChunkLayout<K, V>::bytes;
     static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
-    auto kernel = deltaGradChunk<K, V, Decay>;
+    auto kernel = deltaGradChunk<K, V, Decay, Form>;
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
+  }
+  if (copies) {
+    auto copy = [&](const View &to, const Bf16Rows &from, int64_t D) {
+      if (to.p && from.p != to.p) bf16RowsToViewKernel<><<<gridFor(tokB * tokT * H * D), 256, 0, stream>>>(from.p, to, tokB, tokT, H, D);
+    };
+    copy(out.dqTo, r.dqTo, K), copy(out.dkTo, r.dkTo, K), copy(out.dvTo, r.dvTo, V), copy(out.dbTo, r.dbTo, K);
   }
   return cudaGetLastError();
 }
@@ -590,46 +811,60 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
 // the schedule's grad_checkpoint, with a decay).
 // The choice is the call's (its dtype and layout), made here at run time.
 // The scaled low-rank form (p.aScale, p.kScale; p.a is b's rows) runs on
-// the plain rows, scaled as the kernels load them (chunked) or into fp32
-// copies (the sweeps), and its gradients are summed back after.
-template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V, int C>
+// the plain rows, scaled into the bf16 copies the chunked kernels read and
+// summed back in their chunk kernel, or scaled into fp32 copies for the
+// sweeps and summed back after them.
+template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V, unsigned Form, int C>
 cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut &out, int64_t tokB, int64_t tokT,
                             bool bf16Call, Scratch &scratch, cudaStream_t stream) {
   constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && Diag != DiagKind::vector && LogDecay;
+  if constexpr (tiles) {
+    if (deltaGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V)
+      return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar, Form>(p, g, out, tokB, tokT, scratch, stream);
+  }
   const bool scaled = p.aScale.p || p.kScale.p;
-  SweepGradOut plain = out; // the plain rows' gradients: in place of the operands' where those are wanted
+  // the stored outputs' gradients in fp32 Tensors, stored after the sweeps
+  SweepGradOut o = out;
+  auto need = [&](Tensor &t, bool wanted) {
+    if (wanted && !t.p) t = newTensor(scratch, {tokB, tokT, p.H, K});
+    return !wanted || t.p;
+  };
+  if (!need(o.dq, o.dqTo.p) || !need(o.dk, o.dkTo.p) || !need(o.db, o.dbTo.p || o.dbIntoDk))
+    return cudaErrorMemoryAllocation;
+  if (o.dvTo.p && !g.dv && !(g.dv = scratch.alloc(tokB * tokT * p.H * V))) return cudaErrorMemoryAllocation;
+  SweepGradOut plain = o; // the plain rows' gradients: in place of the operands' where those are wanted
   if (scaled) {
     auto rows = [&](const Tensor &given) { return given.p ? given : newTensor(scratch, {tokB, tokT, p.H, K}); };
-    if (p.kScale.p && !(plain.dk = rows(out.dk)).p) return cudaErrorMemoryAllocation;
-    if (p.aScale.p && (!(plain.db = rows(out.db)).p || !(plain.da = rows(Tensor{})).p))
+    if (p.kScale.p && !(plain.dk = rows(o.dk)).p) return cudaErrorMemoryAllocation;
+    if (p.aScale.p && (!(plain.db = rows(o.db)).p || !(plain.da = rows(Tensor{})).p))
       return cudaErrorMemoryAllocation;
   }
-  cudaError_t e = cudaSuccess;
-  bool done = false;
-  if constexpr (tiles) {
-    if (deltaGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V) {
-      e = launchDeltaGradChunked<K, V, Diag == DiagKind::scalar>(p, g, plain, tokB, tokT, scratch, stream);
-      done = true;
-    }
+  ScanParams sp = p;
+  if (scaled) {
+    auto expand = [&](View &x, View &s) {
+      if (!s.p) return true;
+      Tensor y = newTensor(scratch, {tokB, tokT, p.H, K});
+      if (!y.p) return false;
+      scaledRowsKernel<><<<gridFor(y.size()), 256, 0, stream>>>(x, s, y);
+      x = rowView(y), s = View{};
+      return true;
+    };
+    if (!expand(sp.a, sp.aScale) || !expand(sp.k, sp.kScale)) return cudaErrorMemoryAllocation;
   }
-  if (!done) {
-    ScanParams sp = p;
-    if (scaled) {
-      auto expand = [&](View &x, View &s) {
-        if (!s.p) return true;
-        Tensor y = newTensor(scratch, {tokB, tokT, p.H, K});
-        if (!y.p) return false;
-        scaledRowsKernel<><<<gridFor(y.size()), 256, 0, stream>>>(x, s, y);
-        x = rowView(y), s = View{};
-        return true;
-      };
-      if (!expand(sp.a, sp.aScale) || !expand(sp.k, sp.kScale)) return cudaErrorMemoryAllocation;
-    }
-    e = launchSweepGrad<K, CPW, WARPS, Diag, LogDecay, C>(sp, g, plain, tokB, tokT, scratch, stream);
+  cudaError_t e = launchSweepGrad<K, CPW, WARPS, Diag, LogDecay, C>(sp, g, plain, tokB, tokT, scratch, stream);
+  if (e != cudaSuccess) return e;
+  if (scaled)
+    scaledLowRankGradKernel<><<<gridFor(tokB * tokT * p.H * 32), 256, 0, stream>>>(
+        p, plain.dk, plain.da, plain.db, o.dkScale, o.daScale, tokB, tokT, K);
+  if (o.dbIntoDk) fusedKernel<<<gridFor(o.dk.size()), 256, 0, stream>>>(o.dk, SumOf{o.dk, o.db});
+  if (o.dqTo.p) storeTensor(o.dq, o.dqTo, false, stream);
+  if (o.dkTo.p) storeTensor(o.dk, o.dkTo, false, stream);
+  if (o.dbTo.p) storeTensor(o.db, o.dbTo, false, stream);
+  if (o.dvTo.p) {
+    Tensor dv;
+    dv.p = g.dv, dv.rank = 4, dv.d[0] = tokB, dv.d[1] = tokT, dv.d[2] = p.H, dv.d[3] = V;
+    storeTensor(dv, o.dvTo, false, stream);
   }
-  if (e != cudaSuccess || !scaled) return e;
-  scaledLowRankGradKernel<><<<gridFor(tokB * tokT * p.H * 32), 256, 0, stream>>>(
-      p, plain.dk, plain.da, plain.db, out.dkScale, out.daScale, tokB, tokT, K);
   return cudaGetLastError();
 }
 #endif // MIXC_CUDA_EMULATION
