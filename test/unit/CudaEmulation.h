@@ -2,7 +2,8 @@
 // check kernels that CI (no GPU) can only compile: a CTA's threads are
 // std::threads, __syncthreads a barrier, a warp's shuffles an exchange
 // through a per-warp buffer between two barriers, __shared__ memory a static
-// local (one CTA runs at a time). Only what the emulated headers use
+// local (one CTA runs at a time); the tensor-core tiles' warp-wide
+// instructions likewise (CudaEmulationTile.h). Only what the emulated headers use
 // (mixc_cuda_route.cuh, mixc_cuda_sweep_grad.cuh and
 // mixc_cuda_checkpoint_grad.cuh, whose includes and host code
 // MIXC_CUDA_EMULATION leaves out) is defined: fp32 Views, the
@@ -59,15 +60,20 @@ private:
   uint64_t gen_ = 0;
 };
 
-// The CTA being run: its barrier and each warp's shuffle buffer and barrier.
+// The CTA being run: its barrier and each warp's shuffle buffer and barrier;
+// `words`: kWords per thread for the warp-wide tile instructions
+// (CudaEmulationTile.h).
 struct Cta {
+  static constexpr int kWords = 8;
   explicit Cta(unsigned threads) : all(threads) {
     for (unsigned w = 0; w < threads / 32; ++w) warps.push_back(std::make_unique<Barrier>(32));
     shuffle.resize(threads);
+    words.resize(threads * kWords);
   }
   Barrier all;
   std::vector<std::unique_ptr<Barrier>> warps;
   std::vector<float> shuffle;
+  std::vector<uint64_t> words;
 };
 inline Cta *current = nullptr;
 
@@ -113,6 +119,8 @@ inline unsigned __ballot_sync(unsigned, bool pred) {
 }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline float __expf(float x) { return std::exp(x); }
+
+#include "test/unit/CudaEmulationTile.h" // bf16, ldmatrix, mma.sync, cp.async
 
 namespace mixc::cuda {
 using rt::DiagKind;
