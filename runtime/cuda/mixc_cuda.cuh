@@ -240,6 +240,7 @@ __device__ __forceinline__ void writeRow(const View &v, int64_t b, int64_t t, in
 // each builds on the ones before).
 #include "mixc_cuda_recurrent.cuh"
 #include "mixc_cuda_tile.cuh"
+#include "mixc_cuda_tile_ops.cuh"
 #include "mixc_cuda_chunked.cuh"
 #include "mixc_cuda_ut.cuh"
 #include "mixc_cuda_walk.cuh"

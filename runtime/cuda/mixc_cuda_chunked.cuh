@@ -34,8 +34,7 @@ namespace mixc::cuda {
 enum class ChunkDecay { none, scalar, vector };
 
 // Pieces shared by the chunked kernels (chunks of 64 tokens, 256 threads).
-namespace chunk {
-constexpr int C = 64;
+namespace chunk { // C: mixc_cuda_tile_ops.cuh
 // A warp's block of the state in mma accumulator layout, tile rows 16 mt +
 // {g, g + 8}, tile columns 8 nt + 2 t4 + {0, 1}: state rows sr + tile row and
 // columns col0 + tile column (the chunked SSD/GLA kernels), or Transposed

@@ -4,7 +4,7 @@
 // through a per-warp buffer between two barriers, __shared__ memory a static
 // local (one CTA runs at a time); the tensor-core tiles' warp-wide
 // instructions likewise (CudaEmulationTile.h). Only what the emulated headers use
-// (mixc_cuda_route.cuh, mixc_cuda_sweep_grad.cuh and
+// (mixc_cuda_tile_ops.cuh, mixc_cuda_route.cuh, mixc_cuda_sweep_grad.cuh and
 // mixc_cuda_checkpoint_grad.cuh, whose includes and host code
 // MIXC_CUDA_EMULATION leaves out) is defined: fp32 Views, the
 // Tensors, the warp sums (the scan parameters are the library's own header).
@@ -178,6 +178,7 @@ inline float warpSum(float x) {
 #define MIXC_GRID_STRIDE(e, n)                                                                                      \
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < (n); e += (int64_t)gridDim.x * blockDim.x)
 
+#include "runtime/cuda/mixc_cuda_tile_ops.cuh"
 #include "runtime/cuda/mixc_cuda_route.cuh"
 #include "runtime/cuda/mixc_cuda_sweep_grad.cuh"
 #include "runtime/cuda/mixc_cuda_checkpoint_grad.cuh"
