@@ -57,8 +57,7 @@ template <Structure S, int K, int CPW, int WARPS, bool LogDecay, bool HasDt, boo
 __global__ void __launch_bounds__(WARPS * 32) checkpointGradKernel(const ScanParams p, const CheckpointGrad g) {
   using Lane = SweepLane<K, CPW, WARPS>;
   constexpr int KG = Lane::KG, KR = Lane::KR, KP = Lane::KP, VB = Lane::VB;
-  constexpr int SUB = checkpointSub(KR) < C ? checkpointSub(KR) : C, NSUB = C / SUB, NS = ckptSums<S>();
-  static_assert(C % SUB == 0, "the checkpoint interval is a multiple of the register runs");
+  constexpr int SUB = checkpointSub(KR) < C ? checkpointSub(KR) : C, NS = ckptSums<S>();
   constexpr bool Scalar = ckptScalar<S>(), Vec = S == Structure::vector, Elem = S == Structure::elementwise;
   static_assert(!Elem || LogDecay, "elementwise decays come as log-rates (elementwiseDecayAsLog)");
   __shared__ float sq[SUB][KP], sk[SUB][KP], sdec[Vec ? SUB : 1][Vec ? KP : 1], sv[SUB][VB], sgo[SUB][VB];
@@ -127,80 +126,53 @@ __global__ void __launch_bounds__(WARPS * 32) checkpointGradKernel(const ScanPar
       for (int u = 0; u < cnt; ++u) step(st, st, u);
     }
   }
-  // 2. Reverse, stretch by stretch.
+  // 2. Reverse, stretch by stretch (walkStretchesBack, mixc_cuda_sweep_grad.cuh).
   float dS[KR], drate[KR];
   l.loadState(g.dFinal, seq.n, dS);
 #pragma unroll
   for (int i = 0; i < KR; ++i) drate[i] = 0.f;
   float dskip = 0.f;
   const float scale = p.scale;
-  for (int64_t c = stretches - 1; c >= 0; --c) {
-    const int64_t s0 = c * C, len = (T < s0 + C ? T : s0 + C) - s0;
-    const int runs = (int)((len + SUB - 1) / SUB);
-    float runStart[NSUB][KR]; // the state before each run of the stretch
+  auto load = [&](int64_t c, float (&X)[KR]) {
 #pragma unroll
-    for (int i = 0; i < KR; ++i) st[i] = rowOk(i) ? ck[c * KV + (int64_t)(i * KG + kg) * V + l.j] : 0.f;
-    for (int r = 0; r < runs; ++r) {
+    for (int i = 0; i < KR; ++i) X[i] = rowOk(i) ? ck[c * KV + (int64_t)(i * KG + kg) * V + l.j] : 0.f;
+  };
+  auto token = [&](int u, int64_t r0, const float (&prev)[KR], const float (&cur)[KR]) {
+    const int64_t row = seq.b * g.Ttok + seq.time(p, r0 + u);
+    const float goRaw = sgo[u][wc], go = scale * goRaw, v = sv[u][wc];
+    float sums[NS][KR];
+    float dv = 0.f, ddt = 0.f;
 #pragma unroll
-      for (int i = 0; i < KR; ++i) runStart[r][i] = st[i];
-      if (r + 1 == runs) break;
-      stage(s0 + (int64_t)r * SUB, SUB);
-      for (int u = 0; u < SUB; ++u) step(st, st, u);
+    for (int i = 0; i < KR; ++i) {
+      const float q = sq[u][i * KG + kg], k = sk[u][i * KG + kg], f = diag(u, i);
+      dS[i] += q * go;
+      sums[0][i] = cur[i] * go; // dq_t = c S_t do_t
+      sums[1][i] = dS[i] * v;   // dk_t = dS v_t
+      dv += dS[i] * k;
+      const float x = dS[i] * prev[i]; // dS . S_{t-1}
+      if constexpr (Elem) {
+        const float dl = x * f; // the log-decay rate . dt's gradient
+        drate[i] += dl * (HasDt ? sdt[u][wc] : 1.f);
+        ddt += dl * rate[i];
+      } else if constexpr (NS == 3) {
+        sums[NS - 1][i] = LogDecay ? x * f : x;
+      }
+      dS[i] *= f;
     }
-    for (int r = runs - 1; r >= 0; --r) {
-      const int64_t r0 = s0 + (int64_t)r * SUB;
-      const int cnt = (int)(len - (int64_t)r * SUB < SUB ? len - (int64_t)r * SUB : SUB);
-      stage(r0, cnt);
-      float hist[SUB + 1][KR];
-#pragma unroll
-      for (int i = 0; i < KR; ++i) hist[0][i] = runStart[r][i];
-#pragma unroll
-      for (int u = 0; u < SUB; ++u)
-        if (u < cnt) step(hist[u], hist[u + 1], u);
-#pragma unroll
-      for (int u = SUB - 1; u >= 0; --u) {
-        if (u >= cnt) continue;
-        const int64_t row = seq.b * g.Ttok + seq.time(p, r0 + u);
-        const float goRaw = sgo[u][wc], go = scale * goRaw, v = sv[u][wc];
-        float sums[NS][KR];
-        float dv = 0.f, ddt = 0.f;
-#pragma unroll
-        for (int i = 0; i < KR; ++i) {
-          const float q = sq[u][i * KG + kg], k = sk[u][i * KG + kg], f = diag(u, i);
-          dS[i] += q * go;
-          sums[0][i] = hist[u + 1][i] * go; // dq_t = c S_t do_t
-          sums[1][i] = dS[i] * v;           // dk_t = dS v_t
-          dv += dS[i] * k;
-          const float x = dS[i] * hist[u][i]; // dS . S_{t-1}
-          if constexpr (Elem) {
-            const float dl = x * f; // the log-decay rate . dt's gradient
-            drate[i] += dl * (HasDt ? sdt[u][wc] : 1.f);
-            ddt += dl * rate[i];
-          } else if constexpr (NS == 3) {
-            sums[NS - 1][i] = LogDecay ? x * f : x;
-          }
-          dS[i] *= f;
-        }
-        dv = groupSum<KG>(dv);
-        if constexpr (HasDt) ddt = groupSum<KG>(ddt);
-        if (kg == 0 && l.live) {
-          const int64_t at = (row * H + h) * V + l.j;
-          if (g.dv) g.dv[at] = dv;
-          if (HasDt && g.ddt) g.ddt[at] = ddt;
-          if constexpr (Skip) {
-            if (g.dskipX) g.dskipX[at] = g.skipW.at(0, 0, h, l.j) * goRaw;
-            dskip += sx[u][wc] * goRaw;
-          }
-        }
-        float *base = g.part + (row * H + h) * K;
-        rowSums<KG, KR, WARPS, NS>(sums, red, [&](int i, const float (&s)[NS]) {
-          if (i < K)
-#pragma unroll
-            for (int n = 0; n < NS; ++n) base[(n * g.blocks + blockIdx.x) * g.slab + i] = s[n];
-        });
+    dv = groupSum<KG>(dv);
+    if constexpr (HasDt) ddt = groupSum<KG>(ddt);
+    if (kg == 0 && l.live) {
+      const int64_t at = (row * H + h) * V + l.j;
+      if (g.dv) g.dv[at] = dv;
+      if (HasDt && g.ddt) g.ddt[at] = ddt;
+      if constexpr (Skip) {
+        if (g.dskipX) g.dskipX[at] = g.skipW.at(0, 0, h, l.j) * goRaw;
+        dskip += sx[u][wc] * goRaw;
       }
     }
-  }
+    rowSumsToParts<KG, KR, WARPS, NS>(sums, red, g.part, g.blocks, g.slab, (row * H + h) * K, K);
+  };
+  walkStretchesBack<KR, SUB, C>(T, load, stage, step, token);
   const int64_t state = (seq.n * H + h) * KV;
 #pragma unroll
   for (int i = 0; i < KR; ++i) {

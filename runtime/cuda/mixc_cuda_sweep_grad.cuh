@@ -115,9 +115,62 @@ __device__ __forceinline__ void columnSums(float (&x)[KR], float (&y)[KR], float
   rowSums<KG, KR, WARPS, 2>(xy, red, [&](int i, const float (&s)[2]) { sink(i, s[0], s[1]); });
 }
 
+// rowSums of the N arrays into this value block's partial row sums of the
+// token at row offset `at`: part[(n blocks + block) slab + at + i].
+template <int KG, int KR, int WARPS, int N>
+__device__ __forceinline__ void rowSumsToParts(float (&x)[N][KR], float *red, float *part, int64_t blocks,
+                                               int64_t slab, int64_t at, int K) {
+  rowSums<KG, KR, WARPS, N>(x, red, [&](int i, const float (&s)[N]) {
+    if (i < K)
+#pragma unroll
+      for (int n = 0; n < N; ++n) part[(n * blocks + blockIdx.x) * slab + at + i] = s[n];
+  });
+}
+
 // Tokens whose states a thread recomputes into registers at a time (the
 // checkpointed sweeps): SUB + 1 states of KR floats, about 64 registers.
 __host__ __device__ constexpr int checkpointSub(int kr) { return kr >= 32 ? 2 : kr >= 16 ? 4 : kr >= 8 ? 8 : 16; }
+
+// The checkpointed sweeps' reverse walk over a sequence of T tokens: its
+// stretches of C tokens from the last, each from its checkpoint (load(c, S):
+// the state before token c C), keeping the state before each run of SUB
+// tokens; then the runs from the last, each with its SUB + 1 states
+// recomputed into registers (step(S_{t-1}, S_t, u) for staged token u, after
+// stage(s0, cnt) brought tokens s0.. in), and token(u, r0, S_{t-1}, S_t) for
+// its tokens from the last. Every thread of the CTA must call it.
+template <int KR, int SUB, int C, typename Load, typename Stage, typename Step, typename Token>
+__device__ __forceinline__ void walkStretchesBack(int64_t T, Load load, Stage stage, Step step, Token token) {
+  static_assert(C % SUB == 0, "the checkpoint interval is a multiple of the register runs");
+  constexpr int NSUB = C / SUB;
+  float st[KR];
+  for (int64_t c = (T + C - 1) / C - 1; c >= 0; --c) {
+    const int64_t s0 = c * C, len = (T < s0 + C ? T : s0 + C) - s0;
+    const int runs = (int)((len + SUB - 1) / SUB);
+    float runStart[NSUB][KR]; // the state before each run of the stretch
+    load(c, st);
+    for (int r = 0; r < runs; ++r) {
+#pragma unroll
+      for (int i = 0; i < KR; ++i) runStart[r][i] = st[i];
+      if (r + 1 == runs) break;
+      stage(s0 + (int64_t)r * SUB, SUB);
+      for (int u = 0; u < SUB; ++u) step(st, st, u);
+    }
+    for (int r = runs - 1; r >= 0; --r) {
+      const int64_t r0 = s0 + (int64_t)r * SUB;
+      const int cnt = (int)(len - (int64_t)r * SUB < SUB ? len - (int64_t)r * SUB : SUB);
+      stage(r0, cnt);
+      float hist[SUB + 1][KR];
+#pragma unroll
+      for (int i = 0; i < KR; ++i) hist[0][i] = runStart[r][i];
+#pragma unroll
+      for (int u = 0; u < SUB; ++u)
+        if (u < cnt) step(hist[u], hist[u + 1], u);
+#pragma unroll
+      for (int u = SUB - 1; u >= 0; --u)
+        if (u < cnt) token(u, r0, hist[u], hist[u + 1]);
+    }
+  }
+}
 
 // The N partial row sums of the value blocks (part: [N][blocks][slab]) added
 // in block order into out.t[n] (null: not wanted); with ScalarLast the last
@@ -215,6 +268,16 @@ template <int TC, int KP, int VB, bool Vec, bool WithQ, bool WithXY> struct Swee
     if constexpr (Diag == DiagKind::scalar)
       for (int u = threadIdx.x; u < cnt; u += WARPS * 32) g[u] = p.decay.at(seq.b, timeOf(u), h, 0);
   }
+  // load with x = c do and y the V-row ys (w or dw: [tokens, H, V]) of each token.
+  template <int K, int WARPS, DiagKind Diag, typename TimeOf>
+  __device__ void loadWithDo(const ScanParams &p, const SweepGrad &g, const SweepSeq &seq, int64_t h, int64_t j0,
+                             int cnt, TimeOf timeOf, const float *ys) {
+    load<K, WARPS, Diag>(p, seq, h, j0, g.Ttok, cnt, timeOf,
+                         [&](int, int64_t t, int64_t row, int jj, float &x, float &y) {
+                           x = g.dO.p ? p.scale * g.dO.at(seq.b, t, h, j0 + jj) : 0.f;
+                           y = ys[(row * p.H + h) * p.Vs + j0 + jj];
+                         });
+  }
   // The diagonal at key row i of staged token u (ds: a scalar diagonal's, read once).
   template <DiagKind Diag, bool LogDecay> __device__ float scalarDiag(int u) const {
     return Diag == DiagKind::scalar ? (LogDecay ? __expf(g[u]) : g[u]) : 1.f;
@@ -224,6 +287,23 @@ template <int TC, int KP, int VB, bool Vec, bool WithQ, bool WithXY> struct Swee
     else return ds;
   }
 };
+
+// The adjoint's step into staged token u (sm: a SweepStage with q and x,
+// the scaled do): dS += q_u do_u^T, then the column's dv = dS^T k_u and
+// dw = dS^T a_u, summed over its KG lanes.
+template <int KG, int KR, typename Stage>
+__device__ __forceinline__ void adjointIn(const Stage &sm, int u, int kg, int wc, float (&dS)[KR], float &dv,
+                                          float &dw) {
+  const float go = sm.x[u][wc];
+  dv = 0.f, dw = 0.f;
+#pragma unroll
+  for (int i = 0; i < KR; ++i) {
+    dS[i] += sm.q[u][i * KG + kg] * go;
+    dv += dS[i] * sm.k[u][i * KG + kg];
+    dw += dS[i] * sm.a[u][i * KG + kg];
+  }
+  dv = groupSum<KG>(dv), dw = groupSum<KG>(dw);
+}
 
 // Sweeps 1 (Readouts = false) and 3 (true): the forward recurrence again;
 // with C > 0 sweep 1 keeps the state before every C-th token in g.ckpt.
@@ -245,12 +325,7 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradForward(const ScanParams 
   float *ck = C ? g.ckpt + (seq.n * H + h) * g.stretches * K * V : nullptr;
   for (int64_t s0 = 0; s0 < T; s0 += TC) {
     const int cnt = (int)(T - s0 < TC ? T - s0 : TC);
-    sm.template load<K, WARPS, Diag>(
-        p, seq, h, l.j0, g.Ttok, cnt, [&](int u) { return seq.time(p, s0 + u); },
-        [&](int, int64_t t, int64_t row, int jj, float &x, float &y) {
-          x = g.dO.p ? p.scale * g.dO.at(seq.b, t, h, l.j0 + jj) : 0.f;
-          y = g.dw[(row * H + h) * V + l.j0 + jj];
-        });
+    sm.template loadWithDo<K, WARPS, Diag>(p, g, seq, h, l.j0, cnt, [&](int u) { return seq.time(p, s0 + u); }, g.dw);
     __syncthreads();
     for (int u = 0; u < cnt; ++u) {
       const int64_t row = seq.b * g.Ttok + seq.time(p, s0 + u);
@@ -308,24 +383,13 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverse(const ScanParams 
   l.loadState(g.dFinal, seq.n, dS);
   for (int64_t r0 = 0; r0 < T; r0 += TC) { // staged u: the token T - 1 - (r0 + u) of the recurrence's order
     const int cnt = (int)(T - r0 < TC ? T - r0 : TC);
-    sm.template load<K, WARPS, Diag>(
-        p, seq, h, l.j0, g.Ttok, cnt, [&](int u) { return seq.time(p, T - 1 - (r0 + u)); },
-        [&](int, int64_t t, int64_t row, int jj, float &x, float &y) {
-          x = g.dO.p ? p.scale * g.dO.at(seq.b, t, h, l.j0 + jj) : 0.f;
-          y = g.w[(row * H + h) * V + l.j0 + jj];
-        });
+    sm.template loadWithDo<K, WARPS, Diag>(p, g, seq, h, l.j0, cnt,
+                                           [&](int u) { return seq.time(p, T - 1 - (r0 + u)); }, g.w);
     __syncthreads();
     for (int u = 0; u < cnt; ++u) {
       const int64_t row = seq.b * g.Ttok + seq.time(p, T - 1 - (r0 + u));
-      const float go = sm.x[u][wc];
-      float dv = 0.f, dw = 0.f;
-#pragma unroll
-      for (int i = 0; i < KR; ++i) {
-        dS[i] += sm.q[u][i * KG + kg] * go;
-        dv += dS[i] * sm.k[u][i * KG + kg];
-        dw += dS[i] * sm.a[u][i * KG + kg];
-      }
-      dv = groupSum<KG>(dv), dw = groupSum<KG>(dw);
+      float dv, dw;
+      adjointIn<KG>(sm, u, kg, wc, dS, dv, dw);
       if (kg == 0 && l.live) {
         if (g.dv) g.dv[(row * H + h) * V + l.j] = dv;
         g.dw[(row * H + h) * V + l.j] = dw;
@@ -366,8 +430,7 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverseCheckpointed(const
   using Lane = SweepLane<K, CPW, WARPS>;
   constexpr int KG = Lane::KG, KR = Lane::KR, KP = Lane::KP, VB = Lane::VB;
   // five sums per row beside the run's states: a run is half checkpointGradKernel's
-  constexpr int SUB = checkpointSub(2 * KR) < C ? checkpointSub(2 * KR) : C, NSUB = C / SUB, NS = 5;
-  static_assert(C > 0 && C % SUB == 0, "the checkpoint interval is a multiple of the register runs");
+  constexpr int SUB = checkpointSub(2 * KR) < C ? checkpointSub(2 * KR) : C, NS = 5;
   // x, y: the scaled do_t and w_t
   __shared__ SweepStage<SUB, KP, VB, Diag == DiagKind::vector, true, true> sm;
   __shared__ float red[NS * WARPS * KP];
@@ -379,12 +442,7 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverseCheckpointed(const
   auto rowOk = [&](int i) { return i * KG + kg < K && l.live; };
   auto stage = [&](int64_t s0, int cnt) { // tokens s0 .. s0 + cnt - 1 of the recurrence's order
     __syncthreads(); // the previous run's reads are done
-    sm.template load<K, WARPS, Diag>(
-        p, seq, h, l.j0, g.Ttok, cnt, [&](int u) { return seq.time(p, s0 + u); },
-        [&](int, int64_t t, int64_t row, int jj, float &x, float &y) {
-          x = g.dO.p ? p.scale * g.dO.at(seq.b, t, h, l.j0 + jj) : 0.f;
-          y = g.w[(row * H + h) * V + l.j0 + jj];
-        });
+    sm.template loadWithDo<K, WARPS, Diag>(p, g, seq, h, l.j0, cnt, [&](int u) { return seq.time(p, s0 + u); }, g.w);
     __syncthreads();
   };
   auto step = [&](const float (&P)[KR], float (&N)[KR], int u) { // S_t from S_{t-1}
@@ -393,66 +451,32 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverseCheckpointed(const
     for (int i = 0; i < KR; ++i)
       N[i] = sm.template diag<LogDecay>(u, i * KG + kg, ds) * P[i] + sm.a[u][i * KG + kg] * w + sm.k[u][i * KG + kg] * v;
   };
-  float dS[KR], st[KR];
+  float dS[KR];
   l.loadState(g.dFinal, seq.n, dS);
-  for (int64_t c = g.stretches - 1; c >= 0; --c) {
-    const int64_t s0 = c * C, len = (T < s0 + C ? T : s0 + C) - s0;
-    if (len <= 0) continue; // a shorter packed sequence
-    const int runs = (int)((len + SUB - 1) / SUB);
-    float runStart[NSUB][KR];
+  auto load = [&](int64_t c, float (&X)[KR]) {
 #pragma unroll
-    for (int i = 0; i < KR; ++i) st[i] = rowOk(i) ? ck[c * KV + (int64_t)(i * KG + kg) * V + l.j] : 0.f;
-    for (int r = 0; r < runs; ++r) {
+    for (int i = 0; i < KR; ++i) X[i] = rowOk(i) ? ck[c * KV + (int64_t)(i * KG + kg) * V + l.j] : 0.f;
+  };
+  auto token = [&](int u, int64_t r0, const float (&prev)[KR], const float (&cur)[KR]) {
+    const int64_t row = seq.b * g.Ttok + seq.time(p, r0 + u);
+    const float go = sm.x[u][wc], v = sm.v[u][wc], w = sm.y[u][wc], ds = sm.template scalarDiag<Diag, LogDecay>(u);
+    float dv, dw;
+    adjointIn<KG>(sm, u, kg, wc, dS, dv, dw);
+    if (kg == 0 && l.live && g.dv) g.dv[(row * H + h) * V + l.j] = dv;
+    float sums[NS][KR];
 #pragma unroll
-      for (int i = 0; i < KR; ++i) runStart[r][i] = st[i];
-      if (r + 1 == runs) break;
-      stage(s0 + (int64_t)r * SUB, SUB);
-      for (int u = 0; u < SUB; ++u) step(st, st, u);
+    for (int i = 0; i < KR; ++i) {
+      const float f = sm.template diag<LogDecay>(u, i * KG + kg, ds);
+      sums[0][i] = dS[i] * v;                                 // dk_t
+      sums[1][i] = dS[i] * w;                                 // da_t
+      sums[2][i] = cur[i] * go;                               // dq_t
+      sums[3][i] = prev[i] * dw;                              // db_t
+      sums[4][i] = dS[i] * prev[i] * (LogDecay ? f : 1.f);    // the decay's
+      dS[i] = f * dS[i] + sm.b[u][i * KG + kg] * dw;
     }
-    for (int r = runs - 1; r >= 0; --r) {
-      const int64_t r0 = s0 + (int64_t)r * SUB;
-      const int cnt = (int)(len - (int64_t)r * SUB < SUB ? len - (int64_t)r * SUB : SUB);
-      stage(r0, cnt);
-      float hist[SUB + 1][KR];
-#pragma unroll
-      for (int i = 0; i < KR; ++i) hist[0][i] = runStart[r][i];
-#pragma unroll
-      for (int u = 0; u < SUB; ++u)
-        if (u < cnt) step(hist[u], hist[u + 1], u);
-#pragma unroll
-      for (int u = SUB - 1; u >= 0; --u) {
-        if (u >= cnt) continue;
-        const int64_t row = seq.b * g.Ttok + seq.time(p, r0 + u);
-        const float go = sm.x[u][wc], v = sm.v[u][wc], w = sm.y[u][wc], ds = sm.template scalarDiag<Diag, LogDecay>(u);
-        float dv = 0.f, dw = 0.f;
-#pragma unroll
-        for (int i = 0; i < KR; ++i) {
-          dS[i] += sm.q[u][i * KG + kg] * go;
-          dv += dS[i] * sm.k[u][i * KG + kg];
-          dw += dS[i] * sm.a[u][i * KG + kg];
-        }
-        dv = groupSum<KG>(dv), dw = groupSum<KG>(dw);
-        if (kg == 0 && l.live && g.dv) g.dv[(row * H + h) * V + l.j] = dv;
-        float sums[NS][KR];
-#pragma unroll
-        for (int i = 0; i < KR; ++i) {
-          const float f = sm.template diag<LogDecay>(u, i * KG + kg, ds);
-          sums[0][i] = dS[i] * v;                                        // dk_t
-          sums[1][i] = dS[i] * w;                                        // da_t
-          sums[2][i] = hist[u + 1][i] * go;                              // dq_t
-          sums[3][i] = hist[u][i] * dw;                                  // db_t
-          sums[4][i] = dS[i] * hist[u][i] * (LogDecay ? f : 1.f);        // the decay's
-          dS[i] = f * dS[i] + sm.b[u][i * KG + kg] * dw;
-        }
-        float *base = g.part + (row * H + h) * K;
-        rowSums<KG, KR, WARPS, NS>(sums, red, [&](int i, const float (&s)[NS]) {
-          if (i < K)
-#pragma unroll
-            for (int n = 0; n < NS; ++n) base[(n * g.blocks + blockIdx.x) * g.slab + i] = s[n];
-        });
-      }
-    }
-  }
+    rowSumsToParts<KG, KR, WARPS, NS>(sums, red, g.part, g.blocks, g.slab, (row * H + h) * K, K);
+  };
+  walkStretchesBack<KR, SUB, C>(T, load, stage, step, token);
   if (g.dinit)
 #pragma unroll
     for (int i = 0; i < KR; ++i)
