@@ -1,7 +1,7 @@
 // The CUDA backward's checkpointed reverse sweep (mixc_cuda_checkpoint_grad.cuh:
 // Mamba-1's elementwise decays, factors that may be negative, mLSTM) and the
-// low-rank recurrences' three sweeps (mixc_cuda_sweep_grad.cuh: the delta
-// rules, KDA) run on host threads through test/unit/CudaEmulation.h, against
+// low-rank recurrences' sweeps (mixc_cuda_sweep_grad.cuh: three for DeltaNet,
+// two from checkpoints with a decay: Gated DeltaNet, KDA) run on host threads through test/unit/CudaEmulation.h, against
 // the float64 reference's gradients: the kernels' indexing, lane layout, partial row sums
 // over value blocks and stretches of checkpoints, checked in CI without a GPU.
 // Launches mirror launchCheckpointGrad / launchMlstmGrad / launchSweepGrad. Shapes are small
