@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   static_assert(!(Gla && Ssd && Scaled), "GLA's walk has no low-rank operands");
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16, KH = KT / KS;
   static_assert(K % (16 * KS) == 0, "chunked tiles");
-  extern __shared__ __align__(16) unsigned char smem[];
+  MIXC_DYNAMIC_SHARED(smem);
   float *Bc = (float *)(smem + L::bc), *Sc = (float *)(smem + L::sc); // Sc: [2][Sa, Sk][C]
   const ScanParams p = forSequence(call, blockIdx.z); // (a packed call: sequence blockIdx.z)
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, blocks = (V + VB - 1) / VB;
@@ -402,7 +402,7 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams call, con
   using L = DeltaWgLayout<K, Scaled>;
   constexpr int C = L::C, VB = L::VB, MT = K / 64, R = VB / 2; // R: accumulators per thread of a 64 x VB tile
   static_assert(K % 64 == 0 && K <= 128, "key rows in tiles of 64");
-  extern __shared__ __align__(16) unsigned char smem[];
+  MIXC_DYNAMIC_SHARED(smem);
   unsigned char *Un = smem + L::un, *Ve = smem + L::ve;
   const ScanParams p = forSequence(call, blockIdx.z); // (a packed call: sequence blockIdx.z)
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
