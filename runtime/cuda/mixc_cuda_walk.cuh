@@ -3,7 +3,9 @@
 #ifndef MIXC_CUDA_WALK_CUH
 #define MIXC_CUDA_WALK_CUH
 
+#ifndef MIXC_CUDA_EMULATION
 #include "mixc_cuda.cuh"
+#endif
 
 namespace mixc::cuda {
 
@@ -548,6 +550,7 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams call, con
 #endif
 }
 
+#ifndef MIXC_CUDA_EMULATION
 // The state pass in the tiling the glue chose from the schedule
 // (StatePass): value blocks of 128, 64 or 32 columns, at 32 optionally two
 // warps per 16 columns (K / 2 key rows each). Each is valid for any call;
@@ -659,6 +662,8 @@ template <int K, bool Decay, bool LogDecay>
 cudaError_t launchChunkedSsd(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
   return launchWalk<K, Decay, LogDecay, false>(p, DeltaChunks{}, pass, scratch, stream);
 }
+
+#endif // MIXC_CUDA_EMULATION
 
 } // namespace mixc::cuda
 

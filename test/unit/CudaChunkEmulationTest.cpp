@@ -9,6 +9,9 @@
 // Two chunks, the second partial (its rows past T read as zeros), two heads:
 // the cp.async row copies, the gates' scan, the Grams, the inverse and the
 // products on emulated tensor cores, and the rows written to their slots.
+// Then the state walk after it (deltaStates, the mma.sync walk) gives o and the
+// final state of the recurrence itself, S_t = exp(g_t) S_{t-1} + a_t (b_t^T
+// S_{t-1}) + k_t v_t^T, o_t = c S_t^T q_t, from an initial state.
 #include "test/unit/CudaEmulation.h"
 
 #include <catch2/catch.hpp>
@@ -36,35 +39,48 @@ double relL2(const Mat &got, const Mat &want) {
 
 } // namespace
 
-TEST_CASE("CUDA chunked kernels (emulated): the UT prepare of a gated delta rule", "[cuda-emulation]") {
-  std::mt19937_64 rng(41);
-  std::normal_distribution<double> nd;
-  std::uniform_real_distribution<double> beta(0.1, 1.0), gate(-0.2, -0.01);
-  // bf16 rows [B, T, H, K]: q and b unit rows, a = -beta b, k = beta b; fp32 log-decays [B, T, H].
-  std::vector<bf16> q(B * T * H * K), k(q.size()), a(q.size()), b(q.size());
-  std::vector<float> g(B * T * H);
-  for (int64_t r = 0; r < B * T * H; ++r) {
-    double qn = 0, bn = 0, qx[K], bx[K];
-    for (int64_t i = 0; i < K; ++i) qx[i] = nd(rng), bx[i] = nd(rng), qn += qx[i] * qx[i], bn += bx[i] * bx[i];
-    const double be = beta(rng);
-    for (int64_t i = 0; i < K; ++i) {
-      const double bi = bx[i] / std::sqrt(bn);
-      q[r * K + i] = __float2bfloat16((float)(qx[i] / std::sqrt(qn)));
-      b[r * K + i] = __float2bfloat16((float)bi);
-      a[r * K + i] = __float2bfloat16((float)(-be * bi));
-      k[r * K + i] = __float2bfloat16((float)(be * bi));
-    }
-    g[r] = (float)gate(rng);
-  }
-  auto rowsView = [](std::vector<bf16> &x) {
-    cuda::View v;
-    v.p = x.data(), v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = K, v.s1 = H * K, v.s0 = T * H * K;
-    return v;
-  };
+namespace {
+// bf16 rows [B, T, H, K] (q and b unit rows, a = -beta b, k = beta b; v [B, T, H, V]) and
+// fp32 log-decays [B, T, H], as the chunked kernels read them.
+struct Inputs {
+  std::vector<bf16> q, k, a, b, v;
+  std::vector<float> g;
   cuda::ScanParams p;
-  p.q = rowsView(q), p.k = rowsView(k), p.a = rowsView(a), p.b = rowsView(b);
-  p.decay.p = g.data(), p.decay.dtype = MIXC_F32, p.decay.s3 = 0, p.decay.s2 = 1, p.decay.s1 = H, p.decay.s0 = T * H;
-  p.B = B, p.T = T, p.H = H, p.Vs = K;
+  explicit Inputs(int64_t V) : q(B * T * H * K), k(q.size()), a(q.size()), b(q.size()), v(B * T * H * V), g(B * T * H) {
+    std::mt19937_64 rng(41);
+    std::normal_distribution<double> nd;
+    std::uniform_real_distribution<double> beta(0.1, 1.0), gate(-0.2, -0.01);
+    for (int64_t r = 0; r < B * T * H; ++r) {
+      double qn = 0, bn = 0, qx[K], bx[K];
+      for (int64_t i = 0; i < K; ++i) qx[i] = nd(rng), bx[i] = nd(rng), qn += qx[i] * qx[i], bn += bx[i] * bx[i];
+      const double be = beta(rng);
+      for (int64_t i = 0; i < K; ++i) {
+        const double bi = bx[i] / std::sqrt(bn);
+        q[r * K + i] = __float2bfloat16((float)(qx[i] / std::sqrt(qn)));
+        b[r * K + i] = __float2bfloat16((float)bi);
+        a[r * K + i] = __float2bfloat16((float)(-be * bi));
+        k[r * K + i] = __float2bfloat16((float)(be * bi));
+      }
+      for (int64_t j = 0; j < V; ++j) v[r * V + j] = __float2bfloat16((float)nd(rng));
+      g[r] = (float)gate(rng);
+    }
+    auto rowsView = [](std::vector<bf16> &x, int64_t D) {
+      cuda::View w;
+      w.p = x.data(), w.dtype = MIXC_BF16, w.s3 = 1, w.s2 = D, w.s1 = H * D, w.s0 = T * H * D;
+      return w;
+    };
+    p.q = rowsView(q, K), p.k = rowsView(k, K), p.a = rowsView(a, K), p.b = rowsView(b, K), p.v = rowsView(v, V);
+    p.decay.p = g.data(), p.decay.dtype = MIXC_F32, p.decay.s3 = 0, p.decay.s2 = 1, p.decay.s1 = H, p.decay.s0 = T * H;
+    p.B = B, p.T = T, p.H = H, p.Vs = V;
+  }
+};
+} // namespace
+
+TEST_CASE("CUDA chunked kernels (emulated): the UT prepare of a gated delta rule", "[cuda-emulation]") {
+  Inputs in(K);
+  cuda::ScanParams &p = in.p;
+  std::vector<bf16> &q = in.q, &k = in.k, &a = in.a, &b = in.b;
+  std::vector<float> &g = in.g;
   // The outputs: bf16 rows [B, slots C, H, D] (chunkRows), NaN first: every row of a slot is written.
   const bf16 nan = __float2bfloat16(NAN);
   std::vector<bf16> w(B * SLOTS * C * H * K, nan), qp(w.size(), nan), r(B * SLOTS * C * H * C, nan), pv(r.size(), nan);
@@ -145,4 +161,61 @@ TEST_CASE("CUDA chunked kernels (emulated): the UT prepare of a gated delta rule
       CHECK(relL2(got(qp, K), Qp) < 1e-2);
       CHECK(relL2(got(pv, C), P) < 1e-2);
     }
+}
+
+TEST_CASE("CUDA chunked kernels (emulated): the UT forward of a gated delta rule (prepare, then the state walk)",
+          "[cuda-emulation]") {
+  constexpr int64_t V = 32, WARPS = 2; // one CTA per (head): 16 value columns a warp
+  Inputs in(V);
+  cuda::ScanParams &p = in.p;
+  std::mt19937_64 rng(43);
+  std::normal_distribution<float> nd;
+  std::vector<float> init(B * H * K * V), state(init.size(), NAN), o(B * T * H * V, NAN);
+  for (float &x : init) x = 0.5f * nd(rng);
+  p.init.p = init.data(), p.init.s0 = H * K * V, p.init.s1 = K * V, p.init.s2 = V, p.init.s3 = 1;
+  p.state.p = state.data(), p.state.s0 = H * K * V, p.state.s1 = K * V, p.state.s2 = V, p.state.s3 = 1;
+  p.o.p = o.data(), p.o.s0 = T * H * V, p.o.s1 = H * V, p.o.s2 = V, p.o.s3 = 1;
+  p.scale = 0.7f;
+  std::vector<bf16> w(B * SLOTS * C * H * K), qp(w.size()), r(B * SLOTS * C * H * C), pv(r.size());
+  cuda::DeltaChunks d;
+  d.w = cuda::chunkRows(p, w.data(), K), d.qp = cuda::chunkRows(p, qp.data(), K);
+  d.r = cuda::chunkRows(p, r.data(), C), d.pv = cuda::chunkRows(p, pv.data(), C);
+  emu::launch(Dim3{(unsigned)(SLOTS * H * B), 1, 1}, 256, [&] { cuda::deltaPrepare<K, true, true, false>(p, d); },
+              cuda::DeltaPrepareLayout<K>::bytes);
+  emu::launch(Dim3{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)B}, 32 * WARPS,
+              [&] { cuda::deltaStates<K, WARPS, true, true, false>(p, d); },
+              cuda::DeltaStatesLayout<K, 16 * WARPS>::bytes);
+  // The recurrence in float64 on the same rounded inputs.
+  double num = 0, den = 0, snum = 0, sden = 0;
+  for (int64_t h = 0; h < H; ++h) {
+    Mat S = zeros(K, V);
+    for (int64_t i = 0; i < K; ++i)
+      for (int64_t j = 0; j < V; ++j) S[i][j] = init[(h * K + i) * V + j];
+    for (int64_t t = 0; t < T; ++t) {
+      auto at = [&](const std::vector<bf16> &x, int64_t D, int64_t i) {
+        return (double)__bfloat162float(x[(t * H + h) * D + i]);
+      };
+      const double f = std::exp((double)in.g[t * H + h]);
+      std::vector<double> w(V, 0.0); // b^T S_{t-1}
+      for (int64_t i = 0; i < K; ++i)
+        for (int64_t j = 0; j < V; ++j) w[j] += at(in.b, K, i) * S[i][j];
+      for (int64_t i = 0; i < K; ++i)
+        for (int64_t j = 0; j < V; ++j) S[i][j] = f * S[i][j] + at(in.a, K, i) * w[j] + at(in.k, K, i) * at(in.v, V, j);
+      for (int64_t j = 0; j < V; ++j) {
+        double oj = 0;
+        for (int64_t i = 0; i < K; ++i) oj += S[i][j] * at(in.q, K, i);
+        oj *= 0.7;
+        const double got = o[(t * H + h) * V + j];
+        num += (got - oj) * (got - oj), den += oj * oj;
+      }
+    }
+    for (int64_t i = 0; i < K; ++i)
+      for (int64_t j = 0; j < V; ++j) {
+        const double got = state[(h * K + i) * V + j];
+        snum += (got - S[i][j]) * (got - S[i][j]), sden += S[i][j] * S[i][j];
+      }
+  }
+  INFO("o " << std::sqrt(num / den) << ", final state " << std::sqrt(snum / sden));
+  CHECK(std::sqrt(num / den) < 1e-2);
+  CHECK(std::sqrt(snum / sden) < 1e-2);
 }

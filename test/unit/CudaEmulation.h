@@ -139,6 +139,7 @@ inline unsigned __ballot_sync(unsigned, bool pred) {
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
+[[noreturn]] inline void __trap() { std::abort(); }
 inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
 
 #include "test/unit/CudaEmulationTile.h" // bf16, ldmatrix, mma.sync, cp.async
@@ -205,6 +206,7 @@ inline float warpSum(float x) {
 #include "runtime/cuda/mixc_cuda_tile_ops.cuh"
 #include "runtime/cuda/mixc_cuda_chunk_io.cuh"
 #include "runtime/cuda/mixc_cuda_ut.cuh"
+#include "runtime/cuda/mixc_cuda_walk.cuh"
 #include "runtime/cuda/mixc_cuda_route.cuh"
 #include "runtime/cuda/mixc_cuda_sweep_grad.cuh"
 #include "runtime/cuda/mixc_cuda_checkpoint_grad.cuh"
