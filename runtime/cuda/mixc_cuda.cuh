@@ -236,11 +236,16 @@ __device__ __forceinline__ void writeRow(const View &v, int64_t b, int64_t t, in
 
 } // namespace mixc::cuda
 
+// A kernel's dynamic shared memory (the launch's bytes), 16-byte aligned
+// (test/unit/CudaEmulation.h gives it the emulated CTA's buffer).
+#define MIXC_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
+
 // The schedules and their pieces, each in a header of its own (in this order:
 // each builds on the ones before).
 #include "mixc_cuda_recurrent.cuh"
 #include "mixc_cuda_tile.cuh"
 #include "mixc_cuda_tile_ops.cuh"
+#include "mixc_cuda_chunk_io.cuh"
 #include "mixc_cuda_chunked.cuh"
 #include "mixc_cuda_ut.cuh"
 #include "mixc_cuda_walk.cuh"

@@ -26,7 +26,7 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams call, cons
   using L = GlaPrepareLayout<K>;
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LB = L::LB, KT = K / 16;
   static_assert(K % 64 == 0 && K <= 128, "GLA tiles");
-  extern __shared__ __align__(16) unsigned char smem[];
+  MIXC_DYNAMIC_SHARED(smem);
   bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *Ps = (bf16 *)(smem + L::ps);
   unsigned char *Gs = smem + L::g;
   float *Bc = (float *)(smem + L::bc), *Df = (float *)(smem + L::df);

@@ -10,46 +10,6 @@ namespace mixc::cuda {
 
 // ---- the scans -------------------------------------------------------------------
 
-// A vector diagonal's decays as the kernels load them: `decay` is then the raw
-// input and the map (printed from the IR where mixer-tile chose
-// decay_in_loads) computes element j of head h's row from it and the per-head
-// parameters in mapIn, in the loads, so that no row kernel writes the decays
-// for the scan to read back: load(p, h, j) once per (head, channel) what
-// depends on the parameters alone, apply(x, that) per element. NoMap: the
-// decays as stored.
-struct NoMap {
-  static constexpr bool fused = false;
-  struct Params {};
-  __device__ __forceinline__ static Params load(const ScanParams &, int64_t, int64_t) { return {}; }
-  __device__ __forceinline__ static float apply(float x, const Params &) { return x; }
-};
-
-// The view from token t0 on, as a batch of one row that every batch index
-// reads (its batch stride 0).
-__device__ __forceinline__ void fromToken(View &v, int64_t t0) {
-  if (!v.p) return;
-  const int64_t bytes = v.dtype == MIXC_F32 ? 4 : 2;
-  v.p = (char *)v.p + t0 * v.s1 * bytes;
-  v.s0 = 0;
-}
-
-// Sequence n of a packed call as a call of its own: the token operands and o
-// start at its first token and T is its length; the states keep row n. An
-// unpacked call is returned as it is. The chunked kernels index their
-// scratch by chunk slots of the longest sequence (chunkSlots) and bound their
-// loops by this T.
-__device__ __forceinline__ ScanParams forSequence(const ScanParams &in, int64_t n) {
-  ScanParams p = in;
-  if (!in.seqStart) return p;
-  const int64_t t0 = in.seqStart[n];
-  p.T = in.seqStart[n + 1] - t0;
-  // (one call per field: a loop over their addresses would keep p in local memory)
-  fromToken(p.q, t0), fromToken(p.k, t0), fromToken(p.v, t0), fromToken(p.decay, t0), fromToken(p.dt, t0);
-  fromToken(p.a, t0), fromToken(p.b, t0), fromToken(p.igate, t0), fromToken(p.kScale, t0), fromToken(p.aScale, t0);
-  fromToken(p.o, t0);
-  return p;
-}
-
 // Sum over the KG lanes of a column group (consecutive, aligned lanes).
 template <int KG> __device__ __forceinline__ float groupSum(float x) {
 #pragma unroll

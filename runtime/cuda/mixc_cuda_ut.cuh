@@ -3,7 +3,9 @@
 #ifndef MIXC_CUDA_UT_CUH
 #define MIXC_CUDA_UT_CUH
 
+#ifndef MIXC_CUDA_EMULATION
 #include "mixc_cuda.cuh"
+#endif
 
 namespace mixc::cuda {
 
@@ -141,7 +143,7 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams call, co
   using L = DeltaPrepareLayout<K>;
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF;
   static_assert(K % 64 == 0, "chunked tiles");
-  extern __shared__ __align__(16) unsigned char smem[];
+  MIXC_DYNAMIC_SHARED(smem);
   bf16 *LKs = (bf16 *)(smem + L::lk), *MQK = (bf16 *)(smem + L::mqk);
   float *Bc = (float *)(smem + L::bc), *Ep = Bc + C, *Sa = (float *)(smem + L::sc), *Sk = Sa + C;
   // Items (sequence b, chunk c, head h) in chunk slots of the longest sequence.

@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
   constexpr int VB = 16 * WARPS, THREADS = WARPS * 32, KT = K / 16;
   using L = DeltaGradWalkLayout<K, VB>;
   constexpr int C = L::C, LK = L::LK, LV = L::LV;
-  extern __shared__ __align__(16) unsigned char smem[];
+  MIXC_DYNAMIC_SHARED(smem);
   float *Bc = (float *)(smem + L::bc);
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
   const int64_t chunks = (T + C - 1) / C;
@@ -282,7 +282,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   using L = DeltaGradChunkLayout<K, V>;
   constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF, NK = K / 16, NV = V / 16;
   static_assert(K % 64 == 0 && V % 64 == 0, "chunked tiles");
-  extern __shared__ __align__(16) unsigned char smem[];
+  MIXC_DYNAMIC_SHARED(smem);
   bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *As = (bf16 *)(smem + L::a),
        *Bs = (bf16 *)(smem + L::b), *dOs = (bf16 *)(smem + L::dO), *Xs = (bf16 *)(smem + L::x),
        *Us = (bf16 *)(smem + L::u), *Vs = (bf16 *)(smem + L::v), *LAb = (bf16 *)(smem + L::la),

@@ -53,7 +53,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams cal
   using L = DplrVectorLayout<K>;
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF, LB = L::LB, KT = K / 16;
   static_assert(K % 64 == 0 && K <= 128, "chunked tiles");
-  extern __shared__ __align__(16) unsigned char smem[];
+  MIXC_DYNAMIC_SHARED(smem);
   bf16 *Qs = (bf16 *)(smem + L::q), *Bs = (bf16 *)(smem + L::bb), *As = (bf16 *)(smem + L::a),
        *Ks = (bf16 *)(smem + L::k), *Qh = (bf16 *)(smem + L::qh), *Bh = (bf16 *)(smem + L::bh);
   bf16 *LKs = (bf16 *)(smem + L::lk), *MQA = (bf16 *)(smem + L::mqa), *MQK = (bf16 *)(smem + L::mqk),

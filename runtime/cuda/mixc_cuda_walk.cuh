@@ -3,7 +3,9 @@
 #ifndef MIXC_CUDA_WALK_CUH
 #define MIXC_CUDA_WALK_CUH
 
+#ifndef MIXC_CUDA_EMULATION
 #include "mixc_cuda.cuh"
+#endif
 
 namespace mixc::cuda {
 
@@ -49,7 +51,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   static_assert(!(Gla && Ssd && Scaled), "GLA's walk has no low-rank operands");
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16, KH = KT / KS;
   static_assert(K % (16 * KS) == 0, "chunked tiles");
-  extern __shared__ __align__(16) unsigned char smem[];
+  MIXC_DYNAMIC_SHARED(smem);
   float *Bc = (float *)(smem + L::bc), *Sc = (float *)(smem + L::sc); // Sc: [2][Sa, Sk][C]
   const ScanParams p = forSequence(call, blockIdx.z); // (a packed call: sequence blockIdx.z)
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, blocks = (V + VB - 1) / VB;
@@ -402,7 +404,7 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams call, con
   using L = DeltaWgLayout<K, Scaled>;
   constexpr int C = L::C, VB = L::VB, MT = K / 64, R = VB / 2; // R: accumulators per thread of a 64 x VB tile
   static_assert(K % 64 == 0 && K <= 128, "key rows in tiles of 64");
-  extern __shared__ __align__(16) unsigned char smem[];
+  MIXC_DYNAMIC_SHARED(smem);
   unsigned char *Un = smem + L::un, *Ve = smem + L::ve;
   const ScanParams p = forSequence(call, blockIdx.z); // (a packed call: sequence blockIdx.z)
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
@@ -548,6 +550,7 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams call, con
 #endif
 }
 
+#ifndef MIXC_CUDA_EMULATION
 // The state pass in the tiling the glue chose from the schedule
 // (StatePass): value blocks of 128, 64 or 32 columns, at 32 optionally two
 // warps per 16 columns (K / 2 key rows each). Each is valid for any call;
@@ -659,6 +662,8 @@ template <int K, bool Decay, bool LogDecay>
 cudaError_t launchChunkedSsd(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
   return launchWalk<K, Decay, LogDecay, false>(p, DeltaChunks{}, pass, scratch, stream);
 }
+
+#endif // MIXC_CUDA_EMULATION
 
 } // namespace mixc::cuda
 

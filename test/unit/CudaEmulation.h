@@ -14,6 +14,7 @@
 #define MIXC_CUDA_EMULATION 1
 
 #include "runtime/mixc_enums.h"
+#include "runtime/mixc_tensor.h" // the dtype codes
 
 #include <cmath>
 #include <condition_variable>
@@ -65,7 +66,7 @@ private:
 // (CudaEmulationTile.h).
 struct Cta {
   static constexpr int kWords = 8;
-  explicit Cta(unsigned threads) : all(threads) {
+  Cta(unsigned threads, size_t sharedBytes) : all(threads), shared((sharedBytes + 15) / 16) {
     for (unsigned w = 0; w < threads / 32; ++w) warps.push_back(std::make_unique<Barrier>(32));
     shuffle.resize(threads);
     words.resize(threads * kWords);
@@ -74,16 +75,21 @@ struct Cta {
   std::vector<std::unique_ptr<Barrier>> warps;
   std::vector<float> shuffle;
   std::vector<uint64_t> words;
+  struct alignas(16) Chunk16 {
+    unsigned char b[16];
+  };
+  std::vector<Chunk16> shared; // the launch's dynamic shared memory (MIXC_DYNAMIC_SHARED)
 };
 inline Cta *current = nullptr;
 
-// kernel() on every thread of a grid of CTAs of `threads` threads (a multiple of 32), one CTA at a time.
-inline void launch(Dim3 grid, unsigned threads, const std::function<void()> &kernel) {
+// kernel() on every thread of a grid of CTAs of `threads` threads (a multiple
+// of 32), one CTA at a time, each with sharedBytes of dynamic shared memory.
+inline void launch(Dim3 grid, unsigned threads, const std::function<void()> &kernel, size_t sharedBytes = 0) {
   gridDim = grid, blockDim = Dim3{threads, 1, 1};
   for (unsigned z = 0; z < grid.z; ++z)
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x) {
-        Cta cta(threads);
+        Cta cta(threads, sharedBytes);
         current = &cta;
         std::vector<std::thread> pool;
         for (unsigned t = 0; t < threads; ++t)
@@ -97,13 +103,26 @@ inline void launch(Dim3 grid, unsigned threads, const std::function<void()> &ker
 }
 } // namespace mixc::emu
 
+#define MIXC_DYNAMIC_SHARED(name) unsigned char *name = mixc::emu::current->shared[0].b
+#define __align__(n) alignas(n)
+
 inline void __syncthreads() { mixc::emu::current->all.arrive_and_wait(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { mixc::emu::current->warps[threadIdx.x / 32]->arrive_and_wait(); }
 inline float __shfl_xor_sync(unsigned, float x, int off) {
   mixc::emu::Cta &c = *mixc::emu::current;
   const unsigned t = threadIdx.x, base = t / 32 * 32;
   c.shuffle[t] = x;
   c.warps[t / 32]->arrive_and_wait();
   const float y = c.shuffle[base + ((t % 32) ^ (unsigned)off)];
+  c.warps[t / 32]->arrive_and_wait();
+  return y;
+}
+inline float __shfl_up_sync(unsigned, float x, int off) {
+  mixc::emu::Cta &c = *mixc::emu::current;
+  const unsigned t = threadIdx.x, lane = t % 32;
+  c.shuffle[t] = x;
+  c.warps[t / 32]->arrive_and_wait();
+  const float y = lane >= (unsigned)off ? c.shuffle[t - off] : x;
   c.warps[t / 32]->arrive_and_wait();
   return y;
 }
@@ -119,6 +138,9 @@ inline unsigned __ballot_sync(unsigned, bool pred) {
 }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline float __expf(float x) { return std::exp(x); }
+inline float __logf(float x) { return std::log(x); }
+[[noreturn]] inline void __trap() { std::abort(); }
+inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
 
 #include "test/unit/CudaEmulationTile.h" // bf16, ldmatrix, mma.sync, cp.async
 
@@ -126,18 +148,21 @@ namespace mixc::cuda {
 using rt::DiagKind;
 using rt::Structure;
 
-// fp32 only (the kernels' other dtypes are the loads' concern, not the algorithm's).
+// fp32 or bf16 elements (the chunked kernels copy bf16 rows as they are).
 struct View {
   void *p = nullptr;
-  int dtype = 0;
+  int dtype = MIXC_F32;
   int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   int64_t hg = 1;
   int64_t head(int64_t h) const { return (hg == 1 ? h : h / hg) * s2; }
   float at(int64_t i0, int64_t i1, int64_t i2, int64_t i3) const {
-    return ((const float *)p)[i0 * s0 + i1 * s1 + head(i2) + i3 * s3];
+    const int64_t e = i0 * s0 + i1 * s1 + head(i2) + i3 * s3;
+    return dtype == MIXC_BF16 ? __bfloat162float(((const __nv_bfloat16 *)p)[e]) : ((const float *)p)[e];
   }
   void set(int64_t i0, int64_t i1, int64_t i2, int64_t i3, float x) const {
-    ((float *)p)[i0 * s0 + i1 * s1 + head(i2) + i3 * s3] = x;
+    const int64_t e = i0 * s0 + i1 * s1 + head(i2) + i3 * s3;
+    if (dtype == MIXC_BF16) ((__nv_bfloat16 *)p)[e] = __float2bfloat16(x);
+    else ((float *)p)[e] = x;
   }
 };
 
@@ -179,6 +204,9 @@ inline float warpSum(float x) {
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < (n); e += (int64_t)gridDim.x * blockDim.x)
 
 #include "runtime/cuda/mixc_cuda_tile_ops.cuh"
+#include "runtime/cuda/mixc_cuda_chunk_io.cuh"
+#include "runtime/cuda/mixc_cuda_ut.cuh"
+#include "runtime/cuda/mixc_cuda_walk.cuh"
 #include "runtime/cuda/mixc_cuda_route.cuh"
 #include "runtime/cuda/mixc_cuda_sweep_grad.cuh"
 #include "runtime/cuda/mixc_cuda_checkpoint_grad.cuh"

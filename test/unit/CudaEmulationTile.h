@@ -27,6 +27,10 @@ struct __nv_bfloat162 {
 struct float2 {
   float x, y;
 };
+inline float2 make_float2(float x, float y) { return {x, y}; }
+struct alignas(16) uint4 {
+  uint32_t x, y, z, w;
+};
 inline uint32_t __float_as_uint(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
@@ -160,6 +164,13 @@ inline void copy4(void *dst, const void *src, bool valid) {
 }
 inline void commit() {}
 template <int N> inline void waitGroups() {}
+
+// The wgmma tiles' layout (mixc_cuda_tile.cuh; the products themselves are
+// sm_90a's and not emulated): an R-row tile keeps each 8 columns as a block of
+// R rows x 16 bytes, the blocks 16 R + 16 bytes apart.
+template <int R> constexpr int tileGroup = 16 * R + 16;
+template <int R, int W> constexpr int tileBytes = (W / 8) * tileGroup<R>;
+template <int R> inline int tileAt(int r, int c) { return (c / 8) * tileGroup<R> + r * 16 + (c % 8) * 2; }
 } // namespace mixc::cuda::tile
 
 #endif
