@@ -186,8 +186,9 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
   void checkpointForCuda(RecurrenceGradOp g) {
     auto tile = dyn_cast_if_present<CudaTileAttr>(g->getAttr("mixer.schedule"));
     if (!tile || tile.getGradCheckpoint()) return;
-    const bool lowRankWithDecay = cudaLowRankSweepsRefusal(g).empty() && g.getDiagKind() != DiagKind::none;
-    if (!lowRankWithDecay && (cudaLowRankSweepsRefusal(g).empty() || !cudaCheckpointSweepRefusal(g).empty())) return;
+    const bool checkpointed = cudaLowRankSweepsRefusal(g).empty() ? g.getDiagKind() != DiagKind::none
+                                                                   : cudaCheckpointSweepRefusal(g).empty();
+    if (!checkpointed) return;
     g->setAttr("mixer.schedule",
                CudaTileAttr::get(g.getContext(), tile.getAlgorithm(), tile.getK(), tile.getVBlock(),
                                  tile.getColsPerWarp(), tile.getWarps(), tile.getStage(), tile.getChunk(),

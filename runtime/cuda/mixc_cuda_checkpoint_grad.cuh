@@ -116,9 +116,7 @@ __global__ void __launch_bounds__(WARPS * 32) checkpointGradKernel(const ScanPar
   float st[KR];
   l.loadState(p.init, seq.n, st);
   for (int64_t c = 0; c < stretches; ++c) {
-#pragma unroll
-    for (int i = 0; i < KR; ++i)
-      if (rowOk(i)) ck[c * KV + (int64_t)(i * KG + kg) * V + l.j] = st[i];
+    l.storeBlock(ck + c * KV, V, st);
     const int64_t end = T < (c + 1) * C ? T : (c + 1) * C;
     for (int64_t s0 = c * C; s0 < end; s0 += SUB) {
       const int cnt = (int)(end - s0 < SUB ? end - s0 : SUB);
@@ -133,10 +131,7 @@ __global__ void __launch_bounds__(WARPS * 32) checkpointGradKernel(const ScanPar
   for (int i = 0; i < KR; ++i) drate[i] = 0.f;
   float dskip = 0.f;
   const float scale = p.scale;
-  auto load = [&](int64_t c, float (&X)[KR]) {
-#pragma unroll
-    for (int i = 0; i < KR; ++i) X[i] = rowOk(i) ? ck[c * KV + (int64_t)(i * KG + kg) * V + l.j] : 0.f;
-  };
+  auto load = [&](int64_t c, float (&X)[KR]) { l.loadBlock(ck + c * KV, V, X); };
   auto token = [&](int u, int64_t r0, const float (&prev)[KR], const float (&cur)[KR]) {
     const int64_t row = seq.b * g.Ttok + seq.time(p, r0 + u);
     const float goRaw = sgo[u][wc], go = scale * goRaw, v = sv[u][wc];

@@ -106,15 +106,6 @@ __device__ __forceinline__ void rowSums(float (&x)[N][KR], float *red, Sink sink
   __syncthreads();
 }
 
-// rowSums of two arrays: sink(i, x's, y's).
-template <int KG, int KR, int WARPS, typename Sink>
-__device__ __forceinline__ void columnSums(float (&x)[KR], float (&y)[KR], float *red, Sink sink) {
-  float xy[2][KR];
-#pragma unroll
-  for (int i = 0; i < KR; ++i) xy[0][i] = x[i], xy[1][i] = y[i];
-  rowSums<KG, KR, WARPS, 2>(xy, red, [&](int i, const float (&s)[2]) { sink(i, s[0], s[1]); });
-}
-
 // rowSums of the N arrays into this value block's partial row sums of the
 // token at row offset `at`: part[(n blocks + block) slab + at + i].
 template <int KG, int KR, int WARPS, int N>
@@ -232,6 +223,16 @@ template <int K, int CPW, int WARPS> struct SweepLane {
       x[i] = row < K && live && s.p ? s.at(n, h, row, j) : 0.f;
     }
   }
+  // The same of a K x V fp32 block at `block` (checkpoints, the initial state's gradient).
+  __device__ void loadBlock(const float *block, int64_t V, float (&x)[KR]) const {
+#pragma unroll
+    for (int i = 0; i < KR; ++i) x[i] = i * KG + kg < K && live ? block[(int64_t)(i * KG + kg) * V + j] : 0.f;
+  }
+  __device__ void storeBlock(float *block, int64_t V, const float (&x)[KR]) const {
+#pragma unroll
+    for (int i = 0; i < KR; ++i)
+      if (i * KG + kg < K && live) block[(int64_t)(i * KG + kg) * V + j] = x[i];
+  }
 };
 
 // The tokens a sweep stages through shared memory, TC at a time: key rows (q
@@ -315,7 +316,7 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradForward(const ScanParams 
   constexpr int TC = sweepStage(KP, VB, WARPS);
   // x, y: sweep 3's scaled do_t and dw_t
   __shared__ SweepStage<TC, KP, VB, Diag == DiagKind::vector, false, Readouts> sm;
-  __shared__ float red[2 * WARPS * KP];
+  __shared__ float red[Readouts ? 2 * WARPS * KP : 1]; // sweep 3's row sums
   const SweepSeq seq(p, blockIdx.z);
   const Lane l(p.Vs);
   const int64_t h = l.h, V = p.Vs, H = p.H, T = seq.T;
@@ -329,20 +330,17 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradForward(const ScanParams 
     __syncthreads();
     for (int u = 0; u < cnt; ++u) {
       const int64_t row = seq.b * g.Ttok + seq.time(p, s0 + u);
-      if (C && (s0 + u) % C == 0)
-#pragma unroll
-        for (int i = 0; i < KR; ++i)
-          if (i * KG + kg < K && l.live) ck[(s0 + u) / C * K * V + (int64_t)(i * KG + kg) * V + l.j] = st[i];
+      if (C && (s0 + u) % C == 0) l.storeBlock(ck + (s0 + u) / C * K * V, V, st);
       float w = 0.f;
 #pragma unroll
       for (int i = 0; i < KR; ++i) w += sm.b[u][i * KG + kg] * st[i];
       w = groupSum<KG>(w);
-      float x[KR], y[KR]; // sweep 3's row sums
-      (void)x, (void)y;
+      float sums[2][KR]; // sweep 3's row sums: dq_t, db_t
+      (void)sums;
       if constexpr (Readouts) {
         const float dw = sm.y[u][wc];
 #pragma unroll
-        for (int i = 0; i < KR; ++i) x[i] = st[i] * dw; // db_t = S_{t-1} dw_t
+        for (int i = 0; i < KR; ++i) sums[1][i] = st[i] * dw; // db_t = S_{t-1} dw_t
       } else if (kg == 0 && l.live) {
         g.w[(row * H + h) * V + l.j] = w;
       }
@@ -354,12 +352,8 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradForward(const ScanParams 
       if constexpr (Readouts) {
         const float go = sm.x[u][wc];
 #pragma unroll
-        for (int i = 0; i < KR; ++i) y[i] = st[i] * go; // dq_t = c S_t do_t
-        float *pdq = g.part + (blockIdx.x * g.slab) + (row * H + h) * K;
-        float *pdb = g.part + ((g.blocks + blockIdx.x) * g.slab) + (row * H + h) * K;
-        columnSums<KG, KR, WARPS>(x, y, red, [&](int i, float sx, float sy) {
-          if (i < K) pdb[i] = sx, pdq[i] = sy;
-        });
+        for (int i = 0; i < KR; ++i) sums[0][i] = st[i] * go; // dq_t = c S_t do_t
+        rowSumsToParts<KG, KR, WARPS, 2>(sums, red, g.part, g.blocks, g.slab, (row * H + h) * K, K);
       }
     }
     __syncthreads();
@@ -394,15 +388,11 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverse(const ScanParams 
         if (g.dv) g.dv[(row * H + h) * V + l.j] = dv;
         g.dw[(row * H + h) * V + l.j] = dw;
       }
-      float x[KR], y[KR];
+      float sums[2][KR];
       const float v = sm.v[u][wc], w = sm.y[u][wc];
 #pragma unroll
-      for (int i = 0; i < KR; ++i) x[i] = dS[i] * v, y[i] = dS[i] * w; // dk_t, da_t
-      float *pdk = g.part + (blockIdx.x * g.slab) + (row * H + h) * K;
-      float *pda = g.part + ((g.blocks + blockIdx.x) * g.slab) + (row * H + h) * K;
-      columnSums<KG, KR, WARPS>(x, y, red, [&](int i, float sx, float sy) {
-        if (i < K) pdk[i] = sx, pda[i] = sy;
-      });
+      for (int i = 0; i < KR; ++i) sums[0][i] = dS[i] * v, sums[1][i] = dS[i] * w; // dk_t, da_t
+      rowSumsToParts<KG, KR, WARPS, 2>(sums, red, g.part, g.blocks, g.slab, (row * H + h) * K, K);
       const float ds = sm.template scalarDiag<Diag, LogDecay>(u);
 #pragma unroll
       for (int i = 0; i < KR; ++i)
@@ -410,12 +400,7 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverse(const ScanParams 
     }
     __syncthreads();
   }
-  if (g.dinit)
-#pragma unroll
-    for (int i = 0; i < KR; ++i) {
-      const int row = i * KG + kg;
-      if (row < K && l.live) g.dinit[((seq.n * H + h) * K + row) * V + l.j] = dS[i];
-    }
+  if (g.dinit) l.storeBlock(g.dinit + (seq.n * H + h) * K * V, V, dS);
 }
 
 // Sweep 2 with a decay (C: the schedule's grad_checkpoint): the stretches of
@@ -439,7 +424,6 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverseCheckpointed(const
   const int64_t h = l.h, V = p.Vs, H = p.H, T = seq.T, KV = (int64_t)K * V;
   const int kg = l.kg, wc = l.wc;
   const float *ck = g.ckpt + (seq.n * H + h) * g.stretches * KV;
-  auto rowOk = [&](int i) { return i * KG + kg < K && l.live; };
   auto stage = [&](int64_t s0, int cnt) { // tokens s0 .. s0 + cnt - 1 of the recurrence's order
     __syncthreads(); // the previous run's reads are done
     sm.template loadWithDo<K, WARPS, Diag>(p, g, seq, h, l.j0, cnt, [&](int u) { return seq.time(p, s0 + u); }, g.w);
@@ -453,10 +437,7 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverseCheckpointed(const
   };
   float dS[KR];
   l.loadState(g.dFinal, seq.n, dS);
-  auto load = [&](int64_t c, float (&X)[KR]) {
-#pragma unroll
-    for (int i = 0; i < KR; ++i) X[i] = rowOk(i) ? ck[c * KV + (int64_t)(i * KG + kg) * V + l.j] : 0.f;
-  };
+  auto load = [&](int64_t c, float (&X)[KR]) { l.loadBlock(ck + c * KV, V, X); };
   auto token = [&](int u, int64_t r0, const float (&prev)[KR], const float (&cur)[KR]) {
     const int64_t row = seq.b * g.Ttok + seq.time(p, r0 + u);
     const float go = sm.x[u][wc], v = sm.v[u][wc], w = sm.y[u][wc], ds = sm.template scalarDiag<Diag, LogDecay>(u);
@@ -477,10 +458,7 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverseCheckpointed(const
     rowSumsToParts<KG, KR, WARPS, NS>(sums, red, g.part, g.blocks, g.slab, (row * H + h) * K, K);
   };
   walkStretchesBack<KR, SUB, C>(T, load, stage, step, token);
-  if (g.dinit)
-#pragma unroll
-    for (int i = 0; i < KR; ++i)
-      if (rowOk(i)) g.dinit[((seq.n * H + h) * K + i * KG + kg) * V + l.j] = dS[i];
+  if (g.dinit) l.storeBlock(g.dinit + (seq.n * H + h) * KV, V, dS);
 }
 
 // The scaled low-rank form (a = a_scale b, the key k_scale k: DeltaNet's

@@ -74,6 +74,18 @@ struct Inputs {
     p.B = B, p.T = T, p.H = H, p.Vs = V;
   }
 };
+
+// deltaPrepare over every chunk slot, writing W, Q', R, P into w, qp, r, pv
+// (bf16 rows [B, slots C, H, D], chunkRows').
+cuda::DeltaChunks prepare(const cuda::ScanParams &p, std::vector<bf16> &w, std::vector<bf16> &qp, std::vector<bf16> &r,
+                          std::vector<bf16> &pv) {
+  cuda::DeltaChunks d;
+  d.w = cuda::chunkRows(p, w.data(), K), d.qp = cuda::chunkRows(p, qp.data(), K);
+  d.r = cuda::chunkRows(p, r.data(), C), d.pv = cuda::chunkRows(p, pv.data(), C);
+  emu::launch(Dim3{(unsigned)(SLOTS * H * B), 1, 1}, 256, [&] { cuda::deltaPrepare<K, true, true, false>(p, d); },
+              cuda::DeltaPrepareLayout<K>::bytes);
+  return d;
+}
 } // namespace
 
 TEST_CASE("CUDA chunked kernels (emulated): the UT prepare of a gated delta rule", "[cuda-emulation]") {
@@ -84,11 +96,7 @@ TEST_CASE("CUDA chunked kernels (emulated): the UT prepare of a gated delta rule
   // The outputs: bf16 rows [B, slots C, H, D] (chunkRows), NaN first: every row of a slot is written.
   const bf16 nan = __float2bfloat16(NAN);
   std::vector<bf16> w(B * SLOTS * C * H * K, nan), qp(w.size(), nan), r(B * SLOTS * C * H * C, nan), pv(r.size(), nan);
-  cuda::DeltaChunks d;
-  d.w = cuda::chunkRows(p, w.data(), K), d.qp = cuda::chunkRows(p, qp.data(), K);
-  d.r = cuda::chunkRows(p, r.data(), C), d.pv = cuda::chunkRows(p, pv.data(), C);
-  emu::launch(Dim3{(unsigned)(SLOTS * H * B), 1, 1}, 256, [&] { cuda::deltaPrepare<K, true, true, false>(p, d); },
-              cuda::DeltaPrepareLayout<K>::bytes);
+  const cuda::DeltaChunks d = prepare(p, w, qp, r, pv);
 
   for (int64_t h = 0; h < H; ++h)
     for (int64_t c = 0; c < SLOTS; ++c) {
@@ -177,11 +185,7 @@ TEST_CASE("CUDA chunked kernels (emulated): the UT forward of a gated delta rule
   p.o.p = o.data(), p.o.s0 = T * H * V, p.o.s1 = H * V, p.o.s2 = V, p.o.s3 = 1;
   p.scale = 0.7f;
   std::vector<bf16> w(B * SLOTS * C * H * K), qp(w.size()), r(B * SLOTS * C * H * C), pv(r.size());
-  cuda::DeltaChunks d;
-  d.w = cuda::chunkRows(p, w.data(), K), d.qp = cuda::chunkRows(p, qp.data(), K);
-  d.r = cuda::chunkRows(p, r.data(), C), d.pv = cuda::chunkRows(p, pv.data(), C);
-  emu::launch(Dim3{(unsigned)(SLOTS * H * B), 1, 1}, 256, [&] { cuda::deltaPrepare<K, true, true, false>(p, d); },
-              cuda::DeltaPrepareLayout<K>::bytes);
+  const cuda::DeltaChunks d = prepare(p, w, qp, r, pv);
   emu::launch(Dim3{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)B}, 32 * WARPS,
               [&] { cuda::deltaStates<K, WARPS, true, true, false>(p, d); },
               cuda::DeltaStatesLayout<K, 16 * WARPS>::bytes);

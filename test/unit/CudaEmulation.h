@@ -5,14 +5,17 @@
 // local (one CTA runs at a time); the tensor-core tiles' warp-wide
 // instructions likewise (CudaEmulationTile.h). Only what the emulated headers use
 // (mixc_cuda_tile_ops.cuh, mixc_cuda_route.cuh, mixc_cuda_sweep_grad.cuh and
-// mixc_cuda_checkpoint_grad.cuh, whose includes and host code
-// MIXC_CUDA_EMULATION leaves out) is defined: fp32 Views, the
-// Tensors, the warp sums (the scan parameters are the library's own header).
+// mixc_cuda_checkpoint_grad.cuh, and the UT forward's mixc_cuda_chunk_io.cuh,
+// mixc_cuda_ut.cuh and mixc_cuda_walk.cuh, whose includes and host code
+// MIXC_CUDA_EMULATION leaves out) is defined: fp32 and bf16 Views, the
+// Tensors, the warp sums, dynamic shared memory (the scan parameters are the
+// library's own header).
 #ifndef MIXC_TEST_UNIT_CUDAEMULATION_H
 #define MIXC_TEST_UNIT_CUDAEMULATION_H
 
 #define MIXC_CUDA_EMULATION 1
 
+#include "runtime/cpu/mixc_cpu.h" // bf16 rounding (before the CUDA keywords below become macros)
 #include "runtime/mixc_enums.h"
 #include "runtime/mixc_tensor.h" // the dtype codes
 
@@ -108,33 +111,32 @@ inline void launch(Dim3 grid, unsigned threads, const std::function<void()> &ker
 
 inline void __syncthreads() { mixc::emu::current->all.arrive_and_wait(); }
 inline void __syncwarp(unsigned = 0xffffffffu) { mixc::emu::current->warps[threadIdx.x / 32]->arrive_and_wait(); }
-inline float __shfl_xor_sync(unsigned, float x, int off) {
-  mixc::emu::Cta &c = *mixc::emu::current;
-  const unsigned t = threadIdx.x, base = t / 32 * 32;
+namespace mixc::emu {
+// A warp-wide exchange: each lane publishes x; between two warp barriers
+// read(lanes) sees the warp's 32 values (lanes[l]: lane l's) and gives the result.
+template <typename Read> inline auto warpExchange(float x, Read read) {
+  Cta &c = *current;
+  const unsigned t = threadIdx.x;
   c.shuffle[t] = x;
   c.warps[t / 32]->arrive_and_wait();
-  const float y = c.shuffle[base + ((t % 32) ^ (unsigned)off)];
+  const auto y = read(&c.shuffle[t / 32 * 32]);
   c.warps[t / 32]->arrive_and_wait();
   return y;
+}
+} // namespace mixc::emu
+inline float __shfl_xor_sync(unsigned, float x, int off) {
+  return mixc::emu::warpExchange(x, [&](const float *lanes) { return lanes[(threadIdx.x % 32) ^ (unsigned)off]; });
 }
 inline float __shfl_up_sync(unsigned, float x, int off) {
-  mixc::emu::Cta &c = *mixc::emu::current;
-  const unsigned t = threadIdx.x, lane = t % 32;
-  c.shuffle[t] = x;
-  c.warps[t / 32]->arrive_and_wait();
-  const float y = lane >= (unsigned)off ? c.shuffle[t - off] : x;
-  c.warps[t / 32]->arrive_and_wait();
-  return y;
+  const unsigned lane = threadIdx.x % 32;
+  return mixc::emu::warpExchange(x, [&](const float *lanes) { return lane >= (unsigned)off ? lanes[lane - off] : x; });
 }
 inline unsigned __ballot_sync(unsigned, bool pred) {
-  mixc::emu::Cta &c = *mixc::emu::current;
-  const unsigned t = threadIdx.x, base = t / 32 * 32;
-  c.shuffle[t] = pred ? 1.f : 0.f;
-  c.warps[t / 32]->arrive_and_wait();
-  unsigned mask = 0;
-  for (unsigned l = 0; l < 32; ++l) mask |= (c.shuffle[base + l] != 0.f ? 1u : 0u) << l;
-  c.warps[t / 32]->arrive_and_wait();
-  return mask;
+  return mixc::emu::warpExchange(pred ? 1.f : 0.f, [](const float *lanes) {
+    unsigned mask = 0;
+    for (unsigned l = 0; l < 32; ++l) mask |= (lanes[l] != 0.f ? 1u : 0u) << l;
+    return mask;
+  });
 }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline float __expf(float x) { return std::exp(x); }

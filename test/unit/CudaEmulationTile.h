@@ -41,13 +41,9 @@ inline float __uint_as_float(uint32_t u) {
   std::memcpy(&f, &u, 4);
   return f;
 }
-inline __nv_bfloat16 __float2bfloat16(float f) {
-  uint32_t u = __float_as_uint(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return {uint16_t((u >> 16) | 0x40u)}; // NaN stays a (quiet) NaN
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return {uint16_t(u >> 16)};
-}
-inline float __bfloat162float(__nv_bfloat16 b) { return __uint_as_float(uint32_t(b.x) << 16); }
+// The CPU runtime's conversions (runtime/cpu/mixc_cpu.h, included by CudaEmulation.h).
+inline __nv_bfloat16 __float2bfloat16(float f) { return {mixc::cpu::floatToBf16(f)}; }
+inline float __bfloat162float(__nv_bfloat16 b) { return mixc::cpu::bf16ToFloat(b.x); }
 inline __nv_bfloat162 __floats2bfloat162_rn(float lo, float hi) { return {__float2bfloat16(lo), __float2bfloat16(hi)}; }
 inline float __low2float(__nv_bfloat162 v) { return __bfloat162float(v.x); }
 inline float __high2float(__nv_bfloat162 v) { return __bfloat162float(v.y); }
@@ -84,6 +80,22 @@ inline void ldmatrix4(uint32_t r[4], const bf16 *row, bool trans) {
   }
   emu::warpBarrier();
 }
+// After the warp's fragments are published (and a warp barrier): c += A B
+// for this lane's accumulator elements (rows g, g + 8; columns 2t, 2t + 1),
+// A(m, k) and B(k, n) read from the fragments, the KD products added in k
+// order; then the barrier after which the fragments may be overwritten.
+template <int KD, typename FA, typename FB> inline void accumulate(float c[4], FA A, FB B) {
+  const int l = (int)threadIdx.x % 32;
+  float out[4];
+  for (int e = 0; e < 4; ++e) {
+    const int m = l / 4 + 8 * (e / 2), n = 2 * (l % 4) + e % 2;
+    float s = 0.f;
+    for (int k = 0; k < KD; ++k) s += A(m, k) * B(k, n);
+    out[e] = c[e] + s;
+  }
+  emu::warpBarrier();
+  for (int e = 0; e < 4; ++e) c[e] = out[e];
+}
 } // namespace detail
 
 inline void loadA(uint32_t a[4], const bf16 *base, int ld) {
@@ -111,19 +123,9 @@ inline void mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
   for (int i = 0; i < 4; ++i) emu::laneWord(l, i) = a[i];
   emu::laneWord(l, 4) = b0, emu::laneWord(l, 5) = b1;
   emu::warpBarrier();
-  auto A = [](int m, int k) {
+  detail::accumulate<16>(c, [](int m, int k) {
     return detail::half((uint32_t)emu::laneWord((m % 8) * 4 + (k % 8) / 2, (m >= 8) + 2 * (k >= 8)), k % 2);
-  };
-  auto B = [](int k, int n) { return detail::half((uint32_t)emu::laneWord(n * 4 + (k % 8) / 2, 4 + (k >= 8)), k % 2); };
-  float out[4];
-  for (int e = 0; e < 4; ++e) {
-    const int m = (int)l / 4 + 8 * (e / 2), n = 2 * ((int)l % 4) + e % 2;
-    float s = 0.f;
-    for (int k = 0; k < 16; ++k) s += A(m, k) * B(k, n);
-    out[e] = c[e] + s;
-  }
-  emu::warpBarrier();
-  for (int e = 0; e < 4; ++e) c[e] = out[e];
+  }, [](int k, int n) { return detail::half((uint32_t)emu::laneWord(n * 4 + (k % 8) / 2, 4 + (k >= 8)), k % 2); });
 }
 
 // mma.sync.aligned.m16n8k8 in tf32 (the operands' low 13 mantissa bits
@@ -136,17 +138,8 @@ inline void mmaTf32(float c[4], const float *a, int lda, const float *b, int ldb
   for (int i = 0; i < 6; ++i) emu::laneWord(l, i) = __float_as_uint(frag[i]) & ~0x1fffu;
   emu::warpBarrier();
   auto word = [](unsigned lane, int i) { return __uint_as_float((uint32_t)emu::laneWord(lane, i)); };
-  auto A = [&](int m, int k) { return word((m % 8) * 4 + k % 4, (m >= 8) + 2 * (k >= 4)); };
-  auto B = [&](int k, int n) { return word(n * 4 + k % 4, 4 + (k >= 4)); };
-  float out[4];
-  for (int e = 0; e < 4; ++e) {
-    const int m = g + 8 * (e / 2), n = 2 * t + e % 2;
-    float s = 0.f;
-    for (int k = 0; k < 8; ++k) s += A(m, k) * B(k, n);
-    out[e] = c[e] + s;
-  }
-  emu::warpBarrier();
-  for (int e = 0; e < 4; ++e) c[e] = out[e];
+  detail::accumulate<8>(c, [&](int m, int k) { return word((m % 8) * 4 + k % 4, (m >= 8) + 2 * (k >= 4)); },
+                        [&](int k, int n) { return word(n * 4 + k % 4, 4 + (k >= 4)); });
 }
 
 inline uint32_t pack(float lo, float hi) { return detail::bits(__float2bfloat16(lo), __float2bfloat16(hi)); }
