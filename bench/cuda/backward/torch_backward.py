@@ -5,7 +5,8 @@ state's gradient, for several examples (parameters' gradients included); the sam
 inputs twice give bitwise-identical gradients; torch.compile(fullgraph=True) of
 forward + backward equal to eager. (2) forward + backward time, bf16, at the two
 benchmark shapes, beside fla's chunk_simple_gla / chunk_gla / chunk_delta_rule /
-chunk_gated_delta_rule in the same run (fla's gated backward may refuse on Hopper with
+chunk_gated_delta_rule / chunk_kda (kda: given decays; kda_kimi: Kimi Linear's in-kernel
+gate, l2norm and beta sigmoid, through mixc.fla.chunk_kda) in the same run (fla's gated backward may refuse on Hopper with
 Triton 3.6: then its error is printed). SPECS=substring picks part (1)'s specs,
 FAMS=a,b part (2)'s families.
 Run from the repository root on the device, mixc on PATH, fla's `fla/` in .fla.
@@ -134,6 +135,7 @@ if os.path.isdir(fla_dir) and os.environ.get("FLA", "1") == "1":
         fla["gla"] = importlib.import_module("fla.ops.gla").chunk_gla
         fla["gated_delta_rule"] = importlib.import_module("fla.ops.gated_delta_rule").chunk_gated_delta_rule
         fla["delta_rule"] = importlib.import_module("fla.ops.delta_rule").chunk_delta_rule
+        fla["kda"] = fla["kda_kimi"] = importlib.import_module("fla.ops.kda").chunk_kda
     except Exception as e:
         print("fla import failed:", e)
 
@@ -158,13 +160,62 @@ def timed(fn):
     return sorted(ts)[5]
 
 
+def kda_calls(B, T, H, K, kimi):
+    """KDA through mixc.fla.chunk_kda (a spec built from fla's switches, its gradients the
+    compiler's backward) and fla's chunk_kda on the same inputs: given decays (q, k
+    L2-normalized, g a per-channel log-decay, beta in (0, 1)) or, with kimi, raw inputs and
+    Kimi Linear's in-kernel lower-bound gate, l2norm and beta sigmoid."""
+    import mixc.fla as mfla
+    dev = dict(device="cuda", dtype=torch.bfloat16)
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(B, T, H, K, **dev) for _ in range(3))
+    do = torch.randn(B, T, H, K, **dev)
+    if kimi:
+        g, beta = torch.randn(B, T, H, K, **dev), torch.randn(B, T, H, **dev)
+        A_log = torch.log(torch.rand(H, device="cuda") * 4 + 1)
+        dt_bias = torch.randn(H * K, device="cuda")
+        tensors = (q, k, v, g, beta, A_log, dt_bias)
+        opts = dict(use_qk_l2norm_in_kernel=True, use_beta_sigmoid_in_kernel=True, use_gate_in_kernel=True,
+                    lower_bound=-5.0, safe_gate=True)
+    else:
+        q, k = (torch.nn.functional.normalize(x.float(), dim=-1).to(x.dtype) for x in (q, k))
+        g = torch.nn.functional.logsigmoid(torch.randn(B, T, H, K, **dev)) / 16
+        beta = torch.sigmoid(torch.randn(B, T, H, **dev))
+        tensors, opts = (q, k, v, g, beta), {}
+
+    def step(fn):
+        def call():
+            leaves = [x.detach().requires_grad_() for x in tensors]
+            named = dict(zip(("A_log", "dt_bias"), leaves[5:]))
+            o, _ = fn(*leaves[:5], **named, scale=K ** -0.5, output_final_state=False, **opts)
+            o.backward(do)
+        return call
+    return step(mfla.chunk_kda), step
+
+
 # Families in FAMS order, each at both shapes (a run cut short still has whole families).
 specs = {"simple_gla": "bench/cuda/simple_gla.mixer", "gla": "bench/cuda/gla.mixer",
          "delta_rule": "bench/cuda/delta_rule.mixer", "gated_delta_rule": "bench/cuda/gated_delta_rule.mixer"}
 for fam in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").split(","):
-    spec = specs[fam]
     for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
         K = V = 128
+        if fam.startswith("kda"):
+            mixc_step, step = kda_calls(B, T, H, K, fam == "kda_kimi")
+            try:
+                ms = timed(mixc_step)
+                line = f"{fam} B={B},T={T},H={H},K=V=128: mixc {ms:.2f} ms (peak {peak_mib:.0f} MiB)"
+            except Exception as e:
+                line = f"{fam} B={B},T={T},H={H}: mixc failed: {str(e)[:200]}"
+            if fam in fla:
+                try:
+                    fms = timed(step(fla[fam]))
+                    line += (f", fla {fms:.2f} ms (peak {peak_mib:.0f} MiB; mixc at {fms / ms:.2f}x fla's speed)"
+                             if "mixc " in line else f", fla {fms:.2f} ms (peak {peak_mib:.0f} MiB)")
+                except Exception as e:
+                    line += f", fla failed: {type(e).__name__}: {str(e)[:160]}"
+            print(line, flush=True)
+            continue
+        spec = specs[fam]
         dev = dict(device="cuda", dtype=torch.bfloat16)
         torch.manual_seed(0)
         q, k, v = (torch.randn(B, T, H, K, **dev) for _ in range(3))
