@@ -23,11 +23,16 @@
 //     chunk's dS_C and (e A) dS_C; the last dS is the initial state's gradient,
 //   deltaGradChunk: per chunk, the rest: the terms without the states, then
 //     S0 and dS_C land in their buffers and each gradient is written once.
+// Their launches: mixc_cuda_ut_grad_launch.cuh.
 // Every sum runs in a fixed order (no atomics): the same inputs give the same bits.
 #ifndef MIXC_CUDA_UT_GRAD_CUH
 #define MIXC_CUDA_UT_GRAD_CUH
 
+// test/unit/CudaEmulation.h defines MIXC_CUDA_EMULATION and the device
+// library these kernels use, to run them on host threads in the unit tests.
+#ifndef MIXC_CUDA_EMULATION
 #include "mixc_cuda.cuh"
+#endif
 
 #include <type_traits>
 
@@ -95,9 +100,15 @@ __device__ __forceinline__ float bf(__nv_bfloat16 x) { return __bfloat162float(x
 // factor under 2^-126 is 0). __expf behind `keep ? ... : 0` compiled to a
 // branch and a subnormal fix-up per element of the unrolled tiles.
 __device__ __forceinline__ float maskedExp(bool keep, float x) {
+  const float arg = (keep ? x : -256.f) * 1.4426950408889634f;
+#ifdef MIXC_CUDA_EMULATION
+  const float y = std::exp2(arg);
+  return y < 0x1p-126f ? 0.f : y;
+#else
   float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"((keep ? x : -256.f) * 1.4426950408889634f));
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(arg));
   return y;
+#endif
 }
 
 // The per-chunk kernels' common loads: the value-side rows (dO, `mid`: X or
@@ -606,268 +617,6 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     }
   }
 }
-
-// Whether the chunked backward takes this call: bf16 token inputs (the
-// tensor cores' operands), dense (not packed), forward, a and b as rows (or
-// the scaled form's b).
-inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call) {
-  // fp32 (the tensor program's) or bf16 (an input's own) rows, copied to packed bf16 rows where they are not
-  auto rows = [&](const View &v) { return v.p && (v.dtype == MIXC_F32 || v.dtype == MIXC_BF16); };
-  return bf16Call && !p.seqStart && !p.reverse && !p.bDecayed && !p.l2normQ && !p.l2normB && rows(p.q) &&
-         rows(p.k) && rows(p.v) && rows(p.a) && rows(p.b);
-}
-
-#ifndef MIXC_CUDA_EMULATION
-// bf16 rows of x (times the per-token scale s where given): four at a time
-// where x (fp32 or bf16) and s are packed [B, T, H, D] and [B, T, H].
-template <typename = void> __global__ void rowsToBf16Kernel(const View x, const View s, __nv_bfloat16 *y, int64_t B,
-                                                            int64_t T, int64_t H, int64_t D) {
-  const int64_t n = B * T * H * D;
-  const bool f32 = x.dtype == MIXC_F32;
-  if ((f32 || x.dtype == MIXC_BF16) && packedAs(x, B, T, H, D) && (!s.p || packedAs(s, B, T, H, 1)) && D % 4 == 0 &&
-      (uintptr_t)x.p % (f32 ? 16 : 8) == 0) {
-    const bool small = n <= 0x7fffffffll;
-    MIXC_GRID_STRIDE(e, n / 4) {
-      float f[4];
-      if (f32) {
-        const float4 v = ((const float4 *)x.p)[e];
-        f[0] = v.x, f[1] = v.y, f[2] = v.z, f[3] = v.w;
-      } else {
-        const uint2 v = ((const uint2 *)x.p)[e];
-        const float2 lo = __bfloat1622float2(*(const __nv_bfloat162 *)&v.x),
-                     hi = __bfloat1622float2(*(const __nv_bfloat162 *)&v.y);
-        f[0] = lo.x, f[1] = lo.y, f[2] = hi.x, f[3] = hi.y;
-      }
-      if (s.p) { // the four share a row (D % 4 == 0)
-        const int64_t row = small ? (int64_t)((uint32_t)(e * 4) / (uint32_t)D) : e * 4 / D;
-        const float sc = loadElem(s.p, s.dtype, row);
-        for (float &v : f) v *= sc;
-      }
-      uint2 o;
-      o.x = tile::pack(f[0], f[1]), o.y = tile::pack(f[2], f[3]);
-      ((uint2 *)y)[e] = o;
-    }
-    return;
-  }
-  MIXC_GRID_STRIDE(e, n) {
-    int64_t b, t, h, j;
-    rowIndex(e, D, H, T, n, b, t, h, j);
-    y[e] = __float2bfloat16(s.p ? s.at(b, t, h, 0) * x.at(b, t, h, j) : x.at(b, t, h, j));
-  }
-}
-
-// Packed bf16 rows [B, T, H, D] into an output of another dtype or layout.
-template <typename = void>
-__global__ void bf16RowsToViewKernel(const __nv_bfloat16 *x, View y, int64_t B, int64_t T, int64_t H, int64_t D) {
-  const int64_t n = B * T * H * D;
-  MIXC_GRID_STRIDE(e, n) {
-    int64_t b, t, h, j;
-    rowIndex(e, D, H, T, n, b, t, h, j);
-    y.set(b, t, h, j, __bfloat162float(x[e]));
-  }
-}
-
-// The five kernels (above), for K and V of 64 or 128 and scalar log-decays
-// (Decay) or none. tokB x tokT: the token tensors' rows.
-template <int K, int V, bool Decay, unsigned Form>
-cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const SweepGradOut &out, int64_t tokB,
-                                   int64_t tokT, Scratch &scratch, cudaStream_t stream) {
-  static_assert(K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128, "the chunked backward's tiles");
-  constexpr int C = chunk::C;
-  const int64_t B = p.B, H = p.H, T = p.T, chunks = (T + C - 1) / C, rows = B * chunks * C * H;
-  // the call as the printer described it (Form)
-  auto has = [](unsigned bit) { return (Form & bit) != 0; };
-  if (has(gradform::aScaled) != (p.aScale.p != nullptr) || has(gradform::kScaled) != (p.kScale.p != nullptr) ||
-      has(gradform::dbIntoDk) != out.dbIntoDk || has(gradform::dqOut) != (out.dqTo.p != nullptr) ||
-      has(gradform::dkOut) != (out.dkTo.p != nullptr) || has(gradform::dvOut) != (out.dvTo.p != nullptr) ||
-      has(gradform::dbOut) != (out.dbTo.p != nullptr) ||
-      (has(gradform::kIsB) && (p.k.p != p.b.p || p.k.dtype != p.b.dtype || p.k.s0 != p.b.s0 || p.k.s1 != p.b.s1 ||
-                               p.k.s2 != p.b.s2 || p.k.s3 != p.b.s3 || p.k.hg != p.b.hg)))
-    return cudaErrorInvalidValue;
-  if (rows == 0) return cudaSuccess;
-  // bf16 token rows, [B, T, H, D]: an input's own where the kernels can stream them (bf16 rows on 16-byte
-  // boundaries), else a copy (the scaled form's a and k: times their scales)
-  auto toBf16 = [&](View &v, int64_t D, const View &scale = View{}) {
-    if (!scale.p && streamableBf16Rows(v)) return true;
-    auto *y = (__nv_bfloat16 *)scratch.alloc((B * T * H * D + 1) / 2);
-    if (!y) return false;
-    rowsToBf16Kernel<><<<gridFor(B * T * H * D), 256, 0, stream>>>(v, scale, y, B, T, H, D);
-    v.p = y, v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = D, v.s1 = H * D, v.s0 = T * H * D, v.hg = 1;
-    return true;
-  };
-  DeltaGradRows r;
-  r.dO = g.dO;
-  r.aScale = p.aScale, r.kScale = p.kScale, r.kPlain = p.k;
-  r.daScale = out.daScale.p, r.dkScale = out.dkScale.p;
-  // The outputs the kernel writes: the caller's bf16 rows, else packed bf16
-  // rows copied to the output after (a bf16 call's gradient in another
-  // dtype or layout: rounded to bf16 once more).
-  bool copies = false;
-  auto direct = [&](const View &v, int64_t D, Bf16Rows &o) {
-    if (!v.p) return true;
-    if (v.dtype == MIXC_BF16 && v.hg == 1 && v.s3 == 1) {
-      o.p = (__nv_bfloat16 *)v.p, o.s0 = v.s0, o.s1 = v.s1, o.s2 = v.s2;
-      return true;
-    }
-    if (!(o.p = (__nv_bfloat16 *)scratch.alloc((tokB * tokT * H * D + 1) / 2))) return false;
-    o.s2 = D, o.s1 = H * D, o.s0 = tokT * H * D, copies = true;
-    return true;
-  };
-  if (!direct(out.dqTo, K, r.dqTo) || !direct(out.dkTo, K, r.dkTo) || !direct(out.dvTo, V, r.dvTo) ||
-      !direct(out.dbTo, K, r.dbTo))
-    return cudaErrorMemoryAllocation;
-  r.dbIntoDk = out.dbIntoDk;
-  if (!toBf16(p.q, K) || !toBf16(p.k, K, p.kScale) || !toBf16(p.a, K, p.aScale) || !toBf16(p.b, K) ||
-      !toBf16(p.v, V))
-    return cudaErrorMemoryAllocation;
-  p.kScale = p.aScale = View{};
-  if (r.dO.p && !toBf16(r.dO, V)) return cudaErrorMemoryAllocation;
-  if (!r.dO.p) { // no upstream gradient of o: zero rows
-    auto *z = (__nv_bfloat16 *)scratch.alloc((B * T * H * V + 1) / 2);
-    if (!z) return cudaErrorMemoryAllocation;
-    cudaMemsetAsync(z, 0, B * T * H * V * 2, stream);
-    r.dO.p = z, r.dO.dtype = MIXC_BF16, r.dO.s3 = 1, r.dO.s2 = V, r.dO.s1 = H * V, r.dO.s0 = T * H * V;
-  }
-  r.Ttok = tokT;
-  auto grad = [&](float *given, int64_t width) { return given ? given : scratch.alloc(tokB * tokT * H * width); };
-  // (none for a gradient that goes to its output; db's rows where a_scale da or dk adds to it)
-  const bool dbRows = has(gradform::aScaled) || has(gradform::dbIntoDk) || !has(gradform::dbOut);
-  r.dq = r.dqTo.p ? nullptr : grad(out.dq.p, K), r.dk = r.dkTo.p ? nullptr : grad(out.dk.p, K);
-  r.db = dbRows ? grad(out.db.p, K) : nullptr;
-  r.da = r.aScale.p ? nullptr : grad(out.da.p, K); // the scaled form: a_scale da goes to db
-  r.dv = grad(g.dv, V);
-  r.ddecay = Decay ? grad(out.ddecay.p, 1) : nullptr;
-  if ((!r.dqTo.p && !r.dq) || (!r.dkTo.p && !r.dk) || (!r.aScale.p && !r.da) || (dbRows && !r.db) || !r.dv ||
-      (Decay && !r.ddecay))
-    return cudaErrorMemoryAllocation;
-  // the forward's prepare: W, Q', R (and P, unused)
-  DeltaChunks d;
-  auto *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C));
-  if (!base) return cudaErrorMemoryAllocation;
-  d.w = chunkRows(p, base, K), d.qp = chunkRows(p, base + rows * K, K);
-  d.r = chunkRows(p, base + 2 * rows * K, C), d.pv = chunkRows(p, base + 2 * rows * K + rows * C, C);
-  {
-    constexpr int bytes = DeltaPrepareLayout<K>::bytes;
-    auto prepare = deltaPrepare<K, Decay, true, false>;
-    if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
-    prepare<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, d);
-  }
-  // the forward's walk, keeping S0 and U per chunk
-  const int64_t stateElems = B * chunks * H * K * V;
-  d.chunkStates = (__nv_bfloat16 *)scratch.alloc((stateElems + 1) / 2);
-  r.dStates = (__nv_bfloat16 *)scratch.alloc((stateElems + 1) / 2);
-  auto *rowMem = (__nv_bfloat16 *)scratch.alloc(rows * V);
-  if (!d.chunkStates || !r.dStates || !rowMem) return cudaErrorMemoryAllocation;
-  r.states = d.chunkStates;
-  r.u = d.uRows = chunkRows(p, rowMem, V);
-  r.x = chunkRows(p, rowMem + rows * V, V);
-  {
-    StatePass pass;
-    pass.vBlock = B * H >= 128 ? V : (B * H >= 64 ? 64 : 32);
-    ScanParams fp = p;
-    fp.o = View{}, fp.state = View{};
-    if (cudaError_t e = launchStates<K, Decay, true, false, false>(fp, d, pass, stream)) return e;
-  }
-  // the reverse walk
-  r.dFinal = g.dFinal;
-  if (g.dinit) {
-    Tensor dinit;
-    dinit.p = g.dinit, dinit.rank = 4, dinit.d[0] = B, dinit.d[1] = H, dinit.d[2] = K, dinit.d[3] = V;
-    r.dInit = stateTensorView(dinit);
-  }
-  {
-    auto walk = [&](auto kernel, int warps) {
-      const int bytes = warps == 8 ? DeltaGradWalkLayout<K, 128>::bytes
-                                   : warps == 4 ? DeltaGradWalkLayout<K, 64>::bytes : DeltaGradWalkLayout<K, 32>::bytes;
-      if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
-      kernel<<<dim3((unsigned)((V + 16 * warps - 1) / (16 * warps)), (unsigned)H, (unsigned)B), 32 * warps, bytes,
-               stream>>>(p, d, r);
-      return cudaGetLastError();
-    };
-    cudaError_t e = B * H >= 128 && V == 128 ? walk(deltaGradWalk<K, 8, Decay>, 8)
-                    : B * H >= 64            ? walk(deltaGradWalk<K, 4, Decay>, 4)
-                                             : walk(deltaGradWalk<K, 2, Decay>, 2);
-    if (e) return e;
-  }
-  // the chunks' terms
-  {
-    constexpr int bytes = DeltaGradChunkLayout<K, V>::bytes;
-    static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
-    auto kernel = deltaGradChunk<K, V, Decay, Form>;
-    if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
-    kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
-  }
-  if (copies) {
-    auto copy = [&](const View &to, const Bf16Rows &from, int64_t D) {
-      if (to.p && from.p != to.p) bf16RowsToViewKernel<><<<gridFor(tokB * tokT * H * D), 256, 0, stream>>>(from.p, to, tokB, tokT, H, D);
-    };
-    copy(out.dqTo, r.dqTo, K), copy(out.dkTo, r.dkTo, K), copy(out.dvTo, r.dvTo, V), copy(out.dbTo, r.dbTo, K);
-  }
-  return cudaGetLastError();
-}
-
-// The delta rules' backward: the chunked kernels where they apply (bf16
-// calls; K, V of 64 or 128; scalar or no decay), else launchSweepGrad (C:
-// the schedule's grad_checkpoint, with a decay).
-// The choice is the call's (its dtype and layout), made here at run time.
-// The scaled low-rank form (p.aScale, p.kScale; p.a is b's rows) runs on
-// the plain rows, scaled into the bf16 copies the chunked kernels read and
-// summed back in their chunk kernel, or scaled into fp32 copies for the
-// sweeps and summed back after them.
-template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V, unsigned Form, int C>
-cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut &out, int64_t tokB, int64_t tokT,
-                            bool bf16Call, Scratch &scratch, cudaStream_t stream) {
-  constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && Diag != DiagKind::vector && LogDecay;
-  if constexpr (tiles) {
-    if (deltaGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V)
-      return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar, Form>(p, g, out, tokB, tokT, scratch, stream);
-  }
-  const bool scaled = p.aScale.p || p.kScale.p;
-  // the stored outputs' gradients in fp32 Tensors, stored after the sweeps
-  SweepGradOut o = out;
-  auto need = [&](Tensor &t, bool wanted) {
-    if (wanted && !t.p) t = newTensor(scratch, {tokB, tokT, p.H, K});
-    return !wanted || t.p;
-  };
-  if (!need(o.dq, o.dqTo.p) || !need(o.dk, o.dkTo.p) || !need(o.db, o.dbTo.p || o.dbIntoDk))
-    return cudaErrorMemoryAllocation;
-  if (o.dvTo.p && !g.dv && !(g.dv = scratch.alloc(tokB * tokT * p.H * V))) return cudaErrorMemoryAllocation;
-  SweepGradOut plain = o; // the plain rows' gradients: in place of the operands' where those are wanted
-  if (scaled) {
-    auto rows = [&](const Tensor &given) { return given.p ? given : newTensor(scratch, {tokB, tokT, p.H, K}); };
-    if (p.kScale.p && !(plain.dk = rows(o.dk)).p) return cudaErrorMemoryAllocation;
-    if (p.aScale.p && (!(plain.db = rows(o.db)).p || !(plain.da = rows(Tensor{})).p))
-      return cudaErrorMemoryAllocation;
-  }
-  ScanParams sp = p;
-  if (scaled) {
-    auto expand = [&](View &x, View &s) {
-      if (!s.p) return true;
-      Tensor y = newTensor(scratch, {tokB, tokT, p.H, K});
-      if (!y.p) return false;
-      scaledRowsKernel<><<<gridFor(y.size()), 256, 0, stream>>>(x, s, y);
-      x = rowView(y), s = View{};
-      return true;
-    };
-    if (!expand(sp.a, sp.aScale) || !expand(sp.k, sp.kScale)) return cudaErrorMemoryAllocation;
-  }
-  cudaError_t e = launchSweepGrad<K, CPW, WARPS, Diag, LogDecay, C>(sp, g, plain, tokB, tokT, scratch, stream);
-  if (e != cudaSuccess) return e;
-  if (scaled)
-    scaledLowRankGradKernel<><<<gridFor(tokB * tokT * p.H * 32), 256, 0, stream>>>(
-        p, plain.dk, plain.da, plain.db, o.dkScale, o.daScale, tokB, tokT, K);
-  if (o.dbIntoDk) fusedKernel<<<gridFor(o.dk.size()), 256, 0, stream>>>(o.dk, SumOf{o.dk, o.db});
-  if (o.dqTo.p) storeTensor(o.dq, o.dqTo, false, stream);
-  if (o.dkTo.p) storeTensor(o.dk, o.dkTo, false, stream);
-  if (o.dbTo.p) storeTensor(o.db, o.dbTo, false, stream);
-  if (o.dvTo.p) {
-    Tensor dv;
-    dv.p = g.dv, dv.rank = 4, dv.d[0] = tokB, dv.d[1] = tokT, dv.d[2] = p.H, dv.d[3] = V;
-    storeTensor(dv, o.dvTo, false, stream);
-  }
-  return cudaGetLastError();
-}
-#endif // MIXC_CUDA_EMULATION
 
 } // namespace mixc::cuda
 

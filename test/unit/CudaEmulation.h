@@ -5,8 +5,9 @@
 // local (one CTA runs at a time); the tensor-core tiles' warp-wide
 // instructions likewise (CudaEmulationTile.h). Only what the emulated headers use
 // (mixc_cuda_tile_ops.cuh, mixc_cuda_route.cuh, mixc_cuda_sweep_grad.cuh and
-// mixc_cuda_checkpoint_grad.cuh, and the UT forward's mixc_cuda_chunk_io.cuh,
-// mixc_cuda_ut.cuh and mixc_cuda_walk.cuh, whose includes and host code
+// mixc_cuda_checkpoint_grad.cuh, the UT forward's mixc_cuda_chunk_io.cuh,
+// mixc_cuda_ut.cuh and mixc_cuda_walk.cuh, and its backward's
+// mixc_cuda_ut_grad.cuh, whose includes and host code
 // MIXC_CUDA_EMULATION leaves out) is defined: fp32 and bf16 Views, the
 // Tensors, the warp sums, dynamic shared memory (the scan parameters are the
 // library's own header).
@@ -131,6 +132,13 @@ inline float __shfl_up_sync(unsigned, float x, int off) {
   const unsigned lane = threadIdx.x % 32;
   return mixc::emu::warpExchange(x, [&](const float *lanes) { return lane >= (unsigned)off ? lanes[lane - off] : x; });
 }
+inline float __shfl_down_sync(unsigned, float x, int off) {
+  const unsigned lane = threadIdx.x % 32;
+  return mixc::emu::warpExchange(x, [&](const float *lanes) { return lane + off < 32 ? lanes[lane + off] : x; });
+}
+inline float __shfl_sync(unsigned, float x, int src) {
+  return mixc::emu::warpExchange(x, [&](const float *lanes) { return lanes[src % 32]; });
+}
 inline unsigned __ballot_sync(unsigned, bool pred) {
   return mixc::emu::warpExchange(pred ? 1.f : 0.f, [](const float *lanes) {
     unsigned mask = 0;
@@ -209,6 +217,7 @@ inline float warpSum(float x) {
 #include "runtime/cuda/mixc_cuda_chunk_io.cuh"
 #include "runtime/cuda/mixc_cuda_ut.cuh"
 #include "runtime/cuda/mixc_cuda_walk.cuh"
+#include "runtime/cuda/mixc_cuda_ut_grad.cuh"
 #include "runtime/cuda/mixc_cuda_route.cuh"
 #include "runtime/cuda/mixc_cuda_sweep_grad.cuh"
 #include "runtime/cuda/mixc_cuda_checkpoint_grad.cuh"

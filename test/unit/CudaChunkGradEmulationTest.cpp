@@ -1,0 +1,210 @@
+// The UT form's chunked backward (mixc_cuda_ut_grad.cuh) on host threads
+// (test/unit/CudaEmulation.h), as launchDeltaGradChunked runs it: the
+// forward's prepare (deltaPrepare) and walk keeping each chunk's S0 and U
+// (deltaStates), the reverse walk (deltaGradWalk), then the chunk kernel
+// (deltaGradChunk), on emulated tensor cores, against the float64
+// reference's gradients (runtime/reference) of the same bf16-rounded inputs.
+// Two chunks, the second partial; two heads; two value blocks in the walks;
+// an initial state and the final state's gradient. Two calls: a gated delta
+// rule with every gradient in its fp32 rows (the plain form), and DeltaNet as
+// its spec writes it (a = -beta k, key beta k, b = k: the scaled low-rank
+// form, k's and b's gradients summed, the bf16 outputs written by the kernel).
+#include "test/unit/CudaEmulation.h"
+
+#include "runtime/reference/RecurrenceGrad.h"
+#include "test/unit/RandomArrays.h"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+
+using namespace mixc;
+using cuda::tile::bf16;
+using mixc::ref::Array;
+
+namespace {
+
+constexpr int64_t B = 1, T = 100, H = 2, K = 64, V = 64, C = cuda::chunk::C, CHUNKS = (T + C - 1) / C;
+constexpr int WARPS = 2; // the reverse walk's: 32 value columns a CTA, two blocks
+
+double relL2(const std::vector<double> &got, const std::vector<double> &want) {
+  REQUIRE(got.size() == want.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) num += (got[i] - want[i]) * (got[i] - want[i]), den += want[i] * want[i];
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+template <typename E> std::vector<double> widen(const std::vector<E> &x) {
+  std::vector<double> y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    if constexpr (std::is_same_v<E, bf16>) y[i] = __bfloat162float(x[i]);
+    else y[i] = x[i];
+  }
+  return y;
+}
+
+// x rounded to bf16, in place (the reference reads the rounded values) and as the kernels' rows.
+std::vector<bf16> toBf16(Array &x) {
+  std::vector<bf16> y(x.data.size());
+  for (size_t i = 0; i < y.size(); ++i) y[i] = __float2bfloat16((float)x.data[i]), x.data[i] = __bfloat162float(y[i]);
+  return y;
+}
+cuda::View rowsView(void *p, int dtype, int64_t D) {
+  cuda::View w;
+  w.p = p, w.dtype = dtype, w.s3 = D == 1 ? 0 : 1, w.s2 = D, w.s1 = H * D, w.s0 = T * H * D;
+  return w;
+}
+cuda::View stateView(float *p) {
+  cuda::View w;
+  w.p = p, w.s0 = H * K * V, w.s1 = K * V, w.s2 = V, w.s3 = 1;
+  return w;
+}
+
+struct Case {
+  bool decay = true, scaled = false;
+};
+
+void check(const Case &cs) {
+  std::mt19937_64 rng(cs.scaled ? 61 : 59);
+  // b: unit rows, beta in (0.1, 1): a = -beta b, the key beta b (DeltaNet's own k: b)
+  Array q = ref::randn({B, T, H, K}, rng), b = ref::randn({B, T, H, K}, rng), v = ref::randn({B, T, H, V}, rng);
+  for (int64_t r = 0; r < B * T * H; ++r) {
+    double n = 0, m = 0;
+    for (int64_t i = 0; i < K; ++i) n += b.data[r * K + i] * b.data[r * K + i], m += q.data[r * K + i] * q.data[r * K + i];
+    for (int64_t i = 0; i < K; ++i) b.data[r * K + i] /= std::sqrt(n), q.data[r * K + i] /= std::sqrt(m);
+  }
+  Array beta = ref::uniform({B, T, H}, rng, 0.1, 1.0), g = ref::uniform({B, T, H}, rng, -0.3, -0.01);
+  Array init = ref::randn({B, H, K, V}, rng, 0.5), dO = ref::randn({B, T, H, V}, rng), dF = ref::randn({B, H, K, V}, rng, 0.3);
+  std::vector<bf16> hq = toBf16(q), hb = toBf16(b), hv = toBf16(v), hdO = toBf16(dO);
+  std::vector<float> hg(g.data.begin(), g.data.end()), hinit(init.data.begin(), init.data.end()),
+      hdF(dF.data.begin(), dF.data.end()), hbeta(beta.data.size()), hnbeta(beta.data.size());
+  for (size_t i = 0; i < hbeta.size(); ++i) hbeta[i] = (float)beta.data[i], hnbeta[i] = -hbeta[i];
+  for (size_t i = 0; i < g.data.size(); ++i) g.data[i] = hg[i];
+  // a and the key: the plain form's own bf16 rows; the scaled form's scaled copies (launchDeltaGradChunked's
+  // rowsToBf16Kernel), the reference given the exact products
+  Array a({B, T, H, K}), k({B, T, H, K});
+  std::vector<bf16> ha(a.data.size()), hk(k.data.size());
+  for (int64_t r = 0; r < B * T * H; ++r)
+    for (int64_t i = 0; i < K; ++i) {
+      const int64_t e = r * K + i;
+      const double x = b.data[e] * hbeta[r];
+      a.data[e] = -x, k.data[e] = x;
+      ha[e] = __float2bfloat16(hnbeta[r] * (float)b.data[e]), hk[e] = __float2bfloat16(hbeta[r] * (float)b.data[e]);
+    }
+  if (!cs.scaled) // the rows as given
+    for (size_t e = 0; e < ha.size(); ++e) a.data[e] = __bfloat162float(ha[e]), k.data[e] = __bfloat162float(hk[e]);
+
+  ref::RecurrenceInputs in;
+  in.structure = ref::Structure::dplr;
+  in.scale = 0.7;
+  in.q = &q, in.k = &k, in.v = &v, in.a = &a, in.b = &b, in.decay = cs.decay ? &g : nullptr, in.init = &init;
+  ref::RecurrenceGrads want;
+  REQUIRE(ref::runRecurrenceGrad(in, &dO, &dF, want).empty());
+
+  cuda::ScanParams p;
+  p.q = rowsView(hq.data(), MIXC_BF16, K), p.k = rowsView(hk.data(), MIXC_BF16, K);
+  p.a = rowsView(ha.data(), MIXC_BF16, K), p.b = rowsView(hb.data(), MIXC_BF16, K);
+  p.v = rowsView(hv.data(), MIXC_BF16, V);
+  if (cs.decay) p.decay = rowsView(hg.data(), MIXC_F32, 1);
+  p.init = stateView(hinit.data());
+  p.B = B, p.T = T, p.H = H, p.Vs = V, p.scale = 0.7f;
+
+  // launchDeltaGradChunked's buffers: the forward's W, Q', R, P and the
+  // chunks' S0 and U; the reverse walk's dS_C and X; the gradients.
+  const int64_t rows = B * CHUNKS * C * H, slab = B * T * H;
+  std::vector<bf16> w(rows * K), qp(rows * K), r(rows * C), pv(rows * C), states(B * CHUNKS * H * K * V),
+      dStates(states.size()), u(rows * V), x(rows * V);
+  cuda::DeltaChunks d;
+  d.w = cuda::chunkRows(p, w.data(), K), d.qp = cuda::chunkRows(p, qp.data(), K);
+  d.r = cuda::chunkRows(p, r.data(), C), d.pv = cuda::chunkRows(p, pv.data(), C);
+  d.chunkStates = states.data(), d.uRows = cuda::chunkRows(p, u.data(), V);
+  std::vector<float> dq(slab * K), dk(slab * K), da(slab * K), db(slab * K), dv(slab * V), dd(slab),
+      dinit(B * H * K * V, NAN), daScale(slab), dkScale(slab);
+  const bf16 nan = __float2bfloat16(NAN);
+  std::vector<bf16> dqRows(slab * K, nan), dkRows(slab * K, nan), dvRows(slab * V, nan);
+  cuda::DeltaGradRows gr;
+  gr.dO = rowsView(hdO.data(), MIXC_BF16, V);
+  gr.u = d.uRows, gr.x = cuda::chunkRows(p, x.data(), V);
+  gr.states = states.data(), gr.dStates = dStates.data();
+  gr.dFinal = stateView(hdF.data()), gr.dInit = stateView(dinit.data());
+  gr.dv = dv.data(), gr.db = db.data(), gr.ddecay = cs.decay ? dd.data() : nullptr, gr.Ttok = T;
+  auto out = [](std::vector<bf16> &y, int64_t D) {
+    return cuda::Bf16Rows{y.data(), T * H * D, H * D, D};
+  };
+  if (cs.scaled) {
+    gr.aScale = rowsView(hnbeta.data(), MIXC_F32, 1), gr.kScale = rowsView(hbeta.data(), MIXC_F32, 1);
+    gr.kPlain = p.b, gr.daScale = daScale.data(), gr.dkScale = dkScale.data();
+    gr.dqTo = out(dqRows, K), gr.dkTo = out(dkRows, K), gr.dvTo = out(dvRows, V), gr.dbIntoDk = true;
+  } else {
+    gr.dq = dq.data(), gr.dk = dk.data(), gr.da = da.data();
+  }
+
+  const auto grid = [](int64_t x) { return Dim3{(unsigned)x, 1, 1}; };
+  auto run = [&](auto decay) {
+    constexpr bool Decay = decltype(decay)::value;
+    namespace gf = cuda::gradform;
+    constexpr unsigned Scaled = gf::aScaled | gf::kScaled | gf::dbIntoDk | gf::dqOut | gf::dkOut | gf::dvOut | gf::kIsB;
+    emu::launch(grid(CHUNKS * H * B), 256, [&] { cuda::deltaPrepare<K, Decay, true, false>(p, d); },
+                cuda::DeltaPrepareLayout<K>::bytes);
+    cuda::ScanParams fp = p; // the walk keeps S0 and U instead of writing o
+    fp.o = cuda::View{}, fp.state = cuda::View{};
+    emu::launch(Dim3{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)B}, 32 * WARPS,
+                [&] { cuda::deltaStates<K, WARPS, Decay, true, false>(fp, d); },
+                cuda::DeltaStatesLayout<K, 16 * WARPS>::bytes);
+    emu::launch(Dim3{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)B}, 32 * WARPS,
+                [&] { cuda::deltaGradWalk<K, WARPS, Decay>(p, d, gr); }, cuda::DeltaGradWalkLayout<K, 16 * WARPS>::bytes);
+    if (cs.scaled)
+      emu::launch(grid(CHUNKS * H * B), 256, [&] { cuda::deltaGradChunk<K, V, Decay, Scaled>(p, gr); },
+                  cuda::DeltaGradChunkLayout<K, V>::bytes);
+    else
+      emu::launch(grid(CHUNKS * H * B), 256, [&] { cuda::deltaGradChunk<K, V, Decay, 0>(p, gr); },
+                  cuda::DeltaGradChunkLayout<K, V>::bytes);
+  };
+  if (cs.decay) run(std::true_type{});
+  else run(std::false_type{});
+
+  // bf16 rows, states and products: the bf16 bar (2e-2) against float64.
+  const double tol = 2e-2;
+  INFO("dinit " << relL2(widen(dinit), want.init.data) << ", dv " << relL2(cs.scaled ? widen(dvRows) : widen(dv), want.v.data));
+  CHECK(relL2(widen(dinit), want.init.data) < tol);
+  if (!cs.scaled) {
+    INFO("dq " << relL2(widen(dq), want.q.data) << " dk " << relL2(widen(dk), want.k.data) << " da "
+               << relL2(widen(da), want.a.data) << " db " << relL2(widen(db), want.b.data));
+    CHECK(relL2(widen(dq), want.q.data) < tol);
+    CHECK(relL2(widen(dk), want.k.data) < tol);
+    CHECK(relL2(widen(da), want.a.data) < tol);
+    CHECK(relL2(widen(db), want.b.data) < tol);
+    CHECK(relL2(widen(dv), want.v.data) < tol);
+    if (cs.decay) {
+      INFO("dg " << relL2(widen(dd), want.decay.data));
+      CHECK(relL2(widen(dd), want.decay.data) < tol);
+    }
+    return;
+  }
+  // DeltaNet's gradients by the chain rule: d b (b = k) = db + beta dkey - beta da,
+  // d beta = <dkey, b> - <da, b> (the two scales' gradients).
+  std::vector<double> wantDk(slab * K), wantKs(slab, 0.0), wantAs(slab, 0.0);
+  for (int64_t row = 0; row < slab; ++row)
+    for (int64_t i = 0; i < K; ++i) {
+      const int64_t e = row * K + i;
+      wantDk[e] = want.b.data[e] + beta.data[row] * (want.k.data[e] - want.a.data[e]);
+      wantKs[row] += want.k.data[e] * b.data[e], wantAs[row] += want.a.data[e] * b.data[e];
+    }
+  INFO("dq " << relL2(widen(dqRows), want.q.data) << " dk " << relL2(widen(dkRows), wantDk) << " dk_scale "
+             << relL2(widen(dkScale), wantKs) << " da_scale " << relL2(widen(daScale), wantAs));
+  CHECK(relL2(widen(dqRows), want.q.data) < tol);
+  CHECK(relL2(widen(dkRows), wantDk) < tol);
+  CHECK(relL2(widen(dvRows), want.v.data) < tol);
+  CHECK(relL2(widen(dkScale), wantKs) < tol);
+  CHECK(relL2(widen(daScale), wantAs) < tol);
+}
+
+} // namespace
+
+TEST_CASE("CUDA chunked backward (emulated): a gated delta rule, every gradient in fp32 rows", "[cuda-emulation]") {
+  check({/*decay=*/true, /*scaled=*/false});
+}
+
+TEST_CASE("CUDA chunked backward (emulated): DeltaNet's scaled form, gradients to bf16 outputs", "[cuda-emulation]") {
+  check({/*decay=*/false, /*scaled=*/true});
+}
