@@ -1,9 +1,9 @@
-"""One forward + backward of a delta-rule spec through mixc.torch under
-torch.profiler, CUDA time per kernel (bf16, fla's benchmark shape 4 x 4096 x 64
-x 128; q and k L2-normalized, beta in (0, 1)). Run from the repository root on
-the device, mixc on PATH (bench/cuda/device_env.sh). SPEC=path picks the spec
-(default bench/cuda/delta_rule.mixer; bench/cuda/gated_delta_rule.mixer takes a
-per-head log-decay g before beta).
+"""One forward + backward of a spec through mixc.torch under torch.profiler,
+CUDA time per kernel (bf16, fla's benchmark shape 4 x 4096 x 64 x 128; q and k
+L2-normalized, beta in (0, 1), g a log-decay logsigmoid(x) / 16 per head or per
+key as the spec declares it). Run from the repository root on the device, mixc
+on PATH (bench/cuda/device_env.sh). SPEC=path picks the spec (default
+bench/cuda/delta_rule.mixer; any of bench/cuda/*.mixer).
 Results: bench/results/cuda-backward-h200.md. (Not named profile.py: that
 shadowed Python's own `profile` module for torch_backward.py, run from this
 folder.)"""
@@ -16,12 +16,17 @@ spec = os.environ.get("SPEC", "bench/cuda/delta_rule.mixer")
 B, T, H, K = 4, 4096, 64, 128
 dev = dict(device="cuda", dtype=torch.bfloat16)
 torch.manual_seed(0)
-q, k, v = (torch.randn(B, T, H, K, **dev) for _ in range(3))
-q, k = (torch.nn.functional.normalize(x.float(), dim=-1).to(x.dtype) for x in (q, k))
-beta = torch.sigmoid(torch.randn(B, T, H, **dev))
-g = torch.nn.functional.logsigmoid(torch.randn(B, T, H, **dev)) / 16
 m = mt.load(spec, verbose=False)
-args = dict(zip(m.names, (q, k, v, beta) if len(m.names) == 4 else (q, k, v, g, beta)))
+args = {}
+for name, dims, per_head in m.signature:
+    x = torch.randn(((H,) if per_head else (B, T, H)) + (K,) * len(dims), **dev)
+    if name in ("q", "k"):
+        x = torch.nn.functional.normalize(x.float(), dim=-1).to(x.dtype)
+    elif name == "beta":
+        x = torch.sigmoid(x)
+    elif name == "g":
+        x = torch.nn.functional.logsigmoid(x) / 16
+    args[name] = x
 do = torch.randn(B, T, H, K, **dev)
 
 
