@@ -257,7 +257,10 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
   if (failed(fields)) return failure();
   openGradBlock(op, "the adjoint of the " + stringifyStructure(s).str() +
                         (op.getDirection() == Direction::reverse ? " reverse" : "") + " recurrence, K = " +
-                        std::to_string(K) + ", V = " + std::to_string(V) + ": the checkpointed reverse sweep, " +
+                        std::to_string(K) + ", V = " + std::to_string(V) + ": " +
+                        (cudaChunkedSsdGrad(op) ? "bf16 calls chunked on tensor cores (states kept per chunk), else "
+                                                : "") +
+                        "the checkpointed reverse sweep, " +
                         std::to_string(warps) + " warps per " + std::to_string(warps * cpw) +
                         " value columns (the forward's tiling), the state kept every " + std::to_string(C) + " tokens");
   if (Value d = op.getDecay()) {
@@ -271,18 +274,24 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
   if (op.getInit()) hs << "    p.init = stateTensorView(" << tensorOf(op.getInit()) << ");\n";
   gradBlockSizes(op, H, V);
   hs << "    CheckpointGrad g;\n";
-  if (Value d = op.getDO()) hs << "    g.dO = rowView(" << tensorOf(d) << ");\n";
+  if (Value d = op.getDO()) hs << "    g.dO = " << gradRows(d) << ";\n";
   if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
   if (Value w = op.getSkipWeight())
     hs << "    g.skipW = rowView(" << tensorOf(w) << ");\n    g.skipX = rowView(" << tensorOf(op.getSkipInput())
        << ");\n";
   hs << "    CheckpointGradOut out;\n" << *fields;
   auto b = [](bool x) { return x ? "true" : "false"; };
-  closeGradBlock(llvm::formatv("launchCheckpointGrad<Structure::{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}>",
-                               stringifyStructure(s), K, cpw, warps, b(!op.hasFactorDecay()), b(bool(op.getDt())),
-                               b(bool(op.getSkipWeight())), C)
-                     .str(),
-                 sums);
+  if (cudaChunkedSsdGrad(op)) // bf16 calls on the chunked kernels, the others on the sweep
+    closeGradBlock(llvm::formatv("launchSsdGrad<Structure::{0}, {1}, {2}, {3}, true, {4}, {5}>",
+                                 stringifyStructure(s), K, cpw, warps, V, C)
+                       .str(),
+                   sums, "sdt == MIXC_BF16, ");
+  else
+    closeGradBlock(llvm::formatv("launchCheckpointGrad<Structure::{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}>",
+                                 stringifyStructure(s), K, cpw, warps, b(!op.hasFactorDecay()), b(bool(op.getDt())),
+                                 b(bool(op.getSkipWeight())), C)
+                       .str(),
+                   sums);
   return success();
 }
 

@@ -5,6 +5,7 @@
 // printed here), the scans are the forward's kernels reading Tensors through
 // Views. Simple and general before fast: nothing is fused yet.
 #include "codegen/CudaPrinter.h"
+#include "dialect/RecurrenceForms.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -30,13 +31,15 @@ int64_t lastDim(Value v) {
   return t.getRank() ? t.getDimSize(t.getRank() - 1) : 1;
 }
 // Whether every use of an input is a row operand (q, k, v, a, b, dO) of a
-// recurrence_grad printed as launchDeltaGrad: then the input is not loaded
-// into an fp32 Tensor, the launch reads it through its own view.
+// recurrence_grad printed as launchDeltaGrad or launchSsdGrad: then the input
+// is not loaded into an fp32 Tensor, the launch reads it through its own view.
 bool readAsDeltaGradRows(Value x) {
   if (x.use_empty()) return false;
   for (Operation *user : x.getUsers()) {
     auto g = dyn_cast<RecurrenceGradOp>(user);
-    if (!g || !cudaDeltaGradLaunch(g)) return false;
+    auto schedule = g ? g->getAttrOfType<CudaTileAttr>("mixer.schedule") : CudaTileAttr();
+    if (!g || !(cudaDeltaGradLaunch(g) || (schedule && schedule.getGradCheckpoint() && cudaChunkedSsdGrad(g))))
+      return false;
     // (each use once per field: k and b may be one input, which is fine; a
     // decay or a scale that is also a row operand is not)
     const Value rows[] = {g.getQ(), g.getK(), g.getV(), g.getA(), g.getB(), g.getDO()};

@@ -18,7 +18,10 @@
 // (v . do), dk += c (u . q)(v . do), dv += c (q . u . k) do, du their sum),
 // and the decays' sum loses the token's own readout term: dg_t = (as above)
 // - q_t . dq'_t, dq' the state's part of dq.
+#include "dialect/RecurrenceForms.h"
 #include "passes/Passes.h"
+
+#include <type_traits>
 
 namespace mixc {
 #define GEN_PASS_DEF_MIXERLOWERADJOINT
@@ -52,9 +55,16 @@ template <typename OpT> bool elementwiseRow(OpT op);
 // elementwise decays on the CPU (HGRN), where the sweep is faster (the scans
 // 0.89x, median of five at 1 x 4096 x 8 x 512). Untiled (the reference), the
 // adjoint recurrence itself.
+// On CUDA, an adjoint that the chunked backward of the SSD form takes
+// (cudaChunkedSsdGrad: identity or scalar log-decays, K and V of 64 or 128)
+// stays mixer.recurrence_grad: one forward walk keeping each chunk's state,
+// one reverse walk and a kernel per chunk against the scans' three walks and
+// the flips, shifts and fp32 token passes around them.
 template <typename OpT> bool preferScans(OpT op) {
   Attribute schedule = op->getAttr("mixer.schedule");
   if (isa_and_present<CpuTileAttr>(schedule) && elementwiseRow(op)) return false;
+  if constexpr (std::is_same_v<OpT, RecurrenceGradOp>)
+    if (isa_and_present<CudaTileAttr>(schedule) && cudaChunkedSsdGrad(op)) return false;
   return isa_and_present<CpuTileAttr, CudaTileAttr>(schedule);
 }
 

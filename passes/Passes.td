@@ -165,7 +165,9 @@ def MixerLowerAdjoint : Pass<"mixer-lower-adjoint", "::mlir::func::FuncOp"> {
     dt = exp(decay). `adjoint`: `scans` lowers every such op; `auto`
     those whose forward was tiled for a target (mixer.schedule: on the CPU
     the scans beat the checkpointed sweep for every diagonal structure
-    measured; CUDA has no sweep), none untiled; `sweep` none. The others
+    measured), none untiled, except on CUDA those that the chunked backward
+    of the SSD form takes (identity or scalar log-decays, K and V of 64 or
+    128: RecurrenceForms.h, cudaChunkedSsdGrad); `sweep` none. The others
     keep `mixer.recurrence_grad`.
   }];
   let options = [

@@ -49,6 +49,7 @@ namespace gradform {
 enum : unsigned {
   aScaled = 1u, kScaled = 2u, dbIntoDk = 4u, dqOut = 8u, dkOut = 16u, dvOut = 32u, dbOut = 64u,
   kIsB = 128u, // k's rows are b's (the delta rules as written): dk_scale's dot reads b's tile
+  ssd = 256u,  // no low-rank term (the SSD form: simple GLA, RetNet, Mamba-2): only q, k, v's terms
 };
 }
 
@@ -114,14 +115,16 @@ __device__ __forceinline__ float maskedExp(bool keep, float x) {
 // The per-chunk kernels' common loads: the value-side rows (dO, `mid`: X or
 // Y, U, V) by cp.async after whatever the caller started, then the chunk's
 // cumulative log-decays (warp 0) and a barrier once everything has landed.
-template <int V, bool Decay>
+template <int V, bool Decay, bool LowRank = true>
 __device__ __forceinline__ void landChunk(const ScanParams &p, const DeltaGradRows &r, const View &mid,
                                           __nv_bfloat16 *dOs, __nv_bfloat16 *mids, __nv_bfloat16 *Us,
                                           __nv_bfloat16 *Vs, int ld, int64_t b, int64_t h, int64_t c, float *Bc) {
   const int64_t T = p.T, rows = (p.T + chunk::C - 1) / chunk::C * chunk::C;
   chunk::copyRows<V, 256>(dOs, ld, r.dO, b, h, c, T, 0, V);
-  chunk::copyRows<V, 256>(mids, ld, mid, b, h, c, rows, 0, V);
-  chunk::copyRows<V, 256>(Us, ld, r.u, b, h, c, rows, 0, V);
+  if constexpr (LowRank) {
+    chunk::copyRows<V, 256>(mids, ld, mid, b, h, c, rows, 0, V);
+    chunk::copyRows<V, 256>(Us, ld, r.u, b, h, c, rows, 0, V);
+  }
   chunk::copyRows<V, 256>(Vs, ld, p.v, b, h, c, T, 0, V);
   tile::commit();
   if (threadIdx.x < 32) {
@@ -144,7 +147,9 @@ template <int K, int VB> struct DeltaGradWalkLayout {
 // each warp with dS^T of its 16 value columns in registers (deltaStates'
 // layout), the chunks from the last: keeps dS_C, X = (e A) dS_C, then
 // dS = gamma_C dS + W^T X + c Q'^T dO.
-template <int K, int WARPS, bool Decay>
+// Ssd (no low-rank term: W = 0, Q' = Gamma Q): dS = gamma_C dS + c Q^T Gamma dO,
+// reading q's rows and dO only.
+template <int K, int WARPS, bool Decay, bool Ssd = false>
 __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams p, const DeltaChunks d,
                                                                const DeltaGradRows r) {
   using tile::bf16;
@@ -158,9 +163,13 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
   const int wid = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4, v0 = wid * 16;
   auto load = [&](int64_t c) {
     unsigned char *st = smem + ((chunks - 1 - c) & 1) * L::stage;
-    chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
-    chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
-    chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
+    if constexpr (Ssd) {
+      chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, p.q, b, h, c, T, 0, K);
+    } else {
+      chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
+      chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
+      chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
+    }
     chunk::copyRows<VB, THREADS>((bf16 *)(st + L::dO), LV, r.dO, b, h, c, T, j0, V);
     tile::commit();
   };
@@ -201,7 +210,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
     // X^T = dS^T A^T, its columns (tokens) times e_j.
     float XT[C / 8][4] = {};
 #pragma unroll
-    for (int kk = 0; kk < KT; ++kk) {
+    for (int kk = 0; kk < (Ssd ? 0 : KT); ++kk) {
       uint32_t bb[C / 16][4];
 #pragma unroll
       for (int np = 0; np < C / 16; ++np) tile::loadBN(bb[np], As + np * 16 * LK + kk * 16, LK);
@@ -212,7 +221,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
       }
     }
     const float bL = Decay ? Bs[C - 1] : 0.f;
-    {
+    if constexpr (!Ssd) {
       bf16 *x = (bf16 *)r.x.p + b * r.x.s0 + c * C * r.x.s1 + r.x.head(h);
 #pragma unroll
       for (int nt = 0; nt < C / 8; ++nt)
@@ -244,14 +253,24 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
     };
 #pragma unroll
     for (int kt = 0; kt < C / 16; ++kt) {
-      const uint32_t XA[4] = {tile::pack(XT[2 * kt][0], XT[2 * kt][1]), tile::pack(XT[2 * kt][2], XT[2 * kt][3]),
-                              tile::pack(XT[2 * kt + 1][0], XT[2 * kt + 1][1]),
-                              tile::pack(XT[2 * kt + 1][2], XT[2 * kt + 1][3])};
-      addToState(XA, Ws, kt);
+      if constexpr (!Ssd) {
+        const uint32_t XA[4] = {tile::pack(XT[2 * kt][0], XT[2 * kt][1]), tile::pack(XT[2 * kt][2], XT[2 * kt][3]),
+                                tile::pack(XT[2 * kt + 1][0], XT[2 * kt + 1][1]),
+                                tile::pack(XT[2 * kt + 1][2], XT[2 * kt + 1][3])};
+        addToState(XA, Ws, kt);
+      }
       uint32_t OA[4];
       tile::loadAT(OA, dOs + kt * 16 * LV + v0, LV);
+      if constexpr (Ssd && Decay) { // (Gamma dO)^T: the fragment's columns are tokens 16 kt + 2 t4 (+ 1, + 8, + 9)
+        const int j = kt * 16 + 2 * t4;
+        const float f0 = p.scale * __expf(Bs[j]), f1 = p.scale * __expf(Bs[j + 1]);
+        const float f8 = p.scale * __expf(Bs[j + 8]), f9 = p.scale * __expf(Bs[j + 9]);
+        OA[0] = tile::scalePair(OA[0], f0, f1), OA[1] = tile::scalePair(OA[1], f0, f1);
+        OA[2] = tile::scalePair(OA[2], f8, f9), OA[3] = tile::scalePair(OA[3], f8, f9);
+      } else {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) OA[i] = tile::scalePair(OA[i], p.scale, p.scale);
+        for (int i = 0; i < 4; ++i) OA[i] = tile::scalePair(OA[i], p.scale, p.scale);
+      }
       addToState(OA, Qp, kt);
     }
     if (Decay && wid == 0 && c > 0) chunk::cumulativeGates(g0, g1, Bc + (s ^ 1) * C);
@@ -284,11 +303,17 @@ template <int K, int V> struct DeltaGradChunkLayout {
 // last the per-token log-decays' gradient (the chunk's cumulative ones',
 // summed from its end). The scaled low-rank form's sums back to the plain
 // rows (DeltaGradRows) are taken as da and dk are given out.
+// gradform::ssd (no low-rank term): A = B = 0, so L_A, L_K, T, U, Y and every
+// product with them drop out: dQ = H_K K + c Gamma dO S0^T, dK = H_K^T Q + e V
+// dS_C^T, dV = c M_QK^T dO + e K dS_C, and the log-decays' terms of M_QK and
+// the states.
 template <int K, int V, bool Decay, unsigned Form>
 __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, const DeltaGradRows r) {
   constexpr bool AScaled = Form & gradform::aScaled, KScaled = Form & gradform::kScaled,
                  IntoDk = Form & gradform::dbIntoDk, DqOut = Form & gradform::dqOut, DkOut = Form & gradform::dkOut,
-                 DvOut = Form & gradform::dvOut, DbOut = Form & gradform::dbOut, KIsB = Form & gradform::kIsB;
+                 DvOut = Form & gradform::dvOut, DbOut = Form & gradform::dbOut, KIsB = Form & gradform::kIsB,
+                 LowRank = !(Form & gradform::ssd);
+  static_assert(LowRank || !(AScaled || KScaled || IntoDk || DbOut || KIsB), "the SSD form has no low-rank term");
   using tile::bf16;
   using L = DeltaGradChunkLayout<K, V>;
   constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF, NK = K / 16, NV = V / 16;
@@ -314,12 +339,14 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   auto bprev = [&](int i) { return Bc[i - 1]; };
   chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
-  chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
-  chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
-  landChunk<V, Decay>(p, r, r.x, dOs, Xs, Us, Vs, LV, b, h, c, Bc);
-  { // Gram matrices, masked and decayed: L_A (fp32 and bf16), L_K, M . Q A^T, M . Q K^T.
+  if constexpr (LowRank) {
+    chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
+    chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
+  }
+  landChunk<V, Decay, LowRank>(p, r, r.x, dOs, Xs, Us, Vs, LV, b, h, c, Bc);
+  if (LowRank || hf == 1) { // Gram matrices, masked and decayed: L_A (fp32 and bf16), L_K, M . Q A^T, M . Q K^T.
     float X[8][4] = {}, Y[8][4] = {};
-    warpGemm<8, false, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, As, LK, 0, NK);
+    if constexpr (LowRank) warpGemm<8, false, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, As, LK, 0, NK);
     warpGemm<8, false, false>(Y, (hf == 0 ? Bs : Qs) + r0 * LK, LK, Ks, LK, 0, NK);
     const bool strict = hf == 0;
     // the masks and decay factors first, once for both: between stores to
@@ -335,13 +362,13 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
         if (alsoF) LAf[i * LF + j] = x * F[nt][e];
       });
     };
-    put(X, strict ? LAb : MQA, strict);
+    if constexpr (LowRank) put(X, strict ? LAb : MQA, strict);
     put(Y, strict ? LKb : MQK, false);
   }
   __syncthreads();
-  invertUnitLower<LF, LC>(LAf, TF, Ts, PT, [] {});
+  if constexpr (LowRank) invertUnitLower<LF, LC>(LAf, TF, Ts, PT, [] {});
   // dU = X + c M_QA^T dO over X's rows.
-  {
+  if constexpr (LowRank) {
     float acc[NV][4] = {};
     warpGemm<NV, true, true>(acc, MQA + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
 #pragma unroll
@@ -350,14 +377,14 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
       for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
     addIntoTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int) { return 1.f; });
   }
-  __syncthreads();
-  { // Y = T^T dU, over dU's rows.
+  if constexpr (LowRank) __syncthreads();
+  if constexpr (LowRank) { // Y = T^T dU, over dU's rows.
     float acc[NV][4] = {};
     warpGemm<NV, true, true>(acc, Ts + r0, LC, Xs + hf * (V / 2), LV, rw, 4);
     __syncthreads();
     storeTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int, int, float x) { return x; });
+    __syncthreads();
   }
-  __syncthreads();
   bf16 *Ys = Xs;
   auto tokenRow = [&](int i) { return (b * r.Ttok + c * C + i) * H + h; };
   { // dV = c M_QK^T dO + L_K^T Y (+ (e K) dS_C at the end)
@@ -367,7 +394,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     for (int nt = 0; nt < NV; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
-    warpGemm<NV, true, true>(acc, LKb + r0, LC, Ys + hf * (V / 2), LV, rw, 4);
+    if constexpr (LowRank) warpGemm<NV, true, true>(acc, LKb + r0, LC, Ys + hf * (V / 2), LV, rw, 4);
     forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int, int) {
       if (c * C + i < T) r.dv[tokenRow(i) * V + j] = x;
     });
@@ -375,9 +402,11 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   __syncthreads(); // L_K and M_QK are read: their space takes G_K and H_K
   { // dL_A = Y U^T, dL_K = Y V^T, dM_QA = c dO U^T, dM_QK = c dO V^T on this warp's 16 x 32
     float dLA[4][4] = {}, dLK[4][4] = {}, dMA[4][4] = {}, dMK[4][4] = {}, eL[4][4];
-    warpGemm<4, false, false>(dLA, Ys + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
-    warpGemm<4, false, false>(dLK, Ys + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
-    warpGemm<4, false, false>(dMA, dOs + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
+    if constexpr (LowRank) {
+      warpGemm<4, false, false>(dLA, Ys + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
+      warpGemm<4, false, false>(dLK, Ys + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
+      warpGemm<4, false, false>(dMA, dOs + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
+    }
     warpGemm<4, false, false>(dMK, dOs + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
     float FL[4][4], FM[4][4]; // (before the stores: see F above)
     forTile<4>(dLA, r0, hf * 32, [&](int i, int j, float, int nt, int e) {
@@ -386,15 +415,21 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     });
     forTile<4>(dLA, r0, hf * 32, [&](int i, int j, float, int nt, int e) {
       const int at = i * LC + j;
-      const float la = bf(LAb[at]), lk = bf(LKb[at]), ma = bf(MQA[at]), mk = bf(MQK[at]);
-      const float fL = FL[nt][e], fM = FM[nt][e];
-      const float gla = dLA[nt][e], glk = dLK[nt][e], gma = cs * dMA[nt][e], gmk = cs * dMK[nt][e];
-      LAb[at] = __float2bfloat16(gla * fL), LKb[at] = __float2bfloat16(glk * fL);
-      MQA[at] = __float2bfloat16(gma * fM), MQK[at] = __float2bfloat16(gmk * fM);
-      eL[nt][e] = gla * la + glk * lk;
-      if constexpr (Decay) D[i * LF + j] = gma * ma + gmk * mk;
+      const float mk = bf(MQK[at]), fM = FM[nt][e], gmk = cs * dMK[nt][e];
+      MQK[at] = __float2bfloat16(gmk * fM);
+      if constexpr (LowRank) {
+        const float la = bf(LAb[at]), lk = bf(LKb[at]), ma = bf(MQA[at]);
+        const float fL = FL[nt][e];
+        const float gla = dLA[nt][e], glk = dLK[nt][e], gma = cs * dMA[nt][e];
+        LAb[at] = __float2bfloat16(gla * fL), LKb[at] = __float2bfloat16(glk * fL);
+        MQA[at] = __float2bfloat16(gma * fM);
+        eL[nt][e] = gla * la + glk * lk;
+        if constexpr (Decay) D[i * LF + j] = gma * ma + gmk * mk;
+      } else if constexpr (Decay) {
+        D[i * LF + j] = gmk * mk;
+      }
     });
-    if constexpr (Decay) {
+    if constexpr (Decay && LowRank) {
       __syncthreads();
       // exp(b_{i-1} - b_j): row i's entries count for b_{i-1}
       forTile<4>(eL, r0, hf * 32, [&](int i, int j, float x, int, int) {
@@ -499,26 +534,32 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   landState(Ss, r.states);
   { // dQ = H_A A + H_K K + c Gamma dO S0^T,  dB = G_A A + G_K K + Gamma' Y S0^T
     float lq[NK][4] = {}, lb[NK][4] = {};
-    warpGemm<NK, false, true>(lq, MQA + r0 * LC, LC, As + hf * (K / 2), LK, 0, rw + 1);
+    if constexpr (LowRank) warpGemm<NK, false, true>(lq, MQA + r0 * LC, LC, As + hf * (K / 2), LK, 0, rw + 1);
     warpGemm<NK, false, true>(lq, MQK + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
-    warpGemm<NK, false, true>(lb, LAb + r0 * LC, LC, As + hf * (K / 2), LK, 0, rw + 1);
-    warpGemm<NK, false, true>(lb, LKb + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
+    if constexpr (LowRank) {
+      warpGemm<NK, false, true>(lb, LAb + r0 * LC, LC, As + hf * (K / 2), LK, 0, rw + 1);
+      warpGemm<NK, false, true>(lb, LKb + r0 * LC, LC, Ks + hf * (K / 2), LK, 0, rw + 1);
+    }
     tile::waitGroups<0>();
     __syncthreads();
     const auto dq = rowsOf(std::bool_constant<DqOut>{}, r.dq, r.dqTo, K);
     emit(&lq[0][0], dOs, Ss, Qs, 0, [&](int i) { return cs * gamma(i); },
          [&](int, int j, float x, int n) { dq.put(n % 4 >= 2, j, x); });
     // (db's fp32 rows where a_scale da or dk adds to it below)
-    const auto db = rowsOf(std::bool_constant<DbOut && !AScaled && !IntoDk>{}, r.db, r.dbTo, K);
-    emit(&lb[0][0], Ys, Ss, Bs, 1, gammaPrev, [&](int, int j, float x, int n) { db.put(n % 4 >= 2, j, x); });
+    if constexpr (LowRank) {
+      const auto db = rowsOf(std::bool_constant<DbOut && !AScaled && !IntoDk>{}, r.db, r.dbTo, K);
+      emit(&lb[0][0], Ys, Ss, Bs, 1, gammaPrev, [&](int, int j, float x, int n) { db.put(n % 4 >= 2, j, x); });
+    }
   }
   __syncthreads(); // dO and Y are read: dS_C takes their place
   landState(dSs, r.dStates);
   { // dA = G_A^T B + H_A^T Q + e U dS_C^T,  dK = G_K^T B + H_K^T Q + e V dS_C^T
     float la[NK][4] = {}, lk[NK][4] = {};
-    warpGemm<NK, true, true>(la, LAb + r0, LC, Bs + hf * (K / 2), LK, rw, 4);
-    warpGemm<NK, true, true>(la, MQA + r0, LC, Qs + hf * (K / 2), LK, rw, 4);
-    warpGemm<NK, true, true>(lk, LKb + r0, LC, Bs + hf * (K / 2), LK, rw, 4);
+    if constexpr (LowRank) {
+      warpGemm<NK, true, true>(la, LAb + r0, LC, Bs + hf * (K / 2), LK, rw, 4);
+      warpGemm<NK, true, true>(la, MQA + r0, LC, Qs + hf * (K / 2), LK, rw, 4);
+      warpGemm<NK, true, true>(lk, LKb + r0, LC, Bs + hf * (K / 2), LK, rw, 4);
+    }
     warpGemm<NK, true, true>(lk, MQK + r0, LC, Qs + hf * (K / 2), LK, rw, 4);
     tile::waitGroups<0>();
     __syncthreads();
@@ -540,7 +581,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
         dot0[n % 4 >= 2] += bf(Bs[i * LK + j]) * x;
       });
       rowSums(dot0, 0);
-    } else {
+    } else if constexpr (LowRank) {
       const auto da = fpRows(r.da, K);
       emit(&la[0][0], Us, dSs, As, 2, decayTo, [&](int, int j, float x, int n) { da.put(n % 4 >= 2, j, x); });
     }

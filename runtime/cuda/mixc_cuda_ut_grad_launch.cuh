@@ -68,13 +68,23 @@ __global__ void bf16RowsToViewKernel(const __nv_bfloat16 *x, View y, int64_t B, 
   }
 }
 
+// Whether the SSD form's chunked backward (gradform::ssd) takes this call:
+// bf16 token inputs, dense, forward.
+inline bool ssdGradChunkedApplies(const ScanParams &p, bool bf16Call) {
+  auto rows = [&](const View &v) { return v.p && (v.dtype == MIXC_F32 || v.dtype == MIXC_BF16); };
+  return bf16Call && !p.seqStart && !p.reverse && rows(p.q) && rows(p.k) && rows(p.v);
+}
+
 // The five kernels (above), for K and V of 64 or 128 and scalar log-decays
-// (Decay) or none. tokB x tokT: the token tensors' rows.
+// (Decay) or none. tokB x tokT: the token tensors' rows. gradform::ssd (no
+// low-rank term): no prepare, the walks on q, k, v (deltaStates' SSD form
+// keeping S0 per chunk), no U or X rows.
 template <int K, int V, bool Decay, unsigned Form>
 cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const SweepGradOut &out, int64_t tokB,
                                    int64_t tokT, Scratch &scratch, cudaStream_t stream) {
   static_assert(K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128, "the chunked backward's tiles");
   constexpr int C = chunk::C;
+  constexpr bool Ssd = (Form & gradform::ssd) != 0;
   const int64_t B = p.B, H = p.H, T = p.T, chunks = (T + C - 1) / C, rows = B * chunks * C * H;
   // the call as the printer described it (Form)
   auto has = [](unsigned bit) { return (Form & bit) != 0; };
@@ -118,8 +128,8 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
       !direct(out.dbTo, K, r.dbTo))
     return cudaErrorMemoryAllocation;
   r.dbIntoDk = out.dbIntoDk;
-  if (!toBf16(p.q, K) || !toBf16(p.k, K, p.kScale) || !toBf16(p.a, K, p.aScale) || !toBf16(p.b, K) ||
-      !toBf16(p.v, V))
+  if (!toBf16(p.q, K) || !toBf16(p.k, K, p.kScale) || !toBf16(p.v, V) ||
+      (!Ssd && (!toBf16(p.a, K, p.aScale) || !toBf16(p.b, K))))
     return cudaErrorMemoryAllocation;
   p.kScale = p.aScale = View{};
   if (r.dO.p && !toBf16(r.dO, V)) return cudaErrorMemoryAllocation;
@@ -132,22 +142,23 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   r.Ttok = tokT;
   auto grad = [&](float *given, int64_t width) { return given ? given : scratch.alloc(tokB * tokT * H * width); };
   // (none for a gradient that goes to its output; db's rows where a_scale da or dk adds to it)
-  const bool dbRows = has(gradform::aScaled) || has(gradform::dbIntoDk) || !has(gradform::dbOut);
+  const bool dbRows = !Ssd && (has(gradform::aScaled) || has(gradform::dbIntoDk) || !has(gradform::dbOut));
+  const bool daRows = !Ssd && !r.aScale.p; // (the scaled form: a_scale da goes to db)
   r.dq = r.dqTo.p ? nullptr : grad(out.dq.p, K), r.dk = r.dkTo.p ? nullptr : grad(out.dk.p, K);
   r.db = dbRows ? grad(out.db.p, K) : nullptr;
-  r.da = r.aScale.p ? nullptr : grad(out.da.p, K); // the scaled form: a_scale da goes to db
+  r.da = daRows ? grad(out.da.p, K) : nullptr;
   r.dv = grad(g.dv, V);
   r.ddecay = Decay ? grad(out.ddecay.p, 1) : nullptr;
-  if ((!r.dqTo.p && !r.dq) || (!r.dkTo.p && !r.dk) || (!r.aScale.p && !r.da) || (dbRows && !r.db) || !r.dv ||
+  if ((!r.dqTo.p && !r.dq) || (!r.dkTo.p && !r.dk) || (daRows && !r.da) || (dbRows && !r.db) || !r.dv ||
       (Decay && !r.ddecay))
     return cudaErrorMemoryAllocation;
   // the forward's prepare: W, Q', R (and P, unused)
   DeltaChunks d;
-  auto *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C));
-  if (!base) return cudaErrorMemoryAllocation;
-  d.w = chunkRows(p, base, K), d.qp = chunkRows(p, base + rows * K, K);
-  d.r = chunkRows(p, base + 2 * rows * K, C), d.pv = chunkRows(p, base + 2 * rows * K + rows * C, C);
-  {
+  if constexpr (!Ssd) {
+    auto *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C));
+    if (!base) return cudaErrorMemoryAllocation;
+    d.w = chunkRows(p, base, K), d.qp = chunkRows(p, base + rows * K, K);
+    d.r = chunkRows(p, base + 2 * rows * K, C), d.pv = chunkRows(p, base + 2 * rows * K + rows * C, C);
     constexpr int bytes = DeltaPrepareLayout<K>::bytes;
     auto prepare = deltaPrepare<K, Decay, true, false>;
     if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
@@ -157,17 +168,20 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   const int64_t stateElems = B * chunks * H * K * V;
   d.chunkStates = (__nv_bfloat16 *)scratch.alloc((stateElems + 1) / 2);
   r.dStates = (__nv_bfloat16 *)scratch.alloc((stateElems + 1) / 2);
-  auto *rowMem = (__nv_bfloat16 *)scratch.alloc(rows * V);
-  if (!d.chunkStates || !r.dStates || !rowMem) return cudaErrorMemoryAllocation;
+  if (!d.chunkStates || !r.dStates) return cudaErrorMemoryAllocation;
   r.states = d.chunkStates;
-  r.u = d.uRows = chunkRows(p, rowMem, V);
-  r.x = chunkRows(p, rowMem + rows * V, V);
+  if constexpr (!Ssd) {
+    auto *rowMem = (__nv_bfloat16 *)scratch.alloc(rows * V);
+    if (!rowMem) return cudaErrorMemoryAllocation;
+    r.u = d.uRows = chunkRows(p, rowMem, V);
+    r.x = chunkRows(p, rowMem + rows * V, V);
+  }
   {
     StatePass pass;
     pass.vBlock = B * H >= 128 ? V : (B * H >= 64 ? 64 : 32);
     ScanParams fp = p;
     fp.o = View{}, fp.state = View{};
-    if (cudaError_t e = launchStates<K, Decay, true, false, false>(fp, d, pass, stream)) return e;
+    if (cudaError_t e = launchStates<K, Decay, true, false, Ssd>(fp, d, pass, stream)) return e;
   }
   // the reverse walk
   r.dFinal = g.dFinal;
@@ -185,9 +199,9 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
                stream>>>(p, d, r);
       return cudaGetLastError();
     };
-    cudaError_t e = B * H >= 128 && V == 128 ? walk(deltaGradWalk<K, 8, Decay>, 8)
-                    : B * H >= 64            ? walk(deltaGradWalk<K, 4, Decay>, 4)
-                                             : walk(deltaGradWalk<K, 2, Decay>, 2);
+    cudaError_t e = B * H >= 128 && V == 128 ? walk(deltaGradWalk<K, 8, Decay, Ssd>, 8)
+                    : B * H >= 64            ? walk(deltaGradWalk<K, 4, Decay, Ssd>, 4)
+                                             : walk(deltaGradWalk<K, 2, Decay, Ssd>, 2);
     if (e) return e;
   }
   // the chunks' terms
@@ -268,6 +282,30 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
   }
   return cudaGetLastError();
 }
+// The SSD form's backward (identity or scalar log-decays, no low-rank term:
+// simple GLA, RetNet, Mamba-2, linear attention; mixer-lower-adjoint keeps
+// its mixer.recurrence_grad for it, RecurrenceForms.h's cudaChunkedSsdGrad):
+// the chunked kernels above for bf16 calls, else the checkpointed sweep (C:
+// the schedule's grad_checkpoint). The choice is the call's (its dtype and
+// layout), made here at run time.
+template <Structure S, int K, int CPW, int WARPS, bool LogDecay, int V, int C>
+cudaError_t launchSsdGrad(const ScanParams &p, const CheckpointGrad &g, const CheckpointGradOut &out, int64_t tokB,
+                          int64_t tokT, bool bf16Call, Scratch &scratch, cudaStream_t stream) {
+  constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && LogDecay &&
+                         (S == Structure::identity || S == Structure::scalar || S == Structure::const_scalar);
+  if constexpr (tiles) {
+    if (ssdGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V) {
+      SweepGrad sg;
+      sg.dO = g.dO, sg.dFinal = g.dFinal, sg.dv = g.dv, sg.dinit = g.dinit;
+      SweepGradOut so;
+      so.dq = out.dq, so.dk = out.dk, so.ddecay = out.ddecay;
+      return launchDeltaGradChunked<K, V, S != Structure::identity, gradform::ssd>(p, sg, so, tokB, tokT, scratch,
+                                                                                  stream);
+    }
+  }
+  return launchCheckpointGrad<S, K, CPW, WARPS, LogDecay, false, false, C>(p, g, out, tokB, tokT, scratch, stream);
+}
+
 } // namespace mixc::cuda
 
 #endif

@@ -145,7 +145,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
     if (c + 1 < cEnd) load(c + 1);
     float g0 = 0.f, g1 = 0.f;
     if (Decay && wid == 0 && c + 1 < cEnd) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
-    if (Ssd && !Gla && !local) { // P = M . exp(b_i - b_j) . Q K^T; pieces above the diagonal are never read
+    if (Ssd && !Gla && !local && !d.chunkStates) { // P = M . exp(b_i - b_j) . Q K^T; pieces above the diagonal are never read
       bf16 *Pw = (bf16 *)(smem + s * L::stage + L::pv);
       for (int item = wid; item < 8; item += WARPS * KS) {
         const int r0 = (item % 4) * 16, c0 = (item / 4) * 32;
@@ -164,7 +164,8 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
       if (t < T) sa0 = p.aScale.at(b, t, h, 0), sk0 = p.kScale.at(b, t, h, 0);
       if (t + 32 < T) sa1 = p.aScale.at(b, t + 32, h, 0), sk1 = p.kScale.at(b, t + 32, h, 0);
     }
-    constexpr bool Keeps = !Ssd && !Gla && KS == 1; // the chunked backward's walk (d.chunkStates)
+    // the chunked backward's walk (d.chunkStates): S0 per chunk (and U, the delta rules')
+    constexpr bool Keeps = !Gla && KS == 1;
     if constexpr (Keeps) {
       if (d.chunkStates) { // the state this chunk starts from, [K][V] per (b, c, h)
         __nv_bfloat16 *at = d.chunkStates + ((b * slots + c) * p.H + h) * K * V;
@@ -223,7 +224,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
     const bool withO = !local && !(Keeps && d.chunkStates);
     if (withO) product(OT, Qp, Ps, ks == 0);
     if constexpr (!Ssd) product(UT, Ws, Rs, ks == KS - 1);
-    if constexpr (Keeps) {
+    if constexpr (Keeps && !Ssd) {
       if (d.chunkStates) { // U's rows of this chunk (rows of every chunk slot exist)
         bf16 *u = (bf16 *)d.uRows.p + b * d.uRows.s0 + c * C * d.uRows.s1 + d.uRows.head(h);
 #pragma unroll
