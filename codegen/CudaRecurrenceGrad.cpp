@@ -253,8 +253,13 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
   }
   if (Value i = op.getInit()) grads.push_back({i, "g.dinit", RankedTensorType::get({dyn, H, K, V}, f32)});
   llvm::SmallVector<std::pair<std::string, std::string>> sums;
-  FailureOr<std::string> fields = gradTensors(op, grads, sums);
+  // launchSsdGrad writes the gradients used only by an output there (gradform bits).
+  llvm::DenseSet<Value> stored;
+  llvm::SmallVector<std::string> form;
+  const std::string storedFields = cudaChunkedSsdGrad(op) ? launchStoredGrads(op, grads, stored, form) : "";
+  FailureOr<std::string> fields = gradTensors(op, grads, sums, stored);
   if (failed(fields)) return failure();
+  *fields += storedFields;
   openGradBlock(op, "the adjoint of the " + stringifyStructure(s).str() +
                         (op.getDirection() == Direction::reverse ? " reverse" : "") + " recurrence, K = " +
                         std::to_string(K) + ", V = " + std::to_string(V) + ": " +
@@ -282,8 +287,9 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
   hs << "    CheckpointGradOut out;\n" << *fields;
   auto b = [](bool x) { return x ? "true" : "false"; };
   if (cudaChunkedSsdGrad(op)) // bf16 calls on the chunked kernels, the others on the sweep
-    closeGradBlock(llvm::formatv("launchSsdGrad<Structure::{0}, {1}, {2}, {3}, true, {4}, {5}>",
-                                 stringifyStructure(s), K, cpw, warps, V, C)
+    closeGradBlock(llvm::formatv("launchSsdGrad<Structure::{0}, {1}, {2}, {3}, true, {4}, {5}, {6}>",
+                                 stringifyStructure(s), K, cpw, warps, V,
+                                 form.empty() ? "0u" : llvm::join(form, " | "), C)
                        .str(),
                    sums, "sdt == MIXC_BF16, ");
   else

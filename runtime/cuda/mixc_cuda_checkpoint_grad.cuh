@@ -47,6 +47,8 @@ struct CheckpointGrad {
 
 struct CheckpointGradOut {
   Tensor dq, dk, ddecay, drate, dskipW; // full shapes; ddecay [B, T, H] for a scalar diagonal
+  // Outputs launchSsdGrad stores itself (the caller's views; their Tensors may be null).
+  View dqTo, dkTo, dvTo;
 };
 
 template <Structure S> __host__ __device__ constexpr bool ckptScalar() { return S == Structure::scalar || S == Structure::const_scalar; }

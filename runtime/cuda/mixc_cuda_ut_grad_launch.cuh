@@ -287,10 +287,13 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
 // its mixer.recurrence_grad for it, RecurrenceForms.h's cudaChunkedSsdGrad):
 // the chunked kernels above for bf16 calls, else the checkpointed sweep (C:
 // the schedule's grad_checkpoint). The choice is the call's (its dtype and
-// layout), made here at run time.
-template <Structure S, int K, int CPW, int WARPS, bool LogDecay, int V, int C>
+// layout), made here at run time. Form: the gradients the printer gave to
+// the caller's outputs (gradform's dqOut, dkOut, dvOut; out's *To views),
+// which the chunk kernel writes as bf16 rows and the sweep's path stores.
+template <Structure S, int K, int CPW, int WARPS, bool LogDecay, int V, unsigned Form, int C>
 cudaError_t launchSsdGrad(const ScanParams &p, const CheckpointGrad &g, const CheckpointGradOut &out, int64_t tokB,
                           int64_t tokT, bool bf16Call, Scratch &scratch, cudaStream_t stream) {
+  static_assert((Form & ~(gradform::dqOut | gradform::dkOut | gradform::dvOut)) == 0, "the SSD form's outputs");
   constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && LogDecay &&
                          (S == Structure::identity || S == Structure::scalar || S == Structure::const_scalar);
   if constexpr (tiles) {
@@ -299,11 +302,31 @@ cudaError_t launchSsdGrad(const ScanParams &p, const CheckpointGrad &g, const Ch
       sg.dO = g.dO, sg.dFinal = g.dFinal, sg.dv = g.dv, sg.dinit = g.dinit;
       SweepGradOut so;
       so.dq = out.dq, so.dk = out.dk, so.ddecay = out.ddecay;
-      return launchDeltaGradChunked<K, V, S != Structure::identity, gradform::ssd>(p, sg, so, tokB, tokT, scratch,
-                                                                                  stream);
+      so.dqTo = out.dqTo, so.dkTo = out.dkTo, so.dvTo = out.dvTo;
+      return launchDeltaGradChunked<K, V, S != Structure::identity, Form | gradform::ssd>(p, sg, so, tokB, tokT,
+                                                                                         scratch, stream);
     }
   }
-  return launchCheckpointGrad<S, K, CPW, WARPS, LogDecay, false, false, C>(p, g, out, tokB, tokT, scratch, stream);
+  // the stored outputs' gradients in fp32 Tensors, stored after the sweep
+  CheckpointGradOut o = out;
+  CheckpointGrad cg = g;
+  auto need = [&](Tensor &t, bool wanted) {
+    if (wanted && !t.p) t = newTensor(scratch, {tokB, tokT, p.H, K});
+    return !wanted || t.p;
+  };
+  if (!need(o.dq, o.dqTo.p) || !need(o.dk, o.dkTo.p)) return cudaErrorMemoryAllocation;
+  if (o.dvTo.p && !cg.dv && !(cg.dv = scratch.alloc(tokB * tokT * p.H * V))) return cudaErrorMemoryAllocation;
+  cudaError_t e = launchCheckpointGrad<S, K, CPW, WARPS, LogDecay, false, false, C>(p, cg, o, tokB, tokT, scratch,
+                                                                                    stream);
+  if (e != cudaSuccess) return e;
+  if (o.dqTo.p) storeTensor(o.dq, o.dqTo, false, stream);
+  if (o.dkTo.p) storeTensor(o.dk, o.dkTo, false, stream);
+  if (o.dvTo.p) {
+    Tensor dv;
+    dv.p = cg.dv, dv.rank = 4, dv.d[0] = tokB, dv.d[1] = tokT, dv.d[2] = p.H, dv.d[3] = V;
+    storeTensor(dv, o.dvTo, false, stream);
+  }
+  return cudaGetLastError();
 }
 
 } // namespace mixc::cuda

@@ -11,7 +11,8 @@
 // form, k's and b's gradients summed, the bf16 outputs written by the kernel).
 // And the SSD form (no low-rank term: simple GLA with a scalar log-decay,
 // linear attention without one) on the same kernels (gradform::ssd), the
-// walks reading q, k, v (launchSsdGrad's bf16 calls).
+// walks reading q, k, v (launchSsdGrad's bf16 calls; without the decay, the
+// gradients written to bf16 outputs by the kernel).
 #include "test/unit/CudaEmulation.h"
 
 #include "runtime/reference/RecurrenceGrad.h"
@@ -141,9 +142,12 @@ void check(const Case &cs) {
     gr.aScale = rowsView(hnbeta.data(), MIXC_F32, 1), gr.kScale = rowsView(hbeta.data(), MIXC_F32, 1);
     gr.kPlain = p.b, gr.daScale = daScale.data(), gr.dkScale = dkScale.data();
     gr.dqTo = out(dqRows, K), gr.dkTo = out(dkRows, K), gr.dvTo = out(dvRows, V), gr.dbIntoDk = true;
+  } else if (cs.ssd && !cs.decay) { // (launchSsdGrad's stored outputs: dv's fp32 rows first)
+    gr.dqTo = out(dqRows, K), gr.dkTo = out(dkRows, K), gr.dvTo = out(dvRows, V);
   } else {
     gr.dq = dq.data(), gr.dk = dk.data(), gr.da = cs.ssd ? nullptr : da.data();
   }
+  const bool toOutputs = cs.scaled || (cs.ssd && !cs.decay);
 
   const auto grid = [](int64_t x) { return Dim3{(unsigned)x, 1, 1}; };
   auto runSsd = [&](auto decay) { // launchDeltaGradChunked's gradform::ssd launches
@@ -155,7 +159,9 @@ void check(const Case &cs) {
                 cuda::DeltaStatesLayout<K, 16 * WARPS, true>::bytes);
     emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, Decay, true>(p, d, gr); },
                 cuda::DeltaGradWalkLayout<K, 16 * WARPS>::bytes);
-    emu::launch(grid(CHUNKS * H * B), 256, [&] { cuda::deltaGradChunk<K, V, Decay, cuda::gradform::ssd>(p, gr); },
+    namespace gf = cuda::gradform;
+    constexpr unsigned Form = Decay ? gf::ssd : gf::ssd | gf::dqOut | gf::dkOut | gf::dvOut;
+    emu::launch(grid(CHUNKS * H * B), 256, [&] { cuda::deltaGradChunk<K, V, Decay, Form>(p, gr); },
                 cuda::DeltaGradChunkLayout<K, V>::bytes);
   };
   auto run = [&](auto decay) {
@@ -185,18 +191,19 @@ void check(const Case &cs) {
 
   // bf16 rows, states and products: the bf16 bar (2e-2) against float64.
   const double tol = 2e-2;
-  INFO("dinit " << relL2(widen(dinit), want.init.data) << ", dv " << relL2(cs.scaled ? widen(dvRows) : widen(dv), want.v.data));
+  INFO("dinit " << relL2(widen(dinit), want.init.data) << ", dv " << relL2(toOutputs ? widen(dvRows) : widen(dv), want.v.data));
   CHECK(relL2(widen(dinit), want.init.data) < tol);
   if (!cs.scaled) {
-    INFO("dq " << relL2(widen(dq), want.q.data) << " dk " << relL2(widen(dk), want.k.data));
-    CHECK(relL2(widen(dq), want.q.data) < tol);
-    CHECK(relL2(widen(dk), want.k.data) < tol);
+    const std::vector<double> gq = toOutputs ? widen(dqRows) : widen(dq), gk = toOutputs ? widen(dkRows) : widen(dk);
+    INFO("dq " << relL2(gq, want.q.data) << " dk " << relL2(gk, want.k.data));
+    CHECK(relL2(gq, want.q.data) < tol);
+    CHECK(relL2(gk, want.k.data) < tol);
     if (!cs.ssd) {
       INFO("da " << relL2(widen(da), want.a.data) << " db " << relL2(widen(db), want.b.data));
       CHECK(relL2(widen(da), want.a.data) < tol);
       CHECK(relL2(widen(db), want.b.data) < tol);
     }
-    CHECK(relL2(widen(dv), want.v.data) < tol);
+    CHECK(relL2(toOutputs ? widen(dvRows) : widen(dv), want.v.data) < tol);
     if (cs.decay) {
       INFO("dg " << relL2(widen(dd), want.decay.data));
       CHECK(relL2(widen(dd), want.decay.data) < tol);
