@@ -67,7 +67,7 @@ struct Inputs {
   ref::RecurrenceGrads want;
 };
 
-enum class Kind { elementwise, scalarFactor, vectorLog, mlstm };
+enum class Kind { elementwise, scalarFactor, scalarLog, identity, vectorLog, mlstm };
 
 Inputs make(Kind kind, bool reverse, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -93,6 +93,14 @@ Inputs make(Kind kind, bool reverse, uint64_t seed) {
     in.decay = &x.decay, in.decayIsFactor = true;
     break;
   }
+  case Kind::scalarLog: // simple GLA, RetNet: a log-decay per head and token
+    in.structure = ref::Structure::scalar;
+    x.decay = ref::uniform({B, T, H}, rng, -2.0, -0.02);
+    in.decay = &x.decay;
+    break;
+  case Kind::identity: // linear attention
+    in.structure = ref::Structure::identity;
+    break;
   case Kind::vectorLog: // GLA-like per-key log-decays
     in.structure = ref::Structure::vector;
     x.decay = ref::uniform({B, T, H, K}, rng, -3.0, -0.05);
@@ -136,7 +144,7 @@ template <Structure S, bool LogDecay, bool HasDt> void checkSweep(Kind kind, boo
   Device d(x, V);
   if (S == Structure::elementwise) {
     d.p.rate.p = d.decay.data(), d.p.rate.s1 = K * V, d.p.rate.s2 = V, d.p.rate.s3 = 1;
-  } else {
+  } else if (S != Structure::identity) {
     d.p.decay = rows(d.decay, S == Structure::vector ? K : 1);
   }
   // launchCheckpointGrad's scratch and launches.
@@ -171,7 +179,7 @@ template <Structure S, bool LogDecay, bool HasDt> void checkSweep(Kind kind, boo
   if (S == Structure::elementwise) {
     CHECK(relL2(drate, x.want.decay) < 1e-4);
     CHECK(relL2(ddt, x.want.dt) < 1e-4);
-  } else {
+  } else if (S != Structure::identity) {
     CHECK(relL2(ddecay, x.want.decay) < 1e-4);
   }
 }
@@ -184,6 +192,12 @@ TEST_CASE("CUDA checkpointed sweep (emulated): Mamba-1's elementwise decays", "[
 
 TEST_CASE("CUDA checkpointed sweep (emulated): scalar factors that may be negative", "[cuda-emulation]") {
   checkSweep<Structure::scalar, false, false>(Kind::scalarFactor, false);
+}
+
+// The SSD form's calls that its chunked backward does not take (fp32, packed: launchSsdGrad).
+TEST_CASE("CUDA checkpointed sweep (emulated): scalar log-decays and none", "[cuda-emulation]") {
+  checkSweep<Structure::scalar, true, false>(Kind::scalarLog, false);
+  checkSweep<Structure::identity, true, false>(Kind::identity, false);
 }
 
 TEST_CASE("CUDA checkpointed sweep (emulated): per-key log-decays, reverse", "[cuda-emulation]") {
