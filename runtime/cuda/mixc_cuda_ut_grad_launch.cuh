@@ -19,6 +19,20 @@ inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call) {
          rows(p.k) && rows(p.v) && rows(p.a) && rows(p.b);
 }
 
+// After a sweep: the gradients it gave in fp32 (dq, dk Tensors; dv [tokB,
+// tokT, H, V]) stored to the outputs the printer named (null views: none).
+inline void storeSweptOutputs(const Tensor &dq, const View &dqTo, const Tensor &dk, const View &dkTo, float *dv,
+                              const View &dvTo, int64_t tokB, int64_t tokT, int64_t H, int64_t V,
+                              cudaStream_t stream) {
+  if (dqTo.p) storeTensor(dq, dqTo, false, stream);
+  if (dkTo.p) storeTensor(dk, dkTo, false, stream);
+  if (dvTo.p) {
+    Tensor t;
+    t.p = dv, t.rank = 4, t.d[0] = tokB, t.d[1] = tokT, t.d[2] = H, t.d[3] = V;
+    storeTensor(t, dvTo, false, stream);
+  }
+}
+
 // bf16 rows of x (times the per-token scale s where given): four at a time
 // where x (fp32 or bf16) and s are packed [B, T, H, D] and [B, T, H].
 template <typename = void> __global__ void rowsToBf16Kernel(const View x, const View s, __nv_bfloat16 *y, int64_t B,
@@ -272,14 +286,8 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
     scaledLowRankGradKernel<><<<gridFor(tokB * tokT * p.H * 32), 256, 0, stream>>>(
         p, plain.dk, plain.da, plain.db, o.dkScale, o.daScale, tokB, tokT, K);
   if (o.dbIntoDk) fusedKernel<<<gridFor(o.dk.size()), 256, 0, stream>>>(o.dk, SumOf{o.dk, o.db});
-  if (o.dqTo.p) storeTensor(o.dq, o.dqTo, false, stream);
-  if (o.dkTo.p) storeTensor(o.dk, o.dkTo, false, stream);
   if (o.dbTo.p) storeTensor(o.db, o.dbTo, false, stream);
-  if (o.dvTo.p) {
-    Tensor dv;
-    dv.p = g.dv, dv.rank = 4, dv.d[0] = tokB, dv.d[1] = tokT, dv.d[2] = p.H, dv.d[3] = V;
-    storeTensor(dv, o.dvTo, false, stream);
-  }
+  storeSweptOutputs(o.dq, o.dqTo, o.dk, o.dkTo, g.dv, o.dvTo, tokB, tokT, p.H, V, stream);
   return cudaGetLastError();
 }
 // The SSD form's backward (identity or scalar log-decays, no low-rank term:
@@ -319,13 +327,7 @@ cudaError_t launchSsdGrad(const ScanParams &p, const CheckpointGrad &g, const Ch
   cudaError_t e = launchCheckpointGrad<S, K, CPW, WARPS, LogDecay, false, false, C>(p, cg, o, tokB, tokT, scratch,
                                                                                     stream);
   if (e != cudaSuccess) return e;
-  if (o.dqTo.p) storeTensor(o.dq, o.dqTo, false, stream);
-  if (o.dkTo.p) storeTensor(o.dk, o.dkTo, false, stream);
-  if (o.dvTo.p) {
-    Tensor dv;
-    dv.p = cg.dv, dv.rank = 4, dv.d[0] = tokB, dv.d[1] = tokT, dv.d[2] = p.H, dv.d[3] = V;
-    storeTensor(dv, o.dvTo, false, stream);
-  }
+  storeSweptOutputs(o.dq, o.dqTo, o.dk, o.dkTo, cg.dv, o.dvTo, tokB, tokT, p.H, V, stream);
   return cudaGetLastError();
 }
 

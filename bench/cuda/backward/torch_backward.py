@@ -193,6 +193,23 @@ def kda_calls(B, T, H, K, kimi):
     return step(mfla.chunk_kda), step
 
 
+def side_by_side(fam, B, T, H, mixc_step, fla_step):
+    """One line: mixc's time and peak, then fla's (None: fla has no such call) and the ratio."""
+    try:
+        ms = timed(mixc_step)
+        line = f"{fam} B={B},T={T},H={H},K=V=128: mixc {ms:.2f} ms (peak {peak_mib:.0f} MiB)"
+    except Exception as e:
+        line = f"{fam} B={B},T={T},H={H}: mixc failed: {str(e)[:200]}"
+    if fla_step is not None:
+        try:
+            fms = timed(fla_step)
+            line += (f", fla {fms:.2f} ms (peak {peak_mib:.0f} MiB; mixc at {fms / ms:.2f}x fla's speed)"
+                     if "mixc " in line else f", fla {fms:.2f} ms (peak {peak_mib:.0f} MiB)")
+        except Exception as e:
+            line += f", fla failed: {type(e).__name__}: {str(e)[:160]}"
+    print(line, flush=True)
+
+
 # Families in FAMS order, each at both shapes (a run cut short still has whole families).
 specs = {"simple_gla": "bench/cuda/simple_gla.mixer", "gla": "bench/cuda/gla.mixer",
          "delta_rule": "bench/cuda/delta_rule.mixer", "gated_delta_rule": "bench/cuda/gated_delta_rule.mixer"}
@@ -201,19 +218,7 @@ for fam in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").
         K = V = 128
         if fam.startswith("kda"):
             mixc_step, step = kda_calls(B, T, H, K, fam == "kda_kimi")
-            try:
-                ms = timed(mixc_step)
-                line = f"{fam} B={B},T={T},H={H},K=V=128: mixc {ms:.2f} ms (peak {peak_mib:.0f} MiB)"
-            except Exception as e:
-                line = f"{fam} B={B},T={T},H={H}: mixc failed: {str(e)[:200]}"
-            if fam in fla:
-                try:
-                    fms = timed(step(fla[fam]))
-                    line += (f", fla {fms:.2f} ms (peak {peak_mib:.0f} MiB; mixc at {fms / ms:.2f}x fla's speed)"
-                             if "mixc " in line else f", fla {fms:.2f} ms (peak {peak_mib:.0f} MiB)")
-                except Exception as e:
-                    line += f", fla failed: {type(e).__name__}: {str(e)[:160]}"
-            print(line, flush=True)
+            side_by_side(fam, B, T, H, mixc_step, step(fla[fam]) if fam in fla else None)
             continue
         spec = specs[fam]
         dev = dict(device="cuda", dtype=torch.bfloat16)
@@ -233,11 +238,7 @@ for fam in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").
             leaves = {n: x.detach().requires_grad_() for n, x in args.items()}
             o, _ = m(**leaves)
             o.backward(do)
-        try:
-            ms = timed(mixc_step)
-            line = f"{fam} B={B},T={T},H={H},K=V=128: mixc {ms:.2f} ms (peak {peak_mib:.0f} MiB)"
-        except Exception as e:
-            line = f"{fam} B={B},T={T},H={H}: mixc failed: {str(e)[:200]}"
+        fla_step = None
         if fam in fla:
             def fla_step():
                 qq, kk, vv, gg, bb = (x.detach().requires_grad_() for x in (qf, kf, v, gate, beta))
@@ -248,10 +249,4 @@ for fam in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").
                 else:
                     o, _ = fla[fam](qq, kk, vv, gg, scale=K ** -0.5, output_final_state=False)
                 o.backward(do)
-            try:
-                fms = timed(fla_step)
-                line += (f", fla {fms:.2f} ms (peak {peak_mib:.0f} MiB; mixc at {fms / ms:.2f}x fla's speed)" if "mixc " in line
-                         else f", fla {fms:.2f} ms (peak {peak_mib:.0f} MiB)")
-            except Exception as e:
-                line += f", fla failed: {type(e).__name__}: {str(e)[:160]}"
-        print(line, flush=True)
+        side_by_side(fam, B, T, H, mixc_step, fla_step)
