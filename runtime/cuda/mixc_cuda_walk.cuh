@@ -41,7 +41,10 @@ template <int K, int VB, bool Ssd = false, int KS = 1, bool Vec = false> struct 
 // dplrVectorPrepare: W, Q', R, P, A' (d.ap), K' (d.kp) and the chunk's
 // log-decays per key: U = W S + R V, O = Q' S + P V,
 // S = Diag(exp(b_C)) S + A'^T U + K'^T V.
-template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled, bool Ssd = false, int KS = 1, bool Gla = false>
+// KeepSsd: the SSD form's walk for its chunked backward (d.chunkStates: S0 per
+// chunk, no o); a template flag so that the forward's code stays as it is.
+template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled, bool Ssd = false, int KS = 1, bool Gla = false,
+          bool KeepSsd = false>
 __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanParams call, const DeltaChunks d) {
   using tile::bf16;
   constexpr int VB = 16 * WARPS, THREADS = WARPS * KS * 32;
@@ -49,6 +52,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   static_assert(!(Ssd && Scaled), "the SSD form has no low-rank operands to scale");
   static_assert(!Gla || !Decay, "vector decays: the decayed operands come prepared");
   static_assert(!(Gla && Ssd && Scaled), "GLA's walk has no low-rank operands");
+  static_assert(!KeepSsd || (Ssd && !Gla && KS == 1), "the SSD form's states are kept without a key split");
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16, KH = KT / KS;
   static_assert(K % (16 * KS) == 0, "chunked tiles");
   MIXC_DYNAMIC_SHARED(smem);
@@ -145,7 +149,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
     if (c + 1 < cEnd) load(c + 1);
     float g0 = 0.f, g1 = 0.f;
     if (Decay && wid == 0 && c + 1 < cEnd) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
-    if (Ssd && !Gla && !local && !d.chunkStates) { // P = M . exp(b_i - b_j) . Q K^T; pieces above the diagonal are never read
+    if (Ssd && !Gla && !local && !KeepSsd) { // P = M . exp(b_i - b_j) . Q K^T; pieces above the diagonal are never read
       bf16 *Pw = (bf16 *)(smem + s * L::stage + L::pv);
       for (int item = wid; item < 8; item += WARPS * KS) {
         const int r0 = (item % 4) * 16, c0 = (item / 4) * 32;
@@ -165,7 +169,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
       if (t + 32 < T) sa1 = p.aScale.at(b, t + 32, h, 0), sk1 = p.kScale.at(b, t + 32, h, 0);
     }
     // the chunked backward's walk (d.chunkStates): S0 per chunk (and U, the delta rules')
-    constexpr bool Keeps = !Gla && KS == 1;
+    constexpr bool Keeps = !Gla && KS == 1 && (!Ssd || KeepSsd);
     if constexpr (Keeps) {
       if (d.chunkStates) { // the state this chunk starts from, [K][V] per (b, c, h)
         __nv_bfloat16 *at = d.chunkStates + ((b * slots + c) * p.H + h) * K * V;
@@ -556,7 +560,7 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams call, con
 // (StatePass): value blocks of 128, 64 or 32 columns, at 32 optionally two
 // warps per 16 columns (K / 2 key rows each). Each is valid for any call;
 // the choice only decides how well the CTAs fill the GPU.
-template <int K, bool Decay, bool LogDecay, bool Scaled, bool Ssd, bool Gla = false>
+template <int K, bool Decay, bool LogDecay, bool Scaled, bool Ssd, bool Gla = false, bool KeepSsd = false>
 cudaError_t launchStates(const ScanParams &p, DeltaChunks d, const StatePass &pass, cudaStream_t stream) {
   d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 8 == 0 && p.o.s1 % 8 == 0 && p.o.s2 % 8 == 0 &&
             (uintptr_t)p.o.p % 16 == 0;
@@ -567,19 +571,19 @@ cudaError_t launchStates(const ScanParams &p, DeltaChunks d, const StatePass &pa
     return cudaGetLastError();
   };
   if (pass.vBlock == 128 && pass.keySplit == 1)
-    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 8, DeltaStatesLayout<K, 128, Ssd, 1, Gla>::bytes);
+    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd, 1, Gla, KeepSsd>, 8, DeltaStatesLayout<K, 128, Ssd, 1, Gla>::bytes);
   if (pass.vBlock == 64 && pass.keySplit == 1)
-    return states(deltaStates<K, 4, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 4, DeltaStatesLayout<K, 64, Ssd, 1, Gla>::bytes);
+    return states(deltaStates<K, 4, Decay, LogDecay, Scaled, Ssd, 1, Gla, KeepSsd>, 4, DeltaStatesLayout<K, 64, Ssd, 1, Gla>::bytes);
   if (pass.vBlock == 32 && pass.keySplit == 2) {
-    constexpr bool fits = K % 32 == 0 && DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes <= 227 * 1024;
+    constexpr bool fits = K % 32 == 0 && DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes <= 227 * 1024 && !KeepSsd;
     if constexpr (fits)
-      return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 2, Gla>, 2, DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes,
+      return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 2, Gla, KeepSsd>, 2, DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes,
                     2);
     else
       return cudaErrorInvalidConfiguration; // mixer-tile schedules no key split that does not fit
   }
   if (pass.vBlock == 32 && pass.keySplit == 1)
-    return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 1, Gla>, 2, DeltaStatesLayout<K, 32, Ssd, 1, Gla>::bytes);
+    return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 1, Gla, KeepSsd>, 2, DeltaStatesLayout<K, 32, Ssd, 1, Gla>::bytes);
   return cudaErrorInvalidValue; // not a tiling of the walk
 }
 

@@ -155,7 +155,7 @@ void check(const Case &cs) {
     cuda::ScanParams fp = p;
     fp.o = cuda::View{}, fp.state = cuda::View{};
     const Dim3 walks{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)B};
-    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, Decay, true, false, true>(fp, d); },
+    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, Decay, true, false, true, 1, false, true>(fp, d); },
                 cuda::DeltaStatesLayout<K, 16 * WARPS, true>::bytes);
     emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, Decay, true>(p, d, gr); },
                 cuda::DeltaGradWalkLayout<K, 16 * WARPS>::bytes);
