@@ -39,3 +39,31 @@ func.func @no_checkpoint_backward(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %
   %0:7 = mixer.recurrence_grad dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%a, %b) init(%init) scale 1.250000e-01 d_o(%do) d_final(%df) {mixer.schedule = #mixer.cuda_tile<algorithm = recurrent, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>, tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
   return %0#0, %0#1, %0#2, %0#3, %0#4, %0#5, %0#6 : tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
 }
+
+
+// -----
+
+// The SSD form (a scalar log-decay, no low-rank term) at K = V = 64: one
+// launchSsdGrad (bf16 calls on the chunked kernels, others on the
+// checkpointed sweep) reading q, k, v and do through the call's views and
+// writing the gradients used only by an output there.
+// CHECK-LABEL: from the mixer function @sgla_backward
+// CHECK: p.q = args.in[0];
+// CHECK: g.dO = args.in[4];
+// CHECK: out.dqTo = args.out[0];
+// CHECK: launchSsdGrad<Structure::scalar, 64, 4, 8, true, 64, gradform::dqOut | gradform::dkOut | gradform::dvOut, 64>(
+func.func @sgla_backward(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %g: tensor<?x?x2xf32> {mixer.name = "g"}, %do: tensor<?x?x2x64xf32> {mixer.name = "do"}) -> (tensor<?x?x2x64xf32> {mixer.name = "dq"}, tensor<?x?x2x64xf32> {mixer.name = "dk"}, tensor<?x?x2x64xf32> {mixer.name = "dv"}, tensor<?x?x2xf32> {mixer.name = "dg"}) attributes {mixer.backward_of = @sgla} {
+  %0:4 = mixer.recurrence_grad scalar forward %q, %k, %v decay(%g) scale 1.250000e-01 d_o(%do) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ssd, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2, grad_checkpoint = 64>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>)
+  return %0#0, %0#1, %0#2, %0#3 : tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>
+}
+
+// -----
+
+// At K = 16 (no chunked tiles) the same op is the checkpointed sweep alone.
+// CHECK-LABEL: from the mixer function @small_backward
+// CHECK-NOT: launchSsdGrad
+// CHECK: launchCheckpointGrad<Structure::scalar, 16, 4, 8, true, false, false, 64>(
+func.func @small_backward(%q: tensor<?x?x2x16xf32> {mixer.name = "q"}, %k: tensor<?x?x2x16xf32> {mixer.name = "k"}, %v: tensor<?x?x2x16xf32> {mixer.name = "v"}, %g: tensor<?x?x2xf32> {mixer.name = "g"}, %do: tensor<?x?x2x16xf32> {mixer.name = "do"}) -> (tensor<?x?x2x16xf32> {mixer.name = "dq"}, tensor<?x?x2x16xf32> {mixer.name = "dk"}, tensor<?x?x2x16xf32> {mixer.name = "dv"}, tensor<?x?x2xf32> {mixer.name = "dg"}) attributes {mixer.backward_of = @sgla} {
+  %0:4 = mixer.recurrence_grad scalar forward %q, %k, %v decay(%g) scale 1.250000e-01 d_o(%do) {mixer.schedule = #mixer.cuda_tile<algorithm = recurrent, k = 16, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, grad_checkpoint = 64>} : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2xf32>, tensor<?x?x2x16xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2xf32>)
+  return %0#0, %0#1, %0#2, %0#3 : tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2xf32>
+}
