@@ -1,7 +1,8 @@
 // Part of the CUDA tile library (mixc_cuda.cuh, which includes it): the
 // chunked backward of the delta rules' UT form (identity or scalar log-decay
 // diagonal, S_t = alpha_t S_{t-1} + a_t (b_t^T S_{t-1}) + k_t v_t^T,
-// o_t = c S_t^T q_t), on tensor cores, for bf16 calls. Per chunk, with S0 the
+// o_t = c S_t^T q_t), on tensor cores, for bf16 calls; with gradform::ssd
+// (a = b = 0) the SSD form's (simple GLA, RetNet, Mamba-2). Per chunk, with S0 the
 // state it starts from and deltaPrepare's notation (b the cumulative
 // log-decay, L_A, L_K, M, T = (I - L_A)^{-1}, W = T Gamma' B, e_j =
 // exp(b_C - b_j)), the forward is
