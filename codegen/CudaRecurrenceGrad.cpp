@@ -44,6 +44,12 @@ bool cudaDeltaGradLaunch(mlir::Operation *o) {
          (cudaChunkedDeltaGrad(op) || op.getAScale() || op.getKScale());
 }
 
+bool cudaSsdGradLaunch(mlir::Operation *o) {
+  auto op = llvm::cast<mixer::RecurrenceGradOp>(o);
+  auto schedule = op->getAttrOfType<mixer::CudaTileAttr>("mixer.schedule");
+  return schedule && schedule.getGradCheckpoint() && mixer::cudaChunkedSsdGrad(op);
+}
+
 } // namespace mixc
 
 namespace mixc::cudaprint {
@@ -254,17 +260,17 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
   if (Value i = op.getInit()) grads.push_back({i, "g.dinit", RankedTensorType::get({dyn, H, K, V}, f32)});
   llvm::SmallVector<std::pair<std::string, std::string>> sums;
   // launchSsdGrad writes the gradients used only by an output there (gradform bits).
+  const bool ssd = cudaSsdGradLaunch(op);
   llvm::DenseSet<Value> stored;
   llvm::SmallVector<std::string> form;
-  const std::string storedFields = cudaChunkedSsdGrad(op) ? launchStoredGrads(op, grads, stored, form) : "";
+  const std::string storedFields = ssd ? launchStoredGrads(op, grads, stored, form) : "";
   FailureOr<std::string> fields = gradTensors(op, grads, sums, stored);
   if (failed(fields)) return failure();
   *fields += storedFields;
   openGradBlock(op, "the adjoint of the " + stringifyStructure(s).str() +
                         (op.getDirection() == Direction::reverse ? " reverse" : "") + " recurrence, K = " +
                         std::to_string(K) + ", V = " + std::to_string(V) + ": " +
-                        (cudaChunkedSsdGrad(op) ? "bf16 calls chunked on tensor cores (states kept per chunk), else "
-                                                : "") +
+                        (ssd ? "bf16 calls chunked on tensor cores (states kept per chunk), else " : "") +
                         "the checkpointed reverse sweep, " +
                         std::to_string(warps) + " warps per " + std::to_string(warps * cpw) +
                         " value columns (the forward's tiling), the state kept every " + std::to_string(C) + " tokens");
@@ -286,7 +292,7 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
        << ");\n";
   hs << "    CheckpointGradOut out;\n" << *fields;
   auto b = [](bool x) { return x ? "true" : "false"; };
-  if (cudaChunkedSsdGrad(op)) // bf16 calls on the chunked kernels, the others on the sweep
+  if (ssd) // bf16 calls on the chunked kernels, the others on the sweep
     closeGradBlock(llvm::formatv("launchSsdGrad<Structure::{0}, {1}, {2}, {3}, true, {4}, {5}, {6}>",
                                  stringifyStructure(s), K, cpw, warps, V,
                                  form.empty() ? "0u" : llvm::join(form, " | "), C)

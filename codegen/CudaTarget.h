@@ -34,6 +34,10 @@ bool cudaChunkedDeltaGrad(mlir::Operation *op);
 /// kernels, or the scaled low-rank form), which reads q, k, v, a, b and dO
 /// through any View: a bf16 input's rows go to the tensor cores as they are.
 bool cudaDeltaGradLaunch(mlir::Operation *op);
+/// Whether that adjoint (one without a low-rank term) is printed as a call of
+/// launchSsdGrad (chunked on tensor cores for bf16 calls, else the checkpointed
+/// sweep), which reads q, k, v and dO through any View likewise.
+bool cudaSsdGradLaunch(mlir::Operation *op);
 
 /// The runtime headers the generated source includes, by file name.
 const std::vector<std::pair<std::string, std::string>> &cudaRuntimeHeaders();

@@ -5,7 +5,6 @@
 // printed here), the scans are the forward's kernels reading Tensors through
 // Views. Simple and general before fast: nothing is fused yet.
 #include "codegen/CudaPrinter.h"
-#include "dialect/RecurrenceForms.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -37,9 +36,7 @@ bool readAsDeltaGradRows(Value x) {
   if (x.use_empty()) return false;
   for (Operation *user : x.getUsers()) {
     auto g = dyn_cast<RecurrenceGradOp>(user);
-    auto schedule = g ? g->getAttrOfType<CudaTileAttr>("mixer.schedule") : CudaTileAttr();
-    if (!g || !(cudaDeltaGradLaunch(g) || (schedule && schedule.getGradCheckpoint() && cudaChunkedSsdGrad(g))))
-      return false;
+    if (!g || !(cudaDeltaGradLaunch(g) || cudaSsdGradLaunch(g))) return false;
     // (each use once per field: k and b may be one input, which is fine; a
     // decay or a scale that is also a row operand is not)
     const Value rows[] = {g.getQ(), g.getK(), g.getV(), g.getA(), g.getB(), g.getDO()};

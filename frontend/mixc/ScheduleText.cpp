@@ -131,7 +131,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
   int64_t checkpoint = 0, checkpointK = 0, checkpointV = 0; // the checkpointed sweep's interval and state
   int64_t sweepCheckpoint = 0, sweepK = 0, sweepV = 0; // the low-rank sweeps' (with a decay)
   int64_t chunkedK = 0, chunkedV = 0; // the chunked backward of the delta rules (bf16 calls)
-  int64_t ssdK = 0, ssdV = 0;         // the chunked backward of the SSD form (bf16 calls)
+  bool ssd = false; // the SSD form's chunked backward (bf16 calls) before the checkpointed sweep
   std::string sweepRefusal; // why a sweep is not covered (empty: the three sweeps or the checkpointed one are)
   if (succeeded(bwd))
     bwd->walk([&](mlir::Operation *op) {
@@ -142,10 +142,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
         auto sched = g->getAttrOfType<mixc::mixer::CudaTileAttr>("mixer.schedule");
         const bool lowRank = mixc::mixer::cudaLowRankSweepsRefusal(g).empty();
         if (sched && sched.getGradCheckpoint() && !lowRank) {
-          if (mixc::mixer::cudaChunkedSsdGrad(g)) {
-            ssdK = cast<mlir::RankedTensorType>(g.getQ().getType()).getDimSize(3);
-            ssdV = cast<mlir::RankedTensorType>(g.getV().getType()).getDimSize(3);
-          }
+          ssd = ssd || mixc::cudaSsdGradLaunch(op);
           checkpoint = sched.getGradCheckpoint();
           checkpointK = cast<mlir::RankedTensorType>(g.getQ().getType()).getDimSize(3);
           checkpointV = cast<mlir::RankedTensorType>(g.getV().getType()).getDimSize(3) +
@@ -192,13 +189,13 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
                        "three sweeps (forward: S^T b per token; reverse: dS; forward: the state's readouts; "
                        "recomputed, not stored: scratch of two fp32 V-rows per token and two K-rows per token and "
                        "value block), ") +
-            (ssdK ? "the recurrence's adjoint chunked on tensor cores for bf16 calls (the forward's walk again, "
-                    "keeping each chunk's starting state; a reverse walk keeping the state's gradient; then each "
-                    "chunk's terms; kept: 2 T / 64 states of " +
-                        std::to_string(ssdK) + " x " + std::to_string(ssdV) +
-                        " bf16 per head); for fp32 or packed calls, "
-                  : std::string()) +
-            (checkpoint ? std::string(ssdK ? "" : "the recurrence's adjoint as ") +
+            (ssd ? "the recurrence's adjoint chunked on tensor cores for bf16 calls (the forward's walk again, "
+                   "keeping each chunk's starting state; a reverse walk keeping the state's gradient; then each "
+                   "chunk's terms; kept: 2 T / 64 states of " +
+                       std::to_string(checkpointK) + " x " + std::to_string(checkpointV) +
+                       " bf16 per head); for fp32 or packed calls, "
+                 : std::string()) +
+            (checkpoint ? std::string(ssd ? "" : "the recurrence's adjoint as ") +
                               "the checkpointed reverse sweep (the state kept every " +
                               std::to_string(checkpoint) + " tokens: T / " + std::to_string(checkpoint) + " states of " +
                               std::to_string(checkpointK) + " x " + std::to_string(checkpointV) +
@@ -208,7 +205,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
                            : std::to_string(scans.size()) + " scans (" + llvm::join(scans, ", ") +
                                  "; reverse ones over flipped tokens, chunked ones streaming exact bf16 operands), ") +
             std::to_string(ops) + " other ops on fp32 tensors" +
-                (checkpoint || chunkedK || sweepCheckpoint || ssdK ? "\n" : "; no state kept\n");
+                (checkpoint || chunkedK || sweepCheckpoint ? "\n" : "; no state kept\n");
   return text;
 }
 

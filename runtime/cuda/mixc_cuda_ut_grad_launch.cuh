@@ -9,14 +9,35 @@
 
 namespace mixc::cuda {
 
-// Whether the chunked backward takes this call: bf16 token inputs (the
-// tensor cores' operands), dense (not packed), forward, a and b as rows (or
-// the scaled form's b).
+// fp32 (the tensor program's) or bf16 (an input's own) rows, copied to
+// packed bf16 rows where they are not.
+inline bool chunkedGradRows(const View &v) { return v.p && (v.dtype == MIXC_F32 || v.dtype == MIXC_BF16); }
+
+// Whether the SSD form's chunked backward (gradform::ssd) takes this call:
+// bf16 token inputs (the tensor cores' operands), dense (not packed), forward.
+inline bool ssdGradChunkedApplies(const ScanParams &p, bool bf16Call) {
+  return bf16Call && !p.seqStart && !p.reverse && chunkedGradRows(p.q) && chunkedGradRows(p.k) &&
+         chunkedGradRows(p.v);
+}
+
+// Whether the delta rules' chunked backward takes this call: as the SSD
+// form's, with a and b as rows (or the scaled form's b), undecayed and not
+// normalized in the loads.
 inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call) {
-  // fp32 (the tensor program's) or bf16 (an input's own) rows, copied to packed bf16 rows where they are not
-  auto rows = [&](const View &v) { return v.p && (v.dtype == MIXC_F32 || v.dtype == MIXC_BF16); };
-  return bf16Call && !p.seqStart && !p.reverse && !p.bDecayed && !p.l2normQ && !p.l2normB && rows(p.q) &&
-         rows(p.k) && rows(p.v) && rows(p.a) && rows(p.b);
+  return ssdGradChunkedApplies(p, bf16Call) && !p.bDecayed && !p.l2normQ && !p.l2normB && chunkedGradRows(p.a) &&
+         chunkedGradRows(p.b);
+}
+
+// Before a sweep: fp32 rows for the gradients it gives (dq, dk [tokB, tokT,
+// H, K] Tensors; dv [tokB, tokT, H, V]) where an output the printer named
+// wants one and none was given. False: out of scratch.
+inline bool sweptOutputRows(Tensor &dq, const View &dqTo, Tensor &dk, const View &dkTo, float *&dv, const View &dvTo,
+                            int64_t tokB, int64_t tokT, int64_t H, int64_t K, int64_t V, Scratch &scratch) {
+  auto need = [&](Tensor &t, bool wanted) {
+    if (wanted && !t.p) t = newTensor(scratch, {tokB, tokT, H, K});
+    return !wanted || t.p;
+  };
+  return need(dq, dqTo.p) && need(dk, dkTo.p) && (!dvTo.p || dv || (dv = scratch.alloc(tokB * tokT * H * V)));
 }
 
 // After a sweep: the gradients it gave in fp32 (dq, dk Tensors; dv [tokB,
@@ -80,13 +101,6 @@ __global__ void bf16RowsToViewKernel(const __nv_bfloat16 *x, View y, int64_t B, 
     rowIndex(e, D, H, T, n, b, t, h, j);
     y.set(b, t, h, j, __bfloat162float(x[e]));
   }
-}
-
-// Whether the SSD form's chunked backward (gradform::ssd) takes this call:
-// bf16 token inputs, dense, forward.
-inline bool ssdGradChunkedApplies(const ScanParams &p, bool bf16Call) {
-  auto rows = [&](const View &v) { return v.p && (v.dtype == MIXC_F32 || v.dtype == MIXC_BF16); };
-  return bf16Call && !p.seqStart && !p.reverse && rows(p.q) && rows(p.k) && rows(p.v);
 }
 
 // The five kernels (above), for K and V of 64 or 128 and scalar log-decays
@@ -254,13 +268,10 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
   const bool scaled = p.aScale.p || p.kScale.p;
   // the stored outputs' gradients in fp32 Tensors, stored after the sweeps
   SweepGradOut o = out;
-  auto need = [&](Tensor &t, bool wanted) {
-    if (wanted && !t.p) t = newTensor(scratch, {tokB, tokT, p.H, K});
-    return !wanted || t.p;
-  };
-  if (!need(o.dq, o.dqTo.p) || !need(o.dk, o.dkTo.p) || !need(o.db, o.dbTo.p || o.dbIntoDk))
+  if ((o.dbTo.p || o.dbIntoDk) && !o.db.p && !(o.db = newTensor(scratch, {tokB, tokT, p.H, K})).p)
     return cudaErrorMemoryAllocation;
-  if (o.dvTo.p && !g.dv && !(g.dv = scratch.alloc(tokB * tokT * p.H * V))) return cudaErrorMemoryAllocation;
+  if (!sweptOutputRows(o.dq, o.dqTo, o.dk, o.dkTo, g.dv, o.dvTo, tokB, tokT, p.H, K, V, scratch))
+    return cudaErrorMemoryAllocation;
   SweepGradOut plain = o; // the plain rows' gradients: in place of the operands' where those are wanted
   if (scaled) {
     auto rows = [&](const Tensor &given) { return given.p ? given : newTensor(scratch, {tokB, tokT, p.H, K}); };
@@ -318,12 +329,8 @@ cudaError_t launchSsdGrad(const ScanParams &p, const CheckpointGrad &g, const Ch
   // the stored outputs' gradients in fp32 Tensors, stored after the sweep
   CheckpointGradOut o = out;
   CheckpointGrad cg = g;
-  auto need = [&](Tensor &t, bool wanted) {
-    if (wanted && !t.p) t = newTensor(scratch, {tokB, tokT, p.H, K});
-    return !wanted || t.p;
-  };
-  if (!need(o.dq, o.dqTo.p) || !need(o.dk, o.dkTo.p)) return cudaErrorMemoryAllocation;
-  if (o.dvTo.p && !cg.dv && !(cg.dv = scratch.alloc(tokB * tokT * p.H * V))) return cudaErrorMemoryAllocation;
+  if (!sweptOutputRows(o.dq, o.dqTo, o.dk, o.dkTo, cg.dv, o.dvTo, tokB, tokT, p.H, K, V, scratch))
+    return cudaErrorMemoryAllocation;
   cudaError_t e = launchCheckpointGrad<S, K, CPW, WARPS, LogDecay, false, false, C>(p, cg, o, tokB, tokT, scratch,
                                                                                     stream);
   if (e != cudaSuccess) return e;
