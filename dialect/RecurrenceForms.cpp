@@ -295,7 +295,8 @@ bool cudaChunkedSsdGrad(RecurrenceGradOp op) {
   const Structure s = op.getStructure();
   const int64_t K = cast<RankedTensorType>(op.getQ().getType()).getDimSize(3),
                 V = cast<RankedTensorType>(op.getV().getType()).getDimSize(3);
-  return (s == Structure::identity || s == Structure::scalar || s == Structure::const_scalar) &&
+  return (s == Structure::identity || s == Structure::scalar || s == Structure::const_scalar ||
+          s == Structure::vector) &&
          !op.hasFactorDecay() && op.getDirection() == Direction::forward && !op.getA() && !op.getB() &&
          !op.getBonus() && !op.getSkipWeight() && !op.getDt() && !op.getIgate() &&
          op.getNormalizerKind() == Normalizer::none && (K == 64 || K == 128) && (V == 64 || V == 128);

@@ -64,10 +64,11 @@ constexpr size_t kDecayMapParams = 4;
 std::string cudaLowRankSweepsRefusal(RecurrenceGradOp op);
 std::string cudaCheckpointSweepRefusal(RecurrenceGradOp op);
 
-/// Whether the CUDA target's chunked backward of the SSD form takes `op` for
-/// bf16 calls (mixc_cuda_ut_grad.cuh, gradform::ssd: the forward's walk
-/// keeping each chunk's state, a reverse walk, a kernel per chunk): an
-/// identity or scalar transition of log-decays, forward, no low-rank term,
+/// Whether the CUDA target's chunked backward of the SSD or GLA form takes
+/// `op` for bf16 calls (mixc_cuda_ut_grad.cuh, gradform::ssd; GLA's chunk
+/// kernel in mixc_cuda_gla_grad.cuh: the forward's walk keeping each chunk's
+/// state, a reverse walk, a kernel per chunk): an identity, scalar or
+/// per-key vector transition of log-decays, forward, no low-rank term,
 /// bonus, skip, dt or normalizer, K and V of 64 or 128. mixer-lower-adjoint
 /// keeps such an op on CUDA (its other calls take the checkpointed sweep).
 bool cudaChunkedSsdGrad(RecurrenceGradOp op);

@@ -55,8 +55,9 @@ template <typename OpT> bool elementwiseRow(OpT op);
 // elementwise decays on the CPU (HGRN), where the sweep is faster (the scans
 // 0.89x, median of five at 1 x 4096 x 8 x 512). Untiled (the reference), the
 // adjoint recurrence itself.
-// On CUDA, an adjoint that the chunked backward of the SSD form takes
-// (cudaChunkedSsdGrad: identity or scalar log-decays, K and V of 64 or 128)
+// On CUDA, an adjoint that the chunked backward of the SSD or GLA form takes
+// (cudaChunkedSsdGrad: identity, scalar or per-key vector log-decays, K and V
+// of 64 or 128)
 // stays mixer.recurrence_grad: one forward walk keeping each chunk's state,
 // one reverse walk and a kernel per chunk against the scans' three walks and
 // the flips, shifts and fp32 token passes around them.

@@ -166,8 +166,9 @@ def MixerLowerAdjoint : Pass<"mixer-lower-adjoint", "::mlir::func::FuncOp"> {
     those whose forward was tiled for a target (mixer.schedule: on the CPU
     the scans beat the checkpointed sweep for every diagonal structure
     measured), none untiled, except on CUDA those that the chunked backward
-    of the SSD form takes (identity or scalar log-decays, K and V of 64 or
-    128: RecurrenceForms.h, cudaChunkedSsdGrad); `sweep` none. The others
+    of the SSD and GLA forms takes (identity, scalar or per-key vector
+    log-decays, K and V of 64 or 128: RecurrenceForms.h, cudaChunkedSsdGrad);
+    `sweep` none. The others
     keep `mixer.recurrence_grad`.
   }];
   let options = [

@@ -2,7 +2,9 @@
 #ifndef MIXC_CUDA_GLA_CUH
 #define MIXC_CUDA_GLA_CUH
 
+#ifndef MIXC_CUDA_EMULATION
 #include "mixc_cuda.cuh"
+#endif
 
 namespace mixc::cuda {
 
@@ -100,6 +102,7 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams call, cons
   storeRows<C, 256>(d.pv, b, h, c, Ps, LC);
 }
 
+#ifndef MIXC_CUDA_EMULATION
 // GLA: glaPrepare, then the state walk in its GLA form (split along the
 // sequence where the pass says so).
 template <int K, bool LogDecay, typename DecayMap>
@@ -118,6 +121,7 @@ cudaError_t launchChunkedGla(const ScanParams &p, const StatePass &pass, Scratch
   glaPrepare<K, LogDecay, DecayMap><<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
   return launchWalk<K, false, LogDecay, true>(p, d, pass, scratch, stream);
 }
+#endif // MIXC_CUDA_EMULATION
 
 } // namespace mixc::cuda
 

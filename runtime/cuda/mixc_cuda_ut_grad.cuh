@@ -51,6 +51,7 @@ enum : unsigned {
   aScaled = 1u, kScaled = 2u, dbIntoDk = 4u, dqOut = 8u, dkOut = 16u, dvOut = 32u, dbOut = 64u,
   kIsB = 128u, // k's rows are b's (the delta rules as written): dk_scale's dot reads b's tile
   ssd = 256u,  // no low-rank term (the SSD form: simple GLA, RetNet, Mamba-2): only q, k, v's terms
+  gla = 512u,  // with ssd: vector log-decays per key (GLA; mixc_cuda_gla_grad.cuh's chunk kernel)
 };
 }
 
@@ -138,9 +139,10 @@ __device__ __forceinline__ void landChunk(const ScanParams &p, const DeltaGradRo
 }
 
 // ---- the reverse walk ----
-template <int K, int VB> struct DeltaGradWalkLayout {
+template <int K, int VB, bool Gla = false> struct DeltaGradWalkLayout {
   static constexpr int C = 64, LK = K + 8, LV = VB + 8, rowsK = C * LK * 2;
-  static constexpr int w = 0, qp = rowsK, a = 2 * rowsK, dO = 3 * rowsK, stage = dO + C * LV * 2;
+  static constexpr int w = 0, qp = rowsK, a = 2 * rowsK, dO = 3 * rowsK, ec = dO + C * LV * 2;
+  static constexpr int stage = ec + (Gla ? K * 4 : 0); // ec: GLA's chunk log-decays per key
   static constexpr int bc = 2 * stage, bytes = bc + 2 * C * 4;
 };
 
@@ -149,13 +151,16 @@ template <int K, int VB> struct DeltaGradWalkLayout {
 // layout), the chunks from the last: keeps dS_C, X = (e A) dS_C, then
 // dS = gamma_C dS + W^T X + c Q'^T dO.
 // Ssd (no low-rank term: W = 0, Q' = Gamma Q): dS = gamma_C dS + c Q^T Gamma dO,
-// reading q's rows and dO only.
-template <int K, int WARPS, bool Decay, bool Ssd = false>
+// reading q's rows and dO only. Gla (with Ssd): vector log-decays per key,
+// Q' = Q . exp(b) from glaPrepare (d.qp) and the chunk's log-decays b_C
+// (d.chunkDecay): dS = Diag(exp(b_C)) dS + c Q'^T dO.
+template <int K, int WARPS, bool Decay, bool Ssd = false, bool Gla = false>
 __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams p, const DeltaChunks d,
                                                                const DeltaGradRows r) {
   using tile::bf16;
   constexpr int VB = 16 * WARPS, THREADS = WARPS * 32, KT = K / 16;
-  using L = DeltaGradWalkLayout<K, VB>;
+  using L = DeltaGradWalkLayout<K, VB, Gla>;
+  static_assert(!Gla || (Ssd && !Decay), "GLA's walk: vector decays, no low-rank term");
   constexpr int C = L::C, LK = L::LK, LV = L::LV;
   MIXC_DYNAMIC_SHARED(smem);
   float *Bc = (float *)(smem + L::bc);
@@ -164,7 +169,11 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
   const int wid = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4, v0 = wid * 16;
   auto load = [&](int64_t c) {
     unsigned char *st = smem + ((chunks - 1 - c) & 1) * L::stage;
-    if constexpr (Ssd) {
+    if constexpr (Gla) {
+      chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
+      const float *ec = d.chunkDecay + ((b * chunks + c) * p.H + h) * K;
+      for (int i = threadIdx.x; i < K / 4; i += THREADS) tile::copy16(st + L::ec + 16 * i, ec + 4 * i, true);
+    } else if constexpr (Ssd) {
       chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, p.q, b, h, c, T, 0, K);
     } else {
       chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
@@ -235,6 +244,14 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
         }
     }
     // dS^T = gamma_C dS^T + X^T W + c dO^T Q'
+    if constexpr (Gla) { // dS^T . Diag(exp(b_C)), per key column
+      const float *ec = (const float *)(st + L::ec);
+#pragma unroll
+      for (int nt = 0; nt < 2 * KT; ++nt) {
+        const float f0 = __expf(ec[nt * 8 + 2 * t4]), f1 = __expf(ec[nt * 8 + 2 * t4 + 1]);
+        ST[nt][0] *= f0, ST[nt][1] *= f1, ST[nt][2] *= f0, ST[nt][3] *= f1;
+      }
+    }
     if constexpr (Decay) {
       const float eL = __expf(bL);
 #pragma unroll

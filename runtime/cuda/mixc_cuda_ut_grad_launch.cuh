@@ -106,13 +106,16 @@ __global__ void bf16RowsToViewKernel(const __nv_bfloat16 *x, View y, int64_t B, 
 // The five kernels (above), for K and V of 64 or 128 and scalar log-decays
 // (Decay) or none. tokB x tokT: the token tensors' rows. gradform::ssd (no
 // low-rank term): no prepare, the walks on q, k, v (deltaStates' SSD form
-// keeping S0 per chunk), no U or X rows.
+// keeping S0 per chunk), no U or X rows. gradform::gla (with ssd; vector
+// log-decays per key in p.decay): the forward's glaPrepare and GLA walk
+// keeping S0, deltaGradWalk's GLA form, glaGradChunk (mixc_cuda_gla_grad.cuh).
 template <int K, int V, bool Decay, unsigned Form>
 cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const SweepGradOut &out, int64_t tokB,
                                    int64_t tokT, Scratch &scratch, cudaStream_t stream) {
   static_assert(K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128, "the chunked backward's tiles");
   constexpr int C = chunk::C;
-  constexpr bool Ssd = (Form & gradform::ssd) != 0;
+  constexpr bool Ssd = (Form & gradform::ssd) != 0, Gla = (Form & gradform::gla) != 0;
+  static_assert(!Gla || (Ssd && !Decay), "GLA's backward: vector decays (p.decay), no low-rank term");
   const int64_t B = p.B, H = p.H, T = p.T, chunks = (T + C - 1) / C, rows = B * chunks * C * H;
   // the call as the printer described it (Form)
   auto has = [](unsigned bit) { return (Form & bit) != 0; };
@@ -176,9 +179,9 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   r.db = dbRows ? grad(out.db.p, K) : nullptr;
   r.da = daRows ? grad(out.da.p, K) : nullptr;
   r.dv = grad(g.dv, V);
-  r.ddecay = Decay ? grad(out.ddecay.p, 1) : nullptr;
+  r.ddecay = Decay || Gla ? grad(out.ddecay.p, Gla ? K : 1) : nullptr;
   if ((!r.dqTo.p && !r.dq) || (!r.dkTo.p && !r.dk) || (daRows && !r.da) || (dbRows && !r.db) || !r.dv ||
-      (Decay && !r.ddecay))
+      ((Decay || Gla) && !r.ddecay))
     return cudaErrorMemoryAllocation;
   // the forward's prepare: W, Q', R (and P, unused)
   DeltaChunks d;
@@ -191,8 +194,17 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     auto prepare = deltaPrepare<K, Decay, true, false>;
     if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     prepare<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, d);
+  } else if constexpr (Gla) { // GLA's: Q' = Q . exp(b) (the reverse walk's), K' (the walk's), P (unused), b_C
+    auto *base = (__nv_bfloat16 *)scratch.alloc(rows * (2 * K + C) / 2 + B * chunks * H * K);
+    if (!base) return cudaErrorMemoryAllocation;
+    d.qp = chunkRows(p, base, K), d.w = chunkRows(p, base + rows * K, K), d.pv = chunkRows(p, base + 2 * rows * K, C);
+    d.chunkDecay = (float *)(base + rows * (2 * K + C));
+    constexpr int bytes = GlaPrepareLayout<K>::bytes;
+    auto prepare = glaPrepare<K, true, NoMap>;
+    if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+    prepare<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, d);
   }
-  // the forward's walk, keeping S0 and U per chunk
+  // the forward's walk, keeping S0 (and U) per chunk
   const int64_t stateElems = B * chunks * H * K * V;
   d.chunkStates = (__nv_bfloat16 *)scratch.alloc((stateElems + 1) / 2);
   r.dStates = (__nv_bfloat16 *)scratch.alloc((stateElems + 1) / 2);
@@ -209,7 +221,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     pass.vBlock = B * H >= 128 ? V : (B * H >= 64 ? 64 : 32);
     ScanParams fp = p;
     fp.o = View{}, fp.state = View{};
-    if (cudaError_t e = launchStates<K, Decay, true, false, Ssd, false, Ssd>(fp, d, pass, stream)) return e;
+    if (cudaError_t e = launchStates<K, Decay, true, false, Ssd, Gla, Ssd>(fp, d, pass, stream)) return e;
   }
   // the reverse walk
   r.dFinal = g.dFinal;
@@ -220,20 +232,27 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   }
   {
     auto walk = [&](auto kernel, int warps) {
-      const int bytes = warps == 8 ? DeltaGradWalkLayout<K, 128>::bytes
-                                   : warps == 4 ? DeltaGradWalkLayout<K, 64>::bytes : DeltaGradWalkLayout<K, 32>::bytes;
+      const int bytes = warps == 8   ? DeltaGradWalkLayout<K, 128, Gla>::bytes
+                        : warps == 4 ? DeltaGradWalkLayout<K, 64, Gla>::bytes
+                                     : DeltaGradWalkLayout<K, 32, Gla>::bytes;
       if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
       kernel<<<dim3((unsigned)((V + 16 * warps - 1) / (16 * warps)), (unsigned)H, (unsigned)B), 32 * warps, bytes,
                stream>>>(p, d, r);
       return cudaGetLastError();
     };
-    cudaError_t e = B * H >= 128 && V == 128 ? walk(deltaGradWalk<K, 8, Decay, Ssd>, 8)
-                    : B * H >= 64            ? walk(deltaGradWalk<K, 4, Decay, Ssd>, 4)
-                                             : walk(deltaGradWalk<K, 2, Decay, Ssd>, 2);
+    cudaError_t e = B * H >= 128 && V == 128 ? walk(deltaGradWalk<K, 8, Decay, Ssd, Gla>, 8)
+                    : B * H >= 64            ? walk(deltaGradWalk<K, 4, Decay, Ssd, Gla>, 4)
+                                             : walk(deltaGradWalk<K, 2, Decay, Ssd, Gla>, 2);
     if (e) return e;
   }
   // the chunks' terms
-  {
+  if constexpr (Gla) {
+    constexpr int bytes = GlaGradChunkLayout<K, V>::bytes;
+    static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
+    auto kernel = glaGradChunk<K, V, Form & (gradform::dqOut | gradform::dkOut | gradform::dvOut)>;
+    if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+    kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
+  } else {
     constexpr int bytes = DeltaGradChunkLayout<K, V>::bytes;
     static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
     auto kernel = deltaGradChunk<K, V, Decay, Form>;
@@ -302,8 +321,9 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
   return cudaGetLastError();
 }
 // The SSD form's backward (identity or scalar log-decays, no low-rank term:
-// simple GLA, RetNet, Mamba-2, linear attention; mixer-lower-adjoint keeps
-// its mixer.recurrence_grad for it, RecurrenceForms.h's cudaChunkedSsdGrad):
+// simple GLA, RetNet, Mamba-2, linear attention) and GLA's (vector log-decays
+// per key); mixer-lower-adjoint keeps their mixer.recurrence_grad
+// (RecurrenceForms.h's cudaChunkedSsdGrad):
 // the chunked kernels above for bf16 calls, else the checkpointed sweep (C:
 // the schedule's grad_checkpoint). The choice is the call's (its dtype and
 // layout), made here at run time. Form: the gradients the printer gave to
@@ -314,7 +334,9 @@ cudaError_t launchSsdGrad(const ScanParams &p, const CheckpointGrad &g, const Ch
                           int64_t tokT, bool bf16Call, Scratch &scratch, cudaStream_t stream) {
   static_assert((Form & ~(gradform::dqOut | gradform::dkOut | gradform::dvOut)) == 0, "the SSD form's outputs");
   constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && LogDecay &&
-                         (S == Structure::identity || S == Structure::scalar || S == Structure::const_scalar);
+                         (S == Structure::identity || S == Structure::scalar || S == Structure::const_scalar ||
+                          S == Structure::vector);
+  constexpr unsigned Chunked = Form | gradform::ssd | (S == Structure::vector ? gradform::gla : 0u);
   if constexpr (tiles) {
     if (ssdGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V) {
       SweepGrad sg;
@@ -322,8 +344,8 @@ cudaError_t launchSsdGrad(const ScanParams &p, const CheckpointGrad &g, const Ch
       SweepGradOut so;
       so.dq = out.dq, so.dk = out.dk, so.ddecay = out.ddecay;
       so.dqTo = out.dqTo, so.dkTo = out.dkTo, so.dvTo = out.dvTo;
-      return launchDeltaGradChunked<K, V, S != Structure::identity, Form | gradform::ssd>(p, sg, so, tokB, tokT,
-                                                                                         scratch, stream);
+      return launchDeltaGradChunked<K, V, S == Structure::scalar || S == Structure::const_scalar, Chunked>(
+          p, sg, so, tokB, tokT, scratch, stream);
     }
   }
   // the stored outputs' gradients in fp32 Tensors, stored after the sweep

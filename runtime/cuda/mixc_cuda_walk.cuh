@@ -41,8 +41,9 @@ template <int K, int VB, bool Ssd = false, int KS = 1, bool Vec = false> struct 
 // dplrVectorPrepare: W, Q', R, P, A' (d.ap), K' (d.kp) and the chunk's
 // log-decays per key: U = W S + R V, O = Q' S + P V,
 // S = Diag(exp(b_C)) S + A'^T U + K'^T V.
-// KeepSsd: the SSD form's walk for its chunked backward (d.chunkStates: S0 per
-// chunk, no o); a template flag so that the forward's code stays as it is.
+// KeepSsd: the SSD and GLA forms' walk for their chunked backward
+// (d.chunkStates: S0 per chunk, no o); a template flag so that the forward's
+// code stays as it is.
 template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled, bool Ssd = false, int KS = 1, bool Gla = false,
           bool KeepSsd = false>
 __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanParams call, const DeltaChunks d) {
@@ -52,7 +53,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   static_assert(!(Ssd && Scaled), "the SSD form has no low-rank operands to scale");
   static_assert(!Gla || !Decay, "vector decays: the decayed operands come prepared");
   static_assert(!(Gla && Ssd && Scaled), "GLA's walk has no low-rank operands");
-  static_assert(!KeepSsd || (Ssd && !Gla && KS == 1), "the SSD form's states are kept without a key split");
+  static_assert(!KeepSsd || (Ssd && KS == 1), "the SSD and GLA forms' states are kept without a key split");
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16, KH = KT / KS;
   static_assert(K % (16 * KS) == 0, "chunked tiles");
   MIXC_DYNAMIC_SHARED(smem);
@@ -169,7 +170,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
       if (t + 32 < T) sa1 = p.aScale.at(b, t + 32, h, 0), sk1 = p.kScale.at(b, t + 32, h, 0);
     }
     // the chunked backward's walk (d.chunkStates): S0 per chunk (and U, the delta rules')
-    constexpr bool Keeps = !Gla && KS == 1 && (!Ssd || KeepSsd);
+    constexpr bool Keeps = KS == 1 && (Gla ? KeepSsd : !Ssd || KeepSsd);
     if constexpr (Keeps) {
       if (d.chunkStates) { // the state this chunk starts from, [K][V] per (b, c, h)
         __nv_bfloat16 *at = d.chunkStates + ((b * slots + c) * p.H + h) * K * V;

@@ -12,7 +12,8 @@
 // And the SSD form (no low-rank term: simple GLA with a scalar log-decay,
 // linear attention without one) on the same kernels (gradform::ssd), the
 // walks reading q, k, v (launchSsdGrad's bf16 calls; without the decay, the
-// gradients written to bf16 outputs by the kernel).
+// gradients written to bf16 outputs by the kernel). And GLA (vector
+// log-decays per key: glaPrepare, the GLA walks, glaGradChunk).
 #include "test/unit/CudaEmulation.h"
 
 #include "runtime/reference/RecurrenceGrad.h"
@@ -228,6 +229,77 @@ void check(const Case &cs) {
   CHECK(relL2(widen(daScale), wantAs) < tol);
 }
 
+// GLA (vector log-decays per key) on its chunked backward (launchDeltaGradChunked
+// with gradform::gla): the forward's glaPrepare and walk keeping S0,
+// deltaGradWalk's GLA form, glaGradChunk; fp32 gradient rows, or (outputs) dq,
+// dk, dv written to bf16 outputs by the kernel.
+void checkGla(bool outputs, double lo) {
+  std::mt19937_64 rng(outputs ? 67 : 71);
+  Array q = ref::randn({B, T, H, K}, rng), k = ref::randn({B, T, H, K}, rng), v = ref::randn({B, T, H, V}, rng);
+  Array g = ref::uniform({B, T, H, K}, rng, lo, -0.005);
+  Array init = ref::randn({B, H, K, V}, rng, 0.5), dO = ref::randn({B, T, H, V}, rng), dF = ref::randn({B, H, K, V}, rng, 0.3);
+  std::vector<bf16> hq = toBf16(q), hk = toBf16(k), hv = toBf16(v), hdO = toBf16(dO);
+  std::vector<float> hg(g.data.begin(), g.data.end()), hinit(init.data.begin(), init.data.end()),
+      hdF(dF.data.begin(), dF.data.end());
+  for (size_t i = 0; i < g.data.size(); ++i) g.data[i] = hg[i];
+  ref::RecurrenceInputs in;
+  in.structure = ref::Structure::vector, in.scale = 0.7;
+  in.q = &q, in.k = &k, in.v = &v, in.decay = &g, in.init = &init;
+  ref::RecurrenceGrads want;
+  REQUIRE(ref::runRecurrenceGrad(in, &dO, &dF, want).empty());
+
+  cuda::ScanParams p;
+  p.q = rowsView(hq.data(), MIXC_BF16, K), p.k = rowsView(hk.data(), MIXC_BF16, K), p.v = rowsView(hv.data(), MIXC_BF16, V);
+  p.decay = rowsView(hg.data(), MIXC_F32, K), p.init = stateView(hinit.data());
+  p.B = B, p.T = T, p.H = H, p.Vs = V, p.scale = 0.7f;
+  const int64_t rows = B * CHUNKS * C * H, slab = B * T * H;
+  std::vector<bf16> qp(rows * K), kp(rows * K), pv(rows * C), states(B * CHUNKS * H * K * V), dStates(states.size());
+  std::vector<float> chunkDecay(B * CHUNKS * H * K);
+  cuda::DeltaChunks d;
+  d.qp = cuda::chunkRows(p, qp.data(), K), d.w = cuda::chunkRows(p, kp.data(), K), d.pv = cuda::chunkRows(p, pv.data(), C);
+  d.chunkDecay = chunkDecay.data(), d.chunkStates = states.data();
+  std::vector<float> dq(slab * K), dk(slab * K), dv(slab * V), dg(slab * K), dinit(B * H * K * V, NAN);
+  const bf16 nan = __float2bfloat16(NAN);
+  std::vector<bf16> dqRows(slab * K, nan), dkRows(slab * K, nan), dvRows(slab * V, nan);
+  cuda::DeltaGradRows gr;
+  gr.dO = rowsView(hdO.data(), MIXC_BF16, V);
+  gr.states = states.data(), gr.dStates = dStates.data();
+  gr.dFinal = stateView(hdF.data()), gr.dInit = stateView(dinit.data());
+  gr.dv = dv.data(), gr.ddecay = dg.data(), gr.Ttok = T;
+  if (outputs) {
+    gr.dqTo = cuda::Bf16Rows{dqRows.data(), T * H * K, H * K, K}, gr.dkTo = cuda::Bf16Rows{dkRows.data(), T * H * K, H * K, K};
+    gr.dvTo = cuda::Bf16Rows{dvRows.data(), T * H * V, H * V, V};
+  } else {
+    gr.dq = dq.data(), gr.dk = dk.data();
+  }
+  const Dim3 items{(unsigned)(CHUNKS * H * B), 1, 1}, walks{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)B};
+  emu::launch(items, 256, [&] { cuda::glaPrepare<K, true, cuda::NoMap>(p, d); }, cuda::GlaPrepareLayout<K>::bytes);
+  cuda::ScanParams fp = p;
+  fp.o = cuda::View{}, fp.state = cuda::View{};
+  emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, false, true, false, true, 1, true, true>(fp, d); },
+              cuda::DeltaStatesLayout<K, 16 * WARPS, true, 1, true>::bytes);
+  emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, false, true, true>(p, d, gr); },
+              cuda::DeltaGradWalkLayout<K, 16 * WARPS, true>::bytes);
+  namespace gf = cuda::gradform;
+  if (outputs)
+    emu::launch(items, 256, [&] { cuda::glaGradChunk<K, V, gf::dqOut | gf::dkOut | gf::dvOut>(p, gr); },
+                cuda::GlaGradChunkLayout<K, V>::bytes);
+  else
+    emu::launch(items, 256, [&] { cuda::glaGradChunk<K, V, 0u>(p, gr); }, cuda::GlaGradChunkLayout<K, V>::bytes);
+
+  const double tol = 2e-2;
+  const std::vector<double> gq = outputs ? widen(dqRows) : widen(dq), gk = outputs ? widen(dkRows) : widen(dk),
+                            gv = outputs ? widen(dvRows) : widen(dv);
+  INFO("dinit " << relL2(widen(dinit), want.init.data) << " dq " << relL2(gq, want.q.data) << " dk "
+                << relL2(gk, want.k.data) << " dv " << relL2(gv, want.v.data) << " dg "
+                << relL2(widen(dg), want.decay.data));
+  CHECK(relL2(widen(dinit), want.init.data) < tol);
+  CHECK(relL2(gq, want.q.data) < tol);
+  CHECK(relL2(gk, want.k.data) < tol);
+  CHECK(relL2(gv, want.v.data) < tol);
+  CHECK(relL2(widen(dg), want.decay.data) < tol);
+}
+
 } // namespace
 
 TEST_CASE("CUDA chunked backward (emulated): a gated delta rule, every gradient in fp32 rows", "[cuda-emulation]") {
@@ -241,4 +313,9 @@ TEST_CASE("CUDA chunked backward (emulated): DeltaNet's scaled form, gradients t
 TEST_CASE("CUDA chunked backward (emulated): the SSD form (simple GLA, linear attention)", "[cuda-emulation]") {
   check({/*decay=*/true, /*scaled=*/false, /*ssd=*/true});
   check({/*decay=*/false, /*scaled=*/false, /*ssd=*/true});
+}
+
+TEST_CASE("CUDA chunked backward (emulated): GLA's vector log-decays", "[cuda-emulation]") {
+  checkGla(/*outputs=*/false, /*lo=*/-0.05); // GLA's own range (logsigmoid / 16): the state terms count
+  checkGla(/*outputs=*/true, /*lo=*/-1.0); // strong decays: the sub-block factors' range
 }

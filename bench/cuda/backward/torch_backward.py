@@ -5,9 +5,10 @@ state's gradient, for several examples (parameters' gradients included); the sam
 inputs twice give bitwise-identical gradients; torch.compile(fullgraph=True) of
 forward + backward equal to eager. (2) forward + backward time, bf16, at the two
 benchmark shapes, beside fla's chunk_simple_gla / chunk_gla / chunk_delta_rule /
-chunk_gated_delta_rule / chunk_kda (kda: given decays; kda_kimi: Kimi Linear's in-kernel
+chunk_gated_delta_rule / chunk_kda (retnet: chunk_simple_gla's constant g_gamma; kda: given decays; kda_kimi: Kimi Linear's in-kernel
 gate, l2norm and beta sigmoid, through mixc.fla.chunk_kda) in the same run (fla's gated backward may refuse on Hopper with
-Triton 3.6: then its error is printed). SPECS=substring picks part (1)'s specs,
+Triton 3.6: then its error is printed; FLA_UNGUARDED=1 lifts that guard to time the kernel
+it would run, its gradients unchecked). SPECS=substring picks part (1)'s specs,
 FAMS=a,b part (2)'s families.
 Run from the repository root on the device, mixc on PATH, fla's `fla/` in .fla.
 Results: bench/results/cuda-backward-h200.md."""
@@ -131,13 +132,19 @@ if os.path.isdir(fla_dir) and os.environ.get("FLA", "1") == "1":
     for pkg in ("fla", "fla.ops"):
         mod = types.ModuleType(pkg); mod.__path__ = [os.path.join(fla_dir, *pkg.split("."))]; mod.__version__ = "0.0"; sys.modules[pkg] = mod
     try:
-        fla["simple_gla"] = importlib.import_module("fla.ops.simple_gla").chunk_simple_gla
+        fla["simple_gla"] = fla["retnet"] = importlib.import_module("fla.ops.simple_gla").chunk_simple_gla
         fla["gla"] = importlib.import_module("fla.ops.gla").chunk_gla
         fla["gated_delta_rule"] = importlib.import_module("fla.ops.gated_delta_rule").chunk_gated_delta_rule
         fla["delta_rule"] = importlib.import_module("fla.ops.delta_rule").chunk_delta_rule
         fla["kda"] = fla["kda_kimi"] = importlib.import_module("fla.ops.kda").chunk_kda
     except Exception as e:
         print("fla import failed:", e)
+    if fla and os.environ.get("FLA_UNGUARDED", "0") == "1":
+        # Timing only: fla refuses its gated backward on Hopper with Triton < 3.7.1 because
+        # that kernel gives wrong gradients there (#640); lifting the guard times the kernel
+        # it would run. Such lines say so: fla's gradients in them are not checked.
+        importlib.import_module("fla.ops.common.chunk_o").TRITON_ABOVE_3_7_1 = True
+        print("fla: the Hopper guard (#640) lifted for timing; its gated gradients are unchecked")
 
 
 def timed(fn):
@@ -211,7 +218,7 @@ def side_by_side(fam, B, T, H, mixc_step, fla_step):
 
 
 # Families in FAMS order, each at both shapes (a run cut short still has whole families).
-specs = {"simple_gla": "bench/cuda/simple_gla.mixer", "gla": "bench/cuda/gla.mixer",
+specs = {"simple_gla": "bench/cuda/simple_gla.mixer", "gla": "bench/cuda/gla.mixer", "retnet": "examples/retnet.mixer",
          "delta_rule": "bench/cuda/delta_rule.mixer", "gated_delta_rule": "bench/cuda/gated_delta_rule.mixer"}
 for fam in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").split(","):
     for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
@@ -233,6 +240,8 @@ for fam in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").
         beta = torch.sigmoid(torch.randn(B, T, H, **dev))
         names = m.names
         args = dict(zip(names, (qf, kf, v, beta) if fam == "delta_rule" else (qf, kf, v, gate, beta)))
+        # RetNet: a constant decay per head, gamma_h = 1 - 2^(-5-h) (fla's g_gamma: its log)
+        g_gamma = torch.log1p(-torch.pow(2.0, -5.0 - torch.arange(H, device="cuda", dtype=torch.float32)))
         do = torch.randn(B, T, H, V, **dev)
         def mixc_step():
             leaves = {n: x.detach().requires_grad_() for n, x in args.items()}
@@ -246,6 +255,8 @@ for fam in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").
                     o, _ = fla[fam](qq, kk, vv, bb, scale=K ** -0.5, output_final_state=False)
                 elif fam == "gated_delta_rule":
                     o, _ = fla[fam](qq, kk, vv, gg, bb, scale=K ** -0.5, output_final_state=False)
+                elif fam == "retnet":
+                    o, _ = fla[fam](qq, kk, vv, g_gamma=g_gamma, scale=K ** -0.5, output_final_state=False)
                 else:
                     o, _ = fla[fam](qq, kk, vv, gg, scale=K ** -0.5, output_final_state=False)
                 o.backward(do)

@@ -59,6 +59,19 @@ func.func @sgla_backward(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor
 
 // -----
 
+// GLA (per-key vector log-decays) at K = V = 64: the same launch, its
+// Structure::vector (gradform::gla's chunk kernel for bf16 calls); the
+// decay's gradient [B, T, H, K].
+// CHECK-LABEL: from the mixer function @gla_backward
+// CHECK: p.decay = rowView(
+// CHECK: launchSsdGrad<Structure::vector, 64, 4, 8, true, 64, gradform::dqOut | gradform::dkOut | gradform::dvOut, 64>(
+func.func @gla_backward(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %g: tensor<?x?x2x64xf32> {mixer.name = "g"}, %do: tensor<?x?x2x64xf32> {mixer.name = "do"}) -> (tensor<?x?x2x64xf32> {mixer.name = "dq"}, tensor<?x?x2x64xf32> {mixer.name = "dk"}, tensor<?x?x2x64xf32> {mixer.name = "dv"}, tensor<?x?x2x64xf32> {mixer.name = "dg"}) attributes {mixer.backward_of = @gla} {
+  %0:4 = mixer.recurrence_grad vector forward %q, %k, %v decay(%g) scale 1.250000e-01 d_o(%do) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_gla, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2, grad_checkpoint = 64>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>)
+  return %0#0, %0#1, %0#2, %0#3 : tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>
+}
+
+// -----
+
 // At K = 16 (no chunked tiles) the same op is the checkpointed sweep alone.
 // CHECK-LABEL: from the mixer function @small_backward
 // CHECK-NOT: launchSsdGrad

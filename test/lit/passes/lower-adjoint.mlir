@@ -177,12 +177,20 @@ func.func @hgrn_backward(%ones: tensor<?x?x2x1xf32>, %v: tensor<?x?x2x3xf32>, %f
 // AUTO-LABEL: func.func @ssd_cuda(
 // AUTO: mixer.recurrence_grad scalar forward {{.*}}#mixer.cuda_tile
 // AUTO-NOT: mixer.recurrence scalar
+// GLA's per-key vector log-decays: the same (its chunked backward).
+// AUTO-LABEL: func.func @gla_cuda(
+// AUTO: mixer.recurrence_grad vector forward {{.*}}#mixer.cuda_tile
+// AUTO-NOT: mixer.recurrence vector
 // AUTO-LABEL: func.func @ssd_cuda_small(
 // AUTO-NOT: mixer.recurrence_grad
 // AUTO: mixer.recurrence scalar
 func.func @ssd_cuda(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2xf32>, %do: tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>) {
   %r:4 = mixer.recurrence_grad scalar forward %q, %q, %v decay(%g) d_o(%do) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ssd, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>)
   return %r#0, %r#1, %r#2, %r#3 : tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>
+}
+func.func @gla_cuda(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2x64xf32>, %do: tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) {
+  %r:4 = mixer.recurrence_grad vector forward %q, %q, %v decay(%g) d_o(%do) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_gla, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>)
+  return %r#0, %r#1, %r#2, %r#3 : tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>
 }
 func.func @ssd_cuda_small(%q: tensor<?x?x2x16xf32>, %v: tensor<?x?x2x16xf32>, %g: tensor<?x?x2xf32>, %do: tensor<?x?x2x16xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2xf32>) {
   %r:4 = mixer.recurrence_grad scalar forward %q, %q, %v decay(%g) d_o(%do) {mixer.schedule = #mixer.cuda_tile<algorithm = recurrent, k = 16, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32>} : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2xf32>, tensor<?x?x2x16xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2xf32>)

@@ -1,0 +1,223 @@
+// Part of the CUDA tile library (mixc_cuda.cuh, which includes it): the chunk
+// kernel of GLA's chunked backward (vector log-decays per key, no low-rank
+// term: S_t = Diag(exp(g_t)) S_{t-1} + k_t v_t^T, o_t = c S_t^T q_t). Per
+// chunk, with b the cumulative log-decays per key (b_C the chunk's last), S0
+// the state it starts from, Q' = Q . exp(b), K' = K . exp(b_C - b) and
+// P_ij = sum_k q_ik k_jk exp(b_ik - b_jk) (j <= i), the forward is
+//   O = c (Q' S0 + P V),  S_C = Diag(exp(b_C)) S0 + K'^T V,
+// and, given dO and dS_C (the gradient of the state after the chunk):
+//   dV = c P^T dO + K' dS_C,   dP = c dO V^T (j <= i),
+//   dQ_ik = sum_j dP_ij k_jk exp(b_ik - b_jk) + c exp(b_ik) (dO S0^T)_ik,
+//   dK_jk = sum_i dP_ij q_ik exp(b_ik - b_jk) + exp(b_Ck - b_jk) (V dS_C^T)_jk,
+// and, as every q_ik appears times exp(b_ik) and every k_jk times exp(-b_jk),
+// the cumulative log-decays' gradient is q . dq - k . dk per token, plus at
+// the chunk's end the rows of S_C . dS_C summed over the values; the
+// per-token log-decays' gradient is its sum from the chunk's end:
+//   dg_t = sum_{s >= t} (q_s . dq_s - k_s . dk_s) + rowsum(S_C . dS_C).
+// The intra-chunk factors exp(b_ik - b_jk) are split at 16-token sub-blocks
+// as glaPrepare splits them (each factor of a product bounded).
+// The walks around it are the forward's (glaPrepare, then deltaStates keeping
+// S0 per chunk) and deltaGradWalk's GLA form (dS = Diag(exp(b_C)) dS +
+// c Q'^T dO); the launches: mixc_cuda_ut_grad_launch.cuh (gradform::gla).
+// Every sum runs in a fixed order (no atomics): the same inputs give the same bits.
+#ifndef MIXC_CUDA_GLA_GRAD_CUH
+#define MIXC_CUDA_GLA_GRAD_CUH
+
+#ifndef MIXC_CUDA_EMULATION
+#include "mixc_cuda.cuh"
+#endif
+
+namespace mixc::cuda {
+
+template <int K, int V> struct GlaGradChunkLayout {
+  static constexpr int C = 64, LK = K + 8, LV = V + 8, LC = C + 8, LB = K + 8, LD = K + 4;
+  static constexpr int rowsK = C * LK * 2, rowsV = C * LV * 2, tileC = C * LC * 2;
+  static constexpr int q = 0, k = q + rowsK, kp = k + rowsK, dO = kp + rowsK, v = dO + rowsV;
+  static constexpr int p = v + rowsV, dp = p + tileC, bc = dp + tileC, df = bc + C * LB * 4;
+  static constexpr int red = df + 6 * K * 4; // [5][K] floats: four row blocks' k . dk_state, exp(b_C) rowsum(S0 . dS_C)
+  static constexpr int s0 = red + 5 * K * 4, ds = s0 + K * LV * 2, bytes = ds + K * LV * 2;
+  // The raw gates land where S0 and dS_C will (before those are copied);
+  // q . dq - k . dk, fp32 [C][LD], over them at the end.
+  static constexpr int gs = s0, db = s0;
+  static_assert(C * K * 4 <= 2 * K * LV * 2 && C * LD * 4 <= 2 * K * LV * 2, "the states' space reused");
+};
+
+// One CTA of 8 warps per (chunk, head, batch); warp (rw, hf) takes rows
+// 16 rw.. of each product, in the column half hf. Form: gradform's dqOut,
+// dkOut, dvOut (the caller's bf16 rows; else r.dq, r.dk, r.dv fp32 rows).
+template <int K, int V, unsigned Form>
+__global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams p, const DeltaGradRows r) {
+  constexpr bool DqOut = Form & gradform::dqOut, DkOut = Form & gradform::dkOut, DvOut = Form & gradform::dvOut;
+  using tile::bf16;
+  using L = GlaGradChunkLayout<K, V>;
+  constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LB = L::LB, LD = L::LD, NK = K / 16, NV = V / 16;
+  static_assert(K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128, "chunked tiles");
+  MIXC_DYNAMIC_SHARED(smem);
+  bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *Kp = (bf16 *)(smem + L::kp),
+       *dOs = (bf16 *)(smem + L::dO), *Vs = (bf16 *)(smem + L::v), *Ps = (bf16 *)(smem + L::p),
+       *dPs = (bf16 *)(smem + L::dp), *S0s = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds);
+  float *Bc = (float *)(smem + L::bc), *Df = (float *)(smem + L::df), *red = (float *)(smem + L::red),
+        *DB = (float *)(smem + L::db);
+  const int64_t slots = (p.T + C - 1) / C;
+  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % p.H, b = item / (slots * p.H);
+  const int64_t T = p.T, H = p.H;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, rw = warp % 4,
+            hf = warp / 4, r0 = rw * 16;
+  const float cs = p.scale;
+  chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
+  chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
+  chunk::copyRows<V, 256>(dOs, LV, r.dO, b, h, c, T, 0, V);
+  chunk::copyRows<V, 256>(Vs, LV, p.v, b, h, c, T, 0, V);
+  chunk::copyKeyDecays<K, 256>(p, b, h, c, smem + L::gs);
+  tile::commit();
+  tile::waitGroups<0>();
+  __syncthreads();
+  chunk::cumulativeKeyDecays<K, LB, true, 256>(p, h, c, smem + L::gs, Bc); // (ends past a barrier)
+  { // S0 and dS_C, [K][V] bf16 per (b, c, h), over the raw gates; awaited before the state products
+    const bf16 *s0 = r.states + ((b * slots + c) * H + h) * K * V, *ds = r.dStates + ((b * slots + c) * H + h) * K * V;
+    for (int e = tid; e < K * V / 8; e += 256) {
+      const int row = e / (V / 8), col = (e % (V / 8)) * 8;
+      tile::copy16(S0s + row * LV + col, s0 + row * V + col);
+      tile::copy16(dSs + row * LV + col, ds + row * V + col);
+    }
+    tile::commit();
+  }
+  // K' = K . exp(b_C - b) to its tile; in place, relative to each row's
+  // sub-block reference r = 16 I - 1: Q^ = Q . exp(b - b_r), K^ = K . exp(b_r - b).
+  const float *bC = Bc + (C - 1) * LB;
+  for (int e = tid; e < C * K / 2; e += 256) {
+    const int i = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (i / 16) * 16 - 1;
+    const float f0 = ref < 0 ? 0.f : Bc[ref * LB + kc], f1 = ref < 0 ? 0.f : Bc[ref * LB + kc + 1];
+    const float b0 = Bc[i * LB + kc], b1 = Bc[i * LB + kc + 1];
+    uint32_t *qp = (uint32_t *)&Qs[i * LK + kc], *kp = (uint32_t *)&Ks[i * LK + kc];
+    *(uint32_t *)&Kp[i * LK + kc] = tile::scalePair(*kp, __expf(bC[kc] - b0), __expf(bC[kc + 1] - b1));
+    *qp = tile::scalePair(*qp, __expf(b0 - f0), __expf(b1 - f1));
+    *kp = tile::scalePair(*kp, __expf(fminf(f0 - b0, 80.f)), __expf(fminf(f1 - b1, 80.f)));
+  }
+  chunk::subBlockPairDecays<K, LB, 256>(Bc, Df); // Dp[I, J] = exp(b_r(I) - b_r(J)), J < I
+  __syncthreads();
+  // P (as glaPrepare forms it) and dP = c dO V^T, both masked (j <= i), by
+  // 16 x 16 blocks (I, J); blocks above the diagonal are never read.
+  for (int blk = warp; blk < 16; blk += 8) {
+    const int I = blk / 4, J = blk % 4;
+    if (J > I) continue;
+    float P[2][4] = {}, dP[2][4] = {};
+    const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
+#pragma unroll
+    for (int kk = 0; kk < NK; ++kk) {
+      uint32_t qa[4], bb[4];
+      tile::loadA(qa, Qs + I * 16 * LK + kk * 16, LK);
+      tile::loadBN(bb, Ks + J * 16 * LK + kk * 16, LK);
+      if (J < I) {
+        const float *f = dp + kk * 16 + 2 * t4;
+        bb[0] = tile::scalePair(bb[0], f[0], f[1]), bb[1] = tile::scalePair(bb[1], f[8], f[9]);
+        bb[2] = tile::scalePair(bb[2], f[0], f[1]), bb[3] = tile::scalePair(bb[3], f[8], f[9]);
+      }
+      tile::mma(P[0], qa, bb[0], bb[1]);
+      tile::mma(P[1], qa, bb[2], bb[3]);
+    }
+    warpGemm<2, false, false>(dP, dOs + I * 16 * LV, LV, Vs + J * 16 * LV, LV, 0, NV);
+    auto masked = [&](int i, int j, float x) { return j <= i ? x : 0.f; };
+    storeTile<2>(Ps, LC, I * 16, J * 16, P, masked);
+    storeTile<2>(dPs, LC, I * 16, J * 16, dP, [&](int i, int j, float x) { return masked(i, j, cs * x); });
+  }
+  tile::waitGroups<0>();
+  __syncthreads();
+  auto tokenRow = [&](int i) { return (b * r.Ttok + c * C + i) * H + h; };
+  auto put = [&](auto out, const Bf16Rows &to, float *rows, int D, int i, int col, float x) {
+    if (c * C + i >= T) return;
+    if constexpr (decltype(out)::value) to.p[b * to.s0 + (c * C + i) * to.s1 + h * to.s2 + col] = __float2bfloat16(x);
+    else rows[tokenRow(i) * D + col] = x;
+  };
+  { // dV = c P^T dO + K' dS_C
+    float acc[NV][4] = {};
+    warpGemm<NV, true, true>(acc, Ps + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
+#pragma unroll
+    for (int nt = 0; nt < NV; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
+    warpGemm<NV, false, true>(acc, Kp + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
+    forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int, int) {
+      put(std::bool_constant<DvOut>{}, r.dvTo, r.dv, V, i, j, x);
+    });
+  }
+  const int k0 = hf * (K / 2);
+  auto refB = [&](int i, int k) { return i < 16 ? 0.f : Bc[((i / 16) * 16 - 1) * LB + k]; };
+  // The intra-chunk products by sub-block pairs: acc += Dp[I, J] . (the pair's product), the
+  // factor per key column (1 on the diagonal blocks).
+  auto addPair = [&](float (&acc)[NK][4], const float (&t)[NK][4], int I, int J) {
+    const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
+    forTile<NK>(t, 0, k0, [&](int, int k, float x, int nt, int e) { acc[nt][e] += I > J ? x * dp[k] : x; });
+  };
+  float qdq[NK][4]; // q . dq, then q . dq - k . dk
+  { // dQ = Q-side factors of sum_J dP_IJ K^_J, + c exp(b) . (dO S0^T)
+    float acc[NK][4] = {}, st[NK][4] = {};
+    for (int J = 0; J <= rw; ++J) {
+      float t[NK][4] = {};
+      warpGemm<NK, false, true>(t, dPs + r0 * LC, LC, Ks + k0, LK, J, J + 1);
+      addPair(acc, t, rw, J);
+    }
+    warpGemm<NK, false, false>(st, dOs + r0 * LV, LV, S0s + k0 * LV, LV, 0, NV);
+    forTile<NK>(acc, r0, k0, [&](int i, int k, float x, int nt, int e) {
+      const float bi = Bc[i * LB + k];
+      const float dq = x * __expf(bi - refB(i, k)) + cs * __expf(bi) * st[nt][e];
+      put(std::bool_constant<DqOut>{}, r.dqTo, r.dq, K, i, k, dq);
+      qdq[nt][e] = c * C + i < T ? p.q.at(b, c * C + i, h, k) * dq : 0.f;
+    });
+  }
+  { // dK = K-side factors of sum_I dP_IJ^T Q^_I, + exp(b_C - b) . (V dS_C^T)
+    float acc[NK][4] = {}, st[NK][4] = {};
+    for (int I = rw; I < 4; ++I) {
+      float t[NK][4] = {};
+      warpGemm<NK, true, true>(t, dPs + r0, LC, Qs + k0, LK, I, I + 1);
+      addPair(acc, t, I, rw);
+    }
+    warpGemm<NK, false, false>(st, Vs + r0 * LV, LV, dSs + k0 * LV, LV, 0, NV);
+    float part[NK][2] = {}; // k . dk_state over this thread's two rows, per key column
+    forTile<NK>(acc, r0, k0, [&](int j, int k, float x, int nt, int e) {
+      const float bj = Bc[j * LB + k];
+      const float state = __expf(bC[k] - bj) * st[nt][e];
+      const float dk = x * __expf(fminf(refB(j, k) - bj, 80.f)) + state;
+      put(std::bool_constant<DkOut>{}, r.dkTo, r.dk, K, j, k, dk);
+      const float kv = c * C + j < T ? p.k.at(b, c * C + j, h, k) : 0.f;
+      qdq[nt][e] -= kv * dk;
+      part[nt][e & 1] += kv * state;
+    });
+    // the sums over the warp's 16 rows (lanes of one t4), one per column
+#pragma unroll
+    for (int nt = 0; nt < NK; ++nt)
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        float s = part[nt][u];
+        s += __shfl_xor_sync(0xffffffffu, s, 4);
+        s += __shfl_xor_sync(0xffffffffu, s, 8);
+        s += __shfl_xor_sync(0xffffffffu, s, 16);
+        if (g == 0) red[rw * K + k0 + nt * 8 + 2 * t4 + u] = s;
+      }
+  }
+  // exp(b_C) rowsum(S0 . dS_C), a key per thread
+  for (int k = tid; k < K; k += 256) {
+    float s = 0.f;
+    for (int j = 0; j < V; j += 2) {
+      const float2 x = __bfloat1622float2(*(const __nv_bfloat162 *)&S0s[k * LV + j]),
+                   y = __bfloat1622float2(*(const __nv_bfloat162 *)&dSs[k * LV + j]);
+      s += x.x * y.x + x.y * y.y;
+    }
+    red[4 * K + k] = __expf(bC[k]) * s;
+  }
+  __syncthreads(); // the states are read: q . dq - k . dk over them
+  forTile<NK>(qdq, r0, k0, [&](int i, int k, float x, int, int) { DB[i * LD + k] = x; });
+  __syncthreads();
+  // dg_t = sum_{s >= t} (q_s . dq_s - k_s . dk_s) + rowsum(S_C . dS_C), a key per thread
+  for (int k = tid; k < K; k += 256) {
+    float s = red[k] + red[K + k] + red[2 * K + k] + red[3 * K + k] + red[4 * K + k];
+    for (int i = C - 1; i >= 0; --i) {
+      s += DB[i * LD + k];
+      if (c * C + i < T) r.ddecay[tokenRow(i) * K + k] = s;
+    }
+  }
+}
+
+} // namespace mixc::cuda
+
+#endif
