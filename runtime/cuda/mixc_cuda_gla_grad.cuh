@@ -45,6 +45,7 @@ template <int K, int V> struct GlaGradChunkLayout {
 // One CTA of 8 warps per (chunk, head, batch); warp (rw, hf) takes rows
 // 16 rw.. of each product, in the column half hf. Form: gradform's dqOut,
 // dkOut, dvOut (the caller's bf16 rows; else r.dq, r.dk, r.dv fp32 rows).
+// q, k, v and dO: bf16 rows with unit stride in their last dimension.
 template <int K, int V, unsigned Form>
 __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams p, const DeltaGradRows r) {
   constexpr bool DqOut = Form & gradform::dqOut, DkOut = Form & gradform::dkOut, DvOut = Form & gradform::dvOut;
@@ -124,11 +125,23 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams p, const
   tile::waitGroups<0>();
   __syncthreads();
   auto tokenRow = [&](int i) { return (b * r.Ttok + c * C + i) * H + h; };
-  auto put = [&](auto out, const Bf16Rows &to, float *rows, int D, int i, int col, float x) {
-    if (c * C + i >= T) return;
-    if constexpr (decltype(out)::value) to.p[b * to.s0 + (c * C + i) * to.s1 + h * to.s2 + col] = __float2bfloat16(x);
-    else rows[tokenRow(i) * D + col] = x;
+  // q's and k's own elements (bf16 rows: launchDeltaGradChunked's toBf16), zero past T
+  auto rowAt = [&](const View &x, int i, int k) {
+    return c * C + i < T ? bf(((const bf16 *)x.p)[b * x.s0 + (c * C + i) * x.s1 + x.head(h) + k]) : 0.f;
   };
+  // this thread's two rows (r0 + g, + 8) of a gradient: its output's bf16 rows (Out) or its
+  // fp32 rows, found once (per-element address arithmetic bloats the unrolled stores)
+  auto rowsOf = [&](auto out, const Bf16Rows &to, float *rows, int D) {
+    GradRowPair<decltype(out)::value> q;
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      const int i = r0 + g + 8 * u;
+      if constexpr (decltype(out)::value) q.p[u] = to.p + b * to.s0 + (c * C + i) * to.s1 + h * to.s2;
+      else q.p[u] = rows + tokenRow(i) * D;
+    }
+    return q;
+  };
+  const bool live0 = c * C + r0 + g < T, live8 = c * C + r0 + g + 8 < T; // rows past the sequence: not written
   { // dV = c P^T dO + K' dS_C
     float acc[NV][4] = {};
     warpGemm<NV, true, true>(acc, Ps + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
@@ -137,12 +150,15 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams p, const
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
     warpGemm<NV, false, true>(acc, Kp + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
-    forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int, int) {
-      put(std::bool_constant<DvOut>{}, r.dvTo, r.dv, V, i, j, x);
+    const auto dv = rowsOf(std::bool_constant<DvOut>{}, r.dvTo, r.dv, V);
+    forTile<NV>(acc, r0, hf * (V / 2), [&](int, int j, float x, int, int e) {
+      if (e >= 2 ? live8 : live0) dv.put(e >= 2, j, x);
     });
   }
   const int k0 = hf * (K / 2);
-  auto refB = [&](int i, int k) { return i < 16 ? 0.f : Bc[((i / 16) * 16 - 1) * LB + k]; };
+  // b at the reference of this warp's row block (the token before it; 0 for the first)
+  const float *refRow = Bc + (rw > 0 ? rw * 16 - 1 : 0) * LB, refOn = rw > 0 ? 1.f : 0.f;
+  auto refB = [&](int k) { return refOn * refRow[k]; };
   // The intra-chunk products by sub-block pairs: acc += Dp[I, J] . (the pair's product), the
   // factor per key column (1 on the diagonal blocks).
   auto addPair = [&](float (&acc)[NK][4], const float (&t)[NK][4], int I, int J) {
@@ -158,11 +174,12 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams p, const
       addPair(acc, t, rw, J);
     }
     warpGemm<NK, false, false>(st, dOs + r0 * LV, LV, S0s + k0 * LV, LV, 0, NV);
+    const auto dqRows = rowsOf(std::bool_constant<DqOut>{}, r.dqTo, r.dq, K);
     forTile<NK>(acc, r0, k0, [&](int i, int k, float x, int nt, int e) {
       const float bi = Bc[i * LB + k];
-      const float dq = x * __expf(bi - refB(i, k)) + cs * __expf(bi) * st[nt][e];
-      put(std::bool_constant<DqOut>{}, r.dqTo, r.dq, K, i, k, dq);
-      qdq[nt][e] = c * C + i < T ? p.q.at(b, c * C + i, h, k) * dq : 0.f;
+      const float dq = x * __expf(bi - refB(k)) + cs * __expf(bi) * st[nt][e];
+      if (e >= 2 ? live8 : live0) dqRows.put(e >= 2, k, dq);
+      qdq[nt][e] = rowAt(p.q, i, k) * dq;
     });
   }
   { // dK = K-side factors of sum_I dP_IJ^T Q^_I, + exp(b_C - b) . (V dS_C^T)
@@ -174,12 +191,13 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams p, const
     }
     warpGemm<NK, false, false>(st, Vs + r0 * LV, LV, dSs + k0 * LV, LV, 0, NV);
     float part[NK][2] = {}; // k . dk_state over this thread's two rows, per key column
+    const auto dkRows = rowsOf(std::bool_constant<DkOut>{}, r.dkTo, r.dk, K);
     forTile<NK>(acc, r0, k0, [&](int j, int k, float x, int nt, int e) {
       const float bj = Bc[j * LB + k];
       const float state = __expf(bC[k] - bj) * st[nt][e];
-      const float dk = x * __expf(fminf(refB(j, k) - bj, 80.f)) + state;
-      put(std::bool_constant<DkOut>{}, r.dkTo, r.dk, K, j, k, dk);
-      const float kv = c * C + j < T ? p.k.at(b, c * C + j, h, k) : 0.f;
+      const float dk = x * __expf(fminf(refB(k) - bj, 80.f)) + state;
+      if (e >= 2 ? live8 : live0) dkRows.put(e >= 2, k, dk);
+      const float kv = rowAt(p.k, j, k);
       qdq[nt][e] -= kv * dk;
       part[nt][e & 1] += kv * state;
     });
