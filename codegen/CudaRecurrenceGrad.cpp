@@ -102,7 +102,7 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   *fields += storedFields;
   // The chunked kernels (mixc_cuda_ut_grad.cuh) take K and V of 64 or 128
   // with an identity or scalar diagonal; whether a call is theirs (bf16,
-  // dense, forward) is known only at run time.
+  // forward; dense or packed) is known only at run time.
   const bool chunked = cudaChunkedDeltaGrad(op);
   openGradBlock(op, std::string("the adjoint of the dplr recurrence") +
                         (op.getDirection() == Direction::reverse ? " (reverse)" : "") + ", K = " + std::to_string(K) +

@@ -174,7 +174,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
                         "prepare and walk again, keeping each chunk's starting state; a reverse walk keeping the "
                         "state's gradient; then each chunk's terms; kept: 2 T / 64 states of " +
                             std::to_string(chunkedK) + " x " + std::to_string(chunkedV) +
-                            " bf16 per head and two bf16 V-rows per token); for fp32 or packed calls, "
+                            " bf16 per head and two bf16 V-rows per token); for fp32 calls, "
                       : std::string()) +
             (!sweep ? std::string()
              : sweepCheckpoint
@@ -193,7 +193,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
                    "keeping each chunk's starting state; a reverse walk keeping the state's gradient; then each "
                    "chunk's terms; kept: 2 T / 64 states of " +
                        std::to_string(checkpointK) + " x " + std::to_string(checkpointV) +
-                       " bf16 per head); for fp32 or packed calls, "
+                       " bf16 per head); for fp32 calls, "
                  : std::string()) +
             (checkpoint ? std::string(ssd ? "" : "the recurrence's adjoint as ") +
                               "the checkpointed reverse sweep (the state kept every " +

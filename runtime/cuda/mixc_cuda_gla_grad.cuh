@@ -47,7 +47,7 @@ template <int K, int V> struct GlaGradChunkLayout {
 // dkOut, dvOut (the caller's bf16 rows; else r.dq, r.dk, r.dv fp32 rows).
 // q, k, v and dO: bf16 rows with unit stride in their last dimension.
 template <int K, int V, unsigned Form>
-__global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams p, const DeltaGradRows r) {
+__global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, const DeltaGradRows r) {
   constexpr bool DqOut = Form & gradform::dqOut, DkOut = Form & gradform::dkOut, DvOut = Form & gradform::dvOut;
   using tile::bf16;
   using L = GlaGradChunkLayout<K, V>;
@@ -59,15 +59,18 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams p, const
        *dPs = (bf16 *)(smem + L::dp), *S0s = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds);
   float *Bc = (float *)(smem + L::bc), *Df = (float *)(smem + L::df), *red = (float *)(smem + L::red),
         *DB = (float *)(smem + L::db);
-  const int64_t slots = (p.T + C - 1) / C;
-  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % p.H, b = item / (slots * p.H);
+  const int64_t slots = (call.T + C - 1) / C;
+  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % call.H, b = item / (slots * call.H);
+  const ScanParams p = forSequence(call, b); // (a packed call: sequence b)
+  const SeqRows sr = seqRows(call, b);
   const int64_t T = p.T, H = p.H;
+  if (c * C >= T) return; // past a packed sequence's end
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, rw = warp % 4,
             hf = warp / 4, r0 = rw * 16;
   const float cs = p.scale;
   chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
-  chunk::copyRows<V, 256>(dOs, LV, r.dO, b, h, c, T, 0, V);
+  chunk::copyRows<V, 256>(dOs, LV, seqView(r.dO, call, b), b, h, c, T, 0, V);
   chunk::copyRows<V, 256>(Vs, LV, p.v, b, h, c, T, 0, V);
   chunk::copyKeyDecays<K, 256>(p, b, h, c, smem + L::gs);
   tile::commit();
@@ -124,7 +127,7 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams p, const
   }
   tile::waitGroups<0>();
   __syncthreads();
-  auto tokenRow = [&](int i) { return (b * r.Ttok + c * C + i) * H + h; };
+  auto tokenRow = [&](int i) { return (sr.bt * r.Ttok + sr.t0 + c * C + i) * H + h; };
   // q's and k's own elements (bf16 rows: launchDeltaGradChunked's toBf16), zero past T
   auto rowAt = [&](const View &x, int i, int k) {
     return c * C + i < T ? bf(((const bf16 *)x.p)[b * x.s0 + (c * C + i) * x.s1 + x.head(h) + k]) : 0.f;
@@ -136,7 +139,7 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams p, const
 #pragma unroll
     for (int u = 0; u < 2; ++u) {
       const int i = r0 + g + 8 * u;
-      if constexpr (decltype(out)::value) q.p[u] = to.p + b * to.s0 + (c * C + i) * to.s1 + h * to.s2;
+      if constexpr (decltype(out)::value) q.p[u] = to.p + sr.bt * to.s0 + (sr.t0 + c * C + i) * to.s1 + h * to.s2;
       else q.p[u] = rows + tokenRow(i) * D;
     }
     return q;

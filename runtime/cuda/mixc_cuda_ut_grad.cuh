@@ -98,6 +98,25 @@ struct DeltaGradRows {
 
 __device__ __forceinline__ float bf(__nv_bfloat16 x) { return __bfloat162float(x); }
 
+// Where sequence n's tokens are in the token tensors (dO, the gradients'
+// rows, the scales): a packed call's (call.seqStart) from token t0 of batch
+// row 0, a dense call's row n from token 0. The kernels index their scratch
+// (chunk rows, states) by sequence and chunk slot of the longest sequence.
+struct SeqRows {
+  int64_t bt = 0, t0 = 0;
+};
+__device__ __forceinline__ SeqRows seqRows(const ScanParams &call, int64_t n) {
+  SeqRows s;
+  if (call.seqStart) s.t0 = call.seqStart[n];
+  else s.bt = n;
+  return s;
+}
+// A token view from sequence n's first token (packed calls), as forSequence moves the inputs'.
+__device__ __forceinline__ View seqView(View v, const ScanParams &call, int64_t n) {
+  if (call.seqStart) fromToken(v, call.seqStart[n]);
+  return v;
+}
+
 // exp(x) where `keep`, else 0, without a branch: the argument selected first
 // (a masked entry's exp(b_i - b_j) may overflow) and one ex2.approx.ftz (a
 // factor under 2^-126 is 0). __expf behind `keep ? ... : 0` compiled to a
@@ -118,11 +137,12 @@ __device__ __forceinline__ float maskedExp(bool keep, float x) {
 // Y, U, V) by cp.async after whatever the caller started, then the chunk's
 // cumulative log-decays (warp 0) and a barrier once everything has landed.
 template <int V, bool Decay, bool LowRank = true>
-__device__ __forceinline__ void landChunk(const ScanParams &p, const DeltaGradRows &r, const View &mid,
+__device__ __forceinline__ void landChunk(const ScanParams &p, const DeltaGradRows &r, const View &dO, const View &mid,
                                           __nv_bfloat16 *dOs, __nv_bfloat16 *mids, __nv_bfloat16 *Us,
-                                          __nv_bfloat16 *Vs, int ld, int64_t b, int64_t h, int64_t c, float *Bc) {
-  const int64_t T = p.T, rows = (p.T + chunk::C - 1) / chunk::C * chunk::C;
-  chunk::copyRows<V, 256>(dOs, ld, r.dO, b, h, c, T, 0, V);
+                                          __nv_bfloat16 *Vs, int ld, int64_t b, int64_t h, int64_t c, float *Bc,
+                                          int64_t slots) {
+  const int64_t T = p.T, rows = slots * chunk::C;
+  chunk::copyRows<V, 256>(dOs, ld, dO, b, h, c, T, 0, V);
   if constexpr (LowRank) {
     chunk::copyRows<V, 256>(mids, ld, mid, b, h, c, rows, 0, V);
     chunk::copyRows<V, 256>(Us, ld, r.u, b, h, c, rows, 0, V);
@@ -155,7 +175,7 @@ template <int K, int VB, bool Gla = false> struct DeltaGradWalkLayout {
 // Q' = Q . exp(b) from glaPrepare (d.qp) and the chunk's log-decays b_C
 // (d.chunkDecay): dS = Diag(exp(b_C)) dS + c Q'^T dO.
 template <int K, int WARPS, bool Decay, bool Ssd = false, bool Gla = false>
-__global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams p, const DeltaChunks d,
+__global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams call, const DeltaChunks d,
                                                                const DeltaGradRows r) {
   using tile::bf16;
   constexpr int VB = 16 * WARPS, THREADS = WARPS * 32, KT = K / 16;
@@ -164,14 +184,16 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
   constexpr int C = L::C, LK = L::LK, LV = L::LV;
   MIXC_DYNAMIC_SHARED(smem);
   float *Bc = (float *)(smem + L::bc);
+  const ScanParams p = forSequence(call, blockIdx.z); // (a packed call: sequence blockIdx.z)
+  const View dO = seqView(r.dO, call, blockIdx.z);
   const int64_t T = p.T, V = p.Vs, h = blockIdx.y, b = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
-  const int64_t chunks = (T + C - 1) / C;
+  const int64_t chunks = (T + C - 1) / C, slots = (call.T + C - 1) / C;
   const int wid = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4, v0 = wid * 16;
   auto load = [&](int64_t c) {
     unsigned char *st = smem + ((chunks - 1 - c) & 1) * L::stage;
     if constexpr (Gla) {
       chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
-      const float *ec = d.chunkDecay + ((b * chunks + c) * p.H + h) * K;
+      const float *ec = d.chunkDecay + ((b * slots + c) * p.H + h) * K;
       for (int i = threadIdx.x; i < K / 4; i += THREADS) tile::copy16(st + L::ec + 16 * i, ec + 4 * i, true);
     } else if constexpr (Ssd) {
       chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, p.q, b, h, c, T, 0, K);
@@ -180,7 +202,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
       chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
       chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
     }
-    chunk::copyRows<VB, THREADS>((bf16 *)(st + L::dO), LV, r.dO, b, h, c, T, j0, V);
+    chunk::copyRows<VB, THREADS>((bf16 *)(st + L::dO), LV, dO, b, h, c, T, j0, V);
     tile::commit();
   };
   float STs[1][2 * KT][4];
@@ -204,7 +226,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
     float g0 = 0.f, g1 = 0.f;
     if (Decay && wid == 0 && c > 0) chunk::scalarGates<true>(p, b, h, c - 1, g0, g1);
     { // dS_C of this chunk, [K][V] per (b, c, h)
-      bf16 *at = r.dStates + ((b * chunks + c) * p.H + h) * K * V;
+      bf16 *at = r.dStates + ((b * slots + c) * p.H + h) * K * V;
       chunk::forStateElements<true>(STs, 0, j0 + v0, [&](float &x, int row, int64_t col) {
         if (col < V) at[row * V + col] = __float2bfloat16(x);
       });
@@ -326,7 +348,7 @@ template <int K, int V> struct DeltaGradChunkLayout {
 // dS_C^T, dV = c M_QK^T dO + e K dS_C, and the log-decays' terms of M_QK and
 // the states.
 template <int K, int V, bool Decay, unsigned Form>
-__global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, const DeltaGradRows r) {
+__global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams call, const DeltaGradRows r) {
   constexpr bool AScaled = Form & gradform::aScaled, KScaled = Form & gradform::kScaled,
                  IntoDk = Form & gradform::dbIntoDk, DqOut = Form & gradform::dqOut, DkOut = Form & gradform::dkOut,
                  DvOut = Form & gradform::dvOut, DbOut = Form & gradform::dbOut, KIsB = Form & gradform::kIsB,
@@ -345,9 +367,12 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   float *LAf = (float *)(smem + L::laf), *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt),
         *Bc = (float *)(smem + L::bc) + 4, *D = LAf, *red = (float *)(smem + L::red), *DB = (float *)(smem + L::db),
         *sum = (float *)(smem + L::sum), *scl = (float *)(smem + L::scl);
-  const int64_t slots = (p.T + C - 1) / C;
-  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % p.H, b = item / (slots * p.H);
+  const int64_t slots = (call.T + C - 1) / C;
+  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % call.H, b = item / (slots * call.H);
+  const ScanParams p = forSequence(call, b); // (a packed call: sequence b)
+  const SeqRows sr = seqRows(call, b);
   const int64_t T = p.T, H = p.H;
+  if (c * C >= T) return; // past a packed sequence's end
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, t4 = lane % 4, rw = warp % 4, hf = warp / 4,
             r0 = rw * 16;
   const float cs = p.scale;
@@ -361,7 +386,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
     chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
   }
-  landChunk<V, Decay, LowRank>(p, r, r.x, dOs, Xs, Us, Vs, LV, b, h, c, Bc);
+  landChunk<V, Decay, LowRank>(p, r, seqView(r.dO, call, b), r.x, dOs, Xs, Us, Vs, LV, b, h, c, Bc, slots);
   if (LowRank || hf == 1) { // Gram matrices, masked and decayed: L_A (fp32 and bf16), L_K, M . Q A^T, M . Q K^T.
     float X[8][4] = {}, Y[8][4] = {};
     if constexpr (LowRank) warpGemm<8, false, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, As, LK, 0, NK);
@@ -404,7 +429,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     __syncthreads();
   }
   bf16 *Ys = Xs;
-  auto tokenRow = [&](int i) { return (b * r.Ttok + c * C + i) * H + h; };
+  auto tokenRow = [&](int i) { return (sr.bt * r.Ttok + sr.t0 + c * C + i) * H + h; };
   { // dV = c M_QK^T dO + L_K^T Y (+ (e K) dS_C at the end)
     float acc[NV][4] = {};
     warpGemm<NV, true, true>(acc, MQK + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
@@ -512,7 +537,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
   auto outRows = [&](const Bf16Rows &to) {
     GradRowPair<true> q;
 #pragma unroll
-    for (int u = 0; u < 2; ++u) q.p[u] = to.p + b * to.s0 + (c * C + rowOf[u]) * to.s1 + h * to.s2;
+    for (int u = 0; u < 2; ++u) q.p[u] = to.p + sr.bt * to.s0 + (sr.t0 + c * C + rowOf[u]) * to.s1 + h * to.s2;
     return q;
   };
   auto fpRows = [&](float *rows, int W) {
@@ -536,7 +561,9 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     });
   };
   // this lane's two rows' scales (rows past the sequence: 0)
-  auto scaleAt = [&](const View &s, int i) { return s.p && c * C + i < T ? s.at(b, c * C + i, h, 0) : 0.f; };
+  auto scaleAt = [&](const View &s, int i) {
+    return s.p && c * C + i < T ? s.at(sr.bt, sr.t0 + c * C + i, h, 0) : 0.f;
+  };
   const float s0 = scaleAt(r.aScale, r0 + lane / 4), s8 = scaleAt(r.aScale, r0 + lane / 4 + 8);
   const float k0 = scaleAt(r.kScale, r0 + lane / 4), k8 = scaleAt(r.kScale, r0 + lane / 4 + 8);
   // a lane's two row partial sums over its quad, then scl[which][hf][row]
@@ -608,7 +635,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
     [[maybe_unused]] float ks[NK * 4], dot[2] = {0.f, 0.f};
     if constexpr (KScaled && !KIsB) { // (k's rows are bf16 or fp32: deltaGradChunkedApplies)
       const View &kp = r.kPlain;
-      const int64_t kr0 = b * kp.s0 + (c * C + rowOf[0]) * kp.s1 + kp.head(h), kr8 = kr0 + 8 * kp.s1;
+      const int64_t kr0 = sr.bt * kp.s0 + (sr.t0 + c * C + rowOf[0]) * kp.s1 + kp.head(h), kr8 = kr0 + 8 * kp.s1;
       if (kp.dtype == MIXC_BF16)
         gather(ks, [&](int u, int j) { return bf(((const bf16 *)kp.p)[(u ? kr8 : kr0) + j * kp.s3]); });
       else
@@ -670,7 +697,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams p, con
         if (lane + o < 32) hi += yh, lo += yl;
       }
       lo += __shfl_sync(0xffffffffu, hi, 0);
-      float *dd = r.ddecay + b * r.Ttok * H + h;
+      float *dd = r.ddecay + (sr.bt * r.Ttok + sr.t0) * H + h;
       if (c * C + lane < T) dd[(c * C + lane) * H] = lo;
       if (c * C + lane + 32 < T) dd[(c * C + lane + 32) * H] = hi;
     }

@@ -14,17 +14,18 @@ namespace mixc::cuda {
 inline bool chunkedGradRows(const View &v) { return v.p && (v.dtype == MIXC_F32 || v.dtype == MIXC_BF16); }
 
 // Whether the SSD form's chunked backward (gradform::ssd) takes this call:
-// bf16 token inputs (the tensor cores' operands), dense (not packed), forward.
-inline bool ssdGradChunkedApplies(const ScanParams &p, bool bf16Call) {
-  return bf16Call && !p.seqStart && !p.reverse && chunkedGradRows(p.q) && chunkedGradRows(p.k) &&
-         chunkedGradRows(p.v);
+// bf16 token inputs (the tensor cores' operands), forward, dense or packed
+// (tokB x tokT: the token tensors' rows, one row of sequences when packed).
+inline bool ssdGradChunkedApplies(const ScanParams &p, bool bf16Call, int64_t tokB, int64_t tokT) {
+  return bf16Call && !p.reverse && chunkedGradRows(p.q) && chunkedGradRows(p.k) && chunkedGradRows(p.v) &&
+         (p.seqStart ? tokB == 1 : tokB == p.B && tokT == p.T);
 }
 
 // Whether the delta rules' chunked backward takes this call: as the SSD
 // form's, with a and b as rows (or the scaled form's b), undecayed and not
 // normalized in the loads.
-inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call) {
-  return ssdGradChunkedApplies(p, bf16Call) && !p.bDecayed && !p.l2normQ && !p.l2normB && chunkedGradRows(p.a) &&
+inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call, int64_t tokB, int64_t tokT) {
+  return ssdGradChunkedApplies(p, bf16Call, tokB, tokT) && !p.bDecayed && !p.l2normQ && !p.l2normB && chunkedGradRows(p.a) &&
          chunkedGradRows(p.b);
 }
 
@@ -131,10 +132,10 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   // boundaries), else a copy (the scaled form's a and k: times their scales)
   auto toBf16 = [&](View &v, int64_t D, const View &scale = View{}) {
     if (!scale.p && streamableBf16Rows(v)) return true;
-    auto *y = (__nv_bfloat16 *)scratch.alloc((B * T * H * D + 1) / 2);
+    auto *y = (__nv_bfloat16 *)scratch.alloc((tokB * tokT * H * D + 1) / 2);
     if (!y) return false;
-    rowsToBf16Kernel<><<<gridFor(B * T * H * D), 256, 0, stream>>>(v, scale, y, B, T, H, D);
-    v.p = y, v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = D, v.s1 = H * D, v.s0 = T * H * D, v.hg = 1;
+    rowsToBf16Kernel<><<<gridFor(tokB * tokT * H * D), 256, 0, stream>>>(v, scale, y, tokB, tokT, H, D);
+    v.p = y, v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = D, v.s1 = H * D, v.s0 = tokT * H * D, v.hg = 1;
     return true;
   };
   DeltaGradRows r;
@@ -165,10 +166,10 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   p.kScale = p.aScale = View{};
   if (r.dO.p && !toBf16(r.dO, V)) return cudaErrorMemoryAllocation;
   if (!r.dO.p) { // no upstream gradient of o: zero rows
-    auto *z = (__nv_bfloat16 *)scratch.alloc((B * T * H * V + 1) / 2);
+    auto *z = (__nv_bfloat16 *)scratch.alloc((tokB * tokT * H * V + 1) / 2);
     if (!z) return cudaErrorMemoryAllocation;
-    cudaMemsetAsync(z, 0, B * T * H * V * 2, stream);
-    r.dO.p = z, r.dO.dtype = MIXC_BF16, r.dO.s3 = 1, r.dO.s2 = V, r.dO.s1 = H * V, r.dO.s0 = T * H * V;
+    cudaMemsetAsync(z, 0, tokB * tokT * H * V * 2, stream);
+    r.dO.p = z, r.dO.dtype = MIXC_BF16, r.dO.s3 = 1, r.dO.s2 = V, r.dO.s1 = H * V, r.dO.s0 = tokT * H * V;
   }
   r.Ttok = tokT;
   auto grad = [&](float *given, int64_t width) { return given ? given : scratch.alloc(tokB * tokT * H * width); };
@@ -281,7 +282,7 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
                             bool bf16Call, Scratch &scratch, cudaStream_t stream) {
   constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && Diag != DiagKind::vector && LogDecay;
   if constexpr (tiles) {
-    if (deltaGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V)
+    if (deltaGradChunkedApplies(p, bf16Call, tokB, tokT) && p.Vs == V)
       return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar, Form>(p, g, out, tokB, tokT, scratch, stream);
   }
   const bool scaled = p.aScale.p || p.kScale.p;
@@ -338,7 +339,7 @@ cudaError_t launchSsdGrad(const ScanParams &p, const CheckpointGrad &g, const Ch
                           S == Structure::vector);
   constexpr unsigned Chunked = Form | gradform::ssd | (S == Structure::vector ? gradform::gla : 0u);
   if constexpr (tiles) {
-    if (ssdGradChunkedApplies(p, bf16Call) && tokB == p.B && tokT == p.T && p.Vs == V) {
+    if (ssdGradChunkedApplies(p, bf16Call, tokB, tokT) && p.Vs == V) {
       SweepGrad sg;
       sg.dO = g.dO, sg.dFinal = g.dFinal, sg.dv = g.dv, sg.dinit = g.dinit;
       SweepGradOut so;

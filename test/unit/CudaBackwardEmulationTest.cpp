@@ -194,7 +194,7 @@ TEST_CASE("CUDA checkpointed sweep (emulated): scalar factors that may be negati
   checkSweep<Structure::scalar, false, false>(Kind::scalarFactor, false);
 }
 
-// The SSD form's calls that its chunked backward does not take (fp32, packed: launchSsdGrad).
+// The SSD form's calls that its chunked backward does not take (fp32: launchSsdGrad).
 TEST_CASE("CUDA checkpointed sweep (emulated): scalar log-decays and none", "[cuda-emulation]") {
   checkSweep<Structure::scalar, true, false>(Kind::scalarLog, false);
   checkSweep<Structure::identity, true, false>(Kind::identity, false);

@@ -300,7 +300,141 @@ void checkGla(bool outputs, double lo) {
   CHECK(relL2(widen(dg), want.decay.data) < tol);
 }
 
+// Packed sequences (cu_seqlens) of 1, 70 and 29 tokens in one row on the
+// chunked backward (the kernels' forSequence, their scratch by chunk slot of
+// the longest sequence): GLA, the SSD form with a scalar decay, and a gated
+// delta rule (the UT form), each sequence against the float64 reference run
+// on it alone.
+enum class PackedForm { gla, ssd, ut };
+Array rowsOf(const Array &a, int64_t i0, int64_t i1, bool seq) { // tokens [i0, i1) of [1, T, ...], or sequence rows
+  const int64_t axis = seq ? 0 : 1;
+  std::vector<int64_t> shape = a.shape;
+  int64_t inner = 1;
+  for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+  shape[axis] = i1 - i0;
+  Array out(shape);
+  std::copy(a.data.begin() + i0 * inner, a.data.begin() + i1 * inner, out.data.begin());
+  return out;
+}
+void checkPacked(PackedForm form) {
+  const std::vector<int64_t> starts = {0, 1, 71, 100};
+  constexpr int64_t NS = 3, Tp = 100, Tmax = 70, slots = (Tmax + C - 1) / C;
+  const bool gla = form == PackedForm::gla, ut = form == PackedForm::ut;
+  std::mt19937_64 rng(gla ? 73 : ut ? 79 : 83);
+  Array q = ref::randn({1, Tp, H, K}, rng), k = ref::randn({1, Tp, H, K}, rng, 0.3), v = ref::randn({1, Tp, H, V}, rng);
+  Array g = gla ? ref::uniform({1, Tp, H, K}, rng, -0.05, -0.005) : ref::uniform({1, Tp, H}, rng, -0.3, -0.01);
+  Array bRows = ref::randn({1, Tp, H, K}, rng), beta = ref::uniform({1, Tp, H}, rng, 0.1, 1.0);
+  for (int64_t r = 0; r < Tp * H; ++r) { // b: unit rows (the delta rule's keys)
+    double n = 0;
+    for (int64_t i = 0; i < K; ++i) n += bRows.data[r * K + i] * bRows.data[r * K + i];
+    for (int64_t i = 0; i < K; ++i) bRows.data[r * K + i] /= std::sqrt(n);
+  }
+  Array a({1, Tp, H, K});
+  if (ut) // a = -beta b, the key beta b
+    for (int64_t r = 0; r < Tp * H; ++r)
+      for (int64_t i = 0; i < K; ++i) a.data[r * K + i] = -beta.data[r] * bRows.data[r * K + i], k.data[r * K + i] = beta.data[r] * bRows.data[r * K + i];
+  Array init = ref::randn({NS, H, K, V}, rng, 0.5), dO = ref::randn({1, Tp, H, V}, rng), dF = ref::randn({NS, H, K, V}, rng, 0.3);
+  std::vector<bf16> hq = toBf16(q), hk = toBf16(k), hv = toBf16(v), hdO = toBf16(dO), ha = toBf16(a), hb = toBf16(bRows);
+  std::vector<float> hg(g.data.begin(), g.data.end()), hinit(init.data.begin(), init.data.end()),
+      hdF(dF.data.begin(), dF.data.end());
+  for (size_t i = 0; i < g.data.size(); ++i) g.data[i] = hg[i];
+  auto packed = [&](void *x, int dtype, int64_t w) {
+    cuda::View view;
+    view.p = x, view.dtype = dtype, view.s3 = w == 1 ? 0 : 1, view.s2 = w, view.s1 = H * w, view.s0 = 0;
+    return view;
+  };
+  auto stateRows = [](float *x) {
+    cuda::View w;
+    w.p = x, w.s0 = H * K * V, w.s1 = K * V, w.s2 = V, w.s3 = 1;
+    return w;
+  };
+  cuda::ScanParams p;
+  p.q = packed(hq.data(), MIXC_BF16, K), p.k = packed(hk.data(), MIXC_BF16, K), p.v = packed(hv.data(), MIXC_BF16, V);
+  p.decay = packed(hg.data(), MIXC_F32, gla ? K : 1), p.init = stateRows(hinit.data());
+  if (ut) p.a = packed(ha.data(), MIXC_BF16, K), p.b = packed(hb.data(), MIXC_BF16, K);
+  p.seqStart = starts.data(), p.B = NS, p.T = Tmax, p.H = H, p.Vs = V, p.scale = 0.7f;
+  const int64_t rows = NS * slots * C * H, slab = Tp * H;
+  std::vector<bf16> w(rows * K), qp(rows * K), r(rows * C), pv(rows * C), states(NS * slots * H * K * V),
+      dStates(states.size()), u(rows * V), x(rows * V);
+  std::vector<float> chunkDecay(NS * slots * H * K);
+  cuda::DeltaChunks d;
+  d.qp = cuda::chunkRows(p, qp.data(), K), d.w = cuda::chunkRows(p, w.data(), K), d.pv = cuda::chunkRows(p, pv.data(), C);
+  d.r = cuda::chunkRows(p, r.data(), C), d.chunkDecay = chunkDecay.data(), d.chunkStates = states.data();
+  d.uRows = cuda::chunkRows(p, u.data(), V);
+  std::vector<float> dq(slab * K), dk(slab * K), da(slab * K), db(slab * K), dv(slab * V), dg(gla ? slab * K : slab),
+      dinit(NS * H * K * V, NAN);
+  cuda::DeltaGradRows gr;
+  gr.dO = packed(hdO.data(), MIXC_BF16, V), gr.u = d.uRows, gr.x = cuda::chunkRows(p, x.data(), V);
+  gr.states = states.data(), gr.dStates = dStates.data();
+  gr.dFinal = stateRows(hdF.data()), gr.dInit = stateRows(dinit.data());
+  gr.dq = dq.data(), gr.dk = dk.data(), gr.dv = dv.data(), gr.ddecay = dg.data(), gr.Ttok = Tp;
+  if (ut) gr.da = da.data(), gr.db = db.data();
+  const Dim3 items{(unsigned)(slots * H * NS), 1, 1}, walks{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)NS};
+  cuda::ScanParams fp = p;
+  fp.o = cuda::View{}, fp.state = cuda::View{};
+  namespace gf = cuda::gradform;
+  if (gla) {
+    emu::launch(items, 256, [&] { cuda::glaPrepare<K, true, cuda::NoMap>(p, d); }, cuda::GlaPrepareLayout<K>::bytes);
+    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, false, true, false, true, 1, true, true>(fp, d); },
+                cuda::DeltaStatesLayout<K, 16 * WARPS, true, 1, true>::bytes);
+    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, false, true, true>(p, d, gr); },
+                cuda::DeltaGradWalkLayout<K, 16 * WARPS, true>::bytes);
+    emu::launch(items, 256, [&] { cuda::glaGradChunk<K, V, 0u>(p, gr); }, cuda::GlaGradChunkLayout<K, V>::bytes);
+  } else if (!ut) {
+    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, true, true, false, true, 1, false, true>(fp, d); },
+                cuda::DeltaStatesLayout<K, 16 * WARPS, true>::bytes);
+    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, true, true>(p, d, gr); },
+                cuda::DeltaGradWalkLayout<K, 16 * WARPS>::bytes);
+    emu::launch(items, 256, [&] { cuda::deltaGradChunk<K, V, true, gf::ssd>(p, gr); }, cuda::DeltaGradChunkLayout<K, V>::bytes);
+  } else {
+    emu::launch(items, 256, [&] { cuda::deltaPrepare<K, true, true, false>(p, d); }, cuda::DeltaPrepareLayout<K>::bytes);
+    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, true, true, false>(fp, d); },
+                cuda::DeltaStatesLayout<K, 16 * WARPS>::bytes);
+    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, true>(p, d, gr); },
+                cuda::DeltaGradWalkLayout<K, 16 * WARPS>::bytes);
+    emu::launch(items, 256, [&] { cuda::deltaGradChunk<K, V, true, 0u>(p, gr); }, cuda::DeltaGradChunkLayout<K, V>::bytes);
+  }
+  const double tol = 2e-2;
+  for (int64_t n = 0; n < NS; ++n) {
+    const int64_t t0 = starts[n], t1 = starts[n + 1];
+    Array qs = rowsOf(q, t0, t1, false), ks = rowsOf(k, t0, t1, false), vs = rowsOf(v, t0, t1, false);
+    Array gs = rowsOf(g, t0, t1, false), as = rowsOf(a, t0, t1, false), bs = rowsOf(bRows, t0, t1, false);
+    Array is = rowsOf(init, n, n + 1, true), dos = rowsOf(dO, t0, t1, false), dfs = rowsOf(dF, n, n + 1, true);
+    ref::RecurrenceInputs in;
+    in.structure = gla ? ref::Structure::vector : ut ? ref::Structure::dplr : ref::Structure::scalar;
+    in.scale = 0.7, in.q = &qs, in.k = &ks, in.v = &vs, in.decay = &gs, in.init = &is;
+    if (ut) in.a = &as, in.b = &bs;
+    ref::RecurrenceGrads want;
+    REQUIRE(ref::runRecurrenceGrad(in, &dos, &dfs, want).empty());
+    auto part = [&](const std::vector<float> &y, int64_t wd) {
+      return widen(std::vector<float>(y.begin() + t0 * H * wd, y.begin() + t1 * H * wd));
+    };
+    const int64_t gw = gla ? K : 1;
+    INFO("sequence " << n << ": dq " << relL2(part(dq, K), want.q.data) << " dk " << relL2(part(dk, K), want.k.data)
+                     << " dv " << relL2(part(dv, V), want.v.data) << " dg " << relL2(part(dg, gw), want.decay.data)
+                     << " dinit "
+                     << relL2(widen(std::vector<float>(dinit.begin() + n * H * K * V, dinit.begin() + (n + 1) * H * K * V)),
+                              want.init.data));
+    CHECK(relL2(part(dq, K), want.q.data) < tol);
+    CHECK(relL2(part(dk, K), want.k.data) < tol);
+    CHECK(relL2(part(dv, V), want.v.data) < tol);
+    CHECK(relL2(part(dg, gw), want.decay.data) < tol);
+    CHECK(relL2(widen(std::vector<float>(dinit.begin() + n * H * K * V, dinit.begin() + (n + 1) * H * K * V)),
+                want.init.data) < tol);
+    if (ut) {
+      CHECK(relL2(part(da, K), want.a.data) < tol);
+      CHECK(relL2(part(db, K), want.b.data) < tol);
+    }
+  }
+}
+
 } // namespace
+
+TEST_CASE("CUDA chunked backward (emulated): packed sequences (GLA, the SSD form, a gated delta rule)", "[cuda-emulation]") {
+  checkPacked(PackedForm::gla);
+  checkPacked(PackedForm::ssd);
+  checkPacked(PackedForm::ut);
+}
 
 TEST_CASE("CUDA chunked backward (emulated): a gated delta rule, every gradient in fp32 rows", "[cuda-emulation]") {
   check({/*decay=*/true, /*scaled=*/false});
