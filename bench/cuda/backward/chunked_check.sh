@@ -1,0 +1,61 @@
+#!/bin/bash
+# The chunked backward on the device (the UT, SSD and GLA forms' bf16 calls;
+# fp32 calls of the same specs take the sweeps): `mixc run --target=cuda --grad`
+# at T = 1, odd T, several chunks, K and V of 64 and 128, with an initial state,
+# each gradient against the float64 reference fed the same rounded inputs; two
+# runs bitwise-identical; compute-sanitizer; mixc.torch's autograd on packed
+# sequences (torch_backward.py part 1b); then, unless TIMING=0, fwd + bwd beside
+# fla (torch_backward.py part 2, FAMS, LIMIT seconds). Run from the repository
+# root on the device with mixc carried in .mixc-bin/ and fla's fla/ in .fla/
+# (bench/cuda/carry.sh). Results: bench/results/cuda-backward-h200.md.
+set -u
+. bench/cuda/device_env.sh
+out=${OUT:-/tmp/out}
+mkdir -p $out/runs
+run() { # name spec shape dtype
+  local log=$out/runs/$1.log
+  mixc run examples/$2.mixer --target=cuda --grad --shape $3 --with-init --dtype=$4 > $log 2>&1
+  echo "$1: $2 $3 $4 rc=$? ok=$(grep -c ' OK$' $log) failed=$(grep -c FAILED $log) largest=$(grep -o 'relative L2 error [0-9.e+-]*' $log | awk '{print $4}' | sort -g | tail -1)"
+}
+{
+  run sg1 simple_gla B=1,T=1,H=2,K=64,V=64 bf16 &
+  run sg2 simple_gla B=2,T=130,H=4,K=64,V=64 bf16 &
+  run sg3 simple_gla B=2,T=130,H=4,K=64,V=64 f32 &
+  run sg4 simple_gla B=2,T=1000,H=2,K=128,V=128 bf16 &
+  run sg5 simple_gla B=1,T=63,H=2,K=128,V=64 bf16 &
+  run rn1 retnet B=2,T=130,H=4,K=64,V=64 bf16 &
+  run rn2 retnet B=1,T=1000,H=2,K=128,V=128 bf16 &
+  run la1 linear_attention B=1,T=1,H=2,K=128,V=128 bf16 &
+  run m21 mamba2 B=1,T=1000,H=2,K=128,V=128 bf16 &
+  run gla1 gla B=2,T=130,H=4,K=64,V=64 bf16 &
+  run gla2 gla B=1,T=1,H=2,K=64,V=64 bf16 &
+  run gla3 gla B=2,T=1000,H=2,K=128,V=128 bf16 &
+  run gla4 gla B=1,T=63,H=2,K=128,V=64 bf16 &
+  run gla5 gla B=2,T=130,H=4,K=64,V=64 f32 &
+  run hg1 hgrn2 B=2,T=130,H=4,K=64,V=64 bf16 &
+  run dn1 deltanet B=2,T=130,H=2,K=64,V=64 bf16 &
+  run gdn1 gated_deltanet B=1,T=1000,H=2,K=128,V=128 bf16 &
+  wait
+} 2>&1 | sort
+echo "--- failures"
+for f in $(grep -l "FAILED\|error:" $out/runs/*.log | head -6); do echo "== $f"; grep "FAILED\|error:" $f | head -8; done
+echo "--- determinism"
+for spec in simple_gla gla; do
+  for r in 1 2; do
+    mixc run examples/$spec.mixer --target=cuda --grad --shape B=2,T=200,H=2,K=128,V=128 --with-init --dtype=bf16 --out $out/det/$spec.$r > /dev/null 2>&1
+  done
+  same=1
+  for f in $out/det/$spec.1/d*.npy; do cmp -s $f $out/det/$spec.2/$(basename $f) || same=0; done
+  echo "$spec bf16 bitwise-identical=$same ($(ls $out/det/$spec.1/d*.npy | wc -l) gradients)"
+done
+echo "--- compute-sanitizer"
+for spec in simple_gla retnet gla; do
+  compute-sanitizer --tool memcheck --print-limit 5 mixc run examples/$spec.mixer --target=cuda --grad --shape B=2,T=130,H=2,K=64,V=64 --with-init --dtype=bf16 2>&1 | grep -E "ERROR SUMMARY|FAILED" | sed "s/^/$spec: /"
+done
+echo "--- packed sequences through mixc.torch (part 1b)"
+for specs in gla.mixer gated_deltanet; do
+  PARTS=1 SPECS=$specs timeout 300 python3 -u bench/cuda/backward/torch_backward.py 2>&1 | grep -E "packed|checks|FAILED|Error" | tail -8
+done
+[ "${TIMING:-1}" = 1 ] || exit 0
+echo "--- fwd + bwd beside fla"
+PARTS=2 FLA_UNGUARDED=1 FAMS=${FAMS:-gla,simple_gla,retnet,delta_rule} timeout ${LIMIT:-330} python3 -u bench/cuda/backward/torch_backward.py 2>&1 | grep -v "^  " | tail -12
