@@ -22,11 +22,35 @@ template <int K> struct GlaPrepareLayout {
   static constexpr int df = bc + C * LB * 4, ps = df + 6 * K * 4, bytes = ps + C * LC * 2;
 };
 
+// P's 16 x 16 block (I, J), J <= I, into P (two 16 x 8 accumulators): Q^'s
+// rows of sub-block I times K^'s of sub-block J (both in place in shared
+// memory, ld LK, relative to their sub-block's reference), K^'s keys scaled by
+// the pair's factors Dp[I, J] (Df, J < I). glaPrepare's and glaGradChunk's.
+template <int K, int LK>
+__device__ __forceinline__ void glaPairBlock(float (&P)[2][4], const tile::bf16 *Qs, const tile::bf16 *Ks,
+                                             const float *Df, int I, int J) {
+  const int t4 = threadIdx.x % 4;
+  const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
+#pragma unroll
+  for (int kk = 0; kk < K / 16; ++kk) {
+    uint32_t qa[4], bb[4];
+    tile::loadA(qa, Qs + I * 16 * LK + kk * 16, LK);
+    tile::loadBN(bb, Ks + J * 16 * LK + kk * 16, LK);
+    if (J < I) {
+      const float *f = dp + kk * 16 + 2 * t4;
+      bb[0] = tile::scalePair(bb[0], f[0], f[1]), bb[1] = tile::scalePair(bb[1], f[8], f[9]);
+      bb[2] = tile::scalePair(bb[2], f[0], f[1]), bb[3] = tile::scalePair(bb[3], f[8], f[9]);
+    }
+    tile::mma(P[0], qa, bb[0], bb[1]);
+    tile::mma(P[1], qa, bb[2], bb[3]);
+  }
+}
+
 template <int K, bool LogDecay, typename DecayMap>
 __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams call, const DeltaChunks d) {
   using tile::bf16;
   using L = GlaPrepareLayout<K>;
-  constexpr int C = L::C, LK = L::LK, LC = L::LC, LB = L::LB, KT = K / 16;
+  constexpr int C = L::C, LK = L::LK, LC = L::LC, LB = L::LB;
   static_assert(K % 64 == 0 && K <= 128, "GLA tiles");
   MIXC_DYNAMIC_SHARED(smem);
   bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *Ps = (bf16 *)(smem + L::ps);
@@ -75,22 +99,7 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams call, cons
   for (int blk = warp; blk < 16; blk += 8) {
     const int I = blk / 4, J = blk % 4, r0 = I * 16;
     float P[2][4] = {};
-    if (J <= I) {
-      const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
-#pragma unroll
-      for (int kk = 0; kk < KT; ++kk) {
-        uint32_t qa[4], bb[4];
-        tile::loadA(qa, Qs + r0 * LK + kk * 16, LK);
-        tile::loadBN(bb, Ks + J * 16 * LK + kk * 16, LK);
-        if (J < I) {
-          const float *f = dp + kk * 16 + 2 * t4;
-          bb[0] = tile::scalePair(bb[0], f[0], f[1]), bb[1] = tile::scalePair(bb[1], f[8], f[9]);
-          bb[2] = tile::scalePair(bb[2], f[0], f[1]), bb[3] = tile::scalePair(bb[3], f[8], f[9]);
-        }
-        tile::mma(P[0], qa, bb[0], bb[1]);
-        tile::mma(P[1], qa, bb[2], bb[3]);
-      }
-    }
+    if (J <= I) glaPairBlock<K, LK>(P, Qs, Ks, Df, I, J);
 #pragma unroll
     for (int n = 0; n < 2; ++n) {
       const int j = J * 16 + n * 8 + 2 * t4, i0 = r0 + g, i1 = r0 + g + 8;

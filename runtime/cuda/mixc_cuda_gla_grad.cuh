@@ -59,10 +59,10 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, co
        *dPs = (bf16 *)(smem + L::dp), *S0s = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds);
   float *Bc = (float *)(smem + L::bc), *Df = (float *)(smem + L::df), *red = (float *)(smem + L::red),
         *DB = (float *)(smem + L::db);
-  const int64_t slots = (call.T + C - 1) / C;
-  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % call.H, b = item / (slots * call.H);
-  const ScanParams p = forSequence(call, b); // (a packed call: sequence b)
-  const SeqRows sr = seqRows(call, b);
+  const ChunkItem it = chunkItem(call);
+  const int64_t slots = it.slots, c = it.c, h = it.h, b = it.b;
+  const SeqRows sr = it.sr;
+  const ScanParams p = forSequence(call, b);
   const int64_t T = p.T, H = p.H;
   if (c * C >= T) return; // past a packed sequence's end
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, rw = warp % 4,
@@ -106,20 +106,7 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, co
     const int I = blk / 4, J = blk % 4;
     if (J > I) continue;
     float P[2][4] = {}, dP[2][4] = {};
-    const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
-#pragma unroll
-    for (int kk = 0; kk < NK; ++kk) {
-      uint32_t qa[4], bb[4];
-      tile::loadA(qa, Qs + I * 16 * LK + kk * 16, LK);
-      tile::loadBN(bb, Ks + J * 16 * LK + kk * 16, LK);
-      if (J < I) {
-        const float *f = dp + kk * 16 + 2 * t4;
-        bb[0] = tile::scalePair(bb[0], f[0], f[1]), bb[1] = tile::scalePair(bb[1], f[8], f[9]);
-        bb[2] = tile::scalePair(bb[2], f[0], f[1]), bb[3] = tile::scalePair(bb[3], f[8], f[9]);
-      }
-      tile::mma(P[0], qa, bb[0], bb[1]);
-      tile::mma(P[1], qa, bb[2], bb[3]);
-    }
+    glaPairBlock<K, LK>(P, Qs, Ks, Df, I, J);
     warpGemm<2, false, false>(dP, dOs + I * 16 * LV, LV, Vs + J * 16 * LV, LV, 0, NV);
     auto masked = [&](int i, int j, float x) { return j <= i ? x : 0.f; };
     storeTile<2>(Ps, LC, I * 16, J * 16, P, masked);

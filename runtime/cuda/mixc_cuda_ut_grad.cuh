@@ -111,6 +111,20 @@ __device__ __forceinline__ SeqRows seqRows(const ScanParams &call, int64_t n) {
   else s.bt = n;
   return s;
 }
+// A per-chunk kernel's item, blockIdx.x: chunk slot c (of the longest
+// sequence's `slots`) of head h of sequence b, and where b's tokens are.
+struct ChunkItem {
+  int64_t slots = 0, c = 0, h = 0, b = 0;
+  SeqRows sr;
+};
+__device__ __forceinline__ ChunkItem chunkItem(const ScanParams &call) {
+  ChunkItem it;
+  it.slots = (call.T + chunk::C - 1) / chunk::C;
+  const int64_t item = blockIdx.x;
+  it.c = item % it.slots, it.h = (item / it.slots) % call.H, it.b = item / (it.slots * call.H);
+  it.sr = seqRows(call, it.b);
+  return it;
+}
 // A token view from sequence n's first token (packed calls), as forSequence moves the inputs'.
 __device__ __forceinline__ View seqView(View v, const ScanParams &call, int64_t n) {
   if (call.seqStart) fromToken(v, call.seqStart[n]);
@@ -367,10 +381,10 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams call, 
   float *LAf = (float *)(smem + L::laf), *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt),
         *Bc = (float *)(smem + L::bc) + 4, *D = LAf, *red = (float *)(smem + L::red), *DB = (float *)(smem + L::db),
         *sum = (float *)(smem + L::sum), *scl = (float *)(smem + L::scl);
-  const int64_t slots = (call.T + C - 1) / C;
-  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % call.H, b = item / (slots * call.H);
-  const ScanParams p = forSequence(call, b); // (a packed call: sequence b)
-  const SeqRows sr = seqRows(call, b);
+  const ChunkItem it = chunkItem(call);
+  const int64_t slots = it.slots, c = it.c, h = it.h, b = it.b;
+  const SeqRows sr = it.sr;
+  const ScanParams p = forSequence(call, b);
   const int64_t T = p.T, H = p.H;
   if (c * C >= T) return; // past a packed sequence's end
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, t4 = lane % 4, rw = warp % 4, hf = warp / 4,

@@ -395,19 +395,7 @@ TEST_CASE("CUDA sweeps (emulated): a decay's gradient summed over 256 tokens", "
   CHECK(std::sqrt(num / den) < 1e-5);
 }
 
-namespace {
-// Rows [t0, t1) of a [1, T, ...] array (or sequence n of an [N, ...] one when `seq`).
-Array slice(const Array &a, int64_t i0, int64_t i1, bool seq) {
-  const int64_t axis = seq ? 0 : 1;
-  std::vector<int64_t> shape = a.shape;
-  int64_t inner = 1;
-  for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
-  shape[axis] = i1 - i0;
-  Array out(shape);
-  std::copy(a.data.begin() + i0 * inner, a.data.begin() + i1 * inner, out.data.begin());
-  return out;
-}
-} // namespace
+using ref::slice;
 
 // Packed sequences (cu_seqlens): sequences of 1, 37 and 30 tokens in one row,
 // each against the float64 reference run on that sequence alone, the rate's

@@ -306,16 +306,6 @@ void checkGla(bool outputs, double lo) {
 // delta rule (the UT form), each sequence against the float64 reference run
 // on it alone.
 enum class PackedForm { gla, ssd, ut };
-Array rowsOf(const Array &a, int64_t i0, int64_t i1, bool seq) { // tokens [i0, i1) of [1, T, ...], or sequence rows
-  const int64_t axis = seq ? 0 : 1;
-  std::vector<int64_t> shape = a.shape;
-  int64_t inner = 1;
-  for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
-  shape[axis] = i1 - i0;
-  Array out(shape);
-  std::copy(a.data.begin() + i0 * inner, a.data.begin() + i1 * inner, out.data.begin());
-  return out;
-}
 void checkPacked(PackedForm form) {
   const std::vector<int64_t> starts = {0, 1, 71, 100};
   constexpr int64_t NS = 3, Tp = 100, Tmax = 70, slots = (Tmax + C - 1) / C;
@@ -397,9 +387,9 @@ void checkPacked(PackedForm form) {
   const double tol = 2e-2;
   for (int64_t n = 0; n < NS; ++n) {
     const int64_t t0 = starts[n], t1 = starts[n + 1];
-    Array qs = rowsOf(q, t0, t1, false), ks = rowsOf(k, t0, t1, false), vs = rowsOf(v, t0, t1, false);
-    Array gs = rowsOf(g, t0, t1, false), as = rowsOf(a, t0, t1, false), bs = rowsOf(bRows, t0, t1, false);
-    Array is = rowsOf(init, n, n + 1, true), dos = rowsOf(dO, t0, t1, false), dfs = rowsOf(dF, n, n + 1, true);
+    Array qs = ref::slice(q, t0, t1, false), ks = ref::slice(k, t0, t1, false), vs = ref::slice(v, t0, t1, false);
+    Array gs = ref::slice(g, t0, t1, false), as = ref::slice(a, t0, t1, false), bs = ref::slice(bRows, t0, t1, false);
+    Array is = ref::slice(init, n, n + 1, true), dos = ref::slice(dO, t0, t1, false), dfs = ref::slice(dF, n, n + 1, true);
     ref::RecurrenceInputs in;
     in.structure = gla ? ref::Structure::vector : ut ? ref::Structure::dplr : ref::Structure::scalar;
     in.scale = 0.7, in.q = &qs, in.k = &ks, in.v = &vs, in.decay = &gs, in.init = &is;

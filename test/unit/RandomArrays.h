@@ -4,6 +4,7 @@
 
 #include "runtime/reference/Array.h"
 
+#include <algorithm>
 #include <random>
 
 namespace mixc::ref {
@@ -20,6 +21,19 @@ inline Array uniform(std::vector<int64_t> shape, std::mt19937_64 &rng, double lo
   std::uniform_real_distribution<double> u(lo, hi);
   for (double &x : a.data) x = u(rng);
   return a;
+}
+
+// Tokens [i0, i1) of a [1, T, ...] array, or (seq) rows [i0, i1) of an [N, ...]
+// one: a packed call's sequence, as the reference runs it alone.
+inline Array slice(const Array &a, int64_t i0, int64_t i1, bool seq) {
+  const int64_t axis = seq ? 0 : 1;
+  std::vector<int64_t> shape = a.shape;
+  int64_t inner = 1;
+  for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+  shape[axis] = i1 - i0;
+  Array out(shape);
+  std::copy(a.data.begin() + i0 * inner, a.data.begin() + i1 * inner, out.data.begin());
+  return out;
 }
 
 } // namespace mixc::ref
