@@ -112,14 +112,13 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams call, cons
 }
 
 #ifndef MIXC_CUDA_EMULATION
-// GLA: glaPrepare, then the state walk in its GLA form (split along the
-// sequence where the pass says so).
+// glaPrepare over every chunk, its rows (Q', K', P) and the chunks'
+// log-decays per key in scratch, given to d. The forward's and the chunked
+// backward's (which reads Q' in its reverse walk and K' in its forward one).
 template <int K, bool LogDecay, typename DecayMap>
-cudaError_t launchChunkedGla(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
+cudaError_t launchGlaPrepare(const ScanParams &p, DeltaChunks &d, Scratch &scratch, cudaStream_t stream) {
   constexpr int C = chunk::C;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
-  if (rows == 0) return launchWalk<K, false, LogDecay, true>(p, DeltaChunks{}, pass, scratch, stream);
-  DeltaChunks d;
   __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (2 * K + C) / 2 + p.B * chunks * p.H * K);
   if (!base) return cudaErrorMemoryAllocation;
   d.qp = chunkRows(p, base, K), d.w = chunkRows(p, base + rows * K, K), d.pv = chunkRows(p, base + 2 * rows * K, C);
@@ -128,6 +127,16 @@ cudaError_t launchChunkedGla(const ScanParams &p, const StatePass &pass, Scratch
   if (cudaError_t e = cudaFuncSetAttribute(glaPrepare<K, LogDecay, DecayMap>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
     return e;
   glaPrepare<K, LogDecay, DecayMap><<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
+  return cudaSuccess;
+}
+
+// GLA: glaPrepare, then the state walk in its GLA form (split along the
+// sequence where the pass says so).
+template <int K, bool LogDecay, typename DecayMap>
+cudaError_t launchChunkedGla(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
+  if (p.B * p.T * p.H == 0) return launchWalk<K, false, LogDecay, true>(p, DeltaChunks{}, pass, scratch, stream);
+  DeltaChunks d;
+  if (cudaError_t e = launchGlaPrepare<K, LogDecay, DecayMap>(p, d, scratch, stream)) return e;
   return launchWalk<K, false, LogDecay, true>(p, d, pass, scratch, stream);
 }
 #endif // MIXC_CUDA_EMULATION

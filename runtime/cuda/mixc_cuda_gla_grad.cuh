@@ -61,7 +61,6 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, co
         *DB = (float *)(smem + L::db);
   const ChunkItem it = chunkItem(call);
   const int64_t slots = it.slots, c = it.c, h = it.h, b = it.b;
-  const SeqRows sr = it.sr;
   const ScanParams p = forSequence(call, b);
   const int64_t T = p.T, H = p.H;
   if (c * C >= T) return; // past a packed sequence's end
@@ -114,7 +113,6 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, co
   }
   tile::waitGroups<0>();
   __syncthreads();
-  auto tokenRow = [&](int i) { return (sr.bt * r.Ttok + sr.t0 + c * C + i) * H + h; };
   // q's and k's own elements (bf16 rows: launchDeltaGradChunked's toBf16), zero past T
   auto rowAt = [&](const View &x, int i, int k) {
     return c * C + i < T ? bf(((const bf16 *)x.p)[b * x.s0 + (c * C + i) * x.s1 + x.head(h) + k]) : 0.f;
@@ -122,14 +120,7 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, co
   // this thread's two rows (r0 + g, + 8) of a gradient: its output's bf16 rows (Out) or its
   // fp32 rows, found once (per-element address arithmetic bloats the unrolled stores)
   auto rowsOf = [&](auto out, const Bf16Rows &to, float *rows, int D) {
-    GradRowPair<decltype(out)::value> q;
-#pragma unroll
-    for (int u = 0; u < 2; ++u) {
-      const int i = r0 + g + 8 * u;
-      if constexpr (decltype(out)::value) q.p[u] = to.p + sr.bt * to.s0 + (sr.t0 + c * C + i) * to.s1 + h * to.s2;
-      else q.p[u] = rows + tokenRow(i) * D;
-    }
-    return q;
+    return it.rowPair<decltype(out)::value>(r0 + g, to, rows, D, r.Ttok, H);
   };
   const bool live0 = c * C + r0 + g < T, live8 = c * C + r0 + g + 8 < T; // rows past the sequence: not written
   { // dV = c P^T dO + K' dS_C
@@ -221,7 +212,7 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, co
     float s = red[k] + red[K + k] + red[2 * K + k] + red[3 * K + k] + red[4 * K + k];
     for (int i = C - 1; i >= 0; --i) {
       s += DB[i * LD + k];
-      if (c * C + i < T) r.ddecay[tokenRow(i) * K + k] = s;
+      if (c * C + i < T) r.ddecay[it.tokenRow(i, r.Ttok, H) * K + k] = s;
     }
   }
 }

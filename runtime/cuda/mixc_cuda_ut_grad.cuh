@@ -116,6 +116,23 @@ __device__ __forceinline__ SeqRows seqRows(const ScanParams &call, int64_t n) {
 struct ChunkItem {
   int64_t slots = 0, c = 0, h = 0, b = 0;
   SeqRows sr;
+  // The [tokB, tokT, H] row of the chunk's token i (Ttok: the token tensors' T).
+  __device__ __forceinline__ int64_t tokenRow(int i, int64_t Ttok, int64_t H) const {
+    return (sr.bt * Ttok + sr.t0 + c * chunk::C + i) * H + h;
+  }
+  // A thread's two rows (the chunk's tokens i0 and i0 + 8) of a gradient: its
+  // output's bf16 rows (Out) or its fp32 rows of width W, found once.
+  template <bool Out>
+  __device__ __forceinline__ GradRowPair<Out> rowPair(int i0, const Bf16Rows &to, float *rows, int W, int64_t Ttok,
+                                                      int64_t H) const {
+    GradRowPair<Out> q;
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      if constexpr (Out) q.p[u] = to.p + sr.bt * to.s0 + (sr.t0 + c * chunk::C + i0 + 8 * u) * to.s1 + h * to.s2;
+      else q.p[u] = rows + tokenRow(i0 + 8 * u, Ttok, H) * W;
+    }
+    return q;
+  }
 };
 __device__ __forceinline__ ChunkItem chunkItem(const ScanParams &call) {
   ChunkItem it;
@@ -443,7 +460,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams call, 
     __syncthreads();
   }
   bf16 *Ys = Xs;
-  auto tokenRow = [&](int i) { return (sr.bt * r.Ttok + sr.t0 + c * C + i) * H + h; };
+  auto tokenRow = [&](int i) { return it.tokenRow(i, r.Ttok, H); };
   { // dV = c M_QK^T dO + L_K^T Y (+ (e K) dS_C at the end)
     float acc[NV][4] = {};
     warpGemm<NV, true, true>(acc, MQK + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
@@ -548,22 +565,10 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams call, 
   };
   // this thread's two rows of a gradient of width W (rows past the sequence: not written)
   const int rowOf[2] = {r0 + lane / 4, r0 + lane / 4 + 8};
-  auto outRows = [&](const Bf16Rows &to) {
-    GradRowPair<true> q;
-#pragma unroll
-    for (int u = 0; u < 2; ++u) q.p[u] = to.p + sr.bt * to.s0 + (sr.t0 + c * C + rowOf[u]) * to.s1 + h * to.s2;
-    return q;
-  };
-  auto fpRows = [&](float *rows, int W) {
-    GradRowPair<false> q;
-#pragma unroll
-    for (int u = 0; u < 2; ++u) q.p[u] = rows + tokenRow(rowOf[u]) * W;
-    return q;
-  };
+  auto fpRows = [&](float *rows, int W) { return it.rowPair<false>(rowOf[0], Bf16Rows{}, rows, W, r.Ttok, H); };
   // a gradient's rows: its output's where Out, else its fp32 rows
   auto rowsOf = [&](auto out, float *rows, const Bf16Rows &to, int W) {
-    if constexpr (decltype(out)::value) return outRows(to);
-    else return fpRows(rows, W);
+    return it.rowPair<decltype(out)::value>(rowOf[0], to, rows, W, r.Ttok, H);
   };
   // This thread's elements of a gradient of C x K (emit's places), all
   // loaded before any is used: a load after a store the compiler cannot tell

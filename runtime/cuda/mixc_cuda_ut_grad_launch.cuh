@@ -196,14 +196,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     prepare<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, d);
   } else if constexpr (Gla) { // GLA's: Q' = Q . exp(b) (the reverse walk's), K' (the walk's), P (unused), b_C
-    auto *base = (__nv_bfloat16 *)scratch.alloc(rows * (2 * K + C) / 2 + B * chunks * H * K);
-    if (!base) return cudaErrorMemoryAllocation;
-    d.qp = chunkRows(p, base, K), d.w = chunkRows(p, base + rows * K, K), d.pv = chunkRows(p, base + 2 * rows * K, C);
-    d.chunkDecay = (float *)(base + rows * (2 * K + C));
-    constexpr int bytes = GlaPrepareLayout<K>::bytes;
-    auto prepare = glaPrepare<K, true, NoMap>;
-    if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
-    prepare<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, d);
+    if (cudaError_t e = launchGlaPrepare<K, true, NoMap>(p, d, scratch, stream)) return e;
   }
   // the forward's walk, keeping S0 (and U) per chunk
   const int64_t stateElems = B * chunks * H * K * V;

@@ -71,11 +71,13 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   const int seg = split ? (int)(blockIdx.x / blocks) : 0;
   const int64_t cBegin = split ? seg * d.segChunks : 0;
   const int64_t cEnd = split ? (cBegin + d.segChunks < chunks ? cBegin + d.segChunks : chunks) : chunks;
+  // the backward's walk keeping S0 (KeepSsd) writes no o: Q' (Q) and P are not read
+  const bool readsO = !local && !(KeepSsd && d.chunkStates);
   auto load = [&](int64_t c) {
     unsigned char *st = smem + ((c - cBegin) & 1) * L::stage;
     if constexpr (Gla) { // operands from the prepare kernel, and the chunk's log-decays per key
       if constexpr (Ssd) { // GLA: Q', P and K' (in d.w)
-        if (!local) {
+        if (readsO) {
           chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
           chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
         }
@@ -95,7 +97,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
       return;
     }
     if constexpr (Ssd) {
-      if (!local) chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, p.q, b, h, c, T, 0, K);
+      if (readsO) chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, p.q, b, h, c, T, 0, K);
       chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
       chunk::copyRows<VB, THREADS>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
       tile::commit();

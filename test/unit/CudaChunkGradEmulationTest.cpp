@@ -65,6 +65,36 @@ cuda::View stateView(float *p) {
   return w;
 }
 
+// launchDeltaGradChunked's kernels for Form, in its order, on host threads:
+// the forward's prepare (the UT form's deltaPrepare, GLA's glaPrepare, none
+// for the SSD form), its walk keeping each chunk's S0 (and U), the reverse
+// walk, the chunk kernel; p.B sequences of chunk slots of p.T tokens.
+template <bool Decay, unsigned Form>
+void runChunkedGrad(const cuda::ScanParams &p, cuda::DeltaChunks &d, const cuda::DeltaGradRows &gr) {
+  namespace gf = cuda::gradform;
+  constexpr bool Ssd = (Form & gf::ssd) != 0, Gla = (Form & gf::gla) != 0;
+  const int64_t slots = (p.T + C - 1) / C;
+  const Dim3 items{(unsigned)(slots * H * p.B), 1, 1}, walks{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)p.B};
+  if constexpr (Gla)
+    emu::launch(items, 256, [&] { cuda::glaPrepare<K, true, cuda::NoMap>(p, d); }, cuda::GlaPrepareLayout<K>::bytes);
+  else if constexpr (!Ssd)
+    emu::launch(items, 256, [&] { cuda::deltaPrepare<K, Decay, true, false>(p, d); }, cuda::DeltaPrepareLayout<K>::bytes);
+  cuda::ScanParams fp = p; // the walk keeps S0 (and U) instead of writing o
+  fp.o = cuda::View{}, fp.state = cuda::View{};
+  emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, Decay, true, false, Ssd, 1, Gla, Ssd>(fp, d); },
+              cuda::DeltaStatesLayout<K, 16 * WARPS, Ssd, 1, Gla>::bytes);
+  emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, Decay, Ssd, Gla>(p, d, gr); },
+              cuda::DeltaGradWalkLayout<K, 16 * WARPS, Gla>::bytes);
+  if constexpr (Gla)
+    emu::launch(items, 256, [&] { cuda::glaGradChunk<K, V, Form & (gf::dqOut | gf::dkOut | gf::dvOut)>(p, gr); },
+                cuda::GlaGradChunkLayout<K, V>::bytes);
+  else
+    emu::launch(items, 256, [&] { cuda::deltaGradChunk<K, V, Decay, Form>(p, gr); },
+                cuda::DeltaGradChunkLayout<K, V>::bytes);
+}
+namespace gf = cuda::gradform;
+constexpr unsigned outRows = gf::dqOut | gf::dkOut | gf::dvOut; // the gradients the chunk kernel writes to bf16 outputs
+
 struct Case {
   bool decay = true, scaled = false, ssd = false;
 };
@@ -150,45 +180,11 @@ void check(const Case &cs) {
   }
   const bool toOutputs = cs.scaled || (cs.ssd && !cs.decay);
 
-  const auto grid = [](int64_t x) { return Dim3{(unsigned)x, 1, 1}; };
-  auto runSsd = [&](auto decay) { // launchDeltaGradChunked's gradform::ssd launches
-    constexpr bool Decay = decltype(decay)::value;
-    cuda::ScanParams fp = p;
-    fp.o = cuda::View{}, fp.state = cuda::View{};
-    const Dim3 walks{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)B};
-    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, Decay, true, false, true, 1, false, true>(fp, d); },
-                cuda::DeltaStatesLayout<K, 16 * WARPS, true>::bytes);
-    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, Decay, true>(p, d, gr); },
-                cuda::DeltaGradWalkLayout<K, 16 * WARPS>::bytes);
-    namespace gf = cuda::gradform;
-    constexpr unsigned Form = Decay ? gf::ssd : gf::ssd | gf::dqOut | gf::dkOut | gf::dvOut;
-    emu::launch(grid(CHUNKS * H * B), 256, [&] { cuda::deltaGradChunk<K, V, Decay, Form>(p, gr); },
-                cuda::DeltaGradChunkLayout<K, V>::bytes);
-  };
-  auto run = [&](auto decay) {
-    constexpr bool Decay = decltype(decay)::value;
-    namespace gf = cuda::gradform;
-    constexpr unsigned Scaled = gf::aScaled | gf::kScaled | gf::dbIntoDk | gf::dqOut | gf::dkOut | gf::dvOut | gf::kIsB;
-    emu::launch(grid(CHUNKS * H * B), 256, [&] { cuda::deltaPrepare<K, Decay, true, false>(p, d); },
-                cuda::DeltaPrepareLayout<K>::bytes);
-    cuda::ScanParams fp = p; // the walk keeps S0 and U instead of writing o
-    fp.o = cuda::View{}, fp.state = cuda::View{};
-    emu::launch(Dim3{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)B}, 32 * WARPS,
-                [&] { cuda::deltaStates<K, WARPS, Decay, true, false>(fp, d); },
-                cuda::DeltaStatesLayout<K, 16 * WARPS>::bytes);
-    emu::launch(Dim3{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)B}, 32 * WARPS,
-                [&] { cuda::deltaGradWalk<K, WARPS, Decay>(p, d, gr); }, cuda::DeltaGradWalkLayout<K, 16 * WARPS>::bytes);
-    if (cs.scaled)
-      emu::launch(grid(CHUNKS * H * B), 256, [&] { cuda::deltaGradChunk<K, V, Decay, Scaled>(p, gr); },
-                  cuda::DeltaGradChunkLayout<K, V>::bytes);
-    else
-      emu::launch(grid(CHUNKS * H * B), 256, [&] { cuda::deltaGradChunk<K, V, Decay, 0>(p, gr); },
-                  cuda::DeltaGradChunkLayout<K, V>::bytes);
-  };
-  if (cs.ssd && cs.decay) runSsd(std::true_type{});
-  else if (cs.ssd) runSsd(std::false_type{});
-  else if (cs.decay) run(std::true_type{});
-  else run(std::false_type{});
+  constexpr unsigned Scaled = gf::aScaled | gf::kScaled | gf::dbIntoDk | gf::kIsB | outRows;
+  if (cs.ssd && cs.decay) runChunkedGrad<true, gf::ssd>(p, d, gr);
+  else if (cs.ssd) runChunkedGrad<false, gf::ssd | outRows>(p, d, gr);
+  else if (cs.scaled) cs.decay ? runChunkedGrad<true, Scaled>(p, d, gr) : runChunkedGrad<false, Scaled>(p, d, gr);
+  else cs.decay ? runChunkedGrad<true, 0u>(p, d, gr) : runChunkedGrad<false, 0u>(p, d, gr);
 
   // bf16 rows, states and products: the bf16 bar (2e-2) against float64.
   const double tol = 2e-2;
@@ -272,20 +268,8 @@ void checkGla(bool outputs, double lo) {
   } else {
     gr.dq = dq.data(), gr.dk = dk.data();
   }
-  const Dim3 items{(unsigned)(CHUNKS * H * B), 1, 1}, walks{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)B};
-  emu::launch(items, 256, [&] { cuda::glaPrepare<K, true, cuda::NoMap>(p, d); }, cuda::GlaPrepareLayout<K>::bytes);
-  cuda::ScanParams fp = p;
-  fp.o = cuda::View{}, fp.state = cuda::View{};
-  emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, false, true, false, true, 1, true, true>(fp, d); },
-              cuda::DeltaStatesLayout<K, 16 * WARPS, true, 1, true>::bytes);
-  emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, false, true, true>(p, d, gr); },
-              cuda::DeltaGradWalkLayout<K, 16 * WARPS, true>::bytes);
-  namespace gf = cuda::gradform;
-  if (outputs)
-    emu::launch(items, 256, [&] { cuda::glaGradChunk<K, V, gf::dqOut | gf::dkOut | gf::dvOut>(p, gr); },
-                cuda::GlaGradChunkLayout<K, V>::bytes);
-  else
-    emu::launch(items, 256, [&] { cuda::glaGradChunk<K, V, 0u>(p, gr); }, cuda::GlaGradChunkLayout<K, V>::bytes);
+  if (outputs) runChunkedGrad<false, gf::ssd | gf::gla | outRows>(p, d, gr);
+  else runChunkedGrad<false, gf::ssd | gf::gla>(p, d, gr);
 
   const double tol = 2e-2;
   const std::vector<double> gq = outputs ? widen(dqRows) : widen(dq), gk = outputs ? widen(dkRows) : widen(dk),
@@ -359,31 +343,9 @@ void checkPacked(PackedForm form) {
   gr.dFinal = stateRows(hdF.data()), gr.dInit = stateRows(dinit.data());
   gr.dq = dq.data(), gr.dk = dk.data(), gr.dv = dv.data(), gr.ddecay = dg.data(), gr.Ttok = Tp;
   if (ut) gr.da = da.data(), gr.db = db.data();
-  const Dim3 items{(unsigned)(slots * H * NS), 1, 1}, walks{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)NS};
-  cuda::ScanParams fp = p;
-  fp.o = cuda::View{}, fp.state = cuda::View{};
-  namespace gf = cuda::gradform;
-  if (gla) {
-    emu::launch(items, 256, [&] { cuda::glaPrepare<K, true, cuda::NoMap>(p, d); }, cuda::GlaPrepareLayout<K>::bytes);
-    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, false, true, false, true, 1, true, true>(fp, d); },
-                cuda::DeltaStatesLayout<K, 16 * WARPS, true, 1, true>::bytes);
-    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, false, true, true>(p, d, gr); },
-                cuda::DeltaGradWalkLayout<K, 16 * WARPS, true>::bytes);
-    emu::launch(items, 256, [&] { cuda::glaGradChunk<K, V, 0u>(p, gr); }, cuda::GlaGradChunkLayout<K, V>::bytes);
-  } else if (!ut) {
-    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, true, true, false, true, 1, false, true>(fp, d); },
-                cuda::DeltaStatesLayout<K, 16 * WARPS, true>::bytes);
-    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, true, true>(p, d, gr); },
-                cuda::DeltaGradWalkLayout<K, 16 * WARPS>::bytes);
-    emu::launch(items, 256, [&] { cuda::deltaGradChunk<K, V, true, gf::ssd>(p, gr); }, cuda::DeltaGradChunkLayout<K, V>::bytes);
-  } else {
-    emu::launch(items, 256, [&] { cuda::deltaPrepare<K, true, true, false>(p, d); }, cuda::DeltaPrepareLayout<K>::bytes);
-    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, true, true, false>(fp, d); },
-                cuda::DeltaStatesLayout<K, 16 * WARPS>::bytes);
-    emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, true>(p, d, gr); },
-                cuda::DeltaGradWalkLayout<K, 16 * WARPS>::bytes);
-    emu::launch(items, 256, [&] { cuda::deltaGradChunk<K, V, true, 0u>(p, gr); }, cuda::DeltaGradChunkLayout<K, V>::bytes);
-  }
+  if (gla) runChunkedGrad<false, gf::ssd | gf::gla>(p, d, gr);
+  else if (!ut) runChunkedGrad<true, gf::ssd>(p, d, gr);
+  else runChunkedGrad<true, 0u>(p, d, gr);
   const double tol = 2e-2;
   for (int64_t n = 0; n < NS; ++n) {
     const int64_t t0 = starts[n], t1 = starts[n + 1];
