@@ -168,14 +168,18 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
     text += "  cuda bwd:   none (" + why + ")\n";
   else if (!sweepRefusal.empty())
     text += "  cuda bwd:   none: " + sweepRefusal + "\n";
-  else
+  else {
+    // The chunked backward's clause (the UT form's: with its prepare and U rows; the SSD and GLA forms').
+    auto chunkedClause = [](const std::string &what, bool lowRank, int64_t K, int64_t V) {
+      return what + " adjoint chunked on tensor cores for bf16 calls (the forward's " +
+             (lowRank ? "prepare and walk" : "walk") +
+             " again, keeping each chunk's starting state; a reverse walk keeping the state's gradient; then each "
+             "chunk's terms; kept: 2 T / 64 states of " +
+             std::to_string(K) + " x " + std::to_string(V) + " bf16 per head" +
+             (lowRank ? " and two bf16 V-rows per token" : "") + "); for fp32 calls, ";
+    };
     text += "  cuda bwd:   a tensor program: " +
-            (chunkedK ? "the low-rank recurrence's adjoint chunked on tensor cores for bf16 calls (the forward's "
-                        "prepare and walk again, keeping each chunk's starting state; a reverse walk keeping the "
-                        "state's gradient; then each chunk's terms; kept: 2 T / 64 states of " +
-                            std::to_string(chunkedK) + " x " + std::to_string(chunkedV) +
-                            " bf16 per head and two bf16 V-rows per token); for fp32 calls, "
-                      : std::string()) +
+            (chunkedK ? chunkedClause("the low-rank recurrence's", true, chunkedK, chunkedV) : std::string()) +
             (!sweep ? std::string()
              : sweepCheckpoint
                  ? std::string(chunkedK ? "" : "the low-rank recurrence's adjoint as ") +
@@ -189,12 +193,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
                        "three sweeps (forward: S^T b per token; reverse: dS; forward: the state's readouts; "
                        "recomputed, not stored: scratch of two fp32 V-rows per token and two K-rows per token and "
                        "value block), ") +
-            (ssd ? "the recurrence's adjoint chunked on tensor cores for bf16 calls (the forward's walk again, "
-                   "keeping each chunk's starting state; a reverse walk keeping the state's gradient; then each "
-                   "chunk's terms; kept: 2 T / 64 states of " +
-                       std::to_string(checkpointK) + " x " + std::to_string(checkpointV) +
-                       " bf16 per head); for fp32 calls, "
-                 : std::string()) +
+            (ssd ? chunkedClause("the recurrence's", false, checkpointK, checkpointV) : std::string()) +
             (checkpoint ? std::string(ssd ? "" : "the recurrence's adjoint as ") +
                               "the checkpointed reverse sweep (the state kept every " +
                               std::to_string(checkpoint) + " tokens: T / " + std::to_string(checkpoint) + " states of " +
@@ -206,6 +205,7 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
                                  "; reverse ones over flipped tokens, chunked ones streaming exact bf16 operands), ") +
             std::to_string(ops) + " other ops on fp32 tensors" +
                 (checkpoint || chunkedK || sweepCheckpoint ? "\n" : "; no state kept\n");
+  }
   return text;
 }
 
