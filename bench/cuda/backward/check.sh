@@ -32,12 +32,7 @@ for f in $(grep -l "FAILED\|error:" $out/runs/*.log | head -5); do echo "== $f";
 [ "${EXTRAS:-1}" = 1 ] || exit 0 # EXTRAS=0: the specs' checks alone
 echo "--- determinism: two runs, the same bits"
 for spec in gated_deltanet mamba mamba2_negative_eigenvalues mlstm mom_gated_deltanet; do
-  for r in 1 2; do
-    mixc run examples/$spec.mixer --target=cuda --grad --shape B=2,T=130,H=4,K=64,V=64 --with-init --out $out/det/$spec.$r > /dev/null 2>&1
-  done
-  same=1
-  for f in $out/det/$spec.1/d*.npy; do cmp -s $f $out/det/$spec.2/$(basename $f) || same=0; done
-  echo "$spec bitwise-identical=$same ($(ls $out/det/$spec.1/d*.npy 2>/dev/null | wc -l) gradients)"
+  same_bits $spec $out/det --shape B=2,T=130,H=4,K=64,V=64 --with-init
 done
 echo "--- compute-sanitizer"
 for spec in gla hedgehog mamba mlstm mom_gated_deltanet; do

@@ -41,12 +41,7 @@ echo "--- failures"
 for f in $(grep -l "FAILED\|error:" $out/runs/*.log | head -6); do echo "== $f"; grep "FAILED\|error:" $f | head -8; done
 echo "--- determinism"
 for spec in simple_gla gla; do
-  for r in 1 2; do
-    mixc run examples/$spec.mixer --target=cuda --grad --shape B=2,T=200,H=2,K=128,V=128 --with-init --dtype=bf16 --out $out/det/$spec.$r > /dev/null 2>&1
-  done
-  same=1
-  for f in $out/det/$spec.1/d*.npy; do cmp -s $f $out/det/$spec.2/$(basename $f) || same=0; done
-  echo "$spec bf16 bitwise-identical=$same ($(ls $out/det/$spec.1/d*.npy | wc -l) gradients)"
+  same_bits $spec $out/det --shape B=2,T=200,H=2,K=128,V=128 --with-init --dtype=bf16
 done
 echo "--- compute-sanitizer"
 for spec in simple_gla retnet gla; do
