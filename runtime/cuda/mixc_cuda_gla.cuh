@@ -22,6 +22,28 @@ template <int K> struct GlaPrepareLayout {
   static constexpr int df = bc + C * LB * 4, ps = df + 6 * K * 4, bytes = ps + C * LC * 2;
 };
 
+// Q and K (C x K bf16 in shared memory, ld LK) in place relative to each
+// row's sub-block reference r = 16 I - 1 (b_r = 0 for the first):
+// Q^ = Q . exp(b - b_r) (<= |Q|), K^ = K . exp(b_r - b) (its exponent at most
+// 80), from the cumulative log-decays Bc (ld LB). Kp (glaGradChunk's): K' =
+// K . exp(b_C - b) written there first.
+template <int K, int LK, int LB, int THREADS, bool WithKp = false>
+__device__ __forceinline__ void glaRelativeRows(tile::bf16 *Qs, tile::bf16 *Ks, const float *Bc,
+                                                tile::bf16 *Kp = nullptr) {
+  constexpr int C = chunk::C;
+  const float *bC = Bc + (C - 1) * LB;
+  for (int e = threadIdx.x; e < C * K / 2; e += THREADS) {
+    const int r = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (r / 16) * 16 - 1;
+    const float r0 = ref < 0 ? 0.f : Bc[ref * LB + kc], r1 = ref < 0 ? 0.f : Bc[ref * LB + kc + 1];
+    const float b0 = Bc[r * LB + kc], b1 = Bc[r * LB + kc + 1];
+    uint32_t *qp = (uint32_t *)&Qs[r * LK + kc], *kp = (uint32_t *)&Ks[r * LK + kc];
+    if constexpr (WithKp)
+      *(uint32_t *)&Kp[r * LK + kc] = tile::scalePair(*kp, __expf(bC[kc] - b0), __expf(bC[kc + 1] - b1));
+    *qp = tile::scalePair(*qp, __expf(b0 - r0), __expf(b1 - r1));
+    *kp = tile::scalePair(*kp, __expf(fminf(r0 - b0, 80.f)), __expf(fminf(r1 - b1, 80.f)));
+  }
+}
+
 // P's 16 x 16 block (I, J), J <= I, into P (two 16 x 8 accumulators): Q^'s
 // rows of sub-block I times K^'s of sub-block J (both in place in shared
 // memory, ld LK, relative to their sub-block's reference), K^'s keys scaled by
@@ -85,14 +107,7 @@ __global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams call, cons
   }
   __syncthreads();
   // In place, relative to each row's sub-block reference; the pair factors.
-  for (int e = tid; e < C * K / 2; e += 256) {
-    const int r = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (r / 16) * 16 - 1;
-    const float r0 = ref < 0 ? 0.f : Bc[ref * LB + kc], r1 = ref < 0 ? 0.f : Bc[ref * LB + kc + 1];
-    const float b0 = Bc[r * LB + kc], b1 = Bc[r * LB + kc + 1];
-    uint32_t *qp = (uint32_t *)&Qs[r * LK + kc], *kp = (uint32_t *)&Ks[r * LK + kc];
-    *qp = tile::scalePair(*qp, __expf(b0 - r0), __expf(b1 - r1));
-    *kp = tile::scalePair(*kp, __expf(fminf(r0 - b0, 80.f)), __expf(fminf(r1 - b1, 80.f)));
-  }
+  glaRelativeRows<K, LK, LB, 256>(Qs, Ks, Bc);
   chunk::subBlockPairDecays<K, LB, 256>(Bc, Df); // Dp[I, J], J < I
   __syncthreads();
   // P by 16 x 16 blocks (I, J), J <= I; blocks above the diagonal are zeros.

@@ -85,18 +85,9 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, co
     }
     tile::commit();
   }
-  // K' = K . exp(b_C - b) to its tile; in place, relative to each row's
-  // sub-block reference r = 16 I - 1: Q^ = Q . exp(b - b_r), K^ = K . exp(b_r - b).
+  // K' = K . exp(b_C - b) to its tile; Q^ and K^ in place (glaPrepare's)
+  glaRelativeRows<K, LK, LB, 256, true>(Qs, Ks, Bc, Kp);
   const float *bC = Bc + (C - 1) * LB;
-  for (int e = tid; e < C * K / 2; e += 256) {
-    const int i = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (i / 16) * 16 - 1;
-    const float f0 = ref < 0 ? 0.f : Bc[ref * LB + kc], f1 = ref < 0 ? 0.f : Bc[ref * LB + kc + 1];
-    const float b0 = Bc[i * LB + kc], b1 = Bc[i * LB + kc + 1];
-    uint32_t *qp = (uint32_t *)&Qs[i * LK + kc], *kp = (uint32_t *)&Ks[i * LK + kc];
-    *(uint32_t *)&Kp[i * LK + kc] = tile::scalePair(*kp, __expf(bC[kc] - b0), __expf(bC[kc + 1] - b1));
-    *qp = tile::scalePair(*qp, __expf(b0 - f0), __expf(b1 - f1));
-    *kp = tile::scalePair(*kp, __expf(fminf(f0 - b0, 80.f)), __expf(fminf(f1 - b1, 80.f)));
-  }
   chunk::subBlockPairDecays<K, LB, 256>(Bc, Df); // Dp[I, J] = exp(b_r(I) - b_r(J)), J < I
   __syncthreads();
   // P (as glaPrepare forms it) and dP = c dO V^T, both masked (j <= i), by
