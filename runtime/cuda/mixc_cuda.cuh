@@ -256,6 +256,7 @@ __device__ __forceinline__ void writeRow(const View &v, int64_t b, int64_t t, in
 #include "mixc_cuda_sweep_grad.cuh"
 #include "mixc_cuda_ut_grad.cuh"
 #include "mixc_cuda_gla_grad.cuh"
+#include "mixc_cuda_ut_vector_grad.cuh"
 #include "mixc_cuda_checkpoint_grad.cuh"
 #include "mixc_cuda_ut_grad_launch.cuh" // (the SSD form's falls back to the checkpointed sweep)
 

@@ -52,6 +52,7 @@ enum : unsigned {
   kIsB = 128u, // k's rows are b's (the delta rules as written): dk_scale's dot reads b's tile
   ssd = 256u,  // no low-rank term (the SSD form: simple GLA, RetNet, Mamba-2): only q, k, v's terms
   gla = 512u,  // with ssd: vector log-decays per key (GLA; mixc_cuda_gla_grad.cuh's chunk kernel)
+  vector = 1024u, // the low-rank form with vector log-decays per key (RWKV-7, KDA; mixc_cuda_ut_vector_grad.cuh's)
 };
 }
 
@@ -204,14 +205,17 @@ template <int K, int VB, bool Gla = false> struct DeltaGradWalkLayout {
 // Ssd (no low-rank term: W = 0, Q' = Gamma Q): dS = gamma_C dS + c Q^T Gamma dO,
 // reading q's rows and dO only. Gla (with Ssd): vector log-decays per key,
 // Q' = Q . exp(b) from glaPrepare (d.qp) and the chunk's log-decays b_C
-// (d.chunkDecay): dS = Diag(exp(b_C)) dS + c Q'^T dO.
+// (d.chunkDecay): dS = Diag(exp(b_C)) dS + c Q'^T dO. Gla without Ssd (the
+// delta rules with a vector diagonal): W, Q' and A' = A . exp(b_C - b) from
+// dplrVectorPrepare (d.w, d.qp, d.ap): X = A' dS_C, dS = Diag(exp(b_C)) dS +
+// W^T X + c Q'^T dO.
 template <int K, int WARPS, bool Decay, bool Ssd = false, bool Gla = false>
 __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams call, const DeltaChunks d,
                                                                const DeltaGradRows r) {
   using tile::bf16;
   constexpr int VB = 16 * WARPS, THREADS = WARPS * 32, KT = K / 16;
   using L = DeltaGradWalkLayout<K, VB, Gla>;
-  static_assert(!Gla || (Ssd && !Decay), "GLA's walk: vector decays, no low-rank term");
+  static_assert(!Gla || !Decay, "vector decays: the decayed operands come prepared");
   constexpr int C = L::C, LK = L::LK, LV = L::LV;
   MIXC_DYNAMIC_SHARED(smem);
   float *Bc = (float *)(smem + L::bc);
@@ -224,6 +228,10 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
     unsigned char *st = smem + ((chunks - 1 - c) & 1) * L::stage;
     if constexpr (Gla) {
       chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
+      if constexpr (!Ssd) {
+        chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
+        chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, d.ap, b, h, c, T, 0, K);
+      }
       const float *ec = d.chunkDecay + ((b * slots + c) * p.H + h) * K;
       for (int i = threadIdx.x; i < K / 4; i += THREADS) tile::copy16(st + L::ec + 16 * i, ec + 4 * i, true);
     } else if constexpr (Ssd) {

@@ -5,7 +5,9 @@
 #ifndef MIXC_CUDA_UT_VECTOR_CUH
 #define MIXC_CUDA_UT_VECTOR_CUH
 
+#ifndef MIXC_CUDA_EMULATION
 #include "mixc_cuda.cuh"
+#endif
 
 namespace mixc::cuda {
 
@@ -46,12 +48,83 @@ template <int K> struct DplrVectorLayout {
   static constexpr int df = ts + rowsC, pt = df + 6 * K * 4, sc = pt + 3 * 16 * 24 * 4, bytes = sc + 2 * C * 4;
 };
 
+// The four Gram matrices of a chunk by 16 x 16 sub-block pairs (I, J <= I),
+// from the rows relative to their sub-block's reference (in shared memory,
+// ld LK: the left operands Q and B, the right ones A and K) and the pairs'
+// factors Df (J < I): B against A and K (strictly lower: L_A in fp32, ld LF;
+// L_K), Q against A and K (causal: M.QA, M.QK), bf16 with ld LC. Scaled: one
+// product against B's right rows (in A's place), its columns scaled by s_a
+// (Sa) and s_k (Sk). Blocks above the diagonal are not written.
+// dplrVectorPrepare's and dplrVectorGradChunk's; a CTA of 8 warps.
+template <int K, int LK, int LC, int LF, bool Scaled>
+__device__ __forceinline__ void dplrVectorGrams(const tile::bf16 *Qs, const tile::bf16 *Bs, const tile::bf16 *As,
+                                                const tile::bf16 *Ks, const float *Df, const float *Sa,
+                                                const float *Sk, float *LA, tile::bf16 *LKs, tile::bf16 *MQA,
+                                                tile::bf16 *MQK) {
+  using tile::bf16;
+  constexpr int KT = K / 16;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
+  for (int it = warp; it < 20; it += 8) {
+    const int left = it / 10, pi = it % 10, I = pi < 1 ? 0 : pi < 3 ? 1 : pi < 6 ? 2 : 3, J = pi - (I * (I + 1)) / 2;
+    const bf16 *X = (left ? Qs : Bs) + I * 16 * LK;
+    const float *dp = J < I ? Df + ((I * (I - 1)) / 2 + J) * K : nullptr;
+    float YA[2][4] = {}, YK[2][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk) {
+      uint32_t xa[4], ba[4], bk[4];
+      tile::loadA(xa, X + kk * 16, LK);
+      tile::loadBN(ba, As + J * 16 * LK + kk * 16, LK);
+      if constexpr (!Scaled) tile::loadBN(bk, Ks + J * 16 * LK + kk * 16, LK);
+      if (dp) {
+        const float *f = dp + kk * 16 + 2 * t4;
+        ba[0] = tile::scalePair(ba[0], f[0], f[1]), ba[1] = tile::scalePair(ba[1], f[8], f[9]);
+        ba[2] = tile::scalePair(ba[2], f[0], f[1]), ba[3] = tile::scalePair(ba[3], f[8], f[9]);
+        if constexpr (!Scaled) {
+          bk[0] = tile::scalePair(bk[0], f[0], f[1]), bk[1] = tile::scalePair(bk[1], f[8], f[9]);
+          bk[2] = tile::scalePair(bk[2], f[0], f[1]), bk[3] = tile::scalePair(bk[3], f[8], f[9]);
+        }
+      }
+      tile::mma(YA[0], xa, ba[0], ba[1]);
+      tile::mma(YA[1], xa, ba[2], ba[3]);
+      if constexpr (!Scaled) {
+        tile::mma(YK[0], xa, bk[0], bk[1]);
+        tile::mma(YK[1], xa, bk[2], bk[3]);
+      }
+    }
+    if constexpr (Scaled) { // one product, its columns scaled by s_a (A) and s_k (K)
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        const int j = J * 16 + n * 8 + 2 * t4;
+        YK[n][0] = YA[n][0] * Sk[j], YK[n][1] = YA[n][1] * Sk[j + 1];
+        YK[n][2] = YA[n][2] * Sk[j], YK[n][3] = YA[n][3] * Sk[j + 1];
+        YA[n][0] *= Sa[j], YA[n][1] *= Sa[j + 1], YA[n][2] *= Sa[j], YA[n][3] *= Sa[j + 1];
+      }
+    }
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+      const int j = J * 16 + n * 8 + 2 * t4, i0 = I * 16 + g, i1 = i0 + 8;
+      auto keep = [&](int i, int jj) { return left ? jj <= i : jj < i; };
+      const float a00 = keep(i0, j) ? YA[n][0] : 0.f, a01 = keep(i0, j + 1) ? YA[n][1] : 0.f;
+      const float a10 = keep(i1, j) ? YA[n][2] : 0.f, a11 = keep(i1, j + 1) ? YA[n][3] : 0.f;
+      const float k00 = keep(i0, j) ? YK[n][0] : 0.f, k01 = keep(i0, j + 1) ? YK[n][1] : 0.f;
+      const float k10 = keep(i1, j) ? YK[n][2] : 0.f, k11 = keep(i1, j + 1) ? YK[n][3] : 0.f;
+      if (left) {
+        *(uint32_t *)&MQA[i0 * LC + j] = tile::pack(a00, a01), *(uint32_t *)&MQA[i1 * LC + j] = tile::pack(a10, a11);
+        *(uint32_t *)&MQK[i0 * LC + j] = tile::pack(k00, k01), *(uint32_t *)&MQK[i1 * LC + j] = tile::pack(k10, k11);
+      } else {
+        *(float2 *)&LA[i0 * LF + j] = make_float2(a00, a01), *(float2 *)&LA[i1 * LF + j] = make_float2(a10, a11);
+        *(uint32_t *)&LKs[i0 * LC + j] = tile::pack(k00, k01), *(uint32_t *)&LKs[i1 * LC + j] = tile::pack(k10, k11);
+      }
+    }
+  }
+}
+
 // One CTA of 8 warps per (chunk, head, batch) item.
 template <int K, bool LogDecay, bool Scaled, typename DecayMap>
 __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams call, const DeltaChunks d) {
   using tile::bf16;
   using L = DplrVectorLayout<K>;
-  constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF, LB = L::LB, KT = K / 16;
+  constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF, LB = L::LB;
   static_assert(K % 64 == 0 && K <= 128, "chunked tiles");
   MIXC_DYNAMIC_SHARED(smem);
   bf16 *Qs = (bf16 *)(smem + L::q), *Bs = (bf16 *)(smem + L::bb), *As = (bf16 *)(smem + L::a),
@@ -62,7 +135,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams cal
   float *Df = (float *)(smem + L::df), *PT = (float *)(smem + L::pt), *Sa = (float *)(smem + L::sc), *Sk = Sa + C;
   unsigned char *Raw = smem + L::raw;
   const int64_t slots = (call.T + C - 1) / C; // chunk slots of the longest sequence
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int tid = threadIdx.x, warp = tid / 32;
   const int rw = warp % 4, hf = warp / 4, r0 = rw * 16;
   const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % call.H, b = item / (slots * call.H);
   const ScanParams p = forSequence(call, b);
@@ -149,61 +222,8 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams cal
     }
   }
   __syncthreads();
-  // 3. The Gram matrices by sub-block pairs (I, J <= I): B against A and K
-  //    (strictly lower: L_A, L_K), Q against A and K (causal: M.QA, M.QK).
-  for (int it = warp; it < 20; it += 8) {
-    const int left = it / 10, pi = it % 10, I = pi < 1 ? 0 : pi < 3 ? 1 : pi < 6 ? 2 : 3, J = pi - (I * (I + 1)) / 2;
-    const bf16 *X = (left ? Qs : Bs) + I * 16 * LK;
-    const float *dp = J < I ? Df + ((I * (I - 1)) / 2 + J) * K : nullptr;
-    float YA[2][4] = {}, YK[2][4] = {};
-#pragma unroll
-    for (int kk = 0; kk < KT; ++kk) {
-      uint32_t xa[4], ba[4], bk[4];
-      tile::loadA(xa, X + kk * 16, LK);
-      tile::loadBN(ba, As + J * 16 * LK + kk * 16, LK);
-      if constexpr (!Scaled) tile::loadBN(bk, Ks + J * 16 * LK + kk * 16, LK);
-      if (dp) {
-        const float *f = dp + kk * 16 + 2 * t4;
-        ba[0] = tile::scalePair(ba[0], f[0], f[1]), ba[1] = tile::scalePair(ba[1], f[8], f[9]);
-        ba[2] = tile::scalePair(ba[2], f[0], f[1]), ba[3] = tile::scalePair(ba[3], f[8], f[9]);
-        if constexpr (!Scaled) {
-          bk[0] = tile::scalePair(bk[0], f[0], f[1]), bk[1] = tile::scalePair(bk[1], f[8], f[9]);
-          bk[2] = tile::scalePair(bk[2], f[0], f[1]), bk[3] = tile::scalePair(bk[3], f[8], f[9]);
-        }
-      }
-      tile::mma(YA[0], xa, ba[0], ba[1]);
-      tile::mma(YA[1], xa, ba[2], ba[3]);
-      if constexpr (!Scaled) {
-        tile::mma(YK[0], xa, bk[0], bk[1]);
-        tile::mma(YK[1], xa, bk[2], bk[3]);
-      }
-    }
-    if constexpr (Scaled) { // one product, its columns scaled by s_a (A) and s_k (K)
-#pragma unroll
-      for (int n = 0; n < 2; ++n) {
-        const int j = J * 16 + n * 8 + 2 * t4;
-        YK[n][0] = YA[n][0] * Sk[j], YK[n][1] = YA[n][1] * Sk[j + 1];
-        YK[n][2] = YA[n][2] * Sk[j], YK[n][3] = YA[n][3] * Sk[j + 1];
-        YA[n][0] *= Sa[j], YA[n][1] *= Sa[j + 1], YA[n][2] *= Sa[j], YA[n][3] *= Sa[j + 1];
-      }
-    }
-#pragma unroll
-    for (int n = 0; n < 2; ++n) {
-      const int j = J * 16 + n * 8 + 2 * t4, i0 = I * 16 + g, i1 = i0 + 8;
-      auto keep = [&](int i, int jj) { return left ? jj <= i : jj < i; };
-      const float a00 = keep(i0, j) ? YA[n][0] : 0.f, a01 = keep(i0, j + 1) ? YA[n][1] : 0.f;
-      const float a10 = keep(i1, j) ? YA[n][2] : 0.f, a11 = keep(i1, j + 1) ? YA[n][3] : 0.f;
-      const float k00 = keep(i0, j) ? YK[n][0] : 0.f, k01 = keep(i0, j + 1) ? YK[n][1] : 0.f;
-      const float k10 = keep(i1, j) ? YK[n][2] : 0.f, k11 = keep(i1, j + 1) ? YK[n][3] : 0.f;
-      if (left) {
-        *(uint32_t *)&MQA[i0 * LC + j] = tile::pack(a00, a01), *(uint32_t *)&MQA[i1 * LC + j] = tile::pack(a10, a11);
-        *(uint32_t *)&MQK[i0 * LC + j] = tile::pack(k00, k01), *(uint32_t *)&MQK[i1 * LC + j] = tile::pack(k10, k11);
-      } else {
-        *(float2 *)&LA[i0 * LF + j] = make_float2(a00, a01), *(float2 *)&LA[i1 * LF + j] = make_float2(a10, a11);
-        *(uint32_t *)&LKs[i0 * LC + j] = tile::pack(k00, k01), *(uint32_t *)&LKs[i1 * LC + j] = tile::pack(k10, k11);
-      }
-    }
-  }
+  // 3. The Gram matrices by sub-block pairs.
+  dplrVectorGrams<K, LK, LC, LF, Scaled>(Qs, Bs, As, Ks, Df, Sa, Sk, LA, LKs, MQA, MQK);
   __syncthreads();
   // 4. T = (I - L_A)^{-1}.
   invertUnitLower<LF, LC>(LA, TF, Ts, PT, [] {});
@@ -235,6 +255,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams cal
   storeRows<C, 256>(d.pv, b, h, c, MQK, LC);
 }
 
+#ifndef MIXC_CUDA_EMULATION
 // Whether the chunked kernels can stream these operands: bf16 rows of q, k,
 // v, a, b (16-byte aligned) and f32 or bf16 log-decays per key.
 inline bool chunkedDplrVectorApplies(const ScanParams &p) {
@@ -267,6 +288,8 @@ cudaError_t launchChunkedDplrVector(const ScanParams &p, const StatePass &pass, 
   if (pass.wgmma || pass.segments != 1) return cudaErrorInvalidValue; // neither exists for a vector diagonal
   return launchStates<K, false, LogDecay, Scaled, false, true>(p, d, pass, stream);
 }
+
+#endif // MIXC_CUDA_EMULATION
 
 } // namespace mixc::cuda
 

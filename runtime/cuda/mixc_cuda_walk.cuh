@@ -41,9 +41,9 @@ template <int K, int VB, bool Ssd = false, int KS = 1, bool Vec = false> struct 
 // dplrVectorPrepare: W, Q', R, P, A' (d.ap), K' (d.kp) and the chunk's
 // log-decays per key: U = W S + R V, O = Q' S + P V,
 // S = Diag(exp(b_C)) S + A'^T U + K'^T V.
-// KeepSsd: the SSD and GLA forms' walk for their chunked backward
-// (d.chunkStates: S0 per chunk, no o); a template flag so that the forward's
-// code stays as it is.
+// KeepSsd: the SSD and vector-decay forms' walk for their chunked backward
+// (d.chunkStates: S0 per chunk and, with a low-rank term, U; no o); a
+// template flag so that the forward's code stays as it is.
 template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled, bool Ssd = false, int KS = 1, bool Gla = false,
           bool KeepSsd = false>
 __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanParams call, const DeltaChunks d) {
@@ -53,7 +53,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   static_assert(!(Ssd && Scaled), "the SSD form has no low-rank operands to scale");
   static_assert(!Gla || !Decay, "vector decays: the decayed operands come prepared");
   static_assert(!(Gla && Ssd && Scaled), "GLA's walk has no low-rank operands");
-  static_assert(!KeepSsd || (Ssd && KS == 1), "the SSD and GLA forms' states are kept without a key split");
+  static_assert(!KeepSsd || ((Ssd || Gla) && KS == 1), "the states are kept without a key split");
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16, KH = KT / KS;
   static_assert(K % (16 * KS) == 0, "chunked tiles");
   MIXC_DYNAMIC_SHARED(smem);
@@ -84,11 +84,11 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
         chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, d.w, b, h, c, T, 0, K);
       } else { // the vector-diagonal delta rules: W, Q', A' (scaled: k's decayed rows), K', R, P
         chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
-        chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
+        if (readsO) chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
         chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, d.ap, b, h, c, T, 0, K);
         if constexpr (!Scaled) chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, d.kp, b, h, c, T, 0, K);
         chunk::copyRows<C, THREADS>((bf16 *)(st + L::r), LC, d.r, b, h, c, T, 0, C);
-        chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
+        if (readsO) chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
       }
       chunk::copyRows<VB, THREADS>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
       const float *ec = d.chunkDecay + ((b * slots + c) * p.H + h) * K;

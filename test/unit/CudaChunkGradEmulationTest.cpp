@@ -72,22 +72,30 @@ cuda::View stateView(float *p) {
 template <bool Decay, unsigned Form>
 void runChunkedGrad(const cuda::ScanParams &p, cuda::DeltaChunks &d, const cuda::DeltaGradRows &gr) {
   namespace gf = cuda::gradform;
-  constexpr bool Ssd = (Form & gf::ssd) != 0, Gla = (Form & gf::gla) != 0;
+  constexpr bool Ssd = (Form & gf::ssd) != 0, Gla = (Form & gf::gla) != 0, Vec = (Form & gf::vector) != 0;
+  constexpr bool VecDecay = Gla || Vec; // per key: the decayed operands come prepared
   const int64_t slots = (p.T + C - 1) / C;
   const Dim3 items{(unsigned)(slots * H * p.B), 1, 1}, walks{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)p.B};
   if constexpr (Gla)
     emu::launch(items, 256, [&] { cuda::glaPrepare<K, true, cuda::NoMap>(p, d); }, cuda::GlaPrepareLayout<K>::bytes);
+  else if constexpr (Vec)
+    emu::launch(items, 256, [&] { cuda::dplrVectorPrepare<K, true, false, cuda::NoMap>(p, d); },
+                cuda::DplrVectorLayout<K>::bytes);
   else if constexpr (!Ssd)
     emu::launch(items, 256, [&] { cuda::deltaPrepare<K, Decay, true, false>(p, d); }, cuda::DeltaPrepareLayout<K>::bytes);
   cuda::ScanParams fp = p; // the walk keeps S0 (and U) instead of writing o
   fp.o = cuda::View{}, fp.state = cuda::View{};
-  emu::launch(walks, 32 * WARPS, [&] { cuda::deltaStates<K, WARPS, Decay, true, false, Ssd, 1, Gla, Ssd>(fp, d); },
-              cuda::DeltaStatesLayout<K, 16 * WARPS, Ssd, 1, Gla>::bytes);
-  emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, Decay, Ssd, Gla>(p, d, gr); },
-              cuda::DeltaGradWalkLayout<K, 16 * WARPS, Gla>::bytes);
+  emu::launch(walks, 32 * WARPS,
+              [&] { cuda::deltaStates<K, WARPS, Decay, true, false, Ssd, 1, VecDecay, Ssd || Vec>(fp, d); },
+              cuda::DeltaStatesLayout<K, 16 * WARPS, Ssd, 1, VecDecay>::bytes);
+  emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, Decay, Ssd, VecDecay>(p, d, gr); },
+              cuda::DeltaGradWalkLayout<K, 16 * WARPS, VecDecay>::bytes);
   if constexpr (Gla)
     emu::launch(items, 256, [&] { cuda::glaGradChunk<K, V, Form & (gf::dqOut | gf::dkOut | gf::dvOut)>(p, gr); },
                 cuda::GlaGradChunkLayout<K, V>::bytes);
+  else if constexpr (Vec)
+    emu::launch(items, 256, [&] { cuda::dplrVectorGradChunk<K, V, Form & ~gf::vector>(p, gr); },
+                cuda::DplrVectorGradChunkLayout<K, V>::bytes);
   else
     emu::launch(items, 256, [&] { cuda::deltaGradChunk<K, V, Decay, Form>(p, gr); },
                 cuda::DeltaGradChunkLayout<K, V>::bytes);
@@ -284,6 +292,93 @@ void checkGla(bool outputs, double lo) {
   CHECK(relL2(widen(dg), want.decay.data) < tol);
 }
 
+// The delta rules with a vector diagonal (gradform::vector) on their chunked
+// backward: dplrVectorPrepare and the vector walk keeping S0 and U,
+// deltaGradWalk's vector form, dplrVectorGradChunk. RWKV-7's form (a =
+// -(kk . a), b = kk, its own key; log-decays in (-0.61, 0)) with every
+// gradient in fp32 rows, and KDA's as its adjoint writes it (a = -beta k,
+// b = k . exp(g), the key beta k; Kimi Linear's lower-bound gate down to -5
+// per token) with the gradients written to bf16 outputs.
+void checkDplrVector(bool kda) {
+  std::mt19937_64 rng(kda ? 89 : 97);
+  Array q = ref::randn({B, T, H, K}, rng), k = ref::randn({B, T, H, K}, rng), v = ref::randn({B, T, H, V}, rng);
+  Array kk = ref::randn({B, T, H, K}, rng), gate = ref::uniform({B, T, H, K}, rng, 0.05, 0.95);
+  Array beta = ref::uniform({B, T, H}, rng, 0.1, 1.0);
+  Array g = ref::uniform({B, T, H, K}, rng, kda ? -3.0 : -0.6, -0.005);
+  for (int64_t r = 0; r < B * T * H; ++r) { // unit rows: kk (RWKV-7), q and k (KDA's l2norm)
+    for (Array *x : {&kk, &q, &k}) {
+      double n = 0;
+      for (int64_t i = 0; i < K; ++i) n += x->data[r * K + i] * x->data[r * K + i];
+      for (int64_t i = 0; i < K; ++i) x->data[r * K + i] /= std::sqrt(n);
+    }
+  }
+  Array a({B, T, H, K}), bRows({B, T, H, K}), key({B, T, H, K});
+  for (int64_t r = 0; r < B * T * H; ++r)
+    for (int64_t i = 0; i < K; ++i) {
+      const int64_t e = r * K + i;
+      if (kda) {
+        a.data[e] = -beta.data[r] * k.data[e], bRows.data[e] = k.data[e] * std::exp(g.data[e]);
+        key.data[e] = beta.data[r] * k.data[e];
+      } else {
+        a.data[e] = -kk.data[e] * gate.data[e], bRows.data[e] = kk.data[e], key.data[e] = k.data[e];
+      }
+    }
+  Array init = ref::randn({B, H, K, V}, rng, 0.5), dO = ref::randn({B, T, H, V}, rng), dF = ref::randn({B, H, K, V}, rng, 0.3);
+  std::vector<bf16> hq = toBf16(q), hk = toBf16(key), hv = toBf16(v), hdO = toBf16(dO), ha = toBf16(a), hb = toBf16(bRows);
+  std::vector<float> hg(g.data.begin(), g.data.end()), hinit(init.data.begin(), init.data.end()),
+      hdF(dF.data.begin(), dF.data.end());
+  for (size_t i = 0; i < g.data.size(); ++i) g.data[i] = hg[i];
+  ref::RecurrenceInputs in;
+  in.structure = ref::Structure::dplr, in.scale = 0.7;
+  in.q = &q, in.k = &key, in.v = &v, in.decay = &g, in.a = &a, in.b = &bRows, in.init = &init;
+  ref::RecurrenceGrads want;
+  REQUIRE(ref::runRecurrenceGrad(in, &dO, &dF, want).empty());
+
+  cuda::ScanParams p;
+  p.q = rowsView(hq.data(), MIXC_BF16, K), p.k = rowsView(hk.data(), MIXC_BF16, K), p.v = rowsView(hv.data(), MIXC_BF16, V);
+  p.a = rowsView(ha.data(), MIXC_BF16, K), p.b = rowsView(hb.data(), MIXC_BF16, K);
+  p.decay = rowsView(hg.data(), MIXC_F32, K), p.init = stateView(hinit.data());
+  p.B = B, p.T = T, p.H = H, p.Vs = V, p.scale = 0.7f;
+  // launchDeltaGradChunked's buffers: the forward's W, Q', A', K', R, P, G_C; S0 and U; dS_C and X
+  const int64_t rows = B * CHUNKS * C * H, slab = B * T * H;
+  std::vector<bf16> w(rows * K), qp(rows * K), ap(rows * K), kp(rows * K), r(rows * C), pv(rows * C),
+      states(B * CHUNKS * H * K * V), dStates(states.size()), u(rows * V), x(rows * V);
+  std::vector<float> chunkDecay(B * CHUNKS * H * K);
+  cuda::DeltaChunks d;
+  d.w = cuda::chunkRows(p, w.data(), K), d.qp = cuda::chunkRows(p, qp.data(), K);
+  d.ap = cuda::chunkRows(p, ap.data(), K), d.kp = cuda::chunkRows(p, kp.data(), K);
+  d.r = cuda::chunkRows(p, r.data(), C), d.pv = cuda::chunkRows(p, pv.data(), C);
+  d.chunkDecay = chunkDecay.data(), d.chunkStates = states.data(), d.uRows = cuda::chunkRows(p, u.data(), V);
+  std::vector<float> dq(slab * K), dk(slab * K), da(slab * K), db(slab * K), dv(slab * V), dg(slab * K),
+      dinit(B * H * K * V, NAN);
+  const bf16 nan = __float2bfloat16(NAN);
+  std::vector<bf16> dqRows(slab * K, nan), dkRows(slab * K, nan), dvRows(slab * V, nan), dbRows(slab * K, nan);
+  cuda::DeltaGradRows gr;
+  gr.dO = rowsView(hdO.data(), MIXC_BF16, V), gr.u = d.uRows, gr.x = cuda::chunkRows(p, x.data(), V);
+  gr.states = states.data(), gr.dStates = dStates.data();
+  gr.dFinal = stateView(hdF.data()), gr.dInit = stateView(dinit.data());
+  gr.dv = dv.data(), gr.da = da.data(), gr.ddecay = dg.data(), gr.Ttok = T;
+  auto out = [](std::vector<bf16> &y, int64_t D) { return cuda::Bf16Rows{y.data(), T * H * D, H * D, D}; };
+  if (kda) gr.dqTo = out(dqRows, K), gr.dkTo = out(dkRows, K), gr.dvTo = out(dvRows, V), gr.dbTo = out(dbRows, K);
+  else gr.dq = dq.data(), gr.dk = dk.data(), gr.db = db.data();
+  if (kda) runChunkedGrad<false, gf::vector | outRows | gf::dbOut>(p, d, gr);
+  else runChunkedGrad<false, gf::vector>(p, d, gr);
+
+  const double tol = 2e-2;
+  const std::vector<double> gq = kda ? widen(dqRows) : widen(dq), gk = kda ? widen(dkRows) : widen(dk),
+                            gv = kda ? widen(dvRows) : widen(dv), gb = kda ? widen(dbRows) : widen(db);
+  INFO("dinit " << relL2(widen(dinit), want.init.data) << " dq " << relL2(gq, want.q.data) << " dk "
+                << relL2(gk, want.k.data) << " dv " << relL2(gv, want.v.data) << " da " << relL2(widen(da), want.a.data)
+                << " db " << relL2(gb, want.b.data) << " dg " << relL2(widen(dg), want.decay.data));
+  CHECK(relL2(widen(dinit), want.init.data) < tol);
+  CHECK(relL2(gq, want.q.data) < tol);
+  CHECK(relL2(gk, want.k.data) < tol);
+  CHECK(relL2(gv, want.v.data) < tol);
+  CHECK(relL2(widen(da), want.a.data) < tol);
+  CHECK(relL2(gb, want.b.data) < tol);
+  CHECK(relL2(widen(dg), want.decay.data) < tol);
+}
+
 // Packed sequences (cu_seqlens) of 1, 70 and 29 tokens in one row on the
 // chunked backward (the kernels' forSequence, their scratch by chunk slot of
 // the longest sequence): GLA, the SSD form with a scalar decay, and a gated
@@ -404,4 +499,9 @@ TEST_CASE("CUDA chunked backward (emulated): the SSD form (simple GLA, linear at
 TEST_CASE("CUDA chunked backward (emulated): GLA's vector log-decays", "[cuda-emulation]") {
   checkGla(/*outputs=*/false, /*lo=*/-0.05); // GLA's own range (logsigmoid / 16): the state terms count
   checkGla(/*outputs=*/true, /*lo=*/-1.0); // strong decays: the sub-block factors' range
+}
+
+TEST_CASE("CUDA chunked backward (emulated): the delta rules' vector diagonal (RWKV-7, KDA)", "[cuda-emulation]") {
+  checkDplrVector(/*kda=*/false);
+  checkDplrVector(/*kda=*/true);
 }

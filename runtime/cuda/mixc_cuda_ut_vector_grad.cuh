@@ -1,0 +1,355 @@
+// Part of the CUDA tile library (mixc_cuda.cuh, which includes it): the
+// chunk kernel of the chunked backward of the delta rules with a vector
+// diagonal (RWKV-7; KDA, whose backward the adjoint writes in this plain
+// form with b = k . exp(g)): S_t = Diag(exp(g_t)) S_{t-1} + a_t (b_t^T S_{t-1})
+// + k_t v_t^T, o_t = c S_t^T q_t. Per chunk, with G the cumulative
+// log-decays per key (G_{-1} = 0, G_C the chunk's last) and X_t =
+// Diag(exp(-G_t)) S_t, the chunk is an undecayed delta rule in X with
+// q^ = q exp(G_i), b^ = b exp(G_{i-1}), a^ = a exp(-G_j), k^ = k exp(-G_j)
+// (dplrVectorPrepare's notation, mixc_cuda_ut_vector.cuh): with the Gram
+// matrices L_A = B^ A^T, L_K = B^ K^T (j < i), M_QA = Q^ A^T, M_QK = Q^ K^T
+// (j <= i), T = (I - L_A)^{-1}, the forward is
+//   U = T (B^ S0 + L_K V),  O = c (Q^ S0 + M_QA U + M_QK V),
+//   S_C = Diag(exp(G_C)) S0 + A'^T U + K'^T V   (A' = a . exp(G_C - G_j), K' likewise),
+// and, given dO and dS_C, as in the scalar form (mixc_cuda_ut_grad.cuh) with
+// the decays inside the Grams:
+//   dU = A' dS_C + c M_QA^T dO (X from the reverse walk),  Y = T^T dU,
+//   dV = c M_QK^T dO + L_K^T Y + K' dS_C,
+//   dL_A = Y U^T, dL_K = Y V^T, dM_QA = c dO U^T, dM_QK = c dO V^T (masked),
+//   dq_ik = sum_j (dM_QA_ij a_jk + dM_QK_ij k_jk) exp(G_ik - G_jk) + c exp(G_ik) (dO S0^T)_ik,
+//   db_ik = sum_j (dL_A_ij a_jk + dL_K_ij k_jk) exp(G_i-1,k - G_jk) + exp(G_i-1,k) (Y S0^T)_ik,
+//   da_jk = sum_i (dL_A_ij b_ik exp(G_i-1,k) + dM_QA_ij q_ik exp(G_ik)) exp(-G_jk) + exp(G_Ck - G_jk) (U dS_C^T)_jk,
+//   dk_jk likewise with dL_K, dM_QK and (V dS_C^T),
+// the products by 16-token sub-block pairs as the forward's Grams
+// (dplrVectorGrams). Every q_i, b_i, a_j, k_j appears times exp(G_i),
+// exp(G_{i-1}), exp(-G_j), exp(-G_j), so the cumulative log-decays' gradient
+// is q . dq - a . da - k . dk at each token plus b . db at the token before,
+// and at the chunk's end the state terms (a . da and k . dk of A' and K',
+// exp(G_C) rowsum(S0 . dS_C)); the per-token log-decays' gradient is its sum
+// from the chunk's end. The walks around it: dplrVectorPrepare, deltaStates'
+// vector form keeping S0 and U, deltaGradWalk's vector form; the launches:
+// mixc_cuda_ut_grad_launch.cuh (gradform::vector).
+// Every sum runs in a fixed order (no atomics): the same inputs give the same bits.
+#ifndef MIXC_CUDA_UT_VECTOR_GRAD_CUH
+#define MIXC_CUDA_UT_VECTOR_GRAD_CUH
+
+#ifndef MIXC_CUDA_EMULATION
+#include "mixc_cuda.cuh"
+#endif
+
+namespace mixc::cuda {
+
+template <int K, int V> struct DplrVectorGradChunkLayout {
+  static constexpr int C = 64, LK = K + 8, LV = V + 8, LC = C + 8, LF = C + 4, LB = K + 4, LD = K + 4;
+  static constexpr int rowsK = C * LK * 2, rowsV = C * LV * 2, tileC = C * LC * 2, fC = C * LF * 4;
+  // Q, B, A, K relative to their sub-block (in place); S0 later over A and K, K' over Q and B
+  static constexpr int q = 0, bb = q + rowsK, a = bb + rowsK, k = a + rowsK;
+  static constexpr int gc = k + rowsK, df = gc + C * LB * 4; // G fp32 [C][LB]; the pair factors [6][K]
+  // L_K, M_QA, M_QK, T (bf16); then dL_K, dM_QA, dM_QK, dL_A
+  static constexpr int lk = df + 6 * K * 4, mqa = lk + tileC, mqk = mqa + tileC, t = mqk + tileC;
+  // the raw gates, then L_A and T in fp32 for the inverse; then U and V
+  static constexpr int work = t + tileC, laf = work, tf = laf + fC, pt = tf + fC;
+  static constexpr int first = C * K * 4 > 2 * fC + 3 * 16 * 24 * 4 ? C * K * 4 : 2 * fC + 3 * 16 * 24 * 4;
+  static constexpr int u = work, v = u + rowsV;
+  static constexpr int dO = work + first, x = dO + rowsV; // X, then dU and Y; dS_C later over dO and Y
+  static constexpr int red = x + rowsV, bytes = red + 5 * K * 4; // [5][K]: the chunk end's terms
+  static constexpr int s0 = a, ds = dO, kp = q, dg = a, state = K * LV * 2;
+  static_assert(2 * rowsV <= first, "U and V over the inverse's buffers");
+  static_assert(state <= 2 * rowsK && state <= 2 * rowsV && C * LD * 4 <= 2 * rowsK, "the states' space reused");
+};
+
+// Q, B (left operands) and A, K (right ones) in place relative to each
+// row's sub-block reference r = 16 I - 1 (G_r = 0 for the first):
+// q . exp(G_i - G_r), b . exp(G_i-1 - G_r) (both <= |q|, |b|),
+// a . exp(G_r - G_j), k . exp(G_r - G_j) (the exponent at most 80), as
+// dplrVectorPrepare forms its Gram operands.
+template <int K, int LK, int LB>
+__device__ __forceinline__ void dplrRelativeRows(tile::bf16 *Qs, tile::bf16 *Bs, tile::bf16 *As, tile::bf16 *Ks,
+                                                 const float *Gc) {
+  constexpr int C = chunk::C;
+  for (int e = threadIdx.x; e < C * K / 2; e += 256) {
+    const int r = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (r / 16) * 16 - 1;
+    float G[2], Gp[2], Gr[2];
+#pragma unroll
+    for (int x = 0; x < 2; ++x) {
+      G[x] = Gc[r * LB + kc + x];
+      Gp[x] = r ? Gc[(r - 1) * LB + kc + x] : 0.f;
+      Gr[x] = ref < 0 ? 0.f : Gc[ref * LB + kc + x];
+    }
+    uint32_t *qp = (uint32_t *)&Qs[r * LK + kc], *bp = (uint32_t *)&Bs[r * LK + kc],
+             *ap = (uint32_t *)&As[r * LK + kc], *kp = (uint32_t *)&Ks[r * LK + kc];
+    *qp = tile::scalePair(*qp, __expf(G[0] - Gr[0]), __expf(G[1] - Gr[1]));
+    *bp = tile::scalePair(*bp, __expf(Gp[0] - Gr[0]), __expf(Gp[1] - Gr[1]));
+    const float u0 = __expf(fminf(Gr[0] - G[0], 80.f)), u1 = __expf(fminf(Gr[1] - G[1], 80.f));
+    *ap = tile::scalePair(*ap, u0, u1);
+    *kp = tile::scalePair(*kp, u0, u1);
+  }
+}
+
+// One CTA of 8 warps per (chunk, head, batch); warp (rw, hf) takes rows
+// 16 rw.. of each product, in the column half hf. First the Grams, T, dU, Y,
+// dV's first terms and the four masked Gram gradients; then dq and db (S0
+// over A and K once their Gram products are done), da and dk (dS_C over dO
+// and Y), dv's state term (K' over Q and B), and last the log-decays'
+// gradient. Form: gradform's dqOut, dkOut, dvOut, dbOut (the caller's bf16
+// rows; else r.dq, r.dk, r.db fp32 rows; da always in r.da, dv's fp32 rows
+// r.dv first). q, k, a, b, v and dO: bf16 rows with unit stride in their last
+// dimension; the log-decays f32 or bf16 rows of K.
+template <int K, int V, unsigned Form>
+__global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams call, const DeltaGradRows r) {
+  constexpr bool DqOut = Form & gradform::dqOut, DkOut = Form & gradform::dkOut, DvOut = Form & gradform::dvOut,
+                 DbOut = Form & gradform::dbOut;
+  static_assert(!(Form & (gradform::aScaled | gradform::kScaled | gradform::dbIntoDk | gradform::kIsB | gradform::ssd)),
+                "the vector diagonal's chunked backward: the plain low-rank form");
+  using tile::bf16;
+  using L = DplrVectorGradChunkLayout<K, V>;
+  constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF, LB = L::LB, LD = L::LD, NK = K / 16,
+                NV = V / 16;
+  static_assert(K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128, "chunked tiles");
+  MIXC_DYNAMIC_SHARED(smem);
+  bf16 *Qs = (bf16 *)(smem + L::q), *Bs = (bf16 *)(smem + L::bb), *As = (bf16 *)(smem + L::a),
+       *Ks = (bf16 *)(smem + L::k), *LKs = (bf16 *)(smem + L::lk), *MQA = (bf16 *)(smem + L::mqa),
+       *MQK = (bf16 *)(smem + L::mqk), *Ts = (bf16 *)(smem + L::t), *Us = (bf16 *)(smem + L::u),
+       *Vs = (bf16 *)(smem + L::v), *dOs = (bf16 *)(smem + L::dO), *Xs = (bf16 *)(smem + L::x),
+       *S0s = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds), *Kp = (bf16 *)(smem + L::kp);
+  float *Gc = (float *)(smem + L::gc), *Df = (float *)(smem + L::df), *LAf = (float *)(smem + L::laf),
+        *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt), *red = (float *)(smem + L::red),
+        *DG = (float *)(smem + L::dg);
+  const ChunkItem it = chunkItem(call);
+  const int64_t slots = it.slots, c = it.c, h = it.h, b = it.b, rows = slots * C;
+  const ScanParams p = forSequence(call, b);
+  const int64_t T = p.T, H = p.H;
+  if (c * C >= T) return; // past a packed sequence's end
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, rw = warp % 4,
+            hf = warp / 4, r0 = rw * 16, k0 = hf * (K / 2);
+  const float cs = p.scale;
+  chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
+  chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
+  chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
+  chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
+  chunk::copyKeyDecays<K, 256>(p, b, h, c, smem + L::work);
+  chunk::copyRows<V, 256>(dOs, LV, seqView(r.dO, call, b), b, h, c, T, 0, V);
+  chunk::copyRows<V, 256>(Xs, LV, r.x, b, h, c, rows, 0, V);
+  tile::commit();
+  tile::waitGroups<0>();
+  __syncthreads();
+  chunk::cumulativeKeyDecays<K, LB, true, 256>(p, h, c, smem + L::work, Gc); // (ends past a barrier)
+  dplrRelativeRows<K, LK, LB>(Qs, Bs, As, Ks, Gc);
+  chunk::subBlockPairDecays<K, LB, 256>(Gc, Df); // Dp[I, J] = exp(G_r(I) - G_r(J)), J < I
+  // Blocks above the diagonal of L_K, M_QA and M_QK are zeros (the products below read whole rows).
+  for (int e = tid; e < C * C / 2; e += 256) {
+    const int i = e / (C / 2), j = (e % (C / 2)) * 2;
+    if (j / 16 > i / 16) *(uint32_t *)&LKs[i * LC + j] = *(uint32_t *)&MQA[i * LC + j] = *(uint32_t *)&MQK[i * LC + j] = 0u;
+  }
+  __syncthreads();
+  dplrVectorGrams<K, LK, LC, LF, false>(Qs, Bs, As, Ks, Df, nullptr, nullptr, LAf, LKs, MQA, MQK);
+  __syncthreads();
+  invertUnitLower<LF, LC>(LAf, TF, Ts, PT, [] {}); // T = (I - L_A)^{-1} (ends past a barrier)
+  chunk::copyRows<V, 256>(Us, LV, r.u, b, h, c, rows, 0, V); // U and V over the inverse's buffers
+  chunk::copyRows<V, 256>(Vs, LV, p.v, b, h, c, T, 0, V);
+  tile::commit();
+  { // dU = X + c M_QA^T dO over X's rows
+    float acc[NV][4] = {};
+    warpGemm<NV, true, true>(acc, MQA + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
+#pragma unroll
+    for (int nt = 0; nt < NV; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
+    addIntoTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int) { return 1.f; });
+  }
+  __syncthreads();
+  { // Y = T^T dU, over dU's rows
+    float acc[NV][4] = {};
+    warpGemm<NV, true, true>(acc, Ts + r0, LC, Xs + hf * (V / 2), LV, rw, 4);
+    __syncthreads();
+    storeTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int, int, float x) { return x; });
+  }
+  tile::waitGroups<0>();
+  __syncthreads(); // Y, U and V are in place
+  bf16 *Ys = Xs;
+  const bool live0 = c * C + r0 + g < T, live8 = c * C + r0 + g + 8 < T; // rows past the sequence: not written
+  auto rowsOf = [&](auto out, const Bf16Rows &to, float *rowsF, int D) {
+    return it.rowPair<decltype(out)::value>(r0 + g, to, rowsF, D, r.Ttok, H);
+  };
+  { // dV = c M_QK^T dO + L_K^T Y to dv's fp32 rows (K' dS_C added at the end)
+    float acc[NV][4] = {};
+    warpGemm<NV, true, true>(acc, MQK + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
+#pragma unroll
+    for (int nt = 0; nt < NV; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
+    warpGemm<NV, true, true>(acc, LKs + r0, LC, Ys + hf * (V / 2), LV, rw, 4);
+    const auto dv = it.rowPair<false>(r0 + g, Bf16Rows{}, r.dv, V, r.Ttok, H);
+    forTile<NV>(acc, r0, hf * (V / 2), [&](int, int j, float x, int, int e) {
+      if (e >= 2 ? live8 : live0) dv.put(e >= 2, j, x);
+    });
+  }
+  __syncthreads(); // L_K, M_QK and T are read: their space takes the Gram gradients
+  { // dL_A = Y U^T, dL_K = Y V^T (j < i), dM_QA = c dO U^T, dM_QK = c dO V^T (j <= i), this warp's 16 x 32
+    float dLA[4][4] = {}, dLK[4][4] = {}, dMA[4][4] = {}, dMK[4][4] = {};
+    warpGemm<4, false, false>(dLA, Ys + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
+    warpGemm<4, false, false>(dLK, Ys + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
+    warpGemm<4, false, false>(dMA, dOs + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
+    warpGemm<4, false, false>(dMK, dOs + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
+    storeTile<4>(Ts, LC, r0, hf * 32, dLA, [](int i, int j, float x) { return j < i ? x : 0.f; });
+    storeTile<4>(LKs, LC, r0, hf * 32, dLK, [](int i, int j, float x) { return j < i ? x : 0.f; });
+    storeTile<4>(MQA, LC, r0, hf * 32, dMA, [&](int i, int j, float x) { return j <= i ? cs * x : 0.f; });
+    storeTile<4>(MQK, LC, r0, hf * 32, dMK, [&](int i, int j, float x) { return j <= i ? cs * x : 0.f; });
+  }
+  __syncthreads();
+  bf16 *dLA = Ts, *dLK = LKs, *dMA = MQA, *dMK = MQK;
+  // G at the reference of this warp's row block (the token before it; 0 for the first)
+  const float *refRow = Gc + (rw > 0 ? rw * 16 - 1 : 0) * LB, refOn = rw > 0 ? 1.f : 0.f;
+  auto refG = [&](int k) { return refOn * refRow[k]; };
+  const float *gC = Gc + (C - 1) * LB;
+  auto gPrev = [&](int i, int k) { return i > 0 ? Gc[(i - 1) * LB + k] : 0.f; };
+  // acc += Dp[I, J] . t, the pair's factor per key column (1 on the diagonal blocks)
+  auto addPair = [&](float (&acc)[NK][4], const float (&t)[NK][4], int I, int J) {
+    const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
+    forTile<NK>(t, 0, k0, [&](int, int k, float x, int nt, int e) { acc[nt][e] += I > J ? x * dp[k] : x; });
+  };
+  // an input's own element (bf16 rows: launchDeltaGradChunked's toBf16), zero past T
+  auto rowAt = [&](const View &x, int i, int k) {
+    return c * C + i < T ? bf(((const bf16 *)x.p)[b * x.s0 + (c * C + i) * x.s1 + x.head(h) + k]) : 0.f;
+  };
+  // An operand's element relative to its sub-block, rounded as dplrRelativeRows rounded it: the
+  // Gram terms of the log-decays' gradient pair each entry's two operands as the products did, so
+  // that a pair (i, j) adds to token i exactly what it takes from token j (with the exact inputs
+  // instead, the two sides' roundings differ and their suffix sums drift by the sum of them).
+  auto rel = [](float x, float f) { return bf(__float2bfloat16(x * f)); };
+  float zq[NK][4], yb[NK][4]; // q . dq (then - a . da - k . dk) and b . db (the token before's), per element
+  { // dq and db: the Gram products over A and K, then the state's
+    float aq[NK][4] = {}, ab[NK][4] = {};
+    for (int J = 0; J <= rw; ++J) {
+      float tq[NK][4] = {}, tb[NK][4] = {};
+      warpGemm<NK, false, true>(tq, dMA + r0 * LC, LC, As + k0, LK, J, J + 1);
+      warpGemm<NK, false, true>(tq, dMK + r0 * LC, LC, Ks + k0, LK, J, J + 1);
+      warpGemm<NK, false, true>(tb, dLA + r0 * LC, LC, As + k0, LK, J, J + 1);
+      warpGemm<NK, false, true>(tb, dLK + r0 * LC, LC, Ks + k0, LK, J, J + 1);
+      addPair(aq, tq, rw, J);
+      addPair(ab, tb, rw, J);
+    }
+    __syncthreads(); // A and K are read: S0 takes their place
+    {
+      const bf16 *s0 = r.states + ((b * slots + c) * H + h) * K * V;
+      for (int e = tid; e < K * V / 8; e += 256) {
+        const int row = e / (V / 8), col = (e % (V / 8)) * 8;
+        tile::copy16(S0s + row * LV + col, s0 + row * V + col);
+      }
+      tile::commit();
+      tile::waitGroups<0>();
+    }
+    __syncthreads();
+    float sq[NK][4] = {}, sb[NK][4] = {};
+    warpGemm<NK, false, false>(sq, dOs + r0 * LV, LV, S0s + k0 * LV, LV, 0, NV);
+    warpGemm<NK, false, false>(sb, Ys + r0 * LV, LV, S0s + k0 * LV, LV, 0, NV);
+    const auto dqRows = rowsOf(std::bool_constant<DqOut>{}, r.dqTo, r.dq, K);
+    const auto dbRows = rowsOf(std::bool_constant<DbOut>{}, r.dbTo, r.db, K);
+    forTile<NK>(aq, r0, k0, [&](int i, int k, float x, int nt, int e) {
+      const float gi = Gc[i * LB + k], gp = gPrev(i, k), ref = refG(k);
+      const float fq = __expf(gi - ref), fb = __expf(gp - ref);
+      const float stQ = cs * __expf(gi) * sq[nt][e], stB = __expf(gp) * sb[nt][e];
+      const float dq = x * fq + stQ, db = ab[nt][e] * fb + stB;
+      if (e >= 2 ? live8 : live0) dqRows.put(e >= 2, k, dq), dbRows.put(e >= 2, k, db);
+      const float qv = rowAt(p.q, i, k), bv = rowAt(p.b, i, k);
+      zq[nt][e] = rel(qv, fq) * x + qv * stQ;
+      yb[nt][e] = rel(bv, fb) * ab[nt][e] + bv * stB;
+    });
+  }
+  __syncthreads(); // dO and Y are read: dS_C takes their place
+  {
+    const bf16 *ds = r.dStates + ((b * slots + c) * H + h) * K * V;
+    for (int e = tid; e < K * V / 8; e += 256) {
+      const int row = e / (V / 8), col = (e % (V / 8)) * 8;
+      tile::copy16(dSs + row * LV + col, ds + row * V + col);
+    }
+    tile::commit();
+  }
+  { // da and dk: the Gram products over B and Q (transposed), then the state's
+    float aa[NK][4] = {}, ak[NK][4] = {};
+    for (int I = rw; I < 4; ++I) {
+      float ta[NK][4] = {}, tk[NK][4] = {};
+      warpGemm<NK, true, true>(ta, dLA + r0, LC, Bs + k0, LK, I, I + 1);
+      warpGemm<NK, true, true>(ta, dMA + r0, LC, Qs + k0, LK, I, I + 1);
+      warpGemm<NK, true, true>(tk, dLK + r0, LC, Bs + k0, LK, I, I + 1);
+      warpGemm<NK, true, true>(tk, dMK + r0, LC, Qs + k0, LK, I, I + 1);
+      addPair(aa, ta, I, rw);
+      addPair(ak, tk, I, rw);
+    }
+    tile::waitGroups<0>();
+    __syncthreads();
+    float sa[NK][4] = {}, sk[NK][4] = {};
+    warpGemm<NK, false, false>(sa, Us + r0 * LV, LV, dSs + k0 * LV, LV, 0, NV);
+    warpGemm<NK, false, false>(sk, Vs + r0 * LV, LV, dSs + k0 * LV, LV, 0, NV);
+    float part[NK][2] = {}; // a . da_state + k . dk_state over this thread's two rows, per key column
+    const auto daRows = it.rowPair<false>(r0 + g, Bf16Rows{}, r.da, K, r.Ttok, H);
+    const auto dkRows = rowsOf(std::bool_constant<DkOut>{}, r.dkTo, r.dk, K);
+    forTile<NK>(aa, r0, k0, [&](int j, int k, float x, int nt, int e) {
+      const float gj = Gc[j * LB + k], up = __expf(fminf(refG(k) - gj, 80.f)), end = __expf(gC[k] - gj);
+      const float stA = end * sa[nt][e], stK = end * sk[nt][e];
+      const float da = x * up + stA, dk = ak[nt][e] * up + stK;
+      if (e >= 2 ? live8 : live0) daRows.put(e >= 2, k, da), dkRows.put(e >= 2, k, dk);
+      const float av = rowAt(p.a, j, k), kv = rowAt(p.k, j, k);
+      zq[nt][e] -= (rel(av, up) * x + av * stA) + (rel(kv, up) * ak[nt][e] + kv * stK);
+      part[nt][e & 1] += av * stA + kv * stK;
+    });
+    // the sums over the warp's 16 rows (lanes of one t4), one per column
+#pragma unroll
+    for (int nt = 0; nt < NK; ++nt)
+#pragma unroll
+      for (int w = 0; w < 2; ++w) {
+        float s = part[nt][w];
+        s += __shfl_xor_sync(0xffffffffu, s, 4);
+        s += __shfl_xor_sync(0xffffffffu, s, 8);
+        s += __shfl_xor_sync(0xffffffffu, s, 16);
+        if (g == 0) red[rw * K + k0 + nt * 8 + 2 * t4 + w] = s;
+      }
+  }
+  // exp(G_C) rowsum(S0 . dS_C), a key per thread; K' = k . exp(G_C - G_j) over Q and B (read by now)
+  for (int k = tid; k < K; k += 256) {
+    float s = 0.f;
+    for (int j = 0; j < V; j += 2) {
+      const float2 x = __bfloat1622float2(*(const __nv_bfloat162 *)&S0s[k * LV + j]),
+                   y = __bfloat1622float2(*(const __nv_bfloat162 *)&dSs[k * LV + j]);
+      s += x.x * y.x + x.y * y.y;
+    }
+    red[4 * K + k] = __expf(gC[k]) * s;
+  }
+  for (int e = tid; e < C * K / 2; e += 256) {
+    const int j = e / (K / 2), kc = (e % (K / 2)) * 2;
+    *(uint32_t *)&Kp[j * LK + kc] = tile::pack(rowAt(p.k, j, kc) * __expf(gC[kc] - Gc[j * LB + kc]),
+                                               rowAt(p.k, j, kc + 1) * __expf(gC[kc + 1] - Gc[j * LB + kc + 1]));
+  }
+  __syncthreads(); // S0 is read: the log-decays' terms take its place
+  { // dv += K' dS_C (the elements this thread wrote above)
+    float acc[NV][4] = {};
+    warpGemm<NV, false, true>(acc, Kp + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
+    const auto dvIn = it.rowPair<false>(r0 + g, Bf16Rows{}, r.dv, V, r.Ttok, H);
+    const auto dv = rowsOf(std::bool_constant<DvOut>{}, r.dvTo, r.dv, V);
+    float dvs[NV][4]; // (all loaded before any is stored: the compiler cannot tell them apart)
+    forTile<NV>(acc, r0, hf * (V / 2), [&](int, int j, float, int nt, int e) {
+      dvs[nt][e] = (e >= 2 ? live8 : live0) ? dvIn.p[e >= 2][j] : 0.f;
+    });
+    forTile<NV>(acc, r0, hf * (V / 2), [&](int, int j, float x, int nt, int e) {
+      if (e >= 2 ? live8 : live0) dv.put(e >= 2, j, dvs[nt][e] + x);
+    });
+  }
+  forTile<NK>(zq, r0, k0, [&](int i, int k, float x, int, int) { DG[i * LD + k] = x; });
+  __syncthreads();
+  forTile<NK>(yb, r0, k0, [&](int i, int k, float x, int, int) { // b_i's factor is exp(G_i-1)
+    if (i > 0) DG[(i - 1) * LD + k] += x;
+  });
+  __syncthreads();
+  // dg_t = sum_{s >= t} (the tokens' terms) + the chunk end's, a key per thread
+  for (int k = tid; k < K; k += 256) {
+    float s = red[k] + red[K + k] + red[2 * K + k] + red[3 * K + k] + red[4 * K + k];
+    for (int i = C - 1; i >= 0; --i) {
+      s += DG[i * LD + k];
+      if (c * C + i < T) r.ddecay[it.tokenRow(i, r.Ttok, H) * K + k] = s;
+    }
+  }
+}
+
+} // namespace mixc::cuda
+
+#endif
