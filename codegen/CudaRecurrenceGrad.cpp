@@ -33,8 +33,10 @@ bool cudaChunkedDeltaGrad(mlir::Operation *o) {
   auto op = llvm::cast<mixer::RecurrenceGradOp>(o);
   const int64_t K = llvm::cast<mlir::RankedTensorType>(op.getQ().getType()).getDimSize(3),
                 V = llvm::cast<mlir::RankedTensorType>(op.getV().getType()).getDimSize(3);
-  return (K == 64 || K == 128) && (V == 64 || V == 128) && op.getDiagKind() != mixer::DiagKind::vector &&
-         op.getDirection() == mixer::Direction::forward;
+  // (a vector diagonal: the plain low-rank form, as the adjoint writes KDA's and RWKV-7's)
+  const bool vectorPlain = !op.getAScale() && !op.getKScale();
+  return (K == 64 || K == 128) && (V == 64 || V == 128) &&
+         (op.getDiagKind() != mixer::DiagKind::vector || vectorPlain) && op.getDirection() == mixer::Direction::forward;
 }
 
 bool cudaDeltaGradLaunch(mlir::Operation *o) {
@@ -100,9 +102,9 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   FailureOr<std::string> fields = gradTensors(op, grads, sums, stored);
   if (failed(fields)) return failure();
   *fields += storedFields;
-  // The chunked kernels (mixc_cuda_ut_grad.cuh) take K and V of 64 or 128
-  // with an identity or scalar diagonal; whether a call is theirs (bf16,
-  // forward; dense or packed) is known only at run time.
+  // The chunked kernels (mixc_cuda_ut_grad.cuh; mixc_cuda_ut_vector_grad.cuh
+  // for a vector diagonal without scales) take K and V of 64 or 128; whether
+  // a call is theirs (bf16, forward; dense or packed) is known only at run time.
   const bool chunked = cudaChunkedDeltaGrad(op);
   openGradBlock(op, std::string("the adjoint of the dplr recurrence") +
                         (op.getDirection() == Direction::reverse ? " (reverse)" : "") + ", K = " + std::to_string(K) +

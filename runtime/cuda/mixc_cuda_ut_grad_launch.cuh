@@ -110,13 +110,20 @@ __global__ void bf16RowsToViewKernel(const __nv_bfloat16 *x, View y, int64_t B, 
 // keeping S0 per chunk), no U or X rows. gradform::gla (with ssd; vector
 // log-decays per key in p.decay): the forward's glaPrepare and GLA walk
 // keeping S0, deltaGradWalk's GLA form, glaGradChunk (mixc_cuda_gla_grad.cuh).
+// gradform::vector (the low-rank form with log-decays per key: RWKV-7, KDA):
+// dplrVectorPrepare and the vector walk keeping S0 and U, deltaGradWalk's
+// vector form, dplrVectorGradChunk (mixc_cuda_ut_vector_grad.cuh).
 template <int K, int V, bool Decay, unsigned Form>
 cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const SweepGradOut &out, int64_t tokB,
                                    int64_t tokT, Scratch &scratch, cudaStream_t stream) {
   static_assert(K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128, "the chunked backward's tiles");
   constexpr int C = chunk::C;
-  constexpr bool Ssd = (Form & gradform::ssd) != 0, Gla = (Form & gradform::gla) != 0;
+  constexpr bool Ssd = (Form & gradform::ssd) != 0, Gla = (Form & gradform::gla) != 0,
+                 Vec = (Form & gradform::vector) != 0, KeyDecays = Gla || Vec;
   static_assert(!Gla || (Ssd && !Decay), "GLA's backward: vector decays (p.decay), no low-rank term");
+  static_assert(!Vec || (!Ssd && !Decay && !(Form & (gradform::aScaled | gradform::kScaled | gradform::dbIntoDk |
+                                                      gradform::kIsB))),
+                "the vector diagonal's backward: the plain low-rank form, log-decays per key (p.decay)");
   const int64_t B = p.B, H = p.H, T = p.T, chunks = (T + C - 1) / C, rows = B * chunks * C * H;
   // the call as the printer described it (Form)
   auto has = [](unsigned bit) { return (Form & bit) != 0; };
@@ -180,13 +187,15 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   r.db = dbRows ? grad(out.db.p, K) : nullptr;
   r.da = daRows ? grad(out.da.p, K) : nullptr;
   r.dv = grad(g.dv, V);
-  r.ddecay = Decay || Gla ? grad(out.ddecay.p, Gla ? K : 1) : nullptr;
+  r.ddecay = Decay || KeyDecays ? grad(out.ddecay.p, KeyDecays ? K : 1) : nullptr;
   if ((!r.dqTo.p && !r.dq) || (!r.dkTo.p && !r.dk) || (daRows && !r.da) || (dbRows && !r.db) || !r.dv ||
-      ((Decay || Gla) && !r.ddecay))
+      ((Decay || KeyDecays) && !r.ddecay))
     return cudaErrorMemoryAllocation;
   // the forward's prepare: W, Q', R (and P, unused)
   DeltaChunks d;
-  if constexpr (!Ssd) {
+  if constexpr (Vec) { // W, Q', A' (the reverse walk's), K', R, P (unused), G_C
+    if (cudaError_t e = launchDplrVectorPrepare<K, true, false, NoMap>(p, d, scratch, stream)) return e;
+  } else if constexpr (!Ssd) {
     auto *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C));
     if (!base) return cudaErrorMemoryAllocation;
     d.w = chunkRows(p, base, K), d.qp = chunkRows(p, base + rows * K, K);
@@ -215,7 +224,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     pass.vBlock = B * H >= 128 ? V : (B * H >= 64 ? 64 : 32);
     ScanParams fp = p;
     fp.o = View{}, fp.state = View{};
-    if (cudaError_t e = launchStates<K, Decay, true, false, Ssd, Gla, Ssd>(fp, d, pass, stream)) return e;
+    if (cudaError_t e = launchStates<K, Decay, true, false, Ssd, KeyDecays, Ssd || Vec>(fp, d, pass, stream)) return e;
   }
   // the reverse walk
   r.dFinal = g.dFinal;
@@ -226,17 +235,17 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   }
   {
     auto walk = [&](auto kernel, int warps) {
-      const int bytes = warps == 8   ? DeltaGradWalkLayout<K, 128, Gla>::bytes
-                        : warps == 4 ? DeltaGradWalkLayout<K, 64, Gla>::bytes
-                                     : DeltaGradWalkLayout<K, 32, Gla>::bytes;
+      const int bytes = warps == 8   ? DeltaGradWalkLayout<K, 128, KeyDecays>::bytes
+                        : warps == 4 ? DeltaGradWalkLayout<K, 64, KeyDecays>::bytes
+                                     : DeltaGradWalkLayout<K, 32, KeyDecays>::bytes;
       if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
       kernel<<<dim3((unsigned)((V + 16 * warps - 1) / (16 * warps)), (unsigned)H, (unsigned)B), 32 * warps, bytes,
                stream>>>(p, d, r);
       return cudaGetLastError();
     };
-    cudaError_t e = B * H >= 128 && V == 128 ? walk(deltaGradWalk<K, 8, Decay, Ssd, Gla>, 8)
-                    : B * H >= 64            ? walk(deltaGradWalk<K, 4, Decay, Ssd, Gla>, 4)
-                                             : walk(deltaGradWalk<K, 2, Decay, Ssd, Gla>, 2);
+    cudaError_t e = B * H >= 128 && V == 128 ? walk(deltaGradWalk<K, 8, Decay, Ssd, KeyDecays>, 8)
+                    : B * H >= 64            ? walk(deltaGradWalk<K, 4, Decay, Ssd, KeyDecays>, 4)
+                                             : walk(deltaGradWalk<K, 2, Decay, Ssd, KeyDecays>, 2);
     if (e) return e;
   }
   // the chunks' terms
@@ -244,6 +253,13 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     constexpr int bytes = GlaGradChunkLayout<K, V>::bytes;
     static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
     auto kernel = glaGradChunk<K, V, Form & (gradform::dqOut | gradform::dkOut | gradform::dvOut)>;
+    if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+    kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
+  } else if constexpr (Vec) {
+    constexpr int bytes = DplrVectorGradChunkLayout<K, V>::bytes;
+    static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
+    auto kernel =
+        dplrVectorGradChunk<K, V, Form & (gradform::dqOut | gradform::dkOut | gradform::dvOut | gradform::dbOut)>;
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
   } else {
@@ -263,7 +279,8 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
 }
 
 // The delta rules' backward: the chunked kernels where they apply (bf16
-// calls; K, V of 64 or 128; scalar or no decay), else launchSweepGrad (C:
+// calls; K, V of 64 or 128; scalar or no decay, or log-decays per key in the
+// plain low-rank form), else launchSweepGrad (C:
 // the schedule's grad_checkpoint, with a decay).
 // The choice is the call's (its dtype and layout), made here at run time.
 // The scaled low-rank form (p.aScale, p.kScale; p.a is b's rows) runs on
@@ -273,10 +290,13 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
 template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V, unsigned Form, int C>
 cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut &out, int64_t tokB, int64_t tokT,
                             bool bf16Call, Scratch &scratch, cudaStream_t stream) {
-  constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && Diag != DiagKind::vector && LogDecay;
+  constexpr bool vec = Diag == DiagKind::vector;
+  constexpr bool scaledForm = (Form & (gradform::aScaled | gradform::kScaled | gradform::dbIntoDk | gradform::kIsB)) != 0;
+  constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && LogDecay && !(vec && scaledForm);
   if constexpr (tiles) {
-    if (deltaGradChunkedApplies(p, bf16Call, tokB, tokT) && p.Vs == V)
-      return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar, Form>(p, g, out, tokB, tokT, scratch, stream);
+    if (deltaGradChunkedApplies(p, bf16Call, tokB, tokT) && p.Vs == V && (!vec || streamableKeyDecays(p.decay)))
+      return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar, Form | (vec ? gradform::vector : 0u)>(
+          p, g, out, tokB, tokT, scratch, stream);
   }
   const bool scaled = p.aScale.p || p.kScale.p;
   // the stored outputs' gradients in fp32 Tensors, stored after the sweeps

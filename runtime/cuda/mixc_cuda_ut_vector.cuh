@@ -256,35 +256,48 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams cal
 }
 
 #ifndef MIXC_CUDA_EMULATION
+// Whether copyKeyDecays can stream these log-decays: f32 or bf16 rows of K
+// on 16-byte boundaries.
+inline bool streamableKeyDecays(const View &g) {
+  const int64_t align = g.dtype == MIXC_F32 ? 4 : 8;
+  return g.p && (g.dtype == MIXC_F32 || g.dtype == MIXC_BF16) && g.s3 == 1 && g.s0 % align == 0 &&
+         g.s1 % align == 0 && g.s2 % align == 0 && ((uintptr_t)g.p % 16) == 0;
+}
+
 // Whether the chunked kernels can stream these operands: bf16 rows of q, k,
 // v, a, b (16-byte aligned) and f32 or bf16 log-decays per key.
 inline bool chunkedDplrVectorApplies(const ScanParams &p) {
-  const View &g = p.decay;
-  const int64_t align = g.dtype == MIXC_F32 ? 4 : 8;
-  return chunkedDeltaApplies(p) && g.p && (g.dtype == MIXC_F32 || g.dtype == MIXC_BF16) && g.s3 == 1 &&
-         g.s0 % align == 0 && g.s1 % align == 0 && g.s2 % align == 0 && ((uintptr_t)g.p % 16) == 0;
+  return chunkedDeltaApplies(p) && streamableKeyDecays(p.decay);
+}
+
+// dplrVectorPrepare over every chunk, its rows (W, Q', A', K', R, P) and
+// the chunks' log-decays per key in scratch, given to d. The forward's and
+// the chunked backward's (Scaled: the decayed_b form; d.kp unused).
+template <int K, bool LogDecay, bool Scaled, typename DecayMap>
+cudaError_t launchDplrVectorPrepare(const ScanParams &p, DeltaChunks &d, Scratch &scratch, cudaStream_t stream) {
+  constexpr int C = chunk::C;
+  const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
+  // W, Q', A', K' (K bf16 per row each), R and P (C each), G_C per chunk (K fp32).
+  __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (2 * K + C) + p.B * chunks * p.H * K);
+  if (!base) return cudaErrorMemoryAllocation;
+  d.w = chunkRows(p, base, K), d.qp = chunkRows(p, base + rows * K, K);
+  d.ap = chunkRows(p, base + 2 * rows * K, K), d.kp = chunkRows(p, base + 3 * rows * K, K);
+  d.r = chunkRows(p, base + 4 * rows * K, C), d.pv = chunkRows(p, base + 4 * rows * K + rows * C, C);
+  d.chunkDecay = (float *)(base + 4 * rows * K + 2 * rows * C);
+  constexpr int bytes = DplrVectorLayout<K>::bytes;
+  auto prepare = dplrVectorPrepare<K, LogDecay, Scaled, DecayMap>;
+  if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+  prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
+  return cudaSuccess;
 }
 
 // dplrVectorPrepare, then deltaStates in its vector-decay form (Scaled: the
 // decayed_b form, k's rows with the scales; d.kp unused).
 template <int K, bool LogDecay, bool Scaled, typename DecayMap = NoMap>
 cudaError_t launchChunkedDplrVector(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
-  constexpr int C = chunk::C;
-  const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
   DeltaChunks d;
-  if (rows > 0) {
-    // W, Q', A', K' (K bf16 per row each), R and P (C each), G_C per chunk (K fp32).
-    __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (2 * K + C) + p.B * chunks * p.H * K);
-    if (!base) return cudaErrorMemoryAllocation;
-    d.w = chunkRows(p, base, K), d.qp = chunkRows(p, base + rows * K, K);
-    d.ap = chunkRows(p, base + 2 * rows * K, K), d.kp = chunkRows(p, base + 3 * rows * K, K);
-    d.r = chunkRows(p, base + 4 * rows * K, C), d.pv = chunkRows(p, base + 4 * rows * K + rows * C, C);
-    d.chunkDecay = (float *)(base + 4 * rows * K + 2 * rows * C);
-    constexpr int bytes = DplrVectorLayout<K>::bytes;
-    auto prepare = dplrVectorPrepare<K, LogDecay, Scaled, DecayMap>;
-    if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
-    prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
-  }
+  if (p.B * p.T * p.H > 0)
+    if (cudaError_t e = launchDplrVectorPrepare<K, LogDecay, Scaled, DecayMap>(p, d, scratch, stream)) return e;
   if (pass.wgmma || pass.segments != 1) return cudaErrorInvalidValue; // neither exists for a vector diagonal
   return launchStates<K, false, LogDecay, Scaled, false, true>(p, d, pass, stream);
 }
