@@ -1,5 +1,6 @@
 #!/bin/bash
-# The chunked backward on the device (the UT, SSD and GLA forms' bf16 calls;
+# The chunked backward on the device (the UT, SSD, GLA and vector-diagonal
+# (KDA, RWKV-7) forms' bf16 calls;
 # fp32 calls of the same specs take the sweeps): `mixc run --target=cuda --grad`
 # at T = 1, odd T, several chunks, K and V of 64 and 128, with an initial state,
 # each gradient against the float64 reference fed the same rounded inputs; two
@@ -36,19 +37,28 @@ run() { # name spec shape dtype
   run dn1 deltanet B=2,T=130,H=2,K=64,V=64 bf16 &
   run gdn1 gated_deltanet B=1,T=1000,H=2,K=128,V=128 bf16 &
   wait
+  run kda1 kda B=2,T=130,H=4,K=64,V=64 bf16 &
+  run kda2 kda B=1,T=1,H=2,K=128,V=128 bf16 &
+  run kda3 kda B=2,T=1000,H=2,K=128,V=128 bf16 &
+  run kda4 kda B=1,T=63,H=2,K=128,V=64 bf16 &
+  run kda5 kda B=2,T=130,H=4,K=64,V=64 f32 &
+  run rw1 rwkv7 B=2,T=130,H=4,K=64,V=64 bf16 &
+  run rw2 rwkv7 B=1,T=1000,H=2,K=128,V=128 bf16 &
+  run rw3 rwkv7 B=1,T=1,H=2,K=64,V=128 bf16 &
+  wait
 } 2>&1 | sort
 echo "--- failures"
 for f in $(grep -l "FAILED\|error:" $out/runs/*.log | head -6); do echo "== $f"; grep "FAILED\|error:" $f | head -8; done
 echo "--- determinism"
-for spec in simple_gla gla; do
+for spec in simple_gla gla kda; do
   same_bits $spec $out/det --shape B=2,T=200,H=2,K=128,V=128 --with-init --dtype=bf16
 done
 echo "--- compute-sanitizer"
-for spec in simple_gla retnet gla; do
+for spec in simple_gla retnet gla kda rwkv7; do
   compute-sanitizer --tool memcheck --print-limit 5 mixc run examples/$spec.mixer --target=cuda --grad --shape B=2,T=130,H=2,K=64,V=64 --with-init --dtype=bf16 2>&1 | grep -E "ERROR SUMMARY|FAILED" | sed "s/^/$spec: /"
 done
 echo "--- packed sequences through mixc.torch (part 1b)"
-for specs in gla.mixer gated_deltanet; do
+for specs in gla.mixer gated_deltanet kda; do
   PARTS=1 SPECS=$specs timeout 300 python3 -u bench/cuda/backward/torch_backward.py 2>&1 | grep -E "packed|checks|FAILED|Error" | tail -8
 done
 [ "${TIMING:-1}" = 1 ] || exit 0

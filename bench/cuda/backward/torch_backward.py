@@ -97,7 +97,7 @@ for spec, B, T, H, K, V, F in cases if os.environ.get("PARTS", "12").count("1") 
 # initial state each): the backward's token ops (shifts, flips, cumulative
 # sums, edges) per sequence and the scans' recurrent sweep a CTA row per
 # sequence, against the float64 reference run a sequence at a time; at K, V of
-# 64 the bf16 calls of GLA, simple GLA and Gated DeltaNet take the chunked
+# 64 the bf16 calls of GLA, simple GLA, Gated DeltaNet and KDA take the chunked
 # backward (a sequence per CTA row, scratch by chunk slot).
 CU = [0, 1, 37, 101, 130]
 packed_cases = [("examples/gla.mixer", 2, 16, 16, None), ("examples/simple_gla.mixer", 2, 32, 32, None),
@@ -105,7 +105,7 @@ packed_cases = [("examples/gla.mixer", 2, 16, 16, None), ("examples/simple_gla.m
                 ("examples/linear_attention_normalized.mixer", 2, 32, 32, None),
                 ("examples/retnet.mixer", 2, 16, 16, None), ("examples/gated_deltanet.mixer", 2, 64, 64, None),
                 ("examples/kda.mixer", 2, 16, 16, None), ("examples/gla.mixer", 2, 64, 64, None),
-                ("examples/simple_gla.mixer", 2, 64, 64, None)]
+                ("examples/simple_gla.mixer", 2, 64, 64, None), ("examples/kda.mixer", 2, 64, 64, None)]
 packed_cases = [c for c in packed_cases if os.environ.get("SPECS", "") in c[0]]
 for spec, H, K, V, F in packed_cases if os.environ.get("PARTS", "12").count("1") else []:
     for dtype, tol in ((torch.float32, 1e-4), (torch.bfloat16, 2e-2)):
