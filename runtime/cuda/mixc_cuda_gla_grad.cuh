@@ -137,6 +137,10 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, co
     const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
     forTile<NK>(t, 0, k0, [&](int, int k, float x, int nt, int e) { acc[nt][e] += I > J ? x * dp[k] : x; });
   };
+  // An element of Q^ or K^ as glaRelativeRows rounded it: the decays' terms of P pair each entry's
+  // two operands as its products did, so that an entry (i, j) adds to token i what it takes from
+  // token j, and the sums from the chunk's end cancel it (mixc_cuda_ut_vector_grad.cuh says more).
+  auto rel = [](float x, float f) { return bf(__float2bfloat16(x * f)); };
   float qdq[NK][4]; // q . dq, then q . dq - k . dk
   { // dQ = Q-side factors of sum_J dP_IJ K^_J, + c exp(b) . (dO S0^T)
     float acc[NK][4] = {}, st[NK][4] = {};
@@ -148,10 +152,11 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, co
     warpGemm<NK, false, false>(st, dOs + r0 * LV, LV, S0s + k0 * LV, LV, 0, NV);
     const auto dqRows = rowsOf(std::bool_constant<DqOut>{}, r.dqTo, r.dq, K);
     forTile<NK>(acc, r0, k0, [&](int i, int k, float x, int nt, int e) {
-      const float bi = Bc[i * LB + k];
-      const float dq = x * __expf(bi - refB(k)) + cs * __expf(bi) * st[nt][e];
+      const float bi = Bc[i * LB + k], f = __expf(bi - refB(k)), state = cs * __expf(bi) * st[nt][e];
+      const float dq = x * f + state;
       if (e >= 2 ? live8 : live0) dqRows.put(e >= 2, k, dq);
-      qdq[nt][e] = rowAt(p.q, i, k) * dq;
+      const float qv = rowAt(p.q, i, k);
+      qdq[nt][e] = rel(qv, f) * x + qv * state;
     });
   }
   { // dK = K-side factors of sum_I dP_IJ^T Q^_I, + exp(b_C - b) . (V dS_C^T)
@@ -165,12 +170,12 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, co
     float part[NK][2] = {}; // k . dk_state over this thread's two rows, per key column
     const auto dkRows = rowsOf(std::bool_constant<DkOut>{}, r.dkTo, r.dk, K);
     forTile<NK>(acc, r0, k0, [&](int j, int k, float x, int nt, int e) {
-      const float bj = Bc[j * LB + k];
+      const float bj = Bc[j * LB + k], f = __expf(fminf(refB(k) - bj, 80.f));
       const float state = __expf(bC[k] - bj) * st[nt][e];
-      const float dk = x * __expf(fminf(refB(k) - bj, 80.f)) + state;
+      const float dk = x * f + state;
       if (e >= 2 ? live8 : live0) dkRows.put(e >= 2, k, dk);
       const float kv = rowAt(p.k, j, k);
-      qdq[nt][e] -= kv * dk;
+      qdq[nt][e] -= rel(kv, f) * x + kv * state;
       part[nt][e & 1] += kv * state;
     });
     // the sums over the warp's 16 rows (lanes of one t4), one per column
