@@ -224,7 +224,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     pass.vBlock = B * H >= 128 ? V : (B * H >= 64 ? 64 : 32);
     ScanParams fp = p;
     fp.o = View{}, fp.state = View{};
-    if (cudaError_t e = launchStates<K, Decay, true, false, Ssd, KeyDecays, Ssd || Vec>(fp, d, pass, stream)) return e;
+    if (cudaError_t e = launchStates<K, Decay, true, false, Ssd, KeyDecays, true>(fp, d, pass, stream)) return e;
   }
   // the reverse walk
   r.dFinal = g.dFinal;

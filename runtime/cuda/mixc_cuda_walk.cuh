@@ -41,11 +41,11 @@ template <int K, int VB, bool Ssd = false, int KS = 1, bool Vec = false> struct 
 // dplrVectorPrepare: W, Q', R, P, A' (d.ap), K' (d.kp) and the chunk's
 // log-decays per key: U = W S + R V, O = Q' S + P V,
 // S = Diag(exp(b_C)) S + A'^T U + K'^T V.
-// KeepSsd: the SSD and vector-decay forms' walk for their chunked backward
-// (d.chunkStates: S0 per chunk and, with a low-rank term, U; no o); a
+// KeepStates: the walk of the chunked backward (d.chunkStates: S0 per chunk
+// and, with a low-rank term, U; no o, so Q' and P are not loaded); a
 // template flag so that the forward's code stays as it is.
 template <int K, int WARPS, bool Decay, bool LogDecay, bool Scaled, bool Ssd = false, int KS = 1, bool Gla = false,
-          bool KeepSsd = false>
+          bool KeepStates = false>
 __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanParams call, const DeltaChunks d) {
   using tile::bf16;
   constexpr int VB = 16 * WARPS, THREADS = WARPS * KS * 32;
@@ -53,7 +53,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   static_assert(!(Ssd && Scaled), "the SSD form has no low-rank operands to scale");
   static_assert(!Gla || !Decay, "vector decays: the decayed operands come prepared");
   static_assert(!(Gla && Ssd && Scaled), "GLA's walk has no low-rank operands");
-  static_assert(!KeepSsd || ((Ssd || Gla) && KS == 1), "the states are kept without a key split");
+  static_assert(!KeepStates || KS == 1, "the states are kept without a key split");
   constexpr int C = L::C, LK = L::LK, LC = L::LC, LV = L::LV, KT = K / 16, KH = KT / KS;
   static_assert(K % (16 * KS) == 0, "chunked tiles");
   MIXC_DYNAMIC_SHARED(smem);
@@ -71,8 +71,8 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   const int seg = split ? (int)(blockIdx.x / blocks) : 0;
   const int64_t cBegin = split ? seg * d.segChunks : 0;
   const int64_t cEnd = split ? (cBegin + d.segChunks < chunks ? cBegin + d.segChunks : chunks) : chunks;
-  // the backward's walk keeping S0 (KeepSsd) writes no o: Q' (Q) and P are not read
-  const bool readsO = !local && !(KeepSsd && d.chunkStates);
+  // the backward's walk keeping S0 (KeepStates) writes no o: Q' (Q) and P are not read
+  const bool readsO = !local && !(KeepStates && d.chunkStates);
   auto load = [&](int64_t c) {
     unsigned char *st = smem + ((c - cBegin) & 1) * L::stage;
     if constexpr (Gla) { // operands from the prepare kernel, and the chunk's log-decays per key
@@ -104,13 +104,13 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
       return;
     }
     chunk::copyRows<K, THREADS>((bf16 *)(st + L::w), LK, d.w, b, h, c, T, 0, K);
-    chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
+    if (readsO) chunk::copyRows<K, THREADS>((bf16 *)(st + L::qp), LK, d.qp, b, h, c, T, 0, K);
     if constexpr (!Scaled) chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
     else if (d.bn.p) chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, d.bn, b, h, c, T, 0, K);
     else chunk::copyRows<K, THREADS>((bf16 *)(st + L::a), LK, p.b, b, h, c, T, 0, K);
     if constexpr (!Scaled) chunk::copyRows<K, THREADS>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
     chunk::copyRows<C, THREADS>((bf16 *)(st + L::r), LC, d.r, b, h, c, T, 0, C);
-    chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
+    if (readsO) chunk::copyRows<C, THREADS>((bf16 *)(st + L::pv), LC, d.pv, b, h, c, T, 0, C);
     chunk::copyRows<VB, THREADS>((bf16 *)(st + L::v), LV, p.v, b, h, c, T, j0, V);
     tile::commit();
   };
@@ -152,7 +152,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
     if (c + 1 < cEnd) load(c + 1);
     float g0 = 0.f, g1 = 0.f;
     if (Decay && wid == 0 && c + 1 < cEnd) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
-    if (Ssd && !Gla && !local && !KeepSsd) { // P = M . exp(b_i - b_j) . Q K^T; pieces above the diagonal are never read
+    if (Ssd && !Gla && !local && !KeepStates) { // P = M . exp(b_i - b_j) . Q K^T; pieces above the diagonal are never read
       bf16 *Pw = (bf16 *)(smem + s * L::stage + L::pv);
       for (int item = wid; item < 8; item += WARPS * KS) {
         const int r0 = (item % 4) * 16, c0 = (item / 4) * 32;
@@ -172,7 +172,7 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
       if (t + 32 < T) sa1 = p.aScale.at(b, t + 32, h, 0), sk1 = p.kScale.at(b, t + 32, h, 0);
     }
     // the chunked backward's walk (d.chunkStates): S0 per chunk (and U, the delta rules')
-    constexpr bool Keeps = KS == 1 && (Gla ? KeepSsd : !Ssd || KeepSsd);
+    constexpr bool Keeps = KS == 1 && (Gla || Ssd ? KeepStates : true);
     if constexpr (Keeps) {
       if (d.chunkStates) { // the state this chunk starts from, [K][V] per (b, c, h)
         __nv_bfloat16 *at = d.chunkStates + ((b * slots + c) * p.H + h) * K * V;
@@ -563,7 +563,7 @@ __global__ void __launch_bounds__(128, 1) deltaWalkWg(const ScanParams call, con
 // (StatePass): value blocks of 128, 64 or 32 columns, at 32 optionally two
 // warps per 16 columns (K / 2 key rows each). Each is valid for any call;
 // the choice only decides how well the CTAs fill the GPU.
-template <int K, bool Decay, bool LogDecay, bool Scaled, bool Ssd, bool Gla = false, bool KeepSsd = false>
+template <int K, bool Decay, bool LogDecay, bool Scaled, bool Ssd, bool Gla = false, bool KeepStates = false>
 cudaError_t launchStates(const ScanParams &p, DeltaChunks d, const StatePass &pass, cudaStream_t stream) {
   d.oRows = p.o.dtype == MIXC_BF16 && p.o.s3 == 1 && p.o.s0 % 8 == 0 && p.o.s1 % 8 == 0 && p.o.s2 % 8 == 0 &&
             (uintptr_t)p.o.p % 16 == 0;
@@ -574,19 +574,19 @@ cudaError_t launchStates(const ScanParams &p, DeltaChunks d, const StatePass &pa
     return cudaGetLastError();
   };
   if (pass.vBlock == 128 && pass.keySplit == 1)
-    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd, 1, Gla, KeepSsd>, 8, DeltaStatesLayout<K, 128, Ssd, 1, Gla>::bytes);
+    return states(deltaStates<K, 8, Decay, LogDecay, Scaled, Ssd, 1, Gla, KeepStates>, 8, DeltaStatesLayout<K, 128, Ssd, 1, Gla>::bytes);
   if (pass.vBlock == 64 && pass.keySplit == 1)
-    return states(deltaStates<K, 4, Decay, LogDecay, Scaled, Ssd, 1, Gla, KeepSsd>, 4, DeltaStatesLayout<K, 64, Ssd, 1, Gla>::bytes);
+    return states(deltaStates<K, 4, Decay, LogDecay, Scaled, Ssd, 1, Gla, KeepStates>, 4, DeltaStatesLayout<K, 64, Ssd, 1, Gla>::bytes);
   if (pass.vBlock == 32 && pass.keySplit == 2) {
-    constexpr bool fits = K % 32 == 0 && DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes <= 227 * 1024 && !KeepSsd;
+    constexpr bool fits = K % 32 == 0 && DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes <= 227 * 1024 && !KeepStates;
     if constexpr (fits)
-      return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 2, Gla, KeepSsd>, 2, DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes,
+      return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 2, Gla, KeepStates>, 2, DeltaStatesLayout<K, 32, Ssd, 2, Gla>::bytes,
                     2);
     else
       return cudaErrorInvalidConfiguration; // mixer-tile schedules no key split that does not fit
   }
   if (pass.vBlock == 32 && pass.keySplit == 1)
-    return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 1, Gla, KeepSsd>, 2, DeltaStatesLayout<K, 32, Ssd, 1, Gla>::bytes);
+    return states(deltaStates<K, 2, Decay, LogDecay, Scaled, Ssd, 1, Gla, KeepStates>, 2, DeltaStatesLayout<K, 32, Ssd, 1, Gla>::bytes);
   return cudaErrorInvalidValue; // not a tiling of the walk
 }
 

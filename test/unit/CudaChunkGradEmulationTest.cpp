@@ -86,7 +86,7 @@ void runChunkedGrad(const cuda::ScanParams &p, cuda::DeltaChunks &d, const cuda:
   cuda::ScanParams fp = p; // the walk keeps S0 (and U) instead of writing o
   fp.o = cuda::View{}, fp.state = cuda::View{};
   emu::launch(walks, 32 * WARPS,
-              [&] { cuda::deltaStates<K, WARPS, Decay, true, false, Ssd, 1, VecDecay, Ssd || Vec>(fp, d); },
+              [&] { cuda::deltaStates<K, WARPS, Decay, true, false, Ssd, 1, VecDecay, true>(fp, d); },
               cuda::DeltaStatesLayout<K, 16 * WARPS, Ssd, 1, VecDecay>::bytes);
   emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, Decay, Ssd, VecDecay>(p, d, gr); },
               cuda::DeltaGradWalkLayout<K, 16 * WARPS, VecDecay>::bytes);
