@@ -53,6 +53,7 @@ enum : unsigned {
   ssd = 256u,  // no low-rank term (the SSD form: simple GLA, RetNet, Mamba-2): only q, k, v's terms
   gla = 512u,  // with ssd: vector log-decays per key (GLA; mixc_cuda_gla_grad.cuh's chunk kernel)
   vector = 1024u, // the low-rank form with vector log-decays per key (RWKV-7, KDA; mixc_cuda_ut_vector_grad.cuh's)
+  bDecayed = 2048u, // with vector: b^T reads Diag(exp(g_t)) S_{t-1} (KDA's decayed_b; p.bDecayed)
 };
 }
 

@@ -193,7 +193,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams cal
 #pragma unroll
       for (int x = 0; x < 2; ++x) {
         G[x] = Gc[r * LB + kc + x];
-        Gp[x] = r ? Gc[(r - 1) * LB + kc + x] : 0.f;
+        Gp[x] = p.bDecayed ? G[x] : r ? Gc[(r - 1) * LB + kc + x] : 0.f; // (b^T Diag(exp(g_t)) S: its own token's)
         Gr[x] = ref < 0 ? 0.f : Gc[ref * LB + kc + x];
       }
       uint32_t *qp = (uint32_t *)&Qs[r * LK + kc], *bp = (uint32_t *)&Bs[r * LK + kc],

@@ -26,7 +26,12 @@
 // is q . dq - a . da - k . dk at each token plus b . db at the token before,
 // and at the chunk's end the state terms (a . da and k . dk of A' and K',
 // exp(G_C) rowsum(S0 . dS_C)); the per-token log-decays' gradient is its sum
-// from the chunk's end. The walks around it: dplrVectorPrepare, deltaStates'
+// from the chunk's end. gradform::bDecayed (KDA's decayed_b, b^T Diag(exp(g_t))
+// S_{t-1}): b^ = b exp(G_i), and b . db counts at its own token. The scaled
+// form (a = a_scale b, the key k_scale b: the launch's scaled bf16 copies in
+// p.a and p.k) is summed back as the UT form's chunk kernel sums it: db +=
+// a_scale da, da_scale = <da, b>, dk = k_scale dk', dk_scale = <dk', b>, with
+// dbIntoDk db added to dk. The walks around it: dplrVectorPrepare, deltaStates'
 // vector form keeping S0 and U, deltaGradWalk's vector form; the launches:
 // mixc_cuda_ut_grad_launch.cuh (gradform::vector).
 // Every sum runs in a fixed order (no atomics): the same inputs give the same bits.
@@ -52,7 +57,8 @@ template <int K, int V> struct DplrVectorGradChunkLayout {
   static constexpr int first = C * K * 4 > 2 * fC + 3 * 16 * 24 * 4 ? C * K * 4 : 2 * fC + 3 * 16 * 24 * 4;
   static constexpr int u = work, v = u + rowsV;
   static constexpr int dO = work + first, x = dO + rowsV; // X, then dU and Y; dS_C later over dO and Y
-  static constexpr int red = x + rowsV, bytes = red + 5 * K * 4; // [5][K]: the chunk end's terms
+  static constexpr int red = x + rowsV;               // [5][K]: the chunk end's terms
+  static constexpr int scl = red + 5 * K * 4, bytes = scl + 2 * 2 * C * 4; // the scales' row sums [2][2][C]
   static constexpr int s0 = a, ds = dO, kp = q, dg = a, state = K * LV * 2;
   static_assert(2 * rowsV <= first, "U and V over the inverse's buffers");
   static_assert(state <= 2 * rowsK && state <= 2 * rowsV && C * LD * 4 <= 2 * rowsK, "the states' space reused");
@@ -60,10 +66,10 @@ template <int K, int V> struct DplrVectorGradChunkLayout {
 
 // Q, B (left operands) and A, K (right ones) in place relative to each
 // row's sub-block reference r = 16 I - 1 (G_r = 0 for the first):
-// q . exp(G_i - G_r), b . exp(G_i-1 - G_r) (both <= |q|, |b|),
+// q . exp(G_i - G_r), b . exp(G_i-1 - G_r) (BDecayed: G_i; both <= |q|, |b|),
 // a . exp(G_r - G_j), k . exp(G_r - G_j) (the exponent at most 80), as
 // dplrVectorPrepare forms its Gram operands.
-template <int K, int LK, int LB>
+template <int K, int LK, int LB, bool BDecayed>
 __device__ __forceinline__ void dplrRelativeRows(tile::bf16 *Qs, tile::bf16 *Bs, tile::bf16 *As, tile::bf16 *Ks,
                                                  const float *Gc) {
   constexpr int C = chunk::C;
@@ -73,7 +79,7 @@ __device__ __forceinline__ void dplrRelativeRows(tile::bf16 *Qs, tile::bf16 *Bs,
 #pragma unroll
     for (int x = 0; x < 2; ++x) {
       G[x] = Gc[r * LB + kc + x];
-      Gp[x] = r ? Gc[(r - 1) * LB + kc + x] : 0.f;
+      Gp[x] = BDecayed ? G[x] : r ? Gc[(r - 1) * LB + kc + x] : 0.f;
       Gr[x] = ref < 0 ? 0.f : Gc[ref * LB + kc + x];
     }
     uint32_t *qp = (uint32_t *)&Qs[r * LK + kc], *bp = (uint32_t *)&Bs[r * LK + kc],
@@ -98,9 +104,12 @@ __device__ __forceinline__ void dplrRelativeRows(tile::bf16 *Qs, tile::bf16 *Bs,
 template <int K, int V, unsigned Form>
 __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams call, const DeltaGradRows r) {
   constexpr bool DqOut = Form & gradform::dqOut, DkOut = Form & gradform::dkOut, DvOut = Form & gradform::dvOut,
-                 DbOut = Form & gradform::dbOut;
-  static_assert(!(Form & (gradform::aScaled | gradform::kScaled | gradform::dbIntoDk | gradform::kIsB | gradform::ssd)),
-                "the vector diagonal's chunked backward: the plain low-rank form");
+                 DbOut = Form & gradform::dbOut, AScaled = Form & gradform::aScaled,
+                 KScaled = Form & gradform::kScaled, KIsB = Form & gradform::kIsB, IntoDk = Form & gradform::dbIntoDk,
+                 BDecayed = Form & gradform::bDecayed;
+  static_assert(!(Form & gradform::ssd) && AScaled == KScaled && KScaled == KIsB && (!IntoDk || KIsB),
+                "the vector diagonal's chunked backward: the plain low-rank form, or the scaled one with k = b");
+  constexpr bool Scaled = AScaled, DbKept = Scaled; // db's fp32 rows, read back where a_scale da or dk adds to it
   using tile::bf16;
   using L = DplrVectorGradChunkLayout<K, V>;
   constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF, LB = L::LB, LD = L::LD, NK = K / 16,
@@ -114,7 +123,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
        *S0s = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds), *Kp = (bf16 *)(smem + L::kp);
   float *Gc = (float *)(smem + L::gc), *Df = (float *)(smem + L::df), *LAf = (float *)(smem + L::laf),
         *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt), *red = (float *)(smem + L::red),
-        *DG = (float *)(smem + L::dg);
+        *DG = (float *)(smem + L::dg), *scl = (float *)(smem + L::scl);
   const ChunkItem it = chunkItem(call);
   const int64_t slots = it.slots, c = it.c, h = it.h, b = it.b, rows = slots * C;
   const ScanParams p = forSequence(call, b);
@@ -134,7 +143,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
   tile::waitGroups<0>();
   __syncthreads();
   chunk::cumulativeKeyDecays<K, LB, true, 256>(p, h, c, smem + L::work, Gc); // (ends past a barrier)
-  dplrRelativeRows<K, LK, LB>(Qs, Bs, As, Ks, Gc);
+  dplrRelativeRows<K, LK, LB, BDecayed>(Qs, Bs, As, Ks, Gc);
   chunk::subBlockPairDecays<K, LB, 256>(Gc, Df); // Dp[I, J] = exp(G_r(I) - G_r(J)), J < I
   // Blocks above the diagonal of L_K, M_QA and M_QK are zeros (the products below read whole rows).
   for (int e = tid; e < C * C / 2; e += 256) {
@@ -202,7 +211,8 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
   const float *refRow = Gc + (rw > 0 ? rw * 16 - 1 : 0) * LB, refOn = rw > 0 ? 1.f : 0.f;
   auto refG = [&](int k) { return refOn * refRow[k]; };
   const float *gC = Gc + (C - 1) * LB;
-  auto gPrev = [&](int i, int k) { return i > 0 ? Gc[(i - 1) * LB + k] : 0.f; };
+  // the cumulative log-decay b_i's factor reads (decayed_b: its own token's)
+  auto gOfB = [&](int i, int k) { return BDecayed ? Gc[i * LB + k] : i > 0 ? Gc[(i - 1) * LB + k] : 0.f; };
   // acc += Dp[I, J] . t, the pair's factor per key column (1 on the diagonal blocks)
   auto addPair = [&](float (&acc)[NK][4], const float (&t)[NK][4], int I, int J) {
     const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
@@ -217,7 +227,8 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
   // that a pair (i, j) adds to token i exactly what it takes from token j (with the exact inputs
   // instead, the two sides' roundings differ and their suffix sums drift by the sum of them).
   auto rel = [](float x, float f) { return bf(__float2bfloat16(x * f)); };
-  float zq[NK][4], yb[NK][4]; // q . dq (then - a . da - k . dk) and b . db (the token before's), per element
+  // q . dq (then - a . da - k . dk; with decayed_b + b . db) and b . db (the token before's), per element
+  float zq[NK][4], yb[BDecayed ? 1 : NK][4];
   { // dq and db: the Gram products over A and K, then the state's
     float aq[NK][4] = {}, ab[NK][4] = {};
     for (int J = 0; J <= rw; ++J) {
@@ -244,16 +255,18 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
     warpGemm<NK, false, false>(sq, dOs + r0 * LV, LV, S0s + k0 * LV, LV, 0, NV);
     warpGemm<NK, false, false>(sb, Ys + r0 * LV, LV, S0s + k0 * LV, LV, 0, NV);
     const auto dqRows = rowsOf(std::bool_constant<DqOut>{}, r.dqTo, r.dq, K);
-    const auto dbRows = rowsOf(std::bool_constant<DbOut>{}, r.dbTo, r.db, K);
+    const auto dbRows = rowsOf(std::bool_constant<DbOut && !DbKept>{}, r.dbTo, r.db, K);
     forTile<NK>(aq, r0, k0, [&](int i, int k, float x, int nt, int e) {
-      const float gi = Gc[i * LB + k], gp = gPrev(i, k), ref = refG(k);
+      const float gi = Gc[i * LB + k], gp = gOfB(i, k), ref = refG(k);
       const float fq = __expf(gi - ref), fb = __expf(gp - ref);
       const float stQ = cs * __expf(gi) * sq[nt][e], stB = __expf(gp) * sb[nt][e];
       const float dq = x * fq + stQ, db = ab[nt][e] * fb + stB;
       if (e >= 2 ? live8 : live0) dqRows.put(e >= 2, k, dq), dbRows.put(e >= 2, k, db);
       const float qv = rowAt(p.q, i, k), bv = rowAt(p.b, i, k);
       zq[nt][e] = rel(qv, fq) * x + qv * stQ;
-      yb[nt][e] = rel(bv, fb) * ab[nt][e] + bv * stB;
+      const float yv = rel(bv, fb) * ab[nt][e] + bv * stB;
+      if constexpr (BDecayed) zq[nt][e] += yv;
+      else yb[nt][e] = yv;
     });
   }
   __syncthreads(); // dO and Y are read: dS_C takes their place
@@ -284,15 +297,57 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
     float part[NK][2] = {}; // a . da_state + k . dk_state over this thread's two rows, per key column
     const auto daRows = it.rowPair<false>(r0 + g, Bf16Rows{}, r.da, K, r.Ttok, H);
     const auto dkRows = rowsOf(std::bool_constant<DkOut>{}, r.dkTo, r.dk, K);
+    // the scaled form: db's elements this thread wrote above (all loaded before any store), this
+    // thread's two rows' scales, the scales' row dots
+    [[maybe_unused]] float dbs[NK][4];
+    if constexpr (DbKept) {
+      const auto dbIn = it.rowPair<false>(r0 + g, Bf16Rows{}, r.db, K, r.Ttok, H);
+      forTile<NK>(aa, r0, k0, [&](int, int k, float, int nt, int e) {
+        dbs[nt][e] = (e >= 2 ? live8 : live0) ? dbIn.p[e >= 2][k] : 0.f;
+      });
+    }
+    auto scaleAt = [&](const View &sv, int i) {
+      return sv.p && c * C + i < T ? sv.at(it.sr.bt, it.sr.t0 + c * C + i, h, 0) : 0.f;
+    };
+    [[maybe_unused]] const float sa0 = Scaled ? scaleAt(r.aScale, r0 + g) : 0.f,
+                                 sa8 = Scaled ? scaleAt(r.aScale, r0 + g + 8) : 0.f,
+                                 sk0 = Scaled ? scaleAt(r.kScale, r0 + g) : 0.f,
+                                 sk8 = Scaled ? scaleAt(r.kScale, r0 + g + 8) : 0.f;
+    [[maybe_unused]] float aDot[2] = {0.f, 0.f}, kDot[2] = {0.f, 0.f};
+    const auto dbRows = rowsOf(std::bool_constant<DbOut>{}, r.dbTo, r.db, K);
     forTile<NK>(aa, r0, k0, [&](int j, int k, float x, int nt, int e) {
       const float gj = Gc[j * LB + k], up = __expf(fminf(refG(k) - gj, 80.f)), end = __expf(gC[k] - gj);
       const float stA = end * sa[nt][e], stK = end * sk[nt][e];
       const float da = x * up + stA, dk = ak[nt][e] * up + stK;
-      if (e >= 2 ? live8 : live0) daRows.put(e >= 2, k, da), dkRows.put(e >= 2, k, dk);
       const float av = rowAt(p.a, j, k), kv = rowAt(p.k, j, k);
       zq[nt][e] -= (rel(av, up) * x + av * stA) + (rel(kv, up) * ak[nt][e] + kv * stK);
       part[nt][e & 1] += av * stA + kv * stK;
+      const bool live = e >= 2 ? live8 : live0;
+      if constexpr (Scaled) { // (k = b: b's own rows are the plain key's)
+        const float bv = rowAt(p.b, j, k);
+        dbs[nt][e] += (e >= 2 ? sa8 : sa0) * da, aDot[e >= 2] += bv * da;
+        kDot[e >= 2] += bv * dk;
+        float dkOut = dk * (e >= 2 ? sk8 : sk0);
+        if constexpr (IntoDk) dkOut += dbs[nt][e];
+        if (live) {
+          dkRows.put(e >= 2, k, dkOut);
+          if constexpr (!IntoDk) dbRows.put(e >= 2, k, dbs[nt][e]);
+        }
+      } else if (live) {
+        daRows.put(e >= 2, k, da), dkRows.put(e >= 2, k, dk);
+      }
     });
+    if constexpr (Scaled) { // a lane's two rows' dots over its quad, then scl[which][hf][row]
+#pragma unroll
+      for (int o = 1; o < 4; o *= 2)
+#pragma unroll
+        for (int u = 0; u < 2; ++u)
+          aDot[u] += __shfl_xor_sync(0xffffffffu, aDot[u], o), kDot[u] += __shfl_xor_sync(0xffffffffu, kDot[u], o);
+      if (t4 == 0)
+#pragma unroll
+        for (int u = 0; u < 2; ++u)
+          scl[(0 * 2 + hf) * C + r0 + g + 8 * u] = aDot[u], scl[(1 * 2 + hf) * C + r0 + g + 8 * u] = kDot[u];
+    }
     // the sums over the warp's 16 rows (lanes of one t4), one per column
 #pragma unroll
     for (int nt = 0; nt < NK; ++nt)
@@ -321,6 +376,12 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
                                                rowAt(p.k, j, kc + 1) * __expf(gC[kc + 1] - Gc[j * LB + kc + 1]));
   }
   __syncthreads(); // S0 is read: the log-decays' terms take its place
+  if constexpr (Scaled) { // the two halves' row sums, in order
+    if (tid < C && c * C + tid < T) {
+      if (r.daScale) r.daScale[it.tokenRow(tid, r.Ttok, H)] = scl[tid] + scl[C + tid];
+      if (r.dkScale) r.dkScale[it.tokenRow(tid, r.Ttok, H)] = scl[2 * C + tid] + scl[3 * C + tid];
+    }
+  }
   { // dv += K' dS_C (the elements this thread wrote above)
     float acc[NV][4] = {};
     warpGemm<NV, false, true>(acc, Kp + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
@@ -336,10 +397,12 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
   }
   forTile<NK>(zq, r0, k0, [&](int i, int k, float x, int, int) { DG[i * LD + k] = x; });
   __syncthreads();
-  forTile<NK>(yb, r0, k0, [&](int i, int k, float x, int, int) { // b_i's factor is exp(G_i-1)
-    if (i > 0) DG[(i - 1) * LD + k] += x;
-  });
-  __syncthreads();
+  if constexpr (!BDecayed) {
+    forTile<NK>(yb, r0, k0, [&](int i, int k, float x, int, int) { // b_i's factor is exp(G_i-1)
+      if (i > 0) DG[(i - 1) * LD + k] += x;
+    });
+    __syncthreads();
+  }
   // dg_t = sum_{s >= t} (the tokens' terms) + the chunk end's, a key per thread
   for (int k = tid; k < K; k += 256) {
     float s = red[k] + red[K + k] + red[2 * K + k] + red[3 * K + k] + red[4 * K + k];

@@ -298,9 +298,14 @@ void checkGla(bool outputs, double lo) {
 // -(kk . a), b = kk, its own key; log-decays in (-0.61, 0)) with every
 // gradient in fp32 rows, and KDA's as its adjoint writes it (a = -beta k,
 // b = k . exp(g), the key beta k; Kimi Linear's lower-bound gate down to -5
-// per token) with the gradients written to bf16 outputs.
-void checkDplrVector(bool kda) {
-  std::mt19937_64 rng(kda ? 89 : 97);
+// per token) with the gradients written to bf16 outputs; and KDA in its own
+// form (gradform::bDecayed with the scaled low-rank form: b = k, its factor
+// exp(G_i); a and the key the launch's bf16 copies -beta k and beta k), k's
+// gradient summed to its output and the scales' as row dots.
+enum class VectorForm { rwkv7, kda, kdaDecayedB };
+void checkDplrVector(VectorForm form) {
+  const bool kda = form != VectorForm::rwkv7, native = form == VectorForm::kdaDecayedB;
+  std::mt19937_64 rng(form == VectorForm::rwkv7 ? 97 : native ? 101 : 89);
   Array q = ref::randn({B, T, H, K}, rng), k = ref::randn({B, T, H, K}, rng), v = ref::randn({B, T, H, V}, rng);
   Array kk = ref::randn({B, T, H, K}, rng), gate = ref::uniform({B, T, H, K}, rng, 0.05, 0.95);
   Array beta = ref::uniform({B, T, H}, rng, 0.1, 1.0);
@@ -324,10 +329,25 @@ void checkDplrVector(bool kda) {
       }
     }
   Array init = ref::randn({B, H, K, V}, rng, 0.5), dO = ref::randn({B, T, H, V}, rng), dF = ref::randn({B, H, K, V}, rng, 0.3);
-  std::vector<bf16> hq = toBf16(q), hk = toBf16(key), hv = toBf16(v), hdO = toBf16(dO), ha = toBf16(a), hb = toBf16(bRows);
+  std::vector<bf16> hq = toBf16(q), hv = toBf16(v), hdO = toBf16(dO), hk, ha, hb;
   std::vector<float> hg(g.data.begin(), g.data.end()), hinit(init.data.begin(), init.data.end()),
-      hdF(dF.data.begin(), dF.data.end());
+      hdF(dF.data.begin(), dF.data.end()), hbeta(beta.data.size()), hnbeta(beta.data.size());
   for (size_t i = 0; i < g.data.size(); ++i) g.data[i] = hg[i];
+  for (size_t i = 0; i < hbeta.size(); ++i) hbeta[i] = (float)beta.data[i], hnbeta[i] = -hbeta[i];
+  if (native) { // k's rows (b), and the launch's scaled copies of a and the key (rowsToBf16Kernel); the
+                // reference given the exact products and b = k . exp(g)
+    hb = toBf16(k);
+    ha.resize(hb.size()), hk.resize(hb.size());
+    for (int64_t r = 0; r < B * T * H; ++r)
+      for (int64_t i = 0; i < K; ++i) {
+        const int64_t e = r * K + i;
+        ha[e] = __float2bfloat16(hnbeta[r] * (float)k.data[e]), hk[e] = __float2bfloat16(hbeta[r] * (float)k.data[e]);
+        a.data[e] = -beta.data[r] * k.data[e], key.data[e] = beta.data[r] * k.data[e];
+        bRows.data[e] = k.data[e] * std::exp(g.data[e]);
+      }
+  } else {
+    hk = toBf16(key), ha = toBf16(a), hb = toBf16(bRows);
+  }
   ref::RecurrenceInputs in;
   in.structure = ref::Structure::dplr, in.scale = 0.7;
   in.q = &q, in.k = &key, in.v = &v, in.decay = &g, in.a = &a, in.b = &bRows, in.init = &init;
@@ -338,7 +358,7 @@ void checkDplrVector(bool kda) {
   p.q = rowsView(hq.data(), MIXC_BF16, K), p.k = rowsView(hk.data(), MIXC_BF16, K), p.v = rowsView(hv.data(), MIXC_BF16, V);
   p.a = rowsView(ha.data(), MIXC_BF16, K), p.b = rowsView(hb.data(), MIXC_BF16, K);
   p.decay = rowsView(hg.data(), MIXC_F32, K), p.init = stateView(hinit.data());
-  p.B = B, p.T = T, p.H = H, p.Vs = V, p.scale = 0.7f;
+  p.B = B, p.T = T, p.H = H, p.Vs = V, p.scale = 0.7f, p.bDecayed = native;
   // launchDeltaGradChunked's buffers: the forward's W, Q', A', K', R, P, G_C; S0 and U; dS_C and X
   const int64_t rows = B * CHUNKS * C * H, slab = B * T * H;
   std::vector<bf16> w(rows * K), qp(rows * K), ap(rows * K), kp(rows * K), r(rows * C), pv(rows * C),
@@ -350,7 +370,7 @@ void checkDplrVector(bool kda) {
   d.r = cuda::chunkRows(p, r.data(), C), d.pv = cuda::chunkRows(p, pv.data(), C);
   d.chunkDecay = chunkDecay.data(), d.chunkStates = states.data(), d.uRows = cuda::chunkRows(p, u.data(), V);
   std::vector<float> dq(slab * K), dk(slab * K), da(slab * K), db(slab * K), dv(slab * V), dg(slab * K),
-      dinit(B * H * K * V, NAN);
+      dinit(B * H * K * V, NAN), daScale(slab), dkScale(slab);
   const bf16 nan = __float2bfloat16(NAN);
   std::vector<bf16> dqRows(slab * K, nan), dkRows(slab * K, nan), dvRows(slab * V, nan), dbRows(slab * K, nan);
   cuda::DeltaGradRows gr;
@@ -361,10 +381,42 @@ void checkDplrVector(bool kda) {
   auto out = [](std::vector<bf16> &y, int64_t D) { return cuda::Bf16Rows{y.data(), T * H * D, H * D, D}; };
   if (kda) gr.dqTo = out(dqRows, K), gr.dkTo = out(dkRows, K), gr.dvTo = out(dvRows, V), gr.dbTo = out(dbRows, K);
   else gr.dq = dq.data(), gr.dk = dk.data(), gr.db = db.data();
-  if (kda) runChunkedGrad<false, gf::vector | outRows | gf::dbOut>(p, d, gr);
-  else runChunkedGrad<false, gf::vector>(p, d, gr);
+  constexpr unsigned Native = gf::vector | gf::bDecayed | gf::aScaled | gf::kScaled | gf::kIsB | gf::dbIntoDk |
+                              gf::dqOut | gf::dkOut | gf::dvOut;
+  if (native) {
+    gr.dbTo = cuda::Bf16Rows{}, gr.db = db.data(); // (summed into dk)
+    gr.aScale = rowsView(hnbeta.data(), MIXC_F32, 1), gr.kScale = rowsView(hbeta.data(), MIXC_F32, 1);
+    gr.daScale = daScale.data(), gr.dkScale = dkScale.data(), gr.dbIntoDk = true;
+    runChunkedGrad<false, Native>(p, d, gr);
+  } else if (kda) {
+    runChunkedGrad<false, gf::vector | outRows | gf::dbOut>(p, d, gr);
+  } else {
+    runChunkedGrad<false, gf::vector>(p, d, gr);
+  }
 
   const double tol = 2e-2;
+  if (native) { // the chain rule to KDA's own operands: b = k . exp(g), a = -beta k, the key beta k
+    std::vector<double> wantDk(slab * K), wantDg(slab * K), wantKs(slab, 0.0), wantAs(slab, 0.0);
+    for (int64_t row = 0; row < slab; ++row)
+      for (int64_t i = 0; i < K; ++i) {
+        const int64_t e = row * K + i;
+        wantDk[e] = want.b.data[e] * std::exp(g.data[e]) + beta.data[row] * (want.k.data[e] - want.a.data[e]);
+        wantDg[e] = want.decay.data[e] + want.b.data[e] * bRows.data[e];
+        wantKs[row] += want.k.data[e] * k.data[e], wantAs[row] += want.a.data[e] * k.data[e];
+      }
+    INFO("dinit " << relL2(widen(dinit), want.init.data) << " dq " << relL2(widen(dqRows), want.q.data) << " dk "
+                  << relL2(widen(dkRows), wantDk) << " dv " << relL2(widen(dvRows), want.v.data) << " dg "
+                  << relL2(widen(dg), wantDg) << " da_scale " << relL2(widen(daScale), wantAs) << " dk_scale "
+                  << relL2(widen(dkScale), wantKs));
+    CHECK(relL2(widen(dinit), want.init.data) < tol);
+    CHECK(relL2(widen(dqRows), want.q.data) < tol);
+    CHECK(relL2(widen(dkRows), wantDk) < tol);
+    CHECK(relL2(widen(dvRows), want.v.data) < tol);
+    CHECK(relL2(widen(dg), wantDg) < tol);
+    CHECK(relL2(widen(daScale), wantAs) < tol);
+    CHECK(relL2(widen(dkScale), wantKs) < tol);
+    return;
+  }
   const std::vector<double> gq = kda ? widen(dqRows) : widen(dq), gk = kda ? widen(dkRows) : widen(dk),
                             gv = kda ? widen(dvRows) : widen(dv), gb = kda ? widen(dbRows) : widen(db);
   INFO("dinit " << relL2(widen(dinit), want.init.data) << " dq " << relL2(gq, want.q.data) << " dk "
@@ -502,6 +554,7 @@ TEST_CASE("CUDA chunked backward (emulated): GLA's vector log-decays", "[cuda-em
 }
 
 TEST_CASE("CUDA chunked backward (emulated): the delta rules' vector diagonal (RWKV-7, KDA)", "[cuda-emulation]") {
-  checkDplrVector(/*kda=*/false);
-  checkDplrVector(/*kda=*/true);
+  checkDplrVector(VectorForm::rwkv7);
+  checkDplrVector(VectorForm::kda);
+  checkDplrVector(VectorForm::kdaDecayedB);
 }
