@@ -33,8 +33,9 @@ bool cudaChunkedDeltaGrad(mlir::Operation *o) {
   auto op = llvm::cast<mixer::RecurrenceGradOp>(o);
   const int64_t K = llvm::cast<mlir::RankedTensorType>(op.getQ().getType()).getDimSize(3),
                 V = llvm::cast<mlir::RankedTensorType>(op.getV().getType()).getDimSize(3);
-  // (a vector diagonal: the plain low-rank form, as the adjoint writes KDA's and RWKV-7's)
-  const bool vectorPlain = !op.getAScale() && !op.getKScale();
+  // (a vector diagonal: the plain low-rank form, as the adjoint writes RWKV-7's, or KDA's
+  // scaled one with k = b and decayed_b)
+  const bool vectorPlain = (!op.getAScale() && !op.getKScale()) || (op.getAScale() && op.getKScale() && op.getK() == op.getB());
   return (K == 64 || K == 128) && (V == 64 || V == 128) &&
          (op.getDiagKind() != mixer::DiagKind::vector || vectorPlain) && op.getDirection() == mixer::Direction::forward;
 }
@@ -98,6 +99,7 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (op.getAScale()) form.push_back("gradform::aScaled");
   if (op.getKScale()) form.push_back("gradform::kScaled");
   if (op.getK() == op.getB()) form.push_back("gradform::kIsB");
+  if (op.getDecayedB()) form.push_back("gradform::bDecayed");
   const std::string storedFields = cudaDeltaGradLaunch(op) ? launchStoredGrads(op, grads, stored, form) : "";
   FailureOr<std::string> fields = gradTensors(op, grads, sums, stored);
   if (failed(fields)) return failure();
@@ -118,6 +120,7 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (Value s = op.getAScale()) hs << "    p.aScale = rowView(" << tensorOf(s) << ");\n";
   if (Value s = op.getKScale()) hs << "    p.kScale = rowView(" << tensorOf(s) << ");\n";
   if (op.getDecay()) hs << "    p.decay = rowView(" << tensorOf(op.getDecay()) << ");\n";
+  if (op.getDecayedB()) hs << "    p.bDecayed = true; // b^T reads Diag(exp(decay)) S\n";
   if (op.getInit()) hs << "    p.init = stateTensorView(" << tensorOf(op.getInit()) << ");\n";
   gradBlockSizes(op, H, V);
   hs << "    SweepGrad g;\n";

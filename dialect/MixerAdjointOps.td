@@ -24,7 +24,11 @@ def Mixer_RecurrenceGradOp : Mixer_Op<"recurrence_grad", [Pure, AttrSizedOperand
     directly; mixer-lower-adjoint rewrites the diagonal ones into
     forward-shaped recurrences; what stays is printed by the targets: the CPU's
     checkpointed reverse sweep, and for the low-rank transitions CUDA's three
-    sweeps (forward, reverse, forward; no state stored).
+    sweeps (forward, reverse, forward; no state stored) or its chunked kernels.
+    `decayed_b` as on `mixer.recurrence` (KDA's b^T Diag(exp(g_t)) S_{t-1}):
+    derived on CUDA from a forward in that form, so that the chunked kernels
+    read k's rows and the per-token scales instead of b . exp(g), a and the
+    key as whole tensors; the decay's gradient then includes b's factor.
   }];
   let arguments = (ins
     Mixer_StructureAttr:$structure,
@@ -48,7 +52,8 @@ def Mixer_RecurrenceGradOp : Mixer_Op<"recurrence_grad", [Pure, AttrSizedOperand
     OptionalAttr<Mixer_DecayFormAttr>:$decay_form,
     OptionalAttr<Mixer_NormalizerAttr>:$normalizer,
     OptionalAttr<F64Attr>:$eps,
-    OptionalAttr<F64Attr>:$scale);
+    OptionalAttr<F64Attr>:$scale,
+    UnitAttr:$decayed_b);
   let results = (outs Variadic<Mixer_FloatTensor>:$grads);
   let assemblyFormat = [{
     $structure (`diag` $diag^)? $direction $q `,` $k `,` $v
@@ -56,6 +61,7 @@ def Mixer_RecurrenceGradOp : Mixer_Op<"recurrence_grad", [Pure, AttrSizedOperand
       (`dt` `(` $dt^ `)`)?
       (`decay_form` $decay_form^)?
       (custom<LowRank>($a, $a_scale, $b)^)?
+      (`decayed_b` $decayed_b^)?
       (`k_scale` `(` $k_scale^ `)`)?
       (`igate` `(` $igate^ `)`)?
       (`bonus` `(` $bonus^ `)`)?

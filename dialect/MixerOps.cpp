@@ -284,10 +284,8 @@ static LogicalResult verifyRecurrence(OpT self, Value o, Value finalState, std::
   }
   if (self.getKScale() && failed(expectShape(op, "k_scale", self.getKScale().getType(), {B, T, H})))
     return failure();
-  if constexpr (std::is_same_v<decltype(self), RecurrenceOp>)
-    if (self.getDecayedB() &&
-        (s != Structure::dplr || self.getDiagKind() != DiagKind::vector || self.hasFactorDecay()))
-      return self.emitOpError() << "decayed_b needs structure dplr with a vector diagonal of log-decays";
+  if (self.getDecayedB() && (s != Structure::dplr || self.getDiagKind() != DiagKind::vector || self.hasFactorDecay()))
+    return self.emitOpError() << "decayed_b needs structure dplr with a vector diagonal of log-decays";
   if constexpr (std::is_same_v<decltype(self), RecurrenceOp>)
     if ((self.getL2normQ() || self.getL2normB()) && !self.isScaledWithKeyB()) // a_scale: dplr only
       return self.emitOpError() << (self.getL2normQ() ? "l2norm_q" : "l2norm_b")

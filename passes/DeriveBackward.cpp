@@ -166,6 +166,7 @@ private:
     // Derived after mixer-tile, the adjoint keeps the forward's tiling: the
     // target's backward kernel reads the same choices (ISA, vector width).
     if (Attribute schedule = r->getAttr("mixer.schedule")) g->setAttr("mixer.schedule", schedule);
+    if (r.getDecayedB()) g.setDecayedB(true);
     for (auto [x, gx] : llvm::zip(primal, g.getGrads())) add(x, gx);
   }
 
@@ -193,11 +194,11 @@ struct DeriveBackward : mixc::impl::MixerDeriveBackwardBase<DeriveBackward> {
       }
       // decayed_b, the fused row norms and the scaled low-rank form exist only
       // after mixer-tile{target=cuda} (the chunked kernels' forms): the
-      // adjoint is derived from a copy of the forward without decayed_b and
-      // the norms, and the forward keeps its own. The scaled form stays
-      // (launchDeltaGrad takes it: its gradients are summed per row in one
+      // adjoint is derived from a copy of the forward without the norms, and
+      // the forward keeps its own. The scaled form and decayed_b stay
+      // (launchDeltaGrad takes them: its gradients are summed per row in one
       // kernel instead of whole-tensor products and sums around the
-      // recurrence) unless with decayed_b (KDA's sweeps read plain rows).
+      // recurrence, and KDA's b . exp(g), a and key are not written out).
       auto cudaForm = [](RecurrenceOp r) {
         return r.hasCudaKernelForm() ||
                ((r.getAScale() || r.getKScale()) && isa_and_present<CudaTileAttr>(r->getAttr("mixer.schedule")));
@@ -211,8 +212,7 @@ struct DeriveBackward : mixc::impl::MixerDeriveBackwardBase<DeriveBackward> {
         plain.walk([&](RecurrenceOp r) {
           if (!cudaForm(r)) return;
           OpBuilder eb(r);
-          if (r.getDecayedB()) expandScaledLowRank(r, eb); // (the norms first)
-          else expandRowNorms(r, eb);
+          expandRowNorms(r, eb);
         });
       }
       OpBuilder b(module.getContext());

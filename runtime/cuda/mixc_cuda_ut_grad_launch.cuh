@@ -22,11 +22,38 @@ inline bool ssdGradChunkedApplies(const ScanParams &p, bool bf16Call, int64_t to
 }
 
 // Whether the delta rules' chunked backward takes this call: as the SSD
-// form's, with a and b as rows (or the scaled form's b), undecayed and not
-// normalized in the loads.
-inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call, int64_t tokB, int64_t tokT) {
-  return ssdGradChunkedApplies(p, bf16Call, tokB, tokT) && !p.bDecayed && !p.l2normQ && !p.l2normB && chunkedGradRows(p.a) &&
-         chunkedGradRows(p.b);
+// form's, with a and b as rows (or the scaled form's b), not normalized in
+// the loads, and b undecayed unless the kernel takes decayed_b.
+inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call, int64_t tokB, int64_t tokT,
+                                    bool decayedB = false) {
+  return ssdGradChunkedApplies(p, bf16Call, tokB, tokT) && (!p.bDecayed || decayedB) && !p.l2normQ && !p.l2normB &&
+         chunkedGradRows(p.a) && chunkedGradRows(p.b);
+}
+
+// decayed_b for the sweeps, which read plain rows: b . exp(decay) into y
+// (fp32 [tokB, tokT, H, K]).
+template <typename = void> __global__ void decayedRowsKernel(const View b, const View decay, Tensor y) {
+  const int64_t H = y.d[2], K = y.d[3];
+  MIXC_GRID_STRIDE(e, y.size()) {
+    const int64_t j = e % K, h = (e / K) % H, row = e / (K * H);
+    int64_t bi, t;
+    tokenOf(row, y.d[1], bi, t);
+    y.p[e] = b.at(bi, t, h, j) * __expf(decay.at(bi, t, h, j));
+  }
+}
+// ... and back: given db, the gradient of those rows y, the decay's gradient
+// gets db . y and db becomes b's own (db . exp(decay) = db . y / b, formed
+// as the product).
+template <typename = void> __global__ void decayedRowsGradKernel(const View decay, const Tensor y, Tensor db,
+                                                                 Tensor ddecay) {
+  const int64_t H = y.d[2], K = y.d[3];
+  MIXC_GRID_STRIDE(e, y.size()) {
+    const int64_t j = e % K, h = (e / K) % H, row = e / (K * H);
+    int64_t bi, t;
+    tokenOf(row, y.d[1], bi, t);
+    ddecay.p[e] += db.p[e] * y.p[e];
+    db.p[e] *= __expf(decay.at(bi, t, h, j));
+  }
 }
 
 // Before a sweep: fp32 rows for the gradients it gives (dq, dk [tokB, tokT,
@@ -121,16 +148,15 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   constexpr bool Ssd = (Form & gradform::ssd) != 0, Gla = (Form & gradform::gla) != 0,
                  Vec = (Form & gradform::vector) != 0, KeyDecays = Gla || Vec;
   static_assert(!Gla || (Ssd && !Decay), "GLA's backward: vector decays (p.decay), no low-rank term");
-  static_assert(!Vec || (!Ssd && !Decay && !(Form & (gradform::aScaled | gradform::kScaled | gradform::dbIntoDk |
-                                                      gradform::kIsB))),
-                "the vector diagonal's backward: the plain low-rank form, log-decays per key (p.decay)");
+  static_assert(!Vec || (!Ssd && !Decay), "the vector diagonal's backward: log-decays per key (p.decay)");
+  static_assert(Vec || !(Form & gradform::bDecayed), "decayed_b: a vector diagonal's");
   const int64_t B = p.B, H = p.H, T = p.T, chunks = (T + C - 1) / C, rows = B * chunks * C * H;
   // the call as the printer described it (Form)
   auto has = [](unsigned bit) { return (Form & bit) != 0; };
   if (has(gradform::aScaled) != (p.aScale.p != nullptr) || has(gradform::kScaled) != (p.kScale.p != nullptr) ||
       has(gradform::dbIntoDk) != out.dbIntoDk || has(gradform::dqOut) != (out.dqTo.p != nullptr) ||
       has(gradform::dkOut) != (out.dkTo.p != nullptr) || has(gradform::dvOut) != (out.dvTo.p != nullptr) ||
-      has(gradform::dbOut) != (out.dbTo.p != nullptr) ||
+      has(gradform::dbOut) != (out.dbTo.p != nullptr) || has(gradform::bDecayed) != p.bDecayed ||
       (has(gradform::kIsB) && (p.k.p != p.b.p || p.k.dtype != p.b.dtype || p.k.s0 != p.b.s0 || p.k.s1 != p.b.s1 ||
                                p.k.s2 != p.b.s2 || p.k.s3 != p.b.s3 || p.k.hg != p.b.hg)))
     return cudaErrorInvalidValue;
@@ -258,8 +284,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   } else if constexpr (Vec) {
     constexpr int bytes = DplrVectorGradChunkLayout<K, V>::bytes;
     static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
-    auto kernel =
-        dplrVectorGradChunk<K, V, Form & (gradform::dqOut | gradform::dkOut | gradform::dvOut | gradform::dbOut)>;
+    auto kernel = dplrVectorGradChunk<K, V, Form & ~gradform::vector>;
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
   } else {
@@ -291,17 +316,20 @@ template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V, unsign
 cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut &out, int64_t tokB, int64_t tokT,
                             bool bf16Call, Scratch &scratch, cudaStream_t stream) {
   constexpr bool vec = Diag == DiagKind::vector;
-  constexpr bool scaledForm = (Form & (gradform::aScaled | gradform::kScaled | gradform::dbIntoDk | gradform::kIsB)) != 0;
-  constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && LogDecay && !(vec && scaledForm);
+  // (a vector diagonal's chunk kernel: the plain low-rank form or the scaled one with k = b)
+  constexpr unsigned scaledBits = gradform::aScaled | gradform::kScaled | gradform::kIsB;
+  constexpr bool vecForm = (Form & scaledBits) == 0 || (Form & scaledBits) == scaledBits;
+  constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && LogDecay && (!vec || vecForm);
+  static_assert(vec || !(Form & gradform::bDecayed), "decayed_b: a vector diagonal's");
   if constexpr (tiles) {
-    if (deltaGradChunkedApplies(p, bf16Call, tokB, tokT) && p.Vs == V && (!vec || streamableKeyDecays(p.decay)))
+    if (deltaGradChunkedApplies(p, bf16Call, tokB, tokT, vec) && p.Vs == V && (!vec || streamableKeyDecays(p.decay)))
       return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar, Form | (vec ? gradform::vector : 0u)>(
           p, g, out, tokB, tokT, scratch, stream);
   }
   const bool scaled = p.aScale.p || p.kScale.p;
-  // the stored outputs' gradients in fp32 Tensors, stored after the sweeps
+  // the stored outputs' gradients in fp32 Tensors, stored after the sweeps (decayed_b: db for the decay's)
   SweepGradOut o = out;
-  if ((o.dbTo.p || o.dbIntoDk) && !o.db.p && !(o.db = newTensor(scratch, {tokB, tokT, p.H, K})).p)
+  if ((o.dbTo.p || o.dbIntoDk || p.bDecayed) && !o.db.p && !(o.db = newTensor(scratch, {tokB, tokT, p.H, K})).p)
     return cudaErrorMemoryAllocation;
   if (!sweptOutputRows(o.dq, o.dqTo, o.dk, o.dkTo, g.dv, o.dvTo, tokB, tokT, p.H, K, V, scratch))
     return cudaErrorMemoryAllocation;
@@ -324,8 +352,16 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
     };
     if (!expand(sp.a, sp.aScale) || !expand(sp.k, sp.kScale)) return cudaErrorMemoryAllocation;
   }
+  Tensor bRows; // decayed_b: the sweeps read b . exp(decay) (a = a_scale b without it, expanded above)
+  if (p.bDecayed) {
+    if (!(bRows = newTensor(scratch, {tokB, tokT, p.H, K})).p) return cudaErrorMemoryAllocation;
+    decayedRowsKernel<><<<gridFor(bRows.size()), 256, 0, stream>>>(p.b, p.decay, bRows);
+    sp.b = rowView(bRows), sp.bDecayed = false;
+  }
   cudaError_t e = launchSweepGrad<K, CPW, WARPS, Diag, LogDecay, C>(sp, g, plain, tokB, tokT, scratch, stream);
   if (e != cudaSuccess) return e;
+  if (p.bDecayed) // back to b's own rows, the decay's gradient gets db . (b . exp(decay))
+    decayedRowsGradKernel<><<<gridFor(bRows.size()), 256, 0, stream>>>(p.decay, bRows, plain.db, o.ddecay);
   if (scaled)
     scaledLowRankGradKernel<><<<gridFor(tokB * tokT * p.H * 32), 256, 0, stream>>>(
         p, plain.dk, plain.da, plain.db, o.dkScale, o.daScale, tokB, tokT, K);

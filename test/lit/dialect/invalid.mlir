@@ -729,6 +729,15 @@ func.func @decayed_b_scalar(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, 
 
 // -----
 
+// The adjoint's decayed_b (KDA's form kept for the CUDA chunked backward), likewise.
+func.func @decayed_b_grad_scalar(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>, %do: tensor<?x?x4x64xf32>) {
+  // expected-error @+1 {{decayed_b needs structure dplr with a vector diagonal of log-decays}}
+  %r:6 = mixer.recurrence_grad dplr diag scalar forward %q, %q, %v decay(%g) lowrank(%s * %q) decayed_b d_o(%do) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>)
+  return
+}
+
+// -----
+
 // The fused row norms need the scaled form with k = b (here no k_scale).
 func.func @l2norm_unscaled(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>) {
   // expected-error @+1 {{l2norm_q needs structure dplr in the scaled low-rank form with k = b (a vector diagonal with decayed_b)}}
