@@ -80,6 +80,7 @@ template <bool Out> struct GradRowPair {
 struct DeltaGradRows {
   View dO;                        // bf16 rows [B, T, H, V]
   View u, x;                      // U, (e A) dS_C
+  View kp;                        // the vector form's K' = K . exp(G_C - G) (its prepare's)
   __nv_bfloat16 *states = nullptr, *dStates = nullptr; // S0 and dS_C per chunk
   View dFinal, dInit;             // fp32 states (null: zero; not wanted)
   float *dq = nullptr, *dk = nullptr, *da = nullptr, *db = nullptr; // [tokB, tokT, H, K]

@@ -219,8 +219,9 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     return cudaErrorMemoryAllocation;
   // the forward's prepare: W, Q', R (and P, unused)
   DeltaChunks d;
-  if constexpr (Vec) { // W, Q', A' (the reverse walk's), K', R, P (unused), G_C
+  if constexpr (Vec) { // W, Q', A' (the reverse walk's), K' (the chunk kernel's), R, P (unused), G_C
     if (cudaError_t e = launchDplrVectorPrepare<K, true, false, NoMap>(p, d, scratch, stream)) return e;
+    r.kp = d.kp;
   } else if constexpr (!Ssd) {
     auto *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C));
     if (!base) return cudaErrorMemoryAllocation;

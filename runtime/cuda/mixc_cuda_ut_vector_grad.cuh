@@ -49,7 +49,8 @@ template <int K, int V> struct DplrVectorGradChunkLayout {
   static constexpr int rowsK = C * LK * 2, rowsV = C * LV * 2, tileC = C * LC * 2, fC = C * LF * 4;
   // Q, B, A, K relative to their sub-block (in place); S0 later over A and K, K' over Q and B
   static constexpr int q = 0, bb = q + rowsK, a = bb + rowsK, k = a + rowsK;
-  static constexpr int gc = k + rowsK, df = gc + C * LB * 4; // G fp32 [C][LB]; the pair factors [6][K]
+  // G fp32 [C][LB], then in place F = exp(G_i - G_r) (r: the row's sub-block reference); the pair factors [6][K]
+  static constexpr int gc = k + rowsK, df = gc + C * LB * 4;
   // L_K, M_QA, M_QK, T (bf16); then dL_K, dM_QA, dM_QK, dL_A
   static constexpr int lk = df + 6 * K * 4, mqa = lk + tileC, mqk = mqa + tileC, t = mqk + tileC;
   // the raw gates, then L_A and T in fp32 for the inverse; then U and V
@@ -58,35 +59,64 @@ template <int K, int V> struct DplrVectorGradChunkLayout {
   static constexpr int u = work, v = u + rowsV;
   static constexpr int dO = work + first, x = dO + rowsV; // X, then dU and Y; dS_C later over dO and Y
   static constexpr int red = x + rowsV;               // [5][K]: the chunk end's terms
-  static constexpr int scl = red + 5 * K * 4, bytes = scl + 2 * 2 * C * 4; // the scales' row sums [2][2][C]
+  static constexpr int scl = red + 5 * K * 4;         // the scales' row sums [2][2][C]
+  static constexpr int yedge = scl + 2 * 2 * C * 4;  // b . db of each row block's first row [4][K]
+  // per sub-block and key: G_r and G_C as computed, then exp(G_r), exp(G_C - G_r), exp(G_C)
+  static constexpr int fe = yedge + 4 * K * 4, bytes = fe + 14 * K * 4;
   static constexpr int s0 = a, ds = dO, kp = q, dg = a, state = K * LV * 2;
   static_assert(2 * rowsV <= first, "U and V over the inverse's buffers");
   static_assert(state <= 2 * rowsK && state <= 2 * rowsV && C * LD * 4 <= 2 * rowsK, "the states' space reused");
 };
 
+// The factors of a chunk's operands relative to their 16-token sub-block's
+// reference r = 16 I - 1, one expression each so that every use of one gets
+// the same bits: F = exp(G_i - G_r) (<= 1; q's, and b's with decayed_b;
+// b's otherwise the row before's, 1 on a sub-block's first row), and a's and
+// k's 1 / F, at most e^80.
+__device__ __forceinline__ float dplrRightFactor(float f) { return fminf(__fdividef(1.f, f), 5.54062238e34f); }
+
+// Gc (the cumulative log-decays, fp32 [C][LB]) into F in place, after which
+// E holds per sub-block I and key: exp(G_r(I)) ([4][K] at 5 K), exp(G_C -
+// G_r(I)) (at 9 K) and exp(G_C) (at 13 K); E's first 5 K take the G_r and G_C
+// read before. For CTAs of 256 threads; every thread ends past a barrier.
+template <int K, int LB> __device__ __forceinline__ void dplrRelativeFactors(float *Gc, float *E) {
+  constexpr int C = chunk::C;
+  for (int e = threadIdx.x; e < 5 * K; e += 256) { // G_r(I) (0 for I = 0), then G_C
+    const int I = e / K, k = e % K;
+    E[e] = I == 0 ? 0.f : Gc[(I < 4 ? 16 * I - 1 : C - 1) * LB + k];
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < C * K; e += 256) {
+    const int i = e / K, k = e % K;
+    Gc[i * LB + k] = __expf(Gc[i * LB + k] - E[(i / 16) * K + k]);
+  }
+  for (int e = threadIdx.x; e < 4 * K; e += 256) {
+    const int k = e % K;
+    E[5 * K + e] = __expf(E[e]), E[9 * K + e] = __expf(E[4 * K + k] - E[e]);
+    if (e < K) E[13 * K + k] = __expf(E[4 * K + k]);
+  }
+  __syncthreads();
+}
+
 // Q, B (left operands) and A, K (right ones) in place relative to each
-// row's sub-block reference r = 16 I - 1 (G_r = 0 for the first):
-// q . exp(G_i - G_r), b . exp(G_i-1 - G_r) (BDecayed: G_i; both <= |q|, |b|),
-// a . exp(G_r - G_j), k . exp(G_r - G_j) (the exponent at most 80), as
-// dplrVectorPrepare forms its Gram operands.
+// row's sub-block reference, from the factors F (dplrRelativeRows): q . F_i,
+// b . F_i-1 (BDecayed: F_i), a . 1 / F_j, k . 1 / F_j, as dplrVectorPrepare
+// forms its Gram operands (there with exp(G_r - G_j) itself).
 template <int K, int LK, int LB, bool BDecayed>
 __device__ __forceinline__ void dplrRelativeRows(tile::bf16 *Qs, tile::bf16 *Bs, tile::bf16 *As, tile::bf16 *Ks,
-                                                 const float *Gc) {
+                                                 const float *F) {
   constexpr int C = chunk::C;
   for (int e = threadIdx.x; e < C * K / 2; e += 256) {
-    const int r = e / (K / 2), kc = (e % (K / 2)) * 2, ref = (r / 16) * 16 - 1;
-    float G[2], Gp[2], Gr[2];
-#pragma unroll
-    for (int x = 0; x < 2; ++x) {
-      G[x] = Gc[r * LB + kc + x];
-      Gp[x] = BDecayed ? G[x] : r ? Gc[(r - 1) * LB + kc + x] : 0.f;
-      Gr[x] = ref < 0 ? 0.f : Gc[ref * LB + kc + x];
-    }
+    const int r = e / (K / 2), kc = (e % (K / 2)) * 2;
+    const float f0 = F[r * LB + kc], f1 = F[r * LB + kc + 1];
+    const bool first = r % 16 == 0;
+    const float p0 = BDecayed ? f0 : first ? 1.f : F[(r - 1) * LB + kc],
+                p1 = BDecayed ? f1 : first ? 1.f : F[(r - 1) * LB + kc + 1];
     uint32_t *qp = (uint32_t *)&Qs[r * LK + kc], *bp = (uint32_t *)&Bs[r * LK + kc],
              *ap = (uint32_t *)&As[r * LK + kc], *kp = (uint32_t *)&Ks[r * LK + kc];
-    *qp = tile::scalePair(*qp, __expf(G[0] - Gr[0]), __expf(G[1] - Gr[1]));
-    *bp = tile::scalePair(*bp, __expf(Gp[0] - Gr[0]), __expf(Gp[1] - Gr[1]));
-    const float u0 = __expf(fminf(Gr[0] - G[0], 80.f)), u1 = __expf(fminf(Gr[1] - G[1], 80.f));
+    *qp = tile::scalePair(*qp, f0, f1);
+    *bp = tile::scalePair(*bp, p0, p1);
+    const float u0 = dplrRightFactor(f0), u1 = dplrRightFactor(f1);
     *ap = tile::scalePair(*ap, u0, u1);
     *kp = tile::scalePair(*kp, u0, u1);
   }
@@ -121,9 +151,10 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
        *MQK = (bf16 *)(smem + L::mqk), *Ts = (bf16 *)(smem + L::t), *Us = (bf16 *)(smem + L::u),
        *Vs = (bf16 *)(smem + L::v), *dOs = (bf16 *)(smem + L::dO), *Xs = (bf16 *)(smem + L::x),
        *S0s = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds), *Kp = (bf16 *)(smem + L::kp);
-  float *Gc = (float *)(smem + L::gc), *Df = (float *)(smem + L::df), *LAf = (float *)(smem + L::laf),
+  float *Gc = (float *)(smem + L::gc), *F = Gc, *E = (float *)(smem + L::fe), *Df = (float *)(smem + L::df),
+        *LAf = (float *)(smem + L::laf),
         *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt), *red = (float *)(smem + L::red),
-        *DG = (float *)(smem + L::dg), *scl = (float *)(smem + L::scl);
+        *DG = (float *)(smem + L::dg), *scl = (float *)(smem + L::scl), *yEdge = (float *)(smem + L::yedge);
   const ChunkItem it = chunkItem(call);
   const int64_t slots = it.slots, c = it.c, h = it.h, b = it.b, rows = slots * C;
   const ScanParams p = forSequence(call, b);
@@ -132,10 +163,11 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, rw = warp % 4,
             hf = warp / 4, r0 = rw * 16, k0 = hf * (K / 2);
   const float cs = p.scale;
-  chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
-  chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
-  chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
-  chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
+  { // q, b, a, k (consecutive tiles) in one copy loop: four inlined copies were a tenth of the code
+    const View rowsOfQBAK[4] = {p.q, p.b, p.a, p.k};
+#pragma unroll 1
+    for (int t = 0; t < 4; ++t) chunk::copyRows<K, 256>(Qs + t * C * LK, LK, rowsOfQBAK[t], b, h, c, T, 0, K);
+  }
   chunk::copyKeyDecays<K, 256>(p, b, h, c, smem + L::work);
   chunk::copyRows<V, 256>(dOs, LV, seqView(r.dO, call, b), b, h, c, T, 0, V);
   chunk::copyRows<V, 256>(Xs, LV, r.x, b, h, c, rows, 0, V);
@@ -143,8 +175,9 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
   tile::waitGroups<0>();
   __syncthreads();
   chunk::cumulativeKeyDecays<K, LB, true, 256>(p, h, c, smem + L::work, Gc); // (ends past a barrier)
-  dplrRelativeRows<K, LK, LB, BDecayed>(Qs, Bs, As, Ks, Gc);
   chunk::subBlockPairDecays<K, LB, 256>(Gc, Df); // Dp[I, J] = exp(G_r(I) - G_r(J)), J < I
+  dplrRelativeFactors<K, LB>(Gc, E);             // G -> F = exp(G_i - G_r) (ends past a barrier)
+  dplrRelativeRows<K, LK, LB, BDecayed>(Qs, Bs, As, Ks, F);
   // Blocks above the diagonal of L_K, M_QA and M_QK are zeros (the products below read whole rows).
   for (int e = tid; e < C * C / 2; e += 256) {
     const int i = e / (C / 2), j = (e % (C / 2)) * 2;
@@ -207,28 +240,39 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
   }
   __syncthreads();
   bf16 *dLA = Ts, *dLK = LKs, *dMA = MQA, *dMK = MQK;
-  // G at the reference of this warp's row block (the token before it; 0 for the first)
-  const float *refRow = Gc + (rw > 0 ? rw * 16 - 1 : 0) * LB, refOn = rw > 0 ? 1.f : 0.f;
-  auto refG = [&](int k) { return refOn * refRow[k]; };
-  const float *gC = Gc + (C - 1) * LB;
-  // the cumulative log-decay b_i's factor reads (decayed_b: its own token's)
-  auto gOfB = [&](int i, int k) { return BDecayed ? Gc[i * LB + k] : i > 0 ? Gc[(i - 1) * LB + k] : 0.f; };
+  // this warp's row block's exp(G_r) and exp(G_C - G_r) per key, and exp(G_C)
+  const float *eRef = E + 5 * K + rw * K, *eEnd = E + 9 * K + rw * K, *eC = E + 13 * K;
+  // b_i's relative factor (decayed_b: its own token's; else the row before's, 1 on the block's first)
+  auto fOfB = [&](int i, int k) { return BDecayed ? F[i * LB + k] : i % 16 ? F[(i - 1) * LB + k] : 1.f; };
   // acc += Dp[I, J] . t, the pair's factor per key column (1 on the diagonal blocks)
   auto addPair = [&](float (&acc)[NK][4], const float (&t)[NK][4], int I, int J) {
     const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
     forTile<NK>(t, 0, k0, [&](int, int k, float x, int nt, int e) { acc[nt][e] += I > J ? x * dp[k] : x; });
   };
-  // an input's own element (bf16 rows: launchDeltaGradChunked's toBf16), zero past T
-  auto rowAt = [&](const View &x, int i, int k) {
-    return c * C + i < T ? bf(((const bf16 *)x.p)[b * x.s0 + (c * C + i) * x.s1 + x.head(h) + k]) : 0.f;
+  // this thread's two rows (r0 + g, + 8) of an input (bf16 rows: launchDeltaGradChunked's toBf16),
+  // found once (null past T: zeros); per-element address arithmetic (64-bit, the head's group) was
+  // most of the epilogues' code
+  struct InRows {
+    const bf16 *p[2];
+    __device__ __forceinline__ float at(int u, int k) const { return p[u] ? bf(p[u][k]) : 0.f; }
   };
-  // An operand's element relative to its sub-block, rounded as dplrRelativeRows rounded it: the
+  auto inRows = [&](const View &x) {
+    InRows rr;
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      const int64_t t = c * C + r0 + g + 8 * u;
+      rr.p[u] = t < T ? (const bf16 *)x.p + b * x.s0 + t * x.s1 + x.head(h) : nullptr;
+    }
+    return rr;
+  };
+  // An operand's element relative to its sub-block, rounded as dplrRelativeRows rounded it (the
+  // same factor F, the same expression): the
   // Gram terms of the log-decays' gradient pair each entry's two operands as the products did, so
   // that a pair (i, j) adds to token i exactly what it takes from token j (with the exact inputs
   // instead, the two sides' roundings differ and their suffix sums drift by the sum of them).
   auto rel = [](float x, float f) { return bf(__float2bfloat16(x * f)); };
-  // q . dq (then - a . da - k . dk; with decayed_b + b . db) and b . db (the token before's), per element
-  float zq[NK][4], yb[BDecayed ? 1 : NK][4];
+  // q . dq - a . da - k . dk + b . db (the token after's; with decayed_b its own), per element
+  float zq[NK][4];
   { // dq and db: the Gram products over A and K, then the state's
     float aq[NK][4] = {}, ab[NK][4] = {};
     for (int J = 0; J <= rw; ++J) {
@@ -256,18 +300,33 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
     warpGemm<NK, false, false>(sb, Ys + r0 * LV, LV, S0s + k0 * LV, LV, 0, NV);
     const auto dqRows = rowsOf(std::bool_constant<DqOut>{}, r.dqTo, r.dq, K);
     const auto dbRows = rowsOf(std::bool_constant<DbOut && !DbKept>{}, r.dbTo, r.db, K);
+    const InRows qIn = inRows(p.q), bIn = inRows(p.b);
+    [[maybe_unused]] float yb[BDecayed ? 1 : NK][4]; // b . db, for the token before
     forTile<NK>(aq, r0, k0, [&](int i, int k, float x, int nt, int e) {
-      const float gi = Gc[i * LB + k], gp = gOfB(i, k), ref = refG(k);
-      const float fq = __expf(gi - ref), fb = __expf(gp - ref);
-      const float stQ = cs * __expf(gi) * sq[nt][e], stB = __expf(gp) * sb[nt][e];
+      const float fq = F[i * LB + k], fb = fOfB(i, k), er = eRef[k]; // exp(G_i) = fq exp(G_r), ...
+      const float stQ = cs * (fq * er) * sq[nt][e], stB = (fb * er) * sb[nt][e];
       const float dq = x * fq + stQ, db = ab[nt][e] * fb + stB;
       if (e >= 2 ? live8 : live0) dqRows.put(e >= 2, k, dq), dbRows.put(e >= 2, k, db);
-      const float qv = rowAt(p.q, i, k), bv = rowAt(p.b, i, k);
+      const float qv = qIn.at(e >= 2, k), bv = bIn.at(e >= 2, k);
       zq[nt][e] = rel(qv, fq) * x + qv * stQ;
       const float yv = rel(bv, fb) * ab[nt][e] + bv * stB;
       if constexpr (BDecayed) zq[nt][e] += yv;
       else yb[nt][e] = yv;
     });
+    if constexpr (!BDecayed) { // each b . db to the row before: within the warp by shuffles, a row
+                               // block's first row to the block before through yEdge (added at the end)
+#pragma unroll
+      for (int nt = 0; nt < NK; ++nt)
+#pragma unroll
+        for (int w = 0; w < 2; ++w) {
+          const float y0 = yb[nt][w], y8 = yb[nt][w + 2];
+          const float next0 = __shfl_down_sync(0xffffffffu, y0, 4), next8 = __shfl_down_sync(0xffffffffu, y8, 4);
+          const float top8 = __shfl_sync(0xffffffffu, y8, t4); // row r0 + 8, g = 0's second
+          zq[nt][w] += g < 7 ? next0 : top8;
+          if (g < 7) zq[nt][w + 2] += next8;
+          if (g == 0) yEdge[rw * K + k0 + nt * 8 + 2 * t4 + w] = y0;
+        }
+    }
   }
   __syncthreads(); // dO and Y are read: dS_C takes their place
   {
@@ -290,7 +349,9 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
       addPair(ak, tk, I, rw);
     }
     tile::waitGroups<0>();
-    __syncthreads();
+    __syncthreads(); // dS_C has landed; Q and B are read: K' (the prepare's) takes their place
+    chunk::copyRows<K, 256>(Kp, LK, r.kp, b, h, c, rows, 0, K);
+    tile::commit();
     float sa[NK][4] = {}, sk[NK][4] = {};
     warpGemm<NK, false, false>(sa, Us + r0 * LV, LV, dSs + k0 * LV, LV, 0, NV);
     warpGemm<NK, false, false>(sk, Vs + r0 * LV, LV, dSs + k0 * LV, LV, 0, NV);
@@ -315,16 +376,17 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
                                  sk8 = Scaled ? scaleAt(r.kScale, r0 + g + 8) : 0.f;
     [[maybe_unused]] float aDot[2] = {0.f, 0.f}, kDot[2] = {0.f, 0.f};
     const auto dbRows = rowsOf(std::bool_constant<DbOut>{}, r.dbTo, r.db, K);
+    const InRows aIn = inRows(p.a), kIn = inRows(p.k), bIn = inRows(p.b);
     forTile<NK>(aa, r0, k0, [&](int j, int k, float x, int nt, int e) {
-      const float gj = Gc[j * LB + k], up = __expf(fminf(refG(k) - gj, 80.f)), end = __expf(gC[k] - gj);
+      const float up = dplrRightFactor(F[j * LB + k]), end = eEnd[k] * up; // exp(G_C - G_j)
       const float stA = end * sa[nt][e], stK = end * sk[nt][e];
       const float da = x * up + stA, dk = ak[nt][e] * up + stK;
-      const float av = rowAt(p.a, j, k), kv = rowAt(p.k, j, k);
+      const float av = aIn.at(e >= 2, k), kv = kIn.at(e >= 2, k);
       zq[nt][e] -= (rel(av, up) * x + av * stA) + (rel(kv, up) * ak[nt][e] + kv * stK);
       part[nt][e & 1] += av * stA + kv * stK;
       const bool live = e >= 2 ? live8 : live0;
       if constexpr (Scaled) { // (k = b: b's own rows are the plain key's)
-        const float bv = rowAt(p.b, j, k);
+        const float bv = bIn.at(e >= 2, k);
         dbs[nt][e] += (e >= 2 ? sa8 : sa0) * da, aDot[e >= 2] += bv * da;
         kDot[e >= 2] += bv * dk;
         float dkOut = dk * (e >= 2 ? sk8 : sk0);
@@ -360,7 +422,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
         if (g == 0) red[rw * K + k0 + nt * 8 + 2 * t4 + w] = s;
       }
   }
-  // exp(G_C) rowsum(S0 . dS_C), a key per thread; K' = k . exp(G_C - G_j) over Q and B (read by now)
+  // exp(G_C) rowsum(S0 . dS_C), a key per thread
   for (int k = tid; k < K; k += 256) {
     float s = 0.f;
     for (int j = 0; j < V; j += 2) {
@@ -368,14 +430,10 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
                    y = __bfloat1622float2(*(const __nv_bfloat162 *)&dSs[k * LV + j]);
       s += x.x * y.x + x.y * y.y;
     }
-    red[4 * K + k] = __expf(gC[k]) * s;
+    red[4 * K + k] = eC[k] * s;
   }
-  for (int e = tid; e < C * K / 2; e += 256) {
-    const int j = e / (K / 2), kc = (e % (K / 2)) * 2;
-    *(uint32_t *)&Kp[j * LK + kc] = tile::pack(rowAt(p.k, j, kc) * __expf(gC[kc] - Gc[j * LB + kc]),
-                                               rowAt(p.k, j, kc + 1) * __expf(gC[kc + 1] - Gc[j * LB + kc + 1]));
-  }
-  __syncthreads(); // S0 is read: the log-decays' terms take its place
+  tile::waitGroups<0>();
+  __syncthreads(); // S0 is read (the log-decays' terms take its place), K' has landed
   if constexpr (Scaled) { // the two halves' row sums, in order
     if (tid < C && c * C + tid < T) {
       if (r.daScale) r.daScale[it.tokenRow(tid, r.Ttok, H)] = scl[tid] + scl[C + tid];
@@ -395,14 +453,10 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
       if (e >= 2 ? live8 : live0) dv.put(e >= 2, j, dvs[nt][e] + x);
     });
   }
-  forTile<NK>(zq, r0, k0, [&](int i, int k, float x, int, int) { DG[i * LD + k] = x; });
+  forTile<NK>(zq, r0, k0, [&](int i, int k, float x, int, int e) { // (+ the next row block's first b . db)
+    DG[i * LD + k] = !BDecayed && e >= 2 && g == 7 && rw < 3 ? x + yEdge[(rw + 1) * K + k] : x;
+  });
   __syncthreads();
-  if constexpr (!BDecayed) {
-    forTile<NK>(yb, r0, k0, [&](int i, int k, float x, int, int) { // b_i's factor is exp(G_i-1)
-      if (i > 0) DG[(i - 1) * LD + k] += x;
-    });
-    __syncthreads();
-  }
   // dg_t = sum_{s >= t} (the tokens' terms) + the chunk end's, a key per thread
   for (int k = tid; k < K; k += 256) {
     float s = red[k] + red[K + k] + red[2 * K + k] + red[3 * K + k] + red[4 * K + k];

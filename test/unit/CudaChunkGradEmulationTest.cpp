@@ -374,7 +374,7 @@ void checkDplrVector(VectorForm form) {
   const bf16 nan = __float2bfloat16(NAN);
   std::vector<bf16> dqRows(slab * K, nan), dkRows(slab * K, nan), dvRows(slab * V, nan), dbRows(slab * K, nan);
   cuda::DeltaGradRows gr;
-  gr.dO = rowsView(hdO.data(), MIXC_BF16, V), gr.u = d.uRows, gr.x = cuda::chunkRows(p, x.data(), V);
+  gr.dO = rowsView(hdO.data(), MIXC_BF16, V), gr.u = d.uRows, gr.x = cuda::chunkRows(p, x.data(), V), gr.kp = d.kp;
   gr.states = states.data(), gr.dStates = dStates.data();
   gr.dFinal = stateView(hdF.data()), gr.dInit = stateView(dinit.data());
   gr.dv = dv.data(), gr.da = da.data(), gr.ddecay = dg.data(), gr.Ttok = T;

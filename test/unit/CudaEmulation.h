@@ -148,6 +148,7 @@ inline unsigned __ballot_sync(unsigned, bool pred) {
 }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline float __expf(float x) { return std::exp(x); }
+inline float __fdividef(float x, float y) { return x / y; }
 inline float __logf(float x) { return std::log(x); }
 [[noreturn]] inline void __trap() { std::abort(); }
 inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
