@@ -13,7 +13,19 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-nvcc, out, specs = sys.argv[1], sys.argv[2], sys.argv[3:]
+# Options first: --shape=H=..,K=..,V=.. (all specs at that shape, e.g. where the
+# chunked backward is instantiated: K and V of 64 or 128), --backward-only.
+args = sys.argv[1:]
+SHAPE, BACKWARD_ONLY = None, False
+while args and args[0].startswith("--"):
+    opt = args.pop(0)
+    if opt.startswith("--shape="):
+        SHAPE = opt
+    elif opt == "--backward-only":
+        BACKWARD_ONLY = True
+    else:
+        sys.exit(f"compile_all.py: unknown option {opt}")
+nvcc, out, specs = args[0], args[1], args[2:]
 LAUNCH = re.compile(r"(scanRecurrent|launch[A-Z]\w*)<[^>]*>")
 
 
@@ -32,7 +44,7 @@ def emit(spec):
     # The Taylor feature map squares K: Based runs at K = 16 (its paper's
     # feature dimension, 273 features); at 64 (4161) nvcc took 40 s per build.
     K = 16 if "taylor" in text else 64
-    shape = f"--shape=H=4,K={K},V=48" + (",G=2" if grouped else "")
+    shape = SHAPE or f"--shape=H=4,K={K},V=48" + (",G=2" if grouped else "")
     r = subprocess.run(["mixc", "emit", spec, "--target=cuda", shape, "-o", d], capture_output=True, text=True)
     if r.returncode != 0:
         return name, None, f"{name}: emit failed\n{r.stdout}{r.stderr}"
@@ -58,8 +70,9 @@ for name, emitted, error in map(emit, specs):
         errors.append(error)
         continue
     cu, kernels, backward, bkernels = emitted
-    jobs.append((name, cu, kernels not in seen))
-    seen.add(kernels)
+    if not BACKWARD_ONLY:
+        jobs.append((name, cu, kernels not in seen))
+        seen.add(kernels)
     if backward:  # cubins for both architectures for the first of each kernel set, PTX for the others
         jobs.append((name + "_backward", backward, bkernels not in seen))
         seen.add(bkernels)
