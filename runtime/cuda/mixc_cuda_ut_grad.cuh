@@ -81,6 +81,7 @@ struct DeltaGradRows {
   View dO;                        // bf16 rows [B, T, H, V]
   View u, x;                      // U, (e A) dS_C
   View kp;                        // the vector form's K' = K . exp(G_C - G) (its prepare's)
+  __nv_bfloat16 *gramGrads = nullptr; // the vector form's Gram gradients per chunk ([4][C][C] bf16)
   __nv_bfloat16 *states = nullptr, *dStates = nullptr; // S0 and dS_C per chunk
   View dFinal, dInit;             // fp32 states (null: zero; not wanted)
   float *dq = nullptr, *dk = nullptr, *da = nullptr, *db = nullptr; // [tokB, tokT, H, K]

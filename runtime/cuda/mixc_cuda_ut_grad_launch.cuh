@@ -139,7 +139,7 @@ __global__ void bf16RowsToViewKernel(const __nv_bfloat16 *x, View y, int64_t B, 
 // keeping S0, deltaGradWalk's GLA form, glaGradChunk (mixc_cuda_gla_grad.cuh).
 // gradform::vector (the low-rank form with log-decays per key: RWKV-7, KDA):
 // dplrVectorPrepare and the vector walk keeping S0 and U, deltaGradWalk's
-// vector form, dplrVectorGradChunk (mixc_cuda_ut_vector_grad.cuh).
+// vector form, dplrVectorGradQB and dplrVectorGradAK (mixc_cuda_ut_vector_grad.cuh).
 template <int K, int V, bool Decay, unsigned Form>
 cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const SweepGradOut &out, int64_t tokB,
                                    int64_t tokT, Scratch &scratch, cudaStream_t stream) {
@@ -282,12 +282,19 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     auto kernel = glaGradChunk<K, V, Form & (gradform::dqOut | gradform::dkOut | gradform::dvOut)>;
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
-  } else if constexpr (Vec) {
-    constexpr int bytes = DplrVectorGradChunkLayout<K, V>::bytes;
-    static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
-    auto kernel = dplrVectorGradChunk<K, V, Form & ~gradform::vector>;
-    if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
-    kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
+  } else if constexpr (Vec) { // two kernels, the Gram gradients between them
+    if (!(r.gramGrads = (__nv_bfloat16 *)scratch.alloc(B * chunks * H * 2 * C * C))) return cudaErrorMemoryAllocation;
+    auto run = [&](auto kernel, int bytes) {
+      if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+      kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
+      return cudaGetLastError();
+    };
+    static_assert(DplrVectorGradQBLayout<K, V>::bytes <= 227 * 1024 && DplrVectorGradAKLayout<K, V>::bytes <= 227 * 1024,
+                  "the chunk kernels' shared memory");
+    if (cudaError_t e = run(dplrVectorGradQB<K, V, Form & ~gradform::vector>, DplrVectorGradQBLayout<K, V>::bytes))
+      return e;
+    if (cudaError_t e = run(dplrVectorGradAK<K, V, Form & ~gradform::vector>, DplrVectorGradAKLayout<K, V>::bytes))
+      return e;
   } else {
     constexpr int bytes = DeltaGradChunkLayout<K, V>::bytes;
     static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");

@@ -55,7 +55,7 @@ template <int K> struct DplrVectorLayout {
 // L_K), Q against A and K (causal: M.QA, M.QK), bf16 with ld LC. Scaled: one
 // product against B's right rows (in A's place), its columns scaled by s_a
 // (Sa) and s_k (Sk). Blocks above the diagonal are not written.
-// dplrVectorPrepare's and dplrVectorGradChunk's; a CTA of 8 warps.
+// dplrVectorPrepare's and dplrVectorGradQB's; a CTA of 8 warps.
 template <int K, int LK, int LC, int LF, bool Scaled>
 __device__ __forceinline__ void dplrVectorGrams(const tile::bf16 *Qs, const tile::bf16 *Bs, const tile::bf16 *As,
                                                 const tile::bf16 *Ks, const float *Df, const float *Sa,

@@ -1,7 +1,6 @@
 // Part of the CUDA tile library (mixc_cuda.cuh, which includes it): the
-// chunk kernel of the chunked backward of the delta rules with a vector
-// diagonal (RWKV-7; KDA, whose backward the adjoint writes in this plain
-// form with b = k . exp(g)): S_t = Diag(exp(g_t)) S_{t-1} + a_t (b_t^T S_{t-1})
+// two chunk kernels of the chunked backward of the delta rules with a vector
+// diagonal (RWKV-7; KDA): S_t = Diag(exp(g_t)) S_{t-1} + a_t (b_t^T S_{t-1})
 // + k_t v_t^T, o_t = c S_t^T q_t. Per chunk, with G the cumulative
 // log-decays per key (G_{-1} = 0, G_C the chunk's last) and X_t =
 // Diag(exp(-G_t)) S_t, the chunk is an undecayed delta rule in X with
@@ -34,6 +33,14 @@
 // dbIntoDk db added to dk. The walks around it: dplrVectorPrepare, deltaStates'
 // vector form keeping S0 and U, deltaGradWalk's vector form; the launches:
 // mixc_cuda_ut_grad_launch.cuh (gradform::vector).
+// Two kernels per chunk, not one: dplrVectorGradQB (the Grams, the inverse, dU,
+// Y, dV's first terms, the masked Gram gradients, dq, db) and
+// dplrVectorGradAK (da, dk, dv's state term, the decays' gradient), the Gram
+// gradients and the decays' per-token terms passed through global memory.
+// One kernel was 9600-10200 SASS instructions (nvcc 13, sm_90a, K = V = 128):
+// a CTA runs its code once, so past the SM's instruction cache every CTA
+// fetches all of it (the UT form's chunk kernel at 12560 instructions ran 4x
+// slower than at 5088: docs/cuda-backend.md).
 // Every sum runs in a fixed order (no atomics): the same inputs give the same bits.
 #ifndef MIXC_CUDA_UT_VECTOR_GRAD_CUH
 #define MIXC_CUDA_UT_VECTOR_GRAD_CUH
@@ -44,28 +51,43 @@
 
 namespace mixc::cuda {
 
-template <int K, int V> struct DplrVectorGradChunkLayout {
-  static constexpr int C = 64, LK = K + 8, LV = V + 8, LC = C + 8, LF = C + 4, LB = K + 4, LD = K + 4;
+// The first kernel's shared memory.
+template <int K, int V> struct DplrVectorGradQBLayout {
+  static constexpr int C = 64, LK = K + 8, LV = V + 8, LC = C + 8, LF = C + 4, LB = K + 4;
   static constexpr int rowsK = C * LK * 2, rowsV = C * LV * 2, tileC = C * LC * 2, fC = C * LF * 4;
-  // Q, B, A, K relative to their sub-block (in place); S0 later over A and K, K' over Q and B
+  // Q, B, A, K relative to their sub-block (in place)
   static constexpr int q = 0, bb = q + rowsK, a = bb + rowsK, k = a + rowsK;
   // G fp32 [C][LB], then in place F = exp(G_i - G_r) (r: the row's sub-block reference); the pair factors [6][K]
   static constexpr int gc = k + rowsK, df = gc + C * LB * 4;
   // L_K, M_QA, M_QK, T (bf16); then dL_K, dM_QA, dM_QK, dL_A
   static constexpr int lk = df + 6 * K * 4, mqa = lk + tileC, mqk = mqa + tileC, t = mqk + tileC;
-  // the raw gates, then L_A and T in fp32 for the inverse; then U and V
+  // the raw gates, then L_A and T in fp32 for the inverse; then U and V; then S0
   static constexpr int work = t + tileC, laf = work, tf = laf + fC, pt = tf + fC;
   static constexpr int first = C * K * 4 > 2 * fC + 3 * 16 * 24 * 4 ? C * K * 4 : 2 * fC + 3 * 16 * 24 * 4;
-  static constexpr int u = work, v = u + rowsV;
-  static constexpr int dO = work + first, x = dO + rowsV; // X, then dU and Y; dS_C later over dO and Y
-  static constexpr int red = x + rowsV;               // [5][K]: the chunk end's terms
-  static constexpr int scl = red + 5 * K * 4;         // the scales' row sums [2][2][C]
-  static constexpr int yedge = scl + 2 * 2 * C * 4;  // b . db of each row block's first row [4][K]
+  static constexpr int u = work, v = u + rowsV, s0 = work;
+  static constexpr int dO = work + first, x = dO + rowsV, ds = dO; // X, then dU and Y; dS_C over dO and Y
+  static constexpr int yedge = x + rowsV;           // b . db of each row block's first row [4][K]
+  static constexpr int rowsum = yedge + 4 * K * 4;  // exp(G_C) rowsum(S0 . dS_C) [K]
   // per sub-block and key: G_r and G_C as computed, then exp(G_r), exp(G_C - G_r), exp(G_C)
-  static constexpr int fe = yedge + 4 * K * 4, bytes = fe + 14 * K * 4;
-  static constexpr int s0 = a, ds = dO, kp = q, dg = a, state = K * LV * 2;
-  static_assert(2 * rowsV <= first, "U and V over the inverse's buffers");
-  static_assert(state <= 2 * rowsK && state <= 2 * rowsV && C * LD * 4 <= 2 * rowsK, "the states' space reused");
+  static constexpr int fe = rowsum + K * 4, bytes = fe + 14 * K * 4;
+  static constexpr int state = K * LV * 2;
+  static_assert(2 * rowsV <= first && state <= first && state <= 2 * rowsV, "U, V and the states over spent buffers");
+};
+
+// The second kernel's: Q and B relative (A and K are read as given), the
+// Gram gradients, U, V, dS_C; K' over Q and B, the decays' terms over U and V.
+template <int K, int V> struct DplrVectorGradAKLayout {
+  static constexpr int C = 64, LK = K + 8, LV = V + 8, LC = C + 8, LB = K + 4, LD = K + 4;
+  static constexpr int rowsK = C * LK * 2, rowsV = C * LV * 2, tileC = C * LC * 2;
+  static constexpr int q = 0, bb = q + rowsK, kp = q, gc = bb + rowsK, df = gc + C * LB * 4;
+  static constexpr int grads = df + 6 * K * 4;      // dL_A, dL_K, dM_QA, dM_QK (bf16 [C][LC] each)
+  static constexpr int u = grads + 4 * tileC, v = u + rowsV, dg = u;
+  static constexpr int ds = v + rowsV, raw = ds;     // the raw gates, then dS_C
+  static constexpr int state = K * LV * 2 > C * K * 4 ? K * LV * 2 : C * K * 4;
+  static constexpr int red = ds + state;             // [4][K]: the row blocks' state terms
+  static constexpr int scl = red + 4 * K * 4;        // the scales' row sums [2][2][C]
+  static constexpr int fe = scl + 2 * 2 * C * 4, bytes = fe + 14 * K * 4;
+  static_assert(C * LD * 4 <= 2 * rowsV, "the decays' terms over U and V");
 };
 
 // The factors of a chunk's operands relative to their 16-token sub-block's
@@ -98,11 +120,11 @@ template <int K, int LB> __device__ __forceinline__ void dplrRelativeFactors(flo
   __syncthreads();
 }
 
-// Q, B (left operands) and A, K (right ones) in place relative to each
-// row's sub-block reference, from the factors F (dplrRelativeRows): q . F_i,
-// b . F_i-1 (BDecayed: F_i), a . 1 / F_j, k . 1 / F_j, as dplrVectorPrepare
-// forms its Gram operands (there with exp(G_r - G_j) itself).
-template <int K, int LK, int LB, bool BDecayed>
+// Q, B (left operands) and A, K (right ones; Right) in place relative to
+// each row's sub-block reference, from the factors F (dplrRelativeFactors):
+// q . F_i, b . F_i-1 (BDecayed: F_i), a . 1 / F_j, k . 1 / F_j, as
+// dplrVectorPrepare forms its Gram operands (there with exp(G_r - G_j) itself).
+template <int K, int LK, int LB, bool BDecayed, bool Right = true>
 __device__ __forceinline__ void dplrRelativeRows(tile::bf16 *Qs, tile::bf16 *Bs, tile::bf16 *As, tile::bf16 *Ks,
                                                  const float *F) {
   constexpr int C = chunk::C;
@@ -113,48 +135,110 @@ __device__ __forceinline__ void dplrRelativeRows(tile::bf16 *Qs, tile::bf16 *Bs,
     const float p0 = BDecayed ? f0 : first ? 1.f : F[(r - 1) * LB + kc],
                 p1 = BDecayed ? f1 : first ? 1.f : F[(r - 1) * LB + kc + 1];
     uint32_t *qp = (uint32_t *)&Qs[r * LK + kc], *bp = (uint32_t *)&Bs[r * LK + kc],
-             *ap = (uint32_t *)&As[r * LK + kc], *kp = (uint32_t *)&Ks[r * LK + kc];
+             *ap = Right ? (uint32_t *)&As[r * LK + kc] : nullptr, *kp = Right ? (uint32_t *)&Ks[r * LK + kc] : nullptr;
     *qp = tile::scalePair(*qp, f0, f1);
     *bp = tile::scalePair(*bp, p0, p1);
-    const float u0 = dplrRightFactor(f0), u1 = dplrRightFactor(f1);
-    *ap = tile::scalePair(*ap, u0, u1);
-    *kp = tile::scalePair(*kp, u0, u1);
+    if constexpr (Right) {
+      const float u0 = dplrRightFactor(f0), u1 = dplrRightFactor(f1);
+      *ap = tile::scalePair(*ap, u0, u1);
+      *kp = tile::scalePair(*kp, u0, u1);
+    }
   }
 }
 
-// One CTA of 8 warps per (chunk, head, batch); warp (rw, hf) takes rows
-// 16 rw.. of each product, in the column half hf. First the Grams, T, dU, Y,
-// dV's first terms and the four masked Gram gradients; then dq and db (S0
-// over A and K once their Gram products are done), da and dk (dS_C over dO
-// and Y), dv's state term (K' over Q and B), and last the log-decays'
-// gradient. Form: gradform's dqOut, dkOut, dvOut, dbOut (the caller's bf16
-// rows; else r.dq, r.dk, r.db fp32 rows; da always in r.da, dv's fp32 rows
-// r.dv first). q, k, a, b, v and dO: bf16 rows with unit stride in their last
-// dimension; the log-decays f32 or bf16 rows of K.
-template <int K, int V, unsigned Form>
-__global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams call, const DeltaGradRows r) {
-  constexpr bool DqOut = Form & gradform::dqOut, DkOut = Form & gradform::dkOut, DvOut = Form & gradform::dvOut,
-                 DbOut = Form & gradform::dbOut, AScaled = Form & gradform::aScaled,
-                 KScaled = Form & gradform::kScaled, KIsB = Form & gradform::kIsB, IntoDk = Form & gradform::dbIntoDk,
-                 BDecayed = Form & gradform::bDecayed;
-  static_assert(!(Form & gradform::ssd) && AScaled == KScaled && KScaled == KIsB && (!IntoDk || KIsB),
+// Both kernels' start: this chunk's rows of q and b (and with Right a and k)
+// relative to their sub-block (in place at Qs, the tiles consecutive, ld LK),
+// the gates' cumulative sums turned into the factors F (dplrRelativeFactors)
+// and the sub-blocks' pair factors Df; `raw` stages the gates. Started copies
+// of the caller (committed with these) land too. Ends past a barrier.
+template <int K, int LK, int LB, bool BDecayed, bool Right>
+__device__ __forceinline__ void dplrVectorGradStart(const ScanParams &p, int64_t b, int64_t h, int64_t c,
+                                                    tile::bf16 *Qs, unsigned char *raw, float *F, float *E,
+                                                    float *Df) {
+  constexpr int C = chunk::C;
+  { // the rows in one copy loop: inlined copies each were a tenth of the code
+    const View rowsOf[4] = {p.q, p.b, p.a, p.k};
+#pragma unroll 1
+    for (int t = 0; t < (Right ? 4 : 2); ++t) chunk::copyRows<K, 256>(Qs + t * C * LK, LK, rowsOf[t], b, h, c, p.T, 0, K);
+  }
+  chunk::copyKeyDecays<K, 256>(p, b, h, c, raw);
+  tile::commit();
+  tile::waitGroups<0>();
+  __syncthreads();
+  chunk::cumulativeKeyDecays<K, LB, true, 256>(p, h, c, raw, F); // (ends past a barrier)
+  chunk::subBlockPairDecays<K, LB, 256>(F, Df); // Dp[I, J] = exp(G_r(I) - G_r(J)), J < I
+  dplrRelativeFactors<K, LB>(F, E);             // G -> F = exp(G_i - G_r) (ends past a barrier)
+  dplrRelativeRows<K, LK, LB, BDecayed, Right>(Qs, Qs + C * LK, Qs + 2 * C * LK, Qs + 3 * C * LK, F);
+  __syncthreads();
+}
+
+// This thread's two rows (r0 + g, + 8) of an input (bf16 rows:
+// launchDeltaGradChunked's toBf16), found once (null past T: zeros);
+// per-element address arithmetic (64-bit, the head's group) was most of the
+// epilogues' code.
+struct InRows {
+  const tile::bf16 *p[2];
+  __device__ __forceinline__ float at(int u, int k) const { return p[u] ? __bfloat162float(p[u][k]) : 0.f; }
+};
+__device__ __forceinline__ InRows inRows(const View &x, int64_t b, int64_t h, int64_t c, int row, int64_t T) {
+  InRows rr;
+#pragma unroll
+  for (int u = 0; u < 2; ++u) {
+    const int64_t t = c * chunk::C + row + 8 * u;
+    rr.p[u] = t < T ? (const tile::bf16 *)x.p + b * x.s0 + t * x.s1 + x.head(h) : nullptr;
+  }
+  return rr;
+}
+// An operand's element relative to its sub-block, rounded as dplrRelativeRows
+// rounded it (the same factor, the same expression): the Gram terms of the
+// log-decays' gradient pair each entry's two operands as the products did, so
+// that a pair (i, j) adds to token i exactly what it takes from token j (with
+// the exact inputs instead, the two sides' roundings differ and their sums
+// from the chunk's end drift by the sum of them).
+__device__ __forceinline__ float dplrRounded(float x, float f) { return __bfloat162float(__float2bfloat16(x * f)); }
+// The Gram gradients' scratch of chunk slot c: dL_A, dL_K, dM_QA, dM_QK, [C][C] bf16 each.
+__device__ __forceinline__ tile::bf16 *dplrGramGrads(const DeltaGradRows &r, int64_t b, int64_t c, int64_t h,
+                                                     int64_t slots, int64_t H) {
+  return r.gramGrads + ((b * slots + c) * H + h) * 4 * chunk::C * chunk::C;
+}
+
+// The form bits both kernels read (gradform), and what they imply.
+template <unsigned Form> struct DplrVectorGradForm {
+  static constexpr bool dqOut = Form & gradform::dqOut, dkOut = Form & gradform::dkOut,
+                        dvOut = Form & gradform::dvOut, dbOut = Form & gradform::dbOut,
+                        scaled = Form & gradform::aScaled, intoDk = Form & gradform::dbIntoDk,
+                        bDecayed = Form & gradform::bDecayed;
+  static_assert(!(Form & gradform::ssd) && ((Form & gradform::aScaled) != 0) == ((Form & gradform::kScaled) != 0) &&
+                    ((Form & gradform::kScaled) != 0) == ((Form & gradform::kIsB) != 0) && (!intoDk || scaled),
                 "the vector diagonal's chunked backward: the plain low-rank form, or the scaled one with k = b");
-  constexpr bool Scaled = AScaled, DbKept = Scaled; // db's fp32 rows, read back where a_scale da or dk adds to it
+  // db's fp32 rows, read back by the second kernel where a_scale da (and dk) add to it
+  static constexpr bool dbKept = scaled;
+};
+
+// The first kernel, a CTA of 8 warps per (chunk, head, batch); warp (rw, hf)
+// takes rows 16 rw.. of each product, in the column half hf. The Grams, T,
+// dU, Y, dV's first terms (to dv's fp32 rows), the four masked Gram gradients
+// (to r.gramGrads for the second kernel), dq and db (their Gram products over
+// A and K by sub-block pairs, S0 landed over U and V, the state's terms), and
+// the decays' per-token terms of q . dq and b . db (to r.ddecay's rows, the
+// chunk end's exp(G_C) rowsum(S0 . dS_C) at its last token).
+template <int K, int V, unsigned Form>
+__global__ void __launch_bounds__(256, 1) dplrVectorGradQB(const ScanParams call, const DeltaGradRows r) {
+  using Fm = DplrVectorGradForm<Form>;
+  constexpr bool BDecayed = Fm::bDecayed;
   using tile::bf16;
-  using L = DplrVectorGradChunkLayout<K, V>;
-  constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF, LB = L::LB, LD = L::LD, NK = K / 16,
-                NV = V / 16;
+  using L = DplrVectorGradQBLayout<K, V>;
+  constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LF = L::LF, LB = L::LB, NK = K / 16, NV = V / 16;
   static_assert(K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128, "chunked tiles");
   MIXC_DYNAMIC_SHARED(smem);
-  bf16 *Qs = (bf16 *)(smem + L::q), *Bs = (bf16 *)(smem + L::bb), *As = (bf16 *)(smem + L::a),
-       *Ks = (bf16 *)(smem + L::k), *LKs = (bf16 *)(smem + L::lk), *MQA = (bf16 *)(smem + L::mqa),
-       *MQK = (bf16 *)(smem + L::mqk), *Ts = (bf16 *)(smem + L::t), *Us = (bf16 *)(smem + L::u),
-       *Vs = (bf16 *)(smem + L::v), *dOs = (bf16 *)(smem + L::dO), *Xs = (bf16 *)(smem + L::x),
-       *S0s = (bf16 *)(smem + L::s0), *dSs = (bf16 *)(smem + L::ds), *Kp = (bf16 *)(smem + L::kp);
-  float *Gc = (float *)(smem + L::gc), *F = Gc, *E = (float *)(smem + L::fe), *Df = (float *)(smem + L::df),
-        *LAf = (float *)(smem + L::laf),
-        *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt), *red = (float *)(smem + L::red),
-        *DG = (float *)(smem + L::dg), *scl = (float *)(smem + L::scl), *yEdge = (float *)(smem + L::yedge);
+  bf16 *Qs = (bf16 *)(smem + L::q), *As = (bf16 *)(smem + L::a), *Ks = (bf16 *)(smem + L::k),
+       *LKs = (bf16 *)(smem + L::lk), *MQA = (bf16 *)(smem + L::mqa), *MQK = (bf16 *)(smem + L::mqk),
+       *Ts = (bf16 *)(smem + L::t), *Us = (bf16 *)(smem + L::u), *Vs = (bf16 *)(smem + L::v),
+       *dOs = (bf16 *)(smem + L::dO), *Xs = (bf16 *)(smem + L::x), *S0s = (bf16 *)(smem + L::s0),
+       *dSs = (bf16 *)(smem + L::ds), *Bs = (bf16 *)(smem + L::bb);
+  float *F = (float *)(smem + L::gc), *E = (float *)(smem + L::fe), *Df = (float *)(smem + L::df),
+        *LAf = (float *)(smem + L::laf), *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt),
+        *yEdge = (float *)(smem + L::yedge), *rowsum = (float *)(smem + L::rowsum);
   const ChunkItem it = chunkItem(call);
   const int64_t slots = it.slots, c = it.c, h = it.h, b = it.b, rows = slots * C;
   const ScanParams p = forSequence(call, b);
@@ -163,21 +247,9 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, rw = warp % 4,
             hf = warp / 4, r0 = rw * 16, k0 = hf * (K / 2);
   const float cs = p.scale;
-  { // q, b, a, k (consecutive tiles) in one copy loop: four inlined copies were a tenth of the code
-    const View rowsOfQBAK[4] = {p.q, p.b, p.a, p.k};
-#pragma unroll 1
-    for (int t = 0; t < 4; ++t) chunk::copyRows<K, 256>(Qs + t * C * LK, LK, rowsOfQBAK[t], b, h, c, T, 0, K);
-  }
-  chunk::copyKeyDecays<K, 256>(p, b, h, c, smem + L::work);
   chunk::copyRows<V, 256>(dOs, LV, seqView(r.dO, call, b), b, h, c, T, 0, V);
   chunk::copyRows<V, 256>(Xs, LV, r.x, b, h, c, rows, 0, V);
-  tile::commit();
-  tile::waitGroups<0>();
-  __syncthreads();
-  chunk::cumulativeKeyDecays<K, LB, true, 256>(p, h, c, smem + L::work, Gc); // (ends past a barrier)
-  chunk::subBlockPairDecays<K, LB, 256>(Gc, Df); // Dp[I, J] = exp(G_r(I) - G_r(J)), J < I
-  dplrRelativeFactors<K, LB>(Gc, E);             // G -> F = exp(G_i - G_r) (ends past a barrier)
-  dplrRelativeRows<K, LK, LB, BDecayed>(Qs, Bs, As, Ks, F);
+  dplrVectorGradStart<K, LK, LB, BDecayed, true>(p, b, h, c, Qs, smem + L::work, F, E, Df);
   // Blocks above the diagonal of L_K, M_QA and M_QK are zeros (the products below read whole rows).
   for (int e = tid; e < C * C / 2; e += 256) {
     const int i = e / (C / 2), j = (e % (C / 2)) * 2;
@@ -213,7 +285,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
   auto rowsOf = [&](auto out, const Bf16Rows &to, float *rowsF, int D) {
     return it.rowPair<decltype(out)::value>(r0 + g, to, rowsF, D, r.Ttok, H);
   };
-  { // dV = c M_QK^T dO + L_K^T Y to dv's fp32 rows (K' dS_C added at the end)
+  { // dV = c M_QK^T dO + L_K^T Y to dv's fp32 rows (K' dS_C added by the second kernel)
     float acc[NV][4] = {};
     warpGemm<NV, true, true>(acc, MQK + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
 #pragma unroll
@@ -240,8 +312,16 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
   }
   __syncthreads();
   bf16 *dLA = Ts, *dLK = LKs, *dMA = MQA, *dMK = MQK;
-  // this warp's row block's exp(G_r) and exp(G_C - G_r) per key, and exp(G_C)
-  const float *eRef = E + 5 * K + rw * K, *eEnd = E + 9 * K + rw * K, *eC = E + 13 * K;
+  { // the Gram gradients to the second kernel: dL_A, dL_K, dM_QA, dM_QK, 16-byte rows
+    bf16 *to = dplrGramGrads(r, b, c, h, slots, H);
+    const bf16 *from[4] = {dLA, dLK, dMA, dMK};
+    for (int e = tid; e < 4 * C * C / 8; e += 256) {
+      const int m = e / (C * C / 8), row = (e / (C / 8)) % C, seg = e % (C / 8);
+      *(uint4 *)(to + (m * C + row) * C + seg * 8) = *(const uint4 *)(from[m] + row * LC + seg * 8);
+    }
+  }
+  // this warp's row block's exp(G_r) per key
+  const float *eRef = E + 5 * K + rw * K, *eC = E + 13 * K;
   // b_i's relative factor (decayed_b: its own token's; else the row before's, 1 on the block's first)
   auto fOfB = [&](int i, int k) { return BDecayed ? F[i * LB + k] : i % 16 ? F[(i - 1) * LB + k] : 1.f; };
   // acc += Dp[I, J] . t, the pair's factor per key column (1 on the diagonal blocks)
@@ -249,30 +329,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
     const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
     forTile<NK>(t, 0, k0, [&](int, int k, float x, int nt, int e) { acc[nt][e] += I > J ? x * dp[k] : x; });
   };
-  // this thread's two rows (r0 + g, + 8) of an input (bf16 rows: launchDeltaGradChunked's toBf16),
-  // found once (null past T: zeros); per-element address arithmetic (64-bit, the head's group) was
-  // most of the epilogues' code
-  struct InRows {
-    const bf16 *p[2];
-    __device__ __forceinline__ float at(int u, int k) const { return p[u] ? bf(p[u][k]) : 0.f; }
-  };
-  auto inRows = [&](const View &x) {
-    InRows rr;
-#pragma unroll
-    for (int u = 0; u < 2; ++u) {
-      const int64_t t = c * C + r0 + g + 8 * u;
-      rr.p[u] = t < T ? (const bf16 *)x.p + b * x.s0 + t * x.s1 + x.head(h) : nullptr;
-    }
-    return rr;
-  };
-  // An operand's element relative to its sub-block, rounded as dplrRelativeRows rounded it (the
-  // same factor F, the same expression): the
-  // Gram terms of the log-decays' gradient pair each entry's two operands as the products did, so
-  // that a pair (i, j) adds to token i exactly what it takes from token j (with the exact inputs
-  // instead, the two sides' roundings differ and their suffix sums drift by the sum of them).
-  auto rel = [](float x, float f) { return bf(__float2bfloat16(x * f)); };
-  // q . dq - a . da - k . dk + b . db (the token after's; with decayed_b its own), per element
-  float zq[NK][4];
+  float zq[NK][4]; // q . dq + b . db (the token after's; with decayed_b its own), per element
   { // dq and db: the Gram products over A and K, then the state's
     float aq[NK][4] = {}, ab[NK][4] = {};
     for (int J = 0; J <= rw; ++J) {
@@ -284,8 +341,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
       addPair(aq, tq, rw, J);
       addPair(ab, tb, rw, J);
     }
-    __syncthreads(); // A and K are read: S0 takes their place
-    {
+    { // S0 over U and V (read by the Gram gradients, past the barrier above)
       const bf16 *s0 = r.states + ((b * slots + c) * H + h) * K * V;
       for (int e = tid; e < K * V / 8; e += 256) {
         const int row = e / (V / 8), col = (e % (V / 8)) * 8;
@@ -298,9 +354,9 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
     float sq[NK][4] = {}, sb[NK][4] = {};
     warpGemm<NK, false, false>(sq, dOs + r0 * LV, LV, S0s + k0 * LV, LV, 0, NV);
     warpGemm<NK, false, false>(sb, Ys + r0 * LV, LV, S0s + k0 * LV, LV, 0, NV);
-    const auto dqRows = rowsOf(std::bool_constant<DqOut>{}, r.dqTo, r.dq, K);
-    const auto dbRows = rowsOf(std::bool_constant<DbOut && !DbKept>{}, r.dbTo, r.db, K);
-    const InRows qIn = inRows(p.q), bIn = inRows(p.b);
+    const auto dqRows = rowsOf(std::bool_constant<Fm::dqOut>{}, r.dqTo, r.dq, K);
+    const auto dbRows = rowsOf(std::bool_constant<Fm::dbOut && !Fm::dbKept>{}, r.dbTo, r.db, K);
+    const InRows qIn = inRows(p.q, b, h, c, r0 + g, T), bIn = inRows(p.b, b, h, c, r0 + g, T);
     [[maybe_unused]] float yb[BDecayed ? 1 : NK][4]; // b . db, for the token before
     forTile<NK>(aq, r0, k0, [&](int i, int k, float x, int nt, int e) {
       const float fq = F[i * LB + k], fb = fOfB(i, k), er = eRef[k]; // exp(G_i) = fq exp(G_r), ...
@@ -308,13 +364,13 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
       const float dq = x * fq + stQ, db = ab[nt][e] * fb + stB;
       if (e >= 2 ? live8 : live0) dqRows.put(e >= 2, k, dq), dbRows.put(e >= 2, k, db);
       const float qv = qIn.at(e >= 2, k), bv = bIn.at(e >= 2, k);
-      zq[nt][e] = rel(qv, fq) * x + qv * stQ;
-      const float yv = rel(bv, fb) * ab[nt][e] + bv * stB;
+      zq[nt][e] = dplrRounded(qv, fq) * x + qv * stQ;
+      const float yv = dplrRounded(bv, fb) * ab[nt][e] + bv * stB;
       if constexpr (BDecayed) zq[nt][e] += yv;
       else yb[nt][e] = yv;
     });
     if constexpr (!BDecayed) { // each b . db to the row before: within the warp by shuffles, a row
-                               // block's first row to the block before through yEdge (added at the end)
+                               // block's first row to the block before through yEdge
 #pragma unroll
       for (int nt = 0; nt < NK; ++nt)
 #pragma unroll
@@ -336,7 +392,85 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
       tile::copy16(dSs + row * LV + col, ds + row * V + col);
     }
     tile::commit();
+    tile::waitGroups<0>();
   }
+  __syncthreads();
+  for (int k = tid; k < K; k += 256) { // exp(G_C) rowsum(S0 . dS_C), a key per thread
+    float s = 0.f;
+    for (int j = 0; j < V; j += 2) {
+      const float2 x = __bfloat1622float2(*(const __nv_bfloat162 *)&S0s[k * LV + j]),
+                   y = __bfloat1622float2(*(const __nv_bfloat162 *)&dSs[k * LV + j]);
+      s += x.x * y.x + x.y * y.y;
+    }
+    rowsum[k] = eC[k] * s;
+  }
+  __syncthreads();
+  // The per-token terms to r.ddecay's rows (the next row block's first b . db added; the chunk
+  // end's term at its last token, which every suffix sum of the chunk includes).
+  const int last = (int)(T - c * C < C ? T - c * C : C) - 1;
+  forTile<NK>(zq, r0, k0, [&](int i, int k, float x, int, int e) {
+    if (!BDecayed && e >= 2 && g == 7 && rw < 3) x += yEdge[(rw + 1) * K + k];
+    if (i == last) x += rowsum[k];
+    if (i <= last) r.ddecay[it.tokenRow(i, r.Ttok, H) * K + k] = x;
+  });
+}
+
+// The second kernel, laid out as the first: da and dk (the transposed Gram
+// products over B and Q by sub-block pairs, the state's terms with dS_C; the
+// scaled form summed back with db from the first kernel's fp32 rows), dv's
+// K' dS_C (K', the prepare's, over Q and B), and the log-decays' gradient: the
+// first kernel's per-token terms plus - a . da - k . dk and the chunk end's
+// state terms, summed from the chunk's end.
+template <int K, int V, unsigned Form>
+__global__ void __launch_bounds__(256, 1) dplrVectorGradAK(const ScanParams call, const DeltaGradRows r) {
+  using Fm = DplrVectorGradForm<Form>;
+  constexpr bool Scaled = Fm::scaled, IntoDk = Fm::intoDk;
+  using tile::bf16;
+  using L = DplrVectorGradAKLayout<K, V>;
+  constexpr int C = L::C, LK = L::LK, LV = L::LV, LC = L::LC, LB = L::LB, LD = L::LD, NK = K / 16, NV = V / 16;
+  static_assert(K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128, "chunked tiles");
+  MIXC_DYNAMIC_SHARED(smem);
+  bf16 *Qs = (bf16 *)(smem + L::q), *Bs = (bf16 *)(smem + L::bb), *Kp = (bf16 *)(smem + L::kp),
+       *Gr = (bf16 *)(smem + L::grads), *Us = (bf16 *)(smem + L::u), *Vs = (bf16 *)(smem + L::v),
+       *dSs = (bf16 *)(smem + L::ds);
+  bf16 *dLA = Gr, *dLK = Gr + C * LC, *dMA = Gr + 2 * C * LC, *dMK = Gr + 3 * C * LC;
+  float *F = (float *)(smem + L::gc), *E = (float *)(smem + L::fe), *Df = (float *)(smem + L::df),
+        *red = (float *)(smem + L::red), *DG = (float *)(smem + L::dg), *scl = (float *)(smem + L::scl);
+  const ChunkItem it = chunkItem(call);
+  const int64_t slots = it.slots, c = it.c, h = it.h, b = it.b, rows = slots * C;
+  const ScanParams p = forSequence(call, b);
+  const int64_t T = p.T, H = p.H;
+  if (c * C >= T) return; // past a packed sequence's end
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, rw = warp % 4,
+            hf = warp / 4, r0 = rw * 16, k0 = hf * (K / 2);
+  { // the first kernel's Gram gradients, U and V
+    const bf16 *from = dplrGramGrads(r, b, c, h, slots, H);
+    for (int e = tid; e < 4 * C * C / 8; e += 256) {
+      const int m = e / (C * C / 8), row = (e / (C / 8)) % C, seg = e % (C / 8);
+      tile::copy16(Gr + (m * C + row) * LC + seg * 8, from + (m * C + row) * C + seg * 8);
+    }
+  }
+  chunk::copyRows<V, 256>(Us, LV, r.u, b, h, c, rows, 0, V);
+  chunk::copyRows<V, 256>(Vs, LV, p.v, b, h, c, T, 0, V);
+  dplrVectorGradStart<K, LK, LB, Fm::bDecayed, false>(p, b, h, c, Qs, smem + L::raw, F, E, Df);
+  { // dS_C over the raw gates
+    const bf16 *ds = r.dStates + ((b * slots + c) * H + h) * K * V;
+    for (int e = tid; e < K * V / 8; e += 256) {
+      const int row = e / (V / 8), col = (e % (V / 8)) * 8;
+      tile::copy16(dSs + row * LV + col, ds + row * V + col);
+    }
+    tile::commit();
+  }
+  const bool live0 = c * C + r0 + g < T, live8 = c * C + r0 + g + 8 < T; // rows past the sequence: not written
+  auto rowsOf = [&](auto out, const Bf16Rows &to, float *rowsF, int D) {
+    return it.rowPair<decltype(out)::value>(r0 + g, to, rowsF, D, r.Ttok, H);
+  };
+  const float *eEnd = E + 9 * K + rw * K; // this warp's row block's exp(G_C - G_r) per key
+  auto addPair = [&](float (&acc)[NK][4], const float (&t)[NK][4], int I, int J) {
+    const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
+    forTile<NK>(t, 0, k0, [&](int, int k, float x, int nt, int e) { acc[nt][e] += I > J ? x * dp[k] : x; });
+  };
+  float zq[NK][4]; // - a . da - k . dk, per element
   { // da and dk: the Gram products over B and Q (transposed), then the state's
     float aa[NK][4] = {}, ak[NK][4] = {};
     for (int I = rw; I < 4; ++I) {
@@ -357,11 +491,11 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
     warpGemm<NK, false, false>(sk, Vs + r0 * LV, LV, dSs + k0 * LV, LV, 0, NV);
     float part[NK][2] = {}; // a . da_state + k . dk_state over this thread's two rows, per key column
     const auto daRows = it.rowPair<false>(r0 + g, Bf16Rows{}, r.da, K, r.Ttok, H);
-    const auto dkRows = rowsOf(std::bool_constant<DkOut>{}, r.dkTo, r.dk, K);
-    // the scaled form: db's elements this thread wrote above (all loaded before any store), this
-    // thread's two rows' scales, the scales' row dots
+    const auto dkRows = rowsOf(std::bool_constant<Fm::dkOut>{}, r.dkTo, r.dk, K);
+    // the scaled form: db's elements (the first kernel's fp32 rows, all loaded before any store),
+    // this thread's two rows' scales, the scales' row dots
     [[maybe_unused]] float dbs[NK][4];
-    if constexpr (DbKept) {
+    if constexpr (Fm::dbKept) {
       const auto dbIn = it.rowPair<false>(r0 + g, Bf16Rows{}, r.db, K, r.Ttok, H);
       forTile<NK>(aa, r0, k0, [&](int, int k, float, int nt, int e) {
         dbs[nt][e] = (e >= 2 ? live8 : live0) ? dbIn.p[e >= 2][k] : 0.f;
@@ -375,14 +509,15 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
                                  sk0 = Scaled ? scaleAt(r.kScale, r0 + g) : 0.f,
                                  sk8 = Scaled ? scaleAt(r.kScale, r0 + g + 8) : 0.f;
     [[maybe_unused]] float aDot[2] = {0.f, 0.f}, kDot[2] = {0.f, 0.f};
-    const auto dbRows = rowsOf(std::bool_constant<DbOut>{}, r.dbTo, r.db, K);
-    const InRows aIn = inRows(p.a), kIn = inRows(p.k), bIn = inRows(p.b);
+    const auto dbRows = rowsOf(std::bool_constant<Fm::dbOut>{}, r.dbTo, r.db, K);
+    const InRows aIn = inRows(p.a, b, h, c, r0 + g, T), kIn = inRows(p.k, b, h, c, r0 + g, T),
+                 bIn = inRows(p.b, b, h, c, r0 + g, T);
     forTile<NK>(aa, r0, k0, [&](int j, int k, float x, int nt, int e) {
       const float up = dplrRightFactor(F[j * LB + k]), end = eEnd[k] * up; // exp(G_C - G_j)
       const float stA = end * sa[nt][e], stK = end * sk[nt][e];
       const float da = x * up + stA, dk = ak[nt][e] * up + stK;
       const float av = aIn.at(e >= 2, k), kv = kIn.at(e >= 2, k);
-      zq[nt][e] -= (rel(av, up) * x + av * stA) + (rel(kv, up) * ak[nt][e] + kv * stK);
+      zq[nt][e] = -((dplrRounded(av, up) * x + av * stA) + (dplrRounded(kv, up) * ak[nt][e] + kv * stK));
       part[nt][e & 1] += av * stA + kv * stK;
       const bool live = e >= 2 ? live8 : live0;
       if constexpr (Scaled) { // (k = b: b's own rows are the plain key's)
@@ -410,7 +545,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
         for (int u = 0; u < 2; ++u)
           scl[(0 * 2 + hf) * C + r0 + g + 8 * u] = aDot[u], scl[(1 * 2 + hf) * C + r0 + g + 8 * u] = kDot[u];
     }
-    // the sums over the warp's 16 rows (lanes of one t4), one per column
+    // the state terms' sums over the warp's 16 rows (lanes of one t4), one per column
 #pragma unroll
     for (int nt = 0; nt < NK; ++nt)
 #pragma unroll
@@ -422,29 +557,19 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
         if (g == 0) red[rw * K + k0 + nt * 8 + 2 * t4 + w] = s;
       }
   }
-  // exp(G_C) rowsum(S0 . dS_C), a key per thread
-  for (int k = tid; k < K; k += 256) {
-    float s = 0.f;
-    for (int j = 0; j < V; j += 2) {
-      const float2 x = __bfloat1622float2(*(const __nv_bfloat162 *)&S0s[k * LV + j]),
-                   y = __bfloat1622float2(*(const __nv_bfloat162 *)&dSs[k * LV + j]);
-      s += x.x * y.x + x.y * y.y;
-    }
-    red[4 * K + k] = eC[k] * s;
-  }
   tile::waitGroups<0>();
-  __syncthreads(); // S0 is read (the log-decays' terms take its place), K' has landed
+  __syncthreads(); // K' has landed; U and V are read: the decays' terms take their place
   if constexpr (Scaled) { // the two halves' row sums, in order
     if (tid < C && c * C + tid < T) {
       if (r.daScale) r.daScale[it.tokenRow(tid, r.Ttok, H)] = scl[tid] + scl[C + tid];
       if (r.dkScale) r.dkScale[it.tokenRow(tid, r.Ttok, H)] = scl[2 * C + tid] + scl[3 * C + tid];
     }
   }
-  { // dv += K' dS_C (the elements this thread wrote above)
+  { // dv += K' dS_C (the first kernel's fp32 rows)
     float acc[NV][4] = {};
     warpGemm<NV, false, true>(acc, Kp + r0 * LK, LK, dSs + hf * (V / 2), LV, 0, NK);
     const auto dvIn = it.rowPair<false>(r0 + g, Bf16Rows{}, r.dv, V, r.Ttok, H);
-    const auto dv = rowsOf(std::bool_constant<DvOut>{}, r.dvTo, r.dv, V);
+    const auto dv = rowsOf(std::bool_constant<Fm::dvOut>{}, r.dvTo, r.dv, V);
     float dvs[NV][4]; // (all loaded before any is stored: the compiler cannot tell them apart)
     forTile<NV>(acc, r0, hf * (V / 2), [&](int, int j, float, int nt, int e) {
       dvs[nt][e] = (e >= 2 ? live8 : live0) ? dvIn.p[e >= 2][j] : 0.f;
@@ -453,13 +578,17 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradChunk(const ScanParams c
       if (e >= 2 ? live8 : live0) dv.put(e >= 2, j, dvs[nt][e] + x);
     });
   }
-  forTile<NK>(zq, r0, k0, [&](int i, int k, float x, int, int e) { // (+ the next row block's first b . db)
-    DG[i * LD + k] = !BDecayed && e >= 2 && g == 7 && rw < 3 ? x + yEdge[(rw + 1) * K + k] : x;
-  });
+  { // the first kernel's per-token terms plus this one's (rows past T: zeros)
+    const float *dd = r.ddecay + it.tokenRow(r0 + g, r.Ttok, H) * K;
+    const int64_t step = 8 * H * K;
+    forTile<NK>(zq, r0, k0, [&](int i, int k, float x, int, int e) {
+      DG[i * LD + k] = (e >= 2 ? live8 : live0) ? x + dd[(e >= 2 ? step : 0) + k] : 0.f;
+    });
+  }
   __syncthreads();
-  // dg_t = sum_{s >= t} (the tokens' terms) + the chunk end's, a key per thread
+  // dg_t = sum_{s >= t} (the tokens' terms) + the chunk end's state terms, a key per thread
   for (int k = tid; k < K; k += 256) {
-    float s = red[k] + red[K + k] + red[2 * K + k] + red[3 * K + k] + red[4 * K + k];
+    float s = red[k] + red[K + k] + red[2 * K + k] + red[3 * K + k];
     for (int i = C - 1; i >= 0; --i) {
       s += DG[i * LD + k];
       if (c * C + i < T) r.ddecay[it.tokenRow(i, r.Ttok, H) * K + k] = s;

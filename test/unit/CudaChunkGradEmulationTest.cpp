@@ -93,9 +93,12 @@ void runChunkedGrad(const cuda::ScanParams &p, cuda::DeltaChunks &d, const cuda:
   if constexpr (Gla)
     emu::launch(items, 256, [&] { cuda::glaGradChunk<K, V, Form & (gf::dqOut | gf::dkOut | gf::dvOut)>(p, gr); },
                 cuda::GlaGradChunkLayout<K, V>::bytes);
-  else if constexpr (Vec)
-    emu::launch(items, 256, [&] { cuda::dplrVectorGradChunk<K, V, Form & ~gf::vector>(p, gr); },
-                cuda::DplrVectorGradChunkLayout<K, V>::bytes);
+  else if constexpr (Vec) {
+    emu::launch(items, 256, [&] { cuda::dplrVectorGradQB<K, V, Form & ~gf::vector>(p, gr); },
+                cuda::DplrVectorGradQBLayout<K, V>::bytes);
+    emu::launch(items, 256, [&] { cuda::dplrVectorGradAK<K, V, Form & ~gf::vector>(p, gr); },
+                cuda::DplrVectorGradAKLayout<K, V>::bytes);
+  }
   else
     emu::launch(items, 256, [&] { cuda::deltaGradChunk<K, V, Decay, Form>(p, gr); },
                 cuda::DeltaGradChunkLayout<K, V>::bytes);
@@ -294,7 +297,7 @@ void checkGla(bool outputs, double lo) {
 
 // The delta rules with a vector diagonal (gradform::vector) on their chunked
 // backward: dplrVectorPrepare and the vector walk keeping S0 and U,
-// deltaGradWalk's vector form, dplrVectorGradChunk. RWKV-7's form (a =
+// deltaGradWalk's vector form, dplrVectorGradQB and dplrVectorGradAK. RWKV-7's form (a =
 // -(kk . a), b = kk, its own key; log-decays in (-0.61, 0)) with every
 // gradient in fp32 rows, and KDA's as its adjoint writes it (a = -beta k,
 // b = k . exp(g), the key beta k; Kimi Linear's lower-bound gate down to -5
@@ -374,7 +377,9 @@ void checkDplrVector(VectorForm form) {
   const bf16 nan = __float2bfloat16(NAN);
   std::vector<bf16> dqRows(slab * K, nan), dkRows(slab * K, nan), dvRows(slab * V, nan), dbRows(slab * K, nan);
   cuda::DeltaGradRows gr;
+  std::vector<bf16> gramGrads(B * CHUNKS * H * 4 * C * C);
   gr.dO = rowsView(hdO.data(), MIXC_BF16, V), gr.u = d.uRows, gr.x = cuda::chunkRows(p, x.data(), V), gr.kp = d.kp;
+  gr.gramGrads = gramGrads.data();
   gr.states = states.data(), gr.dStates = dStates.data();
   gr.dFinal = stateView(hdF.data()), gr.dInit = stateView(dinit.data());
   gr.dv = dv.data(), gr.da = da.data(), gr.ddecay = dg.data(), gr.Ttok = T;
