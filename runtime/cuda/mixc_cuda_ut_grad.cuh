@@ -361,6 +361,60 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
 }
 
 // ---- the chunk's terms ----
+// The UT form's chunk steps that the scalar and the vector diagonal's chunk
+// kernels share (CTAs of 8 warps; warp (rw, hf) takes rows 16 rw.. of each
+// product in the column half hf; bf16 tiles [C][LV] of values and [C][LC] of
+// the chunk's C x C matrices).
+// Y = T^T dU with dU = X + c M_QA^T dO, over X's rows. Ends before a barrier.
+template <int V, int LV, int LC>
+__device__ __forceinline__ void utGradY(tile::bf16 *Xs, const tile::bf16 *MQA, const tile::bf16 *Ts,
+                                        const tile::bf16 *dOs, float cs) {
+  constexpr int NV = V / 16;
+  const int warp = threadIdx.x / 32, rw = warp % 4, hf = warp / 4, r0 = rw * 16;
+  {
+    float acc[NV][4] = {};
+    warpGemm<NV, true, true>(acc, MQA + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
+#pragma unroll
+    for (int nt = 0; nt < NV; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
+    addIntoTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int) { return 1.f; });
+  }
+  __syncthreads();
+  float acc[NV][4] = {};
+  warpGemm<NV, true, true>(acc, Ts + r0, LC, Xs + hf * (V / 2), LV, rw, 4);
+  __syncthreads();
+  storeTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int, int, float x) { return x; });
+}
+// dV's terms within the chunk, c M_QK^T dO (+ L_K^T Y with a low-rank term), this warp's part.
+template <int V, int LV, int LC, bool LowRank>
+__device__ __forceinline__ void utGradDvLocal(float (&acc)[V / 16][4], const tile::bf16 *MQK, const tile::bf16 *LK,
+                                              const tile::bf16 *dOs, const tile::bf16 *Ys, float cs) {
+  constexpr int NV = V / 16;
+  const int warp = threadIdx.x / 32, rw = warp % 4, hf = warp / 4, r0 = rw * 16;
+  warpGemm<NV, true, true>(acc, MQK + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
+#pragma unroll
+  for (int nt = 0; nt < NV; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
+  if constexpr (LowRank) warpGemm<NV, true, true>(acc, LK + r0, LC, Ys + hf * (V / 2), LV, rw, 4);
+}
+// The masked matrices' gradients before their masks and decays, this warp's 16 x 32:
+// dL_A = Y U^T, dL_K = Y V^T, dM_QA = dO U^T, dM_QK = dO V^T (without a low-rank term dM_QK only).
+template <int V, int LV, bool LowRank>
+__device__ __forceinline__ void utGramGrads(float (&dLA)[4][4], float (&dLK)[4][4], float (&dMA)[4][4],
+                                            float (&dMK)[4][4], const tile::bf16 *Ys, const tile::bf16 *dOs,
+                                            const tile::bf16 *Us, const tile::bf16 *Vs) {
+  constexpr int NV = V / 16;
+  const int warp = threadIdx.x / 32, r0 = (warp % 4) * 16, hf = warp / 4;
+  if constexpr (LowRank) {
+    warpGemm<4, false, false>(dLA, Ys + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
+    warpGemm<4, false, false>(dLK, Ys + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
+    warpGemm<4, false, false>(dMA, dOs + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
+  }
+  warpGemm<4, false, false>(dMK, dOs + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
+}
+
 template <int K, int V> struct DeltaGradChunkLayout {
   static constexpr int C = 64, LK = K + 8, LV = V + 8, LC = C + 8, LF = C + 4;
   static constexpr int rowsK = C * LK * 2, rowsV = C * LV * 2, tileC = C * LC * 2, fC = C * LF * 4;
@@ -452,34 +506,15 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams call, 
   }
   __syncthreads();
   if constexpr (LowRank) invertUnitLower<LF, LC>(LAf, TF, Ts, PT, [] {});
-  // dU = X + c M_QA^T dO over X's rows.
-  if constexpr (LowRank) {
-    float acc[NV][4] = {};
-    warpGemm<NV, true, true>(acc, MQA + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
-#pragma unroll
-    for (int nt = 0; nt < NV; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
-    addIntoTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int) { return 1.f; });
-  }
-  if constexpr (LowRank) __syncthreads();
-  if constexpr (LowRank) { // Y = T^T dU, over dU's rows.
-    float acc[NV][4] = {};
-    warpGemm<NV, true, true>(acc, Ts + r0, LC, Xs + hf * (V / 2), LV, rw, 4);
-    __syncthreads();
-    storeTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int, int, float x) { return x; });
+  if constexpr (LowRank) { // Y = T^T dU over X's rows
+    utGradY<V, LV, LC>(Xs, MQA, Ts, dOs, cs);
     __syncthreads();
   }
   bf16 *Ys = Xs;
   auto tokenRow = [&](int i) { return it.tokenRow(i, r.Ttok, H); };
   { // dV = c M_QK^T dO + L_K^T Y (+ (e K) dS_C at the end)
     float acc[NV][4] = {};
-    warpGemm<NV, true, true>(acc, MQK + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
-#pragma unroll
-    for (int nt = 0; nt < NV; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
-    if constexpr (LowRank) warpGemm<NV, true, true>(acc, LKb + r0, LC, Ys + hf * (V / 2), LV, rw, 4);
+    utGradDvLocal<V, LV, LC, LowRank>(acc, MQK, LKb, dOs, Ys, cs);
     forTile<NV>(acc, r0, hf * (V / 2), [&](int i, int j, float x, int, int) {
       if (c * C + i < T) r.dv[tokenRow(i) * V + j] = x;
     });
@@ -487,12 +522,7 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams call, 
   __syncthreads(); // L_K and M_QK are read: their space takes G_K and H_K
   { // dL_A = Y U^T, dL_K = Y V^T, dM_QA = c dO U^T, dM_QK = c dO V^T on this warp's 16 x 32
     float dLA[4][4] = {}, dLK[4][4] = {}, dMA[4][4] = {}, dMK[4][4] = {}, eL[4][4];
-    if constexpr (LowRank) {
-      warpGemm<4, false, false>(dLA, Ys + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
-      warpGemm<4, false, false>(dLK, Ys + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
-      warpGemm<4, false, false>(dMA, dOs + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
-    }
-    warpGemm<4, false, false>(dMK, dOs + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
+    utGramGrads<V, LV, LowRank>(dLA, dLK, dMA, dMK, Ys, dOs, Us, Vs);
     float FL[4][4], FM[4][4]; // (before the stores: see F above)
     forTile<4>(dLA, r0, hf * 32, [&](int i, int j, float, int nt, int e) {
       FL[nt][e] = Decay ? maskedExp(j < i, bprev(i) - Bc[j]) : j < i ? 1.f : 0.f;

@@ -262,22 +262,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradQB(const ScanParams call
   chunk::copyRows<V, 256>(Us, LV, r.u, b, h, c, rows, 0, V); // U and V over the inverse's buffers
   chunk::copyRows<V, 256>(Vs, LV, p.v, b, h, c, T, 0, V);
   tile::commit();
-  { // dU = X + c M_QA^T dO over X's rows
-    float acc[NV][4] = {};
-    warpGemm<NV, true, true>(acc, MQA + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
-#pragma unroll
-    for (int nt = 0; nt < NV; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
-    addIntoTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int) { return 1.f; });
-  }
-  __syncthreads();
-  { // Y = T^T dU, over dU's rows
-    float acc[NV][4] = {};
-    warpGemm<NV, true, true>(acc, Ts + r0, LC, Xs + hf * (V / 2), LV, rw, 4);
-    __syncthreads();
-    storeTile<NV>(Xs, LV, r0, hf * (V / 2), acc, [](int, int, float x) { return x; });
-  }
+  utGradY<V, LV, LC>(Xs, MQA, Ts, dOs, cs); // Y = T^T dU over X's rows
   tile::waitGroups<0>();
   __syncthreads(); // Y, U and V are in place
   bf16 *Ys = Xs;
@@ -287,12 +272,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradQB(const ScanParams call
   };
   { // dV = c M_QK^T dO + L_K^T Y to dv's fp32 rows (K' dS_C added by the second kernel)
     float acc[NV][4] = {};
-    warpGemm<NV, true, true>(acc, MQK + r0, LC, dOs + hf * (V / 2), LV, rw, 4);
-#pragma unroll
-    for (int nt = 0; nt < NV; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[nt][e] *= cs;
-    warpGemm<NV, true, true>(acc, LKs + r0, LC, Ys + hf * (V / 2), LV, rw, 4);
+    utGradDvLocal<V, LV, LC, true>(acc, MQK, LKs, dOs, Ys, cs);
     const auto dv = it.rowPair<false>(r0 + g, Bf16Rows{}, r.dv, V, r.Ttok, H);
     forTile<NV>(acc, r0, hf * (V / 2), [&](int, int j, float x, int, int e) {
       if (e >= 2 ? live8 : live0) dv.put(e >= 2, j, x);
@@ -301,10 +281,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradQB(const ScanParams call
   __syncthreads(); // L_K, M_QK and T are read: their space takes the Gram gradients
   { // dL_A = Y U^T, dL_K = Y V^T (j < i), dM_QA = c dO U^T, dM_QK = c dO V^T (j <= i), this warp's 16 x 32
     float dLA[4][4] = {}, dLK[4][4] = {}, dMA[4][4] = {}, dMK[4][4] = {};
-    warpGemm<4, false, false>(dLA, Ys + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
-    warpGemm<4, false, false>(dLK, Ys + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
-    warpGemm<4, false, false>(dMA, dOs + r0 * LV, LV, Us + hf * 32 * LV, LV, 0, NV);
-    warpGemm<4, false, false>(dMK, dOs + r0 * LV, LV, Vs + hf * 32 * LV, LV, 0, NV);
+    utGramGrads<V, LV, true>(dLA, dLK, dMA, dMK, Ys, dOs, Us, Vs);
     storeTile<4>(Ts, LC, r0, hf * 32, dLA, [](int i, int j, float x) { return j < i ? x : 0.f; });
     storeTile<4>(LKs, LC, r0, hf * 32, dLK, [](int i, int j, float x) { return j < i ? x : 0.f; });
     storeTile<4>(MQA, LC, r0, hf * 32, dMA, [&](int i, int j, float x) { return j <= i ? cs * x : 0.f; });
