@@ -131,11 +131,9 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, co
   // b at the reference of this warp's row block (the token before it; 0 for the first)
   const float *refRow = Bc + (rw > 0 ? rw * 16 - 1 : 0) * LB, refOn = rw > 0 ? 1.f : 0.f;
   auto refB = [&](int k) { return refOn * refRow[k]; };
-  // The intra-chunk products by sub-block pairs: acc += Dp[I, J] . (the pair's product), the
-  // factor per key column (1 on the diagonal blocks).
+  // The intra-chunk products by sub-block pairs: acc += Dp[I, J] . (the pair's product).
   auto addPair = [&](float (&acc)[NK][4], const float (&t)[NK][4], int I, int J) {
-    const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
-    forTile<NK>(t, 0, k0, [&](int, int k, float x, int nt, int e) { acc[nt][e] += I > J ? x * dp[k] : x; });
+    addPairProduct<K, NK>(acc, t, Df, I, J, k0);
   };
   // An element of Q^ or K^ as glaRelativeRows rounded it: the decays' terms of P pair each entry's
   // two operands as its products did, so that an entry (i, j) adds to token i what it takes from

@@ -361,6 +361,26 @@ __global__ void __launch_bounds__(WARPS * 32, 1) deltaGradWalk(const ScanParams 
 }
 
 // ---- the chunk's terms ----
+// A chunk's kept state ([K][V] bf16 of the item's chunk slot: S0 or dS_C) into
+// shared memory rows of LV, by cp.async (the caller commits).
+template <int K, int V, int LV>
+__device__ __forceinline__ void copyChunkState(tile::bf16 *dst, const tile::bf16 *states, const ChunkItem &it,
+                                               int64_t H) {
+  const tile::bf16 *src = states + ((it.b * it.slots + it.c) * H + it.h) * K * V;
+  for (int e = threadIdx.x; e < K * V / 8; e += 256) {
+    const int row = e / (V / 8), col = (e % (V / 8)) * 8;
+    tile::copy16(dst + row * LV + col, src + row * V + col);
+  }
+}
+// acc += Dp[I, J] . t, a product by the 16-token sub-block pair (I, J) times
+// the pair's factor per key column (Df: subBlockPairDecays'; 1 on the diagonal
+// blocks); the warp's columns from k0 (the vector decays' chunk kernels).
+template <int K, int NK>
+__device__ __forceinline__ void addPairProduct(float (&acc)[NK][4], const float (&t)[NK][4], const float *Df, int I,
+                                               int J, int k0) {
+  const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
+  forTile<NK>(t, 0, k0, [&](int, int k, float x, int nt, int e) { acc[nt][e] += I > J ? x * dp[k] : x; });
+}
 // The UT form's chunk steps that the scalar and the vector diagonal's chunk
 // kernels share (CTAs of 8 warps; warp (rw, hf) takes rows 16 rw.. of each
 // product in the column half hf; bf16 tiles [C][LV] of values and [C][LC] of
@@ -566,12 +586,8 @@ __global__ void __launch_bounds__(256, 1) deltaGradChunk(const ScanParams call, 
     for (int i = tid; i < 3 * 2 * C; i += 256) red[i] = 0.f;
     __syncthreads(); // D is read: S0 takes its place
   }
-  const int64_t stateAt = ((b * slots + c) * H + h) * K * V;
   auto landState = [&](bf16 *dst, const bf16 *src) { // [K][V] -> [K][LV], asynchronously
-    for (int e = tid; e < K * V / 8; e += 256) {
-      const int row = e / (V / 8), seg = e % (V / 8);
-      tile::copy16(dst + row * LV + seg * 8, src + stateAt + row * V + seg * 8);
-    }
+    copyChunkState<K, V, LV>(dst, src, it, H);
     tile::commit();
   };
   const float bL = Decay ? Bc[C - 1] : 0.f;

@@ -301,10 +301,8 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradQB(const ScanParams call
   const float *eRef = E + 5 * K + rw * K, *eC = E + 13 * K;
   // b_i's relative factor (decayed_b: its own token's; else the row before's, 1 on the block's first)
   auto fOfB = [&](int i, int k) { return BDecayed ? F[i * LB + k] : i % 16 ? F[(i - 1) * LB + k] : 1.f; };
-  // acc += Dp[I, J] . t, the pair's factor per key column (1 on the diagonal blocks)
   auto addPair = [&](float (&acc)[NK][4], const float (&t)[NK][4], int I, int J) {
-    const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
-    forTile<NK>(t, 0, k0, [&](int, int k, float x, int nt, int e) { acc[nt][e] += I > J ? x * dp[k] : x; });
+    addPairProduct<K, NK>(acc, t, Df, I, J, k0);
   };
   float zq[NK][4]; // q . dq + b . db (the token after's; with decayed_b its own), per element
   { // dq and db: the Gram products over A and K, then the state's
@@ -318,15 +316,9 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradQB(const ScanParams call
       addPair(aq, tq, rw, J);
       addPair(ab, tb, rw, J);
     }
-    { // S0 over U and V (read by the Gram gradients, past the barrier above)
-      const bf16 *s0 = r.states + ((b * slots + c) * H + h) * K * V;
-      for (int e = tid; e < K * V / 8; e += 256) {
-        const int row = e / (V / 8), col = (e % (V / 8)) * 8;
-        tile::copy16(S0s + row * LV + col, s0 + row * V + col);
-      }
-      tile::commit();
-      tile::waitGroups<0>();
-    }
+    copyChunkState<K, V, LV>(S0s, r.states, it, H); // S0 over U and V (read by the Gram gradients, past the barrier above)
+    tile::commit();
+    tile::waitGroups<0>();
     __syncthreads();
     float sq[NK][4] = {}, sb[NK][4] = {};
     warpGemm<NK, false, false>(sq, dOs + r0 * LV, LV, S0s + k0 * LV, LV, 0, NV);
@@ -362,15 +354,9 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradQB(const ScanParams call
     }
   }
   __syncthreads(); // dO and Y are read: dS_C takes their place
-  {
-    const bf16 *ds = r.dStates + ((b * slots + c) * H + h) * K * V;
-    for (int e = tid; e < K * V / 8; e += 256) {
-      const int row = e / (V / 8), col = (e % (V / 8)) * 8;
-      tile::copy16(dSs + row * LV + col, ds + row * V + col);
-    }
-    tile::commit();
-    tile::waitGroups<0>();
-  }
+  copyChunkState<K, V, LV>(dSs, r.dStates, it, H);
+  tile::commit();
+  tile::waitGroups<0>();
   __syncthreads();
   for (int k = tid; k < K; k += 256) { // exp(G_C) rowsum(S0 . dS_C), a key per thread
     float s = 0.f;
@@ -430,22 +416,15 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradAK(const ScanParams call
   chunk::copyRows<V, 256>(Us, LV, r.u, b, h, c, rows, 0, V);
   chunk::copyRows<V, 256>(Vs, LV, p.v, b, h, c, T, 0, V);
   dplrVectorGradStart<K, LK, LB, Fm::bDecayed, false>(p, b, h, c, Qs, smem + L::raw, F, E, Df);
-  { // dS_C over the raw gates
-    const bf16 *ds = r.dStates + ((b * slots + c) * H + h) * K * V;
-    for (int e = tid; e < K * V / 8; e += 256) {
-      const int row = e / (V / 8), col = (e % (V / 8)) * 8;
-      tile::copy16(dSs + row * LV + col, ds + row * V + col);
-    }
-    tile::commit();
-  }
+  copyChunkState<K, V, LV>(dSs, r.dStates, it, H); // dS_C over the raw gates
+  tile::commit();
   const bool live0 = c * C + r0 + g < T, live8 = c * C + r0 + g + 8 < T; // rows past the sequence: not written
   auto rowsOf = [&](auto out, const Bf16Rows &to, float *rowsF, int D) {
     return it.rowPair<decltype(out)::value>(r0 + g, to, rowsF, D, r.Ttok, H);
   };
   const float *eEnd = E + 9 * K + rw * K; // this warp's row block's exp(G_C - G_r) per key
   auto addPair = [&](float (&acc)[NK][4], const float (&t)[NK][4], int I, int J) {
-    const float *dp = Df + ((I * (I - 1)) / 2 + J) * K;
-    forTile<NK>(t, 0, k0, [&](int, int k, float x, int nt, int e) { acc[nt][e] += I > J ? x * dp[k] : x; });
+    addPairProduct<K, NK>(acc, t, Df, I, J, k0);
   };
   float zq[NK][4]; // - a . da - k . dk, per element
   { // da and dk: the Gram products over B and Q (transposed), then the state's
