@@ -30,32 +30,6 @@ inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call, int64_t 
          chunkedGradRows(p.a) && chunkedGradRows(p.b);
 }
 
-// decayed_b for the sweeps, which read plain rows: b . exp(decay) into y
-// (fp32 [tokB, tokT, H, K]).
-template <typename = void> __global__ void decayedRowsKernel(const View b, const View decay, Tensor y) {
-  const int64_t H = y.d[2], K = y.d[3];
-  MIXC_GRID_STRIDE(e, y.size()) {
-    const int64_t j = e % K, h = (e / K) % H, row = e / (K * H);
-    int64_t bi, t;
-    tokenOf(row, y.d[1], bi, t);
-    y.p[e] = b.at(bi, t, h, j) * __expf(decay.at(bi, t, h, j));
-  }
-}
-// ... and back: given db, the gradient of those rows y, the decay's gradient
-// gets db . y and db becomes b's own (db . exp(decay) = db . y / b, formed
-// as the product).
-template <typename = void> __global__ void decayedRowsGradKernel(const View decay, const Tensor y, Tensor db,
-                                                                 Tensor ddecay) {
-  const int64_t H = y.d[2], K = y.d[3];
-  MIXC_GRID_STRIDE(e, y.size()) {
-    const int64_t j = e % K, h = (e / K) % H, row = e / (K * H);
-    int64_t bi, t;
-    tokenOf(row, y.d[1], bi, t);
-    ddecay.p[e] += db.p[e] * y.p[e];
-    db.p[e] *= __expf(decay.at(bi, t, h, j));
-  }
-}
-
 // Before a sweep: fp32 rows for the gradients it gives (dq, dk [tokB, tokT,
 // H, K] Tensors; dv [tokB, tokT, H, V]) where an output the printer named
 // wants one and none was given. False: out of scratch.

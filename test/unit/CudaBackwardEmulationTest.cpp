@@ -249,9 +249,13 @@ namespace {
 // low-rank form (b's rows, a_scale = -beta, k_scale = beta) as launchDeltaGrad
 // takes it: the rows expanded (scaledRowsKernel), the sweeps, then the
 // operands' and the scales' gradients (scaledLowRankGradKernel) against the
-// reference's by the chain rule. Returns the decay's gradient and the reference's.
+// reference's by the chain rule. `decayedB` (with scaled, a per-key decay:
+// KDA's form, b^T Diag(exp(g_t)) S_{t-1}): the sweeps read b . exp(g)
+// (decayedRowsKernel) and its gradient goes back to b's and the decay's
+// (decayedRowsGradKernel), as launchDeltaGrad's fallback does. Returns the
+// decay's gradient and the reference's.
 struct SweepCase {
-  bool reverse = false, scaled = false;
+  bool reverse = false, scaled = false, decayedB = false;
   int64_t Tn = T;
   double lo = -2.0, hi = -0.02;
 };
@@ -272,13 +276,19 @@ template <DiagKind Diag> std::pair<std::vector<float>, Array> checkSweeps(const 
   Array decay = Diag == DiagKind::vector ? ref::uniform({B, Tn, H, K}, rng, sc.lo, sc.hi)
                                          : ref::uniform({B, Tn, H}, rng, sc.lo, sc.hi);
   Array init = ref::randn({B, H, K, V}, rng), dO = ref::randn({B, Tn, H, V}, rng), dF = ref::randn({B, H, K, V}, rng);
+  Array bPlain = b; // decayed_b: the plain form's b is b . exp(g)
+  if (sc.decayedB)
+    for (size_t i = 0; i < bPlain.data.size(); ++i) bPlain.data[i] *= std::exp(decay.data[i]);
   ref::RecurrenceInputs in;
   in.structure = ref::Structure::dplr;
   in.direction = reverse ? ref::Direction::reverse : ref::Direction::forward;
   in.scale = 0.7;
-  in.q = &q, in.k = &k, in.v = &v, in.a = &a, in.b = &b, in.decay = decayed ? &decay : nullptr, in.init = &init;
+  in.q = &q, in.k = &k, in.v = &v, in.a = &a, in.b = &bPlain, in.decay = decayed ? &decay : nullptr, in.init = &init;
   ref::RecurrenceGrads want;
   REQUIRE(ref::runRecurrenceGrad(in, &dO, &dF, want).empty());
+  Array wantDecay = want.decay; // back through b . exp(g): + db . b . exp(g)
+  if (sc.decayedB)
+    for (size_t i = 0; i < wantDecay.data.size(); ++i) wantDecay.data[i] += want.b.data[i] * bPlain.data[i];
   std::vector<float> fq = f32(q), fk = f32(k), fv = f32(v), fa = f32(a), fb = f32(b), fd = f32(decay), fi = f32(init),
                      fo = f32(dO), ff = f32(dF);
   cuda::ScanParams p;
@@ -296,6 +306,12 @@ template <DiagKind Diag> std::pair<std::vector<float>, Array> checkSweeps(const 
     emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::scaledRowsKernel<>(scaledP.a, scaledP.aScale, ta2); });
     emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::scaledRowsKernel<>(scaledP.k, scaledP.kScale, tk2); });
     p.a = rows(fa2, K, Tn), p.k = rows(fk2, K, Tn);
+  }
+  std::vector<float> fbp(sc.decayedB ? B * Tn * H * K : 0);
+  cuda::Tensor tbp = tensor(fbp, {B, Tn, H, K});
+  if (sc.decayedB) { // the sweeps read b . exp(g)
+    emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::decayedRowsKernel<>(p.b, p.decay, tbp); });
+    p.b = rows(fbp, K, Tn);
   }
   // launchSweepGrad's scratch and launches (C > 0 with a decay).
   constexpr int VB = WARPS * CPW, CK = decayed ? C : 0, NSUMS = decayed ? 5 : 2;
@@ -320,7 +336,10 @@ template <DiagKind Diag> std::pair<std::vector<float>, Array> checkSweeps(const 
       cuda::blockRowSums<5, Diag == DiagKind::scalar>(part.data(), blocks, slab, K,
                                                       cuda::RowSumOuts<5>{{tk, ta, tq, tb, tdd}});
     });
-    CHECK(relL2(dd, want.decay) < 1e-4);
+    if (sc.decayedB) // db to b's own rows, the decay's gradient + db . b . exp(g)
+      emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::decayedRowsGradKernel<>(scaledP.decay, tbp, tb, tdd); });
+    INFO("ddecay " << relL2(dd, wantDecay));
+    CHECK(relL2(dd, wantDecay) < 1e-4);
   } else {
     emu::launch(grid, WARPS * 32, [&] { cuda::sweepGradReverse<K, CPW, WARPS, Diag, true>(p, g); });
     emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::blockRowSums<2, false>(part.data(), blocks, slab, K, cuda::RowSumOuts<2>{{tk, ta}}); });
@@ -348,7 +367,7 @@ template <DiagKind Diag> std::pair<std::vector<float>, Array> checkSweeps(const 
     for (int64_t i = 0; i < K; ++i) {
       const int64_t e = r * K + i;
       wantK.data[e] = beta.data[r] * want.k.data[e];
-      wantB.data[e] = want.b.data[e] - beta.data[r] * want.a.data[e];
+      wantB.data[e] = want.b.data[e] * (sc.decayedB ? std::exp(decay.data[e]) : 1.0) - beta.data[r] * want.a.data[e];
       wantKs.data[r] += want.k.data[e] * b.data[e];
       wantAs.data[r] += want.a.data[e] * b.data[e];
     }
@@ -375,6 +394,10 @@ TEST_CASE("CUDA sweeps (emulated): per-key log-decays (KDA), reverse", "[cuda-em
 
 TEST_CASE("CUDA sweeps (emulated): the scaled low-rank form (DeltaNet's -beta b, beta b)", "[cuda-emulation]") {
   checkSweeps<DiagKind::scalar>({/*reverse=*/false, /*scaled=*/true});
+}
+
+TEST_CASE("CUDA sweeps (emulated): KDA's decayed_b (b . exp(g) for the sweeps, back after)", "[cuda-emulation]") {
+  checkSweeps<DiagKind::vector>({/*reverse=*/false, /*scaled=*/true, /*decayedB=*/true});
 }
 
 // A per-head decay parameter's gradient (A_log, dt_bias) is the sum of the
