@@ -47,7 +47,16 @@ func.func @untiled_backward(%q: tensor<?x?x2x4xf32> {mixer.name = "q"}, %v: tens
 
 // The scaled low-rank form (canonical, before mixer-tile expands it).
 func.func @scaled_backward(%q: tensor<?x?x2x4xf32> {mixer.name = "q"}, %v: tensor<?x?x2x3xf32> {mixer.name = "v"}, %s: tensor<?x?x2xf32> {mixer.name = "s"}, %do: tensor<?x?x2x3xf32> {mixer.name = "do"}) -> (tensor<?x?x2x4xf32> {mixer.name = "dq"}, tensor<?x?x2x3xf32> {mixer.name = "dv"}) attributes {mixer.backward_of = @scaled} {
-  // expected-error @+1 {{the CPU backward expects the split form with whole rows of a and k}}
+  // expected-error @+1 {{the CPU backward expects the split form with whole rows of a, b and k}}
   %g:5 = mixer.recurrence_grad dplr diag none forward %q, %q, %v lowrank(%s * %q) d_o(%do) {mixer.schedule = #mixer.cpu_tile<algorithm = recurrent, isa = "x86-64-v3", lanes = 8, k = 4, v_block = 8, reg_block = 1, threads = 2>} : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>)
   return %g#0, %g#2 : tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>
+}
+
+// -----
+
+// decayed_b (KDA's form, which only CUDA's derived backward keeps) is refused by name.
+func.func @decayed_b_backward(%q: tensor<?x?x2x4xf32> {mixer.name = "q"}, %v: tensor<?x?x2x3xf32> {mixer.name = "v"}, %g: tensor<?x?x2x4xf32> {mixer.name = "g"}, %s: tensor<?x?x2xf32> {mixer.name = "s"}, %do: tensor<?x?x2x3xf32> {mixer.name = "do"}) -> (tensor<?x?x2x4xf32> {mixer.name = "dq"}, tensor<?x?x2x3xf32> {mixer.name = "dv"}) attributes {mixer.backward_of = @decayed} {
+  // expected-error @+1 {{the CPU backward expects the split form with whole rows of a, b and k}}
+  %r:6 = mixer.recurrence_grad dplr diag vector forward %q, %q, %v decay(%g) lowrank(%s * %q) decayed_b d_o(%do) {mixer.schedule = #mixer.cpu_tile<algorithm = recurrent, isa = "x86-64-v3", lanes = 8, k = 4, v_block = 8, reg_block = 1, threads = 2>} : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>)
+  return %r#0, %r#2 : tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>
 }
