@@ -9,6 +9,8 @@
 # fla (torch_backward.py part 2, FAMS, LIMIT seconds). Run from the repository
 # root on the device with mixc carried in .mixc-bin/ and fla's fla/ in .fla/
 # (bench/cuda/carry.sh). Results: bench/results/cuda-backward-h200.md.
+# Call it as it is, not through `| tail`: a call cut short by the device's
+# 10-minute limit then still shows what it printed (and $OUT/runs, timing.log).
 set -u
 . bench/cuda/device_env.sh
 out=${OUT:-/tmp/out}
@@ -51,7 +53,7 @@ echo "--- failures"
 for f in $(grep -l "FAILED\|error:" $out/runs/*.log | head -6); do echo "== $f"; grep "FAILED\|error:" $f | head -8; done
 echo "--- determinism"
 for spec in simple_gla gla kda; do
-  same_bits $spec $out/det --shape B=2,T=200,H=2,K=128,V=128 --with-init --dtype=bf16
+  same_bits $spec /tmp/det --shape B=2,T=200,H=2,K=128,V=128 --with-init --dtype=bf16
 done
 echo "--- compute-sanitizer"
 for spec in simple_gla retnet gla kda rwkv7; do
@@ -63,4 +65,5 @@ for specs in gla.mixer gated_deltanet kda; do
 done
 [ "${TIMING:-1}" = 1 ] || exit 0
 echo "--- fwd + bwd beside fla"
-PARTS=2 FLA_UNGUARDED=1 FAMS=${FAMS:-gla,simple_gla,retnet,delta_rule} timeout ${LIMIT:-330} python3 -u bench/cuda/backward/torch_backward.py 2>&1 | grep -v "^  " | tail -12
+# (line by line into $out/timing.log too: a call cut short by its time limit keeps what it printed)
+PARTS=2 FLA_UNGUARDED=1 FAMS=${FAMS:-gla,simple_gla,retnet,delta_rule} timeout ${LIMIT:-330} python3 -u bench/cuda/backward/torch_backward.py 2>&1 | tee $out/timing.log | grep -v "^  "

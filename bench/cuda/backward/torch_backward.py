@@ -5,7 +5,7 @@ state's gradient, for several examples (parameters' gradients included); the sam
 inputs twice give bitwise-identical gradients; torch.compile(fullgraph=True) of
 forward + backward equal to eager. (2) forward + backward time, bf16, at the two
 benchmark shapes, beside fla's chunk_simple_gla / chunk_gla / chunk_delta_rule /
-chunk_gated_delta_rule / chunk_kda (retnet: chunk_simple_gla's constant g_gamma; kda: given decays; kda_kimi: Kimi Linear's in-kernel
+chunk_gated_delta_rule / chunk_kda / chunk_rwkv7 (retnet: chunk_simple_gla's constant g_gamma; kda: given decays; kda_kimi: Kimi Linear's in-kernel
 gate, l2norm and beta sigmoid, through mixc.fla.chunk_kda) in the same run (fla's gated backward may refuse on Hopper with
 Triton 3.6: then its error is printed; FLA_UNGUARDED=1 lifts that guard to time the kernel
 it would run, its gradients unchecked). SPECS=substring picks part (1)'s specs,
@@ -140,6 +140,7 @@ if os.path.isdir(fla_dir) and os.environ.get("FLA", "1") == "1":
         fla["gated_delta_rule"] = importlib.import_module("fla.ops.gated_delta_rule").chunk_gated_delta_rule
         fla["delta_rule"] = importlib.import_module("fla.ops.delta_rule").chunk_delta_rule
         fla["kda"] = fla["kda_kimi"] = importlib.import_module("fla.ops.kda").chunk_kda
+        fla["rwkv7"] = importlib.import_module("fla.ops.rwkv7").chunk_rwkv7
     except Exception as e:
         print("fla import failed:", e)
     if fla and os.environ.get("FLA_UNGUARDED", "0") == "1":
@@ -203,6 +204,28 @@ def kda_calls(B, T, H, K, kimi):
     return step(mfla.chunk_kda), step
 
 
+def rwkv7_calls(B, T, H, K):
+    """RWKV-7 through mixc.fla.chunk_rwkv7 (S_t = (Diag(exp(w_t)) + b_t a_t^T) S_{t-1} + k_t v_t^T)
+    and fla's chunk_rwkv7 on the same inputs: w in (-0.61, 0) (RWKV-7's -e^-0.5 sigmoid), a = -kk
+    and b = kk . sigmoid(x) with kk L2-normalized (its in-context learning rate)."""
+    import mixc.fla as mfla
+    dev = dict(device="cuda", dtype=torch.bfloat16)
+    torch.manual_seed(0)
+    r, k, v, do = (torch.randn(B, T, H, K, **dev) for _ in range(4))
+    w = (-0.606531 * torch.sigmoid(torch.randn(B, T, H, K, device="cuda"))).to(torch.bfloat16)
+    kk = torch.nn.functional.normalize(torch.randn(B, T, H, K, device="cuda"), dim=-1)
+    a, b = (-kk).to(torch.bfloat16), (kk * torch.sigmoid(torch.randn(B, T, H, K, device="cuda"))).to(torch.bfloat16)
+    tensors = (r, w, k, v, a, b)
+
+    def step(fn):
+        def call():
+            leaves = [x.detach().requires_grad_() for x in tensors]
+            o, _ = fn(*leaves, scale=K ** -0.5, output_final_state=False)
+            o.backward(do)
+        return call
+    return step(mfla.chunk_rwkv7), step
+
+
 def side_by_side(fam, B, T, H, mixc_step, fla_step):
     """One line: mixc's time and peak, then fla's (None: fla has no such call) and the ratio."""
     try:
@@ -226,8 +249,8 @@ specs = {"simple_gla": "bench/cuda/simple_gla.mixer", "gla": "bench/cuda/gla.mix
 for fam in os.environ.get("FAMS", "simple_gla,gla,delta_rule,gated_delta_rule").split(","):
     for B, T, H in ((4, 4096, 64), (2, 16384, 16)):
         K = V = 128
-        if fam.startswith("kda"):
-            mixc_step, step = kda_calls(B, T, H, K, fam == "kda_kimi")
+        if fam.startswith("kda") or fam == "rwkv7":
+            mixc_step, step = kda_calls(B, T, H, K, fam == "kda_kimi") if fam != "rwkv7" else rwkv7_calls(B, T, H, K)
             side_by_side(fam, B, T, H, mixc_step, step(fla[fam]) if fam in fla else None)
             continue
         spec = specs[fam]
