@@ -35,9 +35,10 @@ bool cudaChunkedDeltaGrad(mlir::Operation *o) {
                 V = llvm::cast<mlir::RankedTensorType>(op.getV().getType()).getDimSize(3);
   // (a vector diagonal: the plain low-rank form, as the adjoint writes RWKV-7's, or KDA's
   // scaled one with k = b and decayed_b)
-  const bool vectorPlain = (!op.getAScale() && !op.getKScale()) || (op.getAScale() && op.getKScale() && op.getK() == op.getB());
+  const bool vectorForm = (!op.getAScale() && !op.getKScale()) ||
+                          (op.getAScale() && op.getKScale() && op.getK() == op.getB());
   return (K == 64 || K == 128) && (V == 64 || V == 128) &&
-         (op.getDiagKind() != mixer::DiagKind::vector || vectorPlain) && op.getDirection() == mixer::Direction::forward;
+         (op.getDiagKind() != mixer::DiagKind::vector || vectorForm) && op.getDirection() == mixer::Direction::forward;
 }
 
 bool cudaDeltaGradLaunch(mlir::Operation *o) {
@@ -105,8 +106,9 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (failed(fields)) return failure();
   *fields += storedFields;
   // The chunked kernels (mixc_cuda_ut_grad.cuh; mixc_cuda_ut_vector_grad.cuh
-  // for a vector diagonal without scales) take K and V of 64 or 128; whether
-  // a call is theirs (bf16, forward; dense or packed) is known only at run time.
+  // for a vector diagonal, plain or scaled with k = b) take K and V of 64 or
+  // 128; whether a call is theirs (bf16, forward; dense or packed) is known
+  // only at run time.
   const bool chunked = cudaChunkedDeltaGrad(op);
   openGradBlock(op, std::string("the adjoint of the dplr recurrence") +
                         (op.getDirection() == Direction::reverse ? " (reverse)" : "") + ", K = " + std::to_string(K) +

@@ -467,12 +467,17 @@ __global__ void __launch_bounds__(WARPS * 32) sweepGradReverseCheckpointed(const
 // [tokB, tokT, H, K]); after them scaledLowRankGradKernel turns the plain
 // rows' gradients into the operands', in place, a warp per (token, head):
 //   dk_scale = <dk, k>, dk <- k_scale dk;  da_scale = <da, b>, db <- db + a_scale da.
-template <typename = void> __global__ void scaledRowsKernel(const View x, const View s, Tensor y) {
+// Element e of fp32 rows y [tokB, tokT, H, K]: its token (b, t), head h and feature j.
+__device__ __forceinline__ void rowElementOf(const Tensor &y, int64_t e, int64_t &b, int64_t &t, int64_t &h,
+                                             int64_t &j) {
   const int64_t H = y.d[2], K = y.d[3];
+  j = e % K, h = (e / K) % H;
+  tokenOf(e / (K * H), y.d[1], b, t);
+}
+template <typename = void> __global__ void scaledRowsKernel(const View x, const View s, Tensor y) {
   MIXC_GRID_STRIDE(e, y.size()) {
-    const int64_t j = e % K, h = (e / K) % H, row = e / (K * H);
-    int64_t b, t;
-    tokenOf(row, y.d[1], b, t);
+    int64_t b, t, h, j;
+    rowElementOf(y, e, b, t, h, j);
     y.p[e] = s.at(b, t, h, 0) * x.at(b, t, h, j);
   }
 }
@@ -480,11 +485,9 @@ template <typename = void> __global__ void scaledRowsKernel(const View x, const 
 // decayed_b for the sweeps, which read plain rows: b . exp(decay) into y
 // (fp32 [tokB, tokT, H, K]).
 template <typename = void> __global__ void decayedRowsKernel(const View b, const View decay, Tensor y) {
-  const int64_t H = y.d[2], K = y.d[3];
   MIXC_GRID_STRIDE(e, y.size()) {
-    const int64_t j = e % K, h = (e / K) % H, row = e / (K * H);
-    int64_t bi, t;
-    tokenOf(row, y.d[1], bi, t);
+    int64_t bi, t, h, j;
+    rowElementOf(y, e, bi, t, h, j);
     y.p[e] = b.at(bi, t, h, j) * __expf(decay.at(bi, t, h, j));
   }
 }
@@ -493,11 +496,9 @@ template <typename = void> __global__ void decayedRowsKernel(const View b, const
 // as the product).
 template <typename = void> __global__ void decayedRowsGradKernel(const View decay, const Tensor y, Tensor db,
                                                                  Tensor ddecay) {
-  const int64_t H = y.d[2], K = y.d[3];
   MIXC_GRID_STRIDE(e, y.size()) {
-    const int64_t j = e % K, h = (e / K) % H, row = e / (K * H);
-    int64_t bi, t;
-    tokenOf(row, y.d[1], bi, t);
+    int64_t bi, t, h, j;
+    rowElementOf(y, e, bi, t, h, j);
     ddecay.p[e] += db.p[e] * y.p[e];
     db.p[e] *= __expf(decay.at(bi, t, h, j));
   }

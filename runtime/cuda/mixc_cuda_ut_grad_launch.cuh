@@ -287,7 +287,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
 
 // The delta rules' backward: the chunked kernels where they apply (bf16
 // calls; K, V of 64 or 128; scalar or no decay, or log-decays per key in the
-// plain low-rank form), else launchSweepGrad (C:
+// plain low-rank form or the scaled one with k = b), else launchSweepGrad (C:
 // the schedule's grad_checkpoint, with a decay).
 // The choice is the call's (its dtype and layout), made here at run time.
 // The scaled low-rank form (p.aScale, p.kScale; p.a is b's rows) runs on
