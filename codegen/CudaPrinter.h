@@ -199,14 +199,19 @@ private:
   std::string newTensor(RankedTensorType type);
   /// Prints a device functor `struct FnN { __device__ float operator()(PARAMS) const { return BODY; } };`.
   std::string functor(const std::string &params, const std::string &body);
-  /// A pointwise map or binary op whose only use is another one: printed
-  /// inline in its user's kernel, never materialized.
+  /// A pointwise map or binary op, or a pointwise one's gradient at its own
+  /// shape, whose only use is another one: printed inline in its user's
+  /// kernel, never materialized.
   bool fusedIntoUser(Value v);
   /// The expression of element `idx` of a pointwise value, its fused
   /// producers inlined; `leaves` collects the Tensors it reads.
   std::string fusedExpr(Value v, llvm::SmallVectorImpl<std::string> &leaves);
-  Type fusedResultType;      // the value fusedExpr's chain computes
-  bool fusedIndexed = false; // whether a leaf of it broadcasts (read at the index per dimension)
+  /// Prints the kernel that computes `root`'s chain (fusedExpr) at `shape`
+  /// into the Tensor `into`.
+  void printFused(Value root, Type shape, const std::string &into);
+  Type fusedResultType;        // the shape fusedExpr's chain is computed at
+  Operation *fusedRoot = nullptr; // the chain's last op (a gradient summed after it may be one)
+  bool fusedIndexed = false;   // whether a leaf of it broadcasts (read at the index per dimension)
   /// Whether `v` holds the function's inputs' values unchanged (an input, or
   /// its tokens flipped, shifted, spread over heads): exact in their dtype.
   static bool exactFromInputs(Value v) {

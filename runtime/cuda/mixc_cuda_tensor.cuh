@@ -174,21 +174,9 @@ template <typename F> __global__ void binaryKernel(const Tensor a, const Tensor 
     out.p[e] = f(a.p[broadcastAt(a, idx)], b.p[broadcastAt(b, idx)]);
   }
 }
-// g . d f(x)/dx from the map's input x and result y.
-template <typename F> __global__ void mapVjpKernel(const Tensor x, const Tensor y, const Tensor g, Tensor out, F d) {
-  MIXC_GRID_STRIDE(e, out.size()) out.p[e] = g.p[e] * d(x.p[e], y.p[e]);
-}
-// g . d f(a, b)/d(operand) at the result's shape (summed to the operand's by reduceTo).
-template <typename F> __global__ void binaryVjpKernel(const Tensor a, const Tensor b, const Tensor g, Tensor out, F d) {
-  MIXC_GRID_STRIDE(e, out.size()) {
-    int64_t idx[6];
-    indexOf(out, e, idx);
-    out.p[e] = g.p[e] * d(a.p[broadcastAt(a, idx)], b.p[broadcastAt(b, idx)]);
-  }
-}
-
-// `full` summed over the dimensions that `out` broadcasts over (left-aligned):
-// a block per element of `out`, its threads over the summed elements in a
+// `full` summed over the dimensions that `out` broadcasts over (left-aligned),
+// where the kept ones are not one contiguous run (reduceTo, mixc_cuda_rows.cuh,
+// takes the others): a block per element of `out`, its threads over the summed elements in a
 // fixed order, then a tree in shared memory (no atomics: deterministic).
 template <typename = void> __global__ void reduceToKernel(const Tensor full, Tensor out) {
   __shared__ float part[256];
@@ -218,150 +206,6 @@ template <typename = void> __global__ void reduceToKernel(const Tensor full, Ten
     __syncthreads();
   }
 }
-// Trailing dimensions summed ([B, T, H, K] -> [B, T, H]): a warp per element
-// of `out`, lane l summing run elements l, l + 32, ... in order, then a fixed
-// shuffle tree (coalesced reads; the same order every call).
-template <typename = void> __global__ void reduceTrailingKernel(const Tensor full, Tensor out, int64_t run) {
-  const int lane = threadIdx.x % 32;
-  const int64_t warps = (int64_t)gridDim.x * (blockDim.x / 32);
-  for (int64_t o = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32; o < out.size(); o += warps) {
-    float acc = 0.f;
-    for (int64_t i = lane; i < run; i += 32) acc += full.p[o * run + i];
-    for (int off = 16; off; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-    if (lane == 0) out.p[o] = acc;
-  }
-}
-inline void reduceTo(const Tensor &full, Tensor out, cudaStream_t s) {
-  if (full.size() == out.size()) {
-    cudaMemcpyAsync(out.p, full.p, out.size() * sizeof(float), cudaMemcpyDeviceToDevice, s);
-    return;
-  }
-  bool trailing = out.rank <= full.rank;
-  for (int i = 0; trailing && i < out.rank; ++i) trailing = out.d[i] == full.d[i];
-  const int64_t run = full.size() / std::max<int64_t>(out.size(), 1);
-  if (trailing && run <= 4096) {
-    reduceTrailingKernel<><<<gridFor(out.size() * 32), 256, 0, s>>>(full, out, run);
-    return;
-  }
-  reduceToKernel<><<<(unsigned)std::min<int64_t>(out.size(), 65535), 256, 0, s>>>(full, out);
-}
-
-// ---- rows (the maps over the feature dimension and their gradients) -----------------
-// f(in row, out row) per row; rows = in.size() / din.
-template <typename F> __global__ void rowsKernel(const Tensor in, Tensor out, int64_t din, int64_t dout, F f) {
-  MIXC_GRID_STRIDE(r, in.size() / din) f(in.p + r * din, din, out.p + r * dout);
-}
-// f(a row, b row, out row) per row of `out`, a and b of one row count.
-template <typename F>
-__global__ void rows2Kernel(const Tensor a, const Tensor b, Tensor out, int64_t da, int64_t db, int64_t dout, F f) {
-  MIXC_GRID_STRIDE(r, out.size() / dout) f(a.p + r * da, da, b.p + r * db, db, out.p + r * dout);
-}
-struct L2normRow {
-  __device__ void operator()(const float *x, int64_t D, float *o) const { l2normRow(x, D, o); }
-};
-struct SoftmaxRow {
-  __device__ void operator()(const float *x, int64_t D, float *o) const { softmaxRow(x, D, o); }
-};
-struct Taylor2Row {
-  __device__ void operator()(const float *x, int64_t D, float *o) const { taylor2Row(x, D, o); }
-};
-struct SumRow {
-  __device__ void operator()(const float *x, int64_t D, float *o) const {
-    float s = 0.f;
-    for (int64_t i = 0; i < D; ++i) s += x[i];
-    o[0] = s;
-  }
-};
-struct AppendOneRow {
-  __device__ void operator()(const float *x, int64_t D, float *o) const {
-    for (int64_t i = 0; i < D; ++i) o[i] = x[i];
-    o[D] = 1.f;
-  }
-};
-struct OnesRow {
-  __device__ void operator()(const float *, int64_t, float *o) const { o[0] = 1.f; }
-};
-struct NormalizeRow { // o = scale x[:V] / (x[V] + eps), or / max(|x[V]|, eps)
-  bool maxAbs;
-  float eps, scale;
-  __device__ void operator()(const float *x, int64_t Vs, float *o) const {
-    const float den = x[Vs - 1], inv = scale / (maxAbs ? fmaxf(fabsf(den), eps) : den + eps);
-    for (int64_t j = 0; j + 1 < Vs; ++j) o[j] = x[j] * inv;
-  }
-};
-struct DotRows {
-  __device__ void operator()(const float *a, int64_t D, const float *b, int64_t, float *o) const {
-    float s = 0.f;
-    for (int64_t i = 0; i < D; ++i) s += a[i] * b[i];
-    o[0] = s;
-  }
-};
-struct ConcatRows {
-  __device__ void operator()(const float *a, int64_t A, const float *b, int64_t C, float *o) const {
-    for (int64_t i = 0; i < A; ++i) o[i] = a[i];
-    for (int64_t i = 0; i < C; ++i) o[A + i] = b[i];
-  }
-};
-// Gradients, row by row: (the map's input, or the softmax's result; g) -> dx.
-struct L2normVjpRow {
-  __device__ void operator()(const float *x, int64_t D, const float *g, int64_t, float *o) const {
-    float n = 0, xg = 0;
-    for (int64_t i = 0; i < D; ++i) n += x[i] * x[i], xg += x[i] * g[i];
-    const float inv = rsqrtf(n + 1e-12f), inv3 = inv * inv * inv;
-    for (int64_t i = 0; i < D; ++i) o[i] = g[i] * inv - x[i] * xg * inv3;
-  }
-};
-struct SoftmaxVjpRow {
-  __device__ void operator()(const float *y, int64_t D, const float *g, int64_t, float *o) const {
-    float gy = 0;
-    for (int64_t i = 0; i < D; ++i) gy += g[i] * y[i];
-    for (int64_t i = 0; i < D; ++i) o[i] = y[i] * (g[i] - gy);
-  }
-};
-struct Taylor2VjpRow {
-  __device__ void operator()(const float *x, int64_t D, const float *g, int64_t, float *o) const {
-    for (int64_t i = 0; i < D; ++i) {
-      float s = g[1 + i];
-      for (int64_t j = 0; j < D; ++j) s += (g[1 + D + i * D + j] + g[1 + D + j * D + i]) * x[j] * 0.70710678118654752f;
-      o[i] = s;
-    }
-  }
-};
-struct SumVjpRow { // every feature gets the row's g
-  __device__ void operator()(const float *, int64_t D, const float *g, int64_t, float *o) const {
-    for (int64_t i = 0; i < D; ++i) o[i] = g[0];
-  }
-};
-struct AppendOneVjpRow {
-  __device__ void operator()(const float *, int64_t D, const float *g, int64_t, float *o) const {
-    for (int64_t i = 0; i < D; ++i) o[i] = g[i];
-  }
-};
-struct NormalizeVjpRow {
-  bool maxAbs;
-  float eps, scale;
-  __device__ void operator()(const float *x, int64_t Vs, const float *g, int64_t, float *o) const {
-    const int64_t V = Vs - 1;
-    const float den = x[V], n = maxAbs ? fmaxf(fabsf(den), eps) : den + eps;
-    const float dn = maxAbs ? (fabsf(den) > eps ? (den > 0 ? 1.f : -1.f) : 0.f) : 1.f;
-    float acc = 0;
-    for (int64_t j = 0; j < V; ++j) {
-      o[j] = scale * g[j] / n;
-      acc += g[j] * scale * x[j];
-    }
-    o[V] = -acc / (n * n) * dn;
-  }
-};
-// Rows of `din` features in, `dout` out (rows = in.size() / din).
-template <typename F> inline void rows(const Tensor &in, Tensor out, int64_t din, int64_t dout, F f, cudaStream_t s) {
-  rowsKernel<<<gridFor(in.size() / std::max<int64_t>(din, 1)), 256, 0, s>>>(in, out, din, dout, f);
-}
-// Two operands of one row count, rows of da, db and dout.
-template <typename F>
-inline void rows2(const Tensor &a, const Tensor &b, Tensor out, int64_t da, int64_t db, int64_t dout, F f, cudaStream_t s) {
-  rows2Kernel<<<gridFor(out.size() / std::max<int64_t>(dout, 1)), 256, 0, s>>>(a, b, out, da, db, dout, f);
-}
-
 // x^T W per row: x [.., H, D] (rows of H heads in turn), W [1, 1, H, D, F].
 template <typename = void> __global__ void vecmatKernel(const Tensor x, const Tensor w, Tensor out, int64_t H, int64_t D, int64_t F) {
   MIXC_GRID_STRIDE(e, out.size()) {
@@ -533,5 +377,7 @@ template <typename = void> __global__ void sumHeadsKernel(const Tensor x, Tensor
 }
 
 } // namespace mixc::cuda
+
+#include "mixc_cuda_rows.cuh" // the row maps, their gradients, the reductions that reduceTo picks
 
 #endif

@@ -4,7 +4,7 @@
 // through a per-warp buffer between two barriers, __shared__ memory a static
 // local (one CTA runs at a time); the tensor-core tiles' warp-wide
 // instructions likewise (CudaEmulationTile.h). Only what the emulated headers use
-// (mixc_cuda_tile_ops.cuh, mixc_cuda_route.cuh, mixc_cuda_sweep_grad.cuh and
+// (mixc_cuda_tile_ops.cuh, mixc_cuda_route.cuh, mixc_cuda_rows.cuh, mixc_cuda_sweep_grad.cuh and
 // mixc_cuda_checkpoint_grad.cuh, the UT forward's mixc_cuda_chunk_io.cuh,
 // mixc_cuda_ut.cuh and mixc_cuda_walk.cuh, and its backward's
 // mixc_cuda_ut_grad.cuh, whose includes and host code
@@ -207,6 +207,10 @@ inline float warpSum(float x) {
   for (int o = 16; o; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
   return x;
 }
+inline float warpMax(float x) {
+  for (int o = 16; o; o >>= 1) x = std::fmax(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
 } // namespace mixc::cuda
 
 #include "runtime/cuda/mixc_cuda_scan_params.cuh" // the library's own ScanParams, over the View above
@@ -224,6 +228,7 @@ inline float warpSum(float x) {
 #include "runtime/cuda/mixc_cuda_gla_grad.cuh"
 #include "runtime/cuda/mixc_cuda_ut_vector_grad.cuh"
 #include "runtime/cuda/mixc_cuda_route.cuh"
+#include "runtime/cuda/mixc_cuda_rows.cuh"
 #include "runtime/cuda/mixc_cuda_sweep_grad.cuh"
 #include "runtime/cuda/mixc_cuda_checkpoint_grad.cuh"
 
