@@ -196,19 +196,23 @@ private:
   /// Declares and allocates a Tensor of `v`'s type; returns its name.
   std::string newTensorFor(Value v);
   /// Declares and allocates a Tensor of `type`'s shape (B, T for the dynamic sizes).
-  std::string newTensor(RankedTensorType type);
+  std::string newTensor(RankedTensorType type, bool allocate = true);
   /// Prints a device functor `struct FnN { __device__ float operator()(PARAMS) const { return BODY; } };`.
   std::string functor(const std::string &params, const std::string &body);
   /// A pointwise map or binary op, or a pointwise one's gradient at its own
-  /// shape, whose only use is another one: printed inline in its user's
-  /// kernel, never materialized.
+  /// shape, used only by other such ops, once or cheaply (a small expression):
+  /// printed inline in each user's kernel, never materialized.
   bool fusedIntoUser(Value v);
   /// The expression of element `idx` of a pointwise value, its fused
   /// producers inlined; `leaves` collects the Tensors it reads.
   std::string fusedExpr(Value v, llvm::SmallVectorImpl<std::string> &leaves);
   /// Prints the kernel that computes `root`'s chain (fusedExpr) at `shape`
-  /// into the Tensor `into`.
-  void printFused(Value root, Type shape, const std::string &into);
+  /// into the Tensor `into`, or with `storeTo` (a View) stored there, `into`
+  /// giving only the extents.
+  void printFused(Value root, Type shape, const std::string &into, const std::string &storeTo = "");
+  /// Prints the chain's device functor (a struct FusedN) and returns its
+  /// construction, `FusedN{leaves...}`.
+  std::string fusedFunctor(Value root, Type shape);
   Type fusedResultType;        // the shape fusedExpr's chain is computed at
   Operation *fusedRoot = nullptr; // the chain's last op (a gradient summed after it may be one)
   bool fusedIndexed = false;   // whether a leaf of it broadcasts (read at the index per dimension)

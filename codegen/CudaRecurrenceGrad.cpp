@@ -204,6 +204,7 @@ FailureOr<std::string> Printer::gradTensors(RecurrenceGradOp op, ArrayRef<GradFi
 
 void Printer::openGradBlock(RecurrenceGradOp op, const std::string &comment) {
   hs << "  {\n    // " << comment << "\n" << memoryScope();
+  hs << "    const int scratchMark = scratch.mark(); // the launch's own scratch, freed after it\n";
   hs << "    ScanParams p;\n";
   hs << "    p.q = " << gradRows(op.getQ()) << ";\n    p.k = " << gradRows(op.getK()) << ";\n    p.v = "
      << gradRows(op.getV()) << ";\n";
@@ -226,7 +227,9 @@ void Printer::closeGradBlock(const std::string &launch, ArrayRef<std::pair<std::
                              const std::string &extraArgs) {
   hs << "    if (cudaError_t e = " << launch << "(p, g, out, B, T, " << extraArgs << "scratch, stream); e != cudaSuccess)\n"
      << "      return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
-  for (auto &[full, t] : sums) hs << "    reduceTo(" << full << ", " << t << ", stream);\n";
+  hs << "    scratch.releaseFrom(scratchMark);\n";
+  for (auto &[full, t] : sums)
+    hs << "    reduceTo(" << full << ", " << t << ", stream);\n    scratch.release(" << full << ".p);\n";
   hs << "  }\n";
 }
 

@@ -427,6 +427,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   hs << "  {\n    // " << stringifyStructure(s).str() << (op.getDirection() == Direction::reverse ? " reverse" : "")
      << " recurrence, K = " << K << ", state columns = " << Vs << ", "
      << stringifyCudaAlgorithm(algorithm) << "\n" << memoryScope();
+  if (tensorMode) hs << "    const int scratchMark = scratch.mark(); // the scan's own scratch, freed after it\n";
   hs << "    ScanParams p;\n";
   for (auto &[field, v] : operands) {
     // A tensor program streams the chunked kernels' operands in bf16 where its
@@ -552,8 +553,9 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   }
   hs << "    scanRecurrent<Structure::" << stringifyStructure(s).str() << ", " << K << ", " << cpw << ", " << warps << ", "
      << stage << ", DiagKind::" << diag << ", " << b(bool(op.getBonus())) << ", " << b(mlstm) << ", "
-     << b(bool(op.getDt())) << ", " << b(logDecay) << decayMapArg << "><<<grid, " << warps * 32
-     << ", 0, stream>>>(p);\n  }\n";
+     << b(bool(op.getDt())) << ", " << b(logDecay) << decayMapArg << "><<<grid, " << warps * 32 << ", 0, stream>>>(p);\n";
+  if (tensorMode) hs << "    scratch.releaseFrom(scratchMark);\n";
+  hs << "  }\n";
   return success();
 }
 

@@ -3,10 +3,14 @@
 // op by op. Every value is a contiguous fp32 Tensor in scratch; each op is one
 // kernel of runtime/cuda/mixc_cuda_tensor.cuh (pointwise functions as functors
 // printed here), the scans are the forward's kernels reading Tensors through
-// Views. Simple and general before fast: nothing is fused yet.
+// Views. Pointwise chains (gradients included) are one kernel each; each
+// Tensor is freed after the kernel that reads it last.
 #include "codegen/CudaPrinter.h"
 
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
+
+#include <functional>
 
 namespace mixc::cudaprint {
 
@@ -46,9 +50,9 @@ bool readAsDeltaGradRows(Value x) {
 }
 } // namespace
 
-std::string Printer::newTensor(RankedTensorType type) {
+std::string Printer::newTensor(RankedTensorType type, bool allocate) {
   std::string n = "t" + std::to_string(ntensors++);
-  hs << "  Tensor " << n << " = newTensor(scratch, {";
+  hs << "  Tensor " << n << (allocate ? " = newTensor(scratch, {" : " = shapeTensor({");
   const bool memories = curLayout == Layout::memories, slots = curLayout == Layout::slots;
   for (int64_t i = 0; i < type.getRank(); ++i) {
     int64_t d = type.getDimSize(i);
@@ -58,7 +62,8 @@ std::string Printer::newTensor(RankedTensorType type) {
     const char *time = memories ? "Lm" : slots ? "Ts" : "T";
     hs << (i ? ", " : "") << (ShapedType::isDynamic(d) ? (i == 0 ? batch : time) : std::to_string(d));
   }
-  hs << "});\n  if (!" << n << ".p) " << kAllocCheck << "\n";
+  hs << "});\n";
+  if (allocate) hs << "  if (!" << n << ".p) " << kAllocCheck << "\n";
   return n;
 }
 
@@ -113,11 +118,39 @@ std::optional<std::string> runOffset(RankedTensorType leaf, RankedTensorType res
 }
 } // namespace
 
+namespace {
+// The ops a pointwise value's expression holds with its inlined producers,
+// counted up to `cap` (a value used by several pointwise ops is computed again
+// in each when this is small: a pass over memory costs more than a few ops).
+constexpr int kRecomputeOps = 16;
+int inlinedOps(Value v, int cap, const llvm::function_ref<bool(Value)> &inlined) {
+  int n = 1;
+  for (Value x : v.getDefiningOp()->getOperands())
+    if (n <= cap && inlined(x)) n += inlinedOps(x, cap - n, inlined);
+  return n;
+}
+} // namespace
+
 bool Printer::fusedIntoUser(Value v) {
-  return pointwiseOp(v.getDefiningOp()) && v.hasOneUse() && pointwiseOp(*v.getUsers().begin());
+  if (!pointwiseOp(v.getDefiningOp()) || v.use_empty()) return false;
+  for (Operation *u : v.getUsers()) // (a broadcast operand's gradient ends a chain, but reads one too)
+    if (!pointwiseOp(u) && !pointwiseVjp(u, /*summedAfter=*/true))
+      return false; // a scan, a row op or an output reads it from memory
+  if (v.hasOneUse()) return true;
+  return inlinedOps(v, kRecomputeOps, [&](Value x) { return fusedIntoUser(x); }) <= kRecomputeOps;
 }
 
-void Printer::printFused(Value root, Type shape, const std::string &into) {
+void Printer::printFused(Value root, Type shape, const std::string &into, const std::string &storeTo) {
+  const std::string f = fusedFunctor(root, shape);
+  if (!storeTo.empty()) {
+    hs << "  fusedStoreKernel<<<gridFor(" << into << ".size()), 256, 0, stream>>>(" << into << ", " << storeTo << ", "
+       << f << ");\n";
+    return;
+  }
+  hs << "  fusedKernel<<<gridFor(" << into << ".size()), 256, 0, stream>>>(" << into << ", " << f << ");\n";
+}
+
+std::string Printer::fusedFunctor(Value root, Type shape) {
   llvm::SmallVector<std::string> leaves;
   fusedResultType = shape, fusedRoot = root.getDefiningOp(), fusedIndexed = false;
   const std::string e = fusedExpr(root, leaves);
@@ -131,8 +164,7 @@ void Printer::printFused(Value root, Type shape, const std::string &into) {
             ";\n  static constexpr bool indexed = " + (fusedIndexed ? "true" : "false") +
             ";\n  __device__ float operator()(const int64_t *idx, int64_t e) const { (void)idx, (void)e; return " + e +
             "; }\n};\n";
-  hs << "  fusedKernel<<<gridFor(" << into << ".size()), 256, 0, stream>>>(" << into << ", " << n << "{" << init
-     << "});\n";
+  return n + "{" + init + "}";
 }
 
 std::string Printer::fusedExpr(Value v, llvm::SmallVectorImpl<std::string> &leaves) {
@@ -208,15 +240,26 @@ LogicalResult Printer::emitTensorOp(Operation *op) {
   if (pointwiseOp(op)) {
     Value r = op->getResult(0);
     if (fusedIntoUser(r)) return success();
+    // A chain whose value is only a token output: stored as it is computed.
+    if (r.hasOneUse() && isa<func::ReturnOp>(*r.getUsers().begin()) && curLayout == Layout::tokens &&
+        !isStateType(cast<RankedTensorType>(r.getType()))) {
+      const unsigned i = r.getUses().begin()->getOperandNumber();
+      storedOutputs.insert(i);
+      printFused(r, r.getType(), newTensor(cast<RankedTensorType>(r.getType()), /*allocate=*/false),
+                 "args.out[" + std::to_string(i) + "]");
+      return success();
+    }
     printFused(r, r.getType(), newTensorFor(r));
     return success();
   }
-  // A broadcast operand's gradient: the chain at the result's shape, then summed.
+  // A broadcast operand's gradient: the chain at the result's shape, computed
+  // where it is summed to the operand's.
   if (pointwiseVjp(op, /*summedAfter=*/true)) {
     auto bv = cast<BinaryVjpOp>(op);
-    std::string out = newTensorFor(bv.getOperandGrad()), f = newTensor(cast<RankedTensorType>(bv.getGrad().getType()));
-    printFused(bv.getOperandGrad(), bv.getGrad().getType(), f);
-    hs << "  reduceTo(" << f << ", " << out << ", stream);\n";
+    auto full = cast<RankedTensorType>(bv.getGrad().getType());
+    std::string out = newTensorFor(bv.getOperandGrad()), shape = newTensor(full, /*allocate=*/false);
+    hs << "  if (!reduceChainTo(" << shape << ", " << fusedFunctor(bv.getOperandGrad(), full) << ", " << out
+       << ", scratch, stream)) " << kAllocCheck << "\n";
     return success();
   }
   if (auto m = dyn_cast<MapOp>(op)) { // a row map (the pointwise ones are fused above)
@@ -520,15 +563,52 @@ LogicalResult Printer::emitTensorProgram() {
     hs << "  if (inputs[" << i << "].data) loadTensor(" << view << ", " << t << ", " << (state ? "true" : "false")
        << ", stream);\n  else cudaMemsetAsync(" << t << ".p, 0, " << t << ".size() * sizeof(float), stream);\n";
   }
+  // Each value's Tensor is freed after the kernel that reads it last (a value
+  // fused into its user is read where that chain's kernel is printed), so the
+  // program's peak is its live values', not all of them (KDA's backward held
+  // 17 GB at 4 x 4096 x 64 x 128 bf16). Returned values are stored at the end.
+  // Not in a mixture's program, whose route views share Tensors between values.
+  llvm::DenseMap<Operation *, llvm::SmallVector<Value>> freedAfter;
+  bool sharesTensors = false;
+  func.walk([&](Operation *op) { sharesTensors |= isa<RouteSlotsOp, MemoryStatesOp, RouteGatherOp>(op); });
+  if (!sharesTensors) {
+    llvm::DenseMap<Operation *, unsigned> pos;
+    for (Operation &op : body) pos[&op] = pos.size();
+    // The last kernel that reads what op u reads: u's, or where its value is
+    // inlined, the last of its users' (a value recomputed in several chains).
+    llvm::DenseMap<Operation *, Operation *> readerOf;
+    std::function<Operation *(Operation *)> reader = [&](Operation *u) -> Operation * {
+      if (u->getNumResults() != 1 || !fusedIntoUser(u->getResult(0))) return u;
+      if (Operation *r = readerOf.lookup(u)) return r;
+      Operation *r = nullptr;
+      for (Operation *user : u->getResult(0).getUsers())
+        if (Operation *x = reader(user); !r || pos[x] > pos[r]) r = x;
+      return readerOf[u] = r;
+    };
+    llvm::DenseMap<Value, Operation *> last;
+    for (Operation &op : body)
+      for (Value v : op.getOperands()) {
+        Operation *&l = last[v], *r = reader(&op);
+        if (!l || pos[r] > pos[l]) l = r;
+      }
+    llvm::DenseSet<Value> listed; // in op and operand order: the printed program is the same every run
+    for (Operation &op : body)
+      for (Value v : op.getOperands())
+        if (Operation *r = last[v]; !isa<func::ReturnOp>(r) && listed.insert(v).second) freedAfter[r].push_back(v);
+  }
+  llvm::StringSet<> released;
   for (Operation &op : body) {
     if (isa<func::ReturnOp>(op)) continue;
     curLayout = layoutOf(&op);
     for (Value r : op.getResults()) layouts[r] = curLayout;
     if (failed(emitTensorOp(&op))) return failure();
     curLayout = Layout::tokens;
+    for (Value v : freedAfter.lookup(&op))
+      if (std::string t = tensorOf(v); !t.empty() && released.insert(t).second)
+        hs << "  scratch.release(" << t << ".p);\n";
   }
   for (auto [i, v] : llvm::enumerate(body.getTerminator()->getOperands())) {
-    if (storedOutputs.contains(i)) continue; // by launchDeltaGrad
+    if (storedOutputs.contains(i)) continue; // by launchDeltaGrad, or a chain's fusedStoreKernel
     // A routed input's gradient is its slot rows, a state per memory's the
     // memories' sequences: written through the output's own view.
     auto slots = v.getDefiningOp<RouteSlotsOp>();

@@ -301,6 +301,23 @@ struct Scratch {
     if (e != cudaSuccess) return nullptr;
     return ptrs[n++] = (float *)p;
   }
+  // Frees p now, stream-ordered (after the kernels queued before it read it):
+  // the pool reuses its memory for later allocations, so a tensor program's
+  // peak is its live values', not all of them.
+  void release(float *p) {
+    for (int i = 0; i < n; ++i)
+      if (ptrs[i] == p) {
+        cudaFreeAsync(p, stream);
+        for (--n; i < n; ++i) ptrs[i] = ptrs[i + 1]; // in allocation order (releaseFrom's marks)
+        return;
+      }
+  }
+  // What a launch allocates for itself (its bf16 copies, kept states, working
+  // rows) is dead once its kernels are queued: freed after it, from a mark.
+  int mark() const { return n; }
+  void releaseFrom(int m) {
+    while (n > m) cudaFreeAsync(ptrs[--n], stream);
+  }
   ~Scratch() {
     for (int i = 0; i < n; ++i) cudaFreeAsync(ptrs[i], stream);
   }

@@ -193,29 +193,37 @@ inline ReducePlan reducePlan(const Tensor &full, const Tensor &out) {
   return plan;
 }
 
+// The reductions read `full`'s element e as full(e): a Tensor's (TensorElements)
+// or a fused chain's computed where it is summed (ChainElements,
+// mixc_cuda_tensor.cuh: never written out).
+struct TensorElements {
+  const float *p;
+  __device__ float operator()(int64_t e) const { return p[e]; }
+};
+
 // kind rows: a warp per output, lane l summing its W-run's elements l, l + 32,
 // ... over r in order, then the shuffle tree.
-template <typename = void> __global__ void reduceRowsKernel(const Tensor full, Tensor out, int64_t R, int64_t N, int64_t W) {
+template <typename Src> __global__ void reduceRowsKernel(const Src full, Tensor out, int64_t R, int64_t N, int64_t W) {
   const int lane = threadIdx.x % 32;
   const int64_t warps = (int64_t)gridDim.x * (blockDim.x / 32);
   for (int64_t o = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32; o < N; o += warps) {
     float acc = 0.f;
     for (int64_t r = 0; r < R; ++r)
-      for (int64_t i = lane; i < W; i += 32) acc += full.p[(r * N + o) * W + i];
+      for (int64_t i = lane; i < W; i += 32) acc += full((r * N + o) * W + i);
     acc = warpSum(acc);
     if (lane == 0) out.p[o] = acc;
   }
 }
 // kind columns: a CTA of 32 warps per 32 outputs (lane = column), warp w
 // summing rows w, w + 32, ... in order; the 32 warps' sums added in warp order.
-template <typename = void> __global__ void reduceColumnsKernel(const Tensor full, Tensor out, int64_t R, int64_t N) {
+template <typename Src> __global__ void reduceColumnsKernel(const Src full, Tensor out, int64_t R, int64_t N) {
   __shared__ float part[32][33];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   for (int64_t c0 = blockIdx.x * (int64_t)32; c0 < N; c0 += (int64_t)gridDim.x * 32) {
     const int64_t c = c0 + lane;
     float acc = 0.f;
     if (c < N)
-      for (int64_t r = warp; r < R; r += 32) acc += full.p[r * N + c];
+      for (int64_t r = warp; r < R; r += 32) acc += full(r * N + c);
     part[warp][lane] = acc;
     __syncthreads();
     if (warp == 0) {
@@ -228,13 +236,13 @@ template <typename = void> __global__ void reduceColumnsKernel(const Tensor full
 }
 // kind block: a CTA of 32 warps per output, warp w taking its rows w, w + 32,
 // ... (lanes along W), then the 32 warps' sums by one more shuffle tree.
-template <typename = void> __global__ void reduceBlockKernel(const Tensor full, Tensor out, int64_t R, int64_t N, int64_t W) {
+template <typename Src> __global__ void reduceBlockKernel(const Src full, Tensor out, int64_t R, int64_t N, int64_t W) {
   __shared__ float part[32];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   for (int64_t o = blockIdx.x; o < N; o += gridDim.x) {
     float acc = 0.f;
     for (int64_t r = warp; r < R; r += 32)
-      for (int64_t i = lane; i < W; i += 32) acc += full.p[(r * N + o) * W + i];
+      for (int64_t i = lane; i < W; i += 32) acc += full((r * N + o) * W + i);
     acc = warpSum(acc);
     if (lane == 0) part[warp] = acc;
     __syncthreads();
@@ -256,19 +264,45 @@ template <typename F>
 inline void rows2(const Tensor &a, const Tensor &b, Tensor out, int64_t da, int64_t db, int64_t dout, F f, cudaStream_t s) {
   rows2Kernel<<<gridFor(out.size() / std::max<int64_t>(dout, 1) * 32), 256, 0, s>>>(a, b, out, da, db, dout, f);
 }
+inline unsigned reduceCtas(int64_t n) { return (unsigned)std::min<int64_t>(std::max<int64_t>(n, 1), 65535); }
+// The planned kinds' launches (rows, columns, block) over `full`'s elements.
+template <typename Src> inline void reducePlanned(const ReducePlan &plan, const Src &full, Tensor out, cudaStream_t s) {
+  switch (plan.kind) {
+  case ReducePlan::rows: reduceRowsKernel<<<gridFor(plan.N * 32), 256, 0, s>>>(full, out, plan.R, plan.N, plan.W); return;
+  case ReducePlan::columns:
+    reduceColumnsKernel<<<reduceCtas((plan.N + 31) / 32), 1024, 0, s>>>(full, out, plan.R, plan.N);
+    return;
+  case ReducePlan::block: reduceBlockKernel<<<reduceCtas(plan.N), 1024, 0, s>>>(full, out, plan.R, plan.N, plan.W); return;
+  default: return;
+  }
+}
 // `full` summed to `out`'s shape (left-aligned broadcasting), by reducePlan's kind.
 inline void reduceTo(const Tensor &full, Tensor out, cudaStream_t s) {
   const ReducePlan plan = reducePlan(full, out);
-  const auto ctas = [](int64_t n) { return (unsigned)std::min<int64_t>(std::max<int64_t>(n, 1), 65535); };
   switch (plan.kind) {
   case ReducePlan::copy:
     cudaMemcpyAsync(out.p, full.p, out.size() * sizeof(float), cudaMemcpyDeviceToDevice, s);
     return;
-  case ReducePlan::rows: reduceRowsKernel<><<<gridFor(plan.N * 32), 256, 0, s>>>(full, out, plan.R, plan.N, plan.W); return;
-  case ReducePlan::columns: reduceColumnsKernel<><<<ctas((plan.N + 31) / 32), 1024, 0, s>>>(full, out, plan.R, plan.N); return;
-  case ReducePlan::block: reduceBlockKernel<><<<ctas(plan.N), 1024, 0, s>>>(full, out, plan.R, plan.N, plan.W); return;
-  case ReducePlan::general: reduceToKernel<><<<ctas(out.size()), 256, 0, s>>>(full, out); return;
+  case ReducePlan::general: reduceToKernel<><<<reduceCtas(out.size()), 256, 0, s>>>(full, out); return;
+  default: reducePlanned(plan, TensorElements{full.p}, out, s);
   }
+}
+// A fused chain at `shape` (its extents) summed to `out`'s shape: computed where
+// it is summed, or, for the kinds that need a Tensor (copy, general) and a
+// chain read at the index per dimension, written to scratch first.
+template <typename F> inline bool reduceChainTo(const Tensor &shape, const F &f, Tensor out, Scratch &scratch,
+                                               cudaStream_t s) {
+  const ReducePlan plan = reducePlan(shape, out);
+  if (!F::indexed && plan.kind != ReducePlan::copy && plan.kind != ReducePlan::general) {
+    reducePlanned(plan, ChainElements<F>{shape, f}, out, s);
+    return true;
+  }
+  Tensor full = shape;
+  if (!(full.p = scratch.alloc(std::max<int64_t>(full.size(), 1)))) return false;
+  fusedKernel<<<gridFor(full.size()), 256, 0, s>>>(full, f);
+  reduceTo(full, out, s);
+  scratch.release(full.p);
+  return true;
 }
 #endif // MIXC_CUDA_EMULATION
 

@@ -31,6 +31,12 @@ struct Tensor {
   }
 };
 
+// A Tensor's extents without memory (a fused chain stored straight to an output).
+inline Tensor shapeTensor(std::initializer_list<int64_t> dims) {
+  Tensor t;
+  for (int64_t x : dims) t.d[t.rank++] = x;
+  return t;
+}
 inline Tensor newTensor(Scratch &scratch, std::initializer_list<int64_t> dims) {
   Tensor t;
   for (int64_t x : dims) t.d[t.rank++] = x;
@@ -165,6 +171,50 @@ template <typename F> __global__ void fusedKernel(Tensor out, F f) {
     } else {
       out.p[e] = f(nullptr, e);
     }
+  }
+}
+// A chain whose value is only an output: computed and stored through the
+// output's View in the same pass (no fp32 Tensor, no store pass); `shape`
+// holds the extents. Where the output is packed in the chain's order, four
+// elements a thread (a bf16 output: one 8-byte store), as storeKernel does.
+template <typename F> __device__ __forceinline__ float chainAt(const Tensor &shape, const F &f, int64_t e) {
+  if constexpr (F::indexed) {
+    int64_t idx[6];
+    indexOf(shape, e, idx);
+    return f(idx, e);
+  } else {
+    return f(nullptr, e);
+  }
+}
+// A chain's element e where a reduction reads it (reduceChainTo).
+template <typename F> struct ChainElements {
+  Tensor shape;
+  F f;
+  __device__ float operator()(int64_t e) const { return chainAt(shape, f, e); }
+};
+template <typename F> __global__ void fusedStoreKernel(const Tensor shape, View v, F f) {
+  const int64_t w = shape.width(3), n2 = shape.rank > 2 ? shape.d[2] : 1, n1 = shape.rank > 1 ? shape.d[1] : 1;
+  const int64_t n = shape.size(), n0 = n ? n / (n1 * n2 * w) : 0;
+  const bool packed = packedAs(v, n0, n1, n2, w) && n % 4 == 0;
+  if (packed && v.dtype == MIXC_BF16 && (uintptr_t)v.p % 8 == 0) {
+    MIXC_GRID_STRIDE(q, n / 4) {
+      uint2 o;
+      o.x = tile::pack(chainAt(shape, f, 4 * q), chainAt(shape, f, 4 * q + 1));
+      o.y = tile::pack(chainAt(shape, f, 4 * q + 2), chainAt(shape, f, 4 * q + 3));
+      ((uint2 *)v.p)[q] = o;
+    }
+    return;
+  }
+  if (packed && v.dtype == MIXC_F32 && (uintptr_t)v.p % 16 == 0) {
+    MIXC_GRID_STRIDE(q, n / 4)
+    ((float4 *)v.p)[q] = make_float4(chainAt(shape, f, 4 * q), chainAt(shape, f, 4 * q + 1),
+                                     chainAt(shape, f, 4 * q + 2), chainAt(shape, f, 4 * q + 3));
+    return;
+  }
+  MIXC_GRID_STRIDE(e, n) {
+    int64_t i0, i1, i2, j;
+    rowIndex(e, w, n2, n1, n, i0, i1, i2, j);
+    v.set(i0, i1, i2, j, chainAt(shape, f, e));
   }
 }
 template <typename F> __global__ void binaryKernel(const Tensor a, const Tensor b, Tensor out, F f) {

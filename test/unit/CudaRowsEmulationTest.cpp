@@ -181,13 +181,13 @@ void checkReduce(std::initializer_list<int64_t> fullDims, std::initializer_list<
   }
   switch (plan.kind) {
   case cuda::ReducePlan::rows:
-    emu::launch(Dim3{3, 1, 1}, 64, [&] { cuda::reduceRowsKernel<>(full, o, plan.R, plan.N, plan.W); });
+    emu::launch(Dim3{3, 1, 1}, 64, [&] { cuda::reduceRowsKernel(cuda::TensorElements{full.p}, o, plan.R, plan.N, plan.W); });
     break;
   case cuda::ReducePlan::columns:
-    emu::launch(Dim3{2, 1, 1}, 1024, [&] { cuda::reduceColumnsKernel<>(full, o, plan.R, plan.N); });
+    emu::launch(Dim3{2, 1, 1}, 1024, [&] { cuda::reduceColumnsKernel(cuda::TensorElements{full.p}, o, plan.R, plan.N); });
     break;
   case cuda::ReducePlan::block:
-    emu::launch(Dim3{2, 1, 1}, 1024, [&] { cuda::reduceBlockKernel<>(full, o, plan.R, plan.N, plan.W); });
+    emu::launch(Dim3{2, 1, 1}, 1024, [&] { cuda::reduceBlockKernel(cuda::TensorElements{full.p}, o, plan.R, plan.N, plan.W); });
     break;
   default: return; // copy, general: not this header's kernels
   }
