@@ -44,12 +44,6 @@ cuda::View states(std::vector<float> &x, int64_t Vs) {
   v.s3 = 1, v.s2 = Vs, v.s1 = K * Vs, v.s0 = H * K * Vs;
   return v;
 }
-cuda::Tensor tensor(std::vector<float> &x, std::initializer_list<int64_t> dims) {
-  cuda::Tensor t;
-  t.p = x.data();
-  for (int64_t d : dims) t.d[t.rank++] = d;
-  return t;
-}
 
 double relL2(const std::vector<float> &got, const Array &want) {
   REQUIRE(got.size() == want.data.size());
@@ -161,8 +155,8 @@ template <Structure S, bool LogDecay, bool HasDt> void checkSweep(Kind kind, boo
   emu::launch(Dim3{(unsigned)blocks, (unsigned)H, (unsigned)B}, WARPS * 32, [&] {
     cuda::checkpointGradKernel<S, K, CPW, WARPS, LogDecay, HasDt, false, C>(d.p, g);
   });
-  cuda::Tensor tq = tensor(dq, {B, T, H, K}), tk = tensor(dk, {B, T, H, K});
-  cuda::Tensor td = NSUMS == 3 ? tensor(ddecay, {(int64_t)ddecay.size()}) : cuda::Tensor{};
+  cuda::Tensor tq = cuda::tensorOver(dq, {B, T, H, K}), tk = cuda::tensorOver(dk, {B, T, H, K});
+  cuda::Tensor td = NSUMS == 3 ? cuda::tensorOver(ddecay, {(int64_t)ddecay.size()}) : cuda::Tensor{};
   emu::launch(Dim3{2, 1, 1}, 64, [&] {
     cuda::RowSumOuts<NSUMS> sums;
     sums.t[0] = tq, sums.t[1] = tk;
@@ -228,9 +222,9 @@ TEST_CASE("CUDA checkpointed sweep (emulated): mLSTM's stabilized normalizer", "
   emu::launch(grid, WARPS * 32, [&] { cuda::mlstmGradForward<K, CPW, WARPS, C>(d.p, g); });
   emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::sumParts<>(g.gonum, blocks, rowsN, g.gonumAll); });
   emu::launch(grid, WARPS * 32, [&] { cuda::mlstmGradReverse<K, CPW, WARPS, C>(d.p, g); });
-  cuda::Tensor tq = tensor(dq, {B, T, H, K}), tk = tensor(dk, {B, T, H, K});
+  cuda::Tensor tq = cuda::tensorOver(dq, {B, T, H, K}), tk = cuda::tensorOver(dk, {B, T, H, K});
   emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::mlstmGradSumBlocks<>(d.p, g, tq, tk, gates.data(), K); });
-  cuda::Tensor tdd = tensor(ddecay, {B, T, H}), tdi = tensor(digate, {B, T, H}), tdm = tensor(dinitM, {B, H});
+  cuda::Tensor tdd = cuda::tensorOver(ddecay, {B, T, H}), tdi = cuda::tensorOver(digate, {B, T, H}), tdm = cuda::tensorOver(dinitM, {B, H});
   emu::launch(Dim3{1, 1, 1}, 64, [&] { cuda::mlstmGradGates<>(d.p, g, gates.data(), tdd, tdi, tdm, B); });
   CHECK(relL2(dq, x.want.q) < 1e-4);
   CHECK(relL2(dk, x.want.k) < 1e-4);
@@ -302,13 +296,13 @@ template <DiagKind Diag> std::pair<std::vector<float>, Array> checkSweeps(const 
   if (scaled) {
     scaledP.a = rows(fb, K, Tn), scaledP.k = rows(fb, K, Tn), scaledP.aScale = rows(negBeta, 1, Tn);
     scaledP.kScale = rows(fbeta, 1, Tn);
-    cuda::Tensor ta2 = tensor(fa2, {B, Tn, H, K}), tk2 = tensor(fk2, {B, Tn, H, K});
+    cuda::Tensor ta2 = cuda::tensorOver(fa2, {B, Tn, H, K}), tk2 = cuda::tensorOver(fk2, {B, Tn, H, K});
     emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::scaledRowsKernel<>(scaledP.a, scaledP.aScale, ta2); });
     emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::scaledRowsKernel<>(scaledP.k, scaledP.kScale, tk2); });
     p.a = rows(fa2, K, Tn), p.k = rows(fk2, K, Tn);
   }
   std::vector<float> fbp(sc.decayedB ? B * Tn * H * K : 0);
-  cuda::Tensor tbp = tensor(fbp, {B, Tn, H, K});
+  cuda::Tensor tbp = cuda::tensorOver(fbp, {B, Tn, H, K});
   if (sc.decayedB) { // the sweeps read b . exp(g)
     emu::launch(Dim3{2, 1, 1}, 64, [&] { cuda::decayedRowsKernel<>(p.b, p.decay, tbp); });
     p.b = rows(fbp, K, Tn);
@@ -327,8 +321,8 @@ template <DiagKind Diag> std::pair<std::vector<float>, Array> checkSweeps(const 
   else g.dw = dw.data();
   g.Ttok = Tn, g.slab = slab, g.blocks = blocks;
   const Dim3 grid{(unsigned)blocks, (unsigned)H, (unsigned)B};
-  cuda::Tensor tq = tensor(dq, {B, Tn, H, K}), tk = tensor(dk, {B, Tn, H, K}), ta = tensor(da, {B, Tn, H, K}),
-               tb = tensor(db, {B, Tn, H, K}), tdd = tensor(dd, {(int64_t)dd.size()});
+  cuda::Tensor tq = cuda::tensorOver(dq, {B, Tn, H, K}), tk = cuda::tensorOver(dk, {B, Tn, H, K}), ta = cuda::tensorOver(da, {B, Tn, H, K}),
+               tb = cuda::tensorOver(db, {B, Tn, H, K}), tdd = cuda::tensorOver(dd, {(int64_t)dd.size()});
   emu::launch(grid, WARPS * 32, [&] { cuda::sweepGradForward<K, CPW, WARPS, Diag, true, false, CK>(p, g); });
   if constexpr (decayed) {
     emu::launch(grid, WARPS * 32, [&] { cuda::sweepGradReverseCheckpointed<K, CPW, WARPS, Diag, true, C>(p, g); });
@@ -359,7 +353,7 @@ template <DiagKind Diag> std::pair<std::vector<float>, Array> checkSweeps(const 
   // dk <- beta dk, d k_scale = <dk, b>; db <- db - beta da, d a_scale = <da, b>.
   std::vector<float> dkScale(B * Tn * H), daScale(B * Tn * H);
   emu::launch(Dim3{2, 1, 1}, 64, [&] {
-    cuda::scaledLowRankGradKernel<>(scaledP, tk, ta, tb, tensor(dkScale, {B, Tn, H}), tensor(daScale, {B, Tn, H}), B,
+    cuda::scaledLowRankGradKernel<>(scaledP, tk, ta, tb, cuda::tensorOver(dkScale, {B, Tn, H}), cuda::tensorOver(daScale, {B, Tn, H}), B,
                                     Tn, K);
   });
   Array wantK({B, Tn, H, K}), wantB({B, Tn, H, K}), wantKs({B, Tn, H}), wantAs({B, Tn, H});
@@ -452,7 +446,7 @@ TEST_CASE("CUDA checkpointed sweep (emulated): packed sequences", "[cuda-emulati
   emu::launch(Dim3{(unsigned)blocks, (unsigned)H, (unsigned)NS}, WARPS * 32, [&] {
     cuda::checkpointGradKernel<Structure::elementwise, K, CPW, WARPS, true, true, false, C>(p, g);
   });
-  cuda::Tensor tq = tensor(dq, {1, Tp, H, K}), tk = tensor(dk, {1, Tp, H, K});
+  cuda::Tensor tq = cuda::tensorOver(dq, {1, Tp, H, K}), tk = cuda::tensorOver(dk, {1, Tp, H, K});
   emu::launch(Dim3{2, 1, 1}, 64,
               [&] { cuda::blockRowSums<2, false>(part.data(), blocks, slab, K, cuda::RowSumOuts<2>{{tq, tk}}); });
   emu::launch(Dim3{1, 1, 1}, 64, [&] { cuda::sumParts<>(g.drate, NS, H * K * V, drate.data()); });

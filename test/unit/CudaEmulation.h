@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -197,6 +198,14 @@ struct Tensor {
     return n;
   }
 };
+
+// A Tensor over a host vector (the tests' data).
+inline Tensor tensorOver(std::vector<float> &x, std::initializer_list<int64_t> dims) {
+  Tensor t;
+  t.p = x.data();
+  for (int64_t d : dims) t.d[t.rank++] = d;
+  return t;
+}
 
 inline void tokenOf(int64_t bt, int64_t T, int64_t &b, int64_t &t) { b = bt / T, t = bt % T; }
 template <int KG> inline float groupSum(float x) {

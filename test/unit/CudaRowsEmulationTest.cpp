@@ -23,12 +23,6 @@ std::vector<float> randomVector(size_t n, uint64_t seed) {
   return x;
 }
 
-cuda::Tensor tensorOf(std::vector<float> &x, std::initializer_list<int64_t> dims) {
-  cuda::Tensor t;
-  t.p = x.data();
-  for (int64_t d : dims) t.d[t.rank++] = d;
-  return t;
-}
 
 // The largest |got - want| over max(1, |want|).
 double worst(const std::vector<float> &got, const std::vector<double> &want) {
@@ -43,14 +37,14 @@ const Dim3 kGrid{2, 1, 1};   // two CTAs of two warps
 
 template <typename F> std::vector<float> runRows(std::vector<float> &x, int64_t din, int64_t dout, F f) {
   std::vector<float> out(kRows * dout, -7.f);
-  const cuda::Tensor in = tensorOf(x, {kRows, din}), o = tensorOf(out, {kRows, dout});
+  const cuda::Tensor in = cuda::tensorOver(x, {kRows, din}), o = cuda::tensorOver(out, {kRows, dout});
   emu::launch(kGrid, 64, [&] { cuda::rowsKernel(in, o, din, dout, f); });
   return out;
 }
 template <typename F>
 std::vector<float> runRows2(std::vector<float> &a, std::vector<float> &b, int64_t da, int64_t db, int64_t dout, F f) {
   std::vector<float> out(kRows * dout, -7.f);
-  const cuda::Tensor ta = tensorOf(a, {kRows, da}), tb = tensorOf(b, {kRows, db}), o = tensorOf(out, {kRows, dout});
+  const cuda::Tensor ta = cuda::tensorOver(a, {kRows, da}), tb = cuda::tensorOver(b, {kRows, db}), o = cuda::tensorOver(out, {kRows, dout});
   emu::launch(kGrid, 64, [&] { cuda::rows2Kernel(ta, tb, o, da, db, dout, f); });
   return out;
 }
@@ -162,7 +156,7 @@ void checkReduce(std::initializer_list<int64_t> fullDims, std::initializer_list<
   for (int64_t d : fullDims) n *= d;
   for (int64_t d : outDims) m *= d;
   std::vector<float> x = randomVector(n, n + m), out(m, -7.f);
-  const cuda::Tensor full = tensorOf(x, fullDims), o = tensorOf(out, outDims);
+  const cuda::Tensor full = cuda::tensorOver(x, fullDims), o = cuda::tensorOver(out, outDims);
   const cuda::ReducePlan plan = cuda::reducePlan(full, o);
   REQUIRE(plan.kind == kind);
   if (kind == cuda::ReducePlan::general) return; // reduceToKernel's: not this header's
