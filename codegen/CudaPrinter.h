@@ -203,6 +203,7 @@ private:
   /// shape, used only by other such ops, once or cheaply (a small expression):
   /// printed inline in each user's kernel, never materialized.
   bool fusedIntoUser(Value v);
+  llvm::DenseMap<Value, bool> inlinedValues; // fusedIntoUser's answers (the IR does not change while printing)
   /// The expression of element `idx` of a pointwise value, its fused
   /// producers inlined; `leaves` collects the Tensors it reads.
   std::string fusedExpr(Value v, llvm::SmallVectorImpl<std::string> &leaves);

@@ -132,12 +132,14 @@ int inlinedOps(Value v, int cap, const llvm::function_ref<bool(Value)> &inlined)
 } // namespace
 
 bool Printer::fusedIntoUser(Value v) {
-  if (!pointwiseOp(v.getDefiningOp()) || v.use_empty()) return false;
+  if (auto it = inlinedValues.find(v); it != inlinedValues.end()) return it->second;
+  bool inlined = pointwiseOp(v.getDefiningOp()) && !v.use_empty();
   for (Operation *u : v.getUsers()) // (a broadcast operand's gradient ends a chain, but reads one too)
     if (!pointwiseOp(u) && !pointwiseVjp(u, /*summedAfter=*/true))
-      return false; // a scan, a row op or an output reads it from memory
-  if (v.hasOneUse()) return true;
-  return inlinedOps(v, kRecomputeOps, [&](Value x) { return fusedIntoUser(x); }) <= kRecomputeOps;
+      inlined = false; // a scan, a row op or an output reads it from memory
+  if (inlined && !v.hasOneUse())
+    inlined = inlinedOps(v, kRecomputeOps, [&](Value x) { return fusedIntoUser(x); }) <= kRecomputeOps;
+  return inlinedValues[v] = inlined;
 }
 
 void Printer::printFused(Value root, Type shape, const std::string &into, const std::string &storeTo) {
