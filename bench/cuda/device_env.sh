@@ -13,3 +13,11 @@ same_bits() {
   for f in $dir/$spec.1/d*.npy; do cmp -s $f $dir/$spec.2/$(basename $f) || same=0; done
   echo "$spec $* bitwise-identical=$same ($(ls $dir/$spec.1/d*.npy 2>/dev/null | wc -l) gradients)"
 }
+# `mixc run examples/SPEC.mixer --target=cuda --grad SHAPE --with-init --dtype=DT`
+# into DIR/NAME.log, and one line: its exit status, gradients OK and FAILED,
+# the largest relative L2 error.
+grad_run() { # dir name spec shape dtype
+  local log=$1/$2.log
+  mixc run examples/$3.mixer --target=cuda --grad --shape $4 --with-init --dtype=$5 > $log 2>&1
+  echo "$2: $3 $4 $5 rc=$? ok=$(grep -c ' OK$' $log) failed=$(grep -c FAILED $log) largest=$(grep -o 'relative L2 error [0-9.e+-]*' $log | awk '{print $4}' | sort -g | tail -1)"
+}

@@ -123,31 +123,42 @@ template <bool State> __global__ void loadKernel(const View v, Tensor out) {
     out.p[e] = v.at(i0, i1, i2, j);
   }
 }
-template <bool State> __global__ void storeKernel(const Tensor in, View v) {
-  const int64_t w = State ? in.d[3] : in.width(3), n2 = State ? in.d[2] : (in.rank > 2 ? in.d[2] : 1),
-                n1 = in.rank > 1 ? in.d[1] : 1;
-  const int64_t n = in.size(), n0 = n ? n / (n1 * n2 * w) : 0;
-  // An output packed in the Tensor's order, fp32 or bf16: four elements at a time.
-  const bool packed = packedAs(v, n0, n1, n2, w) && n % 4 == 0 && (uintptr_t)in.p % 16 == 0;
+// `shape`'s elements, each src(e), stored through v as rows (b, t, h, j) or,
+// with State, as a state (b, h, k, v); where v is packed in that order (fp32 or
+// bf16) and the source gives aligned quads, four elements a thread.
+template <bool State, typename Src>
+__device__ __forceinline__ void storeElements(const Tensor &shape, const View &v, const Src &src) {
+  const int64_t w = State ? shape.d[3] : shape.width(3),
+                n2 = State ? shape.d[2] : (shape.rank > 2 ? shape.d[2] : 1), n1 = shape.rank > 1 ? shape.d[1] : 1;
+  const int64_t n = shape.size(), n0 = n ? n / (n1 * n2 * w) : 0;
+  const bool packed = packedAs(v, n0, n1, n2, w) && n % 4 == 0 && src.quads();
   if (packed && v.dtype == MIXC_BF16 && (uintptr_t)v.p % 8 == 0) {
-    MIXC_GRID_STRIDE(e, n / 4) {
-      const float4 f = ((const float4 *)in.p)[e];
+    MIXC_GRID_STRIDE(q, n / 4) {
+      const float4 f = src.quad(q);
       uint2 o;
       o.x = tile::pack(f.x, f.y), o.y = tile::pack(f.z, f.w);
-      ((uint2 *)v.p)[e] = o;
+      ((uint2 *)v.p)[q] = o;
     }
     return;
   }
   if (packed && v.dtype == MIXC_F32 && (uintptr_t)v.p % 16 == 0) {
-    MIXC_GRID_STRIDE(e, n / 4)((float4 *)v.p)[e] = ((const float4 *)in.p)[e];
+    MIXC_GRID_STRIDE(q, n / 4)((float4 *)v.p)[q] = src.quad(q);
     return;
   }
   MIXC_GRID_STRIDE(e, n) {
     int64_t i0, i1, i2, j;
     rowIndex(e, w, n2, n1, n, i0, i1, i2, j);
-    v.set(i0, i1, i2, j, in.p[e]);
+    v.set(i0, i1, i2, j, src(e));
   }
 }
+// A Tensor's elements for storeElements: four at a time where 16-byte aligned.
+struct TensorQuads {
+  const float *p;
+  __device__ float operator()(int64_t e) const { return p[e]; }
+  __device__ bool quads() const { return (uintptr_t)p % 16 == 0; }
+  __device__ float4 quad(int64_t q) const { return ((const float4 *)p)[q]; }
+};
+template <bool State> __global__ void storeKernel(const Tensor in, View v) { storeElements<State>(in, v, TensorQuads{in.p}); }
 // A state tensor [B, H, K, V] is a row tensor of rank 4 read as (b, h, k, v).
 inline void loadTensor(const View &v, Tensor out, bool state, cudaStream_t s) {
   if (state) loadKernel<true><<<gridFor(out.size()), 256, 0, s>>>(v, out);
@@ -173,10 +184,8 @@ template <typename F> __global__ void fusedKernel(Tensor out, F f) {
     }
   }
 }
-// A chain whose value is only an output: computed and stored through the
-// output's View in the same pass (no fp32 Tensor, no store pass); `shape`
-// holds the extents. Where the output is packed in the chain's order, four
-// elements a thread (a bf16 output: one 8-byte store), as storeKernel does.
+// Element e of a fused chain at `shape` (its extents), computed where it is
+// used: by a store (fusedStoreKernel) or a reduction (reduceChainTo).
 template <typename F> __device__ __forceinline__ float chainAt(const Tensor &shape, const F &f, int64_t e) {
   if constexpr (F::indexed) {
     int64_t idx[6];
@@ -186,36 +195,20 @@ template <typename F> __device__ __forceinline__ float chainAt(const Tensor &sha
     return f(nullptr, e);
   }
 }
-// A chain's element e where a reduction reads it (reduceChainTo).
 template <typename F> struct ChainElements {
   Tensor shape;
   F f;
   __device__ float operator()(int64_t e) const { return chainAt(shape, f, e); }
+  __device__ bool quads() const { return true; }
+  __device__ float4 quad(int64_t q) const {
+    return make_float4(chainAt(shape, f, 4 * q), chainAt(shape, f, 4 * q + 1), chainAt(shape, f, 4 * q + 2),
+                       chainAt(shape, f, 4 * q + 3));
+  }
 };
+// A chain whose value is only an output: computed and stored through the
+// output's View in the same pass (no fp32 Tensor, no store pass).
 template <typename F> __global__ void fusedStoreKernel(const Tensor shape, View v, F f) {
-  const int64_t w = shape.width(3), n2 = shape.rank > 2 ? shape.d[2] : 1, n1 = shape.rank > 1 ? shape.d[1] : 1;
-  const int64_t n = shape.size(), n0 = n ? n / (n1 * n2 * w) : 0;
-  const bool packed = packedAs(v, n0, n1, n2, w) && n % 4 == 0;
-  if (packed && v.dtype == MIXC_BF16 && (uintptr_t)v.p % 8 == 0) {
-    MIXC_GRID_STRIDE(q, n / 4) {
-      uint2 o;
-      o.x = tile::pack(chainAt(shape, f, 4 * q), chainAt(shape, f, 4 * q + 1));
-      o.y = tile::pack(chainAt(shape, f, 4 * q + 2), chainAt(shape, f, 4 * q + 3));
-      ((uint2 *)v.p)[q] = o;
-    }
-    return;
-  }
-  if (packed && v.dtype == MIXC_F32 && (uintptr_t)v.p % 16 == 0) {
-    MIXC_GRID_STRIDE(q, n / 4)
-    ((float4 *)v.p)[q] = make_float4(chainAt(shape, f, 4 * q), chainAt(shape, f, 4 * q + 1),
-                                     chainAt(shape, f, 4 * q + 2), chainAt(shape, f, 4 * q + 3));
-    return;
-  }
-  MIXC_GRID_STRIDE(e, n) {
-    int64_t i0, i1, i2, j;
-    rowIndex(e, w, n2, n1, n, i0, i1, i2, j);
-    v.set(i0, i1, i2, j, chainAt(shape, f, e));
-  }
+  storeElements<false>(shape, v, ChainElements<F>{shape, f});
 }
 template <typename F> __global__ void binaryKernel(const Tensor a, const Tensor b, Tensor out, F f) {
   MIXC_GRID_STRIDE(e, out.size()) {

@@ -15,11 +15,7 @@ set -u
 . bench/cuda/device_env.sh
 out=${OUT:-/tmp/out}
 mkdir -p $out/runs
-run() { # name spec shape dtype
-  local log=$out/runs/$1.log
-  mixc run examples/$2.mixer --target=cuda --grad --shape $3 --with-init --dtype=$4 > $log 2>&1
-  echo "$1: $2 $3 $4 rc=$? ok=$(grep -c ' OK$' $log) failed=$(grep -c FAILED $log) largest=$(grep -o 'relative L2 error [0-9.e+-]*' $log | awk '{print $4}' | sort -g | tail -1)"
-}
+run() { grad_run $out/runs "$@"; } # name spec shape dtype
 {
   run sg1 simple_gla B=1,T=1,H=2,K=64,V=64 bf16 &
   run sg2 simple_gla B=2,T=130,H=4,K=64,V=64 bf16 &

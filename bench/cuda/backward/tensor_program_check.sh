@@ -14,11 +14,7 @@ set -u
 . bench/cuda/device_env.sh
 out=${OUT:-/tmp/out}
 mkdir -p /tmp/runs $out
-run() { # name spec shape dtype
-  local log=/tmp/runs/$1.log
-  mixc run examples/$2.mixer --target=cuda --grad --shape $3 --with-init --dtype=$4 > $log 2>&1
-  echo "$1: $2 $3 $4 rc=$? ok=$(grep -c ' OK$' $log) failed=$(grep -c FAILED $log) largest=$(grep -o 'relative L2 error [0-9.e+-]*' $log | awk '{print $4}' | sort -g | tail -1)"
-}
+run() { grad_run /tmp/runs "$@"; } # name spec shape dtype
 {
   for s in examples/*.mixer; do
     s=$(basename $s .mixer)
