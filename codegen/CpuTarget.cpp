@@ -413,7 +413,7 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
     return op.emitOpError() << "the CPU backward expects normalizers as a state column (mixer-normalizer-to-column)";
   if (mlstm && (op.getBonus() || op.getA() || op.getDt()))
     return op.emitOpError() << "the CPU backward covers normalizer mlstm with a scalar transition only";
-  if (op.getAScale() || op.getKScale() || op.getSkipWeight() || op.getDecayedB())
+  if (op.getAScale() || op.getKScale() || op.getSkipWeight() || op.getDecayedB() || op.getL2normQ() || op.getL2normB())
     return op.emitOpError() << "the CPU backward expects the split form with whole rows of a, b and k";
   if (op.getDirection() == Direction::bidirectional)
     return op.emitOpError() << "the CPU backward expects one direction per recurrence (mixer-split-bidirectional)";

@@ -101,6 +101,10 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (op.getKScale()) form.push_back("gradform::kScaled");
   if (op.getK() == op.getB()) form.push_back("gradform::kIsB");
   if (op.getDecayedB()) form.push_back("gradform::bDecayed");
+  if (op.getL2normQ()) form.push_back("gradform::l2normQ");
+  if (op.getL2normB()) form.push_back("gradform::l2normB");
+  if ((op.getL2normQ() || op.getL2normB()) && !cudaDeltaGradLaunch(op))
+    return op.emitOpError() << "l2norm_q / l2norm_b: only launchDeltaGrad (the scaled form, k = b) normalizes rows";
   const std::string storedFields = cudaDeltaGradLaunch(op) ? launchStoredGrads(op, grads, stored, form) : "";
   FailureOr<std::string> fields = gradTensors(op, grads, sums, stored);
   if (failed(fields)) return failure();
@@ -123,6 +127,8 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (Value s = op.getKScale()) hs << "    p.kScale = rowView(" << tensorOf(s) << ");\n";
   if (op.getDecay()) hs << "    p.decay = rowView(" << tensorOf(op.getDecay()) << ");\n";
   if (op.getDecayedB()) hs << "    p.bDecayed = true; // b^T reads Diag(exp(decay)) S\n";
+  if (op.getL2normQ()) hs << "    p.l2normQ = true; // q's rows read as q / ||q||, dq taken through the norm\n";
+  if (op.getL2normB()) hs << "    p.l2normB = true; // b's rows (so a's, k's) read as b / ||b||, db and dk through it\n";
   if (op.getInit()) hs << "    p.init = stateTensorView(" << tensorOf(op.getInit()) << ");\n";
   gradBlockSizes(op, H, V);
   hs << "    SweepGrad g;\n";

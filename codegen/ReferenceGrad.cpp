@@ -52,6 +52,8 @@ void scaledRowsGrad(const ref::Array &s, const ref::Array &x, const ref::Array &
 std::string evalRecurrenceGrad(ReferenceInterpreter &interp, mixer::RecurrenceGradOp r) {
   if (r.getDecayedB()) // (derived only after mixer-tile{target=cuda}; the reference derives from the plain form)
     return "the reference interprets the adjoint in the plain form (b's rows as given), not with decayed_b";
+  if (r.getL2normQ() || r.getL2normB()) // likewise
+    return "the reference interprets the adjoint of the operands as they are, not with l2norm_q / l2norm_b";
   ref::Array aRows, kRows;
   ref::RecurrenceInputs in = interp.recurrenceInputs(r, aRows, kRows);
   const ref::Array *dO = interp.valueOf(r.getDO()), *dFinal = interp.valueOf(r.getDFinal());

@@ -29,6 +29,12 @@ def Mixer_RecurrenceGradOp : Mixer_Op<"recurrence_grad", [Pure, AttrSizedOperand
     derived on CUDA from a forward in that form, so that the chunked kernels
     read k's rows and the per-token scales instead of b . exp(g), a and the
     key as whole tensors; the decay's gradient then includes b's factor.
+    `l2norm_q`, `l2norm_b` as on `mixer.recurrence` (the scaled form with
+    k = b): the op reads q_t / ||q_t|| and b_t / ||b_t||, and its gradients
+    of q and of b (and of k, which is b's value) are those of the operands
+    themselves, the l2norm's vector-Jacobian product (g - y (y . g)) / ||x||
+    included: derived on CUDA from a forward in that form, so that no pass
+    writes normalized copies of q and k or their gradients.
   }];
   let arguments = (ins
     Mixer_StructureAttr:$structure,
@@ -53,7 +59,9 @@ def Mixer_RecurrenceGradOp : Mixer_Op<"recurrence_grad", [Pure, AttrSizedOperand
     OptionalAttr<Mixer_NormalizerAttr>:$normalizer,
     OptionalAttr<F64Attr>:$eps,
     OptionalAttr<F64Attr>:$scale,
-    UnitAttr:$decayed_b);
+    UnitAttr:$decayed_b,
+    UnitAttr:$l2norm_q,
+    UnitAttr:$l2norm_b);
   let results = (outs Variadic<Mixer_FloatTensor>:$grads);
   let assemblyFormat = [{
     $structure (`diag` $diag^)? $direction $q `,` $k `,` $v
@@ -62,6 +70,8 @@ def Mixer_RecurrenceGradOp : Mixer_Op<"recurrence_grad", [Pure, AttrSizedOperand
       (`decay_form` $decay_form^)?
       (custom<LowRank>($a, $a_scale, $b)^)?
       (`decayed_b` $decayed_b^)?
+      (`l2norm_q` $l2norm_q^)?
+      (`l2norm_b` $l2norm_b^)?
       (`k_scale` `(` $k_scale^ `)`)?
       (`igate` `(` $igate^ `)`)?
       (`bonus` `(` $bonus^ `)`)?
@@ -82,6 +92,10 @@ def Mixer_RecurrenceGradOp : Mixer_Op<"recurrence_grad", [Pure, AttrSizedOperand
     double getScaleValue() { return getScale() ? getScale()->convertToDouble() : 1.0; }
     double getEpsValue() { return getEps() ? getEps()->convertToDouble() : 0.0; }
     ::mlir::Value getFinalM() { return {}; }
+    bool isScaledWithKeyB() {
+      return getAScale() && getKScale() && getK() == getB() &&
+             (getDiagKind() != DiagKind::vector || getDecayedB());
+    }
     /// The recurrence's operands present, in order: one gradient each.
     ::llvm::SmallVector<::mlir::Value> getPrimalOperands() {
       ::llvm::SmallVector<::mlir::Value> out;

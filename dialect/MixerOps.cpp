@@ -286,11 +286,10 @@ static LogicalResult verifyRecurrence(OpT self, Value o, Value finalState, std::
     return failure();
   if (self.getDecayedB() && (s != Structure::dplr || self.getDiagKind() != DiagKind::vector || self.hasFactorDecay()))
     return self.emitOpError() << "decayed_b needs structure dplr with a vector diagonal of log-decays";
-  if constexpr (std::is_same_v<decltype(self), RecurrenceOp>)
-    if ((self.getL2normQ() || self.getL2normB()) && !self.isScaledWithKeyB()) // a_scale: dplr only
-      return self.emitOpError() << (self.getL2normQ() ? "l2norm_q" : "l2norm_b")
-                                << " needs structure dplr in the scaled low-rank form with k = b (a vector diagonal "
-                                   "with decayed_b)";
+  if ((self.getL2normQ() || self.getL2normB()) && !self.isScaledWithKeyB()) // a_scale: dplr only
+    return self.emitOpError() << (self.getL2normQ() ? "l2norm_q" : "l2norm_b")
+                              << " needs structure dplr in the scaled low-rank form with k = b (a vector diagonal "
+                                 "with decayed_b)";
   if (self.hasFactorDecay()) {
     if (s == Structure::identity || s == Structure::const_scalar)
       return self.emitOpError() << "decay_form factor needs a per-token decay, not structure " << sName;

@@ -167,6 +167,8 @@ private:
     // target's backward kernel reads the same choices (ISA, vector width).
     if (Attribute schedule = r->getAttr("mixer.schedule")) g->setAttr("mixer.schedule", schedule);
     if (r.getDecayedB()) g.setDecayedB(true);
+    if (r.getL2normQ()) g.setL2normQ(true);
+    if (r.getL2normB()) g.setL2normB(true);
     for (auto [x, gx] : llvm::zip(primal, g.getGrads())) add(x, gx);
   }
 
@@ -193,41 +195,27 @@ struct DeriveBackward : mixc::impl::MixerDeriveBackwardBase<DeriveBackward> {
         return signalPassFailure();
       }
       // decayed_b, the fused row norms and the scaled low-rank form exist only
-      // after mixer-tile{target=cuda} (the chunked kernels' forms): the
-      // adjoint is derived from a copy of the forward without the norms, and
-      // the forward keeps its own. The scaled form and decayed_b stay
-      // (launchDeltaGrad takes them: its gradients are summed per row in one
-      // kernel instead of whole-tensor products and sums around the
-      // recurrence, and KDA's b . exp(g), a and key are not written out).
+      // after mixer-tile{target=cuda} (the chunked kernels' forms), and the
+      // adjoint keeps them (launchDeltaGrad takes them: its gradients are
+      // summed per row in one kernel instead of whole-tensor products and
+      // sums around the recurrence; KDA's b . exp(g), a and key are not
+      // written out, nor the normalized q and k and their gradients).
       auto cudaForm = [](RecurrenceOp r) {
         return r.hasCudaKernelForm() ||
                ((r.getAScale() || r.getKScale()) && isa_and_present<CudaTileAttr>(r->getAttr("mixer.schedule")));
       };
-      const bool cudaForms =
-          f.walk([&](RecurrenceOp r) { return cudaForm(r) ? WalkResult::interrupt() : WalkResult::advance(); })
-              .wasInterrupted();
-      func::FuncOp plain = f;
-      if (cudaForms) {
-        plain = f.clone();
-        plain.walk([&](RecurrenceOp r) {
-          if (!cudaForm(r)) return;
-          OpBuilder eb(r);
-          expandRowNorms(r, eb);
-        });
-      }
       OpBuilder b(module.getContext());
       b.setInsertionPointAfter(f);
-      BackwardBuilder builder(plain, b);
+      BackwardBuilder builder(f, b);
       func::FuncOp bwd = builder.build();
-      if (plain != f) plain->destroy();
       if (builder.failed) return signalPassFailure();
       // A forward recurrence the adjoint reads (a mixture's output) is
       // recomputed by the tensor program, which takes plain rows.
-      if (cudaForms)
-        bwd.walk([&](RecurrenceOp r) {
-          OpBuilder eb(r);
-          expandScaledLowRank(r, eb);
-        });
+      bwd.walk([&](RecurrenceOp r) {
+        if (!cudaForm(r)) return;
+        OpBuilder eb(r);
+        expandScaledLowRank(r, eb); // (and the row norms, which need the scaled form)
+      });
     }
   }
 };

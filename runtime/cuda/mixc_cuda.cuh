@@ -18,6 +18,7 @@
 #include <mma.h>
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace mixc::cuda {

@@ -161,6 +161,57 @@ struct NormalizeVjpRow {
   }
 };
 
+// ---- the delta rules' fused l2norm (l2norm_q, l2norm_b: launchDeltaGrad) ----
+// Token rows [tokB, tokT, H, D] of a View (an input as given, any dtype and
+// layout), row r = (b tokT + t) H + h, a warp each like the maps above.
+// y = s x / ||x|| into packed rows: bf16 for the chunked kernels, fp32 for
+// the sweeps; s, the per-token scale, where given (the scaled form's a and k).
+template <typename Out>
+__global__ void l2normTokenRowsKernel(const View x, const View s, Out *y, int64_t tokT, int64_t H, int64_t D,
+                                      int64_t rows) {
+  const int lane = threadIdx.x % 32;
+  const int64_t warps = (int64_t)gridDim.x * (blockDim.x / 32);
+  for (int64_t r = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32; r < rows; r += warps) {
+    const int64_t h = r % H, t = r / H % tokT, b = r / H / tokT;
+    float n = 0.f;
+    for (int64_t j = lane; j < D; j += 32) {
+      const float v = x.at(b, t, h, j);
+      n += v * v;
+    }
+    const float f = rsqrtf(warpSum(n) + 1e-12f) * (s.p ? s.at(b, t, h, 0) : 1.f);
+    for (int64_t j = lane; j < D; j += 32) {
+      const float v = x.at(b, t, h, j) * f;
+      if constexpr (std::is_same_v<Out, float>) y[r * D + j] = v;
+      else y[r * D + j] = __float2bfloat16(v);
+    }
+  }
+}
+// The gradient through that norm from g, the packed fp32 rows of the
+// normalized rows' gradient: (g - y (y . g)) / ||x||, into `to` (an output
+// View) where given, else in place.
+template <typename = void>
+__global__ void l2normTokenRowsVjpKernel(const View x, float *g, const View to, int64_t tokT, int64_t H, int64_t D,
+                                         int64_t rows) {
+  const int lane = threadIdx.x % 32;
+  const int64_t warps = (int64_t)gridDim.x * (blockDim.x / 32);
+  for (int64_t r = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32; r < rows; r += warps) {
+    const int64_t h = r % H, t = r / H % tokT, b = r / H / tokT;
+    float *gr = g + r * D;
+    float n = 0.f, xg = 0.f;
+    for (int64_t j = lane; j < D; j += 32) {
+      const float v = x.at(b, t, h, j);
+      n += v * v, xg += v * gr[j];
+    }
+    n = warpSum(n), xg = warpSum(xg);
+    const float inv = rsqrtf(n + 1e-12f), inv3 = inv * inv * inv;
+    for (int64_t j = lane; j < D; j += 32) {
+      const float d = gr[j] * inv - x.at(b, t, h, j) * xg * inv3;
+      if (to.p) to.set(b, t, h, j, d);
+      else gr[j] = d;
+    }
+  }
+}
+
 // ---- reductions: a broadcast operand's gradient ----------------------------------
 // Where the dimensions kept are one contiguous run, `full` is [R, N, W] and
 // `out` its N sums over R and W. kind: copy (R = W = 1), rows (a warp per
@@ -263,6 +314,18 @@ template <typename F> inline void rows(const Tensor &in, Tensor out, int64_t din
 template <typename F>
 inline void rows2(const Tensor &a, const Tensor &b, Tensor out, int64_t da, int64_t db, int64_t dout, F f, cudaStream_t s) {
   rows2Kernel<<<gridFor(out.size() / std::max<int64_t>(dout, 1) * 32), 256, 0, s>>>(a, b, out, da, db, dout, f);
+}
+// The token rows' l2norm (times s where given) into packed rows y, and its gradient.
+template <typename Out>
+inline void l2normTokenRows(const View &x, const View &s, Out *y, int64_t tokB, int64_t tokT, int64_t H, int64_t D,
+                            cudaStream_t st) {
+  const int64_t rows = tokB * tokT * H;
+  l2normTokenRowsKernel<Out><<<gridFor(rows * 32), 256, 0, st>>>(x, s, y, tokT, H, D, rows);
+}
+inline void l2normTokenRowsVjp(const View &x, float *g, const View &to, int64_t tokB, int64_t tokT, int64_t H,
+                               int64_t D, cudaStream_t st) {
+  const int64_t rows = tokB * tokT * H;
+  l2normTokenRowsVjpKernel<><<<gridFor(rows * 32), 256, 0, st>>>(x, g, to, tokT, H, D, rows);
 }
 inline unsigned reduceCtas(int64_t n) { return (unsigned)std::min<int64_t>(std::max<int64_t>(n, 1), 65535); }
 // The planned kinds' launches (rows, columns, block) over `full`'s elements.

@@ -54,6 +54,9 @@ enum : unsigned {
   gla = 512u,  // with ssd: vector log-decays per key (GLA; mixc_cuda_gla_grad.cuh's chunk kernel)
   vector = 1024u, // the low-rank form with vector log-decays per key (RWKV-7, KDA; mixc_cuda_ut_vector_grad.cuh's)
   bDecayed = 2048u, // with vector: b^T reads Diag(exp(g_t)) S_{t-1} (KDA's decayed_b; p.bDecayed)
+  // q's (b's, and so a's and k's) rows read normalized (p.l2normQ, p.l2normB) and the gradients
+  // taken through the norm: launchDeltaGrad's copies and passes around the kernels, which never see them
+  l2normQ = 4096u, l2normB = 8192u,
 };
 }
 

@@ -22,12 +22,13 @@ inline bool ssdGradChunkedApplies(const ScanParams &p, bool bf16Call, int64_t to
 }
 
 // Whether the delta rules' chunked backward takes this call: as the SSD
-// form's, with a and b as rows (or the scaled form's b), not normalized in
-// the loads, and b undecayed unless the kernel takes decayed_b.
+// form's, with a and b as rows (or the scaled form's b), and b undecayed
+// unless the kernel takes decayed_b. (Rows read normalized, l2norm_q and
+// l2norm_b, are normalized into the bf16 copies the kernels read.)
 inline bool deltaGradChunkedApplies(const ScanParams &p, bool bf16Call, int64_t tokB, int64_t tokT,
                                     bool decayedB = false) {
-  return ssdGradChunkedApplies(p, bf16Call, tokB, tokT) && (!p.bDecayed || decayedB) && !p.l2normQ && !p.l2normB &&
-         chunkedGradRows(p.a) && chunkedGradRows(p.b);
+  return ssdGradChunkedApplies(p, bf16Call, tokB, tokT) && (!p.bDecayed || decayedB) && chunkedGradRows(p.a) &&
+         chunkedGradRows(p.b);
 }
 
 // Before a sweep: fp32 rows for the gradients it gives (dq, dk [tokB, tokT,
@@ -124,6 +125,13 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   static_assert(!Gla || (Ssd && !Decay), "GLA's backward: vector decays (p.decay), no low-rank term");
   static_assert(!Vec || (!Ssd && !Decay), "the vector diagonal's backward: log-decays per key (p.decay)");
   static_assert(Vec || !(Form & gradform::bDecayed), "decayed_b: a vector diagonal's");
+  // l2norm_q, l2norm_b (the scaled form, k = b): the bf16 copies normalized, and a gradient through a
+  // norm written by the kernels to fp32 rows, then taken through it (KForm: the kernels' form, no
+  // output of those gradients their own)
+  constexpr bool NormQ = (Form & gradform::l2normQ) != 0, NormB = (Form & gradform::l2normB) != 0;
+  static_assert(!(NormQ || NormB) || (!Ssd && (Form & gradform::kIsB)), "l2norm_q, l2norm_b: the scaled form, k = b");
+  constexpr unsigned KForm = Form & ~(gradform::l2normQ | gradform::l2normB) & ~(NormQ ? gradform::dqOut : 0u) &
+                             ~(NormB ? gradform::dkOut | gradform::dbOut : 0u);
   const int64_t B = p.B, H = p.H, T = p.T, chunks = (T + C - 1) / C, rows = B * chunks * C * H;
   // the call as the printer described it (Form)
   auto has = [](unsigned bit) { return (Form & bit) != 0; };
@@ -131,17 +139,19 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
       has(gradform::dbIntoDk) != out.dbIntoDk || has(gradform::dqOut) != (out.dqTo.p != nullptr) ||
       has(gradform::dkOut) != (out.dkTo.p != nullptr) || has(gradform::dvOut) != (out.dvTo.p != nullptr) ||
       has(gradform::dbOut) != (out.dbTo.p != nullptr) || has(gradform::bDecayed) != p.bDecayed ||
+      NormQ != p.l2normQ || NormB != p.l2normB ||
       (has(gradform::kIsB) && (p.k.p != p.b.p || p.k.dtype != p.b.dtype || p.k.s0 != p.b.s0 || p.k.s1 != p.b.s1 ||
                                p.k.s2 != p.b.s2 || p.k.s3 != p.b.s3 || p.k.hg != p.b.hg)))
     return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   // bf16 token rows, [B, T, H, D]: an input's own where the kernels can stream them (bf16 rows on 16-byte
-  // boundaries), else a copy (the scaled form's a and k: times their scales)
-  auto toBf16 = [&](View &v, int64_t D, const View &scale = View{}) {
-    if (!scale.p && streamableBf16Rows(v)) return true;
+  // boundaries), else a copy (the scaled form's a and k: times their scales; normalized: l2norm_q, l2norm_b)
+  auto toBf16 = [&](View &v, int64_t D, const View &scale = View{}, bool norm = false) {
+    if (!scale.p && !norm && streamableBf16Rows(v)) return true;
     auto *y = (__nv_bfloat16 *)scratch.alloc((tokB * tokT * H * D + 1) / 2);
     if (!y) return false;
-    rowsToBf16Kernel<><<<gridFor(tokB * tokT * H * D), 256, 0, stream>>>(v, scale, y, tokB, tokT, H, D);
+    if (norm) l2normTokenRows(v, scale, y, tokB, tokT, H, D, stream);
+    else rowsToBf16Kernel<><<<gridFor(tokB * tokT * H * D), 256, 0, stream>>>(v, scale, y, tokB, tokT, H, D);
     v.p = y, v.dtype = MIXC_BF16, v.s3 = 1, v.s2 = D, v.s1 = H * D, v.s0 = tokT * H * D, v.hg = 1;
     return true;
   };
@@ -163,14 +173,16 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     o.s2 = D, o.s1 = H * D, o.s0 = tokT * H * D, copies = true;
     return true;
   };
-  if (!direct(out.dqTo, K, r.dqTo) || !direct(out.dkTo, K, r.dkTo) || !direct(out.dvTo, V, r.dvTo) ||
-      !direct(out.dbTo, K, r.dbTo))
+  if (!direct(NormQ ? View{} : out.dqTo, K, r.dqTo) || !direct(NormB ? View{} : out.dkTo, K, r.dkTo) ||
+      !direct(out.dvTo, V, r.dvTo) || !direct(NormB ? View{} : out.dbTo, K, r.dbTo))
     return cudaErrorMemoryAllocation;
   r.dbIntoDk = out.dbIntoDk;
-  if (!toBf16(p.q, K) || !toBf16(p.k, K, p.kScale) || !toBf16(p.v, V) ||
-      (!Ssd && (!toBf16(p.a, K, p.aScale) || !toBf16(p.b, K))))
+  const View qRaw = p.q, bRaw = p.b; // (the norms' gradients read the rows as given)
+  if (!toBf16(p.q, K, View{}, NormQ) || !toBf16(p.k, K, p.kScale, NormB) || !toBf16(p.v, V) ||
+      (!Ssd && (!toBf16(p.a, K, p.aScale, NormB) || !toBf16(p.b, K, View{}, NormB))))
     return cudaErrorMemoryAllocation;
   p.kScale = p.aScale = View{};
+  p.l2normQ = p.l2normB = false;
   if (r.dO.p && !toBf16(r.dO, V)) return cudaErrorMemoryAllocation;
   if (!r.dO.p) { // no upstream gradient of o: zero rows
     auto *z = (__nv_bfloat16 *)scratch.alloc((tokB * tokT * H * V + 1) / 2);
@@ -181,7 +193,8 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   r.Ttok = tokT;
   auto grad = [&](float *given, int64_t width) { return given ? given : scratch.alloc(tokB * tokT * H * width); };
   // (none for a gradient that goes to its output; db's rows where a_scale da or dk adds to it)
-  const bool dbRows = !Ssd && (has(gradform::aScaled) || has(gradform::dbIntoDk) || !has(gradform::dbOut));
+  auto kernelHas = [](unsigned bit) { return (KForm & bit) != 0; };
+  const bool dbRows = !Ssd && (kernelHas(gradform::aScaled) || kernelHas(gradform::dbIntoDk) || !kernelHas(gradform::dbOut));
   const bool daRows = !Ssd && !r.aScale.p; // (the scaled form: a_scale da goes to db)
   r.dq = r.dqTo.p ? nullptr : grad(out.dq.p, K), r.dk = r.dkTo.p ? nullptr : grad(out.dk.p, K);
   r.db = dbRows ? grad(out.db.p, K) : nullptr;
@@ -253,7 +266,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   if constexpr (Gla) {
     constexpr int bytes = GlaGradChunkLayout<K, V>::bytes;
     static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
-    auto kernel = glaGradChunk<K, V, Form & (gradform::dqOut | gradform::dkOut | gradform::dvOut)>;
+    auto kernel = glaGradChunk<K, V, KForm & (gradform::dqOut | gradform::dkOut | gradform::dvOut)>;
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
   } else if constexpr (Vec) { // two kernels, the Gram gradients between them
@@ -265,20 +278,26 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     };
     static_assert(DplrVectorGradQBLayout<K, V>::bytes <= 227 * 1024 && DplrVectorGradAKLayout<K, V>::bytes <= 227 * 1024,
                   "the chunk kernels' shared memory");
-    if (cudaError_t e = run(dplrVectorGradQB<K, V, Form & ~gradform::vector>, DplrVectorGradQBLayout<K, V>::bytes))
+    if (cudaError_t e = run(dplrVectorGradQB<K, V, KForm & ~gradform::vector>, DplrVectorGradQBLayout<K, V>::bytes))
       return e;
-    if (cudaError_t e = run(dplrVectorGradAK<K, V, Form & ~gradform::vector>, DplrVectorGradAKLayout<K, V>::bytes))
+    if (cudaError_t e = run(dplrVectorGradAK<K, V, KForm & ~gradform::vector>, DplrVectorGradAKLayout<K, V>::bytes))
       return e;
   } else {
     constexpr int bytes = DeltaGradChunkLayout<K, V>::bytes;
     static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
-    auto kernel = deltaGradChunk<K, V, Decay, Form>;
+    auto kernel = deltaGradChunk<K, V, Decay, KForm>;
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
   }
+  // through the norms: to the outputs, or in place in the rows the printer gave
+  if constexpr (NormQ) l2normTokenRowsVjp(qRaw, r.dq, out.dqTo, tokB, tokT, H, K, stream);
+  if constexpr (NormB) {
+    if (out.dkTo.p || out.dk.p) l2normTokenRowsVjp(bRaw, r.dk, out.dkTo, tokB, tokT, H, K, stream);
+    if (out.dbTo.p || out.db.p) l2normTokenRowsVjp(bRaw, r.db, out.dbTo, tokB, tokT, H, K, stream);
+  }
   if (copies) {
     auto copy = [&](const View &to, const Bf16Rows &from, int64_t D) {
-      if (to.p && from.p != to.p) bf16RowsToViewKernel<><<<gridFor(tokB * tokT * H * D), 256, 0, stream>>>(from.p, to, tokB, tokT, H, D);
+      if (to.p && from.p && from.p != to.p) bf16RowsToViewKernel<><<<gridFor(tokB * tokT * H * D), 256, 0, stream>>>(from.p, to, tokB, tokT, H, D);
     };
     copy(out.dqTo, r.dqTo, K), copy(out.dkTo, r.dkTo, K), copy(out.dvTo, r.dvTo, V), copy(out.dbTo, r.dbTo, K);
   }
@@ -308,6 +327,21 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
       return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar, Form | (vec ? gradform::vector : 0u)>(
           p, g, out, tokB, tokT, scratch, stream);
   }
+  // l2norm_q, l2norm_b: the sweeps read normalized fp32 copies (b's for a and k too: k = b), and the
+  // gradients of q and b are taken through the norms after them
+  constexpr bool NormQ = (Form & gradform::l2normQ) != 0, NormB = (Form & gradform::l2normB) != 0;
+  if (NormQ != p.l2normQ || NormB != p.l2normB || ((NormQ || NormB) && !(Form & gradform::kIsB)))
+    return cudaErrorInvalidValue;
+  ScanParams pn = p; // the rows as the sweeps read them
+  pn.l2normQ = pn.l2normB = false;
+  auto normalized = [&](const View &x, View &to) {
+    Tensor y = newTensor(scratch, {tokB, tokT, p.H, K});
+    if (y.p) l2normTokenRows(x, View{}, y.p, tokB, tokT, p.H, K, stream), to = rowView(y);
+    return y.p != nullptr;
+  };
+  if (NormQ && !normalized(p.q, pn.q)) return cudaErrorMemoryAllocation;
+  if (NormB && !normalized(p.b, pn.b)) return cudaErrorMemoryAllocation;
+  if (NormB) pn.a = pn.k = pn.b;
   const bool scaled = p.aScale.p || p.kScale.p;
   // the stored outputs' gradients in fp32 Tensors, stored after the sweeps (decayed_b: db for the decay's)
   SweepGradOut o = out;
@@ -322,7 +356,7 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
     if (p.aScale.p && (!(plain.db = rows(o.db)).p || !(plain.da = rows(Tensor{})).p))
       return cudaErrorMemoryAllocation;
   }
-  ScanParams sp = p;
+  ScanParams sp = pn;
   if (scaled) {
     auto expand = [&](View &x, View &s) {
       if (!s.p) return true;
@@ -337,7 +371,7 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
   Tensor bRows; // decayed_b: the sweeps read b . exp(decay) (a = a_scale b without it, expanded above)
   if (p.bDecayed) {
     if (!(bRows = newTensor(scratch, {tokB, tokT, p.H, K})).p) return cudaErrorMemoryAllocation;
-    decayedRowsKernel<><<<gridFor(bRows.size()), 256, 0, stream>>>(p.b, p.decay, bRows);
+    decayedRowsKernel<><<<gridFor(bRows.size()), 256, 0, stream>>>(pn.b, p.decay, bRows);
     sp.b = rowView(bRows), sp.bDecayed = false;
   }
   cudaError_t e = launchSweepGrad<K, CPW, WARPS, Diag, LogDecay, C>(sp, g, plain, tokB, tokT, scratch, stream);
@@ -346,8 +380,12 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
     decayedRowsGradKernel<><<<gridFor(bRows.size()), 256, 0, stream>>>(p.decay, bRows, plain.db, o.ddecay);
   if (scaled)
     scaledLowRankGradKernel<><<<gridFor(tokB * tokT * p.H * 32), 256, 0, stream>>>(
-        p, plain.dk, plain.da, plain.db, o.dkScale, o.daScale, tokB, tokT, K);
+        pn, plain.dk, plain.da, plain.db, o.dkScale, o.daScale, tokB, tokT, K);
   if (o.dbIntoDk) fusedKernel<<<gridFor(o.dk.size()), 256, 0, stream>>>(o.dk, SumOf{o.dk, o.db});
+  // through the norms, in place (the rows given or those stored below)
+  if (NormQ && o.dq.p) l2normTokenRowsVjp(p.q, o.dq.p, View{}, tokB, tokT, p.H, K, stream);
+  if (NormB && o.dk.p) l2normTokenRowsVjp(p.b, o.dk.p, View{}, tokB, tokT, p.H, K, stream);
+  if (NormB && (out.dbTo.p || out.db.p)) l2normTokenRowsVjp(p.b, o.db.p, View{}, tokB, tokT, p.H, K, stream);
   if (o.dbTo.p) storeTensor(o.db, o.dbTo, false, stream);
   storeSweptOutputs(o.dq, o.dqTo, o.dk, o.dkTo, g.dv, o.dvTo, tokB, tokT, p.H, V, stream);
   return cudaGetLastError();

@@ -149,6 +149,63 @@ void checkTaylor(int64_t D) {
   CHECK(worst(runRows2(x, g, D, F, D, cuda::Taylor2VjpRow{}), dx) < 1e-5);
 }
 
+// The delta rules' fused l2norm over token rows (l2normTokenRowsKernel and its
+// gradient, launchDeltaGrad's): x a bf16 input in head-first layout [B, H, T,
+// D] read through its View, times a per-token scale, into packed bf16 and fp32
+// rows; the gradient into an fp32 output View of that layout and in place.
+void checkTokenRowNorms(int64_t D) {
+  const int64_t B = 2, T = 3, H = 2, rows = B * T * H;
+  std::vector<float> xf = randomVector(rows * D, 31 + D), sf = randomVector(rows, 37), g = randomVector(rows * D, 41 + D);
+  std::vector<__nv_bfloat16> xb(xf.size());
+  for (size_t i = 0; i < xf.size(); ++i) xb[i] = __float2bfloat16(xf[i]), xf[i] = __bfloat162float(xb[i]);
+  auto headFirst = [&](void *p, int dtype) { // [B, H, T, D] read as (b, t, h, j)
+    cuda::View v;
+    v.p = p, v.dtype = dtype, v.s0 = H * T * D, v.s1 = D, v.s2 = T * D, v.s3 = 1;
+    return v;
+  };
+  const cuda::View x = headFirst(xb.data(), MIXC_BF16);
+  cuda::View s; // [B, T, H]
+  s.p = sf.data(), s.s0 = T * H, s.s1 = H, s.s2 = 1, s.s3 = 0;
+  // packed row r = (b T + t) H + h; the input's element of (r, j)
+  auto xAt = [&](int64_t r, int64_t j) {
+    const int64_t h = r % H, t = r / H % T, b = r / H / T;
+    return double(xf[b * H * T * D + h * T * D + t * D + j]);
+  };
+  std::vector<double> y(rows * D), ys(rows * D), dx(rows * D);
+  for (int64_t r = 0; r < rows; ++r) {
+    double n = 0, xg = 0;
+    for (int64_t j = 0; j < D; ++j) n += xAt(r, j) * xAt(r, j), xg += xAt(r, j) * g[r * D + j];
+    const double inv = 1 / std::sqrt(n + 1e-12);
+    for (int64_t j = 0; j < D; ++j) {
+      y[r * D + j] = xAt(r, j) * inv, ys[r * D + j] = y[r * D + j] * sf[r];
+      dx[r * D + j] = g[r * D + j] * inv - xAt(r, j) * xg * inv * inv * inv;
+    }
+  }
+  std::vector<float> yf(rows * D, -7.f);
+  emu::launch(kGrid, 64, [&] { cuda::l2normTokenRowsKernel<float>(x, cuda::View{}, yf.data(), T, H, D, rows); });
+  CHECK(worst(yf, y) < 1e-6);
+  std::vector<__nv_bfloat16> yb(rows * D);
+  emu::launch(kGrid, 64, [&] { cuda::l2normTokenRowsKernel<__nv_bfloat16>(x, s, yb.data(), T, H, D, rows); });
+  std::vector<float> ybf(rows * D);
+  for (size_t i = 0; i < yb.size(); ++i) ybf[i] = __bfloat162float(yb[i]);
+  CHECK(worst(ybf, ys) < 1e-2); // bf16 rounding
+  std::vector<float> inPlace = g, toRows(rows * D, -7.f);
+  emu::launch(kGrid, 64, [&] { cuda::l2normTokenRowsVjpKernel<>(x, inPlace.data(), cuda::View{}, T, H, D, rows); });
+  CHECK(worst(inPlace, dx) < 1e-5);
+  std::vector<float> gCopy = g;
+  emu::launch(kGrid, 64, [&] {
+    cuda::l2normTokenRowsVjpKernel<>(x, gCopy.data(), headFirst(toRows.data(), MIXC_F32), T, H, D, rows);
+  });
+  std::vector<double> dxHeadFirst(rows * D);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < D; ++j) {
+      const int64_t h = r % H, t = r / H % T, b = r / H / T;
+      dxHeadFirst[b * H * T * D + h * T * D + t * D + j] = dx[r * D + j];
+    }
+  CHECK(worst(toRows, dxHeadFirst) < 1e-5);
+  CHECK(gCopy == g); // read only where an output View is given
+}
+
 // full [dims...] summed to out's shape; the plan's kind and the sums against double.
 void checkReduce(std::initializer_list<int64_t> fullDims, std::initializer_list<int64_t> outDims,
                  cuda::ReducePlan::Kind kind) {
@@ -198,6 +255,11 @@ TEST_CASE("CUDA row maps (emulated): rows narrower than a warp", "[cuda-emulatio
 TEST_CASE("CUDA row maps (emulated): rows wider than a warp", "[cuda-emulation]") {
   checkRowMaps(77);
   checkTaylor(6);
+}
+
+TEST_CASE("CUDA token rows' l2norm and its gradient (emulated): launchDeltaGrad's fused norms", "[cuda-emulation]") {
+  checkTokenRowNorms(7);
+  checkTokenRowNorms(77);
 }
 
 TEST_CASE("CUDA reductions (emulated): each plan", "[cuda-emulation]") {

@@ -756,6 +756,15 @@ func.func @l2norm_vector(%q: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g:
 
 // -----
 
+// The adjoint's fused row norms, likewise (here k is not b).
+func.func @l2norm_grad_key_not_b(%q: tensor<?x?x4x64xf32>, %k: tensor<?x?x4x64xf32>, %v: tensor<?x?x4x64xf32>, %g: tensor<?x?x4xf32>, %s: tensor<?x?x4xf32>, %do: tensor<?x?x4x64xf32>) {
+  // expected-error @+1 {{l2norm_q needs structure dplr in the scaled low-rank form with k = b (a vector diagonal with decayed_b)}}
+  %r:7 = mixer.recurrence_grad dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%s * %q) l2norm_q k_scale(%s) d_o(%do) : (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>) -> (tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4x64xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>)
+  return
+}
+
+// -----
+
 // The token and state ops of mixer-lower-adjoint.
 func.func @shift_by_two(%g: tensor<?x?x4xf32>) {
   // expected-error @+1 {{by must be 1 or -1, got 2}}
