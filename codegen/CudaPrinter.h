@@ -203,6 +203,14 @@ private:
   /// shape, used only by other such ops, once or cheaply (a small expression):
   /// printed inline in each user's kernel, never materialized.
   bool fusedIntoUser(Value v);
+  /// decay_in_loads on an adjoint whose launch takes a decay map (a vector
+  /// diagonal's chunked backward, KDA's or GLA's): its decays' input is read
+  /// as the caller gave it and mapped in the kernels' loads, so the decays'
+  /// chain is never materialized. `raw`, `params`: decayLoadChain's.
+  bool gradDecayInLoads(RecurrenceGradOp g, Value *raw = nullptr, llvm::SmallVectorImpl<Value> *params = nullptr);
+  /// Prints the adjoint's `p.decay` (and with a decay map `p.mapIn`, the map's
+  /// functor); returns the launch's last template argument (", DecayMapN") or "".
+  std::string gradDecayOperand(RecurrenceGradOp g);
   llvm::DenseMap<Value, bool> inlinedValues; // fusedIntoUser's answers (the IR does not change while printing)
   /// The expression of element `idx` of a pointwise value, its fused
   /// producers inlined; `leaves` collects the Tensors it reads.

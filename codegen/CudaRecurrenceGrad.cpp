@@ -125,7 +125,7 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
      << ";\n";
   if (Value s = op.getAScale()) hs << "    p.aScale = rowView(" << tensorOf(s) << ");\n";
   if (Value s = op.getKScale()) hs << "    p.kScale = rowView(" << tensorOf(s) << ");\n";
-  if (op.getDecay()) hs << "    p.decay = rowView(" << tensorOf(op.getDecay()) << ");\n";
+  const std::string decayMap = gradDecayOperand(op);
   if (op.getDecayedB()) hs << "    p.bDecayed = true; // b^T reads Diag(exp(decay)) S\n";
   if (op.getL2normQ()) hs << "    p.l2normQ = true; // q's rows read as q / ||q||, dq taken through the norm\n";
   if (op.getL2normB()) hs << "    p.l2normB = true; // b's rows (so a's, k's) read as b / ||b||, db and dk through it\n";
@@ -136,8 +136,9 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   if (Value d = op.getDFinal()) hs << "    g.dFinal = stateTensorView(" << tensorOf(d) << ");\n";
   hs << "    SweepGradOut out;\n" << *fields;
   if (cudaDeltaGradLaunch(op))
-    closeGradBlock(llvm::formatv("launchDeltaGrad<{0}, {1}, {2}, DiagKind::{3}, true, {4}, {5}, {6}>", K, cpw, warps,
-                                 stringifyDiagKind(diag), V, form.empty() ? "0u" : llvm::join(form, " | "), C)
+    closeGradBlock(llvm::formatv("launchDeltaGrad<{0}, {1}, {2}, DiagKind::{3}, true, {4}, {5}, {6}{7}>", K, cpw,
+                                 warps, stringifyDiagKind(diag), V, form.empty() ? "0u" : llvm::join(form, " | "), C,
+                                 decayMap)
                        .str(),
                    sums, "sdt == MIXC_BF16, ");
   else
@@ -148,6 +149,37 @@ LogicalResult Printer::emitRecurrenceGrad(RecurrenceGradOp op) {
   return success();
 }
 
+
+bool Printer::gradDecayInLoads(RecurrenceGradOp g, Value *raw, llvm::SmallVectorImpl<Value> *params) {
+  auto schedule = g->getAttrOfType<CudaTileAttr>("mixer.schedule");
+  if (!schedule || !schedule.getDecayInLoads() || !g.getDecay() || layoutOf(g) != Layout::tokens) return false;
+  const bool mapped = (g.getStructure() == Structure::dplr && g.getDiagKind() == DiagKind::vector &&
+                       cudaDeltaGradLaunch(g)) ||
+                      (g.getStructure() == Structure::vector && cudaSsdGradLaunch(g));
+  llvm::SmallVector<Value> found;
+  Value x = mapped ? decayLoadChain(g.getDecay(), found) : Value();
+  if (!x || found.size() > kDecayMapParams) return false;
+  if (raw) *raw = x;
+  if (params) params->assign(found.begin(), found.end());
+  return true;
+}
+
+std::string Printer::gradDecayOperand(RecurrenceGradOp g) {
+  Value raw;
+  llvm::SmallVector<Value> params;
+  if (!g.getDecay()) return "";
+  if (!gradDecayInLoads(g, &raw, &params)) {
+    hs << "    p.decay = rowView(" << tensorOf(g.getDecay()) << ");\n";
+    return "";
+  }
+  // The inputs as the caller gave them (decayLoadChain's leaves are the function's arguments).
+  auto in = [](Value v) { return "args.in[" + std::to_string(cast<BlockArgument>(v).getArgNumber()) + "]"; };
+  const std::string name = "DecayMap" + std::to_string(nDecayMaps++);
+  device += decayMapFunctor(name, g.getDecay(), raw, params);
+  hs << "    p.decay = " << in(raw) << "; // the decays' input, " << name << " applied in the kernels' loads\n";
+  for (auto [i, param] : llvm::enumerate(params)) hs << "    p.mapIn[" << i << "] = " << in(param) << ";\n";
+  return ", " + name;
+}
 
 std::string Printer::launchStoredGrads(RecurrenceGradOp op, ArrayRef<GradField> grads, llvm::DenseSet<Value> &skip,
                                        SmallVectorImpl<std::string> &form) {
@@ -290,11 +322,12 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
                         "the checkpointed reverse sweep, " +
                         std::to_string(warps) + " warps per " + std::to_string(warps * cpw) +
                         " value columns (the forward's tiling), the state kept every " + std::to_string(C) + " tokens");
+  std::string decayMap;
   if (Value d = op.getDecay()) {
     if (elementwise) {
       hs << rateView(d, "rowView(" + tensorOf(d) + ")", /*wholeRow=*/true); // as the forward's scan reads it
     } else {
-      hs << "    p.decay = rowView(" << tensorOf(d) << ");\n";
+      decayMap = gradDecayOperand(op);
     }
   }
   if (Value d = op.getDt()) hs << "    p.dt = rowView(" << tensorOf(d) << ");\n";
@@ -309,9 +342,9 @@ LogicalResult Printer::emitCheckpointGrad(RecurrenceGradOp op, CudaTileAttr sche
   hs << "    CheckpointGradOut out;\n" << *fields;
   auto b = [](bool x) { return x ? "true" : "false"; };
   if (ssd) // bf16 calls on the chunked kernels, the others on the sweep
-    closeGradBlock(llvm::formatv("launchSsdGrad<Structure::{0}, {1}, {2}, {3}, true, {4}, {5}, {6}>",
+    closeGradBlock(llvm::formatv("launchSsdGrad<Structure::{0}, {1}, {2}, {3}, true, {4}, {5}, {6}{7}>",
                                  stringifyStructure(s), K, cpw, warps, V,
-                                 form.empty() ? "0u" : llvm::join(form, " | "), C)
+                                 form.empty() ? "0u" : llvm::join(form, " | "), C, decayMap)
                        .str(),
                    sums, "sdt == MIXC_BF16, ");
   else

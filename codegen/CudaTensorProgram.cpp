@@ -134,9 +134,13 @@ int inlinedOps(Value v, int cap, const llvm::function_ref<bool(Value)> &inlined)
 bool Printer::fusedIntoUser(Value v) {
   if (auto it = inlinedValues.find(v); it != inlinedValues.end()) return it->second;
   bool inlined = pointwiseOp(v.getDefiningOp()) && !v.use_empty();
-  for (Operation *u : v.getUsers()) // (a broadcast operand's gradient ends a chain, but reads one too)
+  for (Operation *u : v.getUsers()) { // (a broadcast operand's gradient ends a chain, but reads one too)
+    auto g = dyn_cast<RecurrenceGradOp>(u);
+    if (g && g.getDecay() == v && llvm::count(g->getOperands(), v) == 1 && gradDecayInLoads(g))
+      continue; // the launch maps the decays' input in its loads
     if (!pointwiseOp(u) && !pointwiseVjp(u, /*summedAfter=*/true))
       inlined = false; // a scan, a row op or an output reads it from memory
+  }
   if (inlined && !v.hasOneUse())
     inlined = inlinedOps(v, kRecomputeOps, [&](Value x) { return fusedIntoUser(x); }) <= kRecomputeOps;
   return inlinedValues[v] = inlined;

@@ -46,7 +46,7 @@ template <int K, int V> struct GlaGradChunkLayout {
 // 16 rw.. of each product, in the column half hf. Form: gradform's dqOut,
 // dkOut, dvOut (the caller's bf16 rows; else r.dq, r.dk, r.dv fp32 rows).
 // q, k, v and dO: bf16 rows with unit stride in their last dimension.
-template <int K, int V, unsigned Form>
+template <int K, int V, unsigned Form, typename DecayMap = NoMap>
 __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, const DeltaGradRows r) {
   constexpr bool DqOut = Form & gradform::dqOut, DkOut = Form & gradform::dkOut, DvOut = Form & gradform::dvOut;
   using tile::bf16;
@@ -75,7 +75,7 @@ __global__ void __launch_bounds__(256, 1) glaGradChunk(const ScanParams call, co
   tile::commit();
   tile::waitGroups<0>();
   __syncthreads();
-  chunk::cumulativeKeyDecays<K, LB, true, 256>(p, h, c, smem + L::gs, Bc); // (ends past a barrier)
+  chunk::cumulativeKeyDecays<K, LB, true, 256, DecayMap>(p, h, c, smem + L::gs, Bc); // (ends past a barrier)
   { // S0 and dS_C, [K][V] bf16 per (b, c, h), over the raw gates; awaited before the state products
     const bf16 *s0 = r.states + ((b * slots + c) * H + h) * K * V, *ds = r.dStates + ((b * slots + c) * H + h) * K * V;
     for (int e = tid; e < K * V / 8; e += 256) {

@@ -95,6 +95,26 @@ template <typename = void> __global__ void rowsToBf16Kernel(const View x, const 
   }
 }
 
+// decay_in_loads' decays written out (DecayMap applied to p.decay's rows, the
+// per-head parameters in p.mapIn): for a call the chunked kernels do not take.
+template <typename DecayMap> __global__ void mappedDecayRowsKernel(const ScanParams p, Tensor y) {
+  MIXC_GRID_STRIDE(e, y.size()) {
+    int64_t b, t, h, j;
+    rowElementOf(y, e, b, t, h, j);
+    y.p[e] = DecayMap::apply(p.decay.at(b, t, h, j), DecayMap::load(p, h, j));
+  }
+}
+// The call with those decays as rows (NoMap): false where scratch ran out.
+template <typename DecayMap>
+inline bool writeMappedDecays(ScanParams &p, int64_t tokB, int64_t tokT, int64_t K, Scratch &scratch,
+                              cudaStream_t stream) {
+  Tensor y = newTensor(scratch, {tokB, tokT, p.H, K});
+  if (!y.p) return false;
+  mappedDecayRowsKernel<DecayMap><<<gridFor(y.size()), 256, 0, stream>>>(p, y);
+  p.decay = rowView(y);
+  return true;
+}
+
 // Packed bf16 rows [B, T, H, D] into an output of another dtype or layout.
 template <typename = void>
 __global__ void bf16RowsToViewKernel(const __nv_bfloat16 *x, View y, int64_t B, int64_t T, int64_t H, int64_t D) {
@@ -115,7 +135,9 @@ __global__ void bf16RowsToViewKernel(const __nv_bfloat16 *x, View y, int64_t B, 
 // gradform::vector (the low-rank form with log-decays per key: RWKV-7, KDA):
 // dplrVectorPrepare and the vector walk keeping S0 and U, deltaGradWalk's
 // vector form, dplrVectorGradQB and dplrVectorGradAK (mixc_cuda_ut_vector_grad.cuh).
-template <int K, int V, bool Decay, unsigned Form>
+// DecayMap (decay_in_loads; the forms with vector log-decays): p.decay is the
+// decays' input, mapped where the prepare and chunk kernels load it.
+template <int K, int V, bool Decay, unsigned Form, typename DecayMap = NoMap>
 cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const SweepGradOut &out, int64_t tokB,
                                    int64_t tokT, Scratch &scratch, cudaStream_t stream) {
   static_assert(K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128, "the chunked backward's tiles");
@@ -125,6 +147,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   static_assert(!Gla || (Ssd && !Decay), "GLA's backward: vector decays (p.decay), no low-rank term");
   static_assert(!Vec || (!Ssd && !Decay), "the vector diagonal's backward: log-decays per key (p.decay)");
   static_assert(Vec || !(Form & gradform::bDecayed), "decayed_b: a vector diagonal's");
+  static_assert(!DecayMap::fused || KeyDecays, "decay_in_loads: vector log-decays");
   // l2norm_q, l2norm_b (the scaled form, k = b): the bf16 copies normalized, and a gradient through a
   // norm written by the kernels to fp32 rows, then taken through it (KForm: the kernels' form, no
   // output of those gradients their own)
@@ -207,7 +230,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   // the forward's prepare: W, Q', R (and P, unused)
   DeltaChunks d;
   if constexpr (Vec) { // W, Q', A' (the reverse walk's), K' (the chunk kernel's), R, P (unused), G_C
-    if (cudaError_t e = launchDplrVectorPrepare<K, true, false, NoMap>(p, d, scratch, stream)) return e;
+    if (cudaError_t e = launchDplrVectorPrepare<K, true, false, DecayMap>(p, d, scratch, stream)) return e;
     r.kp = d.kp;
   } else if constexpr (!Ssd) {
     auto *base = (__nv_bfloat16 *)scratch.alloc(rows * (K + C));
@@ -219,7 +242,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     prepare<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, d);
   } else if constexpr (Gla) { // GLA's: Q' = Q . exp(b) (the reverse walk's), K' (the walk's), P (unused), b_C
-    if (cudaError_t e = launchGlaPrepare<K, true, NoMap>(p, d, scratch, stream)) return e;
+    if (cudaError_t e = launchGlaPrepare<K, true, DecayMap>(p, d, scratch, stream)) return e;
   }
   // the forward's walk, keeping S0 (and U) per chunk
   const int64_t stateElems = B * chunks * H * K * V;
@@ -266,7 +289,7 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
   if constexpr (Gla) {
     constexpr int bytes = GlaGradChunkLayout<K, V>::bytes;
     static_assert(bytes <= 227 * 1024, "the chunk kernel's shared memory");
-    auto kernel = glaGradChunk<K, V, KForm & (gradform::dqOut | gradform::dkOut | gradform::dvOut)>;
+    auto kernel = glaGradChunk<K, V, KForm & (gradform::dqOut | gradform::dkOut | gradform::dvOut), DecayMap>;
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
     kernel<<<(unsigned)(chunks * H * B), 256, bytes, stream>>>(p, r);
   } else if constexpr (Vec) { // two kernels, the Gram gradients between them
@@ -278,9 +301,11 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
     };
     static_assert(DplrVectorGradQBLayout<K, V>::bytes <= 227 * 1024 && DplrVectorGradAKLayout<K, V>::bytes <= 227 * 1024,
                   "the chunk kernels' shared memory");
-    if (cudaError_t e = run(dplrVectorGradQB<K, V, KForm & ~gradform::vector>, DplrVectorGradQBLayout<K, V>::bytes))
+    if (cudaError_t e = run(dplrVectorGradQB<K, V, KForm & ~gradform::vector, DecayMap>,
+                            DplrVectorGradQBLayout<K, V>::bytes))
       return e;
-    if (cudaError_t e = run(dplrVectorGradAK<K, V, KForm & ~gradform::vector>, DplrVectorGradAKLayout<K, V>::bytes))
+    if (cudaError_t e = run(dplrVectorGradAK<K, V, KForm & ~gradform::vector, DecayMap>,
+                            DplrVectorGradAKLayout<K, V>::bytes))
       return e;
   } else {
     constexpr int bytes = DeltaGradChunkLayout<K, V>::bytes;
@@ -313,7 +338,10 @@ cudaError_t launchDeltaGradChunked(ScanParams p, const SweepGrad &g, const Sweep
 // the plain rows, scaled into the bf16 copies the chunked kernels read and
 // summed back in their chunk kernel, or scaled into fp32 copies for the
 // sweeps and summed back after them.
-template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V, unsigned Form, int C>
+// DecayMap (decay_in_loads, a vector diagonal): p.decay is the decays' input,
+// mapped in the chunked kernels' loads, or written out for any other call.
+template <int K, int CPW, int WARPS, DiagKind Diag, bool LogDecay, int V, unsigned Form, int C,
+          typename DecayMap = NoMap>
 cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut &out, int64_t tokB, int64_t tokT,
                             bool bf16Call, Scratch &scratch, cudaStream_t stream) {
   constexpr bool vec = Diag == DiagKind::vector;
@@ -322,10 +350,17 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
   constexpr bool vecForm = (Form & scaledBits) == 0 || (Form & scaledBits) == scaledBits;
   constexpr bool tiles = K % 64 == 0 && K <= 128 && V % 64 == 0 && V <= 128 && LogDecay && (!vec || vecForm);
   static_assert(vec || !(Form & gradform::bDecayed), "decayed_b: a vector diagonal's");
+  static_assert(!DecayMap::fused || vec, "decay_in_loads: a vector diagonal's");
   if constexpr (tiles) {
     if (deltaGradChunkedApplies(p, bf16Call, tokB, tokT, vec) && p.Vs == V && (!vec || streamableKeyDecays(p.decay)))
-      return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar, Form | (vec ? gradform::vector : 0u)>(
+      return launchDeltaGradChunked<K, V, Diag == DiagKind::scalar, Form | (vec ? gradform::vector : 0u), DecayMap>(
           p, g, out, tokB, tokT, scratch, stream);
+  }
+  if constexpr (DecayMap::fused) { // (also where the input's decays cannot be streamed: rows, then perhaps chunked)
+    ScanParams rows = p;
+    if (!writeMappedDecays<DecayMap>(rows, tokB, tokT, K, scratch, stream)) return cudaErrorMemoryAllocation;
+    return launchDeltaGrad<K, CPW, WARPS, Diag, LogDecay, V, Form, C, NoMap>(rows, g, out, tokB, tokT, bf16Call,
+                                                                           scratch, stream);
   }
   // l2norm_q, l2norm_b: the sweeps read normalized fp32 copies (b's for a and k too: k = b), and the
   // gradients of q and b are taken through the norms after them
@@ -399,7 +434,8 @@ cudaError_t launchDeltaGrad(const ScanParams &p, SweepGrad g, const SweepGradOut
 // layout), made here at run time. Form: the gradients the printer gave to
 // the caller's outputs (gradform's dqOut, dkOut, dvOut; out's *To views),
 // which the chunk kernel writes as bf16 rows and the sweep's path stores.
-template <Structure S, int K, int CPW, int WARPS, bool LogDecay, int V, unsigned Form, int C>
+template <Structure S, int K, int CPW, int WARPS, bool LogDecay, int V, unsigned Form, int C,
+          typename DecayMap = NoMap>
 cudaError_t launchSsdGrad(const ScanParams &p, const CheckpointGrad &g, const CheckpointGradOut &out, int64_t tokB,
                           int64_t tokT, bool bf16Call, Scratch &scratch, cudaStream_t stream) {
   static_assert((Form & ~(gradform::dqOut | gradform::dkOut | gradform::dvOut)) == 0, "the SSD form's outputs");
@@ -407,16 +443,24 @@ cudaError_t launchSsdGrad(const ScanParams &p, const CheckpointGrad &g, const Ch
                          (S == Structure::identity || S == Structure::scalar || S == Structure::const_scalar ||
                           S == Structure::vector);
   constexpr unsigned Chunked = Form | gradform::ssd | (S == Structure::vector ? gradform::gla : 0u);
+  static_assert(!DecayMap::fused || S == Structure::vector, "decay_in_loads: GLA's vector log-decays");
   if constexpr (tiles) {
-    if (ssdGradChunkedApplies(p, bf16Call, tokB, tokT) && p.Vs == V) {
+    if (ssdGradChunkedApplies(p, bf16Call, tokB, tokT) && p.Vs == V &&
+        (!DecayMap::fused || streamableKeyDecays(p.decay))) {
       SweepGrad sg;
       sg.dO = g.dO, sg.dFinal = g.dFinal, sg.dv = g.dv, sg.dinit = g.dinit;
       SweepGradOut so;
       so.dq = out.dq, so.dk = out.dk, so.ddecay = out.ddecay;
       so.dqTo = out.dqTo, so.dkTo = out.dkTo, so.dvTo = out.dvTo;
-      return launchDeltaGradChunked<K, V, S == Structure::scalar || S == Structure::const_scalar, Chunked>(
+      return launchDeltaGradChunked<K, V, S == Structure::scalar || S == Structure::const_scalar, Chunked, DecayMap>(
           p, sg, so, tokB, tokT, scratch, stream);
     }
+  }
+  if constexpr (DecayMap::fused) { // the decays written out for the checkpointed sweep (or unstreamable ones)
+    ScanParams rows = p;
+    if (!writeMappedDecays<DecayMap>(rows, tokB, tokT, K, scratch, stream)) return cudaErrorMemoryAllocation;
+    return launchSsdGrad<S, K, CPW, WARPS, LogDecay, V, Form, C, NoMap>(rows, g, out, tokB, tokT, bf16Call, scratch,
+                                                                        stream);
   }
   // the stored outputs' gradients in fp32 Tensors, stored after the sweep
   CheckpointGradOut o = out;

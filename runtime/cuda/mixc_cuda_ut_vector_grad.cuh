@@ -151,7 +151,7 @@ __device__ __forceinline__ void dplrRelativeRows(tile::bf16 *Qs, tile::bf16 *Bs,
 // the gates' cumulative sums turned into the factors F (dplrRelativeFactors)
 // and the sub-blocks' pair factors Df; `raw` stages the gates. Started copies
 // of the caller (committed with these) land too. Ends past a barrier.
-template <int K, int LK, int LB, bool BDecayed, bool Right>
+template <int K, int LK, int LB, bool BDecayed, bool Right, typename DecayMap>
 __device__ __forceinline__ void dplrVectorGradStart(const ScanParams &p, int64_t b, int64_t h, int64_t c,
                                                     tile::bf16 *Qs, unsigned char *raw, float *F, float *E,
                                                     float *Df) {
@@ -165,7 +165,7 @@ __device__ __forceinline__ void dplrVectorGradStart(const ScanParams &p, int64_t
   tile::commit();
   tile::waitGroups<0>();
   __syncthreads();
-  chunk::cumulativeKeyDecays<K, LB, true, 256>(p, h, c, raw, F); // (ends past a barrier)
+  chunk::cumulativeKeyDecays<K, LB, true, 256, DecayMap>(p, h, c, raw, F); // (ends past a barrier)
   chunk::subBlockPairDecays<K, LB, 256>(F, Df); // Dp[I, J] = exp(G_r(I) - G_r(J)), J < I
   dplrRelativeFactors<K, LB>(F, E);             // G -> F = exp(G_i - G_r) (ends past a barrier)
   dplrRelativeRows<K, LK, LB, BDecayed, Right>(Qs, Qs + C * LK, Qs + 2 * C * LK, Qs + 3 * C * LK, F);
@@ -222,7 +222,7 @@ template <unsigned Form> struct DplrVectorGradForm {
 // A and K by sub-block pairs, S0 landed over U and V, the state's terms), and
 // the decays' per-token terms of q . dq and b . db (to r.ddecay's rows, the
 // chunk end's exp(G_C) rowsum(S0 . dS_C) at its last token).
-template <int K, int V, unsigned Form>
+template <int K, int V, unsigned Form, typename DecayMap = NoMap>
 __global__ void __launch_bounds__(256, 1) dplrVectorGradQB(const ScanParams call, const DeltaGradRows r) {
   using Fm = DplrVectorGradForm<Form>;
   constexpr bool BDecayed = Fm::bDecayed;
@@ -249,7 +249,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradQB(const ScanParams call
   const float cs = p.scale;
   chunk::copyRows<V, 256>(dOs, LV, seqView(r.dO, call, b), b, h, c, T, 0, V);
   chunk::copyRows<V, 256>(Xs, LV, r.x, b, h, c, rows, 0, V);
-  dplrVectorGradStart<K, LK, LB, BDecayed, true>(p, b, h, c, Qs, smem + L::work, F, E, Df);
+  dplrVectorGradStart<K, LK, LB, BDecayed, true, DecayMap>(p, b, h, c, Qs, smem + L::work, F, E, Df);
   // Blocks above the diagonal of L_K, M_QA and M_QK are zeros (the products below read whole rows).
   for (int e = tid; e < C * C / 2; e += 256) {
     const int i = e / (C / 2), j = (e % (C / 2)) * 2;
@@ -384,7 +384,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradQB(const ScanParams call
 // K' dS_C (K', the prepare's, over Q and B), and the log-decays' gradient: the
 // first kernel's per-token terms plus - a . da - k . dk and the chunk end's
 // state terms, summed from the chunk's end.
-template <int K, int V, unsigned Form>
+template <int K, int V, unsigned Form, typename DecayMap = NoMap>
 __global__ void __launch_bounds__(256, 1) dplrVectorGradAK(const ScanParams call, const DeltaGradRows r) {
   using Fm = DplrVectorGradForm<Form>;
   constexpr bool Scaled = Fm::scaled, IntoDk = Fm::intoDk;
@@ -415,7 +415,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorGradAK(const ScanParams call
   }
   chunk::copyRows<V, 256>(Us, LV, r.u, b, h, c, rows, 0, V);
   chunk::copyRows<V, 256>(Vs, LV, p.v, b, h, c, T, 0, V);
-  dplrVectorGradStart<K, LK, LB, Fm::bDecayed, false>(p, b, h, c, Qs, smem + L::raw, F, E, Df);
+  dplrVectorGradStart<K, LK, LB, Fm::bDecayed, false, DecayMap>(p, b, h, c, Qs, smem + L::raw, F, E, Df);
   copyChunkState<K, V, LV>(dSs, r.dStates, it, H); // dS_C over the raw gates
   tile::commit();
   const bool live0 = c * C + r0 + g < T, live8 = c * C + r0 + g + 8 < T; // rows past the sequence: not written
