@@ -69,7 +69,9 @@ cuda::View stateView(float *p) {
 // the forward's prepare (the UT form's deltaPrepare, GLA's glaPrepare, none
 // for the SSD form), its walk keeping each chunk's S0 (and U), the reverse
 // walk, the chunk kernel; p.B sequences of chunk slots of p.T tokens.
-template <bool Decay, unsigned Form>
+// DecayMap: the vector decays' map (decay_in_loads) that the prepare and
+// chunk kernels apply as they load p.decay.
+template <bool Decay, unsigned Form, typename DecayMap = cuda::NoMap>
 void runChunkedGrad(const cuda::ScanParams &p, cuda::DeltaChunks &d, const cuda::DeltaGradRows &gr) {
   namespace gf = cuda::gradform;
   constexpr bool Ssd = (Form & gf::ssd) != 0, Gla = (Form & gf::gla) != 0, Vec = (Form & gf::vector) != 0;
@@ -77,9 +79,9 @@ void runChunkedGrad(const cuda::ScanParams &p, cuda::DeltaChunks &d, const cuda:
   const int64_t slots = (p.T + C - 1) / C;
   const Dim3 items{(unsigned)(slots * H * p.B), 1, 1}, walks{(unsigned)(V / (16 * WARPS)), (unsigned)H, (unsigned)p.B};
   if constexpr (Gla)
-    emu::launch(items, 256, [&] { cuda::glaPrepare<K, true, cuda::NoMap>(p, d); }, cuda::GlaPrepareLayout<K>::bytes);
+    emu::launch(items, 256, [&] { cuda::glaPrepare<K, true, DecayMap>(p, d); }, cuda::GlaPrepareLayout<K>::bytes);
   else if constexpr (Vec)
-    emu::launch(items, 256, [&] { cuda::dplrVectorPrepare<K, true, false, cuda::NoMap>(p, d); },
+    emu::launch(items, 256, [&] { cuda::dplrVectorPrepare<K, true, false, DecayMap>(p, d); },
                 cuda::DplrVectorLayout<K>::bytes);
   else if constexpr (!Ssd)
     emu::launch(items, 256, [&] { cuda::deltaPrepare<K, Decay, true, false>(p, d); }, cuda::DeltaPrepareLayout<K>::bytes);
@@ -91,12 +93,13 @@ void runChunkedGrad(const cuda::ScanParams &p, cuda::DeltaChunks &d, const cuda:
   emu::launch(walks, 32 * WARPS, [&] { cuda::deltaGradWalk<K, WARPS, Decay, Ssd, VecDecay>(p, d, gr); },
               cuda::DeltaGradWalkLayout<K, 16 * WARPS, VecDecay>::bytes);
   if constexpr (Gla)
-    emu::launch(items, 256, [&] { cuda::glaGradChunk<K, V, Form & (gf::dqOut | gf::dkOut | gf::dvOut)>(p, gr); },
+    emu::launch(items, 256,
+                [&] { cuda::glaGradChunk<K, V, Form & (gf::dqOut | gf::dkOut | gf::dvOut), DecayMap>(p, gr); },
                 cuda::GlaGradChunkLayout<K, V>::bytes);
   else if constexpr (Vec) {
-    emu::launch(items, 256, [&] { cuda::dplrVectorGradQB<K, V, Form & ~gf::vector>(p, gr); },
+    emu::launch(items, 256, [&] { cuda::dplrVectorGradQB<K, V, Form & ~gf::vector, DecayMap>(p, gr); },
                 cuda::DplrVectorGradQBLayout<K, V>::bytes);
-    emu::launch(items, 256, [&] { cuda::dplrVectorGradAK<K, V, Form & ~gf::vector>(p, gr); },
+    emu::launch(items, 256, [&] { cuda::dplrVectorGradAK<K, V, Form & ~gf::vector, DecayMap>(p, gr); },
                 cuda::DplrVectorGradAKLayout<K, V>::bytes);
   }
   else
@@ -304,10 +307,21 @@ void checkGla(bool outputs, double lo) {
 // per token) with the gradients written to bf16 outputs; and KDA in its own
 // form (gradform::bDecayed with the scaled low-rank form: b = k, its factor
 // exp(G_i); a and the key the launch's bf16 copies -beta k and beta k), k's
-// gradient summed to its output and the scales' as row dots.
-enum class VectorForm { rwkv7, kda, kdaDecayedB };
+// gradient summed to its output and the scales' as row dots; and that form
+// with its decays mapped in the loads (decay_in_loads: p.decay the map's
+// input x, g = x . s with s per head and key in p.mapIn).
+enum class VectorForm { rwkv7, kda, kdaDecayedB, kdaDecayMap };
+struct ScaledDecays { // the test's decay map: g = x . s
+  static constexpr bool fused = true;
+  struct Params {
+    float s;
+  };
+  static Params load(const cuda::ScanParams &p, int64_t h, int64_t j) { return {p.mapIn[0].at(0, 0, h, j)}; }
+  static float apply(float x, const Params &m) { return x * m.s; }
+};
 void checkDplrVector(VectorForm form) {
-  const bool kda = form != VectorForm::rwkv7, native = form == VectorForm::kdaDecayedB;
+  const bool kda = form != VectorForm::rwkv7, mapped = form == VectorForm::kdaDecayMap,
+             native = form == VectorForm::kdaDecayedB || mapped;
   std::mt19937_64 rng(form == VectorForm::rwkv7 ? 97 : native ? 101 : 89);
   Array q = ref::randn({B, T, H, K}, rng), k = ref::randn({B, T, H, K}, rng), v = ref::randn({B, T, H, V}, rng);
   Array kk = ref::randn({B, T, H, K}, rng), gate = ref::uniform({B, T, H, K}, rng, 0.05, 0.95);
@@ -335,6 +349,13 @@ void checkDplrVector(VectorForm form) {
   std::vector<bf16> hq = toBf16(q), hv = toBf16(v), hdO = toBf16(dO), hk, ha, hb;
   std::vector<float> hg(g.data.begin(), g.data.end()), hinit(init.data.begin(), init.data.end()),
       hdF(dF.data.begin(), dF.data.end()), hbeta(beta.data.size()), hnbeta(beta.data.size());
+  // mapped: the input x and the scales s, the decays the kernels compute from them in float
+  std::vector<float> hx(mapped ? hg.size() : 0), hs(mapped ? H * K : 0);
+  if (mapped) {
+    std::uniform_real_distribution<float> scale(0.5f, 1.f);
+    for (float &x : hs) x = scale(rng);
+    for (size_t i = 0; i < hg.size(); ++i) hx[i] = hg[i] / hs[i % (H * K)], hg[i] = hx[i] * hs[i % (H * K)];
+  }
   for (size_t i = 0; i < g.data.size(); ++i) g.data[i] = hg[i];
   for (size_t i = 0; i < hbeta.size(); ++i) hbeta[i] = (float)beta.data[i], hnbeta[i] = -hbeta[i];
   if (native) { // k's rows (b), and the launch's scaled copies of a and the key (rowsToBf16Kernel); the
@@ -360,7 +381,8 @@ void checkDplrVector(VectorForm form) {
   cuda::ScanParams p;
   p.q = rowsView(hq.data(), MIXC_BF16, K), p.k = rowsView(hk.data(), MIXC_BF16, K), p.v = rowsView(hv.data(), MIXC_BF16, V);
   p.a = rowsView(ha.data(), MIXC_BF16, K), p.b = rowsView(hb.data(), MIXC_BF16, K);
-  p.decay = rowsView(hg.data(), MIXC_F32, K), p.init = stateView(hinit.data());
+  p.decay = rowsView(mapped ? hx.data() : hg.data(), MIXC_F32, K), p.init = stateView(hinit.data());
+  if (mapped) p.mapIn[0].p = hs.data(), p.mapIn[0].s2 = K, p.mapIn[0].s3 = 1; // [1, 1, H, K]
   p.B = B, p.T = T, p.H = H, p.Vs = V, p.scale = 0.7f, p.bDecayed = native;
   // launchDeltaGradChunked's buffers: the forward's W, Q', A', K', R, P, G_C; S0 and U; dS_C and X
   const int64_t rows = B * CHUNKS * C * H, slab = B * T * H;
@@ -392,7 +414,8 @@ void checkDplrVector(VectorForm form) {
     gr.dbTo = cuda::Bf16Rows{}, gr.db = db.data(); // (summed into dk)
     gr.aScale = rowsView(hnbeta.data(), MIXC_F32, 1), gr.kScale = rowsView(hbeta.data(), MIXC_F32, 1);
     gr.daScale = daScale.data(), gr.dkScale = dkScale.data(), gr.dbIntoDk = true;
-    runChunkedGrad<false, Native>(p, d, gr);
+    if (mapped) runChunkedGrad<false, Native, ScaledDecays>(p, d, gr);
+    else runChunkedGrad<false, Native>(p, d, gr);
   } else if (kda) {
     runChunkedGrad<false, gf::vector | outRows | gf::dbOut>(p, d, gr);
   } else {
@@ -562,4 +585,5 @@ TEST_CASE("CUDA chunked backward (emulated): the delta rules' vector diagonal (R
   checkDplrVector(VectorForm::rwkv7);
   checkDplrVector(VectorForm::kda);
   checkDplrVector(VectorForm::kdaDecayedB);
+  checkDplrVector(VectorForm::kdaDecayMap);
 }
