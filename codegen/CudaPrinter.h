@@ -160,6 +160,12 @@ private:
   /// The inputs read through their own views, not loaded into Tensors
   /// (every use a row operand of launchDeltaGrad), by argument number.
   llvm::DenseMap<Value, unsigned> inputRows;
+  /// Inputs the fused chains read where they are (InputRows, not an fp32
+  /// Tensor), by their InputRows' names.
+  llvm::DenseMap<Value, std::string> inputLeaves;
+  /// Whether input `a` is read only by fused chains and by adjoint launches
+  /// that take it as rows or as a mapped decay's input (no fp32 copy needed).
+  bool readInPlace(BlockArgument a);
   /// A row operand of a recurrence_grad: the input's view or rowView of its Tensor.
   std::string gradRows(Value v);
   /// Opens the kernel's block: the comment, the memories' scope, ScanParams p with q, k and v.

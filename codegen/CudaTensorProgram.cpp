@@ -36,19 +36,25 @@ int64_t lastDim(Value v) {
 // Whether every use of an input is a row operand (q, k, v, a, b, dO) of a
 // recurrence_grad printed as launchDeltaGrad or launchSsdGrad: then the input
 // is not loaded into an fp32 Tensor, the launch reads it through its own view.
+// Whether x is read by adjoint launch g as its rows (readAsDeltaGradRows').
+bool readAsGradRows(RecurrenceGradOp g, Value x) {
+  if (!(cudaDeltaGradLaunch(g) || cudaSsdGradLaunch(g))) return false;
+  // (each use once per field: k and b may be one input, which is fine; a
+  // decay or a scale that is also a row operand is not)
+  const Value rows[] = {g.getQ(), g.getK(), g.getV(), g.getA(), g.getB(), g.getDO()};
+  return llvm::count(rows, x) == llvm::count(g->getOperands(), x);
+}
+
 bool readAsDeltaGradRows(Value x) {
   if (x.use_empty()) return false;
   for (Operation *user : x.getUsers()) {
     auto g = dyn_cast<RecurrenceGradOp>(user);
-    if (!g || !(cudaDeltaGradLaunch(g) || cudaSsdGradLaunch(g))) return false;
-    // (each use once per field: k and b may be one input, which is fine; a
-    // decay or a scale that is also a row operand is not)
-    const Value rows[] = {g.getQ(), g.getK(), g.getV(), g.getA(), g.getB(), g.getDO()};
-    if (llvm::count(rows, x) != llvm::count(g->getOperands(), x)) return false;
+    if (!g || !readAsGradRows(g, x)) return false;
   }
   return true;
 }
 } // namespace
+
 
 std::string Printer::newTensor(RankedTensorType type, bool allocate) {
   std::string n = "t" + std::to_string(ntensors++);
@@ -146,6 +152,19 @@ bool Printer::fusedIntoUser(Value v) {
   return inlinedValues[v] = inlined;
 }
 
+bool Printer::readInPlace(BlockArgument a) {
+  auto type = cast<RankedTensorType>(a.getType());
+  if (a.use_empty() || (type.getRank() != 3 && type.getRank() != 4) || !ShapedType::isDynamic(type.getDimSize(0)) ||
+      !ShapedType::isDynamic(type.getDimSize(1)) || isRouted(a) || isPerMemory(a))
+    return false; // token rows only (a per-head parameter is small: loaded once)
+  for (Operation *u : a.getUsers()) {
+    if (pointwiseOp(u) || pointwiseVjp(u, /*summedAfter=*/true)) continue; // a leaf of a fused chain
+    auto g = dyn_cast<RecurrenceGradOp>(u);
+    if (!g || !readAsGradRows(g, a)) return false; // a row map, a scan or an output reads a Tensor
+  }
+  return true;
+}
+
 void Printer::printFused(Value root, Type shape, const std::string &into, const std::string &storeTo) {
   const std::string f = fusedFunctor(root, shape);
   if (!storeTo.empty()) {
@@ -162,12 +181,15 @@ std::string Printer::fusedFunctor(Value root, Type shape) {
   const std::string e = fusedExpr(root, leaves);
   fusedRoot = nullptr;
   std::string n = "Fused" + std::to_string(nfunctors++), fields, init;
+  auto inPlace = [&](const std::string &l) {
+    return llvm::any_of(inputLeaves, [&](const auto &x) { return x.second == l; });
+  };
   for (auto [i, l] : llvm::enumerate(leaves)) {
-    fields += (i ? ", m" : "m") + std::to_string(i);
+    fields += std::string("  ") + (inPlace(l) ? "InputRows" : "Tensor") + " m" + std::to_string(i) + ";\n";
     init += (i ? ", " : "") + l;
   }
-  device += "struct " + n + " {\n  Tensor " + (leaves.empty() ? std::string("unused") : fields) +
-            ";\n  static constexpr bool indexed = " + (fusedIndexed ? "true" : "false") +
+  device += "struct " + n + " {\n" + (leaves.empty() ? std::string("  Tensor unused;\n") : fields) +
+            "  static constexpr bool indexed = " + (fusedIndexed ? "true" : "false") +
             ";\n  __device__ float operator()(const int64_t *idx, int64_t e) const { (void)idx, (void)e; return " + e +
             "; }\n};\n";
   return n + "{" + init + "}";
@@ -191,23 +213,26 @@ std::string Printer::fusedExpr(Value v, llvm::SmallVectorImpl<std::string> &leav
     return std::string("([](float a, float b) { return ") + binaryExpr(b.getFn()) + "; })(" +
            fusedExpr(b.getLhs(), leaves) + ", " + fusedExpr(b.getRhs(), leaves) + ")";
   }
-  // A Tensor read twice is one leaf.
-  const std::string t = tensorOf(v);
+  // A Tensor read twice is one leaf; an input read in place, its InputRows.
+  auto in = inputLeaves.find(v);
+  const bool inPlace = in != inputLeaves.end();
+  const std::string t = inPlace ? in->second : tensorOf(v);
   auto it = llvm::find(leaves, t);
   const std::string m = "m" + std::to_string(it - leaves.begin());
   if (it == leaves.end()) leaves.push_back(t);
+  auto read = [&](const std::string &off) { return inPlace ? m + ".at(" + off + ")" : m + ".p[" + off + "]"; };
   // A leaf of the result's shape and layout is read at the result's flat
   // index; a scalar at 0; only a broadcast one needs the index per dimension.
   auto type = cast<RankedTensorType>(v.getType());
   auto arg = dyn_cast<BlockArgument>(v);
   const bool sameLayout = arg ? !isRouted(arg) && !isPerMemory(arg) && curLayout == Layout::tokens
                               : layouts.lookup(v) == curLayout;
-  if (type == fusedResultType && sameLayout) return m + ".p[e]";
-  if (type.getRank() == 0) return m + ".p[0]";
+  if (type == fusedResultType && sameLayout) return read("e");
+  if (type.getRank() == 0) return read("0");
   if (sameLayout)
-    if (auto off = runOffset(type, cast<RankedTensorType>(fusedResultType))) return m + ".p[" + *off + "]";
+    if (auto off = runOffset(type, cast<RankedTensorType>(fusedResultType))) return read(*off);
   fusedIndexed = true;
-  return m + ".p[broadcastAt(" + m + ", idx)]";
+  return read("broadcastAt(" + m + (inPlace ? ".shape" : "") + ", idx)");
 }
 
 std::string Printer::functor(const std::string &params, const std::string &body) {
@@ -562,6 +587,15 @@ LogicalResult Printer::emitTensorProgram() {
       }
     } else if (readAsDeltaGradRows(a)) {
       inputRows[a] = i;
+      continue;
+    } else if (!anyGather && !state && readInPlace(cast<BlockArgument>(a))) {
+      // read by the chains where it is; an adjoint launch takes its rows or its decays' input as given
+      inputRows[a] = i;
+      const std::string name = "in" + std::to_string(i);
+      inputLeaves[a] = name;
+      std::string extents = "B, T"; // (token rows: B and T dynamic, the rest static)
+      for (int64_t d = 2; d < type.getRank(); ++d) extents += ", " + std::to_string(type.getDimSize(d));
+      hs << "  const InputRows " << name << " = inputRows(" << view << ", shapeTensor({" << extents << "}));\n";
       continue;
     } else {
       t = newTensorFor(a);

@@ -169,6 +169,30 @@ inline void storeTensor(const Tensor &in, const View &v, bool state, cudaStream_
   else storeKernel<false><<<gridFor(in.size()), 256, 0, s>>>(in, v);
 }
 
+// An input's token rows ([B, T, H, D] or [B, T, H]) read by fused chains where
+// the caller put them (its dtype and layout), not through an fp32 copy: the
+// element at a flat offset of `shape` (the chains' index arithmetic is a
+// Tensor's), directly where the rows are packed.
+struct InputRows {
+  View v;
+  Tensor shape; // the extents (no data): broadcastAt and the offsets read it
+  bool packed = false;
+  __device__ __forceinline__ float at(int64_t off) const {
+    if (packed) return loadElem(v.p, v.dtype, off);
+    int64_t idx[6];
+    indexOf(shape, off, idx);
+    return v.at(idx[0], idx[1], idx[2], shape.rank > 3 ? idx[3] : 0);
+  }
+};
+inline InputRows inputRows(const View &v, const Tensor &shape) {
+  InputRows r;
+  r.v = v, r.shape = shape;
+  const int64_t B = shape.d[0], T = shape.d[1], H = shape.d[2], D = shape.rank > 3 ? shape.d[3] : 1;
+  r.packed = v.hg == 1 && (D == 1 || v.s3 == 1) && (H == 1 || v.s2 == D) && (T == 1 || v.s1 == H * D) &&
+             (B == 1 || v.s0 == T * H * D);
+  return r;
+}
+
 // ---- pointwise ---------------------------------------------------------------------
 // A chain of pointwise ops in one pass: f(idx, e) reads its Tensors at the
 // result's index (left-aligned broadcasting; F::indexed) or flat index e
