@@ -33,10 +33,8 @@ int64_t lastDim(Value v) {
   auto t = cast<RankedTensorType>(v.getType());
   return t.getRank() ? t.getDimSize(t.getRank() - 1) : 1;
 }
-// Whether every use of an input is a row operand (q, k, v, a, b, dO) of a
-// recurrence_grad printed as launchDeltaGrad or launchSsdGrad: then the input
-// is not loaded into an fp32 Tensor, the launch reads it through its own view.
-// Whether x is read by adjoint launch g as its rows (readAsDeltaGradRows').
+// Whether x is a row operand (q, k, v, a, b, dO) of g, a recurrence_grad
+// printed as launchDeltaGrad or launchSsdGrad, which reads it through its view.
 bool readAsGradRows(RecurrenceGradOp g, Value x) {
   if (!(cudaDeltaGradLaunch(g) || cudaSsdGradLaunch(g))) return false;
   // (each use once per field: k and b may be one input, which is fine; a
@@ -45,6 +43,8 @@ bool readAsGradRows(RecurrenceGradOp g, Value x) {
   return llvm::count(rows, x) == llvm::count(g->getOperands(), x);
 }
 
+// Whether every use of an input is such a row operand: then the input is not
+// loaded into an fp32 Tensor.
 bool readAsDeltaGradRows(Value x) {
   if (x.use_empty()) return false;
   for (Operation *user : x.getUsers()) {
@@ -54,7 +54,6 @@ bool readAsDeltaGradRows(Value x) {
   return true;
 }
 } // namespace
-
 
 std::string Printer::newTensor(RankedTensorType type, bool allocate) {
   std::string n = "t" + std::to_string(ntensors++);
