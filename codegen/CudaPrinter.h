@@ -43,7 +43,7 @@ private:
   llvm::DenseMap<Value, std::string> hoisted;
   bool hoist = false;
   bool inTemplate = false; // printing a warp-per-row kernel, a template over Bf16
-  int ntmp = 0, nkernels = 0, nStatePasses = 0, nDecayMaps = 0;
+  int ntmp = 0, nkernels = 0, nStatePasses = 0, nDecayMaps = 0, nTokenScalars = 0;
 
   bool isLeaf(Value v) override {
     Operation *d = v.getDefiningOp();
@@ -59,6 +59,11 @@ private:
   /// decay_in_loads: the functor that computes the decays from the raw input
   /// `x` as the kernels load it (decayLoadChain's ops, `params` in p.mapIn).
   std::string decayMapFunctor(const std::string &name, Value decay, Value raw, llvm::ArrayRef<Value> params);
+  /// scalars_in_loads: the functor that computes op's per-token scalars
+  /// (a scalar diagonal's decay, a_scale, k_scale) from `tokens` (in
+  /// p.scalarIn) and `params` (in p.scalarParams), tokenScalarChain's leaves.
+  std::string tokenScalarsFunctor(const std::string &name, RecurrenceOp op, llvm::ArrayRef<Value> tokens,
+                                  llvm::ArrayRef<Value> params);
   /// Whether every element of `v` is a pointwise function of input elements.
   bool pointwise(Value v);
   /// A grouped input spread over the heads (repeat_heads of an argument) is

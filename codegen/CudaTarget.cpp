@@ -379,12 +379,29 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
                                "and constants";
   if (s == Structure::elementwise && !logDecay)
     return op.emitOpError() << "the CUDA elementwise scan takes log-decays: mixer-tile turns a factor into its log";
+  // scalars_in_loads: the kernels compute the per-token decay and scales from
+  // their inputs (tokenScalarChain's leaves) as they load a token.
+  llvm::SmallVector<Value> scalarTokens, scalarParams;
+  const bool scalarsInLoads = !tensorMode && schedule.getScalarsInLoads();
+  const bool scalarDecayInLoads = scalarsInLoads && op.getDiagKind() == DiagKind::scalar && op.getDecay();
+  if (scalarsInLoads) {
+    if (s != Structure::dplr)
+      return op.emitOpError() << "scalars_in_loads: the kernels take it for the delta rules' (dplr) scans only";
+    for (Value v : {scalarDecayInLoads ? Value(op.getDecay()) : Value(), Value(op.getAScale()), Value(op.getKScale())})
+      if (v && !tokenScalarChain(v, scalarTokens, scalarParams))
+        return op.emitOpError() << "scalars_in_loads: a per-token decay or scale is not a pointwise chain of "
+                                   "per-token inputs, per-head parameters and constants";
+    if (scalarTokens.size() > kTokenScalarInputs || scalarParams.size() > kTokenScalarParams)
+      return op.emitOpError() << "scalars_in_loads: more than " << kTokenScalarInputs << " inputs or "
+                              << kTokenScalarParams << " parameters";
+  }
 
   // Operands: the user's tensor where the scan reads an input as it is,
   // scratch computed by a row kernel otherwise.
   std::vector<std::pair<const char *, Value>> operands = {{"q", op.getQ()}, {"k", op.getK()}, {"v", op.getV()}};
   Value rate = s == Structure::elementwise ? op.getDecay() : Value();
-  if (s != Structure::elementwise && op.getDecay()) operands.push_back({"decay", decayRaw ? decayRaw : op.getDecay()});
+  if (s != Structure::elementwise && op.getDecay() && !scalarDecayInLoads)
+    operands.push_back({"decay", decayRaw ? decayRaw : op.getDecay()});
   if (op.getDt()) operands.push_back({"dt", op.getDt()});
   // Delta rules in the scaled form (a = a_scale b, the key k_scale b): the
   // chunked UT kernels read b's rows once and apply the scales themselves,
@@ -413,7 +430,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     rowKernel(headWork.getArrayRef(), true, H);
   }
   std::pair<int, int> scales;
-  if (scaled) scales = scaleKernel(op.getKScale(), op.getAScale(), H);
+  if (scaled && !scalarsInLoads) scales = scaleKernel(op.getKScale(), op.getAScale(), H);
 
   auto viewOfValue = [&](Value v) -> std::string {
     if (tensorMode) return "rowView(" + tensorOf(v) + ")";
@@ -440,7 +457,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     else
       hs << "    p." << field << " = " << viewOfValue(v) << ";\n";
   }
-  if (scaled)
+  if (scaled && !scalarsInLoads)
     hs << "    p.kScale = args.tmp[" << scales.first << "];\n    p.aScale = args.tmp[" << scales.second << "];\n";
   std::string decayMapArg; // the kernels' last template argument with decay_in_loads
   if (decayRaw) {
@@ -450,6 +467,19 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     for (auto [i, param] : llvm::enumerate(decayParams))
       hs << "    p.mapIn[" << i << "] = args.in[" << argIndex.lookup(param) << "];\n";
   }
+  std::string scalarsArg; // the kernels' template argument with scalars_in_loads
+  if (scalarsInLoads) {
+    const std::string name = "TokenScalars" + std::to_string(nTokenScalars++);
+    scalarsArg = ", " + name;
+    device += tokenScalarsFunctor(name, op, scalarTokens, scalarParams);
+    for (auto [i, v] : llvm::enumerate(scalarTokens))
+      hs << "    p.scalarIn[" << i << "] = args.in[" << argIndex.lookup(v) << "];\n";
+    for (auto [i, v] : llvm::enumerate(scalarParams))
+      hs << "    p.scalarParams[" << i << "] = args.in[" << argIndex.lookup(v) << "];\n";
+  }
+  // The kernels' decay map and token scalars (NoMap where only the second is printed).
+  const std::string loadArgs =
+      decayMapArg + (scalarsArg.empty() ? "" : (decayMapArg.empty() ? ", NoMap" : "") + scalarsArg);
   if (rate)
     hs << rateView(rate,
                    tensorMode ? "rowView(" + tensorOf(rate) + ")" : "args.tmp[" + std::to_string(tmpIndex.lookup(rate)) + "]",
@@ -541,10 +571,10 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     hs << "    if (chunked) {\n      const StatePass pass = " << passFn << "(p.B, p.T);\n";
     if (algorithm == CudaAlgorithm::chunked_ut && diag == "vector")
       hs << "      if (cudaError_t e = launchChunkedDplrVector<" << K << ", " << b(logDecay) << ", " << b(scaled)
-         << decayMapArg << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
+         << loadArgs << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
     else if (algorithm == CudaAlgorithm::chunked_ut)
       hs << "      if (cudaError_t e = launchChunkedDelta<" << K << ", " << b(diag == "scalar") << ", " << b(logDecay)
-         << ", " << b(scaled) << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
+         << ", " << b(scaled) << scalarsArg << ">(p, pass, scratch, stream); e != cudaSuccess)\n";
     else
       hs << "      if (cudaError_t e = launchChunked<" << K << ", ChunkDecay::"
          << (s == Structure::vector ? "vector" : s == Structure::identity ? "none" : "scalar") << ", " << b(logDecay)
@@ -553,7 +583,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   }
   hs << "    scanRecurrent<Structure::" << stringifyStructure(s).str() << ", " << K << ", " << cpw << ", " << warps << ", "
      << stage << ", DiagKind::" << diag << ", " << b(bool(op.getBonus())) << ", " << b(mlstm) << ", "
-     << b(bool(op.getDt())) << ", " << b(logDecay) << decayMapArg << "><<<grid, " << warps * 32 << ", 0, stream>>>(p);\n";
+     << b(bool(op.getDt())) << ", " << b(logDecay) << loadArgs << "><<<grid, " << warps * 32 << ", 0, stream>>>(p);\n";
   if (tensorMode) hs << "    scratch.releaseFrom(scratchMark);\n";
   hs << "  }\n";
   return success();
@@ -566,68 +596,6 @@ std::string Printer::rateView(Value rate, const std::string &view, bool wholeRow
          std::to_string(wholeRow && (r < 3 || rt.getDimSize(2) == 1) ? 0 : rk * rv) +
          ", p.rate.s2 = " + std::to_string(rk == 1 ? 0 : rv) + ", p.rate.s3 = " + std::to_string(rv == 1 ? 0 : 1) +
          ";\n";
-}
-
-std::string Printer::decayMapFunctor(const std::string &name, Value decay, Value raw, ArrayRef<Value> params) {
-  // What does not depend on the input element (the parameters and what is
-  // computed from them alone: exp(A_log)) is the same for every token of a
-  // channel: load() computes it once per (head, channel), apply() the rest
-  // per element. (Read per element, the parameters' loads and exp made the
-  // vector-UT prepare 1.7x slower than with the decays given.)
-  std::function<bool(Value)> dependsOnRaw = [&](Value v) -> bool {
-    if (v == raw) return true;
-    Operation *d = v.getDefiningOp();
-    if (!d) return false;
-    return llvm::any_of(d->getOperands(), dependsOnRaw);
-  };
-  std::function<std::string(Value, const std::function<std::string(Value)> &)> build =
-      [&](Value v, const std::function<std::string(Value)> &leaf) -> std::string {
-    Operation *d = v.getDefiningOp();
-    if (auto c = dyn_cast_if_present<ConstantOp>(d))
-      return llvm::formatv("{0:e9}", (*cast<DenseElementsAttr>(c.getValue()).value_begin<APFloat>()).convertToDouble())
-                 .str() +
-             "f";
-    if (v == raw || !d) return leaf(v);
-    if (auto m = dyn_cast<MapOp>(d))
-      return std::string("([](float x) { return ") + unaryExpr(m.getFn()) + "; })(" + leaf(m.getInput()) + ")";
-    auto bop = cast<BinaryOp>(d);
-    return std::string("([](float a, float b) { return ") + binaryExpr(bop.getFn()) + "; })(" + leaf(bop.getLhs()) +
-           ", " + leaf(bop.getRhs()) + ")";
-  };
-  // load(): the parameter-only values, in terms of p.mapIn.
-  std::function<std::string(Value)> paramExpr = [&](Value v) -> std::string {
-    if (auto *it = llvm::find(params, v); it != params.end()) {
-      const bool perKey = cast<RankedTensorType>(v.getType()).getRank() == 4;
-      return "p.mapIn[" + std::to_string(it - params.begin()) + "].at(0, 0, h, " + (perKey ? "j" : "0") + ")";
-    }
-    return build(v, paramExpr);
-  };
-  SmallVector<std::string> hoisted;
-  llvm::DenseMap<Value, unsigned> slot;
-  std::function<std::string(Value)> elementExpr = [&](Value v) -> std::string {
-    if (v == raw) return "x";
-    if (!dependsOnRaw(v) && !isa_and_present<ConstantOp>(v.getDefiningOp())) {
-      auto [it, fresh] = slot.try_emplace(v, hoisted.size());
-      if (fresh) hoisted.push_back(paramExpr(v));
-      return "m.v[" + std::to_string(it->second) + "]";
-    }
-    return build(v, elementExpr);
-  };
-  const std::string body = elementExpr(decay);
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << "// The decays as the kernels load them (decay_in_loads): computed from the\n"
-        "// input's element x and what load() computed once per (head, channel) from\n"
-        "// the per-head parameters in p.mapIn.\n";
-  os << "struct " << name << " {\n  static constexpr bool fused = true;\n"
-     << "  struct Params {\n    float v[" << std::max<size_t>(hoisted.size(), 1) << "];\n  };\n"
-     << "  __device__ __forceinline__ static Params load(const ScanParams &p, int64_t h, int64_t j) {\n"
-     << "    (void)p; (void)h; (void)j;\n    Params m{};\n";
-  for (auto [i, e] : llvm::enumerate(hoisted)) os << "    m.v[" << i << "] = " << e << ";\n";
-  os << "    return m;\n  }\n"
-     << "  __device__ __forceinline__ static float apply(float x, const Params &m) {\n"
-     << "    (void)m;\n    return " << body << ";\n  }\n};\n\n";
-  return text;
 }
 
 // The scan of a mixture of memories: a warp per (batch row, memory) plans the

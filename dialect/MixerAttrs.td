@@ -109,6 +109,15 @@ def Mixer_CudaTileAttr : Mixer_Attr<"CudaTile", "cuda_tile"> {
       lower-bound gate from A_log and dt_bias); the kernels read that input and
       evaluate the chain in their loads (the chunked prepare kernels and the
       recurrent sweep), so that no row kernel writes the decays to read back.
+    - `scalars_in_loads` (the delta rules: a dplr transition): the per-token
+      scalars the kernels read -- a scalar diagonal's decay and the scaled
+      form's a_scale and k_scale -- are each a pointwise chain of per-token
+      scalar inputs ([B, T, H]), per-head parameters ([1, 1, H]) and constants
+      (`tokenScalarChain`: Gated DeltaNet's gate from a, A_log and dt_bias,
+      the sigmoid of beta). The recurrent sweep computes them as it stages a
+      token and the chunked prepare kernels as they load a chunk (writing the
+      chunk's values beside their other results for the walk), so that no
+      row kernel runs before the scan: a decoding step is one launch.
 
     ```mlir
     mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4,
@@ -130,7 +139,8 @@ def Mixer_CudaTileAttr : Mixer_Attr<"CudaTile", "cuda_tile"> {
     DefaultValuedParameter<"int64_t", "0">:$seq_split,
     DefaultValuedParameter<"bool", "false">:$wgmma_walk,
     DefaultValuedParameter<"bool", "false">:$decay_in_loads,
-    DefaultValuedParameter<"int64_t", "0">:$grad_checkpoint);
+    DefaultValuedParameter<"int64_t", "0">:$grad_checkpoint,
+    DefaultValuedParameter<"bool", "false">:$scalars_in_loads);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{

@@ -600,7 +600,8 @@ std::string CudaTileAttr::stateBlocksText() const {
 LogicalResult CudaTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, CudaAlgorithm algorithm, int64_t k,
                                    int64_t vBlock, int64_t colsPerWarp, int64_t warps, int64_t stage, int64_t chunk,
                                    int64_t sms, DenseI64ArrayAttr stateBlocks, int64_t keySplit, int64_t seqSplit,
-                                   bool wgmmaWalk, bool decayInLoads, int64_t gradCheckpoint) {
+                                   bool wgmmaWalk, bool decayInLoads, int64_t gradCheckpoint,
+                                   bool scalarsInLoads) {
   // The checkpointed sweep recomputes runs of up to 32 tokens within a stretch.
   if (gradCheckpoint < 0 || (gradCheckpoint > 0 && (gradCheckpoint % 32 != 0 || gradCheckpoint > 1024)))
     return emitError() << "cuda_tile: grad_checkpoint is 0 or a multiple of 32 up to 1024 tokens, got "
@@ -608,6 +609,9 @@ LogicalResult CudaTileAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (decayInLoads && algorithm == CudaAlgorithm::chunked_ssd)
     return emitError() << "cuda_tile: decay_in_loads is the vector decays' (recurrent, chunked_gla, chunked_ut), not "
                           "chunked_ssd's";
+  if (scalarsInLoads && (algorithm == CudaAlgorithm::chunked_ssd || algorithm == CudaAlgorithm::chunked_gla))
+    return emitError() << "cuda_tile: scalars_in_loads is the delta rules' (recurrent, chunked_ut), not "
+                       << stringifyCudaAlgorithm(algorithm) << "'s";
   if (k < 1) return emitError() << "cuda_tile: k must be positive, got " << k;
   if (colsPerWarp < 1 || colsPerWarp > 32 || 32 % colsPerWarp != 0)
     return emitError() << "cuda_tile: cols_per_warp must divide a warp's 32 lanes, got " << colsPerWarp;

@@ -262,6 +262,29 @@ Value decayLoadChain(Value decay, SmallVectorImpl<Value> &params) {
   return raw;
 }
 
+bool tokenScalarChain(Value v, SmallVectorImpl<Value> &tokens, SmallVectorImpl<Value> &params) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  if (!type || type.getRank() != 3) return false;
+  const int64_t H = type.getDimSize(2);
+  std::function<bool(Value)> visit = [&](Value x) -> bool {
+    auto t = cast<RankedTensorType>(x.getType());
+    if (isa<BlockArgument>(x)) {
+      const bool perToken = t == type, perHead = t.getRank() == 3 && t.getDimSize(0) == 1 &&
+                                                 t.getDimSize(1) == 1 && t.getDimSize(2) == H;
+      if (!perToken && !perHead) return false;
+      auto &list = perToken ? tokens : params;
+      if (!llvm::is_contained(list, x)) list.push_back(x);
+      return true;
+    }
+    Operation *d = x.getDefiningOp();
+    if (auto c = dyn_cast<ConstantOp>(d)) return c.getValue().getNumElements() == 1;
+    if (auto m = dyn_cast<MapOp>(d)) return isPointwise(m.getFn()) && visit(m.getInput());
+    if (auto b = dyn_cast<BinaryOp>(d)) return isPointwise(b.getFn()) && visit(b.getLhs()) && visit(b.getRhs());
+    return false;
+  };
+  return visit(v);
+}
+
 std::string cudaLowRankSweepsRefusal(RecurrenceGradOp op) {
   if (op.getBonus()) return "a bonus";
   if (op.getSkipWeight()) return "a skip term";

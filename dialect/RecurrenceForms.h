@@ -53,6 +53,18 @@ mlir::Value decayLoadChain(mlir::Value decay, llvm::SmallVectorImpl<mlir::Value>
 /// The most parameters a decay map takes (the CUDA ScanParams::mapIn's size).
 constexpr size_t kDecayMapParams = 4;
 
+/// A per-token scalar operand ([B, T, H]: a scalar diagonal's decay, a_scale,
+/// k_scale) that a kernel can compute as it loads a token: a function
+/// argument of that type, or a chain of pointwise maps and binaries over such
+/// arguments (appended to `tokens`), per-head arguments ([1, 1, H]: appended
+/// to `params`), first use first, and scalar constants. False otherwise (the
+/// lists then hold what was appended before the failing leaf).
+bool tokenScalarChain(mlir::Value v, llvm::SmallVectorImpl<mlir::Value> &tokens,
+                      llvm::SmallVectorImpl<mlir::Value> &params);
+/// The most token inputs and parameters the token scalars take (the CUDA
+/// ScanParams::scalarIn's and scalarParams' sizes).
+constexpr size_t kTokenScalarInputs = 4, kTokenScalarParams = 4;
+
 /// The CUDA target's two kernels for a recurrence's adjoint that is not
 /// forward-shaped scans (what mixer-lower-adjoint leaves as
 /// mixer.recurrence_grad): why each cannot take `op`, empty where it can.

@@ -193,7 +193,24 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
                CudaTileAttr::get(g.getContext(), tile.getAlgorithm(), tile.getK(), tile.getVBlock(),
                                  tile.getColsPerWarp(), tile.getWarps(), tile.getStage(), tile.getChunk(),
                                  tile.getSms(), tile.getStateBlocks(), tile.getKeySplit(), tile.getSeqSplit(),
-                                 tile.getWgmmaWalk(), tile.getDecayInLoads(), kCudaGradCheckpoint));
+                                 tile.getWgmmaWalk(), tile.getDecayInLoads(), kCudaGradCheckpoint,
+                                 tile.getScalarsInLoads()));
+  }
+
+  // Whether every per-token scalar the CUDA kernels read from `op` (a scalar
+  // diagonal's decay, a_scale, k_scale) is a tokenScalarChain, one at least
+  // computed (not an input as it is), within ScanParams' slots.
+  static bool tokenScalarsInLoads(RecurrenceOp op) {
+    llvm::SmallVector<Value> values, tokens, params;
+    if (op.getDiagKind() == DiagKind::scalar && op.getDecay()) values.push_back(op.getDecay());
+    if (op.getAScale()) values.push_back(op.getAScale());
+    if (op.getKScale()) values.push_back(op.getKScale());
+    bool computed = false;
+    for (Value v : values) {
+      if (!tokenScalarChain(v, tokens, params)) return false;
+      computed |= !mlir::isa<BlockArgument>(v);
+    }
+    return computed && tokens.size() <= kTokenScalarInputs && params.size() <= kTokenScalarParams;
   }
   static constexpr int64_t kCudaGradCheckpoint = 64;
 
@@ -213,7 +230,7 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     int64_t warps = std::clamp<int64_t>((V + cpw - 1) / cpw, 1, 8), vb = warps * cpw;
     Structure s = op.getStructure();
     bool vecDecay = op.hasKeyDecay();
-    int64_t perToken = 4 * (2 * kp + 2 * vb + (vecDecay ? kp : 0) + (s == Structure::dplr ? 2 * kp : 0) +
+    int64_t perToken = 4 * (2 * kp + 2 * vb + (vecDecay ? kp : 0) + (s == Structure::dplr ? 2 * kp + 2 : 0) +
                             (op.getDt() ? vb : 0) + 2);
     int64_t stage = 32;
     while (stage > 1 && stage * perToken > sharedBytes) stage /= 2;
@@ -260,10 +277,6 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     llvm::SmallVector<Value> params;
     const bool decayInLoads = op.hasKeyDecay() && s != Structure::elementwise &&
                               decayLoadChain(op.getDecay(), params) && params.size() <= kDecayMapParams;
-    auto tile = CudaTileAttr::getChecked([&] { return op.emitError(); }, op.getContext(), algorithm, K, vb, cpw, warps,
-                                         stage, chunkSize, tileSms, stateBlocks, keySplit, seqSplit, wgmmaWalk,
-                                         decayInLoads, /*gradCheckpoint=*/int64_t(0));
-    if (!tile) return signalPassFailure();
     // The CUDA elementwise scan takes log-decays; the chunked UT kernel takes
     // the scaled low-rank form when the key is b (a per-token kernel computes
     // the scales), every other kernel whole rows.
@@ -284,6 +297,16 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     // sweep they fall back to) normalize the rows they load, so that no pass
     // writes normalized copies for them to read back.
     if (scaled) op = fuseRowNorms(op, builder);
+    // The delta rules' per-token scalars (a scalar diagonal's decay, the
+    // scaled form's a_scale and k_scale) computed from their inputs by
+    // pointwise maps (Gated DeltaNet's gate, beta's sigmoid): the recurrent
+    // sweep and the chunked prepare kernels evaluate them as they load a
+    // token (scalars_in_loads), so that no row kernel runs before the scan.
+    const bool scalarsInLoads = s == Structure::dplr && !inBackward && tokenScalarsInLoads(op);
+    auto tile = CudaTileAttr::getChecked([&] { return op.emitError(); }, op.getContext(), algorithm, K, vb, cpw, warps,
+                                         stage, chunkSize, tileSms, stateBlocks, keySplit, seqSplit, wgmmaWalk,
+                                         decayInLoads, /*gradCheckpoint=*/int64_t(0), scalarsInLoads);
+    if (!tile) return signalPassFailure();
     op->setAttr("mixer.schedule", tile);
   }
 };

@@ -120,6 +120,13 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
     // The decays' pre-processing evaluated as the kernels load its input (mixer-tile's decay_in_loads).
     if (sched.getDecayInLoads())
       ls << "              decays computed in the kernels' loads from their input (no row kernel writes them)\n";
+    // The per-token scalars likewise (mixer-tile's scalars_in_loads).
+    if (sched.getScalarsInLoads()) {
+      const bool decay = op.getDiagKind() == mixer::DiagKind::scalar && op.getDecay();
+      const bool scales = op.getAScale() || op.getKScale();
+      ls << "              the per-token " << (decay && scales ? "decay and scales" : decay ? "decay" : "scales")
+         << " computed in the kernels' loads from their inputs (no row kernel before the scan)\n";
+    }
     text += ls.str();
   });
   // The backward: the derived IR as a CUDA tensor program where its adjoints are scans.

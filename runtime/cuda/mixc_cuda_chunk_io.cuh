@@ -114,13 +114,19 @@ __device__ __forceinline__ void copyRows(__nv_bfloat16 *dst, int ld, const View 
   }
 }
 // A chunk's scalar log-decays for tokens 2 lane and 2 lane + 1 (zero past T).
-template <bool LogDecay>
+template <bool LogDecay, typename Scalars = StoredScalars>
 __device__ __forceinline__ void scalarGates(const ScanParams &p, int64_t b, int64_t h, int64_t chunkIndex, float &g0,
                                             float &g1) {
   const int64_t t = chunkIndex * C + 2 * (threadIdx.x % 32);
   g0 = g1 = 0.f;
-  if (t < p.T) g0 = LogDecay ? p.decay.at(b, t, h, 0) : __logf(p.decay.at(b, t, h, 0));
-  if (t + 1 < p.T) g1 = LogDecay ? p.decay.at(b, t + 1, h, 0) : __logf(p.decay.at(b, t + 1, h, 0));
+  if (t < p.T) g0 = LogDecay ? Scalars::decay(p, b, t, h) : __logf(Scalars::decay(p, b, t, h));
+  if (t + 1 < p.T) g1 = LogDecay ? Scalars::decay(p, b, t + 1, h) : __logf(Scalars::decay(p, b, t + 1, h));
+}
+// The same from the chunk's values that the prepare kernel wrote
+// (DeltaChunks::scalars: log-decays, zero past T).
+__device__ __forceinline__ void preparedGates(const float *chunkScalars, float &g0, float &g1) {
+  const int i = 2 * (threadIdx.x % 32);
+  g0 = chunkScalars[i], g1 = chunkScalars[i + 1];
 }
 // One warp: Bc[i] = g_0 + ... + g_i from two gates per lane.
 __device__ __forceinline__ void cumulativeGates(float g0, float g1, float *Bc) {
@@ -202,6 +208,25 @@ __device__ __forceinline__ void copyScales(const ScanParams &p, int64_t b, int64
     const bool ok = t < p.T;
     tile::copy4((first ? Sa : Sk) + r, base + b * s0 + (ok ? t : 0) * s1 + head, ok);
   }
+}
+// The same computed from their inputs (scalars_in_loads): plain stores.
+template <int THREADS, typename Scalars>
+__device__ __forceinline__ void computeScales(const ScanParams &p, int64_t b, int64_t h, int64_t chunkIndex,
+                                              float *Sa, float *Sk) {
+  for (int i = threadIdx.x; i < 2 * C; i += THREADS) {
+    const int r = i % C;
+    const int64_t t = chunkIndex * C + r;
+    if (i < C) Sa[r] = t < p.T ? Scalars::aScale(p, b, t, h) : 0.f;
+    else Sk[r] = t < p.T ? Scalars::kScale(p, b, t, h) : 0.f;
+  }
+}
+// A chunk's scales into Sa and Sk, either way; a barrier (after the cp.async
+// wait) before they are read.
+template <int THREADS, typename Scalars = StoredScalars>
+__device__ __forceinline__ void loadScales(const ScanParams &p, int64_t b, int64_t h, int64_t chunkIndex, float *Sa,
+                                           float *Sk) {
+  if constexpr (Scalars::fused) computeScales<THREADS, Scalars>(p, b, h, chunkIndex, Sa, Sk);
+  else copyScales<THREADS>(p, b, h, chunkIndex, Sa, Sk);
 }
 } // namespace chunk
 } // namespace mixc::cuda

@@ -3,8 +3,10 @@
 #ifndef MIXC_CUDA_RECURRENT_CUH
 #define MIXC_CUDA_RECURRENT_CUH
 
+#ifndef MIXC_CUDA_EMULATION
 #include "mixc_cuda.cuh"
 #include "mixc_cuda_scan_params.cuh" // ScanParams
+#endif
 
 namespace mixc::cuda {
 
@@ -26,7 +28,7 @@ template <int KG> __device__ __forceinline__ float groupSum(float x) {
 // shared memory in coalesced rows. mLSTM keeps its normalizer column n (column
 // Vs - 1) in every column group, because every readout divides by it.
 template <Structure S, int K, int CPW, int WARPS, int TC, DiagKind Diag, bool Bonus, bool Mlstm, bool HasDt,
-          bool LogDecay, typename DecayMap = NoMap>
+          bool LogDecay, typename DecayMap = NoMap, typename Scalars = StoredScalars>
 __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) {
   constexpr int KG = 32 / CPW, KR = (K + KG - 1) / KG, KP = KR * KG, VB = WARPS * CPW;
   constexpr bool VecDecay = S == Structure::vector || (S == Structure::dplr && Diag == DiagKind::vector);
@@ -35,7 +37,8 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
   constexpr bool Dplr = S == Structure::dplr;
   __shared__ float sq[TC][KP], sk[TC][KP], sv[TC][VB], so[TC][VB];
   __shared__ float sdec[VecDecay ? TC : 1][VecDecay ? KP : 1], sa[Dplr ? TC : 1][Dplr ? KP : 1],
-      sb[Dplr ? TC : 1][Dplr ? KP : 1], sdt[HasDt ? TC : 1][HasDt ? VB : 1], sg[TC], sig[TC];
+      sb[Dplr ? TC : 1][Dplr ? KP : 1], sdt[HasDt ? TC : 1][HasDt ? VB : 1], sg[TC], sig[TC],
+      ssa[Dplr ? TC : 1], ssk[Dplr ? TC : 1];
   const int64_t B = p.B, Vs = p.Vs;
   const int64_t V = Mlstm ? Vs - 1 : Vs;
   const int64_t h = blockIdx.y, sb0 = blockIdx.z, j0 = (int64_t)blockIdx.x * VB;
@@ -61,17 +64,26 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
   float m = Mlstm && p.initM.p ? p.initM.at(sb0, h, 0, 0) : 0.f;
   for (int64_t s0 = 0; s0 < T; s0 += TC) {
     const int n = (int)(T - s0 < TC ? T - s0 : TC);
-    // Stage n tokens; rows past K are zeros and leave the state untouched.
+    // Stage n tokens: first the per-token scalars (computed from their inputs
+    // with scalars_in_loads), then the rows, the scales applied as they land;
+    // rows past K are zeros and leave the state untouched.
+    for (int u = threadIdx.x; u < n; u += WARPS * 32) {
+      const int64_t t = t0 + (p.reverse ? T - 1 - (s0 + u) : s0 + u);
+      if constexpr (ScalarDecay) sg[u] = Scalars::decay(p, b, t, h);
+      if constexpr (Mlstm) sig[u] = p.igate.at(b, t, h, 0);
+      if constexpr (Dplr) ssa[u] = Scalars::aScale(p, b, t, h), ssk[u] = Scalars::kScale(p, b, t, h);
+    }
+    __syncthreads();
     for (int e = threadIdx.x; e < n * KP; e += WARPS * 32) {
       const int u = e / KP, i = e % KP;
       const int64_t t = t0 + (p.reverse ? T - 1 - (s0 + u) : s0 + u);
       const bool in = i < K;
       sq[u][i] = in ? p.q.at(b, t, h, i) : 0.f;
-      sk[u][i] = in ? p.k.at(b, t, h, i) * (p.kScale.p ? p.kScale.at(b, t, h, 0) : 1.f) : 0.f;
+      sk[u][i] = in ? p.k.at(b, t, h, i) * (Dplr ? ssk[u] : 1.f) : 0.f;
       const float dec = VecDecay && in ? DecayMap::apply(p.decay.at(b, t, h, i), DecayMap::load(p, h, i)) : 0.f;
       if constexpr (VecDecay) sdec[u][i] = dec;
       if constexpr (Dplr) {
-        sa[u][i] = in ? p.a.at(b, t, h, i) * (p.aScale.p ? p.aScale.at(b, t, h, 0) : 1.f) : 0.f;
+        sa[u][i] = in ? p.a.at(b, t, h, i) * ssa[u] : 0.f;
         sb[u][i] = in ? p.b.at(b, t, h, i) * (VecDecay && p.bDecayed ? __expf(dec) : 1.f) : 0.f;
       }
     }
@@ -81,11 +93,6 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
       const bool in = j0 + jj < V;
       sv[u][jj] = in ? p.v.at(b, t, h, j0 + jj) : 0.f;
       if constexpr (HasDt) sdt[u][jj] = in ? p.dt.at(b, t, h, j0 + jj) : 0.f;
-    }
-    for (int u = threadIdx.x; u < n; u += WARPS * 32) {
-      const int64_t t = t0 + (p.reverse ? T - 1 - (s0 + u) : s0 + u);
-      if constexpr (ScalarDecay) sg[u] = p.decay.at(b, t, h, 0);
-      if constexpr (Mlstm) sig[u] = p.igate.at(b, t, h, 0);
     }
     __syncthreads();
     if constexpr (Dplr) {

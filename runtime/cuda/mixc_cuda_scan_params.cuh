@@ -28,8 +28,11 @@ struct ScanParams {
   // the longest one's length (the chunked kernels' scratch holds T's chunks
   // per sequence). The kernels see one sequence at a time (forSequence).
   const int64_t *seqStart = nullptr;
-  // The per-head parameters of a decay map (DecayMap, mixc_cuda_recurrent.cuh).
+  // The per-head parameters of a decay map (DecayMap, below).
   View mapIn[4];
+  // The inputs of the token scalars (TokenScalars, below): per-token
+  // (b, t, h, 0) and per-head (0, 0, h, 0).
+  View scalarIn[4], scalarParams[4];
   int64_t B = 0, T = 0, H = 0, Vs = 0;
   float scale = 1.f;
   bool reverse = false;
@@ -47,6 +50,26 @@ struct NoMap {
   struct Params {};
   __device__ __forceinline__ static Params load(const ScanParams &, int64_t, int64_t) { return {}; }
   __device__ __forceinline__ static float apply(float x, const Params &) { return x; }
+};
+
+// The per-token scalars a delta rule's kernels read: a scalar diagonal's
+// decay and the scaled form's scales of a and k, as stored (a null scale
+// reads 1). A printed TokenScalars (mixer-tile chose scalars_in_loads)
+// computes them instead from the inputs in scalarIn and scalarParams as the
+// kernels load a token, so that no row kernel writes them for the scan to
+// read back; the chunked prepare kernels then write the chunk's values for
+// the walk (DeltaChunks::scalars).
+struct StoredScalars {
+  static constexpr bool fused = false;
+  __device__ __forceinline__ static float decay(const ScanParams &p, int64_t b, int64_t t, int64_t h) {
+    return p.decay.at(b, t, h, 0);
+  }
+  __device__ __forceinline__ static float aScale(const ScanParams &p, int64_t b, int64_t t, int64_t h) {
+    return p.aScale.p ? p.aScale.at(b, t, h, 0) : 1.f;
+  }
+  __device__ __forceinline__ static float kScale(const ScanParams &p, int64_t b, int64_t t, int64_t h) {
+    return p.kScale.p ? p.kScale.at(b, t, h, 0) : 1.f;
+  }
 };
 
 // The view from token t0 on, as a batch of one row that every batch index
@@ -71,6 +94,8 @@ __device__ __forceinline__ ScanParams forSequence(const ScanParams &in, int64_t 
   // (one call per field: a loop over their addresses would keep p in local memory)
   fromToken(p.q, t0), fromToken(p.k, t0), fromToken(p.v, t0), fromToken(p.decay, t0), fromToken(p.dt, t0);
   fromToken(p.a, t0), fromToken(p.b, t0), fromToken(p.igate, t0), fromToken(p.kScale, t0), fromToken(p.aScale, t0);
+  fromToken(p.scalarIn[0], t0), fromToken(p.scalarIn[1], t0), fromToken(p.scalarIn[2], t0);
+  fromToken(p.scalarIn[3], t0);
   fromToken(p.o, t0);
   return p;
 }

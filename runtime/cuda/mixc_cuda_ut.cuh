@@ -54,6 +54,10 @@ struct DeltaChunks {
   View w, qp, r, pv;
   View ap, kp; // vector decays: a and k decayed to the chunk's end (dplrVectorPrepare)
   View bn;     // l2norm_b (the walk of deltaStates): b's rows normalized by deltaPrepare
+  // scalars_in_loads (the walk of deltaStates): each item's per-token scalars
+  // as the prepare kernel computed them, [B, slots, H, 3, C] fp32: the
+  // log-decays, the scales of a, the scales of k (zeros past T).
+  float *scalars = nullptr;
   // Instead (the wgmma walk): every item's W, Q', R, P as one block of wgmma
   // tiles (DeltaTiles), item (b, c, h) at tiles + ((b chunks + c) H + h) bytes.
   unsigned char *tiles = nullptr;
@@ -137,7 +141,7 @@ __device__ __forceinline__ void storeChunkTile(unsigned char *dst, const __nv_bf
 
 // A CTA of 8 warps per (chunk, head, batch) item, two CTAs per SM; warp
 // (rw, hf) takes rows 16 rw.. of each product, in the column half hf.
-template <int K, bool Decay, bool LogDecay, bool Scaled>
+template <int K, bool Decay, bool LogDecay, bool Scaled, typename Scalars = StoredScalars>
 __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams call, const DeltaChunks d) {
   using tile::bf16;
   using L = DeltaPrepareLayout<K>;
@@ -163,7 +167,7 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams call, co
       chunk::copyRows<K, 256>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
       chunk::copyRows<K, 256>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
     } else {
-      chunk::copyScales<256>(p, b, h, c, (float *)(smem + L::sc), (float *)(smem + L::sc) + C);
+      chunk::loadScales<256, Scalars>(p, b, h, c, (float *)(smem + L::sc), (float *)(smem + L::sc) + C);
     }
     chunk::copyRows<K, 256>((bf16 *)(st + L::bb), LK, p.b, b, h, c, T, 0, K);
     tile::commit();
@@ -172,15 +176,20 @@ __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams call, co
     bf16 *Qs = (bf16 *)(st + L::q), *Bs = (bf16 *)(st + L::bb), *As = (bf16 *)(st + L::a), *Ks = (bf16 *)(st + L::k),
          *Ws = As, *MQA = Ks, *Ts = Ks + C * LC;
     float *LA = (float *)As;
+    // The walk's copy of the item's per-token scalars (scalars_in_loads).
+    float *scalarsOut = Scalars::fused && d.scalars ? d.scalars + ((b * slots + c) * p.H + h) * 3 * C : nullptr;
     if (warp == 0) {
       float g0 = 0.f, g1 = 0.f;
-      if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, c, g0, g1);
+      if constexpr (Decay) chunk::scalarGates<LogDecay, Scalars>(p, b, h, c, g0, g1);
+      if (scalarsOut) scalarsOut[2 * lane] = g0, scalarsOut[2 * lane + 1] = g1;
       chunk::cumulativeGates(g0, g1, Bc);
       __syncwarp();
       Ep[2 * lane] = __expf(bprev(2 * lane)), Ep[2 * lane + 1] = __expf(Bc[2 * lane]);
     }
     tile::waitGroups<0>();
     __syncthreads(); // the item's rows have landed
+    if (Scaled && scalarsOut)
+      for (int i = tid; i < 2 * C; i += 256) scalarsOut[C + i] = Sa[i]; // Sa, then Sk = Sa + C
     if (p.l2normQ || p.l2normB) { // l2norm_q / l2norm_b: the rows normalized as they arrive
       if (p.l2normQ) l2normRows<K, 256>(Qs, LK);
       if (p.l2normB) l2normRows<K, 256>(Bs, LK);

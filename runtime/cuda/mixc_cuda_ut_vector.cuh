@@ -120,7 +120,7 @@ __device__ __forceinline__ void dplrVectorGrams(const tile::bf16 *Qs, const tile
 }
 
 // One CTA of 8 warps per (chunk, head, batch) item.
-template <int K, bool LogDecay, bool Scaled, typename DecayMap>
+template <int K, bool LogDecay, bool Scaled, typename DecayMap, typename Scalars = StoredScalars>
 __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams call, const DeltaChunks d) {
   using tile::bf16;
   using L = DplrVectorLayout<K>;
@@ -144,7 +144,7 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams cal
   chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
   chunk::copyRows<K, 256>(Bs, LK, p.b, b, h, c, T, 0, K);
   if constexpr (Scaled) {
-    chunk::copyScales<256>(p, b, h, c, Sa, Sk);
+    chunk::loadScales<256, Scalars>(p, b, h, c, Sa, Sk);
   } else {
     chunk::copyRows<K, 256>(As, LK, p.a, b, h, c, T, 0, K);
     chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
@@ -153,6 +153,10 @@ __global__ void __launch_bounds__(256, 1) dplrVectorPrepare(const ScanParams cal
   tile::commit();
   tile::waitGroups<0>();
   __syncthreads();
+  if (Scalars::fused && Scaled && d.scalars) { // the walk's copy of the scales (scalars_in_loads)
+    float *out = d.scalars + ((b * slots + c) * p.H + h) * 3 * C;
+    for (int i = tid; i < 2 * C; i += 256) out[C + i] = Sa[i]; // Sa, then Sk = Sa + C
+  }
   if (p.l2normQ || p.l2normB) { // l2norm_q / l2norm_b: the rows normalized as they arrive
     if (p.l2normQ) l2normRows<K, 256>(Qs, LK);
     if (p.l2normB) l2normRows<K, 256>(Bs, LK);
@@ -273,7 +277,7 @@ inline bool chunkedDplrVectorApplies(const ScanParams &p) {
 // dplrVectorPrepare over every chunk, its rows (W, Q', A', K', R, P) and
 // the chunks' log-decays per key in scratch, given to d. The forward's and
 // the chunked backward's (Scaled: the decayed_b form; d.kp unused).
-template <int K, bool LogDecay, bool Scaled, typename DecayMap>
+template <int K, bool LogDecay, bool Scaled, typename DecayMap, typename Scalars = StoredScalars>
 cudaError_t launchDplrVectorPrepare(const ScanParams &p, DeltaChunks &d, Scratch &scratch, cudaStream_t stream) {
   constexpr int C = chunk::C;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
@@ -284,8 +288,10 @@ cudaError_t launchDplrVectorPrepare(const ScanParams &p, DeltaChunks &d, Scratch
   d.ap = chunkRows(p, base + 2 * rows * K, K), d.kp = chunkRows(p, base + 3 * rows * K, K);
   d.r = chunkRows(p, base + 4 * rows * K, C), d.pv = chunkRows(p, base + 4 * rows * K + rows * C, C);
   d.chunkDecay = (float *)(base + 4 * rows * K + 2 * rows * C);
+  if (Scalars::fused && Scaled && !(d.scalars = scratch.alloc(p.B * chunks * p.H * 3 * C)))
+    return cudaErrorMemoryAllocation;
   constexpr int bytes = DplrVectorLayout<K>::bytes;
-  auto prepare = dplrVectorPrepare<K, LogDecay, Scaled, DecayMap>;
+  auto prepare = dplrVectorPrepare<K, LogDecay, Scaled, DecayMap, Scalars>;
   if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
   prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
   return cudaSuccess;
@@ -293,11 +299,12 @@ cudaError_t launchDplrVectorPrepare(const ScanParams &p, DeltaChunks &d, Scratch
 
 // dplrVectorPrepare, then deltaStates in its vector-decay form (Scaled: the
 // decayed_b form, k's rows with the scales; d.kp unused).
-template <int K, bool LogDecay, bool Scaled, typename DecayMap = NoMap>
+template <int K, bool LogDecay, bool Scaled, typename DecayMap = NoMap, typename Scalars = StoredScalars>
 cudaError_t launchChunkedDplrVector(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
   DeltaChunks d;
   if (p.B * p.T * p.H > 0)
-    if (cudaError_t e = launchDplrVectorPrepare<K, LogDecay, Scaled, DecayMap>(p, d, scratch, stream)) return e;
+    if (cudaError_t e = launchDplrVectorPrepare<K, LogDecay, Scaled, DecayMap, Scalars>(p, d, scratch, stream))
+      return e;
   if (pass.wgmma || pass.segments != 1) return cudaErrorInvalidValue; // neither exists for a vector diagonal
   return launchStates<K, false, LogDecay, Scaled, false, true>(p, d, pass, stream);
 }

@@ -129,14 +129,23 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
   }
   float logDecay = 0.f; // the local pass: the segment's total log-decay
   if (cBegin < cEnd) load(cBegin);
+  // scalars_in_loads: the per-token scalars as deltaPrepare computed them
+  // (DeltaChunks::scalars), item (b, c, h) at ((b slots + c) H + h) 3 C.
+  auto chunkScalars = [&](int64_t c) { return d.scalars + ((b * slots + c) * p.H + h) * 3 * C; };
   if (wid == 0) {
     float g0 = 0.f, g1 = 0.f;
-    if constexpr (Decay) chunk::scalarGates<LogDecay>(p, b, h, cBegin, g0, g1);
+    if (Decay && d.scalars) {
+      if (cBegin < cEnd) chunk::preparedGates(chunkScalars(cBegin), g0, g1);
+    } else if constexpr (Decay) {
+      chunk::scalarGates<LogDecay>(p, b, h, cBegin, g0, g1);
+    }
     chunk::cumulativeGates(g0, g1, Bc);
     if constexpr (Scaled) {
       for (int i = lane; i < C; i += 32) {
         const bool ok = i < T;
-        Sc[i] = ok ? p.aScale.at(b, i, h, 0) : 0.f, Sc[C + i] = ok ? p.kScale.at(b, i, h, 0) : 0.f;
+        if (d.scalars)
+          Sc[i] = ok ? chunkScalars(cBegin)[C + i] : 0.f, Sc[C + i] = ok ? chunkScalars(cBegin)[2 * C + i] : 0.f;
+        else Sc[i] = ok ? p.aScale.at(b, i, h, 0) : 0.f, Sc[C + i] = ok ? p.kScale.at(b, i, h, 0) : 0.f;
       }
     }
   }
@@ -151,7 +160,10 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
     __syncthreads(); // chunk c has landed; every warp is done with chunk c - 1's stage
     if (c + 1 < cEnd) load(c + 1);
     float g0 = 0.f, g1 = 0.f;
-    if (Decay && wid == 0 && c + 1 < cEnd) chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
+    if (Decay && wid == 0 && c + 1 < cEnd) {
+      if (d.scalars) chunk::preparedGates(chunkScalars(c + 1), g0, g1);
+      else chunk::scalarGates<LogDecay>(p, b, h, c + 1, g0, g1);
+    }
     if (Ssd && !Gla && !local && !KeepStates) { // P = M . exp(b_i - b_j) . Q K^T; pieces above the diagonal are never read
       bf16 *Pw = (bf16 *)(smem + s * L::stage + L::pv);
       for (int item = wid; item < 8; item += WARPS * KS) {
@@ -168,8 +180,13 @@ __global__ void __launch_bounds__(WARPS * KS * 32, 1) deltaStates(const ScanPara
     float sa0 = 0.f, sa1 = 0.f, sk0 = 0.f, sk1 = 0.f; // the next chunk's scales, stored after this chunk
     if (Scaled && wid == WARPS * KS - 1 && c + 1 < cEnd) {
       const int64_t t = (c + 1) * C + lane;
-      if (t < T) sa0 = p.aScale.at(b, t, h, 0), sk0 = p.kScale.at(b, t, h, 0);
-      if (t + 32 < T) sa1 = p.aScale.at(b, t + 32, h, 0), sk1 = p.kScale.at(b, t + 32, h, 0);
+      if (d.scalars) {
+        const float *x = chunkScalars(c + 1);
+        sa0 = x[C + lane], sk0 = x[2 * C + lane], sa1 = x[C + lane + 32], sk1 = x[2 * C + lane + 32];
+      } else {
+        if (t < T) sa0 = p.aScale.at(b, t, h, 0), sk0 = p.kScale.at(b, t, h, 0);
+        if (t + 32 < T) sa1 = p.aScale.at(b, t + 32, h, 0), sk1 = p.kScale.at(b, t + 32, h, 0);
+      }
     }
     // the chunked backward's walk (d.chunkStates): S0 per chunk (and U, the delta rules')
     constexpr bool Keeps = KS == 1 && (Gla || Ssd ? KeepStates : true);
@@ -592,7 +609,10 @@ cudaError_t launchStates(const ScanParams &p, DeltaChunks d, const StatePass &pa
 
 // The two kernels of the delta rule: the prepare pass, then the walk
 // (pass.wgmma: on wgmma, a warpgroup per 32 value columns; else deltaStates).
-template <int K, bool Decay, bool LogDecay, bool Scaled>
+// Scalars (scalars_in_loads): the prepare kernel computes the per-token
+// scalars from their inputs and writes them for the mma.sync walk (the
+// wgmma walk has them in its prepared block).
+template <int K, bool Decay, bool LogDecay, bool Scaled, typename Scalars = StoredScalars>
 cudaError_t launchChunkedDelta(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
   constexpr int C = chunk::C;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
@@ -613,12 +633,14 @@ cudaError_t launchChunkedDelta(const ScanParams &p, const StatePass &pass, Scrat
         if (!bn) return cudaErrorMemoryAllocation;
         d.bn = chunkRows(p, bn, K);
       }
+      if (Scalars::fused && (Decay || Scaled) && !(d.scalars = scratch.alloc(p.B * chunks * p.H * 3 * C)))
+        return cudaErrorMemoryAllocation;
     }
     // A CTA per item, two per SM (0.87 ms at 4,4096,64,128 on an H100), beat
     // persistent CTAs that prefetched the next item's rows (one per SM: 1.17
     // ms): the phases of one item leave warps idle at barriers.
     constexpr int bytes = DeltaPrepareLayout<K>::bytes;
-    auto prepare = deltaPrepare<K, Decay, LogDecay, Scaled>;
+    auto prepare = deltaPrepare<K, Decay, LogDecay, Scaled, Scalars>;
     if (cudaError_t e = cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
       return e;
     prepare<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);

@@ -4,7 +4,7 @@
 // through a per-warp buffer between two barriers, __shared__ memory a static
 // local (one CTA runs at a time); the tensor-core tiles' warp-wide
 // instructions likewise (CudaEmulationTile.h). Only what the emulated headers use
-// (mixc_cuda_tile_ops.cuh, mixc_cuda_route.cuh, mixc_cuda_rows.cuh, mixc_cuda_sweep_grad.cuh and
+// (mixc_cuda_recurrent.cuh, mixc_cuda_tile_ops.cuh, mixc_cuda_route.cuh, mixc_cuda_rows.cuh, mixc_cuda_sweep_grad.cuh and
 // mixc_cuda_checkpoint_grad.cuh, the UT forward's mixc_cuda_chunk_io.cuh,
 // mixc_cuda_ut.cuh and mixc_cuda_walk.cuh, and its backward's
 // mixc_cuda_ut_grad.cuh, whose includes and host code
@@ -209,10 +209,6 @@ inline Tensor tensorOver(std::vector<float> &x, std::initializer_list<int64_t> d
 }
 
 inline void tokenOf(int64_t bt, int64_t T, int64_t &b, int64_t &t) { b = bt / T, t = bt % T; }
-template <int KG> inline float groupSum(float x) {
-  for (int off = KG / 2; off > 0; off /= 2) x += __shfl_xor_sync(0xffffffffu, x, off);
-  return x;
-}
 inline float warpSum(float x) {
   for (int o = 16; o; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
   return x;
@@ -228,6 +224,7 @@ inline float warpMax(float x) {
 #define MIXC_GRID_STRIDE(e, n)                                                                                      \
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < (n); e += (int64_t)gridDim.x * blockDim.x)
 
+#include "runtime/cuda/mixc_cuda_recurrent.cuh" // the recurrent sweep (groupSum)
 #include "runtime/cuda/mixc_cuda_tile_ops.cuh"
 #include "runtime/cuda/mixc_cuda_chunk_io.cuh"
 #include "runtime/cuda/mixc_cuda_ut.cuh"

@@ -156,3 +156,11 @@ func.func @wgmma_gla() attributes {a = #mixer.cuda_tile<algorithm = chunked_gla,
 func.func @bad_decay_in_loads() attributes {a = #mixer.cuda_tile<algorithm = chunked_ssd, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 8, chunk = 64, sms = 132, state_blocks = [128, 64, 32], decay_in_loads = true>} {
   return
 }
+
+// -----
+
+// scalars_in_loads is the delta rules' kernels' (the SSD and GLA forms read their decays otherwise).
+// expected-error @+1 {{cuda_tile: scalars_in_loads is the delta rules' (recurrent, chunked_ut), not chunked_gla's}}
+func.func @bad_scalars_in_loads() attributes {a = #mixer.cuda_tile<algorithm = chunked_gla, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 8, chunk = 64, sms = 132, state_blocks = [128, 64, 32], scalars_in_loads = true>} {
+  return
+}

@@ -211,6 +211,42 @@ func.func @gla_gate_in_loads(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>,
 
 // -----
 
+// scalars_in_loads: a delta rule's per-token scalars -- Gated DeltaNet's gate
+// from a, A_log and dt_bias, beta's sigmoid in both scales -- are pointwise
+// chains of per-token inputs, per-head parameters and constants: the kernels
+// compute them as they load a token (chunked and recurrent alike), and the IR
+// keeps the chains for the printer. Given as inputs (nothing computed), the
+// scalars are read as they are: no scalars_in_loads.
+// CHECK-LABEL: func.func @gdn_scalars_in_loads
+// CHECK: algorithm = chunked_ut, {{.*}}, scalars_in_loads = true>
+// CHECK-LABEL: func.func @gdn_scalars_given
+// CHECK-NOT: scalars_in_loads
+// CHECK: return
+// RECURRENT-LABEL: func.func @gdn_scalars_in_loads
+// RECURRENT: algorithm = recurrent, {{.*}}, scalars_in_loads = true>
+// CPU-LABEL: func.func @gdn_scalars_in_loads
+// CPU-NOT: scalars_in_loads
+func.func @gdn_scalars_in_loads(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %a: tensor<?x?x2xf32>, %beta: tensor<?x?x2xf32>, %a_log: tensor<1x1x2xf32>, %dt_bias: tensor<1x1x2xf32>) -> tensor<?x?x2x64xf32> {
+  %c = mixer.constant dense<-1.0> : tensor<f32>
+  %b = mixer.map sigmoid %beta : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %x = mixer.binary add %a, %dt_bias : tensor<?x?x2xf32>, tensor<1x1x2xf32> -> tensor<?x?x2xf32>
+  %sp = mixer.map softplus %x : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %e = mixer.map exp %a_log : tensor<1x1x2xf32> -> tensor<1x1x2xf32>
+  %n = mixer.map neg %e : tensor<1x1x2xf32> -> tensor<1x1x2xf32>
+  %g = mixer.binary mul %n, %sp : tensor<1x1x2xf32>, tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %eg = mixer.map exp %g : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %m = mixer.binary mul %eg, %c : tensor<?x?x2xf32>, tensor<f32> -> tensor<?x?x2xf32>
+  %sa = mixer.binary mul %m, %b : tensor<?x?x2xf32>, tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %o, %st = mixer.recurrence dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%sa * %k) k_scale(%b) : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o : tensor<?x?x2x64xf32>
+}
+func.func @gdn_scalars_given(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2xf32>, %sa: tensor<?x?x2xf32>, %b: tensor<?x?x2xf32>) -> tensor<?x?x2x64xf32> {
+  %o, %st = mixer.recurrence dplr diag scalar forward %q, %k, %v decay(%g) lowrank(%sa * %k) k_scale(%b) : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o : tensor<?x?x2x64xf32>
+}
+
+// -----
+
 // Not in the loads: decays read from two per-token inputs, or through a map
 // over the row (l2norm), stay a row kernel's.
 // CHECK-LABEL: func.func @gla_two_inputs
