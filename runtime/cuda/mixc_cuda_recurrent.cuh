@@ -52,11 +52,51 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
   const int64_t j = j0 + wc;           // column of the state
   const bool live = j < V;
   float st[KR], nv[KR], rate[KR], bonus[KR];
+  // The state block passes between memory and the lanes through shared
+  // memory (sq's space, SROWS rows of VB columns at a time, padded against
+  // bank conflicts), so that a warp reads and writes whole rows: read
+  // directly, a warp's load touched 16 bytes of each of 8 rows, half of
+  // every 32-byte sector (decoding is this traffic and little else).
+  constexpr int LDB = VB + 1, SROWS = (TC * KP) / LDB;
+  auto stateThroughShared = [&](bool load) {
+    float *buf = &sq[0][0];
+    for (int r0 = 0; r0 < K; r0 += SROWS) {
+      const int n = K - r0 < SROWS ? K - r0 : SROWS;
+      if (load) {
+        for (int e = threadIdx.x; e < n * VB; e += WARPS * 32) {
+          const int r = e / VB, jj = e % VB;
+          buf[r * LDB + jj] = p.init.p && j0 + jj < V ? p.init.at(sb0, h, r0 + r, j0 + jj) : 0.f;
+        }
+      } else {
+#pragma unroll
+        for (int i = 0; i < KR; ++i) {
+          const int row = i * KG + kg;
+          if (row >= r0 && row < r0 + n) buf[(row - r0) * LDB + wc] = st[i];
+        }
+      }
+      __syncthreads();
+      if (load) {
+#pragma unroll
+        for (int i = 0; i < KR; ++i) {
+          const int row = i * KG + kg;
+          if (row >= r0 && row < r0 + n) st[i] = live ? buf[(row - r0) * LDB + wc] : 0.f;
+        }
+      } else {
+        for (int e = threadIdx.x; e < n * VB; e += WARPS * 32) {
+          const int r = e / VB, jj = e % VB;
+          if (j0 + jj < V) p.state.set(sb0, h, r0 + r, j0 + jj, buf[r * LDB + jj]);
+        }
+      }
+      __syncthreads();
+    }
+  };
+  if constexpr (SROWS >= 1) stateThroughShared(true);
 #pragma unroll
   for (int i = 0; i < KR; ++i) {
     const int row = i * KG + kg;
     const bool in = row < K;
-    st[i] = in && live && p.init.p ? p.init.at(sb0, h, row, j) : 0.f;
+    if constexpr (SROWS < 1) st[i] = in && live && p.init.p ? p.init.at(sb0, h, row, j) : 0.f;
+    else if (!in) st[i] = 0.f;
     nv[i] = Mlstm && in && p.init.p ? p.init.at(sb0, h, row, V) : 0.f;
     rate[i] = S == Structure::elementwise && in && live ? p.rate.at(0, h, row, j) : 0.f;
     bonus[i] = Bonus && in ? p.bonus.at(0, 0, h, row) : 0.f;
@@ -192,10 +232,11 @@ __global__ void __launch_bounds__(WARPS * 32) scanRecurrent(const ScanParams p) 
     }
   }
   if (p.state.p) {
+    if constexpr (SROWS >= 1) stateThroughShared(false);
 #pragma unroll
     for (int i = 0; i < KR; ++i) {
       const int row = i * KG + kg;
-      if (row < K && live) p.state.set(sb0, h, row, j, st[i]);
+      if (SROWS < 1 && row < K && live) p.state.set(sb0, h, row, j, st[i]);
       if (Mlstm && row < K && j0 == 0 && wc == 0) p.state.set(sb0, h, row, V, nv[i]);
     }
   }

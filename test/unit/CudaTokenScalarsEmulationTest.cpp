@@ -158,10 +158,12 @@ double relL2(const std::vector<float> &x, const std::vector<float> &y) {
 }
 
 // The recurrent sweep, a CTA of 2 warps per 8 value columns (4 columns a warp,
-// 8 lanes over the 64 keys), 32 tokens staged at a time.
-template <typename Scalars> void sweep(const Call &c, const cuda::ScanParams &p) {
-  emu::launch(Dim3{(unsigned)(c.V / 8), (unsigned)H, (unsigned)c.B}, 64, [&] {
-    cuda::scanRecurrent<cuda::Structure::dplr, K, 4, 2, 32, cuda::DiagKind::scalar, false, false, false, true,
+// 8 lanes over the 64 keys), TC tokens staged at a time (the state block
+// passes through the staging buffer in (TC x 64) / 9 rows at a time: all 64
+// at TC = 32, five passes at TC = 2).
+template <int TC, typename Scalars> void sweep(const Call &c, const cuda::ScanParams &p) {
+  emu::launch(Dim3{(unsigned)((c.V + 7) / 8), (unsigned)H, (unsigned)c.B}, 64, [&] {
+    cuda::scanRecurrent<cuda::Structure::dplr, K, 4, 2, TC, cuda::DiagKind::scalar, false, false, false, true,
                         cuda::NoMap, Scalars>(p);
   });
 }
@@ -170,15 +172,17 @@ template <typename Scalars> void sweep(const Call &c, const cuda::ScanParams &p)
 
 TEST_CASE("CUDA recurrent sweep (emulated): Gated DeltaNet's gate and beta computed in the loads",
           "[cuda-emulation]") {
-  for (int64_t T : {1, 37}) { // a decoding step, and an odd call over two staged windows
+  // A decoding step, and an odd call over two staged windows; V = 12: the
+  // second value block partial.
+  for (int64_t T : {1, 37}) {
     INFO("T = " << T);
-    Call c(2, T, 16, /*unitRows=*/false, 51 + (unsigned)T);
+    Call c(2, T, 12, /*unitRows=*/false, 51 + (unsigned)T);
     c.fused.l2normQ = c.fused.l2normB = c.stored.l2normQ = c.stored.l2normB = true;
     std::vector<float> o(c.B * T * H * c.V, NAN), state(c.init.size(), NAN), o2(o), state2(state);
     Call::outputs(c.fused, o, state, T, c.V);
     Call::outputs(c.stored, o2, state2, T, c.V);
-    sweep<GdnScalars>(c, c.fused);
-    sweep<cuda::StoredScalars>(c, c.stored);
+    sweep<32, GdnScalars>(c, c.fused);
+    sweep<2, cuda::StoredScalars>(c, c.stored);
     const auto [eo, es] = c.error(o, state, /*norms=*/true);
     INFO("o " << eo << ", final state " << es);
     CHECK(eo < 1e-4); // fp32 state, bf16 inputs rounded the same for the reference
