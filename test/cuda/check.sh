@@ -17,12 +17,16 @@ jobs="$(nproc)"
 
 build() { # kernel dir -> $dir/run_kernel
   local d="$1" k="$1/kernel"
-  local entry
-  entry="$(grep -ho 'int mixc_[A-Za-z0-9_]*_cuda(' "$k"/*.h | head -1 | sed 's/int //; s/(//')"
+  local entry sources
+  # The forward's sources only: the derived backward's (NAME_backward.cu, which
+  # mixc emits beside it) is another entry point and takes as long again to build.
+  sources=$(ls "$k"/*.cu | grep -v '_backward\.cu$')
+  # (the forward's entry: the kernel directory also holds the derived backward's)
+  entry="$(grep -ho 'int mixc_[A-Za-z0-9_]*_cuda(' "$k"/*.h | grep -v '_backward_cuda(' | head -1 | sed 's/int //; s/(//')"
   local gencode="-gencode=arch=compute_${arch#sm_},code=$arch"
   [[ "$arch" == compute_* ]] && gencode="-gencode=arch=$arch,code=$arch"
   "$nvcc" -O3 -std=c++17 "$gencode" -DMIXC_ENTRY="$entry" \
-    -I"$k" -I"$root" -I"$root/runtime" "$root/test/cuda/run_kernel.cu" "$k"/*.cu "$root/runtime/Npy.cpp" \
+    -I"$k" -I"$root" -I"$root/runtime" "$root/test/cuda/run_kernel.cu" $sources "$root/runtime/Npy.cpp" \
     -o "$d/run_kernel" > "$d/build.log" 2>&1 || { echo "BUILD FAILED: $d"; cat "$d/build.log"; }
 }
 export -f build
