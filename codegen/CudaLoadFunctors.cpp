@@ -107,10 +107,11 @@ std::string Printer::tokenScalarsFunctor(const std::string &name, RecurrenceOp o
        << "(const ScanParams &p, int64_t b, int64_t t, int64_t h) {\n    (void)p; (void)b; (void)t; (void)h;\n"
        << "    return " << (v ? expr(v) : std::string(none)) << ";\n  }\n";
   };
+  const TokenScalars s = tokenScalarsOf(op);
   // (decay() only where the kernels read a scalar decay: an unreferenced one is a warning)
-  if (op.getDiagKind() == DiagKind::scalar && op.getDecay()) method("decay", op.getDecay(), "0.f");
-  method("aScale", op.getAScale(), "1.f");
-  method("kScale", op.getKScale(), "1.f");
+  if (s.decay) method("decay", s.decay, "0.f");
+  method("aScale", s.aScale, "1.f");
+  method("kScale", s.kScale, "1.f");
   os << "};\n\n";
   return text;
 }

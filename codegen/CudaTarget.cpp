@@ -383,17 +383,14 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   // their inputs (tokenScalarChain's leaves) as they load a token.
   llvm::SmallVector<Value> scalarTokens, scalarParams;
   const bool scalarsInLoads = !tensorMode && schedule.getScalarsInLoads();
-  const bool scalarDecayInLoads = scalarsInLoads && op.getDiagKind() == DiagKind::scalar && op.getDecay();
+  const bool scalarDecayInLoads = scalarsInLoads && tokenScalarsOf(op).decay;
   if (scalarsInLoads) {
     if (s != Structure::dplr)
       return op.emitOpError() << "scalars_in_loads: the kernels take it for the delta rules' (dplr) scans only";
-    for (Value v : {scalarDecayInLoads ? Value(op.getDecay()) : Value(), Value(op.getAScale()), Value(op.getKScale())})
-      if (v && !tokenScalarChain(v, scalarTokens, scalarParams))
-        return op.emitOpError() << "scalars_in_loads: a per-token decay or scale is not a pointwise chain of "
-                                   "per-token inputs, per-head parameters and constants";
-    if (scalarTokens.size() > kTokenScalarInputs || scalarParams.size() > kTokenScalarParams)
-      return op.emitOpError() << "scalars_in_loads: more than " << kTokenScalarInputs << " inputs or "
-                              << kTokenScalarParams << " parameters";
+    if (!tokenScalarsInLoads(op, scalarTokens, scalarParams))
+      return op.emitOpError() << "scalars_in_loads: a per-token decay or scale is not a pointwise chain of "
+                                 "per-token inputs, per-head parameters and constants (at most "
+                              << kTokenScalarInputs << " and " << kTokenScalarParams << ")";
   }
 
   // Operands: the user's tensor where the scan reads an input as it is,

@@ -285,6 +285,17 @@ bool tokenScalarChain(Value v, SmallVectorImpl<Value> &tokens, SmallVectorImpl<V
   return visit(v);
 }
 
+TokenScalars tokenScalarsOf(RecurrenceOp op) {
+  return {op.getDiagKind() == DiagKind::scalar ? op.getDecay() : Value(), op.getAScale(), op.getKScale()};
+}
+
+bool tokenScalarsInLoads(RecurrenceOp op, SmallVectorImpl<Value> &tokens, SmallVectorImpl<Value> &params) {
+  const TokenScalars s = tokenScalarsOf(op);
+  for (Value v : {s.decay, s.aScale, s.kScale})
+    if (v && !tokenScalarChain(v, tokens, params)) return false;
+  return tokens.size() <= kTokenScalarInputs && params.size() <= kTokenScalarParams;
+}
+
 std::string cudaLowRankSweepsRefusal(RecurrenceGradOp op) {
   if (op.getBonus()) return "a bonus";
   if (op.getSkipWeight()) return "a skip term";

@@ -64,6 +64,17 @@ bool tokenScalarChain(mlir::Value v, llvm::SmallVectorImpl<mlir::Value> &tokens,
 /// The most token inputs and parameters the token scalars take (the CUDA
 /// ScanParams::scalarIn's and scalarParams' sizes).
 constexpr size_t kTokenScalarInputs = 4, kTokenScalarParams = 4;
+/// The per-token scalars the CUDA delta-rule kernels read from `op`, each
+/// null where absent: a scalar diagonal's decay, a_scale, k_scale.
+struct TokenScalars {
+  mlir::Value decay, aScale, kScale;
+};
+TokenScalars tokenScalarsOf(RecurrenceOp op);
+/// Whether every one of them is a tokenScalarChain whose leaves fit
+/// ScanParams' slots (appended to `tokens` and `params`): what the kernels
+/// can compute in their loads (scalars_in_loads).
+bool tokenScalarsInLoads(RecurrenceOp op, llvm::SmallVectorImpl<mlir::Value> &tokens,
+                         llvm::SmallVectorImpl<mlir::Value> &params);
 
 /// The CUDA target's two kernels for a recurrence's adjoint that is not
 /// forward-shaped scans (what mixer-lower-adjoint leaves as

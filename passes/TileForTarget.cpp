@@ -197,21 +197,6 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
                                  tile.getScalarsInLoads()));
   }
 
-  // Whether every per-token scalar the CUDA kernels read from `op` (a scalar
-  // diagonal's decay, a_scale, k_scale) is a tokenScalarChain, one at least
-  // computed (not an input as it is), within ScanParams' slots.
-  static bool tokenScalarsInLoads(RecurrenceOp op) {
-    llvm::SmallVector<Value> values, tokens, params;
-    if (op.getDiagKind() == DiagKind::scalar && op.getDecay()) values.push_back(op.getDecay());
-    if (op.getAScale()) values.push_back(op.getAScale());
-    if (op.getKScale()) values.push_back(op.getKScale());
-    bool computed = false;
-    for (Value v : values) {
-      if (!tokenScalarChain(v, tokens, params)) return false;
-      computed |= !mlir::isa<BlockArgument>(v);
-    }
-    return computed && tokens.size() <= kTokenScalarInputs && params.size() <= kTokenScalarParams;
-  }
   static constexpr int64_t kCudaGradCheckpoint = 64;
 
   // CUDA, recurrent: a CTA per (value block, head, batch) holds its K x VB
@@ -302,7 +287,13 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
     // pointwise maps (Gated DeltaNet's gate, beta's sigmoid): the recurrent
     // sweep and the chunked prepare kernels evaluate them as they load a
     // token (scalars_in_loads), so that no row kernel runs before the scan.
-    const bool scalarsInLoads = s == Structure::dplr && !inBackward && tokenScalarsInLoads(op);
+    // (one at least computed: given as inputs, they are read as they are)
+    llvm::SmallVector<Value> scalarTokens, scalarParams;
+    const TokenScalars scalars = tokenScalarsOf(op);
+    auto computed = [](Value v) { return v && !mlir::isa<BlockArgument>(v); };
+    const bool scalarsInLoads = s == Structure::dplr && !inBackward &&
+                                tokenScalarsInLoads(op, scalarTokens, scalarParams) &&
+                                (computed(scalars.decay) || computed(scalars.aScale) || computed(scalars.kScale));
     auto tile = CudaTileAttr::getChecked([&] { return op.emitError(); }, op.getContext(), algorithm, K, vb, cpw, warps,
                                          stage, chunkSize, tileSms, stateBlocks, keySplit, seqSplit, wgmmaWalk,
                                          decayInLoads, /*gradCheckpoint=*/int64_t(0), scalarsInLoads);

@@ -122,8 +122,8 @@ std::string cudaScheduleText(const sp::SourceFile &src, const sp::MixerDesc &des
       ls << "              decays computed in the kernels' loads from their input (no row kernel writes them)\n";
     // The per-token scalars likewise (mixer-tile's scalars_in_loads).
     if (sched.getScalarsInLoads()) {
-      const bool decay = op.getDiagKind() == mixer::DiagKind::scalar && op.getDecay();
-      const bool scales = op.getAScale() || op.getKScale();
+      const mixer::TokenScalars s = mixer::tokenScalarsOf(op);
+      const bool decay = bool(s.decay), scales = s.aScale || s.kScale;
       ls << "              the per-token " << (decay && scales ? "decay and scales" : decay ? "decay" : "scales")
          << " computed in the kernels' loads from their inputs (no row kernel before the scan)\n";
     }

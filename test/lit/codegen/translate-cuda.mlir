@@ -110,3 +110,27 @@ func.func @decay_input_in_loads(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %v:
   %o, %s = mixer.recurrence vector forward %q, %q, %v decay(%g) {mixer.schedule = #mixer.cuda_tile<algorithm = recurrent, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, decay_in_loads = true>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
   return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
 }
+
+// -----
+
+// scalars_in_loads on other than a delta rule: only the dplr kernels take a TokenScalars functor.
+func.func @scalars_in_loads_not_dplr(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %g: tensor<?x?x2xf32> {mixer.name = "g"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
+  %d = mixer.map neg %g : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  // expected-error @+1 {{scalars_in_loads: the kernels take it for the delta rules' (dplr) scans only}}
+  %o, %s = mixer.recurrence scalar forward %q, %q, %v decay(%d) {mixer.schedule = #mixer.cuda_tile<algorithm = recurrent, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, scalars_in_loads = true>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
+}
+
+// -----
+
+// A scale from five per-token inputs: more than ScanParams' four slots.
+func.func @scalars_in_loads_too_many(%q: tensor<?x?x2x64xf32> {mixer.name = "q"}, %k: tensor<?x?x2x64xf32> {mixer.name = "k"}, %v: tensor<?x?x2x64xf32> {mixer.name = "v"}, %b1: tensor<?x?x2xf32> {mixer.name = "b1"}, %b2: tensor<?x?x2xf32> {mixer.name = "b2"}, %b3: tensor<?x?x2xf32> {mixer.name = "b3"}, %b4: tensor<?x?x2xf32> {mixer.name = "b4"}, %b5: tensor<?x?x2xf32> {mixer.name = "b5"}) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
+  %s1 = mixer.binary add %b1, %b2 : tensor<?x?x2xf32>, tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %s2 = mixer.binary add %s1, %b3 : tensor<?x?x2xf32>, tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %s3 = mixer.binary add %s2, %b4 : tensor<?x?x2xf32>, tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %beta = mixer.binary add %s3, %b5 : tensor<?x?x2xf32>, tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  %nb = mixer.map neg %beta : tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+  // expected-error @+1 {{scalars_in_loads: a per-token decay or scale is not a pointwise chain of per-token inputs, per-head parameters and constants (at most 4 and 4)}}
+  %o, %s = mixer.recurrence dplr diag none forward %q, %k, %v lowrank(%nb * %k) k_scale(%beta) {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2, scalars_in_loads = true>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
+}
