@@ -1,5 +1,6 @@
-// bidirectional -> fwd + rev - scale (q . k) v: the token's own write is in
-// both scans and must be counted once (LION).
+// bidirectional -> fwd + rev - scale (q . k) v (k_scale (q . k) v in the scaled
+// low-rank form): the token's own write is in both scans and must be counted
+// once (LION).
 #include "passes/Passes.h"
 #include "dialect/RecurrenceParts.h"
 
@@ -31,6 +32,8 @@ struct SplitBidirectional : mixc::impl::MixerSplitBidirectionalBase<SplitBidirec
       auto qType = cast<RankedTensorType>(op.getQ().getType());
       auto scalarType = RankedTensorType::get(qType.getShape().drop_back(), qType.getElementType());
       Value qk = BinaryOp::create(b, loc, scalarType, BinaryFn::dot, op.getQ(), op.getK());
+      // The scaled low-rank form writes k_scale k v^T (a delta rule's beta k).
+      if (Value kScale = op.getKScale()) qk = BinaryOp::create(b, loc, scalarType, BinaryFn::mul, qk, kScale);
       Value self = BinaryOp::create(b, loc, oType, BinaryFn::mul, op.getV(), qk);
       auto scalar = RankedTensorType::get({}, qType.getElementType());
       APFloat s(op.getScaleValue());

@@ -24,3 +24,19 @@ func.func @normalized(%q: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>) -> tenso
   %o, %s = mixer.recurrence identity bidirectional %q, %q, %v normalizer sum : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>) -> (tensor<?x?x2x3xf32>, tensor<?x2x4x4xf32>)
   return %o : tensor<?x?x2x3xf32>
 }
+
+// -----
+
+// A delta rule in the scaled low-rank form writes k_scale k v^T: the token's
+// own term subtracted once is k_scale (q . k) v.
+// CHECK-LABEL: func.func @bidirectional_delta
+// CHECK-SAME: (%[[Q:.*]]: tensor<?x?x2x4xf32>, %[[K:.*]]: tensor<?x?x2x4xf32>, %[[V:.*]]: tensor<?x?x2x3xf32>, %[[A:.*]]: tensor<?x?x2xf32>, %[[B:.*]]: tensor<?x?x2xf32>)
+// CHECK: mixer.recurrence dplr diag none forward
+// CHECK: mixer.recurrence dplr diag none reverse
+// CHECK: %[[QK:.*]] = mixer.binary dot %[[Q]], %[[K]]
+// CHECK: %[[QKS:.*]] = mixer.binary mul %[[QK]], %[[B]] : tensor<?x?x2xf32>, tensor<?x?x2xf32> -> tensor<?x?x2xf32>
+// CHECK: mixer.binary mul %[[V]], %[[QKS]]
+func.func @bidirectional_delta(%q: tensor<?x?x2x4xf32>, %k: tensor<?x?x2x4xf32>, %v: tensor<?x?x2x3xf32>, %a: tensor<?x?x2xf32>, %beta: tensor<?x?x2xf32>) -> (tensor<?x?x2x3xf32>, tensor<?x2x4x3xf32>) {
+  %o, %s = mixer.recurrence dplr diag none bidirectional %q, %k, %v lowrank(%a * %k) k_scale(%beta) : (tensor<?x?x2x4xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x3xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> (tensor<?x?x2x3xf32>, tensor<?x2x4x3xf32>)
+  return %o, %s : tensor<?x?x2x3xf32>, tensor<?x2x4x3xf32>
+}
