@@ -1,4 +1,4 @@
-// The SSD / GLA chunk forms on the CPU (mixer-lower-chunks), printed as one kernel.
+// The chunk forms on the CPU (mixer-lower-chunks: SSD, GLA, UT), each printed as one kernel.
 #include "codegen/CpuPrinter.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -17,6 +17,7 @@ LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
   if (!schedule || !schedule.isChunked())
     return walk.emitOpError() << "has no chunked #mixer.cpu_tile schedule: lower a recurrence tiled for the CPU";
   if (failed(useIsaOf(walk, schedule))) return failure();
+  if (walk.getTransition()) return emitUtChunkGroup(walk, schedule);
   auto local = walk.getLocal().getDefiningOp<ChunkLocalStatesOp>();
   auto refuse = [&](const Twine &why) {
     return walk.emitOpError() << "the CPU target prints the SSD / GLA chunk form only (chunk_cumsum, chunk_scores, "
@@ -90,6 +91,93 @@ LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
   step(std::string(DW == K ? "chunkScoresKeys<" : "chunkScoresScalar<") + lanes + ">(c);", "mixer.chunk_scores");
   step("chunkOutput<" + lanes + ">(c, p.scale);", "mixer.chunk_output");
   step("chunkWalk<" + lanes + ">(c);", "mixer.chunk_local_states, mixer.chunk_walk");
+  os << "    });\n  }\n";
+  buffers[out.getO()] = r + "_o";
+  buffers[walk.getFinalState()] = r + "_state";
+  return success();
+}
+
+// The UT form (the delta rules) as mixer-lower-chunks writes it, printed as
+// one kernel over forEachUtChunk: per chunk chunk_cumsum, the triangular
+// system of chunk_ut and chunk_ut_output's two score matrices
+// (chunkUtSystem), chunk_ut applied to the entering state (chunkUtSolve: the
+// write vectors), chunk_ut_output, then chunk_ut_states with chunk_walk
+// (chunkUtWalk advances the state without forming the K x K transition).
+LogicalResult Printer::emitUtChunkGroup(ChunkWalkOp walk, CpuTileAttr schedule) {
+  auto refuse = [&](const Twine &why) {
+    return walk.emitOpError() << "the CPU target prints the UT chunk form as mixer-lower-chunks writes it (chunk_ut, "
+                                 "chunk_ut_states, chunk_walk, chunk_ut_output of one recurrence): "
+                              << why;
+  };
+  auto states = walk.getTransition().getDefiningOp<ChunkUtStatesOp>();
+  if (!states || walk.getLocal() != states.getLocal() || walk.getCumulative() || walk.getRate())
+    return refuse("the walk's local states and transition are not one chunk_ut_states'");
+  auto ut = states.getP().getDefiningOp<ChunkUtOp>();
+  if (!ut || states.getU() != ut.getU() || states.getP() != ut.getP())
+    return refuse("the states do not read one chunk_ut's p and u");
+  if (!walk.getEntering().hasOneUse()) return refuse("the entering states have readers other than one chunk_ut_output");
+  auto out = dyn_cast<ChunkUtOutputOp>(*walk.getEntering().getUsers().begin());
+  Value G = ut.getCumulative();
+  if (!out || out.getP() != ut.getP() || out.getU() != ut.getU() || out.getA() != ut.getA() ||
+      states.getA() != ut.getA() || out.getK() != ut.getK() || states.getK() != ut.getK() ||
+      out.getV() != ut.getV() || states.getV() != ut.getV() || states.getCumulative() != G ||
+      out.getCumulative() != G)
+    return refuse("the output, states and system do not read the same a, k, v, p, u and decays");
+  auto cumsum = G ? G.getDefiningOp<ChunkCumsumOp>() : ChunkCumsumOp();
+  if (G && !cumsum) return refuse("the decays are not a chunk_cumsum");
+  const int64_t C = walk.getChunk();
+  if (out.getChunk() != C || ut.getChunk() != C || states.getChunk() != C || (cumsum && cumsum.getChunk() != C) ||
+      C != schedule.getChunk())
+    return refuse("the ops' chunk sizes differ from each other or from the schedule's");
+  if (C % 16) return refuse("chunks of a multiple of 16 tokens");
+  auto readersIn = [&](Value v, std::initializer_list<Operation *> group) {
+    for (Operation *user : v.getUsers())
+      if (!llvm::is_contained(group, user)) return false;
+    return true;
+  };
+  if ((G && !readersIn(G, {ut, states, out})) || !readersIn(ut.getP(), {states, out}) ||
+      !readersIn(ut.getU(), {states, out}) || !readersIn(states.getLocal(), {walk}) ||
+      !readersIn(states.getTransition(), {walk}))
+    return refuse("an intermediate chunk value is read outside the chunk form");
+
+  auto stateType = cast<RankedTensorType>(walk.getFinalState().getType());
+  const int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), V = stateType.getDimSize(3);
+  Value decay = cumsum ? cumsum.getDecay() : Value();
+  const int64_t DW = decay ? rowWidth(decay) : 0;
+  if (DW != 0 && DW != 1 && DW != K) return refuse("a decay row of " + Twine(DW) + " values");
+  os << "  // chunk level, the UT form: K = " << K << ", V = " << V << ", value block = " << schedule.getVBlock()
+     << ", chunks of " << C << (DW == K ? ", a decay per key" : DW == 1 ? ", a scalar decay" : "") << "\n";
+  std::vector<RowOperand> rowOperands = {{out.getQ(), "q", K}, {ut.getA(), "a", K}, {ut.getB(), "b", K},
+                                         {ut.getK(), "k", K},  {ut.getV(), "v", V}};
+  if (decay) rowOperands.push_back({decay, "decay", DW});
+  std::string r = emitRowLambda(rowOperands, K, V);
+  if (r.empty()) return failure();
+  std::string initBuf = walk.getInit() ? buffer(walk.getInit()) : "";
+  resultBuffer(out.getO(), r + "_o", llvm::formatv("{B, T, {0}, {1}}", H, V).str());
+  resultBuffer(walk.getFinalState(), r + "_state", llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str());
+  os << "  {\n    ScanArgs p;\n    Buffer tmp_init;\n";
+  os << "    p.B = NS; p.T = T; p.seqStart = seqStart; p.H = " << H << "; p.Vs = " << V << ";\n";
+  if (Value init = walk.getInit())
+    os << "    p.init = "
+       << optional(init, "as(" + initBuf + ", " + llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str() + ", tmp_init)")
+       << ";\n";
+  os << "    p.o = " << r << "_o.ptr(); p.state = " << r << "_state.ptr();\n";
+  os << "    p.scale = " << floatLiteral(out.getScale().convertToDouble()) << ";\n";
+  // The benchmarks' baseline: the same recurrence token by token.
+  const char *diag = DW == 0 ? "none" : DW == 1 ? "scalar" : "vector";
+  os << "    if (plain) scanPlain<" << K << ", " << V << ">(p, Structure::dplr, DiagKind::" << diag
+     << ", false, false, false, true, threads, " << r << "_row);\n";
+  const std::string lanes = std::to_string(schedule.getLanes()) + ", " + std::to_string(schedule.getRegBlock());
+  os << "    else forEachUtChunk<" << K << ", " << V << ", " << schedule.getVBlock() << ", " << C << ", " << DW
+     << ">(p, threads, " << r << "_row, [&](auto &c) {\n";
+  auto step = [&](const std::string &call, const char *ops) {
+    os << llvm::formatv("      {0,-40} // {1}\n", call, ops).str();
+  };
+  if (cumsum) step("chunkCumsum(c);", "mixer.chunk_cumsum");
+  step("chunkUtSystem<" + lanes + ">(c);", "mixer.chunk_ut (L, M), chunk_ut_output's scores");
+  step("chunkUtSolve<" + lanes + ">(c);", "mixer.chunk_ut: w = P S + U");
+  step("chunkUtOutput<" + lanes + ">(c, p.scale);", "mixer.chunk_ut_output");
+  step("chunkUtWalk<" + lanes + ">(c);", "mixer.chunk_ut_states, mixer.chunk_walk");
   os << "    });\n  }\n";
   buffers[out.getO()] = r + "_o";
   buffers[walk.getFinalState()] = r + "_state";

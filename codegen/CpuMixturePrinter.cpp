@@ -13,7 +13,7 @@ bool Printer::isSlotRows(Value v) {
       slots = s.flattens();
     else if (auto sc = dyn_cast<RouteScatterOp>(d))
       slots = sc.getSlots();
-    else if (!isa<RouteGatherOp, RecurrenceOp, RecurrenceGradOp, ChunkOutputOp, ChunkWalkOp>(d))
+    else if (!isa<RouteGatherOp, RecurrenceOp, RecurrenceGradOp, ChunkOutputOp, ChunkUtOutputOp, ChunkWalkOp>(d))
       slots = llvm::any_of(d->getOperands(), [&](Value x) { return isSlotRows(x); });
   }
   return slotRowsMemo[v] = slots;

@@ -57,6 +57,7 @@ private:
   void resultBuffer(Value v, const std::string &name, const std::string &shape);
   LogicalResult emitRecurrence(RecurrenceOp op);
   LogicalResult emitChunkGroup(ChunkWalkOp walk);
+  LogicalResult emitUtChunkGroup(ChunkWalkOp walk, CpuTileAttr schedule);
   LogicalResult emitRecurrenceGrad(RecurrenceGradOp op);
   LogicalResult emitMixture();
   /// A mixture's slot rows ([B, T * k, ...]: pre-processing of routed inputs

@@ -28,15 +28,19 @@ const std::string &Printer::buffer(Value v) {
   }
   // A chunk form's results, likewise: the walk names the group.
   ChunkWalkOp walk = v.getDefiningOp<ChunkWalkOp>();
-  if (auto out = v.getDefiningOp<ChunkOutputOp>()) {
-    walk = out.getEntering().getDefiningOp<ChunkWalkOp>();
+  Value entering;
+  if (auto out = v.getDefiningOp<ChunkOutputOp>()) entering = out.getEntering();
+  if (auto out = v.getDefiningOp<ChunkUtOutputOp>()) entering = out.getEntering();
+  const bool chunkOutput = bool(entering);
+  if (chunkOutput) {
+    walk = entering.getDefiningOp<ChunkWalkOp>();
     if (!walk) {
-      out.emitOpError() << "reads states that no chunk_walk made";
+      v.getDefiningOp()->emitOpError() << "reads states that no chunk_walk made";
       lazyFailure = true;
       return buffers[v];
     }
   }
-  if (walk && (v == walk.getFinalState() || v.getDefiningOp<ChunkOutputOp>())) {
+  if (walk && (v == walk.getFinalState() || chunkOutput)) {
     if (failed(emitChunkGroup(walk))) lazyFailure = true;
     return buffers[v];
   }
@@ -323,7 +327,8 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   if (op.hasCudaKernelForm())
     return op.emitOpError() << "the CPU kernels take the plain low-rank form and their operands as they are "
                                "(decayed_b, l2norm_q and l2norm_b are mixer-tile{target=cuda}'s)";
-  if (schedule.getAlgorithm() == CpuAlgorithm::chunked_ssd || schedule.getAlgorithm() == CpuAlgorithm::chunked_gla)
+  if (schedule.getAlgorithm() == CpuAlgorithm::chunked_ssd || schedule.getAlgorithm() == CpuAlgorithm::chunked_gla ||
+      schedule.getAlgorithm() == CpuAlgorithm::chunked_ut)
     return op.emitOpError() << "is scheduled " << stringifyCpuAlgorithm(schedule.getAlgorithm())
                             << ": the CPU target prints that form from the chunk-level ops (run mixer-lower-chunks)";
   auto stateType = cast<RankedTensorType>(op.getFinalState().getType());
@@ -575,6 +580,7 @@ FailureOr<CpuKernelSource> Printer::run() {
     } else if (!isa<MapOp, BinaryOp, ConstantOp, HeadIndexOp, NormalizeOp, MapVjpOp, BinaryVjpOp, NormalizeVjpOp,
                    ZerosLikeOp, ShiftTokensOp, TokenCumsumOp, EdgeTokenOp, TransposeStateOp, SumToOp,
                    RepeatHeadsOp, SumHeadsOp, ChunkCumsumOp, ChunkScoresOp, ChunkLocalStatesOp, ChunkOutputOp,
+                   ChunkUtOp, ChunkUtStatesOp, ChunkUtOutputOp,
                    RouteSlotsOp, RouteGatherOp, RouteScatterOp, MemoryStatesOp, RouteWeightGradOp>(op)) {
       // (The chunk ops but the walk are printed with the walk's group.)
       return op.emitOpError() << "is not supported by the CPU target";

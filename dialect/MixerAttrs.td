@@ -13,10 +13,12 @@ def Mixer_CpuAlgorithm : I32EnumAttr<"CpuAlgorithm", "CPU schedule of a recurren
     // The state block in L1, updated and read out token by token (scanRecurrent).
     I32EnumAttrCase<"recurrent", 0>,
     // The chunked forms of mixer.chunk: SSD (identity and scalar decays), GLA
-    // (vector decays), the chunked scan (elementwise decays).
+    // (vector decays), the chunked scan (elementwise decays), UT (the delta
+    // rules: DPLR with no, a scalar or a per-key diagonal).
     I32EnumAttrCase<"chunked_ssd", 1>,
     I32EnumAttrCase<"chunked_gla", 2>,
-    I32EnumAttrCase<"chunked_scan", 3>]> {
+    I32EnumAttrCase<"chunked_scan", 3>,
+    I32EnumAttrCase<"chunked_ut", 4>]> {
   let cppNamespace = "::mixc::mixer";
   let genSpecializedAttr = 0;
 }

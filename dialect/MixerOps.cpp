@@ -583,9 +583,9 @@ LogicalResult CpuTileAttr::verify(function_ref<InFlightDiagnostic()> emitError, 
     return emitError() << "cpu_tile: a recurrent schedule has no chunk, got chunk = " << chunk;
   if (algorithm != CpuAlgorithm::recurrent && chunk < 1)
     return emitError() << "cpu_tile: " << stringifyCpuAlgorithm(algorithm) << " needs chunk > 0";
-  if (algorithm == CpuAlgorithm::chunked_gla && chunk % 16 != 0)
-    return emitError() << "cpu_tile: chunked_gla works in sub-blocks of 16 tokens; chunk must be a multiple of 16, got "
-                       << chunk;
+  if ((algorithm == CpuAlgorithm::chunked_gla || algorithm == CpuAlgorithm::chunked_ut) && chunk % 16 != 0)
+    return emitError() << "cpu_tile: " << stringifyCpuAlgorithm(algorithm)
+                       << " works in sub-blocks of 16 tokens; chunk must be a multiple of 16, got " << chunk;
   return success();
 }
 

@@ -16,12 +16,13 @@ bool lowerable(RecurrenceOp op) {
   auto algorithm = chunk ? chunk.getAs<StringAttr>("algorithm") : StringAttr();
   StringRef form = algorithm ? algorithm.getValue() : "";
   // A recurrence tiled for a target is lowered only where its schedule is
-  // the chunked SSD / GLA form: the CPU prints those kernels from the chunk
-  // ops; a recurrent schedule stays a recurrence (and CUDA's tiles name
+  // the chunked SSD, GLA or UT form: the CPU prints those kernels from the
+  // chunk ops; a recurrent schedule stays a recurrence (and CUDA's tiles name
   // their own kernels).
   if (Attribute schedule = op->getAttr("mixer.schedule")) {
     auto cpu = dyn_cast<CpuTileAttr>(schedule);
-    if (!cpu || (cpu.getAlgorithm() != CpuAlgorithm::chunked_ssd && cpu.getAlgorithm() != CpuAlgorithm::chunked_gla))
+    if (!cpu || (cpu.getAlgorithm() != CpuAlgorithm::chunked_ssd && cpu.getAlgorithm() != CpuAlgorithm::chunked_gla &&
+                 cpu.getAlgorithm() != CpuAlgorithm::chunked_ut))
       return false;
   }
   // The scan form sums dt per value column: without dt there is nothing to sum.
@@ -54,6 +55,7 @@ void lowerUt(RecurrenceOp op, OpBuilder &b, Value G, int64_t C) {
                                   Value(), states.getTransition(), op.getInit(), b.getI64IntegerAttr(C));
   auto o = ChunkUtOutputOp::create(b, loc, op.getO().getType(), op.getQ(), a, k, op.getV(), ut.getP(), ut.getU(), G,
                                    walk.getEntering(), b.getI64IntegerAttr(C), b.getF64FloatAttr(op.getScaleValue()));
+  if (Attribute schedule = op->getAttr("mixer.schedule")) walk->setAttr("mixer.schedule", schedule);
   op.getO().replaceAllUsesWith(o.getO());
   op.getFinalState().replaceAllUsesWith(walk.getFinalState());
   op.erase();

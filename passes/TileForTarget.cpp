@@ -83,17 +83,22 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // per-token sweep.
       auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
       StringRef form = chunk ? cast<StringAttr>(chunk.get("algorithm")).getValue() : "";
-      if (form != "ssd" && form != "gla" && form != "scan") chunk = nullptr; // the CPU's chunked kernels
+      // The CPU's chunked kernels: UT (the delta rules) forward only, as
+      // mixer-lower-chunks writes it.
+      if (form != "ssd" && form != "gla" && form != "scan" && form != "ut") chunk = nullptr;
+      if (form == "ut" && op.getDirection() != Direction::forward) chunk = nullptr;
       bool chunked = false;
       if (chunk && (form == "ssd" || form == "gla"))
         chunked = schedule == "chunked" ||
                   (schedule == "auto" && K >= (form == "gla" ? kChunkedGlaMinKeys : kChunkedMinKeys));
+      if (chunk && form == "ut") chunked = schedule == "chunked";
       // The GLA form works in sub-blocks of 16 tokens (the attribute's
       // verifier holds that too): `auto` keeps the sweep for another chunk
       // size, `chunked` is refused with the reason.
-      if (chunked && form == "gla" && cast<IntegerAttr>(chunk.get("size")).getInt() % 16 != 0) {
+      if (chunked && (form == "gla" || form == "ut") && cast<IntegerAttr>(chunk.get("size")).getInt() % 16 != 0) {
         if (schedule == "chunked") {
-          op.emitError() << "--schedule=chunked: the chunked GLA form needs a chunk size that is a multiple of 16 (its sub-blocks), got "
+          op.emitError() << "--schedule=chunked: the chunked " << (form == "gla" ? "GLA" : "UT")
+                         << " form needs a chunk size that is a multiple of 16 (its sub-blocks), got "
                            << cast<IntegerAttr>(chunk.get("size")).getInt();
           signalPassFailure();
           return;
@@ -111,12 +116,9 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // with `fallback` the recurrent schedule and the reason on the op.
       if (schedule == "chunked" && !chunked) {
         std::string why = "a " + stringifyStructure(op.getStructure()).str() + " recurrence (" +
-                          (form == "ut" && op.getDiagKind() == DiagKind::vector
-                               ? "its UT form with a vector diagonal exists as chunk-level ops (mixer-lower-chunks) "
-                                 "but has no kernel yet"
-                           : form == "ut" ? "its UT form runs on CUDA only"
-                                          : "mixer-chunk gives none to a bonus, the mLSTM normalizer or decays that "
-                                            "may be negative") +
+                          (form == "ut" ? "its UT form scans forward only"
+                                        : "mixer-chunk gives none to a bonus, the mLSTM normalizer or decays that "
+                                          "may be negative") +
                           ")";
         if (!fallback) {
           op.emitError() << "--schedule=chunked: the CPU has no chunked form for " << why
@@ -125,9 +127,9 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
         }
         op->setAttr("mixer.no_chunked_form", StringAttr::get(op.getContext(), why));
       }
-      if (chunked && (form == "ssd" || form == "gla")) {
-        // Every value block recomputes the chunk's Q K^T: take the blocks as
-        // wide as the cores allow.
+      if (chunked && form != "scan") {
+        // Every value block recomputes the chunk's Q K^T (UT: its four Gram
+        // matrices): take the blocks as wide as the cores allow.
         vBlock = ((Vs + w - 1) / w) * w;
         while (vBlock > w && H * ((Vs + vBlock - 1) / vBlock) < cores) vBlock -= w;
       }
@@ -150,11 +152,12 @@ struct TileForTarget : mixc::impl::MixerTileForTargetBase<TileForTarget> {
       // column tile, plus the tile's operand row: reg_block vectors per tile
       // with 4 * reg_block + reg_block + 1 registers (AVX2: 2, AVX-512: 6),
       // at most the block's vectors.
-      if (chunked && (form == "ssd" || form == "gla"))
+      if (chunked && form != "scan")
         regBlock = std::clamp<int64_t>((std::max(1, (int)vectorRegisters) - 2) / 5, 1, std::max<int64_t>(1, vBlock / w));
       CpuAlgorithm algorithm = !chunked        ? CpuAlgorithm::recurrent
                                : form == "ssd" ? CpuAlgorithm::chunked_ssd
                                : form == "gla" ? CpuAlgorithm::chunked_gla
+                               : form == "ut"  ? CpuAlgorithm::chunked_ut
                                                : CpuAlgorithm::chunked_scan;
       int64_t chunkSize = chunked ? cast<IntegerAttr>(chunk.get("size")).getInt() : 0;
       // The derived backward keeps the state every `checkpoint` tokens and

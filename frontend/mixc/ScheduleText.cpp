@@ -36,7 +36,8 @@ std::string cpuScheduleText(const sp::SourceFile &src, const sp::MixerDesc &desc
          << "; run, bench and emit refuse it\n";
     const long long rb = tile.getRegBlock(), vectors = tile.vectors();
     if (tile.getAlgorithm() == mixc::mixer::CpuAlgorithm::chunked_ssd ||
-        tile.getAlgorithm() == mixc::mixer::CpuAlgorithm::chunked_gla)
+        tile.getAlgorithm() == mixc::mixer::CpuAlgorithm::chunked_gla ||
+        tile.getAlgorithm() == mixc::mixer::CpuAlgorithm::chunked_ut)
       ls << format("              %s: vectors of %lld floats, chunks of %lld tokens, products in column tiles of "
                    "%lld vectors x 4 rows\n",
                    tile.getIsa().str().c_str(), (long long)tile.getLanes(), (long long)tile.getChunk(), rb);

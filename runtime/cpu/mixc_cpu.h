@@ -3,8 +3,9 @@
 // between families is generated; what is the same for all lives here once.
 // This header: element types, threads, buffers, pre-processing and the scan's
 // operands; mixc_cpu_vector.h (vectors, register groups, exp/log), and one
-// header per schedule: mixc_cpu_recurrent.h, mixc_cpu_chunked.h, and the
-// benchmarks' baseline mixc_cpu_plain.h.
+// header per schedule: mixc_cpu_recurrent.h, mixc_cpu_chunked.h (SSD, GLA),
+// mixc_cpu_chunked_ut.h (the delta rules' UT form), and the benchmarks'
+// baseline mixc_cpu_plain.h.
 #ifndef MIXC_CPU_H
 #define MIXC_CPU_H
 
@@ -687,6 +688,7 @@ struct ScanArgs : TokenLayout {
 // The schedules, each in a header of its own.
 #include "mixc_cpu_recurrent.h"
 #include "mixc_cpu_chunked.h"
+#include "mixc_cpu_chunked_ut.h"
 #include "mixc_cpu_plain.h"
 #include "mixc_cpu_backward.h"
 #include "mixc_cpu_route.h"

@@ -130,27 +130,24 @@ template <int K, int VB, int C, int DW> struct ChunkTile {
   }
 };
 
-// The task grid of a chunked kernel: one task per (sequence, head, value
-// block), chunks in scan order. Each chunk's rows come from the row function
-// (the pre-processing, printed per spec); `body(tile)` is the chunk's ops.
-// Packed sequences (cu_seqlens) chunk each sequence from its own start.
-// KeyColumns: the keys go into Kt as columns (K^T, what the SSD form's scores
-// and walk read) instead of rows; transposing them later from rows cost Based
-// (K = 273) 20% in L2 traffic.
-template <int K, int VIN, int VB, int C, int DW, bool KeyColumns, typename RowFn, typename Body>
-void forEachChunk(const ScanArgs &p, int threads, RowFn rowOf, Body body) {
+// The task grid of the chunked kernels: one task per (sequence, head, value
+// block), chunks in scan order. Each chunk's tokens come from the row
+// function (the pre-processing, printed per spec) and `load(tile, u, row)`
+// puts token u of the chunk into the tile; `body(tile)` is the chunk's ops.
+// Packed sequences (cu_seqlens) chunk each sequence from its own start. Tile:
+// ChunkTile or UtChunkTile (its state block `st`, where the task is, L).
+template <typename Tile, int K, int VIN, int VB, int C, typename RowFn, typename Load, typename Body>
+void forEachChunkTask(const ScanArgs &p, int threads, RowFn rowOf, Load load, Body body) {
   const int64_t B = p.B, H = p.H, V = p.Vs;
   const int64_t blocks = (V + VB - 1) / VB;
   parallelFor(B * H * blocks, threads, [&](int64_t task) {
-    ChunkTile<K, VB, C, DW> c;
+    Tile c; // its tiles start zeroed: columns past a short last chunk are computed, never read
     const int64_t blk = task % blocks, bh = task / blocks;
     c.p = &p, c.b = bh / H, c.h = bh % H, c.j0 = blk * VB, c.width = std::min<int64_t>(VB, V - c.j0);
     c.len = p.len(c.b);
     const float *init = p.init ? p.init + (c.b * H + c.h) * K * V + c.j0 : nullptr;
-    for (int i = 0; i < K; ++i) {
+    for (int i = 0; i < K; ++i)
       for (int j = 0; j < VB; ++j) c.st[i][j] = init && j < c.width ? init[i * V + j] : 0.f;
-      for (int u = 0; u < C; ++u) c.Kt[i][u] = 0.f; // columns past a short last chunk: computed, never read
-    }
     TokenRow<K, VIN> r;
     // (No row prefetch as in the sweep: a chunk's products hide the rows'
     // latency, and the prefetches cost linear attention 4% on AVX2.)
@@ -159,6 +156,24 @@ void forEachChunk(const ScanArgs &p, int threads, RowFn rowOf, Body body) {
       c.L = (int)std::min<int64_t>(C, c.len - c.c0);
       for (int u = 0; u < c.L; ++u) {
         rowOf(p.inB(c.b), p.inT(c.b, timeOf(c.c0 + u)), c.h, r);
+        load(c, u, r);
+      }
+      body(c);
+    }
+    for (int i = 0; i < K; ++i)
+      for (int j = 0; j < c.width; ++j) p.state[((c.b * H + c.h) * K + i) * V + c.j0 + j] = c.st[i][j];
+  });
+}
+
+// The SSD / GLA forms' task grid. KeyColumns: the keys go into Kt as
+// columns (K^T, what the SSD form's scores and walk read) instead of rows;
+// transposing them later from rows cost Based (K = 273) 20% in L2 traffic.
+template <int K, int VIN, int VB, int C, int DW, bool KeyColumns, typename RowFn, typename Body>
+void forEachChunk(const ScanArgs &p, int threads, RowFn rowOf, Body body) {
+  using Tile = ChunkTile<K, VB, C, DW>;
+  forEachChunkTask<Tile, K, VIN, VB, C>(
+      p, threads, rowOf,
+      [](Tile &c, int u, const TokenRow<K, VIN> &r) {
         for (int i = 0; i < K; ++i) c.Q[u][i] = r.q[i];
         for (int i = 0; i < K; ++i) (KeyColumns ? c.Kt[i][u] : c.Kr[u][i]) = r.k[i];
         if constexpr (DW == K)
@@ -166,12 +181,8 @@ void forEachChunk(const ScanArgs &p, int threads, RowFn rowOf, Body body) {
         else if constexpr (DW == 1)
           c.gs[u] = r.decay[0];
         for (int j = 0; j < VB; ++j) c.Vc[u][j] = j < c.width ? r.v[c.j0 + j] : 0.f;
-      }
-      body(c);
-    }
-    for (int i = 0; i < K; ++i)
-      for (int j = 0; j < c.width; ++j) p.state[((c.b * H + c.h) * K + i) * V + c.j0 + j] = c.st[i][j];
-  });
+      },
+      body);
 }
 
 // mixer.chunk_cumsum: the log-decays summed from the chunk's first token.

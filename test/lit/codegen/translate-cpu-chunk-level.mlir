@@ -88,3 +88,39 @@ func.func @unscheduled(%q: tensor<?x?x2x8xf32> {mixer.name = "q"}, %v: tensor<?x
   %o = mixer.chunk_output %q, %v scores(%A) states(%S) chunk 64 scale 1.000000e+00 : (tensor<?x?x2x8xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x8x16xf32>) -> tensor<?x?x2x16xf32>
   return %o, %F : tensor<?x?x2x16xf32>, tensor<?x2x8x16xf32>
 }
+
+// -----
+
+// The UT form with a decay per key (KDA, RWKV-7): one task grid, one
+// primitive per op (chunk_ut's system and its solve against the entering
+// state, the output, the states with the walk).
+// CHECK-LABEL: from the mixer function @vector_delta
+// CHECK: // chunk level, the UT form: K = 16, V = 16, value block = 16, chunks of 32, a decay per key
+// CHECK: if (plain) scanPlain<16, 16>(p, Structure::dplr, DiagKind::vector, false, false, false, true, threads, r0_row);
+// CHECK-NEXT: else forEachUtChunk<16, 16, 16, 32, 16>(p, threads, r0_row, [&](auto &c) {
+// CHECK-NEXT: chunkCumsum(c);
+// CHECK-NEXT: chunkUtSystem<16, 1>(c);
+// CHECK-NEXT: chunkUtSolve<16, 1>(c);
+// CHECK-NEXT: chunkUtOutput<16, 1>(c, p.scale);
+// CHECK-NEXT: chunkUtWalk<16, 1>(c);
+// CHECK-NEXT: });
+func.func @vector_delta(%q: tensor<?x?x2x16xf32> {mixer.name = "q"}, %a: tensor<?x?x2x16xf32> {mixer.name = "a"}, %v: tensor<?x?x2x16xf32> {mixer.name = "v"}, %g: tensor<?x?x2x16xf32> {mixer.name = "g"}) -> (tensor<?x?x2x16xf32>, tensor<?x2x16x16xf32>) {
+  %G = mixer.chunk_cumsum %g over %q chunk 32 : tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32> -> tensor<?x?x2x16xf32>
+  %p, %u = mixer.chunk_ut %a, %q, %q, %v decay(%G) chunk 32 : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>)
+  %U, %A = mixer.chunk_ut_states %a, %q, %v, %p, %u decay(%G) chunk 32 : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> (tensor<?x?x2x16x16xf32>, tensor<?x?x2x16x16xf32>)
+  %S, %F = mixer.chunk_walk %U transition(%A) chunk 32 {mixer.schedule = #mixer.cpu_tile<algorithm = chunked_ut, isa = "x86-64-v4", lanes = 16, k = 16, v_block = 16, reg_block = 1, threads = 2, chunk = 32>} : (tensor<?x?x2x16x16xf32>, tensor<?x?x2x16x16xf32>) -> (tensor<?x?x2x16x16xf32>, tensor<?x2x16x16xf32>)
+  %o = mixer.chunk_ut_output %q, %a, %q, %v, %p, %u decay(%G) states(%S) chunk 32 scale 1.000000e+00 : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16x16xf32>) -> tensor<?x?x2x16xf32>
+  return %o, %F : tensor<?x?x2x16xf32>, tensor<?x2x16x16xf32>
+}
+
+// -----
+
+// The UT form's p read outside it has no kernel either.
+func.func @ut_escape(%q: tensor<?x?x2x16xf32> {mixer.name = "q"}, %v: tensor<?x?x2x16xf32> {mixer.name = "v"}) -> (tensor<?x?x2x16xf32>, tensor<?x2x16x16xf32>, tensor<?x?x2x16xf32>) {
+  %p, %u = mixer.chunk_ut %q, %q, %q, %v chunk 32 : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>)
+  %U, %A = mixer.chunk_ut_states %q, %q, %v, %p, %u chunk 32 : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> (tensor<?x?x2x16x16xf32>, tensor<?x?x2x16x16xf32>)
+  // expected-error @+1 {{an intermediate chunk value is read outside the chunk form}}
+  %S, %F = mixer.chunk_walk %U transition(%A) chunk 32 {mixer.schedule = #mixer.cpu_tile<algorithm = chunked_ut, isa = "x86-64-v4", lanes = 16, k = 16, v_block = 16, reg_block = 1, threads = 2, chunk = 32>} : (tensor<?x?x2x16x16xf32>, tensor<?x?x2x16x16xf32>) -> (tensor<?x?x2x16x16xf32>, tensor<?x2x16x16xf32>)
+  %o = mixer.chunk_ut_output %q, %q, %q, %v, %p, %u states(%S) chunk 32 scale 1.000000e+00 : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16x16xf32>) -> tensor<?x?x2x16xf32>
+  return %o, %F, %p : tensor<?x?x2x16xf32>, tensor<?x2x16x16xf32>, tensor<?x?x2x16xf32>
+}

@@ -57,3 +57,10 @@ func.func @stray_chunk() attributes {a = #mixer.cpu_tile<algorithm = recurrent, 
 func.func @gla_chunk() attributes {a = #mixer.cpu_tile<algorithm = chunked_gla, isa = "x86-64-v3", lanes = 8, k = 64, v_block = 64, reg_block = 2, threads = 2, chunk = 40>} {
   return
 }
+
+// -----
+
+// expected-error @+1 {{cpu_tile: chunked_ut works in sub-blocks of 16 tokens; chunk must be a multiple of 16, got 24}}
+func.func @ut_chunk() attributes {a = #mixer.cpu_tile<algorithm = chunked_ut, isa = "x86-64-v3", lanes = 8, k = 64, v_block = 64, reg_block = 2, threads = 2, chunk = 24>} {
+  return
+}

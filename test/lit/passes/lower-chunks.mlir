@@ -137,3 +137,17 @@ func.func @tiled_recurrent(%q: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x4xf32>, %g:
   %o, %s = mixer.recurrence vector forward %q, %q, %v decay(%g) {mixer.chunk = {algorithm = "gla", size = 64 : i64, sub_block = 16 : i64}, mixer.schedule = #mixer.cpu_tile<algorithm = recurrent, isa = "x86-64-v3", lanes = 8, k = 8, v_block = 8, reg_block = 1, threads = 2>} : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x4xf32>, tensor<?x?x2x8xf32>) -> (tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>)
   return %o, %s : tensor<?x?x2x4xf32>, tensor<?x2x8x4xf32>
 }
+
+// -----
+
+// The UT form tiled chunked for the CPU: its walk takes the schedule too.
+// CHECK-LABEL: func.func @tiled_ut
+// CHECK: mixer.chunk_ut
+// CHECK: mixer.chunk_ut_states
+// CHECK: mixer.chunk_walk {{.*}} transition({{.*}}) chunk 64 {mixer.schedule = #mixer.cpu_tile<algorithm = chunked_ut
+// CHECK: mixer.chunk_ut_output
+// CHECK-NOT: mixer.recurrence
+func.func @tiled_ut(%q: tensor<?x?x2x16xf32>, %v: tensor<?x?x2x16xf32>, %g: tensor<?x?x2xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x2x16x16xf32>) {
+  %o, %s = mixer.recurrence dplr diag scalar forward %q, %q, %v decay(%g) lowrank(%q, %q) {mixer.chunk = {algorithm = "ut", size = 64 : i64, sub_block = 16 : i64}, mixer.schedule = #mixer.cpu_tile<algorithm = chunked_ut, isa = "x86-64-v3", lanes = 8, k = 16, v_block = 16, reg_block = 2, threads = 2, chunk = 64>} : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x2x16x16xf32>)
+  return %o, %s : tensor<?x?x2x16xf32>, tensor<?x2x16x16xf32>
+}
