@@ -103,6 +103,17 @@ void RowPrinter::declare(const std::string &n, int64_t w, const std::string &des
   else os << indent << "float *" << n << " = " << dest << ";\n";
 }
 
+// An operand of a pointwise op over `j`: a per-token scalar chain (width 1)
+// under a wider op is computed once, before the loop (inlined, it ran per
+// element: Gated DeltaNet's and KDA's sigmoid(beta) in beta * k, a scalar
+// divide per key that also kept the loop from vectorizing).
+std::string RowPrinter::operandExpr(Value x, bool wide, const std::string &j) {
+  if (rowWidth(x) != 1) return rowExpr(x, j);
+  Operation *d = x.getDefiningOp();
+  if (wide && d && isToken(x) && isa<MapOp, BinaryOp>(d) && !rows.count(x)) return rowOf(x) + "[0]";
+  return rowExpr(x, "0");
+}
+
 std::string RowPrinter::rowExpr(Value v, const std::string &j) {
   Operation *d = v.getDefiningOp();
   auto inlinable = [&] {
@@ -121,9 +132,9 @@ std::string RowPrinter::rowExpr(Value v, const std::string &j) {
     if (auto m = dyn_cast<MapOp>(d))
       return std::string("([](float x) { return ") + unaryExpr(m.getFn()) + "; })(" + rowExpr(m.getInput(), j) + ")";
     auto bop = cast<BinaryOp>(d);
-    std::string ja = rowWidth(bop.getLhs()) == 1 ? "0" : j, jb = rowWidth(bop.getRhs()) == 1 ? "0" : j;
+    const bool wide = rowWidth(v) > 1;
     return std::string("([](float a, float b) { return ") + binaryExpr(bop.getFn()) + "; })(" +
-           rowExpr(bop.getLhs(), ja) + ", " + rowExpr(bop.getRhs(), jb) + ")";
+           operandExpr(bop.getLhs(), wide, j) + ", " + operandExpr(bop.getRhs(), wide, j) + ")";
   }
   return rowOf(v) + "[" + (rowWidth(v) == 1 ? std::string("0") : j) + "]";
 }
@@ -188,7 +199,7 @@ std::string RowPrinter::rowOf(Value v, const std::string &destArg) {
       os << indent << "copyRow(" << a << ", " << wa << ", " << n << ");\n"
          << indent << "copyRow(" << b << ", " << wb << ", " << n << " + " << wa << ");\n";
     } else {
-      std::string ea = rowExpr(bop.getLhs(), wa == 1 ? "0" : "j"), eb = rowExpr(bop.getRhs(), wb == 1 ? "0" : "j");
+      std::string ea = operandExpr(bop.getLhs(), w > 1, "j"), eb = operandExpr(bop.getRhs(), w > 1, "j");
       declare(n, w, dest);
       os << indent << "for (int j = 0; j < " << w << "; ++j) {\n"
          << indent << "  float a = " << ea << ", b = " << eb << ";\n"

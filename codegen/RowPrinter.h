@@ -43,6 +43,9 @@ public:
   std::string rowOf(mlir::Value v, const std::string &dest = "");
   /// An expression for element `j` of `v`'s row (pointwise ops used once inline).
   std::string rowExpr(mlir::Value v, const std::string &j);
+  /// An operand of a pointwise op at `j`; a scalar chain under a wide op is
+  /// computed once, before the loop.
+  std::string operandExpr(mlir::Value x, bool wide, const std::string &j);
   void clearRows() {
     rows.clear();
     preferredDest.clear();
