@@ -5,6 +5,24 @@
 
 namespace mixc::cpuprint {
 
+// A chunk form's outputs (o, the walk's final state) and the opening of its
+// scope: the ScanArgs `p` of the kernel call (sizes, packed sequences, the
+// initial state, the outputs, the scale).
+void Printer::emitChunkScanArgs(ChunkWalkOp walk, Value o, double scale, const std::string &r, int64_t H, int64_t K,
+                                int64_t V) {
+  std::string initBuf = walk.getInit() ? buffer(walk.getInit()) : "";
+  resultBuffer(o, r + "_o", llvm::formatv("{B, T, {0}, {1}}", H, V).str());
+  resultBuffer(walk.getFinalState(), r + "_state", llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str());
+  os << "  {\n    ScanArgs p;\n    Buffer tmp_init;\n";
+  os << "    p.B = NS; p.T = T; p.seqStart = seqStart; p.H = " << H << "; p.Vs = " << V << ";\n";
+  if (Value init = walk.getInit())
+    os << "    p.init = "
+       << optional(init, "as(" + initBuf + ", " + llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str() + ", tmp_init)")
+       << ";\n";
+  os << "    p.o = " << r << "_o.ptr(); p.state = " << r << "_state.ptr();\n";
+  os << "    p.scale = " << floatLiteral(scale) << ";\n";
+}
+
 // The SSD / GLA chunk form as mixer-lower-chunks writes it, printed as one
 // kernel: per task (sequence, head, value block) and chunk, the chunk's rows
 // from the row function, then one primitive per op (mixc_cpu_chunked.h), in
@@ -63,17 +81,7 @@ LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
   if (decay) rowOperands.push_back({decay, "decay", DW});
   std::string r = emitRowLambda(rowOperands, K, V);
   if (r.empty()) return failure();
-  std::string initBuf = walk.getInit() ? buffer(walk.getInit()) : "";
-  resultBuffer(out.getO(), r + "_o", llvm::formatv("{B, T, {0}, {1}}", H, V).str());
-  resultBuffer(walk.getFinalState(), r + "_state", llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str());
-  os << "  {\n    ScanArgs p;\n    Buffer tmp_init;\n";
-  os << "    p.B = NS; p.T = T; p.seqStart = seqStart; p.H = " << H << "; p.Vs = " << V << ";\n";
-  if (Value init = walk.getInit())
-    os << "    p.init = "
-       << optional(init, "as(" + initBuf + ", " + llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str() + ", tmp_init)")
-       << ";\n";
-  os << "    p.o = " << r << "_o.ptr(); p.state = " << r << "_state.ptr();\n";
-  os << "    p.scale = " << floatLiteral(out.getScale().convertToDouble()) << ";\n";
+  emitChunkScanArgs(walk, out.getO(), out.getScale().convertToDouble(), r, H, K, V);
   os << "    p.reverse = " << (reverse ? "true" : "false") << ";\n";
   // The benchmarks' baseline: the same recurrence token by token.
   const char *plainStructure = DW == 0 ? "identity" : DW == 1 ? "scalar" : "vector";
@@ -152,17 +160,7 @@ LogicalResult Printer::emitUtChunkGroup(ChunkWalkOp walk, CpuTileAttr schedule) 
   if (decay) rowOperands.push_back({decay, "decay", DW});
   std::string r = emitRowLambda(rowOperands, K, V);
   if (r.empty()) return failure();
-  std::string initBuf = walk.getInit() ? buffer(walk.getInit()) : "";
-  resultBuffer(out.getO(), r + "_o", llvm::formatv("{B, T, {0}, {1}}", H, V).str());
-  resultBuffer(walk.getFinalState(), r + "_state", llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str());
-  os << "  {\n    ScanArgs p;\n    Buffer tmp_init;\n";
-  os << "    p.B = NS; p.T = T; p.seqStart = seqStart; p.H = " << H << "; p.Vs = " << V << ";\n";
-  if (Value init = walk.getInit())
-    os << "    p.init = "
-       << optional(init, "as(" + initBuf + ", " + llvm::formatv("{NS, {0}, {1}, {2}}", H, K, V).str() + ", tmp_init)")
-       << ";\n";
-  os << "    p.o = " << r << "_o.ptr(); p.state = " << r << "_state.ptr();\n";
-  os << "    p.scale = " << floatLiteral(out.getScale().convertToDouble()) << ";\n";
+  emitChunkScanArgs(walk, out.getO(), out.getScale().convertToDouble(), r, H, K, V);
   // The benchmarks' baseline: the same recurrence token by token.
   const char *diag = DW == 0 ? "none" : DW == 1 ? "scalar" : "vector";
   os << "    if (plain) scanPlain<" << K << ", " << V << ">(p, Structure::dplr, DiagKind::" << diag

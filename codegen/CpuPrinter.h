@@ -58,6 +58,8 @@ private:
   LogicalResult emitRecurrence(RecurrenceOp op);
   LogicalResult emitChunkGroup(ChunkWalkOp walk);
   LogicalResult emitUtChunkGroup(ChunkWalkOp walk, CpuTileAttr schedule);
+  void emitChunkScanArgs(ChunkWalkOp walk, Value o, double scale, const std::string &r, int64_t H, int64_t K,
+                         int64_t V);
   LogicalResult emitRecurrenceGrad(RecurrenceGradOp op);
   LogicalResult emitMixture();
   /// A mixture's slot rows ([B, T * k, ...]: pre-processing of routed inputs

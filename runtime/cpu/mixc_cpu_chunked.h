@@ -108,6 +108,7 @@ inline void chunkStateUpdate(float (*st)[VB], RowDecay d, const float (*Wt)[C], 
 template <int K, int VB, int C, int DW> struct ChunkTile {
   static_assert(C % 16 == 0, "chunks of whole 16-row sub-blocks");
   static_assert(DW == 0 || DW == 1 || DW == K, "a decay row is empty, scalar or per key");
+  static constexpr int kKeys = K, kDecayWidth = DW;
   const ScanArgs *p = nullptr;
   int64_t b = 0, h = 0, j0 = 0, width = 0, len = 0, c0 = 0;
   int L = 0;
@@ -185,8 +186,11 @@ void forEachChunk(const ScanArgs &p, int threads, RowFn rowOf, Body body) {
       body);
 }
 
-// mixer.chunk_cumsum: the log-decays summed from the chunk's first token.
-template <int K, int VB, int C, int DW> MIXC_TILE_OP void chunkCumsum(ChunkTile<K, VB, C, DW> &c) {
+// mixer.chunk_cumsum: the log-decays summed from the chunk's first token
+// (ChunkTile or UtChunkTile: a decay row of kDecayWidth values, per key in
+// G when that is kKeys, else a scalar in gs).
+template <typename Tile> MIXC_TILE_OP void chunkCumsum(Tile &c) {
+  constexpr int K = Tile::kKeys, DW = Tile::kDecayWidth;
   for (int u = 1; u < c.L; ++u)
     if constexpr (DW == K)
       for (int i = 0; i < K; ++i) c.G[u][i] += c.G[u - 1][i];
@@ -282,8 +286,10 @@ MIXC_TILE_OP void chunkOutput(ChunkTile<K, VB, C, DW> &c, float scale) {
   constexpr int R = 4;
   const int L = c.L;
   float(*Qs)[K] = c.Q;
+  // A scalar decay (gs); a decay row of K = 1 keys is per key (G), as loaded.
+  constexpr bool scalarDecay = DW == 1 && DW != K;
   alignas(64) float eg[C]; // exp of a scalar decay, a local array (see chunkScoresScalar)
-  if constexpr (DW == 1)
+  if constexpr (scalarDecay)
     for (int u = 0; u < L; ++u) eg[u] = fastExp(c.gs[u]);
   if constexpr (DW == K) {
     for (int u = 0; u < L; ++u)
@@ -293,7 +299,7 @@ MIXC_TILE_OP void chunkOutput(ChunkTile<K, VB, C, DW> &c, float scale) {
   for (int i0 = 0; i0 < L; i0 += R) {
     alignas(64) float acc[R][VB];
     blockRowsTimes<R, K, VB, LN, NV>(Qs, i0, L, c.st, VB, acc);
-    if constexpr (DW == 1)
+    if constexpr (scalarDecay)
       for (int r2 = 0; r2 < R; ++r2) {
         const float e = i0 + r2 < L ? eg[i0 + r2] : 1.f;
         for (int j = 0; j < VB; ++j) acc[r2][j] *= e;

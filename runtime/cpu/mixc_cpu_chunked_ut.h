@@ -29,6 +29,7 @@ namespace mixc::cpu {
 template <int K, int VB, int C, int DW> struct UtChunkTile {
   static_assert(C % 16 == 0, "chunks of whole 16-row sub-blocks");
   static_assert(DW == 0 || DW == 1 || DW == K, "a decay row is empty, scalar or per key");
+  static constexpr int kKeys = K, kDecayWidth = DW;
   const ScanArgs *p = nullptr;
   int64_t b = 0, h = 0, j0 = 0, width = 0, len = 0, c0 = 0;
   int L = 0;
@@ -76,15 +77,6 @@ void forEachUtChunk(const ScanArgs &p, int threads, RowFn rowOf, Body body) {
         for (int j = 0; j < VB; ++j) c.Vc[u][j] = j < c.width ? r.v[c.j0 + j] : 0.f;
       },
       body);
-}
-
-// mixer.chunk_cumsum on the UT tile.
-template <int K, int VB, int C, int DW> MIXC_TILE_OP void chunkCumsum(UtChunkTile<K, VB, C, DW> &c) {
-  for (int u = 1; u < c.L; ++u)
-    if constexpr (DW == K)
-      for (int i = 0; i < K; ++i) c.G[u][i] += c.G[u - 1][i];
-    else if constexpr (DW == 1)
-      c.gs[u] += c.gs[u - 1];
 }
 
 // Sum of a row buffer of K products in vector lanes (a float sum is not
@@ -218,28 +210,42 @@ template <int LN, int NV, int K, int VB, int C, int DW> inline void chunkUtSyste
   }
 }
 
+// Rows of X weighted by their decays Γ_x (exp of the log-decay rows gx(u)),
+// for the state products: per key, written into the tile's Xe (returned);
+// a scalar decay weighs the product's rows instead (rowsTimesState).
+template <int K, int VB, int C, int DW, typename Gx>
+MIXC_TILE_OP const float (*decayedRows(UtChunkTile<K, VB, C, DW> &c, const float (*X)[K], Gx gx))[K] {
+  if constexpr (DW != K) return X;
+  for (int u = 0; u < c.L; ++u) {
+    const float *g = gx(u);
+    for (int i = 0; i < K; ++i) c.Xe[u][i] = X[u][i] * fastExp(g[i]);
+  }
+  return c.Xe;
+}
+
+// acc = (Γ_x . X) S for the R rows from i0 (Xs from decayedRows; a scalar
+// decay's exp(gs(u)) weighs each row here).
+template <int R, int LN, int NV, int K, int VB, int C, int DW, typename Gs>
+MIXC_TILE_OP void rowsTimesState(const UtChunkTile<K, VB, C, DW> &c, const float (*Xs)[K], int i0, Gs gs,
+                                 float (*acc)[VB]) {
+  blockRowsTimes<R, K, VB, LN, NV>(Xs, i0, c.L, c.st, VB, acc);
+  if constexpr (DW == 1 && DW != K)
+    for (int r2 = 0; r2 < R; ++r2) {
+      const float e = i0 + r2 < c.L ? fastExp(gs(i0 + r2)) : 1.f;
+      for (int j = 0; j < VB; ++j) acc[r2][j] *= e;
+    }
+}
+
 // mixer.chunk_ut applied to the entering state: the write vectors
 // W = (I - L)^{-1} ((Γ_{t-1} . B) S_0 + M V), R rows of the right-hand side
 // at a time, then forward substitution row by row over the value block.
 template <int LN, int NV, int K, int VB, int C, int DW> MIXC_TILE_OP void chunkUtSolve(UtChunkTile<K, VB, C, DW> &c) {
   constexpr int R = 4;
   const int L = c.L;
-  const float(*Bs)[K] = c.Br;
-  if constexpr (DW == K) {
-    for (int u = 0; u < L; ++u) {
-      const float *g = c.prevG(u);
-      for (int i = 0; i < K; ++i) c.Xe[u][i] = c.Br[u][i] * fastExp(g[i]);
-    }
-    Bs = c.Xe;
-  }
+  const float(*Bs)[K] = decayedRows(c, c.Br, [&](int u) { return c.prevG(u); });
   for (int i0 = 0; i0 < L; i0 += R) {
     alignas(64) float acc[R][VB];
-    blockRowsTimes<R, K, VB, LN, NV>(Bs, i0, L, c.st, VB, acc);
-    if constexpr (DW == 1)
-      for (int r2 = 0; r2 < R; ++r2) {
-        const float e = i0 + r2 < L ? fastExp(c.prevGs(i0 + r2)) : 1.f;
-        for (int j = 0; j < VB; ++j) acc[r2][j] *= e;
-      }
+    rowsTimesState<R, LN, NV>(c, Bs, i0, [&](int u) { return c.prevGs(u); }, acc);
     addMaskedTimesV<R, C, VB, LN, NV>(c.Mm, c.Vc, i0, L, acc);
     for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) std::copy_n(acc[r2], VB, c.W[i0 + r2]);
   }
@@ -259,20 +265,10 @@ template <int LN, int NV, int K, int VB, int C, int DW>
 MIXC_TILE_OP void chunkUtOutput(UtChunkTile<K, VB, C, DW> &c, float scale) {
   constexpr int R = 4;
   const int L = c.L;
-  const float(*Qs)[K] = c.Q;
-  if constexpr (DW == K) {
-    for (int u = 0; u < L; ++u)
-      for (int i = 0; i < K; ++i) c.Xe[u][i] = c.Q[u][i] * fastExp(c.G[u][i]);
-    Qs = c.Xe;
-  }
+  const float(*Qs)[K] = decayedRows(c, c.Q, [&](int u) { return (const float *)c.G[u]; });
   for (int i0 = 0; i0 < L; i0 += R) {
     alignas(64) float acc[R][VB];
-    blockRowsTimes<R, K, VB, LN, NV>(Qs, i0, L, c.st, VB, acc);
-    if constexpr (DW == 1)
-      for (int r2 = 0; r2 < R; ++r2) {
-        const float e = i0 + r2 < L ? fastExp(c.gs[i0 + r2]) : 1.f;
-        for (int j = 0; j < VB; ++j) acc[r2][j] *= e;
-      }
+    rowsTimesState<R, LN, NV>(c, Qs, i0, [&](int u) { return c.gs[u]; }, acc);
     addMaskedTimesV<R, C, VB, LN, NV>(c.Aqa, c.W, i0, L, acc);
     addMaskedTimesV<R, C, VB, LN, NV>(c.Aqk, c.Vc, i0, L, acc);
     for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
