@@ -5,6 +5,14 @@
 
 namespace mixc::cpuprint {
 
+// Whether `v` is read only by the ops of `group` (a chunk form's intermediate
+// values live in the task's tiles, never in memory).
+static bool readersIn(Value v, std::initializer_list<Operation *> group) {
+  for (Operation *user : v.getUsers())
+    if (!llvm::is_contained(group, user)) return false;
+  return true;
+}
+
 // A chunk form's outputs (o, the walk's final state) and the opening of its
 // scope: the ScanArgs `p` of the kernel call (sizes, packed sequences, the
 // initial state, the outputs, the scale).
@@ -58,12 +66,6 @@ LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
       C != schedule.getChunk())
     return refuse("the ops' chunk sizes differ from each other or from the schedule's");
   if (C % 16) return refuse("chunks of a multiple of 16 tokens");
-  // The intermediate values live in the task's tiles only.
-  auto readersIn = [&](Value v, std::initializer_list<Operation *> group) {
-    for (Operation *user : v.getUsers())
-      if (!llvm::is_contained(group, user)) return false;
-    return true;
-  };
   if ((G && !readersIn(G, {scores, local, walk, out})) || !readersIn(scores.getScores(), {out}) ||
       !readersIn(local.getLocal(), {walk}))
     return refuse("an intermediate chunk value is read outside the chunk form");
@@ -138,11 +140,6 @@ LogicalResult Printer::emitUtChunkGroup(ChunkWalkOp walk, CpuTileAttr schedule) 
       C != schedule.getChunk())
     return refuse("the ops' chunk sizes differ from each other or from the schedule's");
   if (C % 16) return refuse("chunks of a multiple of 16 tokens");
-  auto readersIn = [&](Value v, std::initializer_list<Operation *> group) {
-    for (Operation *user : v.getUsers())
-      if (!llvm::is_contained(group, user)) return false;
-    return true;
-  };
   if ((G && !readersIn(G, {ut, states, out})) || !readersIn(ut.getP(), {states, out}) ||
       !readersIn(ut.getU(), {states, out}) || !readersIn(states.getLocal(), {walk}) ||
       !readersIn(states.getTransition(), {walk}))

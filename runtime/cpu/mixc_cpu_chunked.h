@@ -105,13 +105,24 @@ inline void chunkStateUpdate(float (*st)[VB], RowDecay d, const float (*Wt)[C], 
 // walk advances it) and the current chunk's rows: L tokens from step c0
 // (in scan order: reversed for a reverse scan). DW is the width of a
 // token's log-decay row: 0 (identity), 1 (scalar) or K (per key).
-template <int K, int VB, int C, int DW> struct ChunkTile {
+// Where a chunked kernel's task is (ChunkTile's and UtChunkTile's): sequence
+// b, head h, value columns [j0, j0 + width), the sequence's length, and the
+// current chunk, L tokens from step c0 (in scan order).
+template <int K, int C, int DW> struct ChunkTask {
   static_assert(C % 16 == 0, "chunks of whole 16-row sub-blocks");
   static_assert(DW == 0 || DW == 1 || DW == K, "a decay row is empty, scalar or per key");
   static constexpr int kKeys = K, kDecayWidth = DW;
   const ScanArgs *p = nullptr;
   int64_t b = 0, h = 0, j0 = 0, width = 0, len = 0, c0 = 0;
   int L = 0;
+  // Output row of chunk token u (the token's place in o, in either direction).
+  float *outRow(int u) const {
+    const int64_t step = c0 + u, t = p->reverse ? len - 1 - step : step;
+    return p->o + (p->token(b, t) * p->H + h) * p->Vs + j0;
+  }
+};
+
+template <int K, int VB, int C, int DW> struct ChunkTile : ChunkTask<K, C, DW> {
   // The state block, the rows (q, k, log-decays G: cumulative after
   // chunkCumsum; column 0 for a scalar decay), q scaled by the decays
   // and the keys transposed (Kt, K x C: Q K^T then accumulates rows).
@@ -124,11 +135,6 @@ template <int K, int VB, int C, int DW> struct ChunkTile {
       : heap((size_t)K * VB + 4 * (size_t)C * K + (size_t)K * C), st(reinterpret_cast<float(*)[VB]>(heap.data())),
         Q(reinterpret_cast<float(*)[K]>(heap.data() + (size_t)K * VB)), Kr(Q + C), G(Kr + C), Qe(G + C),
         Kt(reinterpret_cast<float(*)[C]>(heap.data() + (size_t)K * VB + 4 * (size_t)C * K)) {}
-  // Output row of chunk token u (the token's place in o, in either direction).
-  float *outRow(int u) const {
-    const int64_t step = c0 + u, t = p->reverse ? len - 1 - step : step;
-    return p->o + (p->token(b, t) * p->H + h) * p->Vs + j0;
-  }
 };
 
 // The task grid of the chunked kernels: one task per (sequence, head, value
@@ -278,6 +284,16 @@ template <int LN, int NV, int K, int VB, int C, int DW> inline void chunkScoresK
   }
 }
 
+// The R output rows from the chunk's token i0 (those before its end), scaled,
+// into o (ChunkTile or UtChunkTile: its outRow).
+template <int R, typename Tile, int VB>
+MIXC_TILE_OP void storeOutputRows(const Tile &c, int i0, const float (&acc)[R][VB], float scale) {
+  for (int r2 = 0; r2 < R && i0 + r2 < c.L; ++r2) {
+    float *out = c.outRow(i0 + r2);
+    for (int j = 0; j < c.width; ++j) out[j] = scale * acc[r2][j];
+  }
+}
+
 // mixer.chunk_output: O = scale (A V + Diag(exp(G)) Q S) with S the state
 // entering the chunk (per key: (Q . exp(G)) S), R rows at a time, written to
 // the chunk's output rows.
@@ -305,10 +321,7 @@ MIXC_TILE_OP void chunkOutput(ChunkTile<K, VB, C, DW> &c, float scale) {
         for (int j = 0; j < VB; ++j) acc[r2][j] *= e;
       }
     addMaskedTimesV<R, C, VB, LN, NV>(c.A, c.Vc, i0, L, acc);
-    for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
-      float *out = c.outRow(i0 + r2);
-      for (int j = 0; j < c.width; ++j) out[j] = scale * acc[r2][j];
-    }
+    storeOutputRows<R>(c, i0, acc, scale);
   }
 }
 

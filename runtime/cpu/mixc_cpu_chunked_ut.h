@@ -26,13 +26,7 @@ namespace mixc::cpu {
 // One task of the UT form: sequence b, head h, the value columns
 // [j0, j0 + width); the state block and the chunk's rows (q, a, b, k, the
 // log-decays G: cumulative after chunkCumsum; DW = 0, 1 or K as in ChunkTile).
-template <int K, int VB, int C, int DW> struct UtChunkTile {
-  static_assert(C % 16 == 0, "chunks of whole 16-row sub-blocks");
-  static_assert(DW == 0 || DW == 1 || DW == K, "a decay row is empty, scalar or per key");
-  static constexpr int kKeys = K, kDecayWidth = DW;
-  const ScanArgs *p = nullptr;
-  int64_t b = 0, h = 0, j0 = 0, width = 0, len = 0, c0 = 0;
-  int L = 0;
+template <int K, int VB, int C, int DW> struct UtChunkTile : ChunkTask<K, C, DW> {
   // Rows of K (heap: they grow with K), the transposes At, Kt (K x C) of a
   // and k that the products read as columns, and Xe, a scaled copy of a row
   // operand.
@@ -46,7 +40,6 @@ template <int K, int VB, int C, int DW> struct UtChunkTile {
       : heap((size_t)K * VB + 6 * (size_t)C * K + 2 * (size_t)K * C), st(reinterpret_cast<float(*)[VB]>(heap.data())),
         Q(reinterpret_cast<float(*)[K]>(heap.data() + (size_t)K * VB)), Ar(Q + C), Br(Ar + C), Kr(Br + C), G(Kr + C),
         Xe(G + C), At(reinterpret_cast<float(*)[C]>(heap.data() + (size_t)K * VB + 6 * (size_t)C * K)), Kt(At + K) {}
-  float *outRow(int u) const { return p->o + (p->token(b, c0 + u) * p->H + h) * p->Vs + j0; }
   // The log-decay row of token u - 1 (zeros before the chunk's first).
   const float *prevG(int u) const {
     static const float zeros[K] = {};
@@ -271,10 +264,7 @@ MIXC_TILE_OP void chunkUtOutput(UtChunkTile<K, VB, C, DW> &c, float scale) {
     rowsTimesState<R, LN, NV>(c, Qs, i0, [&](int u) { return c.gs[u]; }, acc);
     addMaskedTimesV<R, C, VB, LN, NV>(c.Aqa, c.W, i0, L, acc);
     addMaskedTimesV<R, C, VB, LN, NV>(c.Aqk, c.Vc, i0, L, acc);
-    for (int r2 = 0; r2 < R && i0 + r2 < L; ++r2) {
-      float *out = c.outRow(i0 + r2);
-      for (int j = 0; j < c.width; ++j) out[j] = scale * acc[r2][j];
-    }
+    storeOutputRows<R>(c, i0, acc, scale);
   }
 }
 
