@@ -13,6 +13,38 @@ static bool readersIn(Value v, std::initializer_list<Operation *> group) {
   return true;
 }
 
+// What both chunk forms check and read the same way: the decays' chunk_cumsum
+// (none where the recurrence has no decay), every op's chunk size equal to the
+// schedule's, and the sizes of the state and of the decay row.
+struct ChunkFormShape {
+  ChunkCumsumOp cumsum;
+  Value decay; // the cumsum's per-token input, null without a decay
+  int64_t C, H, K, V, DW;
+};
+static FailureOr<ChunkFormShape> chunkFormShape(ChunkWalkOp walk, CpuTileAttr schedule, Value G,
+                                                std::initializer_list<uint64_t> chunks,
+                                                llvm::function_ref<LogicalResult(const Twine &)> refuse) {
+  ChunkFormShape s;
+  s.cumsum = G ? G.getDefiningOp<ChunkCumsumOp>() : ChunkCumsumOp();
+  if (G && !s.cumsum) return refuse("the decays are not a chunk_cumsum");
+  s.C = walk.getChunk();
+  if (llvm::any_of(chunks, [&](uint64_t c) { return int64_t(c) != s.C; }) || (s.cumsum && s.cumsum.getChunk() != s.C) ||
+      s.C != schedule.getChunk())
+    return refuse("the ops' chunk sizes differ from each other or from the schedule's");
+  if (s.C % 16) return refuse("chunks of a multiple of 16 tokens");
+  auto stateType = cast<RankedTensorType>(walk.getFinalState().getType());
+  s.H = stateType.getDimSize(1), s.K = stateType.getDimSize(2), s.V = stateType.getDimSize(3);
+  s.decay = s.cumsum ? s.cumsum.getDecay() : Value();
+  s.DW = s.decay ? RowPrinter::rowWidth(s.decay) : 0;
+  if (s.DW != 0 && s.DW != 1 && s.DW != s.K) return refuse("a decay row of " + Twine(s.DW) + " values");
+  return s;
+}
+
+// One line of a chunk form's task body: the primitive's call and the ops it computes.
+static void printChunkStep(llvm::raw_ostream &os, const std::string &call, const char *ops) {
+  os << llvm::formatv("      {0,-40} // {1}\n", call, ops).str();
+}
+
 // A chunk form's outputs (o, the walk's final state) and the opening of its
 // scope: the ScanArgs `p` of the kernel call (sizes, packed sequences, the
 // initial state, the outputs, the scale).
@@ -59,22 +91,13 @@ LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
   if (!out || !scores || out.getCumulative() != G || scores.getCumulative() != G || scores.getQ() != out.getQ() ||
       scores.getK() != local.getK() || out.getV() != local.getV())
     return refuse("the output, scores and local states do not read the same q, k, v and decays");
-  auto cumsum = G ? G.getDefiningOp<ChunkCumsumOp>() : ChunkCumsumOp();
-  if (G && !cumsum) return refuse("the decays are not a chunk_cumsum");
-  const int64_t C = walk.getChunk();
-  if (out.getChunk() != C || scores.getChunk() != C || local.getChunk() != C || (cumsum && cumsum.getChunk() != C) ||
-      C != schedule.getChunk())
-    return refuse("the ops' chunk sizes differ from each other or from the schedule's");
-  if (C % 16) return refuse("chunks of a multiple of 16 tokens");
+  auto shape = chunkFormShape(walk, schedule, G, {out.getChunk(), scores.getChunk(), local.getChunk()}, refuse);
+  if (failed(shape)) return failure();
+  auto [cumsum, decay, C, H, K, V, DW] = *shape;
   if ((G && !readersIn(G, {scores, local, walk, out})) || !readersIn(scores.getScores(), {out}) ||
       !readersIn(local.getLocal(), {walk}))
     return refuse("an intermediate chunk value is read outside the chunk form");
 
-  auto stateType = cast<RankedTensorType>(walk.getFinalState().getType());
-  const int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), V = stateType.getDimSize(3);
-  Value decay = cumsum ? cumsum.getDecay() : Value();
-  const int64_t DW = decay ? rowWidth(decay) : 0;
-  if (DW != 0 && DW != 1 && DW != K) return refuse("a decay row of " + Twine(DW) + " values");
   const bool reverse = walk.getReverse();
   const char *form = DW == K ? "GLA" : "SSD";
   os << "  // chunk level, the " << form << " form" << (reverse ? " (reverse)" : "") << ": K = " << K << ", V = " << V
@@ -94,9 +117,7 @@ LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
   // form scales its key columns per op from the rows.
   os << "    else forEachChunk<" << K << ", " << V << ", " << schedule.getVBlock() << ", " << C << ", " << DW << ", "
      << (DW == K ? "false" : "true") << ">(p, threads, " << r << "_row, [&](auto &c) {\n";
-  auto step = [&](const std::string &call, const char *ops) {
-    os << llvm::formatv("      {0,-40} // {1}\n", call, ops).str();
-  };
+  auto step = [&](const std::string &call, const char *ops) { printChunkStep(os, call, ops); };
   if (cumsum) step("chunkCumsum(c);", "mixer.chunk_cumsum");
   step(std::string(DW == K ? "chunkScoresKeys<" : "chunkScoresScalar<") + lanes + ">(c);", "mixer.chunk_scores");
   step("chunkOutput<" + lanes + ">(c, p.scale);", "mixer.chunk_output");
@@ -133,23 +154,14 @@ LogicalResult Printer::emitUtChunkGroup(ChunkWalkOp walk, CpuTileAttr schedule) 
       out.getV() != ut.getV() || states.getV() != ut.getV() || states.getCumulative() != G ||
       out.getCumulative() != G)
     return refuse("the output, states and system do not read the same a, k, v, p, u and decays");
-  auto cumsum = G ? G.getDefiningOp<ChunkCumsumOp>() : ChunkCumsumOp();
-  if (G && !cumsum) return refuse("the decays are not a chunk_cumsum");
-  const int64_t C = walk.getChunk();
-  if (out.getChunk() != C || ut.getChunk() != C || states.getChunk() != C || (cumsum && cumsum.getChunk() != C) ||
-      C != schedule.getChunk())
-    return refuse("the ops' chunk sizes differ from each other or from the schedule's");
-  if (C % 16) return refuse("chunks of a multiple of 16 tokens");
+  auto shape = chunkFormShape(walk, schedule, G, {out.getChunk(), ut.getChunk(), states.getChunk()}, refuse);
+  if (failed(shape)) return failure();
+  auto [cumsum, decay, C, H, K, V, DW] = *shape;
   if ((G && !readersIn(G, {ut, states, out})) || !readersIn(ut.getP(), {states, out}) ||
       !readersIn(ut.getU(), {states, out}) || !readersIn(states.getLocal(), {walk}) ||
       !readersIn(states.getTransition(), {walk}))
     return refuse("an intermediate chunk value is read outside the chunk form");
 
-  auto stateType = cast<RankedTensorType>(walk.getFinalState().getType());
-  const int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), V = stateType.getDimSize(3);
-  Value decay = cumsum ? cumsum.getDecay() : Value();
-  const int64_t DW = decay ? rowWidth(decay) : 0;
-  if (DW != 0 && DW != 1 && DW != K) return refuse("a decay row of " + Twine(DW) + " values");
   os << "  // chunk level, the UT form: K = " << K << ", V = " << V << ", value block = " << schedule.getVBlock()
      << ", chunks of " << C << (DW == K ? ", a decay per key" : DW == 1 ? ", a scalar decay" : "") << "\n";
   std::vector<RowOperand> rowOperands = {{out.getQ(), "q", K}, {ut.getA(), "a", K}, {ut.getB(), "b", K},
@@ -165,9 +177,7 @@ LogicalResult Printer::emitUtChunkGroup(ChunkWalkOp walk, CpuTileAttr schedule) 
   const std::string lanes = std::to_string(schedule.getLanes()) + ", " + std::to_string(schedule.getRegBlock());
   os << "    else forEachUtChunk<" << K << ", " << V << ", " << schedule.getVBlock() << ", " << C << ", " << DW
      << ">(p, threads, " << r << "_row, [&](auto &c) {\n";
-  auto step = [&](const std::string &call, const char *ops) {
-    os << llvm::formatv("      {0,-40} // {1}\n", call, ops).str();
-  };
+  auto step = [&](const std::string &call, const char *ops) { printChunkStep(os, call, ops); };
   if (cumsum) step("chunkCumsum(c);", "mixer.chunk_cumsum");
   step("chunkUtSystem<" + lanes + ">(c);", "mixer.chunk_ut (L, M), chunk_ut_output's scores");
   step("chunkUtSolve<" + lanes + ">(c);", "mixer.chunk_ut: w = P S + U");

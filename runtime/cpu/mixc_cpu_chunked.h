@@ -98,13 +98,6 @@ inline void chunkStateUpdate(float (*st)[VB], RowDecay d, const float (*Wt)[C], 
   }
 }
 
-// One task of a chunked kernel printed from the chunk-level ops (CpuTarget:
-// mixer.chunk_cumsum, chunk_scores, chunk_output, chunk_local_states +
-// chunk_walk): sequence b, head h, the value columns [j0, j0 + width). It
-// holds the state block (the state entering the current chunk until the
-// walk advances it) and the current chunk's rows: L tokens from step c0
-// (in scan order: reversed for a reverse scan). DW is the width of a
-// token's log-decay row: 0 (identity), 1 (scalar) or K (per key).
 // Where a chunked kernel's task is (ChunkTile's and UtChunkTile's): sequence
 // b, head h, value columns [j0, j0 + width), the sequence's length, and the
 // current chunk, L tokens from step c0 (in scan order).
@@ -122,6 +115,11 @@ template <int K, int C, int DW> struct ChunkTask {
   }
 };
 
+// One task of the SSD / GLA forms (CpuTarget prints them from mixer.chunk_cumsum,
+// chunk_scores, chunk_output, chunk_local_states + chunk_walk): the state
+// block (the state entering the current chunk until the walk advances it)
+// and the current chunk's rows. DW is the width of a token's log-decay row:
+// 0 (identity), 1 (scalar) or K (per key).
 template <int K, int VB, int C, int DW> struct ChunkTile : ChunkTask<K, C, DW> {
   // The state block, the rows (q, k, log-decays G: cumulative after
   // chunkCumsum; column 0 for a scalar decay), q scaled by the decays
@@ -172,6 +170,18 @@ void forEachChunkTask(const ScanArgs &p, int threads, RowFn rowOf, Load load, Bo
   });
 }
 
+// What every chunk form loads of token u's row: q, the log-decays (per key in
+// G, a scalar in gs) and the task's value block (zeros past the last column).
+template <typename Tile, int K, int VIN> void loadChunkRow(Tile &c, int u, const TokenRow<K, VIN> &r) {
+  constexpr int DW = Tile::kDecayWidth, VB = sizeof(c.Vc[0]) / sizeof(float);
+  for (int i = 0; i < K; ++i) c.Q[u][i] = r.q[i];
+  if constexpr (DW == K)
+    for (int i = 0; i < K; ++i) c.G[u][i] = r.decay[i];
+  else if constexpr (DW == 1)
+    c.gs[u] = r.decay[0];
+  for (int j = 0; j < VB; ++j) c.Vc[u][j] = j < c.width ? r.v[c.j0 + j] : 0.f;
+}
+
 // The SSD / GLA forms' task grid. KeyColumns: the keys go into Kt as
 // columns (K^T, what the SSD form's scores and walk read) instead of rows;
 // transposing them later from rows cost Based (K = 273) 20% in L2 traffic.
@@ -181,13 +191,8 @@ void forEachChunk(const ScanArgs &p, int threads, RowFn rowOf, Body body) {
   forEachChunkTask<Tile, K, VIN, VB, C>(
       p, threads, rowOf,
       [](Tile &c, int u, const TokenRow<K, VIN> &r) {
-        for (int i = 0; i < K; ++i) c.Q[u][i] = r.q[i];
+        loadChunkRow(c, u, r);
         for (int i = 0; i < K; ++i) (KeyColumns ? c.Kt[i][u] : c.Kr[u][i]) = r.k[i];
-        if constexpr (DW == K)
-          for (int i = 0; i < K; ++i) c.G[u][i] = r.decay[i];
-        else if constexpr (DW == 1)
-          c.gs[u] = r.decay[0];
-        for (int j = 0; j < VB; ++j) c.Vc[u][j] = j < c.width ? r.v[c.j0 + j] : 0.f;
       },
       body);
 }
