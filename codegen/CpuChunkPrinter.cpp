@@ -1,17 +1,10 @@
 // The chunk forms on the CPU (mixer-lower-chunks: SSD, GLA, UT), each printed as one kernel.
+#include "codegen/ChunkGroup.h"
 #include "codegen/CpuPrinter.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
 namespace mixc::cpuprint {
-
-// Whether `v` is read only by the ops of `group` (a chunk form's intermediate
-// values live in the task's tiles, never in memory).
-static bool readersIn(Value v, std::initializer_list<Operation *> group) {
-  for (Operation *user : v.getUsers())
-    if (!llvm::is_contained(group, user)) return false;
-  return true;
-}
 
 // What both chunk forms check and read the same way: the decays' chunk_cumsum
 // (none where the recurrence has no decay), every op's chunk size equal to the
@@ -76,27 +69,18 @@ LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
     return walk.emitOpError() << "has no chunked #mixer.cpu_tile schedule: lower a recurrence tiled for the CPU";
   if (failed(useIsaOf(walk, schedule))) return failure();
   if (walk.getTransition()) return emitUtChunkGroup(walk, schedule);
-  auto local = walk.getLocal().getDefiningOp<ChunkLocalStatesOp>();
   auto refuse = [&](const Twine &why) {
     return walk.emitOpError() << "the CPU target prints the SSD / GLA chunk form only (chunk_cumsum, chunk_scores, "
                                  "chunk_local_states, chunk_walk, chunk_output of one recurrence): "
                               << why;
   };
-  if (!local || walk.getRate() || walk.getTransition()) return refuse("the walk's local states or transition differ");
+  auto group = matchChunkGroup(walk, refuse);
+  if (failed(group)) return failure();
+  auto [cumsumOp, scores, local, out] = *group;
   Value G = walk.getCumulative();
-  if (local.getCumulative() != G) return refuse("the local states' decays are not the walk's");
-  if (!walk.getEntering().hasOneUse()) return refuse("the entering states have readers other than one chunk_output");
-  auto out = dyn_cast<ChunkOutputOp>(*walk.getEntering().getUsers().begin());
-  auto scores = out ? out.getScores().getDefiningOp<ChunkScoresOp>() : ChunkScoresOp();
-  if (!out || !scores || out.getCumulative() != G || scores.getCumulative() != G || scores.getQ() != out.getQ() ||
-      scores.getK() != local.getK() || out.getV() != local.getV())
-    return refuse("the output, scores and local states do not read the same q, k, v and decays");
   auto shape = chunkFormShape(walk, schedule, G, {out.getChunk(), scores.getChunk(), local.getChunk()}, refuse);
   if (failed(shape)) return failure();
   auto [cumsum, decay, C, H, K, V, DW] = *shape;
-  if ((G && !readersIn(G, {scores, local, walk, out})) || !readersIn(scores.getScores(), {out}) ||
-      !readersIn(local.getLocal(), {walk}))
-    return refuse("an intermediate chunk value is read outside the chunk form");
 
   const bool reverse = walk.getReverse();
   const char *form = DW == K ? "GLA" : "SSD";
@@ -157,9 +141,9 @@ LogicalResult Printer::emitUtChunkGroup(ChunkWalkOp walk, CpuTileAttr schedule) 
   auto shape = chunkFormShape(walk, schedule, G, {out.getChunk(), ut.getChunk(), states.getChunk()}, refuse);
   if (failed(shape)) return failure();
   auto [cumsum, decay, C, H, K, V, DW] = *shape;
-  if ((G && !readersIn(G, {ut, states, out})) || !readersIn(ut.getP(), {states, out}) ||
-      !readersIn(ut.getU(), {states, out}) || !readersIn(states.getLocal(), {walk}) ||
-      !readersIn(states.getTransition(), {walk}))
+  if ((G && !readOnlyBy(G, {ut, states, out})) || !readOnlyBy(ut.getP(), {states, out}) ||
+      !readOnlyBy(ut.getU(), {states, out}) || !readOnlyBy(states.getLocal(), {walk}) ||
+      !readOnlyBy(states.getTransition(), {walk}))
     return refuse("an intermediate chunk value is read outside the chunk form");
 
   os << "  // chunk level, the UT form: K = " << K << ", V = " << V << ", value block = " << schedule.getVBlock()

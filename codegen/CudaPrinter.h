@@ -20,6 +20,10 @@ namespace mixc::cudaprint {
 using namespace mlir;
 using namespace mixc::mixer;
 
+/// The chunked walk's tiling for a call as a host function `NAME(B, T)`
+/// returning its StatePass, printed from the schedule (CudaTarget.cpp).
+std::string statePassFunction(const std::string &name, CudaTileAttr schedule, int64_t H, int64_t Vs);
+
 struct KernelText {
   std::string cur; // the row kernel being printed
   llvm::raw_string_ostream curOs{cur};
@@ -43,11 +47,11 @@ private:
   llvm::DenseMap<Value, std::string> hoisted;
   bool hoist = false;
   bool inTemplate = false; // printing a warp-per-row kernel, a template over Bf16
-  int ntmp = 0, nkernels = 0, nStatePasses = 0, nDecayMaps = 0, nTokenScalars = 0;
+  int ntmp = 0, nkernels = 0, nStatePasses = 0, nDecayMaps = 0, nTokenScalars = 0, nChunkPrepares = 0;
 
   bool isLeaf(Value v) override {
     Operation *d = v.getDefiningOp();
-    return !d || isa<RecurrenceOp, ConstantOp, HeadIndexOp, RepeatHeadsOp, RouteSlotsOp, RouteGatherOp>(d);
+    return !d || isa<RecurrenceOp, ChunkOutputOp, ConstantOp, HeadIndexOp, RepeatHeadsOp, RouteSlotsOp, RouteGatherOp>(d);
   }
   void leaf(Value v, const std::string &n, int64_t w, const std::string &dest) override;
   /// A matrix parameter (W of W^T x) is read in place through its View, not
@@ -104,6 +108,17 @@ private:
   void rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H,
                  const llvm::DenseSet<Value> &streamed = {});
   LogicalResult emitRecurrence(RecurrenceOp op);
+  /// A recurrence lowered to the chunk-level ops (mixer-lower-chunks), printed
+  /// from them (CudaChunkPrinter.cpp): `walk`'s group, its prepare kernel and
+  /// launches, the recurrent sweep for the calls the chunked kernels refuse.
+  LogicalResult emitChunkGroup(ChunkWalkOp walk);
+  /// p.init, p.o, p.state (and mLSTM's stabilizer) of a scan; stateOut: the
+  /// value the final state goes out as (a mixture's per-memory states).
+  LogicalResult printScanStates(Operation *op, Value init, Value initM, Value o, Value finalState, Value finalM,
+                                int64_t H, const std::string &oTensor, const std::string &stateTensor,
+                                Value &stateOut);
+  /// The scan reads a copy of an initial state that is also its final state's memory.
+  void printInPlaceStateCopy(bool initM, bool always, int64_t H, int64_t K, int64_t Vs);
   /// A mixture of memories: the route planned, the operands gathered into the
   /// memories' sequences, the scan over them, the readouts mixed back.
   LogicalResult emitMixtureScan(RecurrenceOp op);

@@ -43,7 +43,7 @@ void Printer::leaf(Value v, const std::string &n, int64_t w, const std::string &
   if (!d) {
     declare(n, w, dest);
     os << indent << "readRow(A.in[" << argIndex.lookup(v) << "], b, t, h, " << n << ", " << w << ");\n";
-  } else if (isa<RecurrenceOp, RouteGatherOp>(d)) { // (a mixture's gathered rows)
+  } else if (isa<RecurrenceOp, ChunkOutputOp, RouteGatherOp>(d)) { // (a mixture's gathered rows)
     declare(n, w, dest);
     os << indent << "readRow(A.tmp[" << tmpIndex.lookup(v) << "], b, t, h, " << n << ", " << w << ");\n";
   } else if (auto c = dyn_cast<ConstantOp>(d)) {
@@ -302,7 +302,7 @@ void Printer::rowKernel(llvm::ArrayRef<Value> values, bool perHead, int64_t H, c
 // batch and the length: the only things left to run time (and, for the wgmma
 // walk, whether the device runs the sm_90a build). CTAs of a w-column block:
 // B x H x ceil(Vs / w).
-static std::string statePassFunction(const std::string &name, CudaTileAttr schedule, int64_t H, int64_t Vs) {
+std::string statePassFunction(const std::string &name, CudaTileAttr schedule, int64_t H, int64_t Vs) {
   std::string text;
   llvm::raw_string_ostream hs(text);
   const int64_t sms = schedule.getSms();
@@ -342,6 +342,74 @@ static std::string statePassFunction(const std::string &name, CudaTileAttr sched
   hs << chain << "pass.vBlock = " << widths.back() << (schedule.getKeySplit() == 2 ? ", pass.keySplit = 2" : "")
      << ";\n  return pass;\n}\n\n";
   return text;
+}
+
+// The final state in the initial state's memory (decoding): the scan reads
+// a copy of the initial state (and stabilizer) where a block may be read
+// after another CTA wrote it; `always` where every call takes such a kernel,
+// else only the chunked ones (the recurrent sweep reads its block first).
+void Printer::printInPlaceStateCopy(bool initM, bool always, int64_t H, int64_t K, int64_t Vs) {
+  // (B: the scan's sequences, the states' batch)
+  hs << "    if (p.init.p && p.init.p == p.state.p" << (always ? "" : " && chunked")
+     << ") {\n      if (cudaError_t e = readFromCopy(p.init, p.B, " << H << ", " << K << ", " << Vs
+     << ", scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
+  if (initM)
+    hs << "      if (p.initM.p && p.initM.p == p.m.p)\n        if (cudaError_t e = readFromCopy(p.initM, p.B, " << H
+       << ", 1, 1, scratch, stream); e != cudaSuccess)\n          return chk.fail(\"CUDA: %s\", "
+       << "cudaGetErrorString(e));\n";
+  hs << "    }\n";
+}
+
+// A scan's states and readouts in ScanParams p: the initial state (and
+// mLSTM's stabilizer), o, the final state (per memory for a mixture: stateOut
+// is then the memory_states value) and the final stabilizer.
+LogicalResult Printer::printScanStates(Operation *op, Value init, Value initM, Value o, Value finalState, Value finalM,
+                                       int64_t H, const std::string &oTensor, const std::string &stateTensor,
+                                       Value &stateOut) {
+  auto inputOf = [&](Value v, const char *what) -> FailureOr<unsigned> {
+    if (!isa<BlockArgument>(v)) return op->emitOpError() << "the CUDA target takes the " << what << " as an input";
+    return argIndex.lookup(v);
+  };
+  if (tensorMode && initM) return op->emitOpError() << "the CUDA tensor program has no mLSTM stabilizer";
+  if (init && tensorMode) {
+    hs << "    p.init = stateTensorView(" << tensorOf(init) << ");\n";
+  } else if (init) {
+    auto perMemory = init.getDefiningOp<MemoryStatesOp>(); // a mixture's [B, M, ...] states
+    auto i = inputOf(perMemory ? perMemory.getInput() : init, "initial state");
+    if (failed(i)) return failure();
+    if (perMemory) hs << "    if (!memoryStateView(chk, inputs[" << *i << "], \"input\", \"init\", p.init)) return 1;\n";
+    else hs << "    p.init = stateView(inputs[" << *i << "]);\n";
+  }
+  if (Value m0 = initM) {
+    auto i = inputOf(m0, "initial stabilizer");
+    if (failed(i)) return failure();
+    hs << "    p.initM = stateView(inputs[" << *i << "]);\n";
+  }
+  if (tensorMode) {
+    hs << "    p.o = rowView(" << oTensor << ");\n    p.state = stateTensorView(" << stateTensor << ");\n";
+  } else if (outIndex.count(o)) {
+    hs << "    p.o = args.out[" << outIndex.lookup(o) << "];\n";
+  } else {
+    // A mixture's readouts are only read back by the mix: stored at the
+    // inputs' width (bf16 for bf16 inputs), half the bytes written and read.
+    int idx = scratchRows(o, H, false, /*streamed=*/mixtureScan);
+    hs << "    p.o = args.tmp[" << idx << "];\n";
+  }
+  // A mixture's final states go out per memory, [B, M, ...] (memory_states).
+  stateOut = finalState;
+  if (stateOut.hasOneUse())
+    if (auto perMemory = dyn_cast<MemoryStatesOp>(*stateOut.getUsers().begin())) stateOut = perMemory.getResult();
+  const bool perMemoryState = stateOut != finalState;
+  if (!tensorMode && outIndex.count(stateOut)) {
+    if (perMemoryState)
+      hs << "    if (!memoryStateView(chk, outputs[" << outIndex.lookup(stateOut)
+         << "], \"output\", \"final_state\", p.state)) return 1;\n";
+    else
+      hs << "    p.state = stateView(outputs[" << outIndex.lookup(stateOut) << "]);\n";
+  }
+  if (!tensorMode && finalM && outIndex.count(finalM))
+    hs << "    p.m = stateView(outputs[" << outIndex.lookup(finalM) << "]);\n";
+  return success();
 }
 
 LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
@@ -481,49 +549,10 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
     hs << rateView(rate,
                    tensorMode ? "rowView(" + tensorOf(rate) + ")" : "args.tmp[" + std::to_string(tmpIndex.lookup(rate)) + "]",
                    tensorMode);
-  auto inputOf = [&](Value v, const char *what) -> FailureOr<unsigned> {
-    if (!isa<BlockArgument>(v)) return op.emitOpError() << "the CUDA target takes the " << what << " as an input";
-    return argIndex.lookup(v);
-  };
-  if (tensorMode && op.getInitM()) return op.emitOpError() << "the CUDA tensor program has no mLSTM stabilizer";
-  if (Value init = op.getInit(); init && tensorMode) {
-    hs << "    p.init = stateTensorView(" << tensorOf(init) << ");\n";
-  } else if (init) {
-    auto perMemory = init.getDefiningOp<MemoryStatesOp>(); // a mixture's [B, M, ...] states
-    auto i = inputOf(perMemory ? perMemory.getInput() : init, "initial state");
-    if (failed(i)) return failure();
-    if (perMemory) hs << "    if (!memoryStateView(chk, inputs[" << *i << "], \"input\", \"init\", p.init)) return 1;\n";
-    else hs << "    p.init = stateView(inputs[" << *i << "]);\n";
-  }
-  if (Value m0 = op.getInitM()) {
-    auto i = inputOf(m0, "initial stabilizer");
-    if (failed(i)) return failure();
-    hs << "    p.initM = stateView(inputs[" << *i << "]);\n";
-  }
-  if (tensorMode) {
-    hs << "    p.o = rowView(" << oTensor << ");\n    p.state = stateTensorView(" << stateTensor << ");\n";
-  } else if (outIndex.count(op.getO())) {
-    hs << "    p.o = args.out[" << outIndex.lookup(op.getO()) << "];\n";
-  } else {
-    // A mixture's readouts are only read back by the mix: stored at the
-    // inputs' width (bf16 for bf16 inputs), half the bytes written and read.
-    int idx = scratchRows(op.getO(), H, false, /*streamed=*/mixtureScan);
-    hs << "    p.o = args.tmp[" << idx << "];\n";
-  }
-  // A mixture's final states go out per memory, [B, M, ...] (memory_states).
-  Value stateOut = op.getFinalState();
-  if (stateOut.hasOneUse())
-    if (auto perMemory = dyn_cast<MemoryStatesOp>(*stateOut.getUsers().begin())) stateOut = perMemory.getResult();
-  const bool perMemoryState = stateOut != op.getFinalState();
-  if (!tensorMode && outIndex.count(stateOut)) {
-    if (perMemoryState)
-      hs << "    if (!memoryStateView(chk, outputs[" << outIndex.lookup(stateOut)
-         << "], \"output\", \"final_state\", p.state)) return 1;\n";
-    else
-      hs << "    p.state = stateView(outputs[" << outIndex.lookup(stateOut) << "]);\n";
-  }
-  if (!tensorMode && op.getFinalM() && outIndex.count(op.getFinalM()))
-    hs << "    p.m = stateView(outputs[" << outIndex.lookup(op.getFinalM()) << "]);\n";
+  Value stateOut;
+  if (failed(printScanStates(op, op.getInit(), op.getInitM(), op.getO(), op.getFinalState(), op.getFinalM(), H,
+                             oTensor, stateTensor, stateOut)))
+    return failure();
   hs << "    p.B = B; p.T = T; p.H = " << H << "; p.Vs = " << Vs << ";\n";
   // Packed sequences (cu_seqlens): the kernels take a sequence per batch row
   // (T: the longest, which sizes the chunked kernels' scratch).
@@ -550,15 +579,7 @@ LogicalResult Printer::emitRecurrence(RecurrenceOp op) {
   // reads every element of its block first).
   const bool sideColumnShared = mlstm && (V + vb - 1) / vb > 1; // every block reads it, the first writes it
   if (!tensorMode && op.getInit() && outIndex.count(stateOut) && (sideColumnShared || !applies.empty())) {
-    // (B: the scan's sequences, the states' batch)
-    hs << "    if (p.init.p && p.init.p == p.state.p" << (sideColumnShared ? "" : " && chunked")
-       << ") {\n      if (cudaError_t e = readFromCopy(p.init, p.B, " << H << ", " << K << ", "
-       << Vs << ", scratch, stream); e != cudaSuccess)\n        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
-    if (op.getInitM())
-      hs << "      if (p.initM.p && p.initM.p == p.m.p)\n        if (cudaError_t e = readFromCopy(p.initM, p.B, "
-         << H << ", 1, 1, scratch, stream); e != cudaSuccess)\n          return chk.fail(\"CUDA: %s\", "
-         << "cudaGetErrorString(e));\n";
-    hs << "    }\n";
+    printInPlaceStateCopy(bool(op.getInitM()), sideColumnShared, H, K, Vs);
   }
   if (schedule.isChunked()) {
     if (schedule.getWgmmaWalk() && diag == "vector")
@@ -728,13 +749,18 @@ FailureOr<CudaKernelSource> Printer::run() {
       bool mixture = false;
       func.walk([&](RouteScatterOp) { mixture = true; });
       if (failed(mixture ? emitMixtureScan(r) : emitRecurrence(r))) return failure();
+    } else if (auto walk = dyn_cast<ChunkWalkOp>(op)) {
+      if (failed(emitChunkGroup(walk))) return failure();
+    } else if (isa<ChunkCumsumOp, ChunkScoresOp, ChunkLocalStatesOp, ChunkOutputOp>(op)) {
+      // (printed with their walk's group, which checks them)
     } else if (isa<func::ReturnOp>(op)) {
       // What follows the scans (normalize, skip, the bidirectional
       // correction): one row kernel writing the outputs.
       std::vector<std::pair<unsigned, Value>> rowsOut;
       for (auto [i, v] : llvm::enumerate(op.getOperands())) {
         Operation *d = v.getDefiningOp();
-        if (d && isa<RecurrenceOp, RouteScatterOp, MemoryStatesOp>(d)) continue; // the scan (and mix) wrote it
+        if (d && isa<RecurrenceOp, ChunkWalkOp, ChunkOutputOp, RouteScatterOp, MemoryStatesOp>(d))
+          continue; // the scan (and mix) wrote it
         if (!isToken(v)) return op.emitOpError() << "returns a value the CUDA target cannot place";
         rowsOut.push_back({(unsigned)i, v});
       }

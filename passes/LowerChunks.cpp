@@ -15,15 +15,19 @@ bool lowerable(RecurrenceOp op) {
   auto chunk = op->getAttrOfType<DictionaryAttr>("mixer.chunk");
   auto algorithm = chunk ? chunk.getAs<StringAttr>("algorithm") : StringAttr();
   StringRef form = algorithm ? algorithm.getValue() : "";
-  // A recurrence tiled for a target is lowered only where its schedule is
-  // the chunked SSD, GLA or UT form: the CPU prints those kernels from the
-  // chunk ops; a recurrent schedule stays a recurrence (and CUDA's tiles name
-  // their own kernels).
+  // A recurrence tiled for a target is lowered only where the target prints
+  // that schedule's kernels from the chunk ops: the CPU's chunked SSD, GLA and
+  // UT forms, CUDA's GLA form (vector decays; its other forms' tiles still
+  // name their kernels). A recurrent schedule stays a recurrence.
   if (Attribute schedule = op->getAttr("mixer.schedule")) {
     auto cpu = dyn_cast<CpuTileAttr>(schedule);
-    if (!cpu || (cpu.getAlgorithm() != CpuAlgorithm::chunked_ssd && cpu.getAlgorithm() != CpuAlgorithm::chunked_gla &&
-                 cpu.getAlgorithm() != CpuAlgorithm::chunked_ut))
-      return false;
+    auto cuda = dyn_cast<CudaTileAttr>(schedule);
+    const bool cpuChunked = cpu && (cpu.getAlgorithm() == CpuAlgorithm::chunked_ssd ||
+                                    cpu.getAlgorithm() == CpuAlgorithm::chunked_gla ||
+                                    cpu.getAlgorithm() == CpuAlgorithm::chunked_ut);
+    const bool cudaGla = cuda && cuda.getAlgorithm() == CudaAlgorithm::chunked_gla && op.hasKeyDecay() &&
+                         op.getDirection() == Direction::forward;
+    if (!cpuChunked && !cudaGla) return false;
   }
   // The scan form sums dt per value column: without dt there is nothing to sum.
   if (form == "scan" && !op.getDt()) return false;

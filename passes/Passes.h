@@ -61,6 +61,11 @@ void buildChunkLevelPipeline(mlir::OpPassManager &pm, int chunkSize, bool lower 
 constexpr int kDefaultCudaSms = 132;
 /// The same split form, chunked and tiled for CUDA, for a GPU of `sms` multiprocessors.
 void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule = "auto", int sms = kDefaultCudaSms);
+/// On a copy of what the CUDA pipeline tiled, before its forward is printed:
+/// the recurrences whose kernels the CUDA target prints from the chunk-level
+/// ops lowered to them (mixer-lower-chunks). The backward is derived from the
+/// tiled module itself, whose recurrences stay.
+void buildCudaChunkLowering(mlir::OpPassManager &pm);
 /// From a module the CUDA pipeline tiled: the derived backward (mixer-derive-backward),
 /// its adjoints as forward-shaped scans (mixer-lower-adjoint), chunked and tiled for CUDA.
 void buildCudaBackwardPipeline(mlir::OpPassManager &pm, int sms = kDefaultCudaSms);

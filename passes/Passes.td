@@ -127,9 +127,12 @@ def MixerLowerChunks : Pass<"mixer-lower-chunks", "::mlir::func::FuncOp"> {
     from zero); then `mixer.chunk_walk` (the state entering each chunk, and
     the final state) and `mixer.chunk_output` / `chunk_ut_output` /
     `chunk_scan_output`. Recurrences without a chunk form stay as they are,
-    and so does one tiled for a target unless its `#mixer.cpu_tile` is
-    `chunked_ssd` / `chunked_gla` (the walk then takes the schedule: the CPU
-    target prints those kernels from the ops).
+    and so does one tiled for a target unless the target prints that
+    schedule's kernels from the ops: a `#mixer.cpu_tile` of `chunked_ssd`,
+    `chunked_gla` or `chunked_ut`, a forward `#mixer.cuda_tile` of
+    `chunked_gla` (the walk then takes the schedule). The CUDA driver runs it
+    on a copy of the tiled module before printing the forward; the backward
+    is derived from the recurrences.
   }];
   let dependentDialects = ["::mixc::mixer::MixerDialect"];
 }

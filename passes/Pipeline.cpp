@@ -76,6 +76,10 @@ void buildCudaPipeline(mlir::OpPassManager &pm, const std::string &schedule, int
   pm.nest<mlir::func::FuncOp>().addPass(createMixerTileForTarget(options));
 }
 
+void buildCudaChunkLowering(mlir::OpPassManager &pm) {
+  pm.nest<mlir::func::FuncOp>().addPass(createMixerLowerChunks());
+}
+
 void buildCudaBackwardPipeline(mlir::OpPassManager &pm, int sms) {
   pm.addPass(createMixerDeriveBackward());
   auto &fpm = pm.nest<mlir::func::FuncOp>();

@@ -59,9 +59,10 @@ int runCuda(Problem &p, bool bench, unsigned repeats) {
   Clock::time_point t0 = Clock::now();
   auto tiled = tileForCuda(*p.module, rt.sms());
   mlir::func::FuncOp func = theFunc(*tiled);
+  auto forward = cudaForwardModule(*tiled);
   std::string why;
   mlir::Location where = mlir::UnknownLoc::get(p.ctx.get());
-  auto kernel = firstError(p.ctx.get(), where, why, [&] { return mixc::emitCudaKernel(func); });
+  auto kernel = firstError(p.ctx.get(), where, why, [&] { return mixc::emitCudaKernel(theFunc(*forward)); });
   if (failed(kernel)) dieAt(where, why.empty() ? "cannot generate the CUDA kernel" : why);
   mixc::cuda::KernelFn fn = nullptr;
   std::string path;

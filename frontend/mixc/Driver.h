@@ -106,6 +106,9 @@ struct CpuKernel : KernelInterface {
 CpuKernel buildCpuKernel(mlir::ModuleOp module, int threads, bool backward = false);
 /// The CUDA pipeline on a clone of `module` (mixc.cpp).
 mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module, int deviceSms = 0);
+/// What the CUDA target prints a forward from: a clone of the module tileForCuda
+/// made with the recurrences it prints from chunk-level ops lowered to them.
+mlir::OwningOpRef<mlir::ModuleOp> cudaForwardModule(mlir::ModuleOp tiled);
 /// The derived backward of a module tileForCuda made, its adjoints as scans tiled for CUDA.
 mlir::FailureOr<mlir::func::FuncOp> deriveCudaBackward(mlir::ModuleOp tiled, std::string &why, int deviceSms = 0);
 /// Checks a backward kernel's gradients `out` (dNAME) against `want` (NAME,

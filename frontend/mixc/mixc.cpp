@@ -329,6 +329,14 @@ mlir::OwningOpRef<mlir::ModuleOp> tileForCuda(mlir::ModuleOp module, int deviceS
   return tiled;
 }
 
+mlir::OwningOpRef<mlir::ModuleOp> cudaForwardModule(mlir::ModuleOp tiled) {
+  mlir::OwningOpRef<mlir::ModuleOp> lowered = tiled.clone();
+  mlir::PassManager pm(tiled.getContext());
+  mixc::buildCudaChunkLowering(pm);
+  runPipeline(pm, *lowered);
+  return lowered;
+}
+
 mlir::FailureOr<mlir::func::FuncOp> deriveCudaBackward(mlir::ModuleOp tiled, std::string &why, int deviceSms) {
   mlir::PassManager pm(tiled.getContext());
   mixc::buildCudaBackwardPipeline(pm, cudaSms(deviceSms));
@@ -385,7 +393,8 @@ int runEmit() {
     auto tiled = tileForCuda(*module);
     std::string why;
     mlir::Location where = mlir::UnknownLoc::get(&ctx);
-    auto kernel = firstError(&ctx, where, why, [&] { return mixc::emitCudaKernel(theFunc(*tiled)); });
+    auto forward = cudaForwardModule(*tiled);
+    auto kernel = firstError(&ctx, where, why, [&] { return mixc::emitCudaKernel(theFunc(*forward)); });
     if (failed(kernel)) dieAt(where, why.empty() ? "cannot generate the CUDA kernel" : why);
     // The backward derived from the same tiled forward, where the CUDA target covers it.
     auto files = mixc::cudaRuntimeHeaders();

@@ -68,88 +68,136 @@ __device__ __forceinline__ void glaPairBlock(float (&P)[2][4], const tile::bf16 
   }
 }
 
-template <int K, bool LogDecay, typename DecayMap>
-__global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams call, const DeltaChunks d) {
-  using tile::bf16;
+// One CTA's chunk of the GLA form: chunk c of sequence b, head h, and its
+// tiles in shared memory (GlaPrepareLayout). The state-independent work of the
+// chunk-level ops is the device functions below, one per op (glaChunkCumsum:
+// mixer.chunk_cumsum; glaChunkScores: mixer.chunk_scores; glaChunkDecayedRows:
+// the rows chunk_output and chunk_local_states read), which the prepare
+// kernels printed from the IR call in the ops' order. d: where they write.
+template <int K> struct GlaChunk {
   using L = GlaPrepareLayout<K>;
-  constexpr int C = L::C, LK = L::LK, LC = L::LC, LB = L::LB;
   static_assert(K % 64 == 0 && K <= 128, "GLA tiles");
-  MIXC_DYNAMIC_SHARED(smem);
-  bf16 *Qs = (bf16 *)(smem + L::q), *Ks = (bf16 *)(smem + L::k), *Ps = (bf16 *)(smem + L::ps);
-  unsigned char *Gs = smem + L::g;
-  float *Bc = (float *)(smem + L::bc), *Df = (float *)(smem + L::df);
-  const int64_t slots = (call.T + C - 1) / C; // chunk slots of the longest sequence
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % call.H, b = item / (slots * call.H);
-  const ScanParams p = forSequence(call, b);
-  const int64_t T = p.T;
-  if (c * C >= T) return; // past a packed sequence's end
-  chunk::copyRows<K, 256>(Qs, LK, p.q, b, h, c, T, 0, K);
-  chunk::copyRows<K, 256>(Ks, LK, p.k, b, h, c, T, 0, K);
-  chunk::copyKeyDecays<K, 256>(p, b, h, c, Gs);
+  static constexpr int C = L::C, LK = L::LK, LC = L::LC, LB = L::LB, THREADS = 256;
+  tile::bf16 *Qs, *Ks, *Ps;
+  unsigned char *Gs;
+  float *Bc, *Df;
+  ScanParams p; // the chunk's sequence (forSequence)
+  int64_t slots, c, h, b;
+  __device__ GlaChunk(const ScanParams &call, unsigned char *smem)
+      : Qs((tile::bf16 *)(smem + L::q)), Ks((tile::bf16 *)(smem + L::k)), Ps((tile::bf16 *)(smem + L::ps)),
+        Gs(smem + L::g), Bc((float *)(smem + L::bc)), Df((float *)(smem + L::df)),
+        slots((call.T + C - 1) / C), c(blockIdx.x % slots), h((blockIdx.x / slots) % call.H),
+        b(blockIdx.x / (slots * call.H)) {
+    p = forSequence(call, b);
+  }
+  __device__ bool live() const { return c * C < p.T; } // not past a packed sequence's end
+};
+
+// The chunk's rows of q and k and the decays' input, by cp.async.
+template <int K> __device__ __forceinline__ void glaLoadChunk(GlaChunk<K> &x) {
+  chunk::copyRows<K, 256>(x.Qs, x.LK, x.p.q, x.b, x.h, x.c, x.p.T, 0, K);
+  chunk::copyRows<K, 256>(x.Ks, x.LK, x.p.k, x.b, x.h, x.c, x.p.T, 0, K);
+  chunk::copyKeyDecays<K, 256>(x.p, x.b, x.h, x.c, x.Gs);
   tile::commit();
   tile::waitGroups<0>();
   __syncthreads();
-  chunk::cumulativeKeyDecays<K, LB, LogDecay, 256, DecayMap>(p, h, c, Gs, Bc);
-  const float *bC = Bc + (C - 1) * LB;
-  for (int i = tid; i < K; i += 256) d.chunkDecay[((b * slots + c) * p.H + h) * K + i] = bC[i];
-  // Q' and K' to their rows (pairs of features per thread).
-  {
-    bf16 *qo = (bf16 *)d.qp.p + b * d.qp.s0 + d.qp.head(h) + c * C * d.qp.s1;
-    bf16 *ko = (bf16 *)d.w.p + b * d.w.s0 + d.w.head(h) + c * C * d.w.s1;
-    for (int e = tid; e < C * K / 2; e += 256) {
-      const int r = e / (K / 2), kc = (e % (K / 2)) * 2;
-      const float b0 = Bc[r * LB + kc], b1 = Bc[r * LB + kc + 1];
-      const uint32_t qv = *(const uint32_t *)&Qs[r * LK + kc], kv = *(const uint32_t *)&Ks[r * LK + kc];
-      *(uint32_t *)(qo + r * d.qp.s1 + kc) = tile::scalePair(qv, __expf(b0), __expf(b1));
-      *(uint32_t *)(ko + r * d.w.s1 + kc) = tile::scalePair(kv, __expf(bC[kc] - b0), __expf(bC[kc + 1] - b1));
-    }
+}
+
+// mixer.chunk_cumsum: the cumulative log-decays b per key (DecayMap applied
+// to the input as it is read), and the chunk's total b_C to d.chunkDecay.
+template <bool LogDecay, typename DecayMap, int K>
+__device__ __forceinline__ void glaChunkCumsum(GlaChunk<K> &x, const DeltaChunks &d) {
+  chunk::cumulativeKeyDecays<K, GlaChunk<K>::LB, LogDecay, 256, DecayMap>(x.p, x.h, x.c, x.Gs, x.Bc);
+  const float *bC = x.Bc + (x.C - 1) * x.LB;
+  for (int i = threadIdx.x; i < K; i += 256) d.chunkDecay[((x.b * x.slots + x.c) * x.p.H + x.h) * K + i] = bC[i];
+}
+
+// The rows the walk reads (chunk_output's Q' = Q . exp(b), chunk_local_states'
+// K' = K . exp(b_C - b)), to d.qp and d.w, a pair of features per thread.
+template <int K> __device__ __forceinline__ void glaChunkDecayedRows(GlaChunk<K> &x, const DeltaChunks &d) {
+  constexpr int C = GlaChunk<K>::C, LK = GlaChunk<K>::LK, LB = GlaChunk<K>::LB;
+  const float *bC = x.Bc + (C - 1) * LB;
+  tile::bf16 *qo = (tile::bf16 *)d.qp.p + x.b * d.qp.s0 + d.qp.head(x.h) + x.c * C * d.qp.s1;
+  tile::bf16 *ko = (tile::bf16 *)d.w.p + x.b * d.w.s0 + d.w.head(x.h) + x.c * C * d.w.s1;
+  for (int e = threadIdx.x; e < C * K / 2; e += 256) {
+    const int r = e / (K / 2), kc = (e % (K / 2)) * 2;
+    const float b0 = x.Bc[r * LB + kc], b1 = x.Bc[r * LB + kc + 1];
+    const uint32_t qv = *(const uint32_t *)&x.Qs[r * LK + kc], kv = *(const uint32_t *)&x.Ks[r * LK + kc];
+    *(uint32_t *)(qo + r * d.qp.s1 + kc) = tile::scalePair(qv, __expf(b0), __expf(b1));
+    *(uint32_t *)(ko + r * d.w.s1 + kc) = tile::scalePair(kv, __expf(bC[kc] - b0), __expf(bC[kc + 1] - b1));
   }
   __syncthreads();
-  // In place, relative to each row's sub-block reference; the pair factors.
-  glaRelativeRows<K, LK, LB, 256>(Qs, Ks, Bc);
-  chunk::subBlockPairDecays<K, LB, 256>(Bc, Df); // Dp[I, J], J < I
+}
+
+// mixer.chunk_scores: P_ij = sum_k Q_ik K_jk exp(b_ik - b_jk), j <= i, by
+// 16 x 16 sub-block pairs (Q and K made relative to their sub-blocks in
+// place: after glaChunkDecayedRows, which reads them as loaded), to d.pv.
+template <int K> __device__ __forceinline__ void glaChunkScores(GlaChunk<K> &x, const DeltaChunks &d) {
+  constexpr int LK = GlaChunk<K>::LK, LC = GlaChunk<K>::LC, LB = GlaChunk<K>::LB;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
+  glaRelativeRows<K, LK, LB, 256>(x.Qs, x.Ks, x.Bc);
+  chunk::subBlockPairDecays<K, LB, 256>(x.Bc, x.Df); // Dp[I, J], J < I
   __syncthreads();
   // P by 16 x 16 blocks (I, J), J <= I; blocks above the diagonal are zeros.
   for (int blk = warp; blk < 16; blk += 8) {
     const int I = blk / 4, J = blk % 4, r0 = I * 16;
     float P[2][4] = {};
-    if (J <= I) glaPairBlock<K, LK>(P, Qs, Ks, Df, I, J);
+    if (J <= I) glaPairBlock<K, LK>(P, x.Qs, x.Ks, x.Df, I, J);
 #pragma unroll
     for (int n = 0; n < 2; ++n) {
       const int j = J * 16 + n * 8 + 2 * t4, i0 = r0 + g, i1 = r0 + g + 8;
-      *(uint32_t *)&Ps[i0 * LC + j] = tile::pack(j <= i0 ? P[n][0] : 0.f, j + 1 <= i0 ? P[n][1] : 0.f);
-      *(uint32_t *)&Ps[i1 * LC + j] = tile::pack(j <= i1 ? P[n][2] : 0.f, j + 1 <= i1 ? P[n][3] : 0.f);
+      *(uint32_t *)&x.Ps[i0 * LC + j] = tile::pack(j <= i0 ? P[n][0] : 0.f, j + 1 <= i0 ? P[n][1] : 0.f);
+      *(uint32_t *)&x.Ps[i1 * LC + j] = tile::pack(j <= i1 ? P[n][2] : 0.f, j + 1 <= i1 ? P[n][3] : 0.f);
     }
   }
   __syncthreads();
-  storeRows<C, 256>(d.pv, b, h, c, Ps, LC);
+  storeRows<GlaChunk<K>::C, 256>(d.pv, x.b, x.h, x.c, x.Ps, LC);
+}
+
+// The GLA form's prepare for the backward's launches (the forward's is
+// printed from the chunk-level ops as the same calls).
+template <int K, bool LogDecay, typename DecayMap>
+__global__ void __launch_bounds__(256, 2) glaPrepare(const ScanParams call, const DeltaChunks d) {
+  MIXC_DYNAMIC_SHARED(smem);
+  GlaChunk<K> x(call, smem);
+  if (!x.live()) return;
+  glaLoadChunk(x);
+  glaChunkCumsum<LogDecay, DecayMap>(x, d);
+  glaChunkDecayedRows(x, d);
+  glaChunkScores(x, d);
 }
 
 #ifndef MIXC_CUDA_EMULATION
-// glaPrepare over every chunk, its rows (Q', K', P) and the chunks'
-// log-decays per key in scratch, given to d. The forward's and the chunked
-// backward's (which reads Q' in its reverse walk and K' in its forward one).
-template <int K, bool LogDecay, typename DecayMap>
-cudaError_t launchGlaPrepare(const ScanParams &p, DeltaChunks &d, Scratch &scratch, cudaStream_t stream) {
+// A GLA prepare kernel (glaPrepare, or one printed from the chunk-level ops)
+// over every chunk: its rows (Q', K', P) and the chunks' log-decays per key
+// in scratch, given to d. Nothing to launch for an empty call.
+template <int K, typename Kernel>
+cudaError_t launchGlaPrepareKernel(Kernel kernel, const ScanParams &p, DeltaChunks &d, Scratch &scratch,
+                                   cudaStream_t stream) {
   constexpr int C = chunk::C;
+  if (p.B * p.T * p.H == 0) return cudaSuccess;
   const int64_t chunks = (p.T + C - 1) / C, rows = p.B * chunks * C * p.H;
   __nv_bfloat16 *base = (__nv_bfloat16 *)scratch.alloc(rows * (2 * K + C) / 2 + p.B * chunks * p.H * K);
   if (!base) return cudaErrorMemoryAllocation;
   d.qp = chunkRows(p, base, K), d.w = chunkRows(p, base + rows * K, K), d.pv = chunkRows(p, base + 2 * rows * K, C);
   d.chunkDecay = (float *)(base + rows * (2 * K + C));
   constexpr int bytes = GlaPrepareLayout<K>::bytes;
-  if (cudaError_t e = cudaFuncSetAttribute(glaPrepare<K, LogDecay, DecayMap>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))
-    return e;
-  glaPrepare<K, LogDecay, DecayMap><<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
+  if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) return e;
+  kernel<<<(unsigned)(chunks * p.H * p.B), 256, bytes, stream>>>(p, d);
   return cudaSuccess;
+}
+
+// glaPrepare over every chunk: the forward's and the chunked backward's
+// (which reads Q' in its reverse walk and K' in its forward one).
+template <int K, bool LogDecay, typename DecayMap>
+cudaError_t launchGlaPrepare(const ScanParams &p, DeltaChunks &d, Scratch &scratch, cudaStream_t stream) {
+  return launchGlaPrepareKernel<K>(glaPrepare<K, LogDecay, DecayMap>, p, d, scratch, stream);
 }
 
 // GLA: glaPrepare, then the state walk in its GLA form (split along the
 // sequence where the pass says so).
 template <int K, bool LogDecay, typename DecayMap>
 cudaError_t launchChunkedGla(const ScanParams &p, const StatePass &pass, Scratch &scratch, cudaStream_t stream) {
-  if (p.B * p.T * p.H == 0) return launchWalk<K, false, LogDecay, true>(p, DeltaChunks{}, pass, scratch, stream);
   DeltaChunks d;
   if (cudaError_t e = launchGlaPrepare<K, LogDecay, DecayMap>(p, d, scratch, stream)) return e;
   return launchWalk<K, false, LogDecay, true>(p, d, pass, scratch, stream);

@@ -151,3 +151,24 @@ func.func @tiled_ut(%q: tensor<?x?x2x16xf32>, %v: tensor<?x?x2x16xf32>, %g: tens
   %o, %s = mixer.recurrence dplr diag scalar forward %q, %q, %v decay(%g) lowrank(%q, %q) {mixer.chunk = {algorithm = "ut", size = 64 : i64, sub_block = 16 : i64}, mixer.schedule = #mixer.cpu_tile<algorithm = chunked_ut, isa = "x86-64-v3", lanes = 8, k = 16, v_block = 16, reg_block = 2, threads = 2, chunk = 64>} : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x2x16x16xf32>)
   return %o, %s : tensor<?x?x2x16xf32>, tensor<?x2x16x16xf32>
 }
+
+// -----
+
+// CUDA: GLA's form tiled chunked_gla is lowered (the CUDA target prints its
+// kernels from the ops, the walk keeps the schedule); the UT form tiled for
+// CUDA stays a recurrence (its kernels are still named by the tile).
+// CHECK-LABEL: func.func @cuda_gla
+// CHECK: mixer.chunk_scores
+// CHECK: mixer.chunk_walk {{.*}} chunk 64 {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_gla
+// CHECK-NOT: mixer.recurrence
+// CHECK-LABEL: func.func @cuda_ut
+// CHECK: mixer.recurrence dplr
+// CHECK-NOT: mixer.chunk_walk
+func.func @cuda_gla(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
+  %o, %s = mixer.recurrence vector forward %q, %q, %v decay(%g) {mixer.chunk = {algorithm = "gla", size = 64 : i64, sub_block = 16 : i64}, mixer.schedule = #mixer.cuda_tile<algorithm = chunked_gla, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2, seq_split = 8>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
+}
+func.func @cuda_ut(%q: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x2xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
+  %o, %s = mixer.recurrence dplr diag scalar forward %q, %q, %v decay(%g) lowrank(%q, %q) {mixer.chunk = {algorithm = "ut", size = 64 : i64, sub_block = 16 : i64}, mixer.schedule = #mixer.cuda_tile<algorithm = chunked_ut, k = 64, v_block = 32, cols_per_warp = 4, warps = 8, stage = 32, chunk = 64, sms = 132, state_blocks = [128, 64, 32], key_split = 2>} : (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2xf32>, tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>)
+  return %o, %s : tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>
+}
