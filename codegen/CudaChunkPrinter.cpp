@@ -17,44 +17,54 @@ namespace mixc::cudaprint {
 LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
   auto schedule = walk->getAttrOfType<CudaTileAttr>("mixer.schedule");
   auto refuse = [&](const Twine &why) {
-    return walk.emitOpError() << "the CUDA target prints the GLA chunk form as mixer-lower-chunks writes it "
-                                 "(chunk_cumsum per key, chunk_scores, chunk_local_states, chunk_walk, chunk_output "
-                                 "of one recurrence tiled chunked_gla): "
+    return walk.emitOpError() << "the CUDA target prints the SSD / GLA chunk form as mixer-lower-chunks writes it "
+                                 "(chunk_cumsum, chunk_scores, chunk_local_states, chunk_walk, chunk_output of one "
+                                 "forward recurrence tiled chunked_ssd or chunked_gla): "
                               << why;
   };
-  if (!schedule || schedule.getAlgorithm() != CudaAlgorithm::chunked_gla)
-    return refuse("no #mixer.cuda_tile<algorithm = chunked_gla> schedule on the walk");
+  if (!schedule || (schedule.getAlgorithm() != CudaAlgorithm::chunked_gla &&
+                    schedule.getAlgorithm() != CudaAlgorithm::chunked_ssd))
+    return refuse("no #mixer.cuda_tile<algorithm = chunked_ssd or chunked_gla> schedule on the walk");
   if (tensorMode || mixtureScan) return refuse("a tensor program or a mixture's scan takes the recurrence");
   auto group = matchChunkGroup(walk, refuse);
   if (failed(group)) return failure();
   auto [cumsum, scores, local, out] = *group;
-  if (!cumsum || walk.getReverse()) return refuse("a forward chunk_cumsum of the decays (the chunked kernels scan forward)");
+  if (walk.getReverse()) return refuse("a forward scan (the chunked kernels scan forward)");
   const int64_t C = walk.getChunk();
   if (C != schedule.getChunk() || C != 64) return refuse("chunks of 64 tokens, the schedule's");
   auto stateType = cast<RankedTensorType>(walk.getFinalState().getType());
   const int64_t H = stateType.getDimSize(1), K = stateType.getDimSize(2), V = stateType.getDimSize(3);
-  Value q = scores.getQ(), k = local.getK(), v = local.getV(), decay = cumsum.getDecay();
-  if (rowWidth(decay) != K) return refuse("the decays are not a row of K log-decays per token");
-  if (K % 64 || K > 128) return refuse("K a multiple of 64 up to 128 (GLA's tiles)");
+  Value q = scores.getQ(), k = local.getK(), v = local.getV(), decay = cumsum ? cumsum.getDecay() : Value();
+  // The decays: none, a scalar per token or head, or (GLA) a row of K per token.
+  const bool gla = schedule.getAlgorithm() == CudaAlgorithm::chunked_gla;
+  const int64_t DW = decay ? rowWidth(decay) : 0;
+  if (gla ? DW != K : DW > 1)
+    return refuse(gla ? "the GLA form's decays are a row of K log-decays per token"
+                      : "the SSD form's decays are a scalar per token or head");
+  if (K % 64 || K > (gla ? 128 : 256)) return refuse(gla ? "K a multiple of 64 up to 128 (GLA's tiles)"
+                                                          : "K a multiple of 64 up to 256 (the SSD form's tiles)");
 
-  // decay_in_loads: the prepare kernel and the recurrent sweep compute the
-  // log-decays from their input as they load it.
+  // decay_in_loads (GLA): the prepare kernel and the recurrent sweep compute
+  // the log-decays from their input as they load it.
   Value decayRaw;
   llvm::SmallVector<Value> decayParams;
   if (schedule.getDecayInLoads() && !(decayRaw = decayLoadChain(decay, decayParams)))
     return walk.emitOpError() << "decay_in_loads: the decay is not a pointwise chain of one input, per-head "
                                  "parameters and constants";
-  std::vector<std::pair<const char *, Value>> operands = {
-      {"q", q}, {"k", k}, {"v", v}, {"decay", decayRaw ? decayRaw : decay}};
-  // Operands that are not inputs: a row kernel writes them first (q, k and v
-  // in bf16 where the inputs are: the prepare kernel streams them).
-  llvm::SetVector<Value> tokenWork;
+  std::vector<std::pair<const char *, Value>> operands = {{"q", q}, {"k", k}, {"v", v}};
+  if (decay) operands.push_back({"decay", decayRaw ? decayRaw : decay});
+  // Operands that are not inputs: row kernels write them first, per token or
+  // per head (a constant decay); q, k and v in bf16 where the inputs are (the
+  // chunked kernels stream them).
+  llvm::SetVector<Value> tokenWork, headWork;
   llvm::DenseSet<Value> streamed = {q, k, v};
   for (auto &[field, x] : operands)
-    if (!isa<BlockArgument>(inputOf(x)) && !tmpIndex.count(x)) tokenWork.insert(x);
+    if (!isa<BlockArgument>(inputOf(x)) && !tmpIndex.count(x)) (isToken(x) ? tokenWork : headWork).insert(x);
   rowKernel(tokenWork.getArrayRef(), false, H, streamed);
+  rowKernel(headWork.getArrayRef(), true, H);
 
-  hs << "  {\n    // chunk level, the GLA form: K = " << K << ", state columns = " << V << ", chunks of " << C << "\n";
+  hs << "  {\n    // chunk level, the " << (gla ? "GLA" : "SSD") << " form: K = " << K << ", state columns = " << V
+     << ", chunks of " << C << "\n";
   hs << "    ScanParams p;\n";
   for (auto &[field, x] : operands) {
     Value in = inputOf(x);
@@ -81,10 +91,29 @@ LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
   hs << "    dim3 grid(" << (V + vb - 1) / vb << ", " << H << ", (unsigned)p.B);\n";
   // Calls of under a quarter chunk (decoding) and operands the tiles cannot
   // stream (not bf16, unaligned rows) take the recurrent sweep.
-  hs << "    const bool chunked = p.T >= " << schedule.minTokens() << " && chunkedApplies(p, true);\n";
+  hs << "    const bool chunked = p.T >= " << schedule.minTokens() << " && chunkedApplies(p, " << (gla ? "true" : "false")
+     << ");\n";
   if (walk.getInit() && outIndex.count(stateOut)) printInPlaceStateCopy(false, false, H, K, V);
+  const std::string passFn = "statePass" + std::to_string(nStatePasses++);
+  device += statePassFunction(passFn, schedule, H, V);
+  auto fail = "        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
+  hs << "    if (chunked) {\n      const StatePass pass = " << passFn << "(p.B, p.T);\n";
+  if (!gla) {
+    // The SSD form computes every op in its walk's kernel (the chunk's
+    // scores and states on chip), a CTA per value block, head and batch row.
+    hs << "      // mixer.chunk_cumsum, chunk_scores, chunk_local_states, chunk_walk, chunk_output: one kernel\n";
+    if (K <= 128)
+      hs << "      if (cudaError_t e = launchWalk<" << K << ", " << (DW ? "true" : "false")
+         << ", true, false>(p, DeltaChunks{}, pass, scratch, stream); e != cudaSuccess)\n";
+    else
+      hs << "      if (cudaError_t e = launchChunked<" << K << ", ChunkDecay::" << (DW ? "scalar" : "none")
+         << ", true>(p, pass, scratch, stream); e != cudaSuccess)\n";
+    hs << fail << "    } else\n  ";
+    printRecurrentFallback(schedule, DW ? "scalar" : "identity", K, "NoMap");
+    return success();
+  }
 
-  // The prepare kernel: the ops that do not read the state, one call each.
+  // GLA's prepare kernel: the ops that do not read the state, one call each.
   const std::string prepare = "chunkPrepare" + std::to_string(nChunkPrepares++);
   std::string text;
   llvm::raw_string_ostream ds(text);
@@ -103,23 +132,24 @@ LogicalResult Printer::emitChunkGroup(ChunkWalkOp walk) {
   step("glaChunkScores(x, d);", "mixer.chunk_scores");
   ds << "}\n\n";
   device += text;
-
-  const std::string passFn = "statePass" + std::to_string(nStatePasses++);
-  device += statePassFunction(passFn, schedule, H, V);
-  auto fail = "        return chk.fail(\"CUDA: %s\", cudaGetErrorString(e));\n";
-  hs << "    if (chunked) {\n      const StatePass pass = " << passFn << "(p.B, p.T);\n      DeltaChunks d;\n"
+  hs << "      DeltaChunks d;\n"
      << "      if (cudaError_t e = launchGlaPrepareKernel<" << K << ">(" << prepare
      << ", p, d, scratch, stream); e != cudaSuccess)\n"
      << fail << "      // mixer.chunk_output, chunk_local_states, chunk_walk: the state walk in its GLA form\n"
      << "      if (cudaError_t e = launchWalk<" << K << ", false, true, true>(p, d, pass, scratch, stream); "
      << "e != cudaSuccess)\n"
      << fail << "    } else\n  ";
-  // The recurrent sweep of the same recurrence (vector decays, logs: the
-  // lowering took a factor's log, which the decay map or a row kernel computes).
-  hs << "    scanRecurrent<Structure::vector, " << K << ", " << schedule.getColsPerWarp() << ", " << schedule.getWarps()
-     << ", " << schedule.getStage() << ", DiagKind::none, false, false, false, true, " << decayMap << "><<<grid, "
-     << schedule.getWarps() * 32 << ", 0, stream>>>(p);\n  }\n";
+  printRecurrentFallback(schedule, "vector", K, decayMap);
   return success();
+}
+
+// The recurrent sweep of a chunk form's recurrence (its decays are logs: the
+// lowering took a factor's log, which the decay map or a row kernel computes).
+void Printer::printRecurrentFallback(CudaTileAttr schedule, const char *structure, int64_t K,
+                                     const std::string &decayMap) {
+  hs << "    scanRecurrent<Structure::" << structure << ", " << K << ", " << schedule.getColsPerWarp() << ", "
+     << schedule.getWarps() << ", " << schedule.getStage() << ", DiagKind::none, false, false, false, true, "
+     << decayMap << "><<<grid, " << schedule.getWarps() * 32 << ", 0, stream>>>(p);\n  }\n";
 }
 
 } // namespace mixc::cudaprint

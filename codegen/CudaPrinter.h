@@ -112,6 +112,8 @@ private:
   /// from them (CudaChunkPrinter.cpp): `walk`'s group, its prepare kernel and
   /// launches, the recurrent sweep for the calls the chunked kernels refuse.
   LogicalResult emitChunkGroup(ChunkWalkOp walk);
+  /// The recurrent sweep for the calls a chunk form's kernels refuse, closing its block.
+  void printRecurrentFallback(CudaTileAttr schedule, const char *structure, int64_t K, const std::string &decayMap);
   /// p.init, p.o, p.state (and mLSTM's stabilizer) of a scan; stateOut: the
   /// value the final state goes out as (a mixture's per-memory states).
   LogicalResult printScanStates(Operation *op, Value init, Value initM, Value o, Value finalState, Value finalM,

@@ -17,17 +17,18 @@ bool lowerable(RecurrenceOp op) {
   StringRef form = algorithm ? algorithm.getValue() : "";
   // A recurrence tiled for a target is lowered only where the target prints
   // that schedule's kernels from the chunk ops: the CPU's chunked SSD, GLA and
-  // UT forms, CUDA's GLA form (vector decays; its other forms' tiles still
-  // name their kernels). A recurrent schedule stays a recurrence.
+  // UT forms, CUDA's SSD and GLA forms (its UT form's tiles still name their
+  // kernels). A recurrent schedule stays a recurrence.
   if (Attribute schedule = op->getAttr("mixer.schedule")) {
     auto cpu = dyn_cast<CpuTileAttr>(schedule);
     auto cuda = dyn_cast<CudaTileAttr>(schedule);
     const bool cpuChunked = cpu && (cpu.getAlgorithm() == CpuAlgorithm::chunked_ssd ||
                                     cpu.getAlgorithm() == CpuAlgorithm::chunked_gla ||
                                     cpu.getAlgorithm() == CpuAlgorithm::chunked_ut);
-    const bool cudaGla = cuda && cuda.getAlgorithm() == CudaAlgorithm::chunked_gla && op.hasKeyDecay() &&
-                         op.getDirection() == Direction::forward;
-    if (!cpuChunked && !cudaGla) return false;
+    const bool cudaChunked = cuda && op.getDirection() == Direction::forward &&
+                             ((cuda.getAlgorithm() == CudaAlgorithm::chunked_gla && op.hasKeyDecay()) ||
+                              (cuda.getAlgorithm() == CudaAlgorithm::chunked_ssd && !op.hasKeyDecay()));
+    if (!cpuChunked && !cudaChunked) return false;
   }
   // The scan form sums dt per value column: without dt there is nothing to sum.
   if (form == "scan" && !op.getDt()) return false;

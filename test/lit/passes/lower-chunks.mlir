@@ -154,9 +154,10 @@ func.func @tiled_ut(%q: tensor<?x?x2x16xf32>, %v: tensor<?x?x2x16xf32>, %g: tens
 
 // -----
 
-// CUDA: GLA's form tiled chunked_gla is lowered (the CUDA target prints its
-// kernels from the ops, the walk keeps the schedule); the UT form tiled for
-// CUDA stays a recurrence (its kernels are still named by the tile).
+// CUDA: GLA's form tiled chunked_gla (and the SSD form tiled chunked_ssd) is
+// lowered (the CUDA target prints its kernels from the ops, the walk keeps the
+// schedule); the UT form tiled for CUDA stays a recurrence (its kernels are
+// still named by the tile).
 // CHECK-LABEL: func.func @cuda_gla
 // CHECK: mixer.chunk_scores
 // CHECK: mixer.chunk_walk {{.*}} chunk 64 {mixer.schedule = #mixer.cuda_tile<algorithm = chunked_gla
