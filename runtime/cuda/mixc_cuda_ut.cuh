@@ -139,165 +139,230 @@ __device__ __forceinline__ void storeChunkTile(unsigned char *dst, const __nv_bf
   }
 }
 
-// A CTA of 8 warps per (chunk, head, batch) item, two CTAs per SM; warp
+// One CTA's item of the UT form's prepare (chunk c of sequence b, head h; 8
+// warps, two CTAs per SM) and its tiles in shared memory (DeltaPrepareLayout,
+// regions reused as the steps go: A's and K's rows become L_A, M . Q A^T and
+// T). The steps below are the chunk-level ops' state-independent work, in
+// order: deltaLoadChunk, deltaChunkCumsum (mixer.chunk_cumsum),
+// deltaChunkLanded, deltaChunkSystem (chunk_ut's L and chunk_ut_output's
+// masked scores), deltaChunkSolve (chunk_ut's p and u: W, R),
+// deltaChunkOutputRows (chunk_ut_output's Q', P), deltaStoreChunk. Warp
 // (rw, hf) takes rows 16 rw.. of each product, in the column half hf.
+template <int K> struct DeltaChunk {
+  using L = DeltaPrepareLayout<K>;
+  static_assert(K % 64 == 0, "chunked tiles");
+  static constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF;
+  unsigned char *smem;
+  tile::bf16 *Qs, *Bs, *As, *Ks, *Ws, *MQA, *Ts, *LKs, *MQK;
+  float *LA, *Bc, *Ep, *Sa, *Sk;
+  ScanParams p; // the item's sequence (forSequence)
+  int64_t slots, c = 0, h = 0, b = 0;
+  bool inGrid;
+  float *scalarsOut = nullptr;   // the walk's copy of the per-token scalars (scalars_in_loads)
+  unsigned char *tiles = nullptr; // the wgmma walk's block of the item
+  __device__ DeltaChunk(const ScanParams &call, unsigned char *smem_)
+      : smem(smem_), Qs((tile::bf16 *)(smem_ + L::q)), Bs((tile::bf16 *)(smem_ + L::bb)),
+        As((tile::bf16 *)(smem_ + L::a)), Ks((tile::bf16 *)(smem_ + L::k)), Ws(As), MQA(Ks), Ts(Ks + C * LC),
+        LKs((tile::bf16 *)(smem_ + L::lk)), MQK((tile::bf16 *)(smem_ + L::mqk)), LA((float *)As),
+        Bc((float *)(smem_ + L::bc)), Ep(Bc + C), Sa((float *)(smem_ + L::sc)), Sk(Sa + C),
+        slots((call.T + C - 1) / C), inGrid((int64_t)blockIdx.x < slots * call.H * call.B) {
+    // Items (sequence b, chunk c, head h) in chunk slots of the longest sequence.
+    if (!inGrid) return;
+    const int64_t item = blockIdx.x;
+    c = item % slots, h = (item / slots) % call.H, b = item / (slots * call.H);
+    p = forSequence(call, b);
+  }
+  __device__ bool live() const { return inGrid && c * C < p.T; } // not past a packed sequence's end
+  __device__ float bprev(int i) const { return i == 0 ? 0.f : Bc[i - 1]; }
+};
+
+// The item's rows by cp.async (scaled: a and k are multiples of b's rows,
+// whose per-token scales load instead).
+template <bool Scaled, typename Scalars, int K> __device__ __forceinline__ void deltaLoadChunk(DeltaChunk<K> &x) {
+  const ScanParams &p = x.p;
+  chunk::copyRows<K, 256>(x.Qs, x.LK, p.q, x.b, x.h, x.c, p.T, 0, K);
+  if constexpr (!Scaled) {
+    chunk::copyRows<K, 256>(x.Ks, x.LK, p.k, x.b, x.h, x.c, p.T, 0, K);
+    chunk::copyRows<K, 256>(x.As, x.LK, p.a, x.b, x.h, x.c, p.T, 0, K);
+  } else {
+    chunk::loadScales<256, Scalars>(p, x.b, x.h, x.c, x.Sa, x.Sk);
+  }
+  chunk::copyRows<K, 256>(x.Bs, x.LK, p.b, x.b, x.h, x.c, p.T, 0, K);
+  tile::commit();
+}
+
+// mixer.chunk_cumsum (warp 0, while the rows arrive): the cumulative
+// log-decays b and exp(b) before and at each token (Ep), and the walk's copy
+// of the decays where the kernels compute them (scalars_in_loads).
+template <bool Decay, bool LogDecay, typename Scalars, int K>
+__device__ __forceinline__ void deltaChunkCumsum(DeltaChunk<K> &x, const DeltaChunks &d) {
+  constexpr int C = DeltaChunk<K>::C;
+  x.scalarsOut = Scalars::fused && d.scalars ? d.scalars + ((x.b * x.slots + x.c) * x.p.H + x.h) * 3 * C : nullptr;
+  if (threadIdx.x / 32 != 0) return;
+  const int lane = threadIdx.x % 32;
+  float g0 = 0.f, g1 = 0.f;
+  if constexpr (Decay) chunk::scalarGates<LogDecay, Scalars>(x.p, x.b, x.h, x.c, g0, g1);
+  if (x.scalarsOut) x.scalarsOut[2 * lane] = g0, x.scalarsOut[2 * lane + 1] = g1;
+  chunk::cumulativeGates(g0, g1, x.Bc);
+  __syncwarp();
+  x.Ep[2 * lane] = __expf(x.bprev(2 * lane)), x.Ep[2 * lane + 1] = __expf(x.Bc[2 * lane]);
+}
+
+// The rows have landed: the scales' copy for the walk, q and b normalized in
+// place (l2norm_q / l2norm_b; b's rows stored for deltaStates), and the wgmma
+// walk's copy of the rows of a (or b) and k before they are overwritten.
+template <bool Scaled, int K> __device__ __forceinline__ void deltaChunkLanded(DeltaChunk<K> &x, const DeltaChunks &d) {
+  constexpr int C = DeltaChunk<K>::C, LK = DeltaChunk<K>::LK;
+  tile::waitGroups<0>();
+  __syncthreads();
+  if (Scaled && x.scalarsOut)
+    for (int i = threadIdx.x; i < 2 * C; i += 256) x.scalarsOut[C + i] = x.Sa[i]; // Sa, then Sk = Sa + C
+  if (x.p.l2normQ || x.p.l2normB) {
+    if (x.p.l2normQ) l2normRows<K, 256>(x.Qs, LK);
+    if (x.p.l2normB) l2normRows<K, 256>(x.Bs, LK);
+    __syncthreads();
+    if (d.bn.p) storeRows<K, 256>(d.bn, x.b, x.h, x.c, x.Bs, LK);
+  }
+  using DT = DeltaTiles<K, Scaled>;
+  x.tiles = d.tiles ? d.tiles + ((x.b * x.slots + x.c) * x.p.H + x.h) * DT::bytes : nullptr;
+  if (x.tiles) {
+    storeChunkTile<K, 256>(x.tiles + DT::a, Scaled ? x.Bs : x.As, LK);
+    if constexpr (!Scaled) storeChunkTile<K, 256>(x.tiles + DT::k, x.Ks, LK);
+  }
+}
+
+// chunk_ut's system and chunk_ut_output's scores: the Gram matrices (the
+// first half of the warps B A^T and B K^T, the second Q A^T and Q K^T;
+// scaled: one product with B, its columns scaled by a's and k's scales),
+// masked and decayed: L_A (fp32) and L_K strictly lower with
+// exp(b_{i-1} - b_j), M . Q A^T and M . Q K^T causal with exp(b_i - b_j).
+template <bool Decay, bool Scaled, int K> __device__ __forceinline__ void deltaChunkSystem(DeltaChunk<K> &x) {
+  constexpr int LK = DeltaChunk<K>::LK, LC = DeltaChunk<K>::LC, LF = DeltaChunk<K>::LF;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
+  const int rw = warp % 4, hf = warp / 4, r0 = rw * 16;
+  float X[8][4] = {}, Y[8][4] = {};
+  warpMma<8, false>(X, (hf == 0 ? x.Bs : x.Qs) + r0 * LK, LK, Scaled ? x.Bs : x.As, LK, K / 16);
+  if constexpr (!Scaled) warpMma<8, false>(Y, (hf == 0 ? x.Bs : x.Qs) + r0 * LK, LK, x.Ks, LK, K / 16);
+  __syncthreads(); // A and K are read: their space takes L_A, M . Q A^T and T
+  const bool strict = hf == 0;
+  float bi[2] = {0.f, 0.f};
+  if constexpr (Decay)
+    bi[0] = strict ? x.bprev(r0 + g) : x.Bc[r0 + g], bi[1] = strict ? x.bprev(r0 + g + 8) : x.Bc[r0 + g + 8];
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt) {
+    const int j = nt * 8 + 2 * t4;
+    const float bj[2] = {Decay ? x.Bc[j] : 0.f, Decay ? x.Bc[j + 1] : 0.f};
+    float f[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int i = r0 + g + (e >= 2 ? 8 : 0), jj = j + (e & 1);
+      const bool keep = strict ? jj < i : jj <= i;
+      f[e] = keep ? (Decay ? __expf(bi[e / 2] - bj[e & 1]) : 1.f) : 0.f;
+    }
+    const int i0 = r0 + g, i1 = r0 + g + 8;
+    float fy[4] = {f[0], f[1], f[2], f[3]};
+    if constexpr (Scaled) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) fy[e] = f[e] * x.Sk[j + (e & 1)], f[e] *= x.Sa[j + (e & 1)];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) Y[nt][e] = X[nt][e];
+    }
+    if (strict) {
+      *(float2 *)&x.LA[i0 * LF + j] = make_float2(X[nt][0] * f[0], X[nt][1] * f[1]);
+      *(float2 *)&x.LA[i1 * LF + j] = make_float2(X[nt][2] * f[2], X[nt][3] * f[3]);
+      *(uint32_t *)&x.LKs[i0 * LC + j] = tile::pack(Y[nt][0] * fy[0], Y[nt][1] * fy[1]);
+      *(uint32_t *)&x.LKs[i1 * LC + j] = tile::pack(Y[nt][2] * fy[2], Y[nt][3] * fy[3]);
+    } else {
+      *(uint32_t *)&x.MQA[i0 * LC + j] = tile::pack(X[nt][0] * f[0], X[nt][1] * f[1]);
+      *(uint32_t *)&x.MQA[i1 * LC + j] = tile::pack(X[nt][2] * f[2], X[nt][3] * f[3]);
+      *(uint32_t *)&x.MQK[i0 * LC + j] = tile::pack(Y[nt][0] * fy[0], Y[nt][1] * fy[1]);
+      *(uint32_t *)&x.MQK[i1 * LC + j] = tile::pack(Y[nt][2] * fy[2], Y[nt][3] * fy[3]);
+    }
+  }
+  __syncthreads();
+}
+
+// chunk_ut's p and u: T = (I - L_A)^{-1} (meanwhile warps 2-7 scale B's rows
+// by gamma'), W = T Gamma' B (over L_A) and R = T L_K (over L_K, once every
+// warp has read it).
+template <bool Decay, int K> __device__ __forceinline__ void deltaChunkSolve(DeltaChunk<K> &x) {
+  constexpr int C = DeltaChunk<K>::C, LK = DeltaChunk<K>::LK, LC = DeltaChunk<K>::LC, LF = DeltaChunk<K>::LF;
+  using L = DeltaPrepareLayout<K>;
+  const int tid = threadIdx.x, warp = tid / 32, rw = warp % 4, hf = warp / 4, r0 = rw * 16;
+  float *TF = (float *)(x.smem + L::tf), *PT = (float *)(x.smem + L::pt);
+  invertUnitLower<LF, LC>(x.LA, TF, x.Ts, PT, [&] {
+    if constexpr (Decay) {
+      for (int e = tid - C; e < C * K / 8; e += 256 - C) { // 8 elements at a time
+        const int r = e / (K / 8), kc = (e % (K / 8)) * 8;
+        const float f = x.Ep[r];
+        uint4 *bp = (uint4 *)&x.Bs[r * LK + kc];
+        uint4 v = *bp;
+        v.x = tile::scalePair(v.x, f, f), v.y = tile::scalePair(v.y, f, f);
+        v.z = tile::scalePair(v.z, f, f), v.w = tile::scalePair(v.w, f, f);
+        *bp = v;
+      }
+    }
+  });
+  {
+    float Wt[K / 16][4] = {};
+    warpMma<K / 16, true>(Wt, x.Ts + r0 * LC, LC, x.Bs + hf * (K / 2), LK, rw + 1);
+    storeTile<K / 16>(x.Ws, LK, r0, hf * (K / 2), Wt, [](int, int, float v) { return v; });
+  }
+  float Rt[4][4] = {};
+  warpMma<4, true>(Rt, x.Ts + r0 * LC, LC, x.LKs + hf * 32, LC, rw + 1);
+  __syncthreads();
+  storeTile<4>(x.LKs, LC, r0, hf * 32, Rt, [](int, int, float v) { return v; });
+  __syncthreads();
+}
+
+// chunk_ut_output's state-independent rows: Q' = Gamma Q + (M . Q A^T) W
+// over Q, P = (M . Q A^T) R + M . Q K^T over M . Q K^T.
+template <bool Decay, int K> __device__ __forceinline__ void deltaChunkOutputRows(DeltaChunk<K> &x) {
+  constexpr int LK = DeltaChunk<K>::LK, LC = DeltaChunk<K>::LC;
+  const int warp = threadIdx.x / 32, rw = warp % 4, hf = warp / 4, r0 = rw * 16;
+  float Qt[K / 16][4] = {};
+  warpMma<K / 16, true>(Qt, x.MQA + r0 * LC, LC, x.Ws + hf * (K / 2), LK, rw + 1);
+  addIntoTile<K / 16>(x.Qs, LK, r0, hf * (K / 2), Qt, [&](int i) { return Decay ? __expf(x.Bc[i]) : 1.f; });
+  float Pt[4][4] = {};
+  warpMma<4, true>(Pt, x.MQA + r0 * LC, LC, x.LKs + hf * 32, LC, rw + 1);
+  addIntoTile<4>(x.MQK, LC, r0, hf * 32, Pt, [](int) { return 1.f; });
+  __syncthreads();
+}
+
+// W, Q', R and P to the walk: as rows (d.w, d.qp, d.r, d.pv), or for the
+// wgmma walk into the item's block of tiles with the decays and scales.
+template <bool Scaled, int K> __device__ __forceinline__ void deltaStoreChunk(DeltaChunk<K> &x, const DeltaChunks &d) {
+  constexpr int C = DeltaChunk<K>::C, LK = DeltaChunk<K>::LK, LC = DeltaChunk<K>::LC;
+  const int tid = threadIdx.x;
+  if (x.tiles) {
+    using DT = DeltaTiles<K, Scaled>;
+    storeChunkTile<K, 256>(x.tiles + DT::w, x.Ws, LK);
+    storeChunkTile<K, 256>(x.tiles + DT::qp, x.Qs, LK);
+    storeChunkTile<C, 256>(x.tiles + DT::r, x.LKs, LC);
+    storeChunkTile<C, 256>(x.tiles + DT::pv, x.MQK, LC);
+    if (tid < C) ((float *)(x.tiles + DT::gates))[tid] = x.Bc[tid];
+    if (Scaled && tid >= C && tid < 3 * C) ((float *)(x.tiles + DT::scales))[tid - C] = x.Sa[tid - C]; // Sa, then Sk
+    return;
+  }
+  storeRows<K, 256>(d.w, x.b, x.h, x.c, x.Ws, LK);
+  storeRows<K, 256>(d.qp, x.b, x.h, x.c, x.Qs, LK);
+  storeRows<C, 256>(d.r, x.b, x.h, x.c, x.LKs, LC);
+  storeRows<C, 256>(d.pv, x.b, x.h, x.c, x.MQK, LC);
+}
+
+// The UT form's prepare: every item's state-independent operands (the steps above).
 template <int K, bool Decay, bool LogDecay, bool Scaled, typename Scalars = StoredScalars>
 __global__ void __launch_bounds__(256, 2) deltaPrepare(const ScanParams call, const DeltaChunks d) {
-  using tile::bf16;
-  using L = DeltaPrepareLayout<K>;
-  constexpr int C = L::C, LK = L::LK, LC = L::LC, LF = L::LF;
-  static_assert(K % 64 == 0, "chunked tiles");
   MIXC_DYNAMIC_SHARED(smem);
-  bf16 *LKs = (bf16 *)(smem + L::lk), *MQK = (bf16 *)(smem + L::mqk);
-  float *Bc = (float *)(smem + L::bc), *Ep = Bc + C, *Sa = (float *)(smem + L::sc), *Sk = Sa + C;
-  // Items (sequence b, chunk c, head h) in chunk slots of the longest sequence.
-  const int64_t slots = (call.T + C - 1) / C, items = slots * call.H * call.B;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int rw = warp % 4, hf = warp / 4, r0 = rw * 16;
-  auto bprev = [&](int i) { return i == 0 ? 0.f : Bc[i - 1]; };
-  if ((int64_t)blockIdx.x >= items) return;
-  const int64_t item = blockIdx.x, c = item % slots, h = (item / slots) % call.H, b = item / (slots * call.H);
-  const ScanParams p = forSequence(call, b);
-  const int64_t T = p.T;
-  if (c * C >= T) return; // past a packed sequence's end
-  unsigned char *st = smem;
-  { // the item's rows, by cp.async
-    chunk::copyRows<K, 256>((bf16 *)(st + L::q), LK, p.q, b, h, c, T, 0, K);
-    if constexpr (!Scaled) { // scaled: a and k are multiples of b's rows
-      chunk::copyRows<K, 256>((bf16 *)(st + L::k), LK, p.k, b, h, c, T, 0, K);
-      chunk::copyRows<K, 256>((bf16 *)(st + L::a), LK, p.a, b, h, c, T, 0, K);
-    } else {
-      chunk::loadScales<256, Scalars>(p, b, h, c, (float *)(smem + L::sc), (float *)(smem + L::sc) + C);
-    }
-    chunk::copyRows<K, 256>((bf16 *)(st + L::bb), LK, p.b, b, h, c, T, 0, K);
-    tile::commit();
-  }
-  {
-    bf16 *Qs = (bf16 *)(st + L::q), *Bs = (bf16 *)(st + L::bb), *As = (bf16 *)(st + L::a), *Ks = (bf16 *)(st + L::k),
-         *Ws = As, *MQA = Ks, *Ts = Ks + C * LC;
-    float *LA = (float *)As;
-    // The walk's copy of the item's per-token scalars (scalars_in_loads).
-    float *scalarsOut = Scalars::fused && d.scalars ? d.scalars + ((b * slots + c) * p.H + h) * 3 * C : nullptr;
-    if (warp == 0) {
-      float g0 = 0.f, g1 = 0.f;
-      if constexpr (Decay) chunk::scalarGates<LogDecay, Scalars>(p, b, h, c, g0, g1);
-      if (scalarsOut) scalarsOut[2 * lane] = g0, scalarsOut[2 * lane + 1] = g1;
-      chunk::cumulativeGates(g0, g1, Bc);
-      __syncwarp();
-      Ep[2 * lane] = __expf(bprev(2 * lane)), Ep[2 * lane + 1] = __expf(Bc[2 * lane]);
-    }
-    tile::waitGroups<0>();
-    __syncthreads(); // the item's rows have landed
-    if (Scaled && scalarsOut)
-      for (int i = tid; i < 2 * C; i += 256) scalarsOut[C + i] = Sa[i]; // Sa, then Sk = Sa + C
-    if (p.l2normQ || p.l2normB) { // l2norm_q / l2norm_b: the rows normalized as they arrive
-      if (p.l2normQ) l2normRows<K, 256>(Qs, LK);
-      if (p.l2normB) l2normRows<K, 256>(Bs, LK);
-      __syncthreads();
-      if (d.bn.p) storeRows<K, 256>(d.bn, b, h, c, Bs, LK); // deltaStates' rows of b
-    }
-    using DT = DeltaTiles<K, Scaled>;
-    unsigned char *tiles = d.tiles ? d.tiles + ((b * slots + c) * p.H + h) * DT::bytes : nullptr;
-    if (tiles) { // the wgmma walk's copy of the rows of a (or b) and k, before they are overwritten
-      storeChunkTile<K, 256>(tiles + DT::a, Scaled ? Bs : As, LK);
-      if constexpr (!Scaled) storeChunkTile<K, 256>(tiles + DT::k, Ks, LK);
-    }
-    // 1. Gram matrices: the first half of the warps B A^T and B K^T, the second Q A^T and Q K^T.
-    //    Scaled: one product (with B), its columns scaled by a's and k's scales.
-    float X[8][4] = {}, Y[8][4] = {};
-    warpMma<8, false>(X, (hf == 0 ? Bs : Qs) + r0 * LK, LK, Scaled ? Bs : As, LK, K / 16);
-    if constexpr (!Scaled) warpMma<8, false>(Y, (hf == 0 ? Bs : Qs) + r0 * LK, LK, Ks, LK, K / 16);
-    __syncthreads(); // A and K are read: their space takes L_A, M . Q A^T and T
-    {
-      // Masks and decays, one factor per element for both products: strictly
-      // lower with exp(b_{i-1} - b_j) for L_A and L_K, causal with exp(b_i - b_j) for M.
-      const bool strict = hf == 0;
-      float bi[2] = {0.f, 0.f};
-      if constexpr (Decay)
-        bi[0] = strict ? bprev(r0 + g) : Bc[r0 + g], bi[1] = strict ? bprev(r0 + g + 8) : Bc[r0 + g + 8];
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        const int j = nt * 8 + 2 * t4;
-        const float bj[2] = {Decay ? Bc[j] : 0.f, Decay ? Bc[j + 1] : 0.f};
-        float f[4];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int i = r0 + g + (e >= 2 ? 8 : 0), jj = j + (e & 1);
-          const bool keep = strict ? jj < i : jj <= i;
-          f[e] = keep ? (Decay ? __expf(bi[e / 2] - bj[e & 1]) : 1.f) : 0.f;
-        }
-        const int i0 = r0 + g, i1 = r0 + g + 8;
-        float fy[4] = {f[0], f[1], f[2], f[3]};
-        if constexpr (Scaled) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) fy[e] = f[e] * Sk[j + (e & 1)], f[e] *= Sa[j + (e & 1)];
-#pragma unroll
-          for (int e = 0; e < 4; ++e) Y[nt][e] = X[nt][e];
-        }
-        if (strict) {
-          *(float2 *)&LA[i0 * LF + j] = make_float2(X[nt][0] * f[0], X[nt][1] * f[1]);
-          *(float2 *)&LA[i1 * LF + j] = make_float2(X[nt][2] * f[2], X[nt][3] * f[3]);
-          *(uint32_t *)&LKs[i0 * LC + j] = tile::pack(Y[nt][0] * fy[0], Y[nt][1] * fy[1]);
-          *(uint32_t *)&LKs[i1 * LC + j] = tile::pack(Y[nt][2] * fy[2], Y[nt][3] * fy[3]);
-        } else {
-          *(uint32_t *)&MQA[i0 * LC + j] = tile::pack(X[nt][0] * f[0], X[nt][1] * f[1]);
-          *(uint32_t *)&MQA[i1 * LC + j] = tile::pack(X[nt][2] * f[2], X[nt][3] * f[3]);
-          *(uint32_t *)&MQK[i0 * LC + j] = tile::pack(Y[nt][0] * fy[0], Y[nt][1] * fy[1]);
-          *(uint32_t *)&MQK[i1 * LC + j] = tile::pack(Y[nt][2] * fy[2], Y[nt][3] * fy[3]);
-        }
-      }
-    }
-    __syncthreads();
-    // 2. T = (I - L_A)^{-1}; meanwhile warps 2-7 scale B's rows by gamma' for W = T Gamma' B.
-    float *TF = (float *)(smem + L::tf), *PT = (float *)(smem + L::pt);
-    invertUnitLower<LF, LC>(LA, TF, Ts, PT, [&] {
-      if constexpr (Decay) {
-        for (int e = tid - C; e < C * K / 8; e += 256 - C) { // 8 elements at a time
-          const int r = e / (K / 8), kc = (e % (K / 8)) * 8;
-          const float f = Ep[r];
-          uint4 *bp = (uint4 *)&Bs[r * LK + kc];
-          uint4 x = *bp;
-          x.x = tile::scalePair(x.x, f, f), x.y = tile::scalePair(x.y, f, f);
-          x.z = tile::scalePair(x.z, f, f), x.w = tile::scalePair(x.w, f, f);
-          *bp = x;
-        }
-      }
-    });
-    // 3. W = T Gamma' B (over L_A) and R = T L_K (over L_K, once every warp has read it).
-    {
-      float Wt[K / 16][4] = {};
-      warpMma<K / 16, true>(Wt, Ts + r0 * LC, LC, Bs + hf * (K / 2), LK, rw + 1);
-      storeTile<K / 16>(Ws, LK, r0, hf * (K / 2), Wt, [](int, int, float x) { return x; });
-    }
-    float Rt[4][4] = {};
-    warpMma<4, true>(Rt, Ts + r0 * LC, LC, LKs + hf * 32, LC, rw + 1);
-    __syncthreads();
-    storeTile<4>(LKs, LC, r0, hf * 32, Rt, [](int, int, float x) { return x; });
-    __syncthreads();
-    // 4. Q' = Gamma Q + (M . Q A^T) W over Q, P = (M . Q A^T) R + M . Q K^T over M . Q K^T.
-    {
-      float Qt[K / 16][4] = {};
-      warpMma<K / 16, true>(Qt, MQA + r0 * LC, LC, Ws + hf * (K / 2), LK, rw + 1);
-      addIntoTile<K / 16>(Qs, LK, r0, hf * (K / 2), Qt, [&](int i) { return Decay ? __expf(Bc[i]) : 1.f; });
-      float Pt[4][4] = {};
-      warpMma<4, true>(Pt, MQA + r0 * LC, LC, LKs + hf * 32, LC, rw + 1);
-      addIntoTile<4>(MQK, LC, r0, hf * 32, Pt, [](int) { return 1.f; });
-    }
-    __syncthreads();
-    if (tiles) {
-      storeChunkTile<K, 256>(tiles + DT::w, Ws, LK);
-      storeChunkTile<K, 256>(tiles + DT::qp, Qs, LK);
-      storeChunkTile<C, 256>(tiles + DT::r, LKs, LC);
-      storeChunkTile<C, 256>(tiles + DT::pv, MQK, LC);
-      if (tid < C) ((float *)(tiles + DT::gates))[tid] = Bc[tid];
-      if (Scaled && tid >= C && tid < 3 * C) ((float *)(tiles + DT::scales))[tid - C] = Sa[tid - C]; // Sa, then Sk
-      return;
-    }
-    storeRows<K, 256>(d.w, b, h, c, Ws, LK);
-    storeRows<K, 256>(d.qp, b, h, c, Qs, LK);
-    storeRows<C, 256>(d.r, b, h, c, LKs, LC);
-    storeRows<C, 256>(d.pv, b, h, c, MQK, LC);
-  }
+  DeltaChunk<K> x(call, smem);
+  if (!x.live()) return;
+  deltaLoadChunk<Scaled, Scalars>(x);
+  deltaChunkCumsum<Decay, LogDecay, Scalars>(x, d);
+  deltaChunkLanded<Scaled>(x, d);
+  deltaChunkSystem<Decay, Scaled>(x);
+  deltaChunkSolve<Decay>(x);
+  deltaChunkOutputRows<Decay>(x);
+  deltaStoreChunk<Scaled>(x, d);
 }
 
 } // namespace mixc::cuda
