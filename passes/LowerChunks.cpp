@@ -29,6 +29,9 @@ bool lowerable(RecurrenceOp op) {
                              ((cuda.getAlgorithm() == CudaAlgorithm::chunked_gla && op.hasKeyDecay()) ||
                               (cuda.getAlgorithm() == CudaAlgorithm::chunked_ssd && !op.hasKeyDecay()));
     if (!cpuChunked && !cudaChunked) return false;
+    // A mixture's scan on CUDA is printed from the recurrence (around its route ops).
+    if (cuda && op->getParentOp()->walk([](RouteScatterOp) { return WalkResult::interrupt(); }).wasInterrupted())
+      return false;
   }
   // The scan form sums dt per value column: without dt there is nothing to sum.
   if (form == "scan" && !op.getDt()) return false;
