@@ -170,18 +170,6 @@ void forEachChunkTask(const ScanArgs &p, int threads, RowFn rowOf, Load load, Bo
   });
 }
 
-// What every chunk form loads of token u's row: q, the log-decays (per key in
-// G, a scalar in gs) and the task's value block (zeros past the last column).
-template <typename Tile, int K, int VIN> void loadChunkRow(Tile &c, int u, const TokenRow<K, VIN> &r) {
-  constexpr int DW = Tile::kDecayWidth, VB = sizeof(c.Vc[0]) / sizeof(float);
-  for (int i = 0; i < K; ++i) c.Q[u][i] = r.q[i];
-  if constexpr (DW == K)
-    for (int i = 0; i < K; ++i) c.G[u][i] = r.decay[i];
-  else if constexpr (DW == 1)
-    c.gs[u] = r.decay[0];
-  for (int j = 0; j < VB; ++j) c.Vc[u][j] = j < c.width ? r.v[c.j0 + j] : 0.f;
-}
-
 // The SSD / GLA forms' task grid. KeyColumns: the keys go into Kt as
 // columns (K^T, what the SSD form's scores and walk read) instead of rows;
 // transposing them later from rows cost Based (K = 273) 20% in L2 traffic.
@@ -191,8 +179,13 @@ void forEachChunk(const ScanArgs &p, int threads, RowFn rowOf, Body body) {
   forEachChunkTask<Tile, K, VIN, VB, C>(
       p, threads, rowOf,
       [](Tile &c, int u, const TokenRow<K, VIN> &r) {
-        loadChunkRow(c, u, r);
+        for (int i = 0; i < K; ++i) c.Q[u][i] = r.q[i];
         for (int i = 0; i < K; ++i) (KeyColumns ? c.Kt[i][u] : c.Kr[u][i]) = r.k[i];
+        if constexpr (DW == K)
+          for (int i = 0; i < K; ++i) c.G[u][i] = r.decay[i];
+        else if constexpr (DW == 1)
+          c.gs[u] = r.decay[0];
+        for (int j = 0; j < VB; ++j) c.Vc[u][j] = j < c.width ? r.v[c.j0 + j] : 0.f;
       },
       body);
 }

@@ -57,12 +57,17 @@ void forEachUtChunk(const ScanArgs &p, int threads, RowFn rowOf, Body body) {
   forEachChunkTask<Tile, K, VIN, VB, C>(
       p, threads, rowOf,
       [](Tile &c, int u, const TokenRow<K, VIN> &r) {
-        loadChunkRow(c, u, r);
+        for (int i = 0; i < K; ++i) c.Q[u][i] = r.q[i];
         for (int i = 0; i < K; ++i) c.Ar[u][i] = r.a[i];
         for (int i = 0; i < K; ++i) c.Br[u][i] = r.b[i];
         for (int i = 0; i < K; ++i) c.Kr[u][i] = r.k[i];
         if constexpr (DW != K)
           for (int i = 0; i < K; ++i) c.At[i][u] = r.a[i], c.Kt[i][u] = r.k[i];
+        if constexpr (DW == K)
+          for (int i = 0; i < K; ++i) c.G[u][i] = r.decay[i];
+        else if constexpr (DW == 1)
+          c.gs[u] = r.decay[0];
+        for (int j = 0; j < VB; ++j) c.Vc[u][j] = j < c.width ? r.v[c.j0 + j] : 0.f;
       },
       body);
 }
@@ -81,7 +86,7 @@ template <int K> inline float laneSum(const float *tmp) {
 
 // Per-key decays: out1 and out2 from the rows X1 (log-decays Gx1 of row t)
 // and X2 (Gx2) against the rows Y: out[t][s] = sum_i X[t][i] Y[s][i]
-// exp(Gx[t][i] - G[s][i]) for s < t (Strict1, Strict2) or s <= t. By sub-blocks of 16
+// exp(Gx[t][i] - G[s][i]) for s < t (Strict) or s <= t. By sub-blocks of 16
 // rows, each against the columns before it through a reference point, the
 // cumulative decay G[m] of its middle token: X . exp(Gx - G[m]) times
 // (Y . exp(G[m] - G))^T, the columns' scaling shared by X1 and X2. The
@@ -89,7 +94,7 @@ template <int K> inline float laneSum(const float *tmp) {
 // within e^80 (kMaxFactorLog; the products then neither overflow nor lose
 // what matters to underflow), else element by element in log space (decays
 // stronger than about -10 per token: strong-decay.test).
-template <bool Strict1, bool Strict2, int LN, int NV, int K, int VB, int C, int DW, typename Gx1, typename Gx2>
+template <bool Strict, int LN, int NV, int K, int VB, int C, int DW, typename Gx1, typename Gx2>
 inline void decayedGramKeys(UtChunkTile<K, VB, C, DW> &c, const float (*X1)[K], Gx1 gx1, float (*out1)[C],
                             const float (*X2)[K], Gx2 gx2, float (*out2)[C], const float (*Y)[K], float (*Yt)[C]) {
   constexpr int SB = 16, R = 4;
@@ -118,7 +123,6 @@ inline void decayedGramKeys(UtChunkTile<K, VB, C, DW> &c, const float (*X1)[K], 
     for (int x = 0; x < 2; ++x) {
       const float(*X)[K] = x == 0 ? X1 : X2;
       float(*out)[C] = x == 0 ? out1 : out2;
-      const bool strict = x == 0 ? Strict1 : Strict2;
       if (jEnd > 0)
         for (int u = r0; u < r1; ++u) {
           const float *g = x == 0 ? gx1(u) : gx2(u);
@@ -128,7 +132,7 @@ inline void decayedGramKeys(UtChunkTile<K, VB, C, DW> &c, const float (*X1)[K], 
         alignas(64) float acc[R][C];
         if (jEnd > 0) blockRowsTimes<R, K, C, LN, NV>(c.Xe, i0, r1, Yt, (jEnd + 15) / 16 * 16, acc);
         for (int r2 = 0; r2 < R && i0 + r2 < r1; ++r2) {
-          const int u = i0 + r2, last = std::min(jEnd, strict ? u : u + 1);
+          const int u = i0 + r2, last = std::min(jEnd, Strict ? u : u + 1);
           for (int j = 0; j < C; ++j) out[u][j] = j < last ? acc[r2][j] : 0.f;
         }
       }
@@ -136,15 +140,11 @@ inline void decayedGramKeys(UtChunkTile<K, VB, C, DW> &c, const float (*X1)[K], 
     if (!factored)
       for (int u = r0; u < r1; ++u) {
         const float *g1 = gx1(u), *g2 = gx2(u);
-        for (int j = r0; j <= u; ++j) {
-          if (j < u || !Strict1) {
-            for (int i = 0; i < K; ++i) tmp[i] = X1[u][i] * Y[j][i] * fastExp(g1[i] - c.G[j][i]);
-            out1[u][j] = laneSum<K>(tmp);
-          }
-          if (j < u || !Strict2) {
-            for (int i = 0; i < K; ++i) tmp[i] = X2[u][i] * Y[j][i] * fastExp(g2[i] - c.G[j][i]);
-            out2[u][j] = laneSum<K>(tmp);
-          }
+        for (int j = r0; j < u + (Strict ? 0 : 1); ++j) {
+          for (int i = 0; i < K; ++i) tmp[i] = X1[u][i] * Y[j][i] * fastExp(g1[i] - c.G[j][i]);
+          out1[u][j] = laneSum<K>(tmp);
+          for (int i = 0; i < K; ++i) tmp[i] = X2[u][i] * Y[j][i] * fastExp(g2[i] - c.G[j][i]);
+          out2[u][j] = laneSum<K>(tmp);
         }
       }
   }
@@ -183,9 +183,16 @@ template <int LN, int NV, int K, int VB, int C, int DW> inline void chunkUtSyste
   if constexpr (DW == K) {
     auto prev = [&](int u) { return c.prevG(u); };
     auto cur = [&](int u) { return (const float *)c.G[u]; };
-    // L and M strictly lower, Aqa and Aqk causal.
-    decayedGramKeys<true, false, LN, NV>(c, c.Br, prev, c.Lm, c.Q, cur, c.Aqa, c.Ar, c.At);
-    decayedGramKeys<true, false, LN, NV>(c, c.Br, prev, c.Mm, c.Q, cur, c.Aqk, c.Kr, c.Kt);
+    decayedGramKeys<true, LN, NV>(c, c.Br, prev, c.Lm, c.Q, cur, c.Aqa, c.Ar, c.At);
+    // (Aqa is causal: its diagonal added below.)
+    decayedGramKeys<true, LN, NV>(c, c.Br, prev, c.Mm, c.Q, cur, c.Aqk, c.Kr, c.Kt);
+    alignas(64) float tmp[K];
+    for (int u = 0; u < c.L; ++u) {
+      for (int i = 0; i < K; ++i) tmp[i] = c.Q[u][i] * c.Ar[u][i];
+      c.Aqa[u][u] = laneSum<K>(tmp);
+      for (int i = 0; i < K; ++i) tmp[i] = c.Q[u][i] * c.Kr[u][i];
+      c.Aqk[u][u] = laneSum<K>(tmp);
+    }
   } else {
     auto prev = [&](int u) { return c.prevGs(u); };
     auto cur = [&](int u) { return c.gs[u]; };
