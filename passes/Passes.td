@@ -130,7 +130,8 @@ def MixerLowerChunks : Pass<"mixer-lower-chunks", "::mlir::func::FuncOp"> {
     and so does one tiled for a target unless the target prints that
     schedule's kernels from the ops: a `#mixer.cpu_tile` of `chunked_ssd`,
     `chunked_gla` or `chunked_ut`, a forward `#mixer.cuda_tile` of
-    `chunked_ssd` or `chunked_gla` (the walk then takes the schedule). The CUDA driver runs it
+    `chunked_ssd` or `chunked_gla` outside a mixture of memories (the walk then
+    takes the schedule). The CUDA driver runs it
     on a copy of the tiled module before printing the forward; the backward
     is derived from the recurrences.
   }];
