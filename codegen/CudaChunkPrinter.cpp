@@ -1,10 +1,11 @@
 // The chunk forms on the GPU printed from the chunk-level ops
-// (mixer-lower-chunks): today GLA's (vector decays per key). The ops that do
-// not read the state (chunk_cumsum, chunk_scores, the decayed rows that
-// chunk_output and chunk_local_states read) become one prepare kernel, a CTA
-// per (chunk, head, batch), printed as one device call per op
-// (mixc_cuda_gla.cuh); the walk (chunk_output, chunk_local_states,
-// chunk_walk) is the state walk in its GLA form, tiled by the schedule.
+// (mixer-lower-chunks): SSD (no, scalar or per-head decays) and GLA (vector
+// decays per key). GLA's ops that do not read the state (chunk_cumsum,
+// chunk_scores, the decayed rows that chunk_output and chunk_local_states
+// read) become one prepare kernel, a CTA per (chunk, head, batch), printed as
+// one device call per op (mixc_cuda_gla.cuh); its walk (chunk_output,
+// chunk_local_states, chunk_walk) is the state walk in its GLA form, tiled by
+// the schedule. The SSD form computes all five ops in its walk's one kernel.
 #include "codegen/ChunkGroup.h"
 #include "codegen/CudaPrinter.h"
 
